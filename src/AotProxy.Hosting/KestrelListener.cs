@@ -1,0 +1,77 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AotProxy.Hosting;
+
+// One raw Kestrel server bound to one endpoint and serving one RequestDelegate.
+// The gateway runs two (data plane, admin plane); the simulator runs one per worker.
+public sealed class KestrelListener : IAsyncDisposable
+{
+    private readonly KestrelServer _server;
+    private int _stopped;
+
+    private KestrelListener(KestrelServer server, IPEndPoint endPoint)
+    {
+        _server = server;
+        EndPoint = endPoint;
+    }
+
+    // The bound endpoint: with port 0 in the request, this carries the port the OS chose.
+    public IPEndPoint EndPoint { get; }
+
+    public Uri BaseUri => new($"http://{FormatHost(EndPoint)}/");
+
+    public static async Task<KestrelListener> StartAsync(
+        IPEndPoint endPoint,
+        RequestDelegate handler,
+        ILoggerFactory loggerFactory,
+        Action<KestrelServerOptions>? configure = null,
+        CancellationToken cancellationToken = default)
+    {
+        var options = new KestrelServerOptions
+        {
+            AddServerHeader = false,
+            ApplicationServices = new ServiceCollection().BuildServiceProvider(),
+        };
+        // 1 MiB headers is far above any OpenAI client; bodies are bounded by the handler itself
+        // (server.max_request_bytes), so Kestrel's own 30 MB cap is switched off to avoid two limits.
+        options.Limits.MaxRequestBodySize = null;
+        options.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
+        configure?.Invoke(options);
+
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
+        var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
+        await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+        var bound = address is null ? endPoint : new IPEndPoint(endPoint.Address, new Uri(address).Port);
+        return new KestrelListener(server, bound);
+    }
+
+    // Graceful: stop accepting, let in-flight requests finish until the token fires, then abort the rest.
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 0)
+        {
+            await _server.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await StopAsync(cts.Token).ConfigureAwait(false);
+        _server.Dispose();
+    }
+
+    private static string FormatHost(IPEndPoint endPoint) =>
+        endPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? $"[{endPoint.Address}]:{endPoint.Port}"
+            : $"{endPoint.Address}:{endPoint.Port}";
+}

@@ -1,0 +1,59 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
+
+namespace AotProxy.Configuration;
+
+// The Model: everything derived from one valid config file, immutable. A request reads the
+// current snapshot once, at its start, and uses only it (ConfigStore swaps whole snapshots).
+internal sealed class GatewaySnapshot
+{
+    public GatewaySnapshot(
+        long revision,
+        DateTimeOffset loadedAt,
+        string source,
+        ServerModel server,
+        ForwardingModel forwarding,
+        RoutingModel routing,
+        SchedulerModel scheduler,
+        ImmutableArray<WorkerModel> workers,
+        ImmutableArray<ClassModel> classes,
+        ImmutableArray<TenantModel> tenants)
+    {
+        Revision = revision;
+        LoadedAt = loadedAt;
+        Source = source;
+        Server = server;
+        Forwarding = forwarding;
+        Routing = routing;
+        Scheduler = scheduler;
+        Workers = workers;
+        Classes = classes;
+        Tenants = tenants;
+        ClassesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
+    }
+
+    // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
+    public long Revision { get; }
+
+    public DateTimeOffset LoadedAt { get; }
+
+    // The file the snapshot came from ("<embedded demo>" for `aotproxy demo`).
+    public string Source { get; }
+
+    public ServerModel Server { get; }
+
+    public ForwardingModel Forwarding { get; }
+
+    public RoutingModel Routing { get; }
+
+    public SchedulerModel Scheduler { get; }
+
+    public ImmutableArray<WorkerModel> Workers { get; }
+
+    // With no [[classes]] in the file, one implicit class named "default" (priority 0, weight 1).
+    public ImmutableArray<ClassModel> Classes { get; }
+
+    public FrozenDictionary<string, ClassModel> ClassesByName { get; }
+
+    public ImmutableArray<TenantModel> Tenants { get; }
+}

@@ -1,0 +1,3 @@
+namespace AotProxy.Configuration;
+
+internal sealed record RoutingModel(string Strategy, TimeSpan MetricsInterval);

@@ -1,0 +1,3 @@
+namespace AotProxy.Configuration;
+
+internal sealed record SchedulerModel(string Policy);

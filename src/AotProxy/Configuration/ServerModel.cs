@@ -1,0 +1,11 @@
+using System.Collections.Immutable;
+using System.Net;
+
+namespace AotProxy.Configuration;
+
+internal sealed record ServerModel(
+    IPEndPoint Listen,
+    IPEndPoint AdminListen,
+    ImmutableArray<byte> AdminTokenSha256, // empty: the admin API is open
+    long MaxRequestBytes,
+    TimeSpan ShutdownGrace);

@@ -1,0 +1,27 @@
+using System.Collections.Immutable;
+
+namespace AotProxy.Configuration;
+
+internal sealed record TenantModel(
+    string Name,
+    string Class,
+    int Weight,
+    ImmutableArray<ImmutableArray<byte>> ApiKeySha256, // each 32 bytes
+    ImmutableArray<string> Models,                     // contains "*": every model
+    long Rpm,
+    long Tpm,
+    int MaxInFlight)
+{
+    public bool AllowsModel(string model)
+    {
+        foreach (var allowed in Models)
+        {
+            if (allowed == "*" || string.Equals(allowed, model, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
