@@ -42,7 +42,8 @@ public sealed class KestrelListener : IAsyncDisposable
         // 1 MiB headers is far above any OpenAI client; bodies are bounded by the handler itself
         // (server.max_request_bytes), so Kestrel's own 30 MB cap is switched off to avoid two limits.
         options.Limits.MaxRequestBodySize = null;
-        options.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
+        // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1.
+        options.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1);
         configure?.Invoke(options);
 
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);

@@ -1,1 +1,48 @@
-return 0;
+using AotProxy.Cli;
+using AotProxy.Identity;
+
+var args2 = CliArgs.Parse(args);
+if (args2.Error is { } error)
+{
+    Console.Error.WriteLine(error);
+    return 2;
+}
+
+if (args2.Flag("version"))
+{
+    Console.WriteLine(typeof(CliArgs).Assembly.GetName().Version);
+    return 0;
+}
+
+return args2.Command switch
+{
+    _ when args2.Flag("help") => Usage(Console.Out, 0),
+    "serve" => await ServeCommand.RunAsync(args2),
+    "check-config" => CheckConfigCommand.Run(args2),
+    "hash-key" when args2.Positional.Count == 1 => Print(ApiKeyIndex.HashKey(args2.Positional[0])),
+    "demo" => await DemoCommand.RunAsync(args2),
+    "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2),
+    "help" => Usage(Console.Out, 0),
+    _ => Usage(Console.Error, 2),
+};
+
+static int Print(string line)
+{
+    Console.WriteLine(line);
+    return 0;
+}
+
+static int Usage(TextWriter writer, int exitCode)
+{
+    writer.WriteLine("""
+        usage:
+          aotproxy [serve] [--config FILE]      run the gateway (default: configs/aotproxy.toml)
+          aotproxy check-config FILE            validate; exit 0, or print every problem with its line
+          aotproxy hash-key KEY                 print the sha256 to put in api_key_sha256
+          aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR]
+                                                gateway + N simulated vLLM workers on loopback
+          aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
+          aotproxy drain NAME | undrain NAME
+        """);
+    return exitCode;
+}

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using AotProxy.Identity;
 
 namespace AotProxy.Configuration;
 
@@ -30,7 +31,12 @@ internal sealed class GatewaySnapshot
         Classes = classes;
         Tenants = tenants;
         ClassesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
+        ApiKeys = new ApiKeyIndex(tenants);
     }
+
+    // The same config with other listeners (`aotproxy demo --listen`).
+    public GatewaySnapshot WithServer(ServerModel server) =>
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Scheduler, Workers, Classes, Tenants);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -56,4 +62,7 @@ internal sealed class GatewaySnapshot
     public FrozenDictionary<string, ClassModel> ClassesByName { get; }
 
     public ImmutableArray<TenantModel> Tenants { get; }
+
+    // Hashed keys -> tenant, built once per snapshot.
+    public ApiKeyIndex ApiKeys { get; }
 }

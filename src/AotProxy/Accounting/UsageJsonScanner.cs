@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace AotProxy.Accounting;
+
+// Finds the root-level `usage` object of a JSON response while the response streams through.
+// Feed() gets everything not yet consumed and returns how far it got; the caller keeps the rest
+// (at most one unfinished token) for the next call. So a 50 MB embeddings response is read once,
+// token by token, and never held whole. No allocations.
+internal struct UsageJsonScanner
+{
+    private const byte Start = 0, InRoot = 1, InUsage = 2, Finished = 3;
+
+    private JsonReaderState _state;
+    private byte _phase;
+    private bool _nextIsUsage;
+    private byte _field; // 1 prompt_tokens, 2 completion_tokens
+    private long _prompt;
+    private long _completion;
+
+    public bool Found { get; private set; }
+
+    public readonly Usage Usage => new(_prompt, _completion);
+
+    public long Feed(ReadOnlySequence<byte> buffer, bool isFinalBlock)
+    {
+        if (_phase == Finished)
+        {
+            return buffer.Length;
+        }
+
+        var reader = new Utf8JsonReader(buffer, isFinalBlock, _state);
+        try
+        {
+            while (_phase != Finished && reader.Read())
+            {
+                Step(ref reader);
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON (an HTML error page, say): pass it on, account nothing.
+            _phase = Finished;
+            return buffer.Length;
+        }
+
+        if (_phase == Finished)
+        {
+            return buffer.Length;
+        }
+
+        _state = reader.CurrentState;
+        return reader.BytesConsumed;
+    }
+
+    private void Step(ref Utf8JsonReader reader)
+    {
+        switch (_phase)
+        {
+            case Start:
+                _phase = reader.TokenType == JsonTokenType.StartObject ? InRoot : Finished;
+                break;
+
+            case InRoot when reader.CurrentDepth == 1:
+                if (reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    _nextIsUsage = reader.ValueTextEquals("usage"u8);
+                }
+                else if (reader.TokenType == JsonTokenType.StartObject && _nextIsUsage)
+                {
+                    _phase = InUsage;
+                    _prompt = _completion = 0;
+                }
+
+                break;
+
+            case InRoot when reader.CurrentDepth == 0:
+                _phase = Finished; // end of the root object
+                break;
+
+            case InUsage when reader.CurrentDepth == 2:
+                if (reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    _field = reader.ValueTextEquals("prompt_tokens"u8) ? (byte)1
+                        : reader.ValueTextEquals("completion_tokens"u8) ? (byte)2
+                        : (byte)0;
+                }
+                else if (reader.TokenType == JsonTokenType.Number && _field != 0 && reader.TryGetInt64(out var value) && value >= 0)
+                {
+                    if (_field == 1)
+                    {
+                        _prompt = value;
+                    }
+                    else
+                    {
+                        _completion = value;
+                    }
+                }
+
+                break;
+
+            case InUsage when reader.CurrentDepth == 1 && reader.TokenType == JsonTokenType.EndObject:
+                _phase = InRoot;
+                _nextIsUsage = false;
+                Found = true;
+                break;
+        }
+    }
+}

@@ -1,0 +1,10 @@
+using System.Text.Json.Serialization;
+
+namespace AotProxy.Admin.Contracts;
+
+// Every JSON body the admin plane writes goes through this one source-generated context.
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(ReloadReport))]
+[JsonSerializable(typeof(WorkerReport[]))]
+internal sealed partial class AdminJsonContext : JsonSerializerContext;

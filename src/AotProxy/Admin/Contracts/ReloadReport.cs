@@ -1,0 +1,3 @@
+namespace AotProxy.Admin.Contracts;
+
+internal sealed record ReloadReport(DateTimeOffset At, bool Ok, long Revision, string[] Errors);

@@ -1,0 +1,30 @@
+using System.Diagnostics;
+using AotProxy.Configuration;
+using AotProxy.Gateway;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Cli;
+
+// What `serve` and `demo` share: start the gateway, announce it, watch the file (if any), wait
+// for SIGTERM, stop gracefully, exit 0.
+internal static class GatewayRunner
+{
+    public static async Task<int> RunAsync(ConfigStore store, string? watchPath, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
+    {
+        using var shutdown = new ShutdownSignal();
+        await using var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
+        using var watcher = watchPath is null ? null : new ConfigWatcher(store, watchPath, ConfigWatcher.DefaultDebounce, loggerFactory.CreateLogger("AotProxy.Configuration"));
+        watcher?.Start();
+
+        // One parseable line on stdout: scripts and tests wait for it.
+        Console.WriteLine($"aotproxy ready: listen={host.DataUri} admin={host.AdminUri} revision={store.Current.Revision} since_exec_ms={(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:F1}");
+        if (onReady is not null)
+        {
+            await onReady(host).ConfigureAwait(false);
+        }
+
+        await shutdown.Task.ConfigureAwait(false);
+        await host.StopAsync(store.Current.Server.ShutdownGrace).ConfigureAwait(false);
+        return 0;
+    }
+}

@@ -1,0 +1,12 @@
+namespace AotProxy.Forwarding;
+
+// Who failed, and where (YARP's ForwarderError idea). Health and breakers will count only the
+// upstream's failures; a client that went away is never the worker's fault.
+internal enum ForwarderError : byte
+{
+    None,
+    UpstreamConnect,      // no response: refused, unreachable, connect timeout
+    UpstreamTimeout,      // the upstream went silent longer than forwarding.activity_timeout
+    UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated)
+    ClientAborted,        // the client disconnected; the upstream request was cancelled
+}

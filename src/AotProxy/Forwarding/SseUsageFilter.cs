@@ -1,0 +1,55 @@
+using System.Buffers;
+using AotProxy.Accounting;
+
+namespace AotProxy.Forwarding;
+
+// The SSE half of the relay: passes whole events on, reads usage from them, and drops the
+// usage-only chunk when the gateway (not the client) asked for it.
+internal sealed class SseUsageFilter(bool stripUsage)
+{
+    // An unfinished event longer than this is passed on unparsed rather than held without bound.
+    public const int MaxPendingEventBytes = 1024 * 1024;
+
+    public Usage? Usage { get; private set; }
+
+    // Writes every complete event of `buffer` and returns where the unfinished rest begins
+    // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.
+    public SequencePosition Process(ReadOnlySequence<byte> buffer, IBufferWriter<byte> output, bool isFinal, out long written)
+    {
+        written = 0;
+        var reader = new SequenceReader<byte>(buffer);
+        while (SseEventScanner.TryReadEvent(ref reader, out var sseEvent))
+        {
+            var kind = StreamChunkReader.Read(sseEvent, out var usage);
+            if (kind is StreamChunkKind.UsageOnly or StreamChunkKind.WithUsage)
+            {
+                Usage = usage;
+            }
+
+            if (stripUsage && kind == StreamChunkKind.UsageOnly)
+            {
+                continue;
+            }
+
+            written += Write(output, sseEvent);
+        }
+
+        if (isFinal || reader.Remaining > MaxPendingEventBytes)
+        {
+            written += Write(output, reader.UnreadSequence);
+            return buffer.End;
+        }
+
+        return reader.Position;
+    }
+
+    public static long Write(IBufferWriter<byte> output, ReadOnlySequence<byte> bytes)
+    {
+        foreach (var segment in bytes)
+        {
+            output.Write(segment.Span);
+        }
+
+        return bytes.Length;
+    }
+}

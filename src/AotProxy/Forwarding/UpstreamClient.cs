@@ -1,0 +1,42 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace AotProxy.Forwarding;
+
+// One pooled, keep-alive HTTP client for every worker. The connect timeout is read per
+// connection from the current config, so a reload changes it without rebuilding the pool.
+internal static class UpstreamClient
+{
+    public static HttpMessageInvoker Create(Func<TimeSpan> connectTimeout)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            ConnectTimeout = Timeout.InfiniteTimeSpan,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = null,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(connectTimeout());
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, timeout.Token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+}

@@ -1,0 +1,103 @@
+using AotProxy.Accounting;
+using AotProxy.Admin;
+using AotProxy.Configuration;
+using AotProxy.Forwarding;
+using AotProxy.Hosting;
+using AotProxy.Http;
+using AotProxy.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Gateway;
+
+// The running gateway: two raw Kestrel listeners (data plane, admin plane) over one config
+// store, one worker registry and one upstream connection pool.
+internal sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly ConfigStore _config;
+    private readonly WorkerRegistry _workers;
+    private readonly HttpMessageInvoker _http;
+    private readonly ModelDiscovery _discovery;
+    private readonly KestrelListener _data;
+    private readonly KestrelListener _admin;
+    private readonly ILogger _logger;
+
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, GatewayMetrics metrics, ILogger logger)
+    {
+        _config = config;
+        _workers = workers;
+        _http = http;
+        _discovery = discovery;
+        _data = data;
+        _admin = admin;
+        Metrics = metrics;
+        _logger = logger;
+        _config.Changed += OnConfigChanged;
+    }
+
+    public Uri DataUri => _data.BaseUri;
+
+    public Uri AdminUri => _admin.BaseUri;
+
+    public GatewayMetrics Metrics { get; }
+
+    public WorkerRegistry Workers => _workers;
+
+    public static async Task<GatewayHost> StartAsync(ConfigStore config, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken = default)
+    {
+        var logger = loggerFactory.CreateLogger("AotProxy");
+        var snapshot = config.Current;
+        var metrics = new GatewayMetrics();
+        config.Reloaded += status => metrics.ConfigReloads.WithLabels(status.Ok ? "ok" : "error").Inc();
+
+        var workers = new WorkerRegistry();
+        workers.Apply(snapshot);
+        var http = UpstreamClient.Create(() => config.Current.Forwarding.ConnectTimeout);
+        var discovery = new ModelDiscovery(workers, http, loggerFactory.CreateLogger("AotProxy.Routing"));
+        discovery.Start();
+
+        var usage = new UsageRecorder(metrics);
+        var data = new DataPlaneHandler(config, workers, new Forwarder(http, time), usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var admin = new AdminHandler(config, workers, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+
+        var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, metrics, logger);
+        GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
+        return host;
+    }
+
+    // Stop accepting; in-flight requests and streams get `grace` to finish, then are cut.
+    public async Task StopAsync(TimeSpan grace)
+    {
+        GatewayLog.ShuttingDown(_logger, grace);
+        using var deadline = new CancellationTokenSource(grace);
+        await _data.StopAsync(deadline.Token).ConfigureAwait(false);
+        await _admin.StopAsync(deadline.Token).ConfigureAwait(false);
+        GatewayLog.Stopped(_logger);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _config.Changed -= OnConfigChanged;
+        await _data.DisposeAsync().ConfigureAwait(false);
+        await _admin.DisposeAsync().ConfigureAwait(false);
+        await _discovery.DisposeAsync().ConfigureAwait(false);
+        _http.Dispose();
+    }
+
+    private void OnConfigChanged(GatewaySnapshot previous, GatewaySnapshot current)
+    {
+        _workers.Apply(current);
+        if (!previous.Server.Listen.Equals(current.Server.Listen))
+        {
+            GatewayLog.RestartNeeded(_logger, "server.listen", previous.Server.Listen.ToString(), current.Server.Listen.ToString());
+        }
+
+        if (!previous.Server.AdminListen.Equals(current.Server.AdminListen))
+        {
+            GatewayLog.RestartNeeded(_logger, "server.admin_listen", previous.Server.AdminListen.ToString(), current.Server.AdminListen.ToString());
+        }
+
+        GatewayLog.Applied(_logger, current.Revision, current.Workers.Length, current.Tenants.Length);
+    }
+}

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Gateway;
+
+internal static partial class GatewayLog
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Serving the OpenAI API on {DataUri} and the admin API on {AdminUri} (config revision {Revision})")]
+    public static partial void Listening(ILogger logger, Uri dataUri, Uri adminUri, long revision);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Shutting down: in-flight requests have {Grace} to finish")]
+    public static partial void ShuttingDown(ILogger logger, TimeSpan grace);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "{Key} changed from {Old} to {New}: listeners are bound at startup, restart to apply it")]
+    public static partial void RestartNeeded(ILogger logger, string key, string old, string @new);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Config revision {Revision} applied: {Workers} workers, {Tenants} tenants")]
+    public static partial void Applied(ILogger logger, long revision, int workers, int tenants);
+}

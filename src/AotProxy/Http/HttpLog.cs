@@ -1,0 +1,12 @@
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Http;
+
+internal static partial class HttpLog
+{
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Request {RequestId}: worker {Worker} failed ({Error})")]
+    public static partial void UpstreamFailed(ILogger logger, string requestId, string worker, string error);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Request {RequestId}: unexpected failure")]
+    public static partial void Unexpected(ILogger logger, string requestId, Exception exception);
+}

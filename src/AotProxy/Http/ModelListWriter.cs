@@ -1,0 +1,39 @@
+using System.Text.Json;
+using AotProxy.Configuration;
+using AotProxy.Routing;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Http;
+
+// GET /v1/models: the models the caller may use, merged across workers, in OpenAI's shape.
+internal static class ModelListWriter
+{
+    private static readonly long Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant)
+    {
+        var models = workers.Pools.Keys.Where(tenant.AllowsModel).Order(StringComparer.Ordinal);
+        var response = context.Response;
+        response.ContentType = "application/json";
+        using (var json = new Utf8JsonWriter(response.BodyWriter))
+        {
+            json.WriteStartObject();
+            json.WriteString("object"u8, "list"u8);
+            json.WriteStartArray("data"u8);
+            foreach (var model in models)
+            {
+                json.WriteStartObject();
+                json.WriteString("id"u8, model);
+                json.WriteString("object"u8, "model"u8);
+                json.WriteNumber("created"u8, Created);
+                json.WriteString("owned_by"u8, "aotproxy"u8);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Http;
+
+// A request body in one pooled array, read through the request's PipeReader and bounded by
+// server.max_request_bytes. Dispose returns the array.
+internal sealed class RequestBody : IDisposable
+{
+    private byte[]? _array;
+
+    private RequestBody(byte[] array, int length)
+    {
+        _array = array;
+        Length = length;
+    }
+
+    public int Length { get; private set; }
+
+    public ReadOnlyMemory<byte> Memory => _array.AsMemory(0, Length);
+
+    public ReadOnlySpan<byte> Span => _array.AsSpan(0, Length);
+
+    // Null with tooLarge = true: over the limit. Null with tooLarge = false: the client went away.
+    public static async ValueTask<(RequestBody? Body, bool TooLarge)> ReadAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return (null, true);
+        }
+
+        var reader = request.BodyReader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                if (buffer.Length > maxBytes)
+                {
+                    reader.AdvanceTo(buffer.End);
+                    return (null, true);
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    var array = ArrayPool<byte>.Shared.Rent(Math.Max(1, (int)buffer.Length));
+                    buffer.CopyTo(array);
+                    var body = new RequestBody(array, (int)buffer.Length);
+                    reader.AdvanceTo(buffer.End);
+                    return (body, false);
+                }
+
+                // Keep everything; ask for more.
+                reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+        {
+            return (null, false);
+        }
+    }
+
+    // Turns on stream_options.include_usage by splicing the body into a new pooled array.
+    public void Apply(Inspection.UsageSplice splice)
+    {
+        var length = splice.NewLength(Length);
+        var next = ArrayPool<byte>.Shared.Rent(length);
+        splice.Apply(Span, next);
+        ArrayPool<byte>.Shared.Return(_array!);
+        _array = next;
+        Length = length;
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _array, null) is { } array)
+        {
+            ArrayPool<byte>.Shared.Return(array);
+        }
+    }
+}

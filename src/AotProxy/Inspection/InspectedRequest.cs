@@ -1,0 +1,13 @@
+namespace AotProxy.Inspection;
+
+// What the gateway needs from a request body, from one Utf8JsonReader pass (no DOM).
+internal readonly record struct InspectedRequest(
+    string Model,
+    bool Stream,
+    bool IncludeUsage,       // the client asked for stream_options.include_usage = true
+    int MaxTokens,           // max_completion_tokens, else max_tokens; 0 when absent
+    UsageSplice UsageSplice) // how to turn include_usage on, when the client did not
+{
+    // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
+    public bool NeedsUsageInjection => Stream && !IncludeUsage;
+}

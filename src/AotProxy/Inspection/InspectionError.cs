@@ -1,0 +1,10 @@
+namespace AotProxy.Inspection;
+
+internal enum InspectionError : byte
+{
+    None,
+    InvalidJson,     // 400 invalid_json
+    NotAnObject,     // 400: the body must be a JSON object
+    MissingModel,    // 400 param=model
+    InvalidField,    // 400: a known field has the wrong type (stream, max_tokens, ...)
+}

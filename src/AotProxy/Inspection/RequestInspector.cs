@@ -1,0 +1,187 @@
+using System.Text.Json;
+
+namespace AotProxy.Inspection;
+
+// One forward-only Utf8JsonReader pass over an OpenAI request body. It reads the few fields the
+// gateway decides on and skips everything else (messages, tools, ...) without building a DOM.
+internal static class RequestInspector
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
+    {
+        request = default;
+        errorParam = null;
+        try
+        {
+            return InspectCore(body, out request, out errorParam);
+        }
+        catch (JsonException)
+        {
+            return InspectionError.InvalidJson;
+        }
+    }
+
+    private static InspectionError InspectCore(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
+    {
+        request = default;
+        errorParam = null;
+        var reader = new Utf8JsonReader(body, ReaderOptions);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return InspectionError.NotAnObject;
+        }
+
+        var rootOpen = (int)reader.TokenStartIndex;
+        var rootHasProperties = false;
+        string? model = null;
+        var stream = false;
+        var maxTokens = 0;
+        var maxCompletionTokens = 0;
+        var includeUsage = false;
+        var splice = default(UsageSplice);
+        var sawStreamOptions = false;
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            rootHasProperties = true;
+            if (reader.ValueTextEquals("model"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    errorParam = "model";
+                    return InspectionError.InvalidField;
+                }
+
+                model = reader.GetString();
+            }
+            else if (reader.ValueTextEquals("stream"u8))
+            {
+                reader.Read();
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.True: stream = true; break;
+                    case JsonTokenType.False or JsonTokenType.Null: stream = false; break;
+                    default: errorParam = "stream"; return InspectionError.InvalidField;
+                }
+            }
+            else if (reader.ValueTextEquals("max_tokens"u8))
+            {
+                if (!TryReadTokenCount(ref reader, out maxTokens))
+                {
+                    errorParam = "max_tokens";
+                    return InspectionError.InvalidField;
+                }
+            }
+            else if (reader.ValueTextEquals("max_completion_tokens"u8))
+            {
+                if (!TryReadTokenCount(ref reader, out maxCompletionTokens))
+                {
+                    errorParam = "max_completion_tokens";
+                    return InspectionError.InvalidField;
+                }
+            }
+            else if (reader.ValueTextEquals("stream_options"u8))
+            {
+                sawStreamOptions = true;
+                reader.Read();
+                (includeUsage, splice) = InspectStreamOptions(ref reader);
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        // Anything after the root object (a second value, garbage) throws here.
+        if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+        {
+            return InspectionError.InvalidJson;
+        }
+
+        if (string.IsNullOrEmpty(model))
+        {
+            errorParam = "model";
+            return InspectionError.MissingModel;
+        }
+
+        if (!sawStreamOptions)
+        {
+            splice = new UsageSplice(
+                rootOpen + 1,
+                0,
+                rootHasProperties ? UsageSpliceKind.AddStreamOptions : UsageSpliceKind.AddStreamOptionsLast);
+        }
+
+        request = new InspectedRequest(
+            model,
+            stream,
+            includeUsage,
+            maxCompletionTokens > 0 ? maxCompletionTokens : maxTokens,
+            splice);
+        return InspectionError.None;
+    }
+
+    // The reader is on stream_options' value. Returns whether include_usage is true, and the
+    // splice that would make it true.
+    private static (bool IncludeUsage, UsageSplice Splice) InspectStreamOptions(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            var (start, length) = SkipValue(ref reader);
+            return (false, new UsageSplice(start, length, UsageSpliceKind.ReplaceStreamOptionsValue));
+        }
+
+        var open = (int)reader.TokenStartIndex;
+        var hasProperties = false;
+        var includeUsage = false;
+        UsageSplice? replace = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            hasProperties = true;
+            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            reader.Read();
+            if (!isIncludeUsage)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            includeUsage = reader.TokenType == JsonTokenType.True;
+            var (start, length) = SkipValue(ref reader);
+            replace = new UsageSplice(start, length, UsageSpliceKind.ReplaceIncludeUsageValue);
+        }
+
+        return (includeUsage, replace ?? new UsageSplice(
+            open + 1,
+            0,
+            hasProperties ? UsageSpliceKind.AddIncludeUsage : UsageSpliceKind.AddIncludeUsageLast));
+    }
+
+    private static (int Start, int Length) SkipValue(ref Utf8JsonReader reader)
+    {
+        var start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        return (start, (int)reader.BytesConsumed - start);
+    }
+
+    private static bool TryReadTokenCount(ref Utf8JsonReader reader, out int value)
+    {
+        reader.Read();
+        value = 0;
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return true;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var parsed) || parsed < 0)
+        {
+            return false;
+        }
+
+        value = (int)Math.Min(parsed, int.MaxValue);
+        return true;
+    }
+}

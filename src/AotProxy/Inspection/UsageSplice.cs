@@ -1,0 +1,32 @@
+namespace AotProxy.Inspection;
+
+// One edit to the request body that makes stream_options.include_usage true:
+// remove RemoveLength bytes at Offset and put Insert there. Computed during inspection, so the
+// forwarder never parses the body a second time.
+internal readonly record struct UsageSplice(int Offset, int RemoveLength, UsageSpliceKind Kind)
+{
+    public ReadOnlySpan<byte> Insert => Kind switch
+    {
+        // After the root's "{": the body had no stream_options at all.
+        UsageSpliceKind.AddStreamOptions => "\"stream_options\":{\"include_usage\":true},"u8,
+        UsageSpliceKind.AddStreamOptionsLast => "\"stream_options\":{\"include_usage\":true}"u8,
+        // After stream_options' own "{".
+        UsageSpliceKind.AddIncludeUsage => "\"include_usage\":true,"u8,
+        UsageSpliceKind.AddIncludeUsageLast => "\"include_usage\":true"u8,
+        // In place of a `false`, `null` or other scalar value of include_usage or stream_options.
+        UsageSpliceKind.ReplaceIncludeUsageValue => "true"u8,
+        UsageSpliceKind.ReplaceStreamOptionsValue => "{\"include_usage\":true}"u8,
+        _ => default,
+    };
+
+    public int NewLength(int bodyLength) => bodyLength - RemoveLength + Insert.Length;
+
+    // Writes the spliced body into destination, which must hold NewLength(body.Length) bytes.
+    public void Apply(ReadOnlySpan<byte> body, Span<byte> destination)
+    {
+        body[..Offset].CopyTo(destination);
+        var insert = Insert;
+        insert.CopyTo(destination[Offset..]);
+        body[(Offset + RemoveLength)..].CopyTo(destination[(Offset + insert.Length)..]);
+    }
+}

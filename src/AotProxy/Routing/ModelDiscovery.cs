@@ -1,0 +1,130 @@
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Routing;
+
+// For workers configured without `models`: asks GET /v1/models until it answers, then every
+// RefreshInterval, so a worker that loads a new model starts getting its traffic.
+internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker http, ILogger logger) : IAsyncDisposable
+{
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private Task? _loop;
+
+    public void Start()
+    {
+        registry.Changed += Wake;
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    // One pass over the workers that need it; true when all of them have models.
+    public async Task<bool> DiscoverOnceAsync(CancellationToken cancellationToken)
+    {
+        var complete = true;
+        var changed = false;
+        foreach (var worker in registry.Current.Workers)
+        {
+            if (!worker.NeedsDiscovery)
+            {
+                continue;
+            }
+
+            var models = await FetchAsync(worker, cancellationToken).ConfigureAwait(false);
+            if (models is { } found && !found.SequenceEqual(worker.DiscoveredModels))
+            {
+                worker.DiscoveredModels = found;
+                RoutingLog.ModelsDiscovered(logger, worker.Name, string.Join(", ", found));
+                changed = true;
+            }
+
+            complete &= !worker.DiscoveredModels.IsEmpty;
+        }
+
+        if (changed)
+        {
+            registry.Rebuild();
+        }
+
+        return complete;
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var complete = await DiscoverOnceAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _wake.WaitAsync(complete ? RefreshInterval : RetryInterval, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<ImmutableArray<string>?> FetchAsync(WorkerState worker, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(RequestTimeout);
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(worker.Model.Url, "v1/models"));
+            if (worker.Authorization is { } authorization)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", authorization);
+            }
+
+            using var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                RoutingLog.DiscoveryFailed(logger, worker.Name, $"HTTP {(int)response.StatusCode}");
+                return null;
+            }
+
+            if (!ModelListReader.TryReadIds(body, out var ids))
+            {
+                RoutingLog.DiscoveryFailed(logger, worker.Name, "the body is not a model list");
+                return null;
+            }
+
+            return ids;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                RoutingLog.DiscoveryFailed(logger, worker.Name, ex.Message);
+            }
+
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        registry.Changed -= Wake;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            await _loop.ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+}

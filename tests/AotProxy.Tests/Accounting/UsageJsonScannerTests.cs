@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.Text;
+using AotProxy.Accounting;
+using AotProxy.Tests.Support;
+
+namespace AotProxy.Tests.Accounting;
+
+public class UsageJsonScannerTests
+{
+    [Theory]
+    [InlineData("openai/chat_nonstream.json", 12, 100)]
+    [InlineData("openai/chat_nonstream_v0.10.json", 3606, 40)]
+    [InlineData("openai/completions.json", 2, 1)]
+    [InlineData("openai/completions_v0.10.json", -1, -1)]
+    [InlineData("openai/embeddings.json", 8, 0)]
+    public void Feed_EverySplitPoint_FindsTheRootUsage(string fixture, long prompt, long completion)
+    {
+        var bytes = Fixtures.Bytes(fixture);
+        if (prompt < 0)
+        {
+            // Read the expected figures from the fixture itself with a DOM parser.
+            using var doc = System.Text.Json.JsonDocument.Parse(bytes);
+            prompt = doc.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt64();
+            completion = doc.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64();
+        }
+
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var scanner = Scan(bytes, cut);
+            Assert.True(scanner.Found, $"cut at {cut}");
+            Assert.Equal(new Usage(prompt, completion), scanner.Usage);
+        }
+    }
+
+    [Theory]
+    [InlineData("openai/error_vllm.json")]
+    [InlineData("openai/error_vllm_nested.json")]
+    [InlineData("openai/models.json")]
+    public void Feed_BodiesWithoutUsage_FindNothing(string fixture)
+    {
+        Assert.False(Scan(Fixtures.Bytes(fixture), 17).Found);
+    }
+
+    [Fact]
+    public void Feed_NestedUsageKey_IsNotTheRootUsage()
+    {
+        var body = """{"choices":[{"usage":{"prompt_tokens":99,"completion_tokens":99}}],"usage":{"completion_tokens":4,"prompt_tokens":3,"completion_tokens_details":{"prompt_tokens":77}}}"""u8.ToArray();
+        var scanner = Scan(body, 40);
+        Assert.True(scanner.Found);
+        Assert.Equal(new Usage(3, 4), scanner.Usage);
+    }
+
+    [Fact]
+    public void Feed_NotJson_GivesUpAndConsumesEverything()
+    {
+        var scanner = default(UsageJsonScanner);
+        var html = "<html>bad gateway</html>"u8.ToArray();
+        Assert.Equal(html.Length, scanner.Feed(new ReadOnlySequence<byte>(html), isFinalBlock: false));
+        Assert.False(scanner.Found);
+    }
+
+    // Two arrivals split at `cut`; what Feed leaves unconsumed is prepended to the next one.
+    private static UsageJsonScanner Scan(byte[] bytes, int cut)
+    {
+        var scanner = default(UsageJsonScanner);
+        var pending = Array.Empty<byte>();
+        foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
+        {
+            var joined = pending.Concat(chunk).ToArray();
+            var sequence = Segments.Split(joined, pending.Length is > 0 and var p && p < joined.Length ? [p] : []);
+            var consumed = scanner.Feed(sequence, isFinal);
+            pending = joined[(int)consumed..];
+        }
+
+        return scanner;
+    }
+}

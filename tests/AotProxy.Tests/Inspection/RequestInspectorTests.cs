@@ -1,0 +1,104 @@
+using System.Text;
+using System.Text.Json;
+using AotProxy.Inspection;
+
+namespace AotProxy.Tests.Inspection;
+
+public class RequestInspectorTests
+{
+    [Fact]
+    public void Inspect_ChatRequest_ReadsModelStreamAndMaxTokens()
+    {
+        var error = Inspect("""{"model":"m1","messages":[{"role":"user","content":"hi {\"model\":\"x\"}"}],"stream":true,"max_tokens":12}""", out var request);
+
+        Assert.Equal(InspectionError.None, error);
+        Assert.Equal("m1", request.Model);
+        Assert.True(request.Stream);
+        Assert.False(request.IncludeUsage);
+        Assert.Equal(12, request.MaxTokens);
+        Assert.True(request.NeedsUsageInjection);
+    }
+
+    [Fact]
+    public void Inspect_MaxCompletionTokens_WinsOverMaxTokens()
+    {
+        Inspect("""{"max_tokens":5,"model":"m","max_completion_tokens":9}""", out var request);
+        Assert.Equal(9, request.MaxTokens);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":true}}""", true)]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false}}""", false)]
+    [InlineData("""{"model":"m","stream":true,"stream_options":null}""", false)]
+    public void Inspect_StreamOptions_ReadsIncludeUsage(string body, bool expected)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.Equal(expected, request.IncludeUsage);
+        Assert.Equal(!expected, request.NeedsUsageInjection);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","stream":true}""")]
+    [InlineData("""{ "model" : "m" , "stream" : true }""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":false}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":null}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":null}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":"weird"}""")]
+    [InlineData("""{"stream_options":{"include_usage":false},"model":"m","stream":true}""")]
+    public void UsageSplice_Apply_ProducesValidJsonWithIncludeUsageTrueAndEverythingElseKept(string body)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var spliced = new byte[request.UsageSplice.NewLength(bytes.Length)];
+        request.UsageSplice.Apply(bytes, spliced);
+
+        using var before = JsonDocument.Parse(bytes);
+        using var after = JsonDocument.Parse(spliced);
+        Assert.True(after.RootElement.GetProperty("stream_options").GetProperty("include_usage").GetBoolean());
+        foreach (var property in before.RootElement.EnumerateObject().Where(p => p.Name != "stream_options"))
+        {
+            Assert.Equal(property.Value.GetRawText(), after.RootElement.GetProperty(property.Name).GetRawText());
+        }
+
+        if (before.RootElement.TryGetProperty("stream_options", out var options) && options.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var property in options.EnumerateObject().Where(p => p.Name != "include_usage"))
+            {
+                Assert.Equal(property.Value.GetRawText(), after.RootElement.GetProperty("stream_options").GetProperty(property.Name).GetRawText());
+            }
+        }
+
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(spliced, out var again, out _));
+        Assert.True(again.IncludeUsage);
+    }
+
+    [Theory]
+    [InlineData("", InspectionError.InvalidJson)]
+    [InlineData("{", InspectionError.InvalidJson)]
+    [InlineData("""{"model":"m",}""", InspectionError.InvalidJson)]
+    [InlineData("""{"model":"m"} trailing""", InspectionError.InvalidJson)]
+    [InlineData("""{"model":"m"}{"model":"n"}""", InspectionError.InvalidJson)]
+    [InlineData("""[1,2]""", InspectionError.NotAnObject)]
+    [InlineData("""{"messages":[]}""", InspectionError.MissingModel)]
+    [InlineData("""{"model":""}""", InspectionError.MissingModel)]
+    [InlineData("""{"model":42}""", InspectionError.InvalidField)]
+    [InlineData("""{"model":"m","stream":"yes"}""", InspectionError.InvalidField)]
+    [InlineData("""{"model":"m","max_tokens":-1}""", InspectionError.InvalidField)]
+    [InlineData("""{"model":"m","max_tokens":"ten"}""", InspectionError.InvalidField)]
+    public void Inspect_BadBodies_ReportTheRightError(string body, InspectionError expected)
+    {
+        Assert.Equal(expected, Inspect(body, out _));
+    }
+
+    [Fact]
+    public void Inspect_DeeplyNestedBody_IsInvalidJsonNotACrash()
+    {
+        var body = "{\"model\":\"m\",\"x\":" + new string('[', 5000) + new string(']', 5000) + "}";
+        Assert.Equal(InspectionError.InvalidJson, Inspect(body, out _));
+    }
+
+    private static InspectionError Inspect(string body, out InspectedRequest request) =>
+        RequestInspector.Inspect(Encoding.UTF8.GetBytes(body), out request, out _);
+}

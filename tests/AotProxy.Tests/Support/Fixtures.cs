@@ -1,0 +1,24 @@
+namespace AotProxy.Tests.Support;
+
+// The real captures in ../shared/fixtures (beside the repository, as in CI), read unchanged.
+internal static class Fixtures
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string Directory { get; } = Path.Combine(RepoRoot, "..", "shared", "fixtures");
+
+    public static byte[] Bytes(string relativePath) => File.ReadAllBytes(Path.Combine(Directory, relativePath));
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "AotProxy.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("AotProxy.sln not found above " + AppContext.BaseDirectory);
+    }
+}
