@@ -45,7 +45,11 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
             if (models is { } found && !found.SequenceEqual(worker.DiscoveredModels))
             {
                 worker.DiscoveredModels = found;
-                RoutingLog.ModelsDiscovered(logger, worker.Name, string.Join(", ", found));
+                if (logger.IsEnabled(LogLevel.Information))
+                {
+                    RoutingLog.ModelsDiscovered(logger, worker.Name, string.Join(", ", found));
+                }
+
                 changed = true;
             }
 
