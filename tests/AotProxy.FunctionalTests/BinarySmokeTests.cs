@@ -1,0 +1,114 @@
+using System.Net;
+using System.Net.Http.Headers;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+using AotProxy.Simulator;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests;
+
+// The real executable (the AOT binary in CI): serve a stream, apply a config edit from the file
+// watcher, finish an in-flight stream on SIGTERM and exit 0.
+public class BinarySmokeTests
+{
+    [Fact]
+    public async Task Serve_StreamsReloadsAndShutsDownGracefully()
+    {
+        await using var worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, Faults = { InterTokenDelay = TimeSpan.FromMilliseconds(30) } },
+            new IPEndPoint(IPAddress.Loopback, 0),
+            NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker]));
+
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+
+        // 1. A streamed completion, whole.
+        using (var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 10))))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.EndsWith("data: [DONE]\n\n", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // 2. A config edit (a new tenant key) is picked up by the watcher.
+        const string newKey = "sk-rotated";
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker]).Replace(ApiKeyIndex.HashKey(TestGateway.Key), ApiKeyIndex.HashKey(newKey), StringComparison.Ordinal));
+        await TestGateway.WaitUntilAsync(async () =>
+        {
+            using var probe = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 1), key: newKey));
+            return probe.StatusCode == HttpStatusCode.OK;
+        }, "the rotated key works");
+        using (var old = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false), key: TestGateway.Key)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, old.StatusCode);
+        }
+
+        // 3. SIGTERM with a stream in flight: the stream finishes, then the process exits 0.
+        using var inFlight = await http.SendAsync(
+            TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 30), key: newKey),
+            HttpCompletionOption.ResponseHeadersRead);
+        var reader = new StreamReader(await inFlight.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+        gateway.SendSigterm();
+        Assert.EndsWith("data: [DONE]\n\n", await reader.ReadToEndAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Demo_ServesTheReadmeCurlAndStopsOnSigterm()
+    {
+        await using var demo = GatewayProcess.Start("demo", "--workers", "2", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0");
+        await demo.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = demo.DataUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk-demo-key");
+
+        using var response = await http.PostAsync("v1/chat/completions", new StringContent(
+            """{"model":"meta-llama/Llama-3.1-8B-Instruct","messages":[{"role":"user","content":"Hello!"}],"max_tokens":8}""",
+            System.Text.Encoding.UTF8,
+            "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"usage\":", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("curl -sN", demo.Output, StringComparison.Ordinal);
+        demo.SendSigterm();
+        Assert.Equal(0, await demo.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task CheckConfig_BrokenFile_PrintsEveryProblemWithItsLine()
+    {
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, "[server]\nlisten = \"127.0.0.1:8080\"\nlistne = 1\n\n[[workers]]\nname = \"a\"\nurl = \"not a url\"\n");
+
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("check-config", file);
+
+        Assert.Equal(1, exitCode);
+        Assert.Contains("line 3", output, StringComparison.Ordinal);
+        Assert.Contains("listne", output, StringComparison.Ordinal);
+        Assert.Contains("line 7", output, StringComparison.Ordinal);
+        File.Delete(file);
+    }
+
+    [Fact]
+    public async Task HashKey_PrintsTheSha256()
+    {
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("hash-key", "sk-demo-key");
+        Assert.Equal(0, exitCode);
+        Assert.Equal(ApiKeyIndex.HashKey("sk-demo-key"), output.Trim());
+    }
+
+    [Fact]
+    public async Task Serve_InvalidConfig_ExitsNonZeroWithTheLine()
+    {
+        var file = Path.GetTempFileName();
+        await File.WriteAllTextAsync(file, "[routing]\nstrategy = \"random\"\n");
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("serve", "--config", file);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("line 2", output, StringComparison.Ordinal);
+        File.Delete(file);
+    }
+}

@@ -1,0 +1,77 @@
+using System.ClientModel;
+using AotProxy.FunctionalTests.Support;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace AotProxy.FunctionalTests;
+
+// The official OpenAI .NET client, pointed at the gateway, against simulated vLLM workers.
+public class OpenAiClientTests
+{
+    [Fact]
+    public async Task CompleteChat_NonStreaming_ReturnsTheAnswerAndCountsItsTokens()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var client = Client(gateway, TestGateway.Key);
+
+        ChatCompletion completion = await client.CompleteChatAsync(
+            [new UserChatMessage("Write a haiku about GPUs.")],
+            new ChatCompletionOptions { MaxOutputTokenCount = 24 });
+
+        Assert.False(string.IsNullOrWhiteSpace(completion.Content[0].Text));
+        Assert.True(completion.Usage.InputTokenCount > 0);
+        Assert.InRange(completion.Usage.OutputTokenCount, 1, 24);
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(completion.Usage.InputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
+        Assert.Equal(completion.Usage.OutputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        Assert.Equal(1, PrometheusText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
+    }
+
+    [Fact]
+    public async Task CompleteChatStreaming_StreamsTokensAndTheGatewayAccountsThem()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var client = Client(gateway, TestGateway.Key);
+
+        var text = new System.Text.StringBuilder();
+        var updates = 0;
+        ChatTokenUsage? usage = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(
+            [new UserChatMessage("Count to ten.")],
+            new ChatCompletionOptions { MaxOutputTokenCount = 20 }))
+        {
+            updates++;
+            foreach (var part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+
+            usage ??= update.Usage;
+        }
+
+        Assert.True(updates > 2);
+        Assert.False(string.IsNullOrWhiteSpace(text.ToString()));
+        Assert.NotNull(usage); // the client asked for usage itself, so it must still get it
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(usage.OutputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+    }
+
+    [Fact]
+    public async Task CompleteChat_WrongKey_Is401AndDisallowedModelIs403()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1);
+
+        var unauthorized = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Client(gateway, "sk-wrong").CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(401, unauthorized.Status);
+
+        var forbidden = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Client(gateway, TestGateway.LimitedKey).CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(403, forbidden.Status);
+    }
+
+    private static ChatClient Client(TestGateway gateway, string key) => new(
+        TestGateway.Model,
+        new ApiKeyCredential(key),
+        new OpenAIClientOptions { Endpoint = new Uri(gateway.Host.DataUri, "v1"), NetworkTimeout = TimeSpan.FromSeconds(60) });
+}

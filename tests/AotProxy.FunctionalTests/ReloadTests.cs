@@ -1,0 +1,106 @@
+using System.Net;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests;
+
+// Hot reload through the real file watcher: valid edits swap the whole config atomically while
+// traffic flows; broken edits change nothing.
+public class ReloadTests
+{
+    [Fact]
+    public async Task Reload_UnderLoad_DropsNothingAndNewWorkersTakeTraffic()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 2, watch: true);
+        await using var extra = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-extra", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+
+        using var stop = new CancellationTokenSource();
+        var failures = new List<string>();
+        var completed = 0;
+        var load = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 8)));
+                var body = await response.Content.ReadAsStringAsync();
+                if (response.StatusCode != HttpStatusCode.OK || !body.EndsWith("data: [DONE]\n\n", StringComparison.Ordinal))
+                {
+                    lock (failures)
+                    {
+                        failures.Add($"{(int)response.StatusCode}: {body}");
+                    }
+                }
+
+                Interlocked.Increment(ref completed);
+            }
+        })).ToArray();
+
+        for (var i = 0; i < 6; i++)
+        {
+            var workers = i % 2 == 0 ? gateway.Workers.Append(extra) : gateway.Workers;
+            var before = gateway.Store.Current.Revision;
+            await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml(workers));
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Store.Current.Revision > before), $"reload {i} applied");
+            await Task.Delay(150);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+
+        Assert.Empty(failures);
+        Assert.True(completed > 20, $"only {completed} requests completed");
+        Assert.True(extra.Stats.RequestsTotal > 0, "the added worker never got traffic");
+        Assert.True(gateway.Store.Current.Revision >= 7);
+    }
+
+    [Fact]
+    public async Task Reload_BrokenEdit_KeepsTheOldConfigAndReportsTheLine()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, watch: true);
+        var revision = gateway.Store.Current.Revision;
+        var broken = TestGateway.Toml(gateway.Workers).Replace("[routing]\n", "[routing]\nstrategyy = \"p2c_kv\"\n", StringComparison.Ordinal);
+        var line = broken.Split('\n').ToList().FindIndex(l => l.StartsWith("strategyy", StringComparison.Ordinal)) + 1;
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, broken);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Store.LastReload is { Ok: false }), "the broken edit was seen");
+
+        Assert.Equal(revision, gateway.Store.Current.Revision);
+        var status = await gateway.Admin.GetStringAsync("/api/status");
+        Assert.Contains($"line {line}", status, StringComparison.Ordinal);
+        Assert.Contains("strategyy", status, StringComparison.Ordinal);
+        Assert.Equal(1, PrometheusText.Value(await gateway.MetricsAsync(), "llm_gateway_config_reloads_total", "result=\"error\""));
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Reload_RemovedWorker_FinishesItsStreamWhileNewRequestsGoElsewhere()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 2, configure: o => o.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20));
+        var first = gateway.Workers[0];
+        var second = gateway.Workers[1];
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml([first]));
+        Assert.True((await gateway.Admin.PostAsync("/api/config/reload", null)).IsSuccessStatusCode);
+
+        using var streaming = await gateway.Client.SendAsync(
+            TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 60)),
+            HttpCompletionOption.ResponseHeadersRead);
+        var reader = new StreamReader(await streaming.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml([second]));
+        var reload = await gateway.Admin.PostAsync("/api/config/reload", null);
+        Assert.True(reload.IsSuccessStatusCode, await reload.Content.ReadAsStringAsync());
+
+        var before = second.Stats.RequestsTotal;
+        using var next = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Equal(before + 1, second.Stats.RequestsTotal);
+
+        var rest = await reader.ReadToEndAsync();
+        Assert.EndsWith("data: [DONE]\n\n", rest, StringComparison.Ordinal);
+        Assert.Equal(0, first.Stats.Aborted);
+    }
+}

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+
+namespace AotProxy.FunctionalTests.Support;
+
+// The aotproxy executable as a separate process: the AOT binary named by AOTPROXY_BINARY (CI
+// publishes it first and sets AOTPROXY_REQUIRE_AOT=1), otherwise the JIT build of the same
+// program from this test's output folder, so the tests run on machines without clang too.
+internal sealed partial class GatewayProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+    private readonly SemaphoreSlim _lines = new(0);
+
+    private GatewayProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => Add(e.Data);
+        process.ErrorDataReceived += (_, e) => Add(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static bool IsAot => Environment.GetEnvironmentVariable("AOTPROXY_BINARY") is { Length: > 0 };
+
+    public Uri? DataUri { get; private set; }
+
+    public Uri? AdminUri { get; private set; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static GatewayProcess Start(params string[] args)
+    {
+        var binary = Environment.GetEnvironmentVariable("AOTPROXY_BINARY");
+        if (string.IsNullOrEmpty(binary) && Environment.GetEnvironmentVariable("AOTPROXY_REQUIRE_AOT") == "1")
+        {
+            throw new InvalidOperationException("AOTPROXY_REQUIRE_AOT=1 but AOTPROXY_BINARY is not set");
+        }
+
+        var start = string.IsNullOrEmpty(binary)
+            ? new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aotproxy.dll") } }
+            : new ProcessStartInfo(binary);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        return new GatewayProcess(Process.Start(start)!);
+    }
+
+    public static async Task<(int ExitCode, string Output)> RunToEndAsync(params string[] args)
+    {
+        await using var process = Start(args);
+        var exitCode = await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        return (exitCode, process.Output);
+    }
+
+    // Waits for "aotproxy ready: listen=… admin=…" and takes the bound addresses from it.
+    public async Task WaitForReadyAsync()
+    {
+        var line = await WaitForLineAsync("aotproxy ready:", TimeSpan.FromSeconds(30));
+        var match = ReadyLine().Match(line);
+        Assert.True(match.Success, line);
+        DataUri = new Uri(match.Groups[1].Value);
+        AdminUri = new Uri(match.Groups[2].Value);
+    }
+
+    public async Task<string> WaitForLineAsync(string contains, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        var seen = 0;
+        while (true)
+        {
+            lock (_output)
+            {
+                for (; seen < _output.Count; seen++)
+                {
+                    if (_output[seen].Contains(contains, StringComparison.Ordinal))
+                    {
+                        return _output[seen];
+                    }
+                }
+            }
+
+            Assert.False(_process.HasExited, $"aotproxy exited ({_process.ExitCode}) before printing '{contains}':\n{Output}");
+            try
+            {
+                await _lines.WaitAsync(TimeSpan.FromMilliseconds(200), deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail($"no line containing '{contains}' within {timeout}:\n{Output}");
+            }
+        }
+    }
+
+    public void SendSigterm() => Assert.Equal(0, Kill(_process.Id, 15));
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"aotproxy did not exit within {timeout}:\n{Output}");
+        }
+
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        _lines.Dispose();
+    }
+
+    private void Add(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+        }
+
+        _lines.Release();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    [GeneratedRegex(@"listen=(\S+) admin=(\S+)")]
+    private static partial Regex ReadyLine();
+}
