@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using Tomlyn;
+using Tomlyn.Parsing;
+
+namespace AotProxy.Configuration;
+
+// Text -> GatewaySnapshot, in four steps, each of which can only fail with ConfigErrors:
+// 1. syntax (Tomlyn's syntax tree, every syntax error with its line),
+// 2. shape of the top-level tables ([server] vs [[workers]]), which Tomlyn reports without a line,
+// 3. binding to the Config records (type errors; Tomlyn stops at the first),
+// 4. validation into the Model (every problem at once).
+internal static partial class ConfigLoader
+{
+    public const string DemoResourceName = "demo.toml";
+
+    private static readonly string[] Tables = ["server", "routing", "forwarding", "scheduler"];
+    private static readonly string[] TableArrays = ["workers", "classes", "tenants"];
+
+    public static ConfigLoadResult LoadFile(string path, long revision, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {ex.Message}"));
+        }
+
+        return Parse(text, Path.GetFullPath(path), revision, time);
+    }
+
+    public static ConfigLoadResult Parse(string toml, string source, long revision, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(toml);
+        ArgumentNullException.ThrowIfNull(time);
+
+        var document = SyntaxParser.Parse(toml, source, validate: true);
+        if (document.HasErrors)
+        {
+            var syntax = new List<ConfigError>();
+            var keys = TomlKeyMap.Build(document);
+            foreach (var diagnostic in document.Diagnostics)
+            {
+                if (diagnostic.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error)
+                {
+                    var line = diagnostic.Span.Start.Line + 1;
+                    syntax.Add(new ConfigError(line, keys.KeyAt(line, diagnostic.Span.Start.Column + 1), diagnostic.Message));
+                }
+            }
+
+            if (syntax.Count > 0)
+            {
+                return ConfigLoadResult.Failure(syntax);
+            }
+        }
+
+        var map = TomlKeyMap.Build(document);
+        var shapeErrors = CheckShapes(map);
+        if (shapeErrors.Count > 0)
+        {
+            return ConfigLoadResult.Failure(shapeErrors);
+        }
+
+        GatewayConfig config;
+        try
+        {
+            config = TomlSerializer.Deserialize(toml, ConfigTomlContext.Default.GatewayConfig) ?? new GatewayConfig();
+        }
+        catch (TomlException ex)
+        {
+            var line = ex.Line ?? 0;
+            return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), Describe(ex.Message)));
+        }
+
+        return ConfigValidator.Validate(config, map, source, revision, time.GetUtcNow());
+    }
+
+    // The config `aotproxy demo` starts from (configs/demo.toml, carried in the binary).
+    public static string ReadEmbedded(string logicalName)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(logicalName)
+            ?? throw new InvalidOperationException($"Resource {logicalName} is not embedded in the binary.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static List<ConfigError> CheckShapes(TomlKeyMap map)
+    {
+        var errors = new List<ConfigError>();
+        foreach (var name in Tables)
+        {
+            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.Table)
+            {
+                errors.Add(new ConfigError(line, name, $"must be a table, written [{name}]"));
+            }
+        }
+
+        foreach (var name in TableArrays)
+        {
+            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.ArrayOfTables)
+            {
+                errors.Add(new ConfigError(line, name, $"must be an array of tables, written [[{name}]]"));
+            }
+        }
+
+        return errors;
+    }
+
+    // Tomlyn wraps the reason in "(line,col) : error : Exception while trying to convert ...
+    // Reason: (line,col) : error : Expected Integer token but was String."; the line and key are
+    // reported separately, so keep the reason, in words an operator uses.
+    private static string Describe(string message)
+    {
+        const string Marker = " : error : ";
+        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
+        var reason = (at < 0 ? message : message[(at + Marker.Length)..]).Trim().TrimEnd('.');
+        var match = ExpectedToken().Match(reason);
+        return match.Success
+            ? $"expected {TokenWords(match.Groups[1].Value)}, found {TokenWords(match.Groups[2].Value)}"
+            : reason;
+    }
+
+    private static string TokenWords(string token) => token switch
+    {
+        "Integer" => "an integer",
+        "Float" => "a number",
+        "String" => "a string",
+        "Boolean" => "true or false",
+        "DateTime" => "a date-time",
+        "StartTable" => "a table",
+        "StartArray" => "an array",
+        _ => token,
+    };
+
+    [GeneratedRegex(@"^Expected (\w+) token but was (\w+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex ExpectedToken();
+}

@@ -1,0 +1,351 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net;
+
+namespace AotProxy.Configuration;
+
+// Config -> Model. Checks every rule and keeps going after a failure, so that one run of
+// `aotproxy check-config` lists every problem in the file, each with its key and line.
+internal sealed class ConfigValidator
+{
+    // The class tenants get when the file declares no [[classes]] (SPEC: Config).
+    public const string DefaultClassName = "default";
+    public const int MaxPriority = 9;
+
+    private readonly TomlKeyMap _keys;
+    private readonly List<ConfigError> _errors = [];
+
+    private ConfigValidator(TomlKeyMap keys) => _keys = keys;
+
+    public static ClassModel DefaultClass { get; } =
+        new(DefaultClassName, Priority: 0, Weight: 1, MaxQueueWait: TimeSpan.FromSeconds(30), MaxUtilization: 1.0);
+
+    public static ConfigLoadResult Validate(GatewayConfig config, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt)
+    {
+        var validator = new ConfigValidator(keys);
+        var snapshot = validator.Build(config, source, revision, loadedAt);
+        return validator._errors.Count == 0 ? ConfigLoadResult.Success(snapshot) : ConfigLoadResult.Failure(validator._errors);
+    }
+
+    private GatewaySnapshot Build(GatewayConfig config, string source, long revision, DateTimeOffset loadedAt)
+    {
+        Unknown("", config.Unknown);
+        var server = Server(config.Server);
+        var routing = Routing(config.Routing);
+        var forwarding = Forwarding(config.Forwarding);
+        var scheduler = Scheduler(config.Scheduler);
+        var workers = Workers(config.Workers);
+        var classes = Classes(config.Classes);
+        var tenants = Tenants(config.Tenants, classes);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, scheduler, workers, classes, tenants);
+    }
+
+    private ServerModel Server(ServerConfig server)
+    {
+        Unknown("server", server.Unknown);
+        var listen = EndPoint("server.listen", server.Listen);
+        var admin = EndPoint("server.admin_listen", server.AdminListen);
+        if (listen is not null && admin is not null && listen.Port != 0 && listen.Equals(admin))
+        {
+            Error("server.admin_listen", $"\"{server.AdminListen}\" is also server.listen; the admin plane needs its own port");
+        }
+
+        var token = Sha256("server.admin_token_sha256", server.AdminTokenSha256, allowEmpty: true);
+        if (server.MaxRequestBytes <= 0)
+        {
+            Error("server.max_request_bytes", $"must be greater than 0 (got {server.MaxRequestBytes})");
+        }
+
+        var grace = Positive("server.shutdown_grace", server.ShutdownGrace);
+        return new ServerModel(
+            listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
+            admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
+            token,
+            server.MaxRequestBytes,
+            grace);
+    }
+
+    private RoutingModel Routing(RoutingConfig routing)
+    {
+        Unknown("routing", routing.Unknown);
+        if (!RoutingStrategyNames.IsKnown(routing.Strategy))
+        {
+            Error("routing.strategy", $"unknown strategy \"{routing.Strategy}\"; use one of {string.Join(", ", RoutingStrategyNames.All)}");
+        }
+
+        return new RoutingModel(routing.Strategy, Positive("routing.metrics_interval", routing.MetricsInterval));
+    }
+
+    private ForwardingModel Forwarding(ForwardingConfig forwarding)
+    {
+        Unknown("forwarding", forwarding.Unknown);
+        return new ForwardingModel(
+            Positive("forwarding.connect_timeout", forwarding.ConnectTimeout),
+            Positive("forwarding.activity_timeout", forwarding.ActivityTimeout));
+    }
+
+    private SchedulerModel Scheduler(SchedulerConfig scheduler)
+    {
+        Unknown("scheduler", scheduler.Unknown);
+        if (!SchedulerPolicyNames.IsKnown(scheduler.Policy))
+        {
+            Error("scheduler.policy", $"unknown policy \"{scheduler.Policy}\"; use one of {string.Join(", ", SchedulerPolicyNames.All)}");
+        }
+
+        return new SchedulerModel(scheduler.Policy);
+    }
+
+    private ImmutableArray<WorkerModel> Workers(IReadOnlyList<WorkerConfig> workers)
+    {
+        var result = ImmutableArray.CreateBuilder<WorkerModel>(workers.Count);
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < workers.Count; i++)
+        {
+            var worker = workers[i];
+            var at = $"workers[{i}]";
+            Unknown(at, worker.Unknown);
+            Name($"{at}.name", worker.Name, "worker", names, i, "workers");
+            var url = WorkerUrl($"{at}.url", worker.Url);
+            var models = ImmutableArray.CreateBuilder<string>();
+            if (worker.Models is { } listed)
+            {
+                for (var m = 0; m < listed.Count; m++)
+                {
+                    if (string.IsNullOrWhiteSpace(listed[m]))
+                    {
+                        Error($"{at}.models[{m}]", "a model name must not be empty");
+                    }
+                    else
+                    {
+                        models.Add(listed[m]);
+                    }
+                }
+            }
+
+            AtLeast($"{at}.max_concurrency", worker.MaxConcurrency, 1);
+            AtLeast($"{at}.weight", worker.Weight, 1);
+            result.Add(new WorkerModel(worker.Name, url, models.ToImmutable(), worker.MaxConcurrency, worker.Weight, worker.ApiKey));
+        }
+
+        return result.MoveToImmutable();
+    }
+
+    private ImmutableArray<ClassModel> Classes(IReadOnlyList<ClassConfig> classes)
+    {
+        if (classes.Count == 0)
+        {
+            return [DefaultClass];
+        }
+
+        var result = ImmutableArray.CreateBuilder<ClassModel>(classes.Count);
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < classes.Count; i++)
+        {
+            var cls = classes[i];
+            var at = $"classes[{i}]";
+            Unknown(at, cls.Unknown);
+            var unique = Name($"{at}.name", cls.Name, "class", names, i, "classes");
+            if (cls.Priority is < 0 or > MaxPriority)
+            {
+                Error($"{at}.priority", $"must be 0 (most important) to {MaxPriority} (got {cls.Priority})");
+            }
+
+            AtLeast($"{at}.weight", cls.Weight, 1);
+            var wait = Positive($"{at}.max_queue_wait", cls.MaxQueueWait);
+            if (!(cls.MaxUtilization > 0 && cls.MaxUtilization <= 1))
+            {
+                Error($"{at}.max_utilization", $"must be above 0 and at most 1.0 (got {cls.MaxUtilization.ToString(CultureInfo.InvariantCulture)})");
+            }
+
+            // A duplicate is reported above and left out here, so the snapshot stays buildable
+            // (ClassesByName would throw) while the remaining rules are still checked.
+            if (unique)
+            {
+                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization));
+            }
+        }
+
+        return result.ToImmutable();
+    }
+
+    private ImmutableArray<TenantModel> Tenants(IReadOnlyList<TenantConfig> tenants, ImmutableArray<ClassModel> classes)
+    {
+        var result = ImmutableArray.CreateBuilder<TenantModel>(tenants.Count);
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        var keyOwners = new Dictionary<string, string>(StringComparer.Ordinal); // lower-case hex -> path
+        for (var i = 0; i < tenants.Count; i++)
+        {
+            var tenant = tenants[i];
+            var at = $"tenants[{i}]";
+            Unknown(at, tenant.Unknown);
+            Name($"{at}.name", tenant.Name, "tenant", names, i, "tenants");
+            if (!classes.Any(c => string.Equals(c.Name, tenant.Class, StringComparison.Ordinal)))
+            {
+                var known = string.Join(", ", classes.Select(c => c.Name));
+                Error($"{at}.class", $"class \"{tenant.Class}\" is not defined; [[classes]] defines {known}");
+            }
+
+            AtLeast($"{at}.weight", tenant.Weight, 1);
+            var hashes = ImmutableArray.CreateBuilder<ImmutableArray<byte>>(tenant.ApiKeySha256.Count);
+            for (var k = 0; k < tenant.ApiKeySha256.Count; k++)
+            {
+                var path = $"{at}.api_key_sha256[{k}]";
+                var hash = Sha256(path, tenant.ApiKeySha256[k], allowEmpty: false);
+                if (hash.IsEmpty)
+                {
+                    continue;
+                }
+
+                var hex = tenant.ApiKeySha256[k].ToLowerInvariant();
+                if (keyOwners.TryGetValue(hex, out var owner))
+                {
+                    Error(path, $"the same key hash is already listed at {owner}; a key must identify one tenant");
+                    continue;
+                }
+
+                keyOwners[hex] = path;
+                hashes.Add(hash);
+            }
+
+            if (tenant.Models.Count == 0)
+            {
+                Error($"{at}.models", "must list at least one model; \"*\" allows all");
+            }
+
+            for (var m = 0; m < tenant.Models.Count; m++)
+            {
+                if (string.IsNullOrWhiteSpace(tenant.Models[m]))
+                {
+                    Error($"{at}.models[{m}]", "a model name must not be empty");
+                }
+            }
+
+            AtLeast($"{at}.rpm", tenant.Rpm, 0);
+            AtLeast($"{at}.tpm", tenant.Tpm, 0);
+            AtLeast($"{at}.max_in_flight", tenant.MaxInFlight, 0);
+            result.Add(new TenantModel(
+                tenant.Name,
+                tenant.Class,
+                tenant.Weight,
+                hashes.ToImmutable(),
+                [.. tenant.Models],
+                tenant.Rpm,
+                tenant.Tpm,
+                tenant.MaxInFlight));
+        }
+
+        return result.MoveToImmutable();
+    }
+
+    // Unknown keys are errors: a typo ("max_concurency") must not silently keep the default.
+    private void Unknown(string table, Dictionary<string, object?>? unknown)
+    {
+        if (unknown is null)
+        {
+            return;
+        }
+
+        foreach (var key in unknown.Keys)
+        {
+            var path = table.Length == 0 ? key : $"{table}.{key}";
+            var where = table.Length == 0 ? "at the top level" : $"in {TableLabel(table)}";
+            Error(path, $"unknown key {where}");
+        }
+    }
+
+    private bool Name(string path, string name, string what, Dictionary<string, int> seen, int index, string table)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            Error(path, $"every {what} needs a non-empty name");
+            return false;
+        }
+
+        if (seen.TryGetValue(name, out var first))
+        {
+            Error(path, $"{what} name \"{name}\" is already used by {table}[{first}]");
+            return false;
+        }
+
+        seen[name] = index;
+        return true;
+    }
+
+    private Uri WorkerUrl(string path, string text)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var url)
+            || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
+        {
+            Error(path, $"\"{text}\" is not an absolute http:// or https:// URL");
+            return new Uri("http://invalid/");
+        }
+
+        if (url.Query.Length > 0 || url.Fragment.Length > 0)
+        {
+            Error(path, $"\"{text}\": a base URL has no query or fragment");
+        }
+
+        // Always end in "/", so that "v1/chat/completions" resolves under the base path.
+        return url.AbsolutePath.EndsWith('/') ? url : new Uri(url.GetLeftPart(UriPartial.Path) + "/");
+    }
+
+    private IPEndPoint? EndPoint(string path, string text)
+    {
+        if (ListenAddress.TryParse(text, out var endPoint, out var error))
+        {
+            return endPoint;
+        }
+
+        Error(path, error);
+        return null;
+    }
+
+    private ImmutableArray<byte> Sha256(string path, string hex, bool allowEmpty)
+    {
+        if (hex.Length == 0 && allowEmpty)
+        {
+            return [];
+        }
+
+        if (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit))
+        {
+            Error(path, $"must be a SHA-256 as 64 hex characters (got {hex.Length} characters); `aotproxy hash-key KEY` prints it");
+            return [];
+        }
+
+        return [.. Convert.FromHexString(hex)];
+    }
+
+    private TimeSpan Positive(string path, string text)
+    {
+        if (!Duration.TryParse(text, out var value))
+        {
+            Error(path, $"\"{text}\" is not a duration; write a number and a unit: \"250ms\", \"30s\", \"5m\", \"1h\"");
+            return TimeSpan.FromSeconds(1);
+        }
+
+        if (value <= TimeSpan.Zero)
+        {
+            Error(path, $"must be greater than zero (got \"{text}\")");
+            return TimeSpan.FromSeconds(1);
+        }
+
+        return value;
+    }
+
+    private void AtLeast(string path, long value, long minimum)
+    {
+        if (value < minimum)
+        {
+            Error(path, $"must be at least {minimum} (got {value})");
+        }
+    }
+
+    private void Error(string path, string message) => _errors.Add(new ConfigError(_keys.LineOf(path), path, message));
+
+    private static string TableLabel(string table)
+    {
+        var bracket = table.IndexOf('[', StringComparison.Ordinal);
+        return bracket < 0 ? $"[{table}]" : $"[[{table[..bracket]}]]";
+    }
+}

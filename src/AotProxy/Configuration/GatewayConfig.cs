@@ -1,0 +1,27 @@
+using Tomlyn.Serialization;
+
+namespace AotProxy.Configuration;
+
+// Config: the file as the user wrote it, before validation. Tomlyn fills it through the
+// source-generated ConfigTomlContext; ConfigValidator turns it into a GatewaySnapshot.
+// Every table keeps a [TomlExtensionData] catch-all because Tomlyn does not reject unmapped
+// keys on its own, and a typo must not pass silently (SPEC: Config).
+internal sealed record GatewayConfig
+{
+    public ServerConfig Server { get; init; } = new();
+
+    public RoutingConfig Routing { get; init; } = new();
+
+    public ForwardingConfig Forwarding { get; init; } = new();
+
+    public SchedulerConfig Scheduler { get; init; } = new();
+
+    public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
+
+    public IReadOnlyList<ClassConfig> Classes { get; init; } = [];
+
+    public IReadOnlyList<TenantConfig> Tenants { get; init; } = [];
+
+    [TomlExtensionData]
+    public Dictionary<string, object?>? Unknown { get; init; }
+}

@@ -1,0 +1,29 @@
+using Tomlyn.Serialization;
+
+namespace AotProxy.Configuration;
+
+// One [[tenants]] entry.
+internal sealed record TenantConfig
+{
+    public string Name { get; init; } = "";
+
+    // "default" is the implicit class a file without [[classes]] gets.
+    public string Class { get; init; } = "default";
+
+    public int Weight { get; init; } = 1;
+
+    // Hex SHA-256 of each API key: the file never holds a usable secret.
+    public IReadOnlyList<string> ApiKeySha256 { get; init; } = [];
+
+    public IReadOnlyList<string> Models { get; init; } = ["*"];
+
+    // 0 = unlimited, for all three.
+    public long Rpm { get; init; }
+
+    public long Tpm { get; init; }
+
+    public int MaxInFlight { get; init; }
+
+    [TomlExtensionData]
+    public Dictionary<string, object?>? Unknown { get; init; }
+}

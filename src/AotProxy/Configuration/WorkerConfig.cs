@@ -1,0 +1,24 @@
+using Tomlyn.Serialization;
+
+namespace AotProxy.Configuration;
+
+// One [[workers]] entry.
+internal sealed record WorkerConfig
+{
+    public string Name { get; init; } = "";
+
+    public string Url { get; init; } = "";
+
+    // null (omitted) or empty: discovered from the worker's GET /v1/models.
+    public IReadOnlyList<string>? Models { get; init; }
+
+    // 32: a common vLLM --max-num-seqs for an 8B model on one GPU is 32..256; start low.
+    public int MaxConcurrency { get; init; } = 32;
+
+    public int Weight { get; init; } = 1;
+
+    public string ApiKey { get; init; } = "";
+
+    [TomlExtensionData]
+    public Dictionary<string, object?>? Unknown { get; init; }
+}
