@@ -1,0 +1,366 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Simulator;
+
+// POST /v1/chat/completions, /v1/completions and /v1/embeddings: read the body, apply the fault
+// switches, validate like vLLM, run the sequence through the engine and write vLLM's bytes.
+internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, ILogger logger, CancellationToken shutdown)
+{
+    private readonly TimeProvider _time = options.TimeProvider;
+
+    public async Task HandleAsync(HttpContext context, RequestKind kind)
+    {
+        stats.AddRequest();
+        var ct = context.RequestAborted;
+        // Stopping the worker cuts its connections, as killing a vLLM process would.
+        using var stopping = shutdown.Register(static state => ((HttpContext)state!).Abort(), context);
+
+        ParsedRequest? request;
+        string? error;
+        var reader = context.Request.BodyReader;
+        try
+        {
+            var read = await HttpResponses.ReadBodyAsync(reader, ct).ConfigureAwait(false);
+            if (read is not { } body)
+            {
+                await HttpResponses.SendErrorAsync(context, StatusCodes.Status413PayloadTooLarge, "BadRequestError", "Request body too large.").ConfigureAwait(false);
+                return;
+            }
+
+            try
+            {
+                request = RequestParser.Parse(body.Buffer, kind, options.BlockSize, out error);
+            }
+            finally
+            {
+                reader.AdvanceTo(body.Buffer.End);
+            }
+        }
+        catch (Exception ex) when (IsClientGone(ex, ct))
+        {
+            stats.AddAborted();
+            return;
+        }
+
+        var faults = options.Faults;
+        var failureRate = faults.Http500Rate;
+        if (failureRate > 0 && Random.Shared.NextDouble() < failureRate)
+        {
+            stats.AddFaultInjected();
+            SimulatorLog.FaultInjected(logger, context.Request.Path, "http500");
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status500InternalServerError, "InternalServerError", "EngineCore encountered an issue. See stack trace (above) for the root cause.").ConfigureAwait(false);
+            return;
+        }
+
+        if (faults.Hang)
+        {
+            stats.AddFaultInjected();
+            SimulatorLog.FaultInjected(logger, context.Request.Path, "hang");
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                stats.AddAborted();
+            }
+
+            return;
+        }
+
+        if (request is null)
+        {
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequestError", error!).ConfigureAwait(false);
+            return;
+        }
+
+        if (request.Model is { } model && !string.Equals(model, options.Model, StringComparison.Ordinal))
+        {
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status404NotFound, "NotFoundError", $"The model `{model}` does not exist.", "model").ConfigureAwait(false);
+            return;
+        }
+
+        var maxTokens = kind == RequestKind.Embedding ? 0 : request.ResolveMaxTokens(options.DefaultMaxTokens);
+        if (Validate(request, kind, maxTokens) is { } invalid)
+        {
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequestError", invalid).ConfigureAwait(false);
+            return;
+        }
+
+        // vLLM takes X-Request-Id as its request id when the client (or a gateway) sends one.
+        var requestId = context.Request.Headers["X-Request-Id"].ToString();
+        if (requestId.Length == 0)
+        {
+            requestId = $"{Random.Shared.NextInt64():x16}";
+        }
+
+        var prefix = kind switch
+        {
+            RequestKind.Chat => "chatcmpl-",
+            RequestKind.Completion => "cmpl-",
+            _ => "embd-",
+        };
+        var exchange = new OpenAiExchange(context, request, kind, prefix + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), ct)
+        {
+            ResetAfterTokens = faults.ResetAfterTokens,
+            InterTokenDelay = faults.InterTokenDelay,
+        };
+
+        var firstByteDelay = faults.FirstByteDelay;
+        if (firstByteDelay > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(firstByteDelay, _time, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                stats.AddAborted();
+                return;
+            }
+        }
+
+        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos);
+        var sequence = engine.Submit(request, text?.PlannedTokens ?? 0);
+        RequestOutcome outcome;
+        try
+        {
+            outcome = text is null
+                ? await RespondEmbeddingAsync(exchange, sequence).ConfigureAwait(false)
+                : request.Stream
+                    ? await StreamAsync(exchange, sequence, text).ConfigureAwait(false)
+                    : await RespondAsync(exchange, sequence, text).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsClientGone(ex, ct))
+        {
+            outcome = RequestOutcome.ClientGone;
+        }
+        finally
+        {
+            // Frees the slot and blocks unless the sequence already finished.
+            engine.Abort(sequence);
+        }
+
+        switch (outcome)
+        {
+            case RequestOutcome.Completed:
+                stats.AddFinished(text?.FinishReason ?? FinishReason.Stop);
+                break;
+            case RequestOutcome.ClientGone:
+                stats.AddAborted();
+                SimulatorLog.ClientAborted(logger, exchange.Id, exchange.TokensSent);
+                break;
+            case RequestOutcome.Reset:
+                stats.AddReset();
+                SimulatorLog.FaultInjected(logger, context.Request.Path, "reset");
+                context.Abort();
+                break;
+            default:
+                context.Abort();
+                break;
+        }
+    }
+
+    private string? Validate(ParsedRequest request, RequestKind kind, int maxTokens)
+    {
+        var maxModelLen = options.MaxModelLen;
+        if (kind == RequestKind.Embedding)
+        {
+            return request.PromptTokens > maxModelLen
+                ? $"This model's maximum context length is {maxModelLen} tokens. However, you requested {request.PromptTokens} tokens in the input for embedding generation. Please reduce the length of the input."
+                : null;
+        }
+
+        if (maxTokens < 1)
+        {
+            return $"max_tokens must be at least 1, got {maxTokens}.";
+        }
+
+        var total = (long)request.PromptTokens + maxTokens;
+        return total > maxModelLen
+            ? $"This model's maximum context length is {maxModelLen} tokens. However, you requested {total} tokens ({request.PromptTokens} in the messages, {maxTokens} in the completion). Please reduce the length of the messages or completion."
+            : null;
+    }
+
+    private async Task<RequestOutcome> StreamAsync(OpenAiExchange exchange, SimulatedSequence sequence, GeneratedText text)
+    {
+        var ct = exchange.Aborted;
+        var response = exchange.Context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        // Headers leave before the first token, as uvicorn's StreamingResponse sends them.
+        await response.StartAsync(ct).ConfigureAwait(false);
+        var pipe = response.BodyWriter;
+        using var json = new Utf8JsonWriter(pipe, HttpResponses.JsonOptions);
+        var chat = exchange.Kind == RequestKind.Chat;
+        var model = options.Model;
+
+        if (exchange.ResetAfterTokens == 0)
+        {
+            await pipe.FlushAsync(ct).ConfigureAwait(false);
+            return RequestOutcome.Reset;
+        }
+
+        while (await sequence.Progress.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            while (sequence.Progress.TryRead(out var generated))
+            {
+                while (exchange.TokensSent < generated)
+                {
+                    if (chat && exchange.TokensSent == 0)
+                    {
+                        BeginEvent(pipe, json);
+                        ChatCompletionJson.WriteRoleChunk(json, exchange.Id, exchange.Created, model);
+                        EndEvent(pipe, json);
+                    }
+
+                    var token = text.Next();
+                    var sent = ++exchange.TokensSent;
+                    var finish = sent == text.PlannedTokens ? text.FinishReasonText : null;
+                    BeginEvent(pipe, json);
+                    if (chat)
+                    {
+                        ChatCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
+                    }
+                    else
+                    {
+                        TextCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
+                    }
+
+                    EndEvent(pipe, json);
+                    if (sent == exchange.ResetAfterTokens)
+                    {
+                        await pipe.FlushAsync(ct).ConfigureAwait(false);
+                        return RequestOutcome.Reset;
+                    }
+
+                    if (exchange.InterTokenDelay > TimeSpan.Zero)
+                    {
+                        if (IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)))
+                        {
+                            return RequestOutcome.ClientGone;
+                        }
+
+                        await Task.Delay(exchange.InterTokenDelay, _time, ct).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            if (IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)))
+            {
+                return RequestOutcome.ClientGone;
+            }
+        }
+
+        if (sequence.State != SequenceState.Finished)
+        {
+            return RequestOutcome.EngineStopped;
+        }
+
+        if (exchange.Request.IncludeUsage)
+        {
+            BeginEvent(pipe, json);
+            if (chat)
+            {
+                ChatCompletionJson.WriteUsageChunk(json, exchange.Id, exchange.Created, model, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+            else
+            {
+                TextCompletionJson.WriteUsageChunk(json, exchange.Id, exchange.Created, model, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+
+            EndEvent(pipe, json);
+        }
+
+        pipe.Write("data: [DONE]\n\n"u8);
+        return IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)) ? RequestOutcome.ClientGone : RequestOutcome.Completed;
+    }
+
+    private async Task<RequestOutcome> RespondAsync(OpenAiExchange exchange, SimulatedSequence sequence, GeneratedText text)
+    {
+        if (await WaitForEndAsync(exchange, sequence).ConfigureAwait(false) is { } early)
+        {
+            return early;
+        }
+
+        var content = new StringBuilder(text.PlannedTokens * 6);
+        for (var i = 0; i < text.PlannedTokens; i++)
+        {
+            content.Append(text.Next());
+        }
+
+        exchange.TokensSent = text.PlannedTokens;
+        var buffer = new ArrayBufferWriter<byte>(1024 + (content.Length * 2));
+        using (var json = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
+        {
+            if (exchange.Kind == RequestKind.Chat)
+            {
+                ChatCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+            else
+            {
+                TextCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+        }
+
+        await HttpResponses.SendAsync(exchange.Context, StatusCodes.Status200OK, HttpResponses.Json, buffer.WrittenMemory).ConfigureAwait(false);
+        return RequestOutcome.Completed;
+    }
+
+    private async Task<RequestOutcome> RespondEmbeddingAsync(OpenAiExchange exchange, SimulatedSequence sequence)
+    {
+        if (await WaitForEndAsync(exchange, sequence).ConfigureAwait(false) is { } early)
+        {
+            return early;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(8 * EmbeddingJson.Dimensions * exchange.Request.InputHashes.Count);
+        using (var json = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
+        {
+            EmbeddingJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, exchange.Request.InputHashes, exchange.Request.PromptTokens);
+        }
+
+        await HttpResponses.SendAsync(exchange.Context, StatusCodes.Status200OK, HttpResponses.Json, buffer.WrittenMemory).ConfigureAwait(false);
+        return RequestOutcome.Completed;
+    }
+
+    // Non-stream: nothing is written until the engine is done, but a reset fault still fires once
+    // ResetAfterTokens tokens exist, so the client sees the connection drop mid-generation.
+    private static async Task<RequestOutcome?> WaitForEndAsync(OpenAiExchange exchange, SimulatedSequence sequence)
+    {
+        while (await sequence.Progress.WaitToReadAsync(exchange.Aborted).ConfigureAwait(false))
+        {
+            while (sequence.Progress.TryRead(out var generated))
+            {
+                if (exchange.ResetAfterTokens >= 0 && generated >= exchange.ResetAfterTokens)
+                {
+                    return RequestOutcome.Reset;
+                }
+            }
+        }
+
+        return sequence.State == SequenceState.Finished ? null : RequestOutcome.EngineStopped;
+    }
+
+    private static void BeginEvent(PipeWriter pipe, Utf8JsonWriter json)
+    {
+        pipe.Write("data: "u8);
+        json.Reset();
+    }
+
+    private static void EndEvent(PipeWriter pipe, Utf8JsonWriter json)
+    {
+        json.Flush();
+        pipe.Write("\n\n"u8);
+    }
+
+    private static bool IsClosed(FlushResult result) => result.IsCompleted || result.IsCanceled;
+
+    private static bool IsClientGone(Exception ex, CancellationToken aborted) =>
+        ex is IOException or BadHttpRequestException || (ex is OperationCanceledException && aborted.IsCancellationRequested);
+}

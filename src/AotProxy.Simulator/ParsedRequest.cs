@@ -1,0 +1,45 @@
+namespace AotProxy.Simulator;
+
+// What the simulator needs from an OpenAI request body; everything else in the body is skipped.
+internal sealed class ParsedRequest
+{
+    public RequestKind Kind { get; init; }
+
+    public string? Model { get; set; }
+
+    // Estimated as ceil(bytes / 4) of the rendered prompt, see RequestParser.
+    public int PromptTokens { get; set; }
+
+    // Chained hashes of the prompt's full KV blocks (BlockSize * 4 bytes each): the prefix-cache keys.
+    public ulong[] BlockHashes { get; set; } = [];
+
+    // Hash of the whole rendered prompt: seeds the generated text.
+    public ulong PromptHash { get; set; }
+
+    public int? MaxTokens { get; set; }
+
+    public int? MaxCompletionTokens { get; set; }
+
+    public bool Stream { get; set; }
+
+    public bool IncludeUsage { get; set; }
+
+    // vLLM's extension: never emit end-of-sequence, so the output is exactly max_tokens long.
+    public bool IgnoreEos { get; set; }
+
+    public long? Seed { get; set; }
+
+    public bool HasPrompt { get; set; }
+
+    // Embeddings: one hash per input item (the vector's seed).
+    public List<ulong> InputHashes { get; } = [];
+
+    // vLLM reads max_completion_tokens first; max_tokens is the deprecated spelling.
+    public int ResolveMaxTokens(int defaultMaxTokens) => MaxCompletionTokens ?? MaxTokens ?? defaultMaxTokens;
+
+    public ulong GenerationSeed(int maxTokens)
+    {
+        var seed = Fnv1a.Hash((ulong)maxTokens, PromptHash);
+        return Seed is { } user ? Fnv1a.Hash((ulong)user, seed) : seed;
+    }
+}

@@ -1,0 +1,8 @@
+namespace AotProxy.Simulator;
+
+internal enum RequestKind
+{
+    Chat,
+    Completion,
+    Embedding,
+}

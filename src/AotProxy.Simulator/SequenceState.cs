@@ -1,0 +1,9 @@
+namespace AotProxy.Simulator;
+
+internal enum SequenceState
+{
+    Waiting,
+    Running,
+    Finished,
+    Aborted,
+}

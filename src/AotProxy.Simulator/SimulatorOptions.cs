@@ -1,0 +1,62 @@
+namespace AotProxy.Simulator;
+
+// Read once when a worker starts, except Faults, which the engine and handler read on every request.
+public sealed class SimulatorOptions
+{
+    public string Name { get; set; } = "sim-0";
+
+    public string Model { get; set; } = "meta-llama/Llama-3.1-8B-Instruct";
+
+    // vLLM's --max-num-seqs: sequences decoded together in one batch.
+    public int MaxNumSeqs { get; set; } = 64;
+
+    // 8192 blocks x 16 tokens = 131072 tokens: Llama 3.1's full context fits exactly once.
+    public int NumGpuBlocks { get; set; } = 8192;
+
+    public int BlockSize { get; set; } = 16;
+
+    public double SpeedFactor { get; set; } = 1.0;
+
+    // 20k tok/s: an 8B model on one A100 prefills a 2k-token prompt in about 100 ms.
+    public double PrefillTokensPerSecond { get; set; } = 20_000;
+
+    // 100 tok/s: single-stream decode of an 8B bf16 model on one A100 (about 10 ms per step).
+    public double DecodeTokensPerSecond { get; set; } = 100;
+
+    // vLLM's --max-num-batched-tokens: tokens computed in one engine step; longer prefills are chunked.
+    public int MaxNumBatchedTokens { get; set; } = 8192;
+
+    public int DefaultMaxTokens { get; set; } = 64;
+
+    public MetricsFormat MetricsFormat { get; set; } = MetricsFormat.V1;
+
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    public SimulatorFaults Faults { get; } = new();
+
+    // Tokens one sequence may hold: the KV budget, capped at Llama 3.1's 128k context.
+    internal int MaxModelLen => (int)Math.Min((long)NumGpuBlocks * BlockSize, 131_072);
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(Name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(Model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumSeqs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(NumGpuBlocks, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(BlockSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumBatchedTokens, MaxNumSeqs);
+        ArgumentOutOfRangeException.ThrowIfLessThan(DefaultMaxTokens, 1);
+        ThrowIfNotPositive(SpeedFactor);
+        ThrowIfNotPositive(PrefillTokensPerSecond);
+        ThrowIfNotPositive(DecodeTokensPerSecond);
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+    }
+
+    private static void ThrowIfNotPositive(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, "Must be a positive, finite number.");
+        }
+    }
+}
