@@ -23,7 +23,7 @@ public class AdminTests
             Assert.Contains("# TYPE " + name, metrics, StringComparison.Ordinal);
         }
 
-        Assert.Equal(2, PrometheusText.Value(metrics, "llm_gateway_healthy_workers", $"model=\"{TestGateway.Model}\""));
+        Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_healthy_workers", $"model=\"{TestGateway.Model}\""));
 
         using var status = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/status"));
         Assert.Equal(1, status.RootElement.GetProperty("config").GetProperty("revision").GetInt64());

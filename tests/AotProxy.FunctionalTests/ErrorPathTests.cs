@@ -72,7 +72,8 @@ public class ErrorPathTests
             HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(200, (int)response.StatusCode);
 
-        await Assert.ThrowsAnyAsync<IOException>(() => response.Content.ReadAsStringAsync());
+        var stream = await response.Content.ReadAsStreamAsync();
+        await Assert.ThrowsAnyAsync<IOException>(() => new StreamReader(stream).ReadToEndAsync());
 
         await AssertNothingInFlightAsync(gateway);
         gateway.Workers[0].Options.Faults.ResetAfterTokens = -1;
@@ -95,7 +96,7 @@ public class ErrorPathTests
         await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Workers[0].Stats.Aborted == 1), "the worker saw the abort");
         Assert.Equal(0, gateway.Workers[0].Stats.Running);
         await AssertNothingInFlightAsync(gateway);
-        Assert.Equal(1, PrometheusText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"499\""));
+        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"499\""));
     }
 
     [Fact]
@@ -148,7 +149,7 @@ public class ErrorPathTests
         await TestGateway.WaitUntilAsync(async () =>
         {
             var metrics = await gateway.MetricsAsync();
-            return PrometheusText.Value(metrics, "llm_gateway_active_requests") == 0
+            return MetricsText.Value(metrics, "llm_gateway_active_requests") == 0
                 && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0);
         }, "nothing is in flight");
     }

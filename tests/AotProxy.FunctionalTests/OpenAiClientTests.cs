@@ -22,9 +22,9 @@ public class OpenAiClientTests
         Assert.True(completion.Usage.InputTokenCount > 0);
         Assert.InRange(completion.Usage.OutputTokenCount, 1, 24);
         var metrics = await gateway.MetricsAsync();
-        Assert.Equal(completion.Usage.InputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
-        Assert.Equal(completion.Usage.OutputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
-        Assert.Equal(1, PrometheusText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
+        Assert.Equal(completion.Usage.InputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
+        Assert.Equal(completion.Usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public class OpenAiClientTests
         Assert.False(string.IsNullOrWhiteSpace(text.ToString()));
         Assert.NotNull(usage); // the client asked for usage itself, so it must still get it
         var metrics = await gateway.MetricsAsync();
-        Assert.Equal(usage.OutputTokenCount, PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        Assert.Equal(usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
     }
 
     [Fact]

@@ -32,8 +32,8 @@ public class PassThroughTests
 
         // Whether or not the client saw it, the gateway read the usage and counted it.
         var metrics = await gateway.MetricsAsync();
-        Assert.True(PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\"") > 0);
-        Assert.True(PrometheusText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\"") > 0);
+        Assert.True(MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\"") > 0);
+        Assert.True(MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\"") > 0);
     }
 
     [Fact]

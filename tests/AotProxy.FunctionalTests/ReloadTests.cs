@@ -70,7 +70,7 @@ public class ReloadTests
         var status = await gateway.Admin.GetStringAsync("/api/status");
         Assert.Contains($"line {line}", status, StringComparison.Ordinal);
         Assert.Contains("strategyy", status, StringComparison.Ordinal);
-        Assert.Equal(1, PrometheusText.Value(await gateway.MetricsAsync(), "llm_gateway_config_reloads_total", "result=\"error\""));
+        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_config_reloads_total", "result=\"error\""));
         using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }

@@ -82,7 +82,7 @@ internal sealed class AdminHandler(
         return new StatusResponse(
             Version,
             time.GetElapsedTime(_started).TotalSeconds,
-            new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, config.LastReload is { } last ? ToReport(last) : null),
+            new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, ToReport(config.LastReload)),
             new TotalsReport(
                 (long)metrics.ActiveRequests.Value,
                 usage.PromptTokens,

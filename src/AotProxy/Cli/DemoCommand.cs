@@ -49,7 +49,7 @@ internal static class DemoCommand
             }
 
             var store = new ConfigStore(snapshot, null, TimeProvider.System);
-            return await GatewayRunner.RunAsync(store, null, loggerFactory, host =>
+            return await GatewayRunner.RunAsync(store, watch: false, loggerFactory, host =>
             {
                 PrintWelcome(host.DataUri, host.AdminUri, count);
                 return Task.CompletedTask;
@@ -66,10 +66,7 @@ internal static class DemoCommand
 
     private static string DemoToml(IReadOnlyList<SimulatedWorker> workers)
     {
-        using var stream = typeof(DemoCommand).Assembly.GetManifestResourceStream("demo.toml")
-            ?? throw new InvalidOperationException("demo.toml is not embedded in this build");
-        using var reader = new StreamReader(stream);
-        var toml = new StringBuilder(reader.ReadToEnd());
+        var toml = new StringBuilder(ConfigLoader.ReadEmbedded(ConfigLoader.DemoResourceName));
         foreach (var worker in workers)
         {
             toml.Append(CultureInfo.InvariantCulture, $"""

@@ -9,12 +9,11 @@ namespace AotProxy.Cli;
 // for SIGTERM, stop gracefully, exit 0.
 internal static class GatewayRunner
 {
-    public static async Task<int> RunAsync(ConfigStore store, string? watchPath, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
+    public static async Task<int> RunAsync(ConfigStore store, bool watch, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
     {
         using var shutdown = new ShutdownSignal();
         await using var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
-        using var watcher = watchPath is null ? null : new ConfigWatcher(store, watchPath, ConfigWatcher.DefaultDebounce, loggerFactory.CreateLogger("AotProxy.Configuration"));
-        watcher?.Start();
+        using var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("AotProxy.Configuration")) : null;
 
         // One parseable line on stdout: scripts and tests wait for it.
         Console.WriteLine($"aotproxy ready: listen={host.DataUri} admin={host.AdminUri} revision={store.Current.Revision} since_exec_ms={(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:F1}");

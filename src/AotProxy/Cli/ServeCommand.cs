@@ -17,7 +17,7 @@ internal static class ServeCommand
         }
 
         using var loggerFactory = Logging.Create();
-        var store = new ConfigStore(loaded.Snapshot, path, TimeProvider.System);
-        return await GatewayRunner.RunAsync(store, path, loggerFactory).ConfigureAwait(false);
+        var store = new ConfigStore(loaded.Snapshot, path, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
+        return await GatewayRunner.RunAsync(store, watch: true, loggerFactory).ConfigureAwait(false);
     }
 }

@@ -7,5 +7,5 @@ namespace AotProxy.Configuration;
 // the new one when Ok, the unchanged old one when the change was rejected.
 internal sealed record ReloadStatus(DateTimeOffset At, bool Ok, long Revision, ImmutableArray<ConfigError> Errors)
 {
-    public string Result => Ok ? "success" : "failure";
+    public string Result => Ok ? "ok" : "error"; // the `result` label of llm_gateway_config_reloads_total
 }

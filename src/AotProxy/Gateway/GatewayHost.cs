@@ -47,7 +47,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
         var metrics = new GatewayMetrics();
-        config.Reloaded += status => metrics.ConfigReloads.WithLabels(status.Ok ? "ok" : "error").Inc();
+        config.Reloaded += status => metrics.ConfigReloads.WithLabels(status.Result).Inc();
 
         var workers = new WorkerRegistry();
         workers.Apply(snapshot);

@@ -45,10 +45,9 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
             if (models is { } found && !found.SequenceEqual(worker.DiscoveredModels))
             {
                 worker.DiscoveredModels = found;
-                if (logger.IsEnabled(LogLevel.Information))
-                {
-                    RoutingLog.ModelsDiscovered(logger, worker.Name, string.Join(", ", found));
-                }
+#pragma warning disable CA1873 // boxing the list once per discovery (every 30 s) is not worth a guard
+                RoutingLog.ModelsDiscovered(logger, worker.Name, found);
+#pragma warning restore CA1873
 
                 changed = true;
             }

@@ -5,7 +5,7 @@ namespace AotProxy.Routing;
 internal static partial class RoutingLog
 {
     [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Worker {Worker} serves {Models} (discovered from /v1/models)")]
-    public static partial void ModelsDiscovered(ILogger logger, string worker, string models);
+    public static partial void ModelsDiscovered(ILogger logger, string worker, IEnumerable<string> models);
 
     [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Worker {Worker}: model discovery failed: {Reason}")]
     public static partial void DiscoveryFailed(ILogger logger, string worker, string reason);

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace AotProxy.FunctionalTests.Support;
@@ -95,7 +94,11 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
                 }
             }
 
-            Assert.False(_process.HasExited, $"aotproxy exited ({_process.ExitCode}) before printing '{contains}':\n{Output}");
+            if (_process.HasExited)
+            {
+                Assert.Fail($"aotproxy exited ({_process.ExitCode}) before printing '{contains}':\n{Output}");
+            }
+
             try
             {
                 await _lines.WaitAsync(TimeSpan.FromMilliseconds(200), deadline.Token);
@@ -107,7 +110,12 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         }
     }
 
-    public void SendSigterm() => Assert.Equal(0, Kill(_process.Id, 15));
+    public void SendSigterm()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
@@ -150,9 +158,6 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
         _lines.Release();
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 
     [GeneratedRegex(@"listen=(\S+) admin=(\S+)")]
     private static partial Regex ReadyLine();

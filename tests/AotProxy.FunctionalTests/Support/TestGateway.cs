@@ -70,8 +70,7 @@ internal sealed class TestGateway : IAsyncDisposable
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
         var store = new ConfigStore(loaded.Snapshot, configPath, TimeProvider.System);
         var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System);
-        var watcher = watch ? new ConfigWatcher(store, configPath, TimeSpan.FromMilliseconds(100), loggerFactory.CreateLogger("test")) : null;
-        watcher?.Start();
+        var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("test"), TimeSpan.FromMilliseconds(100)) : null;
         return new TestGateway(directory, configPath, simulated, store, host, loggerFactory, watcher);
     }
 

@@ -61,7 +61,7 @@ public class WorkerRegistryTests
 
         Assert.Same(a, registry.Current.Find("a"));
         Assert.Equal(1, a.InFlight);
-        Assert.Equal(["m", "n"], a.Models);
+        Assert.Equal(["m", "n"], a.Models.ToArray());
         Assert.NotSame(b, registry.Current.Find("b"));
         Assert.True(b.Removed);
         Assert.True(c.Removed);
@@ -73,7 +73,7 @@ public class WorkerRegistryTests
     public void ModelListReader_VllmModelsFixture_ReadsTheIds()
     {
         Assert.True(ModelListReader.TryReadIds(Fixtures.Bytes("openai/models.json"), out var ids));
-        Assert.Equal(["Qwen/Qwen2.5-Coder-1.5B-Instruct", "lora-1", "lora-2"], ids);
+        Assert.Equal(["Qwen/Qwen2.5-Coder-1.5B-Instruct", "lora-1", "lora-2"], ids.ToArray());
         Assert.False(ModelListReader.TryReadIds("not json"u8, out _));
     }
 

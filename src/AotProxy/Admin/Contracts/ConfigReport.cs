@@ -1,3 +1,3 @@
 namespace AotProxy.Admin.Contracts;
 
-internal sealed record ConfigReport(long Revision, string Source, DateTimeOffset LoadedAt, ReloadReport? LastReload);
+internal sealed record ConfigReport(long Revision, string Source, DateTimeOffset LoadedAt, ReloadReport LastReload);

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace AotProxy.FunctionalTests.Support;
 
-internal static class PrometheusText
+internal static class MetricsText
 {
     // The value of one series, e.g. Value(text, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\"");
     // 0 when the series is absent.
