@@ -22,6 +22,11 @@ internal static partial class ConfigLoader
     public static ConfigLoadResult LoadFile(string path, long revision, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: it is a directory, not a file"));
+        }
+
         string text;
         try
         {
@@ -29,7 +34,15 @@ internal static partial class ConfigLoader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {ex.Message}"));
+            // Own words for the common cases: the AOT binary is built with UseSystemResourceKeys,
+            // so the runtime's messages are resource keys ("IO_FileNotFound_FileName").
+            var reason = ex switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file",
+                UnauthorizedAccessException => "permission denied",
+                _ => ex.Message,
+            };
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {reason}"));
         }
 
         return Parse(text, Path.GetFullPath(path), revision, time);

@@ -438,6 +438,14 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void LoadFile_Directory_IsAnErrorNotAnException()
+    {
+        var result = ConfigLoader.LoadFile(Path.GetTempPath(), 1, TimeProvider.System);
+
+        Assert.Contains("directory", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void LoadFile_MissingFile_IsAnErrorNotAnException()
     {
         var path = Path.Combine(Path.GetTempPath(), $"aotproxy-missing-{Guid.NewGuid():N}.toml");
@@ -446,6 +454,6 @@ public sealed class ConfigLoaderTests
 
         var error = Assert.Single(result.Errors);
         Assert.Equal(0, error.Line);
-        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        Assert.Equal($"cannot read {path}: no such file", error.Message);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using AotProxy.Configuration;
 
 namespace AotProxy.Tests.Configuration;
@@ -16,7 +17,7 @@ public sealed class ConfigStoreTests : IDisposable
     {
         File.WriteAllText(ConfigPath, Config(maxRequestBytes: 1000));
 
-        var result = ConfigStore.TryOpen(ConfigPath, _time, null, out var store);
+        var result = ConfigStore.TryOpen(ConfigPath, _time, NullLogger.Instance, out var store);
 
         Assert.True(result.IsValid, result.ToString());
         Assert.NotNull(store);
@@ -32,7 +33,7 @@ public sealed class ConfigStoreTests : IDisposable
     {
         File.WriteAllText(ConfigPath, "[server]\nmax_request_bytes = 0");
 
-        var result = ConfigStore.TryOpen(ConfigPath, _time, null, out var store);
+        var result = ConfigStore.TryOpen(ConfigPath, _time, NullLogger.Instance, out var store);
 
         Assert.Null(store);
         Assert.Equal((2, "server.max_request_bytes"), (result.Errors[0].Line, result.Errors[0].Key));
@@ -118,7 +119,7 @@ public sealed class ConfigStoreTests : IDisposable
     public void Reload_EmbeddedConfig_ReportsUnavailableWithoutThrowing()
     {
         var snapshot = TestConfig.Valid(Config(maxRequestBytes: 1000));
-        var store = new ConfigStore(snapshot, path: null, _time);
+        var store = new ConfigStore(snapshot, path: null, _time, NullLogger.Instance);
         ReloadStatus? fired = null;
         store.Reloaded += s => fired = s;
 
@@ -237,7 +238,7 @@ public sealed class ConfigStoreTests : IDisposable
     private ConfigStore Open(string toml)
     {
         File.WriteAllText(ConfigPath, toml);
-        var result = ConfigStore.TryOpen(ConfigPath, _time, null, out var store);
+        var result = ConfigStore.TryOpen(ConfigPath, _time, NullLogger.Instance, out var store);
         Assert.True(result.IsValid, result.ToString());
         return store!;
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using AotProxy.Configuration;
 using Microsoft.Extensions.Logging;
 
@@ -83,7 +84,9 @@ public sealed class ConfigWatcherTests : IDisposable
         var store = Open(1000);
         var reloads = 0;
         store.Reloaded += _ => Interlocked.Increment(ref reloads);
-        using var watcher = new ConfigWatcher(store, _logger, Debounce);
+        // 200 ms: a straggling event from the marker write below must not pass for a reload
+        // caused by the other file.
+        using var watcher = new ConfigWatcher(store, _logger, TimeSpan.FromMilliseconds(200));
         // First prove the watcher is live, so that "no reload" below cannot mean "not watching".
         File.WriteAllText(ConfigPath, Config(1001));
         Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 1001));
@@ -109,7 +112,7 @@ public sealed class ConfigWatcherTests : IDisposable
     [Fact]
     public void Constructor_EmbeddedStore_Throws()
     {
-        var store = new ConfigStore(TestConfig.Valid(""), path: null, TimeProvider.System);
+        var store = new ConfigStore(TestConfig.Valid(""), path: null, TimeProvider.System, NullLogger.Instance);
 
         Assert.Throws<ArgumentException>(() => new ConfigWatcher(store, _logger, Debounce));
     }
