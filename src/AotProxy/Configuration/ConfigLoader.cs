@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Tomlyn;
@@ -7,9 +6,10 @@ using Tomlyn.Parsing;
 namespace AotProxy.Configuration;
 
 // Text -> GatewaySnapshot, in four steps, each of which can only fail with ConfigErrors:
-// 1. syntax (Tomlyn's syntax tree, every syntax error with its line),
+// 1. syntax (Tomlyn's syntax tree; the first syntax error, with its line),
 // 2. shape of the top-level tables ([server] vs [[workers]]), which Tomlyn reports without a line,
-// 3. binding to the Config records (type errors; Tomlyn stops at the first),
+// 3. binding to the Config records (type errors; Tomlyn stops at the first), after regrouping
+//    reopened tables (ContiguousToml),
 // 4. validation into the Model (every problem at once).
 internal static partial class ConfigLoader
 {
@@ -21,6 +21,11 @@ internal static partial class ConfigLoader
     public static ConfigLoadResult LoadFile(string path, long revision, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path))
+        {
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: it is a directory, not a file"));
+        }
+
         string text;
         try
         {
@@ -28,7 +33,15 @@ internal static partial class ConfigLoader
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {ex.Message}"));
+            // Own words for the common cases: the AOT binary is built with UseSystemResourceKeys,
+            // so the runtime's messages are resource keys ("IO_FileNotFound_FileName").
+            var reason = ex switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file",
+                UnauthorizedAccessException => "permission denied",
+                _ => ex.Message,
+            };
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {reason}"));
         }
 
         return Parse(text, Path.GetFullPath(path), revision, time);
@@ -42,20 +55,12 @@ internal static partial class ConfigLoader
         var document = SyntaxParser.Parse(toml, source, validate: true);
         if (document.HasErrors)
         {
-            var syntax = new List<ConfigError>();
-            var keys = TomlKeyMap.Build(document);
-            foreach (var diagnostic in document.Diagnostics)
+            // Only the first: after a syntax error Tomlyn's recovery reports follow-on errors
+            // (and half-read keys) that point away from the real mistake.
+            var first = document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error);
+            if (first is not null)
             {
-                if (diagnostic.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error)
-                {
-                    var line = diagnostic.Span.Start.Line + 1;
-                    syntax.Add(new ConfigError(line, keys.KeyAt(line, diagnostic.Span.Start.Column + 1), diagnostic.Message));
-                }
-            }
-
-            if (syntax.Count > 0)
-            {
-                return ConfigLoadResult.Failure(syntax);
+                return ConfigLoadResult.Failure(new ConfigError(first.Span.Start.Line + 1, "", first.Message));
             }
         }
 
@@ -66,14 +71,15 @@ internal static partial class ConfigLoader
             return ConfigLoadResult.Failure(shapeErrors);
         }
 
+        var contiguous = ContiguousToml.Create(toml, document);
         GatewayConfig config;
         try
         {
-            config = TomlSerializer.Deserialize(toml, ConfigTomlContext.Default.GatewayConfig) ?? new GatewayConfig();
+            config = TomlSerializer.Deserialize(contiguous.Text, ConfigTomlContext.Default.GatewayConfig) ?? new GatewayConfig();
         }
         catch (TomlException ex)
         {
-            var line = ex.Line ?? 0;
+            var line = contiguous.OriginalLine(ex.Line ?? 0);
             return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), Describe(ex.Message)));
         }
 

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Configuration;
 
@@ -18,14 +17,17 @@ internal sealed class ConfigStore
     private volatile ReloadStatus _lastReload;
 
     // path null: the config is embedded (`aotproxy demo`) and cannot be reloaded.
-    public ConfigStore(GatewaySnapshot initial, string? path, TimeProvider time, ILogger? logger = null)
+    // The logger is required: every reload, whoever triggers it (watcher, POST /api/config/reload),
+    // is logged here, applied at Information and each rejected error at Error with line and key.
+    public ConfigStore(GatewaySnapshot initial, string? path, TimeProvider time, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(initial);
         ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
         _current = initial;
         Path = path is null ? null : System.IO.Path.GetFullPath(path);
         _time = time;
-        _logger = logger ?? NullLogger.Instance;
+        _logger = logger;
         _lastReload = new ReloadStatus(initial.LoadedAt, Ok: true, initial.Revision, []);
     }
 
@@ -45,7 +47,7 @@ internal sealed class ConfigStore
 
     // Loads the file at startup (revision 1). An invalid file gives no store: the caller prints
     // the errors and exits non-zero (SPEC: Config).
-    public static ConfigLoadResult TryOpen(string path, TimeProvider time, ILogger? logger, out ConfigStore? store)
+    public static ConfigLoadResult TryOpen(string path, TimeProvider time, ILogger logger, out ConfigStore? store)
     {
         var result = ConfigLoader.LoadFile(path, revision: 1, time);
         store = result.IsValid ? new ConfigStore(result.Snapshot, path, time, logger) : null;

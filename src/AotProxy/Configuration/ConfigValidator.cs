@@ -36,7 +36,7 @@ internal sealed class ConfigValidator
         var scheduler = Scheduler(config.Scheduler);
         var workers = Workers(config.Workers);
         var classes = Classes(config.Classes);
-        var tenants = Tenants(config.Tenants, classes);
+        var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
         return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, scheduler, workers, classes, tenants);
     }
 
@@ -168,7 +168,7 @@ internal sealed class ConfigValidator
         return result.ToImmutable();
     }
 
-    private ImmutableArray<TenantModel> Tenants(IReadOnlyList<TenantConfig> tenants, ImmutableArray<ClassModel> classes)
+    private ImmutableArray<TenantModel> Tenants(IReadOnlyList<TenantConfig> tenants, ImmutableArray<ClassModel> classes, bool implicitClasses)
     {
         var result = ImmutableArray.CreateBuilder<TenantModel>(tenants.Count);
         var names = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -181,8 +181,10 @@ internal sealed class ConfigValidator
             Name($"{at}.name", tenant.Name, "tenant", names, i, "tenants");
             if (!classes.Any(c => string.Equals(c.Name, tenant.Class, StringComparison.Ordinal)))
             {
-                var known = string.Join(", ", classes.Select(c => c.Name));
-                Error($"{at}.class", $"class \"{tenant.Class}\" is not defined; [[classes]] defines {known}");
+                var known = implicitClasses
+                    ? $"without [[classes]] the only class is \"{DefaultClassName}\""
+                    : $"[[classes]] defines {string.Join(", ", classes.Select(c => $"\"{c.Name}\""))}";
+                Error($"{at}.class", $"class \"{tenant.Class}\" is not defined; {known}");
             }
 
             AtLeast($"{at}.weight", tenant.Weight, 1);

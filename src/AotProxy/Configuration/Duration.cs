@@ -69,6 +69,12 @@ internal static class Duration
                 return false;
             }
 
+            // Checked before multiplying: "99999999999999999999h" would overflow decimal itself.
+            if (number > (decimal)TimeSpan.MaxValue.Ticks / unit)
+            {
+                return false;
+            }
+
             ticks += number * unit;
             if (ticks > TimeSpan.MaxValue.Ticks)
             {

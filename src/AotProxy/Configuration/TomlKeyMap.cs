@@ -58,6 +58,9 @@ internal sealed class TomlKeyMap
         return 0;
     }
 
+    // Whether path itself is written in the document (no fallback to its ancestors).
+    public bool Contains(string path) => _lineByPath.ContainsKey(path);
+
     // The key written at (line, column), "" when that line holds no key.
     public string KeyAt(int line, int column)
     {
@@ -221,7 +224,7 @@ internal sealed class TomlKeyMap
         _ => TomlShape.Scalar,
     };
 
-    private static List<string> Segments(KeySyntax key)
+    public static List<string> Segments(KeySyntax key)
     {
         var segments = new List<string> { Text(key.Key) };
         foreach (var dotted in key.DotKeys)

@@ -1,0 +1,150 @@
+using AotProxy.Configuration;
+
+namespace AotProxy.Tests.Configuration;
+
+// One rule per row: the file breaks exactly that rule, and the single error names its key and line.
+public sealed class ConfigValidationTests
+{
+    private const string Hash = "82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee";
+
+    [Theory]
+    [InlineData("[server]\nlisten = \"nope\"", 2, "server.listen")]
+    [InlineData("[server]\nlisten = \"example.com:80\"", 2, "server.listen")]
+    [InlineData("[server]\nlisten = \"::1:80\"", 2, "server.listen")]
+    [InlineData("[server]\nlisten = \"127.0.0.1:70000\"", 2, "server.listen")]
+    [InlineData("[server]\nlisten = \"127.0.0.1:\"", 2, "server.listen")]
+    [InlineData("[server]\nadmin_listen = \"[::1\"", 2, "server.admin_listen")]
+    [InlineData("[server]\nadmin_listen = \"127.0.0.1:8080\"", 2, "server.admin_listen")]
+    [InlineData("[server]\nadmin_token_sha256 = \"abc\"", 2, "server.admin_token_sha256")]
+    [InlineData("[server]\nadmin_token_sha256 = \"zz5de8ecb6356ac645cac5a27099d33ce85cca81d9ea1ec34d03a1615efa5d73\"", 2, "server.admin_token_sha256")]
+    [InlineData("[server]\nmax_request_bytes = 0", 2, "server.max_request_bytes")]
+    [InlineData("[server]\nmax_request_bytes = -1", 2, "server.max_request_bytes")]
+    [InlineData("[server]\nshutdown_grace = \"30\"", 2, "server.shutdown_grace")]
+    [InlineData("[server]\nshutdown_grace = \"0s\"", 2, "server.shutdown_grace")]
+    [InlineData("[routing]\nstrategy = \"random\"", 2, "routing.strategy")]
+    [InlineData("[routing]\nstrategy = \"P2C_KV\"", 2, "routing.strategy")]
+    [InlineData("[routing]\nmetrics_interval = \"-1s\"", 2, "routing.metrics_interval")]
+    [InlineData("[forwarding]\nconnect_timeout = \"5 s\"", 2, "forwarding.connect_timeout")]
+    [InlineData("[forwarding]\nactivity_timeout = \"0ms\"", 2, "forwarding.activity_timeout")]
+    [InlineData("[scheduler]\npolicy = \"lottery\"", 2, "scheduler.policy")]
+    public void Parse_InvalidTableValue_ReportsKeyAndLine(string toml, int line, string key) =>
+        AssertSingle(toml, line, key);
+
+    [Theory]
+    [InlineData("[[workers]]\nurl = \"http://a\"", 1, "workers[0].name")]
+    [InlineData("[[workers]]\nname = \"  \"\nurl = \"http://a\"", 2, "workers[0].name")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\n[[workers]]\nname = \"a\"\nurl = \"http://b\"", 5, "workers[1].name")]
+    [InlineData("[[workers]]\nname = \"a\"", 1, "workers[0].url")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"ftp://a\"", 3, "workers[0].url")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"10.0.0.5:8000\"", 3, "workers[0].url")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"/relative\"", 3, "workers[0].url")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a/?x=1\"", 3, "workers[0].url")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmax_concurrency = 0", 4, "workers[0].max_concurrency")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nweight = 0", 4, "workers[0].weight")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmodels = [\"m\", \"\"]", 4, "workers[0].models[1]")]
+    public void Parse_InvalidWorker_ReportsKeyAndLine(string toml, int line, string key) =>
+        AssertSingle(toml, line, key);
+
+    [Theory]
+    [InlineData("[[classes]]\npriority = 1", 1, "classes[0].name")]
+    [InlineData("[[classes]]\nname = \"a\"\n[[classes]]\nname = \"a\"", 4, "classes[1].name")]
+    [InlineData("[[classes]]\nname = \"a\"\npriority = 10", 3, "classes[0].priority")]
+    [InlineData("[[classes]]\nname = \"a\"\npriority = -1", 3, "classes[0].priority")]
+    [InlineData("[[classes]]\nname = \"a\"\nweight = 0", 3, "classes[0].weight")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_queue_wait = \"soon\"", 3, "classes[0].max_queue_wait")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_queue_wait = \"0s\"", 3, "classes[0].max_queue_wait")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = 0.0", 3, "classes[0].max_utilization")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = 1.01", 3, "classes[0].max_utilization")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = nan", 3, "classes[0].max_utilization")]
+    public void Parse_InvalidClass_ReportsKeyAndLine(string toml, int line, string key) =>
+        AssertSingle(toml, line, key);
+
+    [Theory]
+    [InlineData("[[tenants]]\nclass = \"default\"", 1, "tenants[0].name")]
+    [InlineData("[[tenants]]\nname = \"t\"\n[[tenants]]\nname = \"t\"", 4, "tenants[1].name")]
+    [InlineData("[[tenants]]\nname = \"t\"\nclass = \"gold\"", 3, "tenants[0].class")]
+    [InlineData("[[classes]]\nname = \"gold\"\n[[tenants]]\nname = \"t\"", 3, "tenants[0].class")]
+    [InlineData("[[tenants]]\nname = \"t\"\nweight = 0", 3, "tenants[0].weight")]
+    [InlineData("[[tenants]]\nname = \"t\"\napi_key_sha256 = [\"xyz\"]", 3, "tenants[0].api_key_sha256[0]")]
+    [InlineData("[[tenants]]\nname = \"t\"\napi_key_sha256 = [\n  \"" + Hash + "\",\n  \"" + Hash + "0\",\n]", 5, "tenants[0].api_key_sha256[1]")]
+    [InlineData("[[tenants]]\nname = \"t\"\napi_key_sha256 = [\"" + Hash + "\", \"" + Hash + "\"]", 3, "tenants[0].api_key_sha256[1]")]
+    [InlineData("[[tenants]]\nname = \"a\"\napi_key_sha256 = [\"" + Hash + "\"]\n[[tenants]]\nname = \"b\"\napi_key_sha256 = [\"82DAE6D443609CFCB4E698AF21391E5132C679CE83B37086ADA791A0FB2A43EE\"]", 6, "tenants[1].api_key_sha256[0]")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmodels = []", 3, "tenants[0].models")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmodels = [\"\"]", 3, "tenants[0].models[0]")]
+    [InlineData("[[tenants]]\nname = \"t\"\nrpm = -1", 3, "tenants[0].rpm")]
+    [InlineData("[[tenants]]\nname = \"t\"\ntpm = -1", 3, "tenants[0].tpm")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmax_in_flight = -1", 3, "tenants[0].max_in_flight")]
+    public void Parse_InvalidTenant_ReportsKeyAndLine(string toml, int line, string key) =>
+        AssertSingle(toml, line, key);
+
+    [Fact]
+    public void Parse_NoWorkers_IsValid()
+    {
+        var snapshot = TestConfig.Valid("[routing]\nstrategy = \"least_queue\"");
+
+        Assert.Empty(snapshot.Workers);
+    }
+
+    [Theory]
+    [InlineData("round_robin")]
+    [InlineData("weighted_round_robin")]
+    [InlineData("least_queue")]
+    [InlineData("least_connections")]
+    [InlineData("p2c_kv")]
+    [InlineData("consistent_hash")]
+    [InlineData("adaptive")]
+    public void Parse_EveryStrategyName_IsAccepted(string strategy) =>
+        Assert.Equal(strategy, TestConfig.Valid($"[routing]\nstrategy = \"{strategy}\"").Routing.Strategy);
+
+    [Theory]
+    [InlineData("fairshare")]
+    [InlineData("priority")]
+    [InlineData("bucket")]
+    public void Parse_EveryPolicyName_IsAccepted(string policy) =>
+        Assert.Equal(policy, TestConfig.Valid($"[scheduler]\npolicy = \"{policy}\"").Scheduler.Policy);
+
+    [Theory]
+    [InlineData("http://a", "http://a/")]
+    [InlineData("http://10.0.0.5:8000", "http://10.0.0.5:8000/")]
+    [InlineData("https://h/base", "https://h/base/")]
+    [InlineData("https://h/base/", "https://h/base/")]
+    public void Parse_WorkerUrl_NormalisedToEndWithSlash(string url, string expected)
+    {
+        var snapshot = TestConfig.Valid($"[[workers]]\nname = \"a\"\nurl = \"{url}\"");
+
+        Assert.Equal(expected, Assert.Single(snapshot.Workers).Url.ToString());
+    }
+
+    [Fact]
+    public void Parse_EmptyWorkerModels_MeansDiscovery()
+    {
+        var snapshot = TestConfig.Valid("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmodels = []");
+
+        Assert.True(Assert.Single(snapshot.Workers).Models.IsEmpty);
+    }
+
+    [Fact]
+    public void Parse_PriorityBounds_ZeroAndNineAccepted()
+    {
+        var snapshot = TestConfig.Valid("[[classes]]\nname = \"a\"\npriority = 0\n[[classes]]\nname = \"b\"\npriority = 9");
+
+        Assert.Equal([0, 9], snapshot.Classes.Select(c => c.Priority));
+    }
+
+    [Fact]
+    public void Parse_DuplicateClassNames_OtherRulesStillChecked()
+    {
+        var result = TestConfig.Load("[[classes]]\nname = \"a\"\n[[classes]]\nname = \"a\"\nweight = 0");
+
+        Assert.Equal(["classes[1].name", "classes[1].weight"], result.Errors.Select(e => e.Key));
+    }
+
+    private static void AssertSingle(string toml, int line, string key)
+    {
+        var error = TestConfig.SingleError(toml);
+
+        Assert.Equal(key, error.Key);
+        Assert.Equal(line, error.Line);
+        Assert.False(string.IsNullOrWhiteSpace(error.Message));
+    }
+}
