@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using AotProxy.Configuration;
 using AotProxy.Simulator;
+using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Cli;
 
@@ -48,7 +49,7 @@ internal static class DemoCommand
                 return 2;
             }
 
-            var store = new ConfigStore(snapshot, null, TimeProvider.System);
+            var store = new ConfigStore(snapshot, null, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
             return await GatewayRunner.RunAsync(store, watch: false, loggerFactory, host =>
             {
                 PrintWelcome(host.DataUri, host.AdminUri, count);

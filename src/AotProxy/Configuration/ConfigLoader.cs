@@ -44,6 +44,13 @@ internal static partial class ConfigLoader
             return ConfigLoadResult.Failure(new ConfigError(0, "", $"cannot read {path}: {reason}"));
         }
 
+        // An editor that writes in place truncates first: a reload in that instant would read an
+        // empty file, which is valid TOML and would apply "no workers, no tenants".
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return ConfigLoadResult.Failure(new ConfigError(0, "", $"{path} is empty (a write in progress?); an empty config would have no workers and no tenants"));
+        }
+
         return Parse(text, Path.GetFullPath(path), revision, time);
     }
 

@@ -68,7 +68,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
-        var store = new ConfigStore(loaded.Snapshot, configPath, TimeProvider.System);
+        var store = new ConfigStore(loaded.Snapshot, configPath, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
         var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System);
         var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("test"), TimeSpan.FromMilliseconds(100)) : null;
         return new TestGateway(directory, configPath, simulated, store, host, loggerFactory, watcher);

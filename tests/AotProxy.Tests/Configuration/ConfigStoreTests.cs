@@ -29,6 +29,21 @@ public sealed class ConfigStoreTests : IDisposable
     }
 
     [Fact]
+    public void Reload_FileTruncatedByAnInPlaceWrite_KeepsTheCurrentSnapshot()
+    {
+        File.WriteAllText(ConfigPath, Config(maxRequestBytes: 1000));
+        ConfigStore.TryOpen(ConfigPath, _time, NullLogger.Instance, out var store);
+
+        File.WriteAllText(ConfigPath, "  \n");
+        var status = store!.Reload();
+
+        Assert.False(status.Ok);
+        Assert.Contains("empty", status.Errors[0].Message, StringComparison.Ordinal);
+        Assert.Equal(1, store.Current.Revision);
+        Assert.Equal(1000, store.Current.Server.MaxRequestBytes);
+    }
+
+    [Fact]
     public void TryOpen_InvalidFile_GivesErrorsAndNoStore()
     {
         File.WriteAllText(ConfigPath, "[server]\nmax_request_bytes = 0");
