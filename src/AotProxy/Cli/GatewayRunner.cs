@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
 using Microsoft.Extensions.Logging;
@@ -16,7 +15,7 @@ internal static class GatewayRunner
         using var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("AotProxy.Configuration")) : null;
 
         // One parseable line on stdout: scripts and tests wait for it.
-        Console.WriteLine($"aotproxy ready: listen={host.DataUri} admin={host.AdminUri} revision={store.Current.Revision} since_exec_ms={(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:F1}");
+        Console.WriteLine($"aotproxy ready: listen={host.DataUri} admin={host.AdminUri} revision={store.Current.Revision}");
         if (onReady is not null)
         {
             await onReady(host).ConfigureAwait(false);
