@@ -125,7 +125,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             }
         }
 
-        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos);
+        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
         var sequence = engine.Submit(request, text?.PlannedTokens ?? 0);
         RequestOutcome outcome;
         try
@@ -193,16 +193,21 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         var response = exchange.Context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
-        // Headers leave before the first token, as uvicorn's StreamingResponse sends them.
+        // Headers leave before the first token (even while queued), as uvicorn sends them; Kestrel's
+        // StartAsync only buffers them, the flush puts them on the wire.
         await response.StartAsync(ct).ConfigureAwait(false);
         var pipe = response.BodyWriter;
+        if (IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)))
+        {
+            return RequestOutcome.ClientGone;
+        }
+
         using var json = new Utf8JsonWriter(pipe, HttpResponses.JsonOptions);
         var chat = exchange.Kind == RequestKind.Chat;
         var model = options.Model;
 
         if (exchange.ResetAfterTokens == 0)
         {
-            await pipe.FlushAsync(ct).ConfigureAwait(false);
             return RequestOutcome.Reset;
         }
 
