@@ -11,6 +11,9 @@ namespace AotProxy.Simulator;
 // switches, validate like vLLM, run the sequence through the engine and write vLLM's bytes.
 internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, ILogger logger, CancellationToken shutdown)
 {
+    // Long enough for loopback sends on a busy 2-core box; only the reset fault pays it.
+    private static readonly TimeSpan ResetDrainTime = TimeSpan.FromMilliseconds(100);
+
     private readonly TimeProvider _time = options.TimeProvider;
 
     public async Task HandleAsync(HttpContext context, RequestKind kind)
@@ -241,6 +244,9 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
                     if (sent == exchange.ResetAfterTokens)
                     {
                         await pipe.FlushAsync(ct).ConfigureAwait(false);
+                        // A flush only hands bytes to Kestrel's socket loop, and Abort drops what
+                        // it has not sent yet. Real time, not simulated: this waits on the socket.
+                        await Task.Delay(ResetDrainTime, ct).ConfigureAwait(false);
                         return RequestOutcome.Reset;
                     }
 
