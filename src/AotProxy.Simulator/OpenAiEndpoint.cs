@@ -18,6 +18,14 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
 
     public async Task HandleAsync(HttpContext context, RequestKind kind)
     {
+        // A request sees the switches as they were when it arrived. Reading them before the
+        // counter moves lets a test flip a switch once RequestsTotal shows its request arrived.
+        var faults = options.Faults;
+        var fail = faults.Http500Rate is > 0 and var rate && Random.Shared.NextDouble() < rate;
+        var hang = faults.Hang;
+        var firstByteDelay = faults.FirstByteDelay;
+        var resetAfterTokens = faults.ResetAfterTokens;
+        var interTokenDelay = faults.InterTokenDelay;
         stats.AddRequest();
         var ct = context.RequestAborted;
         // Stopping the worker cuts its connections, as killing a vLLM process would.
@@ -50,9 +58,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return;
         }
 
-        var faults = options.Faults;
-        var failureRate = faults.Http500Rate;
-        if (failureRate > 0 && Random.Shared.NextDouble() < failureRate)
+        if (fail)
         {
             stats.AddFaultInjected();
             SimulatorLog.FaultInjected(logger, context.Request.Path, "http500");
@@ -60,7 +66,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return;
         }
 
-        if (faults.Hang)
+        if (hang)
         {
             stats.AddFaultInjected();
             SimulatorLog.FaultInjected(logger, context.Request.Path, "hang");
@@ -110,11 +116,10 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         };
         var exchange = new OpenAiExchange(context, request, kind, prefix + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), ct)
         {
-            ResetAfterTokens = faults.ResetAfterTokens,
-            InterTokenDelay = faults.InterTokenDelay,
+            ResetAfterTokens = resetAfterTokens,
+            InterTokenDelay = interTokenDelay,
         };
 
-        var firstByteDelay = faults.FirstByteDelay;
         if (firstByteDelay > TimeSpan.Zero)
         {
             try
