@@ -33,16 +33,21 @@ internal sealed class GeneratedText
 
     private SplitMix64 _rng;
     private int _emitted;
-    private bool _sentenceStart = true;
-    private bool _lineStart = true;
+    private bool _sentenceStart;
+    private bool _lineStart;
 
-    public GeneratedText(ulong seed, int maxTokens, bool ignoreEos)
+    // continuation: the text carries on a prompt (completions), so it opens with a spaced word
+    // (" there") instead of a capitalised one, like a real model continuing a sentence.
+    public GeneratedText(ulong seed, int maxTokens, bool ignoreEos, bool continuation = false)
     {
         _rng = new SplitMix64(seed);
-        if (!ignoreEos && maxTokens >= 2 && _rng.NextDouble() < StopProbability)
+        _lineStart = !continuation;
+        _sentenceStart = !continuation;
+        if (!ignoreEos && maxTokens >= 3 && _rng.NextDouble() < StopProbability)
         {
-            // Between a quarter of max_tokens and one short of it, end-of-sequence included.
-            var shortest = Math.Max(1, maxTokens / 4);
+            // Between a quarter of max_tokens and one short of it, end-of-sequence included, and
+            // at least one word before it.
+            var shortest = Math.Max(2, maxTokens / 4);
             PlannedTokens = shortest + _rng.NextInt(maxTokens - shortest);
             FinishReason = FinishReason.Stop;
         }

@@ -11,10 +11,21 @@ namespace AotProxy.Simulator;
 // switches, validate like vLLM, run the sequence through the engine and write vLLM's bytes.
 internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, ILogger logger, CancellationToken shutdown)
 {
+    // Long enough for loopback sends on a busy 2-core box; only the reset fault pays it.
+    private static readonly TimeSpan ResetDrainTime = TimeSpan.FromMilliseconds(100);
+
     private readonly TimeProvider _time = options.TimeProvider;
 
     public async Task HandleAsync(HttpContext context, RequestKind kind)
     {
+        // A request sees the switches as they were when it arrived. Reading them before the
+        // counter moves lets a test flip a switch once RequestsTotal shows its request arrived.
+        var faults = options.Faults;
+        var fail = faults.Http500Rate is > 0 and var rate && Random.Shared.NextDouble() < rate;
+        var hang = faults.Hang;
+        var firstByteDelay = faults.FirstByteDelay;
+        var resetAfterTokens = faults.ResetAfterTokens;
+        var interTokenDelay = faults.InterTokenDelay;
         stats.AddRequest();
         var ct = context.RequestAborted;
         // Stopping the worker cuts its connections, as killing a vLLM process would.
@@ -47,9 +58,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return;
         }
 
-        var faults = options.Faults;
-        var failureRate = faults.Http500Rate;
-        if (failureRate > 0 && Random.Shared.NextDouble() < failureRate)
+        if (fail)
         {
             stats.AddFaultInjected();
             SimulatorLog.FaultInjected(logger, context.Request.Path, "http500");
@@ -57,7 +66,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return;
         }
 
-        if (faults.Hang)
+        if (hang)
         {
             stats.AddFaultInjected();
             SimulatorLog.FaultInjected(logger, context.Request.Path, "hang");
@@ -107,11 +116,10 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         };
         var exchange = new OpenAiExchange(context, request, kind, prefix + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), ct)
         {
-            ResetAfterTokens = faults.ResetAfterTokens,
-            InterTokenDelay = faults.InterTokenDelay,
+            ResetAfterTokens = resetAfterTokens,
+            InterTokenDelay = interTokenDelay,
         };
 
-        var firstByteDelay = faults.FirstByteDelay;
         if (firstByteDelay > TimeSpan.Zero)
         {
             try
@@ -125,7 +133,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             }
         }
 
-        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos);
+        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
         var sequence = engine.Submit(request, text?.PlannedTokens ?? 0);
         RequestOutcome outcome;
         try
@@ -193,16 +201,21 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         var response = exchange.Context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
-        // Headers leave before the first token, as uvicorn's StreamingResponse sends them.
+        // Headers leave before the first token (even while queued), as uvicorn sends them; Kestrel's
+        // StartAsync only buffers them, the flush puts them on the wire.
         await response.StartAsync(ct).ConfigureAwait(false);
         var pipe = response.BodyWriter;
+        if (IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)))
+        {
+            return RequestOutcome.ClientGone;
+        }
+
         using var json = new Utf8JsonWriter(pipe, HttpResponses.JsonOptions);
         var chat = exchange.Kind == RequestKind.Chat;
         var model = options.Model;
 
         if (exchange.ResetAfterTokens == 0)
         {
-            await pipe.FlushAsync(ct).ConfigureAwait(false);
             return RequestOutcome.Reset;
         }
 
@@ -236,6 +249,9 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
                     if (sent == exchange.ResetAfterTokens)
                     {
                         await pipe.FlushAsync(ct).ConfigureAwait(false);
+                        // A flush only hands bytes to Kestrel's socket loop, and Abort drops what
+                        // it has not sent yet. Real time, not simulated: this waits on the socket.
+                        await Task.Delay(ResetDrainTime, ct).ConfigureAwait(false);
                         return RequestOutcome.Reset;
                     }
 

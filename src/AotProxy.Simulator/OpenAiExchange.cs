@@ -17,7 +17,7 @@ internal sealed class OpenAiExchange(HttpContext context, ParsedRequest request,
 
     public CancellationToken Aborted { get; } = aborted;
 
-    // Read once per request, so flipping a switch mid-stream does not change that stream.
+    // Snapshots taken on arrival, so flipping a switch mid-stream does not change that stream.
     public int ResetAfterTokens { get; init; } = -1;
 
     public TimeSpan InterTokenDelay { get; init; }

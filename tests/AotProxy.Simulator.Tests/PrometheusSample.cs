@@ -1,0 +1,3 @@
+namespace AotProxy.Simulator.Tests;
+
+internal sealed record PrometheusSample(string Name, IReadOnlyDictionary<string, string> Labels, double Value);

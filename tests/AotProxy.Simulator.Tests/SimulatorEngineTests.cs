@@ -1,0 +1,186 @@
+namespace AotProxy.Simulator.Tests;
+
+// The engine on a manual clock: a step completes only when the test advances time, so queue
+// states and token counts are exact, never raced.
+public sealed class SimulatorEngineTests
+{
+    [Fact]
+    public void StepSeconds_LargerBatch_SlowerPerSequenceButFasterInTotal()
+    {
+        double Rate(int batch) => 1 / SimulatorEngine.StepSeconds(0, batch, 20_000, 100);
+
+        Assert.Equal(100, Rate(1), 9);
+        Assert.True(Rate(64) < Rate(8) && Rate(8) < Rate(1));
+        Assert.True(64 * Rate(64) > 8 * Rate(8) && 8 * Rate(8) > Rate(1));
+        Assert.Equal(0.1, SimulatorEngine.StepSeconds(2000, 0, 20_000, 100), 9);
+    }
+
+    [Fact]
+    public async Task Submit_FiveWithTwoSlots_TwoRunThreeWaitFifo()
+    {
+        var (engine, stats, time) = Create(o => o.MaxNumSeqs = 2);
+        await using var _ = engine;
+
+        var sequences = Enumerable.Range(0, 5).Select(i => engine.Submit(Prompt(20, (ulong)i), 100)).ToArray();
+
+        Assert.True(await Eventually.TrueAsync(() => stats.Running == 2 && stats.Waiting == 3), $"running={stats.Running} waiting={stats.Waiting}");
+        Assert.Equal([SequenceState.Running, SequenceState.Running, SequenceState.Waiting, SequenceState.Waiting, SequenceState.Waiting], sequences.Select(s => s.State));
+        engine.Abort(sequences[0]);
+        Assert.True(await StepUntilAsync(time, () => sequences[2].State == SequenceState.Running));
+        Assert.Equal(SequenceState.Waiting, sequences[3].State);
+    }
+
+    [Fact]
+    public async Task Submit_HeadShortOfBlocks_WaitsAndNothingOvertakesIt()
+    {
+        var (engine, stats, time) = Create(o => o.NumGpuBlocks = 16);
+        await using var _ = engine;
+        var big = engine.Submit(Prompt(150, 1), 100);
+        Assert.True(await StepUntilAsync(time, () => big.State == SequenceState.Running));
+
+        var blocked = engine.Submit(Prompt(150, 2), 10);
+        var small = engine.Submit(Prompt(10, 3), 10);
+        await StepAsync(time, 3);
+
+        Assert.Equal((SequenceState.Waiting, SequenceState.Waiting), (blocked.State, small.State));
+        Assert.Equal((1, 2), (stats.Running, stats.Waiting));
+        Assert.InRange(stats.UsedBlocks, 10, 16);
+        engine.Abort(big);
+        Assert.True(await StepUntilAsync(time, () => blocked.State != SequenceState.Waiting && small.State != SequenceState.Waiting));
+    }
+
+    [Fact]
+    public async Task Decode_BlocksRunOut_PreemptsNewestAndBothStillFinish()
+    {
+        var (engine, stats, time) = Create(o => o.NumGpuBlocks = 16);
+        await using var _ = engine;
+        var first = engine.Submit(Prompt(60, 1), 150);
+        var second = engine.Submit(Prompt(60, 2), 150);
+        var maxUsed = 0;
+
+        var done = await StepUntilAsync(time, () =>
+        {
+            maxUsed = Math.Max(maxUsed, stats.UsedBlocks);
+            return first.State == SequenceState.Finished && second.State == SequenceState.Finished;
+        });
+
+        Assert.True(done, $"first={first.State} second={second.State} preemptions={stats.Preemptions}");
+        Assert.True(stats.Preemptions >= 1);
+        Assert.InRange(maxUsed, 1, 16);
+        Assert.Equal((150, 150), (LastProgress(first), LastProgress(second)));
+        Assert.Equal(300, stats.GenerationTokens);
+        Assert.Equal(0, stats.UsedBlocks);
+    }
+
+    [Fact]
+    public async Task Submit_SamePromptTwice_SecondHitsPrefixCacheByChainedBlocks()
+    {
+        var (engine, stats, time) = Create();
+        await using var _ = engine;
+        var prompt = Prompt(170, 7);
+
+        var first = engine.Submit(prompt, 1);
+        Assert.True(await StepUntilAsync(time, () => first.State == SequenceState.Finished));
+        var second = engine.Submit(prompt, 1);
+        Assert.True(await StepUntilAsync(time, () => second.State == SequenceState.Finished));
+        var changedFirstBlock = Prompt(170, 7);
+        changedFirstBlock.BlockHashes[0] ^= 1;
+        var third = engine.Submit(changedFirstBlock, 1);
+        Assert.True(await StepUntilAsync(time, () => third.State == SequenceState.Finished));
+
+        Assert.Equal((0, 160, 0), (first.CachedTokens, second.CachedTokens, third.CachedTokens));
+        Assert.Equal(160, stats.PrefixCacheHits);
+        Assert.Equal(3 * 170, stats.PrefixCacheQueries);
+    }
+
+    [Fact]
+    public async Task Prefill_LongerThanStepBudget_ChunkedOverSteps()
+    {
+        var (engine, _, time) = Create(o => o.MaxNumBatchedTokens = 8192);
+        await using var _ = engine;
+
+        var sequence = engine.Submit(Prompt(20_000, 1), 1);
+        Assert.True(await StepUntilAsync(time, () => sequence.State == SequenceState.Finished));
+
+        var (_, steps, tokens) = engine.IterationTokens.Snapshot();
+        Assert.Equal((3, 20_000.0), (steps, tokens));
+    }
+
+    [Fact]
+    public async Task Abort_RunningSequence_CompletesProgressAndFreesBlocks()
+    {
+        var (engine, stats, time) = Create();
+        await using var _ = engine;
+        var sequence = engine.Submit(Prompt(100, 1), 1000);
+        Assert.True(await StepUntilAsync(time, () => LastProgressPeek(sequence) >= 2));
+
+        Assert.True(engine.Abort(sequence));
+
+        Assert.False(engine.Abort(sequence));
+        Assert.Equal(SequenceState.Aborted, sequence.State);
+        Assert.InRange(LastProgress(sequence), 2, 999);
+        Assert.True(await Eventually.TrueAsync(() => sequence.Progress.Completion.IsCompleted));
+        Assert.Equal((0, 0, 0), (stats.Running, stats.Waiting, stats.UsedBlocks));
+    }
+
+    private static (SimulatorEngine Engine, SimulatorStats Stats, ManualTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
+    {
+        var time = new ManualTimeProvider();
+        var options = new SimulatorOptions { TimeProvider = time, DecodeTokensPerSecond = 100, PrefillTokensPerSecond = 20_000 };
+        configure?.Invoke(options);
+        options.Validate();
+        var stats = new SimulatorStats(options.NumGpuBlocks);
+        return (new SimulatorEngine(options, stats), stats, time);
+    }
+
+    private static ParsedRequest Prompt(int tokens, ulong salt)
+    {
+        var hashes = new ulong[tokens / 16];
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            hashes[i] = Fnv1a.Hash((ulong)i, Fnv1a.Hash(salt));
+        }
+
+        return new ParsedRequest { Kind = RequestKind.Chat, PromptTokens = tokens, BlockHashes = hashes, PromptHash = salt };
+    }
+
+    // Advances simulated time one decode step at a time, yielding real time so the engine loop runs.
+    private static async Task<bool> StepUntilAsync(ManualTimeProvider time, Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            time.Advance(TimeSpan.FromMilliseconds(10));
+            await Task.Delay(1);
+        }
+
+        return true;
+    }
+
+    private static async Task StepAsync(ManualTimeProvider time, int steps)
+    {
+        for (var i = 0; i < steps; i++)
+        {
+            time.Advance(TimeSpan.FromMilliseconds(10));
+            await Task.Delay(5);
+        }
+    }
+
+    private static int LastProgress(SimulatedSequence sequence)
+    {
+        var last = -1;
+        while (sequence.Progress.TryRead(out var value))
+        {
+            last = value;
+        }
+
+        return last;
+    }
+
+    private static int LastProgressPeek(SimulatedSequence sequence) => sequence.Progress.TryPeek(out var value) ? value : 0;
+}
