@@ -32,6 +32,7 @@ public sealed class KestrelListener : IAsyncDisposable
         RequestDelegate handler,
         ILoggerFactory loggerFactory,
         Action<KestrelServerOptions>? configure = null,
+        HttpProtocols protocols = HttpProtocols.Http1,
         CancellationToken cancellationToken = default)
     {
         var options = new KestrelServerOptions
@@ -42,8 +43,9 @@ public sealed class KestrelListener : IAsyncDisposable
         // 1 MiB headers is far above any OpenAI client; bodies are bounded by the handler itself
         // (server.max_request_bytes), so Kestrel's own 30 MB cap is switched off to avoid two limits.
         options.Limits.MaxRequestBodySize = null;
-        // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1.
-        options.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http1);
+        // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1, so a
+        // listener is one or the other (Http2 alone means h2c with prior knowledge).
+        options.Listen(endPoint, listen => listen.Protocols = protocols);
         configure?.Invoke(options);
 
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);

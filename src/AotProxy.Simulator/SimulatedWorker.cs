@@ -34,7 +34,7 @@ public sealed class SimulatedWorker : IAsyncDisposable
         KestrelListener listener;
         try
         {
-            listener = await KestrelListener.StartAsync(endPoint, application.HandleAsync, loggerFactory, configure: null, ct).ConfigureAwait(false);
+            listener = await KestrelListener.StartAsync(endPoint, application.HandleAsync, loggerFactory, cancellationToken: ct).ConfigureAwait(false);
         }
         catch
         {

@@ -37,6 +37,29 @@ public class PassThroughTests
     }
 
     [Fact]
+    public async Task Stream_OverH2c_IsTheSameStreamAsOverHttp11()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, h2c: true);
+        using var h2 = new HttpClient
+        {
+            BaseAddress = gateway.Host.H2cUri,
+            DefaultRequestVersion = System.Net.HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        var body = TestGateway.Chat(stream: true, maxTokens: 12);
+
+        var expected = await (await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", body, requestId: "h2c-id"))).Content.ReadAsStringAsync();
+        using var request = TestGateway.Post("v1/chat/completions", body, requestId: "h2c-id");
+        request.Version = System.Net.HttpVersion.Version20;
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var response = await h2.SendAsync(request);
+
+        Assert.Equal(System.Net.HttpVersion.Version20, response.Version);
+        Assert.Equal(expected, await response.Content.ReadAsStringAsync());
+        Assert.EndsWith("data: [DONE]\n\n", expected, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Stream_FirstEvent_ReachesTheClientWhileTheWorkerIsStillGenerating()
     {
         await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(100));

@@ -70,19 +70,22 @@ internal static class DemoCommand
         var toml = new StringBuilder(ConfigLoader.ReadEmbedded(ConfigLoader.DemoResourceName));
         foreach (var worker in workers)
         {
-            toml.Append(CultureInfo.InvariantCulture, $"""
-
-                [[workers]]
-                name = "{worker.Options.Name}"
-                url = "{worker.BaseUri}"
-                models = ["{worker.Options.Model}"]
-                max_concurrency = {worker.Options.MaxNumSeqs}
-
-                """);
+            toml.Append(WorkerSection(worker));
         }
 
         return toml.ToString();
     }
+
+    // The [[workers]] section that points the gateway at one simulated worker.
+    public static string WorkerSection(SimulatedWorker worker) => string.Create(CultureInfo.InvariantCulture, $"""
+
+        [[workers]]
+        name = "{worker.Options.Name}"
+        url = "{worker.BaseUri}"
+        models = ["{worker.Options.Model}"]
+        max_concurrency = {worker.Options.MaxNumSeqs}
+
+        """);
 
     private static bool TryOverrideListen(CliArgs args, ref GatewaySnapshot snapshot)
     {

@@ -50,6 +50,12 @@ internal sealed class ConfigValidator
             Error("server.admin_listen", $"\"{server.AdminListen}\" is also server.listen; the admin plane needs its own port");
         }
 
+        var h2c = server.H2cListen.Length == 0 ? null : EndPoint("server.h2c_listen", server.H2cListen);
+        if (h2c is not null && h2c.Port != 0 && (h2c.Equals(listen) || h2c.Equals(admin)))
+        {
+            Error("server.h2c_listen", $"\"{server.H2cListen}\" is already used by server.listen or server.admin_listen; h2c needs its own port");
+        }
+
         var token = Sha256("server.admin_token_sha256", server.AdminTokenSha256, allowEmpty: true);
         if (server.MaxRequestBytes <= 0)
         {
@@ -62,7 +68,8 @@ internal sealed class ConfigValidator
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
             token,
             server.MaxRequestBytes,
-            grace);
+            grace,
+            h2c);
     }
 
     private RoutingModel Routing(RoutingConfig routing)

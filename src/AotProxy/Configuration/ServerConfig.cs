@@ -9,6 +9,10 @@ internal sealed record ServerConfig
 
     public string AdminListen { get; init; } = "127.0.0.1:9090";
 
+    // "": off. Set it to serve the same OpenAI API over HTTP/2 without TLS (h2c, prior knowledge)
+    // on a port of its own: Kestrel cannot offer h2c on a cleartext port that also speaks HTTP/1.1.
+    public string H2cListen { get; init; } = "";
+
     // "": the admin API is open (it listens on loopback by default).
     public string AdminTokenSha256 { get; init; } = "";
 

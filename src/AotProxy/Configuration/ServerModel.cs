@@ -8,4 +8,5 @@ internal sealed record ServerModel(
     IPEndPoint AdminListen,
     ImmutableArray<byte> AdminTokenSha256, // empty: the admin API is open
     long MaxRequestBytes,
-    TimeSpan ShutdownGrace);
+    TimeSpan ShutdownGrace,
+    IPEndPoint? H2cListen = null); // null: no h2c listener

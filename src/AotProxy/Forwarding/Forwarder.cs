@@ -124,10 +124,15 @@ internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
                 continue;
             }
 
-            var added = HeaderPolicy.IsContentHeader(header.Key)
-                ? request.Content.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value)
-                : request.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
-            _ = added;
+            // TryAdd*: a header the client sent malformed is dropped, not a reason to fail.
+            if (HeaderPolicy.IsContentHeader(header.Key))
+            {
+                request.Content.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+            }
+            else
+            {
+                request.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+            }
         }
 
         if (request.Content.Headers.ContentType is null)

@@ -5,6 +5,7 @@ using AotProxy.Forwarding;
 using AotProxy.Hosting;
 using AotProxy.Http;
 using AotProxy.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Gateway;
@@ -19,10 +20,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ModelDiscovery _discovery;
     private readonly KestrelListener _data;
     private readonly KestrelListener _admin;
+    private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
+        _h2c = h2c;
         _config = config;
         _workers = workers;
         _http = http;
@@ -37,6 +40,8 @@ internal sealed class GatewayHost : IAsyncDisposable
     public Uri DataUri => _data.BaseUri;
 
     public Uri AdminUri => _admin.BaseUri;
+
+    public Uri? H2cUri => _h2c?.BaseUri;
 
     public GatewayMetrics Metrics { get; }
 
@@ -61,7 +66,10 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, metrics, logger);
+        var h2cListener = snapshot.Server.H2cListen is { } h2c
+            ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : null;
+        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -71,7 +79,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         GatewayLog.ShuttingDown(_logger, grace);
         using var deadline = new CancellationTokenSource(grace);
-        await _data.StopAsync(deadline.Token).ConfigureAwait(false);
+        await Task.WhenAll(_data.StopAsync(deadline.Token), _h2c?.StopAsync(deadline.Token) ?? Task.CompletedTask).ConfigureAwait(false);
         await _admin.StopAsync(deadline.Token).ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
@@ -80,6 +88,11 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         _config.Changed -= OnConfigChanged;
         await _data.DisposeAsync().ConfigureAwait(false);
+        if (_h2c is not null)
+        {
+            await _h2c.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _admin.DisposeAsync().ConfigureAwait(false);
         await _discovery.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();

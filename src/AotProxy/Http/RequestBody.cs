@@ -43,7 +43,12 @@ internal sealed class RequestBody : IDisposable
                     return (null, true);
                 }
 
-                if (result.IsCompleted || result.IsCanceled)
+                if (result.IsCanceled)
+                {
+                    return (null, false);
+                }
+
+                if (result.IsCompleted)
                 {
                     var array = ArrayPool<byte>.Shared.Rent(Math.Max(1, (int)buffer.Length));
                     buffer.CopyTo(array);

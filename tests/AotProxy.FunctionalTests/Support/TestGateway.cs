@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using AotProxy.Cli;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
 using AotProxy.Identity;
@@ -50,7 +51,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s")
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false)
     {
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
         var simulated = new List<SimulatedWorker>();
@@ -64,7 +65,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), "aotproxy-test-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var configPath = Path.Combine(directory, "aotproxy.toml");
-        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout));
+        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c));
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
@@ -76,12 +77,13 @@ internal sealed class TestGateway : IAsyncDisposable
 
     // The config every test starts from: the given workers, tenant "acme" (all models) and
     // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s")
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false)
     {
         var toml = new StringBuilder($"""
             [server]
             listen = "127.0.0.1:0"
             admin_listen = "127.0.0.1:0"
+            h2c_listen = "{(h2c ? "127.0.0.1:0" : "")}"
             max_request_bytes = 65536
             shutdown_grace = "2s"
 
@@ -104,14 +106,7 @@ internal sealed class TestGateway : IAsyncDisposable
             """);
         foreach (var worker in workers)
         {
-            toml.Append(CultureInfo.InvariantCulture, $"""
-
-                [[workers]]
-                name = "{worker.Options.Name}"
-                url = "{worker.BaseUri}"
-                models = ["{worker.Options.Model}"]
-
-                """);
+            toml.Append(DemoCommand.WorkerSection(worker));
         }
 
         return toml.Append(extra).ToString();
