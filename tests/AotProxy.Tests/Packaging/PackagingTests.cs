@@ -43,6 +43,6 @@ public class PackagingTests
         var head = readme[..Math.Min(readme.Length, 1200)];
         Assert.Contains("dotnet run --project src/AotProxy -- demo", head, StringComparison.Ordinal);
         Assert.Contains("dotnet test AotProxy.sln", head, StringComparison.Ordinal);
-        Assert.Contains("\ndotnet test AotProxy.sln\n", CiRun, StringComparison.Ordinal);
+        Assert.Contains("\ndotnet test AotProxy.sln 2>&1 | tee", CiRun, StringComparison.Ordinal);
     }
 }

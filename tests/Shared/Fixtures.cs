@@ -1,4 +1,4 @@
-namespace AotProxy.Tests.Support;
+namespace AotProxy.Testing;
 
 // The real captures in ../shared/fixtures (beside the repository, as in CI), read unchanged.
 internal static class Fixtures

@@ -1,0 +1,99 @@
+using System.Net;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Hosting;
+using AotProxy.Testing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests;
+
+// What reaches the worker: its own api_key (never the client's), the request id, the client's
+// ordinary headers, and no hop-by-hop headers. The worker here records what it got and answers
+// with a real vLLM body from the fixtures.
+public class HeaderForwardingTests
+{
+    private static readonly byte[] VllmBody = File.ReadAllBytes(Path.Combine(Fixtures.Directory, "openai", "chat_nonstream.json"));
+
+    [Fact]
+    public async Task Request_ReachesTheWorkerWithItsOwnKeyAndWithoutHopByHopHeaders()
+    {
+        IHeaderDictionary? seen = null;
+        string? path = null;
+        await using var worker = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
+        {
+            seen = Copy(context.Request.Headers);
+            path = context.Request.Path + context.Request.QueryString;
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(VllmBody);
+        }, NullLoggerFactory.Instance);
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: $"""
+
+            [[workers]]
+            name = "recorder"
+            url = "{worker.BaseUri}prefix/"
+            models = ["{TestGateway.Model}"]
+            api_key = "sk-worker-secret"
+            """);
+
+        using var request = TestGateway.Post("v1/chat/completions?trace=1", TestGateway.Chat(false), requestId: "rid-42");
+        request.Headers.TryAddWithoutValidation("x-custom", "kept");
+        request.Headers.TryAddWithoutValidation("Keep-Alive", "timeout=5");
+        request.Headers.TryAddWithoutValidation("Proxy-Authorization", "Basic Zm9vOmJhcg==");
+        request.Headers.TryAddWithoutValidation("Upgrade", "websocket");
+        request.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip");
+        using var response = await gateway.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(VllmBody, await response.Content.ReadAsByteArrayAsync());
+        Assert.NotNull(seen);
+        Assert.Equal("/prefix/v1/chat/completions?trace=1", path);
+        Assert.Equal("Bearer sk-worker-secret", seen["Authorization"].ToString());
+        Assert.Equal("rid-42", seen["x-request-id"].ToString());
+        Assert.Equal("kept", seen["x-custom"].ToString());
+        Assert.Equal(worker.BaseUri.Authority, seen.Host.ToString());
+        foreach (var hopByHop in new[] { "Keep-Alive", "Proxy-Authorization", "Upgrade", "Accept-Encoding", "Proxy-Connection", "TE" })
+        {
+            Assert.False(seen.ContainsKey(hopByHop), hopByHop + " was forwarded");
+        }
+
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(12, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
+        Assert.Equal(100, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+    }
+
+    [Fact]
+    public async Task Request_WithoutWorkerKey_SendsNoAuthorizationUpstream()
+    {
+        IHeaderDictionary? seen = null;
+        await using var worker = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
+        {
+            seen = Copy(context.Request.Headers);
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(VllmBody);
+        }, NullLoggerFactory.Instance);
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: $"""
+
+            [[workers]]
+            name = "recorder"
+            url = "{worker.BaseUri}"
+            models = ["{TestGateway.Model}"]
+            """);
+
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.False(seen!.ContainsKey("Authorization"));
+    }
+
+    // HeaderDictionary's own storage compares names case-insensitively, as HTTP does.
+    private static HeaderDictionary Copy(IHeaderDictionary headers)
+    {
+        var copy = new HeaderDictionary();
+        foreach (var header in headers)
+        {
+            copy[header.Key] = header.Value;
+        }
+
+        return copy;
+    }
+}
