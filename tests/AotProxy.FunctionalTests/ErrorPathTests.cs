@@ -21,6 +21,7 @@ public class ErrorPathTests
         using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", body));
         await AssertErrorAsync(response, status, code);
         await AssertNothingInFlightAsync(gateway);
+        Assert.DoesNotContain("no-such-model", await gateway.MetricsAsync(), StringComparison.Ordinal); // no series from made-up names
     }
 
     [Fact]

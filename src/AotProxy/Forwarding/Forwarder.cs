@@ -237,6 +237,9 @@ internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
                     {
                         return ForwarderError.ClientAborted;
                     }
+
+                    // Time spent waiting on a slow client is not the upstream's silence.
+                    activity.CancelAfter(activityTimeout);
                 }
 
                 if (result.IsCompleted)

@@ -23,7 +23,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, ILogger logger)
     {
         _h2c = h2c;
         _config = config;
@@ -32,7 +32,6 @@ internal sealed class GatewayHost : IAsyncDisposable
         _discovery = discovery;
         _data = data;
         _admin = admin;
-        Metrics = metrics;
         _logger = logger;
         _config.Changed += OnConfigChanged;
     }
@@ -42,8 +41,6 @@ internal sealed class GatewayHost : IAsyncDisposable
     public Uri AdminUri => _admin.BaseUri;
 
     public Uri? H2cUri => _h2c?.BaseUri;
-
-    public GatewayMetrics Metrics { get; }
 
     public WorkerRegistry Workers => _workers;
 
@@ -69,7 +66,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, metrics, logger);
+        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }

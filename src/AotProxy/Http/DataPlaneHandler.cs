@@ -87,15 +87,16 @@ internal sealed class DataPlaneHandler(
             if (!tenant.AllowsModel(model))
             {
                 await OpenAiError.ModelNotAllowed(context, model).ConfigureAwait(false);
-                Count(model, tenant.Class, StatusCodes.Status403Forbidden);
+                Count(workers.Current.Pools.ContainsKey(model) ? model : string.Empty, tenant.Class, StatusCodes.Status403Forbidden);
                 return;
             }
 
             switch (workers.TryPick(model, out var worker))
             {
                 case PickOutcome.UnknownModel:
+                    // The label stays empty: a client's made-up names must not become series.
                     await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
-                    Count(model, tenant.Class, StatusCodes.Status404NotFound);
+                    Count(string.Empty, tenant.Class, StatusCodes.Status404NotFound);
                     return;
                 case PickOutcome.NoRoutableWorker:
                     await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);

@@ -21,7 +21,7 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
-    public void Wake()
+    private void Wake()
     {
         if (_wake.CurrentCount == 0)
         {

@@ -10,19 +10,6 @@ internal sealed class WorkerPool(string model, WorkerState[] workers)
 
     public WorkerState[] Workers { get; } = workers;
 
-    public bool HasRoutable()
-    {
-        foreach (var worker in Workers)
-        {
-            if (worker.IsRoutable)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     // Round robin over the routable workers. The routing issue replaces this with P2C over
     // live metrics; the pool stays the unit it picks from.
     public WorkerState? PickRoundRobin()
