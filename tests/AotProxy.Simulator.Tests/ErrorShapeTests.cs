@@ -5,7 +5,7 @@ namespace AotProxy.Simulator.Tests;
 
 public sealed class ErrorShapeTests
 {
-    private static readonly List<string> NestedErrorPaths = JsonShape.Paths(Fixture.Read("error_vllm_nested.json"));
+    private static readonly List<string> NestedErrorPaths = JsonShape.Paths(Fixtures.Text("openai/error_vllm_nested.json"));
 
     [Fact]
     public async Task UnknownPath_Returns404NestedNotFoundError()

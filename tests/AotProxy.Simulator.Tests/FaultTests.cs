@@ -15,7 +15,7 @@ public sealed class FaultTests
         var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("hi"));
 
         Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
-        Assert.Equal(JsonShape.Paths(Fixture.Read("error_vllm_nested.json")), JsonShape.Paths(body));
+        Assert.Equal(JsonShape.Paths(Fixtures.Text("openai/error_vllm_nested.json")), JsonShape.Paths(body));
         using var json = JsonDocument.Parse(body);
         Assert.Equal("InternalServerError", json.RootElement.GetProperty("error").GetProperty("type").GetString());
         Assert.Equal(500, json.RootElement.GetProperty("error").GetProperty("code").GetInt32());

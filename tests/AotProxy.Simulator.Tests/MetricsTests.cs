@@ -11,8 +11,8 @@ public sealed class MetricsTests
     public void PrometheusScrape_RealVllmFixtures_Parse()
     {
         // The strict test parser accepts real vLLM output, so its verdict on ours means something.
-        var v1 = PrometheusScrape.Parse(Fixture.Read("metrics-v1-0.19.1.txt"));
-        var v0 = PrometheusScrape.Parse(Fixture.Read("metrics-v0-partial.txt"));
+        var v1 = PrometheusScrape.Parse(Fixtures.Text("vllm/metrics-v1-0.19.1.txt"));
+        var v0 = PrometheusScrape.Parse(Fixtures.Text("vllm/metrics-v0-partial.txt"));
 
         Assert.Equal(0.0, v1.Value("vllm:num_requests_running"));
         Assert.Equal(0.0, v0.Value("vllm:gpu_cache_usage_perc"));
@@ -53,7 +53,7 @@ public sealed class MetricsTests
         Assert.Equal("histogram", scrape.Types["vllm:iteration_tokens_total"]);
 
         // Families vLLM 0.19.1 also has must read the same: same HELP, same TYPE, same label names.
-        var fixture = PrometheusScrape.Parse(Fixture.Read("metrics-v1-0.19.1.txt"));
+        var fixture = PrometheusScrape.Parse(Fixtures.Text("vllm/metrics-v1-0.19.1.txt"));
         foreach (var (family, type) in scrape.Types.Where(t => fixture.Types.ContainsKey(t.Key)))
         {
             Assert.Equal(fixture.Types[family], type);
@@ -80,7 +80,7 @@ public sealed class MetricsTests
         Assert.DoesNotContain(scrape.Samples, s => s.Name == "vllm:kv_cache_usage_perc");
         Assert.DoesNotContain(scrape.Samples, s => s.Labels.ContainsKey("engine"));
         Assert.Equal(3.0, scrape.Value("vllm:generation_tokens_total"));
-        var fixture = PrometheusScrape.Parse(Fixture.Read("metrics-v0-partial.txt"));
+        var fixture = PrometheusScrape.Parse(Fixtures.Text("vllm/metrics-v0-partial.txt"));
         foreach (var (family, type) in scrape.Types.Where(t => fixture.Types.ContainsKey(t.Key)))
         {
             Assert.Equal(fixture.Types[family], type);

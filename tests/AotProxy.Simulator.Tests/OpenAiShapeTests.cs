@@ -14,7 +14,7 @@ public sealed class OpenAiShapeTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(JsonShape.Paths(Fixture.Read("chat_nonstream.json")), JsonShape.Paths(body));
+        Assert.Equal(JsonShape.Paths(Fixtures.Text("openai/chat_nonstream.json")), JsonShape.Paths(body));
         using var json = JsonDocument.Parse(body);
         var root = json.RootElement;
         Assert.Equal("chat.completion", root.GetProperty("object").GetString());
@@ -33,7 +33,7 @@ public sealed class OpenAiShapeTests
         var (response, body) = await worker.SendAsync(TestWorker.CompletionsPath, """{"model":"meta-llama/Llama-3.1-8B-Instruct","prompt":"Hello, my name is","max_tokens":5}""");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(JsonShape.Paths(Fixture.Read("completions.json")), JsonShape.Paths(body));
+        Assert.Equal(JsonShape.Paths(Fixtures.Text("openai/completions.json")), JsonShape.Paths(body));
         using var json = JsonDocument.Parse(body);
         Assert.Equal("text_completion", json.RootElement.GetProperty("object").GetString());
         Assert.StartsWith("cmpl-", json.RootElement.GetProperty("id").GetString(), StringComparison.Ordinal);
@@ -103,7 +103,7 @@ public sealed class OpenAiShapeTests
         var (response, body) = await worker.SendAsync("/v1/embeddings", """{"model":"meta-llama/Llama-3.1-8B-Instruct","input":["first text","second text"]}""");
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var fixturePaths = JsonShape.Paths(Fixture.Read("embeddings.json"));
+        var fixturePaths = JsonShape.Paths(Fixtures.Text("openai/embeddings.json"));
         Assert.Equal(fixturePaths.Distinct(), JsonShape.Paths(body).Distinct());
         using var json = JsonDocument.Parse(body);
         var data = json.RootElement.GetProperty("data");
@@ -137,7 +137,7 @@ public sealed class OpenAiShapeTests
 
         var body = await worker.GetStringAsync("/v1/models");
 
-        Assert.Equal(JsonShape.Paths(Fixture.Read("models.json")).Distinct(), JsonShape.Paths(body));
+        Assert.Equal(JsonShape.Paths(Fixtures.Text("openai/models.json")).Distinct(), JsonShape.Paths(body));
         using var json = JsonDocument.Parse(body);
         var model = json.RootElement.GetProperty("data")[0];
         Assert.Equal("Qwen/Qwen2.5-Coder-1.5B-Instruct", model.GetProperty("id").GetString());

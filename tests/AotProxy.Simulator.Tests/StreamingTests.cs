@@ -10,7 +10,7 @@ public sealed class StreamingTests
     public async Task ChatStream_WithoutIncludeUsage_MatchesFixtureStructureAndHasNoUsage()
     {
         await using var worker = await TestWorker.StartAsync();
-        var fixture = SseBody.DataPayloads(Fixture.Read("chat_stream.sse"));
+        var fixture = SseBody.DataPayloads(Fixtures.Text("openai/chat_stream.sse"));
 
         var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("Say something.", maxTokens: 5, stream: true, ignoreEos: true));
 
@@ -39,7 +39,7 @@ public sealed class StreamingTests
     public async Task ChatStream_WithIncludeUsage_EndsWithEmptyChoicesUsageChunk()
     {
         await using var worker = await TestWorker.StartAsync();
-        var fixture = SseBody.DataPayloads(Fixture.Read("chat_stream_usage.sse"));
+        var fixture = SseBody.DataPayloads(Fixtures.Text("openai/chat_stream_usage.sse"));
 
         var (_, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("Say something else.", maxTokens: 12, stream: true, includeUsage: true));
 

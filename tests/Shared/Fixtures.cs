@@ -9,6 +9,8 @@ internal static class Fixtures
 
     public static byte[] Bytes(string relativePath) => File.ReadAllBytes(Path.Combine(Directory, relativePath));
 
+    public static string Text(string relativePath) => File.ReadAllText(Path.Combine(Directory, relativePath));
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -57,7 +57,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
         {
-            var options = new SimulatorOptions { Name = $"sim-{i}", Model = Model, TimeProvider = new FixedClock(FrozenNow) };
+            var options = new SimulatorOptions { Name = $"sim-{i}", Model = Model, TimeProvider = new FixedTimeProvider(FrozenNow) };
             configure?.Invoke(options);
             simulated.Add(await SimulatedWorker.StartAsync(options, new IPEndPoint(IPAddress.Loopback, 0), loggerFactory));
         }
