@@ -17,15 +17,8 @@ public class HeaderForwardingTests
     [Fact]
     public async Task Request_ReachesTheWorkerWithItsOwnKeyAndWithoutHopByHopHeaders()
     {
-        IHeaderDictionary? seen = null;
-        string? path = null;
-        await using var worker = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
-        {
-            seen = Copy(context.Request.Headers);
-            path = context.Request.Path + context.Request.QueryString;
-            context.Response.ContentType = "application/json";
-            await context.Response.Body.WriteAsync(VllmBody);
-        }, NullLoggerFactory.Instance);
+        var recorder = new Recorder();
+        await using var worker = await recorder.StartAsync();
         await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: $"""
 
             [[workers]]
@@ -45,12 +38,12 @@ public class HeaderForwardingTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(VllmBody, await response.Content.ReadAsByteArrayAsync());
-        Assert.NotNull(seen);
-        Assert.Equal("/prefix/v1/chat/completions?trace=1", path);
+        var seen = recorder.Headers!;
+        Assert.Equal("/prefix/v1/chat/completions?trace=1", recorder.Path);
         Assert.Equal("Bearer sk-worker-secret", seen["Authorization"].ToString());
         Assert.Equal("rid-42", seen["x-request-id"].ToString());
         Assert.Equal("kept", seen["x-custom"].ToString());
-        Assert.Equal(worker.BaseUri.Authority, seen.Host.ToString());
+        Assert.Equal(worker.BaseUri.Authority, seen["Host"].ToString());
         foreach (var hopByHop in new[] { "Keep-Alive", "Proxy-Authorization", "Upgrade", "Accept-Encoding", "Proxy-Connection", "TE" })
         {
             Assert.False(seen.ContainsKey(hopByHop), hopByHop + " was forwarded");
@@ -64,13 +57,8 @@ public class HeaderForwardingTests
     [Fact]
     public async Task Request_WithoutWorkerKey_SendsNoAuthorizationUpstream()
     {
-        IHeaderDictionary? seen = null;
-        await using var worker = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
-        {
-            seen = Copy(context.Request.Headers);
-            context.Response.ContentType = "application/json";
-            await context.Response.Body.WriteAsync(VllmBody);
-        }, NullLoggerFactory.Instance);
+        var recorder = new Recorder();
+        await using var worker = await recorder.StartAsync();
         await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: $"""
 
             [[workers]]
@@ -82,18 +70,29 @@ public class HeaderForwardingTests
         using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.False(seen!.ContainsKey("Authorization"));
+        Assert.False(recorder.Headers!.ContainsKey("Authorization"));
     }
 
-    // HeaderDictionary's own storage compares names case-insensitively, as HTTP does.
-    private static HeaderDictionary Copy(IHeaderDictionary headers)
+    // A worker that records the last request and answers with a real vLLM body.
+    private sealed class Recorder
     {
-        var copy = new HeaderDictionary();
-        foreach (var header in headers)
-        {
-            copy[header.Key] = header.Value;
-        }
+        public HeaderDictionary? Headers { get; private set; }
 
-        return copy;
+        public string? Path { get; private set; }
+
+        public Task<KestrelListener> StartAsync() => KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
+        {
+            // HeaderDictionary's own storage compares names case-insensitively, as HTTP does.
+            var headers = new HeaderDictionary();
+            foreach (var header in context.Request.Headers)
+            {
+                headers[header.Key] = header.Value;
+            }
+
+            Headers = headers;
+            Path = context.Request.Path + context.Request.QueryString;
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(VllmBody);
+        }, NullLoggerFactory.Instance);
     }
 }
