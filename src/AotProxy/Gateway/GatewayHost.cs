@@ -68,6 +68,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             : null;
         var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
+        WarnIfStrategyNotBuilt(logger, snapshot);
         return host;
     }
 
@@ -109,5 +110,16 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
 
         GatewayLog.Applied(_logger, current.Revision, current.Workers.Length, current.Tenants.Length);
+        WarnIfStrategyNotBuilt(_logger, current);
+    }
+
+    // SPEC has the parser accept every strategy name from the first version on; until the
+    // routing layer lands, the operator is told which one actually runs.
+    private static void WarnIfStrategyNotBuilt(ILogger logger, GatewaySnapshot snapshot)
+    {
+        if (snapshot.Routing.Strategy != RoutingStrategyNames.RoundRobin)
+        {
+            GatewayLog.StrategyNotBuilt(logger, snapshot.Routing.Strategy);
+        }
     }
 }
