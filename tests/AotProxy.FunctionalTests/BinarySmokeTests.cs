@@ -59,6 +59,60 @@ public class BinarySmokeTests
     }
 
     [Fact]
+    public async Task Serve_BadInputAndBrokenUpstreams_GetTheDocumentedAnswersAndLeaveNothingInFlight()
+    {
+        await using var worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker]));
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        using var admin = new HttpClient { BaseAddress = gateway.AdminUri };
+
+        async Task<int> StatusOf(HttpRequestMessage request)
+        {
+            using (request)
+            using (var response = await http.SendAsync(request))
+            {
+                return (int)response.StatusCode;
+            }
+        }
+
+        Assert.Equal(400, await StatusOf(TestGateway.Post("v1/chat/completions", "{\"model\":")));
+        Assert.Equal(404, await StatusOf(TestGateway.Post("v1/chat/completions", "{\"model\":\"nope\"}")));
+        Assert.Equal(401, await StatusOf(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false), key: null)));
+        Assert.Equal(413, await StatusOf(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, content: new string('a', 70_000)))));
+
+        worker.Options.Faults.Http500Rate = 1.0;
+        Assert.Equal(500, await StatusOf(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false))));
+        worker.Options.Faults.Http500Rate = 0;
+
+        worker.Options.Faults.ResetAfterTokens = 2;
+        using (var reset = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 40)), HttpCompletionOption.ResponseHeadersRead))
+        {
+            var body = await reset.Content.ReadAsStreamAsync();
+            await Assert.ThrowsAnyAsync<IOException>(() => new StreamReader(body).ReadToEndAsync());
+        }
+
+        worker.Options.Faults.ResetAfterTokens = -1;
+        worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(50);
+        var abandoned = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 400)), HttpCompletionOption.ResponseHeadersRead);
+        Assert.True(await (await abandoned.Content.ReadAsStreamAsync()).ReadAsync(new byte[32]) > 0);
+        abandoned.Dispose();
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.Aborted >= 1), "the worker saw the client's abort");
+
+        await TestGateway.WaitUntilAsync(async () => MetricsText.Value(await admin.GetStringAsync("/metrics"), "llm_gateway_active_requests") == 0, "nothing is in flight");
+        Assert.Equal("ok", await http.GetStringAsync("health"));
+        worker.Options.Faults.InterTokenDelay = TimeSpan.Zero;
+        Assert.Equal(200, await StatusOf(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true))));
+        gateway.SendSigterm();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        directory.Delete(recursive: true);
+    }
+
+    [Fact]
     public async Task Demo_ServesTheReadmeCurlAndStopsOnSigterm()
     {
         await using var demo = GatewayProcess.Start("demo", "--workers", "2", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0");
