@@ -31,6 +31,20 @@ public class AdminTests
     }
 
     [Fact]
+    public async Task AdminToken_GuardsTheApiButNotTheProbes()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, adminToken: "admin-secret");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await gateway.Admin.GetAsync("/api/status")).StatusCode);
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "/api/status") { Headers = { Authorization = new("Bearer", "admin-secrets") } };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await gateway.Admin.SendAsync(wrong)).StatusCode);
+        using var right = new HttpRequestMessage(HttpMethod.Get, "/api/status") { Headers = { Authorization = new("Bearer", "admin-secret") } };
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Admin.SendAsync(right)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Admin.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await gateway.Admin.GetAsync("/ready")).StatusCode);
+    }
+
+    [Fact]
     public async Task Drain_TakesTheWorkerOutOfRotation_AndReadyFollowsRoutableWorkers()
     {
         await using var gateway = await TestGateway.StartAsync(workers: 1);

@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using AotProxy.Accounting;
@@ -70,8 +69,13 @@ internal sealed class AdminHandler(
         }
 
         var token = ApiKeyIndex.BearerToken(context.Request.Headers.Authorization.ToString());
+        if (token.Length > 1024)
+        {
+            return false;
+        }
+
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(token.ToString()), digest);
+        ApiKeyIndex.Digest(token, digest);
         return CryptographicOperations.FixedTimeEquals(digest, expected.AsSpan());
     }
 

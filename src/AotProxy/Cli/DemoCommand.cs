@@ -97,9 +97,9 @@ internal static class DemoCommand
                 continue;
             }
 
-            if (!IPEndPoint.TryParse(text, out var endPoint))
+            if (!ListenAddress.TryParse(text, out var endPoint, out var error))
             {
-                Console.Error.WriteLine($"--{flag}: '{text}' is not an address:port");
+                Console.Error.WriteLine($"--{flag}: {error}");
                 return false;
             }
 

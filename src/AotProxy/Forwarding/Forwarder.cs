@@ -221,7 +221,7 @@ internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
                 }
                 else
                 {
-                    written = SseUsageFilter.Write(client, buffer.Slice(pendingWritten));
+                    written = BufferCopy.Write(client, buffer.Slice(pendingWritten));
                     var consumedCount = mode == RelayMode.JsonWithUsage ? _json.Feed(buffer, result.IsCompleted) : buffer.Length;
                     consumed = buffer.GetPosition(consumedCount);
                     pendingWritten = buffer.Length - consumedCount;

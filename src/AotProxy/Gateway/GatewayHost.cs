@@ -22,8 +22,9 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly KestrelListener _admin;
     private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
+    private readonly GatewayMetrics _metrics;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
         _h2c = h2c;
         _config = config;
@@ -33,7 +34,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         _data = data;
         _admin = admin;
         _logger = logger;
+        _metrics = metrics;
         _config.Changed += OnConfigChanged;
+        _config.Reloaded += OnReloaded;
     }
 
     public Uri DataUri => _data.BaseUri;
@@ -49,7 +52,6 @@ internal sealed class GatewayHost : IAsyncDisposable
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
         var metrics = new GatewayMetrics();
-        config.Reloaded += status => metrics.ConfigReloads.WithLabels(status.Result).Inc();
 
         var workers = new WorkerRegistry();
         workers.Apply(snapshot);
@@ -66,7 +68,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, logger);
+        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         WarnIfStrategyNotBuilt(logger, snapshot);
         return host;
@@ -85,6 +87,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _config.Changed -= OnConfigChanged;
+        _config.Reloaded -= OnReloaded;
         await _data.DisposeAsync().ConfigureAwait(false);
         if (_h2c is not null)
         {
@@ -95,6 +98,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _discovery.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
     }
+
+    private void OnReloaded(ReloadStatus status) => _metrics.ConfigReloads.WithLabels(status.Result).Inc();
 
     private void OnConfigChanged(GatewaySnapshot previous, GatewaySnapshot current)
     {

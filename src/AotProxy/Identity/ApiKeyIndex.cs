@@ -41,10 +41,8 @@ internal sealed class ApiKeyIndex
             return null;
         }
 
-        Span<byte> utf8 = stackalloc byte[apiKey.Length * 3];
-        var length = Encoding.UTF8.GetBytes(apiKey, utf8);
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(utf8[..length], digest);
+        Digest(apiKey, digest);
 
         if (!_byPrefix.TryGetValue(BitConverter.ToUInt64(digest), out var candidates))
         {
@@ -70,6 +68,15 @@ internal sealed class ApiKeyIndex
         return authorization.Length > Scheme.Length && authorization.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
             ? authorization[Scheme.Length..].Trim()
             : default;
+    }
+
+    // SHA-256 of the key's UTF-8 bytes: what api_key_sha256 and admin_token_sha256 hold.
+    // Keys are at most 1024 chars (checked by callers), so the bytes fit on the stack.
+    public static void Digest(ReadOnlySpan<char> key, Span<byte> digest)
+    {
+        Span<byte> utf8 = stackalloc byte[key.Length * 3];
+        var length = Encoding.UTF8.GetBytes(key, utf8);
+        SHA256.HashData(utf8[..length], digest);
     }
 
     public static string HashKey(string apiKey) =>

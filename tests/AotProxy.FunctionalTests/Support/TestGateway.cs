@@ -51,7 +51,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false)
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "")
     {
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
         var simulated = new List<SimulatedWorker>();
@@ -65,7 +65,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), "aotproxy-test-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var configPath = Path.Combine(directory, "aotproxy.toml");
-        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c));
+        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken));
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
@@ -77,13 +77,14 @@ internal sealed class TestGateway : IAsyncDisposable
 
     // The config every test starts from: the given workers, tenant "acme" (all models) and
     // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false)
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "")
     {
         var toml = new StringBuilder($"""
             [server]
             listen = "127.0.0.1:0"
             admin_listen = "127.0.0.1:0"
             h2c_listen = "{(h2c ? "127.0.0.1:0" : "")}"
+            admin_token_sha256 = "{(adminToken.Length == 0 ? "" : ApiKeyIndex.HashKey(adminToken))}"
             max_request_bytes = 65536
             shutdown_grace = "2s"
 
