@@ -28,6 +28,10 @@ public class AdminTests
         using var status = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/status"));
         Assert.Equal(1, status.RootElement.GetProperty("config").GetProperty("revision").GetInt64());
         Assert.True(status.RootElement.GetProperty("totals").GetProperty("completion_tokens").GetInt64() > 0);
+        var runtime = status.RootElement.GetProperty("runtime");
+        Assert.True(runtime.GetProperty("allocated_bytes").GetInt64() > 0);
+        Assert.True(runtime.GetProperty("working_set_bytes").GetInt64() > 0);
+        Assert.True(runtime.GetProperty("cpu_seconds").GetDouble() > 0);
     }
 
     [Fact]

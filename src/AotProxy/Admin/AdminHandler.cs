@@ -92,7 +92,8 @@ internal sealed class AdminHandler(
                 usage.PromptTokens,
                 usage.CompletionTokens,
                 set.Workers.Length,
-                set.Workers.Count(w => w.IsRoutable)));
+                set.Workers.Count(w => w.IsRoutable)),
+            RuntimeReport.Read());
     }
 
     private WorkerReport[] Workers() =>
