@@ -1,83 +1,146 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using AotProxy.Accounting;
 using AotProxy.Routing;
+using AotProxy.Upstream;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Primitives;
 
 namespace AotProxy.Forwarding;
 
-// Sends one request to one worker and streams the answer back to the client through pipes.
-// SSE: each whole event goes out as soon as it has arrived (flush per read), and the usage-only
-// chunk the gateway itself asked for is dropped. JSON: bytes go out as they arrive while an
-// incremental reader picks `usage` out of them.
-internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
+// Sends one request to one worker over a pooled HTTP/1.1 connection and streams the answer back
+// to the client through pipes. SSE: each whole event goes out as soon as it has arrived (flush
+// per read), and the usage-only chunk the gateway itself asked for is dropped. JSON: bytes go
+// out as they arrive while an incremental reader picks `usage` out of them.
+internal sealed class Forwarder(TimeProvider time)
 {
-    // 16 KiB reads: a whole chat chunk (≈300 B) or several per syscall, without holding a large
-    // buffer per stream.
-    private static readonly StreamPipeReaderOptions UpstreamReaderOptions = new(bufferSize: 16 * 1024, minimumReadSize: 1024, leaveOpen: true);
+    // Room for the request line and headers in front of the body; a head that does not fit
+    // (Kestrel allows 32 KiB of client headers) is written again into a larger buffer.
+    private const int HeadRoom = 2048;
 
-    public async Task<ForwardResult> ForwardAsync(
+    private enum Attempt : byte
+    {
+        Done,
+        RetryOnNewConnection, // a reused connection failed before any response byte
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<ForwardResult> ForwardAsync(
         HttpContext context,
         WorkerState worker,
         ReadOnlyMemory<byte> body,
         string requestId,
         bool stripUsage,
-        TimeSpan activityTimeout)
+        TimeSpan activityTimeout,
+        TimeSpan connectTimeout)
     {
         var clientAborted = context.RequestAborted;
-        using var activity = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        activity.CancelAfter(activityTimeout);
-        var started = time.GetTimestamp();
-
-        HttpResponseMessage response;
-        using (var request = CreateRequest(context, worker, body, requestId))
+        var pool = worker.Connections;
+        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, out var length);
+        try
         {
+            var exchange = new Exchange(context, request.AsMemory(0, length), stripUsage, activityTimeout);
+            for (var attempt = 0; ; attempt++)
+            {
+                UpstreamConnection connection;
+                try
+                {
+                    connection = await pool.RentAsync(connectTimeout, clientAborted).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+                {
+                    return new ForwardResult(ForwarderError.ClientAborted, 0, null, null);
+                }
+                catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or AuthenticationException)
+                {
+                    return new ForwardResult(ForwarderError.UpstreamConnect, 0, null, null);
+                }
+
+                var (next, result) = await RunAsync(exchange, connection, pool).ConfigureAwait(false);
+                if (next == Attempt.Done || attempt == 1)
+                {
+                    return result;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(request);
+        }
+    }
+
+    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
+    {
+        var incoming = context.Request;
+        var path = incoming.Path.Value ?? "/";
+        var query = incoming.QueryString.Value ?? string.Empty;
+        for (var room = HeadRoom; ; room *= 32)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(room + body.Length);
+            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization);
+            if (head >= 0)
+            {
+                body.CopyTo(buffer.AsSpan(head));
+                length = head + body.Length;
+                return buffer;
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // One try on one connection. The connection goes back to the pool only when its response
+    // was read to the end and the worker keeps it open.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<(Attempt, ForwardResult)> RunAsync(Exchange exchange, UpstreamConnection connection, UpstreamPool pool)
+    {
+        var context = exchange.Context;
+        var clientAborted = context.RequestAborted;
+        var activity = connection.Activity;
+        var reusable = false;
+        var registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+        try
+        {
+            activity.CancelAfter(exchange.ActivityTimeout);
+            var started = time.GetTimestamp();
+            var head = connection.Head;
+            HeadOutcome outcome;
             try
             {
-                response = await http.SendAsync(request, activity.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
-            {
-                return new ForwardResult(ForwarderError.ClientAborted, 0, null, null);
+                await connection.SendAsync(exchange.Request, activity.Token).ConfigureAwait(false);
+                outcome = await ReadHeadAsync(connection.Reader, head, activity.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
-                return new ForwardResult(ForwarderError.UpstreamTimeout, 0, null, null);
+                return (Attempt.Done, Failed(clientAborted.IsCancellationRequested ? ForwarderError.ClientAborted : ForwarderError.UpstreamTimeout));
             }
-            catch (HttpRequestException)
+            catch (Exception ex) when (ex is IOException or SocketException)
             {
-                return new ForwardResult(ForwarderError.UpstreamConnect, 0, null, null);
+                outcome = HeadOutcome.Closed;
             }
-        }
 
-        using (response)
-        {
-            var status = (int)response.StatusCode;
-            var isSse = response.Content.Headers.ContentType?.MediaType == "text/event-stream";
-            var strip = stripUsage && isSse;
-            CopyResponseHeaders(context.Response, response, dropContentLength: strip);
-            context.Response.StatusCode = status;
+            if (outcome == HeadOutcome.Closed && connection.Reused)
+            {
+                return (Attempt.RetryOnNewConnection, default);
+            }
 
-            var relay = new Relay(
-                isSse ? RelayMode.Sse : status is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw,
-                strip,
-                activity,
-                activityTimeout);
+            if (outcome != HeadOutcome.Complete)
+            {
+                return (Attempt.Done, Failed(outcome == HeadOutcome.Closed ? ForwarderError.UpstreamConnect : ForwarderError.UpstreamProtocol));
+            }
+
+            var strip = exchange.StripUsage && head.IsEventStream;
+            ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
+            connection.Body.Start(connection.Reader, head.Framing, head.ContentLength);
+
+            var mode = head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw;
+            var relay = new Relay(mode, strip, activity, exchange.ActivityTimeout);
             ForwarderError error;
             try
             {
-                var stream = await response.Content.ReadAsStreamAsync(activity.Token).ConfigureAwait(false);
-                var upstream = PipeReader.Create(stream, UpstreamReaderOptions);
-                try
-                {
-                    error = await relay.RunAsync(upstream, context.Response.BodyWriter, time, started, clientAborted).ConfigureAwait(false);
-                }
-                finally
-                {
-                    await upstream.CompleteAsync().ConfigureAwait(false);
-                }
+                error = await relay.RunAsync(connection.Body, context.Response.BodyWriter, time, started, clientAborted).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
             {
@@ -99,93 +162,70 @@ internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
                 context.Abort();
             }
 
+            reusable = error == ForwarderError.None && head.KeepAlive && connection.Body.IsComplete;
             var usage = error == ForwarderError.None ? relay.Usage : null;
-            return new ForwardResult(error, error == ForwarderError.ClientAborted ? 499 : status, usage, relay.FirstByte);
+            return (Attempt.Done, new ForwardResult(error, error == ForwarderError.ClientAborted ? 499 : head.StatusCode, usage, relay.FirstByte));
         }
-    }
-
-    private static HttpRequestMessage CreateRequest(HttpContext context, WorkerState worker, ReadOnlyMemory<byte> body, string requestId)
-    {
-        var incoming = context.Request;
-        var pathAndQuery = incoming.QueryString.HasValue
-            ? string.Concat(incoming.Path.Value.AsSpan(1), incoming.QueryString.Value)
-            : incoming.Path.Value!.Substring(1);
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(worker.Model.Url, pathAndQuery))
+        finally
         {
-            Version = HttpVersion.Version11,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ReadOnlyMemoryContent(body),
-        };
-
-        foreach (var header in incoming.Headers)
-        {
-            if (!HeaderPolicy.ForwardToUpstream(header.Key))
+            await registration.DisposeAsync().ConfigureAwait(false);
+            if (reusable)
             {
-                continue;
-            }
-
-            // TryAdd*: a header the client sent malformed is dropped, not a reason to fail.
-            if (HeaderPolicy.IsContentHeader(header.Key))
-            {
-                request.Content.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+                await pool.ReturnAsync(connection).ConfigureAwait(false);
             }
             else
             {
-                request.Headers.TryAddWithoutValidation(header.Key, (IEnumerable<string?>)header.Value);
+                await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
-
-        if (request.Content.Headers.ContentType is null)
-        {
-            request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
-        }
-
-        request.Headers.TryAddWithoutValidation("x-request-id", requestId);
-        if (worker.Authorization is { } authorization)
-        {
-            request.Headers.TryAddWithoutValidation("Authorization", authorization);
-        }
-
-        return request;
     }
 
-    private static void CopyResponseHeaders(HttpResponse response, HttpResponseMessage upstream, bool dropContentLength)
+    private static ForwardResult Failed(ForwarderError error) =>
+        new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null);
+
+    private enum HeadOutcome : byte
     {
-        var headers = response.Headers;
-        foreach (var header in upstream.Headers.NonValidated)
-        {
-            if (HeaderPolicy.ForwardToClient(header.Key))
-            {
-                headers[header.Key] = ToStringValues(header.Value);
-            }
-        }
-
-        foreach (var header in upstream.Content.Headers.NonValidated)
-        {
-            if (HeaderPolicy.ForwardToClient(header.Key)
-                && !(dropContentLength && header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
-            {
-                headers[header.Key] = ToStringValues(header.Value);
-            }
-        }
+        Complete,
+        Closed,  // the worker closed (or reset) before sending a whole head
+        Invalid, // not an HTTP/1.x response
     }
 
-    private static StringValues ToStringValues(System.Net.Http.Headers.HeaderStringValues values)
+    // Reads up to the end of the final (non-1xx) response head; the body follows in `reader`.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<HeadOutcome> ReadHeadAsync(PipeReader reader, ResponseHead head, CancellationToken cancellationToken)
     {
-        if (values.Count == 1)
+        while (true)
         {
-            return values.ToString();
-        }
+            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            switch (ResponseHeadParser.TryParse(buffer, head, out var consumed))
+            {
+                case ParseStatus.Complete:
+                    reader.AdvanceTo(consumed);
+                    if (head.StatusCode >= 200)
+                    {
+                        return HeadOutcome.Complete;
+                    }
 
-        var array = new string[values.Count];
-        var i = 0;
-        foreach (var value in values)
-        {
-            array[i++] = value;
-        }
+                    continue; // 1xx: an interim response; the final one follows
+                case ParseStatus.Invalid:
+                    reader.AdvanceTo(buffer.End);
+                    return HeadOutcome.Invalid;
+            }
 
-        return array;
+            if (result.IsCompleted)
+            {
+                var empty = buffer.IsEmpty;
+                reader.AdvanceTo(buffer.End);
+                return empty ? HeadOutcome.Closed : HeadOutcome.Invalid;
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
     }
+
+    // What every attempt of one request shares.
+    private readonly record struct Exchange(HttpContext Context, ReadOnlyMemory<byte> Request, bool StripUsage, TimeSpan ActivityTimeout);
 
     private enum RelayMode : byte
     {
@@ -204,7 +244,8 @@ internal sealed class Forwarder(HttpMessageInvoker http, TimeProvider time)
 
         public TimeSpan? FirstByte { get; private set; }
 
-        public async Task<ForwarderError> RunAsync(PipeReader upstream, PipeWriter client, TimeProvider time, long started, CancellationToken clientAborted)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        public async ValueTask<ForwarderError> RunAsync(PipeReader upstream, PipeWriter client, TimeProvider time, long started, CancellationToken clientAborted)
         {
             long pendingWritten = 0; // JSON mode: bytes at the buffer's start already sent on
             while (true)

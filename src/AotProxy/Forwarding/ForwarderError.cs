@@ -7,6 +7,7 @@ internal enum ForwarderError : byte
     None,
     UpstreamConnect,      // no response: refused, unreachable, connect timeout
     UpstreamTimeout,      // the upstream went silent longer than forwarding.activity_timeout
-    UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated)
+    UpstreamProtocol,     // the upstream answered with something that is not an HTTP/1.x response
+    UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking)
     ClientAborted,        // the client disconnected; the upstream request was cancelled
 }

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Text;
 
 namespace AotProxy.Forwarding;
 
@@ -15,14 +16,25 @@ internal static class HeaderPolicy
         "Accept-Encoding",
         "x-request-id");
 
-    private static readonly FrozenSet<string> NotToClient = FrozenSet.Create(
-        StringComparer.OrdinalIgnoreCase,
-        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "TE", "Trailer",
-        "Proxy-Authenticate", "x-request-id", "Date", "Server");
+    // Response header names arrive as bytes from the worker; Content-Length is set by the relay.
+    private static readonly byte[][] NotToClient = [.. new[]
+    {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
+        "proxy-authenticate", "x-request-id", "date", "server", "content-length",
+    }.Select(Encoding.ASCII.GetBytes)];
 
     public static bool ForwardToUpstream(string name) => !NotToUpstream.Contains(name);
 
-    public static bool ForwardToClient(string name) => !NotToClient.Contains(name);
+    public static bool ForwardToClient(ReadOnlySpan<byte> name)
+    {
+        foreach (var excluded in NotToClient)
+        {
+            if (System.Text.Ascii.EqualsIgnoreCase(name, excluded))
+            {
+                return false;
+            }
+        }
 
-    public static bool IsContentHeader(string name) => name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase);
+        return true;
+    }
 }

@@ -3,8 +3,8 @@ using System.Net.Sockets;
 
 namespace AotProxy.Forwarding;
 
-// One pooled, keep-alive HTTP client for every worker. The connect timeout is read per
-// connection from the current config, so a reload changes it without rebuilding the pool.
+// The control plane's HTTP client (model discovery): requests are proxied over the Upstream/
+// pools instead. The connect timeout is read per connection from the current config.
 internal static class UpstreamClient
 {
     public static HttpMessageInvoker Create(Func<TimeSpan> connectTimeout)

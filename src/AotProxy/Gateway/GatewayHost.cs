@@ -23,6 +23,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
     private readonly GatewayMetrics _metrics;
+    private readonly ITimer _scavenger;
 
     private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
@@ -35,6 +36,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         _admin = admin;
         _logger = logger;
         _metrics = metrics;
+        // Idle upstream connections are closed before a worker's keep-alive timeout ends them.
+        _scavenger = TimeProvider.System.CreateTimer(static state => ((WorkerRegistry)state!).ScavengeIdleConnections(), workers, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         _config.Changed += OnConfigChanged;
         _config.Reloaded += OnReloaded;
     }
@@ -60,7 +63,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         discovery.Start();
 
         var usage = new UsageRecorder(metrics);
-        var data = new DataPlaneHandler(config, workers, new Forwarder(http, time), usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var data = new DataPlaneHandler(config, workers, new Forwarder(time), usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
         var admin = new AdminHandler(config, workers, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -88,6 +91,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         _config.Changed -= OnConfigChanged;
         _config.Reloaded -= OnReloaded;
+        await _scavenger.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
         if (_h2c is not null)
         {
@@ -97,6 +101,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _admin.DisposeAsync().ConfigureAwait(false);
         await _discovery.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
+        foreach (var worker in _workers.Current.Workers)
+        {
+            await worker.Connections.CloseAsync().ConfigureAwait(false);
+        }
     }
 
     private void OnReloaded(ReloadStatus status) => _metrics.ConfigReloads.WithLabels(status.Result).Inc();

@@ -137,7 +137,7 @@ internal sealed class DataPlaneHandler(
         try
         {
             var result = await forwarder.ForwardAsync(
-                context, worker, body.Memory, requestId, inspected.NeedsUsageInjection, snapshot.Forwarding.ActivityTimeout).ConfigureAwait(false);
+                context, worker, body.Memory, requestId, inspected.NeedsUsageInjection, snapshot.Forwarding.ActivityTimeout, snapshot.Forwarding.ConnectTimeout).ConfigureAwait(false);
             if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
             {
                 HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
@@ -177,6 +177,9 @@ internal sealed class DataPlaneHandler(
                 return StatusCodes.Status504GatewayTimeout;
             case ForwarderError.ClientAborted:
                 return 499;
+            case ForwarderError.UpstreamProtocol:
+                await OpenAiError.UpstreamFailed(context, $"Worker {worker} sent an invalid HTTP response.").ConfigureAwait(false);
+                return StatusCodes.Status502BadGateway;
             default:
                 await OpenAiError.UpstreamFailed(context, $"Worker {worker} could not be reached.").ConfigureAwait(false);
                 return StatusCodes.Status502BadGateway;

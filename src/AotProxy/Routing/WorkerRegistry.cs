@@ -41,6 +41,7 @@ internal sealed class WorkerRegistry
                 if (Array.IndexOf(next, old) < 0)
                 {
                     old.Removed = true;
+                    _ = old.Connections.CloseAsync().AsTask();
                 }
             }
 
@@ -71,6 +72,14 @@ internal sealed class WorkerRegistry
 
         worker = pool.PickRoundRobin();
         return worker is null ? PickOutcome.NoRoutableWorker : PickOutcome.Picked;
+    }
+
+    public void ScavengeIdleConnections()
+    {
+        foreach (var worker in _set.Workers)
+        {
+            _ = worker.Connections.ScavengeAsync().AsTask();
+        }
     }
 
     public bool HasRoutableWorker()

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using AotProxy.Configuration;
+using AotProxy.Upstream;
 
 namespace AotProxy.Routing;
 
@@ -20,7 +21,12 @@ internal sealed class WorkerState
     {
         _model = model;
         _authorization = BearerOf(model);
+        Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), TimeProvider.System);
     }
+
+    // Keep-alive connections to this worker; the URL is part of the state's identity, so the
+    // pool lives exactly as long as the state.
+    public UpstreamPool Connections { get; }
 
     public WorkerModel Model => _model;
 

@@ -1,0 +1,262 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace AotProxy.Upstream;
+
+// One response body, read through the connection's pipe: the framing (Content-Length, chunked,
+// until close) is removed here, so the relay sees only the body's bytes and a completed flag
+// at its exact end. Content-Length bodies are slices of the connection's own buffers (no copy);
+// chunked data is copied once into a pooled buffer without the framing.
+internal sealed class BodyReader : PipeReader
+{
+    // The relay holds back an unfinished SSE event (up to 1 MiB); beyond that plus one read,
+    // a worker is sending something other than what we can relay.
+    private const int MaxDecodedBytes = 4 * 1024 * 1024;
+    private const int MinReadSpace = 4096;
+
+    private PipeReader _inner = null!;
+    private BodyFraming _framing;
+    private long _remaining;
+    private ReadOnlySequence<byte> _last;
+    private ChunkedDecoder _chunked;
+    private byte[]? _decoded;
+    private int _start;
+    private int _end;
+    private bool _examinedAll = true;
+    private bool _innerCompleted;
+
+    // The body was read to its framed end: the connection may carry another request.
+    public bool IsComplete => _framing switch
+    {
+        BodyFraming.None => true,
+        BodyFraming.ContentLength => _remaining == 0,
+        BodyFraming.Chunked => _chunked.IsDone && _start == _end,
+        _ => false,
+    };
+
+    public void Start(PipeReader inner, BodyFraming framing, long contentLength)
+    {
+        Release();
+        _inner = inner;
+        _framing = framing;
+        _remaining = framing == BodyFraming.ContentLength ? contentLength : 0;
+        _chunked.Reset();
+        _start = _end = 0;
+        _examinedAll = true;
+        _innerCompleted = false;
+        _last = default;
+    }
+
+    // Returns the chunked buffer to the pool (idle connections hold no buffer).
+    public void Release()
+    {
+        if (_decoded is { } decoded)
+        {
+            _decoded = null;
+            ArrayPool<byte>.Shared.Return(decoded);
+        }
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        switch (_framing)
+        {
+            case BodyFraming.None:
+                return new(new ReadResult(default, false, true));
+            case BodyFraming.Chunked:
+                return ReadChunkedAsync(cancellationToken);
+            case BodyFraming.ContentLength when _remaining == 0:
+                _last = default;
+                return new(new ReadResult(default, false, true));
+        }
+
+        var pending = _inner.ReadAsync(cancellationToken);
+        return pending.IsCompletedSuccessfully ? new(Frame(pending.Result)) : AwaitFramedAsync(pending);
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (_framing == BodyFraming.Chunked)
+        {
+            result = new ReadResult(Decoded(), false, _chunked.IsDone);
+            return !_examinedAll || _chunked.IsDone;
+        }
+
+        if (_framing == BodyFraming.None || (_framing == BodyFraming.ContentLength && _remaining == 0))
+        {
+            result = new ReadResult(default, false, true);
+            return true;
+        }
+
+        if (_inner.TryRead(out var inner))
+        {
+            result = Frame(inner);
+            return true;
+        }
+
+        result = default;
+        return false;
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        switch (_framing)
+        {
+            case BodyFraming.None:
+                return;
+            case BodyFraming.Chunked:
+                _start = consumed.GetInteger();
+                _examinedAll = examined.GetInteger() >= _end;
+                if (_start == _end)
+                {
+                    _start = _end = 0;
+                }
+
+                return;
+            case BodyFraming.ContentLength:
+                if (_last.IsEmpty)
+                {
+                    return;
+                }
+
+                _remaining -= _last.Slice(_last.Start, consumed).Length;
+                break;
+        }
+
+        _last = default;
+        _inner.AdvanceTo(consumed, examined);
+    }
+
+    public override void CancelPendingRead() => _inner.CancelPendingRead();
+
+    // The connection owns the inner reader; completing a body completes nothing below it.
+    public override void Complete(Exception? exception = null)
+    {
+    }
+
+    private async ValueTask<ReadResult> AwaitFramedAsync(ValueTask<ReadResult> pending) => Frame(await pending.ConfigureAwait(false));
+
+    private ReadResult Frame(ReadResult result)
+    {
+        var buffer = result.Buffer;
+        if (result.IsCanceled)
+        {
+            _last = buffer.Slice(0, 0);
+            return new ReadResult(_last, true, false);
+        }
+
+        if (_framing == BodyFraming.UntilClose)
+        {
+            _last = buffer;
+            return result;
+        }
+
+        if (buffer.Length >= _remaining)
+        {
+            _last = buffer.Slice(0, _remaining);
+            return new ReadResult(_last, false, true);
+        }
+
+        if (result.IsCompleted)
+        {
+            throw new IOException($"The worker closed the connection {_remaining} bytes before the end of the body.");
+        }
+
+        _last = buffer;
+        return new ReadResult(buffer, false, false);
+    }
+
+    private ReadOnlySequence<byte> Decoded() =>
+        _decoded is null ? default : new ReadOnlySequence<byte>(_decoded, _start, _end - _start);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> ReadChunkedAsync(CancellationToken cancellationToken)
+    {
+        while (_examinedAll && !_chunked.IsDone)
+        {
+            if (_innerCompleted)
+            {
+                throw new IOException("The worker closed the connection in the middle of a chunked body.");
+            }
+
+            var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCanceled)
+            {
+                _inner.AdvanceTo(result.Buffer.Start);
+                return new ReadResult(Decoded(), true, false);
+            }
+
+            var before = _end;
+            var buffer = result.Buffer;
+            foreach (var segment in buffer)
+            {
+                DecodeSegment(segment.Span);
+            }
+
+            _innerCompleted = result.IsCompleted;
+            _inner.AdvanceTo(buffer.End);
+            if (_end > before)
+            {
+                _examinedAll = false;
+            }
+        }
+
+        _examinedAll = false; // what follows is examined by the caller's AdvanceTo
+        return new ReadResult(Decoded(), false, _chunked.IsDone);
+    }
+
+    private void DecodeSegment(ReadOnlySpan<byte> input)
+    {
+        while (!input.IsEmpty && !_chunked.IsDone)
+        {
+            EnsureSpace();
+            _chunked.Decode(input, _decoded.AsSpan(_end), out var read, out var written);
+            if (_chunked.IsInvalid)
+            {
+                throw new UpstreamProtocolException("The worker sent an invalid chunked body.");
+            }
+
+            input = input[read..];
+            _end += written;
+        }
+    }
+
+    private void EnsureSpace()
+    {
+        if (_decoded is null)
+        {
+            _decoded = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            return;
+        }
+
+        if (_decoded.Length - _end >= MinReadSpace)
+        {
+            return;
+        }
+
+        var pending = _end - _start;
+        var target = _decoded;
+        if (pending + MinReadSpace > _decoded.Length)
+        {
+            if (_decoded.Length * 2 > MaxDecodedBytes)
+            {
+                throw new UpstreamProtocolException("The worker's chunked body outgrew the relay buffer.");
+            }
+
+            target = ArrayPool<byte>.Shared.Rent(_decoded.Length * 2);
+        }
+
+        _decoded.AsSpan(_start, pending).CopyTo(target);
+        if (!ReferenceEquals(target, _decoded))
+        {
+            ArrayPool<byte>.Shared.Return(_decoded);
+            _decoded = target;
+        }
+
+        _start = 0;
+        _end = pending;
+    }
+}

@@ -1,0 +1,86 @@
+using System.Buffers;
+
+namespace AotProxy.Upstream;
+
+// One response's status line and headers, as the worker sent them. Names and values stay
+// byte ranges into a pooled copy of the head, so a header is decoded only if it is forwarded.
+// Reused for every response on its connection; Clear returns the copy to the pool.
+internal sealed class ResponseHead
+{
+    // 64 KiB: far above any vLLM or nginx head (≈200 B), small enough to reject garbage early.
+    public const int MaxBytes = 64 * 1024;
+    public const int MaxHeaders = 100;
+
+    private readonly HeaderRange[] _headers = new HeaderRange[MaxHeaders];
+    private byte[] _bytes = [];
+
+    public int StatusCode { get; set; }
+
+    public int MinorVersion { get; set; }
+
+    public long ContentLength { get; set; } = -1;
+
+    public bool Chunked { get; set; }
+
+    public bool ConnectionClose { get; set; }
+
+    public bool IsEventStream { get; set; }
+
+    public int HeaderCount { get; private set; }
+
+    public int Length { get; private set; }
+
+    public ReadOnlySpan<byte> Bytes => _bytes.AsSpan(0, Length);
+
+    public ReadOnlySpan<HeaderRange> Headers => _headers.AsSpan(0, HeaderCount);
+
+    public BodyFraming Framing => StatusCode is 204 or 304 ? BodyFraming.None
+        : Chunked ? BodyFraming.Chunked
+        : ContentLength >= 0 ? BodyFraming.ContentLength
+        : BodyFraming.UntilClose;
+
+    // The worker keeps the connection open for another request.
+    public bool KeepAlive => !ConnectionClose && MinorVersion >= 1 && Framing != BodyFraming.UntilClose;
+
+    public ReadOnlySpan<byte> Name(in HeaderRange header) => Bytes.Slice(header.NameStart, header.NameLength);
+
+    public ReadOnlySpan<byte> Value(in HeaderRange header) => Bytes.Slice(header.ValueStart, header.ValueLength);
+
+    internal Span<byte> Load(in ReadOnlySequence<byte> head)
+    {
+        Clear();
+        _bytes = ArrayPool<byte>.Shared.Rent((int)head.Length);
+        head.CopyTo(_bytes);
+        Length = (int)head.Length;
+        return _bytes.AsSpan(0, Length);
+    }
+
+    internal bool TryAdd(HeaderRange header)
+    {
+        if (HeaderCount == MaxHeaders)
+        {
+            return false;
+        }
+
+        _headers[HeaderCount++] = header;
+        return true;
+    }
+
+    public void Clear()
+    {
+        if (_bytes.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_bytes);
+            _bytes = [];
+        }
+
+        Length = 0;
+        HeaderCount = 0;
+        StatusCode = 0;
+        MinorVersion = 0;
+        ContentLength = -1;
+        Chunked = false;
+        ConnectionClose = false;
+        IsEventStream = false;
+    }
+}

@@ -1,0 +1,97 @@
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace AotProxy.Upstream;
+
+// One keep-alive HTTP/1.1 connection to a worker: a socket, a pipe reading from it, and the
+// reusable per-response state (head, body reader, activity timer). Used by one request at a
+// time; the pool hands it out and takes it back.
+internal sealed class UpstreamConnection : IAsyncDisposable
+{
+    // 16 KiB reads: a whole JSON answer or many SSE events per syscall. The pipe returns its
+    // buffers to the pool once a response is consumed, so an idle connection holds none.
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 16 * 1024, minimumReadSize: 2048, leaveOpen: true);
+
+    private readonly Socket _socket;
+    private readonly Stream _stream;
+    private readonly CancellationTokenSource _activity = new();
+    private int _disposed;
+
+    private UpstreamConnection(Socket socket, Stream stream)
+    {
+        _socket = socket;
+        _stream = stream;
+        Reader = PipeReader.Create(stream, ReaderOptions);
+    }
+
+    public PipeReader Reader { get; }
+
+    public ResponseHead Head { get; } = new();
+
+    public BodyReader Body { get; } = new();
+
+    // True once the connection has carried a request: a failure before any response byte may
+    // then be the worker having closed it while idle, and the request can go again on a new one.
+    public bool Reused { get; set; }
+
+    public long IdleSince { get; set; }
+
+    // Cancelled when the upstream is silent too long or the client goes away.
+    public CancellationTokenSource Activity => _activity;
+
+    public static async ValueTask<UpstreamConnection> ConnectAsync(UpstreamEndpoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        connect.CancelAfter(timeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
+            if (endpoint.UseTls)
+            {
+                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = endpoint.Host }, connect.Token).ConfigureAwait(false);
+                stream = tls;
+            }
+
+            return new UpstreamConnection(socket, stream);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public ValueTask SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        _stream.WriteAsync(bytes, cancellationToken);
+
+    // A connection idle in the pool for a while may have been closed by the worker: a readable
+    // socket with nothing asked of it means EOF (or garbage), either way not reusable.
+    public bool LooksAlive() => !_socket.Poll(0, SelectMode.SelectRead);
+
+    // Ready for the next request: the timer is stopped, the per-response state cleared.
+    public bool TryResetForReuse()
+    {
+        Head.Clear();
+        Body.Release();
+        return _activity.TryReset();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Head.Clear();
+        Body.Release();
+        _activity.Dispose();
+        await Reader.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        _socket.Dispose();
+    }
+}
