@@ -26,6 +26,8 @@ internal sealed class ResponseHead
 
     public bool IsEventStream { get; set; }
 
+    public bool OtherTransferCoding { get; set; }
+
     public int HeaderCount { get; private set; }
 
     public int Length { get; private set; }
@@ -82,5 +84,6 @@ internal sealed class ResponseHead
         Chunked = false;
         ConnectionClose = false;
         IsEventStream = false;
+        OtherTransferCoding = false;
     }
 }

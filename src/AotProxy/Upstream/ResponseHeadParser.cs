@@ -53,12 +53,15 @@ internal static class ResponseHeadParser
             position += lineEnd + 2;
         }
 
-        if (head.Chunked && head.ContentLength >= 0)
+        if ((head.Chunked || head.OtherTransferCoding) && head.ContentLength >= 0)
         {
-            // RFC 9112 §6.3: chunked wins, and the connection cannot be trusted afterwards.
+            // RFC 9112 §6.3: Transfer-Encoding wins, and the connection cannot be trusted afterwards.
             head.ContentLength = -1;
             head.ConnectionClose = true;
         }
+
+        // A final coding other than chunked: the body runs until the worker closes.
+        head.ConnectionClose |= head.OtherTransferCoding;
 
         return true;
     }
@@ -121,11 +124,7 @@ internal static class ResponseHeadParser
             // Only a final "chunked" frames the body; any other coding means "read until close".
             var last = value[(value.LastIndexOf((byte)',') + 1)..].Trim(" \t"u8);
             head.Chunked = Ascii.EqualsIgnoreCase(last, "chunked"u8);
-            if (!head.Chunked)
-            {
-                head.ConnectionClose = true;
-                head.ContentLength = -1;
-            }
+            head.OtherTransferCoding = !head.Chunked;
         }
         else if (Ascii.EqualsIgnoreCase(name, "connection"u8))
         {

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace AotProxy.FunctionalTests.Support;
+
+// A worker at the TCP level, for what Kestrel would never send: a stale keep-alive connection,
+// a broken head, bad chunking, interim responses. It reads each request (head and
+// Content-Length body) and answers with whatever bytes the test scripts.
+internal sealed class RawWorker : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly Func<int, RawReply> _reply;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _connections = [];
+    private readonly Task _accepting;
+    private int _requests;
+    private int _connectionCount;
+
+    public RawWorker(Func<int, RawReply> reply)
+    {
+        _reply = reply;
+        _listener.Start();
+        _accepting = AcceptAsync();
+    }
+
+    public Uri BaseUri => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
+
+    public int Connections => Volatile.Read(ref _connectionCount);
+
+    public int Requests => Volatile.Read(ref _requests);
+
+    public string Section(string model) => $"""
+
+        [[workers]]
+        name = "raw"
+        url = "{BaseUri}"
+        models = ["{model}"]
+        """;
+
+    public static byte[] Json(string body, string extraHeaders = "") =>
+        Encoding.UTF8.GetBytes($"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n{extraHeaders}\r\n{body}");
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        await Task.WhenAll([_accepting, .. _connections]).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+        _stop.Dispose();
+    }
+
+    private async Task AcceptAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                Interlocked.Increment(ref _connectionCount);
+                lock (_connections)
+                {
+                    _connections.Add(ServeAsync(client));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using (client)
+        {
+            var stream = client.GetStream();
+            var buffer = new byte[64 * 1024];
+            var filled = 0;
+            try
+            {
+                while (true)
+                {
+                    // One request: the head up to the blank line, then Content-Length bytes.
+                    int headEnd;
+                    while ((headEnd = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
+                    {
+                        var read = await stream.ReadAsync(buffer.AsMemory(filled), _stop.Token);
+                        if (read == 0)
+                        {
+                            return;
+                        }
+
+                        filled += read;
+                    }
+
+                    var head = Encoding.ASCII.GetString(buffer, 0, headEnd);
+                    var length = head.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)).Select(p => int.Parse(p[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+                    var total = headEnd + 4 + length;
+                    while (filled < total)
+                    {
+                        var read = await stream.ReadAsync(buffer.AsMemory(filled), _stop.Token);
+                        if (read == 0)
+                        {
+                            return;
+                        }
+
+                        filled += read;
+                    }
+
+                    buffer.AsSpan(total, filled - total).CopyTo(buffer);
+                    filled -= total;
+
+                    var reply = _reply(Interlocked.Increment(ref _requests));
+                    foreach (var part in reply.Parts)
+                    {
+                        await stream.WriteAsync(part, _stop.Token);
+                        await stream.FlushAsync(_stop.Token);
+                        if (reply.PauseBetweenParts > TimeSpan.Zero)
+                        {
+                            await Task.Delay(reply.PauseBetweenParts, _stop.Token);
+                        }
+                    }
+
+                    if (reply.CloseAfter)
+                    {
+                        client.Client.Shutdown(SocketShutdown.Both);
+                        return;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException)
+            {
+            }
+        }
+    }
+}
