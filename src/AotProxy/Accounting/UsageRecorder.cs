@@ -18,7 +18,6 @@ internal sealed class UsageRecorder(GatewayMetrics metrics)
     {
         Interlocked.Add(ref _promptTokens, usage.PromptTokens);
         Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
-        metrics.Tokens.WithLabels(tenant.Name, "prompt").Inc(usage.PromptTokens);
-        metrics.Tokens.WithLabels(tenant.Name, "completion").Inc(usage.CompletionTokens);
+        metrics.CountTokens(tenant.Name, usage.PromptTokens, usage.CompletionTokens);
     }
 }

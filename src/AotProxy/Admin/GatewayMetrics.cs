@@ -1,12 +1,21 @@
+using System.Collections.Concurrent;
+using AotProxy.Http;
 using Prometheus;
 
 namespace AotProxy.Admin;
 
 // The SPEC's metric names, on a registry of our own (tests run several gateways in one process).
 // Gauges that mirror state (in-flight, healthy workers) are filled just before each scrape,
-// so the hot path pays nothing for them.
+// so the hot path pays nothing for them. The hot path's labelled children are looked up once
+// and kept: prometheus-net's WithLabels allocates on every call. Label values come from the
+// config (models, classes, tenants) or a fixed set (statuses), so the caches stay small.
 internal sealed class GatewayMetrics
 {
+    private readonly ConcurrentDictionary<(string Model, string Class, int Status), Counter.Child> _requests = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Tenant, bool Prompt), Counter.Child> _tokens = new();
+
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18); // 1 ms .. ~2 min
 
     public GatewayMetrics()
@@ -42,6 +51,21 @@ internal sealed class GatewayMetrics
     public Counter ConfigReloads { get; }
 
     public Gauge WorkerInFlight { get; }
+
+    public void CountRequest(string model, string @class, int status) =>
+        _requests.GetOrAdd((model, @class, status), static (key, counter) => counter.WithLabels(key.Model, key.Class, StatusText.Of(key.Status)), Requests).Inc();
+
+    public void ObserveLatency(string model, TimeSpan elapsed) =>
+        _latency.GetOrAdd(model, static (key, histogram) => histogram.WithLabels(key), RequestLatency).Observe(elapsed.TotalSeconds);
+
+    public void ObserveTtft(string model, TimeSpan elapsed) =>
+        _ttft.GetOrAdd(model, static (key, histogram) => histogram.WithLabels(key), Ttft).Observe(elapsed.TotalSeconds);
+
+    public void CountTokens(string tenant, long prompt, long completion)
+    {
+        _tokens.GetOrAdd((tenant, true), static (key, counter) => counter.WithLabels(key.Tenant, "prompt"), Tokens).Inc(prompt);
+        _tokens.GetOrAdd((tenant, false), static (key, counter) => counter.WithLabels(key.Tenant, "completion"), Tokens).Inc(completion);
+    }
 
     public Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>
         Registry.CollectAndExportAsTextAsync(destination, cancellationToken);

@@ -3,8 +3,8 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
-using AotProxy.Accounting;
 using AotProxy.Routing;
+using AotProxy.Threading;
 using AotProxy.Upstream;
 using Microsoft.AspNetCore.Http;
 
@@ -14,19 +14,25 @@ namespace AotProxy.Forwarding;
 // to the client through pipes. SSE: each whole event goes out as soon as it has arrived (flush
 // per read), and the usage-only chunk the gateway itself asked for is dropped. JSON: bytes go
 // out as they arrive while an incremental reader picks `usage` out of them.
+//
+// One async method from connect to the last byte: every nested async method that waits costs a
+// state-machine object per request (perf/RESULTS.md, allocations), so the steps that do not
+// wait are plain methods.
 internal sealed class Forwarder(TimeProvider time)
 {
     // Room for the request line and headers in front of the body; a head that does not fit
     // (Kestrel allows 32 KiB of client headers) is written again into a larger buffer.
     private const int HeadRoom = 2048;
 
-    private enum Attempt : byte
+    private enum HeadOutcome : byte
     {
-        Done,
-        RetryOnNewConnection, // a reused connection failed before any response byte
+        NeedMore,
+        Complete,
+        Closed,  // the worker closed (or reset) before sending a whole head
+        Invalid, // not an HTTP/1.x response
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     public async ValueTask<ForwardResult> ForwardAsync(
         HttpContext context,
         WorkerState worker,
@@ -39,108 +45,106 @@ internal sealed class Forwarder(TimeProvider time)
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
         var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, out var length);
+        UpstreamConnection? connection = null;
+        CancellationTokenRegistration registration = default;
+        var reusable = false;
         try
         {
-            var exchange = new Exchange(context, request.AsMemory(0, length), stripUsage, activityTimeout);
+            // Send and read the head; a reused connection the worker had closed gets one more
+            // try on a new connection (nothing of the response was seen, so nothing is lost).
+            long started;
             for (var attempt = 0; ; attempt++)
             {
-                UpstreamConnection connection;
                 try
                 {
                     connection = await pool.RentAsync(connectTimeout, clientAborted).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
                 {
-                    return new ForwardResult(ForwarderError.ClientAborted, 0, null, null);
+                    return Failed(ForwarderError.ClientAborted);
                 }
                 catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or AuthenticationException)
                 {
-                    return new ForwardResult(ForwarderError.UpstreamConnect, 0, null, null);
+                    return Failed(ForwarderError.UpstreamConnect);
                 }
 
-                var (next, result) = await RunAsync(exchange, connection, pool).ConfigureAwait(false);
-                if (next == Attempt.Done || attempt == 1)
+                var activity = connection.Activity;
+                registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+                activity.CancelAfter(activityTimeout);
+                started = time.GetTimestamp();
+                var outcome = HeadOutcome.NeedMore;
+                try
                 {
-                    return result;
+                    await connection.SendAsync(request.AsMemory(0, length), activity.Token).ConfigureAwait(false);
+                    while (outcome == HeadOutcome.NeedMore)
+                    {
+                        var read = await connection.Reader.ReadAsync(activity.Token).ConfigureAwait(false);
+                        outcome = ReadHead(connection.Reader, read, connection.Head);
+                    }
                 }
+                catch (OperationCanceledException)
+                {
+                    return Failed(clientAborted.IsCancellationRequested ? ForwarderError.ClientAborted : ForwarderError.UpstreamTimeout);
+                }
+                catch (Exception ex) when (ex is IOException or SocketException)
+                {
+                    outcome = HeadOutcome.Closed;
+                }
+
+                if (outcome == HeadOutcome.Complete)
+                {
+                    break;
+                }
+
+                if (outcome != HeadOutcome.Closed || !connection.Reused || attempt > 0)
+                {
+                    return Failed(outcome == HeadOutcome.Closed ? ForwarderError.UpstreamConnect : ForwarderError.UpstreamProtocol);
+                }
+
+                await registration.DisposeAsync().ConfigureAwait(false);
+                registration = default;
+                await connection.DisposeAsync().ConfigureAwait(false);
+                connection = null;
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(request);
-        }
-    }
 
-    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
-    {
-        var incoming = context.Request;
-        var path = incoming.Path.Value ?? "/";
-        var query = incoming.QueryString.Value ?? string.Empty;
-        for (var room = HeadRoom; ; room *= 32)
-        {
-            var buffer = ArrayPool<byte>.Shared.Rent(room + body.Length);
-            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization);
-            if (head >= 0)
-            {
-                body.CopyTo(buffer.AsSpan(head));
-                length = head + body.Length;
-                return buffer;
-            }
-
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    // One try on one connection. The connection goes back to the pool only when its response
-    // was read to the end and the worker keeps it open.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(Attempt, ForwardResult)> RunAsync(Exchange exchange, UpstreamConnection connection, UpstreamPool pool)
-    {
-        var context = exchange.Context;
-        var clientAborted = context.RequestAborted;
-        var activity = connection.Activity;
-        var reusable = false;
-        var registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
-        try
-        {
-            activity.CancelAfter(exchange.ActivityTimeout);
-            var started = time.GetTimestamp();
             var head = connection.Head;
-            HeadOutcome outcome;
-            try
-            {
-                await connection.SendAsync(exchange.Request, activity.Token).ConfigureAwait(false);
-                outcome = await ReadHeadAsync(connection.Reader, head, activity.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return (Attempt.Done, Failed(clientAborted.IsCancellationRequested ? ForwarderError.ClientAborted : ForwarderError.UpstreamTimeout));
-            }
-            catch (Exception ex) when (ex is IOException or SocketException)
-            {
-                outcome = HeadOutcome.Closed;
-            }
-
-            if (outcome == HeadOutcome.Closed && connection.Reused)
-            {
-                return (Attempt.RetryOnNewConnection, default);
-            }
-
-            if (outcome != HeadOutcome.Complete)
-            {
-                return (Attempt.Done, Failed(outcome == HeadOutcome.Closed ? ForwarderError.UpstreamConnect : ForwarderError.UpstreamProtocol));
-            }
-
-            var strip = exchange.StripUsage && head.IsEventStream;
+            var strip = stripUsage && head.IsEventStream;
             ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
-            connection.Body.Start(connection.Reader, head.Framing, head.ContentLength);
-
-            var mode = head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw;
-            var relay = new Relay(mode, strip, activity, exchange.ActivityTimeout);
-            ForwarderError error;
+            var upstream = connection.Body;
+            upstream.Start(connection.Reader, head.Framing, head.ContentLength);
+            var relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip);
+            var client = context.Response.BodyWriter;
+            TimeSpan? firstByte = null;
+            var error = ForwarderError.None;
             try
             {
-                error = await relay.RunAsync(connection.Body, context.Response.BodyWriter, time, started, clientAborted).ConfigureAwait(false);
+                while (true)
+                {
+                    var result = await upstream.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
+                    connection.Activity.CancelAfter(activityTimeout);
+                    var buffer = result.Buffer;
+                    var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
+                    upstream.AdvanceTo(consumed, buffer.End);
+
+                    if (written > 0)
+                    {
+                        firstByte ??= time.GetElapsedTime(started);
+                        var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);
+                        if (flush.IsCompleted || flush.IsCanceled || clientAborted.IsCancellationRequested)
+                        {
+                            error = ForwarderError.ClientAborted;
+                            break;
+                        }
+
+                        // Time spent waiting on a slow client is not the upstream's silence.
+                        connection.Activity.CancelAfter(activityTimeout);
+                    }
+
+                    if (result.IsCompleted)
+                    {
+                        break;
+                    }
+                }
             }
             catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
             {
@@ -162,20 +166,27 @@ internal sealed class Forwarder(TimeProvider time)
                 context.Abort();
             }
 
-            reusable = error == ForwarderError.None && head.KeepAlive && connection.Body.IsComplete;
-            var usage = error == ForwarderError.None ? relay.Usage : null;
-            return (Attempt.Done, new ForwardResult(error, error == ForwarderError.ClientAborted ? 499 : head.StatusCode, usage, relay.FirstByte));
+            reusable = error == ForwarderError.None && head.KeepAlive && upstream.IsComplete;
+            return new ForwardResult(
+                error,
+                error == ForwarderError.ClientAborted ? 499 : head.StatusCode,
+                error == ForwarderError.None ? relay.Usage : null,
+                firstByte);
         }
         finally
         {
             await registration.DisposeAsync().ConfigureAwait(false);
-            if (reusable)
+            ArrayPool<byte>.Shared.Return(request);
+            if (connection is not null)
             {
-                await pool.ReturnAsync(connection).ConfigureAwait(false);
-            }
-            else
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                if (reusable)
+                {
+                    await pool.ReturnAsync(connection).ConfigureAwait(false);
+                }
+                else
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -183,31 +194,40 @@ internal sealed class Forwarder(TimeProvider time)
     private static ForwardResult Failed(ForwarderError error) =>
         new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null);
 
-    private enum HeadOutcome : byte
+    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
     {
-        Complete,
-        Closed,  // the worker closed (or reset) before sending a whole head
-        Invalid, // not an HTTP/1.x response
+        var incoming = context.Request;
+        var path = incoming.Path.Value ?? "/";
+        var query = incoming.QueryString.Value ?? string.Empty;
+        for (var room = HeadRoom; ; room *= 32)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(room + body.Length);
+            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization);
+            if (head >= 0)
+            {
+                body.CopyTo(buffer.AsSpan(head));
+                length = head + body.Length;
+                return buffer;
+            }
+
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
-    // Reads up to the end of the final (non-1xx) response head; the body follows in `reader`.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<HeadOutcome> ReadHeadAsync(PipeReader reader, ResponseHead head, CancellationToken cancellationToken)
+    // One read towards the final (non-1xx) response head; the body follows in `reader`.
+    private static HeadOutcome ReadHead(PipeReader reader, in ReadResult result, ResponseHead head)
     {
+        var buffer = result.Buffer;
         while (true)
         {
-            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var buffer = result.Buffer;
             switch (ResponseHeadParser.TryParse(buffer, head, out var consumed))
             {
-                case ParseStatus.Complete:
+                case ParseStatus.Complete when head.StatusCode >= 200:
                     reader.AdvanceTo(consumed);
-                    if (head.StatusCode >= 200)
-                    {
-                        return HeadOutcome.Complete;
-                    }
-
-                    continue; // 1xx: an interim response; the final one follows
+                    return HeadOutcome.Complete;
+                case ParseStatus.Complete:
+                    buffer = buffer.Slice(consumed); // 1xx: an interim response; the final one follows
+                    continue;
                 case ParseStatus.Invalid:
                     reader.AdvanceTo(buffer.End);
                     return HeadOutcome.Invalid;
@@ -215,83 +235,12 @@ internal sealed class Forwarder(TimeProvider time)
 
             if (result.IsCompleted)
             {
-                var empty = buffer.IsEmpty;
                 reader.AdvanceTo(buffer.End);
-                return empty ? HeadOutcome.Closed : HeadOutcome.Invalid;
+                return buffer.IsEmpty ? HeadOutcome.Closed : HeadOutcome.Invalid;
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
-        }
-    }
-
-    // What every attempt of one request shares.
-    private readonly record struct Exchange(HttpContext Context, ReadOnlyMemory<byte> Request, bool StripUsage, TimeSpan ActivityTimeout);
-
-    private enum RelayMode : byte
-    {
-        Sse,
-        JsonWithUsage,
-        Raw,
-    }
-
-    // The copy loop's state for one response.
-    private sealed class Relay(RelayMode mode, bool stripUsage, CancellationTokenSource activity, TimeSpan activityTimeout)
-    {
-        private readonly SseUsageFilter _sse = new(stripUsage);
-        private UsageJsonScanner _json;
-
-        public Usage? Usage { get; private set; }
-
-        public TimeSpan? FirstByte { get; private set; }
-
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-        public async ValueTask<ForwarderError> RunAsync(PipeReader upstream, PipeWriter client, TimeProvider time, long started, CancellationToken clientAborted)
-        {
-            long pendingWritten = 0; // JSON mode: bytes at the buffer's start already sent on
-            while (true)
-            {
-                var result = await upstream.ReadAsync(activity.Token).ConfigureAwait(false);
-                activity.CancelAfter(activityTimeout);
-                var buffer = result.Buffer;
-
-                SequencePosition consumed;
-                long written;
-                if (mode == RelayMode.Sse)
-                {
-                    consumed = _sse.Process(buffer, client, result.IsCompleted, out written);
-                }
-                else
-                {
-                    written = BufferCopy.Write(client, buffer.Slice(pendingWritten));
-                    var consumedCount = mode == RelayMode.JsonWithUsage ? _json.Feed(buffer, result.IsCompleted) : buffer.Length;
-                    consumed = buffer.GetPosition(consumedCount);
-                    pendingWritten = buffer.Length - consumedCount;
-                }
-
-                upstream.AdvanceTo(consumed, buffer.End);
-
-                if (written > 0)
-                {
-                    FirstByte ??= time.GetElapsedTime(started);
-                    var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);
-                    if (flush.IsCompleted || flush.IsCanceled || clientAborted.IsCancellationRequested)
-                    {
-                        return ForwarderError.ClientAborted;
-                    }
-
-                    // Time spent waiting on a slow client is not the upstream's silence.
-                    activity.CancelAfter(activityTimeout);
-                }
-
-                if (result.IsCompleted)
-                {
-                    Usage = mode == RelayMode.Sse ? _sse.Usage
-                        : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage
-                        : null;
-
-                    return ForwarderError.None;
-                }
-            }
+            return HeadOutcome.NeedMore;
         }
     }
 }

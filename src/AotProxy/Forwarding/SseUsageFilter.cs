@@ -5,12 +5,12 @@ namespace AotProxy.Forwarding;
 
 // The SSE half of the relay: passes whole events on, reads usage from them, and drops the
 // usage-only chunk when the gateway (not the client) asked for it.
-internal sealed class SseUsageFilter(bool stripUsage)
+internal struct SseUsageFilter(bool stripUsage)
 {
     // An unfinished event longer than this is passed on unparsed rather than held without bound.
     public const int MaxPendingEventBytes = 1024 * 1024;
 
-    public Usage? Usage { get; private set; }
+    public Usage? Usage { readonly get; private set; }
 
     // Writes every complete event of `buffer` and returns where the unfinished rest begins
     // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.

@@ -109,7 +109,25 @@ internal sealed class DataPlaneHandler(
                 body.Apply(inspected.UsageSplice);
             }
 
-            var result = await ForwardAsync(context, worker!, body, requestId, inspected, snapshot).ConfigureAwait(false);
+            ForwardResult result;
+            worker!.OnRequestStart();
+            metrics.ActiveRequests.Inc();
+            try
+            {
+                result = await forwarder.ForwardAsync(
+                    context, worker, body.Memory, requestId, inspected.NeedsUsageInjection, snapshot.Forwarding.ActivityTimeout, snapshot.Forwarding.ConnectTimeout).ConfigureAwait(false);
+            }
+            finally
+            {
+                metrics.ActiveRequests.Dec();
+                worker.OnRequestEnd();
+            }
+
+            if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
+            {
+                HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
+            }
+
             if (result.Usage is { } used)
             {
                 usage.Record(tenant, used);
@@ -118,37 +136,15 @@ internal sealed class DataPlaneHandler(
             var status = result.StatusCode;
             if (status == 0)
             {
-                status = await WriteForwardErrorAsync(context, result.Error, worker!.Name).ConfigureAwait(false);
+                status = await WriteForwardErrorAsync(context, result.Error, worker.Name).ConfigureAwait(false);
             }
 
             Count(model, tenant.Class, status);
-            metrics.RequestLatency.WithLabels(model).Observe(time.GetElapsedTime(started).TotalSeconds);
+            metrics.ObserveLatency(model, time.GetElapsedTime(started));
             if (result.FirstByte is { } firstByte)
             {
-                metrics.Ttft.WithLabels(model).Observe(firstByte.TotalSeconds);
+                metrics.ObserveTtft(model, firstByte);
             }
-        }
-    }
-
-    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, RequestBody body, string requestId, InspectedRequest inspected, GatewaySnapshot snapshot)
-    {
-        worker.OnRequestStart();
-        metrics.ActiveRequests.Inc();
-        try
-        {
-            var result = await forwarder.ForwardAsync(
-                context, worker, body.Memory, requestId, inspected.NeedsUsageInjection, snapshot.Forwarding.ActivityTimeout, snapshot.Forwarding.ConnectTimeout).ConfigureAwait(false);
-            if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
-            {
-                HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
-            }
-
-            return result;
-        }
-        finally
-        {
-            metrics.ActiveRequests.Dec();
-            worker.OnRequestEnd();
         }
     }
 
@@ -187,5 +183,5 @@ internal sealed class DataPlaneHandler(
     }
 
     private void Count(string model, string tenantClass, int status) =>
-        metrics.Requests.WithLabels(model, tenantClass, StatusText.Of(status)).Inc();
+        metrics.CountRequest(model, tenantClass, status);
 }

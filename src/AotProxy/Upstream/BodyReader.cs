@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using AotProxy.Threading;
 
 namespace AotProxy.Upstream;
 
@@ -172,7 +173,7 @@ internal sealed class BodyReader : PipeReader
     private ReadOnlySequence<byte> Decoded() =>
         _decoded is null ? default : new ReadOnlySequence<byte>(_decoded, _start, _end - _start);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> ReadChunkedAsync(CancellationToken cancellationToken)
     {
         while (_examinedAll && !_chunked.IsDone)
