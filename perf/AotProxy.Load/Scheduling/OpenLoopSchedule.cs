@@ -43,8 +43,12 @@ internal static class OpenLoopSchedule
                 }
 
                 // a t^2 + b t - i = 0; the root on the increasing side of N. The form
-                // 2i / (b + sqrt(b^2 + 4ai)) avoids cancellation when a is small, and is 0 at i = 0
-                // even when the ramp starts from 0.
+                // 2i / (b + sqrt(b^2 + 4ai)) avoids cancellation when a is small.
+                if (i == 0)
+                {
+                    return 0; // also when the ramp starts from 0, where the root below is 0/0
+                }
+
                 var discriminant = Math.Max(0, (b * b) + (4 * a * i));
                 var root = b + Math.Sqrt(discriminant);
                 return root <= 0 ? d : Math.Min(d, 2 * i / root);
