@@ -221,11 +221,12 @@ internal sealed class LoadRunner
                 return;
             }
 
-            if (remaining > SleepAboveTicks)
+            // Sleep until 2 ms before the deadline (Thread.Sleep may overshoot by a millisecond or
+            // more), at most 50 ms at a time so that a stop is seen promptly.
+            var sleepMs = (remaining - SleepAboveTicks) * 1000 / Stopwatch.Frequency;
+            if (sleepMs >= 1)
             {
-                // Wake 2 ms early and at least every 50 ms, so a stop is seen promptly.
-                var ms = (int)Math.Min(50, ((remaining - SleepAboveTicks) * 1000 / Stopwatch.Frequency) + 1);
-                Thread.Sleep(ms);
+                Thread.Sleep((int)Math.Min(50, sleepMs));
             }
             else if (remaining > SpinBelowTicks)
             {
