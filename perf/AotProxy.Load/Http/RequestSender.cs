@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using AotProxy.Load.Recording;
+
+namespace AotProxy.Load.Http;
+
+// Sends one request and records what happened, timed from its intended send time: a request that
+// waited for the runner (or for a connection) has waited from the user's point of view too.
+internal sealed class RequestSender : IDisposable
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    private readonly HttpClient _client;
+    private readonly Uri _uri;
+    private readonly TimeSpan _timeout;
+
+    public RequestSender(Uri uri, TimeSpan timeout, int maxConnections)
+    {
+        _uri = uri;
+        _timeout = timeout;
+        var handler = new SocketsHttpHandler
+        {
+            // One connection per request in flight: HTTP/1.1 cannot multiplex, and a request
+            // queued behind another connection's response would be the client's delay, not the
+            // gateway's.
+            MaxConnectionsPerServer = maxConnections,
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+        };
+        _client = new HttpClient(handler, disposeHandler: true)
+        {
+            Timeout = Timeout.InfiniteTimeSpan, // per request, below, so a timeout is told apart from a stop
+            DefaultRequestVersion = HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+    }
+
+    public async Task SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, _uri)
+        {
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(template.Body) { Headers = { ContentType = Json } },
+        };
+        if (template.Authorization.Length > 0)
+        {
+            request.Headers.TryAddWithoutValidation("Authorization", template.Authorization);
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        timeout.CancelAfter(_timeout);
+        using var scanner = new ResponseScanner(template.Stream);
+        try
+        {
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            recorder.Status(status);
+            await using var body = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
+
+            var firstByte = -1L;
+            var firstContent = -1L;
+            var lastEvent = -1L;
+            while (true)
+            {
+                var read = await body.ReadAsync(scanner.GetMemory(), timeout.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                var now = Stopwatch.GetTimestamp();
+                if (firstByte < 0)
+                {
+                    firstByte = now;
+                }
+
+                var batch = scanner.Advance(read);
+                if (batch.DataEvents > 0)
+                {
+                    // Events that arrived in one read are 0 µs apart as the client sees them.
+                    if (lastEvent >= 0)
+                    {
+                        recorder.Itl.Record(ScenarioRecorder.TicksToMicroseconds(now - lastEvent));
+                    }
+
+                    for (var i = 1; i < batch.DataEvents; i++)
+                    {
+                        recorder.Itl.Record(0);
+                    }
+
+                    lastEvent = now;
+                }
+
+                if (firstContent < 0 && batch.ContentEvents > 0)
+                {
+                    firstContent = now;
+                }
+            }
+
+            var end = Stopwatch.GetTimestamp();
+            if (status is < 200 or > 299)
+            {
+                recorder.Error(ErrorKind.HttpStatus);
+                return;
+            }
+
+            if (template.Stream && !scanner.SawDone)
+            {
+                recorder.Error(ErrorKind.Protocol); // cut off: a finished stream ends with [DONE]
+                return;
+            }
+
+            scanner.Complete();
+            var ttftAt = template.Stream ? firstContent : firstByte;
+            recorder.Succeeded(end - intendedTicks, ttftAt < 0 ? -1 : ttftAt - intendedTicks, scanner.PromptTokens, scanner.CompletionTokens);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The run was stopped (Ctrl+C, or the drain deadline): not the target's fault.
+        }
+        catch (OperationCanceledException)
+        {
+            recorder.Error(ErrorKind.Timeout);
+        }
+        catch (HttpRequestException ex)
+        {
+            recorder.Error(ex.HttpRequestError switch
+            {
+                HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError => ErrorKind.Connect,
+                HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded or HttpRequestError.HttpProtocolError => ErrorKind.Protocol,
+                _ => ex.InnerException is IOException ? ErrorKind.Io : ErrorKind.Other,
+            });
+        }
+        catch (InvalidDataException)
+        {
+            recorder.Error(ErrorKind.Protocol);
+        }
+        catch (HttpIOException ex) when (ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
+        {
+            recorder.Error(ErrorKind.Protocol); // the body ended before its declared length or last chunk
+        }
+        catch (IOException)
+        {
+            recorder.Error(ErrorKind.Io);
+        }
+        catch (Exception)
+        {
+            // Nothing may escape: the send is not awaited by anyone, and a lost request would
+            // leave the counts short.
+            recorder.Error(ErrorKind.Other);
+        }
+    }
+
+    public void Dispose() => _client.Dispose();
+}

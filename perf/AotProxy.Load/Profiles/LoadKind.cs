@@ -1,0 +1,9 @@
+namespace AotProxy.Load.Profiles;
+
+internal enum LoadKind
+{
+    Inject,
+    Ramp,
+    KeepConstant,
+    Burst,
+}

@@ -1,0 +1,116 @@
+using System.Text.RegularExpressions;
+using AotProxy.Configuration;
+using Tomlyn;
+using Tomlyn.Parsing;
+
+namespace AotProxy.Load.Profiles;
+
+// Text -> LoadProfile in the same four steps as the gateway's ConfigLoader, each of which fails
+// only with ProfileErrors that carry a line: syntax, shape of the top-level tables, binding
+// (after ContiguousToml regroups reopened tables), validation (every problem at once).
+internal static partial class ProfileLoader
+{
+    private static readonly string[] Tables = ["scenario", "thresholds"];
+    private static readonly string[] TableArrays = ["load", "mix"];
+
+    public static ProfileLoadResult LoadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return ProfileLoadResult.Failure(new ProfileError(0, "", $"cannot read {path}: {ex.Message}"));
+        }
+
+        return Parse(text, Path.GetFileNameWithoutExtension(path), path);
+    }
+
+    // name: the profile's name in reports and file names (the file name without .toml).
+    public static ProfileLoadResult Parse(string toml, string name, string source)
+    {
+        ArgumentNullException.ThrowIfNull(toml);
+        var document = SyntaxParser.Parse(toml, source, validate: true);
+        if (document.HasErrors)
+        {
+            // Only the first: Tomlyn's recovery after a syntax error reports follow-on noise.
+            var first = document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error);
+            if (first is not null)
+            {
+                return ProfileLoadResult.Failure(new ProfileError(first.Span.Start.Line + 1, "", first.Message));
+            }
+        }
+
+        var map = TomlKeyMap.Build(document);
+        var shapeErrors = CheckShapes(map);
+        if (shapeErrors.Count > 0)
+        {
+            return new ProfileLoadResult(null, shapeErrors);
+        }
+
+        var contiguous = ContiguousToml.Create(toml, document);
+        ProfileConfig config;
+        try
+        {
+            config = TomlSerializer.Deserialize(contiguous.Text, ProfileTomlContext.Default.ProfileConfig) ?? new ProfileConfig();
+        }
+        catch (TomlException ex)
+        {
+            var line = contiguous.OriginalLine(ex.Line ?? 0);
+            return ProfileLoadResult.Failure(new ProfileError(line, map.KeyAt(line, ex.Column ?? 0), Describe(ex.Message)));
+        }
+
+        return ProfileValidator.Validate(config, map, name);
+    }
+
+    private static List<ProfileError> CheckShapes(TomlKeyMap map)
+    {
+        var errors = new List<ProfileError>();
+        foreach (var table in Tables)
+        {
+            if (map.TryGetRootShape(table, out var shape, out var line) && shape != TomlShape.Table)
+            {
+                errors.Add(new ProfileError(line, table, $"must be a table, written [{table}]"));
+            }
+        }
+
+        foreach (var table in TableArrays)
+        {
+            if (map.TryGetRootShape(table, out var shape, out var line) && shape != TomlShape.ArrayOfTables)
+            {
+                errors.Add(new ProfileError(line, table, $"must be an array of tables, written [[{table}]]"));
+            }
+        }
+
+        return errors;
+    }
+
+    // Tomlyn wraps the reason in "(line,col) : error : ... Reason: (line,col) : error : Expected
+    // Integer token but was String."; line and key are reported on their own, so keep the reason.
+    private static string Describe(string message)
+    {
+        const string Marker = " : error : ";
+        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
+        var reason = (at < 0 ? message : message[(at + Marker.Length)..]).Trim().TrimEnd('.');
+        var match = ExpectedToken().Match(reason);
+        return match.Success
+            ? $"expected {TokenWords(match.Groups[1].Value)}, found {TokenWords(match.Groups[2].Value)}"
+            : reason;
+    }
+
+    private static string TokenWords(string token) => token switch
+    {
+        "Integer" => "an integer",
+        "Float" => "a number",
+        "String" => "a string",
+        "Boolean" => "true or false",
+        "StartTable" => "a table",
+        "StartArray" => "an array",
+        _ => token,
+    };
+
+    [GeneratedRegex(@"^Expected (\w+) token but was (\w+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex ExpectedToken();
+}

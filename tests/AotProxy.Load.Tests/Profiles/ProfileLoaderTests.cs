@@ -1,0 +1,255 @@
+using AotProxy.Load.Profiles;
+
+namespace AotProxy.Load.Tests.Profiles;
+
+public sealed class ProfileLoaderTests
+{
+    private const string Minimal = """
+        [scenario]
+        name = "t"
+
+        [[load]]
+        kind = "inject"
+        rate = 10
+        duration = "1s"
+        """;
+
+    public static TheoryData<string> ShippedProfiles() => new(ProfileFiles());
+
+    private static string[] ProfileFiles() =>
+        [.. Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, "perf", "profiles"), "*.toml").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public void The_six_documented_profiles_are_shipped()
+    {
+        var names = ProfileFiles().ToHashSet(StringComparer.Ordinal);
+        foreach (var name in new[] { "smoke.toml", "throughput-nonstream.toml", "stream-chat.toml", "burst-1000.toml", "sustained.toml", "mixed-tenants.toml" })
+        {
+            Assert.Contains(name, names);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ShippedProfiles))]
+    public void Every_shipped_profile_parses(string file)
+    {
+        var result = ProfileLoader.LoadFile(Path.Combine(Fixtures.RepoRoot, "perf", "profiles", file));
+        Assert.True(result.Profile is not null, string.Join("\n", result.Errors));
+        Assert.Equal(Path.GetFileNameWithoutExtension(file), result.Profile.Name);
+        Assert.NotEmpty(result.Profile.Steps);
+        Assert.NotEmpty(result.Profile.Mix);
+    }
+
+    [Fact]
+    public void Shipped_profiles_say_what_the_brief_asks_of_them()
+    {
+        var burst = Load("burst-1000.toml");
+        Assert.Equal(LoadKind.Burst, burst.Steps[0].Kind);
+        Assert.Equal(1000, burst.Steps[0].Count);
+        Assert.Equal(TimeSpan.FromSeconds(1), burst.Steps[0].Window);
+
+        var sustained = Load("sustained.toml");
+        Assert.Equal(LoadStep.Inject(100, TimeSpan.FromMinutes(10)), sustained.Steps.Single());
+
+        var stream = Load("stream-chat.toml");
+        Assert.Equal(256, stream.Steps.Single().Concurrency);
+        Assert.All(stream.Mix, m => Assert.True(m.Stream));
+
+        var tenants = Load("mixed-tenants.toml");
+        Assert.Equal([70, 20, 10], tenants.Mix.Select(m => m.Weight));
+        Assert.Equal(["sk-load-enterprise", "sk-load-premium", "sk-load-free"], tenants.Mix.Select(m => m.ApiKey));
+
+        var smoke = Load("smoke.toml");
+        Assert.Contains(smoke.Mix, m => m.Stream);
+        Assert.Contains(smoke.Mix, m => !m.Stream);
+    }
+
+    [Fact]
+    public void A_full_profile_binds_every_key()
+    {
+        var result = ProfileLoader.Parse("""
+            [scenario]
+            name = "full"
+            description = "d"
+            target = "http://127.0.0.1:9999"
+            path = "/v1/completions"
+            model = "m"
+            api_key = "k"
+            timeout = "5s"
+            max_in_flight = 7
+
+            [[load]]
+            kind = "ramp"
+            from = 0
+            to = 2.5
+            duration = "1m30s"
+
+            [[load]]
+            kind = "burst"
+            count = 3
+            window = "250ms"
+
+            [[load]]
+            kind = "keep_constant"
+            concurrency = 2
+            duration = "2s"
+
+            [[mix]]
+            name = "a"
+            weight = 3
+            stream = true
+            prompt_chars = 10
+            max_tokens = 5
+            api_key = "ka"
+            tenant = "ta"
+
+            [thresholds]
+            p99_latency = "1s"
+            p99_ttft = "500ms"
+            max_error_rate = 0
+            """, "full", "test");
+        var profile = Assert.IsType<LoadProfile>(result.Profile);
+        Assert.Equal(new Uri("http://127.0.0.1:9999"), profile.Target);
+        Assert.Equal("/v1/completions", profile.Path);
+        Assert.Equal(TimeSpan.FromSeconds(5), profile.Timeout);
+        Assert.Equal(7, profile.MaxInFlight);
+        Assert.Equal(LoadStep.Ramp(0, 2.5, TimeSpan.FromSeconds(90)), profile.Steps[0]);
+        Assert.Equal(LoadStep.Burst(3, TimeSpan.FromMilliseconds(250), TimeSpan.Zero), profile.Steps[1]);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), profile.Steps[1].Duration);
+        Assert.Equal(LoadStep.KeepConstant(2, TimeSpan.FromSeconds(2)), profile.Steps[2]);
+        Assert.Equal(new MixEntry("a", 3, true, 10, 5, "ka", "ta"), profile.Mix.Single());
+        Assert.Equal(new Thresholds(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 0), profile.Thresholds);
+    }
+
+    [Fact]
+    public void An_unknown_key_is_an_error_with_its_line()
+    {
+        var errors = Errors(Minimal + """
+
+
+            [[load]]
+            kind = "inject"
+            rate = 10
+            duraton = "1s"
+            """);
+        var error = Assert.Single(errors, e => e.Key == "load[1].duraton");
+        Assert.Equal(12, error.Line);
+        Assert.Contains("unknown key in [[load]] #2", error.Message, StringComparison.Ordinal);
+        Assert.Contains("line 12: load[1].duraton", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("[scenario]\nname = \"x\"\nnmae = \"x\"", 3, "scenario.nmae")]
+    [InlineData("[thresholds]\np99 = \"1s\"", 2, "thresholds.p99")]
+    [InlineData("[[mix]]\nstreem = true", 2, "mix[0].streem")]
+    [InlineData("rate = 5", 1, "rate")]
+    public void Unknown_keys_anywhere_are_errors_with_their_line(string prefix, int line, string key)
+    {
+        // The prefix comes first, so a top-level key stays top-level.
+        var toml = prefix + "\n\n[[load]]\nkind = \"inject\"\nrate = 10\nduration = \"1s\"\n";
+        var error = Assert.Single(Errors(toml), e => e.Key == key);
+        Assert.Equal(line, error.Line);
+    }
+
+    [Fact]
+    public void A_key_that_its_kind_does_not_read_is_an_error()
+    {
+        var error = Assert.Single(Errors("""
+            [[load]]
+            kind = "keep_constant"
+            concurrency = 4
+            rate = 100
+            duration = "1s"
+            """));
+        Assert.Equal((4, "load[0].rate"), (error.Line, error.Key));
+    }
+
+    [Fact]
+    public void A_wrong_type_is_an_error_with_its_line()
+    {
+        var error = Assert.Single(Errors("""
+            [[load]]
+            kind = "inject"
+            rate = "fast"
+            duration = "1s"
+            """));
+        Assert.Equal(3, error.Line);
+        Assert.Equal("load[0].rate", error.Key);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var errors = Errors("""
+            [scenario]
+            target = "ftp://x"
+            timeout = "soon"
+
+            [[load]]
+            kind = "inject"
+
+            [[load]]
+            kind = "wave"
+
+            [[mix]]
+            weight = 0
+            """);
+        Assert.Contains(errors, e => e.Key == "scenario.target" && e.Line == 2);
+        Assert.Contains(errors, e => e.Key == "scenario.timeout" && e.Line == 3);
+        Assert.Contains(errors, e => e.Key == "load[0]" && e.Line == 5 && e.Message.Contains("rate", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Key == "load[0]" && e.Line == 5 && e.Message.Contains("duration", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Key == "load[1].kind" && e.Line == 9);
+        Assert.Contains(errors, e => e.Key == "mix[0].weight" && e.Line == 12);
+    }
+
+    [Fact]
+    public void Sections_may_be_interleaved_despite_tomlyns_reopened_table_bug()
+    {
+        var result = ProfileLoader.Parse("""
+            [[load]]
+            kind = "inject"
+            rate = 1
+            duration = "1s"
+
+            [[mix]]
+            name = "a"
+
+            [[load]]
+            kind = "inject"
+            rate = 2
+            duration = "1s"
+
+            [[mix]]
+            name = "b"
+            nope = 1
+            """, "x", "test");
+        var error = Assert.Single(result.Errors);
+        Assert.Equal((16, "mix[1].nope"), (error.Line, error.Key));
+    }
+
+    [Fact]
+    public void A_syntax_error_names_its_line()
+    {
+        var error = Assert.Single(Errors(Minimal + "\n[[load]\n"));
+        Assert.Equal(Minimal.Split('\n').Length + 1, error.Line);
+    }
+
+    [Fact]
+    public void No_load_step_is_an_error()
+    {
+        Assert.Contains(Errors("[scenario]\nname = \"x\"\n"), e => e.Message.Contains("[[load]]", StringComparison.Ordinal));
+    }
+
+    private static LoadProfile Load(string file)
+    {
+        var result = ProfileLoader.LoadFile(Path.Combine(Fixtures.RepoRoot, "perf", "profiles", file));
+        return result.Profile ?? throw new InvalidOperationException(string.Join("\n", result.Errors));
+    }
+
+    private static IReadOnlyList<ProfileError> Errors(string toml)
+    {
+        var result = ProfileLoader.Parse(toml, "t", "test");
+        Assert.Null(result.Profile);
+        return result.Errors;
+    }
+}

@@ -1,0 +1,60 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Load.Tests.Support;
+
+// A loopback Kestrel server answering every POST with a small chat completion, optionally after a
+// delay chosen per request (by its arrival number, from 1).
+internal sealed class StubServer : IAsyncDisposable
+{
+    private static readonly byte[] Completion = """
+        {"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tokens":1}}
+        """u8.ToArray();
+
+    private readonly WebApplication _app;
+    private long _arrivals;
+
+    private StubServer(WebApplication app) => _app = app;
+
+    public Uri BaseUri { get; private set; } = null!;
+
+    public long Arrivals => Interlocked.Read(ref _arrivals);
+
+    public static async Task<StubServer> StartAsync(Func<long, TimeSpan> delayFor)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var server = new StubServer(app);
+        app.Run(async context =>
+        {
+            var arrival = Interlocked.Increment(ref server._arrivals);
+            await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            var delay = delayFor(arrival);
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, context.RequestAborted);
+            }
+
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(Completion, context.RequestAborted);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.BaseUri = new Uri(address);
+        return server;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
