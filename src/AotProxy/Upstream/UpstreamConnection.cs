@@ -9,10 +9,6 @@ namespace AotProxy.Upstream;
 // time; the pool hands it out and takes it back.
 internal sealed class UpstreamConnection : IAsyncDisposable
 {
-    // 16 KiB reads: a whole JSON answer or many SSE events per syscall. The pipe returns its
-    // buffers to the pool once a response is consumed, so an idle connection holds none.
-    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 16 * 1024, minimumReadSize: 2048, leaveOpen: true);
-
     private readonly Socket _socket;
     private readonly Stream _stream;
     private readonly CancellationTokenSource _activity = new();
@@ -22,7 +18,7 @@ internal sealed class UpstreamConnection : IAsyncDisposable
     {
         _socket = socket;
         _stream = stream;
-        Reader = PipeReader.Create(stream, ReaderOptions);
+        Reader = new ConnectionReader(stream);
     }
 
     public PipeReader Reader { get; }

@@ -1,0 +1,78 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using AotProxy.Upstream;
+
+namespace AotProxy.Tests.Upstream;
+
+public sealed class ConnectionReaderTests
+{
+    [Fact]
+    public async Task Read_HeldBackBytes_AreKeptAndJoinedWithTheNextRead()
+    {
+        var pipe = new Pipe();
+        var reader = new ConnectionReader(pipe.Reader.AsStream());
+        await pipe.Writer.WriteAsync("data: one\n\ndata: tw"u8.ToArray());
+
+        var first = await reader.ReadAsync();
+        var text = Encoding.ASCII.GetString(first.Buffer.ToArray());
+        var eventEnd = first.Buffer.GetPosition(text.IndexOf("\n\n", StringComparison.Ordinal) + 2);
+        reader.AdvanceTo(eventEnd, first.Buffer.End);
+
+        var pending = reader.ReadAsync();
+        Assert.False(pending.IsCompleted); // everything was examined: it waits for the socket
+        await pipe.Writer.WriteAsync("o\n\n"u8.ToArray());
+        var second = await pending;
+
+        Assert.Equal("data: two\n\n", Encoding.ASCII.GetString(second.Buffer.ToArray()));
+        reader.AdvanceTo(second.Buffer.End);
+        reader.Complete();
+    }
+
+    [Fact]
+    public async Task Read_UnexaminedBytes_AreReturnedWithoutWaiting()
+    {
+        var pipe = new Pipe();
+        var reader = new ConnectionReader(pipe.Reader.AsStream());
+        await pipe.Writer.WriteAsync("HTTP/1.1 200 OK\r\n\r\nbody"u8.ToArray());
+
+        var head = await reader.ReadAsync();
+        reader.AdvanceTo(head.Buffer.GetPosition(19));
+        var body = reader.ReadAsync();
+
+        Assert.True(body.IsCompleted);
+        Assert.Equal("body", Encoding.ASCII.GetString((await body).Buffer.ToArray()));
+    }
+
+    [Fact]
+    public async Task Read_AMessageLargerThanTheBuffer_GrowsAndKeepsEveryByte()
+    {
+        var payload = Enumerable.Range(0, 100_000).Select(i => (byte)(i % 251)).ToArray();
+        var reader = new ConnectionReader(new MemoryStream(payload));
+        ReadResult result;
+        do
+        {
+            result = await reader.ReadAsync();
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End); // consume nothing
+        }
+        while (!result.IsCompleted);
+
+        Assert.Equal(payload, result.Buffer.ToArray());
+    }
+
+    [Fact]
+    public async Task Read_EndOfStream_IsCompletedAndStaysCompleted()
+    {
+        var reader = new ConnectionReader(new MemoryStream("last"u8.ToArray()));
+        var result = await reader.ReadAsync();
+        while (!result.IsCompleted)
+        {
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            result = await reader.ReadAsync();
+        }
+
+        Assert.Equal("last", Encoding.ASCII.GetString(result.Buffer.ToArray()));
+        reader.AdvanceTo(result.Buffer.End);
+        Assert.True((await reader.ReadAsync()).IsCompleted);
+    }
+}
