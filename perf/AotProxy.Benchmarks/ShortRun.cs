@@ -17,7 +17,7 @@ internal static class ShortRun
         var job = Job.Dry
             .WithToolchain(InProcessEmitToolchain.Instance)
             .WithId("Short");
-        var config = DefaultConfig.Instance
+        var config = Program.Config
             .AddJob(job)
             .WithOptions(ConfigOptions.JoinSummary | ConfigOptions.DisableLogFile);
 

@@ -84,24 +84,75 @@ internal struct VllmMetricsReader
             return Feed(buffer.FirstSpan, isFinalBlock);
         }
 
-        var reader = new SequenceReader<byte>(buffer);
-        if (_skippingLongLine)
+        // Segment by segment: lines inside one segment are read in place (the common case, and
+        // twice as fast as a SequenceReader per line); only a line cut by a segment edge is
+        // sliced out of the sequence and copied.
+        long lineStart = 0, segmentStart = 0;
+        var position = buffer.Start;
+        while (buffer.TryGet(ref position, out var memory))
         {
-            if (!reader.TryAdvanceTo((byte)'\n'))
+            var span = memory.Span;
+            var i = 0;
+            if (_skippingLongLine || lineStart < segmentStart)
             {
-                _skippingLongLine = !isFinalBlock;
-                return buffer.Length;
+                var newline = span.IndexOf((byte)'\n');
+                if (newline < 0)
+                {
+                    segmentStart += span.Length;
+                    if (_skippingLongLine)
+                    {
+                        lineStart = segmentStart;
+                    }
+
+                    continue;
+                }
+
+                if (_skippingLongLine)
+                {
+                    _skippingLongLine = false;
+                }
+                else
+                {
+                    ReadLine(buffer.Slice(lineStart, segmentStart + newline - lineStart));
+                }
+
+                i = newline + 1;
             }
 
-            _skippingLongLine = false;
+            while (true)
+            {
+                var newline = span[i..].IndexOf((byte)'\n');
+                if (newline < 0)
+                {
+                    break;
+                }
+
+                ReadLine(span.Slice(i, newline));
+                i += newline + 1;
+            }
+
+            lineStart = segmentStart + i;
+            segmentStart += span.Length;
         }
 
-        while (reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+        if (_skippingLongLine)
         {
-            ReadLine(line);
+            _skippingLongLine = !isFinalBlock;
+            return buffer.Length;
         }
 
-        return reader.Consumed + Rest(reader.UnreadSequence, isFinalBlock);
+        var tail = buffer.Length - lineStart;
+        if (isFinalBlock)
+        {
+            if (tail > 0)
+            {
+                ReadLine(buffer.Slice(lineStart)); // no trailing newline: the last line still counts
+            }
+
+            return buffer.Length;
+        }
+
+        return lineStart + HoldOrSkip(tail);
     }
 
     public long Feed(ReadOnlySpan<byte> buffer, bool isFinalBlock)
@@ -145,22 +196,6 @@ internal struct VllmMetricsReader
         }
 
         return consumed + HoldOrSkip(tail.Length);
-    }
-
-    // The unterminated rest of a multi-segment buffer.
-    private long Rest(ReadOnlySequence<byte> tail, bool isFinalBlock)
-    {
-        if (!isFinalBlock)
-        {
-            return HoldOrSkip(tail.Length);
-        }
-
-        if (!tail.IsEmpty)
-        {
-            ReadLine(tail);
-        }
-
-        return tail.Length;
     }
 
     // Returns how much of an unfinished line to consume: none (the caller keeps it), or all of it

@@ -262,6 +262,17 @@ public class VllmMetricsReaderTests
         return (start, end);
     }
 
+    [Fact]
+    public void Read_OneByteSegmentsAndEmptySegments_EqualsTheOneSegmentResult()
+    {
+        var bytes = Fixtures.Bytes(V0);
+        var everyByte = Enumerable.Range(1, bytes.Length - 1).ToArray();
+        var withEmpty = new[] { 0, 0, 10, 10, 500, bytes.Length, bytes.Length };
+
+        Assert.Equal(VllmMetricsReader.Read(bytes), VllmMetricsReader.Read(Segments.Split(bytes, everyByte)));
+        Assert.Equal(VllmMetricsReader.Read(bytes), VllmMetricsReader.Read(Segments.Split(bytes, withEmpty)));
+    }
+
     [Theory]
     [InlineData(V1, 1)]
     [InlineData(V1, 2)]
