@@ -84,9 +84,9 @@ internal struct VllmMetricsReader
             return Feed(buffer.FirstSpan, isFinalBlock);
         }
 
-        // Segment by segment: lines inside one segment are read in place (the common case, and
-        // twice as fast as a SequenceReader per line); only a line cut by a segment edge is
-        // sliced out of the sequence and copied.
+        // Segment by segment: lines inside one segment (all but one per 4 KiB read) are read in
+        // place, as in the span path, with no SequenceReader or slice per line; only a line cut
+        // by a segment edge is sliced out of the sequence and copied.
         long lineStart = 0, segmentStart = 0;
         var position = buffer.Start;
         while (buffer.TryGet(ref position, out var memory))
