@@ -48,7 +48,9 @@ public sealed class KestrelListener : IAsyncDisposable
         options.Listen(endPoint, listen => listen.Protocols = protocols);
         configure?.Invoke(options);
 
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
+        // Inline scheduling: the request delegate runs on the thread that read the request
+        // instead of being queued again; the handlers never block, which this requires.
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggerFactory);
         var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
         await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
 

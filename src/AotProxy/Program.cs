@@ -1,5 +1,8 @@
 using AotProxy.Cli;
+using AotProxy.Gateway;
 using AotProxy.Identity;
+
+EventLoop.UseInlineCompletions();
 
 var args2 = CliArgs.Parse(args);
 if (args2.Error is { } error)
