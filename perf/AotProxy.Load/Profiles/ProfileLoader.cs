@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using AotProxy.Configuration;
 using Tomlyn;
 using Tomlyn.Parsing;
@@ -8,7 +7,7 @@ namespace AotProxy.Load.Profiles;
 // Text -> LoadProfile in the same four steps as the gateway's ConfigLoader, each of which fails
 // only with ProfileErrors that carry a line: syntax, shape of the top-level tables, binding
 // (after ContiguousToml regroups reopened tables), validation (every problem at once).
-internal static partial class ProfileLoader
+internal static class ProfileLoader
 {
     private static readonly string[] Tables = ["scenario", "thresholds"];
     private static readonly string[] TableArrays = ["load", "mix"];
@@ -59,58 +58,13 @@ internal static partial class ProfileLoader
         catch (TomlException ex)
         {
             var line = contiguous.OriginalLine(ex.Line ?? 0);
-            return ProfileLoadResult.Failure(new ProfileError(line, map.KeyAt(line, ex.Column ?? 0), Describe(ex.Message)));
+            return ProfileLoadResult.Failure(new ProfileError(line, map.KeyAt(line, ex.Column ?? 0), TomlDiagnostics.Describe(ex.Message)));
         }
 
         return ProfileValidator.Validate(config, map, name);
     }
 
-    private static List<ProfileError> CheckShapes(TomlKeyMap map)
-    {
-        var errors = new List<ProfileError>();
-        foreach (var table in Tables)
-        {
-            if (map.TryGetRootShape(table, out var shape, out var line) && shape != TomlShape.Table)
-            {
-                errors.Add(new ProfileError(line, table, $"must be a table, written [{table}]"));
-            }
-        }
+    private static List<ProfileError> CheckShapes(TomlKeyMap map) =>
+        [.. TomlDiagnostics.ShapeErrors(map, Tables, TableArrays).Select(e => new ProfileError(e.Line, e.Key, e.Message))];
 
-        foreach (var table in TableArrays)
-        {
-            if (map.TryGetRootShape(table, out var shape, out var line) && shape != TomlShape.ArrayOfTables)
-            {
-                errors.Add(new ProfileError(line, table, $"must be an array of tables, written [[{table}]]"));
-            }
-        }
-
-        return errors;
-    }
-
-    // Tomlyn wraps the reason in "(line,col) : error : ... Reason: (line,col) : error : Expected
-    // Integer token but was String."; line and key are reported on their own, so keep the reason.
-    private static string Describe(string message)
-    {
-        const string Marker = " : error : ";
-        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
-        var reason = (at < 0 ? message : message[(at + Marker.Length)..]).Trim().TrimEnd('.');
-        var match = ExpectedToken().Match(reason);
-        return match.Success
-            ? $"expected {TokenWords(match.Groups[1].Value)}, found {TokenWords(match.Groups[2].Value)}"
-            : reason;
-    }
-
-    private static string TokenWords(string token) => token switch
-    {
-        "Integer" => "an integer",
-        "Float" => "a number",
-        "String" => "a string",
-        "Boolean" => "true or false",
-        "StartTable" => "a table",
-        "StartArray" => "an array",
-        _ => token,
-    };
-
-    [GeneratedRegex(@"^Expected (\w+) token but was (\w+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex ExpectedToken();
 }

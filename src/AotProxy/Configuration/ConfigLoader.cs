@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Text.RegularExpressions;
 using Tomlyn;
 using Tomlyn.Parsing;
 
@@ -11,7 +10,7 @@ namespace AotProxy.Configuration;
 // 3. binding to the Config records (type errors; Tomlyn stops at the first), after regrouping
 //    reopened tables (ContiguousToml),
 // 4. validation into the Model (every problem at once).
-internal static partial class ConfigLoader
+internal static class ConfigLoader
 {
     public const string DemoResourceName = "demo.toml";
 
@@ -87,7 +86,7 @@ internal static partial class ConfigLoader
         catch (TomlException ex)
         {
             var line = contiguous.OriginalLine(ex.Line ?? 0);
-            return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), Describe(ex.Message)));
+            return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), TomlDiagnostics.Describe(ex.Message)));
         }
 
         return ConfigValidator.Validate(config, map, source, revision, time.GetUtcNow());
@@ -102,54 +101,7 @@ internal static partial class ConfigLoader
         return reader.ReadToEnd();
     }
 
-    private static List<ConfigError> CheckShapes(TomlKeyMap map)
-    {
-        var errors = new List<ConfigError>();
-        foreach (var name in Tables)
-        {
-            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.Table)
-            {
-                errors.Add(new ConfigError(line, name, $"must be a table, written [{name}]"));
-            }
-        }
+    private static List<ConfigError> CheckShapes(TomlKeyMap map) =>
+        [.. TomlDiagnostics.ShapeErrors(map, Tables, TableArrays).Select(e => new ConfigError(e.Line, e.Key, e.Message))];
 
-        foreach (var name in TableArrays)
-        {
-            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.ArrayOfTables)
-            {
-                errors.Add(new ConfigError(line, name, $"must be an array of tables, written [[{name}]]"));
-            }
-        }
-
-        return errors;
-    }
-
-    // Tomlyn wraps the reason in "(line,col) : error : Exception while trying to convert ...
-    // Reason: (line,col) : error : Expected Integer token but was String."; the line and key are
-    // reported separately, so keep the reason, in words an operator uses.
-    private static string Describe(string message)
-    {
-        const string Marker = " : error : ";
-        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
-        var reason = (at < 0 ? message : message[(at + Marker.Length)..]).Trim().TrimEnd('.');
-        var match = ExpectedToken().Match(reason);
-        return match.Success
-            ? $"expected {TokenWords(match.Groups[1].Value)}, found {TokenWords(match.Groups[2].Value)}"
-            : reason;
-    }
-
-    private static string TokenWords(string token) => token switch
-    {
-        "Integer" => "an integer",
-        "Float" => "a number",
-        "String" => "a string",
-        "Boolean" => "true or false",
-        "DateTime" => "a date-time",
-        "StartTable" => "a table",
-        "StartArray" => "an array",
-        _ => token,
-    };
-
-    [GeneratedRegex(@"^Expected (\w+) token but was (\w+)$", RegexOptions.CultureInvariant)]
-    private static partial Regex ExpectedToken();
 }

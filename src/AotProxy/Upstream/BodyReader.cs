@@ -14,16 +14,13 @@ internal sealed class BodyReader : PipeReader
     // The relay holds back an unfinished SSE event (up to 1 MiB); beyond that plus one read,
     // a worker is sending something other than what we can relay.
     private const int MaxDecodedBytes = 4 * 1024 * 1024;
-    private const int MinReadSpace = 4096;
 
     private PipeReader _inner = null!;
     private BodyFraming _framing;
     private long _remaining;
     private ReadOnlySequence<byte> _last;
     private ChunkedDecoder _chunked;
-    private byte[]? _decoded;
-    private int _start;
-    private int _end;
+    private readonly PooledWindow _decoded = new(16 * 1024, MaxDecodedBytes, "The worker's chunked body outgrew the relay buffer.");
     private bool _examinedAll = true;
     private bool _innerCompleted;
 
@@ -32,7 +29,7 @@ internal sealed class BodyReader : PipeReader
     {
         BodyFraming.None => true,
         BodyFraming.ContentLength => _remaining == 0,
-        BodyFraming.Chunked => _chunked.IsDone && _start == _end,
+        BodyFraming.Chunked => _chunked.IsDone && _decoded.Start == _decoded.End,
         _ => false,
     };
 
@@ -43,21 +40,13 @@ internal sealed class BodyReader : PipeReader
         _framing = framing;
         _remaining = framing == BodyFraming.ContentLength ? contentLength : 0;
         _chunked.Reset();
-        _start = _end = 0;
         _examinedAll = true;
         _innerCompleted = false;
         _last = default;
     }
 
     // Returns the chunked buffer to the pool (idle connections hold no buffer).
-    public void Release()
-    {
-        if (_decoded is { } decoded)
-        {
-            _decoded = null;
-            ArrayPool<byte>.Shared.Return(decoded);
-        }
-    }
+    public void Release() => _decoded.Return();
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -109,13 +98,8 @@ internal sealed class BodyReader : PipeReader
             case BodyFraming.None:
                 return;
             case BodyFraming.Chunked:
-                _start = consumed.GetInteger();
-                _examinedAll = examined.GetInteger() >= _end;
-                if (_start == _end)
-                {
-                    _start = _end = 0;
-                }
-
+                _examinedAll = examined.GetInteger() >= _decoded.End;
+                _decoded.ConsumeTo(consumed.GetInteger());
                 return;
             case BodyFraming.ContentLength:
                 if (_last.IsEmpty)
@@ -170,8 +154,7 @@ internal sealed class BodyReader : PipeReader
         return new ReadResult(buffer, false, false);
     }
 
-    private ReadOnlySequence<byte> Decoded() =>
-        _decoded is null ? default : new ReadOnlySequence<byte>(_decoded, _start, _end - _start);
+    private ReadOnlySequence<byte> Decoded() => _decoded.Unconsumed;
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> ReadChunkedAsync(CancellationToken cancellationToken)
@@ -190,7 +173,7 @@ internal sealed class BodyReader : PipeReader
                 return new ReadResult(Decoded(), true, false);
             }
 
-            var before = _end;
+            var before = _decoded.End;
             var buffer = result.Buffer;
             foreach (var segment in buffer)
             {
@@ -199,7 +182,7 @@ internal sealed class BodyReader : PipeReader
 
             _innerCompleted = result.IsCompleted;
             _inner.AdvanceTo(buffer.End);
-            if (_end > before)
+            if (_decoded.End > before)
             {
                 _examinedAll = false;
             }
@@ -213,51 +196,14 @@ internal sealed class BodyReader : PipeReader
     {
         while (!input.IsEmpty && !_chunked.IsDone)
         {
-            EnsureSpace();
-            _chunked.Decode(input, _decoded.AsSpan(_end), out var read, out var written);
+            _chunked.Decode(input, _decoded.Free().Span, out var read, out var written);
             if (_chunked.IsInvalid)
             {
                 throw new UpstreamProtocolException("The worker sent an invalid chunked body.");
             }
 
             input = input[read..];
-            _end += written;
+            _decoded.Filled(written);
         }
-    }
-
-    private void EnsureSpace()
-    {
-        if (_decoded is null)
-        {
-            _decoded = ArrayPool<byte>.Shared.Rent(16 * 1024);
-            return;
-        }
-
-        if (_decoded.Length - _end >= MinReadSpace)
-        {
-            return;
-        }
-
-        var pending = _end - _start;
-        var target = _decoded;
-        if (pending + MinReadSpace > _decoded.Length)
-        {
-            if (_decoded.Length * 2 > MaxDecodedBytes)
-            {
-                throw new UpstreamProtocolException("The worker's chunked body outgrew the relay buffer.");
-            }
-
-            target = ArrayPool<byte>.Shared.Rent(_decoded.Length * 2);
-        }
-
-        _decoded.AsSpan(_start, pending).CopyTo(target);
-        if (!ReferenceEquals(target, _decoded))
-        {
-            ArrayPool<byte>.Shared.Return(_decoded);
-            _decoded = target;
-        }
-
-        _start = 0;
-        _end = pending;
     }
 }

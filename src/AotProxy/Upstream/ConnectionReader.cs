@@ -13,14 +13,11 @@ internal sealed class ConnectionReader(Stream stream) : PipeReader
 {
     // 16 KiB: a whole JSON answer or dozens of SSE events per read.
     private const int InitialSize = 16 * 1024;
-    private const int MinReadSize = 2048;
 
     // The relay holds back at most an unfinished SSE event (1 MiB) or a response head (64 KiB).
     private const int MaxSize = 4 * 1024 * 1024;
 
-    private byte[]? _buffer;
-    private int _start;
-    private int _end;
+    private readonly PooledWindow _window = new(InitialSize, MaxSize, "The worker sent more than the relay can hold back.");
     private bool _examinedAll = true;
     private bool _endOfStream;
     private bool _cancelNext;
@@ -48,85 +45,34 @@ internal sealed class ConnectionReader(Stream stream) : PipeReader
 
     public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
     {
-        if (_buffer is null)
+        if (_window.Unconsumed.IsEmpty)
         {
             return;
         }
 
-        _start = consumed.GetInteger();
-        _examinedAll = examined.GetInteger() >= _end;
-        if (_start == _end)
-        {
-            ReturnBuffer();
-        }
+        _examinedAll = examined.GetInteger() >= _window.End;
+        _window.ConsumeTo(consumed.GetInteger());
     }
 
     // Makes the next ReadAsync return IsCanceled (a read already waiting on the socket is ended
     // by its cancellation token instead).
     public override void CancelPendingRead() => _cancelNext = true;
 
-    public override void Complete(Exception? exception = null) => ReturnBuffer();
+    public override void Complete(Exception? exception = null) => _window.Return();
 
-    private ReadOnlySequence<byte> Unconsumed() =>
-        _buffer is null ? default : new ReadOnlySequence<byte>(_buffer, _start, _end - _start);
+    private ReadOnlySequence<byte> Unconsumed() => _window.Unconsumed;
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> FillAsync(CancellationToken cancellationToken)
     {
-        var space = Space();
-        var read = await stream.ReadAsync(space, cancellationToken).ConfigureAwait(false);
+        var read = await stream.ReadAsync(_window.Free(), cancellationToken).ConfigureAwait(false);
         if (read == 0)
         {
             _endOfStream = true;
         }
 
-        _end += read;
+        _window.Filled(read);
         _examinedAll = false;
         return new ReadResult(Unconsumed(), false, _endOfStream);
-    }
-
-    private Memory<byte> Space()
-    {
-        if (_buffer is null)
-        {
-            _buffer = ArrayPool<byte>.Shared.Rent(InitialSize);
-            _start = _end = 0;
-        }
-        else if (_buffer.Length - _end < MinReadSize)
-        {
-            var pending = _end - _start;
-            var target = _buffer;
-            if (pending + MinReadSize > _buffer.Length)
-            {
-                if (_buffer.Length * 2 > MaxSize)
-                {
-                    throw new UpstreamProtocolException("The worker sent more than the relay can hold back.");
-                }
-
-                target = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
-            }
-
-            _buffer.AsSpan(_start, pending).CopyTo(target);
-            if (!ReferenceEquals(target, _buffer))
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = target;
-            }
-
-            _start = 0;
-            _end = pending;
-        }
-
-        return _buffer.AsMemory(_end);
-    }
-
-    private void ReturnBuffer()
-    {
-        if (_buffer is { } buffer)
-        {
-            _buffer = null;
-            _start = _end = 0;
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 }

@@ -1,0 +1,57 @@
+using System.Text.RegularExpressions;
+
+namespace AotProxy.Configuration;
+
+// What the gateway's config and the load runner's profiles both report about a TOML file before
+// and while binding it, in words an operator uses. (perf/AotProxy.Load links this file.)
+internal static partial class TomlDiagnostics
+{
+    // Every root key written with the wrong shape: [name] where [[name]] is expected, or the reverse.
+    public static IEnumerable<(int Line, string Key, string Message)> ShapeErrors(TomlKeyMap map, IEnumerable<string> tables, IEnumerable<string> tableArrays)
+    {
+        foreach (var name in tables)
+        {
+            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.Table)
+            {
+                yield return (line, name, $"must be a table, written [{name}]");
+            }
+        }
+
+        foreach (var name in tableArrays)
+        {
+            if (map.TryGetRootShape(name, out var shape, out var line) && shape != TomlShape.ArrayOfTables)
+            {
+                yield return (line, name, $"must be an array of tables, written [[{name}]]");
+            }
+        }
+    }
+
+    // Tomlyn wraps the reason in "(line,col) : error : Exception while trying to convert ...
+    // Reason: (line,col) : error : Expected Integer token but was String."; the line and key are
+    // reported separately, so keep the reason.
+    public static string Describe(string message)
+    {
+        const string Marker = " : error : ";
+        var at = message.LastIndexOf(Marker, StringComparison.Ordinal);
+        var reason = (at < 0 ? message : message[(at + Marker.Length)..]).Trim().TrimEnd('.');
+        var match = ExpectedToken().Match(reason);
+        return match.Success
+            ? $"expected {TokenWords(match.Groups[1].Value)}, found {TokenWords(match.Groups[2].Value)}"
+            : reason;
+    }
+
+    private static string TokenWords(string token) => token switch
+    {
+        "Integer" => "an integer",
+        "Float" => "a number",
+        "String" => "a string",
+        "Boolean" => "true or false",
+        "DateTime" => "a date-time",
+        "StartTable" => "a table",
+        "StartArray" => "an array",
+        _ => token,
+    };
+
+    [GeneratedRegex(@"^Expected (\w+) token but was (\w+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex ExpectedToken();
+}
