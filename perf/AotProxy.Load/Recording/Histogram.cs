@@ -42,8 +42,8 @@ internal sealed class Histogram
         Interlocked.Increment(ref _counts[IndexOf(value)]);
         Interlocked.Increment(ref _count);
         Interlocked.Add(ref _sum, value);
-        UpdateMax(value);
-        UpdateMin(value);
+        Atomic.Max(ref _max, value);
+        Atomic.Min(ref _min, value);
     }
 
     public void Add(Histogram other)
@@ -65,8 +65,8 @@ internal sealed class Histogram
 
         Interlocked.Add(ref _count, other.Count);
         Interlocked.Add(ref _sum, Volatile.Read(ref other._sum));
-        UpdateMax(other.Max);
-        UpdateMin(other.Min);
+        Atomic.Max(ref _max, other.Max);
+        Atomic.Min(ref _min, other.Min);
     }
 
     // The value at percentile p (0 < p <= 100): the recorded value of rank ceil(p/100 * count),
@@ -149,35 +149,5 @@ internal sealed class Histogram
 
         var shift = ((index - LinearCount) / SubBucketCount) + 1;
         return LowestOf(index) + ((1L << shift) / 2);
-    }
-
-    private void UpdateMax(long value)
-    {
-        var current = Volatile.Read(ref _max);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _max, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
-
-    private void UpdateMin(long value)
-    {
-        var current = Volatile.Read(ref _min);
-        while (value < current)
-        {
-            var seen = Interlocked.CompareExchange(ref _min, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
     }
 }

@@ -65,17 +65,7 @@ internal sealed class ScenarioRecorder
             Interlocked.Increment(ref _lateSends);
         }
 
-        var current = Volatile.Read(ref _maxLagTicks);
-        while (lagTicks > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _maxLagTicks, lagTicks, current);
-            if (seen == current)
-            {
-                break;
-            }
-
-            current = seen;
-        }
+        Atomic.Max(ref _maxLagTicks, lagTicks);
     }
 
     public void Status(int code)

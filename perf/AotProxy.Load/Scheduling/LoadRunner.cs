@@ -192,18 +192,7 @@ internal sealed class LoadRunner
         }
         finally
         {
-            var now = Stopwatch.GetTimestamp();
-            var last = Volatile.Read(ref _lastCompletion);
-            while (now > last)
-            {
-                var seen = Interlocked.CompareExchange(ref _lastCompletion, now, last);
-                if (seen == last)
-                {
-                    break;
-                }
-
-                last = seen;
-            }
+            Atomic.Max(ref _lastCompletion, Stopwatch.GetTimestamp());
 
             Interlocked.Decrement(ref _inFlight);
         }
