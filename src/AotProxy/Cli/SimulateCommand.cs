@@ -19,7 +19,18 @@ internal static class SimulateCommand
 
         using var shutdown = new ShutdownSignal();
         using var loggerFactory = Logging.Create();
-        var worker = await SimulatedWorker.StartAsync(options, endPoint, loggerFactory).ConfigureAwait(false);
+        SimulatedWorker worker;
+        try
+        {
+            worker = await SimulatedWorker.StartAsync(options, endPoint, loggerFactory).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            // Kestrel reports a port in use as an IOException; say so in one line, not a stack trace.
+            Console.Error.WriteLine($"aotproxy simulate: cannot listen on {endPoint}: {e.Message}");
+            return 1;
+        }
+
         try
         {
             // One parseable line on stdout, as `serve` prints: scripts and tests wait for it.
