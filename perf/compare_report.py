@@ -66,6 +66,8 @@ say(f"- Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}, {meta['
     f"{meta['nginx']}; {meta['wrk']}; {meta['h2load']}")
 say(f"- Placement: the machine has {meta['cores']} cores. Each proxy is pinned to core 1 (`taskset -c 1`); the backend and the load "
     "generator share core 0, so at high rates the direct run and every proxy run are partly limited by core 0, not only by the proxy.")
+say(f"- Load average (1/5/15 min) at the start: {meta.get('loadavg_start', '?')}, at the end: {meta.get('loadavg_end', '?')}. "
+    "The machine is shared; anything above about 2 means other work ran beside the benchmark and the figures are noisier.")
 say("- Backends: nginx `return 200` with a 1,024-byte chat completion (with `usage`) for non-stream requests; `aotproxy simulate "
     "--decode-tps 200` (5 ms between tokens) for streams. Requests: `POST /v1/chat/completions` with a bearer key (AotProxy checks it).\n")
 
@@ -105,7 +107,7 @@ say("\nClosed-loop latency at saturation is mostly queueing (Little's law), so i
 open_rows = grouped(rows("open-loop.csv"), "target")
 if open_rows:
     say(f"## Open-loop added latency at 50% of the slowest peer's best rate ({fmt(float(meta['open_rate']))} req/s, "
-        f"h2load --rps over {meta['open_connections']} connections, {meta['open_duration_s']} s)\n")
+        f"h2load --rps on {meta['open_connections']} paced connection(s), {meta['open_duration_s']} s)\n")
     say("Goal: added p50 ≤ 50 µs, added p99 ≤ 250 µs.\n")
     d = {k: med(r[k] for r in open_rows.get(("direct",), [])) for k in ("p50_us", "p90_us", "p99_us")}
     body = []
@@ -121,7 +123,9 @@ if open_rows:
                      "" if added50 is None else f"+{fmt(added50)}", "" if added99 is None else f"+{fmt(added99)}", goal,
                      fmt(int(v["non_200"] or 0))])
     say(table(["target", "achieved req/s", "p50", "p90", "p99", "p99.9", "added p50", "added p99", "goal", "non-200"], body))
-    say("")
+    say("\nh2load paces one HTTP/1.1 connection at the fixed rate (more connections would fire in bursts). A response slower than "
+        "the interval delays the next request and that delay is not counted, so tails are understated when they are bad; "
+        "perf/AotProxy.Load (branch `load`) replaces this step (`open_loop_point` in compare.sh).\n")
 
 say("## CPU per 1,000 requests (ms of proxy CPU, utime + stime from /proc)\n")
 body = [[c] + [fmt(m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]
