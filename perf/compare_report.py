@@ -37,6 +37,10 @@ def fmt(v, digits=0, suffix=""):
     return f"{v:,.{digits}f}{suffix}"
 
 
+def signed(v):
+    return "–" if v is None else f"{v:+,.0f}"
+
+
 def ratio(a, b):
     return f"{a / b:.2f}×" if a and b else "–"
 
@@ -68,6 +72,12 @@ say(f"- Placement: the machine has {meta['cores']} cores. Each proxy is pinned t
     "generator share core 0, so at high rates the direct run and every proxy run are partly limited by core 0, not only by the proxy.")
 say(f"- Load average (1/5/15 min) at the start: {meta.get('loadavg_start', '?')}, at the end: {meta.get('loadavg_end', '?')}. "
     "The machine is shared; anything above about 2 means other work ran beside the benchmark and the figures are noisier.")
+noise = [float(r["other_on_proxy_core_pct"]) for rs in sweep.values() for r in rs if r.get("other_on_proxy_core_pct") not in (None, "")]
+if noise:
+    say(f"- Other processes' use of the proxy core during the sweep runs: median {statistics.median(noise):.0f}%, max {max(noise):.0f}% "
+        "(from /proc/stat, minus the proxy's own CPU). Above a few percent, the proxies were measured on a shared core.")
+if meta.get("nice"):
+    say(f"- Everything the script started ran at nice {meta['nice']}.")
 say("- Backends: nginx `return 200` with a 1,024-byte chat completion (with `usage`) for non-stream requests; `aotproxy simulate "
     "--decode-tps 200` (5 ms between tokens) for streams. Requests: `POST /v1/chat/completions` with a bearer key (AotProxy checks it).\n")
 
@@ -98,7 +108,7 @@ for c in points:
     row = [c, f"{fmt(d50)} / {fmt(d99)}"]
     for t in proxies:
         p50, p99 = m(t, c, "p50_us"), m(t, c, "p99_us")
-        row.append(f"{fmt(p50)} / {fmt(p99)} (+{fmt(p50 - d50 if p50 and d50 else None)} / +{fmt(p99 - d99 if p99 and d99 else None)})")
+        row.append(f"{fmt(p50)} / {fmt(p99)} ({signed(p50 - d50 if p50 and d50 else None)} / {signed(p99 - d99 if p99 and d99 else None)})")
     body.append(row)
 say(table(["connections", "direct p50 / p99"] + [f"{NAMES[t]} p50 / p99 (added)" for t in proxies], body))
 say("\nClosed-loop latency at saturation is mostly queueing (Little's law), so it says more about throughput than about the "
@@ -118,9 +128,12 @@ if open_rows:
         v = {k: med(r[k] for r in rs) for k in ("achieved_rps", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_s", "non_200")}
         added50 = None if t == "direct" else v["p50_us"] - d["p50_us"]
         added99 = None if t == "direct" else v["p99_us"] - d["p99_us"]
+        kept = v["achieved_rps"] >= 0.95 * float(meta["open_rate"])
         goal = "" if t == "direct" else ("met" if added50 <= 50 and added99 <= 250 else "**not met**")
+        if not kept:
+            goal += " (rate not kept: not valid)"
         body.append([NAMES[t], fmt(v["achieved_rps"]), fmt(v["p50_us"]), fmt(v["p90_us"]), fmt(v["p99_us"]), fmt(v["p999_us"]),
-                     "" if added50 is None else f"+{fmt(added50)}", "" if added99 is None else f"+{fmt(added99)}", goal,
+                     "" if added50 is None else signed(added50), "" if added99 is None else signed(added99), goal,
                      fmt(int(v["non_200"] or 0))])
     say(table(["target", "achieved req/s", "p50", "p90", "p99", "p99.9", "added p50", "added p99", "goal", "non-200"], body))
     say("\nh2load paces one HTTP/1.1 connection at the fixed rate (more connections would fire in bursts). A response slower than "
@@ -168,7 +181,7 @@ if "aot" in proxies and "jit" in proxies:
         ca, cj = m("aot", c, "cpu_ms_per_1k"), m("jit", c, "cpu_ms_per_1k")
         delta = (a / j - 1) * 100 if a and j else None
         body.append([c, fmt(a), fmt(j), "–" if delta is None else f"{delta:+.1f}%", fmt(ca, 1), fmt(cj, 1),
-                     "" if delta is None else ("within 5%" if delta >= -5 else "**more than 5% slower**")])
+                     "" if delta is None else ("met" if delta >= -5 else "**not met**: AOT more than 5% slower")])
     say(table(["connections", "AOT req/s", "JIT req/s", "AOT vs JIT", "AOT CPU ms/1k", "JIT CPU ms/1k", ""], body))
     say("")
 
@@ -182,7 +195,7 @@ if sse:
         if not rs:
             continue
         v = {k: med(r[k] for r in rs) for k in ("headers_p50_us", "headers_p99_us", "ttft_p50_us", "ttft_p99_us", "itl_p50_us", "itl_p99_us")}
-        add = lambda k: "" if t == "direct" or v[k] is None or d[k] is None else f"+{fmt(v[k] - d[k])}"
+        add = lambda k: "" if t == "direct" or v[k] is None or d[k] is None else signed(v[k] - d[k])
         bad = sum(int(r["failures"]) + int(r["incomplete"]) for r in rs)
         body.append([NAMES[t], fmt(v["headers_p50_us"]), add("headers_p50_us"), fmt(v["ttft_p50_us"]), fmt(v["ttft_p99_us"]),
                      add("ttft_p50_us"), add("ttft_p99_us"), fmt(v["itl_p50_us"]), fmt(v["itl_p99_us"]), bad])
