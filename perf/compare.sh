@@ -8,6 +8,7 @@
 #          --proxies "nginx yarp aot jit"   --no-install (skip apt)  --no-build (use what is built)
 #          --nice N (run everything it starts at nice N, e.g. -10, when other work shares the
 #          machine: a bigger share of the CPU for the benchmark, at the expense of that work)
+#          --wait-quiet SECONDS (first wait, up to SECONDS, until other work leaves core 1 alone)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -41,11 +42,12 @@ RSS_CONNECTIONS=1024
 RSS_DURATION=5
 INSTALL=1
 NICE=0
+WAIT_QUIET=0
 BUILD=1
 QUICK=0
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -57,6 +59,7 @@ while (($#)); do
     --proxies) PROXIES="$2"; shift ;;
     --no-install) INSTALL=0 ;;
     --nice) NICE="$2"; shift ;;
+    --wait-quiet) WAIT_QUIET="$2"; shift ;;
     --no-build) BUILD=0 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -361,6 +364,26 @@ core_busy_ticks() { # CORE
   done </proc/stat
 }
 
+proxy_core_busy_pct() { # over one second
+  local a b
+  a=$(core_busy_ticks $PROXY_CORE)
+  sleep 1
+  b=$(core_busy_ticks $PROXY_CORE)
+  echo $(((b - a) * 100 / CLK_TCK))
+}
+
+# Another benchmark or build on the proxy's core makes every figure a measure of sharing.
+wait_for_quiet_core() {
+  local busy deadline=$(($(date +%s) + WAIT_QUIET))
+  busy=$(proxy_core_busy_pct)
+  while ((busy > 15 && $(date +%s) < deadline)); do
+    log "core $PROXY_CORE is ${busy}% busy with other work; waiting (--wait-quiet $WAIT_QUIET)"
+    sleep 9
+    busy=$(proxy_core_busy_pct)
+  done
+  ((busy <= 15)) || log "WARNING: core $PROXY_CORE is ${busy}% busy with other work: the figures will measure sharing, not the proxies"
+}
+
 cpu_ticks() { # PID -> utime+stime in clock ticks, all threads
   local stat rest fields
   stat=$(<"/proc/$1/stat")
@@ -624,6 +647,7 @@ log "raw data: $RAW"
 
 OPEN_RATE=0
 check_ports_free
+wait_for_quiet_core
 write_configs
 start_backends
 start_proxies backend
