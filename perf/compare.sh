@@ -9,6 +9,8 @@
 #          --nice N (run everything it starts at nice N, e.g. -10, when other work shares the
 #          machine: a bigger share of the CPU for the benchmark, at the expense of that work)
 #          --wait-quiet SECONDS (first wait, up to SECONDS, until other work leaves core 1 alone)
+#          --noise-retries N (repeat a sweep run, up to N times, while other work took more than
+#          15% of core 1 during it; the quietest attempt is kept)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -43,11 +45,13 @@ RSS_DURATION=5
 INSTALL=1
 NICE=0
 WAIT_QUIET=0
+NOISE_MAX=15
+NOISE_RETRIES=0
 BUILD=1
 QUICK=0
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -60,6 +64,7 @@ while (($#)); do
     --no-install) INSTALL=0 ;;
     --nice) NICE="$2"; shift ;;
     --wait-quiet) WAIT_QUIET="$2"; shift ;;
+    --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -430,7 +435,7 @@ max_of() { sort -n "$1" | tail -1; }
 CSV_SWEEP="$RAW/sweep.csv"
 echo "round,target,connections,requests,duration_s,rps,p50_us,p99_us,mean_us,socket_errors,status_errors,cpu_s,cpu_ms_per_1k,rss_max_kib,alloc_bytes,alloc_per_request,gen0,gen1,gen2,other_on_proxy_core_pct" >"$CSV_SWEEP"
 
-# One closed-loop wrk run; appends a row to sweep.csv.
+# One closed-loop wrk run; prints its sweep.csv row.
 sweep_run() { # ROUND TARGET CONNECTIONS
   local round=$1 target=$2 conns=$3 pid="" cpu0=0 cpu1=0 core0 core1 counters0="" counters1="" sampler="" rssfile
   local out="$RAW/wrk-r$round-$target-c$conns.txt"
@@ -452,7 +457,7 @@ sweep_run() { # ROUND TARGET CONNECTIONS
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
   fi
-  python3 - "$round" "$target" "$conns" "$out" "$((cpu1 - cpu0))" "$CLK_TCK" "$(max_of "$rssfile")" "$counters0" "$counters1" "$((core1 - core0))" >>"$CSV_SWEEP" <<'EOF'
+  python3 - "$round" "$target" "$conns" "$out" "$((cpu1 - cpu0))" "$CLK_TCK" "$(max_of "$rssfile")" "$counters0" "$counters1" "$((core1 - core0))" <<'EOF'
 import re, sys
 rnd, target, conns, out, ticks, clk, rss, c0, c1, core = sys.argv[1:]
 text = open(out).read()
@@ -477,6 +482,25 @@ print(",".join(map(str, row)))
 EOF
 }
 
+# A run during which other processes took more than NOISE_MAX% of the proxy's core measures
+# the sharing, not the proxy: it is repeated (after a pause) up to NOISE_RETRIES times, and the
+# quietest attempt is kept. Its share is in the row (other_on_proxy_core_pct) either way.
+sweep_point() { # ROUND TARGET CONNECTIONS
+  local attempt row best="" best_noise=1000 noise
+  for ((attempt = 0; attempt <= NOISE_RETRIES; attempt++)); do
+    row=$(sweep_run "$@")
+    noise=${row##*,}
+    if ((noise < best_noise)); then best=$row best_noise=$noise; fi
+    [[ $2 != direct ]] || break # the direct run does not use the proxy's core
+    ((noise > NOISE_MAX)) || break
+    if ((attempt < NOISE_RETRIES)); then
+      log "  $2 at $3 connections: other work took ${noise}% of core $PROXY_CORE; again in 5 s"
+      sleep 5
+    fi
+  done
+  echo "$best" >>"$CSV_SWEEP"
+}
+
 sweep() {
   local targets=(direct "${PROXY_LIST[@]}") round i k n conns rotated target
   n=${#targets[@]}
@@ -490,7 +514,7 @@ sweep() {
       rotated=()
       for ((k = 0; k < n; k++)); do rotated+=("${targets[(k + round + i) % n]}"); done
       log "sweep round $round/$ROUNDS, $conns connections: ${rotated[*]}"
-      for target in "${rotated[@]}"; do sweep_run "$round" "$target" "$conns"; done
+      for target in "${rotated[@]}"; do sweep_point "$round" "$target" "$conns"; done
       i=$((i + 1))
     done
   done
@@ -627,7 +651,7 @@ json.dump({
     "cpu": sh("lscpu | sed -n 's/^Model name: *//p'"), "cores": sh("nproc"), "memory": sh("free -g | awk '/Mem:/{print \$2\" GiB\"}'"),
     "kernel": sh("uname -r"), "os": sh(". /etc/os-release && echo \$PRETTY_NAME"), "dotnet": sh("dotnet --version"),
     "nginx": sh("nginx -v 2>&1"), "wrk": sh("wrk -v 2>&1 | head -1"), "h2load": sh("h2load --version | head -1"),
-    "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
+    "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "noise_retries": $NOISE_RETRIES, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
     "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "sse_requests": $SSE_REQUESTS,
     "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "elapsed_s": $(($(date +%s) - STARTED_AT)),
 }, open(sys.argv[1], "w"), indent=1)
