@@ -24,6 +24,7 @@ return args2.Command switch
     "check-config" => CheckConfigCommand.Run(args2),
     "hash-key" when args2.Positional.Count == 1 => Print(ApiKeyIndex.HashKey(args2.Positional[0])),
     "demo" => await DemoCommand.RunAsync(args2),
+    "simulate" => await SimulateCommand.RunAsync(args2),
     "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
@@ -44,6 +45,9 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy hash-key KEY                 print the sha256 to put in api_key_sha256
           aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR]
                                                 gateway + N simulated vLLM workers on loopback
+          aotproxy simulate --listen HOST:PORT [--model NAME] [--name NAME] [--decode-tps N]
+                   [--prefill-tps N] [--max-num-seqs N] [--metrics v0|v1]
+                                                one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME
         """);

@@ -58,4 +58,18 @@ internal sealed class CliArgs
     public string? Option(string name) => _options.GetValueOrDefault(name);
 
     public bool Flag(string name) => _options.ContainsKey(name);
+
+    // The first option outside `known`, so that a mistyped flag is an error rather than ignored.
+    public string? FirstUnknownOption(params ReadOnlySpan<string> known)
+    {
+        foreach (var name in _options.Keys)
+        {
+            if (!known.Contains(name))
+            {
+                return name;
+            }
+        }
+
+        return null;
+    }
 }

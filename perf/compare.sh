@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+# perf/compare.sh: AotProxy beside nginx and YARP on this machine, one command.
+#
+#   perf/compare.sh            full run: 8 32 64 128 256 connections, 3 rounds of 10 s (~25 min)
+#   perf/compare.sh --quick    3 points, 1 round of 4 s (a few minutes)
+#
+# Options: --connections "8 32 64 128 256"  --rounds N  --duration SECONDS  --warmup SECONDS
+#          --proxies "nginx yarp aot jit"   --no-install (skip apt)  --no-build (use what is built)
+#          --nice N (run everything it starts at nice N, e.g. -10, when other work shares the
+#          machine: a bigger share of the CPU for the benchmark, at the expense of that work)
+#          --wait-quiet SECONDS (first wait, up to SECONDS, until other work leaves core 1 alone)
+#          --noise-retries N (repeat a sweep run, up to N times, while other work took more than
+#          15% of core 1 during it; the quietest attempt is kept)
+#
+# What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
+#   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
+#             `aotproxy simulate` at 200 tokens/s (5 ms between tokens) for stream requests
+#   proxies   nginx (proxy_pass, upstream keepalive), YARP (perf/peers/YarpPeer), AotProxy as the
+#             AOT binary (artifacts/aot/aotproxy) and as the JIT build of the same code
+#   load      wrk (closed loop) for the throughput sweep; h2load --rps (fixed rate) for the
+#             open-loop latency point; perf/sse_probe.py for time to first token
+# Each proxy is pinned to core 1; the backends and load generators share core 0.
+#
+# Output: a Markdown report on stdout and in perf/reports/compare-STAMP.md, raw data (CSV, JSON,
+# every wrk/h2load output) in perf/reports/compare-STAMP/. Every process it starts is stopped by
+# its PID on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+CONNECTIONS="8 32 64 128 256"
+ROUNDS=3
+DURATION=10
+WARMUP=5
+PROXIES="nginx yarp aot jit"
+# One connection: h2load starts every connection's --rps timer at the same moment, so N
+# connections send N requests at once, every N/rate seconds, and the burst queues (measured
+# against nginx direct at 3,500 req/s: p50 31 µs on 1 connection, 62 on 2, 121 on 4, 246 on 8).
+OPEN_CONNECTIONS=1
+OPEN_DURATION=10
+SSE_REQUESTS=300
+RSS_CONNECTIONS=1024
+RSS_DURATION=5
+INSTALL=1
+NICE=0
+WAIT_QUIET=0
+NOISE_MAX=15
+NOISE_RETRIES=0
+BUILD=1
+QUICK=0
+COMMAND_LINE="perf/compare.sh${*:+ $*}"
+
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+  case "$1" in
+    --quick) QUICK=1; CONNECTIONS="8 64 256"; ROUNDS=1; DURATION=4; WARMUP=3; OPEN_DURATION=5; SSE_REQUESTS=100; RSS_DURATION=3 ;;
+    --connections) CONNECTIONS="$2"; shift ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    --duration) DURATION="$2"; shift ;;
+    --warmup) WARMUP="$2"; shift ;;
+    --proxies) PROXIES="$2"; shift ;;
+    --no-install) INSTALL=0 ;;
+    --nice) NICE="$2"; shift ;;
+    --wait-quiet) WAIT_QUIET="$2"; shift ;;
+    --noise-retries) NOISE_RETRIES="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+read -ra PROXY_LIST <<<"$PROXIES"
+readonly HOST=127.0.0.1
+readonly BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184
+readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188
+readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN"
+readonly LOAD_CORE=0 PROXY_CORE=1
+readonly KEY=sk-bench MODEL=bench
+readonly AOT_BIN=artifacts/aot/aotproxy
+readonly JIT_DLL=src/AotProxy/bin/Release/net10.0/aotproxy.dll
+readonly YARP_DLL=perf/peers/YarpPeer/bin/Release/net10.0/yarp-peer.dll
+CLK_TCK=$(getconf CLK_TCK)
+readonly CLK_TCK
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+REPORTS="$ROOT/perf/reports"
+RAW="$REPORTS/compare-$STAMP"
+WORK="$RAW/work"
+mkdir -p "$WORK"
+STARTED_AT=$(date +%s)
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- processes, by PID only
+
+declare -A PID_OF=()   # name -> pid of every long-running process this script started
+
+cleanup() {
+  local name pid
+  for name in "${!PID_OF[@]}"; do
+    pid=${PID_OF[$name]}
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for name in "${!PID_OF[@]}"; do
+    pid=${PID_OF[$name]}
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop() {
+  local name=$1 pid=${PID_OF[$1]:-}
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "PID_OF[$name]"
+}
+
+# start NAME CORE LOGFILE COMMAND...: runs COMMAND pinned to CORE, in the background.
+start() {
+  local name=$1 core=$2 logfile=$3
+  shift 3
+  nice -n "$NICE" taskset -c "$core" "$@" >"$logfile" 2>&1 &
+  PID_OF[$name]=$!
+}
+
+wait_for_line() { # FILE TEXT NAME
+  for _ in $(seq 300); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "${PID_OF[$3]}" 2>/dev/null || { cat "$1" >&2; echo "$3 exited before it was ready" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$3 not ready within 30 s" >&2
+  return 1
+}
+
+wait_for_http() { # URL NAME
+  for _ in $(seq 300); do
+    if curl -s -o /dev/null "$1"; then
+      sleep 0.2 # a second server on the port would answer too: make sure ours is still alive
+      kill -0 "${PID_OF[$2]}" 2>/dev/null && return 0
+    fi
+    kill -0 "${PID_OF[$2]}" 2>/dev/null || { echo "$2 exited before it was ready" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$2 not answering on $1 within 30 s" >&2
+  return 1
+}
+
+# ---------------------------------------------------------------- setup
+
+# Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
+check_ports_free() {
+  local port
+  for port in $ALL_PORTS; do
+    if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
+      echo "port $port on $HOST is in use (by another process); free ports $ALL_PORTS first" >&2
+      exit 1
+    fi
+  done
+}
+
+install_tools() {
+  local missing=()
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v h2load >/dev/null || missing+=(nghttp2-client)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v python3 >/dev/null || missing+=(python3)
+  command -v taskset >/dev/null || missing+=(util-linux)
+  command -v clang >/dev/null || missing+=(clang lld zlib1g-dev)
+  ((${#missing[@]})) || return 0
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+  log "building: AOT binary, JIT build, YARP peer"
+  dotnet publish src/AotProxy/AotProxy.csproj -c Release -r linux-x64 -o artifacts/aot >"$WORK/build-aot.log" 2>&1 || { tail -20 "$WORK/build-aot.log" >&2; exit 1; }
+  dotnet build src/AotProxy -c Release >"$WORK/build-jit.log" 2>&1 || { tail -20 "$WORK/build-jit.log" >&2; exit 1; }
+  dotnet build perf/peers/YarpPeer -c Release >"$WORK/build-yarp.log" 2>&1 || { tail -20 "$WORK/build-yarp.log" >&2; exit 1; }
+}
+
+# The 1024-byte OpenAI chat completion the nginx backend returns (padded in the content).
+completion_json() {
+  local head='{"id":"chatcmpl-bench","object":"chat.completion","created":1795000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"'
+  local tail='"},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":12,"total_tokens":28,"completion_tokens":16}}'
+  local pad=$((1024 - ${#head} - ${#tail})) text=""
+  while ((${#text} < pad)); do text+="lorem ipsum "; done
+  printf '%s%s%s' "$head" "${text:0:pad}" "$tail"
+}
+
+write_configs() {
+  local body
+  body=$(completion_json)
+  ((${#body} == 1024)) || { echo "backend body is ${#body} bytes, not 1024" >&2; exit 1; }
+  printf '%s' "$body" >"$RAW/backend-response.json"
+  printf '%s' '{"model":"bench","messages":[{"role":"user","content":"Say something about proxies."}],"max_tokens":16}' >"$WORK/request.json"
+
+  cat >"$WORK/nginx-common.conf" <<EOF
+client_body_temp_path $WORK/nginx-tmp/body;
+proxy_temp_path $WORK/nginx-tmp/proxy;
+fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+scgi_temp_path $WORK/nginx-tmp/scgi;
+access_log off;
+keepalive_requests 10000000;
+keepalive_timeout 300s;
+EOF
+  mkdir -p "$WORK/nginx-tmp"
+
+  # master_process off: one process, so its PID carries all of its CPU and memory.
+  cat >"$WORK/backend.conf" <<EOF
+daemon off;
+master_process off;
+worker_rlimit_nofile 16384;
+pid $WORK/backend.pid;
+error_log $WORK/backend-error.log warn;
+events { worker_connections 8192; }
+http {
+  include $WORK/nginx-common.conf;
+  server {
+    listen $HOST:$BACKEND_PORT;
+    location / {
+      default_type application/json;
+      return 200 '$body';
+    }
+  }
+}
+EOF
+
+  local key_sha
+  key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
+  for mode in aot jit; do
+    local port=$AOT_PORT admin=$AOT_ADMIN
+    [[ $mode == jit ]] && port=$JIT_PORT admin=$JIT_ADMIN
+    for upstream in backend sim; do
+      local url="http://$HOST:$BACKEND_PORT"
+      [[ $upstream == sim ]] && url="http://$HOST:$SIM_PORT"
+      cat >"$WORK/aotproxy-$mode-$upstream.toml" <<EOF
+[server]
+listen = "$HOST:$port"
+admin_listen = "$HOST:$admin"
+shutdown_grace = "2s"
+
+[routing]
+strategy = "round_robin"
+
+[[workers]]
+name = "$upstream"
+url = "$url"
+models = ["$MODEL"]
+max_concurrency = 4096
+
+[[tenants]]
+name = "bench"
+api_key_sha256 = ["$key_sha"]
+models = ["*"]
+EOF
+    done
+  done
+
+  cat >"$WORK/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = [[$(cat "$WORK/request.json")]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d mean_us=%.1f errors=%d status_errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+EOF
+}
+
+nginx_proxy_conf() { # UPSTREAM_PORT
+  cat >"$WORK/proxy.conf" <<EOF
+daemon off;
+master_process off;
+worker_rlimit_nofile 16384;
+pid $WORK/proxy.pid;
+error_log $WORK/proxy-error.log warn;
+events { worker_connections 8192; }
+http {
+  include $WORK/nginx-common.conf;
+  upstream backend {
+    server $HOST:$1;
+    keepalive 256;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen $HOST:$NGINX_PORT;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+}
+
+start_backends() {
+  start backend $LOAD_CORE "$WORK/backend.log" nginx -p "$WORK" -e "$WORK/backend-error.log" -c "$WORK/backend.conf"
+  wait_for_http "http://$HOST:$BACKEND_PORT/" backend
+  AOTPROXY_LOG_LEVEL=warning start sim $LOAD_CORE "$WORK/sim.log" \
+    "$AOT_BIN" simulate --listen "$HOST:$SIM_PORT" --model "$MODEL" --decode-tps 200 --max-num-seqs 1024
+  wait_for_line "$WORK/sim.log" "aotproxy simulate ready" sim
+}
+
+start_proxies() { # backend | sim
+  local upstream=$1 upstream_port=$BACKEND_PORT proxy
+  [[ $upstream == sim ]] && upstream_port=$SIM_PORT
+  for proxy in "${PROXY_LIST[@]}"; do
+    case $proxy in
+      nginx)
+        nginx_proxy_conf "$upstream_port"
+        start nginx $PROXY_CORE "$WORK/nginx-$upstream.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
+        wait_for_http "http://$HOST:$NGINX_PORT/" nginx ;;
+      yarp)
+        start yarp $PROXY_CORE "$WORK/yarp-$upstream.log" dotnet "$YARP_DLL" --listen "$HOST:$YARP_PORT" --upstream "http://$HOST:$upstream_port/"
+        wait_for_line "$WORK/yarp-$upstream.log" "yarp-peer ready" yarp ;;
+      aot)
+        AOTPROXY_LOG_LEVEL=warning start aot $PROXY_CORE "$WORK/aot-$upstream.log" "$AOT_BIN" serve --config "$WORK/aotproxy-aot-$upstream.toml"
+        wait_for_line "$WORK/aot-$upstream.log" "aotproxy ready" aot ;;
+      jit)
+        AOTPROXY_LOG_LEVEL=warning start jit $PROXY_CORE "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
+        wait_for_line "$WORK/jit-$upstream.log" "aotproxy ready" jit ;;
+      *) echo "unknown proxy $proxy (nginx yarp aot jit)" >&2; exit 2 ;;
+    esac
+  done
+}
+
+stop_proxies() {
+  local proxy
+  for proxy in "${PROXY_LIST[@]}"; do stop "$proxy"; done
+}
+
+# ---------------------------------------------------------------- measurements
+
+url_of() { # TARGET -> base URL
+  case $1 in
+    direct) echo "http://$HOST:$BACKEND_PORT" ;;
+    direct-sim) echo "http://$HOST:$SIM_PORT" ;;
+    nginx) echo "http://$HOST:$NGINX_PORT" ;;
+    yarp) echo "http://$HOST:$YARP_PORT" ;;
+    aot) echo "http://$HOST:$AOT_PORT" ;;
+    jit) echo "http://$HOST:$JIT_PORT" ;;
+  esac
+}
+
+# CPU ticks the whole core spent busy (user, nice, system, irq, softirq, steal), from /proc/stat.
+core_busy_ticks() { # CORE
+  local name user niced system irq softirq steal _
+  while read -r name user niced system _ _ irq softirq steal _; do
+    [[ $name == "cpu$1" ]] && { echo $((user + niced + system + irq + softirq + steal)); return; }
+  done </proc/stat
+}
+
+proxy_core_busy_pct() { # over one second
+  local a b
+  a=$(core_busy_ticks $PROXY_CORE)
+  sleep 1
+  b=$(core_busy_ticks $PROXY_CORE)
+  echo $(((b - a) * 100 / CLK_TCK))
+}
+
+# Another benchmark or build on the proxy's core makes every figure a measure of sharing.
+wait_for_quiet_core() {
+  local busy deadline=$(($(date +%s) + WAIT_QUIET))
+  busy=$(proxy_core_busy_pct)
+  while ((busy > 15 && $(date +%s) < deadline)); do
+    log "core $PROXY_CORE is ${busy}% busy with other work; waiting (--wait-quiet $WAIT_QUIET)"
+    sleep 9
+    busy=$(proxy_core_busy_pct)
+  done
+  ((busy <= 15)) || log "WARNING: core $PROXY_CORE is ${busy}% busy with other work: the figures will measure sharing, not the proxies"
+}
+
+cpu_ticks() { # PID -> utime+stime in clock ticks, all threads
+  local stat rest fields
+  stat=$(<"/proc/$1/stat")
+  rest=${stat##*) }
+  read -ra fields <<<"$rest"
+  echo $((fields[11] + fields[12]))
+}
+
+rss_kib() { # PID FIELD(VmRSS|VmHWM)
+  local key value _
+  while read -r key value _; do
+    [[ $key == "$2:" ]] && { echo "$value"; return; }
+  done <"/proc/$1/status"
+}
+
+# .NET runtime counters: "allocated_bytes gen0 gen1 gen2", or "" for nginx and direct.
+dotnet_counters() { # TARGET
+  local url
+  case $1 in
+    aot) url="http://$HOST:$AOT_ADMIN/api/status" ;;
+    jit) url="http://$HOST:$JIT_ADMIN/api/status" ;;
+    yarp) url="http://$HOST:$YARP_PORT/_stats" ;;
+    *) return 0 ;;
+  esac
+  curl -s "$url" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = d.get("runtime", d)
+print(r["allocated_bytes"], r["gen0_collections"], r["gen1_collections"], r["gen2_collections"])'
+}
+
+# Samples VmRSS of PID every 200 ms into FILE, in the background ($! is the sampler).
+start_rss_sampler() { # PID FILE
+  (
+    while kill -0 "$1" 2>/dev/null; do
+      rss_kib "$1" VmRSS >>"$2" || true
+      sleep 0.2
+    done
+  ) >/dev/null 2>&1 &
+}
+
+max_of() { sort -n "$1" | tail -1; }
+
+CSV_SWEEP="$RAW/sweep.csv"
+echo "round,target,connections,requests,duration_s,rps,p50_us,p99_us,mean_us,socket_errors,status_errors,cpu_s,cpu_ms_per_1k,rss_max_kib,alloc_bytes,alloc_per_request,gen0,gen1,gen2,other_on_proxy_core_pct" >"$CSV_SWEEP"
+
+# One closed-loop wrk run; prints its sweep.csv row.
+sweep_run() { # ROUND TARGET CONNECTIONS
+  local round=$1 target=$2 conns=$3 pid="" cpu0=0 cpu1=0 core0 core1 counters0="" counters1="" sampler="" rssfile
+  local out="$RAW/wrk-r$round-$target-c$conns.txt"
+  if [[ $target != direct ]]; then pid=${PID_OF[$target]}; fi
+  rssfile="$WORK/rss-$target-$conns-$round.txt"
+  : >"$rssfile"
+  core0=$(core_busy_ticks $PROXY_CORE)
+  if [[ -n $pid ]]; then
+    cpu0=$(cpu_ticks "$pid")
+    counters0=$(dotnet_counters "$target")
+    start_rss_sampler "$pid" "$rssfile"
+    sampler=$!
+  fi
+  nice -n "$NICE" taskset -c $LOAD_CORE wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$(url_of "$target")/v1/chat/completions" >"$out" 2>&1
+  core1=$(core_busy_ticks $PROXY_CORE)
+  if [[ -n $pid ]]; then
+    cpu1=$(cpu_ticks "$pid")
+    counters1=$(dotnet_counters "$target")
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+  fi
+  python3 - "$round" "$target" "$conns" "$out" "$((cpu1 - cpu0))" "$CLK_TCK" "$(max_of "$rssfile")" "$counters0" "$counters1" "$((core1 - core0))" <<'EOF'
+import re, sys
+rnd, target, conns, out, ticks, clk, rss, c0, c1, core = sys.argv[1:]
+text = open(out).read()
+m = re.search(r"RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) mean_us=([\d.]+) errors=(\d+) status_errors=(\d+)", text)
+if not m:
+    sys.exit(f"no wrk result in {out}:\n{text}")
+req, dur_us, p50, p99, mean, errors, status = m.groups()
+req, dur = int(req), int(dur_us) / 1e6
+rps = req / dur
+cpu = int(ticks) / int(clk)
+direct = target == "direct"
+row = [rnd, target, conns, req, f"{dur:.3f}", f"{rps:.0f}", p50, p99, mean, errors, status,
+       "" if direct else f"{cpu:.2f}", "" if direct or not req else f"{cpu * 1e6 / req:.1f}", "" if direct else rss]
+if c0 and c1:
+    a0, *g0 = map(int, c0.split()); a1, *g1 = map(int, c1.split())
+    row += [a1 - a0, f"{(a1 - a0) / req:.0f}" if req else "", *(b - a for a, b in zip(g0, g1))]
+else:
+    row += ["", "", "", "", ""]
+# Share of the proxy's core that other processes used during the run: noise from the machine.
+row.append(f"{max(0.0, (int(core) - int(ticks)) / int(clk) / dur * 100):.0f}")
+print(",".join(map(str, row)))
+EOF
+}
+
+# A run during which other processes took more than NOISE_MAX% of the proxy's core measures
+# the sharing, not the proxy: it is repeated (after a pause) up to NOISE_RETRIES times, and the
+# quietest attempt is kept. Its share is in the row (other_on_proxy_core_pct) either way.
+sweep_point() { # ROUND TARGET CONNECTIONS
+  local attempt row best="" best_noise=1000 noise
+  for ((attempt = 0; attempt <= NOISE_RETRIES; attempt++)); do
+    row=$(sweep_run "$@")
+    noise=${row##*,}
+    if ((noise < best_noise)); then best=$row best_noise=$noise; fi
+    [[ $2 != direct ]] || break # the direct run does not use the proxy's core
+    ((noise > NOISE_MAX)) || break
+    if ((attempt < NOISE_RETRIES)); then
+      log "  $2 at $3 connections: other work took ${noise}% of core $PROXY_CORE; again in 5 s"
+      sleep 5
+    fi
+  done
+  echo "$best" >>"$CSV_SWEEP"
+}
+
+sweep() {
+  local targets=(direct "${PROXY_LIST[@]}") round i k n conns rotated target
+  n=${#targets[@]}
+  log "warm-up: ${WARMUP} s at 64 connections per proxy"
+  for target in "${PROXY_LIST[@]}"; do
+    nice -n "$NICE" taskset -c $LOAD_CORE wrk -t1 -c64 -d"${WARMUP}s" -s "$WORK/post.lua" "$(url_of "$target")/v1/chat/completions" >"$WORK/warmup-$target.txt" 2>&1
+  done
+  for ((round = 1; round <= ROUNDS; round++)); do
+    i=0
+    for conns in $CONNECTIONS; do
+      rotated=()
+      for ((k = 0; k < n; k++)); do rotated+=("${targets[(k + round + i) % n]}"); done
+      log "sweep round $round/$ROUNDS, $conns connections: ${rotated[*]}"
+      for target in "${rotated[@]}"; do sweep_point "$round" "$target" "$conns"; done
+      i=$((i + 1))
+    done
+  done
+}
+
+# The open-loop latency point: RATE requests/s in total, fixed schedule, over OPEN_CONNECTIONS
+# connections. One function, so that perf/AotProxy.Load (`aotproxy-load run PROFILE --target URL
+# --key KEY --out DIR --rate-scale F`) can replace h2load here. h2load's --rps paces each
+# connection on a timer; far from saturation, as here, that is a fixed arrival rate. Its limit:
+# HTTP/1.1 has one request in flight per connection, so a response slower than the interval
+# (1/RATE) delays the next request, and that delay is not counted (coordinated omission): the
+# tail is understated exactly when it is bad. Writes per-request microseconds to OUTFILE.log.
+open_loop_point() { # TARGET RATE OUTFILE
+  local target=$1 rate=$2 out=$3 per_client
+  per_client=$(python3 -c "print(max(1, round($rate / $OPEN_CONNECTIONS)))")
+  nice -n "$NICE" taskset -c $LOAD_CORE h2load --h1 -t1 -c"$OPEN_CONNECTIONS" --rps="$per_client" -D "$OPEN_DURATION" --warm-up-time=1 \
+    -d "$WORK/request.json" -H "Content-Type: application/json" -H "Authorization: Bearer $KEY" \
+    --log-file="$out.log" "$(url_of "$target")/v1/chat/completions" >"$out" 2>&1
+}
+
+CSV_OPEN="$RAW/open-loop.csv"
+echo "round,target,target_rps,achieved_rps,requests,non_200,p50_us,p90_us,p99_us,p999_us,max_us,cpu_s" >"$CSV_OPEN"
+
+open_loop() {
+  local rate targets=(direct "${PROXY_LIST[@]}") round k n pid cpu0 cpu1 target out
+  n=${#targets[@]}
+  # 50% of the slowest peer's best median throughput in the sweep (peers: nginx, YARP, AotProxy AOT).
+  rate=$(python3 - "$CSV_SWEEP" <<'EOF'
+import csv, statistics, sys
+from collections import defaultdict
+runs = defaultdict(list)
+for r in csv.DictReader(open(sys.argv[1])):
+    runs[(r["target"], r["connections"])].append(float(r["rps"]))
+best = defaultdict(float)
+for (target, _), values in runs.items():
+    best[target] = max(best[target], statistics.median(values))
+peers = [best[p] for p in ("nginx", "yarp", "aot") if p in best] or [best["direct"]]
+print(round(min(peers) / 2))
+EOF
+)
+  OPEN_RATE=$rate
+  for ((round = 1; round <= ROUNDS; round++)); do
+    log "open loop round $round/$ROUNDS at $rate req/s over $OPEN_CONNECTIONS connections"
+    for ((k = 0; k < n; k++)); do
+      target=${targets[(k + round) % n]}
+      out="$RAW/h2load-r$round-$target.txt"
+      pid=${PID_OF[$target]:-}
+      cpu0=0 cpu1=0
+      if [[ -n $pid ]]; then cpu0=$(cpu_ticks "$pid"); fi
+      open_loop_point "$target" "$rate" "$out"
+      if [[ -n $pid ]]; then cpu1=$(cpu_ticks "$pid"); fi
+      python3 - "$round" "$target" "$rate" "$out" "$((cpu1 - cpu0))" "$CLK_TCK" "$OPEN_DURATION" >>"$CSV_OPEN" <<'EOF'
+import sys
+rnd, target, rate, out, ticks, clk, duration = sys.argv[1:]
+rows = [line.split("\t") for line in open(out + ".log") if line.strip()]
+lat = sorted(int(r[2]) for r in rows)
+non200 = sum(1 for r in rows if r[1] != "200")
+def pct(p):
+    return lat[min(len(lat) - 1, max(0, int(round(p / 100 * len(lat) + 0.5)) - 1))] if lat else ""
+print(",".join(map(str, [rnd, target, rate, round(len(rows) / float(duration)), len(rows), non200,
+      pct(50), pct(90), pct(99), pct(99.9), lat[-1] if lat else "", "" if target == "direct" else int(ticks) / int(clk)])))
+EOF
+    done
+  done
+}
+
+# Streaming: time to first token, direct from the simulator vs through each proxy. One function,
+# to be switched to perf/AotProxy.Load's ttft_us/itl_us report later.
+sse_point() { # TARGET OUTFILE
+  nice -n "$NICE" taskset -c $LOAD_CORE python3 perf/sse_probe.py "$(url_of "$1")/v1/chat/completions" "$KEY" "$MODEL" \
+    --requests "$SSE_REQUESTS" --max-tokens 8 --interval-ms 50 --out "$2" >/dev/null
+}
+
+CSV_SSE="$RAW/sse.csv"
+echo "round,target,requests,failures,incomplete,headers_p50_us,headers_p99_us,ttft_p50_us,ttft_p99_us,itl_p50_us,itl_p99_us" >"$CSV_SSE"
+
+sse() {
+  local targets=(direct-sim "${PROXY_LIST[@]}") round k n target out
+  n=${#targets[@]}
+  for ((round = 1; round <= ROUNDS; round++)); do
+    log "streaming round $round/$ROUNDS: $SSE_REQUESTS streams of 8 tokens per target"
+    for ((k = 0; k < n; k++)); do
+      target=${targets[(k + round) % n]}
+      out="$RAW/sse-r$round-$target.json"
+      sse_point "$target" "$out"
+      python3 - "$round" "$target" "$out" >>"$CSV_SSE" <<'EOF'
+import json, sys
+rnd, target, out = sys.argv[1:]
+d = json.load(open(out))
+t = "direct" if target == "direct-sim" else target
+f = lambda k, p: "" if d[k][p] is None else f"{d[k][p]:.0f}"
+print(",".join(map(str, [rnd, t, d["requests"], d["failures"], d["incomplete"], f("headers_us", "p50"), f("headers_us", "p99"),
+      f("ttft_us", "p50"), f("ttft_us", "p99"), f("itl_us", "p50"), f("itl_us", "p99")])))
+EOF
+    done
+  done
+}
+
+CSV_RSS="$RAW/rss-1024.csv"
+echo "target,idle_rss_kib,max_rss_kib_1024,vmhwm_kib,requests,socket_errors,status_errors" >"$CSV_RSS"
+
+# RSS with 1,024 open keep-alive connections (wrk -c1024 for a few seconds), each proxy.
+rss_1024() {
+  local target pid idle sampler rssfile out
+  for target in "${PROXY_LIST[@]}"; do
+    log "$RSS_CONNECTIONS connections: $target"
+    pid=${PID_OF[$target]}
+    idle=$(rss_kib "$pid" VmRSS)
+    rssfile="$WORK/rss1024-$target.txt"
+    out="$RAW/wrk-c$RSS_CONNECTIONS-$target.txt"
+    : >"$rssfile"
+    start_rss_sampler "$pid" "$rssfile"
+    sampler=$!
+    nice -n "$NICE" taskset -c $LOAD_CORE wrk -t1 -c"$RSS_CONNECTIONS" -d"${RSS_DURATION}s" --timeout 10s -s "$WORK/post.lua" "$(url_of "$target")/v1/chat/completions" >"$out" 2>&1
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    python3 - "$target" "$idle" "$(max_of "$rssfile")" "$(rss_kib "$pid" VmHWM)" "$out" >>"$CSV_RSS" <<'EOF'
+import re, sys
+target, idle, peak, hwm, out = sys.argv[1:]
+m = re.search(r"RESULT requests=(\d+) .* errors=(\d+) status_errors=(\d+)", open(out).read())
+print(",".join([target, idle, peak, hwm, *(m.groups() if m else ("", "", ""))]))
+EOF
+  done
+}
+
+write_meta() {
+  python3 - "$RAW/meta.json" <<EOF
+import json, subprocess, sys
+def sh(c):
+    return subprocess.run(c, shell=True, capture_output=True, text=True).stdout.strip()
+json.dump({
+    "command": "$COMMAND_LINE", "quick": $QUICK, "date_utc": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+    "commit": sh("git log -1 --format='%h %s'"), "dirty": bool(sh("git status --porcelain --untracked-files=no")),
+    "cpu": sh("lscpu | sed -n 's/^Model name: *//p'"), "cores": sh("nproc"), "memory": sh("free -g | awk '/Mem:/{print \$2\" GiB\"}'"),
+    "kernel": sh("uname -r"), "os": sh(". /etc/os-release && echo \$PRETTY_NAME"), "dotnet": sh("dotnet --version"),
+    "nginx": sh("nginx -v 2>&1"), "wrk": sh("wrk -v 2>&1 | head -1"), "h2load": sh("h2load --version | head -1"),
+    "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "noise_retries": $NOISE_RETRIES, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
+    "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "sse_requests": $SSE_REQUESTS,
+    "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "elapsed_s": $(($(date +%s) - STARTED_AT)),
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+}
+
+# ---------------------------------------------------------------- main
+
+if ((INSTALL)); then install_tools; fi
+if ((BUILD)); then build; fi
+for f in "$AOT_BIN" "$JIT_DLL" "$YARP_DLL"; do
+  [[ -e $f ]] || { echo "$f is missing: run without --no-build" >&2; exit 1; }
+done
+ulimit -n "$(ulimit -Hn)" # 1,024 connections need about 2,100 descriptors per proxy
+log "$(nproc) cores: proxies on core $PROXY_CORE; backends and load generators share core $LOAD_CORE"
+log "raw data: $RAW"
+
+OPEN_RATE=0
+check_ports_free
+wait_for_quiet_core
+write_configs
+start_backends
+start_proxies backend
+sweep
+open_loop
+rss_1024
+stop_proxies
+start_proxies sim
+sse
+stop_proxies
+write_meta
+
+python3 perf/compare_report.py "$RAW" >"$REPORTS/compare-$STAMP.md"
+cat "$REPORTS/compare-$STAMP.md"
+log "report: perf/reports/compare-$STAMP.md (raw: perf/reports/compare-$STAMP/), $(($(date +%s) - STARTED_AT)) s"
