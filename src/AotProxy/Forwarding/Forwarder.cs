@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
+using AotProxy.Memory;
 using AotProxy.Routing;
 using AotProxy.Threading;
 using AotProxy.Upstream;
@@ -176,7 +177,7 @@ internal sealed class Forwarder(TimeProvider time)
         finally
         {
             await registration.DisposeAsync().ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(request);
+            BufferPool.Shared.Return(request);
             if (connection is not null)
             {
                 if (reusable)
@@ -201,7 +202,7 @@ internal sealed class Forwarder(TimeProvider time)
         var query = incoming.QueryString.Value ?? string.Empty;
         for (var room = HeadRoom; ; room *= 32)
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(room + body.Length);
+            var buffer = BufferPool.Shared.Rent(room + body.Length);
             var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization);
             if (head >= 0)
             {
@@ -210,7 +211,7 @@ internal sealed class Forwarder(TimeProvider time)
                 return buffer;
             }
 
-            ArrayPool<byte>.Shared.Return(buffer);
+            BufferPool.Shared.Return(buffer);
         }
     }
 

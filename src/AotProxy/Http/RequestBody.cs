@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using AotProxy.Memory;
 using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Http;
@@ -50,7 +51,7 @@ internal sealed class RequestBody : IDisposable
 
                 if (result.IsCompleted)
                 {
-                    var array = ArrayPool<byte>.Shared.Rent(Math.Max(1, (int)buffer.Length));
+                    var array = BufferPool.Shared.Rent(Math.Max(1, (int)buffer.Length));
                     buffer.CopyTo(array);
                     var body = new RequestBody(array, (int)buffer.Length);
                     reader.AdvanceTo(buffer.End);
@@ -71,9 +72,9 @@ internal sealed class RequestBody : IDisposable
     public void Apply(Inspection.UsageSplice splice)
     {
         var length = splice.NewLength(Length);
-        var next = ArrayPool<byte>.Shared.Rent(length);
+        var next = BufferPool.Shared.Rent(length);
         splice.Apply(Span, next);
-        ArrayPool<byte>.Shared.Return(_array!);
+        BufferPool.Shared.Return(_array!);
         _array = next;
         Length = length;
     }
@@ -82,7 +83,7 @@ internal sealed class RequestBody : IDisposable
     {
         if (Interlocked.Exchange(ref _array, null) is { } array)
         {
-            ArrayPool<byte>.Shared.Return(array);
+            BufferPool.Shared.Return(array);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using AotProxy.Memory;
 
 namespace AotProxy.Upstream;
 
@@ -23,7 +24,7 @@ internal sealed class PooledWindow(int initialSize, int maxSize, string overflow
     {
         if (_array is null)
         {
-            _array = ArrayPool<byte>.Shared.Rent(initialSize);
+            _array = BufferPool.Shared.Rent(initialSize);
             Start = End = 0;
         }
         else if (_array.Length - End < MinFree)
@@ -37,13 +38,13 @@ internal sealed class PooledWindow(int initialSize, int maxSize, string overflow
                     throw new UpstreamProtocolException(overflowMessage);
                 }
 
-                target = ArrayPool<byte>.Shared.Rent(_array.Length * 2);
+                target = BufferPool.Shared.Rent(_array.Length * 2);
             }
 
             _array.AsSpan(Start, pending).CopyTo(target);
             if (!ReferenceEquals(target, _array))
             {
-                ArrayPool<byte>.Shared.Return(_array);
+                BufferPool.Shared.Return(_array);
                 _array = target;
             }
 
@@ -72,7 +73,7 @@ internal sealed class PooledWindow(int initialSize, int maxSize, string overflow
         {
             _array = null;
             Start = End = 0;
-            ArrayPool<byte>.Shared.Return(array);
+            BufferPool.Shared.Return(array);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using AotProxy.Memory;
 
 namespace AotProxy.Upstream;
 
@@ -51,7 +52,7 @@ internal sealed class ResponseHead
     internal Span<byte> Load(in ReadOnlySequence<byte> head)
     {
         Clear();
-        _bytes = ArrayPool<byte>.Shared.Rent((int)head.Length);
+        _bytes = BufferPool.Shared.Rent((int)head.Length);
         head.CopyTo(_bytes);
         Length = (int)head.Length;
         return _bytes.AsSpan(0, Length);
@@ -72,7 +73,7 @@ internal sealed class ResponseHead
     {
         if (_bytes.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_bytes);
+            BufferPool.Shared.Return(_bytes);
             _bytes = [];
         }
 
