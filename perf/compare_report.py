@@ -138,7 +138,7 @@ if open_rows:
     say(table(["target", "achieved req/s", "p50", "p90", "p99", "p99.9", "added p50", "added p99", "goal", "non-200"], body))
     say("\nh2load paces one HTTP/1.1 connection at the fixed rate (more connections would fire in bursts). A response slower than "
         "the interval delays the next request and that delay is not counted, so tails are understated when they are bad; "
-        "perf/AotProxy.Load (branch `load`) replaces this step (`open_loop_point` in compare.sh).\n")
+        "perf/AotProxy.Load can replace this step (`open_loop_point` in compare.sh) once it gets a core of its own.\n")
 
 say("## CPU per 1,000 requests (ms of proxy CPU, utime + stime from /proc)\n")
 body = [[c] + [fmt(m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]

@@ -12,8 +12,8 @@ events (itl). Chunked transfer encoding is decoded, so a proxy that re-chunks is
 events, not by its chunk boundaries. Prints one JSON object with the percentiles.
 
 The client's own cost (Python, on the load core) is the same for every target, so a difference
-between a proxy and the direct run is the proxy's. perf/AotProxy.Load (branch `load`) will
-replace this with an open-loop runner; compare.sh calls it from one function.
+between a proxy and the direct run is the proxy's. perf/AotProxy.Load (the open-loop runner)
+measures TTFT and inter-token gaps under load; compare.sh calls this probe from one function.
 """
 import argparse, json, socket, statistics, sys, time
 from urllib.parse import urlsplit

@@ -122,6 +122,7 @@ internal sealed class BodyReader : PipeReader
     {
     }
 
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> AwaitFramedAsync(ValueTask<ReadResult> pending) => Frame(await pending.ConfigureAwait(false));
 
     private ReadResult Frame(ReadResult result)
