@@ -218,14 +218,9 @@ keepalive_timeout 300s;
 EOF
   mkdir -p "$WORK/nginx-tmp"
 
-  # master_process off: one process, so its PID carries all of its CPU and memory.
-  cat >"$WORK/backend.conf" <<EOF
-daemon off;
-master_process off;
-worker_rlimit_nofile 16384;
-pid $WORK/backend.pid;
-error_log $WORK/backend-error.log warn;
-events { worker_connections 8192; }
+  {
+    nginx_main backend
+    cat <<EOF
 http {
   include $WORK/nginx-common.conf;
   server {
@@ -237,6 +232,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/backend.conf"
 
   local key_sha
   key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
@@ -284,14 +280,23 @@ end
 EOF
 }
 
-nginx_proxy_conf() { # UPSTREAM_PORT
-  cat >"$WORK/proxy.conf" <<EOF
+# The main context of both nginx configs. master_process off: one process, so its PID carries
+# all of its CPU and memory.
+nginx_main() { # NAME
+  cat <<EOF
 daemon off;
 master_process off;
 worker_rlimit_nofile 16384;
-pid $WORK/proxy.pid;
-error_log $WORK/proxy-error.log warn;
+pid $WORK/$1.pid;
+error_log $WORK/$1-error.log warn;
 events { worker_connections 8192; }
+EOF
+}
+
+nginx_proxy_conf() { # UPSTREAM_PORT
+  {
+    nginx_main proxy
+    cat <<EOF
 http {
   include $WORK/nginx-common.conf;
   upstream backend {
@@ -310,6 +315,7 @@ http {
   }
 }
 EOF
+  } >"$WORK/proxy.conf"
 }
 
 start_backends() {

@@ -32,14 +32,9 @@ internal static class ProfileLoader
     {
         ArgumentNullException.ThrowIfNull(toml);
         var document = SyntaxParser.Parse(toml, source, validate: true);
-        if (document.HasErrors)
+        if (TomlDiagnostics.FirstSyntaxError(document) is { } syntax)
         {
-            // Only the first: Tomlyn's recovery after a syntax error reports follow-on noise.
-            var first = document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error);
-            if (first is not null)
-            {
-                return ProfileLoadResult.Failure(new ProfileError(first.Span.Start.Line + 1, "", first.Message));
-            }
+            return ProfileLoadResult.Failure(new ProfileError(syntax.Line, "", syntax.Message));
         }
 
         var map = TomlKeyMap.Build(document);

@@ -59,15 +59,9 @@ internal static class ConfigLoader
         ArgumentNullException.ThrowIfNull(time);
 
         var document = SyntaxParser.Parse(toml, source, validate: true);
-        if (document.HasErrors)
+        if (TomlDiagnostics.FirstSyntaxError(document) is { } syntax)
         {
-            // Only the first: after a syntax error Tomlyn's recovery reports follow-on errors
-            // (and half-read keys) that point away from the real mistake.
-            var first = document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error);
-            if (first is not null)
-            {
-                return ConfigLoadResult.Failure(new ConfigError(first.Span.Start.Line + 1, "", first.Message));
-            }
+            return ConfigLoadResult.Failure(new ConfigError(syntax.Line, "", syntax.Message));
         }
 
         var map = TomlKeyMap.Build(document);

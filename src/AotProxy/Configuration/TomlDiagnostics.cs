@@ -6,6 +6,16 @@ namespace AotProxy.Configuration;
 // and while binding it, in words an operator uses. (perf/AotProxy.Load links this file.)
 internal static partial class TomlDiagnostics
 {
+    // The first syntax error, or null. Only the first: after a syntax error Tomlyn's recovery
+    // reports follow-on errors (and half-read keys) that point away from the real mistake.
+    public static (int Line, string Message)? FirstSyntaxError(Tomlyn.Syntax.DocumentSyntax document)
+    {
+        var first = document.HasErrors
+            ? document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error)
+            : null;
+        return first is null ? null : (first.Span.Start.Line + 1, first.Message);
+    }
+
     // Every root key written with the wrong shape: [name] where [[name]] is expected, or the reverse.
     public static IEnumerable<(int Line, string Key, string Message)> ShapeErrors(TomlKeyMap map, IEnumerable<string> tables, IEnumerable<string> tableArrays)
     {
