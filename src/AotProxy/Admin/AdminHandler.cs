@@ -55,7 +55,10 @@ internal sealed class AdminHandler(
             ("/api/status", true, _) => JsonAsync(context, 200, Status(), AdminJsonContext.Default.StatusResponse),
             ("/api/workers", true, _) => JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray),
             ("/api/config/reload", _, true) => ReloadAsync(context),
+            ("/api/routing/stats", true, _) => JsonAsync(context, 200, RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
+            ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray),
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
+            (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
             _ => OpenAiError.NotFound(context),
         };
     }
@@ -92,21 +95,77 @@ internal sealed class AdminHandler(
                 usage.PromptTokens,
                 usage.CompletionTokens,
                 set.Workers.Length,
-                set.Workers.Count(w => w.IsRoutable)),
+                set.Workers.Count(workers.IsRoutable)),
             RuntimeReport.Read());
     }
 
-    private WorkerReport[] Workers() =>
-        workers.Current.Workers.Select(w => new WorkerReport(
+    private WorkerReport[] Workers()
+    {
+        var snapshot = config.Current;
+        var second = time.GetTimestamp() / time.TimestampFrequency;
+        return workers.Current.Workers.Select(w => new WorkerReport(
             w.Name,
             w.Model.Url.ToString(),
             [.. w.Models],
             w.NeedsDiscovery,
+            w.IsRoutable(snapshot.CircuitBreaker),
             w.Draining,
+            Snake(w.Health.State.ToString()),
+            Snake(w.Breaker.State.ToString()),
             w.InFlight,
             w.Model.MaxConcurrency,
             w.Model.Weight,
-            w.Requests)).ToArray();
+            w.Requests,
+            Scrape(w, snapshot.Routing.StaleAfter),
+            w.Errors.Rate(second),
+            Sample(w.Ttft.Seconds),
+            Sample(w.TimePerOutputToken.Seconds))).ToArray();
+    }
+
+    private ScrapeReport Scrape(WorkerState worker, TimeSpan staleAfter)
+    {
+        if (worker.Scraped is not { } scraped)
+        {
+            return new ScrapeReport(worker.ScrapeStatus, false, null, null, null, null, null);
+        }
+
+        var m = scraped.Metrics;
+        return new ScrapeReport(
+            worker.ScrapeStatus,
+            worker.IsFresh(staleAfter),
+            time.GetElapsedTime(scraped.At).TotalSeconds,
+            m.Has(VllmMetricFields.Running) ? m.Running : null,
+            m.Has(VllmMetricFields.Waiting) ? m.Waiting : null,
+            m.Has(VllmMetricFields.KvCacheUsage) ? m.KvCacheUsage : null,
+            m.Has(VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits) && m.PrefixCacheQueries > 0 ? m.PrefixCacheHits / m.PrefixCacheQueries : null);
+    }
+
+    private RoutingStatsResponse RoutingStats() => new(
+        config.Current.Routing.Strategy,
+        workers.Current.Workers.Select(w =>
+        {
+            var byStrategy = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 0; i < RoutingStrategyNames.All.Length; i++)
+            {
+                byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
+            }
+
+            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
+        }).ToArray());
+
+    private BreakerReport[] Breakers() =>
+        workers.Current.Workers.Select(w => new BreakerReport(
+            w.Name,
+            Snake(w.Breaker.State.ToString()),
+            w.Breaker.ConsecutiveFailures,
+            w.Breaker.Failures,
+            w.Breaker.TimesOpened,
+            w.Breaker.LastTransition)).ToArray();
+
+    private static double? Sample(double seconds) => seconds > 0 ? seconds : null;
+
+    // HalfOpen -> half_open, as the JSON's other names.
+    private static string Snake(string name) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(name);
 
     private Task ReloadAsync(HttpContext context)
     {
@@ -114,33 +173,60 @@ internal sealed class AdminHandler(
         return JsonAsync(context, status.Ok ? 200 : 422, ToReport(status), AdminJsonContext.Default.ReloadReport);
     }
 
+    // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
     private Task DrainAsync(HttpContext context, string path)
     {
-        // /api/workers/{name}/drain | /api/workers/{name}/undrain
-        var rest = path.AsSpan("/api/workers/".Length);
-        var slash = rest.LastIndexOf('/');
-        if (slash <= 0)
-        {
-            return OpenAiError.NotFound(context);
-        }
-
-        var action = rest[(slash + 1)..];
-        var drain = action.SequenceEqual("drain");
-        if (!drain && !action.SequenceEqual("undrain"))
-        {
-            return OpenAiError.NotFound(context);
-        }
-
-        var name = Uri.UnescapeDataString(rest[..slash].ToString());
-        var worker = workers.Current.Find(name);
+        var (worker, action, notFound) = Target(context, path, "/api/workers/");
         if (worker is null)
         {
-            return OpenAiError.WriteAsync(context, 404, "invalid_request_error", "worker_not_found", $"No worker named '{name}'.");
+            return notFound!;
+        }
+
+        var drain = action == "drain";
+        if (!drain && action != "undrain")
+        {
+            return OpenAiError.NotFound(context);
         }
 
         worker.Draining = drain;
-        RoutingLog.DrainChanged(logger, name, drain ? "draining" : "undrained");
+        RoutingLog.DrainChanged(logger, worker.Name, drain ? "draining" : "undrained");
         return JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray);
+    }
+
+    // POST /api/circuit-breaker/{name}/reset
+    private Task ResetBreakerAsync(HttpContext context, string path)
+    {
+        var (worker, action, notFound) = Target(context, path, "/api/circuit-breaker/");
+        if (worker is null)
+        {
+            return notFound!;
+        }
+
+        if (action != "reset")
+        {
+            return OpenAiError.NotFound(context);
+        }
+
+        worker.Breaker.Reset();
+        RoutingLog.BreakerChanged(logger, worker.Name, BreakerState.Closed);
+        return JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray);
+    }
+
+    // {prefix}{name}/{action}: the named worker and the action, or the 404 being written.
+    private (WorkerState? Worker, string Action, Task? NotFound) Target(HttpContext context, string path, string prefix)
+    {
+        var rest = path.AsSpan(prefix.Length);
+        var slash = rest.LastIndexOf('/');
+        if (slash <= 0)
+        {
+            return (null, "", OpenAiError.NotFound(context));
+        }
+
+        var name = Uri.UnescapeDataString(rest[..slash].ToString());
+        var action = rest[(slash + 1)..].ToString();
+        return workers.Current.Find(name) is { } worker
+            ? (worker, action, null)
+            : (null, action, OpenAiError.WriteAsync(context, 404, "invalid_request_error", "worker_not_found", $"No worker named '{name}'."));
     }
 
     private async Task MetricsAsync(HttpContext context)
@@ -155,30 +241,35 @@ internal sealed class AdminHandler(
     private void RefreshStateGauges()
     {
         var set = workers.Current;
-        foreach (var labels in metrics.WorkerInFlight.GetAllLabelValues().ToArray())
-        {
-            if (set.Find(labels[0]) is null)
-            {
-                metrics.WorkerInFlight.RemoveLabelled(labels);
-            }
-        }
+        metrics.PruneWorkers(name => set.Find(name) is not null);
 
+        var staleAfter = config.Current.Routing.StaleAfter;
         foreach (var worker in set.Workers)
         {
-            metrics.WorkerInFlight.WithLabels(worker.Name).Set(worker.InFlight);
-        }
-
-        foreach (var labels in metrics.HealthyWorkers.GetAllLabelValues().ToArray())
-        {
-            if (!set.Pools.ContainsKey(labels[0]))
+            var name = worker.Name;
+            metrics.WorkerInFlight.WithLabels(name).Set(worker.InFlight);
+            metrics.BreakerState.WithLabels(name).Set((int)worker.Breaker.State);
+            metrics.BreakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
+            if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)
             {
-                metrics.HealthyWorkers.RemoveLabelled(labels);
+                metrics.WorkerRunning.WithLabels(name).Set(scraped.Metrics.Running);
+                metrics.WorkerWaiting.WithLabels(name).Set(scraped.Metrics.Waiting);
+                metrics.WorkerKvCache.WithLabels(name).Set(scraped.Metrics.KvCacheUsage);
+            }
+            else
+            {
+                // Stale gauges are no reading: drop the series rather than repeat an old value.
+                metrics.WorkerRunning.RemoveLabelled(name);
+                metrics.WorkerWaiting.RemoveLabelled(name);
+                metrics.WorkerKvCache.RemoveLabelled(name);
             }
         }
+
+        GatewayMetrics.Prune(metrics.HealthyWorkers, set.Pools.ContainsKey);
 
         foreach (var (model, pool) in set.Pools)
         {
-            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(w => w.IsRoutable));
+            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(workers.IsRoutable));
         }
     }
 

@@ -15,6 +15,7 @@ internal sealed class GatewayMetrics
     private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Tenant, bool Prompt), Counter.Child> _tokens = new();
+    private readonly ConcurrentDictionary<string, Counter.Child> _retries = new(StringComparer.Ordinal);
 
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18); // 1 ms .. ~2 min
 
@@ -30,6 +31,12 @@ internal sealed class GatewayMetrics
         Tokens = factory.CreateCounter("llm_gateway_tokens_total", "Tokens used, from the upstream's usage.", ["tenant", "kind"]);
         ConfigReloads = factory.CreateCounter("llm_gateway_config_reloads_total", "Config reloads by result.", ["result"]);
         WorkerInFlight = factory.CreateGauge("llm_worker_in_flight", "Requests the gateway has in flight on the worker.", ["worker"]);
+        WorkerRunning = factory.CreateGauge("llm_worker_running_requests", "vllm:num_requests_running from the worker's last good /metrics scrape.", ["worker"]);
+        WorkerWaiting = factory.CreateGauge("llm_worker_waiting_requests", "vllm:num_requests_waiting from the worker's last good /metrics scrape.", ["worker"]);
+        WorkerKvCache = factory.CreateGauge("llm_worker_kv_cache_usage", "KV-cache usage (0..1) from the worker's last good /metrics scrape.", ["worker"]);
+        BreakerState = factory.CreateGauge("llm_circuit_breaker_state", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open.", ["worker"]);
+        BreakerFailures = factory.CreateCounter("llm_circuit_breaker_failures_total", "Failures the worker's breaker counted (transport errors, 5xx, slow first bytes).", ["worker"]);
+        Retries = factory.CreateCounter("llm_gateway_retries_total", "Requests retried on another worker, by the worker that failed them.", ["worker"]);
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -52,6 +59,50 @@ internal sealed class GatewayMetrics
 
     public Gauge WorkerInFlight { get; }
 
+    public Gauge WorkerRunning { get; }
+
+    public Gauge WorkerWaiting { get; }
+
+    public Gauge WorkerKvCache { get; }
+
+    public Gauge BreakerState { get; }
+
+    public Counter BreakerFailures { get; }
+
+    public Counter Retries { get; }
+
+    // Drops the series of workers that are gone, so dashboards don't show ghosts.
+    public void PruneWorkers(Func<string, bool> exists)
+    {
+        Prune(WorkerInFlight, exists);
+        Prune(WorkerRunning, exists);
+        Prune(WorkerWaiting, exists);
+        Prune(WorkerKvCache, exists);
+        Prune(BreakerState, exists);
+        Prune(BreakerFailures, exists);
+        Prune(Retries, exists);
+        foreach (var name in _retries.Keys)
+        {
+            if (!exists(name))
+            {
+                _retries.TryRemove(name, out _);
+            }
+        }
+    }
+
+    // Every series whose first label fails `keep` is removed.
+    public static void Prune<TChild>(Collector<TChild> collector, Func<string, bool> keep)
+        where TChild : ChildBase
+    {
+        foreach (var labels in collector.GetAllLabelValues().ToArray())
+        {
+            if (!keep(labels[0]))
+            {
+                collector.RemoveLabelled(labels);
+            }
+        }
+    }
+
     public void CountRequest(string model, string @class, int status) =>
         _requests.GetOrAdd((model, @class, status), static (key, counter) => counter.WithLabels(key.Model, key.Class, StatusText.Of(key.Status)), Requests).Inc();
 
@@ -60,6 +111,9 @@ internal sealed class GatewayMetrics
 
     public void ObserveTtft(string model, TimeSpan elapsed) =>
         _ttft.GetOrAdd(model, static (key, histogram) => histogram.WithLabels(key), Ttft).Observe(elapsed.TotalSeconds);
+
+    public void CountRetry(string worker) =>
+        _retries.GetOrAdd(worker, static (key, counter) => counter.WithLabels(key), Retries).Inc();
 
     public void CountTokens(string tenant, long prompt, long completion)
     {

@@ -33,11 +33,14 @@ internal sealed class ConfigValidator
         var server = Server(config.Server);
         var routing = Routing(config.Routing);
         var forwarding = Forwarding(config.Forwarding);
+        var health = Health(config.Health);
+        var breaker = CircuitBreaker(config.CircuitBreaker);
+        var retries = Retries(config.Retries);
         var scheduler = Scheduler(config.Scheduler);
         var workers = Workers(config.Workers);
         var classes = Classes(config.Classes);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, scheduler, workers, classes, tenants);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants);
     }
 
     private ServerModel Server(ServerConfig server)
@@ -80,7 +83,120 @@ internal sealed class ConfigValidator
             Error("routing.strategy", $"unknown strategy \"{routing.Strategy}\"; use one of {string.Join(", ", RoutingStrategyNames.All)}");
         }
 
-        return new RoutingModel(routing.Strategy, Positive("routing.metrics_interval", routing.MetricsInterval));
+        var interval = Positive("routing.metrics_interval", routing.MetricsInterval);
+        var timeout = interval * 0.8;
+        if (routing.MetricsTimeout.Length > 0)
+        {
+            timeout = Positive("routing.metrics_timeout", routing.MetricsTimeout);
+            if (timeout >= interval)
+            {
+                Error("routing.metrics_timeout", $"must be shorter than routing.metrics_interval ({routing.MetricsInterval}), or scrapes overlap");
+            }
+        }
+
+        var weights = new ScoreWeights(
+            NonNegative("routing.weight_waiting", routing.WeightWaiting),
+            NonNegative("routing.weight_running", routing.WeightRunning),
+            NonNegative("routing.weight_kv", routing.WeightKv),
+            NonNegative("routing.weight_latency", routing.WeightLatency),
+            NonNegative("routing.weight_error", routing.WeightError));
+        var ratio = NonNegative("routing.affinity_max_ratio", routing.AffinityMaxRatio);
+        if (ratio < 1)
+        {
+            Error("routing.affinity_max_ratio", $"must be at least 1 (got {Number(routing.AffinityMaxRatio)}); below 1 the affine worker would lose to a busier one");
+        }
+
+        AtLeast("routing.virtual_nodes", routing.VirtualNodes, 1);
+        if (routing.VirtualNodes > 10_000)
+        {
+            Error("routing.virtual_nodes", $"must be at most 10000 (got {routing.VirtualNodes}); 150 already spreads keys within a few percent");
+        }
+
+        var epsilon = NonNegative("routing.epsilon", routing.Epsilon);
+        if (epsilon > 1)
+        {
+            Error("routing.epsilon", $"is a probability: 0..1 (got {Number(routing.Epsilon)})");
+        }
+
+        var learningRate = routing.LearningRate;
+        if (!(learningRate > 0 && learningRate <= 1))
+        {
+            Error("routing.learning_rate", $"must be in (0, 1] (got {Number(learningRate)})");
+        }
+
+        return new RoutingModel(
+            routing.Strategy,
+            interval,
+            timeout,
+            weights,
+            NonNegative("routing.prefix_bonus", routing.PrefixBonus),
+            Positive("routing.prefix_ttl", routing.PrefixTtl),
+            NonNegative("routing.affinity_max_gap", routing.AffinityMaxGap),
+            ratio,
+            routing.HashHeader.Trim(),
+            routing.VirtualNodes,
+            NonNegative("routing.hash_load_factor", routing.HashLoadFactor),
+            epsilon,
+            learningRate);
+    }
+
+    private HealthModel Health(HealthConfig health)
+    {
+        Unknown("health", health.Unknown);
+        var interval = Positive("health.interval", health.Interval);
+        var timeout = Positive("health.timeout", health.Timeout);
+        if (timeout > interval)
+        {
+            Error("health.timeout", $"must not be longer than health.interval ({health.Interval})");
+        }
+
+        if (!health.Path.StartsWith('/'))
+        {
+            Error("health.path", $"must start with '/' (got \"{health.Path}\")");
+        }
+
+        AtLeast("health.unhealthy_threshold", health.UnhealthyThreshold, 1);
+        AtLeast("health.healthy_threshold", health.HealthyThreshold, 1);
+        return new HealthModel(interval, timeout, health.Path, health.UnhealthyThreshold, health.HealthyThreshold);
+    }
+
+    private CircuitBreakerModel CircuitBreaker(CircuitBreakerConfig breaker)
+    {
+        Unknown("circuit_breaker", breaker.Unknown);
+        AtLeast("circuit_breaker.failure_threshold", breaker.FailureThreshold, 1);
+        AtLeast("circuit_breaker.success_threshold", breaker.SuccessThreshold, 1);
+        AtLeast("circuit_breaker.half_open_max_requests", breaker.HalfOpenMaxRequests, 1);
+        return new CircuitBreakerModel(
+            breaker.FailureThreshold,
+            breaker.SuccessThreshold,
+            Positive("circuit_breaker.open_timeout", breaker.OpenTimeout),
+            breaker.HalfOpenMaxRequests,
+            Positive("circuit_breaker.slow_call_threshold", breaker.SlowCallThreshold));
+    }
+
+    private RetryModel Retries(RetryConfig retries)
+    {
+        Unknown("retries", retries.Unknown);
+        AtLeast("retries.max_attempts", retries.MaxAttempts, 1);
+        if (retries.MaxAttempts > 10)
+        {
+            Error("retries.max_attempts", $"must be at most 10 (got {retries.MaxAttempts}); more only hides a broken fleet");
+        }
+
+        var baseDelay = Positive("retries.backoff_base", retries.BackoffBase);
+        var maxDelay = Positive("retries.backoff_max", retries.BackoffMax);
+        if (maxDelay < baseDelay)
+        {
+            Error("retries.backoff_max", $"must not be shorter than retries.backoff_base ({retries.BackoffBase})");
+        }
+
+        var ratio = NonNegative("retries.budget_ratio", retries.BudgetRatio);
+        if (ratio > 1)
+        {
+            Error("retries.budget_ratio", $"must be in 0..1 (got {Number(retries.BudgetRatio)}); 0.2 lets retries add 20% load");
+        }
+
+        return new RetryModel(retries.MaxAttempts, baseDelay, maxDelay, ratio);
     }
 
     private ForwardingModel Forwarding(ForwardingConfig forwarding)
@@ -161,7 +277,7 @@ internal sealed class ConfigValidator
             var wait = Positive($"{at}.max_queue_wait", cls.MaxQueueWait);
             if (!(cls.MaxUtilization > 0 && cls.MaxUtilization <= 1))
             {
-                Error($"{at}.max_utilization", $"must be above 0 and at most 1.0 (got {cls.MaxUtilization.ToString(CultureInfo.InvariantCulture)})");
+                Error($"{at}.max_utilization", $"must be above 0 and at most 1.0 (got {Number(cls.MaxUtilization)})");
             }
 
             // A duplicate is reported above and left out here, so the snapshot stays buildable
@@ -341,6 +457,19 @@ internal sealed class ConfigValidator
 
         return value;
     }
+
+    private double NonNegative(string path, double value)
+    {
+        if (!(value >= 0) || double.IsInfinity(value))
+        {
+            Error(path, $"must be a finite number >= 0 (got {Number(value)})");
+            return 0;
+        }
+
+        return value;
+    }
+
+    private static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     private void AtLeast(string path, long value, long minimum)
     {

@@ -14,6 +14,12 @@ internal sealed record GatewayConfig
 
     public ForwardingConfig Forwarding { get; init; } = new();
 
+    public HealthConfig Health { get; init; } = new();
+
+    public CircuitBreakerConfig CircuitBreaker { get; init; } = new();
+
+    public RetryConfig Retries { get; init; } = new();
+
     public SchedulerConfig Scheduler { get; init; } = new();
 
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];

@@ -15,6 +15,9 @@ internal sealed class GatewaySnapshot
         ServerModel server,
         ForwardingModel forwarding,
         RoutingModel routing,
+        HealthModel health,
+        CircuitBreakerModel circuitBreaker,
+        RetryModel retries,
         SchedulerModel scheduler,
         ImmutableArray<WorkerModel> workers,
         ImmutableArray<ClassModel> classes,
@@ -26,6 +29,9 @@ internal sealed class GatewaySnapshot
         Server = server;
         Forwarding = forwarding;
         Routing = routing;
+        Health = health;
+        CircuitBreaker = circuitBreaker;
+        Retries = retries;
         Scheduler = scheduler;
         Workers = workers;
         Classes = classes;
@@ -36,7 +42,7 @@ internal sealed class GatewaySnapshot
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Scheduler, Workers, Classes, Tenants);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -51,6 +57,12 @@ internal sealed class GatewaySnapshot
     public ForwardingModel Forwarding { get; }
 
     public RoutingModel Routing { get; }
+
+    public HealthModel Health { get; }
+
+    public CircuitBreakerModel CircuitBreaker { get; }
+
+    public RetryModel Retries { get; }
 
     public SchedulerModel Scheduler { get; }
 

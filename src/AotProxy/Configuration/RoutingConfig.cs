@@ -10,6 +10,48 @@ internal sealed record RoutingConfig
     // 500 ms: vLLM's gauges move per scheduler step; scraping faster costs the worker more than it helps.
     public string MetricsInterval { get; init; } = "500ms";
 
+    // "": 80% of metrics_interval, so that one slow scrape never overlaps the next.
+    public string MetricsTimeout { get; init; } = "";
+
+    // p2c_kv's score weights (defaults from SGLang's and llm-d's seed practice): a queued request
+    // costs twice a running one, a full KV cache costs as much as two queued requests.
+    public double WeightWaiting { get; init; } = 1.0;
+
+    public double WeightRunning { get; init; } = 0.5;
+
+    public double WeightKv { get; init; } = 2.0;
+
+    public double WeightLatency { get; init; } = 0.3;
+
+    public double WeightError { get; init; } = 5.0;
+
+    // Subtracted from the score of a worker that recently served the same prompt prefix: a
+    // cached 2k-token prefix saves about one queued request's worth of prefill.
+    public double PrefixBonus { get; init; } = 2.0;
+
+    // How long a served prefix counts as cached: vLLM evicts by LRU under load, so minutes, not hours.
+    public string PrefixTtl { get; init; } = "2m";
+
+    // Affinity yields to load when the affine worker carries this many more requests (running
+    // plus waiting) than the least-loaded one AND this many times as many.
+    public double AffinityMaxGap { get; init; } = 4;
+
+    public double AffinityMaxRatio { get; init; } = 1.5;
+
+    // consistent_hash: the key is this header, else the body's `user`, else the prompt prefix.
+    public string HashHeader { get; init; } = "x-session-id";
+
+    public int VirtualNodes { get; init; } = 150;
+
+    // Bounded load: a worker above (1 + hash_load_factor) x the mean in-flight is skipped.
+    public double HashLoadFactor { get; init; } = 0.25;
+
+    // adaptive: share of requests sent to a random worker to keep the latency estimates fresh.
+    public double Epsilon { get; init; } = 0.1;
+
+    // Weight of a new sample in the latency averages (TTFT, time per output token).
+    public double LearningRate { get; init; } = 0.2;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

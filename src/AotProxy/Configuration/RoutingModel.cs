@@ -1,3 +1,20 @@
 namespace AotProxy.Configuration;
 
-internal sealed record RoutingModel(string Strategy, TimeSpan MetricsInterval);
+internal sealed record RoutingModel(
+    string Strategy,
+    TimeSpan MetricsInterval,
+    TimeSpan MetricsTimeout,
+    ScoreWeights Weights,
+    double PrefixBonus,
+    TimeSpan PrefixTtl,
+    double AffinityMaxGap,
+    double AffinityMaxRatio,
+    string HashHeader,      // "": no header key
+    int VirtualNodes,
+    double HashLoadFactor,
+    double Epsilon,
+    double LearningRate)
+{
+    // Gauges older than this are stale: three missed scrapes, not one slow one.
+    public TimeSpan StaleAfter => MetricsInterval * 3;
+}

@@ -6,4 +6,10 @@ internal readonly record struct ForwardResult(
     ForwarderError Error,
     int StatusCode,          // what the client got (0: nothing was sent)
     Usage? Usage,            // null: the response carried none (error, non-JSON, cut short)
-    TimeSpan? FirstByte);    // time from the upstream send to the first body byte reaching the client
+    TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
+    bool ResponseStarted)    // the status and headers went to the client: no retry is possible any more
+{
+    // The worker failed before anything reached the client: another worker may be tried.
+    public bool MayRetry => !ResponseStarted && Error is ForwarderError.UpstreamConnect or ForwarderError.UpstreamTimeout
+        or ForwarderError.UpstreamProtocol or ForwarderError.UpstreamStatus;
+}

@@ -40,6 +40,7 @@ internal sealed class Forwarder(TimeProvider time)
         ReadOnlyMemory<byte> body,
         string requestId,
         bool stripUsage,
+        bool retryOnStatus,
         TimeSpan activityTimeout,
         TimeSpan connectTimeout)
     {
@@ -109,6 +110,13 @@ internal sealed class Forwarder(TimeProvider time)
             }
 
             var head = connection.Head;
+            if (retryOnStatus && head.StatusCode >= 500)
+            {
+                // Not relayed: the caller tries another worker. The connection is not reused,
+                // since its unread body would be in the way.
+                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, null, ResponseStarted: false);
+            }
+
             var strip = stripUsage && head.IsEventStream;
             ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
@@ -172,7 +180,8 @@ internal sealed class Forwarder(TimeProvider time)
                 error,
                 error == ForwarderError.ClientAborted ? 499 : head.StatusCode,
                 error == ForwarderError.None ? relay.Usage : null,
-                firstByte);
+                firstByte,
+                ResponseStarted: true);
         }
         finally
         {
@@ -193,7 +202,7 @@ internal sealed class Forwarder(TimeProvider time)
     }
 
     private static ForwardResult Failed(ForwarderError error) =>
-        new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null);
+        new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null, ResponseStarted: false);
 
     private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
     {

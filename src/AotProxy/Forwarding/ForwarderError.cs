@@ -9,5 +9,6 @@ internal enum ForwarderError : byte
     UpstreamTimeout,      // the upstream went silent longer than forwarding.activity_timeout
     UpstreamProtocol,     // the upstream answered with something that is not an HTTP/1.x response
     UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking)
+    UpstreamStatus,       // the upstream answered 5xx and the caller will retry: nothing was relayed
     ClientAborted,        // the client disconnected; the upstream request was cancelled
 }

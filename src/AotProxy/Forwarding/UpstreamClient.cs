@@ -3,11 +3,11 @@ using System.Net.Sockets;
 
 namespace AotProxy.Forwarding;
 
-// The control plane's HTTP client (model discovery): requests are proxied over the Upstream/
+// The control plane's HTTP client (model discovery, /metrics scrapes, health checks): requests are proxied over the Upstream/
 // pools instead. The connect timeout is read per connection from the current config.
 internal static class UpstreamClient
 {
-    public static HttpMessageInvoker Create(Func<TimeSpan> connectTimeout)
+    public static HttpClient Create(Func<TimeSpan> connectTimeout)
     {
         var handler = new SocketsHttpHandler
         {
@@ -37,6 +37,7 @@ internal static class UpstreamClient
                 }
             },
         };
-        return new HttpMessageInvoker(handler, disposeHandler: true);
+        // Each call brings its own timeout (a cancellation token); HttpClient's 100 s default would only get in the way.
+        return new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
     }
 }

@@ -18,6 +18,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly WorkerRegistry _workers;
     private readonly HttpMessageInvoker _http;
     private readonly ModelDiscovery _discovery;
+    private readonly WorkerMonitor _monitor;
     private readonly KestrelListener _data;
     private readonly KestrelListener _admin;
     private readonly KestrelListener? _h2c;
@@ -25,13 +26,14 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly GatewayMetrics _metrics;
     private readonly ITimer _scavenger;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
         _h2c = h2c;
         _config = config;
         _workers = workers;
         _http = http;
         _discovery = discovery;
+        _monitor = monitor;
         _data = data;
         _admin = admin;
         _logger = logger;
@@ -56,14 +58,17 @@ internal sealed class GatewayHost : IAsyncDisposable
         var snapshot = config.Current;
         var metrics = new GatewayMetrics();
 
-        var workers = new WorkerRegistry();
+        var workers = new WorkerRegistry(time);
         workers.Apply(snapshot);
         var http = UpstreamClient.Create(() => config.Current.Forwarding.ConnectTimeout);
         var discovery = new ModelDiscovery(workers, http, loggerFactory.CreateLogger("AotProxy.Routing"));
         discovery.Start();
+        var routingLogger = loggerFactory.CreateLogger("AotProxy.Routing");
+        var monitor = new WorkerMonitor(workers, config, http, time, routingLogger);
+        monitor.Start();
 
         var usage = new UsageRecorder(metrics);
-        var data = new DataPlaneHandler(config, workers, new Forwarder(time), usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var data = new DataPlaneHandler(config, workers, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
         var admin = new AdminHandler(config, workers, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -71,9 +76,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, http, discovery, dataListener, adminListener, h2cListener, metrics, logger);
+        var host = new GatewayHost(config, workers, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
-        WarnIfStrategyNotBuilt(logger, snapshot);
         return host;
     }
 
@@ -100,6 +104,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         await _admin.DisposeAsync().ConfigureAwait(false);
         await _discovery.DisposeAsync().ConfigureAwait(false);
+        await _monitor.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
         foreach (var worker in _workers.Current.Workers)
         {
@@ -123,16 +128,5 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
 
         GatewayLog.Applied(_logger, current.Revision, current.Workers.Length, current.Tenants.Length);
-        WarnIfStrategyNotBuilt(_logger, current);
-    }
-
-    // SPEC has the parser accept every strategy name from the first version on; until the
-    // routing layer lands, the operator is told which one actually runs.
-    private static void WarnIfStrategyNotBuilt(ILogger logger, GatewaySnapshot snapshot)
-    {
-        if (snapshot.Routing.Strategy != RoutingStrategyNames.RoundRobin)
-        {
-            GatewayLog.StrategyNotBuilt(logger, snapshot.Routing.Strategy);
-        }
     }
 }

@@ -16,9 +16,6 @@ internal static partial class GatewayLog
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "{Key} changed from {Old} to {New}: listeners are bound at startup, restart to apply it")]
     public static partial void RestartNeeded(ILogger logger, string key, string old, string @new);
 
-    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "routing.strategy \"{Strategy}\" is accepted but not built yet: requests are routed round robin")]
-    public static partial void StrategyNotBuilt(ILogger logger, string strategy);
-
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Config revision {Revision} applied: {Workers} workers, {Tenants} tenants")]
     public static partial void Applied(ILogger logger, long revision, int workers, int tenants);
 }

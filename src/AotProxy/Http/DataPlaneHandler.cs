@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Configuration;
@@ -5,6 +6,7 @@ using AotProxy.Forwarding;
 using AotProxy.Identity;
 using AotProxy.Inspection;
 using AotProxy.Routing;
+using AotProxy.Threading;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -15,7 +17,10 @@ namespace AotProxy.Http;
 internal sealed class DataPlaneHandler(
     ConfigStore config,
     WorkerRegistry workers,
+    Router router,
     Forwarder forwarder,
+    RetryBudget retryBudget,
+    Random random,
     UsageRecorder usage,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -91,17 +96,12 @@ internal sealed class DataPlaneHandler(
                 return;
             }
 
-            switch (workers.TryPick(model, out var worker))
+            if (!workers.Current.Pools.TryGetValue(model, out var pool))
             {
-                case PickOutcome.UnknownModel:
-                    // The label stays empty: a client's made-up names must not become series.
-                    await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
-                    Count(string.Empty, tenant.Class, StatusCodes.Status404NotFound);
-                    return;
-                case PickOutcome.NoRoutableWorker:
-                    await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
-                    Count(model, tenant.Class, StatusCodes.Status503ServiceUnavailable);
-                    return;
+                // The label stays empty: a client's made-up names must not become series.
+                await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
+                Count(string.Empty, tenant.Class, StatusCodes.Status404NotFound);
+                return;
             }
 
             if (inspected.NeedsUsageInjection)
@@ -109,18 +109,13 @@ internal sealed class DataPlaneHandler(
                 body.Apply(inspected.UsageSplice);
             }
 
-            ForwardResult result;
-            worker!.OnRequestStart();
-            metrics.ActiveRequests.Inc();
-            try
+            var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
+            var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body.Memory, requestId, inspected.NeedsUsageInjection).ConfigureAwait(false);
+            if (worker is null)
             {
-                result = await forwarder.ForwardAsync(
-                    context, worker, body.Memory, requestId, inspected.NeedsUsageInjection, snapshot.Forwarding.ActivityTimeout, snapshot.Forwarding.ConnectTimeout).ConfigureAwait(false);
-            }
-            finally
-            {
-                metrics.ActiveRequests.Dec();
-                worker.OnRequestEnd();
+                await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
+                Count(model, tenant.Class, StatusCodes.Status503ServiceUnavailable);
+                return;
             }
 
             if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
@@ -133,12 +128,7 @@ internal sealed class DataPlaneHandler(
                 usage.Record(tenant, used);
             }
 
-            var status = result.StatusCode;
-            if (status == 0)
-            {
-                status = await WriteForwardErrorAsync(context, result.Error, worker.Name).ConfigureAwait(false);
-            }
-
+            var status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
             Count(model, tenant.Class, status);
             metrics.ObserveLatency(model, time.GetElapsedTime(started));
             if (result.FirstByte is { } firstByte)
@@ -146,6 +136,81 @@ internal sealed class DataPlaneHandler(
                 metrics.ObserveTtft(model, firstByte);
             }
         }
+    }
+
+    // route -> forward, again on another worker while the worker failed before any response byte
+    // reached the client, within retries.max_attempts and the retry budget. Returns the last
+    // attempt's result and worker; no worker at all means none could take the request.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<(ForwardResult Result, WorkerState? Worker)> ForwardWithRetriesAsync(
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage)
+    {
+        var retries = snapshot.Retries;
+        var forwarding = snapshot.Forwarding;
+        retryBudget.OnRequest();
+        ulong tried = 0;
+        ForwardResult result = default;
+        WorkerState? last = null;
+        for (var attempt = 1; ; attempt++)
+        {
+            var worker = router.Pick(pool, snapshot, route, ref tried, out var permit);
+            if (worker is null)
+            {
+                return (result, last);
+            }
+
+            last = worker;
+            // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
+            var mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && Router.HasCandidate(pool, snapshot, tried);
+            var attemptStarted = time.GetTimestamp();
+            worker.OnRequestStart();
+            metrics.ActiveRequests.Inc();
+            try
+            {
+                result = await forwarder.ForwardAsync(
+                    context, worker, body, requestId, stripUsage, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
+            }
+            finally
+            {
+                metrics.ActiveRequests.Dec();
+                worker.OnRequestEnd();
+            }
+
+            router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), result.Usage?.CompletionTokens ?? 0, snapshot);
+            if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
+            {
+                return (result, worker);
+            }
+
+            metrics.CountRetry(worker.Name);
+            HttpLog.Retrying(logger, requestId, worker.Name, result.Error, attempt + 1);
+            try
+            {
+                await Task.Delay(Backoff.Delay(attempt, retries, random), time, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return (new ForwardResult(ForwarderError.ClientAborted, 499, null, null, ResponseStarted: false), worker);
+            }
+        }
+    }
+
+    private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
+    {
+        ForwarderError.ClientAborted => AttemptOutcome.ClientAborted,
+        ForwarderError.None => result.StatusCode >= 500 ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded,
+        _ => AttemptOutcome.UpstreamFailed,
+    };
+
+    // consistent_hash's key: the configured header, else the body's `user`, else the prompt prefix.
+    private static ulong AffinityKey(HttpContext context, RoutingModel routing, in InspectedRequest inspected)
+    {
+        if (routing.HashHeader.Length > 0 && context.Request.Headers.TryGetValue(routing.HashHeader, out var header) && header.Count > 0 && !string.IsNullOrEmpty(header[0]))
+        {
+            return StableHash.Of(header[0].AsSpan());
+        }
+
+        return inspected.UserHash != 0 ? inspected.UserHash : inspected.PrefixHash;
     }
 
     private static TenantModel? Identify(HttpContext context, GatewaySnapshot snapshot)
@@ -164,10 +229,14 @@ internal sealed class DataPlaneHandler(
         _ => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body is not valid JSON."),
     };
 
-    private static async Task<int> WriteForwardErrorAsync(HttpContext context, ForwarderError error, string worker)
+    private static async Task<int> WriteForwardErrorAsync(HttpContext context, ForwardResult result, string worker)
     {
-        switch (error)
+        switch (result.Error)
         {
+            case ForwarderError.UpstreamStatus:
+                // Held back for a retry that then could not happen (budget spent meanwhile).
+                await OpenAiError.UpstreamFailed(context, $"Worker {worker} answered HTTP {result.StatusCode}.").ConfigureAwait(false);
+                return StatusCodes.Status502BadGateway;
             case ForwarderError.UpstreamTimeout:
                 await OpenAiError.UpstreamTimeout(context, $"Worker {worker} did not answer in time.").ConfigureAwait(false);
                 return StatusCodes.Status504GatewayTimeout;

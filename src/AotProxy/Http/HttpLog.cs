@@ -7,6 +7,9 @@ internal static partial class HttpLog
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Request {RequestId}: worker {Worker} failed ({Error})")]
     public static partial void UpstreamFailed(ILogger logger, string requestId, string worker, string error);
 
+    [LoggerMessage(EventId = 302, Level = LogLevel.Information, Message = "Request {RequestId}: worker {Worker} failed ({Error}) before answering; attempt {Attempt} goes to another worker")]
+    public static partial void Retrying(ILogger logger, string requestId, string worker, AotProxy.Forwarding.ForwarderError error, int attempt);
+
     [LoggerMessage(EventId = 301, Level = LogLevel.Error, Message = "Request {RequestId}: unexpected failure")]
     public static partial void Unexpected(ILogger logger, string requestId, Exception exception);
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AotProxy.Routing;
 
 namespace AotProxy.Inspection;
 
@@ -7,6 +8,11 @@ namespace AotProxy.Inspection;
 internal static class RequestInspector
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    // The prompt prefix that routing keys cache affinity on: the first 1 KiB of the raw
+    // messages/prompt JSON, about 250 tokens, which covers a system prompt's opening. vLLM caches
+    // in 16-token blocks from the start, so requests that share these bytes share cached blocks.
+    public const int PrefixBytes = 1024;
 
     public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
     {
@@ -41,6 +47,8 @@ internal static class RequestInspector
         var includeUsage = false;
         var splice = default(UsageSplice);
         var sawStreamOptions = false;
+        ulong prefixHash = 0;
+        ulong userHash = 0;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -88,6 +96,24 @@ internal static class RequestInspector
                 reader.Read();
                 (includeUsage, splice) = InspectStreamOptions(ref reader);
             }
+            else if (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8))
+            {
+                reader.Read();
+                var (start, length) = SkipValue(ref reader);
+                prefixHash = StableHash.Of(body.Slice(start, Math.Min(length, PrefixBytes)));
+            }
+            else if (reader.ValueTextEquals("user"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    userHash = StableHash.Of(reader.ValueSpan);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
             else
             {
                 reader.Read();
@@ -120,7 +146,9 @@ internal static class RequestInspector
             stream,
             includeUsage,
             maxCompletionTokens > 0 ? maxCompletionTokens : maxTokens,
-            splice);
+            splice,
+            prefixHash,
+            userHash);
         return InspectionError.None;
     }
 

@@ -12,4 +12,13 @@ internal static partial class RoutingLog
 
     [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "Worker {Worker} {Action}")]
     public static partial void DrainChanged(ILogger logger, string worker, string action);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "Worker {Worker} circuit breaker is now {State}")]
+    public static partial void BreakerChanged(ILogger logger, string worker, BreakerState state);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Worker {Worker} is now {State} (active health check: {Detail})")]
+    public static partial void HealthChanged(ILogger logger, string worker, HealthState state, string detail);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Debug, Message = "Worker {Worker}: /metrics scrape failed: {Reason}")]
+    public static partial void ScrapeFailed(ILogger logger, string worker, string reason);
 }

@@ -1,30 +1,35 @@
 namespace AotProxy.Routing;
 
-// The workers that serve one model. Rebuilt whenever the worker set changes; the round-robin
-// cursor starting again at a reload does no harm.
+// The workers that serve one model, and the per-pool memory of the balancers. Rebuilt whenever
+// the worker set changes (reloads, discovery): cursors start again and rings are rebuilt, while
+// everything learned about the workers lives in their WorkerState and carries over.
 internal sealed class WorkerPool(string model, WorkerState[] workers)
 {
-    private uint _next;
+    // Above 64 workers, stackalloc'd candidate lists would grow past a few hundred bytes.
+    public const int StackCandidates = 64;
+
+    private uint _cursor;
+    private int[]? _weightedSchedule;
+    private HashRing? _ring;
 
     public string Model { get; } = model;
 
     public WorkerState[] Workers { get; } = workers;
 
-    // Round robin over the routable workers. The routing issue replaces this with P2C over
-    // live metrics; the pool stays the unit it picks from.
-    public WorkerState? PickRoundRobin()
+    public uint NextCursor() => Interlocked.Increment(ref _cursor) - 1;
+
+    // nginx's smooth weighted round robin, unrolled once into a schedule of worker indexes, so a
+    // pick is one Interlocked increment instead of a lock around the running weights.
+    public int[] WeightedSchedule => _weightedSchedule ??= SmoothWeightedSchedule.Build(Workers);
+
+    public HashRing Ring(int virtualNodes)
     {
-        var workers = Workers;
-        var start = Interlocked.Increment(ref _next);
-        for (var i = 0; i < workers.Length; i++)
+        var ring = _ring;
+        if (ring is null || ring.VirtualNodes != virtualNodes)
         {
-            var candidate = workers[(int)((start + (uint)i) % (uint)workers.Length)];
-            if (candidate.IsRoutable)
-            {
-                return candidate;
-            }
+            _ring = ring = new HashRing(Workers, virtualNodes);
         }
 
-        return null;
+        return ring;
     }
 }

@@ -3,10 +3,11 @@ using AotProxy.Configuration;
 namespace AotProxy.Routing;
 
 // Owns the worker states across reloads and publishes immutable WorkerSets for the hot path.
-internal sealed class WorkerRegistry
+internal sealed class WorkerRegistry(TimeProvider time)
 {
     private readonly Lock _applyLock = new();
     private volatile WorkerSet _set = WorkerSet.Empty;
+    private volatile CircuitBreakerModel? _breaker;
 
     public WorkerSet Current => _set;
 
@@ -19,6 +20,7 @@ internal sealed class WorkerRegistry
     {
         lock (_applyLock)
         {
+            _breaker = snapshot.CircuitBreaker;
             var previous = _set.Workers;
             var next = new WorkerState[snapshot.Workers.Length];
             for (var i = 0; i < next.Length; i++)
@@ -27,7 +29,7 @@ internal sealed class WorkerRegistry
                 var existing = Array.Find(previous, w => w.Model.SameIdentity(model));
                 if (existing is null)
                 {
-                    next[i] = new WorkerState(model);
+                    next[i] = new WorkerState(model, time);
                 }
                 else
                 {
@@ -62,18 +64,6 @@ internal sealed class WorkerRegistry
         Changed?.Invoke();
     }
 
-    public PickOutcome TryPick(string model, out WorkerState? worker)
-    {
-        worker = null;
-        if (!_set.Pools.TryGetValue(model, out var pool))
-        {
-            return PickOutcome.UnknownModel;
-        }
-
-        worker = pool.PickRoundRobin();
-        return worker is null ? PickOutcome.NoRoutableWorker : PickOutcome.Picked;
-    }
-
     public void ScavengeIdleConnections()
     {
         foreach (var worker in _set.Workers)
@@ -82,11 +72,15 @@ internal sealed class WorkerRegistry
         }
     }
 
+    // Routable by the breaker thresholds of the last applied snapshot.
+    public bool IsRoutable(WorkerState worker) => _breaker is { } breaker && worker.IsRoutable(breaker);
+
+    // /ready: some worker with a known model takes requests.
     public bool HasRoutableWorker()
     {
         foreach (var worker in _set.Workers)
         {
-            if (worker.IsRoutable && !worker.Models.IsEmpty)
+            if (IsRoutable(worker) && !worker.Models.IsEmpty)
             {
                 return true;
             }

@@ -4,29 +4,49 @@ using AotProxy.Upstream;
 
 namespace AotProxy.Routing;
 
-// The long-lived, mutable side of a worker. It outlives reloads while the worker's name and URL
-// stay the same, so counters carry over; requests in flight hold it even after a reload removed
-// the worker, and finish on it.
+// The long-lived, mutable side of a worker (Config -> Model -> State). It outlives reloads while
+// the worker's name and URL stay the same, so counters, latency averages, health and breaker
+// carry over; requests in flight hold it even after a reload removed the worker, and finish on it.
 internal sealed class WorkerState
 {
+    private readonly TimeProvider _time;
+    private readonly long[] _decisions = new long[RoutingStrategyNames.All.Length];
     private volatile WorkerModel _model;
     private volatile string? _authorization;
+    private volatile ScrapedLoad? _scraped;
+    private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private int _inFlight;
+    private int _sentSinceScrape;
     private long _requests;
     private volatile bool _draining;
     private volatile bool _removed;
 
-    public WorkerState(WorkerModel model)
+    public WorkerState(WorkerModel model, TimeProvider time)
     {
+        _time = time;
         _model = model;
         _authorization = BearerOf(model);
-        Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), TimeProvider.System);
+        Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
+        Breaker = new CircuitBreaker(time);
     }
 
     // Keep-alive connections to this worker; the URL is part of the state's identity, so the
     // pool lives exactly as long as the state.
     public UpstreamPool Connections { get; }
+
+    public CircuitBreaker Breaker { get; }
+
+    public ActiveHealth Health { get; } = new();
+
+    // Upstream failures (flagged) among the attempts of the last 10 s.
+    public OutcomeWindow Errors { get; } = new();
+
+    public LatencyAverage Ttft { get; } = new();
+
+    public LatencyAverage TimePerOutputToken { get; } = new();
+
+    public PrefixMemory Prefixes { get; } = new();
 
     public WorkerModel Model => _model;
 
@@ -50,6 +70,11 @@ internal sealed class WorkerState
 
     public long Requests => Interlocked.Read(ref _requests);
 
+    public ScrapedLoad? Scraped => _scraped;
+
+    // "ok", or why the last scrape failed ("timeout", "HTTP 404", ...).
+    public string ScrapeStatus => _scrapeStatus;
+
     public bool Draining
     {
         get => _draining;
@@ -63,7 +88,9 @@ internal sealed class WorkerState
         set => _removed = value;
     }
 
-    public bool IsRoutable => !_draining && !_removed;
+    // Takes new requests: not draining or removed, not failing its health checks, circuit not open.
+    public bool IsRoutable(CircuitBreakerModel breaker) =>
+        !_draining && !_removed && Health.IsUp && Breaker.AllowsTraffic(breaker);
 
     public void Update(WorkerModel model)
     {
@@ -75,9 +102,47 @@ internal sealed class WorkerState
     {
         Interlocked.Increment(ref _inFlight);
         Interlocked.Increment(ref _requests);
+        Interlocked.Increment(ref _sentSinceScrape);
     }
 
     public void OnRequestEnd() => Interlocked.Decrement(ref _inFlight);
+
+    public void OnScraped(VllmMetrics metrics)
+    {
+        Interlocked.Exchange(ref _sentSinceScrape, 0);
+        _scraped = new ScrapedLoad(metrics, _time.GetTimestamp());
+        _scrapeStatus = "ok";
+    }
+
+    // The gauges stay as they were and age into staleness (WorkerLoad falls back then).
+    public void OnScrapeFailed(string reason) => _scrapeStatus = reason;
+
+    public bool IsFresh(TimeSpan staleAfter) =>
+        _scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter;
+
+    public WorkerLoad Load(TimeSpan staleAfter)
+    {
+        var inFlight = InFlight;
+        if (_scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter)
+        {
+            var metrics = scraped.Metrics;
+            return new WorkerLoad(
+                metrics.Waiting + Volatile.Read(ref _sentSinceScrape),
+                metrics.Running,
+                metrics.Has(VllmMetricFields.KvCacheUsage) ? metrics.KvCacheUsage : Occupancy(inFlight),
+                Fresh: true);
+        }
+
+        // The gateway's own view: what it sent beyond max_concurrency is presumably queued.
+        var capacity = _model.MaxConcurrency;
+        return new WorkerLoad(Math.Max(0, inFlight - capacity), Math.Min(inFlight, capacity), Occupancy(inFlight), Fresh: false);
+    }
+
+    public void CountDecision(int strategy) => Interlocked.Increment(ref _decisions[strategy]);
+
+    public long Decisions(int strategy) => Interlocked.Read(ref _decisions[strategy]);
+
+    private double Occupancy(int inFlight) => Math.Min(1.0, (double)inFlight / Math.Max(1, _model.MaxConcurrency));
 
     private static string? BearerOf(WorkerModel model) =>
         model.ApiKey.Length == 0 ? null : "Bearer " + model.ApiKey;

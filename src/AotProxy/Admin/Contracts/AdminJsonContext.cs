@@ -7,4 +7,6 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(StatusResponse))]
 [JsonSerializable(typeof(ReloadReport))]
 [JsonSerializable(typeof(WorkerReport[]))]
+[JsonSerializable(typeof(RoutingStatsResponse))]
+[JsonSerializable(typeof(BreakerReport[]))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -1,3 +1,20 @@
 namespace AotProxy.Admin.Contracts;
 
-internal sealed record WorkerReport(string Name, string Url, string[] Models, bool ModelsDiscovered, bool Draining, int InFlight, int MaxConcurrency, int Weight, long Requests);
+// GET /api/workers: one worker, everything routing knows about it.
+internal sealed record WorkerReport(
+    string Name,
+    string Url,
+    string[] Models,
+    bool ModelsDiscovered,
+    bool Routable,             // takes new requests right now
+    bool Draining,
+    string Health,             // unknown | healthy | unhealthy (active checks)
+    string Breaker,            // closed | open | half_open
+    int InFlight,
+    int MaxConcurrency,
+    int Weight,
+    long Requests,
+    ScrapeReport Scrape,
+    double ErrorRate,          // upstream failures over the last 10 s, 0..1
+    double? TtftSeconds,       // averages observed by the gateway; null before the first sample
+    double? TimePerOutputTokenSeconds);

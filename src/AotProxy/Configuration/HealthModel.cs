@@ -1,0 +1,3 @@
+namespace AotProxy.Configuration;
+
+internal sealed record HealthModel(TimeSpan Interval, TimeSpan Timeout, string Path, int UnhealthyThreshold, int HealthyThreshold);

@@ -1,0 +1,3 @@
+namespace AotProxy.Configuration;
+
+internal sealed record RetryModel(int MaxAttempts, TimeSpan BackoffBase, TimeSpan BackoffMax, double BudgetRatio);

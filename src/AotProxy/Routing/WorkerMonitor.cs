@@ -1,0 +1,86 @@
+using AotProxy.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Routing;
+
+// The background side of routing: every routing.metrics_interval it scrapes each worker's
+// /metrics into its state, and every health.interval it runs the active health check. Each pass
+// probes all workers at once, each bounded by its timeout (shorter than the interval), so one
+// hanging worker delays nobody. Intervals and timeouts are read from the current snapshot on
+// every pass, so a reload applies at the next one.
+internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config, HttpClient http, TimeProvider time, ILogger logger) : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task _scrapes = Task.CompletedTask;
+    private Task _checks = Task.CompletedTask;
+
+    public void Start()
+    {
+        _scrapes = Task.Run(() => EveryAsync(s => s.Routing.MetricsInterval, ScrapeAllAsync, _stop.Token));
+        _checks = Task.Run(() => EveryAsync(s => s.Health.Interval, CheckAllAsync, _stop.Token));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_scrapes, _checks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    public Task ScrapeAllAsync(GatewaySnapshot snapshot, CancellationToken cancellationToken) =>
+        Task.WhenAll(registry.Current.Workers.Select(w => ScrapeAsync(w, snapshot.Routing.MetricsTimeout, cancellationToken)));
+
+    public Task CheckAllAsync(GatewaySnapshot snapshot, CancellationToken cancellationToken) =>
+        Task.WhenAll(registry.Current.Workers.Select(w => CheckAsync(w, snapshot.Health, cancellationToken)));
+
+    private async Task EveryAsync(Func<GatewaySnapshot, TimeSpan> interval, Func<GatewaySnapshot, CancellationToken, Task> pass, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var started = time.GetTimestamp();
+            var snapshot = config.Current;
+            await pass(snapshot, cancellationToken).ConfigureAwait(false);
+            var rest = interval(snapshot) - time.GetElapsedTime(started);
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task ScrapeAsync(WorkerState worker, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var result = await WorkerScrape.ScrapeAsync(http, new Uri(worker.Model.Url, "metrics"), worker.MetricsFilter, timeout, cancellationToken).ConfigureAwait(false);
+        if (result.IsUsable)
+        {
+            worker.OnScraped(result.Metrics);
+        }
+        else
+        {
+            var reason = result.Describe();
+            if (worker.ScrapeStatus != reason)
+            {
+                RoutingLog.ScrapeFailed(logger, worker.Name, reason);
+            }
+
+            worker.OnScrapeFailed(reason);
+        }
+    }
+
+    private async Task CheckAsync(WorkerState worker, HealthModel health, CancellationToken cancellationToken)
+    {
+        var url = new Uri(worker.Model.Url, health.Path.TrimStart('/'));
+        var healthy = await HealthProbe.ProbeAsync(http, url, health.Timeout, cancellationToken).ConfigureAwait(false);
+        if (worker.Health.Record(healthy, health, time.GetUtcNow()))
+        {
+            RoutingLog.HealthChanged(logger, worker.Name, worker.Health.State, healthy ? "answered" : $"failed {health.UnhealthyThreshold} times in a row");
+        }
+    }
+}
