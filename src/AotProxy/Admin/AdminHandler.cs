@@ -110,8 +110,8 @@ internal sealed class AdminHandler(
             w.NeedsDiscovery,
             w.IsRoutable(snapshot.CircuitBreaker),
             w.Draining,
-            Snake(w.Health.State.ToString()),
-            Snake(w.Breaker.State.ToString()),
+            EnumNames.Snake(w.Health.State),
+            EnumNames.Snake(w.Breaker.State),
             w.InFlight,
             w.Model.MaxConcurrency,
             w.Model.Weight,
@@ -156,16 +156,13 @@ internal sealed class AdminHandler(
     private BreakerReport[] Breakers() =>
         workers.Current.Workers.Select(w => new BreakerReport(
             w.Name,
-            Snake(w.Breaker.State.ToString()),
+            EnumNames.Snake(w.Breaker.State),
             w.Breaker.ConsecutiveFailures,
             w.Breaker.Failures,
             w.Breaker.TimesOpened,
             w.Breaker.LastTransition)).ToArray();
 
     private static double? Sample(double seconds) => seconds > 0 ? seconds : null;
-
-    // HalfOpen -> half_open, as the JSON's other names.
-    private static string Snake(string name) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(name);
 
     private Task ReloadAsync(HttpContext context)
     {

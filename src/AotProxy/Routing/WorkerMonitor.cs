@@ -58,13 +58,13 @@ internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config,
     private async Task ScrapeAsync(WorkerState worker, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var result = await WorkerScrape.ScrapeAsync(http, new Uri(worker.Model.Url, "metrics"), worker.MetricsFilter, timeout, cancellationToken).ConfigureAwait(false);
-        if (result.IsUsable)
+        if (result.HasLoad)
         {
             worker.OnScraped(result.Metrics);
         }
         else
         {
-            var reason = result.Describe();
+            var reason = result.Outcome == ScrapeOutcome.HttpStatus ? $"HTTP {result.StatusCode}" : EnumNames.Snake(result.Outcome);
             if (worker.ScrapeStatus != reason)
             {
                 RoutingLog.ScrapeFailed(logger, worker.Name, reason);
@@ -77,10 +77,13 @@ internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config,
     private async Task CheckAsync(WorkerState worker, HealthModel health, CancellationToken cancellationToken)
     {
         var url = new Uri(worker.Model.Url, health.Path.TrimStart('/'));
-        var healthy = await HealthProbe.ProbeAsync(http, url, health.Timeout, cancellationToken).ConfigureAwait(false);
-        if (worker.Health.Record(healthy, health, time.GetUtcNow()))
+        var probe = await HealthProbe.ProbeAsync(http, url, health.Timeout, cancellationToken).ConfigureAwait(false);
+        if (worker.Health.Record(probe.IsHealthy, health, time.GetUtcNow()))
         {
-            RoutingLog.HealthChanged(logger, worker.Name, worker.Health.State, healthy ? "answered" : $"failed {health.UnhealthyThreshold} times in a row");
+            var detail = probe.IsHealthy ? "answered"
+                : probe.Outcome == HealthOutcome.HttpStatus ? $"HTTP {probe.StatusCode}"
+                : EnumNames.Snake(probe.Outcome);
+            RoutingLog.HealthChanged(logger, worker.Name, worker.Health.State, detail);
         }
     }
 }

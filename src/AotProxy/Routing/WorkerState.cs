@@ -14,6 +14,7 @@ internal sealed class WorkerState
     private volatile WorkerModel _model;
     private volatile string? _authorization;
     private volatile ScrapedLoad? _scraped;
+    private volatile VllmModelFilter _metricsFilter = VllmModelFilter.All;
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private int _inFlight;
@@ -65,6 +66,18 @@ internal sealed class WorkerState
     }
 
     public bool NeedsDiscovery => _model.Models.IsEmpty;
+
+    // Which of the worker's /metrics series count: those of the models it serves here. Rebuilt
+    // only when the model list changes (a reload or a discovery), not per scrape.
+    public VllmModelFilter MetricsFilter
+    {
+        get
+        {
+            var filter = _metricsFilter;
+            var models = Models;
+            return filter.Models == models ? filter : _metricsFilter = new VllmModelFilter(models);
+        }
+    }
 
     public int InFlight => Volatile.Read(ref _inFlight);
 

@@ -6,44 +6,36 @@ namespace AotProxy.Tests.Routing;
 public class WorkerRegistryTests
 {
     [Fact]
-    public void TryPick_RoundRobin_AlternatesAmongTheModelsWorkers()
+    public void HasRoutableWorker_FalseWhenEveryWorkerDrainsOrHasItsCircuitOpen()
     {
-        var registry = new WorkerRegistry();
-        registry.Apply(Snapshots.Create([
-            Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
-            Snapshots.Worker("b", "http://127.0.0.1:2/", "m", "n"),
-            Snapshots.Worker("c", "http://127.0.0.1:3/", "n"),
-        ]));
-
-        var picks = Enumerable.Range(0, 6).Select(_ => Pick(registry, "m")).ToArray();
-
-        Assert.Equal(3, picks.Count(p => p == "a"));
-        Assert.Equal(3, picks.Count(p => p == "b"));
-        Assert.All(picks.Zip(picks.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second));
-        Assert.Equal(PickOutcome.UnknownModel, registry.TryPick("zzz", out _));
-    }
-
-    [Fact]
-    public void TryPick_DrainingWorker_IsSkippedAndAllDrainingIsNoRoutableWorker()
-    {
-        var registry = new WorkerRegistry();
-        registry.Apply(Snapshots.Create([
+        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var snapshot = Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
-        ]));
+        ]);
+        registry.Apply(snapshot);
+        Assert.True(registry.HasRoutableWorker());
+
         registry.Current.Find("a")!.Draining = true;
+        Assert.True(registry.HasRoutableWorker());
 
-        Assert.All(Enumerable.Range(0, 4), _ => Assert.Equal("b", Pick(registry, "m")));
+        var b = registry.Current.Find("b")!;
+        for (var i = 0; i < snapshot.CircuitBreaker.FailureThreshold; i++)
+        {
+            b.Breaker.OnFailure(BreakerPermit.Normal, snapshot.CircuitBreaker);
+        }
 
-        registry.Current.Find("b")!.Draining = true;
-        Assert.Equal(PickOutcome.NoRoutableWorker, registry.TryPick("m", out _));
+        Assert.False(registry.IsRoutable(b));
         Assert.False(registry.HasRoutableWorker());
+
+        registry.Current.Find("a")!.Draining = false;
+        Assert.True(registry.HasRoutableWorker());
     }
 
     [Fact]
     public void Apply_SameNameAndUrl_KeepsTheStateAndOtherwiseReplacesOrRemovesIt()
     {
-        var registry = new WorkerRegistry();
+        var registry = new WorkerRegistry(new ManualTimeProvider());
         registry.Apply(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
@@ -66,7 +58,7 @@ public class WorkerRegistryTests
         Assert.True(b.Removed);
         Assert.True(c.Removed);
         Assert.Null(registry.Current.Find("c"));
-        Assert.Equal("a", Pick(registry, "n"));
+        Assert.Equal(["a"], registry.Current.Pools["n"].Workers.Select(w => w.Name));
     }
 
     [Fact]
@@ -75,11 +67,5 @@ public class WorkerRegistryTests
         Assert.True(ModelListReader.TryReadIds(Fixtures.Bytes("openai/models.json"), out var ids));
         Assert.Equal(["Qwen/Qwen2.5-Coder-1.5B-Instruct", "lora-1", "lora-2"], ids.ToArray());
         Assert.False(ModelListReader.TryReadIds("not json"u8, out _));
-    }
-
-    private static string Pick(WorkerRegistry registry, string model)
-    {
-        Assert.Equal(PickOutcome.Picked, registry.TryPick(model, out var worker));
-        return worker!.Name;
     }
 }

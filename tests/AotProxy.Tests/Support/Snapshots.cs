@@ -7,13 +7,19 @@ namespace AotProxy.Tests.Support;
 // Model snapshots built directly, for tests of the stages after configuration.
 internal static class Snapshots
 {
-    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1) => new(
+    // Every routing-side model at its documented default, as the validator derives it.
+    public static GatewaySnapshot Defaults { get; } = ConfigLoader.Parse("[routing]\nstrategy = \"round_robin\"\n", "<defaults>", 1, TimeProvider.System).Snapshot;
+
+    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null) => new(
         revision,
         DateTimeOffset.UnixEpoch,
         "<test>",
         new ServerModel(new IPEndPoint(IPAddress.Loopback, 0), new IPEndPoint(IPAddress.Loopback, 0), [], 4 * 1024 * 1024, TimeSpan.FromSeconds(5)),
         new ForwardingModel(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)),
-        new RoutingModel("round_robin", TimeSpan.FromMilliseconds(500)),
+        routing ?? Defaults.Routing,
+        Defaults.Health,
+        Defaults.CircuitBreaker,
+        Defaults.Retries,
         new SchedulerModel("fairshare"),
         [.. workers ?? []],
         [new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0)],

@@ -1,4 +1,4 @@
-namespace AotProxy.Simulator.Tests;
+namespace AotProxy.Testing;
 
 // Time moves only when a test calls Advance, so engine steps happen exactly when the test says.
 internal sealed class ManualTimeProvider : TimeProvider

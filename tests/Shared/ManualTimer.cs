@@ -1,4 +1,4 @@
-namespace AotProxy.Simulator.Tests;
+namespace AotProxy.Testing;
 
 internal sealed class ManualTimer(ManualTimeProvider provider, TimerCallback callback, object? state) : ITimer
 {

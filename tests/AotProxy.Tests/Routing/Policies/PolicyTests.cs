@@ -1,0 +1,272 @@
+using AotProxy.Routing;
+using AotProxy.Routing.Policies;
+
+namespace AotProxy.Tests.Routing.Policies;
+
+public class PolicyTests
+{
+    [Fact]
+    public void RoundRobin_CyclesAndSkipsDrainingAndTriedWorkers()
+    {
+        var test = new TestPool(3);
+        var policy = new RoundRobinPolicy();
+
+        Assert.Equal([0, 1, 2, 0, 1, 2], Enumerable.Range(0, 6).Select(_ => policy.Pick(test.Pool, test.Context())));
+
+        test.Workers[1].Draining = true;
+        Assert.Equal([0, 2, 0, 2], Enumerable.Range(0, 4).Select(_ => policy.Pick(test.Pool, test.Context())));
+        Assert.All(Enumerable.Range(0, 4), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(excluded: 1UL << 0))));
+        Assert.Equal(-1, policy.Pick(test.Pool, test.Context(excluded: 0b101)));
+    }
+
+    [Fact]
+    public void WeightedRoundRobin_IsSmoothAsNginx()
+    {
+        var test = new TestPool(3, weights: [5, 1, 1]);
+        var policy = new WeightedRoundRobinPolicy();
+
+        var picks = Enumerable.Range(0, 700).Select(_ => policy.Pick(test.Pool, test.Context())).ToArray();
+
+        Assert.Equal([0, 0, 1, 0, 2, 0, 0], picks[..7]);
+        Assert.Equal([500, 100, 100], Enumerable.Range(0, 3).Select(w => picks.Count(p => p == w)));
+    }
+
+    [Fact]
+    public void WeightedSchedule_HugeWeights_AreScaledKeepingTheirRatio()
+    {
+        var test = new TestPool(2, weights: [3_000_000, 1_000_000]);
+
+        var schedule = test.Pool.WeightedSchedule;
+
+        Assert.InRange(schedule.Length, 1, SmoothWeightedSchedule.MaxLength);
+        Assert.Equal(3.0, (double)schedule.Count(i => i == 0) / schedule.Count(i => i == 1), 2);
+    }
+
+    [Fact]
+    public void LeastConnections_PicksTheFewestInFlight()
+    {
+        var test = new TestPool(3);
+        test.InFlight(0, 4);
+        test.InFlight(1, 1);
+        test.InFlight(2, 2);
+
+        Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(1, new LeastConnectionsPolicy().Pick(test.Pool, test.Context())));
+    }
+
+    [Fact]
+    public void LeastQueue_CountsRequestsSentSinceTheScrape()
+    {
+        var test = new TestPool(3);
+        test.Scrape(0, running: 8, waiting: 3);
+        test.Scrape(1, running: 8, waiting: 0);
+        test.Scrape(2, running: 8, waiting: 5);
+        var policy = new LeastQueuePolicy();
+
+        Assert.Equal(1, policy.Pick(test.Pool, test.Context()));
+        test.InFlight(1, 4); // sent since the scrape: w1 now has 4 "waiting"
+
+        Assert.Equal(0, policy.Pick(test.Pool, test.Context()));
+    }
+
+    [Fact]
+    public void P2cKv_TwoWorkers_TheLowerScoreWins()
+    {
+        var test = new TestPool(2);
+        test.Scrape(0, running: 4, waiting: 6, kv: 0.9);
+        test.Scrape(1, running: 4, waiting: 0, kv: 0.2);
+
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(1, new P2cKvPolicy().Pick(test.Pool, test.Context())));
+    }
+
+    [Fact]
+    public void P2cKv_BurstBetweenScrapes_SpreadsInsteadOfPilingOntoTheIdleWorker()
+    {
+        var test = new TestPool(2);
+        test.Scrape(0, running: 0, waiting: 0);
+        test.Scrape(1, running: 0, waiting: 3);
+        var policy = new P2cKvPolicy();
+
+        var picks = new int[2];
+        for (var i = 0; i < 10; i++)
+        {
+            var index = policy.Pick(test.Pool, test.Context());
+            picks[index]++;
+            test.Workers[index].OnRequestStart();
+        }
+
+        // Without the correction w0 would take all ten: its scraped queue stays empty until the next scrape.
+        Assert.InRange(picks[0], 6, 7);
+        Assert.InRange(picks[1], 3, 4);
+    }
+
+    [Fact]
+    public void P2cKv_StaleGauges_FallBackToTheGatewaysOwnInFlight()
+    {
+        var test = new TestPool(2);
+        test.Scrape(0, running: 0, waiting: 0);
+        test.Scrape(1, running: 30, waiting: 20);
+        test.InFlight(0, 6);
+        var policy = new P2cKvPolicy();
+        Assert.Equal(0, policy.Pick(test.Pool, test.Context())); // fresh: the scrape says w0 is idle
+
+        test.Time.Advance(test.Routing.StaleAfter + TimeSpan.FromMilliseconds(1));
+
+        Assert.False(test.Workers[1].Load(test.Routing.StaleAfter).Fresh);
+        Assert.Equal(1, policy.Pick(test.Pool, test.Context())); // stale: w0's 6 in flight against w1's 0
+    }
+
+    [Fact]
+    public void P2cKv_ServedPrefix_SticksToItsWorker()
+    {
+        var test = new TestPool(4);
+        const ulong prefix = 0xABCDEF;
+        test.Workers[2].Prefixes.Record(prefix, test.Time.GetTimestamp());
+        var policy = new P2cKvPolicy();
+
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(prefix: prefix))));
+
+        // Past prefix_ttl the worker is assumed to have evicted it.
+        test.Time.Advance(test.Routing.PrefixTtl + TimeSpan.FromSeconds(1));
+        var later = Enumerable.Range(0, 40).Select(_ => policy.Pick(test.Pool, test.Context(prefix: prefix))).ToArray();
+        Assert.True(later.Distinct().Count() > 1, string.Join(",", later));
+    }
+
+    [Theory]
+    [InlineData(3, true)]   // 3 more than the least loaded: within affinity_max_gap (4), affinity holds
+    [InlineData(5, false)]  // 5 more, and more than 1.5x: a hot spot, affinity yields to load
+    public void P2cKv_AffinityNeverMakesAHotSpot(int affineWaiting, bool sticks)
+    {
+        var test = new TestPool(4).With(r => r with { PrefixBonus = 10 });
+        const ulong prefix = 42;
+        for (var i = 0; i < 4; i++)
+        {
+            test.Scrape(i, running: 0, waiting: i == 2 ? affineWaiting : 0);
+        }
+
+        test.Workers[2].Prefixes.Record(prefix, test.Time.GetTimestamp());
+
+        var picks = Enumerable.Range(0, 30).Select(_ => new P2cKvPolicy().Pick(test.Pool, test.Context(prefix: prefix))).ToArray();
+
+        Assert.Equal(sticks, picks.All(p => p == 2));
+        Assert.Equal(sticks, picks.Any(p => p == 2));
+    }
+
+    [Fact]
+    public void P2cKv_ErrorRate_CostsAsTheWeightSays()
+    {
+        var test = new TestPool(2);
+        var second = test.Time.GetTimestamp() / test.Time.TimestampFrequency;
+        test.Workers[0].Errors.Record(flagged: true, second);
+        test.Workers[1].Errors.Record(flagged: false, second);
+
+        Assert.Equal(1, new P2cKvPolicy().Pick(test.Pool, test.Context()));
+        Assert.Equal(5.0, P2cKvPolicy.Score(test.Workers[0], test.Routing, 0, second) - P2cKvPolicy.Score(test.Workers[1], test.Routing, 0, second), 6);
+    }
+
+    [Fact]
+    public void ConsistentHash_SameKeySameWorker_AndKeysSpreadEvenly()
+    {
+        var test = new TestPool(4);
+        var policy = new ConsistentHashPolicy(new LeastConnectionsPolicy());
+
+        var owner = policy.Pick(test.Pool, test.Context(key: 12345));
+        Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(owner, policy.Pick(test.Pool, test.Context(key: 12345))));
+
+        var counts = new int[4];
+        for (ulong key = 1; key <= 4000; key++)
+        {
+            counts[policy.Pick(test.Pool, test.Context(key: key))]++;
+        }
+
+        Assert.All(counts, c => Assert.InRange(c, 700, 1300)); // 150 virtual nodes: within about 25% of 1000
+    }
+
+    [Fact]
+    public void ConsistentHash_WorkerLeaves_OnlyItsKeysMove()
+    {
+        var test = new TestPool(4);
+        var policy = new ConsistentHashPolicy(new LeastConnectionsPolicy());
+        var before = Enumerable.Range(1, 2000).Select(k => policy.Pick(test.Pool, test.Context(key: (ulong)k))).ToArray();
+
+        test.Workers[3].Draining = true;
+        var after = Enumerable.Range(1, 2000).Select(k => policy.Pick(test.Pool, test.Context(key: (ulong)k))).ToArray();
+
+        for (var i = 0; i < before.Length; i++)
+        {
+            if (before[i] != 3)
+            {
+                Assert.Equal(before[i], after[i]);
+            }
+        }
+
+        Assert.DoesNotContain(3, after);
+    }
+
+    [Fact]
+    public void ConsistentHash_BoundedLoad_SkipsAnOverloadedOwner()
+    {
+        var test = new TestPool(4);
+        var policy = new ConsistentHashPolicy(new LeastConnectionsPolicy());
+        var owner = policy.Pick(test.Pool, test.Context(key: 777));
+        test.InFlight(owner, 10); // mean (10+1)/4 -> bound ceil(1.25 * 2.75) = 4
+
+        var moved = policy.Pick(test.Pool, test.Context(key: 777));
+
+        Assert.NotEqual(owner, moved);
+        Assert.Equal(moved, policy.Pick(test.Pool, test.Context(key: 777))); // the next owner clockwise, stably
+    }
+
+    [Fact]
+    public void ConsistentHash_NoKey_GoesToTheLeastConnected()
+    {
+        var test = new TestPool(3);
+        test.InFlight(0, 2);
+        test.InFlight(2, 1);
+
+        Assert.Equal(1, new ConsistentHashPolicy(new LeastConnectionsPolicy()).Pick(test.Pool, test.Context(key: 0)));
+    }
+
+    [Fact]
+    public void Adaptive_Greedy_TriesUnmeasuredWorkersThenTheFastest()
+    {
+        var test = new TestPool(3).With(r => r with { Epsilon = 0 });
+        var policy = new AdaptivePolicy();
+        test.Workers[0].Ttft.Add(0.2, 1);
+        test.Workers[1].Ttft.Add(0.1, 1);
+
+        Assert.Equal(2, policy.Pick(test.Pool, test.Context())); // never measured
+
+        test.Workers[2].Ttft.Add(0.5, 1);
+        Assert.Equal(1, policy.Pick(test.Pool, test.Context()));
+
+        test.InFlight(1, 2); // 0.1 s x 3 sharing it > 0.2 s alone
+        Assert.Equal(0, policy.Pick(test.Pool, test.Context()));
+    }
+
+    [Fact]
+    public void Adaptive_Epsilon_ExploresAtThatRate()
+    {
+        var test = new TestPool(4, seed: 3).With(r => r with { Epsilon = 0.2 });
+        for (var i = 0; i < 4; i++)
+        {
+            test.Workers[i].Ttft.Add(i == 0 ? 0.05 : 0.5, 1);
+        }
+
+        var picks = Enumerable.Range(0, 2000).Select(_ => new AdaptivePolicy().Pick(test.Pool, test.Context())).ToArray();
+
+        // 80% greedy + 20% x 1/4 random = 85% to the fastest; each other gets 5%.
+        Assert.InRange(picks.Count(p => p == 0), 1600, 1800);
+        Assert.All(Enumerable.Range(1, 3), w => Assert.InRange(picks.Count(p => p == w), 50, 160));
+    }
+
+    [Fact]
+    public void RoutingPolicies_EveryConfiguredNameHasAPolicy()
+    {
+        foreach (var name in AotProxy.Configuration.RoutingStrategyNames.All)
+        {
+            var (policy, index) = RoutingPolicies.Get(name);
+            Assert.Equal(name, policy.Name);
+            Assert.Equal(name, AotProxy.Configuration.RoutingStrategyNames.All[index]);
+        }
+    }
+}
