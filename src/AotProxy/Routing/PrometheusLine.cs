@@ -5,17 +5,23 @@ namespace AotProxy.Routing;
 
 // One line of the Prometheus text exposition format (version 0.0.4), as prometheus_client and
 // Go's expfmt read it:  name [{label="value",...}] value [timestamp]
-// Only the name and the value come out. Labels are checked for shape and skipped, since the
-// vLLM reader sums over them; a backslash in a label value escapes whatever byte follows, so
-// quotes, braces and blanks inside values never end the label set early.
+// The name, the value and the raw label set come out. Labels are checked for shape here and read
+// only on demand (PrometheusLabels), since the vLLM reader looks at a label in a handful of its
+// 579 lines; a backslash in a label value escapes whatever byte follows, so quotes, braces and
+// blanks inside values never end the label set early.
 internal static class PrometheusLine
 {
     private const NumberStyles ValueStyle = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
-    // `line` excludes its '\n'; a trailing '\r' (CRLF bodies) is tolerated.
-    public static PrometheusLineKind Parse(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> name, out double value)
+    public static PrometheusLineKind Parse(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> name, out double value) =>
+        Parse(line, out name, out _, out value);
+
+    // `line` excludes its '\n'; a trailing '\r' (CRLF bodies) is tolerated. `labels` is what lies
+    // between the braces, escapes and all (empty without a label set), for PrometheusLabels.
+    public static PrometheusLineKind Parse(ReadOnlySpan<byte> line, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> labels, out double value)
     {
         name = default;
+        labels = default;
         value = 0;
         var end = line.Length;
         while (end > 0 && IsBlankOrCr(line[end - 1]))
@@ -46,12 +52,14 @@ internal static class PrometheusLine
         i = SkipBlanks(line, i);
         if (i < line.Length && line[i] == (byte)'{')
         {
-            i = SkipLabels(line, i + 1);
+            var labelsStart = i + 1;
+            i = SkipLabels(line, labelsStart);
             if (i < 0)
             {
                 return PrometheusLineKind.Invalid;
             }
 
+            labels = line[labelsStart..(i - 1)];
             i = SkipBlanks(line, i);
         }
         else if (i == afterName)
@@ -180,7 +188,7 @@ internal static class PrometheusLine
     }
 
     // `i` is just after the opening quote; returns the index after the closing one, or -1.
-    private static int SkipQuoted(ReadOnlySpan<byte> line, int i)
+    internal static int SkipQuoted(ReadOnlySpan<byte> line, int i)
     {
         while (true)
         {
@@ -215,7 +223,7 @@ internal static class PrometheusLine
         return !token.IsEmpty && token.Length <= 19 && !token.ContainsAnyExceptInRange((byte)'0', (byte)'9');
     }
 
-    private static int SkipBlanks(ReadOnlySpan<byte> line, int i)
+    internal static int SkipBlanks(ReadOnlySpan<byte> line, int i)
     {
         while (i < line.Length && line[i] is (byte)' ' or (byte)'\t')
         {

@@ -11,7 +11,9 @@ internal enum VllmMetricFields : byte
     KvCacheUsage = 4,
     PrefixCacheQueries = 8,
     PrefixCacheHits = 16,
+    NumGpuBlocks = 32,
+    BlockSize = 64,
 
-    // What a load-aware router needs; the prefix-cache counters are a bonus.
+    // What a load-aware router needs; the prefix-cache counters and the cache size are a bonus.
     Load = Running | Waiting | KvCacheUsage,
 }

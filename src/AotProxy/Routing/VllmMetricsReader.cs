@@ -10,6 +10,9 @@ namespace AotProxy.Routing;
 // Names are matched whole: vllm:num_requests_waiting_by_reason is not num_requests_waiting.
 // Both generations of vLLM's names are read; where a server exposes both (0.9.2 to 0.11 has
 // kv_cache_usage_perc and gpu_cache_usage_perc), the newer wins.
+//
+// With a VllmModelFilter, only series of the worker's models count; `default` reads every series.
+// Labels are looked at only on the few lines that feed a field, so a filter costs little.
 internal struct VllmMetricsReader
 {
     // 64 KiB: the longest line of a vLLM 0.19.1 scrape (cache_config_info) is 691 bytes. A longer
@@ -20,7 +23,10 @@ internal struct VllmMetricsReader
     // A line split across segments is copied to the stack up to this size, else to a pooled array.
     private const int StackLineBytes = 1024;
 
-    private const int HasRunning = 1, HasWaiting = 2, HasQueries = 4, HasHits = 8, HasGpuQueries = 16, HasGpuHits = 32;
+    private const int HasRunning = 1, HasWaiting = 2, HasQueries = 4, HasHits = 8, HasGpuQueries = 16, HasGpuHits = 32,
+        HasGpuBlocks = 64, HasBlockSize = 128;
+
+    private readonly VllmModelFilter? _filter; // null: every series counts
 
     private double _running;
     private double _waiting;
@@ -32,6 +38,9 @@ internal struct VllmMetricsReader
     private double _gpuHits;
     private int _kvCount;
     private int _gpuKvCount;
+    private long _numGpuBlocks;
+    private int _blockSize;
+    private int _otherModel;
     private int _seen;
     private int _samples;
     private int _invalidLines;
@@ -48,6 +57,8 @@ internal struct VllmMetricsReader
             present |= _kvCount + _gpuKvCount > 0 ? VllmMetricFields.KvCacheUsage : 0;
             present |= (_seen & (HasQueries | HasGpuQueries)) != 0 ? VllmMetricFields.PrefixCacheQueries : 0;
             present |= (_seen & (HasHits | HasGpuHits)) != 0 ? VllmMetricFields.PrefixCacheHits : 0;
+            present |= (_seen & HasGpuBlocks) != 0 ? VllmMetricFields.NumGpuBlocks : 0;
+            present |= (_seen & HasBlockSize) != 0 ? VllmMetricFields.BlockSize : 0;
             return new VllmMetrics(
                 present,
                 _running,
@@ -55,22 +66,31 @@ internal struct VllmMetricsReader
                 _kvCount > 0 ? _kvSum / _kvCount : _gpuKvCount > 0 ? _gpuKvSum / _gpuKvCount : 0,
                 (_seen & HasQueries) != 0 ? _queries : _gpuQueries,
                 (_seen & HasHits) != 0 ? _hits : _gpuHits,
+                _numGpuBlocks,
+                _blockSize,
                 _samples,
                 _invalidLines,
-                _rejected);
+                _rejected,
+                _otherModel);
         }
     }
 
-    public static VllmMetrics Read(ReadOnlySpan<byte> body)
+    public VllmMetricsReader(VllmModelFilter filter)
     {
-        var reader = default(VllmMetricsReader);
+        ArgumentNullException.ThrowIfNull(filter);
+        _filter = filter.IsEmpty ? null : filter;
+    }
+
+    public static VllmMetrics Read(ReadOnlySpan<byte> body, VllmModelFilter? filter = null)
+    {
+        var reader = new VllmMetricsReader(filter ?? VllmModelFilter.All);
         reader.Feed(body, isFinalBlock: true);
         return reader.Result;
     }
 
-    public static VllmMetrics Read(ReadOnlySequence<byte> body)
+    public static VllmMetrics Read(ReadOnlySequence<byte> body, VllmModelFilter? filter = null)
     {
-        var reader = default(VllmMetricsReader);
+        var reader = new VllmMetricsReader(filter ?? VllmModelFilter.All);
         reader.Feed(body, isFinalBlock: true);
         return reader.Result;
     }
@@ -249,13 +269,13 @@ internal struct VllmMetricsReader
             return;
         }
 
-        switch (PrometheusLine.Parse(line, out var name, out var value))
+        switch (PrometheusLine.Parse(line, out var name, out var labels, out var value))
         {
             case PrometheusLineKind.Sample:
                 _samples++;
                 if (name.StartsWith("vllm:"u8))
                 {
-                    OnVllmSample(name["vllm:".Length..], value);
+                    OnVllmSample(name["vllm:".Length..], labels, value);
                 }
 
                 break;
@@ -266,44 +286,100 @@ internal struct VllmMetricsReader
         }
     }
 
-    private void OnVllmSample(ReadOnlySpan<byte> name, double value)
+    private void OnVllmSample(ReadOnlySpan<byte> name, ReadOnlySpan<byte> labels, double value)
     {
         if (name.SequenceEqual("num_requests_running"u8))
         {
-            Add(ref _running, HasRunning, value);
+            Add(ref _running, HasRunning, labels, value);
         }
         else if (name.SequenceEqual("num_requests_waiting"u8))
         {
-            Add(ref _waiting, HasWaiting, value);
+            Add(ref _waiting, HasWaiting, labels, value);
         }
         else if (name.SequenceEqual("kv_cache_usage_perc"u8))
         {
-            AddKv(ref _kvSum, ref _kvCount, value);
+            AddKv(ref _kvSum, ref _kvCount, labels, value);
         }
         else if (name.SequenceEqual("gpu_cache_usage_perc"u8))
         {
-            AddKv(ref _gpuKvSum, ref _gpuKvCount, value);
+            AddKv(ref _gpuKvSum, ref _gpuKvCount, labels, value);
         }
         else if (name.SequenceEqual("prefix_cache_queries_total"u8))
         {
-            Add(ref _queries, HasQueries, value);
+            Add(ref _queries, HasQueries, labels, value);
         }
         else if (name.SequenceEqual("prefix_cache_hits_total"u8))
         {
-            Add(ref _hits, HasHits, value);
+            Add(ref _hits, HasHits, labels, value);
         }
         else if (name.SequenceEqual("gpu_prefix_cache_queries_total"u8))
         {
-            Add(ref _gpuQueries, HasGpuQueries, value);
+            Add(ref _gpuQueries, HasGpuQueries, labels, value);
         }
         else if (name.SequenceEqual("gpu_prefix_cache_hits_total"u8))
         {
-            Add(ref _gpuHits, HasGpuHits, value);
+            Add(ref _gpuHits, HasGpuHits, labels, value);
+        }
+        else if (name.SequenceEqual("cache_config_info"u8))
+        {
+            OnCacheConfig(labels);
         }
     }
 
-    private void Add(ref double sum, int flag, double value)
+    // An info metric: its value is always 1 and the facts are labels, one label set per engine.
+    // Data-parallel engines each hold their own blocks, so the worker's capacity is their sum.
+    private void OnCacheConfig(ReadOnlySpan<byte> labels)
     {
+        if (!IsOurs(labels))
+        {
+            return;
+        }
+
+        if (PrometheusLabels.TryFind(labels, "num_gpu_blocks"u8, out var blocks))
+        {
+            if (PrometheusLabels.TryParseCount(blocks, out var count))
+            {
+                _numGpuBlocks += count;
+                _seen |= HasGpuBlocks;
+            }
+            else
+            {
+                _rejected++;
+            }
+        }
+
+        if (PrometheusLabels.TryFind(labels, "block_size"u8, out var size))
+        {
+            if (PrometheusLabels.TryParseCount(size, out var tokens) && tokens <= int.MaxValue)
+            {
+                _blockSize = Math.Max(_blockSize, (int)tokens);
+                _seen |= HasBlockSize;
+            }
+            else
+            {
+                _rejected++;
+            }
+        }
+    }
+
+    private bool IsOurs(ReadOnlySpan<byte> labels)
+    {
+        if (_filter is null || _filter.Accepts(labels))
+        {
+            return true;
+        }
+
+        _otherModel++;
+        return false;
+    }
+
+    private void Add(ref double sum, int flag, ReadOnlySpan<byte> labels, double value)
+    {
+        if (!IsOurs(labels))
+        {
+            return;
+        }
+
         if (!IsUsable(value))
         {
             _rejected++;
@@ -314,8 +390,13 @@ internal struct VllmMetricsReader
         _seen |= flag;
     }
 
-    private void AddKv(ref double sum, ref int count, double value)
+    private void AddKv(ref double sum, ref int count, ReadOnlySpan<byte> labels, double value)
     {
+        if (!IsOurs(labels))
+        {
+            return;
+        }
+
         if (!IsUsable(value))
         {
             _rejected++;

@@ -25,6 +25,19 @@ public class PrometheusLineTests
     }
 
     [Theory]
+    [InlineData("m{engine=\"0\",model_name=\"x\"} 3.0", "engine=\"0\",model_name=\"x\"")]
+    [InlineData("m { a = \"}\" , } 3.0", " a = \"}\" , ")]
+    [InlineData("m{} 3.0", "")]
+    [InlineData("m 3.0", "")]
+    public void Parse_LabelSet_IsWhatLiesBetweenTheBraces(string line, string labels)
+    {
+        var kind = PrometheusLine.Parse(Encoding.UTF8.GetBytes(line), out _, out var parsedLabels, out var value);
+
+        Assert.Equal((PrometheusLineKind.Sample, 3.0), (kind, value));
+        Assert.Equal(labels, Encoding.UTF8.GetString(parsedLabels));
+    }
+
+    [Theory]
     [InlineData("NaN", double.NaN)]
     [InlineData("nan", double.NaN)]
     [InlineData("+Inf", double.PositiveInfinity)]

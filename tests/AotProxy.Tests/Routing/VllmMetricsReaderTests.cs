@@ -8,10 +8,14 @@ namespace AotProxy.Tests.Routing;
 
 public class VllmMetricsReaderTests
 {
+    private const VllmMetricFields CacheConfig = VllmMetricFields.NumGpuBlocks | VllmMetricFields.BlockSize;
     private const string V1 = "vllm/metrics-v1-0.19.1.txt";
     private const string V0 = "vllm/metrics-v0-partial.txt";
-    private const string V1Labels = "{engine=\"0\",model_name=\"meta-llama/Llama-3.1-8B-Instruct\"}";
-    private const string V0Labels = "{model_name=\"Qwen/Qwen2.5-Coder-1.5B-Instruct\"}";
+    private const string V1Model = "meta-llama/Llama-3.1-8B-Instruct";
+    private const string V0Model = "Qwen/Qwen2.5-Coder-1.5B-Instruct";
+    private const string V1Labels = "{engine=\"0\",model_name=\"" + V1Model + "\"}";
+    private const string V0Labels = "{model_name=\"" + V0Model + "\"}";
+    private const string NoFilter = "";
 
     [Theory]
     [InlineData(V1)]
@@ -43,9 +47,9 @@ public class VllmMetricsReaderTests
         var v1 = VllmMetricsReader.Read(Fixtures.Bytes(V1));
         var v0 = VllmMetricsReader.Read(Fixtures.Bytes(V0));
 
-        Assert.Equal(VllmMetricFields.Load | VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits, v1.Present);
+        Assert.Equal(VllmMetricFields.Load | VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits | CacheConfig, v1.Present);
         Assert.Equal((115898.0, 101440.0), (v1.PrefixCacheQueries, v1.PrefixCacheHits));
-        Assert.Equal(VllmMetricFields.Load, v0.Present);
+        Assert.Equal(VllmMetricFields.Load | CacheConfig, v0.Present);
     }
 
     [Fact]
@@ -166,21 +170,28 @@ public class VllmMetricsReaderTests
     // Every cut of each fixture, in two ways. The line the cut falls in, with its neighbours, read
     // whole and read cut (lines are independent, so this covers each cut in its real context
     // for the cost of three lines); and the whole fixture cut there, for every cut of V0 and
-    // every 61st of V1's 56,843 (all of them would take a minute of a Debug test run).
+    // every 61st of V1's 56,843 (all of them would take a minute of a Debug test run). Each with
+    // no filter, the fixture's own model, and another model (whose series are all skipped).
     [Theory]
-    [InlineData(V1, 61)]
-    [InlineData(V0, 1)]
-    public void Read_EverySplitPointIntoTwoSegments_EqualsTheOneSegmentResult(string fixture, int wholeFileStride)
+    [InlineData(V1, 61, NoFilter)]
+    [InlineData(V1, 61, V1Model)]
+    [InlineData(V1, 61, V0Model)]
+    [InlineData(V0, 1, NoFilter)]
+    [InlineData(V0, 1, V0Model)]
+    [InlineData(V0, 1, V1Model)]
+    public void Read_EverySplitPointIntoTwoSegments_EqualsTheOneSegmentResult(string fixture, int wholeFileStride, string model)
     {
         var bytes = Fixtures.Bytes(fixture);
-        var expected = VllmMetricsReader.Read(bytes);
+        var filter = FilterFor(model);
+        var expected = VllmMetricsReader.Read(bytes, filter);
+        AssertFilteredAsExpected(fixture, model, expected);
 
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
             var (start, end) = LinesAround(bytes, cut);
             var window = bytes.AsMemory(start, end - start);
-            var windowActual = VllmMetricsReader.Read(Segments.Split(window, cut - start));
-            var windowExpected = VllmMetricsReader.Read(window.Span);
+            var windowActual = VllmMetricsReader.Read(Segments.Split(window, cut - start), filter);
+            var windowExpected = VllmMetricsReader.Read(window.Span, filter);
             if (windowActual != windowExpected)
             {
                 Assert.Fail($"cut at {cut}: {windowActual} != {windowExpected}");
@@ -188,7 +199,7 @@ public class VllmMetricsReaderTests
 
             if (cut % wholeFileStride == 0 || cut == bytes.Length)
             {
-                var actual = VllmMetricsReader.Read(Segments.Split(bytes, cut));
+                var actual = VllmMetricsReader.Read(Segments.Split(bytes, cut), filter);
                 if (actual != expected)
                 {
                     Assert.Fail($"cut at {cut}: {actual} != {expected}");
@@ -198,29 +209,35 @@ public class VllmMetricsReaderTests
     }
 
     // Kestrel's HttpParserTests style: feed every prefix, check that the reader stops at the last
-    // whole line and waits, then feed the rest. Same windows and strides as above.
+    // whole line and waits, then feed the rest. Same windows, strides and filters as above.
     [Theory]
-    [InlineData(V1, 61)]
-    [InlineData(V0, 1)]
-    public void Feed_EveryPrefixThenTheRest_WaitsForWholeLinesAndEqualsTheOneShotResult(string fixture, int wholeFileStride)
+    [InlineData(V1, 61, NoFilter)]
+    [InlineData(V1, 61, V1Model)]
+    [InlineData(V1, 61, V0Model)]
+    [InlineData(V0, 1, NoFilter)]
+    [InlineData(V0, 1, V0Model)]
+    [InlineData(V0, 1, V1Model)]
+    public void Feed_EveryPrefixThenTheRest_WaitsForWholeLinesAndEqualsTheOneShotResult(string fixture, int wholeFileStride, string model)
     {
         var bytes = Fixtures.Bytes(fixture);
-        var expected = VllmMetricsReader.Read(bytes);
+        var filter = FilterFor(model);
+        var expected = VllmMetricsReader.Read(bytes, filter);
+        AssertFilteredAsExpected(fixture, model, expected);
 
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
             var (start, end) = LinesAround(bytes, cut);
-            AssertPrefixThenRest(bytes.AsSpan(start, end - start), cut - start, VllmMetricsReader.Read(bytes.AsSpan(start, end - start)), cut);
+            AssertPrefixThenRest(bytes.AsSpan(start, end - start), cut - start, VllmMetricsReader.Read(bytes.AsSpan(start, end - start), filter), cut, filter);
             if (cut % wholeFileStride == 0 || cut == bytes.Length)
             {
-                AssertPrefixThenRest(bytes, cut, expected, cut);
+                AssertPrefixThenRest(bytes, cut, expected, cut, filter);
             }
         }
     }
 
-    private static void AssertPrefixThenRest(ReadOnlySpan<byte> bytes, int cut, VllmMetrics expected, int fixtureCut)
+    private static void AssertPrefixThenRest(ReadOnlySpan<byte> bytes, int cut, VllmMetrics expected, int fixtureCut, VllmModelFilter filter)
     {
-        var reader = default(VllmMetricsReader);
+        var reader = new VllmMetricsReader(filter);
         var consumed = (int)reader.Feed(bytes[..cut], isFinalBlock: false);
 
         // A prefix is read up to its last newline and no further: the unfinished line waits.
@@ -376,7 +393,27 @@ public class VllmMetricsReaderTests
         Assert.Equal((VllmMetricsStatus.Invalid, 5, 0), (metrics.Status, metrics.InvalidLines, metrics.Samples));
     }
 
-    private static VllmMetrics Read(string text) => VllmMetricsReader.Read(Encoding.UTF8.GetBytes(text));
+    private static VllmMetrics Read(string text, params string[] models) =>
+        VllmMetricsReader.Read(Encoding.UTF8.GetBytes(text), new VllmModelFilter([.. models]));
+
+    private static VllmModelFilter FilterFor(string model) => model.Length == 0 ? VllmModelFilter.All : new VllmModelFilter([model]);
+
+    // The fixture's own model reads exactly what no filter reads; another model reads no load, and
+    // only cache_config_info, which carries no model_name.
+    private static void AssertFilteredAsExpected(string fixture, string model, VllmMetrics filtered)
+    {
+        var unfiltered = VllmMetricsReader.Read(Fixtures.Bytes(fixture));
+        if (model.Length == 0 || model == (fixture == V1 ? V1Model : V0Model))
+        {
+            Assert.Equal(unfiltered, filtered);
+        }
+        else
+        {
+            Assert.Equal((CacheConfig, VllmMetricsStatus.Invalid), (filtered.Present, filtered.Status));
+            Assert.Equal(unfiltered with { Present = CacheConfig, Running = 0, Waiting = 0, KvCacheUsage = 0, PrefixCacheQueries = 0, PrefixCacheHits = 0, OtherModelSamples = filtered.OtherModelSamples }, filtered);
+            Assert.Equal(fixture == V1 ? 5 : 3, filtered.OtherModelSamples);
+        }
+    }
 
     // What the scraper does with a PipeReader: each read appends a chunk (a new segment), Feed
     // consumes whole lines, and the unconsumed rest stays for the next read.
