@@ -1,17 +1,23 @@
+using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using BenchmarkDotNet.Attributes;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Benchmarks;
 
-// The route stage as it is today: round robin over a model's pool.
+// The route stage: one Router.Pick per request, for the default strategy (p2c_kv, with and
+// without a prompt prefix to look up) and for round robin, over pools of 2 and 16 workers with
+// fresh gauges. Expected: no allocation (candidates live on the stack).
 [MemoryDiagnoser]
 public class WorkerPickBenchmarks
 {
     private const string Model = "meta-llama/Llama-3.1-8B-Instruct";
 
-    private readonly WorkerRegistry _registry = new();
-    private readonly WorkerRegistry _halfDraining = new();
+    private readonly Router _router = new(TimeProvider.System, new Random(1), NullLogger.Instance);
+    private GatewaySnapshot _p2c = null!;
+    private GatewaySnapshot _roundRobin = null!;
+    private WorkerPool _pool = null!;
 
     [Params(2, 16)]
     public int Workers { get; set; } = 2;
@@ -22,27 +28,36 @@ public class WorkerPickBenchmarks
         var workers = Enumerable.Range(0, Workers)
             .Select(i => Snapshots.Worker($"gpu-{i}", $"http://10.0.0.{i + 1}:8000/", Model))
             .ToArray();
-        _registry.Apply(Snapshots.Create(workers));
-        _halfDraining.Apply(Snapshots.Create(workers));
-        foreach (var worker in _halfDraining.Current.Workers.Where((_, i) => i % 2 == 0))
+        _p2c = Snapshots.Create(workers, routing: Snapshots.Defaults.Routing with { Strategy = RoutingStrategyNames.P2cKv });
+        _roundRobin = Snapshots.Create(workers, routing: Snapshots.Defaults.Routing with { Strategy = RoutingStrategyNames.RoundRobin });
+        var registry = new WorkerRegistry(TimeProvider.System);
+        registry.Apply(_p2c);
+        _pool = registry.Current.Pools[Model];
+        for (var i = 0; i < _pool.Workers.Length; i++)
         {
-            worker.Draining = true;
+            _pool.Workers[i].OnScraped(default(VllmMetrics) with { Present = VllmMetricFields.Load, Running = i % 5, Waiting = i % 3, KvCacheUsage = 0.1 * (i % 10) });
         }
 
-        _halfDraining.Rebuild();
-        if (TryPick() != (int)PickOutcome.Picked || TryPickHalfDraining() != (int)PickOutcome.Picked || TryPickUnknownModel() != (int)PickOutcome.UnknownModel)
+        if (P2c() < 0 || P2cWithPrefix() < 0 || RoundRobin() < 0)
         {
-            throw new InvalidOperationException("registry does not pick as intended");
+            throw new InvalidOperationException("the router does not pick as intended");
         }
     }
 
     [Benchmark]
-    public int TryPick() => (int)_registry.TryPick(Model, out _);
+    public int P2c() => Pick(_p2c, default);
 
-    // Every other worker draining: the cursor skips one on every second pick.
+    // With a prefix: every candidate's prefix table is probed, and the pick is recorded.
     [Benchmark]
-    public int TryPickHalfDraining() => (int)_halfDraining.TryPick(Model, out _);
+    public int P2cWithPrefix() => Pick(_p2c, new RouteRequest(0x5EED, 0x5EED));
 
     [Benchmark]
-    public int TryPickUnknownModel() => (int)_registry.TryPick("no-such-model", out _);
+    public int RoundRobin() => Pick(_roundRobin, default);
+
+    // The index of the picked worker, -1 for none.
+    private int Pick(GatewaySnapshot snapshot, RouteRequest request)
+    {
+        ulong tried = 0;
+        return _router.Pick(_pool, snapshot, request, ref tried, out _) is { } worker ? Array.IndexOf(_pool.Workers, worker) : -1;
+    }
 }

@@ -115,6 +115,11 @@ public sealed class ConfigLoaderTests
         Assert.Equal(4_194_304, snapshot.Server.MaxRequestBytes);
         Assert.Equal("p2c_kv", snapshot.Routing.Strategy);
         Assert.Equal(TimeSpan.FromMilliseconds(500), snapshot.Routing.MetricsInterval);
+        Assert.Equal(TimeSpan.FromMilliseconds(400), snapshot.Routing.MetricsTimeout); // 80% of the interval
+        Assert.Equal(new ScoreWeights(1.0, 0.5, 2.0, 0.3, 5.0), snapshot.Routing.Weights);
+        Assert.Equal(new HealthModel(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), "/health", 3, 2), snapshot.Health);
+        Assert.Equal(new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), snapshot.CircuitBreaker);
+        Assert.Equal(new RetryModel(3, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1), 0.2), snapshot.Retries);
         var worker = Assert.Single(snapshot.Workers);
         Assert.Equal("gpu-0", worker.Name);
         Assert.Equal(new Uri("http://10.0.0.5:8000/"), worker.Url);
@@ -147,6 +152,38 @@ public sealed class ConfigLoaderTests
             [routing]
             strategy = "consistent_hash"
             metrics_interval = "1.5s"
+            metrics_timeout = "1s"
+            weight_waiting = 1.5
+            weight_running = 0.25
+            weight_kv = 3.0
+            weight_latency = 0.0
+            weight_error = 10.0
+            prefix_bonus = 4.0
+            prefix_ttl = "30s"
+            affinity_max_gap = 8.0
+            affinity_max_ratio = 2.0
+            hash_header = "x-user"
+            virtual_nodes = 50
+            hash_load_factor = 0.5
+            epsilon = 0.05
+            learning_rate = 0.5
+            [health]
+            interval = "10s"
+            timeout = "1s"
+            path = "/ping"
+            unhealthy_threshold = 4
+            healthy_threshold = 3
+            [circuit_breaker]
+            failure_threshold = 7
+            success_threshold = 3
+            open_timeout = "5s"
+            half_open_max_requests = 2
+            slow_call_threshold = "20s"
+            [retries]
+            max_attempts = 2
+            backoff_base = "10ms"
+            backoff_max = "100ms"
+            budget_ratio = 0.1
             [forwarding]
             connect_timeout = "250ms"
             activity_timeout = "1h"
@@ -181,7 +218,12 @@ public sealed class ConfigLoaderTests
         Assert.Equal(Enumerable.Repeat((byte)0xAA, 32), snapshot.Server.AdminTokenSha256);
         Assert.Equal(1024, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(90), snapshot.Server.ShutdownGrace);
-        Assert.Equal(new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500)), snapshot.Routing);
+        Assert.Equal(
+            new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5),
+            snapshot.Routing);
+        Assert.Equal(new HealthModel(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), "/ping", 4, 3), snapshot.Health);
+        Assert.Equal(new CircuitBreakerModel(7, 3, TimeSpan.FromSeconds(5), 2, TimeSpan.FromSeconds(20)), snapshot.CircuitBreaker);
+        Assert.Equal(new RetryModel(2, TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100), 0.1), snapshot.Retries);
         Assert.Equal(new ForwardingModel(TimeSpan.FromMilliseconds(250), TimeSpan.FromHours(1)), snapshot.Forwarding);
         Assert.Equal("bucket", snapshot.Scheduler.Policy);
         var worker = Assert.Single(snapshot.Workers);

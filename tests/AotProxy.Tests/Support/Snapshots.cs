@@ -8,7 +8,7 @@ namespace AotProxy.Tests.Support;
 internal static class Snapshots
 {
     // Every routing-side model at its documented default, as the validator derives it.
-    public static GatewaySnapshot Defaults { get; } = ConfigLoader.Parse("[routing]\nstrategy = \"round_robin\"\n", "<defaults>", 1, TimeProvider.System).Snapshot;
+    public static GatewaySnapshot Defaults { get; } = ConfigLoader.Parse("[routing]\nstrategy = \"round_robin\"\n", "<defaults>", 1, TimeProvider.System).Snapshot!;
 
     public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null) => new(
         revision,

@@ -14,7 +14,9 @@ public class PolicyTests
         Assert.Equal([0, 1, 2, 0, 1, 2], Enumerable.Range(0, 6).Select(_ => policy.Pick(test.Pool, test.Context())));
 
         test.Workers[1].Draining = true;
-        Assert.Equal([0, 2, 0, 2], Enumerable.Range(0, 4).Select(_ => policy.Pick(test.Pool, test.Context())));
+        var picks = Enumerable.Range(0, 30).Select(_ => policy.Pick(test.Pool, test.Context())).ToArray();
+        Assert.Equal([0, 2], picks.Distinct().Order()); // the skipped worker's turn goes to the next one
+        Assert.Equal(10, picks.Count(p => p == 0));
         Assert.All(Enumerable.Range(0, 4), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(excluded: 1UL << 0))));
         Assert.Equal(-1, policy.Pick(test.Pool, test.Context(excluded: 0b101)));
     }
