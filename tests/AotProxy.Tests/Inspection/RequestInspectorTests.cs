@@ -101,4 +101,33 @@ public class RequestInspectorTests
 
     private static InspectionError Inspect(string body, out InspectedRequest request) =>
         RequestInspector.Inspect(Encoding.UTF8.GetBytes(body), out request, out _);
+
+    [Fact]
+    public void Inspect_PrefixHash_KeysOnThePromptsFirstKilobyte()
+    {
+        var system = new string('s', 2000);
+        ulong Prefix(string system, string user) => Inspected($$"""{"model":"m","messages":[{"role":"system","content":"{{system}}"},{"role":"user","content":"{{user}}"}]}""").PrefixHash;
+
+        Assert.Equal(Prefix(system, "first question"), Prefix(system, "another question"));
+        Assert.NotEqual(Prefix(system, "q"), Prefix("t" + system, "q"));
+        Assert.NotEqual(Prefix("short", "q1"), Prefix("short", "q2")); // short prompts: the whole prompt is the prefix
+        Assert.NotEqual(0UL, Inspected("""{"model":"m","prompt":"Once upon a time"}""").PrefixHash);
+        Assert.Equal(0UL, Inspected("""{"model":"m"}""").PrefixHash);
+    }
+
+    [Fact]
+    public void Inspect_User_IsHashedForConsistentHashing()
+    {
+        var alice = Inspected("""{"model":"m","user":"alice","messages":[]}""").UserHash;
+
+        Assert.Equal(alice, Inspected("""{"user":"alice","model":"m"}""").UserHash);
+        Assert.NotEqual(alice, Inspected("""{"model":"m","user":"bob"}""").UserHash);
+        Assert.Equal(0UL, Inspected("""{"model":"m","user":7}""").UserHash);
+    }
+
+    private static InspectedRequest Inspected(string json)
+    {
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(System.Text.Encoding.UTF8.GetBytes(json), out var request, out _));
+        return request;
+    }
 }
