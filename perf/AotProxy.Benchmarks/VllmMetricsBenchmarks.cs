@@ -12,6 +12,7 @@ public class VllmMetricsBenchmarks
 {
     private byte[] _body = [];
     private ReadOnlySequence<byte> _segments;
+    private VllmModelFilter _filter = VllmModelFilter.All;
 
     [Params("metrics-v1-0.19.1.txt", "metrics-v0-partial.txt")]
     public string Fixture { get; set; } = "metrics-v1-0.19.1.txt";
@@ -21,8 +22,14 @@ public class VllmMetricsBenchmarks
     {
         _body = Fixtures.Bytes("vllm/" + Fixture);
         _segments = SegmentedSequence.Create(_body, 4096);
+
+        // The worker's own model, behind a second one that never matches: a multi-model worker's
+        // filter, so every model_name is compared twice.
+        var model = Fixture.Contains("v1", StringComparison.Ordinal) ? "meta-llama/Llama-3.1-8B-Instruct" : "Qwen/Qwen2.5-Coder-1.5B-Instruct";
+        _filter = new VllmModelFilter(["some/other-model", model]);
         var metrics = VllmMetricsReader.Read(_body);
-        if (metrics.Status != VllmMetricsStatus.Complete || metrics.InvalidLines != 0 || Segments4K() != Span())
+        if (metrics.Status != VllmMetricsStatus.Complete || metrics.InvalidLines != 0 || Segments4K() != Span()
+            || VllmMetricsReader.Read(_body, _filter) != metrics || VllmMetricsReader.Read(_segments, _filter) != metrics)
         {
             throw new InvalidOperationException($"{Fixture}: not read as a complete scrape");
         }
@@ -34,4 +41,11 @@ public class VllmMetricsBenchmarks
     // As a PipeReader over a socket hands it over: 4 KiB segments, lines cut at their edges.
     [Benchmark]
     public int Segments4K() => VllmMetricsReader.Read(_segments).Samples;
+
+    // What WorkerScrape does: segments, and only the worker's models count.
+    [Benchmark]
+    public int FilteredSegments4K() => VllmMetricsReader.Read(_segments, _filter).Samples;
+
+    [Benchmark]
+    public int FilteredSpan() => VllmMetricsReader.Read(_body, _filter).Samples;
 }

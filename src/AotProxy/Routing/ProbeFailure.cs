@@ -1,5 +1,3 @@
-using System.Net.Http;
-
 namespace AotProxy.Routing;
 
 // Sorts what HttpClient throws at a scrape or a health probe into the failure kinds both report.

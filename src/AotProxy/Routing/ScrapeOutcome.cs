@@ -7,7 +7,7 @@ internal enum ScrapeOutcome : byte
 {
     None,           // default(ScrapeResult): no scrape has run, so a zeroed result never reads as Ok
     Ok,             // running, waiting and KV usage all present
-    Partial,        // some of them: a server that is not quite vLLM, or a body cut at a line end
+    Partial,        // some of them: a server that is not quite vLLM, or a vLLM that dropped a family
     OtherModel,     // vLLM metrics, but none of the worker's models: its served names differ from the configured ones
     Invalid,        // a 2xx body without any load field: HTML, garbage, empty
     TooLarge,       // the body passed the size limit (by its Content-Length, or by the bytes received)
