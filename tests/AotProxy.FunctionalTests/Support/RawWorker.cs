@@ -6,9 +6,14 @@ namespace AotProxy.FunctionalTests.Support;
 
 // A worker at the TCP level, for what Kestrel would never send: a stale keep-alive connection,
 // a broken head, bad chunking, interim responses. It reads each request (head and
-// Content-Length body) and answers with whatever bytes the test scripts.
+// Content-Length body) and answers with whatever bytes the test scripts. The gateway's own
+// control-plane requests (GET /health, GET /metrics) get a fixed answer and are not counted:
+// Requests and Connections count only what the data plane sent.
 internal sealed class RawWorker : IAsyncDisposable
 {
+    private static readonly byte[] HealthOk = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
+    private static readonly byte[] NoMetrics = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
+
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Func<int, RawReply> _reply;
     private readonly CancellationTokenSource _stop = new();
@@ -56,7 +61,6 @@ internal sealed class RawWorker : IAsyncDisposable
             while (true)
             {
                 var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-                Interlocked.Increment(ref _connectionCount);
                 lock (_connections)
                 {
                     _connections.Add(ServeAsync(client));
@@ -75,6 +79,7 @@ internal sealed class RawWorker : IAsyncDisposable
             var stream = client.GetStream();
             var buffer = new byte[64 * 1024];
             var filled = 0;
+            var counted = false;
             try
             {
                 while (true)
@@ -108,6 +113,18 @@ internal sealed class RawWorker : IAsyncDisposable
 
                     buffer.AsSpan(total, filled - total).CopyTo(buffer);
                     filled -= total;
+
+                    if (head.StartsWith("GET /health ", StringComparison.Ordinal) || head.StartsWith("GET /metrics ", StringComparison.Ordinal))
+                    {
+                        await stream.WriteAsync(head.StartsWith("GET /health ", StringComparison.Ordinal) ? HealthOk : NoMetrics, _stop.Token);
+                        continue;
+                    }
+
+                    if (!counted)
+                    {
+                        counted = true;
+                        Interlocked.Increment(ref _connectionCount);
+                    }
 
                     var reply = _reply(Interlocked.Increment(ref _requests));
                     foreach (var part in reply.Parts)
