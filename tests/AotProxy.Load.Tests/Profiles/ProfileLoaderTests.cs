@@ -122,6 +122,48 @@ public sealed class ProfileLoaderTests
     }
 
     [Fact]
+    public void Shared_prefix_keys_bind_and_imply_unique_user_messages()
+    {
+        var profile = Assert.IsType<LoadProfile>(ProfileLoader.Parse(Minimal + """
+
+
+            [[mix]]
+            name = "shared"
+            shared_prefixes = 16
+            prefix_chars = 8000
+            prompt_chars = 400
+
+            [[mix]]
+            name = "unique"
+            unique_prompts = true
+            prompt_chars = 8400
+            """, "t", "test").Profile);
+
+        Assert.Equal(new MixEntry("shared", 1, false, 400, 16, "", "", UniquePrompts: true, SharedPrefixes: 16, PrefixChars: 8000), profile.Mix[0]);
+        Assert.Equal(new MixEntry("unique", 1, false, 8400, 16, "", "", UniquePrompts: true), profile.Mix[1]);
+    }
+
+    // line: 0 for the [[mix]] header, else the how-manieth of the keys.
+    [Theory]
+    [InlineData("shared_prefixes = 4\nprompt_chars = 100", 0, "mix[0]", "needs prefix_chars")]
+    [InlineData("prefix_chars = 100", 1, "mix[0].prefix_chars", "only with shared_prefixes")]
+    [InlineData("shared_prefixes = 0\nprefix_chars = 100", 1, "mix[0].shared_prefixes", "from 1 to 10000")]
+    [InlineData("shared_prefixes = 20000\nprefix_chars = 100", 1, "mix[0].shared_prefixes", "from 1 to 10000")]
+    [InlineData("shared_prefixes = 4\nprefix_chars = 0", 2, "mix[0].prefix_chars", "from 1 to 10000000")]
+    [InlineData("shared_prefixes = 4\nprefix_chars = 100\nunique_prompts = false", 3, "mix[0].unique_prompts", "always sends a unique user message")]
+    [InlineData("unique_prompts = true\nprompt_chars = 10", 2, "mix[0].prompt_chars", "at least 18")]
+    [InlineData("shared_prefix = 4", 1, "mix[0].shared_prefix", "unknown key in [[mix]] #1")]
+    public void Bad_shared_prefix_settings_are_errors_with_their_line(string keys, int line, string key, string message)
+    {
+        var header = Minimal.Split('\n').Length + 2;
+
+        var error = Assert.Single(Errors(Minimal + "\n\n[[mix]]\n" + keys + "\n"), e => e.Key == key);
+
+        Assert.Equal(header + line, error.Line);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_key_is_an_error_with_its_line()
     {
         var errors = Errors(Minimal + """
