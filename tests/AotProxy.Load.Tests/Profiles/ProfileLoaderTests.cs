@@ -65,6 +65,25 @@ public sealed class ProfileLoaderTests
     }
 
     [Fact]
+    public void The_routing_profiles_send_the_same_request_size_at_80_and_90_percent_of_the_fleet()
+    {
+        var shared = Load("routing-shared-prefix.toml");
+        var noReuse = Load("routing-no-reuse.toml");
+        var load90 = Load("routing-load-90.toml");
+
+        var sharedMix = shared.Mix.Single();
+        Assert.Equal((16, 8000, true), (sharedMix.SharedPrefixes, sharedMix.PrefixChars, sharedMix.Stream));
+        Assert.All(noReuse.Mix.Concat(load90.Mix), m => Assert.True(m.UniquePrompts && m.SharedPrefixes == 0 && m.Stream));
+        // The same prompt length either way (system + user there, one user message here), so the
+        // fleet's capacity without cache hits is the same for all three: ~16.2 req/s.
+        Assert.All(noReuse.Mix.Concat(load90.Mix), m => Assert.Equal(sharedMix.PrefixChars + sharedMix.PromptChars, m.PromptChars));
+        Assert.Equal(LoadStep.Inject(13, TimeSpan.FromSeconds(30)), shared.Steps.Single());
+        Assert.Equal(shared.Steps.ToArray(), noReuse.Steps.ToArray());
+        Assert.Equal(14.6, load90.Steps[^1].RateFrom);
+        Assert.Equal(0.01, load90.Thresholds.MaxErrorRate);
+    }
+
+    [Fact]
     public void A_full_profile_binds_every_key()
     {
         var result = ProfileLoader.Parse("""
