@@ -50,76 +50,34 @@ admin_port=9090
 config="perf/targets/loadtest.toml"
 logs="${LOAD_LOG_DIR:-$(mktemp -d -t aotproxy-load.XXXXXX)}"
 mkdir -p "$logs"
-pids=()
 status=3
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+FLEET_TAG="load.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$here/lib/fleet.sh"
 
 # shellcheck disable=SC2317  # called by the EXIT trap
-stop_all() {
-  # Reverse order: the gateway first, so it does not see its workers vanish mid-request.
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    # Up to 15 s for a graceful exit (the gateway's shutdown_grace is 10 s), then KILL that PID.
-    for _ in $(seq 1 150); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+on_exit() {
+  fleet_stop_all
   if [[ $status -eq 0 && -z "${LOAD_LOG_DIR:-}" ]]; then
     rm -rf "$logs"
   else
     echo "load.sh: logs in $logs" >&2
   fi
 }
-trap stop_all EXIT
+trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-for port in "${ports[@]}" "$gateway_port" "$admin_port"; do
-  if port_open "$port"; then
-    echo "load.sh: 127.0.0.1:$port is already in use; stop what listens there first" >&2
-    exit 3
-  fi
-done
-
-# Build the runner before anything starts, so that compiling does not overlap the measurement.
-dotnet build -c Release perf/AotProxy.Load/AotProxy.Load.csproj -nologo -v quiet >"$logs/build.log" 2>&1 || {
-  cat "$logs/build.log" >&2
-  exit 1
-}
+fleet_check_ports "${ports[@]}" "$gateway_port" "$admin_port" || exit 3
+fleet_build_runner "$logs" || exit 1
 
 for i in "${!ports[@]}"; do
   # SIMULATE_ARGS is split into words on purpose (several flags in one variable).
   # shellcheck disable=SC2086
-  "$binary" simulate --listen "127.0.0.1:${ports[i]}" --model "$model" --max-num-seqs 64 ${SIMULATE_ARGS:-} \
-    >"$logs/worker-$i.log" 2>&1 &
-  pids+=($!)
+  fleet_start_worker "$binary" "${ports[i]}" "$logs/worker-$i.log" --model "$model" --max-num-seqs 64 ${SIMULATE_ARGS:-} || exit 3
 done
 
-for i in "${!ports[@]}"; do
-  for _ in $(seq 1 300); do
-    port_open "${ports[i]}" && break
-    kill -0 "${pids[i]}" 2>/dev/null || { echo "load.sh: worker $i exited:" >&2; cat "$logs/worker-$i.log" >&2; exit 3; }
-    sleep 0.1
-  done
-  port_open "${ports[i]}" || { echo "load.sh: worker $i not listening on ${ports[i]} after 30 s" >&2; exit 3; }
-done
-
-"$binary" serve --config "$config" >"$logs/gateway.log" 2>&1 &
-gateway=$!
-pids+=("$gateway")
-for _ in $(seq 1 300); do
-  grep -q "aotproxy ready:" "$logs/gateway.log" && break
-  kill -0 "$gateway" 2>/dev/null || { echo "load.sh: the gateway exited:" >&2; cat "$logs/gateway.log" >&2; exit 3; }
-  sleep 0.1
-done
-grep -q "aotproxy ready:" "$logs/gateway.log" || { echo "load.sh: the gateway printed no 'aotproxy ready:' within 30 s" >&2; cat "$logs/gateway.log" >&2; exit 3; }
-grep "aotproxy ready:" "$logs/gateway.log" >&2
+fleet_start_gateway "$binary" "$config" "$logs/gateway.log" || exit 3
 
 set +e
 dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" --target "http://127.0.0.1:$gateway_port" "$@"

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
+using AotProxy.Cli;
 using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
 
 namespace AotProxy.FunctionalTests;
 
@@ -44,11 +46,70 @@ public class SimulateCommandTests
     [InlineData("--listen", "127.0.0.1:0", "--metrics", "v9")]
     [InlineData("--listen", "127.0.0.1:0", "--decode-rate", "200")]
     [InlineData("--model", "bench")]
+    [InlineData("--listen", "127.0.0.1:0", "--speed", "0")]
+    [InlineData("--listen", "127.0.0.1:0", "--num-gpu-blocks", "-1")]
     public async Task Simulate_BadFlags_ExitTwoWithAMessageNamingTheFlag(params string[] flags)
     {
         var (exitCode, output) = await GatewayProcess.RunToEndAsync(["simulate", .. flags]);
         Assert.Equal(2, exitCode);
         Assert.Contains("--", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TryParse_FleetFlags_SetTheKvBudgetAndSpeed()
+    {
+        var args = CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--num-gpu-blocks", "1024", "--block-size", "32",
+            "--max-num-batched-tokens", "4096", "--speed", "0.5", "--max-num-seqs", "16"]);
+
+        Assert.True(SimulateCommand.TryParse(args, out var options, out _, out var error), error);
+        Assert.Equal(1024, options.NumGpuBlocks);
+        Assert.Equal(32, options.BlockSize);
+        Assert.Equal(4096, options.MaxNumBatchedTokens);
+        Assert.Equal(0.5, options.SpeedFactor);
+        Assert.Equal(16, options.MaxNumSeqs);
+    }
+
+    [Fact]
+    public void TryParse_NoFleetFlags_KeepsTheSimulatorDefaults()
+    {
+        var defaults = new SimulatorOptions();
+
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0"]), out var options, out _, out var error), error);
+        Assert.Equal(defaults.NumGpuBlocks, options.NumGpuBlocks);
+        Assert.Equal(defaults.BlockSize, options.BlockSize);
+        Assert.Equal(defaults.MaxNumBatchedTokens, options.MaxNumBatchedTokens);
+        Assert.Equal(defaults.SpeedFactor, options.SpeedFactor);
+    }
+
+    [Theory]
+    [InlineData("--num-gpu-blocks", "0", "--num-gpu-blocks takes a number from 1 to 1048576")]
+    [InlineData("--num-gpu-blocks", "many", "--num-gpu-blocks takes a number from 1 to 1048576")]
+    [InlineData("--block-size", "257", "--block-size takes a number from 1 to 256")]
+    [InlineData("--max-num-batched-tokens", "8", "--max-num-batched-tokens (8) must be at least --max-num-seqs (64)")]
+    [InlineData("--speed", "-0.5", "--speed takes a factor above 0")]
+    [InlineData("--speed", "1e3", "--speed takes a factor above 0")]
+    [InlineData("--speed", "101", "--speed takes a factor above 0")]
+    public void TryParse_BadFleetFlag_NamesTheFlagAndItsRange(string flag, string value, string expected)
+    {
+        Assert.False(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", flag, value]), out _, out _, out var error));
+        Assert.StartsWith(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Simulate_FleetFlags_ShowInVllmCacheConfigInfo()
+    {
+        await using var simulator = GatewayProcess.Start("simulate", "--listen", "127.0.0.1:0", "--num-gpu-blocks", "640", "--block-size", "32", "--speed", "0.5");
+        var line = await simulator.WaitForLineAsync("aotproxy simulate ready:", TimeSpan.FromSeconds(30));
+        var url = line[(line.IndexOf("url=", StringComparison.Ordinal) + 4)..].Trim();
+        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
+
+        var metrics = await http.GetStringAsync("metrics");
+
+        var info = metrics.Split('\n').Single(l => l.StartsWith("vllm:cache_config_info{", StringComparison.Ordinal));
+        Assert.Contains("block_size=\"32\"", info, StringComparison.Ordinal);
+        Assert.Contains("num_gpu_blocks=\"640\"", info, StringComparison.Ordinal);
+        simulator.SendSigterm();
+        Assert.Equal(0, await simulator.WaitForExitAsync(TimeSpan.FromSeconds(15)));
     }
 
     private static StringContent Chat(bool stream) => new(

@@ -44,6 +44,11 @@ public sealed class SmokeProfileTests
             Assert.Equal(requests, whole.GetProperty("status_codes").GetProperty("200").GetInt64());
             Assert.Equal(requests, whole.GetProperty("latency_us").GetProperty("count").GetInt64());
             Assert.True(whole.GetProperty("tokens").GetProperty("completion").GetInt64() > 0);
+            Assert.Equal(0, whole.GetProperty("error_rate").GetDouble());
+            var outputRate = whole.GetProperty("output_tokens_per_s").GetDouble();
+            var duration = root.GetProperty("duration_s").GetDouble();
+            Assert.Equal(whole.GetProperty("tokens").GetProperty("completion").GetInt64() / duration, outputRate, 0.2);
+            Assert.Contains("| output tok/s |", stdout.ToString(), StringComparison.Ordinal);
             Assert.All(whole.GetProperty("thresholds").EnumerateArray(), t => Assert.True(t.GetProperty("passed").GetBoolean()));
 
             // Streams: TTFT from the first event with text, and gaps between events.
@@ -120,6 +125,8 @@ public sealed class SmokeProfileTests
             var whole = json.RootElement.GetProperty("scenarios")[0];
             Assert.False(json.RootElement.GetProperty("passed").GetBoolean());
             Assert.Equal(5, whole.GetProperty("errors").GetProperty("connect").GetInt64());
+            Assert.Equal(1.0, whole.GetProperty("error_rate").GetDouble());
+            Assert.Equal(0, whole.GetProperty("output_tokens_per_s").GetDouble());
         }
         finally
         {

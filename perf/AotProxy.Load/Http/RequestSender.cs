@@ -46,7 +46,7 @@ internal sealed class RequestSender : IDisposable
         {
             Version = HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(template.Body) { Headers = { ContentType = Json } },
+            Content = new ByteArrayContent(template.NextBody()) { Headers = { ContentType = Json } },
         };
         if (template.Authorization.Length > 0)
         {

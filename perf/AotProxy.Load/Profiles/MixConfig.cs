@@ -14,6 +14,17 @@ internal sealed record MixConfig
     // Length of the user message; about 4 characters per token for English text.
     public int PromptChars { get; init; } = 64;
 
+    // Every request's user message starts with its own tag, so that no two prompts share a KV
+    // block (without it every request of the entry sends the same body, a 100% prefix-cache hit).
+    public bool UniquePrompts { get; init; }
+
+    // > 0: each request starts with a system message, one of this many fixed long texts picked at
+    // random, followed by a unique user message: the shared-prefix traffic cache-aware routing is for.
+    public int SharedPrefixes { get; init; }
+
+    // Length of each shared system message; read only with shared_prefixes.
+    public int PrefixChars { get; init; }
+
     public int MaxTokens { get; init; } = 16;
 
     // "" = the scenario's key (or --key).

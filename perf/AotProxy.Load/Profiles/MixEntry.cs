@@ -1,6 +1,7 @@
 namespace AotProxy.Load.Profiles;
 
-// A validated [[mix]] entry. ApiKey is "" when the scenario's key (or --key) applies.
+// A validated [[mix]] entry. ApiKey is "" when the scenario's key (or --key) applies. With
+// SharedPrefixes > 0 the user message is always unique (UniquePrompts is then true).
 internal sealed record MixEntry(
     string Name,
     int Weight,
@@ -8,4 +9,7 @@ internal sealed record MixEntry(
     int PromptChars,
     int MaxTokens,
     string ApiKey,
-    string Tenant);
+    string Tenant,
+    bool UniquePrompts = false,
+    int SharedPrefixes = 0,
+    int PrefixChars = 0);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using AotProxy.Configuration;
+using AotProxy.Load.Http;
 
 namespace AotProxy.Load.Profiles;
 
@@ -10,6 +11,9 @@ internal sealed class ProfileValidator
     private const double MaxRate = 1_000_000;
     private const int MaxConcurrency = 100_000;
     private const int MaxBurst = 10_000_000;
+
+    // Thousands of distinct long prefixes are no longer "shared": no worker's cache holds them.
+    private const int MaxSharedPrefixes = 10_000;
 
     private static readonly Dictionary<string, LoadKind> Kinds = new(StringComparer.Ordinal)
     {
@@ -225,9 +229,43 @@ internal sealed class ProfileValidator
             Error($"{at}.max_tokens", "must be at least 1");
         }
 
+        var unique = mix.UniquePrompts;
+        if (_map.Contains($"{at}.shared_prefixes"))
+        {
+            if (mix.SharedPrefixes is < 1 or > MaxSharedPrefixes)
+            {
+                Error($"{at}.shared_prefixes", $"must be from 1 to {MaxSharedPrefixes}");
+            }
+
+            if (!_map.Contains($"{at}.prefix_chars"))
+            {
+                Error(at, "shared_prefixes needs prefix_chars (the length of each shared system message)");
+            }
+            else if (mix.PrefixChars is < 1 or > 10_000_000)
+            {
+                Error($"{at}.prefix_chars", "must be from 1 to 10000000");
+            }
+
+            if (_map.Contains($"{at}.unique_prompts") && !mix.UniquePrompts)
+            {
+                Error($"{at}.unique_prompts", "shared_prefixes always sends a unique user message; drop unique_prompts = false");
+            }
+
+            unique = true;
+        }
+        else if (_map.Contains($"{at}.prefix_chars"))
+        {
+            Error($"{at}.prefix_chars", "is read only with shared_prefixes");
+        }
+
+        if (unique && mix.PromptChars < UniqueTag.Length)
+        {
+            Error($"{at}.prompt_chars", $"must be at least {UniqueTag.Length} with unique prompts (each starts with a {UniqueTag.Length}-character tag)");
+        }
+
         var name = mix.Name.Length > 0 ? mix.Name : mix.Tenant.Length > 0 ? mix.Tenant : $"mix-{index}";
         return _errors.Count == errorsBefore
-            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant)
+            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant, unique, mix.SharedPrefixes, mix.PrefixChars)
             : null;
     }
 

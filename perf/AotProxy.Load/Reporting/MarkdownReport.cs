@@ -22,12 +22,12 @@ internal static class MarkdownReport
 
         Line(md, $"Target {report.Target}, started {report.StartedAt:yyyy-MM-dd HH:mm:ss}Z, {report.DurationS:0.0} s. **{(report.Passed ? "PASSED" : "FAILED")}**");
         md.AppendLine();
-        md.AppendLine("| scenario | requests | ok | errors | achieved rps | late sends | max schedule lag | prompt tok | completion tok |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| scenario | requests | ok | errors | error rate | achieved rps | output tok/s | late sends | max schedule lag | prompt tok | completion tok |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in report.Scenarios)
         {
             var errors = s.Errors.Values.Sum();
-            Line(md, $"| {s.Name} | {s.Requests} | {s.Ok} | {errors} | {s.AchievedRps:0.0} | {s.LateSends} | {Ms(s.MaxScheduleLagUs)} ms | {s.Tokens.Prompt} | {s.Tokens.Completion} |");
+            Line(md, $"| {s.Name} | {s.Requests} | {s.Ok} | {errors} | {Percent(s.ErrorRate)} | {s.AchievedRps:0.0} | {s.OutputTokensPerS:0.0} | {s.LateSends} | {Ms(s.MaxScheduleLagUs)} ms | {s.Tokens.Prompt} | {s.Tokens.Completion} |");
         }
 
         md.AppendLine();

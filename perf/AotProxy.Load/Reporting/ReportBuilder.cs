@@ -64,6 +64,8 @@ internal static class ReportBuilder
         recorder.Errors(),
         recorder.StatusCodes(),
         seconds > 0 ? Math.Round(recorder.Ok / seconds, 2) : 0,
+        recorder.Requests == 0 ? 0 : Math.Round((double)recorder.ErrorCount / recorder.Requests, 6),
+        seconds > 0 ? Math.Round(recorder.CompletionTokens / seconds, 1) : 0,
         recorder.LateSends,
         recorder.MaxLagMicroseconds,
         recorder.Latency.Summarize(),

@@ -60,7 +60,8 @@ internal static class SimulateCommand
             return false;
         }
 
-        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "metrics") is { } unknown)
+        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "num-gpu-blocks", "block-size",
+                "max-num-batched-tokens", "speed", "metrics") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
             return false;
@@ -122,6 +123,40 @@ internal static class SimulateCommand
             options.MaxNumSeqs = seqs;
         }
 
+        // perf/routing.sh builds a heterogeneous fleet from these: small KV budgets (a few hundred
+        // blocks) and half-speed workers. 1,048,576 blocks x 16 tokens is far beyond any GPU's KV.
+        if (!TryInt(args, "num-gpu-blocks", 1, 1_048_576, options.NumGpuBlocks, out var blocks, ref error)
+            // vLLM accepts 1..256 for --block-size (on CUDA 8, 16 or 32).
+            || !TryInt(args, "block-size", 1, 256, options.BlockSize, out var blockSize, ref error)
+            || !TryInt(args, "max-num-batched-tokens", 1, 1_048_576, options.MaxNumBatchedTokens, out var batched, ref error))
+        {
+            return false;
+        }
+
+        if (batched < options.MaxNumSeqs)
+        {
+            // vLLM refuses this too: every running sequence must be able to decode in one step.
+            error = $"--max-num-batched-tokens ({batched}) must be at least --max-num-seqs ({options.MaxNumSeqs})";
+            return false;
+        }
+
+        options.NumGpuBlocks = blocks;
+        options.BlockSize = blockSize;
+        options.MaxNumBatchedTokens = batched;
+
+        if (args.Option("speed") is { } speedText)
+        {
+            // A multiplier on both prefill and decode rates: 0.5 is "the same model on a GPU half
+            // as fast", which is what a heterogeneous fleet needs; 100x is already absurd.
+            if (!double.TryParse(speedText, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var speed) || !(speed > 0) || speed > 100)
+            {
+                error = $"--speed takes a factor above 0 and at most 100, e.g. 0.5 for half speed (got \"{speedText}\")";
+                return false;
+            }
+
+            options.SpeedFactor = speed;
+        }
+
         switch (args.Option("metrics"))
         {
             case null or "v1":
@@ -133,6 +168,23 @@ internal static class SimulateCommand
             case var other:
                 error = $"--metrics takes v0 or v1 (got \"{other}\")";
                 return false;
+        }
+
+        return true;
+    }
+
+    private static bool TryInt(CliArgs args, string flag, int min, int max, int fallback, out int value, ref string error)
+    {
+        value = fallback;
+        if (args.Option(flag) is not { } text)
+        {
+            return true;
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) || value < min || value > max)
+        {
+            error = $"--{flag} takes a number from {min} to {max} (got \"{text}\")";
+            return false;
         }
 
         return true;

@@ -65,6 +65,25 @@ public sealed class ProfileLoaderTests
     }
 
     [Fact]
+    public void The_routing_profiles_send_the_same_request_size_at_80_and_90_percent_of_the_fleet()
+    {
+        var shared = Load("routing-shared-prefix.toml");
+        var noReuse = Load("routing-no-reuse.toml");
+        var load90 = Load("routing-load-90.toml");
+
+        var sharedMix = shared.Mix.Single();
+        Assert.Equal((16, 8000, true), (sharedMix.SharedPrefixes, sharedMix.PrefixChars, sharedMix.Stream));
+        Assert.All(noReuse.Mix.Concat(load90.Mix), m => Assert.True(m.UniquePrompts && m.SharedPrefixes == 0 && m.Stream));
+        // The same prompt length either way (system + user there, one user message here), so the
+        // fleet's capacity without cache hits is the same for all three: ~16.2 req/s.
+        Assert.All(noReuse.Mix.Concat(load90.Mix), m => Assert.Equal(sharedMix.PrefixChars + sharedMix.PromptChars, m.PromptChars));
+        Assert.Equal(LoadStep.Inject(13, TimeSpan.FromSeconds(30)), shared.Steps.Single());
+        Assert.Equal(shared.Steps.ToArray(), noReuse.Steps.ToArray());
+        Assert.Equal(14.6, load90.Steps[^1].RateFrom);
+        Assert.Equal(0.01, load90.Thresholds.MaxErrorRate);
+    }
+
+    [Fact]
     public void A_full_profile_binds_every_key()
     {
         var result = ProfileLoader.Parse("""
@@ -119,6 +138,48 @@ public sealed class ProfileLoaderTests
         Assert.Equal(LoadStep.KeepConstant(2, TimeSpan.FromSeconds(2)), profile.Steps[2]);
         Assert.Equal(new MixEntry("a", 3, true, 10, 5, "ka", "ta"), profile.Mix.Single());
         Assert.Equal(new Thresholds(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(500), 0), profile.Thresholds);
+    }
+
+    [Fact]
+    public void Shared_prefix_keys_bind_and_imply_unique_user_messages()
+    {
+        var profile = Assert.IsType<LoadProfile>(ProfileLoader.Parse(Minimal + """
+
+
+            [[mix]]
+            name = "shared"
+            shared_prefixes = 16
+            prefix_chars = 8000
+            prompt_chars = 400
+
+            [[mix]]
+            name = "unique"
+            unique_prompts = true
+            prompt_chars = 8400
+            """, "t", "test").Profile);
+
+        Assert.Equal(new MixEntry("shared", 1, false, 400, 16, "", "", UniquePrompts: true, SharedPrefixes: 16, PrefixChars: 8000), profile.Mix[0]);
+        Assert.Equal(new MixEntry("unique", 1, false, 8400, 16, "", "", UniquePrompts: true), profile.Mix[1]);
+    }
+
+    // line: 0 for the [[mix]] header, else the how-manieth of the keys.
+    [Theory]
+    [InlineData("shared_prefixes = 4\nprompt_chars = 100", 0, "mix[0]", "needs prefix_chars")]
+    [InlineData("prefix_chars = 100", 1, "mix[0].prefix_chars", "only with shared_prefixes")]
+    [InlineData("shared_prefixes = 0\nprefix_chars = 100", 1, "mix[0].shared_prefixes", "from 1 to 10000")]
+    [InlineData("shared_prefixes = 20000\nprefix_chars = 100", 1, "mix[0].shared_prefixes", "from 1 to 10000")]
+    [InlineData("shared_prefixes = 4\nprefix_chars = 0", 2, "mix[0].prefix_chars", "from 1 to 10000000")]
+    [InlineData("shared_prefixes = 4\nprefix_chars = 100\nunique_prompts = false", 3, "mix[0].unique_prompts", "always sends a unique user message")]
+    [InlineData("unique_prompts = true\nprompt_chars = 10", 2, "mix[0].prompt_chars", "at least 18")]
+    [InlineData("shared_prefix = 4", 1, "mix[0].shared_prefix", "unknown key in [[mix]] #1")]
+    public void Bad_shared_prefix_settings_are_errors_with_their_line(string keys, int line, string key, string message)
+    {
+        var header = Minimal.Split('\n').Length + 2;
+
+        var error = Assert.Single(Errors(Minimal + "\n\n[[mix]]\n" + keys + "\n"), e => e.Key == key);
+
+        Assert.Equal(header + line, error.Line);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
