@@ -170,6 +170,12 @@ internal sealed class DataPlaneHandler(
                 result = await forwarder.ForwardAsync(
                     context, worker, body, requestId, stripUsage, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
             }
+            catch
+            {
+                // No verdict on the worker, but a half-open breaker's trial slot must come back.
+                worker.Breaker.OnAbandoned(permit);
+                throw;
+            }
             finally
             {
                 metrics.ActiveRequests.Dec();
