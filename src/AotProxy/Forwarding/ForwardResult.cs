@@ -7,7 +7,8 @@ internal readonly record struct ForwardResult(
     int StatusCode,          // what the client got (0: nothing was sent)
     Usage? Usage,            // null: the response carried none (error, non-JSON, cut short)
     TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
-    bool ResponseStarted)    // the status and headers went to the client: no retry is possible any more
+    bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
+    bool EventStream = false) // an SSE response: FirstByte is the first token, so tokens after it time the decode
 {
     // The worker failed before anything reached the client: another worker may be tried.
     public bool MayRetry => !ResponseStarted && Error is ForwarderError.UpstreamConnect or ForwarderError.UpstreamTimeout

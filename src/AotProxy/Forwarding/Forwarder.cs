@@ -181,7 +181,8 @@ internal sealed class Forwarder(TimeProvider time)
                 error == ForwarderError.ClientAborted ? 499 : head.StatusCode,
                 error == ForwarderError.None ? relay.Usage : null,
                 firstByte,
-                ResponseStarted: true);
+                ResponseStarted: true,
+                EventStream: head.IsEventStream);
         }
         finally
         {

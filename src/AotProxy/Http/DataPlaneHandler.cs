@@ -182,7 +182,9 @@ internal sealed class DataPlaneHandler(
                 worker.OnRequestEnd();
             }
 
-            router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), result.Usage?.CompletionTokens ?? 0, snapshot);
+            // Time per output token only from streams: a JSON answer's first byte comes after its last token.
+            var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
+            router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), decoded, snapshot);
             if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
             {
                 return (result, worker);
