@@ -26,13 +26,8 @@ public class FailureModeTests
 
         // Round robin reaches the hanging worker within two requests, and once a retry has moved
         // the cursor on, every request after that starts there: two timeouts in three requests.
-        for (var i = 0; i < 6 && hanging.Stats.FaultsInjected < 2; i++)
-        {
-            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        }
-
-        Assert.Equal(2, hanging.Stats.FaultsInjected);
+        await SendUntilAsync(gateway, () => hanging.Stats.FaultsInjected == 2);
+        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_healthy_workers", $"model=\"{TestGateway.Model}\""));
         var breaker = await Fleet.BreakerAsync(gateway, "sim-1");
         Assert.Equal("open", breaker.GetProperty("state").GetString());
         Assert.Equal(2, breaker.GetProperty("failures").GetInt64());
@@ -69,6 +64,65 @@ public class FailureModeTests
         Assert.Equal(HttpStatusCode.NotFound, (await gateway.Admin.PostAsync("/api/circuit-breaker/nobody/reset", null)).StatusCode);
         Assert.True(healthy.Stats.Aborted == 0, "the healthy worker lost a request");
         await Fleet.AssertNothingInFlightAsync(gateway);
+    }
+
+    [Fact]
+    public async Task OpenBreaker_HalfOpensAfterOpenTimeout_AFailedTrialReopens_SuccessfulTrialsClose()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 2, activityTimeout: "1s", extraToml: """
+
+            [circuit_breaker]
+            failure_threshold = 1
+            success_threshold = 2
+            open_timeout = "500ms"
+            half_open_max_requests = 1
+            """);
+        var flaky = gateway.Workers[1];
+        flaky.Options.Faults.Hang = true;
+
+        await SendUntilAsync(gateway, () => flaky.Stats.FaultsInjected == 1);
+        Assert.Equal("open", (await Fleet.BreakerAsync(gateway, "sim-1")).GetProperty("state").GetString());
+
+        // After open_timeout the worker may take one trial; it still hangs, so the breaker opens again.
+        await WaitUntilRoutableAsync(gateway, "sim-1");
+        await SendUntilAsync(gateway, () => flaky.Stats.FaultsInjected == 2);
+        var breaker = await Fleet.BreakerAsync(gateway, "sim-1");
+        Assert.Equal("open", breaker.GetProperty("state").GetString());
+        Assert.Equal(2, breaker.GetProperty("times_opened").GetInt64());
+
+        // Fixed: two successful trials close it.
+        flaky.Options.Faults.Hang = false;
+        await WaitUntilRoutableAsync(gateway, "sim-1");
+        var served = await Fleet.SpreadAsync(gateway, 4);
+        Assert.Equal(2, served[1]);
+        Assert.Equal("closed", (await Fleet.BreakerAsync(gateway, "sim-1")).GetProperty("state").GetString());
+        Assert.Equal(0, MetricsText.Value(await gateway.MetricsAsync(), "llm_circuit_breaker_state", "worker=\"sim-1\""));
+        Assert.Equal(2, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_retries_total", "worker=\"sim-1\""));
+        await Fleet.AssertNothingInFlightAsync(gateway);
+    }
+
+    [Fact]
+    public async Task SlowFirstBytes_AreServedButOpenTheBreaker()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 2, extraToml: """
+
+            [circuit_breaker]
+            failure_threshold = 2
+            slow_call_threshold = "300ms"
+            open_timeout = "5m"
+            """);
+        var slow = gateway.Workers[1];
+        slow.Options.Faults.FirstByteDelay = TimeSpan.FromMilliseconds(700);
+
+        // Round robin without retries alternates: four requests, two of them slow but answered.
+        Assert.Equal(new[] { 2, 2 }, await Fleet.SpreadAsync(gateway, 4));
+        var breaker = await Fleet.BreakerAsync(gateway, "sim-1");
+        Assert.Equal("open", breaker.GetProperty("state").GetString());
+        Assert.Equal(2, breaker.GetProperty("failures").GetInt64());
+        Assert.Equal(0, Fleet.Sum(await gateway.MetricsAsync(), "llm_gateway_retries_total")); // an answer, however slow, is not retried
+
+        Assert.Equal(new[] { 4, 0 }, await Fleet.SpreadAsync(gateway, 4));
+        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_healthy_workers", $"model=\"{TestGateway.Model}\""));
     }
 
     [Fact]
@@ -179,4 +233,19 @@ public class FailureModeTests
         Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"502\""));
         await Fleet.AssertNothingInFlightAsync(gateway);
     }
+
+    // Sequential requests, each answered 200 (by a retry if need be), until `done` holds; at most six.
+    private static async Task SendUntilAsync(TestGateway gateway, Func<bool> done)
+    {
+        for (var i = 0; i < 6 && !done(); i++)
+        {
+            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 4)));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        Assert.True(done(), "six requests were not enough");
+    }
+
+    private static Task WaitUntilRoutableAsync(TestGateway gateway, string name) =>
+        TestGateway.WaitUntilAsync(async () => (await Fleet.WorkerAsync(gateway, name)).GetProperty("routable").GetBoolean(), name + " is routable");
 }

@@ -118,8 +118,10 @@ public class RoutingTests
         Assert.Equal(new[] { 2, 2 }, await Fleet.SpreadAsync(gateway, 4));
     }
 
-    [Fact]
-    public async Task ScrapedGauges_ShowPerWorker_AndGoStaleOnGarbageMetrics()
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("missing")]
+    public async Task ScrapedGauges_ShowPerWorker_AndGoStaleWhenTheMetricsBreak(string fault)
     {
         // 200ms: stale after 600ms without a good scrape, enough slack for a busy 2-core box.
         await using var gateway = await TestGateway.StartAsync(workers: 2, routing: """
@@ -136,7 +138,7 @@ public class RoutingTests
                 && gauges.All(g => Fleet.HasSeries(metrics, g, "worker=\"sim-0\"") && Fleet.HasSeries(metrics, g, "worker=\"sim-1\""));
         }, "both workers have fresh gauges");
 
-        gateway.Workers[1].Options.Faults.GarbageMetrics = true;
+        SetMetricsFault(gateway.Workers[1].Options.Faults, fault, on: true);
         await TestGateway.WaitUntilAsync(async () =>
         {
             var scrape = (await Fleet.WorkerAsync(gateway, "sim-1")).GetProperty("scrape");
@@ -148,6 +150,10 @@ public class RoutingTests
 
         var status = (await Fleet.WorkerAsync(gateway, "sim-1")).GetProperty("scrape").GetProperty("status").GetString();
         Assert.False(string.IsNullOrEmpty(status));
+        if (fault == "missing")
+        {
+            Assert.Equal("HTTP 404", status);
+        }
         await TestGateway.WaitUntilAsync(async () =>
         {
             var metrics = await gateway.MetricsAsync();
@@ -159,7 +165,7 @@ public class RoutingTests
         var served = await Fleet.SpreadAsync(gateway, 6);
         Assert.Equal(6, served.Sum());
 
-        gateway.Workers[1].Options.Faults.GarbageMetrics = false;
+        SetMetricsFault(gateway.Workers[1].Options.Faults, fault, on: false);
         await TestGateway.WaitUntilAsync(async () =>
         {
             var metrics = await gateway.MetricsAsync();
@@ -249,9 +255,34 @@ public class RoutingTests
         }
 
         Assert.True(owner.Values.Distinct().Count() >= 2, "eight sessions all hashed to one worker");
+
+        // Without the header, the body's `user` is the key.
+        for (var round = 0; round < 3; round++)
+        {
+            for (var user = 0; user < 4; user++)
+            {
+                var id = $"user-{user}";
+                var body = $$"""{"model":"{{TestGateway.Model}}","messages":[{"role":"user","content":"Turn {{round}}"}],"max_tokens":4,"user":"{{id}}"}""";
+                var served = await Fleet.ServedByAsync(gateway, TestGateway.Post("v1/chat/completions", body));
+                Assert.Equal(owner.TryAdd(id, served) ? served : owner[id], served);
+            }
+        }
+
         var stats = await Fleet.GetJsonAsync(gateway, "/api/routing/stats");
         Assert.Equal("consistent_hash", stats.GetProperty("strategy").GetString());
-        Assert.Equal(24, stats.GetProperty("workers").EnumerateArray().Sum(w => w.GetProperty("by_strategy").GetProperty("consistent_hash").GetInt64()));
+        Assert.Equal(36, stats.GetProperty("workers").EnumerateArray().Sum(w => w.GetProperty("by_strategy").GetProperty("consistent_hash").GetInt64()));
+    }
+
+    private static void SetMetricsFault(AotProxy.Simulator.SimulatorFaults faults, string fault, bool on)
+    {
+        if (fault == "garbage")
+        {
+            faults.GarbageMetrics = on;
+        }
+        else
+        {
+            faults.MissingMetrics = on;
+        }
     }
 
     private static bool IsFreshScrape(JsonElement scrape) =>
