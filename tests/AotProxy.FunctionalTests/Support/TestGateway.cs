@@ -51,7 +51,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "")
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting)
     {
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
         var simulated = new List<SimulatedWorker>();
@@ -65,7 +65,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), "aotproxy-test-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var configPath = Path.Combine(directory, "aotproxy.toml");
-        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken));
+        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing));
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
@@ -75,9 +75,14 @@ internal sealed class TestGateway : IAsyncDisposable
         return new TestGateway(directory, configPath, simulated, store, host, loggerFactory, watcher);
     }
 
+    // The body of the [routing] table unless a test gives its own: round robin makes the spread
+    // over workers predictable. The other routing tables ([health], [circuit_breaker], [retries])
+    // are not written here, so a test sets them through `extra`.
+    public const string DefaultRouting = "strategy = \"round_robin\"";
+
     // The config every test starts from: the given workers, tenant "acme" (all models) and
     // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "")
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting)
     {
         var toml = new StringBuilder($"""
             [server]
@@ -89,7 +94,7 @@ internal sealed class TestGateway : IAsyncDisposable
             shutdown_grace = "2s"
 
             [routing]
-            strategy = "round_robin"
+            {routing}
 
             [forwarding]
             connect_timeout = "2s"

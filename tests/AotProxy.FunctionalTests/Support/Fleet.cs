@@ -1,0 +1,83 @@
+using System.Net;
+using System.Text.Json;
+
+namespace AotProxy.FunctionalTests.Support;
+
+// What routing did, read from both ends: the simulators' own request counters (which worker a
+// request really reached) and the admin API (what the gateway believes about each worker).
+internal static class Fleet
+{
+    public static long[] Requests(TestGateway gateway) => [.. gateway.Workers.Select(w => w.Stats.RequestsTotal)];
+
+    // Sends one request that must succeed and returns the index of the one worker it reached.
+    public static async Task<int> ServedByAsync(TestGateway gateway, HttpRequestMessage request)
+    {
+        using (request)
+        {
+            var before = Requests(gateway);
+            using var response = await gateway.Client.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {body}");
+            var after = Requests(gateway);
+            var reached = Enumerable.Range(0, after.Length).Where(i => after[i] != before[i]).ToArray();
+            Assert.True(reached.Length == 1, $"the request reached {reached.Length} workers (counts {string.Join(",", before)} -> {string.Join(",", after)})");
+            return reached[0];
+        }
+    }
+
+    // `count` sequential chat requests, each of which must succeed; returns how many each worker got.
+    public static async Task<int[]> SpreadAsync(TestGateway gateway, int count, bool stream = false)
+    {
+        var served = new int[gateway.Workers.Count];
+        for (var i = 0; i < count; i++)
+        {
+            served[await ServedByAsync(gateway, TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream, maxTokens: 4)))]++;
+        }
+
+        return served;
+    }
+
+    public static async Task<JsonElement> GetJsonAsync(TestGateway gateway, string path)
+    {
+        using var json = JsonDocument.Parse(await gateway.Admin.GetStringAsync(path));
+        return json.RootElement.Clone();
+    }
+
+    public static async Task<JsonElement> PostJsonAsync(TestGateway gateway, string path)
+    {
+        using var response = await gateway.Admin.PostAsync(path, null);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"POST {path}: {(int)response.StatusCode} {body}");
+        using var json = JsonDocument.Parse(body);
+        return json.RootElement.Clone();
+    }
+
+    // One worker's entry in GET /api/workers (or in a drain answer, which has the same shape).
+    public static JsonElement Named(JsonElement array, string name) =>
+        array.EnumerateArray().Single(e => e.GetProperty("name").GetString() == name);
+
+    public static async Task<JsonElement> WorkerAsync(TestGateway gateway, string name) =>
+        Named(await GetJsonAsync(gateway, "/api/workers"), name);
+
+    public static async Task<JsonElement> BreakerAsync(TestGateway gateway, string name) =>
+        Named(await GetJsonAsync(gateway, "/api/circuit-breaker/stats"), name);
+
+    // Whether /metrics has a series `name{...label...}` at all (MetricsText.Value says 0 for both
+    // an absent series and a zero one).
+    public static bool HasSeries(string metrics, string name, string label) =>
+        metrics.Split('\n').Any(l => l.StartsWith(name + "{", StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal));
+
+    // The sum over every series of one metric.
+    public static double Sum(string metrics, string name) =>
+        metrics.Split('\n')
+            .Where(l => l.StartsWith(name, StringComparison.Ordinal) && l.Length > name.Length && l[name.Length] is '{' or ' ')
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+
+    public static async Task AssertNothingInFlightAsync(TestGateway gateway) =>
+        await TestGateway.WaitUntilAsync(async () =>
+        {
+            var metrics = await gateway.MetricsAsync();
+            return MetricsText.Value(metrics, "llm_gateway_active_requests") == 0
+                && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0);
+        }, "nothing is in flight");
+}
