@@ -139,8 +139,10 @@ internal sealed class WorkerState
         if (_scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter)
         {
             var metrics = scraped.Metrics;
+            // Sent since the scrape and still in flight: a request that already finished is in
+            // neither the scrape nor the worker's queue (min: the counter never goes down by itself).
             return new WorkerLoad(
-                metrics.Waiting + Volatile.Read(ref _sentSinceScrape),
+                metrics.Waiting + Math.Min(Volatile.Read(ref _sentSinceScrape), inFlight),
                 metrics.Running,
                 metrics.Has(VllmMetricFields.KvCacheUsage) ? metrics.KvCacheUsage : Occupancy(inFlight),
                 Fresh: true);
