@@ -437,7 +437,7 @@ public sealed class ConfigLoaderTests
 
         Assert.True(result.IsValid, result.ToString());
         Assert.Empty(result.Snapshot.Workers);
-        Assert.Equal("round_robin", result.Snapshot.Routing.Strategy);
+        Assert.Equal("p2c_kv", result.Snapshot.Routing.Strategy);
         var tenant = Assert.Single(result.Snapshot.Tenants);
         Assert.Equal("demo", tenant.Name);
         Assert.Equal(System.Security.Cryptography.SHA256.HashData("sk-demo-key"u8), Assert.Single(tenant.ApiKeySha256).ToArray());
