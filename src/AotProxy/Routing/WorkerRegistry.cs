@@ -53,7 +53,7 @@ internal sealed class WorkerRegistry(TimeProvider time)
         Changed?.Invoke();
     }
 
-    // After discovery changed a worker's models, or a drain flag flipped.
+    // After discovery changed a worker's models (drain, health and breakers are read at pick time).
     public void Rebuild()
     {
         lock (_applyLock)

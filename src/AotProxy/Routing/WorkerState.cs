@@ -130,13 +130,12 @@ internal sealed class WorkerState
     // The gauges stay as they were and age into staleness (WorkerLoad falls back then).
     public void OnScrapeFailed(string reason) => _scrapeStatus = reason;
 
-    public bool IsFresh(TimeSpan staleAfter) =>
-        _scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter;
+    public bool IsFresh(TimeSpan staleAfter) => FreshScrape(staleAfter) is not null;
 
     public WorkerLoad Load(TimeSpan staleAfter)
     {
         var inFlight = InFlight;
-        if (_scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter)
+        if (FreshScrape(staleAfter) is { } scraped)
         {
             var metrics = scraped.Metrics;
             // Sent since the scrape and still in flight: a request that already finished is in
@@ -152,6 +151,10 @@ internal sealed class WorkerState
         var capacity = _model.MaxConcurrency;
         return new WorkerLoad(Math.Max(0, inFlight - capacity), Math.Min(inFlight, capacity), Occupancy(inFlight), Fresh: false);
     }
+
+    // The last good scrape, unless it is older than staleAfter.
+    private ScrapedLoad? FreshScrape(TimeSpan staleAfter) =>
+        _scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter ? scraped : null;
 
     public void CountDecision(int strategy) => Interlocked.Increment(ref _decisions[strategy]);
 
