@@ -88,6 +88,9 @@ say("- Workers and gateway restart for every run: cold caches, and the same seed
 say("- TTFT: intended send -> first content token; e2e: intended send -> last byte (open loop, so queueing counts). "
     "Output tok/s: completion tokens per second of the run. Cache hit: prompt tokens served from the workers' prefix "
     "caches. Shed: 429 + 503 answers.")
+if "--quick" in args.command or "--duration-scale" in args.command:
+    say("- **Shortened runs**: with ~130 requests per run, TTFT p90 is noisy (two identical "
+        "round-robin configs measured 297 and 535 ms in one quick run); judge the goals on full runs.")
 ran_as_rr = sorted({s for (s, w), r in results.items() if r and r["as_rr"]})
 if ran_as_rr:
     say(f"- **Not measured as named:** the gateway logged that {', '.join(ran_as_rr)} "

@@ -11,15 +11,23 @@ internal sealed class PrefixCache(int capacity)
 
     public int Count => _blocks.Count;
 
-    // Leading blocks already cached; touching them keeps a hot system prompt resident.
+    // Leading blocks already cached; touching them keeps a hot system prompt resident. They are
+    // touched last block first, so that the first block ends up the most recent: vLLM frees a
+    // request's blocks in reverse order, so a prompt's tail is evicted before its head and a
+    // partly evicted prefix still hits its leading blocks (evicting block 0 first would lose them all).
     public int Match(ulong[] blockHashes)
     {
         var hits = 0;
-        while (hits < blockHashes.Length && _blocks.TryGetValue(blockHashes[hits], out var node))
+        while (hits < blockHashes.Length && _blocks.ContainsKey(blockHashes[hits]))
         {
+            hits++;
+        }
+
+        for (var i = hits - 1; i >= 0; i--)
+        {
+            var node = _blocks[blockHashes[i]];
             _lru.Remove(node);
             _lru.AddFirst(node);
-            hits++;
         }
 
         return hits;

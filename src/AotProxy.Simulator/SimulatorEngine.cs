@@ -348,11 +348,14 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         PublishState();
     }
 
-    // vLLM caches a block once it is full and computed; only prompt blocks have keys here.
+    // vLLM caches a block once it is full and computed; only prompt blocks have keys here. Last
+    // block first, as in PrefixCache.Match: a request's unique tail (its user message) is evicted
+    // before the system prompt it shares with others. (A prompt prefilled in several chunks leaves
+    // its later chunks the more recent; prompts under MaxNumBatchedTokens take one step.)
     private void CacheComputedBlocks(SimulatedSequence sequence)
     {
         var full = Math.Min(sequence.Computed / _blockSize, sequence.BlockHashes.Length);
-        for (var i = sequence.InsertedBlocks; i < full; i++)
+        for (var i = full - 1; i >= sequence.InsertedBlocks; i--)
         {
             _prefixCache.Insert(sequence.BlockHashes[i]);
         }

@@ -32,7 +32,7 @@ public sealed class SharedPrefixTests
     }
 
     [Fact]
-    public async Task Chat_MoreSystemMessagesThanTheCacheHolds_LeastRecentOneIsEvicted()
+    public async Task Chat_MoreSystemMessagesThanTheCacheHolds_LeastRecentLosesItsTailFirst()
     {
         // 300 blocks: two 8,000-character system messages (125 blocks each) fit, three do not.
         await using var worker = await TestWorker.StartAsync(o => o.NumGpuBlocks = 300);
@@ -44,8 +44,25 @@ public sealed class SharedPrefixTests
 
         await SendAsync(worker, System('C'), "another user of C");
         Assert.Equal(SharedTokens, worker.Stats.PrefixCacheHits);
+
+        // C took 75 of A's blocks, from A's end, as vLLM evicts: A's first 50 blocks still hit.
         await SendAsync(worker, System('A'), "another user of A");
-        Assert.Equal(SharedTokens, worker.Stats.PrefixCacheHits);
+        Assert.Equal(SharedTokens + (50 * 16), worker.Stats.PrefixCacheHits);
+    }
+
+    [Fact]
+    public void Match_TouchesTheFirstBlockLast_SoTheTailIsEvictedFirst()
+    {
+        var cache = new PrefixCache(3);
+        foreach (var block in new ulong[] { 1, 2, 3 })
+        {
+            cache.Insert(block);
+        }
+
+        Assert.Equal(3, cache.Match([1, 2, 3]));
+        cache.Insert(99);
+
+        Assert.Equal(2, cache.Match([1, 2, 3]));
     }
 
     // Differs from the other prefixes in its very first character, as aotproxy-load's are.

@@ -126,7 +126,7 @@ internal static class SimulateCommand
         // perf/routing.sh builds a heterogeneous fleet from these: small KV budgets (a few hundred
         // blocks) and half-speed workers. 1,048,576 blocks x 16 tokens is far beyond any GPU's KV.
         if (!TryInt(args, "num-gpu-blocks", 1, 1_048_576, options.NumGpuBlocks, out var blocks, ref error)
-            // vLLM accepts 1..256 for --block-size (on CUDA 8, 16 or 32).
+            // vLLM's CUDA backends offer 8, 16 or 32; the simulator takes any size, and 256 bounds typos.
             || !TryInt(args, "block-size", 1, 256, options.BlockSize, out var blockSize, ref error)
             || !TryInt(args, "max-num-batched-tokens", 1, 1_048_576, options.MaxNumBatchedTokens, out var batched, ref error))
         {
