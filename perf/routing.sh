@@ -25,6 +25,8 @@
 #   --workloads "A B"       a subset of: shared-prefix no-reuse load-90
 #   --base-port N           workers on N..N+3, gateway N+9, admin N+10 (default 18201, or ROUTING_BASE_PORT)
 #   --out DIR               reports (default perf/reports/routing-YYYYmmdd-HHMMSS)
+#   --set "KEY = VALUE"     one more [routing] line for every strategy, e.g. --set "weight_kv = 0"
+#                           (repeatable; the gateway validates it, so a typo fails the run's start)
 #   STRATEGY...             a subset of: round_robin weighted_round_robin least_queue
 #                           least_connections p2c_kv consistent_hash adaptive (default: all)
 # Environment:
@@ -44,13 +46,14 @@ all_strategies=(round_robin weighted_round_robin least_queue least_connections p
 all_workloads=(shared-prefix no-reuse load-90)
 
 usage() {
-  sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
 strategies=()
 workloads=("${all_workloads[@]}")
 runner_args=()
+routing_set=()
 base_port="${ROUTING_BASE_PORT:-18201}"
 out=""
 while [[ $# -gt 0 ]]; do
@@ -69,6 +72,9 @@ while [[ $# -gt 0 ]]; do
     --out)
       [[ $# -ge 2 ]] || usage
       out="$2"; shift 2 ;;
+    --set)
+      [[ $# -ge 2 ]] || usage
+      routing_set+=("$2"); shift 2 ;;
     -*) echo "routing.sh: unknown option $1" >&2; usage ;;
     *) strategies+=("$1"); shift ;;
   esac
@@ -136,6 +142,7 @@ shutdown_grace = "5s"
 [routing]
 strategy = "$strategy"
 metrics_interval = "500ms"
+$(printf '%s\n' "${routing_set[@]}")
 
 [forwarding]
 connect_timeout = "5s"

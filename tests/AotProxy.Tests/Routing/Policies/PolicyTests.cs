@@ -162,7 +162,40 @@ public class PolicyTests
         test.Workers[1].Errors.Record(flagged: false, second);
 
         Assert.Equal(1, new P2cKvPolicy().Pick(test.Pool, test.Context()));
-        Assert.Equal(5.0, P2cKvPolicy.Score(test.Workers[0], test.Routing, 0, second) - P2cKvPolicy.Score(test.Workers[1], test.Routing, 0, second), 6);
+        Assert.Equal(5.0, Score(test, 0, second) - Score(test, 1, second), 6);
+    }
+
+    [Fact]
+    public void P2cKv_WinnerWouldQueue_EveryCandidateIsCompared()
+    {
+        var test = new TestPool(4);
+        for (var i = 0; i < 3; i++)
+        {
+            test.Scrape(i, running: 6, waiting: 3, kv: 0.95);
+        }
+
+        test.Scrape(3, running: 6, waiting: 0, kv: 0.95);
+
+        // Two random draws of four miss w3 half the time; a pair without it would queue the request.
+        Assert.All(Enumerable.Range(0, 40), _ => Assert.Equal(3, new P2cKvPolicy().Pick(test.Pool, test.Context())));
+    }
+
+    [Fact]
+    public void P2cKv_NobodyQueues_TwoRandomCandidatesDecide()
+    {
+        var test = new TestPool(4);
+        for (var i = 0; i < 4; i++)
+        {
+            test.Scrape(i, running: i, waiting: 0);
+        }
+
+        var picks = Enumerable.Range(0, 60).Select(_ => new P2cKvPolicy().Pick(test.Pool, test.Context())).ToArray();
+
+        // w3 (the busiest) never wins a pair; w1 and w2 win some, which a global minimum would never give them.
+        Assert.DoesNotContain(3, picks);
+        Assert.Contains(1, picks);
+        Assert.Contains(2, picks);
+        Assert.True(picks.Count(p => p == 0) > picks.Count(p => p == 1), string.Join(",", picks));
     }
 
     [Fact]
@@ -271,4 +304,7 @@ public class PolicyTests
             Assert.Equal(name, AotProxy.Configuration.RoutingStrategyNames.All[index]);
         }
     }
+
+    private static double Score(TestPool test, int i, long second) =>
+        P2cKvPolicy.Score(test.Workers[i], test.Workers[i].Load(test.Routing.StaleAfter), test.Routing, 0, second);
 }
