@@ -46,7 +46,8 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR]
                                                 gateway + N simulated vLLM workers on loopback
           aotproxy simulate --listen HOST:PORT [--model NAME] [--name NAME] [--decode-tps N]
-                   [--prefill-tps N] [--max-num-seqs N] [--metrics v0|v1]
+                   [--prefill-tps N] [--max-num-seqs N] [--metrics v0|v1] [--speed F]
+                   [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME
