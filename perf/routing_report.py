@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Summary for perf/routing.sh: python3 perf/routing_report.py DIR [--strategies "a b"] [--workloads "x y"]
+"""Summary for perf/routing.sh: python3 perf/routing_report.py DIR [DIR...] [--strategies "a b"] [--workloads "x y"]
 
 Reads, for every strategy and workload that ran:
   DIR/<strategy>/routing-<workload>.json    the aotproxy-load report (latencies in microseconds)
   DIR/<strategy>/<workload>.workers.json    each simulated worker's /sim/stats after the run
   DIR/<strategy>/<workload>.gateway.log     the gateway's log: did it run the strategy, or round robin?
 and writes Markdown on stdout: one table per workload, then the routing goals with their ratios.
+With several DIRs (repeated full runs), every figure is the median over the runs, error rates and
+shed counts are the worst run's, and each goal's value is the median of the per-run ratios (each
+run compares strategies measured minutes apart on the same machine), with every run's ratio beside it.
 """
 import argparse
 import json
 import os
+import statistics
 
 ALL_STRATEGIES = ["round_robin", "weighted_round_robin", "least_queue", "least_connections", "p2c_kv", "consistent_hash", "adaptive"]
 ALL_WORKLOADS = ["shared-prefix", "no-reuse", "load-90"]
@@ -22,7 +26,7 @@ TITLES = {
 NOT_BUILT = "is accepted but not built yet"
 
 parser = argparse.ArgumentParser()
-parser.add_argument("dir")
+parser.add_argument("dirs", nargs="+", metavar="dir")
 parser.add_argument("--strategies", default=" ".join(ALL_STRATEGIES))
 parser.add_argument("--workloads", default=" ".join(ALL_WORKLOADS))
 parser.add_argument("--command", default="perf/routing.sh")
@@ -32,8 +36,8 @@ strategies = args.strategies.split()
 workloads = args.workloads.split()
 
 
-def load(strategy, workload):
-    base = os.path.join(args.dir, strategy)
+def load(directory, strategy, workload):
+    base = os.path.join(directory, strategy)
     path = os.path.join(base, f"routing-{workload}.json")
     if not os.path.exists(path):
         return None
@@ -75,11 +79,39 @@ def table(header, rows, align=None):
     return "\n".join(lines)
 
 
-results = {(s, w): load(s, w) for s in strategies for w in workloads}
+def median_of(runs):
+    """One result from several runs of the same strategy and workload: medians, worst errors."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    if len(runs) == 1:
+        return runs[0]
+    med = lambda values: statistics.median(v for v in values if v is not None) if any(v is not None for v in values) else None
+    workers = max(len(r["per_worker"]) for r in runs)
+    return {
+        "requests": int(med([r["requests"] for r in runs])),
+        "ttft": {k: med([r["ttft"][k] for r in runs]) for k in ("p50", "p90", "p99")},
+        "latency": {"p99": med([r["latency"]["p99"] for r in runs])},
+        "tok_s": med([r["tok_s"] for r in runs]),
+        "error_rate": max(r["error_rate"] for r in runs),
+        "shed": max(r["shed"] for r in runs),
+        "max_lag_us": max(r["max_lag_us"] for r in runs),
+        "hit": med([r["hit"] for r in runs]),
+        "per_worker": [None if (m := med([r["per_worker"][i] for r in runs if i < len(r["per_worker"])])) is None else int(m)
+                       for i in range(workers)],
+        "as_rr": any(r["as_rr"] for r in runs),
+    }
+
+
+per_run = [{(s, w): load(d, s, w) for s in strategies for w in workloads} for d in args.dirs]
+results = {(s, w): median_of([run[(s, w)] for run in per_run]) for s in strategies for w in workloads}
 out = []
 say = out.append
 say("# Routing quality: strategies on a heterogeneous simulated fleet\n")
 say(f"- Command: `{args.command}`" + (f", {args.seconds} s in all" if args.seconds is not None else ""))
+if len(args.dirs) > 1:
+    say(f"- **Median of {len(args.dirs)} runs** ({', '.join(os.path.basename(d.rstrip('/')) for d in args.dirs)}); error rates and "
+        "shed counts are the worst run's; each goal's value is the median of the per-run ratios, every run's ratio in brackets.")
 say("- Fleet: 4 `aotproxy simulate` workers, sim-0 and sim-1 at full speed, sim-2 and sim-3 at `--speed 0.5`; each "
     "`--max-num-seqs 16 --num-gpu-blocks 1024 --block-size 16` (KV for ~7 requests of ~2,100 tokens; the prefix cache "
     "holds 4-8 of the 16 shared prompts). Gateway weights 2, 2, 1, 1; `max_concurrency = 16`. Capacity without cache "
@@ -118,14 +150,23 @@ for w in workloads:
     say("")
 
 
-def ratio(workload, a, b, metric, pct_key):
-    ra, rb = results.get((a, workload)), results.get((b, workload))
+def run_ratio(run, workload, a, b, metric, pct_key):
+    ra, rb = run.get((a, workload)), run.get((b, workload))
     if not ra or not rb:
-        return None, f"n/a ({a} or {b} not run on {workload})"
+        return None
     va, vb = ra[metric][pct_key] if pct_key else ra[metric], rb[metric][pct_key] if pct_key else rb[metric]
-    if not va or not vb:
-        return None, "n/a (no samples)"
-    return va / vb, ""
+    return va / vb if va and vb else None
+
+
+def ratio(workload, a, b, metric, pct_key):
+    values = [v for v in (run_ratio(run, workload, a, b, metric, pct_key) for run in per_run) if v is not None]
+    if not values:
+        return None, f"n/a ({a} or {b} not run on {workload}, or no samples)"
+    return statistics.median(values), "" if len(values) == 1 else " (" + ", ".join(f"{v:.2f}" for v in values) + ")"
+
+
+def shown(value, runs):
+    return "–" if value is None else f"{value:.2f}{runs}"
 
 
 def caveat(workload, *names):
@@ -136,16 +177,16 @@ def caveat(workload, *names):
 say("## Goals\n")
 goals = []
 for other, limit in (("round_robin", 0.5), ("least_queue", 0.8)):
-    value, why = ratio("shared-prefix", "p2c_kv", other, "ttft", "p90")
-    verdict = why or ("met" if value <= limit else "**not met**") + caveat("shared-prefix", "p2c_kv", other)
-    goals.append([f"(a) TTFT p90: p2c_kv / {other} ≤ {limit}", "–" if value is None else f"{value:.2f}", verdict])
+    value, runs = ratio("shared-prefix", "p2c_kv", other, "ttft", "p90")
+    verdict = runs if value is None else ("met" if value <= limit else "**not met**") + caveat("shared-prefix", "p2c_kv", other)
+    goals.append([f"(a) TTFT p90: p2c_kv / {other} ≤ {limit}", shown(value, runs), verdict])
 
-value, why = ratio("no-reuse", "p2c_kv", "least_queue", "ttft", "p90")
-verdict = why or ("met" if 0.95 <= value <= 1.05 else "**not met**") + caveat("no-reuse", "p2c_kv", "least_queue")
-goals.append(["(b) TTFT p90: p2c_kv / least_queue within 0.95-1.05", "–" if value is None else f"{value:.2f}", verdict])
+value, runs = ratio("no-reuse", "p2c_kv", "least_queue", "ttft", "p90")
+verdict = runs if value is None else ("met" if 0.95 <= value <= 1.05 else "**not met**") + caveat("no-reuse", "p2c_kv", "least_queue")
+goals.append(["(b) TTFT p90: p2c_kv / least_queue within 0.95-1.05", shown(value, runs), verdict])
 for label, metric, key in (("e2e p99", "latency", "p99"), ("output tok/s", "tok_s", None)):
-    value, why = ratio("no-reuse", "p2c_kv", "least_queue", metric, key)
-    goals.append([f"(b) context: {label}, p2c_kv / least_queue", "–" if value is None else f"{value:.2f}", why or "(not a goal)"])
+    value, runs = ratio("no-reuse", "p2c_kv", "least_queue", metric, key)
+    goals.append([f"(b) context: {label}, p2c_kv / least_queue", shown(value, runs), runs if value is None else "(not a goal)"])
 
 shed = [(s, results[(s, "load-90")]) for s in strategies if results.get((s, "load-90"))]
 if shed:
