@@ -258,7 +258,16 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
 
             // Whole milliseconds, at least one: the system timer truncates a due time to
             // milliseconds, and 0 would fire again at once, over and over until the deadline.
-            _timer?.Change(TimeSpan.FromMilliseconds(Math.Ceiling(remaining * 1000.0 / _time.TimestampFrequency)), Timeout.InfiniteTimeSpan);
+            try
+            {
+                _timer?.Change(TimeSpan.FromMilliseconds(Math.Ceiling(remaining * 1000.0 / _time.TimestampFrequency)), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Between the reads above and here the wait ended, both owners released the
+                // waiter, and a full pool dropped it and disposed its timer: nobody is waiting.
+                return;
+            }
 
             // A new use may have armed the timer after the reads above and before this Change,
             // which then replaced its due time. That use wrote its deadline before its Change,

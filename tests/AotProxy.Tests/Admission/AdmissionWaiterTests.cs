@@ -127,8 +127,8 @@ public class AdmissionWaiterTests
     }
 
     [Theory]
-    [InlineData(-2)]
-    [InlineData(uint.MaxValue)]
+    [InlineData(-2d)]
+    [InlineData(4_294_967_295d)]
     public void WaitAsync_TimeoutOutOfRange_Throws(double milliseconds)
     {
         var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
