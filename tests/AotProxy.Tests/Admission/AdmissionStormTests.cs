@@ -19,7 +19,7 @@ public class AdmissionStormTests
         var time = new ManualTimeProvider();
         var pool = new WaiterPool(time, 1024);
         var waiters = new AdmissionWaiter[PerRound];
-        var waits = new ValueTask<AdmissionOutcome>[PerRound];
+        var waits = new Task<AdmissionOutcome>[PerRound];
         var sources = new CancellationTokenSource[PerRound];
         var granted = new bool[PerRound];
         var totals = new int[3];
@@ -51,15 +51,15 @@ public class AdmissionStormTests
             {
                 sources[i] = new CancellationTokenSource();
                 waiters[i] = pool.Rent("acme", "interactive", 0, 1);
-                waits[i] = waiters[i].WaitAsync(TimeSpan.FromSeconds(1), sources[i].Token);
+                waits[i] = waiters[i].WaitAsync(TimeSpan.FromSeconds(1), sources[i].Token).AsTask();
             }
 
-            phase.SignalAndWait(Limit); // go
-            phase.SignalAndWait(Limit); // done
+            Assert.True(phase.SignalAndWait(Limit), "the racers did not start");
+            Assert.True(phase.SignalAndWait(Limit), "the racers did not finish");
 
             for (var i = 0; i < PerRound; i++)
             {
-                var outcome = await waits[i].AsTask().WaitAsync(Limit);
+                var outcome = await waits[i].WaitAsync(Limit);
                 Assert.True(granted[i] == (outcome == AdmissionOutcome.Granted), $"round {round}, waiter {i}: TryGrant said {granted[i]}, the wait ended {outcome}");
                 totals[(int)outcome]++;
                 grants += granted[i] ? 1 : 0;
@@ -70,10 +70,7 @@ public class AdmissionStormTests
             Assert.Equal(PerRound, pool.Count);
         }
 
-        foreach (var racer in racers)
-        {
-            Assert.True(racer.Join(Limit));
-        }
+        await Task.WhenAll(racers).WaitAsync(Limit);
 
         Assert.Equal(Rounds * PerRound, totals.Sum());
         Assert.Equal(grants, totals[(int)AdmissionOutcome.Granted]);
@@ -87,7 +84,6 @@ public class AdmissionStormTests
         const int Total = Producers * PerProducer;
         var time = new ManualTimeProvider();
         var pool = new WaiterPool(time, 8192);
-        // Small, so that producers find it full now and then and abandon their waiter.
         var ring = new BoundedRing<AdmissionWaiter>(64);
         var outcomes = new int[Total];
         var outcomeCounts = new int[Total];
@@ -101,30 +97,67 @@ public class AdmissionStormTests
         var requests = new ConcurrentBag<Task>();
         var clock = Stopwatch.StartNew();
 
-        async Task Request(int index, AdmissionWaiter waiter, TimeSpan timeout, CancellationToken token)
+        void Record(int index, int outcome)
         {
-            var outcome = await waiter.WaitAsync(timeout, token);
-            outcomes[index] = (int)outcome;
+            outcomes[index] = outcome;
             Interlocked.Increment(ref outcomeCounts[index]);
         }
 
-        var threads = new List<Thread>();
+        // A quarter of the requests await: their continuation runs on the thread pool and
+        // releases the request's share there, racing with the scheduler's release.
+        async Task Request(int index, AdmissionWaiter waiter, TimeSpan timeout, CancellationToken token) =>
+            Record(index, (int)await waiter.WaitAsync(timeout, token));
+
+        var threads = new List<Task>();
         for (var p = 0; p < Producers; p++)
         {
             var producer = p;
-            threads.Add(new Thread(() =>
+            threads.Add(TestThreads.Start(() =>
             {
                 var random = new Random(producer);
-                for (var n = 0; n < PerProducer; n++)
+
+                // The others are read by their producer as soon as they complete (as an await of
+                // a completed ValueTask reads it), so their waiters go back to the pool during
+                // the storm and later rents reuse them, with late timer fires still about. Up to
+                // 48 in flight per producer, more than the ring holds: now and then it is full.
+#pragma warning disable CA2012 // each ValueTask is read once, after IsCompleted, as await does
+                var inFlight = new List<(int Index, ValueTask<AdmissionOutcome> Wait)>();
+                void Reap()
                 {
+                    for (var i = inFlight.Count - 1; i >= 0; i--)
+                    {
+                        if (inFlight[i].Wait.IsCompleted)
+                        {
+                            Record(inFlight[i].Index, (int)inFlight[i].Wait.GetAwaiter().GetResult());
+                            inFlight.RemoveAt(i);
+                        }
+                    }
+                }
+
+                for (var n = 0; n < PerProducer && clock.Elapsed < Limit; n++)
+                {
+                    Reap();
+                    while (inFlight.Count >= 48 && clock.Elapsed < Limit)
+                    {
+                        Thread.Yield();
+                        Reap();
+                    }
+
                     var index = (producer * PerProducer) + n;
                     var waiter = pool.Rent($"tenant-{producer}", "interactive", 0, 1);
                     created.TryAdd(waiter, 0);
-                    if (!ring.TryEnqueue(waiter))
+                    // Full: wait a little for the scheduler, as a burst does, then give up.
+                    var enqueued = ring.TryEnqueue(waiter);
+                    for (var tries = 0; !enqueued && tries < 20; tries++)
+                    {
+                        Thread.Yield();
+                        enqueued = ring.TryEnqueue(waiter);
+                    }
+
+                    if (!enqueued)
                     {
                         waiter.Abandon();
-                        outcomes[index] = -1;
-                        Interlocked.Increment(ref outcomeCounts[index]);
+                        Record(index, -1);
                         Interlocked.Increment(ref rejected);
                         continue;
                     }
@@ -141,24 +174,37 @@ public class AdmissionStormTests
                     }
 
                     var timeout = kind == 2 ? TimeSpan.FromMilliseconds(random.Next(1, 6)) : Timeout.InfiniteTimeSpan;
-                    requests.Add(Request(index, waiter, timeout, token));
-                    if (n % 64 == 0)
+                    if (n % 4 == 0)
                     {
-                        Thread.Yield();
+                        requests.Add(Request(index, waiter, timeout, token));
+                    }
+                    else
+                    {
+                        inFlight.Add((index, waiter.WaitAsync(timeout, token)));
                     }
                 }
+
+                while (inFlight.Count > 0 && clock.Elapsed < Limit)
+                {
+                    Thread.Yield();
+                    Reap();
+                }
+#pragma warning restore CA2012
 
                 Interlocked.Decrement(ref producersLeft);
             }));
         }
 
         // The scheduler: every waiter it dequeues is granted if still pending and skipped if not.
-        threads.Add(new Thread(() =>
+        threads.Add(TestThreads.Start(() =>
         {
             while (clock.Elapsed < Limit)
             {
                 if (ring.TryDequeue(out var waiter))
                 {
+                    // A little work per grant, so that waiters spend time in the queue and
+                    // clients and the clock get at them there.
+                    Thread.SpinWait(100);
                     if (waiter.TryGrant())
                     {
                         grantsIssued++;
@@ -184,7 +230,7 @@ public class AdmissionStormTests
         }));
 
         // Clients going away: about half of those that could.
-        threads.Add(new Thread(() =>
+        threads.Add(TestThreads.Start(() =>
         {
             var random = new Random(42);
             while (clock.Elapsed < Limit && !(Volatile.Read(ref consumerDone) && toCancel.IsEmpty))
@@ -198,28 +244,23 @@ public class AdmissionStormTests
                 }
                 else
                 {
-                    Thread.Yield();
+                    Thread.Sleep(1);
                 }
             }
         }));
 
-        // The clock: 1 ms at a time while the scheduler runs.
-        threads.Add(new Thread(() =>
+        // The clock: 1 ms at a time while the scheduler runs. The sleeps here and in the canceller
+        // leave CPU to the thread pool, where finished waits release their waiters for reuse.
+        threads.Add(TestThreads.Start(() =>
         {
             while (clock.Elapsed < Limit && !Volatile.Read(ref consumerDone))
             {
                 time.Advance(TimeSpan.FromMilliseconds(1));
-                Thread.Yield();
+                Thread.Sleep(1);
             }
         }));
 
-        threads.ForEach(t => t.IsBackground = true);
-        threads.ForEach(t => t.Start());
-        foreach (var thread in threads)
-        {
-            Assert.True(thread.Join(Limit), "a storm thread did not finish");
-        }
-
+        await Task.WhenAll(threads).WaitAsync(Limit);
         await Task.WhenAll(requests).WaitAsync(Limit);
 
         Assert.All(outcomeCounts, count => Assert.Equal(1, count));
@@ -235,9 +276,8 @@ public class AdmissionStormTests
         Assert.Equal(created.Count, pool.Count);
     }
 
-    private static Thread Racer(Barrier phase, int rounds, int count, int seed, Action<int> act)
-    {
-        var thread = new Thread(() =>
+    private static Task Racer(Barrier phase, int rounds, int count, int seed, Action<int> act) =>
+        TestThreads.Start(() =>
         {
             var random = new Random(seed);
             var order = Enumerable.Range(0, count).ToArray();
@@ -252,11 +292,5 @@ public class AdmissionStormTests
 
                 phase.SignalAndWait();
             }
-        })
-        {
-            IsBackground = true,
-        };
-        thread.Start();
-        return thread;
-    }
+        });
 }

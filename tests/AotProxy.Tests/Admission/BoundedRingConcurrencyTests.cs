@@ -13,7 +13,7 @@ public class BoundedRingConcurrencyTests
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public void TryEnqueueAndTryDequeue_FourProducersFourConsumers_DeliverEveryItemExactlyOnceInProducerOrder()
+    public async Task TryEnqueueAndTryDequeue_FourProducersFourConsumers_DeliverEveryItemExactlyOnceInProducerOrder()
     {
         // 64 slots for 200,000 items: the ring is full and empty over and over, and wraps ~3,000 times.
         var ring = new BoundedRing<Item>(64);
@@ -23,11 +23,11 @@ public class BoundedRingConcurrencyTests
         var clock = Stopwatch.StartNew();
         using var start = new Barrier(Producers + Consumers);
 
-        var threads = new List<Thread>();
+        var threads = new List<Task>();
         for (var p = 0; p < Producers; p++)
         {
             var producer = p;
-            threads.Add(new Thread(() =>
+            threads.Add(TestThreads.Start(() =>
             {
                 start.SignalAndWait();
                 var spinner = default(SpinWait);
@@ -44,7 +44,7 @@ public class BoundedRingConcurrencyTests
 
         for (var c = 0; c < Consumers; c++)
         {
-            threads.Add(new Thread(() =>
+            threads.Add(TestThreads.Start(() =>
             {
                 start.SignalAndWait();
                 // The last sequence number seen from each producer: a linearisable FIFO hands one
@@ -71,10 +71,7 @@ public class BoundedRingConcurrencyTests
             }));
         }
 
-        // Background: should a thread never finish, the test run can still end.
-        threads.ForEach(t => t.IsBackground = true);
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        await Task.WhenAll(threads).WaitAsync(Limit + TimeSpan.FromSeconds(10));
 
         Assert.True(clock.Elapsed < Limit, $"gave up after {clock.Elapsed}: {consumed} of {seen.Length} consumed");
         Assert.Equal(seen.Length, consumed);
