@@ -1,0 +1,11 @@
+namespace AotProxy.Admission;
+
+// How a queued request's wait ended. Exactly one of these per wait.
+internal enum AdmissionOutcome
+{
+    Granted,
+    TimedOut,
+
+    // The client went away, or the gateway is shutting down.
+    Cancelled,
+}

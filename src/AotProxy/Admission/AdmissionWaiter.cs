@@ -1,0 +1,338 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Threading.Tasks.Sources;
+
+namespace AotProxy.Admission;
+
+// One request waiting in an admission queue for a slot: a pooled IValueTaskSource, so a wait
+// allocates nothing once the pool is warm (CancellationToken.UnsafeRegister aside). Exactly one
+// of grant, timeout and cancellation ends a wait: each moves the state from Pending with one
+// CAS, and the losers see a tombstone.
+//
+// Two owners, the request and the queue; the waiter goes back to its pool when both are done.
+//   request:   var waiter = pool.Rent(tenant, @class, bucket, cost);
+//              if (!ring.TryEnqueue(waiter)) { waiter.Abandon(); /* reject */ }
+//              var outcome = await waiter.WaitAsync(maxQueueWait, requestAborted);
+//              // The await released the request's share: do not touch the waiter after it.
+//   scheduler: while (ring.TryDequeue(out var waiter))
+//              {
+//                  // read the payload here, before the release
+//                  var granted = waiter.TryGrant();   // false: a tombstone, skip it
+//                  waiter.ReleaseFromQueue();
+//                  if (granted) break;
+//              }
+// Once enqueued, a waiter must be waited on (WaitAsync, then one await); until it is dequeued
+// the queue still holds it, so a tombstone lingers in its slot but is never granted.
+internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
+{
+    // _state is generation << 2 | status. The generation moves on at each rent, so a callback that
+    // read the state of an earlier use fails its CAS instead of completing this use.
+    private const int StatusMask = 3;
+    private const int PendingStatus = 0;
+    private const int GenerationStep = StatusMask + 1;
+
+    private const long NoDeadline = long.MaxValue;
+
+    // ITimer.Change's limit: 0xFFFFFFFE ms, about 49.7 days.
+    private static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    private readonly WaiterPool _pool;
+    private readonly TimeProvider _time;
+    private ManualResetValueTaskSourceCore<AdmissionOutcome> _core;
+    private int _state;
+    private int _owners;
+
+    // On _time's timestamp clock; NoDeadline when no timer is armed for this use.
+    private long _deadline = NoDeadline;
+    private bool _waiting;
+    private bool _timerArmed;
+
+    // One timer for the waiter's whole life, re-armed with Change at each wait: creating a timer
+    // per wait costs an allocation and a trip through the timer queue's bookkeeping.
+    private ITimer? _timer;
+    private CancellationTokenRegistration _registration;
+
+    internal AdmissionWaiter(WaiterPool pool)
+    {
+        _pool = pool;
+        _time = pool.Time;
+        // The scheduler grants from its own loop (and the timer from a timer thread): the request's
+        // continuation must not run inline there.
+        _core.RunContinuationsAsynchronously = true;
+    }
+
+    public string Tenant { get; private set; } = string.Empty;
+
+    public string Class { get; private set; } = string.Empty;
+
+    public int Bucket { get; private set; }
+
+    public double Cost { get; private set; }
+
+    // When it was rented, on the pool's TimeProvider timestamp clock.
+    public long EnqueuedAt { get; private set; }
+
+    public bool IsPending => (Volatile.Read(ref _state) & StatusMask) == PendingStatus;
+
+    // Called once per rent, after a successful enqueue; await the result once. timeout is
+    // Timeout.InfiniteTimeSpan or 0 .. ~49.7 days; zero times out at once. An already cancelled
+    // token ends the wait as Cancelled at once (unless the scheduler granted it first).
+    public ValueTask<AdmissionOutcome> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(timeout, MaxTimeout);
+        }
+
+        Debug.Assert(!_waiting, "WaitAsync is called once per rent.");
+        _waiting = true;
+        var state = Volatile.Read(ref _state);
+        if ((state & StatusMask) == PendingStatus)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                TryComplete(state, AdmissionOutcome.Cancelled);
+            }
+            else if (timeout == TimeSpan.Zero)
+            {
+                TryComplete(state, AdmissionOutcome.TimedOut);
+            }
+            else
+            {
+                if (cancellationToken.CanBeCanceled)
+                {
+                    _registration = cancellationToken.UnsafeRegister(static (waiter, _) => ((AdmissionWaiter)waiter!).OnTokenCancelled(), this);
+                }
+
+                if (timeout != Timeout.InfiniteTimeSpan && IsPending)
+                {
+                    ArmTimer(timeout);
+                }
+            }
+        }
+
+        return new ValueTask<AdmissionOutcome>(this, _core.Version);
+    }
+
+    // The scheduler, after dequeuing and before ReleaseFromQueue: Pending -> Granted. False means
+    // the wait already ended (timed out or cancelled): skip this tombstone, the slot goes to the
+    // next waiter.
+    public bool TryGrant()
+    {
+        var state = Volatile.Read(ref _state);
+        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Granted);
+    }
+
+    // The scheduler, for a waiter it holds (dequeued, not yet released): ends the wait as
+    // Cancelled, as when the gateway drains its queues at shutdown. False if it had already ended.
+    public bool TryCancel()
+    {
+        var state = Volatile.Read(ref _state);
+        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Cancelled);
+    }
+
+    // The queue's share: call once after dequeuing (granted or tombstone), and not touch the
+    // waiter afterwards.
+    public void ReleaseFromQueue() => Release();
+
+    // For a waiter that was rented but never enqueued (the ring was full, or the request was
+    // rejected first) and never waited on: the request gives back both shares, and the waiter
+    // returns to the pool at once. An enqueued waiter cannot be abandoned: the queue holds it.
+    public void Abandon()
+    {
+        var state = Volatile.Read(ref _state);
+        if (_waiting || (state & StatusMask) != PendingStatus || Interlocked.CompareExchange(ref _owners, 0, 2) != 2)
+        {
+            ThrowNotAbandonable();
+        }
+
+        // No timer is armed and no token registered (WaitAsync never ran), so nothing can race
+        // with this write; Cancelled keeps IsPending false while it sits in the pool.
+        Volatile.Write(ref _state, (state & ~StatusMask) | StatusOf(AdmissionOutcome.Cancelled));
+        Recycle();
+    }
+
+    public AdmissionOutcome GetResult(short token)
+    {
+        var outcome = _core.GetResult(token);
+
+        // Dispose, not Unregister: Dispose waits for a token callback that is already running, so
+        // none can reach the next use.
+        _registration.Dispose();
+        _registration = default;
+        if (_timerArmed)
+        {
+            // A fire that is already on its way finds NoDeadline and does nothing.
+            _timerArmed = false;
+            Volatile.Write(ref _deadline, NoDeadline);
+            _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        Release();
+        return outcome;
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    internal void Start(string tenant, string @class, int bucket, double cost, long enqueuedAt)
+    {
+        Debug.Assert(Volatile.Read(ref _owners) == 0, "Only an idle waiter is rented.");
+        Tenant = tenant;
+        Class = @class;
+        Bucket = bucket;
+        Cost = cost;
+        EnqueuedAt = enqueuedAt;
+        _waiting = false;
+        _timerArmed = false;
+        _owners = 2;
+        Volatile.Write(ref _deadline, NoDeadline);
+        Volatile.Write(ref _state, unchecked((_state & ~StatusMask) + GenerationStep) | PendingStatus);
+    }
+
+    // When the pool is full and drops this waiter.
+    internal void DisposeTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
+    }
+
+    private static int StatusOf(AdmissionOutcome outcome) => (int)outcome + 1;
+
+    [StackTraceHidden]
+    [DoesNotReturn]
+    private static void ThrowNotAbandonable() =>
+        throw new InvalidOperationException("Only a waiter that was never enqueued nor waited on can be abandoned.");
+
+    private void ArmTimer(TimeSpan timeout)
+    {
+        _timer ??= CreateTimer();
+        _timerArmed = true;
+        // The deadline before Change: OnTimerFired relies on it (see there).
+        Volatile.Write(ref _deadline, _time.GetTimestamp() + (long)Math.Ceiling(timeout.Ticks * ((double)_time.TimestampFrequency / TimeSpan.TicksPerSecond)));
+        _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+    }
+
+    private ITimer CreateTimer()
+    {
+        // The timer serves every later use of this waiter: it must not capture this request's
+        // ExecutionContext (its AsyncLocals) for all of them.
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            return NewTimer();
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            return NewTimer();
+        }
+
+        ITimer NewTimer() => _time.CreateTimer(static waiter => ((AdmissionWaiter)waiter!).OnTimerFired(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    // ITimer cannot tell a fire due for this use from a late one of an earlier use (Change does
+    // not stop a callback that is already queued), so the deadline decides: a fire at or after
+    // the current use's deadline times it out, an earlier one arms the timer for the rest. (The
+    // same covers a timer that fires a little early against the timestamp clock.)
+    private void OnTimerFired()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            var deadline = Volatile.Read(ref _deadline);
+            // The second read of _state: the deadline belongs to this state's use.
+            if ((state & StatusMask) != PendingStatus || deadline == NoDeadline || Volatile.Read(ref _state) != state)
+            {
+                return;
+            }
+
+            var remaining = deadline - _time.GetTimestamp();
+            if (remaining <= 0)
+            {
+                TryCompleteFromCallback(state, AdmissionOutcome.TimedOut);
+                return;
+            }
+
+            // Whole milliseconds, at least one: the system timer truncates a due time to
+            // milliseconds, and 0 would fire again at once, over and over until the deadline.
+            try
+            {
+                _timer?.Change(TimeSpan.FromMilliseconds(Math.Ceiling(remaining * 1000.0 / _time.TimestampFrequency)), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Between the reads above and here the wait ended, both owners released the
+                // waiter, and a full pool dropped it and disposed its timer: nobody is waiting.
+                return;
+            }
+
+            // A new use may have armed the timer after the reads above and before this Change,
+            // which then replaced its due time. That use wrote its deadline before its Change,
+            // so the reads below see it: go round and arm the timer for it.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _state) == state && Volatile.Read(ref _deadline) == deadline)
+            {
+                return;
+            }
+        }
+    }
+
+    private void OnTokenCancelled()
+    {
+        var state = Volatile.Read(ref _state);
+        if ((state & StatusMask) == PendingStatus)
+        {
+            TryCompleteFromCallback(state, AdmissionOutcome.Cancelled);
+        }
+    }
+
+    private bool TryComplete(int expected, AdmissionOutcome outcome)
+    {
+        if (Interlocked.CompareExchange(ref _state, (expected & ~StatusMask) | StatusOf(outcome), expected) != expected)
+        {
+            return false;
+        }
+
+        _core.SetResult(outcome);
+        return true;
+    }
+
+    // A timer or token callback owns no share of the waiter, so it takes one for the length of
+    // SetResult. Without it, the request could read the result and the queue release the
+    // tombstone while SetResult is still running, and the waiter be reset and rented again under
+    // it. Taking the share after the CAS is safe: the request keeps its share until it has read
+    // the result, which this SetResult has not yet published.
+    private void TryCompleteFromCallback(int expected, AdmissionOutcome outcome)
+    {
+        if (Interlocked.CompareExchange(ref _state, (expected & ~StatusMask) | StatusOf(outcome), expected) != expected)
+        {
+            return;
+        }
+
+        Interlocked.Increment(ref _owners);
+        _core.SetResult(outcome);
+        Release();
+    }
+
+    private void Release()
+    {
+        var owners = Interlocked.Decrement(ref _owners);
+        Debug.Assert(owners >= 0, "Each owner releases once.");
+        if (owners == 0)
+        {
+            Recycle();
+        }
+    }
+
+    private void Recycle()
+    {
+        // The pool must not keep the request's strings alive.
+        Tenant = string.Empty;
+        Class = string.Empty;
+        _core.Reset();
+        _pool.Return(this);
+    }
+}
