@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using AotProxy.Accounting;
 using AotProxy.Admin.Contracts;
+using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Identity;
@@ -17,6 +18,7 @@ namespace AotProxy.Admin;
 internal sealed class AdminHandler(
     ConfigStore config,
     WorkerRegistry workers,
+    AdmissionController admissions,
     UsageRecorder usage,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -56,6 +58,7 @@ internal sealed class AdminHandler(
             ("/api/workers", true, _) => JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray),
             ("/api/config/reload", _, true) => ReloadAsync(context),
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
+            ("/api/queues", true, _) => JsonAsync(context, 200, Queues(), AdminJsonContext.Default.QueuesResponse),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray),
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
@@ -98,6 +101,26 @@ internal sealed class AdminHandler(
                 set.Workers.Count(workers.IsRoutable)),
             RuntimeReport.Read());
     }
+
+    private QueuesResponse Queues()
+    {
+        var now = time.GetTimestamp();
+        var frequency = (double)time.TimestampFrequency;
+        var models = admissions.Models.OrderBy(m => m.Model, StringComparer.Ordinal).Select(m => new ModelQueueReport(
+            m.Model,
+            m.Slots.Capacity,
+            m.Slots.Used,
+            m.Waiting,
+            m.Grants.PerSecond(now / time.TimestampFrequency),
+            m.AgingInterval(now) / frequency,
+            [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
+            Accounts(m.Classes),
+            Accounts(m.Tenants)));
+        return new QueuesResponse(config.Current.Scheduler.Policy, [.. models]);
+    }
+
+    private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
+        [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];
 
     private WorkerReport[] Workers()
     {
@@ -267,6 +290,15 @@ internal sealed class AdminHandler(
         foreach (var (model, pool) in set.Pools)
         {
             metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(workers.IsRoutable));
+        }
+
+        // Every configured class has a series (0 when nobody waits), summed over the model pools.
+        var classes = config.Current.Classes;
+        GatewayMetrics.Prune(metrics.QueueDepth, name => classes.Any(c => c.Name == name));
+        foreach (var classModel in classes)
+        {
+            var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
+            metrics.QueueDepth.WithLabels(classModel.Name).Set(waiting);
         }
     }
 

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using AotProxy.Admission;
 using AotProxy.Http;
+using AotProxy.Routing;
 using Prometheus;
 
 namespace AotProxy.Admin;
@@ -16,6 +18,8 @@ internal sealed class GatewayMetrics
     private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Tenant, bool Prompt), Counter.Child> _tokens = new();
     private readonly ConcurrentDictionary<string, Counter.Child> _retries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
 
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18); // 1 ms .. ~2 min
 
@@ -37,6 +41,9 @@ internal sealed class GatewayMetrics
         BreakerState = factory.CreateGauge("llm_circuit_breaker_state", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open.", ["worker"]);
         BreakerFailures = factory.CreateCounter("llm_circuit_breaker_failures_total", "Failures the worker's breaker counted (transport errors, 5xx, slow first bytes).", ["worker"]);
         Retries = factory.CreateCounter("llm_gateway_retries_total", "Requests retried on another worker, by the worker that failed them.", ["worker"]);
+        QueueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
+        QueueWait = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        Admissions = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -70,6 +77,12 @@ internal sealed class GatewayMetrics
     public Counter BreakerFailures { get; }
 
     public Counter Retries { get; }
+
+    public Gauge QueueDepth { get; }
+
+    public Histogram QueueWait { get; }
+
+    public Counter Admissions { get; }
 
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)
@@ -114,6 +127,12 @@ internal sealed class GatewayMetrics
 
     public void CountRetry(string worker) =>
         _retries.GetOrAdd(worker, static (key, counter) => counter.WithLabels(key), Retries).Inc();
+
+    public void CountAdmission(string @class, AdmissionDecision decision) =>
+        _admissions.GetOrAdd((@class, decision), static (key, counter) => counter.WithLabels(key.Class, EnumNames.Snake(key.Decision)), Admissions).Inc();
+
+    public void ObserveQueueWait(string @class, TimeSpan waited) =>
+        _queueWait.GetOrAdd(@class, static (key, histogram) => histogram.WithLabels(key), QueueWait).Observe(waited.TotalSeconds);
 
     public void CountTokens(string tenant, long prompt, long completion)
     {

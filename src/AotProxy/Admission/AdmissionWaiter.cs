@@ -23,7 +23,7 @@ namespace AotProxy.Admission;
 //              }
 // Once enqueued, a waiter must be waited on (WaitAsync, then one await); until it is dequeued
 // the queue still holds it, so a tombstone lingers in its slot but is never granted.
-internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
+internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
 {
     // _state is generation << 2 | status. The generation moves on at each rent, so a callback that
     // read the state of an earlier use fails its CAS instead of completing this use.
@@ -38,7 +38,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
 
     private readonly WaiterPool _pool;
     private readonly TimeProvider _time;
-    private ManualResetValueTaskSourceCore<AdmissionOutcome> _core;
+    private ManualResetValueTaskSourceCore<WaitResult> _core;
     private int _state;
     private int _owners;
 
@@ -77,7 +77,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
     // Called once per rent, after a successful enqueue; await the result once. timeout is
     // Timeout.InfiniteTimeSpan or 0 .. ~49.7 days; zero times out at once. An already cancelled
     // token ends the wait as Cancelled at once (unless the scheduler granted it first).
-    public ValueTask<AdmissionOutcome> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    public ValueTask<WaitResult> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (timeout != Timeout.InfiniteTimeSpan)
         {
@@ -112,16 +112,16 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
             }
         }
 
-        return new ValueTask<AdmissionOutcome>(this, _core.Version);
+        return new ValueTask<WaitResult>(this, _core.Version);
     }
 
     // The scheduler, after dequeuing and before ReleaseFromQueue: Pending -> Granted. False means
     // the wait already ended (timed out or cancelled): skip this tombstone, the slot goes to the
     // next waiter.
-    public bool TryGrant()
+    public bool TryGrant(int slotBucket = SlotBook.Unbucketed)
     {
         var state = Volatile.Read(ref _state);
-        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Granted);
+        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Granted, slotBucket);
     }
 
     // The scheduler, for a waiter it holds (dequeued, not yet released): ends the wait as
@@ -153,7 +153,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
         Recycle();
     }
 
-    public AdmissionOutcome GetResult(short token)
+    public WaitResult GetResult(short token)
     {
         var outcome = _core.GetResult(token);
 
@@ -289,14 +289,14 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
         }
     }
 
-    private bool TryComplete(int expected, AdmissionOutcome outcome)
+    private bool TryComplete(int expected, AdmissionOutcome outcome, int slotBucket = SlotBook.Unbucketed)
     {
         if (Interlocked.CompareExchange(ref _state, (expected & ~StatusMask) | StatusOf(outcome), expected) != expected)
         {
             return false;
         }
 
-        _core.SetResult(outcome);
+        _core.SetResult(new WaitResult(outcome, slotBucket));
         return true;
     }
 
@@ -313,7 +313,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<AdmissionOutcome>
         }
 
         Interlocked.Increment(ref _owners);
-        _core.SetResult(outcome);
+        _core.SetResult(new WaitResult(outcome, SlotBook.Unbucketed));
         Release();
     }
 

@@ -16,6 +16,14 @@ internal sealed record ClassConfig
 
     public double MaxUtilization { get; init; } = 1.0;
 
+    // bucket policy: [first, last] bucket of the class. Empty: from the priority, as the source
+    // design maps P0..P4 onto ten buckets (P0 -> 0-1, P1 -> 2-3, ..., P4 and below -> 8-9).
+    public IReadOnlyList<int> Buckets { get; init; } = [];
+
+    // bucket policy: "strict" uses only its buckets' guaranteed slots; "atleast" may also take
+    // the idle slots of any lower-priority bucket.
+    public string Mode { get; init; } = ClassModes.AtLeast;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -12,13 +12,20 @@ internal sealed class ConfigValidator
     public const string DefaultClassName = "default";
     public const int MaxPriority = 9;
 
+    // scheduler.queue_capacity's ceiling: 2^20 waiters per queue is far past any useful backlog.
+    private const int BoundedQueueMax = 1 << 20;
+
     private readonly TomlKeyMap _keys;
     private readonly List<ConfigError> _errors = [];
 
     private ConfigValidator(TomlKeyMap keys) => _keys = keys;
 
-    public static ClassModel DefaultClass { get; } =
-        new(DefaultClassName, Priority: 0, Weight: 1, MaxQueueWait: TimeSpan.FromSeconds(30), MaxUtilization: 1.0);
+    // The implicit class of a file without [[classes]]: priority 0, so its buckets are P0's.
+    public static ClassModel Implicit(int bucketCount)
+    {
+        var (first, last) = ClassModel.BucketsOf(0, bucketCount);
+        return new(DefaultClassName, Priority: 0, Weight: 1, MaxQueueWait: TimeSpan.FromSeconds(30), MaxUtilization: 1.0, first, last, Strict: false);
+    }
 
     public static ConfigLoadResult Validate(GatewayConfig config, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt)
     {
@@ -38,7 +45,7 @@ internal sealed class ConfigValidator
         var retries = Retries(config.Retries);
         var scheduler = Scheduler(config.Scheduler);
         var workers = Workers(config.Workers);
-        var classes = Classes(config.Classes);
+        var classes = Classes(config.Classes, scheduler.BucketCount);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
         return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants);
     }
@@ -215,7 +222,61 @@ internal sealed class ConfigValidator
             Error("scheduler.policy", $"unknown policy \"{scheduler.Policy}\"; use one of {string.Join(", ", SchedulerPolicyNames.All)}");
         }
 
-        return new SchedulerModel(scheduler.Policy);
+        var capacity = scheduler.QueueCapacity;
+        if (capacity is < 1 or > BoundedQueueMax)
+        {
+            Error("scheduler.queue_capacity", $"must be 1 to {BoundedQueueMax} (got {capacity})");
+            capacity = 1024;
+        }
+
+        if (!(scheduler.AgingFactor > 0) || double.IsInfinity(scheduler.AgingFactor))
+        {
+            Error("scheduler.aging_factor", $"must be greater than 0 (got {Number(scheduler.AgingFactor)})");
+        }
+
+        return new SchedulerModel(
+            scheduler.Policy,
+            capacity,
+            NonNegative("scheduler.input_weight", scheduler.InputWeight),
+            NonNegative("scheduler.output_weight", scheduler.OutputWeight),
+            scheduler.AgingFactor > 0 ? scheduler.AgingFactor : 2.0,
+            BucketShares(scheduler));
+    }
+
+    private ImmutableArray<double> BucketShares(SchedulerConfig scheduler)
+    {
+        var count = scheduler.BucketCount;
+        if (count is < 2 or > 100)
+        {
+            Error("scheduler.bucket_count", $"must be 2 to 100 (got {count})");
+            count = 10;
+        }
+
+        var shares = scheduler.BucketShares;
+        if (shares.Count == 0)
+        {
+            return SchedulerModel.GeometricShares(count);
+        }
+
+        if (shares.Count != count)
+        {
+            Error("scheduler.bucket_shares", $"lists {shares.Count} shares for {count} buckets (scheduler.bucket_count); list one per bucket, or none");
+            return SchedulerModel.GeometricShares(count);
+        }
+
+        var sum = 0.0;
+        for (var i = 0; i < shares.Count; i++)
+        {
+            sum += NonNegative($"scheduler.bucket_shares[{i}]", shares[i]);
+        }
+
+        if (!(sum > 0))
+        {
+            Error("scheduler.bucket_shares", "must not all be 0; they are relative shares of the slots");
+            return SchedulerModel.GeometricShares(count);
+        }
+
+        return [.. shares.Select(share => Math.Max(0, share) / sum)];
     }
 
     private ImmutableArray<WorkerModel> Workers(IReadOnlyList<WorkerConfig> workers)
@@ -253,11 +314,11 @@ internal sealed class ConfigValidator
         return result.MoveToImmutable();
     }
 
-    private ImmutableArray<ClassModel> Classes(IReadOnlyList<ClassConfig> classes)
+    private ImmutableArray<ClassModel> Classes(IReadOnlyList<ClassConfig> classes, int bucketCount)
     {
         if (classes.Count == 0)
         {
-            return [DefaultClass];
+            return [Implicit(bucketCount)];
         }
 
         var result = ImmutableArray.CreateBuilder<ClassModel>(classes.Count);
@@ -280,15 +341,37 @@ internal sealed class ConfigValidator
                 Error($"{at}.max_utilization", $"must be above 0 and at most 1.0 (got {Number(cls.MaxUtilization)})");
             }
 
+            var (first, last) = ClassBuckets(at, cls, bucketCount);
+            if (cls.Mode is not (ClassModes.Strict or ClassModes.AtLeast))
+            {
+                Error($"{at}.mode", $"unknown mode \"{cls.Mode}\"; use \"{ClassModes.AtLeast}\" or \"{ClassModes.Strict}\"");
+            }
+
             // A duplicate is reported above and left out here, so the snapshot stays buildable
             // (ClassesByName would throw) while the remaining rules are still checked.
             if (unique)
             {
-                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization));
+                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict));
             }
         }
 
         return result.ToImmutable();
+    }
+
+    private (int First, int Last) ClassBuckets(string at, ClassConfig cls, int bucketCount)
+    {
+        if (cls.Buckets.Count == 0)
+        {
+            return ClassModel.BucketsOf(Math.Clamp(cls.Priority, 0, MaxPriority), bucketCount);
+        }
+
+        if (cls.Buckets.Count != 2 || cls.Buckets[0] < 0 || cls.Buckets[0] > cls.Buckets[1] || cls.Buckets[1] >= bucketCount)
+        {
+            Error($"{at}.buckets", $"must be [first, last] with 0 <= first <= last < {bucketCount} (scheduler.bucket_count), got [{string.Join(", ", cls.Buckets)}]");
+            return ClassModel.BucketsOf(Math.Clamp(cls.Priority, 0, MaxPriority), bucketCount);
+        }
+
+        return (cls.Buckets[0], cls.Buckets[1]);
     }
 
     private ImmutableArray<TenantModel> Tenants(IReadOnlyList<TenantConfig> tenants, ImmutableArray<ClassModel> classes, bool implicitClasses)

@@ -7,6 +7,26 @@ internal sealed record SchedulerConfig
 {
     public string Policy { get; init; } = SchedulerPolicyNames.FairShare;
 
+    // Waiters per queue (rounded up to a power of two). 1,024 requests waiting for one model is
+    // minutes of backlog on any fleet; beyond that a client is better told to retry later.
+    public int QueueCapacity { get; init; } = 1024;
+
+    // fairshare (VTC, OSDI'24): what one prompt and one completion token cost a tenant's counter.
+    // A decode token costs about twice a prefill token in GPU time, hence 1 and 2.
+    public double InputWeight { get; init; } = 1.0;
+
+    public double OutputWeight { get; init; } = 2.0;
+
+    // priority: a waiter rises one level per aging_factor x the recent median request duration,
+    // so a P4 request reaches P0 after 4 x 2 = 8 service times, inside the 10x starvation bound.
+    public double AgingFactor { get; init; } = 2.0;
+
+    // bucket: how many capacity buckets, and each one's guaranteed share of the slots. Empty
+    // shares: they decay geometrically from bucket 0 (each bucket 0.75 x the one before).
+    public int BucketCount { get; init; } = 10;
+
+    public IReadOnlyList<double> BucketShares { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -1,5 +1,6 @@
 using AotProxy.Accounting;
 using AotProxy.Admin;
+using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
@@ -25,8 +26,9 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly GatewayMetrics _metrics;
     private readonly ITimer _scavenger;
+    private readonly ITimer _capacity;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
         _h2c = h2c;
         _config = config;
@@ -40,6 +42,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         _metrics = metrics;
         // Idle upstream connections are closed before a worker's keep-alive timeout ends them.
         _scavenger = TimeProvider.System.CreateTimer(static state => ((WorkerRegistry)state!).ScavengeIdleConnections(), workers, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        // Slots follow health, breakers and draining, which change without any request: 250 ms
+        // bounds how long a waiter sits next to the capacity of a worker that just came back.
+        _capacity = TimeProvider.System.CreateTimer(_ => admissions.Refresh(workers.Current, config.Current), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
         _config.Changed += OnConfigChanged;
         _config.Reloaded += OnReloaded;
     }
@@ -68,15 +73,16 @@ internal sealed class GatewayHost : IAsyncDisposable
         monitor.Start();
 
         var usage = new UsageRecorder(metrics);
-        var data = new DataPlaneHandler(config, workers, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
-        var admin = new AdminHandler(config, workers, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time);
+        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var admin = new AdminHandler(config, workers, admissions, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
+        var host = new GatewayHost(config, workers, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -96,6 +102,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         _config.Changed -= OnConfigChanged;
         _config.Reloaded -= OnReloaded;
         await _scavenger.DisposeAsync().ConfigureAwait(false);
+        await _capacity.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
         if (_h2c is not null)
         {

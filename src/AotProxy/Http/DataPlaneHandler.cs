@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admin;
+using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Identity;
@@ -12,11 +13,12 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Http;
 
-// The data plane's one request delegate: accept -> identify -> inspect -> route -> forward ->
-// account. It dispatches on method and path itself; there is no routing middleware.
+// The data plane's one request delegate: accept -> identify -> inspect -> admit -> route ->
+// forward -> account. It dispatches on method and path itself; there is no routing middleware.
 internal sealed class DataPlaneHandler(
     ConfigStore config,
     WorkerRegistry workers,
+    AdmissionController admissions,
     Router router,
     Forwarder forwarder,
     RetryBudget retryBudget,
@@ -109,33 +111,92 @@ internal sealed class DataPlaneHandler(
                 body.Apply(inspected.UsageSplice);
             }
 
-            var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
-            var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body.Memory, requestId, inspected.NeedsUsageInjection).ConfigureAwait(false);
-            if (worker is null)
+            var classModel = snapshot.ClassesByName[tenant.Class];
+            var admission = await admissions.AdmitAsync(
+                snapshot, pool, tenant, classModel, classModel.Priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
+            if (!admission.IsAdmitted)
             {
-                await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
-                Count(model, tenant.Class, StatusCodes.Status503ServiceUnavailable);
+                var refused = await WriteRefusalAsync(context, admission, model, classModel).ConfigureAwait(false);
+                Count(model, tenant.Class, refused);
                 return;
             }
 
-            if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
+            // The slot goes back exactly once, whatever happens below: completion, upstream
+            // failure, client abort, or an exception.
+            Usage? settled = null;
+            try
             {
-                HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
+                settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started).ConfigureAwait(false);
             }
-
-            if (result.Usage is { } used)
+            finally
             {
-                usage.Record(tenant, used);
-            }
-
-            var status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
-            Count(model, tenant.Class, status);
-            metrics.ObserveLatency(model, time.GetElapsedTime(started));
-            if (result.FirstByte is { } firstByte)
-            {
-                metrics.ObserveTtft(model, firstByte);
+                admission.Lease.Release(settled);
             }
         }
+    }
+
+    // route -> forward -> account, for a request that holds a slot; returns its usage, if any.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<Usage?> ProxyAdmittedAsync(
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started)
+    {
+        var model = inspected.Model;
+        var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
+        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection).ConfigureAwait(false);
+        if (worker is null)
+        {
+            await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
+            Count(model, tenant.Class, StatusCodes.Status503ServiceUnavailable);
+            return null;
+        }
+
+        if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
+        {
+            HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
+        }
+
+        if (result.Usage is { } used)
+        {
+            usage.Record(tenant, used);
+        }
+
+        var status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
+        Count(model, tenant.Class, status);
+        metrics.ObserveLatency(model, time.GetElapsedTime(started));
+        if (result.FirstByte is { } firstByte)
+        {
+            metrics.ObserveTtft(model, firstByte);
+        }
+
+        return result.Usage;
+    }
+
+    // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
+    // cancels the tokenizer's merges). Only fair-share charges use it; usage settles them.
+    private static long PromptEstimate(int bodyBytes) => bodyBytes / 4;
+
+    private static async Task<int> WriteRefusalAsync(HttpContext context, AdmissionResult admission, string model, ClassModel classModel)
+    {
+        var retryAfter = admission.RetryAfterSeconds;
+        switch (admission.Decision)
+        {
+            case AdmissionDecision.Cancelled:
+                return 499;
+            case AdmissionDecision.QueueFull:
+                await OpenAiError.Overloaded(context, $"The queue for '{model}' is full; retry after {retryAfter} s.", retryAfter).ConfigureAwait(false);
+                break;
+            case AdmissionDecision.TimedOut:
+                await OpenAiError.Overloaded(context, $"No capacity for '{model}' came free within {classModel.MaxQueueWait.TotalSeconds:0.###} s (class '{classModel.Name}' max_queue_wait); retry after {retryAfter} s.", retryAfter).ConfigureAwait(false);
+                break;
+            case AdmissionDecision.CapacityGuard:
+                await OpenAiError.Overloaded(context, $"Class '{classModel.Name}' may use up to {classModel.MaxUtilization:P0} of the workers for '{model}', and that much is in use; retry after {retryAfter} s.", retryAfter).ConfigureAwait(false);
+                break;
+            default:
+                await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter).ConfigureAwait(false);
+                break;
+        }
+
+        return StatusCodes.Status503ServiceUnavailable;
     }
 
     // route -> forward, again on another worker while the worker failed before any response byte

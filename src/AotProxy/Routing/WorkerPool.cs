@@ -1,3 +1,5 @@
+using AotProxy.Configuration;
+
 namespace AotProxy.Routing;
 
 // The workers that serve one model, and the per-pool memory of the balancers. Rebuilt whenever
@@ -15,6 +17,21 @@ internal sealed class WorkerPool(string model, WorkerState[] workers)
     public string Model { get; } = model;
 
     public WorkerState[] Workers { get; } = workers;
+
+    // Admission slots: the max_concurrency of every worker that takes requests now.
+    public int Capacity(CircuitBreakerModel breaker)
+    {
+        var capacity = 0;
+        foreach (var worker in Workers)
+        {
+            if (worker.IsRoutable(breaker))
+            {
+                capacity += worker.Model.MaxConcurrency;
+            }
+        }
+
+        return capacity;
+    }
 
     public uint NextCursor() => Interlocked.Increment(ref _cursor) - 1;
 

@@ -19,7 +19,7 @@ public class AdmissionStormTests
         var time = new ManualTimeProvider();
         var pool = new WaiterPool(time, 1024);
         var waiters = new AdmissionWaiter[PerRound];
-        var waits = new Task<AdmissionOutcome>[PerRound];
+        var waits = new Task<WaitResult>[PerRound];
         var sources = new CancellationTokenSource[PerRound];
         var granted = new bool[PerRound];
         var totals = new int[3];
@@ -59,7 +59,7 @@ public class AdmissionStormTests
 
             for (var i = 0; i < PerRound; i++)
             {
-                var outcome = await waits[i].WaitAsync(Limit);
+                var outcome = (await waits[i].WaitAsync(Limit)).Outcome;
                 Assert.True(granted[i] == (outcome == AdmissionOutcome.Granted), $"round {round}, waiter {i}: TryGrant said {granted[i]}, the wait ended {outcome}");
                 totals[(int)outcome]++;
                 grants += granted[i] ? 1 : 0;
@@ -106,7 +106,7 @@ public class AdmissionStormTests
         // A quarter of the requests await: their continuation runs on the thread pool and
         // releases the request's share there, racing with the scheduler's release.
         async Task Request(int index, AdmissionWaiter waiter, TimeSpan timeout, CancellationToken token) =>
-            Record(index, (int)await waiter.WaitAsync(timeout, token));
+            Record(index, (int)(await waiter.WaitAsync(timeout, token)).Outcome);
 
         var threads = new List<Task>();
         for (var p = 0; p < Producers; p++)
@@ -121,14 +121,14 @@ public class AdmissionStormTests
                 // the storm and later rents reuse them, with late timer fires still about. Up to
                 // 48 in flight per producer, more than the ring holds: now and then it is full.
 #pragma warning disable CA2012 // each ValueTask is read once, after IsCompleted, as await does
-                var inFlight = new List<(int Index, ValueTask<AdmissionOutcome> Wait)>();
+                var inFlight = new List<(int Index, ValueTask<WaitResult> Wait)>();
                 void Reap()
                 {
                     for (var i = inFlight.Count - 1; i >= 0; i--)
                     {
                         if (inFlight[i].Wait.IsCompleted)
                         {
-                            Record(inFlight[i].Index, (int)inFlight[i].Wait.GetAwaiter().GetResult());
+                            Record(inFlight[i].Index, (int)inFlight[i].Wait.GetAwaiter().GetResult().Outcome);
                             inFlight.RemoveAt(i);
                         }
                     }

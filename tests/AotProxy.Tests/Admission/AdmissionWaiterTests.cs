@@ -22,7 +22,7 @@ public class AdmissionWaiterTests
         Assert.False(waiter.IsPending);
         Assert.False(waiter.TryGrant());
         Assert.False(waiter.TryCancel());
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -53,7 +53,7 @@ public class AdmissionWaiterTests
         _time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.True(wait.IsCompleted);
         Assert.False(waiter.TryGrant());
-        Assert.Equal(AdmissionOutcome.TimedOut, await wait);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -69,7 +69,7 @@ public class AdmissionWaiterTests
 
         Assert.True(wait.IsCompleted);
         Assert.False(waiter.TryGrant());
-        Assert.Equal(AdmissionOutcome.Cancelled, await wait);
+        Assert.Equal(AdmissionOutcome.Cancelled, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -82,7 +82,7 @@ public class AdmissionWaiterTests
 
         Assert.True(wait.IsCompleted);
         Assert.False(waiter.TryGrant());
-        Assert.Equal(AdmissionOutcome.Cancelled, await wait);
+        Assert.Equal(AdmissionOutcome.Cancelled, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -94,7 +94,7 @@ public class AdmissionWaiterTests
         var wait = waiter.WaitAsync(TimeSpan.Zero, CancellationToken.None);
 
         Assert.True(wait.IsCompleted);
-        Assert.Equal(AdmissionOutcome.TimedOut, await wait);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -108,7 +108,7 @@ public class AdmissionWaiterTests
         Assert.False(wait.IsCompleted);
 
         Assert.True(waiter.TryGrant());
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -122,7 +122,7 @@ public class AdmissionWaiterTests
         var wait = waiter.WaitAsync(Timeout5s, new CancellationToken(canceled: true));
 
         Assert.True(wait.IsCompleted);
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -147,7 +147,7 @@ public class AdmissionWaiterTests
         Assert.True(waiter.TryCancel());
 
         Assert.False(waiter.TryGrant());
-        Assert.Equal(AdmissionOutcome.Cancelled, await wait);
+        Assert.Equal(AdmissionOutcome.Cancelled, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -162,7 +162,7 @@ public class AdmissionWaiterTests
         _time.Advance(TimeSpan.FromSeconds(10));
         await cts.CancelAsync();
 
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         waiter.ReleaseFromQueue();
     }
 
@@ -176,7 +176,7 @@ public class AdmissionWaiterTests
         var firstWait = first.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await firstWait);
+        Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
 
         _time.Advance(TimeSpan.FromSeconds(2));
         var second = pool.Rent("acme", "interactive", 0, 1);
@@ -195,7 +195,7 @@ public class AdmissionWaiterTests
         Assert.False(secondWait.IsCompleted);
         _time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.True(secondWait.IsCompleted);
-        Assert.Equal(AdmissionOutcome.TimedOut, await secondWait);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await secondWait).Outcome);
         second.ReleaseFromQueue();
     }
 
@@ -208,7 +208,7 @@ public class AdmissionWaiterTests
         var wait = waiter.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.True(waiter.TryGrant());
         waiter.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
 
         _time.Advance(TimeSpan.FromSeconds(5));
         Assert.Single(time.Timers).Fire();
@@ -218,7 +218,7 @@ public class AdmissionWaiterTests
         Assert.True(next.IsPending);
         Assert.True(next.TryGrant());
         next.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await next.WaitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None));
+        Assert.Equal(AdmissionOutcome.Granted, (await next.WaitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None)).Outcome);
     }
 
     [Fact]
@@ -230,7 +230,7 @@ public class AdmissionWaiterTests
         var firstWait = first.WaitAsync(Timeout5s, firstRequest.Token);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await firstWait);
+        Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
 
         var second = pool.Rent("acme", "interactive", 0, 1);
         Assert.Same(first, second);
@@ -240,7 +240,7 @@ public class AdmissionWaiterTests
         Assert.False(secondWait.IsCompleted);
         Assert.True(second.TryGrant());
         second.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await secondWait);
+        Assert.Equal(AdmissionOutcome.Granted, (await secondWait).Outcome);
     }
 
     [Fact]
@@ -263,7 +263,7 @@ public class AdmissionWaiterTests
             }
 
             waiter.ReleaseFromQueue();
-            Assert.Equal(i % 2 == 0 ? AdmissionOutcome.Granted : AdmissionOutcome.TimedOut, await wait);
+            Assert.Equal(i % 2 == 0 ? AdmissionOutcome.Granted : AdmissionOutcome.TimedOut, (await wait).Outcome);
         }
 
         Assert.Single(time.Timers);
@@ -284,11 +284,11 @@ public class AdmissionWaiterTests
         {
             waiter.ReleaseFromQueue();
             Assert.Equal(0, pool.Count);
-            Assert.Equal(AdmissionOutcome.Granted, await wait);
+            Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         }
         else
         {
-            Assert.Equal(AdmissionOutcome.Granted, await wait);
+            Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
             Assert.Equal(0, pool.Count);
             // The request is done, the tombstone or grant is still the queue's: payload intact.
             Assert.Equal("acme", waiter.Tenant);
@@ -327,7 +327,7 @@ public class AdmissionWaiterTests
 
         Assert.True(waiter.TryGrant());
         waiter.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await wait);
+        Assert.Equal(AdmissionOutcome.Granted, (await wait).Outcome);
         Assert.Equal(1, pool.Count);
     }
 
@@ -367,6 +367,6 @@ public class AdmissionWaiterTests
 #pragma warning restore CA2012
         Assert.True(second.TryGrant());
         second.ReleaseFromQueue();
-        Assert.Equal(AdmissionOutcome.Granted, await secondWait);
+        Assert.Equal(AdmissionOutcome.Granted, (await secondWait).Outcome);
     }
 }

@@ -72,7 +72,7 @@ public sealed class ConfigLoaderTests
         Assert.Empty(snapshot.Workers);
         Assert.Empty(snapshot.Tenants);
         var only = Assert.Single(snapshot.Classes);
-        Assert.Equal(new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0), only);
+        Assert.Equal(new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0, 0, 1, false), only);
         Assert.Same(only, snapshot.ClassesByName["default"]);
     }
 
@@ -95,7 +95,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(32, worker.MaxConcurrency);
         Assert.Equal(1, worker.Weight);
         Assert.Equal("", worker.ApiKey);
-        Assert.Equal(new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0), Assert.Single(snapshot.Classes));
+        Assert.Equal(new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0, 0, 1, false), Assert.Single(snapshot.Classes));
         var tenant = Assert.Single(snapshot.Tenants);
         Assert.Equal("default", tenant.Class);
         Assert.Equal(1, tenant.Weight);
@@ -128,7 +128,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(1, worker.Weight);
         Assert.Equal("", worker.ApiKey);
         Assert.Equal("fairshare", snapshot.Scheduler.Policy);
-        Assert.Equal(new ClassModel("enterprise", 0, 70, TimeSpan.FromSeconds(30), 1.0), Assert.Single(snapshot.Classes));
+        Assert.Equal(new ClassModel("enterprise", 0, 70, TimeSpan.FromSeconds(30), 1.0, 0, 1, false), Assert.Single(snapshot.Classes));
         var tenant = Assert.Single(snapshot.Tenants);
         Assert.Equal("acme", tenant.Name);
         Assert.Equal("enterprise", tenant.Class);
@@ -230,7 +230,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(new Uri("https://gpu.example/base/"), worker.Url);
         Assert.Equal(new[] { "m1", "m2" }, worker.Models.ToArray());
         Assert.Equal((256, 3, "upstream-secret"), (worker.MaxConcurrency, worker.Weight, worker.ApiKey));
-        Assert.Equal(new ClassModel("free", 9, 5, TimeSpan.FromSeconds(5), 0.5), Assert.Single(snapshot.Classes));
+        Assert.Equal(new ClassModel("free", 9, 5, TimeSpan.FromSeconds(5), 0.5, 8, 9, false), Assert.Single(snapshot.Classes));
         var tenant = Assert.Single(snapshot.Tenants);
         Assert.Equal(("free", 2), (tenant.Class, tenant.Weight));
         Assert.Equal(Convert.FromHexString(AcmeHash), Assert.Single(tenant.ApiKeySha256).ToArray());

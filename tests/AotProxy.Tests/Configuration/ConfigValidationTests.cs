@@ -51,6 +51,17 @@ public sealed class ConfigValidationTests
     [InlineData("[forwarding]\nconnect_timeout = \"5 s\"", 2, "forwarding.connect_timeout")]
     [InlineData("[forwarding]\nactivity_timeout = \"0ms\"", 2, "forwarding.activity_timeout")]
     [InlineData("[scheduler]\npolicy = \"lottery\"", 2, "scheduler.policy")]
+    [InlineData("[scheduler]\nqueue_capacity = 0", 2, "scheduler.queue_capacity")]
+    [InlineData("[scheduler]\nqueue_capacity = 2000000", 2, "scheduler.queue_capacity")]
+    [InlineData("[scheduler]\ninput_weight = -1.0", 2, "scheduler.input_weight")]
+    [InlineData("[scheduler]\noutput_weight = inf", 2, "scheduler.output_weight")]
+    [InlineData("[scheduler]\naging_factor = 0.0", 2, "scheduler.aging_factor")]
+    [InlineData("[scheduler]\nbucket_count = 1", 2, "scheduler.bucket_count")]
+    [InlineData("[scheduler]\nbucket_count = 101", 2, "scheduler.bucket_count")]
+    [InlineData("[scheduler]\nbucket_count = 3\nbucket_shares = [1.0, 1.0]", 3, "scheduler.bucket_shares")]
+    [InlineData("[scheduler]\nbucket_count = 2\nbucket_shares = [0.0, 0.0]", 3, "scheduler.bucket_shares")]
+    [InlineData("[scheduler]\nbucket_count = 2\nbucket_shares = [1.0, -0.5]", 3, "scheduler.bucket_shares[1]")]
+    [InlineData("[scheduler]\nbucket_cuont = 2", 2, "scheduler.bucket_cuont")]
     public void Parse_InvalidTableValue_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -80,6 +91,10 @@ public sealed class ConfigValidationTests
     [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = 0.0", 3, "classes[0].max_utilization")]
     [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = 1.01", 3, "classes[0].max_utilization")]
     [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = nan", 3, "classes[0].max_utilization")]
+    [InlineData("[[classes]]\nname = \"a\"\nbuckets = [3]", 3, "classes[0].buckets")]
+    [InlineData("[[classes]]\nname = \"a\"\nbuckets = [4, 2]", 3, "classes[0].buckets")]
+    [InlineData("[[classes]]\nname = \"a\"\nbuckets = [0, 10]", 3, "classes[0].buckets")]
+    [InlineData("[[classes]]\nname = \"a\"\nmode = \"relaxed\"", 3, "classes[0].mode")]
     public void Parse_InvalidClass_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -153,6 +168,35 @@ public sealed class ConfigValidationTests
         var snapshot = TestConfig.Valid("[[classes]]\nname = \"a\"\npriority = 0\n[[classes]]\nname = \"b\"\npriority = 9");
 
         Assert.Equal([0, 9], snapshot.Classes.Select(c => c.Priority));
+    }
+
+    [Theory]
+    [InlineData(0, 10, 0, 1)]  // P0 -> buckets 0-1, as the source design maps them
+    [InlineData(2, 10, 4, 5)]
+    [InlineData(4, 10, 8, 9)]
+    [InlineData(9, 10, 8, 9)]  // below P4: P4's buckets
+    [InlineData(1, 20, 4, 7)]  // scaled to 20 buckets
+    [InlineData(3, 2, 1, 1)]   // fewer buckets than levels: never an empty range
+    public void Parse_ClassWithoutBuckets_TakesItsPrioritysRange(int priority, int buckets, int first, int last)
+    {
+        var snapshot = TestConfig.Valid($"[scheduler]\nbucket_count = {buckets}\n[[classes]]\nname = \"a\"\npriority = {priority}");
+
+        var only = Assert.Single(snapshot.Classes);
+        Assert.Equal((first, last), (only.FirstBucket, only.LastBucket));
+        Assert.False(only.Strict);
+    }
+
+    [Fact]
+    public void Parse_BucketShares_AreNormalized_AndDefaultToAGeometricDecay()
+    {
+        var listed = TestConfig.Valid("[scheduler]\nbucket_count = 3\nbucket_shares = [2.0, 1.0, 1.0]\n[[classes]]\nname = \"a\"\nbuckets = [1, 2]\nmode = \"strict\"");
+        Assert.Equal([0.5, 0.25, 0.25], listed.Scheduler.BucketShares.ToArray());
+        Assert.Equal((1, 2, true), (listed.Classes[0].FirstBucket, listed.Classes[0].LastBucket, listed.Classes[0].Strict));
+
+        var shares = TestConfig.Valid("").Scheduler.BucketShares;
+        Assert.Equal(10, shares.Length);
+        Assert.Equal(1.0, shares.Sum(), 9);
+        Assert.Equal(0.75, shares[1] / shares[0], 9);
     }
 
     [Fact]

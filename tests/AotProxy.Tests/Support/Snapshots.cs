@@ -20,9 +20,9 @@ internal static class Snapshots
         Defaults.Health,
         Defaults.CircuitBreaker,
         Defaults.Retries,
-        new SchedulerModel("fairshare"),
+        Defaults.Scheduler,
         [.. workers ?? []],
-        [new ClassModel("default", 0, 1, TimeSpan.FromSeconds(30), 1.0)],
+        [.. Defaults.Classes],
         [.. tenants ?? []]);
 
     public static WorkerModel Worker(string name, string url, params string[] models) =>

@@ -9,4 +9,5 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(WorkerReport[]))]
 [JsonSerializable(typeof(RoutingStatsResponse))]
 [JsonSerializable(typeof(BreakerReport[]))]
+[JsonSerializable(typeof(QueuesResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

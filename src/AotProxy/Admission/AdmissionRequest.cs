@@ -1,0 +1,14 @@
+using AotProxy.Configuration;
+
+namespace AotProxy.Admission;
+
+// What admission needs to know about one request: who (tenant, class, priority after any
+// trusted override), its prompt-size estimate (the cost charged at admission), and the pool's
+// current capacity and scheduler settings from the request's snapshot.
+internal readonly record struct AdmissionRequest(
+    TenantModel Tenant,
+    ClassModel Class,
+    int Priority,
+    long PromptTokens,
+    SchedulerModel Scheduler,
+    int Capacity);

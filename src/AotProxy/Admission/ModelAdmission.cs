@@ -1,0 +1,362 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using AotProxy.Accounting;
+using AotProxy.Admission.Policies;
+using AotProxy.Configuration;
+using AotProxy.Threading;
+
+namespace AotProxy.Admission;
+
+// One model pool's admission state: its slots, its queue levels with the tenants' sub-queues,
+// the fair-share accounts, and the dispatcher that hands freed slots to waiters. Long-lived (the
+// controller keeps one per model name), so waiters and counters survive a reload.
+//
+// The dispatcher runs on whichever thread signals it (an enqueue, a release, a timeout) and on
+// one thread at a time: the first signal runs it, later signals only count, and the runner goes
+// round again until no signal is left unhandled. So a waiter is never stranded next to a free
+// slot, and the policies need no locks.
+internal sealed class ModelAdmission
+{
+    private readonly QueueLevel?[] _levels = new QueueLevel?[AdmissionLimits.MaxLevels];
+    private readonly ConcurrentDictionary<string, FairShareAccount> _tenants = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, FairShareAccount> _classes = new(StringComparer.Ordinal);
+    private readonly WaiterPool _waiters;
+    private readonly TimeProvider _time;
+    private volatile SchedulerModel _scheduler;
+    private volatile ISchedulerPolicy _policy;
+    private int _levelCount;
+    private int _waiting;
+    private int _signals;
+    private double _classFloor;
+
+    public ModelAdmission(string model, SchedulerModel scheduler, WaiterPool waiters, TimeProvider time)
+    {
+        Model = model;
+        _scheduler = scheduler;
+        _policy = SchedulerPolicies.Get(scheduler.Policy);
+        _waiters = waiters;
+        _time = time;
+    }
+
+    public string Model { get; }
+
+    public SlotBook Slots { get; } = new();
+
+    public SchedulerModel Scheduler => _scheduler;
+
+    public GrantRate Grants { get; } = new();
+
+    public ServiceTimes ServiceTimes { get; } = new();
+
+    // Queued and not yet taken off a queue (a timed-out waiter counts until the dispatcher skips it).
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    public BusyLevels BusyLevels() => new(_levels, Volatile.Read(ref _levelCount));
+
+    public int WaitingAt(int level) => _levels[level]?.Waiting ?? 0;
+
+    public IEnumerable<FairShareAccount> Tenants => _tenants.Values;
+
+    public IEnumerable<FairShareAccount> Classes => _classes.Values;
+
+    public IEnumerable<QueueLevel> Levels
+    {
+        get
+        {
+            var count = Volatile.Read(ref _levelCount);
+            for (var i = 0; i < count; i++)
+            {
+                if (_levels[i] is { } level)
+                {
+                    yield return level;
+                }
+            }
+        }
+    }
+
+    // The priority policy's aging interval in timestamp ticks: aging_factor x the recent median
+    // request duration (1 s until the first request finished).
+    public long AgingInterval(long now)
+    {
+        var median = ServiceTimes.Median(now, _time.TimestampFrequency);
+        var seconds = _scheduler.AgingFactor * (median > 0 ? median : 1.0);
+        return (long)(seconds * _time.TimestampFrequency);
+    }
+
+    public ValueTask<AdmissionResult> AdmitAsync(in AdmissionRequest request, CancellationToken cancellationToken)
+    {
+        var scheduler = request.Scheduler;
+        if (!ReferenceEquals(scheduler, _scheduler))
+        {
+            _scheduler = scheduler;
+            _policy = SchedulerPolicies.Get(scheduler.Policy);
+        }
+
+        Slots.Resize(request.Capacity, scheduler.BucketShares);
+        if (request.Capacity == 0)
+        {
+            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, 1));
+        }
+
+        var classModel = request.Class;
+        if (classModel.MaxUtilization < 1 && Slots.Utilization >= classModel.MaxUtilization)
+        {
+            // Until enough requests finish to bring utilization under the guard.
+            var over = Slots.Used - (int)(classModel.MaxUtilization * Slots.Capacity) + 1;
+            return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel)));
+        }
+
+        var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
+        var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
+        var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight);
+        var policy = _policy;
+        var level = policy.Level(classModel, request.Priority, scheduler);
+        if (Waiting == 0 && policy.TryTakeSlot(this, level, classModel, out var slotBucket))
+        {
+            var lease = Grant(tenant, classAccount, slotBucket, charge);
+            return new(new AdmissionResult(AdmissionDecision.Admitted, lease, 0, TimeSpan.Zero));
+        }
+
+        return QueueAsync(level, tenant, classAccount, request.Tenant.Weight, classModel, charge, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<AdmissionResult> QueueAsync(
+        int level, FairShareAccount tenant, FairShareAccount classAccount, int tenantWeight, ClassModel classModel, GrantCharge charge, CancellationToken cancellationToken)
+    {
+        var queueLevel = Level(level);
+        var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
+        queue.Update(classModel, tenantWeight);
+        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge.Admission);
+        var enqueuedAt = waiter.EnqueuedAt;
+
+        // Counted before the enqueue, so the dispatcher never takes a waiter it has not counted.
+        OnQueued(queue, +1);
+        if (!queue.Ring.TryEnqueue(waiter))
+        {
+            OnQueued(queue, -1);
+            waiter.Abandon();
+            return AdmissionResult.Refused(AdmissionDecision.QueueFull, RetryAfter(Waiting + 1, classModel));
+        }
+
+        Dispatch();
+        // The await gives the request's share of the waiter back: only the result is read after it.
+        var (outcome, slotBucket) = await waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken).ConfigureAwait(false);
+        var waited = _time.GetElapsedTime(enqueuedAt);
+        if (outcome == AdmissionOutcome.Granted)
+        {
+            return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited);
+        }
+
+        Dispatch(); // takes the tombstone off the queue if it is at the head
+        var decision = outcome == AdmissionOutcome.TimedOut ? AdmissionDecision.TimedOut : AdmissionDecision.Cancelled;
+        return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), waited);
+    }
+
+    public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt)
+    {
+        Slots.Release(slotBucket);
+        tenant.AddInFlight(-1);
+        classAccount.AddInFlight(-1);
+        if (usage is { } used)
+        {
+            var extra = charge.Settlement(used.PromptTokens, used.CompletionTokens);
+            tenant.Charge(extra / charge.TenantWeight);
+            classAccount.Charge(extra / charge.ClassWeight);
+        }
+
+        ServiceTimes.Add(_time.GetElapsedTime(grantedAt).TotalSeconds);
+        if (Waiting > 0)
+        {
+            Dispatch();
+        }
+    }
+
+    // Capacity grew (a worker came back, a reload): waiters may take the new slots.
+    public void Refresh(int capacity)
+    {
+        Slots.Resize(capacity, _scheduler.BucketShares);
+        if (Waiting > 0)
+        {
+            Dispatch();
+        }
+    }
+
+    public void Dispatch()
+    {
+        if (Interlocked.Increment(ref _signals) != 1)
+        {
+            return; // the running dispatcher goes round once more for this signal
+        }
+
+        var handled = 1;
+        while (true)
+        {
+            Drain();
+            var left = Interlocked.Add(ref _signals, -handled);
+            if (left == 0)
+            {
+                return;
+            }
+
+            handled = left;
+        }
+    }
+
+    private void Drain()
+    {
+        var now = _time.GetTimestamp();
+        SkipTombstones();
+        var policy = _policy;
+        while (Waiting > 0)
+        {
+            var queue = policy.Next(this, now, out var slotBucket);
+            if (queue is null)
+            {
+                return;
+            }
+
+            if (!queue.Ring.TryDequeue(out var waiter))
+            {
+                // Counted but not yet published by its producer, which signals again once it is.
+                Slots.Release(slotBucket);
+                return;
+            }
+
+            OnQueued(queue, -1);
+            var cost = waiter.Cost;
+            if (waiter.TryGrant(slotBucket))
+            {
+                OnGranted(queue, cost, now);
+            }
+            else
+            {
+                Slots.Release(slotBucket); // a tombstone: the slot goes to the next waiter
+            }
+
+            waiter.ReleaseFromQueue();
+        }
+    }
+
+    // Timed-out and cancelled waiters at the queues' heads come off at once, so a storm of
+    // timeouts does not hold queue capacity until the next grant.
+    private void SkipTombstones()
+    {
+        foreach (var level in BusyLevels())
+        {
+            foreach (var queue in level.Queues)
+            {
+                while (queue.Ring.TryPeek(out var head) && !head.IsPending && queue.Ring.TryDequeue(out var dead))
+                {
+                    OnQueued(queue, -1);
+                    dead.ReleaseFromQueue();
+                }
+            }
+        }
+    }
+
+    private AdmissionLease Grant(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge)
+    {
+        var cost = charge.Admission;
+        tenant.Charge(cost / charge.TenantWeight);
+        classAccount.Charge(cost / charge.ClassWeight);
+        tenant.AddInFlight(1);
+        classAccount.AddInFlight(1);
+        Grants.Count(_time.GetTimestamp() / _time.TimestampFrequency);
+        return new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp());
+    }
+
+    private void OnGranted(TenantQueue queue, double cost, long now)
+    {
+        queue.Tenant.Charge(cost / queue.TenantWeight);
+        queue.Class.Charge(cost / Math.Max(1, queue.ClassModel?.Weight ?? 1));
+        queue.Tenant.AddInFlight(1);
+        queue.Class.AddInFlight(1);
+        queue.Class.LastGrantedTenant = queue.Tenant.Counter;
+        Volatile.Write(ref _classFloor, queue.Class.Counter);
+        Grants.Count(now / _time.TimestampFrequency);
+    }
+
+    // Waiting counts on every level they concern. An account that becomes backlogged is lifted
+    // to the least counter among the backlogged (VTC): tenants within their class, classes among
+    // classes; with nobody backlogged, to the counter of the last one granted.
+    private void OnQueued(TenantQueue queue, int delta)
+    {
+        Interlocked.Add(ref _waiting, delta);
+        _levels[queue.Level]!.AddWaiting(delta);
+        if (queue.Class.AddWaiting(delta) == 1 && delta > 0)
+        {
+            queue.Class.LiftTo(LeastBacklogged(_classes.Values, queue.Class) ?? Volatile.Read(ref _classFloor));
+        }
+
+        if (queue.Tenant.AddWaiting(delta) == 1 && delta > 0)
+        {
+            queue.Tenant.LiftTo(LeastBackloggedTenant(queue) ?? queue.Class.LastGrantedTenant);
+        }
+    }
+
+    private static double? LeastBacklogged(IEnumerable<FairShareAccount> accounts, FairShareAccount except)
+    {
+        double? least = null;
+        foreach (var account in accounts)
+        {
+            if (!ReferenceEquals(account, except) && account.Waiting > 0 && (least is null || account.Counter < least))
+            {
+                least = account.Counter;
+            }
+        }
+
+        return least;
+    }
+
+    private double? LeastBackloggedTenant(TenantQueue queue)
+    {
+        double? least = null;
+        foreach (var level in Levels)
+        {
+            foreach (var other in level.Queues)
+            {
+                if (ReferenceEquals(other.Class, queue.Class) && !ReferenceEquals(other.Tenant, queue.Tenant)
+                    && other.Tenant.Waiting > 0 && (least is null || other.Tenant.Counter < least))
+                {
+                    least = other.Tenant.Counter;
+                }
+            }
+        }
+
+        return least;
+    }
+
+    private QueueLevel Level(int index)
+    {
+        var level = Volatile.Read(ref _levels[index]);
+        if (level is not null)
+        {
+            return level;
+        }
+
+        Interlocked.CompareExchange(ref _levels[index], new QueueLevel(index), null);
+        var count = Volatile.Read(ref _levelCount);
+        while (count <= index)
+        {
+            var found = Interlocked.CompareExchange(ref _levelCount, index + 1, count);
+            if (found == count)
+            {
+                break;
+            }
+
+            count = found;
+        }
+
+        return _levels[index]!;
+    }
+
+    // Seconds until the requests ahead should have been served at the recent grant rate; with
+    // no grant in 10 s, the class's whole queue wait (nothing suggests sooner).
+    private int RetryAfter(int ahead, ClassModel classModel)
+    {
+        var rate = Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+        var seconds = rate > 0 ? Math.Ceiling(ahead / rate) : Math.Ceiling(classModel.MaxQueueWait.TotalSeconds);
+        return (int)Math.Clamp(seconds, 1, 300);
+    }
+}
