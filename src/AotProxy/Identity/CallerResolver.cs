@@ -32,7 +32,7 @@ internal sealed class CallerResolver
     public CallerResolver(ApiKeyIndex keys, ImmutableArray<TenantModel> tenants, FrozenDictionary<string, ClassModel> classes, AuthModel auth, JwtModel jwt)
     {
         _keys = keys;
-        _tenants = tenants.ToFrozenDictionary(t => t.Name, StringComparer.Ordinal);
+        _tenants = ByName(tenants);
         _classes = classes;
         _jwt = jwt.Enabled ? new JwtValidator(jwt, _tenants, classes) : null;
         _trustedSources = auth.TrustedHeaders ? auth.TrustedSources : [];
@@ -155,6 +155,19 @@ internal sealed class CallerResolver
         }
 
         return false;
+    }
+
+    // The first of each name: a file with a duplicate is rejected, but its snapshot is still built
+    // so that validation can go on, and ToFrozenDictionary would throw on the duplicate.
+    private static FrozenDictionary<string, TenantModel> ByName(ImmutableArray<TenantModel> tenants)
+    {
+        var byName = new Dictionary<string, TenantModel>(StringComparer.Ordinal);
+        foreach (var tenant in tenants)
+        {
+            byName.TryAdd(tenant.Name, tenant);
+        }
+
+        return byName.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
     // Validated to exist; the fallback only serves snapshots built by hand in tests.

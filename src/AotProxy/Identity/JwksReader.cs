@@ -19,6 +19,12 @@ internal static class JwksReader
     public static bool TryRead(string path, out ImmutableArray<JwtKey> keys, out string error)
     {
         keys = [];
+        if (Directory.Exists(path))
+        {
+            error = $"cannot read {path}: it is a directory, not a file";
+            return false;
+        }
+
         byte[] bytes;
         try
         {
@@ -38,7 +44,6 @@ internal static class JwksReader
             {
                 FileNotFoundException or DirectoryNotFoundException => "no such file",
                 UnauthorizedAccessException => "permission denied",
-                _ when Directory.Exists(path) => "it is a directory",
                 _ => ex.Message,
             };
             error = $"cannot read {path}: {reason}";
@@ -58,7 +63,8 @@ internal static class JwksReader
         }
         catch (JsonException ex)
         {
-            error = $"{path} is not a JSON Web Key Set: invalid JSON at line {(ex.LineNumber ?? 0) + 1}";
+            // Own words again: under UseSystemResourceKeys ex.Message is a resource key.
+            error = $"{path} is not a JSON Web Key Set: invalid JSON, or a member of the wrong type, at line {(ex.LineNumber ?? 0) + 1}";
             return false;
         }
 
@@ -87,7 +93,7 @@ internal static class JwksReader
             if (!kids.Add((key.Kid, key.Algorithm)))
             {
                 error = key.Kid.Length == 0
-                    ? $"{path}: keys[{i}]: several {key.Algorithm} keys without a kid; give each a kid, so that tokens can name theirs"
+                    ? $"{path}: keys[{i}]: several {(key.Algorithm == JwtAlgorithm.Rs256 ? "RSA" : "EC")} keys without a kid; give each a kid, so that tokens can name theirs"
                     : $"{path}: keys[{i}]: kid \"{key.Kid}\" is used twice";
                 return false;
             }
