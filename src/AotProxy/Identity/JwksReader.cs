@@ -196,7 +196,7 @@ internal static class JwksReader
         }
 
         var buffer = new byte[Base64Url.GetMaxDecodedLength(text.Length)];
-        if (!Base64Url.TryDecodeFromChars(text, buffer, out var written))
+        if (!JwtValidator.TryDecode(text, buffer, out var written))
         {
             return false;
         }

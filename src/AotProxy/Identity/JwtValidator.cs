@@ -113,7 +113,7 @@ internal sealed class JwtValidator
         {
             if (rented is not null)
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                ArrayPool<byte>.Shared.Return(rented, clearArray: true); // it held a bearer credential
             }
         }
     }
@@ -127,14 +127,14 @@ internal sealed class JwtValidator
         var signingInput = buffer[..signed.Length];
         Ascii.FromUtf16(signed, signingInput, out _); // LooksLikeJwt: every char is ASCII
         var rest = buffer[signed.Length..];
-        if (!Base64Url.TryDecodeFromChars(header, rest, out var headerLength))
+        if (!TryDecode(header, rest, out var headerLength))
         {
             return IdentifyFailure.MalformedToken;
         }
 
         var headerJson = rest[..headerLength];
         rest = rest[headerLength..];
-        if (!Base64Url.TryDecodeFromChars(signature, rest, out var signatureLength))
+        if (!TryDecode(signature, rest, out var signatureLength))
         {
             return IdentifyFailure.MalformedToken;
         }
@@ -155,13 +155,18 @@ internal sealed class JwtValidator
             return failure;
         }
 
-        if (!Base64Url.TryDecodeFromChars(payload, rest, out var payloadLength))
+        if (!TryDecode(payload, rest, out var payloadLength))
         {
             return IdentifyFailure.MalformedToken;
         }
 
         return ReadClaims(rest[..payloadLength], now, out tenant, out tokenClass);
     }
+
+    // Base64Url.TryDecodeFromChars throws on invalid input; the OperationStatus form reports it.
+    public static bool TryDecode(ReadOnlySpan<char> base64Url, Span<byte> destination, out int written) =>
+        Base64Url.DecodeFromChars(base64Url, destination, out var consumed, out written, isFinalBlock: true) == OperationStatus.Done
+        && consumed == base64Url.Length;
 
     // kidLength -1: the header has no kid.
     private static IdentifyFailure ReadHeader(ReadOnlySpan<byte> json, Span<byte> kid, out JwtAlgorithm algorithm, out int kidLength)
