@@ -485,7 +485,7 @@ internal sealed class JwtValidator
 
     // The claim's string value, unescaped into name: its length, or -1 when it is not a string or
     // too long to be a configured name.
-    private static int ReadName(ref Utf8JsonReader reader, Span<char> name)
+    private static int ReadName(ref Utf8JsonReader reader, scoped Span<char> name)
     {
         reader.Read();
         if (reader.TokenType != JsonTokenType.String)

@@ -284,7 +284,7 @@ public sealed class JwtValidatorTests
 
     public static TheoryData<string, string> Malformed()
     {
-        var claims = TestJwt.Claims("acme", TestConfig.Now);
+        var claims = TestJwt.Claims("acme", Now);
         var good = TestJwt.Hs256(claims);
         var parts = good.Split('.');
         string Signed(string header, string payload) => TestJwt.Sign(header, payload, input => HMACSHA256.HashData(Encoding.UTF8.GetBytes(TestJwt.Secret), input));
@@ -318,7 +318,7 @@ public sealed class JwtValidatorTests
             { Signed("{\"alg\":\"HS256\"}", new string('[', 100) + new string(']', 100)), "MalformedToken" },
             { Signed("{\"alg\":\"HS256\"}", "{\"tenant\":\"acme\",\"deep\":" + new string('[', 100) + new string(']', 100) + "}"), "MalformedToken" },
             { good + new string('A', JwtValidator.MaxTokenChars), "TokenTooLarge" },
-            { Signed("{\"alg\":\"HS256\"}", "{\"tenant\":\"acme\",\"pad\":\"" + new string('x', 5000) + "\",\"exp\":" + (TestConfig.Now.ToUnixTimeSeconds() + 60) + "}"), "None" },
+            { Signed("{\"alg\":\"HS256\"}", "{\"tenant\":\"acme\",\"pad\":\"" + new string('x', 5000) + "\",\"exp\":" + (Now.ToUnixTimeSeconds() + 60) + "}"), "None" },
         };
     }
 
