@@ -35,7 +35,18 @@ internal static class TrustedNetwork
             prefix -= 96;
         }
 
-        // IPNetwork refuses a base address with host bits set ("10.1.2.3/8"): most likely a typo for a /32 or the /8.
-        return IPNetwork.TryParse(string.Create(CultureInfo.InvariantCulture, $"{address}/{prefix}"), out network);
+        // Host bits set ("10.1.2.3/8") are most likely a typo for a /32 or for 10.0.0.0/8: refused, not guessed.
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out var length);
+        for (var bit = prefix; bit < length * 8; bit++)
+        {
+            if ((bytes[bit / 8] & (0x80 >> (bit % 8))) != 0)
+            {
+                return false;
+            }
+        }
+
+        network = new IPNetwork(address, prefix);
+        return true;
     }
 }

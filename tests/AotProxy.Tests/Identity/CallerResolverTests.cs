@@ -93,7 +93,7 @@ public sealed class CallerResolverTests
 
     [Theory]
     [InlineData("x-tenant", "nobody", "InvalidTenantHeader")]
-    [InlineData("x-tenant", "", "InvalidTenantHeader")]
+    [InlineData("x-tenant", "  ", "InvalidTenantHeader")]
     [InlineData("x-customer-tier", "platinum", "InvalidTierHeader")]
     [InlineData("x-priority", "10", "InvalidPriorityHeader")]
     [InlineData("x-priority", "-1", "InvalidPriorityHeader")]
