@@ -211,10 +211,11 @@ public class BinarySmokeTests
         var now = DateTimeOffset.UtcNow;
         var claims = TestJwt.Claims("acme", now, "\"iss\":\"https://idp.test\"");
 
-        async Task<(int Status, string Body)> Send(string token)
+        async Task<(int Status, string Message)> Send(string token)
         {
             using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 2), key: token));
-            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+            var body = await response.Content.ReadAsStringAsync();
+            return ((int)response.StatusCode, response.IsSuccessStatusCode ? body : System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString()!);
         }
 
         Assert.Equal(200, (await Send(TestJwt.Rs256(rsa, claims, "r1"))).Status);
@@ -223,13 +224,13 @@ public class BinarySmokeTests
 
         var expired = await Send(TestJwt.Rs256(rsa, TestJwt.Claims("acme", now.AddHours(-2), "\"iss\":\"https://idp.test\""), "r1"));
         Assert.Equal(401, expired.Status);
-        Assert.Contains("expired", expired.Body, StringComparison.Ordinal);
+        Assert.Contains("expired", expired.Message, StringComparison.Ordinal);
         var none = await Send(TestJwt.Segment("{\"alg\":\"none\"}") + "." + TestJwt.Segment(claims) + ".");
         Assert.Equal(401, none.Status);
-        Assert.Contains("'none'", none.Body, StringComparison.Ordinal);
+        Assert.Contains("'none'", none.Message, StringComparison.Ordinal);
         var wrongIssuer = await Send(TestJwt.Rs256(rsa, TestJwt.Claims("acme", now, "\"iss\":\"https://evil.test\""), "r1"));
         Assert.Equal(401, wrongIssuer.Status);
-        Assert.Contains("issuer", wrongIssuer.Body, StringComparison.Ordinal);
+        Assert.Contains("issuer", wrongIssuer.Message, StringComparison.Ordinal);
         Assert.Equal(401, (await Send(TestJwt.Rs256(rsa, claims, "r2"))).Status);
 
         gateway.SendSigterm();
