@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Identity;
 using AotProxy.Simulator;
@@ -181,6 +182,66 @@ public class BinarySmokeTests
 
         gateway.SendSigterm();
         Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Serve_Jwt_VerifiesRs256Es256FromARelativeJwksAndHs256FromTheEnvironment()
+    {
+        // The child process inherits this process's environment.
+        const string secretEnv = "AOTPROXY_SMOKE_JWT_SECRET";
+        Environment.SetEnvironmentVariable(secretEnv, TestJwt.Secret);
+        using var rsa = RSA.Create(2048);
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        await using var worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(Path.Combine(directory.FullName, "jwks.json"), TestJwt.Jwks(TestJwt.RsaJwk(rsa, "r1"), TestJwt.EcJwk(ec, "e1")));
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $$"""
+
+            [jwt]
+            hs256_secret_env = "{{secretEnv}}"
+            jwks_file = "jwks.json"
+            issuer = "https://idp.test"
+            """));
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        var now = DateTimeOffset.UtcNow;
+        var claims = TestJwt.Claims("acme", now, "\"iss\":\"https://idp.test\"");
+
+        async Task<(int Status, string Message)> Send(string token)
+        {
+            using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 2), key: token));
+            var body = await response.Content.ReadAsStringAsync();
+            return ((int)response.StatusCode, response.IsSuccessStatusCode ? body : System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString()!);
+        }
+
+        Assert.Equal(200, (await Send(TestJwt.Rs256(rsa, claims, "r1"))).Status);
+        Assert.Equal(200, (await Send(TestJwt.Es256(ec, claims, "e1"))).Status);
+        Assert.Equal(200, (await Send(TestJwt.Hs256(claims))).Status);
+
+        var expired = await Send(TestJwt.Rs256(rsa, TestJwt.Claims("acme", now.AddHours(-2), "\"iss\":\"https://idp.test\""), "r1"));
+        Assert.Equal(401, expired.Status);
+        Assert.Contains("expired", expired.Message, StringComparison.Ordinal);
+        var none = await Send(TestJwt.Segment("{\"alg\":\"none\"}") + "." + TestJwt.Segment(claims) + ".");
+        Assert.Equal(401, none.Status);
+        Assert.Contains("'none'", none.Message, StringComparison.Ordinal);
+        var wrongIssuer = await Send(TestJwt.Rs256(rsa, TestJwt.Claims("acme", now, "\"iss\":\"https://evil.test\""), "r1"));
+        Assert.Equal(401, wrongIssuer.Status);
+        Assert.Contains("issuer", wrongIssuer.Message, StringComparison.Ordinal);
+        Assert.Equal(401, (await Send(TestJwt.Rs256(rsa, claims, "r2"))).Status);
+
+        gateway.SendSigterm();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+
+        // A broken key set is a config error with its key, from the binary's own JSON reader.
+        await File.WriteAllTextAsync(Path.Combine(directory.FullName, "jwks.json"), "{\"keys\": [{\"kty\": \"RSA\", \"n\": 5}]}");
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("check-config", config);
+        Assert.Equal(1, exitCode);
+        Assert.Contains("jwt.jwks_file", output, StringComparison.Ordinal);
+        Assert.Contains("jwks.json is not a JSON Web Key Set", output, StringComparison.Ordinal);
         directory.Delete(recursive: true);
     }
 

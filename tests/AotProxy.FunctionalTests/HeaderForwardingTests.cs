@@ -34,6 +34,9 @@ public class HeaderForwardingTests
         request.Headers.TryAddWithoutValidation("Proxy-Authorization", "Basic Zm9vOmJhcg==");
         request.Headers.TryAddWithoutValidation("Upgrade", "websocket");
         request.Headers.TryAddWithoutValidation("Accept-Encoding", "gzip");
+        request.Headers.TryAddWithoutValidation("x-tenant", "limited");
+        request.Headers.TryAddWithoutValidation("x-customer-tier", "gold");
+        request.Headers.TryAddWithoutValidation("x-priority", "0");
         using var response = await gateway.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -44,7 +47,8 @@ public class HeaderForwardingTests
         Assert.Equal("rid-42", seen["x-request-id"].ToString());
         Assert.Equal("kept", seen["x-custom"].ToString());
         Assert.Equal(worker.BaseUri.Authority, seen["Host"].ToString());
-        foreach (var hopByHop in new[] { "Keep-Alive", "Proxy-Authorization", "Upgrade", "Accept-Encoding", "Proxy-Connection", "TE" })
+        // The trusted identity headers neither: whatever sits behind a worker must not learn to trust them.
+        foreach (var hopByHop in new[] { "Keep-Alive", "Proxy-Authorization", "Upgrade", "Accept-Encoding", "Proxy-Connection", "TE", "x-tenant", "x-customer-tier", "x-priority" })
         {
             Assert.False(seen.ContainsKey(hopByHop), hopByHop + " was forwarded");
         }

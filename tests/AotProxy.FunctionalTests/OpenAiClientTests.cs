@@ -70,6 +70,36 @@ public class OpenAiClientTests
         Assert.Equal(403, forbidden.Status);
     }
 
+    [Fact]
+    public async Task CompleteChat_JwtAsTheApiKey_IsServedAndAnExpiredJwtIs401()
+    {
+        const string secretEnv = "AOTPROXY_FUNCTIONAL_JWT_SECRET";
+        Environment.SetEnvironmentVariable(secretEnv, TestJwt.Secret);
+        await using var gateway = await TestGateway.StartAsync(workers: 1, extraToml: $"\n[jwt]\nhs256_secret_env = \"{secretEnv}\"\n");
+        var now = DateTimeOffset.UtcNow;
+
+        ChatCompletion completion = await Client(gateway, TestJwt.Hs256(TestJwt.Claims("acme", now))).CompleteChatAsync(
+            [new UserChatMessage("Hello from a JWT.")],
+            new ChatCompletionOptions { MaxOutputTokenCount = 8 });
+
+        Assert.False(string.IsNullOrWhiteSpace(completion.Content[0].Text));
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(completion.Usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+
+        var expired = TestJwt.Hs256(TestJwt.Claims("acme", now.AddHours(-2)));
+        var unauthorized = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Client(gateway, expired).CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(401, unauthorized.Status);
+
+        // What the client was told: the reason, in OpenAI's shape, and RFC 6750's header.
+        using var raw = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false), key: expired));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, raw.StatusCode);
+        var body = await raw.Content.ReadAsStringAsync();
+        Assert.Contains("\"code\":\"invalid_token\"", body, StringComparison.Ordinal);
+        Assert.Contains("expired", body, StringComparison.Ordinal);
+        Assert.Equal("Bearer", Assert.Single(raw.Headers.WwwAuthenticate).Scheme);
+    }
+
     private static ChatClient Client(TestGateway gateway, string key) => new(
         TestGateway.Model,
         new ApiKeyCredential(key),

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
+using AotProxy.Identity;
 
 namespace AotProxy.Configuration;
 
@@ -15,10 +16,20 @@ internal sealed class ConfigValidator
     // scheduler.queue_capacity's ceiling: 2^20 waiters per queue is far past any useful backlog.
     private const int BoundedQueueMax = 1 << 20;
 
+    // Claims the validator reads itself; a tenant or class claim by one of these names would be
+    // read twice with two meanings.
+    private static readonly string[] RegisteredClaims = ["exp", "nbf", "iat", "iss", "aud"];
+
+    // 10 minutes: a larger skew keeps expired tokens alive for longer than clocks ever drift.
+    private static readonly TimeSpan MaxClockSkew = TimeSpan.FromMinutes(10);
+
     private readonly TomlKeyMap _keys;
     private readonly List<ConfigError> _errors = [];
 
     private ConfigValidator(TomlKeyMap keys) => _keys = keys;
+
+    // With the default ten buckets: what a valid snapshot never needs, but a lookup can fall back on.
+    public static ClassModel DefaultClass { get; } = Implicit(bucketCount: 10);
 
     // The implicit class of a file without [[classes]]: priority 0, so its buckets are P0's.
     public static ClassModel Implicit(int bucketCount)
@@ -47,7 +58,9 @@ internal sealed class ConfigValidator
         var workers = Workers(config.Workers);
         var classes = Classes(config.Classes, scheduler.BucketCount);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants);
+        var auth = Auth(config.Auth, classes);
+        var jwt = Jwt(config.Jwt, source);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt);
     }
 
     private ServerModel Server(ServerConfig server)
@@ -439,10 +452,118 @@ internal sealed class ConfigValidator
                 [.. tenant.Models],
                 tenant.Rpm,
                 tenant.Tpm,
-                tenant.MaxInFlight));
+                tenant.MaxInFlight,
+                tenant.Environment));
         }
 
         return result.MoveToImmutable();
+    }
+
+    private AuthModel Auth(AuthConfig auth, ImmutableArray<ClassModel> classes)
+    {
+        Unknown("auth", auth.Unknown);
+        if (auth.DefaultClass.Length > 0 && !classes.Any(c => string.Equals(c.Name, auth.DefaultClass, StringComparison.Ordinal)))
+        {
+            Error("auth.default_class", $"class \"{auth.DefaultClass}\" is not defined; the classes are {string.Join(", ", classes.Select(c => $"\"{c.Name}\""))} (\"\" turns anonymous access off)");
+        }
+
+        var sources = ImmutableArray.CreateBuilder<IPNetwork>(auth.TrustedSources.Count);
+        for (var i = 0; i < auth.TrustedSources.Count; i++)
+        {
+            var text = auth.TrustedSources[i];
+            if (TrustedNetwork.TryParse(text, out var network))
+            {
+                sources.Add(network);
+            }
+            else
+            {
+                Error($"auth.trusted_sources[{i}]", $"\"{text}\" is not a network: write a CIDR with its host bits zero (\"10.0.0.0/8\", \"fd00::/8\") or one address (\"10.0.0.7\")");
+            }
+        }
+
+        if (auth.TrustedHeaders && auth.TrustedSources.Count == 0)
+        {
+            Error("auth.trusted_headers", "needs auth.trusted_sources, the networks of the proxy that sets x-tenant, x-customer-tier and x-priority; honoured from anywhere, they would let any client choose its tenant");
+        }
+
+        return new AuthModel(auth.DefaultClass, auth.TrustedHeaders, sources.ToImmutable());
+    }
+
+    private JwtModel Jwt(JwtConfig jwt, string source)
+    {
+        Unknown("jwt", jwt.Unknown);
+        ImmutableArray<byte> secret = [];
+        if (jwt.Hs256SecretEnv.Length > 0)
+        {
+            var value = System.Environment.GetEnvironmentVariable(jwt.Hs256SecretEnv);
+            if (string.IsNullOrEmpty(value))
+            {
+                Error("jwt.hs256_secret_env", $"the environment variable {jwt.Hs256SecretEnv} is not set or empty; it must hold the HS256 secret");
+            }
+            else if (System.Text.Encoding.UTF8.GetByteCount(value) < 32)
+            {
+                Error("jwt.hs256_secret_env", $"the secret in {jwt.Hs256SecretEnv} has {System.Text.Encoding.UTF8.GetByteCount(value)} bytes; HS256 needs at least 32 (256 bits, RFC 7518 3.2)");
+            }
+            else
+            {
+                secret = [.. System.Text.Encoding.UTF8.GetBytes(value)];
+            }
+        }
+
+        ImmutableArray<JwtKey> keys = [];
+        if (jwt.JwksFile.Length > 0)
+        {
+            // Relative to the config file, so that a config and its key set can move together.
+            var directory = Path.IsPathRooted(source) ? Path.GetDirectoryName(source) : null;
+            var path = Path.GetFullPath(jwt.JwksFile, directory ?? System.Environment.CurrentDirectory);
+            if (!JwksReader.TryRead(path, out keys, out var error))
+            {
+                Error("jwt.jwks_file", error);
+            }
+        }
+
+        if (jwt.Hs256SecretEnv.Length == 0 && jwt.JwksFile.Length == 0)
+        {
+            if (jwt.Issuer.Length > 0)
+            {
+                Error("jwt.issuer", "is set, but JWT is off; set jwt.hs256_secret_env or jwt.jwks_file to turn it on");
+            }
+
+            if (jwt.Audience.Length > 0)
+            {
+                Error("jwt.audience", "is set, but JWT is off; set jwt.hs256_secret_env or jwt.jwks_file to turn it on");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(jwt.TenantClaim))
+        {
+            Error("jwt.tenant_claim", "must name the claim that holds the tenant (\"tenant\" by default)");
+        }
+        else if (RegisteredClaims.Contains(jwt.TenantClaim))
+        {
+            Error("jwt.tenant_claim", $"\"{jwt.TenantClaim}\" is a registered claim the gateway checks itself; name the claim that holds the tenant");
+        }
+
+        if (RegisteredClaims.Contains(jwt.ClassClaim))
+        {
+            Error("jwt.class_claim", $"\"{jwt.ClassClaim}\" is a registered claim the gateway checks itself; name the claim that holds the class (\"\" ignores classes in tokens)");
+        }
+        else if (jwt.ClassClaim.Length > 0 && string.Equals(jwt.ClassClaim, jwt.TenantClaim, StringComparison.Ordinal))
+        {
+            Error("jwt.class_claim", $"is the same claim as jwt.tenant_claim (\"{jwt.TenantClaim}\"); one claim cannot name both");
+        }
+
+        var skew = TimeSpan.Zero;
+        if (!Duration.TryParse(jwt.ClockSkew, out skew))
+        {
+            Error("jwt.clock_skew", $"\"{jwt.ClockSkew}\" is not a duration; write a number and a unit: \"0s\", \"30s\", \"1m\"");
+        }
+        else if (skew > MaxClockSkew)
+        {
+            Error("jwt.clock_skew", $"must be at most 10m (got \"{jwt.ClockSkew}\"); a larger skew keeps expired tokens alive");
+        }
+
+        return new JwtModel(secret, keys, jwt.Issuer, jwt.Audience, jwt.TenantClaim, jwt.ClassClaim, skew);
     }
 
     // Unknown keys are errors: a typo ("max_concurency") must not silently keep the default.

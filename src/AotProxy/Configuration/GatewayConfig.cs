@@ -22,6 +22,10 @@ internal sealed record GatewayConfig
 
     public SchedulerConfig Scheduler { get; init; } = new();
 
+    public AuthConfig Auth { get; init; } = new();
+
+    public JwtConfig Jwt { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

@@ -21,7 +21,9 @@ internal sealed class GatewaySnapshot
         SchedulerModel scheduler,
         ImmutableArray<WorkerModel> workers,
         ImmutableArray<ClassModel> classes,
-        ImmutableArray<TenantModel> tenants)
+        ImmutableArray<TenantModel> tenants,
+        AuthModel? auth = null,
+        JwtModel? jwt = null)
     {
         Revision = revision;
         LoadedAt = loadedAt;
@@ -38,11 +40,14 @@ internal sealed class GatewaySnapshot
         Tenants = tenants;
         ClassesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         ApiKeys = new ApiKeyIndex(tenants);
+        Auth = auth ?? AuthModel.Off;
+        Jwt = jwt ?? JwtModel.Off;
+        Callers = new CallerResolver(ApiKeys, tenants, ClassesByName, Auth, Jwt);
     }
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -77,4 +82,11 @@ internal sealed class GatewaySnapshot
 
     // Hashed keys -> tenant, built once per snapshot.
     public ApiKeyIndex ApiKeys { get; }
+
+    public AuthModel Auth { get; }
+
+    public JwtModel Jwt { get; }
+
+    // Request -> Caller (API key, JWT, trusted headers, default class), built once per snapshot.
+    public CallerResolver Callers { get; }
 }

@@ -24,6 +24,9 @@ internal sealed record TenantConfig
 
     public int MaxInFlight { get; init; }
 
+    // Free-form ("prod", "staging", ...): carried with every request of the tenant as routing metadata.
+    public string Environment { get; init; } = "";
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -10,7 +10,8 @@ internal sealed record TenantModel(
     ImmutableArray<string> Models,                     // contains "*": every model
     long Rpm,
     long Tpm,
-    int MaxInFlight)
+    int MaxInFlight,
+    string Environment = "")                           // free-form ("prod", "staging"): routing metadata for later stages
 {
     public bool AllowsModel(string model)
     {

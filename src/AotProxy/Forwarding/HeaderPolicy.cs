@@ -14,7 +14,10 @@ internal static class HeaderPolicy
         "Authorization",
         // Responses are read for usage: ask the worker for identity encoding.
         "Accept-Encoding",
-        "x-request-id");
+        "x-request-id",
+        // Identity inputs, consumed here like Authorization (Identity/CallerResolver): whatever
+        // sits behind a worker must never learn to trust a tenant a client named itself.
+        "x-tenant", "x-customer-tier", "x-priority");
 
     // Response header names arrive as bytes from the worker; Content-Length is set by the relay.
     private static readonly byte[][] NotToClient = [.. new[]

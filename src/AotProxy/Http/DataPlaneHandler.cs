@@ -39,7 +39,7 @@ internal sealed class DataPlaneHandler(
             case "/v1/chat/completions" or "/v1/completions" or "/v1/embeddings":
                 return isPost ? ProxyAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
             case "/v1/models":
-                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context) : OpenAiError.MethodNotAllowed(context);
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
             case "/health":
                 context.Response.ContentType = "text/plain";
                 return context.Response.WriteAsync("ok", context.RequestAborted);
@@ -48,25 +48,29 @@ internal sealed class DataPlaneHandler(
         }
     }
 
-    private Task ModelsAsync(HttpContext context)
+    private Task ModelsAsync(HttpContext context, string requestId)
     {
-        var tenant = Identify(context, config.Current);
-        return tenant is null
-            ? OpenAiError.InvalidApiKey(context)
-            : ModelListWriter.WriteAsync(context, workers.Current, tenant);
+        var identified = Identify(context, config.Current, requestId);
+        return identified.IsIdentified
+            ? ModelListWriter.WriteAsync(context, workers.Current, identified.Caller.Tenant)
+            : OpenAiError.Unidentified(context, identified.Failure);
     }
 
     private async Task ProxyAsync(HttpContext context, string requestId)
     {
         var started = time.GetTimestamp();
         var snapshot = config.Current; // the whole request runs on this snapshot
-        var tenant = Identify(context, snapshot);
-        if (tenant is null)
+        var identified = Identify(context, snapshot, requestId);
+        if (!identified.IsIdentified)
         {
-            await OpenAiError.InvalidApiKey(context).ConfigureAwait(false);
+            await OpenAiError.Unidentified(context, identified.Failure).ConfigureAwait(false);
             Count(string.Empty, string.Empty, context.Response.StatusCode);
             return;
         }
+
+        var caller = identified.Caller;
+        var tenant = caller.Tenant;
+        var tenantClass = caller.Class.Name; // a JWT class claim or a trusted x-customer-tier may override the tenant's
 
         var (body, tooLarge) = await RequestBody.ReadAsync(context.Request, snapshot.Server.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false);
         if (body is null)
@@ -76,7 +80,7 @@ internal sealed class DataPlaneHandler(
                 await OpenAiError.TooLarge(context, snapshot.Server.MaxRequestBytes).ConfigureAwait(false);
             }
 
-            Count(string.Empty, tenant.Class, tooLarge ? StatusCodes.Status413PayloadTooLarge : 499);
+            Count(string.Empty, tenantClass, tooLarge ? StatusCodes.Status413PayloadTooLarge : 499);
             return;
         }
 
@@ -86,7 +90,7 @@ internal sealed class DataPlaneHandler(
             if (error != InspectionError.None)
             {
                 await WriteInspectionErrorAsync(context, error, param).ConfigureAwait(false);
-                Count(string.Empty, tenant.Class, StatusCodes.Status400BadRequest);
+                Count(string.Empty, tenantClass, StatusCodes.Status400BadRequest);
                 return;
             }
 
@@ -94,7 +98,7 @@ internal sealed class DataPlaneHandler(
             if (!tenant.AllowsModel(model))
             {
                 await OpenAiError.ModelNotAllowed(context, model).ConfigureAwait(false);
-                Count(workers.Current.Pools.ContainsKey(model) ? model : string.Empty, tenant.Class, StatusCodes.Status403Forbidden);
+                Count(workers.Current.Pools.ContainsKey(model) ? model : string.Empty, tenantClass, StatusCodes.Status403Forbidden);
                 return;
             }
 
@@ -102,7 +106,7 @@ internal sealed class DataPlaneHandler(
             {
                 // The label stays empty: a client's made-up names must not become series.
                 await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
-                Count(string.Empty, tenant.Class, StatusCodes.Status404NotFound);
+                Count(string.Empty, tenantClass, StatusCodes.Status404NotFound);
                 return;
             }
 
@@ -111,13 +115,12 @@ internal sealed class DataPlaneHandler(
                 body.Apply(inspected.UsageSplice);
             }
 
-            var classModel = snapshot.ClassesByName[tenant.Class];
             var admission = await admissions.AdmitAsync(
-                snapshot, pool, tenant, classModel, classModel.Priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
+                snapshot, pool, tenant, caller.Class, caller.Priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
             if (!admission.IsAdmitted)
             {
-                var refused = await WriteRefusalAsync(context, admission, model, classModel).ConfigureAwait(false);
-                Count(model, tenant.Class, refused);
+                var refused = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);
+                Count(model, tenantClass, refused);
                 return;
             }
 
@@ -126,7 +129,7 @@ internal sealed class DataPlaneHandler(
             Usage? settled = null;
             try
             {
-                settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started).ConfigureAwait(false);
+                settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, tenantClass, inspected, body.Memory, requestId, started).ConfigureAwait(false);
             }
             finally
             {
@@ -138,7 +141,7 @@ internal sealed class DataPlaneHandler(
     // route -> forward -> account, for a request that holds a slot; returns its usage, if any.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<Usage?> ProxyAdmittedAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started)
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, string tenantClass, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started)
     {
         var model = inspected.Model;
         var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
@@ -146,7 +149,7 @@ internal sealed class DataPlaneHandler(
         if (worker is null)
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
-            Count(model, tenant.Class, StatusCodes.Status503ServiceUnavailable);
+            Count(model, tenantClass, StatusCodes.Status503ServiceUnavailable);
             return null;
         }
 
@@ -161,7 +164,7 @@ internal sealed class DataPlaneHandler(
         }
 
         var status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
-        Count(model, tenant.Class, status);
+        Count(model, tenantClass, status);
         metrics.ObserveLatency(model, time.GetElapsedTime(started));
         if (result.FirstByte is { } firstByte)
         {
@@ -282,12 +285,15 @@ internal sealed class DataPlaneHandler(
         return inspected.UserHash != 0 ? inspected.UserHash : inspected.PrefixHash;
     }
 
-    private static TenantModel? Identify(HttpContext context, GatewaySnapshot snapshot)
+    private IdentifyResult Identify(HttpContext context, GatewaySnapshot snapshot, string requestId)
     {
-        var authorization = context.Request.Headers.Authorization;
-        return authorization.Count == 1
-            ? snapshot.ApiKeys.Find(ApiKeyIndex.BearerToken(authorization[0]))
-            : null;
+        var identified = snapshot.Callers.Identify(context, time);
+        if (!identified.IsIdentified)
+        {
+            HttpLog.Unidentified(logger, requestId, identified.Failure);
+        }
+
+        return identified;
     }
 
     private static Task WriteInspectionErrorAsync(HttpContext context, InspectionError error, string? param) => error switch

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AotProxy.Identity;
 using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Http;
@@ -7,6 +8,10 @@ namespace AotProxy.Http;
 // {"error":{"message":"…","type":"…","param":null,"code":"…"}}
 internal static class OpenAiError
 {
+    // The codes of a 401 that is not about an API key.
+    private const string Token = "invalid_token";
+    private const string TrustedHeader = "invalid_trusted_header";
+
     public static Task WriteAsync(HttpContext context, int status, string type, string code, string message, string? param = null)
     {
         var response = context.Response;
@@ -42,9 +47,38 @@ internal static class OpenAiError
         return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
     }
 
-    public static Task InvalidApiKey(HttpContext context) => WriteAsync(
-        context, StatusCodes.Status401Unauthorized, "invalid_request_error", "invalid_api_key",
-        "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.");
+    // 401 with what failed, so that whoever runs the client or the IdP knows what to fix. Token
+    // failures also carry RFC 6750's WWW-Authenticate, which OAuth clients read to refresh.
+    public static Task Unidentified(HttpContext context, IdentifyFailure failure)
+    {
+        var (code, message) = failure switch
+        {
+            IdentifyFailure.MalformedToken => (Token, "The bearer token is not a well-formed JWT: three base64url parts, a JSON header and JSON claims, each claim once."),
+            IdentifyFailure.TokenTooLarge => (Token, $"The bearer token is longer than {JwtValidator.MaxTokenChars} characters."),
+            IdentifyFailure.UnsupportedAlgorithm => (Token, "The token's signing algorithm (alg) is not accepted: the gateway verifies only HS256, RS256 and ES256 with keys it is configured with, and never 'none'."),
+            IdentifyFailure.UnsupportedHeader => (Token, "The token's header lists critical extensions (crit) that the gateway does not support."),
+            IdentifyFailure.UnknownKey => (Token, "The token's key id (kid) matches no configured key, or the token has no kid and more than one key could have signed it."),
+            IdentifyFailure.BadSignature => (Token, "The token's signature is invalid."),
+            IdentifyFailure.MissingExpiry => (Token, "The token has no expiry time (exp claim); the gateway accepts only tokens that expire."),
+            IdentifyFailure.Expired => (Token, "The token has expired (exp)."),
+            IdentifyFailure.NotYetValid => (Token, "The token is not valid yet (nbf or iat lies in the future)."),
+            IdentifyFailure.WrongIssuer => (Token, "The token's issuer (iss) is not the one this gateway accepts."),
+            IdentifyFailure.WrongAudience => (Token, "The token's audience (aud) does not include this gateway."),
+            IdentifyFailure.MissingTenantClaim => (Token, "The token has no tenant claim (a string naming the tenant)."),
+            IdentifyFailure.UnknownTenant => (Token, "The token's tenant claim names no configured tenant."),
+            IdentifyFailure.UnknownClass => (Token, "The token's class claim names no configured class."),
+            IdentifyFailure.InvalidTenantHeader => (TrustedHeader, "The x-tenant header must name one configured tenant."),
+            IdentifyFailure.InvalidTierHeader => (TrustedHeader, "The x-customer-tier header must name one configured class."),
+            IdentifyFailure.InvalidPriorityHeader => (TrustedHeader, "The x-priority header must be one integer from 0 (most important) to 9."),
+            _ => ("invalid_api_key", "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."),
+        };
+        if (code == Token)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer error=\"invalid_token\"";
+        }
+
+        return WriteAsync(context, StatusCodes.Status401Unauthorized, "invalid_request_error", code, message);
+    }
 
     public static Task NotFound(HttpContext context) => WriteAsync(
         context, StatusCodes.Status404NotFound, "invalid_request_error", "not_found",

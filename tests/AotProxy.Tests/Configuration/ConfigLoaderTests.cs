@@ -460,6 +460,8 @@ public sealed class ConfigLoaderTests
             ("workers[0]", typeof(WorkerConfig)),
             ("classes[0]", typeof(ClassConfig)),
             ("tenants[0]", typeof(TenantConfig)),
+            ("auth", typeof(AuthConfig)),
+            ("jwt", typeof(JwtConfig)),
         };
 
         // Reflection is fine here: the test is not AOT-compiled, and it keeps the list of keys

@@ -1,0 +1,176 @@
+using System.Collections.Frozen;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Net;
+using AotProxy.Configuration;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Identity;
+
+// The identify stage: request -> Caller, built once per snapshot (like ApiKeyIndex).
+//  1. Authorization: Bearer T. T shaped like a JWT while [jwt] is on: a JWT; otherwise an API key.
+//     A header that is present but wrong is a 401, never a fall-back to anonymous.
+//  2. No Authorization, and trusted headers from a trusted source: x-tenant names the tenant.
+//  3. Neither: the implicit tenant "anonymous" in auth.default_class, when set; else a 401.
+// Then, from a trusted source only, x-customer-tier overrides the class and x-priority the priority,
+// whoever the caller is. From any other source the three headers are ignored (and HeaderPolicy
+// never forwards them upstream).
+internal sealed class CallerResolver
+{
+    public const string AnonymousTenantName = "anonymous";
+    public const string TenantHeader = "x-tenant";
+    public const string TierHeader = "x-customer-tier";
+    public const string PriorityHeader = "x-priority";
+
+    private readonly ApiKeyIndex _keys;
+    private readonly JwtValidator? _jwt;
+    private readonly FrozenDictionary<string, TenantModel> _tenants;
+    private readonly FrozenDictionary<string, ClassModel> _classes;
+    private readonly ImmutableArray<IPNetwork> _trustedSources; // empty: trusted headers are off
+    private readonly Caller? _anonymous;
+
+    public CallerResolver(ApiKeyIndex keys, ImmutableArray<TenantModel> tenants, FrozenDictionary<string, ClassModel> classes, AuthModel auth, JwtModel jwt)
+    {
+        _keys = keys;
+        _tenants = ByName(tenants);
+        _classes = classes;
+        _jwt = jwt.Enabled ? new JwtValidator(jwt, _tenants, classes) : null;
+        _trustedSources = auth.TrustedHeaders ? auth.TrustedSources : [];
+        if (auth.DefaultClass.Length > 0 && classes.TryGetValue(auth.DefaultClass, out var defaultClass))
+        {
+            // A [[tenants]] entry named "anonymous" lends its models and limits to unauthenticated
+            // traffic; without one, it may use every model, unlimited (the class still caps it).
+            var tenant = _tenants.GetValueOrDefault(AnonymousTenantName)
+                ?? new TenantModel(AnonymousTenantName, defaultClass.Name, 1, [], ["*"], 0, 0, 0);
+            _anonymous = new Caller(tenant, defaultClass, defaultClass.Priority, tenant.Environment, IdentitySource.Anonymous);
+        }
+    }
+
+    public bool JwtEnabled => _jwt is not null;
+
+    public IdentifyResult Identify(HttpContext context, TimeProvider time)
+    {
+        var headers = context.Request.Headers;
+        var trusted = !_trustedSources.IsEmpty && IsTrusted(context.Connection.RemoteIpAddress);
+        TenantModel? tenant;
+        ClassModel? cls = null;
+        IdentitySource source;
+        var authorization = headers.Authorization;
+        if (authorization.Count > 0)
+        {
+            var token = authorization.Count == 1 ? ApiKeyIndex.BearerToken(authorization[0]) : default;
+            if (_jwt is not null && JwtValidator.LooksLikeJwt(token))
+            {
+                var failure = _jwt.Validate(token, time.GetUtcNow(), out tenant, out cls);
+                if (failure != IdentifyFailure.None)
+                {
+                    return IdentifyResult.Fail(failure);
+                }
+
+                source = IdentitySource.Jwt;
+            }
+            else
+            {
+                tenant = _keys.Find(token);
+                if (tenant is null)
+                {
+                    return IdentifyResult.Fail(IdentifyFailure.InvalidApiKey);
+                }
+
+                source = IdentitySource.ApiKey;
+            }
+        }
+        else if (trusted && headers.TryGetValue(TenantHeader, out var named))
+        {
+            if (named.Count != 1 || named[0] is not { } name || !_tenants.TryGetValue(name.Trim(), out tenant))
+            {
+                return IdentifyResult.Fail(IdentifyFailure.InvalidTenantHeader);
+            }
+
+            source = IdentitySource.TrustedHeaders;
+        }
+        else if (_anonymous is { } anonymous)
+        {
+            if (!trusted)
+            {
+                return new IdentifyResult(anonymous, IdentifyFailure.None);
+            }
+
+            tenant = anonymous.Tenant;
+            cls = anonymous.Class;
+            source = IdentitySource.Anonymous;
+        }
+        else
+        {
+            return IdentifyResult.Fail(IdentifyFailure.MissingCredentials);
+        }
+
+        cls ??= ClassOf(tenant!);
+        var priority = cls.Priority;
+        if (trusted)
+        {
+            if (headers.TryGetValue(TierHeader, out var tier))
+            {
+                if (tier.Count != 1 || tier[0] is not { } tierName || !_classes.TryGetValue(tierName.Trim(), out cls))
+                {
+                    return IdentifyResult.Fail(IdentifyFailure.InvalidTierHeader);
+                }
+
+                priority = cls.Priority;
+            }
+
+            if (headers.TryGetValue(PriorityHeader, out var level))
+            {
+                if (level.Count != 1
+                    || !int.TryParse(level[0], NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out priority)
+                    || priority > ConfigValidator.MaxPriority)
+                {
+                    return IdentifyResult.Fail(IdentifyFailure.InvalidPriorityHeader);
+                }
+            }
+        }
+
+        return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source), IdentifyFailure.None);
+    }
+
+    public bool IsTrusted(IPAddress? remote)
+    {
+        if (remote is null)
+        {
+            return false; // not a TCP connection (tests, or a Unix socket nobody configured)
+        }
+
+        // Kestrel on a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; the config speaks IPv4.
+        if (remote.IsIPv4MappedToIPv6)
+        {
+            remote = remote.MapToIPv4();
+        }
+
+        foreach (var network in _trustedSources)
+        {
+            if (network.Contains(remote))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // The first of each name: a file with a duplicate is rejected, but its snapshot is still built
+    // so that validation can go on, and ToFrozenDictionary would throw on the duplicate.
+    private static FrozenDictionary<string, TenantModel> ByName(ImmutableArray<TenantModel> tenants)
+    {
+        var byName = new Dictionary<string, TenantModel>(StringComparer.Ordinal);
+        foreach (var tenant in tenants)
+        {
+            byName.TryAdd(tenant.Name, tenant);
+        }
+
+        return byName.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    // Validated to exist; the fallback only serves snapshots built by hand in tests.
+    private ClassModel ClassOf(TenantModel tenant) =>
+        _classes.GetValueOrDefault(tenant.Class) ?? ConfigValidator.DefaultClass;
+}
