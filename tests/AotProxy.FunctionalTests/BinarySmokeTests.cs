@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
+using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Identity;
 using AotProxy.Simulator;
@@ -179,6 +180,83 @@ public class BinarySmokeTests
         Assert.True(undrainExit == 0, undrainOutput);
         Assert.Contains("\"routable\": true", await admin.GetStringAsync("/api/workers"), StringComparison.Ordinal);
         Assert.DoesNotContain("\"routable\": false", await admin.GetStringAsync("/api/workers"), StringComparison.Ordinal);
+
+        gateway.SendSigterm();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task Serve_QueuesBeyondTheSlots_RefusesWhenFullOrTooLate_AndLeaksNoSlot()
+    {
+        // Two sequence slots on the only worker, streams of ~2 s: the third and fourth request
+        // wait (queue_capacity 2), the fifth finds the queue full, the waiting ones time out.
+        await using var worker = await SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, MaxNumSeqs = 2 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: """
+
+            [scheduler]
+            queue_capacity = 2
+
+            [[classes]]
+            name = "default"
+            max_queue_wait = "500ms"
+            """));
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        using var admin = new HttpClient { BaseAddress = gateway.AdminUri };
+
+        var streams = new List<HttpResponseMessage>();
+        for (var i = 0; i < 2; i++)
+        {
+            streams.Add(await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100)), HttpCompletionOption.ResponseHeadersRead));
+            Assert.Equal(HttpStatusCode.OK, streams[^1].StatusCode);
+        }
+
+        var queued = Enumerable.Range(0, 2).Select(_ => http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)))).ToList();
+        await TestGateway.WaitUntilAsync(async () => (await admin.GetStringAsync("/api/queues")).Contains("\"waiting\": 2", StringComparison.Ordinal), "two requests wait");
+
+        using (var full = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false))))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, full.StatusCode);
+            Assert.True(full.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), full.Headers.RetryAfter?.ToString());
+            using var error = JsonDocument.Parse(await full.Content.ReadAsStringAsync());
+            Assert.Equal("overloaded", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+            Assert.Contains("queue", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        foreach (var late in queued)
+        {
+            using var response = await late.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Contains("max_queue_wait", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        foreach (var stream in streams)
+        {
+            using (stream)
+            {
+                Assert.EndsWith("data: [DONE]\n\n", await stream.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }
+        }
+
+        using (var after = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false))))
+        {
+            Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        }
+
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.Equal(3, MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"admitted\""));
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"queue_full\""));
+        Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"timed_out\""));
+        Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_queue_depth", "class=\"default\""));
+        await TestGateway.WaitUntilAsync(async () => (await admin.GetStringAsync("/api/queues")).Contains("\"in_use\": 0", StringComparison.Ordinal), "every slot is free again");
+        var (queuesExit, queuesOutput) = await GatewayProcess.RunToEndAsync("queues", "--admin", gateway.AdminUri!.ToString());
+        Assert.True(queuesExit == 0, queuesOutput);
+        Assert.Contains("\"policy\": \"fairshare\"", queuesOutput, StringComparison.Ordinal);
 
         gateway.SendSigterm();
         Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));

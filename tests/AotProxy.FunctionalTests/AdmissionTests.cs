@@ -1,0 +1,141 @@
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+
+namespace AotProxy.FunctionalTests;
+
+// The admit stage end to end: real gateway, real simulated worker with few sequence slots, so
+// that requests really wait for capacity, and the order in which they got it is observable.
+public class AdmissionTests
+{
+    private const string HeavyKey = "sk-test-heavy";
+    private const string LightKey = "sk-test-light";
+
+    [Fact]
+    public async Task FairShare_TwoBackloggedTenants_AreServedByTheirWeights()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.MaxNumSeqs = 1, extraToml: $"""
+
+            [[tenants]]
+            name = "heavy"
+            weight = 3
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(HeavyKey)}"]
+
+            [[tenants]]
+            name = "light"
+            weight = 1
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(LightKey)}"]
+            """);
+        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(5);
+
+        // Each tenant keeps 3 requests outstanding (closed loop) until 80 are served in all; one
+        // slot, so every grant after the first few is the scheduler's choice between the two.
+        var served = new Dictionary<string, int> { [HeavyKey] = 0, [LightKey] = 0 };
+        var total = 0;
+        async Task Client(string key)
+        {
+            while (Interlocked.Increment(ref total) <= 80)
+            {
+                using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 3), key));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                lock (served)
+                {
+                    served[key]++;
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).SelectMany(_ => new[] { Client(HeavyKey), Client(LightKey) })).WaitAsync(TimeSpan.FromSeconds(60));
+
+        var heavyShare = served[HeavyKey] / (double)(served[HeavyKey] + served[LightKey]);
+        Assert.InRange(heavyShare, 0.65, 0.85); // 3:1 weights: 0.75
+        var queues = await Fleet.GetJsonAsync(gateway, "/api/queues");
+        var model = queues.GetProperty("models")[0];
+        Assert.Equal((0, 0), (model.GetProperty("in_use").GetInt32(), model.GetProperty("waiting").GetInt32()));
+        Assert.Equal("fairshare", queues.GetProperty("policy").GetString());
+    }
+
+    [Fact]
+    public async Task Priority_AWaitingP0IsServedBeforeEarlierP4s()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.MaxNumSeqs = 1, extraToml: $"""
+
+            [scheduler]
+            policy = "priority"
+
+            [[classes]]
+            name = "default"
+            priority = 4
+
+            [[classes]]
+            name = "urgent"
+            priority = 0
+
+            [[tenants]]
+            name = "heavy"
+            class = "urgent"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(HeavyKey)}"]
+            """);
+        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
+
+        // One slot held by a stream, then three P4 requests queue, then one P0 request.
+        using var holder = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100)), HttpCompletionOption.ResponseHeadersRead); // ~2 s
+        Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
+        var order = new List<string>();
+        async Task Send(string name, string key)
+        {
+            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1), key));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            lock (order)
+            {
+                order.Add(name);
+            }
+        }
+
+        var low = Enumerable.Range(0, 3).Select(i => Send($"p4-{i}", TestGateway.Key)).ToList();
+        await WaitForWaitingAsync(gateway, 3);
+        var urgent = Send("p0", HeavyKey);
+        await WaitForWaitingAsync(gateway, 4);
+        await holder.Content.ReadAsStringAsync();
+
+        await Task.WhenAll([.. low, urgent]).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("p0", order[0]);
+    }
+
+    [Fact]
+    public async Task Queued_ClientGoesAway_ItsPlaceIsFreed_AndTheOthersAreServed()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.MaxNumSeqs = 1);
+        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
+        using var holder = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100)), HttpCompletionOption.ResponseHeadersRead); // ~2 s
+
+        using var gone = new CancellationTokenSource();
+        var abandoned = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)), gone.Token);
+        var patient = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
+        await WaitForWaitingAsync(gateway, 2);
+        await gone.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        await TestGateway.WaitUntilAsync(
+            async () => MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"cancelled\"") == 1,
+            "the gateway counts the abandoned wait");
+        await holder.Content.ReadAsStringAsync();
+
+        using (var response = await patient.WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await TestGateway.WaitUntilAsync(async () => await InUseAsync(gateway) == 0, "every slot is free again");
+        Assert.Equal(2, gateway.Workers[0].Stats.RequestsTotal); // the holder and the patient one: the abandoned request never reached the worker
+    }
+
+    private static async Task WaitForWaitingAsync(TestGateway gateway, int waiting) =>
+        await TestGateway.WaitUntilAsync(
+            async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models") is { ValueKind: JsonValueKind.Array } models
+                && models.GetArrayLength() > 0 && models[0].GetProperty("waiting").GetInt32() == waiting,
+            $"{waiting} requests wait");
+
+    private static async Task<int> InUseAsync(TestGateway gateway) =>
+        (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0].GetProperty("in_use").GetInt32();
+}
