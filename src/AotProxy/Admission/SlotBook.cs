@@ -50,6 +50,13 @@ internal sealed class SlotBook
 
     public bool TryTake() => TryIncrementBelow(ref _used, Capacity);
 
+    // One of the pool's slots, charged to no bucket (the policies without buckets).
+    public bool TryTake(out int slotBucket)
+    {
+        slotBucket = Unbucketed;
+        return TryTake();
+    }
+
     // One of `bucket`'s guaranteed slots (and one of the pool's).
     public bool TryTakeBucket(int bucket)
     {

@@ -11,11 +11,8 @@ internal sealed class FairSharePolicy : ISchedulerPolicy
 
     public int Level(ClassModel classModel, int priority, SchedulerModel scheduler) => 0;
 
-    public bool TryTakeSlot(ModelAdmission model, int level, ClassModel classModel, out int slotBucket)
-    {
-        slotBucket = SlotBook.Unbucketed;
-        return model.Slots.TryTake();
-    }
+    public bool TryTakeSlot(ModelAdmission model, int level, ClassModel classModel, out int slotBucket) =>
+        model.Slots.TryTake(out slotBucket);
 
     public TenantQueue? Next(ModelAdmission model, long now, out int slotBucket)
     {
@@ -32,6 +29,6 @@ internal sealed class FairSharePolicy : ISchedulerPolicy
             best = Fairest.In(level, best);
         }
 
-        return best is not null && model.Slots.TryTake() ? best : null;
+        return best is not null && model.Slots.TryTake(out slotBucket) ? best : null;
     }
 }

@@ -11,11 +11,8 @@ internal sealed class PriorityPolicy : ISchedulerPolicy
 
     public int Level(ClassModel classModel, int priority, SchedulerModel scheduler) => Math.Clamp(priority, 0, 9);
 
-    public bool TryTakeSlot(ModelAdmission model, int level, ClassModel classModel, out int slotBucket)
-    {
-        slotBucket = SlotBook.Unbucketed;
-        return model.Slots.TryTake();
-    }
+    public bool TryTakeSlot(ModelAdmission model, int level, ClassModel classModel, out int slotBucket) =>
+        model.Slots.TryTake(out slotBucket);
 
     public TenantQueue? Next(ModelAdmission model, long now, out int slotBucket)
     {
@@ -47,7 +44,7 @@ internal sealed class PriorityPolicy : ISchedulerPolicy
             }
         }
 
-        return best is not null && model.Slots.TryTake() ? best : null;
+        return best is not null && model.Slots.TryTake(out slotBucket) ? best : null;
     }
 
     // The level minus one per full aging interval waited, never above 0.
