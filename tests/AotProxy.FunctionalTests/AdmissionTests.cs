@@ -130,6 +130,76 @@ public class AdmissionTests
         Assert.Equal(2, gateway.Workers[0].Stats.RequestsTotal); // the holder and the patient one: the abandoned request never reached the worker
     }
 
+    [Fact]
+    public async Task Storm_AbortsUpstreamErrorsAndQueueTimeouts_LeaveEverySlotFreeAndEveryQueueEmpty()
+    {
+        // Two workers of two slots; one answers 500 a third of the time (retried on the other or
+        // passed through), requests last long enough to queue, and waits past 40 ms time out.
+        await using var gateway = await TestGateway.StartAsync(workers: 2, configure: o => o.MaxNumSeqs = 2, extraToml: """
+
+            [scheduler]
+            queue_capacity = 16
+
+            [[classes]]
+            name = "default"
+            max_queue_wait = "40ms"
+            """);
+        gateway.Workers[0].Options.Faults.Http500Rate = 0.33;
+        foreach (var worker in gateway.Workers)
+        {
+            worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(3);
+        }
+
+        var statuses = new int[600];
+        var random = new Random(5);
+        var plans = Enumerable.Range(0, statuses.Length).Select(_ => (Abort: random.Next(4) == 0, AbortAfter: random.Next(1, 40), Stream: random.Next(2) == 0)).ToArray();
+        var next = -1;
+        async Task Client()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < statuses.Length)
+            {
+                var plan = plans[i];
+                using var abort = new CancellationTokenSource();
+                if (plan.Abort)
+                {
+                    abort.CancelAfter(plan.AbortAfter);
+                }
+
+                try
+                {
+                    using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(plan.Stream, maxTokens: 8, content: $"storm {i}")), abort.Token);
+                    await response.Content.ReadAsStringAsync(abort.Token);
+                    statuses[i] = (int)response.StatusCode;
+                }
+                catch (OperationCanceledException)
+                {
+                    statuses[i] = 499;
+                }
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Client())).WaitAsync(TimeSpan.FromSeconds(120));
+
+        // Every kind of ending happened...
+        Assert.Contains(200, statuses);
+        Assert.Contains(499, statuses);
+        Assert.Contains(503, statuses);
+        // ...and left nothing behind: no slot held, nobody queued, no request in flight.
+        await TestGateway.WaitUntilAsync(async () => await InUseAsync(gateway) == 0, "every slot is free again");
+        var model = (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0];
+        Assert.Equal(0, model.GetProperty("waiting").GetInt32());
+        Assert.All(model.GetProperty("tenants").EnumerateArray(), t => Assert.Equal((0, 0), (t.GetProperty("waiting").GetInt32(), t.GetProperty("in_flight").GetInt32())));
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_active_requests"));
+        Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_queue_depth", "class=\"default\""));
+        Assert.True(MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"timed_out\"") > 0);
+
+        // And the gateway still serves.
+        using var after = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
+        Assert.True(after.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadGateway, after.StatusCode.ToString());
+    }
+
     private static async Task WaitForWaitingAsync(TestGateway gateway, int waiting) =>
         await TestGateway.WaitUntilAsync(
             async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models") is { ValueKind: JsonValueKind.Array } models
