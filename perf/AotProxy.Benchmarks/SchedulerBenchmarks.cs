@@ -1,0 +1,48 @@
+using AotProxy.Admission;
+using AotProxy.Configuration;
+using BenchmarkDotNet.Attributes;
+
+namespace AotProxy.Benchmarks;
+
+// The admit stage's cost per request, per scheduler policy, on one model pool, when a slot is
+// free and nobody waits (the common case below saturation): admit, then release the lease.
+// Expected: 0 B. A queued request's handoff (ring, waiter, grant) is AdmissionHandoffBenchmarks;
+// the thread-pool hop of its continuation comes on top, as for any awaited I/O.
+[MemoryDiagnoser]
+public class SchedulerBenchmarks
+{
+    private readonly CancellationTokenSource _requestAborted = new();
+    private ModelAdmission _model = null!;
+    private AdmissionRequest _request;
+
+    [Params(SchedulerPolicyNames.FairShare, SchedulerPolicyNames.Priority, SchedulerPolicyNames.Bucket)]
+    public string Policy { get; set; } = SchedulerPolicyNames.FairShare;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var scheduler = new SchedulerModel(Policy, 1024, 1.0, 2.0, 2.0, SchedulerModel.GeometricShares(10));
+        var classModel = new ClassModel("interactive", 0, 1, TimeSpan.FromSeconds(30), 1.0, 0, 1, Strict: false);
+        var tenant = new TenantModel("acme", "interactive", 1, [], ["*"], 0, 0, 0);
+        _model = new ModelAdmission("m", scheduler, new WaiterPool(TimeProvider.System, 64), TimeProvider.System);
+        _request = new AdmissionRequest(tenant, classModel, 0, 500, scheduler, Capacity: 64);
+        if (FastPath() != (int)AdmissionDecision.Admitted)
+        {
+            throw new InvalidOperationException("the fast path does not admit");
+        }
+    }
+
+    [Benchmark]
+    public int FastPath()
+    {
+        var pending = _model.AdmitAsync(_request, _requestAborted.Token);
+        if (!pending.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException("the fast path queued");
+        }
+
+        var result = pending.Result;
+        result.Lease.Release(null);
+        return (int)result.Decision;
+    }
+}
