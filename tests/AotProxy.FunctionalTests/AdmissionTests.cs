@@ -54,6 +54,13 @@ public class AdmissionTests
         var model = queues.GetProperty("models")[0];
         Assert.Equal((0, 0), (model.GetProperty("in_use").GetInt32(), model.GetProperty("waiting").GetInt32()));
         Assert.Equal("fairshare", queues.GetProperty("policy").GetString());
+
+        // /api/tenants: each tenant's configuration and what it used (every served answer had usage).
+        var tenants = await Fleet.GetJsonAsync(gateway, "/api/tenants");
+        var heavy = Fleet.Named(tenants, "heavy");
+        Assert.Equal((3, served[HeavyKey]), (heavy.GetProperty("weight").GetInt32(), (int)heavy.GetProperty("requests").GetInt64()));
+        Assert.Equal(served[LightKey] * 3, Fleet.Named(tenants, "light").GetProperty("completion_tokens").GetInt64());
+        Assert.Equal((0, 0), (heavy.GetProperty("waiting").GetInt32(), heavy.GetProperty("in_flight").GetInt32()));
     }
 
     [Fact]

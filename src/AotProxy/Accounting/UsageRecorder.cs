@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using AotProxy.Admin;
 using AotProxy.Configuration;
 
@@ -7,6 +8,7 @@ namespace AotProxy.Accounting;
 // totals /api/status shows). The ledger and budgets hang off this same point later.
 internal sealed class UsageRecorder(GatewayMetrics metrics)
 {
+    private readonly ConcurrentDictionary<string, TenantUsage> _tenants = new(StringComparer.Ordinal);
     private long _promptTokens;
     private long _completionTokens;
 
@@ -14,8 +16,12 @@ internal sealed class UsageRecorder(GatewayMetrics metrics)
 
     public long CompletionTokens => Interlocked.Read(ref _completionTokens);
 
+    // null until the tenant's first usage.
+    public TenantUsage? Of(string tenant) => _tenants.GetValueOrDefault(tenant);
+
     public void Record(TenantModel tenant, Usage usage)
     {
+        _tenants.GetOrAdd(tenant.Name, static _ => new TenantUsage()).Add(usage);
         Interlocked.Add(ref _promptTokens, usage.PromptTokens);
         Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
         metrics.CountTokens(tenant.Name, usage.PromptTokens, usage.CompletionTokens);

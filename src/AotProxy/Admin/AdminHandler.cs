@@ -59,6 +59,7 @@ internal sealed class AdminHandler(
             ("/api/config/reload", _, true) => ReloadAsync(context),
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
             ("/api/queues", true, _) => JsonAsync(context, 200, Queues(), AdminJsonContext.Default.QueuesResponse),
+            ("/api/tenants", true, _) => JsonAsync(context, 200, Tenants(), AdminJsonContext.Default.TenantReportArray),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray),
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
@@ -117,6 +118,28 @@ internal sealed class AdminHandler(
             Accounts(m.Classes),
             Accounts(m.Tenants)));
         return new QueuesResponse(config.Current.Scheduler.Policy, [.. models]);
+    }
+
+    private TenantReport[] Tenants()
+    {
+        var accounts = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
+        return [.. config.Current.Tenants.Select(t =>
+        {
+            var used = usage.Of(t.Name);
+            return new TenantReport(
+                t.Name,
+                t.Class,
+                t.Weight,
+                [.. t.Models],
+                t.Rpm,
+                t.Tpm,
+                t.MaxInFlight,
+                accounts[t.Name].Sum(a => a.Waiting),
+                accounts[t.Name].Sum(a => a.InFlight),
+                used?.Requests ?? 0,
+                used?.PromptTokens ?? 0,
+                used?.CompletionTokens ?? 0);
+        })];
     }
 
     private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>

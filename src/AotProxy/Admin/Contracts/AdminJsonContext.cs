@@ -10,4 +10,5 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(RoutingStatsResponse))]
 [JsonSerializable(typeof(BreakerReport[]))]
 [JsonSerializable(typeof(QueuesResponse))]
+[JsonSerializable(typeof(TenantReport[]))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

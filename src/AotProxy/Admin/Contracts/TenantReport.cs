@@ -1,0 +1,17 @@
+namespace AotProxy.Admin.Contracts;
+
+// GET /api/tenants: one configured tenant, its limits as configured (0 = unlimited), and what it
+// is doing now (waiting and in flight, summed over the model pools) and has used since start.
+internal sealed record TenantReport(
+    string Name,
+    string Class,
+    int Weight,
+    string[] Models,
+    long Rpm,
+    long Tpm,
+    int MaxInFlight,
+    int Waiting,
+    int InFlight,
+    long Requests,
+    long PromptTokens,
+    long CompletionTokens);
