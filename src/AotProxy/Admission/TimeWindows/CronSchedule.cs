@@ -98,7 +98,7 @@ internal sealed class CronSchedule
             var start = new DateTimeOffset(wall, Zone.GetUtcOffset(wall));
             if (start <= now)
             {
-                return now < start + duration ? start : null;
+                return now < start + duration ? start.ToUniversalTime() : null; // /api/queues reports UTC
             }
         }
 
