@@ -117,7 +117,12 @@ internal sealed class AdminHandler(
             [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
             Accounts(m.Classes),
             Accounts(m.Tenants)));
-        return new QueuesResponse(config.Current.Scheduler.Policy, [.. models]);
+        var snapshot = config.Current;
+        var utcNow = time.GetUtcNow();
+        var windows = snapshot.TimeWindows.Select(w => w.ActiveUntil(utcNow) is { } until
+            ? new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), true, until)
+            : new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), false, null));
+        return new QueuesResponse(snapshot.Scheduler.Policy, [.. models], [.. windows]);
     }
 
     private TenantReport[] Tenants()

@@ -32,6 +32,8 @@ internal sealed record GatewayConfig
 
     public IReadOnlyList<TenantConfig> Tenants { get; init; } = [];
 
+    public IReadOnlyList<TimeWindowConfig> TimeWindows { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Collections.Immutable;
+using AotProxy.Admission.TimeWindows;
 using AotProxy.Identity;
 
 namespace AotProxy.Configuration;
@@ -23,7 +24,8 @@ internal sealed class GatewaySnapshot
         ImmutableArray<ClassModel> classes,
         ImmutableArray<TenantModel> tenants,
         AuthModel? auth = null,
-        JwtModel? jwt = null)
+        JwtModel? jwt = null,
+        ImmutableArray<TimeWindowModel> timeWindows = default)
     {
         Revision = revision;
         LoadedAt = loadedAt;
@@ -43,11 +45,13 @@ internal sealed class GatewaySnapshot
         Auth = auth ?? AuthModel.Off;
         Jwt = jwt ?? JwtModel.Off;
         Callers = new CallerResolver(ApiKeys, tenants, ClassesByName, Auth, Jwt);
+        TimeWindows = timeWindows.IsDefault ? [] : timeWindows;
+        ClassOverrides = TimeWindows.IsEmpty ? TimeWindowSet.Empty : new TimeWindowSet(TimeWindows, scheduler.BucketCount);
     }
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -89,4 +93,10 @@ internal sealed class GatewaySnapshot
 
     // Request -> Caller (API key, JWT, trusted headers, default class), built once per snapshot.
     public CallerResolver Callers { get; }
+
+    // [[time_windows]] in file order (as /api/queues lists them).
+    public ImmutableArray<TimeWindowModel> TimeWindows { get; }
+
+    // The same windows by class: what admission applies to a caller's class at request time.
+    public TimeWindowSet ClassOverrides { get; }
 }

@@ -115,8 +115,13 @@ internal sealed class DataPlaneHandler(
                 body.Apply(inspected.UsageSplice);
             }
 
+            // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
+            // x-priority is a per-request decision by the proxy in front and outranks a window;
+            // without one, the request takes the class's priority as the windows leave it.
+            var admitted = snapshot.ClassOverrides.Apply(caller.Class, time.GetUtcNow());
+            var priority = caller.PriorityFromHeader ? caller.Priority : admitted.Priority;
             var admission = await admissions.AdmitAsync(
-                snapshot, pool, tenant, caller.Class, caller.Priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
+                snapshot, pool, tenant, admitted, priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
             if (!admission.IsAdmitted)
             {
                 var refused = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);

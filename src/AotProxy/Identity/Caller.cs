@@ -10,4 +10,5 @@ internal readonly record struct Caller(
     ClassModel Class,       // the tenant's class, unless a JWT class claim or a trusted x-customer-tier overrides it
     int Priority,           // 0..9; Class.Priority unless a trusted x-priority overrides it
     string Environment,     // the tenant's `environment` ("" when unset)
-    IdentitySource Source);
+    IdentitySource Source,
+    bool PriorityFromHeader = false); // a trusted x-priority set Priority: a time window must not replace it

@@ -107,6 +107,7 @@ internal sealed class CallerResolver
 
         cls ??= ClassOf(tenant!);
         var priority = cls.Priority;
+        var priorityFromHeader = false;
         if (trusted)
         {
             if (headers.TryGetValue(TierHeader, out var tier))
@@ -127,10 +128,12 @@ internal sealed class CallerResolver
                 {
                     return IdentifyResult.Fail(IdentifyFailure.InvalidPriorityHeader);
                 }
+
+                priorityFromHeader = true;
             }
         }
 
-        return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source), IdentifyFailure.None);
+        return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source, priorityFromHeader), IdentifyFailure.None);
     }
 
     public bool IsTrusted(IPAddress? remote)

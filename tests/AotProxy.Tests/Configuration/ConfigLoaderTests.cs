@@ -460,6 +460,7 @@ public sealed class ConfigLoaderTests
             ("workers[0]", typeof(WorkerConfig)),
             ("classes[0]", typeof(ClassConfig)),
             ("tenants[0]", typeof(TenantConfig)),
+            ("time_windows[0]", typeof(TimeWindowConfig)),
             ("auth", typeof(AuthConfig)),
             ("jwt", typeof(JwtConfig)),
         };

@@ -35,6 +35,7 @@ public sealed class CallerResolverTests
 
         Assert.True(result.IsIdentified, result.Failure.ToString());
         Assert.Equal(("acme", "gold", 3, "prod", IdentitySource.TrustedHeaders), (result.Caller.Tenant.Name, result.Caller.Class.Name, result.Caller.Priority, result.Caller.Environment, result.Caller.Source));
+        Assert.True(result.Caller.PriorityFromHeader); // so a time window's priority does not replace it
     }
 
     [Theory]
@@ -56,6 +57,7 @@ public sealed class CallerResolverTests
         var keyed = Identify(snapshot, "Bearer " + AcmeKey, remote, headers);
         Assert.True(keyed.IsIdentified);
         Assert.Equal(("acme", "free", 5), (keyed.Caller.Tenant.Name, keyed.Caller.Class.Name, keyed.Caller.Priority));
+        Assert.False(keyed.Caller.PriorityFromHeader);
 
         // Invalid values are ignored too, not reported: from there the headers do not exist.
         Assert.True(Identify(snapshot, "Bearer " + AcmeKey, remote, ("x-priority", "urgent"), ("x-customer-tier", "platinum")).IsIdentified);
@@ -86,6 +88,7 @@ public sealed class CallerResolverTests
 
         var keyed = Identify(snapshot, "Bearer " + AcmeKey, "127.0.0.1", ("x-tenant", "beta"), ("x-customer-tier", "gold"));
         Assert.Equal(("acme", "gold", 1, IdentitySource.ApiKey), (keyed.Caller.Tenant.Name, keyed.Caller.Class.Name, keyed.Caller.Priority, keyed.Caller.Source));
+        Assert.False(keyed.Caller.PriorityFromHeader); // x-customer-tier alone: the class's priority, which windows may change
 
         var jwt = Identify(snapshot, "Bearer " + TestJwt.Hs256(TestJwt.Claims("beta", Now)), "127.0.0.1", ("x-priority", "7"));
         Assert.Equal(("beta", "gold", 7, IdentitySource.Jwt), (jwt.Caller.Tenant.Name, jwt.Caller.Class.Name, jwt.Caller.Priority, jwt.Caller.Source));

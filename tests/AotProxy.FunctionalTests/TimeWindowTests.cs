@@ -1,0 +1,93 @@
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+
+namespace AotProxy.FunctionalTests;
+
+// [[time_windows]] end to end: a window active now changes its class's priority for admission,
+// and /api/queues says which windows are active.
+public class TimeWindowTests
+{
+    private const string SpotKey = "sk-test-spot";
+
+    [Fact]
+    public async Task ActiveWindow_PromotesItsClass_UnderThePriorityPolicy()
+    {
+        // Both classes are P4; "promote-spot" runs every minute for an hour, so it is always active
+        // and makes spot P0. "never" (February 30th) shows as inactive.
+        await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.MaxNumSeqs = 1, extraToml: $"""
+
+            [scheduler]
+            policy = "priority"
+
+            [[classes]]
+            name = "default"
+            priority = 4
+
+            [[classes]]
+            name = "spot"
+            priority = 4
+
+            [[tenants]]
+            name = "spot-batch"
+            class = "spot"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(SpotKey)}"]
+
+            [[time_windows]]
+            name = "promote-spot"
+            schedule = "* * * * *"
+            duration = "1h"
+            class = "spot"
+            priority = 0
+
+            [[time_windows]]
+            name = "never"
+            schedule = "0 0 30 FEB *"
+            duration = "1m"
+            class = "default"
+            weight = 5
+            """);
+        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
+
+        var queues = await Fleet.GetJsonAsync(gateway, "/api/queues");
+        var windows = queues.GetProperty("time_windows");
+        Assert.Equal(2, windows.GetArrayLength());
+        var promote = windows[0];
+        Assert.Equal(("promote-spot", "spot", "* * * * *", true), (promote.GetProperty("name").GetString(), promote.GetProperty("class").GetString(), promote.GetProperty("schedule").GetString(), promote.GetProperty("active").GetBoolean()));
+        var until = promote.GetProperty("active_until").GetDateTimeOffset();
+        Assert.InRange(until - DateTimeOffset.UtcNow, TimeSpan.FromMinutes(58), TimeSpan.FromMinutes(60)); // the latest start is this minute's
+        Assert.False(windows[1].GetProperty("active").GetBoolean());
+        Assert.False(windows[1].TryGetProperty("active_until", out _));
+
+        // The spot tenant holds the one slot (so its counters are not the fairer ones), three
+        // default P4 requests queue, then one spot request: promoted to P0, it goes first.
+        using var holder = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100), SpotKey), HttpCompletionOption.ResponseHeadersRead); // ~2 s
+        Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
+        var order = new List<string>();
+        async Task Send(string name, string key)
+        {
+            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1), key));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            lock (order)
+            {
+                order.Add(name);
+            }
+        }
+
+        var low = Enumerable.Range(0, 3).Select(i => Send($"default-{i}", TestGateway.Key)).ToList();
+        await WaitForWaitingAsync(gateway, 3);
+        var spot = Send("spot", SpotKey);
+        await WaitForWaitingAsync(gateway, 4);
+        await holder.Content.ReadAsStringAsync();
+
+        await Task.WhenAll([.. low, spot]).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("spot", order[0]);
+    }
+
+    private static async Task WaitForWaitingAsync(TestGateway gateway, int waiting) =>
+        await TestGateway.WaitUntilAsync(
+            async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models") is { ValueKind: JsonValueKind.Array } models
+                && models.GetArrayLength() > 0 && models[0].GetProperty("waiting").GetInt32() == waiting,
+            $"{waiting} requests wait");
+}
