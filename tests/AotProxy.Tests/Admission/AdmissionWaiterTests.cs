@@ -222,6 +222,53 @@ public class AdmissionWaiterTests
     }
 
     [Fact]
+    public async Task WaitAsync_TimerArmedForAnEarlierDeadline_FiresEarlyAndTimesOutAtTheNewDeadline()
+    {
+        var pool = new WaiterPool(_time, 1);
+        var first = pool.Rent("acme", "interactive", 0, 1);
+        var firstWait = first.WaitAsync(Timeout5s, CancellationToken.None);
+        Assert.True(first.TryGrant());
+        first.ReleaseFromQueue();
+        Assert.Equal(AdmissionOutcome.Granted, await firstWait);
+
+        // The timer is still armed for t = 5 s; this wait's deadline is t = 6 s.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var second = pool.Rent("acme", "interactive", 0, 1);
+        Assert.Same(first, second);
+        var secondWait = second.WaitAsync(Timeout5s, CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(secondWait.IsCompleted);
+        Assert.Equal(AdmissionOutcome.TimedOut, await secondWait);
+        second.ReleaseFromQueue();
+    }
+
+    [Fact]
+    public async Task WaitAsync_ShorterTimeoutThanTheTimerIsArmedFor_ArmsItEarlier()
+    {
+        var pool = new WaiterPool(_time, 1);
+        var first = pool.Rent("acme", "interactive", 0, 1);
+        var firstWait = first.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.True(first.TryGrant());
+        first.ReleaseFromQueue();
+        Assert.Equal(AdmissionOutcome.Granted, await firstWait);
+
+        var second = pool.Rent("acme", "interactive", 0, 1);
+        var secondWait = second.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(secondWait.IsCompleted);
+        Assert.Equal(AdmissionOutcome.TimedOut, await secondWait);
+        second.ReleaseFromQueue();
+    }
+
+    [Fact]
     public async Task Token_CancelledAfterItsWaitEnded_DoesNotAffectTheNextUse()
     {
         var pool = new WaiterPool(_time, 1);
