@@ -310,6 +310,7 @@ public class AdmissionWaiterTests
             }
 
             waiter.ReleaseFromQueue();
+            Assert.True(wait.IsCompleted, $"use {i}");
             Assert.Equal(i % 2 == 0 ? AdmissionOutcome.Granted : AdmissionOutcome.TimedOut, await wait);
         }
 
