@@ -32,6 +32,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     private const int GenerationStep = StatusMask + 1;
 
     private const long NoDeadline = long.MaxValue;
+    private const long NotArmed = long.MaxValue;
 
     // ITimer.Change's limit: 0xFFFFFFFE ms, about 49.7 days.
     private static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
@@ -42,14 +43,20 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     private int _state;
     private int _owners;
 
-    // On _time's timestamp clock; NoDeadline when no timer is armed for this use.
+    // This use's timeout, on _time's timestamp clock; NoDeadline when it has none (or has ended).
     private long _deadline = NoDeadline;
     private bool _waiting;
-    private bool _timerArmed;
 
-    // One timer for the waiter's whole life, re-armed with Change at each wait: creating a timer
-    // per wait costs an allocation and a trip through the timer queue's bookkeeping.
+    // One timer for the waiter's whole life, created at its first timed wait and re-armed with
+    // Change: a timer per wait would cost an allocation and the timer queue's bookkeeping.
+    // _timerDue is the deadline the timer was last armed for (NotArmed once it has fired). A wait
+    // whose deadline is no earlier leaves the timer alone: the fire comes early for it, and
+    // OnTimerFired arms the timer again for the rest. Under load a waiter is reused many times
+    // per max_queue_wait, so most waits skip the timer queue's lock altogether.
+    // _timer and _timerDue change only under _timerLock.
+    private readonly Lock _timerLock = new();
     private ITimer? _timer;
+    private long _timerDue = NotArmed;
     private CancellationTokenRegistration _registration;
 
     internal AdmissionWaiter(WaiterPool pool)
@@ -161,13 +168,11 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         // none can reach the next use.
         _registration.Dispose();
         _registration = default;
-        if (_timerArmed)
-        {
-            // A fire that is already on its way finds NoDeadline and does nothing.
-            _timerArmed = false;
-            Volatile.Write(ref _deadline, NoDeadline);
-            _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
+
+        // The timer is left armed: the next wait may use it as it is (see _timerDue), and if it
+        // fires first it finds NoDeadline and does nothing. Disarming would cost a trip through
+        // the timer queue per wait (~50 ns of a ~200 ns handoff, see perf/RESULTS.md).
+        Volatile.Write(ref _deadline, NoDeadline);
 
         Release();
         return outcome;
@@ -187,7 +192,6 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         Cost = cost;
         EnqueuedAt = enqueuedAt;
         _waiting = false;
-        _timerArmed = false;
         _owners = 2;
         Volatile.Write(ref _deadline, NoDeadline);
         Volatile.Write(ref _state, unchecked((_state & ~StatusMask) + GenerationStep) | PendingStatus);
@@ -196,8 +200,12 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     // When the pool is full and drops this waiter.
     internal void DisposeTimer()
     {
-        _timer?.Dispose();
-        _timer = null;
+        lock (_timerLock)
+        {
+            _timer?.Dispose();
+            _timer = null;
+            _timerDue = NotArmed;
+        }
     }
 
     private static int StatusOf(AdmissionOutcome outcome) => (int)outcome + 1;
@@ -209,11 +217,28 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
 
     private void ArmTimer(TimeSpan timeout)
     {
-        _timer ??= CreateTimer();
-        _timerArmed = true;
-        // The deadline before Change: OnTimerFired relies on it (see there).
-        Volatile.Write(ref _deadline, _time.GetTimestamp() + (long)Math.Ceiling(timeout.Ticks * ((double)_time.TimestampFrequency / TimeSpan.TicksPerSecond)));
-        _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+        var deadline = _time.GetTimestamp() + (long)Math.Ceiling(timeout.Ticks * ((double)_time.TimestampFrequency / TimeSpan.TicksPerSecond));
+
+        // Exchange, a full fence: the read of _timerDue cannot move above the deadline's write.
+        // OnTimerFired writes _timerDue and then reads the deadline, the other way round, so
+        // either this read sees its NotArmed, or it sees this deadline.
+        Interlocked.Exchange(ref _deadline, deadline);
+        if (Volatile.Read(ref _timerDue) <= deadline)
+        {
+            return;
+        }
+
+        lock (_timerLock)
+        {
+            if (_timerDue <= deadline)
+            {
+                return;
+            }
+
+            _timer ??= CreateTimer();
+            _timer.Change(timeout, Timeout.InfiniteTimeSpan);
+            _timerDue = deadline;
+        }
     }
 
     private ITimer CreateTimer()
@@ -233,15 +258,19 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         ITimer NewTimer() => _time.CreateTimer(static waiter => ((AdmissionWaiter)waiter!).OnTimerFired(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
-    // ITimer cannot tell a fire due for this use from a late one of an earlier use (Change does
-    // not stop a callback that is already queued), so the deadline decides: a fire at or after
-    // the current use's deadline times it out, an earlier one arms the timer for the rest. (The
-    // same covers a timer that fires a little early against the timestamp clock.)
+    // ITimer cannot tell a fire due for this use from one armed for an earlier use (a fire
+    // already queued, or a timer this use chose to leave as it was), so the deadline decides: a
+    // fire at or after the current use's deadline times it out, an earlier one arms the timer for
+    // the rest. (The same covers a timer that fires a little early against the timestamp clock.)
     private void OnTimerFired()
     {
-        while (true)
+        int state;
+        lock (_timerLock)
         {
-            var state = Volatile.Read(ref _state);
+            // The timer is no longer armed (unless a wait re-armed it since, and then one Change
+            // too many is the only cost). See ArmTimer for why Exchange.
+            Interlocked.Exchange(ref _timerDue, NotArmed);
+            state = Volatile.Read(ref _state);
             var deadline = Volatile.Read(ref _deadline);
             // The second read of _state: the deadline belongs to this state's use.
             if ((state & StatusMask) != PendingStatus || deadline == NoDeadline || Volatile.Read(ref _state) != state)
@@ -250,34 +279,17 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
             }
 
             var remaining = deadline - _time.GetTimestamp();
-            if (remaining <= 0)
+            if (remaining > 0)
             {
-                TryCompleteFromCallback(state, AdmissionOutcome.TimedOut);
-                return;
-            }
-
-            // Whole milliseconds, at least one: the system timer truncates a due time to
-            // milliseconds, and 0 would fire again at once, over and over until the deadline.
-            try
-            {
+                // Whole milliseconds, at least one: the system timer truncates a due time to
+                // milliseconds, and 0 would fire again at once, over and over until the deadline.
                 _timer?.Change(TimeSpan.FromMilliseconds(Math.Ceiling(remaining * 1000.0 / _time.TimestampFrequency)), Timeout.InfiniteTimeSpan);
-            }
-            catch (ObjectDisposedException)
-            {
-                // Between the reads above and here the wait ended, both owners released the
-                // waiter, and a full pool dropped it and disposed its timer: nobody is waiting.
-                return;
-            }
-
-            // A new use may have armed the timer after the reads above and before this Change,
-            // which then replaced its due time. That use wrote its deadline before its Change,
-            // so the reads below see it: go round and arm the timer for it.
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _state) == state && Volatile.Read(ref _deadline) == deadline)
-            {
+                _timerDue = deadline;
                 return;
             }
         }
+
+        TryCompleteFromCallback(state, AdmissionOutcome.TimedOut);
     }
 
     private void OnTokenCancelled()

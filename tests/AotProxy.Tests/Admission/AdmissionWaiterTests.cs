@@ -222,6 +222,53 @@ public class AdmissionWaiterTests
     }
 
     [Fact]
+    public async Task WaitAsync_TimerArmedForAnEarlierDeadline_FiresEarlyAndTimesOutAtTheNewDeadline()
+    {
+        var pool = new WaiterPool(_time, 1);
+        var first = pool.Rent("acme", "interactive", 0, 1);
+        var firstWait = first.WaitAsync(Timeout5s, CancellationToken.None);
+        Assert.True(first.TryGrant());
+        first.ReleaseFromQueue();
+        Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
+
+        // The timer is still armed for t = 5 s; this wait's deadline is t = 6 s.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var second = pool.Rent("acme", "interactive", 0, 1);
+        Assert.Same(first, second);
+        var secondWait = second.WaitAsync(Timeout5s, CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromSeconds(4));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(secondWait.IsCompleted);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await secondWait).Outcome);
+        second.ReleaseFromQueue();
+    }
+
+    [Fact]
+    public async Task WaitAsync_ShorterTimeoutThanTheTimerIsArmedFor_ArmsItEarlier()
+    {
+        var pool = new WaiterPool(_time, 1);
+        var first = pool.Rent("acme", "interactive", 0, 1);
+        var firstWait = first.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.True(first.TryGrant());
+        first.ReleaseFromQueue();
+        Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
+
+        var second = pool.Rent("acme", "interactive", 0, 1);
+        var secondWait = second.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.False(secondWait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(secondWait.IsCompleted);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await secondWait).Outcome);
+        second.ReleaseFromQueue();
+    }
+
+    [Fact]
     public async Task Token_CancelledAfterItsWaitEnded_DoesNotAffectTheNextUse()
     {
         var pool = new WaiterPool(_time, 1);
@@ -263,6 +310,7 @@ public class AdmissionWaiterTests
             }
 
             waiter.ReleaseFromQueue();
+            Assert.True(wait.IsCompleted, $"use {i}");
             Assert.Equal(i % 2 == 0 ? AdmissionOutcome.Granted : AdmissionOutcome.TimedOut, (await wait).Outcome);
         }
 
