@@ -14,8 +14,8 @@ internal sealed class AdaptiveSlots
     // a row (1 s at the default 500ms interval) is a queue that persists.
     public const int WaitingScrapes = 2;
 
-    // 0.9 per scrape while the queue persists, and at least one slot: from 32 slots to 16 in 7
-    // scrapes (3.5 s at 500ms). TCP's 0.5 answers packet loss; a short queue on a worker costs
+    // 0.9 per scrape while the queue persists, rounded down, so at least one slot: from 32 slots
+    // to 16 in 7 scrapes (3.5 s at 500ms). TCP's 0.5 answers packet loss; a short queue on a worker costs
     // only latency, and halving would throw away half the fleet on one burst.
     public const double Decrease = 0.9;
 
@@ -68,7 +68,7 @@ internal sealed class AdaptiveSlots
         {
             if (++_waitingScrapes >= WaitingScrapes)
             {
-                slots = Math.Min(slots - 1, (int)(slots * Decrease));
+                slots = (int)(slots * Decrease); // floor(0.9 s) <= s - 1 for every s >= 1
             }
         }
         else
