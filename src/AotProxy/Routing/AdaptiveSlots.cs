@@ -23,8 +23,9 @@ internal sealed class AdaptiveSlots
     // (recomputes) a sequence rather than queue it; more slots would only add preemptions.
     public const double KvHeadroom = 0.8;
 
-    // 0: not adapted yet (or reset), which reads as plain max_concurrency.
-    private volatile int _slots;
+    // What was learned, as slots above (or below) max_concurrency: a reload that changes
+    // max_concurrency moves the slots with it, and a worker that never queued follows it exactly.
+    private volatile int _offset;
     private int _waitingScrapes;
 
     // [max(1, floor(min x max_concurrency)), ceil(max x max_concurrency)]. Computed from the
@@ -35,14 +36,8 @@ internal sealed class AdaptiveSlots
 
     public int Current(int maxConcurrency, SchedulerModel scheduler)
     {
-        var slots = _slots;
-        if (slots == 0)
-        {
-            return maxConcurrency;
-        }
-
         var (min, max) = Bounds(maxConcurrency, scheduler);
-        return Math.Clamp(slots, min, max);
+        return Math.Clamp(maxConcurrency + _offset, min, max);
     }
 
     // Back to max_concurrency: adaptation is off, or the scrapes went stale and what was
@@ -50,7 +45,7 @@ internal sealed class AdaptiveSlots
     public void Reset()
     {
         _waitingScrapes = 0;
-        _slots = 0;
+        _offset = 0;
     }
 
     // One step on a fresh scrape. inFlight: what the gateway has outstanding on the worker now.
@@ -95,7 +90,7 @@ internal sealed class AdaptiveSlots
 
         var (min, max) = Bounds(maxConcurrency, scheduler);
         slots = Math.Clamp(slots, min, max);
-        _slots = slots;
+        _offset = slots - maxConcurrency;
         return slots;
     }
 }

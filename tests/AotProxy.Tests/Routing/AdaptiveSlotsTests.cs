@@ -224,14 +224,44 @@ public class AdaptiveSlotsTests
             Scrape(test, waiting: 0, kv: 0.1);
         }
 
-        Assert.Equal(48, Slots(test));
+        Assert.Equal(48, Slots(test)); // 32 + 16
 
         worker.Update(worker.Model with { MaxConcurrency = 16 });
-        Assert.Equal(24, Slots(test)); // ceil(16 x 1.5)
+        Assert.Equal(24, Slots(test)); // 16 + 16, above ceil(16 x 1.5)
         Assert.Equal(24, Scrape(test, waiting: 0, kv: 0.1)); // and the next step starts from there
+    }
+
+    [Fact]
+    public void Reload_AfterAQueue_KeepsWhatWasLearnedWithinTheNewBounds()
+    {
+        var test = new TestPool(1);
+        var worker = test.Workers[0];
+        for (var i = 0; i < 20; i++)
+        {
+            Scrape(test, waiting: 5);
+        }
+
+        Assert.Equal(16, Slots(test)); // 32 - 16
+
+        worker.Update(worker.Model with { MaxConcurrency = 40 });
+        Assert.Equal(24, Slots(test)); // 40 - 16
+
+        worker.Update(worker.Model with { MaxConcurrency = 8 });
+        Assert.Equal(4, Slots(test)); // 8 - 16, below floor(8 x 0.5)
+    }
+
+    [Fact]
+    public void Reload_OfAWorkerThatNeverQueued_FollowsMaxConcurrency()
+    {
+        var test = new TestPool(1);
+        var worker = test.Workers[0];
+        Scrape(test, waiting: 0);
+        Scrape(test, waiting: 0);
 
         worker.Update(worker.Model with { MaxConcurrency = 64 });
-        Assert.Equal(32, Slots(test)); // 24 is below floor(64 x 0.5)
+
+        Assert.Equal(64, Slots(test));
+        Assert.Equal(64, Scrape(test, waiting: 0));
     }
 
     [Fact]
