@@ -165,6 +165,7 @@ internal sealed class AdminHandler(
             EnumNames.Snake(w.Breaker.State),
             w.InFlight,
             w.Model.MaxConcurrency,
+            w.Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter),
             w.Model.Weight,
             w.Requests,
             Scrape(w, snapshot.Routing.StaleAfter),

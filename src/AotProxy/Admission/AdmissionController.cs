@@ -21,7 +21,7 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
         GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, CancellationToken cancellationToken)
     {
         var model = _models.GetOrAdd(pool.Model, static (name, state) => new ModelAdmission(name, state.Scheduler, state.Waiters, state.Time), (Scheduler: snapshot.Scheduler, Waiters: waiters, Time: time));
-        var request = new AdmissionRequest(tenant, classModel, priority, promptTokens, snapshot.Scheduler, pool.Capacity(snapshot.CircuitBreaker));
+        var request = new AdmissionRequest(tenant, classModel, priority, promptTokens, snapshot.Scheduler, pool.Capacity(snapshot));
         var pending = model.AdmitAsync(request, cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
@@ -37,7 +37,7 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
     {
         foreach (var model in _models.Values)
         {
-            var capacity = workers.Pools.TryGetValue(model.Model, out var pool) ? pool.Capacity(snapshot.CircuitBreaker) : 0;
+            var capacity = workers.Pools.TryGetValue(model.Model, out var pool) ? pool.Capacity(snapshot) : 0;
             model.Refresh(capacity);
         }
     }

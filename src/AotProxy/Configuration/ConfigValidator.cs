@@ -259,7 +259,34 @@ internal sealed class ConfigValidator
             NonNegative("scheduler.input_weight", scheduler.InputWeight),
             NonNegative("scheduler.output_weight", scheduler.OutputWeight),
             scheduler.AgingFactor > 0 ? scheduler.AgingFactor : 2.0,
-            BucketShares(scheduler));
+            BucketShares(scheduler),
+            scheduler.AdaptiveSlots,
+            AdaptiveMin(scheduler.AdaptiveMin),
+            AdaptiveMax(scheduler.AdaptiveMax));
+    }
+
+    private double AdaptiveMin(double min)
+    {
+        if (min is > 0 and <= 1)
+        {
+            return min;
+        }
+
+        Error("scheduler.adaptive_min", $"must be greater than 0 and at most 1, a share of max_concurrency (got {Number(min)})");
+        return 0.5;
+    }
+
+    // 10: past ten times its configured concurrency a worker's max_concurrency is simply wrong,
+    // and fixing the number beats letting the gateway find it one slot per scrape.
+    private double AdaptiveMax(double max)
+    {
+        if (max is >= 1 and <= 10)
+        {
+            return max;
+        }
+
+        Error("scheduler.adaptive_max", $"must be 1 to 10, a multiple of max_concurrency (got {Number(max)})");
+        return 1.5;
     }
 
     private ImmutableArray<double> BucketShares(SchedulerConfig scheduler)

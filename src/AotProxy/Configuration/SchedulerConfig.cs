@@ -27,6 +27,16 @@ internal sealed record SchedulerConfig
 
     public IReadOnlyList<double> BucketShares { get; init; } = [];
 
+    // Off by default: max_concurrency is what the operator measured; adapting it is opt-in.
+    public bool AdaptiveSlots { get; init; }
+
+    // 0.5: halving is as far as a queue on the worker should push its slots; below that the
+    // worker is sick, and health checks and breakers, not admission, should take it out.
+    public double AdaptiveMin { get; init; } = 0.5;
+
+    // 1.5: a worker idle with KV headroom may take half again its configured concurrency.
+    public double AdaptiveMax { get; init; } = 1.5;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

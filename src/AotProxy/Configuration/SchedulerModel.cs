@@ -8,7 +8,10 @@ internal sealed record SchedulerModel(
     double InputWeight,
     double OutputWeight,
     double AgingFactor,
-    ImmutableArray<double> BucketShares) // normalized: sums to 1; its length is bucket_count
+    ImmutableArray<double> BucketShares, // normalized: sums to 1; its length is bucket_count
+    bool AdaptiveSlots = false,
+    double AdaptiveMin = 0.5,         // (0, 1]: share of max_concurrency
+    double AdaptiveMax = 1.5)         // [1, 10]: multiple of max_concurrency
 {
     public int BucketCount => BucketShares.Length;
 

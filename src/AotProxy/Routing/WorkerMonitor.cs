@@ -35,7 +35,7 @@ internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config,
     }
 
     public Task ScrapeAllAsync(GatewaySnapshot snapshot, CancellationToken cancellationToken) =>
-        Task.WhenAll(registry.Current.Workers.Select(w => ScrapeAsync(w, snapshot.Routing.MetricsTimeout, cancellationToken)));
+        Task.WhenAll(registry.Current.Workers.Select(w => ScrapeAsync(w, snapshot, cancellationToken)));
 
     public Task CheckAllAsync(GatewaySnapshot snapshot, CancellationToken cancellationToken) =>
         Task.WhenAll(registry.Current.Workers.Select(w => CheckAsync(w, snapshot.Health, cancellationToken)));
@@ -55,12 +55,12 @@ internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config,
         }
     }
 
-    private async Task ScrapeAsync(WorkerState worker, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task ScrapeAsync(WorkerState worker, GatewaySnapshot snapshot, CancellationToken cancellationToken)
     {
-        var result = await WorkerScrape.ScrapeAsync(http, new Uri(worker.Model.Url, "metrics"), worker.MetricsFilter, timeout, cancellationToken).ConfigureAwait(false);
+        var result = await WorkerScrape.ScrapeAsync(http, new Uri(worker.Model.Url, "metrics"), worker.MetricsFilter, snapshot.Routing.MetricsTimeout, cancellationToken).ConfigureAwait(false);
         if (result.HasLoad)
         {
-            worker.OnScraped(result.Metrics);
+            worker.OnScraped(result.Metrics, snapshot.Scheduler, snapshot.Routing.StaleAfter);
         }
         else
         {

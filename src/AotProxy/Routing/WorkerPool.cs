@@ -18,15 +18,19 @@ internal sealed class WorkerPool(string model, WorkerState[] workers)
 
     public WorkerState[] Workers { get; } = workers;
 
-    // Admission slots: the max_concurrency of every worker that takes requests now.
-    public int Capacity(CircuitBreakerModel breaker)
+    // Admission slots: those of every worker that takes requests now (max_concurrency, or
+    // adapted to its queue under scheduler.adaptive_slots).
+    public int Capacity(GatewaySnapshot snapshot)
     {
+        var breaker = snapshot.CircuitBreaker;
+        var scheduler = snapshot.Scheduler;
+        var staleAfter = snapshot.Routing.StaleAfter;
         var capacity = 0;
         foreach (var worker in Workers)
         {
             if (worker.IsRoutable(breaker))
             {
-                capacity += worker.Model.MaxConcurrency;
+                capacity += worker.Slots(scheduler, staleAfter);
             }
         }
 

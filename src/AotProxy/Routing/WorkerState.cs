@@ -49,6 +49,9 @@ internal sealed class WorkerState
 
     public PrefixMemory Prefixes { get; } = new();
 
+    // Its slots under scheduler.adaptive_slots, moved by each fresh scrape.
+    public AdaptiveSlots AdaptiveSlots { get; } = new();
+
     public WorkerModel Model => _model;
 
     public string Name => _model.Name;
@@ -120,11 +123,30 @@ internal sealed class WorkerState
 
     public void OnRequestEnd() => Interlocked.Decrement(ref _inFlight);
 
-    public void OnScraped(VllmMetrics metrics)
+    // Admission slots on this worker: max_concurrency, or with scheduler.adaptive_slots what its
+    // queue has taught, as long as the scrapes that taught it are fresh.
+    public int Slots(SchedulerModel scheduler, TimeSpan staleAfter) =>
+        scheduler.AdaptiveSlots && IsFresh(staleAfter) ? AdaptiveSlots.Current(_model.MaxConcurrency, scheduler) : _model.MaxConcurrency;
+
+    public void OnScraped(VllmMetrics metrics) => OnScraped(metrics, scheduler: null, TimeSpan.Zero);
+
+    // With a scheduler whose adaptive_slots is on, the scrape also moves the worker's slots one
+    // step; after a gap longer than staleAfter they start again from max_concurrency.
+    public void OnScraped(VllmMetrics metrics, SchedulerModel? scheduler, TimeSpan staleAfter)
     {
+        var continues = IsFresh(staleAfter);
         Interlocked.Exchange(ref _sentSinceScrape, 0);
         _scraped = new ScrapedLoad(metrics, _time.GetTimestamp());
         _scrapeStatus = "ok";
+        if (scheduler is not { AdaptiveSlots: true } || !continues)
+        {
+            AdaptiveSlots.Reset();
+        }
+
+        if (scheduler is { AdaptiveSlots: true })
+        {
+            AdaptiveSlots.Adapt(metrics, InFlight, _model.MaxConcurrency, scheduler);
+        }
     }
 
     // The gauges stay as they were and age into staleness (WorkerLoad falls back then).

@@ -62,6 +62,13 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\nbucket_count = 2\nbucket_shares = [0.0, 0.0]", 3, "scheduler.bucket_shares")]
     [InlineData("[scheduler]\nbucket_count = 2\nbucket_shares = [1.0, -0.5]", 3, "scheduler.bucket_shares[1]")]
     [InlineData("[scheduler]\nbucket_cuont = 2", 2, "scheduler.bucket_cuont")]
+    [InlineData("[scheduler]\nadaptive_min = 0.0", 2, "scheduler.adaptive_min")]
+    [InlineData("[scheduler]\nadaptive_min = 1.5", 2, "scheduler.adaptive_min")]
+    [InlineData("[scheduler]\nadaptive_min = nan", 2, "scheduler.adaptive_min")]
+    [InlineData("[scheduler]\nadaptive_max = 0.9", 2, "scheduler.adaptive_max")]
+    [InlineData("[scheduler]\nadaptive_max = 10.5", 2, "scheduler.adaptive_max")]
+    [InlineData("[scheduler]\nadaptive_slots = true\n\nadaptive_max = inf", 4, "scheduler.adaptive_max")]
+    [InlineData("[scheduler]\nadaptive_slots = \"yes\"", 2, "scheduler.adaptive_slots")]
     public void Parse_InvalidTableValue_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -197,6 +204,16 @@ public sealed class ConfigValidationTests
         Assert.Equal(10, shares.Length);
         Assert.Equal(1.0, shares.Sum(), 9);
         Assert.Equal(0.75, shares[1] / shares[0], 9);
+    }
+
+    [Fact]
+    public void Parse_AdaptiveSlots_BoundsInclusiveAndCarriedToTheModel()
+    {
+        var scheduler = TestConfig.Valid("[scheduler]\nadaptive_slots = true\nadaptive_min = 1.0\nadaptive_max = 10.0").Scheduler;
+        Assert.Equal((true, 1.0, 10.0), (scheduler.AdaptiveSlots, scheduler.AdaptiveMin, scheduler.AdaptiveMax));
+
+        scheduler = TestConfig.Valid("[scheduler]\nadaptive_min = 0.01\nadaptive_max = 1.0").Scheduler;
+        Assert.Equal((false, 0.01, 1.0), (scheduler.AdaptiveSlots, scheduler.AdaptiveMin, scheduler.AdaptiveMax));
     }
 
     [Fact]

@@ -10,7 +10,7 @@ internal static class Snapshots
     // Every routing-side model at its documented default, as the validator derives it.
     public static GatewaySnapshot Defaults { get; } = ConfigLoader.Parse("[routing]\nstrategy = \"round_robin\"\n", "<defaults>", 1, TimeProvider.System).Snapshot!;
 
-    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null) => new(
+    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null, SchedulerModel? scheduler = null) => new(
         revision,
         DateTimeOffset.UnixEpoch,
         "<test>",
@@ -20,7 +20,7 @@ internal static class Snapshots
         Defaults.Health,
         Defaults.CircuitBreaker,
         Defaults.Retries,
-        Defaults.Scheduler,
+        scheduler ?? Defaults.Scheduler,
         [.. workers ?? []],
         [.. Defaults.Classes],
         [.. tenants ?? []]);

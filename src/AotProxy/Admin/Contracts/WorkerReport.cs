@@ -12,6 +12,7 @@ internal sealed record WorkerReport(
     string Breaker,            // closed | open | half_open
     int InFlight,
     int MaxConcurrency,
+    int Slots,                 // admission slots now: max_concurrency, or adapted (scheduler.adaptive_slots)
     int Weight,
     long Requests,
     ScrapeReport Scrape,
