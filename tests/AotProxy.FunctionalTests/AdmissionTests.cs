@@ -84,29 +84,9 @@ public class AdmissionTests
             class = "urgent"
             api_key_sha256 = ["{ApiKeyIndex.HashKey(HeavyKey)}"]
             """);
-        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
-
         // One slot held by a stream, then three P4 requests queue, then one P0 request.
-        using var holder = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100)), HttpCompletionOption.ResponseHeadersRead); // ~2 s
-        Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
-        var order = new List<string>();
-        async Task Send(string name, string key)
-        {
-            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1), key));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            lock (order)
-            {
-                order.Add(name);
-            }
-        }
+        var order = await Queues.ServiceOrderAsync(gateway, TestGateway.Key, ["p4-0", "p4-1", "p4-2"], TestGateway.Key, "p0", HeavyKey);
 
-        var low = Enumerable.Range(0, 3).Select(i => Send($"p4-{i}", TestGateway.Key)).ToList();
-        await WaitForWaitingAsync(gateway, 3);
-        var urgent = Send("p0", HeavyKey);
-        await WaitForWaitingAsync(gateway, 4);
-        await holder.Content.ReadAsStringAsync();
-
-        await Task.WhenAll([.. low, urgent]).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("p0", order[0]);
     }
 
@@ -120,7 +100,7 @@ public class AdmissionTests
         using var gone = new CancellationTokenSource();
         var abandoned = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)), gone.Token);
         var patient = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
-        await WaitForWaitingAsync(gateway, 2);
+        await Queues.WaitForWaitingAsync(gateway, 2);
         await gone.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
         await TestGateway.WaitUntilAsync(
@@ -133,7 +113,7 @@ public class AdmissionTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        await TestGateway.WaitUntilAsync(async () => await InUseAsync(gateway) == 0, "every slot is free again");
+        await TestGateway.WaitUntilAsync(async () => await Queues.InUseAsync(gateway) == 0, "every slot is free again");
         Assert.Equal(2, gateway.Workers[0].Stats.RequestsTotal); // the holder and the patient one: the abandoned request never reached the worker
     }
 
@@ -193,7 +173,7 @@ public class AdmissionTests
         Assert.Contains(499, statuses);
         Assert.Contains(503, statuses);
         // ...and left nothing behind: no slot held, nobody queued, no request in flight.
-        await TestGateway.WaitUntilAsync(async () => await InUseAsync(gateway) == 0, "every slot is free again");
+        await TestGateway.WaitUntilAsync(async () => await Queues.InUseAsync(gateway) == 0, "every slot is free again");
         var model = (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0];
         Assert.Equal(0, model.GetProperty("waiting").GetInt32());
         Assert.All(model.GetProperty("tenants").EnumerateArray(), t => Assert.Equal((0, 0), (t.GetProperty("waiting").GetInt32(), t.GetProperty("in_flight").GetInt32())));
@@ -206,13 +186,4 @@ public class AdmissionTests
         using var after = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
         Assert.True(after.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadGateway, after.StatusCode.ToString());
     }
-
-    private static async Task WaitForWaitingAsync(TestGateway gateway, int waiting) =>
-        await TestGateway.WaitUntilAsync(
-            async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models") is { ValueKind: JsonValueKind.Array } models
-                && models.GetArrayLength() > 0 && models[0].GetProperty("waiting").GetInt32() == waiting,
-            $"{waiting} requests wait");
-
-    private static async Task<int> InUseAsync(TestGateway gateway) =>
-        (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0].GetProperty("in_use").GetInt32();
 }

@@ -48,7 +48,6 @@ public class TimeWindowTests
             class = "default"
             weight = 5
             """);
-        gateway.Workers[0].Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
 
         var queues = await Fleet.GetJsonAsync(gateway, "/api/queues");
         var windows = queues.GetProperty("time_windows");
@@ -62,32 +61,8 @@ public class TimeWindowTests
 
         // The spot tenant holds the one slot (so its counters are not the fairer ones), three
         // default P4 requests queue, then one spot request: promoted to P0, it goes first.
-        using var holder = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 100), SpotKey), HttpCompletionOption.ResponseHeadersRead); // ~2 s
-        Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
-        var order = new List<string>();
-        async Task Send(string name, string key)
-        {
-            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1), key));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            lock (order)
-            {
-                order.Add(name);
-            }
-        }
+        var order = await Queues.ServiceOrderAsync(gateway, SpotKey, ["default-0", "default-1", "default-2"], TestGateway.Key, "spot", SpotKey);
 
-        var low = Enumerable.Range(0, 3).Select(i => Send($"default-{i}", TestGateway.Key)).ToList();
-        await WaitForWaitingAsync(gateway, 3);
-        var spot = Send("spot", SpotKey);
-        await WaitForWaitingAsync(gateway, 4);
-        await holder.Content.ReadAsStringAsync();
-
-        await Task.WhenAll([.. low, spot]).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal("spot", order[0]);
     }
-
-    private static async Task WaitForWaitingAsync(TestGateway gateway, int waiting) =>
-        await TestGateway.WaitUntilAsync(
-            async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models") is { ValueKind: JsonValueKind.Array } models
-                && models.GetArrayLength() > 0 && models[0].GetProperty("waiting").GetInt32() == waiting,
-            $"{waiting} requests wait");
 }
