@@ -99,6 +99,22 @@ public class AdmissionWaiterTests
     }
 
     [Fact]
+    public async Task WaitAsync_CalledAfterTheRent_CountsTheTimeoutFromTheRent()
+    {
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
+
+        _time.Advance(TimeSpan.FromMilliseconds(2999));
+        Assert.False(wait.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(wait.IsCompleted);
+        Assert.Equal(AdmissionOutcome.TimedOut, (await wait).Outcome);
+        waiter.ReleaseFromQueue();
+    }
+
+    [Fact]
     public async Task WaitAsync_InfiniteTimeout_WaitsUntilGranted()
     {
         var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
