@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admission.Policies;
 using AotProxy.Configuration;
+using AotProxy.Routing;
 using AotProxy.Threading;
 
 namespace AotProxy.Admission;
@@ -44,7 +45,8 @@ internal sealed class ModelAdmission
 
     public SchedulerModel Scheduler => _scheduler;
 
-    public GrantRate Grants { get; } = new();
+    // Slots granted over the last 10 s (straight on or from a queue), for Retry-After.
+    public OutcomeWindow Grants { get; } = new();
 
     public ServiceTimes ServiceTimes { get; } = new();
 
@@ -263,7 +265,7 @@ internal sealed class ModelAdmission
         tenant.AddInFlight(1);
         classAccount.AddInFlight(1);
         var now = _time.GetTimestamp(); // one clock read: ~20-30 ns each on a KVM guest's kvm-clock
-        Grants.Count(now / _time.TimestampFrequency);
+        Grants.Record(flagged: false, now / _time.TimestampFrequency);
         return new AdmissionLease(this, tenant, classAccount, slotBucket, charge, now);
     }
 
@@ -275,7 +277,7 @@ internal sealed class ModelAdmission
         queue.Class.AddInFlight(1);
         queue.Class.LastGrantedTenant = queue.Tenant.Counter;
         Volatile.Write(ref _classFloor, queue.Class.Counter);
-        Grants.Count(now / _time.TimestampFrequency);
+        Grants.Record(flagged: false, now / _time.TimestampFrequency);
     }
 
     // Waiting counts on every level they concern. An account that becomes backlogged is lifted
@@ -313,7 +315,7 @@ internal sealed class ModelAdmission
     private double? LeastBackloggedTenant(TenantQueue queue)
     {
         double? least = null;
-        foreach (var level in Levels)
+        foreach (var level in BusyLevels())
         {
             foreach (var other in level.Queues)
             {

@@ -10,6 +10,7 @@ internal sealed class SlotBook
     public const int Unbucketed = -1;
 
     private readonly int[] _usedByBucket = new int[AdmissionLimits.MaxLevels];
+    private readonly Lock _resizeLock = new();
     private volatile int[] _guaranteed = [];
     private ImmutableArray<double> _shares = [];
     private int _capacity;
@@ -40,7 +41,7 @@ internal sealed class SlotBook
             return;
         }
 
-        lock (_usedByBucket)
+        lock (_resizeLock)
         {
             _guaranteed = Apportion(capacity, shares);
             _shares = shares;

@@ -118,7 +118,7 @@ internal sealed class DataPlaneHandler(
             // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
             // x-priority is a per-request decision by the proxy in front and outranks a window;
             // without one, the request takes the class's priority as the windows leave it.
-            var admitted = snapshot.ClassOverrides.Apply(caller.Class, time.GetUtcNow());
+            var admitted = snapshot.ClassOverrides.Apply(caller.Class, time);
             var priority = caller.PriorityFromHeader ? caller.Priority : admitted.Priority;
             var admission = await admissions.AdmitAsync(
                 snapshot, pool, tenant, admitted, priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);

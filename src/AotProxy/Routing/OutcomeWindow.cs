@@ -1,7 +1,7 @@
 namespace AotProxy.Routing;
 
 // Outcomes over the last 10 seconds, some of them flagged (a worker's failures; the gateway's
-// retries): ten one-second buckets, each a second number and a packed count
+// retries), or only counted (admission's grants, for Retry-After): ten one-second buckets, each a second number and a packed count
 // (flagged << 32 | total), updated with Interlocked. A bucket that rolls over while another
 // thread adds to it may lose that one count; a rate needs no more.
 internal sealed class OutcomeWindow
@@ -29,6 +29,9 @@ internal sealed class OutcomeWindow
         var (flagged, total) = Counts(second);
         return total == 0 ? 0 : (double)flagged / total;
     }
+
+    // All outcomes in the window, per second.
+    public double PerSecond(long second) => Counts(second).Total / (double)Buckets;
 
     public (long Flagged, long Total) Counts(long second)
     {
