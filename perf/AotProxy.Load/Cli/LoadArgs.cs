@@ -2,17 +2,18 @@ using System.Globalization;
 
 namespace AotProxy.Load.Cli;
 
-// `run PROFILE.toml [--target URL] [--key KEY] [--out DIR] [--duration-scale F] [--rate-scale F]`
-internal sealed record LoadArgs(string Profile, Uri? Target, string? Key, string? OutDir, double DurationScale, double RateScale)
+// `run PROFILE.toml [--target URL] [--key KEY] [--out DIR] [--duration-scale F] [--rate-scale F] [--requests FILE]`
+internal sealed record LoadArgs(string Profile, Uri? Target, string? Key, string? OutDir, double DurationScale, double RateScale, string? RequestsFile = null)
 {
     public const string Usage = """
         usage: aotproxy-load run PROFILE.toml [--target URL] [--key KEY] [--out DIR]
-                                              [--duration-scale F] [--rate-scale F]
+                                              [--duration-scale F] [--rate-scale F] [--requests FILE]
           --target URL          base URL of the gateway (default: [scenario] target)
           --key KEY             API key for [[mix]] entries without their own (default: [scenario] api_key)
           --out DIR             where PROFILE.md and PROFILE.json go (default: perf/reports)
           --duration-scale F    multiply every duration and burst window, e.g. 0.05 for CI
           --rate-scale F        multiply every inject/ramp rate and burst size
+          --requests FILE       also write one CSV line per request (times from the schedule's start)
         exit code: 0 all thresholds passed, 2 a threshold failed, 1 usage or profile error
         """;
 
@@ -32,6 +33,7 @@ internal sealed record LoadArgs(string Profile, Uri? Target, string? Key, string
         string? outDir = null;
         double durationScale = 1;
         double rateScale = 1;
+        string? requests = null;
         for (var i = 2; i < args.Count; i++)
         {
             var flag = args[i];
@@ -58,6 +60,9 @@ internal sealed record LoadArgs(string Profile, Uri? Target, string? Key, string
                 case "--out":
                     outDir = value;
                     break;
+                case "--requests":
+                    requests = value;
+                    break;
                 case "--duration-scale":
                     if (!TryScale(value, out durationScale))
                     {
@@ -80,7 +85,7 @@ internal sealed record LoadArgs(string Profile, Uri? Target, string? Key, string
             }
         }
 
-        parsed = new LoadArgs(profile, target, key, outDir, durationScale, rateScale);
+        parsed = new LoadArgs(profile, target, key, outDir, durationScale, rateScale, requests);
         return true;
     }
 

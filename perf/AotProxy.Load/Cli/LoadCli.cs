@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AotProxy.Load.Profiles;
+using AotProxy.Load.Recording;
 using AotProxy.Load.Reporting;
 using AotProxy.Load.Scheduling;
 
@@ -34,8 +35,10 @@ internal static class LoadCli
             return UsageError;
         }
 
+        var log = parsed.RequestsFile is null ? null : new RequestLog();
         var runner = new LoadRunner(profile, new RunOptions
         {
+            Log = log,
             Target = parsed.Target,
             Key = parsed.Key,
             DurationScale = parsed.DurationScale,
@@ -53,6 +56,17 @@ internal static class LoadCli
         var json = JsonSerializer.Serialize(report, ReportJsonContext.Default.LoadReport);
         await File.WriteAllTextAsync(Path.Combine(dir, profile.Name + ".json"), json + "\n", cancellationToken).ConfigureAwait(false);
         await errors.WriteLineAsync($"aotproxy-load: wrote {Path.Combine(dir, profile.Name)}.md and .json").ConfigureAwait(false);
+        if (log is not null && parsed.RequestsFile is { } requestsFile)
+        {
+            var writer = new StreamWriter(requestsFile, append: false);
+            await using (writer.ConfigureAwait(false))
+            {
+                await log.WriteCsvAsync(writer, [.. profile.Mix.Select(m => m.Name)], cancellationToken).ConfigureAwait(false);
+            }
+
+            await errors.WriteLineAsync($"aotproxy-load: wrote {log.Count} requests to {requestsFile}").ConfigureAwait(false);
+        }
+
         return report.Passed ? Passed : ThresholdFailed;
     }
 

@@ -40,7 +40,8 @@ internal sealed class RequestSender : IDisposable
         };
     }
 
-    public async Task SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
+    // Records the outcome in `recorder` and returns it (null when the run was stopped mid-request).
+    public async Task<SendOutcome?> SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, _uri)
         {
@@ -56,10 +57,17 @@ internal sealed class RequestSender : IDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(_timeout);
         using var scanner = new ResponseScanner(template.Stream);
+        var status = 0;
+        SendOutcome Failed(ErrorKind kind)
+        {
+            recorder.Error(kind);
+            return new SendOutcome(status, kind, -1, Stopwatch.GetTimestamp() - intendedTicks, 0, 0);
+        }
+
         try
         {
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            var status = (int)response.StatusCode;
+            status = (int)response.StatusCode;
             recorder.Status(status);
             await using var body = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
 
@@ -106,31 +114,32 @@ internal sealed class RequestSender : IDisposable
             var end = Stopwatch.GetTimestamp();
             if (status is < 200 or > 299)
             {
-                recorder.Error(ErrorKind.HttpStatus);
-                return;
+                return Failed(ErrorKind.HttpStatus);
             }
 
             if (template.Stream && !scanner.SawDone)
             {
-                recorder.Error(ErrorKind.Protocol); // cut off: a finished stream ends with [DONE]
-                return;
+                return Failed(ErrorKind.Protocol); // cut off: a finished stream ends with [DONE]
             }
 
             scanner.Complete();
             var ttftAt = template.Stream ? firstContent : firstByte;
-            recorder.Succeeded(end - intendedTicks, ttftAt < 0 ? -1 : ttftAt - intendedTicks, scanner.PromptTokens, scanner.CompletionTokens);
+            var ttft = ttftAt < 0 ? -1 : ttftAt - intendedTicks;
+            recorder.Succeeded(end - intendedTicks, ttft, scanner.PromptTokens, scanner.CompletionTokens);
+            return new SendOutcome(status, null, ttft, end - intendedTicks, scanner.PromptTokens, scanner.CompletionTokens);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             // The run was stopped (Ctrl+C, or the drain deadline): not the target's fault.
+            return null;
         }
         catch (OperationCanceledException)
         {
-            recorder.Error(ErrorKind.Timeout);
+            return Failed(ErrorKind.Timeout);
         }
         catch (HttpRequestException ex)
         {
-            recorder.Error(ex.HttpRequestError switch
+            return Failed(ex.HttpRequestError switch
             {
                 HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError => ErrorKind.Connect,
                 HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.ConfigurationLimitExceeded or HttpRequestError.HttpProtocolError => ErrorKind.Protocol,
@@ -139,21 +148,21 @@ internal sealed class RequestSender : IDisposable
         }
         catch (InvalidDataException)
         {
-            recorder.Error(ErrorKind.Protocol);
+            return Failed(ErrorKind.Protocol);
         }
         catch (HttpIOException ex) when (ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
         {
-            recorder.Error(ErrorKind.Protocol); // the body ended before its declared length or last chunk
+            return Failed(ErrorKind.Protocol); // the body ended before its declared length or last chunk
         }
         catch (IOException)
         {
-            recorder.Error(ErrorKind.Io);
+            return Failed(ErrorKind.Io);
         }
         catch (Exception)
         {
             // Nothing may escape: the send is not awaited by anyone, and a lost request would
             // leave the counts short.
-            recorder.Error(ErrorKind.Other);
+            return Failed(ErrorKind.Other);
         }
     }
 

@@ -34,6 +34,13 @@ internal sealed record MixConfig
     // tenant by the key.
     public string Tenant { get; init; } = "";
 
+    // The part of the run the entry sends in, from the schedule's start ("" = the whole run). Out
+    // of it the entry's turns are skipped, so the other entries keep their own rates: a tenant
+    // that stops, or joins late, in a fairness test.
+    public string Start { get; init; } = "";
+
+    public string Stop { get; init; } = "";
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -1,7 +1,8 @@
 namespace AotProxy.Load.Profiles;
 
 // A validated [[mix]] entry. ApiKey is "" when the scenario's key (or --key) applies. With
-// SharedPrefixes > 0 the user message is always unique (UniquePrompts is then true).
+// SharedPrefixes > 0 the user message is always unique (UniquePrompts is then true). The entry
+// sends from Start to Stop after the schedule's start (null Stop: to the end).
 internal sealed record MixEntry(
     string Name,
     int Weight,
@@ -12,4 +13,6 @@ internal sealed record MixEntry(
     string Tenant,
     bool UniquePrompts = false,
     int SharedPrefixes = 0,
-    int PrefixChars = 0);
+    int PrefixChars = 0,
+    TimeSpan Start = default,
+    TimeSpan? Stop = null);

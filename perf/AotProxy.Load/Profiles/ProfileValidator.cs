@@ -263,9 +263,25 @@ internal sealed class ProfileValidator
             Error($"{at}.prompt_chars", $"must be at least {UniqueTag.Length} with unique prompts (each starts with a {UniqueTag.Length}-character tag)");
         }
 
+        var start = TimeSpan.Zero;
+        if (mix.Start.Length > 0 && !Duration.TryParse(mix.Start, out start))
+        {
+            Error($"{at}.start", $"\"{mix.Start}\" is not a duration from the schedule's start (\"0s\", \"90s\", \"1m30s\")");
+        }
+
+        TimeSpan? stop = null;
+        if (mix.Stop.Length > 0)
+        {
+            stop = PositiveDuration($"{at}.stop", mix.Stop);
+            if (stop <= start)
+            {
+                Error($"{at}.stop", $"must be after start ({mix.Start})");
+            }
+        }
+
         var name = mix.Name.Length > 0 ? mix.Name : mix.Tenant.Length > 0 ? mix.Tenant : $"mix-{index}";
         return _errors.Count == errorsBefore
-            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant, unique, mix.SharedPrefixes, mix.PrefixChars)
+            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant, unique, mix.SharedPrefixes, mix.PrefixChars, start, stop)
             : null;
     }
 

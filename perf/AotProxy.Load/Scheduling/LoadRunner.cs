@@ -32,6 +32,7 @@ internal sealed class LoadRunner
     private readonly List<Task> _closedLoops = [];
     private RequestSender? _sender;
     private CancellationToken _stop;
+    private long _start;
     private long _inFlight;
     private long _lastCompletion;
 
@@ -44,7 +45,7 @@ internal sealed class LoadRunner
         _plan = LoadPlan.Create(profile.Steps, options.DurationScale, options.RateScale);
         _recorders = [.. profile.Mix.Select(_ => new ScenarioRecorder())];
         _templates = [.. profile.Mix.Select(m => RequestTemplate.Create(profile, m, options.Key))];
-        _picker = new MixPicker(profile.Mix);
+        _picker = new MixPicker(profile.Mix, options.DurationScale);
         Target = RequestUri(options.Target ?? profile.Target, profile.Path);
     }
 
@@ -69,6 +70,7 @@ internal sealed class LoadRunner
         await WarmUpAsync(sender, stop.Token).ConfigureAwait(false);
         var startedAt = DateTimeOffset.UtcNow;
         var start = Stopwatch.GetTimestamp() + LeadTicks;
+        _start = start;
         var scheduled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() => Schedule(start, scheduled, stop.Token))
         {
@@ -100,7 +102,7 @@ internal sealed class LoadRunner
         var discard = new ScenarioRecorder();
         foreach (var template in _templates)
         {
-            await sender.SendAsync(template, Stopwatch.GetTimestamp(), discard, limit.Token).ConfigureAwait(false);
+            _ = await sender.SendAsync(template, Stopwatch.GetTimestamp(), discard, limit.Token).ConfigureAwait(false);
         }
     }
 
@@ -147,13 +149,19 @@ internal sealed class LoadRunner
 
     private void Dispatch(long intended, long lag)
     {
-        var mix = _picker.Next();
+        var mix = _picker.Next(intended - _start);
+        if (mix < 0)
+        {
+            return; // that entry's turn, outside its start..stop: not a request
+        }
+
         var recorder = _recorders[mix];
         recorder.Scheduled(lag);
         if (Interlocked.Increment(ref _inFlight) > _profile.MaxInFlight)
         {
             Interlocked.Decrement(ref _inFlight);
             recorder.Error(ErrorKind.Dropped);
+            _options.Log?.Add(mix, intended - _start, new SendOutcome(0, ErrorKind.Dropped, -1, 0, 0, 0));
             return;
         }
 
@@ -175,7 +183,13 @@ internal sealed class LoadRunner
                 return;
             }
 
-            var mix = _picker.Next();
+            var mix = _picker.NextActive(now - _start);
+            if (mix < 0)
+            {
+                await Task.Delay(5, CancellationToken.None).ConfigureAwait(false); // no entry sends now
+                continue;
+            }
+
             _recorders[mix].Scheduled(0);
             Interlocked.Increment(ref _inFlight);
             await SendOneAsync(mix, now, stop).ConfigureAwait(false);
@@ -188,7 +202,11 @@ internal sealed class LoadRunner
     {
         try
         {
-            await _sender!.SendAsync(_templates[mix], intended, _recorders[mix], stop).ConfigureAwait(false);
+            var outcome = await _sender!.SendAsync(_templates[mix], intended, _recorders[mix], stop).ConfigureAwait(false);
+            if (outcome is { } done)
+            {
+                _options.Log?.Add(mix, intended - _start, done);
+            }
         }
         finally
         {

@@ -15,4 +15,7 @@ internal sealed record RunOptions
     // Called on the scheduling thread before each open-loop send, with the send's index. Tests
     // stall the schedule through it, the way a GC pause or a starved CPU would.
     public Action<long>? BeforeOpenLoopSend { get; init; }
+
+    // Non-null: every request's outcome also goes here (`--requests FILE`).
+    public Recording.RequestLog? Log { get; init; }
 }

@@ -182,6 +182,30 @@ public sealed class ProfileLoaderTests
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("start = \"soon\"", 1, "mix[0].start", "is not a duration")]
+    [InlineData("stop = \"0s\"", 1, "mix[0].stop", "not a positive duration")]
+    [InlineData("start = \"30s\"\nstop = \"20s\"", 2, "mix[0].stop", "must be after start (30s)")]
+    public void Bad_mix_start_and_stop_are_errors_with_their_line(string keys, int line, string key, string message)
+    {
+        var header = Minimal.Split('\n').Length + 2;
+
+        var error = Assert.Single(Errors(Minimal + "\n\n[[mix]]\n" + keys + "\n"), e => e.Key == key);
+
+        Assert.Equal(header + line, error.Line);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Mix_start_and_stop_bind()
+    {
+        var result = ProfileLoader.Parse(Minimal + "\n\n[[mix]]\nname = \"a\"\nstop = \"1m30s\"\n\n[[mix]]\nname = \"b\"\nstart = \"10s\"\n", "t", "test");
+        var profile = Assert.IsType<LoadProfile>(result.Profile);
+
+        Assert.Equal((TimeSpan.Zero, TimeSpan.FromSeconds(90)), (profile.Mix[0].Start, profile.Mix[0].Stop));
+        Assert.Equal((TimeSpan.FromSeconds(10), (TimeSpan?)null), (profile.Mix[1].Start, profile.Mix[1].Stop));
+    }
+
     [Fact]
     public void An_unknown_key_is_an_error_with_its_line()
     {
