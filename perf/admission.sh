@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Admission under saturation (issue 5), on a simulated fleet (a profile, not a test):
+#
+#   2 `aotproxy simulate` workers on loopback, each --max-num-seqs 16 (32 slots in all, ~37 of the
+#   profiles' requests per second: 100 prompt tokens, 64 streamed completion tokens).
+#   `aotproxy serve` in front of them with an admission config per experiment (below).
+#
+# Experiments (each on a fresh fleet):
+#   fairness            perf/profiles/admission-fairness.toml: fairshare policy, three tenants of
+#                       one class with weights 70/20/10, each offering 1.1x the fleet; free stops
+#                       at 90 s. Goals: served weighted tokens within 5% of 70/20/10 in every 30 s
+#                       window (Jain >= 0.99), slot utilization >= 95% while anyone waits, and the
+#                       others take free's share at once when it stops.
+#   isolation           perf/profiles/admission-isolation.toml: bucket policy, 2 buckets with
+#                       guaranteed shares 3:5; P0 class in bucket 0, P4 class in bucket 1. P0 alone,
+#                       then 2x overload, 90% P4. Goals: P0 TTFT p99 <= 1.5x unloaded; P4 served,
+#                       with max wait <= 10x the mean service time.
+#   isolation-priority  the same traffic under the priority policy (no reserved slots), to compare.
+# While a profile runs, the gateway's /api/queues is sampled every 0.5 s (queues.jsonl), and the
+# runner writes one line per request (requests.csv). perf/admission_report.py then writes the
+# figures and the goals (summary.md).
+#
+#   perf/admission.sh                           all three experiments, ~6 min
+#   perf/admission.sh fairness                  one experiment
+#   perf/admission.sh --duration-scale 0.2 isolation
+#
+# Options:
+#   --duration-scale F   multiply every profile duration (passed to aotproxy-load)
+#   --rate-scale F       multiply every rate (passed to aotproxy-load)
+#   --base-port N        workers on N and N+1, gateway N+8, admin N+9 (default 18301, or
+#                        ADMISSION_BASE_PORT); checked free first
+#   --out DIR            reports (default perf/reports/admission-YYYYmmdd-HHMMSS)
+# Environment:
+#   AOTPROXY_BINARY   the gateway binary (default: artifacts/aot/aotproxy; publish it first)
+#
+# Exit code: 0 when every run completed (the goals are in the summary), 1 for usage errors, 3 when a
+# worker or the gateway could not start. Everything started here is stopped by its PID.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+cmdline="perf/admission.sh $*"
+all_experiments=(fairness isolation isolation-priority)
+
+usage() {
+  sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
+  exit 1
+}
+
+experiments=()
+runner_args=()
+duration_scale=1
+base_port="${ADMISSION_BASE_PORT:-18301}"
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h | --help) usage ;;
+    --duration-scale | --rate-scale)
+      [[ $# -ge 2 ]] || usage
+      [[ "$1" == --rate-scale ]] || duration_scale="$2"
+      runner_args+=("$1" "$2"); shift 2 ;;
+    --base-port)
+      [[ $# -ge 2 && "$2" =~ ^[0-9]+$ && "$2" -ge 1024 && "$2" -le 65000 ]] || { echo "admission.sh: --base-port takes a port from 1024 to 65000" >&2; exit 1; }
+      base_port="$2"; shift 2 ;;
+    --out)
+      [[ $# -ge 2 ]] || usage
+      out="$2"; shift 2 ;;
+    -*) echo "admission.sh: unknown option $1" >&2; usage ;;
+    *) experiments+=("$1"); shift ;;
+  esac
+done
+((${#experiments[@]} > 0)) || experiments=("${all_experiments[@]}")
+for e in "${experiments[@]}"; do
+  [[ " ${all_experiments[*]} " == *" $e "* ]] || { echo "admission.sh: unknown experiment \"$e\"; use: ${all_experiments[*]}" >&2; exit 1; }
+done
+
+binary="${AOTPROXY_BINARY:-artifacts/aot/aotproxy}"
+if [[ ! -x "$binary" ]]; then
+  echo "admission.sh: $binary is not an executable; publish it (README: The Native AOT binary) or set AOTPROXY_BINARY" >&2
+  exit 1
+fi
+
+# The fleet. perf/profiles/admission-*.toml derive their rates from these numbers: change them together.
+model="meta-llama/Llama-3.1-8B-Instruct"
+worker_names=(sim-0 sim-1)
+max_num_seqs=16
+worker_ports=("$base_port" $((base_port + 1)))
+gateway_port=$((base_port + 8))
+admin_port=$((base_port + 9))
+
+out="${out:-perf/reports/admission-$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+
+FLEET_TAG="admission.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$here/lib/fleet.sh"
+sampler_pid=""
+# shellcheck disable=SC2317  # called by the EXIT trap
+on_exit() {
+  [[ -z "$sampler_pid" ]] || kill "$sampler_pid" 2>/dev/null || true
+  fleet_stop_all
+  echo "admission.sh: reports and logs in $out" >&2
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+fleet_check_ports "${worker_ports[@]}" "$gateway_port" "$admin_port" || exit 3
+fleet_build_runner "$out" || exit 1
+
+# tenant NAME CLASS WEIGHT: a [[tenants]] entry with the key the profiles send for it, "sk-NAME".
+tenant() {
+  local name="$1" class="$2" weight="$3" key="sk-$1"
+  printf '\n[[tenants]]\nname = "%s"\nclass = "%s"\nweight = %s\napi_key_sha256 = ["%s"]  # sha256 of "%s"\nmodels = ["*"]\n' \
+    "$name" "$class" "$weight" "$("$binary" hash-key "$key")" "$key"
+}
+
+# The admission part of each experiment's config.
+admission_config() {
+  case "$1" in
+    fairness)
+      cat <<'TOML'
+
+[scheduler]
+policy = "fairshare"
+
+[[classes]]
+name = "shared"
+priority = 0
+weight = 1
+max_queue_wait = "4s"                # beyond it, 503 with Retry-After: the overload is shed, not piled up
+TOML
+      tenant fair-enterprise shared 70
+      tenant fair-premium shared 20
+      tenant fair-free shared 10
+      ;;
+    isolation | isolation-priority)
+      local policy=bucket
+      [[ "$1" == isolation ]] || policy=priority
+      cat <<TOML
+
+[scheduler]
+policy = "$policy"
+bucket_count = 2
+bucket_shares = [3, 5]               # bucket policy: 12 of the 32 slots kept for P0, 20 for P4
+
+[[classes]]
+name = "interactive"
+priority = 0
+buckets = [0, 0]
+max_queue_wait = "30s"
+
+[[classes]]
+name = "batch"
+priority = 4
+buckets = [1, 1]
+max_queue_wait = "5s"                # ~6x the service time: beyond it, 503 with Retry-After
+TOML
+      tenant iso-interactive interactive 1
+      tenant iso-batch batch 1
+      ;;
+  esac
+}
+
+write_config() {
+  local experiment="$1" file="$2" i
+  {
+    cat <<TOML
+# Written by perf/admission.sh for experiment $experiment.
+[server]
+listen = "127.0.0.1:$gateway_port"
+admin_listen = "127.0.0.1:$admin_port"
+shutdown_grace = "5s"
+
+[routing]
+strategy = "least_queue"
+metrics_interval = "500ms"
+
+[forwarding]
+connect_timeout = "5s"
+activity_timeout = "120s"
+TOML
+    admission_config "$experiment"
+    for i in "${!worker_names[@]}"; do
+      printf '\n[[workers]]\nname = "%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s  # = --max-num-seqs\n' \
+        "${worker_names[i]}" "${worker_ports[i]}" "$model" "$max_num_seqs"
+    done
+  } >"$file"
+  "$binary" check-config "$file" >/dev/null || { echo "admission.sh: $file does not validate" >&2; return 1; }
+}
+
+# Every 0.5 s: "EPOCH_SECONDS {json of /api/queues}", until killed.
+sample_queues() {
+  local file="$1"
+  while true; do
+    printf '%s ' "$(date +%s.%N)"
+    { curl -sf --max-time 1 "http://127.0.0.1:$admin_port/api/queues" || printf '{}'; } | tr -d '\n'
+    printf '\n'
+    sleep 0.5
+  done >"$file"
+}
+
+run_one() {
+  local experiment="$1" dir="$out/$1" i pids=() profile
+  profile="perf/profiles/admission-${experiment%-priority}.toml"
+  mkdir -p "$dir"
+  write_config "$experiment" "$dir/gateway.toml" || return 1
+  for i in "${!worker_names[@]}"; do
+    fleet_start_worker "$binary" "${worker_ports[i]}" "$dir/${worker_names[i]}.log" \
+      --model "$model" --max-num-seqs "$max_num_seqs" --name "${worker_names[i]}" || return 3
+    pids+=("$fleet_last_pid")
+  done
+  fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/gateway.log" || return 3
+  pids+=("$fleet_last_pid")
+
+  sample_queues "$dir/queues.jsonl" &
+  sampler_pid=$!
+  local status=0
+  dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" \
+    --target "http://127.0.0.1:$gateway_port" --out "$dir" --requests "$dir/requests.csv" "${runner_args[@]}" \
+    >"$dir/runner.txt" 2>&1 || status=$?
+  kill "$sampler_pid" 2>/dev/null || true
+  wait "$sampler_pid" 2>/dev/null || true
+  sampler_pid=""
+  curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" >"$dir/gateway-metrics.txt" 2>/dev/null || true
+
+  local reversed=()
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    reversed+=("${pids[i]}")
+  done
+  fleet_stop "${reversed[@]}"
+  if [[ $status -eq 1 ]]; then
+    echo "admission.sh: the runner failed on $profile:" >&2
+    cat "$dir/runner.txt" >&2
+    return 1
+  fi
+}
+
+started=$SECONDS
+echo "admission.sh: ${experiments[*]} -> $out" >&2
+for experiment in "${experiments[@]}"; do
+  echo "admission.sh: $experiment ($((SECONDS - started)) s in)" >&2
+  run_one "$experiment" || exit $?
+done
+
+python3 "$here/admission_report.py" "$out" --experiments "${experiments[*]}" --duration-scale "$duration_scale" \
+  --command "$cmdline" --seconds $((SECONDS - started)) >"$out/summary.md"
+cat "$out/summary.md"
