@@ -6,7 +6,8 @@ using BenchmarkDotNet.Attributes;
 namespace AotProxy.Benchmarks;
 
 // The inspect stage: one Utf8JsonReader pass per request body (DataPlaneHandler), plus the
-// include_usage splice when the gateway must ask upstream for usage (RequestBody.Apply).
+// include_usage splice when the gateway must ask upstream for usage, and the engine priority
+// (RequestBody.Apply).
 [MemoryDiagnoser]
 public class RequestInspectionBenchmarks
 {
@@ -60,6 +61,24 @@ public class RequestInspectionBenchmarks
         splice.Apply(_stream, next);
         ArrayPool<byte>.Shared.Return(next);
         return request.NeedsUsageInjection ? length : 0;
+    }
+
+    // scheduler.engine_priority on: the usage splice and `,"priority":N` in the same copy, as
+    // RequestBody.Apply writes them.
+    [Benchmark]
+    public int InspectAndSpliceWithPriority()
+    {
+        RequestInspector.Inspect(_stream, out var request, out _);
+        Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
+        var insert = request.PrioritySplice.Format(2, scratch);
+        var usage = request.UsageSplice;
+        var next = ArrayPool<byte>.Shared.Rent(usage.NewLength(_stream.Length) + insert.Length);
+        var writer = new SpliceWriter(_stream, next);
+        writer.Splice(usage.Offset, usage.RemoveLength, usage.Insert);
+        writer.Splice(request.PrioritySplice.Offset, 0, insert);
+        var length = writer.Finish();
+        ArrayPool<byte>.Shared.Return(next);
+        return length;
     }
 
     private static int Inspect(byte[] body) => (int)RequestInspector.Inspect(body, out _, out _);

@@ -95,7 +95,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         }
 
         var maxTokens = kind == RequestKind.Embedding ? 0 : request.ResolveMaxTokens(options.DefaultMaxTokens);
-        if (Validate(request, kind, maxTokens) is { } invalid)
+        if ((Validate(request, kind, maxTokens) ?? RefusePriority(request)) is { } invalid)
         {
             await HttpResponses.SendErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequestError", invalid).ConfigureAwait(false);
             return;
@@ -194,6 +194,15 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             ? $"This model's maximum context length is {maxModelLen} tokens. However, you requested {total} tokens ({request.PromptTokens} in the messages, {maxTokens} in the completion). Please reduce the length of the messages or completion."
             : null;
     }
+
+    // A priority the engine cannot honour: vLLM's V0 engine refuses it in add_request, after the
+    // request's own checks, with this text (400 BadRequestError). The V1 engine ignores it under
+    // fcfs instead (vllm-project/vllm#22997); the simulator keeps the refusal, the stricter case a
+    // gateway that sends priorities must be configured for.
+    private string? RefusePriority(ParsedRequest request) =>
+        request.Priority != 0 && options.SchedulingPolicy != SchedulingPolicy.Priority
+            ? $"Got priority {request.Priority} but Priority scheduling is not enabled."
+            : null;
 
     private async Task<RequestOutcome> StreamAsync(OpenAiExchange exchange, SimulatedSequence sequence, GeneratedText text)
     {

@@ -29,6 +29,9 @@ internal sealed class ParsedRequest
 
     public long? Seed { get; set; }
 
+    // vLLM's extension for --scheduling-policy priority: lower values are served first; 0 when absent.
+    public int Priority { get; set; }
+
     public bool HasPrompt { get; set; }
 
     // Embeddings: one hash per input item (the vector's seed).

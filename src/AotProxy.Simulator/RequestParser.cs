@@ -79,6 +79,12 @@ internal static class RequestParser
                     reader.Read();
                     request.Seed = reader.TokenType == JsonTokenType.Null ? null : ReadLong(ref reader, "seed");
                 }
+                else if (reader.ValueTextEquals("priority"u8))
+                {
+                    // A later duplicate overwrites an earlier one: Python's json keeps the last.
+                    reader.Read();
+                    request.Priority = ReadInt(ref reader, "priority");
+                }
                 else if (reader.ValueTextEquals("stream_options"u8))
                 {
                     reader.Read();
@@ -328,6 +334,10 @@ internal static class RequestParser
 
         return value;
     }
+
+    // Not nullable: vLLM declares `priority: int = 0`, so pydantic refuses null.
+    private static int ReadInt(ref Utf8JsonReader reader, string field) =>
+        ReadOptionalInt(ref reader, field) ?? throw new FormatException($"{field} must be an integer.");
 
     private static long ReadLong(ref Utf8JsonReader reader, string field)
     {

@@ -16,12 +16,13 @@ internal sealed class SimulatedSequence
 
     private volatile SequenceState _state = SequenceState.Waiting;
 
-    public SimulatedSequence(int promptTokens, ulong[] blockHashes, int plannedTokens, long arrivedAt)
+    public SimulatedSequence(int promptTokens, ulong[] blockHashes, int plannedTokens, long arrivedAt, int priority = 0)
     {
         PromptTokens = promptTokens;
         BlockHashes = blockHashes;
         PlannedTokens = plannedTokens;
         ArrivedAt = arrivedAt;
+        Priority = priority;
         Context = promptTokens;
     }
 
@@ -33,6 +34,9 @@ internal sealed class SimulatedSequence
     public int PlannedTokens { get; }
 
     public long ArrivedAt { get; }
+
+    // The request's `priority`; orders the waiting queue under SchedulingPolicy.Priority.
+    public int Priority { get; }
 
     public ChannelReader<int> Progress => _progress.Reader;
 

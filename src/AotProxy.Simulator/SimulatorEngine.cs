@@ -37,6 +37,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     private readonly int _maxNumBatchedTokens;
     private readonly double _prefillTokensPerSecond;
     private readonly double _decodeTokensPerSecond;
+    private readonly bool _byPriority;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private TaskCompletionSource? _wake;
@@ -52,6 +53,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         _maxNumBatchedTokens = options.MaxNumBatchedTokens;
         _prefillTokensPerSecond = options.PrefillTokensPerSecond * options.SpeedFactor;
         _decodeTokensPerSecond = options.DecodeTokensPerSecond * options.SpeedFactor;
+        _byPriority = options.SchedulingPolicy == SchedulingPolicy.Priority;
         _prefixCache = new PrefixCache(options.NumGpuBlocks);
         CreatedUnixSeconds = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         IterationTokens = new PrometheusHistogram(IterationTokenBuckets);
@@ -80,10 +82,10 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
     public SimulatedSequence Submit(ParsedRequest request, int plannedTokens)
     {
-        var sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp());
+        var sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority);
         lock (_gate)
         {
-            sequence.WaitingNode = _waiting.AddLast(sequence);
+            sequence.WaitingNode = _byPriority ? InsertByPriority(sequence) : _waiting.AddLast(sequence);
             PublishState();
             _wake?.TrySetResult();
             _wake = null;
@@ -195,8 +197,9 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
     // vLLM V1's schedule(): running sequences first (a decode costs one token of the step's
     // budget, a prefill as much of its prompt as fits), taking blocks as they grow and preempting
-    // the newest running sequence when blocks run out; then the waiting queue in FIFO order, unless
-    // this step preempted. The head of the queue waits for slots and blocks: nobody overtakes it.
+    // the newest running sequence when blocks run out; then the waiting queue in its order (FIFO,
+    // or by priority), unless this step preempted. The head of the queue waits for slots and
+    // blocks: nobody overtakes it.
     private double ScheduleStep()
     {
         _scheduled.Clear();
@@ -298,8 +301,26 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         Release(victim);
         victim.Computed = 0;
         victim.State = SequenceState.Waiting;
-        victim.WaitingNode = _waiting.AddFirst(victim);
+        // fcfs: back to the head of the queue. priority: vLLM pushes it onto its heap, where its
+        // early arrival puts it ahead of the later waiters of its own priority.
+        victim.WaitingNode = _byPriority ? InsertByPriority(victim) : _waiting.AddFirst(victim);
         _stats.AddPreemption();
+    }
+
+    // --scheduling-policy priority: vLLM keeps its waiting requests in a heap on (priority,
+    // arrival_time); here the list stays sorted the same way, the new one going after every
+    // waiter that sorts before it or ties. vLLM also preempts the running request with the largest
+    // (priority, arrival_time) when blocks run out, where this engine preempts the newest; the
+    // waiting queue's order is what tests of priority admission observe.
+    private LinkedListNode<SimulatedSequence> InsertByPriority(SimulatedSequence sequence)
+    {
+        var before = _waiting.Last;
+        while (before is not null && (sequence.Priority, sequence.ArrivedAt).CompareTo((before.Value.Priority, before.Value.ArrivedAt)) < 0)
+        {
+            before = before.Previous;
+        }
+
+        return before is null ? _waiting.AddFirst(sequence) : _waiting.AddAfter(before, sequence);
     }
 
     private void CommitStep()

@@ -30,6 +30,9 @@ public sealed class SimulatorOptions
 
     public MetricsFormat MetricsFormat { get; set; } = MetricsFormat.V1;
 
+    // vLLM's --scheduling-policy; fcfs is vLLM's default too.
+    public SchedulingPolicy SchedulingPolicy { get; set; } = SchedulingPolicy.Fcfs;
+
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     public SimulatorFaults Faults { get; } = new();
@@ -49,6 +52,11 @@ public sealed class SimulatorOptions
         ThrowIfNotPositive(SpeedFactor);
         ThrowIfNotPositive(PrefillTokensPerSecond);
         ThrowIfNotPositive(DecodeTokensPerSecond);
+        if (SchedulingPolicy is not (SchedulingPolicy.Fcfs or SchedulingPolicy.Priority))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SchedulingPolicy), SchedulingPolicy, "Must be Fcfs or Priority.");
+        }
+
         ArgumentNullException.ThrowIfNull(TimeProvider);
     }
 

@@ -69,6 +69,16 @@ public class SimulateCommandTests
         Assert.Equal(16, options.MaxNumSeqs);
     }
 
+    [Theory]
+    [InlineData(new string[0], SchedulingPolicy.Fcfs)]
+    [InlineData(new[] { "--scheduling-policy", "fcfs" }, SchedulingPolicy.Fcfs)]
+    [InlineData(new[] { "--scheduling-policy", "priority" }, SchedulingPolicy.Priority)]
+    public void TryParse_SchedulingPolicy_IsVllmsFlag(string[] flags, SchedulingPolicy expected)
+    {
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", .. flags]), out var options, out _, out var error), error);
+        Assert.Equal(expected, options.SchedulingPolicy);
+    }
+
     [Fact]
     public void TryParse_NoFleetFlags_KeepsTheSimulatorDefaults()
     {
@@ -89,6 +99,7 @@ public class SimulateCommandTests
     [InlineData("--speed", "-0.5", "--speed takes a factor above 0")]
     [InlineData("--speed", "1e3", "--speed takes a factor above 0")]
     [InlineData("--speed", "101", "--speed takes a factor above 0")]
+    [InlineData("--scheduling-policy", "Priority", "--scheduling-policy takes fcfs or priority (got \"Priority\")")]
     public void TryParse_BadFleetFlag_NamesTheFlagAndItsRange(string flag, string value, string expected)
     {
         Assert.False(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", flag, value]), out _, out _, out var error));

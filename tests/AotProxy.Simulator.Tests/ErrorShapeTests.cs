@@ -62,6 +62,51 @@ public sealed class ErrorShapeTests
         Assert.StartsWith("This model's maximum context length is 1024 tokens.", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
+    // vLLM's text (its V0 engine's add_request); the last of duplicate keys counts, as in Python.
+    [Theory]
+    [InlineData(",\"priority\":2", 2)]
+    [InlineData(",\"priority\":-1", -1)]
+    [InlineData(",\"priority\":0,\"priority\":3", 3)]
+    public async Task Fcfs_PriorityNotZero_Returns400PriorityNotEnabled(string priority, int expected)
+    {
+        await using var worker = await TestWorker.StartAsync();
+
+        var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("hi", maxTokens: 4).TrimEnd('}') + priority + "}");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = AssertError(body, "BadRequestError", 400);
+        Assert.Equal($"Got priority {expected} but Priority scheduling is not enabled.", error.GetProperty("message").GetString());
+        Assert.Equal((0L, 0), (worker.Stats.Completed, worker.Stats.Running + worker.Stats.Waiting));
+    }
+
+    [Theory]
+    [InlineData(SchedulingPolicy.Fcfs, ",\"priority\":0")]
+    [InlineData(SchedulingPolicy.Fcfs, ",\"priority\":5,\"priority\":0")]
+    [InlineData(SchedulingPolicy.Priority, ",\"priority\":5")]
+    [InlineData(SchedulingPolicy.Priority, ",\"priority\":-3")]
+    public async Task PriorityThePolicyAccepts_Returns200(SchedulingPolicy policy, string priority)
+    {
+        await using var worker = await TestWorker.StartAsync(o => o.SchedulingPolicy = policy);
+
+        var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("hi", maxTokens: 4).TrimEnd('}') + priority + "}");
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+    }
+
+    [Theory]
+    [InlineData("null")]
+    [InlineData("\"2\"")]
+    [InlineData("1.5")]
+    public async Task PriorityNotAnInteger_Returns400(string value)
+    {
+        await using var worker = await TestWorker.StartAsync(o => o.SchedulingPolicy = SchedulingPolicy.Priority);
+
+        var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("hi", maxTokens: 4).TrimEnd('}') + ",\"priority\":" + value + "}");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        AssertError(body, "BadRequestError", 400);
+    }
+
     [Fact]
     public async Task GetOnChatCompletions_Returns405()
     {

@@ -106,6 +106,15 @@ public sealed class RequestParserTests
         Assert.Equal(3, request.InputHashes.Distinct().Count());
     }
 
+    [Theory]
+    [InlineData("""{"prompt":"x"}""", 0)]
+    [InlineData("""{"prompt":"x","priority":4}""", 4)]
+    [InlineData("""{"priority":9,"prompt":"x","priority":-2}""", -2)]
+    public void Parse_Priority_DefaultsToZeroAndTheLastDuplicateWins(string json, int expected)
+    {
+        Assert.Equal(expected, Parse(json, RequestKind.Completion).Priority);
+    }
+
     private static ParsedRequest Parse(string json, RequestKind kind)
     {
         var request = RequestParser.Parse(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), kind, 16, out var error);

@@ -30,6 +30,42 @@ public sealed class SimulatorEngineTests
         Assert.Equal(SequenceState.Waiting, sequences[3].State);
     }
 
+    // One slot, held; two P4 requests wait, then a P0 arrives. fcfs serves by arrival; priority
+    // serves the P0 first, then the P4s in their arrival order (vLLM's (priority, arrival_time)).
+    [Theory]
+    [InlineData(SchedulingPolicy.Fcfs, new[] { "p4-first", "p4-second", "p0-last" })]
+    [InlineData(SchedulingPolicy.Priority, new[] { "p0-last", "p4-first", "p4-second" })]
+    public async Task Submit_SlotsFull_WaitingQueueFollowsThePolicy(SchedulingPolicy policy, string[] expected)
+    {
+        var (engine, stats, time) = Create(o => { o.MaxNumSeqs = 1; o.SchedulingPolicy = policy; });
+        await using var _ = engine;
+        var holder = engine.Submit(Prompt(20, 0), 1000);
+        Assert.True(await StepUntilAsync(time, () => holder.State == SequenceState.Running));
+
+        var waiters = new List<(string Name, SimulatedSequence Sequence)>();
+        foreach (var (name, priority) in new[] { ("p4-first", 4), ("p4-second", 4), ("p0-last", 0) })
+        {
+            var request = Prompt(20, (ulong)waiters.Count + 1);
+            request.Priority = priority;
+            waiters.Add((name, engine.Submit(request, 1000)));
+            time.Advance(TimeSpan.FromMilliseconds(1)); // later arrival, as on a real clock
+        }
+
+        Assert.True(await Eventually.TrueAsync(() => stats.Waiting == 3), $"waiting={stats.Waiting}");
+        var served = new List<string>();
+        var running = holder;
+        while (served.Count < waiters.Count)
+        {
+            engine.Abort(running);
+            Assert.True(await StepUntilAsync(time, () => waiters.Any(w => w.Sequence.State == SequenceState.Running)));
+            var next = waiters.Single(w => w.Sequence.State == SequenceState.Running);
+            served.Add(next.Name);
+            running = next.Sequence;
+        }
+
+        Assert.Equal(expected, served);
+    }
+
     [Fact]
     public async Task Submit_HeadShortOfBlocks_WaitsAndNothingOvertakesIt()
     {
@@ -49,10 +85,12 @@ public sealed class SimulatorEngineTests
         Assert.True(await StepUntilAsync(time, () => blocked.State != SequenceState.Waiting && small.State != SequenceState.Waiting));
     }
 
-    [Fact]
-    public async Task Decode_BlocksRunOut_PreemptsNewestAndBothStillFinish()
+    [Theory]
+    [InlineData(SchedulingPolicy.Fcfs)]
+    [InlineData(SchedulingPolicy.Priority)]
+    public async Task Decode_BlocksRunOut_PreemptsNewestAndBothStillFinish(SchedulingPolicy policy)
     {
-        var (engine, stats, time) = Create(o => o.NumGpuBlocks = 16);
+        var (engine, stats, time) = Create(o => { o.NumGpuBlocks = 16; o.SchedulingPolicy = policy; });
         await using var _ = engine;
         var first = engine.Submit(Prompt(60, 1), 150);
         var second = engine.Submit(Prompt(60, 2), 150);

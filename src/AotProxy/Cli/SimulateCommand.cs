@@ -61,7 +61,7 @@ internal static class SimulateCommand
         }
 
         if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "num-gpu-blocks", "block-size",
-                "max-num-batched-tokens", "speed", "metrics") is { } unknown)
+                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
             return false;
@@ -167,6 +167,19 @@ internal static class SimulateCommand
                 break;
             case var other:
                 error = $"--metrics takes v0 or v1 (got \"{other}\")";
+                return false;
+        }
+
+        switch (args.Option("scheduling-policy"))
+        {
+            case null or "fcfs":
+                options.SchedulingPolicy = SchedulingPolicy.Fcfs;
+                break;
+            case "priority":
+                options.SchedulingPolicy = SchedulingPolicy.Priority;
+                break;
+            case var other:
+                error = $"--scheduling-policy takes fcfs or priority (got \"{other}\")";
                 return false;
         }
 

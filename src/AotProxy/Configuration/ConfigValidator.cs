@@ -262,7 +262,8 @@ internal sealed class ConfigValidator
             BucketShares(scheduler),
             scheduler.AdaptiveSlots,
             AdaptiveMin(scheduler.AdaptiveMin),
-            AdaptiveMax(scheduler.AdaptiveMax));
+            AdaptiveMax(scheduler.AdaptiveMax),
+            scheduler.EnginePriority);
     }
 
     private double AdaptiveMin(double min)

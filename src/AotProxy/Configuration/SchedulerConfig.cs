@@ -37,6 +37,10 @@ internal sealed record SchedulerConfig
     // 1.5: a worker idle with KV headroom may take half again its configured concurrency.
     public double AdaptiveMax { get; init; } = 1.5;
 
+    // Off by default: a vLLM worker started without --scheduling-policy priority may refuse a
+    // request whose priority is not 0 (V0 engines answer 400), so sending it is the operator's call.
+    public bool EnginePriority { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -11,7 +11,8 @@ internal sealed record SchedulerModel(
     ImmutableArray<double> BucketShares, // normalized: sums to 1; its length is bucket_count
     bool AdaptiveSlots = false,
     double AdaptiveMin = 0.5,         // (0, 1]: share of max_concurrency
-    double AdaptiveMax = 1.5)         // [1, 10]: multiple of max_concurrency
+    double AdaptiveMax = 1.5,         // [1, 10]: multiple of max_concurrency
+    bool EnginePriority = false)      // the admitted priority goes upstream as vLLM's `priority`
 {
     public int BucketCount => BucketShares.Length;
 

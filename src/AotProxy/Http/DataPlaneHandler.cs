@@ -110,16 +110,20 @@ internal sealed class DataPlaneHandler(
                 return;
             }
 
-            if (inspected.NeedsUsageInjection)
-            {
-                body.Apply(inspected.UsageSplice);
-            }
-
             // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
             // x-priority is a per-request decision by the proxy in front and outranks a window;
             // without one, the request takes the class's priority as the windows leave it.
             var admitted = snapshot.ClassOverrides.Apply(caller.Class, time);
             var priority = caller.PriorityFromHeader ? caller.Priority : admitted.Priority;
+
+            // With scheduler.engine_priority, the worker's own scheduler (vLLM --scheduling-policy
+            // priority) orders its queue by the priority this request is admitted with.
+            var enginePriority = snapshot.Scheduler.EnginePriority ? priority : (int?)null;
+            if (inspected.NeedsUsageInjection || enginePriority is not null)
+            {
+                body.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority);
+            }
+
             var admission = await admissions.AdmitAsync(
                 snapshot, pool, tenant, admitted, priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
             if (!admission.IsAdmitted)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using AotProxy.Inspection;
 using AotProxy.Memory;
 using Microsoft.AspNetCore.Http;
 
@@ -68,12 +69,18 @@ internal sealed class RequestBody : IDisposable
         }
     }
 
-    // Turns on stream_options.include_usage by splicing the body into a new pooled array.
-    public void Apply(Inspection.UsageSplice splice)
+    // Rewrites the body into a new pooled array, in one copy: the usage splice turns on
+    // stream_options.include_usage (default: no edit), and with a priority, `"priority":N` goes
+    // in before the root's closing brace (scheduler.engine_priority).
+    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority)
     {
-        var length = splice.NewLength(Length);
-        var next = BufferPool.Shared.Rent(length);
-        splice.Apply(Span, next);
+        Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
+        var insert = priority is { } value ? prioritySplice.Format(value, scratch) : default;
+        var next = BufferPool.Shared.Rent(usage.NewLength(Length) + insert.Length);
+        var writer = new SpliceWriter(Span, next);
+        writer.Splice(usage.Offset, usage.RemoveLength, usage.Insert);
+        writer.Splice(prioritySplice.Offset, 0, insert);
+        var length = writer.Finish();
         BufferPool.Shared.Return(_array!);
         _array = next;
         Length = length;

@@ -7,6 +7,7 @@ internal readonly record struct InspectedRequest(
     bool IncludeUsage,       // the client asked for stream_options.include_usage = true
     int MaxTokens,           // max_completion_tokens, else max_tokens; 0 when absent
     UsageSplice UsageSplice, // how to turn include_usage on, when the client did not
+    PrioritySplice PrioritySplice, // where scheduler.engine_priority adds "priority": the root's closing brace
     ulong PrefixHash,        // StableHash of the prompt's first bytes (messages, prompt or input); 0 when absent
     ulong UserHash)          // StableHash of the body's `user`; 0 when absent
 {

@@ -121,8 +121,14 @@ internal static class RequestInspector
             }
         }
 
-        // Anything after the root object (a second value, garbage) throws here.
-        if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+        if (reader.TokenType != JsonTokenType.EndObject)
+        {
+            return InspectionError.InvalidJson;
+        }
+
+        // Anything after the root object but whitespace (a second value, garbage) throws here.
+        var rootClose = (int)reader.TokenStartIndex;
+        if (reader.Read())
         {
             return InspectionError.InvalidJson;
         }
@@ -147,6 +153,7 @@ internal static class RequestInspector
             includeUsage,
             maxCompletionTokens > 0 ? maxCompletionTokens : maxTokens,
             splice,
+            new PrioritySplice(rootClose, rootHasProperties),
             prefixHash,
             userHash);
         return InspectionError.None;

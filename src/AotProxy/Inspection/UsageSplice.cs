@@ -24,9 +24,8 @@ internal readonly record struct UsageSplice(int Offset, int RemoveLength, UsageS
     // Writes the spliced body into destination, which must hold NewLength(body.Length) bytes.
     public void Apply(ReadOnlySpan<byte> body, Span<byte> destination)
     {
-        body[..Offset].CopyTo(destination);
-        var insert = Insert;
-        insert.CopyTo(destination[Offset..]);
-        body[(Offset + RemoveLength)..].CopyTo(destination[(Offset + insert.Length)..]);
+        var writer = new SpliceWriter(body, destination);
+        writer.Splice(Offset, RemoveLength, Insert);
+        writer.Finish();
     }
 }

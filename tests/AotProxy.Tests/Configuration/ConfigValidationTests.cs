@@ -69,6 +69,9 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\nadaptive_max = 10.5", 2, "scheduler.adaptive_max")]
     [InlineData("[scheduler]\nadaptive_slots = true\n\nadaptive_max = inf", 4, "scheduler.adaptive_max")]
     [InlineData("[scheduler]\nadaptive_slots = \"yes\"", 2, "scheduler.adaptive_slots")]
+    [InlineData("[scheduler]\npolicy = \"priority\"\nengine_priority = \"yes\"", 3, "scheduler.engine_priority")]
+    [InlineData("[scheduler]\nengine_priority = 1", 2, "scheduler.engine_priority")]
+    [InlineData("[scheduler]\nengine_priorty = true", 2, "scheduler.engine_priorty")]
     public void Parse_InvalidTableValue_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -214,6 +217,14 @@ public sealed class ConfigValidationTests
 
         scheduler = TestConfig.Valid("[scheduler]\nadaptive_min = 0.01\nadaptive_max = 1.0").Scheduler;
         Assert.Equal((false, 0.01, 1.0), (scheduler.AdaptiveSlots, scheduler.AdaptiveMin, scheduler.AdaptiveMax));
+    }
+
+    [Fact]
+    public void Parse_EnginePriority_OffByDefaultAndCarriedToTheModel()
+    {
+        Assert.False(TestConfig.Valid("").Scheduler.EnginePriority);
+        Assert.False(TestConfig.Valid("[scheduler]\nengine_priority = false").Scheduler.EnginePriority);
+        Assert.True(TestConfig.Valid("[scheduler]\nengine_priority = true").Scheduler.EnginePriority);
     }
 
     [Fact]

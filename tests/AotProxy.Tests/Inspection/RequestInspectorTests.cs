@@ -75,6 +75,17 @@ public class RequestInspectorTests
     }
 
     [Theory]
+    [InlineData("""{"model":"m"}""", 12)]
+    [InlineData("{\"model\":\"m\",\"x\":{\"y\":\"}\"}} \n", 26)]
+    [InlineData("{ \"model\":\"m\" \r\n}\r\n", 16)]
+    public void Inspect_PrioritySplice_IsAtTheRootsClosingBrace(string body, int closingBrace)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.Equal(new PrioritySplice(closingBrace, AfterProperty: true), request.PrioritySplice);
+        Assert.Equal('}', body[closingBrace]);
+    }
+
+    [Theory]
     [InlineData("", nameof(InspectionError.InvalidJson))]
     [InlineData("{", nameof(InspectionError.InvalidJson))]
     [InlineData("""{"model":"m",}""", nameof(InspectionError.InvalidJson))]

@@ -1,0 +1,124 @@
+using System.Text;
+using System.Text.Json;
+using AotProxy.Http;
+using AotProxy.Inspection;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Tests.Http;
+
+// RequestBody.Apply: the body the worker gets, byte for byte (golden strings), with the usage
+// splice, the engine-priority splice, or both in one copy.
+public sealed class RequestBodyTests
+{
+    [Theory]
+    [InlineData("""{"model":"m","messages":[]}""", """{"model":"m","messages":[],"priority":2}""")]
+    [InlineData("""{"model":"m","x":{"y":[1,{}]}}""", """{"model":"m","x":{"y":[1,{}]},"priority":2}""")]
+    [InlineData("{\"model\":\"m\"}\n", "{\"model\":\"m\",\"priority\":2}\n")]
+    [InlineData("{ \"model\" : \"m\" }  \r\n\t", "{ \"model\" : \"m\" ,\"priority\":2}  \r\n\t")]
+    public async Task Apply_Priority_IsTheRootsLastKey(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+
+        request.Apply(default, Inspect(request).PrioritySplice, 2);
+
+        Assert.Equal(expected, Text(request));
+        using var document = JsonDocument.Parse(request.Memory);
+        Assert.Equal(2, document.RootElement.GetProperty("priority").GetInt32());
+    }
+
+    // The inspector never passes an empty object on (it has no model), but the splice must still
+    // write JSON for one: no comma before the only key.
+    [Theory]
+    [InlineData("{}", 1, "{\"priority\":4}")]
+    [InlineData("{ \n}", 3, "{ \n\"priority\":4}")]
+    public async Task Apply_PriorityIntoAnEmptyObject_HasNoComma(string body, int closingBrace, string expected)
+    {
+        using var request = await ReadAsync(body);
+
+        request.Apply(default, new PrioritySplice(closingBrace, AfterProperty: false), 4);
+
+        Assert.Equal(expected, Text(request));
+    }
+
+    [Fact]
+    public async Task Apply_ClientSentItsOwnPriority_TheGatewaysComesLast()
+    {
+        using var request = await ReadAsync("""{"model":"m","priority":9,"messages":[{"role":"user","content":"{\"priority\":9}"}]}""");
+
+        request.Apply(default, Inspect(request).PrioritySplice, 1);
+
+        // The client's key stays; vLLM (Python's json, then pydantic) keeps the last duplicate.
+        Assert.Equal("""{"model":"m","priority":9,"messages":[{"role":"user","content":"{\"priority\":9}"}],"priority":1}""", Text(request));
+        // System.Text.Json's DOM agrees: with duplicate keys, GetProperty finds the last one.
+        using var document = JsonDocument.Parse(request.Memory);
+        Assert.Equal(1, document.RootElement.GetProperty("priority").GetInt32());
+    }
+
+    [Theory]
+    [InlineData(
+        """{"model":"m","stream":true,"messages":[{"role":"user","content":"}"}]}""",
+        """{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[{"role":"user","content":"}"}],"priority":0}""")]
+    [InlineData(
+        """{"model":"m","stream":true,"stream_options":{"include_usage":false},"max_tokens":5} """,
+        """{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":5,"priority":0} """)]
+    [InlineData(
+        """{"model":"m","stream_options":{},"stream":true}""",
+        """{"model":"m","stream_options":{"include_usage":true},"stream":true,"priority":0}""")]
+    public async Task Apply_UsageAndPriority_BothInOneCopy(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+        Assert.True(inspected.NeedsUsageInjection);
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, 0);
+
+        Assert.Equal(expected, Text(request));
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(request.Span, out var again, out _));
+        Assert.True(again.IncludeUsage);
+    }
+
+    [Fact]
+    public async Task Apply_UsageWithoutPriority_IsTheUsageSpliceAlone()
+    {
+        const string Body = """{"model":"m","stream":true}""";
+        using var request = await ReadAsync(Body);
+        var inspected = Inspect(request);
+        var alone = new byte[inspected.UsageSplice.NewLength(request.Length)];
+        inspected.UsageSplice.Apply(Encoding.UTF8.GetBytes(Body), alone);
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, null);
+
+        Assert.Equal("""{"stream_options":{"include_usage":true},"model":"m","stream":true}""", Text(request));
+        Assert.Equal(Encoding.UTF8.GetString(alone), Text(request));
+    }
+
+    [Theory]
+    [InlineData(int.MinValue, ",\"priority\":-2147483648")]
+    [InlineData(int.MaxValue, ",\"priority\":2147483647")]
+    [InlineData(9, ",\"priority\":9")]
+    public void Format_AnyInt_FitsMaxLength(int priority, string expected)
+    {
+        var destination = new byte[PrioritySplice.MaxLength];
+
+        var written = new PrioritySplice(0, AfterProperty: true).Format(priority, destination);
+
+        Assert.Equal(expected, Encoding.UTF8.GetString(written));
+    }
+
+    private static InspectedRequest Inspect(RequestBody body)
+    {
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(body.Span, out var inspected, out _));
+        return inspected;
+    }
+
+    private static string Text(RequestBody body) => Encoding.UTF8.GetString(body.Span);
+
+    private static async Task<RequestBody> ReadAsync(string json)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Body = new MemoryStream(Encoding.UTF8.GetBytes(json));
+        var (body, tooLarge) = await RequestBody.ReadAsync(context.Request, 65536, CancellationToken.None);
+        Assert.False(tooLarge);
+        return body!;
+    }
+}
