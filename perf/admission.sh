@@ -156,7 +156,7 @@ max_queue_wait = "30s"
 name = "batch"
 priority = 4
 buckets = [1, 1]
-max_queue_wait = "5s"                # ~6x the service time: beyond it, 503 with Retry-After
+max_queue_wait = "4s"                # ~5x the service time under load, ~7.5x alone: beyond it, 503 with Retry-After
 TOML
       tenant iso-interactive interactive 1
       tenant iso-batch batch 1
