@@ -137,7 +137,7 @@ public class AdmissionTests
             worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(3);
         }
 
-        var statuses = new int[600];
+        var statuses = new int[2000];
         var random = new Random(5);
         var plans = Enumerable.Range(0, statuses.Length).Select(_ => (Abort: random.Next(4) == 0, AbortAfter: random.Next(1, 40), Stream: random.Next(2) == 0)).ToArray();
         var next = -1;
