@@ -72,15 +72,12 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 ((${#experiments[@]} > 0)) || experiments=("${all_experiments[@]}")
-for e in "${experiments[@]}"; do
-  [[ " ${all_experiments[*]} " == *" $e "* ]] || { echo "admission.sh: unknown experiment \"$e\"; use: ${all_experiments[*]}" >&2; exit 1; }
-done
 
-binary="${AOTPROXY_BINARY:-artifacts/aot/aotproxy}"
-if [[ ! -x "$binary" ]]; then
-  echo "admission.sh: $binary is not an executable; publish it (README: The Native AOT binary) or set AOTPROXY_BINARY" >&2
-  exit 1
-fi
+FLEET_TAG="admission.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$here/lib/fleet.sh"
+binary="$(fleet_binary)" || exit 1
+fleet_one_of experiment "${all_experiments[*]}" "${experiments[@]}" || exit 1
 
 # The fleet. perf/profiles/admission-*.toml derive their rates from these numbers: change them together.
 model="meta-llama/Llama-3.1-8B-Instruct"
@@ -94,9 +91,6 @@ out="${out:-perf/reports/admission-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-FLEET_TAG="admission.sh"
-# shellcheck source=perf/lib/fleet.sh
-source "$here/lib/fleet.sh"
 sampler_pid=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
@@ -203,17 +197,15 @@ sample_queues() {
 }
 
 run_one() {
-  local experiment="$1" dir="$out/$1" i pids=() profile
+  local experiment="$1" dir="$out/$1" i profile
   profile="perf/profiles/admission-${experiment%-priority}.toml"
   mkdir -p "$dir"
   write_config "$experiment" "$dir/gateway.toml" || return 1
   for i in "${!worker_names[@]}"; do
     fleet_start_worker "$binary" "${worker_ports[i]}" "$dir/${worker_names[i]}.log" \
       --model "$model" --max-num-seqs "$max_num_seqs" --name "${worker_names[i]}" || return 3
-    pids+=("$fleet_last_pid")
   done
   fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/gateway.log" || return 3
-  pids+=("$fleet_last_pid")
 
   sample_queues "$dir/queues.jsonl" &
   sampler_pid=$!
@@ -226,11 +218,7 @@ run_one() {
   sampler_pid=""
   curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" >"$dir/gateway-metrics.txt" 2>/dev/null || true
 
-  local reversed=()
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    reversed+=("${pids[i]}")
-  done
-  fleet_stop "${reversed[@]}"
+  fleet_stop_all # the run's gateway, then its workers
   if [[ $status -eq 1 ]]; then
     echo "admission.sh: the runner failed on $profile:" >&2
     cat "$dir/runner.txt" >&2

@@ -37,11 +37,10 @@ if [[ ! -f "$profile" ]]; then
   exit 1
 fi
 
-binary="${AOTPROXY_BINARY:-artifacts/aot/aotproxy}"
-if [[ ! -x "$binary" ]]; then
-  echo "load.sh: $binary is not an executable; publish it (README: The Native AOT binary) or set AOTPROXY_BINARY" >&2
-  exit 1
-fi
+FLEET_TAG="load.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$here/lib/fleet.sh"
+binary="$(fleet_binary)" || exit 1
 
 model="meta-llama/Llama-3.1-8B-Instruct"
 ports=(18101 18102 18103 18104)
@@ -52,9 +51,6 @@ logs="${LOAD_LOG_DIR:-$(mktemp -d -t aotproxy-load.XXXXXX)}"
 mkdir -p "$logs"
 status=3
 
-FLEET_TAG="load.sh"
-# shellcheck source=perf/lib/fleet.sh
-source "$here/lib/fleet.sh"
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {

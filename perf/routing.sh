@@ -80,18 +80,13 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 ((${#strategies[@]} > 0)) || strategies=("${all_strategies[@]}")
-for s in "${strategies[@]}"; do
-  [[ " ${all_strategies[*]} " == *" $s "* ]] || { echo "routing.sh: unknown strategy \"$s\"; use: ${all_strategies[*]}" >&2; exit 1; }
-done
-for w in "${workloads[@]}"; do
-  [[ " ${all_workloads[*]} " == *" $w "* ]] || { echo "routing.sh: unknown workload \"$w\"; use: ${all_workloads[*]}" >&2; exit 1; }
-done
 
-binary="${AOTPROXY_BINARY:-artifacts/aot/aotproxy}"
-if [[ ! -x "$binary" ]]; then
-  echo "routing.sh: $binary is not an executable; publish it (README: The Native AOT binary) or set AOTPROXY_BINARY" >&2
-  exit 1
-fi
+FLEET_TAG="routing.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$here/lib/fleet.sh"
+binary="$(fleet_binary)" || exit 1
+fleet_one_of strategy "${all_strategies[*]}" "${strategies[@]}" || exit 1
+fleet_one_of workload "${all_workloads[*]}" "${workloads[@]}" || exit 1
 
 # The fleet. perf/profiles/routing-*.toml derive their rates from exactly these numbers: change
 # them together.
@@ -113,9 +108,6 @@ out="${out:-perf/reports/routing-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-FLEET_TAG="routing.sh"
-# shellcheck source=perf/lib/fleet.sh
-source "$here/lib/fleet.sh"
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
   fleet_stop_all
@@ -192,16 +184,14 @@ worker_stats() {
 
 # One strategy on one workload, from a cold fleet to a stopped one.
 run_one() {
-  local strategy="$1" workload="$2" dir="$out/$1" i pids=()
+  local strategy="$1" workload="$2" dir="$out/$1" i
   local profile="perf/profiles/routing-$workload.toml"
   mkdir -p "$dir"
   for i in "${!worker_names[@]}"; do
     fleet_start_worker "$binary" "${worker_ports[i]}" "$dir/$workload.${worker_names[i]}.log" \
       "${sim_flags[@]}" --name "${worker_names[i]}" --speed "${worker_speeds[i]}" || return 3
-    pids+=("$fleet_last_pid")
   done
   fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/$workload.gateway.log" || return 3
-  pids+=("$fleet_last_pid")
 
   local status=0
   dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" \
@@ -213,11 +203,7 @@ run_one() {
   curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" >"$dir/$workload.gateway-metrics.txt" 2>/dev/null || true
 
   # The gateway first, then its workers.
-  local reversed=()
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    reversed+=("${pids[i]}")
-  done
-  fleet_stop "${reversed[@]}"
+  fleet_stop_all # the run's gateway, then its workers
   if [[ $status -eq 1 ]]; then
     echo "routing.sh: the runner failed on $profile:" >&2
     cat "$dir/$workload.runner.txt" >&2

@@ -11,6 +11,26 @@ FLEET_TAG="${FLEET_TAG:-fleet}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# fleet_binary: prints the gateway binary (AOTPROXY_BINARY, default artifacts/aot/aotproxy), or
+# fails with how to get one.
+fleet_binary() {
+  local binary="${AOTPROXY_BINARY:-artifacts/aot/aotproxy}"
+  if [[ ! -x "$binary" ]]; then
+    echo "$FLEET_TAG: $binary is not an executable; publish it (README: The Native AOT binary) or set AOTPROXY_BINARY" >&2
+    return 1
+  fi
+  printf '%s\n' "$binary"
+}
+
+# fleet_one_of WHAT "CHOICES" ITEM...: fails, naming the choices, unless every ITEM is one of them.
+fleet_one_of() {
+  local what="$1" choices="$2" item
+  shift 2
+  for item in "$@"; do
+    [[ " $choices " == *" $item "* ]] || { echo "$FLEET_TAG: unknown $what \"$item\"; use: $choices" >&2; return 1; }
+  done
+}
+
 # fleet_check_ports PORT...: fails if anything listens on one of them already.
 fleet_check_ports() {
   local port

@@ -77,7 +77,9 @@ public class HeaderForwardingTests
         Assert.False(recorder.Headers!.ContainsKey("Authorization"));
     }
 
-    // A worker that records the last request and answers with a real vLLM body.
+    // A worker that records the last POST (the gateway's own GET /metrics scrapes and health
+    // probes come at any time, also between the request and the asserts) and answers every
+    // request with a real vLLM body.
     private sealed class Recorder
     {
         public HeaderDictionary? Headers { get; private set; }
@@ -86,6 +88,13 @@ public class HeaderForwardingTests
 
         public Task<KestrelListener> StartAsync() => KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), async context =>
         {
+            context.Response.ContentType = "application/json";
+            if (!HttpMethods.IsPost(context.Request.Method))
+            {
+                await context.Response.Body.WriteAsync(VllmBody);
+                return;
+            }
+
             // HeaderDictionary's own storage compares names case-insensitively, as HTTP does.
             var headers = new HeaderDictionary();
             foreach (var header in context.Request.Headers)
@@ -95,7 +104,6 @@ public class HeaderForwardingTests
 
             Headers = headers;
             Path = context.Request.Path + context.Request.QueryString;
-            context.Response.ContentType = "application/json";
             await context.Response.Body.WriteAsync(VllmBody);
         }, NullLoggerFactory.Instance);
     }
