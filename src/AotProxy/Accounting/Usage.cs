@@ -1,7 +1,14 @@
 namespace AotProxy.Accounting;
 
-// Token counts as the upstream reported them (OpenAI `usage`).
-internal readonly record struct Usage(long PromptTokens, long CompletionTokens)
+// Token counts as the upstream reported them (OpenAI `usage`), or, when Estimated, as the gateway
+// guessed them for a response that ended without one. Cached prompt tokens are part of
+// PromptTokens and reasoning tokens part of CompletionTokens (OpenAI's `*_details`), so the
+// total counts each token once.
+internal readonly record struct Usage(long PromptTokens, long CompletionTokens, long CachedPromptTokens = 0, long ReasoningTokens = 0, bool Estimated = false)
 {
     public long TotalTokens => PromptTokens + CompletionTokens;
+
+    // vLLM streams one token per content chunk by default, so the chunks relayed are the
+    // completion tokens up to the cut; a response without chunks (JSON) estimates 0.
+    public static Usage Estimate(long promptEstimate, long contentChunks) => new(promptEstimate, contentChunks, Estimated: true);
 }

@@ -14,13 +14,11 @@ internal struct UsageJsonScanner
     private JsonReaderState _state;
     private byte _phase;
     private bool _nextIsUsage;
-    private byte _field; // 1 prompt_tokens, 2 completion_tokens
-    private long _prompt;
-    private long _completion;
+    private UsageFields _usage;
 
     public bool Found { get; private set; }
 
-    public readonly Usage Usage => new(_prompt, _completion);
+    public readonly Usage Usage => _usage.Usage;
 
     public long Feed(ReadOnlySequence<byte> buffer, bool isFinalBlock)
     {
@@ -69,7 +67,7 @@ internal struct UsageJsonScanner
                 else if (reader.TokenType == JsonTokenType.StartObject && _nextIsUsage)
                 {
                     _phase = InUsage;
-                    _prompt = _completion = 0;
+                    _usage = default;
                 }
 
                 break;
@@ -78,31 +76,14 @@ internal struct UsageJsonScanner
                 _phase = Finished; // end of the root object
                 break;
 
-            case InUsage when reader.CurrentDepth == 2:
-                if (reader.TokenType == JsonTokenType.PropertyName)
-                {
-                    _field = reader.ValueTextEquals("prompt_tokens"u8) ? (byte)1
-                        : reader.ValueTextEquals("completion_tokens"u8) ? (byte)2
-                        : (byte)0;
-                }
-                else if (reader.TokenType == JsonTokenType.Number && _field != 0 && reader.TryGetInt64(out var value) && value >= 0)
-                {
-                    if (_field == 1)
-                    {
-                        _prompt = value;
-                    }
-                    else
-                    {
-                        _completion = value;
-                    }
-                }
-
-                break;
-
             case InUsage when reader.CurrentDepth == 1 && reader.TokenType == JsonTokenType.EndObject:
                 _phase = InRoot;
                 _nextIsUsage = false;
                 Found = true;
+                break;
+
+            case InUsage:
+                _usage.Take(ref reader, reader.CurrentDepth - 1);
                 break;
         }
     }

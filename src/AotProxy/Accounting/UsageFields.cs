@@ -1,0 +1,74 @@
+using System.Text.Json;
+
+namespace AotProxy.Accounting;
+
+// The counts of one OpenAI `usage` object, collected token by token as a reader walks it: the
+// two top-level counts and, when present, `prompt_tokens_details.cached_tokens` and
+// `completion_tokens_details.reasoning_tokens` (null or absent: 0). The whole-object reader (SSE
+// chunks) and the incremental scanner (JSON bodies) both feed it, so both read the same fields.
+internal struct UsageFields
+{
+    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6;
+
+    private byte _field;   // the property whose value comes next
+    private byte _section; // None: the usage object itself; PromptDetails / CompletionDetails: inside one
+    private long _prompt;
+    private long _completion;
+    private long _cached;
+    private long _reasoning;
+
+    public readonly Usage Usage => new(_prompt, _completion, _cached, _reasoning);
+
+    // `depth`: the token's depth below the usage object's StartObject (1: the usage object's own
+    // properties and the details objects' Start/EndObject; 2: the details' properties). Tokens
+    // deeper down are ignored.
+    public void Take(ref Utf8JsonReader reader, int depth)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.PropertyName when depth == 1:
+                _field = reader.ValueTextEquals("prompt_tokens"u8) ? Prompt
+                    : reader.ValueTextEquals("completion_tokens"u8) ? Completion
+                    : reader.ValueTextEquals("prompt_tokens_details"u8) ? PromptDetails
+                    : reader.ValueTextEquals("completion_tokens_details"u8) ? CompletionDetails
+                    : None;
+                break;
+            case JsonTokenType.PropertyName when depth == 2:
+                _field = _section == PromptDetails && reader.ValueTextEquals("cached_tokens"u8) ? Cached
+                    : _section == CompletionDetails && reader.ValueTextEquals("reasoning_tokens"u8) ? Reasoning
+                    : None;
+                break;
+            case JsonTokenType.StartObject when depth == 1:
+                _section = _field;
+                break;
+            case JsonTokenType.EndObject when depth == 1:
+                _section = None;
+                break;
+            case JsonTokenType.Number when depth <= 2 && reader.TryGetInt64(out var value) && value >= 0:
+                Set(value, depth);
+                break;
+        }
+    }
+
+    // A count is a number right after its name: `"prompt_tokens":[5]` is not a count.
+    private void Set(long value, int depth)
+    {
+        switch (_field)
+        {
+            case Prompt when depth == 1:
+                _prompt = value;
+                break;
+            case Completion when depth == 1:
+                _completion = value;
+                break;
+            case Cached when depth == 2:
+                _cached = value;
+                break;
+            case Reasoning when depth == 2:
+                _reasoning = value;
+                break;
+        }
+
+        _field = None;
+    }
+}
