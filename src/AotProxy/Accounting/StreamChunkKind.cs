@@ -2,8 +2,9 @@ namespace AotProxy.Accounting;
 
 internal enum StreamChunkKind : byte
 {
-    Other,      // a token chunk, a comment, anything the gateway passes on untouched
+    Other,      // a comment, the role chunk, a finish chunk without text: anything else passed on untouched
     Done,       // data: [DONE]
     WithUsage,  // a chunk that carries a non-null usage and some choices
     UsageOnly,  // "choices":[] and a usage object: the chunk include_usage adds at the end
+    Content,    // no usage, and a choice carries generated text: one token (vLLM's default)
 }

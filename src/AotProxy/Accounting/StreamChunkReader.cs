@@ -19,15 +19,12 @@ internal static class StreamChunkReader
             return StreamChunkKind.Done;
         }
 
-        // Most chunks are tokens without usage: a vectorised search is cheaper than a parse.
-        if (data.IsSingleSegment && data.FirstSpan.IndexOf("\"usage\""u8) < 0)
-        {
-            return StreamChunkKind.Other;
-        }
-
+        // Most chunks are tokens without usage: a vectorised search lets the parse stop after
+        // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
+        var mayHaveUsage = !data.IsSingleSegment || data.FirstSpan.IndexOf("\"usage\""u8) >= 0;
         try
         {
-            return ReadChunk(data, out usage);
+            return ReadChunk(data, mayHaveUsage, out usage);
         }
         catch (JsonException)
         {
@@ -43,7 +40,7 @@ internal static class StreamChunkReader
         return buffer.SequenceEqual("[DONE]"u8);
     }
 
-    private static StreamChunkKind ReadChunk(ReadOnlySequence<byte> json, out Usage usage)
+    private static StreamChunkKind ReadChunk(ReadOnlySequence<byte> json, bool mayHaveUsage, out Usage usage)
     {
         usage = default;
         var reader = new Utf8JsonReader(json);
@@ -54,6 +51,7 @@ internal static class StreamChunkReader
 
         var hasUsage = false;
         var choicesEmpty = false;
+        var text = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("usage"u8))
@@ -74,16 +72,10 @@ internal static class StreamChunkReader
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.StartArray)
                 {
-                    reader.Read();
-                    choicesEmpty = reader.TokenType == JsonTokenType.EndArray;
-                    if (!choicesEmpty)
+                    text = ReadChoices(ref reader, out choicesEmpty);
+                    if (!mayHaveUsage)
                     {
-                        // Back inside the array: skip to its end, one element at a time.
-                        reader.Skip();
-                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                        {
-                            reader.Skip();
-                        }
+                        break;
                     }
                 }
                 else
@@ -100,9 +92,51 @@ internal static class StreamChunkReader
 
         if (!hasUsage)
         {
-            return StreamChunkKind.Other;
+            return text ? StreamChunkKind.Content : StreamChunkKind.Other;
         }
 
         return choicesEmpty ? StreamChunkKind.UsageOnly : StreamChunkKind.WithUsage;
+    }
+
+    // The reader is on the choices' StartArray; on return it is on its EndArray. True when a
+    // choice carries generated text: a non-empty `delta.content`, `delta.reasoning_content` or
+    // `delta.reasoning` (chat; vLLM names reasoning either way), a non-empty `delta.tool_calls`,
+    // or a non-empty `text` (completions). The role chunk and the finish chunk carry "" and
+    // are not tokens of their own.
+    private static bool ReadChoices(ref Utf8JsonReader reader, out bool empty)
+    {
+        var arrayDepth = reader.CurrentDepth;
+        var text = false;
+        empty = true;
+        while (reader.Read() && reader.CurrentDepth > arrayDepth)
+        {
+            empty = false;
+            if (text || reader.TokenType != JsonTokenType.PropertyName)
+            {
+                continue;
+            }
+
+            var depth = reader.CurrentDepth - arrayDepth; // 2: a choice's field; 3: a field of its delta
+            var isText = (depth == 2 && reader.ValueTextEquals("text"u8))
+                || (depth == 3 && (reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("reasoning_content"u8) || reader.ValueTextEquals("reasoning"u8)));
+            var isToolCalls = !isText && depth == 3 && reader.ValueTextEquals("tool_calls"u8);
+            if (!isText && !isToolCalls)
+            {
+                continue;
+            }
+
+            reader.Read();
+            if (isText)
+            {
+                text = reader.TokenType == JsonTokenType.String && (reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length) > 0;
+            }
+            else if (reader.TokenType == JsonTokenType.StartArray)
+            {
+                reader.Read();
+                text = reader.TokenType != JsonTokenType.EndArray;
+            }
+        }
+
+        return text;
     }
 }

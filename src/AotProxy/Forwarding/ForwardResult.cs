@@ -5,7 +5,9 @@ namespace AotProxy.Forwarding;
 internal readonly record struct ForwardResult(
     ForwarderError Error,
     int StatusCode,          // what the client got (0: nothing was sent)
-    Usage? Usage,            // null: the response carried none (error, non-JSON, cut short)
+    Usage? Usage,            // what the worker used, exact or estimated; null: nothing to account (never reached
+                             // the worker, or an upstream error answer); only ever set on the one attempt
+                             // that is not retried, so a request is accounted once
     TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
     bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
     bool EventStream = false) // an SSE response: FirstByte is the first token, so tokens after it time the decode

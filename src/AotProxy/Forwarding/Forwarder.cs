@@ -40,6 +40,7 @@ internal sealed class Forwarder(TimeProvider time)
         ReadOnlyMemory<byte> body,
         string requestId,
         bool stripUsage,
+        long promptEstimate,
         bool retryOnStatus,
         TimeSpan activityTimeout,
         TimeSpan connectTimeout)
@@ -75,18 +76,26 @@ internal sealed class Forwarder(TimeProvider time)
                 activity.CancelAfter(activityTimeout);
                 started = time.GetTimestamp();
                 var outcome = HeadOutcome.NeedMore;
+                var sent = false;
                 try
                 {
                     await connection.SendAsync(request.AsMemory(0, length), activity.Token).ConfigureAwait(false);
+                    sent = true;
                     while (outcome == HeadOutcome.NeedMore)
                     {
                         var read = await connection.Reader.ReadAsync(activity.Token).ConfigureAwait(false);
                         outcome = ReadHead(connection.Reader, read, connection.Head);
                     }
                 }
+                catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
+                {
+                    // The worker has the request (prefill may be done): the client's abort is
+                    // estimated like a stream cut before its first token. Not retried, so not twice.
+                    return sent ? AbortedAfterSend(promptEstimate) : Failed(ForwarderError.ClientAborted);
+                }
                 catch (OperationCanceledException)
                 {
-                    return Failed(clientAborted.IsCancellationRequested ? ForwarderError.ClientAborted : ForwarderError.UpstreamTimeout);
+                    return Failed(ForwarderError.UpstreamTimeout);
                 }
                 catch (Exception ex) when (ex is IOException or SocketException)
                 {
@@ -179,7 +188,7 @@ internal sealed class Forwarder(TimeProvider time)
             return new ForwardResult(
                 error,
                 error == ForwarderError.ClientAborted ? 499 : head.StatusCode,
-                error == ForwarderError.None ? relay.Usage : null,
+                relay.UsageOrEstimate(promptEstimate),
                 firstByte,
                 ResponseStarted: true,
                 EventStream: head.IsEventStream);
@@ -204,6 +213,9 @@ internal sealed class Forwarder(TimeProvider time)
 
     private static ForwardResult Failed(ForwarderError error) =>
         new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null, ResponseStarted: false);
+
+    private static ForwardResult AbortedAfterSend(long promptEstimate) =>
+        new(ForwarderError.ClientAborted, 499, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
 
     private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
     {

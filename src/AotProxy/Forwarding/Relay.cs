@@ -17,6 +17,16 @@ internal struct Relay(RelayMode mode, bool stripUsage)
         : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage
         : null;
 
+    // What the response cost, once it has ended, however it ended: the usage it reported, else an
+    // estimate (a stream cut before its usage chunk, or one whose upstream never sent it; a JSON
+    // body cut short). Raw bodies (upstream errors) report nothing and are estimated at nothing.
+    public readonly Usage? UsageOrEstimate(long promptEstimate) => Usage ?? mode switch
+    {
+        RelayMode.Sse => Accounting.Usage.Estimate(promptEstimate, _sse.ContentChunks),
+        RelayMode.JsonWithUsage => Accounting.Usage.Estimate(promptEstimate, 0),
+        _ => null,
+    };
+
     public SequencePosition Process(in ReadOnlySequence<byte> buffer, bool isFinal, PipeWriter client, out long written)
     {
         if (mode == RelayMode.Sse)

@@ -3,14 +3,17 @@ using AotProxy.Accounting;
 
 namespace AotProxy.Forwarding;
 
-// The SSE half of the relay: passes whole events on, reads usage from them, and drops the
-// usage-only chunk when the gateway (not the client) asked for it.
+// The SSE half of the relay: passes whole events on, reads usage from them, counts the content
+// chunks, and drops the usage-only chunk when the gateway (not the client) asked for it.
 internal struct SseUsageFilter(bool stripUsage)
 {
     // An unfinished event longer than this is passed on unparsed rather than held without bound.
     public const int MaxPendingEventBytes = 1024 * 1024;
 
     public Usage? Usage { readonly get; private set; }
+
+    // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
+    public long ContentChunks { readonly get; private set; }
 
     // Writes every complete event of `buffer` and returns where the unfinished rest begins
     // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.
@@ -24,6 +27,10 @@ internal struct SseUsageFilter(bool stripUsage)
             if (kind is StreamChunkKind.UsageOnly or StreamChunkKind.WithUsage)
             {
                 Usage = usage;
+            }
+            else if (kind == StreamChunkKind.Content)
+            {
+                ContentChunks++;
             }
 
             if (stripUsage && kind == StreamChunkKind.UsageOnly)
