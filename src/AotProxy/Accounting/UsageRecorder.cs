@@ -4,8 +4,10 @@ using AotProxy.Configuration;
 
 namespace AotProxy.Accounting;
 
-// Where settled usage goes. In this version: per-tenant token counters (Prometheus and the
-// totals /api/status shows). The ledger and budgets hang off this same point later.
+// Where settled usage goes, once per request that reached a worker (DataPlaneHandler records
+// the same record it settles the admission lease with). In this version: per-tenant token
+// counters (Prometheus, /api/tenants and the totals /api/status shows). The ledger and budgets
+// hang off this same point later.
 internal sealed class UsageRecorder(GatewayMetrics metrics)
 {
     private readonly ConcurrentDictionary<string, TenantUsage> _tenants = new(StringComparer.Ordinal);
@@ -24,6 +26,6 @@ internal sealed class UsageRecorder(GatewayMetrics metrics)
         _tenants.GetOrAdd(tenant.Name, static _ => new TenantUsage()).Add(usage);
         Interlocked.Add(ref _promptTokens, usage.PromptTokens);
         Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
-        metrics.CountTokens(tenant.Name, usage.PromptTokens, usage.CompletionTokens);
+        metrics.CountUsage(tenant.Name, usage);
     }
 }

@@ -143,7 +143,10 @@ internal sealed class AdminHandler(
                 accounts[t.Name].Sum(a => a.InFlight),
                 used?.Requests ?? 0,
                 used?.PromptTokens ?? 0,
-                used?.CompletionTokens ?? 0);
+                used?.CompletionTokens ?? 0,
+                used?.CachedPromptTokens ?? 0,
+                used?.ReasoningTokens ?? 0,
+                used?.EstimatedRequests ?? 0);
         })];
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Http;
 using AotProxy.Routing;
@@ -17,6 +18,9 @@ internal sealed class GatewayMetrics
     private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Tenant, bool Prompt), Counter.Child> _tokens = new();
+    private readonly ConcurrentDictionary<string, Counter.Child> _cachedTokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Counter.Child> _reasoningTokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Counter.Child> _estimated = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Counter.Child> _retries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
@@ -32,7 +36,13 @@ internal sealed class GatewayMetrics
         RequestLatency = factory.CreateHistogram("llm_gateway_request_latency_seconds", "Time from request start to the last response byte.", ["model"], new HistogramConfiguration { Buckets = LatencyBuckets });
         Ttft = factory.CreateHistogram("llm_gateway_ttft_seconds", "Time from the upstream send to the first response byte (for streams: the first token).", ["model"], new HistogramConfiguration { Buckets = LatencyBuckets });
         HealthyWorkers = factory.CreateGauge("llm_gateway_healthy_workers", "Routable workers per model.", ["model"]);
-        Tokens = factory.CreateCounter("llm_gateway_tokens_total", "Tokens used, from the upstream's usage.", ["tenant", "kind"]);
+        Tokens = factory.CreateCounter("llm_gateway_tokens_total", "Tokens used, from the upstream's usage (or the gateway's estimate, see llm_gateway_estimated_usage_total).", ["tenant", "kind"]);
+        // Not more `kind`s of llm_gateway_tokens_total: SPEC.md fixes kind = prompt | completion,
+        // and cached tokens are part of the prompt (reasoning part of the completion), so a sum
+        // over kind would count them twice.
+        CachedPromptTokens = factory.CreateCounter("llm_gateway_cached_prompt_tokens_total", "Prompt tokens the upstream served from its prefix cache (usage.prompt_tokens_details.cached_tokens); part of kind=\"prompt\".", ["tenant"]);
+        ReasoningTokens = factory.CreateCounter("llm_gateway_reasoning_tokens_total", "Completion tokens spent on reasoning (usage.completion_tokens_details.reasoning_tokens); part of kind=\"completion\".", ["tenant"]);
+        EstimatedUsage = factory.CreateCounter("llm_gateway_estimated_usage_total", "Requests accounted with estimated usage: the response ended (cut, client gone, timeout) without reporting it.", ["tenant"]);
         ConfigReloads = factory.CreateCounter("llm_gateway_config_reloads_total", "Config reloads by result.", ["result"]);
         WorkerInFlight = factory.CreateGauge("llm_worker_in_flight", "Requests the gateway has in flight on the worker.", ["worker"]);
         WorkerRunning = factory.CreateGauge("llm_worker_running_requests", "vllm:num_requests_running from the worker's last good /metrics scrape.", ["worker"]);
@@ -61,6 +71,12 @@ internal sealed class GatewayMetrics
     public Gauge HealthyWorkers { get; }
 
     public Counter Tokens { get; }
+
+    public Counter CachedPromptTokens { get; }
+
+    public Counter ReasoningTokens { get; }
+
+    public Counter EstimatedUsage { get; }
 
     public Counter ConfigReloads { get; }
 
@@ -126,7 +142,7 @@ internal sealed class GatewayMetrics
         _ttft.GetOrAdd(model, static (key, histogram) => histogram.WithLabels(key), Ttft).Observe(elapsed.TotalSeconds);
 
     public void CountRetry(string worker) =>
-        _retries.GetOrAdd(worker, static (key, counter) => counter.WithLabels(key), Retries).Inc();
+        Child(_retries, Retries, worker).Inc();
 
     public void CountAdmission(string @class, AdmissionDecision decision) =>
         _admissions.GetOrAdd((@class, decision), static (key, counter) => counter.WithLabels(key.Class, EnumNames.Snake(key.Decision)), Admissions).Inc();
@@ -134,11 +150,18 @@ internal sealed class GatewayMetrics
     public void ObserveQueueWait(string @class, TimeSpan waited) =>
         _queueWait.GetOrAdd(@class, static (key, histogram) => histogram.WithLabels(key), QueueWait).Observe(waited.TotalSeconds);
 
-    public void CountTokens(string tenant, long prompt, long completion)
+    public void CountUsage(string tenant, Usage usage)
     {
-        _tokens.GetOrAdd((tenant, true), static (key, counter) => counter.WithLabels(key.Tenant, "prompt"), Tokens).Inc(prompt);
-        _tokens.GetOrAdd((tenant, false), static (key, counter) => counter.WithLabels(key.Tenant, "completion"), Tokens).Inc(completion);
+        _tokens.GetOrAdd((tenant, true), static (key, counter) => counter.WithLabels(key.Tenant, "prompt"), Tokens).Inc(usage.PromptTokens);
+        _tokens.GetOrAdd((tenant, false), static (key, counter) => counter.WithLabels(key.Tenant, "completion"), Tokens).Inc(usage.CompletionTokens);
+        Child(_cachedTokens, CachedPromptTokens, tenant).Inc(usage.CachedPromptTokens);
+        Child(_reasoningTokens, ReasoningTokens, tenant).Inc(usage.ReasoningTokens);
+        Child(_estimated, EstimatedUsage, tenant).Inc(usage.Estimated ? 1 : 0);
     }
+
+    // The child of a counter with one label, looked up once.
+    private static Counter.Child Child(ConcurrentDictionary<string, Counter.Child> children, Counter counter, string label) =>
+        children.GetOrAdd(label, static (key, counter) => counter.WithLabels(key), counter);
 
     public Task WriteAsync(Stream destination, CancellationToken cancellationToken) =>
         Registry.CollectAndExportAsTextAsync(destination, cancellationToken);

@@ -1,7 +1,8 @@
 namespace AotProxy.Admin.Contracts;
 
 // GET /api/tenants: one configured tenant, its limits as configured (0 = unlimited), and what it
-// is doing now (waiting and in flight, summed over the model pools) and has used since start.
+// is doing now (waiting and in flight, summed over the model pools) and has used since start
+// (Requests: those that reached a worker and were accounted).
 internal sealed record TenantReport(
     string Name,
     string Class,
@@ -14,4 +15,7 @@ internal sealed record TenantReport(
     int InFlight,
     long Requests,
     long PromptTokens,
-    long CompletionTokens);
+    long CompletionTokens,
+    long CachedPromptTokens,   // part of PromptTokens
+    long ReasoningTokens,      // part of CompletionTokens
+    long EstimatedRequests);   // of Requests: accounted with the gateway's estimate (no usage reported)
