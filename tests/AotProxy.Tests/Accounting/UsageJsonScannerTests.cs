@@ -32,6 +32,27 @@ public class UsageJsonScannerTests
         }
     }
 
+    // No captured JSON body has non-zero details (vLLM sends "prompt_tokens_details":null), so
+    // the fixture's own text is edited: the details OpenAI sends, with figures that can be told apart.
+    [Theory]
+    [InlineData("{\"cached_tokens\":8,\"audio_tokens\":0}", ",\"completion_tokens_details\":{\"reasoning_tokens\":60,\"audio_tokens\":0}", 8, 60)]
+    [InlineData("{\"audio_tokens\":0,\"cached_tokens\":8}", "", 8, 0)]
+    [InlineData("null", ",\"completion_tokens_details\":{\"accepted_prediction_tokens\":3,\"reasoning_tokens\":60}", 0, 60)]
+    [InlineData("{\"cached_tokens\":null}", ",\"completion_tokens_details\":null", 0, 0)]
+    public void Feed_EverySplitPoint_ReadsCachedAndReasoningTokens(string promptDetails, string completionDetails, long cached, long reasoning)
+    {
+        var text = Fixtures.Text("openai/chat_nonstream.json");
+        Assert.Contains("\"prompt_tokens_details\":null}", text, StringComparison.Ordinal);
+        var bytes = Encoding.UTF8.GetBytes(text.Replace("\"prompt_tokens_details\":null}", $"\"prompt_tokens_details\":{promptDetails}{completionDetails}}}", StringComparison.Ordinal));
+
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var scanner = Scan(bytes, cut);
+            Assert.True(scanner.Found, $"cut at {cut}");
+            Assert.Equal(new Usage(12, 100, cached, reasoning), scanner.Usage);
+        }
+    }
+
     [Theory]
     [InlineData("openai/error_vllm.json")]
     [InlineData("openai/error_vllm_nested.json")]
@@ -44,10 +65,10 @@ public class UsageJsonScannerTests
     [Fact]
     public void Feed_NestedUsageKey_IsNotTheRootUsage()
     {
-        var body = """{"choices":[{"usage":{"prompt_tokens":99,"completion_tokens":99}}],"usage":{"completion_tokens":4,"prompt_tokens":3,"completion_tokens_details":{"prompt_tokens":77}}}"""u8.ToArray();
+        var body = """{"choices":[{"usage":{"prompt_tokens":99,"completion_tokens":99}}],"usage":{"completion_tokens":4,"prompt_tokens":3,"completion_tokens_details":{"prompt_tokens":77,"cached_tokens":5},"prompt_tokens_details":{"reasoning_tokens":6,"x":{"cached_tokens":7}}}}"""u8.ToArray();
         var scanner = Scan(body, 40);
         Assert.True(scanner.Found);
-        Assert.Equal(new Usage(3, 4), scanner.Usage);
+        Assert.Equal(new Usage(3, 4), scanner.Usage); // details in the wrong place count nothing
     }
 
     [Fact]

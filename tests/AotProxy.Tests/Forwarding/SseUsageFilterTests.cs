@@ -44,7 +44,59 @@ public class SseUsageFilterTests
     {
         var (output, usage) = Relay(Fixtures.Bytes("openai/openai_ref_chat_stream_usage.sse"), 0, stripUsage: false);
         Assert.NotEmpty(output);
-        Assert.Equal(new Usage(12, 100), usage);
+        Assert.Equal(new Usage(12, 100, CachedPromptTokens: 0, ReasoningTokens: 100), usage);
+    }
+
+    // OpenAI's capture has cached_tokens 0; the same chunk with 5 cached tokens (the fixture's text
+    // edited) reads both details, wherever the stream is split.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Process_EverySplitPoint_ReadsCachedAndReasoningTokens(bool editCached)
+    {
+        var text = Fixtures.Text("openai/openai_ref_chat_stream_usage.sse");
+        Assert.Contains("\"cached_tokens\":0", text, StringComparison.Ordinal);
+        var bytes = Encoding.UTF8.GetBytes(editCached ? text.Replace("\"cached_tokens\":0", "\"cached_tokens\":5", StringComparison.Ordinal) : text);
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var (output, usage) = Relay(bytes, cut, stripUsage: false);
+            Assert.Equal(bytes, output);
+            Assert.Equal(new Usage(12, 100, editCached ? 5 : 0, 100), usage);
+        }
+    }
+
+    [Theory]
+    [InlineData("openai/chat_stream.sse", 4)]               // "Okay" "." " Sure" ".": not the role chunk or the finish chunk (both "")
+    [InlineData("openai/chat_stream_usage.sse", 2)]
+    [InlineData("openai/openai_ref_chat_stream_usage.sse", 0)] // a reasoning model: the text never reached the stream
+    public void Process_EverySplitPoint_CountsTheContentChunks(string fixture, long expected)
+    {
+        var bytes = Fixtures.Bytes(fixture);
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var filter = new SseUsageFilter(stripUsage: false);
+            Relay(ref filter, bytes, cut);
+            Assert.Equal(expected, filter.ContentChunks);
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"choices\":[{\"index\":0,\"text\":\" Paris\",\"logprobs\":null,\"finish_reason\":null}]}", "Content")]            // completions
+    [InlineData("{\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}", "Other")]
+    [InlineData("{\"choices\":[{\"delta\":{\"content\":null,\"reasoning_content\":\"Hmm\"}}]}", "Content")]
+    [InlineData("{\"choices\":[{\"delta\":{\"reasoning\":\"Hmm\"}}]}", "Content")]
+    [InlineData("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"\"}}]}}]}", "Content")]
+    [InlineData("{\"choices\":[{\"delta\":{\"tool_calls\":[]},\"logprobs\":{\"content\":[{\"token\":\"a\"}]}}]}", "Other")]
+    [InlineData("{\"choices\":[{\"delta\":{\"content\":\"\\\"\"}}],\"usage\":null}", "Content")]                                   // an escaped quote is text
+    [InlineData("{\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}", "WithUsage")] // continuous usage: the usage counts
+    public void Read_ClassifiesContentChunks(string json, string kind)
+    {
+        var expected = Enum.Parse<StreamChunkKind>(kind);
+        var sseEvent = Encoding.UTF8.GetBytes("data: " + json + "\n\n");
+        for (var cut = 1; cut < sseEvent.Length; cut++)
+        {
+            Assert.Equal(expected, StreamChunkReader.Read(Segments.Split(sseEvent, cut), out _));
+        }
     }
 
     [Fact]
@@ -91,6 +143,12 @@ public class SseUsageFilterTests
     private static (byte[] Output, Usage? Usage) Relay(byte[] bytes, int cut, bool stripUsage)
     {
         var filter = new SseUsageFilter(stripUsage);
+        var output = Relay(ref filter, bytes, cut);
+        return (output, filter.Usage);
+    }
+
+    private static byte[] Relay(ref SseUsageFilter filter, byte[] bytes, int cut)
+    {
         var output = new ArrayBufferWriter<byte>();
         var pending = Array.Empty<byte>();
         foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
@@ -103,6 +161,6 @@ public class SseUsageFilterTests
         }
 
         Assert.Empty(pending);
-        return (output.WrittenSpan.ToArray(), filter.Usage);
+        return output.WrittenSpan.ToArray();
     }
 }
