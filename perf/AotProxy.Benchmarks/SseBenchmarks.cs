@@ -7,8 +7,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace AotProxy.Benchmarks;
 
-// The SSE relay (Forwarder.Relay): whole events out, usage read, the gateway's usage-only chunk
-// dropped. The output is an ArrayBufferWriter reset per operation, so only the relay's own
+// The SSE relay (Forwarder.Relay): whole events out, usage read (with cached and reasoning
+// tokens), content chunks counted, the gateway's usage-only chunk dropped. The output is an ArrayBufferWriter reset per operation, so only the relay's own
 // allocations show. Divide a *Stream figure by Events for the cost per event.
 [MemoryDiagnoser]
 public class SseBenchmarks
@@ -42,11 +42,18 @@ public class SseBenchmarks
         _filter = new SseUsageFilter(stripUsage: true);
         Console.WriteLine($"// {Fixture}: {_events.Length} events, {_stream.Length} bytes");
 
-        // The usage-bearing fixtures must yield their usage, or the benchmark measures nothing.
+        // The usage-bearing fixtures must yield their usage, and the vLLM ones count their
+        // content chunks (the estimate of a stream cut before its usage), or the benchmark
+        // measures nothing.
         WholeStream();
         if (Fixture != "chat_stream.sse" && _filter.Usage is null)
         {
             throw new InvalidOperationException($"{Fixture}: no usage read");
+        }
+
+        if (Fixture != "openai_ref_chat_stream_usage.sse" && _filter.ContentChunks == 0)
+        {
+            throw new InvalidOperationException($"{Fixture}: no content chunk counted");
         }
     }
 

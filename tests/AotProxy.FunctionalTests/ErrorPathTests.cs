@@ -83,21 +83,37 @@ public class ErrorPathTests
     }
 
     [Fact]
-    public async Task ClientDisconnectMidStream_CancelsTheUpstreamRequest()
+    public async Task ClientDisconnectMidStream_CancelsTheUpstreamRequest_AndIsAccountedOnceAsEstimated()
     {
         await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => o.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(50));
         var response = await gateway.Client.SendAsync(
             TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 500)),
             HttpCompletionOption.ResponseHeadersRead);
-        var stream = await response.Content.ReadAsStreamAsync();
-        Assert.True(await stream.ReadAsync(new byte[64]) > 0);
+        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var tokens = 0;
+        while (tokens < 3 && await reader.ReadLineAsync() is { } line)
+        {
+            tokens += line.Contains("\"content\":\"", StringComparison.Ordinal) && !line.Contains("\"content\":\"\"", StringComparison.Ordinal) ? 1 : 0;
+        }
 
-        response.Dispose(); // the client goes away mid-stream
+        response.Dispose(); // the client goes away mid-stream, after 3 tokens
 
         await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Workers[0].Stats.Aborted == 1), "the worker saw the abort");
         Assert.Equal(0, gateway.Workers[0].Stats.Running);
         await AssertNothingInFlightAsync(gateway);
-        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"499\""));
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"499\""));
+        Assert.Equal(1, Fleet.Sum(metrics, "llm_gateway_requests_total"));
+
+        // Accounted once, estimated: at least the tokens the client read, never the planned 500.
+        var acme = await Fleet.TenantAfterAsync(gateway, "acme", 1);
+        Assert.Equal(1, acme.GetProperty("estimated_requests").GetInt64());
+        var completion = acme.GetProperty("completion_tokens").GetInt64();
+        Assert.InRange(completion, 3, 499);
+        Assert.True(acme.GetProperty("prompt_tokens").GetInt64() > 0);
+        metrics = await gateway.MetricsAsync();
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_estimated_usage_total", "tenant=\"acme\""));
+        Assert.Equal(completion, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
     }
 
     [Fact]

@@ -38,37 +38,26 @@ internal struct UsageFields
                     : _section == CompletionDetails && reader.ValueTextEquals("reasoning_tokens"u8) ? Reasoning
                     : None;
                 break;
-            case JsonTokenType.StartObject when depth == 1:
-                _section = _field;
+            case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                // A count is a number right after its name: `"prompt_tokens":[5]` is not one.
+                _section = depth == 1 ? _field : _section;
+                _field = None;
                 break;
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when depth <= 2 && reader.TryGetInt64(out var value) && value >= 0:
-                Set(value, depth);
+            case JsonTokenType.Number when reader.TryGetInt64(out var value) && value >= 0:
+                Set(value);
                 break;
         }
     }
 
-    // A count is a number right after its name: `"prompt_tokens":[5]` is not a count.
-    private void Set(long value, int depth)
+    private void Set(long value)
     {
-        switch (_field)
-        {
-            case Prompt when depth == 1:
-                _prompt = value;
-                break;
-            case Completion when depth == 1:
-                _completion = value;
-                break;
-            case Cached when depth == 2:
-                _cached = value;
-                break;
-            case Reasoning when depth == 2:
-                _reasoning = value;
-                break;
-        }
-
+        _prompt = _field == Prompt ? value : _prompt;
+        _completion = _field == Completion ? value : _completion;
+        _cached = _field == Cached ? value : _cached;
+        _reasoning = _field == Reasoning ? value : _reasoning;
         _field = None;
     }
 }

@@ -73,6 +73,19 @@ internal static class Fleet
             .Where(l => l.StartsWith(name, StringComparison.Ordinal) && l.Length > name.Length && l[name.Length] is '{' or ' ')
             .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
+    // Waits until /api/tenants shows `requests` accounted for the tenant, then checks that no
+    // more come (a request accounted twice would show a moment later).
+    public static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, string tenant, long requests)
+    {
+        await TestGateway.WaitUntilAsync(
+            async () => Named(await GetJsonAsync(gateway, "/api/tenants"), tenant).GetProperty("requests").GetInt64() >= requests,
+            $"{requests} request(s) accounted");
+        await Task.Delay(200);
+        var used = Named(await GetJsonAsync(gateway, "/api/tenants"), tenant);
+        Assert.Equal(requests, used.GetProperty("requests").GetInt64());
+        return used;
+    }
+
     public static async Task AssertNothingInFlightAsync(TestGateway gateway) =>
         await TestGateway.WaitUntilAsync(async () =>
         {
