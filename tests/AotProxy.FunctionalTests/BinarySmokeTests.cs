@@ -106,6 +106,19 @@ public class BinarySmokeTests
         await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.Aborted >= 1), "the worker saw the client's abort");
 
         await TestGateway.WaitUntilAsync(async () => MetricsText.Value(await admin.GetStringAsync("/metrics"), "llm_gateway_active_requests") == 0, "nothing is in flight");
+
+        // Of all the above only the reset stream and the abandoned one used the worker: both are
+        // accounted, as estimated; the refusals and the 500 are not.
+        await TestGateway.WaitUntilAsync(
+            async () => MetricsText.Value(await admin.GetStringAsync("/metrics"), "llm_gateway_estimated_usage_total", "tenant=\"acme\"") == 2,
+            "the cut streams are accounted");
+        using (var tenants = JsonDocument.Parse(await admin.GetStringAsync("/api/tenants")))
+        {
+            var acme = tenants.RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "acme");
+            Assert.Equal((2, 2), (acme.GetProperty("requests").GetInt64(), acme.GetProperty("estimated_requests").GetInt64()));
+            Assert.True(acme.GetProperty("completion_tokens").GetInt64() >= 2, "the reset stream relayed 2 tokens");
+        }
+
         Assert.Equal("ok", await http.GetStringAsync("health"));
         worker.Options.Faults.InterTokenDelay = TimeSpan.Zero;
         Assert.Equal(200, await StatusOf(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true))));
