@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Text.Json;
 
 namespace AotProxy.Accounting;
@@ -46,10 +48,33 @@ internal struct UsageFields
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when reader.TryGetInt64(out var value) && value >= 0:
+            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning && TryReadCount(ref reader, out var value):
                 Set(value);
                 break;
         }
+    }
+
+    // Utf8JsonReader.TryGetInt64 copies a number split across segments into a new array (32 B
+    // per count that straddles a read, see perf/RESULTS.md); a count has at most 19 digits, so
+    // a copy on the stack does.
+    private static bool TryReadCount(ref Utf8JsonReader reader, out long value)
+    {
+        value = 0;
+        if (!reader.HasValueSequence)
+        {
+            return reader.TryGetInt64(out value) && value >= 0;
+        }
+
+        var sequence = reader.ValueSequence;
+        if (sequence.Length > 20)
+        {
+            return false;
+        }
+
+        Span<byte> digits = stackalloc byte[20];
+        digits = digits[..(int)sequence.Length];
+        sequence.CopyTo(digits);
+        return Utf8Parser.TryParse(digits, out value, out var used) && used == digits.Length && value >= 0;
     }
 
     private void Set(long value)
