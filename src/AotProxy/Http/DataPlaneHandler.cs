@@ -184,8 +184,7 @@ internal sealed class DataPlaneHandler(
     }
 
     // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
-    // cancels the tokenizer's merges). Fair-share charges use it, and usage settles them; a
-    // response that ends without usage is accounted with it (Usage.Estimated).
+    // cancels the tokenizer's merges). Only fair-share charges use it; usage settles them.
     private static long PromptEstimate(int bodyBytes) => bodyBytes / 4;
 
     private static async Task<int> WriteRefusalAsync(HttpContext context, AdmissionResult admission, string model, ClassModel classModel)
@@ -241,6 +240,7 @@ internal sealed class DataPlaneHandler(
             metrics.ActiveRequests.Inc();
             try
             {
+                // The prompt estimate is what a response that ends without usage is accounted at.
                 result = await forwarder.ForwardAsync(
                     context, worker, body, requestId, stripUsage, PromptEstimate(body.Length), mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
             }
