@@ -2,6 +2,8 @@ namespace AotProxy.Admin.Contracts;
 
 // GET /api/tenants: one configured tenant, its limits as configured (0 = unlimited), and what it
 // is doing now (waiting and in flight, summed over the model pools) and has used since start.
+// The limit stage's view: requests and tokens left in its RPM and TPM buckets now (null without
+// that limit) and its requests past the limit check (queued or running; what max_in_flight counts).
 internal sealed record TenantReport(
     string Name,
     string Class,
@@ -14,4 +16,7 @@ internal sealed record TenantReport(
     int InFlight,
     long Requests,
     long PromptTokens,
-    long CompletionTokens);
+    long CompletionTokens,
+    long? RemainingRequests,
+    long? RemainingTokens,
+    int LimitedInFlight);
