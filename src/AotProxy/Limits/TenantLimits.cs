@@ -58,14 +58,15 @@ internal sealed class TenantLimits(TimeProvider time)
         }
 
         var requests = state.Requests;
-        if (requests is not null && !requests.TryTake(1))
+        var bucket = state.Tokens;
+        var now = requests is null && bucket is null ? 0 : time.GetTimestamp();
+        if (requests is not null && !requests.TryTake(1, now))
         {
             state.Exit();
             return new LimitResult(LimitRefusal.Requests, default, state, tokens);
         }
 
-        var bucket = state.Tokens;
-        if (bucket is not null && !bucket.TryTake(tokens))
+        if (bucket is not null && !bucket.TryTake(tokens, now))
         {
             requests?.GiveBack(1);
             state.Exit();
