@@ -200,6 +200,62 @@ public class BinarySmokeTests
     }
 
     [Fact]
+    public async Task Serve_TenantRpm_RefusesWith429AndTheOpenAiHeaders_AndReportsWhatIsLeft()
+    {
+        const string key = "sk-smoke-limited";
+        await using var worker = await SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"""
+
+            [[tenants]]
+            name = "rl"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(key)}"]
+            rpm = 2
+            tpm = 100000
+            """));
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        using var admin = new HttpClient { BaseAddress = gateway.AdminUri };
+
+        for (var left = 1; left >= 0; left--)
+        {
+            using var ok = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4), key));
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            Assert.Equal(left.ToString(System.Globalization.CultureInfo.InvariantCulture), ok.Headers.GetValues("x-ratelimit-remaining-requests").Single());
+            Assert.Equal("100000", ok.Headers.GetValues("x-ratelimit-limit-tokens").Single());
+        }
+
+        using (var refused = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false), key)))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.True(refused.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.ToString());
+            Assert.Equal("0", refused.Headers.GetValues("x-ratelimit-remaining-requests").Single());
+            using var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+            Assert.Equal("rate_limit_exceeded", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+            Assert.Equal("requests", error.RootElement.GetProperty("error").GetProperty("type").GetString());
+        }
+
+        async Task<JsonElement> Rl()
+        {
+            using var tenants = JsonDocument.Parse(await admin.GetStringAsync("/api/tenants"));
+            return Fleet.Named(tenants.RootElement, "rl").Clone();
+        }
+
+        // The streams' settlement runs just after their last byte went out.
+        await TestGateway.WaitUntilAsync(async () => (await Rl()).GetProperty("limited_in_flight").GetInt32() == 0, "nothing of rl is in flight");
+        var rl = await Rl();
+        Assert.Equal(0, rl.GetProperty("remaining_requests").GetInt64());
+        Assert.InRange(rl.GetProperty("remaining_tokens").GetInt64(), 99_000, 100_000);
+
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_rate_limiter_rejected_total", "tenant=\"rl\"", "reason=\"requests\""));
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"429\""));
+        directory.Delete(recursive: true);
+    }
+
+    [Fact]
     public async Task Serve_QueuesBeyondTheSlots_RefusesWhenFullOrTooLate_AndLeaksNoSlot()
     {
         // Two sequence slots on the only worker, streams of ~2 s: the third and fourth request

@@ -100,8 +100,36 @@ public class OpenAiClientTests
         Assert.Equal("Bearer", Assert.Single(raw.Headers.WwwAuthenticate).Scheme);
     }
 
-    private static ChatClient Client(TestGateway gateway, string key) => new(
+    [Fact]
+    public async Task CompleteChat_OverTheTenantsRpm_SurfacesThe429WithRetryAfter()
+    {
+        const string key = "sk-test-one-per-minute";
+        await using var gateway = await TestGateway.StartAsync(workers: 1, extraToml: $"""
+
+            [[tenants]]
+            name = "slow"
+            api_key_sha256 = ["{AotProxy.Identity.ApiKeyIndex.HashKey(key)}"]
+            rpm = 1
+            """);
+        // No retries: the client would otherwise wait out the Retry-After (60 s) and try again.
+        var client = Client(gateway, key, retry: false);
+        await client.CompleteChatAsync([new UserChatMessage("hi")]);
+
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("hi")]));
+
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("rate_limit_exceeded", refused.Message, StringComparison.Ordinal);
+        Assert.True(refused.GetRawResponse()!.Headers.TryGetValue("retry-after", out var retryAfter));
+        Assert.InRange(int.Parse(retryAfter!, System.Globalization.CultureInfo.InvariantCulture), 50, 60);
+    }
+
+    private static ChatClient Client(TestGateway gateway, string key, bool retry = true) => new(
         TestGateway.Model,
         new ApiKeyCredential(key),
-        new OpenAIClientOptions { Endpoint = new Uri(gateway.Host.DataUri, "v1"), NetworkTimeout = TimeSpan.FromSeconds(60) });
+        new OpenAIClientOptions
+        {
+            Endpoint = new Uri(gateway.Host.DataUri, "v1"),
+            NetworkTimeout = TimeSpan.FromSeconds(60),
+            RetryPolicy = retry ? null : new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 0),
+        });
 }

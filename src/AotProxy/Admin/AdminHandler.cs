@@ -8,6 +8,7 @@ using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Identity;
+using AotProxy.Limits;
 using AotProxy.Routing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -19,6 +20,7 @@ internal sealed class AdminHandler(
     ConfigStore config,
     WorkerRegistry workers,
     AdmissionController admissions,
+    TenantLimits limits,
     UsageRecorder usage,
     GatewayMetrics metrics,
     TimeProvider time,
@@ -131,6 +133,7 @@ internal sealed class AdminHandler(
         return [.. config.Current.Tenants.Select(t =>
         {
             var used = usage.Of(t.Name);
+            var limited = limits.Of(t.Name);
             return new TenantReport(
                 t.Name,
                 t.Class,
@@ -146,7 +149,10 @@ internal sealed class AdminHandler(
                 used?.CompletionTokens ?? 0,
                 used?.CachedPromptTokens ?? 0,
                 used?.ReasoningTokens ?? 0,
-                used?.EstimatedRequests ?? 0);
+                used?.EstimatedRequests ?? 0,
+                limited?.Requests?.Remaining,
+                limited?.Tokens?.Remaining,
+                limited?.InFlight ?? 0);
         })];
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Http;
+using AotProxy.Limits;
 using AotProxy.Routing;
 using Prometheus;
 
@@ -24,6 +25,8 @@ internal sealed class GatewayMetrics
     private readonly ConcurrentDictionary<string, Counter.Child> _retries = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Counter.Child> _limited = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Tenant, LimitRefusal Reason), Counter.Child> _rejected = new();
 
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18); // 1 ms .. ~2 min
 
@@ -54,6 +57,8 @@ internal sealed class GatewayMetrics
         QueueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
         QueueWait = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = LatencyBuckets });
         Admissions = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
+        RateLimiterRequests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm or max_in_flight that reached the limit check.", ["tenant"]);
+        RateLimiterRejected = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight).", ["tenant", "reason"]);
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -99,6 +104,10 @@ internal sealed class GatewayMetrics
     public Histogram QueueWait { get; }
 
     public Counter Admissions { get; }
+
+    public Counter RateLimiterRequests { get; }
+
+    public Counter RateLimiterRejected { get; }
 
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)
@@ -149,6 +158,12 @@ internal sealed class GatewayMetrics
 
     public void ObserveQueueWait(string @class, TimeSpan waited) =>
         _queueWait.GetOrAdd(@class, static (key, histogram) => histogram.WithLabels(key), QueueWait).Observe(waited.TotalSeconds);
+
+    public void CountLimitCheck(string tenant) =>
+        Child(_limited, RateLimiterRequests, tenant).Inc();
+
+    public void CountLimitRefusal(string tenant, LimitRefusal reason) =>
+        _rejected.GetOrAdd((tenant, reason), static (key, counter) => counter.WithLabels(key.Tenant, EnumNames.Snake(key.Reason)), RateLimiterRejected).Inc();
 
     public void CountUsage(string tenant, Usage usage)
     {

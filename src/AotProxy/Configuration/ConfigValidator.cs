@@ -60,13 +60,14 @@ internal sealed class ConfigValidator
         var breaker = CircuitBreaker(config.CircuitBreaker);
         var retries = Retries(config.Retries);
         var scheduler = Scheduler(config.Scheduler);
+        var limits = Limits(config.Limits);
         var workers = Workers(config.Workers);
         var classes = Classes(config.Classes, scheduler.BucketCount);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
         var auth = Auth(config.Auth, classes);
         var jwt = Jwt(config.Jwt, source);
         var windows = TimeWindows(config.TimeWindows, classes, scheduler.BucketCount);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits);
     }
 
     private ServerModel Server(ServerConfig server)
@@ -264,6 +265,18 @@ internal sealed class ConfigValidator
             AdaptiveMin(scheduler.AdaptiveMin),
             AdaptiveMax(scheduler.AdaptiveMax),
             scheduler.EnginePriority);
+    }
+
+    private LimitsModel Limits(LimitsConfig limits)
+    {
+        Unknown("limits", limits.Unknown);
+        if (limits.DefaultMaxTokens is < 1 or > LimitsModel.MaxPerMinute)
+        {
+            Error("limits.default_max_tokens", $"must be 1 to {LimitsModel.MaxPerMinute} (got {limits.DefaultMaxTokens})");
+            return LimitsModel.Default;
+        }
+
+        return new LimitsModel(limits.DefaultMaxTokens);
     }
 
     private double AdaptiveMin(double min)
@@ -475,8 +488,8 @@ internal sealed class ConfigValidator
                 }
             }
 
-            AtLeast($"{at}.rpm", tenant.Rpm, 0);
-            AtLeast($"{at}.tpm", tenant.Tpm, 0);
+            PerMinute($"{at}.rpm", tenant.Rpm);
+            PerMinute($"{at}.tpm", tenant.Tpm);
             AtLeast($"{at}.max_in_flight", tenant.MaxInFlight, 0);
             result.Add(new TenantModel(
                 tenant.Name,
@@ -805,6 +818,15 @@ internal sealed class ConfigValidator
     }
 
     private static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
+
+    // rpm and tpm: 0 (unlimited) up to the token bucket's ceiling.
+    private void PerMinute(string path, long value)
+    {
+        if (value is < 0 or > LimitsModel.MaxPerMinute)
+        {
+            Error(path, $"must be 0 (unlimited) to {LimitsModel.MaxPerMinute} per minute (got {value})");
+        }
+    }
 
     private void AtLeast(string path, long value, long minimum)
     {

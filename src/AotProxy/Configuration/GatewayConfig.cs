@@ -22,6 +22,8 @@ internal sealed record GatewayConfig
 
     public SchedulerConfig Scheduler { get; init; } = new();
 
+    public LimitsConfig Limits { get; init; } = new();
+
     public AuthConfig Auth { get; init; } = new();
 
     public JwtConfig Jwt { get; init; } = new();

@@ -25,7 +25,8 @@ internal sealed class GatewaySnapshot
         ImmutableArray<TenantModel> tenants,
         AuthModel? auth = null,
         JwtModel? jwt = null,
-        ImmutableArray<TimeWindowModel> timeWindows = default)
+        ImmutableArray<TimeWindowModel> timeWindows = default,
+        LimitsModel? limits = null)
     {
         Revision = revision;
         LoadedAt = loadedAt;
@@ -46,12 +47,13 @@ internal sealed class GatewaySnapshot
         Jwt = jwt ?? JwtModel.Off;
         Callers = new CallerResolver(ApiKeys, tenants, ClassesByName, Auth, Jwt);
         TimeWindows = timeWindows.IsDefault ? [] : timeWindows;
+        Limits = limits ?? LimitsModel.Default;
         ClassOverrides = TimeWindows.IsEmpty ? TimeWindowSet.Empty : new TimeWindowSet(TimeWindows, scheduler.BucketCount);
     }
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -74,6 +76,8 @@ internal sealed class GatewaySnapshot
     public RetryModel Retries { get; }
 
     public SchedulerModel Scheduler { get; }
+
+    public LimitsModel Limits { get; }
 
     public ImmutableArray<WorkerModel> Workers { get; }
 

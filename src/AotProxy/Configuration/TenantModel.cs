@@ -13,6 +13,9 @@ internal sealed record TenantModel(
     int MaxInFlight,
     string Environment = "")                           // free-form ("prod", "staging"): routing metadata for later stages
 {
+    // rpm, tpm or max_in_flight set: the request passes the limit stage (Limits/TenantLimits).
+    public bool HasLimits => Rpm > 0 || Tpm > 0 || MaxInFlight > 0;
+
     public bool AllowsModel(string model)
     {
         foreach (var allowed in Models)

@@ -7,6 +7,7 @@ namespace AotProxy.Forwarding;
 // Copies a worker's response head onto the client's response: status, Content-Length (unless
 // the relay changes the body's length), and the end-to-end headers. The values vLLM and nginx
 // actually send come from a table of strings, so a typical response decodes nothing.
+// x-ratelimit-* headers the gateway has already set (tenant limits) win over the worker's.
 internal static class ResponseHeaders
 {
     private static readonly string[] KnownValues =
@@ -19,6 +20,8 @@ internal static class ResponseHeaders
     ];
 
     private static readonly byte[][] KnownValueBytes = [.. KnownValues.Select(Encoding.ASCII.GetBytes)];
+
+    private static ReadOnlySpan<byte> RateLimitPrefix => "x-ratelimit-"u8;
 
     public static void Apply(HttpResponse response, ResponseHead head, bool keepContentLength)
     {
@@ -45,6 +48,13 @@ internal static class ResponseHeaders
             else
             {
                 var key = Encoding.Latin1.GetString(name);
+                if (name.Length > RateLimitPrefix.Length && Ascii.EqualsIgnoreCase(name[..RateLimitPrefix.Length], RateLimitPrefix) && headers.ContainsKey(key))
+                {
+                    // The gateway's own tenant limits (Limits/RateLimitResponse) are what the
+                    // client is held to; a worker's limits on the gateway's key would contradict them.
+                    continue;
+                }
+
                 headers.Append(key, value);
             }
         }

@@ -5,6 +5,7 @@ using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
 using AotProxy.Http;
+using AotProxy.Limits;
 using AotProxy.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 {
     private readonly ConfigStore _config;
     private readonly WorkerRegistry _workers;
+    private readonly TenantLimits _limits;
     private readonly HttpMessageInvoker _http;
     private readonly ModelDiscovery _discovery;
     private readonly WorkerMonitor _monitor;
@@ -28,11 +30,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ITimer _scavenger;
     private readonly ITimer _capacity;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
     {
         _h2c = h2c;
         _config = config;
         _workers = workers;
+        _limits = limits;
         _http = http;
         _discovery = discovery;
         _monitor = monitor;
@@ -73,16 +76,18 @@ internal sealed class GatewayHost : IAsyncDisposable
         monitor.Start();
 
         var usage = new UsageRecorder(metrics);
+        var limits = new TenantLimits(time);
+        limits.Apply(snapshot);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time);
-        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
-        var admin = new AdminHandler(config, workers, admissions, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
+        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -124,6 +129,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private void OnConfigChanged(GatewaySnapshot previous, GatewaySnapshot current)
     {
         _workers.Apply(current);
+        _limits.Apply(current);
         if (!previous.Server.Listen.Equals(current.Server.Listen))
         {
             GatewayLog.RestartNeeded(_logger, "server.listen", previous.Server.Listen.ToString(), current.Server.Listen.ToString());

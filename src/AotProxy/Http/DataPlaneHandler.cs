@@ -6,6 +6,7 @@ using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Identity;
 using AotProxy.Inspection;
+using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Threading;
 using Microsoft.AspNetCore.Http;
@@ -13,8 +14,8 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Http;
 
-// The data plane's one request delegate: accept -> identify -> inspect -> admit -> route ->
-// forward -> account. It dispatches on method and path itself; there is no routing middleware.
+// The data plane's one request delegate: accept -> identify -> inspect -> limit -> admit ->
+// route -> forward -> account. It dispatches on method and path itself; there is no routing middleware.
 internal sealed class DataPlaneHandler(
     ConfigStore config,
     WorkerRegistry workers,
@@ -24,6 +25,7 @@ internal sealed class DataPlaneHandler(
     RetryBudget retryBudget,
     Random random,
     UsageRecorder usage,
+    TenantLimits limits,
     GatewayMetrics metrics,
     TimeProvider time,
     ILogger logger)
@@ -110,39 +112,66 @@ internal sealed class DataPlaneHandler(
                 return;
             }
 
-            // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
-            // x-priority is a per-request decision by the proxy in front and outranks a window;
-            // without one, the request takes the class's priority as the windows leave it.
-            var admitted = snapshot.ClassOverrides.Apply(caller.Class, time);
-            var priority = caller.PriorityFromHeader ? caller.Priority : admitted.Priority;
-
-            // With scheduler.engine_priority, the worker's own scheduler (vLLM --scheduling-policy
-            // priority) orders its queue by the priority this request is admitted with.
-            var enginePriority = snapshot.Scheduler.EnginePriority ? priority : (int?)null;
-            if (inspected.NeedsUsageInjection || enginePriority is not null)
+            // The limit stage: hard stops (429) before anything is queued. TPM reserves the
+            // estimated prompt plus max_tokens; the reservation settles to the usage below.
+            var promptTokens = PromptEstimate(body.Length);
+            var limit = limits.TryAcquire(tenant, promptTokens + CompletionReservation(context, inspected, snapshot.Limits));
+            if (limit.State is not null)
             {
-                body.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority);
+                metrics.CountLimitCheck(tenant.Name);
+                if (!limit.IsAllowed)
+                {
+                    metrics.CountLimitRefusal(tenant.Name, limit.Refusal);
+                    await RateLimitResponse.WriteRefusalAsync(context, limit, model).ConfigureAwait(false);
+                    Count(model, tenantClass, StatusCodes.Status429TooManyRequests);
+                    return;
+                }
+
+                RateLimitResponse.WriteHeaders(context.Response, limit.Lease.Requests, limit.Lease.Tokens);
             }
 
-            var admission = await admissions.AdmitAsync(
-                snapshot, pool, tenant, admitted, priority, PromptEstimate(body.Length), context.RequestAborted).ConfigureAwait(false);
-            if (!admission.IsAdmitted)
-            {
-                var refused = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);
-                Count(model, tenantClass, refused);
-                return;
-            }
-
-            // The slot goes back exactly once, whatever happens below: completion, upstream
-            // failure, client abort, or an exception.
+            // The limit lease and the slot go back exactly once each, whatever happens below:
+            // completion, upstream failure, client abort, admission refusal, or an exception.
+            var admitted = false;
             Usage? settled = null;
             try
             {
-                settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, tenantClass, inspected, body.Memory, requestId, started).ConfigureAwait(false);
+                // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
+                // x-priority is a per-request decision by the proxy in front and outranks a window;
+                // without one, the request takes the class's priority as the windows leave it.
+                var classModel = snapshot.ClassOverrides.Apply(caller.Class, time);
+                var priority = caller.PriorityFromHeader ? caller.Priority : classModel.Priority;
+
+                // With scheduler.engine_priority, the worker's own scheduler (vLLM --scheduling-policy
+                // priority) orders its queue by the priority this request is admitted with.
+                var enginePriority = snapshot.Scheduler.EnginePriority ? priority : (int?)null;
+                if (inspected.NeedsUsageInjection || enginePriority is not null)
+                {
+                    body.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority);
+                }
+
+                var admission = await admissions.AdmitAsync(
+                    snapshot, pool, tenant, classModel, priority, promptTokens, context.RequestAborted).ConfigureAwait(false);
+                if (!admission.IsAdmitted)
+                {
+                    var refused = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);
+                    Count(model, tenantClass, refused);
+                    return;
+                }
+
+                admitted = true;
+                try
+                {
+                    settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, tenantClass, inspected, body.Memory, requestId, started).ConfigureAwait(false);
+                }
+                finally
+                {
+                    admission.Lease.Release(settled);
+                }
             }
             finally
             {
-                admission.Lease.Release(settled);
+                limit.Lease.Settle(admitted, settled);
             }
         }
     }
@@ -184,8 +213,14 @@ internal sealed class DataPlaneHandler(
     }
 
     // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
-    // cancels the tokenizer's merges). Only fair-share charges use it; usage settles them.
+    // cancels the tokenizer's merges). Fair-share charges and TPM reservations use it; usage settles both.
     private static long PromptEstimate(int bodyBytes) => bodyBytes / 4;
+
+    // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
+    private static long CompletionReservation(HttpContext context, in InspectedRequest inspected, LimitsModel limits) =>
+        inspected.MaxTokens > 0 ? inspected.MaxTokens
+        : context.Request.Path.Value == "/v1/embeddings" ? 0
+        : limits.DefaultMaxTokens;
 
     private static async Task<int> WriteRefusalAsync(HttpContext context, AdmissionResult admission, string model, ClassModel classModel)
     {

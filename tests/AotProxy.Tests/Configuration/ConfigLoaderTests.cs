@@ -69,6 +69,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(5), snapshot.Forwarding.ConnectTimeout);
         Assert.Equal(TimeSpan.FromSeconds(120), snapshot.Forwarding.ActivityTimeout);
         Assert.Equal("fairshare", snapshot.Scheduler.Policy);
+        Assert.Equal(1024, snapshot.Limits.DefaultMaxTokens);
         Assert.Empty(snapshot.Workers);
         Assert.Empty(snapshot.Tenants);
         var only = Assert.Single(snapshot.Classes);
@@ -372,6 +373,7 @@ public sealed class ConfigLoaderTests
     [InlineData("routing = \"p2c_kv\"", 1, "routing", "[routing]")]
     [InlineData("[workers]\nname = \"a\"", 1, "workers", "[[workers]]")]
     [InlineData("tenants = 3", 1, "tenants", "[[tenants]]")]
+    [InlineData("\n\n[[limits]]\ndefault_max_tokens = 5", 3, "limits", "[limits]")]
     public void Parse_WrongTableShape_ReportedWithLine(string toml, int line, string key, string hint)
     {
         var error = TestConfig.SingleError(toml);
@@ -457,6 +459,7 @@ public sealed class ConfigLoaderTests
             ("circuit_breaker", typeof(CircuitBreakerConfig)),
             ("retries", typeof(RetryConfig)),
             ("scheduler", typeof(SchedulerConfig)),
+            ("limits", typeof(LimitsConfig)),
             ("workers[0]", typeof(WorkerConfig)),
             ("classes[0]", typeof(ClassConfig)),
             ("tenants[0]", typeof(TenantConfig)),

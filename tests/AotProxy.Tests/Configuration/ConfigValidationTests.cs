@@ -72,6 +72,10 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\npolicy = \"priority\"\nengine_priority = \"yes\"", 3, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priority = 1", 2, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priorty = true", 2, "scheduler.engine_priorty")]
+    [InlineData("[limits]\ndefault_max_tokens = 0", 2, "limits.default_max_tokens")]
+    [InlineData("[limits]\n\ndefault_max_tokens = -5", 3, "limits.default_max_tokens")]
+    [InlineData("[limits]\ndefault_max_tokens = 1000000001", 2, "limits.default_max_tokens")]
+    [InlineData("[limits]\ndefault_max_token = 512", 2, "limits.default_max_token")]
     public void Parse_InvalidTableValue_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -122,6 +126,8 @@ public sealed class ConfigValidationTests
     [InlineData("[[tenants]]\nname = \"t\"\nmodels = [\"\"]", 3, "tenants[0].models[0]")]
     [InlineData("[[tenants]]\nname = \"t\"\nrpm = -1", 3, "tenants[0].rpm")]
     [InlineData("[[tenants]]\nname = \"t\"\ntpm = -1", 3, "tenants[0].tpm")]
+    [InlineData("[[tenants]]\nname = \"t\"\nrpm = 1000000001", 3, "tenants[0].rpm")]
+    [InlineData("[[tenants]]\nname = \"t\"\ntpm = 1000000001", 3, "tenants[0].tpm")]
     [InlineData("[[tenants]]\nname = \"t\"\nmax_in_flight = -1", 3, "tenants[0].max_in_flight")]
     public void Parse_InvalidTenant_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
@@ -225,6 +231,23 @@ public sealed class ConfigValidationTests
         Assert.False(TestConfig.Valid("").Scheduler.EnginePriority);
         Assert.False(TestConfig.Valid("[scheduler]\nengine_priority = false").Scheduler.EnginePriority);
         Assert.True(TestConfig.Valid("[scheduler]\nengine_priority = true").Scheduler.EnginePriority);
+    }
+
+    [Fact]
+    public void Parse_LimitsDefaultMaxTokens_1024ByDefaultAndCarriedToTheModel()
+    {
+        Assert.Equal(1024, TestConfig.Valid("").Limits.DefaultMaxTokens);
+        Assert.Equal(256, TestConfig.Valid("[limits]\ndefault_max_tokens = 256").Limits.DefaultMaxTokens);
+        Assert.Equal(1_000_000_000, TestConfig.Valid("[limits]\ndefault_max_tokens = 1000000000").Limits.DefaultMaxTokens);
+    }
+
+    [Fact]
+    public void Parse_TenantRpmAndTpm_UpToABillionPerMinute()
+    {
+        var tenant = Assert.Single(TestConfig.Valid("[[tenants]]\nname = \"t\"\nrpm = 1000000000\ntpm = 1000000000\nmax_in_flight = 4").Tenants);
+
+        Assert.Equal((1_000_000_000L, 1_000_000_000L, 4), (tenant.Rpm, tenant.Tpm, tenant.MaxInFlight));
+        Assert.True(tenant.HasLimits);
     }
 
     [Fact]

@@ -1,0 +1,10 @@
+namespace AotProxy.Configuration;
+
+internal sealed record LimitsModel(long DefaultMaxTokens)
+{
+    // The ceiling of rpm, tpm and default_max_tokens: a billion per minute is far past any real
+    // API's limit, and it keeps the token bucket's arithmetic within a long (Limits/TokenBucket).
+    public const long MaxPerMinute = 1_000_000_000;
+
+    public static LimitsModel Default { get; } = new(1024);
+}

@@ -1,0 +1,53 @@
+using AotProxy.Accounting;
+
+namespace AotProxy.Limits;
+
+// What one request holds past the limit check: a place in its tenant's in-flight count, an RPM
+// token and a TPM reservation (estimated prompt + max_tokens). The handler settles it exactly
+// once, in the finally that also releases the admission slot. default: the tenant has no limits.
+internal readonly struct LimitLease(TenantLimitState state, TokenBucket? requests, TokenBucket? tokens, long reserved)
+{
+    public TenantLimitState? State => state;
+
+    public TokenBucket? Requests => requests;
+
+    public TokenBucket? Tokens => tokens;
+
+    public long Reserved => reserved;
+
+    // admitted = false: refused before anything went upstream (admission said no, the client
+    // left while queued, or an exception came first): the request and the whole reservation go
+    // back. Otherwise the reservation settles to the usage. Unknown usage (upstream error, no
+    // worker, client abort mid-stream) keeps the whole reservation charged: conservative, since
+    // tokens may have been generated and the gateway cannot tell how many.
+    public void Settle(bool admitted, Usage? usage)
+    {
+        if (state is null)
+        {
+            return;
+        }
+
+        state.Exit();
+        if (!admitted)
+        {
+            requests?.GiveBack(1);
+            tokens?.GiveBack(reserved);
+            return;
+        }
+
+        if (tokens is null || usage is not { } used)
+        {
+            return;
+        }
+
+        var actual = used.TotalTokens;
+        if (actual < reserved)
+        {
+            tokens.GiveBack(reserved - actual);
+        }
+        else
+        {
+            tokens.Charge(actual - reserved);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+namespace AotProxy.Limits;
+
+// The limit check's answer: a lease to settle (Refusal None), or the limit that refused, with
+// the tokens the request asked for.
+internal readonly record struct LimitResult(LimitRefusal Refusal, LimitLease Lease, TenantLimitState? State, long Requested)
+{
+    public bool IsAllowed => Refusal == LimitRefusal.None;
+}

@@ -1,0 +1,62 @@
+using AotProxy.Configuration;
+
+namespace AotProxy.Limits;
+
+// One tenant's limit state, kept across reloads by tenant name (TenantLimits): its RPM and TPM
+// buckets and the requests it has past the limit check. An unchanged limit keeps its bucket; a
+// changed one gets a new bucket that carries over the tokens used, so that a reload neither
+// hands out a fresh minute nor forgets one. The in-flight count always carries over.
+internal sealed class TenantLimitState(string name)
+{
+    private volatile TokenBucket? _requests;
+    private volatile TokenBucket? _tokens;
+    private volatile int _maxInFlight;
+    private int _inFlight;
+
+    public string Name { get; } = name;
+
+    public TokenBucket? Requests => _requests;
+
+    public TokenBucket? Tokens => _tokens;
+
+    public int MaxInFlight => _maxInFlight;
+
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    // Called under TenantLimits' apply lock (and once when a request creates the state).
+    public void Update(TenantModel tenant, TimeProvider time)
+    {
+        _requests = Resize(_requests, tenant.Rpm, time);
+        _tokens = Resize(_tokens, tenant.Tpm, time);
+        _maxInFlight = tenant.MaxInFlight;
+    }
+
+    // One more request in flight, unless max_in_flight (0 = unlimited) is reached.
+    public bool TryEnter()
+    {
+        var seen = Volatile.Read(ref _inFlight);
+        while (true)
+        {
+            var max = _maxInFlight;
+            if (max > 0 && seen >= max)
+            {
+                return false;
+            }
+
+            var found = Interlocked.CompareExchange(ref _inFlight, seen + 1, seen);
+            if (found == seen)
+            {
+                return true;
+            }
+
+            seen = found;
+        }
+    }
+
+    public void Exit() => Interlocked.Decrement(ref _inFlight);
+
+    private static TokenBucket? Resize(TokenBucket? bucket, long limit, TimeProvider time) =>
+        limit <= 0 ? null
+        : bucket?.Capacity == limit ? bucket
+        : new TokenBucket(limit, time, bucket?.Used ?? 0);
+}
