@@ -213,7 +213,8 @@ internal sealed class DataPlaneHandler(
     }
 
     // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
-    // cancels the tokenizer's merges). Fair-share charges and TPM reservations use it; usage settles both.
+    // cancels the tokenizer's merges). Fair-share charges and TPM reservations use it, and so does
+    // the estimated usage of a stream cut before its usage chunk; real usage settles the first two.
     private static long PromptEstimate(int bodyBytes) => bodyBytes / 4;
 
     // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
