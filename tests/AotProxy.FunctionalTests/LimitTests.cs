@@ -103,11 +103,14 @@ public class LimitTests
             Assert.Equal(HttpStatusCode.OK, small.StatusCode);
         }
 
-        // The holder goes away mid-stream: its usage is unknown, so its reservation stays charged.
+        // The holder goes away mid-stream: it is accounted as estimated (its prompt estimate and
+        // the few chunks relayed), and the reservation settles to that estimate, not to max_tokens.
         holder.Dispose();
         await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Workers[0].Stats.Aborted == 1), "the worker saw the abort");
         await TestGateway.WaitUntilAsync(async () => LimitedInFlight(await Fleet.GetJsonAsync(gateway, "/api/tenants")) == 0, "the holder left the in-flight count");
-        Assert.True(RemainingTokens(await Fleet.GetJsonAsync(gateway, "/api/tenants")) < 1000 - reserved + 200);
+        var tenants = await Fleet.GetJsonAsync(gateway, "/api/tenants");
+        Assert.Equal(1, Fleet.Named(tenants, "rl").GetProperty("estimated_requests").GetInt64());
+        Assert.True(RemainingTokens(tenants) > 1000 - reserved + 200, "the unused part of the holder's reservation came back");
     }
 
     [Fact]

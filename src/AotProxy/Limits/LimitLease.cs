@@ -17,9 +17,10 @@ internal readonly struct LimitLease(TenantLimitState state, TokenBucket? request
 
     // admitted = false: refused before anything went upstream (admission said no, the client
     // left while queued, or an exception came first): the request and the whole reservation go
-    // back. Otherwise the reservation settles to the usage. Unknown usage (upstream error, no
-    // worker, client abort mid-stream) keeps the whole reservation charged: conservative, since
-    // tokens may have been generated and the gateway cannot tell how many.
+    // back. Otherwise the reservation settles to the usage, estimated or exact (a stream cut
+    // mid-way is estimated from what was relayed). No usage at all (an upstream error answer, no
+    // worker, a failure before the response head) keeps the whole reservation charged:
+    // conservative, since the worker may have done work the gateway cannot count.
     public void Settle(bool admitted, Usage? usage)
     {
         if (state is null)
