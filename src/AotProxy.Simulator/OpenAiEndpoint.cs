@@ -386,6 +386,9 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
 
     private static bool IsClosed(FlushResult result) => result.IsCompleted || result.IsCanceled;
 
+    // Once the connection is aborted, whatever a write throws is the client's going: besides
+    // the IOException or cancellation, Kestrel may already have completed the response writer
+    // (an InvalidOperationException from the next GetSpan), which a loaded machine hits.
     private static bool IsClientGone(Exception ex, CancellationToken aborted) =>
-        ex is IOException or BadHttpRequestException || (ex is OperationCanceledException && aborted.IsCancellationRequested);
+        ex is IOException or BadHttpRequestException || aborted.IsCancellationRequested;
 }
