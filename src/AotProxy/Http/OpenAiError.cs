@@ -100,10 +100,17 @@ internal static class OpenAiError
         context, StatusCodes.Status403Forbidden, "invalid_request_error", "model_not_allowed",
         $"Your API key may not use the model '{model}'.", "model");
 
-    public static Task Overloaded(HttpContext context, string message, int retryAfterSeconds)
+    public static Task Overloaded(HttpContext context, string message, int retryAfterSeconds) =>
+        WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "overloaded", message, retryAfterSeconds);
+
+    // type: "requests" or "tokens", as OpenAI's 429s say which limit was hit.
+    public static Task RateLimited(HttpContext context, string type, string message, int retryAfterSeconds) =>
+        WithRetryAfter(context, StatusCodes.Status429TooManyRequests, type, "rate_limit_exceeded", message, retryAfterSeconds);
+
+    private static Task WithRetryAfter(HttpContext context, int status, string type, string code, string message, int retryAfterSeconds)
     {
         context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "server_error", "overloaded", message);
+        return WriteAsync(context, status, type, code, message);
     }
 
     public static Task UpstreamFailed(HttpContext context, string message) => WriteAsync(

@@ -47,8 +47,7 @@ internal static class RateLimitResponse
             // no clock predicts: 1 s, the shortest Retry-After.
             _ => ("requests", $"Too many concurrent requests for {model} in tenant {state.Name} (max_in_flight): Limit {state.MaxInFlight}, In flight {state.InFlight}, Requested 1. Please try again when one of your requests has finished.", TimeSpan.Zero),
         };
-        context.Response.Headers.RetryAfter = ResetDuration.RetryAfterSeconds(wait).ToString(CultureInfo.InvariantCulture);
-        return OpenAiError.WriteAsync(context, StatusCodes.Status429TooManyRequests, type, "rate_limit_exceeded", message);
+        return OpenAiError.RateLimited(context, type, message, ResetDuration.RetryAfterSeconds(wait));
     }
 
     private static (string Type, string Message, TimeSpan Wait) Over(string type, string what, TokenBucket bucket, long requested, string model, string tenant)
