@@ -3,8 +3,9 @@ using System.Threading.Tasks.Sources;
 namespace AotProxy.Threading;
 
 // The awaitable side of a pooled async method: a ValueTask source that goes back to its pool
-// once its result has been read.
-public abstract class PooledBox<TResult> : IValueTaskSource<TResult>
+// once its result has been read. Also a plain IValueTaskSource, for methods returning ValueTask
+// (PooledValueTaskMethodBuilder without a type argument).
+public abstract class PooledBox<TResult> : IValueTaskSource<TResult>, IValueTaskSource
 {
     private ManualResetValueTaskSourceCore<TResult> _core;
 
@@ -30,6 +31,8 @@ public abstract class PooledBox<TResult> : IValueTaskSource<TResult>
             Recycle();
         }
     }
+
+    void IValueTaskSource.GetResult(short token) => GetResult(token);
 
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
 

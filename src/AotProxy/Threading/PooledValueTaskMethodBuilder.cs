@@ -2,91 +2,38 @@ using System.Runtime.CompilerServices;
 
 namespace AotProxy.Threading;
 
-// An async method builder for ValueTask<T> whose state-machine boxes come from a pool of
-// 1,024 per method. The runtime's PoolingAsyncValueTaskMethodBuilder keeps one box per thread
-// and one per core, so with 64 requests in flight nearly every request allocated its own
-// (≈600 B for the forwarder, see perf/RESULTS.md). Use it on hot-path methods that wait:
-//   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-// The ValueTask it returns must be awaited once, as with any ValueTask.
-public struct PooledValueTaskMethodBuilder<TResult>
+// PooledValueTaskMethodBuilder<T> for a method returning ValueTask (no result):
+//   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
+// The data plane's per-request method returns one, and Kestrel gets it through AsTask(): a
+// ~100-byte task wrapper instead of the whole state machine boxed per request (~700 B).
+public struct PooledValueTaskMethodBuilder
 {
-    private PooledBox<TResult>? _box;
-    private TResult _result;
-    private Exception? _exception;
-    private bool _completed;
+    private PooledValueTaskMethodBuilder<bool> _inner;
 
-    public static PooledValueTaskMethodBuilder<TResult> Create() => default;
+    public static PooledValueTaskMethodBuilder Create() => default;
 
-    public ValueTask<TResult> Task =>
-        _box is { } box ? new ValueTask<TResult>(box, box.Version)
-        : _exception is { } exception ? ValueTask.FromException<TResult>(exception)
-        : _completed ? new ValueTask<TResult>(_result)
-        : throw new InvalidOperationException("The async method has not completed and never waited.");
+    public readonly ValueTask Task => _inner.UntypedTask;
 
     public readonly void Start<TStateMachine>(ref TStateMachine stateMachine)
-        where TStateMachine : IAsyncStateMachine
-    {
-        // AsyncTaskMethodBuilder.Start only runs MoveNext with the caller's contexts restored
-        // afterwards; it does not touch the builder's own state.
-        var runner = default(AsyncTaskMethodBuilder);
-        runner.Start(ref stateMachine);
-    }
+        where TStateMachine : IAsyncStateMachine => _inner.Start(ref stateMachine);
 
     public readonly void SetStateMachine(IAsyncStateMachine stateMachine)
     {
     }
 
+    // _inner is a field of the builder inside the state machine: the box it sets on the first
+    // wait lands in the state machine's own copy, as with the generic builder.
     public void AwaitOnCompleted<TAwaiter, TStateMachine>(ref TAwaiter awaiter, ref TStateMachine stateMachine)
         where TAwaiter : INotifyCompletion
         where TStateMachine : IAsyncStateMachine =>
-        awaiter.OnCompleted(BoxFor(ref stateMachine).MoveNextAction);
+        _inner.AwaitOnCompleted(ref awaiter, ref stateMachine);
 
     public void AwaitUnsafeOnCompleted<TAwaiter, TStateMachine>(ref TAwaiter awaiter, ref TStateMachine stateMachine)
         where TAwaiter : ICriticalNotifyCompletion
         where TStateMachine : IAsyncStateMachine =>
-        awaiter.UnsafeOnCompleted(BoxFor(ref stateMachine).MoveNextAction);
+        _inner.AwaitUnsafeOnCompleted(ref awaiter, ref stateMachine);
 
-    public void SetResult(TResult result)
-    {
-        if (_box is { } box)
-        {
-            box.SetResult(result);
-        }
-        else
-        {
-            _result = result;
-            _completed = true;
-        }
-    }
+    public void SetResult() => _inner.SetResult(true);
 
-    public void SetException(Exception exception)
-    {
-        if (_box is { } box)
-        {
-            box.SetException(exception);
-        }
-        else
-        {
-            _exception = exception;
-        }
-    }
-
-    private PooledBox<TResult> BoxFor<TStateMachine>(ref TStateMachine stateMachine)
-        where TStateMachine : IAsyncStateMachine
-    {
-        var context = ExecutionContext.Capture();
-        if (_box is PooledBox<TResult, TStateMachine> current)
-        {
-            current.Context = context;
-            return current;
-        }
-
-        // The first wait: the box is set on this builder before the state machine (which holds
-        // the builder) is copied into it, so the caller's copy and the boxed copy share it.
-        var box = PooledBox<TResult, TStateMachine>.Rent();
-        _box = box;
-        box.StateMachine = stateMachine;
-        box.Context = context;
-        return box;
-    }
+    public void SetException(Exception exception) => _inner.SetException(exception);
 }
