@@ -5,7 +5,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace AotProxy.Benchmarks;
 
-// The limit stage's decision on one thread (uncontended): a token-bucket take, and the whole
+// The limit stage's decision on one thread (uncontended): a token-bucket take, a take from a
+// MinuteLimit (the bucket and the sliding window: what a tenant's RPM or TPM asks), and the whole
 // check a request of a tenant with rpm, tpm and max_in_flight passes (lookup by name, in-flight
 // count, RPM token, TPM reservation) with its settlement. Expected: <= 50 ns for the take, 0 B.
 // The limits are a billion per minute, so that no run drains them (about 10 s at ~30 ns a take
@@ -16,6 +17,7 @@ public class TokenBucketBenchmarks
     private static readonly Usage Used = new(500, 524);
 
     private TokenBucket _bucket = null!;
+    private MinuteLimit _minute = null!;
     private TenantLimits _limits = null!;
     private TenantModel _tenant = null!;
 
@@ -23,11 +25,12 @@ public class TokenBucketBenchmarks
     public void Setup()
     {
         _bucket = new TokenBucket(TokenBucket.MaxCapacity, TimeProvider.System);
+        _minute = new MinuteLimit(TokenBucket.MaxCapacity, TimeProvider.System);
         var snapshot = ConfigLoader.Parse($"[[tenants]]\nname = \"acme\"\nrpm = {TokenBucket.MaxCapacity}\ntpm = {TokenBucket.MaxCapacity}\nmax_in_flight = 64\n", "<bench>", 1, TimeProvider.System).Snapshot!;
         _tenant = snapshot.Tenants[0];
         _limits = new TenantLimits(TimeProvider.System);
         _limits.Apply(snapshot);
-        if (!TryTake() || !CheckAndSettle())
+        if (!TryTake() || !MinuteTryTake() || !CheckAndSettle())
         {
             throw new InvalidOperationException("the bucket refuses");
         }
@@ -42,6 +45,9 @@ public class TokenBucketBenchmarks
 
     [Benchmark]
     public bool TryTake() => _bucket.TryTake(1);
+
+    [Benchmark]
+    public bool MinuteTryTake() => _minute.TryTake(1, TimeProvider.System.GetTimestamp());
 
     [Benchmark]
     public bool CheckAndSettle()

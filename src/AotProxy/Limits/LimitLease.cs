@@ -5,13 +5,13 @@ namespace AotProxy.Limits;
 // What one request holds past the limit check: a place in its tenant's in-flight count, an RPM
 // token and a TPM reservation (estimated prompt + max_tokens). The handler settles it exactly
 // once, in the finally that also releases the admission slot. default: the tenant has no limits.
-internal readonly struct LimitLease(TenantLimitState state, TokenBucket? requests, TokenBucket? tokens, long reserved)
+internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt)
 {
     public TenantLimitState? State => state;
 
-    public TokenBucket? Requests => requests;
+    public MinuteLimit? Requests => requests;
 
-    public TokenBucket? Tokens => tokens;
+    public MinuteLimit? Tokens => tokens;
 
     public long Reserved => reserved;
 
@@ -31,8 +31,8 @@ internal readonly struct LimitLease(TenantLimitState state, TokenBucket? request
         state.Exit();
         if (!admitted)
         {
-            requests?.GiveBack(1);
-            tokens?.GiveBack(reserved);
+            requests?.GiveBack(1, takenAt);
+            tokens?.GiveBack(reserved, takenAt);
             return;
         }
 
@@ -44,7 +44,7 @@ internal readonly struct LimitLease(TenantLimitState state, TokenBucket? request
         var actual = used.TotalTokens;
         if (actual < reserved)
         {
-            tokens.GiveBack(reserved - actual);
+            tokens.GiveBack(reserved - actual, takenAt);
         }
         else
         {

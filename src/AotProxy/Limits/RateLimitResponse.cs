@@ -17,7 +17,7 @@ internal static class RateLimitResponse
     public const string ResetTokens = "x-ratelimit-reset-tokens";
 
     // Set before the upstream's head is copied, which keeps them (ResponseHeaders).
-    public static void WriteHeaders(HttpResponse response, TokenBucket? requests, TokenBucket? tokens)
+    public static void WriteHeaders(HttpResponse response, MinuteLimit? requests, MinuteLimit? tokens)
     {
         var headers = response.Headers;
         if (requests is not null)
@@ -50,7 +50,7 @@ internal static class RateLimitResponse
         return OpenAiError.RateLimited(context, type, message, ResetDuration.RetryAfterSeconds(wait));
     }
 
-    private static (string Type, string Message, TimeSpan Wait) Over(string type, string what, TokenBucket bucket, long requested, string model, string tenant)
+    private static (string Type, string Message, TimeSpan Wait) Over(string type, string what, MinuteLimit bucket, long requested, string model, string tenant)
     {
         if (requested > bucket.Capacity)
         {

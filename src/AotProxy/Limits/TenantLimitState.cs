@@ -3,21 +3,21 @@ using AotProxy.Configuration;
 namespace AotProxy.Limits;
 
 // One tenant's limit state, kept across reloads by tenant name (TenantLimits): its RPM and TPM
-// buckets and the requests it has past the limit check. An unchanged limit keeps its bucket; a
-// changed one gets a new bucket that carries over the tokens used, so that a reload neither
-// hands out a fresh minute nor forgets one. The in-flight count always carries over.
+// limits and the requests it has past the limit check. An unchanged limit is kept as it is; a
+// changed one is rebuilt from the old one (MinuteLimit), so that a reload neither hands out a
+// fresh minute nor forgets one. The in-flight count always carries over.
 internal sealed class TenantLimitState(string name)
 {
-    private volatile TokenBucket? _requests;
-    private volatile TokenBucket? _tokens;
+    private volatile MinuteLimit? _requests;
+    private volatile MinuteLimit? _tokens;
     private volatile int _maxInFlight;
     private int _inFlight;
 
     public string Name { get; } = name;
 
-    public TokenBucket? Requests => _requests;
+    public MinuteLimit? Requests => _requests;
 
-    public TokenBucket? Tokens => _tokens;
+    public MinuteLimit? Tokens => _tokens;
 
     public int MaxInFlight => _maxInFlight;
 
@@ -55,8 +55,8 @@ internal sealed class TenantLimitState(string name)
 
     public void Exit() => Interlocked.Decrement(ref _inFlight);
 
-    private static TokenBucket? Resize(TokenBucket? bucket, long limit, TimeProvider time) =>
-        limit <= 0 ? null
-        : bucket?.Capacity == limit ? bucket
-        : new TokenBucket(limit, time, bucket?.Used ?? 0);
+    private static MinuteLimit? Resize(MinuteLimit? limit, long perMinute, TimeProvider time) =>
+        perMinute <= 0 ? null
+        : limit?.Capacity == perMinute ? limit
+        : new MinuteLimit(perMinute, time, limit);
 }

@@ -68,12 +68,12 @@ internal sealed class TenantLimits(TimeProvider time)
 
         if (bucket is not null && !bucket.TryTake(tokens, now))
         {
-            requests?.GiveBack(1);
+            requests?.GiveBack(1, now);
             state.Exit();
             return new LimitResult(LimitRefusal.Tokens, default, state, tokens);
         }
 
-        return new LimitResult(LimitRefusal.None, new LimitLease(state, requests, bucket, bucket is null ? 0 : tokens), state, tokens);
+        return new LimitResult(LimitRefusal.None, new LimitLease(state, requests, bucket, bucket is null ? 0 : tokens, now), state, tokens);
     }
 
     // Created with its limits in place, so that no request ever sees a state without them.

@@ -101,7 +101,12 @@ public class TenantLimitsTests
 
         Assert.Equal(LimitRefusal.Requests, refused.Refusal);
         Assert.Equal(2, limits.Of("acme")!.InFlight); // the refused one left no count behind
+
+        // The bucket has refilled one request after 30 s, but the sliding minute still holds
+        // two: a third within the same 60 s would exceed rpm. The window frees them at 61 s.
         _clock.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(LimitRefusal.Requests, limits.TryAcquire(tenant, 1).Refusal);
+        _clock.Advance(TimeSpan.FromSeconds(31));
         Assert.True(limits.TryAcquire(tenant, 1).IsAllowed);
     }
 
