@@ -134,6 +134,8 @@ internal sealed class AdminHandler(
         {
             var used = usage.Of(t.Name);
             var limited = limits.Of(t.Name);
+            var budget = limited?.Budget;
+            var month = budget?.Month;
             return new TenantReport(
                 t.Name,
                 t.Class,
@@ -152,9 +154,27 @@ internal sealed class AdminHandler(
                 used?.EstimatedRequests ?? 0,
                 limited?.Requests?.Remaining,
                 limited?.Tokens?.Remaining,
-                limited?.InFlight ?? 0);
+                limited?.InFlight ?? 0,
+                t.Budget?.Tokens ?? 0,
+                t.Budget?.MonthlyTokens ?? 0,
+                BudgetResponse.Usd(t.Budget?.Nanos ?? 0),
+                BudgetResponse.Usd(t.Budget?.MonthlyNanos ?? 0),
+                Left(budget, BudgetKind.Tokens),
+                Left(budget, BudgetKind.MonthlyTokens),
+                Usd(Left(budget, BudgetKind.Usd)),
+                Usd(Left(budget, BudgetKind.MonthlyUsd)),
+                budget?.SpentTokens,
+                month?.Tokens,
+                Usd(budget?.SpentNanos),
+                Usd(month?.Nanos));
         })];
     }
+
+    // null: no such budget (as configured now: a reload may have just removed it).
+    private static long? Left(TenantBudgetState? budget, BudgetKind kind) =>
+        budget?.Left(kind) is { } left && left != long.MaxValue ? Math.Max(left, 0) : null;
+
+    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetResponse.Usd(value) : null;
 
     private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
         [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];

@@ -75,8 +75,6 @@ internal sealed class RequestBody : IDisposable
     // priority, `"priority":N` goes in before the root's closing brace (scheduler.engine_priority).
     public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null)
     {
-        Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
-        var insert = priority is { } value ? prioritySplice.Format(value, scratch) : default;
         Span<byte> capScratch = stackalloc byte[MaxTokensSplice.MaxLength];
         scoped ReadOnlySpan<byte> capValue = default;
         scoped ReadOnlySpan<byte> capKey = default;
@@ -91,6 +89,12 @@ internal sealed class RequestBody : IDisposable
                 capKey = MaxTokensSplice.FormatKey(cap, prioritySplice.AfterProperty, capScratch);
             }
         }
+
+        // After an added max_tokens, priority is never the object's first key.
+        Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
+        var insert = priority is { } value
+            ? (prioritySplice with { AfterProperty = prioritySplice.AfterProperty || !capKey.IsEmpty }).Format(value, scratch)
+            : default;
 
         // The edits inside the body, in source order (SpliceWriter goes forward only): the usage
         // splice and the replaced values, which never overlap; the closing-brace inserts come last.

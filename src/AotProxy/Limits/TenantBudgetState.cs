@@ -95,7 +95,7 @@ internal sealed class TenantBudgetState
             var afterPrompt = left - (isTokens ? promptTokens : promptNanos);
             if (afterPrompt <= 0)
             {
-                return new BudgetCheck(kind, left, 0, Capped: false, Overrun: false);
+                return new BudgetCheck(kind, Math.Max(left, 0), 0, Capped: false, Overrun: false);
             }
 
             // Spend converts to completion tokens at the output price; free output never caps.
