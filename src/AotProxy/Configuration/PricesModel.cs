@@ -14,4 +14,8 @@ internal sealed class PricesModel(FrozenDictionary<string, ModelPrice> byModel, 
     public int Count => byModel.Count + (fallback.IsFree ? 0 : 1);
 
     public ModelPrice For(string model) => byModel.TryGetValue(model, out var price) ? price : fallback;
+
+    // A request's cost in nano-USD: what the ledger stores per request (snapshot.Prices, the
+    // request's snapshot) and what the budgets are charged (LimitLease, at the same price).
+    public long CostNanos(string model, in Usage usage) => For(model).CostNanos(usage);
 }

@@ -102,7 +102,13 @@ internal sealed class TenantBudgetState
             var fits = isTokens ? afterPrompt : price.OutputNanos > 0 ? afterPrompt / price.OutputNanos : long.MaxValue;
             if (fits < allowed)
             {
-                if (rejectOverrun || fits == 0)
+                if (fits == 0)
+                {
+                    // Not one completion token left to pay for: as used up as it gets.
+                    return new BudgetCheck(kind, left, 0, Capped: false, Overrun: false);
+                }
+
+                if (rejectOverrun)
                 {
                     return new BudgetCheck(kind, left, fits, Capped: false, Overrun: true);
                 }

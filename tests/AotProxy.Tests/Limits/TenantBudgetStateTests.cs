@@ -127,6 +127,20 @@ public sealed class TenantBudgetStateTests
         Assert.Null(reservation.State);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TryReserve_SpendLeftBuysNoOutputToken_IsUsedUpNotAnOverrun(bool rejectOverrun)
+    {
+        // 100 prompt tokens take 100,000 of 101,999 nanos; 1,999 buy no token at 2,000.
+        var state = State(nanos: 101_999);
+
+        var check = state.TryReserve(100, 10, Price, rejectOverrun, out var reservation);
+
+        Assert.Equal(new BudgetCheck(BudgetKind.Usd, 101_999, 0, Capped: false, Overrun: false), check);
+        Assert.Null(reservation.State);
+    }
+
     [Fact]
     public void TryReserve_UsedUpSpendBudget_RefusesEvenAFreeModel()
     {
