@@ -55,6 +55,11 @@ public class BudgetTests
         Assert.Equal(firstUsage.Total + secondUsage.Total, tenant.GetProperty("spent_tokens").GetInt64());
         Assert.Equal(JsonValueKind.Null, tenant.GetProperty("budget_left_tokens").ValueKind);
         Assert.Equal(JsonValueKind.Null, tenant.GetProperty("budget_left_usd").ValueKind);
+        metrics = await gateway.MetricsAsync();
+        Assert.Equal(Math.Max(0, 300 - firstUsage.Total - secondUsage.Total), MetricsText.Value(metrics, "llm_rate_limiter_budget_left", "tenant=\"bt\"", "budget=\"monthly_tokens\""));
+        Assert.True(Fleet.HasSeries(metrics, "llm_rate_limiter_budget_left", "budget=\"monthly_tokens\""));
+        Assert.False(Fleet.HasSeries(metrics, "llm_rate_limiter_budget_left", "budget=\"tokens\"")); // no lifetime budget
+        Assert.False(Fleet.HasSeries(metrics, "llm_rate_limiter_budget_left", "tenant=\"acme\""));
         var acme = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "acme");
         Assert.Equal(JsonValueKind.Null, acme.GetProperty("spent_tokens").ValueKind); // no budget, nothing counted
     }
@@ -115,7 +120,9 @@ public class BudgetTests
         var error = await AssertInsufficientQuotaAsync(refused);
         Assert.StartsWith("You exceeded your current quota: the spend budget of tenant bt (budget_usd $0.001) is used up", error, StringComparison.Ordinal);
         Assert.False(refused.Headers.Contains("retry-after")); // a lifetime budget: no wait helps
-        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_rate_limiter_rejected_total", "tenant=\"bt\"", "reason=\"budget_usd\""));
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_rate_limiter_rejected_total", "tenant=\"bt\"", "reason=\"budget_usd\""));
+        Assert.Equal((double)Math.Max(0, 1_000_000 - firstCost - secondCost) / 1e9, MetricsText.Value(metrics, "llm_rate_limiter_budget_left", "tenant=\"bt\"", "budget=\"usd\""), 12);
     }
 
     [Fact]
