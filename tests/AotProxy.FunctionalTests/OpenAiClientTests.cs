@@ -123,6 +123,28 @@ public class OpenAiClientTests
         Assert.InRange(int.Parse(retryAfter!, System.Globalization.CultureInfo.InvariantCulture), 50, 60);
     }
 
+    [Fact]
+    public async Task CompleteChat_BudgetUsedUp_SurfacesThe429InsufficientQuota()
+    {
+        const string key = "sk-test-no-budget-left";
+        await using var gateway = await TestGateway.StartAsync(workers: 1, extraToml: $"""
+
+            [[tenants]]
+            name = "broke"
+            api_key_sha256 = ["{AotProxy.Identity.ApiKeyIndex.HashKey(key)}"]
+            budget_tokens = 5
+            """);
+        var client = Client(gateway, key, retry: false);
+
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("hi")]));
+
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("insufficient_quota", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("token budget of tenant broke", refused.Message, StringComparison.Ordinal);
+        Assert.False(refused.GetRawResponse()!.Headers.TryGetValue("retry-after", out _)); // lifetime: no wait helps
+        Assert.Equal(0, gateway.Workers[0].Stats.RequestsTotal);
+    }
+
     private static ChatClient Client(TestGateway gateway, string key, bool retry = true) => new(
         TestGateway.Model,
         new ApiKeyCredential(key),

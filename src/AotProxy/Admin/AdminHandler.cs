@@ -29,6 +29,10 @@ internal sealed class AdminHandler(
     private static readonly string Version =
         typeof(AdminHandler).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
+    // The `budget` label of llm_rate_limiter_budget_left.
+    private static readonly (BudgetKind Kind, string Label)[] BudgetLabels =
+        [(BudgetKind.Tokens, "tokens"), (BudgetKind.MonthlyTokens, "monthly_tokens"), (BudgetKind.Usd, "usd"), (BudgetKind.MonthlyUsd, "monthly_usd")];
+
     private readonly long _started = time.GetTimestamp();
 
     public Task HandleAsync(HttpContext context)
@@ -134,6 +138,8 @@ internal sealed class AdminHandler(
         {
             var used = usage.Of(t.Name);
             var limited = limits.Of(t.Name);
+            var budget = limited?.Budget;
+            var month = budget?.Month;
             return new TenantReport(
                 t.Name,
                 t.Class,
@@ -152,9 +158,58 @@ internal sealed class AdminHandler(
                 used?.EstimatedRequests ?? 0,
                 limited?.Requests?.Remaining,
                 limited?.Tokens?.Remaining,
-                limited?.InFlight ?? 0);
+                limited?.InFlight ?? 0,
+                t.Budget?.Tokens ?? 0,
+                t.Budget?.MonthlyTokens ?? 0,
+                BudgetResponse.Usd(t.Budget?.Nanos ?? 0),
+                BudgetResponse.Usd(t.Budget?.MonthlyNanos ?? 0),
+                Left(budget, BudgetKind.Tokens),
+                Left(budget, BudgetKind.MonthlyTokens),
+                Usd(Left(budget, BudgetKind.Usd)),
+                Usd(Left(budget, BudgetKind.MonthlyUsd)),
+                budget?.SpentTokens,
+                month?.Tokens,
+                Usd(budget?.SpentNanos),
+                Usd(month?.Nanos));
         })];
     }
+
+    // One series per budget a tenant has now; series of budgets gone (a reload) are dropped.
+    private void RefreshBudgetGauges()
+    {
+        var gauge = metrics.RateLimiterBudgetLeft;
+        var live = new HashSet<(string, string)>();
+        foreach (var tenant in config.Current.Tenants)
+        {
+            if (tenant.Budget is null || limits.Of(tenant.Name)?.Budget is not { } budget)
+            {
+                continue;
+            }
+
+            foreach (var (kind, label) in BudgetLabels)
+            {
+                if (Left(budget, kind) is { } left)
+                {
+                    live.Add((tenant.Name, label));
+                    gauge.WithLabels(tenant.Name, label).Set(kind is BudgetKind.Usd or BudgetKind.MonthlyUsd ? left / 1e9 : left);
+                }
+            }
+        }
+
+        foreach (var labels in gauge.GetAllLabelValues().ToArray())
+        {
+            if (!live.Contains((labels[0], labels[1])))
+            {
+                gauge.RemoveLabelled(labels);
+            }
+        }
+    }
+
+    // null: no such budget (as configured now: a reload may have just removed it).
+    private static long? Left(TenantBudgetState? budget, BudgetKind kind) =>
+        budget?.Left(kind) is { } left && left != long.MaxValue ? Math.Max(left, 0) : null;
+
+    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetResponse.Usd(value) : null;
 
     private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
         [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];
@@ -329,6 +384,8 @@ internal sealed class AdminHandler(
         {
             metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(workers.IsRoutable));
         }
+
+        RefreshBudgetGauges();
 
         // Every configured class has a series (0 when nobody waits), summed over the model pools.
         var classes = config.Current.Classes;

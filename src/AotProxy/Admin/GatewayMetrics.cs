@@ -57,8 +57,9 @@ internal sealed class GatewayMetrics
         QueueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
         QueueWait = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = LatencyBuckets });
         Admissions = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
-        RateLimiterRequests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm or max_in_flight that reached the limit check.", ["tenant"]);
-        RateLimiterRejected = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight).", ["tenant", "reason"]);
+        RateLimiterRequests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check.", ["tenant"]);
+        RateLimiterBudgetLeft = factory.CreateGauge("llm_rate_limiter_budget_left", "What each budget of a tenant with budgets has left for new requests (budget - spent - reserved, at least 0), by budget: tokens, monthly_tokens (tokens), usd, monthly_usd (USD). Set at scrape time.", ["tenant", "budget"]);
+        RateLimiterRejected = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight), budget_tokens and budget_usd (a used-up budget, or max_tokens above what is left with budget_overrun = \"reject\").", ["tenant", "reason"]);
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -108,6 +109,9 @@ internal sealed class GatewayMetrics
     public Counter RateLimiterRequests { get; }
 
     public Counter RateLimiterRejected { get; }
+
+    // Series only for tenants with a budget, and only for the budgets they have.
+    public Gauge RateLimiterBudgetLeft { get; }
 
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)

@@ -1,6 +1,8 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
+using AotProxy.Accounting;
 using AotProxy.Admission.TimeWindows;
 using AotProxy.Identity;
 
@@ -67,7 +69,8 @@ internal sealed class ConfigValidator
         var auth = Auth(config.Auth, classes);
         var jwt = Jwt(config.Jwt, source);
         var windows = TimeWindows(config.TimeWindows, classes, scheduler.BucketCount);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits);
+        var prices = Prices(config.Prices);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits, prices);
     }
 
     private ServerModel Server(ServerConfig server)
@@ -270,13 +273,19 @@ internal sealed class ConfigValidator
     private LimitsModel Limits(LimitsConfig limits)
     {
         Unknown("limits", limits.Unknown);
+        var reject = string.Equals(limits.BudgetOverrun, BudgetOverrunModes.Reject, StringComparison.Ordinal);
+        if (!reject && !string.Equals(limits.BudgetOverrun, BudgetOverrunModes.Cap, StringComparison.Ordinal))
+        {
+            Error("limits.budget_overrun", $"unknown mode \"{limits.BudgetOverrun}\"; use \"{BudgetOverrunModes.Cap}\" or \"{BudgetOverrunModes.Reject}\"");
+        }
+
         if (limits.DefaultMaxTokens is < 1 or > LimitsModel.MaxPerMinute)
         {
             Error("limits.default_max_tokens", $"must be 1 to {LimitsModel.MaxPerMinute} (got {limits.DefaultMaxTokens})");
             return LimitsModel.Default;
         }
 
-        return new LimitsModel(limits.DefaultMaxTokens);
+        return new LimitsModel(limits.DefaultMaxTokens, reject);
     }
 
     private double AdaptiveMin(double min)
@@ -491,6 +500,7 @@ internal sealed class ConfigValidator
             PerMinute($"{at}.rpm", tenant.Rpm);
             PerMinute($"{at}.tpm", tenant.Tpm);
             AtLeast($"{at}.max_in_flight", tenant.MaxInFlight, 0);
+            var budget = Budget(at, tenant);
             result.Add(new TenantModel(
                 tenant.Name,
                 tenant.Class,
@@ -500,10 +510,104 @@ internal sealed class ConfigValidator
                 tenant.Rpm,
                 tenant.Tpm,
                 tenant.MaxInFlight,
-                tenant.Environment));
+                tenant.Environment,
+                budget));
         }
 
         return result.MoveToImmutable();
+    }
+
+    // null when the tenant sets no budget: it then costs the limit stage nothing.
+    private TenantBudgetModel? Budget(string at, TenantConfig tenant)
+    {
+        var budget = new TenantBudgetModel(
+            BudgetTokens($"{at}.budget_tokens", tenant.BudgetTokens),
+            BudgetTokens($"{at}.monthly_budget_tokens", tenant.MonthlyBudgetTokens),
+            BudgetNanos($"{at}.budget_usd", tenant.BudgetUsd),
+            BudgetNanos($"{at}.monthly_budget_usd", tenant.MonthlyBudgetUsd));
+        return budget is { Tokens: 0, MonthlyTokens: 0, Nanos: 0, MonthlyNanos: 0 } ? null : budget;
+    }
+
+    private long BudgetTokens(string path, long value)
+    {
+        if (value is < 0 or > TenantBudgetModel.MaxTokens)
+        {
+            Error(path, $"must be 0 (no budget) to {TenantBudgetModel.MaxTokens} tokens (got {value})");
+            return 0;
+        }
+
+        return value;
+    }
+
+    // USD to whole nano-USD, rounded to the nearest: a budget finer than 1e-9 USD means nothing.
+    private long BudgetNanos(string path, double usd)
+    {
+        if (!(usd >= 0) || usd > TenantBudgetModel.MaxUsd)
+        {
+            Error(path, $"must be 0 (no budget) to {Number(TenantBudgetModel.MaxUsd)} USD (got {Number(usd)})");
+            return 0;
+        }
+
+        return (long)Math.Round(usd * 1e9, MidpointRounding.AwayFromZero);
+    }
+
+    private PricesModel Prices(IReadOnlyList<PriceConfig> prices)
+    {
+        if (prices.Count == 0)
+        {
+            return PricesModel.None;
+        }
+
+        var byModel = new Dictionary<string, ModelPrice>(StringComparer.Ordinal);
+        var names = new Dictionary<string, int>(StringComparer.Ordinal);
+        ModelPrice fallback = default;
+        for (var i = 0; i < prices.Count; i++)
+        {
+            var price = prices[i];
+            var at = $"prices[{i}]";
+            Unknown(at, price.Unknown);
+            if (!Name($"{at}.model", price.Model, "price's model", names, i, "prices"))
+            {
+                continue;
+            }
+
+            var input = PriceNanos($"{at}.input_per_million", price.InputPerMillion);
+            var model = new ModelPrice(
+                input,
+                price.CachedInputPerMillion is { } cached ? PriceNanos($"{at}.cached_input_per_million", cached) : input,
+                PriceNanos($"{at}.output_per_million", price.OutputPerMillion));
+            if (price.Model == PricesModel.AnyModel)
+            {
+                fallback = model;
+            }
+            else
+            {
+                byModel[price.Model] = model;
+            }
+        }
+
+        return new PricesModel(byModel.ToFrozenDictionary(StringComparer.Ordinal), fallback);
+    }
+
+    // USD per million tokens to whole nano-USD per token (x 1,000). A price with more than three
+    // decimals has no whole nano-USD per token and is refused rather than rounded: a rounded
+    // price would bill every token slightly wrong, and the sums would drift from the provider's.
+    private long PriceNanos(string path, double perMillion)
+    {
+        if (!(perMillion >= 0) || perMillion > ModelPrice.MaxPerMillion)
+        {
+            Error(path, $"must be 0 to {Number(ModelPrice.MaxPerMillion)} USD per million tokens (got {Number(perMillion)})");
+            return 0;
+        }
+
+        var nanos = Math.Round(perMillion * 1000);
+        if (Math.Abs((perMillion * 1000) - nanos) > 1e-6)
+        {
+            Error(path, $"has more than 3 decimals (got {Number(perMillion)}); the gateway counts whole nano-USD per token, 0.001 USD per million tokens");
+            return 0;
+        }
+
+        return (long)nanos;
     }
 
     private ImmutableArray<TimeWindowModel> TimeWindows(IReadOnlyList<TimeWindowConfig> windows, ImmutableArray<ClassModel> classes, int bucketCount)

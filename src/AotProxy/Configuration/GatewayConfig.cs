@@ -36,6 +36,8 @@ internal sealed record GatewayConfig
 
     public IReadOnlyList<TimeWindowConfig> TimeWindows { get; init; } = [];
 
+    public IReadOnlyList<PriceConfig> Prices { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -9,6 +9,9 @@ internal sealed record LimitsConfig
     // max_completion_tokens). 1,024: a long chat answer; usage settles the reservation anyway.
     public long DefaultMaxTokens { get; init; } = 1024;
 
+    // BudgetOverrunModes: "cap" (default) or "reject".
+    public string BudgetOverrun { get; init; } = BudgetOverrunModes.Cap;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -1,6 +1,7 @@
 namespace AotProxy.Configuration;
 
-internal sealed record LimitsModel(long DefaultMaxTokens)
+// RejectOverrun: budget_overrun = "reject" (default "cap").
+internal sealed record LimitsModel(long DefaultMaxTokens, bool RejectOverrun = false)
 {
     // The ceiling of rpm, tpm and default_max_tokens: a billion per minute is far past any real
     // API's limit, and it keeps the token bucket's arithmetic within a long (Limits/TokenBucket).

@@ -24,6 +24,16 @@ internal sealed record TenantConfig
 
     public int MaxInFlight { get; init; }
 
+    // Budgets, 0 = none: tokens (prompt + completion) for all time and per calendar month (UTC),
+    // and spend in USD at the [[prices]] of each model, the same two ways.
+    public long BudgetTokens { get; init; }
+
+    public long MonthlyBudgetTokens { get; init; }
+
+    public double BudgetUsd { get; init; }
+
+    public double MonthlyBudgetUsd { get; init; }
+
     // Free-form ("prod", "staging", ...): carried with every request of the tenant as routing metadata.
     public string Environment { get; init; } = "";
 

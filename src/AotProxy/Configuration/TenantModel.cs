@@ -11,10 +11,11 @@ internal sealed record TenantModel(
     long Rpm,
     long Tpm,
     int MaxInFlight,
-    string Environment = "")                           // free-form ("prod", "staging"): routing metadata for later stages
+    string Environment = "",                           // free-form ("prod", "staging"): routing metadata for later stages
+    TenantBudgetModel? Budget = null)                  // null: no budget at all
 {
-    // rpm, tpm or max_in_flight set: the request passes the limit stage (Limits/TenantLimits).
-    public bool HasLimits => Rpm > 0 || Tpm > 0 || MaxInFlight > 0;
+    // rpm, tpm, max_in_flight or a budget set: the request passes the limit stage (Limits/TenantLimits).
+    public bool HasLimits => Rpm > 0 || Tpm > 0 || MaxInFlight > 0 || Budget is not null;
 
     public bool AllowsModel(string model)
     {

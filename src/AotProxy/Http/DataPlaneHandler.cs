@@ -114,17 +114,20 @@ internal sealed class DataPlaneHandler(
                 return;
             }
 
-            // The limit stage: hard stops (429) before anything is queued. TPM reserves the
-            // estimated prompt plus max_tokens; the reservation settles to the usage below.
+            // The limit stage: hard stops (429) before anything is queued. TPM and the budgets
+            // reserve the estimated prompt plus max_tokens (the budgets also its worst-case cost);
+            // the reservations settle to the usage below.
             var promptTokens = PromptEstimate(body.Length);
-            var limit = limits.TryAcquire(tenant, promptTokens + CompletionReservation(context, inspected, snapshot.Limits));
+            var limit = limits.TryAcquire(tenant, promptTokens, CompletionReservation(context, inspected, snapshot.Limits), snapshot.Prices.For(model), snapshot.Limits.RejectOverrun);
             if (limit.State is not null)
             {
                 metrics.CountLimitCheck(tenant.Name);
                 if (!limit.IsAllowed)
                 {
                     metrics.CountLimitRefusal(tenant.Name, limit.Refusal);
-                    await RateLimitResponse.WriteRefusalAsync(context, limit, model).ConfigureAwait(false);
+                    await (limit.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd
+                        ? BudgetResponse.WriteRefusalAsync(context, limit, model, time)
+                        : RateLimitResponse.WriteRefusalAsync(context, limit, model)).ConfigureAwait(false);
                     Count(model, tenantClass, StatusCodes.Status429TooManyRequests);
                     return;
                 }
@@ -147,9 +150,11 @@ internal sealed class DataPlaneHandler(
                 // With scheduler.engine_priority, the worker's own scheduler (vLLM --scheduling-policy
                 // priority) orders its queue by the priority this request is admitted with.
                 var enginePriority = snapshot.Scheduler.EnginePriority ? priority : (int?)null;
-                if (inspected.NeedsUsageInjection || enginePriority is not null)
+                // A budget that cannot pay for max_tokens caps it (limits.budget_overrun = "cap").
+                var cappedMaxTokens = limit.Budget.Capped ? (int)limit.Budget.Completion : (int?)null;
+                if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null)
                 {
-                    body.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority);
+                    body.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens);
                 }
 
                 var admission = await admissions.AdmitAsync(

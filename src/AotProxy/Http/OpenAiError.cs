@@ -11,6 +11,7 @@ internal static class OpenAiError
     // The codes of a 401 that is not about an API key.
     private const string Token = "invalid_token";
     private const string TrustedHeader = "invalid_trusted_header";
+    private const string InsufficientQuotaCode = "insufficient_quota";
 
     public static Task WriteAsync(HttpContext context, int status, string type, string code, string message, string? param = null)
     {
@@ -106,6 +107,13 @@ internal static class OpenAiError
     // type: "requests" or "tokens", as OpenAI's 429s say which limit was hit.
     public static Task RateLimited(HttpContext context, string type, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status429TooManyRequests, type, "rate_limit_exceeded", message, retryAfterSeconds);
+
+    // A budget is used up (OpenAI's type and code for an account out of credit). Retry-After only
+    // when waiting helps: until a monthly budget resets.
+    public static Task InsufficientQuota(HttpContext context, string message, int? retryAfterSeconds) =>
+        retryAfterSeconds is { } seconds
+            ? WithRetryAfter(context, StatusCodes.Status429TooManyRequests, InsufficientQuotaCode, InsufficientQuotaCode, message, seconds)
+            : WriteAsync(context, StatusCodes.Status429TooManyRequests, InsufficientQuotaCode, InsufficientQuotaCode, message);
 
     private static Task WithRetryAfter(HttpContext context, int status, string type, string code, string message, int retryAfterSeconds)
     {

@@ -70,15 +70,62 @@ internal sealed class RequestBody : IDisposable
     }
 
     // Rewrites the body into a new pooled array, in one copy: the usage splice turns on
-    // stream_options.include_usage (default: no edit), and with a priority, `"priority":N` goes
-    // in before the root's closing brace (scheduler.engine_priority).
-    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority)
+    // stream_options.include_usage (default: no edit); with maxTokens, a budget's cap replaces
+    // max_tokens / max_completion_tokens or adds max_tokens (MaxTokensSplice); and with a
+    // priority, `"priority":N` goes in before the root's closing brace (scheduler.engine_priority).
+    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null)
     {
+        Span<byte> capScratch = stackalloc byte[MaxTokensSplice.MaxLength];
+        scoped ReadOnlySpan<byte> capValue = default;
+        scoped ReadOnlySpan<byte> capKey = default;
+        if (maxTokens is { } cap)
+        {
+            if (maxTokensSplice.HasMaxTokens || maxTokensSplice.HasMaxCompletionTokens)
+            {
+                capValue = MaxTokensSplice.FormatValue(cap, capScratch);
+            }
+            else
+            {
+                capKey = MaxTokensSplice.FormatKey(cap, prioritySplice.AfterProperty, capScratch);
+            }
+        }
+
+        // After an added max_tokens, priority is never the object's first key.
         Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
-        var insert = priority is { } value ? prioritySplice.Format(value, scratch) : default;
-        var next = BufferPool.Shared.Rent(usage.NewLength(Length) + insert.Length);
+        var insert = priority is { } value
+            ? (prioritySplice with { AfterProperty = prioritySplice.AfterProperty || !capKey.IsEmpty }).Format(value, scratch)
+            : default;
+
+        // The edits inside the body, in source order (SpliceWriter goes forward only): the usage
+        // splice and the replaced values, which never overlap; the closing-brace inserts come last.
+        Span<(int Offset, int Remove, byte Kind)> edits = stackalloc (int, int, byte)[3];
+        var count = 0;
+        edits[count++] = (usage.Offset, usage.RemoveLength, 0);
+        if (!capValue.IsEmpty && maxTokensSplice.HasMaxTokens)
+        {
+            edits[count++] = (maxTokensSplice.MaxTokensOffset, maxTokensSplice.MaxTokensLength, 1);
+        }
+
+        if (!capValue.IsEmpty && maxTokensSplice.HasMaxCompletionTokens)
+        {
+            edits[count++] = (maxTokensSplice.MaxCompletionTokensOffset, maxTokensSplice.MaxCompletionTokensLength, 1);
+        }
+
+        edits[..count].Sort(static (a, b) => a.Offset.CompareTo(b.Offset));
+        var newLength = Length + insert.Length + capKey.Length;
+        foreach (var (_, remove, kind) in edits[..count])
+        {
+            newLength += (kind == 0 ? usage.Insert.Length : capValue.Length) - remove;
+        }
+
+        var next = BufferPool.Shared.Rent(newLength);
         var writer = new SpliceWriter(Span, next);
-        writer.Splice(usage.Offset, usage.RemoveLength, usage.Insert);
+        foreach (var (offset, remove, kind) in edits[..count])
+        {
+            writer.Splice(offset, remove, kind == 0 ? usage.Insert : capValue);
+        }
+
+        writer.Splice(prioritySplice.Offset, 0, capKey);
         writer.Splice(prioritySplice.Offset, 0, insert);
         var length = writer.Finish();
         BufferPool.Shared.Return(_array!);

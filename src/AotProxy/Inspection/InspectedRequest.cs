@@ -9,7 +9,8 @@ internal readonly record struct InspectedRequest(
     UsageSplice UsageSplice, // how to turn include_usage on, when the client did not
     PrioritySplice PrioritySplice, // where scheduler.engine_priority adds "priority": the root's closing brace
     ulong PrefixHash,        // StableHash of the prompt's first bytes (messages, prompt or input); 0 when absent
-    ulong UserHash)          // StableHash of the body's `user`; 0 when absent
+    ulong UserHash,          // StableHash of the body's `user`; 0 when absent
+    MaxTokensSplice MaxTokensSplice = default) // where a budget's cap rewrites max_tokens
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     public bool NeedsUsageInjection => Stream && !IncludeUsage;

@@ -44,6 +44,8 @@ internal static class RequestInspector
         var stream = false;
         var maxTokens = 0;
         var maxCompletionTokens = 0;
+        (int Offset, int Length) maxTokensValue = default;
+        (int Offset, int Length) maxCompletionTokensValue = default;
         var includeUsage = false;
         var splice = default(UsageSplice);
         var sawStreamOptions = false;
@@ -76,7 +78,7 @@ internal static class RequestInspector
             }
             else if (reader.ValueTextEquals("max_tokens"u8))
             {
-                if (!TryReadTokenCount(ref reader, out maxTokens))
+                if (!TryReadTokenCount(ref reader, out maxTokens, out maxTokensValue))
                 {
                     errorParam = "max_tokens";
                     return InspectionError.InvalidField;
@@ -84,7 +86,7 @@ internal static class RequestInspector
             }
             else if (reader.ValueTextEquals("max_completion_tokens"u8))
             {
-                if (!TryReadTokenCount(ref reader, out maxCompletionTokens))
+                if (!TryReadTokenCount(ref reader, out maxCompletionTokens, out maxCompletionTokensValue))
                 {
                     errorParam = "max_completion_tokens";
                     return InspectionError.InvalidField;
@@ -155,7 +157,8 @@ internal static class RequestInspector
             splice,
             new PrioritySplice(rootClose, rootHasProperties),
             prefixHash,
-            userHash);
+            userHash,
+            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length));
         return InspectionError.None;
     }
 
@@ -202,10 +205,12 @@ internal static class RequestInspector
         return (start, (int)reader.BytesConsumed - start);
     }
 
-    private static bool TryReadTokenCount(ref Utf8JsonReader reader, out int value)
+    // span: where the value's bytes are (a number or null is never escaped), for MaxTokensSplice.
+    private static bool TryReadTokenCount(ref Utf8JsonReader reader, out int value, out (int Offset, int Length) span)
     {
         reader.Read();
         value = 0;
+        span = ((int)reader.TokenStartIndex, reader.ValueSpan.Length);
         if (reader.TokenType == JsonTokenType.Null)
         {
             return true;

@@ -3,9 +3,10 @@ using AotProxy.Accounting;
 namespace AotProxy.Limits;
 
 // What one request holds past the limit check: a place in its tenant's in-flight count, an RPM
-// token and a TPM reservation (estimated prompt + max_tokens). The handler settles it exactly
-// once, in the finally that also releases the admission slot. default: the tenant has no limits.
-internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt)
+// token, a TPM reservation (estimated prompt + max_tokens) and a budget reservation. The handler
+// settles it exactly once, in the finally that also releases the admission slot. default: the
+// tenant has no limits.
+internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt, BudgetReservation budget = default)
 {
     public TenantLimitState? State => state;
 
@@ -14,6 +15,8 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
     public MinuteLimit? Tokens => tokens;
 
     public long Reserved => reserved;
+
+    public BudgetReservation Budget => budget;
 
     // admitted = false: refused before anything went upstream (admission said no, the client
     // left while queued, or an exception came first): the request and the whole reservation go
@@ -29,6 +32,7 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
         }
 
         state.Exit();
+        budget.Settle(admitted, usage);
         if (!admitted)
         {
             requests?.GiveBack(1, takenAt);

@@ -464,6 +464,7 @@ public sealed class ConfigLoaderTests
             ("classes[0]", typeof(ClassConfig)),
             ("tenants[0]", typeof(TenantConfig)),
             ("time_windows[0]", typeof(TimeWindowConfig)),
+            ("prices[0]", typeof(PriceConfig)),
             ("auth", typeof(AuthConfig)),
             ("jwt", typeof(JwtConfig)),
         };

@@ -129,6 +129,13 @@ public sealed class ConfigValidationTests
     [InlineData("[[tenants]]\nname = \"t\"\nrpm = 1000000001", 3, "tenants[0].rpm")]
     [InlineData("[[tenants]]\nname = \"t\"\ntpm = 1000000001", 3, "tenants[0].tpm")]
     [InlineData("[[tenants]]\nname = \"t\"\nmax_in_flight = -1", 3, "tenants[0].max_in_flight")]
+    [InlineData("[[tenants]]\nname = \"t\"\nbudget_tokens = -1", 3, "tenants[0].budget_tokens")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmonthly_budget_tokens = -5", 3, "tenants[0].monthly_budget_tokens")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmonthly_budget_tokens = 1000000000000000001", 3, "tenants[0].monthly_budget_tokens")]
+    [InlineData("[[tenants]]\nname = \"t\"\nbudget_usd = -0.01", 3, "tenants[0].budget_usd")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmonthly_budget_usd = nan", 3, "tenants[0].monthly_budget_usd")]
+    [InlineData("[[tenants]]\nname = \"t\"\nmonthly_budget_usd = 2e9", 3, "tenants[0].monthly_budget_usd")]
+    [InlineData("[[tenants]]\nname = \"t\"\nbudget_dollars = 5.0", 3, "tenants[0].budget_dollars")]
     public void Parse_InvalidTenant_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -257,6 +264,20 @@ public sealed class ConfigValidationTests
 
         Assert.Equal(["classes[1].name", "classes[1].weight"], result.Errors.Select(e => e.Key));
     }
+
+    [Theory]
+    [InlineData("[limits]\nbudget_overrun = \"truncate\"", 2, "limits.budget_overrun")]
+    [InlineData("[limits]\nbudget_overrun = \"Cap\"", 2, "limits.budget_overrun")]
+    [InlineData("[[prices]]\ninput_per_million = 1.0", 1, "prices[0].model")]
+    [InlineData("[[prices]]\nmodel = \"m\"\n[[prices]]\nmodel = \"m\"", 4, "prices[1].model")]
+    [InlineData("[[prices]]\nmodel = \"m\"\ninput_per_million = -1.0", 3, "prices[0].input_per_million")]
+    [InlineData("[[prices]]\nmodel = \"m\"\noutput_per_million = inf", 3, "prices[0].output_per_million")]
+    [InlineData("[[prices]]\nmodel = \"m\"\noutput_per_million = 100000.001", 3, "prices[0].output_per_million")]
+    [InlineData("[[prices]]\nmodel = \"m\"\ncached_input_per_million = -0.5", 3, "prices[0].cached_input_per_million")]
+    [InlineData("[[prices]]\nmodel = \"m\"\ninput_per_million = 0.0375", 3, "prices[0].input_per_million")]
+    [InlineData("[[prices]]\nmodel = \"m\"\noutput_per_millon = 1.0", 3, "prices[0].output_per_millon")]
+    public void Parse_InvalidBudgetOrPrice_ReportsKeyAndLine(string toml, int line, string key) =>
+        AssertSingle(toml, line, key);
 
     private static void AssertSingle(string toml, int line, string key)
     {

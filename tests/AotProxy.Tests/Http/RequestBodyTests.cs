@@ -105,6 +105,65 @@ public sealed class RequestBodyTests
         Assert.Equal(expected, Encoding.UTF8.GetString(written));
     }
 
+    [Theory]
+    [InlineData("""{"model":"m","max_tokens":1000,"messages":[]}""", """{"model":"m","max_tokens":37,"messages":[]}""")]
+    [InlineData("""{"model":"m","max_tokens": 5000 ,"messages":[]}""", """{"model":"m","max_tokens": 37 ,"messages":[]}""")]
+    [InlineData("""{"model":"m","max_tokens":null}""", """{"model":"m","max_tokens":37}""")]
+    [InlineData("""{"model":"m","max_completion_tokens":99999,"n":1}""", """{"model":"m","max_completion_tokens":37,"n":1}""")]
+    [InlineData("""{"max_tokens":8000,"model":"m","max_completion_tokens":4000}""", """{"max_tokens":37,"model":"m","max_completion_tokens":37}""")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"\"max_tokens\":9"}]}""", """{"model":"m","messages":[{"role":"user","content":"\"max_tokens\":9"}],"max_tokens":37}""")]
+    [InlineData("{\"model\":\"m\"}\n", "{\"model\":\"m\",\"max_tokens\":37}\n")]
+    public async Task Apply_CappedMaxTokens_ReplacesTheValueOrAddsTheKey(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+
+        request.Apply(default, inspected.PrioritySplice, null, inspected.MaxTokensSplice, 37);
+
+        Assert.Equal(expected, Text(request));
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(request.Span, out var again, out _));
+        Assert.Equal(37, again.MaxTokens);
+    }
+
+    [Theory]
+    [InlineData(
+        """{"model":"m","stream":true,"max_tokens":500,"stream_options":{"include_usage":false}}""",
+        """{"model":"m","stream":true,"max_tokens":7,"stream_options":{"include_usage":true},"priority":3}""")]
+    [InlineData(
+        """{"model":"m","stream_options":null,"max_completion_tokens":500,"stream":true}""",
+        """{"model":"m","stream_options":{"include_usage":true},"max_completion_tokens":7,"stream":true,"priority":3}""")]
+    [InlineData(
+        """{"model":"m","stream":true}""",
+        """{"stream_options":{"include_usage":true},"model":"m","stream":true,"max_tokens":7,"priority":3}""")]
+    public async Task Apply_UsageCapAndPriority_AllInOneCopy(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, 3, inspected.MaxTokensSplice, 7);
+
+        Assert.Equal(expected, Text(request));
+        Assert.Equal(expected.Length, request.Length);
+    }
+
+    [Fact]
+    public async Task Apply_CapIntoAnEmptyObject_HasNoComma()
+    {
+        using var request = await ReadAsync("{}");
+
+        request.Apply(default, new PrioritySplice(1, AfterProperty: false), 4, default, 12);
+
+        Assert.Equal("""{"max_tokens":12,"priority":4}""", Text(request));
+    }
+
+    [Fact]
+    public void FormatKey_LargestInt_FitsMaxLength()
+    {
+        var destination = new byte[MaxTokensSplice.MaxLength];
+
+        Assert.Equal(",\"max_tokens\":2147483647", Encoding.UTF8.GetString(MaxTokensSplice.FormatKey(int.MaxValue, afterProperty: true, destination)));
+    }
+
     private static InspectedRequest Inspect(RequestBody body)
     {
         Assert.Equal(InspectionError.None, RequestInspector.Inspect(body.Span, out var inspected, out _));

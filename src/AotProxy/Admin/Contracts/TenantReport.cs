@@ -5,6 +5,10 @@ namespace AotProxy.Admin.Contracts;
 // (Requests: those that reached a worker and were accounted).
 // The limit stage's view: requests and tokens left in its RPM and TPM buckets now (null without
 // that limit) and its requests past the limit check (queued or running; what max_in_flight counts).
+// Budgets: as configured (0 = none; USD), what each has left for new requests (budget - spent -
+// reserved by requests in flight, at least 0; null without that budget) and what was spent, for
+// all time and this calendar month (UTC), counted while the tenant has a budget (and seeded from
+// the ledger at startup); null without any budget.
 internal sealed record TenantReport(
     string Name,
     string Class,
@@ -23,4 +27,16 @@ internal sealed record TenantReport(
     long EstimatedRequests,    // of Requests: accounted with the gateway's estimate (no usage reported)
     long? RemainingRequests,
     long? RemainingTokens,
-    int LimitedInFlight);
+    int LimitedInFlight,
+    long BudgetTokens,
+    long MonthlyBudgetTokens,
+    decimal BudgetUsd,
+    decimal MonthlyBudgetUsd,
+    long? BudgetLeftTokens,
+    long? MonthlyBudgetLeftTokens,
+    decimal? BudgetLeftUsd,
+    decimal? MonthlyBudgetLeftUsd,
+    long? SpentTokens,
+    long? MonthSpentTokens,
+    decimal? SpentUsd,
+    decimal? MonthSpentUsd);

@@ -1,0 +1,58 @@
+using System.Globalization;
+using AotProxy.Http;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Limits;
+
+// The 429 insufficient_quota a budget refusal gets: which budget, what it has left, and for a
+// monthly one when it resets, with Retry-After until then. A lifetime budget gets no Retry-After:
+// no wait refills it (only a bigger budget does), and a client that honours a huge one would
+// hang instead of failing. The x-ratelimit-* headers are the RPM/TPM ones, as on every response
+// of a tenant with rpm or tpm.
+internal static class BudgetResponse
+{
+    public static Task WriteRefusalAsync(HttpContext context, in LimitResult result, string model, TimeProvider time)
+    {
+        var state = result.State!;
+        RateLimitResponse.WriteHeaders(context.Response, state.Requests, state.Tokens);
+        var check = result.Budget;
+        var (key, what) = Describe(check.Kind);
+        var left = Amount(check.Kind, check.Left);
+        var budget = state.Budget?.Budget;
+        var limit = budget is null ? "?" : Amount(check.Kind, check.Kind switch
+        {
+            BudgetKind.Tokens => budget.Tokens,
+            BudgetKind.MonthlyTokens => budget.MonthlyTokens,
+            BudgetKind.Usd => budget.Nanos,
+            _ => budget.MonthlyNanos,
+        });
+        var message = check.Overrun
+            ? $"You exceeded your current quota: the {what} of tenant {state.Name} ({key} {limit}) has {left} left, less than this request to {model} may use with its max_tokens ({result.Requested} tokens with the prompt), and limits.budget_overrun is \"reject\". Lower max_tokens."
+            : $"You exceeded your current quota: the {what} of tenant {state.Name} ({key} {limit}) is used up ({left} left, not enough for this request's prompt to {model}).";
+        int? retryAfter = null;
+        if (check.Kind is BudgetKind.MonthlyTokens or BudgetKind.MonthlyUsd)
+        {
+            var now = time.GetUtcNow();
+            var reset = BudgetMonth.StartOf(now).AddMonths(1);
+            message += $" It resets at {reset.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}.";
+            retryAfter = ResetDuration.RetryAfterSeconds(reset - now);
+        }
+
+        return OpenAiError.InsufficientQuota(context, message, retryAfter);
+    }
+
+    // nano-USD as USD with up to 9 decimals; tokens as they are.
+    public static string Amount(BudgetKind kind, long value) => kind is BudgetKind.Usd or BudgetKind.MonthlyUsd
+        ? "$" + Usd(value).ToString("0.#########", CultureInfo.InvariantCulture)
+        : value.ToString(CultureInfo.InvariantCulture) + " tokens";
+
+    public static decimal Usd(long nanos) => nanos / 1_000_000_000m;
+
+    private static (string Key, string What) Describe(BudgetKind kind) => kind switch
+    {
+        BudgetKind.Tokens => ("budget_tokens", "token budget"),
+        BudgetKind.MonthlyTokens => ("monthly_budget_tokens", "monthly token budget"),
+        BudgetKind.Usd => ("budget_usd", "spend budget"),
+        _ => ("monthly_budget_usd", "monthly spend budget"),
+    };
+}

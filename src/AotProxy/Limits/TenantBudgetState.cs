@@ -1,0 +1,171 @@
+using AotProxy.Accounting;
+using AotProxy.Configuration;
+
+namespace AotProxy.Limits;
+
+// One tenant's budgets and spend, kept across reloads by tenant name (TenantLimitState): tokens
+// and nano-USD spent for all time and in the current calendar month (UTC), and what requests in
+// flight have reserved. A request reserves its worst case (prompt estimate + max_tokens) before
+// admission and settles to its usage at the end, so that concurrent requests cannot overspend
+// together. Every counter is a long changed with Interlocked: no lock, no allocation (but one
+// BudgetMonth per month).
+internal sealed class TenantBudgetState
+{
+    private readonly TimeProvider _time;
+    private volatile TenantBudgetModel _budget;
+    private volatile BudgetMonth _month;
+    private long _tokens;
+    private long _nanos;
+    private long _reservedTokens;
+    private long _reservedNanos;
+
+    public TenantBudgetState(TenantBudgetModel budget, TimeProvider time)
+    {
+        _time = time;
+        _budget = budget;
+        _month = new BudgetMonth(BudgetMonth.StartOf(time.GetUtcNow()));
+    }
+
+    public TenantBudgetModel Budget => _budget;
+
+    public long SpentTokens => Interlocked.Read(ref _tokens);
+
+    public long SpentNanos => Interlocked.Read(ref _nanos);
+
+    public long ReservedTokens => Interlocked.Read(ref _reservedTokens);
+
+    public long ReservedNanos => Interlocked.Read(ref _reservedNanos);
+
+    // The current month (UTC), rolled over on the first read after its end.
+    public BudgetMonth Month
+    {
+        get
+        {
+            var month = _month;
+            var now = _time.GetUtcNow();
+            if (month.Holds(now))
+            {
+                return month;
+            }
+
+            var next = new BudgetMonth(BudgetMonth.StartOf(now));
+            return Interlocked.CompareExchange(ref _month, next, month) is var found && found == month ? next : found;
+        }
+    }
+
+    // A reload changes the budgets; the spend and the reservations carry over.
+    public void Update(TenantBudgetModel budget) => _budget = budget;
+
+    // The ledger's totals at startup (Accounting/UsageTotals): the month's are those of the
+    // current month.
+    public void Seed(in UsageTotals totals)
+    {
+        Interlocked.Exchange(ref _tokens, totals.LifetimeTokens);
+        Interlocked.Exchange(ref _nanos, totals.LifetimeCostNanos);
+        _month = new BudgetMonth(BudgetMonth.StartOf(_time.GetUtcNow()), totals.MonthTokens, totals.MonthCostNanos);
+    }
+
+    // What each budget has left now: budget - spent - reserved (may be negative after usage
+    // above a reservation); long.MaxValue for a budget not set.
+    public long Left(BudgetKind kind) => Left(kind, _budget, Month, ReservedTokens, ReservedNanos);
+
+    // Reserves prompt + completion tokens and their worst-case cost against every budget. A
+    // budget with nothing left beyond the prompt refuses; a completion that does not fit is
+    // capped to what fits, or refused with rejectOverrun. The reservation is added first and
+    // checked after, so that two racing requests can both be refused but never both overspend.
+    public BudgetCheck TryReserve(long promptTokens, long completionTokens, ModelPrice price, bool rejectOverrun, out BudgetReservation reservation)
+    {
+        reservation = default;
+        var budget = _budget;
+        var month = Month;
+        var reservedTokens = ReservedTokens;
+        var reservedNanos = ReservedNanos;
+        var promptNanos = price.WorstCaseNanos(promptTokens, 0);
+        var allowed = completionTokens;
+        var binding = BudgetKind.None;
+        for (var kind = BudgetKind.Tokens; kind <= BudgetKind.MonthlyUsd; kind++)
+        {
+            var left = Left(kind, budget, month, reservedTokens, reservedNanos);
+            if (left == long.MaxValue)
+            {
+                continue;
+            }
+
+            var isTokens = kind is BudgetKind.Tokens or BudgetKind.MonthlyTokens;
+            var afterPrompt = left - (isTokens ? promptTokens : promptNanos);
+            if (afterPrompt <= 0)
+            {
+                return new BudgetCheck(kind, Math.Max(left, 0), 0, Capped: false, Overrun: false);
+            }
+
+            // Spend converts to completion tokens at the output price; free output never caps.
+            var fits = isTokens ? afterPrompt : price.OutputNanos > 0 ? afterPrompt / price.OutputNanos : long.MaxValue;
+            if (fits < allowed)
+            {
+                if (fits == 0)
+                {
+                    // Not one completion token left to pay for: as used up as it gets.
+                    return new BudgetCheck(kind, left, 0, Capped: false, Overrun: false);
+                }
+
+                if (rejectOverrun)
+                {
+                    return new BudgetCheck(kind, left, fits, Capped: false, Overrun: true);
+                }
+
+                allowed = fits;
+                binding = kind;
+            }
+        }
+
+        var tokens = promptTokens + allowed;
+        var nanos = price.WorstCaseNanos(promptTokens, allowed);
+        Interlocked.Add(ref _reservedTokens, tokens);
+        Interlocked.Add(ref _reservedNanos, nanos);
+        var after = (Tokens: ReservedTokens, Nanos: ReservedNanos);
+        for (var kind = BudgetKind.Tokens; kind <= BudgetKind.MonthlyUsd; kind++)
+        {
+            var left = Left(kind, budget, month, after.Tokens, after.Nanos);
+            if (left < 0)
+            {
+                // Others reserved meanwhile: what this request saw is gone.
+                Interlocked.Add(ref _reservedTokens, -tokens);
+                Interlocked.Add(ref _reservedNanos, -nanos);
+                return new BudgetCheck(kind, Math.Max(left + (kind is BudgetKind.Tokens or BudgetKind.MonthlyTokens ? tokens : nanos), 0), 0, Capped: false, Overrun: false);
+            }
+        }
+
+        reservation = new BudgetReservation(this, tokens, nanos, price);
+        return new BudgetCheck(binding, 0, allowed, Capped: allowed < completionTokens, Overrun: false);
+    }
+
+    // The reservation goes back; admitted, the usage is charged (exact or estimated). No usage
+    // at all charges the whole reservation, the TPM lease's rule (LimitLease): the worker may
+    // have generated up to max_tokens the gateway cannot count, and a budget errs on the side
+    // of stopping early rather than overspending.
+    public void Settle(in BudgetReservation reservation, bool admitted, Usage? usage)
+    {
+        Interlocked.Add(ref _reservedTokens, -reservation.Tokens);
+        Interlocked.Add(ref _reservedNanos, -reservation.Nanos);
+        if (!admitted)
+        {
+            return;
+        }
+
+        var (tokens, nanos) = usage is { } used
+            ? (used.TotalTokens, reservation.Price.CostNanos(used))
+            : (reservation.Tokens, reservation.Nanos);
+        Interlocked.Add(ref _tokens, tokens);
+        Interlocked.Add(ref _nanos, nanos);
+        Month.Add(tokens, nanos);
+    }
+
+    private long Left(BudgetKind kind, TenantBudgetModel budget, BudgetMonth month, long reservedTokens, long reservedNanos) => kind switch
+    {
+        BudgetKind.Tokens when budget.Tokens > 0 => budget.Tokens - SpentTokens - reservedTokens,
+        BudgetKind.MonthlyTokens when budget.MonthlyTokens > 0 => budget.MonthlyTokens - month.Tokens - reservedTokens,
+        BudgetKind.Usd when budget.Nanos > 0 => budget.Nanos - SpentNanos - reservedNanos,
+        BudgetKind.MonthlyUsd when budget.MonthlyNanos > 0 => budget.MonthlyNanos - month.Nanos - reservedNanos,
+        _ => long.MaxValue,
+    };
+}

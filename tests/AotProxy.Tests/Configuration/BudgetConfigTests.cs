@@ -1,0 +1,72 @@
+using AotProxy.Accounting;
+using AotProxy.Configuration;
+
+namespace AotProxy.Tests.Configuration;
+
+// Budgets and [[prices]] from TOML to the Model: USD to whole nano-USD, the defaults, and the
+// tenants that get no budget at all.
+public sealed class BudgetConfigTests
+{
+    [Fact]
+    public void Parse_BudgetsAndPrices_BecomeNanoUsdAndTokens()
+    {
+        var snapshot = TestConfig.Valid("""
+            [limits]
+            budget_overrun = "reject"
+
+            [[tenants]]
+            name = "a"
+            budget_tokens = 1000000
+            monthly_budget_tokens = 5000
+            budget_usd = 12.5
+            monthly_budget_usd = 0.000000001
+
+            [[tenants]]
+            name = "b"
+
+            [[prices]]
+            model = "big"
+            input_per_million = 2.5
+            output_per_million = 10
+            cached_input_per_million = 1.25
+
+            [[prices]]
+            model = "small"
+            input_per_million = 0.15
+            output_per_million = 0.6
+
+            [[prices]]
+            model = "*"
+            input_per_million = 0.001
+            output_per_million = 0.002
+            """);
+
+        Assert.True(snapshot.Limits.RejectOverrun);
+        Assert.Equal(new TenantBudgetModel(1_000_000, 5000, 12_500_000_000, 1), snapshot.Tenants[0].Budget);
+        Assert.True(snapshot.Tenants[0].HasLimits);
+        Assert.Null(snapshot.Tenants[1].Budget);
+        Assert.False(snapshot.Tenants[1].HasLimits);
+        Assert.Equal(new ModelPrice(2500, 1250, 10_000), snapshot.Prices.For("big"));
+        Assert.Equal(new ModelPrice(150, 150, 600), snapshot.Prices.For("small")); // cached: the input price
+        Assert.Equal(new ModelPrice(1, 1, 2), snapshot.Prices.For("other"));      // "*"
+    }
+
+    [Fact]
+    public void Parse_NoPricesAndNoOverrun_ModelsAreFreeAndOverrunCaps()
+    {
+        var snapshot = TestConfig.Valid("[[tenants]]\nname = \"a\"\nmonthly_budget_usd = 1.0\n");
+
+        Assert.False(snapshot.Limits.RejectOverrun);
+        Assert.True(snapshot.Prices.For("any").IsFree);
+        Assert.Equal(1_000_000_000, snapshot.Tenants[0].Budget!.MonthlyNanos);
+        Assert.True(snapshot.Tenants[0].Budget!.LimitsCost);
+    }
+
+    [Fact]
+    public void Parse_AllBudgetsZero_IsNoBudget()
+    {
+        var snapshot = TestConfig.Valid("[[tenants]]\nname = \"a\"\nbudget_tokens = 0\nbudget_usd = 0.0\n");
+
+        Assert.Null(snapshot.Tenants[0].Budget);
+    }
+}
