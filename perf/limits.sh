@@ -7,7 +7,7 @@
 #   and none, each with its own key "sk-NAME".
 #   perf/profiles/limits-many-tenants.toml offers each tenant 1.5-4x its limits for 180 s.
 # The runner writes one line per request (requests.csv); perf/limits_report.py then checks, per
-# tenant, that the requests admitted (not 429) in every 60 s window and every calendar minute are
+# tenant, that the requests admitted (neither 429 nor 503) in every 60 s window and calendar minute are
 # at most rpm, and their tokens at most tpm + the tenant's largest reservation (perf/LOAD.md has
 # the exact rules), prints a table per tenant and exits non-zero when a check fails.
 #
