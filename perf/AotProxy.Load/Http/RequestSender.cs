@@ -43,11 +43,13 @@ internal sealed class RequestSender : IDisposable
     // Records the outcome in `recorder` and returns it (null when the run was stopped mid-request).
     public async Task<SendOutcome?> SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
     {
+        var sent = Stopwatch.GetTimestamp() - intendedTicks;
+        var bodyBytes = template.NextBody();
         using var request = new HttpRequestMessage(HttpMethod.Post, _uri)
         {
             Version = HttpVersion.Version11,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(template.NextBody()) { Headers = { ContentType = Json } },
+            Content = new ByteArrayContent(bodyBytes) { Headers = { ContentType = Json } },
         };
         if (template.Authorization.Length > 0)
         {
@@ -58,15 +60,17 @@ internal sealed class RequestSender : IDisposable
         timeout.CancelAfter(_timeout);
         using var scanner = new ResponseScanner(template.Stream);
         var status = 0;
+        var head = -1L;
         SendOutcome Failed(ErrorKind kind)
         {
             recorder.Error(kind);
-            return new SendOutcome(status, kind, -1, Stopwatch.GetTimestamp() - intendedTicks, 0, 0);
+            return new SendOutcome(status, kind, -1, Stopwatch.GetTimestamp() - intendedTicks, 0, 0, sent, head, bodyBytes.Length);
         }
 
         try
         {
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            head = Stopwatch.GetTimestamp() - intendedTicks;
             status = (int)response.StatusCode;
             recorder.Status(status);
             await using var body = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
@@ -126,7 +130,7 @@ internal sealed class RequestSender : IDisposable
             var ttftAt = template.Stream ? firstContent : firstByte;
             var ttft = ttftAt < 0 ? -1 : ttftAt - intendedTicks;
             recorder.Succeeded(end - intendedTicks, ttft, scanner.PromptTokens, scanner.CompletionTokens);
-            return new SendOutcome(status, null, ttft, end - intendedTicks, scanner.PromptTokens, scanner.CompletionTokens);
+            return new SendOutcome(status, null, ttft, end - intendedTicks, scanner.PromptTokens, scanner.CompletionTokens, sent, head, bodyBytes.Length);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {

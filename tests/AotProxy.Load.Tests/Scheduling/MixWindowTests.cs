@@ -70,7 +70,7 @@ public sealed class MixWindowTests
 
             Assert.Equal(LoadCli.Passed, exit);
             var lines = await File.ReadAllLinesAsync(csv);
-            Assert.Equal("mix,sent_s,ttft_s,end_s,status,error,prompt_tokens,completion_tokens", lines[0]);
+            Assert.Equal("mix,sent_s,ttft_s,end_s,status,error,prompt_tokens,completion_tokens,send_s,head_s,body_bytes", lines[0]);
             var rows = lines.Skip(1).Select(l => l.Split(',')).ToArray();
             Assert.Equal(20, rows.Length); // 40 turns, each entry takes every other one in its half
             var early = rows.Where(r => r[0] == "early").Select(r => double.Parse(r[1], CultureInfo.InvariantCulture)).ToArray();
@@ -80,6 +80,7 @@ public sealed class MixWindowTests
             Assert.All(late, s => Assert.InRange(s, 0.5, 1));
             Assert.All(rows, r => Assert.Equal(("", "0", "connect"), (r[2], r[4], r[5])));
             Assert.All(rows, r => Assert.True(double.Parse(r[3], CultureInfo.InvariantCulture) >= double.Parse(r[1], CultureInfo.InvariantCulture)));
+            Assert.All(rows, r => Assert.Equal("", r[9])); // no response head
         }
         finally
         {

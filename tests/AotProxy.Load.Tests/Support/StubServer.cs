@@ -10,15 +10,21 @@ using Microsoft.Extensions.Logging;
 namespace AotProxy.Load.Tests.Support;
 
 // A loopback Kestrel server answering every POST with a small chat completion, optionally after a
-// delay chosen per request (by its arrival number, from 1).
+// delay chosen per request (by its arrival number, from 1); statusFor may answer some with an
+// error status instead (an OpenAI-shaped 429, say). It records the body sizes it received.
 internal sealed class StubServer : IAsyncDisposable
 {
     private static readonly byte[] Completion = """
         {"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tokens":1}}
         """u8.ToArray();
 
+    private static readonly byte[] RateLimited = """
+        {"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}
+        """u8.ToArray();
+
     private readonly WebApplication _app;
     private long _arrivals;
+    private long _bodyBytes;
 
     private StubServer(WebApplication app) => _app = app;
 
@@ -26,7 +32,10 @@ internal sealed class StubServer : IAsyncDisposable
 
     public long Arrivals => Interlocked.Read(ref _arrivals);
 
-    public static async Task<StubServer> StartAsync(Func<long, TimeSpan> delayFor)
+    // The sum of the request bodies' sizes.
+    public long BodyBytes => Interlocked.Read(ref _bodyBytes);
+
+    public static async Task<StubServer> StartAsync(Func<long, TimeSpan> delayFor, Func<long, int>? statusFor = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -36,7 +45,9 @@ internal sealed class StubServer : IAsyncDisposable
         app.Run(async context =>
         {
             var arrival = Interlocked.Increment(ref server._arrivals);
-            await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            Interlocked.Add(ref server._bodyBytes, body.Length);
             var delay = delayFor(arrival);
             if (delay > TimeSpan.Zero)
             {
@@ -44,6 +55,14 @@ internal sealed class StubServer : IAsyncDisposable
             }
 
             context.Response.ContentType = "application/json";
+            var status = statusFor?.Invoke(arrival) ?? StatusCodes.Status200OK;
+            if (status != StatusCodes.Status200OK)
+            {
+                context.Response.StatusCode = status;
+                await context.Response.Body.WriteAsync(RateLimited, context.RequestAborted);
+                return;
+            }
+
             await context.Response.Body.WriteAsync(Completion, context.RequestAborted);
         });
         await app.StartAsync();
