@@ -84,7 +84,7 @@ public class BudgetTests
     }
 
     [Fact]
-    public async Task SpendBudget_ChargesAtThePrices_CapsAtTheOutputPrice_ThenIs429WithoutRetryAfter()
+    public async Task SpendBudget_ChargesAtThePrices_CapsAtTheOutputPrice_ThenIs429WithADaysRetryAfter()
     {
         // $10 / $20 per million: 10,000 and 20,000 nano-USD per token; $0.001 = 1,000,000 nano-USD.
         await using var gateway = await StartAsync("budget_usd = 0.001", extra: $"""
@@ -119,7 +119,7 @@ public class BudgetTests
         using var refused = await gateway.Client.SendAsync(Post(Json(10)));
         var error = await AssertInsufficientQuotaAsync(refused);
         Assert.StartsWith("You exceeded your current quota: the spend budget of tenant bt (budget_usd $0.001) is used up", error, StringComparison.Ordinal);
-        Assert.False(refused.Headers.Contains("retry-after")); // a lifetime budget: no wait helps
+        Assert.Equal("86400", Header(refused, "retry-after")); // a lifetime budget: until an operator raises it
         var metrics = await gateway.MetricsAsync();
         Assert.Equal(1, MetricsText.Value(metrics, "llm_rate_limiter_rejected_total", "tenant=\"bt\"", "reason=\"budget_usd\""));
         Assert.Equal((double)Math.Max(0, 1_000_000 - firstCost - secondCost) / 1e9, MetricsText.Value(metrics, "llm_rate_limiter_budget_left", "tenant=\"bt\"", "budget=\"usd\""), 12);

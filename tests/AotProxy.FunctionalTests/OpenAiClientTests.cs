@@ -141,7 +141,8 @@ public class OpenAiClientTests
         Assert.Equal(429, refused.Status);
         Assert.Contains("insufficient_quota", refused.Message, StringComparison.Ordinal);
         Assert.Contains("token budget of tenant broke", refused.Message, StringComparison.Ordinal);
-        Assert.False(refused.GetRawResponse()!.Headers.TryGetValue("retry-after", out _)); // lifetime: no wait helps
+        Assert.True(refused.GetRawResponse()!.Headers.TryGetValue("retry-after", out var retryAfter));
+        Assert.Equal("86400", retryAfter); // lifetime: until an operator raises it
         Assert.Equal(0, gateway.Workers[0].Stats.RequestsTotal);
     }
 

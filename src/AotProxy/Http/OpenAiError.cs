@@ -108,12 +108,9 @@ internal static class OpenAiError
     public static Task RateLimited(HttpContext context, string type, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status429TooManyRequests, type, "rate_limit_exceeded", message, retryAfterSeconds);
 
-    // A budget is used up (OpenAI's type and code for an account out of credit). Retry-After only
-    // when waiting helps: until a monthly budget resets.
-    public static Task InsufficientQuota(HttpContext context, string message, int? retryAfterSeconds) =>
-        retryAfterSeconds is { } seconds
-            ? WithRetryAfter(context, StatusCodes.Status429TooManyRequests, InsufficientQuotaCode, InsufficientQuotaCode, message, seconds)
-            : WriteAsync(context, StatusCodes.Status429TooManyRequests, InsufficientQuotaCode, InsufficientQuotaCode, message);
+    // A budget is used up (OpenAI's type and code for an account out of credit).
+    public static Task InsufficientQuota(HttpContext context, string message, int retryAfterSeconds) =>
+        WithRetryAfter(context, StatusCodes.Status429TooManyRequests, InsufficientQuotaCode, InsufficientQuotaCode, message, retryAfterSeconds);
 
     private static Task WithRetryAfter(HttpContext context, int status, string type, string code, string message, int retryAfterSeconds)
     {

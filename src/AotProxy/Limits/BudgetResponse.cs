@@ -5,12 +5,15 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Limits;
 
 // The 429 insufficient_quota a budget refusal gets: which budget, what it has left, and for a
-// monthly one when it resets, with Retry-After until then. A lifetime budget gets no Retry-After:
-// no wait refills it (only a bigger budget does), and a client that honours a huge one would
-// hang instead of failing. The x-ratelimit-* headers are the RPM/TPM ones, as on every response
+// monthly one when it resets, with Retry-After until then. A lifetime budget refills only when
+// an operator raises it: its Retry-After is a day (LifetimeRetryAfterSeconds), the SPEC's
+// Retry-After on every 429 at the time scale such a change takes (OpenAI's SDKs honour a
+// Retry-After only up to 60 s and back off on their own beyond it). The x-ratelimit-* headers are the RPM/TPM ones, as on every response
 // of a tenant with rpm or tpm.
 internal static class BudgetResponse
 {
+    public const int LifetimeRetryAfterSeconds = 86_400;
+
     public static Task WriteRefusalAsync(HttpContext context, in LimitResult result, string model, TimeProvider time)
     {
         var state = result.State!;
@@ -29,7 +32,7 @@ internal static class BudgetResponse
         var message = check.Overrun
             ? $"You exceeded your current quota: the {what} of tenant {state.Name} ({key} {limit}) has {left} left, less than this request to {model} may use with its max_tokens ({result.Requested} tokens with the prompt), and limits.budget_overrun is \"reject\". Lower max_tokens."
             : $"You exceeded your current quota: the {what} of tenant {state.Name} ({key} {limit}) is used up ({left} left, not enough for this request's prompt to {model}).";
-        int? retryAfter = null;
+        var retryAfter = LifetimeRetryAfterSeconds;
         if (check.Kind is BudgetKind.MonthlyTokens or BudgetKind.MonthlyUsd)
         {
             var now = time.GetUtcNow();

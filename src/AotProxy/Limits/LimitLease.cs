@@ -22,8 +22,9 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
     // left while queued, or an exception came first): the request and the whole reservation go
     // back. Otherwise the reservation settles to the usage, estimated or exact (a stream cut
     // mid-way is estimated from what was relayed). No usage at all (an upstream error answer, no
-    // worker, a failure before the response head) keeps the whole reservation charged:
-    // conservative, since the worker may have done work the gateway cannot count.
+    // worker, a failure before the response head) keeps the whole TPM reservation charged:
+    // conservative, since the worker may have done work the gateway cannot count. Budgets charge
+    // such a request nothing (TenantBudgetState.Settle): they are what the tenant is billed.
     public void Settle(bool admitted, Usage? usage)
     {
         if (state is null)

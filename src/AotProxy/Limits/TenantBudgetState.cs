@@ -139,22 +139,21 @@ internal sealed class TenantBudgetState
         return new BudgetCheck(binding, 0, allowed, Capped: allowed < completionTokens, Overrun: false);
     }
 
-    // The reservation goes back; admitted, the usage is charged (exact or estimated). No usage
-    // at all charges the whole reservation, the TPM lease's rule (LimitLease): the worker may
-    // have generated up to max_tokens the gateway cannot count, and a budget errs on the side
-    // of stopping early rather than overspending.
+    // The reservation goes back; admitted, the usage is charged (exact or estimated: a response
+    // cut mid-way is estimated from what was relayed). No usage at all (an upstream error answer,
+    // no worker, a failure before the response head) charges nothing, unlike the TPM lease: a
+    // budget is what the tenant is billed, an error is not billed, and the ledger (which rebuilds
+    // the budgets at startup) records the same zero.
     public void Settle(in BudgetReservation reservation, bool admitted, Usage? usage)
     {
         Interlocked.Add(ref _reservedTokens, -reservation.Tokens);
         Interlocked.Add(ref _reservedNanos, -reservation.Nanos);
-        if (!admitted)
+        if (!admitted || usage is not { } used)
         {
             return;
         }
 
-        var (tokens, nanos) = usage is { } used
-            ? (used.TotalTokens, reservation.Price.CostNanos(used))
-            : (reservation.Tokens, reservation.Nanos);
+        var (tokens, nanos) = (used.TotalTokens, reservation.Price.CostNanos(used));
         Interlocked.Add(ref _tokens, tokens);
         Interlocked.Add(ref _nanos, nanos);
         Month.Add(tokens, nanos);

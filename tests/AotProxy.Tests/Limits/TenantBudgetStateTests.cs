@@ -57,15 +57,17 @@ public sealed class TenantBudgetStateTests
     }
 
     [Fact]
-    public void Settle_NoUsage_ChargesTheWholeReservation()
+    public void Settle_NoUsage_ChargesNothing_AsTheLedgerRecordsIt()
     {
         var state = State(tokens: 1000);
         state.TryReserve(100, 200, Price, false, out var reservation);
+        Assert.Equal(300, state.ReservedTokens);
 
         reservation.Settle(admitted: true, usage: null);
 
-        Assert.Equal((0, 300, 300L), (state.ReservedTokens, state.SpentTokens, state.Month.Tokens));
-        Assert.Equal(500_000, state.SpentNanos);
+        Assert.Equal((0, 0, 0L), (state.ReservedTokens, state.SpentTokens, state.Month.Tokens));
+        Assert.Equal(0, state.SpentNanos);
+        Assert.Equal(1000, state.Left(BudgetKind.Tokens));
     }
 
     [Fact]
