@@ -174,7 +174,7 @@ internal sealed class UpstreamPacer
             {
                 Remove(waiter, now);
                 Interlocked.Increment(ref _timeouts);
-                waiter.Complete(new PacingResult(PacingOutcome.TimedOut, TimeSpan.FromTicks(now - waiter.Enqueued), RetryAfterSeconds(now)));
+                waiter.Complete(new PacingResult(PacingOutcome.TimedOut, TimeSpan.FromTicks(now - waiter.Enqueued), RetryAfterSeconds(now, waiter.Tokens)));
             }
 
             node = next;
@@ -292,11 +292,10 @@ internal sealed class UpstreamPacer
 
     private (long At, long Tokens) StartAt(int index) => _starts[(_head + index) & (_starts.Length - 1)];
 
-    // When a retry has a fair chance: the head's turn plus one spacing per request still queued.
-    private int RetryAfterSeconds(long now)
+    // When a retry has a fair chance: the next turn, after one spacing per request still queued.
+    private int RetryAfterSeconds(long now, long tokens)
     {
-        var wait = _waiters.First is { } first ? ReadyAt(now, first.Value.Tokens) - now : 0;
-        wait += _waiters.Count * _limits.Spacing.Ticks;
+        var wait = ReadyAt(now, tokens) - now + (_waiters.Count * _limits.Spacing.Ticks);
         return (int)Math.Clamp((wait + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond, 1, 3600);
     }
 }
