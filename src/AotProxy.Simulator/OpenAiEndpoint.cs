@@ -15,6 +15,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
     private static readonly TimeSpan ResetDrainTime = TimeSpan.FromMilliseconds(100);
 
     private readonly TimeProvider _time = options.TimeProvider;
+    private readonly SimulatedRateLimit? _rateLimit = SimulatedRateLimit.For(options);
 
     public async Task HandleAsync(HttpContext context, RequestKind kind)
     {
@@ -98,6 +99,15 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         if ((Validate(request, kind, maxTokens) ?? RefusePriority(request)) is { } invalid)
         {
             await HttpResponses.SendErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequestError", invalid).ConfigureAwait(false);
+            return;
+        }
+
+        // A hosted API checks its limits on a valid request, before any work (OpenAI counts
+        // prompt + max_tokens against TPM up front).
+        if (_rateLimit?.TryAdmit(request.PromptTokens + maxTokens) is { } limited)
+        {
+            stats.AddRateLimited();
+            await SendRateLimitedAsync(context, _rateLimit, limited, request.PromptTokens + maxTokens).ConfigureAwait(false);
             return;
         }
 
@@ -203,6 +213,25 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         request.Priority != 0 && options.SchedulingPolicy != SchedulingPolicy.Priority
             ? $"Got priority {request.Priority} but Priority scheduling is not enabled."
             : null;
+
+    // 429 with OpenAI's body and headers: retry-after in whole seconds (at least 1), and the
+    // x-ratelimit-* pair of the limit that refused.
+    private Task SendRateLimitedAsync(HttpContext context, SimulatedRateLimit limits, (string Type, long Remaining, TimeSpan RetryAfter) limited, long requested)
+    {
+        var tokens = limited.Type == "tokens";
+        var limit = tokens ? limits.TokensPerMinute : limits.RequestsPerMinute;
+        var headers = context.Response.Headers;
+        headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(limited.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        headers[tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests"] = limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        headers[tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests"] = limited.Remaining.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
+        {
+            RateLimitErrorJson.Write(writer, options.Model, limited.Type, limit, limit - limited.Remaining, tokens ? requested : 1, limited.RetryAfter);
+        }
+
+        return HttpResponses.SendAsync(context, StatusCodes.Status429TooManyRequests, HttpResponses.Json, buffer.WrittenMemory);
+    }
 
     private async Task<RequestOutcome> StreamAsync(OpenAiExchange exchange, SimulatedSequence sequence, GeneratedText text)
     {

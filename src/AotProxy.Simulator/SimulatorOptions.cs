@@ -33,6 +33,12 @@ public sealed class SimulatorOptions
     // vLLM's --scheduling-policy; fcfs is vLLM's default too.
     public SchedulingPolicy SchedulingPolicy { get; set; } = SchedulingPolicy.Fcfs;
 
+    // A hosted API's own limits (see SimulatedRateLimit): above them, 429 rate_limit_exceeded
+    // with retry-after, as OpenAI answers. 0: unlimited, as vLLM is.
+    public long RequestsPerMinute { get; set; }
+
+    public long TokensPerMinute { get; set; }
+
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     public SimulatorFaults Faults { get; } = new();
@@ -49,6 +55,8 @@ public sealed class SimulatorOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(BlockSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumBatchedTokens, MaxNumSeqs);
         ArgumentOutOfRangeException.ThrowIfLessThan(DefaultMaxTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(RequestsPerMinute);
+        ArgumentOutOfRangeException.ThrowIfNegative(TokensPerMinute);
         ThrowIfNotPositive(SpeedFactor);
         ThrowIfNotPositive(PrefillTokensPerSecond);
         ThrowIfNotPositive(DecodeTokensPerSecond);

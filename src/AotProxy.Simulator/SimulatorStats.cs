@@ -16,6 +16,7 @@ public sealed class SimulatorStats
     private long _prefixCacheQueries;
     private long _prefixCacheHits;
     private long _preemptions;
+    private long _rateLimited;
     private volatile int _running;
     private volatile int _waiting;
     private volatile int _usedBlocks;
@@ -57,6 +58,9 @@ public sealed class SimulatorStats
 
     public long Preemptions => Interlocked.Read(ref _preemptions);
 
+    // 429s for exceeding --rpm/--tpm: what a gateway that paces correctly never earns.
+    public long RateLimited => Interlocked.Read(ref _rateLimited);
+
     public int UsedBlocks => _usedBlocks;
 
     // A fraction 0..1, as vLLM's kv_cache_usage_perc (despite the name).
@@ -84,6 +88,8 @@ public sealed class SimulatorStats
     }
 
     internal void AddPreemption() => Interlocked.Increment(ref _preemptions);
+
+    internal void AddRateLimited() => Interlocked.Increment(ref _rateLimited);
 
     internal void SetEngineState(int running, int waiting, int usedBlocks)
     {

@@ -48,7 +48,7 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy simulate --listen HOST:PORT [--model NAME] [--name NAME] [--decode-tps N]
                    [--prefill-tps N] [--max-num-seqs N] [--metrics v0|v1] [--speed F]
                    [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
-                   [--scheduling-policy fcfs|priority]
+                   [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N]
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME

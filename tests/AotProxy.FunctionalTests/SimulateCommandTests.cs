@@ -69,6 +69,16 @@ public class SimulateCommandTests
         Assert.Equal(16, options.MaxNumSeqs);
     }
 
+    [Fact]
+    public void TryParse_RateLimitFlags_SetRpmAndTpm()
+    {
+        var args = CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--rpm", "120", "--tpm", "40000"]);
+
+        Assert.True(SimulateCommand.TryParse(args, out var options, out _, out var error), error);
+        Assert.Equal(120, options.RequestsPerMinute);
+        Assert.Equal(40_000, options.TokensPerMinute);
+    }
+
     [Theory]
     [InlineData(new string[0], SchedulingPolicy.Fcfs)]
     [InlineData(new[] { "--scheduling-policy", "fcfs" }, SchedulingPolicy.Fcfs)]
@@ -100,6 +110,8 @@ public class SimulateCommandTests
     [InlineData("--speed", "1e3", "--speed takes a factor above 0")]
     [InlineData("--speed", "101", "--speed takes a factor above 0")]
     [InlineData("--scheduling-policy", "Priority", "--scheduling-policy takes fcfs or priority (got \"Priority\")")]
+    [InlineData("--rpm", "-1", "--rpm takes a number per minute from 0 (unlimited) to 1000000000")]
+    [InlineData("--tpm", "2000000000", "--tpm takes a number per minute from 0 (unlimited) to 1000000000")]
     public void TryParse_BadFleetFlag_NamesTheFlagAndItsRange(string flag, string value, string expected)
     {
         Assert.False(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", flag, value]), out _, out _, out var error));

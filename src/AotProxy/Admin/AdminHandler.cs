@@ -235,7 +235,32 @@ internal sealed class AdminHandler(
             Scrape(w, snapshot.Routing.StaleAfter),
             w.Errors.Rate(second),
             Sample(w.Ttft.Seconds),
-            Sample(w.TimePerOutputToken.Seconds))).ToArray();
+            Sample(w.TimePerOutputToken.Seconds),
+            Pacing(w.Pacer))).ToArray();
+    }
+
+    private static PacingReport? Pacing(UpstreamPacer? pacer)
+    {
+        if (pacer is null)
+        {
+            return null;
+        }
+
+        var limits = pacer.Limits;
+        var (requests, tokens) = pacer.WindowUsage();
+        return new PacingReport(
+            limits.Rpm,
+            limits.Tpm,
+            limits.RequestLimit,
+            limits.TokenLimit,
+            limits.MaxWait.TotalSeconds,
+            pacer.Granted,
+            pacer.Waits,
+            pacer.WaitTime.TotalSeconds,
+            pacer.Timeouts,
+            pacer.Waiting,
+            requests,
+            tokens);
     }
 
     private ScrapeReport Scrape(WorkerState worker, TimeSpan staleAfter)
@@ -363,6 +388,21 @@ internal sealed class AdminHandler(
             metrics.WorkerInFlight.WithLabels(name).Set(worker.InFlight);
             metrics.BreakerState.WithLabels(name).Set((int)worker.Breaker.State);
             metrics.BreakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
+            if (worker.Pacer is { } pacer)
+            {
+                var (requests, tokens) = pacer.WindowUsage();
+                metrics.PacedRequests.WithLabels(name).IncTo(pacer.Granted);
+                metrics.PacingWaits.WithLabels(name).IncTo(pacer.Waits);
+                metrics.PacingTimeouts.WithLabels(name).IncTo(pacer.Timeouts);
+                metrics.PacingWindowRequests.WithLabels(name).Set(requests);
+                metrics.PacingWindowTokens.WithLabels(name).Set(tokens);
+            }
+            else
+            {
+                metrics.PacingWindowRequests.RemoveLabelled(name);
+                metrics.PacingWindowTokens.RemoveLabelled(name);
+            }
+
             if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)
             {
                 metrics.WorkerRunning.WithLabels(name).Set(scraped.Metrics.Running);

@@ -27,6 +27,7 @@ internal sealed class GatewayMetrics
     private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Counter.Child> _limited = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Tenant, LimitRefusal Reason), Counter.Child> _rejected = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _pacingWait = new(StringComparer.Ordinal);
 
     private static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18); // 1 ms .. ~2 min
 
@@ -60,6 +61,14 @@ internal sealed class GatewayMetrics
         RateLimiterRequests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check.", ["tenant"]);
         RateLimiterBudgetLeft = factory.CreateGauge("llm_rate_limiter_budget_left", "What each budget of a tenant with budgets has left for new requests (budget - spent - reserved, at least 0), by budget: tokens, monthly_tokens (tokens), usd, monthly_usd (USD). Set at scrape time.", ["tenant", "budget"]);
         RateLimiterRejected = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight), budget_tokens and budget_usd (a used-up budget, or max_tokens above what is left with budget_overrun = \"reject\").", ["tenant", "reason"]);
+        // Upstream pacing (workers with rpm/tpm). The counters mirror the pacers' own and are set
+        // at scrape time; only the wait histogram is observed on the request's path.
+        PacedRequests = factory.CreateCounter("llm_worker_paced_requests_total", "Requests the worker's upstream pacing (rpm/tpm) let go, at once or after waiting.", ["worker"]);
+        PacingWaits = factory.CreateCounter("llm_worker_pacing_waits_total", "Requests that had to wait for the worker's pacing, granted or not.", ["worker"]);
+        PacingWait = factory.CreateHistogram("llm_worker_pacing_wait_seconds", "Time a request waited for the worker's pacing, granted or not (requests that went at once are not observed).", ["worker"], new HistogramConfiguration { Buckets = LatencyBuckets });
+        PacingTimeouts = factory.CreateCounter("llm_worker_pacing_timeouts_total", "Requests refused with 503 because the worker's pacing gave no turn within max_wait.", ["worker"]);
+        PacingWindowRequests = factory.CreateGauge("llm_worker_pacing_window_requests", "Requests started on the paced worker in the last 60 s.", ["worker"]);
+        PacingWindowTokens = factory.CreateGauge("llm_worker_pacing_window_tokens", "Tokens reserved (prompt estimate + max_tokens) on the paced worker in the last 60 s.", ["worker"]);
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -113,6 +122,18 @@ internal sealed class GatewayMetrics
     // Series only for tenants with a budget, and only for the budgets they have.
     public Gauge RateLimiterBudgetLeft { get; }
 
+    public Counter PacedRequests { get; }
+
+    public Counter PacingWaits { get; }
+
+    public Histogram PacingWait { get; }
+
+    public Counter PacingTimeouts { get; }
+
+    public Gauge PacingWindowRequests { get; }
+
+    public Gauge PacingWindowTokens { get; }
+
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)
     {
@@ -123,6 +144,20 @@ internal sealed class GatewayMetrics
         Prune(BreakerState, exists);
         Prune(BreakerFailures, exists);
         Prune(Retries, exists);
+        Prune(PacedRequests, exists);
+        Prune(PacingWaits, exists);
+        Prune(PacingWait, exists);
+        Prune(PacingTimeouts, exists);
+        Prune(PacingWindowRequests, exists);
+        Prune(PacingWindowTokens, exists);
+        foreach (var name in _pacingWait.Keys)
+        {
+            if (!exists(name))
+            {
+                _pacingWait.TryRemove(name, out _);
+            }
+        }
+
         foreach (var name in _retries.Keys)
         {
             if (!exists(name))
@@ -156,6 +191,9 @@ internal sealed class GatewayMetrics
 
     public void CountRetry(string worker) =>
         Child(_retries, Retries, worker).Inc();
+
+    public void ObservePacingWait(string worker, TimeSpan waited) =>
+        _pacingWait.GetOrAdd(worker, static (key, histogram) => histogram.WithLabels(key), PacingWait).Observe(waited.TotalSeconds);
 
     public void CountAdmission(string @class, AdmissionDecision decision) =>
         _admissions.GetOrAdd((@class, decision), static (key, counter) => counter.WithLabels(key.Class, EnumNames.Snake(key.Decision)), Admissions).Inc();

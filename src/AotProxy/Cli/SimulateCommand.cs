@@ -61,7 +61,7 @@ internal static class SimulateCommand
         }
 
         if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "num-gpu-blocks", "block-size",
-                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy") is { } unknown)
+                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
             return false;
@@ -144,6 +144,17 @@ internal static class SimulateCommand
         options.BlockSize = blockSize;
         options.MaxNumBatchedTokens = batched;
 
+        // A hosted API's limits: 429 above them (SimulatedRateLimit); the gateway's [[workers]] rpm/tpm
+        // keys pace against exactly these. 1,000,000,000 is the gateway's own per-minute ceiling.
+        if (!TryLong(args, "rpm", options.RequestsPerMinute, out var rpm, ref error)
+            || !TryLong(args, "tpm", options.TokensPerMinute, out var tpm, ref error))
+        {
+            return false;
+        }
+
+        options.RequestsPerMinute = rpm;
+        options.TokensPerMinute = tpm;
+
         if (args.Option("speed") is { } speedText)
         {
             // A multiplier on both prefill and decode rates: 0.5 is "the same model on a GPU half
@@ -197,6 +208,23 @@ internal static class SimulateCommand
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) || value < min || value > max)
         {
             error = $"--{flag} takes a number from {min} to {max} (got \"{text}\")";
+            return false;
+        }
+
+        return true;
+    }
+
+    private static bool TryLong(CliArgs args, string flag, long fallback, out long value, ref string error)
+    {
+        value = fallback;
+        if (args.Option(flag) is not { } text)
+        {
+            return true;
+        }
+
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) || value > 1_000_000_000)
+        {
+            error = $"--{flag} takes a number per minute from 0 (unlimited) to 1000000000 (got \"{text}\")";
             return false;
         }
 

@@ -63,7 +63,7 @@ internal sealed class ConfigValidator
         var retries = Retries(config.Retries);
         var scheduler = Scheduler(config.Scheduler);
         var limits = Limits(config.Limits);
-        var workers = Workers(config.Workers);
+        var workers = Workers(config.Workers, config.Pacing);
         var classes = Classes(config.Classes, scheduler.BucketCount);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
         var auth = Auth(config.Auth, classes);
@@ -348,8 +348,18 @@ internal sealed class ConfigValidator
         return [.. shares.Select(share => Math.Max(0, share) / sum)];
     }
 
-    private ImmutableArray<WorkerModel> Workers(IReadOnlyList<WorkerConfig> workers)
+    private ImmutableArray<WorkerModel> Workers(IReadOnlyList<WorkerConfig> workers, PacingConfig pacing)
     {
+        Unknown("pacing", pacing.Unknown);
+        var margin = pacing.SafetyMargin;
+        if (margin is < 0 or > 50)
+        {
+            // 50: read as a percentage of tpm, more would keep most of the paid limit unused.
+            Error("pacing.safety_margin", $"must be 0 to 50 (got {margin})");
+            margin = 2;
+        }
+
+        var maxWait = Positive("pacing.max_wait", pacing.MaxWait);
         var result = ImmutableArray.CreateBuilder<WorkerModel>(workers.Count);
         var names = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < workers.Count; i++)
@@ -377,10 +387,28 @@ internal sealed class ConfigValidator
 
             AtLeast($"{at}.max_concurrency", worker.MaxConcurrency, 1);
             AtLeast($"{at}.weight", worker.Weight, 1);
-            result.Add(new WorkerModel(worker.Name, url, models.ToImmutable(), worker.MaxConcurrency, worker.Weight, worker.ApiKey));
+            result.Add(new WorkerModel(worker.Name, url, models.ToImmutable(), worker.MaxConcurrency, worker.Weight, worker.ApiKey, Pacing(at, worker, margin, maxWait)));
         }
 
         return result.MoveToImmutable();
+    }
+
+    // A worker's rpm/tpm with [pacing] applied; null when it has neither (vLLM: nothing to pace).
+    private PacingModel? Pacing(string at, WorkerConfig worker, int margin, TimeSpan maxWait)
+    {
+        PerMinute($"{at}.rpm", worker.Rpm);
+        PerMinute($"{at}.tpm", worker.Tpm);
+        if (worker.Rpm > 0 && worker.Rpm <= margin)
+        {
+            Error($"{at}.rpm", $"must be greater than pacing.safety_margin ({margin}), or no request could ever go (got {worker.Rpm})");
+        }
+
+        if (worker.PacingMaxWait.Length > 0)
+        {
+            maxWait = Positive($"{at}.pacing_max_wait", worker.PacingMaxWait);
+        }
+
+        return worker.Rpm > 0 || worker.Tpm > 0 ? new PacingModel(worker.Rpm, worker.Tpm, margin, maxWait) : null;
     }
 
     private ImmutableArray<ClassModel> Classes(IReadOnlyList<ClassConfig> classes, int bucketCount)

@@ -24,6 +24,8 @@ internal sealed record GatewayConfig
 
     public LimitsConfig Limits { get; init; } = new();
 
+    public PacingConfig Pacing { get; init; } = new();
+
     public AuthConfig Auth { get; init; } = new();
 
     public JwtConfig Jwt { get; init; } = new();

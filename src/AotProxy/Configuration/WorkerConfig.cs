@@ -19,6 +19,15 @@ internal sealed record WorkerConfig
 
     public string ApiKey { get; init; } = "";
 
+    // The upstream's own limits (hosted OpenAI-compatible APIs); 0: none, as with vLLM. The
+    // gateway paces requests to stay below them ([pacing]).
+    public long Rpm { get; init; }
+
+    public long Tpm { get; init; }
+
+    // "": [pacing] max_wait.
+    public string PacingMaxWait { get; init; } = "";
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -8,7 +8,8 @@ internal sealed record WorkerModel(
     ImmutableArray<string> Models,  // empty: discovered from GET /v1/models
     int MaxConcurrency,
     int Weight,
-    string ApiKey)                  // "": no Authorization header upstream
+    string ApiKey,                  // "": no Authorization header upstream
+    PacingModel? Pacing = null)     // null: unpaced (no rpm or tpm)
 {
     // Worker state survives a reload only when this identity is unchanged (STYLE.md).
     public bool SameIdentity(WorkerModel other) =>

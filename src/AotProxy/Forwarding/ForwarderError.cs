@@ -11,4 +11,5 @@ internal enum ForwarderError : byte
     UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking)
     UpstreamStatus,       // the upstream answered 5xx and the caller will retry: nothing was relayed
     ClientAborted,        // the client disconnected; the upstream request was cancelled
+    PacingTimeout,        // the worker's pacing (rpm/tpm) gave no turn within max_wait: nothing was sent, the client got 503
 }

@@ -190,7 +190,8 @@ internal sealed class DataPlaneHandler(
     {
         var model = inspected.Model;
         var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
-        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection).ConfigureAwait(false);
+        var reserved = PromptEstimate(body.Length) + CompletionReservation(context, inspected, snapshot.Limits);
+        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection, reserved).ConfigureAwait(false);
         if (worker is null)
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
@@ -198,7 +199,7 @@ internal sealed class DataPlaneHandler(
             return null;
         }
 
-        if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
+        if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted or ForwarderError.PacingTimeout))
         {
             HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
         }
@@ -257,9 +258,10 @@ internal sealed class DataPlaneHandler(
     // route -> forward, again on another worker while the worker failed before any response byte
     // reached the client, within retries.max_attempts and the retry budget. Returns the last
     // attempt's result and worker; no worker at all means none could take the request.
+    // `reserved` (prompt estimate + max_tokens) is what a paced worker's tpm is charged.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<(ForwardResult Result, WorkerState? Worker)> ForwardWithRetriesAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage)
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage, long reserved)
     {
         var retries = snapshot.Retries;
         var forwarding = snapshot.Forwarding;
@@ -276,6 +278,13 @@ internal sealed class DataPlaneHandler(
             }
 
             last = worker;
+            if (worker.Pacer is { } pacer && await PaceAsync(context, worker, pacer, reserved).ConfigureAwait(false) is { } unpaced)
+            {
+                // Nothing was sent: no verdict on the worker, but a half-open breaker's trial slot must come back.
+                worker.Breaker.OnAbandoned(permit);
+                return (unpaced, worker);
+            }
+
             // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
             var mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && Router.HasCandidate(pool, snapshot, tried);
             var attemptStarted = time.GetTimestamp();
@@ -317,6 +326,31 @@ internal sealed class DataPlaneHandler(
             {
                 return (new ForwardResult(ForwarderError.ClientAborted, 499, null, null, ResponseStarted: false), worker);
             }
+        }
+    }
+
+    // Upstream pacing (a worker with rpm/tpm): waits for the worker's turn. Null: go now; else the
+    // request ends here, with the client gone or a 503 written (no turn within max_wait).
+    private async ValueTask<ForwardResult?> PaceAsync(HttpContext context, WorkerState worker, UpstreamPacer pacer, long reserved)
+    {
+        var paced = await pacer.WaitAsync(reserved, context.RequestAborted).ConfigureAwait(false);
+        if (paced.Waited > TimeSpan.Zero)
+        {
+            metrics.ObservePacingWait(worker.Name, paced.Waited);
+        }
+
+        switch (paced.Outcome)
+        {
+            case PacingOutcome.Granted:
+                return null;
+            case PacingOutcome.Cancelled:
+                return new ForwardResult(ForwarderError.ClientAborted, 499, null, null, ResponseStarted: false);
+            default:
+                await OpenAiError.Overloaded(
+                    context,
+                    $"Worker {worker.Name} is paced to its upstream's rate limits and had no turn within {pacer.Limits.MaxWait.TotalSeconds:0.###} s; retry after {paced.RetryAfterSeconds} s.",
+                    paced.RetryAfterSeconds).ConfigureAwait(false);
+                return new ForwardResult(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: true);
         }
     }
 

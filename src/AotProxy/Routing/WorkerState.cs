@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using AotProxy.Configuration;
+using AotProxy.Limits;
 using AotProxy.Upstream;
 
 namespace AotProxy.Routing;
@@ -14,6 +15,7 @@ internal sealed class WorkerState
     private volatile WorkerModel _model;
     private volatile string? _authorization;
     private volatile ScrapedLoad? _scraped;
+    private volatile UpstreamPacer? _pacer;
     private volatile VllmModelFilter _metricsFilter = VllmModelFilter.All;
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
@@ -30,6 +32,7 @@ internal sealed class WorkerState
         _authorization = BearerOf(model);
         Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
         Breaker = new CircuitBreaker(time);
+        _pacer = model.Pacing is { } pacing ? new UpstreamPacer(pacing, time) : null;
     }
 
     // Keep-alive connections to this worker; the URL is part of the state's identity, so the
@@ -53,6 +56,10 @@ internal sealed class WorkerState
     public AdaptiveSlots AdaptiveSlots { get; } = new();
 
     public WorkerModel Model => _model;
+
+    // Paces requests to the upstream's own rpm/tpm; null for a worker without them (vLLM), which
+    // then pays one null check. Its window and counters carry over reloads that keep the limits.
+    public UpstreamPacer? Pacer => _pacer;
 
     public string Name => _model.Name;
 
@@ -112,6 +119,23 @@ internal sealed class WorkerState
     {
         _model = model;
         _authorization = BearerOf(model);
+        var pacer = _pacer;
+        if (model.Pacing is { } pacing)
+        {
+            if (pacer is null)
+            {
+                _pacer = new UpstreamPacer(pacing, _time);
+            }
+            else
+            {
+                pacer.Update(pacing);
+            }
+        }
+        else if (pacer is not null)
+        {
+            _pacer = null;
+            pacer.ReleaseAll();
+        }
     }
 
     public void OnRequestStart()

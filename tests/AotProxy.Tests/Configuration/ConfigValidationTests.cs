@@ -91,6 +91,17 @@ public sealed class ConfigValidationTests
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmax_concurrency = 0", 4, "workers[0].max_concurrency")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nweight = 0", 4, "workers[0].weight")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmodels = [\"m\", \"\"]", 4, "workers[0].models[1]")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = -1", 4, "workers[0].rpm")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = 2", 4, "workers[0].rpm")]
+    [InlineData("[pacing]\nsafety_margin = 10\n[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = 10", 6, "workers[0].rpm")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\ntpm = 1000000001", 4, "workers[0].tpm")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = 60\npacing_max_wait = \"0s\"", 5, "workers[0].pacing_max_wait")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrmp = 60", 4, "workers[0].rmp")]
+    [InlineData("[pacing]\nsafety_margin = -1", 2, "pacing.safety_margin")]
+    [InlineData("[pacing]\nsafety_margin = 51", 2, "pacing.safety_margin")]
+    [InlineData("[pacing]\nmax_wait = \"0s\"", 2, "pacing.max_wait")]
+    [InlineData("[pacing]\nmax_wait = \"10\"", 2, "pacing.max_wait")]
+    [InlineData("[pacing]\nmax_wiat = \"1s\"", 2, "pacing.max_wiat")]
     public void Parse_InvalidWorker_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 
@@ -278,6 +289,31 @@ public sealed class ConfigValidationTests
     [InlineData("[[prices]]\nmodel = \"m\"\noutput_per_millon = 1.0", 3, "prices[0].output_per_millon")]
     public void Parse_InvalidBudgetOrPrice_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
+
+    [Fact]
+    public void Parse_WorkerWithoutRpmOrTpm_IsNotPaced()
+    {
+        var snapshot = TestConfig.Valid("[[workers]]\nname = \"a\"\nurl = \"http://a\"");
+
+        Assert.Null(snapshot.Workers[0].Pacing);
+    }
+
+    [Fact]
+    public void Parse_PacedWorker_KeepsRpmMinusMarginAndTpmLessMarginPercent()
+    {
+        var snapshot = TestConfig.Valid("[pacing]\nsafety_margin = 3\nmax_wait = \"5s\"\n[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = 123\ntpm = 10000\n[[workers]]\nname = \"b\"\nurl = \"http://b\"\ntpm = 500\npacing_max_wait = \"250ms\"");
+
+        var a = snapshot.Workers[0].Pacing!;
+        Assert.Equal(120, a.RequestLimit);
+        Assert.Equal(9700, a.TokenLimit);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), a.Spacing);
+        Assert.Equal(TimeSpan.FromSeconds(5), a.MaxWait);
+        var b = snapshot.Workers[1].Pacing!;
+        Assert.Equal(0, b.RequestLimit);
+        Assert.Equal(TimeSpan.Zero, b.Spacing);
+        Assert.Equal(485, b.TokenLimit);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), b.MaxWait);
+    }
 
     private static void AssertSingle(string toml, int line, string key)
     {

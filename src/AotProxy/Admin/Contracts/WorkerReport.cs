@@ -18,4 +18,5 @@ internal sealed record WorkerReport(
     ScrapeReport Scrape,
     double ErrorRate,          // upstream failures over the last 10 s, 0..1
     double? TtftSeconds,       // averages observed by the gateway; null before the first sample
-    double? TimePerOutputTokenSeconds);
+    double? TimePerOutputTokenSeconds,
+    PacingReport? Pacing);     // null: the worker has no rpm/tpm and is not paced

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+
+namespace AotProxy.FunctionalTests;
+
+// Upstream pacing end to end: a simulated hosted API that answers 429 above its rpm, behind a
+// gateway whose worker has the same rpm. Offered three times that rate, the gateway holds the
+// surplus back (or refuses it with 503 after max_wait) and the upstream never answers 429.
+public class PacingTests
+{
+    private const int Rpm = 120;              // 2 per second; the gateway keeps 118 per minute (margin 2)
+    private const double OfferedPerSecond = 3.0 * Rpm / 60;
+    private static readonly TimeSpan Spacing = TimeSpan.FromSeconds(60.0 / (Rpm - 2));
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(3);
+
+    [Fact]
+    public async Task ThreeTimesTheRpm_ThroughTheGateway_TheUpstreamNeverAnswers429()
+    {
+        await using var gateway = await TestGateway.StartAsync(
+            workers: 1,
+            configure: o => { o.RequestsPerMinute = Rpm; o.SpeedFactor = 20; },
+            extraToml: $"rpm = {Rpm}\n\n[pacing]\nmax_wait = \"{MaxWait.TotalSeconds}s\"\n");
+        var simulator = gateway.Workers[0];
+        var started = Stopwatch.GetTimestamp();
+
+        var outcomes = await OfferAsync(gateway.Client, () => TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4)), TimeSpan.FromSeconds(12));
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        Assert.Equal(0, simulator.Stats.RateLimited);
+        var served = outcomes.Count(o => o.Status == HttpStatusCode.OK);
+        var refused = outcomes.Where(o => o.Status == HttpStatusCode.ServiceUnavailable).ToArray();
+        Assert.Equal(outcomes.Length, served + refused.Length); // nothing but 200 and 503
+        Assert.All(refused, o => Assert.Equal("overloaded", o.Code));
+        Assert.All(refused, o => Assert.True(o.RetryAfter >= 1, "a paced 503 carries retry-after"));
+        Assert.Equal(served, simulator.Stats.RequestsTotal);
+
+        // Served at the paced rate: never faster than one per spacing, and not much slower while
+        // the offered load lasted (12 s / 0.508 s = 23 turns, of which a loaded box may lose some).
+        Assert.InRange(served, (int)(TimeSpan.FromSeconds(12) / Spacing * 0.7), (int)(elapsed / Spacing) + 1);
+        Assert.NotEmpty(refused); // 3x the rate for 12 s is more than max_wait can absorb
+
+        var pacing = (await Fleet.WorkerAsync(gateway, "sim-0")).GetProperty("pacing");
+        Assert.Equal(Rpm, pacing.GetProperty("rpm").GetInt64());
+        Assert.Equal(Rpm - 2, pacing.GetProperty("request_limit").GetInt64());
+        Assert.Equal(served, pacing.GetProperty("requests").GetInt64());
+        Assert.Equal(refused.Length, pacing.GetProperty("timeouts").GetInt64());
+        Assert.InRange(pacing.GetProperty("waits").GetInt64(), refused.Length + 1, outcomes.Length);
+        Assert.True(pacing.GetProperty("wait_seconds").GetDouble() >= refused.Length * MaxWait.TotalSeconds * 0.99);
+        Assert.Equal(served, pacing.GetProperty("window_requests").GetInt32()); // all within the last 60 s
+        Assert.Equal(0, pacing.GetProperty("waiting").GetInt32());
+    }
+
+    // The control: the same rate sent straight to the simulator earns 429s, so the test above
+    // could fail. 4 s is enough: the simulator refuses a burst within its first second.
+    [Fact]
+    public async Task ThreeTimesTheRpm_StraightToTheSimulator_Gets429s()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, configure: o => { o.RequestsPerMinute = Rpm; o.SpeedFactor = 20; });
+        var simulator = gateway.Workers[0];
+        using var direct = new HttpClient { BaseAddress = simulator.BaseUri, Timeout = TimeSpan.FromSeconds(30) };
+
+        var outcomes = await OfferAsync(direct, () => TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: null), TimeSpan.FromSeconds(4));
+
+        var limited = outcomes.Count(o => o.Status == HttpStatusCode.TooManyRequests);
+        Assert.True(limited >= outcomes.Length / 3, $"{limited} of {outcomes.Length} got 429");
+        Assert.Equal(limited, simulator.Stats.RateLimited);
+        Assert.All(outcomes.Where(o => o.Status == HttpStatusCode.TooManyRequests), o => Assert.Equal("rate_limit_exceeded", o.Code));
+    }
+
+    [Fact]
+    public async Task PacedWorker_ShowsItsPacingInMetricsAndApiWorkers_AnUnpacedOneDoesNot()
+    {
+        // sim-1 (the last [[workers]], which the extra keys extend): 32 rpm, margin 2 -> one request
+        // per 2 s; sim-0 unpaced. Round robin alternates, so sim-1's second request, a few ms after
+        // its first, waits for its turn.
+        await using var gateway = await TestGateway.StartAsync(workers: 2, extraToml: "rpm = 32\n\n[pacing]\nmax_wait = \"5s\"\n");
+        await Fleet.SpreadAsync(gateway, 4);
+
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(2, MetricsText.Value(metrics, "llm_worker_paced_requests_total", "worker=\"sim-1\""));
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_worker_pacing_waits_total", "worker=\"sim-1\""));
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_worker_pacing_wait_seconds_count", "worker=\"sim-1\""));
+        Assert.True(MetricsText.Value(metrics, "llm_worker_pacing_wait_seconds_sum", "worker=\"sim-1\"") > 1.0);
+        Assert.Contains("llm_worker_pacing_timeouts_total{worker=\"sim-1\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Equal(2, MetricsText.Value(metrics, "llm_worker_pacing_window_requests", "worker=\"sim-1\""));
+        Assert.True(MetricsText.Value(metrics, "llm_worker_pacing_window_tokens", "worker=\"sim-1\"") > 2 * 4);
+        Assert.DoesNotContain("llm_worker_paced_requests_total{worker=\"sim-0\"}", metrics, StringComparison.Ordinal);
+
+        var workers = await Fleet.GetJsonAsync(gateway, "/api/workers");
+        Assert.Equal(2, Fleet.Named(workers, "sim-1").GetProperty("pacing").GetProperty("requests").GetInt64());
+        Assert.Equal(JsonValueKind.Null, Fleet.Named(workers, "sim-0").GetProperty("pacing").ValueKind);
+    }
+
+    // Open loop: one request every 1/OfferedPerSecond s for `duration`, whatever the answers do.
+    private static async Task<Outcome[]> OfferAsync(HttpClient client, Func<HttpRequestMessage> request, TimeSpan duration)
+    {
+        var interval = TimeSpan.FromSeconds(1 / OfferedPerSecond);
+        var count = (int)(duration / interval);
+        var sends = new Task<Outcome>[count];
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
+        {
+            var wait = (interval * i) - Stopwatch.GetElapsedTime(started);
+            if (wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait);
+            }
+
+            sends[i] = SendAsync(client, request());
+        }
+
+        return await Task.WhenAll(sends);
+    }
+
+    private static async Task<Outcome> SendAsync(HttpClient client, HttpRequestMessage request)
+    {
+        using (request)
+        {
+            using var response = await client.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            string? code = null;
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                using var json = JsonDocument.Parse(body);
+                code = json.RootElement.GetProperty("error").GetProperty("code").ToString();
+            }
+
+            return new Outcome(response.StatusCode, code, (int)(response.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0));
+        }
+    }
+
+    private sealed record Outcome(HttpStatusCode Status, string? Code, int RetryAfter);
+}
