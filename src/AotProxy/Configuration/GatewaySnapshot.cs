@@ -26,7 +26,8 @@ internal sealed class GatewaySnapshot
         AuthModel? auth = null,
         JwtModel? jwt = null,
         ImmutableArray<TimeWindowModel> timeWindows = default,
-        LimitsModel? limits = null)
+        LimitsModel? limits = null,
+        LedgerModel? ledger = null)
     {
         Revision = revision;
         LoadedAt = loadedAt;
@@ -48,12 +49,13 @@ internal sealed class GatewaySnapshot
         Callers = new CallerResolver(ApiKeys, tenants, ClassesByName, Auth, Jwt);
         TimeWindows = timeWindows.IsDefault ? [] : timeWindows;
         Limits = limits ?? LimitsModel.Default;
+        Ledger = ledger ?? LedgerModel.Off;
         ClassOverrides = TimeWindows.IsEmpty ? TimeWindowSet.Empty : new TimeWindowSet(TimeWindows, scheduler.BucketCount);
     }
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits, Ledger);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -78,6 +80,8 @@ internal sealed class GatewaySnapshot
     public SchedulerModel Scheduler { get; }
 
     public LimitsModel Limits { get; }
+
+    public LedgerModel Ledger { get; }
 
     public ImmutableArray<WorkerModel> Workers { get; }
 
