@@ -59,6 +59,10 @@ internal sealed class GatewayMetrics
         Admissions = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
         RateLimiterRequests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm or max_in_flight that reached the limit check.", ["tenant"]);
         RateLimiterRejected = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight).", ["tenant", "reason"]);
+        LedgerRows = factory.CreateCounter("llm_gateway_ledger_rows_total", "Rows the usage ledger has written.");
+        LedgerDropped = factory.CreateCounter("llm_gateway_ledger_dropped_total", "Ledger rows lost: its queue was full (ledger.queue_capacity) or a write failed. The in-memory totals still count them.");
+        LedgerQueueDepth = factory.CreateGauge("llm_gateway_ledger_queue_depth", "Ledger rows queued and not yet written.");
+        LedgerBatchSeconds = factory.CreateGauge("llm_gateway_ledger_batch_seconds", "How long the usage ledger's last batch insert (one transaction) took.");
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -108,6 +112,15 @@ internal sealed class GatewayMetrics
     public Counter RateLimiterRequests { get; }
 
     public Counter RateLimiterRejected { get; }
+
+    // Set at scrape time from LedgerWriter's counters: the hot path pays nothing for them.
+    public Counter LedgerRows { get; }
+
+    public Counter LedgerDropped { get; }
+
+    public Gauge LedgerQueueDepth { get; }
+
+    public Gauge LedgerBatchSeconds { get; }
 
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)
