@@ -123,6 +123,9 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         Assert.Equal(0, kill.ExitCode);
     }
 
+    // SIGKILL: no shutdown code runs (the crash a ledger must survive).
+    public void Kill() => _process.Kill();
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
