@@ -86,7 +86,15 @@ internal sealed class LedgerWriter : IAsyncDisposable
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
         {
             connection?.Dispose();
-            throw new LedgerUnavailableException($"cannot open the usage ledger {model.Path}: {ex.Message} (set ledger.path to a writable file, or \"\" to run without a ledger)", ex);
+            // Own words for the file system's cases: the AOT binary is built with UseSystemResourceKeys,
+            // so the runtime's messages are resource keys ("IO_FileNotFound_FileName").
+            var reason = ex switch
+            {
+                UnauthorizedAccessException => "permission denied",
+                IOException => "its directory cannot be created",
+                _ => ex.Message,
+            };
+            throw new LedgerUnavailableException($"cannot open the usage ledger {model.Path}: {reason} (set ledger.path to a writable file, or \"\" to run without a ledger)", ex);
         }
 
         LedgerLog.Opened(logger, model.Path, totals.Length);
