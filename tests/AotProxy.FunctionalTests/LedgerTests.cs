@@ -186,6 +186,24 @@ public class LedgerTests
         }
     }
 
+    [Fact]
+    public async Task LedgerOff_ServesAndRecordsNothing_AndApiUsageSaysSo()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, extraToml: "\n[ledger]\npath = \"\"\n");
+        using (var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 2))))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Null(gateway.Host.Ledger);
+        Assert.Empty(Directory.GetFiles(gateway.Directory, "*.db*"));
+        using var usage = await gateway.Admin.GetAsync("/api/usage");
+        Assert.Equal(HttpStatusCode.NotFound, usage.StatusCode);
+        Assert.Contains("ledger_disabled", await usage.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var status = await Fleet.GetJsonAsync(gateway, "/api/status");
+        Assert.Equal(JsonValueKind.Null, status.GetProperty("ledger").ValueKind);
+    }
+
     private static Dictionary<string, Row> ReadRows(string path)
     {
         using var connection = LedgerDatabase.Open(path, create: false);

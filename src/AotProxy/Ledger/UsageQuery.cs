@@ -9,6 +9,8 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
 {
     public static readonly string[] GroupingNames = ["tenant", "model", "day"];
 
+    public string ByName => GroupingNames[(int)By];
+
     // since/until: "2026-11-01" (a UTC day; --until includes that day) or an ISO 8601 time
     // ("2026-11-01T12:00:00Z"); null or "" leaves the side open. by: tenant (default) | model | day.
     public static bool TryParse(string? since, string? until, string? by, out UsageQuery query, out string error)
@@ -66,8 +68,6 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
 
         return [.. rows];
     }
-
-    public string ByName => GroupingNames[(int)By];
 
     private static bool TryParseTime(string name, string? text, bool endOfDay, out DateTimeOffset? time, out string error)
     {
