@@ -25,6 +25,7 @@ return args2.Command switch
     "hash-key" when args2.Positional.Count == 1 => Print(ApiKeyIndex.HashKey(args2.Positional[0])),
     "demo" => await DemoCommand.RunAsync(args2),
     "simulate" => await SimulateCommand.RunAsync(args2),
+    "usage" => UsageCommand.Run(args2, Console.Out, Console.Error),
     "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
@@ -52,6 +53,9 @@ static int Usage(TextWriter writer, int exitCode)
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME
+          aotproxy usage [--since 2026-11-01] [--until 2026-11-30] [--by tenant|model|day]
+                   [--config FILE | --ledger PATH] [--json]
+                                                usage from the ledger: requests, tokens, cost, errors
         """);
     return exitCode;
 }

@@ -8,9 +8,11 @@ using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Identity;
+using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Admin;
@@ -23,6 +25,7 @@ internal sealed class AdminHandler(
     TenantLimits limits,
     UsageRecorder usage,
     GatewayMetrics metrics,
+    LedgerWriter? ledger,
     TimeProvider time,
     ILogger logger)
 {
@@ -66,6 +69,7 @@ internal sealed class AdminHandler(
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
             ("/api/queues", true, _) => JsonAsync(context, 200, Queues(), AdminJsonContext.Default.QueuesResponse),
             ("/api/tenants", true, _) => JsonAsync(context, 200, Tenants(), AdminJsonContext.Default.TenantReportArray),
+            ("/api/usage", true, _) => UsageAsync(context),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray),
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
@@ -106,7 +110,38 @@ internal sealed class AdminHandler(
                 usage.CompletionTokens,
                 set.Workers.Length,
                 set.Workers.Count(workers.IsRoutable)),
-            RuntimeReport.Read());
+            RuntimeReport.Read(),
+            ledger is null ? null : new LedgerReport(ledger.Path, ledger.Written, ledger.Dropped, ledger.Pending));
+    }
+
+    // GET /api/usage?since=2026-11-01&until=...&by=tenant|model|day: the ledger, summed as
+    // `aotproxy usage` prints it. Read on a connection of its own: SQLite in WAL mode lets it run
+    // beside the writer.
+    private Task UsageAsync(HttpContext context)
+    {
+        if (ledger is null)
+        {
+            return OpenAiError.WriteAsync(context, 404, "invalid_request_error", "ledger_disabled", "The usage ledger is off (ledger.path = \"\").");
+        }
+
+        var query = context.Request.Query;
+        if (!UsageQuery.TryParse(query["since"], query["until"], query["by"], out var usageQuery, out var error))
+        {
+            return OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_query", error);
+        }
+
+        UsageRow[] rows;
+        try
+        {
+            using var connection = LedgerDatabase.Open(ledger.Path, create: false);
+            rows = usageQuery.Run(connection);
+        }
+        catch (SqliteException ex)
+        {
+            return OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The usage ledger {ledger.Path} cannot be read: {ex.Message}");
+        }
+
+        return JsonAsync(context, 200, new UsageResponse(usageQuery.ByName, usageQuery.Since, usageQuery.Until, rows), AdminJsonContext.Default.UsageResponse);
     }
 
     private QueuesResponse Queues()
@@ -156,6 +191,7 @@ internal sealed class AdminHandler(
                 used?.CachedPromptTokens ?? 0,
                 used?.ReasoningTokens ?? 0,
                 used?.EstimatedRequests ?? 0,
+                usage.MonthTokens(t.Name),
                 limited?.Requests?.Remaining,
                 limited?.Tokens?.Remaining,
                 limited?.InFlight ?? 0,
@@ -434,6 +470,14 @@ internal sealed class AdminHandler(
         {
             var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
             metrics.QueueDepth.WithLabels(classModel.Name).Set(waiting);
+        }
+
+        if (ledger is not null)
+        {
+            metrics.LedgerRows.IncTo(ledger.Written);
+            metrics.LedgerDropped.IncTo(ledger.Dropped);
+            metrics.LedgerQueueDepth.Set(ledger.Pending);
+            metrics.LedgerBatchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
         }
     }
 

@@ -69,6 +69,10 @@ internal sealed class GatewayMetrics
         PacingTimeouts = factory.CreateCounter("llm_worker_pacing_timeouts_total", "Requests refused with 503 because the worker's pacing gave no turn within max_wait.", ["worker"]);
         PacingWindowRequests = factory.CreateGauge("llm_worker_pacing_window_requests", "Requests started on the paced worker in the last 60 s.", ["worker"]);
         PacingWindowTokens = factory.CreateGauge("llm_worker_pacing_window_tokens", "Tokens reserved (prompt estimate + max_tokens) on the paced worker in the last 60 s.", ["worker"]);
+        LedgerRows = factory.CreateCounter("llm_gateway_ledger_rows_total", "Rows the usage ledger has written.");
+        LedgerDropped = factory.CreateCounter("llm_gateway_ledger_dropped_total", "Ledger rows lost: its queue was full (ledger.queue_capacity) or a write failed. The in-memory totals still count them.");
+        LedgerQueueDepth = factory.CreateGauge("llm_gateway_ledger_queue_depth", "Ledger rows queued and not yet written.");
+        LedgerBatchSeconds = factory.CreateGauge("llm_gateway_ledger_batch_seconds", "How long the usage ledger's last batch insert (one transaction) took.");
         ConfigReloads.WithLabels("ok");
         ConfigReloads.WithLabels("error");
     }
@@ -133,6 +137,15 @@ internal sealed class GatewayMetrics
     public Gauge PacingWindowRequests { get; }
 
     public Gauge PacingWindowTokens { get; }
+
+    // Set at scrape time from LedgerWriter's counters: the hot path pays nothing for them.
+    public Counter LedgerRows { get; }
+
+    public Counter LedgerDropped { get; }
+
+    public Gauge LedgerQueueDepth { get; }
+
+    public Gauge LedgerBatchSeconds { get; }
 
     // Drops the series of workers that are gone, so dashboards don't show ghosts.
     public void PruneWorkers(Func<string, bool> exists)

@@ -52,7 +52,7 @@ internal static class DemoCommand
             var store = new ConfigStore(snapshot, null, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
             return await GatewayRunner.RunAsync(store, watch: false, loggerFactory, host =>
             {
-                PrintWelcome(host.DataUri, host.AdminUri, count);
+                PrintWelcome(host.DataUri, host.AdminUri, count, host.Ledger?.Path);
                 return Task.CompletedTask;
             }).ConfigureAwait(false);
         }
@@ -110,7 +110,7 @@ internal static class DemoCommand
         return true;
     }
 
-    private static void PrintWelcome(Uri data, Uri admin, int workers)
+    private static void PrintWelcome(Uri data, Uri admin, int workers, string? ledger)
     {
         var baseUrl = data.ToString().TrimEnd('/');
         Console.WriteLine($"""
@@ -125,6 +125,9 @@ internal static class DemoCommand
                 -d '{"{"}"model":"{DemoModel}","messages":[{"{"}"role":"user","content":"Hello!"{"}"}],"max_tokens":32,"stream":true{"}"}'
 
               curl -s {admin}api/status      curl -s {admin}api/workers      curl -s {admin}metrics
+
+            Usage goes to the ledger {ledger ?? "(off)"}: curl -s '{admin}api/usage?by=model',
+            or, also after the demo: aotproxy usage --ledger {ledger ?? "PATH"} --by model
 
             Ctrl+C stops it.
             """);

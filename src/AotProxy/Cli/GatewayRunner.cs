@@ -1,17 +1,29 @@
 using AotProxy.Configuration;
 using AotProxy.Gateway;
+using AotProxy.Ledger;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Cli;
 
 // What `serve` and `demo` share: start the gateway, announce it, watch the file (if any), wait
-// for SIGTERM, stop gracefully, exit 0.
+// for SIGTERM, stop gracefully, exit 0 (1 when the usage ledger cannot be opened).
 internal static class GatewayRunner
 {
     public static async Task<int> RunAsync(ConfigStore store, bool watch, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
     {
         using var shutdown = new ShutdownSignal();
-        await using var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
+        GatewayHost started;
+        try
+        {
+            started = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
+        }
+        catch (LedgerUnavailableException ex)
+        {
+            Console.Error.WriteLine($"aotproxy: {ex.Message}");
+            return 1;
+        }
+
+        await using var host = started;
         using var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("AotProxy.Configuration")) : null;
 
         // One parseable line on stdout: scripts and tests wait for it.

@@ -14,7 +14,7 @@ internal static class ConfigLoader
 {
     public const string DemoResourceName = "demo.toml";
 
-    private static readonly string[] Tables = ["server", "routing", "forwarding", "scheduler", "limits", "auth", "jwt"];
+    private static readonly string[] Tables = ["server", "routing", "forwarding", "scheduler", "limits", "auth", "jwt", "ledger"];
     private static readonly string[] TableArrays = ["workers", "classes", "tenants", "time_windows"];
 
     public static ConfigLoadResult LoadFile(string path, long revision, TimeProvider time)

@@ -30,6 +30,12 @@ internal sealed class ConfigValidator
     // look-back for the running occurrence stays bounded.
     private static readonly TimeSpan MaxWindowDuration = TimeSpan.FromDays(7);
 
+    // ledger.*: a minute of rows is the most a kill -9 should lose; 100k rows a commit of ~0.2 s;
+    // 2^24 queued rows ~2.5 GB, past any memory a gateway should hold for its ledger.
+    private static readonly TimeSpan MaxLedgerInterval = TimeSpan.FromMinutes(1);
+    private const int MaxLedgerBatch = 100_000;
+    private const int MaxLedgerQueue = 1 << 24;
+
     private readonly TomlKeyMap _keys;
     private readonly List<ConfigError> _errors = [];
 
@@ -63,6 +69,7 @@ internal sealed class ConfigValidator
         var retries = Retries(config.Retries);
         var scheduler = Scheduler(config.Scheduler);
         var limits = Limits(config.Limits);
+        var ledger = Ledger(config.Ledger, source);
         var workers = Workers(config.Workers, config.Pacing);
         var classes = Classes(config.Classes, scheduler.BucketCount);
         var tenants = Tenants(config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -70,7 +77,7 @@ internal sealed class ConfigValidator
         var jwt = Jwt(config.Jwt, source);
         var windows = TimeWindows(config.TimeWindows, classes, scheduler.BucketCount);
         var prices = Prices(config.Prices);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits, prices);
+        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits, prices, ledger);
     }
 
     private ServerModel Server(ServerConfig server)
@@ -286,6 +293,47 @@ internal sealed class ConfigValidator
         }
 
         return new LimitsModel(limits.DefaultMaxTokens, reject);
+    }
+
+    private LedgerModel Ledger(LedgerConfig ledger, string source)
+    {
+        Unknown("ledger", ledger.Unknown);
+        var interval = Positive("ledger.batch_interval", ledger.BatchInterval);
+        if (interval > MaxLedgerInterval)
+        {
+            Error("ledger.batch_interval", $"must be at most {Duration.Format(MaxLedgerInterval)} (got {ledger.BatchInterval}); a kill -9 loses up to one interval of rows");
+        }
+
+        if (ledger.BatchSize is < 1 or > MaxLedgerBatch)
+        {
+            Error("ledger.batch_size", $"must be 1 to {MaxLedgerBatch} (got {ledger.BatchSize})");
+        }
+
+        if (ledger.QueueCapacity is < 1 or > MaxLedgerQueue)
+        {
+            Error("ledger.queue_capacity", $"must be 1 to {MaxLedgerQueue} (got {ledger.QueueCapacity})");
+        }
+        else if (ledger.QueueCapacity < ledger.BatchSize)
+        {
+            Error("ledger.queue_capacity", $"must be at least ledger.batch_size ({ledger.BatchSize}), or a full batch can never wait in it");
+        }
+
+        var path = ledger.Path.Trim();
+        if (path.Length > 0)
+        {
+            if (path.Contains('\0', StringComparison.Ordinal) || path.EndsWith('/') || path.EndsWith('\\'))
+            {
+                Error("ledger.path", $"\"{ledger.Path}\" is not a file name");
+            }
+            else
+            {
+                // Relative to the config file, so `serve` finds the same ledger from any working directory.
+                var baseDirectory = System.IO.Path.IsPathRooted(source) ? System.IO.Path.GetDirectoryName(source) : null;
+                path = System.IO.Path.GetFullPath(path, baseDirectory ?? Directory.GetCurrentDirectory());
+            }
+        }
+
+        return new LedgerModel(path, interval, ledger.BatchSize, ledger.QueueCapacity);
     }
 
     private double AdaptiveMin(double min)

@@ -30,6 +30,8 @@ internal sealed record GatewayConfig
 
     public JwtConfig Jwt { get; init; } = new();
 
+    public LedgerConfig Ledger { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

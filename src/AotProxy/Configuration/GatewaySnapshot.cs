@@ -27,7 +27,8 @@ internal sealed class GatewaySnapshot
         JwtModel? jwt = null,
         ImmutableArray<TimeWindowModel> timeWindows = default,
         LimitsModel? limits = null,
-        PricesModel? prices = null)
+        PricesModel? prices = null,
+        LedgerModel? ledger = null)
     {
         Revision = revision;
         LoadedAt = loadedAt;
@@ -50,12 +51,13 @@ internal sealed class GatewaySnapshot
         TimeWindows = timeWindows.IsDefault ? [] : timeWindows;
         Limits = limits ?? LimitsModel.Default;
         Prices = prices ?? PricesModel.None;
+        Ledger = ledger ?? LedgerModel.Off;
         ClassOverrides = TimeWindows.IsEmpty ? TimeWindowSet.Empty : new TimeWindowSet(TimeWindows, scheduler.BucketCount);
     }
 
     // The same config with other listeners (`aotproxy demo --listen`).
     public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits, Prices);
+        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits, Prices, Ledger);
 
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public long Revision { get; }
@@ -83,6 +85,8 @@ internal sealed class GatewaySnapshot
 
     // [[prices]]: what a request costs, for the spend budgets and the ledger.
     public PricesModel Prices { get; }
+
+    public LedgerModel Ledger { get; }
 
     public ImmutableArray<WorkerModel> Workers { get; }
 

@@ -5,6 +5,7 @@ using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
 using AotProxy.Http;
+using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -29,9 +30,11 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly GatewayMetrics _metrics;
     private readonly ITimer _scavenger;
     private readonly ITimer _capacity;
+    private readonly LedgerWriter? _ledger;
 
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayMetrics metrics, ILogger logger)
     {
+        _ledger = ledger;
         _h2c = h2c;
         _config = config;
         _workers = workers;
@@ -60,11 +63,27 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public WorkerRegistry Workers => _workers;
 
+    // null when ledger.path = "".
+    public LedgerWriter? Ledger => _ledger;
+
+    // Throws LedgerUnavailableException when the ledger cannot be opened: nothing has started then.
     public static async Task<GatewayHost> StartAsync(ConfigStore config, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken = default)
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
         var metrics = new GatewayMetrics();
+        var usage = new UsageRecorder(metrics, time);
+
+        // First: a gateway that cannot record usage must fail before it serves. The ledger's
+        // totals seed the monthly counters and the budgets' spend, so a restart loses nothing.
+        LedgerWriter? ledger = null;
+        IReadOnlyList<UsageTotals> totals = [];
+        if (snapshot.Ledger.Enabled)
+        {
+            ledger = LedgerWriter.Open(snapshot.Ledger, time, loggerFactory.CreateLogger("AotProxy.Ledger"), out var read);
+            totals = read;
+            usage.Seed(totals, time.GetUtcNow());
+        }
 
         var workers = new WorkerRegistry(time);
         workers.Apply(snapshot);
@@ -75,19 +94,19 @@ internal sealed class GatewayHost : IAsyncDisposable
         var monitor = new WorkerMonitor(workers, config, http, time, routingLogger);
         monitor.Start();
 
-        var usage = new UsageRecorder(metrics);
         var limits = new TenantLimits(time);
         limits.Apply(snapshot);
+        limits.Seed(totals);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time);
-        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, time, loggerFactory.CreateLogger("AotProxy.Http"));
-        var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         var h2cListener = snapshot.Server.H2cListen is { } h2c
             ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
             : null;
-        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, metrics, logger);
+        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, ledger, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -118,6 +137,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _discovery.DisposeAsync().ConfigureAwait(false);
         await _monitor.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
+        if (_ledger is not null)
+        {
+            // After the listeners: the last requests' rows are queued by now, and go to disk here.
+            await _ledger.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var worker in _workers.Current.Workers)
         {
             await worker.Connections.CloseAsync().ConfigureAwait(false);
@@ -138,6 +163,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         if (!previous.Server.AdminListen.Equals(current.Server.AdminListen))
         {
             GatewayLog.RestartNeeded(_logger, "server.admin_listen", previous.Server.AdminListen.ToString(), current.Server.AdminListen.ToString());
+        }
+
+        // The writer holds its file open: a new path would split the ledger mid-run, so it takes a restart.
+        if (previous.Ledger.Path != current.Ledger.Path)
+        {
+            GatewayLog.RestartNeeded(_logger, "ledger.path", previous.Ledger.Path, current.Ledger.Path);
         }
 
         GatewayLog.Applied(_logger, current.Revision, current.Workers.Length, current.Tenants.Length);

@@ -6,6 +6,7 @@ using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Identity;
 using AotProxy.Inspection;
+using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -27,6 +28,7 @@ internal sealed class DataPlaneHandler(
     UsageRecorder usage,
     TenantLimits limits,
     GatewayMetrics metrics,
+    LedgerWriter? ledger,
     TimeProvider time,
     ILogger logger)
 {
@@ -63,19 +65,39 @@ internal sealed class DataPlaneHandler(
     private async ValueTask ProxyAsync(HttpContext context, string requestId)
     {
         var started = time.GetTimestamp();
+        var arrived = time.GetUtcNow();
         var snapshot = config.Current; // the whole request runs on this snapshot
         var identified = Identify(context, snapshot, requestId);
         if (!identified.IsIdentified)
         {
+            // No ledger row: there is no tenant to charge, and a flood of bad keys must not fill the ledger.
             await OpenAiError.Unidentified(context, identified.Failure).ConfigureAwait(false);
             Count(string.Empty, string.Empty, context.Response.StatusCode);
             return;
         }
 
+        // A JWT class claim or a trusted x-customer-tier may have overridden the tenant's class.
         var caller = identified.Caller;
-        var tenant = caller.Tenant;
-        var tenantClass = caller.Class.Name; // a JWT class claim or a trusted x-customer-tier may override the tenant's
 
+        // The one place that records, whichever way the request ends; an exception records the
+        // 500 that Kestrel answers with.
+        var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected);
+        try
+        {
+            exit = await ProxyIdentifiedAsync(context, snapshot, caller, requestId, started).ConfigureAwait(false);
+        }
+        finally
+        {
+            Finish(exit, snapshot, caller, requestId, arrived, started);
+        }
+    }
+
+    // inspect -> limit -> admit, then ProxyAdmittedAsync; returns how the request ended.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<Exit> ProxyIdentifiedAsync(HttpContext context, GatewaySnapshot snapshot, Caller caller, string requestId, long started)
+    {
+        var tenant = caller.Tenant;
+        var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected);
         var (body, tooLarge) = await RequestBody.ReadAsync(context.Request, snapshot.Server.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false);
         if (body is null)
         {
@@ -84,8 +106,8 @@ internal sealed class DataPlaneHandler(
                 await OpenAiError.TooLarge(context, snapshot.Server.MaxRequestBytes).ConfigureAwait(false);
             }
 
-            Count(string.Empty, tenantClass, tooLarge ? StatusCodes.Status413PayloadTooLarge : 499);
-            return;
+            exit.Status = tooLarge ? StatusCodes.Status413PayloadTooLarge : 499;
+            return exit;
         }
 
         using (body)
@@ -94,25 +116,29 @@ internal sealed class DataPlaneHandler(
             if (error != InspectionError.None)
             {
                 await WriteInspectionErrorAsync(context, error, param).ConfigureAwait(false);
-                Count(string.Empty, tenantClass, StatusCodes.Status400BadRequest);
-                return;
+                exit.Status = StatusCodes.Status400BadRequest;
+                return exit;
             }
 
             var model = inspected.Model;
+            exit.Model = model;
             if (!tenant.AllowsModel(model))
             {
                 await OpenAiError.ModelNotAllowed(context, model).ConfigureAwait(false);
-                Count(workers.Current.Pools.ContainsKey(model) ? model : string.Empty, tenantClass, StatusCodes.Status403Forbidden);
-                return;
+                exit.Label = workers.Current.Pools.ContainsKey(model) ? model : string.Empty;
+                exit.Status = StatusCodes.Status403Forbidden;
+                return exit;
             }
 
             if (!workers.Current.Pools.TryGetValue(model, out var pool))
             {
                 // The label stays empty: a client's made-up names must not become series.
                 await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
-                Count(string.Empty, tenantClass, StatusCodes.Status404NotFound);
-                return;
+                exit.Status = StatusCodes.Status404NotFound;
+                return exit;
             }
+
+            exit.Label = model;
 
             // The limit stage: hard stops (429) before anything is queued. TPM and the budgets
             // reserve the estimated prompt plus max_tokens (the budgets also its worst-case cost);
@@ -125,11 +151,13 @@ internal sealed class DataPlaneHandler(
                 if (!limit.IsAllowed)
                 {
                     metrics.CountLimitRefusal(tenant.Name, limit.Refusal);
-                    await (limit.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd
+                    var budget = limit.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd;
+                    await (budget
                         ? BudgetResponse.WriteRefusalAsync(context, limit, model, time)
                         : RateLimitResponse.WriteRefusalAsync(context, limit, model)).ConfigureAwait(false);
-                    Count(model, tenantClass, StatusCodes.Status429TooManyRequests);
-                    return;
+                    exit.Outcome = budget ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;
+                    exit.Status = StatusCodes.Status429TooManyRequests;
+                    return exit;
                 }
 
                 RateLimitResponse.WriteHeaders(context.Response, limit.Lease.Requests, limit.Lease.Tokens);
@@ -159,17 +187,21 @@ internal sealed class DataPlaneHandler(
 
                 var admission = await admissions.AdmitAsync(
                     snapshot, pool, tenant, classModel, priority, promptTokens, context.RequestAborted).ConfigureAwait(false);
+                exit.Outcome = LedgerOutcome.Of(admission.Decision);
+                exit.QueueWait = admission.Waited;
                 if (!admission.IsAdmitted)
                 {
-                    var refused = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);
-                    Count(model, tenantClass, refused);
-                    return;
+                    exit.Status = await WriteRefusalAsync(context, admission, model, caller.Class).ConfigureAwait(false);
+                    return exit;
                 }
 
                 admitted = true;
                 try
                 {
-                    settled = await ProxyAdmittedAsync(context, snapshot, pool, tenant, tenantClass, inspected, body.Memory, requestId, started).ConfigureAwait(false);
+                    exit = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started, exit).ConfigureAwait(false);
+                    settled = exit.Usage;
+                    // Nothing went upstream (no worker, no pacing turn): the limits take nothing.
+                    admitted = exit.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
                 }
                 finally
                 {
@@ -181,12 +213,15 @@ internal sealed class DataPlaneHandler(
                 limit.Lease.Settle(admitted, settled);
             }
         }
+
+        return exit;
     }
 
-    // route -> forward -> account, for a request that holds a slot; returns its usage, if any.
+    // route -> forward -> account, for a request that holds a slot; returns `exit` with its worker,
+    // status and usage (if any).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<Usage?> ProxyAdmittedAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, string tenantClass, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started)
+    private async ValueTask<Exit> ProxyAdmittedAsync(
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started, Exit exit)
     {
         var model = inspected.Model;
         var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
@@ -195,11 +230,17 @@ internal sealed class DataPlaneHandler(
         if (worker is null)
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
-            Count(model, tenantClass, StatusCodes.Status503ServiceUnavailable);
-            return null;
+            exit.Outcome = LedgerOutcome.NoWorker;
+            exit.Status = StatusCodes.Status503ServiceUnavailable;
+            return exit;
         }
 
-        if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted or ForwarderError.PacingTimeout))
+        exit.Worker = worker.Name;
+        if (result.Error == ForwarderError.PacingTimeout)
+        {
+            exit.Outcome = LedgerOutcome.PacingTimeout;
+        }
+        else if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
         {
             HttpLog.UpstreamFailed(logger, requestId, worker.Name, result.Error.ToString());
         }
@@ -207,17 +248,18 @@ internal sealed class DataPlaneHandler(
         if (result.Usage is { } used)
         {
             usage.Record(tenant, used);
+            exit.Usage = used;
         }
 
-        var status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
-        Count(model, tenantClass, status);
+        exit.Status = result.ResponseStarted ? result.StatusCode : await WriteForwardErrorAsync(context, result, worker.Name).ConfigureAwait(false);
         metrics.ObserveLatency(model, time.GetElapsedTime(started));
         if (result.FirstByte is { } firstByte)
         {
             metrics.ObserveTtft(model, firstByte);
+            exit.FirstByte = firstByte;
         }
 
-        return result.Usage;
+        return exit;
     }
 
     // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
@@ -415,4 +457,45 @@ internal sealed class DataPlaneHandler(
 
     private void Count(string model, string tenantClass, int status) =>
         metrics.CountRequest(model, tenantClass, status);
+
+    // The record stage, once per identified request: the request metric and one ledger row.
+    private void Finish(in Exit exit, GatewaySnapshot snapshot, in Caller caller, string requestId, DateTimeOffset arrived, long started)
+    {
+        Count(exit.Label, caller.Class.Name, exit.Status);
+        if (ledger is null)
+        {
+            return;
+        }
+
+        // The cost the budgets charged: the usage at the model's [[prices]]; none without usage.
+        var usage = exit.Usage ?? default;
+        ledger.TryRecord(new RequestRecord(
+            requestId,
+            arrived,
+            caller.Tenant.Name,
+            caller.KeyId,
+            caller.Class.Name,
+            exit.Model,
+            exit.Worker,
+            usage,
+            exit.QueueWait.TotalMilliseconds,
+            exit.FirstByte?.TotalMilliseconds,
+            time.GetElapsedTime(started).TotalMilliseconds,
+            exit.Status,
+            exit.Outcome,
+            CostNanos: exit.Usage is null ? 0 : snapshot.Prices.CostNanos(exit.Model, usage)));
+    }
+
+    // How a request ended, filled in stage by stage: a struct, so that recording allocates nothing.
+    private struct Exit(int status, string outcome)
+    {
+        public int Status = status;
+        public string Outcome = outcome;       // a LedgerOutcome
+        public string Model = string.Empty;    // as the client asked
+        public string Label = string.Empty;    // the metrics' model label: a served model or ""
+        public string Worker = string.Empty;
+        public Usage? Usage;
+        public TimeSpan QueueWait;
+        public TimeSpan? FirstByte;
+    }
 }

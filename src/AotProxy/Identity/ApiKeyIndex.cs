@@ -27,15 +27,19 @@ internal sealed class ApiKeyIndex
                     groups[prefix] = list = [];
                 }
 
-                list.Add(new Entry(digest, tenant));
+                list.Add(new Entry(digest, tenant, KeyIdOf(digest)));
             }
         }
 
         _byPrefix = groups.ToFrozenDictionary(g => g.Key, g => g.Value.ToArray());
     }
 
-    public TenantModel? Find(ReadOnlySpan<char> apiKey)
+    public TenantModel? Find(ReadOnlySpan<char> apiKey) => Find(apiKey, out _);
+
+    // keyId: the key's KeyIdOf, "" when no key matches.
+    public TenantModel? Find(ReadOnlySpan<char> apiKey, out string keyId)
     {
+        keyId = string.Empty;
         if (apiKey.IsEmpty || apiKey.Length > 1024)
         {
             return null;
@@ -55,6 +59,7 @@ internal sealed class ApiKeyIndex
             if (CryptographicOperations.FixedTimeEquals(candidate.Digest, digest))
             {
                 match = candidate.Tenant;
+                keyId = candidate.KeyId;
             }
         }
 
@@ -82,5 +87,10 @@ internal sealed class ApiKeyIndex
     public static string HashKey(string apiKey) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(apiKey)));
 
-    private readonly record struct Entry(byte[] Digest, TenantModel Tenant);
+    // Which of a tenant's keys was used, for the ledger: the first 8 hex digits of its SHA-256
+    // (what api_key_sha256 starts with), never the key. Built once per snapshot, so identifying
+    // a caller allocates nothing.
+    public static string KeyIdOf(ReadOnlySpan<byte> digest) => Convert.ToHexStringLower(digest[..4]);
+
+    private readonly record struct Entry(byte[] Digest, TenantModel Tenant, string KeyId);
 }

@@ -11,4 +11,5 @@ internal readonly record struct Caller(
     int Priority,           // 0..9; Class.Priority unless a trusted x-priority overrides it
     string Environment,     // the tenant's `environment` ("" when unset)
     IdentitySource Source,
-    bool PriorityFromHeader = false); // a trusted x-priority set Priority: a time window must not replace it
+    bool PriorityFromHeader = false, // a trusted x-priority set Priority: a time window must not replace it
+    string KeyId = "");              // the API key's ApiKeyIndex.KeyIdOf; "" for a JWT, trusted headers or anonymous

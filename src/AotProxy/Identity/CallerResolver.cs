@@ -55,6 +55,7 @@ internal sealed class CallerResolver
         TenantModel? tenant;
         ClassModel? cls = null;
         IdentitySource source;
+        var keyId = string.Empty;
         var authorization = headers.Authorization;
         if (authorization.Count > 0)
         {
@@ -71,7 +72,7 @@ internal sealed class CallerResolver
             }
             else
             {
-                tenant = _keys.Find(token);
+                tenant = _keys.Find(token, out keyId);
                 if (tenant is null)
                 {
                     return IdentifyResult.Fail(IdentifyFailure.InvalidApiKey);
@@ -133,7 +134,7 @@ internal sealed class CallerResolver
             }
         }
 
-        return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source, priorityFromHeader), IdentifyFailure.None);
+        return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source, priorityFromHeader, keyId), IdentifyFailure.None);
     }
 
     public bool IsTrusted(IPAddress? remote)

@@ -11,10 +11,12 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly List<string> _output = [];
     private readonly SemaphoreSlim _lines = new(0);
+    private readonly DirectoryInfo _workingDirectory;
 
-    private GatewayProcess(Process process)
+    private GatewayProcess(Process process, DirectoryInfo workingDirectory)
     {
         _process = process;
+        _workingDirectory = workingDirectory;
         process.OutputDataReceived += (_, e) => Add(e.Data);
         process.ErrorDataReceived += (_, e) => Add(e.Data);
         process.BeginOutputReadLine();
@@ -54,10 +56,14 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
+        // A working directory of its own: what the process writes there (`demo`'s usage ledger)
+        // goes away with it instead of piling up beside the tests.
+        var workingDirectory = Directory.CreateTempSubdirectory("aotproxy-process-");
+        start.WorkingDirectory = workingDirectory.FullName;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
-        return new GatewayProcess(Process.Start(start)!);
+        return new GatewayProcess(Process.Start(start)!, workingDirectory);
     }
 
     public static async Task<(int ExitCode, string Output)> RunToEndAsync(params string[] args)
@@ -117,6 +123,9 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         Assert.Equal(0, kill.ExitCode);
     }
 
+    // SIGKILL: no shutdown code runs (the crash a ledger must survive).
+    public void Kill() => _process.Kill();
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var deadline = new CancellationTokenSource(timeout);
@@ -142,6 +151,13 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
         _process.Dispose();
         _lines.Dispose();
+        try
+        {
+            _workingDirectory.Delete(recursive: true);
+        }
+        catch (IOException)
+        {
+        }
     }
 
     private void Add(string? line)

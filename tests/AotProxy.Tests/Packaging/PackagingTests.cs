@@ -25,7 +25,20 @@ public class PackagingTests
         Assert.Contains("runtime-deps:10.0-noble-chiseled", final, StringComparison.Ordinal);
         Assert.Contains("USER 1654", final, StringComparison.Ordinal);
         Assert.DoesNotContain("USER root", final, StringComparison.Ordinal);
-        Assert.Contains("VOLUME [\"/etc/aotproxy\"]", final, StringComparison.Ordinal);
+        Assert.Contains("VOLUME [\"/etc/aotproxy\", \"/var/lib/aotproxy\"]", final, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Dockerfile_ShipsTheSqliteLibraryNextToTheBinaryAndAWritableLedgerDirectory()
+    {
+        var final = Dockerfile[Dockerfile.LastIndexOf("FROM ", StringComparison.Ordinal)..];
+        Assert.Contains("COPY --from=build /src/artifacts/aot/libe_sqlite3.so /app/libe_sqlite3.so\n", final, StringComparison.Ordinal);
+        Assert.Contains("--chown=1654:1654", final, StringComparison.Ordinal);
+        Assert.Contains("/var/lib/aotproxy\n", final, StringComparison.Ordinal);
+
+        var container = ConfigLoader.LoadFile(Path.Combine(Fixtures.RepoRoot, "configs", "container.toml"), 1, TimeProvider.System);
+        Assert.True(container.IsValid, string.Join("\n", container.Errors));
+        Assert.Equal("/var/lib/aotproxy/usage.db", container.Snapshot!.Ledger.Path);
     }
 
     [Fact]

@@ -11,4 +11,5 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(BreakerReport[]))]
 [JsonSerializable(typeof(QueuesResponse))]
 [JsonSerializable(typeof(TenantReport[]))]
+[JsonSerializable(typeof(UsageResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

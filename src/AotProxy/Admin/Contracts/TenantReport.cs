@@ -25,6 +25,7 @@ internal sealed record TenantReport(
     long CachedPromptTokens,   // part of PromptTokens
     long ReasoningTokens,      // part of CompletionTokens
     long EstimatedRequests,    // of Requests: accounted with the gateway's estimate (no usage reported)
+    long MonthTokens,          // prompt + completion in this calendar month (UTC), the ledger's from before the start included
     long? RemainingRequests,
     long? RemainingTokens,
     int LimitedInFlight,

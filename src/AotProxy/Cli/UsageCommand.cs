@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text.Json;
+using AotProxy.Admin.Contracts;
+using AotProxy.Configuration;
+using AotProxy.Ledger;
+using Microsoft.Data.Sqlite;
+
+namespace AotProxy.Cli;
+
+// `aotproxy usage [--since DAY] [--until DAY] [--by tenant|model|day] [--config FILE | --ledger PATH] [--json]`:
+// the ledger summed per group, read straight from the SQLite file (the gateway may be running:
+// WAL lets a reader in beside the writer). The same UsageQuery serves GET /api/usage.
+internal static class UsageCommand
+{
+    public static int Run(CliArgs args, TextWriter output, TextWriter errors)
+    {
+        if (args.FirstUnknownOption("since", "until", "by", "config", "ledger", "json") is { } unknown)
+        {
+            errors.WriteLine($"aotproxy usage: unknown option --{unknown}");
+            return 2;
+        }
+
+        if (!UsageQuery.TryParse(args.Option("since"), args.Option("until"), args.Option("by"), out var query, out var error))
+        {
+            errors.WriteLine($"aotproxy usage: --{error}");
+            return 2;
+        }
+
+        if (LedgerPath(args, errors) is not { } path)
+        {
+            return 2;
+        }
+
+        if (!File.Exists(path))
+        {
+            errors.WriteLine($"aotproxy usage: no ledger at {path}");
+            return 1;
+        }
+
+        UsageRow[] rows;
+        try
+        {
+            using var connection = LedgerDatabase.Open(path, create: false);
+            rows = query.Run(connection);
+        }
+        catch (SqliteException ex)
+        {
+            errors.WriteLine($"aotproxy usage: cannot read {path}: {ex.Message}");
+            return 1;
+        }
+
+        if (args.Flag("json"))
+        {
+            output.WriteLine(JsonSerializer.Serialize(new UsageResponse(query.ByName, query.Since, query.Until, rows), AdminJsonContext.Default.UsageResponse));
+        }
+        else
+        {
+            WriteTable(output, query.ByName, rows);
+        }
+
+        return 0;
+    }
+
+    // --ledger PATH, else the ledger.path of --config FILE (default configs/aotproxy.toml).
+    private static string? LedgerPath(CliArgs args, TextWriter errors)
+    {
+        if (args.Option("ledger") is { } ledger)
+        {
+            return Path.GetFullPath(ledger);
+        }
+
+        var configPath = args.Option("config") ?? ServeCommand.DefaultConfigPath;
+        var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
+        if (loaded.Snapshot is not { } snapshot)
+        {
+            CheckConfigCommand.PrintErrors(configPath, loaded.Errors);
+            return null;
+        }
+
+        if (!snapshot.Ledger.Enabled)
+        {
+            errors.WriteLine($"aotproxy usage: {configPath} has no ledger (ledger.path = \"\")");
+            return null;
+        }
+
+        return snapshot.Ledger.Path;
+    }
+
+    private static void WriteTable(TextWriter output, string by, UsageRow[] rows)
+    {
+        string[] header = [by, "requests", "prompt", "completion", "cached", "estimated", "cost_usd", "errors"];
+        var lines = new List<string[]> { header };
+        foreach (var row in rows)
+        {
+            lines.Add(Cells(row.Key, row.Requests, row.PromptTokens, row.CompletionTokens, row.CachedTokens, row.EstimatedRequests, row.CostNanos, row.Errors));
+        }
+
+        if (rows.Length > 1)
+        {
+            lines.Add(Cells(
+                "total",
+                rows.Sum(r => r.Requests),
+                rows.Sum(r => r.PromptTokens),
+                rows.Sum(r => r.CompletionTokens),
+                rows.Sum(r => r.CachedTokens),
+                rows.Sum(r => r.EstimatedRequests),
+                rows.Sum(r => r.CostNanos),
+                rows.Sum(r => r.Errors)));
+        }
+
+        var widths = new int[header.Length];
+        foreach (var line in lines)
+        {
+            for (var i = 0; i < line.Length; i++)
+            {
+                widths[i] = Math.Max(widths[i], line[i].Length);
+            }
+        }
+
+        foreach (var line in lines)
+        {
+            // The key left-aligned, the numbers right-aligned.
+            output.WriteLine(string.Join("  ", line.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
+        }
+
+        if (rows.Length == 0)
+        {
+            output.WriteLine("(no requests in the ledger for this range)");
+        }
+    }
+
+    private static string[] Cells(string key, long requests, long prompt, long completion, long cached, long estimated, long costNanos, long errors) =>
+    [
+        key,
+        N(requests),
+        N(prompt),
+        N(completion),
+        N(cached),
+        N(estimated),
+        (costNanos / 1_000_000_000m).ToString("0.000000", CultureInfo.InvariantCulture),
+        N(errors),
+    ];
+
+    private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,107 @@
+using AotProxy.Accounting;
+using Microsoft.Data.Sqlite;
+
+namespace AotProxy.Ledger;
+
+// The SQLite file: opening it (every connection gets the same pragmas), its schema, and the
+// per-tenant totals the gateway rebuilds its counters from at startup.
+internal static class LedgerDatabase
+{
+    // PRAGMA user_version: a later schema change can migrate a file it recognizes.
+    public const int SchemaVersion = 1;
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS requests (
+            id                INTEGER PRIMARY KEY,
+            request_id        TEXT    NOT NULL,
+            time              INTEGER NOT NULL,  -- arrival, Unix milliseconds (UTC)
+            tenant            TEXT    NOT NULL,
+            key_id            TEXT    NOT NULL,  -- first 8 hex digits of the API key's SHA-256, or ''
+            class             TEXT    NOT NULL,
+            model             TEXT    NOT NULL,
+            worker            TEXT    NOT NULL,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cached_tokens     INTEGER NOT NULL,  -- part of prompt_tokens
+            reasoning_tokens  INTEGER NOT NULL,  -- part of completion_tokens
+            estimated         INTEGER NOT NULL,  -- 1: the response ended without usage; the gateway estimated it
+            queue_wait_ms     REAL    NOT NULL,
+            ttft_ms           REAL,
+            duration_ms       REAL    NOT NULL,
+            status            INTEGER NOT NULL,
+            outcome           TEXT    NOT NULL,
+            cost_nanos        INTEGER NOT NULL   -- nano-USD
+        );
+        CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
+        CREATE INDEX IF NOT EXISTS requests_tenant_time ON requests (tenant, time);
+        PRAGMA user_version = 1;
+        """;
+
+    // create: make the file and its schema if missing (the gateway); otherwise the file must exist
+    // (`aotproxy usage` must not leave an empty ledger behind a mistyped path).
+    public static SqliteConnection Open(string path, bool create)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+            // Unpooled: a disposed connection really closes the file, so the last one out
+            // checkpoints the WAL and tests can delete their directories.
+            Pooling = false,
+        }.ToString());
+        try
+        {
+            connection.Open();
+            // WAL: readers (/api/usage, `aotproxy usage`) never block the writer. NORMAL: a commit
+            // survives a process crash (kill -9); only a power loss can take the last ones.
+            // Set on every open: synchronous is per connection.
+            Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+            if (create)
+            {
+                Execute(connection, Schema);
+            }
+
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    // Per tenant with rows: tokens and cost, all time and in now's calendar month (UTC).
+    public static UsageTotals[] ReadTotals(SqliteConnection connection, DateTimeOffset now)
+    {
+        var utc = now.ToUniversalTime();
+        var monthStart = new DateTimeOffset(utc.Year, utc.Month, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT tenant,
+                   SUM(prompt_tokens + completion_tokens),
+                   SUM(CASE WHEN time >= $month THEN prompt_tokens + completion_tokens ELSE 0 END),
+                   SUM(cost_nanos),
+                   SUM(CASE WHEN time >= $month THEN cost_nanos ELSE 0 END)
+            FROM requests
+            WHERE tenant <> ''
+            GROUP BY tenant
+            ORDER BY tenant
+            """;
+        command.Parameters.AddWithValue("$month", monthStart);
+        using var reader = command.ExecuteReader();
+        var totals = new List<UsageTotals>();
+        while (reader.Read())
+        {
+            totals.Add(new UsageTotals(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
+        }
+
+        return [.. totals];
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,203 @@
+using System.Threading.Channels;
+using AotProxy.Accounting;
+using AotProxy.Configuration;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Ledger;
+
+// The ledger's background batch writer. The hot path hands each RequestRecord to TryRecord, which
+// never blocks or awaits: a bounded channel takes it, or it is counted as dropped (and warned
+// about, at most every 10 s). One loop drains the channel every batch_interval, or as soon as
+// batch_size rows wait, and inserts each batch in one transaction. Disposing flushes what is queued.
+internal sealed class LedgerWriter : IAsyncDisposable
+{
+    // One warning per 10 s: a full queue under load would otherwise log per request.
+    private static readonly TimeSpan DropWarningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly Channel<RequestRecord> _channel;
+    private readonly SqliteConnection _connection;
+    private readonly LedgerInsert _insert;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _batchSize;
+    private readonly int _capacity;
+    private readonly TimeSpan _interval;
+    private readonly Task _loop;
+    private TaskCompletionSource? _batchReady; // set while the loop waits out an interval
+    private int _closing;
+    private long _pending;
+    private long _written;
+    private long _dropped;
+    private long _lastDropWarning = long.MinValue;
+    private long _lastBatchTicks;
+
+    private LedgerWriter(string path, SqliteConnection connection, LedgerModel model, TimeProvider time, ILogger logger)
+    {
+        Path = path;
+        _connection = connection;
+        _insert = new LedgerInsert(connection);
+        _time = time;
+        _logger = logger;
+        _batchSize = model.BatchSize;
+        _capacity = model.QueueCapacity;
+        _interval = model.BatchInterval;
+        _channel = Channel.CreateBounded<RequestRecord>(new BoundedChannelOptions(model.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // with TryWrite: a full channel refuses, so the drop is counted
+        });
+        _loop = Task.Run(RunAsync);
+    }
+
+    public string Path { get; }
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    // Rows queued and not yet written (may be briefly off by the rows a batch is taking).
+    public long Pending => Math.Max(0, Interlocked.Read(ref _pending));
+
+    public TimeSpan LastBatchDuration => TimeSpan.FromTicks(Interlocked.Read(ref _lastBatchTicks));
+
+    // Opens (or creates) the file, reads its totals and starts the writer. Throws
+    // LedgerUnavailableException, naming the file or the native library, when it cannot.
+    public static LedgerWriter Open(LedgerModel model, TimeProvider time, ILogger logger, out UsageTotals[] totals)
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            var directory = System.IO.Path.GetDirectoryName(model.Path);
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            connection = LedgerDatabase.Open(model.Path, create: true);
+            totals = LedgerDatabase.ReadTotals(connection, time.GetUtcNow());
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            connection?.Dispose();
+            throw new LedgerUnavailableException(
+                $"cannot open the usage ledger {model.Path}: the SQLite native library (libe_sqlite3.so) did not load; it must sit next to the aotproxy binary in {AppContext.BaseDirectory} ({ex.GetBaseException().Message})", ex);
+        }
+        catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
+        {
+            connection?.Dispose();
+            // Own words for the file system's cases: the AOT binary is built with UseSystemResourceKeys,
+            // so the runtime's messages are resource keys ("IO_FileNotFound_FileName").
+            var reason = ex switch
+            {
+                UnauthorizedAccessException => "permission denied",
+                IOException => "its directory cannot be created",
+                _ => ex.Message,
+            };
+            throw new LedgerUnavailableException($"cannot open the usage ledger {model.Path}: {reason} (set ledger.path to a writable file, or \"\" to run without a ledger)", ex);
+        }
+
+        LedgerLog.Opened(logger, model.Path, totals.Length);
+        return new LedgerWriter(model.Path, connection, model, time, logger);
+    }
+
+    public bool TryRecord(in RequestRecord record)
+    {
+        if (_channel.Writer.TryWrite(record))
+        {
+            if (Interlocked.Increment(ref _pending) >= _batchSize)
+            {
+                Volatile.Read(ref _batchReady)?.TrySetResult();
+            }
+
+            return true;
+        }
+
+        var dropped = Interlocked.Increment(ref _dropped);
+        var now = _time.GetTimestamp();
+        var last = Interlocked.Read(ref _lastDropWarning);
+        if ((last == long.MinValue || _time.GetElapsedTime(last, now) >= DropWarningInterval)
+            && Interlocked.CompareExchange(ref _lastDropWarning, now, last) == last)
+        {
+            LedgerLog.Dropping(_logger, _capacity, dropped);
+        }
+
+        return false;
+    }
+
+    // Writes what is queued (records arriving meanwhile may still be taken) and closes the file.
+    public async ValueTask DisposeAsync()
+    {
+        // Interlocked (full fences) on both sides, with GatherAsync's: the loop either sees the
+        // flag or has published the signal that this reads.
+        Interlocked.Exchange(ref _closing, 1);
+        _channel.Writer.TryComplete();
+        Volatile.Read(ref _batchReady)?.TrySetResult();
+        await _loop.ConfigureAwait(false);
+        _insert.Dispose();
+        _connection.Dispose();
+        LedgerLog.Closed(_logger, Written, Dropped);
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _channel.Reader;
+        var batch = new List<RequestRecord>(_batchSize);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            await GatherAsync().ConfigureAwait(false);
+            while (batch.Count < _batchSize && reader.TryRead(out var record))
+            {
+                batch.Add(record);
+            }
+
+            Interlocked.Add(ref _pending, -batch.Count);
+            Write(batch);
+            batch.Clear();
+        }
+    }
+
+    // Lets rows gather for one interval, unless a full batch waits already or the writer is closing.
+    private async Task GatherAsync()
+    {
+        if (Volatile.Read(ref _closing) != 0 || Interlocked.Read(ref _pending) >= _batchSize)
+        {
+            return;
+        }
+
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _batchReady, ready);
+        try
+        {
+            // Checked again after publishing `ready`: a producer that filled the batch (or a
+            // dispose) just before could not have signalled it.
+            if (Volatile.Read(ref _closing) == 0 && Interlocked.Read(ref _pending) < _batchSize)
+            {
+                await Task.WhenAny(ready.Task, Task.Delay(_interval, _time)).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _batchReady, null);
+        }
+    }
+
+    private void Write(List<RequestRecord> batch)
+    {
+        var started = _time.GetTimestamp();
+        try
+        {
+            _insert.Run(batch);
+            Interlocked.Add(ref _written, batch.Count);
+        }
+        catch (SqliteException ex)
+        {
+            // Disk full, file deleted or locked by another process: the rows are lost to the
+            // ledger (the in-memory totals have them), so they count as dropped, never silently.
+            Interlocked.Add(ref _dropped, batch.Count);
+            LedgerLog.WriteFailed(_logger, ex, batch.Count, Path);
+        }
+
+        Interlocked.Exchange(ref _lastBatchTicks, _time.GetElapsedTime(started).Ticks);
+    }
+}

@@ -1,0 +1,96 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace AotProxy.Ledger;
+
+// A usage report over the ledger: rows of one grouping, arrivals in [Since, Until). The CLI
+// (`aotproxy usage`) and the admin API (GET /api/usage) parse the same arguments into it and run it alike.
+internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateTimeOffset? Until)
+{
+    public static readonly string[] GroupingNames = ["tenant", "model", "day"];
+
+    public string ByName => GroupingNames[(int)By];
+
+    // since/until: "2026-11-01" (a UTC day; --until includes that day) or an ISO 8601 time
+    // ("2026-11-01T12:00:00Z"); null or "" leaves the side open. by: tenant (default) | model | day.
+    public static bool TryParse(string? since, string? until, string? by, out UsageQuery query, out string error)
+    {
+        query = new UsageQuery(UsageGrouping.Tenant, null, null);
+        var grouping = (by ?? "tenant") switch
+        {
+            "tenant" => UsageGrouping.Tenant,
+            "model" => UsageGrouping.Model,
+            "day" => UsageGrouping.Day,
+            _ => (UsageGrouping?)null,
+        };
+        if (grouping is null)
+        {
+            error = $"by: unknown grouping \"{by}\"; use one of {string.Join(", ", GroupingNames)}";
+            return false;
+        }
+
+        if (!TryParseTime("since", since, endOfDay: false, out var from, out error) || !TryParseTime("until", until, endOfDay: true, out var to, out error))
+        {
+            return false;
+        }
+
+        query = new UsageQuery(grouping.Value, from, to);
+        error = string.Empty;
+        return true;
+    }
+
+    public UsageRow[] Run(SqliteConnection connection)
+    {
+        var key = By switch
+        {
+            UsageGrouping.Model => "model",
+            UsageGrouping.Day => "strftime('%Y-%m-%d', time / 1000, 'unixepoch')",
+            _ => "tenant",
+        };
+        using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {key}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
+                   SUM(estimated), SUM(cost_nanos), SUM(status >= 400)
+            FROM requests
+            WHERE time >= $since AND time < $until
+            GROUP BY 1
+            ORDER BY 1
+            """;
+        command.Parameters.AddWithValue("$since", Since?.ToUnixTimeMilliseconds() ?? long.MinValue);
+        command.Parameters.AddWithValue("$until", Until?.ToUnixTimeMilliseconds() ?? long.MaxValue);
+        using var reader = command.ExecuteReader();
+        var rows = new List<UsageRow>();
+        while (reader.Read())
+        {
+            rows.Add(new UsageRow(
+                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
+        }
+
+        return [.. rows];
+    }
+
+    private static bool TryParseTime(string name, string? text, bool endOfDay, out DateTimeOffset? time, out string error)
+    {
+        time = null;
+        error = string.Empty;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return true;
+        }
+
+        if (DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day))
+        {
+            time = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero).AddDays(endOfDay ? 1 : 0);
+            return true;
+        }
+
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed))
+        {
+            time = parsed;
+            return true;
+        }
+
+        error = $"{name}: \"{text}\" is not a date (2026-11-01) or an ISO 8601 time (2026-11-01T12:00:00Z)";
+        return false;
+    }
+}

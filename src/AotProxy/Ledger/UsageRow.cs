@@ -1,0 +1,16 @@
+namespace AotProxy.Ledger;
+
+// One group of a usage report (`aotproxy usage`, GET /api/usage). Errors: status 400 and above,
+// 499 (client gone) included. Cached tokens are part of the prompt tokens.
+internal sealed record UsageRow(
+    string Key,
+    long Requests,
+    long PromptTokens,
+    long CompletionTokens,
+    long CachedTokens,
+    long EstimatedRequests,
+    long CostNanos,
+    long Errors)
+{
+    public decimal CostUsd => CostNanos / 1_000_000_000m;
+}
