@@ -8,8 +8,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace AotProxy.FunctionalTests;
 
 // The real executable (the AOT binary in CI) killed with SIGKILL under load: the ledger loses at
-// most the rows of the last batch interval, and the restarted gateway's monthly counters are
-// exactly what the ledger holds.
+// most the rows of the last batch interval, and the restarted gateway's monthly counters and
+// budgets are exactly what the ledger holds: budget left = budget - the ledger's usage (tokens and
+// cost at the configured prices), so the crash cost the budget at most the lost batch.
 public class LedgerCrashTests
 {
     private static readonly TimeSpan BatchInterval = TimeSpan.FromMilliseconds(200);
@@ -17,6 +18,29 @@ public class LedgerCrashTests
     // What a loaded CI box may add between a response reaching the client and its row being
     // queued, and between the writer's timer and its commit.
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(1);
+
+    private const long BudgetTokens = 50_000_000;
+    private const long MonthlyBudgetTokens = 40_000_000;
+    private const long BudgetNanos = 1_000_000_000_000; // $1,000
+
+    // acme gets budgets (far above what the run uses) and the model a price, so that the seeded
+    // spend is checked in tokens and in nano-USD.
+    private static readonly string Budgets = $$"""
+
+        [[tenants]]
+        name = "payg"
+        api_key_sha256 = ["{{AotProxy.Identity.ApiKeyIndex.HashKey(PaygKey)}}"]
+        budget_tokens = {{BudgetTokens}}
+        monthly_budget_tokens = {{MonthlyBudgetTokens}}
+        budget_usd = 1000.0
+
+        [[prices]]
+        model = "{{TestGateway.Model}}"
+        input_per_million = 0.15
+        output_per_million = 0.6
+        """;
+
+    private const string PaygKey = "sk-test-payg";
 
     [Fact]
     public async Task Sigkill_UnderLoad_LosesAtMostTheLastBatchInterval_AndARestartSeedsTheRest()
@@ -26,7 +50,7 @@ public class LedgerCrashTests
         var directory = Directory.CreateTempSubdirectory("aotproxy-crash-");
         var config = Path.Combine(directory.FullName, "aotproxy.toml");
         var ledger = Path.Combine(directory.FullName, "usage.db");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"\n[ledger]\npath = \"{ledger}\"\nbatch_interval = \"{BatchInterval.TotalMilliseconds}ms\"\n"));
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"\n[ledger]\npath = \"{ledger}\"\nbatch_interval = \"{BatchInterval.TotalMilliseconds}ms\"\n" + Budgets));
 
         var clock = Stopwatch.StartNew();
         var completed = new List<TimeSpan>();
@@ -45,7 +69,7 @@ public class LedgerCrashTests
                     Interlocked.Increment(ref sent);
                     try
                     {
-                        using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 2)), stop.Token);
+                        using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 2), key: PaygKey), stop.Token);
                         await response.Content.ReadAsStringAsync(stop.Token);
                         if (response.StatusCode == HttpStatusCode.OK)
                         {
@@ -83,8 +107,15 @@ public class LedgerCrashTests
             using var admin = new HttpClient { BaseAddress = second.AdminUri };
             var tenants = await admin.GetStringAsync("/api/tenants");
             using var json = System.Text.Json.JsonDocument.Parse(tenants);
-            var acme = Fleet.Named(json.RootElement, "acme");
-            Assert.Equal(LedgerTokens(ledger, "acme"), acme.GetProperty("month_tokens").GetInt64());
+            var payg = Fleet.Named(json.RootElement, "payg");
+            var tokens = LedgerTokens(ledger, "payg");
+            var nanos = Scalar(ledger, "SELECT COALESCE(SUM(cost_nanos), 0) FROM requests WHERE tenant = 'payg'");
+            Assert.True(tokens > 0 && nanos > 0, $"the ledger holds {tokens} tokens and {nanos} nano-USD for payg");
+            Assert.Equal(tokens, payg.GetProperty("month_tokens").GetInt64());
+            Assert.Equal(BudgetTokens - tokens, payg.GetProperty("budget_left_tokens").GetInt64());
+            Assert.Equal(MonthlyBudgetTokens - tokens, payg.GetProperty("monthly_budget_left_tokens").GetInt64());
+            Assert.Equal((BudgetNanos - nanos) / 1_000_000_000m, payg.GetProperty("budget_left_usd").GetDecimal());
+            Assert.Equal(nanos / 1_000_000_000m, payg.GetProperty("spent_usd").GetDecimal());
             second.SendSigterm();
             Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromSeconds(15)));
         }
