@@ -69,6 +69,43 @@ public class PacingTests
         Assert.All(outcomes.Where(o => o.Status == HttpStatusCode.TooManyRequests), o => Assert.Equal("rate_limit_exceeded", o.Code));
     }
 
+    // A request that waited out max_wait never went upstream: its tenant's RPM and TPM take nothing
+    // for it, and the ledger records it as pacing_timeout.
+    [Fact]
+    public async Task PacingTimeout_GivesTheTenantsRequestAndTokensBack()
+    {
+        const string key = "sk-test-paced-tenant";
+        await using var gateway = await TestGateway.StartAsync(
+            workers: 1,
+            extraToml: $"""
+                rpm = 4
+
+                [pacing]
+                max_wait = "300ms"
+
+                [[tenants]]
+                name = "metered"
+                api_key_sha256 = ["{AotProxy.Identity.ApiKeyIndex.HashKey(key)}"]
+                rpm = 100
+                tpm = 100000
+                """);
+
+        using var first = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: key));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var usage = JsonDocument.Parse(await first.Content.ReadAsStringAsync());
+        var used = usage.RootElement.GetProperty("usage").GetProperty("total_tokens").GetInt64();
+
+        // rpm 4 less the margin of 2: one request per 30 s; the second gets no turn in 300 ms.
+        using var second = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 500), key: key));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
+
+        // The sliding minute does not refill: what is left is exactly what the first request left.
+        var tenant = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "metered");
+        Assert.Equal(99, tenant.GetProperty("remaining_requests").GetInt64());
+        Assert.Equal(100_000 - used, tenant.GetProperty("remaining_tokens").GetInt64());
+        Assert.Equal(0, tenant.GetProperty("limited_in_flight").GetInt32());
+    }
+
     [Fact]
     public async Task PacedWorker_ShowsItsPacingInMetricsAndApiWorkers_AnUnpacedOneDoesNot()
     {
