@@ -73,20 +73,8 @@ internal sealed class SlidingWindow
 
         while (true)
         {
-            var previous = PreviousSum(second);
-            ref var bin = ref _bins[second & (Slots - 1)];
-            var seen = Volatile.Read(ref bin);
-            var age = Age(seen, second);
-            if (age < 0 || (age == 0 && (seen & SealedBit) != 0))
-            {
-                second = Later(second);
-                continue;
-            }
-
-            var count = age == 0 ? seen & CountMask : 0;
-
-            // A bin holding an older second (64 s or more ago) counts as empty and is overwritten.
-            if (previous + count + n > limit)
+            ref var bin = ref OpenBin(ref second, out var seen, out var count);
+            if (PreviousSum(second) + count + n > limit)
             {
                 return false;
             }
@@ -109,17 +97,7 @@ internal sealed class SlidingWindow
         var second = SecondOf(_time.GetTimestamp());
         while (true)
         {
-            ref var bin = ref _bins[second & (Slots - 1)];
-            var seen = Volatile.Read(ref bin);
-            var age = Age(seen, second);
-            if (age < 0 || (age == 0 && (seen & SealedBit) != 0))
-            {
-                second = Later(second);
-                continue;
-            }
-
-            var count = age == 0 ? seen & CountMask : 0;
-
+            ref var bin = ref OpenBin(ref second, out var seen, out var count);
             if (Interlocked.CompareExchange(ref bin, Pack(second, Math.Min(count + n, CountMask)), seen) == seen)
             {
                 return;
@@ -205,6 +183,26 @@ internal sealed class SlidingWindow
         }
 
         return TimeSpan.Zero;
+    }
+
+    // The bin an add at `second` goes to, with what it holds now (0 for a bin of an older second,
+    // 64 s or more ago, which the add overwrites). A sealed bin, or one a later caller already
+    // took over, moves `second` on to the clock's current second.
+    private ref long OpenBin(ref long second, out long seen, out long count)
+    {
+        while (true)
+        {
+            ref var bin = ref _bins[second & (Slots - 1)];
+            seen = Volatile.Read(ref bin);
+            var age = Age(seen, second);
+            if (age > 0 || (age == 0 && (seen & SealedBit) == 0))
+            {
+                count = age == 0 ? seen & CountMask : 0;
+                return ref bin;
+            }
+
+            second = Later(second);
+        }
     }
 
     // The sum of the 60 bins before `second`, cached per second. The first caller in a second
