@@ -161,21 +161,8 @@ TOML
 write_config() {
   local experiment="$1" file="$2" i
   {
-    cat <<TOML
-# Written by perf/admission.sh for experiment $experiment.
-[server]
-listen = "127.0.0.1:$gateway_port"
-admin_listen = "127.0.0.1:$admin_port"
-shutdown_grace = "5s"
-
-[routing]
-strategy = "least_queue"
-metrics_interval = "500ms"
-
-[forwarding]
-connect_timeout = "5s"
-activity_timeout = "120s"
-TOML
+    echo "# Written by perf/admission.sh for experiment $experiment."
+    fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
     admission_config "$experiment"
     for i in "${!worker_names[@]}"; do
       printf '\n[[workers]]\nname = "%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s  # = --max-num-seqs\n' \

@@ -128,20 +128,9 @@ fleet_build_runner "$out" || exit 1
 write_config() {
   local file="$1" i name rpm tpm
   {
+    echo "# Written by perf/limits.sh."
+    fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
     cat <<TOML
-# Written by perf/limits.sh.
-[server]
-listen = "127.0.0.1:$gateway_port"
-admin_listen = "127.0.0.1:$admin_port"
-shutdown_grace = "5s"
-
-[routing]
-strategy = "least_queue"
-metrics_interval = "500ms"
-
-[forwarding]
-connect_timeout = "5s"
-activity_timeout = "120s"
 
 [scheduler]
 policy = "fairshare"

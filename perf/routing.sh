@@ -124,21 +124,9 @@ key_hash="$("$binary" hash-key "$api_key")"
 write_config() {
   local strategy="$1" file="$2" i
   {
+    echo "# Written by perf/routing.sh for strategy $strategy."
+    fleet_gateway_toml "$gateway_port" "$admin_port" "$strategy" "$(printf '%s\n' "${routing_set[@]}")"
     cat <<EOF
-# Written by perf/routing.sh for strategy $strategy.
-[server]
-listen = "127.0.0.1:$gateway_port"
-admin_listen = "127.0.0.1:$admin_port"
-shutdown_grace = "5s"
-
-[routing]
-strategy = "$strategy"
-metrics_interval = "500ms"
-$(printf '%s\n' "${routing_set[@]}")
-
-[forwarding]
-connect_timeout = "5s"
-activity_timeout = "120s"
 
 [scheduler]
 policy = "fairshare"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by perf/load.sh and perf/routing.sh (source it; it runs nothing by itself): start
+# Shared by the perf/*.sh fleet scripts (source it; it runs nothing by itself): start
 # simulated vLLM workers and the gateway on loopback, wait for them, and stop them again, every
 # one by the PID this shell started it with. Nothing is ever killed by name.
 #
@@ -85,6 +85,27 @@ fleet_start_gateway() {
   echo "$FLEET_TAG: the gateway printed no 'aotproxy ready:' within 30 s" >&2
   cat "$log" >&2
   return 3
+}
+
+# fleet_gateway_toml GATEWAY_PORT ADMIN_PORT STRATEGY [ROUTING_LINES]: prints the [server],
+# [routing] and [forwarding] tables every perf config starts with (extra [routing] lines, e.g.
+# weights, in ROUTING_LINES); the caller writes its own [scheduler], classes, workers and tenants.
+fleet_gateway_toml() {
+  cat <<TOML
+[server]
+listen = "127.0.0.1:$1"
+admin_listen = "127.0.0.1:$2"
+shutdown_grace = "5s"
+
+[routing]
+strategy = "$3"
+metrics_interval = "500ms"
+${4:-}
+
+[forwarding]
+connect_timeout = "5s"
+activity_timeout = "120s"
+TOML
 }
 
 # fleet_stop PID...: SIGTERM to each, then up to 15 s for a graceful exit (the gateway's
