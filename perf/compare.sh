@@ -11,6 +11,8 @@
 #          --wait-quiet SECONDS (first wait, up to SECONDS, until other work leaves core 1 alone)
 #          --noise-retries N (repeat a sweep run, up to N times, while other work took more than
 #          15% of core 1 during it; the quietest attempt is kept)
+#          --ledger on|off (default on, as shipped: AotProxy writes its usage ledger, one SQLite row
+#          per request; off measures the proxy without it)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -49,6 +51,7 @@ NOISE_MAX=15
 NOISE_RETRIES=0
 BUILD=1
 QUICK=0
+LEDGER=on
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
 usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -66,6 +69,7 @@ while (($#)); do
     --wait-quiet) WAIT_QUIET="$2"; shift ;;
     --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
+    --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -262,6 +266,8 @@ name = "bench"
 api_key_sha256 = ["$key_sha"]
 models = ["*"]
 EOF
+      # The ledger defaults to aotproxy-usage.db next to the config ($WORK); off: none at all.
+      [[ $LEDGER == off ]] && printf '\n[ledger]\npath = ""\n' >>"$WORK/aotproxy-$mode-$upstream.toml"
     done
   done
 

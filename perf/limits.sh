@@ -99,8 +99,8 @@ lim-u04 0 0
 "
 
 # The fleet: at --speed 4 one stream decodes at 400 tok/s and a full batch of 64 at ~11,000 tok/s
-# per worker, ~10x what the limits let through even in the first minute (where a full bucket
-# lets up to 2x a limit through).
+# per worker, ~10x what the limits let through (~5x even if a limit let 2x through, as a token
+# bucket without its sliding window did in the first minute).
 model="meta-llama/Llama-3.1-8B-Instruct"
 worker_names=(sim-0 sim-1)
 max_num_seqs=64
