@@ -26,7 +26,8 @@ public sealed class ConfigWatcherTests : IDisposable
 
         Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 2000), "in-place edit not applied");
         Assert.True(store.LastReload.Ok);
-        Assert.Contains(_logger.Entries, e => e.EventId == 100 && e.Level == LogLevel.Information);
+        // The reload is logged just after the new snapshot is swapped in, on the watcher's thread.
+        Assert.True(await TestConfig.WaitUntil(() => _logger.Entries.Any(e => e.EventId == 100 && e.Level == LogLevel.Information)), "reload not logged");
     }
 
     [Fact]
