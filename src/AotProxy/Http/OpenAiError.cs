@@ -55,6 +55,7 @@ internal static class OpenAiError
         var (code, message) = failure switch
         {
             IdentifyFailure.MalformedToken => (Token, "The bearer token is not a well-formed JWT: three base64url parts, a JSON header and JSON claims, each claim once."),
+            IdentifyFailure.InvalidText => (Token, "The token's header or claims are not valid UTF-8 text (invalid bytes, or an escaped lone surrogate such as \\ud800)."),
             IdentifyFailure.TokenTooLarge => (Token, $"The bearer token is longer than {JwtValidator.MaxTokenChars} characters."),
             IdentifyFailure.UnsupportedAlgorithm => (Token, "The token's signing algorithm (alg) is not accepted: the gateway verifies only HS256, RS256 and ES256 with keys it is configured with, and never 'none'."),
             IdentifyFailure.UnsupportedHeader => (Token, "The token's header lists critical extensions (crit) that the gateway does not support."),

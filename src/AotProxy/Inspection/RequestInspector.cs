@@ -55,13 +55,24 @@ internal static class RequestInspector
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             rootHasProperties = true;
-            if (reader.ValueTextEquals("model"u8))
+            if (!IsReadableName(ref reader))
+            {
+                reader.Read();
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("model"u8))
             {
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.String)
                 {
                     errorParam = "model";
                     return InspectionError.InvalidField;
+                }
+
+                if (!JsonText.IsValid(reader.ValueSpan))
+                {
+                    errorParam = "model";
+                    return InspectionError.InvalidText;
                 }
 
                 model = reader.GetString();
@@ -179,7 +190,7 @@ internal static class RequestInspector
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             hasProperties = true;
-            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            var isIncludeUsage = IsReadableName(ref reader) && reader.ValueTextEquals("include_usage"u8);
             reader.Read();
             if (!isIncludeUsage)
             {
@@ -197,6 +208,12 @@ internal static class RequestInspector
             0,
             hasProperties ? UsageSpliceKind.AddIncludeUsage : UsageSpliceKind.AddIncludeUsageLast));
     }
+
+    // A property name ValueTextEquals can compare: an escaped one must unescape to valid text, or
+    // the comparison throws. No field the gateway reads has any other name, so such a key is skipped
+    // like any unknown one (the worker sees the body unchanged).
+    private static bool IsReadableName(ref Utf8JsonReader reader) =>
+        !reader.ValueIsEscaped || JsonText.IsValid(reader.ValueSpan);
 
     private static (int Start, int Length) SkipValue(ref Utf8JsonReader reader)
     {

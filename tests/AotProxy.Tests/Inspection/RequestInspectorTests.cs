@@ -103,6 +103,48 @@ public class RequestInspectorTests
         Assert.Equal(expected, Inspect(body, out _).ToString());
     }
 
+    // Invalid UTF-8 or a lone surrogate in the model: a 400 naming the field, not an
+    // InvalidOperationException out of GetString (a 500 with a stack trace, issue 14). Each char of
+    // a row is one byte of the model's JSON text (Latin-1), so that rows can hold invalid UTF-8.
+    [Theory]
+    [InlineData("\u00FF")]
+    [InlineData("\u00C3(")]
+    [InlineData("\u00ED\u00A0\u0080")] // a surrogate encoded as UTF-8
+    [InlineData("\u00C0\u0080")]       // overlong
+    [InlineData("\\ud800")]
+    [InlineData("a\\uDC00")]
+    [InlineData("\\ud800\\n")]
+    [InlineData("\\udbff\\ud800")]
+    public void Inspect_ModelThatIsNotValidText_IsInvalidTextForTheModel(string model)
+    {
+        byte[] body = [.. "{\"model\":\""u8, .. Encoding.Latin1.GetBytes(model), .. "\",\"messages\":[]}"u8];
+
+        var error = RequestInspector.Inspect(body, out _, out var param);
+
+        Assert.Equal("InvalidText", error.ToString());
+        Assert.Equal("model", param);
+    }
+
+    [Fact]
+    public void Inspect_ModelWithEscapes_IsUnescaped()
+    {
+        Assert.Equal("\U0001F600/a\"b", Inspected("""{"model":"\ud83d\uDE00\/a\"b"}""").Model);
+    }
+
+    // A key that cannot be unescaped names no field the gateway reads: it is skipped like any
+    // unknown key (ValueTextEquals threw on it), and the worker sees the body as sent.
+    [Theory]
+    [InlineData("""{"\ud800":1,"model":"m","stream":true}""")]
+    [InlineData("""{"model":"m","\udc00x":{"a":[1]},"stream":true}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"\ud800":1}}""")]
+    public void Inspect_KeysThatAreNotValidText_AreSkipped(string body)
+    {
+        var request = Inspected(body);
+
+        Assert.Equal("m", request.Model);
+        Assert.True(request.Stream);
+    }
+
     [Fact]
     public void Inspect_DeeplyNestedBody_IsInvalidJsonNotACrash()
     {
