@@ -134,6 +134,32 @@ public class HostileInputTests
         directory.Delete(recursive: true);
     }
 
+    // vLLM (and the simulator, like it) refuses these with a 400. The gateway used to rewrite them
+    // into {"include_usage":true}, and the client got a 200 where the worker would have said 400.
+    [Theory]
+    [InlineData("\"x\"")]
+    [InlineData("[1,2]")]
+    [InlineData("{\"include_usage\":\"yes\"}")]
+    [InlineData("1")]
+    public async Task MalformedStreamOptions_GoToTheWorkerUnchanged_AndItsAnswerComesBack(string streamOptions)
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1);
+        using var direct = new HttpClient { BaseAddress = gateway.Workers[0].BaseUri };
+        var body = TestGateway.Chat(stream: true, maxTokens: 4, streamOptions: streamOptions);
+
+        using var expected = await direct.SendAsync(TestGateway.Post("v1/chat/completions", body, key: null));
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", body));
+
+        Assert.Equal(HttpStatusCode.BadRequest, expected.StatusCode);
+        Assert.Equal(expected.StatusCode, response.StatusCode);
+        Assert.Equal(await expected.Content.ReadAsStringAsync(), await response.Content.ReadAsStringAsync());
+        await TestGateway.WaitUntilAsync(
+            async () => MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_active_requests") == 0
+                && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0),
+            "nothing is in flight");
+        Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"400\""));
+    }
+
     private static Task<SimulatedWorker> StartWorkerAsync() =>
         SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
 

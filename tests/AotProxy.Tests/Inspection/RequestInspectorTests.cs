@@ -45,7 +45,6 @@ public class RequestInspectorTests
     [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}""")]
     [InlineData("""{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":null}}""")]
     [InlineData("""{"model":"m","stream":true,"stream_options":null}""")]
-    [InlineData("""{"model":"m","stream":true,"stream_options":"weird"}""")]
     [InlineData("""{"stream_options":{"include_usage":false},"model":"m","stream":true}""")]
     public void UsageSplice_Apply_ProducesValidJsonWithIncludeUsageTrueAndEverythingElseKept(string body)
     {
@@ -101,6 +100,47 @@ public class RequestInspectorTests
     public void Inspect_BadBodies_ReportTheRightError(string body, string expected)
     {
         Assert.Equal(expected, Inspect(body, out _).ToString());
+    }
+
+    // stream_options that vLLM refuses (its StreamOptions takes booleans or null) is not rewritten
+    // into one it accepts: the body goes upstream unchanged and the worker's 400 reaches the client.
+    // Rewritten, these were 200s (issue 14).
+    [Theory]
+    [InlineData("""{"model":"m","stream":true,"stream_options":"x"}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":[1,2]}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":1}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":false}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":"yes"}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":1}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":{}}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"continuous_usage_stats":"x"}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"include_usage":[]}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false},"stream_options":"x"}""")]
+    public void Inspect_MalformedStreamOptions_AreNotSpliced(string body)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.True(request.Stream);
+        Assert.False(request.IncludeUsage);
+        Assert.False(request.NeedsUsageInjection);
+    }
+
+    // The last of duplicate keys decides, as in Python's json: a malformed value that a later
+    // well-formed one replaces leaves the request well-formed, and the splice goes to the last.
+    [Theory]
+    [InlineData("""{"model":"m","stream":true,"stream_options":"x","stream_options":{"include_usage":false}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":"yes","include_usage":null}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":1,"continuous_usage_stats":false}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"continuous_usage_stats":true,"x":"y"}}""")]
+    public void Inspect_WellFormedStreamOptions_AfterDuplicates_AreSplicedIntoValidJson(string body)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.True(request.NeedsUsageInjection);
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var spliced = new byte[request.UsageSplice.NewLength(bytes.Length)];
+        request.UsageSplice.Apply(bytes, spliced);
+
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(spliced, out var again, out _));
+        Assert.True(again.IncludeUsage);
     }
 
     // Invalid UTF-8 or a lone surrogate in the model: a 400 naming the field, not an
