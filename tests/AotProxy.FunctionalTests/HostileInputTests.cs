@@ -160,6 +160,29 @@ public class HostileInputTests
         Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"400\""));
     }
 
+    // A 404 or 403 quotes the model's first 256 characters, not all 60,000 (or the 4 MiB a body may hold).
+    [Fact]
+    public async Task LongModelNameOrPath_IsQuotedCutInTheError()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1);
+        var model = string.Concat(Enumerable.Repeat("0123456789", 6_000));
+        var body = $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hi"}]}""";
+
+        using var notFound = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", body));
+        using var notAllowed = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", body, key: TestGateway.LimitedKey));
+        using var unknownPath = await gateway.Client.GetAsync("v1/" + model[..5_000]);
+
+        foreach (var (response, status) in new[] { (notFound, HttpStatusCode.NotFound), (notAllowed, HttpStatusCode.Forbidden), (unknownPath, HttpStatusCode.NotFound) })
+        {
+            Assert.Equal(status, response.StatusCode);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(text.Length < 1024, $"{text.Length} characters");
+            var message = (await ErrorOf(response)).GetProperty("message").GetString()!;
+            Assert.Contains(model[..200], message, StringComparison.Ordinal);
+            Assert.Contains("…", message, StringComparison.Ordinal);
+        }
+    }
+
     private static Task<SimulatedWorker> StartWorkerAsync() =>
         SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
 
