@@ -58,9 +58,14 @@ internal sealed class DataPlaneHandler(
     private Task ModelsAsync(HttpContext context, string requestId)
     {
         var identified = Identify(context, config.Current, requestId);
-        return identified.IsIdentified
-            ? ModelListWriter.WriteAsync(context, workers.Current, identified.Caller.Tenant)
-            : OpenAiError.Unidentified(context, identified.Failure);
+        if (identified.IsIdentified)
+        {
+            return ModelListWriter.WriteAsync(context, workers.Current, identified.Caller.Tenant);
+        }
+
+        // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.
+        Count(string.Empty, string.Empty, StatusCodes.Status401Unauthorized);
+        return OpenAiError.Unidentified(context, identified.Failure);
     }
 
     // Pooled: the state machine carries the whole request's locals (~700 B), boxed at the first wait.
