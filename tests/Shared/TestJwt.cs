@@ -21,11 +21,18 @@ internal static class TestJwt
     public static string Es256(ECDsa ecdsa, string claims, string? kid = null, string? header = null) =>
         Sign(header ?? Header("ES256", kid), claims, input => ecdsa.SignData(input, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation));
 
-    public static string Sign(string header, string claims, Func<byte[], byte[]> sign)
+    public static string Sign(string header, string claims, Func<byte[], byte[]> sign) =>
+        Sign(Encoding.UTF8.GetBytes(header), Encoding.UTF8.GetBytes(claims), sign);
+
+    // Header and claims as raw bytes, for JSON that no .NET string can hold (invalid UTF-8).
+    public static string Sign(byte[] header, byte[] claims, Func<byte[], byte[]> sign)
     {
-        var signed = Segment(header) + "." + Segment(claims);
+        var signed = Base64Url.EncodeToString(header) + "." + Base64Url.EncodeToString(claims);
         return signed + "." + Base64Url.EncodeToString(sign(Encoding.ASCII.GetBytes(signed)));
     }
+
+    public static string Hs256(byte[] claims, byte[] header, string secret = Secret) =>
+        Sign(header, claims, input => HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), input));
 
     // Claims for tenant at now: valid from a minute ago for an hour, unless told otherwise.
     public static string Claims(string tenant, DateTimeOffset now, string extra = "", long? exp = null)

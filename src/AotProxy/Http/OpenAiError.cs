@@ -13,6 +13,9 @@ internal static class OpenAiError
     private const string TrustedHeader = "invalid_trusted_header";
     private const string InsufficientQuotaCode = "insufficient_quota";
 
+    // How much of the client's own text (a model name, a path) an error message quotes; see Echo.
+    internal const int MaxEchoChars = 256;
+
     public static Task WriteAsync(HttpContext context, int status, string type, string code, string message, string? param = null)
     {
         var response = context.Response;
@@ -55,6 +58,7 @@ internal static class OpenAiError
         var (code, message) = failure switch
         {
             IdentifyFailure.MalformedToken => (Token, "The bearer token is not a well-formed JWT: three base64url parts, a JSON header and JSON claims, each claim once."),
+            IdentifyFailure.InvalidText => (Token, "The token's header or claims are not valid UTF-8 text (invalid bytes, or an escaped lone surrogate such as \\ud800)."),
             IdentifyFailure.TokenTooLarge => (Token, $"The bearer token is longer than {JwtValidator.MaxTokenChars} characters."),
             IdentifyFailure.UnsupportedAlgorithm => (Token, "The token's signing algorithm (alg) is not accepted: the gateway verifies only HS256, RS256 and ES256 with keys it is configured with, and never 'none'."),
             IdentifyFailure.UnsupportedHeader => (Token, "The token's header lists critical extensions (crit) that the gateway does not support."),
@@ -83,11 +87,11 @@ internal static class OpenAiError
 
     public static Task NotFound(HttpContext context) => WriteAsync(
         context, StatusCodes.Status404NotFound, "invalid_request_error", "not_found",
-        $"Unknown path {context.Request.Method} {context.Request.Path}.");
+        $"Unknown path {Echo(context.Request.Method)} {Echo(context.Request.Path.Value)}.");
 
     public static Task MethodNotAllowed(HttpContext context) => WriteAsync(
         context, StatusCodes.Status405MethodNotAllowed, "invalid_request_error", "method_not_allowed",
-        $"{context.Request.Method} is not allowed on {context.Request.Path}.");
+        $"{Echo(context.Request.Method)} is not allowed on {Echo(context.Request.Path.Value)}.");
 
     public static Task TooLarge(HttpContext context, long limit) => WriteAsync(
         context, StatusCodes.Status413PayloadTooLarge, "invalid_request_error", "request_too_large",
@@ -95,11 +99,11 @@ internal static class OpenAiError
 
     public static Task ModelNotFound(HttpContext context, string model) => WriteAsync(
         context, StatusCodes.Status404NotFound, "invalid_request_error", "model_not_found",
-        $"The model '{model}' does not exist or no worker serves it.", "model");
+        $"The model '{Echo(model)}' does not exist or no worker serves it.", "model");
 
     public static Task ModelNotAllowed(HttpContext context, string model) => WriteAsync(
         context, StatusCodes.Status403Forbidden, "invalid_request_error", "model_not_allowed",
-        $"Your API key may not use the model '{model}'.", "model");
+        $"Your API key may not use the model '{Echo(model)}'.", "model");
 
     public static Task Overloaded(HttpContext context, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "overloaded", message, retryAfterSeconds);
@@ -123,4 +127,19 @@ internal static class OpenAiError
 
     public static Task UpstreamTimeout(HttpContext context, string message) => WriteAsync(
         context, StatusCodes.Status504GatewayTimeout, "server_error", "upstream_timeout", message);
+
+    // The client's own text (a model name, a path) as an error message quotes it: its first
+    // MaxEchoChars, then "…". A body may hold a 4 MiB model name, and a 404 must not send it back
+    // whole (issue 14); the first 256 characters tell anyone which name it was.
+    internal static string Echo(string? text)
+    {
+        if (text is null || text.Length <= MaxEchoChars)
+        {
+            return text ?? string.Empty;
+        }
+
+        // Never half a surrogate pair, which the JSON writer would send as U+FFFD.
+        var cut = char.IsHighSurrogate(text[MaxEchoChars - 1]) ? MaxEchoChars - 1 : MaxEchoChars;
+        return string.Concat(text.AsSpan(0, cut), "…");
+    }
 }

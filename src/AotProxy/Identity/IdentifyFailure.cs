@@ -14,6 +14,7 @@ internal enum IdentifyFailure
 
     // JWT
     MalformedToken,       // not base64url, not JSON, claims of the wrong type, duplicate claims
+    InvalidText,          // header or claims JSON that is not valid UTF-8, or escapes a lone surrogate
     TokenTooLarge,
     UnsupportedAlgorithm, // alg none, an alg the gateway does not implement, or one no configured key serves
     UnsupportedHeader,    // crit: extensions the gateway does not understand (RFC 7515 4.1.11)

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using AotProxy.Configuration;
+using AotProxy.Inspection;
 
 namespace AotProxy.Identity;
 
@@ -133,6 +134,11 @@ internal sealed class JwtValidator
         }
 
         var headerJson = rest[..headerLength];
+        if (!JsonText.IsValid(headerJson))
+        {
+            return IdentifyFailure.InvalidText;
+        }
+
         rest = rest[headerLength..];
         if (!TryDecode(signature, rest, out var signatureLength))
         {
@@ -160,7 +166,8 @@ internal sealed class JwtValidator
             return IdentifyFailure.MalformedToken;
         }
 
-        return ReadClaims(rest[..payloadLength], now, out tenant, out tokenClass);
+        var claimsJson = rest[..payloadLength];
+        return JsonText.IsValid(claimsJson) ? ReadClaims(claimsJson, now, out tenant, out tokenClass) : IdentifyFailure.InvalidText;
     }
 
     // Base64Url.TryDecodeFromChars throws on invalid input; the OperationStatus form reports it.

@@ -6,12 +6,13 @@ internal readonly record struct InspectedRequest(
     bool Stream,
     bool IncludeUsage,       // the client asked for stream_options.include_usage = true
     int MaxTokens,           // max_completion_tokens, else max_tokens; 0 when absent
-    UsageSplice UsageSplice, // how to turn include_usage on, when the client did not
+    UsageSplice UsageSplice, // how to turn include_usage on, when the client did not; Kind None: stream_options is malformed
     PrioritySplice PrioritySplice, // where scheduler.engine_priority adds "priority": the root's closing brace
     ulong PrefixHash,        // StableHash of the prompt's first bytes (messages, prompt or input); 0 when absent
     ulong UserHash,          // StableHash of the body's `user`; 0 when absent
     MaxTokensSplice MaxTokensSplice = default) // where a budget's cap rewrites max_tokens
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
-    public bool NeedsUsageInjection => Stream && !IncludeUsage;
+    // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.
+    public bool NeedsUsageInjection => Stream && !IncludeUsage && UsageSplice.Kind != UsageSpliceKind.None;
 }

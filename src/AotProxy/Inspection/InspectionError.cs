@@ -7,4 +7,5 @@ internal enum InspectionError : byte
     NotAnObject,     // 400: the body must be a JSON object
     MissingModel,    // 400 param=model
     InvalidField,    // 400: a known field has the wrong type (stream, max_tokens, ...)
+    InvalidText,     // 400: model is not valid UTF-8, or escapes a lone surrogate
 }

@@ -55,13 +55,24 @@ internal static class RequestInspector
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             rootHasProperties = true;
-            if (reader.ValueTextEquals("model"u8))
+            if (!IsReadableName(ref reader))
+            {
+                reader.Read();
+                reader.Skip();
+            }
+            else if (reader.ValueTextEquals("model"u8))
             {
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.String)
                 {
                     errorParam = "model";
                     return InspectionError.InvalidField;
+                }
+
+                if (!JsonText.IsValid(reader.ValueSpan))
+                {
+                    errorParam = "model";
+                    return InspectionError.InvalidText;
                 }
 
                 model = reader.GetString();
@@ -163,24 +174,38 @@ internal static class RequestInspector
     }
 
     // The reader is on stream_options' value. Returns whether include_usage is true, and the
-    // splice that would make it true.
+    // splice that would make it true. Only a value vLLM accepts is spliced: null, or an object whose
+    // include_usage and continuous_usage_stats are booleans or null (vLLM's StreamOptions; other keys
+    // pass). Anything else ("x", [1,2], 1, {"include_usage":"yes"}) gets no splice, so the body goes
+    // upstream unchanged and the worker answers it: rewritten, it became a 200 where vLLM says 400.
     private static (bool IncludeUsage, UsageSplice Splice) InspectStreamOptions(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
+            var isNull = reader.TokenType == JsonTokenType.Null;
             var (start, length) = SkipValue(ref reader);
-            return (false, new UsageSplice(start, length, UsageSpliceKind.ReplaceStreamOptionsValue));
+            return (false, isNull ? new UsageSplice(start, length, UsageSpliceKind.ReplaceStreamOptionsValue) : default);
         }
 
         var open = (int)reader.TokenStartIndex;
         var hasProperties = false;
         var includeUsage = false;
         UsageSplice? replace = null;
+        // Python's json keeps the last of duplicate keys, so the last value of each decides.
+        var includeUsageValid = true;
+        var continuousValid = true;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             hasProperties = true;
-            var isIncludeUsage = reader.ValueTextEquals("include_usage"u8);
+            var readable = IsReadableName(ref reader);
+            var isIncludeUsage = readable && reader.ValueTextEquals("include_usage"u8);
+            var isContinuous = readable && reader.ValueTextEquals("continuous_usage_stats"u8);
             reader.Read();
+            if (isContinuous)
+            {
+                continuousValid = IsOptionalBool(reader.TokenType);
+            }
+
             if (!isIncludeUsage)
             {
                 reader.Skip();
@@ -188,8 +213,14 @@ internal static class RequestInspector
             }
 
             includeUsage = reader.TokenType == JsonTokenType.True;
+            includeUsageValid = IsOptionalBool(reader.TokenType);
             var (start, length) = SkipValue(ref reader);
             replace = new UsageSplice(start, length, UsageSpliceKind.ReplaceIncludeUsageValue);
+        }
+
+        if (!includeUsageValid || !continuousValid)
+        {
+            return (false, default);
         }
 
         return (includeUsage, replace ?? new UsageSplice(
@@ -197,6 +228,14 @@ internal static class RequestInspector
             0,
             hasProperties ? UsageSpliceKind.AddIncludeUsage : UsageSpliceKind.AddIncludeUsageLast));
     }
+
+    private static bool IsOptionalBool(JsonTokenType type) => type is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null;
+
+    // A property name ValueTextEquals can compare: an escaped one must unescape to valid text, or
+    // the comparison throws. No field the gateway reads has any other name, so such a key is skipped
+    // like any unknown one (the worker sees the body unchanged).
+    private static bool IsReadableName(ref Utf8JsonReader reader) =>
+        !reader.ValueIsEscaped || JsonText.IsValid(reader.ValueSpan);
 
     private static (int Start, int Length) SkipValue(ref Utf8JsonReader reader)
     {

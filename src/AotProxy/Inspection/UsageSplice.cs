@@ -13,7 +13,8 @@ internal readonly record struct UsageSplice(int Offset, int RemoveLength, UsageS
         // After stream_options' own "{".
         UsageSpliceKind.AddIncludeUsage => "\"include_usage\":true,"u8,
         UsageSpliceKind.AddIncludeUsageLast => "\"include_usage\":true"u8,
-        // In place of a `false`, `null` or other scalar value of include_usage or stream_options.
+        // In place of include_usage's `false` or `null`, or stream_options' `null` (never of a value
+        // vLLM would refuse: RequestInspector leaves those to the worker).
         UsageSpliceKind.ReplaceIncludeUsageValue => "true"u8,
         UsageSpliceKind.ReplaceStreamOptionsValue => "{\"include_usage\":true}"u8,
         _ => default,

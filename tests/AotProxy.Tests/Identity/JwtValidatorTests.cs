@@ -322,8 +322,41 @@ public sealed class JwtValidatorTests
         };
     }
 
+    // Text a JSON reader cannot turn into a string: invalid UTF-8, or an escaped lone surrogate, in
+    // the header (read before the signature is checked) or in the claims of a token that is signed.
+    // Each was an InvalidOperationException out of the validator, a 500 with a stack trace (issue 14).
+    public static TheoryData<string, string> InvalidText()
+    {
+        var claims = TestJwt.Claims("acme", Now);
+        byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+        byte[] With(string before, byte[] middle, string after) => [.. Bytes(before), .. middle, .. Bytes(after)];
+        string Header(string header) => TestJwt.Hs256(Bytes(claims), Bytes(header));
+        string Claims(byte[] payload) => TestJwt.Hs256(payload, Bytes("{\"alg\":\"HS256\"}"));
+        var exp = ",\"exp\":" + (Now.ToUnixTimeSeconds() + 60) + "}";
+        return new()
+        {
+            { Header("{\"alg\":\"HS256\",\"kid\":\"\\ud800\"}"), "InvalidText" },
+            { Header("{\"alg\":\"HS256\",\"kid\":\"a\\udc00\"}"), "InvalidText" },
+            { Header("{\"alg\":\"HS256\",\"kid\":\"\\ud800\\u0041\"}"), "InvalidText" },
+            { TestJwt.Hs256(Bytes(claims), With("{\"alg\":\"HS256\",\"kid\":\"", [0xFF, 0xFE], "\"}")), "InvalidText" },
+            { TestJwt.Hs256(Bytes(claims), With("{\"alg\":\"HS256\",\"kid\":\"", [0xED, 0xA0, 0x80], "\"}")), "InvalidText" },
+            { Header("{\"\\ud800\":1,\"alg\":\"HS256\"}"), "InvalidText" },
+            { Header("{\"alg\":\"\\udfff\"}"), "InvalidText" },
+            { Claims(With("{\"tenant\":\"", [0xC3, 0x28], "\"" + exp)), "InvalidText" },
+            { Claims(Bytes("{\"tenant\":\"\\ud800\"" + exp)), "InvalidText" },
+            { Claims(Bytes("{\"tenant\":\"acme\",\"iss\":\"\\ud800\"" + exp)), "InvalidText" },
+            { Claims(Bytes("{\"tenant\":\"acme\",\"aud\":[\"x\",\"\\udc00\"]" + exp)), "InvalidText" },
+            { Claims(Bytes("{\"tenant\":\"acme\",\"\\ud800\":1" + exp)), "InvalidText" },
+            { Claims(With("{\"tenant\":\"acme\",\"sub\":\"", [0x80], "\"" + exp)), "InvalidText" },
+            // A pair is a character like any other: it names no tenant, and the token fails for that.
+            { Claims(Bytes("{\"tenant\":\"\\ud83d\\ude00\"" + exp)), "UnknownTenant" },
+            { Header("{\"alg\":\"HS256\",\"kid\":\"\\ud83d\\ude00\"}"), "None" },
+        };
+    }
+
     [Theory]
     [MemberData(nameof(Malformed))]
+    [MemberData(nameof(InvalidText))]
     public void Validate_MalformedTokens_FailClearlyWithoutThrowing(string token, string expected)
     {
         var snapshot = Snapshot();

@@ -45,7 +45,6 @@ public class RequestInspectorTests
     [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}""")]
     [InlineData("""{"model":"m","stream":true,"stream_options":{"x":1,"include_usage":null}}""")]
     [InlineData("""{"model":"m","stream":true,"stream_options":null}""")]
-    [InlineData("""{"model":"m","stream":true,"stream_options":"weird"}""")]
     [InlineData("""{"stream_options":{"include_usage":false},"model":"m","stream":true}""")]
     public void UsageSplice_Apply_ProducesValidJsonWithIncludeUsageTrueAndEverythingElseKept(string body)
     {
@@ -101,6 +100,89 @@ public class RequestInspectorTests
     public void Inspect_BadBodies_ReportTheRightError(string body, string expected)
     {
         Assert.Equal(expected, Inspect(body, out _).ToString());
+    }
+
+    // stream_options that vLLM refuses (its StreamOptions takes booleans or null) is not rewritten
+    // into one it accepts: the body goes upstream unchanged and the worker's 400 reaches the client.
+    // Rewritten, these were 200s (issue 14).
+    [Theory]
+    [InlineData("""{"model":"m","stream":true,"stream_options":"x"}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":[1,2]}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":1}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":false}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":"yes"}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":1}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":{}}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"continuous_usage_stats":"x"}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"include_usage":[]}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false},"stream_options":"x"}""")]
+    public void Inspect_MalformedStreamOptions_AreNotSpliced(string body)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.True(request.Stream);
+        Assert.False(request.IncludeUsage);
+        Assert.False(request.NeedsUsageInjection);
+    }
+
+    // The last of duplicate keys decides, as in Python's json: a malformed value that a later
+    // well-formed one replaces leaves the request well-formed, and the splice goes to the last.
+    [Theory]
+    [InlineData("""{"model":"m","stream":true,"stream_options":"x","stream_options":{"include_usage":false}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":"yes","include_usage":null}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":1,"continuous_usage_stats":false}}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"include_usage":false,"continuous_usage_stats":true,"x":"y"}}""")]
+    public void Inspect_WellFormedStreamOptions_AfterDuplicates_AreSplicedIntoValidJson(string body)
+    {
+        Assert.Equal(InspectionError.None, Inspect(body, out var request));
+        Assert.True(request.NeedsUsageInjection);
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var spliced = new byte[request.UsageSplice.NewLength(bytes.Length)];
+        request.UsageSplice.Apply(bytes, spliced);
+
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(spliced, out var again, out _));
+        Assert.True(again.IncludeUsage);
+    }
+
+    // Invalid UTF-8 or a lone surrogate in the model: a 400 naming the field, not an
+    // InvalidOperationException out of GetString (a 500 with a stack trace, issue 14). Each char of
+    // a row is one byte of the model's JSON text (Latin-1), so that rows can hold invalid UTF-8.
+    [Theory]
+    [InlineData("\u00FF")]
+    [InlineData("\u00C3(")]
+    [InlineData("\u00ED\u00A0\u0080")] // a surrogate encoded as UTF-8
+    [InlineData("\u00C0\u0080")]       // overlong
+    [InlineData("\\ud800")]
+    [InlineData("a\\uDC00")]
+    [InlineData("\\ud800\\n")]
+    [InlineData("\\udbff\\ud800")]
+    public void Inspect_ModelThatIsNotValidText_IsInvalidTextForTheModel(string model)
+    {
+        byte[] body = [.. "{\"model\":\""u8, .. Encoding.Latin1.GetBytes(model), .. "\",\"messages\":[]}"u8];
+
+        var error = RequestInspector.Inspect(body, out _, out var param);
+
+        Assert.Equal("InvalidText", error.ToString());
+        Assert.Equal("model", param);
+    }
+
+    [Fact]
+    public void Inspect_ModelWithEscapes_IsUnescaped()
+    {
+        Assert.Equal("\U0001F600/a\"b", Inspected("""{"model":"\ud83d\uDE00\/a\"b"}""").Model);
+    }
+
+    // A key that cannot be unescaped names no field the gateway reads: it is skipped like any
+    // unknown key (ValueTextEquals threw on it), and the worker sees the body as sent.
+    [Theory]
+    [InlineData("""{"\ud800":1,"model":"m","stream":true}""")]
+    [InlineData("""{"model":"m","\udc00x":{"a":[1]},"stream":true}""")]
+    [InlineData("""{"model":"m","stream":true,"stream_options":{"\ud800":1}}""")]
+    public void Inspect_KeysThatAreNotValidText_AreSkipped(string body)
+    {
+        var request = Inspected(body);
+
+        Assert.Equal("m", request.Model);
+        Assert.True(request.Stream);
     }
 
     [Fact]
