@@ -331,7 +331,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             EndEvent(pipe, json);
         }
 
-        pipe.Write("data: [DONE]\n\n"u8);
+        Write(pipe, "data: [DONE]\n\n"u8);
         return IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)) ? RequestOutcome.ClientGone : RequestOutcome.Completed;
     }
 
@@ -403,14 +403,26 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
 
     private static void BeginEvent(PipeWriter pipe, Utf8JsonWriter json)
     {
-        pipe.Write("data: "u8);
+        Write(pipe, "data: "u8);
         json.Reset();
     }
 
     private static void EndEvent(PipeWriter pipe, Utf8JsonWriter json)
     {
         json.Flush();
-        pipe.Write("\n\n"u8);
+        Write(pipe, "\n\n"u8);
+    }
+
+    // With an explicit size hint, as the gateway's BufferCopy (which the simulator cannot reference):
+    // while a cut connection is torn down, Kestrel's chunked response writer may answer a hint-less
+    // GetSpan() with an empty span (and GetSpan(12) with 16 bytes), which the IBufferWriter Write
+    // extension throws ArgumentOutOfRangeException for. RequestAborted fires later, so the
+    // client-gone filter did not take it and Kestrel logged an unhandled error, for about half of
+    // 200 streams reset mid-stream.
+    private static void Write(PipeWriter pipe, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(pipe.GetSpan(bytes.Length));
+        pipe.Advance(bytes.Length);
     }
 
     private static bool IsClosed(FlushResult result) => result.IsCompleted || result.IsCanceled;

@@ -123,7 +123,129 @@ public class LedgerCrashTests
         directory.Delete(recursive: true);
     }
 
-    private static int Count(List<TimeSpan> completed)
+    // SIGKILL with streams in flight: 150 admitted streams mid-generation, 50 more waiting for a
+    // slot. After a restart every admitted stream has exactly one row, `interrupted`, with its
+    // prompt estimate (the tokens the worker's prefill consumed); the waiting ones, which consumed
+    // nothing, have none; streams that finished before the kill keep their one row; and the
+    // budgets seeded from the ledger charge the interrupted ones. A second restart adds nothing.
+    [Fact]
+    public async Task Sigkill_WithStreamsInFlight_RecordsEachAdmittedStreamOnceAsInterrupted()
+    {
+        const int Slots = 150;
+        const int Waiting = 50;
+        const int Finished = 20;
+        await using var worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, MaxNumSeqs = Slots, DecodeTokensPerSecond = 5, NumGpuBlocks = 65_536 },
+            new IPEndPoint(IPAddress.Loopback, 0),
+            NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-crash-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        var ledger = Path.Combine(directory.FullName, "usage.db");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"\n[ledger]\npath = \"{ledger}\"\nbatch_interval = \"{BatchInterval.TotalMilliseconds}ms\"\n" + Budgets));
+
+        var admitted = new List<string>();
+        var all = Enumerable.Range(0, Slots + Waiting).Select(i => $"cut-{i}").ToArray();
+        await using (var first = GatewayProcess.Start("serve", "--config", config))
+        {
+            await first.WaitForReadyAsync();
+            using var http = new HttpClient { BaseAddress = first.DataUri, Timeout = Timeout.InfiniteTimeSpan };
+
+            // Short streams (8 tokens at 5 tokens/s: ~1.6 s, several batch intervals) that finish before the kill.
+            await Task.WhenAll(Enumerable.Range(0, Finished).Select(async i =>
+            {
+                using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 8), key: PaygKey, requestId: $"done-{i}"));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.EndsWith("data: [DONE]\n\n", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            }));
+
+            // Long streams (1,000 tokens at 5 tokens/s): a stream whose response head arrived was admitted.
+            using var cut = new CancellationTokenSource();
+            var streams = all.Select(id => Task.Run(async () =>
+            {
+                try
+                {
+                    using var response = await http.SendAsync(
+                        TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 1_000), key: PaygKey, requestId: id), HttpCompletionOption.ResponseHeadersRead, cut.Token);
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                    lock (admitted)
+                    {
+                        admitted.Add(id);
+                    }
+
+                    await response.Content.CopyToAsync(Stream.Null, cut.Token);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+                {
+                    // the gateway is gone
+                }
+            })).ToArray();
+
+            using var admin = new HttpClient { BaseAddress = first.AdminUri };
+            await TestGateway.WaitUntilAsync(
+                async () => Count(admitted) == Slots && MetricsText.Value(await admin.GetStringAsync("/metrics"), "llm_gateway_queue_depth") == Waiting,
+                $"{Slots} streams admitted and {Waiting} waiting");
+
+            // The ledger's queue is FIFO: once a request finished after every admission has its
+            // row on disk, whatever the gateway queued at those admissions is on disk too.
+            using (var marker = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false), key: TestGateway.LimitedKey, requestId: "marker")))
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, marker.StatusCode);
+            }
+
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(Scalar(ledger, "SELECT COUNT(*) FROM requests WHERE request_id = 'marker'") == 1), "the marker's row on disk");
+            first.Kill();
+            await first.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await cut.CancelAsync();
+            await Task.WhenAll(streams);
+        }
+
+        Assert.Equal(Slots, admitted.Count);
+        await using (var second = GatewayProcess.Start("serve", "--config", config))
+        {
+            await second.WaitForReadyAsync();
+            foreach (var id in all)
+            {
+                var rows = Scalar(ledger, $"SELECT COUNT(*) FROM requests WHERE request_id = '{id}'");
+                var interrupted = Scalar(ledger, $"SELECT COUNT(*) FROM requests WHERE request_id = '{id}' AND outcome = 'interrupted' AND estimated = 1 AND prompt_tokens > 0 AND tenant = 'payg' AND model = '{TestGateway.Model}'");
+                Assert.True(admitted.Contains(id) ? rows == 1 && interrupted == 1 : rows == 0, $"{id} (admitted: {admitted.Contains(id)}): {rows} rows, {interrupted} interrupted with a prompt estimate");
+            }
+
+            for (var i = 0; i < Finished; i++)
+            {
+                Assert.Equal(1, Scalar(ledger, $"SELECT COUNT(*) FROM requests WHERE request_id = 'done-{i}' AND status = 200 AND outcome <> 'interrupted' AND estimated = 0"));
+            }
+
+            Assert.Equal(0, Scalar(ledger, "SELECT COUNT(*) FROM (SELECT request_id FROM requests GROUP BY request_id HAVING COUNT(*) > 1)"));
+
+            // The interrupted streams' prompt estimates are charged: the budgets seeded at this
+            // start are the budgets minus everything the ledger holds for payg, those rows included.
+            using var admin = new HttpClient { BaseAddress = second.AdminUri };
+            using var json = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/api/tenants"));
+            var payg = Fleet.Named(json.RootElement, "payg");
+            var interruptedTokens = Scalar(ledger, "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM requests WHERE outcome = 'interrupted'");
+            var interruptedNanos = Scalar(ledger, "SELECT COALESCE(SUM(cost_nanos), 0) FROM requests WHERE outcome = 'interrupted'");
+            Assert.True(interruptedTokens > 0 && interruptedNanos > 0, $"interrupted: {interruptedTokens} tokens, {interruptedNanos} nano-USD");
+            var tokens = LedgerTokens(ledger, "payg");
+            var nanos = Scalar(ledger, "SELECT COALESCE(SUM(cost_nanos), 0) FROM requests WHERE tenant = 'payg'");
+            Assert.Equal(BudgetTokens - tokens, payg.GetProperty("budget_left_tokens").GetInt64());
+            Assert.Equal((BudgetNanos - nanos) / 1_000_000_000m, payg.GetProperty("budget_left_usd").GetDecimal());
+            second.SendSigterm();
+            Assert.Equal(0, await second.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        }
+
+        var before = LedgerRows(ledger);
+        await using (var third = GatewayProcess.Start("serve", "--config", config))
+        {
+            await third.WaitForReadyAsync();
+            Assert.Equal(before, LedgerRows(ledger));
+            third.SendSigterm();
+            Assert.Equal(0, await third.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        }
+
+        directory.Delete(recursive: true);
+    }
+
+    private static int Count<T>(List<T> completed)
     {
         lock (completed)
         {

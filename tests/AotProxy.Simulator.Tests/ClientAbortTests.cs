@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
 
 namespace AotProxy.Simulator.Tests;
 
@@ -53,6 +55,43 @@ public sealed class ClientAbortTests
         await holder.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
         Assert.True(await Eventually.TrueAsync(() => worker.Stats.Running == 0 && worker.Stats.Aborted == 2));
+    }
+
+    // A killed gateway (or a client that aborts) resets its connections while tokens stream to
+    // them. Each cut is a client gone, counted as aborted; none is an unhandled exception in the
+    // log (it was: ArgumentOutOfRangeException from BeginEvent, in about half of 200 cuts).
+    [Fact]
+    public async Task StreamsResetMidStream_CountAsAbortedAndLogNoError()
+    {
+        const int Streams = 200;
+        var log = new LogCapture();
+        await using var worker = await TestWorker.StartAsync(o => o.MaxNumSeqs = Streams, log);
+        var body = TestWorker.Chat("a long answer", maxTokens: 4000, stream: true, ignoreEos: true);
+        var request = Encoding.UTF8.GetBytes(
+            $"POST {TestWorker.ChatPath} HTTP/1.1\r\nHost: sim\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // Each client reads a different amount (2 KB to 22 KB), then resets the connection as a
+        // killed process's kernel does (linger 0: RST, not FIN).
+        await Task.WhenAll(Enumerable.Range(0, Streams).Select(async i =>
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, worker.Worker.BaseUri.Port), deadline.Token);
+            await socket.SendAsync(request, deadline.Token);
+            var buffer = new byte[1024];
+            for (var read = 0; read < 2_000 + (i * 100);)
+            {
+                var n = await socket.ReceiveAsync(buffer, deadline.Token);
+                Assert.True(n > 0, $"stream {i} ended after {read} bytes");
+                read += n;
+            }
+
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }));
+
+        Assert.True(await Eventually.TrueAsync(() => worker.Stats.Aborted == Streams && worker.Stats.Running == 0), $"aborted={worker.Stats.Aborted} running={worker.Stats.Running}\n{log.Problems}");
+        Assert.True(log.Problems.Length == 0, log.Problems);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Simulator.Tests;
@@ -25,11 +26,11 @@ internal sealed class TestWorker : IAsyncDisposable
     public SimulatorFaults Faults => Worker.Options.Faults;
 
     // 50x speed unless a test says otherwise: 5,000 tok/s decode keeps shape tests quick.
-    public static async Task<TestWorker> StartAsync(Action<SimulatorOptions>? configure = null)
+    public static async Task<TestWorker> StartAsync(Action<SimulatorOptions>? configure = null, ILoggerFactory? loggerFactory = null)
     {
         var options = new SimulatorOptions { SpeedFactor = 50 };
         configure?.Invoke(options);
-        var worker = await SimulatedWorker.StartAsync(options, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        var worker = await SimulatedWorker.StartAsync(options, new IPEndPoint(IPAddress.Loopback, 0), loggerFactory ?? NullLoggerFactory.Instance);
         return new TestWorker(worker);
     }
 

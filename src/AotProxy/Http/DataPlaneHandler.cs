@@ -88,11 +88,12 @@ internal sealed class DataPlaneHandler(
         var caller = identified.Caller;
 
         // The one place that records, whichever way the request ends; an exception records the
-        // 500 that Kestrel answers with.
-        var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected);
+        // 500 that Kestrel answers with, and settles the journal entry admission may have made.
+        var journal = ledger?.NextJournal() ?? 0;
+        var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected) { Journal = journal };
         try
         {
-            exit = await ProxyIdentifiedAsync(context, snapshot, caller, requestId, started).ConfigureAwait(false);
+            exit = await ProxyIdentifiedAsync(context, snapshot, caller, requestId, started, journal).ConfigureAwait(false);
         }
         finally
         {
@@ -102,7 +103,7 @@ internal sealed class DataPlaneHandler(
 
     // inspect -> limit -> admit, then ProxyAdmittedAsync; returns how the request ended.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<Exit> ProxyIdentifiedAsync(HttpContext context, GatewaySnapshot snapshot, Caller caller, string requestId, long started)
+    private async ValueTask<Exit> ProxyIdentifiedAsync(HttpContext context, GatewaySnapshot snapshot, Caller caller, string requestId, long started, long journal)
     {
         var tenant = caller.Tenant;
         var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected);
@@ -204,6 +205,7 @@ internal sealed class DataPlaneHandler(
                 }
 
                 admitted = true;
+                exit.Journal = Journal(journal, snapshot, caller, requestId, model, promptTokens, admission.Waited, started);
                 try
                 {
                     exit = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started, exit).ConfigureAwait(false);
@@ -467,6 +469,14 @@ internal sealed class DataPlaneHandler(
     private void Count(string model, string tenantClass, int status) =>
         metrics.CountRequest(model, tenantClass, status);
 
+    // At admission: the ledger journals the row this request leaves if the gateway dies before
+    // Finish (`interrupted`, charged its prompt estimate). Returns the number Finish settles, 0: none.
+    private long Journal(long journal, GatewaySnapshot snapshot, in Caller caller, string requestId, string model, long promptTokens, TimeSpan queueWait, long started) =>
+        ledger is not null && ledger.TryJournal(journal, RequestRecord.Interrupted(
+            requestId, time.GetUtcNow() - time.GetElapsedTime(started), caller.Tenant.Name, caller.KeyId, caller.Class.Name, model, promptTokens, queueWait, snapshot.Prices.For(model)))
+            ? journal
+            : 0;
+
     // The record stage, once per identified request: the request metric and one ledger row.
     private void Finish(in Exit exit, GatewaySnapshot snapshot, in Caller caller, string requestId, DateTimeOffset arrived, long started)
     {
@@ -492,7 +502,8 @@ internal sealed class DataPlaneHandler(
             time.GetElapsedTime(started).TotalMilliseconds,
             exit.Status,
             exit.Outcome,
-            CostNanos: exit.Usage is null ? 0 : snapshot.Prices.CostNanos(exit.Model, usage)));
+            CostNanos: exit.Usage is null ? 0 : snapshot.Prices.CostNanos(exit.Model, usage)),
+            exit.Journal);
     }
 
     // How a request ended, filled in stage by stage: a struct, so that recording allocates nothing.
@@ -506,5 +517,6 @@ internal sealed class DataPlaneHandler(
         public Usage? Usage;
         public TimeSpan QueueWait;
         public TimeSpan? FirstByte;
+        public long Journal;                   // the ledger's journal entry for an admitted request; 0: none
     }
 }

@@ -8,7 +8,15 @@ namespace AotProxy.Ledger;
 internal static class LedgerDatabase
 {
     // PRAGMA user_version: a later schema change can migrate a file it recognizes.
-    public const int SchemaVersion = 1;
+    // 2: the journal table (a version 1 file gets it at the next start).
+    public const int SchemaVersion = 2;
+
+    // The columns of a row, in both tables, in LedgerInsert's binding order.
+    public const string Columns = """
+        request_id, time, tenant, key_id, class, model, worker,
+        prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
+        queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos
+        """;
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS requests (
@@ -34,7 +42,31 @@ internal static class LedgerDatabase
         );
         CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
         CREATE INDEX IF NOT EXISTS requests_tenant_time ON requests (tenant, time);
-        PRAGMA user_version = 1;
+        -- Admitted requests not yet ended, each as the `interrupted` row it leaves if the gateway
+        -- dies first (id: the writer's journal number). A request's final row deletes its entry
+        -- in the same transaction; the next start moves what is left into requests.
+        CREATE TABLE IF NOT EXISTS journal (
+            id                INTEGER PRIMARY KEY,
+            request_id        TEXT    NOT NULL,
+            time              INTEGER NOT NULL,
+            tenant            TEXT    NOT NULL,
+            key_id            TEXT    NOT NULL,
+            class             TEXT    NOT NULL,
+            model             TEXT    NOT NULL,
+            worker            TEXT    NOT NULL,
+            prompt_tokens     INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cached_tokens     INTEGER NOT NULL,
+            reasoning_tokens  INTEGER NOT NULL,
+            estimated         INTEGER NOT NULL,
+            queue_wait_ms     REAL    NOT NULL,
+            ttft_ms           REAL,
+            duration_ms       REAL    NOT NULL,
+            status            INTEGER NOT NULL,
+            outcome           TEXT    NOT NULL,
+            cost_nanos        INTEGER NOT NULL
+        );
+        PRAGMA user_version = 2;
         """;
 
     // create: make the file and its schema if missing (the gateway); otherwise the file must exist
@@ -68,6 +100,22 @@ internal static class LedgerDatabase
             connection.Dispose();
             throw;
         }
+    }
+
+    // At startup, before the totals are read and before any new entry: what the journal holds
+    // belongs to requests the last process admitted and never ended. Each becomes its
+    // `interrupted` row, once: the move is one transaction. Returns how many.
+    public static int RecordInterrupted(SqliteConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"INSERT INTO requests ({Columns}) SELECT {Columns} FROM journal ORDER BY id";
+        var moved = command.ExecuteNonQuery();
+        command.CommandText = "DELETE FROM journal";
+        command.ExecuteNonQuery();
+        transaction.Commit();
+        return moved;
     }
 
     // Per tenant with rows: tokens and cost, all time and in now's calendar month (UTC).

@@ -4,55 +4,90 @@ using SQLitePCL;
 
 namespace AotProxy.Ledger;
 
-// The writer's one INSERT, prepared once on the connection's own sqlite3 handle and bound per row
+// The writer's statements, prepared once on the connection's own sqlite3 handle and bound per row
 // through SQLitePCL.raw: numbers as int64/double and strings as UTF-16 spans, so a row allocates
 // nothing. (SqliteCommand boxes every number and encodes every string to a new byte[], about
 // 1.9 KB per row: at 20k requests/s the writer's garbage outweighed the whole request path's.)
 // A batch is one transaction (~0.8 ms per 500 rows, against a commit per row that would cost a
-// WAL append each).
+// WAL append each): its rows, its journal entries and the journal entries its rows settle.
 internal sealed class LedgerInsert : IDisposable
 {
     // A 404's model is whatever the client sent; real model names are far shorter.
     private const int MaxModelLength = 256;
 
-    private const string Sql = """
-        INSERT INTO requests (request_id, time, tenant, key_id, class, model, worker,
-            prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
-            queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-        """;
+    private const string Values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18";
 
     private readonly SqliteConnection _connection;
-    private readonly sqlite3_stmt _statement;
+    private readonly sqlite3_stmt _row;
+    private readonly sqlite3_stmt _open;
+    private readonly sqlite3_stmt _settle;
+
+    // The journal numbers a batch's final rows settle, found before the batch is written: an
+    // entry opened and settled in one batch is never written (most requests end within the
+    // batch_interval they were admitted in), nor deleted. Kept across batches: no allocation.
+    private readonly HashSet<long> _settled = [];
 
     public LedgerInsert(SqliteConnection connection)
     {
         _connection = connection;
-        Check(raw.sqlite3_prepare_v2(connection.Handle, Sql, out _statement));
+        _row = Prepare($"INSERT INTO requests ({LedgerDatabase.Columns}) VALUES ({Values})");
+        _open = Prepare($"INSERT INTO journal ({LedgerDatabase.Columns}, id) VALUES ({Values}, ?19)");
+        _settle = Prepare("DELETE FROM journal WHERE id = ?1");
     }
 
-    public void Run(List<RequestRecord> rows)
+    // Returns the rows written to `requests`.
+    public int Run(List<LedgerEntry> batch)
     {
-        using var transaction = _connection.BeginTransaction();
-        foreach (ref readonly var row in CollectionsMarshal.AsSpan(rows))
+        var entries = CollectionsMarshal.AsSpan(batch);
+        _settled.Clear();
+        foreach (ref readonly var entry in entries)
         {
-            Bind(row);
-            var stepped = raw.sqlite3_step(_statement);
-            raw.sqlite3_reset(_statement);
-            if (stepped != raw.SQLITE_DONE)
+            if (entry is { Opens: false, Journal: > 0 })
             {
-                Check(stepped);
+                _settled.Add(entry.Journal);
+            }
+        }
+
+        var rows = 0;
+        using var transaction = _connection.BeginTransaction();
+        foreach (ref readonly var entry in entries)
+        {
+            if (entry.Opens)
+            {
+                // Settled in this batch: its final row follows; the removal tells that row so.
+                if (!_settled.Remove(entry.Journal))
+                {
+                    Bind(_open, entry.Row);
+                    raw.sqlite3_bind_int64(_open, 19, entry.Journal);
+                    Step(_open);
+                }
+
+                continue;
+            }
+
+            Bind(_row, entry.Row);
+            Step(_row);
+            rows++;
+            if (entry.Journal > 0 && _settled.Remove(entry.Journal))
+            {
+                raw.sqlite3_bind_int64(_settle, 1, entry.Journal);
+                Step(_settle);
             }
         }
 
         transaction.Commit();
+        return rows;
     }
 
-    public void Dispose() => _statement.Dispose();
-
-    private void Bind(in RequestRecord row)
+    public void Dispose()
     {
-        var s = _statement;
+        _row.Dispose();
+        _open.Dispose();
+        _settle.Dispose();
+    }
+
+    private static void Bind(sqlite3_stmt s, in RequestRecord row)
+    {
         Text(s, 1, row.RequestId);
         raw.sqlite3_bind_int64(s, 2, row.Time.ToUnixTimeMilliseconds());
         Text(s, 3, row.Tenant);
@@ -84,6 +119,22 @@ internal sealed class LedgerInsert : IDisposable
     // SQLite copies the text (SQLITE_TRANSIENT), so the span need not outlive the call.
     private static void Text(sqlite3_stmt statement, int index, ReadOnlySpan<char> value) =>
         raw.sqlite3_bind_text16(statement, index, value);
+
+    private sqlite3_stmt Prepare(string sql)
+    {
+        Check(raw.sqlite3_prepare_v2(_connection.Handle, sql, out var statement));
+        return statement;
+    }
+
+    private void Step(sqlite3_stmt statement)
+    {
+        var stepped = raw.sqlite3_step(statement);
+        raw.sqlite3_reset(statement);
+        if (stepped != raw.SQLITE_DONE)
+        {
+            Check(stepped);
+        }
+    }
 
     private void Check(int code)
     {

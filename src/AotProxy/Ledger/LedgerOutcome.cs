@@ -26,6 +26,11 @@ internal static class LedgerOutcome
     // 429 from a used-up budget.
     public const string InsufficientQuota = "insufficient_quota";
 
+    // Admitted, and the gateway stopped (a crash, a kill -9, a power loss) before it ended: the
+    // row its admission journaled, recorded at the next start. Usage: the prompt estimate, no
+    // completion (what was relayed lived only in the dead process), estimated; status 500.
+    public const string Interrupted = "interrupted";
+
     // Stopped before the limit stage: a body too large (413), invalid (400), a model not allowed
     // (403) or unknown (404), or a client gone while sending its body (499).
     public const string Rejected = "rejected";

@@ -9,13 +9,18 @@ namespace AotProxy.Ledger;
 // The ledger's background batch writer. The hot path hands each RequestRecord to TryRecord, which
 // never blocks or awaits: a bounded channel takes it, or it is counted as dropped (and warned
 // about, at most every 10 s). One loop drains the channel every batch_interval, or as soon as
-// batch_size rows wait, and inserts each batch in one transaction. Disposing flushes what is queued.
+// batch_size entries wait, and writes each batch in one transaction. Disposing flushes what is queued.
+//
+// The journal: at admission the hot path hands TryJournal the `interrupted` row the request
+// leaves if the gateway dies before it ends, through the same channel; its final row settles it
+// (LedgerEntry). Open moves what a dead process left in the journal into the ledger: a kill -9
+// then loses only the requests admitted in its last batch_interval, not every request in flight.
 internal sealed class LedgerWriter : IAsyncDisposable
 {
     // One warning per 10 s: a full queue under load would otherwise log per request.
     private static readonly TimeSpan DropWarningInterval = TimeSpan.FromSeconds(10);
 
-    private readonly Channel<RequestRecord> _channel;
+    private readonly Channel<LedgerEntry> _channel;
     private readonly SqliteConnection _connection;
     private readonly LedgerInsert _insert;
     private readonly TimeProvider _time;
@@ -31,6 +36,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
     private long _dropped;
     private long _lastDropWarning = long.MinValue;
     private long _lastBatchTicks;
+    private long _journal; // the last journal number handed out
 
     private LedgerWriter(string path, SqliteConnection connection, LedgerModel model, TimeProvider time, ILogger logger)
     {
@@ -42,7 +48,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
         _batchSize = model.BatchSize;
         _capacity = model.QueueCapacity;
         _interval = model.BatchInterval;
-        _channel = Channel.CreateBounded<RequestRecord>(new BoundedChannelOptions(model.QueueCapacity)
+        _channel = Channel.CreateBounded<LedgerEntry>(new BoundedChannelOptions(model.QueueCapacity)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // with TryWrite: a full channel refuses, so the drop is counted
@@ -56,7 +62,8 @@ internal sealed class LedgerWriter : IAsyncDisposable
 
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    // Rows queued and not yet written (may be briefly off by the rows a batch is taking).
+    // Entries (rows and journal entries) queued and not yet written (may be briefly off by the
+    // entries a batch is taking).
     public long Pending => Math.Max(0, Interlocked.Read(ref _pending));
 
     public TimeSpan LastBatchDuration => TimeSpan.FromTicks(Interlocked.Read(ref _lastBatchTicks));
@@ -66,6 +73,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
     public static LedgerWriter Open(LedgerModel model, TimeProvider time, ILogger logger, out UsageTotals[] totals)
     {
         SqliteConnection? connection = null;
+        int interrupted;
         try
         {
             var directory = System.IO.Path.GetDirectoryName(model.Path);
@@ -75,6 +83,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
             }
 
             connection = LedgerDatabase.Open(model.Path, create: true);
+            interrupted = LedgerDatabase.RecordInterrupted(connection);
             totals = LedgerDatabase.ReadTotals(connection, time.GetUtcNow());
         }
         catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
@@ -97,19 +106,20 @@ internal sealed class LedgerWriter : IAsyncDisposable
             throw new LedgerUnavailableException($"cannot open the usage ledger {model.Path}: {reason} (set ledger.path to a writable file, or \"\" to run without a ledger)", ex);
         }
 
+        if (interrupted > 0)
+        {
+            LedgerLog.Interrupted(logger, interrupted, model.Path);
+        }
+
         LedgerLog.Opened(logger, model.Path, totals.Length);
         return new LedgerWriter(model.Path, connection, model, time, logger);
     }
 
-    public bool TryRecord(in RequestRecord record)
+    // journal: what TryJournal returned at the request's admission (0: nothing to settle).
+    public bool TryRecord(in RequestRecord record, long journal = 0)
     {
-        if (_channel.Writer.TryWrite(record))
+        if (TryQueue(new LedgerEntry(record, journal, Opens: false)))
         {
-            if (Interlocked.Increment(ref _pending) >= _batchSize)
-            {
-                Volatile.Read(ref _batchReady)?.TrySetResult();
-            }
-
             return true;
         }
 
@@ -120,6 +130,31 @@ internal sealed class LedgerWriter : IAsyncDisposable
             && Interlocked.CompareExchange(ref _lastDropWarning, now, last) == last)
         {
             LedgerLog.Dropping(_logger, _capacity, dropped);
+        }
+
+        return false;
+    }
+
+    // A journal number, taken when a request starts so that its final row can name it whichever
+    // way it ends (an exception included); settling a number that was never journaled is a no-op.
+    public long NextJournal() => Interlocked.Increment(ref _journal);
+
+    // At admission: queues `interrupted`, the row to record if the gateway dies before the request
+    // ends, as journal entry `journal`. False when the queue is full: that request goes unjournaled
+    // (not counted as dropped; its final row may still be written).
+    public bool TryJournal(long journal, in RequestRecord interrupted) =>
+        TryQueue(new LedgerEntry(interrupted, journal, Opens: true));
+
+    private bool TryQueue(in LedgerEntry entry)
+    {
+        if (_channel.Writer.TryWrite(entry))
+        {
+            if (Interlocked.Increment(ref _pending) >= _batchSize)
+            {
+                Volatile.Read(ref _batchReady)?.TrySetResult();
+            }
+
+            return true;
         }
 
         return false;
@@ -142,13 +177,13 @@ internal sealed class LedgerWriter : IAsyncDisposable
     private async Task RunAsync()
     {
         var reader = _channel.Reader;
-        var batch = new List<RequestRecord>(_batchSize);
+        var batch = new List<LedgerEntry>(_batchSize);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             await GatherAsync().ConfigureAwait(false);
-            while (batch.Count < _batchSize && reader.TryRead(out var record))
+            while (batch.Count < _batchSize && reader.TryRead(out var entry))
             {
-                batch.Add(record);
+                batch.Add(entry);
             }
 
             Interlocked.Add(ref _pending, -batch.Count);
@@ -182,20 +217,26 @@ internal sealed class LedgerWriter : IAsyncDisposable
         }
     }
 
-    private void Write(List<RequestRecord> batch)
+    private void Write(List<LedgerEntry> batch)
     {
         var started = _time.GetTimestamp();
         try
         {
-            _insert.Run(batch);
-            Interlocked.Add(ref _written, batch.Count);
+            Interlocked.Add(ref _written, _insert.Run(batch));
         }
         catch (SqliteException ex)
         {
             // Disk full, file deleted or locked by another process: the rows are lost to the
             // ledger (the in-memory totals have them), so they count as dropped, never silently.
-            Interlocked.Add(ref _dropped, batch.Count);
-            LedgerLog.WriteFailed(_logger, ex, batch.Count, Path);
+            // (Its journal entries are lost with them: those requests are unjournaled.)
+            var rows = 0;
+            foreach (var entry in batch)
+            {
+                rows += entry.Opens ? 0 : 1;
+            }
+
+            Interlocked.Add(ref _dropped, rows);
+            LedgerLog.WriteFailed(_logger, ex, rows, Path);
         }
 
         Interlocked.Exchange(ref _lastBatchTicks, _time.GetElapsedTime(started).Ticks);

@@ -19,4 +19,16 @@ internal readonly record struct RequestRecord(
     double DurationMs,
     int Status,               // what the client got; 499: the client went away first
     string Outcome,           // a LedgerOutcome name
-    long CostNanos);
+    long CostNanos)
+{
+    // The journal's row for an admitted request (LedgerWriter.TryJournal): what is known at
+    // admission. The prompt estimate is charged (the worker's prefill consumes it first); the
+    // content relayed before a crash is not known, since following it would cost a write per
+    // stream per interval, so the completion is 0 (Usage.Estimate with no chunks). No worker yet,
+    // no first byte, no duration; status 500: the gateway failed the request.
+    public static RequestRecord Interrupted(string requestId, DateTimeOffset time, string tenant, string keyId, string @class, string model, long promptEstimate, TimeSpan queueWait, in ModelPrice price)
+    {
+        var usage = Usage.Estimate(promptEstimate, contentChunks: 0);
+        return new(requestId, time, tenant, keyId, @class, model, string.Empty, usage, queueWait.TotalMilliseconds, null, 0, 500, LedgerOutcome.Interrupted, price.CostNanos(usage));
+    }
+}

@@ -87,6 +87,26 @@ public sealed class LedgerDatabaseTests : IDisposable
         Assert.Equal(42, reader.GetInt64(16));
     }
 
+    [Fact]
+    public void RecordInterrupted_MovesTheJournalIntoTheLedgerOnce()
+    {
+        using (var connection = LedgerDatabase.Open(_file.Path, create: true))
+        using (var insert = new LedgerInsert(connection))
+        {
+            insert.Run([new(LedgerFile.Interrupted("a", prompt: 40), 1, Opens: true), new(LedgerFile.Interrupted("b", prompt: 60), 2, Opens: true)]);
+        }
+
+        using var reopened = _file.Open();
+        Assert.Equal(2, LedgerDatabase.RecordInterrupted(reopened));
+        Assert.Equal(0, LedgerDatabase.RecordInterrupted(reopened));
+
+        Assert.Equal(0, _file.Count(table: "journal"));
+        Assert.Equal(2, _file.Count($"outcome = '{LedgerOutcome.Interrupted}' AND estimated = 1 AND completion_tokens = 0 AND worker = '' AND status = 500"));
+        Assert.Equal(100L, Scalar(reopened, "SELECT SUM(prompt_tokens) FROM requests"));
+        // The prompt estimate at the model's input price (LedgerFile.Interrupted: 1,000 nano-USD a token).
+        Assert.Equal(100_000L, Scalar(reopened, "SELECT SUM(cost_nanos) FROM requests"));
+    }
+
     private static object? Scalar(SqliteConnection connection, string sql)
     {
         using var command = connection.CreateCommand();

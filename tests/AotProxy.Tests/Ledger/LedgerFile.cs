@@ -26,16 +26,20 @@ internal sealed class LedgerFile : IDisposable
     {
         using var connection = LedgerDatabase.Open(Path, create: true);
         using var insert = new LedgerInsert(connection);
-        insert.Run([.. rows]);
+        insert.Run([.. rows.Select(row => new LedgerEntry(row, 0, Opens: false))]);
     }
 
-    public long Count(string where = "1")
+    public long Count(string where = "1", string table = "requests")
     {
         using var connection = LedgerDatabase.Open(Path, create: false);
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM requests WHERE " + where;
+        command.CommandText = $"SELECT COUNT(*) FROM {table} WHERE {where}";
         return (long)command.ExecuteScalar()!;
     }
+
+    // The row admission journals for a request (as DataPlaneHandler does), priced at 1,000 nano-USD per input token.
+    public static RequestRecord Interrupted(string id = "req", string tenant = "acme", long prompt = 10) =>
+        RequestRecord.Interrupted(id, new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", "m", prompt, TimeSpan.FromMilliseconds(2), new ModelPrice(1_000, 0, 2_000));
 
     public SqliteConnection Open() => LedgerDatabase.Open(Path, create: false);
 

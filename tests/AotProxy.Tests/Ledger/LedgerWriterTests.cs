@@ -93,6 +93,44 @@ public sealed class LedgerWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task TryJournal_RequestThatEnds_LeavesOneRowAndNoJournal()
+    {
+        await using (var writer = LedgerWriter.Open(_file.Model(batchSize: 1), _time, _log, out _))
+        {
+            var journal = writer.NextJournal();
+            Assert.True(writer.TryJournal(journal, LedgerFile.Interrupted("a")));
+            Assert.True(await TestConfig.WaitUntil(() => _file.Count(table: "journal") == 1), "the journal entry written");
+
+            Assert.True(writer.TryRecord(LedgerFile.Row(id: "a"), journal));
+            Assert.True(await TestConfig.WaitUntil(() => writer.Written == 1), $"written {writer.Written}");
+        }
+
+        await using var reopened = LedgerWriter.Open(_file.Model(), _time, _log, out _);
+        Assert.Equal(1, _file.Count());
+        Assert.Equal(0, _file.Count($"outcome = '{LedgerOutcome.Interrupted}'"));
+        Assert.DoesNotContain(_log.Entries, e => e.EventId == 804);
+    }
+
+    [Fact]
+    public async Task Open_AfterAStopWithJournaledRequests_RecordsThemInterruptedAndCountsThemInTheTotals()
+    {
+        // A writer whose process stops with two admitted requests that never end.
+        await using (var writer = LedgerWriter.Open(_file.Model(), _time, _log, out _))
+        {
+            Assert.True(writer.TryJournal(writer.NextJournal(), LedgerFile.Interrupted("a", prompt: 30)));
+            Assert.True(writer.TryJournal(writer.NextJournal(), LedgerFile.Interrupted("b", prompt: 12)));
+        }
+
+        Assert.Equal(2, _file.Count(table: "journal"));
+        await using var reopened = LedgerWriter.Open(_file.Model(), _time, _log, out var totals);
+
+        Assert.Equal(42, Assert.Single(totals).LifetimeTokens);
+        Assert.Equal(2, _file.Count($"outcome = '{LedgerOutcome.Interrupted}'"));
+        Assert.Equal(0, _file.Count(table: "journal"));
+        Assert.Single(_log.Entries, e => e.EventId == 804 && e.Level == LogLevel.Warning);
+    }
+
+    [Fact]
     public void Open_UnwritablePath_ThrowsNamingTheFile()
     {
         var model = _file.Model() with { Path = "/proc/aotproxy-no-such-dir/usage.db" };
