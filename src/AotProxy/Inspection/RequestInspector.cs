@@ -4,7 +4,8 @@ using AotProxy.Routing;
 namespace AotProxy.Inspection;
 
 // One forward-only Utf8JsonReader pass over an OpenAI request body. It reads the few fields the
-// gateway decides on and skips everything else (messages, tools, ...) without building a DOM.
+// gateway decides on, sizes the prompt from its text on the way (PromptSize), and skips
+// everything else (tools, images, ...) without building a DOM.
 internal static class RequestInspector
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
@@ -51,6 +52,7 @@ internal static class RequestInspector
         var sawStreamOptions = false;
         ulong prefixHash = 0;
         ulong userHash = 0;
+        var prompt = default(PromptSize);
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -100,9 +102,19 @@ internal static class RequestInspector
             }
             else if (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8))
             {
+                var isMessages = reader.ValueTextEquals("messages"u8);
                 reader.Read();
-                var (start, length) = SkipValue(ref reader);
-                prefixHash = StableHash.Of(body.Slice(start, Math.Min(length, PrefixBytes)));
+                var start = (int)reader.TokenStartIndex;
+                if (isMessages)
+                {
+                    prompt.AddMessages(ref reader);
+                }
+                else
+                {
+                    prompt.AddInputs(ref reader);
+                }
+
+                prefixHash = StableHash.Of(body.Slice(start, Math.Min((int)reader.BytesConsumed - start, PrefixBytes)));
             }
             else if (reader.ValueTextEquals("user"u8))
             {
@@ -158,7 +170,8 @@ internal static class RequestInspector
             new PrioritySplice(rootClose, rootHasProperties),
             prefixHash,
             userHash,
-            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length));
+            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
+            prompt.Tokens);
         return InspectionError.None;
     }
 
