@@ -38,7 +38,7 @@ internal struct PromptSize
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isContent = reader.ValueTextEquals("content"u8);
+                var isContent = IsName(ref reader, "content"u8);
                 reader.Read();
                 if (isContent)
                 {
@@ -124,7 +124,7 @@ internal struct PromptSize
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isText = reader.ValueTextEquals("text"u8);
+                var isText = IsName(ref reader, "text"u8);
                 reader.Read();
                 if (isText && reader.TokenType == JsonTokenType.String)
                 {
@@ -138,7 +138,13 @@ internal struct PromptSize
         }
     }
 
-    // A body is one span, so a string's value is never a sequence.
+    // An escaped name is no match: SDKs never escape these, and ValueTextEquals throws an
+    // InvalidOperationException (not a JsonException) on a lone surrogate in one, as in
+    // {"\ud800":1}. A body is one span, so a name or value is never a sequence.
+    private static bool IsName(ref Utf8JsonReader reader, ReadOnlySpan<byte> name) =>
+        !reader.ValueIsEscaped && reader.ValueSpan.SequenceEqual(name);
+
+
     private void AddText(ref Utf8JsonReader reader) =>
         _textBytes += reader.ValueIsEscaped ? UnescapedLength(reader.ValueSpan) : reader.ValueSpan.Length;
 

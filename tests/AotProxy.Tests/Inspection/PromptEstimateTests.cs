@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using AotProxy.Inspection;
 
 namespace AotProxy.Tests.Inspection;
@@ -110,6 +111,63 @@ public class PromptEstimateTests
 
         // Only the model name is a string the inspector makes.
         Assert.Equal(Allocated(one), Allocated(many));
+    }
+
+    // Mutated prompt values of every shape, walked as `messages` and as `prompt`/`input`: only
+    // the reader's JsonException (which Inspect turns into InvalidJson) may come out, the reader
+    // ends on the value's last token as Skip would, and an estimate never exceeds the value's
+    // bytes (text is at most its bytes, a token id at least a digit and a comma).
+    [Fact]
+    public void PromptSize_MutatedValues_ThrowOnlyJsonExceptions_AndStayWithinTheValue()
+    {
+        byte[][] seeds =
+        [
+            .. new[]
+            {
+                """[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"caf\u00e9 \ud83d\ude00 \"q\""},{"type":"image_url","image_url":{"url":"data:x"}}]}]""",
+                """[{"role":"assistant","content":null,"tool_calls":[{"id":"1"}]},{"role":"user","content":"x\ny"}]""",
+                """["one","two"]""",
+                """[[1,2,3],[4,5]]""",
+                """"\n\t\\ text \u20ac\"""",
+                """[{"\ud800":"lone"},{"content":{"text":"no"}},7,null]""",
+            }.Select(Encoding.UTF8.GetBytes),
+        ];
+
+        var inputs = AotProxy.Tests.Support.Fuzz.Run(seeds, value =>
+        {
+            foreach (var messages in new[] { true, false })
+            {
+                var reader = new Utf8JsonReader(value, new JsonReaderOptions { MaxDepth = 64 });
+                var size = default(PromptSize);
+                try
+                {
+                    if (!reader.Read())
+                    {
+                        continue;
+                    }
+
+                    var depth = reader.CurrentDepth;
+                    if (messages)
+                    {
+                        size.AddMessages(ref reader);
+                    }
+                    else
+                    {
+                        size.AddInputs(ref reader);
+                    }
+
+                    Assert.Equal(depth, reader.CurrentDepth);
+                }
+                catch (JsonException)
+                {
+                    continue;
+                }
+
+                Assert.InRange(size.Tokens, 0, value.Length);
+            }
+        });
+
+        Assert.True(inputs > seeds.Length);
     }
 
     private static InspectedRequest Inspected(string json)
