@@ -43,7 +43,7 @@ internal sealed class FairShareAccount(string name)
         set => Volatile.Write(ref _lastGrantedTenant, value);
     }
 
-    // How many lifts have raised this account's floor. A grant reads it before it charges
+    // How many times the account was lifted (LiftTo). A grant reads it before it charges
     // (GrantCharge.At), so that its refund knows whether a lift came after the charge.
     public long Lifts => Interlocked.Read(ref _lifts);
 

@@ -148,31 +148,39 @@ internal struct PromptSize
     private void AddText(ref Utf8JsonReader reader) =>
         _textBytes += reader.ValueIsEscaped ? UnescapedLength(reader.ValueSpan) : reader.ValueSpan.Length;
 
-    // The UTF-8 length of an escaped string's value from its raw bytes: \uXXXX is 1 to 3 bytes,
-    // a surrogate pair of them 4 (a lone surrogate 3, as its replacement character), any other
-    // escape 1. The reader has validated the escapes; the bounds are checked all the same.
+    // The UTF-8 length of an escaped string's value from its raw bytes: each escape is shorter
+    // unescaped, \X by 1 byte, \uXXXX by 3 to 5 (it stands for 1 to 3 bytes), a surrogate pair of
+    // them by 8 (4 bytes; a lone surrogate counts 3, as its replacement character). Only the
+    // escapes are visited: IndexOf skips the text between them (vectorized), so a long prompt
+    // costs little more than the reader's own pass. The reader has validated the escapes; the
+    // bounds are checked all the same.
     internal static long UnescapedLength(ReadOnlySpan<byte> raw)
     {
-        long length = 0;
-        for (var i = 0; i < raw.Length; i++)
+        long length = raw.Length;
+        var i = raw.IndexOf((byte)'\\');
+        while (i >= 0 && i + 1 < raw.Length)
         {
-            length++;
-            if (raw[i] != (byte)'\\' || ++i >= raw.Length || raw[i] != (byte)'u' || !TryCodeUnit(raw, i + 1, out var unit))
+            var escape = 2;
+            var bytes = 1;
+            if (raw[i + 1] == (byte)'u' && TryCodeUnit(raw, i + 2, out var unit))
             {
-                continue;
+                escape = 6;
+                if (char.IsHighSurrogate(unit) && i + 12 <= raw.Length && raw[i + 6] == (byte)'\\' && raw[i + 7] == (byte)'u'
+                    && TryCodeUnit(raw, i + 8, out var low) && char.IsLowSurrogate(low))
+                {
+                    escape = 12;
+                    bytes = 4;
+                }
+                else
+                {
+                    bytes = unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+                }
             }
 
-            i += 4;
-            if (char.IsHighSurrogate(unit) && i + 2 < raw.Length && raw[i + 1] == (byte)'\\' && raw[i + 2] == (byte)'u'
-                && TryCodeUnit(raw, i + 3, out var low) && char.IsLowSurrogate(low))
-            {
-                length += 3;
-                i += 6;
-            }
-            else
-            {
-                length += unit < 0x80 ? 0 : unit < 0x800 ? 1 : 2;
-            }
+            length -= escape - bytes;
+            i += escape;
+            var next = raw[i..].IndexOf((byte)'\\');
+            i = next < 0 ? -1 : i + next;
         }
 
         return length;
