@@ -16,11 +16,16 @@
 #                       then 2x overload, 90% P4. Goals: P0 TTFT p99 <= 1.5x unloaded; P4 served,
 #                       with max wait <= 10x the mean service time.
 #   isolation-priority  the same traffic under the priority policy (no reserved slots), to compare.
+#   shapes              perf/profiles/admission-shapes.toml: fairshare, two tenants of equal weight,
+#                       one with ~200-character prompts and max_tokens 16 (200/s), the other with
+#                       ~1,500-token prompts and max_tokens 128 (10/s), each ~1.5x its fair share.
+#                       Goal (issue 14): served weighted tokens short:long within 0.90-1.11 in every
+#                       30 s window after the first 10 s, and the fair-share counters in the same ratio.
 # While a profile runs, the gateway's /api/queues is sampled every 0.5 s (queues.jsonl), and the
 # runner writes one line per request (requests.csv). perf/admission_report.py then writes the
 # figures and the goals (summary.md).
 #
-#   perf/admission.sh                           all three experiments, ~6.5 min
+#   perf/admission.sh                           all four experiments, ~8.5 min
 #   perf/admission.sh fairness                  one experiment
 #   perf/admission.sh --duration-scale 0.2 isolation
 #
@@ -42,10 +47,10 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 
 cmdline="perf/admission.sh $*"
-all_experiments=(fairness isolation isolation-priority)
+all_experiments=(fairness isolation isolation-priority shapes)
 
 usage() {
-  sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
@@ -154,6 +159,23 @@ max_queue_wait = "4s"                # ~5x the service time under load, ~7.5x al
 TOML
       tenant iso-interactive interactive 1
       tenant iso-batch batch 1
+      ;;
+    shapes)
+      cat <<'TOML'
+
+[scheduler]
+policy = "fairshare"
+input_weight = 1.0                   # perf/admission_report.py weighs the usage the same
+output_weight = 2.0
+
+[[classes]]
+name = "shared"
+priority = 0
+weight = 1
+max_queue_wait = "4s"
+TOML
+      tenant shape-short shared 1
+      tenant shape-long shared 1
       ;;
   esac
 }

@@ -20,7 +20,7 @@ import re
 import statistics
 import tomllib
 
-ALL_EXPERIMENTS = ["fairness", "isolation", "isolation-priority"]
+ALL_EXPERIMENTS = ["fairness", "isolation", "isolation-priority", "shapes"]
 INPUT_WEIGHT, OUTPUT_WEIGHT = 1.0, 2.0  # [scheduler] input_weight, output_weight (the defaults)
 FAIR_WEIGHTS = {"enterprise": 70, "premium": 20, "free": 10}  # perf/admission.sh's tenant weights
 WINDOW = 30.0
@@ -48,6 +48,8 @@ def phases(profile, mix):
 
 _, FAIR_STOP, FAIR_END = phases("admission-fairness", "free")
 P4_START, _, ISO_END = phases("admission-isolation", "p4")
+_, _, SHAPES_END = phases("admission-shapes", "long")
+SHAPES_BAND = (0.90, 1.11)  # issue 14: short:long weighted service
 
 parser = argparse.ArgumentParser()
 parser.add_argument("dirs", nargs="+", metavar="dir")
@@ -185,6 +187,50 @@ def isolation(directory):
     }
 
 
+def final_counters(directory):
+    """The tenants' fair-share counters (virtual_tokens) in the last /api/queues sample that has them."""
+    last = {}
+    for line in open(os.path.join(directory, "queues.jsonl")):
+        _, _, body = line.partition(" ")
+        try:
+            models = json.loads(body).get("models", [])
+        except json.JSONDecodeError:
+            continue
+        if models and models[0].get("tenants"):
+            last = {t["name"]: t["virtual_tokens"] for t in models[0]["tenants"]}
+    return last
+
+
+def shapes(directory):
+    rows = read_requests(directory)
+    samples = read_samples(directory)
+    ok = [r for r in rows if not r["error"]]
+    windows = []
+    for start, end, goal in [(0, SETTLE, False)] + [(t, t + WINDOW, True) for t in frange(SETTLE, SHAPES_END - WINDOW)]:
+        served = {n: sum(r["cost"] for r in ok if r["mix"] == n and start <= r["end"] < end) for n in ("short", "long")}
+        count = {n: sum(1 for r in ok if r["mix"] == n and start <= r["end"] < end) for n in ("short", "long")}
+        windows.append({
+            "window": f"{start:.1f}-{end:.1f} s", "goal": goal, "served": served, "count": count,
+            "ratio": served["short"] / served["long"] if served["long"] else float("nan"),
+            "tokens_per_s": sum(served.values()) / ((end - start) * scale), "util": utilization(samples, start, end),
+        })
+    # The windows' span: what completes after the schedule's end is the queues draining, no contest.
+    judged = [r for r in ok if SETTLE <= r["end"] < SHAPES_END]
+    overall = sum(r["cost"] for r in judged if r["mix"] == "short") / max(sum(r["cost"] for r in judged if r["mix"] == "long"), 1e-9)
+    # The books: every request has ended by the last sample, so each counter should be its
+    # tenant's whole usage at the weights (refused requests cost nothing).
+    counters = final_counters(directory)
+    usage = {n: sum(r["cost"] for r in ok if r["mix"] == n) for n in ("short", "long")}
+    books = {n: counters.get("shape-" + n, float("nan")) / usage[n] if usage[n] else float("nan") for n in usage}
+    ratios = [w["ratio"] for w in windows if w["goal"]]
+    return {
+        "windows": windows, "overall": overall, "requests": len(rows), "ok": len(ok),
+        "refused": sum(1 for r in rows if r["status"] == 503), "books": books,
+        "counter_ratio": counters.get("shape-short", float("nan")) / counters.get("shape-long", float("nan")) if counters.get("shape-long") else float("nan"),
+        "worst": max(ratios, key=lambda x: max(x / SHAPES_BAND[1], SHAPES_BAND[0] / x)), "lowest": min(ratios), "highest": max(ratios),
+    }
+
+
 def ms(seconds):
     return f"{seconds * 1000:.0f} ms"
 
@@ -242,5 +288,25 @@ for name in ("isolation", "isolation-priority"):
     out += ["", "| goal | result | verdict |", "|---|---|---|",
             f"| P0 TTFT p99 ≤ 1.5x unloaded | {median_line(ratio, lambda x: f'{x:.2f}x')} | {'met' if statistics.median(ratio) <= 1.5 else 'missed'} |",
             f"| P4 served, max wait ≤ 10x mean service time | {median_line(wait, lambda x: f'{x:.1f}x')} (P4 TTFT, which includes its queue wait) | {'met' if statistics.median(wait) <= 10 and all(r['p4_ok'] > 0 for r in runs) else 'missed'} |", ""]
+
+if "shapes" in experiments:
+    runs = [shapes(os.path.join(d, "shapes")) for d in args.dirs]
+    out += ["## Shapes: two backlogged tenants of equal weight, short and long requests (fairshare)", ""]
+    for i, run in enumerate(runs):
+        out += [f"Run {i + 1}: {run['requests']} requests, {run['ok']} served, {run['refused']} refused with 503 (the overload).", "",
+                "| window | short served (weighted tokens, requests) | long served | short:long | weighted tok/s | slot utilization while waiting (mean / min) |", "|---|---|---|---|---|---|"]
+        for w in run["windows"]:
+            u = w["util"]
+            label = w["window"] if w["goal"] else f"{w['window']} (settling; not a goal window)"
+            out.append(f"| {label} | {w['served']['short']:.0f} ({w['count']['short']}) | {w['served']['long']:.0f} ({w['count']['long']}) | {w['ratio']:.3f} | {w['tokens_per_s']:.0f} | {pct(u[0])} / {pct(u[1])} ({u[2]} samples) |")
+        out += ["", f"From 10 s to the schedule's end: short:long {run['overall']:.3f}. The counters at the end: short:long {run['counter_ratio']:.3f}; each over its tenant's usage at the weights: short {run['books']['short']:.3f}, long {run['books']['long']:.3f}.", ""]
+    worst = [r["worst"] for r in runs]
+    overall = [r["overall"] for r in runs]
+    books = [max(abs(b - 1) for b in r["books"].values()) for r in runs]
+    inside = lambda x: SHAPES_BAND[0] <= x <= SHAPES_BAND[1]
+    out += ["| goal | result | verdict |", "|---|---|---|",
+            f"| short:long weighted service within {SHAPES_BAND[0]:.2f}-{SHAPES_BAND[1]:.2f} in every 30 s window after the first 10 s | worst window {median_line(worst, lambda x: f'{x:.3f}')} | {'met' if inside(statistics.median(worst)) else 'missed'} |",
+            f"| the same from 10 s to the schedule's end | {median_line(overall, lambda x: f'{x:.3f}')} | {'met' if inside(statistics.median(overall)) else 'missed'} |",
+            f"| counters = usage at the weights | largest difference {median_line(books, pct)} | {'met' if statistics.median(books) <= 0.02 else 'missed'} |", ""]
 
 print("\n".join(out))

@@ -42,7 +42,7 @@ public class AdmissionHandoffBenchmarks
     // The outcome as an int: the benchmark methods are public, AdmissionOutcome is internal.
     private int Run(TimeSpan timeout, CancellationToken token)
     {
-        var waiter = _pool.Rent("tenant-a", "interactive", 0, 1.0);
+        var waiter = _pool.Rent("tenant-a", "interactive", 0, default);
         if (!_ring.TryEnqueue(waiter))
         {
             waiter.Abandon();

@@ -14,6 +14,9 @@ public class BudgetTests
 {
     private const string BudgetKey = "sk-test-budget";
 
+    // The inspector's estimate of Json's prompt: 4 bytes of its text per token, rounded up.
+    private static readonly long PromptEstimate = (Encoding.UTF8.GetByteCount("Hello there") + 3) / 4;
+
     [Fact]
     public async Task MonthlyTokenBudget_ServesThenCapsMaxTokensThenIs429InsufficientQuota()
     {
@@ -27,10 +30,9 @@ public class BudgetTests
         Assert.Equal(left, tenant.GetProperty("monthly_budget_left_tokens").GetInt64());
 
         // max_tokens 1000 does not fit: the worker gets what is left after the prompt estimate.
-        var capped = Json(1000);
         var (second, secondUsage) = await ChatAsync(gateway, maxTokens: 1000);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        Assert.Equal(left - (Encoding.UTF8.GetByteCount(capped) / 4), secondUsage.Completion);
+        Assert.Equal(left - PromptEstimate, secondUsage.Completion);
         Assert.Equal("length", secondUsage.FinishReason);
         tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total + secondUsage.Total);
 
@@ -108,10 +110,9 @@ public class BudgetTests
         Assert.Equal(0.001m, tenant.GetProperty("budget_usd").GetDecimal());
 
         // What is left, less the prompt estimate at the input price, buys this many output tokens.
-        var promptEstimate = Encoding.UTF8.GetByteCount(Json(1000)) / 4;
         var (second, secondUsage) = await ChatAsync(gateway, maxTokens: 1000);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
-        Assert.Equal((1_000_000 - firstCost - (promptEstimate * 10_000)) / 20_000, secondUsage.Completion);
+        Assert.Equal((1_000_000 - firstCost - (PromptEstimate * 10_000)) / 20_000, secondUsage.Completion);
         var secondCost = (secondUsage.Prompt * 10_000) + (secondUsage.Completion * 20_000);
         tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total + secondUsage.Total);
         Assert.Equal((firstCost + secondCost) / 1e9m, tenant.GetProperty("month_spent_usd").GetDecimal());

@@ -59,13 +59,13 @@ public class LimitTests
     {
         await using var gateway = await StartAsync("tpm = 1000", extra: "[limits]\ndefault_max_tokens = 900\n");
 
-        // Without max_tokens a request reserves its prompt estimate (body bytes / 4) plus
-        // limits.default_max_tokens, and settles to its usage (the simulator answers at most 64 tokens).
+        // Without max_tokens a request reserves its prompt estimate (4 bytes of its text per token)
+        // plus limits.default_max_tokens, and settles to its usage (the simulator answers at most 64 tokens).
         var noMaxJson = $$"""{"model":"{{TestGateway.Model}}","messages":[{"role":"user","content":"Hello there"}]}""";
         using (var noMax = await gateway.Client.SendAsync(Post(noMaxJson)))
         {
             Assert.Equal(HttpStatusCode.OK, noMax.StatusCode);
-            var reservation = Encoding.UTF8.GetByteCount(noMaxJson) / 4 + 900;
+            var reservation = PromptEstimate("Hello there") + 900;
             Assert.Equal(("1000", (1000 - reservation).ToString(CultureInfo.InvariantCulture)), (Header(noMax, "x-ratelimit-limit-tokens"), Header(noMax, "x-ratelimit-remaining-tokens")));
             Assert.False(noMax.Headers.Contains("x-ratelimit-limit-requests")); // no rpm: no request headers
         }
@@ -88,7 +88,7 @@ public class LimitTests
         var holderJson = TestGateway.Chat(stream: true, maxTokens: 600);
         using var holder = await gateway.Client.SendAsync(Post(holderJson), HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
-        var reserved = Encoding.UTF8.GetByteCount(holderJson) / 4 + 600;
+        var reserved = PromptEstimate("Hello there") + 600; // TestGateway.Chat's content
         Assert.InRange(long.Parse(Header(holder, "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture), 850 - reserved, 1000 - reserved);
 
         // 500 more would exceed the ~250-350 left, though the tenant has used little yet.
@@ -178,6 +178,9 @@ public class LimitTests
     private static long RemainingTokens(JsonElement tenants) => Fleet.Named(tenants, "rl").GetProperty("remaining_tokens").GetInt64();
 
     private static int LimitedInFlight(JsonElement tenants) => Fleet.Named(tenants, "rl").GetProperty("limited_in_flight").GetInt32();
+
+    // What the inspector estimates for a one-message prompt: its UTF-8 bytes / 4, rounded up.
+    private static long PromptEstimate(string content) => (Encoding.UTF8.GetByteCount(content) + 3) / 4;
 
     // 429 rate_limit_exceeded in OpenAI's shape, with Retry-After; returns the `error` object.
     private static async Task<JsonElement> AssertRateLimitedAsync(HttpResponseMessage response, string type)

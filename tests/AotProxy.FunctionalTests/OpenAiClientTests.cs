@@ -115,7 +115,8 @@ public class OpenAiClientTests
         var client = Client(gateway, key, retry: false);
         await client.CompleteChatAsync([new UserChatMessage("hi")]);
 
-        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("hi")]));
+        // A prompt of ~13 tokens (52 characters) against a budget of 5: nothing left for it.
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("What is the capital of France? Answer in one word...")]));
 
         Assert.Equal(429, refused.Status);
         Assert.Contains("rate_limit_exceeded", refused.Message, StringComparison.Ordinal);
@@ -137,7 +138,8 @@ public class OpenAiClientTests
             """);
         var client = Client(gateway, key, retry: false);
 
-        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("hi")]));
+        // A prompt of ~13 tokens (52 characters) against a budget of 5: nothing left for it.
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("What is the capital of France? Answer in one word...")]));
 
         Assert.Equal(429, refused.Status);
         Assert.Contains("insufficient_quota", refused.Message, StringComparison.Ordinal);

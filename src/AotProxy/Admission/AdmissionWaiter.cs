@@ -10,7 +10,7 @@ namespace AotProxy.Admission;
 // CAS, and the losers see a tombstone.
 //
 // Two owners, the request and the queue; the waiter goes back to its pool when both are done.
-//   request:   var waiter = pool.Rent(tenant, @class, bucket, cost);
+//   request:   var waiter = pool.Rent(tenant, @class, bucket, charge);
 //              if (!ring.TryEnqueue(waiter)) { waiter.Abandon(); /* reject */ }
 //              var outcome = await waiter.WaitAsync(maxQueueWait, requestAborted);
 //              // The await released the request's share: do not touch the waiter after it.
@@ -74,7 +74,8 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
 
     public int Bucket { get; private set; }
 
-    public double Cost { get; private set; }
+    // What granting it charges the fair-share accounts.
+    public GrantCharge Charge { get; private set; }
 
     // When it was rented, on the pool's TimeProvider timestamp clock.
     public long EnqueuedAt { get; private set; }
@@ -184,13 +185,13 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
-    internal void Start(string tenant, string @class, int bucket, double cost, long enqueuedAt)
+    internal void Start(string tenant, string @class, int bucket, GrantCharge charge, long enqueuedAt)
     {
         Debug.Assert(Volatile.Read(ref _owners) == 0, "Only an idle waiter is rented.");
         Tenant = tenant;
         Class = @class;
         Bucket = bucket;
-        Cost = cost;
+        Charge = charge;
         EnqueuedAt = enqueuedAt;
         _waiting = false;
         _owners = 2;

@@ -1,11 +1,26 @@
 namespace AotProxy.Admission;
 
-// What a grant charged the accounts, and how to settle it once usage is known.
-internal readonly record struct GrantCharge(long PromptEstimate, double InputWeight, double OutputWeight, int TenantWeight, int ClassWeight)
+// What a grant charged the accounts, and how to settle it once usage is known. TenantLifts and
+// ClassLifts are the accounts' Lifts as they stood before the charge (At): a refund of a charge
+// that a later lift forgave is held to the floor (FairShareAccount.Refund).
+internal readonly record struct GrantCharge(
+    long PromptEstimate,
+    double InputWeight,
+    double OutputWeight,
+    int TenantWeight,
+    int ClassWeight,
+    long TenantLifts = 0,
+    long ClassLifts = 0)
 {
     public double Admission => InputWeight * PromptEstimate;
 
-    // Counters only grow: a prompt smaller than its estimate is not refunded.
+    // The usage's cost, input_weight x prompt + output_weight x completion, less what admission
+    // charged: negative when the estimate was high, a refund.
     public double Settlement(long promptTokens, long completionTokens) =>
-        Math.Max(0, InputWeight * (promptTokens - PromptEstimate)) + (OutputWeight * completionTokens);
+        (InputWeight * (Math.Max(promptTokens, 0) - PromptEstimate)) + (OutputWeight * Math.Max(completionTokens, 0));
+
+    // Read before the accounts are charged: a lift between the read and the charge only makes
+    // the refund more careful, never less.
+    public GrantCharge At(FairShareAccount tenant, FairShareAccount classAccount) =>
+        this with { TenantLifts = tenant.Lifts, ClassLifts = classAccount.Lifts };
 }

@@ -119,21 +119,24 @@ internal sealed class ModelAdmission
             return new(new AdmissionResult(AdmissionDecision.Admitted, lease, 0, TimeSpan.Zero));
         }
 
-        return QueueAsync(level, tenant, classAccount, request.Tenant.Weight, classModel, charge, cancellationToken);
+        return QueueAsync(level, tenant, classAccount, classModel, charge, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
-        int level, FairShareAccount tenant, FairShareAccount classAccount, int tenantWeight, ClassModel classModel, GrantCharge charge, CancellationToken cancellationToken)
+        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, CancellationToken cancellationToken)
     {
         var queueLevel = Level(level);
         var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
-        queue.Update(classModel, tenantWeight);
-        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge.Admission);
-        var enqueuedAt = waiter.EnqueuedAt;
+        queue.Update(classModel);
 
         // Counted before the enqueue, so the dispatcher never takes a waiter it has not counted.
+        // The lifts are read after the count: becoming backlogged may lift the tenant, and this
+        // request's charge (at its grant) comes after that lift.
         OnQueued(queue, +1);
+        charge = charge.At(tenant, classAccount);
+        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge);
+        var enqueuedAt = waiter.EnqueuedAt;
         if (!queue.Ring.TryEnqueue(waiter))
         {
             OnQueued(queue, -1);
@@ -162,9 +165,10 @@ internal sealed class ModelAdmission
         classAccount.AddInFlight(-1);
         if (usage is { } used)
         {
-            var extra = charge.Settlement(used.PromptTokens, used.CompletionTokens);
-            tenant.Charge(extra / charge.TenantWeight);
-            classAccount.Charge(extra / charge.ClassWeight);
+            // Up or down to exactly the usage's cost; without usage the estimate stays charged.
+            var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens);
+            tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
+            classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);
         }
 
         ServiceTimes.Add(_time.GetElapsedTime(grantedAt).TotalSeconds);
@@ -226,10 +230,10 @@ internal sealed class ModelAdmission
             }
 
             OnQueued(queue, -1);
-            var cost = waiter.Cost;
+            var charge = waiter.Charge;
             if (waiter.TryGrant(slotBucket))
             {
-                OnGranted(queue, cost, now);
+                OnGranted(queue, charge, now);
             }
             else
             {
@@ -259,6 +263,7 @@ internal sealed class ModelAdmission
 
     private AdmissionLease Grant(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge)
     {
+        charge = charge.At(tenant, classAccount);
         var cost = charge.Admission;
         tenant.Charge(cost / charge.TenantWeight);
         classAccount.Charge(cost / charge.ClassWeight);
@@ -269,10 +274,13 @@ internal sealed class ModelAdmission
         return new AdmissionLease(this, tenant, classAccount, slotBucket, charge, now);
     }
 
-    private void OnGranted(TenantQueue queue, double cost, long now)
+    // The waiter's own charge, with the weights of the snapshot its request runs on: the same
+    // the settlement divides by, so that a refund returns exactly what was charged.
+    private void OnGranted(TenantQueue queue, in GrantCharge charge, long now)
     {
-        queue.Tenant.Charge(cost / queue.TenantWeight);
-        queue.Class.Charge(cost / Math.Max(1, queue.ClassModel?.Weight ?? 1));
+        var cost = charge.Admission;
+        queue.Tenant.Charge(cost / charge.TenantWeight);
+        queue.Class.Charge(cost / charge.ClassWeight);
         queue.Tenant.AddInFlight(1);
         queue.Class.AddInFlight(1);
         queue.Class.LastGrantedTenant = queue.Tenant.Counter;

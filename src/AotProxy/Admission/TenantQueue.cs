@@ -9,7 +9,6 @@ namespace AotProxy.Admission;
 internal sealed class TenantQueue(int level, FairShareAccount tenant, FairShareAccount classAccount, int capacity)
 {
     private volatile ClassModel? _class;
-    private int _tenantWeight = 1;
 
     public int Level { get; } = level;
 
@@ -19,14 +18,9 @@ internal sealed class TenantQueue(int level, FairShareAccount tenant, FairShareA
 
     public BoundedRing<AdmissionWaiter> Ring { get; } = new(capacity);
 
-    // The class and the tenant's weight as the latest enqueue saw them (reloads may change them).
+    // The class as the latest enqueue saw it (reloads and time windows may change it). What a
+    // grant charges comes with each waiter (AdmissionWaiter.Charge), not from here.
     public ClassModel? ClassModel => _class;
 
-    public int TenantWeight => Volatile.Read(ref _tenantWeight);
-
-    public void Update(ClassModel classModel, int tenantWeight)
-    {
-        _class = classModel;
-        Volatile.Write(ref _tenantWeight, tenantWeight);
-    }
+    public void Update(ClassModel classModel) => _class = classModel;
 }

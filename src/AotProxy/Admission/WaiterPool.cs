@@ -24,14 +24,14 @@ internal sealed class WaiterPool
 
     // A pending waiter owned by two: the caller, and the queue it is about to be enqueued in.
     // EnqueuedAt is now on Time's clock. See AdmissionWaiter for the protocol.
-    public AdmissionWaiter Rent(string tenant, string @class, int bucket, double cost)
+    public AdmissionWaiter Rent(string tenant, string @class, int bucket, GrantCharge charge)
     {
         if (!_idle.TryDequeue(out var waiter))
         {
             waiter = new AdmissionWaiter(this);
         }
 
-        waiter.Start(tenant, @class, bucket, cost, Time.GetTimestamp());
+        waiter.Start(tenant, @class, bucket, charge, Time.GetTimestamp());
         return waiter;
     }
 

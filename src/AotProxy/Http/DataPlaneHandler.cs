@@ -152,7 +152,7 @@ internal sealed class DataPlaneHandler(
             // The limit stage: hard stops (429) before anything is queued. TPM and the budgets
             // reserve the estimated prompt plus max_tokens (the budgets also its worst-case cost);
             // the reservations settle to the usage below.
-            var promptTokens = PromptEstimate(body.Length);
+            var promptTokens = inspected.PromptTokens;
             var limit = limits.TryAcquire(tenant, promptTokens, CompletionReservation(context, inspected, snapshot.Limits), snapshot.Prices.For(model), snapshot.Limits.RejectOverrun);
             if (limit.State is not null)
             {
@@ -235,8 +235,8 @@ internal sealed class DataPlaneHandler(
     {
         var model = inspected.Model;
         var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
-        var reserved = PromptEstimate(body.Length) + CompletionReservation(context, inspected, snapshot.Limits);
-        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection, reserved).ConfigureAwait(false);
+        var reserved = inspected.PromptTokens + CompletionReservation(context, inspected, snapshot.Limits);
+        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection, reserved, inspected.PromptTokens).ConfigureAwait(false);
         if (worker is null)
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
@@ -271,11 +271,6 @@ internal sealed class DataPlaneHandler(
 
         return exit;
     }
-
-    // About 4 bytes of JSON per prompt token (English text; the JSON's punctuation roughly
-    // cancels the tokenizer's merges). Fair-share charges and TPM reservations use it, and so does
-    // the estimated usage of a stream cut before its usage chunk; real usage settles the first two.
-    private static long PromptEstimate(int bodyBytes) => bodyBytes / 4;
 
     // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
     private static long CompletionReservation(HttpContext context, in InspectedRequest inspected, LimitsModel limits) =>
@@ -313,7 +308,7 @@ internal sealed class DataPlaneHandler(
     // `reserved` (prompt estimate + max_tokens) is what a paced worker's tpm is charged.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<(ForwardResult Result, WorkerState? Worker)> ForwardWithRetriesAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage, long reserved)
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage, long reserved, long promptTokens)
     {
         var retries = snapshot.Retries;
         var forwarding = snapshot.Forwarding;
@@ -346,7 +341,7 @@ internal sealed class DataPlaneHandler(
             {
                 // The prompt estimate is what a response that ends without usage is accounted at.
                 result = await forwarder.ForwardAsync(
-                    context, worker, body, requestId, stripUsage, PromptEstimate(body.Length), mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
+                    context, worker, body, requestId, stripUsage, promptTokens, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
             }
             catch
             {

@@ -10,7 +10,8 @@ internal readonly record struct InspectedRequest(
     PrioritySplice PrioritySplice, // where scheduler.engine_priority adds "priority": the root's closing brace
     ulong PrefixHash,        // StableHash of the prompt's first bytes (messages, prompt or input); 0 when absent
     ulong UserHash,          // StableHash of the body's `user`; 0 when absent
-    MaxTokensSplice MaxTokensSplice = default) // where a budget's cap rewrites max_tokens
+    MaxTokensSplice MaxTokensSplice = default, // where a budget's cap rewrites max_tokens
+    long PromptTokens = 0)   // the prompt's estimated tokens, from its text (PromptSize)
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.

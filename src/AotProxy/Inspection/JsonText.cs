@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Text.Json;
 using System.Text.Unicode;
 
 namespace AotProxy.Inspection;
@@ -12,6 +13,16 @@ namespace AotProxy.Inspection;
 // backslash at once.
 internal static class JsonText
 {
+    // Whether ValueTextEquals can compare the property name the reader is on: an escaped one must
+    // unescape to valid text, or the comparison throws (a lone surrogate, as in {"\ud800":1}). No
+    // field the gateway reads has any other name, so such a key is skipped like any unknown one
+    // (the worker sees the body unchanged).
+    public static bool IsReadableName(ref Utf8JsonReader reader) =>
+        !reader.ValueIsEscaped || IsValid(reader.ValueSpan);
+
+    public static bool NameEquals(ref Utf8JsonReader reader, ReadOnlySpan<byte> name) =>
+        IsReadableName(ref reader) && reader.ValueTextEquals(name);
+
     public static bool IsValid(ReadOnlySpan<byte> json)
     {
         if (!Utf8.IsValid(json))

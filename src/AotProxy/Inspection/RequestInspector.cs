@@ -4,7 +4,8 @@ using AotProxy.Routing;
 namespace AotProxy.Inspection;
 
 // One forward-only Utf8JsonReader pass over an OpenAI request body. It reads the few fields the
-// gateway decides on and skips everything else (messages, tools, ...) without building a DOM.
+// gateway decides on, sizes the prompt from its text on the way (PromptSize), and skips
+// everything else (tools, images, ...) without building a DOM.
 internal static class RequestInspector
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
@@ -51,11 +52,12 @@ internal static class RequestInspector
         var sawStreamOptions = false;
         ulong prefixHash = 0;
         ulong userHash = 0;
+        var prompt = default(PromptSize);
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             rootHasProperties = true;
-            if (!IsReadableName(ref reader))
+            if (!JsonText.IsReadableName(ref reader))
             {
                 reader.Read();
                 reader.Skip();
@@ -111,9 +113,19 @@ internal static class RequestInspector
             }
             else if (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8))
             {
+                var isMessages = reader.ValueTextEquals("messages"u8);
                 reader.Read();
-                var (start, length) = SkipValue(ref reader);
-                prefixHash = StableHash.Of(body.Slice(start, Math.Min(length, PrefixBytes)));
+                var start = (int)reader.TokenStartIndex;
+                if (isMessages)
+                {
+                    prompt.AddMessages(ref reader);
+                }
+                else
+                {
+                    prompt.AddInputs(ref reader);
+                }
+
+                prefixHash = StableHash.Of(body.Slice(start, Math.Min((int)reader.BytesConsumed - start, PrefixBytes)));
             }
             else if (reader.ValueTextEquals("user"u8))
             {
@@ -169,7 +181,8 @@ internal static class RequestInspector
             new PrioritySplice(rootClose, rootHasProperties),
             prefixHash,
             userHash,
-            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length));
+            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
+            prompt.Tokens);
         return InspectionError.None;
     }
 
@@ -197,7 +210,7 @@ internal static class RequestInspector
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             hasProperties = true;
-            var readable = IsReadableName(ref reader);
+            var readable = JsonText.IsReadableName(ref reader);
             var isIncludeUsage = readable && reader.ValueTextEquals("include_usage"u8);
             var isContinuous = readable && reader.ValueTextEquals("continuous_usage_stats"u8);
             reader.Read();
@@ -230,12 +243,6 @@ internal static class RequestInspector
     }
 
     private static bool IsOptionalBool(JsonTokenType type) => type is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null;
-
-    // A property name ValueTextEquals can compare: an escaped one must unescape to valid text, or
-    // the comparison throws. No field the gateway reads has any other name, so such a key is skipped
-    // like any unknown one (the worker sees the body unchanged).
-    private static bool IsReadableName(ref Utf8JsonReader reader) =>
-        !reader.ValueIsEscaped || JsonText.IsValid(reader.ValueSpan);
 
     private static (int Start, int Length) SkipValue(ref Utf8JsonReader reader)
     {

@@ -46,14 +46,6 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
             return;
         }
 
-        var actual = used.TotalTokens;
-        if (actual < reserved)
-        {
-            tokens.GiveBack(reserved - actual, takenAt);
-        }
-        else
-        {
-            tokens.Charge(actual - reserved);
-        }
+        tokens.Settle(reserved, used.TotalTokens, takenAt);
     }
 }

@@ -41,11 +41,19 @@ internal sealed class MinuteLimit
         return true;
     }
 
-    // Usage above a reservation is owed to both.
-    public void Charge(long n)
+    // Settles a take of `reserved` at `takenAt` to the `used` ones: both then hold exactly `used`
+    // for it. Usage above the reservation is owed.
+    public void Settle(long reserved, long used, long takenAt)
     {
-        _bucket.Charge(n);
-        _window.Charge(n);
+        _bucket.Settle(reserved, used);
+        if (used < reserved)
+        {
+            _window.GiveBack(reserved - used, _window.SecondOf(takenAt));
+        }
+        else
+        {
+            _window.Charge(used - reserved);
+        }
     }
 
     // Returns n taken at `takenAt` (the `now` of the take).

@@ -81,11 +81,26 @@ internal sealed class TokenBucket
 
     // Takes n tokens whether or not the bucket holds them: usage above a reservation is owed,
     // and the debt delays the next takes.
-    public void Charge(long n) => Move(n, charge: true);
+    public void Charge(long n) => Settle(0, n);
 
     // Returns n tokens taken earlier. The bucket never holds more than its capacity: a _tat in
     // the past reads as full.
-    public void GiveBack(long n) => Move(n, charge: false);
+    public void GiveBack(long n) => Move(Cost(Math.Clamp(n, 0, Capacity)), charge: false);
+
+    // Settles a take of `reserved` tokens (at most the capacity, as every take) to the `used`
+    // ones: the bucket then holds what a take of `used` would have left it, to the tick. A
+    // give-back of the difference alone could keep one tick too many (each call rounds down on
+    // its own; one tick short of a token reads as a token less). Usage above the reservation is
+    // owed, up to one window of debt beyond it.
+    public void Settle(long reserved, long used)
+    {
+        reserved = Math.Clamp(reserved, 0, Capacity);
+        var ticks = Cost(Math.Clamp(used, 0, reserved + Capacity)) - Cost(reserved);
+        if (ticks != 0)
+        {
+            Move(Math.Abs(ticks), charge: ticks > 0);
+        }
+    }
 
     // Tokens in the bucket now; 0 while it owes (never negative).
     public long Remaining
@@ -117,16 +132,16 @@ internal sealed class TokenBucket
         return Ticks(Volatile.Read(ref _tat) - now);
     }
 
-    private void Move(long n, bool charge)
+    // Moves _tat by `cost` ticks. Beyond the capacity a give-back changes nothing (the bucket
+    // tops out); the callers cap a charge at one window of debt, which also keeps the arithmetic
+    // in range.
+    private void Move(long cost, bool charge)
     {
-        if (n <= 0)
+        if (cost <= 0)
         {
             return;
         }
 
-        // Beyond the capacity a give-back changes nothing (the bucket tops out) and a charge is
-        // capped at one window of debt, which also keeps the arithmetic in range.
-        var cost = Cost(Math.Min(n, Capacity));
         var now = _time.GetTimestamp();
         var seen = Volatile.Read(ref _tat);
         while (true)
@@ -143,7 +158,7 @@ internal sealed class TokenBucket
         }
     }
 
-    // n <= Capacity: n * _remainder < Capacity^2 <= 10^18.
+    // n <= 2 x Capacity: n * _remainder < 2 x Capacity^2 <= 2 x 10^18, within a long.
     private long Cost(long n) => n * _ticksPerToken + (_remainder == 0 ? 0 : n * _remainder / Capacity);
 
     private TimeSpan Ticks(long ticks) =>

@@ -50,7 +50,7 @@ public class AdmissionStormTests
             for (var i = 0; i < PerRound; i++)
             {
                 sources[i] = new CancellationTokenSource();
-                waiters[i] = pool.Rent("acme", "interactive", 0, 1);
+                waiters[i] = pool.Rent("acme", "interactive", 0, default);
                 waits[i] = waiters[i].WaitAsync(TimeSpan.FromSeconds(1), sources[i].Token).AsTask();
             }
 
@@ -144,7 +144,7 @@ public class AdmissionStormTests
                     }
 
                     var index = (producer * PerProducer) + n;
-                    var waiter = pool.Rent($"tenant-{producer}", "interactive", 0, 1);
+                    var waiter = pool.Rent($"tenant-{producer}", "interactive", 0, default);
                     created.TryAdd(waiter, 0);
                     // Full: wait a little for the scheduler, as a burst does, then give up.
                     var enqueued = ring.TryEnqueue(waiter);

@@ -6,13 +6,15 @@ public class AdmissionWaiterTests
 {
     private static readonly TimeSpan Timeout5s = TimeSpan.FromSeconds(5);
 
+    private static readonly GrantCharge Charge = new(PromptEstimate: 100, InputWeight: 1, OutputWeight: 2, TenantWeight: 3, ClassWeight: 4);
+
     private readonly ManualTimeProvider _time = new();
 
     [Fact]
     public async Task TryGrant_PendingWaiter_CompletesTheWaitAsGranted()
     {
         var pool = new WaiterPool(_time, 4);
-        var waiter = pool.Rent("acme", "interactive", 3, 1.5);
+        var waiter = pool.Rent("acme", "interactive", 3, default);
         Assert.True(waiter.IsPending);
 
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
@@ -30,12 +32,12 @@ public class AdmissionWaiterTests
     public void Rent_SetsThePayloadAndTheTimestamp()
     {
         _time.Advance(TimeSpan.FromSeconds(7));
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "batch", 2, 0.25);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "batch", 2, Charge);
 
         Assert.Equal("acme", waiter.Tenant);
         Assert.Equal("batch", waiter.Class);
         Assert.Equal(2, waiter.Bucket);
-        Assert.Equal(0.25, waiter.Cost);
+        Assert.Equal(Charge, waiter.Charge);
         Assert.Equal(_time.GetTimestamp(), waiter.EnqueuedAt);
         waiter.Abandon();
     }
@@ -43,7 +45,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task WaitAsync_TimeoutElapses_CompletesTimedOutAndTryGrantReturnsFalse()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
 
         _time.Advance(TimeSpan.FromMilliseconds(4999));
@@ -61,7 +63,7 @@ public class AdmissionWaiterTests
     public async Task WaitAsync_TokenCancelled_CompletesCancelledAndTryGrantReturnsFalse()
     {
         using var cts = new CancellationTokenSource();
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, cts.Token);
         Assert.False(wait.IsCompleted);
 
@@ -76,7 +78,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task WaitAsync_TokenAlreadyCancelled_CompletesCancelledAtOnce()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
 
         var wait = waiter.WaitAsync(Timeout5s, new CancellationToken(canceled: true));
 
@@ -89,7 +91,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task WaitAsync_ZeroTimeout_TimesOutAtOnce()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
 
         var wait = waiter.WaitAsync(TimeSpan.Zero, CancellationToken.None);
 
@@ -101,7 +103,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task WaitAsync_CalledAfterTheRent_CountsTheTimeoutFromTheRent()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         _time.Advance(TimeSpan.FromSeconds(2));
 
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
@@ -117,7 +119,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task WaitAsync_InfiniteTimeout_WaitsUntilGranted()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout.InfiniteTimeSpan, CancellationToken.None);
 
         _time.Advance(TimeSpan.FromDays(30));
@@ -132,7 +134,7 @@ public class AdmissionWaiterTests
     public async Task WaitAsync_GrantedBeforeTheRequestWaits_ReturnsGranted()
     {
         // The scheduler can dequeue and grant between the request's enqueue and its WaitAsync.
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         Assert.True(waiter.TryGrant());
 
         var wait = waiter.WaitAsync(Timeout5s, new CancellationToken(canceled: true));
@@ -147,7 +149,7 @@ public class AdmissionWaiterTests
     [InlineData(4_294_967_295d)]
     public void WaitAsync_TimeoutOutOfRange_Throws(double milliseconds)
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
 
         // WaitAsync throws synchronously, before any ValueTask exists.
         Assert.Throws<ArgumentOutOfRangeException>(() => { _ = waiter.WaitAsync(TimeSpan.FromMilliseconds(milliseconds), CancellationToken.None).AsTask(); });
@@ -157,7 +159,7 @@ public class AdmissionWaiterTests
     [Fact]
     public async Task TryCancel_PendingWaiter_CompletesCancelled()
     {
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
 
         Assert.True(waiter.TryCancel());
@@ -171,7 +173,7 @@ public class AdmissionWaiterTests
     public async Task TimerAndToken_AfterAGrant_ChangeNothing()
     {
         using var cts = new CancellationTokenSource();
-        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, 1);
+        var waiter = new WaiterPool(_time, 4).Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, cts.Token);
         Assert.True(waiter.TryGrant());
 
@@ -188,14 +190,14 @@ public class AdmissionWaiterTests
         var time = new TimerCapturingTimeProvider(_time);
         var pool = new WaiterPool(time, 1);
 
-        var first = pool.Rent("acme", "interactive", 0, 1);
+        var first = pool.Rent("acme", "interactive", 0, default);
         var firstWait = first.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
         Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
 
         _time.Advance(TimeSpan.FromSeconds(2));
-        var second = pool.Rent("acme", "interactive", 0, 1);
+        var second = pool.Rent("acme", "interactive", 0, default);
         Assert.Same(first, second);
         var secondWait = second.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
 
@@ -220,7 +222,7 @@ public class AdmissionWaiterTests
     {
         var time = new TimerCapturingTimeProvider(_time);
         var pool = new WaiterPool(time, 1);
-        var waiter = pool.Rent("acme", "interactive", 0, 1);
+        var waiter = pool.Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.True(waiter.TryGrant());
         waiter.ReleaseFromQueue();
@@ -229,7 +231,7 @@ public class AdmissionWaiterTests
         _time.Advance(TimeSpan.FromSeconds(5));
         Assert.Single(time.Timers).Fire();
 
-        var next = pool.Rent("acme", "interactive", 0, 1);
+        var next = pool.Rent("acme", "interactive", 0, default);
         Assert.Same(waiter, next);
         Assert.True(next.IsPending);
         Assert.True(next.TryGrant());
@@ -241,7 +243,7 @@ public class AdmissionWaiterTests
     public async Task WaitAsync_TimerArmedForAnEarlierDeadline_FiresEarlyAndTimesOutAtTheNewDeadline()
     {
         var pool = new WaiterPool(_time, 1);
-        var first = pool.Rent("acme", "interactive", 0, 1);
+        var first = pool.Rent("acme", "interactive", 0, default);
         var firstWait = first.WaitAsync(Timeout5s, CancellationToken.None);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
@@ -249,7 +251,7 @@ public class AdmissionWaiterTests
 
         // The timer is still armed for t = 5 s; this wait's deadline is t = 6 s.
         _time.Advance(TimeSpan.FromSeconds(1));
-        var second = pool.Rent("acme", "interactive", 0, 1);
+        var second = pool.Rent("acme", "interactive", 0, default);
         Assert.Same(first, second);
         var secondWait = second.WaitAsync(Timeout5s, CancellationToken.None);
 
@@ -267,13 +269,13 @@ public class AdmissionWaiterTests
     public async Task WaitAsync_ShorterTimeoutThanTheTimerIsArmedFor_ArmsItEarlier()
     {
         var pool = new WaiterPool(_time, 1);
-        var first = pool.Rent("acme", "interactive", 0, 1);
+        var first = pool.Rent("acme", "interactive", 0, default);
         var firstWait = first.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
         Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
 
-        var second = pool.Rent("acme", "interactive", 0, 1);
+        var second = pool.Rent("acme", "interactive", 0, default);
         var secondWait = second.WaitAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
 
         _time.Advance(TimeSpan.FromMilliseconds(1999));
@@ -289,13 +291,13 @@ public class AdmissionWaiterTests
     {
         var pool = new WaiterPool(_time, 1);
         using var firstRequest = new CancellationTokenSource();
-        var first = pool.Rent("acme", "interactive", 0, 1);
+        var first = pool.Rent("acme", "interactive", 0, default);
         var firstWait = first.WaitAsync(Timeout5s, firstRequest.Token);
         Assert.True(first.TryGrant());
         first.ReleaseFromQueue();
         Assert.Equal(AdmissionOutcome.Granted, (await firstWait).Outcome);
 
-        var second = pool.Rent("acme", "interactive", 0, 1);
+        var second = pool.Rent("acme", "interactive", 0, default);
         Assert.Same(first, second);
         var secondWait = second.WaitAsync(Timeout5s, CancellationToken.None);
         await firstRequest.CancelAsync();
@@ -314,7 +316,7 @@ public class AdmissionWaiterTests
 
         for (var i = 0; i < 5; i++)
         {
-            var waiter = pool.Rent("acme", "interactive", 0, 1);
+            var waiter = pool.Rent("acme", "interactive", 0, default);
             var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
             if (i % 2 == 0)
             {
@@ -339,7 +341,7 @@ public class AdmissionWaiterTests
     public async Task Release_ReturnsTheWaiterToThePoolOnlyAfterBothOwners(bool queueReleasesFirst)
     {
         var pool = new WaiterPool(_time, 4);
-        var waiter = pool.Rent("acme", "interactive", 0, 1);
+        var waiter = pool.Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
         Assert.True(waiter.TryGrant());
         Assert.Equal(0, pool.Count);
@@ -361,20 +363,20 @@ public class AdmissionWaiterTests
 
         Assert.Equal(1, pool.Count);
         Assert.Equal(string.Empty, waiter.Tenant);
-        Assert.Same(waiter, pool.Rent("beta", "batch", 1, 2));
+        Assert.Same(waiter, pool.Rent("beta", "batch", 1, default));
     }
 
     [Fact]
     public void Abandon_NeverEnqueued_ReturnsTheWaiterToThePoolAtOnce()
     {
         var pool = new WaiterPool(_time, 4);
-        var waiter = pool.Rent("acme", "interactive", 0, 1);
+        var waiter = pool.Rent("acme", "interactive", 0, default);
 
         waiter.Abandon();
 
         Assert.Equal(1, pool.Count);
         Assert.False(waiter.IsPending);
-        var next = pool.Rent("beta", "batch", 1, 2);
+        var next = pool.Rent("beta", "batch", 1, default);
         Assert.Same(waiter, next);
         Assert.True(next.IsPending);
         Assert.Equal("beta", next.Tenant);
@@ -384,7 +386,7 @@ public class AdmissionWaiterTests
     public async Task Abandon_AfterWaitAsync_Throws()
     {
         var pool = new WaiterPool(_time, 4);
-        var waiter = pool.Rent("acme", "interactive", 0, 1);
+        var waiter = pool.Rent("acme", "interactive", 0, default);
         var wait = waiter.WaitAsync(Timeout5s, CancellationToken.None);
 
         Assert.Throws<InvalidOperationException>(waiter.Abandon);
@@ -399,7 +401,7 @@ public class AdmissionWaiterTests
     public void Return_PoolFull_DropsTheExtraWaiters()
     {
         var pool = new WaiterPool(_time, 2);
-        var waiters = Enumerable.Range(0, 3).Select(_ => pool.Rent("acme", "interactive", 0, 1)).ToArray();
+        var waiters = Enumerable.Range(0, 3).Select(_ => pool.Rent("acme", "interactive", 0, default)).ToArray();
         Assert.Equal(3, waiters.Distinct().Count());
 
         foreach (var waiter in waiters)
@@ -414,13 +416,13 @@ public class AdmissionWaiterTests
     public async Task Rent_ReusedWaiter_TheFirstUsesValueTaskCannotSeeTheNextUse()
     {
         var pool = new WaiterPool(_time, 1);
-        var first = pool.Rent("acme", "interactive", 0, 1);
+        var first = pool.Rent("acme", "interactive", 0, default);
         var firstWait = first.WaitAsync(Timeout5s, CancellationToken.None);
         first.TryGrant();
         first.ReleaseFromQueue();
         await firstWait;
 
-        var second = pool.Rent("acme", "interactive", 0, 1);
+        var second = pool.Rent("acme", "interactive", 0, default);
         var secondWait = second.WaitAsync(Timeout5s, CancellationToken.None);
         Assert.Same(first, second);
 

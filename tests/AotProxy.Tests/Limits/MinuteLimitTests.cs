@@ -52,11 +52,11 @@ public class MinuteLimitTests
     }
 
     [Fact]
-    public void Charge_IsOwedToBoth_AndTheResetWaitsForTheLaterOfThem()
+    public void Settle_AboveTheReservation_IsOwedToBoth_AndTheResetWaitsForTheLaterOfThem()
     {
         var limit = new MinuteLimit(60, _clock);
         Assert.True(limit.TryTake(30, _clock.GetTimestamp()));
-        limit.Charge(30);
+        limit.Settle(30, 60, _clock.GetTimestamp());
 
         Assert.Equal(0, limit.Remaining);
         // The bucket is full again after 60 s; the window empties when the take's second leaves it, at 61 s.
