@@ -56,6 +56,8 @@ public class CapacityTests
                 Assert.Equal((0L, 0L), (breaker.GetProperty("times_opened").GetInt64(), breaker.GetProperty("failures").GetInt64()));
             }
 
+            await AssertEverySlotBackAsync(admin);
+
             gateway.SendSigterm();
             Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
             directory.Delete(recursive: true);
@@ -144,6 +146,7 @@ public class CapacityTests
         Assert.True(statuses.All(s => s == 200), "queued requests got " + string.Join(", ", statuses));
         var metrics = await admin.GetStringAsync("/metrics");
         Assert.Equal(8, Fleet.Sum(string.Join('\n', metrics.Split('\n').Where(l => l.Contains("outcome=\"granted\"", StringComparison.Ordinal))), "llm_gateway_admissions_total"));
+        await AssertEverySlotBackAsync(admin);
         gateway.SendSigterm();
         Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
         directory.Delete(recursive: true);
@@ -226,6 +229,11 @@ public class CapacityTests
         Assert.Equal(200, await StatusAsync(http, "the configured model is served"));
         directory.Delete(recursive: true);
     }
+
+    private static Task AssertEverySlotBackAsync(HttpClient admin) =>
+        TestGateway.WaitUntilAsync(
+            async () => (await GetJsonAsync(admin, "/api/workers")).EnumerateArray().All(w => w.GetProperty("slots_taken").GetInt32() == 0),
+            "every worker slot came back");
 
     private static async Task ReloadAsync(HttpClient admin)
     {

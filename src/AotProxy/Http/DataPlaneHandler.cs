@@ -352,12 +352,28 @@ internal sealed class DataPlaneHandler(
             }
 
             last = worker;
-            if (worker.Pacer is { } pacer && await PaceAsync(context, worker, pacer, reserved).ConfigureAwait(false) is { } unpaced)
+            ForwardResult? unpaced = null;
+            try
+            {
+                if (worker.Pacer is { } pacer)
+                {
+                    unpaced = await PaceAsync(context, worker, pacer, reserved).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                // Its 503 could not be written (the client went away meanwhile): the slot comes back all the same.
+                worker.Breaker.OnAbandoned(permit);
+                ReleaseSlot(ref slot);
+                throw;
+            }
+
+            if (unpaced is { } notSent)
             {
                 // Nothing was sent: no verdict on the worker, but a half-open breaker's trial slot must come back.
                 worker.Breaker.OnAbandoned(permit);
                 ReleaseSlot(ref slot);
-                return (unpaced, worker);
+                return (notSent, worker);
             }
 
             // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
