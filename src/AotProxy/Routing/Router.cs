@@ -4,11 +4,11 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Routing;
 
-// The route stage: the snapshot's strategy picks a candidate with a free slot, which the
-// request's slot moves to, the worker's breaker grants a permit (a half-open breaker lets only a
-// few trials through), and the attempt's outcome flows
-// back into the worker's state: breaker, error window, latency averages. Health and breakers
-// count only the upstream's failures; a client that went away is never the worker's fault.
+// The route stage: the snapshot's strategy picks a candidate with a free slot, the request's
+// slot moves there, the worker's breaker grants a permit (a half-open breaker lets only a few
+// trials through), and the attempt's outcome flows back into the worker's state: breaker, error
+// window, latency averages. Health and breakers count only the upstream's failures; a client
+// that went away is never the worker's fault.
 internal sealed class Router(TimeProvider time, Random random, ILogger logger)
 {
     // Picks the worker for one attempt and moves the request's slot onto it (`slot`: the slot it
@@ -61,20 +61,15 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
     public bool TryReserve(WorkerPool pool, GatewaySnapshot snapshot, out WorkerSlot slot)
     {
         var workers = pool.Workers;
-        var breaker = snapshot.CircuitBreaker;
         var best = -1;
         var bestRoom = 0;
         for (var i = 0; i < workers.Length; i++)
         {
-            var worker = workers[i];
-            if (worker.IsRoutable(breaker))
+            var room = workers[i].Capacity(snapshot) - workers[i].SlotsTaken; // Capacity: 0 unless routable
+            if (room > bestRoom)
             {
-                var room = worker.Capacity(snapshot) - worker.SlotsTaken;
-                if (room > bestRoom)
-                {
-                    best = i;
-                    bestRoom = room;
-                }
+                best = i;
+                bestRoom = room;
             }
         }
 
@@ -85,7 +80,7 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
 
         for (var i = 0; i < workers.Length; i++)
         {
-            if (i != best && workers[i].IsRoutable(breaker) && TryTakeSlot(workers[i], snapshot, out slot))
+            if (i != best && workers[i].IsRoutable(snapshot.CircuitBreaker) && TryTakeSlot(workers[i], snapshot, out slot))
             {
                 return true;
             }
