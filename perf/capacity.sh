@@ -100,7 +100,7 @@ burst() {
   burst 40
   for i in 0 1 2 3; do
     curl -s "http://127.0.0.1:$((base_port + i))/sim/stats" | python3 -c \
-      'import json,sys; s=json.load(sys.stdin); print(f"{s[\"name\"]}: requests {s[\"requests_total\"]}, max_in_engine {s[\"max_in_engine\"]}, queue_full {s[\"queue_full\"]}")'
+      'import json,sys; s=json.load(sys.stdin); print("%s: requests %d, max_in_engine %d, queue_full %d" % (s["name"], s["requests_total"], s["max_in_engine"], s["queue_full"]))'
   done
   curl -s "http://127.0.0.1:$admin_port/api/circuit-breaker/stats" | python3 -c \
     'import json,sys; b=json.load(sys.stdin); print("breakers opened:", sum(x["times_opened"] for x in b), "failures:", sum(x["failures"] for x in b))'
