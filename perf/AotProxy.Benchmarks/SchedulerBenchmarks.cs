@@ -1,7 +1,10 @@
 using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Routing;
+using AotProxy.Tests.Support;
 using BenchmarkDotNet.Attributes;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Benchmarks;
 
@@ -9,6 +12,8 @@ namespace AotProxy.Benchmarks;
 // free and nobody waits (the common case below saturation): admit, then release the lease.
 // Expected: 0 B. A queued request's handoff (ring, waiter, grant) is AdmissionHandoffBenchmarks;
 // the thread-pool hop of its continuation comes on top, as for any awaited I/O.
+// FastPathWithWorkerSlot is the same with the grant's worker slot (issue 14): taken on the
+// worker with the most room of 4, and given back, as the gateway does; FastPath is its baseline.
 [MemoryDiagnoser]
 public class SchedulerBenchmarks
 {
@@ -16,7 +21,9 @@ public class SchedulerBenchmarks
 
     private readonly CancellationTokenSource _requestAborted = new();
     private ModelAdmission _model = null!;
+    private ModelAdmission _withWorkers = null!;
     private AdmissionRequest _request;
+    private AdmissionRequest _withWorkersRequest;
 
     [Params(SchedulerPolicyNames.FairShare, SchedulerPolicyNames.Priority, SchedulerPolicyNames.Bucket)]
     public string Policy { get; set; } = SchedulerPolicyNames.FairShare;
@@ -29,22 +36,37 @@ public class SchedulerBenchmarks
         var tenant = new TenantModel("acme", "interactive", 1, [], ["*"], 0, 0, 0);
         _model = new ModelAdmission("m", scheduler, new WaiterPool(TimeProvider.System, 64), TimeProvider.System);
         _request = new AdmissionRequest(tenant, classModel, 0, 500, scheduler, Capacity: 64);
-        if (FastPath() != (int)AdmissionDecision.Admitted)
+        var workers = Enumerable.Range(0, 4).Select(i => Snapshots.Worker($"gpu-{i}", $"http://10.0.0.{i + 1}:8000/", "m")).ToArray();
+        var snapshot = Snapshots.Create(workers, scheduler: scheduler);
+        var registry = new WorkerRegistry(TimeProvider.System);
+        registry.Apply(snapshot);
+        var pool = registry.Current.Pools["m"];
+        var router = new Router(TimeProvider.System, new Random(1), NullLogger.Instance);
+        _withWorkers = new ModelAdmission("m", scheduler, new WaiterPool(TimeProvider.System, 64), TimeProvider.System, router);
+        _withWorkersRequest = _request with { Capacity = pool.Capacity(snapshot), Pool = pool, Snapshot = snapshot };
+        if (FastPath() != (int)AdmissionDecision.Admitted || FastPathWithWorkerSlot() != (int)AdmissionDecision.Admitted)
         {
             throw new InvalidOperationException("the fast path does not admit");
         }
     }
 
+    [Benchmark(Baseline = true)]
+    public int FastPath() => AdmitAndRelease(_model, _request);
+
     [Benchmark]
-    public int FastPath()
+    public int FastPathWithWorkerSlot() => AdmitAndRelease(_withWorkers, _withWorkersRequest);
+
+    private int AdmitAndRelease(ModelAdmission model, in AdmissionRequest request)
     {
-        var pending = _model.AdmitAsync(_request, _requestAborted.Token);
+        var pending = model.AdmitAsync(request, _requestAborted.Token);
         if (!pending.IsCompletedSuccessfully)
         {
             throw new InvalidOperationException("the fast path queued");
         }
 
         var result = pending.Result;
+        var slot = result.Slot;
+        slot.Release();
         result.Lease.Release(null);
         return (int)result.Decision;
     }

@@ -54,10 +54,13 @@ public class WorkerPickBenchmarks
     [Benchmark]
     public int RoundRobin() => Pick(_roundRobin, default);
 
-    // The index of the picked worker, -1 for none.
+    // The index of the picked worker, -1 for none. The pick takes a slot on it; the attempt's end gives it back.
     private int Pick(GatewaySnapshot snapshot, RouteRequest request)
     {
         ulong tried = 0;
-        return _router.Pick(_pool, snapshot, request, ref tried, out _) is { } worker ? Array.IndexOf(_pool.Workers, worker) : -1;
+        var slot = default(WorkerSlot);
+        var picked = _router.Pick(_pool, snapshot, request, ref tried, ref slot, out _) is { } worker ? Array.IndexOf(_pool.Workers, worker) : -1;
+        slot.Release();
+        return picked;
     }
 }

@@ -144,7 +144,12 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         }
 
         var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
-        var sequence = engine.Submit(request, text?.PlannedTokens ?? 0);
+        if (!engine.TrySubmit(request, text?.PlannedTokens ?? 0, out var sequence))
+        {
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableError", $"The server is overloaded: {options.MaxNumWaiting} requests are already waiting. Retry later.").ConfigureAwait(false);
+            return;
+        }
+
         RequestOutcome outcome;
         try
         {

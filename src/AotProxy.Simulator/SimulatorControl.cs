@@ -33,6 +33,8 @@ internal sealed class SimulatorControl(SimulatorOptions options, SimulatorStats 
             writer.WriteNumber("prefix_cache_hits"u8, stats.PrefixCacheHits);
             writer.WriteNumber("preemptions"u8, stats.Preemptions);
             writer.WriteNumber("rate_limited"u8, stats.RateLimited);
+            writer.WriteNumber("queue_full"u8, stats.QueueFull);
+            writer.WriteNumber("max_in_engine"u8, stats.MaxInEngine);
             writer.WriteNumber("used_blocks"u8, stats.UsedBlocks);
             writer.WriteNumber("kv_cache_usage"u8, stats.KvCacheUsage);
             writer.WriteEndObject();

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace AotProxy.Simulator;
 
 // Continuous batching as vLLM's V1 scheduler does it, in simulated time (README.md has the model).
@@ -32,6 +34,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     private readonly SimulatorStats _stats;
     private readonly TimeProvider _time;
     private readonly int _maxNumSeqs;
+    private readonly int? _maxNumWaiting;
     private readonly int _numGpuBlocks;
     private readonly int _blockSize;
     private readonly int _maxNumBatchedTokens;
@@ -48,6 +51,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         _stats = stats;
         _time = options.TimeProvider;
         _maxNumSeqs = options.MaxNumSeqs;
+        _maxNumWaiting = options.MaxNumWaiting;
         _numGpuBlocks = options.NumGpuBlocks;
         _blockSize = options.BlockSize;
         _maxNumBatchedTokens = options.MaxNumBatchedTokens;
@@ -80,18 +84,31 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         return seconds;
     }
 
-    public SimulatedSequence Submit(ParsedRequest request, int plannedTokens)
+    // For an engine without MaxNumWaiting, whose queue is never full.
+    public SimulatedSequence Submit(ParsedRequest request, int plannedTokens) =>
+        TrySubmit(request, plannedTokens, out var sequence) ? sequence : throw new InvalidOperationException("The waiting queue is full.");
+
+    // False when the waiting queue is full (SimulatorOptions.MaxNumWaiting): the engine already
+    // holds max_num_seqs + that many requests, running or waiting.
+    public bool TrySubmit(ParsedRequest request, int plannedTokens, [NotNullWhen(true)] out SimulatedSequence? sequence)
     {
-        var sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority);
         lock (_gate)
         {
+            if (_maxNumWaiting is { } maxNumWaiting && _running.Count + _waiting.Count >= _maxNumSeqs + maxNumWaiting)
+            {
+                _stats.AddQueueFull();
+                sequence = null;
+                return false;
+            }
+
+            sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority);
             sequence.WaitingNode = _byPriority ? InsertByPriority(sequence) : _waiting.AddLast(sequence);
             PublishState();
             _wake?.TrySetResult();
             _wake = null;
         }
 
-        return sequence;
+        return true;
     }
 
     // Frees the slot and blocks at once: vLLM aborts a request as soon as its client disconnects.

@@ -10,6 +10,11 @@ public sealed class SimulatorOptions
     // vLLM's --max-num-seqs: sequences decoded together in one batch.
     public int MaxNumSeqs { get; set; } = 64;
 
+    // A bound on the waiting queue, as a deployment that caps vLLM's (unbounded) queue has: a
+    // request that finds MaxNumSeqs + MaxNumWaiting requests in the engine gets 503 at once,
+    // counted in SimulatorStats.QueueFull. null: unbounded, as vLLM itself.
+    public int? MaxNumWaiting { get; set; }
+
     // 8192 blocks x 16 tokens = 131072 tokens: Llama 3.1's full context fits exactly once.
     public int NumGpuBlocks { get; set; } = 8192;
 
@@ -51,6 +56,11 @@ public sealed class SimulatorOptions
         ArgumentException.ThrowIfNullOrWhiteSpace(Name);
         ArgumentException.ThrowIfNullOrWhiteSpace(Model);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumSeqs, 1);
+        if (MaxNumWaiting is { } maxNumWaiting)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(maxNumWaiting, nameof(MaxNumWaiting));
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(NumGpuBlocks, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(BlockSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumBatchedTokens, MaxNumSeqs);

@@ -17,6 +17,8 @@ public sealed class SimulatorStats
     private long _prefixCacheHits;
     private long _preemptions;
     private long _rateLimited;
+    private long _queueFull;
+    private volatile int _maxInEngine;
     private volatile int _running;
     private volatile int _waiting;
     private volatile int _usedBlocks;
@@ -61,6 +63,14 @@ public sealed class SimulatorStats
     // 429s for exceeding --rpm/--tpm: what a gateway that paces correctly never earns.
     public long RateLimited => Interlocked.Read(ref _rateLimited);
 
+    // 503s for a full waiting queue (SimulatorOptions.MaxNumWaiting): what a gateway that keeps
+    // within the worker's capacity never earns.
+    public long QueueFull => Interlocked.Read(ref _queueFull);
+
+    // The most requests the engine held at once, running and waiting: what the worker was asked
+    // to carry at its busiest.
+    public int MaxInEngine => _maxInEngine;
+
     public int UsedBlocks => _usedBlocks;
 
     // A fraction 0..1, as vLLM's kv_cache_usage_perc (despite the name).
@@ -91,10 +101,16 @@ public sealed class SimulatorStats
 
     internal void AddRateLimited() => Interlocked.Increment(ref _rateLimited);
 
+    internal void AddQueueFull() => Interlocked.Increment(ref _queueFull);
+
     internal void SetEngineState(int running, int waiting, int usedBlocks)
     {
         _running = running;
         _waiting = waiting;
         _usedBlocks = usedBlocks;
+        if (running + waiting > _maxInEngine)
+        {
+            _maxInEngine = running + waiting;
+        }
     }
 }

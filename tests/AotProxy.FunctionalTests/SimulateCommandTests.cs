@@ -79,6 +79,16 @@ public class SimulateCommandTests
         Assert.Equal(40_000, options.TokensPerMinute);
     }
 
+    [Fact]
+    public void TryParse_MaxNumWaiting_BoundsTheQueueAndIsUnboundedWithout()
+    {
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--max-num-waiting", "2"]), out var capped, out _, out var error), error);
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0"]), out var unbounded, out _, out error), error);
+
+        Assert.Equal(2, capped.MaxNumWaiting);
+        Assert.Null(unbounded.MaxNumWaiting);
+    }
+
     [Theory]
     [InlineData(new string[0], SchedulingPolicy.Fcfs)]
     [InlineData(new[] { "--scheduling-policy", "fcfs" }, SchedulingPolicy.Fcfs)]
@@ -110,6 +120,7 @@ public class SimulateCommandTests
     [InlineData("--speed", "1e3", "--speed takes a factor above 0")]
     [InlineData("--speed", "101", "--speed takes a factor above 0")]
     [InlineData("--scheduling-policy", "Priority", "--scheduling-policy takes fcfs or priority (got \"Priority\")")]
+    [InlineData("--max-num-waiting", "-1", "--max-num-waiting takes a number from 0 to 1048576")]
     [InlineData("--rpm", "-1", "--rpm takes a number per minute from 0 (unlimited) to 1000000000")]
     [InlineData("--tpm", "2000000000", "--tpm takes a number per minute from 0 (unlimited) to 1000000000")]
     public void TryParse_BadFleetFlag_NamesTheFlagAndItsRange(string flag, string value, string expected)

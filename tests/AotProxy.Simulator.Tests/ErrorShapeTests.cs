@@ -117,6 +117,22 @@ public sealed class ErrorShapeTests
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
     }
 
+    [Fact]
+    public async Task QueueFull_Returns503NestedServiceUnavailableError()
+    {
+        await using var worker = await TestWorker.StartAsync(o => { o.MaxNumSeqs = 1; o.MaxNumWaiting = 0; o.SpeedFactor = 1; });
+        using var holder = await worker.OpenStreamAsync(TestWorker.ChatPath, TestWorker.Chat("hold the slot", maxTokens: 2000, stream: true, ignoreEos: true));
+        Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
+        Assert.True(await Eventually.TrueAsync(() => worker.Stats.Running == 1), $"running={worker.Stats.Running}");
+
+        var (response, body) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("one too many"));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        AssertError(body, "ServiceUnavailableError", 503);
+        Assert.Equal(1, worker.Stats.QueueFull);
+        Assert.Contains("\"queue_full\":1", await worker.GetStringAsync("/sim/stats"), StringComparison.Ordinal);
+    }
+
     private static JsonElement AssertError(string body, string type, int code)
     {
         Assert.Equal(NestedErrorPaths, JsonShape.Paths(body));

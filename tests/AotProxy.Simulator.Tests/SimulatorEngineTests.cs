@@ -132,6 +132,27 @@ public sealed class SimulatorEngineTests
     }
 
     [Fact]
+    public async Task TrySubmit_MaxNumWaitingReached_RefusesUntilOneLeaves()
+    {
+        var (engine, stats, time) = Create(o => { o.MaxNumSeqs = 2; o.MaxNumWaiting = 1; });
+        await using var _ = engine;
+
+        var admitted = Enumerable.Range(0, 3).Select(i => engine.Submit(Prompt(20, (ulong)i), 1000)).ToArray();
+        var refused = engine.TrySubmit(Prompt(20, 3), 1000, out var none);
+
+        Assert.False(refused);
+        Assert.Null(none);
+        Assert.Equal((1, 3), (stats.QueueFull, stats.MaxInEngine));
+        Assert.True(await StepUntilAsync(time, () => stats.Running == 2));
+        Assert.False(engine.TrySubmit(Prompt(20, 4), 1000, out var stillNone)); // two running and one waiting: still full
+        engine.Abort(admitted[0]);
+        Assert.True(engine.TrySubmit(Prompt(20, 5), 1000, out var later));
+        Assert.Null(stillNone);
+        Assert.Equal(SequenceState.Waiting, later.State);
+        Assert.Equal((2, 3), (stats.QueueFull, stats.MaxInEngine));
+    }
+
+    [Fact]
     public async Task Prefill_LongerThanStepBudget_ChunkedOverSteps()
     {
         var (engine, _, time) = Create(o => o.MaxNumBatchedTokens = 8192);

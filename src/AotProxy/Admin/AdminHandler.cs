@@ -266,6 +266,7 @@ internal sealed class AdminHandler(
             w.InFlight,
             w.Model.MaxConcurrency,
             w.Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter),
+            w.SlotsTaken,
             w.Model.Weight,
             w.Requests,
             Scrape(w, snapshot.Routing.StaleAfter),

@@ -10,8 +10,9 @@ namespace AotProxy.Admission;
 // The admit stage: one ModelAdmission per model pool (kept across reloads, so waiters and
 // fair-share counters survive them), capacity from the pool's routable workers, and the
 // admission metrics. A pool's capacity is also refreshed on a timer, so that waiters take the
-// slots of a worker that came back even when no request arrives or finishes meanwhile.
-internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics metrics, TimeProvider time)
+// slots of a worker that came back even when no request arrives or finishes meanwhile. Grants
+// take their worker slots through the router (ModelAdmission).
+internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics metrics, TimeProvider time, Router router)
 {
     private readonly ConcurrentDictionary<string, ModelAdmission> _models = new(StringComparer.Ordinal);
 
@@ -20,8 +21,8 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
     public ValueTask<AdmissionResult> AdmitAsync(
         GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, CancellationToken cancellationToken)
     {
-        var model = _models.GetOrAdd(pool.Model, static (name, state) => new ModelAdmission(name, state.Scheduler, state.Waiters, state.Time), (Scheduler: snapshot.Scheduler, Waiters: waiters, Time: time));
-        var request = new AdmissionRequest(tenant, classModel, priority, promptTokens, snapshot.Scheduler, pool.Capacity(snapshot));
+        var model = _models.GetOrAdd(pool.Model, static (name, state) => new ModelAdmission(name, state.Scheduler, state.Waiters, state.Time, state.Router), (Scheduler: snapshot.Scheduler, Waiters: waiters, Time: time, Router: router));
+        var request = new AdmissionRequest(tenant, classModel, priority, promptTokens, snapshot.Scheduler, pool.Capacity(snapshot), pool, snapshot);
         var pending = model.AdmitAsync(request, cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
@@ -38,7 +39,27 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
         foreach (var model in _models.Values)
         {
             var capacity = workers.Pools.TryGetValue(model.Model, out var pool) ? pool.Capacity(snapshot) : 0;
-            model.Refresh(capacity);
+            model.Refresh(capacity, pool, snapshot);
+        }
+    }
+
+    // A request's attempt on `worker` ended and gave its slot back. A worker that serves several
+    // models is in several pools: the others' waiters may take the slot now (each pool's own
+    // releases signal only its own dispatcher). One model: its own release signals it.
+    public void OnSlotFreed(WorkerState worker)
+    {
+        var models = worker.Models;
+        if (models.Length < 2)
+        {
+            return;
+        }
+
+        foreach (var name in models)
+        {
+            if (_models.TryGetValue(name, out var model) && model.Waiting > 0)
+            {
+                model.Dispatch();
+            }
         }
     }
 

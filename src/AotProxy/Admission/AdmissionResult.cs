@@ -1,8 +1,11 @@
+using AotProxy.Routing;
+
 namespace AotProxy.Admission;
 
-// The result of admission: a lease on a slot (Admitted, Granted), or a refusal with the
-// Retry-After the client should get.
-internal readonly record struct AdmissionResult(AdmissionDecision Decision, AdmissionLease Lease, int RetryAfterSeconds, TimeSpan Waited)
+// The result of admission: a lease on a slot (Admitted, Granted) with the worker slot behind it,
+// which the request then owns and gives back (WorkerSlot); or a refusal with the Retry-After the
+// client should get.
+internal readonly record struct AdmissionResult(AdmissionDecision Decision, AdmissionLease Lease, int RetryAfterSeconds, TimeSpan Waited, WorkerSlot Slot = default)
 {
     public bool IsAdmitted => Decision is AdmissionDecision.Admitted or AdmissionDecision.Granted;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Threading.Tasks.Sources;
+using AotProxy.Routing;
 
 namespace AotProxy.Admission;
 
@@ -124,13 +125,13 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         return new ValueTask<WaitResult>(this, _core.Version);
     }
 
-    // The scheduler, after dequeuing and before ReleaseFromQueue: Pending -> Granted. False means
-    // the wait already ended (timed out or cancelled): skip this tombstone, the slot goes to the
-    // next waiter.
-    public bool TryGrant(int slotBucket = SlotBook.Unbucketed)
+    // The scheduler, after dequeuing and before ReleaseFromQueue: Pending -> Granted, handing the
+    // request its slots. False means the wait already ended (timed out or cancelled): skip this
+    // tombstone, the slots go to the next waiter.
+    public bool TryGrant(int slotBucket = SlotBook.Unbucketed, WorkerSlot workerSlot = default)
     {
         var state = Volatile.Read(ref _state);
-        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Granted, slotBucket);
+        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Granted, slotBucket, workerSlot);
     }
 
     // The scheduler, for a waiter it holds (dequeued, not yet released): ends the wait as
@@ -308,14 +309,14 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         }
     }
 
-    private bool TryComplete(int expected, AdmissionOutcome outcome, int slotBucket = SlotBook.Unbucketed)
+    private bool TryComplete(int expected, AdmissionOutcome outcome, int slotBucket = SlotBook.Unbucketed, WorkerSlot workerSlot = default)
     {
         if (Interlocked.CompareExchange(ref _state, (expected & ~StatusMask) | StatusOf(outcome), expected) != expected)
         {
             return false;
         }
 
-        _core.SetResult(new WaitResult(outcome, slotBucket));
+        _core.SetResult(new WaitResult(outcome, slotBucket, workerSlot));
         return true;
     }
 

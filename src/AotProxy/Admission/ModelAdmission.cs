@@ -16,6 +16,11 @@ namespace AotProxy.Admission;
 // one thread at a time: the first signal runs it, later signals only count, and the runner goes
 // round again until no signal is left unhandled. So a waiter is never stranded next to a free
 // slot, and the policies need no locks.
+//
+// Every grant also takes a slot on a worker of the pool (Router.TryReserve): a grant always has a
+// worker with room behind it. Where none has one although the pool's book shows a free slot (a
+// worker that also serves another model is full, a half-open breaker's trial is out, a worker went
+// away since the last refresh), nothing is granted, and the waiters wait for a slot to come free.
 internal sealed class ModelAdmission
 {
     private readonly QueueLevel?[] _levels = new QueueLevel?[AdmissionLimits.MaxLevels];
@@ -23,6 +28,9 @@ internal sealed class ModelAdmission
     private readonly ConcurrentDictionary<string, FairShareAccount> _classes = new(StringComparer.Ordinal);
     private readonly WaiterPool _waiters;
     private readonly TimeProvider _time;
+    private readonly Router? _router;
+    private volatile WorkerPool? _pool;
+    private volatile GatewaySnapshot? _snapshot;
     private volatile SchedulerModel _scheduler;
     private volatile ISchedulerPolicy _policy;
     private int _levelCount;
@@ -30,13 +38,16 @@ internal sealed class ModelAdmission
     private int _signals;
     private double _classFloor;
 
-    public ModelAdmission(string model, SchedulerModel scheduler, WaiterPool waiters, TimeProvider time)
+    // router: where grants take their worker slots; null only in the policies' own tests, whose
+    // grants carry none.
+    public ModelAdmission(string model, SchedulerModel scheduler, WaiterPool waiters, TimeProvider time, Router? router = null)
     {
         Model = model;
         _scheduler = scheduler;
         _policy = SchedulerPolicies.Get(scheduler.Policy);
         _waiters = waiters;
         _time = time;
+        _router = router;
     }
 
     public string Model { get; }
@@ -95,9 +106,10 @@ internal sealed class ModelAdmission
         }
 
         Slots.Resize(request.Capacity, scheduler.BucketShares);
+        UseWorkers(request.Pool, request.Snapshot);
         if (request.Capacity == 0)
         {
-            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, 1));
+            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, request.Snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1));
         }
 
         var classModel = request.Class;
@@ -115,8 +127,13 @@ internal sealed class ModelAdmission
         var level = policy.Level(classModel, request.Priority, scheduler);
         if (Waiting == 0 && policy.TryTakeSlot(this, level, classModel, out var slotBucket))
         {
-            var lease = Grant(tenant, classAccount, slotBucket, charge);
-            return new(new AdmissionResult(AdmissionDecision.Admitted, lease, 0, TimeSpan.Zero));
+            if (TryReserve(out var workerSlot))
+            {
+                var lease = Grant(tenant, classAccount, slotBucket, charge);
+                return new(new AdmissionResult(AdmissionDecision.Admitted, lease, 0, TimeSpan.Zero, workerSlot));
+            }
+
+            Slots.Release(slotBucket); // no worker has room now: wait for one like everyone else
         }
 
         return QueueAsync(level, tenant, classAccount, classModel, charge, cancellationToken);
@@ -146,11 +163,11 @@ internal sealed class ModelAdmission
 
         Dispatch();
         // The await gives the request's share of the waiter back: only the result is read after it.
-        var (outcome, slotBucket) = await waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken).ConfigureAwait(false);
+        var (outcome, slotBucket, workerSlot) = await waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken).ConfigureAwait(false);
         var waited = _time.GetElapsedTime(enqueuedAt);
         if (outcome == AdmissionOutcome.Granted)
         {
-            return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited);
+            return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited, workerSlot);
         }
 
         Dispatch(); // takes the tombstone off the queue if it is at the head
@@ -178,10 +195,12 @@ internal sealed class ModelAdmission
         }
     }
 
-    // Capacity grew (a worker came back, a reload): waiters may take the new slots.
-    public void Refresh(int capacity)
+    // Capacity grew (a worker came back, a reload): waiters may take the new slots. pool: the
+    // model's workers now (null: none serves it any more; the last ones stay, unroutable).
+    public void Refresh(int capacity, WorkerPool? pool = null, GatewaySnapshot? snapshot = null)
     {
         Slots.Resize(capacity, _scheduler.BucketShares);
+        UseWorkers(pool, snapshot);
         if (Waiting > 0)
         {
             Dispatch();
@@ -222,22 +241,32 @@ internal sealed class ModelAdmission
                 return;
             }
 
+            if (!TryReserve(out var workerSlot))
+            {
+                // No worker has room: the next release, or the capacity refresh, signals again.
+                Slots.Release(slotBucket);
+                return;
+            }
+
             if (!queue.Ring.TryDequeue(out var waiter))
             {
                 // Counted but not yet published by its producer, which signals again once it is.
+                workerSlot.Release();
                 Slots.Release(slotBucket);
                 return;
             }
 
             OnQueued(queue, -1);
             var charge = waiter.Charge;
-            if (waiter.TryGrant(slotBucket))
+            if (waiter.TryGrant(slotBucket, workerSlot))
             {
                 OnGranted(queue, charge, now);
             }
             else
             {
-                Slots.Release(slotBucket); // a tombstone: the slot goes to the next waiter
+                // A tombstone: the slots go to the next waiter.
+                workerSlot.Release();
+                Slots.Release(slotBucket);
             }
 
             waiter.ReleaseFromQueue();
@@ -259,6 +288,31 @@ internal sealed class ModelAdmission
                 }
             }
         }
+    }
+
+    private void UseWorkers(WorkerPool? pool, GatewaySnapshot? snapshot)
+    {
+        if (pool is not null && !ReferenceEquals(pool, _pool))
+        {
+            _pool = pool;
+        }
+
+        if (snapshot is not null && !ReferenceEquals(snapshot, _snapshot))
+        {
+            _snapshot = snapshot;
+        }
+    }
+
+    // A slot on one of the pool's workers for a grant (none needed without a router).
+    private bool TryReserve(out WorkerSlot slot)
+    {
+        slot = default;
+        if (_router is null)
+        {
+            return true;
+        }
+
+        return _pool is { } pool && _snapshot is { } snapshot && _router.TryReserve(pool, snapshot, out slot);
     }
 
     private AdmissionLease Grant(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge)

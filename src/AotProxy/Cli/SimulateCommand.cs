@@ -60,7 +60,7 @@ internal static class SimulateCommand
             return false;
         }
 
-        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "num-gpu-blocks", "block-size",
+        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "max-num-waiting", "num-gpu-blocks", "block-size",
                 "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
@@ -121,6 +121,18 @@ internal static class SimulateCommand
             }
 
             options.MaxNumSeqs = seqs;
+        }
+
+        // A bounded waiting queue (absent: unbounded, as vLLM's): requests beyond it get 503, as
+        // they do from a deployment that caps vLLM's queue. 1,048,576: far beyond any real cap.
+        if (args.Option("max-num-waiting") is not null)
+        {
+            if (!TryInt(args, "max-num-waiting", 0, 1_048_576, 0, out var waiting, ref error))
+            {
+                return false;
+            }
+
+            options.MaxNumWaiting = waiting;
         }
 
         // perf/routing.sh builds a heterogeneous fleet from these: small KV budgets (a few hundred

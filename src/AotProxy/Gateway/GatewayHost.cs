@@ -97,8 +97,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         var limits = new TenantLimits(time);
         limits.Apply(snapshot);
         limits.Seed(totals);
-        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time);
-        var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var router = new Router(time, Random.Shared, routingLogger);
+        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time, router);
+        var data = new DataPlaneHandler(config, workers, admissions, router, new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
         var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);

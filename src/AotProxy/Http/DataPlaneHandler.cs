@@ -141,9 +141,14 @@ internal sealed class DataPlaneHandler(
 
             if (!workers.Current.Pools.TryGetValue(model, out var pool))
             {
-                // The label stays empty: a client's made-up names must not become series.
-                await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
-                exit.Status = StatusCodes.Status404NotFound;
+                exit.Status = await WriteNoPoolAsync(context, model, snapshot).ConfigureAwait(false);
+                if (exit.Status == StatusCodes.Status503ServiceUnavailable)
+                {
+                    exit.Outcome = LedgerOutcome.NoCapacity;
+                }
+
+                // A label only for a model some worker served: a client's made-up names must not become series.
+                exit.Label = workers.HasServed(model) ? model : string.Empty;
                 return exit;
             }
 
@@ -208,7 +213,7 @@ internal sealed class DataPlaneHandler(
                 exit.Journal = Journal(journal, snapshot, caller, requestId, model, promptTokens, admission.Waited, started);
                 try
                 {
-                    exit = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started, exit).ConfigureAwait(false);
+                    exit = await ProxyAdmittedAsync(context, snapshot, pool, tenant, inspected, body.Memory, requestId, started, exit, admission.Slot).ConfigureAwait(false);
                     settled = exit.Usage;
                     // Nothing went upstream (no worker, no pacing turn): the limits take nothing.
                     admitted = exit.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
@@ -227,16 +232,17 @@ internal sealed class DataPlaneHandler(
         return exit;
     }
 
-    // route -> forward -> account, for a request that holds a slot; returns `exit` with its worker,
-    // status and usage (if any).
+    // route -> forward -> account, for a request that holds a slot (and `slot`, the worker slot
+    // behind it, which ForwardWithRetriesAsync gives back); returns `exit` with its worker, status
+    // and usage (if any).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<Exit> ProxyAdmittedAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started, Exit exit)
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, InspectedRequest inspected, ReadOnlyMemory<byte> body, string requestId, long started, Exit exit, WorkerSlot slot)
     {
         var model = inspected.Model;
         var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected));
         var reserved = inspected.PromptTokens + CompletionReservation(context, inspected, snapshot.Limits);
-        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection, reserved, inspected.PromptTokens).ConfigureAwait(false);
+        var (result, worker) = await ForwardWithRetriesAsync(context, snapshot, pool, route, body, requestId, inspected.NeedsUsageInjection, reserved, inspected.PromptTokens, slot).ConfigureAwait(false);
         if (worker is null)
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1).ConfigureAwait(false);
@@ -278,6 +284,29 @@ internal sealed class DataPlaneHandler(
         : context.Request.Path.Value == "/v1/embeddings" ? 0
         : limits.DefaultMaxTokens;
 
+    // No worker serves the model now. A model some worker served since the start (every worker of
+    // it removed by a reload), or any model while a worker without `models` has not reported its
+    // own, is out of capacity: 503 with Retry-After, which clients retry. Only a model no worker
+    // ever served, with every worker's models known, is 404 model_not_found.
+    private async Task<int> WriteNoPoolAsync(HttpContext context, string model, GatewaySnapshot snapshot)
+    {
+        var retryAfter = ActiveHealth.ReturnSeconds(snapshot.Health);
+        if (workers.HasServed(model))
+        {
+            await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter).ConfigureAwait(false);
+            return StatusCodes.Status503ServiceUnavailable;
+        }
+
+        if (workers.AwaitsModels())
+        {
+            await OpenAiError.Overloaded(context, "No worker has reported this model yet, and some have not reported their models (GET /v1/models).", retryAfter).ConfigureAwait(false);
+            return StatusCodes.Status503ServiceUnavailable;
+        }
+
+        await OpenAiError.ModelNotFound(context, model).ConfigureAwait(false);
+        return StatusCodes.Status404NotFound;
+    }
+
     private static async Task<int> WriteRefusalAsync(HttpContext context, AdmissionResult admission, string model, ClassModel classModel)
     {
         var retryAfter = admission.RetryAfterSeconds;
@@ -305,10 +334,12 @@ internal sealed class DataPlaneHandler(
     // route -> forward, again on another worker while the worker failed before any response byte
     // reached the client, within retries.max_attempts and the retry budget. Returns the last
     // attempt's result and worker; no worker at all means none could take the request.
-    // `reserved` (prompt estimate + max_tokens) is what a paced worker's tpm is charged.
+    // `reserved` (prompt estimate + max_tokens) is what a paced worker's tpm is charged. `slot`:
+    // admission's worker slot, which each pick moves to the worker it picks; given back when an
+    // attempt ends, or when there is none.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<(ForwardResult Result, WorkerState? Worker)> ForwardWithRetriesAsync(
-        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage, long reserved, long promptTokens)
+        HttpContext context, GatewaySnapshot snapshot, WorkerPool pool, RouteRequest route, ReadOnlyMemory<byte> body, string requestId, bool stripUsage, long reserved, long promptTokens, WorkerSlot slot)
     {
         var retries = snapshot.Retries;
         var forwarding = snapshot.Forwarding;
@@ -318,18 +349,36 @@ internal sealed class DataPlaneHandler(
         WorkerState? last = null;
         for (var attempt = 1; ; attempt++)
         {
-            var worker = router.Pick(pool, snapshot, route, ref tried, out var permit);
+            var worker = router.Pick(pool, snapshot, route, ref tried, ref slot, out var permit);
             if (worker is null)
             {
+                ReleaseSlot(ref slot); // admission's, on a worker that went away since
                 return (result, last);
             }
 
             last = worker;
-            if (worker.Pacer is { } pacer && await PaceAsync(context, worker, pacer, reserved).ConfigureAwait(false) is { } unpaced)
+            ForwardResult? unpaced = null;
+            try
+            {
+                if (worker.Pacer is { } pacer)
+                {
+                    unpaced = await PaceAsync(context, worker, pacer, reserved).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                // Its 503 could not be written (the client went away meanwhile): the slot comes back all the same.
+                worker.Breaker.OnAbandoned(permit);
+                ReleaseSlot(ref slot);
+                throw;
+            }
+
+            if (unpaced is { } notSent)
             {
                 // Nothing was sent: no verdict on the worker, but a half-open breaker's trial slot must come back.
                 worker.Breaker.OnAbandoned(permit);
-                return (unpaced, worker);
+                ReleaseSlot(ref slot);
+                return (notSent, worker);
             }
 
             // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
@@ -353,6 +402,7 @@ internal sealed class DataPlaneHandler(
             {
                 metrics.ActiveRequests.Dec();
                 worker.OnRequestEnd();
+                ReleaseSlot(ref slot);
             }
 
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.
@@ -373,6 +423,16 @@ internal sealed class DataPlaneHandler(
             {
                 return (new ForwardResult(ForwarderError.ClientAborted, 499, null, null, ResponseStarted: false), worker);
             }
+        }
+    }
+
+    // The attempt is over: its worker's slot goes back, and waiters of other models it serves may take it.
+    private void ReleaseSlot(ref WorkerSlot slot)
+    {
+        if (slot.Worker is { } worker)
+        {
+            slot.Release();
+            admissions.OnSlotFreed(worker);
         }
     }
 

@@ -17,6 +17,11 @@ internal sealed class ActiveHealth
 
     public DateTimeOffset? LastCheck { get; private set; }
 
+    // The Retry-After for a model no worker can take now: a worker that is back is routable after
+    // healthy_threshold passing checks (10 s with the defaults, 2 x 5 s); nothing says sooner.
+    public static int ReturnSeconds(HealthModel health) =>
+        (int)Math.Clamp(Math.Ceiling(health.Interval.TotalSeconds * health.HealthyThreshold), 1, 300);
+
     // Returns whether the state changed.
     public bool Record(bool healthy, HealthModel model, DateTimeOffset at)
     {

@@ -4,16 +4,21 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Routing;
 
-// The route stage: the snapshot's strategy picks a candidate, the worker's breaker grants a
-// permit (a half-open breaker lets only a few trials through), and the attempt's outcome flows
-// back into the worker's state: breaker, error window, latency averages. Health and breakers
-// count only the upstream's failures; a client that went away is never the worker's fault.
+// The route stage: the snapshot's strategy picks a candidate with a free slot, the request's
+// slot moves there, the worker's breaker grants a permit (a half-open breaker lets only a few
+// trials through), and the attempt's outcome flows back into the worker's state: breaker, error
+// window, latency averages. Health and breakers count only the upstream's failures; a client
+// that went away is never the worker's fault.
 internal sealed class Router(TimeProvider time, Random random, ILogger logger)
 {
-    public WorkerState? Pick(WorkerPool pool, GatewaySnapshot snapshot, RouteRequest request, ref ulong tried, out BreakerPermit permit)
+    // Picks the worker for one attempt and moves the request's slot onto it (`slot`: the slot it
+    // holds, admission's, or none). A candidate is routable, not tried yet, and has a free slot or
+    // holds this request's one; a worker at its max_concurrency is never picked. permit: the
+    // breaker's, for the attempt; the slot stays held until the attempt ends.
+    public WorkerState? Pick(WorkerPool pool, GatewaySnapshot snapshot, RouteRequest request, ref ulong tried, ref WorkerSlot slot, out BreakerPermit permit)
     {
         var (policy, strategy) = RoutingPolicies.Get(snapshot.Routing.Strategy);
-        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, request, time, random, tried);
+        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, snapshot.Scheduler, request, time, random, tried, slot.Worker);
         for (var attempt = 0; attempt < pool.Workers.Length; attempt++)
         {
             var index = policy.Pick(pool, context);
@@ -24,14 +29,18 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
 
             var worker = pool.Workers[index];
             context = context.Excluding(index);
-            var before = worker.Breaker.State;
-            permit = worker.Breaker.TryAcquire(snapshot.CircuitBreaker);
-            LogTransition(worker, before);
-            if (permit == BreakerPermit.Denied)
+            if (!ReferenceEquals(worker, slot.Worker))
             {
-                continue; // another request took the last half-open trial; try the next candidate
+                if (!TryTakeSlot(worker, snapshot, out var taken))
+                {
+                    continue; // its last slot or half-open trial went to another request; try the next candidate
+                }
+
+                slot.Release();
+                slot = taken;
             }
 
+            permit = slot.TakePermit();
             tried = context.Excluded;
             worker.CountDecision(strategy);
             if (request.PrefixHash != 0)
@@ -46,10 +55,45 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         return null;
     }
 
+    // Admission's slot: one on the routable worker with the most room, else on any that has one
+    // (another request took that room meanwhile). False: no worker has a free slot, and admission
+    // grants nothing. Pick may later move the slot to the worker the strategy prefers.
+    public bool TryReserve(WorkerPool pool, GatewaySnapshot snapshot, out WorkerSlot slot)
+    {
+        var workers = pool.Workers;
+        var best = -1;
+        var bestRoom = 0;
+        for (var i = 0; i < workers.Length; i++)
+        {
+            var room = workers[i].Capacity(snapshot) - workers[i].SlotsTaken; // Capacity: 0 unless routable
+            if (room > bestRoom)
+            {
+                best = i;
+                bestRoom = room;
+            }
+        }
+
+        if (best >= 0 && TryTakeSlot(workers[best], snapshot, out slot))
+        {
+            return true;
+        }
+
+        for (var i = 0; i < workers.Length; i++)
+        {
+            if (i != best && workers[i].IsRoutable(snapshot.CircuitBreaker) && TryTakeSlot(workers[i], snapshot, out slot))
+            {
+                return true;
+            }
+        }
+
+        slot = default;
+        return false;
+    }
+
     // Whether a worker this request has not tried could take it (a retry has somewhere to go).
     public static bool HasCandidate(WorkerPool pool, GatewaySnapshot snapshot, ulong tried)
     {
-        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, default, TimeProvider.System, Random.Shared, tried);
+        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, snapshot.Scheduler, default, TimeProvider.System, Random.Shared, tried);
         for (var i = 0; i < pool.Workers.Length; i++)
         {
             if (context.IsCandidate(pool.Workers, i))
@@ -67,6 +111,15 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         var before = worker.Breaker.State;
         Record(worker, permit, outcome, firstByte, duration, completionTokens, snapshot);
         LogTransition(worker, before);
+    }
+
+    // Taking a slot may move an open breaker whose open_timeout has passed to half-open.
+    private bool TryTakeSlot(WorkerState worker, GatewaySnapshot snapshot, out WorkerSlot slot)
+    {
+        var before = worker.Breaker.State;
+        var taken = worker.TryTakeSlot(snapshot, out slot);
+        LogTransition(worker, before);
+        return taken;
     }
 
     private void LogTransition(WorkerState worker, BreakerState before)

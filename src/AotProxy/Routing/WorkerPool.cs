@@ -19,19 +19,13 @@ internal sealed class WorkerPool(string model, WorkerState[] workers)
     public WorkerState[] Workers { get; } = workers;
 
     // Admission slots: those of every worker that takes requests now (max_concurrency, or
-    // adapted to its queue under scheduler.adaptive_slots).
+    // adapted to its queue under scheduler.adaptive_slots; a half-open breaker's trials).
     public int Capacity(GatewaySnapshot snapshot)
     {
-        var breaker = snapshot.CircuitBreaker;
-        var scheduler = snapshot.Scheduler;
-        var staleAfter = snapshot.Routing.StaleAfter;
         var capacity = 0;
         foreach (var worker in Workers)
         {
-            if (worker.IsRoutable(breaker))
-            {
-                capacity += worker.Slots(scheduler, staleAfter);
-            }
+            capacity += worker.Capacity(snapshot);
         }
 
         return capacity;

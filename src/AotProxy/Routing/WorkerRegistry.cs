@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using AotProxy.Configuration;
 
 namespace AotProxy.Routing;
@@ -8,6 +9,7 @@ internal sealed class WorkerRegistry(TimeProvider time)
     private readonly Lock _applyLock = new();
     private volatile WorkerSet _set = WorkerSet.Empty;
     private volatile CircuitBreakerModel? _breaker;
+    private volatile FrozenSet<string> _served = FrozenSet<string>.Empty;
 
     public WorkerSet Current => _set;
 
@@ -47,7 +49,7 @@ internal sealed class WorkerRegistry(TimeProvider time)
                 }
             }
 
-            _set = new WorkerSet(next);
+            Publish(new WorkerSet(next));
         }
 
         Changed?.Invoke();
@@ -58,7 +60,7 @@ internal sealed class WorkerRegistry(TimeProvider time)
     {
         lock (_applyLock)
         {
-            _set = new WorkerSet(_set.Workers);
+            Publish(new WorkerSet(_set.Workers));
         }
 
         Changed?.Invoke();
@@ -70,6 +72,38 @@ internal sealed class WorkerRegistry(TimeProvider time)
         {
             _ = worker.Connections.ScavengeAsync().AsTask();
         }
+    }
+
+    // Whether some worker served the model since the gateway started: listed in its `models`, or
+    // reported by its GET /v1/models, even if that worker is gone now (a reload removed it).
+    public bool HasServed(string model) => _served.Contains(model);
+
+    // Whether a worker configured without `models` has not reported its models yet (down since
+    // the start, or its discovery still running): a model no pool has may be one of its.
+    public bool AwaitsModels()
+    {
+        foreach (var worker in _set.Workers)
+        {
+            if (worker.NeedsDiscovery && worker.DiscoveredModels.IsEmpty)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Under _applyLock. The served models only grow: a model stays known (503 while no worker
+    // takes it) until the gateway restarts.
+    private void Publish(WorkerSet set)
+    {
+        var served = _served;
+        if (!set.Pools.Keys.All(served.Contains))
+        {
+            _served = served.Union(set.Pools.Keys).ToFrozenSet(StringComparer.Ordinal);
+        }
+
+        _set = set;
     }
 
     // Routable by the breaker thresholds of the last applied snapshot.

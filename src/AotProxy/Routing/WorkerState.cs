@@ -20,6 +20,7 @@ internal sealed class WorkerState
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private int _inFlight;
+    private int _slotsTaken;
     private int _sentSinceScrape;
     private long _requests;
     private volatile bool _draining;
@@ -91,6 +92,11 @@ internal sealed class WorkerState
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
+    // Its slots held by requests (WorkerSlot): admitted to it, waiting for its pacing turn, or
+    // being forwarded. Never above Slots(): a request at the cap goes to another worker or waits
+    // in admission, instead of in vLLM's queue, where it would be refused once that is full.
+    public int SlotsTaken => Volatile.Read(ref _slotsTaken);
+
     public long Requests => Interlocked.Read(ref _requests);
 
     public ScrapedLoad? Scraped => _scraped;
@@ -112,8 +118,11 @@ internal sealed class WorkerState
     }
 
     // Takes new requests: not draining or removed, not failing its health checks, circuit not open.
-    public bool IsRoutable(CircuitBreakerModel breaker) =>
-        !_draining && !_removed && Health.IsUp && Breaker.AllowsTraffic(breaker);
+    public bool IsRoutable(CircuitBreakerModel breaker) => TakesRequests && Breaker.AllowsTraffic(breaker);
+
+    // Routable, its breaker aside (RouteContext: a request that holds one of its slots has the
+    // breaker's permit already).
+    public bool TakesRequests => !_draining && !_removed && Health.IsUp;
 
     public void Update(WorkerModel model)
     {
@@ -151,6 +160,60 @@ internal sealed class WorkerState
     // queue has taught, as long as the scrapes that taught it are fresh.
     public int Slots(SchedulerModel scheduler, TimeSpan staleAfter) =>
         scheduler.AdaptiveSlots && IsFresh(staleAfter) ? AdaptiveSlots.Current(_model.MaxConcurrency, scheduler) : _model.MaxConcurrency;
+
+    // The slots it offers admission now: none while it takes no requests; while its breaker is
+    // not closed, at most half_open_max_requests, as only that many trials go through.
+    public int Capacity(GatewaySnapshot snapshot)
+    {
+        var breaker = snapshot.CircuitBreaker;
+        if (!IsRoutable(breaker))
+        {
+            return 0;
+        }
+
+        var slots = Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter);
+        return Breaker.State == BreakerState.Closed ? slots : Math.Min(slots, breaker.HalfOpenMaxRequests);
+    }
+
+    // Whether one of its slots is free (its routability aside).
+    public bool HasRoom(SchedulerModel scheduler, TimeSpan staleAfter) => SlotsTaken < Slots(scheduler, staleAfter);
+
+    // One of its slots and its breaker's permit, or neither: a compare-and-swap below its slots,
+    // so concurrent takers never overshoot them. The caller checked that it is routable.
+    public bool TryTakeSlot(GatewaySnapshot snapshot, out WorkerSlot slot)
+    {
+        slot = default;
+        var slots = Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter);
+        var taken = Volatile.Read(ref _slotsTaken);
+        while (true)
+        {
+            if (taken >= slots)
+            {
+                return false;
+            }
+
+            var found = Interlocked.CompareExchange(ref _slotsTaken, taken + 1, taken);
+            if (found == taken)
+            {
+                break;
+            }
+
+            taken = found;
+        }
+
+        var permit = Breaker.TryAcquire(snapshot.CircuitBreaker);
+        if (permit == BreakerPermit.Denied)
+        {
+            ReleaseSlot();
+            return false;
+        }
+
+        slot = new WorkerSlot(this, permit);
+        return true;
+    }
+
+    // Through WorkerSlot.Release only.
+    internal void ReleaseSlot() => Interlocked.Decrement(ref _slotsTaken);
 
     public void OnScraped(VllmMetrics metrics) => OnScraped(metrics, scheduler: null, TimeSpan.Zero);
 

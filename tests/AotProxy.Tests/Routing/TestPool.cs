@@ -8,11 +8,11 @@ namespace AotProxy.Tests.Routing;
 // policy test is reproducible.
 internal sealed class TestPool
 {
-    public TestPool(int count, int[]? weights = null, RoutingModel? routing = null, int seed = 7)
+    public TestPool(int count, int[]? weights = null, RoutingModel? routing = null, int seed = 7, int maxConcurrency = 32)
     {
         Snapshot = Snapshots.Create(routing: routing);
         Workers = Enumerable.Range(0, count)
-            .Select(i => new WorkerState(new WorkerModel($"w{i}", new Uri($"http://127.0.0.1:{20000 + i}/"), ["m"], 32, weights?[i] ?? 1, ""), Time))
+            .Select(i => new WorkerState(new WorkerModel($"w{i}", new Uri($"http://127.0.0.1:{20000 + i}/"), ["m"], maxConcurrency, weights?[i] ?? 1, ""), Time))
             .ToArray();
         Pool = new WorkerPool("m", Workers);
         Random = new Random(seed);
@@ -37,7 +37,7 @@ internal sealed class TestPool
     }
 
     public RouteContext Context(ulong prefix = 0, ulong key = 0, ulong excluded = 0) =>
-        new(Snapshot.Routing, Snapshot.CircuitBreaker, new RouteRequest(prefix, key), Time, Random, excluded);
+        new(Snapshot.Routing, Snapshot.CircuitBreaker, Snapshot.Scheduler, new RouteRequest(prefix, key), Time, Random, excluded);
 
     // A fresh scrape for worker i.
     public void Scrape(int i, double running, double waiting, double kv = 0) =>

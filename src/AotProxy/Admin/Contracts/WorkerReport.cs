@@ -13,6 +13,7 @@ internal sealed record WorkerReport(
     int InFlight,
     int MaxConcurrency,
     int Slots,                 // admission slots now: max_concurrency, or adapted (scheduler.adaptive_slots)
+    int SlotsTaken,            // slots held by requests now (admitted to it, paced, or in flight): at most slots
     int Weight,
     long Requests,
     ScrapeReport Scrape,

@@ -1,0 +1,37 @@
+namespace AotProxy.Routing;
+
+// One request's place on a worker: one of its slots (max_concurrency, or adapted) and the
+// breaker's permit for the attempt that uses it. Admission takes one with every grant, so that a
+// granted request always has a worker with room behind it; the router moves it to the worker it
+// picks; the request gives it back when its attempt on that worker ends. A mutable struct that
+// lives in one place (the request's locals) and moves by ref: a copy must not be released twice.
+internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
+{
+    public WorkerState? Worker { get; private set; } = worker;
+
+    // Denied once handed to the attempt that uses it (which then reports it to the breaker).
+    public BreakerPermit Permit { get; private set; } = permit;
+
+    public readonly bool IsHeld => Worker is not null;
+
+    // The permit, for the attempt about to use it; the slot itself stays held.
+    public BreakerPermit TakePermit()
+    {
+        var permit = Permit;
+        Permit = BreakerPermit.Denied;
+        return permit;
+    }
+
+    // Gives the slot back (and a permit no attempt used); nothing when none is held.
+    public void Release()
+    {
+        if (Worker is not { } worker)
+        {
+            return;
+        }
+
+        worker.Breaker.OnAbandoned(Permit);
+        worker.ReleaseSlot();
+        this = default;
+    }
+}
