@@ -3,6 +3,7 @@ using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Forwarding;
 using AotProxy.Tests.Support;
+using Xunit.Abstractions;
 
 namespace AotProxy.Tests.Accounting;
 
@@ -11,7 +12,7 @@ namespace AotProxy.Tests.Accounting;
 // throw out of them: a malformed chunk is passed on as it is and counts as "Other". Events and
 // usage must not depend on where the stream was cut, nor on being fed the way the relay feeds
 // them (what was held back, plus the next read).
-public sealed class SseEventScannerFuzzTests
+public sealed class SseEventScannerFuzzTests(ITestOutputHelper output)
 {
     private static readonly IReadOnlyList<byte[]> StreamSeeds = BuildStreamSeeds();
 
@@ -33,6 +34,8 @@ public sealed class SseEventScannerFuzzTests
                 Assert.Equal(whole.TakeWhile(e => e.End <= length), prefix);
             }
         });
+
+        output.WriteLine($"{inputs} inputs");
 
         Assert.True(inputs > StreamSeeds.Count, $"only {inputs} inputs in the budget");
     }
@@ -56,6 +59,8 @@ public sealed class SseEventScannerFuzzTests
             }
         });
 
+        output.WriteLine($"{inputs} inputs");
+
         Assert.True(inputs > StreamSeeds.Count, $"only {inputs} inputs in the budget");
     }
 
@@ -68,6 +73,8 @@ public sealed class SseEventScannerFuzzTests
             var whole = Scan(input, [input.Length]);
             Assert.Equal(whole, Scan(input, [.. FuzzSplits.Pieces(input.Length, 1 + random.Next(64), random)]));
         });
+
+        output.WriteLine($"{inputs} inputs");
 
         Assert.True(inputs > JsonSeeds.Count, $"only {inputs} inputs in the budget");
     }

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Text;
 using AotProxy.Tests.Support;
 using AotProxy.Upstream;
+using Xunit.Abstractions;
 
 namespace AotProxy.Tests.Upstream;
 
@@ -13,7 +14,7 @@ namespace AotProxy.Tests.Upstream;
 // progress; the bytes and the end state do not depend on how input and output are cut. The
 // BodyReader around it turns IsInvalid into UpstreamProtocolException and a body cut short into
 // IOException, and throws nothing else.
-public sealed class ChunkedDecoderFuzzTests
+public sealed class ChunkedDecoderFuzzTests(ITestOutputHelper output)
 {
     private static readonly IReadOnlyList<byte[]> Seeds = BuildSeeds();
 
@@ -21,6 +22,8 @@ public sealed class ChunkedDecoderFuzzTests
     public void Decode_FuzzedBodies_StayWithinTheContract()
     {
         var inputs = Fuzz.Run(Seeds, Check);
+
+        output.WriteLine($"{inputs} inputs");
 
         Assert.True(inputs > Seeds.Count, $"only {inputs} inputs in the budget");
     }
@@ -46,6 +49,8 @@ public sealed class ChunkedDecoderFuzzTests
                 Assert.True(expected.Data.AsSpan().StartsWith(decoded), "the reader gave bytes the decoder did not");
             }
         });
+
+        output.WriteLine($"{inputs} inputs");
 
         Assert.True(inputs > Seeds.Count, $"only {inputs} inputs in the budget");
     }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using AotProxy.Tests.Support;
 using AotProxy.Upstream;
+using Xunit.Abstractions;
 
 namespace AotProxy.Tests.Upstream;
 
@@ -11,7 +12,7 @@ namespace AotProxy.Tests.Upstream;
 // the buffer, right after the head's blank line; every header range inside the head; the same
 // result for any segmentation of the input, and Incomplete for every prefix that ends before
 // the blank line.
-public sealed class ResponseHeadParserFuzzTests
+public sealed class ResponseHeadParserFuzzTests(ITestOutputHelper output)
 {
     private static readonly IReadOnlyList<byte[]> Seeds = BuildSeeds();
 
@@ -19,6 +20,8 @@ public sealed class ResponseHeadParserFuzzTests
     public void TryParse_FuzzedHeads_ReturnAStatusWithinTheContract()
     {
         var inputs = Fuzz.Run(Seeds, Check);
+
+        output.WriteLine($"{inputs} inputs");
 
         Assert.True(inputs > Seeds.Count, $"only {inputs} inputs in the budget");
     }
