@@ -103,22 +103,114 @@ public class UpstreamConnectionTests
     }
 
     [Fact]
-    public async Task BrokenChunking_CutsTheClientResponse_AndTheNextRequestWorks()
+    public async Task BrokenChunkingAfterTheFirstBytes_CutsTheClientResponse_AndTheNextRequestWorks()
     {
-        var broken = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"id\"\r\nzz\r\n"u8.ToArray();
-        await using var worker = new RawWorker(n => RawReply.Of(n == 1 ? broken : RawWorker.Json(VllmBody)));
+        // The first chunk reaches the client before the worker sends the broken framing: the
+        // status line is out, so cutting the connection is the only way to say the body is bad.
+        var relayed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"id\"\r\n"u8.ToArray();
+        await using var worker = new RawWorker(n => n == 1
+            ? new RawReply([head, "zz\r\n"u8.ToArray()], BeforeLaterParts: relayed.Task)
+            : RawReply.Of(RawWorker.Json(VllmBody)));
         await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: worker.Section(TestGateway.Model));
 
-        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        using (var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)), HttpCompletionOption.ResponseHeadersRead))
         {
-            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
-            await response.Content.ReadAsStringAsync();
-        });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var body = await response.Content.ReadAsStreamAsync();
+            var first = new byte[5];
+            await body.ReadExactlyAsync(first);
+            Assert.Equal("{\"id\"", Encoding.ASCII.GetString(first));
+            relayed.SetResult();
+            await Assert.ThrowsAnyAsync<IOException>(() => body.CopyToAsync(Stream.Null));
+        }
 
         using var next = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
         Assert.Equal(VllmBody, await next.Content.ReadAsStringAsync());
         Assert.Equal(2, worker.Connections); // the broken connection was not pooled
+    }
+
+    [Theory]
+    [InlineData("zz\r\n")]                                  // not a chunk size
+    [InlineData("5\r\n{\"id\"\r\nzz\r\n")]                  // a good chunk, then garbage in the same read
+    [InlineData("4\r\n{\"id\"\r\n0\r\n\r\n")]                // data longer than its chunk size
+    public async Task BrokenChunkingBeforeAnyByteReachedTheClient_IsRetriedOnAnotherWorker(string framing)
+    {
+        var broken = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nX-Broken: yes\r\n\r\n" + framing);
+        await using var bad = new RawWorker(_ => RawReply.Of(broken));
+        await using var good = new RawWorker(_ => RawReply.Of(RawWorker.Json(VllmBody)));
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: bad.Section(TestGateway.Model, "bad") + good.Section(TestGateway.Model, "good"));
+
+        // Round robin: within two requests one starts on the bad worker; every one ends on the good one.
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(VllmBody, await response.Content.ReadAsStringAsync());
+            Assert.False(response.Headers.Contains("X-Broken"), "the failed attempt's headers reached the client");
+        }
+
+        Assert.True(bad.Requests >= 1, "no request started on the bad worker");
+        Assert.Equal(2, good.Requests);
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(bad.Requests, MetricsText.Value(metrics, "llm_gateway_retries_total", "worker=\"bad\""));
+        Assert.Equal(bad.Requests, MetricsText.Value(metrics, "llm_circuit_breaker_failures_total", "worker=\"bad\""));
+        Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
+        Assert.Equal(2 * Usage(VllmBody).Completion, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        await Fleet.AssertNothingInFlightAsync(gateway);
+    }
+
+    [Fact]
+    public async Task BrokenChunkingBeforeAnyByte_WithNoOtherWorker_Is502WithItsStatusLine()
+    {
+        var broken = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nX-Broken: yes\r\n\r\nzz\r\n"u8.ToArray();
+        await using var worker = new RawWorker(_ => RawReply.Of(broken));
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: worker.Section(TestGateway.Model));
+
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true)));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.False(response.Headers.Contains("X-Broken"));
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("upstream_error", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"502\""));
+        Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
+        await Fleet.AssertNothingInFlightAsync(gateway);
+    }
+
+    [Fact]
+    public async Task WorkerHeaderWithANonAsciiOrControlByte_IsDropped_AndTheAnswerGoesThroughWhole()
+    {
+        // UTF-8 "café", a control byte, and a Latin-1 byte: Kestrel accepts none of them in a
+        // response header value.
+        var head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Upstream-Note: caf\u00e9\r\nX-Control: a\u0001b\r\nX-Fine: yes\r\n"u8.ToArray();
+        var latin1 = "X-Latin1: caf"u8.ToArray().Append((byte)0xE9).Concat("\r\n"u8.ToArray());
+        var body = Encoding.UTF8.GetBytes(VllmBody);
+        var reply = head.Concat(latin1).Concat(Encoding.ASCII.GetBytes($"Content-Length: {body.Length}\r\n\r\n")).Concat(body).ToArray();
+        await using var worker = new RawWorker(_ => RawReply.Of(reply));
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: worker.Section(TestGateway.Model));
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(VllmBody, await response.Content.ReadAsStringAsync());
+            Assert.Equal("yes", response.Headers.GetValues("X-Fine").Single());
+            foreach (var dropped in new[] { "X-Upstream-Note", "X-Control", "X-Latin1" })
+            {
+                Assert.False(response.Headers.Contains(dropped), dropped + " reached the client");
+            }
+        }
+
+        Assert.Equal(1, worker.Connections); // the connection stayed good for the next request
+        var metrics = await gateway.MetricsAsync();
+        Assert.Equal(2 * Usage(VllmBody).Completion, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        Assert.Equal(0, MetricsText.Value(metrics, "llm_circuit_breaker_failures_total", "worker=\"raw\""));
+        Assert.Equal(0, (await Fleet.BreakerAsync(gateway, "raw")).GetProperty("failures").GetInt64());
     }
 
     [Fact]
@@ -133,5 +225,25 @@ public class UpstreamConnectionTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(VllmBody, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task WorkerHeadersItsConnectionHeaderNames_AreNotRelayed()
+    {
+        await using var worker = new RawWorker(_ => RawReply.Of(RawWorker.Json(VllmBody, "Connection: keep-alive, X-Worker-Hop\r\nX-Worker-Hop: 1\r\nX-Kept: 2\r\n")));
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: worker.Section(TestGateway.Model));
+
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2", response.Headers.GetValues("X-Kept").Single());
+        Assert.False(response.Headers.Contains("X-Worker-Hop"));
+    }
+
+    private static (long Prompt, long Completion) Usage(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var usage = document.RootElement.GetProperty("usage");
+        return (usage.GetProperty("prompt_tokens").GetInt64(), usage.GetProperty("completion_tokens").GetInt64());
     }
 }

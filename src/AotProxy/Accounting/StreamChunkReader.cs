@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using AotProxy.Memory;
 
 namespace AotProxy.Accounting;
 
@@ -19,15 +20,42 @@ internal static class StreamChunkReader
             return StreamChunkKind.Done;
         }
 
-        // Most chunks are tokens without usage: a vectorised search lets the parse stop after
-        // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
-        var mayHaveUsage = !data.IsSingleSegment || data.FirstSpan.IndexOf("\"usage\""u8) >= 0;
+        return data.IsSingleSegment ? ReadData(data.First, out usage) : ReadSplitData(data, out usage);
+    }
+
+    // Data split across segments is read from one contiguous copy. Utf8JsonReader over several
+    // segments throws IndexOutOfRangeException on a literal cut short at the end of its input
+    // ("nu", a .NET bug the fuzz pass of issue 14 found), and the search for "usage" below would
+    // miss one split in two. The relay's reads are one contiguous buffer each: only tests (and any
+    // future reader of pieces) pay for the copy.
+    private static StreamChunkKind ReadSplitData(ReadOnlySequence<byte> data, out Usage usage)
+    {
+        var copy = BufferPool.Shared.Rent((int)data.Length);
         try
         {
-            return ReadChunk(data, mayHaveUsage, out usage);
+            data.CopyTo(copy);
+            return ReadData(copy.AsMemory(0, (int)data.Length), out usage);
         }
-        catch (JsonException)
+        finally
         {
+            BufferPool.Shared.Return(copy);
+        }
+    }
+
+    private static StreamChunkKind ReadData(ReadOnlyMemory<byte> data, out Usage usage)
+    {
+        // Most chunks are tokens without usage: a vectorised search lets the parse stop after
+        // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
+        var mayHaveUsage = data.Span.IndexOf("\"usage\""u8) >= 0;
+        try
+        {
+            return ReadChunk(data.Span, mayHaveUsage, out usage);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // Not JSON, or a name with an escaped lone surrogate ("\ud800"), which ValueTextEquals
+            // throws InvalidOperationException on when it unescapes it to compare (issue 14's fuzz
+            // pass): a chunk the relay passes on untouched, without usage.
             usage = default;
             return StreamChunkKind.Other;
         }
@@ -40,7 +68,7 @@ internal static class StreamChunkReader
         return buffer.SequenceEqual("[DONE]"u8);
     }
 
-    private static StreamChunkKind ReadChunk(ReadOnlySequence<byte> json, bool mayHaveUsage, out Usage usage)
+    private static StreamChunkKind ReadChunk(ReadOnlySpan<byte> json, bool mayHaveUsage, out Usage usage)
     {
         usage = default;
         var reader = new Utf8JsonReader(json);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using AotProxy.Memory;
 
 namespace AotProxy.Accounting;
 
@@ -27,6 +28,11 @@ internal struct UsageJsonScanner
             return buffer.Length;
         }
 
+        if (!buffer.IsSingleSegment)
+        {
+            return FeedSplit(buffer, isFinalBlock);
+        }
+
         var reader = new Utf8JsonReader(buffer, isFinalBlock, _state);
         try
         {
@@ -35,9 +41,11 @@ internal struct UsageJsonScanner
                 Step(ref reader);
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            // Not JSON (an HTML error page, say): pass it on, account nothing.
+            // Not JSON (an HTML error page, say), or a name with an escaped lone surrogate
+            // ("\ud800"), which ValueTextEquals throws InvalidOperationException on when it
+            // unescapes it to compare: pass it on, account nothing.
             _phase = Finished;
             return buffer.Length;
         }
@@ -49,6 +57,25 @@ internal struct UsageJsonScanner
 
         _state = reader.CurrentState;
         return reader.BytesConsumed;
+    }
+
+    // A buffer split across segments is read from one contiguous copy: Utf8JsonReader over several
+    // segments throws IndexOutOfRangeException on a literal cut short at the end of a final block
+    // ("nu", a .NET bug the fuzz pass of issue 14 found). The relay's reads are one contiguous
+    // buffer each, so it never pays for the copy.
+    private long FeedSplit(ReadOnlySequence<byte> buffer, bool isFinalBlock)
+    {
+        var length = (int)buffer.Length;
+        var copy = BufferPool.Shared.Rent(length);
+        try
+        {
+            buffer.CopyTo(copy);
+            return Feed(new ReadOnlySequence<byte>(copy, 0, length), isFinalBlock);
+        }
+        finally
+        {
+            BufferPool.Shared.Return(copy);
+        }
     }
 
     private void Step(ref Utf8JsonReader reader)

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -7,6 +8,31 @@ namespace AotProxy.Configuration;
 // auth.trusted_sources entries: "10.0.0.0/8", "fd00::/8", or one address ("10.0.0.7" = /32).
 internal static class TrustedNetwork
 {
+    // Whether a connection's peer lies in one of the networks (trusted headers, forwarded headers).
+    public static bool Contains(ImmutableArray<IPNetwork> networks, IPAddress? remote)
+    {
+        if (networks.IsEmpty || remote is null)
+        {
+            return false; // null: not a TCP connection (tests, or a Unix socket nobody configured)
+        }
+
+        // Kestrel on a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; the config speaks IPv4.
+        if (remote.IsIPv4MappedToIPv6)
+        {
+            remote = remote.MapToIPv4();
+        }
+
+        foreach (var network in networks)
+        {
+            if (network.Contains(remote))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public static bool TryParse(string text, out IPNetwork network)
     {
         network = default;

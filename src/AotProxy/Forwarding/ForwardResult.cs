@@ -6,13 +6,14 @@ internal readonly record struct ForwardResult(
     ForwarderError Error,
     int StatusCode,          // what the client got (0: nothing was sent)
     Usage? Usage,            // what the worker used, exact or estimated; null: nothing to account (never reached
-                             // the worker, or an upstream error answer); only ever set on the one attempt
-                             // that is not retried, so a request is accounted once
+                             // the worker, an upstream error answer, or a worker that failed before any byte
+                             // of its answer reached the client); only ever set on the one attempt that is
+                             // not retried, so a request is accounted once
     TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
     bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
     bool EventStream = false) // an SSE response: FirstByte is the first token, so tokens after it time the decode
 {
     // The worker failed before anything reached the client: another worker may be tried.
     public bool MayRetry => !ResponseStarted && Error is ForwarderError.UpstreamConnect or ForwarderError.UpstreamTimeout
-        or ForwarderError.UpstreamProtocol or ForwarderError.UpstreamStatus;
+        or ForwarderError.UpstreamProtocol or ForwarderError.UpstreamStatus or ForwarderError.UpstreamResponseBody;
 }

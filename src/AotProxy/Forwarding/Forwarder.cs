@@ -1,8 +1,11 @@
 using System.Buffers;
+using System.Collections.Immutable;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
+using AotProxy.Configuration;
 using AotProxy.Memory;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -43,11 +46,12 @@ internal sealed class Forwarder(TimeProvider time)
         long promptEstimate,
         bool retryOnStatus,
         TimeSpan activityTimeout,
-        TimeSpan connectTimeout)
+        TimeSpan connectTimeout,
+        ImmutableArray<IPNetwork> trustedProxies)
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
-        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, out var length);
+        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, out var length);
         UpstreamConnection? connection = null;
         CancellationTokenRegistration registration = default;
         var reusable = false;
@@ -127,7 +131,7 @@ internal sealed class Forwarder(TimeProvider time)
             }
 
             var strip = stripUsage && head.IsEventStream;
-            ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
+            var applied = ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
             var relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip);
@@ -179,6 +183,16 @@ internal sealed class Forwarder(TimeProvider time)
 
             if (error is ForwarderError.UpstreamTimeout or ForwarderError.UpstreamResponseBody)
             {
+                if (!context.Response.HasStarted)
+                {
+                    // Nothing of the answer reached the client (bad chunking or a reset before the
+                    // first byte): the worker's head is taken back, and the caller retries on
+                    // another worker or answers 502/504 with a status line. Nothing was relayed,
+                    // so nothing is accounted, as for an error status held back for a retry.
+                    ResponseHeaders.Revert(context.Response, head, applied);
+                    return new ForwardResult(error, 0, null, null, ResponseStarted: false);
+                }
+
                 // The status line (and maybe some events) already went out: cutting the
                 // connection is the only honest way to tell the client the body is incomplete.
                 context.Abort();
@@ -217,15 +231,17 @@ internal sealed class Forwarder(TimeProvider time)
     private static ForwardResult AbortedAfterSend(long promptEstimate) =>
         new(ForwarderError.ClientAborted, 499, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
 
-    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, out int length)
+    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, out int length)
     {
         var incoming = context.Request;
         var path = incoming.Path.Value ?? "/";
         var query = incoming.QueryString.Value ?? string.Empty;
+        var peer = context.Connection.RemoteIpAddress;
+        var trusted = TrustedNetwork.Contains(trustedProxies, peer);
         for (var room = HeadRoom; ; room *= 32)
         {
             var buffer = BufferPool.Shared.Rent(room + body.Length);
-            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization);
+            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization, peer, trusted);
             if (head >= 0)
             {
                 body.CopyTo(buffer.AsSpan(head));

@@ -8,7 +8,8 @@ internal enum ForwarderError : byte
     UpstreamConnect,      // no response: refused, unreachable, connect timeout
     UpstreamTimeout,      // the upstream went silent longer than forwarding.activity_timeout
     UpstreamProtocol,     // the upstream answered with something that is not an HTTP/1.x response
-    UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking)
+    UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking); before any byte
+                          // reached the client, the caller may retry it or answer 502
     UpstreamStatus,       // the upstream answered 5xx and the caller will retry: nothing was relayed
     ClientAborted,        // the client disconnected; the upstream request was cancelled
     PacingTimeout,        // the worker's pacing (rpm/tpm) gave no turn within max_wait: nothing was sent, the client got 503

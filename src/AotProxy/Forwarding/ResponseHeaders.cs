@@ -8,6 +8,8 @@ namespace AotProxy.Forwarding;
 // the relay changes the body's length), and the end-to-end headers. The values vLLM and nginx
 // actually send come from a table of strings, so a typical response decodes nothing.
 // x-ratelimit-* headers the gateway has already set (tenant limits) win over the worker's.
+// A header whose value Kestrel cannot send byte for byte (a non-ASCII or control byte) is
+// dropped, never transcoded, and never allowed to fail the response (issue 14, item 2).
 internal static class ResponseHeaders
 {
     private static readonly string[] KnownValues =
@@ -23,7 +25,9 @@ internal static class ResponseHeaders
 
     private static ReadOnlySpan<byte> RateLimitPrefix => "x-ratelimit-"u8;
 
-    public static void Apply(HttpResponse response, ResponseHead head, bool keepContentLength)
+    // Returns which of the head's headers went onto the response (bit i: head.Headers[i]; at most
+    // ResponseHead.MaxHeaders = 100 of them), for Revert.
+    public static UInt128 Apply(HttpResponse response, ResponseHead head, bool keepContentLength)
     {
         response.StatusCode = head.StatusCode;
         if (keepContentLength && head.Framing == BodyFraming.ContentLength)
@@ -32,15 +36,18 @@ internal static class ResponseHeaders
         }
 
         var headers = response.Headers;
-        foreach (ref readonly var header in head.Headers)
+        var applied = UInt128.Zero;
+        var all = head.Headers;
+        for (var i = 0; i < all.Length; i++)
         {
-            var name = head.Name(header);
-            if (!HeaderPolicy.ForwardToClient(name))
+            var name = head.Name(all[i]);
+            var bytes = head.Value(all[i]);
+            if (!HeaderPolicy.ForwardToClient(name) || !HeaderPolicy.IsRelayable(bytes) || (head.ConnectionOptions && IsConnectionOption(head, name)))
             {
                 continue;
             }
 
-            var value = Text(head.Value(header));
+            var value = Text(bytes);
             if (Ascii.EqualsIgnoreCase(name, "content-type"u8))
             {
                 response.ContentType = value;
@@ -57,7 +64,51 @@ internal static class ResponseHeaders
 
                 headers.Append(key, value);
             }
+
+            applied |= UInt128.One << i;
         }
+
+        return applied;
+    }
+
+    // Takes back what Apply put on a response that has not started: the worker failed before
+    // any byte of its answer reached the client, which then gets another worker's answer or the
+    // gateway's error, with the gateway's own headers (x-request-id, x-ratelimit-*) only.
+    public static void Revert(HttpResponse response, ResponseHead head, UInt128 applied)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentLength = null;
+        var all = head.Headers;
+        for (var i = 0; i < all.Length; i++)
+        {
+            if ((applied & (UInt128.One << i)) == 0)
+            {
+                continue;
+            }
+
+            var name = head.Name(all[i]);
+            if (Ascii.EqualsIgnoreCase(name, "content-type"u8))
+            {
+                response.ContentType = null;
+            }
+            else
+            {
+                response.Headers.Remove(Encoding.Latin1.GetString(name));
+            }
+        }
+    }
+
+    private static bool IsConnectionOption(ResponseHead head, ReadOnlySpan<byte> name)
+    {
+        foreach (ref readonly var header in head.Headers)
+        {
+            if (Ascii.EqualsIgnoreCase(head.Name(header), "connection"u8) && HeaderPolicy.IsNamedBy(head.Value(header), name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static string Text(ReadOnlySpan<byte> value)

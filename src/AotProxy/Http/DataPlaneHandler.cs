@@ -390,7 +390,7 @@ internal sealed class DataPlaneHandler(
             {
                 // The prompt estimate is what a response that ends without usage is accounted at.
                 result = await forwarder.ForwardAsync(
-                    context, worker, body, requestId, stripUsage, promptTokens, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout).ConfigureAwait(false);
+                    context, worker, body, requestId, stripUsage, promptTokens, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources).ConfigureAwait(false);
             }
             catch
             {
@@ -514,6 +514,9 @@ internal sealed class DataPlaneHandler(
                 return 499;
             case ForwarderError.UpstreamProtocol:
                 await OpenAiError.UpstreamFailed(context, $"Worker {worker} sent an invalid HTTP response.").ConfigureAwait(false);
+                return StatusCodes.Status502BadGateway;
+            case ForwarderError.UpstreamResponseBody:
+                await OpenAiError.UpstreamFailed(context, $"Worker {worker} broke off its response before any of it reached the client.").ConfigureAwait(false);
                 return StatusCodes.Status502BadGateway;
             default:
                 await OpenAiError.UpstreamFailed(context, $"Worker {worker} could not be reached.").ConfigureAwait(false);

@@ -137,29 +137,7 @@ internal sealed class CallerResolver
         return new IdentifyResult(new Caller(tenant!, cls, priority, tenant!.Environment, source, priorityFromHeader, keyId), IdentifyFailure.None);
     }
 
-    public bool IsTrusted(IPAddress? remote)
-    {
-        if (remote is null)
-        {
-            return false; // not a TCP connection (tests, or a Unix socket nobody configured)
-        }
-
-        // Kestrel on a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; the config speaks IPv4.
-        if (remote.IsIPv4MappedToIPv6)
-        {
-            remote = remote.MapToIPv4();
-        }
-
-        foreach (var network in _trustedSources)
-        {
-            if (network.Contains(remote))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public bool IsTrusted(IPAddress? remote) => TrustedNetwork.Contains(_trustedSources, remote);
 
     // The first of each name: a file with a duplicate is rejected, but its snapshot is still built
     // so that validation can go on, and ToFrozenDictionary would throw on the duplicate.

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Net;
 using System.Text;
 using AotProxy.Forwarding;
 using Microsoft.AspNetCore.Http;
@@ -6,8 +7,10 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Upstream;
 
 // Writes the request head a worker receives: request line, Host, the client's end-to-end headers
-// (HeaderPolicy drops hop-by-hop ones and the client's key), Content-Length, x-request-id and
-// the worker's own Authorization. Straight into the send buffer: no strings, no header objects.
+// (HeaderPolicy drops hop-by-hop ones, those the client's Connection header names, the client's
+// key, and forwarded headers from anyone but a trusted proxy), X-Forwarded-For with the peer
+// appended, Content-Length, x-request-id and the worker's own Authorization. Straight into the
+// send buffer: no strings, no header objects.
 internal static class RequestHeadWriter
 {
     // Returns the head's length, or -1 when `destination` is too small (the caller retries bigger).
@@ -20,7 +23,9 @@ internal static class RequestHeadWriter
         IHeaderDictionary headers,
         long contentLength,
         string requestId,
-        string? authorization)
+        string? authorization,
+        IPAddress? peer,
+        bool trustedProxy)
     {
         var writer = new Writer(destination);
         writer.Latin1(method);
@@ -35,9 +40,10 @@ internal static class RequestHeadWriter
         writer.Bytes("\r\n"u8);
 
         var hasContentType = false;
+        var connection = headers.Connection;
         foreach (var header in headers)
         {
-            if (!HeaderPolicy.ForwardToUpstream(header.Key))
+            if (!HeaderPolicy.ForwardToUpstream(header.Key, trustedProxy) || (connection.Count > 0 && HeaderPolicy.IsNamedBy(connection, header.Key)))
             {
                 continue;
             }
@@ -47,9 +53,31 @@ internal static class RequestHeadWriter
             {
                 writer.Latin1(header.Key);
                 writer.Bytes(": "u8);
-                writer.Latin1(value);
+                writer.Utf8(value);
                 writer.Bytes("\r\n"u8);
             }
+        }
+
+        // X-Forwarded-For as nginx's $proxy_add_x_forwarded_for and Envoy write it: a trusted
+        // proxy's list, then the peer. From anyone else the list could name any address: only
+        // the peer goes on.
+        if (peer is not null)
+        {
+            writer.Bytes("X-Forwarded-For: "u8);
+            if (trustedProxy && !HeaderPolicy.IsNamedBy(connection, HeaderPolicy.ForwardedFor))
+            {
+                foreach (var value in headers[HeaderPolicy.ForwardedFor])
+                {
+                    if (!string.IsNullOrWhiteSpace(value))
+                    {
+                        writer.Utf8(value.Trim());
+                        writer.Bytes(", "u8);
+                    }
+                }
+            }
+
+            writer.Address(peer.IsIPv4MappedToIPv6 ? peer.MapToIPv4() : peer);
+            writer.Bytes("\r\n"u8);
         }
 
         if (!hasContentType)
@@ -89,7 +117,38 @@ internal static class RequestHeadWriter
             }
         }
 
-        // Header text from Kestrel is already limited to visible Latin-1 (CR and LF are rejected).
+        // Header values as the client sent them: Kestrel decodes a non-ASCII value as UTF-8 (and
+        // refuses invalid UTF-8), so encoding it as UTF-8 again gives back the client's bytes.
+        public void Utf8(string? text)
+        {
+            if (string.IsNullOrEmpty(text) || Overflowed)
+            {
+                return;
+            }
+
+            if (Encoding.UTF8.TryGetBytes(text, _destination[Position..], out var written))
+            {
+                Position += written;
+            }
+            else
+            {
+                Overflowed = true;
+            }
+        }
+
+        public void Address(IPAddress address)
+        {
+            if (!Overflowed && address.TryFormat(_destination[Position..], out var written))
+            {
+                Position += written;
+            }
+            else
+            {
+                Overflowed = true;
+            }
+        }
+
+        // The request line's parts and header names, which Kestrel limits to ASCII.
         public void Latin1(string? text)
         {
             if (string.IsNullOrEmpty(text) || Overflowed)

@@ -25,6 +25,9 @@ internal sealed class ResponseHead
 
     public bool ConnectionClose { get; set; }
 
+    // The Connection header names other headers, which are for the hop to the gateway only.
+    public bool ConnectionOptions { get; set; }
+
     public bool IsEventStream { get; set; }
 
     public bool OtherTransferCoding { get; set; }
@@ -84,6 +87,7 @@ internal sealed class ResponseHead
         ContentLength = -1;
         Chunked = false;
         ConnectionClose = false;
+        ConnectionOptions = false;
         IsEventStream = false;
         OtherTransferCoding = false;
     }

@@ -129,6 +129,7 @@ internal static class ResponseHeadParser
         else if (Ascii.EqualsIgnoreCase(name, "connection"u8))
         {
             head.ConnectionClose |= HasToken(value, "close"u8);
+            head.ConnectionOptions |= NamesOtherHeaders(value);
         }
         else if (Ascii.EqualsIgnoreCase(name, "content-type"u8))
         {
@@ -166,6 +167,21 @@ internal static class ResponseHeadParser
         foreach (var range in list.Split((byte)','))
         {
             if (Ascii.EqualsIgnoreCase(list[range].Trim(" \t"u8), token))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // Connection options other than the two every server sends: header names (RFC 9110 §7.6.1).
+    private static bool NamesOtherHeaders(ReadOnlySpan<byte> list)
+    {
+        foreach (var range in list.Split((byte)','))
+        {
+            var token = list[range].Trim(" \t"u8);
+            if (!token.IsEmpty && !Ascii.EqualsIgnoreCase(token, "close"u8) && !Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
             {
                 return true;
             }

@@ -21,6 +21,7 @@ internal sealed class RawWorker : IAsyncDisposable
     private readonly Task _accepting;
     private int _requests;
     private int _connectionCount;
+    private byte[]? _lastHead;
 
     public RawWorker(Func<int, RawReply> reply)
     {
@@ -35,10 +36,13 @@ internal sealed class RawWorker : IAsyncDisposable
 
     public int Requests => Volatile.Read(ref _requests);
 
-    public string Section(string model) => $"""
+    // The raw bytes of the last data-plane request head, as they came off the socket (no decoding).
+    public byte[]? LastHead => Volatile.Read(ref _lastHead);
+
+    public string Section(string model, string name = "raw") => $"""
 
         [[workers]]
-        name = "raw"
+        name = "{name}"
         url = "{BaseUri}"
         models = ["{model}"]
         """;
@@ -98,6 +102,7 @@ internal sealed class RawWorker : IAsyncDisposable
                     }
 
                     var head = Encoding.ASCII.GetString(buffer, 0, headEnd);
+                    var rawHead = buffer.AsSpan(0, headEnd + 4).ToArray();
                     var length = head.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)).Select(p => int.Parse(p[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
                     var total = headEnd + 4 + length;
                     while (filled < total)
@@ -120,6 +125,7 @@ internal sealed class RawWorker : IAsyncDisposable
                         continue;
                     }
 
+                    Volatile.Write(ref _lastHead, rawHead);
                     if (!counted)
                     {
                         counted = true;
@@ -127,8 +133,14 @@ internal sealed class RawWorker : IAsyncDisposable
                     }
 
                     var reply = _reply(Interlocked.Increment(ref _requests));
-                    foreach (var part in reply.Parts)
+                    for (var i = 0; i < reply.Parts.Length; i++)
                     {
+                        if (i > 0 && reply.BeforeLaterParts is { } gate)
+                        {
+                            await gate.WaitAsync(_stop.Token);
+                        }
+
+                        var part = reply.Parts[i];
                         await stream.WriteAsync(part, _stop.Token);
                         await stream.FlushAsync(_stop.Token);
                         if (reply.PauseBetweenParts > TimeSpan.Zero)

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using AotProxy.Upstream;
 using Microsoft.AspNetCore.Http;
@@ -53,7 +54,98 @@ public sealed class RequestHeadWriterTests
         var headers = new HeaderDictionary { ["X-Big"] = new string('a', 500) };
         var buffer = new byte[300];
 
-        Assert.Equal(-1, RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(new Uri("http://gpu-0/")), "/v1/completions", string.Empty, headers, 17, "req-1", null));
+        Assert.Equal(-1, RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(new Uri("http://gpu-0/")), "/v1/completions", string.Empty, headers, 17, "req-1", null, null, false));
+    }
+
+    [Fact]
+    public void Write_FromAnUntrustedPeer_ReplacesItsForwardedHeadersWithThePeer()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["X-Forwarded-For"] = "203.0.113.9",
+            ["Forwarded"] = "for=203.0.113.9",
+            ["X-Real-IP"] = "203.0.113.9",
+            ["X-Forwarded-Proto"] = "https",
+            ["X-Forwarded-Host"] = "evil.example",
+            ["X-Forwarded-Port"] = "443",
+        };
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, null, IPAddress.Parse("::ffff:192.0.2.7"));
+
+        Assert.Equal(
+            "POST /v1/completions HTTP/1.1\r\nHost: gpu-0\r\nContent-Length: 17\r\n" +
+            "X-Forwarded-For: 192.0.2.7\r\nContent-Type: application/json\r\nx-request-id: req-1\r\n\r\n",
+            text);
+    }
+
+    [Fact]
+    public void Write_FromATrustedProxy_AppendsThePeerToEveryForwardedForLine()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["x-forwarded-for"] = new(["203.0.113.9", " 10.0.0.1, 10.0.0.2 ", ""]),
+            ["Forwarded"] = "for=203.0.113.9",
+            ["X-Real-IP"] = "203.0.113.9",
+        };
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, null, IPAddress.Parse("2001:db8::1"), trustedProxy: true);
+
+        Assert.Contains("\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.1, 10.0.0.2, 2001:db8::1\r\n", text, StringComparison.Ordinal);
+        Assert.Contains("\r\nForwarded: for=203.0.113.9\r\n", text, StringComparison.Ordinal);
+        Assert.Contains("\r\nX-Real-IP: 203.0.113.9\r\n", text, StringComparison.Ordinal);
+        Assert.Single(text.Split("\r\n"), l => l.StartsWith("X-Forwarded-For", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void Write_WithoutAPeer_SendsNoForwardedFor()
+    {
+        var headers = new HeaderDictionary { ["X-Forwarded-For"] = "203.0.113.9" };
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, null, peer: null, trustedProxy: false);
+
+        Assert.DoesNotContain("Forwarded", text, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Write_DropsTheHeadersTheConnectionHeaderNames()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["Connection"] = new(["keep-alive, X-Hop", " x-forwarded-for ,\tOther-Hop"]),
+            ["X-Hop"] = "1",
+            ["other-hop"] = "2",
+            ["X-Kept"] = "3",
+            ["X-Forwarded-For"] = "203.0.113.9",
+        };
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, null, IPAddress.Loopback, trustedProxy: true);
+
+        Assert.Equal(
+            "POST /v1/completions HTTP/1.1\r\nHost: gpu-0\r\nContent-Length: 17\r\n" +
+            "X-Kept: 3\r\nX-Forwarded-For: 127.0.0.1\r\nContent-Type: application/json\r\nx-request-id: req-1\r\n\r\n",
+            text);
+    }
+
+    [Fact]
+    public void Write_NonAsciiValues_AsUtf8()
+    {
+        // Kestrel hands over "é" and "€" decoded from the client's UTF-8; they go out as those bytes again.
+        var headers = new HeaderDictionary { ["X-Note"] = "café 5 € 日本" };
+        var buffer = new byte[4096];
+
+        var length = RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(new Uri("http://gpu-0/")), "/v1/completions", string.Empty, headers, 17, "req-1", null, null, false);
+
+        Assert.True(buffer.AsSpan(0, length).IndexOf(Encoding.UTF8.GetBytes("\r\nX-Note: café 5 € 日本\r\n")) >= 0, Encoding.Latin1.GetString(buffer, 0, length));
+    }
+
+    [Fact]
+    public void Write_NonAsciiValueThatDoesNotFit_ReturnsMinusOne()
+    {
+        // 600 chars, 1,800 bytes in UTF-8: a check on chars alone would overrun.
+        var headers = new HeaderDictionary { ["X-Big"] = new string('€', 600) };
+        var buffer = new byte[1024];
+
+        Assert.Equal(-1, RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(new Uri("http://gpu-0/")), "/v1/completions", string.Empty, headers, 17, "req-1", null, null, false));
     }
 
     [Fact]
@@ -65,10 +157,10 @@ public sealed class RequestHeadWriterTests
         Assert.Equal(8001, endpoint.Port);
     }
 
-    private static string Write(Uri url, string path, string query, IHeaderDictionary headers, string? authorization)
+    private static string Write(Uri url, string path, string query, IHeaderDictionary headers, string? authorization, IPAddress? peer = null, bool trustedProxy = false)
     {
         var buffer = new byte[4096];
-        var length = RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(url), path, query, headers, 17, "req-1", authorization);
-        return Encoding.Latin1.GetString(buffer, 0, length);
+        var length = RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(url), path, query, headers, 17, "req-1", authorization, peer, trustedProxy);
+        return Encoding.UTF8.GetString(buffer, 0, length);
     }
 }
