@@ -72,8 +72,9 @@ internal sealed class LoopbackTcpServer : IAsyncDisposable
         return new Uri($"http://127.0.0.1:{port}{path}");
     }
 
+    // UTF-8: the captured bodies hold non-ASCII text (their Content-Length counts UTF-8 bytes).
     public static Task WriteAsync(Stream stream, string text, CancellationToken ct) =>
-        stream.WriteAsync(Encoding.ASCII.GetBytes(text), ct).AsTask();
+        stream.WriteAsync(Encoding.UTF8.GetBytes(text), ct).AsTask();
 
     // Ends the connection with a TCP reset (RST) instead of an orderly close (FIN).
     public static void Reset(Stream stream)
