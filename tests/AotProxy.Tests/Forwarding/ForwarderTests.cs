@@ -272,7 +272,8 @@ public sealed class ForwarderTests : IAsyncLifetime
         var worker = Worker(server);
         var (context, body, client) = Client();
 
-        var forwarding = ForwardAsync(context, worker);
+        // No activity timeout at all: only the client's going away can end the wait.
+        var forwarding = ForwardAsync(context, worker, activity: Timeout.InfiniteTimeSpan);
         await server.WaitUntilAsync(s => s.Requests == 1, "the worker has the request");
         client.Disconnect();
         var result = await forwarding;
@@ -300,7 +301,7 @@ public sealed class ForwarderTests : IAsyncLifetime
         var worker = Worker(server);
         var (context, body, client) = Client();
 
-        var forwarding = ForwardAsync(context, worker, stripUsage: true);
+        var forwarding = ForwardAsync(context, worker, stripUsage: true, activity: Timeout.InfiniteTimeSpan);
         await body.WaitUntilAsync(text => text == string.Concat(sent), "the first events reached the client");
         client.Disconnect();
         var result = await forwarding;
