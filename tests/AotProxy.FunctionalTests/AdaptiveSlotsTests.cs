@@ -66,7 +66,23 @@ public class AdaptiveSlotsTests
         await TestGateway.WaitUntilAsync(
             async () => (await Fleet.WorkerAsync(gateway, "sim-0")).GetProperty("slots").GetInt32() == 8,
             "the idle worker's slots recover to max_concurrency");
-        await Task.Delay(500); // 5 more scrapes
+        // Then five more scrapes, counted as the scrape records the gateway keeps (a new one per
+        // scrape). Six new records: the sixth is published just before its step, so five steps
+        // have surely run. A record missed between two polls only means more scrapes ran.
+        var state = gateway.Host.Workers.Current.Workers.Single(w => w.Name == "sim-0");
+        var scrapes = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var recovered = state.Scraped;
+        await TestGateway.WaitUntilAsync(
+            () =>
+            {
+                if (state.Scraped is { } scrape && !ReferenceEquals(scrape, recovered))
+                {
+                    scrapes.Add(scrape);
+                }
+
+                return Task.FromResult(scrapes.Count >= 6);
+            },
+            "six more scrapes of the idle worker");
         var after = await Fleet.WorkerAsync(gateway, "sim-0");
         Assert.Equal((8, 8), (after.GetProperty("max_concurrency").GetInt32(), after.GetProperty("slots").GetInt32()));
     }

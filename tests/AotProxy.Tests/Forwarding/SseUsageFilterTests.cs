@@ -121,6 +121,20 @@ public class SseUsageFilterTests
     }
 
     [Fact]
+    public void Process_StreamThatEndsInsideAnEvent_PassesTheUnfinishedEventThroughAtTheEnd()
+    {
+        // The worker broke off mid-event: what did arrive still reaches the client (and is
+        // counted as written), wherever the reads were split.
+        var stream = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"del"u8.ToArray();
+        for (var cut = 0; cut <= stream.Length; cut++)
+        {
+            var (output, usage) = Relay(stream, cut, stripUsage: true);
+            Assert.Equal(stream, output);
+            Assert.Null(usage);
+        }
+    }
+
+    [Fact]
     public void Process_CrLfEvents_AreRecognised()
     {
         var stream = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":5}}\r\n\r\ndata: [DONE]\r\n\r\n"u8.ToArray();
@@ -155,8 +169,9 @@ public class SseUsageFilterTests
         {
             var joined = pending.Concat(chunk).ToArray();
             var sequence = Segments.Split(joined, pending.Length is > 0 and var p && p < joined.Length ? [p] : []);
+            var before = output.WrittenCount;
             var consumed = filter.Process(sequence, output, isFinal, out var written);
-            Assert.True(written >= 0);
+            Assert.Equal(output.WrittenCount - before, written);
             pending = sequence.Slice(consumed).ToArray();
         }
 
