@@ -432,6 +432,7 @@ public sealed class ForwarderTests : IAsyncLifetime
         context.Request.Path = "/v1/chat/completions";
         context.Request.ContentType = "application/json";
         var body = new ClientResponseBody();
+        context.Features.Set<IHttpResponseFeature>(new ClientResponseFeature(body));
         context.Response.Body = body;
         var client = new ClientLifetime();
         context.Features.Set<IHttpRequestLifetimeFeature>(client);
@@ -440,7 +441,7 @@ public sealed class ForwarderTests : IAsyncLifetime
     }
 
     private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null) =>
-        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect)
+        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [])
             .AsTask().WaitAsync(Patient + Patient);
 
     private static string Json(string body, string status = "200 OK") =>
