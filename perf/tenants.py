@@ -9,8 +9,8 @@ Each [[tenants]] entry has a name, one api_key_sha256, rpm and tpm (~145 bytes: 
 are 14.5 MB). Per run, with one gateway process:
   1. start on a one-tenant config, wait for "aotproxy ready:", 1 s later read VmRSS (idle);
   2. replace the file (write + rename, as an editor saves) with the N-tenant config; the file
-     watcher reloads it. Reload time: from the rename to the "revision 2" log line (the watcher's
-     250 ms debounce included). Peak: VmHWM, reset just before the rename (/proc/PID/clear_refs);
+     watcher reloads it. Reload time: from the rename to the "Config revision 2 applied" log line
+     (new snapshot in force and the limit state rebuilt; the watcher's 250 ms debounce included). Peak: VmHWM, reset just before the rename (/proc/PID/clear_refs);
      RSS and GC heap (/api/status) 2 s after the reload;
   3. revert to the one-tenant config: the same figures, 2 s after the revert.
 Then a fresh start on the N-tenant config: exec -> "aotproxy ready:", peak and RSS 2 s later.
@@ -120,7 +120,7 @@ with tempfile.TemporaryDirectory(prefix="aotproxy-tenants-") as directory:
             reset_peak(pid)
             start = time.monotonic()
             replace(config, text)
-            gateway.wait_for(rf"revision {revision} is now in force")
+            gateway.wait_for(rf"Config revision {revision} applied")
             record(f"{label}: time (s)", time.monotonic() - start)
             record(f"{label}: peak RSS", status_kib(pid, "VmHWM") / 1024)
             time.sleep(2)

@@ -36,10 +36,12 @@ internal sealed class ConfigValidator
     private const int MaxLedgerBatch = 100_000;
     private const int MaxLedgerQueue = 1 << 24;
 
-    private readonly TomlKeyMap _keys;
-    private readonly List<ConfigError> _errors = [];
+    // (path, message); the lines are looked up once at the end, in one scan of the file.
+    private readonly List<(string Path, string Message)> _errors = [];
 
-    private ConfigValidator(TomlKeyMap keys) => _keys = keys;
+    private ConfigValidator()
+    {
+    }
 
     // With the default ten buckets: what a valid snapshot never needs, but a lookup can fall back on.
     public static ClassModel DefaultClass { get; } = Implicit(bucketCount: 10);
@@ -53,9 +55,15 @@ internal sealed class ConfigValidator
 
     public static ConfigLoadResult Validate(GatewayConfig config, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt)
     {
-        var validator = new ConfigValidator(keys);
+        var validator = new ConfigValidator();
         var snapshot = validator.Build(config, source, revision, loadedAt);
-        return validator._errors.Count == 0 ? ConfigLoadResult.Success(snapshot) : ConfigLoadResult.Failure(validator._errors);
+        if (validator._errors.Count == 0)
+        {
+            return ConfigLoadResult.Success(snapshot);
+        }
+
+        var lines = keys.LinesOf([.. validator._errors.Select(e => e.Path)]);
+        return ConfigLoadResult.Failure(validator._errors.Select((e, i) => new ConfigError(lines[i], e.Path, e.Message)));
     }
 
     private GatewaySnapshot Build(GatewayConfig config, string source, long revision, DateTimeOffset loadedAt)
@@ -1016,7 +1024,7 @@ internal sealed class ConfigValidator
         }
     }
 
-    private void Error(string path, string message) => _errors.Add(new ConfigError(_keys.LineOf(path), path, message));
+    private void Error(string path, string message) => _errors.Add((path, message));
 
     private static string TableLabel(string table)
     {
