@@ -342,6 +342,8 @@ public sealed class ConfigLoaderTests
     [InlineData("[server\nlisten = \"x\"", 1)]
     [InlineData("[server]\nlisten = \"a:1\"\nlisten = \"b:1\"", 3)]
     [InlineData("[server]\n[server]", 2)]
+    [InlineData("[server]\nlisten = \"a:1\"\n[[workers]]\nname = \"w\"\n[server]\nadmin_listen = \"a:2\"", 5)]
+    [InlineData("[[tenants]]\nname = \"a\"\nrpm = 1\nname = \"b\"", 4)]
     public void Parse_SyntaxError_ReportedWithLine(string toml, int line)
     {
         var result = TestConfig.Load(toml);
