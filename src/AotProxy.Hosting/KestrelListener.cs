@@ -27,6 +27,7 @@ public sealed class KestrelListener : IAsyncDisposable
 
     public Uri BaseUri => new($"http://{FormatHost(EndPoint)}/");
 
+    // Throws ListenFailedException when the address cannot be bound.
     public static async Task<KestrelListener> StartAsync(
         IPEndPoint endPoint,
         RequestDelegate handler,
@@ -52,7 +53,15 @@ public sealed class KestrelListener : IAsyncDisposable
         // instead of being queued again; the handlers never block, which this requires.
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggerFactory);
         var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
-        await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ListenFailedException.ReasonOf(ex) is { } reason)
+        {
+            server.Dispose();
+            throw new ListenFailedException(endPoint, reason, setting: null, ex);
+        }
 
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         var bound = address is null ? endPoint : new IPEndPoint(endPoint.Address, new Uri(address).Port);

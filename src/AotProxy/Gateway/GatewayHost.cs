@@ -1,3 +1,4 @@
+using System.Net;
 using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Admission;
@@ -8,6 +9,7 @@ using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 
@@ -73,7 +75,8 @@ internal sealed class GatewayHost : IAsyncDisposable
     // null when ledger.path = "".
     public LedgerWriter? Ledger => _ledger;
 
-    // Throws LedgerUnavailableException when the ledger cannot be opened: nothing has started then.
+    // Throws LedgerUnavailableException when the ledger cannot be opened, ListenFailedException
+    // when an address cannot be bound: nothing is left running then.
     public static async Task<GatewayHost> StartAsync(ConfigStore config, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken = default)
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
@@ -108,14 +111,55 @@ internal sealed class GatewayHost : IAsyncDisposable
         var data = new DataPlaneHandler(config, workers, admissions, new Router(time, Random.Shared, routingLogger), new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
         var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
-        var dataListener = await KestrelListener.StartAsync(snapshot.Server.Listen, data.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var adminListener = await KestrelListener.StartAsync(snapshot.Server.AdminListen, admin.HandleAsync, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var h2cListener = snapshot.Server.H2cListen is { } h2c
-            ? await KestrelListener.StartAsync(h2c, data.HandleAsync, loggerFactory, protocols: HttpProtocols.Http2, cancellationToken: cancellationToken).ConfigureAwait(false)
-            : null;
-        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener, adminListener, h2cListener, ledger, metrics, logger);
+        KestrelListener? dataListener = null;
+        KestrelListener? adminListener = null;
+        KestrelListener? h2cListener = null;
+        try
+        {
+            dataListener = await ListenAsync(snapshot.Server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, loggerFactory, cancellationToken).ConfigureAwait(false);
+            adminListener = await ListenAsync(snapshot.Server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, loggerFactory, cancellationToken).ConfigureAwait(false);
+            h2cListener = snapshot.Server.H2cListen is { } h2c
+                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, loggerFactory, cancellationToken).ConfigureAwait(false)
+                : null;
+        }
+        catch (ListenFailedException)
+        {
+            // Nothing has been served: stop what started, so that the caller can say why in one
+            // line and exit (the ledger is closed with nothing in it).
+            foreach (var listener in new[] { dataListener, adminListener })
+            {
+                if (listener is not null)
+                {
+                    await listener.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            await discovery.DisposeAsync().ConfigureAwait(false);
+            await monitor.DisposeAsync().ConfigureAwait(false);
+            http.Dispose();
+            if (ledger is not null)
+            {
+                await ledger.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, metrics, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
+    }
+
+    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, protocols: protocols, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (ListenFailedException ex)
+        {
+            throw ex.For(setting);
+        }
     }
 
     // Stop accepting; in-flight requests and streams get `grace` to finish, then are cut.
@@ -198,6 +242,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var pause = GC.GetTotalPauseDuration() - paused;
         var after = GC.GetTotalMemory(forceFullCollection: false);
-        GatewayLog.Compacted(_logger, heap >> 20, after >> 20, pause.TotalMilliseconds);
+        // A pause that clients could notice (50 ms) is worth a line; a small config's 1-6 ms is not.
+        var level = pause >= TimeSpan.FromMilliseconds(50) ? LogLevel.Information : LogLevel.Debug;
+        GatewayLog.Compacted(_logger, level, heap >> 20, after >> 20, pause.TotalMilliseconds);
     }
 }
