@@ -41,8 +41,10 @@ public sealed class KestrelListener : IAsyncDisposable
             AddServerHeader = false,
             ApplicationServices = new ServiceCollection().BuildServiceProvider(),
         };
-        // 1 MiB headers is far above any OpenAI client; bodies are bounded by the handler itself
-        // (server.max_request_bytes), so Kestrel's own 30 MB cap is switched off to avoid two limits.
+        // Bodies are bounded by the handler itself (server.max_request_bytes), so Kestrel's own
+        // 30 MB cap is switched off to avoid two limits. Headers keep Kestrel's limits (32 KiB in
+        // all, 8 KiB request line) unless `configure` sets others, as the gateway's data plane does
+        // (server.max_header_bytes, server.max_connections).
         options.Limits.MaxRequestBodySize = null;
         // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1, so a
         // listener is one or the other (Http2 alone means h2c with prior knowledge).

@@ -114,13 +114,27 @@ internal sealed class ConfigValidator
         }
 
         var grace = Positive("server.shutdown_grace", server.ShutdownGrace);
+        if (server.MaxConnections < 0)
+        {
+            Error("server.max_connections", $"must be 0 (no limit) or more (got {server.MaxConnections})");
+        }
+
+        // 1 KiB: a request line and a Host header; 1 MiB: past it a few hundred slow clients
+        // would hold gigabytes while their headers arrive.
+        if (server.MaxHeaderBytes is < 1024 or > 1024 * 1024)
+        {
+            Error("server.max_header_bytes", $"must be 1024 to 1048576 bytes (got {server.MaxHeaderBytes})");
+        }
+
         return new ServerModel(
             listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
             token,
             server.MaxRequestBytes,
             grace,
-            h2c);
+            h2c,
+            Math.Max(server.MaxConnections, 0),
+            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024));
     }
 
     private RoutingModel Routing(RoutingConfig routing)

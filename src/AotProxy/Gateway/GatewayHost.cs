@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using AotProxy.Accounting;
 using AotProxy.Admin;
@@ -116,10 +117,11 @@ internal sealed class GatewayHost : IAsyncDisposable
         KestrelListener? h2cListener = null;
         try
         {
-            dataListener = await ListenAsync(snapshot.Server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, loggerFactory, cancellationToken).ConfigureAwait(false);
-            adminListener = await ListenAsync(snapshot.Server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, loggerFactory, cancellationToken).ConfigureAwait(false);
-            h2cListener = snapshot.Server.H2cListen is { } h2c
-                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, loggerFactory, cancellationToken).ConfigureAwait(false)
+            var server = snapshot.Server;
+            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false);
+            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, null, loggerFactory, cancellationToken).ConfigureAwait(false);
+            h2cListener = server.H2cListen is { } h2c
+                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false)
                 : null;
         }
         catch (ListenFailedException)
@@ -150,16 +152,27 @@ internal sealed class GatewayHost : IAsyncDisposable
         return host;
     }
 
-    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, Action<KestrelServerOptions>? configure, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         try
         {
-            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, protocols: protocols, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, cancellationToken).ConfigureAwait(false);
         }
         catch (ListenFailedException ex)
         {
             throw ex.For(setting);
         }
+    }
+
+    // The client-facing caps of the OpenAI API's listeners (the admin plane keeps Kestrel's).
+    // Read when the listener binds: a reload that changes them says a restart is needed.
+    private static void DataPlaneLimits(KestrelServerOptions options, ServerModel server)
+    {
+        options.Limits.MaxConcurrentConnections = server.MaxConnections > 0 ? server.MaxConnections : null;
+        options.Limits.MaxRequestHeadersTotalSize = server.MaxHeaderBytes;
+        // HTTP/2 checks each field on its own too (16 KiB by default): one field may use it all,
+        // as over HTTP/1.1.
+        options.Limits.Http2.MaxRequestHeaderFieldSize = Math.Max(server.MaxHeaderBytes, 16 * 1024);
     }
 
     // Stop accepting; in-flight requests and streams get `grace` to finish, then are cut.
@@ -215,6 +228,16 @@ internal sealed class GatewayHost : IAsyncDisposable
         if (!previous.Server.AdminListen.Equals(current.Server.AdminListen))
         {
             GatewayLog.RestartNeeded(_logger, "server.admin_listen", previous.Server.AdminListen.ToString(), current.Server.AdminListen.ToString());
+        }
+
+        if (previous.Server.MaxConnections != current.Server.MaxConnections)
+        {
+            GatewayLog.RestartNeeded(_logger, "server.max_connections", previous.Server.MaxConnections.ToString(CultureInfo.InvariantCulture), current.Server.MaxConnections.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (previous.Server.MaxHeaderBytes != current.Server.MaxHeaderBytes)
+        {
+            GatewayLog.RestartNeeded(_logger, "server.max_header_bytes", previous.Server.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture), current.Server.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture));
         }
 
         // The writer holds its file open: a new path would split the ledger mid-run, so it takes a restart.

@@ -63,6 +63,7 @@ public sealed class ConfigLoaderTests
         Assert.True(snapshot.Server.AdminTokenSha256.IsEmpty);
         Assert.Equal(4_194_304, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(30), snapshot.Server.ShutdownGrace);
+        Assert.Equal((10_000, 32_768), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
         Assert.Equal("p2c_kv", snapshot.Routing.Strategy);
         Assert.Equal(TimeSpan.FromMilliseconds(500), snapshot.Routing.MetricsInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), snapshot.Forwarding.ConnectTimeout);
@@ -149,6 +150,8 @@ public sealed class ConfigLoaderTests
             admin_token_sha256 = "{token}"
             max_request_bytes = 1024
             shutdown_grace = "1m30s"
+            max_connections = 0
+            max_header_bytes = 65536
             [routing]
             strategy = "consistent_hash"
             metrics_interval = "1.5s"
@@ -218,6 +221,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(Enumerable.Repeat((byte)0xAA, 32), snapshot.Server.AdminTokenSha256);
         Assert.Equal(1024, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(90), snapshot.Server.ShutdownGrace);
+        Assert.Equal((0, 65_536), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
         Assert.Equal(
             new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5),
             snapshot.Routing);
