@@ -51,10 +51,12 @@ public class StartupTests
 
         var (exitCode, output) = await GatewayProcess.RunToEndAsync("serve", "--config", config);
 
-        // The ledger is opened first (a gateway that cannot record must not serve), so its line
-        // comes first; then the one line about the address. No stack trace.
+        // The ledger is opened first (a gateway that cannot record must not serve) and closed
+        // again, each with its log line; the failure itself is one line. No stack trace.
         Assert.Equal(1, exitCode);
-        Assert.EndsWith($"aotproxy: cannot listen on {address} (server.admin_listen): the address is already in use", output.TrimEnd(), StringComparison.Ordinal);
+        Assert.Equal(
+            $"aotproxy: cannot listen on {address} (server.admin_listen): the address is already in use",
+            Assert.Single(output.Split('\n'), l => l.Contains("cannot listen", StringComparison.Ordinal)));
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(directory.FullName, "aotproxy-usage.db")), output);
         directory.Delete(recursive: true);
@@ -71,5 +73,58 @@ public class StartupTests
 
         Assert.Equal(1, exitCode);
         Assert.Equal($"aotproxy simulate: cannot listen on {address}: the address is already in use", Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    // server.max_connections against the binary: connections past the cap are closed, and a
+    // flood of them is not a flood of log lines (Kestrel warns once per refused connection).
+    [Fact]
+    public async Task Serve_ConnectionsPastMaxConnections_ClosedWithOneLogLine()
+    {
+        var directory = Directory.CreateTempSubdirectory("aotproxy-startup-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nmax_connections = 2\n\n[ledger]\npath = \"\"\n");
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        var held = new List<TcpClient>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                held.Add(new TcpClient());
+                await held[i].ConnectAsync(gateway.DataUri!.Host, gateway.DataUri.Port);
+            }
+
+            for (var i = 0; i < 20; i++)
+            {
+                using var refused = new TcpClient();
+                await refused.ConnectAsync(gateway.DataUri!.Host, gateway.DataUri.Port);
+                Assert.True(await ClosedWithoutAnswerAsync(refused), $"connection {i + 3} was served");
+            }
+        }
+        finally
+        {
+            held.ForEach(c => c.Dispose());
+        }
+
+        gateway.SendSigterm();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
+        var rejected = gateway.Output.Split('\n').Count(l => l.Contains("maximum number of concurrent connections", StringComparison.Ordinal));
+        Assert.Equal(1, rejected);
+        directory.Delete(recursive: true);
+    }
+
+    private static async Task<bool> ClosedWithoutAnswerAsync(TcpClient client)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            var stream = client.GetStream();
+            await stream.WriteAsync("GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n"u8.ToArray(), timeout.Token);
+            return await stream.ReadAsync(new byte[64], timeout.Token) == 0;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 }
