@@ -1,10 +1,12 @@
+using AotProxy.Http;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Cli;
 
 // GatedLoggerProvider's logger for the gated category: the gated event is written only when the
-// gate lets it pass; everything else goes straight through.
-internal sealed class GatedLogger(ILogger inner, int eventId, LogGate gate) : ILogger
+// throttle lets it through; everything else goes straight through. (Kestrel's text is fixed, so
+// the count of lines held back is not added to it.)
+internal sealed class GatedLogger(ILogger inner, int eventId, LogThrottle throttle) : ILogger
 {
     public IDisposable? BeginScope<TState>(TState state)
         where TState : notnull => inner.BeginScope(state);
@@ -13,7 +15,7 @@ internal sealed class GatedLogger(ILogger inner, int eventId, LogGate gate) : IL
 
     public void Log<TState>(LogLevel logLevel, EventId id, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
-        if (id.Id != eventId || gate.TryPass())
+        if (id.Id != eventId || throttle.TryEnter(out _))
         {
             inner.Log(logLevel, id, state, exception, formatter);
         }

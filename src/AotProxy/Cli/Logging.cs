@@ -1,3 +1,4 @@
+using AotProxy.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -19,7 +20,7 @@ internal static class Logging
         var level = Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("AOTPROXY_LOG_LEVEL"), ignoreCase: true, out var parsed)
             ? parsed
             : LogLevel.Information;
-        var rejections = new LogGate(TimeSpan.FromSeconds(10), TimeProvider.System);
+        var rejections = new LogThrottle(TimeSpan.FromSeconds(10), TimeProvider.System);
         return LoggerFactory.Create(builder =>
         {
             builder
@@ -33,7 +34,7 @@ internal static class Logging
                 });
 
             // The console provider, wrapped: a filter cannot do it, since it runs for IsEnabled
-            // and again for Log, and would take two passes of the gate per line.
+            // and again for Log, and would take two turns of the throttle per line.
             var console = builder.Services.Single(d => d.ServiceType == typeof(ILoggerProvider) && d.ImplementationType == typeof(ConsoleLoggerProvider));
             builder.Services.Remove(console);
             builder.Services.AddSingleton<ILoggerProvider>(services => new GatedLoggerProvider(
