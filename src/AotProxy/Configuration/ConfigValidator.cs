@@ -119,8 +119,8 @@ internal sealed class ConfigValidator
             Error("server.max_connections", $"must be 0 (no limit) or more (got {server.MaxConnections})");
         }
 
-        // 1 KiB: a request line and a Host header; 1 MiB: past it a few hundred slow clients
-        // would hold gigabytes while their headers arrive.
+        // 1 KiB: a request line and a Host header; 1 MiB: a thousand clients sending headers
+        // slowly would already hold a GiB.
         if (server.MaxHeaderBytes is < 1024 or > 1024 * 1024)
         {
             Error("server.max_header_bytes", $"must be 1024 to 1048576 bytes (got {server.MaxHeaderBytes})");
