@@ -27,6 +27,7 @@ public sealed class KestrelListener : IAsyncDisposable
 
     public Uri BaseUri => new($"http://{FormatHost(EndPoint)}/");
 
+    // Throws ListenFailedException when the address cannot be bound.
     public static async Task<KestrelListener> StartAsync(
         IPEndPoint endPoint,
         RequestDelegate handler,
@@ -40,8 +41,10 @@ public sealed class KestrelListener : IAsyncDisposable
             AddServerHeader = false,
             ApplicationServices = new ServiceCollection().BuildServiceProvider(),
         };
-        // 1 MiB headers is far above any OpenAI client; bodies are bounded by the handler itself
-        // (server.max_request_bytes), so Kestrel's own 30 MB cap is switched off to avoid two limits.
+        // Bodies are bounded by the handler itself (server.max_request_bytes), so Kestrel's own
+        // 30 MB cap is switched off to avoid two limits. Headers keep Kestrel's limits (32 KiB in
+        // all, 8 KiB request line) unless `configure` sets others, as the gateway's data plane does
+        // (server.max_header_bytes, server.max_connections).
         options.Limits.MaxRequestBodySize = null;
         // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1, so a
         // listener is one or the other (Http2 alone means h2c with prior knowledge).
@@ -52,7 +55,15 @@ public sealed class KestrelListener : IAsyncDisposable
         // instead of being queued again; the handlers never block, which this requires.
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggerFactory);
         var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
-        await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ListenFailedException.ReasonOf(ex) is { } reason)
+        {
+            server.Dispose();
+            throw new ListenFailedException(endPoint, reason, setting: null, ex);
+        }
 
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         var bound = address is null ? endPoint : new IPEndPoint(endPoint.Address, new Uri(address).Port);

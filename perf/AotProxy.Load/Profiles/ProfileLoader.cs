@@ -1,6 +1,5 @@
 using AotProxy.Configuration;
 using Tomlyn;
-using Tomlyn.Parsing;
 
 namespace AotProxy.Load.Profiles;
 
@@ -31,20 +30,19 @@ internal static class ProfileLoader
     public static ProfileLoadResult Parse(string toml, string name, string source)
     {
         ArgumentNullException.ThrowIfNull(toml);
-        var document = SyntaxParser.Parse(toml, source, validate: true);
-        if (TomlDiagnostics.FirstSyntaxError(document) is { } syntax)
+        var map = TomlKeyMap.Build(toml);
+        if (TomlDiagnostics.FirstSyntaxError(toml, map) is { } syntax)
         {
             return ProfileLoadResult.Failure(new ProfileError(syntax.Line, "", syntax.Message));
         }
 
-        var map = TomlKeyMap.Build(document);
         var shapeErrors = CheckShapes(map);
         if (shapeErrors.Count > 0)
         {
             return new ProfileLoadResult(null, shapeErrors);
         }
 
-        var contiguous = ContiguousToml.Create(toml, document);
+        var contiguous = ContiguousToml.Create(toml, map.Headers);
         ProfileConfig config;
         try
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using AotProxy.Configuration;
+using AotProxy.Hosting;
 using AotProxy.Simulator;
 
 namespace AotProxy.Cli;
@@ -24,10 +25,10 @@ internal static class SimulateCommand
         {
             worker = await SimulatedWorker.StartAsync(options, endPoint, loggerFactory).ConfigureAwait(false);
         }
-        catch (IOException e)
+        catch (ListenFailedException e)
         {
-            // Kestrel reports a port in use as an IOException; say so in one line, not a stack trace.
-            Console.Error.WriteLine($"aotproxy simulate: cannot listen on {endPoint}: {e.Message}");
+            // One line, not a stack trace: "cannot listen on 127.0.0.1:8000: the address is already in use".
+            Console.Error.WriteLine($"aotproxy simulate: {e.Message}");
             return 1;
         }
 

@@ -1,11 +1,10 @@
 using System.Reflection;
 using Tomlyn;
-using Tomlyn.Parsing;
 
 namespace AotProxy.Configuration;
 
 // Text -> GatewaySnapshot, in four steps, each of which can only fail with ConfigErrors:
-// 1. syntax (Tomlyn's syntax tree; the first syntax error, with its line),
+// 1. syntax (one scan of Tomlyn's lexer, TomlKeyMap; the first syntax error, with its line),
 // 2. shape of the top-level tables ([server] vs [[workers]]), which Tomlyn reports without a line,
 // 3. binding to the Config records (type errors; Tomlyn stops at the first), after regrouping
 //    reopened tables (ContiguousToml),
@@ -58,20 +57,19 @@ internal static class ConfigLoader
         ArgumentNullException.ThrowIfNull(toml);
         ArgumentNullException.ThrowIfNull(time);
 
-        var document = SyntaxParser.Parse(toml, source, validate: true);
-        if (TomlDiagnostics.FirstSyntaxError(document) is { } syntax)
+        var map = TomlKeyMap.Build(toml);
+        if (TomlDiagnostics.FirstSyntaxError(toml, map) is { } syntax)
         {
             return ConfigLoadResult.Failure(new ConfigError(syntax.Line, "", syntax.Message));
         }
 
-        var map = TomlKeyMap.Build(document);
         var shapeErrors = CheckShapes(map);
         if (shapeErrors.Count > 0)
         {
             return ConfigLoadResult.Failure(shapeErrors);
         }
 
-        var contiguous = ContiguousToml.Create(toml, document);
+        var contiguous = ContiguousToml.Create(toml, map.Headers);
         GatewayConfig config;
         try
         {

@@ -24,6 +24,9 @@ internal static partial class ConfigLog
     [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "{Path} changed ({ChangeType}); reloading after the debounce")]
     public static partial void ChangeSeen(ILogger logger, string path, WatcherChangeTypes changeType);
 
+    [LoggerMessage(EventId = 114, Level = LogLevel.Information, Message = "{Path} is a symlink to {Target}: watching the target too")]
+    public static partial void WatchTarget(ILogger logger, string path, string target);
+
     [LoggerMessage(EventId = 112, Level = LogLevel.Warning, Message = "The file watcher on {Path} reported an error; reloading to catch up")]
     public static partial void WatcherFailed(ILogger logger, string path, Exception exception);
 

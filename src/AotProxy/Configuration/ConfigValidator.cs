@@ -1,7 +1,10 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using AotProxy.Accounting;
 using AotProxy.Admission.TimeWindows;
 using AotProxy.Identity;
@@ -36,10 +39,12 @@ internal sealed class ConfigValidator
     private const int MaxLedgerBatch = 100_000;
     private const int MaxLedgerQueue = 1 << 24;
 
-    private readonly TomlKeyMap _keys;
-    private readonly List<ConfigError> _errors = [];
+    // (path, message); the lines are looked up once at the end, in one scan of the file.
+    private readonly List<(string Path, string Message)> _errors = [];
 
-    private ConfigValidator(TomlKeyMap keys) => _keys = keys;
+    private ConfigValidator()
+    {
+    }
 
     // With the default ten buckets: what a valid snapshot never needs, but a lookup can fall back on.
     public static ClassModel DefaultClass { get; } = Implicit(bucketCount: 10);
@@ -53,9 +58,15 @@ internal sealed class ConfigValidator
 
     public static ConfigLoadResult Validate(GatewayConfig config, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt)
     {
-        var validator = new ConfigValidator(keys);
+        var validator = new ConfigValidator();
         var snapshot = validator.Build(config, source, revision, loadedAt);
-        return validator._errors.Count == 0 ? ConfigLoadResult.Success(snapshot) : ConfigLoadResult.Failure(validator._errors);
+        if (validator._errors.Count == 0)
+        {
+            return ConfigLoadResult.Success(snapshot);
+        }
+
+        var lines = keys.LinesOf([.. validator._errors.Select(e => e.Path)]);
+        return ConfigLoadResult.Failure(validator._errors.Select((e, i) => new ConfigError(lines[i], e.Path, e.Message)));
     }
 
     private GatewaySnapshot Build(GatewayConfig config, string source, long revision, DateTimeOffset loadedAt)
@@ -103,13 +114,27 @@ internal sealed class ConfigValidator
         }
 
         var grace = Positive("server.shutdown_grace", server.ShutdownGrace);
+        if (server.MaxConnections < 0)
+        {
+            Error("server.max_connections", $"must be 0 (no limit) or more (got {server.MaxConnections})");
+        }
+
+        // 1 KiB: a request line and a Host header; 1 MiB: a thousand clients sending headers
+        // slowly would already hold a GiB.
+        if (server.MaxHeaderBytes is < 1024 or > 1024 * 1024)
+        {
+            Error("server.max_header_bytes", $"must be 1024 to 1048576 bytes (got {server.MaxHeaderBytes})");
+        }
+
         return new ServerModel(
             listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
             token,
             server.MaxRequestBytes,
             grace,
-            h2c);
+            h2c,
+            Math.Max(server.MaxConnections, 0),
+            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024));
     }
 
     private RoutingModel Routing(RoutingConfig routing)
@@ -523,65 +548,67 @@ internal sealed class ConfigValidator
     {
         var result = ImmutableArray.CreateBuilder<TenantModel>(tenants.Count);
         var names = new Dictionary<string, int>(StringComparer.Ordinal);
-        var keyOwners = new Dictionary<string, string>(StringComparer.Ordinal); // lower-case hex -> path
+        var classNames = classes.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var keyOwners = new Dictionary<(ulong, ulong, ulong, ulong), (int Tenant, int Key)>(); // digest -> where it is listed
         for (var i = 0; i < tenants.Count; i++)
         {
             var tenant = tenants[i];
             var at = $"tenants[{i}]";
             Unknown(at, tenant.Unknown);
-            Name($"{at}.name", tenant.Name, "tenant", names, i, "tenants");
-            if (!classes.Any(c => string.Equals(c.Name, tenant.Class, StringComparison.Ordinal)))
+            Name(new(at, "name"), tenant.Name, "tenant", names, i, "tenants");
+            if (!classNames.Contains(tenant.Class))
             {
                 var known = implicitClasses
                     ? $"without [[classes]] the only class is \"{DefaultClassName}\""
                     : $"[[classes]] defines {string.Join(", ", classes.Select(c => $"\"{c.Name}\""))}";
-                Error($"{at}.class", $"class \"{tenant.Class}\" is not defined; {known}");
+                Error(new(at, "class"), $"class \"{tenant.Class}\" is not defined; {known}");
             }
 
-            AtLeast($"{at}.weight", tenant.Weight, 1);
+            AtLeast(new(at, "weight"), tenant.Weight, 1);
             var hashes = ImmutableArray.CreateBuilder<ImmutableArray<byte>>(tenant.ApiKeySha256.Count);
             for (var k = 0; k < tenant.ApiKeySha256.Count; k++)
             {
-                var path = $"{at}.api_key_sha256[{k}]";
+                var path = new KeyPath(at, "api_key_sha256", k);
                 var hash = Sha256(path, tenant.ApiKeySha256[k], allowEmpty: false);
                 if (hash.IsEmpty)
                 {
                     continue;
                 }
 
-                var hex = tenant.ApiKeySha256[k].ToLowerInvariant();
-                if (keyOwners.TryGetValue(hex, out var owner))
+                var digest = hash.AsSpan();
+                var key = (BinaryPrimitives.ReadUInt64LittleEndian(digest), BinaryPrimitives.ReadUInt64LittleEndian(digest[8..]), BinaryPrimitives.ReadUInt64LittleEndian(digest[16..]), BinaryPrimitives.ReadUInt64LittleEndian(digest[24..]));
+                if (!keyOwners.TryAdd(key, (i, k)))
                 {
-                    Error(path, $"the same key hash is already listed at {owner}; a key must identify one tenant");
+                    var owner = keyOwners[key];
+                    Error(path, $"the same key hash is already listed at tenants[{owner.Tenant}].api_key_sha256[{owner.Key}]; a key must identify one tenant");
                     continue;
                 }
 
-                keyOwners[hex] = path;
                 hashes.Add(hash);
             }
 
             if (tenant.Models.Count == 0)
             {
-                Error($"{at}.models", "must list at least one model; \"*\" allows all");
+                Error(new(at, "models"), "must list at least one model; \"*\" allows all");
             }
 
             for (var m = 0; m < tenant.Models.Count; m++)
             {
                 if (string.IsNullOrWhiteSpace(tenant.Models[m]))
                 {
-                    Error($"{at}.models[{m}]", "a model name must not be empty");
+                    Error(new(at, "models", m), "a model name must not be empty");
                 }
             }
 
-            PerMinute($"{at}.rpm", tenant.Rpm);
-            PerMinute($"{at}.tpm", tenant.Tpm);
-            AtLeast($"{at}.max_in_flight", tenant.MaxInFlight, 0);
+            PerMinute(new(at, "rpm"), tenant.Rpm);
+            PerMinute(new(at, "tpm"), tenant.Tpm);
+            AtLeast(new(at, "max_in_flight"), tenant.MaxInFlight, 0);
             var budget = Budget(at, tenant);
             result.Add(new TenantModel(
                 tenant.Name,
                 tenant.Class,
                 tenant.Weight,
-                hashes.ToImmutable(),
+                hashes.DrainToImmutable(),
                 [.. tenant.Models],
                 tenant.Rpm,
                 tenant.Tpm,
@@ -596,15 +623,20 @@ internal sealed class ConfigValidator
     // null when the tenant sets no budget: it then costs the limit stage nothing.
     private TenantBudgetModel? Budget(string at, TenantConfig tenant)
     {
+        if (tenant is { BudgetTokens: 0, MonthlyBudgetTokens: 0, BudgetUsd: 0, MonthlyBudgetUsd: 0 })
+        {
+            return null;
+        }
+
         var budget = new TenantBudgetModel(
-            BudgetTokens($"{at}.budget_tokens", tenant.BudgetTokens),
-            BudgetTokens($"{at}.monthly_budget_tokens", tenant.MonthlyBudgetTokens),
-            BudgetNanos($"{at}.budget_usd", tenant.BudgetUsd),
-            BudgetNanos($"{at}.monthly_budget_usd", tenant.MonthlyBudgetUsd));
+            BudgetTokens(new(at, "budget_tokens"), tenant.BudgetTokens),
+            BudgetTokens(new(at, "monthly_budget_tokens"), tenant.MonthlyBudgetTokens),
+            BudgetNanos(new(at, "budget_usd"), tenant.BudgetUsd),
+            BudgetNanos(new(at, "monthly_budget_usd"), tenant.MonthlyBudgetUsd));
         return budget is { Tokens: 0, MonthlyTokens: 0, Nanos: 0, MonthlyNanos: 0 } ? null : budget;
     }
 
-    private long BudgetTokens(string path, long value)
+    private long BudgetTokens(KeyPath path, long value)
     {
         if (value is < 0 or > TenantBudgetModel.MaxTokens)
         {
@@ -616,7 +648,7 @@ internal sealed class ConfigValidator
     }
 
     // USD to whole nano-USD, rounded to the nearest: a budget finer than 1e-9 USD means nothing.
-    private long BudgetNanos(string path, double usd)
+    private long BudgetNanos(KeyPath path, double usd)
     {
         if (!(usd >= 0) || usd > TenantBudgetModel.MaxUsd)
         {
@@ -906,7 +938,7 @@ internal sealed class ConfigValidator
         }
     }
 
-    private bool Name(string path, string name, string what, Dictionary<string, int> seen, int index, string table)
+    private bool Name(KeyPath path, string name, string what, Dictionary<string, int> seen, int index, string table)
     {
         if (string.IsNullOrWhiteSpace(name))
         {
@@ -953,20 +985,21 @@ internal sealed class ConfigValidator
         return null;
     }
 
-    private ImmutableArray<byte> Sha256(string path, string hex, bool allowEmpty)
+    private ImmutableArray<byte> Sha256(KeyPath path, string hex, bool allowEmpty)
     {
         if (hex.Length == 0 && allowEmpty)
         {
             return [];
         }
 
-        if (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit))
+        var digest = new byte[32];
+        if (hex.Length != 64 || Convert.FromHexString(hex, digest, out _, out _) != OperationStatus.Done)
         {
             Error(path, $"must be a SHA-256 as 64 hex characters (got {hex.Length} characters); `aotproxy hash-key KEY` prints it");
             return [];
         }
 
-        return [.. Convert.FromHexString(hex)];
+        return ImmutableCollectionsMarshal.AsImmutableArray(digest);
     }
 
     private TimeSpan Positive(string path, string text)
@@ -1000,7 +1033,7 @@ internal sealed class ConfigValidator
     private static string Number(double value) => value.ToString(CultureInfo.InvariantCulture);
 
     // rpm and tpm: 0 (unlimited) up to the token bucket's ceiling.
-    private void PerMinute(string path, long value)
+    private void PerMinute(KeyPath path, long value)
     {
         if (value is < 0 or > LimitsModel.MaxPerMinute)
         {
@@ -1008,7 +1041,7 @@ internal sealed class ConfigValidator
         }
     }
 
-    private void AtLeast(string path, long value, long minimum)
+    private void AtLeast(KeyPath path, long value, long minimum)
     {
         if (value < minimum)
         {
@@ -1016,7 +1049,7 @@ internal sealed class ConfigValidator
         }
     }
 
-    private void Error(string path, string message) => _errors.Add(new ConfigError(_keys.LineOf(path), path, message));
+    private void Error(KeyPath path, string message) => _errors.Add((path.ToString(), message));
 
     private static string TableLabel(string table)
     {

@@ -7,6 +7,9 @@ namespace AotProxy.Configuration;
 // name, and the original inode is gone), while `echo >>` or `sed -i`-less tools write in place
 // (Changed). Events come in bursts (truncate, write, attribute change), so a reload runs once
 // the file has been quiet for the debounce interval, on a timer thread, never the watcher's.
+// A config that is a symlink is followed to its target too: an edit of the target in place
+// happens in the target's directory, where the link's directory sees nothing. The link is
+// resolved again before every reload, since a swap (ln -sfn, Kubernetes' "..data") retargets it.
 internal sealed class ConfigWatcher : IDisposable
 {
     // 250 ms: an editor's save burst is over within ~50 ms; an operator does not notice 250.
@@ -22,6 +25,9 @@ internal sealed class ConfigWatcher : IDisposable
     private readonly TimeSpan _debounce;
     private readonly ITimer _timer;
     private readonly FileSystemWatcher _watcher;
+    private readonly Lock _targetLock = new();
+    private FileSystemWatcher? _targetWatcher; // on the symlink's final target; null when the path is no link
+    private string? _target;
     private int _disposed;
 
     public ConfigWatcher(ConfigStore store, ILogger logger, TimeSpan? debounce = null, TimeProvider? time = null)
@@ -39,16 +45,8 @@ internal sealed class ConfigWatcher : IDisposable
         }
 
         _timer = (time ?? TimeProvider.System).CreateTimer(_ => OnQuiet(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _watcher = new FileSystemWatcher(Path.GetDirectoryName(_path)!)
-        {
-            IncludeSubdirectories = false,
-            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
-        };
-        _watcher.Changed += OnEvent;
-        _watcher.Created += OnEvent;
-        _watcher.Renamed += OnEvent;
-        _watcher.Error += OnError;
-        _watcher.EnableRaisingEvents = true;
+        _watcher = Watch(Path.GetDirectoryName(_path)!, OnEvent);
+        FollowTarget();
         ConfigLog.WatchStarted(_logger, _path, _debounce.TotalMilliseconds);
     }
 
@@ -61,6 +59,12 @@ internal sealed class ConfigWatcher : IDisposable
 
         _watcher.EnableRaisingEvents = false;
         _watcher.Dispose();
+        lock (_targetLock)
+        {
+            _targetWatcher?.Dispose();
+            _targetWatcher = null;
+        }
+
         _timer.Dispose();
     }
 
@@ -77,6 +81,23 @@ internal sealed class ConfigWatcher : IDisposable
         catch (Exception ex)
         {
             // An exception here would be lost on the watcher's thread; never let it escape.
+            ConfigLog.ReloadThrew(_logger, _path, ex);
+        }
+    }
+
+    // An event in the target's directory: only the target's own name counts.
+    private void OnTargetEvent(object sender, FileSystemEventArgs e)
+    {
+        try
+        {
+            if (Volatile.Read(ref _target) is { } target && string.Equals(e.Name, Path.GetFileName(target), FileNameComparison))
+            {
+                ConfigLog.ChangeSeen(_logger, target, e.ChangeType);
+                Arm();
+            }
+        }
+        catch (Exception ex)
+        {
             ConfigLog.ReloadThrew(_logger, _path, ex);
         }
     }
@@ -124,6 +145,10 @@ internal sealed class ConfigWatcher : IDisposable
 
         try
         {
+            // The link first: an edit of a new target after this point arms another reload,
+            // one before it is in what this reload reads.
+            FollowTarget();
+
             // The store logs the outcome (applied, or each error with its line and key).
             _store.Reload();
         }
@@ -131,5 +156,66 @@ internal sealed class ConfigWatcher : IDisposable
         {
             ConfigLog.ReloadThrew(_logger, _path, ex);
         }
+    }
+
+    // (Re)watches the directory of the symlink's final target when the target has changed;
+    // stops watching when the path is no longer a link.
+    private void FollowTarget()
+    {
+        var target = ResolveTarget(_path);
+
+        lock (_targetLock)
+        {
+            if (Volatile.Read(ref _disposed) != 0 || string.Equals(target, _target, FileNameComparison))
+            {
+                return;
+            }
+
+            _targetWatcher?.Dispose();
+            _targetWatcher = null;
+            Volatile.Write(ref _target, target);
+            if (target is not null && Path.GetDirectoryName(target) is { } directory && Directory.Exists(directory))
+            {
+                _targetWatcher = Watch(directory, OnTargetEvent);
+                ConfigLog.WatchTarget(_logger, _path, target);
+            }
+        }
+    }
+
+    // The file a symlinked config really is, null when the path is no link. Its directory is
+    // resolved too when that is a link: Kubernetes mounts "aotproxy.toml -> ..data/aotproxy.toml"
+    // with "..data -> ..2026_12_05_00_00_00.1", and a swap changes only "..data".
+    private static string? ResolveTarget(string path)
+    {
+        try
+        {
+            if (File.ResolveLinkTarget(path, returnFinalTarget: true)?.FullName is not { } file)
+            {
+                return null;
+            }
+
+            var directory = Path.GetDirectoryName(file)!;
+            var real = Directory.ResolveLinkTarget(directory, returnFinalTarget: true)?.FullName ?? directory;
+            return Path.Combine(real, Path.GetFileName(file));
+        }
+        catch (IOException)
+        {
+            return null; // a dangling or looping link: the reload reports the file as unreadable
+        }
+    }
+
+    private FileSystemWatcher Watch(string directory, FileSystemEventHandler onEvent)
+    {
+        var watcher = new FileSystemWatcher(directory)
+        {
+            IncludeSubdirectories = false,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+        };
+        watcher.Changed += onEvent;
+        watcher.Created += onEvent;
+        watcher.Renamed += (sender, e) => onEvent(sender, e);
+        watcher.Error += OnError;
+        watcher.EnableRaisingEvents = true;
+        return watcher;
     }
 }

@@ -1,5 +1,4 @@
 using System.Text;
-using Tomlyn.Syntax;
 
 namespace AotProxy.Configuration;
 
@@ -23,18 +22,9 @@ internal sealed class ContiguousToml
 
     public string Text { get; }
 
-    public static ContiguousToml Create(string text, DocumentSyntax document)
+    // headers: TomlKeyMap.Headers, every table header's 0-based line and top-level name.
+    public static ContiguousToml Create(string text, IReadOnlyList<(int Line, string Group)> headers)
     {
-        var headers = new List<(int Line, string Group)>();
-        foreach (var table in document.Tables)
-        {
-            if (table.Name is { } name)
-            {
-                var line = table.OpenBracket?.Span.Start.Line ?? table.Span.Start.Line;
-                headers.Add((line, TomlKeyMap.Segments(name)[0]));
-            }
-        }
-
         var order = Enumerable.Range(0, headers.Count)
             .GroupBy(i => headers[i].Group, StringComparer.Ordinal)
             .SelectMany(g => g)

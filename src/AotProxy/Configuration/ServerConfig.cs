@@ -22,6 +22,17 @@ internal sealed record ServerConfig
     // 30 s: long enough for most streams in flight at SIGTERM to finish, short enough for rollouts.
     public string ShutdownGrace { get; init; } = "30s";
 
+    // Open client connections on the data plane (listen and h2c_listen each), idle ones included;
+    // past it a new connection is closed at once. 10,000: far above what one gateway serves in
+    // flight, far below the 20,000+ file descriptors it would need beside its upstream
+    // connections. 0: no limit.
+    public int MaxConnections { get; init; } = 10_000;
+
+    // Request line and headers together, per request (Kestrel's MaxRequestHeadersTotalSize; also
+    // each HTTP/2 header field): larger gets 431. 32 KiB is Kestrel's and nginx's default and holds
+    // a JWT of several KiB; every connection may hold this much while its headers arrive.
+    public int MaxHeaderBytes { get; init; } = 32 * 1024;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -9,4 +9,6 @@ internal sealed record ServerModel(
     ImmutableArray<byte> AdminTokenSha256, // empty: the admin API is open
     long MaxRequestBytes,
     TimeSpan ShutdownGrace,
-    IPEndPoint? H2cListen = null); // null: no h2c listener
+    IPEndPoint? H2cListen = null, // null: no h2c listener
+    int MaxConnections = 10_000,  // 0: no limit
+    int MaxHeaderBytes = 32 * 1024);

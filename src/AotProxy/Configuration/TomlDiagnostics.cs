@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using Tomlyn.Parsing;
+using Tomlyn.Syntax;
 
 namespace AotProxy.Configuration;
 
@@ -8,12 +10,24 @@ internal static partial class TomlDiagnostics
 {
     // The first syntax error, or null. Only the first: after a syntax error Tomlyn's recovery
     // reports follow-on errors (and half-read keys) that point away from the real mistake.
-    public static (int Line, string Message)? FirstSyntaxError(Tomlyn.Syntax.DocumentSyntax document)
+    // Tomlyn's parser words it, and only runs when the key map's scan stopped somewhere. A table
+    // defined twice is an error too, which Tomlyn's deserializer would let pass (it merges them).
+    public static (int Line, string Message)? FirstSyntaxError(string toml, TomlKeyMap map)
     {
-        var first = document.HasErrors
-            ? document.Diagnostics.FirstOrDefault(d => d.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error)
+        if (map.Problem is { } problem)
+        {
+            var parser = TomlParser.Create(toml, new TomlParserOptions { Mode = TomlParserMode.Tolerant });
+            while (parser.MoveNext())
+            {
+            }
+
+            var first = parser.Diagnostics.FirstOrDefault(d => d.Kind == DiagnosticMessageKind.Error);
+            return first is null ? problem : (first.Span.Start.Line + 1, first.Message);
+        }
+
+        return map.RedefinedTables is [var (line, path), ..]
+            ? (line, $"the table [{path}] is already defined above; write each table once")
             : null;
-        return first is null ? null : (first.Span.Start.Line + 1, first.Message);
     }
 
     // Every root key written with the wrong shape: [name] where [[name]] is expected, or the reverse.

@@ -1,89 +1,114 @@
-using Tomlyn.Syntax;
-
 namespace AotProxy.Configuration;
 
 // Where each key of a TOML document is written, so that every error (syntax, type, validation,
 // unknown key) can name its line. Paths look like "server.listen", "workers[1].url",
 // "tenants[0]" (the [[tenants]] header) and "tenants[0].api_key_sha256[2]" (an array item).
-// Built from Tomlyn's syntax tree rather than its event stream: the tree keeps the line of
-// every [[table]] header, the event stream only of the first.
+// Building it keeps only what every load needs (table headers, top-level shapes): a key's line
+// is found by scanning the text again (TomlScanner), which only errors need, so a file of
+// 100,000 tenants costs no index of 600,000 paths. Ask for many lines at once (LinesOf).
 internal sealed class TomlKeyMap
 {
-    private readonly Dictionary<string, int> _lineByPath = new(StringComparer.Ordinal);
+    private readonly string _text;
+    private readonly TomlScanner _scan;
 
-    // Per line, the keys that start on it by column: a type error's position maps to the
-    // last key that starts at or before it (inline tables put several keys on one line).
-    private readonly Dictionary<int, List<(int Column, string Path)>> _keysByLine = [];
-
-    // How many [[name]] headers have been seen per resolved path, to number the next one.
-    private readonly Dictionary<string, int> _tableArrayCounts = new(StringComparer.Ordinal);
-
-    // How each top-level name is defined, to catch "[[server]]" or "workers = 1" before binding.
-    private readonly Dictionary<string, (TomlShape Shape, int Line)> _rootShapes = new(StringComparer.Ordinal);
-
-    private TomlKeyMap()
+    private TomlKeyMap(string text, TomlScanner scan)
     {
+        _text = text;
+        _scan = scan;
     }
 
-    public static TomlKeyMap Build(DocumentSyntax document)
+    // [table] and [[table]] headers in file order (0-based line, top-level name): what
+    // ContiguousToml regroups.
+    public IReadOnlyList<(int Line, string Group)> Headers => _scan.Headers;
+
+    // [table] headers that define their table a second time (1-based line, path): invalid TOML
+    // that Tomlyn's deserializer would merge silently.
+    public IReadOnlyList<(int Line, string Path)> RedefinedTables => _scan.Redefined;
+
+    // Where the scan could not follow the text (1-based line): the document has a syntax error,
+    // which TomlDiagnostics.FirstSyntaxError words.
+    public (int Line, string Message)? Problem => _scan.Problem;
+
+    public static TomlKeyMap Build(string text)
     {
-        var map = new TomlKeyMap();
-        foreach (var keyValue in document.KeyValues)
-        {
-            map.AddKeyValue("", keyValue);
-        }
-
-        foreach (var table in document.Tables)
-        {
-            map.AddTable(table);
-        }
-
-        return map;
+        ArgumentNullException.ThrowIfNull(text);
+        return new TomlKeyMap(text, TomlScanner.Scan(text));
     }
 
     // The line of path, or of its nearest written ancestor (a missing key reports the line of
     // its table header); 0 when nothing on the way is written down.
-    public int LineOf(string path)
-    {
-        while (path.Length > 0)
-        {
-            if (_lineByPath.TryGetValue(path, out var line))
-            {
-                return line;
-            }
+    public int LineOf(string path) => LinesOf([path])[0];
 
-            path = Parent(path);
+    // LineOf for each path, in one scan of the text.
+    public int[] LinesOf(IReadOnlyList<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            for (var p = path; p.Length > 0 && wanted.TryAdd(p, 0); p = Parent(p))
+            {
+            }
         }
 
-        return 0;
+        if (wanted.Count > 0)
+        {
+            TomlScanner.Scan(_text, (path, line, _, _) =>
+            {
+                if (wanted.TryGetValue(path, out var found) && found == 0)
+                {
+                    wanted[path] = line;
+                }
+            });
+        }
+
+        var lines = new int[paths.Count];
+        for (var i = 0; i < paths.Count; i++)
+        {
+            for (var p = paths[i]; p.Length > 0; p = Parent(p))
+            {
+                if (wanted.GetValueOrDefault(p) is > 0 and var line)
+                {
+                    lines[i] = line;
+                    break;
+                }
+            }
+        }
+
+        return lines;
     }
 
     // Whether path itself is written in the document (no fallback to its ancestors).
-    public bool Contains(string path) => _lineByPath.ContainsKey(path);
+    public bool Contains(string path)
+    {
+        var found = false;
+        TomlScanner.Scan(_text, (written, _, _, _) => found |= string.Equals(written, path, StringComparison.Ordinal));
+        return found;
+    }
 
-    // The key written at (line, column), "" when that line holds no key.
+    // The key written at (line, column), "" when that line holds no key: the last key that
+    // starts at or before the column (inline tables put several keys on one line).
     public string KeyAt(int line, int column)
     {
-        if (!_keysByLine.TryGetValue(line, out var keys))
+        string? first = null;
+        string? best = null;
+        TomlScanner.Scan(_text, (path, keyLine, keyColumn, isKey) =>
         {
-            return "";
-        }
-
-        var best = keys[0].Path;
-        foreach (var (keyColumn, path) in keys)
-        {
-            if (keyColumn <= column)
+            if (isKey && keyLine == line)
             {
-                best = path;
+                first ??= path;
+                if (keyColumn <= column)
+                {
+                    best = path;
+                }
             }
-        }
-
-        return best;
+        });
+        return best ?? first ?? "";
     }
 
     public bool TryGetRootShape(string name, out TomlShape shape, out int line)
     {
-        var found = _rootShapes.TryGetValue(name, out var entry);
+        var found = _scan.RootShapes.TryGetValue(name, out var entry);
         (shape, line) = entry;
         return found;
     }
@@ -99,153 +124,4 @@ internal sealed class TomlKeyMap
         var dot = path.LastIndexOf('.');
         return dot < 0 ? "" : path[..dot];
     }
-
-    private void AddTable(TableSyntaxBase table)
-    {
-        if (table.Name is not { } name)
-        {
-            return;
-        }
-
-        var (line, column) = Position(name);
-        var isArray = table is TableArraySyntax;
-        var segments = Segments(name);
-        var path = "";
-        for (var i = 0; i < segments.Count; i++)
-        {
-            path = Join(path, segments[i]);
-            var last = i == segments.Count - 1;
-            if (i == 0)
-            {
-                var shape = last && isArray ? TomlShape.ArrayOfTables : TomlShape.Table;
-                _rootShapes.TryAdd(segments[0], (shape, line));
-            }
-
-            if (last && isArray)
-            {
-                _lineByPath.TryAdd(path, line);
-                var index = _tableArrayCounts.GetValueOrDefault(path);
-                _tableArrayCounts[path] = index + 1;
-                path = $"{path}[{index}]";
-            }
-            else if (!last && _tableArrayCounts.TryGetValue(path, out var count))
-            {
-                // [workers.extra] after [[workers]] extends the latest workers element.
-                _lineByPath.TryAdd(path, line);
-                path = $"{path}[{count - 1}]";
-            }
-
-            _lineByPath.TryAdd(path, line);
-        }
-
-        AddKey(path, line, column);
-        foreach (var keyValue in table.Items)
-        {
-            AddKeyValue(path, keyValue);
-        }
-    }
-
-    private void AddKeyValue(string prefix, KeyValueSyntax keyValue)
-    {
-        if (keyValue.Key is not { } key)
-        {
-            return;
-        }
-
-        var (line, column) = Position(key);
-        var segments = Segments(key);
-        var path = prefix;
-        foreach (var segment in segments)
-        {
-            path = Join(path, segment);
-            _lineByPath.TryAdd(path, line);
-        }
-
-        if (prefix.Length == 0 && segments.Count > 0)
-        {
-            var shape = segments.Count > 1 ? TomlShape.Table : ShapeOf(keyValue.Value);
-            _rootShapes.TryAdd(segments[0], (shape, line));
-        }
-
-        AddKey(path, line, column);
-        AddValue(path, keyValue.Value);
-    }
-
-    private void AddValue(string path, ValueSyntax? value)
-    {
-        switch (value)
-        {
-            case InlineTableSyntax table:
-                foreach (var item in table.Items)
-                {
-                    if (item.KeyValue is { } keyValue)
-                    {
-                        AddKeyValue(path, keyValue);
-                    }
-                }
-
-                break;
-            case ArraySyntax array:
-                var index = 0;
-                foreach (var item in array.Items)
-                {
-                    if (item.Value is { } itemValue)
-                    {
-                        var itemPath = $"{path}[{index}]";
-                        var (line, column) = Position(itemValue);
-                        _lineByPath.TryAdd(itemPath, line);
-                        AddKey(itemPath, line, column);
-                        AddValue(itemPath, itemValue);
-                    }
-
-                    index++;
-                }
-
-                break;
-        }
-    }
-
-    private void AddKey(string path, int line, int column)
-    {
-        if (!_keysByLine.TryGetValue(line, out var keys))
-        {
-            keys = [];
-            _keysByLine[line] = keys;
-        }
-
-        keys.Add((column, path));
-    }
-
-    private static TomlShape ShapeOf(ValueSyntax? value) => value switch
-    {
-        InlineTableSyntax => TomlShape.Table,
-        ArraySyntax array when array.Items.ChildrenCount > 0 && array.Items.All(i => i.Value is InlineTableSyntax) => TomlShape.ArrayOfTables,
-        ArraySyntax => TomlShape.Array,
-        _ => TomlShape.Scalar,
-    };
-
-    public static List<string> Segments(KeySyntax key)
-    {
-        var segments = new List<string> { Text(key.Key) };
-        foreach (var dotted in key.DotKeys)
-        {
-            segments.Add(Text(dotted.Key));
-        }
-
-        return segments;
-    }
-
-    private static string Text(BareKeyOrStringValueSyntax? key) => key switch
-    {
-        BareKeySyntax bare => bare.Key?.Text ?? "",
-        StringValueSyntax quoted => quoted.Value ?? "",
-        _ => "",
-    };
-
-    // Tomlyn's positions are 0-based; errors speak the 1-based lines and columns editors show.
-    private static (int Line, int Column) Position(SyntaxNode node) =>
-        (node.Span.Start.Line + 1, node.Span.Start.Column + 1);
-
-    private static string Join(string prefix, string segment) =>
-        prefix.Length == 0 ? segment : $"{prefix}.{segment}";
 }

@@ -18,4 +18,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Config revision {Revision} applied: {Workers} workers, {Tenants} tenants")]
     public static partial void Applied(ILogger logger, long revision, int workers, int tenants);
+
+    [LoggerMessage(EventId = 6, Message = "Memory after loading the config: GC heap {BeforeMiB} MiB -> {AfterMiB} MiB, the rest returned to the OS in a {PauseMs:F0} ms pause")]
+    public static partial void Compacted(ILogger logger, LogLevel level, long beforeMiB, long afterMiB, double pauseMs);
 }

@@ -45,9 +45,10 @@ internal sealed class WorkerMonitor(WorkerRegistry registry, ConfigStore config,
         while (!cancellationToken.IsCancellationRequested)
         {
             var started = time.GetTimestamp();
-            var snapshot = config.Current;
-            await pass(snapshot, cancellationToken).ConfigureAwait(false);
-            var rest = interval(snapshot) - time.GetElapsedTime(started);
+            await pass(config.Current, cancellationToken).ConfigureAwait(false);
+            // Read again, not kept in a local: across the wait below it would keep a snapshot
+            // that a reload replaced alive until the next pass (100k tenants: ~100 MB).
+            var rest = interval(config.Current) - time.GetElapsedTime(started);
             if (rest > TimeSpan.Zero)
             {
                 await Task.Delay(rest, time, cancellationToken).ConfigureAwait(false);

@@ -51,7 +51,8 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting)
+    // serverToml: more [server] keys, one per line.
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "")
     {
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
         var simulated = new List<SimulatedWorker>();
@@ -65,7 +66,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), "aotproxy-test-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var configPath = Path.Combine(directory, "aotproxy.toml");
-        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing));
+        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing, serverToml));
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
@@ -82,7 +83,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     // The config every test starts from: the given workers, tenant "acme" (all models) and
     // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting)
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "")
     {
         var toml = new StringBuilder($"""
             [server]
@@ -92,6 +93,7 @@ internal sealed class TestGateway : IAsyncDisposable
             admin_token_sha256 = "{(adminToken.Length == 0 ? "" : ApiKeyIndex.HashKey(adminToken))}"
             max_request_bytes = 65536
             shutdown_grace = "2s"
+            {serverToml}
 
             [routing]
             {routing}

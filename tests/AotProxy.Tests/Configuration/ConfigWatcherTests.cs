@@ -110,6 +110,79 @@ public sealed class ConfigWatcherTests : IDisposable
         Assert.False(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 2000, TimeSpan.FromMilliseconds(500)));
     }
 
+    // Issue 14, item 13: the config is a symlink into another directory (a checkout, a volume)
+    // and the target is edited in place; the link's own directory sees no event.
+    [Fact]
+    public async Task Watch_SymlinkTargetEditedInPlace_Applied()
+    {
+        var target = Path.Combine(_dir.CreateSubdirectory("real").FullName, "gateway.toml");
+        File.WriteAllText(target, Config(1000));
+        var link = Path.Combine(_dir.CreateSubdirectory("etc").FullName, "aotproxy.toml");
+        File.CreateSymbolicLink(link, "../real/gateway.toml");
+        var store = OpenAt(link);
+        using var watcher = new ConfigWatcher(store, _logger, Debounce);
+
+        File.WriteAllText(target, Config(2000));
+
+        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 2000), "in-place edit of the link's target not applied");
+    }
+
+    // The link is pointed at another file (ln -sfn: a rename over the link, seen in its
+    // directory); edits to the new target count from then on, and the old one no longer does.
+    [Fact]
+    public async Task Watch_SymlinkRetargeted_FollowsTheNewTarget()
+    {
+        var real = _dir.CreateSubdirectory("real").FullName;
+        File.WriteAllText(Path.Combine(real, "a.toml"), Config(1000));
+        File.WriteAllText(Path.Combine(real, "b.toml"), Config(3000));
+        var etc = _dir.CreateSubdirectory("etc").FullName;
+        var link = Path.Combine(etc, "aotproxy.toml");
+        File.CreateSymbolicLink(link, "../real/a.toml");
+        var store = OpenAt(link);
+        using var watcher = new ConfigWatcher(store, _logger, Debounce);
+
+        var swap = Path.Combine(etc, ".aotproxy.toml.new");
+        File.CreateSymbolicLink(swap, "../real/b.toml");
+        File.Move(swap, link, overwrite: true);
+        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 3000), "retargeted link not applied");
+
+        File.WriteAllText(Path.Combine(real, "b.toml"), Config(4000));
+
+        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 4000), "in-place edit of the new target not applied");
+    }
+
+    // A Kubernetes ConfigMap volume: aotproxy.toml -> ..data/aotproxy.toml, ..data -> a dated
+    // directory. An update swaps "..data" to a new directory (a rename in the mount); then the new
+    // directory's file is followed, as an in-place edit of it shows.
+    [Fact]
+    public async Task Watch_ConfigMapSwap_AppliedAndTheNewTargetFollowed()
+    {
+        var mount = _dir.CreateSubdirectory("config").FullName;
+        Directory.CreateDirectory(Path.Combine(mount, "..2026_12_05_a"));
+        File.WriteAllText(Path.Combine(mount, "..2026_12_05_a", "aotproxy.toml"), Config(1000));
+        Directory.CreateSymbolicLink(Path.Combine(mount, "..data"), "..2026_12_05_a");
+        var link = Path.Combine(mount, "aotproxy.toml");
+        File.CreateSymbolicLink(link, "..data/aotproxy.toml");
+        var store = OpenAt(link);
+        using var watcher = new ConfigWatcher(store, _logger, Debounce);
+
+        Directory.CreateDirectory(Path.Combine(mount, "..2026_12_05_b"));
+        File.WriteAllText(Path.Combine(mount, "..2026_12_05_b", "aotproxy.toml"), Config(2000));
+        Directory.CreateSymbolicLink(Path.Combine(mount, "..data_tmp"), "..2026_12_05_b");
+        // rename(2) over the old link, as the kubelet does; File.Move refuses a link to a directory.
+        using (var mv = System.Diagnostics.Process.Start("mv", ["-T", Path.Combine(mount, "..data_tmp"), Path.Combine(mount, "..data")]))
+        {
+            await mv.WaitForExitAsync();
+            Assert.Equal(0, mv.ExitCode);
+        }
+
+        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 2000), "ConfigMap swap not applied");
+
+        File.WriteAllText(Path.Combine(mount, "..2026_12_05_b", "aotproxy.toml"), Config(3000));
+
+        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 3000), "in-place edit after the swap not applied");
+    }
+
     [Fact]
     public void Constructor_EmbeddedStore_Throws()
     {
@@ -121,7 +194,12 @@ public sealed class ConfigWatcherTests : IDisposable
     private ConfigStore Open(long maxRequestBytes)
     {
         File.WriteAllText(ConfigPath, Config(maxRequestBytes));
-        var result = ConfigStore.TryOpen(ConfigPath, TimeProvider.System, _logger, out var store);
+        return OpenAt(ConfigPath);
+    }
+
+    private ConfigStore OpenAt(string path)
+    {
+        var result = ConfigStore.TryOpen(path, TimeProvider.System, _logger, out var store);
         Assert.True(result.IsValid, result.ToString());
         return store!;
     }
