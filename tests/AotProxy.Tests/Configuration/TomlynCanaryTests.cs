@@ -75,5 +75,5 @@ public class TomlynCanaryTests
         }
     }
 
-    private static string Regrouped(string toml) => ContiguousToml.Create(toml, SyntaxParser.Parse(toml, "test.toml", validate: true)).Text;
+    private static string Regrouped(string toml) => ContiguousToml.Create(toml, TomlKeyMap.Build(toml).Headers).Text;
 }
