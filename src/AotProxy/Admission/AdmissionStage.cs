@@ -45,7 +45,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
 
     // DataPlaneHandler's finally, once: the worker slot, when an exception left it held (each
     // attempt gives its own back), then the admission slot, whose fair-share charge settles to
-    // the usage (none: the prompt estimate stays charged).
+    // the usage when there is one.
     public void Release(ProxyRequest request)
     {
         admissions.ReleaseSlot(ref request.Slot);

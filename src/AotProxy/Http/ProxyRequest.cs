@@ -54,7 +54,7 @@ internal sealed class ProxyRequest
     public ClassModel? Class;
     public int Priority;
     public AdmissionDecision Decision;
-    public int RetryAfterSeconds;
+    public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
     public bool Admitted;
     public AdmissionLease Lease;
     public WorkerSlot Slot;
