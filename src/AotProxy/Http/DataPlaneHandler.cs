@@ -118,7 +118,7 @@ internal sealed class DataPlaneHandler(
                 // upstream failure, a client gone, or an exception (recorded as the 500 Kestrel
                 // answers with, its journal entry settled).
                 admission.Release(request);
-                LimitStage.Settle(request);
+                limits.Settle(request);
                 record.Record(request);
             }
         }

@@ -44,7 +44,7 @@ internal sealed class LimitStage(TenantLimits limits, GatewayMetrics metrics)
     // DataPlaneHandler's finally, once: a request that never went upstream (refused at admission,
     // the client gone while queued, no worker, no pacing turn, an exception before admission) gives
     // its request and whole reservation back; otherwise the reservation settles to the usage.
-    public static void Settle(ProxyRequest request)
+    public void Settle(ProxyRequest request)
     {
         var charged = request.Admitted && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
         var lease = request.Limit.Lease;
