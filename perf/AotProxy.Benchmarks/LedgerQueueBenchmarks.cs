@@ -6,7 +6,7 @@ namespace AotProxy.Benchmarks;
 
 // The journal's cost per request on the request path (issue 14): what a request hands the
 // ledger writer's bounded channel (as LedgerWriter creates it), a row alone as before, or a
-// journal entry (built as DataPlaneHandler builds it, priced) and a row; each read back at once,
+// journal entry (built as RecordStage builds it, priced) and a row; each read back at once,
 // so the channel never fills (the read is the writer thread's share).
 [MemoryDiagnoser]
 public class LedgerQueueBenchmarks

@@ -5,7 +5,7 @@ using BenchmarkDotNet.Attributes;
 
 namespace AotProxy.Benchmarks;
 
-// The inspect stage: one Utf8JsonReader pass per request body (DataPlaneHandler), plus the
+// The inspect stage: one Utf8JsonReader pass per request body (Inspection/InspectionStage), plus the
 // include_usage splice when the gateway must ask upstream for usage, and the engine priority
 // (RequestBody.Apply).
 [MemoryDiagnoser]

@@ -106,6 +106,36 @@ public class PacingTests
         Assert.Equal(0, tenant.GetProperty("limited_in_flight").GetInt32());
     }
 
+    // A paced worker's tpm is charged the request's one reservation, which a budget caps as it caps
+    // the max_tokens the worker gets (limits.budget_overrun = "cap", the default): max_tokens 1,000
+    // against a budget of 100 tokens reserves the 100 the budget can pay for (prompt estimate +
+    // what is left after it), not the prompt + 1,000 the client asked for (issue 15).
+    [Fact]
+    public async Task PacedWorker_IsChargedTheReservationTheBudgetCapped()
+    {
+        const string key = "sk-test-paced-budget";
+        const long budget = 100;
+        await using var gateway = await TestGateway.StartAsync(
+            workers: 1,
+            extraToml: $"""
+                tpm = 1000000
+
+                [[tenants]]
+                name = "capped"
+                api_key_sha256 = ["{AotProxy.Identity.ApiKeyIndex.HashKey(key)}"]
+                budget_tokens = {budget}
+                """);
+
+        using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1000), key: key));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var usage = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.InRange(usage.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64(), 1, budget - 1); // the worker got the cap
+
+        var pacing = (await Fleet.WorkerAsync(gateway, "sim-0")).GetProperty("pacing");
+        Assert.Equal(1, pacing.GetProperty("window_requests").GetInt32());
+        Assert.Equal(budget, pacing.GetProperty("window_tokens").GetInt64());
+    }
+
     [Fact]
     public async Task PacedWorker_ShowsItsPacingInMetricsAndApiWorkers_AnUnpacedOneDoesNot()
     {

@@ -4,8 +4,8 @@ using AotProxy.Configuration;
 
 namespace AotProxy.Accounting;
 
-// Where settled usage goes, once per request that reached a worker (DataPlaneHandler records
-// the same record it settles the admission lease with). In this version: per-tenant token
+// Where settled usage goes, once per request that reached a worker (AccountingStage records
+// the same usage the admission and limit leases settle to). In this version: per-tenant token
 // counters (Prometheus, /api/tenants and the totals /api/status shows), and the monthly tokens,
 // seeded from the ledger at startup so that a restart loses nothing.
 internal sealed class UsageRecorder(GatewayMetrics metrics, TimeProvider time)

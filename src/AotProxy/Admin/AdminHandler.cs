@@ -197,8 +197,8 @@ internal sealed class AdminHandler(
                 limited?.InFlight ?? 0,
                 t.Budget?.Tokens ?? 0,
                 t.Budget?.MonthlyTokens ?? 0,
-                BudgetResponse.Usd(t.Budget?.Nanos ?? 0),
-                BudgetResponse.Usd(t.Budget?.MonthlyNanos ?? 0),
+                BudgetAmount.Usd(t.Budget?.Nanos ?? 0),
+                BudgetAmount.Usd(t.Budget?.MonthlyNanos ?? 0),
                 Left(budget, BudgetKind.Tokens),
                 Left(budget, BudgetKind.MonthlyTokens),
                 Usd(Left(budget, BudgetKind.Usd)),
@@ -245,7 +245,7 @@ internal sealed class AdminHandler(
     private static long? Left(TenantBudgetState? budget, BudgetKind kind) =>
         budget?.Left(kind) is { } left && left != long.MaxValue ? Math.Max(left, 0) : null;
 
-    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetResponse.Usd(value) : null;
+    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;
 
     private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
         [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];

@@ -43,6 +43,17 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
         }
     }
 
+    // A request's attempt ended (or it ended without one): its worker slot goes back, and waiters
+    // of other models that worker serves may take it. Nothing when none is held.
+    public void ReleaseSlot(ref WorkerSlot slot)
+    {
+        if (slot.Worker is { } worker)
+        {
+            slot.Release();
+            OnSlotFreed(worker);
+        }
+    }
+
     // A request's attempt on `worker` ended and gave its slot back. A worker that serves several
     // models is in several pools: the others' waiters may take the slot now (each pool's own
     // releases signal only its own dispatcher). One model: its own release signals it.

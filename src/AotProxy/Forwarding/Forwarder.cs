@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using AotProxy.Configuration;
+using AotProxy.Http;
 using AotProxy.Memory;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -201,7 +202,7 @@ internal sealed class Forwarder(TimeProvider time)
             reusable = error == ForwarderError.None && head.KeepAlive && upstream.IsComplete;
             return new ForwardResult(
                 error,
-                error == ForwarderError.ClientAborted ? 499 : head.StatusCode,
+                error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : head.StatusCode,
                 relay.UsageOrEstimate(promptEstimate),
                 firstByte,
                 ResponseStarted: true,
@@ -226,10 +227,10 @@ internal sealed class Forwarder(TimeProvider time)
     }
 
     private static ForwardResult Failed(ForwarderError error) =>
-        new(error, error == ForwarderError.ClientAborted ? 499 : 0, null, null, ResponseStarted: false);
+        new(error, error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : 0, null, null, ResponseStarted: false);
 
     private static ForwardResult AbortedAfterSend(long promptEstimate) =>
-        new(ForwarderError.ClientAborted, 499, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
+        new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
 
     private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, out int length)
     {

@@ -57,7 +57,7 @@ internal static class ResponseHeaders
                 var key = Encoding.Latin1.GetString(name);
                 if (name.Length > RateLimitPrefix.Length && Ascii.EqualsIgnoreCase(name[..RateLimitPrefix.Length], RateLimitPrefix) && headers.ContainsKey(key))
                 {
-                    // The gateway's own tenant limits (Limits/RateLimitResponse) are what the
+                    // The gateway's own tenant limits (Http/RateLimitHeaders) are what the
                     // client is held to; a worker's limits on the gateway's key would contradict them.
                     continue;
                 }

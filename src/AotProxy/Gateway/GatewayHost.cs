@@ -110,7 +110,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         limits.Seed(totals);
         var router = new Router(time, Random.Shared, routingLogger);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time, router);
-        var data = new DataPlaneHandler(config, workers, admissions, router, new Forwarder(time), new RetryBudget(time), Random.Shared, usage, limits, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var data = DataPlaneHandler.Create(config, workers, admissions, router, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
         var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         KestrelListener? dataListener = null;

@@ -135,8 +135,9 @@ internal sealed class LedgerWriter : IAsyncDisposable
         return false;
     }
 
-    // A journal number, taken when a request starts so that its final row can name it whichever
-    // way it ends (an exception included); settling a number that was never journaled is a no-op.
+    // A journal number, taken at admission (RecordStage.Journal) and kept on the request, so that its
+    // final row names it whichever way it ends (an exception included); settling a number that was
+    // never journaled is a no-op.
     public long NextJournal() => Interlocked.Increment(ref _journal);
 
     // At admission: queues `interrupted`, the row to record if the gateway dies before the request

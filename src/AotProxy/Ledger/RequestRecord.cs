@@ -2,7 +2,7 @@ using AotProxy.Accounting;
 
 namespace AotProxy.Ledger;
 
-// One ledger row: what happened to one request, built by DataPlaneHandler at its end and carried
+// One ledger row: what happened to one request, built by RecordStage at its end and carried
 // by value through the writer's channel (a struct: recording allocates nothing on the hot path).
 // Usage is zero for a request that never reached a worker. CostNanos is nano-USD (UsageTotals).
 internal readonly record struct RequestRecord(

@@ -3,9 +3,9 @@ using AotProxy.Accounting;
 namespace AotProxy.Limits;
 
 // What one request holds past the limit check: a place in its tenant's in-flight count, an RPM
-// token, a TPM reservation (estimated prompt + max_tokens) and a budget reservation. The handler
-// settles it exactly once, in the finally that also releases the admission slot. default: the
-// tenant has no limits.
+// token, a TPM reservation (estimated prompt + max_tokens) and a budget reservation. The data
+// plane settles it exactly once (LimitStage.Settle), in the finally that also releases the
+// admission slot. default: the tenant has no limits.
 internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt, BudgetReservation budget = default)
 {
     public TenantLimitState? State => state;

@@ -2,7 +2,7 @@ namespace AotProxy.Limits;
 
 // Which tenant limit refused a request. The names are the `reason` label of
 // llm_rate_limiter_rejected_total and, for Requests and Tokens, OpenAI's error `type`. The
-// budgets refuse with insufficient_quota (BudgetResponse).
+// budgets refuse with insufficient_quota (Http/QuotaError).
 internal enum LimitRefusal : byte
 {
     None,

@@ -37,7 +37,7 @@ internal sealed class LedgerFile : IDisposable
         return (long)command.ExecuteScalar()!;
     }
 
-    // The row admission journals for a request (as DataPlaneHandler does), priced at 1,000 nano-USD per input token.
+    // The row admission journals for a request (as RecordStage does), priced at 1,000 nano-USD per input token.
     public static RequestRecord Interrupted(string id = "req", string tenant = "acme", long prompt = 10) =>
         RequestRecord.Interrupted(id, new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", "m", prompt, TimeSpan.FromMilliseconds(2), new ModelPrice(1_000, 0, 2_000));
 

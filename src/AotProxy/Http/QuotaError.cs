@@ -1,8 +1,8 @@
 using System.Globalization;
-using AotProxy.Http;
+using AotProxy.Limits;
 using Microsoft.AspNetCore.Http;
 
-namespace AotProxy.Limits;
+namespace AotProxy.Http;
 
 // The 429 insufficient_quota a budget refusal gets: which budget, what it has left, and for a
 // monthly one when it resets, with Retry-After until then. A lifetime budget refills only when
@@ -10,19 +10,19 @@ namespace AotProxy.Limits;
 // Retry-After on every 429 at the time scale such a change takes (OpenAI's SDKs honour a
 // Retry-After only up to 60 s and back off on their own beyond it). The x-ratelimit-* headers are the RPM/TPM ones, as on every response
 // of a tenant with rpm or tpm.
-internal static class BudgetResponse
+internal static class QuotaError
 {
     public const int LifetimeRetryAfterSeconds = 86_400;
 
-    public static Task WriteRefusalAsync(HttpContext context, in LimitResult result, string model, TimeProvider time)
+    public static Task WriteAsync(HttpContext context, in LimitResult result, string model, TimeProvider time)
     {
         var state = result.State!;
-        RateLimitResponse.WriteHeaders(context.Response, state.Requests, state.Tokens);
+        RateLimitHeaders.Write(context.Response, state.Requests, state.Tokens);
         var check = result.Budget;
         var (key, what) = Describe(check.Kind);
-        var left = Amount(check.Kind, check.Left);
+        var left = BudgetAmount.Format(check.Kind, check.Left);
         var budget = state.Budget?.Budget;
-        var limit = budget is null ? "?" : Amount(check.Kind, check.Kind switch
+        var limit = budget is null ? "?" : BudgetAmount.Format(check.Kind, check.Kind switch
         {
             BudgetKind.Tokens => budget.Tokens,
             BudgetKind.MonthlyTokens => budget.MonthlyTokens,
@@ -43,13 +43,6 @@ internal static class BudgetResponse
 
         return OpenAiError.InsufficientQuota(context, message, retryAfter);
     }
-
-    // nano-USD as USD with up to 9 decimals; tokens as they are.
-    public static string Amount(BudgetKind kind, long value) => kind is BudgetKind.Usd or BudgetKind.MonthlyUsd
-        ? "$" + Usd(value).ToString("0.#########", CultureInfo.InvariantCulture)
-        : value.ToString(CultureInfo.InvariantCulture) + " tokens";
-
-    public static decimal Usd(long nanos) => nanos / 1_000_000_000m;
 
     private static (string Key, string What) Describe(BudgetKind kind) => kind switch
     {

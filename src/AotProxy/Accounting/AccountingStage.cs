@@ -1,0 +1,33 @@
+using AotProxy.Admin;
+using AotProxy.Http;
+
+namespace AotProxy.Accounting;
+
+// The account stage, for a request that went to a worker: its usage (exact, or estimated for an
+// answer that ended without one) goes to the tenant's counters (UsageRecorder) and becomes the
+// request's, which DataPlaneHandler's finally settles the admission and limit leases to; and the
+// model's latency and time to first byte.
+internal sealed class AccountingStage(UsageRecorder usage, GatewayMetrics metrics, TimeProvider time)
+{
+    public void Account(ProxyRequest request)
+    {
+        if (request.Upstream is null)
+        {
+            return; // no worker took it: nothing to account
+        }
+
+        var result = request.Forward;
+        if (result.Usage is { } used)
+        {
+            usage.Record(request.Caller.Tenant, used);
+            request.Usage = used;
+        }
+
+        metrics.ObserveLatency(request.Model, time.GetElapsedTime(request.Started));
+        if (result.FirstByte is { } firstByte)
+        {
+            metrics.ObserveTtft(request.Model, firstByte);
+            request.FirstByte = firstByte;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using AotProxy.Http;
+using AotProxy.Ledger;
+using AotProxy.Threading;
+
+namespace AotProxy.Admission;
+
+// The admit stage: the class as [[time_windows]] active now make it, the priority the request is
+// admitted with, and admission proper (AdmissionController): straight on with a free slot and
+// nobody waiting, else a place in the queue until the scheduler grants one. Fair share charges
+// the reservation's prompt. A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 503.
+internal sealed class AdmissionStage(AdmissionController admissions, TimeProvider time)
+{
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> AdmitAsync(ProxyRequest request)
+    {
+        var caller = request.Caller;
+        var snapshot = request.Snapshot;
+
+        // [[time_windows]] active now change the class's priority, weight or buckets. A trusted
+        // x-priority is a per-request decision by the proxy in front and outranks a window;
+        // without one, the request takes the class's priority as the windows leave it.
+        var classModel = snapshot.ClassOverrides.Apply(caller.Class, time);
+        var priority = caller.PriorityFromHeader ? caller.Priority : classModel.Priority;
+        request.Class = classModel;
+        request.Priority = priority;
+
+        var admission = await admissions.AdmitAsync(
+            snapshot, request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Context.RequestAborted).ConfigureAwait(false);
+        request.Decision = admission.Decision;
+        request.Outcome = LedgerOutcome.Of(admission.Decision);
+        request.QueueWait = admission.Waited;
+        if (!admission.IsAdmitted)
+        {
+            request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
+            request.RetryAfterSeconds = admission.RetryAfterSeconds;
+            return false;
+        }
+
+        request.Lease = admission.Lease;
+        request.Slot = admission.Slot;
+        request.Admitted = true;
+        return true;
+    }
+
+    // DataPlaneHandler's finally, once: the worker slot, when an exception left it held (each
+    // attempt gives its own back), then the admission slot, whose fair-share charge settles to
+    // the usage when there is one.
+    public void Release(ProxyRequest request)
+    {
+        admissions.ReleaseSlot(ref request.Slot);
+        var lease = request.Lease;
+        request.Lease = default;
+        lease.Release(request.Usage);
+    }
+}

@@ -1,0 +1,207 @@
+using System.Runtime.CompilerServices;
+using AotProxy.Admin;
+using AotProxy.Admission;
+using AotProxy.Configuration;
+using AotProxy.Http;
+using AotProxy.Inspection;
+using AotProxy.Ledger;
+using AotProxy.Limits;
+using AotProxy.Routing;
+using AotProxy.Threading;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Forwarding;
+
+// The route, pace and forward stage, for an admitted request: the body as the worker gets it,
+// then attempts until one counts: the router picks a worker and moves the request's slot there,
+// a paced worker (rpm/tpm) waits for its turn, the forwarder sends the request and streams the
+// answer back. A worker that failed before any byte reached the client is retried on another,
+// within retries.max_attempts and the retry budget, after a backoff. ProxyRequest.Forward is the
+// last attempt's result; a failure is a value (ProxyRequest.Failure) that Http/ProxyErrors writes.
+internal sealed class ForwardingStage(
+    Router router,
+    Forwarder forwarder,
+    RetryBudget retryBudget,
+    Random random,
+    AdmissionController admissions,
+    GatewayMetrics metrics,
+    TimeProvider time,
+    ILogger logger)
+{
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
+    public async ValueTask ForwardAsync(ProxyRequest request)
+    {
+        var context = request.Context;
+        var snapshot = request.Snapshot;
+        var pool = request.Pool!;
+        var retries = snapshot.Retries;
+        var forwarding = snapshot.Forwarding;
+        var stripUsage = PrepareBody(request);
+        var body = request.Body!.Memory;
+        var route = new RouteRequest(request.Inspected.PrefixHash, AffinityKey(context, snapshot.Routing, request.Inspected));
+        retryBudget.OnRequest();
+        ulong tried = 0;
+        ForwardResult result = default;
+        WorkerState? last = null;
+        for (var attempt = 1; ; attempt++)
+        {
+            // Moves admission's worker slot to the worker it picks; none: the slot (on a worker that
+            // went away since) goes back, and the last attempt's result stands.
+            var worker = router.Pick(pool, snapshot, route, ref tried, ref request.Slot, out var permit);
+            if (worker is null)
+            {
+                admissions.ReleaseSlot(ref request.Slot);
+                break;
+            }
+
+            last = worker;
+            var mayRetry = false;
+            var attemptStarted = 0L;
+            try
+            {
+                if (worker.Pacer is { } pacer)
+                {
+                    // The whole reservation, as the upstream counts its tpm: prompt + max_tokens (capped by a budget).
+                    var paced = await pacer.WaitAsync(request.Reservation.Total, context.RequestAborted).ConfigureAwait(false);
+                    if (paced.Waited > TimeSpan.Zero)
+                    {
+                        metrics.ObservePacingWait(worker.Name, paced.Waited);
+                    }
+
+                    if (paced.Outcome != PacingOutcome.Granted)
+                    {
+                        // Nothing was sent: no verdict on the worker, but a half-open breaker's trial slot must come back.
+                        worker.Breaker.OnAbandoned(permit);
+                        result = paced.Outcome == PacingOutcome.Cancelled ? Aborted : PacingTimedOut;
+                        request.RetryAfterSeconds = paced.RetryAfterSeconds;
+                        request.PacingMaxWait = pacer.Limits.MaxWait;
+                        break;
+                    }
+                }
+
+                // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
+                mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && Router.HasCandidate(pool, snapshot, tried);
+                attemptStarted = time.GetTimestamp();
+                worker.OnRequestStart();
+                metrics.ActiveRequests.Inc();
+                try
+                {
+                    // The prompt estimate is what a response that ends without usage is accounted at.
+                    result = await forwarder.ForwardAsync(
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources).ConfigureAwait(false);
+                }
+                finally
+                {
+                    metrics.ActiveRequests.Dec();
+                    worker.OnRequestEnd();
+                }
+            }
+            catch
+            {
+                // No verdict on the worker, but a half-open breaker's trial slot must come back.
+                worker.Breaker.OnAbandoned(permit);
+                throw;
+            }
+            finally
+            {
+                // The attempt is over: its worker's slot goes back, and other models' waiters may take it.
+                admissions.ReleaseSlot(ref request.Slot);
+            }
+
+            // Time per output token only from streams: a JSON answer's first byte comes after its last token.
+            var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
+            router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), decoded, snapshot);
+            if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
+            {
+                break;
+            }
+
+            metrics.CountRetry(worker.Name);
+            HttpLog.Retrying(logger, request.RequestId, worker.Name, result.Error, attempt + 1);
+            try
+            {
+                await Task.Delay(Backoff.Delay(attempt, retries, random), time, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                result = Aborted;
+                break;
+            }
+        }
+
+        End(request, last, result);
+    }
+
+    private static ForwardResult Aborted => new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, null, null, ResponseStarted: false);
+
+    private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: false);
+
+    // How the stage ended, for the stages after it: the worker, and a failure unless the answer
+    // (or part of it) went out.
+    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result)
+    {
+        request.Forward = result;
+        if (worker is null)
+        {
+            request.Failure = ProxyFailure.NoWorker;
+            request.Outcome = LedgerOutcome.NoWorker;
+            return;
+        }
+
+        request.Upstream = worker;
+        request.Worker = worker.Name;
+        if (result.Error == ForwarderError.PacingTimeout)
+        {
+            request.Failure = ProxyFailure.PacingTimeout;
+            request.Outcome = LedgerOutcome.PacingTimeout;
+            return;
+        }
+
+        if (result.Error is not (ForwarderError.None or ForwarderError.ClientAborted))
+        {
+            HttpLog.UpstreamFailed(logger, request.RequestId, worker.Name, result.Error.ToString());
+        }
+
+        if (!result.ResponseStarted)
+        {
+            request.Failure = result.Error == ForwarderError.ClientAborted ? ProxyFailure.ClientClosedRequest : ProxyFailure.Upstream;
+        }
+    }
+
+    // The body as the worker gets it, rewritten in one copy when it must be: include_usage turned
+    // on (the gateway needs the usage chunk to account a stream), scheduler.engine_priority's
+    // "priority" (the worker's own scheduler orders its queue by the priority this request was
+    // admitted with, vLLM --scheduling-policy priority), and a budget's cap on max_tokens. True:
+    // the usage chunk the gateway asked for is to be stripped from the answer.
+    private static bool PrepareBody(ProxyRequest request)
+    {
+        var inspected = request.Inspected;
+        var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
+        var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
+        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null)
+        {
+            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens);
+        }
+
+        return inspected.NeedsUsageInjection;
+    }
+
+    private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
+    {
+        ForwarderError.ClientAborted => AttemptOutcome.ClientAborted,
+        ForwarderError.None => result.StatusCode >= 500 ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded,
+        _ => AttemptOutcome.UpstreamFailed,
+    };
+
+    // consistent_hash's key: the configured header, else the body's `user`, else the prompt prefix.
+    private static ulong AffinityKey(HttpContext context, RoutingModel routing, in InspectedRequest inspected)
+    {
+        if (routing.HashHeader.Length > 0 && context.Request.Headers.TryGetValue(routing.HashHeader, out var header) && header.Count > 0 && !string.IsNullOrEmpty(header[0]))
+        {
+            return StableHash.Of(header[0].AsSpan());
+        }
+
+        return inspected.UserHash != 0 ? inspected.UserHash : inspected.PrefixHash;
+    }
+}

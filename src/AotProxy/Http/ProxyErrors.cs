@@ -1,0 +1,104 @@
+using AotProxy.Admission;
+using AotProxy.Forwarding;
+using AotProxy.Inspection;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Http;
+
+// The one place where a proxied request's failure value (ProxyRequest.Failure, with the stage's
+// own value beside it) becomes the status and the OpenAI error the client gets. The stages decide;
+// only this writes. Sets ProxyRequest.Status; a request without a failure has the status the
+// worker's answer went out with.
+internal static class ProxyErrors
+{
+    public static Task WriteAsync(ProxyRequest request, TimeProvider time)
+    {
+        var context = request.Context;
+        var model = request.Model;
+        switch (request.Failure)
+        {
+            case ProxyFailure.None:
+                request.Status = request.Forward.StatusCode;
+                return Task.CompletedTask;
+            case ProxyFailure.ClientClosedRequest:
+                request.Status = GatewayStatusCodes.Status499ClientClosedRequest;
+                return Task.CompletedTask;
+            case ProxyFailure.BodyTooLarge:
+                request.Status = StatusCodes.Status413PayloadTooLarge;
+                return OpenAiError.TooLarge(context, request.Snapshot.Server.MaxRequestBytes);
+            case ProxyFailure.InvalidBody:
+                request.Status = StatusCodes.Status400BadRequest;
+                return InvalidBody(context, request.InspectionError, request.InspectionParam);
+            case ProxyFailure.ModelNotAllowed:
+                request.Status = StatusCodes.Status403Forbidden;
+                return OpenAiError.ModelNotAllowed(context, model);
+            case ProxyFailure.ModelNotFound:
+                request.Status = StatusCodes.Status404NotFound;
+                return OpenAiError.ModelNotFound(context, model);
+            case ProxyFailure.ModelUnavailable:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", ModelReturnSeconds(request));
+            case ProxyFailure.ModelsUnreported:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return OpenAiError.Overloaded(context, "No worker has reported this model yet, and some have not reported their models (GET /v1/models).", ModelReturnSeconds(request));
+            case ProxyFailure.RateLimited:
+                request.Status = StatusCodes.Status429TooManyRequests;
+                return RateLimitError.WriteAsync(context, request.Limit, model);
+            case ProxyFailure.QuotaExceeded:
+                request.Status = StatusCodes.Status429TooManyRequests;
+                return QuotaError.WriteAsync(context, request.Limit, model, time);
+            case ProxyFailure.AdmissionRefused:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return AdmissionRefused(context, request.Decision, request.RetryAfterSeconds, model, request.Class!);
+            case ProxyFailure.NoWorker:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1);
+            case ProxyFailure.PacingTimeout:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return OpenAiError.Overloaded(
+                    context,
+                    $"Worker {request.Worker} is paced to its upstream's rate limits and had no turn within {request.PacingMaxWait.TotalSeconds:0.###} s; retry after {request.RetryAfterSeconds} s.",
+                    request.RetryAfterSeconds);
+            default:
+                return Upstream(request);
+        }
+    }
+
+    // A model some worker served may come back with one: Retry-After when a worker could be healthy again.
+    private static int ModelReturnSeconds(ProxyRequest request) => Routing.ActiveHealth.ReturnSeconds(request.Snapshot.Health);
+
+    private static Task InvalidBody(HttpContext context, InspectionError error, string? param) => error switch
+    {
+        InspectionError.MissingModel => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "missing_required_parameter", "The request has no 'model'.", param),
+        InspectionError.InvalidField => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_type", $"'{param}' has the wrong type.", param),
+        InspectionError.InvalidText => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_value", $"'{param}' is not valid UTF-8 text (invalid bytes, or an escaped lone surrogate such as \\ud800).", param),
+        InspectionError.NotAnObject => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."),
+        _ => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body is not valid JSON."),
+    };
+
+    private static Task AdmissionRefused(HttpContext context, AdmissionDecision decision, int retryAfter, string model, Configuration.ClassModel classModel) => decision switch
+    {
+        AdmissionDecision.QueueFull => OpenAiError.Overloaded(context, $"The queue for '{model}' is full; retry after {retryAfter} s.", retryAfter),
+        AdmissionDecision.TimedOut => OpenAiError.Overloaded(context, $"No capacity for '{model}' came free within {classModel.MaxQueueWait.TotalSeconds:0.###} s (class '{classModel.Name}' max_queue_wait); retry after {retryAfter} s.", retryAfter),
+        AdmissionDecision.CapacityGuard => OpenAiError.Overloaded(context, $"Class '{classModel.Name}' may use up to {classModel.MaxUtilization:P0} of the workers for '{model}', and that much is in use; retry after {retryAfter} s.", retryAfter),
+        _ => OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter),
+    };
+
+    // The worker failed before any byte of its answer reached the client.
+    private static Task Upstream(ProxyRequest request)
+    {
+        var context = request.Context;
+        var worker = request.Worker;
+        var error = request.Forward.Error;
+        request.Status = error == ForwarderError.UpstreamTimeout ? StatusCodes.Status504GatewayTimeout : StatusCodes.Status502BadGateway;
+        return error switch
+        {
+            // Held back for a retry that then could not happen (budget spent meanwhile).
+            ForwarderError.UpstreamStatus => OpenAiError.UpstreamFailed(context, $"Worker {worker} answered HTTP {request.Forward.StatusCode}."),
+            ForwarderError.UpstreamTimeout => OpenAiError.UpstreamTimeout(context, $"Worker {worker} did not answer in time."),
+            ForwarderError.UpstreamProtocol => OpenAiError.UpstreamFailed(context, $"Worker {worker} sent an invalid HTTP response."),
+            ForwarderError.UpstreamResponseBody => OpenAiError.UpstreamFailed(context, $"Worker {worker} broke off its response before any of it reached the client."),
+            _ => OpenAiError.UpstreamFailed(context, $"Worker {worker} could not be reached."),
+        };
+    }
+}

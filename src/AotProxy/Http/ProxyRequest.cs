@@ -1,0 +1,161 @@
+using AotProxy.Accounting;
+using AotProxy.Admission;
+using AotProxy.Configuration;
+using AotProxy.Forwarding;
+using AotProxy.Identity;
+using AotProxy.Inspection;
+using AotProxy.Ledger;
+using AotProxy.Limits;
+using AotProxy.Routing;
+using Microsoft.AspNetCore.Http;
+
+namespace AotProxy.Http;
+
+// One proxied request as the stages see it (YARP's IReverseProxyFeature): what it started with,
+// what each stage found or decided, in the order they run, and how it ended, which the record
+// stage writes. Each value is computed once, by the stage that owns it, and read by the ones
+// after. Pooled (1,024 idle, as the async method boxes are): the hot path allocates no object per
+// request for it. Fields, not properties: the worker slot moves by ref (Router.Pick).
+internal sealed class ProxyRequest
+{
+    private const int Capacity = 1024;
+
+    private static readonly Lock PoolLock = new();
+    private static readonly ProxyRequest?[] Idle = new ProxyRequest?[Capacity];
+    private static int _pooled;
+
+    // At the start (DataPlaneHandler): the whole request runs on this snapshot and worker set.
+    public HttpContext Context = null!;
+    public GatewaySnapshot Snapshot = null!;
+    public WorkerSet Workers = null!;
+    public string RequestId = string.Empty;
+    public EndpointKind Endpoint;
+    public long Started;            // TimeProvider timestamp
+    public DateTimeOffset Arrived;  // UTC, the ledger row's time
+
+    // Identity/IdentityStage: who is asking (a JWT class claim or a trusted x-customer-tier may
+    // have overridden the tenant's class).
+    public Caller Caller;
+
+    // Inspection/InspectionStage: the body, what it asks for, and the pool of its model.
+    public RequestBody? Body;
+    public InspectedRequest Inspected;
+    public InspectionError InspectionError;
+    public string? InspectionParam;
+    public WorkerPool? Pool;
+
+    // Limits/LimitStage: the one reservation, and the lease the finally settles.
+    public TokenReservation Reservation;
+    public LimitResult Limit;
+
+    // Admission/AdmissionStage: the class after [[time_windows]], the priority admitted with, and
+    // what admission gave: a slot (the lease the finally releases) and the worker slot behind it,
+    // which the forwarding stage moves and gives back.
+    public ClassModel? Class;
+    public int Priority;
+    public AdmissionDecision Decision;
+    public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
+    public bool Admitted;
+    public AdmissionLease Lease;
+    public WorkerSlot Slot;
+
+    // Forwarding/ForwardingStage: the last attempt's worker and result.
+    public WorkerState? Upstream;
+    public ForwardResult Forward;
+    public TimeSpan PacingMaxWait;  // the paced worker's max_wait, when its pacing timed out
+
+    // How the request ended (Ledger/RecordStage writes it): filled stage by stage. Status stays
+    // 500 when an exception ends the request, as Kestrel then answers.
+    public ProxyFailure Failure;
+    public int Status;
+    public string Outcome = LedgerOutcome.Rejected;
+    public string Model = string.Empty;   // as the client asked
+    public string Label = string.Empty;   // the metrics' model label: a served model or ""
+    public string Worker = string.Empty;
+    public Usage? Usage;
+    public TimeSpan QueueWait;
+    public TimeSpan? FirstByte;
+    public long Journal;                  // the ledger's journal entry for an admitted request; 0: none
+
+    private ProxyRequest()
+    {
+    }
+
+    public static ProxyRequest Rent(HttpContext context, string requestId, EndpointKind endpoint, GatewaySnapshot snapshot, WorkerSet workers, TimeProvider time)
+    {
+        ProxyRequest? request = null;
+        lock (PoolLock)
+        {
+            if (_pooled > 0)
+            {
+                request = Idle[--_pooled];
+                Idle[_pooled] = null;
+            }
+        }
+
+        request ??= new ProxyRequest();
+        request.Context = context;
+        request.RequestId = requestId;
+        request.Endpoint = endpoint;
+        request.Snapshot = snapshot;
+        request.Workers = workers;
+        request.Started = time.GetTimestamp();
+        request.Arrived = time.GetUtcNow();
+        request.Status = StatusCodes.Status500InternalServerError;
+        return request;
+    }
+
+    // After the request has been recorded: the body goes back to its pool, and every reference is
+    // dropped so that an idle request keeps nothing alive.
+    public static void Return(ProxyRequest request)
+    {
+        request.Body?.Dispose();
+        request.Reset();
+        lock (PoolLock)
+        {
+            if (_pooled < Capacity)
+            {
+                Idle[_pooled++] = request;
+            }
+        }
+    }
+
+    private void Reset()
+    {
+        Context = null!;
+        Snapshot = null!;
+        Workers = null!;
+        RequestId = string.Empty;
+        Endpoint = default;
+        Started = 0;
+        Arrived = default;
+        Caller = default;
+        Body = null;
+        Inspected = default;
+        InspectionError = default;
+        InspectionParam = null;
+        Pool = null;
+        Reservation = default;
+        Limit = default;
+        Class = null;
+        Priority = 0;
+        Decision = default;
+        RetryAfterSeconds = 0;
+        Admitted = false;
+        Lease = default;
+        Slot = default;
+        Upstream = null;
+        Forward = default;
+        PacingMaxWait = default;
+        Failure = ProxyFailure.None;
+        Status = 0;
+        Outcome = LedgerOutcome.Rejected;
+        Model = string.Empty;
+        Label = string.Empty;
+        Worker = string.Empty;
+        Usage = null;
+        QueueWait = default;
+        FirstByte = null;
+        Journal = 0;
+    }
+}

@@ -1,0 +1,35 @@
+using AotProxy.Configuration;
+using AotProxy.Http;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Identity;
+
+// The identify stage: the request's caller (tenant, class, priority) from its key, JWT or trusted
+// headers, on the request's snapshot. A failure is a value (the 401 is OpenAiError.Unidentified's),
+// logged at most once a second: a client can send bad credentials at any rate, and 20,000 of them
+// wrote 20 MB of log (issue 14).
+internal sealed class IdentityStage(TimeProvider time, ILogger logger)
+{
+    private readonly LogThrottle _unidentifiedLog = new(TimeSpan.FromSeconds(1), time);
+
+    // For a proxied request: true with ProxyRequest.Caller set.
+    public bool Identify(ProxyRequest request, out IdentifyFailure failure)
+    {
+        var identified = Identify(request.Context, request.Snapshot, request.RequestId);
+        request.Caller = identified.Caller;
+        failure = identified.Failure;
+        return identified.IsIdentified;
+    }
+
+    public IdentifyResult Identify(HttpContext context, GatewaySnapshot snapshot, string requestId)
+    {
+        var identified = snapshot.Callers.Identify(context, time);
+        if (!identified.IsIdentified && _unidentifiedLog.TryEnter(out var suppressed))
+        {
+            HttpLog.Unidentified(logger, requestId, identified.Failure, suppressed);
+        }
+
+        return identified;
+    }
+}

@@ -1,0 +1,70 @@
+using System.Runtime.CompilerServices;
+using AotProxy.Http;
+using AotProxy.Ledger;
+using AotProxy.Routing;
+using AotProxy.Threading;
+
+namespace AotProxy.Inspection;
+
+// The inspect stage: the body, read whole up to server.max_request_bytes; one Utf8JsonReader pass
+// over it (RequestInspector); the tenant's model allowlist; and the model's pool in the request's
+// worker set. False: the request ends here, with ProxyRequest.Failure saying why.
+internal sealed class InspectionStage(WorkerRegistry workers)
+{
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> InspectAsync(ProxyRequest request)
+    {
+        var context = request.Context;
+        var (body, tooLarge) = await RequestBody.ReadAsync(context.Request, request.Snapshot.Server.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false);
+        if (body is null)
+        {
+            request.Failure = tooLarge ? ProxyFailure.BodyTooLarge : ProxyFailure.ClientClosedRequest;
+            return false;
+        }
+
+        request.Body = body;
+        var error = RequestInspector.Inspect(body.Span, out var inspected, out var param);
+        if (error != InspectionError.None)
+        {
+            request.Failure = ProxyFailure.InvalidBody;
+            request.InspectionError = error;
+            request.InspectionParam = param;
+            return false;
+        }
+
+        var model = inspected.Model;
+        request.Inspected = inspected;
+        request.Model = model;
+        var pools = request.Workers.Pools;
+        if (!request.Caller.Tenant.AllowsModel(model))
+        {
+            request.Failure = ProxyFailure.ModelNotAllowed;
+            request.Label = pools.ContainsKey(model) ? model : string.Empty;
+            return false;
+        }
+
+        if (!pools.TryGetValue(model, out var pool))
+        {
+            // No worker serves the model now. A model some worker served since the start (every
+            // worker of it removed by a reload), or any model while a worker without `models` has
+            // not reported its own, is out of capacity: 503, which clients retry. Only a model no
+            // worker ever served, with every worker's models known, is 404 model_not_found.
+            var served = workers.HasServed(model);
+            request.Failure = served ? ProxyFailure.ModelUnavailable
+                : workers.AwaitsModels() ? ProxyFailure.ModelsUnreported
+                : ProxyFailure.ModelNotFound;
+            if (request.Failure != ProxyFailure.ModelNotFound)
+            {
+                request.Outcome = LedgerOutcome.NoCapacity;
+            }
+
+            // A label only for a model some worker served: a client's made-up names must not become series.
+            request.Label = served ? model : string.Empty;
+            return false;
+        }
+
+        request.Pool = pool;
+        request.Label = model;
+        return true;
+    }
+}

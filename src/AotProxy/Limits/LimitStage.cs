@@ -1,0 +1,60 @@
+using AotProxy.Accounting;
+using AotProxy.Admin;
+using AotProxy.Http;
+using AotProxy.Ledger;
+
+namespace AotProxy.Limits;
+
+// The limit stage: the request's one token reservation (Accounting/TokenReservation), and the
+// tenant's hard stops before anything is queued: max_in_flight, the budgets, RPM, TPM. TPM and
+// the budgets reserve it (the budgets also its worst-case cost); a budget may cap its completion.
+// A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
+internal sealed class LimitStage(TenantLimits limits, GatewayMetrics metrics)
+{
+    public bool TryAcquire(ProxyRequest request)
+    {
+        var snapshot = request.Snapshot;
+        var tenant = request.Caller.Tenant;
+        var inspected = request.Inspected;
+        var completion = CompletionTokens(request, snapshot.Limits);
+        var limit = limits.TryAcquire(tenant, inspected.PromptTokens, completion, snapshot.Prices.For(inspected.Model), snapshot.Limits.RejectOverrun);
+        request.Limit = limit;
+        var budget = limit.Budget;
+        request.Reservation = budget.Capped
+            ? new TokenReservation(inspected.PromptTokens, budget.Completion, Capped: true)
+            : new TokenReservation(inspected.PromptTokens, completion);
+        if (limit.State is null)
+        {
+            return true; // a tenant without limits: no counter, no lookup
+        }
+
+        metrics.CountLimitCheck(tenant.Name);
+        if (limit.IsAllowed)
+        {
+            return true;
+        }
+
+        metrics.CountLimitRefusal(tenant.Name, limit.Refusal);
+        var quota = limit.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd;
+        request.Failure = quota ? ProxyFailure.QuotaExceeded : ProxyFailure.RateLimited;
+        request.Outcome = quota ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;
+        return false;
+    }
+
+    // DataPlaneHandler's finally, once: a request that never went upstream (refused at admission,
+    // the client gone while queued, no worker, no pacing turn, an exception before admission) gives
+    // its request and whole reservation back; otherwise the reservation settles to the usage.
+    public void Settle(ProxyRequest request)
+    {
+        var charged = request.Admitted && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
+        var lease = request.Limit.Lease;
+        request.Limit = default;
+        lease.Settle(charged, request.Usage);
+    }
+
+    // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
+    private static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
+        request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
+        : request.Endpoint == EndpointKind.Embeddings ? 0
+        : limits.DefaultMaxTokens;
+}
