@@ -88,7 +88,7 @@ internal sealed class ConfigValidator
         var jwt = Jwt(config.Jwt, source);
         var windows = TimeWindows(config.TimeWindows, classes, scheduler.BucketCount);
         var prices = Prices(config.Prices);
-        return new GatewaySnapshot(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, workers, classes, tenants, auth, jwt, windows, limits, prices, ledger);
+        return GatewaySnapshotFactory.Create(revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows);
     }
 
     private ServerModel Server(ServerConfig server)

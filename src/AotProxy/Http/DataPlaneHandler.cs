@@ -4,6 +4,7 @@ using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
+using AotProxy.Gateway;
 using AotProxy.Identity;
 using AotProxy.Inspection;
 using AotProxy.Ledger;
@@ -18,8 +19,7 @@ namespace AotProxy.Http;
 // The data plane's one request delegate: accept -> identify -> inspect -> limit -> admit ->
 // route -> forward -> account. It dispatches on method and path itself; there is no routing middleware.
 internal sealed class DataPlaneHandler(
-    ConfigStore config,
-    WorkerRegistry workers,
+    GatewayState state,
     AdmissionController admissions,
     Router router,
     Forwarder forwarder,
@@ -57,10 +57,11 @@ internal sealed class DataPlaneHandler(
 
     private Task ModelsAsync(HttpContext context, string requestId)
     {
-        var identified = Identify(context, config.Current, requestId);
+        var view = state.Current;
+        var identified = Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, workers.Current, identified.Caller.Tenant);
+            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.
@@ -74,7 +75,8 @@ internal sealed class DataPlaneHandler(
     {
         var started = time.GetTimestamp();
         var arrived = time.GetUtcNow();
-        var snapshot = config.Current; // the whole request runs on this snapshot
+        var view = state.Current; // the whole request runs on this config and these workers
+        var snapshot = view.Config;
         var identified = Identify(context, snapshot, requestId);
         if (!identified.IsIdentified)
         {
@@ -93,7 +95,7 @@ internal sealed class DataPlaneHandler(
         var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected) { Journal = journal };
         try
         {
-            exit = await ProxyIdentifiedAsync(context, snapshot, caller, requestId, started, journal).ConfigureAwait(false);
+            exit = await ProxyIdentifiedAsync(context, view, caller, requestId, started, journal).ConfigureAwait(false);
         }
         finally
         {
@@ -103,8 +105,9 @@ internal sealed class DataPlaneHandler(
 
     // inspect -> limit -> admit, then ProxyAdmittedAsync; returns how the request ended.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<Exit> ProxyIdentifiedAsync(HttpContext context, GatewaySnapshot snapshot, Caller caller, string requestId, long started, long journal)
+    private async ValueTask<Exit> ProxyIdentifiedAsync(HttpContext context, GatewayView view, Caller caller, string requestId, long started, long journal)
     {
+        var snapshot = view.Config;
         var tenant = caller.Tenant;
         var exit = new Exit(StatusCodes.Status500InternalServerError, LedgerOutcome.Rejected);
         var (body, tooLarge) = await RequestBody.ReadAsync(context.Request, snapshot.Server.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false);
@@ -134,21 +137,21 @@ internal sealed class DataPlaneHandler(
             if (!tenant.AllowsModel(model))
             {
                 await OpenAiError.ModelNotAllowed(context, model).ConfigureAwait(false);
-                exit.Label = workers.Current.Pools.ContainsKey(model) ? model : string.Empty;
+                exit.Label = view.Workers.Pools.ContainsKey(model) ? model : string.Empty;
                 exit.Status = StatusCodes.Status403Forbidden;
                 return exit;
             }
 
-            if (!workers.Current.Pools.TryGetValue(model, out var pool))
+            if (!view.Workers.Pools.TryGetValue(model, out var pool))
             {
-                exit.Status = await WriteNoPoolAsync(context, model, snapshot).ConfigureAwait(false);
+                exit.Status = await WriteNoPoolAsync(context, model, view).ConfigureAwait(false);
                 if (exit.Status == StatusCodes.Status503ServiceUnavailable)
                 {
                     exit.Outcome = LedgerOutcome.NoCapacity;
                 }
 
                 // A label only for a model some worker served: a client's made-up names must not become series.
-                exit.Label = workers.HasServed(model) ? model : string.Empty;
+                exit.Label = view.Workers.HasServed(model) ? model : string.Empty;
                 return exit;
             }
 
@@ -200,7 +203,7 @@ internal sealed class DataPlaneHandler(
                 }
 
                 var admission = await admissions.AdmitAsync(
-                    snapshot, pool, tenant, classModel, priority, promptTokens, context.RequestAborted).ConfigureAwait(false);
+                    pool, tenant, classModel, priority, promptTokens, context.RequestAborted).ConfigureAwait(false);
                 exit.Outcome = LedgerOutcome.Of(admission.Decision);
                 exit.QueueWait = admission.Waited;
                 if (!admission.IsAdmitted)
@@ -288,16 +291,16 @@ internal sealed class DataPlaneHandler(
     // it removed by a reload), or any model while a worker without `models` has not reported its
     // own, is out of capacity: 503 with Retry-After, which clients retry. Only a model no worker
     // ever served, with every worker's models known, is 404 model_not_found.
-    private async Task<int> WriteNoPoolAsync(HttpContext context, string model, GatewaySnapshot snapshot)
+    private static async Task<int> WriteNoPoolAsync(HttpContext context, string model, GatewayView view)
     {
-        var retryAfter = ActiveHealth.ReturnSeconds(snapshot.Health);
-        if (workers.HasServed(model))
+        var retryAfter = ActiveHealth.ReturnSeconds(view.Config.Health);
+        if (view.Workers.HasServed(model))
         {
             await OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter).ConfigureAwait(false);
             return StatusCodes.Status503ServiceUnavailable;
         }
 
-        if (workers.AwaitsModels())
+        if (view.Workers.AwaitsModels())
         {
             await OpenAiError.Overloaded(context, "No worker has reported this model yet, and some have not reported their models (GET /v1/models).", retryAfter).ConfigureAwait(false);
             return StatusCodes.Status503ServiceUnavailable;
