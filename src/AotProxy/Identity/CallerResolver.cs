@@ -126,7 +126,7 @@ internal sealed class CallerResolver
             {
                 if (level.Count != 1
                     || !int.TryParse(level[0], NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out priority)
-                    || priority > ConfigValidator.MaxPriority)
+                    || priority > ClassModel.MaxPriority)
                 {
                     return IdentifyResult.Fail(IdentifyFailure.InvalidPriorityHeader);
                 }
@@ -142,5 +142,5 @@ internal sealed class CallerResolver
 
     // Validated to exist; the fallback only serves snapshots built by hand in tests.
     private ClassModel ClassOf(TenantModel tenant) =>
-        _classes.GetValueOrDefault(tenant.Class) ?? ConfigValidator.DefaultClass;
+        _classes.GetValueOrDefault(tenant.Class) ?? ClassModel.Default;
 }

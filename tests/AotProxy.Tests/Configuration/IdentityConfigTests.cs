@@ -195,4 +195,24 @@ public sealed class IdentityConfigTests
             File.Delete(path);
         }
     }
+
+    // Issue 15, item 3: the loader reads the environment and the JWKS file; the validator checks
+    // what it is given and reads neither (here the variable is unset and the file does not exist).
+    [Fact]
+    public void Validate_TakesTheSecretAndKeysItIsGiven_AndReadsNothingItself()
+    {
+        Assert.True(JwksReader.TryParse(System.Text.Encoding.UTF8.GetBytes(TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "given"))), "given.json", out var keys, out var parseError), parseError);
+        var config = new GatewayConfig { Jwt = new JwtConfig { Hs256SecretEnv = "AOTPROXY_TEST_NEVER_SET_8d1f", JwksFile = "/nonexistent/aotproxy/jwks.json" } };
+        var secret = new string('s', 32);
+
+        var valid = ConfigValidator.Validate(config, new ConfigInputs(secret, keys, null), TomlKeyMap.Build(""), "<test>", 1, TestConfig.Now);
+        var unread = ConfigValidator.Validate(config, new ConfigInputs(null, [], "cannot read the key set"), TomlKeyMap.Build(""), "<test>", 1, TestConfig.Now);
+
+        Assert.True(valid.IsValid, valid.ToString());
+        Assert.Equal(System.Text.Encoding.UTF8.GetBytes(secret), valid.Snapshot.Jwt.Hs256Secret.ToArray());
+        Assert.Equal("given", Assert.Single(valid.Snapshot.Jwt.Keys).Kid);
+        Assert.Equal(
+            [("jwt.hs256_secret_env", "the environment variable AOTPROXY_TEST_NEVER_SET_8d1f is not set or empty; it must hold the HS256 secret"), ("jwt.jwks_file", "cannot read the key set")],
+            unread.Errors.Select(e => (e.Key, e.Message)));
+    }
 }
