@@ -61,7 +61,7 @@ internal sealed class DataPlaneHandler(
         var identified = Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant);
+            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.
@@ -385,7 +385,7 @@ internal sealed class DataPlaneHandler(
             }
 
             // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
-            var mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && Router.HasCandidate(pool, snapshot, tried);
+            var mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
             var attemptStarted = time.GetTimestamp();
             worker.OnRequestStart();
             metrics.ActiveRequests.Inc();

@@ -16,7 +16,7 @@ internal sealed class AdmissionHarness
         Model.Apply(capacity);
     }
 
-    public ManualTimeProvider Time { get; } = new();
+    public FakeTimeProvider Time { get; } = new();
 
     public WaiterPool Waiters { get; }
 

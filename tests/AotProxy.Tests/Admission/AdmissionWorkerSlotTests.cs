@@ -15,7 +15,7 @@ public sealed class AdmissionWorkerSlotTests
 {
     private const int MaxConcurrency = 2;
 
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new();
     private readonly GatewaySnapshot _snapshot;
     private readonly WorkerState[] _workers;
     private readonly WorkerSet _set;

@@ -6,7 +6,7 @@ namespace AotProxy.Tests.Configuration;
 public sealed class ConfigStoreTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("aotproxy-store-");
-    private readonly FixedTimeProvider _time = new(TestConfig.Now);
+    private readonly FakeTimeProvider _time = new(TestConfig.Now);
 
     private string ConfigPath => Path.Combine(_dir.FullName, "aotproxy.toml");
 
@@ -64,7 +64,7 @@ public sealed class ConfigStoreTests : IDisposable
         store.AppliesTo(applied.Add);
         store.Reloaded += reloads.Add;
         File.WriteAllText(ConfigPath, Config(maxRequestBytes: 2000));
-        _time.Now = TestConfig.Now.AddMinutes(1);
+        _time.Advance(TimeSpan.FromMinutes(1));
 
         var status = store.Reload();
 

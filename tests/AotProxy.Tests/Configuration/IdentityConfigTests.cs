@@ -119,17 +119,17 @@ public sealed class IdentityConfigTests
             var jwks = Path.Combine(directory.FullName, "keys", "jwks.json");
             File.WriteAllText(jwks, TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "one")));
 
-            var first = ConfigLoader.LoadFile(config, 1, new FixedTimeProvider(TestConfig.Now));
+            var first = ConfigLoader.LoadFile(config, 1, new FakeTimeProvider(TestConfig.Now));
             Assert.True(first.IsValid, first.ToString());
             Assert.Equal("one", Assert.Single(first.Snapshot.Jwt.Keys).Kid);
 
             File.WriteAllText(jwks, TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "two")));
-            var second = ConfigLoader.LoadFile(config, 2, new FixedTimeProvider(TestConfig.Now));
+            var second = ConfigLoader.LoadFile(config, 2, new FakeTimeProvider(TestConfig.Now));
             Assert.True(second.IsValid, second.ToString());
             Assert.Equal("two", Assert.Single(second.Snapshot.Jwt.Keys).Kid);
 
             File.Delete(jwks);
-            var third = ConfigLoader.LoadFile(config, 3, new FixedTimeProvider(TestConfig.Now));
+            var third = ConfigLoader.LoadFile(config, 3, new FakeTimeProvider(TestConfig.Now));
             var error = Assert.Single(third.Errors);
             Assert.Equal("jwt.jwks_file", error.Key);
             Assert.Contains(jwks, error.Message, StringComparison.Ordinal);

@@ -6,7 +6,6 @@ using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 using static AotProxy.Tests.Admission.AdmissionHarness;
 
 namespace AotProxy.Tests.Gateway;

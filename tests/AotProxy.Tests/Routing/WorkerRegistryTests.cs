@@ -8,7 +8,7 @@ public class WorkerRegistryTests
     [Fact]
     public void HasRoutableWorker_FalseWhenEveryWorkerDrainsOrHasItsCircuitOpen()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var registry = new WorkerRegistry(new FakeTimeProvider());
         var snapshot = Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
@@ -36,7 +36,7 @@ public class WorkerRegistryTests
     [Fact]
     public void Apply_SameNameAndUrl_KeepsTheStateAndOtherwiseReplacesOrRemovesIt()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var registry = new WorkerRegistry(new FakeTimeProvider());
         var first = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
@@ -78,7 +78,7 @@ public class WorkerRegistryTests
     [Fact]
     public void HasServed_RemembersEveryModelAWorkerServedSinceTheStart()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var registry = new WorkerRegistry(new FakeTimeProvider());
         var first = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "n"),
@@ -97,7 +97,7 @@ public class WorkerRegistryTests
     [Fact]
     public void AwaitsModels_WhileAWorkerWithoutModelsHasNotReportedThem()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var registry = new WorkerRegistry(new FakeTimeProvider());
         var set = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("d", "http://127.0.0.1:2/"),
