@@ -23,7 +23,6 @@ public class SchedulerBenchmarks
     private ModelAdmission _model = null!;
     private ModelAdmission _withWorkers = null!;
     private AdmissionRequest _request;
-    private AdmissionRequest _withWorkersRequest;
 
     [Params(SchedulerPolicyNames.FairShare, SchedulerPolicyNames.Priority, SchedulerPolicyNames.Bucket)]
     public string Policy { get; set; } = SchedulerPolicyNames.FairShare;
@@ -35,15 +34,14 @@ public class SchedulerBenchmarks
         var classModel = new ClassModel("interactive", 0, 1, TimeSpan.FromSeconds(30), 1.0, 0, 1, Strict: false);
         var tenant = new TenantModel("acme", "interactive", 1, [], ["*"], 0, 0, 0);
         _model = new ModelAdmission("m", scheduler, new WaiterPool(TimeProvider.System, 64), TimeProvider.System);
-        _request = new AdmissionRequest(tenant, classModel, 0, 500, scheduler, Capacity: 64);
+        _model.Apply(64);
+        _request = new AdmissionRequest(tenant, classModel, 0, 500);
         var workers = Enumerable.Range(0, 4).Select(i => Snapshots.Worker($"gpu-{i}", $"http://10.0.0.{i + 1}:8000/", "m")).ToArray();
         var snapshot = Snapshots.Create(workers, scheduler: scheduler);
-        var registry = new WorkerRegistry(TimeProvider.System);
-        registry.Apply(snapshot);
-        var pool = registry.Current.Pools["m"];
+        var pool = new WorkerRegistry(TimeProvider.System).Build(snapshot, WorkerSet.Empty).Pools["m"];
         var router = new Router(TimeProvider.System, new Random(1), NullLogger.Instance);
         _withWorkers = new ModelAdmission("m", scheduler, new WaiterPool(TimeProvider.System, 64), TimeProvider.System, router);
-        _withWorkersRequest = _request with { Capacity = pool.Capacity(snapshot), Pool = pool, Snapshot = snapshot };
+        _withWorkers.Apply(pool.Capacity(snapshot), pool, snapshot);
         if (FastPath() != (int)AdmissionDecision.Admitted || FastPathWithWorkerSlot() != (int)AdmissionDecision.Admitted)
         {
             throw new InvalidOperationException("the fast path does not admit");
@@ -54,7 +52,7 @@ public class SchedulerBenchmarks
     public int FastPath() => AdmitAndRelease(_model, _request);
 
     [Benchmark]
-    public int FastPathWithWorkerSlot() => AdmitAndRelease(_withWorkers, _withWorkersRequest);
+    public int FastPathWithWorkerSlot() => AdmitAndRelease(_withWorkers, _request);
 
     private int AdmitAndRelease(ModelAdmission model, in AdmissionRequest request)
     {

@@ -30,9 +30,7 @@ public class WorkerPickBenchmarks
             .ToArray();
         _p2c = Snapshots.Create(workers, routing: Snapshots.Defaults.Routing with { Strategy = RoutingStrategyNames.P2cKv });
         _roundRobin = Snapshots.Create(workers, routing: Snapshots.Defaults.Routing with { Strategy = RoutingStrategyNames.RoundRobin });
-        var registry = new WorkerRegistry(TimeProvider.System);
-        registry.Apply(_p2c);
-        _pool = registry.Current.Pools[Model];
+        _pool = new WorkerRegistry(TimeProvider.System).Build(_p2c, WorkerSet.Empty).Pools[Model];
         for (var i = 0; i < _pool.Workers.Length; i++)
         {
             _pool.Workers[i].OnScraped(default(VllmMetrics) with { Present = VllmMetricFields.Load, Running = i % 5, Waiting = i % 3, KvCacheUsage = 0.1 * (i % 10) });

@@ -69,7 +69,7 @@ public class AdaptiveSlotsTests
         // Then five more scrapes, counted as the scrape records the gateway keeps (a new one per
         // scrape). Six new records: the sixth is published just before its step, so five steps
         // have surely run. A record missed between two polls only means more scrapes ran.
-        var state = gateway.Host.Workers.Current.Workers.Single(w => w.Name == "sim-0");
+        var state = gateway.Host.State.Current.Workers.Workers.Single(w => w.Name == "sim-0");
         var scrapes = new HashSet<object>(ReferenceEqualityComparer.Instance);
         var recovered = state.Scraped;
         await TestGateway.WaitUntilAsync(

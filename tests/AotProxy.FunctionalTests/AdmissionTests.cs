@@ -186,4 +186,56 @@ public class AdmissionTests
         using var after = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
         Assert.True(after.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadGateway, after.StatusCode.ToString());
     }
+
+    // Issue 15, item 2: no timer refreshes admission's capacity; the change that adds capacity
+    // does. Two workers of one slot each; sim-1 is away (drained, or failing its health checks),
+    // so one request on sim-0, which hangs, fills the model, and the next one queues. sim-1's
+    // return must hand it that slot while sim-0 still hangs: only the return can wake it.
+    [Theory]
+    [InlineData("undrained")]
+    [InlineData("healthy again")]
+    public async Task Capacity_AWorkerComingBack_WakesTheRequestsWaitingForASlot(string how)
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 2, configure: o => o.MaxNumSeqs = 1, extraToml: """
+
+            [health]
+            interval = "100ms"
+            timeout = "100ms"
+            unhealthy_threshold = 1
+            healthy_threshold = 1
+            """);
+        var (busy, away) = (gateway.Workers[0], gateway.Workers[1]);
+        if (how == "undrained")
+        {
+            await Fleet.PostJsonAsync(gateway, "/api/workers/sim-1/drain");
+        }
+        else
+        {
+            away.Options.Faults.UnhealthyHealth = true;
+            await TestGateway.WaitUntilAsync(async () => (await Fleet.WorkerAsync(gateway, "sim-1")).GetProperty("health").GetString() == "unhealthy", "sim-1 is unhealthy");
+        }
+
+        busy.Options.Faults.Hang = true;
+        using var hangs = new CancellationTokenSource();
+        var hung = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)), hangs.Token);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(busy.Stats.RequestsTotal == 1), "the first request hangs on sim-0");
+        var queued = gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
+        await TestGateway.WaitUntilAsync(async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0].GetProperty("waiting").GetInt32() == 1, "the second request waits");
+
+        if (how == "undrained")
+        {
+            await Fleet.PostJsonAsync(gateway, "/api/workers/sim-1/undrain");
+        }
+        else
+        {
+            away.Options.Faults.UnhealthyHealth = false;
+        }
+
+        using var served = await queued.WaitAsync(TimeSpan.FromSeconds(8));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Equal(1, away.Stats.RequestsTotal);
+        Assert.False(hung.IsCompleted, "sim-0's request ended first: its slot, not sim-1's return, let the waiter in");
+        await hangs.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hung);
+    }
 }

@@ -167,7 +167,7 @@ public class ErrorPathTests
         {
             var metrics = await gateway.MetricsAsync();
             return MetricsText.Value(metrics, "llm_gateway_active_requests") == 0
-                && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0);
+                && gateway.Host.State.Current.Workers.Workers.All(w => w.InFlight == 0);
         }, "nothing is in flight");
     }
 }

@@ -160,7 +160,7 @@ public class HostileInputTests
         Assert.Equal(await expected.Content.ReadAsStringAsync(), await response.Content.ReadAsStringAsync());
         await TestGateway.WaitUntilAsync(
             async () => MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_active_requests") == 0
-                && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0),
+                && gateway.Host.State.Current.Workers.Workers.All(w => w.InFlight == 0),
             "nothing is in flight");
         Assert.Equal(1, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"400\""));
     }

@@ -97,4 +97,21 @@ public class PassThroughTests
         Assert.Contains($"\"id\":\"{TestGateway.Model}\"", acmeModels, StringComparison.Ordinal);
         Assert.Equal("""{"object":"list","data":[]}""", limitedModels);
     }
+
+    // Issue 15, item 5: `created` comes from the gateway's clock (TimeProvider), not from one
+    // read of the system clock when the type was first used.
+    [Fact]
+    public async Task Models_CreatedIsTheGatewaysClockAtTheAnswer()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2031, 5, 6, 7, 8, 9, TimeSpan.Zero));
+        await using var gateway = await TestGateway.StartAsync(workers: 1, time: time);
+        time.Advance(TimeSpan.FromSeconds(42));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
+        request.Headers.Authorization = new("Bearer", TestGateway.Key);
+        var models = await (await gateway.Client.SendAsync(request)).Content.ReadAsStringAsync();
+
+        Assert.Contains($"\"created\":{time.GetUtcNow().ToUnixTimeSeconds()},", models, StringComparison.Ordinal);
+        Assert.Contains("\"created\":1935817731,", models, StringComparison.Ordinal); // 2031-05-06T07:08:51Z
+    }
 }

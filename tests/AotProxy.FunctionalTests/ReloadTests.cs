@@ -11,6 +11,8 @@ namespace AotProxy.FunctionalTests;
 // traffic flows; broken edits change nothing.
 public class ReloadTests
 {
+    private static readonly string ChatBody = File.ReadAllText(Path.Combine(Fixtures.Directory, "openai", "chat_nonstream.json"));
+
     [Fact]
     public async Task Reload_UnderLoad_DropsNothingAndNewWorkersTakeTraffic()
     {
@@ -153,6 +155,56 @@ public class ReloadTests
 
         Assert.Equal(65537, gateway.Store.Current.Server.MaxRequestBytes);
         Assert.False(replaced.IsAlive, "the replaced snapshot is still reachable");
+    }
+
+    // Issue 15, item 2: the config and the worker set are published together. A reload that
+    // renames a model's only pool (worker "raw" serves m-a, then m-b, and tenant "renamer" may
+    // use only the one served) must never show a request the new config with the old workers,
+    // or the reverse: either of those finds no pool for a model its config allows (404 or 503),
+    // where a consistent pair answers 200 (served) or 403 (not allowed).
+    [Fact]
+    public async Task Reload_RenamingAModelsOnlyPool_NeverMixesTheConfigWithTheOtherWorkers()
+    {
+        await using var raw = new RawWorker(_ => RawReply.Of(RawWorker.Json(ChatBody)));
+        var key = "sk-renamer";
+        string Extra(string model) => raw.Section(model) + $"""
+
+
+            [[tenants]]
+            name = "renamer"
+            api_key_sha256 = ["{AotProxy.Identity.ApiKeyIndex.HashKey(key)}"]
+            models = ["{model}"]
+            """;
+        await using var gateway = await TestGateway.StartAsync(workers: 0, extraToml: Extra("m-a"));
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var statuses = new System.Collections.Concurrent.ConcurrentDictionary<(string Model, int Status), int>();
+        var completed = 0;
+        var load = Enumerable.Range(0, 4).Select(client => Task.Run(async () =>
+        {
+            for (var i = 0; i < 100_000 && !stop.IsCancellationRequested; i++)
+            {
+                var model = (i + client) % 2 == 0 ? "m-a" : "m-b";
+                using var response = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", $$"""{"model":"{{model}}","messages":[{"role":"user","content":"hi"}],"max_tokens":4}""", key));
+                await response.Content.ReadAsStringAsync();
+                statuses.AddOrUpdate((model, (int)response.StatusCode), 1, (_, n) => n + 1);
+                Interlocked.Increment(ref completed);
+            }
+        })).ToArray();
+
+        // Until the clients have sent 6,000 requests across the reloads (~1 ms each here; 2,000 caught a mix in 2 runs of 3 before the fix).
+        for (var i = 0; Volatile.Read(ref completed) < 6_000 && !stop.IsCancellationRequested; i++)
+        {
+            await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml([], Extra(i % 2 == 0 ? "m-b" : "m-a")));
+            Assert.True(gateway.Store.Reload().Ok);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+
+        var seen = string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key.Model} {s.Key.Status}: {s.Value}"));
+        Assert.All(statuses.Keys, s => Assert.True(s.Status is 200 or 403, seen));
+        Assert.True(statuses.ContainsKey(("m-a", 200)) && statuses.ContainsKey(("m-b", 200)), seen);
     }
 
     // Not inlined: the snapshot must not stay in a local of the test method.

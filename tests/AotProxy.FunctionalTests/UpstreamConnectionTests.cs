@@ -99,7 +99,7 @@ public class UpstreamConnectionTests
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal("upstream_error", json.RootElement.GetProperty("error").GetProperty("code").GetString());
-        Assert.All(gateway.Host.Workers.Current.Workers, w => Assert.Equal(0, w.InFlight));
+        Assert.All(gateway.Host.State.Current.Workers.Workers, w => Assert.Equal(0, w.InFlight));
     }
 
     [Fact]

@@ -182,9 +182,9 @@ public sealed class SimulatorEngineTests
         Assert.Equal((0, 0, 0), (stats.Running, stats.Waiting, stats.UsedBlocks));
     }
 
-    private static (SimulatorEngine Engine, SimulatorStats Stats, ManualTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
+    private static (SimulatorEngine Engine, SimulatorStats Stats, FakeTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var options = new SimulatorOptions { TimeProvider = time, DecodeTokensPerSecond = 100, PrefillTokensPerSecond = 20_000 };
         configure?.Invoke(options);
         options.Validate();
@@ -204,7 +204,7 @@ public sealed class SimulatorEngineTests
     }
 
     // Advances simulated time one decode step at a time, yielding real time so the engine loop runs.
-    private static async Task<bool> StepUntilAsync(ManualTimeProvider time, Func<bool> condition)
+    private static async Task<bool> StepUntilAsync(FakeTimeProvider time, Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (!condition())
@@ -221,7 +221,7 @@ public sealed class SimulatorEngineTests
         return true;
     }
 
-    private static async Task StepAsync(ManualTimeProvider time, int steps)
+    private static async Task StepAsync(FakeTimeProvider time, int steps)
     {
         for (var i = 0; i < steps; i++)
         {

@@ -6,6 +6,7 @@ using AotProxy.Accounting;
 using AotProxy.Admin.Contracts;
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Gateway;
 using AotProxy.Http;
 using AotProxy.Identity;
 using AotProxy.Ledger;
@@ -20,7 +21,7 @@ namespace AotProxy.Admin;
 // The admin plane's request delegate: probes, Prometheus, and the /api/* operator surface.
 internal sealed class AdminHandler(
     ConfigStore config,
-    WorkerRegistry workers,
+    GatewayState state,
     AdmissionController admissions,
     TenantLimits limits,
     UsageRecorder usage,
@@ -48,7 +49,7 @@ internal sealed class AdminHandler(
             return (path, isGet) switch
             {
                 ("/health", true) => TextAsync(context, 200, "ok"),
-                ("/ready", true) => workers.HasRoutableWorker()
+                ("/ready", true) => state.Current is var view && view.Workers.HasRoutableWorker(view.Config.CircuitBreaker)
                     ? TextAsync(context, 200, "ready")
                     : TextAsync(context, 503, "not ready: no routable worker"),
                 ("/metrics", true) => MetricsAsync(context),
@@ -56,7 +57,7 @@ internal sealed class AdminHandler(
             };
         }
 
-        if (!IsAuthorized(context, config.Current))
+        if (!IsAuthorized(context, state.Current.Config))
         {
             return OpenAiError.WriteAsync(context, 401, "invalid_request_error", "invalid_admin_token", "The admin API needs 'Authorization: Bearer <admin token>'.");
         }
@@ -98,8 +99,9 @@ internal sealed class AdminHandler(
 
     private StatusResponse Status()
     {
-        var snapshot = config.Current;
-        var set = workers.Current;
+        var view = state.Current;
+        var snapshot = view.Config;
+        var set = view.Workers;
         return new StatusResponse(
             Version,
             time.GetElapsedTime(_started).TotalSeconds,
@@ -109,7 +111,7 @@ internal sealed class AdminHandler(
                 usage.PromptTokens,
                 usage.CompletionTokens,
                 set.Workers.Length,
-                set.Workers.Count(workers.IsRoutable)),
+                set.Workers.Count(view.IsRoutable)),
             RuntimeReport.Read(),
             ledger is null ? null : new LedgerReport(ledger.Path, ledger.Written, ledger.Dropped, ledger.Pending));
     }
@@ -158,7 +160,7 @@ internal sealed class AdminHandler(
             [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
             Accounts(m.Classes),
             Accounts(m.Tenants)));
-        var snapshot = config.Current;
+        var snapshot = state.Current.Config;
         var utcNow = time.GetUtcNow();
         var windows = snapshot.TimeWindows.Select(w => w.ActiveUntil(utcNow) is { } until
             ? new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), true, until)
@@ -169,7 +171,7 @@ internal sealed class AdminHandler(
     private TenantReport[] Tenants()
     {
         var accounts = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
-        return [.. config.Current.Tenants.Select(t =>
+        return [.. state.Current.Config.Tenants.Select(t =>
         {
             var used = usage.Of(t.Name);
             var limited = limits.Of(t.Name);
@@ -215,7 +217,7 @@ internal sealed class AdminHandler(
     {
         var gauge = metrics.RateLimiterBudgetLeft;
         var live = new HashSet<(string, string)>();
-        foreach (var tenant in config.Current.Tenants)
+        foreach (var tenant in state.Current.Config.Tenants)
         {
             if (tenant.Budget is null || limits.Of(tenant.Name)?.Budget is not { } budget)
             {
@@ -252,9 +254,10 @@ internal sealed class AdminHandler(
 
     private WorkerReport[] Workers()
     {
-        var snapshot = config.Current;
+        var view = state.Current;
+        var snapshot = view.Config;
         var second = time.GetTimestamp() / time.TimestampFrequency;
-        return workers.Current.Workers.Select(w => new WorkerReport(
+        return view.Workers.Workers.Select(w => new WorkerReport(
             w.Name,
             w.Model.Url.ToString(),
             [.. w.Models],
@@ -318,9 +321,11 @@ internal sealed class AdminHandler(
             m.Has(VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits) && m.PrefixCacheQueries > 0 ? m.PrefixCacheHits / m.PrefixCacheQueries : null);
     }
 
-    private RoutingStatsResponse RoutingStats() => new(
-        config.Current.Routing.Strategy,
-        workers.Current.Workers.Select(w =>
+    private RoutingStatsResponse RoutingStats() => RoutingStats(state.Current);
+
+    private static RoutingStatsResponse RoutingStats(GatewayView view) => new(
+        view.Config.Routing.Strategy,
+        view.Workers.Workers.Select(w =>
         {
             var byStrategy = new Dictionary<string, long>(StringComparer.Ordinal);
             for (var i = 0; i < RoutingStrategyNames.All.Length; i++)
@@ -332,7 +337,7 @@ internal sealed class AdminHandler(
         }).ToArray());
 
     private BreakerReport[] Breakers() =>
-        workers.Current.Workers.Select(w => new BreakerReport(
+        state.Current.Workers.Workers.Select(w => new BreakerReport(
             w.Name,
             EnumNames.Snake(w.Breaker.State),
             w.Breaker.ConsecutiveFailures,
@@ -363,7 +368,7 @@ internal sealed class AdminHandler(
             return OpenAiError.NotFound(context);
         }
 
-        worker.Draining = drain;
+        worker.Draining = drain; // the worker tells admission what it offers now
         RoutingLog.DrainChanged(logger, worker.Name, drain ? "draining" : "undrained");
         return JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray);
     }
@@ -399,7 +404,7 @@ internal sealed class AdminHandler(
 
         var name = Uri.UnescapeDataString(rest[..slash].ToString());
         var action = rest[(slash + 1)..].ToString();
-        return workers.Current.Find(name) is { } worker
+        return state.Current.Workers.Find(name) is { } worker
             ? (worker, action, null)
             : (null, action, OpenAiError.WriteAsync(context, 404, "invalid_request_error", "worker_not_found", $"No worker named '{name}'."));
     }
@@ -415,10 +420,11 @@ internal sealed class AdminHandler(
     // gone are dropped so dashboards don't show ghosts.
     private void RefreshStateGauges()
     {
-        var set = workers.Current;
+        var view = state.Current;
+        var set = view.Workers;
         metrics.PruneWorkers(name => set.Find(name) is not null);
 
-        var staleAfter = config.Current.Routing.StaleAfter;
+        var staleAfter = view.Config.Routing.StaleAfter;
         foreach (var worker in set.Workers)
         {
             var name = worker.Name;
@@ -459,13 +465,13 @@ internal sealed class AdminHandler(
 
         foreach (var (model, pool) in set.Pools)
         {
-            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(workers.IsRoutable));
+            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(view.IsRoutable));
         }
 
         RefreshBudgetGauges();
 
         // Every configured class has a series (0 when nobody waits), summed over the model pools.
-        var classes = config.Current.Classes;
+        var classes = view.Config.Classes;
         GatewayMetrics.Prune(metrics.QueueDepth, name => classes.Any(c => c.Name == name));
         foreach (var classModel in classes)
         {

@@ -8,22 +8,38 @@ using AotProxy.Threading;
 namespace AotProxy.Admission;
 
 // The admit stage: one ModelAdmission per model pool (kept across reloads, so waiters and
-// fair-share counters survive them), capacity from the pool's routable workers, and the
-// admission metrics. A pool's capacity is also refreshed on a timer, so that waiters take the
-// slots of a worker that came back even when no request arrives or finishes meanwhile. Grants
-// take their worker slots through the router (ModelAdmission).
-internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics metrics, TimeProvider time, Router router)
+// fair-share counters survive them) and the admission metrics. Each pool's capacity, workers and
+// scheduler come from the last config and worker set GatewayState applied, and its capacity
+// again whenever the workers' state changes what they offer (CapacitySignal: health, breakers,
+// drains, adaptive slots), so that waiters take the slots of a worker that came back at once.
+// Requests only read it. Grants take their worker slots through the router (ModelAdmission).
+internal sealed class AdmissionController
 {
     private readonly ConcurrentDictionary<string, ModelAdmission> _models = new(StringComparer.Ordinal);
+    private readonly Lock _applyLock = new();
+    private readonly WaiterPool _waiters;
+    private readonly GatewayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly Router _router;
+    private WorkerSet _workers = WorkerSet.Empty;
+    private GatewaySnapshot? _snapshot;
+
+    public AdmissionController(WaiterPool waiters, GatewayMetrics metrics, TimeProvider time, Router router, CapacitySignal? capacity = null)
+    {
+        _waiters = waiters;
+        _metrics = metrics;
+        _time = time;
+        _router = router;
+        capacity?.Connect(RefreshCapacity);
+    }
 
     public IEnumerable<ModelAdmission> Models => _models.Values;
 
     public ValueTask<AdmissionResult> AdmitAsync(
-        GatewaySnapshot snapshot, WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, CancellationToken cancellationToken)
+        WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, CancellationToken cancellationToken)
     {
-        var model = _models.GetOrAdd(pool.Model, static (name, state) => new ModelAdmission(name, state.Scheduler, state.Waiters, state.Time, state.Router), (Scheduler: snapshot.Scheduler, Waiters: waiters, Time: time, Router: router));
-        var request = new AdmissionRequest(tenant, classModel, priority, promptTokens, snapshot.Scheduler, pool.Capacity(snapshot), pool, snapshot);
-        var pending = model.AdmitAsync(request, cancellationToken);
+        var model = _models.TryGetValue(pool.Model, out var known) ? known : Add(pool);
+        var pending = model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority, promptTokens), cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
             Record(classModel.Name, pending.Result);
@@ -33,14 +49,29 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
         return RecordAsync(classModel.Name, pending);
     }
 
-    // Every pool's capacity as its workers stand now; waiters take what grew.
-    public void Refresh(WorkerSet workers, GatewaySnapshot snapshot)
+    // GatewayState, before it publishes the view of `workers` and `snapshot`: every pool's
+    // workers, scheduler and capacity as they stand there.
+    public void Apply(WorkerSet workers, GatewaySnapshot snapshot)
     {
-        foreach (var model in _models.Values)
+        lock (_applyLock)
         {
-            var capacity = workers.Pools.TryGetValue(model.Model, out var pool) ? pool.Capacity(snapshot) : 0;
-            model.Refresh(capacity, pool, snapshot);
+            _workers = workers;
+            _snapshot = snapshot;
+            UpdateAll();
         }
+
+        DispatchAll();
+    }
+
+    // The workers' state changed what they offer: every pool's capacity again; waiters take what grew.
+    public void RefreshCapacity()
+    {
+        lock (_applyLock)
+        {
+            UpdateAll();
+        }
+
+        DispatchAll();
     }
 
     // A request's attempt ended (or it ended without one): its worker slot goes back, and waiters
@@ -74,14 +105,70 @@ internal sealed class AdmissionController(WaiterPool waiters, GatewayMetrics met
         }
     }
 
+    // The first request for a model: its admission, set up from the last applied state (a
+    // request's view is never newer), under the lock, so an Apply cannot pass it by. Its pool is
+    // the request's when a reload since took the model away: the last pool known for it.
+    private ModelAdmission Add(WorkerPool requested)
+    {
+        lock (_applyLock)
+        {
+            if (_models.TryGetValue(requested.Model, out var known))
+            {
+                return known;
+            }
+
+            var snapshot = _snapshot ?? throw new InvalidOperationException("Admission has no config applied yet.");
+            var model = new ModelAdmission(requested.Model, snapshot.Scheduler, _waiters, _time, _router);
+            Update(model, snapshot, requested);
+            _models[requested.Model] = model;
+            return model;
+        }
+    }
+
+    // Under _applyLock, so that two updates never interleave: each one reads the workers' state
+    // as it is when it holds the lock, and the last one leaves the latest.
+    private void UpdateAll()
+    {
+        if (_snapshot is not { } snapshot)
+        {
+            return;
+        }
+
+        foreach (var model in _models.Values)
+        {
+            Update(model, snapshot, model.Pool);
+        }
+    }
+
+    // A model no worker serves any more keeps its last pool: requests that started on the view
+    // before the reload are served on whichever of its workers still take requests (a worker the
+    // reload removed offers nothing; a pool renamed away keeps its worker).
+    private void Update(ModelAdmission model, GatewaySnapshot snapshot, WorkerPool? last)
+    {
+        var pool = _workers.Pools.GetValueOrDefault(model.Model) ?? last;
+        model.Apply(pool?.Capacity(snapshot) ?? 0, pool, snapshot);
+    }
+
+    // Outside the lock: a grant may run a waiter's continuation on this thread.
+    private void DispatchAll()
+    {
+        foreach (var model in _models.Values)
+        {
+            if (model.Waiting > 0)
+            {
+                model.Dispatch();
+            }
+        }
+    }
+
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> RecordAsync(string classModel, ValueTask<AdmissionResult> pending)
     {
         var result = await pending.ConfigureAwait(false);
         Record(classModel, result);
-        metrics.ObserveQueueWait(classModel, result.Waited);
+        _metrics.ObserveQueueWait(classModel, result.Waited);
         return result;
     }
 
-    private void Record(string classModel, in AdmissionResult result) => metrics.CountAdmission(classModel, result.Decision);
+    private void Record(string classModel, in AdmissionResult result) => _metrics.CountAdmission(classModel, result.Decision);
 }

@@ -26,7 +26,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Priority = priority;
 
         var admission = await admissions.AdmitAsync(
-            snapshot, request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Context.RequestAborted).ConfigureAwait(false);
+            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Context.RequestAborted).ConfigureAwait(false);
         request.Decision = admission.Decision;
         request.Outcome = LedgerOutcome.Of(admission.Decision);
         request.QueueWait = admission.Waited;

@@ -56,6 +56,10 @@ internal sealed class ModelAdmission
 
     public SchedulerModel Scheduler => _scheduler;
 
+    // Where grants take their worker slots: the model's pool in the last applied worker set, or
+    // its last one when no worker serves the model any more.
+    public WorkerPool? Pool => _pool;
+
     // Slots granted over the last 10 s (straight on or from a queue), for Retry-After.
     public OutcomeWindow Grants { get; } = new();
 
@@ -98,18 +102,10 @@ internal sealed class ModelAdmission
 
     public ValueTask<AdmissionResult> AdmitAsync(in AdmissionRequest request, CancellationToken cancellationToken)
     {
-        var scheduler = request.Scheduler;
-        if (!ReferenceEquals(scheduler, _scheduler))
+        var scheduler = _scheduler;
+        if (Slots.Capacity == 0)
         {
-            _scheduler = scheduler;
-            _policy = SchedulerPolicies.Get(scheduler.Policy);
-        }
-
-        Slots.Resize(request.Capacity, scheduler.BucketShares);
-        UseWorkers(request.Pool, request.Snapshot);
-        if (request.Capacity == 0)
-        {
-            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, request.Snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1));
+            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, _snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1));
         }
 
         var classModel = request.Class;
@@ -195,12 +191,30 @@ internal sealed class ModelAdmission
         }
     }
 
-    // Capacity grew (a worker came back, a reload): waiters may take the new slots. pool: the
-    // model's workers now (null: none serves it any more; the last ones stay, unroutable).
+    // The workers where grants take their slots now, and the slots they offer (null pool: none,
+    // in the policies' own tests); the snapshot's scheduler settings, when one is given. Only
+    // AdmissionController calls it, one call at a time; requests only read what it set.
+    public void Apply(int capacity, WorkerPool? pool = null, GatewaySnapshot? snapshot = null)
+    {
+        if (snapshot is not null)
+        {
+            if (snapshot.Scheduler != _scheduler)
+            {
+                _policy = SchedulerPolicies.Get(snapshot.Scheduler.Policy);
+                _scheduler = snapshot.Scheduler;
+            }
+
+            _snapshot = snapshot;
+        }
+
+        _pool = pool ?? _pool;
+        Slots.Resize(capacity, _scheduler.BucketShares);
+    }
+
+    // Apply, then waiters take what grew.
     public void Refresh(int capacity, WorkerPool? pool = null, GatewaySnapshot? snapshot = null)
     {
-        Slots.Resize(capacity, _scheduler.BucketShares);
-        UseWorkers(pool, snapshot);
+        Apply(capacity, pool, snapshot);
         if (Waiting > 0)
         {
             Dispatch();
@@ -287,19 +301,6 @@ internal sealed class ModelAdmission
                     dead.ReleaseFromQueue();
                 }
             }
-        }
-    }
-
-    private void UseWorkers(WorkerPool? pool, GatewaySnapshot? snapshot)
-    {
-        if (pool is not null && !ReferenceEquals(pool, _pool))
-        {
-            _pool = pool;
-        }
-
-        if (snapshot is not null && !ReferenceEquals(snapshot, _snapshot))
-        {
-            _snapshot = snapshot;
         }
     }
 

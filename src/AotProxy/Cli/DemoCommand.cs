@@ -106,7 +106,7 @@ internal static class DemoCommand
             server = isAdmin ? server with { AdminListen = endPoint } : server with { Listen = endPoint };
         }
 
-        snapshot = snapshot.WithServer(server);
+        snapshot = GatewaySnapshotFactory.WithServer(snapshot, server);
         return true;
     }
 

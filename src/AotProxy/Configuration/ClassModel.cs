@@ -10,6 +10,22 @@ internal sealed record ClassModel(
     int LastBucket,
     bool Strict)            // bucket policy: only its own buckets' guaranteed slots
 {
+    // The class tenants get when the file declares no [[classes]] (SPEC: Config).
+    public const string DefaultName = "default";
+
+    // Priorities run from 0 (the most important) to this.
+    public const int MaxPriority = 9;
+
+    // With the default ten buckets: what a valid snapshot never needs, but a lookup can fall back on.
+    public static ClassModel Default { get; } = Implicit(bucketCount: 10);
+
+    // The implicit class of a file without [[classes]]: priority 0, so its buckets are P0's.
+    public static ClassModel Implicit(int bucketCount)
+    {
+        var (first, last) = BucketsOf(0, bucketCount);
+        return new(DefaultName, Priority: 0, Weight: 1, MaxQueueWait: TimeSpan.FromSeconds(30), MaxUtilization: 1.0, first, last, Strict: false);
+    }
+
     // P0 -> buckets 0-1, ..., P4 (and any lower priority) -> 8-9 with ten buckets; scaled to others.
     public static (int First, int Last) BucketsOf(int priority, int bucketCount)
     {

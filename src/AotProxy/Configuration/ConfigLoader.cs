@@ -1,20 +1,20 @@
 using System.Reflection;
+using AotProxy.Identity;
 using Tomlyn;
 
 namespace AotProxy.Configuration;
 
-// Text -> GatewaySnapshot, in four steps, each of which can only fail with ConfigErrors:
+// Text -> GatewaySnapshot, in five steps, each of which can only fail with ConfigErrors:
 // 1. syntax (one scan of Tomlyn's lexer, TomlKeyMap; the first syntax error, with its line),
-// 2. shape of the top-level tables ([server] vs [[workers]]), which Tomlyn reports without a line,
+// 2. shape of every top-level table of GatewayConfig ([server] vs [[workers]]; all of them at
+//    once), which Tomlyn's binder would report one at a time and in its own words,
 // 3. binding to the Config records (type errors; Tomlyn stops at the first), after regrouping
 //    reopened tables (ContiguousToml),
-// 4. validation into the Model (every problem at once).
+// 4. reading what the config names outside itself (the environment, the JWKS file: ConfigInputs),
+// 5. validation into the Model (every problem at once).
 internal static class ConfigLoader
 {
     public const string DemoResourceName = "demo.toml";
-
-    private static readonly string[] Tables = ["server", "routing", "forwarding", "scheduler", "limits", "auth", "jwt", "ledger"];
-    private static readonly string[] TableArrays = ["workers", "classes", "tenants", "time_windows"];
 
     public static ConfigLoadResult LoadFile(string path, long revision, TimeProvider time)
     {
@@ -81,7 +81,7 @@ internal static class ConfigLoader
             return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), TomlDiagnostics.Describe(ex.Message)));
         }
 
-        return ConfigValidator.Validate(config, map, source, revision, time.GetUtcNow());
+        return ConfigValidator.Validate(config, ReadInputs(config.Jwt, source), map, source, revision, time.GetUtcNow());
     }
 
     // The config `aotproxy demo` starts from (configs/demo.toml, carried in the binary).
@@ -94,6 +94,24 @@ internal static class ConfigLoader
     }
 
     private static List<ConfigError> CheckShapes(TomlKeyMap map) =>
-        [.. TomlDiagnostics.ShapeErrors(map, Tables, TableArrays).Select(e => new ConfigError(e.Line, e.Key, e.Message))];
+        [.. TomlDiagnostics.ShapeErrors(map, ConfigSections.Tables, ConfigSections.TableArrays).Select(e => new ConfigError(e.Line, e.Key, e.Message))];
+
+    // The HS256 secret from the environment and the JWKS file's keys, read once per load (the
+    // validator only checks them).
+    private static ConfigInputs ReadInputs(JwtConfig jwt, string source)
+    {
+        var secret = jwt.Hs256SecretEnv.Length > 0 ? Environment.GetEnvironmentVariable(jwt.Hs256SecretEnv) : null;
+        if (jwt.JwksFile.Length == 0)
+        {
+            return ConfigInputs.None with { Hs256Secret = secret };
+        }
+
+        // Relative to the config file, so that a config and its key set can move together.
+        var directory = Path.IsPathRooted(source) ? Path.GetDirectoryName(source) : null;
+        var path = Path.GetFullPath(jwt.JwksFile, directory ?? Environment.CurrentDirectory);
+        return JwksReader.TryRead(path, out var keys, out var error)
+            ? new ConfigInputs(secret, keys, null)
+            : new ConfigInputs(secret, [], error);
+    }
 
 }

@@ -3,18 +3,20 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Configuration;
 
-// State: the snapshot in force. Requests read Current once, at their start; a reload builds a
-// whole new snapshot off the hot path and swaps it in with one Interlocked.Exchange, so a
-// reader sees either the old snapshot or the new one, never a mix (STYLE: Config -> Model -> State).
+// The config file's side (YARP's config provider): reads and validates the file, numbers the
+// revisions, keeps the last valid snapshot and every reload's outcome, and hands each valid
+// snapshot to the one component that applies it to all state (GatewayState, which publishes it
+// with its workers for requests to read; requests never read Current here).
 internal sealed class ConfigStore
 {
     // Reloads are rare and off the hot path: serialising them keeps revisions dense and the
-    // Changed events in order. Lock is re-entrant, so a handler may call Reload().
+    // snapshots applied in order. Lock is re-entrant, so a handler may call Reload().
     private readonly Lock _reloadLock = new();
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private volatile GatewaySnapshot _current;
     private volatile ReloadStatus _lastReload;
+    private Action<GatewaySnapshot>? _apply;
 
     // path null: the config is embedded (`aotproxy demo`) and cannot be reloaded.
     // The logger is required: every reload, whoever triggers it (watcher, POST /api/config/reload),
@@ -31,19 +33,26 @@ internal sealed class ConfigStore
         _lastReload = new ReloadStatus(initial.LoadedAt, Ok: true, initial.Revision, []);
     }
 
-    // Fired under the reload lock, after the swap: consumers rebuild their state for the new
-    // snapshot (worker state carries over by name and URL).
-    public event Action<GatewaySnapshot, GatewaySnapshot>? Changed;
-
     // Fired after every reload attempt, applied or not.
     public event Action<ReloadStatus>? Reloaded;
 
+    // The last valid snapshot read from the file: what the next revision counts from.
     public GatewaySnapshot Current => _current;
 
     public ReloadStatus LastReload => _lastReload;
 
     // The file reloads read; null for an embedded config.
     public string? Path { get; }
+
+    // The one component that applies each valid snapshot, under the reload lock (GatewayState.Apply).
+    public void AppliesTo(Action<GatewaySnapshot> apply)
+    {
+        ArgumentNullException.ThrowIfNull(apply);
+        if (Interlocked.CompareExchange(ref _apply, apply, null) is not null)
+        {
+            throw new InvalidOperationException("The config store applies its snapshots to one component already.");
+        }
+    }
 
     // Loads the file at startup (revision 1). An invalid file gives no store: the caller prints
     // the errors and exits non-zero (SPEC: Config).
@@ -56,14 +65,13 @@ internal sealed class ConfigStore
 
     // Re-reads the file. Valid: a new snapshot with revision + 1 replaces the current one.
     // Invalid: the current snapshot stays, and the status carries every error.
-    // Exceptions thrown by Changed/Reloaded handlers reach the caller; the swap has happened by then.
+    // Exceptions thrown by the applier or a Reloaded handler reach the caller.
     public ReloadStatus Reload()
     {
         lock (_reloadLock)
         {
             var previous = _current;
             ReloadStatus status;
-            GatewaySnapshot? next = null;
             if (Path is null)
             {
                 var error = new ConfigError(0, "", "reload is unavailable: this configuration is embedded in the binary, not read from a file");
@@ -75,8 +83,9 @@ internal sealed class ConfigStore
                 var result = ConfigLoader.LoadFile(Path, previous.Revision + 1, _time);
                 if (result.IsValid)
                 {
-                    next = result.Snapshot;
-                    Interlocked.Exchange(ref _current, next);
+                    var next = result.Snapshot;
+                    _current = next;
+                    Volatile.Read(ref _apply)?.Invoke(next);
                     status = new ReloadStatus(next.LoadedAt, Ok: true, next.Revision, []);
                     ConfigLog.ReloadApplied(_logger, Path, next.Revision);
                 }
@@ -88,11 +97,6 @@ internal sealed class ConfigStore
             }
 
             _lastReload = status;
-            if (next is not null)
-            {
-                Changed?.Invoke(previous, next);
-            }
-
             Reloaded?.Invoke(status);
             return status;
         }

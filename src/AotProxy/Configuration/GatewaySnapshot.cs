@@ -5,111 +5,62 @@ using AotProxy.Identity;
 
 namespace AotProxy.Configuration;
 
-// The Model: everything derived from one valid config file, immutable. A request reads the
-// current snapshot once, at its start, and uses only it (ConfigStore swaps whole snapshots).
+// The Model: everything derived from one valid config file, immutable. Built by
+// GatewaySnapshotFactory (the sections by ConfigValidator, the indexes from them); this class only
+// holds them. A request reads the snapshot once, through the GatewayView it starts on.
 internal sealed class GatewaySnapshot
 {
-    public GatewaySnapshot(
-        long revision,
-        DateTimeOffset loadedAt,
-        string source,
-        ServerModel server,
-        ForwardingModel forwarding,
-        RoutingModel routing,
-        HealthModel health,
-        CircuitBreakerModel circuitBreaker,
-        RetryModel retries,
-        SchedulerModel scheduler,
-        ImmutableArray<WorkerModel> workers,
-        ImmutableArray<ClassModel> classes,
-        ImmutableArray<TenantModel> tenants,
-        AuthModel? auth = null,
-        JwtModel? jwt = null,
-        ImmutableArray<TimeWindowModel> timeWindows = default,
-        LimitsModel? limits = null,
-        PricesModel? prices = null,
-        LedgerModel? ledger = null)
-    {
-        Revision = revision;
-        LoadedAt = loadedAt;
-        Source = source;
-        Server = server;
-        Forwarding = forwarding;
-        Routing = routing;
-        Health = health;
-        CircuitBreaker = circuitBreaker;
-        Retries = retries;
-        Scheduler = scheduler;
-        Workers = workers;
-        Classes = classes;
-        Tenants = tenants;
-        ClassesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
-        ApiKeys = new ApiKeyIndex(tenants);
-        Auth = auth ?? AuthModel.Off;
-        Jwt = jwt ?? JwtModel.Off;
-        Callers = new CallerResolver(ApiKeys, tenants, ClassesByName, Auth, Jwt);
-        TimeWindows = timeWindows.IsDefault ? [] : timeWindows;
-        Limits = limits ?? LimitsModel.Default;
-        Prices = prices ?? PricesModel.None;
-        Ledger = ledger ?? LedgerModel.Off;
-        ClassOverrides = TimeWindows.IsEmpty ? TimeWindowSet.Empty : new TimeWindowSet(TimeWindows, scheduler.BucketCount);
-    }
-
-    // The same config with other listeners (`aotproxy demo --listen`).
-    public GatewaySnapshot WithServer(ServerModel server) =>
-        new(Revision, LoadedAt, Source, server, Forwarding, Routing, Health, CircuitBreaker, Retries, Scheduler, Workers, Classes, Tenants, Auth, Jwt, TimeWindows, Limits, Prices, Ledger);
-
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
-    public long Revision { get; }
+    public required long Revision { get; init; }
 
-    public DateTimeOffset LoadedAt { get; }
+    public required DateTimeOffset LoadedAt { get; init; }
 
     // The file the snapshot came from ("<embedded demo>" for `aotproxy demo`).
-    public string Source { get; }
+    public required string Source { get; init; }
 
-    public ServerModel Server { get; }
+    public required ServerModel Server { get; init; }
 
-    public ForwardingModel Forwarding { get; }
+    public required ForwardingModel Forwarding { get; init; }
 
-    public RoutingModel Routing { get; }
+    public required RoutingModel Routing { get; init; }
 
-    public HealthModel Health { get; }
+    public required HealthModel Health { get; init; }
 
-    public CircuitBreakerModel CircuitBreaker { get; }
+    public required CircuitBreakerModel CircuitBreaker { get; init; }
 
-    public RetryModel Retries { get; }
+    public required RetryModel Retries { get; init; }
 
-    public SchedulerModel Scheduler { get; }
+    public required SchedulerModel Scheduler { get; init; }
 
-    public LimitsModel Limits { get; }
+    public required LimitsModel Limits { get; init; }
 
     // [[prices]]: what a request costs, for the spend budgets and the ledger.
-    public PricesModel Prices { get; }
+    public required PricesModel Prices { get; init; }
 
-    public LedgerModel Ledger { get; }
+    public required LedgerModel Ledger { get; init; }
 
-    public ImmutableArray<WorkerModel> Workers { get; }
+    public required ImmutableArray<WorkerModel> Workers { get; init; }
 
     // With no [[classes]] in the file, one implicit class named "default" (priority 0, weight 1).
-    public ImmutableArray<ClassModel> Classes { get; }
+    public required ImmutableArray<ClassModel> Classes { get; init; }
 
-    public FrozenDictionary<string, ClassModel> ClassesByName { get; }
+    public required FrozenDictionary<string, ClassModel> ClassesByName { get; init; }
 
-    public ImmutableArray<TenantModel> Tenants { get; }
+    public required ImmutableArray<TenantModel> Tenants { get; init; }
 
-    // Hashed keys -> tenant, built once per snapshot.
-    public ApiKeyIndex ApiKeys { get; }
+    // Hashed keys -> tenant.
+    public required ApiKeyIndex ApiKeys { get; init; }
 
-    public AuthModel Auth { get; }
+    public required AuthModel Auth { get; init; }
 
-    public JwtModel Jwt { get; }
+    public required JwtModel Jwt { get; init; }
 
-    // Request -> Caller (API key, JWT, trusted headers, default class), built once per snapshot.
-    public CallerResolver Callers { get; }
+    // Request -> Caller (API key, JWT, trusted headers, default class).
+    public required CallerResolver Callers { get; init; }
 
     // [[time_windows]] in file order (as /api/queues lists them).
-    public ImmutableArray<TimeWindowModel> TimeWindows { get; }
+    public required ImmutableArray<TimeWindowModel> TimeWindows { get; init; }
 
     // The same windows by class: what admission applies to a caller's class at request time.
-    public TimeWindowSet ClassOverrides { get; }
+    public required TimeWindowSet ClassOverrides { get; init; }
 }

@@ -81,7 +81,7 @@ internal sealed class ForwardingStage(
                 }
 
                 // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
-                mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && Router.HasCandidate(pool, snapshot, tried);
+                mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
                 worker.OnRequestStart();
                 metrics.ActiveRequests.Inc();

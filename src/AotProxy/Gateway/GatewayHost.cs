@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using AotProxy.Accounting;
 using AotProxy.Admin;
@@ -17,12 +16,13 @@ using Microsoft.Extensions.Logging;
 namespace AotProxy.Gateway;
 
 // The running gateway: two raw Kestrel listeners (data plane, admin plane) over one config
-// store, one worker registry and one upstream connection pool.
+// store, the state it is applied to (GatewayState) and one upstream connection pool.
 internal sealed class GatewayHost : IAsyncDisposable
 {
-    private readonly ConfigStore _config;
-    private readonly WorkerRegistry _workers;
-    private readonly TenantLimits _limits;
+    // Idle upstream connections are closed before a worker's keep-alive timeout ends them.
+    private static readonly TimeSpan ScavengeInterval = TimeSpan.FromSeconds(1);
+
+    private readonly GatewayState _state;
     private readonly HttpMessageInvoker _http;
     private readonly ModelDiscovery _discovery;
     private readonly WorkerMonitor _monitor;
@@ -30,23 +30,18 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly KestrelListener _admin;
     private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
+    private readonly ConfigStore _config;
     private readonly GatewayMetrics _metrics;
+    private readonly HeapCompaction _compaction;
     private readonly ITimer _scavenger;
-    private readonly ITimer _capacity;
-    private readonly ITimer _compaction;
     private readonly LedgerWriter? _ledger;
 
-    // 1 s: the watcher's debounce (250 ms) and a POST /api/config/reload right after an edit
-    // both fit in it.
-    private static readonly TimeSpan CompactionDelay = TimeSpan.FromSeconds(1);
-
-    private GatewayHost(ConfigStore config, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayMetrics metrics, ILogger logger)
+    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayMetrics metrics, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
         _ledger = ledger;
         _h2c = h2c;
         _config = config;
-        _workers = workers;
-        _limits = limits;
+        _state = state;
         _http = http;
         _discovery = discovery;
         _monitor = monitor;
@@ -54,14 +49,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         _admin = admin;
         _logger = logger;
         _metrics = metrics;
-        // Idle upstream connections are closed before a worker's keep-alive timeout ends them.
-        _scavenger = TimeProvider.System.CreateTimer(static state => ((WorkerRegistry)state!).ScavengeIdleConnections(), workers, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        // Slots follow health, breakers and draining, which change without any request: 250 ms
-        // bounds how long a waiter sits next to the capacity of a worker that just came back.
-        _capacity = TimeProvider.System.CreateTimer(_ => admissions.Refresh(workers.Current, config.Current), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
-        // Also once after startup: reading the file left garbage of the same kind.
-        _compaction = TimeProvider.System.CreateTimer(_ => Compact(), null, CompactionDelay, Timeout.InfiniteTimeSpan);
-        _config.Changed += OnConfigChanged;
+        _compaction = compaction;
+        _scavenger = time.CreateTimer(static state => ((GatewayState)state!).Current.Workers.ScavengeIdleConnections(), state, ScavengeInterval, ScavengeInterval);
         _config.Reloaded += OnReloaded;
     }
 
@@ -71,7 +60,8 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public Uri? H2cUri => _h2c?.BaseUri;
 
-    public WorkerRegistry Workers => _workers;
+    // What requests run on now: the config and the workers.
+    public GatewayState State => _state;
 
     // null when ledger.path = "".
     public LedgerWriter? Ledger => _ledger;
@@ -96,22 +86,25 @@ internal sealed class GatewayHost : IAsyncDisposable
             usage.Seed(totals, time.GetUtcNow());
         }
 
-        var workers = new WorkerRegistry(time);
-        workers.Apply(snapshot);
-        var http = UpstreamClient.Create(() => config.Current.Forwarding.ConnectTimeout);
-        var discovery = new ModelDiscovery(workers, http, loggerFactory.CreateLogger("AotProxy.Routing"));
-        discovery.Start();
+        // Capacity that changes between reloads (health, breakers, drains) reaches admission
+        // through this signal; a reload through GatewayState, which then publishes its view.
+        var capacity = new CapacitySignal(time);
         var routingLogger = loggerFactory.CreateLogger("AotProxy.Routing");
-        var monitor = new WorkerMonitor(workers, config, http, time, routingLogger);
-        monitor.Start();
-
         var limits = new TenantLimits(time);
-        limits.Apply(snapshot);
         limits.Seed(totals);
         var router = new Router(time, Random.Shared, routingLogger);
-        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time, router);
-        var data = DataPlaneHandler.Create(config, workers, admissions, router, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
-        var admin = new AdminHandler(config, workers, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time, router, capacity);
+        var compaction = new HeapCompaction(time, logger);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, compaction, logger);
+        config.AppliesTo(state.Apply);
+        var http = UpstreamClient.Create(() => state.Current.Config.Forwarding.ConnectTimeout);
+        var discovery = new ModelDiscovery(state, http, time, routingLogger);
+        discovery.Start();
+        var monitor = new WorkerMonitor(state, http, time, capacity, routingLogger);
+        monitor.Start();
+
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        var admin = new AdminHandler(config, state, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -139,6 +132,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 
             await discovery.DisposeAsync().ConfigureAwait(false);
             await monitor.DisposeAsync().ConfigureAwait(false);
+            await compaction.DisposeAsync().ConfigureAwait(false);
             http.Dispose();
             if (ledger is not null)
             {
@@ -148,7 +142,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        var host = new GatewayHost(config, workers, limits, admissions, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, metrics, logger);
+        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, metrics, compaction, time, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -188,10 +182,8 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _config.Changed -= OnConfigChanged;
         _config.Reloaded -= OnReloaded;
         await _scavenger.DisposeAsync().ConfigureAwait(false);
-        await _capacity.DisposeAsync().ConfigureAwait(false);
         await _compaction.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
         if (_h2c is not null)
@@ -209,65 +201,11 @@ internal sealed class GatewayHost : IAsyncDisposable
             await _ledger.DisposeAsync().ConfigureAwait(false);
         }
 
-        foreach (var worker in _workers.Current.Workers)
+        foreach (var worker in _state.Current.Workers.Workers)
         {
             await worker.Connections.CloseAsync().ConfigureAwait(false);
         }
     }
 
     private void OnReloaded(ReloadStatus status) => _metrics.ConfigReloads.WithLabels(status.Result).Inc();
-
-    private void OnConfigChanged(GatewaySnapshot previous, GatewaySnapshot current)
-    {
-        _workers.Apply(current);
-        _limits.Apply(current);
-        if (!previous.Server.Listen.Equals(current.Server.Listen))
-        {
-            GatewayLog.RestartNeeded(_logger, "server.listen", previous.Server.Listen.ToString(), current.Server.Listen.ToString());
-        }
-
-        if (!previous.Server.AdminListen.Equals(current.Server.AdminListen))
-        {
-            GatewayLog.RestartNeeded(_logger, "server.admin_listen", previous.Server.AdminListen.ToString(), current.Server.AdminListen.ToString());
-        }
-
-        if (previous.Server.MaxConnections != current.Server.MaxConnections)
-        {
-            GatewayLog.RestartNeeded(_logger, "server.max_connections", previous.Server.MaxConnections.ToString(CultureInfo.InvariantCulture), current.Server.MaxConnections.ToString(CultureInfo.InvariantCulture));
-        }
-
-        if (previous.Server.MaxHeaderBytes != current.Server.MaxHeaderBytes)
-        {
-            GatewayLog.RestartNeeded(_logger, "server.max_header_bytes", previous.Server.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture), current.Server.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture));
-        }
-
-        // The writer holds its file open: a new path would split the ledger mid-run, so it takes a restart.
-        if (previous.Ledger.Path != current.Ledger.Path)
-        {
-            GatewayLog.RestartNeeded(_logger, "ledger.path", previous.Ledger.Path, current.Ledger.Path);
-        }
-
-        GatewayLog.Applied(_logger, current.Revision, current.Workers.Length, current.Tenants.Length);
-        _compaction.Change(CompactionDelay, Timeout.InfiniteTimeSpan);
-    }
-
-    // One full, compacting collection after the config is loaded (startup, reload), which gives
-    // the free memory back to the OS: a replaced snapshot, its limit state and what reading the
-    // file allocated sit in gen2, which a gateway that allocates next to nothing per request may
-    // not collect for hours (100k tenants, then a revert to one: RSS stayed at ~270 MB without
-    // it, 29 MB with it; perf/RESULTS.md has the figures and the pause, ~1-6 ms for a small
-    // config, ~300 ms with 100k tenants). CompactionDelay after the last applied reload, on a
-    // timer thread: by then the reload's own stack no longer holds the old snapshot, and a
-    // burst of reloads costs one collection.
-    private void Compact()
-    {
-        var heap = GC.GetTotalMemory(forceFullCollection: false);
-        var paused = GC.GetTotalPauseDuration();
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        var pause = GC.GetTotalPauseDuration() - paused;
-        var after = GC.GetTotalMemory(forceFullCollection: false);
-        // A pause that clients could notice (50 ms) is worth a line; a small config's 1-6 ms is not.
-        var level = pause >= TimeSpan.FromMilliseconds(50) ? LogLevel.Information : LogLevel.Debug;
-        GatewayLog.Compacted(_logger, level, heap >> 20, after >> 20, pause.TotalMilliseconds);
-    }
 }

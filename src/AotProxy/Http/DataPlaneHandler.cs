@@ -4,6 +4,7 @@ using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
+using AotProxy.Gateway;
 using AotProxy.Identity;
 using AotProxy.Inspection;
 using AotProxy.Ledger;
@@ -21,8 +22,7 @@ namespace AotProxy.Http;
 // releases and records exactly once. Each stage's entry point is in its own folder; what they
 // share travels in one ProxyRequest (docs/ARCHITECTURE.md walks through them).
 internal sealed class DataPlaneHandler(
-    ConfigStore config,
-    WorkerRegistry workers,
+    GatewayState state,
     IdentityStage identity,
     InspectionStage inspection,
     LimitStage limits,
@@ -34,11 +34,10 @@ internal sealed class DataPlaneHandler(
 {
     // The stages over the gateway's long-lived state; GatewayHost's wiring, and a test's.
     public static DataPlaneHandler Create(
-        ConfigStore config, WorkerRegistry workers, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayMetrics metrics, LedgerWriter? ledger, TimeProvider time, ILogger logger) => new(
-        config,
-        workers,
+        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayMetrics metrics, LedgerWriter? ledger, TimeProvider time, ILogger logger) => new(
+        state,
         new IdentityStage(time, logger),
-        new InspectionStage(workers),
+        new InspectionStage(),
         new LimitStage(tenantLimits, metrics),
         new AdmissionStage(admissions, time),
         new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, metrics, time, logger),
@@ -71,10 +70,11 @@ internal sealed class DataPlaneHandler(
 
     private Task ModelsAsync(HttpContext context, string requestId)
     {
-        var identified = identity.Identify(context, config.Current, requestId);
+        var view = state.Current;
+        var identified = identity.Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, workers.Current, identified.Caller.Tenant);
+            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.
@@ -86,8 +86,8 @@ internal sealed class DataPlaneHandler(
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
     private async ValueTask ProxyAsync(HttpContext context, string requestId, EndpointKind endpoint)
     {
-        // The whole request runs on this snapshot and this worker set.
-        var request = ProxyRequest.Rent(context, requestId, endpoint, config.Current, workers.Current, time);
+        // The whole request runs on this config and the workers built for it, read once.
+        var request = ProxyRequest.Rent(context, requestId, endpoint, state.Current, time);
         try
         {
             if (!identity.Identify(request, out var failure))

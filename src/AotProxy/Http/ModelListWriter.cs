@@ -6,12 +6,12 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Http;
 
 // GET /v1/models: the models the caller may use, merged across workers, in OpenAI's shape.
+// `created` is the time of the answer, as vLLM writes it (its ModelCard's default).
 internal static class ModelListWriter
 {
-    private static readonly long Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-
-    public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant)
+    public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant, TimeProvider time)
     {
+        var created = time.GetUtcNow().ToUnixTimeSeconds();
         var models = workers.Pools.Keys.Where(tenant.AllowsModel).Order(StringComparer.Ordinal);
         var response = context.Response;
         response.ContentType = "application/json";
@@ -25,7 +25,7 @@ internal static class ModelListWriter
                 json.WriteStartObject();
                 json.WriteString("id"u8, model);
                 json.WriteString("object"u8, "model"u8);
-                json.WriteNumber("created"u8, Created);
+                json.WriteNumber("created"u8, created);
                 json.WriteString("owned_by"u8, "aotproxy"u8);
                 json.WriteEndObject();
             }

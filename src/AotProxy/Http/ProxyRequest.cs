@@ -2,6 +2,7 @@ using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
+using AotProxy.Gateway;
 using AotProxy.Identity;
 using AotProxy.Inspection;
 using AotProxy.Ledger;
@@ -24,7 +25,8 @@ internal sealed class ProxyRequest
     private static readonly ProxyRequest?[] Idle = new ProxyRequest?[Capacity];
     private static int _pooled;
 
-    // At the start (DataPlaneHandler): the whole request runs on this snapshot and worker set.
+    // At the start (DataPlaneHandler): the whole request runs on this snapshot and the worker set
+    // published with it (one GatewayView, read once).
     public HttpContext Context = null!;
     public GatewaySnapshot Snapshot = null!;
     public WorkerSet Workers = null!;
@@ -81,7 +83,7 @@ internal sealed class ProxyRequest
     {
     }
 
-    public static ProxyRequest Rent(HttpContext context, string requestId, EndpointKind endpoint, GatewaySnapshot snapshot, WorkerSet workers, TimeProvider time)
+    public static ProxyRequest Rent(HttpContext context, string requestId, EndpointKind endpoint, GatewayView view, TimeProvider time)
     {
         ProxyRequest? request = null;
         lock (PoolLock)
@@ -97,8 +99,8 @@ internal sealed class ProxyRequest
         request.Context = context;
         request.RequestId = requestId;
         request.Endpoint = endpoint;
-        request.Snapshot = snapshot;
-        request.Workers = workers;
+        request.Snapshot = view.Config;
+        request.Workers = view.Workers;
         request.Started = time.GetTimestamp();
         request.Arrived = time.GetUtcNow();
         request.Status = StatusCodes.Status500InternalServerError;

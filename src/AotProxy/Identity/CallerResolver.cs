@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Identity;
 
-// The identify stage: request -> Caller, built once per snapshot (like ApiKeyIndex).
+// The identify stage: request -> Caller, built once per snapshot (GatewaySnapshotFactory).
 //  1. Authorization: Bearer T. T shaped like a JWT while [jwt] is on: a JWT; otherwise an API key.
 //     A header that is present but wrong is a 401, never a fall-back to anonymous.
 //  2. No Authorization, and trusted headers from a trusted source: x-tenant names the tenant.
@@ -29,12 +29,13 @@ internal sealed class CallerResolver
     private readonly ImmutableArray<IPNetwork> _trustedSources; // empty: trusted headers are off
     private readonly Caller? _anonymous;
 
-    public CallerResolver(ApiKeyIndex keys, ImmutableArray<TenantModel> tenants, FrozenDictionary<string, ClassModel> classes, AuthModel auth, JwtModel jwt)
+    // Built by GatewaySnapshotFactory with the snapshot's indexes; jwt: null while [jwt] is off.
+    public CallerResolver(ApiKeyIndex keys, FrozenDictionary<string, TenantModel> tenants, FrozenDictionary<string, ClassModel> classes, AuthModel auth, JwtValidator? jwt)
     {
         _keys = keys;
-        _tenants = ByName(tenants);
+        _tenants = tenants;
         _classes = classes;
-        _jwt = jwt.Enabled ? new JwtValidator(jwt, _tenants, classes) : null;
+        _jwt = jwt;
         _trustedSources = auth.TrustedHeaders ? auth.TrustedSources : [];
         if (auth.DefaultClass.Length > 0 && classes.TryGetValue(auth.DefaultClass, out var defaultClass))
         {
@@ -125,7 +126,7 @@ internal sealed class CallerResolver
             {
                 if (level.Count != 1
                     || !int.TryParse(level[0], NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out priority)
-                    || priority > ConfigValidator.MaxPriority)
+                    || priority > ClassModel.MaxPriority)
                 {
                     return IdentifyResult.Fail(IdentifyFailure.InvalidPriorityHeader);
                 }
@@ -139,20 +140,7 @@ internal sealed class CallerResolver
 
     public bool IsTrusted(IPAddress? remote) => TrustedNetwork.Contains(_trustedSources, remote);
 
-    // The first of each name: a file with a duplicate is rejected, but its snapshot is still built
-    // so that validation can go on, and ToFrozenDictionary would throw on the duplicate.
-    private static FrozenDictionary<string, TenantModel> ByName(ImmutableArray<TenantModel> tenants)
-    {
-        var byName = new Dictionary<string, TenantModel>(StringComparer.Ordinal);
-        foreach (var tenant in tenants)
-        {
-            byName.TryAdd(tenant.Name, tenant);
-        }
-
-        return byName.ToFrozenDictionary(StringComparer.Ordinal);
-    }
-
     // Validated to exist; the fallback only serves snapshots built by hand in tests.
     private ClassModel ClassOf(TenantModel tenant) =>
-        _classes.GetValueOrDefault(tenant.Class) ?? ConfigValidator.DefaultClass;
+        _classes.GetValueOrDefault(tenant.Class) ?? ClassModel.Default;
 }

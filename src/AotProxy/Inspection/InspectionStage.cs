@@ -9,7 +9,7 @@ namespace AotProxy.Inspection;
 // The inspect stage: the body, read whole up to server.max_request_bytes; one Utf8JsonReader pass
 // over it (RequestInspector); the tenant's model allowlist; and the model's pool in the request's
 // worker set. False: the request ends here, with ProxyRequest.Failure saying why.
-internal sealed class InspectionStage(WorkerRegistry workers)
+internal sealed class InspectionStage
 {
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     public async ValueTask<bool> InspectAsync(ProxyRequest request)
@@ -49,6 +49,7 @@ internal sealed class InspectionStage(WorkerRegistry workers)
             // worker of it removed by a reload), or any model while a worker without `models` has
             // not reported its own, is out of capacity: 503, which clients retry. Only a model no
             // worker ever served, with every worker's models known, is 404 model_not_found.
+            var workers = request.Workers;
             var served = workers.HasServed(model);
             request.Failure = served ? ProxyFailure.ModelUnavailable
                 : workers.AwaitsModels() ? ProxyFailure.ModelsUnreported

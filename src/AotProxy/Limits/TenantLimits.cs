@@ -16,8 +16,8 @@ internal sealed class TenantLimits(TimeProvider time)
     // null for a tenant without limits.
     public TenantLimitState? Of(string tenant) => _tenants.GetValueOrDefault(tenant);
 
-    // At startup and on every applied reload: same name, the state carries over with the new
-    // limits; a tenant gone or without limits any more loses its state (requests still holding
+    // At startup and on every applied reload, before the snapshot is published (GatewayState):
+    // same name, the state carries over with the new limits; a tenant gone or without limits any more loses its state (requests still holding
     // it settle on it).
     public void Apply(GatewaySnapshot snapshot)
     {
@@ -72,7 +72,9 @@ internal sealed class TenantLimits(TimeProvider time)
             return default;
         }
 
-        // A request on a snapshot newer than the last Apply (a reload in progress) creates the state.
+        // GatewayState applies a snapshot here before it publishes it, so a request on the current
+        // view finds its tenant's state. One still on the view before a reload that removed its
+        // tenant's limits creates a state with the limits it knew; the next Apply drops it.
         var state = GetOrCreate(tenant);
         var tokens = promptTokens + completionTokens;
         if (!state.TryEnter())

@@ -7,7 +7,9 @@ namespace AotProxy.Routing;
 // success_threshold successes close it, one failure opens it again. The closed path is
 // lock-free (a volatile read and an Interlocked counter); transitions are rare and take a lock.
 // Thresholds come from the current snapshot on every call, so a reload applies at once.
-internal sealed class CircuitBreaker(TimeProvider time)
+// Every transition and every trial's end changes the slots the worker offers admission, and is
+// signalled (`capacity`); so is the end of open_timeout, by a timer set when the breaker opens.
+internal sealed class CircuitBreaker(TimeProvider time, CapacitySignal? capacity = null)
 {
     private readonly Lock _lock = new();
     private volatile BreakerState _state = BreakerState.Closed;
@@ -100,6 +102,8 @@ internal sealed class CircuitBreaker(TimeProvider time)
                 MoveTo(BreakerState.Closed);
             }
         }
+
+        capacity?.Changed();
     }
 
     public void OnFailure(BreakerPermit permit, CircuitBreakerModel model)
@@ -112,24 +116,42 @@ internal sealed class CircuitBreaker(TimeProvider time)
                 return;
             }
 
+            bool opened;
             lock (_lock)
             {
-                if (_state == BreakerState.Closed)
+                opened = _state == BreakerState.Closed;
+                if (opened)
                 {
                     MoveTo(BreakerState.Open);
                 }
             }
 
+            if (opened)
+            {
+                Opened(model);
+            }
+
             return;
         }
 
+        bool reopened;
         lock (_lock)
         {
             _trialsInFlight--;
-            if (_state == BreakerState.HalfOpen)
+            reopened = _state == BreakerState.HalfOpen;
+            if (reopened)
             {
                 MoveTo(BreakerState.Open);
             }
+        }
+
+        if (reopened)
+        {
+            Opened(model);
+        }
+        else
+        {
+            capacity?.Changed();
         }
     }
 
@@ -143,20 +165,39 @@ internal sealed class CircuitBreaker(TimeProvider time)
             {
                 _trialsInFlight--;
             }
+
+            capacity?.Changed();
         }
     }
 
     // POST /api/circuit-breaker/{name}/reset: closed, counters cleared (the failure total stays).
     public void Reset()
     {
+        bool closed;
         lock (_lock)
         {
-            if (_state != BreakerState.Closed)
+            closed = _state != BreakerState.Closed;
+            if (closed)
             {
                 MoveTo(BreakerState.Closed);
             }
 
             Interlocked.Exchange(ref _consecutiveFailures, 0);
+        }
+
+        if (closed)
+        {
+            capacity?.Changed();
+        }
+    }
+
+    // The worker offers nothing now, and may offer trials once open_timeout has passed.
+    private void Opened(CircuitBreakerModel model)
+    {
+        if (capacity is not null)
+        {
+            capacity.Changed();
+            capacity.ChangedAfter(model.OpenTimeout);
         }
     }
 

@@ -1,40 +1,29 @@
 using System.Collections.Immutable;
+using AotProxy.Gateway;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Routing;
 
 // For workers configured without `models`: asks GET /v1/models until it answers, then every
-// RefreshInterval, so a worker that loads a new model starts getting its traffic.
-internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker http, ILogger logger) : IAsyncDisposable
+// RefreshInterval, so a worker that loads a new model starts getting its traffic. A new view (a
+// reload may add such a worker) starts a pass at once. What it finds, GatewayState publishes.
+internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http, TimeProvider time, ILogger logger) : IAsyncDisposable
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
 
     private readonly CancellationTokenSource _stop = new();
-    private readonly SemaphoreSlim _wake = new(0);
     private Task? _loop;
 
-    public void Start()
-    {
-        registry.Changed += Wake;
-        _loop = Task.Run(() => RunAsync(_stop.Token));
-    }
+    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
 
-    private void Wake()
-    {
-        if (_wake.CurrentCount == 0)
-        {
-            _wake.Release();
-        }
-    }
-
-    // One pass over the workers that need it; true when all of them have models.
-    public async Task<bool> DiscoverOnceAsync(CancellationToken cancellationToken)
+    // One pass over the view's workers that need it; true when all of them have models.
+    public async Task<bool> DiscoverOnceAsync(GatewayView view, CancellationToken cancellationToken)
     {
         var complete = true;
         var changed = false;
-        foreach (var worker in registry.Current.Workers)
+        foreach (var worker in view.Workers.Workers)
         {
             if (!worker.NeedsDiscovery)
             {
@@ -57,7 +46,7 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
 
         if (changed)
         {
-            registry.Rebuild();
+            state.OnModelsDiscovered();
         }
 
         return complete;
@@ -67,10 +56,16 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            var complete = await DiscoverOnceAsync(cancellationToken).ConfigureAwait(false);
+            var view = state.Current;
+            var complete = await DiscoverOnceAsync(view, cancellationToken).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, view.Replaced);
             try
             {
-                await _wake.WaitAsync(complete ? RefreshInterval : RetryInterval, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(complete ? RefreshInterval : RetryInterval, time, wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A new view: look at its workers now.
             }
             catch (OperationCanceledException)
             {
@@ -83,8 +78,8 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
     {
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(RequestTimeout);
+            using var deadline = new CancellationTokenSource(RequestTimeout, time);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(worker.Model.Url, "v1/models"));
             if (worker.Authorization is { } authorization)
             {
@@ -120,7 +115,6 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
 
     public async ValueTask DisposeAsync()
     {
-        registry.Changed -= Wake;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -128,6 +122,5 @@ internal sealed class ModelDiscovery(WorkerRegistry registry, HttpMessageInvoker
         }
 
         _stop.Dispose();
-        _wake.Dispose();
     }
 }

@@ -91,9 +91,9 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
     }
 
     // Whether a worker this request has not tried could take it (a retry has somewhere to go).
-    public static bool HasCandidate(WorkerPool pool, GatewaySnapshot snapshot, ulong tried)
+    public bool HasCandidate(WorkerPool pool, GatewaySnapshot snapshot, ulong tried)
     {
-        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, snapshot.Scheduler, default, TimeProvider.System, Random.Shared, tried);
+        var context = new RouteContext(snapshot.Routing, snapshot.CircuitBreaker, snapshot.Scheduler, default, time, random, tried);
         for (var i = 0; i < pool.Workers.Length; i++)
         {
             if (context.IsCandidate(pool.Workers, i))

@@ -1,125 +1,50 @@
-using System.Collections.Frozen;
 using AotProxy.Configuration;
 
 namespace AotProxy.Routing;
 
-// Owns the worker states across reloads and publishes immutable WorkerSets for the hot path.
-internal sealed class WorkerRegistry(TimeProvider time)
+// Owns the worker states across reloads: builds the WorkerSet for each snapshot, in which a
+// worker whose name and URL stay the same keeps its state (counters, breaker, health, pooled
+// connections), and the models served so far carry over. It publishes nothing: GatewayState
+// publishes each set together with its config.
+internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity = null)
 {
-    private readonly Lock _applyLock = new();
-    private volatile WorkerSet _set = WorkerSet.Empty;
-    private volatile CircuitBreakerModel? _breaker;
-    private volatile FrozenSet<string> _served = FrozenSet<string>.Empty;
-
-    public WorkerSet Current => _set;
-
-    public event Action? Changed;
-
-    // Called at startup and on every applied reload. Same name and URL: the state carries over
-    // (its model is updated). Gone: the state is marked removed and dropped from the set, while
-    // requests that hold it finish.
-    public void Apply(GatewaySnapshot snapshot)
+    // The workers of `snapshot`. Same name and URL as in `previous`: the state carries over (its
+    // model is updated); new: a new state. Those left out are Retire's.
+    public WorkerSet Build(GatewaySnapshot snapshot, WorkerSet previous)
     {
-        lock (_applyLock)
+        var next = new WorkerState[snapshot.Workers.Length];
+        for (var i = 0; i < next.Length; i++)
         {
-            _breaker = snapshot.CircuitBreaker;
-            var previous = _set.Workers;
-            var next = new WorkerState[snapshot.Workers.Length];
-            for (var i = 0; i < next.Length; i++)
+            var model = snapshot.Workers[i];
+            var existing = Array.Find(previous.Workers, w => w.Model.SameIdentity(model));
+            if (existing is null)
             {
-                var model = snapshot.Workers[i];
-                var existing = Array.Find(previous, w => w.Model.SameIdentity(model));
-                if (existing is null)
-                {
-                    next[i] = new WorkerState(model, time);
-                }
-                else
-                {
-                    existing.Update(model);
-                    next[i] = existing;
-                }
+                next[i] = new WorkerState(model, time, capacity);
             }
-
-            foreach (var old in previous)
+            else
             {
-                if (Array.IndexOf(next, old) < 0)
-                {
-                    old.Removed = true;
-                    _ = old.Connections.CloseAsync().AsTask();
-                }
+                existing.Update(model);
+                next[i] = existing;
             }
-
-            Publish(new WorkerSet(next));
         }
 
-        Changed?.Invoke();
+        return new WorkerSet(next, previous.Served);
     }
 
     // After discovery changed a worker's models (drain, health and breakers are read at pick time).
-    public void Rebuild()
+    public static WorkerSet Rebuild(WorkerSet current) => new(current.Workers, current.Served);
+
+    // The workers of `previous` that `next` dropped take no new requests, while requests that
+    // hold them finish; their idle connections close.
+    public static void Retire(WorkerSet previous, WorkerSet next)
     {
-        lock (_applyLock)
+        foreach (var old in previous.Workers)
         {
-            Publish(new WorkerSet(_set.Workers));
-        }
-
-        Changed?.Invoke();
-    }
-
-    public void ScavengeIdleConnections()
-    {
-        foreach (var worker in _set.Workers)
-        {
-            _ = worker.Connections.ScavengeAsync().AsTask();
-        }
-    }
-
-    // Whether some worker served the model since the gateway started: listed in its `models`, or
-    // reported by its GET /v1/models, even if that worker is gone now (a reload removed it).
-    public bool HasServed(string model) => _served.Contains(model);
-
-    // Whether a worker configured without `models` has not reported its models yet (down since
-    // the start, or its discovery still running): a model no pool has may be one of its.
-    public bool AwaitsModels()
-    {
-        foreach (var worker in _set.Workers)
-        {
-            if (worker.NeedsDiscovery && worker.DiscoveredModels.IsEmpty)
+            if (Array.IndexOf(next.Workers, old) < 0)
             {
-                return true;
+                old.Removed = true;
+                _ = old.Connections.CloseAsync().AsTask();
             }
         }
-
-        return false;
-    }
-
-    // Under _applyLock. The served models only grow: a model stays known (503 while no worker
-    // takes it) until the gateway restarts.
-    private void Publish(WorkerSet set)
-    {
-        var served = _served;
-        if (!set.Pools.Keys.All(served.Contains))
-        {
-            _served = served.Union(set.Pools.Keys).ToFrozenSet(StringComparer.Ordinal);
-        }
-
-        _set = set;
-    }
-
-    // Routable by the breaker thresholds of the last applied snapshot.
-    public bool IsRoutable(WorkerState worker) => _breaker is { } breaker && worker.IsRoutable(breaker);
-
-    // /ready: some worker with a known model takes requests.
-    public bool HasRoutableWorker()
-    {
-        foreach (var worker in _set.Workers)
-        {
-            if (IsRoutable(worker) && !worker.Models.IsEmpty)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 }

@@ -1,13 +1,18 @@
 using System.Collections.Frozen;
+using AotProxy.Configuration;
 
 namespace AotProxy.Routing;
 
-// An immutable view: every worker, and the pools by model name.
+// An immutable view: every worker, the pools by model name, and every model a worker served
+// since the gateway started.
 internal sealed class WorkerSet
 {
     public static readonly WorkerSet Empty = new([]);
 
-    public WorkerSet(WorkerState[] workers)
+    private readonly FrozenSet<string> _served;
+
+    // servedBefore: the models the sets before this one served (WorkerRegistry).
+    public WorkerSet(WorkerState[] workers, FrozenSet<string>? servedBefore = null)
     {
         Workers = workers;
         var byModel = new Dictionary<string, List<WorkerState>>(StringComparer.Ordinal);
@@ -25,7 +30,13 @@ internal sealed class WorkerSet
         }
 
         Pools = byModel.ToFrozenDictionary(p => p.Key, p => new WorkerPool(p.Key, [.. p.Value]), StringComparer.Ordinal);
+        servedBefore ??= FrozenSet<string>.Empty;
+        _served = Pools.Keys.All(servedBefore.Contains) ? servedBefore : servedBefore.Union(Pools.Keys).ToFrozenSet(StringComparer.Ordinal);
     }
+
+    // The models served only grow: a model stays known (503 while no worker takes it) until the
+    // gateway restarts.
+    public FrozenSet<string> Served => _served;
 
     public WorkerState[] Workers { get; }
 
@@ -42,5 +53,46 @@ internal sealed class WorkerSet
         }
 
         return null;
+    }
+
+    // Whether some worker served the model since the gateway started: listed in its `models`, or
+    // reported by its GET /v1/models, even if that worker is gone now (a reload removed it).
+    public bool HasServed(string model) => _served.Contains(model);
+
+    // Whether a worker configured without `models` has not reported its models yet (down since
+    // the start, or its discovery still running): a model no pool has may be one of its.
+    public bool AwaitsModels()
+    {
+        foreach (var worker in Workers)
+        {
+            if (worker.NeedsDiscovery && worker.DiscoveredModels.IsEmpty)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // /ready: some worker with a known model takes requests.
+    public bool HasRoutableWorker(CircuitBreakerModel breaker)
+    {
+        foreach (var worker in Workers)
+        {
+            if (worker.IsRoutable(breaker) && !worker.Models.IsEmpty)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public void ScavengeIdleConnections()
+    {
+        foreach (var worker in Workers)
+        {
+            _ = worker.Connections.ScavengeAsync().AsTask();
+        }
     }
 }

@@ -11,6 +11,7 @@ namespace AotProxy.Routing;
 internal sealed class WorkerState
 {
     private readonly TimeProvider _time;
+    private readonly CapacitySignal? _capacity;
     private readonly long[] _decisions = new long[RoutingStrategyNames.All.Length];
     private volatile WorkerModel _model;
     private volatile string? _authorization;
@@ -26,13 +27,15 @@ internal sealed class WorkerState
     private volatile bool _draining;
     private volatile bool _removed;
 
-    public WorkerState(WorkerModel model, TimeProvider time)
+    // capacity: told when the slots the worker offers admission change (breaker, drain).
+    public WorkerState(WorkerModel model, TimeProvider time, CapacitySignal? capacity = null)
     {
         _time = time;
+        _capacity = capacity;
         _model = model;
         _authorization = BearerOf(model);
         Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
-        Breaker = new CircuitBreaker(time);
+        Breaker = new CircuitBreaker(time, capacity);
         _pacer = model.Pacing is { } pacing ? new UpstreamPacer(pacing, time) : null;
     }
 
@@ -107,7 +110,14 @@ internal sealed class WorkerState
     public bool Draining
     {
         get => _draining;
-        set => _draining = value;
+        set
+        {
+            if (_draining != value)
+            {
+                _draining = value;
+                _capacity?.Changed();
+            }
+        }
     }
 
     // Set when a reload dropped the worker: it takes no new requests.

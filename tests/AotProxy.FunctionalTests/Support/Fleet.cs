@@ -91,6 +91,6 @@ internal static class Fleet
         {
             var metrics = await gateway.MetricsAsync();
             return MetricsText.Value(metrics, "llm_gateway_active_requests") == 0
-                && gateway.Host.Workers.Current.Workers.All(w => w.InFlight == 0 && w.SlotsTaken == 0);
+                && gateway.Host.State.Current.Workers.Workers.All(w => w.InFlight == 0 && w.SlotsTaken == 0);
         }, "nothing is in flight");
 }

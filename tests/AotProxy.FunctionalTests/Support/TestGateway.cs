@@ -51,9 +51,10 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
-    // serverToml: more [server] keys, one per line.
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "")
+    // serverToml: more [server] keys, one per line. time: the gateway's clock (the workers keep theirs).
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -68,10 +69,10 @@ internal sealed class TestGateway : IAsyncDisposable
         var configPath = Path.Combine(directory, "aotproxy.toml");
         await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing, serverToml));
 
-        var loaded = ConfigLoader.LoadFile(configPath, 1, TimeProvider.System);
+        var loaded = ConfigLoader.LoadFile(configPath, 1, time);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
-        var store = new ConfigStore(loaded.Snapshot, configPath, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
-        var host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System);
+        var store = new ConfigStore(loaded.Snapshot, configPath, time, loggerFactory.CreateLogger("AotProxy.Configuration"));
+        var host = await GatewayHost.StartAsync(store, loggerFactory, time);
         var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("test"), TimeSpan.FromMilliseconds(100)) : null;
         return new TestGateway(directory, configPath, simulated, store, host, loggerFactory, watcher);
     }

@@ -11,20 +11,18 @@ internal sealed class AdmissionHarness
     public AdmissionHarness(string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0)
     {
         Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares);
-        Capacity = capacity;
         Waiters = new WaiterPool(Time, 64);
         Model = new ModelAdmission("m", Scheduler, Waiters, Time);
+        Model.Apply(capacity);
     }
 
-    public ManualTimeProvider Time { get; } = new();
+    public FakeTimeProvider Time { get; } = new();
 
     public WaiterPool Waiters { get; }
 
     public SchedulerModel Scheduler { get; }
 
     public ModelAdmission Model { get; }
-
-    public int Capacity { get; set; }
 
     public static ClassModel Class(string name = "default", int priority = 0, int weight = 1, double maxUtilization = 1.0, int firstBucket = 0, int lastBucket = 0, bool strict = false, TimeSpan? maxQueueWait = null) =>
         new(name, priority, weight, maxQueueWait ?? TimeSpan.FromSeconds(30), maxUtilization, firstBucket, lastBucket, strict);
@@ -34,7 +32,7 @@ internal sealed class AdmissionHarness
 
     // As a Task, so that a test may look at it more than once (a ValueTask is consumed once).
     public Task<AdmissionResult> Admit(TenantModel tenant, ClassModel classModel, int? priority = null, long promptTokens = 100, CancellationToken cancellationToken = default) =>
-        Model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority ?? classModel.Priority, promptTokens, Scheduler, Capacity), cancellationToken).AsTask();
+        Model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority ?? classModel.Priority, promptTokens), cancellationToken).AsTask();
 
     // Waits for a queued admission to end (grants complete asynchronously), bounded in time.
     public static Task<AdmissionResult> Settle(Task<AdmissionResult> pending) => pending.WaitAsync(TimeSpan.FromSeconds(10));

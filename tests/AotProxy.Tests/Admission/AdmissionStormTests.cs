@@ -16,7 +16,7 @@ public class AdmissionStormTests
     {
         const int Rounds = 40;
         const int PerRound = 500;
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = new WaiterPool(time, 1024);
         var waiters = new AdmissionWaiter[PerRound];
         var waits = new Task<WaitResult>[PerRound];
@@ -82,7 +82,7 @@ public class AdmissionStormTests
         const int Producers = 2;
         const int PerProducer = 4000;
         const int Total = Producers * PerProducer;
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = new WaiterPool(time, 8192);
         var ring = new BoundedRing<AdmissionWaiter>(64);
         var outcomes = new int[Total];

@@ -8,7 +8,7 @@ public class AdmissionWaiterTests
 
     private static readonly GrantCharge Charge = new(PromptEstimate: 100, InputWeight: 1, OutputWeight: 2, TenantWeight: 3, ClassWeight: 4);
 
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new();
 
     [Fact]
     public async Task TryGrant_PendingWaiter_CompletesTheWaitAsGranted()

@@ -15,7 +15,7 @@ public sealed class AdmissionWorkerSlotTests
 {
     private const int MaxConcurrency = 2;
 
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new();
     private readonly GatewaySnapshot _snapshot;
     private readonly WorkerState[] _workers;
     private readonly WorkerSet _set;
@@ -178,14 +178,19 @@ public sealed class AdmissionWorkerSlotTests
     private static WorkerModel Worker(string name, int port, params string[] models) =>
         new(name, new Uri($"http://127.0.0.1:{port}/"), [.. models], MaxConcurrency, 1, string.Empty);
 
-    private ModelAdmission Admission(string model, TimeProvider? time = null) =>
-        new(model, _snapshot.Scheduler, new WaiterPool(time ?? _time, 64), time ?? _time, _router);
-
-    private Task<AdmissionResult> Admit(ModelAdmission model, string name)
+    // As AdmissionController sets one up: the pool, its capacity and the snapshot applied.
+    private ModelAdmission Admission(string model, TimeProvider? time = null)
     {
-        var pool = _set.Pools[name];
+        var admission = new ModelAdmission(model, _snapshot.Scheduler, new WaiterPool(time ?? _time, 64), time ?? _time, _router);
+        var pool = _set.Pools[model];
+        admission.Apply(pool.Capacity(_snapshot), pool, _snapshot);
+        return admission;
+    }
+
+    private static Task<AdmissionResult> Admit(ModelAdmission model, string name)
+    {
         var cls = Class(maxQueueWait: TimeSpan.FromMinutes(1));
-        var request = new AdmissionRequest(Tenant("t", cls), cls, 0, 100, _snapshot.Scheduler, pool.Capacity(_snapshot), pool, _snapshot);
-        return model.AdmitAsync(request, CancellationToken.None).AsTask();
+        Assert.Equal(name, model.Model);
+        return model.AdmitAsync(new AdmissionRequest(Tenant("t", cls), cls, 0, 100), CancellationToken.None).AsTask();
     }
 }

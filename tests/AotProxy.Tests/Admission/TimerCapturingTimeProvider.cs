@@ -1,10 +1,11 @@
 namespace AotProxy.Tests.Admission;
 
-// ManualTimeProvider's clock, keeping every timer it hands out: a test can then fire one at a
-// moment the clock would not (a late fire from a previous use) and count how many were made.
-internal sealed class TimerCapturingTimeProvider(ManualTimeProvider inner) : TimeProvider
+// A FakeTimeProvider's clock and timers, keeping every timer it hands out with its callback: a
+// test can then fire one at a moment the clock would not (a late fire from a previous use) and
+// count how many were made. FakeTimeProvider fires its timers only as its clock passes them.
+internal sealed class TimerCapturingTimeProvider(FakeTimeProvider inner) : TimeProvider
 {
-    public List<ManualTimer> Timers { get; } = [];
+    public List<CapturedTimer> Timers { get; } = [];
 
     public override long TimestampFrequency => inner.TimestampFrequency;
 
@@ -14,12 +15,24 @@ internal sealed class TimerCapturingTimeProvider(ManualTimeProvider inner) : Tim
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        var timer = (ManualTimer)inner.CreateTimer(callback, state, dueTime, period);
+        var timer = new CapturedTimer(inner.CreateTimer(callback, state, dueTime, period), callback, state);
         lock (Timers)
         {
             Timers.Add(timer);
         }
 
         return timer;
+    }
+
+    internal sealed class CapturedTimer(ITimer timer, TimerCallback callback, object? state) : ITimer
+    {
+        // Out of turn: what the timer does when it fires, whatever the clock says.
+        public void Fire() => callback(state);
+
+        public bool Change(TimeSpan dueTime, TimeSpan period) => timer.Change(dueTime, period);
+
+        public void Dispose() => timer.Dispose();
+
+        public ValueTask DisposeAsync() => timer.DisposeAsync();
     }
 }

@@ -385,6 +385,53 @@ public sealed class ConfigLoaderTests
         Assert.Contains(hint, error.Message, StringComparison.Ordinal);
     }
 
+    // Issue 15, item 3: the shape check knows every table of GatewayConfig (the hand-kept list
+    // it replaced left these out, and Tomlyn's binder answered "expected a table, found an integer").
+    [Theory]
+    [InlineData("health = 5", "health", "must be a table, written [health]")]
+    [InlineData("circuit_breaker = 5", "circuit_breaker", "must be a table, written [circuit_breaker]")]
+    [InlineData("retries = 5", "retries", "must be a table, written [retries]")]
+    [InlineData("pacing = \"fast\"", "pacing", "must be a table, written [pacing]")]
+    [InlineData("[prices]\nmodel = \"m\"", "prices", "must be an array of tables, written [[prices]]")]
+    [InlineData("prices = 5", "prices", "must be an array of tables, written [[prices]]")]
+    public void Parse_WrongShapeOfAnyTable_SaysHowToWriteIt(string toml, string key, string message)
+    {
+        var error = TestConfig.SingleError(toml);
+
+        Assert.Equal((1, key, message), (error.Line, error.Key, error.Message));
+    }
+
+    // The shape check's sections are GatewayConfig's, named as the binder names them: a key
+    // that no section has is reported in that section, not at the top level.
+    [Fact]
+    public void ConfigSections_AreEveryTableOfGatewayConfig_NamedAsTheBinderNamesThem()
+    {
+        Assert.Equal(
+            ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger"],
+            ConfigSections.Tables.ToArray());
+        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices"], ConfigSections.TableArrays.ToArray());
+        foreach (var table in ConfigSections.Tables)
+        {
+            Assert.Contains(TestConfig.Load($"[{table}]\nnot_a_key = 1").Errors, e => e.Key == $"{table}.not_a_key");
+        }
+
+        foreach (var array in ConfigSections.TableArrays)
+        {
+            Assert.Contains(TestConfig.Load($"[[{array}]]\nnot_a_key = 1").Errors, e => e.Key == $"{array}[0].not_a_key");
+        }
+    }
+
+    // Every shape error at once, as every other config problem (today's first stopped the rest).
+    [Fact]
+    public void Parse_TwoShapeErrors_BothReported()
+    {
+        var result = TestConfig.Load("health = 1\n[server]\nlisten = \"127.0.0.1:1\"\n[[retries]]\nmax_attempts = 2\n");
+
+        Assert.Equal(
+            [(1, "health", "must be a table, written [health]"), (4, "retries", "must be a table, written [retries]")],
+            result.Errors.Select(e => (e.Line, e.Key, e.Message)));
+    }
+
     [Fact]
     public void Parse_SeveralProblems_AllReportedInLineOrder()
     {

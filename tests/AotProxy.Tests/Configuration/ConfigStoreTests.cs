@@ -6,7 +6,7 @@ namespace AotProxy.Tests.Configuration;
 public sealed class ConfigStoreTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("aotproxy-store-");
-    private readonly FixedTimeProvider _time = new(TestConfig.Now);
+    private readonly FakeTimeProvider _time = new(TestConfig.Now);
 
     private string ConfigPath => Path.Combine(_dir.FullName, "aotproxy.toml");
 
@@ -55,16 +55,16 @@ public sealed class ConfigStoreTests : IDisposable
     }
 
     [Fact]
-    public void Reload_ValidChange_BumpsRevisionSwapsAndFiresEvents()
+    public void Reload_ValidChange_BumpsRevisionSwapsAndAppliesIt()
     {
         var store = Open(Config(maxRequestBytes: 1000));
         var first = store.Current;
-        var changes = new List<(GatewaySnapshot Previous, GatewaySnapshot Current)>();
+        var applied = new List<GatewaySnapshot>();
         var reloads = new List<ReloadStatus>();
-        store.Changed += (previous, current) => changes.Add((previous, current));
+        store.AppliesTo(applied.Add);
         store.Reloaded += reloads.Add;
         File.WriteAllText(ConfigPath, Config(maxRequestBytes: 2000));
-        _time.Now = TestConfig.Now.AddMinutes(1);
+        _time.Advance(TimeSpan.FromMinutes(1));
 
         var status = store.Reload();
 
@@ -74,9 +74,8 @@ public sealed class ConfigStoreTests : IDisposable
         Assert.Equal(2, store.Current.Revision);
         Assert.Equal(2000, store.Current.Server.MaxRequestBytes);
         Assert.Same(status, store.LastReload);
-        var change = Assert.Single(changes);
-        Assert.Same(first, change.Previous);
-        Assert.Same(store.Current, change.Current);
+        Assert.Same(store.Current, Assert.Single(applied));
+        Assert.NotSame(first, store.Current);
         Assert.Same(status, Assert.Single(reloads));
     }
 
@@ -87,7 +86,7 @@ public sealed class ConfigStoreTests : IDisposable
         var first = store.Current;
         var changed = 0;
         var reloads = new List<ReloadStatus>();
-        store.Changed += (_, _) => changed++;
+        store.AppliesTo(_ => changed++);
         store.Reloaded += reloads.Add;
         File.WriteAllText(ConfigPath, "[server]\nmax_request_bytes = 2000\n[routing]\nstrategy = \"random\"\nbogus = 1\n");
 
@@ -236,7 +235,7 @@ public sealed class ConfigStoreTests : IDisposable
         File.WriteAllText(ConfigPath, Config(maxRequestBytes: 1000));
         var store = Open(Config(maxRequestBytes: 1000));
         var revisions = new System.Collections.Concurrent.ConcurrentBag<long>();
-        store.Changed += (_, current) => revisions.Add(current.Revision);
+        store.AppliesTo(current => revisions.Add(current.Revision));
 
         await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
         {
@@ -248,6 +247,16 @@ public sealed class ConfigStoreTests : IDisposable
 
         Assert.Equal(81, store.Current.Revision);
         Assert.Equal(Enumerable.Range(2, 80).Select(r => (long)r), revisions.Order());
+    }
+
+    // One component applies the store's snapshots (GatewayState): a second is refused.
+    [Fact]
+    public void AppliesTo_ASecondComponent_IsRefused()
+    {
+        var store = Open(Config(maxRequestBytes: 1000));
+        store.AppliesTo(_ => { });
+
+        Assert.Throws<InvalidOperationException>(() => store.AppliesTo(_ => { }));
     }
 
     private ConfigStore Open(string toml)

@@ -119,17 +119,17 @@ public sealed class IdentityConfigTests
             var jwks = Path.Combine(directory.FullName, "keys", "jwks.json");
             File.WriteAllText(jwks, TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "one")));
 
-            var first = ConfigLoader.LoadFile(config, 1, new FixedTimeProvider(TestConfig.Now));
+            var first = ConfigLoader.LoadFile(config, 1, new FakeTimeProvider(TestConfig.Now));
             Assert.True(first.IsValid, first.ToString());
             Assert.Equal("one", Assert.Single(first.Snapshot.Jwt.Keys).Kid);
 
             File.WriteAllText(jwks, TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "two")));
-            var second = ConfigLoader.LoadFile(config, 2, new FixedTimeProvider(TestConfig.Now));
+            var second = ConfigLoader.LoadFile(config, 2, new FakeTimeProvider(TestConfig.Now));
             Assert.True(second.IsValid, second.ToString());
             Assert.Equal("two", Assert.Single(second.Snapshot.Jwt.Keys).Kid);
 
             File.Delete(jwks);
-            var third = ConfigLoader.LoadFile(config, 3, new FixedTimeProvider(TestConfig.Now));
+            var third = ConfigLoader.LoadFile(config, 3, new FakeTimeProvider(TestConfig.Now));
             var error = Assert.Single(third.Errors);
             Assert.Equal("jwt.jwks_file", error.Key);
             Assert.Contains(jwks, error.Message, StringComparison.Ordinal);
@@ -194,5 +194,25 @@ public sealed class IdentityConfigTests
         {
             File.Delete(path);
         }
+    }
+
+    // Issue 15, item 3: the loader reads the environment and the JWKS file; the validator checks
+    // what it is given and reads neither (here the variable is unset and the file does not exist).
+    [Fact]
+    public void Validate_TakesTheSecretAndKeysItIsGiven_AndReadsNothingItself()
+    {
+        Assert.True(JwksReader.TryParse(System.Text.Encoding.UTF8.GetBytes(TestJwt.Jwks(TestJwt.RsaJwk(IdentitySetup.Rsa, "given"))), "given.json", out var keys, out var parseError), parseError);
+        var config = new GatewayConfig { Jwt = new JwtConfig { Hs256SecretEnv = "AOTPROXY_TEST_NEVER_SET_8d1f", JwksFile = "/nonexistent/aotproxy/jwks.json" } };
+        var secret = new string('s', 32);
+
+        var valid = ConfigValidator.Validate(config, new ConfigInputs(secret, keys, null), TomlKeyMap.Build(""), "<test>", 1, TestConfig.Now);
+        var unread = ConfigValidator.Validate(config, new ConfigInputs(null, [], "cannot read the key set"), TomlKeyMap.Build(""), "<test>", 1, TestConfig.Now);
+
+        Assert.True(valid.IsValid, valid.ToString());
+        Assert.Equal(System.Text.Encoding.UTF8.GetBytes(secret), valid.Snapshot.Jwt.Hs256Secret.ToArray());
+        Assert.Equal("given", Assert.Single(valid.Snapshot.Jwt.Keys).Kid);
+        Assert.Equal(
+            [("jwt.hs256_secret_env", "the environment variable AOTPROXY_TEST_NEVER_SET_8d1f is not set or empty; it must hold the HS256 secret"), ("jwt.jwks_file", "cannot read the key set")],
+            unread.Errors.Select(e => (e.Key, e.Message)));
     }
 }

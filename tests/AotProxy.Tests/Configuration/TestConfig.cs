@@ -7,7 +7,7 @@ internal static class TestConfig
     public static readonly DateTimeOffset Now = new(2025, 1, 2, 3, 4, 5, TimeSpan.Zero);
 
     public static ConfigLoadResult Load(string toml, long revision = 1) =>
-        ConfigLoader.Parse(toml, "test.toml", revision, new FixedTimeProvider(Now));
+        ConfigLoader.Parse(toml, "test.toml", revision, new FakeTimeProvider(Now));
 
     public static GatewaySnapshot Valid(string toml)
     {

@@ -24,7 +24,7 @@ public sealed class ForwarderTests : IAsyncLifetime
     private static readonly TimeSpan Impatient = TimeSpan.FromMilliseconds(300);
     private static readonly byte[] RequestJson = """{"model":"m","messages":[{"role":"user","content":"Hello"}],"stream":true}"""u8.ToArray();
 
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new();
     private readonly List<WorkerState> _workers = [];
     private readonly List<ClientLifetime> _clients = [];
 

@@ -4,6 +4,7 @@ using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Gateway;
 using AotProxy.Http;
 using AotProxy.Identity;
 using AotProxy.Ledger;
@@ -131,11 +132,11 @@ public sealed class DataPlaneHandlerTests : IDisposable
     // router draws from `random`; the usage recorder reads `usageClock`.
     private sealed class Plane : IAsyncDisposable
     {
-        private Plane(DataPlaneHandler handler, AdmissionController admissions, WorkerRegistry workers, TenantLimits limits, LedgerWriter ledger)
+        private Plane(DataPlaneHandler handler, AdmissionController admissions, GatewayState state, TenantLimits limits, LedgerWriter ledger)
         {
             Handler = handler;
             Admissions = admissions;
-            Workers = workers;
+            State = state;
             Limits = limits;
             Ledger = ledger;
         }
@@ -144,7 +145,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
 
         public AdmissionController Admissions { get; }
 
-        public WorkerRegistry Workers { get; }
+        public GatewayState State { get; }
 
         public TenantLimits Limits { get; }
 
@@ -153,17 +154,15 @@ public sealed class DataPlaneHandlerTests : IDisposable
         public static Plane Start(GatewaySnapshot snapshot, Random random, TimeProvider usageClock)
         {
             var time = TimeProvider.System;
-            var store = new ConfigStore(snapshot, "<test>", time, NullLogger.Instance);
-            var workers = new WorkerRegistry(time);
-            workers.Apply(snapshot);
             var limits = new TenantLimits(time);
-            limits.Apply(snapshot);
             var metrics = new GatewayMetrics();
             var router = new Router(time, random, NullLogger.Instance);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), metrics, time, router);
+            var capacity = new CapacitySignal(time);
+            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), metrics, time, router, capacity);
+            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
             var ledger = LedgerWriter.Open(snapshot.Ledger, time, NullLogger.Instance, out _);
-            var handler = DataPlaneHandler.Create(store, workers, admissions, router, limits, new UsageRecorder(metrics, usageClock), metrics, ledger, time, NullLogger.Instance);
-            return new Plane(handler, admissions, workers, limits, ledger);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(metrics, usageClock), metrics, ledger, time, NullLogger.Instance);
+            return new Plane(handler, admissions, state, limits, ledger);
         }
 
         // The admission slot, the worker slot behind it and the tenant's in-flight place are back, once.
@@ -171,7 +170,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
         {
             var admission = Assert.Single(Admissions.Models);
             Assert.Equal((1, 0), (admission.Slots.Capacity, admission.Slots.Used));
-            Assert.Equal(0, Assert.Single(Workers.Current.Workers).SlotsTaken);
+            Assert.Equal(0, Assert.Single(State.Current.Workers.Workers).SlotsTaken);
             Assert.Equal(0, Limits.Of("acme")!.InFlight);
         }
 
@@ -179,7 +178,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
         public async ValueTask DisposeAsync()
         {
             await Ledger.DisposeAsync();
-            foreach (var worker in Workers.Current.Workers)
+            foreach (var worker in State.Current.Workers.Workers)
             {
                 await worker.Connections.CloseAsync();
             }

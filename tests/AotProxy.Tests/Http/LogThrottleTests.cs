@@ -7,7 +7,7 @@ public sealed class LogThrottleTests
     [Fact]
     public void TryEnter_OpensOncePerInterval_AndCountsWhatItHeldBack()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var throttle = new LogThrottle(TimeSpan.FromSeconds(1), time);
 
         Assert.True(throttle.TryEnter(out var first));
@@ -30,7 +30,7 @@ public sealed class LogThrottleTests
     [Fact]
     public void TryEnter_FromManyThreadsAtOnce_OpensOnceAndLosesNoCount()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var throttle = new LogThrottle(TimeSpan.FromSeconds(1), time);
         var opened = 0;
 

@@ -93,7 +93,7 @@ internal static class IdentitySetup
             context.Request.Headers.Append(name, value);
         }
 
-        return snapshot.Callers.Identify(context, new FixedTimeProvider(now));
+        return snapshot.Callers.Identify(context, new FakeTimeProvider(now));
     }
 
     public static IdentifyFailure FailureOf(GatewaySnapshot snapshot, string token) =>

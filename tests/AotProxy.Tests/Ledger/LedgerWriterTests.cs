@@ -7,7 +7,7 @@ namespace AotProxy.Tests.Ledger;
 public sealed class LedgerWriterTests : IDisposable
 {
     private readonly LedgerFile _file = new();
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new();
     private readonly ListLogger _log = new();
 
     [Fact]

@@ -6,7 +6,7 @@ namespace AotProxy.Tests.Limits;
 // A tenant's RPM or TPM: the token bucket's refill and the sliding minute, both asked.
 public class MinuteLimitTests
 {
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void TryTake_RefusedByTheWindow_GivesTheBucketItsTokensBack()

@@ -8,7 +8,7 @@ namespace AotProxy.Tests.Limits;
 // The sliding minute on a manual clock: no 60 s interval ever holds more than the limit.
 public class SlidingWindowTests
 {
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void TryTake_TheLimitInOneSecond_StaysRefusedUntilThatSecondLeavesTheWindow()
@@ -56,7 +56,8 @@ public class SlidingWindowTests
         var taken = new List<(long At, long N)>();
 
         // 10 minutes of demand at about 3x the limit, in bursts and trickles.
-        while (_clock.GetTimestamp() < TimeSpan.FromMinutes(10).Ticks)
+        var end = _clock.GetTimestamp() + (long)(TimeSpan.FromMinutes(10).TotalSeconds * _clock.TimestampFrequency);
+        while (_clock.GetTimestamp() < end)
         {
             var n = random.Next(1, 6);
             var now = _clock.GetTimestamp();

@@ -12,7 +12,8 @@ public sealed class TenantBudgetStateTests
     // $1 / $2 per million tokens: 1,000 and 2,000 nano-USD per token.
     private static readonly ModelPrice Price = new(1000, 1000, 2000);
 
-    private readonly ManualTimeProvider _clock = new();
+    // Noon on June 1st: a month with its end a month away.
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
 
     [Fact]
     public void TryReserve_Fits_ReservesPromptPlusMaxTokensAndTheirWorstCase()

@@ -12,7 +12,7 @@ public sealed class TenantLimitsBudgetTests
 {
     private static readonly ModelPrice Price = new(1000, 500, 2000);
 
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void TryAcquire_BudgetOnly_HasABudgetAndNoBuckets()

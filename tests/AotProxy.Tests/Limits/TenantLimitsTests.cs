@@ -9,7 +9,7 @@ namespace AotProxy.Tests.Limits;
 // the in-flight count, and state that survives reloads.
 public class TenantLimitsTests
 {
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void TryAcquire_TenantWithoutLimits_HoldsNothing()

@@ -5,7 +5,7 @@ namespace AotProxy.Tests.Limits;
 // The bucket on a manual clock: capacity = the per-minute limit, refill = limit/60 per second.
 public class TokenBucketTests
 {
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Fact]
     public void TryTake_FullBucket_GivesExactlyTheCapacityThenRefuses()

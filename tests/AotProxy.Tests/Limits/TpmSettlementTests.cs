@@ -10,7 +10,7 @@ namespace AotProxy.Tests.Limits;
 // in the token bucket and in the sliding window alike.
 public class TpmSettlementTests
 {
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     [Theory]
     [InlineData(1_000)]

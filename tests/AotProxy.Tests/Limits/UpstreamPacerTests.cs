@@ -9,7 +9,7 @@ public sealed class UpstreamPacerTests
 {
     private static readonly TimeSpan Ms = TimeSpan.FromMilliseconds(1);
 
-    private readonly ManualTimeProvider _clock = new();
+    private readonly FakeTimeProvider _clock = new();
 
     // rpm 62, margin 2: 60 per minute, one per second.
     private static PacingModel OnePerSecond(TimeSpan? maxWait = null) => new(62, 0, 2, maxWait ?? TimeSpan.FromSeconds(30));

@@ -10,7 +10,7 @@ public class CircuitBreakerTests
     [Fact]
     public void ConsecutiveFailures_OpenIt_AndASuccessInBetweenStartsTheCountAgain()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var breaker = new CircuitBreaker(time);
 
         Fail(breaker, 2);
@@ -29,7 +29,7 @@ public class CircuitBreakerTests
     [Fact]
     public void AfterTheOpenTimeout_HalfOpenLetsTrialsThroughAndTheirSuccessesCloseIt()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var breaker = new CircuitBreaker(time);
         Fail(breaker, 3);
 
@@ -53,7 +53,7 @@ public class CircuitBreakerTests
     [Fact]
     public void AFailedTrial_OpensItAgain_AndAnAbandonedTrialFreesItsSlot()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var breaker = new CircuitBreaker(time);
         Fail(breaker, 3);
         time.Advance(TimeSpan.FromSeconds(30));
@@ -72,7 +72,7 @@ public class CircuitBreakerTests
     [Fact]
     public void Reset_ClosesAnOpenBreaker()
     {
-        var breaker = new CircuitBreaker(new ManualTimeProvider());
+        var breaker = new CircuitBreaker(new FakeTimeProvider());
         Fail(breaker, 3);
 
         breaker.Reset();

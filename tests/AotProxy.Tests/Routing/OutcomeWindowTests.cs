@@ -24,7 +24,7 @@ public class OutcomeWindowTests
     [Fact]
     public void RetryBudget_AllowsAboutTheRatioPlusTheFloor_ThenRecovers()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var budget = new RetryBudget(time);
         for (var i = 0; i < 100; i++)
         {

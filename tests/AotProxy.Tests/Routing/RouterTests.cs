@@ -24,7 +24,7 @@ public class RouterTests
         Assert.Equal(BreakerPermit.Normal, permit);
         Assert.Equal(["w1", "w2"], new[] { first!.Name, second!.Name }.Order());
         Assert.Null(third);
-        Assert.False(Router.HasCandidate(test.Pool, test.Snapshot, tried));
+        Assert.False(router.HasCandidate(test.Pool, test.Snapshot, tried));
         Assert.Equal(1, first.Decisions(0));
     }
 
@@ -110,7 +110,7 @@ public class RouterTests
         Assert.Null(refused);
         Assert.Equal(BreakerPermit.Denied, permit);
         Assert.False(extra.IsHeld);
-        Assert.False(Router.HasCandidate(test.Pool, test.Snapshot, 0));
+        Assert.False(router.HasCandidate(test.Pool, test.Snapshot, 0));
 
         var freed = slots.FindIndex(s => s.Worker == test.Workers[1]);
         var one = slots[freed];

@@ -18,7 +18,7 @@ internal sealed class TestPool
         Random = new Random(seed);
     }
 
-    public ManualTimeProvider Time { get; } = new();
+    public FakeTimeProvider Time { get; } = new();
 
     public GatewaySnapshot Snapshot { get; private set; }
 

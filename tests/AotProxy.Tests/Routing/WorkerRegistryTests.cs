@@ -8,57 +8,61 @@ public class WorkerRegistryTests
     [Fact]
     public void HasRoutableWorker_FalseWhenEveryWorkerDrainsOrHasItsCircuitOpen()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
+        var registry = new WorkerRegistry(new FakeTimeProvider());
         var snapshot = Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
         ]);
-        registry.Apply(snapshot);
-        Assert.True(registry.HasRoutableWorker());
+        var set = registry.Build(snapshot, WorkerSet.Empty);
+        var breaker = snapshot.CircuitBreaker;
+        Assert.True(set.HasRoutableWorker(breaker));
 
-        registry.Current.Find("a")!.Draining = true;
-        Assert.True(registry.HasRoutableWorker());
+        set.Find("a")!.Draining = true;
+        Assert.True(set.HasRoutableWorker(breaker));
 
-        var b = registry.Current.Find("b")!;
-        for (var i = 0; i < snapshot.CircuitBreaker.FailureThreshold; i++)
+        var b = set.Find("b")!;
+        for (var i = 0; i < breaker.FailureThreshold; i++)
         {
-            b.Breaker.OnFailure(BreakerPermit.Normal, snapshot.CircuitBreaker);
+            b.Breaker.OnFailure(BreakerPermit.Normal, breaker);
         }
 
-        Assert.False(registry.IsRoutable(b));
-        Assert.False(registry.HasRoutableWorker());
+        Assert.False(b.IsRoutable(breaker));
+        Assert.False(set.HasRoutableWorker(breaker));
 
-        registry.Current.Find("a")!.Draining = false;
-        Assert.True(registry.HasRoutableWorker());
+        set.Find("a")!.Draining = false;
+        Assert.True(set.HasRoutableWorker(breaker));
     }
 
     [Fact]
     public void Apply_SameNameAndUrl_KeepsTheStateAndOtherwiseReplacesOrRemovesIt()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
-        registry.Apply(Snapshots.Create([
+        var registry = new WorkerRegistry(new FakeTimeProvider());
+        var first = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "m"),
             Snapshots.Worker("c", "http://127.0.0.1:3/", "m"),
-        ]));
-        var a = registry.Current.Find("a")!;
-        var b = registry.Current.Find("b")!;
-        var c = registry.Current.Find("c")!;
+        ]), WorkerSet.Empty);
+        var a = first.Find("a")!;
+        var b = first.Find("b")!;
+        var c = first.Find("c")!;
         a.OnRequestStart();
 
-        registry.Apply(Snapshots.Create([
+        var second = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m", "n"),  // same identity, new models
             Snapshots.Worker("b", "http://127.0.0.1:9/", "m"),       // URL changed: a new worker
-        ], revision: 2));
+        ], revision: 2), first);
+        Assert.False(b.Removed || c.Removed); // Build alone retires nothing
+        WorkerRegistry.Retire(first, second);
 
-        Assert.Same(a, registry.Current.Find("a"));
+        Assert.Same(a, second.Find("a"));
         Assert.Equal(1, a.InFlight);
         Assert.Equal(["m", "n"], a.Models.ToArray());
-        Assert.NotSame(b, registry.Current.Find("b"));
+        Assert.NotSame(b, second.Find("b"));
         Assert.True(b.Removed);
         Assert.True(c.Removed);
-        Assert.Null(registry.Current.Find("c"));
-        Assert.Equal(["a"], registry.Current.Pools["n"].Workers.Select(w => w.Name));
+        Assert.False(a.Removed);
+        Assert.Null(second.Find("c"));
+        Assert.Equal(["a"], second.Pools["n"].Workers.Select(w => w.Name));
     }
 
     [Fact]
@@ -74,18 +78,18 @@ public class WorkerRegistryTests
     [Fact]
     public void HasServed_RemembersEveryModelAWorkerServedSinceTheStart()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
-        registry.Apply(Snapshots.Create([
+        var registry = new WorkerRegistry(new FakeTimeProvider());
+        var first = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("b", "http://127.0.0.1:2/", "n"),
-        ]));
+        ]), WorkerSet.Empty);
 
-        registry.Apply(Snapshots.Create([Snapshots.Worker("b", "http://127.0.0.1:2/", "n")], revision: 2));
+        var second = registry.Build(Snapshots.Create([Snapshots.Worker("b", "http://127.0.0.1:2/", "n")], revision: 2), first);
 
-        Assert.False(registry.Current.Pools.ContainsKey("m"));
-        Assert.True(registry.HasServed("m"));
-        Assert.True(registry.HasServed("n"));
-        Assert.False(registry.HasServed("never-served"));
+        Assert.False(second.Pools.ContainsKey("m"));
+        Assert.True(second.HasServed("m"));
+        Assert.True(second.HasServed("n"));
+        Assert.False(second.HasServed("never-served"));
     }
 
     // A worker without `models` that has not answered GET /v1/models may serve any model: until
@@ -93,19 +97,19 @@ public class WorkerRegistryTests
     [Fact]
     public void AwaitsModels_WhileAWorkerWithoutModelsHasNotReportedThem()
     {
-        var registry = new WorkerRegistry(new ManualTimeProvider());
-        registry.Apply(Snapshots.Create([
+        var registry = new WorkerRegistry(new FakeTimeProvider());
+        var set = registry.Build(Snapshots.Create([
             Snapshots.Worker("a", "http://127.0.0.1:1/", "m"),
             Snapshots.Worker("d", "http://127.0.0.1:2/"),
-        ]));
-        Assert.True(registry.AwaitsModels());
-        Assert.False(registry.HasServed("lora-1"));
+        ]), WorkerSet.Empty);
+        Assert.True(set.AwaitsModels());
+        Assert.False(set.HasServed("lora-1"));
 
-        registry.Current.Find("d")!.DiscoveredModels = ["base", "lora-1"];
-        registry.Rebuild();
+        set.Find("d")!.DiscoveredModels = ["base", "lora-1"];
+        var rebuilt = WorkerRegistry.Rebuild(set);
 
-        Assert.False(registry.AwaitsModels());
-        Assert.True(registry.HasServed("lora-1"));
-        Assert.Equal(["d"], registry.Current.Pools["lora-1"].Workers.Select(w => w.Name));
+        Assert.False(rebuilt.AwaitsModels());
+        Assert.True(rebuilt.HasServed("lora-1"));
+        Assert.Equal(["d"], rebuilt.Pools["lora-1"].Workers.Select(w => w.Name));
     }
 }

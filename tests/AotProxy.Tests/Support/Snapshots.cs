@@ -10,7 +10,7 @@ internal static class Snapshots
     // Every routing-side model at its documented default, as the validator derives it.
     public static GatewaySnapshot Defaults { get; } = ConfigLoader.Parse("[routing]\nstrategy = \"round_robin\"\n", "<defaults>", 1, TimeProvider.System).Snapshot!;
 
-    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null, SchedulerModel? scheduler = null) => new(
+    public static GatewaySnapshot Create(IEnumerable<WorkerModel>? workers = null, IEnumerable<TenantModel>? tenants = null, long revision = 1, RoutingModel? routing = null, SchedulerModel? scheduler = null) => GatewaySnapshotFactory.Create(
         revision,
         DateTimeOffset.UnixEpoch,
         "<test>",
@@ -21,9 +21,15 @@ internal static class Snapshots
         Defaults.CircuitBreaker,
         Defaults.Retries,
         scheduler ?? Defaults.Scheduler,
+        LimitsModel.Default,
+        PricesModel.None,
+        LedgerModel.Off,
         [.. workers ?? []],
         [.. Defaults.Classes],
-        [.. tenants ?? []]);
+        [.. tenants ?? []],
+        AuthModel.Off,
+        JwtModel.Off,
+        []);
 
     public static WorkerModel Worker(string name, string url, params string[] models) =>
         new(name, new Uri(url), [.. models], 32, 1, string.Empty);

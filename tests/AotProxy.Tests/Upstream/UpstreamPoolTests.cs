@@ -14,7 +14,7 @@ public sealed class UpstreamPoolTests
     public async Task Rent_AfterReturns_ReusesTheConnections_MostRecentlyReturnedFirst()
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = Pool(server, time);
 
         var a = await pool.RentAsync(Connect, CancellationToken.None);
@@ -49,7 +49,7 @@ public sealed class UpstreamPoolTests
         // reusable. Under a second idle the pool skips the probe (a syscall per request), so the
         // dead connection comes back; the forwarder's one retry on a new connection covers it.
         await using var server = LoopbackTcpServer.KeepAlive(async (request, stream, ct) => await Ok(request, stream, ct) && false);
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = Pool(server, time);
         var connection = await pool.RentAsync(Connect, CancellationToken.None);
         await ExchangeAsync(connection);
@@ -68,7 +68,7 @@ public sealed class UpstreamPoolTests
     public async Task Rent_AfterASecondIdle_ProbesTheConnection_AndDiscardsOneTheWorkerClosed()
     {
         await using var server = LoopbackTcpServer.KeepAlive(async (request, stream, ct) => await Ok(request, stream, ct) && false);
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = Pool(server, time);
         var connection = await pool.RentAsync(Connect, CancellationToken.None);
         await ExchangeAsync(connection);
@@ -89,7 +89,7 @@ public sealed class UpstreamPoolTests
     public async Task Rent_AfterASecondIdle_KeepsAConnectionThatPassesTheProbe()
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = Pool(server, time);
         var connection = await pool.RentAsync(Connect, CancellationToken.None);
         await ExchangeAsync(connection);
@@ -108,7 +108,7 @@ public sealed class UpstreamPoolTests
     public async Task Scavenge_ClosesTheConnectionsIdleForTheIdleTimeout_AndKeepsTheYoungerOnes()
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider();
         var pool = Pool(server, time);
         var old = await pool.RentAsync(Connect, CancellationToken.None);
         var young = await pool.RentAsync(Connect, CancellationToken.None);
@@ -143,7 +143,7 @@ public sealed class UpstreamPoolTests
     public async Task Return_OfAConnectionWhoseActivityTimerFired_ClosesItInsteadOfPoolingIt()
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
-        var pool = Pool(server, new ManualTimeProvider());
+        var pool = Pool(server, new FakeTimeProvider());
         var connection = await pool.RentAsync(Connect, CancellationToken.None);
         await ExchangeAsync(connection);
         await connection.Activity.CancelAsync();
@@ -158,7 +158,7 @@ public sealed class UpstreamPoolTests
     public async Task Close_ClosesTheIdleConnections_AndOnesReturnedLaterAreNotPooled()
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
-        var pool = Pool(server, new ManualTimeProvider());
+        var pool = Pool(server, new FakeTimeProvider());
         var idle = await pool.RentAsync(Connect, CancellationToken.None);
         var busy = await pool.RentAsync(Connect, CancellationToken.None);
         await ExchangeAsync(idle);

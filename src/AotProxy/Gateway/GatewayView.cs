@@ -1,0 +1,32 @@
+using AotProxy.Configuration;
+using AotProxy.Routing;
+
+namespace AotProxy.Gateway;
+
+// What a request runs on: one config snapshot and the worker set built for it, published together
+// (GatewayState) and read once, at the request's start. Replaced is a change token: cancelled
+// when the next view is published, for the background loops that wait on a change.
+internal sealed class GatewayView
+{
+    private readonly CancellationTokenSource _replaced = new();
+
+    public GatewayView(GatewaySnapshot config, WorkerSet workers)
+    {
+        Config = config;
+        Workers = workers;
+    }
+
+    public GatewaySnapshot Config { get; }
+
+    public WorkerSet Workers { get; }
+
+    public CancellationToken Replaced => _replaced.Token;
+
+    // Routable by this view's breaker thresholds.
+    public bool IsRoutable(WorkerState worker) => worker.IsRoutable(Config.CircuitBreaker);
+
+    // Once, by GatewayState, after the next view is published (never under its lock: a waiter's
+    // continuation may run on this thread). Not disposed: Replaced stays readable, and a source
+    // without a timer holds nothing to free.
+    internal void Replace() => _replaced.Cancel();
+}
