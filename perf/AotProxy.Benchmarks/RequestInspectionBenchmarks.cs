@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Json;
 using AotProxy.Inspection;
 using BenchmarkDotNet.Attributes;
+using CommunityToolkit.HighPerformance.Buffers;
 
 namespace AotProxy.Benchmarks;
 
@@ -12,6 +14,8 @@ namespace AotProxy.Benchmarks;
 public class RequestInspectionBenchmarks
 {
     private const string Model = "meta-llama/Llama-3.1-8B-Instruct";
+
+    private static readonly byte[] ModelJson = Encoding.UTF8.GetBytes($"\"{Model}\"");
 
     private byte[] _small = [];
     private byte[] _large = [];
@@ -79,6 +83,25 @@ public class RequestInspectionBenchmarks
         var length = writer.Finish();
         ArrayPool<byte>.Shared.Return(next);
         return length;
+    }
+
+    // The `model` value alone, as the inspector turns it into the routing table's key: a new string
+    // per request (Utf8JsonReader.GetString), or the one StringPool keeps for the same bytes
+    // (issue 15, item 6). Measured side by side in one run.
+    [Benchmark]
+    public int ModelGetString()
+    {
+        var reader = new Utf8JsonReader(ModelJson);
+        reader.Read();
+        return reader.GetString()!.Length;
+    }
+
+    [Benchmark]
+    public int ModelStringPool()
+    {
+        var reader = new Utf8JsonReader(ModelJson);
+        reader.Read();
+        return StringPool.Shared.GetOrAdd(reader.ValueSpan, Encoding.UTF8).Length;
     }
 
     private static int Inspect(byte[] body) => (int)RequestInspector.Inspect(body, out _, out _);

@@ -1,5 +1,7 @@
+using System.Text;
 using System.Text.Json;
 using AotProxy.Routing;
+using CommunityToolkit.HighPerformance.Buffers;
 
 namespace AotProxy.Inspection;
 
@@ -15,6 +17,13 @@ internal static class RequestInspector
     // in 16-token blocks from the start, so requests that share these bytes share cached blocks.
     public const int PrefixBytes = 1024;
 
+    // The longest model name (in UTF-8 bytes) taken from the string pool: real names are well under
+    // it (meta-llama/Llama-3.1-8B-Instruct is 32), and a client's made-up 4 MiB name must not stay
+    // in the pool. The pool keeps the most used of at least 512 names: a few hundred KiB at worst.
+    internal const int MaxPooledModelBytes = 128;
+
+    private static readonly StringPool ModelNames = new(512);
+
     public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
     {
         request = default;
@@ -28,6 +37,14 @@ internal static class RequestInspector
             return InspectionError.InvalidJson;
         }
     }
+
+    // The model name, the routing table's and the allowlist's key. The same few names come with
+    // every request: StringPool returns the string it made for the same bytes before, instead of a
+    // new one per request (88 B; perf/RESULTS.md, issue 15). An escaped or long name is decoded as it is.
+    private static string ReadModel(ref Utf8JsonReader reader) =>
+        !reader.ValueIsEscaped && reader.ValueSpan.Length <= MaxPooledModelBytes
+            ? ModelNames.GetOrAdd(reader.ValueSpan, Encoding.UTF8)
+            : reader.GetString()!;
 
     private static InspectionError InspectCore(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
     {
@@ -77,7 +94,7 @@ internal static class RequestInspector
                     return InspectionError.InvalidText;
                 }
 
-                model = reader.GetString();
+                model = ReadModel(ref reader);
             }
             else if (reader.ValueTextEquals("stream"u8))
             {

@@ -171,6 +171,36 @@ public class RequestInspectorTests
         Assert.Equal("\U0001F600/a\"b", Inspected("""{"model":"\ud83d\uDE00\/a\"b"}""").Model);
     }
 
+    // The same model bytes give the same string (the pool's): no string per request for the names
+    // every request carries. Non-ASCII decodes as UTF-8.
+    [Theory]
+    [InlineData("meta-llama/Llama-3.1-8B-Instruct")]
+    [InlineData("mod\u00e8le-\u6a21\u578b")]
+    public void Inspect_SameModelTwice_IsTheSameString(string model)
+    {
+        var json = $$"""{"model":"{{model}}","messages":[]}""";
+        var first = Inspected(json).Model;
+        var second = Inspected(json).Model;
+
+        Assert.Equal(model, first);
+        Assert.Same(first, second);
+    }
+
+    // A name longer than any real one is decoded as it is, not pooled: a client's made-up names
+    // must not fill the pool with megabytes.
+    [Fact]
+    public void Inspect_ModelLongerThanThePoolTakes_IsANewStringEachTime()
+    {
+        var model = new string('m', RequestInspector.MaxPooledModelBytes + 1);
+        var json = $$"""{"model":"{{model}}"}""";
+        var first = Inspected(json).Model;
+        var second = Inspected(json).Model;
+
+        Assert.Equal(model, first);
+        Assert.Equal(model, second);
+        Assert.NotSame(first, second);
+    }
+
     // A key that cannot be unescaped names no field the gateway reads: it is skipped like any
     // unknown key (ValueTextEquals threw on it), and the worker sees the body as sent.
     [Theory]
