@@ -6,7 +6,7 @@ namespace AotProxy.Threading;
 //   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
 // The data plane's per-request method returns one, and Kestrel gets it through AsTask(): a
 // ~100-byte task wrapper instead of the whole state machine boxed per request (~700 B).
-public struct PooledValueTaskMethodBuilder
+internal struct PooledValueTaskMethodBuilder
 {
     private PooledValueTaskMethodBuilder<bool> _inner;
 

@@ -8,7 +8,7 @@ namespace AotProxy.Threading;
 // (≈600 B for the forwarder, see perf/RESULTS.md). Use it on hot-path methods that wait:
 //   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
 // The ValueTask it returns must be awaited once, as with any ValueTask.
-public struct PooledValueTaskMethodBuilder<TResult>
+internal struct PooledValueTaskMethodBuilder<TResult>
 {
     private PooledBox<TResult>? _box;
     private TResult _result;
