@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace AotProxy.Threading;
@@ -39,6 +40,9 @@ internal struct PooledValueTaskMethodBuilder<TResult>
         runner.Start(ref stateMachine);
     }
 
+    // The builder pattern's signature; a struct state machine never needs it (.NET Core's
+    // builders ignore it too).
+    [SuppressMessage("Style", "IDE0060:Remove unused parameter", Justification = "Required by the async method builder pattern.")]
     public readonly void SetStateMachine(IAsyncStateMachine stateMachine)
     {
     }
