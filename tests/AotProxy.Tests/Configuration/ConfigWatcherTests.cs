@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using AotProxy.Configuration;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Tests.Configuration;
 
