@@ -1,4 +1,3 @@
-using AotProxy.Accounting;
 using AotProxy.Ledger;
 using BenchmarkDotNet.Attributes;
 

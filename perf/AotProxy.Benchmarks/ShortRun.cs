@@ -22,7 +22,7 @@ internal static class ShortRun
             .WithOptions(ConfigOptions.JoinSummary | ConfigOptions.DisableLogFile);
 
         // Without --filter the switcher would ask on the console which benchmarks to run.
-        string[] runArgs = args.Contains("--filter") ? args : [.. args, "--filter", "*"];
+        var runArgs = args.Contains("--filter") ? args : [.. args, "--filter", "*"];
         Summary[] summaries;
         try
         {

@@ -36,6 +36,8 @@ public sealed class KestrelListener : IAsyncDisposable
         HttpProtocols protocols = HttpProtocols.Http1,
         CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        ArgumentNullException.ThrowIfNull(handler);
         var options = new KestrelServerOptions
         {
             AddServerHeader = false,

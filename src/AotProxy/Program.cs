@@ -20,13 +20,13 @@ if (args2.Flag("version"))
 return args2.Command switch
 {
     _ when args2.Flag("help") => Usage(Console.Out, 0),
-    "serve" => await ServeCommand.RunAsync(args2),
+    "serve" => await ServeCommand.RunAsync(args2).ConfigureAwait(false),
     "check-config" => CheckConfigCommand.Run(args2),
     "hash-key" when args2.Positional.Count == 1 => Print(ApiKeyIndex.HashKey(args2.Positional[0])),
-    "demo" => await DemoCommand.RunAsync(args2),
-    "simulate" => await SimulateCommand.RunAsync(args2),
+    "demo" => await DemoCommand.RunAsync(args2).ConfigureAwait(false),
+    "simulate" => await SimulateCommand.RunAsync(args2).ConfigureAwait(false),
     "usage" => UsageCommand.Run(args2, Console.Out, Console.Error),
-    "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2),
+    "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2).ConfigureAwait(false),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
 };

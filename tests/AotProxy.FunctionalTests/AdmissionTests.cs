@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Identity;
 

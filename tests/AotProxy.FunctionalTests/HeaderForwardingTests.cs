@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Text;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Hosting;
-using AotProxy.Testing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -3,8 +3,6 @@ using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Identity;
 using AotProxy.Ledger;
-using AotProxy.Testing;
-using Microsoft.Data.Sqlite;
 
 namespace AotProxy.FunctionalTests;
 

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
-using AotProxy.Testing;
 
 namespace AotProxy.FunctionalTests;
 

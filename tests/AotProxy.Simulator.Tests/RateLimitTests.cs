@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using AotProxy.Testing;
 
 namespace AotProxy.Simulator.Tests;
 

@@ -158,7 +158,7 @@ internal sealed class ProfileValidator
             }
         }
 
-        TimeSpan duration = TimeSpan.Zero;
+        var duration = TimeSpan.Zero;
         if (kind != LoadKind.Burst || _map.Contains($"{at}.duration"))
         {
             duration = Required(at, "duration") ? PositiveDuration($"{at}.duration", step.Duration) : TimeSpan.Zero;

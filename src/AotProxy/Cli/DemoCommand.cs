@@ -3,7 +3,6 @@ using System.Net;
 using System.Text;
 using AotProxy.Configuration;
 using AotProxy.Simulator;
-using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Cli;
 

@@ -14,10 +14,10 @@ internal static class GatewayRunner
     public static async Task<int> RunAsync(ConfigStore store, bool watch, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
     {
         using var shutdown = new ShutdownSignal();
-        GatewayHost started;
+        GatewayHost host;
         try
         {
-            started = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
+            host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is LedgerUnavailableException or ListenFailedException)
         {
@@ -25,7 +25,7 @@ internal static class GatewayRunner
             return 1;
         }
 
-        await using var host = started;
+        await using var stopHost = host.ConfigureAwait(false);
         using var watcher = watch ? new ConfigWatcher(store, loggerFactory.CreateLogger("AotProxy.Configuration")) : null;
 
         // One parseable line on stdout: scripts and tests wait for it.

@@ -24,6 +24,12 @@ internal static partial class ConfigLog
     [LoggerMessage(EventId = 111, Level = LogLevel.Debug, Message = "{Path} changed ({ChangeType}); reloading after the debounce")]
     public static partial void ChangeSeen(ILogger logger, string path, WatcherChangeTypes changeType);
 
+    // Debug, as 111: a directory such as /etc sees many writes, and each is one line here. It
+    // answers "why did my edit not reload?" (the name the watcher saw) and lets a test wait for
+    // an event that must change nothing.
+    [LoggerMessage(EventId = 115, Level = LogLevel.Debug, Message = "{Name} changed ({ChangeType}) next to {Path}; not the configuration, ignored")]
+    public static partial void ChangeIgnored(ILogger logger, string path, string? name, WatcherChangeTypes changeType);
+
     [LoggerMessage(EventId = 114, Level = LogLevel.Information, Message = "{Path} is a symlink to {Target}: watching the target too")]
     public static partial void WatchTarget(ILogger logger, string path, string target);
 

@@ -77,6 +77,10 @@ internal sealed class ConfigWatcher : IDisposable
                 ConfigLog.ChangeSeen(_logger, _path, e.ChangeType);
                 Arm();
             }
+            else
+            {
+                ConfigLog.ChangeIgnored(_logger, _path, e.Name, e.ChangeType);
+            }
         }
         catch (Exception ex)
         {
@@ -94,6 +98,10 @@ internal sealed class ConfigWatcher : IDisposable
             {
                 ConfigLog.ChangeSeen(_logger, target, e.ChangeType);
                 Arm();
+            }
+            else
+            {
+                ConfigLog.ChangeIgnored(_logger, _path, e.Name, e.ChangeType);
             }
         }
         catch (Exception ex)

@@ -56,7 +56,7 @@ internal static class Duration
                 i++;
             }
 
-            long unit = text[unitStart..i] switch
+            var unit = text[unitStart..i] switch
             {
                 "ms" => TimeSpan.TicksPerMillisecond,
                 "s" => TimeSpan.TicksPerSecond,

@@ -13,7 +13,7 @@ internal sealed class TomlScanner
 {
     // (path, 1-based line, 1-based column, isKey): every path written, prefixes of dotted keys
     // and headers included; isKey marks the one entry per key that a position can point at.
-    public delegate void PathVisitor(string path, int line, int column, bool isKey);
+    internal delegate void PathVisitor(string path, int line, int column, bool isKey);
 
     private readonly string _text;
     private readonly TomlLexer _lexer;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 
@@ -6,6 +7,7 @@ namespace AotProxy.Gateway;
 // What a request runs on: one config snapshot and the worker set built for it, published together
 // (GatewayState) and read once, at the request's start. Replaced is a change token: cancelled
 // when the next view is published, for the background loops that wait on a change.
+[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "Replaced is only cancelled: a view is dropped while requests still hold it, and a CancellationTokenSource without a timer holds nothing to dispose.")]
 internal sealed class GatewayView
 {
     private readonly CancellationTokenSource _replaced = new();

@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Admission;
-using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
 using AotProxy.Identity;

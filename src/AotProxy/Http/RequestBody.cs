@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using AotProxy.Inspection;
 using AotProxy.Memory;
 using Microsoft.AspNetCore.Http;

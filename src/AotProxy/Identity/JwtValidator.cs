@@ -91,7 +91,7 @@ internal sealed class JwtValidator
             + Base64Url.GetMaxDecodedLength(payload.Length)
             + Base64Url.GetMaxDecodedLength(signature.Length);
         byte[]? rented = null;
-        Span<byte> buffer = need <= StackBufferBytes ? stackalloc byte[StackBufferBytes] : (rented = ArrayPool<byte>.Shared.Rent(need));
+        var buffer = need <= StackBufferBytes ? stackalloc byte[StackBufferBytes] : (rented = ArrayPool<byte>.Shared.Rent(need));
         try
         {
             var failure = Check(token[..signedEnd], header, payload, signature, buffer, now, out tenant, out tokenClass);

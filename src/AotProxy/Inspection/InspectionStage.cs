@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Http;
 using AotProxy.Ledger;
-using AotProxy.Routing;
 using AotProxy.Threading;
 
 namespace AotProxy.Inspection;

@@ -5,7 +5,7 @@ namespace AotProxy.Threading;
 // The awaitable side of a pooled async method: a ValueTask source that goes back to its pool
 // once its result has been read. Also a plain IValueTaskSource, for methods returning ValueTask
 // (PooledValueTaskMethodBuilder without a type argument).
-public abstract class PooledBox<TResult> : IValueTaskSource<TResult>, IValueTaskSource
+internal abstract class PooledBox<TResult> : IValueTaskSource<TResult>, IValueTaskSource
 {
     private ManualResetValueTaskSourceCore<TResult> _core;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace AotProxy.Threading;
@@ -6,7 +7,7 @@ namespace AotProxy.Threading;
 //   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
 // The data plane's per-request method returns one, and Kestrel gets it through AsTask(): a
 // ~100-byte task wrapper instead of the whole state machine boxed per request (~700 B).
-public struct PooledValueTaskMethodBuilder
+internal struct PooledValueTaskMethodBuilder
 {
     private PooledValueTaskMethodBuilder<bool> _inner;
 
@@ -17,6 +18,9 @@ public struct PooledValueTaskMethodBuilder
     public readonly void Start<TStateMachine>(ref TStateMachine stateMachine)
         where TStateMachine : IAsyncStateMachine => _inner.Start(ref stateMachine);
 
+    // The builder pattern's signature; a struct state machine never needs it (.NET Core's
+    // builders ignore it too).
+    [SuppressMessage("Style", "IDE0060:Remove unused parameter", Justification = "Required by the async method builder pattern.")]
     public readonly void SetStateMachine(IAsyncStateMachine stateMachine)
     {
     }

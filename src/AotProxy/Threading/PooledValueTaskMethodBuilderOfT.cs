@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace AotProxy.Threading;
@@ -8,7 +9,7 @@ namespace AotProxy.Threading;
 // (≈600 B for the forwarder, see perf/RESULTS.md). Use it on hot-path methods that wait:
 //   [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
 // The ValueTask it returns must be awaited once, as with any ValueTask.
-public struct PooledValueTaskMethodBuilder<TResult>
+internal struct PooledValueTaskMethodBuilder<TResult>
 {
     private PooledBox<TResult>? _box;
     private TResult _result;
@@ -39,6 +40,9 @@ public struct PooledValueTaskMethodBuilder<TResult>
         runner.Start(ref stateMachine);
     }
 
+    // The builder pattern's signature; a struct state machine never needs it (.NET Core's
+    // builders ignore it too).
+    [SuppressMessage("Style", "IDE0060:Remove unused parameter", Justification = "Required by the async method builder pattern.")]
     public readonly void SetStateMachine(IAsyncStateMachine stateMachine)
     {
     }

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using AotProxy.Admission;
 using AotProxy.Configuration;
-using AotProxy.Testing;
 
 namespace AotProxy.Tests.Admission;
 

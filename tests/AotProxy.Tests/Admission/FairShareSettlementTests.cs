@@ -1,6 +1,5 @@
 using AotProxy.Accounting;
 using AotProxy.Admission;
-using AotProxy.Configuration;
 using static AotProxy.Tests.Admission.AdmissionHarness;
 
 namespace AotProxy.Tests.Admission;
@@ -74,7 +73,7 @@ public sealed class FairShareSettlementTests
 
         var bCounter = Account(test.Model.Tenants, "b").Counter;
         Assert.True(bCounter > 1000, $"b's counter {bCounter} passed a's");
-        var back = test.Admit(a, cls, promptTokens: 100); // a is backlogged again: lifted to b
+        _ = test.Admit(a, cls, promptTokens: 100); // a is backlogged again: lifted to b
         var floor = Account(test.Model.Tenants, "a").Counter;
         Assert.Equal(bCounter, floor);
 

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using AotProxy.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Tests.Configuration;
 

@@ -1,5 +1,3 @@
-using AotProxy.Configuration;
-
 namespace AotProxy.Tests.Configuration;
 
 // One rule per row: the file breaks exactly that rule, and the single error names its key and line.

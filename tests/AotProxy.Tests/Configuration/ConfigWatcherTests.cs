@@ -1,10 +1,12 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using AotProxy.Configuration;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Tests.Configuration;
 
-// Real files, real FileSystemWatcher: each test waits for the outcome with a bounded poll.
+// Real files, real FileSystemWatcher: each test waits for the outcome with a bounded poll. The
+// checks that something does NOT happen run the debounce on a FakeTimeProvider instead: they
+// wait for the event to arrive, then advance the clock past the debounce.
 public sealed class ConfigWatcherTests : IDisposable
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(50);
@@ -79,35 +81,49 @@ public sealed class ConfigWatcherTests : IDisposable
         Assert.True(Volatile.Read(ref reloads) < 10, $"{reloads} reloads for one burst");
     }
 
+    // No sleeping: the watcher logs the other file's event as ignored (115), which proves the
+    // event reached it; then the fake clock runs past the debounce, which would fire a reload
+    // had the event armed it.
     [Fact]
     public async Task Watch_OtherFileInDirectory_Ignored()
     {
         var store = Open(1000);
-        var reloads = 0;
-        store.Reloaded += _ => Interlocked.Increment(ref reloads);
-        // 200 ms: a straggling event from the marker write below must not pass for a reload
-        // caused by the other file.
-        using var watcher = new ConfigWatcher(store, _logger, TimeSpan.FromMilliseconds(200));
-        // First prove the watcher is live, so that "no reload" below cannot mean "not watching".
-        File.WriteAllText(ConfigPath, Config(1001));
-        Assert.True(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 1001));
-        var before = Volatile.Read(ref reloads);
+        var first = store.Current;
+        var time = new FakeTimeProvider();
+        using var watcher = new ConfigWatcher(store, _logger, Debounce, time);
 
         File.WriteAllText(Path.Combine(_dir.FullName, "other.toml"), "x = 1");
 
-        Assert.False(await TestConfig.WaitUntil(() => Volatile.Read(ref reloads) != before, TimeSpan.FromMilliseconds(500)));
+        Assert.True(await TestConfig.WaitUntil(() => _logger.Entries.Any(e => e.EventId is 111 or 115)), "the other file's event never reached the watcher");
+        time.Advance(Debounce);
+        Assert.Same(first, store.Current);
+        Assert.Contains(_logger.Entries, e => e.EventId == 115 && e.Message.Contains("other.toml", StringComparison.Ordinal));
     }
 
+    // The disposed watcher and a live one (the witness) watch the same file on one fake clock.
+    // Once the witness has seen the edit and then a later write next to it (one inotify queue
+    // feeds every watcher in order, so a live disposed watcher would have been handed the edit
+    // by then), the clock runs past the debounce: that reloads the witness's store, and would
+    // reload the disposed watcher's had it armed its timer.
     [Fact]
     public async Task Dispose_ThenEdit_NoLongerReloads()
     {
         var store = Open(1000);
-        var watcher = new ConfigWatcher(store, _logger, Debounce);
+        var first = store.Current;
+        var witnessStore = OpenAt(ConfigPath);
+        var witnessLogger = new ListLogger();
+        var time = new FakeTimeProvider();
+        var watcher = new ConfigWatcher(store, _logger, Debounce, time);
+        using var witness = new ConfigWatcher(witnessStore, witnessLogger, Debounce, time);
         watcher.Dispose();
 
         File.WriteAllText(ConfigPath, Config(2000));
+        File.WriteAllText(Path.Combine(_dir.FullName, "later.toml"), "x = 1");
 
-        Assert.False(await TestConfig.WaitUntil(() => store.Current.Server.MaxRequestBytes == 2000, TimeSpan.FromMilliseconds(500)));
+        Assert.True(await TestConfig.WaitUntil(() => witnessLogger.Entries.Any(e => e.EventId == 115)), "the later write never reached the live watcher");
+        time.Advance(Debounce);
+        Assert.Equal(2000, witnessStore.Current.Server.MaxRequestBytes);
+        Assert.Same(first, store.Current);
     }
 
     // Issue 14, item 13: the config is a symlink into another directory (a checkout, a volume)

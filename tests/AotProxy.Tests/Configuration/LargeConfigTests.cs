@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using AotProxy.Configuration;
 
 namespace AotProxy.Tests.Configuration;
 

@@ -1,5 +1,3 @@
-using AotProxy.Configuration;
-
 namespace AotProxy.Tests.Configuration;
 
 public sealed class TimeWindowConfigTests

@@ -1,6 +1,5 @@
 using AotProxy.Configuration;
 using Tomlyn;
-using Tomlyn.Parsing;
 
 namespace AotProxy.Tests.Configuration;
 

@@ -1,5 +1,4 @@
 using AotProxy.Limits;
-using AotProxy.Testing;
 
 namespace AotProxy.Tests.Limits;
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using AotProxy.Limits;
-using AotProxy.Testing;
 using AotProxy.Tests.Admission;
 
 namespace AotProxy.Tests.Limits;

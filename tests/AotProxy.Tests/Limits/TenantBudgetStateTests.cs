@@ -1,7 +1,6 @@
 using AotProxy.Accounting;
 using AotProxy.Configuration;
 using AotProxy.Limits;
-using AotProxy.Testing;
 
 namespace AotProxy.Tests.Limits;
 

@@ -1,7 +1,6 @@
 using AotProxy.Accounting;
 using AotProxy.Configuration;
 using AotProxy.Limits;
-using AotProxy.Testing;
 using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Limits;

@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using AotProxy.Configuration;
 
 namespace AotProxy.Admission.Policies;
 

@@ -79,8 +79,7 @@ internal static class JwtRules
             context.Error("jwt.class_claim", $"is the same claim as jwt.tenant_claim (\"{jwt.TenantClaim}\"); one claim cannot name both");
         }
 
-        var skew = TimeSpan.Zero;
-        if (!Duration.TryParse(jwt.ClockSkew, out skew))
+        if (!Duration.TryParse(jwt.ClockSkew, out var skew))
         {
             context.Error("jwt.clock_skew", $"\"{jwt.ClockSkew}\" is not a duration; write a number and a unit: \"0s\", \"30s\", \"1m\"");
         }

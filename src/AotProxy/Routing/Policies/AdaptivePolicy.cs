@@ -13,7 +13,7 @@ internal sealed class AdaptivePolicy : IRoutingPolicy
     public int Pick(WorkerPool pool, in RouteContext context)
     {
         var workers = pool.Workers;
-        Span<int> candidates = workers.Length <= WorkerPool.StackCandidates ? stackalloc int[workers.Length] : new int[workers.Length];
+        var candidates = workers.Length <= WorkerPool.StackCandidates ? stackalloc int[workers.Length] : new int[workers.Length];
         var count = context.Candidates(workers, candidates);
         if (count <= 1)
         {

@@ -24,7 +24,7 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
     public int Pick(WorkerPool pool, in RouteContext context)
     {
         var workers = pool.Workers;
-        Span<int> candidates = workers.Length <= WorkerPool.StackCandidates ? stackalloc int[workers.Length] : new int[workers.Length];
+        var candidates = workers.Length <= WorkerPool.StackCandidates ? stackalloc int[workers.Length] : new int[workers.Length];
         var count = context.Candidates(workers, candidates);
         if (count <= 1)
         {
@@ -32,8 +32,8 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
         }
 
         candidates = candidates[..count];
-        Span<double> scores = count <= WorkerPool.StackCandidates ? stackalloc double[count] : new double[count];
-        Span<double> waiting = count <= WorkerPool.StackCandidates ? stackalloc double[count] : new double[count];
+        var scores = count <= WorkerPool.StackCandidates ? stackalloc double[count] : new double[count];
+        var waiting = count <= WorkerPool.StackCandidates ? stackalloc double[count] : new double[count];
         var affine = ScoreAll(workers, candidates, context, scores, waiting);
 
         var random = context.Random;
