@@ -25,17 +25,13 @@ internal sealed class AdminHandler(
     AdmissionController admissions,
     TenantLimits limits,
     UsageRecorder usage,
-    GatewayMetrics metrics,
+    GatewayTelemetry telemetry,
     LedgerWriter? ledger,
     TimeProvider time,
     ILogger logger)
 {
     private static readonly string Version =
         typeof(AdminHandler).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-
-    // The `budget` label of llm_rate_limiter_budget_left.
-    private static readonly (BudgetKind Kind, string Label)[] BudgetLabels =
-        [(BudgetKind.Tokens, "tokens"), (BudgetKind.MonthlyTokens, "monthly_tokens"), (BudgetKind.Usd, "usd"), (BudgetKind.MonthlyUsd, "monthly_usd")];
 
     private readonly long _started = time.GetTimestamp();
 
@@ -107,7 +103,7 @@ internal sealed class AdminHandler(
             time.GetElapsedTime(_started).TotalSeconds,
             new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, ToReport(config.LastReload)),
             new TotalsReport(
-                (long)metrics.ActiveRequests.Value,
+                telemetry.Forwarding.ActiveRequests,
                 usage.PromptTokens,
                 usage.CompletionTokens,
                 set.Workers.Length,
@@ -228,40 +224,7 @@ internal sealed class AdminHandler(
         })];
     }
 
-    // One series per budget a tenant has now; series of budgets gone (a reload) are dropped.
-    private void RefreshBudgetGauges()
-    {
-        var gauge = metrics.RateLimiterBudgetLeft;
-        var live = new HashSet<(string, string)>();
-        foreach (var tenant in state.Current.Config.Tenants)
-        {
-            if (tenant.Budget is null || limits.Of(tenant.Name)?.Budget is not { } budget)
-            {
-                continue;
-            }
-
-            foreach (var (kind, label) in BudgetLabels)
-            {
-                if (Left(budget, kind) is { } left)
-                {
-                    live.Add((tenant.Name, label));
-                    gauge.WithLabels(tenant.Name, label).Set(kind is BudgetKind.Usd or BudgetKind.MonthlyUsd ? left / 1e9 : left);
-                }
-            }
-        }
-
-        foreach (var labels in gauge.GetAllLabelValues().ToArray())
-        {
-            if (!live.Contains((labels[0], labels[1])))
-            {
-                gauge.RemoveLabelled(labels);
-            }
-        }
-    }
-
-    // null: no such budget (as configured now: a reload may have just removed it).
-    private static long? Left(TenantBudgetState? budget, BudgetKind kind) =>
-        budget?.Left(kind) is { } left && left != long.MaxValue ? Math.Max(left, 0) : null;
+    private static long? Left(TenantBudgetState? budget, BudgetKind kind) => budget?.Remaining(kind);
 
     private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;
 
@@ -427,83 +390,11 @@ internal sealed class AdminHandler(
             : (null, action, OpenAiError.WriteAsync(context, 404, "invalid_request_error", "worker_not_found", $"No worker named '{name}'."));
     }
 
-    private async Task MetricsAsync(HttpContext context)
+    // The stages' telemetry fills its scrape-time gauges as the registry collects (GatewayTelemetry).
+    private Task MetricsAsync(HttpContext context)
     {
-        RefreshStateGauges();
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
-    }
-
-    // Gauges that mirror state are set at scrape time; series of workers or models that are
-    // gone are dropped so dashboards don't show ghosts.
-    private void RefreshStateGauges()
-    {
-        var view = state.Current;
-        var set = view.Workers;
-        metrics.PruneWorkers(name => set.Find(name) is not null);
-
-        var staleAfter = view.Config.Routing.StaleAfter;
-        foreach (var worker in set.Workers)
-        {
-            var name = worker.Name;
-            metrics.WorkerInFlight.WithLabels(name).Set(worker.InFlight);
-            metrics.BreakerState.WithLabels(name).Set((int)worker.Breaker.State);
-            metrics.BreakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
-            if (worker.Pacer is { } pacer)
-            {
-                var (requests, tokens) = pacer.WindowUsage();
-                metrics.PacedRequests.WithLabels(name).IncTo(pacer.Granted);
-                metrics.PacingWaits.WithLabels(name).IncTo(pacer.Waits);
-                metrics.PacingTimeouts.WithLabels(name).IncTo(pacer.Timeouts);
-                metrics.PacingWindowRequests.WithLabels(name).Set(requests);
-                metrics.PacingWindowTokens.WithLabels(name).Set(tokens);
-            }
-            else
-            {
-                metrics.PacingWindowRequests.RemoveLabelled(name);
-                metrics.PacingWindowTokens.RemoveLabelled(name);
-            }
-
-            if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)
-            {
-                metrics.WorkerRunning.WithLabels(name).Set(scraped.Metrics.Running);
-                metrics.WorkerWaiting.WithLabels(name).Set(scraped.Metrics.Waiting);
-                metrics.WorkerKvCache.WithLabels(name).Set(scraped.Metrics.KvCacheUsage);
-            }
-            else
-            {
-                // Stale gauges are no reading: drop the series rather than repeat an old value.
-                metrics.WorkerRunning.RemoveLabelled(name);
-                metrics.WorkerWaiting.RemoveLabelled(name);
-                metrics.WorkerKvCache.RemoveLabelled(name);
-            }
-        }
-
-        GatewayMetrics.Prune(metrics.HealthyWorkers, set.Pools.ContainsKey);
-
-        foreach (var (model, pool) in set.Pools)
-        {
-            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(view.IsRoutable));
-        }
-
-        RefreshBudgetGauges();
-
-        // Every configured class has a series (0 when nobody waits), summed over the model pools.
-        var classes = view.Config.Classes;
-        GatewayMetrics.Prune(metrics.QueueDepth, name => classes.Any(c => c.Name == name));
-        foreach (var classModel in classes)
-        {
-            var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
-            metrics.QueueDepth.WithLabels(classModel.Name).Set(waiting);
-        }
-
-        if (ledger is not null)
-        {
-            metrics.LedgerRows.IncTo(ledger.Written);
-            metrics.LedgerDropped.IncTo(ledger.Dropped);
-            metrics.LedgerQueueDepth.Set(ledger.Pending);
-            metrics.LedgerBatchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
-        }
+        return telemetry.WriteAsync(context.Response.Body, context.RequestAborted);
     }
 
     private static ReloadReport ToReport(ReloadStatus status) =>
