@@ -1,4 +1,3 @@
-using AotProxy.Admin;
 using AotProxy.Http;
 
 namespace AotProxy.Accounting;
@@ -7,7 +6,7 @@ namespace AotProxy.Accounting;
 // answer that ended without one) goes to the tenant's counters (UsageRecorder) and becomes the
 // request's, which DataPlaneHandler's finally settles the admission and limit leases to; and the
 // model's latency and time to first byte.
-internal sealed class AccountingStage(UsageRecorder usage, GatewayMetrics metrics, TimeProvider time)
+internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry telemetry, TimeProvider time)
 {
     public void Account(ProxyRequest request)
     {
@@ -23,10 +22,10 @@ internal sealed class AccountingStage(UsageRecorder usage, GatewayMetrics metric
             request.Usage = used;
         }
 
-        metrics.ObserveLatency(request.Model, time.GetElapsedTime(request.Started));
+        telemetry.ObserveLatency(request.Model, time.GetElapsedTime(request.Started));
         if (result.FirstByte is { } firstByte)
         {
-            metrics.ObserveTtft(request.Model, firstByte);
+            telemetry.ObserveTtft(request.Model, firstByte);
             request.FirstByte = firstByte;
         }
     }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using AotProxy.Admin;
 using AotProxy.Configuration;
 
 namespace AotProxy.Accounting;
@@ -8,7 +7,7 @@ namespace AotProxy.Accounting;
 // the same usage the admission and limit leases settle to). In this version: per-tenant token
 // counters (Prometheus, /api/tenants and the totals /api/status shows), and the monthly tokens,
 // seeded from the ledger at startup so that a restart loses nothing.
-internal sealed class UsageRecorder(GatewayMetrics metrics, TimeProvider time)
+internal sealed class UsageRecorder(UsageTelemetry telemetry, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, TenantUsage> _tenants = new(StringComparer.Ordinal);
     private long _promptTokens;
@@ -39,6 +38,6 @@ internal sealed class UsageRecorder(GatewayMetrics metrics, TimeProvider time)
         _tenants.GetOrAdd(tenant.Name, static _ => new TenantUsage()).Add(usage, TenantUsage.MonthOf(time.GetUtcNow()));
         Interlocked.Add(ref _promptTokens, usage.PromptTokens);
         Interlocked.Add(ref _completionTokens, usage.CompletionTokens);
-        metrics.CountUsage(tenant.Name, usage);
+        telemetry.CountUsage(tenant.Name, usage);
     }
 }

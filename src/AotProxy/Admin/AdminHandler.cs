@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -18,26 +17,22 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Admin;
 
-// The admin plane's request delegate: probes, Prometheus, and the /api/* operator surface.
+// The admin plane's request delegate: method and path to a handler, the admin token's check, and
+// the HTTP around them (probes and Prometheus here; what /api/* answers comes from AdminReports,
+// what it changes goes through AdminCommands).
 internal sealed class AdminHandler(
     ConfigStore config,
     GatewayState state,
     AdmissionController admissions,
     TenantLimits limits,
     UsageRecorder usage,
-    GatewayMetrics metrics,
+    GatewayTelemetry telemetry,
     LedgerWriter? ledger,
     TimeProvider time,
     ILogger logger)
 {
-    private static readonly string Version =
-        typeof(AdminHandler).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-
-    // The `budget` label of llm_rate_limiter_budget_left.
-    private static readonly (BudgetKind Kind, string Label)[] BudgetLabels =
-        [(BudgetKind.Tokens, "tokens"), (BudgetKind.MonthlyTokens, "monthly_tokens"), (BudgetKind.Usd, "usd"), (BudgetKind.MonthlyUsd, "monthly_usd")];
-
-    private readonly long _started = time.GetTimestamp();
+    private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, time);
+    private readonly AdminCommands _commands = new(config, logger);
 
     public Task HandleAsync(HttpContext context)
     {
@@ -64,14 +59,14 @@ internal sealed class AdminHandler(
 
         return (path, isGet, isPost) switch
         {
-            ("/api/status", true, _) => JsonAsync(context, 200, Status(), AdminJsonContext.Default.StatusResponse),
-            ("/api/workers", true, _) => JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray),
+            ("/api/status", true, _) => JsonAsync(context, 200, _reports.Status(), AdminJsonContext.Default.StatusResponse),
+            ("/api/workers", true, _) => JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray),
             ("/api/config/reload", _, true) => ReloadAsync(context),
-            ("/api/routing/stats", true, _) => JsonAsync(context, 200, RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
-            ("/api/queues", true, _) => JsonAsync(context, 200, Queues(), AdminJsonContext.Default.QueuesResponse),
-            ("/api/tenants", true, _) => JsonAsync(context, 200, Tenants(), AdminJsonContext.Default.TenantReportArray),
+            ("/api/routing/stats", true, _) => JsonAsync(context, 200, _reports.RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
+            ("/api/queues", true, _) => JsonAsync(context, 200, _reports.Queues(), AdminJsonContext.Default.QueuesResponse),
+            ("/api/tenants", true, _) => JsonAsync(context, 200, _reports.Tenants(), AdminJsonContext.Default.TenantReportArray),
             ("/api/usage", true, _) => UsageAsync(context),
-            ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray),
+            ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray),
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
             _ => OpenAiError.NotFound(context),
@@ -97,260 +92,46 @@ internal sealed class AdminHandler(
         return CryptographicOperations.FixedTimeEquals(digest, expected.AsSpan());
     }
 
-    private StatusResponse Status()
-    {
-        var view = state.Current;
-        var snapshot = view.Config;
-        var set = view.Workers;
-        return new StatusResponse(
-            Version,
-            time.GetElapsedTime(_started).TotalSeconds,
-            new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, ToReport(config.LastReload)),
-            new TotalsReport(
-                (long)metrics.ActiveRequests.Value,
-                usage.PromptTokens,
-                usage.CompletionTokens,
-                set.Workers.Length,
-                set.Workers.Count(view.IsRoutable)),
-            RuntimeReport.Read(),
-            ledger is null ? null : new LedgerReport(ledger.Path, ledger.Written, ledger.Dropped, ledger.Pending));
-    }
-
-    // GET /api/usage?since=2026-11-01&until=...&by=tenant|model|day: the ledger, summed as
-    // `aotproxy usage` prints it. Read on a connection of its own: SQLite in WAL mode lets it run
-    // beside the writer.
-    private Task UsageAsync(HttpContext context)
+    // GET /api/usage: the query checked here, the scan off the epoll thread (AdminReports.UsageAsync).
+    private async Task UsageAsync(HttpContext context)
     {
         if (ledger is null)
         {
-            return OpenAiError.WriteAsync(context, 404, "invalid_request_error", "ledger_disabled", "The usage ledger is off (ledger.path = \"\").");
+            await OpenAiError.WriteAsync(context, 404, "invalid_request_error", "ledger_disabled", "The usage ledger is off (ledger.path = \"\").").ConfigureAwait(false);
+            return;
         }
 
         var query = context.Request.Query;
         if (!UsageQuery.TryParse(query["since"], query["until"], query["by"], out var usageQuery, out var error))
         {
-            return OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_query", error);
+            await OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_query", error).ConfigureAwait(false);
+            return;
         }
 
-        UsageRow[] rows;
+        UsageResponse report;
+        var path = ledger.Path;
+        var aborted = context.RequestAborted;
         try
         {
-            using var connection = LedgerDatabase.Open(ledger.Path, create: false);
-            rows = usageQuery.Run(connection);
+            report = await AdminReports.UsageAsync(path, usageQuery, aborted).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            return; // the client is gone: nobody to answer
         }
         catch (SqliteException ex)
         {
-            return OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The usage ledger {ledger.Path} cannot be read: {ex.Message}");
+            await OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The usage ledger {path} cannot be read: {ex.Message}").ConfigureAwait(false);
+            return;
         }
 
-        return JsonAsync(context, 200, new UsageResponse(usageQuery.ByName, usageQuery.Since, usageQuery.Until, rows), AdminJsonContext.Default.UsageResponse);
+        await JsonAsync(context, 200, report, AdminJsonContext.Default.UsageResponse).ConfigureAwait(false);
     }
 
-    private QueuesResponse Queues()
+    private async Task ReloadAsync(HttpContext context)
     {
-        var now = time.GetTimestamp();
-        var frequency = (double)time.TimestampFrequency;
-        var models = admissions.Models.OrderBy(m => m.Model, StringComparer.Ordinal).Select(m => new ModelQueueReport(
-            m.Model,
-            m.Slots.Capacity,
-            m.Slots.Used,
-            m.Waiting,
-            m.Grants.PerSecond(now / time.TimestampFrequency),
-            m.AgingInterval(now) / frequency,
-            [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
-            Accounts(m.Classes),
-            Accounts(m.Tenants)));
-        var snapshot = state.Current.Config;
-        var utcNow = time.GetUtcNow();
-        var windows = snapshot.TimeWindows.Select(w => w.ActiveUntil(utcNow) is { } until
-            ? new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), true, until)
-            : new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), false, null));
-        return new QueuesResponse(snapshot.Scheduler.Policy, [.. models], [.. windows]);
-    }
-
-    private TenantReport[] Tenants()
-    {
-        var accounts = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
-        return [.. state.Current.Config.Tenants.Select(t =>
-        {
-            var used = usage.Of(t.Name);
-            var limited = limits.Of(t.Name);
-            var budget = limited?.Budget;
-            var month = budget?.Month;
-            return new TenantReport(
-                t.Name,
-                t.Class,
-                t.Weight,
-                [.. t.Models],
-                t.Rpm,
-                t.Tpm,
-                t.MaxInFlight,
-                accounts[t.Name].Sum(a => a.Waiting),
-                accounts[t.Name].Sum(a => a.InFlight),
-                used?.Requests ?? 0,
-                used?.PromptTokens ?? 0,
-                used?.CompletionTokens ?? 0,
-                used?.CachedPromptTokens ?? 0,
-                used?.ReasoningTokens ?? 0,
-                used?.EstimatedRequests ?? 0,
-                usage.MonthTokens(t.Name),
-                limited?.Requests?.Remaining,
-                limited?.Tokens?.Remaining,
-                limited?.InFlight ?? 0,
-                t.Budget?.Tokens ?? 0,
-                t.Budget?.MonthlyTokens ?? 0,
-                BudgetAmount.Usd(t.Budget?.Nanos ?? 0),
-                BudgetAmount.Usd(t.Budget?.MonthlyNanos ?? 0),
-                Left(budget, BudgetKind.Tokens),
-                Left(budget, BudgetKind.MonthlyTokens),
-                Usd(Left(budget, BudgetKind.Usd)),
-                Usd(Left(budget, BudgetKind.MonthlyUsd)),
-                budget?.SpentTokens,
-                month?.Tokens,
-                Usd(budget?.SpentNanos),
-                Usd(month?.Nanos));
-        })];
-    }
-
-    // One series per budget a tenant has now; series of budgets gone (a reload) are dropped.
-    private void RefreshBudgetGauges()
-    {
-        var gauge = metrics.RateLimiterBudgetLeft;
-        var live = new HashSet<(string, string)>();
-        foreach (var tenant in state.Current.Config.Tenants)
-        {
-            if (tenant.Budget is null || limits.Of(tenant.Name)?.Budget is not { } budget)
-            {
-                continue;
-            }
-
-            foreach (var (kind, label) in BudgetLabels)
-            {
-                if (Left(budget, kind) is { } left)
-                {
-                    live.Add((tenant.Name, label));
-                    gauge.WithLabels(tenant.Name, label).Set(kind is BudgetKind.Usd or BudgetKind.MonthlyUsd ? left / 1e9 : left);
-                }
-            }
-        }
-
-        foreach (var labels in gauge.GetAllLabelValues().ToArray())
-        {
-            if (!live.Contains((labels[0], labels[1])))
-            {
-                gauge.RemoveLabelled(labels);
-            }
-        }
-    }
-
-    // null: no such budget (as configured now: a reload may have just removed it).
-    private static long? Left(TenantBudgetState? budget, BudgetKind kind) =>
-        budget?.Left(kind) is { } left && left != long.MaxValue ? Math.Max(left, 0) : null;
-
-    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;
-
-    private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
-        [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];
-
-    private WorkerReport[] Workers()
-    {
-        var view = state.Current;
-        var snapshot = view.Config;
-        var second = time.GetTimestamp() / time.TimestampFrequency;
-        return view.Workers.Workers.Select(w => new WorkerReport(
-            w.Name,
-            w.Model.Url.ToString(),
-            [.. w.Models],
-            w.NeedsDiscovery,
-            w.IsRoutable(snapshot.CircuitBreaker),
-            w.Draining,
-            EnumNames.Snake(w.Health.State),
-            EnumNames.Snake(w.Breaker.State),
-            w.InFlight,
-            w.Model.MaxConcurrency,
-            w.Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter),
-            w.SlotsTaken,
-            w.Model.Weight,
-            w.Requests,
-            Scrape(w, snapshot.Routing.StaleAfter),
-            w.Errors.Rate(second),
-            Sample(w.Ttft.Seconds),
-            Sample(w.TimePerOutputToken.Seconds),
-            Pacing(w.Pacer))).ToArray();
-    }
-
-    private static PacingReport? Pacing(UpstreamPacer? pacer)
-    {
-        if (pacer is null)
-        {
-            return null;
-        }
-
-        var limits = pacer.Limits;
-        var (requests, tokens) = pacer.WindowUsage();
-        return new PacingReport(
-            limits.Rpm,
-            limits.Tpm,
-            limits.RequestLimit,
-            limits.TokenLimit,
-            limits.MaxWait.TotalSeconds,
-            pacer.Granted,
-            pacer.Waits,
-            pacer.WaitTime.TotalSeconds,
-            pacer.Timeouts,
-            pacer.Waiting,
-            requests,
-            tokens);
-    }
-
-    private ScrapeReport Scrape(WorkerState worker, TimeSpan staleAfter)
-    {
-        if (worker.Scraped is not { } scraped)
-        {
-            return new ScrapeReport(worker.ScrapeStatus, false, null, null, null, null, null);
-        }
-
-        var m = scraped.Metrics;
-        return new ScrapeReport(
-            worker.ScrapeStatus,
-            worker.IsFresh(staleAfter),
-            time.GetElapsedTime(scraped.At).TotalSeconds,
-            m.Has(VllmMetricFields.Running) ? m.Running : null,
-            m.Has(VllmMetricFields.Waiting) ? m.Waiting : null,
-            m.Has(VllmMetricFields.KvCacheUsage) ? m.KvCacheUsage : null,
-            m.Has(VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits) && m.PrefixCacheQueries > 0 ? m.PrefixCacheHits / m.PrefixCacheQueries : null);
-    }
-
-    private RoutingStatsResponse RoutingStats() => RoutingStats(state.Current);
-
-    private static RoutingStatsResponse RoutingStats(GatewayView view) => new(
-        view.Config.Routing.Strategy,
-        view.Workers.Workers.Select(w =>
-        {
-            var byStrategy = new Dictionary<string, long>(StringComparer.Ordinal);
-            for (var i = 0; i < RoutingStrategyNames.All.Length; i++)
-            {
-                byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
-            }
-
-            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
-        }).ToArray());
-
-    private BreakerReport[] Breakers() =>
-        state.Current.Workers.Workers.Select(w => new BreakerReport(
-            w.Name,
-            EnumNames.Snake(w.Breaker.State),
-            w.Breaker.ConsecutiveFailures,
-            w.Breaker.Failures,
-            w.Breaker.TimesOpened,
-            w.Breaker.LastTransition)).ToArray();
-
-    private static double? Sample(double seconds) => seconds > 0 ? seconds : null;
-
-    private Task ReloadAsync(HttpContext context)
-    {
-        var status = config.Reload();
-        return JsonAsync(context, status.Ok ? 200 : 422, ToReport(status), AdminJsonContext.Default.ReloadReport);
+        var status = await _commands.ReloadAsync(context.RequestAborted).ConfigureAwait(false);
+        await JsonAsync(context, status.Ok ? 200 : 422, AdminReports.Reload(status), AdminJsonContext.Default.ReloadReport).ConfigureAwait(false);
     }
 
     // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
@@ -368,9 +149,8 @@ internal sealed class AdminHandler(
             return OpenAiError.NotFound(context);
         }
 
-        worker.Draining = drain; // the worker tells admission what it offers now
-        RoutingLog.DrainChanged(logger, worker.Name, drain ? "draining" : "undrained");
-        return JsonAsync(context, 200, Workers(), AdminJsonContext.Default.WorkerReportArray);
+        _commands.SetDraining(worker, drain);
+        return JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray);
     }
 
     // POST /api/circuit-breaker/{name}/reset
@@ -387,9 +167,8 @@ internal sealed class AdminHandler(
             return OpenAiError.NotFound(context);
         }
 
-        worker.Breaker.Reset();
-        RoutingLog.BreakerChanged(logger, worker.Name, BreakerState.Closed);
-        return JsonAsync(context, 200, Breakers(), AdminJsonContext.Default.BreakerReportArray);
+        _commands.ResetBreaker(worker);
+        return JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray);
     }
 
     // {prefix}{name}/{action}: the named worker and the action, or the 404 being written.
@@ -409,87 +188,12 @@ internal sealed class AdminHandler(
             : (null, action, OpenAiError.WriteAsync(context, 404, "invalid_request_error", "worker_not_found", $"No worker named '{name}'."));
     }
 
-    private async Task MetricsAsync(HttpContext context)
+    // The stages' telemetry fills its scrape-time gauges as the registry collects (GatewayTelemetry).
+    private Task MetricsAsync(HttpContext context)
     {
-        RefreshStateGauges();
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        return telemetry.WriteAsync(context.Response.Body, context.RequestAborted);
     }
-
-    // Gauges that mirror state are set at scrape time; series of workers or models that are
-    // gone are dropped so dashboards don't show ghosts.
-    private void RefreshStateGauges()
-    {
-        var view = state.Current;
-        var set = view.Workers;
-        metrics.PruneWorkers(name => set.Find(name) is not null);
-
-        var staleAfter = view.Config.Routing.StaleAfter;
-        foreach (var worker in set.Workers)
-        {
-            var name = worker.Name;
-            metrics.WorkerInFlight.WithLabels(name).Set(worker.InFlight);
-            metrics.BreakerState.WithLabels(name).Set((int)worker.Breaker.State);
-            metrics.BreakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
-            if (worker.Pacer is { } pacer)
-            {
-                var (requests, tokens) = pacer.WindowUsage();
-                metrics.PacedRequests.WithLabels(name).IncTo(pacer.Granted);
-                metrics.PacingWaits.WithLabels(name).IncTo(pacer.Waits);
-                metrics.PacingTimeouts.WithLabels(name).IncTo(pacer.Timeouts);
-                metrics.PacingWindowRequests.WithLabels(name).Set(requests);
-                metrics.PacingWindowTokens.WithLabels(name).Set(tokens);
-            }
-            else
-            {
-                metrics.PacingWindowRequests.RemoveLabelled(name);
-                metrics.PacingWindowTokens.RemoveLabelled(name);
-            }
-
-            if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)
-            {
-                metrics.WorkerRunning.WithLabels(name).Set(scraped.Metrics.Running);
-                metrics.WorkerWaiting.WithLabels(name).Set(scraped.Metrics.Waiting);
-                metrics.WorkerKvCache.WithLabels(name).Set(scraped.Metrics.KvCacheUsage);
-            }
-            else
-            {
-                // Stale gauges are no reading: drop the series rather than repeat an old value.
-                metrics.WorkerRunning.RemoveLabelled(name);
-                metrics.WorkerWaiting.RemoveLabelled(name);
-                metrics.WorkerKvCache.RemoveLabelled(name);
-            }
-        }
-
-        GatewayMetrics.Prune(metrics.HealthyWorkers, set.Pools.ContainsKey);
-
-        foreach (var (model, pool) in set.Pools)
-        {
-            metrics.HealthyWorkers.WithLabels(model).Set(pool.Workers.Count(view.IsRoutable));
-        }
-
-        RefreshBudgetGauges();
-
-        // Every configured class has a series (0 when nobody waits), summed over the model pools.
-        var classes = view.Config.Classes;
-        GatewayMetrics.Prune(metrics.QueueDepth, name => classes.Any(c => c.Name == name));
-        foreach (var classModel in classes)
-        {
-            var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
-            metrics.QueueDepth.WithLabels(classModel.Name).Set(waiting);
-        }
-
-        if (ledger is not null)
-        {
-            metrics.LedgerRows.IncTo(ledger.Written);
-            metrics.LedgerDropped.IncTo(ledger.Dropped);
-            metrics.LedgerQueueDepth.Set(ledger.Pending);
-            metrics.LedgerBatchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
-        }
-    }
-
-    private static ReloadReport ToReport(ReloadStatus status) =>
-        new(status.At, status.Ok, status.Revision, status.Errors.Select(e => e.ToString()).ToArray());
 
     private static Task TextAsync(HttpContext context, int status, string text)
     {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using AotProxy.Admin;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -18,16 +17,16 @@ internal sealed class AdmissionController
     private readonly ConcurrentDictionary<string, ModelAdmission> _models = new(StringComparer.Ordinal);
     private readonly Lock _applyLock = new();
     private readonly WaiterPool _waiters;
-    private readonly GatewayMetrics _metrics;
+    private readonly AdmissionTelemetry _telemetry;
     private readonly TimeProvider _time;
     private readonly Router _router;
     private WorkerSet _workers = WorkerSet.Empty;
     private GatewaySnapshot? _snapshot;
 
-    public AdmissionController(WaiterPool waiters, GatewayMetrics metrics, TimeProvider time, Router router, CapacitySignal? capacity = null)
+    public AdmissionController(WaiterPool waiters, AdmissionTelemetry telemetry, TimeProvider time, Router router, CapacitySignal? capacity = null)
     {
         _waiters = waiters;
-        _metrics = metrics;
+        _telemetry = telemetry;
         _time = time;
         _router = router;
         capacity?.Connect(RefreshCapacity);
@@ -166,9 +165,9 @@ internal sealed class AdmissionController
     {
         var result = await pending.ConfigureAwait(false);
         Record(classModel, result);
-        _metrics.ObserveQueueWait(classModel, result.Waited);
+        _telemetry.ObserveQueueWait(classModel, result.Waited);
         return result;
     }
 
-    private void Record(string classModel, in AdmissionResult result) => _metrics.CountAdmission(classModel, result.Decision);
+    private void Record(string classModel, in AdmissionResult result) => _telemetry.CountDecision(classModel, result.Decision);
 }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
@@ -25,7 +24,8 @@ internal sealed class ForwardingStage(
     RetryBudget retryBudget,
     Random random,
     AdmissionController admissions,
-    GatewayMetrics metrics,
+    ForwardingTelemetry telemetry,
+    PacingTelemetry pacing,
     TimeProvider time,
     ILogger logger)
 {
@@ -66,7 +66,7 @@ internal sealed class ForwardingStage(
                     var paced = await pacer.WaitAsync(request.Reservation.Total, context.RequestAborted).ConfigureAwait(false);
                     if (paced.Waited > TimeSpan.Zero)
                     {
-                        metrics.ObservePacingWait(worker.Name, paced.Waited);
+                        pacing.ObserveWait(worker.Name, paced.Waited);
                     }
 
                     if (paced.Outcome != PacingOutcome.Granted)
@@ -84,7 +84,7 @@ internal sealed class ForwardingStage(
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
                 worker.OnRequestStart();
-                metrics.ActiveRequests.Inc();
+                telemetry.OnAttemptStart();
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
@@ -93,7 +93,7 @@ internal sealed class ForwardingStage(
                 }
                 finally
                 {
-                    metrics.ActiveRequests.Dec();
+                    telemetry.OnAttemptEnd();
                     worker.OnRequestEnd();
                 }
             }
@@ -117,7 +117,7 @@ internal sealed class ForwardingStage(
                 break;
             }
 
-            metrics.CountRetry(worker.Name);
+            telemetry.CountRetry(worker.Name);
             HttpLog.Retrying(logger, request.RequestId, worker.Name, result.Error, attempt + 1);
             try
             {

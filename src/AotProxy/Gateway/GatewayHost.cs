@@ -31,12 +31,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly KestrelListener? _h2c;
     private readonly ILogger _logger;
     private readonly ConfigStore _config;
-    private readonly GatewayMetrics _metrics;
+    private readonly GatewayTelemetry _telemetry;
     private readonly HeapCompaction _compaction;
     private readonly ITimer _scavenger;
     private readonly LedgerWriter? _ledger;
 
-    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayMetrics metrics, HeapCompaction compaction, TimeProvider time, ILogger logger)
+    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
         _ledger = ledger;
         _h2c = h2c;
@@ -48,7 +48,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         _data = data;
         _admin = admin;
         _logger = logger;
-        _metrics = metrics;
+        _telemetry = telemetry;
         _compaction = compaction;
         _scavenger = time.CreateTimer(static state => ((GatewayState)state!).Current.Workers.ScavengeIdleConnections(), state, ScavengeInterval, ScavengeInterval);
         _config.Reloaded += OnReloaded;
@@ -72,8 +72,8 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
-        var metrics = new GatewayMetrics();
-        var usage = new UsageRecorder(metrics, time);
+        var telemetry = new GatewayTelemetry();
+        var usage = new UsageRecorder(telemetry.Usage, time);
 
         // First: a gateway that cannot record usage must fail before it serves. The ledger's
         // totals seed the monthly counters and the budgets' spend, so a restart loses nothing.
@@ -93,7 +93,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var limits = new TenantLimits(time);
         limits.Seed(totals);
         var router = new Router(time, Random.Shared, routingLogger);
-        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), metrics, time, router, capacity);
+        var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
         var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, compaction, logger);
         config.AppliesTo(state.Apply);
@@ -103,8 +103,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         var monitor = new WorkerMonitor(state, http, time, capacity, routingLogger);
         monitor.Start();
 
-        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
-        var admin = new AdminHandler(config, state, admissions, limits, usage, metrics, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
+        telemetry.CollectFrom(state, admissions, limits, ledger);
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -142,7 +143,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, metrics, compaction, time, logger);
+        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, telemetry, compaction, time, logger);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -207,5 +208,5 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    private void OnReloaded(ReloadStatus status) => _metrics.ConfigReloads.WithLabels(status.Result).Inc();
+    private void OnReloaded(ReloadStatus status) => _telemetry.Config.CountReload(status);
 }

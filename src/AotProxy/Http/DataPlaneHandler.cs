@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
-using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
@@ -33,15 +32,15 @@ internal sealed class DataPlaneHandler(
 {
     // The stages over the gateway's long-lived state; GatewayHost's wiring, and a test's.
     public static DataPlaneHandler Create(
-        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayMetrics metrics, LedgerWriter? ledger, TimeProvider time, ILogger logger) => new(
+        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger) => new(
         state,
         new IdentityStage(time, logger),
         new InspectionStage(),
-        new LimitStage(tenantLimits, metrics),
+        new LimitStage(tenantLimits, telemetry.Limits),
         new AdmissionStage(admissions, time),
-        new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, metrics, time, logger),
-        new AccountingStage(usage, metrics, time),
-        new RecordStage(ledger, metrics, time),
+        new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger),
+        new AccountingStage(usage, telemetry.Requests, time),
+        new RecordStage(ledger, telemetry.Requests, time),
         time);
 
     public Task HandleAsync(HttpContext context)

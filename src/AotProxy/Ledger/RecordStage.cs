@@ -1,4 +1,3 @@
-using AotProxy.Admin;
 using AotProxy.Http;
 
 namespace AotProxy.Ledger;
@@ -6,11 +5,11 @@ namespace AotProxy.Ledger;
 // The record stage: the request metric and one ledger row per identified request, whichever way
 // it ended (DataPlaneHandler's finally), and the journal entry an admitted request leaves until
 // then. The ledger is written off the hot path: a row is a struct handed to a bounded queue.
-internal sealed class RecordStage(LedgerWriter? ledger, GatewayMetrics metrics, TimeProvider time)
+internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemetry, TimeProvider time)
 {
     // A request without a caller: counted, no row (there is no tenant to charge, and a flood of
     // bad keys must not fill the ledger).
-    public void RecordUnidentified(int status) => metrics.CountRequest(string.Empty, string.Empty, status);
+    public void RecordUnidentified(int status) => telemetry.CountRequest(string.Empty, string.Empty, status);
 
     // At admission: the ledger journals the row this request leaves if the gateway dies before
     // Record (`interrupted`, charged its prompt estimate); Record settles the entry.
@@ -39,7 +38,7 @@ internal sealed class RecordStage(LedgerWriter? ledger, GatewayMetrics metrics, 
     public void Record(ProxyRequest request)
     {
         var caller = request.Caller;
-        metrics.CountRequest(request.Label, caller.Class.Name, request.Status);
+        telemetry.CountRequest(request.Label, caller.Class.Name, request.Status);
         if (ledger is null)
         {
             return;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace AotProxy.Ledger;
 
@@ -39,7 +40,9 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
         return true;
     }
 
-    public UsageRow[] Run(SqliteConnection connection)
+    // cancellationToken interrupts the statement (sqlite3_interrupt): a scan of a large ledger
+    // stops when the client that asked for it is gone.
+    public UsageRow[] Run(SqliteConnection connection, CancellationToken cancellationToken = default)
     {
         var key = By switch
         {
@@ -58,15 +61,29 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
             """;
         command.Parameters.AddWithValue("$since", Since?.ToUnixTimeMilliseconds() ?? long.MinValue);
         command.Parameters.AddWithValue("$until", Until?.ToUnixTimeMilliseconds() ?? long.MaxValue);
-        using var reader = command.ExecuteReader();
+        cancellationToken.ThrowIfCancellationRequested();
+        using var interrupt = cancellationToken.Register(static c => raw.sqlite3_interrupt(((SqliteConnection)c!).Handle), connection);
         var rows = new List<UsageRow>();
+        try
+        {
+            Read(command, rows);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == raw.SQLITE_INTERRUPT)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+
+        return [.. rows];
+    }
+
+    private static void Read(SqliteCommand command, List<UsageRow> rows)
+    {
+        using var reader = command.ExecuteReader();
         while (reader.Read())
         {
             rows.Add(new UsageRow(
                 reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
         }
-
-        return [.. rows];
     }
 
     private static bool TryParseTime(string name, string? text, bool endOfDay, out DateTimeOffset? time, out string error)

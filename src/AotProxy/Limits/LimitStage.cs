@@ -1,5 +1,4 @@
 using AotProxy.Accounting;
-using AotProxy.Admin;
 using AotProxy.Http;
 using AotProxy.Ledger;
 
@@ -9,7 +8,7 @@ namespace AotProxy.Limits;
 // tenant's hard stops before anything is queued: max_in_flight, the budgets, RPM, TPM. TPM and
 // the budgets reserve it (the budgets also its worst-case cost); a budget may cap its completion.
 // A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
-internal sealed class LimitStage(TenantLimits limits, GatewayMetrics metrics)
+internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry)
 {
     public bool TryAcquire(ProxyRequest request)
     {
@@ -28,13 +27,13 @@ internal sealed class LimitStage(TenantLimits limits, GatewayMetrics metrics)
             return true; // a tenant without limits: no counter, no lookup
         }
 
-        metrics.CountLimitCheck(tenant.Name);
+        telemetry.CountCheck(tenant.Name);
         if (limit.IsAllowed)
         {
             return true;
         }
 
-        metrics.CountLimitRefusal(tenant.Name, limit.Refusal);
+        telemetry.CountRefusal(tenant.Name, limit.Refusal);
         var quota = limit.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd;
         request.Failure = quota ? ProxyFailure.QuotaExceeded : ProxyFailure.RateLimited;
         request.Outcome = quota ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;

@@ -69,6 +69,10 @@ internal sealed class TenantBudgetState
     // above a reservation); long.MaxValue for a budget not set.
     public long Left(BudgetKind kind) => Left(kind, _budget, Month, ReservedTokens, ReservedNanos);
 
+    // What /api/tenants and llm_rate_limiter_budget_left show: what is left, at least 0; null for
+    // a budget not set (as configured now: a reload may have just removed it).
+    public long? Remaining(BudgetKind kind) => Left(kind) is var left && left != long.MaxValue ? Math.Max(left, 0) : null;
+
     // Reserves prompt + completion tokens and their worst-case cost against every budget. A
     // budget with nothing left beyond the prompt refuses; a completion that does not fit is
     // capped to what fits, or refused with rejectOverrun. The reservation is added first and

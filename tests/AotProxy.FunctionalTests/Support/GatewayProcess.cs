@@ -25,6 +25,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
 
     public static bool IsAot => Environment.GetEnvironmentVariable("AOTPROXY_BINARY") is { Length: > 0 };
 
+    public int Id => _process.Id;
+
     public Uri? DataUri { get; private set; }
 
     public Uri? AdminUri { get; private set; }
@@ -40,7 +42,10 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         }
     }
 
-    public static GatewayProcess Start(params string[] args)
+    public static GatewayProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    // environment: variables set for the process only (e.g. the runtime's socket thread count).
+    public static GatewayProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var binary = Environment.GetEnvironmentVariable("AOTPROXY_BINARY");
         if (string.IsNullOrEmpty(binary) && Environment.GetEnvironmentVariable("AOTPROXY_REQUIRE_AOT") == "1")
@@ -63,6 +68,11 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         return new GatewayProcess(Process.Start(start)!, workingDirectory);
     }
 

@@ -1,4 +1,3 @@
-using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
@@ -27,7 +26,7 @@ public sealed class GatewayStateTests : IAsyncDisposable
     {
         _capacity = new CapacitySignal(_time);
         var router = new Router(_time, new Random(7), NullLogger.Instance);
-        _admissions = new AdmissionController(new WaiterPool(_time, 64), new GatewayMetrics(), _time, router, _capacity);
+        _admissions = new AdmissionController(new WaiterPool(_time, 64), new GatewayTelemetry().Admission, _time, router, _capacity);
         _compaction = new HeapCompaction(_time, NullLogger.Instance);
     }
 

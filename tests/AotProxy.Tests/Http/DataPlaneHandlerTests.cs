@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using AotProxy.Accounting;
-using AotProxy.Admin;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
@@ -155,13 +154,13 @@ public sealed class DataPlaneHandlerTests : IDisposable
         {
             var time = TimeProvider.System;
             var limits = new TenantLimits(time);
-            var metrics = new GatewayMetrics();
+            var telemetry = new GatewayTelemetry();
             var router = new Router(time, random, NullLogger.Instance);
             var capacity = new CapacitySignal(time);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), metrics, time, router, capacity);
+            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
             var ledger = LedgerWriter.Open(snapshot.Ledger, time, NullLogger.Instance, out _);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(metrics, usageClock), metrics, ledger, time, NullLogger.Instance);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, usageClock), telemetry, ledger, time, NullLogger.Instance);
             return new Plane(handler, admissions, state, limits, ledger);
         }
 

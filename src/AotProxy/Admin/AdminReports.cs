@@ -1,0 +1,237 @@
+using System.Reflection;
+using AotProxy.Accounting;
+using AotProxy.Admin.Contracts;
+using AotProxy.Admission;
+using AotProxy.Configuration;
+using AotProxy.Forwarding;
+using AotProxy.Gateway;
+using AotProxy.Ledger;
+using AotProxy.Limits;
+using AotProxy.Routing;
+
+namespace AotProxy.Admin;
+
+// The admin API's reports: functions from the gateway's state now to the JSON records of
+// Admin/Contracts, which AdminHandler writes.
+internal sealed class AdminReports(
+    ConfigStore config,
+    GatewayState state,
+    AdmissionController admissions,
+    TenantLimits limits,
+    UsageRecorder usage,
+    ForwardingTelemetry forwarding,
+    LedgerWriter? ledger,
+    TimeProvider time)
+{
+    private static readonly string Version =
+        typeof(AdminReports).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    private readonly long _started = time.GetTimestamp();
+
+    public StatusResponse Status()
+    {
+        var view = state.Current;
+        var snapshot = view.Config;
+        var set = view.Workers;
+        return new StatusResponse(
+            Version,
+            time.GetElapsedTime(_started).TotalSeconds,
+            new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, Reload(config.LastReload)),
+            new TotalsReport(
+                forwarding.ActiveRequests,
+                usage.PromptTokens,
+                usage.CompletionTokens,
+                set.Workers.Length,
+                set.Workers.Count(view.IsRoutable)),
+            RuntimeReport.Read(),
+            ledger is null ? null : new LedgerReport(ledger.Path, ledger.Written, ledger.Dropped, ledger.Pending));
+    }
+
+    public QueuesResponse Queues()
+    {
+        var now = time.GetTimestamp();
+        var frequency = (double)time.TimestampFrequency;
+        var models = admissions.Models.OrderBy(m => m.Model, StringComparer.Ordinal).Select(m => new ModelQueueReport(
+            m.Model,
+            m.Slots.Capacity,
+            m.Slots.Used,
+            m.Waiting,
+            m.Grants.PerSecond(now / time.TimestampFrequency),
+            m.AgingInterval(now) / frequency,
+            [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
+            Accounts(m.Classes),
+            Accounts(m.Tenants)));
+        var snapshot = state.Current.Config;
+        var utcNow = time.GetUtcNow();
+        var windows = snapshot.TimeWindows.Select(w => w.ActiveUntil(utcNow) is { } until
+            ? new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), true, until)
+            : new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), false, null));
+        return new QueuesResponse(snapshot.Scheduler.Policy, [.. models], [.. windows]);
+    }
+
+    public TenantReport[] Tenants()
+    {
+        var accounts = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
+        return [.. state.Current.Config.Tenants.Select(t =>
+        {
+            var used = usage.Of(t.Name);
+            var limited = limits.Of(t.Name);
+            var budget = limited?.Budget;
+            var month = budget?.Month;
+            return new TenantReport(
+                t.Name,
+                t.Class,
+                t.Weight,
+                [.. t.Models],
+                t.Rpm,
+                t.Tpm,
+                t.MaxInFlight,
+                accounts[t.Name].Sum(a => a.Waiting),
+                accounts[t.Name].Sum(a => a.InFlight),
+                used?.Requests ?? 0,
+                used?.PromptTokens ?? 0,
+                used?.CompletionTokens ?? 0,
+                used?.CachedPromptTokens ?? 0,
+                used?.ReasoningTokens ?? 0,
+                used?.EstimatedRequests ?? 0,
+                usage.MonthTokens(t.Name),
+                limited?.Requests?.Remaining,
+                limited?.Tokens?.Remaining,
+                limited?.InFlight ?? 0,
+                t.Budget?.Tokens ?? 0,
+                t.Budget?.MonthlyTokens ?? 0,
+                BudgetAmount.Usd(t.Budget?.Nanos ?? 0),
+                BudgetAmount.Usd(t.Budget?.MonthlyNanos ?? 0),
+                Left(budget, BudgetKind.Tokens),
+                Left(budget, BudgetKind.MonthlyTokens),
+                Usd(Left(budget, BudgetKind.Usd)),
+                Usd(Left(budget, BudgetKind.MonthlyUsd)),
+                budget?.SpentTokens,
+                month?.Tokens,
+                Usd(budget?.SpentNanos),
+                Usd(month?.Nanos));
+        })];
+    }
+
+    private static long? Left(TenantBudgetState? budget, BudgetKind kind) => budget?.Remaining(kind);
+
+    private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;
+
+    private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
+        [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];
+
+    public WorkerReport[] Workers()
+    {
+        var view = state.Current;
+        var snapshot = view.Config;
+        var second = time.GetTimestamp() / time.TimestampFrequency;
+        return view.Workers.Workers.Select(w => new WorkerReport(
+            w.Name,
+            w.Model.Url.ToString(),
+            [.. w.Models],
+            w.NeedsDiscovery,
+            w.IsRoutable(snapshot.CircuitBreaker),
+            w.Draining,
+            EnumNames.Snake(w.Health.State),
+            EnumNames.Snake(w.Breaker.State),
+            w.InFlight,
+            w.Model.MaxConcurrency,
+            w.Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter),
+            w.SlotsTaken,
+            w.Model.Weight,
+            w.Requests,
+            Scrape(w, snapshot.Routing.StaleAfter),
+            w.Errors.Rate(second),
+            Sample(w.Ttft.Seconds),
+            Sample(w.TimePerOutputToken.Seconds),
+            Pacing(w.Pacer))).ToArray();
+    }
+
+    private static PacingReport? Pacing(UpstreamPacer? pacer)
+    {
+        if (pacer is null)
+        {
+            return null;
+        }
+
+        var limits = pacer.Limits;
+        var (requests, tokens) = pacer.WindowUsage();
+        return new PacingReport(
+            limits.Rpm,
+            limits.Tpm,
+            limits.RequestLimit,
+            limits.TokenLimit,
+            limits.MaxWait.TotalSeconds,
+            pacer.Granted,
+            pacer.Waits,
+            pacer.WaitTime.TotalSeconds,
+            pacer.Timeouts,
+            pacer.Waiting,
+            requests,
+            tokens);
+    }
+
+    private ScrapeReport Scrape(WorkerState worker, TimeSpan staleAfter)
+    {
+        if (worker.Scraped is not { } scraped)
+        {
+            return new ScrapeReport(worker.ScrapeStatus, false, null, null, null, null, null);
+        }
+
+        var m = scraped.Metrics;
+        return new ScrapeReport(
+            worker.ScrapeStatus,
+            worker.IsFresh(staleAfter),
+            time.GetElapsedTime(scraped.At).TotalSeconds,
+            m.Has(VllmMetricFields.Running) ? m.Running : null,
+            m.Has(VllmMetricFields.Waiting) ? m.Waiting : null,
+            m.Has(VllmMetricFields.KvCacheUsage) ? m.KvCacheUsage : null,
+            m.Has(VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits) && m.PrefixCacheQueries > 0 ? m.PrefixCacheHits / m.PrefixCacheQueries : null);
+    }
+
+    public RoutingStatsResponse RoutingStats() => RoutingStats(state.Current);
+
+    private static RoutingStatsResponse RoutingStats(GatewayView view) => new(
+        view.Config.Routing.Strategy,
+        view.Workers.Workers.Select(w =>
+        {
+            var byStrategy = new Dictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 0; i < RoutingStrategyNames.All.Length; i++)
+            {
+                byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
+            }
+
+            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
+        }).ToArray());
+
+    public BreakerReport[] Breakers() =>
+        state.Current.Workers.Workers.Select(w => new BreakerReport(
+            w.Name,
+            EnumNames.Snake(w.Breaker.State),
+            w.Breaker.ConsecutiveFailures,
+            w.Breaker.Failures,
+            w.Breaker.TimesOpened,
+            w.Breaker.LastTransition)).ToArray();
+
+    private static double? Sample(double seconds) => seconds > 0 ? seconds : null;
+
+    // GET /api/usage?since=2026-11-01&until=...&by=tenant|model|day: the ledger at `path`, summed
+    // as `aotproxy usage` prints it. Read on a connection of its own: SQLite in WAL mode lets it
+    // run beside the writer. The scan blocks its thread (~1.3 s over 1M rows, perf/RESULTS.md), so
+    // it runs on the thread pool, never on the epoll thread the admin request came in on, which
+    // the data plane's sockets share (Gateway/EventLoop.cs). Cancelled, it stops (sqlite3_interrupt).
+    public static async Task<UsageResponse> UsageAsync(string path, UsageQuery query, CancellationToken aborted)
+    {
+        var rows = await Task.Run(
+            () =>
+            {
+                using var connection = LedgerDatabase.Open(path, create: false);
+                return query.Run(connection, aborted);
+            },
+            aborted).ConfigureAwait(false);
+        return new UsageResponse(query.ByName, query.Since, query.Until, rows);
+    }
+
+    public static ReloadReport Reload(ReloadStatus status) =>
+        new(status.At, status.Ok, status.Revision, status.Errors.Select(e => e.ToString()).ToArray());
+}

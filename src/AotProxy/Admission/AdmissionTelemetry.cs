@@ -1,0 +1,45 @@
+using System.Collections.Concurrent;
+using AotProxy.Gateway;
+using AotProxy.Routing;
+using Prometheus;
+
+namespace AotProxy.Admission;
+
+// The admission stage's metrics by class: decisions and queue waits (AdmissionController, on the
+// request's path), and the queue depth, set at scrape time.
+internal sealed class AdmissionTelemetry
+{
+    private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
+    private readonly CollectorRegistry _registry;
+    private readonly Gauge _queueDepth;
+    private readonly Histogram _queueWaitSeconds;
+    private readonly Counter _admissionsTotal;
+
+    public AdmissionTelemetry(CollectorRegistry registry)
+    {
+        _registry = registry;
+        var factory = Metrics.WithCustomRegistry(registry);
+        _queueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
+        _queueWaitSeconds = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+        _admissionsTotal = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
+    }
+
+    public void CountDecision(string @class, AdmissionDecision decision) =>
+        _admissions.GetOrAdd((@class, decision), static (key, counter) => counter.WithLabels(key.Class, EnumNames.Snake(key.Decision)), _admissionsTotal).Inc();
+
+    public void ObserveQueueWait(string @class, TimeSpan waited) =>
+        TelemetrySeries.Child(_queueWait, _queueWaitSeconds, @class).Observe(waited.TotalSeconds);
+
+    // Every configured class has a series (0 when nobody waits), summed over the model pools.
+    public void CollectFrom(GatewayState state, AdmissionController admissions) => _registry.AddBeforeCollectCallback(() =>
+    {
+        var classes = state.Current.Config.Classes;
+        TelemetrySeries.Prune(_queueDepth, name => classes.Any(c => c.Name == name));
+        foreach (var classModel in classes)
+        {
+            var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
+            _queueDepth.WithLabels(classModel.Name).Set(waiting);
+        }
+    });
+}

@@ -1,0 +1,34 @@
+using System.Collections.Concurrent;
+using AotProxy.Gateway;
+using Prometheus;
+
+namespace AotProxy.Http;
+
+// The request as a whole: counted by final status (Ledger/RecordStage), its latency and time to
+// first byte observed per model (Accounting/AccountingStage).
+internal sealed class RequestTelemetry
+{
+    private readonly ConcurrentDictionary<(string Model, string Class, int Status), Counter.Child> _requests = new();
+    private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
+    private readonly Counter _requestsTotal;
+    private readonly Histogram _requestLatency;
+    private readonly Histogram _ttftSeconds;
+
+    public RequestTelemetry(CollectorRegistry registry)
+    {
+        var factory = Metrics.WithCustomRegistry(registry);
+        _requestsTotal = factory.CreateCounter("llm_gateway_requests_total", "Requests by model, class and final HTTP status.", ["model", "class", "status"]);
+        _requestLatency = factory.CreateHistogram("llm_gateway_request_latency_seconds", "Time from request start to the last response byte.", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+        _ttftSeconds = factory.CreateHistogram("llm_gateway_ttft_seconds", "Time from the upstream send to the first response byte (for streams: the first token).", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+    }
+
+    public void CountRequest(string model, string @class, int status) =>
+        _requests.GetOrAdd((model, @class, status), static (key, counter) => counter.WithLabels(key.Model, key.Class, StatusText.Of(key.Status)), _requestsTotal).Inc();
+
+    public void ObserveLatency(string model, TimeSpan elapsed) =>
+        TelemetrySeries.Child(_latency, _requestLatency, model).Observe(elapsed.TotalSeconds);
+
+    public void ObserveTtft(string model, TimeSpan elapsed) =>
+        TelemetrySeries.Child(_ttft, _ttftSeconds, model).Observe(elapsed.TotalSeconds);
+}

@@ -1,0 +1,31 @@
+using Prometheus;
+
+namespace AotProxy.Ledger;
+
+// The usage ledger, set at scrape time from LedgerWriter's counters: the hot path pays nothing for them.
+internal sealed class LedgerTelemetry
+{
+    private readonly CollectorRegistry _registry;
+    private readonly Counter _rows;
+    private readonly Counter _dropped;
+    private readonly Gauge _queueDepth;
+    private readonly Gauge _batchSeconds;
+
+    public LedgerTelemetry(CollectorRegistry registry)
+    {
+        _registry = registry;
+        var factory = Metrics.WithCustomRegistry(registry);
+        _rows = factory.CreateCounter("llm_gateway_ledger_rows_total", "Rows the usage ledger has written.");
+        _dropped = factory.CreateCounter("llm_gateway_ledger_dropped_total", "Ledger rows lost: its queue was full (ledger.queue_capacity) or a write failed. The in-memory totals still count them.");
+        _queueDepth = factory.CreateGauge("llm_gateway_ledger_queue_depth", "Ledger rows queued and not yet written.");
+        _batchSeconds = factory.CreateGauge("llm_gateway_ledger_batch_seconds", "How long the usage ledger's last batch insert (one transaction) took.");
+    }
+
+    public void CollectFrom(LedgerWriter ledger) => _registry.AddBeforeCollectCallback(() =>
+    {
+        _rows.IncTo(ledger.Written);
+        _dropped.IncTo(ledger.Dropped);
+        _queueDepth.Set(ledger.Pending);
+        _batchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
+    });
+}

@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+
+namespace AotProxy.FunctionalTests;
+
+// /metrics is a contract: dashboards and alerts outside this repository read these names, types,
+// label names, help texts and buckets (SPEC.md "Metric names"). The list below is the one the
+// gateway wrote before its metrics moved next to the stages (issue 15, item 4); a change to it
+// must be deliberate.
+public partial class MetricsContractTests
+{
+    private const string RateLimitedKey = "sk-test-metrics-contract";
+
+    // name, type, label names (series lines; histograms without `le`), help text. The SPEC.md list
+    // is marked "spec".
+    private static readonly (string Name, string Type, string Labels, string Help)[] Expected =
+    [
+        ("llm_gateway_requests_total", "counter", "model,class,status", "Requests by model, class and final HTTP status."), // spec
+        ("llm_gateway_active_requests", "gauge", "", "Requests being proxied right now."), // spec
+        ("llm_gateway_request_latency_seconds", "histogram", "model", "Time from request start to the last response byte."), // spec
+        ("llm_gateway_ttft_seconds", "histogram", "model", "Time from the upstream send to the first response byte (for streams: the first token)."), // spec
+        ("llm_gateway_healthy_workers", "gauge", "model", "Routable workers per model."), // spec
+        ("llm_gateway_tokens_total", "counter", "tenant,kind", "Tokens used, from the upstream's usage (or the gateway's estimate, see llm_gateway_estimated_usage_total)."), // spec
+        ("llm_gateway_cached_prompt_tokens_total", "counter", "tenant", "Prompt tokens the upstream served from its prefix cache (usage.prompt_tokens_details.cached_tokens); part of kind=\"prompt\"."),
+        ("llm_gateway_reasoning_tokens_total", "counter", "tenant", "Completion tokens spent on reasoning (usage.completion_tokens_details.reasoning_tokens); part of kind=\"completion\"."),
+        ("llm_gateway_estimated_usage_total", "counter", "tenant", "Requests accounted with estimated usage: the response ended (cut, client gone, timeout) without reporting it."),
+        ("llm_gateway_config_reloads_total", "counter", "result", "Config reloads by result."), // spec
+        ("llm_worker_in_flight", "gauge", "worker", "Requests the gateway has in flight on the worker."), // spec
+        ("llm_worker_running_requests", "gauge", "worker", "vllm:num_requests_running from the worker's last good /metrics scrape."), // spec
+        ("llm_worker_waiting_requests", "gauge", "worker", "vllm:num_requests_waiting from the worker's last good /metrics scrape."), // spec
+        ("llm_worker_kv_cache_usage", "gauge", "worker", "KV-cache usage (0..1) from the worker's last good /metrics scrape."), // spec
+        ("llm_circuit_breaker_state", "gauge", "worker", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open."), // spec
+        ("llm_circuit_breaker_failures_total", "counter", "worker", "Failures the worker's breaker counted (transport errors, 5xx, slow first bytes)."), // spec
+        ("llm_gateway_retries_total", "counter", "worker", "Requests retried on another worker, by the worker that failed them."), // spec
+        ("llm_gateway_queue_depth", "gauge", "class", "Requests waiting for a slot, by class (all models)."), // spec
+        ("llm_gateway_queue_wait_seconds", "histogram", "class", "Time a queued request waited, granted or not, by class."), // spec
+        ("llm_gateway_admissions_total", "counter", "class,outcome", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled."), // spec
+        ("llm_rate_limiter_requests_total", "counter", "tenant", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check."), // spec
+        ("llm_rate_limiter_budget_left", "gauge", "tenant,budget", "What each budget of a tenant with budgets has left for new requests (budget - spent - reserved, at least 0), by budget: tokens, monthly_tokens (tokens), usd, monthly_usd (USD). Set at scrape time."),
+        ("llm_rate_limiter_rejected_total", "counter", "tenant,reason", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight), budget_tokens and budget_usd (a used-up budget, or max_tokens above what is left with budget_overrun = \"reject\")."), // spec
+        ("llm_worker_paced_requests_total", "counter", "worker", "Requests the worker's upstream pacing (rpm/tpm) let go, at once or after waiting."),
+        ("llm_worker_pacing_waits_total", "counter", "worker", "Requests that had to wait for the worker's pacing, granted or not."),
+        ("llm_worker_pacing_wait_seconds", "histogram", "worker", "Time a request waited for the worker's pacing, granted or not (requests that went at once are not observed)."),
+        ("llm_worker_pacing_timeouts_total", "counter", "worker", "Requests refused with 503 because the worker's pacing gave no turn within max_wait."),
+        ("llm_worker_pacing_window_requests", "gauge", "worker", "Requests started on the paced worker in the last 60 s."),
+        ("llm_worker_pacing_window_tokens", "gauge", "worker", "Tokens reserved (prompt estimate + max_tokens) on the paced worker in the last 60 s."),
+        ("llm_gateway_ledger_rows_total", "counter", "", "Rows the usage ledger has written."),
+        ("llm_gateway_ledger_dropped_total", "counter", "", "Ledger rows lost: its queue was full (ledger.queue_capacity) or a write failed. The in-memory totals still count them."),
+        ("llm_gateway_ledger_queue_depth", "gauge", "", "Ledger rows queued and not yet written."),
+        ("llm_gateway_ledger_batch_seconds", "gauge", "", "How long the usage ledger's last batch insert (one transaction) took."),
+    ];
+
+    // Metrics whose series this test does not bring about (no queueing, no retry, no pacing wait):
+    // their header is checked, their label names are not.
+    private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total"];
+
+    [Fact]
+    public async Task Metrics_WritesTheContractsNamesTypesLabelsHelpTextsAndBuckets()
+    {
+        // A paced worker (rpm), a tenant with an rpm and a budget, one request it may make and one
+        // it may not: every family above has a series except those in NoSeries.
+        await using var gateway = await TestGateway.StartAsync(
+            workers: 1,
+            extraToml: $"""
+                rpm = 600
+
+                [[tenants]]
+                name = "metered"
+                api_key_sha256 = ["{ApiKeyIndex.HashKey(RateLimitedKey)}"]
+                rpm = 1
+                budget_tokens = 100000
+                """);
+        using (var ok = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4), key: RateLimitedKey)))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            await ok.Content.ReadAsStringAsync();
+        }
+
+        using (var refused = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey)))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        }
+
+        await Fleet.TenantAfterAsync(gateway, "metered", 1);
+        await TestGateway.WaitUntilAsync(async () => Fleet.HasSeries(await gateway.MetricsAsync(), "llm_worker_kv_cache_usage", "sim-0"), "a fresh scrape of sim-0");
+        var text = await gateway.MetricsAsync();
+
+        var help = Headers(text, "# HELP ");
+        var types = Headers(text, "# TYPE ");
+        Assert.Equal(Expected.Select(e => e.Name).Order(StringComparer.Ordinal), types.Keys.Order(StringComparer.Ordinal));
+        foreach (var (name, type, labels, helpText) in Expected)
+        {
+            Assert.Equal((name, type), (name, types[name]));
+            Assert.Equal((name, helpText), (name, Unescape(help[name])));
+            var seen = LabelNames(text, name, type);
+            if (NoSeries.Contains(name))
+            {
+                Assert.True(seen.Count == 0 || seen.SetEquals([labels]), $"{name}: {string.Join(" | ", seen)}");
+            }
+            else
+            {
+                Assert.Equal((name, labels), (name, string.Join(" | ", seen)));
+            }
+        }
+
+        // Every histogram: 1 ms doubling 18 times (~2 min), then +Inf.
+        double[] buckets = [.. Enumerable.Range(0, 18).Select(i => 0.001 * Math.Pow(2, i)), double.PositiveInfinity];
+        foreach (var name in new[] { "llm_gateway_request_latency_seconds", "llm_gateway_ttft_seconds" })
+        {
+            var le = text.Split('\n')
+                .Where(l => l.StartsWith(name + "_bucket{", StringComparison.Ordinal))
+                .Select(l => LeLabel().Match(l).Groups[1].Value)
+                .Select(v => v == "+Inf" ? double.PositiveInfinity : double.Parse(v, CultureInfo.InvariantCulture))
+                .ToArray();
+            Assert.Equal(buckets.Length, le.Length);
+            for (var i = 0; i < buckets.Length; i++)
+            {
+                Assert.Equal(buckets[i], le[i], 1e-9);
+            }
+        }
+    }
+
+    private static Dictionary<string, string> Headers(string text, string prefix) =>
+        text.Split('\n')
+            .Where(l => l.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(l => l[prefix.Length..])
+            .ToDictionary(l => l[..l.IndexOf(' ', StringComparison.Ordinal)], l => l[(l.IndexOf(' ', StringComparison.Ordinal) + 1)..], StringComparer.Ordinal);
+
+    private static string Unescape(string help) => help.Replace("\\\\", "\\", StringComparison.Ordinal).Replace("\\n", "\n", StringComparison.Ordinal);
+
+    // The label-name lists of the metric's series ("a,b", "" for none), histograms' `le` aside.
+    private static HashSet<string> LabelNames(string text, string name, string type)
+    {
+        string[] suffixes = type == "histogram" ? ["_bucket", "_sum", "_count"] : [""];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            foreach (var suffix in suffixes)
+            {
+                var series = name + suffix;
+                if (line.StartsWith(series, StringComparison.Ordinal) && line.Length > series.Length && line[series.Length] is '{' or ' ')
+                {
+                    var labels = line[series.Length] == '{' ? line[(series.Length + 1)..line.LastIndexOf('}')] : "";
+                    seen.Add(string.Join(',', LabelName().Matches(labels).Select(m => m.Groups[1].Value).Where(l => l != "le")));
+                }
+            }
+        }
+
+        return seen;
+    }
+
+    [GeneratedRegex("""([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"(?:,|$)""")]
+    private static partial Regex LabelName();
+
+    [GeneratedRegex("le=\"([^\"]*)\"")]
+    private static partial Regex LeLabel();
+}
