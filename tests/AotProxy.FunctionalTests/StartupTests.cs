@@ -92,6 +92,10 @@ public class StartupTests
             {
                 held.Add(new TcpClient());
                 await held[i].ConnectAsync(gateway.DataUri!.Host, gateway.DataUri.Port);
+                // Served once and kept alive: Kestrel has counted it. A connection the kernel
+                // accepted is counted later, on a thread-pool thread, in no fixed order: without
+                // this the third could be counted before the first two and be served (seen in CI).
+                Assert.True(await ServedAsync(held[i]), $"held connection {i + 1} was not served");
             }
 
             for (var i = 0; i < 20; i++)
@@ -111,6 +115,17 @@ public class StartupTests
         var rejected = gateway.Output.Split('\n').Count(l => l.Contains("maximum number of concurrent connections", StringComparison.Ordinal));
         Assert.Equal(1, rejected);
         directory.Delete(recursive: true);
+    }
+
+    // A GET /health on a kept-alive connection, answered 200.
+    private static async Task<bool> ServedAsync(TcpClient client)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var stream = client.GetStream();
+        await stream.WriteAsync("GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n"u8.ToArray(), timeout.Token);
+        var buffer = new byte[1024];
+        var read = await stream.ReadAsync(buffer, timeout.Token);
+        return System.Text.Encoding.ASCII.GetString(buffer, 0, read).StartsWith("HTTP/1.1 200", StringComparison.Ordinal);
     }
 
     private static async Task<bool> ClosedWithoutAnswerAsync(TcpClient client)
