@@ -17,7 +17,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private readonly ClusterModel _model;
     private readonly RedisAddress _store;
     private readonly string _storeText;
-    private readonly GatewayState _state;
+    private readonly Func<GatewaySnapshot> _config;
     private readonly Func<long> _inFlight;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -31,13 +31,14 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private string? _flaggedDigest;
     private string? _takenBy;
 
-    public ClusterMembership(ClusterModel model, GatewayState state, Func<long> inFlight, TimeProvider time, ILogger logger)
+    // config: the snapshot requests run on now (its digest and revision go into each beat).
+    public ClusterMembership(ClusterModel model, Func<GatewaySnapshot> config, Func<long> inFlight, TimeProvider time, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(model);
         _model = model;
         _store = model.Store ?? throw new ArgumentException("[cluster] has no redis_url", nameof(model));
         _storeText = _store.ToString();
-        _state = state;
+        _config = config;
         _inFlight = inFlight;
         _time = time;
         _logger = logger;
@@ -76,7 +77,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private async Task BeatAsync()
     {
         var db = _redis!.GetDatabase();
-        var config = _state.Current.Config;
+        var config = _config();
         var now = _time.GetUtcNow();
         var self = new ClusterMember(Name, _instance, GatewayVersion.Text, config.Digest, config.Revision, _inFlight(), _started, now, _lastLatency, _model.MemberTtl);
         try

@@ -111,7 +111,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
         var cluster = snapshot.Cluster.Enabled
-            ? new ClusterMembership(snapshot.Cluster, state, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
+            ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
