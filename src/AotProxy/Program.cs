@@ -26,7 +26,7 @@ return args2.Command switch
     "demo" => await DemoCommand.RunAsync(args2).ConfigureAwait(false),
     "simulate" => await SimulateCommand.RunAsync(args2).ConfigureAwait(false),
     "usage" => UsageCommand.Run(args2, Console.Out, Console.Error),
-    "status" or "workers" or "queues" or "drain" or "undrain" => await AdminCommand.RunAsync(args2).ConfigureAwait(false),
+    "status" or "workers" or "queues" or "cluster" or "drain" or "undrain" => await AdminCommand.RunAsync(args2).ConfigureAwait(false),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
 };
@@ -51,7 +51,8 @@ static int Usage(TextWriter writer, int exitCode)
                    [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
                    [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N]
                                                 one simulated vLLM worker, until SIGTERM
-          aotproxy status | workers | queues    read the admin API (--admin URL, --token T)
+          aotproxy status | workers | queues | cluster
+                                                read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME
           aotproxy usage [--since 2026-11-01] [--until 2026-11-30] [--by tenant|model|day]
                    [--config FILE | --ledger PATH] [--json]

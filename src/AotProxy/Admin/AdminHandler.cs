@@ -4,6 +4,7 @@ using System.Text.Json.Serialization.Metadata;
 using AotProxy.Accounting;
 using AotProxy.Admin.Contracts;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
 using AotProxy.Http;
@@ -28,10 +29,11 @@ internal sealed class AdminHandler(
     UsageRecorder usage,
     GatewayTelemetry telemetry,
     LedgerWriter? ledger,
+    ClusterMembership? cluster,
     TimeProvider time,
     ILogger logger)
 {
-    private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, time);
+    private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, cluster, time);
     private readonly AdminCommands _commands = new(config, logger);
 
     public Task HandleAsync(HttpContext context)
@@ -44,9 +46,7 @@ internal sealed class AdminHandler(
             return (path, isGet) switch
             {
                 ("/health", true) => TextAsync(context, 200, "ok"),
-                ("/ready", true) => state.Current is var view && view.Workers.HasRoutableWorker(view.Config.CircuitBreaker)
-                    ? TextAsync(context, 200, "ready")
-                    : TextAsync(context, 503, "not ready: no routable worker"),
+                ("/ready", true) => ReadyAsync(context),
                 ("/metrics", true) => MetricsAsync(context),
                 _ => OpenAiError.NotFound(context),
             };
@@ -64,6 +64,7 @@ internal sealed class AdminHandler(
             ("/api/config/reload", _, true) => ReloadAsync(context),
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, _reports.RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
             ("/api/queues", true, _) => JsonAsync(context, 200, _reports.Queues(), AdminJsonContext.Default.QueuesResponse),
+            ("/api/cluster", true, _) => JsonAsync(context, 200, _reports.Cluster(), AdminJsonContext.Default.ClusterResponse),
             ("/api/tenants", true, _) => JsonAsync(context, 200, _reports.Tenants(), AdminJsonContext.Default.TenantReportArray),
             ("/api/usage", true, _) => UsageAsync(context),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray),
@@ -71,6 +72,22 @@ internal sealed class AdminHandler(
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
             _ => OpenAiError.NotFound(context),
         };
+    }
+
+    // 503 only when no worker is routable. A replica that cannot reach the cluster store still
+    // serves (store_down says how), so it stays in the load balancer and says "degraded": were it
+    // to fail /ready, a Redis outage would take every replica out at once.
+    private Task ReadyAsync(HttpContext context)
+    {
+        var view = state.Current;
+        if (!view.Workers.HasRoutableWorker(view.Config.CircuitBreaker))
+        {
+            return TextAsync(context, 503, "not ready: no routable worker");
+        }
+
+        return cluster is { Current.StoreUp: false } degraded
+            ? TextAsync(context, 200, $"ready, degraded: cluster store unreachable, store_down = {degraded.Model.StoreDown}")
+            : TextAsync(context, 200, "ready");
     }
 
     private static bool IsAuthorized(HttpContext context, GatewaySnapshot snapshot)

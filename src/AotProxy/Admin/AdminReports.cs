@@ -1,7 +1,7 @@
-using System.Reflection;
 using AotProxy.Accounting;
 using AotProxy.Admin.Contracts;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
@@ -21,11 +21,9 @@ internal sealed class AdminReports(
     UsageRecorder usage,
     ForwardingTelemetry forwarding,
     LedgerWriter? ledger,
+    ClusterMembership? cluster,
     TimeProvider time)
 {
-    private static readonly string Version =
-        typeof(AdminReports).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-
     private readonly long _started = time.GetTimestamp();
 
     public StatusResponse Status()
@@ -34,7 +32,7 @@ internal sealed class AdminReports(
         var snapshot = view.Config;
         var set = view.Workers;
         return new StatusResponse(
-            Version,
+            GatewayVersion.Text,
             time.GetElapsedTime(_started).TotalSeconds,
             new ConfigReport(snapshot.Revision, snapshot.Source, snapshot.LoadedAt, Reload(config.LastReload)),
             new TotalsReport(
@@ -45,6 +43,45 @@ internal sealed class AdminReports(
                 set.Workers.Count(view.IsRoutable)),
             RuntimeReport.Read(),
             ledger is null ? null : new LedgerReport(ledger.Path, ledger.Written, ledger.Dropped, ledger.Pending));
+    }
+
+    public ClusterResponse Cluster()
+    {
+        if (cluster is null)
+        {
+            return new ClusterResponse("alone", null, null, false, null, null, null, 0, 0, state.Current.Config.Digest, null, 0, 0, null, []);
+        }
+
+        var view = cluster.Current;
+        var model = cluster.Model;
+        var members = view.Members.Select(m => new ClusterMemberReport(
+            m.Name,
+            m.Name == cluster.Name,
+            m.Version,
+            m.Digest,
+            m.Revision,
+            view.Differs(m),
+            m.InFlight,
+            m.Started,
+            m.LastSeen,
+            m.ExpiresIn.TotalSeconds,
+            m.StoreLatency.TotalMilliseconds));
+        return new ClusterResponse(
+            "cluster",
+            cluster.Name,
+            cluster.Store.ToString(),
+            !view.StoreUp,
+            model.StoreDown,
+            view.Error,
+            view.StoreDownSince,
+            view.StoreFailures,
+            view.StoreLatency.TotalMilliseconds,
+            state.Current.Config.Digest,
+            view.MajorityDigest,
+            model.Heartbeat.TotalSeconds,
+            model.MemberTtl.TotalSeconds,
+            view.MembersAt,
+            [.. members]);
     }
 
     public QueuesResponse Queues()

@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 
 namespace AotProxy.Cli;
 
-// `aotproxy status | workers | queues | drain NAME | undrain NAME`: a thin client of the admin API.
+// `aotproxy status | workers | queues | cluster | drain NAME | undrain NAME`: a thin client of the admin API.
 internal static class AdminCommand
 {
     public static async Task<int> RunAsync(CliArgs args)
@@ -14,6 +14,7 @@ internal static class AdminCommand
             "status" => (HttpMethod.Get, "/api/status"),
             "workers" => (HttpMethod.Get, "/api/workers"),
             "queues" => (HttpMethod.Get, "/api/queues"),
+            "cluster" => (HttpMethod.Get, "/api/cluster"),
             "drain" or "undrain" when args.Positional.Count == 1 => (HttpMethod.Post, $"/api/workers/{Uri.EscapeDataString(args.Positional[0])}/{args.Command}"),
             _ => (HttpMethod.Get, string.Empty),
         };

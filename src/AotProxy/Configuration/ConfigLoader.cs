@@ -81,7 +81,7 @@ internal static class ConfigLoader
             return ConfigLoadResult.Failure(new ConfigError(line, map.KeyAt(line, ex.Column ?? 0), TomlDiagnostics.Describe(ex.Message)));
         }
 
-        return ConfigValidator.Validate(config, ReadInputs(config.Jwt, source), map, source, revision, time.GetUtcNow());
+        return ConfigValidator.Validate(config, ReadInputs(config.Jwt, source), map, source, revision, time.GetUtcNow(), ConfigDigest.Of(toml, map));
     }
 
     // The config `aotproxy demo` starts from (configs/demo.toml, carried in the binary).

@@ -8,7 +8,7 @@ namespace AotProxy.Configuration;
 // here: what the file names outside itself comes in as `inputs` (ConfigLoader reads it).
 internal static class ConfigValidator
 {
-    public static ConfigLoadResult Validate(GatewayConfig config, ConfigInputs inputs, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt)
+    public static ConfigLoadResult Validate(GatewayConfig config, ConfigInputs inputs, TomlKeyMap keys, string source, long revision, DateTimeOffset loadedAt, string digest = "")
     {
         var context = new ValidationContext(source);
         context.Unknown("", config.Unknown);
@@ -21,6 +21,7 @@ internal static class ConfigValidator
         var scheduler = SchedulerRules.Validate(context, config.Scheduler);
         var limits = LimitsRules.Validate(context, config.Limits);
         var ledger = LedgerRules.Validate(context, config.Ledger);
+        var cluster = ClusterRules.Validate(context, config.Cluster);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -34,6 +35,6 @@ internal static class ConfigValidator
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest));
     }
 }

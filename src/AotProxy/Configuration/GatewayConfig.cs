@@ -32,6 +32,8 @@ internal sealed record GatewayConfig
 
     public LedgerConfig Ledger { get; init; } = new();
 
+    public ClusterConfig Cluster { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

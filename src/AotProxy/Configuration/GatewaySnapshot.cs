@@ -39,6 +39,13 @@ internal sealed class GatewaySnapshot
 
     public required LedgerModel Ledger { get; init; }
 
+    // [cluster]: Off for a gateway that runs alone.
+    public ClusterModel Cluster { get; init; } = ClusterModel.Off;
+
+    // What replicas compare to find one on another config (ConfigDigest): the same on every
+    // replica that loaded the same policy, unlike Revision. "" for a hand-built snapshot.
+    public string Digest { get; init; } = string.Empty;
+
     public required ImmutableArray<WorkerModel> Workers { get; init; }
 
     // With no [[classes]] in the file, one implicit class named "default" (priority 0, weight 1).

@@ -30,7 +30,9 @@ internal static class GatewaySnapshotFactory
         ImmutableArray<TenantModel> tenants,
         AuthModel auth,
         JwtModel jwt,
-        ImmutableArray<TimeWindowModel> timeWindows)
+        ImmutableArray<TimeWindowModel> timeWindows,
+        ClusterModel? cluster = null,
+        string digest = "")
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -51,6 +53,8 @@ internal static class GatewaySnapshotFactory
             Limits = limits,
             Prices = prices,
             Ledger = ledger,
+            Cluster = cluster ?? ClusterModel.Off,
+            Digest = digest,
             Workers = workers,
             Classes = classes,
             ClassesByName = classesByName,
@@ -80,6 +84,8 @@ internal static class GatewaySnapshotFactory
         Limits = snapshot.Limits,
         Prices = snapshot.Prices,
         Ledger = snapshot.Ledger,
+        Cluster = snapshot.Cluster,
+        Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
         ClassesByName = snapshot.ClassesByName,

@@ -2,6 +2,7 @@ using System.Net;
 using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
@@ -35,10 +36,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly HeapCompaction _compaction;
     private readonly ITimer _scavenger;
     private readonly LedgerWriter? _ledger;
+    private readonly ClusterMembership? _cluster;
 
-    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
+    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
         _ledger = ledger;
+        _cluster = cluster;
         _h2c = h2c;
         _config = config;
         _state = state;
@@ -105,7 +108,12 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"));
         telemetry.CollectFrom(state, admissions, limits, ledger);
-        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        // [cluster]: read at startup (a reload that changes it says a restart is needed); it
+        // starts beating once the data plane is bound, whose port names the replica by default.
+        var cluster = snapshot.Cluster.Enabled
+            ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
+            : null;
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -143,7 +151,8 @@ internal sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, telemetry, compaction, time, logger);
+        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, time, logger);
+        cluster?.Start(host.DataUri.Port);
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -187,6 +196,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _scavenger.DisposeAsync().ConfigureAwait(false);
         await _compaction.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
+        if (_cluster is not null)
+        {
+            // After the data plane: its record said "in flight" until the last request ended.
+            await _cluster.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_h2c is not null)
         {
             await _h2c.DisposeAsync().ConfigureAwait(false);

@@ -78,6 +78,10 @@ internal sealed class GatewayState
         previous.Replace();
     }
 
+    private static string Describe(ClusterModel cluster) => cluster.Enabled
+        ? $"{cluster.Store} replica={cluster.Replica} heartbeat={Duration.Format(cluster.Heartbeat)} member_ttl={Duration.Format(cluster.MemberTtl)} store_down={cluster.StoreDown}"
+        : "off";
+
     // What a reload cannot change: the listeners are bound, and the ledger's file is open.
     private void NoteRestartNeeded(GatewaySnapshot previous, GatewaySnapshot next)
     {
@@ -106,6 +110,12 @@ internal sealed class GatewayState
         if (previous.Ledger.Path != next.Ledger.Path)
         {
             GatewayLog.RestartNeeded(_logger, "ledger.path", previous.Ledger.Path, next.Ledger.Path);
+        }
+
+        // The replica joined its cluster at startup, under its name, with its heartbeat.
+        if (previous.Cluster != next.Cluster)
+        {
+            GatewayLog.RestartNeeded(_logger, "cluster", Describe(previous.Cluster), Describe(next.Cluster));
         }
     }
 }

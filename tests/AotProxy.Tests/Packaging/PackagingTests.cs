@@ -106,10 +106,25 @@ public class PackagingTests
         var close = Array.FindIndex(readme, open + 1, l => l.StartsWith("```", StringComparison.Ordinal));
         var commands = ShellWords.Commands(string.Join('\n', readme[(open + 1)..close]));
 
-        Assert.Equal([["dotnet", "run", "--project", "src/AotProxy", "--", "demo"], ["dotnet", "test", "AotProxy.sln"]], commands);
+        Assert.Equal([["dotnet", "run", "--project", "src/AotProxy", "--", "demo"], ["tests/run.sh"]], commands);
         var project = XDocument.Load(Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, commands[0][3]), "*.csproj").Single());
         Assert.Equal("Exe", Property(project, "OutputType"));
         Assert.Single(CiCommands, w => w.SequenceEqual(commands[1]));
+    }
+
+    [Fact]
+    public void TestScript_InstallsRedis_ThenRunsEveryTest()
+    {
+        var script = ShellWords.Commands(Read("tests/run.sh"));
+
+        // The cluster tests start their own redis-server (tests/Shared/RedisServer.cs); CI runs
+        // this script on a machine with only the .NET SDK.
+        Assert.Contains(script, w => w.Contains("apt-get") && w.Contains("install") && w.Contains("redis-server"));
+        Assert.Single(script, w => w is ["dotnet", "test", "AotProxy.sln", ..]);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.True(File.GetUnixFileMode(Path.Combine(Fixtures.RepoRoot, "tests", "run.sh")).HasFlag(UnixFileMode.UserExecute), "tests/run.sh is executable");
+        }
     }
 
     private static string Read(string relativePath) => File.ReadAllText(Path.Combine(Fixtures.RepoRoot, relativePath));

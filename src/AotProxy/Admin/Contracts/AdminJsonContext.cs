@@ -12,4 +12,5 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(QueuesResponse))]
 [JsonSerializable(typeof(TenantReport[]))]
 [JsonSerializable(typeof(UsageResponse))]
+[JsonSerializable(typeof(ClusterResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -1,0 +1,14 @@
+using StackExchange.Redis;
+
+namespace AotProxy.Cluster;
+
+// The layout of what replicas share in Redis, all under one prefix so that a store can be
+// shared with other programs and inspected with `redis-cli --scan --pattern 'aotproxy:*'`.
+//   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
+//   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
+internal static class ClusterKeys
+{
+    public static readonly RedisKey Members = "aotproxy:members";
+
+    public static RedisKey Member(string name) => "aotproxy:member:" + name;
+}

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Cluster;
+
+// Event ids 900-999 (GatewayLog lists every area's block).
+internal static partial class ClusterLog
+{
+    [LoggerMessage(EventId = 900, Level = LogLevel.Information, Message = "Cluster: replica {Replica} joins through {Store} (heartbeat {Heartbeat}, member_ttl {Ttl}, store_down = {StoreDown})")]
+    public static partial void Joining(ILogger logger, string replica, string store, TimeSpan heartbeat, TimeSpan ttl, string storeDown);
+
+    [LoggerMessage(EventId = 901, Level = LogLevel.Warning, Message = "Cluster store {Store} unreachable: {Error}; serving degraded (store_down = {StoreDown}) until it returns")]
+    public static partial void StoreDown(ILogger logger, string store, string error, string storeDown);
+
+    [LoggerMessage(EventId = 902, Level = LogLevel.Information, Message = "Cluster store {Store} reachable again after {Downtime}; {Members} members")]
+    public static partial void StoreBack(ILogger logger, string store, TimeSpan downtime, int members);
+
+    [LoggerMessage(EventId = 903, Level = LogLevel.Warning, Message = "Cluster: replica {Replica} runs config {Digest}, most members run {Majority}: its tenants, limits or workers may differ")]
+    public static partial void ConfigDiffers(ILogger logger, string replica, string digest, string majority);
+
+    [LoggerMessage(EventId = 904, Level = LogLevel.Warning, Message = "Cluster: another process (instance {Other}) writes the member record of {Replica}; give each replica its own [cluster].replica")]
+    public static partial void NameTaken(ILogger logger, string replica, string other);
+
+    [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster: replica {Replica} left (record removed)")]
+    public static partial void Left(ILogger logger, string replica);
+}

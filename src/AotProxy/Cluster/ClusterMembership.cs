@@ -1,0 +1,204 @@
+using System.Collections.Immutable;
+using AotProxy.Configuration;
+using AotProxy.Gateway;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace AotProxy.Cluster;
+
+// This replica in the cluster: one connection to Redis and a heartbeat on the gateway's clock.
+// Each beat writes this replica's record with member_ttl (one round trip, pipelined with reading
+// the member names) and then reads every member's record back (a second round trip). A replica
+// that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
+// member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
+// A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
+internal sealed class ClusterMembership : IAsyncDisposable
+{
+    private readonly ClusterModel _model;
+    private readonly RedisAddress _store;
+    private readonly string _storeText;
+    private readonly Func<GatewaySnapshot> _config;
+    private readonly Func<long> _inFlight;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DateTimeOffset _started;
+    private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
+    private readonly CancellationTokenSource _stop = new();
+    private ConnectionMultiplexer? _redis;
+    private Task _loop = Task.CompletedTask;
+    private ClusterView _view = ClusterView.Starting;
+    private TimeSpan _lastLatency;
+    private string? _flaggedDigest;
+    private string? _takenBy;
+
+    // config: the snapshot requests run on now (its digest and revision go into each beat).
+    public ClusterMembership(ClusterModel model, Func<GatewaySnapshot> config, Func<long> inFlight, TimeProvider time, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _model = model;
+        _store = model.Store ?? throw new ArgumentException("[cluster] has no redis_url", nameof(model));
+        _storeText = _store.ToString();
+        _config = config;
+        _inFlight = inFlight;
+        _time = time;
+        _logger = logger;
+        _started = time.GetUtcNow();
+    }
+
+    // Set by Start: [cluster].replica, or the host name and the bound data-plane port.
+    public string Name { get; private set; } = string.Empty;
+
+    public ClusterModel Model => _model;
+
+    public RedisAddress Store => _store;
+
+    public ClusterView Current => Volatile.Read(ref _view);
+
+    public void Start(int dataPort)
+    {
+        Name = _model.Replica.Length > 0 ? _model.Replica : $"{Environment.MachineName}:{dataPort}";
+        ClusterLog.Joining(_logger, Name, _storeText, _model.Heartbeat, _model.MemberTtl, _model.StoreDown);
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        // AbortOnConnectFail false: returns after one try even when Redis is down, and the client
+        // keeps reconnecting in the background; the beats below report what it finds.
+        _redis = await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false);
+        using var timer = new PeriodicTimer(_model.Heartbeat, _time);
+        do
+        {
+            await BeatAsync().ConfigureAwait(false);
+        }
+        while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
+    }
+
+    private async Task BeatAsync()
+    {
+        var db = _redis!.GetDatabase();
+        var config = _config();
+        var now = _time.GetUtcNow();
+        var self = new ClusterMember(Name, _instance, GatewayVersion.Text, config.Digest, config.Revision, _inFlight(), _started, now, _lastLatency, _model.MemberTtl);
+        try
+        {
+            var began = _time.GetTimestamp();
+            var key = ClusterKeys.Member(Name);
+            var batch = db.CreateBatch();
+            var owner = batch.HashGetAsync(key, "instance");
+            var write = batch.HashSetAsync(key, self.ToHash());
+            var expire = batch.KeyExpireAsync(key, _model.MemberTtl);
+            var add = batch.SetAddAsync(ClusterKeys.Members, Name);
+            var names = batch.SetMembersAsync(ClusterKeys.Members);
+            batch.Execute();
+            await Task.WhenAll(owner, write, expire, add, names).ConfigureAwait(false);
+            _lastLatency = _time.GetElapsedTime(began);
+            NoteOwner((string?)await owner.ConfigureAwait(false));
+
+            var read = db.CreateBatch();
+            var records = (await names.ConfigureAwait(false)).Select(n => (string)n!).Where(n => n is not null).Select(n => (Name: n, Hash: read.HashGetAllAsync(ClusterKeys.Member(n)), Ttl: read.KeyTimeToLiveAsync(ClusterKeys.Member(n)))).ToList();
+            read.Execute();
+            await Task.WhenAll(records.SelectMany(r => new Task[] { r.Hash, r.Ttl })).ConfigureAwait(false);
+            var members = ImmutableArray.CreateBuilder<ClusterMember>(records.Count);
+            var gone = new List<RedisValue>();
+            foreach (var (name, hash, ttl) in records)
+            {
+                if (ClusterMember.FromHash(await hash.ConfigureAwait(false), await ttl.ConfigureAwait(false)) is { } member)
+                {
+                    members.Add(member);
+                }
+                else
+                {
+                    gone.Add(name);
+                }
+            }
+
+            if (gone.Count > 0)
+            {
+                // A name whose record expired: its replica stopped beating. Fire and forget, the
+                // next beat's reader prunes it again if this write is lost.
+                _ = db.SetRemoveAsync(ClusterKeys.Members, [.. gone], CommandFlags.FireAndForget);
+            }
+
+            members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            Publish(new ClusterView(true, null, null, _lastLatency, _view.StoreFailures, members.ToImmutable(), now));
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            var previous = _view;
+            var since = previous.StoreUp || previous.StoreDownSince is null ? now : previous.StoreDownSince;
+            Publish(previous with { StoreUp = false, Error = ex.Message, StoreDownSince = since, StoreFailures = previous.StoreFailures + 1 });
+        }
+    }
+
+    private void Publish(ClusterView next)
+    {
+        var previous = Interlocked.Exchange(ref _view, next);
+        if (previous.StoreUp && !next.StoreUp || previous == ClusterView.Starting && !next.StoreUp)
+        {
+            ClusterLog.StoreDown(_logger, _storeText, next.Error ?? string.Empty, _model.StoreDown);
+        }
+        else if (!previous.StoreUp && next.StoreUp && previous.StoreDownSince is { } since)
+        {
+            var downtime = next.MembersAt.GetValueOrDefault() - since;
+            ClusterLog.StoreBack(_logger, _storeText, downtime, next.Members.Length);
+        }
+
+        if (next.StoreUp)
+        {
+            var self = next.Members.FirstOrDefault(m => m.Name == Name);
+            var flagged = self is not null && next.Differs(self) ? self.Digest : null;
+            if (flagged is not null && flagged != _flaggedDigest)
+            {
+                ClusterLog.ConfigDiffers(_logger, Name, flagged, next.MajorityDigest ?? "no majority");
+            }
+
+            _flaggedDigest = flagged;
+        }
+    }
+
+    // The record's previous writer: another process under this name overwrites it in turn.
+    private void NoteOwner(string? owner)
+    {
+        if (owner is { Length: > 0 } && owner != _instance && owner != _takenBy)
+        {
+            ClusterLog.NameTaken(_logger, Name, owner);
+        }
+
+        _takenBy = owner != _instance ? owner : _takenBy;
+    }
+
+    // A clean stop leaves the list at once instead of member_ttl later.
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (_redis is { IsConnected: true } redis)
+        {
+            try
+            {
+                var db = redis.GetDatabase();
+                await Task.WhenAll(db.KeyDeleteAsync(ClusterKeys.Member(Name)), db.SetRemoveAsync(ClusterKeys.Members, Name)).ConfigureAwait(false);
+                ClusterLog.Left(_logger, Name);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // Unreachable now: the record expires on its own within member_ttl.
+            }
+        }
+
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+    }
+}

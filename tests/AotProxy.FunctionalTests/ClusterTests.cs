@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests;
+
+// [cluster] membership, against the real binary (the AOT one in CI) and a real redis-server on
+// loopback: replicas see each other in GET /api/cluster and `aotproxy cluster`, one on another
+// config is flagged, a SIGKILLed one leaves within its member_ttl, and a store that goes away
+// shows as degraded while requests are still served, then healthy again once it is back.
+public sealed class ClusterTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
+
+    // A loaded 2-core CI box: a process may be scheduled late by a second or more.
+    private static readonly TimeSpan Slack = TimeSpan.FromSeconds(3);
+
+    private readonly List<GatewayProcess> _replicas = [];
+    private RedisServer _redis = null!;
+    private SimulatedWorker _worker = null!;
+    private DirectoryInfo _directory = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        _directory = Directory.CreateTempSubdirectory("aotproxy-cluster-");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _worker.DisposeAsync();
+        await _redis.DisposeAsync();
+        _directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task ThreeReplicas_SeeEachOther_TheOneOnAnotherConfigIsFlagged_AndAKilledOneLeavesWithinItsTtl()
+    {
+        var a = await StartReplicaAsync("replica-a");
+        var b = await StartReplicaAsync("replica-b");
+        var c = await StartReplicaAsync("replica-c", extraTenant: true);
+        string[] all = ["replica-a", "replica-b", "replica-c"];
+
+        foreach (var replica in new[] { a, b, c })
+        {
+            await WaitForMembersAsync(replica, all);
+        }
+
+        using (var cluster = await ClusterAsync(a))
+        {
+            var root = cluster.RootElement;
+            Assert.Equal("cluster", root.GetProperty("mode").GetString());
+            Assert.Equal("replica-a", root.GetProperty("replica").GetString());
+            Assert.False(root.GetProperty("degraded").GetBoolean());
+            var members = root.GetProperty("members").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
+            Assert.True(members["replica-a"].GetProperty("self").GetBoolean());
+            Assert.False(members["replica-b"].GetProperty("self").GetBoolean());
+
+            // a and b load the same policy from files that differ in listeners, ledger and name.
+            var digestA = members["replica-a"].GetProperty("config_digest").GetString();
+            Assert.Equal(digestA, members["replica-b"].GetProperty("config_digest").GetString());
+            Assert.NotEqual(digestA, members["replica-c"].GetProperty("config_digest").GetString());
+            Assert.False(members["replica-a"].GetProperty("config_differs").GetBoolean());
+            Assert.False(members["replica-b"].GetProperty("config_differs").GetBoolean());
+            Assert.True(members["replica-c"].GetProperty("config_differs").GetBoolean());
+            Assert.Equal(digestA, root.GetProperty("majority_config_digest").GetString());
+            Assert.All(members.Values, m => Assert.True(m.GetProperty("expires_in_seconds").GetDouble() > 0));
+        }
+
+        await c.WaitForLineAsync("most members run", TimeSpan.FromSeconds(10));
+
+        // The CLI prints the same report.
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", b.AdminUri!.ToString());
+        Assert.True(exitCode == 0, output);
+        Assert.All(all, name => Assert.Contains($"\"name\": \"{name}\"", output, StringComparison.Ordinal));
+
+        // SIGKILL: no goodbye, so b leaves the list only when its record expires.
+        var killed = Stopwatch.StartNew();
+        b.Kill();
+        await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
+        Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Slack, $"replica-b left after {killed.Elapsed}; member_ttl is {MemberTtl}");
+        await WaitForMembersAsync(c, ["replica-a", "replica-c"]);
+
+        // Two replicas on two configs: no majority, so both are flagged.
+        using (var two = await ClusterAsync(a))
+        {
+            Assert.All(two.RootElement.GetProperty("members").EnumerateArray(), m => Assert.True(m.GetProperty("config_differs").GetBoolean()));
+        }
+    }
+
+    [Fact]
+    public async Task StoreStopped_ShowsDegraded_RequestsAreStillServed_AndItIsHealthyAgainOnceTheStoreReturns()
+    {
+        var a = await StartReplicaAsync("replica-a");
+        var b = await StartReplicaAsync("replica-b");
+        await WaitForMembersAsync(a, ["replica-a", "replica-b"]);
+        using var admin = new HttpClient { BaseAddress = a.AdminUri };
+        Assert.Equal("ready", await admin.GetStringAsync("/ready"));
+
+        await _redis.StopAsync();
+        await TestGateway.WaitUntilAsync(async () => await DegradedAsync(a), "replica-a reports the store down");
+        using (var degraded = await ClusterAsync(a))
+        {
+            var root = degraded.RootElement;
+            Assert.Equal("local", root.GetProperty("store_down").GetString());
+            Assert.True(root.GetProperty("store_failures").GetInt64() > 0);
+            Assert.False(string.IsNullOrEmpty(root.GetProperty("error").GetString()));
+            Assert.NotEqual(JsonValueKind.Null, root.GetProperty("degraded_since").ValueKind);
+        }
+
+        using (var ready = await admin.GetAsync("/ready"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+            Assert.Contains("degraded", await ready.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        await a.WaitForLineAsync("unreachable", TimeSpan.FromSeconds(10));
+        using (var client = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(10) })
+        {
+            using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4)));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // Back, and empty: each replica writes its record again on its next beat.
+        await _redis.RestartAsync();
+        await TestGateway.WaitUntilAsync(async () => !await DegradedAsync(a), "replica-a reports the store back");
+        await WaitForMembersAsync(a, ["replica-a", "replica-b"]);
+        await WaitForMembersAsync(b, ["replica-a", "replica-b"]);
+        Assert.Equal("ready", await admin.GetStringAsync("/ready"));
+        await a.WaitForLineAsync("reachable again", TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task WithoutCluster_TheGatewayRunsAlone()
+    {
+        var config = Path.Combine(_directory.FullName, "alone.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: "\n[ledger]\npath = \"\"\n"));
+        var alone = GatewayProcess.Start("serve", "--config", config);
+        _replicas.Add(alone);
+        await alone.WaitForReadyAsync();
+
+        using var cluster = await ClusterAsync(alone);
+        Assert.Equal("alone", cluster.RootElement.GetProperty("mode").GetString());
+        Assert.Empty(cluster.RootElement.GetProperty("members").EnumerateArray());
+        using var admin = new HttpClient { BaseAddress = alone.AdminUri };
+        Assert.Equal("ready", await admin.GetStringAsync("/ready"));
+    }
+
+    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false)
+    {
+        var config = Path.Combine(_directory.FullName, name + ".toml");
+        var extra = $"""
+
+            [ledger]
+            path = "{Path.Combine(_directory.FullName, name + ".db")}"
+
+            [cluster]
+            redis_url = "{_redis.Url}"
+            replica = "{name}"
+            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
+            member_ttl = "{MemberTtl.TotalMilliseconds}ms"
+
+            """;
+        if (extraTenant)
+        {
+            extra += """
+
+                [[tenants]]
+                name = "only-on-this-replica"
+                api_key_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
+
+                """;
+        }
+
+        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: extra));
+        var replica = GatewayProcess.Start("serve", "--config", config);
+        _replicas.Add(replica);
+        await replica.WaitForReadyAsync();
+        return replica;
+    }
+
+    private static async Task<JsonDocument> ClusterAsync(GatewayProcess replica)
+    {
+        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        return JsonDocument.Parse(await admin.GetStringAsync("/api/cluster"));
+    }
+
+    private static async Task<bool> DegradedAsync(GatewayProcess replica)
+    {
+        using var cluster = await ClusterAsync(replica);
+        return cluster.RootElement.GetProperty("degraded").GetBoolean();
+    }
+
+    // Until the replica's list holds exactly these names (bounded by WaitUntilAsync's 10 s).
+    private static Task WaitForMembersAsync(GatewayProcess replica, string[] names) =>
+        TestGateway.WaitUntilAsync(
+            async () =>
+            {
+                using var cluster = await ClusterAsync(replica);
+                var listed = cluster.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
+                return listed.SequenceEqual(names.Order(StringComparer.Ordinal));
+            },
+            $"the members are {string.Join(", ", names)}");
+}
