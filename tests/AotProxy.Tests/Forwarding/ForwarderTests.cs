@@ -233,13 +233,14 @@ public sealed class ForwarderTests : IAsyncLifetime
     [Fact]
     public async Task ActivityTimeout_IsRestartedByEveryRead_SoASlowSteadyStreamOutlastsIt()
     {
-        // 30 events 50 ms apart: 1.5 s in all, never 1 s silent.
+        // 60 events 50 ms apart: 3 s in all, never 2 s silent (a 1 s timeout against 1.5 s of
+        // events once failed in CI, the machine stalled for a second while apt installed).
         var events = Events(Fixtures.Text("openai/chat_stream.sse"));
-        var stream30 = Enumerable.Range(0, 30).Select(i => events[1 + (i % 4)]).Append(events[^1]).ToArray();
+        var events60 = Enumerable.Range(0, 60).Select(i => events[1 + (i % 4)]).Append(events[^1]).ToArray();
         await using var server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
         {
             await LoopbackTcpServer.WriteAsync(stream, ChunkedHead("text/event-stream"), ct);
-            foreach (var sseEvent in stream30)
+            foreach (var sseEvent in events60)
             {
                 await LoopbackTcpServer.WriteAsync(stream, Chunk(sseEvent), ct);
                 await stream.FlushAsync(ct);
@@ -253,11 +254,11 @@ public sealed class ForwarderTests : IAsyncLifetime
         var (context, body, _) = Client();
         var started = TimeProvider.System.GetTimestamp();
 
-        var result = await ForwardAsync(context, worker, activity: TimeSpan.FromSeconds(1));
+        var result = await ForwardAsync(context, worker, activity: TimeSpan.FromSeconds(2));
 
         Assert.Equal(ForwarderError.None, result.Error);
-        Assert.Equal(string.Concat(stream30), body.Text);
-        Assert.True(TimeProvider.System.GetElapsedTime(started) > TimeSpan.FromSeconds(1), "the stream was shorter than the timeout, so this shows nothing");
+        Assert.Equal(string.Concat(events60), body.Text);
+        Assert.True(TimeProvider.System.GetElapsedTime(started) > TimeSpan.FromSeconds(2), "the stream was shorter than the timeout, so this shows nothing");
     }
 
     [Fact]
