@@ -68,13 +68,19 @@ internal sealed class ConfigWatcher : IDisposable
         _timer.Dispose();
     }
 
-    private void OnEvent(object sender, FileSystemEventArgs e)
+    private void OnEvent(object sender, FileSystemEventArgs e) => OnChange(e, inTargetDirectory: false);
+
+    // An event in the target's directory: only the target's own name counts.
+    private void OnTargetEvent(object sender, FileSystemEventArgs e) => OnChange(e, inTargetDirectory: true);
+
+    private void OnChange(FileSystemEventArgs e, bool inTargetDirectory)
     {
         try
         {
-            if (IsOurs(e.Name))
+            var changed = inTargetDirectory ? TargetNamed(e.Name) : IsOurs(e.Name) ? _path : null;
+            if (changed is not null)
             {
-                ConfigLog.ChangeSeen(_logger, _path, e.ChangeType);
+                ConfigLog.ChangeSeen(_logger, changed, e.ChangeType);
                 Arm();
             }
             else
@@ -89,26 +95,9 @@ internal sealed class ConfigWatcher : IDisposable
         }
     }
 
-    // An event in the target's directory: only the target's own name counts.
-    private void OnTargetEvent(object sender, FileSystemEventArgs e)
-    {
-        try
-        {
-            if (Volatile.Read(ref _target) is { } target && string.Equals(e.Name, Path.GetFileName(target), FileNameComparison))
-            {
-                ConfigLog.ChangeSeen(_logger, target, e.ChangeType);
-                Arm();
-            }
-            else
-            {
-                ConfigLog.ChangeIgnored(_logger, _path, e.Name, e.ChangeType);
-            }
-        }
-        catch (Exception ex)
-        {
-            ConfigLog.ReloadThrew(_logger, _path, ex);
-        }
-    }
+    // The symlink's target when `name` is its file name, else null.
+    private string? TargetNamed(string? name) =>
+        Volatile.Read(ref _target) is { } target && string.Equals(name, Path.GetFileName(target), FileNameComparison) ? target : null;
 
     private void OnError(object sender, ErrorEventArgs e)
     {
