@@ -9,8 +9,9 @@ namespace AotProxy.Cluster;
 // at most `rpm` decisions. A replica sends a request after its decision, which adds at most one
 // request per replica to a window of send times (docs/CLUSTER.md). The replicas' clocks play no
 // part. One round trip per decision; the give-back of a request that never went upstream is
-// fire-and-forget.
-internal sealed class SharedRequestWindow(IConnectionMultiplexer redis)
+// fire-and-forget. connection: the replica's one connection (ClusterMembership's), null until it
+// is made.
+internal sealed class SharedRequestWindow(Func<IConnectionMultiplexer?> connection)
 {
     // KEYS[1] the tenant's bins; ARGV[1] the limit. Returns {1, second} when taken, else
     // {0, seconds until the oldest counted bin leaves the window}. Bins that left the window are
@@ -48,16 +49,37 @@ internal sealed class SharedRequestWindow(IConnectionMultiplexer redis)
         return 0
         """;
 
-    // Throws RedisException or TimeoutException when the store is unreachable: the caller
-    // applies [cluster] store_down.
+    // StoreDown when the store cannot answer (not connected yet, down, timed out): the caller
+    // decides with its own window alone.
     public async Task<SharedTake> TryTakeAsync(string tenant, long rpm)
     {
-        var result = await redis.GetDatabase().ScriptEvaluateAsync(TakeScript, [ClusterKeys.Requests(tenant)], [rpm]).ConfigureAwait(false);
-        var answer = (long[])result!;
-        return answer[0] == 1 ? new SharedTake(true, answer[1], TimeSpan.Zero) : new SharedTake(false, 0, TimeSpan.FromSeconds(answer[1]));
+        if (connection() is not { IsConnected: true } redis)
+        {
+            return SharedTake.StoreDown;
+        }
+
+        try
+        {
+            var result = await redis.GetDatabase().ScriptEvaluateAsync(TakeScript, [ClusterKeys.Requests(tenant)], [rpm]).ConfigureAwait(false);
+            var answer = (long[])result!;
+            return answer[0] == 1
+                ? new SharedTake(SharedTakeOutcome.Taken, answer[1], TimeSpan.Zero)
+                : new SharedTake(SharedTakeOutcome.Refused, 0, TimeSpan.FromSeconds(answer[1]));
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return SharedTake.StoreDown;
+        }
     }
 
     // A request taken in `second` that never went upstream: its place goes back to the tenant.
-    public void GiveBack(string tenant, long second) =>
-        _ = redis.GetDatabase().ScriptEvaluateAsync(GiveBackScript, [ClusterKeys.Requests(tenant)], [second], CommandFlags.FireAndForget);
+    // Lost if the store is unreachable: the place then stays counted until its bin leaves the
+    // window (at most 61 s), never counted twice.
+    public void GiveBack(string tenant, long second)
+    {
+        if (connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().ScriptEvaluateAsync(GiveBackScript, [ClusterKeys.Requests(tenant)], [second], CommandFlags.FireAndForget);
+        }
+    }
 }

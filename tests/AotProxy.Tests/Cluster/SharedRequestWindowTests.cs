@@ -29,8 +29,8 @@ public sealed class SharedRequestWindowTests : IAsyncLifetime
     public async Task TwoReplicas_TogetherTakeAtMostTheLimit()
     {
         const int Rpm = 10;
-        var one = new SharedRequestWindow(_one);
-        var two = new SharedRequestWindow(_two);
+        var one = new SharedRequestWindow(() => _one);
+        var two = new SharedRequestWindow(() => _two);
 
         // 3 x the limit at once, half through each replica: the 3 replicas took 90 of 90.
         var takes = await Task.WhenAll(Enumerable.Range(0, 3 * Rpm).Select(i => (i % 2 == 0 ? one : two).TryTakeAsync("acme", Rpm)));
@@ -45,8 +45,8 @@ public sealed class SharedRequestWindowTests : IAsyncLifetime
     public async Task AGiveBack_FreesOnePlace_ForTheOtherReplica()
     {
         const int Rpm = 3;
-        var one = new SharedRequestWindow(_one);
-        var two = new SharedRequestWindow(_two);
+        var one = new SharedRequestWindow(() => _one);
+        var two = new SharedRequestWindow(() => _two);
         var taken = new List<SharedTake>();
         for (var i = 0; i < Rpm; i++)
         {
@@ -73,7 +73,7 @@ public sealed class SharedRequestWindowTests : IAsyncLifetime
     [Fact]
     public async Task AGiveBack_OfASecondNoLongerCounted_ChangesNothing()
     {
-        var one = new SharedRequestWindow(_one);
+        var one = new SharedRequestWindow(() => _one);
         Assert.True((await one.TryTakeAsync("acme", 1)).Taken);
 
         one.GiveBack("acme", 12345); // a bin long gone: nothing to subtract, no negative count
