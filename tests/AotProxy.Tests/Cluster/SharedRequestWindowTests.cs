@@ -83,6 +83,22 @@ public sealed class SharedRequestWindowTests : IAsyncLifetime
         Assert.False((await one.TryTakeAsync("acme", 1)).Taken);
     }
 
+    // No answer is not an exception: the limit stage then decides with the replica's own window.
+    // (A stopped store is seen as disconnected before the take is sent; a command that times out
+    // on a blackholed port goes through the catch instead, which no test reaches yet.)
+    [Fact]
+    public async Task AStoreThatIsGone_AnswersStoreDown_AndAGiveBackIsDropped()
+    {
+        var one = new SharedRequestWindow(() => _one);
+        var taken = await one.TryTakeAsync("acme", 1);
+        Assert.True(taken.Taken);
+
+        await _redis.StopAsync();
+        Assert.Equal(SharedTakeOutcome.StoreDown, (await one.TryTakeAsync("acme", 1)).Outcome);
+        one.GiveBack("acme", taken.Second); // nothing to reach: no exception either
+        Assert.Equal(SharedTakeOutcome.StoreDown, (await new SharedRequestWindow(() => null).TryTakeAsync("acme", 1)).Outcome); // not connected yet
+    }
+
     private async Task<ConnectionMultiplexer> Connect()
     {
         Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
