@@ -6,9 +6,12 @@ namespace AotProxy.Cluster;
 // shared with other programs and inspected with `redis-cli --scan --pattern 'aotproxy:*'`.
 //   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
+//   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedRequestWindow)
 internal static class ClusterKeys
 {
     public static readonly RedisKey Members = "aotproxy:members";
 
     public static RedisKey Member(string name) => "aotproxy:member:" + name;
+
+    public static RedisKey Requests(string tenant) => "aotproxy:rpm:" + tenant;
 }

@@ -54,6 +54,11 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
     public ClusterView Current => Volatile.Read(ref _view);
 
+    // The replica's one connection to Redis, null until the heartbeat loop has made it; the
+    // shared counters (SharedRequestWindow) use it too, so all of a replica's commands pipeline
+    // on one socket.
+    public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
+
     public void Start(int dataPort)
     {
         Name = _model.Replica.Length > 0 ? _model.Replica : $"{Environment.MachineName}:{dataPort}";
@@ -65,7 +70,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     {
         // AbortOnConnectFail false: returns after one try even when Redis is down, and the client
         // keeps reconnecting in the background; the beats below report what it finds.
-        _redis = await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false);
+        Volatile.Write(ref _redis, await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false));
         using var timer = new PeriodicTimer(_model.Heartbeat, _time);
         do
         {

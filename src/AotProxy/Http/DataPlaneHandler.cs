@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
 using AotProxy.Identity;
@@ -32,11 +33,11 @@ internal sealed class DataPlaneHandler(
 {
     // The stages over the gateway's long-lived state; GatewayHost's wiring, and a test's.
     public static DataPlaneHandler Create(
-        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger) => new(
+        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedRequestWindow? sharedRequests = null) => new(
         state,
         new IdentityStage(time, logger),
         new InspectionStage(),
-        new LimitStage(tenantLimits, telemetry.Limits),
+        new LimitStage(tenantLimits, telemetry.Limits, sharedRequests),
         new AdmissionStage(admissions, time),
         new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger),
         new AccountingStage(usage, telemetry.Requests, time),
@@ -97,7 +98,7 @@ internal sealed class DataPlaneHandler(
 
             try
             {
-                if (await inspection.InspectAsync(request).ConfigureAwait(false) && limits.TryAcquire(request))
+                if (await inspection.InspectAsync(request).ConfigureAwait(false) && await limits.TryAcquireAsync(request).ConfigureAwait(false))
                 {
                     RateLimitHeaders.Write(context.Response, request.Limit.Lease.Requests, request.Limit.Lease.Tokens);
                     if (await admission.AdmitAsync(request).ConfigureAwait(false))

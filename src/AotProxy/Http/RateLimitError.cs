@@ -13,6 +13,8 @@ internal static class RateLimitError
         RateLimitHeaders.Write(context.Response, state.Requests, state.Tokens);
         var (type, message, wait) = result.Refusal switch
         {
+            // The fleet-wide minute is full, this replica's own is not: its Used would mislead.
+            LimitRefusal.Requests when result.SharedWait > TimeSpan.Zero => ("requests", $"Rate limit reached for {model} in tenant {state.Name} on requests per min (RPM) across the cluster: Limit {state.Requests!.Capacity}, Requested 1. Please try again in {ResetDuration.Format(result.SharedWait)}.", result.SharedWait),
             LimitRefusal.Requests => Over("requests", "requests per min (RPM)", state.Requests!, 1, model, state.Name),
             LimitRefusal.Tokens => Over("tokens", "tokens per min (TPM)", state.Tokens!, result.Requested, model, state.Name),
             // Not an OpenAI limit; a slot comes back when one of the tenant's requests ends, which

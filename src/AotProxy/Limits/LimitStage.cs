@@ -1,4 +1,5 @@
 using AotProxy.Accounting;
+using AotProxy.Cluster;
 using AotProxy.Http;
 using AotProxy.Ledger;
 
@@ -8,8 +9,23 @@ namespace AotProxy.Limits;
 // tenant's hard stops before anything is queued: max_in_flight, the budgets, RPM, TPM. TPM and
 // the budgets reserve it (the budgets also its worst-case cost); a budget may cap its completion.
 // A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
-internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry)
+// sharedRequests (set when [cluster] redis_url is): RPM is also taken from the tenant's fleet-wide
+// minute, one round trip after the local checks passed, so a request this replica refuses costs
+// the store nothing. Alone (null) the stage completes synchronously, as before the cluster.
+internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedRequestWindow? sharedRequests = null)
 {
+    public ValueTask<bool> TryAcquireAsync(ProxyRequest request)
+    {
+        if (!TryAcquire(request))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        return sharedRequests is not null && request.Limit.Lease.Requests is { } rpm
+            ? TakeSharedAsync(request, sharedRequests, rpm.Capacity)
+            : ValueTask.FromResult(true);
+    }
+
     public bool TryAcquire(ProxyRequest request)
     {
         var snapshot = request.Snapshot;
@@ -38,6 +54,29 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry)
         request.Failure = quota ? ProxyFailure.QuotaExceeded : ProxyFailure.RateLimited;
         request.Outcome = quota ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;
         return false;
+    }
+
+    // A store that does not answer leaves the decision to this replica's own limits (they passed).
+    // A refusal gives back what the local checks took, as any limit refusal does.
+    private async ValueTask<bool> TakeSharedAsync(ProxyRequest request, SharedRequestWindow shared, long rpm)
+    {
+        var limit = request.Limit;
+        var take = await shared.TryTakeAsync(limit.State!.Name, rpm).ConfigureAwait(false);
+        switch (take.Outcome)
+        {
+            case SharedTakeOutcome.Taken:
+                request.Limit = limit with { Lease = limit.Lease.WithShared(shared, take.Second) };
+                return true;
+            case SharedTakeOutcome.Refused:
+                limit.Lease.Settle(admitted: false, null);
+                request.Limit = new LimitResult(LimitRefusal.Requests, default, limit.State, limit.Requested, limit.Budget, take.RetryAfter);
+                telemetry.CountRefusal(limit.State.Name, LimitRefusal.Requests);
+                request.Failure = ProxyFailure.RateLimited;
+                request.Outcome = LedgerOutcome.RateLimited;
+                return false;
+            default:
+                return true;
+        }
     }
 
     // DataPlaneHandler's finally, once: a request that never went upstream (refused at admission,

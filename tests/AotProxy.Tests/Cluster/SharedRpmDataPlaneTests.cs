@@ -1,0 +1,182 @@
+using System.Net;
+using System.Text;
+using AotProxy.Accounting;
+using AotProxy.Admission;
+using AotProxy.Cluster;
+using AotProxy.Configuration;
+using AotProxy.Gateway;
+using AotProxy.Http;
+using AotProxy.Identity;
+using AotProxy.Limits;
+using AotProxy.Routing;
+using AotProxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace AotProxy.Tests.Cluster;
+
+// The limit stage of two replicas on one real redis-server: each plane is the data plane as
+// GatewayHost wires it (DataPlaneHandler.Create with a SharedRequestWindow), with its own tenant
+// limits and its own connection, in front of one loopback worker.
+public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
+{
+    private const string Key = "sk-test-cluster";
+    private const string Model = "m";
+
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _one = null!;
+    private ConnectionMultiplexer _two = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        _one = await Connect();
+        _two = await Connect();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _one.DisposeAsync();
+        await _two.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    // Alone, each replica would let rpm through: 2 x rpm of the 3 x rpm. Together they serve rpm.
+    [Fact]
+    public async Task TwoReplicas_TogetherServeAtMostTheTenantsRpm()
+    {
+        const int Rpm = 5;
+        await using var worker = Worker(release: null);
+        var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "30s");
+        await using var one = Plane.Start(snapshot, _one);
+        await using var two = Plane.Start(snapshot, _two);
+
+        var statuses = new List<int>();
+        for (var i = 0; i < 3 * Rpm; i++)
+        {
+            statuses.Add(await (i % 2 == 0 ? one : two).SendAsync($"r{i}"));
+        }
+
+        Assert.True(statuses.All(s => s is 200 or 429), string.Join(",", statuses));
+        Assert.Equal(Rpm, statuses.Count(s => s == 200));
+        Assert.Equal(2 * Rpm, statuses.Count(s => s == 429));
+        Assert.Equal(Rpm, worker.Requests);
+        Assert.Equal(0, one.Limits.Of("acme")!.InFlight);
+        Assert.Equal(0, two.Limits.Of("acme")!.InFlight);
+    }
+
+    // A request that waited for a worker slot and gave up never went upstream: its place in the
+    // fleet's minute goes back, and another request gets it.
+    [Fact]
+    public async Task ARequestThatNeverWentUpstream_GivesItsSharedPlaceBack()
+    {
+        const int Rpm = 2;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var worker = Worker(release);
+        var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "200ms");
+        await using var one = Plane.Start(snapshot, _one);
+        await using var two = Plane.Start(snapshot, _two);
+
+        var held = one.SendAsync("held"); // takes the worker's one slot and the first place
+        await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
+        Assert.Equal(503, await one.SendAsync("queued")); // took the second place, then gave up waiting
+        release.SetResult();
+        Assert.Equal(200, await held);
+
+        // one's give-back was written on its connection before this take: in order.
+        Assert.Equal(200, await one.SendAsync("after"));
+        Assert.Equal(429, await two.SendAsync("over"));
+        Assert.Equal(2, worker.Requests);
+    }
+
+    private static LoopbackTcpServer Worker(TaskCompletionSource? release)
+    {
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        return LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            if (release is not null)
+            {
+                await release.Task.WaitAsync(ct);
+            }
+
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+    }
+
+    private static GatewaySnapshot Snapshot(string workerUrl, int rpm, string maxQueueWait)
+    {
+        var loaded = ConfigLoader.Parse(
+            $"""
+            [[classes]]
+            name = "default"
+            max_queue_wait = "{maxQueueWait}"
+
+            [[workers]]
+            name = "w"
+            url = "{workerUrl}"
+            models = ["{Model}"]
+            max_concurrency = 1
+
+            [[tenants]]
+            name = "acme"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
+            rpm = {rpm}
+            """,
+            "test.toml",
+            1,
+            TimeProvider.System);
+        Assert.True(loaded.IsValid, loaded.ToString());
+        return loaded.Snapshot;
+    }
+
+    private async Task<ConnectionMultiplexer> Connect()
+    {
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        return await ConnectionMultiplexer.ConnectAsync(address.Options());
+    }
+
+    // One replica's data plane, as GatewayHost wires it with [cluster] redis_url set.
+    private sealed class Plane(DataPlaneHandler handler, GatewayState state, TenantLimits limits) : IAsyncDisposable
+    {
+        public TenantLimits Limits => limits;
+
+        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis)
+        {
+            var time = TimeProvider.System;
+            var limits = new TenantLimits(time);
+            var telemetry = new GatewayTelemetry();
+            var router = new Router(time, Random.Shared, NullLogger.Instance);
+            var capacity = new CapacitySignal(time);
+            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
+            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis));
+            return new Plane(handler, state, limits);
+        }
+
+        public async Task<int> SendAsync(string requestId)
+        {
+            var context = new DefaultHttpContext();
+            context.Request.Method = "POST";
+            context.Request.Path = "/v1/chat/completions";
+            context.Request.Headers.Authorization = "Bearer " + Key;
+            context.Request.Headers["x-request-id"] = requestId;
+            var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
+            context.Request.Body = new MemoryStream(body);
+            context.Request.ContentLength = body.Length;
+            context.Response.Body = new MemoryStream();
+            context.Connection.RemoteIpAddress = IPAddress.Loopback;
+            await handler.HandleAsync(context);
+            return context.Response.StatusCode;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var worker in state.Current.Workers.Workers)
+            {
+                await worker.Connections.CloseAsync();
+            }
+        }
+    }
+}
