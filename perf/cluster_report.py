@@ -112,7 +112,7 @@ def read_samples(path):
 
 def row(case, figure, measured, bound, passed):
     verdict = "PASS" if passed else "FAIL"
-    print(f"\n| {case} | {figure} | {measured} | {bound} | {verdict} |")
+    print(f"| {case} | {figure} | {measured} | {bound} | {verdict} |")
     return 0 if passed else 2
 
 
@@ -122,25 +122,37 @@ def by_replica(rows, predicate):
 
 # ---------------------------------------------------------------- the cases
 
-def window_check(rows, mix, rpm, slack):
-    ok = [r for r in rows if r["mix"] == mix and admitted(r)]
+def worst_with_warmups(ok, start, warmups):
+    """The most served in one 60 s window, counting the runners' warm-ups: each runner sends one
+    unrecorded request per [[mix]] entry before its schedule starts (perf/LOAD.md), served too. They
+    all precede `start` (the first recorded send), so a window that holds them holds at most what
+    [start, start + 60 s) holds besides: (worst over the recorded windows, that bound)."""
     worst, at = worst_sliding(ok, lambda r: 1)
+    first = sum(1 for r in ok if r["lo"] >= start and r["hi"] < start + WINDOW)
+    return max(worst, first + warmups), at
+
+
+def window_check(rows, mix, warmups):
+    ok = [r for r in rows if r["mix"] == mix and admitted(r)]
     start = rows[0]["lo"] if rows else 0.0
+    worst, at = worst_with_warmups(ok, start, warmups)
     span = (max(r["end"] for r in rows) - start) if rows else 0.0
     widest = max((r["hi"] - r["lo"] for r in ok), default=0.0)
-    return ok, worst, (at - start if at is not None else None), span, widest
+    return ok, worst, (at - start if at is not None else 0.0), span, widest
 
 
 def case1(args):
     rows = read_spread(args.dir)
-    ok, worst, at, span, widest = window_check(rows, "rpm", args.rpm, args.slack)
+    ok, worst, at, span, widest = window_check(rows, "rpm", len(REPLICAS))
     print(f"### Case 1: a tenant with rpm = {args.rpm} over 3 replicas\n")
     print(f"{len(rows)} requests sent (A/B/C {by_replica(rows, lambda r: True)}) over {span:.0f} s, "
           f"{len(ok)} served (A/B/C {by_replica(rows, admitted)}), "
           f"{sum(1 for r in rows if r['status'] == 429)} refused with 429, "
           f"{sum(1 for r in rows if r['status'] >= 500)} 5xx, {sum(1 for r in rows if r['hi'] is None)} without a head.")
-    print(f"Most served in one 60 s window: **{worst}** (window starting {at:.1f} s after the first send); "
+    print(f"Most served in one 60 s window: **{worst}** (the worst recorded window starts {at:.1f} s after the first send; "
+          f"the 3 runners' warm-up requests, one each before the schedule, are counted into the first minute); "
           f"a request counts when its whole send..head interval ({widest * 1000:.0f} ms at most) lies inside.")
+    print()
     return row(1, f"served in any 60 s, rpm = {args.rpm}", worst, f"<= {args.rpm + args.slack}", worst <= args.rpm + args.slack)
 
 
@@ -160,6 +172,7 @@ def case2(args):
     for t, (share, target, error) in shares.items():
         print(f"| {t} | {served[t]:.0f} | {share:.1%} | {target:.0%} | {error:+.1%} |")
     measured = " / ".join(f"{s:.1%}" for s, _, _ in shares.values())
+    print()
     return row(2, f"weighted shares ({args.shape})", measured, "70 / 20 / 10 % +-5 % each", worst <= FAIR_TOLERANCE)
 
 
@@ -171,13 +184,14 @@ def case3(args):
     print("|---|--:|--:|--:|")
     worst = 0
     for url in workers:
-        values = [running_count(v) for _, u, v in samples if u == url]
+        values = [float(v) for _, u, v in samples if u == url]  # `sample` wrote the running count
         top = int(max(values, default=0))
         worst = max(worst, top)
         print(f"| {url} | {len(values)} | {top} | {args.max_concurrency} |")
     rows = read_spread(args.dir)
     print(f"\nThe client: {len(rows)} requests, {sum(1 for r in rows if admitted(r))} served, "
           f"{sum(1 for r in rows if r['status'] >= 500)} 5xx.")
+    print()
     return row(3, "most running on one worker", worst, f"<= {args.max_concurrency}", worst <= args.max_concurrency and samples != [])
 
 
@@ -204,7 +218,8 @@ def case4(args):
           f"the served responses' usage: {client_spent:,}.")
     if ran_out is None:
         print("The budget never ran out (no 429): the run was too short for it.")
-        return row(4, "overshoot vs reservations in flight", "no 429 seen", "budget ran out", False)
+        print()
+    return row(4, "overshoot vs reservations in flight", "no 429 seen", "budget ran out", False)
     print(f"It ran out {ran_out - start:.1f} s after the first send (the first 429). Then "
           f"{sum(1 for r in ok if r['lo'] <= ran_out < r['end'])} served requests were in flight, reserving "
           f"{reserved:,} tokens (body bytes / 4 + max_tokens {args.max_tokens} each, the gateway's estimate).")
@@ -235,11 +250,12 @@ def case5(args):
     print("\nMedians:\n")
     print("| | p50 us | p99 us | req/s | B/request |")
     print("|---|--:|--:|--:|--:|")
-    for name, p50, p99, rps, alloc in (("a", a50, a99, a_rps, a_alloc), ("b", b50, b99, b_rps, b_alloc), ("c", float("nan"), float("nan"), c_rps, c_alloc)):
-        print(f"| {name} | {p50:.0f} | {p99:.0f} | {rps:.0f} | {alloc:.0f} |")
+    for name, p50, p99, rps, alloc in (("a", f"{a50:.0f}", f"{a99:.0f}", a_rps, a_alloc), ("b", f"{b50:.0f}", f"{b99:.0f}", b_rps, b_alloc), ("c", "", "", c_rps, c_alloc)):
+        print(f"| {name} | {p50} | {p99} | {rps:.0f} | {alloc:.0f} |")
     added50, added99, ratio = b50 - a50, b99 - a99, c_rps / a_rps
     print(f"\nAdded by [cluster] (b - a): p50 {added50:+.0f} us, p99 {added99:+.0f} us; c / a throughput {ratio:.0%}; "
           f"b / a throughput {b_rps / a_rps:.0%}.")
+    print()
     status = 0
     status |= row(5, "added latency p50 (b - a)", f"{added50:+.0f} us", "<= 300 us", added50 <= 300)
     status |= row(5, "added latency p99 (b - a)", f"{added99:+.0f} us", "<= 1,000 us", added99 <= 1000)
@@ -256,7 +272,7 @@ def case6(args):
             name, epoch = line.split()
             events[name] = float(epoch)
     start = rows[0]["lo"]
-    ok, worst, at, span, _ = window_check(rows, "rpm", args.rpm, args.slack)
+    ok, worst, at, span, _ = window_check(rows, "rpm", len(REPLICAS))
     fives = {}
     for r in rows:
         if r["status"] >= 500:
@@ -272,6 +288,7 @@ def case6(args):
         served = sum(1 for r in ok if lo <= r["lo"] < hi)
         print(f"- {name} ({lo - start:.0f}-{hi - start:.0f} s): {served} of the rpm tenant's requests served")
     print(f"Most served in one 60 s window: **{worst}** (window starting {at:.1f} s after the first send).")
+    print()
     status = row(6, "5xx with store_down = local", sum(fives.values()), "0", not fives)
     status |= row(6, f"served in any 60 s across the outage, rpm = {args.rpm}", worst, f"<= {args.rpm + args.slack}", worst <= args.rpm + args.slack)
     return status

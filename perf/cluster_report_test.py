@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cluster_report import in_flight_reservations, running_count, weighted_shares  # noqa: E402
+from cluster_report import in_flight_reservations, running_count, weighted_shares, worst_with_warmups  # noqa: E402
 from windows import worst_sliding  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "vllm")
@@ -53,6 +53,19 @@ class SlidingWindowTests(unittest.TestCase):
         rows = [request(float(i)) for i in range(10)] + [request(100.0)]
         self.assertEqual(10, worst_sliding(rows, lambda r: 1)[0])
         self.assertEqual(1, worst_sliding(rows, lambda r: 1, after=60.0)[0])
+
+
+class WarmUpTests(unittest.TestCase):
+    def test_the_warmups_count_into_the_first_minute(self):
+        # 5 served in [0, 60) and 2 after: the warm-ups (3) were served before 0, so a window can
+        # hold 5 + 3 = 8.
+        rows = [request(float(i)) for i in range(5)] + [request(70.0), request(80.0)]
+        self.assertEqual(8, worst_with_warmups(rows, 0.0, 3)[0])
+
+    def test_a_later_window_above_that_wins(self):
+        # [0, 60) holds 1 (+3 = 4); [100, 160) holds 10.
+        rows = [request(0.0)] + [request(100.0 + i) for i in range(10)]
+        self.assertEqual(10, worst_with_warmups(rows, 0.0, 3)[0])
 
 
 class WeightedSharesTests(unittest.TestCase):
