@@ -217,13 +217,13 @@ def case4(args):
           f"/api/tenants say (A/B/C): {' / '.join(f'{spent.get(x, 0):,}' for x in REPLICAS)} = {fleet_spent:,} tokens; "
           f"the served responses' usage: {client_spent:,}.")
     if ran_out is None:
-        print("The budget never ran out (no 429): the run was too short for it.")
-        print()
-    return row(4, "overshoot vs reservations in flight", "no 429 seen", "budget ran out", False)
+        print("The budget never ran out (no 429): the run was too short for it.\n")
+        return row(4, "overshoot vs reservations in flight", "no 429 seen", "budget ran out", False)
     print(f"It ran out {ran_out - start:.1f} s after the first send (the first 429). Then "
           f"{sum(1 for r in ok if r['lo'] <= ran_out < r['end'])} served requests were in flight, reserving "
           f"{reserved:,} tokens (body bytes / 4 + max_tokens {args.max_tokens} each, the gateway's estimate).")
     print(f"Overshoot: {overshoot:,} tokens over the budget.")
+    print()
     return row(4, "overshoot vs reservations in flight when it ran out", f"{overshoot:,} vs {reserved:,}",
                "overshoot <= reservations", overshoot <= reserved)
 
