@@ -367,12 +367,16 @@ case4() {
   write_profile "$dir/A.toml" 30s "$(keep 38 "$budget_seconds")" "$(mix budget 1 400 "$budget_max_tokens")"
   write_profile "$dir/B.toml" 30s "$(keep 19 "$budget_seconds")" "$(mix budget 1 400 "$budget_max_tokens")"
   write_profile "$dir/C.toml" 30s "$(keep 7 "$budget_seconds")" "$(mix budget 1 400 "$budget_max_tokens")"
+  local urls=()
+  for r in "${replicas[@]}"; do urls+=("http://127.0.0.1:${admin_of[$r]}/api/tenants"); done
+  start_sampler "$dir/tenants.txt" 0.1 "${urls[@]}" # each replica's reservations, for the moment it runs out
   spread "$dir" || return 1
+  stop_sampler
   for r in "${replicas[@]}"; do
     curl -sf --max-time 5 "http://127.0.0.1:${admin_of[$r]}/api/tenants" >"$dir/tenants-$r.json" || true
   done
   stop_fleet
-  report 4 "$dir" --budget "$budget" --max-tokens "$budget_max_tokens"
+  report 4 "$dir" --budget "$budget" --max-tokens "$budget_max_tokens" --tenants-urls "${urls[@]}"
 }
 
 # allocated_bytes of the admin ports given, summed.

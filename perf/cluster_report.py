@@ -7,7 +7,8 @@
   case1 DIR --rpm N [--slack N] the tenant's served requests in any 60 s window, against rpm + slack
   case2 DIR --shape NAME [--from S --to S]   served weighted tokens per tenant against 70/20/10
   case3 DIR --max-concurrency N the most requests each worker ran at once (samples.txt)
-  case4 DIR --budget N          fleet spend over the budget against the reservations in flight
+  case4 DIR --budget N --max-tokens N [--tenants-urls A B C]   fleet spend over the budget against
+                                the reservations in flight (and the replicas' own, from tenants.txt)
   case5 DIR                     runs.csv: medians of the alternated runs, ratios, B/request
   case6 DIR --rpm N [--slack N] 5xx by status, and case 1's window check over the outage
 
@@ -60,6 +61,25 @@ def in_flight_reservations(rows, at):
     return sum(r["reservation"] for r in rows if r["lo"] <= at < r["end"])
 
 
+def reserved_by_replica(samples, urls, tenant, at):
+    """{replica: budget_tokens - spent_tokens - budget_left_tokens} of the tenant, at each replica's
+    last /api/tenants sample at or before `at` (`urls`: replica -> its sampled URL). A replica whose
+    budget had nothing left (left = 0 is clamped, so the reservations are unknown) or that has no
+    sample is left out."""
+    last = {}
+    for epoch, url, body in samples:
+        if epoch <= at:
+            last[url] = body
+    out = {}
+    for replica, url in urls.items():
+        if url not in last:
+            continue
+        t = next(t for t in json.loads(last[url]) if t["name"] == tenant)
+        if t["budget_left_tokens"]:
+            out[replica] = t["budget_tokens"] - (t["spent_tokens"] or 0) - t["budget_left_tokens"]
+    return out
+
+
 def running_count(metrics_text):
     """The sum of vllm:num_requests_running over a /metrics body (one sample per engine)."""
     return sum(float(v) for v in RUNNING.findall(metrics_text))
@@ -110,10 +130,11 @@ def read_samples(path):
     return out
 
 
-def row(case, figure, measured, bound, passed):
-    verdict = "PASS" if passed else "FAIL"
+def row(case, figure, measured, bound, passed, doubt=None):
+    """Prints the verdict row; `doubt` (e.g. "NOISY") replaces PASS/FAIL, and is not a pass."""
+    verdict = doubt or ("PASS" if passed else "FAIL")
     print(f"| {case} | {figure} | {measured} | {bound} | {verdict} |")
-    return 0 if passed else 2
+    return 0 if passed and not doubt else 2
 
 
 def by_replica(rows, predicate):
@@ -222,6 +243,12 @@ def case4(args):
     print(f"It ran out {ran_out - start:.1f} s after the first send (the first 429). Then "
           f"{sum(1 for r in ok if r['lo'] <= ran_out < r['end'])} served requests were in flight, reserving "
           f"{reserved:,} tokens (body bytes / 4 + max_tokens {args.max_tokens} each, the gateway's estimate).")
+    held = reserved_by_replica(read_samples(os.path.join(args.dir, "tenants.txt")), dict(zip(REPLICAS, args.tenants_urls)), "budget", ran_out)
+    if held:
+        print("The replicas' own reservations at their last /api/tenants sample before it (budget - spent - left, "
+              "sampled every 100 ms; a replica with nothing left shows none): "
+              + " / ".join(f"{x} {held[x]:,}" if x in held else f"{x} -" for x in REPLICAS)
+              + f" = {sum(held.values()):,} tokens.")
     print(f"Overshoot: {overshoot:,} tokens over the budget.")
     print()
     return row(4, "overshoot vs reservations in flight when it ran out", f"{overshoot:,} vs {reserved:,}",
@@ -255,10 +282,17 @@ def case5(args):
     added50, added99, ratio = b50 - a50, b99 - a99, c_rps / a_rps
     print(f"\nAdded by [cluster] (b - a): p50 {added50:+.0f} us, p99 {added99:+.0f} us; c / a throughput {ratio:.0%}; "
           f"b / a throughput {b_rps / a_rps:.0%}.")
+    # A p99 of a few thousand one-connection requests moves by milliseconds when other work shares
+    # the cores: when (a)'s own p99 spans more than the bound over the rounds, the difference says nothing.
+    a99s = [float(r["p99_us"]) for r in runs if r["config"] == "a" and r["kind"] == "latency"]
+    noise = max(a99s) - min(a99s)
+    if noise > 1000:
+        print(f"(a)'s own p99 spans {min(a99s):.0f}-{max(a99s):.0f} us over the rounds: the p99 difference is noise here, not a verdict.")
     print()
     status = 0
     status |= row(5, "added latency p50 (b - a)", f"{added50:+.0f} us", "<= 300 us", added50 <= 300)
-    status |= row(5, "added latency p99 (b - a)", f"{added99:+.0f} us", "<= 1,000 us", added99 <= 1000)
+    status |= row(5, "added latency p99 (b - a)", f"{added99:+.0f} us", "<= 1,000 us", added99 <= 1000,
+                  "NOISY" if noise > 1000 else None)
     status |= row(5, "req/s, 3 replicas with Redis / 1 without", f"{ratio:.0%}", ">= 70 %", ratio >= 0.70)
     status |= row(5, "allocated per request (b; c)", f"{b_alloc:.0f} B; {c_alloc:.0f} B", "<= 1,024 B", max(b_alloc, c_alloc) <= 1024)
     return status
@@ -339,6 +373,7 @@ def main(argv):
     c.add_argument("dir")
     c.add_argument("--budget", type=int, required=True)
     c.add_argument("--max-tokens", type=int, required=True)
+    c.add_argument("--tenants-urls", nargs=3, default=[], metavar="URL")  # A's, B's and C's /api/tenants, as sampled
     c = sub.add_parser("case5")
     c.add_argument("dir")
     args = parser.parse_args(argv)

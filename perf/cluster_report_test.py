@@ -5,6 +5,7 @@ perf/cluster.sh runs it before it measures anything, so that a figure it prints 
 maximum, the weighted shares, the reservations in flight, a worker's running count) can be
 trusted. The expected values are worked out by hand in each test's comment.
 """
+import json
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cluster_report import in_flight_reservations, running_count, weighted_shares, worst_with_warmups  # noqa: E402
+from cluster_report import in_flight_reservations, reserved_by_replica, running_count, weighted_shares, worst_with_warmups  # noqa: E402
 from windows import worst_sliding  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "vllm")
@@ -102,6 +103,23 @@ class ReservationsTests(unittest.TestCase):
             request(3.5, end=9.0, reservation=1000),  # not sent yet
         ]
         self.assertEqual(120, in_flight_reservations(rows, 3.0))
+
+
+class ReplicaReservationsTests(unittest.TestCase):
+    @staticmethod
+    def tenants(spent, left):
+        return json.dumps([{"name": "other", "budget_tokens": 0, "spent_tokens": None, "budget_left_tokens": None},
+                           {"name": "budget", "budget_tokens": 1000, "spent_tokens": spent, "budget_left_tokens": left}])
+
+    def test_budget_minus_spent_minus_left_at_the_last_sample_before(self):
+        # A at 2.0: 1000 - 600 - 300 = 100 (its sample at 3.0 is after); B at 1.0: 1000 - 0 - 1000 = 0;
+        # C has nothing left (left 0: unknown, left out); no sample of D.
+        samples = [
+            (1.0, "a", self.tenants(500, 450)), (1.0, "b", self.tenants(None, 1000)), (1.0, "c", self.tenants(900, 20)),
+            (2.0, "a", self.tenants(600, 300)), (2.0, "c", self.tenants(1000, 0)), (3.0, "a", self.tenants(900, 10)),
+        ]
+        held = reserved_by_replica(samples, {"A": "a", "B": "b", "C": "c", "D": "d"}, "budget", 2.5)
+        self.assertEqual({"A": 100, "B": 0}, held)
 
 
 class RunningCountTests(unittest.TestCase):
