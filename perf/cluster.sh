@@ -26,7 +26,7 @@
 #      unlimited one: no 5xx (store_down = "local"), and case 1's window bound across the outage
 #
 #   perf/cluster.sh                 all six, ~20 min
-#   perf/cluster.sh --quick         all six, shorter runs, ~9 min
+#   perf/cluster.sh --quick         all six, shorter runs, ~8 min
 #   perf/cluster.sh --case 5 --rounds 5
 #
 # Options:
@@ -54,7 +54,7 @@ cd "$root"
 cmdline="perf/cluster.sh $*"
 
 usage() {
-  sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
