@@ -140,6 +140,11 @@ sampler_pid=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
   [[ -z "$sampler_pid" ]] || fleet_stop "$sampler_pid"
+  # The runners of an interrupted case (spread may run in a subshell, so they are listed in a file).
+  local pid
+  if [[ -f "$out/runner.pids" ]]; then
+    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$out/runner.pids"
+  fi
   fleet_stop_all
   echo "cluster.sh: reports and logs in $out" >&2
 }
@@ -269,6 +274,7 @@ spread() {
     dotnet "$runner_dll" run "$dir/$r.toml" --target "http://127.0.0.1:${port_of[$r]}" --out "$dir/$r" \
       --requests "$dir/$r/requests.csv" >"$dir/$r/runner.txt" 2>&1 &
     pids+=($!)
+    echo "$!" >>"$out/runner.pids"
   done
   for pid in "${pids[@]}"; do
     wait "$pid" || { [[ $? -eq 2 ]] || status=1; }
