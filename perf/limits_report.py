@@ -33,6 +33,8 @@ import os
 import sys
 import tomllib
 
+from windows import worst_sliding
+
 PROFILE = "limits-many-tenants"
 PROFILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 WINDOW = 60.0
@@ -81,26 +83,6 @@ if missing:
 
 def admitted(rows):
     return sorted((r for r in rows if r["hi"] is not None and r["status"] not in (429, 503)), key=lambda r: r["lo"])
-
-
-def worst_sliding(rows, key, after=0.0):
-    """(the largest sum of key over the rows whose [lo, hi] lies inside one [t, t + 60 s), that t),
-    over t >= after. The best t is always some row's lo: moving t right to the next lo loses
-    nothing and widens the window's end."""
-    best, where = 0, None
-    for i, first in enumerate(rows):
-        t = first["lo"]
-        if t < after:
-            continue
-        total = 0
-        for r in rows[i:]:
-            if r["lo"] >= t + WINDOW:
-                break
-            if r["hi"] < t + WINDOW:
-                total += key(r)
-        if total > best:
-            best, where = total, t
-    return best, where
 
 
 def worst_minute(rows, key):

@@ -78,7 +78,7 @@ fleet_start_gateway() {
   fleet_pids+=("$fleet_last_pid")
   local _
   for _ in $(seq 1 300); do
-    grep -q "aotproxy ready:" "$log" && { grep "aotproxy ready:" "$log" >&2; return 0; }
+    grep -qs "aotproxy ready:" "$log" && { grep "aotproxy ready:" "$log" >&2; return 0; }
     kill -0 "$fleet_last_pid" 2>/dev/null || { echo "$FLEET_TAG: the gateway exited:" >&2; cat "$log" >&2; return 3; }
     sleep 0.1
   done
