@@ -217,6 +217,56 @@ public sealed class ClusterTests : IAsyncLifetime
         }
     }
 
+    // Two replicas on different config revisions (the issue's fault): both are flagged (no
+    // majority), and each keeps deciding with its own limits against the shared counts. Here the
+    // tenant has rpm = 10 on A's config and rpm = 20 on B's: the fleet-wide minute holds every
+    // decision, A refuses once it holds 10 and B once it holds 20, so the fleet serves at most the
+    // larger limit and a replica never more than its own.
+    [Fact]
+    public async Task TwoReplicasOnDifferentRevisions_AreFlagged_AndEachAppliesItsOwnLimitToTheSharedCount()
+    {
+        const string Key = "sk-test-cluster-revisions";
+        static string Tenant(int rpm) => $$"""
+
+            [[tenants]]
+            name = "rl"
+            api_key_sha256 = ["{{AotProxy.Identity.ApiKeyIndex.HashKey(Key)}}"]
+            rpm = {{rpm}}
+
+            """;
+        var a = await StartReplicaAsync("replica-a", tenants: Tenant(10));
+        var b = await StartReplicaAsync("replica-b", tenants: Tenant(20));
+        string[] names = ["replica-a", "replica-b"];
+        await WaitForMembersAsync(a, names);
+        await WaitForMembersAsync(b, names);
+        using (var cluster = await ClusterAsync(a))
+        {
+            var members = cluster.RootElement.GetProperty("members").EnumerateArray().ToList();
+            Assert.Equal(2, members.Select(m => m.GetProperty("config_digest").GetString()).Distinct().Count());
+            Assert.All(members, m => Assert.True(m.GetProperty("config_differs").GetBoolean()));
+        }
+
+        using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        async Task<int> ServedAsync(HttpClient client, int requests)
+        {
+            var served = 0;
+            for (var i = 0; i < requests; i++)
+            {
+                using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: Key));
+                Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"{response.StatusCode}");
+                served += response.StatusCode == HttpStatusCode.OK ? 1 : 0;
+            }
+
+            return served;
+        }
+
+        // Sequential, so no decision is in flight between them: the counts are exact.
+        Assert.Equal(10, await ServedAsync(clientA, 15)); // A's own limit
+        Assert.Equal(10, await ServedAsync(clientB, 15)); // B's limit, 20, counts A's 10
+        Assert.Equal(0, await ServedAsync(clientA, 3));   // the shared minute holds 20 > A's 10
+    }
+
     private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "")
     {
         var config = Path.Combine(_directory.FullName, name + ".toml");
