@@ -104,20 +104,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
             else
             {
-                // A new epoch: the store lost what it held. Everything this replica admitted in the
-                // last 61 s is seeded (the outage's record is part of its windows); at startup (no
-                // epoch known yet) only the outage's record, the rest went to this epoch's store.
-                var windows = known is null ? Windows(record) : Windows(limits);
-                var charged = await ChargeAsync(db, epoch, gate: true, windows, SeedBudgets()).ConfigureAwait(false);
-                if (charged < 0 && known is null && alone)
-                {
-                    // This name seeded this epoch before (a restarted process): its record still counts.
-                    charged = await ChargeAsync(db, epoch, gate: false, windows, budgets: []).ConfigureAwait(false);
-                }
-
-                var seeded = Math.Max(charged, 0);
-                telemetry.CountRecharged(known is null ? "down" : "reseed", seeded);
-                ClusterLog.Seeded(logger, epoch, seeded, charged >= 0);
+                await SeedEpochAsync(db, epoch, joining: known is null, record, alone).ConfigureAwait(false);
             }
 
             Volatile.Write(ref _epoch, epoch);
@@ -133,11 +120,31 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         }
     }
 
-    // The hook where the budgets' re-seed plugs in: this replica's own spend, as its ledger holds it
+    // A new epoch (the store lost what it held), once per epoch and replica: the seeded set gates
+    // one script that charges everything this replica admitted in the last 61 s (the outage's
+    // record is part of its windows) and its budgets' spend (SeedBudgets). joining: this replica
+    // has known no epoch yet (it just started): only the outage's record, the rest of its windows
+    // went to this epoch's store already. The budgets of the admit script plug in here.
+    private async Task SeedEpochAsync(IDatabase db, string epoch, bool joining, ConcurrentDictionary<string, SlidingWindow> record, bool alone)
+    {
+        var windows = joining ? Windows(record) : Windows(limits);
+        var charged = await ChargeAsync(db, epoch, gate: true, windows, SeedBudgets()).ConfigureAwait(false);
+        if (charged < 0 && joining && alone)
+        {
+            // This name seeded this epoch before (a restarted process): its record still counts.
+            charged = await ChargeAsync(db, epoch, gate: false, windows, budgets: []).ConfigureAwait(false);
+        }
+
+        var seeded = Math.Max(charged, 0);
+        telemetry.CountRecharged(joining ? "down" : "reseed", seeded);
+        ClusterLog.Seeded(logger, epoch, seeded, charged >= 0);
+    }
+
+    // What the budgets' re-seed charges: this replica's own spend, as its ledger holds it
     // (TenantLimits seeded the budgets from the ledger's per-tenant totals at startup and charges
     // every settlement since), for each tenant with a budget. Charged into aotproxy:tenant:{tenant}
     // once per epoch by the gated script, so the fleet's spend is the sum over its replicas' ledgers.
-    public List<(string Tenant, long Tokens, long MonthTokens, long Nanos, long MonthNanos, string Month)> SeedBudgets()
+    private List<(string Tenant, long Tokens, long MonthTokens, long Nanos, long MonthNanos, string Month)> SeedBudgets()
     {
         var budgets = new List<(string, long, long, long, long, string)>();
         foreach (var state in limits.States)
