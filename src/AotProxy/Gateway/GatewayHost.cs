@@ -172,8 +172,6 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    // The client-facing caps of the OpenAI API's listeners (the admin plane keeps Kestrel's).
-    // Read when the listener binds: a reload that changes them says a restart is needed.
     // [cluster] store_down (decisions while the store does not answer) and the resync after it,
     // with the cluster's metrics: a lone gateway registers none of them.
     private static StoreDownPolicy StoreDown(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
@@ -184,6 +182,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         return policy;
     }
 
+    // The client-facing caps of the OpenAI API's listeners (the admin plane keeps Kestrel's).
+    // Read when the listener binds: a reload that changes them says a restart is needed.
     private static void DataPlaneLimits(KestrelServerOptions options, ServerModel server)
     {
         options.Limits.MaxConcurrentConnections = server.MaxConnections > 0 ? server.MaxConnections : null;
