@@ -13,6 +13,7 @@ namespace AotProxy.FunctionalTests;
 // shows as degraded while requests are still served, then healthy again once it is back.
 public sealed class ClusterTests : IAsyncLifetime
 {
+    private const string RateLimitedKey = "sk-test-cluster-store-down";
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
 
@@ -267,7 +268,145 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.Equal(0, await ServedAsync(clientA, 3));   // the shared minute holds 20 > A's 10
     }
 
-    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "")
+    // store_down = "local" (docs/CLUSTER.md, "Redis down and back"): with the store stopped each of
+    // 3 replicas serves a tenant with rpm = 9 its share, floor(9 / 3) = 3, so the fleet serves at
+    // most the limit (before: 9 each, 27); /ready and /api/cluster say degraded with the mode, and
+    // the decisions are counted. The store then returns empty: each replica seeds its last minute
+    // into the new epoch, so the minute stays full fleet-wide and the next request is refused.
+    [Fact]
+    public async Task StoreStopped_Local_EachReplicaServesItsShare_AndBackEmpty_TheFullMinuteIsSharedAgain()
+    {
+        const int Rpm = 9;
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(Rpm)));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        await _redis.StopAsync();
+        foreach (var replica in replicas)
+        {
+            await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
+            using var cluster = await ClusterAsync(replica);
+            Assert.Equal("local", cluster.RootElement.GetProperty("store_down").GetString());
+            using var admin = new HttpClient { BaseAddress = replica.AdminUri };
+            Assert.StartsWith("ready, degraded: cluster store unreachable, store_down = local", await admin.GetStringAsync("/ready"), StringComparison.Ordinal);
+        }
+
+        // Each replica is asked for the whole limit, the three at once.
+        var served = await Task.WhenAll(replicas.Select(async replica =>
+        {
+            using var client = new HttpClient { BaseAddress = replica.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+            var statuses = new List<HttpStatusCode>();
+            for (var i = 0; i < Rpm; i++)
+            {
+                using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey));
+                statuses.Add(response.StatusCode);
+            }
+
+            Assert.True(statuses.All(s => s is HttpStatusCode.OK or HttpStatusCode.TooManyRequests), string.Join(",", statuses));
+            return statuses.Count(s => s == HttpStatusCode.OK);
+        }));
+
+        const int Share = Rpm / 3;
+        Assert.All(served, s => Assert.Equal(Share, s));
+        foreach (var replica in replicas)
+        {
+            var metrics = await MetricsAsync(replica);
+            Assert.Equal(Share, MetricsText.Value(metrics, "llm_gateway_cluster_store_down_decisions_total", "mode=\"local\"", "outcome=\"admitted\""));
+            Assert.Equal(Rpm - Share, MetricsText.Value(metrics, "llm_gateway_cluster_store_down_decisions_total", "mode=\"local\"", "outcome=\"refused\""));
+            Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_cluster_store_up"));
+        }
+
+        await replicas[0].WaitForLineAsync("decided by this replica alone (store_down = local, N = 3", TimeSpan.FromSeconds(10));
+
+        // Back, empty: each replica seeds its own 3 into the new epoch, once.
+        await _redis.RestartAsync();
+        foreach (var replica in replicas)
+        {
+            await TestGateway.WaitUntilAsync(
+                async () => !await DegradedAsync(replica) && MetricsText.Value(await MetricsAsync(replica), "llm_gateway_cluster_recharged_requests_total", "reason=\"reseed\"") > 0,
+                $"{replica.AdminUri} is back and has seeded the new epoch");
+            var metrics = await MetricsAsync(replica);
+            Assert.Equal(Share, MetricsText.Value(metrics, "llm_gateway_cluster_recharged_requests_total", "reason=\"reseed\""));
+            Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_cluster_store_up"));
+        }
+
+        // The fleet's minute holds 3 x 3 = 9: full, on every replica, though each has served only 3
+        // of its own limit of 9.
+        foreach (var replica in replicas)
+        {
+            using var client = new HttpClient { BaseAddress = replica.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+            using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey));
+            Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        }
+    }
+
+    // store_down = "closed": a limited tenant gets 503 with Retry-After (the heartbeat, rounded up
+    // to whole seconds) and an OpenAI error naming the limit store; a tenant without limits is
+    // served as before.
+    [Fact]
+    public async Task StoreStopped_Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
+    {
+        string[] names = ["replica-a", "replica-b"];
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(100), storeDown: "closed"));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        await _redis.StopAsync();
+        foreach (var replica in replicas)
+        {
+            await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
+            using var admin = new HttpClient { BaseAddress = replica.AdminUri };
+            Assert.StartsWith("ready, degraded: cluster store unreachable, store_down = closed", await admin.GetStringAsync("/ready"), StringComparison.Ordinal);
+
+            using var client = new HttpClient { BaseAddress = replica.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+            using (var limited = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey)))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, limited.StatusCode);
+                Assert.Equal(TimeSpan.FromSeconds(1), limited.Headers.RetryAfter?.Delta);
+                using var error = JsonDocument.Parse(await limited.Content.ReadAsStringAsync());
+                Assert.Equal("limit_store_unavailable", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+            }
+
+            using (var open = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4))))
+            {
+                Assert.Equal(HttpStatusCode.OK, open.StatusCode);
+            }
+
+            Assert.Equal(1, MetricsText.Value(await MetricsAsync(replica), "llm_gateway_cluster_store_down_decisions_total", "mode=\"closed\"", "outcome=\"refused\""));
+        }
+    }
+
+    private static string LimitedTenant(int rpm) => $$"""
+
+        [[tenants]]
+        name = "rl"
+        api_key_sha256 = ["{{AotProxy.Identity.ApiKeyIndex.HashKey(RateLimitedKey)}}"]
+        rpm = {{rpm}}
+
+        """;
+
+    private static async Task<string> MetricsAsync(GatewayProcess replica)
+    {
+        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        return await admin.GetStringAsync("/metrics");
+    }
+
+    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local")
     {
         var config = Path.Combine(_directory.FullName, name + ".toml");
         var extra = $"""
@@ -280,6 +419,7 @@ public sealed class ClusterTests : IAsyncLifetime
             replica = "{name}"
             heartbeat = "{Heartbeat.TotalMilliseconds}ms"
             member_ttl = "{MemberTtl.TotalMilliseconds}ms"
+            store_down = "{storeDown}"
 
             """;
         if (extraTenant)

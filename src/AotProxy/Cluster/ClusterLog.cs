@@ -22,4 +22,17 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster: replica {Replica} left (record removed)")]
     public static partial void Left(ILogger logger, string replica);
+
+    // 930-939: store_down and the resync after it (StoreDownPolicy, StoreResync).
+    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
+    public static partial void DecidingAlone(ILogger logger, string mode, int members);
+
+    [LoggerMessage(EventId = 931, Level = LogLevel.Information, Message = "Cluster store answers again: shared decisions resume (store_down was {Mode}); re-charged {Requests} requests of {Tenants} tenants admitted alone in the last 60 s")]
+    public static partial void Resumed(ILogger logger, string mode, long requests, int tenants);
+
+    [LoggerMessage(EventId = 932, Level = LogLevel.Warning, Message = "Cluster store had no epoch (first start, or restarted without its data): epoch {Epoch} begins")]
+    public static partial void EpochStarted(ILogger logger, string epoch);
+
+    [LoggerMessage(EventId = 933, Level = LogLevel.Information, Message = "Cluster epoch {Epoch}: seeded {Requests} requests of the last 60 s and the budgets' spend from this replica (first seed of this replica in this epoch: {First})")]
+    public static partial void Seeded(ILogger logger, string epoch, long requests, bool first);
 }

@@ -59,6 +59,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
     // on one socket.
     public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
 
+    // Run after every beat that reached the store and as soon as the connection is restored
+    // (GatewayHost sets it before Start): what the replica puts back into the store.
+    public StoreResync? Resync { get; set; }
+
     public void Start(int dataPort)
     {
         Name = _model.Replica.Length > 0 ? _model.Replica : $"{Environment.MachineName}:{dataPort}";
@@ -70,7 +74,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
     {
         // AbortOnConnectFail false: returns after one try even when Redis is down, and the client
         // keeps reconnecting in the background; the beats below report what it finds.
-        Volatile.Write(ref _redis, await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false));
+        var redis = await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false);
+        redis.ConnectionRestored += (_, _) => _ = Resync?.RunAsync(redis.GetDatabase());
+        Volatile.Write(ref _redis, redis);
         using var timer = new PeriodicTimer(_model.Heartbeat, _time);
         do
         {
@@ -127,6 +133,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
             Publish(new ClusterView(true, null, null, _lastLatency, _view.StoreFailures, members.ToImmutable(), now));
+            if (Resync is { } resync)
+            {
+                await resync.RunAsync(db).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

@@ -113,7 +113,8 @@ internal sealed class GatewayHost : IAsyncDisposable
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
         var sharedRequests = cluster is null ? null : new SharedRequestWindow(() => cluster.Connection);
-        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests);
+        var storeDown = cluster is null ? null : StoreDown(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests, storeDown);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 
@@ -169,6 +170,16 @@ internal sealed class GatewayHost : IAsyncDisposable
         {
             throw ex.For(setting);
         }
+    }
+
+    // [cluster] store_down (decisions while the store does not answer) and the resync after it,
+    // with the cluster's metrics: a lone gateway registers none of them.
+    private static StoreDownPolicy StoreDown(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
+    {
+        var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current);
+        var policy = new StoreDownPolicy(cluster.Model, () => cluster.Current, clusterTelemetry, time, logger);
+        cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger);
+        return policy;
     }
 
     // The client-facing caps of the OpenAI API's listeners (the admin plane keeps Kestrel's).

@@ -108,6 +108,16 @@ internal static class OpenAiError
     public static Task Overloaded(HttpContext context, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "overloaded", message, retryAfterSeconds);
 
+    // [cluster] store_down = "closed": a limited tenant waits for the shared limit store.
+    public static Task LimitStoreUnavailable(HttpContext context, int retryAfterSeconds) =>
+        WithRetryAfter(
+            context,
+            StatusCodes.Status503ServiceUnavailable,
+            "server_error",
+            "limit_store_unavailable",
+            $"The limit store is unavailable: your limits are shared by the gateway's replicas and cannot be checked now; retry after {retryAfterSeconds} s.",
+            retryAfterSeconds);
+
     // type: "requests" or "tokens", as OpenAI's 429s say which limit was hit.
     public static Task RateLimited(HttpContext context, string type, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status429TooManyRequests, type, "rate_limit_exceeded", message, retryAfterSeconds);

@@ -47,6 +47,9 @@ internal static class ProxyErrors
             case ProxyFailure.QuotaExceeded:
                 request.Status = StatusCodes.Status429TooManyRequests;
                 return QuotaError.WriteAsync(context, request.Limit, model, time);
+            case ProxyFailure.LimitStoreDown:
+                request.Status = StatusCodes.Status503ServiceUnavailable;
+                return OpenAiError.LimitStoreUnavailable(context, request.RetryAfterSeconds);
             case ProxyFailure.AdmissionRefused:
                 request.Status = StatusCodes.Status503ServiceUnavailable;
                 return AdmissionRefused(context, request.Decision, request.RetryAfterSeconds, model, request.Class!);

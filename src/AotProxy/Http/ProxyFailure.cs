@@ -14,6 +14,7 @@ internal enum ProxyFailure : byte
     ModelsUnreported,    // 503: no worker serves it, and some worker has not reported its models yet
     RateLimited,         // 429 rate_limit_exceeded: rpm, tpm or max_in_flight (ProxyRequest.Limit)
     QuotaExceeded,       // 429 insufficient_quota: a budget (ProxyRequest.Limit)
+    LimitStoreDown,      // 503: a limited tenant while the cluster store is down, with [cluster] store_down = "closed"
     AdmissionRefused,    // 503: queue full, max_queue_wait, the capacity guard, no capacity (ProxyRequest.Decision)
     NoWorker,            // 503: admitted, but no worker could take it when it came to routing
     PacingTimeout,       // 503: its worker's upstream pacing gave it no turn within max_wait

@@ -26,6 +26,9 @@ internal static class LedgerOutcome
     // 429 from a used-up budget.
     public const string InsufficientQuota = "insufficient_quota";
 
+    // 503 for a limited tenant while the cluster store is down, with store_down = "closed".
+    public const string LimitStoreDown = "limit_store_down";
+
     // Admitted, and the gateway stopped (a crash, a kill -9, a power loss) before it ended: the
     // row its admission journaled, recorded at the next start. Usage: the prompt estimate, no
     // completion (what was relayed lived only in the dead process), estimated; status 500.

@@ -12,7 +12,8 @@ namespace AotProxy.Limits;
 // sharedRequests (set when [cluster] redis_url is): RPM is also taken from the tenant's fleet-wide
 // minute, one round trip after the local checks passed, so a request this replica refuses costs
 // the store nothing. Alone (null) the stage completes synchronously, as before the cluster.
-internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedRequestWindow? sharedRequests = null)
+// storeDown: what [cluster] store_down decides while the store does not answer.
+internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedRequestWindow? sharedRequests = null, StoreDownPolicy? storeDown = null)
 {
     public ValueTask<bool> TryAcquireAsync(ProxyRequest request)
     {
@@ -56,7 +57,7 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
         return false;
     }
 
-    // A store that does not answer leaves the decision to this replica's own limits (they passed).
+    // A store that does not answer leaves the decision to store_down (Cluster/StoreDownPolicy).
     // A refusal gives back what the local checks took, as any limit refusal does.
     private async ValueTask<bool> TakeSharedAsync(ProxyRequest request, SharedRequestWindow shared, long rpm)
     {
@@ -68,15 +69,35 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
                 request.Limit = limit with { Lease = limit.Lease.WithShared(shared, take.Second) };
                 return true;
             case SharedTakeOutcome.Refused:
-                limit.Lease.Settle(admitted: false, null);
-                request.Limit = new LimitResult(LimitRefusal.Requests, default, limit.State, limit.Requested, limit.Budget, take.RetryAfter);
-                telemetry.CountRefusal(limit.State.Name, LimitRefusal.Requests);
-                request.Failure = ProxyFailure.RateLimited;
-                request.Outcome = LedgerOutcome.RateLimited;
-                return false;
+                return Refuse(request, limit, take.RetryAfter);
             default:
-                return true;
+                var verdict = storeDown?.Decide(limit.State.Name, limit.Lease.Requests!, rpm) ?? StoreDownVerdict.Admitted;
+                return verdict.Outcome == StoreDownOutcome.Admitted
+                    || (verdict.Outcome == StoreDownOutcome.Refused ? Refuse(request, limit, verdict.RetryAfter) : Close(request, limit, verdict.RetryAfterSeconds));
         }
+    }
+
+    // Refused by the fleet-wide minute, or by this replica's share of it while the store is down:
+    // 429, as by the limit itself.
+    private bool Refuse(ProxyRequest request, LimitResult limit, TimeSpan retryAfter)
+    {
+        limit.Lease.Settle(admitted: false, null);
+        request.Limit = new LimitResult(LimitRefusal.Requests, default, limit.State, limit.Requested, limit.Budget, retryAfter);
+        telemetry.CountRefusal(limit.State!.Name, LimitRefusal.Requests);
+        request.Failure = ProxyFailure.RateLimited;
+        request.Outcome = LedgerOutcome.RateLimited;
+        return false;
+    }
+
+    // store_down = "closed": 503, the limit store is unavailable (Http/ProxyErrors).
+    private static bool Close(ProxyRequest request, LimitResult limit, int retryAfterSeconds)
+    {
+        limit.Lease.Settle(admitted: false, null);
+        request.Limit = limit with { Lease = default };
+        request.RetryAfterSeconds = retryAfterSeconds;
+        request.Failure = ProxyFailure.LimitStoreDown;
+        request.Outcome = LedgerOutcome.LimitStoreDown;
+        return false;
     }
 
     // DataPlaneHandler's finally, once: a request that never went upstream (refused at admission,

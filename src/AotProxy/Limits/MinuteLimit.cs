@@ -67,6 +67,15 @@ internal sealed class MinuteLimit
 
     public long Used => Capacity - Remaining;
 
+    // The sliding window alone (the bucket refills, the window counts): what this replica took
+    // in the last 61 s, against a share of the limit while the cluster store is down
+    // (Cluster/StoreDownPolicy), and re-charged when it returns (Cluster/StoreResync).
+    public long WindowUsed => _window.Used;
+
+    public TimeSpan WindowTimeUntil(long n, long limit) => _window.TimeUntil(n, limit);
+
+    public void CopyWindowCounts(Span<long> counts) => _window.CopyCounts(counts);
+
     // How long until n could be taken: the later of the two.
     public TimeSpan TimeUntil(long n)
     {

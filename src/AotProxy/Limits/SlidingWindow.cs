@@ -145,11 +145,14 @@ internal sealed class SlidingWindow
 
     // How long until n fit, as bins leave the window (zero: now). For n above the limit: until
     // the window is empty, the most a wait can bring.
-    public TimeSpan TimeUntil(long n)
+    public TimeSpan TimeUntil(long n) => TimeUntil(n, Limit);
+
+    // The same against a lower limit: a replica's share of it while the cluster store is down
+    // (Cluster/StoreDownPolicy).
+    public TimeSpan TimeUntil(long n, long limit)
     {
         var now = _time.GetTimestamp();
         var second = SecondOf(now);
-        var limit = Limit;
         var excess = Math.Max(CountsSince(second - WindowSeconds + 1, second) + Math.Min(n, limit) - limit, 0);
         if (excess == 0)
         {
@@ -167,6 +170,18 @@ internal sealed class SlidingWindow
         }
 
         return Until((second + WindowSeconds) * _frequency - now);
+    }
+
+    // What each second of the window holds now, by age (0: this second, up to 60), into counts
+    // (at least WindowSeconds long): what a cluster replica re-charges into the fleet-wide
+    // window when the store returns (Cluster/StoreResync).
+    public void CopyCounts(Span<long> counts)
+    {
+        var second = SecondOf(_time.GetTimestamp());
+        for (var age = 0; age < WindowSeconds; age++)
+        {
+            counts[age] = CountIn(second - age);
+        }
     }
 
     // How long until the window is empty (every bin with a take has left it).

@@ -16,6 +16,9 @@ internal sealed class TenantLimits(TimeProvider time)
     // null for a tenant without limits.
     public TenantLimitState? Of(string tenant) => _tenants.GetValueOrDefault(tenant);
 
+    // Every limited tenant's state now (a cluster replica re-seeds the store from them).
+    public ICollection<TenantLimitState> States => _tenants.Values;
+
     // At startup and on every applied reload, before the snapshot is published (GatewayState):
     // same name, the state carries over with the new limits; a tenant gone or without limits any more loses its state (requests still holding
     // it settle on it).

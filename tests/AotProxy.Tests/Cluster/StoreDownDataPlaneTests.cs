@@ -1,0 +1,307 @@
+using System.Net;
+using System.Text;
+using AotProxy.Accounting;
+using AotProxy.Admission;
+using AotProxy.Cluster;
+using AotProxy.Configuration;
+using AotProxy.Gateway;
+using AotProxy.Http;
+using AotProxy.Identity;
+using AotProxy.Limits;
+using AotProxy.Routing;
+using AotProxy.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace AotProxy.Tests.Cluster;
+
+// [cluster] store_down and the resync after it, on the data plane as GatewayHost wires it
+// (DataPlaneHandler.Create with a SharedRequestWindow and a StoreDownPolicy) and a real
+// redis-server. "Down" is the replica's connection withheld (what SharedRequestWindow sees while
+// the multiplexer reconnects), so that the store itself can be inspected meanwhile.
+public sealed class StoreDownDataPlaneTests : IAsyncLifetime
+{
+    private const string LimitedKey = "sk-test-store-down";
+    private const string OpenKey = "sk-test-store-down-open";
+    private const string Model = "m";
+
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        _connection = await ConnectionMultiplexer.ConnectAsync(address.Options());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _connection.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(9, 3, 3)]
+    [InlineData(10, 3, 3)]  // floor: 3 x 3 <= 10
+    [InlineData(2, 3, 1)]   // never below one request
+    [InlineData(5, 0, 5)]   // no member known yet: this replica alone
+    [InlineData(5, 1, 5)]
+    public void Share_IsTheFloorOfLimitOverMembers_AtLeastOne(long limit, int members, long share)
+    {
+        Assert.Equal(share, StoreDownPolicy.Share(limit, members));
+        Assert.True(members == 0 || limit < members || StoreDownPolicy.Share(limit, members) * members <= limit);
+    }
+
+    // Before store_down was enforced, a replica decided alone with its own full limit: 9 of 9.
+    [Fact]
+    public async Task Local_AReplicaOfThreeServesItsShare_ThenRefusesWith429_AndCountsBoth()
+    {
+        const int Rpm = 9;
+        await using var worker = Worker();
+        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => null, members: 3);
+
+        var statuses = new List<int>();
+        for (var i = 0; i < Rpm; i++)
+        {
+            statuses.Add((await plane.SendAsync(LimitedKey, $"r{i}")).Status);
+        }
+
+        var share = (int)StoreDownPolicy.Share(Rpm, 3);
+        Assert.Equal(Enumerable.Repeat(200, share).Concat(Enumerable.Repeat(429, Rpm - share)), statuses);
+        Assert.Equal(share, worker.Requests);
+        var metrics = await plane.MetricsAsync();
+        Assert.Contains($"llm_gateway_cluster_store_down_decisions_total{{mode=\"local\",outcome=\"admitted\"}} {share}", metrics, StringComparison.Ordinal);
+        Assert.Contains($"llm_gateway_cluster_store_down_decisions_total{{mode=\"local\",outcome=\"refused\"}} {Rpm - share}", metrics, StringComparison.Ordinal);
+        Assert.Contains("llm_gateway_cluster_store_up 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
+    {
+        await using var worker = Worker();
+        await using var plane = Plane.Start(Snapshot(worker, 100, StoreDownModes.Closed, heartbeat: "1500ms"), () => null, members: 3);
+
+        var refused = await plane.SendAsync(LimitedKey, "limited");
+        Assert.Equal(503, refused.Status);
+        Assert.Equal("2", refused.RetryAfter); // the heartbeat, rounded up
+        Assert.Contains("\"code\":\"limit_store_unavailable\"", refused.Body, StringComparison.Ordinal);
+        Assert.Contains("limit store is unavailable", refused.Body, StringComparison.Ordinal);
+        Assert.Equal(0, plane.Limits.Of("acme")!.InFlight); // what the local checks took went back
+
+        Assert.Equal(200, (await plane.SendAsync(OpenKey, "open")).Status);
+        Assert.Equal(1, worker.Requests);
+        Assert.Contains("llm_gateway_cluster_store_down_decisions_total{mode=\"closed\",outcome=\"refused\"} 1", await plane.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    // What a replica admitted alone is charged into the shared window once when the store
+    // answers, however often the resync runs: the other replicas then find the minute as full
+    // as it really is.
+    [Fact]
+    public async Task Back_WhatWasAdmittedAloneIsChargedOnce_AndTheFleetSeesIt()
+    {
+        const int Rpm = 9;
+        await using var worker = Worker();
+        var up = true;
+        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? _connection : null, members: 3);
+        var db = _connection.GetDatabase();
+        await plane.Resync.RunAsync(db); // the epoch, before the outage
+        Assert.NotNull(plane.Resync.Epoch);
+
+        up = false;
+        var alone = 0;
+        for (var i = 0; i < Rpm; i++)
+        {
+            alone += (await plane.SendAsync(LimitedKey, $"down{i}")).Status == 200 ? 1 : 0;
+        }
+
+        Assert.Equal(StoreDownPolicy.Share(Rpm, 3), alone);
+        Assert.Equal(0, await SharedCountAsync(db, "acme")); // nothing reached the store meanwhile
+
+        up = true;
+        await plane.Resync.RunAsync(db);
+        await plane.Resync.RunAsync(db);
+        Assert.Equal(alone, await SharedCountAsync(db, "acme"));
+
+        // Another replica's shared takes: only the rest of the minute.
+        var other = new SharedRequestWindow(() => _connection);
+        var taken = 0;
+        for (var i = 0; i < Rpm; i++)
+        {
+            taken += (await other.TryTakeAsync("acme", Rpm)).Taken ? 1 : 0;
+        }
+
+        Assert.Equal(Rpm - alone, taken);
+        Assert.Contains($"llm_gateway_cluster_recharged_requests_total{{reason=\"down\"}} {alone}", await plane.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    // Redis restarted empty: each replica seeds what it knows once per epoch (its RPM of the last
+    // 60 s, its budgets' spend), so neither the minute nor a budget starts over.
+    [Fact]
+    public async Task RestartedEmpty_AReplicaSeedsItsLastMinuteAndItsSpend_OncePerEpoch()
+    {
+        const int Rpm = 9;
+        await using var worker = Worker();
+        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => _connection, members: 3);
+        var db = _connection.GetDatabase();
+        await plane.Resync.RunAsync(db);
+        var before = plane.Resync.Epoch;
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(200, (await plane.SendAsync(LimitedKey, $"r{i}")).Status);
+        }
+
+        Assert.Equal(4, await SharedCountAsync(db, "acme"));
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
+        await WaitConnectedAsync();
+        Assert.Equal(0, await SharedCountAsync(db, "acme"));
+
+        await plane.Resync.RunAsync(db);
+        await plane.Resync.RunAsync(db);
+        Assert.NotEqual(before, plane.Resync.Epoch);
+        Assert.Equal(4, await SharedCountAsync(db, "acme"));
+        var spent = plane.Limits.Of("acme")!.Budget!.SpentTokens;
+        Assert.True(spent > 0);
+        Assert.Equal(spent, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_spent"));
+        Assert.True(await db.SetContainsAsync($"aotproxy:seeded:{plane.Resync.Epoch}", "replica-a"));
+
+        // The fleet's minute is as full as it was: 5 more, then refused.
+        var statuses = new List<int>();
+        for (var i = 0; i < Rpm - 4 + 1; i++)
+        {
+            statuses.Add((await plane.SendAsync(LimitedKey, $"after{i}")).Status);
+        }
+
+        Assert.Equal(Enumerable.Repeat(200, Rpm - 4).Append(429), statuses);
+    }
+
+    private async Task WaitConnectedAsync()
+    {
+        for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(await TryPingAsync(), "the connection to the restarted store came back");
+    }
+
+    private async Task<bool> TryPingAsync()
+    {
+        try
+        {
+            await _connection.GetDatabase().PingAsync();
+            return true;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<long> SharedCountAsync(IDatabase db, string tenant) =>
+        (await db.HashGetAllAsync($"aotproxy:rpm:{tenant}")).Sum(e => (long)e.Value);
+
+    private static LoopbackTcpServer Worker()
+    {
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        return LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+    }
+
+    private static GatewaySnapshot Snapshot(LoopbackTcpServer worker, int rpm, string storeDown, string heartbeat = "1s", string budget = "")
+    {
+        var loaded = ConfigLoader.Parse(
+            $"""
+            [cluster]
+            redis_url = "redis://127.0.0.1:1"
+            replica = "replica-a"
+            heartbeat = "{heartbeat}"
+            store_down = "{storeDown}"
+
+            [[workers]]
+            name = "w"
+            url = "{worker.Url("/")}"
+            models = ["{Model}"]
+            max_concurrency = 4
+
+            [[tenants]]
+            name = "acme"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(LimitedKey)}"]
+            rpm = {rpm}
+            {budget}
+
+            [[tenants]]
+            name = "open"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(OpenKey)}"]
+            """,
+            "test.toml",
+            1,
+            TimeProvider.System);
+        Assert.True(loaded.IsValid, loaded.ToString());
+        return loaded.Snapshot;
+    }
+
+    // One replica's data plane, as GatewayHost wires it with [cluster] redis_url set; the members
+    // its last good heartbeat saw are given (no heartbeat runs here).
+    private sealed class Plane(DataPlaneHandler handler, GatewayState state, TenantLimits limits, GatewayTelemetry telemetry, StoreResync resync) : IAsyncDisposable
+    {
+        public TenantLimits Limits => limits;
+
+        public StoreResync Resync => resync;
+
+        public static Plane Start(GatewaySnapshot snapshot, Func<IConnectionMultiplexer?> redis, int members)
+        {
+            var time = TimeProvider.System;
+            var limits = new TenantLimits(time);
+            var telemetry = new GatewayTelemetry();
+            var router = new Router(time, Random.Shared, NullLogger.Instance);
+            var capacity = new CapacitySignal(time);
+            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
+            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
+            var member = new ClusterMember("replica-a", "i", "v", "d", 1, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, TimeSpan.Zero, TimeSpan.Zero);
+            var view = ClusterView.Starting with { Members = [.. Enumerable.Repeat(member, members)] };
+            var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => view);
+            var policy = new StoreDownPolicy(snapshot.Cluster, () => view, clusterTelemetry, time, NullLogger.Instance);
+            var resync = new StoreResync(() => "replica-a", limits, policy, clusterTelemetry, NullLogger.Instance);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(redis), policy);
+            return new Plane(handler, state, limits, telemetry, resync);
+        }
+
+        public async Task<(int Status, string? RetryAfter, string Body)> SendAsync(string key, string requestId)
+        {
+            var context = new DefaultHttpContext();
+            context.Request.Method = "POST";
+            context.Request.Path = "/v1/chat/completions";
+            context.Request.Headers.Authorization = "Bearer " + key;
+            context.Request.Headers["x-request-id"] = requestId;
+            var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
+            context.Request.Body = new MemoryStream(body);
+            context.Request.ContentLength = body.Length;
+            var response = new MemoryStream();
+            context.Response.Body = response;
+            context.Connection.RemoteIpAddress = IPAddress.Loopback;
+            await handler.HandleAsync(context);
+            return (context.Response.StatusCode, context.Response.Headers.RetryAfter.ToString() is { Length: > 0 } retry ? retry : null, Encoding.UTF8.GetString(response.ToArray()));
+        }
+
+        public async Task<string> MetricsAsync()
+        {
+            using var text = new MemoryStream();
+            await telemetry.WriteAsync(text, CancellationToken.None);
+            return Encoding.UTF8.GetString(text.ToArray());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var worker in state.Current.Workers.Workers)
+            {
+                await worker.Connections.CloseAsync();
+            }
+        }
+    }
+}
