@@ -55,7 +55,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     public ClusterView Current => Volatile.Read(ref _view);
 
     // The replica's one connection to Redis, null until the heartbeat loop has made it; the
-    // shared counters (SharedRequestWindow) use it too, so all of a replica's commands pipeline
+    // shared counters (SharedTenantLimits) use it too, so all of a replica's commands pipeline
     // on one socket.
     public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
 

@@ -108,12 +108,12 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
-        // Tenant RPM is then shared through its connection (SharedRequestWindow).
+        // Every tenant limit is then shared through its connection (SharedTenantLimits).
         var cluster = snapshot.Cluster.Enabled
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
-        var sharedRequests = cluster is null ? null : new SharedRequestWindow(() => cluster.Connection);
-        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests);
+        var sharedLimits = cluster is null ? null : new SharedTenantLimits(() => cluster.Connection, () => cluster.Name);
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"));
 

@@ -9,10 +9,11 @@ namespace AotProxy.Limits;
 // tenant's hard stops before anything is queued: max_in_flight, the budgets, RPM, TPM. TPM and
 // the budgets reserve it (the budgets also its worst-case cost); a budget may cap its completion.
 // A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
-// sharedRequests (set when [cluster] redis_url is): RPM is also taken from the tenant's fleet-wide
-// minute, one round trip after the local checks passed, so a request this replica refuses costs
-// the store nothing. Alone (null) the stage completes synchronously, as before the cluster.
-internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedRequestWindow? sharedRequests = null)
+// shared (set when [cluster] redis_url is): every limit of the tenant (RPM, TPM, max_in_flight,
+// the budgets) is also taken fleet-wide by one admit script, one round trip after the local
+// checks passed, so a request this replica refuses costs the store nothing. Alone (null) the
+// stage completes synchronously, as before the cluster.
+internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedTenantLimits? shared = null)
 {
     public ValueTask<bool> TryAcquireAsync(ProxyRequest request)
     {
@@ -21,8 +22,8 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
             return ValueTask.FromResult(false);
         }
 
-        return sharedRequests is not null && request.Limit.Lease.Requests is { } rpm
-            ? TakeSharedAsync(request, sharedRequests, rpm.Capacity)
+        return shared is not null && request.Limit.State is not null
+            ? AdmitSharedAsync(request, shared)
             : ValueTask.FromResult(true);
     }
 
@@ -57,22 +58,38 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     }
 
     // A store that does not answer leaves the decision to this replica's own limits (they passed).
-    // A refusal gives back what the local checks took, as any limit refusal does.
-    private async ValueTask<bool> TakeSharedAsync(ProxyRequest request, SharedRequestWindow shared, long rpm)
+    // A refusal gives back what the local checks took, as any limit refusal does, and answers the
+    // 429 of the dimension that refused, with the fleet's wait.
+    private async ValueTask<bool> AdmitSharedAsync(ProxyRequest request, SharedTenantLimits store)
     {
         var limit = request.Limit;
-        var take = await shared.TryTakeAsync(limit.State!.Name, rpm).ConfigureAwait(false);
+        var state = limit.State!;
+        var lease = limit.Lease;
+        var budget = lease.Budget;
+        var demand = new SharedDemand(
+            state.Name,
+            lease.Requests?.Capacity ?? 0,
+            lease.Tokens?.Capacity ?? 0,
+            lease.Reserved,
+            state.MaxInFlight,
+            budget.State?.Budget,
+            budget.Tokens,
+            budget.Nanos,
+            budget.State is { } spend ? SharedDemand.MonthOf(spend.Month.Start) : 0);
+        var take = await store.TryAdmitAsync(demand).ConfigureAwait(false);
         switch (take.Outcome)
         {
             case SharedTakeOutcome.Taken:
-                request.Limit = limit with { Lease = limit.Lease.WithShared(shared, take.Second) };
+                request.Limit = limit with { Lease = lease.WithShared(new SharedPlace(store, demand, take.Second)) };
                 return true;
             case SharedTakeOutcome.Refused:
-                limit.Lease.Settle(admitted: false, null);
-                request.Limit = new LimitResult(LimitRefusal.Requests, default, limit.State, limit.Requested, limit.Budget, take.RetryAfter);
-                telemetry.CountRefusal(limit.State.Name, LimitRefusal.Requests);
-                request.Failure = ProxyFailure.RateLimited;
-                request.Outcome = LedgerOutcome.RateLimited;
+                lease.Settle(admitted: false, null);
+                var quota = take.Refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd;
+                var check = quota ? new BudgetCheck(take.Budget, take.Left, 0, Capped: false, Overrun: false) : limit.Budget;
+                request.Limit = new LimitResult(take.Refusal, default, state, limit.Requested, check, take.RetryAfter);
+                telemetry.CountRefusal(state.Name, take.Refusal);
+                request.Failure = quota ? ProxyFailure.QuotaExceeded : ProxyFailure.RateLimited;
+                request.Outcome = quota ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;
                 return false;
             default:
                 return true;

@@ -17,7 +17,7 @@ using StackExchange.Redis;
 namespace AotProxy.Tests.Cluster;
 
 // The limit stage of two replicas on one real redis-server: each plane is the data plane as
-// GatewayHost wires it (DataPlaneHandler.Create with a SharedRequestWindow), with its own tenant
+// GatewayHost wires it (DataPlaneHandler.Create with SharedTenantLimits), with its own tenant
 // limits and its own connection, in front of one loopback worker.
 public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 {
@@ -49,8 +49,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         const int Rpm = 5;
         await using var worker = Worker(release: null);
         var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "30s");
-        await using var one = Plane.Start(snapshot, _one);
-        await using var two = Plane.Start(snapshot, _two);
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
 
         var statuses = new List<int>();
         for (var i = 0; i < 3 * Rpm; i++)
@@ -75,8 +75,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
         var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "200ms");
-        await using var one = Plane.Start(snapshot, _one);
-        await using var two = Plane.Start(snapshot, _two);
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
 
         var held = one.SendAsync("held"); // takes the worker's one slot and the first place
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
@@ -142,7 +142,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
     {
         public TenantLimits Limits => limits;
 
-        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis)
+        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis, string replica)
         {
             var time = TimeProvider.System;
             var limits = new TenantLimits(time);
@@ -151,7 +151,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
             var capacity = new CapacitySignal(time);
             var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis));
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(() => redis, () => replica));
             return new Plane(handler, state, limits);
         }
 
