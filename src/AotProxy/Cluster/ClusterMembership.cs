@@ -12,8 +12,34 @@ namespace AotProxy.Cluster;
 // that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
 // member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
 // A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
+// A member whose record expired is reaped by the first beat that finds it (ReapScript): its
+// parts of the shared reserved totals (SharedTenantLimits) are subtracted and its name removed.
 internal sealed class ClusterMembership : IAsyncDisposable
 {
+    // KEYS[1] the dead replica's parts (aotproxy:res:{dead}), [2] its record, [3] the reap guard,
+    // [4] the member names; ARGV[1] its name, [2] the guard's life in ms (one heartbeat: one
+    // reaper per beat). Each part `t|{tenant}|{field}` is subtracted from that field of
+    // aotproxy:tenant:{tenant}, then the parts are deleted, in one script: exactly once whoever
+    // runs it and however often. A record that exists again (the replica came back under the same
+    // name since the caller read it) means the parts are live: nothing is reaped. Returns the
+    // parts subtracted, or -1 when another replica holds the guard or the record is back.
+    // (The tenant keys are built in the script: fine for one Redis or a primary with replicas,
+    // not for Redis Cluster, which the design does not use.)
+    private const string ReapScript = """
+        if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+        if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+        local parts = redis.call('HGETALL', KEYS[1])
+        for i = 1, #parts, 2 do
+          local tenant, field = string.match(parts[i], '^t|(.*)|([^|]+)$')
+          if tenant then
+            redis.call('HINCRBY', 'aotproxy:tenant:' .. tenant, field, -tonumber(parts[i + 1]))
+          end
+        end
+        redis.call('DEL', KEYS[1])
+        redis.call('SREM', KEYS[4], ARGV[1])
+        return #parts / 2
+        """;
+
     private readonly ClusterModel _model;
     private readonly RedisAddress _store;
     private readonly string _storeText;
@@ -105,7 +131,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
             read.Execute();
             await Task.WhenAll(records.SelectMany(r => new Task[] { r.Hash, r.Ttl })).ConfigureAwait(false);
             var members = ImmutableArray.CreateBuilder<ClusterMember>(records.Count);
-            var gone = new List<RedisValue>();
+            var gone = new List<string>();
             foreach (var (name, hash, ttl) in records)
             {
                 if (ClusterMember.FromHash(await hash.ConfigureAwait(false), await ttl.ConfigureAwait(false)) is { } member)
@@ -120,9 +146,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
             if (gone.Count > 0)
             {
-                // A name whose record expired: its replica stopped beating. Fire and forget, the
-                // next beat's reader prunes it again if this write is lost.
-                _ = db.SetRemoveAsync(ClusterKeys.Members, [.. gone], CommandFlags.FireAndForget);
+                // A name whose record expired: its replica stopped beating. Reaped before this
+                // beat publishes, so a view without it means its reservations are released.
+                await Task.WhenAll(gone.Select(ReapAsync)).ConfigureAwait(false);
             }
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -133,6 +159,19 @@ internal sealed class ClusterMembership : IAsyncDisposable
             var previous = _view;
             var since = previous.StoreUp || previous.StoreDownSince is null ? now : previous.StoreDownSince;
             Publish(previous with { StoreUp = false, Error = ex.Message, StoreDownSince = since, StoreFailures = previous.StoreFailures + 1 });
+        }
+    }
+
+    // At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and
+    // the next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
+    private async Task ReapAsync(string dead)
+    {
+        var db = _redis!.GetDatabase();
+        RedisKey[] keys = [ClusterKeys.Reservations(dead), ClusterKeys.Member(dead), ClusterKeys.Reaping(dead), ClusterKeys.Members];
+        var reaped = (long)await db.ScriptEvaluateAsync(ReapScript, keys, [dead, (long)_model.Heartbeat.TotalMilliseconds]).ConfigureAwait(false);
+        if (reaped >= 0)
+        {
+            ClusterLog.Reaped(_logger, dead, reaped);
         }
     }
 
