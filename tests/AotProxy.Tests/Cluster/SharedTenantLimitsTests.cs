@@ -208,6 +208,57 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
         Assert.Equal(LimitRefusal.BudgetTokens, (await one.TryAdmitAsync(lifetime with { Month = Month + 1 })).Refusal);
     }
 
+    // The scripts cross the wire once per connection, then run by their SHA-1 (EVALSHA): the
+    // client keeps the hash of a script the server has run.
+    [Fact]
+    public async Task TheScripts_AreSentOnce_ThenRunByTheirHash()
+    {
+        var (one, _) = Replicas();
+        var demand = Demand(rpm: 100, maxInFlight: 100);
+        for (var i = 0; i < 10; i++)
+        {
+            var taken = await one.TryAdmitAsync(demand);
+            new SharedPlace(one, demand, taken.Second).Settle(admitted: true, new Usage(1, 1), default);
+        }
+
+        await _one.GetDatabase().PingAsync();
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        var options = address.Options();
+        options.AllowAdmin = true; // INFO
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(options);
+        var stats = await admin.GetServer(admin.GetEndPoints()[0]).InfoRawAsync("commandstats");
+        Assert.Equal(2, Calls(stats!, "eval"));
+        Assert.Equal(18, Calls(stats!, "evalsha"));
+    }
+
+    // A store restarted empty has no script cached: the client sends the script again
+    // (NOSCRIPT), and the admit is answered, not taken for a store that is down.
+    [Fact]
+    public async Task AfterAnEmptyRestart_TheScriptsRunAgain()
+    {
+        var (one, _) = Replicas();
+        var demand = Demand(rpm: 100, maxInFlight: 100);
+        Assert.True((await one.TryAdmitAsync(demand)).Taken);
+
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        SharedTake again;
+        while ((again = await one.TryAdmitAsync(demand)).Outcome == SharedTakeOutcome.StoreDown && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50); // reconnecting: the client retries every 500 ms
+        }
+
+        Assert.Equal(SharedTakeOutcome.Taken, again.Outcome);
+        Assert.Equal(1, (long)await _one.GetDatabase().HashGetAsync("aotproxy:tenant:acme", "in_flight")); // counted from empty
+    }
+
+    private static long Calls(string commandStats, string command)
+    {
+        var line = commandStats.Split('\n').FirstOrDefault(l => l.StartsWith($"cmdstat_{command}:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line.Split("calls=")[1].Split(',')[0], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     // No answer is not an exception: the limit stage then decides with the replica's own limits.
     // (A stopped store is seen as disconnected before the admit is sent; a command that times out
     // on a blackholed port goes through the catch instead, which no test reaches yet.)
