@@ -25,4 +25,7 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 906, Level = LogLevel.Information, Message = "Cluster: reaped replica {Replica} (its record expired): {Parts} reserved parts released")]
     public static partial void Reaped(ILogger logger, string replica, long parts);
+
+    [LoggerMessage(EventId = 907, Level = LogLevel.Information, Message = "Cluster: replica {Replica} released {Parts} reserved parts its previous run under this name left")]
+    public static partial void ReleasedPreviousLife(ILogger logger, string replica, long parts);
 }

@@ -18,7 +18,8 @@ internal sealed class ClusterMembership : IAsyncDisposable
 {
     // KEYS[1] the dead replica's parts (aotproxy:res:{dead}), [2] its record, [3] the reap guard,
     // [4] the member names; ARGV[1] its name, [2] the guard's life in ms (one heartbeat: one
-    // reaper per beat). Each part `t|{tenant}|{field}` is subtracted from that field of
+    // reaper per beat), [3] "self" for this replica's own parts from a previous life (no checks,
+    // the name stays). Each part `t|{tenant}|{field}` is subtracted from that field of
     // aotproxy:tenant:{tenant}, then the parts are deleted, in one script: exactly once whoever
     // runs it and however often. A record that exists again (the replica came back under the same
     // name since the caller read it) means the parts are live: nothing is reaped. Returns the
@@ -26,8 +27,11 @@ internal sealed class ClusterMembership : IAsyncDisposable
     // (The tenant keys are built in the script: fine for one Redis or a primary with replicas,
     // not for Redis Cluster, which the design does not use.)
     private const string ReapScript = """
-        if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-        if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+        local self = ARGV[3] == 'self'
+        if not self then
+          if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+          if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+        end
         local parts = redis.call('HGETALL', KEYS[1])
         for i = 1, #parts, 2 do
           local tenant, field = string.match(parts[i], '^t|(.*)|([^|]+)$')
@@ -36,7 +40,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
           end
         end
         redis.call('DEL', KEYS[1])
-        redis.call('SREM', KEYS[4], ARGV[1])
+        if not self then redis.call('SREM', KEYS[4], ARGV[1]) end
         return #parts / 2
         """;
 
@@ -51,6 +55,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
     private readonly CancellationTokenSource _stop = new();
     private ConnectionMultiplexer? _redis;
+    private IConnectionMultiplexer? _shared;
     private Task _loop = Task.CompletedTask;
     private ClusterView _view = ClusterView.Starting;
     private TimeSpan _lastLatency;
@@ -83,7 +88,8 @@ internal sealed class ClusterMembership : IAsyncDisposable
     // The replica's one connection to Redis, null until the heartbeat loop has made it; the
     // shared counters (SharedTenantLimits) use it too, so all of a replica's commands pipeline
     // on one socket.
-    public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
+    // Shared once this replica has released what a previous life under its name left reserved.
+    public IConnectionMultiplexer? Connection => Volatile.Read(ref _shared);
 
     public void Start(int dataPort)
     {
@@ -113,6 +119,15 @@ internal sealed class ClusterMembership : IAsyncDisposable
         var self = new ClusterMember(Name, _instance, GatewayVersion.Text, config.Digest, config.Revision, _inFlight(), _started, now, _lastLatency, _model.MemberTtl);
         try
         {
+            if (_shared is null)
+            {
+                // A restart under this name before the old record expired is never found dead:
+                // the previous life's parts are released here, before any request of this one
+                // can reserve, and only then do the shared limits get the connection.
+                await ReapAsync(Name, self: true).ConfigureAwait(false);
+                Volatile.Write(ref _shared, _redis);
+            }
+
             var began = _time.GetTimestamp();
             var key = ClusterKeys.Member(Name);
             var batch = db.CreateBatch();
@@ -148,7 +163,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
             {
                 // A name whose record expired: its replica stopped beating. Reaped before this
                 // beat publishes, so a view without it means its reservations are released.
-                await Task.WhenAll(gone.Select(ReapAsync)).ConfigureAwait(false);
+                await Task.WhenAll(gone.Select(dead => ReapAsync(dead, self: false))).ConfigureAwait(false);
             }
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -164,12 +179,17 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
     // At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and
     // the next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
-    private async Task ReapAsync(string dead)
+    // self: this replica's own parts, left by a previous life under its name.
+    private async Task ReapAsync(string dead, bool self)
     {
         var db = _redis!.GetDatabase();
         RedisKey[] keys = [ClusterKeys.Reservations(dead), ClusterKeys.Member(dead), ClusterKeys.Reaping(dead), ClusterKeys.Members];
-        var reaped = (long)await db.ScriptEvaluateAsync(ReapScript, keys, [dead, (long)_model.Heartbeat.TotalMilliseconds]).ConfigureAwait(false);
-        if (reaped >= 0)
+        var reaped = (long)await db.ScriptEvaluateAsync(ReapScript, keys, [dead, (long)_model.Heartbeat.TotalMilliseconds, self ? "self" : "dead"]).ConfigureAwait(false);
+        if (self && reaped > 0)
+        {
+            ClusterLog.ReleasedPreviousLife(_logger, dead, reaped);
+        }
+        else if (!self && reaped >= 0)
         {
             ClusterLog.Reaped(_logger, dead, reaped);
         }

@@ -86,6 +86,27 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         Assert.True(await db.KeyExistsAsync("aotproxy:res:back"));
     }
 
+    // A replica restarted under its name before its record expired is never found dead, so its
+    // previous life's parts would count for ever: it releases them itself, before it shares its
+    // connection (no request of this life has reserved anything yet).
+    [Fact]
+    public async Task AReplicaRestartedUnderItsName_ReleasesItsPreviousLifesParts_BeforeItAdmits()
+    {
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        var db = redis.GetDatabase();
+        await db.HashSetAsync("aotproxy:member:one", "name", "one"); // its last life's record, not expired yet
+        await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|nanos_reserved", 900)]);
+        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("nanos_reserved", 1000)]);
+
+        await using var one = Start("one", "", inFlight: 0);
+        Assert.True(await TestConfig.WaitUntil(() => one.Connection is not null), "the connection is shared");
+
+        Assert.False(await db.KeyExistsAsync("aotproxy:res:one"));
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(100, (long)await db.HashGetAsync("aotproxy:tenant:acme", "nanos_reserved"));
+    }
+
     private ClusterMembership Start(string name, string policy, long inFlight)
     {
         var snapshot = TestConfig.Valid($"""
