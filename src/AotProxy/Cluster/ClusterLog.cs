@@ -23,6 +23,12 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster: replica {Replica} left (record removed)")]
     public static partial void Left(ILogger logger, string replica);
 
+    [LoggerMessage(EventId = 906, Level = LogLevel.Information, Message = "Cluster: reaped replica {Replica} (its record expired): {Parts} reserved parts released")]
+    public static partial void Reaped(ILogger logger, string replica, long parts);
+
+    [LoggerMessage(EventId = 907, Level = LogLevel.Information, Message = "Cluster: replica {Replica} released {Parts} reserved parts its previous run under this name left")]
+    public static partial void ReleasedPreviousLife(ILogger logger, string replica, long parts);
+
     // 930-939: store_down and the resync after it (StoreDownPolicy, StoreResync).
     [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
     public static partial void DecidingAlone(ILogger logger, string mode, int members);

@@ -12,8 +12,38 @@ namespace AotProxy.Cluster;
 // that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
 // member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
 // A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
+// A member whose record expired is reaped by the first beat that finds it (ReapScript): its
+// parts of the shared reserved totals (SharedTenantLimits) are subtracted and its name removed.
 internal sealed class ClusterMembership : IAsyncDisposable
 {
+    // KEYS[1] the dead replica's parts (aotproxy:res:{dead}), [2] its record, [3] the reap guard,
+    // [4] the member names; ARGV[1] its name, [2] the guard's life in ms (one heartbeat: one
+    // reaper per beat), [3] "self" for this replica's own parts from a previous life (no checks,
+    // the name stays). Each part `t|{tenant}|{field}` is subtracted from that field of
+    // aotproxy:tenant:{tenant}, then the parts are deleted, in one script: exactly once whoever
+    // runs it and however often. A record that exists again (the replica came back under the same
+    // name since the caller read it) means the parts are live: nothing is reaped. Returns the
+    // parts subtracted, or -1 when another replica holds the guard or the record is back.
+    // (The tenant keys are built in the script: fine for one Redis or a primary with replicas,
+    // not for Redis Cluster, which the design does not use.)
+    private const string ReapScript = """
+        local self = ARGV[3] == 'self'
+        if not self then
+          if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+          if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return -1 end
+        end
+        local parts = redis.call('HGETALL', KEYS[1])
+        for i = 1, #parts, 2 do
+          local tenant, field = string.match(parts[i], '^t|(.*)|([^|]+)$')
+          if tenant then
+            redis.call('HINCRBY', 'aotproxy:tenant:' .. tenant, field, -tonumber(parts[i + 1]))
+          end
+        end
+        redis.call('DEL', KEYS[1])
+        if not self then redis.call('SREM', KEYS[4], ARGV[1]) end
+        return #parts / 2
+        """;
+
     private readonly ClusterModel _model;
     private readonly RedisAddress _store;
     private readonly string _storeText;
@@ -25,6 +55,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
     private readonly CancellationTokenSource _stop = new();
     private ConnectionMultiplexer? _redis;
+    private IConnectionMultiplexer? _shared;
     private Task _loop = Task.CompletedTask;
     private ClusterView _view = ClusterView.Starting;
     private TimeSpan _lastLatency;
@@ -55,9 +86,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
     public ClusterView Current => Volatile.Read(ref _view);
 
     // The replica's one connection to Redis, null until the heartbeat loop has made it; the
-    // shared counters (SharedRequestWindow) use it too, so all of a replica's commands pipeline
+    // shared counters (SharedTenantLimits) use it too, so all of a replica's commands pipeline
     // on one socket.
-    public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
+    // Shared once this replica has released what a previous life under its name left reserved.
+    public IConnectionMultiplexer? Connection => Volatile.Read(ref _shared);
 
     // Run after every beat that reached the store and as soon as the connection is restored
     // (GatewayHost sets it before Start): what the replica puts back into the store.
@@ -93,6 +125,15 @@ internal sealed class ClusterMembership : IAsyncDisposable
         var self = new ClusterMember(Name, _instance, GatewayVersion.Text, config.Digest, config.Revision, _inFlight(), _started, now, _lastLatency, _model.MemberTtl);
         try
         {
+            if (_shared is null)
+            {
+                // A restart under this name before the old record expired is never found dead:
+                // the previous life's parts are released here, before any request of this one
+                // can reserve, and only then do the shared limits get the connection.
+                await ReapAsync(Name, self: true).ConfigureAwait(false);
+                Volatile.Write(ref _shared, _redis);
+            }
+
             var began = _time.GetTimestamp();
             var key = ClusterKeys.Member(Name);
             var batch = db.CreateBatch();
@@ -111,7 +152,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
             read.Execute();
             await Task.WhenAll(records.SelectMany(r => new Task[] { r.Hash, r.Ttl })).ConfigureAwait(false);
             var members = ImmutableArray.CreateBuilder<ClusterMember>(records.Count);
-            var gone = new List<RedisValue>();
+            var gone = new List<string>();
             foreach (var (name, hash, ttl) in records)
             {
                 if (ClusterMember.FromHash(await hash.ConfigureAwait(false), await ttl.ConfigureAwait(false)) is { } member)
@@ -126,9 +167,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
             if (gone.Count > 0)
             {
-                // A name whose record expired: its replica stopped beating. Fire and forget, the
-                // next beat's reader prunes it again if this write is lost.
-                _ = db.SetRemoveAsync(ClusterKeys.Members, [.. gone], CommandFlags.FireAndForget);
+                // A name whose record expired: its replica stopped beating. Reaped before this
+                // beat publishes, so a view without it means its reservations are released.
+                await Task.WhenAll(gone.Select(dead => ReapAsync(dead, self: false))).ConfigureAwait(false);
             }
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -143,6 +184,24 @@ internal sealed class ClusterMembership : IAsyncDisposable
             var previous = _view;
             var since = previous.StoreUp || previous.StoreDownSince is null ? now : previous.StoreDownSince;
             Publish(previous with { StoreUp = false, Error = ex.Message, StoreDownSince = since, StoreFailures = previous.StoreFailures + 1 });
+        }
+    }
+
+    // At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and
+    // the next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
+    // self: this replica's own parts, left by a previous life under its name.
+    private async Task ReapAsync(string dead, bool self)
+    {
+        var db = _redis!.GetDatabase();
+        RedisKey[] keys = [ClusterKeys.Reservations(dead), ClusterKeys.Member(dead), ClusterKeys.Reaping(dead), ClusterKeys.Members];
+        var reaped = (long)await db.ScriptEvaluateAsync(ReapScript, keys, [dead, (long)_model.Heartbeat.TotalMilliseconds, self ? "self" : "dead"]).ConfigureAwait(false);
+        if (self && reaped > 0)
+        {
+            ClusterLog.ReleasedPreviousLife(_logger, dead, reaped);
+        }
+        else if (!self && reaped >= 0)
+        {
+            ClusterLog.Reaped(_logger, dead, reaped);
         }
     }
 
