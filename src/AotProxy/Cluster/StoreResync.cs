@@ -116,7 +116,11 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             {
                 var charged = await ChargeAsync(db, epoch, gate: false, Windows(record), Spend(record)).ConfigureAwait(false);
                 telemetry.CountRecharged("down", charged);
-                ClusterLog.Resumed(logger, policy.Mode, charged, record.Count);
+                if (alone)
+                {
+                    // Not for the spend alone of requests admitted alone that ended since.
+                    ClusterLog.Resumed(logger, policy.Mode, charged, record.Count);
+                }
             }
             else
             {

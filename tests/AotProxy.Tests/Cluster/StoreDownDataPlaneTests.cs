@@ -77,6 +77,45 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Contains("llm_gateway_cluster_store_up 0", metrics, StringComparison.Ordinal);
     }
 
+    // Every shared limit goes through store_down, not only RPM: with max_in_flight = 6 and 3
+    // members, a replica holds at most its share, 2, in flight while the store does not answer
+    // (before, it held its own full 6: the fleet up to 18). Sequential, so each decision sees the
+    // ones before it.
+    [Fact]
+    public async Task Local_AReplicaOfThreeHoldsItsShareOfMaxInFlight_ThenRefusesWith429()
+    {
+        const int MaxInFlight = 6;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var arrived = new SemaphoreSlim(0);
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        await using var worker = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            arrived.Release();
+            await gate.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+        await using var plane = Plane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, members: 3);
+
+        var share = (int)StoreDownPolicy.Share(MaxInFlight, 3);
+        var held = new List<Task<(int Status, string? RetryAfter, string Body)>>();
+        for (var i = 0; i < share; i++)
+        {
+            held.Add(plane.SendAsync(LimitedKey, $"held{i}"));
+            Assert.True(await arrived.WaitAsync(TimeSpan.FromSeconds(10)), "the request reached the worker");
+        }
+
+        var refused = await plane.SendAsync(LimitedKey, "over");
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("max_in_flight", refused.Body, StringComparison.Ordinal);
+        Assert.Equal(share, worker.Requests);
+
+        gate.SetResult();
+        Assert.All(await Task.WhenAll(held), r => Assert.Equal(200, r.Status));
+        Assert.Equal(0, plane.Limits.Of("acme")!.InFlight);
+        Assert.Equal(200, (await plane.SendAsync(LimitedKey, "after")).Status); // the places came back
+    }
+
     [Fact]
     public async Task Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
     {
