@@ -9,7 +9,7 @@ namespace AotProxy.Cluster;
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
 //   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedTenantLimits)
 //   aotproxy:tpm:{tenant}     hash: Redis second -> tokens reserved then settled in it, the last 61
-//   aotproxy:tenant:{tenant}  hash: in_flight, tokens_spent, tokens_reserved, nanos_spent, nanos_reserved, month (yyyymm), month_tokens, month_nanos
+//   aotproxy:tenant:{tenant}  hash: in_flight, budget_spent, budget_reserved, usd_spent_nanos, usd_reserved_nanos, month (yyyy-MM), month_spent, month_usd_spent_nanos
 //   aotproxy:res:{name}       hash: `t|{tenant}|{field}` -> the replica's part of that reserved total, subtracted when it is reaped
 //   aotproxy:reap:{name}      string: the one reaper of a dead replica (SET NX PX)
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)

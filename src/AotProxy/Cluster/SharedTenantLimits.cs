@@ -23,7 +23,8 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // KEYS: rpm bins, tpm bins, tenant totals, this replica's parts. ARGV: [1] tenant, [2] rpm,
     // [3] tpm, [4] tokens for tpm, [5] max_in_flight, [6..9] budget_tokens, monthly_budget_tokens,
     // budget_usd and monthly_budget_usd in nanos (0 = not set), [10] tokens and [11] nanos
-    // reserved against them, [12] month (yyyymm). 0 means "not limited" throughout. The checks run
+    // reserved against them, [12] month (yyyymm, kept as "yyyy-MM" like StoreResync's seed, which
+    // compares in order as text). 0 means "not limited" throughout. The checks run
     // in the local stage's order (in flight, budgets, RPM, TPM) and nothing is written until all
     // passed. Returns {1, second} or {0, refusal (LimitRefusal), wait in seconds, budget kind
     // (BudgetKind), what that budget had left}. Lua numbers are doubles: budgets compare exactly
@@ -57,16 +58,17 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
         local place = 't|' .. ARGV[1] .. '|'
         local rpm, tpm, tokens, maxInFlight = num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5])
         local limits = {num(ARGV[6]), num(ARGV[7]), num(ARGV[8]), num(ARGV[9])}
-        local rt, rn, month = num(ARGV[10]), num(ARGV[11]), num(ARGV[12])
+        local rt, rn = num(ARGV[10]), num(ARGV[11])
+        local month = string.format('%04d-%02d', math.floor(num(ARGV[12]) / 100), num(ARGV[12]) % 100)
         local budget = limits[1] > 0 or limits[2] > 0 or limits[3] > 0 or limits[4] > 0
         if maxInFlight > 0 and num(redis.call('HGET', t, 'in_flight')) >= maxInFlight then
           return {0, 3, 1, 0, 0}
         end
         local rolled = false
         if budget then
-          local f = redis.call('HMGET', t, 'tokens_spent', 'tokens_reserved', 'nanos_spent', 'nanos_reserved', 'month', 'month_tokens', 'month_nanos')
+          local f = redis.call('HMGET', t, 'budget_spent', 'budget_reserved', 'usd_spent_nanos', 'usd_reserved_nanos', 'month', 'month_spent', 'month_usd_spent_nanos')
           local mt, mn = num(f[6]), num(f[7])
-          if month > num(f[5]) then
+          if month > (f[5] or '') then
             rolled = true
             mt, mn = 0, 0
           end
@@ -91,14 +93,14 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
           redis.call('HINCRBY', KEYS[4], place .. 'in_flight', 1)
         end
         if budget then
-          if rolled then redis.call('HSET', t, 'month', month, 'month_tokens', 0, 'month_nanos', 0) end
+          if rolled then redis.call('HSET', t, 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0) end
           if rt > 0 then
-            redis.call('HINCRBY', t, 'tokens_reserved', rt)
-            redis.call('HINCRBY', KEYS[4], place .. 'tokens_reserved', rt)
+            redis.call('HINCRBY', t, 'budget_reserved', rt)
+            redis.call('HINCRBY', KEYS[4], place .. 'budget_reserved', rt)
           end
           if rn > 0 then
-            redis.call('HINCRBY', t, 'nanos_reserved', rn)
-            redis.call('HINCRBY', KEYS[4], place .. 'nanos_reserved', rn)
+            redis.call('HINCRBY', t, 'usd_reserved_nanos', rn)
+            redis.call('HINCRBY', KEYS[4], place .. 'usd_reserved_nanos', rn)
           end
         end
         if rpm > 0 then
@@ -115,9 +117,9 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // KEYS as AdmitScript. ARGV: [1] tenant, [2] the second it was admitted in, [3] 1 to give
     // its minute's place back, [4] tokens to move into its token bin (negative: a refund),
     // [5] in flight to release, [6] tokens and [7] nanos reserved to release, [8] tokens and
-    // [9] nanos spent, [10] month (yyyymm). A bin that left the window (or a store restarted
-    // empty) has nothing to give back; a part this replica no longer holds (reaped) is not
-    // subtracted again.
+    // [9] nanos spent, [10] month (yyyymm, kept as "yyyy-MM"). A bin that left the window (or a
+    // store restarted empty) has nothing to give back; a part this replica no longer holds
+    // (reaped) is not subtracted again.
     private const string SettleScript = """
         local t = KEYS[3]
         local place = 't|' .. ARGV[1] .. '|'
@@ -142,18 +144,19 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
           redis.call('HINCRBY', KEYS[2], second, moved)
         end
         release('in_flight', tonumber(ARGV[5]))
-        release('tokens_reserved', tonumber(ARGV[6]))
-        release('nanos_reserved', tonumber(ARGV[7]))
+        release('budget_reserved', tonumber(ARGV[6]))
+        release('usd_reserved_nanos', tonumber(ARGV[7]))
         local tokens, nanos = tonumber(ARGV[8]), tonumber(ARGV[9])
         if tokens > 0 or nanos > 0 then
-          local month = tonumber(ARGV[10])
-          if month > (tonumber(redis.call('HGET', t, 'month')) or 0) then
-            redis.call('HSET', t, 'month', month, 'month_tokens', 0, 'month_nanos', 0)
+          local m = tonumber(ARGV[10])
+          local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
+          if month > (redis.call('HGET', t, 'month') or '') then
+            redis.call('HSET', t, 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0)
           end
-          redis.call('HINCRBY', t, 'tokens_spent', tokens)
-          redis.call('HINCRBY', t, 'month_tokens', tokens)
-          redis.call('HINCRBY', t, 'nanos_spent', nanos)
-          redis.call('HINCRBY', t, 'month_nanos', nanos)
+          redis.call('HINCRBY', t, 'budget_spent', tokens)
+          redis.call('HINCRBY', t, 'month_spent', tokens)
+          redis.call('HINCRBY', t, 'usd_spent_nanos', nanos)
+          redis.call('HINCRBY', t, 'month_usd_spent_nanos', nanos)
         end
         return 0
         """;

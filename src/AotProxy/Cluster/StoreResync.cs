@@ -43,9 +43,9 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     // bins, the rest TPM bins); KEYS[W+2 ..] tenants' totals. ARGV[1] this replica's name to gate
     // on the seeded set ('' : no gate), ARGV[2] W, ARGV[3] R, then per window: n and n pairs (age
     // in seconds, count), then per tenant: tokens, month tokens, nano-USD, month nano-USD, month
-    // (yyyymm). The spend goes into the fields SharedTenantLimits' admit script checks, with its
-    // month rule (a later month starts the month's fields at 0; spend of an earlier month counts
-    // for all time only). Returns the requests charged, or -1 when the gate found this replica
+    // (yyyymm, kept as "yyyy-MM" as SharedTenantLimits' scripts keep it). The spend goes into the
+    // fields the admit script checks, with its month rule (a later month starts the month's fields
+    // at 0; spend of an earlier month counts for all time only). Returns the requests charged, or -1 when the gate found this replica
     // already seeded in this epoch.
     private const string ChargeScript = """
         if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
@@ -66,17 +66,18 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
           redis.call('PEXPIRE', KEYS[k], 62000)
         end
         for k = windows + 2, #KEYS do
-          local month = tonumber(ARGV[a + 4])
-          local current = tonumber(redis.call('HGET', KEYS[k], 'month')) or 0
+          local m = tonumber(ARGV[a + 4])
+          local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
+          local current = redis.call('HGET', KEYS[k], 'month') or ''
           if month > current then
-            redis.call('HSET', KEYS[k], 'month', month, 'month_tokens', 0, 'month_nanos', 0)
+            redis.call('HSET', KEYS[k], 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0)
             current = month
           end
-          redis.call('HINCRBY', KEYS[k], 'tokens_spent', ARGV[a])
-          redis.call('HINCRBY', KEYS[k], 'nanos_spent', ARGV[a + 2])
+          redis.call('HINCRBY', KEYS[k], 'budget_spent', ARGV[a])
+          redis.call('HINCRBY', KEYS[k], 'usd_spent_nanos', ARGV[a + 2])
           if month == current then
-            redis.call('HINCRBY', KEYS[k], 'month_tokens', ARGV[a + 1])
-            redis.call('HINCRBY', KEYS[k], 'month_nanos', ARGV[a + 3])
+            redis.call('HINCRBY', KEYS[k], 'month_spent', ARGV[a + 1])
+            redis.call('HINCRBY', KEYS[k], 'month_usd_spent_nanos', ARGV[a + 3])
           end
           a = a + 5
         end

@@ -71,9 +71,9 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
         var db = redis.GetDatabase();
         await db.SetAddAsync("aotproxy:members", "ghost");
-        await db.HashSetAsync("aotproxy:res:ghost", [new("t|acme|in_flight", 2), new("t|acme|tokens_reserved", 50)]);
-        await db.HashSetAsync("aotproxy:res:back", [new("t|acme|in_flight", 1), new("t|acme|tokens_reserved", 20)]);
-        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("tokens_reserved", 70)]);
+        await db.HashSetAsync("aotproxy:res:ghost", [new("t|acme|in_flight", 2), new("t|acme|budget_reserved", 50)]);
+        await db.HashSetAsync("aotproxy:res:back", [new("t|acme|in_flight", 1), new("t|acme|budget_reserved", 20)]);
+        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("budget_reserved", 70)]);
 
         await using var first = Start("one", "", inFlight: 0);
         await using var second = Start("two", "", inFlight: 0);
@@ -82,7 +82,7 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         Assert.False(await db.KeyExistsAsync("aotproxy:res:ghost"));
         Assert.False(await db.SetContainsAsync("aotproxy:members", "ghost"));
         Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
-        Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tenant:acme", "tokens_reserved"));
+        Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
         Assert.True(await db.KeyExistsAsync("aotproxy:res:back"));
     }
 
@@ -96,15 +96,15 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
         var db = redis.GetDatabase();
         await db.HashSetAsync("aotproxy:member:one", "name", "one"); // its last life's record, not expired yet
-        await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|nanos_reserved", 900)]);
-        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("nanos_reserved", 1000)]);
+        await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|usd_reserved_nanos", 900)]);
+        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("usd_reserved_nanos", 1000)]);
 
         await using var one = Start("one", "", inFlight: 0);
         Assert.True(await TestConfig.WaitUntil(() => one.Connection is not null), "the connection is shared");
 
         Assert.False(await db.KeyExistsAsync("aotproxy:res:one"));
         Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
-        Assert.Equal(100, (long)await db.HashGetAsync("aotproxy:tenant:acme", "nanos_reserved"));
+        Assert.Equal(100, (long)await db.HashGetAsync("aotproxy:tenant:acme", "usd_reserved_nanos"));
     }
 
     private ClusterMembership Start(string name, string policy, long inFlight)

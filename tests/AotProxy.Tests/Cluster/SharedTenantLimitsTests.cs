@@ -116,9 +116,9 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
 
         var db = _two.GetDatabase();
         Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tpm:acme", taken.Second));
-        Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tenant:acme", "tokens_spent"));
-        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "tokens_reserved"));
-        Assert.False(await db.HashExistsAsync("aotproxy:res:one", "t|acme|tokens_reserved")); // nothing left to reap
+        Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_spent"));
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.False(await db.HashExistsAsync("aotproxy:res:one", "t|acme|budget_reserved")); // nothing left to reap
         var rest = demand with { Tokens = 80, BudgetTokens = 80 };
         Assert.True((await two.TryAdmitAsync(rest)).Taken);
         var over = await two.TryAdmitAsync(demand with { Tokens = 1, BudgetTokens = 0, Budget = null });
