@@ -7,11 +7,28 @@ namespace AotProxy.Cluster;
 //   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
 //   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedRequestWindow)
+//   aotproxy:worker:{worker}  hash: running (requests on it over all replicas) (SharedWorkerSlots)
+//   aotproxy:res:{replica}    hash: kind|name|field -> this replica's part of the total that hash field
+//                             holds (w|gpu-0|running); a dead replica's parts are subtracted (ReplicaReaper)
+//   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
 internal static class ClusterKeys
 {
+    public const string ReleasePrefix = "aotproxy:release:";
+
     public static readonly RedisKey Members = "aotproxy:members";
+
+    public static readonly RedisChannel Releases = RedisChannel.Pattern(ReleasePrefix + "*");
 
     public static RedisKey Member(string name) => "aotproxy:member:" + name;
 
     public static RedisKey Requests(string tenant) => "aotproxy:rpm:" + tenant;
+
+    public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
+
+    public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
+
+    // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
+    public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";
+
+    public static RedisValue Release(string worker) => ReleasePrefix + worker;
 }

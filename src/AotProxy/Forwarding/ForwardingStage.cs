@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Inspection;
@@ -27,7 +28,8 @@ internal sealed class ForwardingStage(
     ForwardingTelemetry telemetry,
     PacingTelemetry pacing,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    SharedWorkerSlots? sharedSlots = null)
 {
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
     public async ValueTask ForwardAsync(ProxyRequest request)
@@ -53,6 +55,32 @@ internal sealed class ForwardingStage(
             {
                 admissions.ReleaseSlot(ref request.Slot);
                 break;
+            }
+
+            if (sharedSlots is not null)
+            {
+                // [cluster]: the worker's slot fleet-wide too, waiting in place while it is full on
+                // other replicas; none within the class's max_queue_wait: as if no worker could take it.
+                SlotGrant grant;
+                try
+                {
+                    grant = await sharedSlots.AcquireAsync(worker, request.Class!.MaxQueueWait, context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    grant = SlotGrant.None;
+                    last = worker;
+                    result = Aborted;
+                }
+
+                if (grant == SlotGrant.None)
+                {
+                    worker.Breaker.OnAbandoned(permit);
+                    admissions.ReleaseSlot(ref request.Slot);
+                    break;
+                }
+
+                request.Slot.Granted(grant);
             }
 
             last = worker;

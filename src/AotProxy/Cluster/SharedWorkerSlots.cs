@@ -1,0 +1,268 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using AotProxy.Routing;
+using AotProxy.Threading;
+using StackExchange.Redis;
+
+namespace AotProxy.Cluster;
+
+// Each worker's max_concurrency fleet-wide (docs/CLUSTER.md, "max_in_flight and each worker's
+// max_concurrency"): a request about to go to a worker first takes one of its slots in Redis, one
+// script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
+// the requests on a worker summed over all replicas never exceed max_concurrency. A refusal keeps
+// the request on its worker slot here (it is first in line on this replica) until a release on any
+// replica wakes it (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was
+// lost: at most one heartbeat of extra wait). The release is fire-and-forget. A store that does not
+// answer leaves each replica max_concurrency / N (LocalShare) of the worker.
+// connection: the replica's one connection (ClusterMembership's), null until it is made.
+internal sealed class SharedWorkerSlots : IAsyncDisposable
+{
+    // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
+    // ARGV[2] the reservation field. {1, running after} when granted, else {0, running}.
+    private const string GrantScript = """
+        local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
+        if running >= tonumber(ARGV[1]) then
+          return {0, running}
+        end
+        redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+        return {1, redis.call('HINCRBY', KEYS[1], 'running', 1)}
+        """;
+
+    // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel. Only a grant
+    // Redis still counts is given back: after a reap or an empty restart this replica's part is
+    // gone, and running must not go below what the live replicas hold.
+    private const string ReleaseScript = """
+        local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+        if mine <= 0 then
+          return -1
+        end
+        if mine == 1 then
+          redis.call('HDEL', KEYS[2], ARGV[1])
+        else
+          redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+        end
+        local running = redis.call('HINCRBY', KEYS[1], 'running', -1)
+        if running < 0 then
+          redis.call('HSET', KEYS[1], 'running', 0)
+          running = 0
+        end
+        redis.call('PUBLISH', ARGV[2], running)
+        return running
+        """;
+
+    private static readonly RedisValue RunningField = "running";
+
+    private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
+    private readonly Func<IConnectionMultiplexer?> _connection;
+    private readonly Func<string> _replica;
+    private readonly Func<int> _members;
+    private readonly TimeSpan _heartbeat;
+    private readonly CapacitySignal? _capacity;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _startLock = new();
+    private Task _loop = Task.CompletedTask;
+    private RedisKey? _reservations;
+    private IConnectionMultiplexer? _subscribed;
+
+    // replica: this replica's name (set once membership starts); members: live members at the last
+    // good heartbeat; capacity: told when slots came free elsewhere, so admission's waiters take them.
+    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
+    {
+        _connection = connection;
+        _replica = replica;
+        _members = members;
+        _heartbeat = heartbeat;
+        _time = time;
+        _capacity = capacity;
+    }
+
+    // The worker's fleet-wide state, attached to its WorkerState on first use.
+    public SharedWorker For(WorkerState worker)
+    {
+        if (worker.Shared is { } known)
+        {
+            return known;
+        }
+
+        var shared = _workers.GetOrAdd(worker.Name, static (name, self) => new SharedWorker(self, name, self.Reservations()), this);
+        worker.Shared = shared;
+        return shared;
+    }
+
+    // A slot on `worker` fleet-wide for the request that holds one of its local slots: Shared once
+    // Redis granted one, LocalShare when the store does not answer and this replica's share has
+    // room, None when maxWait passed first (the request gives its slot back and no worker took
+    // it). Throws OperationCanceledException when the client goes away.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<SlotGrant> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        var shared = For(worker);
+        var started = _time.GetTimestamp();
+        while (true)
+        {
+            var released = shared.NextRelease();
+            var max = worker.Model.MaxConcurrency;
+            switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+            {
+                case SharedTakeOutcome.Taken:
+                    return SlotGrant.Shared;
+                case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
+                    return SlotGrant.LocalShare;
+            }
+
+            var left = maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return SlotGrant.None;
+            }
+
+            // A release wakes it; without one (a lost message, a store that is down) it asks again
+            // after a heartbeat.
+            try
+            {
+                await released.WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    // One round trip: the grant script on the worker's running count.
+    public async Task<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
+    {
+        // Not started: a request that came in before the replica was named decides alone.
+        if (_reservations is null || _connection() is not { IsConnected: true } redis)
+        {
+            shared.OnStoreDown();
+            return SharedTakeOutcome.StoreDown;
+        }
+
+        try
+        {
+            var result = await redis.GetDatabase().ScriptEvaluateAsync(GrantScript, shared.Keys, shared.GrantArgs(max)).ConfigureAwait(false);
+            var answer = (long[])result!;
+            if (answer[0] == 1)
+            {
+                shared.OnGranted(answer[1], max);
+                return SharedTakeOutcome.Taken;
+            }
+
+            shared.OnRefused(answer[1], max);
+            return SharedTakeOutcome.Refused;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            shared.OnStoreDown();
+            return SharedTakeOutcome.StoreDown;
+        }
+    }
+
+    // Fire-and-forget; lost if the store is unreachable, and then the slot stays counted until
+    // this replica is reaped (or the store restarts empty): never fewer free slots than real.
+    public void Release(SharedWorker shared)
+    {
+        if (_connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, shared.Keys, shared.ReleaseArgs, CommandFlags.FireAndForget);
+        }
+    }
+
+    // After membership has started (the replica is named): the release messages and, every
+    // heartbeat, each known worker's running count read again.
+    public void Start()
+    {
+        lock (_startLock)
+        {
+            _reservations = ClusterKeys.Reservations(_replica());
+            _loop = Task.Run(() => RunAsync(_stop.Token));
+        }
+    }
+
+    private RedisKey Reservations()
+    {
+        lock (_startLock)
+        {
+            return _reservations ?? ClusterKeys.Reservations(_replica());
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(_heartbeat, _time);
+        do
+        {
+            await ReconcileAsync().ConfigureAwait(false);
+        }
+        while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
+    }
+
+    private async Task ReconcileAsync()
+    {
+        if (_connection() is not { IsConnected: true } redis)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!ReferenceEquals(_subscribed, redis))
+            {
+                // The client subscribes again by itself after a reconnect.
+                await redis.GetSubscriber().SubscribeAsync(ClusterKeys.Releases, OnReleased).ConfigureAwait(false);
+                _subscribed = redis;
+            }
+
+            if (_workers.IsEmpty)
+            {
+                return;
+            }
+
+            var db = redis.GetDatabase();
+            var batch = db.CreateBatch();
+            var reads = _workers.Values.Select(w => (Worker: w, Running: batch.HashGetAsync(w.Keys[0], RunningField))).ToList();
+            batch.Execute();
+            var freed = false;
+            foreach (var (worker, running) in reads)
+            {
+                var value = await running.ConfigureAwait(false);
+                freed |= worker.OnRunning(value.IsNull ? 0 : (long)value, worker.LastMax);
+            }
+
+            if (freed)
+            {
+                _capacity?.Changed();
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The grants find the store down themselves; the next heartbeat reads again.
+        }
+    }
+
+    private void OnReleased(RedisChannel channel, RedisValue message)
+    {
+        var name = ((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..];
+        if (_workers.TryGetValue(name, out var worker) && long.TryParse((string?)message, NumberStyles.None, CultureInfo.InvariantCulture, out var running)
+            && worker.OnRunning(running, worker.LastMax))
+        {
+            _capacity?.Changed();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+}
