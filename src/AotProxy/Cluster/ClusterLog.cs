@@ -22,4 +22,7 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster: replica {Replica} left (record removed)")]
     public static partial void Left(ILogger logger, string replica);
+
+    [LoggerMessage(EventId = 906, Level = LogLevel.Warning, Message = "Cluster: replica {Replica} stopped beating; its reservations (worker slots, tenant counters) are given back")]
+    public static partial void Reaped(ILogger logger, string replica);
 }
