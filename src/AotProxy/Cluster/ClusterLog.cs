@@ -25,4 +25,7 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 906, Level = LogLevel.Warning, Message = "Cluster: replica {Replica} stopped beating; its reservations (worker slots, tenant counters) are given back")]
     public static partial void Reaped(ILogger logger, string replica);
+
+    [LoggerMessage(EventId = 907, Level = LogLevel.Warning, Message = "Cluster: the store did not take the drain of {Worker}: it applies on this replica only, until a heartbeat finds the store back and applies what the store holds")]
+    public static partial void DrainNotShared(ILogger logger, string worker);
 }

@@ -18,6 +18,7 @@ internal sealed class SharedWorker
     private int _held;
     private int _free = Unknown;
     private int _localShare;
+    private int _releases;
 
     public SharedWorker(SharedWorkerSlots owner, string name, RedisKey reservations)
     {
@@ -124,10 +125,13 @@ internal sealed class SharedWorker
         }
     }
 
-    // Completes when a slot may have come free (a release here or elsewhere); taken before asking
-    // the store, so that a release between the answer and the wait is not missed. Allocates only
-    // while someone waits.
-    public Task NextRelease()
+    // Counts the wake-ups: read before asking the store, and handed to NextRelease after a
+    // refusal, so that a release between the answer and the wait is not missed.
+    public int Releases => Volatile.Read(ref _releases);
+
+    // Completes when a slot may have come free (a release here or elsewhere) since `seen` was read
+    // (at once if one came already). Allocates only when a request has to wait.
+    public Task NextRelease(int seen)
     {
         var wake = Volatile.Read(ref _wake);
         if (wake is null)
@@ -136,8 +140,13 @@ internal sealed class SharedWorker
             wake = Interlocked.CompareExchange(ref _wake, created, null) ?? created;
         }
 
-        return wake.Task;
+        // After the source is in place: a Wake from now on completes it, one before has counted.
+        return Volatile.Read(ref _releases) != seen ? Task.CompletedTask : wake.Task;
     }
 
-    public void Wake() => Interlocked.Exchange(ref _wake, null)?.TrySetResult();
+    public void Wake()
+    {
+        Interlocked.Increment(ref _releases);
+        Interlocked.Exchange(ref _wake, null)?.TrySetResult();
+    }
 }

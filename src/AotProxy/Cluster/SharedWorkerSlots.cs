@@ -15,6 +15,9 @@ namespace AotProxy.Cluster;
 // replica wakes it (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was
 // lost: at most one heartbeat of extra wait). The release is fire-and-forget. A store that does not
 // answer leaves each replica max_concurrency / N (LocalShare) of the worker.
+// A worker's drain is shared too: `drain` on one replica writes `drained` in the worker's hash and
+// publishes it on `aotproxy:events`; every replica applies the message at once and reads every
+// worker's `drained` again each heartbeat, so a lost message costs at most one heartbeat.
 // connection: the replica's one connection (ClusterMembership's), null until it is made.
 internal sealed class SharedWorkerSlots : IAsyncDisposable
 {
@@ -52,11 +55,15 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         """;
 
     private static readonly RedisValue RunningField = "running";
+    private static readonly RedisValue DrainedField = "drained";
+    private const string DrainEvent = "drain:";
+    private const string UndrainEvent = "undrain:";
 
     private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
     private readonly Func<IConnectionMultiplexer?> _connection;
     private readonly Func<string> _replica;
     private readonly Func<int> _members;
+    private readonly Func<WorkerState[]> _workersNow;
     private readonly TimeSpan _heartbeat;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
@@ -67,12 +74,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private IConnectionMultiplexer? _subscribed;
 
     // replica: this replica's name (set once membership starts); members: live members at the last
-    // good heartbeat; capacity: told when slots came free elsewhere, so admission's waiters take them.
-    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
+    // good heartbeat; workers: the workers requests run on now (whose drains are applied);
+    // capacity: told when slots came free elsewhere, so admission's waiters take them.
+    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, Func<WorkerState[]> workers, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
     {
         _connection = connection;
         _replica = replica;
         _members = members;
+        _workersNow = workers;
         _heartbeat = heartbeat;
         _time = time;
         _capacity = capacity;
@@ -102,7 +111,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         var started = _time.GetTimestamp();
         while (true)
         {
-            var released = shared.NextRelease();
+            var seen = shared.Releases;
             var max = worker.Model.MaxConcurrency;
             switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
             {
@@ -122,7 +131,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             // after a heartbeat.
             try
             {
-                await released.WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
+                await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -170,6 +179,29 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
+    // POST /api/workers/{name}/drain|undrain on this replica, after it applied it here: the same on
+    // every replica. False when the store did not take it (then this replica alone is drained, and
+    // the heartbeats that find the store back apply what it holds).
+    public async Task<bool> ShareDrainAsync(string worker, bool drain)
+    {
+        if (_connection() is not { IsConnected: true } redis)
+        {
+            return false;
+        }
+
+        try
+        {
+            var db = redis.GetDatabase();
+            await db.HashSetAsync(ClusterKeys.Worker(worker), DrainedField, drain ? 1 : 0).ConfigureAwait(false);
+            await db.PublishAsync(ClusterKeys.Events, (drain ? DrainEvent : UndrainEvent) + worker).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
     // After membership has started (the replica is named): the release messages and, every
     // heartbeat, each known worker's running count read again.
     public void Start()
@@ -212,18 +244,21 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             {
                 // The client subscribes again by itself after a reconnect.
                 await redis.GetSubscriber().SubscribeAsync(ClusterKeys.Releases, OnReleased).ConfigureAwait(false);
+                await redis.GetSubscriber().SubscribeAsync(ClusterKeys.Events, OnEvent).ConfigureAwait(false);
                 _subscribed = redis;
-            }
-
-            if (_workers.IsEmpty)
-            {
-                return;
             }
 
             var db = redis.GetDatabase();
             var batch = db.CreateBatch();
+            var drains = _workersNow().Select(w => (w.Name, Drained: batch.HashGetAsync(ClusterKeys.Worker(w.Name), DrainedField))).ToList();
             var reads = _workers.Values.Select(w => (Worker: w, Running: batch.HashGetAsync(w.Keys[0], RunningField))).ToList();
             batch.Execute();
+            foreach (var (name, drained) in drains)
+            {
+                var value = await drained.ConfigureAwait(false);
+                ApplyDrain(name, !value.IsNull && (long)value == 1);
+            }
+
             var freed = false;
             foreach (var (worker, running) in reads)
             {
@@ -249,6 +284,31 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             && worker.OnRunning(running, worker.LastMax))
         {
             _capacity?.Changed();
+        }
+    }
+
+    private void OnEvent(RedisChannel channel, RedisValue message)
+    {
+        var text = (string?)message ?? string.Empty;
+        if (text.StartsWith(DrainEvent, StringComparison.Ordinal))
+        {
+            ApplyDrain(text[DrainEvent.Length..], drained: true);
+        }
+        else if (text.StartsWith(UndrainEvent, StringComparison.Ordinal))
+        {
+            ApplyDrain(text[UndrainEvent.Length..], drained: false);
+        }
+    }
+
+    // Only a change: WorkerState.Draining tells admission what the worker offers now.
+    private void ApplyDrain(string name, bool drained)
+    {
+        foreach (var worker in _workersNow())
+        {
+            if (worker.Name == name && worker.Draining != drained)
+            {
+                worker.Draining = drained;
+            }
         }
     }
 

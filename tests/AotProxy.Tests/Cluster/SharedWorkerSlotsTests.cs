@@ -90,14 +90,56 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var sent = Enumerable.Range(0, Max).Select(i => one.SendAsync($"down-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max / 2, "the share reached the worker");
 
-        // The other half waits for the share and gives up after max_queue_wait, held at the gateway.
-        var refused = await Task.WhenAny(sent);
-        Assert.Equal(503, await refused);
+        // The other half waits for the share and gives up after max_queue_wait, held at the
+        // gateway (both before the share's requests end, which would let a waiter in).
+        var pending = sent.ToList();
+        for (var i = 0; i < Max / 2; i++)
+        {
+            var refused = await Task.WhenAny(pending);
+            pending.Remove(refused);
+            Assert.Equal(503, await refused);
+        }
+
         worker.Finish(Max);
         var all = await Task.WhenAll(sent);
         Assert.Equal(Max / 2, all.Count(s => s == 200));
         Assert.Equal(Max / 2, all.Count(s => s == 503));
         Assert.Equal(Max / 2, worker.MostAtOnce);
+    }
+
+    // A drain shared by one replica reaches the other by its message; one written with no
+    // message (as if the message were lost) by the other's next heartbeat; an undrain likewise.
+    [Fact]
+    public async Task ADrainSharedByOne_DrainsTheWorkerOnTheOther_AndAHeartbeatAppliesOneWhoseMessageWasLost()
+    {
+        await using var worker = new GatedWorker();
+        var snapshot = Snapshot(worker.Url, 2);
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
+        Assert.True(await TestConfig.WaitUntil(() => _two.GetSubscriber().IsConnected()), "two is connected");
+
+        Assert.True(await one.Slots.ShareDrainAsync("w", drain: true));
+        Assert.True(await TestConfig.WaitUntil(() => two.Worker.Draining), "two applies the drain");
+
+        await _one.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
+        Assert.True(await TestConfig.WaitUntil(() => !two.Worker.Draining), "two's heartbeat applies the undrain");
+    }
+
+    // A release that comes between reading the count and waiting is not missed.
+    [Fact]
+    public async Task NextRelease_CompletesAtOnce_ForAReleaseSinceTheCountWasRead()
+    {
+        await using var slots = new SharedWorkerSlots(() => null, () => "one", () => 1, () => [], Heartbeat, TimeProvider.System);
+        var shared = new SharedWorker(slots, "w", "aotproxy:res:one");
+        var seen = shared.Releases;
+        var pending = shared.NextRelease(seen);
+        Assert.False(pending.IsCompleted);
+        shared.Wake();
+        await pending.WaitAsync(TimeSpan.FromSeconds(10));
+
+        seen = shared.Releases;
+        shared.Wake();
+        Assert.True(shared.NextRelease(seen).IsCompleted);
     }
 
     // The releases are fire-and-forget: bounded, 10 s.
@@ -210,6 +252,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         public WorkerState Worker => state.Current.Workers.Workers[0];
 
+        public SharedWorkerSlots Slots => slots;
+
         public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis, string replica, int members = 2)
         {
             var time = TimeProvider.System;
@@ -219,7 +263,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             var capacity = new CapacitySignal(time);
             var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, Heartbeat, time, capacity);
+            var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => state.Current.Workers.Workers, Heartbeat, time, capacity);
             slots.Start();
             var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis), slots);
             return new Plane(handler, state, slots);
