@@ -121,6 +121,47 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(sent + 1, _worker.Stats.RequestsTotal);
     }
 
+    // failure_threshold = 2: two 500s in a row open replica A's breaker (for 60 s); replica B,
+    // which saw no failure, opens its own until the same time and sends nothing to the worker.
+    [Fact]
+    public async Task ABreakerThatOpensOnOneReplica_OpensOnTheOthers()
+    {
+        const string Breaker = """
+
+            [circuit_breaker]
+            failure_threshold = 2
+            open_timeout = "60s"
+
+            """;
+        string[] names = ["replica-a", "replica-b"];
+        foreach (var name in names)
+        {
+            await StartReplicaAsync(name, Breaker);
+        }
+
+        var (a, b) = (_replicas[0], _replicas[1]);
+        await WaitForMembersAsync(b, names);
+        using var adminB = new HttpClient { BaseAddress = b.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Equal("closed", await BreakerAsync(adminB));
+
+        _worker.Options.Faults.Http500Rate = 1;
+        Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
+        Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
+
+        await TestGateway.WaitUntilAsync(async () => await BreakerAsync(adminB) == "open", "replica-b shows the worker's breaker open");
+        var sent = _worker.Stats.RequestsTotal;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync(clientB));
+        Assert.Equal(sent, _worker.Stats.RequestsTotal);
+    }
+
+    private static async Task<string?> BreakerAsync(HttpClient admin)
+    {
+        using var workers = JsonDocument.Parse(await admin.GetStringAsync("/api/workers"));
+        return workers.RootElement.EnumerateArray().Single().GetProperty("breaker").GetString();
+    }
+
     private static async Task<HttpStatusCode> SendAsync(HttpClient client)
     {
         using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1)));
@@ -161,7 +202,7 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         return most;
     }
 
-    private async Task StartReplicaAsync(string name)
+    private async Task StartReplicaAsync(string name, string extra = "")
     {
         var config = Path.Combine(_directory.FullName, name + ".toml");
         var toml = TestGateway.Toml([], extra: $"""
@@ -181,7 +222,7 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
             heartbeat = "{Heartbeat.TotalMilliseconds}ms"
             member_ttl = "1s"
 
-            """);
+            """ + extra);
         await File.WriteAllTextAsync(config, toml);
         var replica = GatewayProcess.Start("serve", "--config", config);
         _replicas.Add(replica);

@@ -7,11 +7,13 @@ namespace AotProxy.Cluster;
 //   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
 //   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedRequestWindow)
-//   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0) (SharedWorkerSlots)
+//   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
+//                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
 //   aotproxy:res:{replica}    hash: kind|name|field -> this replica's part of the total that hash field
 //                             holds (w|gpu-0|running); a dead replica's parts are subtracted (ReplicaReaper)
 //   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
-//   aotproxy:events           channel: drain:{worker}, undrain:{worker}: re-read at once (each heartbeat does anyway)
+//   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
+//                             (each heartbeat does anyway)
 internal static class ClusterKeys
 {
     public const string ReleasePrefix = "aotproxy:release:";
@@ -20,7 +22,9 @@ internal static class ClusterKeys
 
     public static readonly RedisChannel Releases = RedisChannel.Pattern(ReleasePrefix + "*");
 
-    public static readonly RedisChannel Events = RedisChannel.Literal("aotproxy:events");
+    public const string EventsName = "aotproxy:events";
+
+    public static readonly RedisChannel Events = RedisChannel.Literal(EventsName);
 
     public static RedisKey Member(string name) => "aotproxy:member:" + name;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Threading;
 using StackExchange.Redis;
@@ -18,6 +19,9 @@ namespace AotProxy.Cluster;
 // A worker's drain is shared too: `drain` on one replica writes `drained` in the worker's hash and
 // publishes it on `aotproxy:events`; every replica applies the message at once and reads every
 // worker's `drained` again each heartbeat, so a lost message costs at most one heartbeat.
+// So is a breaker that opens: its open-until time (Redis's clock + open_timeout) goes into the
+// worker's hash and out on `aotproxy:events`, and the other replicas open theirs until then
+// (their half-open trials after it are their own).
 // connection: the replica's one connection (ClusterMembership's), null until it is made.
 internal sealed class SharedWorkerSlots : IAsyncDisposable
 {
@@ -54,16 +58,44 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         return running
         """;
 
-    private static readonly RedisValue RunningField = "running";
+    // KEYS[1] the worker's hash; ARGV[1] open_timeout in ms, ARGV[2] the events channel, ARGV[3]
+    // the message. The later of two open-until times stands.
+    private const string BreakerScript = """
+        local time = redis.call('TIME')
+        local openUntil = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[1])
+        if openUntil > tonumber(redis.call('HGET', KEYS[1], 'breaker_until') or '0') then
+          redis.call('HSET', KEYS[1], 'breaker_until', openUntil)
+        end
+        redis.call('PUBLISH', ARGV[2], ARGV[3])
+        return openUntil
+        """;
+
+    // KEYS: workers' hashes. For each: running, drained, ms until its breaker's open-until (0 past).
+    private const string ReadScript = """
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local out = {}
+        for _, key in ipairs(KEYS) do
+          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until')
+          local left = tonumber(values[3] or '0') - now
+          out[#out + 1] = tonumber(values[1] or '0')
+          out[#out + 1] = tonumber(values[2] or '0')
+          out[#out + 1] = left > 0 and left or 0
+        end
+        return out
+        """;
+
     private static readonly RedisValue DrainedField = "drained";
     private const string DrainEvent = "drain:";
     private const string UndrainEvent = "undrain:";
+    private const string BreakerEvent = "breaker:";
 
     private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
     private readonly Func<IConnectionMultiplexer?> _connection;
     private readonly Func<string> _replica;
     private readonly Func<int> _members;
     private readonly Func<WorkerState[]> _workersNow;
+    private readonly Func<CircuitBreakerModel> _breaker;
     private readonly TimeSpan _heartbeat;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
@@ -74,10 +106,12 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private IConnectionMultiplexer? _subscribed;
 
     // replica: this replica's name (set once membership starts); members: live members at the last
-    // good heartbeat; workers: the workers requests run on now (whose drains are applied);
-    // capacity: told when slots came free elsewhere, so admission's waiters take them.
-    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, Func<WorkerState[]> workers, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
+    // good heartbeat; workers: the workers requests run on now (whose drains and breakers are
+    // applied), breaker: the config's [circuit_breaker]; capacity: told when slots came free
+    // elsewhere, so admission's waiters take them.
+    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, Func<WorkerState[]> workers, Func<CircuitBreakerModel> breaker, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
     {
+        _breaker = breaker;
         _connection = connection;
         _replica = replica;
         _members = members;
@@ -202,6 +236,17 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
+    // This replica's breaker on `worker` just opened: the others open theirs until the same time.
+    // Fire-and-forget: lost with the store, and then each replica's breaker opens on what it saw.
+    public void ShareBreakerOpen(string worker, TimeSpan openTimeout)
+    {
+        if (_connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().ScriptEvaluateAsync(
+                BreakerScript, [ClusterKeys.Worker(worker)], [(long)openTimeout.TotalMilliseconds, (RedisValue)ClusterKeys.EventsName, BreakerEvent + worker], CommandFlags.FireAndForget);
+        }
+    }
+
     // After membership has started (the replica is named): the release messages and, every
     // heartbeat, each known worker's running count read again.
     public void Start()
@@ -248,24 +293,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                 _subscribed = redis;
             }
 
-            var db = redis.GetDatabase();
-            var batch = db.CreateBatch();
-            var drains = _workersNow().Select(w => (w.Name, Drained: batch.HashGetAsync(ClusterKeys.Worker(w.Name), DrainedField))).ToList();
-            var reads = _workers.Values.Select(w => (Worker: w, Running: batch.HashGetAsync(w.Keys[0], RunningField))).ToList();
-            batch.Execute();
-            foreach (var (name, drained) in drains)
-            {
-                var value = await drained.ConfigureAwait(false);
-                ApplyDrain(name, !value.IsNull && (long)value == 1);
-            }
-
-            var freed = false;
-            foreach (var (worker, running) in reads)
-            {
-                var value = await running.ConfigureAwait(false);
-                freed |= worker.OnRunning(value.IsNull ? 0 : (long)value, worker.LastMax);
-            }
-
+            var freed = await ReadAsync(redis, _workersNow()).ConfigureAwait(false);
             if (freed)
             {
                 _capacity?.Changed();
@@ -287,9 +315,62 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
+    // Each worker's drained and breaker applied, the running count of those this replica asked
+    // for read again; one round trip. True when slots came free that were not free before.
+    private async Task<bool> ReadAsync(IConnectionMultiplexer redis, WorkerState[] workers)
+    {
+        if (workers.Length == 0)
+        {
+            return false;
+        }
+
+        var keys = workers.Select(w => ClusterKeys.Worker(w.Name)).ToArray();
+        var values = (long[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, keys).ConfigureAwait(false))!;
+        var breaker = _breaker();
+        var freed = false;
+        for (var i = 0; i < workers.Length; i++)
+        {
+            var worker = workers[i];
+            if (worker.Draining != (values[(3 * i) + 1] == 1))
+            {
+                worker.Draining = values[(3 * i) + 1] == 1;
+            }
+
+            worker.Breaker.OpenFor(TimeSpan.FromMilliseconds(values[(3 * i) + 2]), breaker);
+            if (_workers.TryGetValue(worker.Name, out var shared))
+            {
+                freed |= shared.OnRunning(values[3 * i], shared.LastMax);
+            }
+        }
+
+        return freed;
+    }
+
+    // Another replica's breaker opened on the worker: read its open-until time and apply it.
+    private async Task ReadOneAsync(string name)
+    {
+        try
+        {
+            if (_connection() is { IsConnected: true } redis && Array.Find(_workersNow(), w => w.Name == name) is { } worker)
+            {
+                await ReadAsync(redis, [worker]).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The next heartbeat reads it again.
+        }
+    }
+
     private void OnEvent(RedisChannel channel, RedisValue message)
     {
         var text = (string?)message ?? string.Empty;
+        if (text.StartsWith(BreakerEvent, StringComparison.Ordinal))
+        {
+            _ = ReadOneAsync(text[BreakerEvent.Length..]);
+            return;
+        }
+
         if (text.StartsWith(DrainEvent, StringComparison.Ordinal))
         {
             ApplyDrain(text[DrainEvent.Length..], drained: true);

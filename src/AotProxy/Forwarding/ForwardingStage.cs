@@ -139,7 +139,13 @@ internal sealed class ForwardingStage(
 
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.
             var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
+            var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
             router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), decoded, snapshot);
+            if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
+            {
+                sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
+            }
+
             if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
             {
                 break;

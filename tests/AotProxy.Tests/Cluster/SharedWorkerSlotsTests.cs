@@ -129,7 +129,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     [Fact]
     public async Task NextRelease_CompletesAtOnce_ForAReleaseSinceTheCountWasRead()
     {
-        await using var slots = new SharedWorkerSlots(() => null, () => "one", () => 1, () => [], Heartbeat, TimeProvider.System);
+        await using var slots = new SharedWorkerSlots(() => null, () => "one", () => 1, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), Heartbeat, TimeProvider.System);
         var shared = new SharedWorker(slots, "w", "aotproxy:res:one");
         var seen = shared.Releases;
         var pending = shared.NextRelease(seen);
@@ -263,7 +263,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             var capacity = new CapacitySignal(time);
             var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => state.Current.Workers.Workers, Heartbeat, time, capacity);
+            var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => state.Current.Workers.Workers, () => snapshot.CircuitBreaker, Heartbeat, time, capacity);
             slots.Start();
             var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis), slots);
             return new Plane(handler, state, slots);
