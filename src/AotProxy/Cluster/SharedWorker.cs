@@ -15,18 +15,18 @@ internal sealed class SharedWorker
     private readonly SharedWorkerSlots _owner;
     private TaskCompletionSource? _wake;
     private RedisValue[]? _grantArgs;
+    private RedisKey[]? _keys;
     private int _held;
     private int _free = Unknown;
     private int _localShare;
     private int _releases;
 
-    public SharedWorker(SharedWorkerSlots owner, string name, RedisKey reservations)
+    public SharedWorker(SharedWorkerSlots owner, string name)
     {
         _owner = owner;
         Name = name;
         Field = ClusterKeys.WorkerRunning(name);
         Channel = ClusterKeys.Release(name);
-        Keys = [ClusterKeys.Worker(name), reservations];
         ReleaseArgs = [Field, Channel];
     }
 
@@ -36,8 +36,9 @@ internal sealed class SharedWorker
 
     public RedisValue Channel { get; }
 
-    // [worker hash, this replica's reservations]: the grant's and release's KEYS, built once.
-    public RedisKey[] Keys { get; }
+    // [worker hash, this replica's reservations]: the grant's and release's KEYS, built at the
+    // first grant, which comes after the replica is named (SharedWorkerSlots.Start).
+    public RedisKey[] Keys => Volatile.Read(ref _keys) ?? (_keys = [ClusterKeys.Worker(Name), _owner.ReservationsKey]);
 
     public RedisValue[] ReleaseArgs { get; }
 

@@ -100,9 +100,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Lock _startLock = new();
     private Task _loop = Task.CompletedTask;
-    private RedisKey? _reservations;
+    private volatile string? _named;
     private IConnectionMultiplexer? _subscribed;
 
     // replica: this replica's name (set once membership starts); members: live members at the last
@@ -129,7 +128,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             return known;
         }
 
-        var shared = _workers.GetOrAdd(worker.Name, static (name, self) => new SharedWorker(self, name, self.Reservations()), this);
+        var shared = _workers.GetOrAdd(worker.Name, static (name, self) => new SharedWorker(self, name), this);
         worker.Shared = shared;
         return shared;
     }
@@ -177,7 +176,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     public async Task<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
     {
         // Not started: a request that came in before the replica was named decides alone.
-        if (_reservations is null || _connection() is not { IsConnected: true } redis)
+        if (_named is null || _connection() is not { IsConnected: true } redis)
         {
             shared.OnStoreDown();
             return SharedTakeOutcome.StoreDown;
@@ -251,20 +250,13 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // heartbeat, each known worker's running count read again.
     public void Start()
     {
-        lock (_startLock)
-        {
-            _reservations = ClusterKeys.Reservations(_replica());
-            _loop = Task.Run(() => RunAsync(_stop.Token));
-        }
+        _named = _replica();
+        _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
-    private RedisKey Reservations()
-    {
-        lock (_startLock)
-        {
-            return _reservations ?? ClusterKeys.Reservations(_replica());
-        }
-    }
+    // This replica's reservations; only asked for once Start has named the replica (TryGrantAsync
+    // checks), and once per worker (SharedWorker.Keys keeps it).
+    internal RedisKey ReservationsKey => ClusterKeys.Reservations(_named ?? throw new InvalidOperationException("SharedWorkerSlots has not started."));
 
     private async Task RunAsync(CancellationToken stop)
     {

@@ -130,7 +130,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task NextRelease_CompletesAtOnce_ForAReleaseSinceTheCountWasRead()
     {
         await using var slots = new SharedWorkerSlots(() => null, () => "one", () => 1, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), Heartbeat, TimeProvider.System);
-        var shared = new SharedWorker(slots, "w", "aotproxy:res:one");
+        var shared = new SharedWorker(slots, "w");
         var seen = shared.Releases;
         var pending = shared.NextRelease(seen);
         Assert.False(pending.IsCompleted);
