@@ -10,9 +10,24 @@ namespace AotProxy.Cluster;
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)
 //   aotproxy:seeded:{epoch}   set of replica names that seeded what they know into this epoch (StoreResync)
 //   aotproxy:tenant:{tenant}  hash: the tenant's fleet-wide budget spend (budget_spent, month_spent, ...)
+//   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
+//                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
+//   aotproxy:res:{replica}    hash: kind|name|field -> this replica's part of the total that hash field
+//                             holds (w|gpu-0|running); a dead replica's parts are subtracted (ReplicaReaper)
+//   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
+//   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
+//                             (each heartbeat does anyway)
 internal static class ClusterKeys
 {
+    public const string ReleasePrefix = "aotproxy:release:";
+
     public static readonly RedisKey Members = "aotproxy:members";
+
+    public static readonly RedisChannel Releases = RedisChannel.Pattern(ReleasePrefix + "*");
+
+    public const string EventsName = "aotproxy:events";
+
+    public static readonly RedisChannel Events = RedisChannel.Literal(EventsName);
 
     public static RedisKey Member(string name) => "aotproxy:member:" + name;
 
@@ -23,4 +38,12 @@ internal static class ClusterKeys
     public static RedisKey Seeded(string epoch) => "aotproxy:seeded:" + epoch;
 
     public static RedisKey Tenant(string tenant) => "aotproxy:tenant:" + tenant;
+    public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
+
+    public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
+
+    // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
+    public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";
+
+    public static RedisValue Release(string worker) => ReleasePrefix + worker;
 }

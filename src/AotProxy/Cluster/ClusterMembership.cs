@@ -124,11 +124,15 @@ internal sealed class ClusterMembership : IAsyncDisposable
                 }
             }
 
-            if (gone.Count > 0)
+            foreach (var dead in gone)
             {
-                // A name whose record expired: its replica stopped beating. Fire and forget, the
-                // next beat's reader prunes it again if this write is lost.
-                _ = db.SetRemoveAsync(ClusterKeys.Members, [.. gone], CommandFlags.FireAndForget);
+                // A name whose record expired: its replica stopped beating. Its reservations go
+                // back and its name leaves the list in one script (ReplicaReaper); if this beat's
+                // script is lost, the next beat finds the name again.
+                if (await ReplicaReaper.ReapAsync(db, (string)dead!).ConfigureAwait(false) > 0)
+                {
+                    ClusterLog.Reaped(_logger, (string)dead!);
+                }
             }
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -200,7 +204,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
             try
             {
                 var db = redis.GetDatabase();
-                await Task.WhenAll(db.KeyDeleteAsync(ClusterKeys.Member(Name)), db.SetRemoveAsync(ClusterKeys.Members, Name)).ConfigureAwait(false);
+                // The record first: the reap (which also takes the name off the list) gives back
+                // whatever a request cut by the shutdown grace still held, only once it is gone.
+                await db.KeyDeleteAsync(ClusterKeys.Member(Name)).ConfigureAwait(false);
+                await ReplicaReaper.ReapAsync(db, Name).ConfigureAwait(false);
                 ClusterLog.Left(_logger, Name);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
