@@ -1,3 +1,4 @@
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using Microsoft.Extensions.Logging;
@@ -5,7 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace AotProxy.Admin;
 
 // What the admin API changes: a config reload, a worker's drain, a breaker's reset.
-internal sealed class AdminCommands(ConfigStore config, ILogger logger)
+// sharedSlots: with [cluster], where a drain goes to every replica.
+internal sealed class AdminCommands(ConfigStore config, ILogger logger, SharedWorkerSlots? sharedSlots = null)
 {
     // POST /api/config/reload. The reload reads and validates the file and rebuilds the worker
     // set: blocking work, on the thread pool, not the epoll thread (see AdminReports.UsageAsync).
@@ -13,10 +15,16 @@ internal sealed class AdminCommands(ConfigStore config, ILogger logger)
     public Task<ReloadStatus> ReloadAsync(CancellationToken cancellationToken) => Task.Run(config.Reload, cancellationToken);
 
     // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
-    public void SetDraining(WorkerState worker, bool drain)
+    // Here at once; with [cluster] on every replica too (a store that does not take it: here only,
+    // logged, until a heartbeat finds the store back and applies what it holds).
+    public async Task SetDrainingAsync(WorkerState worker, bool drain)
     {
         worker.Draining = drain; // the worker tells admission what it offers now
         RoutingLog.DrainChanged(logger, worker.Name, drain ? "draining" : "undrained");
+        if (sharedSlots is not null && !await sharedSlots.ShareDrainAsync(worker.Name, drain).ConfigureAwait(false))
+        {
+            ClusterLog.DrainNotShared(logger, worker.Name);
+        }
     }
 
     // POST /api/circuit-breaker/{name}/reset

@@ -31,10 +31,11 @@ internal sealed class AdminHandler(
     LedgerWriter? ledger,
     ClusterMembership? cluster,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    SharedWorkerSlots? sharedSlots = null)
 {
     private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, cluster, time);
-    private readonly AdminCommands _commands = new(config, logger);
+    private readonly AdminCommands _commands = new(config, logger, sharedSlots);
 
     public Task HandleAsync(HttpContext context)
     {
@@ -152,22 +153,24 @@ internal sealed class AdminHandler(
     }
 
     // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
-    private Task DrainAsync(HttpContext context, string path)
+    private async Task DrainAsync(HttpContext context, string path)
     {
         var (worker, action, notFound) = Target(context, path, "/api/workers/");
         if (worker is null)
         {
-            return notFound!;
+            await notFound!.ConfigureAwait(false);
+            return;
         }
 
         var drain = action == "drain";
         if (!drain && action != "undrain")
         {
-            return OpenAiError.NotFound(context);
+            await OpenAiError.NotFound(context).ConfigureAwait(false);
+            return;
         }
 
-        _commands.SetDraining(worker, drain);
-        return JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray);
+        await _commands.SetDrainingAsync(worker, drain).ConfigureAwait(false);
+        await JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray).ConfigureAwait(false);
     }
 
     // POST /api/circuit-breaker/{name}/reset

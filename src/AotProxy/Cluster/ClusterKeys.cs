@@ -10,16 +10,27 @@ namespace AotProxy.Cluster;
 //   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedTenantLimits)
 //   aotproxy:tpm:{tenant}     hash: Redis second -> tokens reserved then settled in it, the last 61
 //   aotproxy:tenant:{tenant}  hash: in_flight, budget_spent, budget_reserved, usd_spent_nanos, usd_reserved_nanos, month (yyyy-MM), month_spent, month_usd_spent_nanos
-//   aotproxy:res:{name}       hash: `t|{tenant}|{field}` -> the replica's part of that reserved total, subtracted when it is reaped
-//   aotproxy:reap:{name}      string: the one reaper of a dead replica (SET NX PX)
+//   aotproxy:res:{name}       hash: `kind|name|field` -> the replica's part of the total that hash field holds
+//                             (t|acme|in_flight, t|acme|budget_reserved, w|gpu-0|running); subtracted when
+//                             it is reaped (ReplicaReaper, which maps t to aotproxy:tenant:, w to aotproxy:worker:)
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)
 //   aotproxy:seeded:{epoch}   set of replica names that seeded what they know into this epoch (StoreResync)
+//   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
+//                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
+//   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
+//   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
+//                             (each heartbeat does anyway)
 internal static class ClusterKeys
 {
+    public const string ReleasePrefix = "aotproxy:release:";
+
     public static readonly RedisKey Members = "aotproxy:members";
 
-    // The prefix of a tenant's totals, which the reap script completes with the tenant a part names.
-    public const string TenantPrefix = "aotproxy:tenant:";
+    public static readonly RedisChannel Releases = RedisChannel.Pattern(ReleasePrefix + "*");
+
+    public const string EventsName = "aotproxy:events";
+
+    public static readonly RedisChannel Events = RedisChannel.Literal(EventsName);
 
     public static RedisKey Member(string name) => "aotproxy:member:" + name;
 
@@ -27,13 +38,18 @@ internal static class ClusterKeys
 
     public static RedisKey Tokens(string tenant) => "aotproxy:tpm:" + tenant;
 
-    public static RedisKey Tenant(string tenant) => TenantPrefix + tenant;
+    public static RedisKey Tenant(string tenant) => "aotproxy:tenant:" + tenant;
 
     public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
-
-    public static RedisKey Reaping(string replica) => "aotproxy:reap:" + replica;
 
     public static readonly RedisKey Epoch = "aotproxy:epoch";
 
     public static RedisKey Seeded(string epoch) => "aotproxy:seeded:" + epoch;
+
+    public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
+
+    // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
+    public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";
+
+    public static RedisValue Release(string worker) => ReleasePrefix + worker;
 }

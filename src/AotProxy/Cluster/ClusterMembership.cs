@@ -12,38 +12,12 @@ namespace AotProxy.Cluster;
 // that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
 // member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
 // A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
-// A member whose record expired is reaped by the first beat that finds it (ReapScript): its
-// parts of the shared reserved totals (SharedTenantLimits) are subtracted and its name removed.
+// A member whose record expired is reaped by the first beat that finds it (ReplicaReaper): its
+// parts of the shared reserved totals (tenants' and workers') are subtracted and its name removed.
+// At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and the
+// next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
 internal sealed class ClusterMembership : IAsyncDisposable
 {
-    // KEYS[1] the dead replica's parts (aotproxy:res:{dead}), [2] its record, [3] the reap guard,
-    // [4] the member names; ARGV[1] its name, [2] the guard's life in ms (one heartbeat: one
-    // reaper per beat), [3] "self" for this replica's own parts from a previous life (no checks,
-    // the name stays). Each part `t|{tenant}|{field}` is subtracted from that field of
-    // aotproxy:tenant:{tenant}, then the parts are deleted, in one script: exactly once whoever
-    // runs it and however often. A record that exists again (the replica came back under the same
-    // name since the caller read it) means the parts are live: nothing is reaped. Returns the
-    // parts subtracted, or -1 when another replica holds the guard or the record is back.
-    // (The tenant keys are built in the script: fine for one Redis or a primary with replicas,
-    // not for Redis Cluster, which the design does not use.)
-    private const string ReapScript = """
-        local self = ARGV[3] == 'self'
-        if not self then
-          if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-          if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return -1 end
-        end
-        local parts = redis.call('HGETALL', KEYS[1])
-        for i = 1, #parts, 2 do
-          local tenant, field = string.match(parts[i], '^t|(.*)|([^|]+)$')
-          if tenant then
-            redis.call('HINCRBY', 'aotproxy:tenant:' .. tenant, field, -tonumber(parts[i + 1]))
-          end
-        end
-        redis.call('DEL', KEYS[1])
-        if not self then redis.call('SREM', KEYS[4], ARGV[1]) end
-        return #parts / 2
-        """;
-
     private readonly ClusterModel _model;
     private readonly RedisAddress _store;
     private readonly string _storeText;
@@ -130,7 +104,12 @@ internal sealed class ClusterMembership : IAsyncDisposable
                 // A restart under this name before the old record expired is never found dead:
                 // the previous life's parts are released here, before any request of this one
                 // can reserve, and only then do the shared limits get the connection.
-                await ReapAsync(Name, self: true).ConfigureAwait(false);
+                var parts = await ReplicaReaper.ReleasePreviousLifeAsync(db, Name).ConfigureAwait(false);
+                if (parts > 0)
+                {
+                    ClusterLog.ReleasedPreviousLife(_logger, Name, parts);
+                }
+
                 Volatile.Write(ref _shared, _redis);
             }
 
@@ -165,11 +144,17 @@ internal sealed class ClusterMembership : IAsyncDisposable
                 }
             }
 
-            if (gone.Count > 0)
+            foreach (var dead in gone)
             {
-                // A name whose record expired: its replica stopped beating. Reaped before this
-                // beat publishes, so a view without it means its reservations are released.
-                await Task.WhenAll(gone.Select(dead => ReapAsync(dead, self: false))).ConfigureAwait(false);
+                // A name whose record expired: its replica stopped beating. Its reservations go
+                // back and its name leaves the list in one script (ReplicaReaper), before this
+                // beat publishes, so a view without it means its reservations are released; if
+                // this beat's script is lost, the next beat finds the name again.
+                var parts = await ReplicaReaper.ReapAsync(db, dead).ConfigureAwait(false);
+                if (parts >= 0)
+                {
+                    ClusterLog.Reaped(_logger, dead, parts);
+                }
             }
 
             members.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -184,24 +169,6 @@ internal sealed class ClusterMembership : IAsyncDisposable
             var previous = _view;
             var since = previous.StoreUp || previous.StoreDownSince is null ? now : previous.StoreDownSince;
             Publish(previous with { StoreUp = false, Error = ex.Message, StoreDownSince = since, StoreFailures = previous.StoreFailures + 1 });
-        }
-    }
-
-    // At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and
-    // the next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
-    // self: this replica's own parts, left by a previous life under its name.
-    private async Task ReapAsync(string dead, bool self)
-    {
-        var db = _redis!.GetDatabase();
-        RedisKey[] keys = [ClusterKeys.Reservations(dead), ClusterKeys.Member(dead), ClusterKeys.Reaping(dead), ClusterKeys.Members];
-        var reaped = (long)await db.ScriptEvaluateAsync(ReapScript, keys, [dead, (long)_model.Heartbeat.TotalMilliseconds, self ? "self" : "dead"]).ConfigureAwait(false);
-        if (self && reaped > 0)
-        {
-            ClusterLog.ReleasedPreviousLife(_logger, dead, reaped);
-        }
-        else if (!self && reaped >= 0)
-        {
-            ClusterLog.Reaped(_logger, dead, reaped);
         }
     }
 
@@ -259,7 +226,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
             try
             {
                 var db = redis.GetDatabase();
-                await Task.WhenAll(db.KeyDeleteAsync(ClusterKeys.Member(Name)), db.SetRemoveAsync(ClusterKeys.Members, Name)).ConfigureAwait(false);
+                // The record first: the reap (which also takes the name off the list) gives back
+                // whatever a request cut by the shutdown grace still held, only once it is gone.
+                await db.KeyDeleteAsync(ClusterKeys.Member(Name)).ConfigureAwait(false);
+                await ReplicaReaper.ReapAsync(db, Name).ConfigureAwait(false);
                 ClusterLog.Left(_logger, Name);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Inspection;
@@ -27,7 +28,8 @@ internal sealed class ForwardingStage(
     ForwardingTelemetry telemetry,
     PacingTelemetry pacing,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    SharedWorkerSlots? sharedSlots = null)
 {
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
     public async ValueTask ForwardAsync(ProxyRequest request)
@@ -53,6 +55,32 @@ internal sealed class ForwardingStage(
             {
                 admissions.ReleaseSlot(ref request.Slot);
                 break;
+            }
+
+            if (sharedSlots is not null)
+            {
+                // [cluster]: the worker's slot fleet-wide too, waiting in place while it is full on
+                // other replicas; none within the class's max_queue_wait: as if no worker could take it.
+                SlotGrant grant;
+                try
+                {
+                    grant = await sharedSlots.AcquireAsync(worker, request.Class!.MaxQueueWait, context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    grant = SlotGrant.None;
+                    last = worker;
+                    result = Aborted;
+                }
+
+                if (grant == SlotGrant.None)
+                {
+                    worker.Breaker.OnAbandoned(permit);
+                    admissions.ReleaseSlot(ref request.Slot);
+                    break;
+                }
+
+                request.Slot.Granted(grant);
             }
 
             last = worker;
@@ -111,7 +139,13 @@ internal sealed class ForwardingStage(
 
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.
             var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
+            var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
             router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), decoded, snapshot);
+            if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
+            {
+                sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
+            }
+
             if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
             {
                 break;

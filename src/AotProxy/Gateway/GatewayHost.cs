@@ -37,6 +37,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ITimer _scavenger;
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
+    private SharedWorkerSlots? _sharedSlots;
 
     private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
@@ -108,14 +109,16 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
-        // Every tenant limit is then shared through its connection (SharedTenantLimits).
+        // Every tenant limit is then shared through its connection (SharedTenantLimits), and each
+        // worker's max_concurrency (SharedWorkerSlots).
         var cluster = snapshot.Cluster.Enabled
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
         var sharedLimits = cluster is null ? null : SharedLimits(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
-        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits);
+        var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
-        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"));
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -155,6 +158,8 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, time, logger);
         cluster?.Start(host.DataUri.Port);
+        host._sharedSlots = sharedSlots;
+        sharedSlots?.Start();
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -208,6 +213,11 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _scavenger.DisposeAsync().ConfigureAwait(false);
         await _compaction.DisposeAsync().ConfigureAwait(false);
         await _data.DisposeAsync().ConfigureAwait(false);
+        if (_sharedSlots is not null)
+        {
+            await _sharedSlots.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_cluster is not null)
         {
             // After the data plane: its record said "in flight" until the last request ended.

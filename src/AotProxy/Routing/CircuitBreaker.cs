@@ -170,6 +170,40 @@ internal sealed class CircuitBreaker(TimeProvider time, CapacitySignal? capacity
         }
     }
 
+    // With [cluster]: another replica's breaker opened on this worker, and stays open for
+    // `remaining` by Redis's clock. A closed breaker opens here too for that long (open_timeout is
+    // counted from the moment that makes it end then); its half-open trials after it are this
+    // replica's own. False: not closed here (open or trying already), nothing changes.
+    public bool OpenFor(TimeSpan remaining, CircuitBreakerModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (remaining <= TimeSpan.Zero || _state != BreakerState.Closed)
+        {
+            return false;
+        }
+
+        remaining = remaining < model.OpenTimeout ? remaining : model.OpenTimeout;
+        lock (_lock)
+        {
+            if (_state != BreakerState.Closed)
+            {
+                return false;
+            }
+
+            MoveTo(BreakerState.Open);
+            var before = (long)((model.OpenTimeout - remaining).TotalSeconds * time.TimestampFrequency);
+            Interlocked.Exchange(ref _openedAt, time.GetTimestamp() - before);
+        }
+
+        if (capacity is not null)
+        {
+            capacity.Changed();
+            capacity.ChangedAfter(remaining);
+        }
+
+        return true;
+    }
+
     // POST /api/circuit-breaker/{name}/reset: closed, counters cleared (the failure total stays).
     public void Reset()
     {

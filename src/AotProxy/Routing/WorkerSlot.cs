@@ -1,3 +1,5 @@
+using AotProxy.Cluster;
+
 namespace AotProxy.Routing;
 
 // One request's place on a worker: one of its slots (max_concurrency, or adapted) and the
@@ -12,7 +14,12 @@ internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
     // Denied once handed to the attempt that uses it (which then reports it to the breaker).
     public BreakerPermit Permit { get; private set; } = permit;
 
+    // With [cluster]: what lets it be used fleet-wide (SharedWorkerSlots), given back with it.
+    public SlotGrant Grant { get; private set; }
+
     public readonly bool IsHeld => Worker is not null;
+
+    public void Granted(SlotGrant grant) => Grant = grant;
 
     // The permit, for the attempt about to use it; the slot itself stays held.
     public BreakerPermit TakePermit()
@@ -31,6 +38,12 @@ internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
         }
 
         worker.Breaker.OnAbandoned(Permit);
+        if (Grant != SlotGrant.None)
+        {
+            // Before the local slot: a local waiter that takes it asks the store after this release.
+            worker.Shared!.Release(Grant);
+        }
+
         worker.ReleaseSlot();
         this = default;
     }

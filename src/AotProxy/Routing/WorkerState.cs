@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Limits;
 using AotProxy.Upstream;
@@ -26,6 +27,7 @@ internal sealed class WorkerState
     private long _requests;
     private volatile bool _draining;
     private volatile bool _removed;
+    private volatile SharedWorker? _shared;
 
     // capacity: told when the slots the worker offers admission change (breaker, drain).
     public WorkerState(WorkerModel model, TimeProvider time, CapacitySignal? capacity = null)
@@ -60,6 +62,14 @@ internal sealed class WorkerState
     public AdaptiveSlots AdaptiveSlots { get; } = new();
 
     public WorkerModel Model => _model;
+
+    // With [cluster]: its slots fleet-wide (SharedWorkerSlots attaches it at the first grant);
+    // null for a lone gateway, which then pays one null check per slot taken.
+    public SharedWorker? Shared
+    {
+        get => _shared;
+        set => _shared = value;
+    }
 
     // Paces requests to the upstream's own rpm/tpm; null for a worker without them (vLLM), which
     // then pays one null check. Its window and counters carry over reloads that keep the limits.
@@ -186,14 +196,19 @@ internal sealed class WorkerState
     }
 
     // Whether one of its slots is free (its routability aside).
-    public bool HasRoom(SchedulerModel scheduler, TimeSpan staleAfter) => SlotsTaken < Slots(scheduler, staleAfter);
+    public bool HasRoom(SchedulerModel scheduler, TimeSpan staleAfter) => SlotsTaken < Room(Slots(scheduler, staleAfter));
+
+    // Its slots, and with [cluster] no more than this replica may hold of them fleet-wide as last
+    // read (its grants and the worker's free slots): a request beyond it would only wait at the
+    // store, so it waits in admission instead, in its place.
+    private int Room(int slots) => _shared is { } shared ? Math.Min(slots, shared.Room) : slots;
 
     // One of its slots and its breaker's permit, or neither: a compare-and-swap below its slots,
     // so concurrent takers never overshoot them. The caller checked that it is routable.
     public bool TryTakeSlot(GatewaySnapshot snapshot, out WorkerSlot slot)
     {
         slot = default;
-        var slots = Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter);
+        var slots = Room(Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter));
         var taken = Volatile.Read(ref _slotsTaken);
         while (true)
         {

@@ -82,6 +82,29 @@ public class CircuitBreakerTests
         Assert.NotNull(breaker.LastTransition);
     }
 
+    // [cluster]: another replica's breaker opened with 10 s of its open_timeout left: this one
+    // opens for those 10 s (not its own 30), then lets its own trial through; one that is not
+    // closed is left as it is.
+    [Fact]
+    public void OpenFor_OpensAClosedBreakerUntilTheOtherReplicasOpenUntilTime()
+    {
+        var time = new FakeTimeProvider();
+        var breaker = new CircuitBreaker(time);
+
+        Assert.True(breaker.OpenFor(TimeSpan.FromSeconds(10), Model));
+        Assert.Equal(BreakerState.Open, breaker.State);
+        Assert.False(breaker.AllowsTraffic(Model));
+        Assert.False(breaker.OpenFor(TimeSpan.FromSeconds(20), Model));
+
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.Equal(BreakerPermit.Denied, breaker.TryAcquire(Model));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(BreakerPermit.Trial, breaker.TryAcquire(Model));
+        Assert.Equal(BreakerState.HalfOpen, breaker.State);
+        Assert.False(breaker.OpenFor(TimeSpan.FromSeconds(10), Model));
+        Assert.False(new CircuitBreaker(time).OpenFor(TimeSpan.Zero, Model));
+    }
+
     private static void Fail(CircuitBreaker breaker, int times)
     {
         for (var i = 0; i < times; i++)

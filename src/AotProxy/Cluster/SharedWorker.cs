@@ -1,0 +1,153 @@
+using StackExchange.Redis;
+
+namespace AotProxy.Cluster;
+
+// One worker's slots as this replica sees them fleet-wide (SharedWorkerSlots): its keys, the
+// grants this replica holds, the free slots as last read (max_concurrency - running, from the
+// last grant's answer, release message or heartbeat read) and, while the store does not answer,
+// the requests sent on this replica's share alone. Kept per worker name for the process's life,
+// so a reload that rebuilds the worker's state keeps the count of grants it holds.
+internal sealed class SharedWorker
+{
+    // Not read yet: no local cap until the first answer says how full the worker is.
+    private const int Unknown = int.MaxValue / 2;
+
+    private readonly SharedWorkerSlots _owner;
+    private TaskCompletionSource? _wake;
+    private RedisValue[]? _grantArgs;
+    private RedisKey[]? _keys;
+    private int _held;
+    private int _free = Unknown;
+    private int _localShare;
+    private int _releases;
+
+    public SharedWorker(SharedWorkerSlots owner, string name)
+    {
+        _owner = owner;
+        Name = name;
+        Field = ClusterKeys.WorkerRunning(name);
+        Channel = ClusterKeys.Release(name);
+        ReleaseArgs = [Field, Channel];
+    }
+
+    public string Name { get; }
+
+    public RedisValue Field { get; }
+
+    public RedisValue Channel { get; }
+
+    // [worker hash, this replica's reservations]: the grant's and release's KEYS, built at the
+    // first grant, which comes after the replica is named (SharedWorkerSlots.Start).
+    public RedisKey[] Keys => Volatile.Read(ref _keys) ?? (_keys = [ClusterKeys.Worker(Name), _owner.ReservationsKey]);
+
+    public RedisValue[] ReleaseArgs { get; }
+
+    // The grant's ARGV for this max_concurrency, rebuilt only when a reload changes it.
+    public RedisValue[] GrantArgs(int max)
+    {
+        var args = Volatile.Read(ref _grantArgs);
+        if (args is null || (int)args[0] != max)
+        {
+            Volatile.Write(ref _grantArgs, args = [max, Field]);
+        }
+
+        return args;
+    }
+
+    // The max_concurrency of the last grant asked for (what a running count read is measured against).
+    public int LastMax => Volatile.Read(ref _grantArgs) is { } args ? (int)args[0] : Unknown;
+
+    // The grants this replica holds on the worker (each one a request sent to it).
+    public int Held => Volatile.Read(ref _held);
+
+    // The slots this replica may hold now: its own grants and the free slots as last read. The
+    // local scheduler takes no slot on the worker beyond it (WorkerState.TryTakeSlot), so waiters
+    // stay in their admission queues while the worker is full elsewhere.
+    public int Room => Held + Volatile.Read(ref _free);
+
+    public int LocalShareInFlight => Volatile.Read(ref _localShare);
+
+    public void OnGranted(long running, int max)
+    {
+        Interlocked.Increment(ref _held);
+        Volatile.Write(ref _free, (int)Math.Max(0, max - running));
+    }
+
+    // Refused: the worker is full fleet-wide (running as the script read it).
+    public void OnRefused(long running, int max) => Volatile.Write(ref _free, (int)Math.Max(0, max - running));
+
+    // The store did not answer: no local cap from a count that may be stale; the local share decides.
+    public void OnStoreDown() => Volatile.Write(ref _free, Unknown);
+
+    // A release message or a heartbeat's read. True when slots came free that were not free before.
+    public bool OnRunning(long running, int max)
+    {
+        var free = (int)Math.Max(0, max - running);
+        var before = Interlocked.Exchange(ref _free, free);
+        if (free > 0)
+        {
+            Wake();
+        }
+
+        return free > before;
+    }
+
+    // While the store is down: one of `share` slots (LocalShare), counted on this replica only.
+    public bool TryTakeLocalShare(int share)
+    {
+        var taken = Volatile.Read(ref _localShare);
+        while (taken < share)
+        {
+            var found = Interlocked.CompareExchange(ref _localShare, taken + 1, taken);
+            if (found == taken)
+            {
+                return true;
+            }
+
+            taken = found;
+        }
+
+        return false;
+    }
+
+    // WorkerSlot.Release, for a slot that holds a grant: back to the fleet, or to the local share.
+    public void Release(SlotGrant grant)
+    {
+        switch (grant)
+        {
+            case SlotGrant.Shared:
+                Interlocked.Decrement(ref _held);
+                _owner.Release(this);
+                break;
+            case SlotGrant.LocalShare:
+                Interlocked.Decrement(ref _localShare);
+                Wake();
+                break;
+        }
+    }
+
+    // Counts the wake-ups: read before asking the store, and handed to NextRelease after a
+    // refusal, so that a release between the answer and the wait is not missed.
+    public int Releases => Volatile.Read(ref _releases);
+
+    // Completes when a slot may have come free (a release here or elsewhere) since `seen` was read
+    // (at once if one came already). Allocates only when a request has to wait.
+    public Task NextRelease(int seen)
+    {
+        var wake = Volatile.Read(ref _wake);
+        if (wake is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            wake = Interlocked.CompareExchange(ref _wake, created, null) ?? created;
+        }
+
+        // After the source is in place: a Wake from now on completes it, one before has counted.
+        return Volatile.Read(ref _releases) != seen ? Task.CompletedTask : wake.Task;
+    }
+
+    public void Wake()
+    {
+        Interlocked.Increment(ref _releases);
+        Interlocked.Exchange(ref _wake, null)?.TrySetResult();
+    }
+}

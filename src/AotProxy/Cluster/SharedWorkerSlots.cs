@@ -1,0 +1,401 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using AotProxy.Configuration;
+using AotProxy.Routing;
+using AotProxy.Threading;
+using StackExchange.Redis;
+
+namespace AotProxy.Cluster;
+
+// Each worker's max_concurrency fleet-wide (docs/CLUSTER.md, "max_in_flight and each worker's
+// max_concurrency"): a request about to go to a worker first takes one of its slots in Redis, one
+// script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
+// the requests on a worker summed over all replicas never exceed max_concurrency. A refusal keeps
+// the request on its worker slot here (it is first in line on this replica) until a release on any
+// replica wakes it (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was
+// lost: at most one heartbeat of extra wait). The release is fire-and-forget. A store that does not
+// answer leaves each replica max_concurrency / N (LocalShare) of the worker.
+// A worker's drain is shared too: `drain` on one replica writes `drained` in the worker's hash and
+// publishes it on `aotproxy:events`; every replica applies the message at once and reads every
+// worker's `drained` again each heartbeat, so a lost message costs at most one heartbeat.
+// So is a breaker that opens: its open-until time (Redis's clock + open_timeout) goes into the
+// worker's hash and out on `aotproxy:events`, and the other replicas open theirs until then
+// (their half-open trials after it are their own).
+// connection: the replica's one connection (ClusterMembership's), null until it is made.
+internal sealed class SharedWorkerSlots : IAsyncDisposable
+{
+    // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
+    // ARGV[2] the reservation field. {1, running after} when granted, else {0, running}.
+    private const string GrantScript = """
+        local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
+        if running >= tonumber(ARGV[1]) then
+          return {0, running}
+        end
+        redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+        return {1, redis.call('HINCRBY', KEYS[1], 'running', 1)}
+        """;
+
+    // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel. Only a grant
+    // Redis still counts is given back: after a reap or an empty restart this replica's part is
+    // gone, and running must not go below what the live replicas hold.
+    private const string ReleaseScript = """
+        local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+        if mine <= 0 then
+          return -1
+        end
+        if mine == 1 then
+          redis.call('HDEL', KEYS[2], ARGV[1])
+        else
+          redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+        end
+        local running = redis.call('HINCRBY', KEYS[1], 'running', -1)
+        if running < 0 then
+          redis.call('HSET', KEYS[1], 'running', 0)
+          running = 0
+        end
+        redis.call('PUBLISH', ARGV[2], running)
+        return running
+        """;
+
+    // KEYS[1] the worker's hash; ARGV[1] open_timeout in ms, ARGV[2] the events channel, ARGV[3]
+    // the message. The later of two open-until times stands.
+    private const string BreakerScript = """
+        local time = redis.call('TIME')
+        local openUntil = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[1])
+        if openUntil > tonumber(redis.call('HGET', KEYS[1], 'breaker_until') or '0') then
+          redis.call('HSET', KEYS[1], 'breaker_until', openUntil)
+        end
+        redis.call('PUBLISH', ARGV[2], ARGV[3])
+        return openUntil
+        """;
+
+    // KEYS: workers' hashes. For each: running, drained, ms until its breaker's open-until (0 past).
+    private const string ReadScript = """
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local out = {}
+        for _, key in ipairs(KEYS) do
+          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until')
+          local left = tonumber(values[3] or '0') - now
+          out[#out + 1] = tonumber(values[1] or '0')
+          out[#out + 1] = tonumber(values[2] or '0')
+          out[#out + 1] = left > 0 and left or 0
+        end
+        return out
+        """;
+
+    private static readonly RedisValue DrainedField = "drained";
+    private const string DrainEvent = "drain:";
+    private const string UndrainEvent = "undrain:";
+    private const string BreakerEvent = "breaker:";
+
+    private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
+    private readonly Func<IConnectionMultiplexer?> _connection;
+    private readonly Func<string> _replica;
+    private readonly Func<int> _members;
+    private readonly Func<WorkerState[]> _workersNow;
+    private readonly Func<CircuitBreakerModel> _breaker;
+    private readonly TimeSpan _heartbeat;
+    private readonly CapacitySignal? _capacity;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+    private volatile string? _named;
+    private IConnectionMultiplexer? _subscribed;
+
+    // replica: this replica's name (set once membership starts); members: live members at the last
+    // good heartbeat; workers: the workers requests run on now (whose drains and breakers are
+    // applied), breaker: the config's [circuit_breaker]; capacity: told when slots came free
+    // elsewhere, so admission's waiters take them.
+    public SharedWorkerSlots(Func<IConnectionMultiplexer?> connection, Func<string> replica, Func<int> members, Func<WorkerState[]> workers, Func<CircuitBreakerModel> breaker, TimeSpan heartbeat, TimeProvider time, CapacitySignal? capacity = null)
+    {
+        _breaker = breaker;
+        _connection = connection;
+        _replica = replica;
+        _members = members;
+        _workersNow = workers;
+        _heartbeat = heartbeat;
+        _time = time;
+        _capacity = capacity;
+    }
+
+    // The worker's fleet-wide state, attached to its WorkerState on first use.
+    public SharedWorker For(WorkerState worker)
+    {
+        if (worker.Shared is { } known)
+        {
+            return known;
+        }
+
+        var shared = _workers.GetOrAdd(worker.Name, static (name, self) => new SharedWorker(self, name), this);
+        worker.Shared = shared;
+        return shared;
+    }
+
+    // A slot on `worker` fleet-wide for the request that holds one of its local slots: Shared once
+    // Redis granted one, LocalShare when the store does not answer and this replica's share has
+    // room, None when maxWait passed first (the request gives its slot back and no worker took
+    // it). Throws OperationCanceledException when the client goes away.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<SlotGrant> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        var shared = For(worker);
+        var started = _time.GetTimestamp();
+        while (true)
+        {
+            var seen = shared.Releases;
+            var max = worker.Model.MaxConcurrency;
+            switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+            {
+                case SharedTakeOutcome.Taken:
+                    return SlotGrant.Shared;
+                case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
+                    return SlotGrant.LocalShare;
+            }
+
+            var left = maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return SlotGrant.None;
+            }
+
+            // A release wakes it; without one (a lost message, a store that is down) it asks again
+            // after a heartbeat.
+            try
+            {
+                await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    // One round trip: the grant script on the worker's running count.
+    public async Task<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
+    {
+        // Not started: a request that came in before the replica was named decides alone.
+        if (_named is null || _connection() is not { IsConnected: true } redis)
+        {
+            shared.OnStoreDown();
+            return SharedTakeOutcome.StoreDown;
+        }
+
+        try
+        {
+            var result = await redis.GetDatabase().ScriptEvaluateAsync(GrantScript, shared.Keys, shared.GrantArgs(max)).ConfigureAwait(false);
+            var answer = (long[])result!;
+            if (answer[0] == 1)
+            {
+                shared.OnGranted(answer[1], max);
+                return SharedTakeOutcome.Taken;
+            }
+
+            shared.OnRefused(answer[1], max);
+            return SharedTakeOutcome.Refused;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            shared.OnStoreDown();
+            return SharedTakeOutcome.StoreDown;
+        }
+    }
+
+    // Fire-and-forget; lost if the store is unreachable, and then the slot stays counted until
+    // this replica is reaped (or the store restarts empty): never fewer free slots than real.
+    public void Release(SharedWorker shared)
+    {
+        if (_connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, shared.Keys, shared.ReleaseArgs, CommandFlags.FireAndForget);
+        }
+    }
+
+    // POST /api/workers/{name}/drain|undrain on this replica, after it applied it here: the same on
+    // every replica. False when the store did not take it (then this replica alone is drained, and
+    // the heartbeats that find the store back apply what it holds).
+    public async Task<bool> ShareDrainAsync(string worker, bool drain)
+    {
+        if (_connection() is not { IsConnected: true } redis)
+        {
+            return false;
+        }
+
+        try
+        {
+            var db = redis.GetDatabase();
+            await db.HashSetAsync(ClusterKeys.Worker(worker), DrainedField, drain ? 1 : 0).ConfigureAwait(false);
+            await db.PublishAsync(ClusterKeys.Events, (drain ? DrainEvent : UndrainEvent) + worker).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    // This replica's breaker on `worker` just opened: the others open theirs until the same time.
+    // Fire-and-forget: lost with the store, and then each replica's breaker opens on what it saw.
+    public void ShareBreakerOpen(string worker, TimeSpan openTimeout)
+    {
+        if (_connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().ScriptEvaluateAsync(
+                BreakerScript, [ClusterKeys.Worker(worker)], [(long)openTimeout.TotalMilliseconds, (RedisValue)ClusterKeys.EventsName, BreakerEvent + worker], CommandFlags.FireAndForget);
+        }
+    }
+
+    // After membership has started (the replica is named): the release messages and, every
+    // heartbeat, each known worker's running count read again.
+    public void Start()
+    {
+        _named = _replica();
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    // This replica's reservations; only asked for once Start has named the replica (TryGrantAsync
+    // checks), and once per worker (SharedWorker.Keys keeps it).
+    internal RedisKey ReservationsKey => ClusterKeys.Reservations(_named ?? throw new InvalidOperationException("SharedWorkerSlots has not started."));
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(_heartbeat, _time);
+        do
+        {
+            await ReconcileAsync().ConfigureAwait(false);
+        }
+        while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false));
+    }
+
+    private async Task ReconcileAsync()
+    {
+        if (_connection() is not { IsConnected: true } redis)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!ReferenceEquals(_subscribed, redis))
+            {
+                // The client subscribes again by itself after a reconnect.
+                await redis.GetSubscriber().SubscribeAsync(ClusterKeys.Releases, OnReleased).ConfigureAwait(false);
+                await redis.GetSubscriber().SubscribeAsync(ClusterKeys.Events, OnEvent).ConfigureAwait(false);
+                _subscribed = redis;
+            }
+
+            var freed = await ReadAsync(redis, _workersNow()).ConfigureAwait(false);
+            if (freed)
+            {
+                _capacity?.Changed();
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The grants find the store down themselves; the next heartbeat reads again.
+        }
+    }
+
+    private void OnReleased(RedisChannel channel, RedisValue message)
+    {
+        var name = ((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..];
+        if (_workers.TryGetValue(name, out var worker) && long.TryParse((string?)message, NumberStyles.None, CultureInfo.InvariantCulture, out var running)
+            && worker.OnRunning(running, worker.LastMax))
+        {
+            _capacity?.Changed();
+        }
+    }
+
+    // Each worker's drained and breaker applied, the running count of those this replica asked
+    // for read again; one round trip. True when slots came free that were not free before.
+    private async Task<bool> ReadAsync(IConnectionMultiplexer redis, WorkerState[] workers)
+    {
+        if (workers.Length == 0)
+        {
+            return false;
+        }
+
+        var keys = workers.Select(w => ClusterKeys.Worker(w.Name)).ToArray();
+        var values = (long[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, keys).ConfigureAwait(false))!;
+        var breaker = _breaker();
+        var freed = false;
+        for (var i = 0; i < workers.Length; i++)
+        {
+            var worker = workers[i];
+            if (worker.Draining != (values[(3 * i) + 1] == 1))
+            {
+                worker.Draining = values[(3 * i) + 1] == 1;
+            }
+
+            worker.Breaker.OpenFor(TimeSpan.FromMilliseconds(values[(3 * i) + 2]), breaker);
+            if (_workers.TryGetValue(worker.Name, out var shared))
+            {
+                freed |= shared.OnRunning(values[3 * i], shared.LastMax);
+            }
+        }
+
+        return freed;
+    }
+
+    // Another replica's breaker opened on the worker: read its open-until time and apply it.
+    private async Task ReadOneAsync(string name)
+    {
+        try
+        {
+            if (_connection() is { IsConnected: true } redis && Array.Find(_workersNow(), w => w.Name == name) is { } worker)
+            {
+                await ReadAsync(redis, [worker]).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The next heartbeat reads it again.
+        }
+    }
+
+    private void OnEvent(RedisChannel channel, RedisValue message)
+    {
+        var text = (string?)message ?? string.Empty;
+        if (text.StartsWith(BreakerEvent, StringComparison.Ordinal))
+        {
+            _ = ReadOneAsync(text[BreakerEvent.Length..]);
+            return;
+        }
+
+        if (text.StartsWith(DrainEvent, StringComparison.Ordinal))
+        {
+            ApplyDrain(text[DrainEvent.Length..], drained: true);
+        }
+        else if (text.StartsWith(UndrainEvent, StringComparison.Ordinal))
+        {
+            ApplyDrain(text[UndrainEvent.Length..], drained: false);
+        }
+    }
+
+    // Only a change: WorkerState.Draining tells admission what the worker offers now.
+    private void ApplyDrain(string name, bool drained)
+    {
+        foreach (var worker in _workersNow())
+        {
+            if (worker.Name == name && worker.Draining != drained)
+            {
+                worker.Draining = drained;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+}

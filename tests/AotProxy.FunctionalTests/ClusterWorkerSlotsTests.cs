@@ -1,0 +1,242 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests;
+
+// Each worker's max_concurrency and drain over replicas of the real binary (the AOT one in CI) and
+// a real redis-server on loopback: the issue's measurement was 12 at once on a worker with
+// max_concurrency = 4 behind 3 replicas, and a drain reached only the replica that was told.
+public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
+{
+    private const int MaxConcurrency = 4;
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
+
+    private readonly List<GatewayProcess> _replicas = [];
+    private RedisServer _redis = null!;
+    private SimulatedWorker _worker = null!;
+    private DirectoryInfo _directory = null!;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+
+        // The simulator itself would run 64 at once; slow decoding (8 tokens at 5/s) keeps each
+        // request on it for over a second, so 12 sent together overlap.
+        _worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-slots", Model = TestGateway.Model, DecodeTokensPerSecond = 5 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        _directory = Directory.CreateTempSubdirectory("aotproxy-cluster-slots-");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var replica in _replicas)
+        {
+            await replica.DisposeAsync();
+        }
+
+        await _worker.DisposeAsync();
+        await _redis.DisposeAsync();
+        _directory.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task ThreeReplicas_NeverRunMoreThanTheWorkersMaxConcurrency_AndAll12RequestsComplete()
+    {
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        foreach (var name in names)
+        {
+            await StartReplicaAsync(name);
+        }
+
+        foreach (var replica in _replicas)
+        {
+            await WaitForMembersAsync(replica, names); // each has its connection to the store
+        }
+
+        var clients = _replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
+        using var metrics = new HttpClient { BaseAddress = _worker.BaseUri, Timeout = TimeSpan.FromSeconds(10) };
+        using var done = new CancellationTokenSource();
+        var sampled = SampleRunningAsync(metrics, done.Token);
+        try
+        {
+            var statuses = await Task.WhenAll(Enumerable.Range(0, 3 * MaxConcurrency).Select(async i =>
+            {
+                using var response = await clients[i % clients.Count].SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 8)));
+                return response.StatusCode;
+            }));
+
+            Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        }
+        finally
+        {
+            await done.CancelAsync();
+            clients.ForEach(c => c.Dispose());
+        }
+
+        // The worker's own /metrics, sampled throughout, and its high-water mark of requests in
+        // the engine (running + waiting), which no sample can miss.
+        var most = await sampled;
+        Assert.InRange(most, 1, MaxConcurrency);
+        Assert.Equal(MaxConcurrency, _worker.Stats.MaxInEngine);
+        Assert.Equal(3 * MaxConcurrency, _worker.Stats.Completed);
+    }
+
+    [Fact]
+    public async Task DrainOnOneReplica_StopsTheOthersSendingToTheWorker_AndUndrainLikewise()
+    {
+        string[] names = ["replica-a", "replica-b"];
+        foreach (var name in names)
+        {
+            await StartReplicaAsync(name);
+        }
+
+        var (a, b) = (_replicas[0], _replicas[1]);
+        await WaitForMembersAsync(b, names);
+        using var adminA = new HttpClient { BaseAddress = a.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        using var adminB = new HttpClient { BaseAddress = b.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(clientB));
+
+        using (var drained = await adminA.PostAsync($"/api/workers/{_worker.Options.Name}/drain", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, drained.StatusCode);
+        }
+
+        await TestGateway.WaitUntilAsync(async () => await DrainingAsync(adminB), "replica-b shows the worker drained");
+        var sent = _worker.Stats.RequestsTotal;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync(clientB)); // its one worker takes nothing
+        Assert.Equal(sent, _worker.Stats.RequestsTotal);
+
+        using (var undrained = await adminA.PostAsync($"/api/workers/{_worker.Options.Name}/undrain", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, undrained.StatusCode);
+        }
+
+        await TestGateway.WaitUntilAsync(async () => !await DrainingAsync(adminB), "replica-b shows the worker undrained");
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(clientB));
+        Assert.Equal(sent + 1, _worker.Stats.RequestsTotal);
+    }
+
+    // failure_threshold = 2: two 500s in a row open replica A's breaker (for 60 s); replica B,
+    // which saw no failure, opens its own until the same time and sends nothing to the worker.
+    [Fact]
+    public async Task ABreakerThatOpensOnOneReplica_OpensOnTheOthers()
+    {
+        const string Breaker = """
+
+            [circuit_breaker]
+            failure_threshold = 2
+            open_timeout = "60s"
+
+            """;
+        string[] names = ["replica-a", "replica-b"];
+        foreach (var name in names)
+        {
+            await StartReplicaAsync(name, Breaker);
+        }
+
+        var (a, b) = (_replicas[0], _replicas[1]);
+        await WaitForMembersAsync(b, names);
+        using var adminB = new HttpClient { BaseAddress = b.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+        using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Equal("closed", await BreakerAsync(adminB));
+
+        _worker.Options.Faults.Http500Rate = 1;
+        Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
+        Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
+
+        await TestGateway.WaitUntilAsync(async () => await BreakerAsync(adminB) == "open", "replica-b shows the worker's breaker open");
+        var sent = _worker.Stats.RequestsTotal;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync(clientB));
+        Assert.Equal(sent, _worker.Stats.RequestsTotal);
+    }
+
+    private static async Task<string?> BreakerAsync(HttpClient admin)
+    {
+        using var workers = JsonDocument.Parse(await admin.GetStringAsync("/api/workers"));
+        return workers.RootElement.EnumerateArray().Single().GetProperty("breaker").GetString();
+    }
+
+    private static async Task<HttpStatusCode> SendAsync(HttpClient client)
+    {
+        using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1)));
+        return response.StatusCode;
+    }
+
+    private static async Task<bool> DrainingAsync(HttpClient admin)
+    {
+        using var workers = JsonDocument.Parse(await admin.GetStringAsync("/api/workers"));
+        return workers.RootElement.EnumerateArray().Single().GetProperty("draining").GetBoolean();
+    }
+
+    // The largest vllm:num_requests_running the worker's /metrics showed until `done`.
+    private static async Task<int> SampleRunningAsync(HttpClient metrics, CancellationToken done)
+    {
+        var most = 0;
+        while (!done.IsCancellationRequested)
+        {
+            try
+            {
+                var text = await metrics.GetStringAsync("/metrics", done);
+                foreach (var line in text.Split('\n'))
+                {
+                    if (line.StartsWith("vllm:num_requests_running{", StringComparison.Ordinal))
+                    {
+                        most = Math.Max(most, (int)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+                    }
+                }
+
+                await Task.Delay(20, done);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return most;
+    }
+
+    private async Task StartReplicaAsync(string name, string extra = "")
+    {
+        var config = Path.Combine(_directory.FullName, name + ".toml");
+        var toml = TestGateway.Toml([], extra: $"""
+
+            [[workers]]
+            name = "{_worker.Options.Name}"
+            url = "{_worker.BaseUri}"
+            models = ["{_worker.Options.Model}"]
+            max_concurrency = {MaxConcurrency}
+
+            [ledger]
+            path = ""
+
+            [cluster]
+            redis_url = "{_redis.Url}"
+            replica = "{name}"
+            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
+            member_ttl = "1s"
+
+            """ + extra);
+        await File.WriteAllTextAsync(config, toml);
+        var replica = GatewayProcess.Start("serve", "--config", config);
+        _replicas.Add(replica);
+        await replica.WaitForReadyAsync();
+    }
+
+    private static Task WaitForMembersAsync(GatewayProcess replica, string[] names) =>
+        TestGateway.WaitUntilAsync(
+            async () =>
+            {
+                using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
+                using var cluster = JsonDocument.Parse(await admin.GetStringAsync("/api/cluster"));
+                var listed = cluster.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
+                return listed.SequenceEqual(names.Order(StringComparer.Ordinal));
+            },
+            $"the members are {string.Join(", ", names)}");
+}

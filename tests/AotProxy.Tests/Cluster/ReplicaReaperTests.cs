@@ -1,0 +1,83 @@
+using AotProxy.Cluster;
+using AotProxy.Tests.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace AotProxy.Tests.Cluster;
+
+// A dead replica's reservations (aotproxy:res:{replica}) against a real redis-server: the heartbeat
+// of a live member that finds the dead one's name without a record subtracts each of its parts
+// from the total it names, worker slots and tenant counters alike, once.
+public sealed class ReplicaReaperTests : IAsyncLifetime
+{
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _connection = null!;
+
+    private IDatabase Db => _connection.GetDatabase();
+
+    public async Task InitializeAsync()
+    {
+        _redis = await RedisServer.StartAsync();
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        _connection = await ConnectionMultiplexer.ConnectAsync(address.Options());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _connection.DisposeAsync();
+        await _redis.DisposeAsync();
+    }
+
+    // "ghost" died holding 2 of the worker's 3 running and 3 of the tenant's 5 in flight (no
+    // record left, its name still listed); a live member's beat gives them back.
+    [Fact]
+    public async Task ALiveMembersHeartbeat_ReapsADeadReplicasWorkerSlotsAndTenantParts()
+    {
+        await Seed();
+        var snapshot = TestConfig.Valid($"""
+            [cluster]
+            redis_url = "{_redis.Url}"
+            replica = "one"
+            heartbeat = "100ms"
+            member_ttl = "1m"
+            """);
+        await using var member = new ClusterMembership(snapshot.Cluster, () => snapshot, () => 0, TimeProvider.System, NullLogger.Instance);
+        member.Start(dataPort: 0);
+
+        Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp && member.Current.Members.Length == 1), member.Current.Error);
+        Assert.True(await TestConfig.WaitUntil(() => !Db.KeyExists("aotproxy:res:ghost")), "ghost's reservations are reaped");
+        await AssertReaped();
+    }
+
+    // Twice, or by two reapers: the second finds nothing left to subtract. A replica whose record
+    // is still there is not reaped.
+    [Fact]
+    public async Task Reap_SubtractsOnce_AndNeverALiveReplica()
+    {
+        await Seed();
+        await Db.HashSetAsync("aotproxy:member:live", "name", "live");
+        await Db.HashSetAsync("aotproxy:res:live", "w|gpu-0|running", 1);
+
+        Assert.Equal(-1, await ReplicaReaper.ReapAsync(Db, "live"));
+        Assert.Equal(2, await ReplicaReaper.ReapAsync(Db, "ghost"));
+        Assert.Equal(0, await ReplicaReaper.ReapAsync(Db, "ghost"));
+        await AssertReaped();
+        Assert.Equal(1, (long)await Db.HashGetAsync("aotproxy:res:live", "w|gpu-0|running"));
+    }
+
+    private async Task Seed()
+    {
+        await Db.SetAddAsync("aotproxy:members", "ghost");
+        await Db.HashSetAsync("aotproxy:worker:gpu-0", "running", 3);
+        await Db.HashSetAsync("aotproxy:tenant:acme|eu", "in_flight", 5);
+        await Db.HashSetAsync("aotproxy:res:ghost", [new("w|gpu-0|running", 2), new("t|acme|eu|in_flight", 3)]);
+    }
+
+    private async Task AssertReaped()
+    {
+        Assert.Equal(1, (long)await Db.HashGetAsync("aotproxy:worker:gpu-0", "running"));
+        Assert.Equal(2, (long)await Db.HashGetAsync("aotproxy:tenant:acme|eu", "in_flight"));
+        Assert.False(await Db.KeyExistsAsync("aotproxy:res:ghost"));
+        Assert.False(await Db.SetContainsAsync("aotproxy:members", "ghost"));
+    }
+}
