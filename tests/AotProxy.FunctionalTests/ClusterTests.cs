@@ -547,6 +547,45 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.True(spent > Budget / 2, $"spent {spent}: the budget was refused early");
     }
 
+    // Redis restarted empty after replica B used up a tenant's token budget: each replica seeds
+    // its own ledger's spend into the new epoch, in the fields the admit script checks, so replica
+    // A, whose own ledger holds nothing of it, refuses the tenant too (the binary's version of
+    // StoreDownDataPlaneTests.RestartedEmpty_ABudgetUsedUpByAnotherReplica_StaysUsedUp).
+    [Fact]
+    public async Task RedisRestartedEmpty_ABudgetUsedUpOnOneReplica_StaysUsedUpOnTheOther()
+    {
+        const string Key = "sk-test-cluster-reseed";
+        var tenant = Tenant("spent", Key, "budget_tokens = 40");
+        string[] names = ["replica-a", "replica-b"];
+        var a = await StartReplicaAsync("replica-a", tenants: tenant);
+        var b = await StartReplicaAsync("replica-b", tenants: tenant);
+        await WaitForMembersAsync(a, names);
+        await WaitForMembersAsync(b, names);
+        using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+
+        var served = 0;
+        for (var i = 0; i < 20 && (await StatusAsync(clientB, Key)).Status == HttpStatusCode.OK; i++)
+        {
+            served++;
+        }
+
+        Assert.True(served > 0);
+        var before = await StatusAsync(clientA, Key);
+        Assert.Equal(HttpStatusCode.TooManyRequests, before.Status); // the fleet's budget, not A's ledger
+
+        static int Seeds(GatewayProcess replica) => replica.Output.Split("seeded").Length - 1;
+        var seeds = (A: Seeds(a), B: Seeds(b));
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(Seeds(a) > seeds.A && Seeds(b) > seeds.B), "both replicas seed the new epoch");
+
+        var after = await StatusAsync(clientA, Key);
+        Assert.Equal(HttpStatusCode.TooManyRequests, after.Status);
+        Assert.Contains("insufficient_quota", after.Body, StringComparison.Ordinal);
+        Assert.Equal(served, _worker.Stats.RequestsTotal);
+    }
+
     private static string Tenant(string name, string key, string limits) => $$"""
 
         [[tenants]]
