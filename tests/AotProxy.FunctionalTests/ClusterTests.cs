@@ -4,6 +4,7 @@ using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
 using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
 
 namespace AotProxy.FunctionalTests;
 
@@ -21,9 +22,12 @@ public sealed class ClusterTests : IAsyncLifetime
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(3);
 
     private readonly List<GatewayProcess> _replicas = [];
+    private readonly ITestOutputHelper _output;
     private RedisServer _redis = null!;
     private SimulatedWorker _worker = null!;
     private DirectoryInfo _directory = null!;
+
+    public ClusterTests(ITestOutputHelper output) => _output = output;
 
     public async Task InitializeAsync()
     {
@@ -406,7 +410,198 @@ public sealed class ClusterTests : IAsyncLifetime
         return await admin.GetStringAsync("/metrics");
     }
 
-    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local")
+    // docs/CLUSTER.md, "Reaping a dead replica": a replica SIGKILLed with requests in flight keeps
+    // its places in the tenant's fleet-wide max_in_flight until its record expires and a survivor
+    // reaps it (at most member_ttl + heartbeat + one heartbeat after its last beat); then the
+    // others admit the tenant's full max_in_flight again, and no more.
+    [Fact]
+    public async Task AReplicaKilledWithRequestsInFlight_IsReaped_AndTheOthersAdmitTheTenantsFullMaxInFlightAgain()
+    {
+        const int MaxInFlight = 4;
+        const string Key = "sk-test-cluster-in-flight";
+        var tenant = Tenant("held", Key, $"max_in_flight = {MaxInFlight}");
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: tenant, activityTimeout: "120s"));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        var (a, b, c) = (replicas[0], replicas[1], replicas[2]);
+        var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
+        try
+        {
+            // b holds the tenant's max_in_flight on a worker that never answers: a and c refuse.
+            _worker.Options.Faults.Hang = true;
+            var held = Enumerable.Range(0, MaxInFlight).Select(_ => StatusAsync(clients[1], Key)).ToList();
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == MaxInFlight), "replica-b's requests hang on the worker");
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
+
+            var killed = Stopwatch.StartNew();
+            b.Kill();
+            await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+
+            // A survivor's list drops b in the beat that reaped it (or found it reaped).
+            await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
+            Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Heartbeat + Slack, $"replica-b was reaped after {killed.Elapsed}; member_ttl is {MemberTtl}");
+            var again = Enumerable.Range(0, MaxInFlight).Select(i => StatusAsync(clients[i % 2 == 0 ? 0 : 2], Key)).ToList();
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == 2 * MaxInFlight), "a and c admit the tenant's full max_in_flight again");
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
+            Assert.All(again, r => Assert.False(r.IsCompleted, "an admitted request ended while the worker hangs"));
+            await TestGateway.WaitUntilAsync(() => Task.FromResult((a.Output + c.Output).Contains("reaped replica replica-b", StringComparison.Ordinal)), "a survivor logs the reap");
+        }
+        finally
+        {
+            _worker.Options.Faults.Hang = false;
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    // Issue 16's budget case: 3 replicas, one token budget, concurrent clients spread over them.
+    // Each replica alone would serve the whole budget (about 3 x it in all); shared, what is spent
+    // beyond the budget is at most the reservations in flight when it ran out.
+    [Fact]
+    public async Task ThreeReplicas_SpendATokenBudget_OverByAtMostTheReservationsInFlight()
+    {
+        const long Budget = 3000;
+        const int MaxTokens = 16;
+        const int ClientsPerReplica = 6;
+        const string Key = "sk-test-cluster-budget";
+        var tenant = Tenant("bud", Key, $"budget_tokens = {Budget}");
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: tenant));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
+        long spent = 0;
+        long reservedInFlight = 0; // the sum of the reservations of the requests in flight
+        long atRunOut = -1;         // reservedInFlight when the first refusal for the budget came back
+        long perRequest = MaxTokens; // prompt + max_tokens, once a response told the prompt's size
+        var lockObject = new Lock();
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, ClientsPerReplica * clients.Count).Select(async i =>
+            {
+                var client = clients[i % clients.Count];
+                for (var n = 0; n < 200; n++) // bounded: the budget serves ~120
+                {
+                    long reservation;
+                    lock (lockObject)
+                    {
+                        reservation = perRequest;
+                        reservedInFlight += reservation;
+                    }
+
+                    var (status, body) = await StatusAsync(client, Key, MaxTokens);
+                    lock (lockObject)
+                    {
+                        reservedInFlight -= reservation;
+                        if (status == HttpStatusCode.OK)
+                        {
+                            using var json = JsonDocument.Parse(body);
+                            var usage = json.RootElement.GetProperty("usage");
+                            spent += usage.GetProperty("total_tokens").GetInt64();
+                            perRequest = usage.GetProperty("prompt_tokens").GetInt64() + MaxTokens;
+                        }
+                        else if (atRunOut < 0)
+                        {
+                            atRunOut = reservedInFlight;
+                        }
+                    }
+
+                    if (status != HttpStatusCode.OK)
+                    {
+                        Assert.Equal(HttpStatusCode.TooManyRequests, status);
+                        Assert.Contains("insufficient_quota", body, StringComparison.Ordinal);
+                        return;
+                    }
+                }
+
+                Assert.Fail("the budget was never used up");
+            }));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        var overshoot = Math.Max(spent - Budget, 0);
+        _output.WriteLine($"budget {Budget} tokens, spent {spent} over 3 replicas: overshoot {overshoot}, reservations in flight when it ran out {atRunOut}");
+        Assert.True(atRunOut >= 0);
+        Assert.True(overshoot <= atRunOut, $"overshoot {overshoot} > reservations in flight {atRunOut}");
+        Assert.True(spent > Budget / 2, $"spent {spent}: the budget was refused early");
+    }
+
+    // Redis restarted empty after replica B used up a tenant's token budget: each replica seeds
+    // its own ledger's spend into the new epoch, in the fields the admit script checks, so replica
+    // A, whose own ledger holds nothing of it, refuses the tenant too (the binary's version of
+    // StoreDownDataPlaneTests.RestartedEmpty_ABudgetUsedUpByAnotherReplica_StaysUsedUp).
+    [Fact]
+    public async Task RedisRestartedEmpty_ABudgetUsedUpOnOneReplica_StaysUsedUpOnTheOther()
+    {
+        const string Key = "sk-test-cluster-reseed";
+        var tenant = Tenant("spent", Key, "budget_tokens = 40");
+        string[] names = ["replica-a", "replica-b"];
+        var a = await StartReplicaAsync("replica-a", tenants: tenant);
+        var b = await StartReplicaAsync("replica-b", tenants: tenant);
+        await WaitForMembersAsync(a, names);
+        await WaitForMembersAsync(b, names);
+        using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+        using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+
+        var served = 0;
+        for (var i = 0; i < 20 && (await StatusAsync(clientB, Key)).Status == HttpStatusCode.OK; i++)
+        {
+            served++;
+        }
+
+        Assert.True(served > 0);
+        var before = await StatusAsync(clientA, Key);
+        Assert.Equal(HttpStatusCode.TooManyRequests, before.Status); // the fleet's budget, not A's ledger
+
+        static int Seeds(GatewayProcess replica) => replica.Output.Split("seeded").Length - 1;
+        var seeds = (A: Seeds(a), B: Seeds(b));
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(Seeds(a) > seeds.A && Seeds(b) > seeds.B), "both replicas seed the new epoch");
+
+        var after = await StatusAsync(clientA, Key);
+        Assert.Equal(HttpStatusCode.TooManyRequests, after.Status);
+        Assert.Contains("insufficient_quota", after.Body, StringComparison.Ordinal);
+        Assert.Equal(served, _worker.Stats.RequestsTotal);
+    }
+
+    private static string Tenant(string name, string key, string limits) => $$"""
+
+        [[tenants]]
+        name = "{{name}}"
+        api_key_sha256 = ["{{AotProxy.Identity.ApiKeyIndex.HashKey(key)}}"]
+        {{limits}}
+
+        """;
+
+    private static async Task<(HttpStatusCode Status, string Body)> StatusAsync(HttpClient client, string key, int maxTokens = 4)
+    {
+        using var response = await client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: maxTokens), key: key));
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local", string activityTimeout = "10s")
     {
         var config = Path.Combine(_directory.FullName, name + ".toml");
         var extra = $"""
@@ -434,7 +629,7 @@ public sealed class ClusterTests : IAsyncLifetime
         }
 
         extra += tenants;
-        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: extra));
+        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: extra, activityTimeout: activityTimeout));
         var replica = GatewayProcess.Start("serve", "--config", config);
         _replicas.Add(replica);
         await replica.WaitForReadyAsync();

@@ -4,16 +4,19 @@ namespace AotProxy.Cluster;
 
 // The layout of what replicas share in Redis, all under one prefix so that a store can be
 // shared with other programs and inspected with `redis-cli --scan --pattern 'aotproxy:*'`.
+// The one place that names a key (docs/CLUSTER.md, "Key layout", lists the same).
 //   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
-//   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedRequestWindow)
+//   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedTenantLimits)
+//   aotproxy:tpm:{tenant}     hash: Redis second -> tokens reserved then settled in it, the last 61
+//   aotproxy:tenant:{tenant}  hash: in_flight, budget_spent, budget_reserved, usd_spent_nanos, usd_reserved_nanos, month (yyyy-MM), month_spent, month_usd_spent_nanos
+//   aotproxy:res:{name}       hash: `kind|name|field` -> the replica's part of the total that hash field holds
+//                             (t|acme|in_flight, t|acme|budget_reserved, w|gpu-0|running); subtracted when
+//                             it is reaped (ReplicaReaper, which maps t to aotproxy:tenant:, w to aotproxy:worker:)
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)
 //   aotproxy:seeded:{epoch}   set of replica names that seeded what they know into this epoch (StoreResync)
-//   aotproxy:tenant:{tenant}  hash: the tenant's fleet-wide budget spend (budget_spent, month_spent, ...)
 //   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
 //                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
-//   aotproxy:res:{replica}    hash: kind|name|field -> this replica's part of the total that hash field
-//                             holds (w|gpu-0|running); a dead replica's parts are subtracted (ReplicaReaper)
 //   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
 //                             (each heartbeat does anyway)
@@ -33,14 +36,17 @@ internal static class ClusterKeys
 
     public static RedisKey Requests(string tenant) => "aotproxy:rpm:" + tenant;
 
+    public static RedisKey Tokens(string tenant) => "aotproxy:tpm:" + tenant;
+
+    public static RedisKey Tenant(string tenant) => "aotproxy:tenant:" + tenant;
+
+    public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
+
     public static readonly RedisKey Epoch = "aotproxy:epoch";
 
     public static RedisKey Seeded(string epoch) => "aotproxy:seeded:" + epoch;
 
-    public static RedisKey Tenant(string tenant) => "aotproxy:tenant:" + tenant;
     public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
-
-    public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
 
     // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
     public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";

@@ -23,11 +23,14 @@ internal static partial class ClusterLog
     [LoggerMessage(EventId = 905, Level = LogLevel.Information, Message = "Cluster: replica {Replica} left (record removed)")]
     public static partial void Left(ILogger logger, string replica);
 
-    [LoggerMessage(EventId = 906, Level = LogLevel.Warning, Message = "Cluster: replica {Replica} stopped beating; its reservations (worker slots, tenant counters) are given back")]
-    public static partial void Reaped(ILogger logger, string replica);
+    [LoggerMessage(EventId = 906, Level = LogLevel.Warning, Message = "Cluster: reaped replica {Replica}, which stopped beating: {Parts} reservations (worker slots, tenant counters) given back")]
+    public static partial void Reaped(ILogger logger, string replica, long parts);
 
     [LoggerMessage(EventId = 907, Level = LogLevel.Warning, Message = "Cluster: the store did not take the drain of {Worker}: it applies on this replica only, until a heartbeat finds the store back and applies what the store holds")]
     public static partial void DrainNotShared(ILogger logger, string worker);
+
+    [LoggerMessage(EventId = 908, Level = LogLevel.Information, Message = "Cluster: replica {Replica} gave back {Parts} reservations its previous run under this name left")]
+    public static partial void ReleasedPreviousLife(ILogger logger, string replica, long parts);
 
     // 930-939: store_down and the resync after it (StoreDownPolicy, StoreResync).
     [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]

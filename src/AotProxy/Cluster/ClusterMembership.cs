@@ -12,6 +12,10 @@ namespace AotProxy.Cluster;
 // that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
 // member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
 // A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
+// A member whose record expired is reaped by the first beat that finds it (ReplicaReaper): its
+// parts of the shared reserved totals (tenants' and workers') are subtracted and its name removed.
+// At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and the
+// next beat of any survivor (one heartbeat) reaps it: the bound docs/CLUSTER.md states.
 internal sealed class ClusterMembership : IAsyncDisposable
 {
     private readonly ClusterModel _model;
@@ -25,6 +29,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
     private readonly CancellationTokenSource _stop = new();
     private ConnectionMultiplexer? _redis;
+    private IConnectionMultiplexer? _shared;
     private Task _loop = Task.CompletedTask;
     private ClusterView _view = ClusterView.Starting;
     private TimeSpan _lastLatency;
@@ -55,9 +60,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
     public ClusterView Current => Volatile.Read(ref _view);
 
     // The replica's one connection to Redis, null until the heartbeat loop has made it; the
-    // shared counters (SharedRequestWindow) use it too, so all of a replica's commands pipeline
+    // shared counters (SharedTenantLimits) use it too, so all of a replica's commands pipeline
     // on one socket.
-    public IConnectionMultiplexer? Connection => Volatile.Read(ref _redis);
+    // Shared once this replica has released what a previous life under its name left reserved.
+    public IConnectionMultiplexer? Connection => Volatile.Read(ref _shared);
 
     // Run after every beat that reached the store and as soon as the connection is restored
     // (GatewayHost sets it before Start): what the replica puts back into the store.
@@ -93,6 +99,20 @@ internal sealed class ClusterMembership : IAsyncDisposable
         var self = new ClusterMember(Name, _instance, GatewayVersion.Text, config.Digest, config.Revision, _inFlight(), _started, now, _lastLatency, _model.MemberTtl);
         try
         {
+            if (_shared is null)
+            {
+                // A restart under this name before the old record expired is never found dead:
+                // the previous life's parts are released here, before any request of this one
+                // can reserve, and only then do the shared limits get the connection.
+                var parts = await ReplicaReaper.ReleasePreviousLifeAsync(db, Name).ConfigureAwait(false);
+                if (parts > 0)
+                {
+                    ClusterLog.ReleasedPreviousLife(_logger, Name, parts);
+                }
+
+                Volatile.Write(ref _shared, _redis);
+            }
+
             var began = _time.GetTimestamp();
             var key = ClusterKeys.Member(Name);
             var batch = db.CreateBatch();
@@ -111,7 +131,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
             read.Execute();
             await Task.WhenAll(records.SelectMany(r => new Task[] { r.Hash, r.Ttl })).ConfigureAwait(false);
             var members = ImmutableArray.CreateBuilder<ClusterMember>(records.Count);
-            var gone = new List<RedisValue>();
+            var gone = new List<string>();
             foreach (var (name, hash, ttl) in records)
             {
                 if (ClusterMember.FromHash(await hash.ConfigureAwait(false), await ttl.ConfigureAwait(false)) is { } member)
@@ -127,11 +147,13 @@ internal sealed class ClusterMembership : IAsyncDisposable
             foreach (var dead in gone)
             {
                 // A name whose record expired: its replica stopped beating. Its reservations go
-                // back and its name leaves the list in one script (ReplicaReaper); if this beat's
-                // script is lost, the next beat finds the name again.
-                if (await ReplicaReaper.ReapAsync(db, (string)dead!).ConfigureAwait(false) > 0)
+                // back and its name leaves the list in one script (ReplicaReaper), before this
+                // beat publishes, so a view without it means its reservations are released; if
+                // this beat's script is lost, the next beat finds the name again.
+                var parts = await ReplicaReaper.ReapAsync(db, dead).ConfigureAwait(false);
+                if (parts >= 0)
                 {
-                    ClusterLog.Reaped(_logger, (string)dead!);
+                    ClusterLog.Reaped(_logger, dead, parts);
                 }
             }
 

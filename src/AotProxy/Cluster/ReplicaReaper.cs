@@ -12,11 +12,14 @@ namespace AotProxy.Cluster;
 internal static class ReplicaReaper
 {
     // KEYS[1] the dead replica's record, KEYS[2] its reservations, KEYS[3] the members set;
-    // ARGV[1] its name. The hashes a part names are not in KEYS (one Redis, not Redis Cluster).
-    // A total never goes below 0 (after an empty restart it may hold less than the parts).
-    // Returns the parts subtracted, or -1 when the replica is alive.
+    // ARGV[1] its name, ARGV[2] 'own' for a replica's own parts left by its previous run under the
+    // same name (its old record may not have expired yet: no check, and the name stays listed).
+    // The hashes a part names are not in KEYS (one Redis, not Redis Cluster). A total never goes
+    // below 0 (after an empty restart it may hold less than the parts). Returns the parts
+    // subtracted, or -1 when the replica is alive.
     private const string ReapScript = """
-        if redis.call('EXISTS', KEYS[1]) == 1 then
+        local own = ARGV[2] == 'own'
+        if not own and redis.call('EXISTS', KEYS[1]) == 1 then
           return -1
         end
         local prefixes = {w = 'aotproxy:worker:', t = 'aotproxy:tenant:'}
@@ -37,17 +40,25 @@ internal static class ReplicaReaper
           end
         end
         redis.call('DEL', KEYS[2])
-        redis.call('SREM', KEYS[3], ARGV[1])
+        if not own then redis.call('SREM', KEYS[3], ARGV[1]) end
         return #parts / 2
         """;
 
     // The parts given back (0: nothing was reserved, or another reaper was first), -1 when the
     // replica's record exists. A worker's slots that come back are published on its release
     // channel, so waiters on every replica wake at once.
-    public static async Task<long> ReapAsync(IDatabaseAsync db, string dead)
+    public static Task<long> ReapAsync(IDatabaseAsync db, string dead) => RunAsync(db, dead, "dead");
+
+    // A replica restarted under its name before its old record expired is never found dead, so
+    // its previous run's parts would count for ever: it gives them back itself on its first beat,
+    // before any request of this run can reserve (ClusterMembership shares its connection only
+    // then).
+    public static Task<long> ReleasePreviousLifeAsync(IDatabaseAsync db, string name) => RunAsync(db, name, "own");
+
+    private static async Task<long> RunAsync(IDatabaseAsync db, string name, string mode)
     {
         ArgumentNullException.ThrowIfNull(db);
-        var result = await db.ScriptEvaluateAsync(ReapScript, [ClusterKeys.Member(dead), ClusterKeys.Reservations(dead), ClusterKeys.Members], [dead]).ConfigureAwait(false);
+        var result = await db.ScriptEvaluateAsync(ReapScript, [ClusterKeys.Member(name), ClusterKeys.Reservations(name), ClusterKeys.Members], [name, mode]).ConfigureAwait(false);
         return (long)result;
     }
 }

@@ -1,6 +1,6 @@
 namespace AotProxy.Cluster;
 
-// What the shared RPM window said about one request (SharedRequestWindow.TryTakeAsync).
+// What the tenant's fleet-wide limits said about one request (SharedTenantLimits.TryAdmitAsync).
 internal enum SharedTakeOutcome : byte
 {
     Taken,

@@ -1,28 +1,33 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using AotProxy.Limits;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using Budget = (string Tenant, long Tokens, long MonthTokens, long Nanos, long MonthNanos, int Month);
+using WindowSet = (System.Collections.Generic.List<(StackExchange.Redis.RedisKey Key, long[] Counts)> Requests, System.Collections.Generic.List<(StackExchange.Redis.RedisKey Key, long[] Counts)> Tokens);
 
 namespace AotProxy.Cluster;
 
 // What a replica puts back into the store when it answers again (docs/CLUSTER.md, "Redis down and
-// back; Redis restarted empty"). Run after every heartbeat that reached the store and as soon as
-// the connection is restored; one run at a time, and nearly free when nothing happened (one GET
-// of the epoch per beat).
-// - Back with its data (the epoch is the one this replica knows): the requests it admitted alone
-//   while the store did not answer (StoreDownPolicy's record, the last 61 s of it) are charged into
-//   the tenants' shared windows once, at the Redis seconds they were admitted in. They never held a
-//   place there, so nothing is counted twice; the record is handed over before the script runs,
-//   so a script lost to a failure under-counts instead of charging twice.
+// back; Redis restarted empty"), into the keys SharedTenantLimits' scripts read (ClusterKeys).
+// Run after every heartbeat that reached the store and as soon as the connection is restored;
+// one run at a time, and nearly free when nothing happened (one GET of the epoch per beat).
+// - Back with its data (the epoch is the one this replica knows): what it admitted alone while
+//   the store did not answer (StoreDownPolicy's record: requests and tokens of the last 61 s, at
+//   the Redis seconds they were admitted in, and what those requests spent, into the budgets) is
+//   charged once. None of it held a place in the store, so nothing is counted twice; the record
+//   is handed over before the script runs, so a script lost to a failure under-counts instead of
+//   charging twice.
 // - Back empty (aotproxy:epoch missing, so the first replica to see it sets a new one): each
 //   replica seeds, once per epoch (SADD aotproxy:seeded:{epoch} gates it, in the same script),
-//   what it knows: every request of its own windows of the last 61 s (shared or not: the shared
-//   ones were lost with the store), and its budgets' spend (SeedBudgets), so a used-up budget
-//   stays used up.
+//   what it knows: every request and token of its own windows of the last 61 s (shared or not:
+//   the shared ones were lost with the store), and its budgets' spend (SeedBudgets) into the
+//   spend fields the admit script checks, so a used-up budget stays used up.
 // - A replica that starts adopts the epoch it finds (or sets one) and seeds its budgets once per
 //   epoch (a fleet restarted with an empty store); its windows hold nothing the store lacks but
 //   what it admitted alone before its first beat.
+// What the store held in flight and reserved is not rebuilt after an empty restart: the requests
+// in flight then run beside up to max_in_flight new ones, and their budget reservations are not
+// counted until they settle (docs/CLUSTER.md states the bound).
 // replica: this replica's name (known once ClusterMembership has started).
 internal sealed class StoreResync(Func<string> replica, TenantLimits limits, StoreDownPolicy policy, ClusterTelemetry telemetry, ILogger logger)
 {
@@ -34,16 +39,20 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return {ARGV[1], 1}
         """;
 
-    // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2 .. R+1] tenants' RPM bins; KEYS[R+2 ..] tenants' hashes.
-    // ARGV[1] this replica's name to gate on the seeded set ('' : no gate), ARGV[2] R, then per RPM
-    // key: n and n pairs (age in seconds, requests), then per tenant hash: lifetime tokens, month
-    // tokens, lifetime nano-USD, month nano-USD, month (yyyy-MM). Returns the requests charged, or
-    // -1 when the gate found this replica already seeded in this epoch.
+    // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2 .. W+1] windows (the first R of them tenants' RPM
+    // bins, the rest TPM bins); KEYS[W+2 ..] tenants' totals. ARGV[1] this replica's name to gate
+    // on the seeded set ('' : no gate), ARGV[2] W, ARGV[3] R, then per window: n and n pairs (age
+    // in seconds, count), then per tenant: tokens, month tokens, nano-USD, month nano-USD, month
+    // (yyyymm, kept as "yyyy-MM" as SharedTenantLimits' scripts keep it). The spend goes into the
+    // fields the admit script checks, with its month rule (a later month starts the month's fields
+    // at 0; spend of an earlier month counts for all time only). Returns the requests charged, or -1 when the gate found this replica
+    // already seeded in this epoch.
     private const string ChargeScript = """
         if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
         local now = tonumber(redis.call('TIME')[1])
         local windows = tonumber(ARGV[2])
-        local a = 3
+        local rpm = tonumber(ARGV[3])
+        local a = 4
         local charged = 0
         for k = 2, windows + 1 do
           local n = tonumber(ARGV[a])
@@ -51,17 +60,25 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
           for i = 1, n do
             local count = tonumber(ARGV[a + 1])
             redis.call('HINCRBY', KEYS[k], now - tonumber(ARGV[a]), count)
-            charged = charged + count
+            if k <= rpm + 1 then charged = charged + count end
             a = a + 2
           end
           redis.call('PEXPIRE', KEYS[k], 62000)
         end
         for k = windows + 2, #KEYS do
+          local m = tonumber(ARGV[a + 4])
+          local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
+          local current = redis.call('HGET', KEYS[k], 'month') or ''
+          if month > current then
+            redis.call('HSET', KEYS[k], 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0)
+            current = month
+          end
           redis.call('HINCRBY', KEYS[k], 'budget_spent', ARGV[a])
-          redis.call('HINCRBY', KEYS[k], 'month_spent', ARGV[a + 1])
           redis.call('HINCRBY', KEYS[k], 'usd_spent_nanos', ARGV[a + 2])
-          redis.call('HINCRBY', KEYS[k], 'month_usd_spent_nanos', ARGV[a + 3])
-          redis.call('HSETNX', KEYS[k], 'month', ARGV[a + 4])
+          if month == current then
+            redis.call('HINCRBY', KEYS[k], 'month_spent', ARGV[a + 1])
+            redis.call('HINCRBY', KEYS[k], 'month_usd_spent_nanos', ARGV[a + 3])
+          end
           a = a + 5
         end
         return charged
@@ -98,9 +115,13 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             var alone = policy.TakeRecord(out var record);
             if (epoch == known)
             {
-                var charged = await ChargeAsync(db, epoch, gate: false, Windows(record), budgets: []).ConfigureAwait(false);
+                var charged = await ChargeAsync(db, epoch, gate: false, Windows(record), Spend(record)).ConfigureAwait(false);
                 telemetry.CountRecharged("down", charged);
-                ClusterLog.Resumed(logger, policy.Mode, charged, record.Count);
+                if (alone)
+                {
+                    // Not for the spend alone of requests admitted alone that ended since.
+                    ClusterLog.Resumed(logger, policy.Mode, charged, record.Count);
+                }
             }
             else
             {
@@ -122,17 +143,17 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
 
     // A new epoch (the store lost what it held), once per epoch and replica: the seeded set gates
     // one script that charges everything this replica admitted in the last 61 s (the outage's
-    // record is part of its windows) and its budgets' spend (SeedBudgets). joining: this replica
-    // has known no epoch yet (it just started): only the outage's record, the rest of its windows
-    // went to this epoch's store already. The budgets of the admit script plug in here.
-    private async Task SeedEpochAsync(IDatabase db, string epoch, bool joining, ConcurrentDictionary<string, SlidingWindow> record, bool alone)
+    // record is part of its windows) and its budgets' spend (SeedBudgets, which the outage's spend
+    // is part of too). joining: this replica has known no epoch yet (it just started): only the
+    // outage's record, the rest of its windows went to this epoch's store already.
+    private async Task SeedEpochAsync(IDatabase db, string epoch, bool joining, ConcurrentDictionary<string, AloneTenant> record, bool alone)
     {
         var windows = joining ? Windows(record) : Windows(limits);
         var charged = await ChargeAsync(db, epoch, gate: true, windows, SeedBudgets()).ConfigureAwait(false);
-        if (charged < 0 && joining && alone)
+        if (charged < 0 && joining && (alone || !record.IsEmpty))
         {
             // This name seeded this epoch before (a restarted process): its record still counts.
-            charged = await ChargeAsync(db, epoch, gate: false, windows, budgets: []).ConfigureAwait(false);
+            charged = await ChargeAsync(db, epoch, gate: false, windows, Spend(record)).ConfigureAwait(false);
         }
 
         var seeded = Math.Max(charged, 0);
@@ -144,63 +165,96 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     // (TenantLimits seeded the budgets from the ledger's per-tenant totals at startup and charges
     // every settlement since), for each tenant with a budget. Charged into aotproxy:tenant:{tenant}
     // once per epoch by the gated script, so the fleet's spend is the sum over its replicas' ledgers.
-    private List<(string Tenant, long Tokens, long MonthTokens, long Nanos, long MonthNanos, string Month)> SeedBudgets()
+    private List<Budget> SeedBudgets()
     {
-        var budgets = new List<(string, long, long, long, long, string)>();
+        var budgets = new List<Budget>();
         foreach (var state in limits.States)
         {
             if (state.Budget is { } budget)
             {
                 var month = budget.Month;
-                budgets.Add((state.Name, budget.SpentTokens, month.Tokens, budget.SpentNanos, month.Nanos, month.Start.ToString("yyyy-MM", CultureInfo.InvariantCulture)));
+                budgets.Add((state.Name, budget.SpentTokens, month.Tokens, budget.SpentNanos, month.Nanos, SharedDemand.MonthOf(month.Start)));
             }
         }
 
         return budgets;
     }
 
-    private static List<(string Tenant, long[] Counts)> Windows(ConcurrentDictionary<string, SlidingWindow> record)
+    // What the requests admitted alone spent: all of it in the month they were admitted in.
+    private static List<Budget> Spend(ConcurrentDictionary<string, AloneTenant> record)
     {
-        var windows = new List<(string, long[])>(record.Count);
-        foreach (var (tenant, window) in record)
+        var budgets = new List<Budget>();
+        foreach (var (tenant, alone) in record)
         {
-            var counts = new long[SlidingWindow.WindowSeconds];
-            window.CopyCounts(counts);
-            windows.Add((tenant, counts));
+            if (alone.Month > 0)
+            {
+                budgets.Add((tenant, alone.SpentTokens, alone.SpentTokens, alone.SpentNanos, alone.SpentNanos, alone.Month));
+            }
+        }
+
+        return budgets;
+    }
+
+    private static WindowSet Windows(ConcurrentDictionary<string, AloneTenant> record)
+    {
+        var windows = (Requests: new List<(RedisKey, long[])>(), Tokens: new List<(RedisKey, long[])>());
+        foreach (var (tenant, alone) in record)
+        {
+            windows.Requests.Add((ClusterKeys.Requests(tenant), Counts(alone.Requests)));
+            windows.Tokens.Add((ClusterKeys.Tokens(tenant), Counts(alone.Tokens)));
         }
 
         return windows;
     }
 
-    private static List<(string Tenant, long[] Counts)> Windows(TenantLimits limits)
+    private static WindowSet Windows(TenantLimits limits)
     {
-        var windows = new List<(string, long[])>();
+        var windows = (Requests: new List<(RedisKey, long[])>(), Tokens: new List<(RedisKey, long[])>());
         foreach (var state in limits.States)
         {
             if (state.Requests is { } requests)
             {
-                var counts = new long[SlidingWindow.WindowSeconds];
-                requests.CopyWindowCounts(counts);
-                windows.Add((state.Name, counts));
+                windows.Requests.Add((ClusterKeys.Requests(state.Name), Counts(requests)));
+            }
+
+            if (state.Tokens is { } tokens)
+            {
+                windows.Tokens.Add((ClusterKeys.Tokens(state.Name), Counts(tokens)));
             }
         }
 
         return windows;
     }
 
-    private async Task<long> ChargeAsync(IDatabase db, string epoch, bool gate, List<(string Tenant, long[] Counts)> windows, List<(string Tenant, long Tokens, long MonthTokens, long Nanos, long MonthNanos, string Month)> budgets)
+    private static long[] Counts(SlidingWindow window)
     {
-        windows.RemoveAll(w => Array.TrueForAll(w.Counts, c => c == 0));
-        if (!gate && windows.Count == 0)
+        var counts = new long[SlidingWindow.WindowSeconds];
+        window.CopyCounts(counts);
+        return counts;
+    }
+
+    private static long[] Counts(MinuteLimit limit)
+    {
+        var counts = new long[SlidingWindow.WindowSeconds];
+        limit.CopyWindowCounts(counts);
+        return counts;
+    }
+
+    private async Task<long> ChargeAsync(IDatabase db, string epoch, bool gate, WindowSet windows, List<Budget> budgets)
+    {
+        windows.Requests.RemoveAll(w => Array.TrueForAll(w.Counts, c => c == 0));
+        windows.Tokens.RemoveAll(w => Array.TrueForAll(w.Counts, c => c == 0));
+        if (!gate && windows.Requests.Count == 0 && windows.Tokens.Count == 0 && budgets.Count == 0)
         {
             return 0;
         }
 
-        var keys = new List<RedisKey>(1 + windows.Count + budgets.Count) { ClusterKeys.Seeded(epoch) };
-        var args = new List<RedisValue> { gate ? replica() : string.Empty, windows.Count };
-        foreach (var (tenant, counts) in windows)
+        var count = windows.Requests.Count + windows.Tokens.Count;
+        var keys = new List<RedisKey>(1 + count + budgets.Count) { ClusterKeys.Seeded(epoch) };
+        var args = new List<RedisValue> { gate ? replica() : string.Empty, count, windows.Requests.Count };
+        foreach (var (key, counts) in windows.Requests.Concat(windows.Tokens))
         {
-            keys.Add(ClusterKeys.Requests(tenant));
+            keys.Add(key);
             args.Add(counts.Count(c => c > 0));
             for (var age = 0; age < counts.Length; age++)
             {
@@ -212,10 +266,10 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
         }
 
-        foreach (var (tenant, tokens, monthTokens, nanos, monthNanos, month) in budgets)
+        foreach (var budget in budgets)
         {
-            keys.Add(ClusterKeys.Tenant(tenant));
-            args.AddRange([tokens, monthTokens, nanos, monthNanos, month]);
+            keys.Add(ClusterKeys.Tenant(budget.Tenant));
+            args.AddRange([budget.Tokens, budget.MonthTokens, budget.Nanos, budget.MonthNanos, budget.Month]);
         }
 
         return (long)(await db.ScriptEvaluateAsync(ChargeScript, [.. keys], [.. args]).ConfigureAwait(false));

@@ -109,15 +109,14 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
-        // Tenant RPM is then shared through its connection (SharedRequestWindow), and each
+        // Every tenant limit is then shared through its connection (SharedTenantLimits), and each
         // worker's max_concurrency (SharedWorkerSlots).
         var cluster = snapshot.Cluster.Enabled
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
-        var sharedRequests = cluster is null ? null : new SharedRequestWindow(() => cluster.Connection);
-        var storeDown = cluster is null ? null : StoreDown(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
+        var sharedLimits = cluster is null ? null : SharedLimits(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
-        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests, storeDown, sharedSlots);
+        var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);
 
@@ -177,14 +176,14 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    // [cluster] store_down (decisions while the store does not answer) and the resync after it,
-    // with the cluster's metrics: a lone gateway registers none of them.
-    private static StoreDownPolicy StoreDown(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
+    // The tenants' fleet-wide limits, with [cluster] store_down (decisions while the store does
+    // not answer), the resync after it and the cluster's metrics: a lone gateway has none of them.
+    private static SharedTenantLimits SharedLimits(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
     {
         var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current);
         var policy = new StoreDownPolicy(cluster.Model, () => cluster.Current, clusterTelemetry, time, logger);
         cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger);
-        return policy;
+        return new SharedTenantLimits(() => cluster.Connection, () => cluster.Name, policy);
     }
 
     // The client-facing caps of the OpenAI API's listeners (the admin plane keeps Kestrel's).

@@ -33,11 +33,11 @@ internal sealed class DataPlaneHandler(
 {
     // The stages over the gateway's long-lived state; GatewayHost's wiring, and a test's.
     public static DataPlaneHandler Create(
-        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedRequestWindow? sharedRequests = null, StoreDownPolicy? storeDown = null, SharedWorkerSlots? sharedSlots = null) => new(
+        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedTenantLimits? sharedLimits = null, SharedWorkerSlots? sharedSlots = null) => new(
         state,
         new IdentityStage(time, logger),
         new InspectionStage(),
-        new LimitStage(tenantLimits, telemetry.Limits, sharedRequests, storeDown),
+        new LimitStage(tenantLimits, telemetry.Limits, sharedLimits),
         new AdmissionStage(admissions, time),
         new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger, sharedSlots),
         new AccountingStage(usage, telemetry.Requests, time),

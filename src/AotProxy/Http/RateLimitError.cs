@@ -15,6 +15,8 @@ internal static class RateLimitError
         {
             // The fleet-wide minute is full, this replica's own is not: its Used would mislead.
             LimitRefusal.Requests when result.SharedWait > TimeSpan.Zero => ("requests", $"Rate limit reached for {model} in tenant {state.Name} on requests per min (RPM) across the cluster: Limit {state.Requests!.Capacity}, Requested 1. Please try again in {ResetDuration.Format(result.SharedWait)}.", result.SharedWait),
+            LimitRefusal.Tokens when result.SharedWait > TimeSpan.Zero => ("tokens", $"Rate limit reached for {model} in tenant {state.Name} on tokens per min (TPM) across the cluster: Limit {state.Tokens!.Capacity}, Requested {result.Requested}. Please try again in {ResetDuration.Format(result.SharedWait)}.", result.SharedWait),
+            LimitRefusal.InFlight when result.SharedWait > TimeSpan.Zero => ("requests", $"Too many concurrent requests for {model} in tenant {state.Name} (max_in_flight) across the cluster: Limit {state.MaxInFlight}, Requested 1. Please try again when one of your requests has finished.", TimeSpan.Zero),
             LimitRefusal.Requests => Over("requests", "requests per min (RPM)", state.Requests!, 1, model, state.Name),
             LimitRefusal.Tokens => Over("tokens", "tokens per min (TPM)", state.Tokens!, result.Requested, model, state.Name),
             // Not an OpenAI limit; a slot comes back when one of the tenant's requests ends, which

@@ -6,10 +6,9 @@ namespace AotProxy.Limits;
 // What one request holds past the limit check: a place in its tenant's in-flight count, an RPM
 // token, a TPM reservation (estimated prompt + max_tokens) and a budget reservation. The data
 // plane settles it exactly once (LimitStage.Settle), in the finally that also releases the
-// admission slot. default: the tenant has no limits. In a cluster, also the request's place in the
-// tenant's fleet-wide minute (shared, taken in Redis second sharedSecond; null alone or when the
-// store did not answer).
-internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt, BudgetReservation budget = default, SharedRequestWindow? shared = null, long sharedSecond = 0)
+// admission slot. default: the tenant has no limits. In a cluster, also what the request holds in
+// the tenant's fleet-wide limits (shared; default alone or when the store did not answer).
+internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? requests, MinuteLimit? tokens, long reserved, long takenAt, BudgetReservation budget = default, SharedPlace shared = default)
 {
     public TenantLimitState? State => state;
 
@@ -21,10 +20,10 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
 
     public BudgetReservation Budget => budget;
 
-    public SharedRequestWindow? Shared => shared;
+    public SharedPlace Shared => shared;
 
-    // This lease with its place in the fleet-wide minute (LimitStage, after the shared take).
-    public LimitLease WithShared(SharedRequestWindow window, long second) => new(state, requests, tokens, reserved, takenAt, budget, window, second);
+    // This lease with what the fleet-wide admit charged (LimitStage, after the shared admit).
+    public LimitLease WithShared(SharedPlace place) => new(state, requests, tokens, reserved, takenAt, budget, place);
 
     // admitted = false: refused before anything went upstream (admission said no, the client
     // left while queued, or an exception came first): the request and the whole reservation go
@@ -42,11 +41,11 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
 
         state.Exit();
         budget.Settle(admitted, usage);
+        shared.Settle(admitted, usage, budget.Price);
         if (!admitted)
         {
             requests?.GiveBack(1, takenAt);
             tokens?.GiveBack(reserved, takenAt);
-            shared?.GiveBack(state.Name, sharedSecond);
             return;
         }
 

@@ -9,11 +9,12 @@ namespace AotProxy.Limits;
 // tenant's hard stops before anything is queued: max_in_flight, the budgets, RPM, TPM. TPM and
 // the budgets reserve it (the budgets also its worst-case cost); a budget may cap its completion.
 // A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
-// sharedRequests (set when [cluster] redis_url is): RPM is also taken from the tenant's fleet-wide
-// minute, one round trip after the local checks passed, so a request this replica refuses costs
-// the store nothing. Alone (null) the stage completes synchronously, as before the cluster.
-// storeDown: what [cluster] store_down decides while the store does not answer.
-internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedRequestWindow? sharedRequests = null, StoreDownPolicy? storeDown = null)
+// shared (set when [cluster] redis_url is): every limit of the tenant (RPM, TPM, max_in_flight,
+// the budgets) is also taken fleet-wide by one admit script, one round trip after the local
+// checks passed, so a request this replica refuses costs the store nothing; while the store does
+// not answer, its [cluster] store_down policy decides (shared.StoreDown). Alone (null) the stage
+// completes synchronously, as before the cluster.
+internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedTenantLimits? shared = null)
 {
     public ValueTask<bool> TryAcquireAsync(ProxyRequest request)
     {
@@ -22,8 +23,8 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
             return ValueTask.FromResult(false);
         }
 
-        return sharedRequests is not null && request.Limit.Lease.Requests is { } rpm
-            ? TakeSharedAsync(request, sharedRequests, rpm.Capacity)
+        return shared is not null && request.Limit.State is not null
+            ? AdmitSharedAsync(request, shared)
             : ValueTask.FromResult(true);
     }
 
@@ -57,35 +58,61 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
         return false;
     }
 
-    // A store that does not answer leaves the decision to store_down (Cluster/StoreDownPolicy).
-    // A refusal gives back what the local checks took, as any limit refusal does.
-    private async ValueTask<bool> TakeSharedAsync(ProxyRequest request, SharedRequestWindow shared, long rpm)
+    // A store that does not answer leaves the decision to store_down (Cluster/StoreDownPolicy),
+    // for every limit the tenant has. A refusal gives back what the local checks took, as any
+    // limit refusal does, and answers the 429 of the dimension that refused, with the wait.
+    private async ValueTask<bool> AdmitSharedAsync(ProxyRequest request, SharedTenantLimits store)
     {
         var limit = request.Limit;
-        var take = await shared.TryTakeAsync(limit.State!.Name, rpm).ConfigureAwait(false);
+        var state = limit.State!;
+        var lease = limit.Lease;
+        var budget = lease.Budget;
+        var demand = new SharedDemand(
+            state.Name,
+            lease.Requests?.Capacity ?? 0,
+            lease.Tokens?.Capacity ?? 0,
+            lease.Reserved,
+            state.MaxInFlight,
+            budget.State?.Budget,
+            budget.Tokens,
+            budget.Nanos,
+            budget.State is { } spend ? SharedDemand.MonthOf(spend.Month.Start) : 0);
+        var take = await store.TryAdmitAsync(demand).ConfigureAwait(false);
         switch (take.Outcome)
         {
             case SharedTakeOutcome.Taken:
-                request.Limit = limit with { Lease = limit.Lease.WithShared(shared, take.Second) };
+                request.Limit = limit with { Lease = lease.WithShared(new SharedPlace(store, demand, take.Second)) };
                 return true;
             case SharedTakeOutcome.Refused:
-                return Refuse(request, limit, take.RetryAfter);
+                return Refuse(request, limit, take.Refusal, take.Budget, take.Left, take.RetryAfter);
             default:
-                var verdict = storeDown?.Decide(limit.State.Name, limit.Lease.Requests!, rpm) ?? StoreDownVerdict.Admitted;
-                return verdict.Outcome == StoreDownOutcome.Admitted
-                    || (verdict.Outcome == StoreDownOutcome.Refused ? Refuse(request, limit, verdict.RetryAfter) : Close(request, limit, verdict.RetryAfterSeconds));
+                var verdict = store.StoreDown?.Decide(state, lease, demand) ?? StoreDownVerdict.Admitted;
+                switch (verdict.Outcome)
+                {
+                    case StoreDownOutcome.Admitted:
+                        // Settled into the outage's record, never by the settle script: nothing of
+                        // it is held in the store (SharedPlace.Alone).
+                        request.Limit = limit with { Lease = lease.WithShared(new SharedPlace(store, demand, SharedPlace.AloneSecond)) };
+                        return true;
+                    case StoreDownOutcome.Refused:
+                        return Refuse(request, limit, verdict.Refusal, verdict.Budget, verdict.Left, verdict.RetryAfter);
+                    default:
+                        return Close(request, limit, verdict.RetryAfterSeconds);
+                }
         }
     }
 
-    // Refused by the fleet-wide minute, or by this replica's share of it while the store is down:
-    // 429, as by the limit itself.
-    private bool Refuse(ProxyRequest request, LimitResult limit, TimeSpan retryAfter)
+    // Refused by the fleet-wide limits, or by this replica's share of them while the store is
+    // down: the 429 of that limit, as by the local check (a budget's with what it had left).
+    private bool Refuse(ProxyRequest request, LimitResult limit, LimitRefusal refusal, BudgetKind budget, long left, TimeSpan retryAfter)
     {
         limit.Lease.Settle(admitted: false, null);
-        request.Limit = new LimitResult(LimitRefusal.Requests, default, limit.State, limit.Requested, limit.Budget, retryAfter);
-        telemetry.CountRefusal(limit.State!.Name, LimitRefusal.Requests);
-        request.Failure = ProxyFailure.RateLimited;
-        request.Outcome = LedgerOutcome.RateLimited;
+        var quota = refusal is LimitRefusal.BudgetTokens or LimitRefusal.BudgetUsd;
+        var check = quota ? new BudgetCheck(budget, left, 0, Capped: false, Overrun: false) : limit.Budget;
+        request.Limit = new LimitResult(refusal, default, limit.State, limit.Requested, check, retryAfter);
+        telemetry.CountRefusal(limit.State!.Name, refusal);
+        request.Failure = quota ? ProxyFailure.QuotaExceeded : ProxyFailure.RateLimited;
+        request.Outcome = quota ? LedgerOutcome.InsufficientQuota : LedgerOutcome.RateLimited;
         return false;
     }
 

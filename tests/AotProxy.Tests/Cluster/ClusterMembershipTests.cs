@@ -1,6 +1,7 @@
 using AotProxy.Cluster;
 using AotProxy.Tests.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -58,6 +59,52 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp, TimeSpan.FromSeconds(15)), member.Current.Error);
         Assert.Equal("one", Names(member));
         Assert.True(member.Current.StoreFailures > 0);
+    }
+
+    // A replica that died holding 2 of its tenant's 3 in flight and 50 of 70 tokens reserved: two
+    // live members both find its record gone, and its parts are subtracted exactly once; another
+    // replica's parts stay.
+    [Fact]
+    public async Task ADeadReplicasParts_AreReapedExactlyOnce_ByTheLiveMembers()
+    {
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        var db = redis.GetDatabase();
+        await db.SetAddAsync("aotproxy:members", "ghost");
+        await db.HashSetAsync("aotproxy:res:ghost", [new("t|acme|in_flight", 2), new("t|acme|budget_reserved", 50)]);
+        await db.HashSetAsync("aotproxy:res:back", [new("t|acme|in_flight", 1), new("t|acme|budget_reserved", 20)]);
+        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("budget_reserved", 70)]);
+
+        await using var first = Start("one", "", inFlight: 0);
+        await using var second = Start("two", "", inFlight: 0);
+        Assert.True(await TestConfig.WaitUntil(() => Names(first) == "one,two" && Names(second) == "one,two"), $"members: {Names(first)} / {Names(second)}");
+
+        Assert.False(await db.KeyExistsAsync("aotproxy:res:ghost"));
+        Assert.False(await db.SetContainsAsync("aotproxy:members", "ghost"));
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(20, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.True(await db.KeyExistsAsync("aotproxy:res:back"));
+    }
+
+    // A replica restarted under its name before its record expired is never found dead, so its
+    // previous life's parts would count for ever: it releases them itself, before it shares its
+    // connection (no request of this life has reserved anything yet).
+    [Fact]
+    public async Task AReplicaRestartedUnderItsName_ReleasesItsPreviousLifesParts_BeforeItAdmits()
+    {
+        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        var db = redis.GetDatabase();
+        await db.HashSetAsync("aotproxy:member:one", "name", "one"); // its last life's record, not expired yet
+        await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|usd_reserved_nanos", 900)]);
+        await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("usd_reserved_nanos", 1000)]);
+
+        await using var one = Start("one", "", inFlight: 0);
+        Assert.True(await TestConfig.WaitUntil(() => one.Connection is not null), "the connection is shared");
+
+        Assert.False(await db.KeyExistsAsync("aotproxy:res:one"));
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(100, (long)await db.HashGetAsync("aotproxy:tenant:acme", "usd_reserved_nanos"));
     }
 
     private ClusterMembership Start(string name, string policy, long inFlight)

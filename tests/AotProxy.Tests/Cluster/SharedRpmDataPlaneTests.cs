@@ -17,7 +17,7 @@ using StackExchange.Redis;
 namespace AotProxy.Tests.Cluster;
 
 // The limit stage of two replicas on one real redis-server: each plane is the data plane as
-// GatewayHost wires it (DataPlaneHandler.Create with a SharedRequestWindow), with its own tenant
+// GatewayHost wires it (DataPlaneHandler.Create with SharedTenantLimits), with its own tenant
 // limits and its own connection, in front of one loopback worker.
 public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 {
@@ -48,9 +48,9 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
     {
         const int Rpm = 5;
         await using var worker = Worker(release: null);
-        var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "30s");
-        await using var one = Plane.Start(snapshot, _one);
-        await using var two = Plane.Start(snapshot, _two);
+        var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "30s");
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
 
         var statuses = new List<int>();
         for (var i = 0; i < 3 * Rpm; i++)
@@ -74,9 +74,9 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         const int Rpm = 2;
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
-        var snapshot = Snapshot(worker.Url("/").ToString(), Rpm, maxQueueWait: "200ms");
-        await using var one = Plane.Start(snapshot, _one);
-        await using var two = Plane.Start(snapshot, _two);
+        var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "200ms");
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
 
         var held = one.SendAsync("held"); // takes the worker's one slot and the first place
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
@@ -87,6 +87,35 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         // one's give-back was written on its connection before this take: in order.
         Assert.Equal(200, await one.SendAsync("after"));
         Assert.Equal(429, await two.SendAsync("over"));
+        Assert.Equal(2, worker.Requests);
+    }
+
+    // The tenant's one place in flight is held through replica one: replica two, whose own count
+    // is 0, answers the 429 of max_in_flight across the cluster; once the request ends (its
+    // settlement sent on one's connection), two serves.
+    [Fact]
+    public async Task TwoReplicas_TogetherHoldMaxInFlight_AndTheRefusalSaysAcrossTheCluster()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var worker = Worker(release);
+        var snapshot = Snapshot(worker.Url("/").ToString(), "max_in_flight = 1", maxQueueWait: "30s");
+        await using var one = Plane.Start(snapshot, _one, "one");
+        await using var two = Plane.Start(snapshot, _two, "two");
+
+        var held = one.SendAsync("held");
+        await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
+        var context = await two.SendForContextAsync("over").WaitAsync(TimeSpan.FromSeconds(10)); // admitted, it would wait on the worker
+        Assert.Equal(429, context.Response.StatusCode);
+        Assert.Equal("1", context.Response.Headers.RetryAfter.ToString());
+        context.Response.Body.Position = 0;
+        var body = await new StreamReader(context.Response.Body).ReadToEndAsync();
+        Assert.Contains("(max_in_flight) across the cluster: Limit 1", body, StringComparison.Ordinal);
+        Assert.Equal(0, two.Limits.Of("acme")!.InFlight);
+
+        release.SetResult();
+        Assert.Equal(200, await held);
+        await _one.GetDatabase().PingAsync(); // one's settlement, sent in its finally, has run
+        Assert.Equal(200, await two.SendAsync("after"));
         Assert.Equal(2, worker.Requests);
     }
 
@@ -105,7 +134,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         });
     }
 
-    private static GatewaySnapshot Snapshot(string workerUrl, int rpm, string maxQueueWait)
+    private static GatewaySnapshot Snapshot(string workerUrl, string limits, string maxQueueWait)
     {
         var loaded = ConfigLoader.Parse(
             $"""
@@ -122,7 +151,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
             [[tenants]]
             name = "acme"
             api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
-            rpm = {rpm}
+            {limits}
             """,
             "test.toml",
             1,
@@ -142,7 +171,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
     {
         public TenantLimits Limits => limits;
 
-        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis)
+        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis, string replica)
         {
             var time = TimeProvider.System;
             var limits = new TenantLimits(time);
@@ -151,11 +180,13 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
             var capacity = new CapacitySignal(time);
             var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis));
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(() => redis, () => replica));
             return new Plane(handler, state, limits);
         }
 
-        public async Task<int> SendAsync(string requestId)
+        public async Task<int> SendAsync(string requestId) => (await SendForContextAsync(requestId)).Response.StatusCode;
+
+        public async Task<HttpContext> SendForContextAsync(string requestId)
         {
             var context = new DefaultHttpContext();
             context.Request.Method = "POST";
@@ -168,7 +199,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
             context.Response.Body = new MemoryStream();
             context.Connection.RemoteIpAddress = IPAddress.Loopback;
             await handler.HandleAsync(context);
-            return context.Response.StatusCode;
+            return context;
         }
 
         public async ValueTask DisposeAsync()

@@ -265,7 +265,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
             var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => state.Current.Workers.Workers, () => snapshot.CircuitBreaker, Heartbeat, time, capacity);
             slots.Start();
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(() => redis), sharedSlots: slots);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(() => redis, () => replica), sharedSlots: slots);
             return new Plane(handler, state, slots);
         }
 

@@ -17,8 +17,8 @@ using StackExchange.Redis;
 namespace AotProxy.Tests.Cluster;
 
 // [cluster] store_down and the resync after it, on the data plane as GatewayHost wires it
-// (DataPlaneHandler.Create with a SharedRequestWindow and a StoreDownPolicy) and a real
-// redis-server. "Down" is the replica's connection withheld (what SharedRequestWindow sees while
+// (DataPlaneHandler.Create with SharedTenantLimits and its StoreDownPolicy) and a real
+// redis-server. "Down" is the replica's connection withheld (what SharedTenantLimits sees while
 // the multiplexer reconnects), so that the store itself can be inspected meanwhile.
 public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 {
@@ -77,6 +77,45 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Contains("llm_gateway_cluster_store_up 0", metrics, StringComparison.Ordinal);
     }
 
+    // Every shared limit goes through store_down, not only RPM: with max_in_flight = 6 and 3
+    // members, a replica holds at most its share, 2, in flight while the store does not answer
+    // (before, it held its own full 6: the fleet up to 18). Sequential, so each decision sees the
+    // ones before it.
+    [Fact]
+    public async Task Local_AReplicaOfThreeHoldsItsShareOfMaxInFlight_ThenRefusesWith429()
+    {
+        const int MaxInFlight = 6;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var arrived = new SemaphoreSlim(0);
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        await using var worker = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            arrived.Release();
+            await gate.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+        await using var plane = Plane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, members: 3);
+
+        var share = (int)StoreDownPolicy.Share(MaxInFlight, 3);
+        var held = new List<Task<(int Status, string? RetryAfter, string Body)>>();
+        for (var i = 0; i < share; i++)
+        {
+            held.Add(plane.SendAsync(LimitedKey, $"held{i}"));
+            Assert.True(await arrived.WaitAsync(TimeSpan.FromSeconds(10)), "the request reached the worker");
+        }
+
+        var refused = await plane.SendAsync(LimitedKey, "over");
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("max_in_flight", refused.Body, StringComparison.Ordinal);
+        Assert.Equal(share, worker.Requests);
+
+        gate.SetResult();
+        Assert.All(await Task.WhenAll(held), r => Assert.Equal(200, r.Status));
+        Assert.Equal(0, plane.Limits.Of("acme")!.InFlight);
+        Assert.Equal(200, (await plane.SendAsync(LimitedKey, "after")).Status); // the places came back
+    }
+
     [Fact]
     public async Task Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
     {
@@ -125,11 +164,11 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(alone, await SharedCountAsync(db, "acme"));
 
         // Another replica's shared takes: only the rest of the minute.
-        var other = new SharedRequestWindow(() => _connection);
+        var other = new SharedTenantLimits(() => _connection, () => "replica-b");
         var taken = 0;
         for (var i = 0; i < Rpm; i++)
         {
-            taken += (await other.TryTakeAsync("acme", Rpm)).Taken ? 1 : 0;
+            taken += (await other.TryAdmitAsync(new SharedDemand("acme", Rpm, 0, 0, 0, null, 0, 0, 0))).Taken ? 1 : 0;
         }
 
         Assert.Equal(Rpm - alone, taken);
@@ -175,6 +214,46 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         }
 
         Assert.Equal(Enumerable.Repeat(200, Rpm - 4).Append(429), statuses);
+    }
+
+    // Redis restarted empty after replica B used up acme's budget: B's seed puts its spend into
+    // the fields the admit script checks, so replica A, whose own books show nothing spent, is
+    // refused by the fleet's budget. Seen failing while the seed wrote other fields than the ones
+    // the admit script read: A was served.
+    [Theory]
+    [InlineData("budget_tokens")]
+    [InlineData("monthly_budget_tokens")]
+    public async Task RestartedEmpty_ABudgetUsedUpByAnotherReplica_StaysUsedUp(string budget)
+    {
+        await using var worker = Worker();
+        var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"{budget} = 60");
+        await using var a = Plane.Start(snapshot, () => _connection, members: 2, replica: "replica-a");
+        await using var b = Plane.Start(snapshot, () => _connection, members: 2, replica: "replica-b");
+        var db = _connection.GetDatabase();
+        await a.Resync.RunAsync(db);
+        await b.Resync.RunAsync(db);
+
+        var served = 0;
+        for (var i = 0; i < 20 && (await b.SendAsync(LimitedKey, $"b{i}")).Status == 200; i++)
+        {
+            served++;
+        }
+
+        Assert.True(served > 0);
+        Assert.Equal(0, a.Limits.Of("acme")!.Budget!.SpentTokens); // A's own books: nothing spent
+        Assert.Equal(429, (await a.SendAsync(LimitedKey, "a-before")).Status); // the fleet's budget is used up
+
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
+        await WaitConnectedAsync();
+        Assert.False(await db.KeyExistsAsync("aotproxy:tenant:acme"));
+        await a.Resync.RunAsync(db);
+        await b.Resync.RunAsync(db);
+
+        var refused = await a.SendAsync(LimitedKey, "a-after");
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("insufficient_quota", refused.Body, StringComparison.Ordinal);
+        Assert.Equal(served, worker.Requests);
     }
 
     private async Task WaitConnectedAsync()
@@ -254,7 +333,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 
         public StoreResync Resync => resync;
 
-        public static Plane Start(GatewaySnapshot snapshot, Func<IConnectionMultiplexer?> redis, int members)
+        public static Plane Start(GatewaySnapshot snapshot, Func<IConnectionMultiplexer?> redis, int members, string replica = "replica-a")
         {
             var time = TimeProvider.System;
             var limits = new TenantLimits(time);
@@ -267,8 +346,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
             var view = ClusterView.Starting with { Members = [.. Enumerable.Repeat(member, members)] };
             var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => view);
             var policy = new StoreDownPolicy(snapshot.Cluster, () => view, clusterTelemetry, time, NullLogger.Instance);
-            var resync = new StoreResync(() => "replica-a", limits, policy, clusterTelemetry, NullLogger.Instance);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedRequestWindow(redis), policy);
+            var resync = new StoreResync(() => replica, limits, policy, clusterTelemetry, NullLogger.Instance);
+            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(redis, () => replica, policy));
             return new Plane(handler, state, limits, telemetry, resync);
         }
 
