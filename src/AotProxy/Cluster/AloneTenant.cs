@@ -47,7 +47,7 @@ internal sealed class AloneTenant(TimeProvider time)
             };
             var isTokens = kind is BudgetKind.Tokens or BudgetKind.MonthlyTokens;
             var reserved = isTokens ? reservedTokens : reservedNanos;
-            var share = StoreDownPolicy.Share(limit, members);
+            var share = LocalShare.Of(limit, members);
             if (limit > 0 && reserved > share)
             {
                 Interlocked.Add(ref _budgetTokens, -tokens);

@@ -6,5 +6,7 @@ namespace AotProxy.Cluster;
 // The one place the share is computed; the store_down modes (issue 16) build on it.
 internal static class LocalShare
 {
-    public static int Of(int limit, int members) => Math.Max(1, limit / Math.Max(1, members));
+    public static int Of(int limit, int members) => (int)Of((long)limit, members);
+
+    public static long Of(long limit, int members) => Math.Max(1, limit / Math.Max(1, members));
 }

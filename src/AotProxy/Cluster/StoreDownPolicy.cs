@@ -38,8 +38,6 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
     // N: the live members at the last heartbeat that reached the store, at least 1 (this replica).
     public int Members => Math.Max(1, view().Members.Length);
 
-    public static long Share(long limit, int members) => Math.Max(1, limit / Math.Max(1, members));
-
     // state and lease: the tenant's own limits on this replica, which have taken this request
     // already; demand: what the admit script was asked.
     public StoreDownVerdict Decide(TenantLimitState state, in LimitLease lease, in SharedDemand demand)
@@ -61,21 +59,21 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
     // only once all passed.
     private StoreDownVerdict DecideLocal(TenantLimitState state, in LimitLease lease, in SharedDemand demand, int members)
     {
-        if (demand.MaxInFlight > 0 && state.InFlight > Share(demand.MaxInFlight, members))
+        if (demand.MaxInFlight > 0 && state.InFlight > LocalShare.Of(demand.MaxInFlight, members))
         {
             return new StoreDownVerdict(StoreDownOutcome.Refused, InFlightWait, LimitRefusal.InFlight);
         }
 
         var requests = lease.Requests;
-        if (requests is not null && requests.WindowUsed > Share(demand.Rpm, members))
+        if (requests is not null && requests.WindowUsed > LocalShare.Of(demand.Rpm, members))
         {
-            return new StoreDownVerdict(StoreDownOutcome.Refused, requests.WindowTimeUntil(0, Share(demand.Rpm, members)), LimitRefusal.Requests);
+            return new StoreDownVerdict(StoreDownOutcome.Refused, requests.WindowTimeUntil(0, LocalShare.Of(demand.Rpm, members)), LimitRefusal.Requests);
         }
 
         var tokens = lease.Tokens;
-        if (tokens is not null && tokens.WindowUsed > Share(demand.Tpm, members))
+        if (tokens is not null && tokens.WindowUsed > LocalShare.Of(demand.Tpm, members))
         {
-            return new StoreDownVerdict(StoreDownOutcome.Refused, tokens.WindowTimeUntil(0, Share(demand.Tpm, members)), LimitRefusal.Tokens);
+            return new StoreDownVerdict(StoreDownOutcome.Refused, tokens.WindowTimeUntil(0, LocalShare.Of(demand.Tpm, members)), LimitRefusal.Tokens);
         }
 
         var record = Record(demand.Tenant);

@@ -50,8 +50,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     [InlineData(5, 1, 5)]
     public void Share_IsTheFloorOfLimitOverMembers_AtLeastOne(long limit, int members, long share)
     {
-        Assert.Equal(share, StoreDownPolicy.Share(limit, members));
-        Assert.True(members == 0 || limit < members || StoreDownPolicy.Share(limit, members) * members <= limit);
+        Assert.Equal(share, LocalShare.Of(limit, members));
+        Assert.True(members == 0 || limit < members || LocalShare.Of(limit, members) * members <= limit);
     }
 
     // Before store_down was enforced, a replica decided alone with its own full limit: 9 of 9.
@@ -68,7 +68,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
             statuses.Add((await plane.SendAsync(LimitedKey, $"r{i}")).Status);
         }
 
-        var share = (int)StoreDownPolicy.Share(Rpm, 3);
+        var share = (int)LocalShare.Of(Rpm, 3);
         Assert.Equal(Enumerable.Repeat(200, share).Concat(Enumerable.Repeat(429, Rpm - share)), statuses);
         Assert.Equal(share, worker.Requests);
         var metrics = await plane.MetricsAsync();
@@ -97,7 +97,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         });
         await using var plane = Plane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, members: 3);
 
-        var share = (int)StoreDownPolicy.Share(MaxInFlight, 3);
+        var share = (int)LocalShare.Of(MaxInFlight, 3);
         var held = new List<Task<(int Status, string? RetryAfter, string Body)>>();
         for (var i = 0; i < share; i++)
         {
@@ -155,7 +155,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
             alone += (await plane.SendAsync(LimitedKey, $"down{i}")).Status == 200 ? 1 : 0;
         }
 
-        Assert.Equal(StoreDownPolicy.Share(Rpm, 3), alone);
+        Assert.Equal(LocalShare.Of(Rpm, 3), alone);
         Assert.Equal(0, await SharedCountAsync(db, "acme")); // nothing reached the store meanwhile
 
         up = true;
