@@ -1,7 +1,6 @@
 using AotProxy.Cluster;
 using AotProxy.Tests.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
-using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -67,8 +66,7 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
     [Fact]
     public async Task ADeadReplicasParts_AreReapedExactlyOnce_ByTheLiveMembers()
     {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        await using var redis = await RedisConnections.ConnectAsync(_redis);
         var db = redis.GetDatabase();
         await db.SetAddAsync("aotproxy:members", "ghost");
         await db.HashSetAsync("aotproxy:res:ghost", [new("t|acme|in_flight", 2), new("t|acme|budget_reserved", 50)]);
@@ -92,8 +90,7 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
     [Fact]
     public async Task AReplicaRestartedUnderItsName_ReleasesItsPreviousLifesParts_BeforeItAdmits()
     {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        await using var redis = await RedisConnections.ConnectAsync(_redis);
         var db = redis.GetDatabase();
         await db.HashSetAsync("aotproxy:member:one", "name", "one"); // its last life's record, not expired yet
         await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|usd_reserved_nanos", 900)]);

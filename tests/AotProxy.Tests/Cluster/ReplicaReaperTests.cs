@@ -18,8 +18,7 @@ public sealed class ReplicaReaperTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        _connection = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        _connection = await RedisConnections.ConnectAsync(_redis);
     }
 
     public async Task DisposeAsync()

@@ -1,17 +1,7 @@
-using System.Net;
 using System.Text;
-using AotProxy.Accounting;
-using AotProxy.Admission;
-using AotProxy.Cluster;
 using AotProxy.Configuration;
-using AotProxy.Gateway;
-using AotProxy.Http;
 using AotProxy.Identity;
-using AotProxy.Limits;
-using AotProxy.Routing;
 using AotProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -22,7 +12,7 @@ namespace AotProxy.Tests.Cluster;
 public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 {
     private const string Key = "sk-test-cluster";
-    private const string Model = "m";
+    private const string Model = ClusterPlane.Model;
 
     private RedisServer _redis = null!;
     private ConnectionMultiplexer _one = null!;
@@ -31,8 +21,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _one = await Connect();
-        _two = await Connect();
+        _one = await RedisConnections.ConnectAsync(_redis);
+        _two = await RedisConnections.ConnectAsync(_redis);
     }
 
     public async Task DisposeAsync()
@@ -49,13 +39,13 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         const int Rpm = 5;
         await using var worker = Worker(release: null);
         var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "30s");
-        await using var one = Plane.Start(snapshot, _one, "one");
-        await using var two = Plane.Start(snapshot, _two, "two");
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
 
         var statuses = new List<int>();
         for (var i = 0; i < 3 * Rpm; i++)
         {
-            statuses.Add(await (i % 2 == 0 ? one : two).SendAsync($"r{i}"));
+            statuses.Add(await (i % 2 == 0 ? one : two).StatusAsync(Key, $"r{i}"));
         }
 
         Assert.True(statuses.All(s => s is 200 or 429), string.Join(",", statuses));
@@ -75,18 +65,18 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
         var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "200ms");
-        await using var one = Plane.Start(snapshot, _one, "one");
-        await using var two = Plane.Start(snapshot, _two, "two");
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
 
-        var held = one.SendAsync("held"); // takes the worker's one slot and the first place
+        var held = one.StatusAsync(Key, "held"); // takes the worker's one slot and the first place
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
-        Assert.Equal(503, await one.SendAsync("queued")); // took the second place, then gave up waiting
+        Assert.Equal(503, await one.StatusAsync(Key, "queued")); // took the second place, then gave up waiting
         release.SetResult();
         Assert.Equal(200, await held);
 
         // one's give-back was written on its connection before this take: in order.
-        Assert.Equal(200, await one.SendAsync("after"));
-        Assert.Equal(429, await two.SendAsync("over"));
+        Assert.Equal(200, await one.StatusAsync(Key, "after"));
+        Assert.Equal(429, await two.StatusAsync(Key, "over"));
         Assert.Equal(2, worker.Requests);
     }
 
@@ -99,12 +89,12 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
         var snapshot = Snapshot(worker.Url("/").ToString(), "max_in_flight = 1", maxQueueWait: "30s");
-        await using var one = Plane.Start(snapshot, _one, "one");
-        await using var two = Plane.Start(snapshot, _two, "two");
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
 
-        var held = one.SendAsync("held");
+        var held = one.StatusAsync(Key, "held");
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
-        var context = await two.SendForContextAsync("over").WaitAsync(TimeSpan.FromSeconds(10)); // admitted, it would wait on the worker
+        var context = await two.SendForContextAsync(Key, "over").WaitAsync(TimeSpan.FromSeconds(10)); // admitted, it would wait on the worker
         Assert.Equal(429, context.Response.StatusCode);
         Assert.Equal("1", context.Response.Headers.RetryAfter.ToString());
         context.Response.Body.Position = 0;
@@ -115,7 +105,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         release.SetResult();
         Assert.Equal(200, await held);
         await _one.GetDatabase().PingAsync(); // one's settlement, sent in its finally, has run
-        Assert.Equal(200, await two.SendAsync("after"));
+        Assert.Equal(200, await two.StatusAsync(Key, "after"));
         Assert.Equal(2, worker.Requests);
     }
 
@@ -158,56 +148,5 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
             TimeProvider.System);
         Assert.True(loaded.IsValid, loaded.ToString());
         return loaded.Snapshot;
-    }
-
-    private async Task<ConnectionMultiplexer> Connect()
-    {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        return await ConnectionMultiplexer.ConnectAsync(address.Options());
-    }
-
-    // One replica's data plane, as GatewayHost wires it with [cluster] redis_url set.
-    private sealed class Plane(DataPlaneHandler handler, GatewayState state, TenantLimits limits) : IAsyncDisposable
-    {
-        public TenantLimits Limits => limits;
-
-        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis, string replica)
-        {
-            var time = TimeProvider.System;
-            var limits = new TenantLimits(time);
-            var telemetry = new GatewayTelemetry();
-            var router = new Router(time, Random.Shared, NullLogger.Instance);
-            var capacity = new CapacitySignal(time);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(() => redis, () => replica));
-            return new Plane(handler, state, limits);
-        }
-
-        public async Task<int> SendAsync(string requestId) => (await SendForContextAsync(requestId)).Response.StatusCode;
-
-        public async Task<HttpContext> SendForContextAsync(string requestId)
-        {
-            var context = new DefaultHttpContext();
-            context.Request.Method = "POST";
-            context.Request.Path = "/v1/chat/completions";
-            context.Request.Headers.Authorization = "Bearer " + Key;
-            context.Request.Headers["x-request-id"] = requestId;
-            var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
-            context.Request.Body = new MemoryStream(body);
-            context.Request.ContentLength = body.Length;
-            context.Response.Body = new MemoryStream();
-            context.Connection.RemoteIpAddress = IPAddress.Loopback;
-            await handler.HandleAsync(context);
-            return context;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var worker in state.Current.Workers.Workers)
-            {
-                await worker.Connections.CloseAsync();
-            }
-        }
     }
 }

@@ -20,8 +20,8 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _one = await Connect();
-        _two = await Connect();
+        _one = await RedisConnections.ConnectAsync(_redis);
+        _two = await RedisConnections.ConnectAsync(_redis);
     }
 
     public async Task DisposeAsync()
@@ -282,9 +282,4 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
     private (SharedTenantLimits One, SharedTenantLimits Two) Replicas() =>
         (new SharedTenantLimits(() => _one, () => "one"), new SharedTenantLimits(() => _two, () => "two"));
 
-    private async Task<ConnectionMultiplexer> Connect()
-    {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        return await ConnectionMultiplexer.ConnectAsync(address.Options());
-    }
 }

@@ -1,18 +1,9 @@
-using System.Net;
 using System.Text;
-using AotProxy.Accounting;
-using AotProxy.Admission;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
-using AotProxy.Gateway;
-using AotProxy.Http;
 using AotProxy.Identity;
-using AotProxy.Limits;
-using AotProxy.Routing;
 using AotProxy.Tests.Support;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -24,7 +15,7 @@ namespace AotProxy.Tests.Cluster;
 public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 {
     private const string Key = "sk-test-cluster";
-    private const string Model = "m";
+    private const string Model = ClusterPlane.Model;
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
 
     private RedisServer _redis = null!;
@@ -34,8 +25,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _one = await Connect();
-        _two = await Connect();
+        _one = await RedisConnections.ConnectAsync(_redis);
+        _two = await RedisConnections.ConnectAsync(_redis);
     }
 
     public async Task DisposeAsync()
@@ -53,12 +44,12 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 2;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max);
-        await using var one = Plane.Start(snapshot, _one, "one");
-        await using var two = Plane.Start(snapshot, _two, "two");
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
 
-        var first = Enumerable.Range(0, Max).Select(i => one.SendAsync($"one-{i}")).ToList();
+        var first = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"one-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max, "one's requests reached the worker");
-        var second = Enumerable.Range(0, Max).Select(i => two.SendAsync($"two-{i}")).ToList();
+        var second = Enumerable.Range(0, Max).Select(i => two.StatusAsync(Key, $"two-{i}")).ToList();
 
         // Both of two's requests hold a slot on two's worker and were refused by the store.
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.SlotsTaken == Max && two.Worker.Shared is { Room: 0 }), $"two holds {two.Worker.SlotsTaken} slots, room {two.Worker.Shared?.Room}");
@@ -83,11 +74,11 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 4;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max, maxQueueWait: "300ms");
-        await using var one = Plane.Start(snapshot, _one, "one", members: 2);
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
         await _redis.StopAsync();
         Assert.True(await TestConfig.WaitUntil(() => !_one.IsConnected), "the client sees the store gone");
 
-        var sent = Enumerable.Range(0, Max).Select(i => one.SendAsync($"down-{i}")).ToList();
+        var sent = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"down-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max / 2, "the share reached the worker");
 
         // The other half waits for the share and gives up after max_queue_wait, held at the
@@ -114,11 +105,11 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, 2);
-        await using var one = Plane.Start(snapshot, _one, "one");
-        await using var two = Plane.Start(snapshot, _two, "two");
+        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
         Assert.True(await TestConfig.WaitUntil(() => _two.GetSubscriber().IsConnected()), "two is connected");
 
-        Assert.True(await one.Slots.ShareDrainAsync("w", drain: true));
+        Assert.True(await one.Slots!.ShareDrainAsync("w", drain: true));
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.Draining), "two applies the drain");
 
         await _one.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
@@ -183,11 +174,6 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         return loaded.Snapshot;
     }
 
-    private async Task<ConnectionMultiplexer> Connect()
-    {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        return await ConnectionMultiplexer.ConnectAsync(address.Options());
-    }
 
     // A worker that holds each request until the test lets it finish, counting how many it held at once.
     private sealed class GatedWorker : IAsyncDisposable
@@ -243,54 +229,6 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
                 }
 
                 seen = found;
-            }
-        }
-    }
-
-    // One replica's data plane, as GatewayHost wires it with [cluster] redis_url set.
-    private sealed class Plane(DataPlaneHandler handler, GatewayState state, SharedWorkerSlots slots) : IAsyncDisposable
-    {
-        public WorkerState Worker => state.Current.Workers.Workers[0];
-
-        public SharedWorkerSlots Slots => slots;
-
-        public static Plane Start(GatewaySnapshot snapshot, IConnectionMultiplexer redis, string replica, int members = 2)
-        {
-            var time = TimeProvider.System;
-            var limits = new TenantLimits(time);
-            var telemetry = new GatewayTelemetry();
-            var router = new Router(time, Random.Shared, NullLogger.Instance);
-            var capacity = new CapacitySignal(time);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => state.Current.Workers.Workers, () => snapshot.CircuitBreaker, Heartbeat, time, capacity);
-            slots.Start();
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(() => redis, () => replica), sharedSlots: slots);
-            return new Plane(handler, state, slots);
-        }
-
-        public async Task<int> SendAsync(string requestId)
-        {
-            var context = new DefaultHttpContext();
-            context.Request.Method = "POST";
-            context.Request.Path = "/v1/chat/completions";
-            context.Request.Headers.Authorization = "Bearer " + Key;
-            context.Request.Headers["x-request-id"] = requestId;
-            var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
-            context.Request.Body = new MemoryStream(body);
-            context.Request.ContentLength = body.Length;
-            context.Response.Body = new MemoryStream();
-            context.Connection.RemoteIpAddress = IPAddress.Loopback;
-            await handler.HandleAsync(context);
-            return context.Response.StatusCode;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await slots.DisposeAsync();
-            foreach (var worker in state.Current.Workers.Workers)
-            {
-                await worker.Connections.CloseAsync();
             }
         }
     }

@@ -1,17 +1,9 @@
-using System.Net;
 using System.Text;
-using AotProxy.Accounting;
-using AotProxy.Admission;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
-using AotProxy.Gateway;
-using AotProxy.Http;
 using AotProxy.Identity;
-using AotProxy.Limits;
-using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -24,7 +16,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 {
     private const string LimitedKey = "sk-test-store-down";
     private const string OpenKey = "sk-test-store-down-open";
-    private const string Model = "m";
+    private const string Model = ClusterPlane.Model;
 
     private RedisServer _redis = null!;
     private ConnectionMultiplexer _connection = null!;
@@ -32,8 +24,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        _connection = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        _connection = await RedisConnections.ConnectAsync(_redis);
     }
 
     public async Task DisposeAsync()
@@ -60,7 +51,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         const int Rpm = 9;
         await using var worker = Worker();
-        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => null, members: 3);
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => null, "replica-a", members: 3);
 
         var statuses = new List<int>();
         for (var i = 0; i < Rpm; i++)
@@ -95,7 +86,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
             await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
             return true;
         });
-        await using var plane = Plane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, members: 3);
+        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, "replica-a", members: 3);
 
         var share = (int)LocalShare.Of(MaxInFlight, 3);
         var held = new List<Task<(int Status, string? RetryAfter, string Body)>>();
@@ -120,7 +111,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     public async Task Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
     {
         await using var worker = Worker();
-        await using var plane = Plane.Start(Snapshot(worker, 100, StoreDownModes.Closed, heartbeat: "1500ms"), () => null, members: 3);
+        await using var plane = ClusterPlane.Start(Snapshot(worker, 100, StoreDownModes.Closed, heartbeat: "1500ms"), () => null, "replica-a", members: 3);
 
         var refused = await plane.SendAsync(LimitedKey, "limited");
         Assert.Equal(503, refused.Status);
@@ -143,7 +134,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         const int Rpm = 9;
         await using var worker = Worker();
         var up = true;
-        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? _connection : null, members: 3);
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? _connection : null, "replica-a", members: 3);
         var db = _connection.GetDatabase();
         await plane.Resync.RunAsync(db); // the epoch, before the outage
         Assert.NotNull(plane.Resync.Epoch);
@@ -182,7 +173,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         const int Rpm = 9;
         await using var worker = Worker();
-        await using var plane = Plane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => _connection, members: 3);
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => _connection, "replica-a", members: 3);
         var db = _connection.GetDatabase();
         await plane.Resync.RunAsync(db);
         var before = plane.Resync.Epoch;
@@ -227,8 +218,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         await using var worker = Worker();
         var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"{budget} = 60");
-        await using var a = Plane.Start(snapshot, () => _connection, members: 2, replica: "replica-a");
-        await using var b = Plane.Start(snapshot, () => _connection, members: 2, replica: "replica-b");
+        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
         var db = _connection.GetDatabase();
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
@@ -323,64 +314,5 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
             TimeProvider.System);
         Assert.True(loaded.IsValid, loaded.ToString());
         return loaded.Snapshot;
-    }
-
-    // One replica's data plane, as GatewayHost wires it with [cluster] redis_url set; the members
-    // its last good heartbeat saw are given (no heartbeat runs here).
-    private sealed class Plane(DataPlaneHandler handler, GatewayState state, TenantLimits limits, GatewayTelemetry telemetry, StoreResync resync) : IAsyncDisposable
-    {
-        public TenantLimits Limits => limits;
-
-        public StoreResync Resync => resync;
-
-        public static Plane Start(GatewaySnapshot snapshot, Func<IConnectionMultiplexer?> redis, int members, string replica = "replica-a")
-        {
-            var time = TimeProvider.System;
-            var limits = new TenantLimits(time);
-            var telemetry = new GatewayTelemetry();
-            var router = new Router(time, Random.Shared, NullLogger.Instance);
-            var capacity = new CapacitySignal(time);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var member = new ClusterMember("replica-a", "i", "v", "d", 1, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, TimeSpan.Zero, TimeSpan.Zero);
-            var view = ClusterView.Starting with { Members = [.. Enumerable.Repeat(member, members)] };
-            var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => view);
-            var policy = new StoreDownPolicy(snapshot.Cluster, () => view, clusterTelemetry, time, NullLogger.Instance);
-            var resync = new StoreResync(() => replica, limits, policy, clusterTelemetry, NullLogger.Instance);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(redis, () => replica, policy));
-            return new Plane(handler, state, limits, telemetry, resync);
-        }
-
-        public async Task<(int Status, string? RetryAfter, string Body)> SendAsync(string key, string requestId)
-        {
-            var context = new DefaultHttpContext();
-            context.Request.Method = "POST";
-            context.Request.Path = "/v1/chat/completions";
-            context.Request.Headers.Authorization = "Bearer " + key;
-            context.Request.Headers["x-request-id"] = requestId;
-            var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
-            context.Request.Body = new MemoryStream(body);
-            context.Request.ContentLength = body.Length;
-            var response = new MemoryStream();
-            context.Response.Body = response;
-            context.Connection.RemoteIpAddress = IPAddress.Loopback;
-            await handler.HandleAsync(context);
-            return (context.Response.StatusCode, context.Response.Headers.RetryAfter.ToString() is { Length: > 0 } retry ? retry : null, Encoding.UTF8.GetString(response.ToArray()));
-        }
-
-        public async Task<string> MetricsAsync()
-        {
-            using var text = new MemoryStream();
-            await telemetry.WriteAsync(text, CancellationToken.None);
-            return Encoding.UTF8.GetString(text.ToArray());
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var worker in state.Current.Workers.Workers)
-            {
-                await worker.Connections.CloseAsync();
-            }
-        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Admission;
@@ -112,20 +111,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
         return loaded.Snapshot;
     }
 
-    private static DefaultHttpContext Context(string requestId)
-    {
-        var context = new DefaultHttpContext();
-        context.Request.Method = "POST";
-        context.Request.Path = "/v1/chat/completions";
-        context.Request.Headers.Authorization = "Bearer " + Key;
-        context.Request.Headers["x-request-id"] = requestId;
-        var body = Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}""");
-        context.Request.Body = new MemoryStream(body);
-        context.Request.ContentLength = body.Length;
-        context.Response.Body = new MemoryStream();
-        context.Connection.RemoteIpAddress = IPAddress.Loopback;
-        return context;
-    }
+    private static DefaultHttpContext Context(string requestId) => ChatContext.Create(Key, requestId, Model);
 
     // The data plane as GatewayHost wires it (DataPlaneHandler.Create), over its own state. The
     // router draws from `random`; the usage recorder reads `usageClock`.
