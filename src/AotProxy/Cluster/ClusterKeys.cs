@@ -15,6 +15,8 @@ namespace AotProxy.Cluster;
 //   aotproxy:res:{replica}    hash: kind|name|field -> this replica's part of the total that hash field
 //                             holds (w|gpu-0|running); a dead replica's parts are subtracted (ReplicaReaper)
 //   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
+//   aotproxy:vtc:{model}      hash: tenant -> its fair-share counter, micro-tokens per weight (SharedFairShare)
+//   aotproxy:backlog:{model}  hash: replica|tenant -> requests waiting there, replica| -> its last flush (ms, Redis's clock)
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
 //                             (each heartbeat does anyway)
 internal static class ClusterKeys
@@ -39,6 +41,10 @@ internal static class ClusterKeys
 
     public static RedisKey Tenant(string tenant) => "aotproxy:tenant:" + tenant;
     public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
+
+    public static RedisKey Vtc(string model) => "aotproxy:vtc:" + model;
+
+    public static RedisKey Backlog(string model) => "aotproxy:backlog:" + model;
 
     public static RedisKey Reservations(string replica) => "aotproxy:res:" + replica;
 

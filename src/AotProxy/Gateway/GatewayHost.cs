@@ -38,6 +38,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
     private SharedWorkerSlots? _sharedSlots;
+    private SharedFairShare? _fairShare;
 
     private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
@@ -110,13 +111,19 @@ internal sealed class GatewayHost : IAsyncDisposable
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
         // Tenant RPM is then shared through its connection (SharedRequestWindow), and each
-        // worker's max_concurrency (SharedWorkerSlots).
+        // worker's max_concurrency (SharedWorkerSlots), and the fair-share counters (SharedFairShare).
         var cluster = snapshot.Cluster.Enabled
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
         var sharedRequests = cluster is null ? null : new SharedRequestWindow(() => cluster.Connection);
         var storeDown = cluster is null ? null : StoreDown(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
+        var fairShare = cluster is null ? null : new SharedFairShare(() => cluster.Connection, () => cluster.Name, SharedFairShare.Interval, time);
+        if (fairShare is not null)
+        {
+            admissions.ShareFairness(fairShare);
+        }
+
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests, storeDown, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);
@@ -161,6 +168,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
         sharedSlots?.Start();
+        host._fairShare = fairShare;
+        fairShare?.Start();
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -217,6 +226,11 @@ internal sealed class GatewayHost : IAsyncDisposable
         if (_sharedSlots is not null)
         {
             await _sharedSlots.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_fairShare is not null)
+        {
+            await _fairShare.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_cluster is not null)
