@@ -266,12 +266,17 @@ internal sealed class ModelAdmission
                 return;
             }
 
-            if (_fleet is not null && queue.Ring.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
+            if (_fleet is { } fleet && queue.Ring.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
             {
-                // Another replica's tenant is less served: its replica takes the slot (the worker's
-                // slot is shared); the next flush signals again.
-                Slots.Release(slotBucket);
-                return;
+                if (FleetsChoice(fleet, queue) is not { } fairer)
+                {
+                    // Another replica's tenant is less served: its replica takes the slot (the
+                    // worker's slot is shared); the next flush signals again.
+                    Slots.Release(slotBucket);
+                    return;
+                }
+
+                queue = fairer;
             }
 
             if (!TryReserve(out var workerSlot))
@@ -327,6 +332,26 @@ internal sealed class ModelAdmission
     // next request.
     private bool FleetAllows(FairShareAccount tenant, in GrantCharge charge) =>
         _fleet is not { } fleet || fleet.MayGrant(tenant.Name, charge.Admission / charge.TenantWeight);
+
+    // The locally fairest tenant is too far ahead fleet-wide: the waiter of its level whose tenant
+    // is the fleet's least served here, if the rule lets it have the slot. Without this, a
+    // tenant that also reaches other replicas (ahead there, behind here) would keep the slot from
+    // the fleet's least-served tenant on this replica, and every replica would leave it.
+    private TenantQueue? FleetsChoice(SharedVtc fleet, TenantQueue refused)
+    {
+        TenantQueue? least = null;
+        var leastCounter = long.MaxValue;
+        foreach (var queue in _levels[refused.Level]!.Queues)
+        {
+            if (!ReferenceEquals(queue, refused) && queue.Ring.Count > 0 && fleet.Tenant(queue.Tenant.Name).Counter is var counter && counter < leastCounter)
+            {
+                least = queue;
+                leastCounter = counter;
+            }
+        }
+
+        return least is not null && least.Ring.TryPeek(out var head) && FleetAllows(least.Tenant, head.Charge) ? least : null;
+    }
 
     // A slot on one of the pool's workers for a grant (none needed without a router).
     private bool TryReserve(out WorkerSlot slot)

@@ -18,7 +18,8 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
 
     public ModelAdmission Model { get; } = model;
 
-    // Grants this replica left to another one's less-served tenant.
+    // Grants the rule refused to this replica's fairest waiter (ModelAdmission then tries the
+    // fleet's least-served waiter here, or leaves the slot to another replica).
     public long Deferred => Interlocked.Read(ref _deferred);
 
     // The fleet's backlogged tenants and their counters (micro-tokens per weight) at the last flush.

@@ -140,6 +140,34 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         (await waitingTwo).Lease.Release(null);
     }
 
+    // x reaches both replicas, y only one. On one, x is the locally fairest (it has used little
+    // there) but far ahead fleet-wide; y is the fleet's least-served. One must not stop at x and
+    // leave the slot to nobody: it grants y, the tenant the fleet is waiting for.
+    [Fact]
+    public async Task ALocallyFairestTenantAheadFleetWide_GivesTheSlotToTheFleetsLeastServedTenantOnTheSameReplica()
+    {
+        var (one, oneShare) = Replica(_one, "one");
+        var (two, twoShare) = Replica(_two, "two");
+        var cls = Class();
+        var x = Tenant("x", cls);
+        var y = Tenant("y", cls);
+        (await two.Admit(x, cls, promptTokens: 1000)).Lease.Release(new Usage(1000, 0));
+        await twoShare.FlushAsync(); // x: 1,000 fleet-wide, none of it on one
+        (await one.Admit(y, cls, promptTokens: 100)).Lease.Release(new Usage(100, 0));
+        var holder = await one.Admit(Tenant("z", cls), cls, promptTokens: 0);
+        var waitingX = one.Admit(x, cls, promptTokens: 10); // locally 0: lifted to the last granted, z's
+        var waitingY = one.Admit(y, cls, promptTokens: 10); // locally 100
+        await oneShare.FlushAsync();
+
+        holder.Lease.Release(null);
+        var granted = await Settle(waitingY);
+        Assert.Equal(AdmissionDecision.Granted, granted.Decision);
+
+        granted.Lease.Release(new Usage(10, 0));
+        await oneShare.FlushAsync(); // y waits no more: x is the only backlogged tenant
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(waitingX)).Decision);
+    }
+
     private static int Finish(Queue<Task<AdmissionResult>> requests, long cost)
     {
         if (requests.Count == 0 || !requests.Peek().IsCompleted)
