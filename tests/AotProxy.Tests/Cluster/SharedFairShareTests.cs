@@ -168,6 +168,48 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         Assert.Equal(AdmissionDecision.Granted, (await Settle(waitingX)).Decision);
     }
 
+    // c becomes backlogged (on two) while d waits (on one) with 500 per weight of service: c is
+    // lifted to d's counter, as the local counters lift a tenant back from idle.
+    [Fact]
+    public async Task ATenantBackloggedFleetWide_IsLiftedToTheLeastBackloggedCounter()
+    {
+        var (one, oneShare) = Replica(_one, "one");
+        var (two, twoShare) = Replica(_two, "two");
+        var cls = Class();
+        (await one.Admit(Tenant("d", cls), cls, promptTokens: 500)).Lease.Release(new Usage(500, 0));
+        var holdOne = await one.Admit(Tenant("e", cls), cls, promptTokens: 0);
+        var waitingD = one.Admit(Tenant("d", cls), cls, promptTokens: 1);
+        await oneShare.FlushAsync();
+        var holdTwo = await two.Admit(Tenant("f", cls), cls, promptTokens: 0);
+        var waitingC = two.Admit(Tenant("c", cls), cls, promptTokens: 1);
+        await twoShare.FlushAsync();
+
+        Assert.Equal(500 * Micro, (double)await _one.GetDatabase().HashGetAsync("aotproxy:vtc:m", "c"));
+
+        holdOne.Lease.Release(null);
+        holdTwo.Lease.Release(null);
+        (await Settle(waitingD)).Lease.Release(null);
+        (await Settle(waitingC)).Lease.Release(null);
+    }
+
+    // A replica that has not flushed for 1 s (Redis's clock) is dead or cut off: the next flush of
+    // any replica drops its backlog; a live one's stays.
+    [Fact]
+    public async Task ABacklogOfAReplicaSilentForOneSecond_IsDroppedByTheNextFlush()
+    {
+        var (one, oneShare) = Replica(_one, "one");
+        var db = _one.GetDatabase();
+        var now = (long)await db.ScriptEvaluateAsync("local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)");
+        await db.HashSetAsync("aotproxy:backlog:m", [new("ghost|g", 1), new("ghost|", now - 5000), new("live|h", 2), new("live|", now)]);
+        await db.HashSetAsync("aotproxy:vtc:m", "h", 7);
+
+        await oneShare.FlushAsync();
+
+        var left = (await db.HashGetAllAsync("aotproxy:backlog:m")).Select(e => (string)e.Name!).Order(StringComparer.Ordinal);
+        Assert.Equal(["live|", "live|h", "one|"], left);
+        Assert.Equal([new KeyValuePair<string, long>("h", 7)], oneShare.Attach(one.Model).Backlogged);
+    }
+
     private static int Finish(Queue<Task<AdmissionResult>> requests, long cost)
     {
         if (requests.Count == 0 || !requests.Peek().IsCompleted)
