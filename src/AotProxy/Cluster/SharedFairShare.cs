@@ -98,6 +98,8 @@ internal sealed class SharedFairShare : IAsyncDisposable
         _time = time;
     }
 
+    public ICollection<SharedVtc> Models => _models.Values;
+
     // The model's shared counters, attached to it: its grants ask them from now on.
     public SharedVtc Attach(ModelAdmission model)
     {

@@ -116,14 +116,14 @@ internal sealed class GatewayHost : IAsyncDisposable
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
         var sharedRequests = cluster is null ? null : new SharedRequestWindow(() => cluster.Connection);
-        var storeDown = cluster is null ? null : StoreDown(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
-        var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
         var fairShare = cluster is null ? null : new SharedFairShare(() => cluster.Connection, () => cluster.Name, SharedFairShare.Interval, time);
         if (fairShare is not null)
         {
             admissions.ShareFairness(fairShare);
         }
 
+        var storeDown = cluster is null ? null : StoreDown(cluster, fairShare!, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
+        var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedRequests, storeDown, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);
@@ -187,10 +187,10 @@ internal sealed class GatewayHost : IAsyncDisposable
     }
 
     // [cluster] store_down (decisions while the store does not answer) and the resync after it,
-    // with the cluster's metrics: a lone gateway registers none of them.
-    private static StoreDownPolicy StoreDown(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
+    // with the cluster's metrics (fair share's deferred grants among them): a lone gateway registers none of them.
+    private static StoreDownPolicy StoreDown(ClusterMembership cluster, SharedFairShare fairShare, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
     {
-        var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current);
+        var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current, fairShare);
         var policy = new StoreDownPolicy(cluster.Model, () => cluster.Current, clusterTelemetry, time, logger);
         cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger);
         return policy;
