@@ -268,7 +268,7 @@ internal sealed class ModelAdmission
 
             if (_fleet is { } fleet && queue.Ring.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
             {
-                if (FleetsChoice(fleet, queue) is not { } fairer)
+                if (FleetsChoice(fleet, queue, slotBucket) is not { } fairer)
                 {
                     // Another replica's tenant is less served: its replica takes the slot (the
                     // worker's slot is shared); the next flush signals again.
@@ -336,14 +336,17 @@ internal sealed class ModelAdmission
     // The locally fairest tenant is too far ahead fleet-wide: the waiter of its level whose tenant
     // is the fleet's least served here, if the rule lets it have the slot. Without this, a
     // tenant that also reaches other replicas (ahead there, behind here) would keep the slot from
-    // the fleet's least-served tenant on this replica, and every replica would leave it.
-    private TenantQueue? FleetsChoice(SharedVtc fleet, TenantQueue refused)
+    // the fleet's least-served tenant on this replica, and every replica would leave it. A slot
+    // of a bucket (bucket policy) stays with the refused waiter's class, whose range it is in.
+    private TenantQueue? FleetsChoice(SharedVtc fleet, TenantQueue refused, int slotBucket)
     {
         TenantQueue? least = null;
         var leastCounter = long.MaxValue;
         foreach (var queue in _levels[refused.Level]!.Queues)
         {
-            if (!ReferenceEquals(queue, refused) && queue.Ring.Count > 0 && fleet.Tenant(queue.Tenant.Name).Counter is var counter && counter < leastCounter)
+            if (!ReferenceEquals(queue, refused) && queue.Ring.Count > 0
+                && (slotBucket == SlotBook.Unbucketed || ReferenceEquals(queue.Class, refused.Class))
+                && fleet.Tenant(queue.Tenant.Name).Counter is var counter && counter < leastCounter)
             {
                 least = queue;
                 leastCounter = counter;
