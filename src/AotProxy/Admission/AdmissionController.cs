@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -22,6 +23,7 @@ internal sealed class AdmissionController
     private readonly Router _router;
     private WorkerSet _workers = WorkerSet.Empty;
     private GatewaySnapshot? _snapshot;
+    private SharedFairShare? _fleet;
 
     public AdmissionController(WaiterPool waiters, AdmissionTelemetry telemetry, TimeProvider time, Router router, CapacitySignal? capacity = null)
     {
@@ -46,6 +48,19 @@ internal sealed class AdmissionController
         }
 
         return RecordAsync(classModel.Name, pending);
+    }
+
+    // [cluster]: every model's tenant counters are shared from now on (GatewayHost, at startup).
+    public void ShareFairness(SharedFairShare fleet)
+    {
+        lock (_applyLock)
+        {
+            _fleet = fleet;
+            foreach (var model in _models.Values)
+            {
+                fleet.Attach(model);
+            }
+        }
     }
 
     // GatewayState, before it publishes the view of `workers` and `snapshot`: every pool's
@@ -119,6 +134,7 @@ internal sealed class AdmissionController
             var snapshot = _snapshot ?? throw new InvalidOperationException("Admission has no config applied yet.");
             var model = new ModelAdmission(requested.Model, snapshot.Scheduler, _waiters, _time, _router);
             Update(model, snapshot, requested);
+            _fleet?.Attach(model);
             _models[requested.Model] = model;
             return model;
         }

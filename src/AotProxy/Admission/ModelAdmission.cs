@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admission.Policies;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -33,6 +34,7 @@ internal sealed class ModelAdmission
     private volatile GatewaySnapshot? _snapshot;
     private volatile SchedulerModel _scheduler;
     private volatile ISchedulerPolicy _policy;
+    private volatile SharedVtc? _fleet;
     private int _levelCount;
     private int _waiting;
     private int _signals;
@@ -64,6 +66,14 @@ internal sealed class ModelAdmission
     public OutcomeWindow Grants { get; } = new();
 
     public ServiceTimes ServiceTimes { get; } = new();
+
+    // With [cluster]: the tenants' counters fleet-wide (SharedFairShare.Attach); every tenant
+    // charge goes there too, and a grant needs its consent (SharedVtc.MayGrant). Null alone.
+    public SharedVtc? Fleet
+    {
+        get => _fleet;
+        set => _fleet = value;
+    }
 
     // Queued and not yet taken off a queue (a timed-out waiter counts until the dispatcher skips it).
     public int Waiting => Volatile.Read(ref _waiting);
@@ -123,13 +133,13 @@ internal sealed class ModelAdmission
         var level = policy.Level(classModel, request.Priority, scheduler);
         if (Waiting == 0 && policy.TryTakeSlot(this, level, classModel, out var slotBucket))
         {
-            if (TryReserve(out var workerSlot))
+            if (FleetAllows(tenant, charge) && TryReserve(out var workerSlot))
             {
                 var lease = Grant(tenant, classAccount, slotBucket, charge);
                 return new(new AdmissionResult(AdmissionDecision.Admitted, lease, 0, TimeSpan.Zero, workerSlot));
             }
 
-            Slots.Release(slotBucket); // no worker has room now: wait for one like everyone else
+            Slots.Release(slotBucket); // no worker has room now (or the fleet's fairer tenant gets it): wait
         }
 
         return QueueAsync(level, tenant, classAccount, classModel, charge, cancellationToken);
@@ -181,6 +191,7 @@ internal sealed class ModelAdmission
             // Up or down to exactly the usage's cost; without usage the estimate stays charged.
             var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens);
             tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
+            _fleet?.Settle(tenant.Name, settlement / charge.TenantWeight, (charge.Admission + settlement) / charge.TenantWeight);
             classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);
         }
 
@@ -255,6 +266,19 @@ internal sealed class ModelAdmission
                 return;
             }
 
+            if (_fleet is { } fleet && queue.Ring.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
+            {
+                if (FleetsChoice(fleet, queue, slotBucket) is not { } fairer)
+                {
+                    // Another replica's tenant is less served: its replica takes the slot (the
+                    // worker's slot is shared); the next flush signals again.
+                    Slots.Release(slotBucket);
+                    return;
+                }
+
+                queue = fairer;
+            }
+
             if (!TryReserve(out var workerSlot))
             {
                 // No worker has room: the next release, or the capacity refresh, signals again.
@@ -304,6 +328,34 @@ internal sealed class ModelAdmission
         }
     }
 
+    // Alone: always. In a cluster: the fleet's grant rule (SharedVtc.MayGrant) for the tenant's
+    // next request.
+    private bool FleetAllows(FairShareAccount tenant, in GrantCharge charge) =>
+        _fleet is not { } fleet || fleet.MayGrant(tenant.Name, charge.Admission / charge.TenantWeight);
+
+    // The locally fairest tenant is too far ahead fleet-wide: the waiter of its level whose tenant
+    // is the fleet's least served here, if the rule lets it have the slot. Without this, a
+    // tenant that also reaches other replicas (ahead there, behind here) would keep the slot from
+    // the fleet's least-served tenant on this replica, and every replica would leave it. A slot
+    // of a bucket (bucket policy) stays with the refused waiter's class, whose range it is in.
+    private TenantQueue? FleetsChoice(SharedVtc fleet, TenantQueue refused, int slotBucket)
+    {
+        TenantQueue? least = null;
+        var leastCounter = long.MaxValue;
+        foreach (var queue in _levels[refused.Level]!.Queues)
+        {
+            if (!ReferenceEquals(queue, refused) && queue.Ring.Count > 0
+                && (slotBucket == SlotBook.Unbucketed || ReferenceEquals(queue.Class, refused.Class))
+                && fleet.Tenant(queue.Tenant.Name).Counter is var counter && counter < leastCounter)
+            {
+                least = queue;
+                leastCounter = counter;
+            }
+        }
+
+        return least is not null && least.Ring.TryPeek(out var head) && FleetAllows(least.Tenant, head.Charge) ? least : null;
+    }
+
     // A slot on one of the pool's workers for a grant (none needed without a router).
     private bool TryReserve(out WorkerSlot slot)
     {
@@ -321,6 +373,7 @@ internal sealed class ModelAdmission
         charge = charge.At(tenant, classAccount);
         var cost = charge.Admission;
         tenant.Charge(cost / charge.TenantWeight);
+        _fleet?.Charge(tenant.Name, cost / charge.TenantWeight);
         classAccount.Charge(cost / charge.ClassWeight);
         tenant.AddInFlight(1);
         classAccount.AddInFlight(1);
@@ -335,6 +388,7 @@ internal sealed class ModelAdmission
     {
         var cost = charge.Admission;
         queue.Tenant.Charge(cost / charge.TenantWeight);
+        _fleet?.Charge(queue.Tenant.Name, cost / charge.TenantWeight);
         queue.Class.Charge(cost / charge.ClassWeight);
         queue.Tenant.AddInFlight(1);
         queue.Class.AddInFlight(1);

@@ -18,6 +18,8 @@ namespace AotProxy.Cluster;
 //   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
 //                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
 //   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
+//   aotproxy:vtc:{model}      hash: tenant -> its fair-share counter, micro-tokens per weight (SharedFairShare)
+//   aotproxy:backlog:{model}  hash: replica|tenant -> requests waiting there, replica| -> its last flush (ms, Redis's clock)
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
 //                             (each heartbeat does anyway)
 internal static class ClusterKeys
@@ -47,6 +49,10 @@ internal static class ClusterKeys
     public static RedisKey Seeded(string epoch) => "aotproxy:seeded:" + epoch;
 
     public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
+
+    public static RedisKey Vtc(string model) => "aotproxy:vtc:" + model;
+
+    public static RedisKey Backlog(string model) => "aotproxy:backlog:" + model;
 
     // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
     public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";

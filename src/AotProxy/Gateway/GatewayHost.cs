@@ -38,6 +38,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
     private SharedWorkerSlots? _sharedSlots;
+    private SharedFairShare? _fairShare;
 
     private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
     {
@@ -109,12 +110,18 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it
         // starts beating once the data plane is bound, whose port names the replica by default.
-        // Every tenant limit is then shared through its connection (SharedTenantLimits), and each
-        // worker's max_concurrency (SharedWorkerSlots).
+        // Every tenant limit is then shared through its connection (SharedTenantLimits), each
+        // worker's max_concurrency (SharedWorkerSlots), and the fair-share counters (SharedFairShare).
         var cluster = snapshot.Cluster.Enabled
             ? new ClusterMembership(snapshot.Cluster, () => state.Current.Config, () => telemetry.Forwarding.ActiveRequests, time, loggerFactory.CreateLogger("AotProxy.Cluster"))
             : null;
-        var sharedLimits = cluster is null ? null : SharedLimits(cluster, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
+        var fairShare = cluster is null ? null : new SharedFairShare(() => cluster.Connection, () => cluster.Name, SharedFairShare.Interval, time);
+        if (fairShare is not null)
+        {
+            admissions.ShareFairness(fairShare);
+        }
+
+        var sharedLimits = cluster is null ? null : SharedLimits(cluster, fairShare!, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
@@ -160,6 +167,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
         sharedSlots?.Start();
+        host._fairShare = fairShare;
+        fairShare?.Start();
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
         return host;
     }
@@ -177,10 +186,11 @@ internal sealed class GatewayHost : IAsyncDisposable
     }
 
     // The tenants' fleet-wide limits, with [cluster] store_down (decisions while the store does
-    // not answer), the resync after it and the cluster's metrics: a lone gateway has none of them.
-    private static SharedTenantLimits SharedLimits(ClusterMembership cluster, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
+    // not answer), the resync after it and the cluster's metrics (fair share's deferred grants
+    // among them): a lone gateway has none of them.
+    private static SharedTenantLimits SharedLimits(ClusterMembership cluster, SharedFairShare fairShare, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
     {
-        var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current);
+        var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current, fairShare);
         var policy = new StoreDownPolicy(cluster.Model, () => cluster.Current, clusterTelemetry, time, logger);
         cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger);
         return new SharedTenantLimits(() => cluster.Connection, () => cluster.Name, policy);
@@ -216,6 +226,11 @@ internal sealed class GatewayHost : IAsyncDisposable
         if (_sharedSlots is not null)
         {
             await _sharedSlots.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_fairShare is not null)
+        {
+            await _fairShare.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_cluster is not null)
