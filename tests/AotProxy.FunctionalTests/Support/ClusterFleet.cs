@@ -10,31 +10,20 @@ namespace AotProxy.FunctionalTests.Support;
 // loopback, in front of one simulated worker, each replica with a config file of its own in a
 // temp folder: what ClusterTests, ClusterWorkerSlotsTests and ClusterFairShareTests share. The
 // /api/cluster reads are static, so a test class can `using static` them.
-internal sealed class ClusterFleet : IAsyncDisposable
+internal sealed class ClusterFleet(RedisServer redis, SimulatedWorker worker, DirectoryInfo directory, int maxConcurrency, bool ledger) : IAsyncDisposable
 {
     // Short, so that tests see members come and go in about a second, not in the 30 s of a default.
     public static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
     public static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
 
     private readonly List<GatewayProcess> _replicas = [];
-    private readonly int _maxConcurrency;
-    private readonly bool _ledger;
 
-    private ClusterFleet(RedisServer redis, SimulatedWorker worker, DirectoryInfo directory, int maxConcurrency, bool ledger)
-    {
-        Redis = redis;
-        Worker = worker;
-        Directory = directory;
-        _maxConcurrency = maxConcurrency;
-        _ledger = ledger;
-    }
+    public RedisServer Redis { get; } = redis;
 
-    public RedisServer Redis { get; }
-
-    public SimulatedWorker Worker { get; }
+    public SimulatedWorker Worker { get; } = worker;
 
     // Where the replicas' configs (and ledgers) are written; deleted with the fleet.
-    public DirectoryInfo Directory { get; }
+    public DirectoryInfo Directory { get; } = directory;
 
     // Every gateway started, in order, the killed and stopped ones included.
     public IReadOnlyList<GatewayProcess> Replicas => _replicas;
@@ -53,17 +42,17 @@ internal sealed class ClusterFleet : IAsyncDisposable
     // section (extra is appended: tenants, [scheduler], ...), and waits until it is ready.
     public Task<GatewayProcess> StartReplicaAsync(string name, string extra = "", string storeDown = "local", string activityTimeout = "10s")
     {
-        var ledger = _ledger ? Path.Combine(Directory.FullName, name + ".db") : "";
+        var ledgerPath = ledger ? Path.Combine(Directory.FullName, name + ".db") : "";
         var sections = string.Create(CultureInfo.InvariantCulture, $"""
 
             [[workers]]
             name = "{Worker.Options.Name}"
             url = "{Worker.BaseUri}"
             models = ["{Worker.Options.Model}"]
-            max_concurrency = {_maxConcurrency}
+            max_concurrency = {maxConcurrency}
 
             [ledger]
-            path = "{ledger}"
+            path = "{ledgerPath}"
 
             [cluster]
             redis_url = "{Redis.Url}"

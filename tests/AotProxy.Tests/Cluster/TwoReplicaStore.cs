@@ -5,20 +5,13 @@ namespace AotProxy.Tests.Cluster;
 // The fixture of the tests that play two replicas on one store: a real redis-server of the test's
 // own (empty, on a free loopback port) and two connections to it with the gateway's options, one
 // a replica. Server stops and restarts the store; the connections reconnect as the gateway's do.
-internal sealed class TwoReplicaStore : IAsyncDisposable
+internal sealed class TwoReplicaStore(RedisServer server, ConnectionMultiplexer one, ConnectionMultiplexer two) : IAsyncDisposable
 {
-    private TwoReplicaStore(RedisServer server, ConnectionMultiplexer one, ConnectionMultiplexer two)
-    {
-        Server = server;
-        One = one;
-        Two = two;
-    }
+    public RedisServer Server { get; } = server;
 
-    public RedisServer Server { get; }
+    public ConnectionMultiplexer One { get; } = one;
 
-    public ConnectionMultiplexer One { get; }
-
-    public ConnectionMultiplexer Two { get; }
+    public ConnectionMultiplexer Two { get; } = two;
 
     public static async Task<TwoReplicaStore> StartAsync()
     {
