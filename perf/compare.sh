@@ -13,6 +13,9 @@
 #          15% of core 1 during it; the quietest attempt is kept)
 #          --ledger on|off (default on, as shipped: AotProxy writes its usage ledger, one SQLite row
 #          per request; off measures the proxy without it)
+#          --base-binary PATH (a second AotProxy AOT binary, e.g. an earlier commit's published in
+#          its own worktree, measured as proxy `base` beside `aot` when --proxies names it: before
+#          and after, alternated in one session)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -52,9 +55,10 @@ NOISE_RETRIES=0
 BUILD=1
 QUICK=0
 LEDGER=on
+BASE_BIN=""
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -70,6 +74,7 @@ while (($#)); do
     --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
+    --base-binary) BASE_BIN="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -79,8 +84,8 @@ done
 read -ra PROXY_LIST <<<"$PROXIES"
 readonly HOST=127.0.0.1
 readonly BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184
-readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188
-readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN"
+readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190
+readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN $BASE_PORT $BASE_ADMIN"
 readonly LOAD_CORE=0 PROXY_CORE=1
 readonly KEY=sk-bench MODEL=bench
 readonly AOT_BIN=artifacts/aot/aotproxy
@@ -240,9 +245,10 @@ EOF
 
   local key_sha
   key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
-  for mode in aot jit; do
+  for mode in aot jit base; do
     local port=$AOT_PORT admin=$AOT_ADMIN
     [[ $mode == jit ]] && port=$JIT_PORT admin=$JIT_ADMIN
+    [[ $mode == base ]] && port=$BASE_PORT admin=$BASE_ADMIN
     for upstream in backend sim; do
       local url="http://$HOST:$BACKEND_PORT"
       [[ $upstream == sim ]] && url="http://$HOST:$SIM_PORT"
@@ -350,7 +356,10 @@ start_proxies() { # backend | sim
       jit)
         AOTPROXY_LOG_LEVEL=warning start jit $PROXY_CORE "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
         wait_for_line "$WORK/jit-$upstream.log" "aotproxy ready" jit ;;
-      *) echo "unknown proxy $proxy (nginx yarp aot jit)" >&2; exit 2 ;;
+      base)
+        AOTPROXY_LOG_LEVEL=warning start base $PROXY_CORE "$WORK/base-$upstream.log" "$BASE_BIN" serve --config "$WORK/aotproxy-base-$upstream.toml"
+        wait_for_line "$WORK/base-$upstream.log" "aotproxy ready" base ;;
+      *) echo "unknown proxy $proxy (nginx yarp aot jit base)" >&2; exit 2 ;;
     esac
   done
 }
@@ -370,6 +379,7 @@ url_of() { # TARGET -> base URL
     yarp) echo "http://$HOST:$YARP_PORT" ;;
     aot) echo "http://$HOST:$AOT_PORT" ;;
     jit) echo "http://$HOST:$JIT_PORT" ;;
+    base) echo "http://$HOST:$BASE_PORT" ;;
   esac
 }
 
@@ -422,6 +432,7 @@ dotnet_counters() { # TARGET
   case $1 in
     aot) url="http://$HOST:$AOT_ADMIN/api/status" ;;
     jit) url="http://$HOST:$JIT_ADMIN/api/status" ;;
+    base) url="http://$HOST:$BASE_ADMIN/api/status" ;;
     yarp) url="http://$HOST:$YARP_PORT/_stats" ;;
     *) return 0 ;;
   esac
@@ -674,7 +685,16 @@ EOF
 
 if ((INSTALL)); then install_tools; fi
 if ((BUILD)); then build; fi
-for f in "$AOT_BIN" "$JIT_DLL" "$YARP_DLL"; do
+# The AOT binary also runs the simulator, so it is always needed; the others when measured.
+needed=("$AOT_BIN")
+for proxy in "${PROXY_LIST[@]}"; do
+  case $proxy in
+    jit) needed+=("$JIT_DLL") ;;
+    yarp) needed+=("$YARP_DLL") ;;
+    base) [[ -n $BASE_BIN ]] || { echo "compare.sh: proxy base needs --base-binary PATH" >&2; exit 2; }; needed+=("$BASE_BIN") ;;
+  esac
+done
+for f in "${needed[@]}"; do
   [[ -e $f ]] || { echo "$f is missing: run without --no-build" >&2; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" # 1,024 connections need about 2,100 descriptors per proxy

@@ -3,8 +3,8 @@ using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
+using static AotProxy.FunctionalTests.Support.ClusterFleet;
 
 namespace AotProxy.FunctionalTests;
 
@@ -15,39 +15,19 @@ namespace AotProxy.FunctionalTests;
 public sealed class ClusterTests : IAsyncLifetime
 {
     private const string RateLimitedKey = "sk-test-cluster-store-down";
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
 
     // A loaded 2-core CI box: a process may be scheduled late by a second or more.
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(3);
 
-    private readonly List<GatewayProcess> _replicas = [];
     private readonly ITestOutputHelper _output;
-    private RedisServer _redis = null!;
-    private SimulatedWorker _worker = null!;
-    private DirectoryInfo _directory = null!;
+    private ClusterFleet _fleet = null!;
 
     public ClusterTests(ITestOutputHelper output) => _output = output;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _worker = await SimulatedWorker.StartAsync(
-            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
-        _directory = Directory.CreateTempSubdirectory("aotproxy-cluster-");
-    }
+    public async Task InitializeAsync() =>
+        _fleet = await ClusterFleet.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, ledger: true);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
-
-        await _worker.DisposeAsync();
-        await _redis.DisposeAsync();
-        _directory.Delete(recursive: true);
-    }
+    public async Task DisposeAsync() => await _fleet.DisposeAsync();
 
     [Fact]
     public async Task ThreeReplicas_SeeEachOther_TheOneOnAnotherConfigIsFlagged_AndAKilledOneLeavesWithinItsTtl()
@@ -92,8 +72,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
         // SIGKILL: no goodbye, so b leaves the list only when its record expires.
         var killed = Stopwatch.StartNew();
-        b.Kill();
-        await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        await KillAsync(b);
         await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
         Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Slack, $"replica-b left after {killed.Elapsed}; member_ttl is {MemberTtl}");
         await WaitForMembersAsync(c, ["replica-a", "replica-c"]);
@@ -114,7 +93,7 @@ public sealed class ClusterTests : IAsyncLifetime
         using var admin = new HttpClient { BaseAddress = a.AdminUri };
         Assert.Equal("ready", await admin.GetStringAsync("/ready"));
 
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         await TestGateway.WaitUntilAsync(async () => await DegradedAsync(a), "replica-a reports the store down");
         using (var degraded = await ClusterAsync(a))
         {
@@ -139,7 +118,7 @@ public sealed class ClusterTests : IAsyncLifetime
         }
 
         // Back, and empty: each replica writes its record again on its next beat.
-        await _redis.RestartAsync();
+        await _fleet.Redis.RestartAsync();
         await TestGateway.WaitUntilAsync(async () => !await DegradedAsync(a), "replica-a reports the store back");
         await WaitForMembersAsync(a, ["replica-a", "replica-b"]);
         await WaitForMembersAsync(b, ["replica-a", "replica-b"]);
@@ -150,11 +129,7 @@ public sealed class ClusterTests : IAsyncLifetime
     [Fact]
     public async Task WithoutCluster_TheGatewayRunsAlone()
     {
-        var config = Path.Combine(_directory.FullName, "alone.toml");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: "\n[ledger]\npath = \"\"\n"));
-        var alone = GatewayProcess.Start("serve", "--config", config);
-        _replicas.Add(alone);
-        await alone.WaitForReadyAsync();
+        var alone = await _fleet.StartGatewayAsync("alone", TestGateway.Toml([_fleet.Worker], extra: "\n[ledger]\npath = \"\"\n"));
 
         using var cluster = await ClusterAsync(alone);
         Assert.Equal("alone", cluster.RootElement.GetProperty("mode").GetString());
@@ -293,7 +268,7 @@ public sealed class ClusterTests : IAsyncLifetime
             await WaitForMembersAsync(replica, names);
         }
 
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
@@ -331,7 +306,7 @@ public sealed class ClusterTests : IAsyncLifetime
         await replicas[0].WaitForLineAsync("decided by this replica alone (store_down = local, N = 3", TimeSpan.FromSeconds(10));
 
         // Back, empty: each replica seeds its own 3 into the new epoch, once.
-        await _redis.RestartAsync();
+        await _fleet.Redis.RestartAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(
@@ -370,7 +345,7 @@ public sealed class ClusterTests : IAsyncLifetime
             await WaitForMembersAsync(replica, names);
         }
 
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
@@ -404,12 +379,6 @@ public sealed class ClusterTests : IAsyncLifetime
 
         """;
 
-    private static async Task<string> MetricsAsync(GatewayProcess replica)
-    {
-        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
-        return await admin.GetStringAsync("/metrics");
-    }
-
     // docs/CLUSTER.md, "Reaping a dead replica": a replica SIGKILLed with requests in flight keeps
     // its places in the tenant's fleet-wide max_in_flight until its record expires and a survivor
     // reaps it (at most member_ttl + heartbeat + one heartbeat after its last beat); then the
@@ -437,21 +406,20 @@ public sealed class ClusterTests : IAsyncLifetime
         try
         {
             // b holds the tenant's max_in_flight on a worker that never answers: a and c refuse.
-            _worker.Options.Faults.Hang = true;
+            _fleet.Worker.Options.Faults.Hang = true;
             var held = Enumerable.Range(0, MaxInFlight).Select(_ => StatusAsync(clients[1], Key)).ToList();
-            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == MaxInFlight), "replica-b's requests hang on the worker");
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_fleet.Worker.Stats.RequestsTotal == MaxInFlight), "replica-b's requests hang on the worker");
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
 
             var killed = Stopwatch.StartNew();
-            b.Kill();
-            await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await KillAsync(b);
 
             // A survivor's list drops b in the beat that reaped it (or found it reaped).
             await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
             Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Heartbeat + Slack, $"replica-b was reaped after {killed.Elapsed}; member_ttl is {MemberTtl}");
             var again = Enumerable.Range(0, MaxInFlight).Select(i => StatusAsync(clients[i % 2 == 0 ? 0 : 2], Key)).ToList();
-            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == 2 * MaxInFlight), "a and c admit the tenant's full max_in_flight again");
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_fleet.Worker.Stats.RequestsTotal == 2 * MaxInFlight), "a and c admit the tenant's full max_in_flight again");
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
             Assert.All(again, r => Assert.False(r.IsCompleted, "an admitted request ended while the worker hangs"));
@@ -459,7 +427,7 @@ public sealed class ClusterTests : IAsyncLifetime
         }
         finally
         {
-            _worker.Options.Faults.Hang = false;
+            _fleet.Worker.Options.Faults.Hang = false;
             clients.ForEach(c => c.Dispose());
         }
     }
@@ -576,14 +544,14 @@ public sealed class ClusterTests : IAsyncLifetime
 
         static int Seeds(GatewayProcess replica) => replica.Output.Split("seeded").Length - 1;
         var seeds = (A: Seeds(a), B: Seeds(b));
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
+        await _fleet.Redis.StopAsync();
+        await _fleet.Redis.RestartAsync();
         await TestGateway.WaitUntilAsync(() => Task.FromResult(Seeds(a) > seeds.A && Seeds(b) > seeds.B), "both replicas seed the new epoch");
 
         var after = await StatusAsync(clientA, Key);
         Assert.Equal(HttpStatusCode.TooManyRequests, after.Status);
         Assert.Contains("insufficient_quota", after.Body, StringComparison.Ordinal);
-        Assert.Equal(served, _worker.Stats.RequestsTotal);
+        Assert.Equal(served, _fleet.Worker.Stats.RequestsTotal);
     }
 
     private static string Tenant(string name, string key, string limits) => $$"""
@@ -601,61 +569,19 @@ public sealed class ClusterTests : IAsyncLifetime
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local", string activityTimeout = "10s")
+    // replica NAME with TestGateway's tenants, `tenants` and (extraTenant) one only it has: a
+    // config of another revision.
+    private Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local", string activityTimeout = "10s")
     {
-        var config = Path.Combine(_directory.FullName, name + ".toml");
-        var extra = $"""
-
-            [ledger]
-            path = "{Path.Combine(_directory.FullName, name + ".db")}"
-
-            [cluster]
-            redis_url = "{_redis.Url}"
-            replica = "{name}"
-            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
-            member_ttl = "{MemberTtl.TotalMilliseconds}ms"
-            store_down = "{storeDown}"
-
-            """;
-        if (extraTenant)
-        {
-            extra += """
+        var extra = extraTenant
+            ? """
 
                 [[tenants]]
                 name = "only-on-this-replica"
                 api_key_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
 
-                """;
-        }
-
-        extra += tenants;
-        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: extra, activityTimeout: activityTimeout));
-        var replica = GatewayProcess.Start("serve", "--config", config);
-        _replicas.Add(replica);
-        await replica.WaitForReadyAsync();
-        return replica;
+                """
+            : "";
+        return _fleet.StartReplicaAsync(name, extra + tenants, storeDown, activityTimeout);
     }
-
-    private static async Task<JsonDocument> ClusterAsync(GatewayProcess replica)
-    {
-        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
-        return JsonDocument.Parse(await admin.GetStringAsync("/api/cluster"));
-    }
-
-    private static async Task<bool> DegradedAsync(GatewayProcess replica)
-    {
-        using var cluster = await ClusterAsync(replica);
-        return cluster.RootElement.GetProperty("degraded").GetBoolean();
-    }
-
-    // Until the replica's list holds exactly these names (bounded by WaitUntilAsync's 10 s).
-    private static Task WaitForMembersAsync(GatewayProcess replica, string[] names) =>
-        TestGateway.WaitUntilAsync(
-            async () =>
-            {
-                using var cluster = await ClusterAsync(replica);
-                var listed = cluster.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-                return listed.SequenceEqual(names.Order(StringComparer.Ordinal));
-            },
-            $"the members are {string.Join(", ", names)}");
 }

@@ -14,23 +14,11 @@ public sealed class SharedFairShareTests : IAsyncLifetime
 {
     private const double Micro = 1_000_000;
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _one = null!;
-    private ConnectionMultiplexer _two = null!;
+    private TwoReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _one = await Connect();
-        _two = await Connect();
-    }
+    public async Task InitializeAsync() => _store = await TwoReplicaStore.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _one.DisposeAsync();
-        await _two.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     // Both replicas charge tenant a: the grant's estimate, then the settlement's difference (a
     // refund on one, a charge on the other); b waits on two. The fleet's counter is the sum of the
@@ -38,8 +26,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task Counters_FromTwoReplicas_SumToTheExactCost_RefundsIncluded_AndTheBacklogFollowsTheWaiters()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var a = Tenant("a", cls, weight: 2);
         var b = Tenant("b", cls, weight: 1);
@@ -52,7 +40,7 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         await oneShare.FlushAsync();
         await twoShare.FlushAsync();
 
-        var db = _one.GetDatabase();
+        var db = _store.One.GetDatabase();
         Assert.Equal((40 + 50) / 2.0 * Micro, (double)await db.HashGetAsync("aotproxy:vtc:m", "a"));
         Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:backlog:m", "two|b"));
         Assert.Equal(["b"], twoShare.Attach(two.Model).Backlogged.Select(t => t.Key));
@@ -79,8 +67,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     {
         const int Requests = 200;
         const int Cost = 100;
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var big = Tenant("big", cls, weight: 3);
         var small = Tenant("small", cls, weight: 1);
@@ -112,8 +100,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task AReplicaBehindStaleData_DecidesAloneAfterTwoFlushIntervals()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var ahead = Tenant("ahead", cls);
         var behind = Tenant("behind", cls);
@@ -146,8 +134,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task ALocallyFairestTenantAheadFleetWide_GivesTheSlotToTheFleetsLeastServedTenantOnTheSameReplica()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var x = Tenant("x", cls);
         var y = Tenant("y", cls);
@@ -173,8 +161,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task ATenantBackloggedFleetWide_IsLiftedToTheLeastBackloggedCounter()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         (await one.Admit(Tenant("d", cls), cls, promptTokens: 500)).Lease.Release(new Usage(500, 0));
         var holdOne = await one.Admit(Tenant("e", cls), cls, promptTokens: 0);
@@ -184,7 +172,7 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         var waitingC = two.Admit(Tenant("c", cls), cls, promptTokens: 1);
         await twoShare.FlushAsync();
 
-        Assert.Equal(500 * Micro, (double)await _one.GetDatabase().HashGetAsync("aotproxy:vtc:m", "c"));
+        Assert.Equal(500 * Micro, (double)await _store.One.GetDatabase().HashGetAsync("aotproxy:vtc:m", "c"));
 
         holdOne.Lease.Release(null);
         holdTwo.Lease.Release(null);
@@ -197,8 +185,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task ABacklogOfAReplicaSilentForOneSecond_IsDroppedByTheNextFlush()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var db = _one.GetDatabase();
+        var (one, oneShare) = Replica(_store.One, "one");
+        var db = _store.One.GetDatabase();
         var now = (long)await db.ScriptEvaluateAsync("local t = redis.call('TIME') return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)");
         await db.HashSetAsync("aotproxy:backlog:m", [new("ghost|g", 1), new("ghost|", now - 5000), new("live|h", 2), new("live|", now)]);
         await db.HashSetAsync("aotproxy:vtc:m", "h", 7);
@@ -229,11 +217,5 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         var share = new SharedFairShare(() => redis, () => name, SharedFairShare.Interval, admission.Time);
         share.Attach(admission.Model);
         return (admission, share);
-    }
-
-    private async Task<ConnectionMultiplexer> Connect()
-    {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        return await ConnectionMultiplexer.ConnectAsync(address.Options());
     }
 }

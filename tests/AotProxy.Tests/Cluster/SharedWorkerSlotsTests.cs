@@ -4,7 +4,6 @@ using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
 using AotProxy.Tests.Support;
-using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -18,23 +17,11 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     private const string Model = ClusterPlane.Model;
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _one = null!;
-    private ConnectionMultiplexer _two = null!;
+    private TwoReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _one = await RedisConnections.ConnectAsync(_redis);
-        _two = await RedisConnections.ConnectAsync(_redis);
-    }
+    public async Task InitializeAsync() => _store = await TwoReplicaStore.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _one.DisposeAsync();
-        await _two.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     // Alone, each replica would send max_concurrency: 2 x 2 at once. Together they hold 2, and
     // one's release lets the request waiting on two in.
@@ -44,8 +31,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 2;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max);
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2, sharedSlots: true);
 
         var first = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"one-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max, "one's requests reached the worker");
@@ -53,7 +40,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         // Both of two's requests hold a slot on two's worker and were refused by the store.
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.SlotsTaken == Max && two.Worker.Shared is { Room: 0 }), $"two holds {two.Worker.SlotsTaken} slots, room {two.Worker.Shared?.Room}");
-        Assert.Equal(Max, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
 
         worker.Finish(1); // one of one's requests ends: its release wakes one of two's
         await worker.Server.WaitUntilAsync(w => w.Requests == Max + 1, "a request of two's reached the worker");
@@ -63,8 +50,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(2 * Max, worker.Server.Requests);
         Assert.Equal(Max, worker.MostAtOnce);
         Assert.True(await RunningIsZeroAsync(), "every grant was given back");
-        Assert.Empty(await _one.GetDatabase().HashGetAllAsync("aotproxy:res:one"));
-        Assert.Empty(await _one.GetDatabase().HashGetAllAsync("aotproxy:res:two"));
+        Assert.Empty(await _store.One.GetDatabase().HashGetAllAsync("aotproxy:res:one"));
+        Assert.Empty(await _store.One.GetDatabase().HashGetAllAsync("aotproxy:res:two"));
     }
 
     // A store that does not answer: each replica sends at most its share, max_concurrency / N.
@@ -74,9 +61,9 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 4;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max, maxQueueWait: "300ms");
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await _redis.StopAsync();
-        Assert.True(await TestConfig.WaitUntil(() => !_one.IsConnected), "the client sees the store gone");
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
 
         var sent = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"down-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max / 2, "the share reached the worker");
@@ -105,14 +92,14 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, 2);
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
-        Assert.True(await TestConfig.WaitUntil(() => _two.GetSubscriber().IsConnected()), "two is connected");
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2, sharedSlots: true);
+        Assert.True(await TestConfig.WaitUntil(() => _store.Two.GetSubscriber().IsConnected()), "two is connected");
 
         Assert.True(await one.Slots!.ShareDrainAsync("w", drain: true));
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.Draining), "two applies the drain");
 
-        await _one.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
+        await _store.One.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
         Assert.True(await TestConfig.WaitUntil(() => !two.Worker.Draining), "two's heartbeat applies the undrain");
     }
 
@@ -138,7 +125,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         for (var i = 0; i < 100; i++)
         {
-            if ((long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 0)
+            if ((long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 0)
             {
                 return true;
             }
