@@ -44,4 +44,7 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 933, Level = LogLevel.Information, Message = "Cluster epoch {Epoch}: seeded {Requests} requests of the last 60 s and the budgets' spend from this replica (first seed of this replica in this epoch: {First})")]
     public static partial void Seeded(ILogger logger, string epoch, long requests, bool first);
+
+    [LoggerMessage(EventId = 934, Level = LogLevel.Warning, Message = "Cluster epoch {Epoch}: shared decisions resume without the seeds of {Missing}, which did not come within {Wait}")]
+    public static partial void SeedsMissing(ILogger logger, string epoch, string missing, TimeSpan wait);
 }

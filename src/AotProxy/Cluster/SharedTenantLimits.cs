@@ -170,7 +170,8 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // decides with its own limits alone. The one place that says so.
     public async Task<SharedTake> TryAdmitAsync(SharedDemand demand)
     {
-        if (connection() is not { IsConnected: true } redis)
+        // Gated: the connection failed and the resync has not found the epoch settled yet.
+        if (connection() is not { IsConnected: true } redis || storeDown is { Gated: true })
         {
             return SharedTake.StoreDown;
         }
