@@ -47,4 +47,7 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 934, Level = LogLevel.Warning, Message = "Cluster epoch {Epoch}: shared decisions resume without the seeds of {Missing}, which did not come within {Wait}")]
     public static partial void SeedsMissing(ILogger logger, string epoch, string missing, TimeSpan wait);
+
+    [LoggerMessage(EventId = 935, Level = LogLevel.Information, Message = "Cluster: {Parts} of this replica's reserved parts set to what it holds (places in flight, budget reservations, worker slots)")]
+    public static partial void Reconciled(ILogger logger, long parts);
 }

@@ -49,6 +49,9 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
 
     public TimeProvider Time => time;
 
+    // What this replica holds in the store's reserved totals (SharedTenantLimits tells it).
+    public HeldParts Held { get; } = new();
+
     // N: the live members at the last heartbeat that reached the store, at least 1 (this replica);
     // while gated, at least the members expected to seed the new epoch (the store's member list
     // was lost with it, so the first beats after an empty restart see only who beat since).
@@ -160,9 +163,11 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
     private static long Share(long limit, long others, int members) =>
         others >= limit ? 0 : LocalShare.Of(limit - others, members);
 
-    // A request admitted alone has ended (SharedTenantLimits.Settle): what it spent (usage null:
-    // nothing, as TenantBudgetState.Settle) waits in the record for the store. Only a budget's
-    // spend is kept in the store.
+    // A request admitted alone has ended, or a shared one whose settlement the store could not be
+    // sent (SharedTenantLimits.Settle): what it spent (usage null: nothing, as
+    // TenantBudgetState.Settle) waits in the record for the store, charged once by the resync
+    // (into the same epoch; a new one is seeded from the ledger instead). Only a budget's spend
+    // is kept in the store.
     public void Settle(in SharedDemand demand, Usage? usage, ModelPrice price)
     {
         if (demand.Budget is null || usage is not { } used)

@@ -106,6 +106,44 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return out
         """;
 
+    // KEYS[1] this replica's parts, aotproxy:res:{replica}. ARGV: pairs (field `kind|name|field`,
+    // the amount this replica holds). Each part becomes what is held (a part the store has that is
+    // not listed: 0), and the total it is part of moves by the difference, never below 0; a
+    // worker's running that went down is published on its release channel, as the reaper does.
+    // Idempotent: run again, it changes nothing. Returns the parts changed.
+    private const string ReconcileScript = """
+        local prefixes = {w = 'aotproxy:worker:', t = 'aotproxy:tenant:'}
+        local held = {}
+        for i = 1, #ARGV, 2 do held[ARGV[i]] = tonumber(ARGV[i + 1]) end
+        local stored = redis.call('HGETALL', KEYS[1])
+        for i = 1, #stored, 2 do
+          if held[stored[i]] == nil then held[stored[i]] = 0 end
+        end
+        local changed = 0
+        for field, amount in pairs(held) do
+          local diff = amount - (tonumber(redis.call('HGET', KEYS[1], field)) or 0)
+          local kind, name, f = string.match(field, '^([^|]+)|(.+)|([^|]+)$')
+          local prefix = kind and prefixes[kind]
+          if diff ~= 0 and prefix then
+            local left = redis.call('HINCRBY', prefix .. name, f, diff)
+            if left < 0 then
+              redis.call('HSET', prefix .. name, f, 0)
+              left = 0
+            end
+            if kind == 'w' and f == 'running' and diff < 0 then
+              redis.call('PUBLISH', 'aotproxy:release:' .. name, left)
+            end
+            changed = changed + 1
+          end
+          if amount > 0 then
+            redis.call('HSET', KEYS[1], field, amount)
+          else
+            redis.call('HDEL', KEYS[1], field)
+          end
+        end
+        return changed
+        """;
+
     private string? _epoch;
     private string? _awaited;
     private HashSet<string> _expected = [];
@@ -137,6 +175,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
 
             var known = _epoch;
+            var reconcile = epoch != known || policy.Gated || policy.Pending;
             if (epoch != known)
             {
                 if (known is not null)
@@ -161,6 +200,11 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
                 }
             }
 
+            if (reconcile)
+            {
+                await ReconcileAsync(db).ConfigureAwait(false);
+            }
+
             await SettleAsync(db, epoch).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -171,6 +215,27 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         finally
         {
             Volatile.Write(ref _running, 0);
+        }
+    }
+
+    // After an outage or an empty restart: this replica's parts of the reserved totals become what
+    // it holds (HeldParts), so a settlement dropped while the store did not answer leaves nothing
+    // counted, and requests in flight across an empty restart count again (in flight, budget
+    // reservations, worker slots), each with its part, so the reaper and the settlements stay exact.
+    private async Task ReconcileAsync(IDatabase db)
+    {
+        var parts = policy.Held.Parts();
+        var args = new RedisValue[2 * parts.Count];
+        for (var i = 0; i < parts.Count; i++)
+        {
+            args[2 * i] = parts[i].Field;
+            args[(2 * i) + 1] = parts[i].Amount;
+        }
+
+        var changed = (long)(await db.ScriptEvaluateAsync(ReconcileScript, [ClusterKeys.Reservations(replica())], args).ConfigureAwait(false));
+        if (changed > 0)
+        {
+            ClusterLog.Reconciled(logger, changed);
         }
     }
 
