@@ -327,6 +327,108 @@ public sealed class ClusterTests : IAsyncLifetime
         }
     }
 
+    // Issue 16's case 6 in small: Redis SIGKILLed while the fleet's minute is full, then restarted
+    // empty under load. Served requests in any 60 s, by the client's own send times, must stay
+    // within rpm + one per replica. Replica A fills the minute alone before the outage, so B and C
+    // have their whole 1/N share unused: the share checked against a replica's own window alone let
+    // each admit floor(rpm / 3) more during the outage (the fleet's minute was full), and after the
+    // empty restart a replica that had seeded admitted against a store that lacked the others'
+    // seeds (up to one heartbeat each).
+    [Fact]
+    public async Task RedisRestartedEmptyUnderLoad_NoSixtySecondsServeMoreThanRpmPlusOnePerReplica()
+    {
+        const int Rpm = 12;
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(Rpm)));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
+        var clock = Stopwatch.StartNew();
+        var sent = new List<(TimeSpan At, string Phase, HttpStatusCode Status)>();
+        async Task SendAsync(int replica, string phase)
+        {
+            var at = clock.Elapsed;
+            using var response = await clients[replica].SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey));
+            lock (sent)
+            {
+                sent.Add((at, phase, response.StatusCode));
+            }
+        }
+
+        static int Seeds(GatewayProcess replica) => replica.Output.Split("Cluster epoch").Length - 1;
+        try
+        {
+            // Before: A alone fills the fleet's minute, then is refused.
+            for (var i = 0; i < Rpm + 3; i++)
+            {
+                await SendAsync(0, "before");
+            }
+
+            // Each replica has read the full minute (a beat with its resync wholly after it): what
+            // the others admitted after a replica's last read is beyond what it can know.
+            foreach (var replica in replicas)
+            {
+                await WaitForBeatsAsync(replica, 2);
+            }
+
+            // Down: every replica knows the store is gone; B and C are asked for the whole limit.
+            await _fleet.Redis.StopAsync();
+            foreach (var replica in replicas)
+            {
+                await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
+            }
+
+            for (var i = 0; i < Rpm; i++)
+            {
+                await SendAsync(1 + (i % 2), "down");
+            }
+
+            // Back, empty, under load: requests keep coming to all three while they reconnect and
+            // seed the new epoch, and 2 s after the last one has (at most 20 s, 400 requests).
+            var seeds = replicas.Select(Seeds).ToList();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var load = Task.Run(async () =>
+            {
+                TimeSpan? allSeeded = null;
+                for (var i = 0; i < 400 && !stop.IsCancellationRequested; i++)
+                {
+                    await SendAsync(i % 3, "back");
+                    allSeeded ??= replicas.Select((r, k) => Seeds(r) > seeds[k]).All(s => s) ? clock.Elapsed : null;
+                    if (allSeeded is { } seeded && clock.Elapsed - seeded > TimeSpan.FromSeconds(2))
+                    {
+                        return true;
+                    }
+
+                    await Task.Delay(50);
+                }
+
+                return false;
+            });
+            await _fleet.Redis.RestartAsync();
+            Assert.True(await load, "every replica seeds the new epoch within 20 s");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        Assert.True(sent.All(s => s.Status is HttpStatusCode.OK or HttpStatusCode.TooManyRequests), string.Join(",", sent.Select(s => s.Status)));
+        var served = sent.Where(s => s.Status == HttpStatusCode.OK).Select(s => s.At).Order().ToList();
+        var most = served.Select((at, i) => served.Skip(i).TakeWhile(later => later - at < TimeSpan.FromSeconds(60)).Count()).DefaultIfEmpty(0).Max();
+        var phases = string.Join(", ", sent.GroupBy(s => s.Phase).Select(g => $"{g.Key} {g.Count(s => s.Status == HttpStatusCode.OK)} of {g.Count()}"));
+        _output.WriteLine($"served {phases}; most in one 60 s: {most} (bound {Rpm} + {replicas.Count}); run {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(Rpm, sent.Count(s => s.Phase == "before" && s.Status == HttpStatusCode.OK)); // the store was up: exact
+        Assert.True(most <= Rpm + replicas.Count, $"{most} served in one 60 s: {phases}");
+    }
+
     // store_down = "closed": a limited tenant gets 503 with Retry-After (the heartbeat, rounded up
     // to whole seconds) and an OpenAI error naming the limit store; a tenant without limits is
     // served as before.
@@ -583,5 +685,23 @@ public sealed class ClusterTests : IAsyncLifetime
                 """
             : "";
         return _fleet.StartReplicaAsync(name, extra + tenants, storeDown, activityTimeout);
+    }
+
+    // Until the replica has run `beats` more heartbeats that reached the store (members_at moves
+    // on each): the first of two ran wholly after this call, its resync included.
+    private static async Task WaitForBeatsAsync(GatewayProcess replica, int beats)
+    {
+        async Task<string?> MembersAtAsync()
+        {
+            using var cluster = await ClusterAsync(replica);
+            return cluster.RootElement.GetProperty("members_at").GetRawText();
+        }
+
+        var seen = await MembersAtAsync();
+        for (var i = 0; i < beats; i++)
+        {
+            var before = seen;
+            await TestGateway.WaitUntilAsync(async () => (seen = await MembersAtAsync()) != before, $"{replica.AdminUri} beats again");
+        }
     }
 }

@@ -44,4 +44,10 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 933, Level = LogLevel.Information, Message = "Cluster epoch {Epoch}: seeded {Requests} requests of the last 60 s and the budgets' spend from this replica (first seed of this replica in this epoch: {First})")]
     public static partial void Seeded(ILogger logger, string epoch, long requests, bool first);
+
+    [LoggerMessage(EventId = 934, Level = LogLevel.Warning, Message = "Cluster epoch {Epoch}: shared decisions resume without the seeds of {Missing}, which did not come within {Wait}")]
+    public static partial void SeedsMissing(ILogger logger, string epoch, string missing, TimeSpan wait);
+
+    [LoggerMessage(EventId = 935, Level = LogLevel.Information, Message = "Cluster: {Parts} of this replica's reserved parts set to what it holds (places in flight, budget reservations, worker slots)")]
+    public static partial void Reconciled(ILogger logger, long parts);
 }

@@ -170,7 +170,8 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // decides with its own limits alone. The one place that says so.
     public async Task<SharedTake> TryAdmitAsync(SharedDemand demand)
     {
-        if (connection() is not { IsConnected: true } redis)
+        // Gated: the connection failed and the resync has not found the epoch settled yet.
+        if (connection() is not { IsConnected: true } redis || storeDown is { Gated: true })
         {
             return SharedTake.StoreDown;
         }
@@ -186,9 +187,13 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
         {
             var result = await redis.GetDatabase().ScriptEvaluateAsync(AdmitScript, KeysOf(demand.Tenant), args).ConfigureAwait(false);
             var answer = (long[])result!;
-            return answer[0] == 1
-                ? new SharedTake(SharedTakeOutcome.Taken, answer[1], TimeSpan.Zero)
-                : new SharedTake(SharedTakeOutcome.Refused, 0, TimeSpan.FromSeconds(answer[2]), (LimitRefusal)answer[1], (BudgetKind)answer[3], answer[4]);
+            if (answer[0] == 1)
+            {
+                storeDown?.Held.Take(demand); // what the resync re-seeds after an empty restart
+                return new SharedTake(SharedTakeOutcome.Taken, answer[1], TimeSpan.Zero);
+            }
+
+            return new SharedTake(SharedTakeOutcome.Refused, 0, TimeSpan.FromSeconds(answer[2]), (LimitRefusal)answer[1], (BudgetKind)answer[3], answer[4]);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -200,9 +205,10 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // token reservation go back. Otherwise the token bin moves to the usage (none known: the
     // reservation stays, as the local TPM lease does) and the budgets charge it (none known:
     // nothing, as TenantBudgetState.Settle). in flight and the budget reservations are released
-    // either way. Lost if the store is unreachable: bins leave the window within 61 s, and
-    // this replica's parts stay counted until it is reaped or the store restarts.
-    // A request store_down admitted alone settles into the outage's record instead.
+    // either way. Not sent if the store is unreachable: bins leave the window within 61 s, the
+    // spend goes into the outage's record and the parts are reconciled by the resync
+    // (StoreDownPolicy, StoreResync). A request store_down admitted alone settles into the
+    // outage's record instead.
     public void Settle(in SharedPlace place, bool admitted, Usage? usage, ModelPrice price)
     {
         if (place.Alone)
@@ -211,8 +217,12 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
             return;
         }
 
+        // Before the script is sent: a resync's reconcile never counts a part its release follows.
+        storeDown?.Held.Release(place.Demand);
         if (connection() is not { IsConnected: true } redis)
         {
+            // Dropped: the resync reconciles the parts; the spend waits in the outage's record.
+            storeDown?.Settle(place.Demand, admitted ? usage : null, price);
             return;
         }
 

@@ -120,6 +120,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         _capacity = capacity;
     }
 
+    // Every worker's fleet-wide state this replica has used: the grants it holds, which the
+    // resync re-seeds after an empty restart (HeldParts).
+    public IEnumerable<SharedWorker> Workers => _workers.Values;
+
     // The worker's fleet-wide state, attached to its WorkerState on first use.
     public SharedWorker For(WorkerState worker)
     {
