@@ -2,6 +2,7 @@ using AotProxy.Accounting;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Limits;
+using AotProxy.Tests.Configuration;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -26,7 +27,7 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
         var (one, two) = Replicas();
 
         // 3 x the limit at once, half through each replica: the 3 replicas took 90 of 90.
-        var takes = await Task.WhenAll(Enumerable.Range(0, 3 * Rpm).Select(i => (i % 2 == 0 ? one : two).TryAdmitAsync(Demand(rpm: Rpm))));
+        var takes = await Task.WhenAll(Enumerable.Range(0, 3 * Rpm).Select(i => (i % 2 == 0 ? one : two).TryAdmitAsync(Demand(rpm: Rpm)).AsTask()));
 
         Assert.Equal(Rpm, takes.Count(t => t.Taken));
         Assert.All(takes.Where(t => !t.Taken), t => Assert.Equal(LimitRefusal.Requests, t.Refusal));
@@ -79,7 +80,7 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
         var (one, two) = Replicas();
         var demand = Demand(tpm: 100, tokens: 30);
 
-        var takes = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => (i % 2 == 0 ? one : two).TryAdmitAsync(demand)));
+        var takes = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => (i % 2 == 0 ? one : two).TryAdmitAsync(demand).AsTask()));
 
         Assert.Equal(3, takes.Count(t => t.Taken)); // 90 of 100: a fourth 30 does not fit
         Assert.All(takes.Where(t => !t.Taken), t => Assert.Equal(LimitRefusal.Tokens, t.Refusal));
@@ -262,6 +263,30 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
         Assert.Equal(SharedTakeOutcome.StoreDown, (await one.TryAdmitAsync(demand)).Outcome);
         new SharedPlace(one, demand, taken.Second).Settle(admitted: false, null, default); // nothing to reach: no exception either
         Assert.Equal(SharedTakeOutcome.StoreDown, (await new SharedTenantLimits(() => null, () => "three").TryAdmitAsync(demand)).Outcome); // not connected yet
+    }
+
+    // The scripts go by their hash (EVALSHA) once loaded; a store restarted empty has none loaded
+    // (NOSCRIPT): the first admit and settle after the reconnect still run, and count.
+    [Fact]
+    public async Task AfterTheStoreRestartedEmpty_TheScriptsRunAgain()
+    {
+        var (one, _) = Replicas();
+        var demand = Demand(rpm: 5, maxInFlight: 5);
+        Assert.True((await one.TryAdmitAsync(demand)).Taken);
+
+        await _redis.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_one.IsConnected), "the client sees the store gone");
+        await _redis.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => _one.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
+
+        var taken = await one.TryAdmitAsync(demand);
+        Assert.Equal(SharedTakeOutcome.Taken, taken.Outcome);
+        var db = _one.GetDatabase();
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:rpm:acme", taken.Second));
+
+        new SharedPlace(one, demand, taken.Second).Settle(admitted: false, null, default);
+        Assert.True(await TestConfig.WaitUntil(() => (long)db.HashGet("aotproxy:tenant:acme", "in_flight") == 0), "the settle ran");
     }
 
     private static SharedDemand Demand(long rpm = 0, long tpm = 0, long tokens = 0, int maxInFlight = 0, TenantBudgetModel? budget = null, long budgetTokens = 0, long budgetNanos = 0) =>

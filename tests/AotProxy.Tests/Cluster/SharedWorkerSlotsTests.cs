@@ -3,6 +3,7 @@ using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
+using AotProxy.Routing;
 using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Cluster;
@@ -119,6 +120,90 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         shared.Wake();
         Assert.True(shared.NextRelease(seen).IsCompleted);
     }
+
+    // A release nobody waits for sends no message: the replicas (each subscribed to every
+    // worker's release channel) would each receive and parse it for nothing. A marker published
+    // after the release on the same connection arrives after anything the release published.
+    [Fact]
+    public async Task AReleaseNobodyWaitsFor_PublishesNothing()
+    {
+        await using var one = Slots(_one, "one", TimeSpan.FromMinutes(10));
+        var worker = Worker(maxConcurrency: 2);
+        var heard = new List<string>();
+        var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _two.GetSubscriber().SubscribeAsync(RedisChannel.Pattern("aotproxy:release:*"), (_, message) =>
+        {
+            lock (heard)
+            {
+                heard.Add((string)message!);
+            }
+
+            if (message == "marker")
+            {
+                marker.TrySetResult();
+            }
+        });
+
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+        worker.Shared!.Release(SlotGrant.Shared);
+        await _one.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
+        await marker.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        lock (heard)
+        {
+            Assert.Equal(["marker"], heard);
+        }
+
+        Assert.Equal(0, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // ... yet a request refused on another replica (waiting for a slot) is woken by the release at
+    // once: the heartbeat (10 minutes here), the other way it would learn of it, never comes.
+    [Fact]
+    public async Task AReleaseWakesARequestWaitingOnAnotherReplica_WithoutItsHeartbeat()
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        await using var one = Slots(_one, "one", heartbeat);
+        await using var two = Slots(_two, "two", heartbeat);
+        var onOne = Worker(maxConcurrency: 1);
+        var onTwo = Worker(maxConcurrency: 1);
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(onOne, TimeSpan.FromSeconds(10), CancellationToken.None));
+        var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.True(await TestConfig.WaitUntil(() => onTwo.Shared is { Room: 0 }), "two was refused");
+        Assert.False(waiting.IsCompleted);
+
+        onOne.Shared!.Release(SlotGrant.Shared);
+        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
+    private async Task<bool> ReleaseListenersAsync(long expected)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (await _one.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:nobody"), "probe") == expected)
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
+    }
+
+    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat)
+    {
+        var slots = new SharedWorkerSlots(() => redis, () => replica, () => 2, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
+        slots.Start();
+        return slots;
+    }
+
+    private static WorkerState Worker(int maxConcurrency) =>
+        new(new WorkerModel("w", new Uri("http://127.0.0.1:1/"), [Model], maxConcurrency, 1, ""), TimeProvider.System);
 
     // The releases are fire-and-forget: bounded, 10 s.
     private async Task<bool> RunningIsZeroAsync()
