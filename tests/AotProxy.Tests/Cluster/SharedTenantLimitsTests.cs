@@ -274,14 +274,14 @@ public sealed class SharedTenantLimitsTests : IAsyncLifetime
         var demand = Demand(rpm: 5, maxInFlight: 5);
         Assert.True((await one.TryAdmitAsync(demand)).Taken);
 
-        await _redis.StopAsync();
-        Assert.True(await TestConfig.WaitUntil(() => !_one.IsConnected), "the client sees the store gone");
-        await _redis.RestartAsync();
-        Assert.True(await TestConfig.WaitUntil(() => _one.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => _store.One.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
 
         var taken = await one.TryAdmitAsync(demand);
         Assert.Equal(SharedTakeOutcome.Taken, taken.Outcome);
-        var db = _one.GetDatabase();
+        var db = _store.One.GetDatabase();
         Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
         Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:rpm:acme", taken.Second));
 

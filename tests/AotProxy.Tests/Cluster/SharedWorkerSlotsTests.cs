@@ -5,6 +5,7 @@ using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
 using AotProxy.Routing;
 using AotProxy.Tests.Support;
+using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -127,11 +128,11 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     [Fact]
     public async Task AReleaseNobodyWaitsFor_PublishesNothing()
     {
-        await using var one = Slots(_one, "one", TimeSpan.FromMinutes(10));
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
         var worker = Worker(maxConcurrency: 2);
         var heard = new List<string>();
         var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _two.GetSubscriber().SubscribeAsync(RedisChannel.Pattern("aotproxy:release:*"), (_, message) =>
+        await _store.Two.GetSubscriber().SubscribeAsync(RedisChannel.Pattern("aotproxy:release:*"), (_, message) =>
         {
             lock (heard)
             {
@@ -146,7 +147,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
         worker.Shared!.Release(SlotGrant.Shared);
-        await _one.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
+        await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
         await marker.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         lock (heard)
@@ -154,7 +155,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             Assert.Equal(["marker"], heard);
         }
 
-        Assert.Equal(0, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(0, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
     // ... yet a request refused on another replica (waiting for a slot) is woken by the release at
@@ -163,8 +164,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task AReleaseWakesARequestWaitingOnAnotherReplica_WithoutItsHeartbeat()
     {
         var heartbeat = TimeSpan.FromMinutes(10);
-        await using var one = Slots(_one, "one", heartbeat);
-        await using var two = Slots(_two, "two", heartbeat);
+        await using var one = Slots(_store.One, "one", heartbeat);
+        await using var two = Slots(_store.Two, "two", heartbeat);
         var onOne = Worker(maxConcurrency: 1);
         var onTwo = Worker(maxConcurrency: 1);
         Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
@@ -176,7 +177,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         onOne.Shared!.Release(SlotGrant.Shared);
         Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
     // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
@@ -184,7 +185,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         for (var i = 0; i < 100; i++)
         {
-            if (await _one.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:nobody"), "probe") == expected)
+            if (await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:nobody"), "probe") == expected)
             {
                 return true;
             }
