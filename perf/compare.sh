@@ -106,76 +106,26 @@ log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- processes, by PID only
 
+FLEET_TAG="compare.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$ROOT/perf/lib/fleet.sh"
+
 declare -A PID_OF=()   # name -> pid of every long-running process this script started
 
-cleanup() {
-  local name pid
-  for name in "${!PID_OF[@]}"; do
-    pid=${PID_OF[$name]}
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for name in "${!PID_OF[@]}"; do
-    pid=${PID_OF[$name]}
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
+trap fleet_stop_all EXIT
 trap 'exit 130' INT TERM
+
+# pin CORE: what fleet_spawn starts next runs on CORE, at nice NICE.
+pin() { fleet_launcher=(nice -n "$NICE" taskset -c "$1"); }
 
 stop() {
   local name=$1 pid=${PID_OF[$1]:-}
   [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  fleet_stop "$pid"
   unset "PID_OF[$name]"
 }
 
-# start NAME CORE LOGFILE COMMAND...: runs COMMAND pinned to CORE, in the background.
-start() {
-  local name=$1 core=$2 logfile=$3
-  shift 3
-  nice -n "$NICE" taskset -c "$core" "$@" >"$logfile" 2>&1 &
-  PID_OF[$name]=$!
-}
-
-wait_for_line() { # FILE TEXT NAME
-  for _ in $(seq 300); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    kill -0 "${PID_OF[$3]}" 2>/dev/null || { cat "$1" >&2; echo "$3 exited before it was ready" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "$3 not ready within 30 s" >&2
-  return 1
-}
-
-wait_for_http() { # URL NAME
-  for _ in $(seq 300); do
-    if curl -s -o /dev/null "$1"; then
-      sleep 0.2 # a second server on the port would answer too: make sure ours is still alive
-      kill -0 "${PID_OF[$2]}" 2>/dev/null && return 0
-    fi
-    kill -0 "${PID_OF[$2]}" 2>/dev/null || { echo "$2 exited before it was ready" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "$2 not answering on $1 within 30 s" >&2
-  return 1
-}
-
 # ---------------------------------------------------------------- setup
-
-# Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
-check_ports_free() {
-  local port
-  for port in $ALL_PORTS; do
-    if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
-      echo "port $port on $HOST is in use (by another process); free ports $ALL_PORTS first" >&2
-      exit 1
-    fi
-  done
-}
 
 install_tools() {
   local missing=()
@@ -277,19 +227,7 @@ EOF
     done
   done
 
-  cat >"$WORK/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[$(cat "$WORK/request.json")]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $KEY"
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d mean_us=%.1f errors=%d status_errors=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-EOF
+  fleet_wrk_script "$(cat "$WORK/request.json")" "$KEY" >"$WORK/post.lua"
 }
 
 # The main context of both nginx configs. master_process off: one process, so its PID carries
@@ -331,36 +269,35 @@ EOF
 }
 
 start_backends() {
-  start backend $LOAD_CORE "$WORK/backend.log" nginx -p "$WORK" -e "$WORK/backend-error.log" -c "$WORK/backend.conf"
-  wait_for_http "http://$HOST:$BACKEND_PORT/" backend
-  AOTPROXY_LOG_LEVEL=warning start sim $LOAD_CORE "$WORK/sim.log" \
-    "$AOT_BIN" simulate --listen "$HOST:$SIM_PORT" --model "$MODEL" --decode-tps 200 --max-num-seqs 1024
-  wait_for_line "$WORK/sim.log" "aotproxy simulate ready" sim
+  pin $LOAD_CORE
+  fleet_spawn "$WORK/backend.log" nginx -p "$WORK" -e "$WORK/backend-error.log" -c "$WORK/backend.conf"
+  PID_OF[backend]=$fleet_last_pid
+  fleet_wait_port $BACKEND_PORT "the nginx backend" "$WORK/backend.log"
+  AOTPROXY_LOG_LEVEL=warning fleet_start_worker "$AOT_BIN" $SIM_PORT "$WORK/sim.log" --model "$MODEL" --decode-tps 200 --max-num-seqs 1024
+  PID_OF[sim]=$fleet_last_pid
 }
 
 start_proxies() { # backend | sim
   local upstream=$1 upstream_port=$BACKEND_PORT proxy
   [[ $upstream == sim ]] && upstream_port=$SIM_PORT
+  pin $PROXY_CORE
   for proxy in "${PROXY_LIST[@]}"; do
     case $proxy in
       nginx)
         nginx_proxy_conf "$upstream_port"
-        start nginx $PROXY_CORE "$WORK/nginx-$upstream.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
-        wait_for_http "http://$HOST:$NGINX_PORT/" nginx ;;
+        fleet_spawn "$WORK/nginx-$upstream.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
+        fleet_wait_port $NGINX_PORT "the nginx proxy" "$WORK/nginx-$upstream.log" ;;
       yarp)
-        start yarp $PROXY_CORE "$WORK/yarp-$upstream.log" dotnet "$YARP_DLL" --listen "$HOST:$YARP_PORT" --upstream "http://$HOST:$upstream_port/"
-        wait_for_line "$WORK/yarp-$upstream.log" "yarp-peer ready" yarp ;;
-      aot)
-        AOTPROXY_LOG_LEVEL=warning start aot $PROXY_CORE "$WORK/aot-$upstream.log" "$AOT_BIN" serve --config "$WORK/aotproxy-aot-$upstream.toml"
-        wait_for_line "$WORK/aot-$upstream.log" "aotproxy ready" aot ;;
+        fleet_spawn "$WORK/yarp-$upstream.log" dotnet "$YARP_DLL" --listen "$HOST:$YARP_PORT" --upstream "http://$HOST:$upstream_port/"
+        fleet_wait_line "$WORK/yarp-$upstream.log" "yarp-peer ready" yarp ;;
+      aot) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$AOT_BIN" "$WORK/aotproxy-aot-$upstream.toml" "$WORK/aot-$upstream.log" ;;
       jit)
-        AOTPROXY_LOG_LEVEL=warning start jit $PROXY_CORE "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
-        wait_for_line "$WORK/jit-$upstream.log" "aotproxy ready" jit ;;
-      base)
-        AOTPROXY_LOG_LEVEL=warning start base $PROXY_CORE "$WORK/base-$upstream.log" "$BASE_BIN" serve --config "$WORK/aotproxy-base-$upstream.toml"
-        wait_for_line "$WORK/base-$upstream.log" "aotproxy ready" base ;;
+        AOTPROXY_LOG_LEVEL=warning fleet_spawn "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
+        fleet_wait_line "$WORK/jit-$upstream.log" "aotproxy ready:" jit ;;
+      base) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BASE_BIN" "$WORK/aotproxy-base-$upstream.toml" "$WORK/base-$upstream.log" ;;
       *) echo "unknown proxy $proxy (nginx yarp aot jit base)" >&2; exit 2 ;;
     esac
+    PID_OF[$proxy]=$fleet_last_pid
   done
 }
 
@@ -702,7 +639,9 @@ log "$(nproc) cores: proxies on core $PROXY_CORE; backends and load generators s
 log "raw data: $RAW"
 
 OPEN_RATE=0
-check_ports_free
+# Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
+# shellcheck disable=SC2086  # the list of ports
+fleet_check_ports $ALL_PORTS || exit 1
 wait_for_quiet_core
 write_configs
 start_backends

@@ -12,7 +12,7 @@ namespace AotProxy.FunctionalTests.Support;
 // /api/cluster reads are static, so a test class can `using static` them.
 internal sealed class ClusterFleet(RedisServer redis, SimulatedWorker worker, DirectoryInfo directory, int maxConcurrency, bool ledger) : IAsyncDisposable
 {
-    // Short, so that tests see members come and go in about a second, not in the 30 s of a default.
+    // A fifth of the defaults (1 s, 5 s): a killed replica leaves the list within about a second.
     public static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
     public static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
 
@@ -25,7 +25,7 @@ internal sealed class ClusterFleet(RedisServer redis, SimulatedWorker worker, Di
     // Where the replicas' configs (and ledgers) are written; deleted with the fleet.
     public DirectoryInfo Directory { get; } = directory;
 
-    // Every gateway started, in order, the killed and stopped ones included.
+    // Every gateway started, in order, the killed ones included.
     public IReadOnlyList<GatewayProcess> Replicas => _replicas;
 
     // maxConcurrency: the worker's max_concurrency in every replica's config (by default the
