@@ -23,6 +23,11 @@ public class SharedDecisionBenchmarks
     private const int MaxConcurrency = 1_000_000;
     private static readonly Usage Used = new(12, 1);
 
+    private const string TrivialScript = "return 1";
+    private static readonly RedisKey[] Keys = ["k"];
+    private static readonly RedisValue[] Values = [1];
+
+    private byte[] _trivialHash = null!;
     private RedisServer _redis = null!;
     private ConnectionMultiplexer _connection = null!;
     private SharedTenantLimits _limits = null!;
@@ -40,6 +45,7 @@ public class SharedDecisionBenchmarks
         }
 
         _connection = ConnectionMultiplexer.Connect(address.Options());
+        _trivialHash = _connection.GetServers()[0].ScriptLoad(TrivialScript);
         _limits = new SharedTenantLimits(() => _connection, () => "bench");
         _slots = new SharedWorkerSlots(() => _connection, () => "bench", () => 1, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), TimeSpan.FromSeconds(1), TimeProvider.System);
         _slots.Start();
@@ -70,6 +76,24 @@ public class SharedDecisionBenchmarks
 
     [Benchmark(Baseline = true)]
     public async Task<bool> Ping() => await _connection.GetDatabase().PingAsync() > TimeSpan.Zero;
+
+    // The client's cost of a script alone: a one-line script given as text (the client looks its
+    // hash up and sends EVALSHA), and the same by its hash, fire-and-forget likewise.
+    [Benchmark]
+    public async Task<bool> ScriptByText()
+    {
+        var db = _connection.GetDatabase();
+        _ = db.ScriptEvaluateAsync(TrivialScript, Keys, Values, CommandFlags.FireAndForget);
+        return (long)await db.ScriptEvaluateAsync(TrivialScript, Keys, Values) == 1;
+    }
+
+    [Benchmark]
+    public async Task<bool> ScriptByHash()
+    {
+        var db = _connection.GetDatabase();
+        _ = db.ScriptEvaluateAsync(_trivialHash, Keys, Values, CommandFlags.FireAndForget);
+        return (long)await db.ScriptEvaluateAsync(_trivialHash, Keys, Values) == 1;
+    }
 
     // SharedTenantLimits: the admit script, then its settle (fire-and-forget).
     [Benchmark]

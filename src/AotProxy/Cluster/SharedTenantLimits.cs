@@ -168,6 +168,8 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
 
     public StoreDownPolicy? StoreDown => storeDown;
 
+    private static readonly ClusterScript Admit = new(AdmitScript);
+
     private const int AdmitArgs = 12;
 
     // The admit's argument arrays, reused once answered: about as many as admits wait at once.
@@ -204,7 +206,7 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
         args[11] = demand.Month;
         try
         {
-            var result = await redis.GetDatabase().ScriptEvaluateAsync(AdmitScript, KeysOf(demand.Tenant), args).ConfigureAwait(false);
+            var result = await Admit.EvaluateAsync(redis.GetDatabase(), KeysOf(demand.Tenant), args).ConfigureAwait(false);
 
             // Answered: the client has written the arguments and holds them no longer, so the
             // next admit may fill them (an admit that failed may still be queued: not reused).

@@ -115,6 +115,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         return out
         """;
 
+    private static readonly ClusterScript Grant = new(GrantScript);
     private static readonly RedisValue DrainedField = "drained";
     private const string DrainEvent = "drain:";
     private const string UndrainEvent = "undrain:";
@@ -225,7 +226,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         try
         {
-            var answer = (long)(await redis.GetDatabase().ScriptEvaluateAsync(GrantScript, shared.Keys, shared.GrantArgs(max, _waitMs)).ConfigureAwait(false));
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs)).ConfigureAwait(false));
             if (answer > 0)
             {
                 shared.OnGranted(answer, max);

@@ -180,6 +180,24 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // The grant goes by its hash (ClusterScript); a store restarted empty knows no script
+    // (NOSCRIPT), and the grant still runs and counts.
+    [Fact]
+    public async Task AfterTheStoreRestartedEmpty_AGrantRunsAgain()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        var worker = Worker(maxConcurrency: 2);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => _store.One.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
+
+        Assert.Equal(SharedTakeOutcome.Taken, await one.TryGrantAsync(worker.Shared!, 2));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
     // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
     private async Task<bool> ReleaseListenersAsync(long expected)
     {
