@@ -137,8 +137,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task ATurnWaitsWhileItsTenantIsAheadFleetWide_AndItsChargeComesBackWithoutUsage()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var ahead = Tenant("ahead", cls);
         var behind = Tenant("behind", cls);
@@ -155,20 +155,20 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         await twoShare.FlushAsync();
         Assert.False(turn.IsCompleted);
         Assert.Equal(deferred + 1, vtc.Deferred);
-        Assert.Equal(1, (long)await _one.GetDatabase().HashGetAsync("aotproxy:backlog:m", "two|ahead"));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:backlog:m", "two|ahead"));
 
         var heldOne = await Turned(holdOne); // behind: 2,500, within 1,024 of ahead's 3,000
         await oneShare.FlushAsync();
         await twoShare.FlushAsync();
         Assert.True(await turn.WaitAsync(TimeSpan.FromSeconds(10)));
         await twoShare.FlushAsync(); // the turn's charge, made when the last answer came
-        Assert.Equal(3010 * Micro, (double)await _one.GetDatabase().HashGetAsync("aotproxy:vtc:m", "ahead"));
+        Assert.Equal(3010 * Micro, (double)await _store.One.GetDatabase().HashGetAsync("aotproxy:vtc:m", "ahead"));
 
         granted.Lease.LeftForSlot();
         granted.Lease.Turned.Release(null);
         await twoShare.FlushAsync();
-        Assert.Equal(3000 * Micro, (double)await _one.GetDatabase().HashGetAsync("aotproxy:vtc:m", "ahead"));
-        Assert.False(await _one.GetDatabase().HashExistsAsync("aotproxy:backlog:m", "two|ahead"));
+        Assert.Equal(3000 * Micro, (double)await _store.One.GetDatabase().HashGetAsync("aotproxy:vtc:m", "ahead"));
+        Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:backlog:m", "two|ahead"));
 
         heldOne.Release(null);
         (await Settle(waitingOne)).Lease.Release(null);
@@ -179,8 +179,8 @@ public sealed class SharedFairShareTests : IAsyncLifetime
     [Fact]
     public async Task ATurnWithoutAFreshAnswer_IsGivenAfterTwoFlushIntervals()
     {
-        var (one, oneShare) = Replica(_one, "one");
-        var (two, twoShare) = Replica(_two, "two");
+        var (one, oneShare) = Replica(_store.One, "one");
+        var (two, twoShare) = Replica(_store.Two, "two");
         var cls = Class();
         var ahead = Tenant("ahead", cls);
         (await Turned(await one.Admit(ahead, cls, promptTokens: 3000))).Release(new Usage(3000, 0));
