@@ -33,7 +33,7 @@ internal static partial class ClusterLog
     public static partial void ReleasedPreviousLife(ILogger logger, string replica, long parts);
 
     // 930-939: store_down and the resync after it (StoreDownPolicy, StoreResync).
-    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
+    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer, or its epoch waits for the replicas' seeds after a reconnect: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
     public static partial void DecidingAlone(ILogger logger, string mode, int members);
 
     [LoggerMessage(EventId = 931, Level = LogLevel.Information, Message = "Cluster store answers again: shared decisions resume (store_down was {Mode}); re-charged {Requests} requests of {Tenants} tenants admitted alone in the last 60 s")]

@@ -247,6 +247,38 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(served, worker.Requests);
     }
 
+    // Replica A fills the fleet's minute (requests, or tokens) through the store; then the store
+    // stops answering replica B, whose own window is empty. B's share is of what the others did
+    // not hold at its last read: none of the requests, less than one request of the tokens, so B
+    // refuses. Seen failing before (the share was of the whole limit): B served its
+    // floor(limit / 2) on top of A's full minute.
+    [Theory]
+    [InlineData(6, "")]
+    [InlineData(1000, "tpm = 500")] // each request reserves ~20 tokens and settles to 112
+    public async Task Down_AMinuteTheOthersFilled_LeavesThisReplicaNoShare(int rpm, string tpm)
+    {
+        await using var worker = Worker();
+        var up = true;
+        var snapshot = Snapshot(worker, rpm, StoreDownModes.Local, budget: tpm);
+        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => up ? _connection : null, "replica-b", members: 2);
+        var db = _connection.GetDatabase();
+        await a.Resync.RunAsync(db);
+        var served = 0;
+        for (var i = 0; i < 100 && (await a.SendAsync(LimitedKey, $"a{i}")).Status == 200; i++)
+        {
+            served++;
+        }
+
+        Assert.True(served > 1, $"{served}");
+        await b.Resync.RunAsync(db); // B's read of the fleet's minute
+        up = false;
+        var refused = await b.SendAsync(LimitedKey, "b-down");
+        Assert.Equal(429, refused.Status);
+        Assert.Equal(served, worker.Requests);
+        Assert.Contains("llm_gateway_cluster_store_down_decisions_total{mode=\"local\",outcome=\"refused\"} 1", await b.MetricsAsync(), StringComparison.Ordinal);
+    }
+
     // Redis restarted empty while two requests run on replica A (max_in_flight = 2, a budget, the
     // worker's slots shared): A's resync puts back what it holds, each with its part in
     // aotproxy:res:replica-a, so replica B is refused by max_in_flight while they run, and their
