@@ -650,6 +650,10 @@ public sealed class ClusterTests : IAsyncLifetime
         await _fleet.Redis.RestartAsync();
         await TestGateway.WaitUntilAsync(() => Task.FromResult(Seeds(a) > seeds.A && Seeds(b) > seeds.B), "both replicas seed the new epoch");
 
+        // A decides alone (store_down, which knows nothing of B's spend) until a beat of its own
+        // finds both seeds in: one whole beat after both were logged.
+        await WaitForBeatsAsync(a, 2);
+
         var after = await StatusAsync(clientA, Key);
         Assert.Equal(HttpStatusCode.TooManyRequests, after.Status);
         Assert.Contains("insufficient_quota", after.Body, StringComparison.Ordinal);
