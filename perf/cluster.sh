@@ -303,9 +303,13 @@ case1() {
 
 # At --speed 0.1 a request of 32 completion tokens holds its slot ~3.2 s: the fleet's 64 slots
 # serve ~20 such requests per second. Each tenant offers 1.3x its weight's share of the slot time,
-# so all three stay backlogged whichever share the gateways give them.
+# so all three stay backlogged whichever share the gateways give them. The clients wait 30 s: a
+# served request may wait max_queue_wait (10 s) in the queue, up to as long again for its turn and
+# a worker's slot, then run 6.4 s (t70's long ones); with 15 s, t70's requests that waited their
+# queue out in the steady state were all cut off by their clients while the fleet served (and
+# charged) them, so "served" measured the client's timeout, not the fair share.
 case2() {
-  local shape dir
+  local shape dir timeout=30s
   for shape in same mixed; do
     dir="$out/case2-$shape"
     mkdir -p "$dir"
@@ -314,15 +318,15 @@ t20 20 0 0 0 0
 t10 10 0 0 0 0" || return 3
     if [[ $shape == same ]]; then
       # 3.2 s per request: t70 0.91 x 20/s, t20 0.26 x 20/s (half on B, half on C), t10 0.13 x 20/s.
-      write_profile "$dir/A.toml" 15s "$(inject 18.2 "$fair_seconds")" "$(mix t70 1 400 32)"
-      write_profile "$dir/B.toml" 15s "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
-      write_profile "$dir/C.toml" 15s "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
+      write_profile "$dir/A.toml" "$timeout" "$(inject 18.2 "$fair_seconds")" "$(mix t70 1 400 32)"
+      write_profile "$dir/B.toml" "$timeout" "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
+      write_profile "$dir/C.toml" "$timeout" "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
     else
       # t70 long (4,000 characters, 64 tokens: 6.4 s), t20 short (200, 16: 1.6 s), t10 medium
       # (1,000, 32: 3.2 s); rates for 1.3x each weight's share of the 64 slots' time.
-      write_profile "$dir/A.toml" 15s "$(inject 9.1 "$fair_seconds")" "$(mix t70 1 4000 64)"
-      write_profile "$dir/B.toml" 15s "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
-      write_profile "$dir/C.toml" 15s "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
+      write_profile "$dir/A.toml" "$timeout" "$(inject 9.1 "$fair_seconds")" "$(mix t70 1 4000 64)"
+      write_profile "$dir/B.toml" "$timeout" "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
+      write_profile "$dir/C.toml" "$timeout" "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
     fi
     spread "$dir" || return 1
     stop_fleet

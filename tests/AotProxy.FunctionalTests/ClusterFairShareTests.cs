@@ -19,7 +19,7 @@ public sealed class ClusterFairShareTests(ITestOutputHelper output) : IAsyncLife
     private const string HeavyKey = "sk-test-cluster-heavy";
     private const string LightKey = "sk-test-cluster-light";
     private const int MaxConcurrency = 4;
-    private const int LightRequests = 40;
+    private const int LightRequests = 120; // ~4,000 weighted tokens: the slack (256) is ~6 % of it
     private static readonly TimeSpan MaxRun = TimeSpan.FromSeconds(60);
 
     private ClusterFleet _fleet = null!;
@@ -94,15 +94,17 @@ public sealed class ClusterFairShareTests(ITestOutputHelper output) : IAsyncLife
         output.WriteLine(line);
         Assert.True(counts["light"] >= LightRequests, line);
 
-        // 3:1 within what the bound allows over 40 requests of light's: one request's cost and
-        // a flush interval's charges either way, here well under 15 %.
+        // 3:1 within what the bound allows over 120 requests of light's (~34 weighted tokens
+        // each): the grant rule's slack (256 weighted tokens of service) and a flush interval's
+        // charges either way, here well under 15 %. (Over 40 requests the slack alone was 18 %.)
         Assert.True(ratio is >= 3 * 0.85 and <= 3 * 1.15, line);
         Assert.InRange(_fleet.Worker.Stats.MaxInEngine, 1, MaxConcurrency);
 
-        // Heavy's replica left slots to light's, and says so.
-        var deferred = MetricsText.Value(await MetricsAsync(a), "llm_gateway_cluster_fair_share_deferred_total", $"model=\"{TestGateway.Model}\"");
-        output.WriteLine($"replica-a deferred {deferred} grants");
-        Assert.True(deferred > 0, $"replica-a deferred {deferred} grants");
+        // Light's replica (alone it would take half the slots) held its requests back for
+        // heavy's, and says so.
+        var deferred = MetricsText.Value(await MetricsAsync(b), "llm_gateway_cluster_fair_share_deferred_total", $"model=\"{TestGateway.Model}\"");
+        output.WriteLine($"replica-b deferred {deferred} grants and turns");
+        Assert.True(deferred > 0, $"replica-b deferred {deferred} grants and turns");
     }
 
     private Task<GatewayProcess> StartReplicaAsync(string name) =>
