@@ -155,16 +155,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
             """;
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names); // each has its connection to the store
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant);
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
         try
@@ -257,16 +248,7 @@ public sealed class ClusterTests : IAsyncLifetime
     {
         const int Rpm = 9;
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(Rpm)));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(Rpm));
 
         await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
@@ -339,16 +321,7 @@ public sealed class ClusterTests : IAsyncLifetime
     {
         const int Rpm = 12;
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(Rpm)));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(Rpm));
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
         var clock = Stopwatch.StartNew();
@@ -436,16 +409,7 @@ public sealed class ClusterTests : IAsyncLifetime
     public async Task StoreStopped_Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
     {
         string[] names = ["replica-a", "replica-b"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(100), storeDown: "closed"));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(100), storeDown: "closed");
 
         await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
@@ -492,16 +456,7 @@ public sealed class ClusterTests : IAsyncLifetime
         const string Key = "sk-test-cluster-in-flight";
         var tenant = Tenant("held", Key, $"max_in_flight = {MaxInFlight}");
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant, activityTimeout: "120s"));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant, activityTimeout: "120s");
 
         var (a, b, c) = (replicas[0], replicas[1], replicas[2]);
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
@@ -546,16 +501,7 @@ public sealed class ClusterTests : IAsyncLifetime
         const string Key = "sk-test-cluster-budget";
         var tenant = Tenant("bud", Key, $"budget_tokens = {Budget}");
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant);
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
         long spent = 0;
@@ -689,6 +635,23 @@ public sealed class ClusterTests : IAsyncLifetime
                 """
             : "";
         return _fleet.StartReplicaAsync(name, extra + tenants, storeDown, activityTimeout);
+    }
+
+    // The replicas named, each listing all of them (each has its connection to the store).
+    private async Task<List<GatewayProcess>> StartMembersAsync(string[] names, string tenants, string storeDown = "local", string activityTimeout = "10s")
+    {
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: tenants, storeDown: storeDown, activityTimeout: activityTimeout));
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        return replicas;
     }
 
     // Until the replica has run `beats` more heartbeats that reached the store (members_at moves

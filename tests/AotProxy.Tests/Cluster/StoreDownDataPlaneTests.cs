@@ -183,9 +183,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         }
 
         Assert.Equal(4, await SharedCountAsync(db, "acme"));
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        await WaitConnectedAsync();
+        await RestartEmptyAsync();
         Assert.Equal(0, await SharedCountAsync(db, "acme"));
 
         await plane.Resync.RunAsync(db);
@@ -234,9 +232,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(0, a.Limits.Of("acme")!.Budget!.SpentTokens); // A's own books: nothing spent
         Assert.Equal(429, (await a.SendAsync(LimitedKey, "a-before")).Status); // the fleet's budget is used up
 
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        await WaitConnectedAsync();
+        await RestartEmptyAsync();
         Assert.False(await db.KeyExistsAsync("aotproxy:tenant:acme"));
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
@@ -307,9 +303,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 
         var reserved = (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved");
         Assert.True(reserved > 0);
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        await WaitConnectedAsync();
+        await RestartEmptyAsync();
         Assert.False(await db.KeyExistsAsync("aotproxy:tenant:acme"));
 
         await a.Resync.RunAsync(db);
@@ -392,8 +386,11 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.True(await condition(), "the settlements reached the store");
     }
 
-    private async Task WaitConnectedAsync()
+    // The store stopped and started again empty, and the tests' connection back to it.
+    private async Task RestartEmptyAsync()
     {
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
         for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
         {
             await Task.Delay(50);
