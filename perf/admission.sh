@@ -86,7 +86,6 @@ fleet_one_of experiment "${all_experiments[*]}" "${experiments[@]}" || exit 1
 
 # The fleet. perf/profiles/admission-*.toml derive their rates from these numbers: change them together.
 model="meta-llama/Llama-3.1-8B-Instruct"
-worker_names=(sim-0 sim-1)
 max_num_seqs=16
 worker_ports=("$base_port" $((base_port + 1)))
 gateway_port=$((base_port + 8))
@@ -181,17 +180,14 @@ TOML
 }
 
 write_config() {
-  local experiment="$1" file="$2" i
+  local experiment="$1" file="$2"
   {
     echo "# Written by perf/admission.sh for experiment $experiment."
     fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
     admission_config "$experiment"
-    for i in "${!worker_names[@]}"; do
-      printf '\n[[workers]]\nname = "%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s  # = --max-num-seqs\n' \
-        "${worker_names[i]}" "${worker_ports[i]}" "$model" "$max_num_seqs"
-    done
+    fleet_workers_toml "$model" "$max_num_seqs" "${worker_ports[@]}" # max_concurrency = --max-num-seqs
   } >"$file"
-  "$binary" check-config "$file" >/dev/null || { echo "admission.sh: $file does not validate" >&2; return 1; }
+  fleet_check_config "$binary" "$file"
 }
 
 # Every 0.5 s: "EPOCH_SECONDS {json of /api/queues}", until killed.
@@ -206,14 +202,11 @@ sample_queues() {
 }
 
 run_one() {
-  local experiment="$1" dir="$out/$1" i profile
+  local experiment="$1" dir="$out/$1" profile
   profile="perf/profiles/admission-${experiment%-priority}.toml"
   mkdir -p "$dir"
   write_config "$experiment" "$dir/gateway.toml" || return 1
-  for i in "${!worker_names[@]}"; do
-    fleet_start_worker "$binary" "${worker_ports[i]}" "$dir/${worker_names[i]}.log" \
-      --model "$model" --max-num-seqs "$max_num_seqs" --name "${worker_names[i]}" || return 3
-  done
+  fleet_start_workers "$binary" "$dir" "${worker_ports[*]}" --model "$model" --max-num-seqs "$max_num_seqs" || return 3
   fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/gateway.log" || return 3
 
   sample_queues "$dir/queues.jsonl" &

@@ -90,8 +90,8 @@ FLEET_TAG="cluster.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$here/lib/fleet.sh"
 
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
-  echo "cluster.sh: needs redis-server and redis-cli (apt-get install redis-server)" >&2
+command -v redis-server >/dev/null || {
+  echo "cluster.sh: needs redis-server (apt-get install redis-server)" >&2
   exit 1
 }
 command -v wrk >/dev/null || { echo "cluster.sh: needs wrk (apt-get install wrk) for case 5" >&2; exit 1; }
@@ -167,35 +167,17 @@ fleet_build_runner "$out" || exit 1
 # ---------------------------------------------------------------- the fleet
 
 redis_pid=""
-# Starts redis-server on redis_port (no RDB, no AOF: a restart is an empty store) and waits for PONG.
+# start_redis LOG: redis-server on redis_port (no RDB, no AOF: a restart is an empty store).
 start_redis() {
-  local log="$1"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >>"$log" 2>&1 &
-  redis_pid=$!
-  fleet_pids+=("$redis_pid")
-  local _
-  for _ in $(seq 1 100); do
-    [[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" == PONG ]] && return 0
-    kill -0 "$redis_pid" 2>/dev/null || { echo "cluster.sh: redis-server exited:" >&2; cat "$log" >&2; return 3; }
-    sleep 0.1
-  done
-  echo "cluster.sh: redis-server does not answer on $redis_port" >&2
-  return 3
-}
-
-# start_workers DIR SPEED: the 4 simulators.
-start_workers() {
-  local i
-  for i in "${!worker_ports[@]}"; do
-    fleet_start_worker "$binary" "${worker_ports[i]}" "$1/sim-$i.log" \
-      --model "$model" --max-num-seqs "$sim_seqs" --speed "$2" --name "sim-$i" || return 3
-  done
+  fleet_spawn "$1" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+  redis_pid=$fleet_last_pid
+  fleet_wait_port "$redis_port" redis-server "$1"
 }
 
 # write_config FILE PORT ADMIN REPLICA TENANTS: REPLICA "" = no [cluster] (the lone gateway).
 # TENANTS: "name weight rpm tpm max_in_flight budget_tokens" lines.
 write_config() {
-  local file="$1" port="$2" admin="$3" replica="$4" tenants="$5" i name weight t_rpm t_tpm t_inflight t_budget
+  local file="$1" port="$2" admin="$3" replica="$4" tenants="$5" name weight t_rpm t_tpm t_inflight t_budget
   {
     echo "# Written by perf/cluster.sh."
     fleet_gateway_toml "$port" "$admin" least_queue
@@ -222,12 +204,9 @@ TOML
       printf '\n[[tenants]]\nname = "%s"\nclass = "shared"\nweight = %s\napi_key_sha256 = ["%s"]  # sha256 of "sk-%s"\nmodels = ["*"]\nrpm = %s\ntpm = %s\nmax_in_flight = %s\nbudget_tokens = %s\n' \
         "$name" "$weight" "$("$binary" hash-key "sk-$name")" "$name" "$t_rpm" "$t_tpm" "$t_inflight" "$t_budget"
     done <<<"$tenants"
-    for i in "${!worker_ports[@]}"; do
-      printf '\n[[workers]]\nname = "sim-%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s\n' \
-        "$i" "${worker_ports[i]}" "$model" "$max_concurrency"
-    done
+    fleet_workers_toml "$model" "$max_concurrency" "${worker_ports[@]}"
   } >"$file"
-  "$binary" check-config "$file" >/dev/null || { echo "cluster.sh: $file does not validate" >&2; return 1; }
+  fleet_check_config "$binary" "$file"
 }
 
 # start_fleet DIR SPEED TENANTS [lone]: redis, the workers, replicas A, B, C (and the lone gateway
@@ -235,7 +214,7 @@ TOML
 start_fleet() {
   local dir="$1" speed="$2" tenants="$3" r
   start_redis "$dir/redis.log" || return 3
-  start_workers "$dir" "$speed" || return 3
+  fleet_start_workers "$binary" "$dir" "${worker_ports[*]}" --model "$model" --max-num-seqs "$sim_seqs" --speed "$speed" || return 3
   for r in "${replicas[@]}"; do
     write_config "$dir/gateway-$r.toml" "${port_of[$r]}" "${admin_of[$r]}" "$r" "$tenants" || return 1
     fleet_start_gateway "$binary" "$dir/gateway-$r.toml" "$dir/gateway-$r.log" || return 3
@@ -324,9 +303,13 @@ case1() {
 
 # At --speed 0.1 a request of 32 completion tokens holds its slot ~3.2 s: the fleet's 64 slots
 # serve ~20 such requests per second. Each tenant offers 1.3x its weight's share of the slot time,
-# so all three stay backlogged whichever share the gateways give them.
+# so all three stay backlogged whichever share the gateways give them. The clients wait 30 s: a
+# served request may wait max_queue_wait (10 s) in the queue, up to as long again for its turn and
+# a worker's slot, then run 6.4 s (t70's long ones); with 15 s, t70's requests that waited their
+# queue out in the steady state were all cut off by their clients while the fleet served (and
+# charged) them, so "served" measured the client's timeout, not the fair share.
 case2() {
-  local shape dir
+  local shape dir timeout=30s
   for shape in same mixed; do
     dir="$out/case2-$shape"
     mkdir -p "$dir"
@@ -335,15 +318,15 @@ t20 20 0 0 0 0
 t10 10 0 0 0 0" || return 3
     if [[ $shape == same ]]; then
       # 3.2 s per request: t70 0.91 x 20/s, t20 0.26 x 20/s (half on B, half on C), t10 0.13 x 20/s.
-      write_profile "$dir/A.toml" 15s "$(inject 18.2 "$fair_seconds")" "$(mix t70 1 400 32)"
-      write_profile "$dir/B.toml" 15s "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
-      write_profile "$dir/C.toml" 15s "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
+      write_profile "$dir/A.toml" "$timeout" "$(inject 18.2 "$fair_seconds")" "$(mix t70 1 400 32)"
+      write_profile "$dir/B.toml" "$timeout" "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
+      write_profile "$dir/C.toml" "$timeout" "$(inject 3.9 "$fair_seconds")" "$(mix t20 2 400 32; mix t10 1 400 32)"
     else
       # t70 long (4,000 characters, 64 tokens: 6.4 s), t20 short (200, 16: 1.6 s), t10 medium
       # (1,000, 32: 3.2 s); rates for 1.3x each weight's share of the 64 slots' time.
-      write_profile "$dir/A.toml" 15s "$(inject 9.1 "$fair_seconds")" "$(mix t70 1 4000 64)"
-      write_profile "$dir/B.toml" 15s "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
-      write_profile "$dir/C.toml" 15s "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
+      write_profile "$dir/A.toml" "$timeout" "$(inject 9.1 "$fair_seconds")" "$(mix t70 1 4000 64)"
+      write_profile "$dir/B.toml" "$timeout" "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
+      write_profile "$dir/C.toml" "$timeout" "$(inject 6.5 "$fair_seconds")" "$(mix t20 4 200 16; mix t10 1 1000 32)"
     fi
     spread "$dir" || return 1
     stop_fleet
@@ -422,19 +405,7 @@ case5() {
   # rpm, tpm and max_in_flight far above what the run reaches: each request takes every shared
   # decision the build has (tenant RPM today), and is never refused.
   start_fleet "$dir" 100 "bench 1 1000000000 1000000000 100000 0" lone || return 3
-  cat >"$dir/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[{"model":"$model","messages":[{"role":"user","content":"Say hello."}],"max_tokens":1}]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d mean_us=%.1f errors=%d status_errors=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-EOF
+  fleet_wrk_script '{"model":"'"$model"'","messages":[{"role":"user","content":"Say hello."}],"max_tokens":1}' sk-bench >"$dir/post.lua"
   echo "round,config,kind,requests,rps,p50_us,p99_us,errors,alloc_bytes,alloc_per_request" >"$dir/runs.csv"
   # Warm-up: JIT-free AOT, but connections, pools and Redis's script cache warm up too.
   wrk_run "$dir/warm-lone.txt" 8 "$lone_port" >/dev/null || return 1
@@ -487,23 +458,14 @@ free 1 0 0 0 0" || return 3
   spread "$dir" &
   local spread_pid=$!
   sleep "$outage_at"
-  fleet_stop_kill_redis
+  fleet_kill "$redis_pid"
   echo "redis_killed $(date +%s.%N)" >>"$dir/events.txt"
   sleep "$outage_for"
-  start_redis "$dir/redis.log" || return 3
+  start_redis "$dir/redis-restarted.log" || return 3
   echo "redis_started $(date +%s.%N)" >>"$dir/events.txt"
   wait "$spread_pid" || return 1
   stop_fleet
   report 6 "$dir" --rpm "$rpm"
-}
-
-# SIGKILL to this script's redis-server, by its PID.
-fleet_stop_kill_redis() {
-  kill -KILL "$redis_pid" 2>/dev/null || true
-  wait "$redis_pid" 2>/dev/null || true
-  local kept=() p
-  for p in "${fleet_pids[@]}"; do [[ "$p" == "$redis_pid" ]] || kept+=("$p"); done
-  fleet_pids=("${kept[@]}")
 }
 
 # ---------------------------------------------------------------- run

@@ -13,6 +13,9 @@
 #          15% of core 1 during it; the quietest attempt is kept)
 #          --ledger on|off (default on, as shipped: AotProxy writes its usage ledger, one SQLite row
 #          per request; off measures the proxy without it)
+#          --base-binary PATH (a second AotProxy AOT binary, e.g. an earlier commit's published in
+#          its own worktree, measured as proxy `base` beside `aot` when --proxies names it: before
+#          and after, alternated in one session)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -52,9 +55,10 @@ NOISE_RETRIES=0
 BUILD=1
 QUICK=0
 LEDGER=on
+BASE_BIN=""
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -70,6 +74,7 @@ while (($#)); do
     --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
+    --base-binary) BASE_BIN="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -79,8 +84,8 @@ done
 read -ra PROXY_LIST <<<"$PROXIES"
 readonly HOST=127.0.0.1
 readonly BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184
-readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188
-readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN"
+readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190
+readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN $BASE_PORT $BASE_ADMIN"
 readonly LOAD_CORE=0 PROXY_CORE=1
 readonly KEY=sk-bench MODEL=bench
 readonly AOT_BIN=artifacts/aot/aotproxy
@@ -101,76 +106,26 @@ log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- processes, by PID only
 
+FLEET_TAG="compare.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$ROOT/perf/lib/fleet.sh"
+
 declare -A PID_OF=()   # name -> pid of every long-running process this script started
 
-cleanup() {
-  local name pid
-  for name in "${!PID_OF[@]}"; do
-    pid=${PID_OF[$name]}
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for name in "${!PID_OF[@]}"; do
-    pid=${PID_OF[$name]}
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-}
-trap cleanup EXIT
+trap fleet_stop_all EXIT
 trap 'exit 130' INT TERM
+
+# pin CORE: what fleet_spawn starts next runs on CORE, at nice NICE.
+pin() { fleet_launcher=(nice -n "$NICE" taskset -c "$1"); }
 
 stop() {
   local name=$1 pid=${PID_OF[$1]:-}
   [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  fleet_stop "$pid"
   unset "PID_OF[$name]"
 }
 
-# start NAME CORE LOGFILE COMMAND...: runs COMMAND pinned to CORE, in the background.
-start() {
-  local name=$1 core=$2 logfile=$3
-  shift 3
-  nice -n "$NICE" taskset -c "$core" "$@" >"$logfile" 2>&1 &
-  PID_OF[$name]=$!
-}
-
-wait_for_line() { # FILE TEXT NAME
-  for _ in $(seq 300); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    kill -0 "${PID_OF[$3]}" 2>/dev/null || { cat "$1" >&2; echo "$3 exited before it was ready" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "$3 not ready within 30 s" >&2
-  return 1
-}
-
-wait_for_http() { # URL NAME
-  for _ in $(seq 300); do
-    if curl -s -o /dev/null "$1"; then
-      sleep 0.2 # a second server on the port would answer too: make sure ours is still alive
-      kill -0 "${PID_OF[$2]}" 2>/dev/null && return 0
-    fi
-    kill -0 "${PID_OF[$2]}" 2>/dev/null || { echo "$2 exited before it was ready" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "$2 not answering on $1 within 30 s" >&2
-  return 1
-}
-
 # ---------------------------------------------------------------- setup
-
-# Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
-check_ports_free() {
-  local port
-  for port in $ALL_PORTS; do
-    if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
-      echo "port $port on $HOST is in use (by another process); free ports $ALL_PORTS first" >&2
-      exit 1
-    fi
-  done
-}
 
 install_tools() {
   local missing=()
@@ -240,9 +195,10 @@ EOF
 
   local key_sha
   key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
-  for mode in aot jit; do
+  for mode in aot jit base; do
     local port=$AOT_PORT admin=$AOT_ADMIN
     [[ $mode == jit ]] && port=$JIT_PORT admin=$JIT_ADMIN
+    [[ $mode == base ]] && port=$BASE_PORT admin=$BASE_ADMIN
     for upstream in backend sim; do
       local url="http://$HOST:$BACKEND_PORT"
       [[ $upstream == sim ]] && url="http://$HOST:$SIM_PORT"
@@ -271,19 +227,7 @@ EOF
     done
   done
 
-  cat >"$WORK/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = [[$(cat "$WORK/request.json")]]
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $KEY"
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d mean_us=%.1f errors=%d status_errors=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-EOF
+  fleet_wrk_script "$(cat "$WORK/request.json")" "$KEY" >"$WORK/post.lua"
 }
 
 # The main context of both nginx configs. master_process off: one process, so its PID carries
@@ -325,33 +269,35 @@ EOF
 }
 
 start_backends() {
-  start backend $LOAD_CORE "$WORK/backend.log" nginx -p "$WORK" -e "$WORK/backend-error.log" -c "$WORK/backend.conf"
-  wait_for_http "http://$HOST:$BACKEND_PORT/" backend
-  AOTPROXY_LOG_LEVEL=warning start sim $LOAD_CORE "$WORK/sim.log" \
-    "$AOT_BIN" simulate --listen "$HOST:$SIM_PORT" --model "$MODEL" --decode-tps 200 --max-num-seqs 1024
-  wait_for_line "$WORK/sim.log" "aotproxy simulate ready" sim
+  pin $LOAD_CORE
+  fleet_spawn "$WORK/backend.log" nginx -p "$WORK" -e "$WORK/backend-error.log" -c "$WORK/backend.conf"
+  PID_OF[backend]=$fleet_last_pid
+  fleet_wait_port $BACKEND_PORT "the nginx backend" "$WORK/backend.log"
+  AOTPROXY_LOG_LEVEL=warning fleet_start_worker "$AOT_BIN" $SIM_PORT "$WORK/sim.log" --model "$MODEL" --decode-tps 200 --max-num-seqs 1024
+  PID_OF[sim]=$fleet_last_pid
 }
 
 start_proxies() { # backend | sim
   local upstream=$1 upstream_port=$BACKEND_PORT proxy
   [[ $upstream == sim ]] && upstream_port=$SIM_PORT
+  pin $PROXY_CORE
   for proxy in "${PROXY_LIST[@]}"; do
     case $proxy in
       nginx)
         nginx_proxy_conf "$upstream_port"
-        start nginx $PROXY_CORE "$WORK/nginx-$upstream.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
-        wait_for_http "http://$HOST:$NGINX_PORT/" nginx ;;
+        fleet_spawn "$WORK/nginx-$upstream.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
+        fleet_wait_port $NGINX_PORT "the nginx proxy" "$WORK/nginx-$upstream.log" ;;
       yarp)
-        start yarp $PROXY_CORE "$WORK/yarp-$upstream.log" dotnet "$YARP_DLL" --listen "$HOST:$YARP_PORT" --upstream "http://$HOST:$upstream_port/"
-        wait_for_line "$WORK/yarp-$upstream.log" "yarp-peer ready" yarp ;;
-      aot)
-        AOTPROXY_LOG_LEVEL=warning start aot $PROXY_CORE "$WORK/aot-$upstream.log" "$AOT_BIN" serve --config "$WORK/aotproxy-aot-$upstream.toml"
-        wait_for_line "$WORK/aot-$upstream.log" "aotproxy ready" aot ;;
+        fleet_spawn "$WORK/yarp-$upstream.log" dotnet "$YARP_DLL" --listen "$HOST:$YARP_PORT" --upstream "http://$HOST:$upstream_port/"
+        fleet_wait_line "$WORK/yarp-$upstream.log" "yarp-peer ready" yarp ;;
+      aot) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$AOT_BIN" "$WORK/aotproxy-aot-$upstream.toml" "$WORK/aot-$upstream.log" ;;
       jit)
-        AOTPROXY_LOG_LEVEL=warning start jit $PROXY_CORE "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
-        wait_for_line "$WORK/jit-$upstream.log" "aotproxy ready" jit ;;
-      *) echo "unknown proxy $proxy (nginx yarp aot jit)" >&2; exit 2 ;;
+        AOTPROXY_LOG_LEVEL=warning fleet_spawn "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
+        fleet_wait_line "$WORK/jit-$upstream.log" "aotproxy ready:" jit ;;
+      base) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BASE_BIN" "$WORK/aotproxy-base-$upstream.toml" "$WORK/base-$upstream.log" ;;
+      *) echo "unknown proxy $proxy (nginx yarp aot jit base)" >&2; exit 2 ;;
     esac
+    PID_OF[$proxy]=$fleet_last_pid
   done
 }
 
@@ -370,6 +316,7 @@ url_of() { # TARGET -> base URL
     yarp) echo "http://$HOST:$YARP_PORT" ;;
     aot) echo "http://$HOST:$AOT_PORT" ;;
     jit) echo "http://$HOST:$JIT_PORT" ;;
+    base) echo "http://$HOST:$BASE_PORT" ;;
   esac
 }
 
@@ -422,6 +369,7 @@ dotnet_counters() { # TARGET
   case $1 in
     aot) url="http://$HOST:$AOT_ADMIN/api/status" ;;
     jit) url="http://$HOST:$JIT_ADMIN/api/status" ;;
+    base) url="http://$HOST:$BASE_ADMIN/api/status" ;;
     yarp) url="http://$HOST:$YARP_PORT/_stats" ;;
     *) return 0 ;;
   esac
@@ -674,7 +622,16 @@ EOF
 
 if ((INSTALL)); then install_tools; fi
 if ((BUILD)); then build; fi
-for f in "$AOT_BIN" "$JIT_DLL" "$YARP_DLL"; do
+# The AOT binary also runs the simulator, so it is always needed; the others when measured.
+needed=("$AOT_BIN")
+for proxy in "${PROXY_LIST[@]}"; do
+  case $proxy in
+    jit) needed+=("$JIT_DLL") ;;
+    yarp) needed+=("$YARP_DLL") ;;
+    base) [[ -n $BASE_BIN ]] || { echo "compare.sh: proxy base needs --base-binary PATH" >&2; exit 2; }; needed+=("$BASE_BIN") ;;
+  esac
+done
+for f in "${needed[@]}"; do
   [[ -e $f ]] || { echo "$f is missing: run without --no-build" >&2; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" # 1,024 connections need about 2,100 descriptors per proxy
@@ -682,7 +639,9 @@ log "$(nproc) cores: proxies on core $PROXY_CORE; backends and load generators s
 log "raw data: $RAW"
 
 OPEN_RATE=0
-check_ports_free
+# Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
+# shellcheck disable=SC2086  # the list of ports
+fleet_check_ports $ALL_PORTS || exit 1
 wait_for_quiet_core
 write_configs
 start_backends

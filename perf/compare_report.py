@@ -9,7 +9,8 @@ import csv, json, os, statistics, sys
 from collections import defaultdict
 
 RAW = sys.argv[1]
-NAMES = {"direct": "direct", "nginx": "nginx", "yarp": "YARP", "aot": "AotProxy (AOT)", "jit": "AotProxy (JIT)"}
+NAMES = {"direct": "direct", "nginx": "nginx", "yarp": "YARP", "aot": "AotProxy (AOT)", "jit": "AotProxy (JIT)",
+         "base": "AotProxy (base)"}
 meta = json.load(open(os.path.join(RAW, "meta.json")))
 proxies = meta["proxies"].split()
 
@@ -88,10 +89,14 @@ for c in points:
     row = [c] + [fmt(rps[t]) for t in targets]
     if "aot" in proxies:
         row += [ratio(rps["aot"], rps.get("nginx")), ratio(rps["aot"], rps.get("yarp"))]
+    if "base" in proxies:
+        row += [ratio(rps["base"], rps.get("nginx")), ratio(rps.get("aot"), rps["base"])]
     body.append(row)
 header = ["connections"] + [NAMES[t] for t in targets]
 if "aot" in proxies:
     header += ["AOT / nginx", "AOT / YARP"]
+if "base" in proxies:
+    header += ["base / nginx", "AOT / base"]
 say(table(header, body))
 best = {t: max((m(t, c, "rps") or 0) for c in points) for t in targets}
 say("\nBest median throughput: " + ", ".join(f"{NAMES[t]} {fmt(best[t])}" for t in targets) + ".\n")
@@ -160,7 +165,7 @@ say(table(["proxy", "peak during sweep (≤256 conns)", "before the 1,024-connec
            "VmHWM (lifetime)", "socket / non-2xx errors at 1,024"], body))
 say("")
 
-dotnet = [t for t in proxies if t in ("yarp", "aot", "jit")]
+dotnet = [t for t in proxies if t in ("yarp", "aot", "jit", "base")]
 if dotnet:
     say("## Allocations and GC (.NET proxies; workstation non-concurrent GC for all three)\n")
     body = []

@@ -102,7 +102,6 @@ lim-u04 0 0
 # per worker, ~10x what the limits let through (~5x even if a limit let 2x through, as a token
 # bucket without its sliding window did in the first minute).
 model="meta-llama/Llama-3.1-8B-Instruct"
-worker_names=(sim-0 sim-1)
 max_num_seqs=64
 speed=4
 worker_ports=("$base_port" $((base_port + 1)))
@@ -126,7 +125,7 @@ fleet_check_ports "${worker_ports[@]}" "$gateway_port" "$admin_port" || exit 3
 fleet_build_runner "$out" || exit 1
 
 write_config() {
-  local file="$1" i name rpm tpm
+  local file="$1" name rpm tpm
   {
     echo "# Written by perf/limits.sh."
     fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
@@ -146,21 +145,15 @@ TOML
       printf '\n[[tenants]]\nname = "%s"\nclass = "shared"\napi_key_sha256 = ["%s"]  # sha256 of "sk-%s"\nmodels = ["*"]\nrpm = %s\ntpm = %s\n' \
         "$name" "$("$binary" hash-key "sk-$name")" "$name" "$rpm" "$tpm"
     done <<<"$tenants"
-    for i in "${!worker_names[@]}"; do
-      printf '\n[[workers]]\nname = "%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s  # = --max-num-seqs\n' \
-        "${worker_names[i]}" "${worker_ports[i]}" "$model" "$max_num_seqs"
-    done
+    fleet_workers_toml "$model" "$max_num_seqs" "${worker_ports[@]}" # max_concurrency = --max-num-seqs
   } >"$file"
-  "$binary" check-config "$file" >/dev/null || { echo "limits.sh: $file does not validate" >&2; return 1; }
+  fleet_check_config "$binary" "$file"
 }
 
 started=$SECONDS
 echo "limits.sh: $profile (duration scale $duration_scale) -> $out" >&2
 write_config "$out/gateway.toml" || exit 1
-for i in "${!worker_names[@]}"; do
-  fleet_start_worker "$binary" "${worker_ports[i]}" "$out/${worker_names[i]}.log" \
-    --model "$model" --max-num-seqs "$max_num_seqs" --speed "$speed" --name "${worker_names[i]}" || exit 3
-done
+fleet_start_workers "$binary" "$out" "${worker_ports[*]}" --model "$model" --max-num-seqs "$max_num_seqs" --speed "$speed" || exit 3
 fleet_start_gateway "$binary" "$out/gateway.toml" "$out/gateway.log" || exit 3
 
 status=0

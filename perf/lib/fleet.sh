@@ -8,6 +8,9 @@
 
 fleet_pids=()
 FLEET_TAG="${FLEET_TAG:-fleet}"
+# Words put before every command fleet_spawn starts: none by default; compare.sh sets
+# `nice -n N taskset -c CORE` to pin each process to its core.
+fleet_launcher=()
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -51,40 +54,75 @@ fleet_build_runner() {
   }
 }
 
+# fleet_spawn LOG COMMAND...: starts COMMAND (after fleet_launcher) in the background, its output
+# in LOG. Its PID is appended to fleet_pids and left in fleet_last_pid.
+fleet_spawn() {
+  local log="$1"
+  shift
+  "${fleet_launcher[@]}" "$@" >"$log" 2>&1 &
+  fleet_last_pid=$!
+  fleet_pids+=("$fleet_last_pid")
+}
+
+# fleet_wait_port PORT WHAT LOG: up to 30 s until PORT listens, as long as fleet_last_pid runs.
+fleet_wait_port() {
+  local _
+  for _ in $(seq 1 300); do
+    port_open "$1" && return 0
+    kill -0 "$fleet_last_pid" 2>/dev/null || { echo "$FLEET_TAG: $2 exited:" >&2; cat "$3" >&2; return 3; }
+    sleep 0.1
+  done
+  echo "$FLEET_TAG: $2 is not listening on port $1 after 30 s" >&2
+  return 3
+}
+
+# fleet_wait_line LOG TEXT WHAT: up to 30 s until LOG has a line with TEXT, as long as
+# fleet_last_pid runs.
+fleet_wait_line() {
+  local _
+  for _ in $(seq 1 300); do
+    grep -qs "$2" "$1" && return 0
+    kill -0 "$fleet_last_pid" 2>/dev/null || { echo "$FLEET_TAG: $3 exited:" >&2; cat "$1" >&2; return 3; }
+    sleep 0.1
+  done
+  echo "$FLEET_TAG: $3 printed no '$2' within 30 s" >&2
+  cat "$1" >&2
+  return 3
+}
+
 # fleet_start_worker BINARY PORT LOG [simulate flags...]: starts `aotproxy simulate` and waits up
 # to 30 s for its port. Its PID is appended to fleet_pids and left in fleet_last_pid.
 fleet_start_worker() {
   local binary="$1" port="$2" log="$3"
   shift 3
-  "$binary" simulate --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
-  fleet_last_pid=$!
-  fleet_pids+=("$fleet_last_pid")
-  local _
-  for _ in $(seq 1 300); do
-    port_open "$port" && return 0
-    kill -0 "$fleet_last_pid" 2>/dev/null || { echo "$FLEET_TAG: the worker on port $port exited:" >&2; cat "$log" >&2; return 3; }
-    sleep 0.1
+  fleet_spawn "$log" "$binary" simulate --listen "127.0.0.1:$port" "$@"
+  fleet_wait_port "$port" "the worker on port $port" "$log"
+}
+
+# fleet_start_workers BINARY DIR "PORT..." [simulate flags...]: worker sim-I on the I-th port,
+# its output in DIR/sim-I.log (the names fleet_workers_toml gives them).
+fleet_start_workers() {
+  local binary="$1" dir="$2" ports port i=0
+  read -ra ports <<<"$3"
+  shift 3
+  for port in "${ports[@]}"; do
+    fleet_start_worker "$binary" "$port" "$dir/sim-$i.log" "$@" --name "sim-$i" || return 3
+    i=$((i + 1))
   done
-  echo "$FLEET_TAG: the worker on port $port is not listening after 30 s" >&2
-  return 3
 }
 
 # fleet_start_gateway BINARY CONFIG LOG: starts `aotproxy serve` and waits up to 30 s for its
 # "aotproxy ready:" line. Its PID is appended to fleet_pids and left in fleet_last_pid.
 fleet_start_gateway() {
   local binary="$1" config="$2" log="$3"
-  "$binary" serve --config "$config" >"$log" 2>&1 &
-  fleet_last_pid=$!
-  fleet_pids+=("$fleet_last_pid")
-  local _
-  for _ in $(seq 1 300); do
-    grep -qs "aotproxy ready:" "$log" && { grep "aotproxy ready:" "$log" >&2; return 0; }
-    kill -0 "$fleet_last_pid" 2>/dev/null || { echo "$FLEET_TAG: the gateway exited:" >&2; cat "$log" >&2; return 3; }
-    sleep 0.1
-  done
-  echo "$FLEET_TAG: the gateway printed no 'aotproxy ready:' within 30 s" >&2
-  cat "$log" >&2
-  return 3
+  fleet_spawn "$log" "$binary" serve --config "$config"
+  fleet_wait_line "$log" "aotproxy ready:" "the gateway" || return 3
+  grep "aotproxy ready:" "$log" >&2
+}
+
+# fleet_check_config BINARY FILE: fails unless the gateway's own check accepts FILE.
+fleet_check_config() {
+  "$1" check-config "$2" >/dev/null || { echo "$FLEET_TAG: $2 does not validate" >&2; return 1; }
 }
 
 # fleet_gateway_toml GATEWAY_PORT ADMIN_PORT STRATEGY [ROUTING_LINES]: prints the [server],
@@ -108,10 +146,41 @@ activity_timeout = "120s"
 TOML
 }
 
+# fleet_workers_toml MODEL MAX_CONCURRENCY PORT...: a [[workers]] table for worker sim-I on the
+# I-th port (as fleet_start_workers starts them), serving MODEL.
+fleet_workers_toml() {
+  local model="$1" max_concurrency="$2" port i=0
+  shift 2
+  for port in "$@"; do
+    printf '\n[[workers]]\nname = "sim-%s"\nurl = "http://127.0.0.1:%s"\nmodels = ["%s"]\nmax_concurrency = %s\n' \
+      "$i" "$port" "$model" "$max_concurrency"
+    i=$((i + 1))
+  done
+}
+
+# fleet_wrk_script BODY KEY: prints a wrk script that POSTs BODY (JSON) with the bearer KEY and
+# ends with one line the scripts parse: "RESULT requests=N duration_us=N p50_us=N p99_us=N
+# mean_us=F errors=N status_errors=N".
+fleet_wrk_script() {
+  cat <<LUA
+wrk.method = "POST"
+wrk.body = [[$1]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $2"
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d mean_us=%.1f errors=%d status_errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+LUA
+}
+
 # fleet_stop PID...: SIGTERM to each, then up to 15 s for a graceful exit (the gateway's
 # shutdown_grace is 10 s in the perf targets), then SIGKILL to that PID; drops them from fleet_pids.
 fleet_stop() {
-  local pid kept=() p
+  local pid
   for pid in "$@"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -124,6 +193,21 @@ fleet_stop() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  fleet_forget "$@"
+}
+
+# fleet_kill PID...: SIGKILL, no grace (a crash); drops them from fleet_pids.
+fleet_kill() {
+  local pid
+  for pid in "$@"; do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  fleet_forget "$@"
+}
+
+fleet_forget() {
+  local kept=() p
   for p in "${fleet_pids[@]}"; do
     [[ " $* " == *" $p "* ]] || kept+=("$p")
   done

@@ -3,8 +3,8 @@ using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
+using static AotProxy.FunctionalTests.Support.ClusterFleet;
 
 namespace AotProxy.FunctionalTests;
 
@@ -15,39 +15,19 @@ namespace AotProxy.FunctionalTests;
 public sealed class ClusterTests : IAsyncLifetime
 {
     private const string RateLimitedKey = "sk-test-cluster-store-down";
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan MemberTtl = TimeSpan.FromSeconds(1);
 
     // A loaded 2-core CI box: a process may be scheduled late by a second or more.
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(3);
 
-    private readonly List<GatewayProcess> _replicas = [];
     private readonly ITestOutputHelper _output;
-    private RedisServer _redis = null!;
-    private SimulatedWorker _worker = null!;
-    private DirectoryInfo _directory = null!;
+    private ClusterFleet _fleet = null!;
 
     public ClusterTests(ITestOutputHelper output) => _output = output;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _worker = await SimulatedWorker.StartAsync(
-            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
-        _directory = Directory.CreateTempSubdirectory("aotproxy-cluster-");
-    }
+    public async Task InitializeAsync() =>
+        _fleet = await ClusterFleet.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, ledger: true);
 
-    public async Task DisposeAsync()
-    {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
-
-        await _worker.DisposeAsync();
-        await _redis.DisposeAsync();
-        _directory.Delete(recursive: true);
-    }
+    public async Task DisposeAsync() => await _fleet.DisposeAsync();
 
     [Fact]
     public async Task ThreeReplicas_SeeEachOther_TheOneOnAnotherConfigIsFlagged_AndAKilledOneLeavesWithinItsTtl()
@@ -92,8 +72,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
         // SIGKILL: no goodbye, so b leaves the list only when its record expires.
         var killed = Stopwatch.StartNew();
-        b.Kill();
-        await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        await KillAsync(b);
         await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
         Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Slack, $"replica-b left after {killed.Elapsed}; member_ttl is {MemberTtl}");
         await WaitForMembersAsync(c, ["replica-a", "replica-c"]);
@@ -114,7 +93,7 @@ public sealed class ClusterTests : IAsyncLifetime
         using var admin = new HttpClient { BaseAddress = a.AdminUri };
         Assert.Equal("ready", await admin.GetStringAsync("/ready"));
 
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         await TestGateway.WaitUntilAsync(async () => await DegradedAsync(a), "replica-a reports the store down");
         using (var degraded = await ClusterAsync(a))
         {
@@ -139,7 +118,7 @@ public sealed class ClusterTests : IAsyncLifetime
         }
 
         // Back, and empty: each replica writes its record again on its next beat.
-        await _redis.RestartAsync();
+        await _fleet.Redis.RestartAsync();
         await TestGateway.WaitUntilAsync(async () => !await DegradedAsync(a), "replica-a reports the store back");
         await WaitForMembersAsync(a, ["replica-a", "replica-b"]);
         await WaitForMembersAsync(b, ["replica-a", "replica-b"]);
@@ -150,11 +129,7 @@ public sealed class ClusterTests : IAsyncLifetime
     [Fact]
     public async Task WithoutCluster_TheGatewayRunsAlone()
     {
-        var config = Path.Combine(_directory.FullName, "alone.toml");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: "\n[ledger]\npath = \"\"\n"));
-        var alone = GatewayProcess.Start("serve", "--config", config);
-        _replicas.Add(alone);
-        await alone.WaitForReadyAsync();
+        var alone = await _fleet.StartGatewayAsync("alone", TestGateway.Toml([_fleet.Worker], extra: "\n[ledger]\npath = \"\"\n"));
 
         using var cluster = await ClusterAsync(alone);
         Assert.Equal("alone", cluster.RootElement.GetProperty("mode").GetString());
@@ -180,16 +155,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
             """;
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names); // each has its connection to the store
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant);
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
         try
@@ -282,18 +248,9 @@ public sealed class ClusterTests : IAsyncLifetime
     {
         const int Rpm = 9;
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(Rpm)));
-        }
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(Rpm));
 
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
-
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
@@ -331,7 +288,7 @@ public sealed class ClusterTests : IAsyncLifetime
         await replicas[0].WaitForLineAsync("decided by this replica alone (store_down = local, N = 3", TimeSpan.FromSeconds(10));
 
         // Back, empty: each replica seeds its own 3 into the new epoch, once.
-        await _redis.RestartAsync();
+        await _fleet.Redis.RestartAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(
@@ -352,6 +309,99 @@ public sealed class ClusterTests : IAsyncLifetime
         }
     }
 
+    // Issue 16's case 6 in small: Redis SIGKILLed while the fleet's minute is full, then restarted
+    // empty under load. Served requests in any 60 s, by the client's own send times, must stay
+    // within rpm + one per replica. Replica A fills the minute alone before the outage, so B and C
+    // have their whole 1/N share unused: the share checked against a replica's own window alone let
+    // each admit floor(rpm / 3) more during the outage (the fleet's minute was full), and after the
+    // empty restart a replica that had seeded admitted against a store that lacked the others'
+    // seeds (up to one heartbeat each).
+    [Fact]
+    public async Task RedisRestartedEmptyUnderLoad_NoSixtySecondsServeMoreThanRpmPlusOnePerReplica()
+    {
+        const int Rpm = 12;
+        string[] names = ["replica-a", "replica-b", "replica-c"];
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(Rpm));
+
+        var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
+        var clock = Stopwatch.StartNew();
+        var sent = new List<(TimeSpan At, string Phase, HttpStatusCode Status)>();
+        async Task SendAsync(int replica, string phase)
+        {
+            var at = clock.Elapsed;
+            using var response = await clients[replica].SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: RateLimitedKey));
+            lock (sent)
+            {
+                sent.Add((at, phase, response.StatusCode));
+            }
+        }
+
+        static int Seeds(GatewayProcess replica) => replica.Output.Split("Cluster epoch").Length - 1;
+        try
+        {
+            // Before: A alone fills the fleet's minute, then is refused.
+            for (var i = 0; i < Rpm + 3; i++)
+            {
+                await SendAsync(0, "before");
+            }
+
+            // Each replica has read the full minute (a beat with its resync wholly after it): what
+            // the others admitted after a replica's last read is beyond what it can know.
+            foreach (var replica in replicas)
+            {
+                await WaitForBeatsAsync(replica, 2);
+            }
+
+            // Down: every replica knows the store is gone; B and C are asked for the whole limit.
+            await _fleet.Redis.StopAsync();
+            foreach (var replica in replicas)
+            {
+                await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
+            }
+
+            for (var i = 0; i < Rpm; i++)
+            {
+                await SendAsync(1 + (i % 2), "down");
+            }
+
+            // Back, empty, under load: requests keep coming to all three while they reconnect and
+            // seed the new epoch, and 2 s after the last one has (at most 20 s, 400 requests).
+            var seeds = replicas.Select(Seeds).ToList();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            var load = Task.Run(async () =>
+            {
+                TimeSpan? allSeeded = null;
+                for (var i = 0; i < 400 && !stop.IsCancellationRequested; i++)
+                {
+                    await SendAsync(i % 3, "back");
+                    allSeeded ??= replicas.Select((r, k) => Seeds(r) > seeds[k]).All(s => s) ? clock.Elapsed : null;
+                    if (allSeeded is { } seeded && clock.Elapsed - seeded > TimeSpan.FromSeconds(2))
+                    {
+                        return true;
+                    }
+
+                    await Task.Delay(50);
+                }
+
+                return false;
+            });
+            await _fleet.Redis.RestartAsync();
+            Assert.True(await load, "every replica seeds the new epoch within 20 s");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        Assert.True(sent.All(s => s.Status is HttpStatusCode.OK or HttpStatusCode.TooManyRequests), string.Join(",", sent.Select(s => s.Status)));
+        var served = sent.Where(s => s.Status == HttpStatusCode.OK).Select(s => s.At).Order().ToList();
+        var most = served.Select((at, i) => served.Skip(i).TakeWhile(later => later - at < TimeSpan.FromSeconds(60)).Count()).DefaultIfEmpty(0).Max();
+        var phases = string.Join(", ", sent.GroupBy(s => s.Phase).Select(g => $"{g.Key} {g.Count(s => s.Status == HttpStatusCode.OK)} of {g.Count()}"));
+        _output.WriteLine($"served {phases}; most in one 60 s: {most} (bound {Rpm} + {replicas.Count}); run {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(Rpm, sent.Count(s => s.Phase == "before" && s.Status == HttpStatusCode.OK)); // the store was up: exact
+        Assert.True(most <= Rpm + replicas.Count, $"{most} served in one 60 s: {phases}");
+    }
+
     // store_down = "closed": a limited tenant gets 503 with Retry-After (the heartbeat, rounded up
     // to whole seconds) and an OpenAI error naming the limit store; a tenant without limits is
     // served as before.
@@ -359,18 +409,9 @@ public sealed class ClusterTests : IAsyncLifetime
     public async Task StoreStopped_Closed_ALimitedTenantGets503WithRetryAfter_AnUnlimitedOneIsServed()
     {
         string[] names = ["replica-a", "replica-b"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: LimitedTenant(100), storeDown: "closed"));
-        }
+        var replicas = await StartMembersAsync(names, tenants: LimitedTenant(100), storeDown: "closed");
 
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
-
-        await _redis.StopAsync();
+        await _fleet.Redis.StopAsync();
         foreach (var replica in replicas)
         {
             await TestGateway.WaitUntilAsync(async () => await DegradedAsync(replica), $"{replica.AdminUri} reports the store down");
@@ -404,12 +445,6 @@ public sealed class ClusterTests : IAsyncLifetime
 
         """;
 
-    private static async Task<string> MetricsAsync(GatewayProcess replica)
-    {
-        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
-        return await admin.GetStringAsync("/metrics");
-    }
-
     // docs/CLUSTER.md, "Reaping a dead replica": a replica SIGKILLed with requests in flight keeps
     // its places in the tenant's fleet-wide max_in_flight until its record expires and a survivor
     // reaps it (at most member_ttl + heartbeat + one heartbeat after its last beat); then the
@@ -421,37 +456,27 @@ public sealed class ClusterTests : IAsyncLifetime
         const string Key = "sk-test-cluster-in-flight";
         var tenant = Tenant("held", Key, $"max_in_flight = {MaxInFlight}");
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant, activityTimeout: "120s"));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant, activityTimeout: "120s");
 
         var (a, b, c) = (replicas[0], replicas[1], replicas[2]);
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
         try
         {
             // b holds the tenant's max_in_flight on a worker that never answers: a and c refuse.
-            _worker.Options.Faults.Hang = true;
+            _fleet.Worker.Options.Faults.Hang = true;
             var held = Enumerable.Range(0, MaxInFlight).Select(_ => StatusAsync(clients[1], Key)).ToList();
-            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == MaxInFlight), "replica-b's requests hang on the worker");
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_fleet.Worker.Stats.RequestsTotal == MaxInFlight), "replica-b's requests hang on the worker");
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
 
             var killed = Stopwatch.StartNew();
-            b.Kill();
-            await b.WaitForExitAsync(TimeSpan.FromSeconds(10));
+            await KillAsync(b);
 
             // A survivor's list drops b in the beat that reaped it (or found it reaped).
             await WaitForMembersAsync(a, ["replica-a", "replica-c"]);
             Assert.True(killed.Elapsed < MemberTtl + Heartbeat + Heartbeat + Slack, $"replica-b was reaped after {killed.Elapsed}; member_ttl is {MemberTtl}");
             var again = Enumerable.Range(0, MaxInFlight).Select(i => StatusAsync(clients[i % 2 == 0 ? 0 : 2], Key)).ToList();
-            await TestGateway.WaitUntilAsync(() => Task.FromResult(_worker.Stats.RequestsTotal == 2 * MaxInFlight), "a and c admit the tenant's full max_in_flight again");
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(_fleet.Worker.Stats.RequestsTotal == 2 * MaxInFlight), "a and c admit the tenant's full max_in_flight again");
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[0], Key)).Status);
             Assert.Equal(HttpStatusCode.TooManyRequests, (await StatusAsync(clients[2], Key)).Status);
             Assert.All(again, r => Assert.False(r.IsCompleted, "an admitted request ended while the worker hangs"));
@@ -459,7 +484,7 @@ public sealed class ClusterTests : IAsyncLifetime
         }
         finally
         {
-            _worker.Options.Faults.Hang = false;
+            _fleet.Worker.Options.Faults.Hang = false;
             clients.ForEach(c => c.Dispose());
         }
     }
@@ -476,16 +501,7 @@ public sealed class ClusterTests : IAsyncLifetime
         const string Key = "sk-test-cluster-budget";
         var tenant = Tenant("bud", Key, $"budget_tokens = {Budget}");
         string[] names = ["replica-a", "replica-b", "replica-c"];
-        var replicas = new List<GatewayProcess>();
-        foreach (var name in names)
-        {
-            replicas.Add(await StartReplicaAsync(name, tenants: tenant));
-        }
-
-        foreach (var replica in replicas)
-        {
-            await WaitForMembersAsync(replica, names);
-        }
+        var replicas = await StartMembersAsync(names, tenants: tenant);
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToList();
         long spent = 0;
@@ -576,14 +592,18 @@ public sealed class ClusterTests : IAsyncLifetime
 
         static int Seeds(GatewayProcess replica) => replica.Output.Split("seeded").Length - 1;
         var seeds = (A: Seeds(a), B: Seeds(b));
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
+        await _fleet.Redis.StopAsync();
+        await _fleet.Redis.RestartAsync();
         await TestGateway.WaitUntilAsync(() => Task.FromResult(Seeds(a) > seeds.A && Seeds(b) > seeds.B), "both replicas seed the new epoch");
+
+        // A decides alone (store_down, which knows nothing of B's spend) until a beat of its own
+        // finds both seeds in: one whole beat after both were logged.
+        await WaitForBeatsAsync(a, 2);
 
         var after = await StatusAsync(clientA, Key);
         Assert.Equal(HttpStatusCode.TooManyRequests, after.Status);
         Assert.Contains("insufficient_quota", after.Body, StringComparison.Ordinal);
-        Assert.Equal(served, _worker.Stats.RequestsTotal);
+        Assert.Equal(served, _fleet.Worker.Stats.RequestsTotal);
     }
 
     private static string Tenant(string name, string key, string limits) => $$"""
@@ -601,61 +621,54 @@ public sealed class ClusterTests : IAsyncLifetime
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    private async Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local", string activityTimeout = "10s")
+    // replica NAME with TestGateway's tenants, `tenants` and (extraTenant) one only it has: a
+    // config of another revision.
+    private Task<GatewayProcess> StartReplicaAsync(string name, bool extraTenant = false, string tenants = "", string storeDown = "local", string activityTimeout = "10s")
     {
-        var config = Path.Combine(_directory.FullName, name + ".toml");
-        var extra = $"""
-
-            [ledger]
-            path = "{Path.Combine(_directory.FullName, name + ".db")}"
-
-            [cluster]
-            redis_url = "{_redis.Url}"
-            replica = "{name}"
-            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
-            member_ttl = "{MemberTtl.TotalMilliseconds}ms"
-            store_down = "{storeDown}"
-
-            """;
-        if (extraTenant)
-        {
-            extra += """
+        var extra = extraTenant
+            ? """
 
                 [[tenants]]
                 name = "only-on-this-replica"
                 api_key_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
 
-                """;
+                """
+            : "";
+        return _fleet.StartReplicaAsync(name, extra + tenants, storeDown, activityTimeout);
+    }
+
+    // The replicas named, each listing all of them (each has its connection to the store).
+    private async Task<List<GatewayProcess>> StartMembersAsync(string[] names, string tenants, string storeDown = "local", string activityTimeout = "10s")
+    {
+        var replicas = new List<GatewayProcess>();
+        foreach (var name in names)
+        {
+            replicas.Add(await StartReplicaAsync(name, tenants: tenants, storeDown: storeDown, activityTimeout: activityTimeout));
         }
 
-        extra += tenants;
-        await File.WriteAllTextAsync(config, TestGateway.Toml([_worker], extra: extra, activityTimeout: activityTimeout));
-        var replica = GatewayProcess.Start("serve", "--config", config);
-        _replicas.Add(replica);
-        await replica.WaitForReadyAsync();
-        return replica;
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        return replicas;
     }
 
-    private static async Task<JsonDocument> ClusterAsync(GatewayProcess replica)
+    // Until the replica has run `beats` more heartbeats that reached the store (members_at moves
+    // on each): the first of two ran wholly after this call, its resync included.
+    private static async Task WaitForBeatsAsync(GatewayProcess replica, int beats)
     {
-        using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
-        return JsonDocument.Parse(await admin.GetStringAsync("/api/cluster"));
-    }
+        async Task<string?> MembersAtAsync()
+        {
+            using var cluster = await ClusterAsync(replica);
+            return cluster.RootElement.GetProperty("members_at").GetRawText();
+        }
 
-    private static async Task<bool> DegradedAsync(GatewayProcess replica)
-    {
-        using var cluster = await ClusterAsync(replica);
-        return cluster.RootElement.GetProperty("degraded").GetBoolean();
+        var seen = await MembersAtAsync();
+        for (var i = 0; i < beats; i++)
+        {
+            var before = seen;
+            await TestGateway.WaitUntilAsync(async () => (seen = await MembersAtAsync()) != before, $"{replica.AdminUri} beats again");
+        }
     }
-
-    // Until the replica's list holds exactly these names (bounded by WaitUntilAsync's 10 s).
-    private static Task WaitForMembersAsync(GatewayProcess replica, string[] names) =>
-        TestGateway.WaitUntilAsync(
-            async () =>
-            {
-                using var cluster = await ClusterAsync(replica);
-                var listed = cluster.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-                return listed.SequenceEqual(names.Order(StringComparer.Ordinal));
-            },
-            $"the members are {string.Join(", ", names)}");
 }

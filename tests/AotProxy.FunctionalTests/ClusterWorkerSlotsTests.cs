@@ -3,7 +3,7 @@ using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
+using static AotProxy.FunctionalTests.Support.ClusterFleet;
 
 namespace AotProxy.FunctionalTests;
 
@@ -13,35 +13,16 @@ namespace AotProxy.FunctionalTests;
 public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
 {
     private const int MaxConcurrency = 4;
-    private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
 
-    private readonly List<GatewayProcess> _replicas = [];
-    private RedisServer _redis = null!;
-    private SimulatedWorker _worker = null!;
-    private DirectoryInfo _directory = null!;
+    private ClusterFleet _fleet = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
+    // The simulator itself would run 64 at once; slow decoding (8 tokens at 5/s) keeps each
+    // request on it for over a second, so 12 sent together overlap.
+    public async Task InitializeAsync() =>
+        _fleet = await ClusterFleet.StartAsync(
+            new SimulatorOptions { Name = "sim-slots", Model = TestGateway.Model, DecodeTokensPerSecond = 5 }, MaxConcurrency);
 
-        // The simulator itself would run 64 at once; slow decoding (8 tokens at 5/s) keeps each
-        // request on it for over a second, so 12 sent together overlap.
-        _worker = await SimulatedWorker.StartAsync(
-            new SimulatorOptions { Name = "sim-slots", Model = TestGateway.Model, DecodeTokensPerSecond = 5 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
-        _directory = Directory.CreateTempSubdirectory("aotproxy-cluster-slots-");
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var replica in _replicas)
-        {
-            await replica.DisposeAsync();
-        }
-
-        await _worker.DisposeAsync();
-        await _redis.DisposeAsync();
-        _directory.Delete(recursive: true);
-    }
+    public async Task DisposeAsync() => await _fleet.DisposeAsync();
 
     [Fact]
     public async Task ThreeReplicas_NeverRunMoreThanTheWorkersMaxConcurrency_AndAll12RequestsComplete()
@@ -49,16 +30,16 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         string[] names = ["replica-a", "replica-b", "replica-c"];
         foreach (var name in names)
         {
-            await StartReplicaAsync(name);
+            await _fleet.StartReplicaAsync(name);
         }
 
-        foreach (var replica in _replicas)
+        foreach (var replica in _fleet.Replicas)
         {
             await WaitForMembersAsync(replica, names); // each has its connection to the store
         }
 
-        var clients = _replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
-        using var metrics = new HttpClient { BaseAddress = _worker.BaseUri, Timeout = TimeSpan.FromSeconds(10) };
+        var clients = _fleet.Replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
+        using var metrics = new HttpClient { BaseAddress = _fleet.Worker.BaseUri, Timeout = TimeSpan.FromSeconds(10) };
         using var done = new CancellationTokenSource();
         var sampled = SampleRunningAsync(metrics, done.Token);
         try
@@ -81,8 +62,8 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         // the engine (running + waiting), which no sample can miss.
         var most = await sampled;
         Assert.InRange(most, 1, MaxConcurrency);
-        Assert.Equal(MaxConcurrency, _worker.Stats.MaxInEngine);
-        Assert.Equal(3 * MaxConcurrency, _worker.Stats.Completed);
+        Assert.Equal(MaxConcurrency, _fleet.Worker.Stats.MaxInEngine);
+        Assert.Equal(3 * MaxConcurrency, _fleet.Worker.Stats.Completed);
     }
 
     [Fact]
@@ -91,34 +72,34 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         string[] names = ["replica-a", "replica-b"];
         foreach (var name in names)
         {
-            await StartReplicaAsync(name);
+            await _fleet.StartReplicaAsync(name);
         }
 
-        var (a, b) = (_replicas[0], _replicas[1]);
+        var (a, b) = (_fleet.Replicas[0], _fleet.Replicas[1]);
         await WaitForMembersAsync(b, names);
         using var adminA = new HttpClient { BaseAddress = a.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
         using var adminB = new HttpClient { BaseAddress = b.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
         using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
         Assert.Equal(HttpStatusCode.OK, await SendAsync(clientB));
 
-        using (var drained = await adminA.PostAsync($"/api/workers/{_worker.Options.Name}/drain", null))
+        using (var drained = await adminA.PostAsync($"/api/workers/{_fleet.Worker.Options.Name}/drain", null))
         {
             Assert.Equal(HttpStatusCode.OK, drained.StatusCode);
         }
 
         await TestGateway.WaitUntilAsync(async () => await DrainingAsync(adminB), "replica-b shows the worker drained");
-        var sent = _worker.Stats.RequestsTotal;
+        var sent = _fleet.Worker.Stats.RequestsTotal;
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync(clientB)); // its one worker takes nothing
-        Assert.Equal(sent, _worker.Stats.RequestsTotal);
+        Assert.Equal(sent, _fleet.Worker.Stats.RequestsTotal);
 
-        using (var undrained = await adminA.PostAsync($"/api/workers/{_worker.Options.Name}/undrain", null))
+        using (var undrained = await adminA.PostAsync($"/api/workers/{_fleet.Worker.Options.Name}/undrain", null))
         {
             Assert.Equal(HttpStatusCode.OK, undrained.StatusCode);
         }
 
         await TestGateway.WaitUntilAsync(async () => !await DrainingAsync(adminB), "replica-b shows the worker undrained");
         Assert.Equal(HttpStatusCode.OK, await SendAsync(clientB));
-        Assert.Equal(sent + 1, _worker.Stats.RequestsTotal);
+        Assert.Equal(sent + 1, _fleet.Worker.Stats.RequestsTotal);
     }
 
     // failure_threshold = 2: two 500s in a row open replica A's breaker (for 60 s); replica B,
@@ -136,24 +117,24 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         string[] names = ["replica-a", "replica-b"];
         foreach (var name in names)
         {
-            await StartReplicaAsync(name, Breaker);
+            await _fleet.StartReplicaAsync(name, Breaker);
         }
 
-        var (a, b) = (_replicas[0], _replicas[1]);
+        var (a, b) = (_fleet.Replicas[0], _fleet.Replicas[1]);
         await WaitForMembersAsync(b, names);
         using var adminB = new HttpClient { BaseAddress = b.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
         using var clientA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(30) };
         using var clientB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(30) };
         Assert.Equal("closed", await BreakerAsync(adminB));
 
-        _worker.Options.Faults.Http500Rate = 1;
+        _fleet.Worker.Options.Faults.Http500Rate = 1;
         Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
         Assert.Equal(HttpStatusCode.InternalServerError, await SendAsync(clientA));
 
         await TestGateway.WaitUntilAsync(async () => await BreakerAsync(adminB) == "open", "replica-b shows the worker's breaker open");
-        var sent = _worker.Stats.RequestsTotal;
+        var sent = _fleet.Worker.Stats.RequestsTotal;
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await SendAsync(clientB));
-        Assert.Equal(sent, _worker.Stats.RequestsTotal);
+        Assert.Equal(sent, _fleet.Worker.Stats.RequestsTotal);
     }
 
     private static async Task<string?> BreakerAsync(HttpClient admin)
@@ -201,42 +182,4 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
 
         return most;
     }
-
-    private async Task StartReplicaAsync(string name, string extra = "")
-    {
-        var config = Path.Combine(_directory.FullName, name + ".toml");
-        var toml = TestGateway.Toml([], extra: $"""
-
-            [[workers]]
-            name = "{_worker.Options.Name}"
-            url = "{_worker.BaseUri}"
-            models = ["{_worker.Options.Model}"]
-            max_concurrency = {MaxConcurrency}
-
-            [ledger]
-            path = ""
-
-            [cluster]
-            redis_url = "{_redis.Url}"
-            replica = "{name}"
-            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
-            member_ttl = "1s"
-
-            """ + extra);
-        await File.WriteAllTextAsync(config, toml);
-        var replica = GatewayProcess.Start("serve", "--config", config);
-        _replicas.Add(replica);
-        await replica.WaitForReadyAsync();
-    }
-
-    private static Task WaitForMembersAsync(GatewayProcess replica, string[] names) =>
-        TestGateway.WaitUntilAsync(
-            async () =>
-            {
-                using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
-                using var cluster = JsonDocument.Parse(await admin.GetStringAsync("/api/cluster"));
-                var listed = cluster.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("name").GetString()).Order(StringComparer.Ordinal);
-                return listed.SequenceEqual(names.Order(StringComparer.Ordinal));
-            },
-            $"the members are {string.Join(", ", names)}");
 }

@@ -9,5 +9,20 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
 {
     public bool IsHeld => model is not null;
 
+    // [cluster]: the fleet's counter holds its charge (FleetTurnAsync gave it a turn).
+    public bool OnFleet => charge.OnFleet;
+
+    // The lease after its turn on the fleet's workers, to keep in its place: its settlement goes to
+    // the fleet's counter too.
+    public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt);
+
     public void Release(Usage? usage) => model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt);
+
+    // [cluster]: waits for the request's turn on the fleet's workers (SharedVtc.TakeTurnAsync),
+    // at most maxWait; true at once alone.
+    public ValueTask<bool> FleetTurnAsync(TimeSpan maxWait, CancellationToken cancellationToken) =>
+        model?.FleetTurnAsync(tenant, charge, maxWait, cancellationToken) ?? new(true);
+
+    // [cluster]: after its turn, the request stopped waiting for a worker's slot fleet-wide.
+    public void LeftForSlot() => model?.Fleet?.LeftForSlot(tenant.Name);
 }

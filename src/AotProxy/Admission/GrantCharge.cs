@@ -2,7 +2,8 @@ namespace AotProxy.Admission;
 
 // What a grant charged the accounts, and how to settle it once usage is known. TenantLifts and
 // ClassLifts are the accounts' Lifts as they stood before the charge (At): a refund of a charge
-// that a later lift forgave is held to the floor (FairShareAccount.Refund).
+// that a later lift forgave is held to the floor (FairShareAccount.Refund). OnFleet: [cluster], the
+// request took its turn on the fleet's workers, which charged the fleet's counter (SharedVtc).
 internal readonly record struct GrantCharge(
     long PromptEstimate,
     double InputWeight,
@@ -10,7 +11,8 @@ internal readonly record struct GrantCharge(
     int TenantWeight,
     int ClassWeight,
     long TenantLifts = 0,
-    long ClassLifts = 0)
+    long ClassLifts = 0,
+    bool OnFleet = false)
 {
     public double Admission => InputWeight * PromptEstimate;
 

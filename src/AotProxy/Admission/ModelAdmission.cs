@@ -67,8 +67,9 @@ internal sealed class ModelAdmission
 
     public ServiceTimes ServiceTimes { get; } = new();
 
-    // With [cluster]: the tenants' counters fleet-wide (SharedFairShare.Attach); every tenant
-    // charge goes there too, and a grant needs its consent (SharedVtc.MayGrant). Null alone.
+    // With [cluster]: the tenants' counters fleet-wide (SharedFairShare.Attach), charged when a
+    // granted request takes its turn on the fleet's workers (FleetTurnAsync) and settled with the
+    // local ones; a grant needs its consent too (SharedVtc.MayGrant). Null alone.
     public SharedVtc? Fleet
     {
         get => _fleet;
@@ -191,8 +192,22 @@ internal sealed class ModelAdmission
             // Up or down to exactly the usage's cost; without usage the estimate stays charged.
             var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens);
             tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
-            _fleet?.Settle(tenant.Name, settlement / charge.TenantWeight, (charge.Admission + settlement) / charge.TenantWeight);
+            if (charge.OnFleet)
+            {
+                _fleet?.Settle(tenant.Name, settlement / charge.TenantWeight);
+            }
+
             classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);
+        }
+        else if (charge.OnFleet)
+        {
+            // The fleet's counter gives the charge back whole: without usage no worker served the
+            // request (the fleet's slot for it never came, the client left first, or nothing was
+            // relayed: UsageRecorder counts nothing either). Kept, it starved a tenant whose
+            // requests waited for a worker's slot fleet-wide until its clients gave up
+            // (perf/RESULTS.md, "Issue 16: fair share with request shapes"). The local counter
+            // keeps the estimate, as a lone binary always has (the admission v2 issue owns it).
+            _fleet?.Settle(tenant.Name, -charge.Admission / charge.TenantWeight);
         }
 
         ServiceTimes.Add(_time.GetElapsedTime(grantedAt).TotalSeconds);
@@ -201,6 +216,13 @@ internal sealed class ModelAdmission
             Dispatch();
         }
     }
+
+    // [cluster]: a granted request's turn on the fleet's workers (SharedVtc.TakeTurnAsync), which
+    // charges the fleet's counter; alone (or in the policies' tests), at once and nothing to charge.
+    public ValueTask<bool> FleetTurnAsync(FairShareAccount tenant, in GrantCharge charge, TimeSpan maxWait, CancellationToken cancellationToken) =>
+        _fleet is { } fleet
+            ? fleet.TakeTurnAsync(tenant.Name, charge.TenantWeight, charge.Admission / charge.TenantWeight, maxWait, cancellationToken)
+            : new(true);
 
     // The workers where grants take their slots now, and the slots they offer (null pool: none,
     // in the policies' own tests); the snapshot's scheduler settings, when one is given. Only
@@ -331,7 +353,7 @@ internal sealed class ModelAdmission
     // Alone: always. In a cluster: the fleet's grant rule (SharedVtc.MayGrant) for the tenant's
     // next request.
     private bool FleetAllows(FairShareAccount tenant, in GrantCharge charge) =>
-        _fleet is not { } fleet || fleet.MayGrant(tenant.Name, charge.Admission / charge.TenantWeight);
+        _fleet is not { } fleet || fleet.MayGrant(tenant.Name, charge.TenantWeight);
 
     // The locally fairest tenant is too far ahead fleet-wide: the waiter of its level whose tenant
     // is the fleet's least served here, if the rule lets it have the slot. Without this, a
@@ -373,7 +395,6 @@ internal sealed class ModelAdmission
         charge = charge.At(tenant, classAccount);
         var cost = charge.Admission;
         tenant.Charge(cost / charge.TenantWeight);
-        _fleet?.Charge(tenant.Name, cost / charge.TenantWeight);
         classAccount.Charge(cost / charge.ClassWeight);
         tenant.AddInFlight(1);
         classAccount.AddInFlight(1);
@@ -388,7 +409,6 @@ internal sealed class ModelAdmission
     {
         var cost = charge.Admission;
         queue.Tenant.Charge(cost / charge.TenantWeight);
-        _fleet?.Charge(queue.Tenant.Name, cost / charge.TenantWeight);
         queue.Class.Charge(cost / charge.ClassWeight);
         queue.Tenant.AddInFlight(1);
         queue.Class.AddInFlight(1);

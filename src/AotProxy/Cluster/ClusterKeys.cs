@@ -16,8 +16,10 @@ namespace AotProxy.Cluster;
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)
 //   aotproxy:seeded:{epoch}   set of replica names that seeded what they know into this epoch (StoreResync)
 //   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
-//                             breaker_until (ms, Redis's clock: a replica's breaker opened until then) (SharedWorkerSlots)
-//   aotproxy:release:{worker} channel: a slot of the worker came free; the message is its running count
+//                             breaker_until (ms, Redis's clock: a replica's breaker opened until then),
+//                             wait_until (ms, Redis's clock: a replica may wait for a slot until then) (SharedWorkerSlots)
+//   aotproxy:release:{worker} channel: a slot of the worker came free while a replica may wait for one
+//                             (wait_until); the message is its running count
 //   aotproxy:vtc:{model}      hash: tenant -> its fair-share counter, micro-tokens per weight (SharedFairShare)
 //   aotproxy:backlog:{model}  hash: replica|tenant -> requests waiting there, replica| -> its last flush (ms, Redis's clock)
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once

@@ -33,7 +33,7 @@ internal static partial class ClusterLog
     public static partial void ReleasedPreviousLife(ILogger logger, string replica, long parts);
 
     // 930-939: store_down and the resync after it (StoreDownPolicy, StoreResync).
-    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
+    [LoggerMessage(EventId = 930, Level = LogLevel.Warning, Message = "Cluster store does not answer, or its epoch waits for the replicas' seeds after a reconnect: limited tenants are decided by this replica alone (store_down = {Mode}, N = {Members} members at the last good heartbeat)")]
     public static partial void DecidingAlone(ILogger logger, string mode, int members);
 
     [LoggerMessage(EventId = 931, Level = LogLevel.Information, Message = "Cluster store answers again: shared decisions resume (store_down was {Mode}); re-charged {Requests} requests of {Tenants} tenants admitted alone in the last 60 s")]
@@ -44,4 +44,10 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 933, Level = LogLevel.Information, Message = "Cluster epoch {Epoch}: seeded {Requests} requests of the last 60 s and the budgets' spend from this replica (first seed of this replica in this epoch: {First})")]
     public static partial void Seeded(ILogger logger, string epoch, long requests, bool first);
+
+    [LoggerMessage(EventId = 934, Level = LogLevel.Warning, Message = "Cluster epoch {Epoch}: shared decisions resume without the seeds of {Missing}, which did not come within {Wait}")]
+    public static partial void SeedsMissing(ILogger logger, string epoch, string missing, TimeSpan wait);
+
+    [LoggerMessage(EventId = 935, Level = LogLevel.Information, Message = "Cluster: {Parts} of this replica's reserved parts set to what it holds (places in flight, budget reservations, worker slots)")]
+    public static partial void Reconciled(ILogger logger, long parts);
 }

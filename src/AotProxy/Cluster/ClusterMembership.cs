@@ -81,6 +81,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
         // AbortOnConnectFail false: returns after one try even when Redis is down, and the client
         // keeps reconnecting in the background; the beats below report what it finds.
         var redis = await ConnectionMultiplexer.ConnectAsync(_store.Options()).ConfigureAwait(false);
+        // A failed connection may come back to a store restarted empty: shared decisions wait
+        // until the resync has found the epoch settled (StoreResync.Suspend).
+        redis.ConnectionFailed += (_, _) => Resync?.Suspend();
         redis.ConnectionRestored += (_, _) => _ = Resync?.RunAsync(redis.GetDatabase());
         Volatile.Write(ref _redis, redis);
         using var timer = new PeriodicTimer(_model.Heartbeat, _time);

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Limits;
+using AotProxy.Threading;
 using StackExchange.Redis;
 
 namespace AotProxy.Cluster;
@@ -26,8 +28,9 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // reserved against them, [12] month (yyyymm, kept as "yyyy-MM" like StoreResync's seed, which
     // compares in order as text). 0 means "not limited" throughout. The checks run
     // in the local stage's order (in flight, budgets, RPM, TPM) and nothing is written until all
-    // passed. Returns {1, second} or {0, refusal (LimitRefusal), wait in seconds, budget kind
-    // (BudgetKind), what that budget had left}. Lua numbers are doubles: budgets compare exactly
+    // passed. Returns the second it was taken in (one number, no array to build and parse), or
+    // {0, refusal (LimitRefusal), wait in seconds, budget kind (BudgetKind), what that budget had
+    // left}. Lua numbers are doubles: budgets compare exactly
     // up to 2^53 (9e15 tokens or nano-USD, $9M); the counters themselves are Redis integers.
     private const string AdmitScript = """
         local now = tonumber(redis.call('TIME')[1])
@@ -35,18 +38,20 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
         local function window(key, n, limit)
           local bins = redis.call('HGETALL', key)
           local total = 0
-          local counted = {}
           for i = 1, #bins, 2 do
-            local second = tonumber(bins[i])
-            if second <= now - 61 then
+            if tonumber(bins[i]) <= now - 61 then
               redis.call('HDEL', key, bins[i])
             else
-              local count = tonumber(bins[i + 1])
-              total = total + count
-              if count > 0 then counted[#counted + 1] = {second, count} end
+              total = total + tonumber(bins[i + 1])
             end
           end
           if total + n <= limit then return 0 end
+          -- Refused: only now the bins in order, for the wait (no table per bin on the common path).
+          local counted = {}
+          for i = 1, #bins, 2 do
+            local second, count = tonumber(bins[i]), tonumber(bins[i + 1])
+            if second > now - 61 and count > 0 then counted[#counted + 1] = {second, count} end
+          end
           table.sort(counted, function(a, b) return a[1] < b[1] end)
           for _, bin in ipairs(counted) do
             total = total - bin[2]
@@ -111,7 +116,7 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
           redis.call('HINCRBY', KEYS[2], now, tokens)
           redis.call('PEXPIRE', KEYS[2], 62000)
         end
-        return {1, now}
+        return now
         """;
 
     // KEYS as AdmitScript. ARGV: [1] tenant, [2] the second it was admitted in, [3] 1 to give
@@ -163,32 +168,60 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
 
     public StoreDownPolicy? StoreDown => storeDown;
 
+    private static readonly ClusterScript Admit = new(AdmitScript);
+
+    private const int AdmitArgs = 12;
+
+    // The admit's argument arrays, reused once answered: about as many as admits wait at once.
+    private const int MaxPooledArgs = 256;
+
     // Each tenant's four keys, built once: StackExchange.Redis only reads the array.
     private readonly ConcurrentDictionary<string, RedisKey[]> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<RedisValue[]> _admitArgs = new();
 
     // StoreDown when the store cannot answer (not connected yet, down, timed out): the caller
     // decides with its own limits alone. The one place that says so.
-    public async Task<SharedTake> TryAdmitAsync(SharedDemand demand)
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<SharedTake> TryAdmitAsync(SharedDemand demand)
     {
-        if (connection() is not { IsConnected: true } redis)
+        // Gated: the connection failed and the resync has not found the epoch settled yet.
+        if (connection() is not { IsConnected: true } redis || storeDown is { Gated: true })
         {
             return SharedTake.StoreDown;
         }
 
         var budget = demand.Budget;
-        RedisValue[] args =
-        [
-            demand.Tenant, demand.Rpm, demand.Tpm, demand.Tokens, demand.MaxInFlight,
-            budget?.Tokens ?? 0, budget?.MonthlyTokens ?? 0, budget?.Nanos ?? 0, budget?.MonthlyNanos ?? 0,
-            budget is null ? 0 : demand.BudgetTokens, budget is null ? 0 : demand.BudgetNanos, demand.Month,
-        ];
+        var args = _admitArgs.TryDequeue(out var reused) ? reused : new RedisValue[AdmitArgs];
+        args[0] = demand.Tenant;
+        args[1] = demand.Rpm;
+        args[2] = demand.Tpm;
+        args[3] = demand.Tokens;
+        args[4] = demand.MaxInFlight;
+        args[5] = budget?.Tokens ?? 0;
+        args[6] = budget?.MonthlyTokens ?? 0;
+        args[7] = budget?.Nanos ?? 0;
+        args[8] = budget?.MonthlyNanos ?? 0;
+        args[9] = budget is null ? 0 : demand.BudgetTokens;
+        args[10] = budget is null ? 0 : demand.BudgetNanos;
+        args[11] = demand.Month;
         try
         {
-            var result = await redis.GetDatabase().ScriptEvaluateAsync(AdmitScript, KeysOf(demand.Tenant), args).ConfigureAwait(false);
-            var answer = (long[])result!;
-            return answer[0] == 1
-                ? new SharedTake(SharedTakeOutcome.Taken, answer[1], TimeSpan.Zero)
-                : new SharedTake(SharedTakeOutcome.Refused, 0, TimeSpan.FromSeconds(answer[2]), (LimitRefusal)answer[1], (BudgetKind)answer[3], answer[4]);
+            var result = await Admit.EvaluateAsync(redis.GetDatabase(), KeysOf(demand.Tenant), args).ConfigureAwait(false);
+
+            // Answered: the client has written the arguments and holds them no longer, so the
+            // next admit may fill them (an admit that failed may still be queued: not reused).
+            if (_admitArgs.Count < MaxPooledArgs)
+            {
+                _admitArgs.Enqueue(args);
+            }
+
+            if (result.Length < 0)
+            {
+                storeDown?.Held.Take(demand); // what the resync re-seeds after an empty restart
+                return new SharedTake(SharedTakeOutcome.Taken, (long)result, TimeSpan.Zero);
+            }
+
+            return new SharedTake(SharedTakeOutcome.Refused, 0, TimeSpan.FromSeconds((long)result[2]), (LimitRefusal)(long)result[1], (BudgetKind)(long)result[3], (long)result[4]);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -200,9 +233,10 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
     // token reservation go back. Otherwise the token bin moves to the usage (none known: the
     // reservation stays, as the local TPM lease does) and the budgets charge it (none known:
     // nothing, as TenantBudgetState.Settle). in flight and the budget reservations are released
-    // either way. Lost if the store is unreachable: bins leave the window within 61 s, and
-    // this replica's parts stay counted until it is reaped or the store restarts.
-    // A request store_down admitted alone settles into the outage's record instead.
+    // either way. Not sent if the store is unreachable: bins leave the window within 61 s, the
+    // spend goes into the outage's record and the parts are reconciled by the resync
+    // (StoreDownPolicy, StoreResync). A request store_down admitted alone settles into the
+    // outage's record instead.
     public void Settle(in SharedPlace place, bool admitted, Usage? usage, ModelPrice price)
     {
         if (place.Alone)
@@ -211,8 +245,12 @@ internal sealed class SharedTenantLimits(Func<IConnectionMultiplexer?> connectio
             return;
         }
 
+        // Before the script is sent: a resync's reconcile never counts a part its release follows.
+        storeDown?.Held.Release(place.Demand);
         if (connection() is not { IsConnected: true } redis)
         {
+            // Dropped: the resync reconciles the parts; the spend waits in the outage's record.
+            storeDown?.Settle(place.Demand, admitted ? usage : null, price);
             return;
         }
 

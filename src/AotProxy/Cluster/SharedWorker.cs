@@ -43,12 +43,12 @@ internal sealed class SharedWorker
     public RedisValue[] ReleaseArgs { get; }
 
     // The grant's ARGV for this max_concurrency, rebuilt only when a reload changes it.
-    public RedisValue[] GrantArgs(int max)
+    public RedisValue[] GrantArgs(int max, long waitMs)
     {
         var args = Volatile.Read(ref _grantArgs);
         if (args is null || (int)args[0] != max)
         {
-            Volatile.Write(ref _grantArgs, args = [max, Field]);
+            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs]);
         }
 
         return args;

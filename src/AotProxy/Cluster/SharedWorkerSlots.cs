@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using AotProxy.Configuration;
 using AotProxy.Routing;
@@ -26,19 +25,38 @@ namespace AotProxy.Cluster;
 internal sealed class SharedWorkerSlots : IAsyncDisposable
 {
     // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
-    // ARGV[2] the reservation field. {1, running after} when granted, else {0, running}.
+    // ARGV[2] the reservation field, ARGV[3] how long a replica that learns the worker is full
+    // waits at most before it reads running again (ms: 3 heartbeats). One number back (no array
+    // to build and parse): running after when granted (>= 1), else -(running + 1).
+    // An answer that says the worker is full (a refusal, or the grant that filled it) sets
+    // wait_until: until then a replica may be waiting for a slot of it, and a release publishes.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
-        if running >= tonumber(ARGV[1]) then
-          return {0, running}
+        local max = tonumber(ARGV[1])
+        local function waited()
+          local time = redis.call('TIME')
+          local deadline = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[3])
+          if deadline > tonumber(redis.call('HGET', KEYS[1], 'wait_until') or '0') then
+            redis.call('HSET', KEYS[1], 'wait_until', deadline)
+          end
+        end
+        if running >= max then
+          waited()
+          return -(running + 1)
         end
         redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-        return {1, redis.call('HINCRBY', KEYS[1], 'running', 1)}
+        running = redis.call('HINCRBY', KEYS[1], 'running', 1)
+        if running >= max then waited() end
+        return running
         """;
 
     // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel. Only a grant
     // Redis still counts is given back: after a reap or an empty restart this replica's part is
-    // gone, and running must not go below what the live replicas hold.
+    // gone, and running must not go below what the live replicas hold. Published only while a
+    // replica may wait for the worker (wait_until, GrantScript): a replica learns the worker is
+    // full only from an answer that sets it, and reads running again within one heartbeat (which
+    // sets it again while the worker is full), so every replica that waits is told; a release
+    // nobody waits for costs no message on every replica (perf/RESULTS.md, "Issue 16: the hot path").
     private const string ReleaseScript = """
         local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
         if mine <= 0 then
@@ -54,7 +72,13 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           redis.call('HSET', KEYS[1], 'running', 0)
           running = 0
         end
-        redis.call('PUBLISH', ARGV[2], running)
+        local waitUntil = tonumber(redis.call('HGET', KEYS[1], 'wait_until') or '0')
+        if waitUntil > 0 then
+          local time = redis.call('TIME')
+          if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) < waitUntil then
+            redis.call('PUBLISH', ARGV[2], running)
+          end
+        end
         return running
         """;
 
@@ -70,33 +94,45 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         return openUntil
         """;
 
-    // KEYS: workers' hashes. For each: running, drained, ms until its breaker's open-until (0 past).
+    // KEYS: workers' hashes; ARGV[1] as GrantScript's ARGV[3], ARGV[1 + i] the max_concurrency
+    // of KEYS[i]. For each: running, drained, ms until its breaker's open-until (0 past). A worker
+    // read full sets wait_until as a grant that finds it full does.
     private const string ReadScript = """
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
         local out = {}
-        for _, key in ipairs(KEYS) do
-          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until')
+        for i, key in ipairs(KEYS) do
+          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until')
           local left = tonumber(values[3] or '0') - now
-          out[#out + 1] = tonumber(values[1] or '0')
+          local running = tonumber(values[1] or '0')
+          if running >= tonumber(ARGV[1 + i]) and now + tonumber(ARGV[1]) > tonumber(values[4] or '0') then
+            redis.call('HSET', key, 'wait_until', now + tonumber(ARGV[1]))
+          end
+          out[#out + 1] = running
           out[#out + 1] = tonumber(values[2] or '0')
           out[#out + 1] = left > 0 and left or 0
         end
         return out
         """;
 
+    private static readonly ClusterScript Grant = new(GrantScript);
     private static readonly RedisValue DrainedField = "drained";
     private const string DrainEvent = "drain:";
     private const string UndrainEvent = "undrain:";
     private const string BreakerEvent = "breaker:";
 
     private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<RedisChannel, SharedWorker> _byChannel = new();
     private readonly Func<IConnectionMultiplexer?> _connection;
     private readonly Func<string> _replica;
     private readonly Func<int> _members;
     private readonly Func<WorkerState[]> _workersNow;
     private readonly Func<CircuitBreakerModel> _breaker;
     private readonly TimeSpan _heartbeat;
+
+    // How long after an answer that said the worker is full a release still publishes (ms): 3
+    // heartbeats, the replica reading running again every one (ReadScript, which sets it again).
+    private readonly long _waitMs;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
@@ -116,9 +152,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         _members = members;
         _workersNow = workers;
         _heartbeat = heartbeat;
+        _waitMs = (long)(3 * heartbeat.TotalMilliseconds);
         _time = time;
         _capacity = capacity;
     }
+
+    // Every worker's fleet-wide state this replica has used: the grants it holds, which the
+    // resync re-seeds after an empty restart (HeldParts).
+    public IEnumerable<SharedWorker> Workers => _workers.Values;
 
     // The worker's fleet-wide state, attached to its WorkerState on first use.
     public SharedWorker For(WorkerState worker)
@@ -173,7 +214,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     }
 
     // One round trip: the grant script on the worker's running count.
-    public async Task<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
     {
         // Not started: a request that came in before the replica was named decides alone.
         if (_named is null || _connection() is not { IsConnected: true } redis)
@@ -184,15 +226,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         try
         {
-            var result = await redis.GetDatabase().ScriptEvaluateAsync(GrantScript, shared.Keys, shared.GrantArgs(max)).ConfigureAwait(false);
-            var answer = (long[])result!;
-            if (answer[0] == 1)
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs)).ConfigureAwait(false));
+            if (answer > 0)
             {
-                shared.OnGranted(answer[1], max);
+                shared.OnGranted(answer, max);
                 return SharedTakeOutcome.Taken;
             }
 
-            shared.OnRefused(answer[1], max);
+            shared.OnRefused(-answer - 1, max);
             return SharedTakeOutcome.Refused;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -297,11 +338,22 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
+    // A release message: the worker found by its channel (the name cut out of the channel once per
+    // worker), the running count parsed from the message's bytes, no string made for either.
     private void OnReleased(RedisChannel channel, RedisValue message)
     {
-        var name = ((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..];
-        if (_workers.TryGetValue(name, out var worker) && long.TryParse((string?)message, NumberStyles.None, CultureInfo.InvariantCulture, out var running)
-            && worker.OnRunning(running, worker.LastMax))
+        if (!_byChannel.TryGetValue(channel, out var worker))
+        {
+            var name = ((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..];
+            if (!_workers.TryGetValue(name, out worker))
+            {
+                return;
+            }
+
+            _byChannel.TryAdd(channel, worker);
+        }
+
+        if (message.TryParse(out long running) && running >= 0 && worker.OnRunning(running, worker.LastMax))
         {
             _capacity?.Changed();
         }
@@ -317,7 +369,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
 
         var keys = workers.Select(w => ClusterKeys.Worker(w.Name)).ToArray();
-        var values = (long[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, keys).ConfigureAwait(false))!;
+        RedisValue[] args = [_waitMs, .. workers.Select(w => (RedisValue)w.Model.MaxConcurrency)];
+        var values = (long[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, keys, args).ConfigureAwait(false))!;
         var breaker = _breaker();
         var freed = false;
         for (var i = 0; i < workers.Length; i++)

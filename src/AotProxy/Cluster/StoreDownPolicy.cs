@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using AotProxy.Accounting;
 using AotProxy.Configuration;
 using AotProxy.Limits;
@@ -8,18 +9,26 @@ namespace AotProxy.Cluster;
 
 // [cluster] store_down: what a replica does with a limited tenant's request when the store does
 // not answer the admit script (LimitStage's one StoreDown branch; the replica's own full limits
-// have passed already). Every limit the tenant has is shared, so every one is decided here:
+// have passed already), or answers but is not to be trusted yet (Gated: the connection failed and
+// StoreResync has not yet found the epoch settled, every seed of a new epoch in). Every limit the
+// tenant has is shared, so every one is decided here:
 // - "local": each replica enforces its 1/N share of each limit, N the live members at its last
-//   good heartbeat (at least 1): the share is floor(limit / N), so the shares never add up to more
-//   than the limit, but at least 1 (with limit < N the replicas together may admit N).
+//   good heartbeat (at least 1; while gated after a new epoch, at least the members expected to
+//   seed it, as the store's member list starts empty): the share is floor(limit / N), so the
+//   shares never add up to more than the limit, but at least 1 (with limit < N the replicas
+//   together may admit N).
 //   RPM and TPM: checked against this replica's own sliding windows (all it admitted in the last
-//   61 s, shared or not), so a 60 s window wholly inside the outage holds at most the limit over
-//   the fleet. max_in_flight: against this replica's own in-flight count. Budgets: the budget
-//   reservations admitted alone in this outage against floor(budget / N), never given back before
-//   the outage ends, so an outage adds at most one budget fleet-wide to the spend the store held
-//   when it began (plus the prompt-estimate error of those requests), whatever N.
-//   Each admission is recorded (AloneTenant): StoreResync charges the requests, tokens and spend
-//   into the store once it answers again, and never twice.
+//   61 s, shared or not), with the share taken of what the other replicas did not hold at the last
+//   read (OthersWindows): floor((limit - others) / N), none once the others hold the limit. Every
+//   admission in the window is some replica's own, and each admits alone only while its own count
+//   is below that share, so a 60 s window spanning the outage's start holds at most the limit
+//   (plus what the others admitted after the last read, at most one heartbeat of it, and N when
+//   the room left is below N). max_in_flight: against this replica's own in-flight count.
+//   Budgets: the budget reservations admitted alone in this outage against floor(budget / N),
+//   never given back before the outage ends, so an outage adds at most one budget fleet-wide to
+//   the spend the store held when it began (plus the prompt-estimate error of those requests),
+//   whatever N. Each admission is recorded (AloneTenant): StoreResync charges the requests, tokens
+//   and spend into the store once it answers again, and never twice.
 // - "closed": 503 with Retry-After (the heartbeat, when the store may be back), for every tenant
 //   with a limit; tenants without limits never reach the admit script.
 // The first decision of an outage is logged; StoreResync logs the end.
@@ -30,13 +39,49 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
 
     private readonly bool _closed = model.StoreDown == StoreDownModes.Closed;
     private ConcurrentDictionary<string, AloneTenant> _admitted = new(StringComparer.Ordinal);
+    private FrozenDictionary<string, OthersWindows> _others = FrozenDictionary<string, OthersWindows>.Empty;
     private int _down;
     private int _unsent;
+    private int _gated;
+    private int _expected;
 
     public string Mode => model.StoreDown;
 
-    // N: the live members at the last heartbeat that reached the store, at least 1 (this replica).
-    public int Members => Math.Max(1, view().Members.Length);
+    public TimeProvider Time => time;
+
+    // What this replica holds in the store's reserved totals (SharedTenantLimits tells it).
+    public HeldParts Held { get; } = new();
+
+    // N: the live members at the last heartbeat that reached the store, at least 1 (this replica);
+    // while gated, at least the members expected to seed the new epoch (the store's member list
+    // was lost with it, so the first beats after an empty restart see only who beat since).
+    public int Members => Math.Max(1, Math.Max(view().Members.Length, Gated ? Volatile.Read(ref _expected) : 0));
+
+    // The names of the members at the last heartbeat that reached the store.
+    public IEnumerable<string> MemberNames => view().Members.Select(m => m.Name);
+
+    // How long a new epoch waits for the seeds of members that do not come: a member that died
+    // with the store has its record expire within member_ttl, and a live one seeds on its next
+    // beat (one heartbeat; a second one for a beat that ran into the reconnect).
+    public TimeSpan SeedWait => model.MemberTtl + model.Heartbeat + model.Heartbeat;
+
+    // Shared decisions are suspended (SharedTenantLimits asks before each admit script): from the
+    // moment the connection fails until StoreResync has found the epoch settled after it, so that
+    // no request is admitted against a store restarted empty that lacks some replica's seed.
+    public bool Gated => Volatile.Read(ref _gated) == 1;
+
+    public void Suspend() => Volatile.Write(ref _gated, 1);
+
+    // members: how many are expected to seed a new epoch (0: none is awaited).
+    public void Expect(int members) => Volatile.Write(ref _expected, members);
+
+    // The epoch is settled: the others' windows as just read (OthersWindows), and shared
+    // decisions resume.
+    public void Resume(FrozenDictionary<string, OthersWindows> others)
+    {
+        Volatile.Write(ref _others, others);
+        Volatile.Write(ref _gated, 0);
+    }
 
     // state and lease: the tenant's own limits on this replica, which have taken this request
     // already; demand: what the admit script was asked.
@@ -64,16 +109,28 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
             return new StoreDownVerdict(StoreDownOutcome.Refused, InFlightWait, LimitRefusal.InFlight);
         }
 
+        var others = Volatile.Read(ref _others).GetValueOrDefault(demand.Tenant);
+        var elapsed = others is null ? TimeSpan.Zero : time.GetElapsedTime(others.ReadAt);
         var requests = lease.Requests;
-        if (requests is not null && requests.WindowUsed > LocalShare.Of(demand.Rpm, members))
+        if (requests is not null)
         {
-            return new StoreDownVerdict(StoreDownOutcome.Refused, requests.WindowTimeUntil(0, LocalShare.Of(demand.Rpm, members)), LimitRefusal.Requests);
+            var share = Share(demand.Rpm, others?.Requests(elapsed) ?? 0, members);
+            if (requests.WindowUsed > share)
+            {
+                var wait = share == 0 ? others!.RequestsWait(elapsed) : requests.WindowTimeUntil(0, share);
+                return new StoreDownVerdict(StoreDownOutcome.Refused, wait, LimitRefusal.Requests);
+            }
         }
 
         var tokens = lease.Tokens;
-        if (tokens is not null && tokens.WindowUsed > LocalShare.Of(demand.Tpm, members))
+        if (tokens is not null)
         {
-            return new StoreDownVerdict(StoreDownOutcome.Refused, tokens.WindowTimeUntil(0, LocalShare.Of(demand.Tpm, members)), LimitRefusal.Tokens);
+            var share = Share(demand.Tpm, others?.Tokens(elapsed) ?? 0, members);
+            if (tokens.WindowUsed > share)
+            {
+                var wait = share == 0 ? others!.TokensWait(elapsed) : tokens.WindowTimeUntil(0, share);
+                return new StoreDownVerdict(StoreDownOutcome.Refused, wait, LimitRefusal.Tokens);
+            }
         }
 
         var record = Record(demand.Tenant);
@@ -101,9 +158,16 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
         return StoreDownVerdict.Admitted;
     }
 
-    // A request admitted alone has ended (SharedTenantLimits.Settle): what it spent (usage null:
-    // nothing, as TenantBudgetState.Settle) waits in the record for the store. Only a budget's
-    // spend is kept in the store.
+    // This replica's share of a minute limit of which the others held `others` at the last read:
+    // none once they hold it all, else floor((limit - others) / N), at least 1.
+    private static long Share(long limit, long others, int members) =>
+        others >= limit ? 0 : LocalShare.Of(limit - others, members);
+
+    // A request admitted alone has ended, or a shared one whose settlement the store could not be
+    // sent (SharedTenantLimits.Settle): what it spent (usage null: nothing, as
+    // TenantBudgetState.Settle) waits in the record for the store, charged once by the resync
+    // (into the same epoch; a new one is seeded from the ledger instead). Only a budget's spend
+    // is kept in the store.
     public void Settle(in SharedDemand demand, Usage? usage, ModelPrice price)
     {
         if (demand.Budget is null || usage is not { } used)

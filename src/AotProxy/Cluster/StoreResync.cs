@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using AotProxy.Limits;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -84,11 +85,78 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return charged
         """;
 
+    // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2 ..] windows (each tenant's RPM then TPM bins).
+    // Returns {the replicas that seeded the epoch, then per window a flat list of (age in seconds,
+    // count) for its bins of the last 61 s on Redis's clock}.
+    private const string ReadScript = """
+        local now = tonumber(redis.call('TIME')[1])
+        local out = {redis.call('SMEMBERS', KEYS[1])}
+        for k = 2, #KEYS do
+          local bins = redis.call('HGETALL', KEYS[k])
+          local flat = {}
+          for i = 1, #bins, 2 do
+            local age = now - tonumber(bins[i])
+            if age >= 0 and age < 61 then
+              flat[#flat + 1] = age
+              flat[#flat + 1] = tonumber(bins[i + 1])
+            end
+          end
+          out[#out + 1] = flat
+        end
+        return out
+        """;
+
+    // KEYS[1] this replica's parts, aotproxy:res:{replica}. ARGV: pairs (field `kind|name|field`,
+    // the amount this replica holds). Each part becomes what is held (a part the store has that is
+    // not listed: 0), and the total it is part of moves by the difference, never below 0; a
+    // worker's running that went down is published on its release channel, as the reaper does.
+    // Idempotent: run again, it changes nothing. Returns the parts changed.
+    private const string ReconcileScript = """
+        local prefixes = {w = 'aotproxy:worker:', t = 'aotproxy:tenant:'}
+        local held = {}
+        for i = 1, #ARGV, 2 do held[ARGV[i]] = tonumber(ARGV[i + 1]) end
+        local stored = redis.call('HGETALL', KEYS[1])
+        for i = 1, #stored, 2 do
+          if held[stored[i]] == nil then held[stored[i]] = 0 end
+        end
+        local changed = 0
+        for field, amount in pairs(held) do
+          local diff = amount - (tonumber(redis.call('HGET', KEYS[1], field)) or 0)
+          local kind, name, f = string.match(field, '^([^|]+)|(.+)|([^|]+)$')
+          local prefix = kind and prefixes[kind]
+          if diff ~= 0 and prefix then
+            local left = redis.call('HINCRBY', prefix .. name, f, diff)
+            if left < 0 then
+              redis.call('HSET', prefix .. name, f, 0)
+              left = 0
+            end
+            if kind == 'w' and f == 'running' and diff < 0 then
+              redis.call('PUBLISH', 'aotproxy:release:' .. name, left)
+            end
+            changed = changed + 1
+          end
+          if amount > 0 then
+            redis.call('HSET', KEYS[1], field, amount)
+          else
+            redis.call('HDEL', KEYS[1], field)
+          end
+        end
+        return changed
+        """;
+
     private string? _epoch;
+    private string? _awaited;
+    private HashSet<string> _expected = [];
+    private long _awaitedSince;
+    private string[] _members = [];
     private int _running;
 
     // The store's epoch as this replica last read it (null before its first beat).
     public string? Epoch => Volatile.Read(ref _epoch);
+
+    // The connection failed (ClusterMembership): shared decisions wait for the next run to find
+    // the epoch settled (StoreDownPolicy.Gated).
+    public void Suspend() => policy.Suspend();
 
     public async Task RunAsync(IDatabase db)
     {
@@ -107,14 +175,22 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
 
             var known = _epoch;
-            if (epoch == known && !policy.Pending)
+            var reconcile = epoch != known || policy.Gated || policy.Pending;
+            if (epoch != known)
             {
-                return;
-            }
+                if (known is not null)
+                {
+                    policy.Suspend(); // a new epoch found with the connection up (a flush, a failover)
+                }
 
-            var alone = policy.TakeRecord(out var record);
-            if (epoch == known)
+                Await(epoch);
+                var alone = policy.TakeRecord(out var record);
+                await SeedEpochAsync(db, epoch, joining: known is null, record, alone).ConfigureAwait(false);
+                Volatile.Write(ref _epoch, epoch);
+            }
+            else if (policy.Pending)
             {
+                var alone = policy.TakeRecord(out var record);
                 var charged = await ChargeAsync(db, epoch, gate: false, Windows(record), Spend(record)).ConfigureAwait(false);
                 telemetry.CountRecharged("down", charged);
                 if (alone)
@@ -123,12 +199,13 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
                     ClusterLog.Resumed(logger, policy.Mode, charged, record.Count);
                 }
             }
-            else
+
+            if (reconcile)
             {
-                await SeedEpochAsync(db, epoch, joining: known is null, record, alone).ConfigureAwait(false);
+                await ReconcileAsync(db).ConfigureAwait(false);
             }
 
-            Volatile.Write(ref _epoch, epoch);
+            await SettleAsync(db, epoch).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -139,6 +216,116 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         {
             Volatile.Write(ref _running, 0);
         }
+    }
+
+    // After an outage or an empty restart: this replica's parts of the reserved totals become what
+    // it holds (HeldParts), so a settlement dropped while the store did not answer leaves nothing
+    // counted, and requests in flight across an empty restart count again (in flight, budget
+    // reservations, worker slots), each with its part, so the reaper and the settlements stay exact.
+    private async Task ReconcileAsync(IDatabase db)
+    {
+        var parts = policy.Held.Parts();
+        var args = new RedisValue[2 * parts.Count];
+        for (var i = 0; i < parts.Count; i++)
+        {
+            args[2 * i] = parts[i].Field;
+            args[(2 * i) + 1] = parts[i].Amount;
+        }
+
+        var changed = (long)(await db.ScriptEvaluateAsync(ReconcileScript, [ClusterKeys.Reservations(replica())], args).ConfigureAwait(false));
+        if (changed > 0)
+        {
+            ClusterLog.Reconciled(logger, changed);
+        }
+    }
+
+    // A new epoch: the members whose seeds it waits for are those of the last settled run (the
+    // store's member list went with its data) and those that beat since, this replica included.
+    private void Await(string epoch)
+    {
+        if (_awaited == epoch)
+        {
+            return;
+        }
+
+        _awaited = epoch;
+        _awaitedSince = policy.Time.GetTimestamp();
+        _expected = [.. _members, .. policy.MemberNames, replica()];
+        policy.Expect(_expected.Count);
+    }
+
+    // Reads the seeded set and the fleet's windows of every tenant with a minute limit (this
+    // replica's own copied just before, so that its admissions in between count as the others',
+    // never the reverse). A new epoch stays unsettled (shared decisions suspended, the last settled
+    // read kept) until every member expected has seeded it, or SeedWait has passed (a member that
+    // does not seed by then died with the store). Settled: the others' windows go to the policy,
+    // which resumes shared decisions.
+    private async Task SettleAsync(IDatabase db, string epoch)
+    {
+        var states = limits.States.Where(s => s.Requests is not null || s.Tokens is not null).ToList();
+        var keys = new RedisKey[1 + 2 * states.Count];
+        keys[0] = ClusterKeys.Seeded(epoch);
+        var own = new (long[] Requests, long[] Tokens)[states.Count];
+        for (var i = 0; i < states.Count; i++)
+        {
+            keys[1 + 2 * i] = ClusterKeys.Requests(states[i].Name);
+            keys[2 + 2 * i] = ClusterKeys.Tokens(states[i].Name);
+            own[i] = (Counts(states[i].Requests), Counts(states[i].Tokens));
+        }
+
+        var readAt = policy.Time.GetTimestamp();
+        var answer = (RedisResult[])(await db.ScriptEvaluateAsync(ReadScript, keys).ConfigureAwait(false))!;
+        if (_awaited == epoch)
+        {
+            var seeded = ((RedisResult[])answer[0]!).Select(r => (string)r!).ToHashSet(StringComparer.Ordinal);
+            if (!_expected.IsSubsetOf(seeded))
+            {
+                if (policy.Time.GetElapsedTime(_awaitedSince) < policy.SeedWait)
+                {
+                    return;
+                }
+
+                ClusterLog.SeedsMissing(logger, epoch, string.Join(", ", _expected.Except(seeded).Order(StringComparer.Ordinal)), policy.SeedWait);
+            }
+
+            _awaited = null;
+            policy.Expect(0);
+        }
+
+        var others = new Dictionary<string, OthersWindows>(states.Count, StringComparer.Ordinal);
+        for (var i = 0; i < states.Count; i++)
+        {
+            var requests = Fleet(answer[1 + 2 * i]);
+            var tokens = Fleet(answer[2 + 2 * i]);
+            if (requests is not null || tokens is not null)
+            {
+                others[states[i].Name] = new OthersWindows(
+                    requests is null ? OthersWindows.None : OthersWindows.Cumulative(requests, own[i].Requests),
+                    tokens is null ? OthersWindows.None : OthersWindows.Cumulative(tokens, own[i].Tokens),
+                    readAt);
+            }
+        }
+
+        _members = [.. policy.MemberNames];
+        policy.Resume(others.ToFrozenDictionary(StringComparer.Ordinal));
+    }
+
+    // A window's bins by age as the read script answers them; null when it held nothing.
+    private static long[]? Fleet(RedisResult flat)
+    {
+        var values = (long[])flat!;
+        if (values.Length == 0)
+        {
+            return null;
+        }
+
+        var counts = new long[SlidingWindow.WindowSeconds];
+        for (var i = 0; i + 1 < values.Length; i += 2)
+        {
+            counts[values[i]] += values[i + 1];
+        }
+
+        return counts;
     }
 
     // A new epoch (the store lost what it held), once per epoch and replica: the seeded set gates
@@ -233,10 +420,10 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return counts;
     }
 
-    private static long[] Counts(MinuteLimit limit)
+    private static long[] Counts(MinuteLimit? limit)
     {
         var counts = new long[SlidingWindow.WindowSeconds];
-        limit.CopyWindowCounts(counts);
+        limit?.CopyWindowCounts(counts);
         return counts;
     }
 

@@ -64,7 +64,29 @@ internal sealed class ForwardingStage(
                 SlotGrant grant;
                 try
                 {
-                    grant = await sharedSlots.AcquireAsync(worker, request.Class!.MaxQueueWait, context.RequestAborted).ConfigureAwait(false);
+                    // First its tenant's turn on the fleet's workers (fair share fleet-wide), once.
+                    var maxWait = request.Class!.MaxQueueWait;
+                    var turnFrom = time.GetTimestamp();
+                    var turned = !request.Lease.OnFleet && await request.Lease.FleetTurnAsync(maxWait, context.RequestAborted).ConfigureAwait(false);
+                    if (turned)
+                    {
+                        request.Lease = request.Lease.Turned;
+                        maxWait -= time.GetElapsedTime(turnFrom);
+                    }
+
+                    try
+                    {
+                        grant = request.Lease.OnFleet
+                            ? await sharedSlots.AcquireAsync(worker, maxWait, context.RequestAborted).ConfigureAwait(false)
+                            : SlotGrant.None;
+                    }
+                    finally
+                    {
+                        if (turned)
+                        {
+                            request.Lease.LeftForSlot();
+                        }
+                    }
                 }
                 catch (OperationCanceledException)
                 {

@@ -123,6 +123,11 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var sharedLimits = cluster is null ? null : SharedLimits(cluster, fairShare!, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
+        if (sharedLimits?.StoreDown is { } storeDown && sharedSlots is not null)
+        {
+            storeDown.Held.Workers = () => sharedSlots.Workers; // re-seeded with the tenants' parts
+        }
+
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
         var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);

@@ -65,6 +65,7 @@ internal sealed class ClusterPlane : IAsyncDisposable
         if (sharedSlots)
         {
             slots = new SharedWorkerSlots(redis, () => replica, () => members, () => state.Current.Workers.Workers, () => snapshot.CircuitBreaker, SlotsHeartbeat, time, capacity);
+            policy.Held.Workers = () => slots.Workers;
             slots.Start();
         }
 

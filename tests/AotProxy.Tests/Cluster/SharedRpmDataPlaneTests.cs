@@ -2,7 +2,6 @@ using System.Text;
 using AotProxy.Configuration;
 using AotProxy.Identity;
 using AotProxy.Tests.Support;
-using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -14,23 +13,11 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
     private const string Key = "sk-test-cluster";
     private const string Model = ClusterPlane.Model;
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _one = null!;
-    private ConnectionMultiplexer _two = null!;
+    private TwoReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _one = await RedisConnections.ConnectAsync(_redis);
-        _two = await RedisConnections.ConnectAsync(_redis);
-    }
+    public async Task InitializeAsync() => _store = await TwoReplicaStore.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _one.DisposeAsync();
-        await _two.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     // Alone, each replica would let rpm through: 2 x rpm of the 3 x rpm. Together they serve rpm.
     [Fact]
@@ -39,8 +26,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         const int Rpm = 5;
         await using var worker = Worker(release: null);
         var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "30s");
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2);
 
         var statuses = new List<int>();
         for (var i = 0; i < 3 * Rpm; i++)
@@ -65,8 +52,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
         var snapshot = Snapshot(worker.Url("/").ToString(), $"rpm = {Rpm}", maxQueueWait: "200ms");
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2);
 
         var held = one.StatusAsync(Key, "held"); // takes the worker's one slot and the first place
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
@@ -89,8 +76,8 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var worker = Worker(release);
         var snapshot = Snapshot(worker.Url("/").ToString(), "max_in_flight = 1", maxQueueWait: "30s");
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2);
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2);
 
         var held = one.StatusAsync(Key, "held");
         await worker.WaitUntilAsync(w => w.Requests == 1, "the first request reached the worker");
@@ -104,7 +91,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 
         release.SetResult();
         Assert.Equal(200, await held);
-        await _one.GetDatabase().PingAsync(); // one's settlement, sent in its finally, has run
+        await _store.One.GetDatabase().PingAsync(); // one's settlement, sent in its finally, has run
         Assert.Equal(200, await two.StatusAsync(Key, "after"));
         Assert.Equal(2, worker.Requests);
     }

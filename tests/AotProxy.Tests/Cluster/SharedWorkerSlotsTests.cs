@@ -3,6 +3,7 @@ using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
+using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using StackExchange.Redis;
 
@@ -18,23 +19,11 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     private const string Model = ClusterPlane.Model;
     private static readonly TimeSpan Heartbeat = TimeSpan.FromMilliseconds(200);
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _one = null!;
-    private ConnectionMultiplexer _two = null!;
+    private TwoReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _one = await RedisConnections.ConnectAsync(_redis);
-        _two = await RedisConnections.ConnectAsync(_redis);
-    }
+    public async Task InitializeAsync() => _store = await TwoReplicaStore.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _one.DisposeAsync();
-        await _two.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     // Alone, each replica would send max_concurrency: 2 x 2 at once. Together they hold 2, and
     // one's release lets the request waiting on two in.
@@ -44,8 +33,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 2;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max);
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2, sharedSlots: true);
 
         var first = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"one-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max, "one's requests reached the worker");
@@ -53,7 +42,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         // Both of two's requests hold a slot on two's worker and were refused by the store.
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.SlotsTaken == Max && two.Worker.Shared is { Room: 0 }), $"two holds {two.Worker.SlotsTaken} slots, room {two.Worker.Shared?.Room}");
-        Assert.Equal(Max, (long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
 
         worker.Finish(1); // one of one's requests ends: its release wakes one of two's
         await worker.Server.WaitUntilAsync(w => w.Requests == Max + 1, "a request of two's reached the worker");
@@ -63,8 +52,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(2 * Max, worker.Server.Requests);
         Assert.Equal(Max, worker.MostAtOnce);
         Assert.True(await RunningIsZeroAsync(), "every grant was given back");
-        Assert.Empty(await _one.GetDatabase().HashGetAllAsync("aotproxy:res:one"));
-        Assert.Empty(await _one.GetDatabase().HashGetAllAsync("aotproxy:res:two"));
+        Assert.Empty(await _store.One.GetDatabase().HashGetAllAsync("aotproxy:res:one"));
+        Assert.Empty(await _store.One.GetDatabase().HashGetAllAsync("aotproxy:res:two"));
     }
 
     // A store that does not answer: each replica sends at most its share, max_concurrency / N.
@@ -74,9 +63,9 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 4;
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, Max, maxQueueWait: "300ms");
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await _redis.StopAsync();
-        Assert.True(await TestConfig.WaitUntil(() => !_one.IsConnected), "the client sees the store gone");
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
 
         var sent = Enumerable.Range(0, Max).Select(i => one.StatusAsync(Key, $"down-{i}")).ToList();
         await worker.Server.WaitUntilAsync(w => w.Requests == Max / 2, "the share reached the worker");
@@ -105,14 +94,14 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         await using var worker = new GatedWorker();
         var snapshot = Snapshot(worker.Url, 2);
-        await using var one = ClusterPlane.Start(snapshot, () => _one, "one", members: 2, sharedSlots: true);
-        await using var two = ClusterPlane.Start(snapshot, () => _two, "two", members: 2, sharedSlots: true);
-        Assert.True(await TestConfig.WaitUntil(() => _two.GetSubscriber().IsConnected()), "two is connected");
+        await using var one = ClusterPlane.Start(snapshot, () => _store.One, "one", members: 2, sharedSlots: true);
+        await using var two = ClusterPlane.Start(snapshot, () => _store.Two, "two", members: 2, sharedSlots: true);
+        Assert.True(await TestConfig.WaitUntil(() => _store.Two.GetSubscriber().IsConnected()), "two is connected");
 
         Assert.True(await one.Slots!.ShareDrainAsync("w", drain: true));
         Assert.True(await TestConfig.WaitUntil(() => two.Worker.Draining), "two applies the drain");
 
-        await _one.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
+        await _store.One.GetDatabase().HashSetAsync("aotproxy:worker:w", "drained", 0); // no message
         Assert.True(await TestConfig.WaitUntil(() => !two.Worker.Draining), "two's heartbeat applies the undrain");
     }
 
@@ -133,12 +122,114 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.True(shared.NextRelease(seen).IsCompleted);
     }
 
+    // A release nobody waits for sends no message: the replicas (each subscribed to every
+    // worker's release channel) would each receive and parse it for nothing. A marker published
+    // after the release on the same connection arrives after anything the release published.
+    [Fact]
+    public async Task AReleaseNobodyWaitsFor_PublishesNothing()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        var worker = Worker(maxConcurrency: 2);
+        var heard = new List<string>();
+        var marker = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _store.Two.GetSubscriber().SubscribeAsync(RedisChannel.Pattern("aotproxy:release:*"), (_, message) =>
+        {
+            lock (heard)
+            {
+                heard.Add((string)message!);
+            }
+
+            if (message == "marker")
+            {
+                marker.TrySetResult();
+            }
+        });
+
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+        worker.Shared!.Release(SlotGrant.Shared);
+        await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
+        await marker.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        lock (heard)
+        {
+            Assert.Equal(["marker"], heard);
+        }
+
+        Assert.Equal(0, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // ... yet a request refused on another replica (waiting for a slot) is woken by the release at
+    // once: the heartbeat (10 minutes here), the other way it would learn of it, never comes.
+    [Fact]
+    public async Task AReleaseWakesARequestWaitingOnAnotherReplica_WithoutItsHeartbeat()
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        await using var one = Slots(_store.One, "one", heartbeat);
+        await using var two = Slots(_store.Two, "two", heartbeat);
+        var onOne = Worker(maxConcurrency: 1);
+        var onTwo = Worker(maxConcurrency: 1);
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(onOne, TimeSpan.FromSeconds(10), CancellationToken.None));
+        var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.True(await TestConfig.WaitUntil(() => onTwo.Shared is { Room: 0 }), "two was refused");
+        Assert.False(waiting.IsCompleted);
+
+        onOne.Shared!.Release(SlotGrant.Shared);
+        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // The grant goes by its hash (ClusterScript); a store restarted empty knows no script
+    // (NOSCRIPT), and the grant still runs and counts.
+    [Fact]
+    public async Task AfterTheStoreRestartedEmpty_AGrantRunsAgain()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        var worker = Worker(maxConcurrency: 2);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => _store.One.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
+
+        Assert.Equal(SharedTakeOutcome.Taken, await one.TryGrantAsync(worker.Shared!, 2));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
+    private async Task<bool> ReleaseListenersAsync(long expected)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:nobody"), "probe") == expected)
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
+    }
+
+    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat)
+    {
+        var slots = new SharedWorkerSlots(() => redis, () => replica, () => 2, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
+        slots.Start();
+        return slots;
+    }
+
+    private static WorkerState Worker(int maxConcurrency) =>
+        new(new WorkerModel("w", new Uri("http://127.0.0.1:1/"), [Model], maxConcurrency, 1, ""), TimeProvider.System);
+
     // The releases are fire-and-forget: bounded, 10 s.
     private async Task<bool> RunningIsZeroAsync()
     {
         for (var i = 0; i < 100; i++)
         {
-            if ((long)await _one.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 0)
+            if ((long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 0)
             {
                 return true;
             }

@@ -183,9 +183,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         }
 
         Assert.Equal(4, await SharedCountAsync(db, "acme"));
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        await WaitConnectedAsync();
+        await RestartEmptyAsync();
         Assert.Equal(0, await SharedCountAsync(db, "acme"));
 
         await plane.Resync.RunAsync(db);
@@ -234,9 +232,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(0, a.Limits.Of("acme")!.Budget!.SpentTokens); // A's own books: nothing spent
         Assert.Equal(429, (await a.SendAsync(LimitedKey, "a-before")).Status); // the fleet's budget is used up
 
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        await WaitConnectedAsync();
+        await RestartEmptyAsync();
         Assert.False(await db.KeyExistsAsync("aotproxy:tenant:acme"));
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
@@ -247,8 +243,154 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(served, worker.Requests);
     }
 
-    private async Task WaitConnectedAsync()
+    // Replica A fills the fleet's minute (requests, or tokens) through the store; then the store
+    // stops answering replica B, whose own window is empty. B's share is of what the others did
+    // not hold at its last read: none of the requests, less than one request of the tokens, so B
+    // refuses. Seen failing before (the share was of the whole limit): B served its
+    // floor(limit / 2) on top of A's full minute.
+    [Theory]
+    [InlineData(6, "")]
+    [InlineData(1000, "tpm = 500")] // each request reserves ~20 tokens and settles to 112
+    public async Task Down_AMinuteTheOthersFilled_LeavesThisReplicaNoShare(int rpm, string tpm)
     {
+        await using var worker = Worker();
+        var up = true;
+        var snapshot = Snapshot(worker, rpm, StoreDownModes.Local, budget: tpm);
+        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => up ? _connection : null, "replica-b", members: 2);
+        var db = _connection.GetDatabase();
+        await a.Resync.RunAsync(db);
+        var served = 0;
+        for (var i = 0; i < 100 && (await a.SendAsync(LimitedKey, $"a{i}")).Status == 200; i++)
+        {
+            served++;
+        }
+
+        Assert.True(served > 1, $"{served}");
+        await b.Resync.RunAsync(db); // B's read of the fleet's minute
+        up = false;
+        var refused = await b.SendAsync(LimitedKey, "b-down");
+        Assert.Equal(429, refused.Status);
+        Assert.Equal(served, worker.Requests);
+        Assert.Contains("llm_gateway_cluster_store_down_decisions_total{mode=\"local\",outcome=\"refused\"} 1", await b.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    // Redis restarted empty while two requests run on replica A (max_in_flight = 2, a budget, the
+    // worker's slots shared): A's resync puts back what it holds, each with its part in
+    // aotproxy:res:replica-a, so replica B is refused by max_in_flight while they run, and their
+    // settlements bring every total back to 0. Seen failing before: in_flight, budget_reserved
+    // and the worker's running started at 0 after the restart.
+    [Fact]
+    public async Task RestartedEmpty_RequestsInFlightAreHeldAgain_AndTheirSettlementsGiveThemBack()
+    {
+        const int MaxInFlight = 2;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var arrived = new SemaphoreSlim(0);
+        await using var worker = HeldWorker(gate, arrived);
+        var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}\nbudget_tokens = 1000000");
+        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2, sharedSlots: true);
+        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
+        var db = _connection.GetDatabase();
+        await a.Resync.RunAsync(db);
+        await b.Resync.RunAsync(db);
+
+        var held = new List<Task<(int Status, string? RetryAfter, string Body)>>();
+        for (var i = 0; i < MaxInFlight; i++)
+        {
+            held.Add(a.SendAsync(LimitedKey, $"held{i}"));
+            Assert.True(await arrived.WaitAsync(TimeSpan.FromSeconds(10)), "the request reached the worker");
+        }
+
+        var reserved = (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved");
+        Assert.True(reserved > 0);
+        await RestartEmptyAsync();
+        Assert.False(await db.KeyExistsAsync("aotproxy:tenant:acme"));
+
+        await a.Resync.RunAsync(db);
+        await b.Resync.RunAsync(db);
+        Assert.Equal(MaxInFlight, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(reserved, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.Equal(MaxInFlight, (long)await db.HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(MaxInFlight, (long)await db.HashGetAsync("aotproxy:res:replica-a", "t|acme|in_flight"));
+        Assert.Equal(MaxInFlight, (long)await db.HashGetAsync("aotproxy:res:replica-a", "w|w|running"));
+        await a.Resync.RunAsync(db); // idempotent
+        Assert.Equal(MaxInFlight, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+
+        var refused = await b.SendAsync(LimitedKey, "b-over");
+        Assert.Equal(429, refused.Status);
+        Assert.Contains("max_in_flight", refused.Body, StringComparison.Ordinal);
+
+        gate.SetResult();
+        Assert.All(await Task.WhenAll(held), r => Assert.Equal(200, r.Status));
+        await WaitForAsync(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0 && (long)await db.HashGetAsync("aotproxy:worker:w", "running") == 0);
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.Empty(await db.HashGetAllAsync("aotproxy:res:replica-a"));
+        Assert.Equal(200, (await b.SendAsync(LimitedKey, "b-after")).Status);
+    }
+
+    // A settlement the store could not be sent (the connection down when the request ended): its
+    // place in flight and its budget reservation are given back by the resync once the store
+    // answers (same data), and what it spent is charged once. Seen failing before: in_flight
+    // stayed 1 and the spend was never charged.
+    [Fact]
+    public async Task Back_ASettlementDroppedWhileDown_IsReconciled_AndItsSpendChargedOnce()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var arrived = new SemaphoreSlim(0);
+        await using var worker = HeldWorker(gate, arrived);
+        var up = true;
+        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: "max_in_flight = 4\nbudget_tokens = 1000000"), () => up ? _connection : null, "replica-a", members: 1);
+        var db = _connection.GetDatabase();
+        await plane.Resync.RunAsync(db);
+
+        var running = plane.SendAsync(LimitedKey, "shared");
+        Assert.True(await arrived.WaitAsync(TimeSpan.FromSeconds(10)), "the request reached the worker");
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+
+        up = false; // the store does not answer when the request ends
+        gate.SetResult();
+        Assert.Equal(200, (await running).Status);
+        var spent = plane.Limits.Of("acme")!.Budget!.SpentTokens;
+        Assert.True(spent > 0);
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight")); // not settled
+
+        up = true;
+        await plane.Resync.RunAsync(db);
+        await plane.Resync.RunAsync(db);
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.Equal(spent, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_spent"));
+        Assert.Empty(await db.HashGetAllAsync("aotproxy:res:replica-a"));
+    }
+
+    private static LoopbackTcpServer HeldWorker(TaskCompletionSource gate, SemaphoreSlim arrived)
+    {
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        return LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            arrived.Release();
+            await gate.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+    }
+
+    // A fire-and-forget settlement has no answer to wait on: polled, at most 10 s.
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        for (var i = 0; i < 200 && !await condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(await condition(), "the settlements reached the store");
+    }
+
+    // The store stopped and started again empty, and the tests' connection back to it.
+    private async Task RestartEmptyAsync()
+    {
+        await _redis.StopAsync();
+        await _redis.RestartAsync();
         for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
         {
             await Task.Delay(50);
