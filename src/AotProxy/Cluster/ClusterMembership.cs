@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
+using AotProxy.Threading;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -27,10 +28,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly DateTimeOffset _started;
     private readonly string _instance = Guid.NewGuid().ToString("N")[..12];
-    private readonly CancellationTokenSource _stop = new();
+    private readonly BackgroundLoop _loops = new();
     private ConnectionMultiplexer? _redis;
     private IConnectionMultiplexer? _shared;
-    private Task _loop = Task.CompletedTask;
     private ClusterView _view = ClusterView.Starting;
     private TimeSpan _lastLatency;
     private string? _flaggedDigest;
@@ -73,7 +73,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     {
         Name = _model.Replica.Length > 0 ? _model.Replica : $"{Environment.MachineName}:{dataPort}";
         ClusterLog.Joining(_logger, Name, _storeText, _model.Heartbeat, _model.MemberTtl, _model.StoreDown);
-        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _loops.Start(RunAsync);
     }
 
     private async Task RunAsync(CancellationToken stop)
@@ -215,14 +215,7 @@ internal sealed class ClusterMembership : IAsyncDisposable
     // A clean stop leaves the list at once instead of member_ttl later.
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _loops.DisposeAsync().ConfigureAwait(false);
 
         if (_redis is { IsConnected: true } redis)
         {
@@ -245,7 +238,5 @@ internal sealed class ClusterMembership : IAsyncDisposable
         {
             await _redis.DisposeAsync().ConfigureAwait(false);
         }
-
-        _stop.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using AotProxy.Admission;
+using AotProxy.Threading;
 using StackExchange.Redis;
 
 namespace AotProxy.Cluster;
@@ -87,8 +88,7 @@ internal sealed class SharedFairShare : IAsyncDisposable
     private readonly Func<string> _replica;
     private readonly TimeSpan _interval;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
+    private readonly BackgroundLoop _loops = new();
 
     public SharedFairShare(Func<IConnectionMultiplexer?> connection, Func<string> replica, TimeSpan interval, TimeProvider time)
     {
@@ -109,7 +109,7 @@ internal sealed class SharedFairShare : IAsyncDisposable
     }
 
     // After membership has started (the replica is named).
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    public void Start() => _loops.Start(RunAsync);
 
     private async Task RunAsync(CancellationToken stop)
     {
@@ -182,15 +182,6 @@ internal sealed class SharedFairShare : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
+        await _loops.DisposeAsync().ConfigureAwait(false);
     }
 }

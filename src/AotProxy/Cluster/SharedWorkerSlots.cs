@@ -135,8 +135,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private readonly long _waitMs;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stop = new();
-    private Task _loop = Task.CompletedTask;
+    private readonly BackgroundLoop _loops = new();
     private volatile string? _named;
     private IConnectionMultiplexer? _subscribed;
 
@@ -292,7 +291,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     public void Start()
     {
         _named = _replica();
-        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _loops.Start(RunAsync);
     }
 
     // This replica's reservations; only asked for once Start has named the replica (TryGrantAsync
@@ -440,15 +439,6 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
+        await _loops.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using AotProxy.Gateway;
+using AotProxy.Threading;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Routing;
@@ -13,10 +14,9 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
     private static readonly TimeSpan RefreshInterval = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly CancellationTokenSource _stop = new();
-    private Task? _loop;
+    private readonly BackgroundLoop _loops = new();
 
-    public void Start() => _loop = Task.Run(() => RunAsync(_stop.Token));
+    public void Start() => _loops.Start(RunAsync);
 
     // One pass over the view's workers that need it; true when all of them have models.
     public async Task<bool> DiscoverOnceAsync(GatewayView view, CancellationToken cancellationToken)
@@ -115,12 +115,6 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            await _loop.ConfigureAwait(false);
-        }
-
-        _stop.Dispose();
+        await _loops.DisposeAsync().ConfigureAwait(false);
     }
 }

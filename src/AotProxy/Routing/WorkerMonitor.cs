@@ -1,5 +1,6 @@
 using AotProxy.Configuration;
 using AotProxy.Gateway;
+using AotProxy.Threading;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Routing;
@@ -13,28 +14,17 @@ namespace AotProxy.Routing;
 // through `capacity` at the end of the pass.
 internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimeProvider time, CapacitySignal capacity, ILogger logger) : IAsyncDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
-    private Task _scrapes = Task.CompletedTask;
-    private Task _checks = Task.CompletedTask;
+    private readonly BackgroundLoop _loops = new();
 
     public void Start()
     {
-        _scrapes = Task.Run(() => EveryAsync(s => s.Routing.MetricsInterval, ScrapeAllAsync, _stop.Token));
-        _checks = Task.Run(() => EveryAsync(s => s.Health.Interval, CheckAllAsync, _stop.Token));
+        _loops.Start(stop => EveryAsync(s => s.Routing.MetricsInterval, ScrapeAllAsync, stop));
+        _loops.Start(stop => EveryAsync(s => s.Health.Interval, CheckAllAsync, stop));
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await Task.WhenAll(_scrapes, _checks).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
+        await _loops.DisposeAsync().ConfigureAwait(false);
     }
 
     public async Task ScrapeAllAsync(GatewayView view, CancellationToken cancellationToken)
