@@ -18,17 +18,10 @@ internal sealed class OthersWindows(long[] requests, long[] tokens, long readAt)
 
     public long ReadAt => readAt;
 
-    // The others' requests (tokens) still in the window `elapsed` after the read: bins of age a at
-    // the read are in it until a + elapsed reaches 61 s (counted while a + whole seconds <= 60).
-    public long Requests(TimeSpan elapsed) => InWindow(requests, elapsed);
+    // By age, cumulative (Cumulative): the others' requests, and their tokens.
+    public long[] Requests => requests;
 
-    public long Tokens(TimeSpan elapsed) => InWindow(tokens, elapsed);
-
-    // How long until the oldest of the others' requests (tokens) in the window leaves it: the wait
-    // of a refusal made because the others filled the limit (at least 1 s).
-    public TimeSpan RequestsWait(TimeSpan elapsed) => Wait(requests, elapsed);
-
-    public TimeSpan TokensWait(TimeSpan elapsed) => Wait(tokens, elapsed);
+    public long[] Tokens => tokens;
 
     // By age, cumulative: [k] = max(0, fleet[0..k] - own[0..k]).
     public static long[] Cumulative(long[] fleet, long[] own)
@@ -44,13 +37,17 @@ internal sealed class OthersWindows(long[] requests, long[] tokens, long readAt)
         return cumulative;
     }
 
-    private static long InWindow(long[] cumulative, TimeSpan elapsed)
+    // What of a cumulative window is still in the window `elapsed` after the read: bins of age a
+    // at the read are in it until a + elapsed reaches 61 s (counted while a + whole seconds <= 60).
+    public static long InWindow(long[] cumulative, TimeSpan elapsed)
     {
         var last = LastAge(elapsed);
         return last < 0 ? 0 : cumulative[last];
     }
 
-    private static TimeSpan Wait(long[] cumulative, TimeSpan elapsed)
+    // How long until the oldest of it in the window leaves it: the wait of a refusal made because
+    // the others filled the limit (at least 1 s).
+    public static TimeSpan Wait(long[] cumulative, TimeSpan elapsed)
     {
         var age = LastAge(elapsed);
         if (age < 0)

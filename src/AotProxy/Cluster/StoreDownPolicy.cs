@@ -111,26 +111,14 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
 
         var others = Volatile.Read(ref _others).GetValueOrDefault(demand.Tenant);
         var elapsed = others is null ? TimeSpan.Zero : time.GetElapsedTime(others.ReadAt);
-        var requests = lease.Requests;
-        if (requests is not null)
+        if (OverShare(lease.Requests, demand.Rpm, others?.Requests, elapsed, members) is { } requestsWait)
         {
-            var share = Share(demand.Rpm, others?.Requests(elapsed) ?? 0, members);
-            if (requests.WindowUsed > share)
-            {
-                var wait = share == 0 ? others!.RequestsWait(elapsed) : requests.WindowTimeUntil(0, share);
-                return new StoreDownVerdict(StoreDownOutcome.Refused, wait, LimitRefusal.Requests);
-            }
+            return new StoreDownVerdict(StoreDownOutcome.Refused, requestsWait, LimitRefusal.Requests);
         }
 
-        var tokens = lease.Tokens;
-        if (tokens is not null)
+        if (OverShare(lease.Tokens, demand.Tpm, others?.Tokens, elapsed, members) is { } tokensWait)
         {
-            var share = Share(demand.Tpm, others?.Tokens(elapsed) ?? 0, members);
-            if (tokens.WindowUsed > share)
-            {
-                var wait = share == 0 ? others!.TokensWait(elapsed) : tokens.WindowTimeUntil(0, share);
-                return new StoreDownVerdict(StoreDownOutcome.Refused, wait, LimitRefusal.Tokens);
-            }
+            return new StoreDownVerdict(StoreDownOutcome.Refused, tokensWait, LimitRefusal.Tokens);
         }
 
         var record = Record(demand.Tenant);
@@ -145,17 +133,37 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
         }
 
         // The windows only count (their limit is never checked): the recharge's record.
-        if (requests is not null)
+        if (lease.Requests is not null)
         {
             record.Requests.Charge(1);
         }
 
-        if (tokens is not null && demand.Tokens > 0)
+        if (lease.Tokens is not null && demand.Tokens > 0)
         {
             record.Tokens.Charge(demand.Tokens);
         }
 
         return StoreDownVerdict.Admitted;
+    }
+
+    // A minute limit (RPM or TPM) against this replica's share of it: null within it, else the
+    // wait until it would be. others: what the others held at the last read (OthersWindows), null
+    // when nothing was read.
+    private static TimeSpan? OverShare(MinuteLimit? window, long limit, long[]? others, TimeSpan elapsed, int members)
+    {
+        if (window is null)
+        {
+            return null;
+        }
+
+        var share = Share(limit, others is null ? 0 : OthersWindows.InWindow(others, elapsed), members);
+        if (window.WindowUsed <= share)
+        {
+            return null;
+        }
+
+        // A share of 0 only comes from others that hold the whole limit, so they were read.
+        return share == 0 ? OthersWindows.Wait(others!, elapsed) : window.WindowTimeUntil(0, share);
     }
 
     // This replica's share of a minute limit of which the others held `others` at the last read:
