@@ -44,7 +44,7 @@ public sealed class ReplicaReaperTests : IAsyncLifetime
         member.Start(dataPort: 0);
 
         Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp && member.Current.Members.Length == 1), member.Current.Error);
-        Assert.True(await TestConfig.WaitUntil(() => !Db.KeyExists("aotproxy:res:ghost")), "ghost's reservations are reaped");
+        Assert.True(await TestConfig.WaitUntil(async () => !await Db.KeyExistsAsync("aotproxy:res:ghost")), "ghost's reservations are reaped");
         await AssertReaped();
     }
 

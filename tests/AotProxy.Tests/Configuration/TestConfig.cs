@@ -38,12 +38,18 @@ internal static class TestConfig
     }
 
     // Polls instead of sleeping a fixed time: fast when the condition comes early, bounded when it never does.
-    public static async Task<bool> WaitUntil(Func<bool> condition, TimeSpan? timeout = null)
+    public static Task<bool> WaitUntil(Func<bool> condition, TimeSpan? timeout = null) =>
+        WaitUntil(() => Task.FromResult(condition()), timeout);
+
+    // The same for a condition that awaits (a store's answer): a blocking call there would hold a
+    // thread-pool thread the answer itself needs on a loaded 2-core machine (a sync Redis call
+    // timed out so in CI).
+    public static async Task<bool> WaitUntil(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
         while (DateTime.UtcNow < deadline)
         {
-            if (condition())
+            if (await condition())
             {
                 return true;
             }
@@ -51,6 +57,6 @@ internal static class TestConfig
             await Task.Delay(20);
         }
 
-        return condition();
+        return await condition();
     }
 }
