@@ -158,6 +158,11 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     // the epoch settled (StoreDownPolicy.Gated).
     public void Suspend() => policy.Suspend();
 
+    // Shared decisions wait for this resync (StoreDownPolicy.Gated), since when: ClusterMembership.Health.
+    public bool Resyncing => policy.Gated;
+
+    public DateTimeOffset? ResyncingSince => policy.GatedSince;
+
     public async Task RunAsync(IDatabase db)
     {
         if (Interlocked.Exchange(ref _running, 1) == 1)
