@@ -18,20 +18,13 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     private const string OpenKey = "sk-test-store-down-open";
     private const string Model = ClusterPlane.Model;
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _connection = null!;
+    private OneReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _connection = await RedisConnections.ConnectAsync(_redis);
-    }
+    private ConnectionMultiplexer Connection => _store.Connection;
 
-    public async Task DisposeAsync()
-    {
-        await _connection.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task InitializeAsync() => _store = await OneReplicaStore.StartAsync();
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     [Theory]
     [InlineData(9, 3, 3)]
@@ -134,8 +127,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         const int Rpm = 9;
         await using var worker = Worker();
         var up = true;
-        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? _connection : null, "replica-a", members: 3);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? Connection : null, "replica-a", members: 3);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db); // the epoch, before the outage
         Assert.NotNull(plane.Resync.Epoch);
 
@@ -155,7 +148,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(alone, await SharedCountAsync(db, "acme"));
 
         // Another replica's shared takes: only the rest of the minute.
-        var other = new SharedTenantLimits(() => _connection, () => "replica-b");
+        var other = new SharedTenantLimits(() => Connection, () => "replica-b");
         var taken = 0;
         for (var i = 0; i < Rpm; i++)
         {
@@ -173,8 +166,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         const int Rpm = 9;
         await using var worker = Worker();
-        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => _connection, "replica-a", members: 3);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => Connection, "replica-a", members: 3);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db);
         var before = plane.Resync.Epoch;
         for (var i = 0; i < 4; i++)
@@ -216,9 +209,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         await using var worker = Worker();
         var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"{budget} = 60");
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
-        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => Connection, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
 
@@ -256,9 +249,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         await using var worker = Worker();
         var up = true;
         var snapshot = Snapshot(worker, rpm, StoreDownModes.Local, budget: tpm);
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
-        await using var b = ClusterPlane.Start(snapshot, () => up ? _connection : null, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => up ? Connection : null, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         var served = 0;
         for (var i = 0; i < 100 && (await a.SendAsync(LimitedKey, $"a{i}")).Status == 200; i++)
@@ -288,9 +281,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         using var arrived = new SemaphoreSlim(0);
         await using var worker = HeldWorker(gate, arrived);
         var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}\nbudget_tokens = 1000000");
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2, sharedSlots: true);
-        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2, sharedSlots: true);
+        await using var b = ClusterPlane.Start(snapshot, () => Connection, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
 
@@ -339,8 +332,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         using var arrived = new SemaphoreSlim(0);
         await using var worker = HeldWorker(gate, arrived);
         var up = true;
-        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: "max_in_flight = 4\nbudget_tokens = 1000000"), () => up ? _connection : null, "replica-a", members: 1);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: "max_in_flight = 4\nbudget_tokens = 1000000"), () => up ? Connection : null, "replica-a", members: 1);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db);
 
         var running = plane.SendAsync(LimitedKey, "shared");
@@ -389,8 +382,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     // The store stopped and started again empty, and the tests' connection back to it.
     private async Task RestartEmptyAsync()
     {
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
+        await _store.Server.StopAsync();
+        await _store.Server.RestartAsync();
         for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
         {
             await Task.Delay(50);
@@ -403,7 +396,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         try
         {
-            await _connection.GetDatabase().PingAsync();
+            await Connection.GetDatabase().PingAsync();
             return true;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
