@@ -2,6 +2,7 @@ using System.Text;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Identity;
+using AotProxy.Tests.Configuration;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
 using StackExchange.Redis;
@@ -315,7 +316,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 
         gate.SetResult();
         Assert.All(await Task.WhenAll(held), r => Assert.Equal(200, r.Status));
-        await WaitForAsync(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0 && (long)await db.HashGetAsync("aotproxy:worker:w", "running") == 0);
+        // Fire-and-forget settlements have no answer to wait on: the store's totals are.
+        Assert.True(await TestConfig.WaitUntil(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0 && (long)await db.HashGetAsync("aotproxy:worker:w", "running") == 0), "the settlements reached the store");
         Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
         Assert.Empty(await db.HashGetAllAsync("aotproxy:res:replica-a"));
         Assert.Equal(200, (await b.SendAsync(LimitedKey, "b-after")).Status);
@@ -368,28 +370,12 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         });
     }
 
-    // A fire-and-forget settlement has no answer to wait on: polled, at most 10 s.
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 200 && !await condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(await condition(), "the settlements reached the store");
-    }
-
     // The store stopped and started again empty, and the tests' connection back to it.
     private async Task RestartEmptyAsync()
     {
         await _store.Server.StopAsync();
         await _store.Server.RestartAsync();
-        for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(await TryPingAsync(), "the connection to the restarted store came back");
+        Assert.True(await TestConfig.WaitUntil(TryPingAsync), "the connection to the restarted store came back");
     }
 
     private async Task<bool> TryPingAsync()
