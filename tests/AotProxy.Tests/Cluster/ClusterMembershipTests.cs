@@ -1,4 +1,6 @@
+using AotProxy.Accounting;
 using AotProxy.Cluster;
+using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
 using StackExchange.Redis;
 
@@ -137,6 +139,38 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         Assert.NotNull(one.DegradedSince);
         Assert.True(await TestConfig.WaitUntil(() => one.Health == ClusterHealth.Healthy, TimeSpan.FromSeconds(20)), $"{one.Health}");
         Assert.Null(one.DegradedSince);
+    }
+
+    // A clean stop right after 200 requests ended: their settlements are fire-and-forget scripts
+    // on the replica's one connection, and the stop's DEL of its record and its reap are awaited on
+    // that connection after them, so Redis has run every settlement before the connection closes:
+    // the budget's spend holds all of them (in_flight and the reservations would reach 0 by the
+    // reap alone; the spend only by the settlements).
+    [Fact]
+    public async Task ACleanStop_RightAfterTheRequestsEnded_LosesNoSettlement()
+    {
+        const int Requests = 200;
+        var member = Start("one", "", inFlight: 0);
+        Assert.True(await TestConfig.WaitUntil(() => member.Connection is not null), "the connection is shared");
+        var limits = new SharedTenantLimits(() => member.Connection, () => member.Name);
+        var demand = new SharedDemand("acme", 0, 0, 0, Requests, new TenantBudgetModel(1_000_000, 0, 0, 0), 100, 0, SharedDemand.MonthOf(DateTimeOffset.UtcNow));
+        var takes = new List<SharedTake>();
+        for (var i = 0; i < Requests; i++)
+        {
+            takes.Add(await limits.TryAdmitAsync(demand));
+        }
+
+        Assert.All(takes, t => Assert.True(t.Taken));
+        var usage = new Usage(30, 10);
+        foreach (var take in takes)
+        {
+            new SharedPlace(limits, demand, take.Second).Settle(admitted: true, usage, default);
+        }
+
+        await member.DisposeAsync();
+        Assert.Equal(Requests * usage.TotalTokens, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "budget_spent"));
+        Assert.Equal(0, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.Equal(0, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
     }
 
     private ClusterMembership Start(string name, string policy, long inFlight, TimeSpan? memberTtl = null, bool resync = false) =>
