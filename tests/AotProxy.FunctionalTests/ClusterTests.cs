@@ -106,6 +106,11 @@ public sealed class ClusterTests : IAsyncLifetime
             Assert.NotEqual(JsonValueKind.Null, root.GetProperty("degraded_since").ValueKind);
         }
 
+        // The CLI prints why.
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", a.AdminUri!.ToString());
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("\"degraded_reason\": \"store_unreachable\"", output, StringComparison.Ordinal);
+
         using (var ready = await admin.GetAsync("/ready"))
         {
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
