@@ -72,14 +72,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         const int MaxInFlight = 6;
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var arrived = new SemaphoreSlim(0);
-        var json = Fixtures.Text("openai/chat_nonstream.json");
-        await using var worker = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
-        {
-            arrived.Release();
-            await gate.Task.WaitAsync(ct);
-            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
-            return true;
-        });
+        await using var worker = HeldWorker(gate, arrived);
         await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, "replica-a", members: 3);
 
         var share = (int)LocalShare.Of(MaxInFlight, 3);
