@@ -124,7 +124,7 @@ internal sealed class TenantLease(string tenant, RedisKey[] keys)
             _requests += requests;
             _tokens += tokens;
             _leased += places;
-            _block = requests;
+            _block = Math.Max(requests, demand.Tokens > 0 ? tokens / demand.Tokens : 0); // in requests, for a TPM alone too
             Take(demand);
             Expire(now); // answered after its second ended: nothing of the block is usable
         }
