@@ -276,18 +276,27 @@ internal sealed class SharedTenantLimits : IAsyncDisposable
 
             if (call is not null)
             {
-                await call.ConfigureAwait(false);
+                // What refused that call (no answer; no request, or no place, left) refuses this
+                // one too: it is not asked again, one script after another.
+                var answer = await call.ConfigureAwait(false);
+                if (answer.Outcome == SharedTakeOutcome.StoreDown || answer.Refusal is LimitRefusal.Requests or LimitRefusal.InFlight)
+                {
+                    return answer;
+                }
+
                 continue;
             }
 
+            var take = SharedTake.StoreDown;
             try
             {
                 var want = lease.Want(demand, now, _time.TimestampFrequency);
-                return await AdmitAsync(redis, demand, want, lease).ConfigureAwait(false);
+                take = await AdmitAsync(redis, demand, want, lease).ConfigureAwait(false);
+                return take;
             }
             finally
             {
-                lease.EndCall();
+                lease.EndCall(take);
             }
         }
     }

@@ -30,7 +30,7 @@ internal sealed class TenantLease(string tenant, RedisKey[] keys)
     private long _decided;
     private long _previous;
     private long _block;
-    private TaskCompletionSource? _call;
+    private TaskCompletionSource<SharedTake>? _call;
 
     public string Tenant => tenant;
 
@@ -50,10 +50,11 @@ internal sealed class TenantLease(string tenant, RedisKey[] keys)
     }
 
     // Taken from the block while its second lasts (now: the local timestamp), with no call. Else
-    // false: call is the lease script under way that the caller waits for before it looks again,
-    // or null when the caller is to send the next one itself (EndCall when answered): one call at
-    // a time per tenant, however many requests find the block empty.
-    public bool TryTake(in SharedDemand demand, long now, out long second, out Task? call)
+    // false: call is the lease script under way (its answer to the request that sent it) that the
+    // caller waits for before it looks again, or null when the caller is to send the next one
+    // itself (EndCall when answered): one call at a time per tenant, however many requests find
+    // the block empty.
+    public bool TryTake(in SharedDemand demand, long now, out long second, out Task<SharedTake>? call)
     {
         lock (_lock)
         {
@@ -72,21 +73,21 @@ internal sealed class TenantLease(string tenant, RedisKey[] keys)
                 return false;
             }
 
-            _call = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _call = new TaskCompletionSource<SharedTake>(TaskCreationOptions.RunContinuationsAsynchronously);
             return false;
         }
     }
 
-    public void EndCall()
+    public void EndCall(SharedTake answer)
     {
-        TaskCompletionSource? call;
+        TaskCompletionSource<SharedTake>? call;
         lock (_lock)
         {
             call = _call;
             _call = null;
         }
 
-        call?.SetResult();
+        call?.SetResult(answer);
     }
 
     // What the next block asks for (now: the local timestamp, second: the stopwatch's ticks per

@@ -38,6 +38,37 @@ public sealed class LeasedTenantLimitsTests : IAsyncLifetime
         Assert.InRange(await Scripts(), 1, Requests / 10);
     }
 
+    // 64 requests at once on an empty block: one call at a time, the others waiting for it and
+    // taking what it leased, so the scripts are the doublings of the block, not one per request.
+    [Fact]
+    public async Task ConcurrentRequestsOnAnEmptyBlock_WaitForOneCall()
+    {
+        const int Requests = 64;
+        var (one, _) = Replicas();
+        var demand = Demand(rpm: 1_000_000, tpm: 1_000_000_000, tokens: 50, maxInFlight: 10_000);
+
+        var takes = await Task.WhenAll(Enumerable.Range(0, Requests).Select(_ => Task.Run(() => one.TryAdmitAsync(demand).AsTask())));
+
+        Assert.All(takes, t => Assert.True(t.Taken));
+        Assert.InRange(await Scripts(), 1, Requests / 4);
+    }
+
+    // 40 requests at once for an rpm of 5: the requests waiting for a call that the rpm refused are
+    // refused with it, not sent one script after another.
+    [Fact]
+    public async Task RequestsWaitingForACallTheRpmRefused_AreRefusedWithIt()
+    {
+        const int Rpm = 5;
+        var (one, _) = Replicas();
+        var demand = Demand(rpm: Rpm);
+
+        var takes = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => one.TryAdmitAsync(demand).AsTask())));
+
+        Assert.Equal(Rpm, takes.Count(t => t.Taken));
+        Assert.All(takes.Where(t => !t.Taken), t => Assert.Equal((LimitRefusal.Requests, true), (t.Refusal, t.RetryAfter >= TimeSpan.FromSeconds(1))));
+        Assert.InRange(await Scripts(), Rpm + 1, 30); // each refused on its own: 40
+    }
+
     // Two replicas of a fleet of two race 3 x 40 requests each at once for an rpm of 100: the
     // blocks never let more than 100 in, and once their second has ended the bins hold exactly the
     // requests taken (what the blocks held unused went back at a flush).
