@@ -1,8 +1,10 @@
 using AotProxy.Accounting;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
+using AotProxy.Gateway;
 using AotProxy.Limits;
 using AotProxy.Tests.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -205,6 +207,51 @@ public sealed class LeasedTenantLimitsTests : IAsyncLifetime
         Assert.Equal(1, await ReplicaReaper.ReapAsync(db, "one"));
         Assert.Equal(await Part("two"), (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
         Assert.Equal(1, await Part("two"));
+    }
+
+    // Redis restarted empty while replica one holds 9 places in use and more leased: its resync
+    // drops the lease, so the part it puts back, and the tenant's in_flight, are the 9 in use;
+    // their settlements then bring both to 0 (through the flush).
+    [Fact]
+    public async Task AfterAnEmptyRestart_TheResyncPutsBackThePlacesInUse_NotTheLease()
+    {
+        var snapshot = TestConfig.Valid($"""
+            [cluster]
+            redis_url = "{_store.Server.Url}"
+            replica = "one"
+            """);
+        var member = new ClusterMember("one", "i", "v", "d", 1, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, TimeSpan.Zero, TimeSpan.Zero);
+        var view = ClusterView.Starting with { Members = [member] };
+        var telemetry = new ClusterTelemetry(new GatewayTelemetry().Registry, () => view);
+        var policy = new StoreDownPolicy(snapshot.Cluster, () => view, telemetry, TimeProvider.System, NullLogger.Instance);
+        var resync = new StoreResync(() => "one", new TenantLimits(TimeProvider.System), policy, telemetry, NullLogger.Instance);
+        var one = new SharedTenantLimits(() => _store.One, () => "one", policy);
+        var db = _store.One.GetDatabase();
+        await resync.RunAsync(db);
+        var demand = Demand(maxInFlight: 10_000);
+        var takes = new List<SharedTake>();
+        for (var i = 0; i < 9; i++)
+        {
+            takes.Add(await one.TryAdmitAsync(demand));
+        }
+
+        Assert.True(await Part("one") > 9, "spare places leased");
+        await _store.Server.StopAsync();
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(async () => _store.One.IsConnected && await db.PingAsync() > TimeSpan.Zero), "reconnected");
+        await resync.RunAsync(db);
+
+        Assert.Equal(9, await Part("one"));
+        Assert.Equal(9, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+        foreach (var take in takes)
+        {
+            new SharedPlace(one, demand, take.Second).Settle(admitted: true, new Usage(1, 1), default);
+        }
+
+        await one.FlushAsync();
+        await one.FlushAsync(); // the last spare place, idle
+        Assert.Equal(0, await Part("one"));
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
     }
 
     // A demand with a budget reserves real amounts: one admit and one settle per request.
