@@ -254,6 +254,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         }
 
         Assert.True(served > 1, $"{served}");
+        await a.Shared.FlushAsync(); // A's settlements above their estimates, batched in its lease
         await b.Resync.RunAsync(db); // B's read of the fleet's minute
         up = false;
         var refused = await b.SendAsync(LimitedKey, "b-down");
