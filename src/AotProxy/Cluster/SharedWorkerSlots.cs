@@ -13,10 +13,10 @@ namespace AotProxy.Cluster;
 // the requests on a worker summed over all replicas never exceed max_concurrency. Far from full,
 // a grant is a block of slots leased to this replica (SlotLease), which its next requests take
 // here with no Redis call; releases keep them until the lease is idle for a heartbeat, twice what
-// is used, or wanted by another replica. A refusal keeps
-// the request on its worker slot here (it is first in line on this replica) until a release on any
-// replica wakes it (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was
-// lost: at most one heartbeat of extra wait); it also tells the holders (a "want" on the same
+// is used, or wanted by another replica. A refusal keeps the request on its worker slot here (it
+// is first in line on this replica) until a release on any replica wakes it
+// (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was lost: at most
+// one heartbeat of extra wait); it also tells the holders (a "want" on the same
 // channel), who give their unused leases back at once. The release is fire-and-forget. A store
 // that does not answer leaves each replica max_concurrency / N (LocalShare) of the worker, and no
 // lease is used then.
@@ -62,8 +62,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         """;
 
     // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel, ARGV[3] the slots
-    // given back. Only slots Redis still counts are given back: after a reap or an empty restart this replica's part is
-    // gone, and running must not go below what the live replicas hold. Published only while a
+    // given back. Only slots Redis still counts are given back: after a reap or an empty restart
+    // this replica's part is gone, and running must not go below what the live replicas hold. Published only while a
     // replica may wait for the worker (wait_until, GrantScript): a replica learns the worker is
     // full only from an answer that sets it, and reads running again within one heartbeat (which
     // sets it again while the worker is full), so every replica that waits is told; a release
