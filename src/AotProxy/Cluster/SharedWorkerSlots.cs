@@ -39,7 +39,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // over replicas stay within max_concurrency, and a replica that comes later finds room.
     // An answer that says the worker is full (a refusal, or the grant that filled it) sets
     // wait_until: until then a replica may be waiting for a slot of it, and a release publishes.
-    // A refusal also publishes a "want" (-1), so the holders give their unused leases back.
+    // A refusal also sets want_until (the same time) and publishes a "want" (-1), so the holders
+    // give their unused leases back: only a refusal, as a worker filled by leases (the grant that
+    // filled it, a heartbeat's read) waits for nobody yet, and its holders keep their blocks.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
@@ -49,9 +51,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           if deadline > tonumber(redis.call('HGET', KEYS[1], 'wait_until') or '0') then
             redis.call('HSET', KEYS[1], 'wait_until', deadline)
           end
+          return deadline
         end
         if running >= max then
-          waited()
+          redis.call('HSET', KEYS[1], 'want_until', waited())
           redis.call('PUBLISH', ARGV[6], -1)
           return -(running + 1)
         end
@@ -109,14 +112,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
     // KEYS: workers' hashes; ARGV[1] as GrantScript's ARGV[3], ARGV[1 + i] the max_concurrency
     // of KEYS[i]. For each: running, drained, ms until its breaker's open-until (0 past), ms until
-    // its wait_until (0 past: no replica waits for it). A worker read full sets wait_until as a
+    // its want_until (0 past: no replica was refused a slot of it lately). A worker read full sets wait_until as a
     // grant that finds it full does.
     private const string ReadScript = """
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
         local out = {}
         for i, key in ipairs(KEYS) do
-          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until')
+          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until', 'want_until')
           local left = tonumber(values[3] or '0') - now
           local running = tonumber(values[1] or '0')
           local waitUntil = tonumber(values[4] or '0')
@@ -127,7 +130,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           out[#out + 1] = running
           out[#out + 1] = tonumber(values[2] or '0')
           out[#out + 1] = left > 0 and left or 0
-          out[#out + 1] = waitUntil > now and waitUntil - now or 0
+          local wantUntil = tonumber(values[5] or '0')
+          out[#out + 1] = wantUntil > now and wantUntil - now or 0
         end
         return out
         """;

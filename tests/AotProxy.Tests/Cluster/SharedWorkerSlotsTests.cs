@@ -291,6 +291,33 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // A worker filled by this replica's own lease waits for nobody: the heartbeat's read of it
+    // full (which sets wait_until, so that releases publish) does not make the replica give each
+    // release back at once; only a refusal does. Each heartbeat re-sets the wait_until deleted
+    // here: seen twice, one heartbeat has run after a read that found the worker full.
+    [Fact]
+    public async Task AWorkerFullOfItsOwnLease_KeepsTheLease_AcrossTheHeartbeatsReadOfItFull()
+    {
+        const int Max = 4;
+        var worker = Worker(Max);
+        await using var one = Slots(_store.One, "one", Heartbeat, members: 1, workers: [worker]);
+        for (var i = 0; i < Max; i++)
+        {
+            Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        }
+
+        Assert.Equal(Max, worker.Shared!.Held);
+        var db = _store.One.GetDatabase();
+        for (var beat = 0; beat < 2; beat++)
+        {
+            await db.HashDeleteAsync("aotproxy:worker:w", "wait_until");
+            Assert.True(await TestConfig.WaitUntil(() => db.HashExistsAsync("aotproxy:worker:w", "wait_until")), "a heartbeat read the worker full");
+        }
+
+        worker.Shared.Release(SlotGrant.Shared);
+        Assert.Equal(Max, worker.Shared.Held);
+    }
+
     // A lease not used for a heartbeat goes back to the store; what is in use stays.
     [Fact]
     public async Task LeasedUnusedSlots_GoBackAfterAHeartbeatWithoutGrants()
@@ -396,9 +423,9 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     private async Task<long> PartAsync(string replica) =>
         (long)await _store.One.GetDatabase().HashGetAsync($"aotproxy:res:{replica}", "w|w|running");
 
-    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat, int members = 2)
+    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat, int members = 2, WorkerState[]? workers = null)
     {
-        var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
+        var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => workers ?? [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
         slots.Start();
         return slots;
     }
