@@ -61,10 +61,18 @@ internal sealed class SharedWorker
     }
 
     // At most one grant for a block in flight per worker here; the requests that come meanwhile
-    // ask for one slot each, as before leases, so that none waits longer for a free slot.
+    // wait for its answer and take from the block (SharedWorkerSlots.AcquireAsync), or, while the
+    // worker is wanted elsewhere, ask for one slot each.
     public bool TryStartBlockGrant() => Interlocked.CompareExchange(ref _blockGrant, 1, 0) == 0;
 
-    public void EndBlockGrant() => Volatile.Write(ref _blockGrant, 0);
+    public bool BlockGrantInFlight => Volatile.Read(ref _blockGrant) == 1;
+
+    // The block's answer is in: the requests that waited for it look at the lease again.
+    public void EndBlockGrant()
+    {
+        Volatile.Write(ref _blockGrant, 0);
+        Wake();
+    }
 
     // The max_concurrency of the last grant asked for (what a running count read is measured against).
     public int LastMax => Volatile.Read(ref _grantArgs) is { } args ? (int)args[0] : Unknown;

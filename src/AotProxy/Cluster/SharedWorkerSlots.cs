@@ -215,22 +215,32 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             }
 
             var max = worker.Model.MaxConcurrency;
-            switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+            var left = Left(maxWait, started);
+
+            // A block asked for here at this moment is as large as what is used, so it most likely
+            // covers this request too: it waits for it and takes from it, instead of asking for one
+            // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
+            // every replica to one grant per request for 3 heartbeats: perf/cluster.sh case 5).
+            // Not while the worker is wanted: then each request asks for its own slot, as before.
+            if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
             {
-                case SharedTakeOutcome.Taken:
-                    return SlotGrant.Shared;
-                case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
-                    return SlotGrant.LocalShare;
+                switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+                {
+                    case SharedTakeOutcome.Taken:
+                        return SlotGrant.Shared;
+                    case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
+                        return SlotGrant.LocalShare;
+                }
+
+                left = Left(maxWait, started);
+                if (left <= TimeSpan.Zero)
+                {
+                    return SlotGrant.None;
+                }
             }
 
-            var left = maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
-            {
-                return SlotGrant.None;
-            }
-
-            // A release wakes it; without one (a lost message, a store that is down) it asks again
-            // after a heartbeat.
+            // A release (or the block's answer) wakes it; without one (a lost message, a store that
+            // is down) it asks again after a heartbeat.
             try
             {
                 await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
@@ -240,6 +250,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             }
         }
     }
+
+    // What is left of maxWait, at most a heartbeat when there is no end.
+    private TimeSpan Left(TimeSpan maxWait, long started) =>
+        maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
 
     // One round trip: the grant script on the worker's running count, for a block (SlotLease.Want)
     // or, while another block is asked for here, for one slot.
