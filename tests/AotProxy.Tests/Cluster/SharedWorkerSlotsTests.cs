@@ -318,6 +318,26 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, worker.Shared.Held);
     }
 
+    // Four requests at once on a worker with 4 free slots: the first asks for a block (2), the
+    // others wait for its answer and take from it, and ask for more after it. Before, each asked
+    // for one slot beside the block, the last found the worker full: a refusal (want_until, a
+    // "want" to every replica) on a worker that had room for all of them.
+    [Fact]
+    public async Task RequestsThatComeWhileABlockIsAskedFor_TakeFromIt_AndNoneIsRefused()
+    {
+        const int Max = 6;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(Max);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+
+        var grants = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => one.AcquireAsync(worker, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask()));
+
+        Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant));
+        Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:worker:w", "want_until"), "a grant was refused");
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
     // A lease not used for a heartbeat goes back to the store; what is in use stays.
     [Fact]
     public async Task LeasedUnusedSlots_GoBackAfterAHeartbeatWithoutGrants()
