@@ -3,6 +3,7 @@ using System.Globalization;
 using AotProxy.Accounting;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
+using AotProxy.Routing;
 using AotProxy.Testing;
 using BenchmarkDotNet.Attributes;
 using StackExchange.Redis;
@@ -33,6 +34,7 @@ public class SharedDecisionBenchmarks
     private SharedTenantLimits _limits = null!;
     private SharedWorkerSlots _slots = null!;
     private SharedWorker _worker = null!;
+    private WorkerState _leased = null!;
     private SharedDemand _demand;
     private SharedDemand _budgeted;
 
@@ -52,9 +54,10 @@ public class SharedDecisionBenchmarks
         _slots = new SharedWorkerSlots(() => _connection, () => "bench", () => 1, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), TimeSpan.FromSeconds(1), TimeProvider.System);
         _slots.Start();
         _worker = new SharedWorker(_slots, "w");
+        _leased = new WorkerState(new WorkerModel("leased", new Uri("http://127.0.0.1:1/"), ["m"], MaxConcurrency, 1, ""), TimeProvider.System);
         _demand = new SharedDemand("bench", Rpm: 1_000_000_000, Tpm: 1_000_000_000, Tokens: 13, MaxInFlight: 100_000, Budget: null, BudgetTokens: 0, BudgetNanos: 0, Month: SharedDemand.MonthOf(DateTimeOffset.UtcNow));
         _budgeted = _demand with { Budget = new TenantBudgetModel(long.MaxValue / 4, 0, 0, 0), BudgetTokens = 13 };
-        if (!AdmitAndSettle().GetAwaiter().GetResult() || !LeasedAdmitAndSettle().GetAwaiter().GetResult() || !GrantAndRelease().GetAwaiter().GetResult())
+        if (!AdmitAndSettle().GetAwaiter().GetResult() || !LeasedAdmitAndSettle().GetAwaiter().GetResult() || !GrantAndRelease().GetAwaiter().GetResult() || !LeasedTakeAndRelease().GetAwaiter().GetResult())
         {
             throw new InvalidOperationException("the shared decisions refuse");
         }
@@ -126,6 +129,17 @@ public class SharedDecisionBenchmarks
         var taken = await _slots.TryGrantAsync(_worker, MaxConcurrency) == SharedTakeOutcome.Taken;
         _worker.Release(SlotGrant.Shared);
         return taken;
+    }
+
+    // The same slot from a lease (SlotLease): the first call's grant leases the slot, every later
+    // one takes and gives it back here, with no Redis call (GrantAndRelease is the per-request
+    // path it replaces on a worker far from full).
+    [Benchmark]
+    public async Task<bool> LeasedTakeAndRelease()
+    {
+        var grant = await _slots.AcquireAsync(_leased, TimeSpan.Zero, CancellationToken.None);
+        _leased.Shared!.Release(grant);
+        return grant == SlotGrant.Shared;
     }
 
     // One request's calls, in the data plane's order (the tenant's leased: mostly no call).

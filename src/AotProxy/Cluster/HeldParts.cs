@@ -7,7 +7,7 @@ namespace AotProxy.Cluster;
 // admit script took (SharedTenantLimits tells Take) until its settlement (Release, told before the
 // settle script is sent, so a reconcile never counts a part whose release it runs ahead of), the
 // places in flight the tenants' leases hold (Lease, told when granted and when given back), and
-// each worker's grants (SharedWorker.Held). These are what aotproxy:res:{replica} should hold:
+// each worker's slots in use (SharedWorker.DropLease: its unused lease is dropped). These are what aotproxy:res:{replica} should hold:
 // StoreResync sets the store's parts to them after an outage or an empty restart, so a settlement
 // the store never got leaves nothing counted for ever, and requests in flight across an empty
 // restart count again (docs/CLUSTER.md, "Redis down and back; Redis restarted empty").
@@ -45,7 +45,7 @@ internal sealed class HeldParts
 
         foreach (var worker in Workers())
         {
-            parts.Add((worker.Field, Math.Max(worker.Held, 0)));
+            parts.Add((worker.Field, Math.Max(worker.DropLease(), 0)));
         }
 
         return parts;
