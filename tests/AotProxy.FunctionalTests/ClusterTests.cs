@@ -48,6 +48,7 @@ public sealed class ClusterTests : IAsyncLifetime
             Assert.Equal("cluster", root.GetProperty("mode").GetString());
             Assert.Equal("replica-a", root.GetProperty("replica").GetString());
             Assert.False(root.GetProperty("degraded").GetBoolean());
+            Assert.Equal(JsonValueKind.Null, root.GetProperty("degraded_reason").ValueKind);
             var members = root.GetProperty("members").EnumerateArray().ToDictionary(m => m.GetProperty("name").GetString()!);
             Assert.True(members["replica-a"].GetProperty("self").GetBoolean());
             Assert.False(members["replica-b"].GetProperty("self").GetBoolean());
@@ -99,10 +100,16 @@ public sealed class ClusterTests : IAsyncLifetime
         {
             var root = degraded.RootElement;
             Assert.Equal("local", root.GetProperty("store_down").GetString());
+            Assert.Equal("store_unreachable", root.GetProperty("degraded_reason").GetString());
             Assert.True(root.GetProperty("store_failures").GetInt64() > 0);
             Assert.False(string.IsNullOrEmpty(root.GetProperty("error").GetString()));
             Assert.NotEqual(JsonValueKind.Null, root.GetProperty("degraded_since").ValueKind);
         }
+
+        // The CLI prints why.
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", a.AdminUri!.ToString());
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("\"degraded_reason\": \"store_unreachable\"", output, StringComparison.Ordinal);
 
         using (var ready = await admin.GetAsync("/ready"))
         {

@@ -53,6 +53,15 @@ public partial class MetricsContractTests
         ("llm_gateway_ledger_batch_seconds", "gauge", "", "How long the usage ledger's last batch insert (one transaction) took."),
     ];
 
+    // [cluster]'s own families (a lone gateway has none of them), pinned the same way.
+    private static readonly (string Name, string Type, string Labels, string Help)[] ClusterExpected =
+    [
+        ("llm_gateway_cluster_store_down_decisions_total", "counter", "mode,outcome", "Requests of limited tenants decided without the cluster store (unreachable), by store_down mode (local, closed) and outcome (admitted within this replica's 1/N share, refused)."),
+        ("llm_gateway_cluster_recharged_requests_total", "counter", "reason", "Requests this replica admitted in the last 60 s that it charged into the shared windows when the store answered again: those admitted while it was down, or all of them after the store restarted empty (reason: down, reseed)."),
+        ("llm_gateway_cluster_store_up", "gauge", "", "1 while this replica's last heartbeat reached the cluster store, else 0 (serving by store_down)."),
+        ("llm_gateway_cluster_fair_share_deferred_total", "counter", "model", "Grants this replica's fairest waiter was refused, and turns on the fleet's workers that had to wait, because the tenant was more than 256 weighted tokens / its weight of service ahead of the fleet's least-served backlogged tenant (the slot went to a waiter of that tenant here, or to another replica)."),
+    ];
+
     // Metrics whose series this test does not bring about (no queueing, no retry, no pacing wait):
     // their header is checked, their label names are not.
     private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total"];
@@ -119,6 +128,50 @@ public partial class MetricsContractTests
             for (var i = 0; i < buckets.Length; i++)
             {
                 Assert.Equal(buckets[i], le[i], 1e-9);
+            }
+        }
+    }
+
+    // With [cluster] redis_url set: the cluster's families, each with its help text and labels
+    // (recharged_requests_total has a series only once something was re-charged). Seen failing while the
+    // fair share counter's help still said "one request's cost ahead": the rule is a fixed slack
+    // of 256 weighted tokens per weight (SharedVtc.SlackMicro).
+    [Fact]
+    public async Task Metrics_InClusterMode_WritesTheClusterFamiliesNamesTypesLabelsAndHelpTexts()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(
+            workers: 1,
+            extraToml: $"""
+
+                [cluster]
+                redis_url = "{redis.Url}"
+                replica = "metrics"
+                heartbeat = "200ms"
+                member_ttl = "1s"
+                """);
+        await TestGateway.WaitUntilAsync(async () => (await gateway.MetricsAsync()).Contains("llm_gateway_cluster_store_up 1", StringComparison.Ordinal), "the store is up");
+        using (var ok = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4))))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        var text = await gateway.MetricsAsync();
+        var help = Headers(text, "# HELP ");
+        var types = Headers(text, "# TYPE ");
+        Assert.Equal(ClusterExpected.Select(e => e.Name).Order(StringComparer.Ordinal), types.Keys.Where(n => n.StartsWith("llm_gateway_cluster_", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+        foreach (var (name, type, labels, helpText) in ClusterExpected)
+        {
+            Assert.Equal((name, type), (name, types[name]));
+            Assert.Equal((name, helpText), (name, Unescape(help[name])));
+            var seen = LabelNames(text, name, type);
+            if (name == "llm_gateway_cluster_recharged_requests_total")
+            {
+                Assert.True(seen.Count == 0 || seen.SetEquals([labels]), $"{name}: {string.Join(" | ", seen)}");
+            }
+            else
+            {
+                Assert.Equal((name, labels), (name, string.Join(" | ", seen)));
             }
         }
     }

@@ -86,9 +86,12 @@ internal sealed class AdminHandler(
             return TextAsync(context, 503, "not ready: no routable worker");
         }
 
-        return cluster is { Current.StoreUp: false } degraded
-            ? TextAsync(context, 200, $"ready, degraded: cluster store unreachable, store_down = {degraded.Model.StoreDown}")
-            : TextAsync(context, 200, "ready");
+        return cluster?.Health switch
+        {
+            ClusterHealth.StoreUnreachable => TextAsync(context, 200, $"ready, degraded: cluster store unreachable, store_down = {cluster.Model.StoreDown}"),
+            ClusterHealth.Resyncing => TextAsync(context, 200, $"ready, degraded: cluster store resyncing (shared decisions wait for every replica's seed), store_down = {cluster.Model.StoreDown}"),
+            _ => TextAsync(context, 200, "ready"),
+        };
     }
 
     private static bool IsAuthorized(HttpContext context, GatewaySnapshot snapshot)

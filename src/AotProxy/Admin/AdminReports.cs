@@ -49,10 +49,11 @@ internal sealed class AdminReports(
     {
         if (cluster is null)
         {
-            return new ClusterResponse("alone", null, null, false, null, null, null, 0, 0, state.Current.Config.Digest, null, 0, 0, null, []);
+            return new ClusterResponse("alone", null, null, false, null, null, null, null, 0, 0, state.Current.Config.Digest, null, 0, 0, null, []);
         }
 
         var view = cluster.Current;
+        var health = cluster.Health;
         var model = cluster.Model;
         var members = view.Members.Select(m => new ClusterMemberReport(
             m.Name,
@@ -70,10 +71,16 @@ internal sealed class AdminReports(
             "cluster",
             cluster.Name,
             cluster.Store.ToString(),
-            !view.StoreUp,
+            health != ClusterHealth.Healthy,
+            health switch
+            {
+                ClusterHealth.StoreUnreachable => "store_unreachable",
+                ClusterHealth.Resyncing => "resyncing",
+                _ => null,
+            },
             model.StoreDown,
             view.Error,
-            view.StoreDownSince,
+            cluster.DegradedSince,
             view.StoreFailures,
             view.StoreLatency.TotalMilliseconds,
             state.Current.Config.Digest,

@@ -7,7 +7,7 @@ namespace AotProxy.Cluster;
 // The one place that names a key (docs/CLUSTER.md, "Key layout", lists the same).
 //   aotproxy:members          set of replica names that wrote a record (stale names pruned on read)
 //   aotproxy:member:{name}    hash: the replica's record (ClusterMember), expires member_ttl after its last beat
-//   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided in it, the last 61 (SharedTenantLimits)
+//   aotproxy:rpm:{tenant}     hash: Redis second -> requests decided (or leased, TenantLease) in it, the last 61 (SharedTenantLimits)
 //   aotproxy:tpm:{tenant}     hash: Redis second -> tokens reserved then settled in it, the last 61
 //   aotproxy:tenant:{tenant}  hash: in_flight, budget_spent, budget_reserved, usd_spent_nanos, usd_reserved_nanos, month (yyyy-MM), month_spent, month_usd_spent_nanos
 //   aotproxy:res:{name}       hash: `kind|name|field` -> the replica's part of the total that hash field holds

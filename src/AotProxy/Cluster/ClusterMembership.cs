@@ -12,7 +12,8 @@ namespace AotProxy.Cluster;
 // the member names) and then reads every member's record back (a second round trip). A replica
 // that stops beating (SIGKILL, a partition) leaves the list when its record expires: at most
 // member_ttl after its last beat, by Redis's clock, so the replicas' clocks need not agree.
-// A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds.
+// A beat that fails marks the store down: /api/cluster and /ready say degraded until one succeeds
+// and the resync after it lets shared decisions resume (Health).
 // A member whose record expired is reaped by the first beat that finds it (ReplicaReaper): its
 // parts of the shared reserved totals (tenants' and workers') are subtracted and its name removed.
 // At most member_ttl + heartbeat after the dead replica's last beat its record is gone, and the
@@ -68,6 +69,26 @@ internal sealed class ClusterMembership : IAsyncDisposable
     // Run after every beat that reached the store and as soon as the connection is restored
     // (GatewayHost sets it before Start): what the replica puts back into the store.
     public StoreResync? Resync { get; set; }
+
+    // Healthy, or why this replica decides alone (store_down): the last beat could not reach the
+    // store, or the store answers again (the last beat reached it, the connection is up) but shared
+    // decisions wait for the resync (every seed of a new epoch in, at most member_ttl + 2 x
+    // heartbeat). /api/cluster and /ready say degraded in both cases. Between the connection's
+    // failure and the next beat's (at most one heartbeat) it still says healthy, as before: the
+    // unreachable state carries the beat's error and failure count.
+    public ClusterHealth Health =>
+        !Current.StoreUp ? ClusterHealth.StoreUnreachable
+        : Resync is { Resyncing: true } && Volatile.Read(ref _redis) is { IsConnected: true } ? ClusterHealth.Resyncing
+        : ClusterHealth.Healthy;
+
+    // Since when Health has not been healthy: the first failed beat, or the connection's failure
+    // for a resync.
+    public DateTimeOffset? DegradedSince => Health switch
+    {
+        ClusterHealth.StoreUnreachable => Current.StoreDownSince,
+        ClusterHealth.Resyncing => Resync?.ResyncingSince,
+        _ => null,
+    };
 
     public void Start(int dataPort)
     {
@@ -236,6 +257,9 @@ internal sealed class ClusterMembership : IAsyncDisposable
 
         if (_redis is not null)
         {
+            // Lets queued commands complete: the settlements and releases the last requests sent
+            // without waiting reach the store (behind the awaited DEL and reap above, when
+            // connected). A close without that lost all 200 in ClusterMembershipTests.ACleanStop_...
             await _redis.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -32,7 +32,7 @@ internal sealed class ClusterTelemetry
         var up = factory.CreateGauge("llm_gateway_cluster_store_up", "1 while this replica's last heartbeat reached the cluster store, else 0 (serving by store_down).");
         var deferred = factory.CreateCounter(
             "llm_gateway_cluster_fair_share_deferred_total",
-            "Grants this replica's fairest waiter was refused because its tenant was more than one request's cost ahead of the fleet's least-served backlogged tenant (the slot went to a waiter of that tenant here, or to another replica).",
+            $"Grants this replica's fairest waiter was refused, and turns on the fleet's workers that had to wait, because the tenant was more than {SharedVtc.SlackMicro / 1_000_000} weighted tokens / its weight of service ahead of the fleet's least-served backlogged tenant (the slot went to a waiter of that tenant here, or to another replica).",
             ["model"]);
         registry.AddBeforeCollectCallback(() =>
         {

@@ -2,11 +2,12 @@ using StackExchange.Redis;
 
 namespace AotProxy.Cluster;
 
-// One worker's slots as this replica sees them fleet-wide (SharedWorkerSlots): its keys, the
-// grants this replica holds, the free slots as last read (max_concurrency - running, from the
+// One worker's slots as this replica sees them fleet-wide (SharedWorkerSlots): its keys, this
+// replica's lease on it (SlotLease: the slots it holds in the store, and those its requests use),
+// the free slots as last read (max_concurrency - running, from the
 // last grant's answer, release message or heartbeat read) and, while the store does not answer,
 // the requests sent on this replica's share alone. Kept per worker name for the process's life,
-// so a reload that rebuilds the worker's state keeps the count of grants it holds.
+// so a reload that rebuilds the worker's state keeps its lease.
 internal sealed class SharedWorker
 {
     // Not read yet: no local cap until the first answer says how full the worker is.
@@ -16,7 +17,8 @@ internal sealed class SharedWorker
     private TaskCompletionSource? _wake;
     private RedisValue[]? _grantArgs;
     private RedisKey[]? _keys;
-    private int _held;
+    private int _blockGrant;
+    private readonly RedisValue[] _releaseOne;
     private int _free = Unknown;
     private int _localShare;
     private int _releases;
@@ -27,7 +29,7 @@ internal sealed class SharedWorker
         Name = name;
         Field = ClusterKeys.WorkerRunning(name);
         Channel = ClusterKeys.Release(name);
-        ReleaseArgs = [Field, Channel];
+        _releaseOne = [Field, Channel, 1];
     }
 
     public string Name { get; }
@@ -40,37 +42,61 @@ internal sealed class SharedWorker
     // first grant, which comes after the replica is named (SharedWorkerSlots.Start).
     public RedisKey[] Keys => Volatile.Read(ref _keys) ?? (_keys = [ClusterKeys.Worker(Name), _owner.ReservationsKey]);
 
-    public RedisValue[] ReleaseArgs { get; }
+    public SlotLease Lease { get; } = new();
 
-    // The grant's ARGV for this max_concurrency, rebuilt only when a reload changes it.
-    public RedisValue[] GrantArgs(int max, long waitMs)
+    // The release's ARGV for `slots` given back: the one of a request's release kept.
+    public RedisValue[] ReleaseArgs(int slots) => slots == 1 ? _releaseOne : [Field, Channel, slots];
+
+    // The grant's ARGV (SharedWorkerSlots.GrantScript), rebuilt only when one of them changes: in
+    // the steady state the block asked for is the same from grant to grant.
+    public RedisValue[] GrantArgs(int max, long waitMs, int want, int members)
     {
         var args = Volatile.Read(ref _grantArgs);
-        if (args is null || (int)args[0] != max)
+        if (args is null || (int)args[0] != max || (int)args[3] != want || (int)args[4] != members)
         {
-            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs]);
+            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs, want, members, Channel]);
         }
 
         return args;
     }
 
+    // At most one grant for a block in flight per worker here; the requests that come meanwhile
+    // wait for its answer and take from the block (SharedWorkerSlots.AcquireAsync), or, while the
+    // worker is wanted elsewhere, ask for one slot each.
+    public bool TryStartBlockGrant() => Interlocked.CompareExchange(ref _blockGrant, 1, 0) == 0;
+
+    public bool BlockGrantInFlight => Volatile.Read(ref _blockGrant) == 1;
+
+    // The block's answer is in: the requests that waited for it look at the lease again.
+    public void EndBlockGrant()
+    {
+        Volatile.Write(ref _blockGrant, 0);
+        Wake();
+    }
+
     // The max_concurrency of the last grant asked for (what a running count read is measured against).
     public int LastMax => Volatile.Read(ref _grantArgs) is { } args ? (int)args[0] : Unknown;
 
-    // The grants this replica holds on the worker (each one a request sent to it).
-    public int Held => Volatile.Read(ref _held);
+    // The slots this replica holds on the worker in the store: its lease, used or not.
+    public int Held => Lease.Leased;
 
-    // The slots this replica may hold now: its own grants and the free slots as last read. The
+    // The slots this replica may hold now: its lease and the free slots as last read. The
     // local scheduler takes no slot on the worker beyond it (WorkerState.TryTakeSlot), so waiters
     // stay in their admission queues while the worker is full elsewhere.
     public int Room => Held + Volatile.Read(ref _free);
 
     public int LocalShareInFlight => Volatile.Read(ref _localShare);
 
-    public void OnGranted(long running, int max)
+    // `slots` granted, one of them for the request that asked; the others wake a request here
+    // that waits for the worker.
+    public void OnGranted(int slots, long running, int max)
     {
-        Interlocked.Increment(ref _held);
+        Lease.Granted(slots);
         Volatile.Write(ref _free, (int)Math.Max(0, max - running));
+        if (slots > 1)
+        {
+            Wake();
+        }
     }
 
     // Refused: the worker is full fleet-wide (running as the script read it).
@@ -110,20 +136,57 @@ internal sealed class SharedWorker
         return false;
     }
 
-    // WorkerSlot.Release, for a slot that holds a grant: back to the fleet, or to the local share.
+    // WorkerSlot.Release, for a slot that holds a grant: to the lease (the slots it no longer keeps
+    // back to the fleet), or to the local share.
     public void Release(SlotGrant grant)
     {
         switch (grant)
         {
             case SlotGrant.Shared:
-                Interlocked.Decrement(ref _held);
-                _owner.Release(this);
+                var back = Lease.Release(_owner.Now);
+                if (back > 0)
+                {
+                    _owner.Release(this, back);
+                }
+
+                if (Lease.Used < Lease.Leased)
+                {
+                    Wake(); // a request here waiting for the worker takes the slot kept
+                }
+
                 break;
             case SlotGrant.LocalShare:
                 Interlocked.Decrement(ref _localShare);
                 Wake();
                 break;
         }
+    }
+
+    // Every leased slot no request uses goes back to the store (idle for a heartbeat, drained,
+    // breaker open).
+    public void GiveBackUnused()
+    {
+        var back = Lease.GiveBackUnused();
+        if (back > 0)
+        {
+            _owner.Release(this, back);
+        }
+    }
+
+    // Another replica waits for the worker until `until` (the gateway's clock): the unused lease
+    // goes back now, and each release until then goes back at once.
+    public void OnWanted(long until)
+    {
+        Lease.WantedUntil(until);
+        GiveBackUnused();
+    }
+
+    // The resync after an outage or an empty restart: the lease dropped to what is used, which is
+    // then this replica's part in the store (HeldParts).
+    public int DropLease()
+    {
+        Lease.GiveBackUnused();
+        return Lease.Leased;
     }
 
     // Counts the wake-ups: read before asking the store, and handed to NextRelease after a

@@ -10,11 +10,16 @@ namespace AotProxy.Cluster;
 // Each worker's max_concurrency fleet-wide (docs/CLUSTER.md, "max_in_flight and each worker's
 // max_concurrency"): a request about to go to a worker first takes one of its slots in Redis, one
 // script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
-// the requests on a worker summed over all replicas never exceed max_concurrency. A refusal keeps
-// the request on its worker slot here (it is first in line on this replica) until a release on any
-// replica wakes it (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was
-// lost: at most one heartbeat of extra wait). The release is fire-and-forget. A store that does not
-// answer leaves each replica max_concurrency / N (LocalShare) of the worker.
+// the requests on a worker summed over all replicas never exceed max_concurrency. Far from full,
+// a grant is a block of slots leased to this replica (SlotLease), which its next requests take
+// here with no Redis call; releases keep them until the lease is idle for a heartbeat, twice what
+// is used, or wanted by another replica. A refusal keeps the request on its worker slot here (it
+// is first in line on this replica) until a release on any replica wakes it
+// (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was lost: at most
+// one heartbeat of extra wait); it also tells the holders (a "want" on the same
+// channel), who give their unused leases back at once. The release is fire-and-forget. A store
+// that does not answer leaves each replica max_concurrency / N (LocalShare) of the worker, and no
+// lease is used then.
 // A worker's drain is shared too: `drain` on one replica writes `drained` in the worker's hash and
 // publishes it on `aotproxy:events`; every replica applies the message at once and reads every
 // worker's `drained` again each heartbeat, so a lost message costs at most one heartbeat.
@@ -26,10 +31,17 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 {
     // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
     // ARGV[2] the reservation field, ARGV[3] how long a replica that learns the worker is full
-    // waits at most before it reads running again (ms: 3 heartbeats). One number back (no array
-    // to build and parse): running after when granted (>= 1), else -(running + 1).
+    // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
+    // ARGV[5] the live members, ARGV[6] the worker's release channel. One number back (no array to
+    // build and parse: 153 B per grant, SharedDecisionBenchmarks.GrantAndRelease): granted,
+    // slots x (max + 1) + running after (running <= max then); refused, -(running + 1). A block is at most half of the free slots' fair share per member
+    // (with 100 free over 3 members, 16), and never more than the free slots: the leases summed
+    // over replicas stay within max_concurrency, and a replica that comes later finds room.
     // An answer that says the worker is full (a refusal, or the grant that filled it) sets
     // wait_until: until then a replica may be waiting for a slot of it, and a release publishes.
+    // A refusal also sets want_until (the same time) and publishes a "want" (-1), so the holders
+    // give their unused leases back: only a refusal, as a worker filled by leases (the grant that
+    // filled it, a heartbeat's read) waits for nobody yet, and its holders keep their blocks.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
@@ -39,20 +51,23 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           if deadline > tonumber(redis.call('HGET', KEYS[1], 'wait_until') or '0') then
             redis.call('HSET', KEYS[1], 'wait_until', deadline)
           end
+          return deadline
         end
         if running >= max then
-          waited()
+          redis.call('HSET', KEYS[1], 'want_until', waited())
+          redis.call('PUBLISH', ARGV[6], -1)
           return -(running + 1)
         end
-        redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-        running = redis.call('HINCRBY', KEYS[1], 'running', 1)
+        local slots = math.min(tonumber(ARGV[4]), math.max(1, math.floor((max - running) / (2 * tonumber(ARGV[5])))))
+        redis.call('HINCRBY', KEYS[2], ARGV[2], slots)
+        running = redis.call('HINCRBY', KEYS[1], 'running', slots)
         if running >= max then waited() end
-        return running
+        return slots * (max + 1) + running
         """;
 
-    // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel. Only a grant
-    // Redis still counts is given back: after a reap or an empty restart this replica's part is
-    // gone, and running must not go below what the live replicas hold. Published only while a
+    // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel, ARGV[3] the slots
+    // given back. Only slots Redis still counts are given back: after a reap or an empty restart
+    // this replica's part is gone, and running must not go below what the live replicas hold. Published only while a
     // replica may wait for the worker (wait_until, GrantScript): a replica learns the worker is
     // full only from an answer that sets it, and reads running again within one heartbeat (which
     // sets it again while the worker is full), so every replica that waits is told; a release
@@ -62,12 +77,13 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         if mine <= 0 then
           return -1
         end
-        if mine == 1 then
+        local back = math.min(mine, tonumber(ARGV[3]))
+        if mine == back then
           redis.call('HDEL', KEYS[2], ARGV[1])
         else
-          redis.call('HINCRBY', KEYS[2], ARGV[1], -1)
+          redis.call('HINCRBY', KEYS[2], ARGV[1], -back)
         end
-        local running = redis.call('HINCRBY', KEYS[1], 'running', -1)
+        local running = redis.call('HINCRBY', KEYS[1], 'running', -back)
         if running < 0 then
           redis.call('HSET', KEYS[1], 'running', 0)
           running = 0
@@ -95,22 +111,27 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         """;
 
     // KEYS: workers' hashes; ARGV[1] as GrantScript's ARGV[3], ARGV[1 + i] the max_concurrency
-    // of KEYS[i]. For each: running, drained, ms until its breaker's open-until (0 past). A worker
-    // read full sets wait_until as a grant that finds it full does.
+    // of KEYS[i]. For each: running, drained, ms until its breaker's open-until (0 past), ms until
+    // its want_until (0 past: no replica was refused a slot of it lately). A worker read full sets wait_until as a
+    // grant that finds it full does.
     private const string ReadScript = """
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
         local out = {}
         for i, key in ipairs(KEYS) do
-          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until')
+          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until', 'want_until')
           local left = tonumber(values[3] or '0') - now
           local running = tonumber(values[1] or '0')
-          if running >= tonumber(ARGV[1 + i]) and now + tonumber(ARGV[1]) > tonumber(values[4] or '0') then
-            redis.call('HSET', key, 'wait_until', now + tonumber(ARGV[1]))
+          local waitUntil = tonumber(values[4] or '0')
+          if running >= tonumber(ARGV[1 + i]) and now + tonumber(ARGV[1]) > waitUntil then
+            waitUntil = now + tonumber(ARGV[1])
+            redis.call('HSET', key, 'wait_until', waitUntil)
           end
           out[#out + 1] = running
           out[#out + 1] = tonumber(values[2] or '0')
           out[#out + 1] = left > 0 and left or 0
+          local wantUntil = tonumber(values[5] or '0')
+          out[#out + 1] = wantUntil > now and wantUntil - now or 0
         end
         return out
         """;
@@ -120,6 +141,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private const string DrainEvent = "drain:";
     private const string UndrainEvent = "undrain:";
     private const string BreakerEvent = "breaker:";
+
+    // On a worker's release channel, where a release publishes running (>= 0): a replica was refused.
+    private const long WantMessage = -1;
 
     private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<RedisChannel, SharedWorker> _byChannel = new();
@@ -185,23 +209,38 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         while (true)
         {
             var seen = shared.Releases;
+            if (Store is not null && shared.Lease.TryUse())
+            {
+                return SlotGrant.Shared;
+            }
+
             var max = worker.Model.MaxConcurrency;
-            switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+            var left = Left(maxWait, started);
+
+            // A block asked for here at this moment is as large as what is used, so it most likely
+            // covers this request too: it waits for it and takes from it, instead of asking for one
+            // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
+            // every replica to one grant per request for 3 heartbeats: perf/cluster.sh case 5).
+            // Not while the worker is wanted: then each request asks for its own slot, as before.
+            if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
             {
-                case SharedTakeOutcome.Taken:
-                    return SlotGrant.Shared;
-                case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
-                    return SlotGrant.LocalShare;
+                switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+                {
+                    case SharedTakeOutcome.Taken:
+                        return SlotGrant.Shared;
+                    case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
+                        return SlotGrant.LocalShare;
+                }
+
+                left = Left(maxWait, started);
+                if (left <= TimeSpan.Zero)
+                {
+                    return SlotGrant.None;
+                }
             }
 
-            var left = maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
-            {
-                return SlotGrant.None;
-            }
-
-            // A release wakes it; without one (a lost message, a store that is down) it asks again
-            // after a heartbeat.
+            // A release (or the block's answer) wakes it; without one (a lost message, a store that
+            // is down) it asks again after a heartbeat.
             try
             {
                 await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
@@ -212,23 +251,30 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
-    // One round trip: the grant script on the worker's running count.
+    // What is left of maxWait, at most a heartbeat when there is no end.
+    private TimeSpan Left(TimeSpan maxWait, long started) =>
+        maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
+
+    // One round trip: the grant script on the worker's running count, for a block (SlotLease.Want)
+    // or, while another block is asked for here, for one slot.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
     {
         // Not started: a request that came in before the replica was named decides alone.
-        if (_named is null || _connection() is not { IsConnected: true } redis)
+        if (Store is not { } redis)
         {
             shared.OnStoreDown();
             return SharedTakeOutcome.StoreDown;
         }
 
+        var block = shared.TryStartBlockGrant();
         try
         {
-            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs)).ConfigureAwait(false));
+            var want = block ? shared.Lease.Want(max, Now) : 1;
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, want, _members())).ConfigureAwait(false));
             if (answer > 0)
             {
-                shared.OnGranted(answer, max);
+                shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
                 return SharedTakeOutcome.Taken;
             }
 
@@ -240,17 +286,34 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             shared.OnStoreDown();
             return SharedTakeOutcome.StoreDown;
         }
+        finally
+        {
+            if (block)
+            {
+                shared.EndBlockGrant();
+            }
+        }
     }
 
-    // Fire-and-forget; lost if the store is unreachable, and then the slot stays counted until
-    // this replica is reaped (or the store restarts empty): never fewer free slots than real.
-    public void Release(SharedWorker shared)
+    // `slots` of the worker back to the fleet. Fire-and-forget; lost if the store is unreachable,
+    // and then they stay counted until the resync sets this replica's part to what it uses, or it
+    // is reaped: never fewer free slots than real.
+    public void Release(SharedWorker shared, int slots)
     {
         if (_connection() is { IsConnected: true } redis)
         {
-            _ = redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, shared.Keys, shared.ReleaseArgs, CommandFlags.FireAndForget);
+            _ = redis.GetDatabase().ScriptEvaluateAsync(ReleaseScript, shared.Keys, shared.ReleaseArgs(slots), CommandFlags.FireAndForget);
         }
     }
+
+    // The gateway's clock, for how long a worker is wanted elsewhere (SlotLease).
+    internal long Now => _time.GetTimestamp();
+
+    // The gateway's clock `ms` from now.
+    private long After(long ms) => _time.GetTimestamp() + (ms * _time.TimestampFrequency / 1000);
+
+    // The connection while the store answers and the replica is named; null otherwise.
+    private IConnectionMultiplexer? Store => _named is not null && _connection() is { IsConnected: true } redis ? redis : null;
 
     // POST /api/workers/{name}/drain|undrain on this replica, after it applied it here: the same on
     // every replica. False when the store did not take it (then this replica alone is drained, and
@@ -325,15 +388,40 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                 _subscribed = redis;
             }
 
-            var freed = await ReadAsync(redis, _workersNow()).ConfigureAwait(false);
+            var workers = _workersNow();
+            var freed = await ReadAsync(redis, workers).ConfigureAwait(false);
             if (freed)
             {
                 _capacity?.Changed();
             }
+
+            GiveBackIdleLeases(workers);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             // The grants find the store down themselves; the next heartbeat reads again.
+        }
+    }
+
+    // The unused lease of a worker that took no slot since the last heartbeat, or that takes no
+    // requests here now (drained, breaker open), goes back to the store.
+    private void GiveBackIdleLeases(WorkerState[] workers)
+    {
+        foreach (var shared in _workers.Values)
+        {
+            if (shared.Lease.Idle())
+            {
+                shared.GiveBackUnused();
+            }
+        }
+
+        var breaker = _breaker();
+        foreach (var worker in workers)
+        {
+            if (worker.Shared is { } shared && (worker.Draining || !worker.Breaker.AllowsTraffic(breaker)))
+            {
+                shared.GiveBackUnused();
+            }
         }
     }
 
@@ -352,7 +440,16 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             _byChannel.TryAdd(channel, worker);
         }
 
-        if (message.TryParse(out long running) && running >= 0 && worker.OnRunning(running, worker.LastMax))
+        if (!message.TryParse(out long running))
+        {
+            return;
+        }
+
+        if (running == WantMessage)
+        {
+            worker.OnWanted(After(_waitMs));
+        }
+        else if (running >= 0 && worker.OnRunning(running, worker.LastMax))
         {
             _capacity?.Changed();
         }
@@ -375,15 +472,21 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         for (var i = 0; i < workers.Length; i++)
         {
             var worker = workers[i];
-            if (worker.Draining != (values[(3 * i) + 1] == 1))
+            var at = 4 * i;
+            if (worker.Draining != (values[at + 1] == 1))
             {
-                worker.Draining = values[(3 * i) + 1] == 1;
+                worker.Draining = values[at + 1] == 1;
             }
 
-            worker.Breaker.OpenFor(TimeSpan.FromMilliseconds(values[(3 * i) + 2]), breaker);
+            worker.Breaker.OpenFor(TimeSpan.FromMilliseconds(values[at + 2]), breaker);
             if (_workers.TryGetValue(worker.Name, out var shared))
             {
-                freed |= shared.OnRunning(values[3 * i], shared.LastMax);
+                freed |= shared.OnRunning(values[at], shared.LastMax);
+                if (values[at + 3] > 0)
+                {
+                    // A replica waits for it and its "want" may have been lost.
+                    shared.OnWanted(After(values[at + 3]));
+                }
             }
         }
 

@@ -43,6 +43,7 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
     private int _down;
     private int _unsent;
     private int _gated;
+    private long _gatedSince;
     private int _expected;
 
     public string Mode => model.StoreDown;
@@ -70,7 +71,18 @@ internal sealed class StoreDownPolicy(ClusterModel model, Func<ClusterView> view
     // no request is admitted against a store restarted empty that lacks some replica's seed.
     public bool Gated => Volatile.Read(ref _gated) == 1;
 
-    public void Suspend() => Volatile.Write(ref _gated, 1);
+    public void Suspend()
+    {
+        if (!Gated)
+        {
+            // Before the gate, so that a reader who finds it closed finds the time too.
+            Volatile.Write(ref _gatedSince, time.GetUtcNow().ToUnixTimeMilliseconds());
+            Volatile.Write(ref _gated, 1);
+        }
+    }
+
+    // Since when shared decisions are suspended (/api/cluster's degraded_since); null while not.
+    public DateTimeOffset? GatedSince => Gated ? DateTimeOffset.FromUnixTimeMilliseconds(Volatile.Read(ref _gatedSince)) : null;
 
     // members: how many are expected to seed a new epoch (0: none is awaited).
     public void Expect(int members) => Volatile.Write(ref _expected, members);

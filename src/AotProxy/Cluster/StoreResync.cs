@@ -158,6 +158,11 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     // the epoch settled (StoreDownPolicy.Gated).
     public void Suspend() => policy.Suspend();
 
+    // Shared decisions wait for this resync (StoreDownPolicy.Gated), since when: ClusterMembership.Health.
+    public bool Resyncing => policy.Gated;
+
+    public DateTimeOffset? ResyncingSince => policy.GatedSince;
+
     public async Task RunAsync(IDatabase db)
     {
         if (Interlocked.Exchange(ref _running, 1) == 1)
@@ -224,6 +229,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     // reservations, worker slots), each with its part, so the reaper and the settlements stay exact.
     private async Task ReconcileAsync(IDatabase db)
     {
+        policy.Held.DropLeases(); // a lease's places become those used, which the part is set to
         var parts = policy.Held.Parts();
         var args = new RedisValue[2 * parts.Count];
         for (var i = 0; i < parts.Count; i++)

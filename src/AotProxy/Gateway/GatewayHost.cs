@@ -38,6 +38,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
     private SharedWorkerSlots? _sharedSlots;
+    private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
 
     private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
@@ -172,6 +173,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
         sharedSlots?.Start();
+        host._sharedLimits = sharedLimits;
+        sharedLimits?.Start();
         host._fairShare = fairShare;
         fairShare?.Start();
         GatewayLog.Listening(logger, host.DataUri, host.AdminUri, snapshot.Revision);
@@ -236,6 +239,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         if (_fairShare is not null)
         {
             await _fairShare.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_sharedLimits is not null)
+        {
+            // Before the connection closes: what the leases hold goes back.
+            await _sharedLimits.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_cluster is not null)

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using AotProxy.Accounting;
 using AotProxy.Configuration;
+using AotProxy.Threading;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -28,7 +29,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
     private readonly int _batchSize;
     private readonly int _capacity;
     private readonly TimeSpan _interval;
-    private readonly Task _loop;
+    private readonly BackgroundLoop _loop = new();
     private TaskCompletionSource? _batchReady; // set while the loop waits out an interval
     private int _closing;
     private long _pending;
@@ -53,7 +54,9 @@ internal sealed class LedgerWriter : IAsyncDisposable
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait, // with TryWrite: a full channel refuses, so the drop is counted
         });
-        _loop = Task.Run(RunAsync);
+        // Not stopped by the loop's token: it ends once DisposeAsync has completed the channel and
+        // it has written every row queued before.
+        _loop.Start(_ => RunAsync());
     }
 
     public string Path { get; }
@@ -169,7 +172,7 @@ internal sealed class LedgerWriter : IAsyncDisposable
         Interlocked.Exchange(ref _closing, 1);
         _channel.Writer.TryComplete();
         Volatile.Read(ref _batchReady)?.TrySetResult();
-        await _loop.ConfigureAwait(false);
+        await _loop.DisposeAsync().ConfigureAwait(false);
         _insert.Dispose();
         _connection.Dispose();
         LedgerLog.Closed(_logger, Written, Dropped);

@@ -11,7 +11,8 @@ namespace AotProxy.Limits;
 // A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 429.
 // shared (set when [cluster] redis_url is): every limit of the tenant (RPM, TPM, max_in_flight,
 // the budgets) is also taken fleet-wide by one admit script, one round trip after the local
-// checks passed, so a request this replica refuses costs the store nothing; while the store does
+// checks passed (without a budget, mostly from the block its tenant's lease holds, no round trip:
+// Cluster/TenantLease), so a request this replica refuses costs the store nothing; while the store does
 // not answer, its [cluster] store_down policy decides (shared.StoreDown). Alone (null) the stage
 // completes synchronously, as before the cluster.
 internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, SharedTenantLimits? shared = null)

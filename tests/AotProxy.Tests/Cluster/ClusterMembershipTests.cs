@@ -1,6 +1,8 @@
+using AotProxy.Accounting;
 using AotProxy.Cluster;
+using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
-using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
 
@@ -14,11 +16,13 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
     // Long enough that a record can only leave the list by the goodbye, not by expiring.
     private static readonly TimeSpan MemberTtl = TimeSpan.FromMinutes(1);
 
-    private RedisServer _redis = null!;
+    private OneReplicaStore _store = null!;
 
-    public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
+    private IDatabase Db => _store.Db;
 
-    public async Task DisposeAsync() => await _redis.DisposeAsync();
+    public async Task InitializeAsync() => _store = await OneReplicaStore.StartAsync();
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     [Fact]
     public async Task TwoMembers_SeeEachOther_AndACleanStopLeavesTheListAtOnce()
@@ -49,12 +53,12 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         await using var member = Start("one", "", inFlight: 0);
         Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp), member.Current.Error);
 
-        await _redis.StopAsync();
+        await _store.Server.StopAsync();
         Assert.True(await TestConfig.WaitUntil(() => !member.Current.StoreUp), "the store is reported down");
         Assert.NotNull(member.Current.StoreDownSince);
         Assert.Equal("one", Names(member)); // the last list known
 
-        await _redis.RestartAsync();
+        await _store.Server.RestartAsync();
         Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp, TimeSpan.FromSeconds(15)), member.Current.Error);
         Assert.Equal("one", Names(member));
         Assert.True(member.Current.StoreFailures > 0);
@@ -66,8 +70,7 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
     [Fact]
     public async Task ADeadReplicasParts_AreReapedExactlyOnce_ByTheLiveMembers()
     {
-        await using var redis = await RedisConnections.ConnectAsync(_redis);
-        var db = redis.GetDatabase();
+        var db = Db;
         await db.SetAddAsync("aotproxy:members", "ghost");
         await db.HashSetAsync("aotproxy:res:ghost", [new("t|acme|in_flight", 2), new("t|acme|budget_reserved", 50)]);
         await db.HashSetAsync("aotproxy:res:back", [new("t|acme|in_flight", 1), new("t|acme|budget_reserved", 20)]);
@@ -90,8 +93,7 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
     [Fact]
     public async Task AReplicaRestartedUnderItsName_ReleasesItsPreviousLifesParts_BeforeItAdmits()
     {
-        await using var redis = await RedisConnections.ConnectAsync(_redis);
-        var db = redis.GetDatabase();
+        var db = Db;
         await db.HashSetAsync("aotproxy:member:one", "name", "one"); // its last life's record, not expired yet
         await db.HashSetAsync("aotproxy:res:one", [new("t|acme|in_flight", 2), new("t|acme|usd_reserved_nanos", 900)]);
         await db.HashSetAsync("aotproxy:tenant:acme", [new("in_flight", 3), new("usd_reserved_nanos", 1000)]);
@@ -104,20 +106,91 @@ public sealed class ClusterMembershipTests : IAsyncLifetime
         Assert.Equal(100, (long)await db.HashGetAsync("aotproxy:tenant:acme", "usd_reserved_nanos"));
     }
 
-    private ClusterMembership Start(string name, string policy, long inFlight)
+    // Redis restarted empty while replica "two" died with it: "one" reaches the store again, but its
+    // shared decisions wait for two's seed of the new epoch (member_ttl + 2 x heartbeat at most),
+    // decided alone by store_down meanwhile, and /api/cluster and /ready say so (Health); then it
+    // is healthy. Seen failing before: healthy as soon as the store answered.
+    [Fact]
+    public async Task BackEmpty_AReplicaIsResyncing_UntilTheNewEpochSettles_ThenHealthy()
     {
-        var snapshot = TestConfig.Valid($"""
-            [cluster]
-            redis_url = "{_redis.Url}"
-            replica = "{name}"
-            heartbeat = "{Heartbeat.TotalMilliseconds}ms"
-            member_ttl = "{MemberTtl.TotalSeconds}s"
+        var ttl = TimeSpan.FromSeconds(5);
+        await using var one = Start("one", "", inFlight: 0, ttl, resync: true);
+        var two = Start("two", "", inFlight: 0, ttl, resync: true);
+        try
+        {
+            Assert.True(await TestConfig.WaitUntil(() => Names(one) == "one,two" && Names(two) == "one,two"), $"members: {Names(one)} / {Names(two)}");
+            Assert.True(await TestConfig.WaitUntil(async () => await SeededAsync("one", "two")), "both seeded the epoch");
+            await BeatsAsync(one, 2); // one's resync has settled the epoch with both listed
+            Assert.Equal(ClusterHealth.Healthy, one.Health);
+            Assert.Null(one.DegradedSince);
 
-            {policy}
-            """);
-        var membership = new ClusterMembership(snapshot.Cluster, () => snapshot, () => inFlight, TimeProvider.System, NullLogger.Instance);
-        membership.Start(dataPort: 0);
-        return membership;
+            await _store.Server.StopAsync();
+            Assert.True(await TestConfig.WaitUntil(() => one.Health == ClusterHealth.StoreUnreachable), "the store is reported down");
+            Assert.NotNull(one.DegradedSince);
+        }
+        finally
+        {
+            await two.DisposeAsync(); // gone with the store: it never seeds the next epoch
+        }
+
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => one.Current.StoreUp, TimeSpan.FromSeconds(15)), one.Current.Error);
+        Assert.Equal(ClusterHealth.Resyncing, one.Health);
+        Assert.NotNull(one.DegradedSince);
+        Assert.True(await TestConfig.WaitUntil(() => one.Health == ClusterHealth.Healthy, TimeSpan.FromSeconds(20)), $"{one.Health}");
+        Assert.Null(one.DegradedSince);
+    }
+
+    // A clean stop right after 200 requests ended: their settlements are fire-and-forget scripts
+    // on the replica's one connection, and the stop's DEL of its record and its reap are awaited on
+    // that connection after them, so Redis has run every settlement before the connection closes:
+    // the budget's spend holds all of them (in_flight and the reservations would reach 0 by the
+    // reap alone; the spend only by the settlements).
+    [Fact]
+    public async Task ACleanStop_RightAfterTheRequestsEnded_LosesNoSettlement()
+    {
+        const int Requests = 200;
+        var member = Start("one", "", inFlight: 0);
+        Assert.True(await TestConfig.WaitUntil(() => member.Connection is not null), "the connection is shared");
+        var limits = new SharedTenantLimits(() => member.Connection, () => member.Name);
+        var demand = new SharedDemand("acme", 0, 0, 0, Requests, new TenantBudgetModel(1_000_000, 0, 0, 0), 100, 0, SharedDemand.MonthOf(DateTimeOffset.UtcNow));
+        var takes = new List<SharedTake>();
+        for (var i = 0; i < Requests; i++)
+        {
+            takes.Add(await limits.TryAdmitAsync(demand));
+        }
+
+        Assert.All(takes, t => Assert.True(t.Taken));
+        var usage = new Usage(30, 10);
+        foreach (var take in takes)
+        {
+            new SharedPlace(limits, demand, take.Second).Settle(admitted: true, usage, default);
+        }
+
+        await member.DisposeAsync();
+        Assert.Equal(Requests * usage.TotalTokens, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "budget_spent"));
+        Assert.Equal(0, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
+        Assert.Equal(0, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "in_flight"));
+    }
+
+    private ClusterMembership Start(string name, string policy, long inFlight, TimeSpan? memberTtl = null, bool resync = false) =>
+        _store.StartMember(name, Heartbeat, memberTtl ?? MemberTtl, policy, inFlight, resync);
+
+    private async Task<bool> SeededAsync(params string[] names)
+    {
+        var epoch = (string?)await Db.StringGetAsync("aotproxy:epoch");
+        return epoch is not null && (await Db.SetMembersAsync($"aotproxy:seeded:{epoch}")).Select(v => (string)v!).ToHashSet().IsSupersetOf(names);
+    }
+
+    // Until the member has published `count` more views: each beat runs the resync after it
+    // publishes, so the beat before the last one has run its resync.
+    private static async Task BeatsAsync(ClusterMembership member, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var seen = member.Current.MembersAt;
+            Assert.True(await TestConfig.WaitUntil(() => member.Current.MembersAt > seen), "the member beats");
+        }
     }
 
     private static string Names(ClusterMembership membership) => string.Join(',', membership.Current.Members.Select(m => m.Name));

@@ -17,7 +17,7 @@ namespace AotProxy.Tests.Cluster;
 // One replica's data plane as GatewayHost wires it with [cluster] redis_url set, on the given
 // connection (null: the store does not answer): the tenant limits shared (SharedTenantLimits
 // with its StoreDownPolicy and StoreResync) and, with sharedSlots, each worker's slots
-// (SharedWorkerSlots, beating every 200 ms). No membership heartbeat runs: members is what the
+// (SharedWorkerSlots, beating every 200 ms); the leases' returns flushed every 100 ms. No membership heartbeat runs: members is what the
 // replica's last good heartbeat would have seen.
 internal sealed class ClusterPlane : IAsyncDisposable
 {
@@ -29,8 +29,9 @@ internal sealed class ClusterPlane : IAsyncDisposable
     private readonly GatewayState _state;
     private readonly GatewayTelemetry _telemetry;
 
-    private ClusterPlane(DataPlaneHandler handler, GatewayState state, TenantLimits limits, GatewayTelemetry telemetry, StoreResync resync, SharedWorkerSlots? slots)
+    private ClusterPlane(DataPlaneHandler handler, GatewayState state, TenantLimits limits, GatewayTelemetry telemetry, StoreResync resync, SharedTenantLimits shared, SharedWorkerSlots? slots)
     {
+        Shared = shared;
         _handler = handler;
         _state = state;
         _telemetry = telemetry;
@@ -42,6 +43,9 @@ internal sealed class ClusterPlane : IAsyncDisposable
     public TenantLimits Limits { get; }
 
     public StoreResync Resync { get; }
+
+    // The tenants' fleet-wide limits, flushing their leases' returns as GatewayHost's do.
+    public SharedTenantLimits Shared { get; }
 
     public SharedWorkerSlots? Slots { get; }
 
@@ -69,8 +73,10 @@ internal sealed class ClusterPlane : IAsyncDisposable
             slots.Start();
         }
 
-        var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, new SharedTenantLimits(redis, () => replica, policy), sharedSlots: slots);
-        return new ClusterPlane(handler, state, limits, telemetry, resync, slots);
+        var shared = new SharedTenantLimits(redis, () => replica, policy);
+        shared.Start();
+        var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, time), telemetry, null, time, NullLogger.Instance, shared, sharedSlots: slots);
+        return new ClusterPlane(handler, state, limits, telemetry, resync, shared, slots);
     }
 
     public async Task<HttpContext> SendForContextAsync(string key, string requestId)
@@ -98,6 +104,7 @@ internal sealed class ClusterPlane : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await Shared.DisposeAsync();
         if (Slots is not null)
         {
             await Slots.DisposeAsync();

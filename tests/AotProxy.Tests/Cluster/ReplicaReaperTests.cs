@@ -1,6 +1,5 @@
 using AotProxy.Cluster;
 using AotProxy.Tests.Configuration;
-using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -10,22 +9,13 @@ namespace AotProxy.Tests.Cluster;
 // from the total it names, worker slots and tenant counters alike, once.
 public sealed class ReplicaReaperTests : IAsyncLifetime
 {
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _connection = null!;
+    private OneReplicaStore _store = null!;
 
-    private IDatabase Db => _connection.GetDatabase();
+    private IDatabase Db => _store.Db;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _connection = await RedisConnections.ConnectAsync(_redis);
-    }
+    public async Task InitializeAsync() => _store = await OneReplicaStore.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _connection.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     // "ghost" died holding 2 of the worker's 3 running and 3 of the tenant's 5 in flight (no
     // record left, its name still listed); a live member's beat gives them back.
@@ -33,15 +23,7 @@ public sealed class ReplicaReaperTests : IAsyncLifetime
     public async Task ALiveMembersHeartbeat_ReapsADeadReplicasWorkerSlotsAndTenantParts()
     {
         await Seed();
-        var snapshot = TestConfig.Valid($"""
-            [cluster]
-            redis_url = "{_redis.Url}"
-            replica = "one"
-            heartbeat = "100ms"
-            member_ttl = "1m"
-            """);
-        await using var member = new ClusterMembership(snapshot.Cluster, () => snapshot, () => 0, TimeProvider.System, NullLogger.Instance);
-        member.Start(dataPort: 0);
+        await using var member = _store.StartMember("one", TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(1));
 
         Assert.True(await TestConfig.WaitUntil(() => member.Current.StoreUp && member.Current.Members.Length == 1), member.Current.Error);
         Assert.True(await TestConfig.WaitUntil(async () => !await Db.KeyExistsAsync("aotproxy:res:ghost")), "ghost's reservations are reaped");

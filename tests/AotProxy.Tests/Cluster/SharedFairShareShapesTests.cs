@@ -229,8 +229,7 @@ public sealed class SharedFairShareShapesTests : IAsyncLifetime
 
     private async Task<Sim> Replica(string name, FakeTimeProvider time, params Shape[] shapes)
     {
-        Assert.True(RedisAddress.TryParse(_redis.Url, out var address, out var error), error);
-        var redis = await ConnectionMultiplexer.ConnectAsync(address.Options());
+        var redis = await RedisConnections.ConnectAsync(_redis);
         _connections.Add(redis);
         var scheduler = new SchedulerModel(SchedulerPolicyNames.FairShare, 4096, 1.0, 2.0, 2.0, SchedulerModel.GeometricShares(10));
         var model = new ModelAdmission("m", scheduler, new WaiterPool(time, 64), time);

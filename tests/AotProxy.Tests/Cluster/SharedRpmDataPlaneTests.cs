@@ -1,6 +1,7 @@
 using System.Text;
 using AotProxy.Configuration;
 using AotProxy.Identity;
+using AotProxy.Tests.Configuration;
 using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Cluster;
@@ -61,7 +62,9 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
         release.SetResult();
         Assert.Equal(200, await held);
 
-        // one's give-back was written on its connection before this take: in order.
+        // one's give-back goes to its lease while its second lasts, then to the bin at a flush.
+        var db = _store.One.GetDatabase();
+        Assert.True(await TestConfig.WaitUntil(async () => (await db.HashValuesAsync("aotproxy:rpm:acme")).Sum(b => (long)b) == 1), "the place is back in the store");
         Assert.Equal(200, await one.StatusAsync(Key, "after"));
         Assert.Equal(429, await two.StatusAsync(Key, "over"));
         Assert.Equal(2, worker.Requests);
@@ -69,7 +72,7 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 
     // The tenant's one place in flight is held through replica one: replica two, whose own count
     // is 0, answers the 429 of max_in_flight across the cluster; once the request ends (its
-    // settlement sent on one's connection), two serves.
+    // lease gives the place back at a flush), two serves.
     [Fact]
     public async Task TwoReplicas_TogetherHoldMaxInFlight_AndTheRefusalSaysAcrossTheCluster()
     {
@@ -91,7 +94,9 @@ public sealed class SharedRpmDataPlaneTests : IAsyncLifetime
 
         release.SetResult();
         Assert.Equal(200, await held);
-        await _store.One.GetDatabase().PingAsync(); // one's settlement, sent in its finally, has run
+        // one's lease keeps its place spare until a flush finds it idle, then gives it back.
+        var db = _store.One.GetDatabase();
+        Assert.True(await TestConfig.WaitUntil(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0), "one gave its place back");
         Assert.Equal(200, await two.StatusAsync(Key, "after"));
         Assert.Equal(2, worker.Requests);
     }

@@ -147,6 +147,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
         worker.Shared!.Release(SlotGrant.Shared);
+        worker.Shared.GiveBackUnused(); // the slot the lease kept goes to the store
         await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
         await marker.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
@@ -198,6 +199,203 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // Far from full, a replica takes a block of the worker's slots in one grant and uses them
+    // here: 20 requests one after another cost one grant and no release (2 scripts each before).
+    [Fact]
+    public async Task SequentialRequests_OnAWorkerFarFromFull_CostFarFewerScriptsThanRequests()
+    {
+        const int Requests = 20;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(maxConcurrency: 100);
+        var before = await ScriptCallsAsync();
+        for (var i = 0; i < Requests; i++)
+        {
+            Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+            worker.Shared!.Release(SlotGrant.Shared);
+        }
+
+        var scripts = await ScriptCallsAsync() - before;
+        Assert.True(scripts <= Requests / 4, $"{scripts} scripts for {Requests} requests");
+        Assert.Equal(worker.Shared!.Held, await PartAsync("one"));
+        Assert.Equal(await PartAsync("one"), (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // Leases on two replicas, each round two requests and one ending on each: what the store
+    // counts (running, the sum of the parts) and the two leases together never go above
+    // max_concurrency, while a replica holds slots it does not use.
+    [Fact]
+    public async Task TwoReplicasHoldingLeases_NeverHoldMoreThanMaxConcurrencyTogether()
+    {
+        const int Max = 8;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        await using var two = Slots(_store.Two, "two", TimeSpan.FromMinutes(10));
+        var replicas = new[] { (Slots: one, Worker: Worker(Max)), (Slots: two, Worker: Worker(Max)) };
+        var used = new int[2];
+        var leasedUnused = false;
+        for (var round = 0; round < Max; round++)
+        {
+            for (var r = 0; r < 2; r++)
+            {
+                var (slots, worker) = replicas[r];
+                for (var i = 0; i < 2; i++)
+                {
+                    if (await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None) == SlotGrant.Shared)
+                    {
+                        used[r]++;
+                    }
+                }
+
+                if (used[r] > 0)
+                {
+                    worker.Shared!.Release(SlotGrant.Shared);
+                    used[r]--;
+                }
+
+                leasedUnused |= worker.Shared!.Held > used[r];
+                Assert.True(used[0] + used[1] <= Max);
+                var leases = (replicas[0].Worker.Shared?.Held ?? 0) + (replicas[1].Worker.Shared?.Held ?? 0);
+                Assert.True(leases <= Max, $"leases {leases}");
+                var (running, parts) = await RunningAndPartsAsync();
+                Assert.Equal(parts, running);
+                Assert.True(running <= Max, $"running {running}");
+            }
+        }
+
+        Assert.True(leasedUnused, "a replica held slots it did not use");
+        Assert.True(used[0] + used[1] >= Max - 2, $"{used[0]} + {used[1]} in use: the leases left the others room");
+    }
+
+    // one holds a slot it does not use (its lease); two, refused, says so ("want"): one gives the
+    // slot back at once, and two's waiting request takes it, with no heartbeat (10 minutes here).
+    [Fact]
+    public async Task ARefusedReplicasWant_MakesTheHolderGiveBackItsUnusedSlots_AndTheWaiterIsGranted()
+    {
+        const int Max = 4;
+        var heartbeat = TimeSpan.FromMinutes(10);
+        await using var one = Slots(_store.One, "one", heartbeat);
+        await using var two = Slots(_store.Two, "two", heartbeat);
+        var onOne = Worker(Max);
+        var onTwo = Worker(Max);
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+
+        await LeaseTwoUseOneAsync(one, onOne);
+        Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+
+        var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, onOne.Shared!.Held);
+        Assert.Equal(1, await PartAsync("one"));
+        Assert.Equal(3, await PartAsync("two"));
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A worker filled by this replica's own lease waits for nobody: the heartbeat's read of it
+    // full (which sets wait_until, so that releases publish) does not make the replica give each
+    // release back at once; only a refusal does. Each heartbeat re-sets the wait_until deleted
+    // here: seen twice, one heartbeat has run after a read that found the worker full.
+    [Fact]
+    public async Task AWorkerFullOfItsOwnLease_KeepsTheLease_AcrossTheHeartbeatsReadOfItFull()
+    {
+        const int Max = 4;
+        var worker = Worker(Max);
+        await using var one = Slots(_store.One, "one", Heartbeat, members: 1, workers: [worker]);
+        for (var i = 0; i < Max; i++)
+        {
+            Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        }
+
+        Assert.Equal(Max, worker.Shared!.Held);
+        var db = _store.One.GetDatabase();
+        for (var beat = 0; beat < 2; beat++)
+        {
+            await db.HashDeleteAsync("aotproxy:worker:w", "wait_until");
+            Assert.True(await TestConfig.WaitUntil(() => db.HashExistsAsync("aotproxy:worker:w", "wait_until")), "a heartbeat read the worker full");
+        }
+
+        worker.Shared.Release(SlotGrant.Shared);
+        Assert.Equal(Max, worker.Shared.Held);
+    }
+
+    // Four requests at once on a worker with 4 free slots: the first asks for a block (2), the
+    // others wait for its answer and take from it, and ask for more after it. Before, each asked
+    // for one slot beside the block, the last found the worker full: a refusal (want_until, a
+    // "want" to every replica) on a worker that had room for all of them.
+    [Fact]
+    public async Task RequestsThatComeWhileABlockIsAskedFor_TakeFromIt_AndNoneIsRefused()
+    {
+        const int Max = 6;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(Max);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+
+        var grants = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => one.AcquireAsync(worker, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask()));
+
+        Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant));
+        Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:worker:w", "want_until"), "a grant was refused");
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A lease not used for a heartbeat goes back to the store; what is in use stays.
+    [Fact]
+    public async Task LeasedUnusedSlots_GoBackAfterAHeartbeatWithoutGrants()
+    {
+        await using var one = Slots(_store.One, "one", Heartbeat);
+        var worker = Worker(maxConcurrency: 8);
+        await LeaseTwoUseOneAsync(one, worker);
+
+        Assert.True(await TestConfig.WaitUntil(async () => await PartAsync("one") == 1), "the unused slot went back");
+        Assert.Equal(1, worker.Shared!.Held);
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A dead replica's lease (used or not) is its part: the reaper subtracts all of it, once.
+    [Fact]
+    public async Task TheReaper_FreesADeadReplicasLeasedSlots()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        var worker = Worker(maxConcurrency: 8);
+        await LeaseTwoUseOneAsync(one, worker);
+        var db = _store.Two.GetDatabase();
+
+        Assert.Equal(1, await ReplicaReaper.ReapAsync(db, "one"));
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(0, await ReplicaReaper.ReapAsync(db, "one"));
+        Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // Restarted empty, the store learns this replica's part from its books: what is in use, the
+    // lease dropped.
+    [Fact]
+    public async Task AfterAnEmptyRestart_TheReplicasPartIsWhatItUses()
+    {
+        await using var plane = ClusterPlane.Start(Snapshot("http://127.0.0.1:1/", 8), () => _store.One, "one", members: 2, sharedSlots: true);
+        await LeaseTwoUseOneAsync(plane.Slots!, plane.Worker);
+
+        await _store.Server.StopAsync();
+        Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(() => _store.One.IsConnected, TimeSpan.FromSeconds(30)), "the client reconnects");
+        await plane.Resync.RunAsync(_store.One.GetDatabase());
+
+        Assert.Equal(1, await PartAsync("one"));
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+        Assert.Equal(1, plane.Worker.Shared!.Held);
+    }
+
+    // Two requests at once, one of them ends: the replica keeps the second slot leased (below
+    // max(1, used) spare slots it keeps what it has).
+    private async Task LeaseTwoUseOneAsync(SharedWorkerSlots slots, WorkerState worker, string replica = "one")
+    {
+        Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        worker.Shared!.Release(SlotGrant.Shared);
+        Assert.Equal(2, worker.Shared.Held);
+        Assert.Equal(2, await PartAsync(replica));
+    }
+
     // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
     private async Task<bool> ReleaseListenersAsync(long expected)
     {
@@ -214,9 +412,40 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         return false;
     }
 
-    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat)
+    // INFO commandstats (an admin command: a connection of its own): the scripts the store ran
+    // (EVAL, EVALSHA) so far. A PING on the replica's connection first: every fire-and-forget
+    // script it sent before has run.
+    private async Task<long> ScriptCallsAsync()
     {
-        var slots = new SharedWorkerSlots(() => redis, () => replica, () => 2, () => [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
+        await _store.One.GetDatabase().PingAsync();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_store.Server.Port},allowAdmin=true");
+        var info = (string)(await admin.GetDatabase().ExecuteAsync("INFO", "commandstats"))!;
+        return info.Split('\n')
+            .Where(line => line.StartsWith("cmdstat_eval:", StringComparison.Ordinal) || line.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal))
+            .Sum(line => long.Parse(line.Split("calls=")[1].Split(',')[0], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    // The worker's running count and the sum of the replicas' parts, read at one instant (one
+    // script): a give-back in flight lands before or after both.
+    private async Task<(long Running, long Parts)> RunningAndPartsAsync()
+    {
+        var read = (long[])(await _store.One.GetDatabase().ScriptEvaluateAsync(
+            """
+            return {tonumber(redis.call('HGET', KEYS[1], 'running') or '0'),
+              tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') + tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')}
+            """,
+            ["aotproxy:worker:w", "aotproxy:res:one", "aotproxy:res:two"],
+            ["w|w|running"]))!;
+        return (read[0], read[1]);
+    }
+
+    // This replica's part of the worker's running count (aotproxy:res:{replica}).
+    private async Task<long> PartAsync(string replica) =>
+        (long)await _store.One.GetDatabase().HashGetAsync($"aotproxy:res:{replica}", "w|w|running");
+
+    private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat, int members = 2, WorkerState[]? workers = null)
+    {
+        var slots = new SharedWorkerSlots(() => redis, () => replica, () => members, () => workers ?? [], () => new CircuitBreakerModel(5, 2, TimeSpan.FromSeconds(30), 1, TimeSpan.FromSeconds(60)), heartbeat, TimeProvider.System);
         slots.Start();
         return slots;
     }

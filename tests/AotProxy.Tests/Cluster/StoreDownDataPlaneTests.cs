@@ -2,6 +2,7 @@ using System.Text;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Identity;
+using AotProxy.Tests.Configuration;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
 using StackExchange.Redis;
@@ -18,20 +19,13 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     private const string OpenKey = "sk-test-store-down-open";
     private const string Model = ClusterPlane.Model;
 
-    private RedisServer _redis = null!;
-    private ConnectionMultiplexer _connection = null!;
+    private OneReplicaStore _store = null!;
 
-    public async Task InitializeAsync()
-    {
-        _redis = await RedisServer.StartAsync();
-        _connection = await RedisConnections.ConnectAsync(_redis);
-    }
+    private ConnectionMultiplexer Connection => _store.Connection;
 
-    public async Task DisposeAsync()
-    {
-        await _connection.DisposeAsync();
-        await _redis.DisposeAsync();
-    }
+    public async Task InitializeAsync() => _store = await OneReplicaStore.StartAsync();
+
+    public async Task DisposeAsync() => await _store.DisposeAsync();
 
     [Theory]
     [InlineData(9, 3, 3)]
@@ -78,14 +72,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         const int MaxInFlight = 6;
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var arrived = new SemaphoreSlim(0);
-        var json = Fixtures.Text("openai/chat_nonstream.json");
-        await using var worker = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
-        {
-            arrived.Release();
-            await gate.Task.WaitAsync(ct);
-            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
-            return true;
-        });
+        await using var worker = HeldWorker(gate, arrived);
         await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}"), () => null, "replica-a", members: 3);
 
         var share = (int)LocalShare.Of(MaxInFlight, 3);
@@ -134,8 +121,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         const int Rpm = 9;
         await using var worker = Worker();
         var up = true;
-        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? _connection : null, "replica-a", members: 3);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local), () => up ? Connection : null, "replica-a", members: 3);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db); // the epoch, before the outage
         Assert.NotNull(plane.Resync.Epoch);
 
@@ -155,7 +142,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         Assert.Equal(alone, await SharedCountAsync(db, "acme"));
 
         // Another replica's shared takes: only the rest of the minute.
-        var other = new SharedTenantLimits(() => _connection, () => "replica-b");
+        var other = new SharedTenantLimits(() => Connection, () => "replica-b");
         var taken = 0;
         for (var i = 0; i < Rpm; i++)
         {
@@ -173,8 +160,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         const int Rpm = 9;
         await using var worker = Worker();
-        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => _connection, "replica-a", members: 3);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, Rpm, StoreDownModes.Local, budget: "budget_tokens = 1000000"), () => Connection, "replica-a", members: 3);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db);
         var before = plane.Resync.Epoch;
         for (var i = 0; i < 4; i++)
@@ -216,9 +203,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
     {
         await using var worker = Worker();
         var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"{budget} = 60");
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
-        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => Connection, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
 
@@ -256,9 +243,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         await using var worker = Worker();
         var up = true;
         var snapshot = Snapshot(worker, rpm, StoreDownModes.Local, budget: tpm);
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2);
-        await using var b = ClusterPlane.Start(snapshot, () => up ? _connection : null, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2);
+        await using var b = ClusterPlane.Start(snapshot, () => up ? Connection : null, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         var served = 0;
         for (var i = 0; i < 100 && (await a.SendAsync(LimitedKey, $"a{i}")).Status == 200; i++)
@@ -267,6 +254,7 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         }
 
         Assert.True(served > 1, $"{served}");
+        await a.Shared.FlushAsync(); // A's settlements above their estimates, batched in its lease
         await b.Resync.RunAsync(db); // B's read of the fleet's minute
         up = false;
         var refused = await b.SendAsync(LimitedKey, "b-down");
@@ -288,9 +276,9 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         using var arrived = new SemaphoreSlim(0);
         await using var worker = HeldWorker(gate, arrived);
         var snapshot = Snapshot(worker, 1000, StoreDownModes.Local, budget: $"max_in_flight = {MaxInFlight}\nbudget_tokens = 1000000");
-        await using var a = ClusterPlane.Start(snapshot, () => _connection, "replica-a", members: 2, sharedSlots: true);
-        await using var b = ClusterPlane.Start(snapshot, () => _connection, "replica-b", members: 2);
-        var db = _connection.GetDatabase();
+        await using var a = ClusterPlane.Start(snapshot, () => Connection, "replica-a", members: 2, sharedSlots: true);
+        await using var b = ClusterPlane.Start(snapshot, () => Connection, "replica-b", members: 2);
+        var db = Connection.GetDatabase();
         await a.Resync.RunAsync(db);
         await b.Resync.RunAsync(db);
 
@@ -322,7 +310,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
 
         gate.SetResult();
         Assert.All(await Task.WhenAll(held), r => Assert.Equal(200, r.Status));
-        await WaitForAsync(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0 && (long)await db.HashGetAsync("aotproxy:worker:w", "running") == 0);
+        // Fire-and-forget settlements have no answer to wait on: the store's totals are.
+        Assert.True(await TestConfig.WaitUntil(async () => (long)await db.HashGetAsync("aotproxy:tenant:acme", "in_flight") == 0 && (long)await db.HashGetAsync("aotproxy:worker:w", "running") == 0), "the settlements reached the store");
         Assert.Equal(0, (long)await db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
         Assert.Empty(await db.HashGetAllAsync("aotproxy:res:replica-a"));
         Assert.Equal(200, (await b.SendAsync(LimitedKey, "b-after")).Status);
@@ -339,8 +328,8 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         using var arrived = new SemaphoreSlim(0);
         await using var worker = HeldWorker(gate, arrived);
         var up = true;
-        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: "max_in_flight = 4\nbudget_tokens = 1000000"), () => up ? _connection : null, "replica-a", members: 1);
-        var db = _connection.GetDatabase();
+        await using var plane = ClusterPlane.Start(Snapshot(worker, 1000, StoreDownModes.Local, budget: "max_in_flight = 4\nbudget_tokens = 1000000"), () => up ? Connection : null, "replica-a", members: 1);
+        var db = Connection.GetDatabase();
         await plane.Resync.RunAsync(db);
 
         var running = plane.SendAsync(LimitedKey, "shared");
@@ -375,35 +364,19 @@ public sealed class StoreDownDataPlaneTests : IAsyncLifetime
         });
     }
 
-    // A fire-and-forget settlement has no answer to wait on: polled, at most 10 s.
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        for (var i = 0; i < 200 && !await condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(await condition(), "the settlements reached the store");
-    }
-
     // The store stopped and started again empty, and the tests' connection back to it.
     private async Task RestartEmptyAsync()
     {
-        await _redis.StopAsync();
-        await _redis.RestartAsync();
-        for (var i = 0; i < 100 && !(await TryPingAsync()); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(await TryPingAsync(), "the connection to the restarted store came back");
+        await _store.Server.StopAsync();
+        await _store.Server.RestartAsync();
+        Assert.True(await TestConfig.WaitUntil(TryPingAsync), "the connection to the restarted store came back");
     }
 
     private async Task<bool> TryPingAsync()
     {
         try
         {
-            await _connection.GetDatabase().PingAsync();
+            await Connection.GetDatabase().PingAsync();
             return true;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
