@@ -173,6 +173,16 @@ internal sealed class SharedWorker
         }
     }
 
+    // The heartbeat: the lease above the peak use since the previous one goes back (SlotLease.Trim).
+    public void OnHeartbeat()
+    {
+        var back = Lease.Trim();
+        if (back > 0)
+        {
+            _owner.Release(this, back);
+        }
+    }
+
     // Another replica waits for the worker until `until` (the gateway's clock): the unused lease
     // goes back now, and each release until then goes back at once.
     public void OnWanted(long until)

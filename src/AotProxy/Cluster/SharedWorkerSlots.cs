@@ -409,10 +409,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     {
         foreach (var shared in _workers.Values)
         {
-            if (shared.Lease.Idle())
-            {
-                shared.GiveBackUnused();
-            }
+            shared.OnHeartbeat();
         }
 
         var breaker = _breaker();

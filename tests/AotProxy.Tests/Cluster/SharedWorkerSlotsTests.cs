@@ -338,6 +338,60 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // A worker whose use swings (least_queue moves a replica's load on one worker between a few
+    // and max_concurrency): after the grants that reach the peak, each fall and rise again costs no
+    // script until the heartbeat. Before, each fall gave back the spare above max(1, used) at once
+    // and the next rise was granted again: about one script per request.
+    [Fact]
+    public async Task AWorkerWhoseUseSwings_CostsNoScriptAfterItsFirstGrants_UntilTheHeartbeat()
+    {
+        const int Peak = 8;
+        const int Swing = 6;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(maxConcurrency: 100);
+        await TakeAsync(one, worker, Peak);
+        var held = worker.Shared!.Held;
+
+        var before = await ScriptCallsAsync();
+        for (var round = 0; round < 4; round++)
+        {
+            Release(worker, Swing);
+            await TakeAsync(one, worker, Swing);
+        }
+
+        Assert.Equal(0, await ScriptCallsAsync() - before);
+        Assert.Equal(held, worker.Shared.Held);
+        Assert.Equal(held, await PartAsync("one"));
+    }
+
+    // A release keeps the lease; the heartbeat trims the spare above the peak use since the previous
+    // heartbeat (the peak before it: all kept), and gives back all that is unused when no slot was
+    // taken since. Each heartbeat here is the heartbeat's step on the worker (10 minutes apart).
+    [Fact]
+    public async Task TheHeartbeat_TrimsTheSpareAboveThePeakUseSinceThePreviousHeartbeat()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(maxConcurrency: 100);
+        await TakeAsync(one, worker, 8);
+        var held = worker.Shared!.Held;
+        Release(worker, 6);
+        Assert.Equal(held, worker.Shared.Held);
+
+        worker.Shared.OnHeartbeat(); // the peak since the last heartbeat was 8
+        Assert.Equal(held, worker.Shared.Held);
+
+        await TakeAsync(one, worker, 2); // 2 -> 4 -> 2: the peak since is 4
+        Release(worker, 2);
+        worker.Shared.OnHeartbeat();
+        Assert.Equal(4, worker.Shared.Held);
+        Assert.True(await TestConfig.WaitUntil(async () => await PartAsync("one") == 4), "the spare above the peak went back");
+
+        worker.Shared.OnHeartbeat(); // no slot taken since: all unused goes back
+        Assert.Equal(2, worker.Shared.Held);
+        Assert.True(await TestConfig.WaitUntil(async () => await PartAsync("one") == 2), "the unused lease went back");
+        Assert.Equal(2, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
     // A lease not used for a heartbeat goes back to the store; what is in use stays.
     [Fact]
     public async Task LeasedUnusedSlots_GoBackAfterAHeartbeatWithoutGrants()
@@ -394,6 +448,22 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         worker.Shared!.Release(SlotGrant.Shared);
         Assert.Equal(2, worker.Shared.Held);
         Assert.Equal(2, await PartAsync(replica));
+    }
+
+    private static async Task TakeAsync(SharedWorkerSlots slots, WorkerState worker, int requests)
+    {
+        for (var i = 0; i < requests; i++)
+        {
+            Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        }
+    }
+
+    private static void Release(WorkerState worker, int requests)
+    {
+        for (var i = 0; i < requests; i++)
+        {
+            worker.Shared!.Release(SlotGrant.Shared);
+        }
     }
 
     // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
