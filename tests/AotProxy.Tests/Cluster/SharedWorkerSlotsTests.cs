@@ -291,6 +291,25 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // A refusal makes the worker wanted for one heartbeat (want_until, by Redis's clock): the waiter
+    // asks again within one and is refused again if it still waits. Before, 3 heartbeats: every
+    // replica gave each release back at once for 3 s after a single refusal.
+    [Fact]
+    public async Task ARefusal_MakesTheWorkerWantedForOneHeartbeat()
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        await using var one = Slots(_store.One, "one", heartbeat);
+        await using var two = Slots(_store.Two, "two", heartbeat);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.None, await two.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
+
+        var db = _store.One.GetDatabase();
+        var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want_until");
+        var time = (RedisValue[])(await db.ExecuteAsync("TIME"))!;
+        var now = ((long)time[0] * 1000) + ((long)time[1] / 1000);
+        Assert.InRange(wantUntil - now, 1, (long)heartbeat.TotalMilliseconds);
+    }
+
     // A worker filled by this replica's own lease waits for nobody: the heartbeat's read of it
     // full (which sets wait_until, so that releases publish) does not make the replica give each
     // release back at once; only a refusal does. Each heartbeat re-sets the wait_until deleted
