@@ -12,8 +12,8 @@ namespace AotProxy.Cluster;
 // script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
 // the requests on a worker summed over all replicas never exceed max_concurrency. Far from full,
 // a grant is a block of slots leased to this replica (SlotLease), which its next requests take
-// here with no Redis call; releases keep them until the lease is idle for a heartbeat, twice what
-// is used, or wanted by another replica. A refusal keeps the request on its worker slot here (it
+// here with no Redis call; releases keep them, each heartbeat trims the lease to the peak use since
+// the previous one (all unused when idle), and a worker wanted by another replica gets them at once. A refusal keeps the request on its worker slot here (it
 // is first in line on this replica) until a release on any replica wakes it
 // (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was lost: at most
 // one heartbeat of extra wait); it also tells the holders (a "want" on the same

@@ -458,8 +458,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, plane.Worker.Shared!.Held);
     }
 
-    // Two requests at once, one of them ends: the replica keeps the second slot leased (below
-    // max(1, used) spare slots it keeps what it has).
+    // Two requests at once, one of them ends: the replica keeps the second slot leased (a release
+    // gives nothing back while the worker is not wanted).
     private async Task LeaseTwoUseOneAsync(SharedWorkerSlots slots, WorkerState worker, string replica = "one")
     {
         Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
