@@ -49,12 +49,12 @@ internal sealed class SharedWorker
 
     // The grant's ARGV (SharedWorkerSlots.GrantScript), rebuilt only when one of them changes: in
     // the steady state the block asked for is the same from grant to grant.
-    public RedisValue[] GrantArgs(int max, long waitMs, int want, int members)
+    public RedisValue[] GrantArgs(int max, long waitMs, long wantMs, int want, int members)
     {
         var args = Volatile.Read(ref _grantArgs);
         if (args is null || (int)args[0] != max || (int)args[3] != want || (int)args[4] != members)
         {
-            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs, want, members, Channel]);
+            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs, want, members, Channel, wantMs]);
         }
 
         return args;
@@ -167,6 +167,16 @@ internal sealed class SharedWorker
     public void GiveBackUnused()
     {
         var back = Lease.GiveBackUnused();
+        if (back > 0)
+        {
+            _owner.Release(this, back);
+        }
+    }
+
+    // The heartbeat: the lease above the peak use since the previous one goes back (SlotLease.Trim).
+    public void OnHeartbeat()
+    {
+        var back = Lease.Trim();
         if (back > 0)
         {
             _owner.Release(this, back);

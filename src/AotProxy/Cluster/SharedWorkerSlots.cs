@@ -12,8 +12,8 @@ namespace AotProxy.Cluster;
 // script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
 // the requests on a worker summed over all replicas never exceed max_concurrency. Far from full,
 // a grant is a block of slots leased to this replica (SlotLease), which its next requests take
-// here with no Redis call; releases keep them until the lease is idle for a heartbeat, twice what
-// is used, or wanted by another replica. A refusal keeps the request on its worker slot here (it
+// here with no Redis call; releases keep them, each heartbeat trims the lease to the peak use since
+// the previous one (all unused when idle), and a worker wanted by another replica gets them at once. A refusal keeps the request on its worker slot here (it
 // is first in line on this replica) until a release on any replica wakes it
 // (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was lost: at most
 // one heartbeat of extra wait); it also tells the holders (a "want" on the same
@@ -32,14 +32,17 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
     // ARGV[2] the reservation field, ARGV[3] how long a replica that learns the worker is full
     // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
-    // ARGV[5] the live members, ARGV[6] the worker's release channel. One number back (no array to
+    // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal
+    // makes the worker wanted (ms: one heartbeat). One number back (no array to
     // build and parse: 153 B per grant, SharedDecisionBenchmarks.GrantAndRelease): granted,
     // slots x (max + 1) + running after (running <= max then); refused, -(running + 1). A block is at most half of the free slots' fair share per member
     // (with 100 free over 3 members, 16), and never more than the free slots: the leases summed
     // over replicas stay within max_concurrency, and a replica that comes later finds room.
     // An answer that says the worker is full (a refusal, or the grant that filled it) sets
     // wait_until: until then a replica may be waiting for a slot of it, and a release publishes.
-    // A refusal also sets want_until (the same time) and publishes a "want" (-1), so the holders
+    // A refusal also sets want_until (one heartbeat: the waiter asks again within one, and its
+    // next refusal sets it again; 3 heartbeats kept every replica giving each release back at once
+    // for 3 s after one refusal, perf/RESULTS.md "Issue 16: worker-slot leases without churn") and publishes a "want" (-1), so the holders
     // give their unused leases back: only a refusal, as a worker filled by leases (the grant that
     // filled it, a heartbeat's read) waits for nobody yet, and its holders keep their blocks.
     private const string GrantScript = """
@@ -54,7 +57,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           return deadline
         end
         if running >= max then
-          redis.call('HSET', KEYS[1], 'want_until', waited())
+          redis.call('HSET', KEYS[1], 'want_until', waited() - tonumber(ARGV[3]) + tonumber(ARGV[7]))
           redis.call('PUBLISH', ARGV[6], -1)
           return -(running + 1)
         end
@@ -157,6 +160,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // How long after an answer that said the worker is full a release still publishes (ms): 3
     // heartbeats, the replica reading running again every one (ReadScript, which sets it again).
     private readonly long _waitMs;
+
+    // How long a refusal makes the worker wanted (ms): one heartbeat (GrantScript's ARGV[7]).
+    private readonly long _wantMs;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
     private readonly BackgroundLoop _loops = new();
@@ -176,6 +182,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         _workersNow = workers;
         _heartbeat = heartbeat;
         _waitMs = (long)(3 * heartbeat.TotalMilliseconds);
+        _wantMs = (long)heartbeat.TotalMilliseconds;
         _time = time;
         _capacity = capacity;
     }
@@ -220,7 +227,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             // A block asked for here at this moment is as large as what is used, so it most likely
             // covers this request too: it waits for it and takes from it, instead of asking for one
             // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
-            // every replica to one grant per request for 3 heartbeats: perf/cluster.sh case 5).
+            // every replica to one grant per request while wanted: perf/cluster.sh case 5).
             // Not while the worker is wanted: then each request asks for its own slot, as before.
             if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
             {
@@ -271,7 +278,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         try
         {
             var want = block ? shared.Lease.Want(max, Now) : 1;
-            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, want, _members())).ConfigureAwait(false));
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, _wantMs, want, _members())).ConfigureAwait(false));
             if (answer > 0)
             {
                 shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
@@ -409,10 +416,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     {
         foreach (var shared in _workers.Values)
         {
-            if (shared.Lease.Idle())
-            {
-                shared.GiveBackUnused();
-            }
+            shared.OnHeartbeat();
         }
 
         var breaker = _breaker();
@@ -447,7 +451,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         if (running == WantMessage)
         {
-            worker.OnWanted(After(_waitMs));
+            worker.OnWanted(After(_wantMs));
         }
         else if (running >= 0 && worker.OnRunning(running, worker.LastMax))
         {

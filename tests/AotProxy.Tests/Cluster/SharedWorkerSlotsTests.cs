@@ -291,6 +291,25 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
+    // A refusal makes the worker wanted for one heartbeat (want_until, by Redis's clock): the waiter
+    // asks again within one and is refused again if it still waits. Before, 3 heartbeats: every
+    // replica gave each release back at once for 3 s after a single refusal.
+    [Fact]
+    public async Task ARefusal_MakesTheWorkerWantedForOneHeartbeat()
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        await using var one = Slots(_store.One, "one", heartbeat);
+        await using var two = Slots(_store.Two, "two", heartbeat);
+        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.None, await two.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
+
+        var db = _store.One.GetDatabase();
+        var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want_until");
+        var time = (RedisValue[])(await db.ExecuteAsync("TIME"))!;
+        var now = ((long)time[0] * 1000) + ((long)time[1] / 1000);
+        Assert.InRange(wantUntil - now, 1, (long)heartbeat.TotalMilliseconds);
+    }
+
     // A worker filled by this replica's own lease waits for nobody: the heartbeat's read of it
     // full (which sets wait_until, so that releases publish) does not make the replica give each
     // release back at once; only a refusal does. Each heartbeat re-sets the wait_until deleted
@@ -336,6 +355,60 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant));
         Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:worker:w", "want_until"), "a grant was refused");
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A worker whose use swings (least_queue moves a replica's load on one worker between a few
+    // and max_concurrency): after the grants that reach the peak, each fall and rise again costs no
+    // script until the heartbeat. Before, each fall gave back the spare above max(1, used) at once
+    // and the next rise was granted again: about one script per request.
+    [Fact]
+    public async Task AWorkerWhoseUseSwings_CostsNoScriptAfterItsFirstGrants_UntilTheHeartbeat()
+    {
+        const int Peak = 8;
+        const int Swing = 6;
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(maxConcurrency: 100);
+        await TakeAsync(one, worker, Peak);
+        var held = worker.Shared!.Held;
+
+        var before = await ScriptCallsAsync();
+        for (var round = 0; round < 4; round++)
+        {
+            Release(worker, Swing);
+            await TakeAsync(one, worker, Swing);
+        }
+
+        Assert.Equal(0, await ScriptCallsAsync() - before);
+        Assert.Equal(held, worker.Shared.Held);
+        Assert.Equal(held, await PartAsync("one"));
+    }
+
+    // A release keeps the lease; the heartbeat trims the spare above the peak use since the previous
+    // heartbeat (the peak before it: all kept), and gives back all that is unused when no slot was
+    // taken since. Each heartbeat here is the heartbeat's step on the worker (10 minutes apart).
+    [Fact]
+    public async Task TheHeartbeat_TrimsTheSpareAboveThePeakUseSinceThePreviousHeartbeat()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
+        var worker = Worker(maxConcurrency: 100);
+        await TakeAsync(one, worker, 8);
+        var held = worker.Shared!.Held;
+        Release(worker, 6);
+        Assert.Equal(held, worker.Shared.Held);
+
+        worker.Shared.OnHeartbeat(); // the peak since the last heartbeat was 8
+        Assert.Equal(held, worker.Shared.Held);
+
+        await TakeAsync(one, worker, 2); // 2 -> 4 -> 2: the peak since is 4
+        Release(worker, 2);
+        worker.Shared.OnHeartbeat();
+        Assert.Equal(4, worker.Shared.Held);
+        Assert.True(await TestConfig.WaitUntil(async () => await PartAsync("one") == 4), "the spare above the peak went back");
+
+        worker.Shared.OnHeartbeat(); // no slot taken since: all unused goes back
+        Assert.Equal(2, worker.Shared.Held);
+        Assert.True(await TestConfig.WaitUntil(async () => await PartAsync("one") == 2), "the unused lease went back");
+        Assert.Equal(2, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
     // A lease not used for a heartbeat goes back to the store; what is in use stays.
@@ -385,8 +458,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, plane.Worker.Shared!.Held);
     }
 
-    // Two requests at once, one of them ends: the replica keeps the second slot leased (below
-    // max(1, used) spare slots it keeps what it has).
+    // Two requests at once, one of them ends: the replica keeps the second slot leased (a release
+    // gives nothing back while the worker is not wanted).
     private async Task LeaseTwoUseOneAsync(SharedWorkerSlots slots, WorkerState worker, string replica = "one")
     {
         Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
@@ -394,6 +467,22 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         worker.Shared!.Release(SlotGrant.Shared);
         Assert.Equal(2, worker.Shared.Held);
         Assert.Equal(2, await PartAsync(replica));
+    }
+
+    private static async Task TakeAsync(SharedWorkerSlots slots, WorkerState worker, int requests)
+    {
+        for (var i = 0; i < requests; i++)
+        {
+            Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        }
+    }
+
+    private static void Release(WorkerState worker, int requests)
+    {
+        for (var i = 0; i < requests; i++)
+        {
+            worker.Shared!.Release(SlotGrant.Shared);
+        }
     }
 
     // PUBLISH answers how many clients received it (a worker nobody has is ignored). Bounded, 10 s.
