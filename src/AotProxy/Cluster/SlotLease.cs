@@ -16,7 +16,7 @@ internal sealed class SlotLease
     private long _counts;
     private long _wantedUntil;
     private int _taken;
-    private int _peak;
+    private long _peak;
 
     public int Leased => (int)(Volatile.Read(ref _counts) >> 32);
 
@@ -86,7 +86,7 @@ internal sealed class SlotLease
         {
             var used = (int)counts;
             var leased = (int)(counts >> 32);
-            var keep = idle ? used : Math.Max(peak, used);
+            var keep = idle ? used : (int)Math.Max(peak, used);
             if (leased <= keep)
             {
                 return 0;
@@ -126,20 +126,7 @@ internal sealed class SlotLease
     }
 
     // Another replica waits for the worker until `until` (a timestamp of the gateway's clock).
-    public void WantedUntil(long until)
-    {
-        var seen = Volatile.Read(ref _wantedUntil);
-        while (until > seen)
-        {
-            var found = Interlocked.CompareExchange(ref _wantedUntil, until, seen);
-            if (found == seen)
-            {
-                return;
-            }
-
-            seen = found;
-        }
-    }
+    public void WantedUntil(long until) => RaiseTo(ref _wantedUntil, until);
 
     public bool IsWanted(long now) => now < Volatile.Read(ref _wantedUntil);
 
@@ -154,16 +141,22 @@ internal sealed class SlotLease
             Volatile.Write(ref _taken, 1);
         }
 
-        var peak = Volatile.Read(ref _peak);
-        while (used > peak)
+        RaiseTo(ref _peak, used);
+    }
+
+    // target = max(target, value), written only when value is larger.
+    private static void RaiseTo(ref long target, long value)
+    {
+        var seen = Volatile.Read(ref target);
+        while (value > seen)
         {
-            var found = Interlocked.CompareExchange(ref _peak, used, peak);
-            if (found == peak)
+            var found = Interlocked.CompareExchange(ref target, value, seen);
+            if (found == seen)
             {
                 return;
             }
 
-            peak = found;
+            seen = found;
         }
     }
 
