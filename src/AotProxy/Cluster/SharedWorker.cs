@@ -143,11 +143,7 @@ internal sealed class SharedWorker
         switch (grant)
         {
             case SlotGrant.Shared:
-                var back = Lease.Release(_owner.Now);
-                if (back > 0)
-                {
-                    _owner.Release(this, back);
-                }
+                GiveBack(Lease.Release(_owner.Now));
 
                 if (Lease.Used < Lease.Leased)
                 {
@@ -164,24 +160,10 @@ internal sealed class SharedWorker
 
     // Every leased slot no request uses goes back to the store (idle for a heartbeat, drained,
     // breaker open).
-    public void GiveBackUnused()
-    {
-        var back = Lease.GiveBackUnused();
-        if (back > 0)
-        {
-            _owner.Release(this, back);
-        }
-    }
+    public void GiveBackUnused() => GiveBack(Lease.GiveBackUnused());
 
     // The heartbeat: the lease above the peak use since the previous one goes back (SlotLease.Trim).
-    public void OnHeartbeat()
-    {
-        var back = Lease.Trim();
-        if (back > 0)
-        {
-            _owner.Release(this, back);
-        }
-    }
+    public void OnHeartbeat() => GiveBack(Lease.Trim());
 
     // Another replica waits for the worker until `until` (the gateway's clock): the unused lease
     // goes back now, and each release until then goes back at once.
@@ -222,5 +204,14 @@ internal sealed class SharedWorker
     {
         Interlocked.Increment(ref _releases);
         Interlocked.Exchange(ref _wake, null)?.TrySetResult();
+    }
+
+    // `slots` the lease no longer keeps, back to the store in one release script (none: no call).
+    private void GiveBack(int slots)
+    {
+        if (slots > 0)
+        {
+            _owner.Release(this, slots);
+        }
     }
 }
