@@ -67,11 +67,16 @@ internal sealed class SharedWorker
 
     public bool BlockGrantInFlight => Volatile.Read(ref _blockGrant) == 1;
 
-    // The block's answer is in: the requests that waited for it look at the lease again.
-    public void EndBlockGrant()
+    // The block's answer is in: the requests that waited for it look at the lease again, unless it
+    // was a refusal: then they wait for a release like the request that asked (woken by its own
+    // refusal, that request asked again at once, and its second refusal published a second want).
+    public void EndBlockGrant(bool refused)
     {
         Volatile.Write(ref _blockGrant, 0);
-        Wake();
+        if (!refused)
+        {
+            Wake();
+        }
     }
 
     // The max_concurrency of the last grant asked for (what a running count read is measured against).
@@ -167,7 +172,7 @@ internal sealed class SharedWorker
 
     // Another replica was refused a slot of the worker (its "want"): one slot is owed until `until`
     // (the gateway's clock), given back now if the lease has one unused, else by the next release.
-    public void OnWanted(long until) => GiveBack(Lease.Wanted(until));
+    public void OnWanted(long until) => GiveBack(Lease.Wanted(_owner.Now, until));
 
     // The replicas that were refused have been granted: releases keep their slots again.
     public void OnServed() => Lease.Served();

@@ -320,6 +320,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
 
         var block = shared.TryStartBlockGrant();
+        var outcome = SharedTakeOutcome.StoreDown;
         try
         {
             var want = block ? shared.Lease.Want(max, Now) : 1;
@@ -327,11 +328,11 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             if (answer > 0)
             {
                 shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
-                return SharedTakeOutcome.Taken;
+                return outcome = SharedTakeOutcome.Taken;
             }
 
             shared.OnRefused(-answer - 1, max);
-            return SharedTakeOutcome.Refused;
+            return outcome = SharedTakeOutcome.Refused;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -342,7 +343,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         {
             if (block)
             {
-                shared.EndBlockGrant();
+                shared.EndBlockGrant(refused: outcome == SharedTakeOutcome.Refused);
             }
         }
     }

@@ -118,10 +118,15 @@ internal sealed class SlotLease
     }
 
     // Another replica was refused a slot (its "want", or a heartbeat's read of it): one slot more
-    // is owed until `until` (the gateway's clock). Paid at once when a leased slot is unused: the
-    // slots to give back to the store now (0 or 1).
-    public int Wanted(long until)
+    // is owed until `until` (the gateway's clock; a debt past its time is forgotten first). Paid at
+    // once when a leased slot is unused: the slots to give back to the store now (0 or 1).
+    public int Wanted(long now, long until)
     {
+        if (now >= Volatile.Read(ref _owedUntil))
+        {
+            Volatile.Write(ref _owed, 0);
+        }
+
         RaiseTo(ref _owedUntil, until);
         Interlocked.Increment(ref _owed);
         var counts = Volatile.Read(ref _counts);
