@@ -271,12 +271,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task ARefusedReplicasWant_MakesTheHolderGiveBackItsUnusedSlots_AndTheWaiterIsGranted()
     {
         const int Max = 4;
-        var heartbeat = TimeSpan.FromMinutes(10);
-        await using var one = Slots(_store.One, "one", heartbeat);
-        await using var two = Slots(_store.Two, "two", heartbeat);
-        var onOne = Worker(Max);
-        var onTwo = Worker(Max);
-        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
 
         await LeaseTwoUseOneAsync(one, onOne);
         Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
@@ -298,12 +294,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task AWant_TakesOneSlotFromTheHolder_NotItsWholeUnusedLease()
     {
         const int Max = 6;
-        var heartbeat = TimeSpan.FromMinutes(10);
-        await using var one = Slots(_store.One, "one", heartbeat);
-        await using var two = Slots(_store.Two, "two", heartbeat);
-        var onOne = Worker(Max);
-        var onTwo = Worker(Max);
-        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
         await TakeAsync(one, onOne, 4);
         Release(onOne, 3);
         var held = onOne.Shared!.Held;
@@ -325,12 +317,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task AServedWant_EndsTheHoldersGiveBacks()
     {
         const int Max = 4;
-        var heartbeat = TimeSpan.FromMinutes(10);
-        await using var one = Slots(_store.One, "one", heartbeat);
-        await using var two = Slots(_store.Two, "two", heartbeat);
-        var onOne = Worker(Max);
-        var onTwo = Worker(Max);
-        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
         await TakeAsync(one, onOne, Max);
 
         var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
@@ -516,6 +504,25 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, await PartAsync("one"));
         Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
         Assert.Equal(1, plane.Worker.Shared!.Held);
+    }
+
+    // one and two on one worker (each with its own state of it), both listening for releases; no
+    // heartbeat runs in the test (10 minutes).
+    private async Task<ReplicaPair> TwoReplicasAsync(int maxConcurrency)
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        var pair = new ReplicaPair(Slots(_store.One, "one", heartbeat), Slots(_store.Two, "two", heartbeat), Worker(maxConcurrency), Worker(maxConcurrency));
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        return pair;
+    }
+
+    private sealed record ReplicaPair(SharedWorkerSlots One, SharedWorkerSlots Two, WorkerState OnOne, WorkerState OnTwo) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await One.DisposeAsync();
+            await Two.DisposeAsync();
+        }
     }
 
     // Two requests at once, one of them ends: the replica keeps the second slot leased (a release
