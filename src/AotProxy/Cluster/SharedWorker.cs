@@ -61,17 +61,22 @@ internal sealed class SharedWorker
     }
 
     // At most one grant for a block in flight per worker here; the requests that come meanwhile
-    // wait for its answer and take from the block (SharedWorkerSlots.AcquireAsync), or, while the
-    // worker is wanted elsewhere, ask for one slot each.
+    // wait for its answer and take from the block (SharedWorkerSlots.AcquireAsync), or, while this
+    // lease owes a slot elsewhere, ask for one slot each.
     public bool TryStartBlockGrant() => Interlocked.CompareExchange(ref _blockGrant, 1, 0) == 0;
 
     public bool BlockGrantInFlight => Volatile.Read(ref _blockGrant) == 1;
 
-    // The block's answer is in: the requests that waited for it look at the lease again.
-    public void EndBlockGrant()
+    // The block's answer is in: the requests that waited for it look at the lease again, unless it
+    // was a refusal: then they wait for a release like the request that asked (woken by its own
+    // refusal, that request asked again at once, and its second refusal published a second want).
+    public void EndBlockGrant(bool refused)
     {
         Volatile.Write(ref _blockGrant, 0);
-        Wake();
+        if (!refused)
+        {
+            Wake();
+        }
     }
 
     // The max_concurrency of the last grant asked for (what a running count read is measured against).
@@ -165,13 +170,12 @@ internal sealed class SharedWorker
     // The heartbeat: the lease above the peak use since the previous one goes back (SlotLease.Trim).
     public void OnHeartbeat() => GiveBack(Lease.Trim());
 
-    // Another replica waits for the worker until `until` (the gateway's clock): the unused lease
-    // goes back now, and each release until then goes back at once.
-    public void OnWanted(long until)
-    {
-        Lease.WantedUntil(until);
-        GiveBackUnused();
-    }
+    // Another replica was refused a slot of the worker (its "want"): one slot is owed until `until`
+    // (the gateway's clock), given back now if the lease has one unused, else by the next release.
+    public void OnWanted(long until) => GiveBack(Lease.Wanted(_owner.Now, until));
+
+    // The replicas that were refused have been granted: releases keep their slots again.
+    public void OnServed() => Lease.Served();
 
     // The resync after an outage or an empty restart: the lease dropped to what is used, which is
     // then this replica's part in the store (HeldParts).

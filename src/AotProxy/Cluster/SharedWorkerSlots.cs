@@ -12,14 +12,14 @@ namespace AotProxy.Cluster;
 // script on `aotproxy:worker:{w}` running and this replica's part in `aotproxy:res:{replica}`, so
 // the requests on a worker summed over all replicas never exceed max_concurrency. Far from full,
 // a grant is a block of slots leased to this replica (SlotLease), which its next requests take
-// here with no Redis call; releases keep them, each heartbeat trims the lease to the peak use since
-// the previous one (all unused when idle), and a worker wanted by another replica gets them at once. A refusal keeps the request on its worker slot here (it
-// is first in line on this replica) until a release on any replica wakes it
+// here with no Redis call; releases keep them, and each heartbeat trims the lease to the peak use
+// since the previous one (all unused when idle). A refusal keeps the request on its worker slot
+// here (it is first in line on this replica) until a release on any replica wakes it
 // (`aotproxy:release:{w}`, or the heartbeat's read of running if that message was lost: at most
-// one heartbeat of extra wait); it also tells the holders (a "want" on the same
-// channel), who give their unused leases back at once. The release is fire-and-forget. A store
-// that does not answer leaves each replica max_concurrency / N (LocalShare) of the worker, and no
-// lease is used then.
+// one heartbeat of extra wait); it also tells the holders (a "want" on the same channel), who each
+// owe it one slot, from their unused lease at once or from their next release, until it is
+// granted ("served" on the channel). The release is fire-and-forget. A store that does not answer
+// leaves each replica max_concurrency / N (LocalShare) of the worker, and no lease is used then.
 // A worker's drain is shared too: `drain` on one replica writes `drained` in the worker's hash and
 // publishes it on `aotproxy:events`; every replica applies the message at once and reads every
 // worker's `drained` again each heartbeat, so a lost message costs at most one heartbeat.
@@ -32,39 +32,64 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
     // ARGV[2] the reservation field, ARGV[3] how long a replica that learns the worker is full
     // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
-    // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal
-    // makes the worker wanted (ms: one heartbeat). One number back (no array to
-    // build and parse: 153 B per grant, SharedDecisionBenchmarks.GrantAndRelease): granted,
-    // slots x (max + 1) + running after (running <= max then); refused, -(running + 1). A block is at most half of the free slots' fair share per member
-    // (with 100 free over 3 members, 16), and never more than the free slots: the leases summed
-    // over replicas stay within max_concurrency, and a replica that comes later finds room.
+    // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal's
+    // want lasts (ms: one heartbeat). One number back (no array to build and parse: 153 B per
+    // grant, SharedDecisionBenchmarks.GrantAndRelease): granted, slots x (max + 1) + running after
+    // (running <= max then); refused, -(running + 1). A block is at most half of the free slots'
+    // fair share per member (with 100 free over 3 members, 16), and never more than the free slots:
+    // the leases summed over replicas stay within max_concurrency, and a replica that comes later
+    // finds room.
     // An answer that says the worker is full (a refusal, or the grant that filled it) sets
     // wait_until: until then a replica may be waiting for a slot of it, and a release publishes.
-    // A refusal also sets want_until (one heartbeat: the waiter asks again within one, and its
-    // next refusal sets it again; 3 heartbeats kept every replica giving each release back at once
-    // for 3 s after one refusal, perf/RESULTS.md "Issue 16: worker-slot leases without churn") and publishes a "want" (-1), so the holders
-    // give their unused leases back: only a refusal, as a worker filled by leases (the grant that
-    // filled it, a heartbeat's read) waits for nobody yet, and its holders keep their blocks.
+    // A refusal also writes this replica's want (the field `want:` + KEYS[2], until one heartbeat
+    // from now: the waiter asks again within one, and its next refusal writes it again) and
+    // publishes KEYS[2] on the release channel: each other holder owes it one slot. Only a
+    // refusal, as a worker filled by leases (the grant that filled it, a heartbeat's read) waits
+    // for nobody yet, and its holders keep their blocks. The grant that serves a want deletes it,
+    // and when no other replica's want is live, publishes "served" (-2): the holders' debts end.
+    // (Before, a refusal made every replica give each release back at once for a heartbeat, and the
+    // next refusal renewed it: 0.4-1.2 scripts per request in perf/cluster.sh case 5,
+    // perf/RESULTS.md "Issue 16: worker-slot leases without churn".)
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
-        local function waited()
+        local wantField = 'want:' .. KEYS[2]
+        local function now()
           local time = redis.call('TIME')
-          local deadline = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[3])
+          return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        end
+        local function waited(at)
+          local deadline = at + tonumber(ARGV[3])
           if deadline > tonumber(redis.call('HGET', KEYS[1], 'wait_until') or '0') then
             redis.call('HSET', KEYS[1], 'wait_until', deadline)
           end
-          return deadline
         end
         if running >= max then
-          redis.call('HSET', KEYS[1], 'want_until', waited() - tonumber(ARGV[3]) + tonumber(ARGV[7]))
-          redis.call('PUBLISH', ARGV[6], -1)
+          local at = now()
+          waited(at)
+          redis.call('HSET', KEYS[1], wantField, at + tonumber(ARGV[7]))
+          redis.call('PUBLISH', ARGV[6], KEYS[2])
           return -(running + 1)
         end
         local slots = math.min(tonumber(ARGV[4]), math.max(1, math.floor((max - running) / (2 * tonumber(ARGV[5])))))
         redis.call('HINCRBY', KEYS[2], ARGV[2], slots)
         running = redis.call('HINCRBY', KEYS[1], 'running', slots)
-        if running >= max then waited() end
+        if running >= max then waited(now()) end
+        if redis.call('HDEL', KEYS[1], wantField) == 1 then
+          local at = now()
+          local fields = redis.call('HGETALL', KEYS[1])
+          local live = false
+          for i = 1, #fields, 2 do
+            if string.sub(fields[i], 1, 5) == 'want:' then
+              if tonumber(fields[i + 1]) > at then
+                live = true
+              else
+                redis.call('HDEL', KEYS[1], fields[i])
+              end
+            end
+          end
+          if not live then redis.call('PUBLISH', ARGV[6], -2) end
+        end
         return slots * (max + 1) + running
         """;
 
@@ -113,28 +138,41 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         return openUntil
         """;
 
-    // KEYS: workers' hashes; ARGV[1] as GrantScript's ARGV[3], ARGV[1 + i] the max_concurrency
-    // of KEYS[i]. For each: running, drained, ms until its breaker's open-until (0 past), ms until
-    // its want_until (0 past: no replica was refused a slot of it lately). A worker read full sets wait_until as a
-    // grant that finds it full does.
+    // KEYS: workers' hashes; ARGV[1] as GrantScript's ARGV[3], ARGV[2] this replica's want field
+    // (GrantScript's), ARGV[2 + i] the max_concurrency of KEYS[i]. For each: running, drained, ms
+    // until its breaker's open-until (0 past), ms until the latest live want of another replica (0:
+    // none; wants past their time are deleted). A worker read full sets wait_until as a grant that
+    // finds it full does.
     private const string ReadScript = """
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
         local out = {}
         for i, key in ipairs(KEYS) do
-          local values = redis.call('HMGET', key, 'running', 'drained', 'breaker_until', 'wait_until', 'want_until')
-          local left = tonumber(values[3] or '0') - now
-          local running = tonumber(values[1] or '0')
-          local waitUntil = tonumber(values[4] or '0')
-          if running >= tonumber(ARGV[1 + i]) and now + tonumber(ARGV[1]) > waitUntil then
-            waitUntil = now + tonumber(ARGV[1])
-            redis.call('HSET', key, 'wait_until', waitUntil)
+          local fields = redis.call('HGETALL', key)
+          local values = {}
+          local wanted = 0
+          for j = 1, #fields, 2 do
+            local name = fields[j]
+            if string.sub(name, 1, 5) == 'want:' then
+              local left = tonumber(fields[j + 1]) - now
+              if left <= 0 then
+                redis.call('HDEL', key, name)
+              elseif name ~= ARGV[2] and left > wanted then
+                wanted = left
+              end
+            else
+              values[name] = fields[j + 1]
+            end
+          end
+          local left = tonumber(values['breaker_until'] or '0') - now
+          local running = tonumber(values['running'] or '0')
+          if running >= tonumber(ARGV[2 + i]) and now + tonumber(ARGV[1]) > tonumber(values['wait_until'] or '0') then
+            redis.call('HSET', key, 'wait_until', now + tonumber(ARGV[1]))
           end
           out[#out + 1] = running
-          out[#out + 1] = tonumber(values[2] or '0')
+          out[#out + 1] = tonumber(values['drained'] or '0')
           out[#out + 1] = left > 0 and left or 0
-          local wantUntil = tonumber(values[5] or '0')
-          out[#out + 1] = wantUntil > now and wantUntil - now or 0
+          out[#out + 1] = wanted
         end
         return out
         """;
@@ -145,8 +183,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     private const string UndrainEvent = "undrain:";
     private const string BreakerEvent = "breaker:";
 
-    // On a worker's release channel, where a release publishes running (>= 0): a replica was refused.
-    private const long WantMessage = -1;
+    // On a worker's release channel, where a release publishes running (>= 0) and a refusal the
+    // refused replica's reservations key (its want): the wants are all granted.
+    private const long ServedMessage = -2;
 
     private readonly ConcurrentDictionary<string, SharedWorker> _workers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<RedisChannel, SharedWorker> _byChannel = new();
@@ -161,12 +200,18 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // heartbeats, the replica reading running again every one (ReadScript, which sets it again).
     private readonly long _waitMs;
 
-    // How long a refusal makes the worker wanted (ms): one heartbeat (GrantScript's ARGV[7]).
+    // How long a refusal's want lasts (ms): one heartbeat (GrantScript's ARGV[7]).
     private readonly long _wantMs;
     private readonly CapacitySignal? _capacity;
     private readonly TimeProvider _time;
     private readonly BackgroundLoop _loops = new();
     private volatile string? _named;
+
+    // This replica's want on the release channels (its reservations key), which it does not owe itself.
+    private byte[] _ownWant = [];
+
+    // Its want's field in a worker's hash (GrantScript), for the heartbeat's read to leave out.
+    private RedisValue _wantField;
     private IConnectionMultiplexer? _subscribed;
 
     // replica: this replica's name (set once membership starts); members: live members at the last
@@ -228,7 +273,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             // covers this request too: it waits for it and takes from it, instead of asking for one
             // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
             // every replica to one grant per request while wanted: perf/cluster.sh case 5).
-            // Not while the worker is wanted: then each request asks for its own slot, as before.
+            // Not while this lease owes a slot elsewhere: then each request asks for its own slot.
             if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
             {
                 switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
@@ -275,6 +320,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
 
         var block = shared.TryStartBlockGrant();
+        var outcome = SharedTakeOutcome.StoreDown;
         try
         {
             var want = block ? shared.Lease.Want(max, Now) : 1;
@@ -282,11 +328,11 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             if (answer > 0)
             {
                 shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
-                return SharedTakeOutcome.Taken;
+                return outcome = SharedTakeOutcome.Taken;
             }
 
             shared.OnRefused(-answer - 1, max);
-            return SharedTakeOutcome.Refused;
+            return outcome = SharedTakeOutcome.Refused;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -297,7 +343,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         {
             if (block)
             {
-                shared.EndBlockGrant();
+                shared.EndBlockGrant(refused: outcome == SharedTakeOutcome.Refused);
             }
         }
     }
@@ -313,7 +359,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
-    // The gateway's clock, for how long a worker is wanted elsewhere (SlotLease).
+    // The gateway's clock, for how long a slot is owed elsewhere (SlotLease).
     internal long Now => _time.GetTimestamp();
 
     // The gateway's clock `ms` from now.
@@ -361,6 +407,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     public void Start()
     {
         _named = _replica();
+        var reservations = ReservationsKey.ToString();
+        _ownWant = System.Text.Encoding.UTF8.GetBytes(reservations);
+        _wantField = "want:" + reservations;
         _loops.Start(RunAsync);
     }
 
@@ -446,12 +495,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         if (!message.TryParse(out long running))
         {
-            return;
+            if (!((ReadOnlyMemory<byte>)message).Span.SequenceEqual(_ownWant))
+            {
+                worker.OnWanted(After(_wantMs));
+            }
         }
-
-        if (running == WantMessage)
+        else if (running == ServedMessage)
         {
-            worker.OnWanted(After(_wantMs));
+            worker.OnServed();
         }
         else if (running >= 0 && worker.OnRunning(running, worker.LastMax))
         {
@@ -469,7 +520,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
 
         var keys = workers.Select(w => ClusterKeys.Worker(w.Name)).ToArray();
-        RedisValue[] args = [_waitMs, .. workers.Select(w => (RedisValue)w.Model.MaxConcurrency)];
+        RedisValue[] args = [_waitMs, _wantField, .. workers.Select(w => (RedisValue)w.Model.MaxConcurrency)];
         var values = (long[])(await redis.GetDatabase().ScriptEvaluateAsync(ReadScript, keys, args).ConfigureAwait(false))!;
         var breaker = _breaker();
         var freed = false;
@@ -486,9 +537,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             if (_workers.TryGetValue(worker.Name, out var shared))
             {
                 freed |= shared.OnRunning(values[at], shared.LastMax);
+                // Another replica waits for it and its "want" may have been lost: one more slot
+                // owed each heartbeat it waits. (A lost "served" ends with the debt's time.)
                 if (values[at + 3] > 0)
                 {
-                    // A replica waits for it and its "want" may have been lost.
                     shared.OnWanted(After(values[at + 3]));
                 }
             }

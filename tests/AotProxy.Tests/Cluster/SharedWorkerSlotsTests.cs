@@ -271,12 +271,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     public async Task ARefusedReplicasWant_MakesTheHolderGiveBackItsUnusedSlots_AndTheWaiterIsGranted()
     {
         const int Max = 4;
-        var heartbeat = TimeSpan.FromMinutes(10);
-        await using var one = Slots(_store.One, "one", heartbeat);
-        await using var two = Slots(_store.Two, "two", heartbeat);
-        var onOne = Worker(Max);
-        var onTwo = Worker(Max);
-        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
 
         await LeaseTwoUseOneAsync(one, onOne);
         Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
@@ -291,11 +287,57 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
-    // A refusal makes the worker wanted for one heartbeat (want_until, by Redis's clock): the waiter
-    // asks again within one and is refused again if it still waits. Before, 3 heartbeats: every
-    // replica gave each release back at once for 3 s after a single refusal.
+    // A want asks each holder for one slot, not its whole unused lease: one, using 1 of its 4
+    // leased, gives 1 back and keeps 3 (before: it gave back all 3 unused, and granted them again
+    // one script each as its use rose).
     [Fact]
-    public async Task ARefusal_MakesTheWorkerWantedForOneHeartbeat()
+    public async Task AWant_TakesOneSlotFromTheHolder_NotItsWholeUnusedLease()
+    {
+        const int Max = 6;
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
+        await TakeAsync(one, onOne, 4);
+        Release(onOne, 3);
+        var held = onOne.Shared!.Held;
+        Assert.True(held >= 4, $"one holds {held}");
+        await TakeAsync(two, onTwo, Max - held);
+
+        var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(held - 1, onOne.Shared.Held);
+        Assert.Equal(held - 1, await PartAsync("one"));
+        Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A want ends when the replica that was refused is granted: one, whose slots were all in use,
+    // gives back the slot of its next release, and once two's waiter has it ("served", -2 on the
+    // release channel) one's releases keep their slots again. Before, one gave every release back
+    // for a whole heartbeat after a refusal (perf/cluster.sh case 5: ~0.4-1.2 scripts per request).
+    [Fact]
+    public async Task AServedWant_EndsTheHoldersGiveBacks()
+    {
+        const int Max = 4;
+        await using var pair = await TwoReplicasAsync(Max);
+        var (one, two, onOne, onTwo) = pair;
+        await TakeAsync(one, onOne, Max);
+
+        var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.True(await TestConfig.WaitUntil(() => onOne.Shared!.Lease.IsWanted(one.Now)), "one learns that two wants the worker");
+        Release(onOne, 1);
+        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(await TestConfig.WaitUntil(() => !onOne.Shared!.Lease.IsWanted(one.Now)), "one learns that two was served");
+
+        Release(onOne, 1);
+        Assert.Equal(Max - 1, onOne.Shared!.Held);
+        Assert.Equal(Max - 1, await PartAsync("one"));
+        Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:worker:w", "want:aotproxy:res:two"), "two's want is gone");
+    }
+
+    // A refusal writes the replica's want for one heartbeat (by Redis's clock): the waiter asks
+    // again within one and is refused again if it still waits. Before, 3 heartbeats: every replica
+    // gave each release back at once for 3 s after a single refusal.
+    [Fact]
+    public async Task ARefusal_WritesTheReplicasWantForOneHeartbeat()
     {
         var heartbeat = TimeSpan.FromMinutes(10);
         await using var one = Slots(_store.One, "one", heartbeat);
@@ -304,7 +346,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(SlotGrant.None, await two.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
 
         var db = _store.One.GetDatabase();
-        var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want_until");
+        var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want:aotproxy:res:two");
         var time = (RedisValue[])(await db.ExecuteAsync("TIME"))!;
         var now = ((long)time[0] * 1000) + ((long)time[1] / 1000);
         Assert.InRange(wantUntil - now, 1, (long)heartbeat.TotalMilliseconds);
@@ -339,8 +381,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
     // Four requests at once on a worker with 4 free slots: the first asks for a block (2), the
     // others wait for its answer and take from it, and ask for more after it. Before, each asked
-    // for one slot beside the block, the last found the worker full: a refusal (want_until, a
-    // "want" to every replica) on a worker that had room for all of them.
+    // for one slot beside the block, the last found the worker full: a refusal (a "want" to every
+    // replica) on a worker that had room for all of them.
     [Fact]
     public async Task RequestsThatComeWhileABlockIsAskedFor_TakeFromIt_AndNoneIsRefused()
     {
@@ -349,11 +391,17 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var worker = Worker(Max);
         Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
         Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        var channel = RedisChannel.Literal("aotproxy:release:w");
+        var messages = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await _store.Two.GetSubscriber().SubscribeAsync(channel, (_, message) => messages.Enqueue((string)message!));
 
         var grants = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => one.AcquireAsync(worker, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask()));
 
         Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant));
-        Assert.False(await _store.One.GetDatabase().HashExistsAsync("aotproxy:worker:w", "want_until"), "a grant was refused");
+        await _store.One.GetDatabase().PublishAsync(channel, "end"); // after every message the grants published
+        Assert.True(await TestConfig.WaitUntil(() => messages.Contains("end")), "the channel's messages arrived");
+        Assert.DoesNotContain("aotproxy:res:one", messages); // a refusal's want
+
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
@@ -456,6 +504,25 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, await PartAsync("one"));
         Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
         Assert.Equal(1, plane.Worker.Shared!.Held);
+    }
+
+    // one and two on one worker (each with its own state of it), both listening for releases; no
+    // heartbeat runs in the test (10 minutes).
+    private async Task<ReplicaPair> TwoReplicasAsync(int maxConcurrency)
+    {
+        var heartbeat = TimeSpan.FromMinutes(10);
+        var pair = new ReplicaPair(Slots(_store.One, "one", heartbeat), Slots(_store.Two, "two", heartbeat), Worker(maxConcurrency), Worker(maxConcurrency));
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        return pair;
+    }
+
+    private sealed record ReplicaPair(SharedWorkerSlots One, SharedWorkerSlots Two, WorkerState OnOne, WorkerState OnTwo) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await One.DisposeAsync();
+            await Two.DisposeAsync();
+        }
     }
 
     // Two requests at once, one of them ends: the replica keeps the second slot leased (a release
