@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using AotProxy.FunctionalTests.Support;
 
 namespace AotProxy.FunctionalTests;
@@ -12,7 +13,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [Fact]
     public async Task KubernetesBase_RendersOffline_AndMatchesTheBinary()
     {
-        var problems = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "base", KubernetesKitCheck.BaseKinds);
+        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "base", KubernetesKitCheck.BaseKinds);
 
         Assert.True(problems.Count == 0, string.Join('\n', problems));
     }
@@ -20,7 +21,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [Fact]
     public async Task ServiceMonitorOverlay_RendersTheBaseAndAServiceMonitorOnTheAdminPort()
     {
-        var problems = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"]);
+        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"]);
 
         Assert.True(problems.Count == 0, string.Join('\n', problems));
     }
@@ -31,6 +32,23 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         var problems = await ComposeKitCheck.RunAsync(Kit(Fixtures.RepoRoot));
 
         Assert.True(problems.Count == 0, string.Join('\n', problems));
+    }
+
+    // README's way to deploy: a copy of overlays/example with the operator's three files.
+    [Fact]
+    public async Task ExampleOverlay_WithAnOperatorsSecretFiles_RendersTheirTokenAndTenants()
+    {
+        using var copy = CopyKit();
+        var kit = Kit(copy.Path);
+        var overlay = Path.Combine(copy.Path, "deploy", "k8s", "overlays", "example");
+        await File.WriteAllTextAsync(Path.Combine(overlay, "admin-token"), kit.AdminToken);
+        await File.WriteAllTextAsync(Path.Combine(overlay, "postgres-url"), "postgres://aotproxy:s3cret@pg.llm:5432/aotproxy");
+        await File.WriteAllTextAsync(Path.Combine(overlay, "tenants.toml"), "[[tenants]]\nname = \"acme\"\napi_key_sha256 = [\"" + Convert.ToHexStringLower(SHA256.HashData("sk-acme"u8)) + "\"]\n");
+
+        var (problems, config) = await KubernetesKitCheck.RunAsync(kit, "overlays/example", KubernetesKitCheck.BaseKinds, placeholders: false);
+
+        Assert.True(problems.Count == 0, string.Join('\n', problems));
+        Assert.Equal("acme", Assert.Single(config!.Tenants).Name);
     }
 
     // A copy of the kit (deploy/ and the Dockerfile) with one edit, which the check must report.
@@ -57,9 +75,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("compose", "deploy/compose/grafana/dashboards/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]
     public async Task BrokenCopy_FailsTheCheck(string check, string file, string from, string to, string expected)
     {
-        using var copy = new TempDirectory();
-        CopyDirectory(Path.Combine(Fixtures.RepoRoot, "deploy"), Path.Combine(copy.Path, "deploy"));
-        File.Copy(Path.Combine(Fixtures.RepoRoot, "Dockerfile"), Path.Combine(copy.Path, "Dockerfile"));
+        using var copy = CopyKit();
         var edited = Path.Combine(copy.Path, file);
         var text = await File.ReadAllTextAsync(edited);
         Assert.Contains(from, text, StringComparison.Ordinal);
@@ -69,14 +85,22 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         var problems = check switch
         {
             "compose" => await ComposeKitCheck.RunAsync(kit),
-            "base" => await KubernetesKitCheck.RunAsync(kit, check, KubernetesKitCheck.BaseKinds),
-            _ => await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"]),
+            "base" => (await KubernetesKitCheck.RunAsync(kit, check, KubernetesKitCheck.BaseKinds)).Problems,
+            _ => (await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"])).Problems,
         };
 
         Assert.True(problems.Any(p => p.Contains(expected, StringComparison.Ordinal)), $"no problem says '{expected}'; the check found:\n{string.Join('\n', problems)}");
     }
 
     private DeployKit Kit(string root) => new(root, demo.AdminUri, demo.Http);
+
+    private static TempDirectory CopyKit()
+    {
+        var copy = new TempDirectory();
+        CopyDirectory(Path.Combine(Fixtures.RepoRoot, "deploy"), Path.Combine(copy.Path, "deploy"));
+        File.Copy(Path.Combine(Fixtures.RepoRoot, "Dockerfile"), Path.Combine(copy.Path, "Dockerfile"));
+        return copy;
+    }
 
     private static void CopyDirectory(string from, string to)
     {

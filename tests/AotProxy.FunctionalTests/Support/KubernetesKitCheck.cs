@@ -12,28 +12,31 @@ internal static class KubernetesKitCheck
 {
     public static readonly string[] BaseKinds = ["ConfigMap", "Secret", "Service", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler"];
 
-    public static async Task<List<string>> RunAsync(DeployKit kit, string kustomization, IReadOnlyCollection<string> expectedKinds)
+    // placeholders: the Secret is the base's (its admin token a placeholder the init container
+    // must refuse; the check then renders with a token of its own); otherwise an operator's, which
+    // holds the kit's AdminToken.
+    public static async Task<(List<string> Problems, GatewaySnapshot? Config)> RunAsync(DeployKit kit, string kustomization, IReadOnlyCollection<string> expectedKinds, bool placeholders = true)
     {
         var problems = new List<string>();
         var run = await ToolRun.RunAsync("kubectl", ["kustomize", kit.Path("deploy", "k8s", kustomization)]);
         if (run.ExitCode != 0)
         {
             problems.Add($"kubectl kustomize {kustomization}: {run.Errors.Trim()}");
-            return problems;
+            return (problems, null);
         }
 
         var (documents, error) = await Yaml.ParseAllAsync(run.Output);
         if (error is not null)
         {
             problems.Add($"kubectl kustomize {kustomization} printed YAML that does not parse: {error}");
-            return problems;
+            return (problems, null);
         }
 
         var kinds = documents.Select(d => DeployKit.Text(d, "kind")!).Order().ToArray();
         if (!kinds.SequenceEqual(expectedKinds.Order()))
         {
             problems.Add($"{kustomization} renders [{string.Join(", ", kinds)}], not [{string.Join(", ", expectedKinds.Order())}]");
-            return problems;
+            return (problems, null);
         }
 
         JsonElement One(string kind) => documents.Single(d => DeployKit.Text(d, "kind") == kind);
@@ -47,7 +50,7 @@ internal static class KubernetesKitCheck
         if (containers.Length != 1)
         {
             problems.Add($"the Deployment has {containers.Length} containers; the kit runs one gateway per pod");
-            return problems;
+            return (problems, null);
         }
 
         var gateway = containers[0];
@@ -62,7 +65,7 @@ internal static class KubernetesKitCheck
         if (args is not ["serve", ..] || configPath is null)
         {
             problems.Add($"the gateway's args [{string.Join(", ", args)}] are not `serve --config FILE`");
-            return problems;
+            return (problems, null);
         }
 
         // Each volume as a directory here, filled as the kubelet would.
@@ -127,15 +130,18 @@ internal static class KubernetesKitCheck
                 }
             }
 
-            // The Secret as shipped holds placeholders: the script must refuse to start on them.
             var command = DeployKit.Strings(init, "command");
-            var placeholders = await DeployKit.RunShellAsync(where, command, Mounts(init), environment, problems);
-            if (placeholders is { ExitCode: 0 })
+            if (placeholders)
             {
-                problems.Add($"{where}: rendered a config with the Secret's placeholder admin token; it must refuse to");
+                var refused = await DeployKit.RunShellAsync(where, command, Mounts(init), environment, problems);
+                if (refused is { ExitCode: 0 })
+                {
+                    problems.Add($"{where}: rendered a config with the Secret's placeholder admin token; it must refuse to");
+                }
+
+                environment["AOTPROXY_ADMIN_TOKEN"] = kit.AdminToken;
             }
 
-            environment["AOTPROXY_ADMIN_TOKEN"] = kit.AdminToken;
             var rendered = await DeployKit.RunShellAsync(where, command, Mounts(init), environment, problems);
             if (rendered is { ExitCode: not 0 })
             {
@@ -147,13 +153,13 @@ internal static class KubernetesKitCheck
         if (configFile is null)
         {
             problems.Add($"the gateway's --config {configPath} is on none of its volumes");
-            return problems;
+            return (problems, null);
         }
 
         var config = await kit.CheckConfigAsync("the gateway", configFile, problems);
         if (config is null)
         {
-            return problems;
+            return (problems, null);
         }
 
         await CheckPodAsync(kit, config, gateway, spec, uid, problems);
@@ -175,7 +181,7 @@ internal static class KubernetesKitCheck
             await CheckServiceMonitorAsync(kit, One("ServiceMonitor"), One("Service"), ports, config.Server, problems);
         }
 
-        return problems;
+        return (problems, config);
     }
 
     private static async Task CheckPodAsync(DeployKit kit, GatewaySnapshot config, JsonElement gateway, JsonElement spec, int uid, List<string> problems)
