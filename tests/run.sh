@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 
 # The deploy kit's checks (tests/AotProxy.FunctionalTests/DeployKitTests.cs) read deploy/ with
 # Debian's tools, no container engine or cluster: kubectl (kustomize offline), docker-compose
-# (`config` parses and validates the compose file) and python3-yaml (YAML to JSON).
+# (`config` parses and validates the compose file), haproxy (`-c` checks its config) and
+# python3-yaml (YAML to JSON).
 missing=()
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

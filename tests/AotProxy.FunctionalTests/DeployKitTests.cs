@@ -70,6 +70,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("compose", "deploy/compose/aotproxy.toml", "url = \"http://sim-1:8000\"", "url = \"http://sim-2:8000\"", "points at sim-2")]
     [InlineData("compose", "deploy/compose/haproxy.cfg", "server gateway-2 gateway-2:8080", "server gateway-2 gateway-2:8081", "haproxy's server gateway-2 is gateway-2:8081")]
     [InlineData("compose", "deploy/compose/haproxy.cfg", "check port 9090", "check port 8080", "haproxy checks port [8080]")]
+    [InlineData("compose", "deploy/compose/haproxy.cfg", "balance leastconn", "balance fewestconn", "haproxy -c:")]
     [InlineData("compose", "deploy/compose/prometheus.yml", "\"gateway-2:9090\"", "\"gateway-2:8080\"", "Prometheus scrapes gateway-2:8080")]
     [InlineData("compose", "deploy/compose/grafana/provisioning/datasources/prometheus.yml", "http://prometheus:9090", "http://prometheus:9092", "Grafana's datasource")]
     [InlineData("compose", "deploy/compose/grafana/dashboards/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]

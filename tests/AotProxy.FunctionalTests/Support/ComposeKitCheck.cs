@@ -7,7 +7,7 @@ namespace AotProxy.FunctionalTests.Support;
 // deploy/compose/docker-compose.yml as `docker-compose config` reads it (Debian's docker-compose:
 // parsed, validated against the compose schema, interpolated; no engine needed), then checked
 // against the binary and its own files: every file it mounts exists, every service it names is
-// there, the `config` service's script renders a config `aotproxy check-config` passes, each
+// there, haproxy's config passes `haproxy -c`, the `config` service's script renders a config `aotproxy check-config` passes, each
 // simulated worker's command starts the real simulator, and haproxy, Prometheus and Grafana
 // reach the ports and paths the gateways serve.
 internal static partial class ComposeKitCheck
@@ -138,6 +138,14 @@ internal static partial class ComposeKitCheck
         if (file is null)
         {
             return;
+        }
+
+        // haproxy's own check (Debian's haproxy 2.6; the image runs 3.0): the file is valid, the
+        // servers' names unresolvable here (init-addr none lets that pass, as at a cold start).
+        var valid = await ToolRun.RunAsync("haproxy", ["-c", "-f", file]);
+        if (valid.ExitCode != 0)
+        {
+            problems.Add($"haproxy -c: {valid.Errors.Trim()} {valid.Output.Trim()}");
         }
 
         // The directives this check reads, one per line, as haproxy reads them.

@@ -12,6 +12,9 @@ namespace AotProxy.FunctionalTests.Support;
 // assert that a broken copy fails for the reason it was broken.
 internal sealed class DeployKit(string root, Uri admin, HttpClient http)
 {
+    // `aotproxy hash-key AdminToken`, run once per kit (the compose fleet has two gateways).
+    private Task<(int ExitCode, string Output)>? _hashKey;
+
     // The token the checks render the configs with (the kit holds none): 64 hex digits, as
     // `openssl rand -hex 32` makes them.
     public string AdminToken { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
@@ -62,7 +65,8 @@ internal sealed class DeployKit(string root, Uri admin, HttpClient http)
         var loaded = ConfigLoader.LoadFile(file, 1, TimeProvider.System);
         Assert.True(loaded.IsValid, loaded.ToString());
         var snapshot = loaded.Snapshot!;
-        var (_, hash) = await GatewayProcess.RunToEndAsync("hash-key", AdminToken);
+        _hashKey ??= GatewayProcess.RunToEndAsync("hash-key", AdminToken);
+        var (_, hash) = await _hashKey;
         if (Convert.ToHexStringLower(snapshot.Server.AdminTokenSha256.AsSpan()) != hash.Trim())
         {
             problems.Add($"{where}: admin_token_sha256 is not `aotproxy hash-key` of the token rendered in");

@@ -35,7 +35,7 @@ internal sealed record ToolRun(int ExitCode, string Output, string Errors)
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Assert.Fail($"{file} could not be started ({e.Message}); tests/run.sh installs it (apt-get: kubernetes-client, docker-compose, python3-yaml)");
+            Assert.Fail($"{file} could not be started ({e.Message}); tests/run.sh installs it (apt-get: kubernetes-client, docker-compose, haproxy, python3-yaml)");
             throw;
         }
 
