@@ -46,6 +46,14 @@ internal static partial class ComposeKitCheck
                 _ => [],
             };
             problems.AddRange(dependencies.Where(d => !services.ContainsKey(d)).Select(d => $"service {name} depends on {d}, which is not a service"));
+            if (DeployKit.Text(service, "build", "context") is { } context)
+            {
+                var dockerfile = System.IO.Path.Combine(context, DeployKit.Text(service, "build", "dockerfile") ?? "Dockerfile");
+                if (!File.Exists(dockerfile))
+                {
+                    problems.Add($"service {name} builds from {dockerfile}, which does not exist");
+                }
+            }
         }
 
         // The repository's image: built from its Dockerfile, run with its entrypoint.
