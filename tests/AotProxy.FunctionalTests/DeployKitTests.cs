@@ -51,6 +51,36 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         Assert.Equal("acme", Assert.Single(config!.Tenants).Name);
     }
 
+    // sed reads & in a replacement as the matched text, and | ends the script's s command: a URL
+    // holding them must reach the file as written.
+    [Fact]
+    public async Task RenderConfig_PutsAUrlWithSedsSpecialCharactersInAsWritten()
+    {
+        using var output = new TempDirectory();
+        const string Url = "postgres://aotproxy:p&w|d@pg:5432/aotproxy?sslmode=require&application_name=gw";
+
+        var run = await RenderAsync(output.Path, new string('a', 64), Url);
+
+        Assert.True(run.ExitCode == 0, run.Errors);
+        Assert.Contains($"postgres_url = \"{Url}\"\n", await File.ReadAllTextAsync(Path.Combine(output.Path, "aotproxy.toml")), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", "postgres://pg/aotproxy", "AOTPROXY_ADMIN_TOKEN must be set")]
+    [InlineData("0123456789abcdef0123456789abcde", "postgres://pg/aotproxy", "AOTPROXY_ADMIN_TOKEN must be set")]
+    [InlineData("REPLACE_WITH_openssl_rand_hex_32_and_more_than_32", "postgres://pg/aotproxy", "AOTPROXY_ADMIN_TOKEN must be set")]
+    [InlineData("0123456789abcdef0123456789abcdef", "postgres://pg/aot\"proxy", "POSTGRES_URL must not contain a quote")]
+    public async Task RenderConfig_RefusesAShortOrPlaceholderTokenAndAQuotedUrl_AndWritesNothing(string token, string url, string expected)
+    {
+        using var output = new TempDirectory();
+
+        var run = await RenderAsync(output.Path, token, url);
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains(expected, run.Errors, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(output.Path));
+    }
+
     // A copy of the kit (deploy/ and the Dockerfile) with one edit, which the check must report.
     [Theory]
     [InlineData("base", "deploy/k8s/base/deployment.yaml", "path: /ready", "path: /readyz", "/readyz is not an endpoint of the admin plane")]
@@ -95,6 +125,13 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     }
 
     private DeployKit Kit(string root) => new(root, demo.AdminUri, demo.Http);
+
+    // deploy/k8s/base/render-config.sh on the compose template, as the `config` service runs it.
+    private static Task<ToolRun> RenderAsync(string output, string token, string url) =>
+        ToolRun.RunAsync(
+            "sh",
+            [Path.Combine(Fixtures.RepoRoot, "deploy", "k8s", "base", "render-config.sh"), Path.Combine(Fixtures.RepoRoot, "deploy", "compose", "aotproxy.toml"), Path.Combine(output, "aotproxy.toml")],
+            new Dictionary<string, string?> { ["AOTPROXY_ADMIN_TOKEN"] = token, ["POSTGRES_URL"] = url });
 
     private static TempDirectory CopyKit()
     {
