@@ -98,6 +98,8 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("compose", "deploy/compose/docker-compose.yml", "./haproxy.cfg:", "./haproxy.conf:", "haproxy.conf, which does not exist")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "hostname: gateway-1", "hostname: gateway-1\n    entrypoint: [\"/app/other\"]", "service gateway-1 overrides the image's entrypoint")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "dockerfile: Dockerfile", "dockerfile: Containerfile", "Containerfile, which does not exist")]
+    [InlineData("compose", "deploy/compose/aotproxy.toml", "redis://redis:6379/0", "redis://valkey:6379/0", "service gateway-1 does not wait for valkey")]
+    [InlineData("compose", "deploy/compose/docker-compose.yml", "@postgres:5432/aotproxy", "@db:5432/aotproxy", "service gateway-2 does not wait for db")]
     [InlineData("compose", "deploy/compose/aotproxy.toml", "url = \"http://sim-1:8000\"", "url = \"http://sim-2:8000\"", "points at sim-2")]
     [InlineData("compose", "deploy/compose/haproxy.cfg", "server gateway-2 gateway-2:8080", "server gateway-2 gateway-2:8081", "haproxy's server gateway-2 is gateway-2:8081")]
     [InlineData("compose", "deploy/compose/haproxy.cfg", "check port 9090", "check port 8080", "haproxy checks port [8080]")]

@@ -39,13 +39,7 @@ internal static partial class ComposeKitCheck
         foreach (var (name, service) in services)
         {
             mounts[name] = Mounts(name, service, scratch.Path, problems);
-            var dependencies = DeployKit.Get(service, "depends_on") switch
-            {
-                { ValueKind: JsonValueKind.Object } map => map.EnumerateObject().Select(p => p.Name),
-                { ValueKind: JsonValueKind.Array } list => list.EnumerateArray().Select(e => e.GetString()!),
-                _ => [],
-            };
-            problems.AddRange(dependencies.Where(d => !services.ContainsKey(d)).Select(d => $"service {name} depends on {d}, which is not a service"));
+            problems.AddRange(DependsOn(service).Where(d => !services.ContainsKey(d)).Select(d => $"service {name} depends on {d}, which is not a service"));
             if (DeployKit.Text(service, "build", "context") is { } context)
             {
                 var dockerfile = System.IO.Path.Combine(context, DeployKit.Text(service, "build", "dockerfile") ?? "Dockerfile");
@@ -69,11 +63,18 @@ internal static partial class ComposeKitCheck
         }
 
         // What renders the gateways' config: the services that run a script (the `config` one).
-        foreach (var (name, service) in services.Where(s => DeployKit.Strings(s.Value, "command") is ["sh", ..]))
+        var renderers = services.Where(s => DeployKit.Strings(s.Value, "command") is ["sh", ..]).Select(s => s.Key).ToArray();
+        var reached = new List<string>();
+        foreach (var (name, service) in renderers.Select(r => (r, services[r])))
         {
             var environment = DeployKit.Get(service, "environment") is { ValueKind: JsonValueKind.Object } variables
                 ? variables.EnumerateObject().ToDictionary(p => p.Name, p => (string?)p.Value.ToString())
                 : [];
+            if (environment.GetValueOrDefault("POSTGRES_URL") is { Length: > 0 } postgres)
+            {
+                reached.Add(new Uri(postgres).Host);
+            }
+
             var rendered = await DeployKit.RunShellAsync($"service {name}", DeployKit.Strings(service, "command"), mounts[name], environment, problems);
             if (rendered is { ExitCode: not 0 })
             {
@@ -99,9 +100,14 @@ internal static partial class ComposeKitCheck
                 continue;
             }
 
+            // A gateway starts after its config is written and its stores answer.
+            var waits = DependsOn(services[name]).ToHashSet();
             config = await kit.CheckConfigAsync($"service {name}", file, problems);
             if (config is not null)
             {
+                var stores = config.Cluster.Store is { } redis ? reached.Append(redis.Host) : reached;
+                problems.AddRange(renderers.Concat(stores).Where(d => !waits.Contains(d)).Select(d => $"service {name} does not wait for {d} (depends_on)"));
+
                 foreach (var published in DeployKit.Strings(services[name], "ports").Select(ContainerPort).Where(p => p != config.Server.Listen.Port && p != config.Server.AdminListen.Port))
                 {
                     problems.Add($"service {name} publishes container port {published}, which is neither listen's nor admin_listen's");
@@ -323,6 +329,14 @@ internal static partial class ComposeKitCheck
 
         return (service!, file);
     }
+
+    // depends_on as a list of names or a map of name -> condition.
+    private static IEnumerable<string> DependsOn(JsonElement service) => DeployKit.Get(service, "depends_on") switch
+    {
+        { ValueKind: JsonValueKind.Object } map => map.EnumerateObject().Select(p => p.Name),
+        { ValueKind: JsonValueKind.Array } list => list.EnumerateArray().Select(e => e.GetString()!),
+        _ => [],
+    };
 
     // "127.0.0.1:9090:9090/tcp" -> 9090, the container's side.
     private static int ContainerPort(string mapping) => DeployKit.Port(mapping.Split('/')[0]);
