@@ -34,7 +34,13 @@ internal readonly record struct KeyWindow(short StartMinute, short EndMinute)
         }
 
         var dash = text.IndexOf('-', StringComparison.Ordinal);
-        if (dash < 0 || !TryMinute(text.AsSpan(0, dash), out var start) || !TryMinute(text.AsSpan(dash + 1), out var end) || start == end)
+        if (dash < 0 || !TryMinute(text.AsSpan(0, dash), out var start) || !TryMinute(text.AsSpan(dash + 1), out var end))
+        {
+            return false;
+        }
+
+        // "09:00-09:00" is no time at all (a typo); "00:00-24:00" is the whole day: always.
+        if (start == end && text.AsSpan(0, dash).Trim().SequenceEqual(text.AsSpan(dash + 1).Trim()))
         {
             return false;
         }
