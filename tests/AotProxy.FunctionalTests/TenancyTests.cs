@@ -191,8 +191,9 @@ public class TenancyTests
         var reload = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Post, "/api/config/reload");
 
         Assert.Equal((HttpStatusCode)422, reload.Status);
-        Assert.Contains("tenant \\\"team-b\\\" is also a store tenant", reload.Text, StringComparison.Ordinal);
-        Assert.Contains("tenants[2].name", reload.Text, StringComparison.Ordinal);
+        var error = Assert.Single(reload.Body.GetProperty("errors").EnumerateArray()).GetString();
+        Assert.Contains("tenant \"team-b\" is also a store tenant", error, StringComparison.Ordinal);
+        Assert.Contains("tenants[2].name", error, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, await StatusOf(gateway, key)); // the store tenant still serves
         Assert.Equal(1, gateway.Store.Current.Revision);
     }
