@@ -58,7 +58,7 @@ internal sealed class TenantDirectory : IAsyncDisposable
         var conflicts = Conflicts(_file);
         if (!conflicts.IsEmpty)
         {
-            throw new TenantStoreException($"the config file and {_store.Description} conflict: {string.Join("; ", conflicts.Select(c => c.Message))}");
+            throw new TenantStoreException($"the config file and {_store.Description} conflict: {string.Join("; ", conflicts)}");
         }
 
         lock (_lock)
