@@ -157,10 +157,12 @@ public class TenancyTests
 
         Assert.Equal(HttpStatusCode.Created, (await AdminApi.SendAsync(gateway.Admin, HttpMethod.Post, "/api/tenants", """{"name":"team-b"}""", token: "ops-secret")).Status);
         Assert.Equal(HttpStatusCode.OK, (await AdminApi.SendAsync(gateway.Admin, HttpMethod.Patch, "/api/tenants/team-b", """{"rpm":5}""", token: "root-secret")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await AdminApi.SendAsync(gateway.Admin, HttpMethod.Post, "/api/workers/sim-0/drain", token: "ops-secret")).Status);
 
         var audit = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Get, "/api/audit", token: "view-secret");
-        Assert.Equal([("default", "tenant.update"), ("ops", "tenant.create")], audit.Body.EnumerateArray().Select(a => (a.GetProperty("actor").GetString(), a.GetProperty("action").GetString())));
-        Assert.Contains("rpm=5", audit.Body[0].GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal([("ops", "worker.drain"), ("default", "tenant.update"), ("ops", "tenant.create")], audit.Body.EnumerateArray().Select(a => (a.GetProperty("actor").GetString(), a.GetProperty("action").GetString())));
+        Assert.Equal("sim-0", audit.Body[0].GetProperty("target").GetString());
+        Assert.Contains("rpm=5", audit.Body[1].GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

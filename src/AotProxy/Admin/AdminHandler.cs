@@ -80,15 +80,15 @@ internal sealed class AdminHandler(
             ("/api/audit", true, _) => _tenants.AuditAsync(context),
             ("/api/status", true, _) => JsonAsync(context, 200, _reports.Status(), AdminJsonContext.Default.StatusResponse),
             ("/api/workers", true, _) => JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray),
-            ("/api/config/reload", _, true) => ReloadAsync(context),
+            ("/api/config/reload", _, true) => ReloadAsync(context, token.Id),
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, _reports.RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
             ("/api/queues", true, _) => JsonAsync(context, 200, _reports.Queues(), AdminJsonContext.Default.QueuesResponse),
             ("/api/cluster", true, _) => JsonAsync(context, 200, _reports.Cluster(), AdminJsonContext.Default.ClusterResponse),
             ("/api/tenants", true, _) => JsonAsync(context, 200, _reports.Tenants(), AdminJsonContext.Default.TenantReportArray),
             ("/api/usage", true, _) => UsageAsync(context),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray),
-            (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
-            (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
+            (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path, token.Id),
+            (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path, token.Id),
             _ => OpenAiError.NotFound(context),
         };
     }
@@ -202,14 +202,15 @@ internal sealed class AdminHandler(
         await JsonAsync(context, 200, report, AdminJsonContext.Default.UsageResponse).ConfigureAwait(false);
     }
 
-    private async Task ReloadAsync(HttpContext context)
+    private async Task ReloadAsync(HttpContext context, string actor)
     {
         var status = await _commands.ReloadAsync(context.RequestAborted).ConfigureAwait(false);
+        await _tenants.RecordAsync("config.reload", config.Path ?? "", actor, status.Ok ? $"applied revision {status.Revision}" : $"rejected: {status.Errors.Length} errors").ConfigureAwait(false);
         await JsonAsync(context, status.Ok ? 200 : 422, AdminReports.Reload(status), AdminJsonContext.Default.ReloadReport).ConfigureAwait(false);
     }
 
     // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
-    private async Task DrainAsync(HttpContext context, string path)
+    private async Task DrainAsync(HttpContext context, string path, string actor)
     {
         var (worker, action, notFound) = Target(context, path, "/api/workers/");
         if (worker is null)
@@ -226,25 +227,29 @@ internal sealed class AdminHandler(
         }
 
         await _commands.SetDrainingAsync(worker, drain).ConfigureAwait(false);
+        await _tenants.RecordAsync(drain ? "worker.drain" : "worker.undrain", worker.Name, actor).ConfigureAwait(false);
         await JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray).ConfigureAwait(false);
     }
 
     // POST /api/circuit-breaker/{name}/reset
-    private Task ResetBreakerAsync(HttpContext context, string path)
+    private async Task ResetBreakerAsync(HttpContext context, string path, string actor)
     {
         var (worker, action, notFound) = Target(context, path, "/api/circuit-breaker/");
         if (worker is null)
         {
-            return notFound!;
+            await notFound!.ConfigureAwait(false);
+            return;
         }
 
         if (action != "reset")
         {
-            return OpenAiError.NotFound(context);
+            await OpenAiError.NotFound(context).ConfigureAwait(false);
+            return;
         }
 
         _commands.ResetBreaker(worker);
-        return JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray);
+        await _tenants.RecordAsync("breaker.reset", worker.Name, actor).ConfigureAwait(false);
+        await JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray).ConfigureAwait(false);
     }
 
     // {prefix}{name}/{action}: the named worker and the action, or the 404 being written.

@@ -209,6 +209,11 @@ internal sealed class TenantEndpoints(TenantDirectory? directory, TimeProvider t
         }
     }
 
+    // The audit row of an admin change the store does not make (TenantDirectory.Record); nothing
+    // without a store.
+    public Task RecordAsync(string action, string target, string actor, string detail = "") =>
+        directory is null ? Task.CompletedTask : Task.Run(() => directory.Record(action, target, actor, detail));
+
     // Only the keys the request gives replace the tenant's.
     private static StoredTenant Apply(StoredTenant tenant, TenantRequest request) => tenant with
     {

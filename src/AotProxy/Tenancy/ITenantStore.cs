@@ -31,6 +31,9 @@ internal interface ITenantStore : IDisposable
     // The old key gets its valid_until, the new one is inserted; false: no unrevoked old key.
     bool RotateKey(string tenant, string oldId, long validUntilMs, StoredKey next, AuditEntry audit);
 
+    // A change made elsewhere (a drain, a breaker reset, a reload): its audit row alone.
+    void AppendAudit(AuditEntry audit);
+
     void WriteLastUsed(IReadOnlyList<(string Id, long Second)> uses);
 
     // Newest first, at most `limit`, from sinceMs on.

@@ -185,6 +185,8 @@ internal sealed class SqliteTenantStore : ITenantStore
         return Insert(command, next);
     });
 
+    public void AppendAudit(AuditEntry audit) => Change(audit, _ => true);
+
     public void WriteLastUsed(IReadOnlyList<(string Id, long Second)> uses) => Run(() =>
     {
         using var transaction = _connection.BeginTransaction();

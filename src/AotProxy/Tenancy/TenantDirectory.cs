@@ -258,6 +258,21 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
+    // The audit row of an admin change outside the store (worker.drain, worker.undrain,
+    // breaker.reset, config.reload): written or logged, never failing the change, which is made.
+    public void Record(string action, string target, string actor, string detail)
+    {
+        try
+        {
+            _store.AppendAudit(new AuditEntry(NowMs(), actor, action, target, detail));
+            TenancyLog.Changed(_logger, actor, action, target);
+        }
+        catch (TenantStoreException ex)
+        {
+            TenancyLog.Unavailable(_logger, ex, _store.Description, action, target);
+        }
+    }
+
     // The last use of each key as this replica saw it (the store's, or a newer one in memory).
     public long? LastUsed(StoredKey key)
     {
