@@ -354,7 +354,17 @@ internal sealed class TenantDirectory : IAsyncDisposable
     // The file's snapshot with the store's tenants and unrevoked keys; under _lock.
     private GatewaySnapshot Merge(GatewaySnapshot file, StoreContents contents)
     {
-        var tenants = Models(file, contents.Tenants, out _);
+        // A reload checked against the store (Conflicts) may race a create of the same name
+        // between its check and this merge: the file's tenant wins, and the store's waits, logged,
+        // until one of them goes. A snapshot never holds one name twice.
+        var fileNames = file.Tenants.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var shadowed = contents.Tenants.Where(t => fileNames.Contains(t.Name)).ToList();
+        foreach (var tenant in shadowed)
+        {
+            TenancyLog.Shadowed(_logger, tenant.Name);
+        }
+
+        var tenants = Models(file, shadowed.Count == 0 ? contents.Tenants : contents.Tenants.Except(shadowed), out _);
         var issued = new List<IssuedKey>();
         var live = new HashSet<string>(StringComparer.Ordinal);
         foreach (var key in contents.Keys)
