@@ -108,20 +108,8 @@ internal static class UsageCommand
                 rows.Sum(r => r.Errors)));
         }
 
-        var widths = new int[header.Length];
-        foreach (var line in lines)
-        {
-            for (var i = 0; i < line.Length; i++)
-            {
-                widths[i] = Math.Max(widths[i], line[i].Length);
-            }
-        }
-
-        foreach (var line in lines)
-        {
-            // The key left-aligned, the numbers right-aligned.
-            output.WriteLine(string.Join("  ", line.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
-        }
+        // The key left-aligned, the numbers right-aligned.
+        TextTable.Write(output, lines, _ => true);
 
         if (rows.Length == 0)
         {

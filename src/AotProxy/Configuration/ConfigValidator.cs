@@ -29,12 +29,13 @@ internal static class ConfigValidator
         var jwt = JwtRules.Validate(context, config.Jwt, inputs);
         var windows = TimeWindowRules.Validate(context, config.TimeWindows, classes, scheduler.BucketCount);
         var prices = PriceRules.Validate(context, config.Prices);
+        var adminTokens = AdminTokenRules.Validate(context, config.AdminTokens, server.AdminTokenSha256);
         if (context.HasErrors)
         {
             return ConfigLoadResult.Failure(context.Errors(keys));
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens));
     }
 }

@@ -44,6 +44,8 @@ internal sealed record GatewayConfig
 
     public IReadOnlyList<PriceConfig> Prices { get; init; } = [];
 
+    public IReadOnlyList<AdminTokenConfig> AdminTokens { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

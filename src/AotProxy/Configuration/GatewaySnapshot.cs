@@ -60,6 +60,13 @@ internal sealed class GatewaySnapshot
 
     public required AuthModel Auth { get; init; }
 
+    // server.admin_token_sha256 (id "default") and [[admin_tokens]]; empty: the admin API is open.
+    public ImmutableArray<AdminTokenModel> AdminTokens { get; init; } = [];
+
+    // The tenants and keys of the tenant store (Tenancy/) merged into this snapshot: none for a
+    // snapshot read from the file alone. Tenants above holds the file's and the store's.
+    public FrozenSet<string> StoreTenants { get; init; } = FrozenSet<string>.Empty;
+
     public required JwtModel Jwt { get; init; }
 
     // Request -> Caller (API key, JWT, trusted headers, default class).
