@@ -32,7 +32,8 @@ internal static class GatewaySnapshotFactory
         JwtModel jwt,
         ImmutableArray<TimeWindowModel> timeWindows,
         ClusterModel? cluster = null,
-        string digest = "")
+        string digest = "",
+        StoreModel? store = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -54,6 +55,7 @@ internal static class GatewaySnapshotFactory
             Prices = prices,
             Ledger = ledger,
             Cluster = cluster ?? ClusterModel.Off,
+            Store = store ?? StoreModel.Off,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -85,6 +87,7 @@ internal static class GatewaySnapshotFactory
         Prices = snapshot.Prices,
         Ledger = snapshot.Ledger,
         Cluster = snapshot.Cluster,
+        Store = snapshot.Store,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
+using Npgsql;
+using static AotProxy.FunctionalTests.Support.ClusterFleet;
+
+namespace AotProxy.FunctionalTests;
+
+// [store] postgres_url against the real binary (the AOT one in CI), a real redis-server and a
+// real postgres on loopback: three replicas write one ledger whose totals equal what the clients
+// themselves were told (each response's usage), exactly, also when Postgres stops under load and
+// comes back (the rows wait in each replica's own file and are replayed, each once).
+public sealed class SharedLedgerTests : IAsyncLifetime
+{
+    // Requests per run, from 6 clients at once over the 3 replicas.
+    private const int Requests = 240;
+    private const int Clients = 6;
+
+    private ClusterFleet _fleet = null!;
+    private PostgresServer _postgres = null!;
+
+    public async Task InitializeAsync()
+    {
+        _postgres = await PostgresServer.StartAsync();
+        _fleet = await ClusterFleet.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, MaxNumSeqs = 64 }, ledger: true);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _fleet.DisposeAsync();
+        await _postgres.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ThreeReplicas_WriteOneLedger_WhoseTotalsEqualTheClientsOwnCounts()
+    {
+        var replicas = await StartReplicasAsync();
+
+        var counted = await LoadAsync(replicas, Requests, atHalf: null);
+
+        await WaitForLedgerAsync(counted.Requests);
+        await AssertLedgerEqualsAsync(counted);
+        Assert.Equal(3L, await ScalarAsync("SELECT count(DISTINCT ledger_id) FROM ledger"));
+
+        // /api/usage and `aotproxy usage` on any replica read the shared ledger: the fleet's total.
+        using (var admin = new HttpClient { BaseAddress = replicas[1].AdminUri, Timeout = TimeSpan.FromSeconds(10) })
+        using (var usage = JsonDocument.Parse(await admin.GetStringAsync("/api/usage?by=tenant")))
+        {
+            var acme = usage.RootElement.GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("key").GetString() == "acme");
+            Assert.Equal(counted.Requests, acme.GetProperty("requests").GetInt64());
+            Assert.Equal(counted.Prompt, acme.GetProperty("prompt_tokens").GetInt64());
+            Assert.Equal(counted.Completion, acme.GetProperty("completion_tokens").GetInt64());
+        }
+
+        var (exitCode, output) = await GatewayProcess.RunToEndAsync("usage", "--config", Path.Combine(_fleet.Directory.FullName, "replica-c.toml"), "--json");
+        Assert.True(exitCode == 0, output);
+        using var printed = JsonDocument.Parse(output);
+        Assert.Equal(counted.Requests, printed.RootElement.GetProperty("rows").EnumerateArray().Single().GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
+    public async Task APostgresRestartUnderLoad_LosesNoRow_AndCountsNoneTwice()
+    {
+        var replicas = await StartReplicasAsync();
+
+        // At half the requests Postgres stops; the load goes on until every replica has said it
+        // spools, and Postgres starts again while the rest of the requests run.
+        var counted = await LoadAsync(replicas, Requests, atHalf: async () =>
+        {
+            await _postgres.StopAsync();
+            foreach (var replica in replicas)
+            {
+                await replica.WaitForLineAsync("rows are spooled to the local file", TimeSpan.FromSeconds(30));
+            }
+
+            await _postgres.RestartAsync();
+        });
+
+        await WaitForLedgerAsync(counted.Requests);
+        await AssertLedgerEqualsAsync(counted);
+        foreach (var replica in replicas)
+        {
+            await replica.WaitForLineAsync("answers again", TimeSpan.FromSeconds(30));
+        }
+    }
+
+    private async Task<GatewayProcess[]> StartReplicasAsync()
+    {
+        var store = $"""
+
+            [store]
+            postgres_url = "{_postgres.Url}"
+
+            """;
+        return
+        [
+            await _fleet.StartReplicaAsync("replica-a", store),
+            await _fleet.StartReplicaAsync("replica-b", store),
+            await _fleet.StartReplicaAsync("replica-c", store),
+        ];
+    }
+
+    // `requests` chat completions, round robin over the replicas from `Clients` clients at once;
+    // atHalf runs (and the clients go on) once half of them have been answered. Every request must
+    // succeed: the ledger is compared with what the clients were told.
+    private static async Task<Counted> LoadAsync(GatewayProcess[] replicas, int requests, Func<Task>? atHalf)
+    {
+        var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToArray();
+        var next = -1;
+        var done = 0;
+        long prompt = 0, completion = 0;
+        var half = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async Task ClientAsync()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests)
+            {
+                using var request = TestGateway.Post("/v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4 + (i % 13), content: "count me " + i.ToString(CultureInfo.InvariantCulture)));
+                using var response = await clients[i % clients.Length].SendAsync(request);
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+                using var json = JsonDocument.Parse(body);
+                var usage = json.RootElement.GetProperty("usage");
+                Interlocked.Add(ref prompt, usage.GetProperty("prompt_tokens").GetInt64());
+                Interlocked.Add(ref completion, usage.GetProperty("completion_tokens").GetInt64());
+                if (Interlocked.Increment(ref done) == requests / 2)
+                {
+                    half.TrySetResult();
+                }
+            }
+        }
+
+        var load = Enumerable.Range(0, Clients).Select(_ => ClientAsync()).ToArray();
+        if (atHalf is not null)
+        {
+            await Task.WhenAny(half.Task, Task.WhenAll(load));
+            Assert.True(half.Task.IsCompleted, "the load ended before half of it was answered");
+            await atHalf();
+        }
+
+        await Task.WhenAll(load);
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+
+        return new Counted(done, prompt, completion);
+    }
+
+    private async Task WaitForLedgerAsync(long requests)
+    {
+        // Each replica ships every batch_interval (1 s); a loaded machine may take a few.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while ((long)(await ScalarAsync("SELECT count(*) FROM ledger"))! < requests && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+    }
+
+    private async Task AssertLedgerEqualsAsync(Counted counted)
+    {
+        Assert.Equal(counted.Requests, await ScalarAsync("SELECT count(*) FROM ledger"));
+        Assert.Equal(counted.Prompt, await ScalarAsync("SELECT sum(prompt_tokens)::bigint FROM ledger"));
+        Assert.Equal(counted.Completion, await ScalarAsync("SELECT sum(completion_tokens)::bigint FROM ledger"));
+        Assert.Equal(counted.Requests, await ScalarAsync("SELECT count(*) FROM ledger WHERE tenant = 'acme' AND status = 200 AND NOT estimated"));
+        Assert.Equal(counted.Requests, await ScalarAsync("SELECT count(DISTINCT request_id) FROM ledger"));
+    }
+
+    private async Task<object?> ScalarAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_postgres.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+
+    private sealed record Counted(long Requests, long Prompt, long Completion);
+}
