@@ -4,7 +4,6 @@ using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
 using Npgsql;
-using static AotProxy.FunctionalTests.Support.ClusterFleet;
 
 namespace AotProxy.FunctionalTests;
 
