@@ -19,6 +19,7 @@ public sealed class SharedLedgerTests : IAsyncLifetime
 
     private ClusterFleet _fleet = null!;
     private PostgresServer _postgres = null!;
+    private int _down; // 1 while Postgres is stopped
 
     public async Task InitializeAsync()
     {
@@ -64,25 +65,29 @@ public sealed class SharedLedgerTests : IAsyncLifetime
     {
         var replicas = await StartReplicasAsync();
 
-        // At half the requests Postgres stops; the load goes on until every replica has said it
-        // spools, and Postgres starts again while the rest of the requests run.
+        // At half the requests Postgres stops; the clients go on (past Requests if need be) until
+        // every replica has said it spools, and Postgres starts again under the same load.
         var counted = await LoadAsync(replicas, Requests, atHalf: async () =>
         {
             await _postgres.StopAsync();
+            Volatile.Write(ref _down, 1);
             foreach (var replica in replicas)
             {
                 await replica.WaitForLineAsync("rows are spooled to the local file", TimeSpan.FromSeconds(30));
             }
 
+            Volatile.Write(ref _down, 0);
             await _postgres.RestartAsync();
         });
 
-        await WaitForLedgerAsync(counted.Requests);
-        await AssertLedgerEqualsAsync(counted);
+        Assert.True(counted.DuringOutage > 0, "no request was answered while Postgres was stopped");
         foreach (var replica in replicas)
         {
             await replica.WaitForLineAsync("answers again", TimeSpan.FromSeconds(30));
         }
+
+        await WaitForLedgerAsync(counted.Requests);
+        await AssertLedgerEqualsAsync(counted);
     }
 
     private async Task<GatewayProcess[]> StartReplicasAsync()
@@ -102,19 +107,27 @@ public sealed class SharedLedgerTests : IAsyncLifetime
     }
 
     // `requests` chat completions, round robin over the replicas from `Clients` clients at once;
-    // atHalf runs (and the clients go on) once half of them have been answered. Every request must
-    // succeed: the ledger is compared with what the clients were told.
-    private static async Task<Counted> LoadAsync(GatewayProcess[] replicas, int requests, Func<Task>? atHalf)
+    // atHalf runs once half of them have been answered, and the clients go on until it has ended
+    // (past `requests` if it takes longer). Every request must succeed: the ledger is compared
+    // with what the clients were told.
+    private async Task<Counted> LoadAsync(GatewayProcess[] replicas, int requests, Func<Task>? atHalf)
     {
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(30) }).ToArray();
         var next = -1;
         var done = 0;
         long prompt = 0, completion = 0;
+        long duringOutage = 0;
         var half = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var phase = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (atHalf is null)
+        {
+            phase.SetResult();
+        }
+
         async Task ClientAsync()
         {
             int i;
-            while ((i = Interlocked.Increment(ref next)) < requests)
+            while ((i = Interlocked.Increment(ref next)) < requests || !phase.Task.IsCompleted)
             {
                 using var request = TestGateway.Post("/v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4 + (i % 13), content: "count me " + i.ToString(CultureInfo.InvariantCulture)));
                 using var response = await clients[i % clients.Length].SendAsync(request);
@@ -124,6 +137,11 @@ public sealed class SharedLedgerTests : IAsyncLifetime
                 var usage = json.RootElement.GetProperty("usage");
                 Interlocked.Add(ref prompt, usage.GetProperty("prompt_tokens").GetInt64());
                 Interlocked.Add(ref completion, usage.GetProperty("completion_tokens").GetInt64());
+                if (Volatile.Read(ref _down) == 1)
+                {
+                    Interlocked.Increment(ref duringOutage);
+                }
+
                 if (Interlocked.Increment(ref done) == requests / 2)
                 {
                     half.TrySetResult();
@@ -136,7 +154,14 @@ public sealed class SharedLedgerTests : IAsyncLifetime
         {
             await Task.WhenAny(half.Task, Task.WhenAll(load));
             Assert.True(half.Task.IsCompleted, "the load ended before half of it was answered");
-            await atHalf();
+            try
+            {
+                await atHalf();
+            }
+            finally
+            {
+                phase.TrySetResult();
+            }
         }
 
         await Task.WhenAll(load);
@@ -145,7 +170,7 @@ public sealed class SharedLedgerTests : IAsyncLifetime
             client.Dispose();
         }
 
-        return new Counted(done, prompt, completion);
+        return new Counted(done, prompt, completion, duringOutage);
     }
 
     private async Task WaitForLedgerAsync(long requests)
@@ -175,5 +200,5 @@ public sealed class SharedLedgerTests : IAsyncLifetime
         return await command.ExecuteScalarAsync();
     }
 
-    private sealed record Counted(long Requests, long Prompt, long Completion);
+    private sealed record Counted(long Requests, long Prompt, long Completion, long DuringOutage);
 }
