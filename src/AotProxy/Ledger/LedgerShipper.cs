@@ -178,6 +178,11 @@ internal sealed class LedgerShipper : IAsyncDisposable
             catch (OperationCanceledException)
             {
             }
+            catch (SqliteException ex)
+            {
+                // The rows stay in the file; the next start ships them.
+                LedgerLog.SpoolReadFailed(_logger, ex);
+            }
         }
 
         _file.Dispose();
