@@ -90,6 +90,40 @@ public sealed class SharedLedgerTests : IAsyncLifetime
         await AssertLedgerEqualsAsync(counted);
     }
 
+    [Fact]
+    public async Task WithoutACluster_AReplicaOnANewFile_IsSeededFromTheSharedLedger()
+    {
+        // Two gateways, one after the other, each with a ledger file of its own: the second's
+        // file is empty, so what it knows at startup came from Postgres.
+        string Extra(string file) => $"""
+
+            [ledger]
+            path = "{Path.Combine(_fleet.Directory.FullName, file)}"
+
+            [store]
+            postgres_url = "{_postgres.Url}"
+            """;
+        long used;
+        await using (var first = await TestGateway.StartAsync(workers: 1, extraToml: Extra("first.db")))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                using var response = await first.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 5)));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            var acme = await Fleet.TenantAfterAsync(first, "acme", 3);
+            used = acme.GetProperty("prompt_tokens").GetInt64() + acme.GetProperty("completion_tokens").GetInt64();
+        }
+
+        // The first one's stop shipped its last rows.
+        Assert.Equal(3L, await ScalarAsync("SELECT count(*) FROM ledger"));
+        await using var second = await TestGateway.StartAsync(workers: 1, extraToml: Extra("second.db"));
+        var seeded = Fleet.Named(await Fleet.GetJsonAsync(second, "/api/tenants"), "acme");
+        Assert.Equal(used, seeded.GetProperty("month_tokens").GetInt64());
+        Assert.Equal(0, second.Host.Ledger!.Written);
+    }
+
     private async Task<GatewayProcess[]> StartReplicasAsync()
     {
         var store = $"""
