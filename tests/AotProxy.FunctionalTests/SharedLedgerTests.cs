@@ -76,6 +76,16 @@ public sealed class SharedLedgerTests : IAsyncLifetime
                 await replica.WaitForLineAsync("rows are spooled to the local file", TimeSpan.FromSeconds(30));
             }
 
+            // The report needs the shared ledger: a clear 503 naming the store meanwhile.
+            using (var admin = new HttpClient { BaseAddress = replicas[0].AdminUri, Timeout = TimeSpan.FromSeconds(30) })
+            using (var usage = await admin.GetAsync("/api/usage"))
+            {
+                var body = await usage.Content.ReadAsStringAsync();
+                Assert.True(usage.StatusCode == HttpStatusCode.ServiceUnavailable, body);
+                Assert.Contains("ledger_unavailable", body, StringComparison.Ordinal);
+                Assert.Contains("postgres://postgres@127.0.0.1", body, StringComparison.Ordinal);
+            }
+
             Volatile.Write(ref _down, 0);
             await _postgres.RestartAsync();
         });
