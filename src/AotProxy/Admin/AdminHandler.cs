@@ -187,7 +187,10 @@ internal sealed class AdminHandler(
         var aborted = context.RequestAborted;
         try
         {
-            report = await AdminReports.UsageAsync(path, usageQuery, aborted).ConfigureAwait(false);
+            // [store]: every replica's rows, from the shared ledger.
+            report = ledger.Shipper is { } shipper
+                ? new UsageResponse(usageQuery.ByName, usageQuery.Since, usageQuery.Until, await shipper.Shared.RunAsync(usageQuery, aborted).ConfigureAwait(false))
+                : await AdminReports.UsageAsync(path, usageQuery, aborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -196,6 +199,11 @@ internal sealed class AdminHandler(
         catch (SqliteException ex)
         {
             await OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The usage ledger {path} cannot be read: {ex.Message}").ConfigureAwait(false);
+            return;
+        }
+        catch (Exception ex) when (ledger.Shipper is { } shipper && LedgerShipper.IsStoreFailure(ex))
+        {
+            await OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The shared ledger {shipper.Shared.Address} cannot be read: {ex.GetBaseException().Message}").ConfigureAwait(false);
             return;
         }
 

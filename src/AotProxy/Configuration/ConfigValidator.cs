@@ -22,6 +22,7 @@ internal static class ConfigValidator
         var limits = LimitsRules.Validate(context, config.Limits);
         var ledger = LedgerRules.Validate(context, config.Ledger);
         var cluster = ClusterRules.Validate(context, config.Cluster);
+        var store = StoreRules.Validate(context, config.Store, ledger);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -36,6 +37,6 @@ internal static class ConfigValidator
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store));
     }
 }

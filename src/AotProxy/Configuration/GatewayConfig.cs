@@ -34,6 +34,8 @@ internal sealed record GatewayConfig
 
     public ClusterConfig Cluster { get; init; } = new();
 
+    public StoreConfig Store { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

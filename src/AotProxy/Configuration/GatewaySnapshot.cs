@@ -42,6 +42,9 @@ internal sealed class GatewaySnapshot
     // [cluster]: Off for a gateway that runs alone.
     public ClusterModel Cluster { get; init; } = ClusterModel.Off;
 
+    // [store]: Off for a gateway whose ledger is its local file only.
+    public StoreModel Store { get; init; } = StoreModel.Off;
+
     // What replicas compare to find one on another config (ConfigDigest): the same on every
     // replica that loaded the same policy, unlike Revision. "" for a hand-built snapshot.
     public string Digest { get; init; } = string.Empty;

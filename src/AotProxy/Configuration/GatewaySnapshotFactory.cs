@@ -33,7 +33,8 @@ internal static class GatewaySnapshotFactory
         ImmutableArray<TimeWindowModel> timeWindows,
         ClusterModel? cluster = null,
         string digest = "",
-        ImmutableArray<AdminTokenModel> adminTokens = default)
+        ImmutableArray<AdminTokenModel> adminTokens = default,
+        StoreModel? store = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -55,6 +56,7 @@ internal static class GatewaySnapshotFactory
             Prices = prices,
             Ledger = ledger,
             Cluster = cluster ?? ClusterModel.Off,
+            Store = store ?? StoreModel.Off,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -87,6 +89,7 @@ internal static class GatewaySnapshotFactory
         Prices = snapshot.Prices,
         Ledger = snapshot.Ledger,
         Cluster = snapshot.Cluster,
+        Store = snapshot.Store,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
@@ -128,6 +131,7 @@ internal static class GatewaySnapshotFactory
             Prices = file.Prices,
             Ledger = file.Ledger,
             Cluster = file.Cluster,
+            Store = file.Store,
             Digest = file.Digest,
             Workers = file.Workers,
             Classes = file.Classes,

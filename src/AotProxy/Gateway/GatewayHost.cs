@@ -95,6 +95,14 @@ internal sealed class GatewayHost : IAsyncDisposable
         {
             ledger = LedgerWriter.Open(snapshot.Ledger, time, loggerFactory.CreateLogger("AotProxy.Ledger"), out var read);
             totals = read;
+            if (snapshot.Store.Enabled)
+            {
+                // [store]: the rows go on to the shared ledger, and seed from it without [cluster]. With
+                // [cluster], each replica seeds the shared budgets with its own rows (its file),
+                // which sum to the fleet's; the fleet's totals from each would count them N times.
+                totals = await ledger.ShareAsync(snapshot.Store, seed: !snapshot.Cluster.Enabled, loggerFactory.CreateLogger("AotProxy.Ledger"), cancellationToken).ConfigureAwait(false) ?? totals;
+            }
+
             usage.Seed(totals, time.GetUtcNow());
         }
 
