@@ -5,6 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The deploy kit's checks (tests/AotProxy.FunctionalTests/DeployKitTests.cs) read deploy/ with
+# Debian's tools, no container engine or cluster: kubectl (kustomize offline), docker-compose
+# (`config` parses and validates the compose file), haproxy (`-c` checks its config) and
+# python3-yaml (YAML to JSON).
+missing=()
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: ${missing[*]} not installed; run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 if ! command -v redis-server >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: redis-server is not installed; run as root, or: sudo apt-get install -y redis-server" >&2
@@ -12,6 +30,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
+# postgresql: the shared ledger's tests start their own on a loopback port (tests/Shared/
+# PostgresServer.cs: initdb and pg_ctl from /usr/lib/postgresql/*/bin) and fail, never skip, without it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: postgresql is not installed; run as root, or: sudo apt-get install -y postgresql" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
 dotnet test AotProxy.sln "$@"

@@ -26,6 +26,9 @@ return args2.Command switch
     "demo" => await DemoCommand.RunAsync(args2).ConfigureAwait(false),
     "simulate" => await SimulateCommand.RunAsync(args2).ConfigureAwait(false),
     "usage" => UsageCommand.Run(args2, Console.Out, Console.Error),
+    "tenants" => await TenantsCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
+    "keys" => await KeysCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
+    "audit" => await AuditCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
     "status" or "workers" or "queues" or "cluster" or "drain" or "undrain" => await AdminCommand.RunAsync(args2).ConfigureAwait(false),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
@@ -54,6 +57,15 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy status | workers | queues | cluster
                                                 read the admin API (--admin URL, --token T)
           aotproxy drain NAME | undrain NAME
+          aotproxy tenants [list | create NAME | update NAME | delete NAME] [--class C] [--weight N] [--models a,b]
+                   [--rpm N] [--tpm N] [--max-in-flight N] [--budget-tokens N] [--monthly-budget-tokens N]
+                   [--budget-usd X] [--monthly-budget-usd X] [--environment E] [--json]
+                                                runtime tenants (the tenant store), through the admin API
+          aotproxy keys list TENANT | issue TENANT [--label L] [--expires-at T] [--window 09:00-17:00]
+                   | revoke TENANT ID | rotate TENANT ID --valid-until T [--json]
+                                                issue (shown once), list, revoke and rotate API keys
+          aotproxy audit [--since D] [--limit N] [--json]
+                                                who changed which tenant or key, when
           aotproxy usage [--since 2026-11-01] [--until 2026-11-30] [--by tenant|model|day]
                    [--config FILE | --ledger PATH] [--json]
                                                 usage from the ledger: requests, tokens, cost, errors

@@ -12,6 +12,7 @@ using AotProxy.Identity;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Tenancy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -32,10 +33,15 @@ internal sealed class AdminHandler(
     ClusterMembership? cluster,
     TimeProvider time,
     ILogger logger,
-    SharedWorkerSlots? sharedSlots = null)
+    SharedWorkerSlots? sharedSlots = null,
+    TenantDirectory? tenants = null)
 {
+    // The caller while no admin token is configured: the API is open (on loopback by default).
+    private static readonly AdminTokenModel OpenAccess = new(AdminTokenModel.OpenActor, [], AdminRole.Admin);
+
     private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, cluster, time);
     private readonly AdminCommands _commands = new(config, logger, sharedSlots);
+    private readonly TenantEndpoints _tenants = new(tenants, time);
 
     public Task HandleAsync(HttpContext context)
     {
@@ -53,24 +59,36 @@ internal sealed class AdminHandler(
             };
         }
 
-        if (!IsAuthorized(context, state.Current.Config))
+        if (Authorize(context, state.Current.Config) is not { } token)
         {
             return OpenAiError.WriteAsync(context, 401, "invalid_request_error", "invalid_admin_token", "The admin API needs 'Authorization: Bearer <admin token>'.");
         }
 
+        if (!isGet && token.Role != AdminRole.Admin)
+        {
+            return OpenAiError.WriteAsync(context, 403, "invalid_request_error", "permission_denied", $"Admin token '{token.Id}' is read-only: it may GET, and {context.Request.Method} needs a token with role \"admin\".");
+        }
+
+        if (path.StartsWith("/api/tenants/", StringComparison.Ordinal))
+        {
+            return TenantAsync(context, path, token.Id);
+        }
+
         return (path, isGet, isPost) switch
         {
+            ("/api/tenants", _, true) => _tenants.CreateTenantAsync(context, token.Id),
+            ("/api/audit", true, _) => _tenants.AuditAsync(context),
             ("/api/status", true, _) => JsonAsync(context, 200, _reports.Status(), AdminJsonContext.Default.StatusResponse),
             ("/api/workers", true, _) => JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray),
-            ("/api/config/reload", _, true) => ReloadAsync(context),
+            ("/api/config/reload", _, true) => ReloadAsync(context, token.Id),
             ("/api/routing/stats", true, _) => JsonAsync(context, 200, _reports.RoutingStats(), AdminJsonContext.Default.RoutingStatsResponse),
             ("/api/queues", true, _) => JsonAsync(context, 200, _reports.Queues(), AdminJsonContext.Default.QueuesResponse),
             ("/api/cluster", true, _) => JsonAsync(context, 200, _reports.Cluster(), AdminJsonContext.Default.ClusterResponse),
             ("/api/tenants", true, _) => JsonAsync(context, 200, _reports.Tenants(), AdminJsonContext.Default.TenantReportArray),
             ("/api/usage", true, _) => UsageAsync(context),
             ("/api/circuit-breaker/stats", true, _) => JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray),
-            (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path),
-            (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path),
+            (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path, token.Id),
+            (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path, token.Id),
             _ => OpenAiError.NotFound(context),
         };
     }
@@ -94,23 +112,58 @@ internal sealed class AdminHandler(
         };
     }
 
-    private static bool IsAuthorized(HttpContext context, GatewaySnapshot snapshot)
+    // The caller's admin token (server.admin_token_sha256 is "default", [[admin_tokens]] the
+    // others), compared in constant time with each; null: none matches. OpenAccess while none is
+    // configured.
+    private static AdminTokenModel? Authorize(HttpContext context, GatewaySnapshot snapshot)
     {
-        var expected = snapshot.Server.AdminTokenSha256;
-        if (expected.IsEmpty)
+        var tokens = snapshot.AdminTokens;
+        if (tokens.IsEmpty)
         {
-            return true;
+            return OpenAccess;
         }
 
         var token = ApiKeyIndex.BearerToken(context.Request.Headers.Authorization.ToString());
         if (token.Length > 1024)
         {
-            return false;
+            return null;
         }
 
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         ApiKeyIndex.Digest(token, digest);
-        return CryptographicOperations.FixedTimeEquals(digest, expected.AsSpan());
+        AdminTokenModel? match = null;
+        foreach (var candidate in tokens)
+        {
+            if (CryptographicOperations.FixedTimeEquals(digest, candidate.Sha256.AsSpan()))
+            {
+                match = candidate;
+            }
+        }
+
+        return match;
+    }
+
+    // /api/tenants/{name}[/keys[/{id}[/rotate]]]: the names unescaped.
+    private Task TenantAsync(HttpContext context, string path, string actor)
+    {
+        var parts = path["/api/tenants/".Length..].Split('/');
+        if (parts.Any(p => p.Length == 0))
+        {
+            return OpenAiError.NotFound(context);
+        }
+
+        var name = Uri.UnescapeDataString(parts[0]);
+        var method = context.Request.Method;
+        return (parts.Length, parts.Length > 1 ? parts[1] : "", parts.Length > 3 ? parts[3] : "") switch
+        {
+            (1, _, _) when HttpMethods.IsPatch(method) => _tenants.UpdateTenantAsync(context, name, actor),
+            (1, _, _) when HttpMethods.IsDelete(method) => _tenants.DeleteTenantAsync(context, name, actor),
+            (2, "keys", _) when HttpMethods.IsGet(method) => _tenants.ListKeysAsync(context, name),
+            (2, "keys", _) when HttpMethods.IsPost(method) => _tenants.IssueKeyAsync(context, name, actor),
+            (3, "keys", _) when HttpMethods.IsDelete(method) => _tenants.RevokeKeyAsync(context, name, Uri.UnescapeDataString(parts[2]), actor),
+            (4, "keys", "rotate") when HttpMethods.IsPost(method) => _tenants.RotateKeyAsync(context, name, Uri.UnescapeDataString(parts[2]), actor),
+            _ => OpenAiError.NotFound(context),
+        };
     }
 
     // GET /api/usage: the query checked here, the scan off the epoll thread (AdminReports.UsageAsync).
@@ -134,7 +187,10 @@ internal sealed class AdminHandler(
         var aborted = context.RequestAborted;
         try
         {
-            report = await AdminReports.UsageAsync(path, usageQuery, aborted).ConfigureAwait(false);
+            // [store]: every replica's rows, from the shared ledger.
+            report = ledger.Shipper is { } shipper
+                ? new UsageResponse(usageQuery.ByName, usageQuery.Since, usageQuery.Until, await shipper.Shared.RunAsync(usageQuery, aborted).ConfigureAwait(false))
+                : await AdminReports.UsageAsync(path, usageQuery, aborted).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -145,18 +201,24 @@ internal sealed class AdminHandler(
             await OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The usage ledger {path} cannot be read: {ex.Message}").ConfigureAwait(false);
             return;
         }
+        catch (Exception ex) when (ledger.Shipper is { } shipper && LedgerShipper.IsStoreFailure(ex))
+        {
+            await OpenAiError.WriteAsync(context, 503, "server_error", "ledger_unavailable", $"The shared ledger {shipper.Shared.Address} cannot be read: {ex.GetBaseException().Message}").ConfigureAwait(false);
+            return;
+        }
 
         await JsonAsync(context, 200, report, AdminJsonContext.Default.UsageResponse).ConfigureAwait(false);
     }
 
-    private async Task ReloadAsync(HttpContext context)
+    private async Task ReloadAsync(HttpContext context, string actor)
     {
         var status = await _commands.ReloadAsync(context.RequestAborted).ConfigureAwait(false);
+        await _tenants.RecordAsync("config.reload", config.Path ?? "", actor, status.Ok ? $"applied revision {status.Revision}" : $"rejected: {status.Errors.Length} errors").ConfigureAwait(false);
         await JsonAsync(context, status.Ok ? 200 : 422, AdminReports.Reload(status), AdminJsonContext.Default.ReloadReport).ConfigureAwait(false);
     }
 
     // POST /api/workers/{name}/drain | /api/workers/{name}/undrain
-    private async Task DrainAsync(HttpContext context, string path)
+    private async Task DrainAsync(HttpContext context, string path, string actor)
     {
         var (worker, action, notFound) = Target(context, path, "/api/workers/");
         if (worker is null)
@@ -173,25 +235,29 @@ internal sealed class AdminHandler(
         }
 
         await _commands.SetDrainingAsync(worker, drain).ConfigureAwait(false);
+        await _tenants.RecordAsync(drain ? "worker.drain" : "worker.undrain", worker.Name, actor).ConfigureAwait(false);
         await JsonAsync(context, 200, _reports.Workers(), AdminJsonContext.Default.WorkerReportArray).ConfigureAwait(false);
     }
 
     // POST /api/circuit-breaker/{name}/reset
-    private Task ResetBreakerAsync(HttpContext context, string path)
+    private async Task ResetBreakerAsync(HttpContext context, string path, string actor)
     {
         var (worker, action, notFound) = Target(context, path, "/api/circuit-breaker/");
         if (worker is null)
         {
-            return notFound!;
+            await notFound!.ConfigureAwait(false);
+            return;
         }
 
         if (action != "reset")
         {
-            return OpenAiError.NotFound(context);
+            await OpenAiError.NotFound(context).ConfigureAwait(false);
+            return;
         }
 
         _commands.ResetBreaker(worker);
-        return JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray);
+        await _tenants.RecordAsync("breaker.reset", worker.Name, actor).ConfigureAwait(false);
+        await JsonAsync(context, 200, _reports.Breakers(), AdminJsonContext.Default.BreakerReportArray).ConfigureAwait(false);
     }
 
     // {prefix}{name}/{action}: the named worker and the action, or the 404 being written.
@@ -225,7 +291,7 @@ internal sealed class AdminHandler(
         return context.Response.WriteAsync(text, context.RequestAborted);
     }
 
-    private static Task JsonAsync<T>(HttpContext context, int status, T value, JsonTypeInfo<T> typeInfo)
+    internal static Task JsonAsync<T>(HttpContext context, int status, T value, JsonTypeInfo<T> typeInfo)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";

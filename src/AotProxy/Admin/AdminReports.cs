@@ -116,7 +116,8 @@ internal sealed class AdminReports(
     public TenantReport[] Tenants()
     {
         var accounts = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
-        return [.. state.Current.Config.Tenants.Select(t =>
+        var config = state.Current.Config;
+        return [.. config.Tenants.Select(t =>
         {
             var used = usage.Of(t.Name);
             var limited = limits.Of(t.Name);
@@ -153,7 +154,8 @@ internal sealed class AdminReports(
                 budget?.SpentTokens,
                 month?.Tokens,
                 Usd(budget?.SpentNanos),
-                Usd(month?.Nanos));
+                Usd(month?.Nanos),
+                config.StoreTenants.Contains(t.Name) ? "store" : "file");
         })];
     }
 

@@ -2,13 +2,14 @@ using AotProxy.Configuration;
 using AotProxy.Gateway;
 using AotProxy.Hosting;
 using AotProxy.Ledger;
+using AotProxy.Tenancy;
 using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Cli;
 
 // What `serve` and `demo` share: start the gateway, announce it, watch the file (if any), wait
-// for SIGTERM, stop gracefully, exit 0 (1 when the usage ledger cannot be opened or an address
-// cannot be bound: one line on stderr that says why).
+// for SIGTERM, stop gracefully, exit 0 (1 when the usage ledger or the tenant store cannot be
+// opened, the store conflicts with the file, or an address cannot be bound: one line on stderr that says why).
 internal static class GatewayRunner
 {
     public static async Task<int> RunAsync(ConfigStore store, bool watch, ILoggerFactory loggerFactory, Func<GatewayHost, Task>? onReady = null)
@@ -19,7 +20,7 @@ internal static class GatewayRunner
         {
             host = await GatewayHost.StartAsync(store, loggerFactory, TimeProvider.System).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is LedgerUnavailableException or ListenFailedException)
+        catch (Exception ex) when (ex is LedgerUnavailableException or TenantStoreException or ListenFailedException)
         {
             Console.Error.WriteLine($"aotproxy: {ex.Message}");
             return 1;

@@ -3,13 +3,15 @@ using System.Text.Json;
 using AotProxy.Admin.Contracts;
 using AotProxy.Configuration;
 using AotProxy.Ledger;
+using AotProxy.Store;
 using Microsoft.Data.Sqlite;
 
 namespace AotProxy.Cli;
 
 // `aotproxy usage [--since DAY] [--until DAY] [--by tenant|model|day] [--config FILE | --ledger PATH] [--json]`:
 // the ledger summed per group, read straight from the SQLite file (the gateway may be running:
-// WAL lets a reader in beside the writer). The same UsageQuery serves GET /api/usage.
+// WAL lets a reader in beside the writer), or from the shared ledger when the config sets
+// [store] postgres_url (--ledger PATH still reads that file). The same UsageQuery serves GET /api/usage.
 internal static class UsageCommand
 {
     public static int Run(CliArgs args, TextWriter output, TextWriter errors)
@@ -26,9 +28,14 @@ internal static class UsageCommand
             return 2;
         }
 
-        if (LedgerPath(args, errors) is not { } path)
+        if (LedgerPath(args, errors, out var store) is not { } path)
         {
             return 2;
+        }
+
+        if (store is not null)
+        {
+            return Print(args, output, query, SharedRows(store, query, errors));
         }
 
         if (!File.Exists(path))
@@ -49,6 +56,35 @@ internal static class UsageCommand
             return 1;
         }
 
+        return Print(args, output, query, rows);
+    }
+
+    // [store] postgres_url: every replica's rows; null (said on `errors`) when it cannot be read.
+    private static UsageRow[]? SharedRows(PostgresAddress store, UsageQuery query, TextWriter errors)
+    {
+        var shared = new PostgresLedger(store);
+        try
+        {
+            return shared.RunAsync(query, CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (LedgerShipper.IsStoreFailure(ex))
+        {
+            errors.WriteLine($"aotproxy usage: cannot read the shared ledger {store}: {ex.GetBaseException().Message}");
+            return null;
+        }
+        finally
+        {
+            shared.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private static int Print(CliArgs args, TextWriter output, UsageQuery query, UsageRow[]? rows)
+    {
+        if (rows is null)
+        {
+            return 1;
+        }
+
         if (args.Flag("json"))
         {
             output.WriteLine(JsonSerializer.Serialize(new UsageResponse(query.ByName, query.Since, query.Until, rows), AdminJsonContext.Default.UsageResponse));
@@ -61,9 +97,11 @@ internal static class UsageCommand
         return 0;
     }
 
-    // --ledger PATH, else the ledger.path of --config FILE (default configs/aotproxy.toml).
-    private static string? LedgerPath(CliArgs args, TextWriter errors)
+    // --ledger PATH, else the ledger.path of --config FILE (default configs/aotproxy.toml), and
+    // its [store] postgres_url when set (store: the shared ledger is read instead of the file).
+    private static string? LedgerPath(CliArgs args, TextWriter errors, out PostgresAddress? store)
     {
+        store = null;
         if (args.Option("ledger") is { } ledger)
         {
             return Path.GetFullPath(ledger);
@@ -83,6 +121,7 @@ internal static class UsageCommand
             return null;
         }
 
+        store = snapshot.Store.Postgres;
         return snapshot.Ledger.Path;
     }
 
@@ -108,20 +147,8 @@ internal static class UsageCommand
                 rows.Sum(r => r.Errors)));
         }
 
-        var widths = new int[header.Length];
-        foreach (var line in lines)
-        {
-            for (var i = 0; i < line.Length; i++)
-            {
-                widths[i] = Math.Max(widths[i], line[i].Length);
-            }
-        }
-
-        foreach (var line in lines)
-        {
-            // The key left-aligned, the numbers right-aligned.
-            output.WriteLine(string.Join("  ", line.Select((cell, i) => i == 0 ? cell.PadRight(widths[i]) : cell.PadLeft(widths[i]))).TrimEnd());
-        }
+        // The key left-aligned, the numbers right-aligned.
+        TextTable.Write(output, lines, _ => true);
 
         if (rows.Length == 0)
         {

@@ -33,6 +33,10 @@ internal sealed class ConfigStore
         _lastReload = new ReloadStatus(initial.LoadedAt, Ok: true, initial.Revision, []);
     }
 
+    // What a valid file would break outside itself (the tenant store's tenants and keys,
+    // TenantDirectory.Conflicts): errors reject the reload as the file's own would. null: nothing to check.
+    public Func<GatewaySnapshot, ImmutableArray<ConfigError>>? Check { get; set; }
+
     // Fired after every reload attempt, applied or not.
     public event Action<ReloadStatus>? Reloaded;
 
@@ -81,9 +85,9 @@ internal sealed class ConfigStore
             else
             {
                 var result = ConfigLoader.LoadFile(Path, previous.Revision + 1, _time);
-                if (result.IsValid)
+                var errors = result.Snapshot is { } valid ? Check?.Invoke(valid) ?? [] : result.Errors;
+                if (result.Snapshot is { } next && errors.IsEmpty)
                 {
-                    var next = result.Snapshot;
                     _current = next;
                     Volatile.Read(ref _apply)?.Invoke(next);
                     status = new ReloadStatus(next.LoadedAt, Ok: true, next.Revision, []);
@@ -91,8 +95,8 @@ internal sealed class ConfigStore
                 }
                 else
                 {
-                    status = new ReloadStatus(_time.GetUtcNow(), Ok: false, previous.Revision, result.Errors);
-                    Report(Path, previous.Revision, result.Errors);
+                    status = new ReloadStatus(_time.GetUtcNow(), Ok: false, previous.Revision, errors);
+                    Report(Path, previous.Revision, errors);
                 }
             }
 

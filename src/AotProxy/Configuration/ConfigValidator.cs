@@ -22,6 +22,7 @@ internal static class ConfigValidator
         var limits = LimitsRules.Validate(context, config.Limits);
         var ledger = LedgerRules.Validate(context, config.Ledger);
         var cluster = ClusterRules.Validate(context, config.Cluster);
+        var store = StoreRules.Validate(context, config.Store, ledger);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -29,12 +30,13 @@ internal static class ConfigValidator
         var jwt = JwtRules.Validate(context, config.Jwt, inputs);
         var windows = TimeWindowRules.Validate(context, config.TimeWindows, classes, scheduler.BucketCount);
         var prices = PriceRules.Validate(context, config.Prices);
+        var adminTokens = AdminTokenRules.Validate(context, config.AdminTokens, server.AdminTokenSha256);
         if (context.HasErrors)
         {
             return ConfigLoadResult.Failure(context.Errors(keys));
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store));
     }
 }

@@ -34,6 +34,8 @@ internal sealed record GatewayConfig
 
     public ClusterConfig Cluster { get; init; } = new();
 
+    public StoreConfig Store { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];
@@ -43,6 +45,8 @@ internal sealed record GatewayConfig
     public IReadOnlyList<TimeWindowConfig> TimeWindows { get; init; } = [];
 
     public IReadOnlyList<PriceConfig> Prices { get; init; } = [];
+
+    public IReadOnlyList<AdminTokenConfig> AdminTokens { get; init; } = [];
 
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }

@@ -42,6 +42,9 @@ internal sealed class GatewaySnapshot
     // [cluster]: Off for a gateway that runs alone.
     public ClusterModel Cluster { get; init; } = ClusterModel.Off;
 
+    // [store]: Off for a gateway whose ledger is its local file only.
+    public StoreModel Store { get; init; } = StoreModel.Off;
+
     // What replicas compare to find one on another config (ConfigDigest): the same on every
     // replica that loaded the same policy, unlike Revision. "" for a hand-built snapshot.
     public string Digest { get; init; } = string.Empty;
@@ -59,6 +62,13 @@ internal sealed class GatewaySnapshot
     public required ApiKeyIndex ApiKeys { get; init; }
 
     public required AuthModel Auth { get; init; }
+
+    // server.admin_token_sha256 (id "default") and [[admin_tokens]]; empty: the admin API is open.
+    public ImmutableArray<AdminTokenModel> AdminTokens { get; init; } = [];
+
+    // The tenants and keys of the tenant store (Tenancy/) merged into this snapshot: none for a
+    // snapshot read from the file alone. Tenants above holds the file's and the store's.
+    public FrozenSet<string> StoreTenants { get; init; } = FrozenSet<string>.Empty;
 
     public required JwtModel Jwt { get; init; }
 

@@ -32,7 +32,9 @@ internal static class GatewaySnapshotFactory
         JwtModel jwt,
         ImmutableArray<TimeWindowModel> timeWindows,
         ClusterModel? cluster = null,
-        string digest = "")
+        string digest = "",
+        ImmutableArray<AdminTokenModel> adminTokens = default,
+        StoreModel? store = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -54,6 +56,7 @@ internal static class GatewaySnapshotFactory
             Prices = prices,
             Ledger = ledger,
             Cluster = cluster ?? ClusterModel.Off,
+            Store = store ?? StoreModel.Off,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -61,6 +64,7 @@ internal static class GatewaySnapshotFactory
             Tenants = tenants,
             ApiKeys = apiKeys,
             Auth = auth,
+            AdminTokens = adminTokens.IsDefault ? DefaultToken(server) : adminTokens,
             Jwt = jwt,
             Callers = new CallerResolver(apiKeys, tenantsByName, classesByName, auth, jwtValidator),
             TimeWindows = timeWindows,
@@ -85,6 +89,7 @@ internal static class GatewaySnapshotFactory
         Prices = snapshot.Prices,
         Ledger = snapshot.Ledger,
         Cluster = snapshot.Cluster,
+        Store = snapshot.Store,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
@@ -92,11 +97,60 @@ internal static class GatewaySnapshotFactory
         Tenants = snapshot.Tenants,
         ApiKeys = snapshot.ApiKeys,
         Auth = snapshot.Auth,
+        AdminTokens = snapshot.AdminTokens,
+        StoreTenants = snapshot.StoreTenants,
         Jwt = snapshot.Jwt,
         Callers = snapshot.Callers,
         TimeWindows = snapshot.TimeWindows,
         ClassOverrides = snapshot.ClassOverrides,
     };
+
+    // The file's snapshot with the tenant store's tenants added (after the file's, whose names they
+    // never take: TenantDirectory checks) and its issued keys: the tenants' indexes are rebuilt, the
+    // rest is the file's as it was. What the identify stage reads then holds both, so a key issued
+    // or revoked through the admin API needs no lookup of its own per request.
+    public static GatewaySnapshot WithStore(GatewaySnapshot file, ImmutableArray<TenantModel> storeTenants, IReadOnlyList<IssuedKey> issued)
+    {
+        var tenants = file.Tenants.AddRange(storeTenants);
+        var tenantsByName = ByName(tenants);
+        var apiKeys = new ApiKeyIndex(tenants, issued);
+        var jwtValidator = file.Jwt.Enabled ? new JwtValidator(file.Jwt, tenantsByName, file.ClassesByName) : null;
+        return new GatewaySnapshot
+        {
+            Revision = file.Revision,
+            LoadedAt = file.LoadedAt,
+            Source = file.Source,
+            Server = file.Server,
+            Forwarding = file.Forwarding,
+            Routing = file.Routing,
+            Health = file.Health,
+            CircuitBreaker = file.CircuitBreaker,
+            Retries = file.Retries,
+            Scheduler = file.Scheduler,
+            Limits = file.Limits,
+            Prices = file.Prices,
+            Ledger = file.Ledger,
+            Cluster = file.Cluster,
+            Store = file.Store,
+            Digest = file.Digest,
+            Workers = file.Workers,
+            Classes = file.Classes,
+            ClassesByName = file.ClassesByName,
+            Tenants = tenants,
+            ApiKeys = apiKeys,
+            Auth = file.Auth,
+            AdminTokens = file.AdminTokens,
+            StoreTenants = storeTenants.Select(t => t.Name).ToFrozenSet(StringComparer.Ordinal),
+            Jwt = file.Jwt,
+            Callers = new CallerResolver(apiKeys, tenantsByName, file.ClassesByName, file.Auth, jwtValidator),
+            TimeWindows = file.TimeWindows,
+            ClassOverrides = file.ClassOverrides,
+        };
+    }
+
+    // A snapshot built without [[admin_tokens]]: server.admin_token_sha256 alone, as before them.
+    private static ImmutableArray<AdminTokenModel> DefaultToken(ServerModel server) =>
+        server.AdminTokenSha256.IsEmpty ? [] : [new AdminTokenModel(AdminTokenModel.DefaultId, server.AdminTokenSha256, AdminRole.Admin)];
 
     // The first of each name: a file with a duplicate is rejected, but its snapshot is still built
     // so that validation can go on, and ToFrozenDictionary would throw on the duplicate.

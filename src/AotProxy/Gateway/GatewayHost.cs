@@ -10,6 +10,7 @@ using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Tenancy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ITimer _scavenger;
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
+    private TenantDirectory? _tenants;
     private SharedWorkerSlots? _sharedSlots;
     private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
@@ -72,8 +74,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     // null when ledger.path = "".
     public LedgerWriter? Ledger => _ledger;
 
-    // Throws LedgerUnavailableException when the ledger cannot be opened, ListenFailedException
-    // when an address cannot be bound: nothing is left running then.
+    // The tenant store's tenants and keys; null when ledger.path = "" (no file to keep them in).
+    public TenantDirectory? Tenants => _tenants;
+
+    // Throws LedgerUnavailableException when the ledger cannot be opened, TenantStoreException when
+    // the tenant store cannot be read or conflicts with the file, ListenFailedException when an
+    // address cannot be bound: nothing is left running then.
     public static async Task<GatewayHost> StartAsync(ConfigStore config, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken cancellationToken = default)
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
@@ -89,7 +95,37 @@ internal sealed class GatewayHost : IAsyncDisposable
         {
             ledger = LedgerWriter.Open(snapshot.Ledger, time, loggerFactory.CreateLogger("AotProxy.Ledger"), out var read);
             totals = read;
+            if (snapshot.Store.Enabled)
+            {
+                // [store]: the rows go on to the shared ledger, and seed from it without [cluster]. With
+                // [cluster], each replica seeds the shared budgets with its own rows (its file),
+                // which sum to the fleet's; the fleet's totals from each would count them N times.
+                totals = await ledger.ShareAsync(snapshot.Store, seed: !snapshot.Cluster.Enabled, loggerFactory.CreateLogger("AotProxy.Ledger"), cancellationToken).ConfigureAwait(false) ?? totals;
+            }
+
             usage.Seed(totals, time.GetUtcNow());
+        }
+
+        // The tenant store (runtime tenants and keys) lives in the ledger's file: merged into the
+        // snapshot the state starts on, and into every reload's (TenantDirectory.ApplyFile).
+        TenantDirectory? tenants = null;
+        if (ledger is not null)
+        {
+            try
+            {
+                tenants = new TenantDirectory(SqliteTenantStore.Open(snapshot.Ledger.Path), snapshot, time, loggerFactory.CreateLogger("AotProxy.Tenancy"));
+                snapshot = tenants.Initial();
+            }
+            catch (TenantStoreException)
+            {
+                if (tenants is not null)
+                {
+                    await tenants.DisposeAsync().ConfigureAwait(false);
+                }
+
+                await ledger.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
 
         // Capacity that changes between reloads (health, breakers, drains) reaches admission
@@ -102,7 +138,17 @@ internal sealed class GatewayHost : IAsyncDisposable
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
         var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, compaction, logger);
-        config.AppliesTo(state.Apply);
+        if (tenants is null)
+        {
+            config.AppliesTo(state.Apply);
+        }
+        else
+        {
+            config.Check = tenants.Conflicts;
+            config.AppliesTo(tenants.ApplyFile);
+            tenants.AppliesTo(state.Apply);
+        }
+
         var http = UpstreamClient.Create(() => state.Current.Config.Forwarding.ConnectTimeout);
         var discovery = new ModelDiscovery(state, http, time, routingLogger);
         discovery.Start();
@@ -131,7 +177,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
-        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots);
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots, tenants);
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -161,6 +207,11 @@ internal sealed class GatewayHost : IAsyncDisposable
             await monitor.DisposeAsync().ConfigureAwait(false);
             await compaction.DisposeAsync().ConfigureAwait(false);
             http.Dispose();
+            if (tenants is not null)
+            {
+                await tenants.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (ledger is not null)
             {
                 await ledger.DisposeAsync().ConfigureAwait(false);
@@ -170,6 +221,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
 
         var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, time, logger);
+        host._tenants = tenants;
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
         sharedSlots?.Start();
@@ -262,6 +314,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         await _discovery.DisposeAsync().ConfigureAwait(false);
         await _monitor.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
+        if (_tenants is not null)
+        {
+            // After the listeners: the keys' last use as the last requests left it.
+            await _tenants.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_ledger is not null)
         {
             // After the listeners: the last requests' rows are queued by now, and go to disk here.

@@ -78,6 +78,9 @@ internal sealed class GatewayState
         previous.Replace();
     }
 
+    private static string Describe(StoreModel store) =>
+        $"{store.Postgres?.ToString() ?? "(none)"}, ledger_retention_months {store.RetentionMonths.ToString(CultureInfo.InvariantCulture)}";
+
     private static string Describe(ClusterModel cluster) => cluster.Enabled
         ? $"{cluster.Store} replica={cluster.Replica} heartbeat={Duration.Format(cluster.Heartbeat)} member_ttl={Duration.Format(cluster.MemberTtl)} store_down={cluster.StoreDown}"
         : "off";
@@ -110,6 +113,12 @@ internal sealed class GatewayState
         if (previous.Ledger.Path != next.Ledger.Path)
         {
             GatewayLog.RestartNeeded(_logger, "ledger.path", previous.Ledger.Path, next.Ledger.Path);
+        }
+
+        // The shipper and its Postgres connections are made at startup (LedgerShipper).
+        if (previous.Store != next.Store)
+        {
+            GatewayLog.RestartNeeded(_logger, "store", Describe(previous.Store), Describe(next.Store));
         }
 
         // The replica joined its cluster at startup, under its name, with its heartbeat.

@@ -75,6 +75,8 @@ internal static class OpenAiError
             IdentifyFailure.InvalidTenantHeader => (TrustedHeader, "The x-tenant header must name one configured tenant."),
             IdentifyFailure.InvalidTierHeader => (TrustedHeader, "The x-customer-tier header must name one configured class."),
             IdentifyFailure.InvalidPriorityHeader => (TrustedHeader, "The x-priority header must be one integer from 0 (most important) to 9."),
+            IdentifyFailure.ExpiredApiKey => ("expired_api_key", "The API key has expired (its expires_at or a rotation's valid_until has passed)."),
+            IdentifyFailure.OutsideKeyWindow => ("api_key_outside_window", "The API key may not be used at this time of day (its window, UTC)."),
             _ => ("invalid_api_key", "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."),
         };
         if (code == Token)

@@ -13,21 +13,26 @@ internal sealed class ApiKeyIndex
 {
     private readonly FrozenDictionary<ulong, Entry[]> _byPrefix;
 
-    public ApiKeyIndex(IEnumerable<TenantModel> tenants)
+    // issued: the tenant store's keys (Tenancy/), each of a tenant in `tenants`.
+    public ApiKeyIndex(IEnumerable<TenantModel> tenants, IEnumerable<IssuedKey>? issued = null)
     {
         var groups = new Dictionary<ulong, List<Entry>>();
+        var byName = new Dictionary<string, TenantModel>(StringComparer.Ordinal);
         foreach (var tenant in tenants)
         {
+            byName.TryAdd(tenant.Name, tenant);
             foreach (var hash in tenant.ApiKeySha256)
             {
                 var digest = hash.AsSpan().ToArray();
-                var prefix = BitConverter.ToUInt64(digest, 0);
-                if (!groups.TryGetValue(prefix, out var list))
-                {
-                    groups[prefix] = list = [];
-                }
+                Add(groups, new Entry(digest, tenant, KeyIdOf(digest), long.MaxValue, KeyWindow.Always, null));
+            }
+        }
 
-                list.Add(new Entry(digest, tenant, KeyIdOf(digest)));
+        foreach (var key in issued ?? [])
+        {
+            if (byName.TryGetValue(key.Tenant, out var tenant))
+            {
+                Add(groups, new Entry(key.Sha256.AsSpan().ToArray(), tenant, key.Id, key.NotAfterMs, key.Window, key.Use));
             }
         }
 
@@ -36,10 +41,15 @@ internal sealed class ApiKeyIndex
 
     public TenantModel? Find(ReadOnlySpan<char> apiKey) => Find(apiKey, out _);
 
-    // keyId: the key's KeyIdOf, "" when no key matches.
-    public TenantModel? Find(ReadOnlySpan<char> apiKey, out string keyId)
+    public TenantModel? Find(ReadOnlySpan<char> apiKey, out string keyId) => Find(apiKey, TimeProvider.System, out keyId, out _);
+
+    // keyId: the key's KeyIdOf (an issued key's id), "" when no key matches. An issued key past its
+    // expiry or valid_until, or outside its window, is no match (failure says which); the clock is
+    // read only for an issued key, so a file key costs what it always did.
+    public TenantModel? Find(ReadOnlySpan<char> apiKey, TimeProvider time, out string keyId, out IdentifyFailure failure)
     {
         keyId = string.Empty;
+        failure = IdentifyFailure.InvalidApiKey;
         if (apiKey.IsEmpty || apiKey.Length > 1024)
         {
             return null;
@@ -53,17 +63,41 @@ internal sealed class ApiKeyIndex
             return null;
         }
 
-        TenantModel? match = null;
+        Entry? match = null;
         foreach (var candidate in candidates)
         {
             if (CryptographicOperations.FixedTimeEquals(candidate.Digest, digest))
             {
-                match = candidate.Tenant;
-                keyId = candidate.KeyId;
+                match = candidate;
             }
         }
 
-        return match;
+        if (match is not { } found)
+        {
+            return null;
+        }
+
+        if (found.Use is { } use)
+        {
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (now >= found.NotAfterMs)
+            {
+                failure = IdentifyFailure.ExpiredApiKey;
+                return null;
+            }
+
+            if (!found.Window.Contains(now))
+            {
+                failure = IdentifyFailure.OutsideKeyWindow;
+                return null;
+            }
+
+            use.Touch(now / 1000);
+        }
+
+        keyId = found.KeyId;
+        failure = IdentifyFailure.None;
+        return found.Tenant;
     }
 
     // "Bearer KEY" -> KEY; anything else -> empty.
@@ -92,5 +126,17 @@ internal sealed class ApiKeyIndex
     // a caller allocates nothing.
     public static string KeyIdOf(ReadOnlySpan<byte> digest) => Convert.ToHexStringLower(digest[..4]);
 
-    private readonly record struct Entry(byte[] Digest, TenantModel Tenant, string KeyId);
+    private static void Add(Dictionary<ulong, List<Entry>> groups, Entry entry)
+    {
+        var prefix = BitConverter.ToUInt64(entry.Digest, 0);
+        if (!groups.TryGetValue(prefix, out var list))
+        {
+            groups[prefix] = list = [];
+        }
+
+        list.Add(entry);
+    }
+
+    // NotAfterMs, Window and Use: an issued key's (Use null: a file key, which never expires).
+    private readonly record struct Entry(byte[] Digest, TenantModel Tenant, string KeyId, long NotAfterMs, KeyWindow Window, KeyUse? Use);
 }

@@ -73,10 +73,10 @@ internal sealed class CallerResolver
             }
             else
             {
-                tenant = _keys.Find(token, out keyId);
+                tenant = _keys.Find(token, time, out keyId, out var failure);
                 if (tenant is null)
                 {
-                    return IdentifyResult.Fail(IdentifyFailure.InvalidApiKey);
+                    return IdentifyResult.Fail(failure);
                 }
 
                 source = IdentitySource.ApiKey;

@@ -12,6 +12,12 @@ internal enum IdentifyFailure
     // An API key that no tenant holds, or an Authorization header that is not "Bearer <key>".
     InvalidApiKey,
 
+    // An issued key (the tenant store's) past its expires_at or a rotation's valid_until.
+    ExpiredApiKey,
+
+    // An issued key used outside its time-of-day window.
+    OutsideKeyWindow,
+
     // JWT
     MalformedToken,       // not base64url, not JSON, claims of the wrong type, duplicate claims
     InvalidText,          // header or claims JSON that is not valid UTF-8, or escapes a lone surrogate

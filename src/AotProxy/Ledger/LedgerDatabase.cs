@@ -10,7 +10,8 @@ internal static class LedgerDatabase
 {
     // PRAGMA user_version: a later schema change can migrate a file it recognizes.
     // 2: the journal table (a version 1 file gets it at the next start).
-    public const int SchemaVersion = 2;
+    // 3: the meta table and the file's ledger_id (the shared ledger's key for its rows).
+    public const int SchemaVersion = 3;
 
     // The columns of a row, in both tables, in LedgerInsert's binding order.
     public const string Columns = """
@@ -67,7 +68,13 @@ internal static class LedgerDatabase
             outcome           TEXT    NOT NULL,
             cost_nanos        INTEGER NOT NULL
         );
-        PRAGMA user_version = 2;
+        -- ledger_id: a UUID made with the file, naming its rows in the shared ledger ([store]).
+        CREATE TABLE IF NOT EXISTS meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
+        PRAGMA user_version = 3;
         """;
 
     // create: make the file and its schema if missing (the gateway); otherwise the file must exist
@@ -119,8 +126,55 @@ internal static class LedgerDatabase
         return moved;
     }
 
-    // Per tenant with rows: tokens and cost, all time and in now's calendar month (UTC).
-    public static UsageTotals[] ReadTotals(SqliteConnection connection, DateTimeOffset now)
+    // The UUID the file was made with: its rows' ledger_id in the shared ledger.
+    public static Guid LedgerId(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT value FROM meta WHERE key = 'ledger_id'";
+        return Guid.ParseExact((string)command.ExecuteScalar()!, "N");
+    }
+
+    // Up to `limit` rows after row `after`, in row order, into `rows` (cleared first).
+    public static void ReadAfter(SqliteConnection connection, long after, int limit, List<SpooledRow> rows)
+    {
+        rows.Clear();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT id, {Columns} FROM requests WHERE id > $after ORDER BY id LIMIT $limit";
+        command.Parameters.AddWithValue("$after", after);
+        command.Parameters.AddWithValue("$limit", limit);
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            var usage = new Usage(reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12) != 0);
+            rows.Add(new SpooledRow(reader.GetInt64(0), new RequestRecord(
+                reader.GetString(1),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
+                reader.GetString(3),
+                reader.GetString(4),
+                reader.GetString(5),
+                reader.GetString(6),
+                reader.GetString(7),
+                usage,
+                reader.GetDouble(13),
+                reader.IsDBNull(14) ? null : reader.GetDouble(14),
+                reader.GetDouble(15),
+                reader.GetInt32(16),
+                reader.GetString(17),
+                reader.GetInt64(18))));
+        }
+    }
+
+    // The last row's number (0: none).
+    public static long LastId(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT coalesce(max(id), 0) FROM requests";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    // Per tenant with rows: tokens and cost, all time and in now's calendar month (UTC); only the
+    // rows after row `after` (those not yet in the shared ledger, LedgerWriter.Open).
+    public static UsageTotals[] ReadTotals(SqliteConnection connection, DateTimeOffset now, long after = 0)
     {
         var utc = now.ToUniversalTime();
         var monthStart = new DateTimeOffset(utc.Year, utc.Month, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
@@ -132,11 +186,12 @@ internal static class LedgerDatabase
                    SUM(cost_nanos),
                    SUM(CASE WHEN time >= $month THEN cost_nanos ELSE 0 END)
             FROM requests
-            WHERE tenant <> ''
+            WHERE tenant <> '' AND id > $after
             GROUP BY tenant
             ORDER BY tenant
             """;
         command.Parameters.AddWithValue("$month", monthStart);
+        command.Parameters.AddWithValue("$after", after);
         using var reader = command.ExecuteReader();
         var totals = new List<UsageTotals>();
         while (reader.Read())

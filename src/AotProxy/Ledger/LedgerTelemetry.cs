@@ -21,11 +21,28 @@ internal sealed class LedgerTelemetry
         _batchSeconds = factory.CreateGauge("llm_gateway_ledger_batch_seconds", "How long the usage ledger's last batch insert (one transaction) took.");
     }
 
-    public void CollectFrom(LedgerWriter ledger) => _registry.AddBeforeCollectCallback(() =>
+    public void CollectFrom(LedgerWriter ledger)
     {
-        _rows.IncTo(ledger.Written);
-        _dropped.IncTo(ledger.Dropped);
-        _queueDepth.Set(ledger.Pending);
-        _batchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
-    });
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            _rows.IncTo(ledger.Written);
+            _dropped.IncTo(ledger.Dropped);
+            _queueDepth.Set(ledger.Pending);
+            _batchSeconds.Set(ledger.LastBatchDuration.TotalSeconds);
+        });
+        if (ledger.Shipper is { } shipper)
+        {
+            // [store] only: a gateway without it shows none of these.
+            var factory = Metrics.WithCustomRegistry(_registry);
+            var shipped = factory.CreateCounter("llm_gateway_ledger_shipped_total", "Rows shipped from the local ledger file to the shared ledger on Postgres ([store] postgres_url).");
+            var spooled = factory.CreateGauge("llm_gateway_ledger_spooled_rows", "Rows in the local ledger file not yet in the shared ledger (they wait while Postgres does not answer).");
+            var up = factory.CreateGauge("llm_gateway_ledger_store_up", "1 while the shared ledger's Postgres answers, else 0.");
+            _registry.AddBeforeCollectCallback(() =>
+            {
+                shipped.IncTo(shipper.Shipped);
+                spooled.Set(shipper.Spooled);
+                up.Set(shipper.StoreUp ? 1 : 0);
+            });
+        }
+    }
 }

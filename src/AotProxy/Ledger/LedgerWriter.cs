@@ -71,6 +71,22 @@ internal sealed class LedgerWriter : IAsyncDisposable
 
     public TimeSpan LastBatchDuration => TimeSpan.FromTicks(Interlocked.Read(ref _lastBatchTicks));
 
+    // [store] postgres_url: ships this file's rows to the shared ledger (null: the file is the ledger).
+    public LedgerShipper? Shipper { get; private set; }
+
+    // [store] postgres_url, once at startup: starts shipping this file's rows to the shared ledger.
+    // seed: returns the shared ledger's totals (every replica's, with this file's rows not yet
+    // shipped) to seed the budgets and the monthly counters from; null when not asked, or when
+    // Postgres did not answer (the file's own totals stand; its rows ship once it answers).
+    public async Task<UsageTotals[]?> ShareAsync(StoreModel store, bool seed, ILogger logger, CancellationToken cancellationToken)
+    {
+        var shipper = new LedgerShipper(new PostgresLedger(store.Postgres!), Path, store.RetentionMonths, _batchSize, _interval, _time, logger);
+        Shipper = shipper;
+        var totals = await shipper.OpenAsync(seed, cancellationToken).ConfigureAwait(false);
+        shipper.Start();
+        return totals;
+    }
+
     // Opens (or creates) the file, reads its totals and starts the writer. Throws
     // LedgerUnavailableException, naming the file or the native library, when it cannot.
     public static LedgerWriter Open(LedgerModel model, TimeProvider time, ILogger logger, out UsageTotals[] totals)
@@ -173,6 +189,12 @@ internal sealed class LedgerWriter : IAsyncDisposable
         _channel.Writer.TryComplete();
         Volatile.Read(ref _batchReady)?.TrySetResult();
         await _loop.DisposeAsync().ConfigureAwait(false);
+        // After the last batch: the shipper's final round takes it to the shared ledger too.
+        if (Shipper is { } shipper)
+        {
+            await shipper.DisposeAsync().ConfigureAwait(false);
+        }
+
         _insert.Dispose();
         _connection.Dispose();
         LedgerLog.Closed(_logger, Written, Dropped);

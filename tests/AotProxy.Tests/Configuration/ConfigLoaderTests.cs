@@ -407,9 +407,9 @@ public sealed class ConfigLoaderTests
     public void ConfigSections_AreEveryTableOfGatewayConfig_NamedAsTheBinderNamesThem()
     {
         Assert.Equal(
-            ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster"],
+            ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster", "store"],
             ConfigSections.Tables.ToArray());
-        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices"], ConfigSections.TableArrays.ToArray());
+        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens"], ConfigSections.TableArrays.ToArray());
         foreach (var table in ConfigSections.Tables)
         {
             Assert.Contains(TestConfig.Load($"[{table}]\nnot_a_key = 1").Errors, e => e.Key == $"{table}.not_a_key");

@@ -113,13 +113,15 @@ public class PackagingTests
     }
 
     [Fact]
-    public void TestScript_InstallsRedis_ThenRunsEveryTest()
+    public void TestScript_InstallsRedisAndPostgres_ThenRunsEveryTest()
     {
         var script = ShellWords.Commands(Read("tests/run.sh"));
 
-        // The cluster tests start their own redis-server (tests/Shared/RedisServer.cs); CI runs
-        // this script on a machine with only the .NET SDK.
+        // The cluster tests start their own redis-server (tests/Shared/RedisServer.cs), the shared
+        // ledger's their own postgres (PostgresServer.cs); CI runs this script on a machine with
+        // only the .NET SDK.
         Assert.Contains(script, w => w.Contains("apt-get") && w.Contains("install") && w.Contains("redis-server"));
+        Assert.Contains(script, w => w.Contains("apt-get") && w.Contains("install") && w.Contains("postgresql"));
         Assert.Single(script, w => w is ["dotnet", "test", "AotProxy.sln", ..]);
         if (!OperatingSystem.IsWindows())
         {

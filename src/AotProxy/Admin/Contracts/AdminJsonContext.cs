@@ -13,4 +13,8 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(TenantReport[]))]
 [JsonSerializable(typeof(UsageResponse))]
 [JsonSerializable(typeof(ClusterResponse))]
+[JsonSerializable(typeof(IssuedKeyResponse))]
+[JsonSerializable(typeof(MessageResponse))]
+[JsonSerializable(typeof(KeyReport[]))]
+[JsonSerializable(typeof(AuditReport[]))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -9,6 +9,7 @@ namespace AotProxy.Admin.Contracts;
 // reserved by requests in flight, at least 0; null without that budget) and what was spent, for
 // all time and this calendar month (UTC), counted while the tenant has a budget (and seeded from
 // the ledger at startup); null without any budget.
+// Source: where the tenant is defined: the config file, or the tenant store (POST /api/tenants).
 internal sealed record TenantReport(
     string Name,
     string Class,
@@ -40,4 +41,5 @@ internal sealed record TenantReport(
     long? SpentTokens,
     long? MonthSpentTokens,
     decimal? SpentUsd,
-    decimal? MonthSpentUsd);
+    decimal? MonthSpentUsd,
+    string Source = "file");   // "file": [[tenants]]; "store": created through the admin API

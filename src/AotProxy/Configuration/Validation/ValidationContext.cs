@@ -28,6 +28,9 @@ internal sealed class ValidationContext(string source)
         return _errors.Select((e, i) => new ConfigError(lines[i], e.Path, e.Message));
     }
 
+    // Every problem as "path: message", for input that has no lines (the admin API's JSON bodies).
+    public IEnumerable<string> Messages() => _errors.Select(e => $"{e.Path}: {e.Message}");
+
     // Unknown keys are errors: a typo ("max_concurency") must not silently keep the default.
     public void Unknown(string table, Dictionary<string, object?>? unknown)
     {

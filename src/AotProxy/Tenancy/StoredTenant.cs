@@ -1,0 +1,53 @@
+using System.Collections.Immutable;
+using AotProxy.Configuration;
+
+namespace AotProxy.Tenancy;
+
+// A tenant created through the admin API: the keys [[tenants]] accepts (api_key_sha256 aside:
+// its keys are issued, StoredKey), as the store holds them. Validated as a [[tenants]] entry is
+// (TenantRules) each time a snapshot is built from it.
+internal sealed record StoredTenant(
+    string Name,
+    string Class,
+    int Weight,
+    ImmutableArray<string> Models,
+    long Rpm,
+    long Tpm,
+    int MaxInFlight,
+    long BudgetTokens,
+    long MonthlyBudgetTokens,
+    double BudgetUsd,
+    double MonthlyBudgetUsd,
+    string Environment,
+    long CreatedMs,
+    long UpdatedMs)
+{
+    // A [[tenants]] entry's defaults (TenantConfig's), for a create that leaves keys out.
+    public static StoredTenant Defaults(string name, long nowMs)
+    {
+        var defaults = new TenantConfig();
+        return new StoredTenant(name, defaults.Class, defaults.Weight, [.. defaults.Models], 0, 0, 0, 0, 0, 0, 0, defaults.Environment, nowMs, nowMs);
+    }
+
+    public TenantConfig ToConfig() => new()
+    {
+        Name = Name,
+        Class = Class,
+        Weight = Weight,
+        Models = Models,
+        Rpm = Rpm,
+        Tpm = Tpm,
+        MaxInFlight = MaxInFlight,
+        BudgetTokens = BudgetTokens,
+        MonthlyBudgetTokens = MonthlyBudgetTokens,
+        BudgetUsd = BudgetUsd,
+        MonthlyBudgetUsd = MonthlyBudgetUsd,
+        Environment = Environment,
+    };
+
+    // For the audit: what the tenant is set to (no secret in it).
+    public string Describe() =>
+        $"class={Class} weight={Weight} models={string.Join(',', Models)} rpm={Rpm} tpm={Tpm} max_in_flight={MaxInFlight}"
+        + $" budget_tokens={BudgetTokens} monthly_budget_tokens={MonthlyBudgetTokens} budget_usd={BudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
+        + $" monthly_budget_usd={MonthlyBudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)} environment={Environment}";
+}

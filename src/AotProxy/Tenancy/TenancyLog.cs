@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Logging;
+
+namespace AotProxy.Tenancy;
+
+// Event ids 1700-1709: runtime tenants and keys (issue 17).
+internal static partial class TenancyLog
+{
+    [LoggerMessage(EventId = 1700, Level = LogLevel.Information, Message = "Tenant store: {Store} ({Tenants} tenants, {Keys} issued keys in use)")]
+    public static partial void Opened(ILogger logger, string store, int tenants, int keys);
+
+    // Never key material: Target names a tenant or "tenant/key id".
+    [LoggerMessage(EventId = 1701, Level = LogLevel.Information, Message = "Tenant store: {Actor} {Action} {Target}")]
+    public static partial void Changed(ILogger logger, string actor, string action, string target);
+
+    [LoggerMessage(EventId = 1702, Level = LogLevel.Warning, Message = "Tenant store: writing the last use of {Keys} keys failed; they are written with the next flush")]
+    public static partial void FlushFailed(ILogger logger, Exception exception, int keys);
+
+    [LoggerMessage(EventId = 1704, Level = LogLevel.Error, Message = "Tenant store: store tenant {Tenant} is not served: the config file defines a tenant of the same name (a reload and a create crossed); delete one of them")]
+    public static partial void Shadowed(ILogger logger, string tenant);
+
+    [LoggerMessage(EventId = 1703, Level = LogLevel.Error, Message = "Tenant store: {Store} did not answer; {Action} {Target} was not made")]
+    public static partial void Unavailable(ILogger logger, Exception exception, string store, string action, string target);
+}

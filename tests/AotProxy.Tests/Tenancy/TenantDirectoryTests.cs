@@ -1,0 +1,54 @@
+using AotProxy.Configuration;
+using AotProxy.Tenancy;
+using AotProxy.Tests.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.Tests.Tenancy;
+
+public sealed class TenantDirectoryTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("aotproxy-directory-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task AFileTenantThatCrossedACreateOfItsName_WinsTheMerge_AndNoSnapshotHoldsOneNameTwice()
+    {
+        var store = SqliteTenantStore.Open(Path.Combine(_directory, "usage.db"));
+        await using var directory = new TenantDirectory(store, TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        GatewaySnapshot? published = null;
+        directory.AppliesTo(next => published = next);
+        Assert.True(directory.CreateTenant(StoredTenant.Defaults("team-x", 0) with { Rpm = 7 }, "ops").IsDone);
+        Assert.Equal(7, Assert.Single(published!.Tenants).Rpm);
+
+        // A reload whose check ran before the create: the file now names team-x too.
+        directory.ApplyFile(TestConfig.Valid("[[tenants]]\nname = \"team-x\"\nrpm = 3\n"));
+
+        var tenant = Assert.Single(published!.Tenants);
+        Assert.Equal(3, tenant.Rpm);
+        Assert.DoesNotContain("team-x", (IReadOnlySet<string>)published.StoreTenants);
+    }
+
+    [Fact]
+    public void Conflicts_NameTheFileTenant_TheStoreTenant_AndAClassAStoreTenantNeeds()
+    {
+        var store = SqliteTenantStore.Open(Path.Combine(_directory, "usage.db"));
+        var classes = "[[classes]]\nname = \"gold\"\n\n[[classes]]\nname = \"free\"\n";
+        using var directory = new DirectoryScope(new TenantDirectory(store, TestConfig.Valid(classes), TimeProvider.System, NullLogger.Instance));
+        Assert.True(directory.Value.CreateTenant(StoredTenant.Defaults("team-x", 0) with { Class = "gold" }, "ops").IsDone);
+
+        var conflicts = directory.Value.Conflicts(TestConfig.Valid("[[classes]]\nname = \"free\"\n\n[[tenants]]\nname = \"team-x\"\nclass = \"free\"\n"));
+
+        Assert.Equal(["tenants[0].name", "classes"], conflicts.Select(c => c.Key));
+        Assert.Contains("\"team-x\" is also a store tenant", conflicts[0].Message, StringComparison.Ordinal);
+        Assert.Contains("class \"gold\" is used by store tenant \"team-x\"", conflicts[1].Message, StringComparison.Ordinal);
+        Assert.Empty(directory.Value.Conflicts(TestConfig.Valid(classes)));
+    }
+
+    private sealed class DirectoryScope(TenantDirectory value) : IDisposable
+    {
+        public TenantDirectory Value { get; } = value;
+
+        public void Dispose() => Value.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+}
