@@ -31,9 +31,14 @@
 #   --rounds N          alternated rounds (default 5; at least 3)
 #   --duration S        seconds per wrk run (default 10)
 #   --connections N     wrk and h2load connections (default 64)
+#   --rate N            a fixed rate instead of the closed loop: h2load --rps, N requests per second
+#                       over the connections, in both setups (below the saturation point, where
+#                       the gateways' CPU per request compares without a throughput difference)
 #   --replay-rows N     rows spooled per replay (default 100000)
 #   --replays N         replays (default 3; 0: none)
 #   --nice N            run what it starts at nice N (e.g. -10 beside other work)
+#   --profile           perf record the gateway (b) during the first replay, when it does nothing
+#                       but ship: DIR/replay-profile.txt (needs perf)
 #   --no-build          use artifacts/aot/aotproxy as it is (default: publish it first, ~2-4 min)
 #   --base-port N       the worker on N, (a) on N+1 (admin N+2), (b) on N+3 (admin N+4), Postgres
 #                       on N+5 (default 18601, or LEDGER_BASE_PORT); checked free first
@@ -54,7 +59,7 @@ cd "$root"
 cmdline="perf/ledger.sh $*"
 
 usage() {
-  sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -e/{/^set -e/d;p}' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
@@ -65,6 +70,8 @@ duration=10
 connections=64
 replay_rows=100000
 replays=3
+rate=""
+profile=0
 nice_level=0
 build=1
 base_port="${LEDGER_BASE_PORT:-18601}"
@@ -76,10 +83,12 @@ while [[ $# -gt 0 ]]; do
     --rounds) number "$1" "${2:-}"; rounds="$2"; ((rounds >= 3)) || { echo "ledger.sh: --rounds takes 3 or more" >&2; exit 1; }; shift 2 ;;
     --duration) number "$1" "${2:-}"; duration="$2"; shift 2 ;;
     --connections) number "$1" "${2:-}"; connections="$2"; shift 2 ;;
+    --rate) number "$1" "${2:-}"; rate="$2"; shift 2 ;;
     --replay-rows) number "$1" "${2:-}"; replay_rows="$2"; shift 2 ;;
     --replays) number "$1" "${2:-}"; replays="$2"; shift 2 ;;
     --nice) [[ "${2:-}" =~ ^-?[0-9]+$ ]] || { echo "ledger.sh: --nice takes a number" >&2; exit 1; }; nice_level="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
+    --profile) profile=1; shift ;;
     --base-port)
       [[ "${2:-}" =~ ^[0-9]+$ && "$2" -ge 1024 && "$2" -le 65000 ]] || { echo "ledger.sh: --base-port takes a port from 1024 to 65000" >&2; exit 1; }
       base_port="$2"; shift 2 ;;
@@ -227,20 +236,33 @@ settle() {
   fi
 }
 
+# run_load OUT PORT: one run of the load against PORT, its output (ending in a RESULT line) in OUT.
+run_load() {
+  if [[ -z "$rate" ]]; then
+    nice -n "$nice_level" taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$out/post.lua" \
+      "http://127.0.0.1:$2/v1/chat/completions" >"$1" 2>&1
+    return
+  fi
+  # h2load paces each connection on its own timer: N connections at rate / N each.
+  nice -n "$nice_level" taskset -c 0 h2load --h1 -t1 -c"$connections" --rps="$(python3 -c "print(max(1, round($rate / $connections)))")" \
+    -D "$duration" -d "$out/request.json" -H "Content-Type: application/json" -H "Authorization: Bearer $key" \
+    --log-file="$1.log" "http://127.0.0.1:$2/v1/chat/completions" >"$1" 2>&1 || true
+  python3 "$report_py" h2load "$1" "$1.log" >>"$1"
+}
+
 measure() { # ROUND SETUP
   local round="$1" setup="$2" pid="${pid_of[$2]}" samples="$out/samples-$1-$2.txt" result
   local cpu0 cpu1 pg0 pg1 alloc0 alloc1 rss0 rss1 t0 t1 settled drain=""
   start_sampler "$samples" "$setup" 0.1
   sleep 0.3
   cpu0=$(ticks "$pid"); pg0=$(ticks "$pg_pid" --tree); alloc0=$(allocated "$setup"); rss0=$(rss_kib "$pid"); t0=$(now)
-  nice -n "$nice_level" taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$out/post.lua" \
-    "http://127.0.0.1:${port_of[$setup]}/v1/chat/completions" >"$out/wrk-$round-$setup.txt" 2>&1
+  run_load "$out/load-$round-$setup.txt" "${port_of[$setup]}"
   t1=$(now)
   settled=$(settle "$setup") || { echo "ledger.sh: ($setup) did not settle after round $round" >&2; return 1; }
   cpu1=$(ticks "$pid"); pg1=$(ticks "$pg_pid" --tree); alloc1=$(allocated "$setup"); rss1=$(rss_kib "$pid")
   stop_sampler
   [[ $setup == a ]] || drain=$(python3 -c "print(f'{max(0.0, $settled - $t1):.2f}')")
-  result=$(grep '^RESULT' "$out/wrk-$round-$setup.txt") || { echo "ledger.sh: no wrk result:" >&2; cat "$out/wrk-$round-$setup.txt" >&2; return 1; }
+  result=$(grep '^RESULT' "$out/load-$round-$setup.txt") || { echo "ledger.sh: no load result:" >&2; cat "$out/load-$round-$setup.txt" >&2; return 1; }
   python3 "$report_py" row "$round" "$setup" "$result" $((cpu1 - cpu0)) "$clk_tck" "$alloc0" "$alloc1" "$rss0" "$rss1" \
     $((pg1 - pg0)) "$samples" "$t0" "$t1" "$drain" >>"$out/runs.csv.body"
   echo "ledger.sh: round $round ($setup): $(tail -1 "$out/runs.csv.body")" >&2
@@ -260,7 +282,17 @@ replay() { # N
   pg_start || return 3
   ready=$(now)
   pg0=$(ticks "$pg_pid" --tree)
+  local perf_pid=""
+  if ((profile && n == 1)); then
+    perf record -F 999 -g -p "${pid_of[b]}" -o "$out/replay.perf.data" >"$out/perf-record.log" 2>&1 &
+    perf_pid=$!
+  fi
   done_at=$(python3 "$report_py" wait "$(metrics_url b)" drained --timeout 600 | cut -d' ' -f1) || return 1
+  if [[ -n "$perf_pid" ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$out/replay.perf.data" --no-children --sort dso,sym --percent-limit 0.7 --stdio >"$out/replay-profile.txt" 2>/dev/null || true
+  fi
   cpu1=$(ticks "${pid_of[b]}"); alloc1=$(allocated b); pg1=$(ticks "$pg_pid" --tree)
   stop_sampler
   span=$(python3 -c "
@@ -281,7 +313,11 @@ import sqlite3
 r = sqlite3.connect('file:$file?mode=ro', uri=True).execute('SELECT count(*), count(DISTINCT id), coalesce(max(id), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost_nanos), 0) FROM requests').fetchone()
 print('local file (b),' + ','.join(map(str, r)))" >>"$out/check.csv"
   echo "shared ledger,$(psql_at "SELECT count(*), count(DISTINCT row_id), coalesce(max(row_id), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost_nanos), 0) FROM ledger WHERE ledger_id = '$id'")" >>"$out/check.csv"
-  echo "ledger_sources.shipped $(psql_at "SELECT shipped FROM ledger_sources WHERE ledger_id = '$id'"); other ledgers' rows $(psql_at "SELECT count(*) FROM ledger WHERE ledger_id <> '$id'")" >"$out/check-sources.txt"
+  {
+    echo "ledger_sources.shipped: $(psql_at "SELECT shipped FROM ledger_sources WHERE ledger_id = '$id'"); rows of other ledger ids: $(psql_at "SELECT count(*) FROM ledger WHERE ledger_id <> '$id'")."
+    # Catalog churn: a temp staging table made again for every batch shows as pg_class inserts.
+    echo "pg_class rows inserted / deleted since Postgres started: $(psql_at "SELECT n_tup_ins || ' / ' || n_tup_del FROM pg_stat_sys_tables WHERE relname = 'pg_class'"); transactions committed: $(psql_at "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'")."
+  } >"$out/check-sources.txt"
 }
 
 # ---------------------------------------------------------------- run
@@ -306,9 +342,11 @@ status=0
 {
   echo "# Shipping the ledger to Postgres (issue 17): perf/ledger.sh"
   echo
-  echo "Command: \`$cmdline\`, $((SECONDS - started)) s; $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $("$pg_bin/postgres" --version); $(git rev-parse --short HEAD 2>/dev/null || echo "?"). The gateways on core 1; wrk, h2load, the worker and Postgres on core 0; $connections connections, $duration s per run, 1-token chats."
+  echo "Command: \`$cmdline\`, $((SECONDS - started)) s; $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $("$pg_bin/postgres" --version); $(git rev-parse --short HEAD 2>/dev/null || echo "?"). The gateways on core 1; wrk, h2load, the worker and Postgres on core 0; $connections connections, $duration s per run ($([[ -n "$rate" ]] && echo "h2load at $rate req/s" || echo "wrk, closed loop")), 1-token chats."
   echo
   python3 "$report_py" report "$out" || status=$?
+  echo
+  cat "$out/check-sources.txt"
 } >"$out/summary.md"
 cat "$out/summary.md"
 exit "$status"

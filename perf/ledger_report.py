@@ -12,6 +12,7 @@
   ticks PID [--tree]            utime + stime of PID in clock ticks (--tree: and of its children, and
                                 the children it has reaped: Postgres's backends)
   header                        runs.csv's header line
+  h2load OUTPUT LOGFILE         a wrk-style RESULT line from an h2load run (--rate)
   row ...                       one runs.csv row from a run's raw figures (see run_row)
   report DIR                    DIR/runs.csv, DIR/replay.csv, DIR/check.csv: the Markdown summary
 
@@ -37,7 +38,7 @@ SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\s+([0-9.eE+-]+|NaN)\s*$", re.M
 RUN_FIELDS = [
     "round", "setup", "requests", "duration_s", "rps", "p50_us", "p99_us", "errors",
     "cpu_s", "cpu_us_per_request", "alloc_bytes", "alloc_per_request", "rss_before_kib", "rss_after_kib",
-    "pg_cpu_s", "pg_cpu_us_per_request", "shipped", "shipped_per_s", "max_spooled", "drain_s",
+    "pg_cpu_s", "pg_cpu_us_per_request", "shipped", "shipped_per_s", "max_spooled", "max_behind", "drain_s",
 ]
 
 
@@ -107,6 +108,31 @@ def max_spooled(samples, t0, t1):
     return max(values) if values else 0
 
 
+def max_behind(samples, t0, t1):
+    """The most rows written to the local file and not yet shipped in any sample from t0 to t1
+    (rows - shipped: the counters, not the spool gauge, which is as of the shipper's last count)."""
+    values = [s[1] - s[2] for s in samples if t0 <= s[0] <= t1 and s[2] >= 0]
+    return max(values) if values else 0
+
+
+def h2load_result(text, log_lines):
+    """A wrk-style RESULT line from an h2load run's output and its --log-file lines
+    ("start_us\tstatus\tduration_us"): requests done, the run's time, p50/p99, errors."""
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", text).group(1))
+    failed = sum(int(x) for x in re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", text).groups())
+    finished = re.search(r"finished in ([\d.]+)(m?s)", text)
+    seconds = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
+    rows = [line.split("\t") for line in log_lines if line.strip()]
+    lat = sorted(int(r[2]) for r in rows)
+    non200 = sum(1 for r in rows if r[1] != "200")
+
+    def pct(p):
+        return lat[min(len(lat) - 1, max(0, int(round(p / 100 * len(lat) + 0.5)) - 1))] if lat else 0
+    mean = sum(lat) / len(lat) if lat else 0
+    return (f"RESULT requests={done} duration_us={int(seconds * 1e6)} p50_us={pct(50)} p99_us={pct(99)} "
+            f"mean_us={mean:.1f} errors={failed} status_errors={non200}")
+
+
 def shipped_between(samples, t0, t1):
     """Rows shipped from the last sample at or before t0 to the last at or before t1."""
     before = [s for s in samples if s[0] <= t0 and s[2] >= 0]
@@ -161,7 +187,8 @@ def run_row(rnd, setup, wrk_result, cpu_ticks, clk_tck, alloc0, alloc1, rss0, rs
         "rss_before_kib": rss0, "rss_after_kib": rss1,
         "pg_cpu_s": f"{pg:.2f}", "pg_cpu_us_per_request": f"{pg * 1e6 / requests:.2f}" if requests else "",
         "shipped": shipped, "shipped_per_s": f"{shipped / duration:.0f}" if shipper else "",
-        "max_spooled": max_spooled(samples, t0, t1) if shipper else "", "drain_s": drain_s,
+        "max_spooled": max_spooled(samples, t0, t1) if shipper else "",
+        "max_behind": max_behind(samples, t0, t1) if shipper else "", "drain_s": drain_s,
     }
 
 
@@ -268,18 +295,20 @@ def report(directory):
     print(f"| errors (all runs) | {a['errors']} | {b['errors']} | |")
     print()
     print("Per run (in the order run):\n")
-    print("| round | setup | req/s | CPU us/req | B/req | RSS KiB before -> after | Postgres CPU s | shipped/s | most spooled | drained after (s) |")
-    print("|--:|---|--:|--:|--:|---|--:|--:|--:|--:|")
+    print("| round | setup | req/s | CPU us/req | B/req | RSS KiB before -> after | Postgres CPU s | shipped/s | most spooled (gauge) | most behind (rows - shipped) | drained after (s) |")
+    print("|--:|---|--:|--:|--:|---|--:|--:|--:|--:|--:|")
     for row in rows:
         print(f"| {row['round']} | {row['setup']} | {fmt(float(row['rps']))} | {row['cpu_us_per_request']} | {row['alloc_per_request']} | "
               f"{row['rss_before_kib']} -> {row['rss_after_kib']} | {row['pg_cpu_s']} | {row['shipped_per_s'] or '-'} | "
-              f"{row['max_spooled'] or '-'} | {row['drain_s'] or '-'} |")
+              f"{row['max_spooled'] or '-'} | {row['max_behind'] or '-'} | {row['drain_s'] or '-'} |")
     bs = [row for row in rows if row["setup"] == "b"]
     if bs:
         print()
         print(f"Shipping under the load, (b): median {fmt(median([float(x['shipped_per_s']) for x in bs]))} rows/s shipped "
               f"against {fmt(b['rps'])} req/s served; at most {fmt(median([float(x['max_spooled']) for x in bs]))} rows spooled "
-              f"(median of the runs' peaks; highest {max(int(x['max_spooled']) for x in bs):,}); the spool empty "
+              f"by the gauge (median of the runs' peaks; highest {max(int(x['max_spooled']) for x in bs):,}), "
+              f"{fmt(median([float(x['max_behind']) for x in bs]))} rows written and not yet shipped by the counters "
+              f"(highest {max(int(x['max_behind']) for x in bs):,}); the spool empty "
               f"{fmt(median([float(x['drain_s']) for x in bs]), 2)} s (median; longest {max(float(x['drain_s']) for x in bs):.2f} s) after the load stopped.")
     replay_path = os.path.join(directory, "replay.csv")
     if os.path.exists(replay_path):
@@ -331,6 +360,9 @@ def main(argv):
     for name in ("round", "setup", "wrk_result", "cpu_ticks", "clk_tck", "alloc0", "alloc1", "rss0", "rss1", "pg_ticks", "samples", "t0", "t1", "drain_s"):
         c.add_argument(name)
     sub.add_parser("header")
+    c = sub.add_parser("h2load")
+    c.add_argument("output")
+    c.add_argument("log")
     c = sub.add_parser("report")
     c.add_argument("dir")
     args = parser.parse_args(argv)
@@ -345,6 +377,9 @@ def main(argv):
         row = run_row(args.round, args.setup, args.wrk_result, int(args.cpu_ticks), int(args.clk_tck), int(args.alloc0), int(args.alloc1),
                       int(args.rss0), int(args.rss1), int(args.pg_ticks), read_samples(args.samples), float(args.t0), float(args.t1), args.drain_s)
         csv.DictWriter(sys.stdout, RUN_FIELDS, lineterminator="\n").writerow(row)
+        return 0
+    if args.command == "h2load":
+        print(h2load_result(open(args.output).read(), open(args.log).readlines()))
         return 0
     if args.command == "header":
         print(",".join(RUN_FIELDS))

@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ledger_report import (  # noqa: E402
-    drained, ledger_state, written, max_spooled, parse_metrics, run_row, shipped_between, shipping_span, spooled_all, stat_ticks, summarize, tree_ticks)
+    drained, h2load_result, ledger_state, written, max_behind, max_spooled, parse_metrics, run_row, shipped_between, shipping_span, spooled_all, stat_ticks, summarize, tree_ticks)
 
 METRICS = """# HELP llm_gateway_ledger_rows_total Rows the usage ledger has written.
 # TYPE llm_gateway_ledger_rows_total counter
@@ -91,6 +91,11 @@ class SpoolTests(unittest.TestCase):
         self.assertEqual(900, max_spooled(SAMPLES, 10.0, 12.0))
         self.assertEqual(400, max_spooled(SAMPLES, 11.5, 13.0))
 
+    def test_behind_is_rows_written_less_rows_shipped(self):
+        # 11.0: 1000 - 0; 11.5: 1500 - 900 = 600; 12.0: 2000 - 1500 = 500.
+        self.assertEqual(1000, max_behind(SAMPLES, 10.0, 12.0))
+        self.assertEqual(600, max_behind(SAMPLES, 11.5, 13.0))
+
     def test_shipped_between_the_last_samples_at_or_before_each_end(self):
         # At or before 10.7: 0; at or before 12.2: 1500.
         self.assertEqual(1500, shipped_between(SAMPLES, 10.7, 12.2))
@@ -106,7 +111,19 @@ class SpoolTests(unittest.TestCase):
 WRK = "RESULT requests=20000 duration_us=10000000 p50_us=2000 p99_us=9000 mean_us=2500.0 errors=1 status_errors=2"
 
 
+H2LOAD = """finished in 10.00s, 999.90 req/s, 1.2MB/s
+requests: 10000 total, 10000 started, 9999 done, 9998 succeeded, 1 failed, 1 errored, 0 timeout
+"""
+
+
 class RunTests(unittest.TestCase):
+    def test_an_h2load_run_as_a_result_line(self):
+        # 4 logged requests of 100, 200, 300, 400 us: p50 the 2nd (200), p99 the 4th (400), mean 250;
+        # one 503 is a status error; failed 1 + errored 1 + timeout 0 = 2 errors.
+        log = ["1\t200\t300\n", "2\t200\t100\n", "3\t503\t400\n", "4\t200\t200\n"]
+        self.assertEqual("RESULT requests=9999 duration_us=10000000 p50_us=200 p99_us=400 mean_us=250.0 errors=2 status_errors=1",
+                         h2load_result(H2LOAD, log))
+
     def test_a_run_row_divides_by_its_requests(self):
         # 20,000 requests in 10 s: 2,000/s. CPU 500 ticks at 100 per second = 5 s = 250 us per
         # request; 8,000,000 B allocated = 400 per request; Postgres 40 ticks = 0.4 s = 20 us;
@@ -120,6 +137,7 @@ class RunTests(unittest.TestCase):
         self.assertEqual(1500, row["shipped"])
         self.assertEqual("150", row["shipped_per_s"])
         self.assertEqual(900, row["max_spooled"])
+        self.assertEqual(1000, row["max_behind"])
 
     def test_a_gateway_without_a_shipper_leaves_the_shipping_figures_empty(self):
         samples = [(s[0], s[1], -1, -1, s[4]) for s in SAMPLES]
