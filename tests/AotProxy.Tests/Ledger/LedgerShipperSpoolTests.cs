@@ -6,10 +6,10 @@ using Npgsql;
 namespace AotProxy.Tests.Ledger;
 
 // llm_gateway_ledger_spooled_rows (LedgerShipper.Spooled) while a round is still shipping, against
-// a real PostgreSQL. perf/ledger.sh found it at 0 through whole load runs while the shipper fell
-// 66,000-81,000 rows behind in 5 s runs: a round under load ships batch after batch and never ends, and the count was
-// only taken when one did. Here a lock held on `ledger` by another session keeps a round in its
-// first batch for as long as the test wants, without a clock or a sleep.
+// a real PostgreSQL. perf/ledger.sh found it at 0 through whole 5 s load runs while the shipper
+// fell 66,000-81,000 rows behind: a round under load ships batch after batch and never ends, and
+// the count was only taken when one did. Here a lock held on `ledger` by another session keeps a
+// round in its first batch for as long as the test wants, without a clock or a sleep.
 public sealed class LedgerShipperSpoolTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 5, 10, 0, 0, TimeSpan.Zero);
