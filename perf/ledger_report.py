@@ -311,8 +311,8 @@ def report(directory):
               f"(highest {max(int(x['max_behind']) for x in bs):,}); the spool empty "
               f"{fmt(median([float(x['drain_s']) for x in bs]), 2)} s (median; longest {max(float(x['drain_s']) for x in bs):.2f} s) after the load stopped.")
     replay_path = os.path.join(directory, "replay.csv")
-    if os.path.exists(replay_path):
-        replays = list(csv.DictReader(open(replay_path)))
+    replays = list(csv.DictReader(open(replay_path))) if os.path.exists(replay_path) else []
+    if replays:
         print()
         print("### Replay: rows spooled while Postgres was stopped, shipped when it started again\n")
         print("| replay | rows spooled | requests answered meanwhile | ready -> all shipped (s) | rows/s (ready -> all shipped) | rows/s (while shipping) | gateway CPU s (us per row) | gateway B per row | Postgres CPU s (us per row) |")
@@ -323,9 +323,8 @@ def report(directory):
                   f"{fmt(rows_n / float(x['ship_seconds']) if float(x['ship_seconds']) > 0 else None)} | "
                   f"{float(x['cpu_s']):.2f} ({float(x['cpu_s']) * 1e6 / rows_n:.1f}) | {int(x['alloc_bytes']) / rows_n:,.0f} | "
                   f"{float(x['pg_cpu_s']):.2f} ({float(x['pg_cpu_s']) * 1e6 / rows_n:.1f}) |")
-        if replays:
-            rates = [int(x["rows"]) / float(x["seconds"]) for x in replays]
-            print(f"\nMedian {median(rates):,.0f} rows/s from Postgres ready to the spool empty.")
+        rates = [int(x["rows"]) / float(x["seconds"]) for x in replays]
+        print(f"\nMedian {median(rates):,.0f} rows/s from Postgres ready to the spool empty.")
     check_path = os.path.join(directory, "check.csv")
     if os.path.exists(check_path):
         checks = list(csv.DictReader(open(check_path)))
