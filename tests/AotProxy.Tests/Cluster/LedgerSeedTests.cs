@@ -145,6 +145,33 @@ public sealed class LedgerSeedTests : IAsyncLifetime
         Assert.Single(_log.Entries, e => e.EventId == 936);
     }
 
+    // An epoch a replica only joined already holds what the replicas that saw it begin seeded;
+    // here a replica of an older version, which claimed no file: it charged the gone replica's
+    // file itself while it ran. Seeding from Postgres on joining would count that file twice.
+    [Fact]
+    public async Task AnEpochThisReplicaOnlyJoined_IsNotSeededFromPostgres_ByIt()
+    {
+        var gone = await GoneReplicaAsync();
+        await Db.StringSetAsync(ClusterKeys.Epoch, "older");
+        foreach (var tenant in Budgeted)
+        {
+            var of = gone.Single(t => t.Tenant == tenant);
+            await Db.HashSetAsync(ClusterKeys.Tenant(tenant), [
+                new("month", DateTimeOffset.UtcNow.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture)),
+                new("budget_spent", of.LifetimeTokens), new("month_spent", of.MonthTokens),
+                new("usd_spent_nanos", of.LifetimeCostNanos), new("month_usd_spent_nanos", of.MonthCostNanos)]);
+        }
+
+        var a = File(first: 100);
+        await using var replicaA = await StartAsync("replica-a", a, ["replica-a"]);
+        await replicaA.BeatAsync(Db);
+        await replicaA.BeatAsync(Db);
+
+        Assert.Equal("older", replicaA.Resync.Epoch);
+        await AssertChargedAsync(gone, Totals(a));
+        Assert.DoesNotContain(_log.Entries, e => e.EventId == 936);
+    }
+
     // A replica that shipped its file to Postgres and is gone: the file is deleted (a pod's
     // emptyDir). Returns what it held, read before.
     private async Task<UsageTotals[]> GoneReplicaAsync()
