@@ -263,7 +263,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
                 // Settled: every expected replica claimed its own ledger first (or SeedWait passed).
                 // Off the heartbeat: a Postgres that does not answer takes its connect timeout.
                 var stop = _stop.Token;
-                Volatile.Write(ref _ledgerSeed, Task.Run(() => SeedLedgersAsync(db, epoch, ledger, stop), stop));
+                Volatile.Write(ref _ledgerSeed, Task.Run(() => SeedLedgersAsync(db, epoch, ledger, stop), CancellationToken.None));
             }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -459,7 +459,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        await LedgerSeed.ConfigureAwait(false);
+        await LedgerSeed.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stop.Dispose();
     }
 
