@@ -145,6 +145,30 @@ public sealed class LedgerSeedTests : IAsyncLifetime
         Assert.Single(_log.Entries, e => e.EventId == 936);
     }
 
+    // The bound (docs/CLUSTER.md): B was not expected when A's epoch settled, so A's seed from
+    // Postgres claimed B's file with the rows it had shipped; B's own seed then charges none of
+    // its budgets, and its rows not yet shipped at that moment are left out. Nothing is counted
+    // twice.
+    [Fact]
+    public async Task AReplicaNotExpected_WhoseFileWasSeededFromPostgresFirst_LeavesOutOnlyItsRowsNotYetShipped()
+    {
+        var gone = await GoneReplicaAsync();
+        var b = File(first: 200);
+        await ShipAsync(b);
+        var shipped = Totals(b);
+        b.Insert(Rows(5, first: 400));
+        var a = File(first: 100);
+        await using var replicaA = await StartAsync("replica-a", a, ["replica-a"]);
+        await replicaA.BeatAsync(Db);
+
+        await using var replicaB = await StartAsync("replica-b", b, ["replica-a", "replica-b"]);
+        await replicaB.BeatAsync(Db);
+        await replicaA.BeatAsync(Db);
+
+        await AssertChargedAsync(gone, Totals(a), shipped);
+        Assert.NotEqual(shipped, Totals(b));
+    }
+
     // An epoch a replica only joined already holds what the replicas that saw it begin seeded;
     // here a replica of an older version, which claimed no file: it charged the gone replica's
     // file itself while it ran. Seeding from Postgres on joining would count that file twice.
