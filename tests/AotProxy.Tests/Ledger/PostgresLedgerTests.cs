@@ -231,6 +231,32 @@ public sealed class PostgresLedgerTests : IAsyncLifetime
         Assert.Equal(expected, seed);
     }
 
+    // What a cluster's epoch seeds from (StoreResync): the same totals, per ledger file.
+    [Fact]
+    public async Task TheTotalsByLedger_AreEachFilesOwnTotals()
+    {
+        using var other = new LedgerFile();
+        other.Insert(Rows(9, first: 500));
+        _file.Insert(Rows(10));
+        var ids = new List<Guid>();
+        foreach (var file in new[] { _file, other })
+        {
+            await using var shipper = Shipper(file);
+            await shipper.OpenAsync(seed: false, CancellationToken.None);
+            Assert.True(await shipper.ShipAsync(CancellationToken.None));
+            ids.Add(shipper.LedgerId);
+        }
+
+        await using var shared = new PostgresLedger(_address);
+        var byLedger = await shared.ReadTotalsByLedgerAsync(Now, CancellationToken.None);
+
+        using var mine = _file.Open();
+        using var theirs = other.Open();
+        Assert.Equal(LedgerDatabase.ReadTotals(mine, Now), byLedger.Where(t => t.Ledger == ids[0]).Select(t => t.Totals));
+        Assert.Equal(LedgerDatabase.ReadTotals(theirs, Now), byLedger.Where(t => t.Ledger == ids[1]).Select(t => t.Totals));
+        Assert.Equal(2, byLedger.Select(t => t.Ledger).Distinct().Count());
+    }
+
     // n rows over three tenants, two models and November and December, ids first, first + 1, ...
     private static RequestRecord[] Rows(int n, int first = 0) =>
         [.. Enumerable.Range(first, n).Select(i => LedgerFile.Row(
