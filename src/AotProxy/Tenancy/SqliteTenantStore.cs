@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Text.Json;
 using AotProxy.Identity;
 using AotProxy.Ledger;
 using Microsoft.Data.Sqlite;
@@ -97,9 +96,8 @@ internal sealed class SqliteTenantStore : ITenantStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                var models = JsonSerializer.Deserialize(reader.GetString(3), TenancyJsonContext.Default.StringArray) ?? [];
                 tenants.Add(new StoredTenant(
-                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), [.. models], reader.GetInt64(4), reader.GetInt64(5),
+                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), StoredTenant.ParseModels(reader.GetString(3)), reader.GetInt64(4), reader.GetInt64(5),
                     reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetDouble(9), reader.GetDouble(10),
                     reader.GetString(11), reader.GetInt64(12), reader.GetInt64(13)));
             }
@@ -248,7 +246,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         command.Parameters.AddWithValue("$name", tenant.Name);
         command.Parameters.AddWithValue("$class", tenant.Class);
         command.Parameters.AddWithValue("$weight", tenant.Weight);
-        command.Parameters.AddWithValue("$models", JsonSerializer.Serialize([.. tenant.Models], TenancyJsonContext.Default.StringArray));
+        command.Parameters.AddWithValue("$models", tenant.ModelsJson());
         command.Parameters.AddWithValue("$rpm", tenant.Rpm);
         command.Parameters.AddWithValue("$tpm", tenant.Tpm);
         command.Parameters.AddWithValue("$max_in_flight", tenant.MaxInFlight);

@@ -122,6 +122,17 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
+    // Reads the store again and publishes what it holds: the changes other replicas made to a
+    // shared store. Throws TenantStoreException when the store does not answer (nothing changes).
+    public void Reload()
+    {
+        lock (_lock)
+        {
+            _contents = _store.Load();
+            _apply?.Invoke(Merge(_file, _contents));
+        }
+    }
+
     public TenancyResult CreateTenant(StoredTenant tenant, string actor)
     {
         lock (_lock)
