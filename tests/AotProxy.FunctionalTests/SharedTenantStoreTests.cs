@@ -2,13 +2,14 @@ using System.Diagnostics;
 using System.Net;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
+using Xunit.Abstractions;
 
 namespace AotProxy.FunctionalTests;
 
 // [store] postgres_url holds the runtime tenants and keys of every replica (the real binary, the
 // AOT one in CI, and a real postgres on loopback): a key issued on one replica is served by the
 // other within 1 s, and a key revoked on one is refused by the other within 1 s (issue 17).
-public sealed class SharedTenantStoreTests : IAsyncLifetime
+public sealed class SharedTenantStoreTests(ITestOutputHelper output) : IAsyncLifetime
 {
     // The issue's bound for a change to reach every replica.
     private static readonly TimeSpan Propagation = TimeSpan.FromSeconds(1);
@@ -49,15 +50,28 @@ public sealed class SharedTenantStoreTests : IAsyncLifetime
         var (id, key) = await AdminApi.IssueAsync(adminA, "team-a", """{"label":"fleet"}""");
         var issued = Stopwatch.StartNew();
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(dataA, key)); // the replica that made it: at once
-        var servedOnB = await UntilAsync(dataB, key, HttpStatusCode.OK);
+        TimeSpan servedOnB;
+        try
+        {
+            servedOnB = await UntilAsync(dataB, key, HttpStatusCode.OK);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // B's log says why (e.g. its store did not answer: event 1706).
+            throw new InvalidOperationException($"the key was not served on B; B's output:\n{b.Output}", ex);
+        }
+
         Assert.True(issued.Elapsed <= Propagation, $"served on B {issued.Elapsed.TotalMilliseconds:F0} ms after the issue on A ({servedOnB.TotalMilliseconds:F0} ms of tries)");
 
+        output.WriteLine($"issued on A, served on B after {issued.Elapsed.TotalMilliseconds:F0} ms");
         var revoked = await AdminApi.SendAsync(adminB, HttpMethod.Delete, $"/api/tenants/team-a/keys/{id}");
         Assert.True(revoked.Status == HttpStatusCode.OK, revoked.Text);
         var revokedAt = Stopwatch.StartNew();
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(dataB, key));
         await UntilAsync(dataA, key, HttpStatusCode.Unauthorized);
         Assert.True(revokedAt.Elapsed <= Propagation, $"refused on A {revokedAt.Elapsed.TotalMilliseconds:F0} ms after the revoke on B");
+
+        output.WriteLine($"revoked on B, refused on A after {revokedAt.Elapsed.TotalMilliseconds:F0} ms");
 
         // Both replicas read the one audit.
         var audit = await AdminApi.SendAsync(adminA, HttpMethod.Get, "/api/audit");
