@@ -94,12 +94,15 @@ public class TenancyTests
     [Fact]
     public async Task AnExpiredKey_AndAKeyOutsideItsWindow_AreRefusedSayingWhy()
     {
-        var clock = new ShiftedClock();
+        // At minute 57 of an hour, whenever the test runs: the window's hour then starts 1 h 3 min
+        // after now, and a jump of 2 h 10 min from now would pass its end (CI at 16:57 UTC).
+        var clock = new ShiftedClock { Offset = TimeSpan.FromMinutes(57 - TimeProvider.System.GetUtcNow().Minute) };
         await using var gateway = await TestGateway.StartAsync(workers: 1, time: clock);
         var now = clock.GetUtcNow();
         var (_, expiring) = await AdminApi.IssueAsync(gateway.Admin, "acme", $$"""{"expires_at":"{{now.AddMinutes(5):O}}"}""");
         var later = now.AddHours(2);
-        var (_, windowed) = await AdminApi.IssueAsync(gateway.Admin, "acme", $$"""{"window":"{{later:HH}}:00-{{later.AddHours(1):HH}}:00"}""");
+        var start = new DateTimeOffset(later.Year, later.Month, later.Day, later.Hour, 0, 0, TimeSpan.Zero);
+        var (_, windowed) = await AdminApi.IssueAsync(gateway.Admin, "acme", $$"""{"window":"{{start:HH}}:00-{{start.AddHours(1):HH}}:00"}""");
 
         Assert.Equal(HttpStatusCode.OK, await StatusOf(gateway, expiring));
         using (var outside = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false), windowed)))
@@ -108,7 +111,7 @@ public class TenancyTests
             Assert.Contains("api_key_outside_window", await outside.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
-        clock.Offset = later.AddMinutes(10) - now;
+        clock.Offset += start.AddMinutes(10) - now;
         Assert.Equal(HttpStatusCode.OK, await StatusOf(gateway, windowed));
         using (var expired = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false), expiring)))
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using AotProxy.Configuration;
 using StackExchange.Redis;
 
 namespace AotProxy.Cluster;
@@ -14,7 +15,7 @@ internal sealed record RedisAddress(string Host, int Port, string? User, string?
         address = null!;
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("redis" or "rediss") || uri.Host.Length == 0)
         {
-            error = $"\"{Redacted(url)}\" is not a Redis URL; write redis://host:port (rediss:// for TLS)";
+            error = $"\"{ServiceUrl.Redacted(url)}\" is not a Redis URL; write redis://host:port (rediss:// for TLS)";
             return false;
         }
 
@@ -22,30 +23,21 @@ internal sealed record RedisAddress(string Host, int Port, string? User, string?
         var path = uri.AbsolutePath.Trim('/');
         if (path.Length > 0 && (!int.TryParse(path, NumberStyles.None, CultureInfo.InvariantCulture, out database) || database > 15))
         {
-            error = $"the database in \"{Redacted(url)}\" must be a number from 0 to 15 (got \"{path}\")";
+            error = $"the database in \"{ServiceUrl.Redacted(url)}\" must be a number from 0 to 15 (got \"{path}\")";
             return false;
         }
 
         if (uri.Query.Length > 0 || uri.Fragment.Length > 0)
         {
-            error = $"\"{Redacted(url)}\" has a query or fragment; only redis://[user:password@]host[:port][/db] is read";
+            error = $"\"{ServiceUrl.Redacted(url)}\" has a query or fragment; only redis://[user:password@]host[:port][/db] is read";
             return false;
         }
 
-        string? user = null;
-        string? password = null;
-        if (uri.UserInfo.Length > 0)
+        var (user, password) = ServiceUrl.Credentials(uri);
+        if (password is null)
         {
-            var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
-            user = Uri.UnescapeDataString(colon < 0 ? uri.UserInfo : uri.UserInfo[..colon]);
-            password = colon < 0 ? null : Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
-            if (password is null)
-            {
-                // redis://secret@host: the one part is the password (Redis before ACLs had no users).
-                (user, password) = (null, user);
-            }
-
-            user = string.IsNullOrEmpty(user) ? null : user;
+            // redis://secret@host: the one part is the password (Redis before ACLs had no users).
+            (user, password) = (null, user);
         }
 
         address = new RedisAddress(uri.IdnHost, uri.IsDefaultPort || uri.Port < 0 ? DefaultPort : uri.Port, user, password, database, uri.Scheme == "rediss");
@@ -79,11 +71,4 @@ internal sealed record RedisAddress(string Host, int Port, string? User, string?
 
     // For logs and /api/cluster: never the password.
     public override string ToString() => $"{(Tls ? "rediss" : "redis")}://{Host}:{Port.ToString(CultureInfo.InvariantCulture)}/{Database.ToString(CultureInfo.InvariantCulture)}";
-
-    private static string Redacted(string url)
-    {
-        var at = url.LastIndexOf('@');
-        var scheme = url.IndexOf("://", StringComparison.Ordinal);
-        return at > 0 && scheme > 0 && at > scheme ? string.Concat(url.AsSpan(0, scheme + 3), "***", url.AsSpan(at)) : url;
-    }
 }

@@ -1,3 +1,5 @@
+using AotProxy.Threading;
+
 namespace AotProxy.Cluster;
 
 // This replica's lease on one worker's slots (docs/CLUSTER.md, "Leased slots"): leased, its part
@@ -127,7 +129,7 @@ internal sealed class SlotLease
             Volatile.Write(ref _owed, 0);
         }
 
-        RaiseTo(ref _owedUntil, until);
+        Atomic.Max(ref _owedUntil, until);
         Interlocked.Increment(ref _owed);
         var counts = Volatile.Read(ref _counts);
         while ((int)(counts >> 32) > (int)counts && TryPay())
@@ -179,23 +181,7 @@ internal sealed class SlotLease
             Volatile.Write(ref _taken, 1);
         }
 
-        RaiseTo(ref _peak, used);
-    }
-
-    // target = max(target, value), written only when value is larger.
-    private static void RaiseTo(ref long target, long value)
-    {
-        var seen = Volatile.Read(ref target);
-        while (value > seen)
-        {
-            var found = Interlocked.CompareExchange(ref target, value, seen);
-            if (found == seen)
-            {
-                return;
-            }
-
-            seen = found;
-        }
+        Atomic.Max(ref _peak, used);
     }
 
     private static long Pack(int leased, int used) => ((long)leased << 32) | (uint)used;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using AotProxy.Configuration;
 using Npgsql;
 
 namespace AotProxy.Store;
@@ -15,14 +16,14 @@ internal sealed record PostgresAddress(string Host, int Port, string? User, stri
         address = null!;
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("postgres" or "postgresql") || uri.Host.Length == 0)
         {
-            error = $"\"{Redacted(url)}\" is not a PostgreSQL URL; write postgres://user:password@host:port/database";
+            error = $"\"{ServiceUrl.Redacted(url)}\" is not a PostgreSQL URL; write postgres://user:password@host:port/database";
             return false;
         }
 
         var database = Uri.UnescapeDataString(uri.AbsolutePath.Trim('/'));
         if (database.Length == 0 || database.Contains('/', StringComparison.Ordinal))
         {
-            error = $"\"{Redacted(url)}\" names no database; write postgres://host:port/database";
+            error = $"\"{ServiceUrl.Redacted(url)}\" names no database; write postgres://host:port/database";
             return false;
         }
 
@@ -33,26 +34,18 @@ internal sealed record PostgresAddress(string Host, int Port, string? User, stri
             if (!query.StartsWith("sslmode=", StringComparison.Ordinal) || query.Contains('&', StringComparison.Ordinal)
                 || !TryParseSslMode(query["sslmode=".Length..], out sslMode))
             {
-                error = $"\"{Redacted(url)}\": only ?sslmode=disable|prefer|require|verify-ca|verify-full is read";
+                error = $"\"{ServiceUrl.Redacted(url)}\": only ?sslmode=disable|prefer|require|verify-ca|verify-full is read";
                 return false;
             }
         }
 
         if (uri.Fragment.Length > 0)
         {
-            error = $"\"{Redacted(url)}\" has a fragment";
+            error = $"\"{ServiceUrl.Redacted(url)}\" has a fragment";
             return false;
         }
 
-        string? user = null;
-        string? password = null;
-        if (uri.UserInfo.Length > 0)
-        {
-            var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
-            user = Uri.UnescapeDataString(colon < 0 ? uri.UserInfo : uri.UserInfo[..colon]);
-            password = colon < 0 ? null : Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
-            user = user.Length == 0 ? null : user;
-        }
+        var (user, password) = ServiceUrl.Credentials(uri);
 
         address = new PostgresAddress(uri.IdnHost, uri.IsDefaultPort || uri.Port < 0 ? DefaultPort : uri.Port, user, password, database, sslMode);
         error = string.Empty;
@@ -91,12 +84,5 @@ internal sealed record PostgresAddress(string Host, int Port, string? User, stri
             _ => (SslMode)(-1),
         };
         return mode >= 0;
-    }
-
-    private static string Redacted(string url)
-    {
-        var at = url.LastIndexOf('@');
-        var scheme = url.IndexOf("://", StringComparison.Ordinal);
-        return at > 0 && scheme > 0 && at > scheme ? string.Concat(url.AsSpan(0, scheme + 3), "***", url.AsSpan(at)) : url;
     }
 }

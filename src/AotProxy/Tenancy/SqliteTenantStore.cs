@@ -108,7 +108,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         {
             command.CommandText = """
                 SELECT id, tenant, sha256, label, created, expires_at, window_start, window_end, valid_until, revoked_at, last_used
-                FROM api_keys ORDER BY tenant, created, id
+                FROM api_keys ORDER BY tenant, created, rowid
                 """;
             using var reader = command.ExecuteReader();
             while (reader.Read())

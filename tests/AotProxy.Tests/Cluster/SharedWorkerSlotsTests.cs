@@ -4,6 +4,7 @@ using AotProxy.Configuration;
 using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
 using AotProxy.Routing;
+using AotProxy.Threading;
 using AotProxy.Tests.Support;
 using StackExchange.Redis;
 
@@ -656,7 +657,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         private readonly SemaphoreSlim _gate = new(0);
         private int _atOnce;
-        private int _most;
+        private long _most;
 
         public GatedWorker()
         {
@@ -664,7 +665,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             Server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
             {
                 var now = Interlocked.Increment(ref _atOnce);
-                InterlockedMax(ref _most, now);
+                Atomic.Max(ref _most, now);
                 try
                 {
                     await _gate.WaitAsync(ct);
@@ -683,7 +684,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         public string Url => Server.Url("/").ToString();
 
-        public int MostAtOnce => Volatile.Read(ref _most);
+        public int MostAtOnce => (int)Volatile.Read(ref _most);
 
         public void Finish(int requests) => _gate.Release(requests);
 
@@ -691,21 +692,6 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         {
             _gate.Release(1000);
             await Server.DisposeAsync();
-        }
-
-        private static void InterlockedMax(ref int target, int value)
-        {
-            var seen = Volatile.Read(ref target);
-            while (value > seen)
-            {
-                var found = Interlocked.CompareExchange(ref target, value, seen);
-                if (found == seen)
-                {
-                    return;
-                }
-
-                seen = found;
-            }
         }
     }
 }

@@ -65,6 +65,21 @@ public abstract class TenantStoreContract
         Assert.Empty(store.Load().Keys);
     }
 
+    // Keys issued in one millisecond list in the order they were issued, not by their random ids
+    // (TenancyBinaryTests saw a key issued second listed first on CI).
+    [Fact]
+    public void KeysIssuedInOneMillisecond_ListInTheOrderTheyWereIssued()
+    {
+        using var store = Open();
+        store.InsertTenant(StoredTenant.Defaults("acme", 0), Audit("tenant.create", "acme", 0));
+        foreach (var id in new[] { "ffff0001", "0000ffff", "88880000" })
+        {
+            Assert.True(store.InsertKey(Key(id, "acme", "sk-" + id) with { CreatedMs = 5_000 }, Audit("key.issue", "acme/" + id, 5_000)));
+        }
+
+        Assert.Equal(["ffff0001", "0000ffff", "88880000"], store.Load().Keys.Select(k => k.Id));
+    }
+
     internal static AuditEntry Audit(string action, string target, long at) => new(at, "ops", action, target, "");
 
     internal static StoredKey Key(string id, string tenant, string secret) =>
