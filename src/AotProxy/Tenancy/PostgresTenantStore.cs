@@ -44,8 +44,13 @@ internal sealed class PostgresTenantStore : ITenantStore
             window_end   integer NOT NULL,
             valid_until  bigint,                   -- set by a rotation: the old key's end
             revoked_at   bigint,
-            last_used    bigint                    -- Unix seconds
+            last_used    bigint,                   -- Unix seconds
+            -- Issue order: keys issued in one millisecond list as they were issued, not by their
+            -- random ids (SqliteTenantStore's rowid).
+            seq          bigint  GENERATED ALWAYS AS IDENTITY
         );
+        -- A table made before seq: its rows are numbered in the order Postgres reads them.
+        ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS seq bigint GENERATED ALWAYS AS IDENTITY;
         CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant);
         CREATE TABLE IF NOT EXISTS audit (
             id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -127,7 +132,7 @@ internal sealed class PostgresTenantStore : ITenantStore
         using (var command = new NpgsqlCommand(
             """
             SELECT id, tenant, sha256, label, created, expires_at, window_start, window_end, valid_until, revoked_at, last_used
-            FROM api_keys ORDER BY tenant COLLATE "C", created, id COLLATE "C"
+            FROM api_keys ORDER BY tenant COLLATE "C", created, seq
             """, connection, transaction))
         using (var reader = command.ExecuteReader())
         {
