@@ -13,6 +13,10 @@ internal interface ITenantStore : IDisposable
 
     StoreContents Load();
 
+    // The id of the newest audit row: every change writes one in its transaction, so an unchanged
+    // version means Load would read what it read before (0: no row yet).
+    long Version();
+
     // false: a tenant of that name exists already.
     bool InsertTenant(StoredTenant tenant, AuditEntry audit);
 

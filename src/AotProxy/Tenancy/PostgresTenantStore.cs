@@ -9,8 +9,15 @@ namespace AotProxy.Tenancy;
 // SqliteTenantStore's three tables and contract, in Postgres types. Each call takes a pooled
 // connection of its own (the data source is thread-safe), and each change is one transaction with
 // its audit row, as in the file.
-internal sealed class PostgresTenantStore : ITenantStore
+//
+// Propagation: each change's transaction ends with NOTIFY on Channel, which PostgreSQL delivers to
+// every listener when (and only if) the change commits; each replica listens on one connection of
+// its own (WaitForChangeAsync). Postgres rather than the cluster's Redis: the announcement is part
+// of the change's own commit (never one without the other), and it needs no [cluster].
+internal sealed class PostgresTenantStore : ISharedTenantStore
 {
+    public const string Channel = "aotproxy_tenants";
+
     // pg_advisory_xact_lock's key: replicas starting together create the schema one at a time
     // (concurrent CREATE ... IF NOT EXISTS can fail on the catalog). PostgresLedger's is "LEDGER".
     private const long SchemaLock = 0x5445_4e41_4e54; // "TENANT"
@@ -64,6 +71,10 @@ internal sealed class PostgresTenantStore : ITenantStore
         """;
 
     private readonly NpgsqlDataSource _source;
+
+    // The LISTEN connection: opened by the first wait, dropped (and opened again by the next) when
+    // it fails. Only the watch loop uses it.
+    private NpgsqlConnection? _listener;
 
     private PostgresTenantStore(NpgsqlDataSource source, PostgresAddress address)
     {
@@ -149,6 +160,50 @@ internal sealed class PostgresTenantStore : ITenantStore
         return new StoreContents(tenants.ToImmutable(), keys.ToImmutable());
     });
 
+    public long Version() => Run(connection =>
+    {
+        using var command = new NpgsqlCommand("SELECT coalesce(max(id), 0)::bigint FROM audit", connection);
+        return (long)command.ExecuteScalar()!;
+    });
+
+    public async Task<bool> WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_listener is null)
+            {
+                var listener = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    using var listen = new NpgsqlCommand($"LISTEN {Channel}", listener);
+                    await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await listener.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+
+                _listener = listener;
+                // Changes made while no connection listened are not announced: the caller reads
+                // the store after this wait in any case.
+                return true;
+            }
+
+            return await _listener.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or System.IO.IOException or InvalidOperationException)
+        {
+            await DropListenerAsync().ConfigureAwait(false);
+            throw new TenantStoreException($"{Description} cannot be used: {ex.Message}", ex);
+        }
+        catch (OperationCanceledException)
+        {
+            await DropListenerAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     public bool InsertTenant(StoredTenant tenant, AuditEntry audit) => Change(audit, command =>
     {
         command.CommandText = """
@@ -208,7 +263,8 @@ internal sealed class PostgresTenantStore : ITenantStore
         return Insert(command, next);
     });
 
-    public void AppendAudit(AuditEntry audit) => Change(audit, _ => true);
+    // Not announced: nothing other replicas serve changed.
+    public void AppendAudit(AuditEntry audit) => Change(audit, _ => true, announce: false);
 
     public void WriteLastUsed(IReadOnlyList<(string Id, long Second)> uses) => Run(connection =>
     {
@@ -244,7 +300,11 @@ internal sealed class PostgresTenantStore : ITenantStore
         return rows;
     });
 
-    public void Dispose() => _source.Dispose();
+    public void Dispose()
+    {
+        _listener?.Dispose();
+        _source.Dispose();
+    }
 
     private static long? Nullable(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal);
 
@@ -287,7 +347,7 @@ internal sealed class PostgresTenantStore : ITenantStore
     }
 
     // The change and its audit row in one transaction: kept together or not at all.
-    private bool Change(AuditEntry audit, Func<NpgsqlCommand, bool> change) => Run(connection =>
+    private bool Change(AuditEntry audit, Func<NpgsqlCommand, bool> change, bool announce = true) => Run(connection =>
     {
         using var transaction = connection.BeginTransaction();
         using var command = connection.CreateCommand();
@@ -305,9 +365,25 @@ internal sealed class PostgresTenantStore : ITenantStore
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = audit.Target });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = audit.Detail });
         command.ExecuteNonQuery();
+        if (announce)
+        {
+            command.Parameters.Clear();
+            command.CommandText = $"NOTIFY {Channel}";
+            command.ExecuteNonQuery();
+        }
+
         transaction.Commit();
         return true;
     });
+
+    private async ValueTask DropListenerAsync()
+    {
+        if (_listener is { } listener)
+        {
+            _listener = null;
+            await listener.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     private T Run<T>(Func<NpgsqlConnection, T> work)
     {

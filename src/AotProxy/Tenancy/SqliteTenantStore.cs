@@ -123,6 +123,13 @@ internal sealed class SqliteTenantStore : ITenantStore
         return new StoreContents(tenants.ToImmutable(), keys.ToImmutable());
     });
 
+    public long Version() => Run(() =>
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT coalesce(max(id), 0) FROM audit";
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    });
+
     public bool InsertTenant(StoredTenant tenant, AuditEntry audit) => Change(audit, command =>
     {
         command.CommandText = """

@@ -20,4 +20,10 @@ internal static partial class TenancyLog
 
     [LoggerMessage(EventId = 1703, Level = LogLevel.Error, Message = "Tenant store: {Store} did not answer; {Action} {Target} was not made")]
     public static partial void Unavailable(ILogger logger, Exception exception, string store, string action, string target);
+
+    [LoggerMessage(EventId = 1705, Level = LogLevel.Information, Message = "Tenant store: read {Store} again after a change elsewhere ({Tenants} tenants, {Keys} issued keys in use)")]
+    public static partial void Reloaded(ILogger logger, string store, int tenants, int keys);
+
+    [LoggerMessage(EventId = 1706, Level = LogLevel.Warning, Message = "Tenant store: {Store} did not answer while waiting for changes made elsewhere; trying again in {Seconds} s (this replica serves what it read last)")]
+    public static partial void WatchFailed(ILogger logger, Exception exception, string store, double seconds);
 }

@@ -25,6 +25,14 @@ internal sealed class TenantDirectory : IAsyncDisposable
     // per interval for all keys together.
     public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
 
+    // A shared store is read again at least this often when no change is announced (an
+    // announcement lost with the listening connection); each time one query (Version) when
+    // nothing changed.
+    public static readonly TimeSpan RereadInterval = TimeSpan.FromSeconds(10);
+
+    // After the store did not answer: the wait before the next try.
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     private const int MaxLabelChars = 256;
 
     private readonly Lock _lock = new();
@@ -34,6 +42,7 @@ internal sealed class TenantDirectory : IAsyncDisposable
     private readonly Dictionary<string, KeyUse> _uses = new(StringComparer.Ordinal); // under _lock
     private readonly BackgroundLoop _loops = new();
     private volatile StoreContents _contents;
+    private long _version; // under _lock: the store's Version when _contents was read
     private GatewaySnapshot _file;
     private Action<GatewaySnapshot>? _apply;
 
@@ -44,6 +53,7 @@ internal sealed class TenantDirectory : IAsyncDisposable
         _time = time;
         _logger = logger;
         _file = file;
+        _version = store.Version();
         _contents = store.Load();
         var inUse = _contents.Keys.Count(k => !k.IsRevoked);
         TenancyLog.Opened(logger, store.Description, _contents.Tenants.Length, inUse);
@@ -72,6 +82,10 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         _apply = apply;
         _loops.Start(FlushLoopAsync);
+        if (_store is ISharedTenantStore shared)
+        {
+            _loops.Start(stop => WatchLoopAsync(shared, stop));
+        }
     }
 
     // ConfigStore's check of a reload: what the new file would break in the store. Empty: none.
@@ -122,15 +136,28 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
-    // Reads the store again and publishes what it holds: the changes other replicas made to a
-    // shared store. Throws TenantStoreException when the store does not answer (nothing changes).
-    public void Reload()
+    // Reads the store again and publishes what it holds when it changed since the last read: the
+    // changes other replicas made to a shared store. false: nothing changed. Throws
+    // TenantStoreException when the store does not answer (nothing changes here).
+    public bool Reload()
     {
+        StoreContents contents;
         lock (_lock)
         {
-            _contents = _store.Load();
-            _apply?.Invoke(Merge(_file, _contents));
+            var version = _store.Version();
+            if (version == _version)
+            {
+                return false;
+            }
+
+            _contents = contents = _store.Load();
+            _version = version;
+            _apply?.Invoke(Merge(_file, contents));
         }
+
+        var inUse = contents.Keys.Count(k => !k.IsRevoked);
+        TenancyLog.Reloaded(_logger, _store.Description, contents.Tenants.Length, inUse);
+        return true;
     }
 
     public TenancyResult CreateTenant(StoredTenant tenant, string actor)
@@ -337,6 +364,25 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
+    // Another replica's change reaches this one when the store announces it, or within
+    // RereadInterval if the announcement is lost.
+    private async Task WatchLoopAsync(ISharedTenantStore store, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await store.WaitForChangeAsync(RereadInterval, stop).ConfigureAwait(false);
+                Reload();
+            }
+            catch (TenantStoreException ex)
+            {
+                TenancyLog.WatchFailed(_logger, ex, _store.Description, RetryDelay.TotalSeconds);
+                await Task.Delay(RetryDelay, _time, stop).ConfigureAwait(false);
+            }
+        }
+    }
+
     // The change, its audit row, then the store read back and published, under _lock.
     private TenancyResult Write(string action, string target, string actor, string detail, Func<AuditEntry, TenancyResult> change)
     {
@@ -349,6 +395,9 @@ internal sealed class TenantDirectory : IAsyncDisposable
                 return result;
             }
 
+            // Read before the contents: this replica's own change, announced back to it, is no
+            // change to read again.
+            _version = _store.Version();
             _contents = _store.Load();
         }
         catch (TenantStoreException ex)

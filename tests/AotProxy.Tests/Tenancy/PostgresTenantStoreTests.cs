@@ -1,4 +1,3 @@
-using AotProxy.Configuration;
 using AotProxy.Identity;
 using AotProxy.Store;
 using AotProxy.Tenancy;
@@ -30,23 +29,55 @@ public sealed class PostgresTenantStoreTests : TenantStoreContract, IAsyncLifeti
         var file = TestConfig.Valid("");
         await using var a = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
         await using var b = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
-        GatewaySnapshot? onA = null;
-        GatewaySnapshot? onB = null;
-        a.AppliesTo(next => onA = next);
-        b.AppliesTo(next => onB = next);
 
         Assert.True(a.CreateTenant(StoredTenant.Defaults("team-x", 0) with { Rpm = 7 }, "ops").IsDone);
         Assert.True(a.IssueKey("team-x", "laptop", null, KeyWindow.Always, "ops", out var issued).IsDone);
-        Assert.Null(onB); // B has not read the store since
-        b.Reload();
-        Assert.Equal(7, Assert.Single(onB!.Tenants).Rpm);
-        Assert.Equal("team-x", onB.ApiKeys.Find(issued!.Secret)?.Name);
+        Assert.Empty(b.Contents.Tenants); // B has not read the store since
+        Assert.True(b.Reload());
+        Assert.Equal(7, Assert.Single(b.Contents.Tenants).Rpm);
+        Assert.Equal(issued!.Key.Id, Assert.Single(b.Contents.Keys).Id);
+        Assert.False(b.Reload()); // nothing changed since
 
         Assert.True(b.RevokeKey("team-x", issued.Key.Id, "ops").IsDone);
-        Assert.Equal("team-x", onA!.ApiKeys.Find(issued.Secret)?.Name); // until A reads the store
-        a.Reload();
-        Assert.Null(onA.ApiKeys.Find(issued.Secret));
+        Assert.False(a.Contents.Keys.Single().IsRevoked); // until A reads the store
+        Assert.False(b.Reload()); // its own change: read already
+        Assert.True(a.Reload());
+        Assert.True(a.Contents.Keys.Single().IsRevoked);
         Assert.Equal(["key.revoke", "key.issue", "tenant.create"], a.ReadAudit(DateTimeOffset.UnixEpoch, 10).Select(e => e.Action));
+    }
+
+    [Fact]
+    public async Task AChangeOnOneGateway_IsAnnounced_AndPublishedOnTheOther_WithoutAReloadCall()
+    {
+        var file = TestConfig.Valid("");
+        await using var a = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
+        await using var b = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
+        string? secret = null;
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var refused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.AppliesTo(next =>
+        {
+            if (accepted.Task.IsCompleted && Volatile.Read(ref secret) is { } key && next.ApiKeys.Find(key) is null)
+            {
+                refused.TrySetResult();
+            }
+        });
+        b.AppliesTo(next =>
+        {
+            if (Volatile.Read(ref secret) is { } key && next.ApiKeys.Find(key)?.Name == "team-x")
+            {
+                accepted.TrySetResult();
+            }
+        });
+
+        Assert.True(a.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops").IsDone);
+        Assert.True(a.IssueKey("team-x", "laptop", null, KeyWindow.Always, "ops", out var issued).IsDone);
+        Volatile.Write(ref secret, issued!.Secret);
+        // Bounded well under RereadInterval (10 s): only the announcement gets it there in time.
+        await accepted.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.True(b.RevokeKey("team-x", issued.Key.Id, "ops").IsDone);
+        await refused.Task.WaitAsync(TimeSpan.FromSeconds(5));
     }
 
     [Fact]
