@@ -11,6 +11,7 @@ internal interface ITenantStore : IDisposable
     // What the store names itself in messages ("the SQLite file /var/lib/aotproxy/usage.db").
     string Description { get; }
 
+    // The contents and their Version, read together.
     StoreContents Load();
 
     // The id of the newest audit row: every change writes one in its transaction, so an unchanged

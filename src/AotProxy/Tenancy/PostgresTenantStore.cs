@@ -70,6 +70,8 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
         """;
 
+    private const string VersionQuery = "SELECT coalesce(max(id), 0)::bigint FROM audit";
+
     private readonly NpgsqlDataSource _source;
 
     // The LISTEN connection: opened by the first wait, dropped (and opened again by the next) when
@@ -121,6 +123,12 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
     {
         // One snapshot of both tables: a change committed between two reads is in both or neither.
         using var transaction = connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        long version;
+        using (var command = new NpgsqlCommand(VersionQuery, connection, transaction))
+        {
+            version = (long)command.ExecuteScalar()!;
+        }
+
         var tenants = ImmutableArray.CreateBuilder<StoredTenant>();
         using (var command = new NpgsqlCommand(
             """
@@ -157,12 +165,12 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         }
 
         transaction.Commit();
-        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable());
+        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable(), version);
     });
 
     public long Version() => Run(connection =>
     {
-        using var command = new NpgsqlCommand("SELECT coalesce(max(id), 0)::bigint FROM audit", connection);
+        using var command = new NpgsqlCommand(VersionQuery, connection);
         return (long)command.ExecuteScalar()!;
     });
 

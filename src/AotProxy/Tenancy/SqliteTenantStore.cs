@@ -83,8 +83,10 @@ internal sealed class SqliteTenantStore : ITenantStore
         }
     }
 
+    // Run's lock orders it with every change this process makes (the file is this replica's own).
     public StoreContents Load() => Run(() =>
     {
+        var version = ReadVersion();
         var tenants = ImmutableArray.CreateBuilder<StoredTenant>();
         using (var command = _connection.CreateCommand())
         {
@@ -120,15 +122,10 @@ internal sealed class SqliteTenantStore : ITenantStore
             }
         }
 
-        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable());
+        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable(), version);
     });
 
-    public long Version() => Run(() =>
-    {
-        using var command = _connection.CreateCommand();
-        command.CommandText = "SELECT coalesce(max(id), 0) FROM audit";
-        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    });
+    public long Version() => Run(ReadVersion);
 
     public bool InsertTenant(StoredTenant tenant, AuditEntry audit) => Change(audit, command =>
     {
@@ -288,6 +285,13 @@ internal sealed class SqliteTenantStore : ITenantStore
         transaction.Commit();
         return true;
     });
+
+    private long ReadVersion()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT coalesce(max(id), 0) FROM audit";
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private T Run<T>(Func<T> work)
     {

@@ -41,8 +41,7 @@ internal sealed class TenantDirectory : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, KeyUse> _uses = new(StringComparer.Ordinal); // under _lock
     private readonly BackgroundLoop _loops = new();
-    private volatile StoreContents _contents;
-    private long _version; // under _lock: the store's Version when _contents was read
+    private volatile StoreContents _contents; // written under _lock; its Version only grows
     private GatewaySnapshot _file;
     private Action<GatewaySnapshot>? _apply;
 
@@ -53,7 +52,6 @@ internal sealed class TenantDirectory : IAsyncDisposable
         _time = time;
         _logger = logger;
         _file = file;
-        _version = store.Version();
         _contents = store.Load();
         var inUse = _contents.Keys.Count(k => !k.IsRevoked);
         TenancyLog.Opened(logger, store.Description, _contents.Tenants.Length, inUse);
@@ -137,21 +135,27 @@ internal sealed class TenantDirectory : IAsyncDisposable
     }
 
     // Reads the store again and publishes what it holds when it changed since the last read: the
-    // changes other replicas made to a shared store. false: nothing changed. Throws
+    // changes other replicas made to a shared store. false: nothing newer. Throws
     // TenantStoreException when the store does not answer (nothing changes here).
     public bool Reload()
     {
-        StoreContents contents;
+        // The reads outside _lock: an admin write holds it across its own store I/O, and waiting
+        // for it here would stall the watch loop behind it. A read that an admin write on this
+        // replica overtook is older than what that write published: dropped.
+        if (_store.Version() <= _contents.Version)
+        {
+            return false;
+        }
+
+        var contents = _store.Load();
         lock (_lock)
         {
-            var version = _store.Version();
-            if (version == _version)
+            if (contents.Version <= _contents.Version)
             {
                 return false;
             }
 
-            _contents = contents = _store.Load();
-            _version = version;
+            _contents = contents;
             _apply?.Invoke(Merge(_file, contents));
         }
 
@@ -373,6 +377,14 @@ internal sealed class TenantDirectory : IAsyncDisposable
             try
             {
                 await store.WaitForChangeAsync(RereadInterval, stop).ConfigureAwait(false);
+
+                // Off to the thread pool: the wait ends on the epoll thread that read the
+                // announcement (inline socket completions, Gateway/EventLoop.cs), and Reload blocks
+                // on synchronous store reads. A blocked epoll thread stalls every socket it serves,
+                // among them an admin write's own read of the store, which waited 30 s (Npgsql's
+                // command timeout) while this loop waited for the write's _lock: the hang of
+                // SharedTenantStoreTests, 1 run in 15.
+                await Task.Yield();
                 Reload();
             }
             catch (TenantStoreException ex)
@@ -395,9 +407,8 @@ internal sealed class TenantDirectory : IAsyncDisposable
                 return result;
             }
 
-            // Read before the contents: this replica's own change, announced back to it, is no
-            // change to read again.
-            _version = _store.Version();
+            // With its Version: this replica's own change, announced back to it, is no change to
+            // read again.
             _contents = _store.Load();
         }
         catch (TenantStoreException ex)

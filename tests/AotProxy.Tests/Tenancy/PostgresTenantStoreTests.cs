@@ -52,32 +52,18 @@ public sealed class PostgresTenantStoreTests : TenantStoreContract, IAsyncLifeti
         var file = TestConfig.Valid("");
         await using var a = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
         await using var b = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
-        string? secret = null;
-        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var refused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        a.AppliesTo(next =>
-        {
-            if (accepted.Task.IsCompleted && Volatile.Read(ref secret) is { } key && next.ApiKeys.Find(key) is null)
-            {
-                refused.TrySetResult();
-            }
-        });
-        b.AppliesTo(next =>
-        {
-            if (Volatile.Read(ref secret) is { } key && next.ApiKeys.Find(key)?.Name == "team-x")
-            {
-                accepted.TrySetResult();
-            }
-        });
+        var onA = new Published();
+        var onB = new Published();
+        a.AppliesTo(onA.Set);
+        b.AppliesTo(onB.Set);
 
         Assert.True(a.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops").IsDone);
         Assert.True(a.IssueKey("team-x", "laptop", null, KeyWindow.Always, "ops", out var issued).IsDone);
-        Volatile.Write(ref secret, issued!.Secret);
         // Bounded well under RereadInterval (10 s): only the announcement gets it there in time.
-        await accepted.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        await onB.UntilAsync(s => s.ApiKeys.Find(issued!.Secret)?.Name == "team-x", TimeSpan.FromSeconds(5));
 
-        Assert.True(b.RevokeKey("team-x", issued.Key.Id, "ops").IsDone);
-        await refused.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(b.RevokeKey("team-x", issued!.Key.Id, "ops").IsDone);
+        await onA.UntilAsync(s => s.ApiKeys.Find(issued.Secret) is null, TimeSpan.FromSeconds(5));
     }
 
     [Fact]
