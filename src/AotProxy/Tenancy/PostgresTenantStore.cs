@@ -74,6 +74,9 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
 
     private readonly NpgsqlDataSource _source;
 
+    // Set by the first call that reached the server (Run): the schema exists from then on.
+    private volatile bool _schema;
+
     // The LISTEN connection: opened by the first wait, dropped (and opened again by the next) when
     // it fails. Only the watch loop uses it.
     private NpgsqlConnection? _listener;
@@ -86,38 +89,11 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
 
     public string Description { get; }
 
-    public static PostgresTenantStore Open(PostgresAddress address)
-    {
+    // Connects at the first call, not here: a replica starts while Postgres is down
+    // (TenantDirectory reads the store until it answers), and each call throws until then.
+    public static PostgresTenantStore Open(PostgresAddress address) =>
         // The slim builder, as PostgresLedger's: no reflection, the AOT publish warns of none.
-        var source = new NpgsqlSlimDataSourceBuilder(address.ConnectionString()).Build();
-        var store = new PostgresTenantStore(source, address);
-        try
-        {
-            store.Run(connection =>
-            {
-                using var transaction = connection.BeginTransaction();
-                using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
-                {
-                    command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = SchemaLock });
-                    command.ExecuteNonQuery();
-                }
-
-                using (var command = new NpgsqlCommand(Schema, connection, transaction))
-                {
-                    command.ExecuteNonQuery();
-                }
-
-                transaction.Commit();
-                return 0;
-            });
-            return store;
-        }
-        catch
-        {
-            store.Dispose();
-            throw;
-        }
-    }
+        new(new NpgsqlSlimDataSourceBuilder(address.ConnectionString()).Build(), address);
 
     public StoreContents Load() => Run(connection =>
     {
@@ -393,11 +369,34 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         }
     }
 
+    private static void CreateSchema(NpgsqlConnection connection)
+    {
+        using var transaction = connection.BeginTransaction();
+        using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = SchemaLock });
+            command.ExecuteNonQuery();
+        }
+
+        using (var command = new NpgsqlCommand(Schema, connection, transaction))
+        {
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
     private T Run<T>(Func<NpgsqlConnection, T> work)
     {
         try
         {
             using var connection = _source.OpenConnection();
+            if (!_schema)
+            {
+                CreateSchema(connection);
+                _schema = true;
+            }
+
             return work(connection);
         }
         catch (NpgsqlException ex)

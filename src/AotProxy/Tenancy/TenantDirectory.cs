@@ -42,6 +42,7 @@ internal sealed class TenantDirectory : IAsyncDisposable
     private readonly Dictionary<string, KeyUse> _uses = new(StringComparer.Ordinal); // under _lock
     private readonly BackgroundLoop _loops = new();
     private volatile StoreContents _contents; // written under _lock; its Version only grows
+    private volatile string? _notReady; // written under _lock once the watch loop runs
     private GatewaySnapshot _file;
     private Action<GatewaySnapshot>? _apply;
 
@@ -52,21 +53,39 @@ internal sealed class TenantDirectory : IAsyncDisposable
         _time = time;
         _logger = logger;
         _file = file;
-        _contents = store.Load();
+        try
+        {
+            _contents = store.Load();
+        }
+        catch (TenantStoreException ex) when (store is ISharedTenantStore)
+        {
+            // A shared store down at startup: the replica starts on the file's tenants, not ready
+            // (/ready 503), and the watch loop reads the store every RetryDelay until it answers.
+            // Exiting instead would take the whole fleet down with Postgres on its next restart.
+            _contents = StoreContents.Empty;
+            _notReady = $"the tenant store ({store.Description}) has not been read yet: {ex.Message}";
+            TenancyLog.NotRead(logger, ex, store.Description, RetryDelay.TotalSeconds);
+            return;
+        }
+
         var inUse = _contents.Keys.Count(k => !k.IsRevoked);
         TenancyLog.Opened(logger, store.Description, _contents.Tenants.Length, inUse);
     }
 
     public StoreContents Contents => _contents;
 
+    // Why this replica is not ready (/ready answers 503 with it): a shared store not read since
+    // startup, or in conflict with the file at that first read. null: ready.
+    public string? NotReady => _notReady;
+
     // The snapshot to start on: the file's with the store's tenants and keys. Throws
     // TenantStoreException naming every conflict between the two.
     public GatewaySnapshot Initial()
     {
         var conflicts = Conflicts(_file);
-        if (!conflicts.IsEmpty)
+        if (_notReady is null && !conflicts.IsEmpty)
         {
-            throw new TenantStoreException($"the config file and {_store.Description} conflict: {string.Join("; ", conflicts)}");
+            throw new TenantStoreException(ConflictMessage(conflicts));
         }
 
         lock (_lock)
@@ -87,9 +106,10 @@ internal sealed class TenantDirectory : IAsyncDisposable
     }
 
     // ConfigStore's check of a reload: what the new file would break in the store. Empty: none.
-    public ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file)
+    public ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file) => Conflicts(file, _contents);
+
+    private ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file, StoreContents contents)
     {
-        var contents = _contents;
         var errors = ImmutableArray.CreateBuilder<ConfigError>();
         var storeNames = contents.Tenants.ToDictionary(t => t.Name, StringComparer.Ordinal);
         for (var i = 0; i < file.Tenants.Length; i++)
@@ -139,6 +159,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     // TenantStoreException when the store does not answer (nothing changes here).
     public bool Reload()
     {
+        if (_notReady is not null)
+        {
+            return FirstRead();
+        }
+
         // The reads outside _lock: an admin write holds it across its own store I/O, and waiting
         // for it here would stall the watch loop behind it. A read that an admin write on this
         // replica overtook is older than what that write published: dropped.
@@ -164,10 +189,46 @@ internal sealed class TenantDirectory : IAsyncDisposable
         return true;
     }
 
+    // The store's first read after a startup that could not read it: published when it agrees
+    // with the file, else the conflict is logged (once) and kept as the reason for /ready, and
+    // the next read (within RetryDelay) checks again. Outside _lock as in Reload.
+    private bool FirstRead()
+    {
+        var contents = _store.Load();
+        lock (_lock)
+        {
+            var conflicts = Conflicts(_file, contents);
+            if (!conflicts.IsEmpty)
+            {
+                var reason = ConflictMessage(conflicts);
+                if (reason != _notReady)
+                {
+                    TenancyLog.Conflicting(_logger, reason);
+                }
+
+                _notReady = reason;
+                return false;
+            }
+
+            _contents = contents;
+            _apply?.Invoke(Merge(_file, contents));
+            _notReady = null;
+        }
+
+        var inUse = contents.Keys.Count(k => !k.IsRevoked);
+        TenancyLog.Opened(_logger, _store.Description, contents.Tenants.Length, inUse);
+        return true;
+    }
+
     public TenancyResult CreateTenant(StoredTenant tenant, string actor)
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (FileTenant(tenant.Name) is not null)
             {
                 return new(TenancyOutcome.Conflict, $"Tenant '{tenant.Name}' is defined in the config file ({_file.Source}); a store tenant may not take its name.");
@@ -194,6 +255,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (_contents.Tenants.FirstOrDefault(t => t.Name == name) is not { } current)
             {
                 return FileTenant(name) is not null
@@ -218,6 +284,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (!_contents.Tenants.Any(t => t.Name == name))
             {
                 return FileTenant(name) is not null
@@ -238,6 +309,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
         issued = null;
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (CheckKeyInput(tenant, label, expiresAt) is { } invalid)
             {
                 return invalid;
@@ -256,6 +332,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (UnrevokedKey(tenant, id) is null)
             {
                 return new(TenancyOutcome.NotFound, $"Tenant '{tenant}' has no key '{id}' in use.");
@@ -274,6 +355,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
         issued = null;
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (UnrevokedKey(tenant, id) is not { } old)
             {
                 return new(TenancyOutcome.NotFound, $"Tenant '{tenant}' has no key '{id}' in use.");
@@ -376,7 +462,8 @@ internal sealed class TenantDirectory : IAsyncDisposable
         {
             try
             {
-                await store.WaitForChangeAsync(RereadInterval, stop).ConfigureAwait(false);
+                // Not ready: read again every RetryDelay until the store answers and agrees.
+                await store.WaitForChangeAsync(_notReady is null ? RereadInterval : RetryDelay, stop).ConfigureAwait(false);
 
                 // Off to the thread pool: the wait ends on the epoll thread that read the
                 // announcement (inline socket completions, Gateway/EventLoop.cs), and Reload blocks
@@ -496,6 +583,14 @@ internal sealed class TenantDirectory : IAsyncDisposable
 
         return null;
     }
+
+    // Before the store's first read no change is made: what it holds is not known here.
+    private TenancyResult? Refused() => _notReady is { } reason
+        ? new(TenancyOutcome.Unavailable, $"Nothing was changed: {reason}.")
+        : null;
+
+    private string ConflictMessage(ImmutableArray<ConfigError> conflicts) =>
+        $"the config file and {_store.Description} conflict: {string.Join("; ", conflicts)}";
 
     private StoredKey? UnrevokedKey(string tenant, string id) =>
         _contents.Keys.FirstOrDefault(k => k.Tenant == tenant && k.Id == id && !k.IsRevoked);

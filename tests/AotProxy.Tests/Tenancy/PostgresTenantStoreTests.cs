@@ -67,14 +67,57 @@ public sealed class PostgresTenantStoreTests : TenantStoreContract, IAsyncLifeti
     }
 
     [Fact]
-    public async Task Open_AServerThatIsDown_IsATenantStoreExceptionNamingTheDatabase_WithoutThePassword()
+    public async Task Load_FromAServerThatIsDown_IsATenantStoreExceptionNamingTheDatabase_WithoutThePassword()
     {
         await _server.StopAsync();
         Assert.True(PostgresAddress.TryParse($"postgres://postgres:s3cret@127.0.0.1:{_server.Port}/postgres", out var address, out var error), error);
+        using var store = PostgresTenantStore.Open(address); // connects at its first call
 
-        var thrown = Assert.Throws<TenantStoreException>(() => PostgresTenantStore.Open(address));
+        var thrown = Assert.Throws<TenantStoreException>(store.Load);
 
         Assert.Contains($"127.0.0.1:{_server.Port}/postgres", thrown.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", thrown.Message, StringComparison.Ordinal);
+    }
+
+    // Postgres down at startup: the directory starts on the file, not ready, and publishes the
+    // store once it answers; a conflict at that first read keeps it not ready, naming both.
+    [Fact]
+    public async Task ADirectoryStartedWhileThePostgresIsDown_IsNotReady_UntilItsFirstReadAgreesWithTheFile()
+    {
+        using (var seed = Open())
+        {
+            Assert.True(seed.InsertTenant(StoredTenant.Defaults("team-x", 0), Audit("tenant.create", "team-x", 0)));
+            Assert.True(seed.InsertTenant(StoredTenant.Defaults("acme", 0), Audit("tenant.create", "acme", 0)));
+        }
+
+        await _server.StopAsync();
+        var file = TestConfig.Valid("[[tenants]]\nname = \"acme\"\n"); // acme: in both, a conflict
+        await using var directory = new TenantDirectory(Open(), file, TimeProvider.System, NullLogger.Instance);
+        Assert.Contains("has not been read yet", directory.NotReady, StringComparison.Ordinal);
+        Assert.Equal("acme", Assert.Single(directory.Initial().Tenants).Name); // the file's alone
+        Assert.Equal(TenancyOutcome.Unavailable, directory.CreateTenant(StoredTenant.Defaults("team-y", 0), "ops").Outcome);
+        var published = new Published();
+        directory.AppliesTo(published.Set);
+
+        await _server.RestartAsync();
+        await Until(() => directory.NotReady?.Contains("conflict", StringComparison.Ordinal) == true);
+        Assert.Contains("tenant \"acme\" is also a store tenant", directory.NotReady, StringComparison.Ordinal);
+        Assert.Contains(_server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), directory.NotReady, StringComparison.Ordinal);
+
+        directory.ApplyFile(TestConfig.Valid("")); // the file gives acme up: the next read agrees
+        await published.UntilAsync(s => s.Tenants.Select(t => t.Name).SequenceEqual(["acme", "team-x"]), TimeSpan.FromSeconds(10));
+        Assert.Null(directory.NotReady);
+        Assert.True(directory.CreateTenant(StoredTenant.Defaults("team-y", 0), "ops").IsDone);
+    }
+
+    // Polls a condition the watch loop makes true: at most 10 s.
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(20);
+        }
     }
 }
