@@ -78,8 +78,9 @@ internal sealed class TenantDirectory : IAsyncDisposable
     // startup, or in conflict with the file at that first read. null: ready.
     public string? NotReady => _notReady;
 
-    // The snapshot to start on: the file's with the store's tenants and keys. Throws
-    // TenantStoreException naming every conflict between the two.
+    // The snapshot to start on: the file's with the store's tenants and keys (the file's alone
+    // while the store is not read). Throws TenantStoreException naming every conflict between the
+    // two when the store was read.
     public GatewaySnapshot Initial()
     {
         var conflicts = Conflicts(_file);
