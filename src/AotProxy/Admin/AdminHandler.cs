@@ -93,9 +93,10 @@ internal sealed class AdminHandler(
         };
     }
 
-    // 503 when no worker is routable, or the tenant store has not been read. A replica that cannot reach the cluster store still
-    // serves (store_down says how), so it stays in the load balancer and says "degraded": were it
-    // to fail /ready, a Redis outage would take every replica out at once.
+    // 503 when no worker is routable, or the tenant store has not been read. A replica that
+    // cannot reach the cluster store still serves (store_down says how), so it stays in the load
+    // balancer and says "degraded": were it to fail /ready, a Redis outage would take every
+    // replica out at once.
     private Task ReadyAsync(HttpContext context)
     {
         var view = state.Current;
