@@ -107,14 +107,17 @@ internal sealed class GatewayHost : IAsyncDisposable
             usage.Seed(totals, time.GetUtcNow());
         }
 
-        // The tenant store (runtime tenants and keys) lives in the ledger's file: merged into the
-        // snapshot the state starts on, and into every reload's (TenantDirectory.ApplyFile).
+        // The tenant store (runtime tenants and keys) lives in the ledger's file, or in the shared
+        // PostgreSQL when [store] postgres_url is set: merged into the snapshot the state starts
+        // on, and into every reload's (TenantDirectory.ApplyFile).
         TenantDirectory? tenants = null;
         if (ledger is not null)
         {
+            ITenantStore? store = null;
             try
             {
-                tenants = new TenantDirectory(SqliteTenantStore.Open(snapshot.Ledger.Path), snapshot, time, loggerFactory.CreateLogger("AotProxy.Tenancy"));
+                store = snapshot.Store.Postgres is { } postgres ? PostgresTenantStore.Open(postgres) : SqliteTenantStore.Open(snapshot.Ledger.Path);
+                tenants = new TenantDirectory(store, snapshot, time, loggerFactory.CreateLogger("AotProxy.Tenancy"));
                 snapshot = tenants.Initial();
             }
             catch (TenantStoreException)
@@ -122,6 +125,10 @@ internal sealed class GatewayHost : IAsyncDisposable
                 if (tenants is not null)
                 {
                     await tenants.DisposeAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    store?.Dispose();
                 }
 
                 await ledger.DisposeAsync().ConfigureAwait(false);

@@ -11,7 +11,12 @@ internal interface ITenantStore : IDisposable
     // What the store names itself in messages ("the SQLite file /var/lib/aotproxy/usage.db").
     string Description { get; }
 
+    // The contents and their Version, read together.
     StoreContents Load();
+
+    // The id of the newest audit row: every change writes one in its transaction, so an unchanged
+    // version means Load would read what it read before (0: no row yet).
+    long Version();
 
     // false: a tenant of that name exists already.
     bool InsertTenant(StoredTenant tenant, AuditEntry audit);

@@ -45,6 +45,25 @@ public sealed class TenantDirectoryTests : IDisposable
         Assert.Empty(directory.Value.Conflicts(TestConfig.Valid(classes)));
     }
 
+    // The hang of SharedTenantStoreTests (issue 17): a change's announcement ended the watch loop's
+    // wait on the epoll thread, and the loop read the store there, waiting for _lock, which the
+    // admin write held while its own read waited for that same epoll thread (until Npgsql's 30 s
+    // command timeout). Bounded: the read gives up after EventLoopStore.ReadBound.
+    [Fact]
+    public async Task AnAdminWrite_WhoseChangeIsAnnouncedToThisReplica_IsNotBlockedByTheWatchLoop()
+    {
+        var store = new EventLoopStore(SqliteTenantStore.Open(Path.Combine(_directory, "usage.db")));
+        await using var directory = new TenantDirectory(store, TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        GatewaySnapshot? published = null;
+        directory.AppliesTo(next => Volatile.Write(ref published, next));
+        await store.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var created = await Task.Run(() => directory.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops")).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(created.IsDone, created.Message);
+        Assert.Equal("team-x", Assert.Single(Volatile.Read(ref published)!.Tenants).Name);
+    }
+
     private sealed class DirectoryScope(TenantDirectory value) : IDisposable
     {
         public TenantDirectory Value { get; } = value;
