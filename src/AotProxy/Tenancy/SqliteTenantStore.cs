@@ -289,7 +289,7 @@ internal sealed class SqliteTenantStore : ITenantStore
     private long ReadVersion()
     {
         using var command = _connection.CreateCommand();
-        command.CommandText = "SELECT coalesce(max(id), 0) FROM audit";
+        command.CommandText = "SELECT count(*) FROM audit"; // ITenantStore.Version
         return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

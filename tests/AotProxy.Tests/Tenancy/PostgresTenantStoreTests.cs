@@ -46,6 +46,29 @@ public sealed class PostgresTenantStoreTests : TenantStoreContract, IAsyncLifeti
         Assert.Equal(["key.revoke", "key.issue", "tenant.create"], a.ReadAudit(DateTimeOffset.UnixEpoch, 10).Select(e => e.Action));
     }
 
+    // Two replicas' changes commit in the other order than their audit ids were drawn: the store
+    // read between the two commits must not hide the later commit (its smaller id) behind the
+    // version it already read, or that replica would miss the change until the next one.
+    [Fact]
+    public async Task AChangeCommittedAfterALaterNumberedOne_StillMakesANewerVersion()
+    {
+        using var store = Open();
+        store.InsertTenant(StoredTenant.Defaults("first", 0), Audit("tenant.create", "first", 0));
+        await using var slow = new Npgsql.NpgsqlConnection(_server.ConnectionString);
+        await slow.OpenAsync();
+        await using var transaction = await slow.BeginTransactionAsync();
+        await using (var insert = new Npgsql.NpgsqlCommand("INSERT INTO audit (at, actor, action, target, detail) VALUES (1, 'ops', 'tenant.update', 'first', '')", slow, transaction))
+        {
+            await insert.ExecuteNonQueryAsync(); // draws its id now, commits last
+        }
+
+        store.InsertTenant(StoredTenant.Defaults("second", 0), Audit("tenant.create", "second", 2));
+        var read = store.Load().Version;
+        await transaction.CommitAsync();
+
+        Assert.True(store.Version() > read, $"version {store.Version()} after the slow commit, {read} before it");
+    }
+
     [Fact]
     public async Task AChangeOnOneGateway_IsAnnounced_AndPublishedOnTheOther_WithoutAReloadCall()
     {
