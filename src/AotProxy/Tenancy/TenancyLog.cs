@@ -32,4 +32,7 @@ internal static partial class TenancyLog
 
     [LoggerMessage(EventId = 1708, Level = LogLevel.Error, Message = "Tenant store: {Conflict}; its tenants and keys are not served and /ready answers 503 until one side is changed")]
     public static partial void Conflicting(ILogger logger, string conflict);
+
+    [LoggerMessage(EventId = 1709, Level = LogLevel.Warning, Message = "Tenant store: {Action} {Target} was made, but {Store} did not answer the read that follows it; this replica serves it from its next read of the store")]
+    public static partial void NotReadBack(ILogger logger, Exception exception, string store, string action, string target);
 }

@@ -494,10 +494,6 @@ internal sealed class TenantDirectory : IAsyncDisposable
             {
                 return result;
             }
-
-            // With its Version: this replica's own change, announced back to it, is no change to
-            // read again.
-            _contents = _store.Load();
         }
         catch (TenantStoreException ex)
         {
@@ -506,6 +502,21 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
 
         TenancyLog.Changed(_logger, actor, action, target);
+        try
+        {
+            // With its Version: this replica's own change, announced back to it, is no change to
+            // read again.
+            _contents = _store.Load();
+        }
+        catch (TenantStoreException ex)
+        {
+            // Made (committed with its audit row), only not read back: answered as made, so an
+            // issued key's secret is shown, not lost. It is served from the next read that
+            // answers (a shared store's watch loop reads on the change's own announcement).
+            TenancyLog.NotReadBack(_logger, ex, _store.Description, action, target);
+            return TenancyResult.Done;
+        }
+
         _apply?.Invoke(Merge(_file, _contents));
         return TenancyResult.Done;
     }
