@@ -26,7 +26,16 @@ public class TenancyTests
             Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         }
 
-        var tenants = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Get, "/api/tenants");
+        // The request's usage is recorded once its answer has gone out: the client may ask first
+        // (a run read requests 0).
+        (HttpStatusCode Status, JsonElement Body, string Text) tenants = default;
+        await TestGateway.WaitUntilAsync(
+            async () =>
+            {
+                tenants = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Get, "/api/tenants");
+                return tenants.Body.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "team-a").GetProperty("requests").GetInt64() >= 1;
+            },
+            "team-a's request is counted");
         var teamA = tenants.Body.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "team-a");
         Assert.Equal("store", teamA.GetProperty("source").GetString());
         Assert.Equal(1, teamA.GetProperty("requests").GetInt64());

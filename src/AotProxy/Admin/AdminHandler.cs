@@ -93,15 +93,23 @@ internal sealed class AdminHandler(
         };
     }
 
-    // 503 only when no worker is routable. A replica that cannot reach the cluster store still
-    // serves (store_down says how), so it stays in the load balancer and says "degraded": were it
-    // to fail /ready, a Redis outage would take every replica out at once.
+    // 503 when no worker is routable, or the tenant store has not been read. A replica that
+    // cannot reach the cluster store still serves (store_down says how), so it stays in the load
+    // balancer and says "degraded": were it to fail /ready, a Redis outage would take every
+    // replica out at once.
     private Task ReadyAsync(HttpContext context)
     {
         var view = state.Current;
         if (!view.Workers.HasRoutableWorker(view.Config.CircuitBreaker))
         {
             return TextAsync(context, 503, "not ready: no routable worker");
+        }
+
+        // The tenant store not read since startup (or in conflict with the file): keys issued
+        // through it would be refused here, so the load balancer keeps this replica out.
+        if (tenants?.NotReady is { } notReady)
+        {
+            return TextAsync(context, 503, "not ready: " + notReady);
         }
 
         return cluster?.Health switch

@@ -15,6 +15,7 @@ namespace AotProxy.Cluster;
 //                             it is reaped (ReplicaReaper, which maps t to aotproxy:tenant:, w to aotproxy:worker:)
 //   aotproxy:epoch            string: the store's life, set by the first replica that finds it missing (StoreResync)
 //   aotproxy:seeded:{epoch}   set of replica names that seeded what they know into this epoch (StoreResync)
+//   aotproxy:seeded-ledgers:{epoch}  set of ledger files (ledger_id) whose spend is in this epoch's budgets (StoreResync, [store])
 //   aotproxy:worker:{worker}  hash: running (requests on it over all replicas), drained (1 or 0),
 //                             breaker_until (ms, Redis's clock: a replica's breaker opened until then),
 //                             wait_until (ms, Redis's clock: a replica may wait for a slot until then) (SharedWorkerSlots)
@@ -49,6 +50,8 @@ internal static class ClusterKeys
     public static readonly RedisKey Epoch = "aotproxy:epoch";
 
     public static RedisKey Seeded(string epoch) => "aotproxy:seeded:" + epoch;
+
+    public static RedisKey SeededLedgers(string epoch) => "aotproxy:seeded-ledgers:" + epoch;
 
     public static RedisKey Worker(string worker) => "aotproxy:worker:" + worker;
 

@@ -50,4 +50,10 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 935, Level = LogLevel.Information, Message = "Cluster: {Parts} of this replica's reserved parts set to what it holds (places in flight, budget reservations, worker slots)")]
     public static partial void Reconciled(ILogger logger, long parts);
+
+    [LoggerMessage(EventId = 936, Level = LogLevel.Information, Message = "Cluster epoch {Epoch}: seeded the budgets' spend of {Claimed} ledger files from the shared ledger ({Ledgers} in it; the others' spend was in already)")]
+    public static partial void LedgersSeeded(ILogger logger, string epoch, long claimed, int ledgers);
+
+    [LoggerMessage(EventId = 937, Level = LogLevel.Warning, Message = "Cluster epoch {Epoch}: the shared ledger did not answer ({Reason}); the spend of replicas that are gone is seeded at a later heartbeat")]
+    public static partial void LedgersSeedFailed(ILogger logger, string epoch, string reason);
 }

@@ -237,6 +237,10 @@ internal sealed class ClusterMembership : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _loops.DisposeAsync().ConfigureAwait(false);
+        if (Resync is { } resync)
+        {
+            await resync.DisposeAsync().ConfigureAwait(false); // its seed from the shared ledger uses the connection
+        }
 
         if (_redis is { IsConnected: true } redis)
         {

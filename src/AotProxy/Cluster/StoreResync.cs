@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
+using AotProxy.Ledger;
 using AotProxy.Limits;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -30,7 +31,12 @@ namespace AotProxy.Cluster;
 // in flight then run beside up to max_in_flight new ones, and their budget reservations are not
 // counted until they settle (docs/CLUSTER.md states the bound).
 // replica: this replica's name (known once ClusterMembership has started).
-internal sealed class StoreResync(Func<string> replica, TenantLimits limits, StoreDownPolicy policy, ClusterTelemetry telemetry, ILogger logger)
+// ledger: with [store], this replica's shipper to the shared ledger on Postgres. Its own seed then
+// claims its ledger file (aotproxy:seeded-ledgers:{epoch}: a file's spend is charged once per
+// epoch, whatever the name of the process that holds it), and once an epoch it saw begin has
+// settled, the spend of every ledger file in Postgres that no replica claimed (the files of
+// replicas that are gone) is charged too, by one run of the same script (SeedLedgersAsync).
+internal sealed class StoreResync(Func<string> replica, TenantLimits limits, StoreDownPolicy policy, ClusterTelemetry telemetry, ILogger logger, LedgerShipper? ledger = null) : IAsyncDisposable
 {
     // KEYS[1] the epoch. ARGV[1] a new epoch, set if none is. Returns {epoch, 1 if set now}.
     private const string EpochScript = """
@@ -40,49 +46,70 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return {ARGV[1], 1}
         """;
 
-    // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2 .. W+1] windows (the first R of them tenants' RPM
-    // bins, the rest TPM bins); KEYS[W+2 ..] tenants' totals. ARGV[1] this replica's name to gate
-    // on the seeded set ('' : no gate), ARGV[2] W, ARGV[3] R, then per window: n and n pairs (age
-    // in seconds, count), then per tenant: tokens, month tokens, nano-USD, month nano-USD, month
-    // (yyyymm, kept as "yyyy-MM" as SharedTenantLimits' scripts keep it). The spend goes into the
-    // fields the admit script checks, with its month rule (a later month starts the month's fields
-    // at 0; spend of an earlier month counts for all time only). Returns the requests charged, or -1 when the gate found this replica
-    // already seeded in this epoch.
+    // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2] aotproxy:seeded-ledgers:{epoch}; KEYS[3] the epoch;
+    // KEYS[4 .. W+3] windows (the first R of them tenants' RPM bins, the rest TPM bins); KEYS[W+4 ..]
+    // tenants' totals, group after group. ARGV[1] this replica's name to gate on the seeded set
+    // ('' : no gate), ARGV[2] the epoch the store must still be in ('' : any), ARGV[3] W, ARGV[4] R,
+    // then per window: n and n pairs (age in seconds, count), then per group of budgets: the ledger
+    // file (ledger_id) whose spend it is, gated on the seeded-ledgers set ('' : no gate), n, and per
+    // tenant: tokens, month tokens, nano-USD, month nano-USD, month (yyyymm, kept as "yyyy-MM" as
+    // SharedTenantLimits' scripts keep it). The spend goes into the fields the admit script checks,
+    // with its month rule (a later month starts the month's fields at 0; spend of an earlier month
+    // counts for all time only). A replica already seeded in this epoch charges nothing, but claims
+    // its ledger: that spend is in (its first seed and its settlements since). Returns {the requests
+    // charged, or -1 when a gate (the replica's name, the epoch) said no; the ledgers claimed now}.
     private const string ChargeScript = """
-        if ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
+        if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[2] then return {-1, 0} end
+        local gated = ARGV[1] ~= '' and redis.call('SADD', KEYS[1], ARGV[1]) == 0
         local now = tonumber(redis.call('TIME')[1])
-        local windows = tonumber(ARGV[2])
-        local rpm = tonumber(ARGV[3])
-        local a = 4
+        local windows = tonumber(ARGV[3])
+        local rpm = tonumber(ARGV[4])
+        local a = 5
         local charged = 0
-        for k = 2, windows + 1 do
+        for k = 4, windows + 3 do
           local n = tonumber(ARGV[a])
           a = a + 1
+          if not gated then
+            for i = 0, n - 1 do
+              local count = tonumber(ARGV[a + 2 * i + 1])
+              redis.call('HINCRBY', KEYS[k], now - tonumber(ARGV[a + 2 * i]), count)
+              if k <= rpm + 3 then charged = charged + count end
+            end
+            redis.call('PEXPIRE', KEYS[k], 62000)
+          end
+          a = a + 2 * n
+        end
+        local k = windows + 4
+        local claimed = 0
+        while a <= #ARGV do
+          local charge = not gated
+          if ARGV[a] ~= '' then
+            if redis.call('SADD', KEYS[2], ARGV[a]) == 1 then claimed = claimed + 1 else charge = false end
+          end
+          local n = tonumber(ARGV[a + 1])
+          a = a + 2
           for i = 1, n do
-            local count = tonumber(ARGV[a + 1])
-            redis.call('HINCRBY', KEYS[k], now - tonumber(ARGV[a]), count)
-            if k <= rpm + 1 then charged = charged + count end
-            a = a + 2
+            if charge then
+              local m = tonumber(ARGV[a + 4])
+              local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
+              local current = redis.call('HGET', KEYS[k], 'month') or ''
+              if month > current then
+                redis.call('HSET', KEYS[k], 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0)
+                current = month
+              end
+              redis.call('HINCRBY', KEYS[k], 'budget_spent', ARGV[a])
+              redis.call('HINCRBY', KEYS[k], 'usd_spent_nanos', ARGV[a + 2])
+              if month == current then
+                redis.call('HINCRBY', KEYS[k], 'month_spent', ARGV[a + 1])
+                redis.call('HINCRBY', KEYS[k], 'month_usd_spent_nanos', ARGV[a + 3])
+              end
+            end
+            k = k + 1
+            a = a + 5
           end
-          redis.call('PEXPIRE', KEYS[k], 62000)
         end
-        for k = windows + 2, #KEYS do
-          local m = tonumber(ARGV[a + 4])
-          local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
-          local current = redis.call('HGET', KEYS[k], 'month') or ''
-          if month > current then
-            redis.call('HSET', KEYS[k], 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0)
-            current = month
-          end
-          redis.call('HINCRBY', KEYS[k], 'budget_spent', ARGV[a])
-          redis.call('HINCRBY', KEYS[k], 'usd_spent_nanos', ARGV[a + 2])
-          if month == current then
-            redis.call('HINCRBY', KEYS[k], 'month_spent', ARGV[a + 1])
-            redis.call('HINCRBY', KEYS[k], 'month_usd_spent_nanos', ARGV[a + 3])
-          end
-          a = a + 5
-        end
-        return charged
+        if gated then return {-1, claimed} end
+        return {charged, claimed}
         """;
 
     // KEYS[1] aotproxy:seeded:{epoch}; KEYS[2 ..] windows (each tenant's RPM then TPM bins).
@@ -150,6 +177,10 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     private long _awaitedSince;
     private string[] _members = [];
     private int _running;
+    private string? _ledgerEpoch; // an epoch this replica saw begin, until the ledgers' seed is in
+    private string? _ledgerFailed; // the epoch whose ledgers' seed failed already (said once)
+    private Task _ledgerSeed = Task.CompletedTask;
+    private readonly CancellationTokenSource _stop = new();
 
     // The store's epoch as this replica last read it (null before its first beat).
     public string? Epoch => Volatile.Read(ref _epoch);
@@ -163,6 +194,12 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
 
     public DateTimeOffset? ResyncingSince => policy.GatedSince;
 
+    // The last seed from the shared ledger started (completed when none runs): tests wait on it.
+    public Task LedgerSeed => Volatile.Read(ref _ledgerSeed);
+
+    // '' without [store]: the own seed then claims no ledger file, as before.
+    private string OwnLedger => ledger?.LedgerId.ToString() ?? string.Empty;
+
     public async Task RunAsync(IDatabase db)
     {
         if (Interlocked.Exchange(ref _running, 1) == 1)
@@ -174,7 +211,8 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         {
             var answer = (RedisResult[])(await db.ScriptEvaluateAsync(EpochScript, [ClusterKeys.Epoch], [Guid.NewGuid().ToString("N")]).ConfigureAwait(false))!;
             var epoch = (string)answer[0]!;
-            if ((int)answer[1] == 1)
+            var begun = (int)answer[1] == 1;
+            if (begun)
             {
                 ClusterLog.EpochStarted(logger, epoch);
             }
@@ -189,6 +227,15 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
                 }
 
                 Await(epoch);
+                if (ledger is not null && (begun || known is not null))
+                {
+                    // This replica saw the epoch begin (it set it, or found it replacing the one
+                    // it knew): the gone replicas' spend is its to seed. An epoch joined later got
+                    // it from whoever saw it begin, and may hold the spend of replicas of a version
+                    // that claimed no ledger, which a seed from Postgres would count again.
+                    Volatile.Write(ref _ledgerEpoch, epoch);
+                }
+
                 var alone = policy.TakeRecord(out var record);
                 await SeedEpochAsync(db, epoch, joining: known is null, record, alone).ConfigureAwait(false);
                 Volatile.Write(ref _epoch, epoch);
@@ -196,7 +243,7 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             else if (policy.Pending)
             {
                 var alone = policy.TakeRecord(out var record);
-                var charged = await ChargeAsync(db, epoch, gate: false, Windows(record), Spend(record)).ConfigureAwait(false);
+                var (charged, _) = await ChargeAsync(db, epoch, gate: false, Windows(record), [(string.Empty, Spend(record))]).ConfigureAwait(false);
                 telemetry.CountRecharged("down", charged);
                 if (alone)
                 {
@@ -211,6 +258,13 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
 
             await SettleAsync(db, epoch).ConfigureAwait(false);
+            if (_awaited != epoch && Volatile.Read(ref _ledgerEpoch) == epoch && _ledgerSeed.IsCompleted && ledger is not null && !_stop.IsCancellationRequested)
+            {
+                // Settled: every expected replica claimed its own ledger first (or SeedWait passed).
+                // Off the heartbeat: a Postgres that does not answer takes its connect timeout.
+                var stop = _stop.Token;
+                Volatile.Write(ref _ledgerSeed, Task.Run(() => SeedLedgersAsync(db, epoch, ledger, stop), CancellationToken.None));
+            }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
@@ -342,16 +396,71 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
     private async Task SeedEpochAsync(IDatabase db, string epoch, bool joining, ConcurrentDictionary<string, AloneTenant> record, bool alone)
     {
         var windows = joining ? Windows(record) : Windows(limits);
-        var charged = await ChargeAsync(db, epoch, gate: true, windows, SeedBudgets()).ConfigureAwait(false);
+        var (charged, _) = await ChargeAsync(db, epoch, gate: true, windows, [(OwnLedger, SeedBudgets())]).ConfigureAwait(false);
         if (charged < 0 && joining && (alone || !record.IsEmpty))
         {
             // This name seeded this epoch before (a restarted process): its record still counts.
-            charged = await ChargeAsync(db, epoch, gate: false, windows, Spend(record)).ConfigureAwait(false);
+            (charged, _) = await ChargeAsync(db, epoch, gate: false, windows, [(string.Empty, Spend(record))]).ConfigureAwait(false);
         }
 
         var seeded = Math.Max(charged, 0);
         telemetry.CountRecharged(joining ? "down" : "reseed", seeded);
         ClusterLog.Seeded(logger, epoch, seeded, charged >= 0);
+    }
+
+    // The ledgers' seed of an epoch this replica saw begin, once it settled: per ledger file in
+    // Postgres and tenant with a budget, the totals the startup seed reads (all time and this
+    // month), charged by one script whose per-ledger gate claims each file once; the files the
+    // replicas claimed with their own seeds are left out. Postgres failing (or Redis): the next
+    // beat tries again, once the epoch holds it, never again.
+    private async Task SeedLedgersAsync(IDatabase db, string epoch, LedgerShipper shipper, CancellationToken stop)
+    {
+        try
+        {
+            var now = policy.Time.GetUtcNow();
+            var totals = await shipper.Shared.ReadTotalsByLedgerAsync(now, stop).ConfigureAwait(false);
+            var budgeted = limits.States.Where(s => s.Budget is not null).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            var month = SharedDemand.MonthOf(now);
+            var groups = totals
+                .GroupBy(t => t.Ledger)
+                .Select(g => (g.Key.ToString(), g.Where(t => budgeted.Contains(t.Totals.Tenant))
+                    .Select(t => (Budget)(t.Totals.Tenant, t.Totals.LifetimeTokens, t.Totals.MonthTokens, t.Totals.LifetimeCostNanos, t.Totals.MonthCostNanos, month))
+                    .ToList()))
+                .ToList();
+            var (_, claimed) = await ChargeAsync(db, epoch, gate: false, (new(), new()), groups, requireEpoch: true).ConfigureAwait(false);
+            var current = Volatile.Read(ref _ledgerEpoch);
+            if (current == epoch)
+            {
+                Interlocked.CompareExchange(ref _ledgerEpoch, null, current); // by reference: unless a new epoch came meanwhile
+            }
+
+            ClusterLog.LedgersSeeded(logger, epoch, claimed, groups.Count);
+        }
+        catch (Exception ex) when (LedgerShipper.IsStoreFailure(ex) || ex is RedisException)
+        {
+            if (ex is not RedisException)
+            {
+                shipper.Shared.ClearPool();
+            }
+
+            if (!stop.IsCancellationRequested && Interlocked.Exchange(ref _ledgerFailed, epoch) != epoch)
+            {
+                ClusterLog.LedgersSeedFailed(logger, epoch, ex.GetBaseException().Message);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping: the next epoch's replicas seed what this one did not.
+        }
+    }
+
+    // At stop (ClusterMembership's), before the connection and the shared ledger close: a seed
+    // from the shared ledger under way is cancelled.
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await LedgerSeed.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stop.Dispose();
     }
 
     // What the budgets' re-seed charges: this replica's own spend, as its ledger holds it
@@ -433,18 +542,23 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
         return counts;
     }
 
-    private async Task<long> ChargeAsync(IDatabase db, string epoch, bool gate, WindowSet windows, List<Budget> budgets)
+    // One run of the charge script. gate: on this replica's name (its seed of the epoch);
+    // requireEpoch: only while the store is still in this epoch (a seed read from Postgres may
+    // take long enough for another flush). Returns the requests charged (-1: a gate said no) and
+    // the ledgers claimed now.
+    private async Task<(long Charged, long Claimed)> ChargeAsync(IDatabase db, string epoch, bool gate, WindowSet windows, List<(string Ledger, List<Budget> Budgets)> groups, bool requireEpoch = false)
     {
         windows.Requests.RemoveAll(w => Array.TrueForAll(w.Counts, c => c == 0));
         windows.Tokens.RemoveAll(w => Array.TrueForAll(w.Counts, c => c == 0));
-        if (!gate && windows.Requests.Count == 0 && windows.Tokens.Count == 0 && budgets.Count == 0)
+        groups.RemoveAll(g => g.Ledger.Length == 0 && g.Budgets.Count == 0);
+        if (!gate && windows.Requests.Count == 0 && windows.Tokens.Count == 0 && groups.Count == 0)
         {
-            return 0;
+            return (0, 0);
         }
 
         var count = windows.Requests.Count + windows.Tokens.Count;
-        var keys = new List<RedisKey>(1 + count + budgets.Count) { ClusterKeys.Seeded(epoch) };
-        var args = new List<RedisValue> { gate ? replica() : string.Empty, count, windows.Requests.Count };
+        var keys = new List<RedisKey>(3 + count + groups.Sum(g => g.Budgets.Count)) { ClusterKeys.Seeded(epoch), ClusterKeys.SeededLedgers(epoch), ClusterKeys.Epoch };
+        var args = new List<RedisValue> { gate ? replica() : string.Empty, requireEpoch ? epoch : string.Empty, count, windows.Requests.Count };
         foreach (var (key, counts) in windows.Requests.Concat(windows.Tokens))
         {
             keys.Add(key);
@@ -459,12 +573,17 @@ internal sealed class StoreResync(Func<string> replica, TenantLimits limits, Sto
             }
         }
 
-        foreach (var budget in budgets)
+        foreach (var (ledger, budgets) in groups)
         {
-            keys.Add(ClusterKeys.Tenant(budget.Tenant));
-            args.AddRange([budget.Tokens, budget.MonthTokens, budget.Nanos, budget.MonthNanos, budget.Month]);
+            args.AddRange([ledger, budgets.Count]);
+            foreach (var budget in budgets)
+            {
+                keys.Add(ClusterKeys.Tenant(budget.Tenant));
+                args.AddRange([budget.Tokens, budget.MonthTokens, budget.Nanos, budget.MonthNanos, budget.Month]);
+            }
         }
 
-        return (long)(await db.ScriptEvaluateAsync(ChargeScript, [.. keys], [.. args]).ConfigureAwait(false));
+        var answer = (RedisResult[])(await db.ScriptEvaluateAsync(ChargeScript, [.. keys], [.. args]).ConfigureAwait(false))!;
+        return ((long)answer[0], (long)answer[1]);
     }
 }

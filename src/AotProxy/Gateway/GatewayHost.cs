@@ -98,22 +98,26 @@ internal sealed class GatewayHost : IAsyncDisposable
             if (snapshot.Store.Enabled)
             {
                 // [store]: the rows go on to the shared ledger, and seed from it without [cluster]. With
-                // [cluster], each replica seeds the shared budgets with its own rows (its file),
-                // which sum to the fleet's; the fleet's totals from each would count them N times.
+                // [cluster], each replica seeds the shared budgets with its own rows (its file), and
+                // the gone replicas' files are seeded from the shared ledger once per epoch
+                // (StoreResync); the fleet's totals from each would count them N times.
                 totals = await ledger.ShareAsync(snapshot.Store, seed: !snapshot.Cluster.Enabled, loggerFactory.CreateLogger("AotProxy.Ledger"), cancellationToken).ConfigureAwait(false) ?? totals;
             }
 
             usage.Seed(totals, time.GetUtcNow());
         }
 
-        // The tenant store (runtime tenants and keys) lives in the ledger's file: merged into the
-        // snapshot the state starts on, and into every reload's (TenantDirectory.ApplyFile).
+        // The tenant store (runtime tenants and keys) lives in the ledger's file, or in the shared
+        // PostgreSQL when [store] postgres_url is set: merged into the snapshot the state starts
+        // on, and into every reload's (TenantDirectory.ApplyFile).
         TenantDirectory? tenants = null;
         if (ledger is not null)
         {
+            ITenantStore? store = null;
             try
             {
-                tenants = new TenantDirectory(SqliteTenantStore.Open(snapshot.Ledger.Path), snapshot, time, loggerFactory.CreateLogger("AotProxy.Tenancy"));
+                store = snapshot.Store.Postgres is { } postgres ? PostgresTenantStore.Open(postgres) : SqliteTenantStore.Open(snapshot.Ledger.Path);
+                tenants = new TenantDirectory(store, snapshot, time, loggerFactory.CreateLogger("AotProxy.Tenancy"));
                 snapshot = tenants.Initial();
             }
             catch (TenantStoreException)
@@ -121,6 +125,10 @@ internal sealed class GatewayHost : IAsyncDisposable
                 if (tenants is not null)
                 {
                     await tenants.DisposeAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    store?.Dispose();
                 }
 
                 await ledger.DisposeAsync().ConfigureAwait(false);
@@ -168,7 +176,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             admissions.ShareFairness(fairShare);
         }
 
-        var sharedLimits = cluster is null ? null : SharedLimits(cluster, fairShare!, limits, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
+        var sharedLimits = cluster is null ? null : SharedLimits(cluster, fairShare!, limits, ledger?.Shipper, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
         if (sharedLimits?.StoreDown is { } storeDown && sharedSlots is not null)
         {
@@ -246,13 +254,14 @@ internal sealed class GatewayHost : IAsyncDisposable
     }
 
     // The tenants' fleet-wide limits, with [cluster] store_down (decisions while the store does
-    // not answer), the resync after it and the cluster's metrics (fair share's deferred grants
-    // among them): a lone gateway has none of them.
-    private static SharedTenantLimits SharedLimits(ClusterMembership cluster, SharedFairShare fairShare, TenantLimits limits, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
+    // not answer), the resync after it (with [store], seeding the budgets from the shared ledger
+    // too) and the cluster's metrics (fair share's deferred grants among them): a lone gateway
+    // has none of them.
+    private static SharedTenantLimits SharedLimits(ClusterMembership cluster, SharedFairShare fairShare, TenantLimits limits, LedgerShipper? shipper, GatewayTelemetry telemetry, TimeProvider time, ILogger logger)
     {
         var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => cluster.Current, fairShare);
         var policy = new StoreDownPolicy(cluster.Model, () => cluster.Current, clusterTelemetry, time, logger);
-        cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger);
+        cluster.Resync = new StoreResync(() => cluster.Name, limits, policy, clusterTelemetry, logger, shipper);
         return new SharedTenantLimits(() => cluster.Connection, () => cluster.Name, policy);
     }
 

@@ -64,7 +64,8 @@ internal sealed class LedgerShipper : IAsyncDisposable
     // Rows shipped again that the shared ledger had already (a retry after a lost answer).
     public long Duplicates => Interlocked.Read(ref _duplicates);
 
-    // Rows in the local file not yet in the shared ledger, as of the last round.
+    // Rows in the local file not yet in the shared ledger, as of the round's start or its last full
+    // batch (or the last round's end).
     public long Spooled => Math.Max(0, Interlocked.Read(ref _lastId) - Math.Max(0, Interlocked.Read(ref _shipped)));
 
     public bool StoreUp => Volatile.Read(ref _up) == 1;
@@ -112,6 +113,10 @@ internal sealed class LedgerShipper : IAsyncDisposable
             var replayed = 0L;
             try
             {
+                // The spool is counted before the round and again after each full batch: under load
+                // a round ships batch after batch without ending, and perf/ledger.sh saw the gauge
+                // at 0 through whole 5 s runs while the shipper fell 66,000-81,000 rows behind.
+                Interlocked.Exchange(ref _lastId, LedgerDatabase.LastId(_file));
                 if (_shipped < 0)
                 {
                     _shipped = await _shared.OpenAsync(_ledgerId, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
@@ -136,6 +141,8 @@ internal sealed class LedgerShipper : IAsyncDisposable
                     {
                         break;
                     }
+
+                    Interlocked.Exchange(ref _lastId, LedgerDatabase.LastId(_file));
                 }
 
                 Interlocked.Exchange(ref _lastId, LedgerDatabase.LastId(_file));

@@ -73,7 +73,13 @@ internal sealed class PostgresLedger : IAsyncDisposable
         Address = address;
         // The slim builder: text, numbers, booleans, timestamps and COPY, without the reflection
         // the full builder's plugins need (the AOT publish warns of none).
-        _source = new NpgsqlSlimDataSourceBuilder(address.ConnectionString()).Build();
+        var builder = new NpgsqlSlimDataSourceBuilder(address.ConnectionString());
+        // No DISCARD ALL when a connection goes back to the pool: it dropped the staging temp
+        // table after every batch, and Postgres made it again for the next (3 catalog rows per
+        // 500 shipped: perf/ledger.sh). Nothing else here leaves session state: the advisory
+        // locks are the transaction's.
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        _source = builder.Build();
     }
 
     public PostgresAddress Address { get; }
@@ -226,31 +232,44 @@ internal sealed class PostgresLedger : IAsyncDisposable
     }
 
     // Per tenant: tokens and cost, all time and in now's calendar month (UTC): every replica's rows.
-    public async Task<UsageTotals[]> ReadTotalsAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<UsageTotals[]> ReadTotalsAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        [.. (await ReadTotalsAsync(now, byLedger: false, cancellationToken).ConfigureAwait(false)).Select(t => t.Totals)];
+
+    // The same totals per ledger file (ledger_id) and tenant, in ledger then tenant order: what a
+    // cluster's epoch seeds from the ledgers no live replica charged (StoreResync).
+    public Task<List<(Guid Ledger, UsageTotals Totals)>> ReadTotalsByLedgerAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        ReadTotalsAsync(now, byLedger: true, cancellationToken);
+
+    // One query for both: byLedger adds ledger_id to the grouping (Guid.Empty otherwise).
+    private async Task<List<(Guid Ledger, UsageTotals Totals)>> ReadTotalsAsync(DateTimeOffset now, bool byLedger, CancellationToken cancellationToken)
     {
         var utc = now.UtcDateTime;
+        var ledger = byLedger ? "ledger_id, " : string.Empty;
         using var command = _source.CreateCommand(
-            """
-            SELECT tenant,
+            $"""
+            SELECT {ledger}tenant,
                    sum(prompt_tokens + completion_tokens)::bigint,
                    coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE time >= $1), 0)::bigint,
                    sum(cost_nanos)::bigint,
                    coalesce(sum(cost_nanos) FILTER (WHERE time >= $1), 0)::bigint
             FROM ledger
             WHERE tenant <> ''
-            GROUP BY tenant
-            ORDER BY tenant COLLATE "C"
+            GROUP BY {ledger}tenant
+            ORDER BY {ledger}tenant COLLATE "C"
             """);
         command.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = new DateTime(utc.Year, utc.Month, 1, 0, 0, 0, DateTimeKind.Utc), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        var totals = new List<UsageTotals>();
+        var totals = new List<(Guid, UsageTotals)>();
         var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
+        var first = byLedger ? 1 : 0;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            totals.Add(new UsageTotals(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
+            totals.Add((
+                byLedger ? reader.GetGuid(0) : Guid.Empty,
+                new UsageTotals(reader.GetString(first), reader.GetInt64(first + 1), reader.GetInt64(first + 2), reader.GetInt64(first + 3), reader.GetInt64(first + 4))));
         }
 
-        return [.. totals];
+        return totals;
     }
 
     // `aotproxy usage` and GET /api/usage over every replica's rows: the same rows as UsageQuery.Run

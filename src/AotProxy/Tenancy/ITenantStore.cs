@@ -11,7 +11,15 @@ internal interface ITenantStore : IDisposable
     // What the store names itself in messages ("the SQLite file /var/lib/aotproxy/usage.db").
     string Description { get; }
 
+    // The contents and their Version, read together.
     StoreContents Load();
+
+    // The number of audit rows: every change writes one in its transaction and none is deleted, so
+    // it grows with each commit, and an unchanged version means Load would read what it read before
+    // (0: no row yet). Not the newest row's id: ids are drawn at insert, and two replicas' changes
+    // can commit in the other order, so a read between the commits saw the larger id already and
+    // would miss the second commit (PostgresTenantStoreTests.AChangeCommittedAfterALaterNumberedOne_...).
+    long Version();
 
     // false: a tenant of that name exists already.
     bool InsertTenant(StoredTenant tenant, AuditEntry audit);

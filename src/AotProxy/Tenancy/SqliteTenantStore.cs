@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Text.Json;
 using AotProxy.Identity;
 using AotProxy.Ledger;
 using Microsoft.Data.Sqlite;
@@ -84,8 +83,10 @@ internal sealed class SqliteTenantStore : ITenantStore
         }
     }
 
+    // Run's lock orders it with every change this process makes (the file is this replica's own).
     public StoreContents Load() => Run(() =>
     {
+        var version = ReadVersion();
         var tenants = ImmutableArray.CreateBuilder<StoredTenant>();
         using (var command = _connection.CreateCommand())
         {
@@ -97,9 +98,8 @@ internal sealed class SqliteTenantStore : ITenantStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                var models = JsonSerializer.Deserialize(reader.GetString(3), TenancyJsonContext.Default.StringArray) ?? [];
                 tenants.Add(new StoredTenant(
-                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), [.. models], reader.GetInt64(4), reader.GetInt64(5),
+                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), StoredTenant.ParseModels(reader.GetString(3)), reader.GetInt64(4), reader.GetInt64(5),
                     reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetDouble(9), reader.GetDouble(10),
                     reader.GetString(11), reader.GetInt64(12), reader.GetInt64(13)));
             }
@@ -122,8 +122,10 @@ internal sealed class SqliteTenantStore : ITenantStore
             }
         }
 
-        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable());
+        return new StoreContents(tenants.ToImmutable(), keys.ToImmutable(), version);
     });
+
+    public long Version() => Run(ReadVersion);
 
     public bool InsertTenant(StoredTenant tenant, AuditEntry audit) => Change(audit, command =>
     {
@@ -248,7 +250,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         command.Parameters.AddWithValue("$name", tenant.Name);
         command.Parameters.AddWithValue("$class", tenant.Class);
         command.Parameters.AddWithValue("$weight", tenant.Weight);
-        command.Parameters.AddWithValue("$models", JsonSerializer.Serialize([.. tenant.Models], TenancyJsonContext.Default.StringArray));
+        command.Parameters.AddWithValue("$models", tenant.ModelsJson());
         command.Parameters.AddWithValue("$rpm", tenant.Rpm);
         command.Parameters.AddWithValue("$tpm", tenant.Tpm);
         command.Parameters.AddWithValue("$max_in_flight", tenant.MaxInFlight);
@@ -283,6 +285,13 @@ internal sealed class SqliteTenantStore : ITenantStore
         transaction.Commit();
         return true;
     });
+
+    private long ReadVersion()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM audit"; // ITenantStore.Version
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private T Run<T>(Func<T> work)
     {

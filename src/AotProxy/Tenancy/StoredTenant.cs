@@ -29,6 +29,12 @@ internal sealed record StoredTenant(
         return new StoredTenant(name, defaults.Class, defaults.Weight, [.. defaults.Models], 0, 0, 0, 0, 0, 0, 0, defaults.Environment, nowMs, nowMs);
     }
 
+    // The models column of both stores: one JSON array of names ("*" = all).
+    public static ImmutableArray<string> ParseModels(string json) =>
+        [.. System.Text.Json.JsonSerializer.Deserialize(json, TenancyJsonContext.Default.StringArray) ?? []];
+
+    public string ModelsJson() => System.Text.Json.JsonSerializer.Serialize([.. Models], TenancyJsonContext.Default.StringArray);
+
     public TenantConfig ToConfig() => new()
     {
         Name = Name,

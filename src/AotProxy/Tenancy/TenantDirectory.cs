@@ -25,6 +25,14 @@ internal sealed class TenantDirectory : IAsyncDisposable
     // per interval for all keys together.
     public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
 
+    // A shared store is read again at least this often when no change is announced (an
+    // announcement lost with the listening connection); each time one query (Version) when
+    // nothing changed.
+    public static readonly TimeSpan RereadInterval = TimeSpan.FromSeconds(10);
+
+    // After the store did not answer: the wait before the next try.
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
     private const int MaxLabelChars = 256;
 
     private readonly Lock _lock = new();
@@ -33,7 +41,8 @@ internal sealed class TenantDirectory : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, KeyUse> _uses = new(StringComparer.Ordinal); // under _lock
     private readonly BackgroundLoop _loops = new();
-    private volatile StoreContents _contents;
+    private volatile StoreContents _contents; // written under _lock; its Version only grows
+    private volatile string? _notReady; // written under _lock once the watch loop runs
     private GatewaySnapshot _file;
     private Action<GatewaySnapshot>? _apply;
 
@@ -44,21 +53,40 @@ internal sealed class TenantDirectory : IAsyncDisposable
         _time = time;
         _logger = logger;
         _file = file;
-        _contents = store.Load();
+        try
+        {
+            _contents = store.Load();
+        }
+        catch (TenantStoreException ex) when (store is ISharedTenantStore)
+        {
+            // A shared store down at startup: the replica starts on the file's tenants, not ready
+            // (/ready 503), and the watch loop reads the store every RetryDelay until it answers.
+            // Exiting instead would take the whole fleet down with Postgres on its next restart.
+            _contents = StoreContents.Empty;
+            _notReady = $"the tenant store ({store.Description}) has not been read yet: {ex.Message}";
+            TenancyLog.NotRead(logger, ex, store.Description, RetryDelay.TotalSeconds);
+            return;
+        }
+
         var inUse = _contents.Keys.Count(k => !k.IsRevoked);
         TenancyLog.Opened(logger, store.Description, _contents.Tenants.Length, inUse);
     }
 
     public StoreContents Contents => _contents;
 
-    // The snapshot to start on: the file's with the store's tenants and keys. Throws
-    // TenantStoreException naming every conflict between the two.
+    // Why this replica is not ready (/ready answers 503 with it): a shared store not read since
+    // startup, or in conflict with the file at that first read. null: ready.
+    public string? NotReady => _notReady;
+
+    // The snapshot to start on: the file's with the store's tenants and keys (the file's alone
+    // while the store is not read). Throws TenantStoreException naming every conflict between the
+    // two when the store was read.
     public GatewaySnapshot Initial()
     {
         var conflicts = Conflicts(_file);
-        if (!conflicts.IsEmpty)
+        if (_notReady is null && !conflicts.IsEmpty)
         {
-            throw new TenantStoreException($"the config file and {_store.Description} conflict: {string.Join("; ", conflicts)}");
+            throw new TenantStoreException(ConflictMessage(conflicts));
         }
 
         lock (_lock)
@@ -72,12 +100,17 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         _apply = apply;
         _loops.Start(FlushLoopAsync);
+        if (_store is ISharedTenantStore shared)
+        {
+            _loops.Start(stop => WatchLoopAsync(shared, stop));
+        }
     }
 
     // ConfigStore's check of a reload: what the new file would break in the store. Empty: none.
-    public ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file)
+    public ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file) => Conflicts(file, _contents);
+
+    private ImmutableArray<ConfigError> Conflicts(GatewaySnapshot file, StoreContents contents)
     {
-        var contents = _contents;
         var errors = ImmutableArray.CreateBuilder<ConfigError>();
         var storeNames = contents.Tenants.ToDictionary(t => t.Name, StringComparer.Ordinal);
         for (var i = 0; i < file.Tenants.Length; i++)
@@ -122,10 +155,81 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
+    // Reads the store again and publishes what it holds when it changed since the last read: the
+    // changes other replicas made to a shared store. false: nothing newer. Throws
+    // TenantStoreException when the store does not answer (nothing changes here).
+    public bool Reload()
+    {
+        if (_notReady is not null)
+        {
+            return FirstRead();
+        }
+
+        // The reads outside _lock: an admin write holds it across its own store I/O, and waiting
+        // for it here would stall the watch loop behind it. A read that an admin write on this
+        // replica overtook is older than what that write published: dropped.
+        if (_store.Version() <= _contents.Version)
+        {
+            return false;
+        }
+
+        var contents = _store.Load();
+        lock (_lock)
+        {
+            if (contents.Version <= _contents.Version)
+            {
+                return false;
+            }
+
+            _contents = contents;
+            _apply?.Invoke(Merge(_file, contents));
+        }
+
+        var inUse = contents.Keys.Count(k => !k.IsRevoked);
+        TenancyLog.Reloaded(_logger, _store.Description, contents.Tenants.Length, inUse);
+        return true;
+    }
+
+    // The store's first read after a startup that could not read it: published when it agrees
+    // with the file, else the conflict is logged (once) and kept as the reason for /ready, and
+    // the next read (within RetryDelay) checks again. Outside _lock as in Reload.
+    private bool FirstRead()
+    {
+        var contents = _store.Load();
+        lock (_lock)
+        {
+            var conflicts = Conflicts(_file, contents);
+            if (!conflicts.IsEmpty)
+            {
+                var reason = ConflictMessage(conflicts);
+                if (reason != _notReady)
+                {
+                    TenancyLog.Conflicting(_logger, reason);
+                }
+
+                _notReady = reason;
+                return false;
+            }
+
+            _contents = contents;
+            _apply?.Invoke(Merge(_file, contents));
+            _notReady = null;
+        }
+
+        var inUse = contents.Keys.Count(k => !k.IsRevoked);
+        TenancyLog.Opened(_logger, _store.Description, contents.Tenants.Length, inUse);
+        return true;
+    }
+
     public TenancyResult CreateTenant(StoredTenant tenant, string actor)
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (FileTenant(tenant.Name) is not null)
             {
                 return new(TenancyOutcome.Conflict, $"Tenant '{tenant.Name}' is defined in the config file ({_file.Source}); a store tenant may not take its name.");
@@ -152,6 +256,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (_contents.Tenants.FirstOrDefault(t => t.Name == name) is not { } current)
             {
                 return FileTenant(name) is not null
@@ -176,6 +285,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (!_contents.Tenants.Any(t => t.Name == name))
             {
                 return FileTenant(name) is not null
@@ -196,6 +310,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
         issued = null;
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (CheckKeyInput(tenant, label, expiresAt) is { } invalid)
             {
                 return invalid;
@@ -214,6 +333,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
     {
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (UnrevokedKey(tenant, id) is null)
             {
                 return new(TenancyOutcome.NotFound, $"Tenant '{tenant}' has no key '{id}' in use.");
@@ -232,6 +356,11 @@ internal sealed class TenantDirectory : IAsyncDisposable
         issued = null;
         lock (_lock)
         {
+            if (Refused() is { } refused)
+            {
+                return refused;
+            }
+
             if (UnrevokedKey(tenant, id) is not { } old)
             {
                 return new(TenancyOutcome.NotFound, $"Tenant '{tenant}' has no key '{id}' in use.");
@@ -326,6 +455,34 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
     }
 
+    // Another replica's change reaches this one when the store announces it, or within
+    // RereadInterval if the announcement is lost.
+    private async Task WatchLoopAsync(ISharedTenantStore store, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                // Not ready: read again every RetryDelay until the store answers and agrees.
+                await store.WaitForChangeAsync(_notReady is null ? RereadInterval : RetryDelay, stop).ConfigureAwait(false);
+
+                // Off to the thread pool: the wait ends on the epoll thread that read the
+                // announcement (inline socket completions, Gateway/EventLoop.cs), and Reload blocks
+                // on synchronous store reads. A blocked epoll thread stalls every socket it serves,
+                // among them an admin write's own read of the store, which waited 30 s (Npgsql's
+                // command timeout) while this loop waited for the write's _lock: the hang of
+                // SharedTenantStoreTests, 1 run in 15.
+                await Task.Yield();
+                Reload();
+            }
+            catch (TenantStoreException ex)
+            {
+                TenancyLog.WatchFailed(_logger, ex, _store.Description, RetryDelay.TotalSeconds);
+                await Task.Delay(RetryDelay, _time, stop).ConfigureAwait(false);
+            }
+        }
+    }
+
     // The change, its audit row, then the store read back and published, under _lock.
     private TenancyResult Write(string action, string target, string actor, string detail, Func<AuditEntry, TenancyResult> change)
     {
@@ -337,8 +494,6 @@ internal sealed class TenantDirectory : IAsyncDisposable
             {
                 return result;
             }
-
-            _contents = _store.Load();
         }
         catch (TenantStoreException ex)
         {
@@ -347,6 +502,21 @@ internal sealed class TenantDirectory : IAsyncDisposable
         }
 
         TenancyLog.Changed(_logger, actor, action, target);
+        try
+        {
+            // With its Version: this replica's own change, announced back to it, is no change to
+            // read again.
+            _contents = _store.Load();
+        }
+        catch (TenantStoreException ex)
+        {
+            // Made (committed with its audit row), only not read back: answered as made, so an
+            // issued key's secret is shown, not lost. It is served from the next read that
+            // answers (a shared store's watch loop reads on the change's own announcement).
+            TenancyLog.NotReadBack(_logger, ex, _store.Description, action, target);
+            return TenancyResult.Done;
+        }
+
         _apply?.Invoke(Merge(_file, _contents));
         return TenancyResult.Done;
     }
@@ -425,6 +595,14 @@ internal sealed class TenantDirectory : IAsyncDisposable
 
         return null;
     }
+
+    // Before the store's first read no change is made: what it holds is not known here.
+    private TenancyResult? Refused() => _notReady is { } reason
+        ? new(TenancyOutcome.Unavailable, $"Nothing was changed: {reason}.")
+        : null;
+
+    private string ConflictMessage(ImmutableArray<ConfigError> conflicts) =>
+        $"the config file and {_store.Description} conflict: {string.Join("; ", conflicts)}";
 
     private StoredKey? UnrevokedKey(string tenant, string id) =>
         _contents.Keys.FirstOrDefault(k => k.Tenant == tenant && k.Id == id && !k.IsRevoked);

@@ -1,4 +1,5 @@
 using AotProxy.Configuration;
+using AotProxy.Identity;
 using AotProxy.Tenancy;
 using AotProxy.Tests.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -43,6 +44,48 @@ public sealed class TenantDirectoryTests : IDisposable
         Assert.Contains("\"team-x\" is also a store tenant", conflicts[0].Message, StringComparison.Ordinal);
         Assert.Contains("class \"gold\" is used by store tenant \"team-x\"", conflicts[1].Message, StringComparison.Ordinal);
         Assert.Empty(directory.Value.Conflicts(TestConfig.Valid(classes)));
+    }
+
+    // A key committed whose read back failed is issued (its secret shown, not lost), not
+    // "nothing was changed"; the next read of the store publishes it (a shared store's watch loop
+    // reads on the change's own announcement).
+    [Fact]
+    public async Task AChangeCommitted_WhoseReadBackFails_IsAnsweredAsMade_AndPublishedByTheNextRead()
+    {
+        var store = new ReadFailingStore(SqliteTenantStore.Open(Path.Combine(_directory, "usage.db")));
+        await using var directory = new TenantDirectory(store, TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        GatewaySnapshot? published = null;
+        directory.AppliesTo(next => published = next);
+        Assert.True(directory.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops").IsDone);
+
+        store.FailReads = true;
+        var result = directory.IssueKey("team-x", "laptop", null, KeyWindow.Always, "ops", out var issued);
+
+        Assert.True(result.IsDone, result.Message);
+        Assert.NotNull(issued);
+        Assert.Null(published!.ApiKeys.Find(issued.Secret)); // not served until read
+        store.FailReads = false;
+        Assert.True(directory.Reload());
+        Assert.Equal("team-x", published!.ApiKeys.Find(issued.Secret)?.Name);
+    }
+
+    // The hang of SharedTenantStoreTests (issue 17): a change's announcement ended the watch loop's
+    // wait on the epoll thread, and the loop read the store there, waiting for _lock, which the
+    // admin write held while its own read waited for that same epoll thread (until Npgsql's 30 s
+    // command timeout). Bounded: the read gives up after EventLoopStore.ReadBound.
+    [Fact]
+    public async Task AnAdminWrite_WhoseChangeIsAnnouncedToThisReplica_IsNotBlockedByTheWatchLoop()
+    {
+        var store = new EventLoopStore(SqliteTenantStore.Open(Path.Combine(_directory, "usage.db")));
+        await using var directory = new TenantDirectory(store, TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        GatewaySnapshot? published = null;
+        directory.AppliesTo(next => Volatile.Write(ref published, next));
+        await store.Waiting.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var created = await Task.Run(() => directory.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops")).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(created.IsDone, created.Message);
+        Assert.Equal("team-x", Assert.Single(Volatile.Read(ref published)!.Tenants).Name);
     }
 
     private sealed class DirectoryScope(TenantDirectory value) : IDisposable
