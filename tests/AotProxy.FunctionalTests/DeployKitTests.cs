@@ -106,7 +106,15 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("compose", "deploy/compose/haproxy.cfg", "balance leastconn", "balance fewestconn", "haproxy -c:")]
     [InlineData("compose", "deploy/compose/prometheus.yml", "\"gateway-2:9090\"", "\"gateway-2:8080\"", "Prometheus scrapes gateway-2:8080")]
     [InlineData("compose", "deploy/compose/grafana/provisioning/datasources/prometheus.yml", "http://prometheus:9090", "http://prometheus:9092", "Grafana's datasource")]
-    [InlineData("compose", "deploy/compose/grafana/dashboards/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "\"llm_gateway_active_requests\"", "\"llm_gateway_active_requests_count\"", "queries llm_gateway_active_requests_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "llm_gateway_queue_wait_seconds_bucket", "llm_gateway_queue_wait_seconds_buckets", "queries llm_gateway_queue_wait_seconds_buckets")]
+    [InlineData("compose", "deploy/compose/docker-compose.yml", "../grafana:/var/lib/grafana/dashboards", "./grafana:/var/lib/grafana/dashboards", "finds no dashboard")]
+    [InlineData("compose", "deploy/compose/prometheus.yml", "  - /etc/prometheus/rules.yml", "  - /etc/prometheus/alerts.yml", "rule file /etc/prometheus/alerts.yml is not mounted")]
+    [InlineData("compose", "deploy/compose/prometheus.yml", "rule_files:\n  - /etc/prometheus/rules.yml\n", "", "Prometheus loads no rule_files")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "max by (worker) (llm_circuit_breaker_state) == 1", "max by (worker) (llm_circuit_breaker_state) === 1", "promtool check rules rules.yml")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "max by (worker) (llm_circuit_breaker_state) == 1\n        for: 2m", "max by (worker) (llm_circuit_breaker_state) == 1\n        for: 10m", "promtool test rules rules_test.yml")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "(llm_gateway_class_ttft_sla_seconds)", "(llm_gateway_class_ttft_slo_seconds)", "rule AotProxyClassTtftOverSla queries llm_gateway_class_ttft_slo_seconds")]
     public async Task BrokenCopy_FailsTheCheck(string check, string file, string from, string to, string expected)
     {
         using var copy = CopyKit();
