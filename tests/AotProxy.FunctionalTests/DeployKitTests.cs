@@ -19,9 +19,9 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     }
 
     [Fact]
-    public async Task ServiceMonitorOverlay_RendersTheBaseAndAServiceMonitorOnTheAdminPort()
+    public async Task ServiceMonitorOverlay_RendersTheBaseAServiceMonitorOnTheAdminPortAndTheAlertRules()
     {
-        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"]);
+        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor", "PrometheusRule"]);
 
         Assert.True(problems.Count == 0, string.Join('\n', problems));
     }
@@ -93,6 +93,8 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("base", "deploy/k8s/base/kustomization.yaml", "  - poddisruptionbudget.yaml\n", "", "base renders [")]
     [InlineData("base", "Dockerfile", "USER 1654:1654", "USER 1000:1000", "runAsUser 1000")]
     [InlineData("overlays/servicemonitor", "deploy/k8s/overlays/servicemonitor/servicemonitor.yaml", "port: admin", "port: http", "the ServiceMonitor scrapes the Service port http")]
+    [InlineData("overlays/servicemonitor", "deploy/prometheus/rules.yml", "for: 2m", "for: 3m", "the PrometheusRule's spec.groups are not deploy/prometheus/rules.yml's groups")]
+    [InlineData("overlays/servicemonitor", "deploy/k8s/overlays/servicemonitor/kustomization.yaml", "  - prometheusrule.yaml\n", "", "overlays/servicemonitor renders [")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "\"0.0.0.0:8000\", \"--model\", \"meta-llama/Llama-3.1-8B-Instruct\", \"--name\", \"sim-0\"", "\"0.0.0.0:8001\", \"--model\", \"meta-llama/Llama-3.1-8B-Instruct\", \"--name\", \"sim-0\"", "is not what service sim-0 serves")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "\"--name\", \"sim-1\"]", "\"--name\", \"sim-1\", \"--decode-rate\", \"50\"]", "service sim-1: aotproxy simulate")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "./haproxy.cfg:", "./haproxy.conf:", "haproxy.conf, which does not exist")]
@@ -128,7 +130,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         {
             "compose" => await ComposeKitCheck.RunAsync(kit),
             "base" => (await KubernetesKitCheck.RunAsync(kit, check, KubernetesKitCheck.BaseKinds)).Problems,
-            _ => (await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"])).Problems,
+            _ => (await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor", "PrometheusRule"])).Problems,
         };
 
         Assert.True(problems.Any(p => p.Contains(expected, StringComparison.Ordinal)), $"no problem says '{expected}'; the check found:\n{string.Join('\n', problems)}");
