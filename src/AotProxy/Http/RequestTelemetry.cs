@@ -5,7 +5,7 @@ using Prometheus;
 namespace AotProxy.Http;
 
 // The request as a whole: counted by final status (Ledger/RecordStage), its latency and time to
-// first byte observed per model (Accounting/AccountingStage).
+// first byte observed per model, and the time to first byte per class too (Accounting/AccountingStage).
 internal sealed class RequestTelemetry
 {
     private readonly ConcurrentDictionary<(string Model, string Class, int Status), Counter.Child> _requests = new();
