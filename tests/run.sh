@@ -14,6 +14,9 @@ command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
+# promtool (Debian's prometheus): `promtool check rules` and `promtool test rules` on
+# deploy/prometheus/rules.yml and its unit tests, rules_test.yml.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: ${missing[*]} not installed; run as root, or: sudo apt-get install -y ${missing[*]}" >&2

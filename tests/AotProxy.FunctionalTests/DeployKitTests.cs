@@ -19,9 +19,9 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     }
 
     [Fact]
-    public async Task ServiceMonitorOverlay_RendersTheBaseAndAServiceMonitorOnTheAdminPort()
+    public async Task ServiceMonitorOverlay_RendersTheBaseAServiceMonitorOnTheAdminPortAndTheAlertRules()
     {
-        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"]);
+        var (problems, _) = await KubernetesKitCheck.RunAsync(Kit(Fixtures.RepoRoot), "overlays/servicemonitor", [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor", "PrometheusRule"]);
 
         Assert.True(problems.Count == 0, string.Join('\n', problems));
     }
@@ -93,6 +93,8 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("base", "deploy/k8s/base/kustomization.yaml", "  - poddisruptionbudget.yaml\n", "", "base renders [")]
     [InlineData("base", "Dockerfile", "USER 1654:1654", "USER 1000:1000", "runAsUser 1000")]
     [InlineData("overlays/servicemonitor", "deploy/k8s/overlays/servicemonitor/servicemonitor.yaml", "port: admin", "port: http", "the ServiceMonitor scrapes the Service port http")]
+    [InlineData("overlays/servicemonitor", "deploy/prometheus/rules.yml", "for: 2m", "for: 3m", "the PrometheusRule's spec.groups are not deploy/prometheus/rules.yml's groups")]
+    [InlineData("overlays/servicemonitor", "deploy/k8s/overlays/servicemonitor/kustomization.yaml", "  - prometheusrule.yaml\n", "", "overlays/servicemonitor renders [")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "\"0.0.0.0:8000\", \"--model\", \"meta-llama/Llama-3.1-8B-Instruct\", \"--name\", \"sim-0\"", "\"0.0.0.0:8001\", \"--model\", \"meta-llama/Llama-3.1-8B-Instruct\", \"--name\", \"sim-0\"", "is not what service sim-0 serves")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "\"--name\", \"sim-1\"]", "\"--name\", \"sim-1\", \"--decode-rate\", \"50\"]", "service sim-1: aotproxy simulate")]
     [InlineData("compose", "deploy/compose/docker-compose.yml", "./haproxy.cfg:", "./haproxy.conf:", "haproxy.conf, which does not exist")]
@@ -106,7 +108,15 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
     [InlineData("compose", "deploy/compose/haproxy.cfg", "balance leastconn", "balance fewestconn", "haproxy -c:")]
     [InlineData("compose", "deploy/compose/prometheus.yml", "\"gateway-2:9090\"", "\"gateway-2:8080\"", "Prometheus scrapes gateway-2:8080")]
     [InlineData("compose", "deploy/compose/grafana/provisioning/datasources/prometheus.yml", "http://prometheus:9090", "http://prometheus:9092", "Grafana's datasource")]
-    [InlineData("compose", "deploy/compose/grafana/dashboards/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "llm_gateway_active_requests", "llm_gateway_active_request_count", "queries llm_gateway_active_request_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "\"llm_gateway_active_requests\"", "\"llm_gateway_active_requests_count\"", "queries llm_gateway_active_requests_count")]
+    [InlineData("compose", "deploy/grafana/aotproxy.json", "llm_gateway_queue_wait_seconds_bucket", "llm_gateway_queue_wait_seconds_buckets", "queries llm_gateway_queue_wait_seconds_buckets")]
+    [InlineData("compose", "deploy/compose/docker-compose.yml", "../grafana:/var/lib/grafana/dashboards", "./grafana:/var/lib/grafana/dashboards", "finds no dashboard")]
+    [InlineData("compose", "deploy/compose/prometheus.yml", "  - /etc/prometheus/rules.yml", "  - /etc/prometheus/alerts.yml", "rule file /etc/prometheus/alerts.yml is not mounted")]
+    [InlineData("compose", "deploy/compose/prometheus.yml", "rule_files:\n  - /etc/prometheus/rules.yml\n", "", "Prometheus loads no rule_files")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "max by (worker) (llm_circuit_breaker_state) == 1", "max by (worker) (llm_circuit_breaker_state) === 1", "promtool check rules rules.yml")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "max by (worker) (llm_circuit_breaker_state) == 1\n        for: 2m", "max by (worker) (llm_circuit_breaker_state) == 1\n        for: 10m", "promtool test rules rules_test.yml")]
+    [InlineData("compose", "deploy/prometheus/rules.yml", "(llm_gateway_class_ttft_sla_seconds)", "(llm_gateway_class_ttft_slo_seconds)", "rule AotProxyClassTtftOverSla queries llm_gateway_class_ttft_slo_seconds")]
     public async Task BrokenCopy_FailsTheCheck(string check, string file, string from, string to, string expected)
     {
         using var copy = CopyKit();
@@ -120,7 +130,7 @@ public class DeployKitTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         {
             "compose" => await ComposeKitCheck.RunAsync(kit),
             "base" => (await KubernetesKitCheck.RunAsync(kit, check, KubernetesKitCheck.BaseKinds)).Problems,
-            _ => (await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor"])).Problems,
+            _ => (await KubernetesKitCheck.RunAsync(kit, check, [.. KubernetesKitCheck.BaseKinds, "ServiceMonitor", "PrometheusRule"])).Problems,
         };
 
         Assert.True(problems.Any(p => p.Contains(expected, StringComparison.Ordinal)), $"no problem says '{expected}'; the check found:\n{string.Join('\n', problems)}");

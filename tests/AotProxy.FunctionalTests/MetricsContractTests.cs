@@ -22,6 +22,8 @@ public partial class MetricsContractTests
         ("llm_gateway_active_requests", "gauge", "", "Requests being proxied right now."), // spec
         ("llm_gateway_request_latency_seconds", "histogram", "model", "Time from request start to the last response byte."), // spec
         ("llm_gateway_ttft_seconds", "histogram", "model", "Time from the upstream send to the first response byte (for streams: the first token)."), // spec
+        ("llm_gateway_class_ttft_seconds", "histogram", "class", "Time to first byte as llm_gateway_ttft_seconds, by the caller's class."),
+        ("llm_gateway_class_ttft_sla_seconds", "gauge", "class", "The class's promised p95 time to first token ([[classes]] ttft_sla); classes without one have no series."),
         ("llm_gateway_healthy_workers", "gauge", "model", "Routable workers per model."), // spec
         ("llm_gateway_tokens_total", "counter", "tenant,kind", "Tokens used, from the upstream's usage (or the gateway's estimate, see llm_gateway_estimated_usage_total)."), // spec
         ("llm_gateway_cached_prompt_tokens_total", "counter", "tenant", "Prompt tokens the upstream served from its prefix cache (usage.prompt_tokens_details.cached_tokens); part of kind=\"prompt\"."),
@@ -29,6 +31,7 @@ public partial class MetricsContractTests
         ("llm_gateway_estimated_usage_total", "counter", "tenant", "Requests accounted with estimated usage: the response ended (cut, client gone, timeout) without reporting it."),
         ("llm_gateway_config_reloads_total", "counter", "result", "Config reloads by result."), // spec
         ("llm_worker_in_flight", "gauge", "worker", "Requests the gateway has in flight on the worker."), // spec
+        ("llm_worker_slots", "gauge", "worker", "Admission slots on the worker: max_concurrency, or what scheduler.adaptive_slots learned (compare llm_worker_in_flight)."),
         ("llm_worker_running_requests", "gauge", "worker", "vllm:num_requests_running from the worker's last good /metrics scrape."), // spec
         ("llm_worker_waiting_requests", "gauge", "worker", "vllm:num_requests_waiting from the worker's last good /metrics scrape."), // spec
         ("llm_worker_kv_cache_usage", "gauge", "worker", "KV-cache usage (0..1) from the worker's last good /metrics scrape."), // spec
@@ -70,7 +73,8 @@ public partial class MetricsContractTests
     public async Task Metrics_WritesTheContractsNamesTypesLabelsHelpTextsAndBuckets()
     {
         // A paced worker (rpm), a tenant with an rpm and a budget, one request it may make and one
-        // it may not: every family above has a series except those in NoSeries.
+        // it may not, a class with a ttft_sla (and one without): every family above has a series
+        // except those in NoSeries.
         await using var gateway = await TestGateway.StartAsync(
             workers: 1,
             extraToml: $"""
@@ -81,6 +85,13 @@ public partial class MetricsContractTests
                 api_key_sha256 = ["{ApiKeyIndex.HashKey(RateLimitedKey)}"]
                 rpm = 1
                 budget_tokens = 100000
+
+                [[classes]]
+                name = "default"
+                ttft_sla = "1500ms"
+
+                [[classes]]
+                name = "bulk"
                 """);
         using (var ok = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4), key: RateLimitedKey)))
         {
@@ -117,7 +128,7 @@ public partial class MetricsContractTests
 
         // Every histogram: 1 ms doubling 18 times (~2 min), then +Inf.
         double[] buckets = [.. Enumerable.Range(0, 18).Select(i => 0.001 * Math.Pow(2, i)), double.PositiveInfinity];
-        foreach (var name in new[] { "llm_gateway_request_latency_seconds", "llm_gateway_ttft_seconds" })
+        foreach (var name in new[] { "llm_gateway_request_latency_seconds", "llm_gateway_ttft_seconds", "llm_gateway_class_ttft_seconds" })
         {
             var le = text.Split('\n')
                 .Where(l => l.StartsWith(name + "_bucket{", StringComparison.Ordinal))
@@ -130,6 +141,13 @@ public partial class MetricsContractTests
                 Assert.Equal(buckets[i], le[i], 1e-9);
             }
         }
+
+        // The alert rules' inputs (deploy/prometheus/rules.yml): the SLA of the class that has one,
+        // the one request that reached a worker observed under its caller's class, and the slots.
+        Assert.Equal(1.5, MetricsText.Value(text, "llm_gateway_class_ttft_sla_seconds", "class=\"default\""));
+        Assert.DoesNotContain("llm_gateway_class_ttft_sla_seconds{class=\"bulk\"}", text, StringComparison.Ordinal);
+        Assert.Equal(1, MetricsText.Value(text, "llm_gateway_class_ttft_seconds_count", "class=\"default\""));
+        Assert.Equal(gateway.Workers[0].Options.MaxNumSeqs, MetricsText.Value(text, "llm_worker_slots", "worker=\"sim-0\""));
     }
 
     // With [cluster] redis_url set: the cluster's families, each with its help text and labels

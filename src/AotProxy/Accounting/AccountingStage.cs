@@ -25,7 +25,7 @@ internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry tele
         telemetry.ObserveLatency(request.Model, time.GetElapsedTime(request.Started));
         if (result.FirstByte is { } firstByte)
         {
-            telemetry.ObserveTtft(request.Model, firstByte);
+            telemetry.ObserveTtft(request.Model, request.Caller.Class.Name, firstByte);
             request.FirstByte = firstByte;
         }
     }

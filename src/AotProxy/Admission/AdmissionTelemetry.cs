@@ -13,6 +13,7 @@ internal sealed class AdmissionTelemetry
     private readonly ConcurrentDictionary<string, Histogram.Child> _queueWait = new(StringComparer.Ordinal);
     private readonly CollectorRegistry _registry;
     private readonly Gauge _queueDepth;
+    private readonly Gauge _ttftSla;
     private readonly Histogram _queueWaitSeconds;
     private readonly Counter _admissionsTotal;
 
@@ -21,6 +22,7 @@ internal sealed class AdmissionTelemetry
         _registry = registry;
         var factory = Metrics.WithCustomRegistry(registry);
         _queueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
+        _ttftSla = factory.CreateGauge("llm_gateway_class_ttft_sla_seconds", "The class's promised p95 time to first token ([[classes]] ttft_sla); classes without one have no series.", ["class"]);
         _queueWaitSeconds = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
         _admissionsTotal = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
     }
@@ -31,15 +33,21 @@ internal sealed class AdmissionTelemetry
     public void ObserveQueueWait(string @class, TimeSpan waited) =>
         TelemetrySeries.Child(_queueWait, _queueWaitSeconds, @class).Observe(waited.TotalSeconds);
 
-    // Every configured class has a series (0 when nobody waits), summed over the model pools.
+    // Every configured class has a queue depth series (0 when nobody waits), summed over the model
+    // pools, and an SLA series when it has a ttft_sla (a reload that removes one removes the series).
     public void CollectFrom(GatewayState state, AdmissionController admissions) => _registry.AddBeforeCollectCallback(() =>
     {
         var classes = state.Current.Config.Classes;
         TelemetrySeries.Prune(_queueDepth, name => classes.Any(c => c.Name == name));
+        TelemetrySeries.Prune(_ttftSla, name => classes.Any(c => c.Name == name && c.TtftSla is not null));
         foreach (var classModel in classes)
         {
             var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
             _queueDepth.WithLabels(classModel.Name).Set(waiting);
+            if (classModel.TtftSla is { } sla)
+            {
+                _ttftSla.WithLabels(classModel.Name).Set(sla.TotalSeconds);
+            }
         }
     });
 }

@@ -24,6 +24,10 @@ internal sealed record ClassConfig
     // the idle slots of any lower-priority bucket.
     public string Mode { get; init; } = ClassModes.AtLeast;
 
+    // The time to first token the class is promised at p95: exported as
+    // llm_gateway_class_ttft_sla_seconds for deploy/prometheus/rules.yml to alert on. Empty: none.
+    public string TtftSla { get; init; } = "";
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

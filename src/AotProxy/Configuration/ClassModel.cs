@@ -10,6 +10,9 @@ internal sealed record ClassModel(
     int LastBucket,
     bool Strict)            // bucket policy: only its own buckets' guaranteed slots
 {
+    // [[classes]] ttft_sla: the promised p95 time to first token, or null (no SLA, no alert).
+    public TimeSpan? TtftSla { get; init; }
+
     // The class tenants get when the file declares no [[classes]] (SPEC: Config).
     public const string DefaultName = "default";
 

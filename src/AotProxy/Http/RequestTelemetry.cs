@@ -5,15 +5,17 @@ using Prometheus;
 namespace AotProxy.Http;
 
 // The request as a whole: counted by final status (Ledger/RecordStage), its latency and time to
-// first byte observed per model (Accounting/AccountingStage).
+// first byte observed per model, and the time to first byte per class too (Accounting/AccountingStage).
 internal sealed class RequestTelemetry
 {
     private readonly ConcurrentDictionary<(string Model, string Class, int Status), Counter.Child> _requests = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Histogram.Child> _classTtft = new(StringComparer.Ordinal);
     private readonly Counter _requestsTotal;
     private readonly Histogram _requestLatency;
     private readonly Histogram _ttftSeconds;
+    private readonly Histogram _classTtftSeconds;
 
     public RequestTelemetry(CollectorRegistry registry)
     {
@@ -21,6 +23,10 @@ internal sealed class RequestTelemetry
         _requestsTotal = factory.CreateCounter("llm_gateway_requests_total", "Requests by model, class and final HTTP status.", ["model", "class", "status"]);
         _requestLatency = factory.CreateHistogram("llm_gateway_request_latency_seconds", "Time from request start to the last response byte.", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
         _ttftSeconds = factory.CreateHistogram("llm_gateway_ttft_seconds", "Time from the upstream send to the first response byte (for streams: the first token).", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+
+        // By class beside by model (the SPEC's series keeps its one label): what a class's
+        // ttft_sla is measured on; classes come from the config, so the series stay few.
+        _classTtftSeconds = factory.CreateHistogram("llm_gateway_class_ttft_seconds", "Time to first byte as llm_gateway_ttft_seconds, by the caller's class.", ["class"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
     }
 
     public void CountRequest(string model, string @class, int status) =>
@@ -29,6 +35,9 @@ internal sealed class RequestTelemetry
     public void ObserveLatency(string model, TimeSpan elapsed) =>
         TelemetrySeries.Child(_latency, _requestLatency, model).Observe(elapsed.TotalSeconds);
 
-    public void ObserveTtft(string model, TimeSpan elapsed) =>
+    public void ObserveTtft(string model, string @class, TimeSpan elapsed)
+    {
         TelemetrySeries.Child(_ttft, _ttftSeconds, model).Observe(elapsed.TotalSeconds);
+        TelemetrySeries.Child(_classTtft, _classTtftSeconds, @class).Observe(elapsed.TotalSeconds);
+    }
 }

@@ -11,6 +11,7 @@ internal sealed class WorkerTelemetry
     private readonly CollectorRegistry _registry;
     private readonly Gauge _healthyWorkers;
     private readonly Gauge _inFlight;
+    private readonly Gauge _slots;
     private readonly Gauge _running;
     private readonly Gauge _waiting;
     private readonly Gauge _kvCache;
@@ -23,6 +24,7 @@ internal sealed class WorkerTelemetry
         var factory = Metrics.WithCustomRegistry(registry);
         _healthyWorkers = factory.CreateGauge("llm_gateway_healthy_workers", "Routable workers per model.", ["model"]);
         _inFlight = factory.CreateGauge("llm_worker_in_flight", "Requests the gateway has in flight on the worker.", ["worker"]);
+        _slots = factory.CreateGauge("llm_worker_slots", "Admission slots on the worker: max_concurrency, or what scheduler.adaptive_slots learned (compare llm_worker_in_flight).", ["worker"]);
         _running = factory.CreateGauge("llm_worker_running_requests", "vllm:num_requests_running from the worker's last good /metrics scrape.", ["worker"]);
         _waiting = factory.CreateGauge("llm_worker_waiting_requests", "vllm:num_requests_waiting from the worker's last good /metrics scrape.", ["worker"]);
         _kvCache = factory.CreateGauge("llm_worker_kv_cache_usage", "KV-cache usage (0..1) from the worker's last good /metrics scrape.", ["worker"]);
@@ -37,6 +39,7 @@ internal sealed class WorkerTelemetry
         var set = view.Workers;
         Func<string, bool> exists = name => set.Find(name) is not null;
         TelemetrySeries.Prune(_inFlight, exists);
+        TelemetrySeries.Prune(_slots, exists);
         TelemetrySeries.Prune(_running, exists);
         TelemetrySeries.Prune(_waiting, exists);
         TelemetrySeries.Prune(_kvCache, exists);
@@ -48,6 +51,7 @@ internal sealed class WorkerTelemetry
         {
             var name = worker.Name;
             _inFlight.WithLabels(name).Set(worker.InFlight);
+            _slots.WithLabels(name).Set(worker.Slots(view.Config.Scheduler, staleAfter));
             _breakerState.WithLabels(name).Set((int)worker.Breaker.State);
             _breakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
             if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)

@@ -9,7 +9,8 @@ namespace AotProxy.FunctionalTests.Support;
 // against the binary and its own files: every file it mounts exists, every service it names is
 // there, haproxy's config passes `haproxy -c`, the `config` service's script renders a config `aotproxy check-config` passes, each
 // simulated worker's command starts the real simulator, and haproxy, Prometheus and Grafana
-// reach the ports and paths the gateways serve.
+// reach the ports and paths the gateways serve, Prometheus's alert rules pass promtool's checks and
+// unit tests, and the rules and the dashboard query only metrics the gateway exports.
 internal static partial class ComposeKitCheck
 {
     public static async Task<List<string>> RunAsync(DeployKit kit)
@@ -204,7 +205,7 @@ internal static partial class ComposeKitCheck
     private static async Task CheckPrometheusAsync(
         DeployKit kit, Dictionary<string, JsonElement> services, Dictionary<string, List<(string Container, string Host)>> mounts, string[] gateways, ServerModel server, List<string> problems)
     {
-        var (_, file) = ConfigOf(services, mounts, "prom/prometheus", "/etc/prometheus/prometheus.yml", problems);
+        var (name, file) = ConfigOf(services, mounts, "prom/prometheus", "/etc/prometheus/prometheus.yml", problems);
         if (file is null)
         {
             return;
@@ -240,6 +241,64 @@ internal static partial class ComposeKitCheck
         }
 
         problems.AddRange(gateways.Where(g => !scraped.Contains(g)).Select(g => $"Prometheus does not scrape {g}"));
+
+        var ruleFiles = DeployKit.Strings(documents[0], "rule_files");
+        if (ruleFiles.Length == 0)
+        {
+            problems.Add("Prometheus loads no rule_files (deploy/prometheus/rules.yml)");
+        }
+
+        foreach (var path in ruleFiles)
+        {
+            var rules = DeployKit.MapPath(path, mounts[name]);
+            if (rules is null || !File.Exists(rules))
+            {
+                problems.Add($"Prometheus's rule file {path} is not mounted from the kit");
+                continue;
+            }
+
+            await CheckRulesAsync(kit, rules, problems);
+        }
+    }
+
+    // A rule file as Prometheus would load it (`promtool check rules`, Debian's prometheus), its
+    // unit tests beside it (NAME_test.yml, `promtool test rules`) passing, and every metric its
+    // expressions name exported by the gateway.
+    private static async Task CheckRulesAsync(DeployKit kit, string rules, List<string> problems)
+    {
+        var check = await ToolRun.RunAsync("promtool", ["check", "rules", rules]);
+        if (check.ExitCode != 0)
+        {
+            problems.Add($"promtool check rules {System.IO.Path.GetFileName(rules)}: {check.Output.Trim()} {check.Errors.Trim()}");
+        }
+
+        var tests = System.IO.Path.ChangeExtension(rules, null) + "_test.yml";
+        if (!File.Exists(tests))
+        {
+            problems.Add($"{System.IO.Path.GetFileName(rules)} has no unit tests ({System.IO.Path.GetFileName(tests)} beside it)");
+        }
+        else
+        {
+            var test = await ToolRun.RunAsync("promtool", ["test", "rules", System.IO.Path.GetFileName(tests)], workingDirectory: System.IO.Path.GetDirectoryName(tests));
+            if (test.ExitCode != 0)
+            {
+                problems.Add($"promtool test rules {System.IO.Path.GetFileName(tests)}: {test.Output.Trim()} {test.Errors.Trim()}");
+            }
+        }
+
+        var (documents, error) = await Yaml.ParseAllAsync(await File.ReadAllTextAsync(rules));
+        if (error is not null)
+        {
+            problems.Add($"{System.IO.Path.GetFileName(rules)} does not parse: {error}");
+            return;
+        }
+
+        var exported = await kit.MetricsTextAsync();
+        foreach (var rule in DeployKit.Items(documents[0], "groups").SelectMany(g => DeployKit.Items(g, "rules")))
+        {
+            var metrics = MetricName().Matches(DeployKit.Text(rule, "expr") ?? "").Select(m => m.Value).Distinct();
+            problems.AddRange(metrics.Where(m => !MetricsText.Exports(exported, m)).Select(m => $"rule {DeployKit.Text(rule, "alert") ?? DeployKit.Text(rule, "record")} queries {m}, which the gateway does not export"));
+        }
     }
 
     private static async Task CheckGrafanaAsync(
@@ -278,7 +337,7 @@ internal static partial class ComposeKitCheck
                     dashboards++;
                     using var json = JsonDocument.Parse(await File.ReadAllTextAsync(dashboard));
                     var metrics = MetricName().Matches(json.RootElement.GetRawText()).Select(m => m.Value).Distinct();
-                    problems.AddRange(metrics.Where(m => !Regex.IsMatch(exported, $"^# TYPE {m} ", RegexOptions.Multiline)).Select(m => $"dashboard {System.IO.Path.GetFileName(dashboard)} queries {m}, which the gateway does not export"));
+                    problems.AddRange(metrics.Where(m => !MetricsText.Exports(exported, m)).Select(m => $"dashboard {System.IO.Path.GetFileName(dashboard)} queries {m}, which the gateway does not export"));
                 }
             }
         }

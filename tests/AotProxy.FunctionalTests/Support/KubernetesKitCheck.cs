@@ -181,6 +181,11 @@ internal static class KubernetesKitCheck
             await CheckServiceMonitorAsync(kit, One("ServiceMonitor"), One("Service"), ports, config.Server, problems);
         }
 
+        if (kinds.Contains("PrometheusRule"))
+        {
+            await CheckPrometheusRuleAsync(kit, One("PrometheusRule"), problems);
+        }
+
         return (problems, config);
     }
 
@@ -275,6 +280,23 @@ internal static class KubernetesKitCheck
             }
 
             await kit.CheckAdminPathAsync("the ServiceMonitor", DeployKit.Text(endpoint, "path") ?? "/metrics", problems);
+        }
+    }
+
+    // The Operator's copy of the alert rules: the groups of deploy/prometheus/rules.yml, which the
+    // compose check runs through promtool and against the gateway's metrics.
+    private static async Task CheckPrometheusRuleAsync(DeployKit kit, JsonElement rule, List<string> problems)
+    {
+        var (documents, error) = await Yaml.ParseAllAsync(await File.ReadAllTextAsync(kit.Path("deploy", "prometheus", "rules.yml")));
+        if (error is not null || DeployKit.Get(documents[0], "groups") is not { } groups)
+        {
+            problems.Add($"deploy/prometheus/rules.yml has no groups: {error}");
+            return;
+        }
+
+        if (DeployKit.Get(rule, "spec", "groups") is not { } copied || !JsonElement.DeepEquals(copied, groups))
+        {
+            problems.Add("the PrometheusRule's spec.groups are not deploy/prometheus/rules.yml's groups");
         }
     }
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace AotProxy.FunctionalTests.Support;
 
-// A tool from the machine (kubectl, docker-compose, python3, sh) run to its end: its exit code,
+// A tool from the machine (kubectl, docker-compose, python3, sh, promtool) run to its end: its exit code,
 // stdout and stderr. A tool that is missing fails the test with the package that provides it
 // (tests/run.sh installs them), never skips it.
 internal sealed record ToolRun(int ExitCode, string Output, string Errors)
@@ -35,7 +35,7 @@ internal sealed record ToolRun(int ExitCode, string Output, string Errors)
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Assert.Fail($"{file} could not be started ({e.Message}); tests/run.sh installs it (apt-get: kubernetes-client, docker-compose, haproxy, python3-yaml)");
+            Assert.Fail($"{file} could not be started ({e.Message}); tests/run.sh installs it (apt-get: kubernetes-client, docker-compose, haproxy, python3-yaml, prometheus)");
             throw;
         }
 

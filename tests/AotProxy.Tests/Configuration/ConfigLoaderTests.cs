@@ -205,6 +205,7 @@ public sealed class ConfigLoaderTests
             weight = 5
             max_queue_wait = "5s"
             max_utilization = 0.5
+            ttft_sla = "1500ms"
             [[tenants]]
             name = "t"
             class = "free"
@@ -234,7 +235,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(new Uri("https://gpu.example/base/"), worker.Url);
         Assert.Equal(new[] { "m1", "m2" }, worker.Models.ToArray());
         Assert.Equal((256, 3, "upstream-secret"), (worker.MaxConcurrency, worker.Weight, worker.ApiKey));
-        Assert.Equal(new ClassModel("free", 9, 5, TimeSpan.FromSeconds(5), 0.5, 8, 9, false), Assert.Single(snapshot.Classes));
+        Assert.Equal(new ClassModel("free", 9, 5, TimeSpan.FromSeconds(5), 0.5, 8, 9, false) { TtftSla = TimeSpan.FromMilliseconds(1500) }, Assert.Single(snapshot.Classes));
         var tenant = Assert.Single(snapshot.Tenants);
         Assert.Equal(("free", 2), (tenant.Class, tenant.Weight));
         Assert.Equal(Convert.FromHexString(AcmeHash), Assert.Single(tenant.ApiKeySha256).ToArray());

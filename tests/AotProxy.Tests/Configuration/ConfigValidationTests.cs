@@ -121,6 +121,8 @@ public sealed class ConfigValidationTests
     [InlineData("[[classes]]\nname = \"a\"\nbuckets = [4, 2]", 3, "classes[0].buckets")]
     [InlineData("[[classes]]\nname = \"a\"\nbuckets = [0, 10]", 3, "classes[0].buckets")]
     [InlineData("[[classes]]\nname = \"a\"\nmode = \"relaxed\"", 3, "classes[0].mode")]
+    [InlineData("[[classes]]\nname = \"a\"\nttft_sla = \"fast\"", 3, "classes[0].ttft_sla")]
+    [InlineData("[[classes]]\nname = \"a\"\nttft_sla = \"0ms\"", 3, "classes[0].ttft_sla")]
     public void Parse_InvalidClass_ReportsKeyAndLine(string toml, int line, string key) =>
         AssertSingle(toml, line, key);
 

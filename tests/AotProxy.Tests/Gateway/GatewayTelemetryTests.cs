@@ -26,7 +26,7 @@ public class GatewayTelemetryTests
             telemetry.Forwarding.CountRetry("sim-0");
             telemetry.Usage.CountUsage("acme", usage);
             telemetry.Requests.ObserveLatency("m", TimeSpan.FromMilliseconds(40));
-            telemetry.Requests.ObserveTtft("m", TimeSpan.FromMilliseconds(7));
+            telemetry.Requests.ObserveTtft("m", "interactive", TimeSpan.FromMilliseconds(7));
             telemetry.Requests.CountRequest("m", "interactive", 200);
         }
 

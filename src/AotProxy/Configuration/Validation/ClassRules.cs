@@ -33,6 +33,7 @@ internal static class ClassRules
             }
 
             var (first, last) = ClassBuckets(context, at, cls, bucketCount);
+            TimeSpan? sla = cls.TtftSla.Length == 0 ? null : context.Positive($"{at}.ttft_sla", cls.TtftSla);
             if (cls.Mode is not (ClassModes.Strict or ClassModes.AtLeast))
             {
                 context.Error($"{at}.mode", $"unknown mode \"{cls.Mode}\"; use \"{ClassModes.AtLeast}\" or \"{ClassModes.Strict}\"");
@@ -42,7 +43,7 @@ internal static class ClassRules
             // (ClassesByName would throw) while the remaining rules are still checked.
             if (unique)
             {
-                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict));
+                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict) { TtftSla = sla });
             }
         }
 
