@@ -63,7 +63,7 @@ internal static class AdminAnswer
             _ => value.GetRawText(),
         } : "-";
 
-    private static string Message(string body)
+    public static string Message(string body)
     {
         try
         {

@@ -17,6 +17,8 @@ internal sealed class AdminClient : IDisposable
         _token = args.Option("token") ?? Environment.GetEnvironmentVariable("AOTPROXY_ADMIN_TOKEN");
     }
 
+    public string BaseUrl => _baseUrl;
+
     // The status and body; null when the API cannot be reached (said on `errors`).
     public async Task<(bool Ok, string Body)?> SendAsync(HttpMethod method, string path, string? json, TextWriter errors)
     {

@@ -134,7 +134,7 @@ internal static class TenantsCommand
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static void WriteTable(TextWriter output, JsonElement tenants)
+    public static void WriteTable(TextWriter output, JsonElement tenants)
     {
         var lines = new List<string[]> { Columns };
         foreach (var t in tenants.EnumerateArray())
