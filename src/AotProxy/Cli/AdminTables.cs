@@ -72,7 +72,7 @@ internal static class AdminTables
         {
             new[] { "version", Text(status, "version") },
             new[] { "uptime", Duration(Number(status, "uptime_seconds") ?? 0) },
-            new[] { "config", $"revision {Text(config, "revision")} from {Text(config, "source")}, loaded {Text(config, "loaded_at")}" },
+            new[] { "config", $"revision {Text(config, "revision")} from {Text(config, "source")}, loaded {Time(config, "loaded_at")}" },
             new[] { "last reload", Reload(reload) },
             new[] { "workers", $"{Text(totals, "routable_workers")} routable of {Text(totals, "workers")}" },
             new[] { "in flight", Text(totals, "active_requests") },
@@ -96,7 +96,7 @@ internal static class AdminTables
             return "-";
         }
 
-        var at = Text(reload, "at");
+        var at = Time(reload, "at");
         return Bool(reload, "ok")
             ? $"ok at {at} (revision {Text(reload, "revision")})"
             : $"FAILED at {at}: {string.Join("; ", Array(reload, "errors").Select(e => e.GetString()))}";
@@ -127,6 +127,12 @@ internal static class AdminTables
 
     private static string Text(JsonElement element, string property) =>
         element.ValueKind == JsonValueKind.Object ? AdminAnswer.Text(element, property) : "-";
+
+    // A timestamp to the second, in UTC: "2026-12-05 19:35:42Z".
+    private static string Time(JsonElement element, string property) =>
+        Object(element, property) is { ValueKind: JsonValueKind.String } value && value.TryGetDateTimeOffset(out var time)
+            ? time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture)
+            : "-";
 
     private static JsonElement Object(JsonElement element, string property) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) ? value : default;
