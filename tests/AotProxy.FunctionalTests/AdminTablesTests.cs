@@ -22,7 +22,7 @@ public class AdminTablesTests
         var body = await gateway.Admin.GetStringAsync("/api/workers");
         using var json = JsonDocument.Parse(body);
 
-        var lines = Lines(writer => AdminTables.Workers(writer, json.RootElement));
+        var lines = Lines(writer => Assert.True(AdminTables.TryWrite("workers", writer, json.RootElement)));
 
         Assert.Equal(["name", "health", "breaker", "draining", "in_flight/slots", "running", "waiting", "kv", "errors", "requests"], lines[0]);
         Assert.Equal(3, lines.Count);
@@ -62,7 +62,7 @@ public class AdminTablesTests
         using var json = JsonDocument.Parse(body);
         var model = json.RootElement.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("model").GetString() == TestGateway.Model);
 
-        var output = Output(writer => AdminTables.Queues(writer, json.RootElement));
+        var output = Output(writer => Assert.True(AdminTables.TryWrite("queues", writer, json.RootElement)));
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
         Assert.Equal(["model", "slots_in_use", "waiting", "waiting_by_class", "oldest_wait", "grants/s"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
@@ -164,6 +164,28 @@ public class AdminTablesTests
         (code, _, errors) = await RunAsync((a, o, e) => WatchCommand.RunAsync(a, o, e, terminal: false), "watch", "--count", "0");
         Assert.Equal(2, code);
         Assert.Contains("--count", errors, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("<html>a web page</html>")]
+    [InlineData("{\"workers\": 2}")]
+    [InlineData("[1, 2]")]
+    public async Task AnAddressThatIsNotTheAdminApi_IsOneLineOnStderrAndExit1_NotACrash(string body)
+    {
+        await using var other = new RawWorker(_ => RawReply.Of(RawWorker.Json(body)));
+        var admin = other.BaseUri.ToString();
+
+        foreach (var command in new[] { "status", "workers", "queues" })
+        {
+            var (code, output, errors) = await RunAsync(AdminCommand.RunAsync, command, "--admin", admin);
+            Assert.True(code == 1, $"{command}: {code} {output} {errors}");
+            Assert.Empty(output);
+            Assert.Equal($"aotproxy {command}: {admin.TrimEnd('/')} did not answer as an AotProxy admin API (is --admin its admin listener?)\n", errors);
+        }
+
+        var (exit, printed, _) = await RunAsync((a, o, e) => WatchCommand.RunAsync(a, o, e, terminal: false), "watch", "--once", "--admin", admin);
+        Assert.Equal(1, exit);
+        Assert.Equal(3, printed.Split('\n').Count(l => l == $"{admin.TrimEnd('/')} did not answer as an AotProxy admin API (is --admin its admin listener?)"));
     }
 
     private static List<string[]> Lines(Action<TextWriter> write) =>

@@ -54,22 +54,12 @@ internal static class AdminCommand
             return exit;
         }
 
-        switch (args.Command)
+        // The cluster's health beside the rest; status still answers when it cannot be read.
+        using var cluster = args.Command == "status" ? await ClusterAsync(args).ConfigureAwait(false) : null;
+        if (!AdminTables.TryWrite(args.Command, output, answer.RootElement, cluster?.RootElement))
         {
-            case "workers":
-                AdminTables.Workers(output, answer.RootElement);
-                break;
-            case "queues":
-                AdminTables.Queues(output, answer.RootElement);
-                break;
-            default:
-                // The cluster's health beside the rest; status still answers when it cannot be read.
-                using (var cluster = await ClusterAsync(args).ConfigureAwait(false))
-                {
-                    AdminTables.Status(output, answer.RootElement, cluster?.RootElement);
-                }
-
-                break;
+            await errors.WriteLineAsync($"aotproxy {args.Command}: {AdminTables.NotTheApi(AdminClient.BaseUrlOf(args))}").ConfigureAwait(false);
+            return 1;
         }
 
         return exit;
@@ -79,7 +69,7 @@ internal static class AdminCommand
     {
         using var client = new AdminClient(args);
         return await client.SendAsync(HttpMethod.Get, "/api/cluster", null, TextWriter.Null).ConfigureAwait(false) is { Ok: true } answer
-            ? JsonDocument.Parse(answer.Body)
+            ? AdminAnswer.TryParse(answer.Body)
             : null;
     }
 }

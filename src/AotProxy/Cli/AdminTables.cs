@@ -11,8 +11,39 @@ internal static class AdminTables
     private static readonly string[] WorkerColumns = ["name", "health", "breaker", "draining", "in_flight/slots", "running", "waiting", "kv", "errors", "requests"];
     private static readonly string[] QueueColumns = ["model", "slots_in_use", "waiting", "waiting_by_class", "oldest_wait", "grants/s"];
 
+    // The table of `what` (status, workers, queues, tenants) from the API's answer; false, with
+    // nothing written, when the answer is not of that shape: --admin names something other than an
+    // AotProxy admin listener.
+    public static bool TryWrite(string what, TextWriter output, JsonElement answer, JsonElement? cluster = null)
+    {
+        if (!Shaped(what, answer))
+        {
+            return false;
+        }
+
+        switch (what)
+        {
+            case "workers":
+                Workers(output, answer);
+                break;
+            case "queues":
+                Queues(output, answer);
+                break;
+            case "tenants":
+                TenantsCommand.WriteTable(output, answer);
+                break;
+            default:
+                Status(output, answer, cluster);
+                break;
+        }
+
+        return true;
+    }
+
+    public static string NotTheApi(string baseUrl) => $"{baseUrl} did not answer as an AotProxy admin API (is --admin its admin listener?)";
+
     // GET /api/workers: one line per worker; the scraped gauges "-" before the first scrape.
-    public static void Workers(TextWriter output, JsonElement workers)
+    private static void Workers(TextWriter output, JsonElement workers)
     {
         var lines = new List<string[]> { WorkerColumns };
         foreach (var w in workers.EnumerateArray())
@@ -37,7 +68,7 @@ internal static class AdminTables
     }
 
     // GET /api/queues: one line per model pool. Its oldest wait is the oldest of its levels'.
-    public static void Queues(TextWriter output, JsonElement queues)
+    private static void Queues(TextWriter output, JsonElement queues)
     {
         var lines = new List<string[]> { QueueColumns };
         foreach (var m in Array(queues, "models"))
@@ -63,7 +94,7 @@ internal static class AdminTables
     }
 
     // GET /api/status (and GET /api/cluster when it answered): one field a line.
-    public static void Status(TextWriter output, JsonElement status, JsonElement? cluster)
+    private static void Status(TextWriter output, JsonElement status, JsonElement? cluster)
     {
         var config = Object(status, "config");
         var reload = Object(config, "last_reload");
@@ -89,6 +120,14 @@ internal static class AdminTables
         TextTable.Write(output, lines, _ => false);
     }
 
+    // What the tables read without looking twice: the objects they index into.
+    private static bool Shaped(string what, JsonElement answer) => what switch
+    {
+        "workers" or "tenants" => answer.ValueKind == JsonValueKind.Array && answer.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out _)),
+        "queues" => Object(answer, "models").ValueKind == JsonValueKind.Array && Array(answer, "models").All(m => m.ValueKind == JsonValueKind.Object),
+        _ => Object(answer, "version").ValueKind == JsonValueKind.String && Object(answer, "config").ValueKind == JsonValueKind.Object,
+    };
+
     private static string Reload(JsonElement reload)
     {
         if (reload.ValueKind != JsonValueKind.Object)
@@ -99,7 +138,7 @@ internal static class AdminTables
         var at = Time(reload, "at");
         return Bool(reload, "ok")
             ? $"ok at {at} (revision {Text(reload, "revision")})"
-            : $"FAILED at {at}: {string.Join("; ", Array(reload, "errors").Select(e => e.GetString()))}";
+            : $"FAILED at {at}: {string.Join("; ", Array(reload, "errors").Select(e => e.ToString()))}";
     }
 
     private static string Cluster(JsonElement cluster)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 
 namespace AotProxy.Cli;
 
@@ -121,18 +120,11 @@ internal static class WatchCommand
                 continue;
             }
 
-            using var json = JsonDocument.Parse(answer.Body);
-            switch (title)
+            using var json = AdminAnswer.TryParse(answer.Body);
+            if (json is null || !AdminTables.TryWrite(title, frame, json.RootElement))
             {
-                case "workers":
-                    AdminTables.Workers(frame, json.RootElement);
-                    break;
-                case "queues":
-                    AdminTables.Queues(frame, json.RootElement);
-                    break;
-                default:
-                    TenantsCommand.WriteTable(frame, json.RootElement);
-                    break;
+                frame.WriteLine(AdminTables.NotTheApi(client.BaseUrl));
+                ok = false;
             }
         }
 
