@@ -69,4 +69,15 @@ public class CliBinaryTests(DemoGatewayFixture demo) : IClassFixture<DemoGateway
         Assert.Equal(2, lines.Count(l => l.StartsWith("gpu-1 ", StringComparison.Ordinal)));
         Assert.Equal(2, lines.Count(l => l == "tenants"));
     }
+
+    [Fact]
+    public async Task Help_NamesWatchAndHealth_AndTheTablesJsonFlag()
+    {
+        var (code, output) = await GatewayProcess.RunToEndAsync("--help");
+
+        Assert.True(code == 0, output);
+        Assert.Matches(@"(?m)^\s+aotproxy watch \[--count N \| --once\]", output);
+        Assert.Matches(@"(?m)^\s+aotproxy health\s", output);
+        Assert.Matches(@"(?m)^\s+aotproxy status \| workers \| queues \| cluster \[--json\]", output);
+    }
 }
