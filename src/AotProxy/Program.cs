@@ -29,7 +29,9 @@ return args2.Command switch
     "tenants" => await TenantsCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
     "keys" => await KeysCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
     "audit" => await AuditCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
-    "status" or "workers" or "queues" or "cluster" or "drain" or "undrain" => await AdminCommand.RunAsync(args2).ConfigureAwait(false),
+    "status" or "workers" or "queues" or "cluster" or "drain" or "undrain" => await AdminCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
+    "health" => await HealthCommand.RunAsync(args2, Console.Out, Console.Error).ConfigureAwait(false),
+    "watch" => await WatchCommand.RunAsync(args2, Console.Out, Console.Error, terminal: !Console.IsOutputRedirected).ConfigureAwait(false),
     "help" => Usage(Console.Out, 0),
     _ => Usage(Console.Error, 2),
 };
@@ -54,8 +56,12 @@ static int Usage(TextWriter writer, int exitCode)
                    [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
                    [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N]
                                                 one simulated vLLM worker, until SIGTERM
-          aotproxy status | workers | queues | cluster
-                                                read the admin API (--admin URL, --token T)
+          aotproxy status | workers | queues | cluster [--json]
+                                                read the admin API (--admin URL, --token T): tables
+                                                for people (cluster: JSON), --json for scripts
+          aotproxy watch [--count N | --once]   live view of workers, queues and tenants, every second;
+                                                q or Ctrl-C quits (redirected: one plain snapshot a second)
+          aotproxy health                       exit 0 when GET /ready answers 200, else 1 and why on stderr
           aotproxy drain NAME | undrain NAME
           aotproxy tenants [list | create NAME | update NAME | delete NAME] [--class C] [--weight N] [--models a,b]
                    [--rpm N] [--tpm N] [--max-in-flight N] [--budget-tokens N] [--monthly-budget-tokens N]

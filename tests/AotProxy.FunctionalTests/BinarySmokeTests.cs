@@ -323,7 +323,7 @@ public class BinarySmokeTests
         Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"timed_out\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_queue_depth", "class=\"default\""));
         await TestGateway.WaitUntilAsync(async () => (await admin.GetStringAsync("/api/queues")).Contains("\"in_use\": 0", StringComparison.Ordinal), "every slot is free again");
-        var (queuesExit, queuesOutput) = await GatewayProcess.RunToEndAsync("queues", "--admin", gateway.AdminUri!.ToString());
+        var (queuesExit, queuesOutput) = await GatewayProcess.RunToEndAsync("queues", "--json", "--admin", gateway.AdminUri!.ToString());
         Assert.True(queuesExit == 0, queuesOutput);
         Assert.Contains("\"policy\": \"fairshare\"", queuesOutput, StringComparison.Ordinal);
 

@@ -31,7 +31,27 @@ internal static class AdminAnswer
             return null;
         }
 
-        return JsonDocument.Parse(answer.Body);
+        var parsed = TryParse(answer.Body);
+        if (parsed is null)
+        {
+            await errors.WriteLineAsync($"aotproxy {args.Command}: {AdminTables.NotTheApi(client.BaseUrl)}").ConfigureAwait(false);
+            exitCode(1);
+        }
+
+        return parsed;
+    }
+
+    // The body as JSON; null when it is not (an address that is not the admin API answered).
+    public static JsonDocument? TryParse(string body)
+    {
+        try
+        {
+            return JsonDocument.Parse(body);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     // A --NAME value that must be an integer (or a number, when decimal): null and said when it is not.
@@ -63,7 +83,7 @@ internal static class AdminAnswer
             _ => value.GetRawText(),
         } : "-";
 
-    private static string Message(string body)
+    public static string Message(string body)
     {
         try
         {

@@ -13,9 +13,14 @@ internal sealed class AdminClient : IDisposable
 
     public AdminClient(CliArgs args)
     {
-        _baseUrl = (args.Option("admin") ?? Environment.GetEnvironmentVariable("AOTPROXY_ADMIN") ?? "http://127.0.0.1:9090").TrimEnd('/');
+        _baseUrl = BaseUrlOf(args);
         _token = args.Option("token") ?? Environment.GetEnvironmentVariable("AOTPROXY_ADMIN_TOKEN");
     }
+
+    public string BaseUrl => _baseUrl;
+
+    public static string BaseUrlOf(CliArgs args) =>
+        (args.Option("admin") ?? Environment.GetEnvironmentVariable("AOTPROXY_ADMIN") ?? "http://127.0.0.1:9090").TrimEnd('/');
 
     // The status and body; null when the API cannot be reached (said on `errors`).
     public async Task<(bool Ok, string Body)?> SendAsync(HttpMethod method, string path, string? json, TextWriter errors)

@@ -26,7 +26,7 @@ internal sealed class CliArgs
         for (var i = start; i < args.Length; i++)
         {
             var arg = args[i];
-            if (arg is "--help" or "-h" or "--version" or "--json")
+            if (arg is "--help" or "-h" or "--version" or "--json" or "--once")
             {
                 parsed._options[arg.TrimStart('-')] = "true";
             }

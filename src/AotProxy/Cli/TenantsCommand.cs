@@ -35,9 +35,10 @@ internal static class TenantsCommand
             case "list" when args.Positional.Count <= 1:
                 using (var list = await AdminAnswer.CallAsync(args, HttpMethod.Get, "/api/tenants", null, output, errors, c => exit = c).ConfigureAwait(false))
                 {
-                    if (list is not null)
+                    if (list is not null && !AdminTables.TryWrite("tenants", output, list.RootElement))
                     {
-                        WriteTable(output, list.RootElement);
+                        await errors.WriteLineAsync($"aotproxy tenants: {AdminTables.NotTheApi(AdminClient.BaseUrlOf(args))}").ConfigureAwait(false);
+                        exit = 1;
                     }
                 }
 
@@ -134,7 +135,7 @@ internal static class TenantsCommand
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    private static void WriteTable(TextWriter output, JsonElement tenants)
+    public static void WriteTable(TextWriter output, JsonElement tenants)
     {
         var lines = new List<string[]> { Columns };
         foreach (var t in tenants.EnumerateArray())
