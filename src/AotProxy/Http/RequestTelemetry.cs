@@ -4,16 +4,22 @@ using Prometheus;
 
 namespace AotProxy.Http;
 
-// The request as a whole: counted by final status (Ledger/RecordStage), its latency and time to
-// first byte observed per model (Accounting/AccountingStage).
+// The request as a whole: counted by final status (Ledger/RecordStage), its latency, time to
+// first byte and the gateway's overhead observed per model (Accounting/AccountingStage).
 internal sealed class RequestTelemetry
 {
     private readonly ConcurrentDictionary<(string Model, string Class, int Status), Counter.Child> _requests = new();
     private readonly ConcurrentDictionary<string, Histogram.Child> _latency = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Histogram.Child> _ttft = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Histogram.Child> _overhead = new(StringComparer.Ordinal);
     private readonly Counter _requestsTotal;
     private readonly Histogram _requestLatency;
     private readonly Histogram _ttftSeconds;
+    private readonly Histogram _overheadSeconds;
+
+    // 50 µs doubling 15 times (~0.8 s), then +Inf: the gateway's own work is tens of µs to a few
+    // ms (perf/RESULTS.md); pacing waits and retry backoffs land in the upper buckets.
+    internal static readonly double[] OverheadBuckets = [.. Enumerable.Range(0, 15).Select(i => 0.00005 * Math.Pow(2, i))];
 
     public RequestTelemetry(CollectorRegistry registry)
     {
@@ -21,6 +27,7 @@ internal sealed class RequestTelemetry
         _requestsTotal = factory.CreateCounter("llm_gateway_requests_total", "Requests by model, class and final HTTP status.", ["model", "class", "status"]);
         _requestLatency = factory.CreateHistogram("llm_gateway_request_latency_seconds", "Time from request start to the last response byte.", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
         _ttftSeconds = factory.CreateHistogram("llm_gateway_ttft_seconds", "Time from the upstream send to the first response byte (for streams: the first token).", ["model"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+        _overheadSeconds = factory.CreateHistogram("llm_gateway_overhead_seconds", "The gateway's own time on a request a worker answered, up to the response head (x-gateway-overhead-ms): from its arrival, less its admission queue wait and its earlier attempts' time on workers.", ["model"], new HistogramConfiguration { Buckets = OverheadBuckets });
     }
 
     public void CountRequest(string model, string @class, int status) =>
@@ -31,4 +38,7 @@ internal sealed class RequestTelemetry
 
     public void ObserveTtft(string model, TimeSpan elapsed) =>
         TelemetrySeries.Child(_ttft, _ttftSeconds, model).Observe(elapsed.TotalSeconds);
+
+    public void ObserveOverhead(string model, TimeSpan overhead) =>
+        TelemetrySeries.Child(_overhead, _overheadSeconds, model).Observe(overhead.TotalSeconds);
 }
