@@ -5,9 +5,10 @@ namespace AotProxy.Http;
 // retry writes them again) or the gateway's own error after admission (ProxyErrors).
 //   x-gateway-queue-ms: the admission queue wait, whole ms rounded up (0: admitted at once).
 //   x-gateway-overhead-ms: the gateway's own time up to the response head, ms with three
-//     decimals: from the request's arrival, less the queue wait and the earlier attempts' time
-//     on workers (each from its send to its end). Pacing waits, a retry's backoff and [cluster]'s
-//     fleet-wide waits are the gateway's, so they count.
+//     decimals: from the request's arrival (its head read), less the queue wait and the earlier
+//     attempts' time on workers (each from its send to its end). Reading the body counts (a slow
+//     upload shows here), and so do pacing waits, a retry's backoff and [cluster]'s fleet-wide
+//     waits: the gateway's, not a worker's.
 internal static class TimingHeaders
 {
     public const string QueueMs = "x-gateway-queue-ms";
