@@ -24,6 +24,7 @@ public partial class MetricsContractTests
         ("llm_gateway_ttft_seconds", "histogram", "model", "Time from the upstream send to the first response byte (for streams: the first token)."), // spec
         ("llm_gateway_class_ttft_seconds", "histogram", "class", "Time to first byte as llm_gateway_ttft_seconds, by the caller's class."),
         ("llm_gateway_class_ttft_sla_seconds", "gauge", "class", "The class's promised p95 time to first token ([[classes]] ttft_sla); classes without one have no series."),
+        ("llm_gateway_overhead_seconds", "histogram", "model", "The gateway's own time on a request a worker answered, up to the response head (x-gateway-overhead-ms): from its arrival, less its admission queue wait and its earlier attempts' time on workers."),
         ("llm_gateway_healthy_workers", "gauge", "model", "Routable workers per model."), // spec
         ("llm_gateway_tokens_total", "counter", "tenant,kind", "Tokens used, from the upstream's usage (or the gateway's estimate, see llm_gateway_estimated_usage_total)."), // spec
         ("llm_gateway_cached_prompt_tokens_total", "counter", "tenant", "Prompt tokens the upstream served from its prefix cache (usage.prompt_tokens_details.cached_tokens); part of kind=\"prompt\"."),
@@ -126,9 +127,11 @@ public partial class MetricsContractTests
             }
         }
 
-        // Every histogram: 1 ms doubling 18 times (~2 min), then +Inf.
-        double[] buckets = [.. Enumerable.Range(0, 18).Select(i => 0.001 * Math.Pow(2, i)), double.PositiveInfinity];
-        foreach (var name in new[] { "llm_gateway_request_latency_seconds", "llm_gateway_ttft_seconds", "llm_gateway_class_ttft_seconds" })
+        // The request's histograms: 1 ms doubling 18 times (~2 min), then +Inf; the gateway's
+        // overhead: 50 µs doubling 15 times (~0.8 s), then +Inf.
+        double[] latency = [.. Enumerable.Range(0, 18).Select(i => 0.001 * Math.Pow(2, i)), double.PositiveInfinity];
+        double[] overhead = [.. Enumerable.Range(0, 15).Select(i => 0.00005 * Math.Pow(2, i)), double.PositiveInfinity];
+        foreach (var (name, buckets) in new[] { ("llm_gateway_request_latency_seconds", latency), ("llm_gateway_ttft_seconds", latency), ("llm_gateway_class_ttft_seconds", latency), ("llm_gateway_overhead_seconds", overhead) })
         {
             var le = text.Split('\n')
                 .Where(l => l.StartsWith(name + "_bucket{", StringComparison.Ordinal))

@@ -5,7 +5,7 @@ namespace AotProxy.Accounting;
 // The account stage, for a request that went to a worker: its usage (exact, or estimated for an
 // answer that ended without one) goes to the tenant's counters (UsageRecorder) and becomes the
 // request's, which DataPlaneHandler's finally settles the admission and limit leases to; and the
-// model's latency and time to first byte.
+// model's latency, time to first byte and the gateway's overhead (Http/TimingHeaders).
 internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry telemetry, TimeProvider time)
 {
     public void Account(ProxyRequest request)
@@ -23,6 +23,7 @@ internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry tele
         }
 
         telemetry.ObserveLatency(request.Model, time.GetElapsedTime(request.Started));
+        telemetry.ObserveOverhead(request.Model, request.Overhead);
         if (result.FirstByte is { } firstByte)
         {
             telemetry.ObserveTtft(request.Model, request.Caller.Class.Name, firstByte);

@@ -4,7 +4,9 @@ using Prometheus;
 
 namespace AotProxy.Accounting;
 
-// Settled usage per tenant (UsageRecorder), once per request that reached a worker.
+// Settled usage per tenant (UsageRecorder), once per request that reached a worker. The tenant
+// label is the tenant's own name or "other" past [telemetry] max_tenant_series (TenantSeries),
+// decided when the tenant's child is first made; the child is kept under the tenant's name.
 internal sealed class UsageTelemetry
 {
     private readonly ConcurrentDictionary<(string Tenant, bool Prompt), Counter.Child> _tokens = new();
@@ -15,9 +17,11 @@ internal sealed class UsageTelemetry
     private readonly Counter _cachedPromptTokens;
     private readonly Counter _reasoningTokensTotal;
     private readonly Counter _estimatedUsage;
+    private readonly TenantSeries _tenants;
 
-    public UsageTelemetry(CollectorRegistry registry)
+    public UsageTelemetry(CollectorRegistry registry, TenantSeries tenants)
     {
+        _tenants = tenants;
         var factory = Metrics.WithCustomRegistry(registry);
         _tokensTotal = factory.CreateCounter("llm_gateway_tokens_total", "Tokens used, from the upstream's usage (or the gateway's estimate, see llm_gateway_estimated_usage_total).", ["tenant", "kind"]);
         // Not more `kind`s of llm_gateway_tokens_total: SPEC.md fixes kind = prompt | completion,
@@ -30,10 +34,10 @@ internal sealed class UsageTelemetry
 
     public void CountUsage(string tenant, Usage usage)
     {
-        _tokens.GetOrAdd((tenant, true), static (key, counter) => counter.WithLabels(key.Tenant, "prompt"), _tokensTotal).Inc(usage.PromptTokens);
-        _tokens.GetOrAdd((tenant, false), static (key, counter) => counter.WithLabels(key.Tenant, "completion"), _tokensTotal).Inc(usage.CompletionTokens);
-        TelemetrySeries.Child(_cachedTokens, _cachedPromptTokens, tenant).Inc(usage.CachedPromptTokens);
-        TelemetrySeries.Child(_reasoningTokens, _reasoningTokensTotal, tenant).Inc(usage.ReasoningTokens);
-        TelemetrySeries.Child(_estimated, _estimatedUsage, tenant).Inc(usage.Estimated ? 1 : 0);
+        _tokens.GetOrAdd((tenant, true), static (key, self) => self._tokensTotal.WithLabels(self._tenants.Label(key.Tenant), "prompt"), this).Inc(usage.PromptTokens);
+        _tokens.GetOrAdd((tenant, false), static (key, self) => self._tokensTotal.WithLabels(self._tenants.Label(key.Tenant), "completion"), this).Inc(usage.CompletionTokens);
+        _tenants.Child(_cachedTokens, _cachedPromptTokens, tenant).Inc(usage.CachedPromptTokens);
+        _tenants.Child(_reasoningTokens, _reasoningTokensTotal, tenant).Inc(usage.ReasoningTokens);
+        _tenants.Child(_estimated, _estimatedUsage, tenant).Inc(usage.Estimated ? 1 : 0);
     }
 }

@@ -23,6 +23,7 @@ internal static class ConfigValidator
         var ledger = LedgerRules.Validate(context, config.Ledger);
         var cluster = ClusterRules.Validate(context, config.Cluster);
         var store = StoreRules.Validate(context, config.Store, ledger);
+        var telemetry = TelemetryRules.Validate(context, config.Telemetry);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -37,6 +38,6 @@ internal static class ConfigValidator
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store, telemetry));
     }
 }

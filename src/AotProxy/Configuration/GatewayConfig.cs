@@ -36,6 +36,8 @@ internal sealed record GatewayConfig
 
     public StoreConfig Store { get; init; } = new();
 
+    public TelemetryConfig Telemetry { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

@@ -45,6 +45,9 @@ internal sealed class GatewaySnapshot
     // [store]: Off for a gateway whose ledger is its local file only.
     public StoreModel Store { get; init; } = StoreModel.Off;
 
+    // [telemetry]: the cap on tenant series.
+    public TelemetryModel Telemetry { get; init; } = TelemetryModel.Default;
+
     // What replicas compare to find one on another config (ConfigDigest): the same on every
     // replica that loaded the same policy, unlike Revision. "" for a hand-built snapshot.
     public string Digest { get; init; } = string.Empty;

@@ -34,7 +34,8 @@ internal static class GatewaySnapshotFactory
         ClusterModel? cluster = null,
         string digest = "",
         ImmutableArray<AdminTokenModel> adminTokens = default,
-        StoreModel? store = null)
+        StoreModel? store = null,
+        TelemetryModel? telemetry = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -57,6 +58,7 @@ internal static class GatewaySnapshotFactory
             Ledger = ledger,
             Cluster = cluster ?? ClusterModel.Off,
             Store = store ?? StoreModel.Off,
+            Telemetry = telemetry ?? TelemetryModel.Default,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -90,6 +92,7 @@ internal static class GatewaySnapshotFactory
         Ledger = snapshot.Ledger,
         Cluster = snapshot.Cluster,
         Store = snapshot.Store,
+        Telemetry = snapshot.Telemetry,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
@@ -132,6 +135,7 @@ internal static class GatewaySnapshotFactory
             Ledger = file.Ledger,
             Cluster = file.Cluster,
             Store = file.Store,
+            Telemetry = file.Telemetry,
             Digest = file.Digest,
             Workers = file.Workers,
             Classes = file.Classes,

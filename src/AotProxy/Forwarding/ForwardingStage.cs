@@ -133,6 +133,7 @@ internal sealed class ForwardingStage(
                 // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
+                TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 telemetry.OnAttemptStart();
                 try
@@ -162,7 +163,9 @@ internal sealed class ForwardingStage(
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.
             var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
             var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
-            router.Complete(worker, permit, Outcome(result), result.FirstByte, time.GetElapsedTime(attemptStarted), decoded, snapshot);
+            var attemptTime = time.GetElapsedTime(attemptStarted);
+            request.UpstreamTime += attemptTime;
+            router.Complete(worker, permit, Outcome(result), result.FirstByte, attemptTime, decoded, snapshot);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too

@@ -7,7 +7,8 @@ namespace AotProxy.Forwarding;
 // Copies a worker's response head onto the client's response: status, Content-Length (unless
 // the relay changes the body's length), and the end-to-end headers. The values vLLM and nginx
 // actually send come from a table of strings, so a typical response decodes nothing.
-// x-ratelimit-* headers the gateway has already set (tenant limits) win over the worker's.
+// x-ratelimit-* and x-gateway-* headers the gateway has already set (tenant limits, timings) win
+// over the worker's.
 // A header whose value Kestrel cannot send byte for byte (a non-ASCII or control byte) is
 // dropped, never transcoded, and never allowed to fail the response (issue 14, item 2).
 internal static class ResponseHeaders
@@ -24,6 +25,8 @@ internal static class ResponseHeaders
     private static readonly byte[][] KnownValueBytes = [.. KnownValues.Select(Encoding.ASCII.GetBytes)];
 
     private static ReadOnlySpan<byte> RateLimitPrefix => "x-ratelimit-"u8;
+
+    private static ReadOnlySpan<byte> GatewayPrefix => "x-gateway-"u8;
 
     // Returns which of the head's headers went onto the response (bit i: head.Headers[i]; at most
     // ResponseHead.MaxHeaders = 100 of them), for Revert.
@@ -55,10 +58,12 @@ internal static class ResponseHeaders
             else
             {
                 var key = Encoding.Latin1.GetString(name);
-                if (name.Length > RateLimitPrefix.Length && Ascii.EqualsIgnoreCase(name[..RateLimitPrefix.Length], RateLimitPrefix) && headers.ContainsKey(key))
+                if ((HasPrefix(name, RateLimitPrefix) || HasPrefix(name, GatewayPrefix)) && headers.ContainsKey(key))
                 {
                     // The gateway's own tenant limits (Http/RateLimitHeaders) are what the
                     // client is held to; a worker's limits on the gateway's key would contradict them.
+                    // Its x-gateway-* timings (Http/TimingHeaders) are this gateway's, not a
+                    // gateway's behind it.
                     continue;
                 }
 
@@ -97,6 +102,9 @@ internal static class ResponseHeaders
             }
         }
     }
+
+    private static bool HasPrefix(ReadOnlySpan<byte> name, ReadOnlySpan<byte> prefix) =>
+        name.Length > prefix.Length && Ascii.EqualsIgnoreCase(name[..prefix.Length], prefix);
 
     private static bool IsConnectionOption(ResponseHead head, ReadOnlySpan<byte> name)
     {

@@ -22,15 +22,18 @@ internal sealed class GatewayTelemetry
         Requests = new RequestTelemetry(Registry);
         Forwarding = new ForwardingTelemetry(Registry);
         Workers = new WorkerTelemetry(Registry);
-        Usage = new UsageTelemetry(Registry);
+        Usage = new UsageTelemetry(Registry, Tenants);
         Config = new ConfigTelemetry(Registry);
         Admission = new AdmissionTelemetry(Registry);
-        Limits = new LimitTelemetry(Registry);
+        Limits = new LimitTelemetry(Registry, Tenants);
         Pacing = new PacingTelemetry(Registry);
         Ledger = new LedgerTelemetry(Registry);
     }
 
     public CollectorRegistry Registry { get; }
+
+    // The tenant label of the usage and limit counters, capped by [telemetry] max_tenant_series.
+    public TenantSeries Tenants { get; } = new();
 
     public RequestTelemetry Requests { get; }
 
@@ -53,6 +56,7 @@ internal sealed class GatewayTelemetry
     // The state the scrape-time gauges mirror; GatewayHost's wiring, once.
     public void CollectFrom(GatewayState state, AdmissionController admissions, TenantLimits limits, LedgerWriter? ledger)
     {
+        Tenants.ReadCapFrom(() => state.Current.Config.Telemetry.MaxTenantSeries);
         Workers.CollectFrom(state);
         Forwarding.CollectFrom(state);
         Pacing.CollectFrom(state);

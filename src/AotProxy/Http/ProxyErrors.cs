@@ -15,6 +15,12 @@ internal static class ProxyErrors
     {
         var context = request.Context;
         var model = request.Model;
+        if (request.Class is not null && !context.Response.HasStarted)
+        {
+            // Admission ran (it sets the class): the gateway's own answer says where the time went too.
+            TimingHeaders.Write(request, time.GetTimestamp(), time);
+        }
+
         switch (request.Failure)
         {
             case ProxyFailure.None:

@@ -65,6 +65,8 @@ internal sealed class ProxyRequest
     public WorkerState? Upstream;
     public ForwardResult Forward;
     public TimeSpan PacingMaxWait;  // the paced worker's max_wait, when its pacing timed out
+    public TimeSpan UpstreamTime;   // the attempts' time on workers so far, each from its send to its end
+    public TimeSpan Overhead;       // Http/TimingHeaders: the gateway's own time up to the response head
 
     // How the request ended (Ledger/RecordStage writes it): filled stage by stage. Status stays
     // 500 when an exception ends the request, as Kestrel then answers.
@@ -149,6 +151,8 @@ internal sealed class ProxyRequest
         Upstream = null;
         Forward = default;
         PacingMaxWait = default;
+        UpstreamTime = default;
+        Overhead = default;
         Failure = ProxyFailure.None;
         Status = 0;
         Outcome = LedgerOutcome.Rejected;

@@ -19,9 +19,13 @@ internal sealed class LimitTelemetry
     private readonly Counter _requests;
     private readonly Gauge _budgetLeft;
     private readonly Counter _rejectedTotal;
+    private readonly TenantSeries _tenants;
 
-    public LimitTelemetry(CollectorRegistry registry)
+    // The tenant label of the counters (not of the budget gauges, one per tenant with a budget in
+    // the config): TenantSeries, past [telemetry] max_tenant_series "other".
+    public LimitTelemetry(CollectorRegistry registry, TenantSeries tenants)
     {
+        _tenants = tenants;
         _registry = registry;
         var factory = Metrics.WithCustomRegistry(registry);
         _requests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check.", ["tenant"]);
@@ -30,16 +34,17 @@ internal sealed class LimitTelemetry
     }
 
     public void CountCheck(string tenant) =>
-        TelemetrySeries.Child(_limited, _requests, tenant).Inc();
+        _tenants.Child(_limited, _requests, tenant).Inc();
 
     public void CountRefusal(string tenant, LimitRefusal reason) =>
-        _rejected.GetOrAdd((tenant, reason), static (key, counter) => counter.WithLabels(key.Tenant, EnumNames.Snake(key.Reason)), _rejectedTotal).Inc();
+        _rejected.GetOrAdd((tenant, reason), static (key, self) => self._rejectedTotal.WithLabels(self._tenants.Label(key.Tenant), EnumNames.Snake(key.Reason)), this).Inc();
 
     // One series per budget a tenant has now (only tenants with a budget, only the budgets they
-    // have); series of budgets gone (a reload) are dropped.
+    // have); series of budgets gone (a reload) are dropped. Tenants past max_tenant_series: what
+    // they have left together, in tenant="other".
     public void CollectFrom(GatewayState state, TenantLimits limits) => _registry.AddBeforeCollectCallback(() =>
     {
-        var live = new HashSet<(string, string)>();
+        var live = new Dictionary<(string, string), double>();
         foreach (var tenant in state.Current.Config.Tenants)
         {
             if (tenant.Budget is null || limits.Of(tenant.Name)?.Budget is not { } budget)
@@ -47,19 +52,24 @@ internal sealed class LimitTelemetry
                 continue;
             }
 
+            var name = _tenants.Label(tenant.Name);
             foreach (var (kind, label) in BudgetLabels)
             {
                 if (budget.Remaining(kind) is { } left)
                 {
-                    live.Add((tenant.Name, label));
-                    _budgetLeft.WithLabels(tenant.Name, label).Set(kind is BudgetKind.Usd or BudgetKind.MonthlyUsd ? left / 1e9 : left);
+                    live[(name, label)] = live.GetValueOrDefault((name, label)) + (kind is BudgetKind.Usd or BudgetKind.MonthlyUsd ? left / 1e9 : left);
                 }
             }
         }
 
+        foreach (var ((name, label), left) in live)
+        {
+            _budgetLeft.WithLabels(name, label).Set(left);
+        }
+
         foreach (var labels in _budgetLeft.GetAllLabelValues().ToArray())
         {
-            if (!live.Contains((labels[0], labels[1])))
+            if (!live.ContainsKey((labels[0], labels[1])))
             {
                 _budgetLeft.RemoveLabelled(labels);
             }

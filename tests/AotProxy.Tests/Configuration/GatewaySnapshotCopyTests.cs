@@ -22,6 +22,9 @@ public sealed class GatewaySnapshotCopyTests
 
         [cluster]
         redis_url = "redis://127.0.0.1:6379"
+
+        [telemetry]
+        max_tenant_series = 7
         """);
 
     [Fact]

@@ -27,6 +27,7 @@ public class GatewayTelemetryTests
             telemetry.Usage.CountUsage("acme", usage);
             telemetry.Requests.ObserveLatency("m", TimeSpan.FromMilliseconds(40));
             telemetry.Requests.ObserveTtft("m", "interactive", TimeSpan.FromMilliseconds(7));
+            telemetry.Requests.ObserveOverhead("m", TimeSpan.FromTicks(1830));
             telemetry.Requests.CountRequest("m", "interactive", 200);
         }
 

@@ -1,0 +1,25 @@
+namespace AotProxy.Http;
+
+// Where a proxied request's time went, on its response (SPEC.md: x-gateway-queue-ms), written
+// before the response head: the worker's (Forwarding/ForwardingStage, before each attempt; a
+// retry writes them again) or the gateway's own error after admission (ProxyErrors).
+//   x-gateway-queue-ms: the admission queue wait, whole ms rounded up (0: admitted at once).
+//   x-gateway-overhead-ms: the gateway's own time up to the response head, ms with three
+//     decimals: from the request's arrival (its head read), less the queue wait and the earlier
+//     attempts' time on workers (each from its send to its end). Reading the body counts (a slow
+//     upload shows here), and so do pacing waits, a retry's backoff and [cluster]'s fleet-wide
+//     waits: the gateway's, not a worker's.
+internal static class TimingHeaders
+{
+    public const string QueueMs = "x-gateway-queue-ms";
+    public const string OverheadMs = "x-gateway-overhead-ms";
+
+    public static void Write(ProxyRequest request, long now, TimeProvider time)
+    {
+        var overhead = time.GetElapsedTime(request.Started, now) - request.QueueWait - request.UpstreamTime;
+        request.Overhead = overhead > TimeSpan.Zero ? overhead : TimeSpan.Zero;
+        var headers = request.Context.Response.Headers;
+        headers[QueueMs] = MillisecondsText.Whole(request.QueueWait);
+        headers[OverheadMs] = MillisecondsText.Micros(request.Overhead);
+    }
+}
