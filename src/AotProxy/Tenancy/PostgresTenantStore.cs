@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using AotProxy.Identity;
 using AotProxy.Store;
 using Npgsql;
 
@@ -116,10 +115,7 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         {
             while (reader.Read())
             {
-                tenants.Add(new StoredTenant(
-                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), StoredTenant.ParseModels(reader.GetString(3)), reader.GetInt64(4),
-                    reader.GetInt64(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetDouble(9), reader.GetDouble(10),
-                    reader.GetString(11), reader.GetInt64(12), reader.GetInt64(13)));
+                tenants.Add(StoredTenant.Read(reader));
             }
         }
 
@@ -133,10 +129,7 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         {
             while (reader.Read())
             {
-                keys.Add(new StoredKey(
-                    reader.GetString(0), reader.GetString(1), [.. reader.GetFieldValue<byte[]>(2)], reader.GetString(3), reader.GetInt64(4),
-                    Nullable(reader, 5), new KeyWindow((short)reader.GetInt32(6), (short)reader.GetInt32(7)),
-                    Nullable(reader, 8), Nullable(reader, 9), Nullable(reader, 10)));
+                keys.Add(StoredKey.Read(reader));
             }
         }
 
@@ -289,8 +282,6 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         _listener?.Dispose();
         _source.Dispose();
     }
-
-    private static long? Nullable(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal);
 
     private static NpgsqlParameter<long?> NullableParameter(long? value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint };
 

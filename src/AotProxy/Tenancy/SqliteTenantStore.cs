@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using AotProxy.Identity;
 using AotProxy.Ledger;
 using Microsoft.Data.Sqlite;
 
@@ -98,10 +97,7 @@ internal sealed class SqliteTenantStore : ITenantStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                tenants.Add(new StoredTenant(
-                    reader.GetString(0), reader.GetString(1), reader.GetInt32(2), StoredTenant.ParseModels(reader.GetString(3)), reader.GetInt64(4), reader.GetInt64(5),
-                    reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8), reader.GetDouble(9), reader.GetDouble(10),
-                    reader.GetString(11), reader.GetInt64(12), reader.GetInt64(13)));
+                tenants.Add(StoredTenant.Read(reader));
             }
         }
 
@@ -115,10 +111,7 @@ internal sealed class SqliteTenantStore : ITenantStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                keys.Add(new StoredKey(
-                    reader.GetString(0), reader.GetString(1), [.. (byte[])reader.GetValue(2)], reader.GetString(3), reader.GetInt64(4),
-                    Nullable(reader, 5), new KeyWindow((short)reader.GetInt32(6), (short)reader.GetInt32(7)),
-                    Nullable(reader, 8), Nullable(reader, 9), Nullable(reader, 10)));
+                keys.Add(StoredKey.Read(reader));
             }
         }
 
@@ -225,8 +218,6 @@ internal sealed class SqliteTenantStore : ITenantStore
     });
 
     public void Dispose() => _connection.Dispose();
-
-    private static long? Nullable(SqliteDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetInt64(ordinal);
 
     private static bool Insert(SqliteCommand command, StoredKey key)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Data.Common;
 using AotProxy.Identity;
 
 namespace AotProxy.Tenancy;
@@ -23,4 +24,13 @@ internal sealed record StoredKey(
     public long NotAfterMs => Math.Min(ExpiresAtMs ?? long.MaxValue, ValidUntilMs ?? long.MaxValue);
 
     public bool IsRevoked => RevokedAtMs is not null;
+
+    // One row of either store's key query, its columns in this order: id, tenant, sha256, label,
+    // created, expires_at, window_start, window_end, valid_until, revoked_at, last_used.
+    public static StoredKey Read(DbDataReader row) => new(
+        row.GetString(0), row.GetString(1), [.. (byte[])row.GetValue(2)], row.GetString(3), row.GetInt64(4),
+        Nullable(row, 5), new KeyWindow((short)row.GetInt32(6), (short)row.GetInt32(7)),
+        Nullable(row, 8), Nullable(row, 9), Nullable(row, 10));
+
+    private static long? Nullable(DbDataReader row, int ordinal) => row.IsDBNull(ordinal) ? null : row.GetInt64(ordinal);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Data.Common;
 using AotProxy.Configuration;
 
 namespace AotProxy.Tenancy;
@@ -32,6 +33,14 @@ internal sealed record StoredTenant(
     // The models column of both stores: one JSON array of names ("*" = all).
     public static ImmutableArray<string> ParseModels(string json) =>
         [.. System.Text.Json.JsonSerializer.Deserialize(json, TenancyJsonContext.Default.StringArray) ?? []];
+
+    // One row of either store's tenant query, its columns in this order: name, class, weight,
+    // models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens, budget_usd,
+    // monthly_budget_usd, environment, created, updated.
+    public static StoredTenant Read(DbDataReader row) => new(
+        row.GetString(0), row.GetString(1), row.GetInt32(2), ParseModels(row.GetString(3)), row.GetInt64(4), row.GetInt64(5),
+        row.GetInt32(6), row.GetInt64(7), row.GetInt64(8), row.GetDouble(9), row.GetDouble(10),
+        row.GetString(11), row.GetInt64(12), row.GetInt64(13));
 
     public string ModelsJson() => System.Text.Json.JsonSerializer.Serialize([.. Models], TenancyJsonContext.Default.StringArray);
 
