@@ -71,7 +71,7 @@ public sealed class ClusterTests : IAsyncLifetime
         var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", b.AdminUri!.ToString());
         Assert.True(exitCode == 0, output);
         var rows = output.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 9).ToDictionary(c => c[0]);
-        Assert.Equal(["replica", "version", "revision", "config", "in_flight", "started", "last_seen", "expires_in", "store_ms"], rows["replica"]);
+        Assert.Equal(["replica", "version", "revision", "config", "in_flight", "up", "last_seen", "expires_in", "store_ms"], rows["replica"]);
         Assert.Equal("same", rows["replica-a"][3]);
         Assert.Equal("same", rows["*replica-b"][3]);
         Assert.Equal("DIFFERS", rows["replica-c"][3]);

@@ -10,7 +10,7 @@ internal static class AdminTables
 {
     private static readonly string[] WorkerColumns = ["name", "health", "breaker", "draining", "in_flight/slots", "running", "waiting", "kv", "errors", "requests"];
     private static readonly string[] QueueColumns = ["model", "slots_in_use", "waiting", "waiting_by_class", "oldest_wait", "grants/s"];
-    private static readonly string[] MemberColumns = ["replica", "version", "revision", "config", "in_flight", "started", "last_seen", "expires_in", "store_ms"];
+    private static readonly string[] MemberColumns = ["replica", "version", "revision", "config", "in_flight", "up", "last_seen", "expires_in", "store_ms"];
 
     // The table of `what` (status, workers, queues, cluster, tenants) from the API's answer; false, with
     // nothing written, when the answer is not of that shape: --admin names something other than an
@@ -131,8 +131,8 @@ internal static class AdminTables
                 Text(m, "config_revision"),
                 Bool(m, "config_differs") ? "DIFFERS" : "same",
                 Text(m, "in_flight"),
-                Time(m, "started_at"),
-                Time(m, "last_seen"),
+                Since(m, "started_at", cluster) is { } up ? Duration(up) : "-",
+                Since(m, "last_seen", cluster) is { } seen ? Seconds(seen) : "-",
                 Seconds(Number(m, "expires_in_seconds") ?? 0),
                 Fixed(Number(m, "store_latency_ms"), "0.0"),
             ]);
@@ -242,6 +242,13 @@ internal static class AdminTables
 
     private static string Fixed(double? value, string format) =>
         value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+
+    // How many seconds before the list was taken (members_at) a member's time was.
+    private static double? Since(JsonElement member, string property, JsonElement cluster) =>
+        Object(member, property) is { ValueKind: JsonValueKind.String } value && value.TryGetDateTimeOffset(out var time)
+            && Object(cluster, "members_at") is { ValueKind: JsonValueKind.String } at && at.TryGetDateTimeOffset(out var now)
+            ? Math.Max(0, (now - time).TotalSeconds)
+            : null;
 
     private static string Seconds(double seconds) => seconds.ToString("0.0", CultureInfo.InvariantCulture) + "s";
 
