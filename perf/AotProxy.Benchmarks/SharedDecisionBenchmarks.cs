@@ -137,7 +137,7 @@ public class SharedDecisionBenchmarks
     [Benchmark]
     public async Task<bool> LeasedTakeAndRelease()
     {
-        var grant = await _slots.AcquireAsync(_leased, TimeSpan.Zero, CancellationToken.None);
+        var grant = (await _slots.AcquireAsync(_leased, TimeSpan.Zero, CancellationToken.None)).Grant;
         _leased.Shared!.Release(grant);
         return grant == SlotGrant.Shared;
     }

@@ -112,6 +112,22 @@ public class AdminTablesTests
     }
 
     [Fact]
+    public async Task Cluster_WithoutClusterConfig_SaysAloneInOneLine_AndJsonIsTheApisBody()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1);
+        var admin = gateway.Host.AdminUri.ToString();
+
+        var (code, output, errors) = await RunAsync(AdminCommand.RunAsync, "cluster", "--admin", admin);
+        Assert.True(code == 0, errors);
+        Assert.Equal("cluster  alone (no [cluster])\n", output);
+
+        (code, output, errors) = await RunAsync(AdminCommand.RunAsync, "cluster", "--json", "--admin", admin);
+        Assert.True(code == 0, errors);
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal("alone", json.RootElement.GetProperty("mode").GetString());
+    }
+
+    [Fact]
     public async Task Health_Exits0WhenReady_1WithTheReasonWhenNot_Or1WhenTheApiCannotBeReached()
     {
         await using var gateway = await TestGateway.StartAsync(workers: 1);

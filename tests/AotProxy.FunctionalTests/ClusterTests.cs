@@ -66,8 +66,17 @@ public sealed class ClusterTests : IAsyncLifetime
 
         await c.WaitForLineAsync("most members run", TimeSpan.FromSeconds(10));
 
-        // The CLI prints the same report.
+        // The CLI prints the same report: a table for people (this replica starred, the odd config
+        // flagged), the API's JSON with --json.
         var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", b.AdminUri!.ToString());
+        Assert.True(exitCode == 0, output);
+        var rows = output.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 9).ToDictionary(c => c[0]);
+        Assert.Equal(["replica", "version", "revision", "config", "in_flight", "up", "last_seen", "expires_in", "store_ms"], rows["replica"]);
+        Assert.Equal("same", rows["replica-a"][3]);
+        Assert.Equal("same", rows["*replica-b"][3]);
+        Assert.Equal("DIFFERS", rows["replica-c"][3]);
+        Assert.Matches(@"(?m)^cluster +healthy, replica replica-b, 3 members$", output);
+        (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--json", "--admin", b.AdminUri!.ToString());
         Assert.True(exitCode == 0, output);
         Assert.All(all, name => Assert.Contains($"\"name\": \"{name}\"", output, StringComparison.Ordinal));
 
@@ -108,6 +117,10 @@ public sealed class ClusterTests : IAsyncLifetime
 
         // The CLI prints why.
         var (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--admin", a.AdminUri!.ToString());
+        Assert.True(exitCode == 0, output);
+        Assert.Matches(@"(?m)^cluster +DEGRADED \(store_unreachable, store_down = local\), replica replica-a", output);
+        Assert.Matches(@"(?m)^store error +\S", output);
+        (exitCode, output) = await GatewayProcess.RunToEndAsync("cluster", "--json", "--admin", a.AdminUri!.ToString());
         Assert.True(exitCode == 0, output);
         Assert.Contains("\"degraded_reason\": \"store_unreachable\"", output, StringComparison.Ordinal);
 

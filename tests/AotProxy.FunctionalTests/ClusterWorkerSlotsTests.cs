@@ -44,13 +44,20 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         var sampled = SampleRunningAsync(metrics, done.Token);
         try
         {
-            var statuses = await Task.WhenAll(Enumerable.Range(0, 3 * MaxConcurrency).Select(async i =>
+            var answers = await Task.WhenAll(Enumerable.Range(0, 3 * MaxConcurrency).Select(async i =>
             {
                 using var response = await clients[i % clients.Count].SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 8)));
-                return response.StatusCode;
+                return (response.StatusCode, QueueMs: Milliseconds(response, "x-gateway-queue-ms"), OverheadMs: Milliseconds(response, "x-gateway-overhead-ms"));
             }));
 
-            Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+
+            // Each replica admitted its 4 at once; 8 of the 12 then waited fleet-wide for a slot
+            // while the first 4 decoded (1.6 s each). That wait is queued time, not the gateway's
+            // overhead.
+            Assert.True(answers.Count(a => a.QueueMs > 0) >= 2 * MaxConcurrency, string.Join(", ", answers.Select(a => $"{a.QueueMs}/{a.OverheadMs}")));
+            Assert.True(answers.Max(a => a.QueueMs) >= 1000, string.Join(", ", answers.Select(a => $"{a.QueueMs}/{a.OverheadMs}")));
+            Assert.All(answers, a => Assert.True(a.OverheadMs < 1000, $"x-gateway-overhead-ms {a.OverheadMs} counts a fleet-wide wait (x-gateway-queue-ms {a.QueueMs})"));
         }
         finally
         {
@@ -182,4 +189,7 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
 
         return most;
     }
+
+    private static double Milliseconds(HttpResponseMessage response, string header) =>
+        double.Parse(response.Headers.GetValues(header).Single(), CultureInfo.InvariantCulture);
 }

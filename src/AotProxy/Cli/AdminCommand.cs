@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace AotProxy.Cli;
 
 // `aotproxy status | workers | queues | cluster | drain NAME | undrain NAME`: a thin client of the
-// admin API. status, workers and queues print tables (AdminTables); --json, and cluster, drain and
+// admin API. status, workers, queues and cluster print tables (AdminTables); --json, and drain and
 // undrain, print the API's JSON as it came.
 internal static class AdminCommand
 {
@@ -24,7 +24,7 @@ internal static class AdminCommand
             return 2;
         }
 
-        if (args.Command is "status" or "workers" or "queues")
+        if (args.Command is "status" or "workers" or "queues" or "cluster")
         {
             return await TableAsync(args, path, output, errors).ConfigureAwait(false);
         }

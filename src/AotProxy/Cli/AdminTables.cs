@@ -3,15 +3,16 @@ using System.Text.Json;
 
 namespace AotProxy.Cli;
 
-// The admin API's answers as tables for people (`aotproxy status | workers | queues`, and the
+// The admin API's answers as tables for people (`aotproxy status | workers | queues | cluster`, and the
 // frames of `aotproxy watch`), read from the JSON the API writes so that a table never says
 // something the API does not. A field an older gateway does not send shows as "-".
 internal static class AdminTables
 {
     private static readonly string[] WorkerColumns = ["name", "health", "breaker", "draining", "in_flight/slots", "running", "waiting", "kv", "errors", "requests"];
     private static readonly string[] QueueColumns = ["model", "slots_in_use", "waiting", "waiting_by_class", "oldest_wait", "grants/s"];
+    private static readonly string[] MemberColumns = ["replica", "version", "revision", "config", "in_flight", "up", "last_seen", "expires_in", "store_ms"];
 
-    // The table of `what` (status, workers, queues, tenants) from the API's answer; false, with
+    // The table of `what` (status, workers, queues, cluster, tenants) from the API's answer; false, with
     // nothing written, when the answer is not of that shape: --admin names something other than an
     // AotProxy admin listener.
     public static bool TryWrite(string what, TextWriter output, JsonElement answer, JsonElement? cluster = null)
@@ -28,6 +29,9 @@ internal static class AdminTables
                 break;
             case "queues":
                 Queues(output, answer);
+                break;
+            case "cluster":
+                Members(output, answer);
                 break;
             case "tenants":
                 TenantsCommand.WriteTable(output, answer);
@@ -93,6 +97,50 @@ internal static class AdminTables
         }
     }
 
+    // GET /api/cluster: this replica's view of the store, then one line per replica ("*" marks this
+    // one; "DIFFERS": its config is not the one most replicas run).
+    private static void Members(TextWriter output, JsonElement cluster)
+    {
+        var lines = new List<string[]> { new[] { "cluster", Cluster(cluster) } };
+        if (Text(cluster, "mode") == "cluster")
+        {
+            if (Object(cluster, "error") is { ValueKind: JsonValueKind.String } error)
+            {
+                lines.Add(["store error", error.GetString()!]);
+            }
+
+            lines.Add(["store", $"{Text(cluster, "store")}, {Fixed(Number(cluster, "store_latency_ms"), "0.0")} ms, {Text(cluster, "store_failures")} failures"]);
+            lines.Add(["config", $"{Text(cluster, "config_digest")} (most replicas: {Text(cluster, "majority_config_digest")})"]);
+            lines.Add(["members as of", Time(cluster, "members_at")]);
+        }
+
+        TextTable.Write(output, lines, _ => false);
+        if (Text(cluster, "mode") != "cluster")
+        {
+            return;
+        }
+
+        output.WriteLine();
+        var members = new List<string[]> { MemberColumns };
+        foreach (var m in Array(cluster, "members"))
+        {
+            members.Add(
+            [
+                (Bool(m, "self") ? "*" : string.Empty) + Text(m, "name"),
+                Text(m, "version"),
+                Text(m, "config_revision"),
+                Bool(m, "config_differs") ? "DIFFERS" : "same",
+                Text(m, "in_flight"),
+                Since(m, "started_at", cluster) is { } up ? Duration(up) : "-",
+                Since(m, "last_seen", cluster) is { } seen ? Seconds(seen) : "-",
+                Seconds(Number(m, "expires_in_seconds") ?? 0),
+                Fixed(Number(m, "store_latency_ms"), "0.0"),
+            ]);
+        }
+
+        Write(output, members, i => i is 2 or 4 or 7 or 8, "(no replica has beaten yet)");
+    }
+
     // GET /api/status (and GET /api/cluster when it answered): one field a line.
     private static void Status(TextWriter output, JsonElement status, JsonElement? cluster)
     {
@@ -125,6 +173,7 @@ internal static class AdminTables
     {
         "workers" or "tenants" => answer.ValueKind == JsonValueKind.Array && answer.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out _)),
         "queues" => Object(answer, "models").ValueKind == JsonValueKind.Array && Array(answer, "models").All(m => m.ValueKind == JsonValueKind.Object),
+        "cluster" => Object(answer, "mode").ValueKind == JsonValueKind.String && Object(answer, "members").ValueKind == JsonValueKind.Array && Array(answer, "members").All(m => m.ValueKind == JsonValueKind.Object),
         _ => Object(answer, "version").ValueKind == JsonValueKind.String && Object(answer, "config").ValueKind == JsonValueKind.Object,
     };
 
@@ -193,6 +242,13 @@ internal static class AdminTables
 
     private static string Fixed(double? value, string format) =>
         value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
+
+    // How many seconds before the list was taken (members_at) a member's time was.
+    private static double? Since(JsonElement member, string property, JsonElement cluster) =>
+        Object(member, property) is { ValueKind: JsonValueKind.String } value && value.TryGetDateTimeOffset(out var time)
+            && Object(cluster, "members_at") is { ValueKind: JsonValueKind.String } at && at.TryGetDateTimeOffset(out var now)
+            ? Math.Max(0, (now - time).TotalSeconds)
+            : null;
 
     private static string Seconds(double seconds) => seconds.ToString("0.0", CultureInfo.InvariantCulture) + "s";
 

@@ -252,18 +252,20 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // A slot on `worker` fleet-wide for the request that holds one of its local slots: Shared once
     // Redis granted one, LocalShare when the store does not answer and this replica's share has
     // room, None when maxWait passed first (the request gives its slot back and no worker took
-    // it). Throws OperationCanceledException when the client goes away.
+    // it), with the time it waited for one (SlotAcquisition). Throws OperationCanceledException when
+    // the client goes away.
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<SlotGrant> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken)
+    public async ValueTask<SlotAcquisition> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         var shared = For(worker);
         var started = _time.GetTimestamp();
+        var waitedFrom = 0L;
         while (true)
         {
             var seen = shared.Releases;
             if (Store is not null && shared.Lease.TryUse())
             {
-                return SlotGrant.Shared;
+                return Answer(SlotGrant.Shared, waitedFrom);
             }
 
             var max = worker.Model.MaxConcurrency;
@@ -279,16 +281,21 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                 switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
                 {
                     case SharedTakeOutcome.Taken:
-                        return SlotGrant.Shared;
+                        return Answer(SlotGrant.Shared, waitedFrom);
                     case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
-                        return SlotGrant.LocalShare;
+                        return Answer(SlotGrant.LocalShare, waitedFrom);
                 }
 
                 left = Left(maxWait, started);
                 if (left <= TimeSpan.Zero)
                 {
-                    return SlotGrant.None;
+                    return Answer(SlotGrant.None, waitedFrom);
                 }
+            }
+
+            if (waitedFrom == 0)
+            {
+                waitedFrom = _time.GetTimestamp();
             }
 
             // A release (or the block's answer) wakes it; without one (a lost message, a store that
@@ -302,6 +309,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             }
         }
     }
+
+    private SlotAcquisition Answer(SlotGrant grant, long waitedFrom) =>
+        new(grant, waitedFrom == 0 ? TimeSpan.Zero : _time.GetElapsedTime(waitedFrom));
 
     // What is left of maxWait, at most a heartbeat when there is no end.
     private TimeSpan Left(TimeSpan maxWait, long started) =>

@@ -65,20 +65,31 @@ internal sealed class ForwardingStage(
                 try
                 {
                     // First its tenant's turn on the fleet's workers (fair share fleet-wide), once.
+                    // Waiting for the turn or for the slot is queued time (x-gateway-queue-ms).
                     var maxWait = request.Class!.MaxQueueWait;
-                    var turnFrom = time.GetTimestamp();
-                    var turned = !request.Lease.OnFleet && await request.Lease.FleetTurnAsync(maxWait, context.RequestAborted).ConfigureAwait(false);
-                    if (turned)
+                    var turned = false;
+                    if (!request.Lease.OnFleet)
                     {
-                        request.Lease = request.Lease.Turned;
-                        maxWait -= time.GetElapsedTime(turnFrom);
+                        var turnFrom = time.GetTimestamp();
+                        var turn = request.Lease.FleetTurnAsync(maxWait, context.RequestAborted);
+                        var queued = !turn.IsCompleted;
+                        turned = await turn.ConfigureAwait(false);
+                        var waited = time.GetElapsedTime(turnFrom);
+                        request.QueueWait += queued ? waited : TimeSpan.Zero;
+                        if (turned)
+                        {
+                            request.Lease = request.Lease.Turned;
+                            maxWait -= waited;
+                        }
                     }
 
                     try
                     {
-                        grant = request.Lease.OnFleet
+                        var acquired = request.Lease.OnFleet
                             ? await sharedSlots.AcquireAsync(worker, maxWait, context.RequestAborted).ConfigureAwait(false)
-                            : SlotGrant.None;
+                            : default;
+                        request.QueueWait += acquired.Waited;
+                        grant = acquired.Grant;
                     }
                     finally
                     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
@@ -146,7 +147,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
             }
         });
 
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None)).Grant);
         worker.Shared!.Release(SlotGrant.Shared);
         worker.Shared.GiveBackUnused(); // the slot the lease kept goes to the store
         await _store.One.GetDatabase().PublishAsync(RedisChannel.Literal("aotproxy:release:w"), "marker");
@@ -172,13 +173,20 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var onTwo = Worker(maxConcurrency: 1);
         Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
 
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(onOne, TimeSpan.FromSeconds(10), CancellationToken.None));
+        var first = await one.AcquireAsync(onOne, TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.Equal(SlotGrant.Shared, first.Grant);
+        Assert.Equal(TimeSpan.Zero, first.Waited);
+        var asked = Stopwatch.GetTimestamp();
         var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
         Assert.True(await TestConfig.WaitUntil(() => onTwo.Shared is { Room: 0 }), "two was refused");
         Assert.False(waiting.IsCompleted);
 
         onOne.Shared!.Release(SlotGrant.Shared);
-        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        var second = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(SlotGrant.Shared, second.Grant);
+
+        // Its wait, which x-gateway-queue-ms counts: from its refusal to its grant, within the whole ask.
+        Assert.InRange(second.Waited, TimeSpan.FromTicks(1), Stopwatch.GetElapsedTime(asked));
         Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
     }
 
@@ -189,7 +197,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
         var worker = Worker(maxConcurrency: 2);
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None)).Grant);
 
         await _store.Server.StopAsync();
         Assert.True(await TestConfig.WaitUntil(() => !_store.One.IsConnected), "the client sees the store gone");
@@ -211,7 +219,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var before = await ScriptCallsAsync();
         for (var i = 0; i < Requests; i++)
         {
-            Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None));
+            Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.FromSeconds(10), CancellationToken.None)).Grant);
             worker.Shared!.Release(SlotGrant.Shared);
         }
 
@@ -240,7 +248,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
                 var (slots, worker) = replicas[r];
                 for (var i = 0; i < 2; i++)
                 {
-                    if (await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None) == SlotGrant.Shared)
+                    if ((await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant == SlotGrant.Shared)
                     {
                         used[r]++;
                     }
@@ -276,12 +284,12 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var (one, two, onOne, onTwo) = pair;
 
         await LeaseTwoUseOneAsync(one, onOne);
-        Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
-        Assert.Equal(SlotGrant.Shared, await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SlotGrant.Shared, (await two.AcquireAsync(onTwo, TimeSpan.Zero, CancellationToken.None)).Grant);
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
 
         var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
-        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(SlotGrant.Shared, (await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Grant);
         Assert.Equal(1, onOne.Shared!.Held);
         Assert.Equal(1, await PartAsync("one"));
         Assert.Equal(3, await PartAsync("two"));
@@ -304,7 +312,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         await TakeAsync(two, onTwo, Max - held);
 
         var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
-        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(SlotGrant.Shared, (await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Grant);
         Assert.Equal(held - 1, onOne.Shared.Held);
         Assert.Equal(held - 1, await PartAsync("one"));
         Assert.Equal(Max, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
@@ -325,7 +333,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var waiting = two.AcquireAsync(onTwo, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
         Assert.True(await TestConfig.WaitUntil(() => onOne.Shared!.Lease.IsWanted(one.Now)), "one learns that two wants the worker");
         Release(onOne, 1);
-        Assert.Equal(SlotGrant.Shared, await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(SlotGrant.Shared, (await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Grant);
         Assert.True(await TestConfig.WaitUntil(() => !onOne.Shared!.Lease.IsWanted(one.Now)), "one learns that two was served");
 
         Release(onOne, 1);
@@ -343,8 +351,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         var heartbeat = TimeSpan.FromMinutes(10);
         await using var one = Slots(_store.One, "one", heartbeat);
         await using var two = Slots(_store.Two, "two", heartbeat);
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
-        Assert.Equal(SlotGrant.None, await two.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SlotGrant.None, (await two.AcquireAsync(Worker(maxConcurrency: 1), TimeSpan.Zero, CancellationToken.None)).Grant);
 
         var db = _store.One.GetDatabase();
         var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want:aotproxy:res:two");
@@ -365,7 +373,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         await using var one = Slots(_store.One, "one", Heartbeat, members: 1, workers: [worker]);
         for (var i = 0; i < Max; i++)
         {
-            Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+            Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
         }
 
         Assert.Equal(Max, worker.Shared!.Held);
@@ -390,15 +398,15 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         const int Max = 6;
         await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10), members: 1);
         var worker = Worker(Max);
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
-        Assert.Equal(SlotGrant.Shared, await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
         var channel = RedisChannel.Literal("aotproxy:release:w");
         var messages = new System.Collections.Concurrent.ConcurrentQueue<string>();
         await _store.Two.GetSubscriber().SubscribeAsync(channel, (_, message) => messages.Enqueue((string)message!));
 
         var grants = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => one.AcquireAsync(worker, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask()));
 
-        Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant));
+        Assert.All(grants, grant => Assert.Equal(SlotGrant.Shared, grant.Grant));
         await _store.One.GetDatabase().PublishAsync(channel, "end"); // after every message the grants published
         Assert.True(await TestConfig.WaitUntil(() => messages.Contains("end")), "the channel's messages arrived");
         Assert.DoesNotContain("aotproxy:res:one", messages); // a refusal's want
@@ -530,8 +538,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     // gives nothing back while the worker is not wanted).
     private async Task LeaseTwoUseOneAsync(SharedWorkerSlots slots, WorkerState worker, string replica = "one")
     {
-        Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
-        Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(SlotGrant.Shared, (await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SlotGrant.Shared, (await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
         worker.Shared!.Release(SlotGrant.Shared);
         Assert.Equal(2, worker.Shared.Held);
         Assert.Equal(2, await PartAsync(replica));
@@ -541,7 +549,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     {
         for (var i = 0; i < requests; i++)
         {
-            Assert.Equal(SlotGrant.Shared, await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None));
+            Assert.Equal(SlotGrant.Shared, (await slots.AcquireAsync(worker, TimeSpan.Zero, CancellationToken.None)).Grant);
         }
     }
 
