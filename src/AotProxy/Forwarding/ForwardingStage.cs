@@ -8,6 +8,7 @@ using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -106,6 +107,7 @@ internal sealed class ForwardingStage(
             }
 
             last = worker;
+            TraceSpan.Event(request.Trace, TraceNames.RouteEvent, TraceNames.Worker, worker.Name);
             var mayRetry = false;
             var attemptStarted = 0L;
             try
@@ -136,14 +138,16 @@ internal sealed class ForwardingStage(
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 telemetry.OnAttemptStart();
+                var span = UpstreamTrace.Start(request, worker, attempt);
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, span).ConfigureAwait(false);
                 }
                 finally
                 {
+                    UpstreamTrace.Stop(span, result);
                     telemetry.OnAttemptEnd();
                     worker.OnRequestEnd();
                 }
