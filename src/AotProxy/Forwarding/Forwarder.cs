@@ -50,7 +50,7 @@ internal sealed class Forwarder(TimeProvider time)
         TimeSpan activityTimeout,
         TimeSpan connectTimeout,
         ImmutableArray<IPNetwork> trustedProxies,
-        Activity? span = null)
+        Activity? span = null) // the attempt's span: its ids go to the worker, its events are added here
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;

@@ -139,11 +139,12 @@ internal sealed class ForwardingStage(
                 worker.OnRequestStart();
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
+                var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, span).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -23,6 +23,18 @@ internal sealed class TraceExport(TraceTelemetry telemetry, ILogger logger) : IA
 
     public bool IsOn => Volatile.Read(ref _provider) is not null;
 
+    // The providers a reload replaced, flushing and stopping; done: they no longer listen.
+    public Task Retired
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _retiring;
+            }
+        }
+    }
+
     public void Apply(TelemetryModel model)
     {
         TracerProvider? old;

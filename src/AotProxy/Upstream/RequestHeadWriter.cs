@@ -97,11 +97,16 @@ internal static class RequestHeadWriter
             writer.Latin1(authorization);
         }
 
-        // Activity.Id is the W3C form, 00-{trace id}-{span id}-{flags}; tracestate is the client's, carried on.
+        // W3C trace context level 1, as the OTel SDK's propagator writes it: 00-{trace id}-{span id}-
+        // {01 sampled, else 00} (Activity.Id would carry .NET's "random trace id" flag too); the
+        // tracestate is the client's, carried on.
         if (trace is not null)
         {
-            writer.Bytes("\r\ntraceparent: "u8);
-            writer.Latin1(trace.Id);
+            writer.Bytes("\r\ntraceparent: 00-"u8);
+            writer.Latin1(trace.TraceId.ToHexString());
+            writer.Bytes("-"u8);
+            writer.Latin1(trace.SpanId.ToHexString());
+            writer.Bytes(trace.Recorded ? "-01"u8 : "-00"u8);
             if (!string.IsNullOrEmpty(trace.TraceStateString))
             {
                 writer.Bytes("\r\ntracestate: "u8);

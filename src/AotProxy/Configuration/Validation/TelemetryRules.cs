@@ -20,9 +20,9 @@ internal static class TelemetryRules
         Uri? endpoint = null;
         if (telemetry.OtlpEndpoint.Length > 0)
         {
-            if (Uri.TryCreate(telemetry.OtlpEndpoint, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && url.Query.Length == 0 && url.Fragment.Length == 0)
+            if (OtlpUrl.TryParse(telemetry.OtlpEndpoint, out var url))
             {
-                endpoint = new Uri(url.AbsoluteUri.TrimEnd('/') + "/v1/traces");
+                endpoint = OtlpUrl.Traces(url);
             }
             else
             {
