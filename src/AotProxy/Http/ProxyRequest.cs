@@ -109,7 +109,7 @@ internal sealed class ProxyRequest
         request.Started = time.GetTimestamp();
         request.Arrived = time.GetUtcNow();
         request.Status = StatusCodes.Status500InternalServerError;
-        request.Trace = RequestTrace.Start(context, endpoint);
+        request.Trace = RequestTrace.Start(context, endpoint, view.Config.Telemetry);
         return request;
     }
 

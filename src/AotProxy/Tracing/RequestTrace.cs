@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Routing;
 using Microsoft.AspNetCore.Http;
@@ -11,10 +12,12 @@ namespace AotProxy.Tracing;
 // flag decides (the sampler is parent-based); the stages add their events to it where they run.
 internal static class RequestTrace
 {
-    // DataPlaneHandler, as the request arrives. Null when tracing is off: no header is read.
-    public static Activity? Start(HttpContext context, EndpointKind endpoint)
+    // As the request arrives, on its snapshot. Null when tracing is off: no header is read. The
+    // snapshot decides, not the listener alone: a reload that clears otlp_endpoint holds from the
+    // next request on, while the provider it replaced still flushes (TraceExport).
+    public static Activity? Start(HttpContext context, EndpointKind endpoint, TelemetryModel telemetry)
     {
-        if (!GatewayTracing.Source.HasListeners())
+        if (!telemetry.Tracing || !GatewayTracing.Source.HasListeners())
         {
             return null;
         }

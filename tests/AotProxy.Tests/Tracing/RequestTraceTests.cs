@@ -99,16 +99,23 @@ public sealed class RequestTraceTests : IDisposable
         Assert.Equal([$"00-{server.TraceId}-{server.SpanId}-00"], Header(heads[0], "traceparent"));
     }
 
+    // Off in the request's snapshot: no span, even while a listener (a provider a reload replaced,
+    // still flushing) listens; on without a listener: none either.
     [Fact]
     public async Task TracingOff_MakesNoSpan_AndTheClientsTraceContextReachesTheWorkerUnchanged()
     {
-        Assert.False(GatewayTracing.Source.HasListeners());
         var context = ChatContext.Create(Key, "r4", Model);
         context.Request.Headers.TraceParent = $"00-{ClientTraceId}-{ClientSpanId}-01";
         context.Request.Headers.TraceState = "vendor=abc";
-        Assert.Null(RequestTrace.Start(context, EndpointKind.ChatCompletions));
+        Assert.Null(RequestTrace.Start(context, EndpointKind.ChatCompletions, Tracing));
 
-        var heads = await ServeAsync(context);
+        List<string> heads;
+        using (var spans = new SpanRecorder())
+        {
+            Assert.Null(RequestTrace.Start(context, EndpointKind.ChatCompletions, TelemetryModel.Default));
+            heads = await ServeAsync(context, tracing: false);
+            Assert.Empty(spans.Stopped);
+        }
 
         Assert.Equal([$"00-{ClientTraceId}-{ClientSpanId}-01"], Header(heads[0], "traceparent"));
         Assert.Equal(["vendor=abc"], Header(heads[0], "tracestate"));
@@ -183,7 +190,7 @@ public sealed class RequestTraceTests : IDisposable
     }
 
     // One request through the data plane to a worker that answers `Json`; the request heads it read.
-    private async Task<List<string>> ServeAsync(HttpContext context, bool admitted = true)
+    private async Task<List<string>> ServeAsync(HttpContext context, bool admitted = true, bool tracing = true)
     {
         var heads = new List<string>();
         await using var worker = LoopbackTcpServer.KeepAlive(async (request, stream, ct) =>
@@ -196,7 +203,7 @@ public sealed class RequestTraceTests : IDisposable
             await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(Json)}\r\n\r\n{Json}", ct);
             return true;
         });
-        await using var plane = DataPlane.Start(Snapshot(worker.Url("/").ToString()), Random.Shared, TimeProvider.System);
+        await using var plane = DataPlane.Start(Snapshot(worker.Url("/").ToString(), tracing), Random.Shared, TimeProvider.System);
         await plane.Handler.HandleAsync(context);
         if (admitted)
         {
@@ -209,7 +216,10 @@ public sealed class RequestTraceTests : IDisposable
     private static string[] Header(string head, string name) =>
         [.. head.Split("\r\n").Where(line => line.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase)).Select(line => line[(name.Length + 1)..].Trim())];
 
-    private GatewaySnapshot Snapshot(string workerUrl)
+    // Tracing on in the config ([telemetry] otlp_endpoint set); the listener or the SDK decides the rest.
+    private static TelemetryModel Tracing => TelemetryModel.Default with { OtlpTraces = LoopbackTcpServer.ClosedPortUrl("/v1/traces") };
+
+    private GatewaySnapshot Snapshot(string workerUrl, bool tracing)
     {
         var loaded = ConfigLoader.Parse(
             $"""
@@ -227,6 +237,9 @@ public sealed class RequestTraceTests : IDisposable
             api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
             rpm = 100
             max_in_flight = 4
+
+            [telemetry]
+            otlp_endpoint = "{(tracing ? Tracing.OtlpTraces!.GetLeftPart(UriPartial.Authority) : "")}"
             """,
             "test.toml",
             1,
