@@ -1,6 +1,5 @@
 using System.Text;
 using AotProxy.Configuration;
-using AotProxy.Identity;
 using AotProxy.Ledger;
 using AotProxy.Tests.Ledger;
 using AotProxy.Tests.Support;
@@ -75,34 +74,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
         return row;
     }
 
-    private GatewaySnapshot Snapshot(string workerUrl)
-    {
-        var loaded = ConfigLoader.Parse(
-            $"""
-            [routing]
-            strategy = "least_connections"
-
-            [ledger]
-            path = "{_file.Path}"
-
-            [[workers]]
-            name = "w"
-            url = "{workerUrl}"
-            models = ["{Model}"]
-            max_concurrency = 1
-
-            [[tenants]]
-            name = "acme"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
-            rpm = 100
-            max_in_flight = 4
-            """,
-            "test.toml",
-            1,
-            TimeProvider.System);
-        Assert.True(loaded.IsValid, loaded.ToString());
-        return loaded.Snapshot;
-    }
+    private GatewaySnapshot Snapshot(string workerUrl) => DataPlane.Snapshot(_file.Path, workerUrl, Key, Model);
 
     private static DefaultHttpContext Context(string requestId) => ChatContext.Create(Key, requestId, Model);
 

@@ -3,6 +3,7 @@ using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
 using AotProxy.Http;
+using AotProxy.Identity;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
@@ -32,6 +33,38 @@ internal sealed class DataPlane : IAsyncDisposable
     public TenantLimits Limits { get; }
 
     public LedgerWriter Ledger { get; }
+
+    // One worker "w" with one slot for `model`, least_connections, tenant "acme" with `key` (rpm
+    // 100, max_in_flight 4), the ledger at `ledgerPath`, then `extra` TOML.
+    public static GatewaySnapshot Snapshot(string ledgerPath, string workerUrl, string key, string model, string extra = "")
+    {
+        var loaded = ConfigLoader.Parse(
+            $"""
+            [routing]
+            strategy = "least_connections"
+
+            [ledger]
+            path = "{ledgerPath}"
+
+            [[workers]]
+            name = "w"
+            url = "{workerUrl}"
+            models = ["{model}"]
+            max_concurrency = 1
+
+            [[tenants]]
+            name = "acme"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(key)}"]
+            rpm = 100
+            max_in_flight = 4
+            {extra}
+            """,
+            "test.toml",
+            1,
+            TimeProvider.System);
+        Assert.True(loaded.IsValid, loaded.ToString());
+        return loaded.Snapshot;
+    }
 
     public static DataPlane Start(GatewaySnapshot snapshot, Random random, TimeProvider usageClock)
     {

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text;
 using AotProxy.Configuration;
 using AotProxy.Http;
-using AotProxy.Identity;
 using AotProxy.Tests.Ledger;
 using AotProxy.Tests.Support;
 using AotProxy.Tracing;
@@ -219,32 +218,10 @@ public sealed class RequestTraceTests : IDisposable
     // Tracing on in the config ([telemetry] otlp_endpoint set); the listener or the SDK decides the rest.
     private static TelemetryModel Tracing => TelemetryModel.Default with { OtlpTraces = LoopbackTcpServer.ClosedPortUrl("/v1/traces") };
 
-    private GatewaySnapshot Snapshot(string workerUrl, bool tracing)
-    {
-        var loaded = ConfigLoader.Parse(
-            $"""
-            [ledger]
-            path = "{_file.Path}"
-
-            [[workers]]
-            name = "w"
-            url = "{workerUrl}"
-            models = ["{Model}"]
-            max_concurrency = 1
-
-            [[tenants]]
-            name = "acme"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
-            rpm = 100
-            max_in_flight = 4
+    private GatewaySnapshot Snapshot(string workerUrl, bool tracing) =>
+        DataPlane.Snapshot(_file.Path, workerUrl, Key, Model, $"""
 
             [telemetry]
             otlp_endpoint = "{(tracing ? Tracing.OtlpTraces!.GetLeftPart(UriPartial.Authority) : "")}"
-            """,
-            "test.toml",
-            1,
-            TimeProvider.System);
-        Assert.True(loaded.IsValid, loaded.ToString());
-        return loaded.Snapshot;
-    }
+            """);
 }
