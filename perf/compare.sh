@@ -320,6 +320,10 @@ start_proxies() { # backend | sim
 
 stop_proxies() {
   local proxy
+  # --trace-sink: what the traced gateway exported and dropped, kept beside the raw data.
+  if ((TRACE_SINK)); then
+    curl -s "http://$HOST:$AOT_ADMIN/metrics" | grep '^llm_gateway_trace_spans' >>"$RAW/trace-spans.txt" || true
+  fi
   for proxy in "${PROXY_LIST[@]}"; do stop "$proxy"; done
 }
 
