@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using AotProxy.Cli;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -94,6 +95,25 @@ public class TracingTests
         Assert.Equal(TestGateway.Model, vllm["gen_ai.response.model"]);
         Assert.InRange((long)vllm["gen_ai.usage.completion_tokens"]!, 1, 5);
         Assert.Equal(vllm["gen_ai.usage.completion_tokens"], server["gen_ai.usage.output_tokens"]);
+    }
+
+    // `aotproxy demo --otlp-endpoint`: the gateway and its simulated workers trace to one receiver.
+    [Fact]
+    public async Task Demo_WithAnOtlpEndpoint_TracesFromTheGatewayIntoItsSimulatedWorker()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var demo = GatewayProcess.Start("demo", "--workers", "1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--otlp-endpoint", receiver.Endpoint);
+        await demo.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = demo.DataUri, Timeout = TimeSpan.FromSeconds(30) };
+
+        using var response = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4), key: DemoCommand.DemoKey));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var vllm = Assert.Single(await receiver.WaitForAsync(s => s.Service == "vllm", 1, "the demo worker's llm_request span"));
+        var spans = await receiver.WaitForAsync(s => s.TraceId == vllm.TraceId, 3, "the demo's whole trace");
+        var client = Assert.Single(spans, s => s.SpanId == vllm.ParentSpanId);
+        Assert.Equal(("aotproxy", 3), (client.Service, client.Kind));
+        Assert.Equal(2, Assert.Single(spans, s => s.SpanId == client.ParentSpanId).Kind);
     }
 
     [Fact]
