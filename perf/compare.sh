@@ -16,6 +16,9 @@
 #          --base-binary PATH (a second AotProxy AOT binary, e.g. an earlier commit's published in
 #          its own worktree, measured as proxy `base` beside `aot` when --proxies names it: before
 #          and after, alternated in one session)
+#          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
+#          sink on the load core that answers 200 to each export; `base` keeps tracing off: with
+#          --base-binary artifacts/aot/aotproxy, tracing on against off in one binary)
 #
 # What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
@@ -56,6 +59,7 @@ BUILD=1
 QUICK=0
 LEDGER=on
 BASE_BIN=""
+TRACE_SINK=0
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -75,6 +79,7 @@ while (($#)); do
     --no-build) BUILD=0 ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
     --base-binary) BASE_BIN="$2"; shift ;;
+    --trace-sink) TRACE_SINK=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -85,7 +90,8 @@ read -ra PROXY_LIST <<<"$PROXIES"
 readonly HOST=127.0.0.1
 readonly BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184
 readonly AOT_PORT=18185 AOT_ADMIN=18186 JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190
-readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN $BASE_PORT $BASE_ADMIN"
+readonly SINK_PORT=18191
+readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN $BASE_PORT $BASE_ADMIN $SINK_PORT"
 readonly LOAD_CORE=0 PROXY_CORE=1
 readonly KEY=sk-bench MODEL=bench
 readonly AOT_BIN=artifacts/aot/aotproxy
@@ -189,6 +195,14 @@ http {
       return 200 '$body';
     }
   }
+  # --trace-sink: an OTLP/HTTP receiver that takes every export (an empty 200 is a full success).
+  server {
+    listen $HOST:$SINK_PORT;
+    location / {
+      default_type application/x-protobuf;
+      return 200;
+    }
+  }
 }
 EOF
   } >"$WORK/backend.conf"
@@ -224,6 +238,9 @@ models = ["*"]
 EOF
       # The ledger defaults to aotproxy-usage.db next to the config ($WORK); off: none at all.
       [[ $LEDGER == off ]] && printf '\n[ledger]\npath = ""\n' >>"$WORK/aotproxy-$mode-$upstream.toml"
+      if ((TRACE_SINK)) && [[ $mode == aot ]]; then
+        printf '\n[telemetry]\notlp_endpoint = "http://%s:%s"\n' "$HOST" "$SINK_PORT" >>"$WORK/aotproxy-$mode-$upstream.toml"
+      fi
     done
   done
 
@@ -303,6 +320,10 @@ start_proxies() { # backend | sim
 
 stop_proxies() {
   local proxy
+  # --trace-sink: what the traced gateway exported and dropped, kept beside the raw data.
+  if ((TRACE_SINK)); then
+    curl -s "http://$HOST:$AOT_ADMIN/metrics" | grep '^llm_gateway_trace_spans' >>"$RAW/trace-spans.txt" || true
+  fi
   for proxy in "${PROXY_LIST[@]}"; do stop "$proxy"; done
 }
 
@@ -613,7 +634,7 @@ json.dump({
     "nginx": sh("nginx -v 2>&1"), "wrk": sh("wrk -v 2>&1 | head -1"), "h2load": sh("h2load --version | head -1"),
     "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "noise_retries": $NOISE_RETRIES, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
     "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "sse_requests": $SSE_REQUESTS,
-    "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "elapsed_s": $(($(date +%s) - STARTED_AT)),
+    "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "trace_sink": $TRACE_SINK, "elapsed_s": $(($(date +%s) - STARTED_AT)),
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 }

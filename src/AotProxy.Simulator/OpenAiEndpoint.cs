@@ -9,7 +9,7 @@ namespace AotProxy.Simulator;
 
 // POST /v1/chat/completions, /v1/completions and /v1/embeddings: read the body, apply the fault
 // switches, validate like vLLM, run the sequence through the engine and write vLLM's bytes.
-internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, ILogger logger, CancellationToken shutdown)
+internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, SimulatorTracing tracing, ILogger logger, CancellationToken shutdown)
 {
     // Long enough for loopback sends on a busy 2-core box; only the reset fault pays it.
     private static readonly TimeSpan ResetDrainTime = TimeSpan.FromMilliseconds(100);
@@ -150,6 +150,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return;
         }
 
+        var span = tracing.Start(context);
         RequestOutcome outcome;
         try
         {
@@ -167,6 +168,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         {
             // Frees the slot and blocks unless the sequence already finished.
             engine.Abort(sequence);
+            SimulatorTracing.Stop(span, exchange.Id, options.Model, maxTokens, request.PromptTokens, exchange.TokensSent);
         }
 
         switch (outcome)

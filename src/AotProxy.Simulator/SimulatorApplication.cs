@@ -22,6 +22,7 @@ internal sealed class SimulatorApplication : IAsyncDisposable
     private readonly OpenAiEndpoint _openAi;
     private readonly SimulatorControl _control;
     private readonly VllmMetricsWriter _metrics;
+    private readonly SimulatorTracing _tracing;
 
     public SimulatorApplication(SimulatorOptions options, ILoggerFactory loggerFactory)
     {
@@ -32,7 +33,8 @@ internal sealed class SimulatorApplication : IAsyncDisposable
         Logger = loggerFactory.CreateLogger("AotProxy.Simulator");
         Stats = new SimulatorStats(options.NumGpuBlocks);
         Engine = new SimulatorEngine(options, Stats);
-        _openAi = new OpenAiEndpoint(options, Engine, Stats, Logger, _shutdown.Token);
+        _tracing = new SimulatorTracing(options);
+        _openAi = new OpenAiEndpoint(options, Engine, Stats, _tracing, Logger, _shutdown.Token);
         _control = new SimulatorControl(options, Stats, Logger);
         _metrics = new VllmMetricsWriter(options, Stats, Engine);
     }
@@ -78,6 +80,7 @@ internal sealed class SimulatorApplication : IAsyncDisposable
         AbortAll();
         await Engine.DisposeAsync().ConfigureAwait(false);
         _shutdown.Dispose();
+        _tracing.Dispose();
     }
 
     // vLLM answers 200 with an empty body, and 503 (also empty) once its engine is dead.

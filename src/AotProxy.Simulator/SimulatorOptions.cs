@@ -46,6 +46,11 @@ public sealed class SimulatorOptions
 
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    // vLLM's --otlp-traces-endpoint: each request's `llm_request` span, the child of the
+    // traceparent it came with, goes to this URL, a receiver's /v1/traces (OTLP/HTTP protobuf).
+    // null: no spans.
+    public Uri? OtlpTracesEndpoint { get; set; }
+
     public SimulatorFaults Faults { get; } = new();
 
     // Tokens one sequence may hold: the KV budget, capped at Llama 3.1's 128k context.

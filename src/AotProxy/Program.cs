@@ -49,12 +49,12 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy [serve] [--config FILE]      run the gateway (default: configs/aotproxy.toml)
           aotproxy check-config FILE            validate; exit 0, or print every problem with its line
           aotproxy hash-key KEY                 print the sha256 to put in api_key_sha256
-          aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR]
+          aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR] [--otlp-endpoint URL]
                                                 gateway + N simulated vLLM workers on loopback
           aotproxy simulate --listen HOST:PORT [--model NAME] [--name NAME] [--decode-tps N]
                    [--prefill-tps N] [--max-num-seqs N] [--max-num-waiting N] [--metrics v0|v1] [--speed F]
                    [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
-                   [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N]
+                   [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N] [--otlp-traces-endpoint URL]
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues | cluster [--json]
                                                 read the admin API (--admin URL, --token T): tables

@@ -55,6 +55,8 @@ public partial class MetricsContractTests
         ("llm_gateway_ledger_dropped_total", "counter", "", "Ledger rows lost: its queue was full (ledger.queue_capacity) or a write failed. The in-memory totals still count them."),
         ("llm_gateway_ledger_queue_depth", "gauge", "", "Ledger rows queued and not yet written."),
         ("llm_gateway_ledger_batch_seconds", "gauge", "", "How long the usage ledger's last batch insert (one transaction) took."),
+        ("llm_gateway_trace_spans_exported_total", "counter", "", "Spans the OTLP receiver accepted."),
+        ("llm_gateway_trace_spans_dropped_total", "counter", "reason", "Spans not exported, by reason: queue_full (telemetry.max_queued_spans) or export_failed."),
     ];
 
     // [cluster]'s own families (a lone gateway has none of them), pinned the same way.

@@ -89,6 +89,18 @@ public class SimulateCommandTests
         Assert.Null(unbounded.MaxNumWaiting);
     }
 
+    [Fact]
+    public void TryParse_OtlpTracesEndpoint_IsTheReceiversTracesUrl_AndRefusesWhatIsNotHttp()
+    {
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--otlp-traces-endpoint", "http://127.0.0.1:4318"]), out var traced, out _, out var error), error);
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0"]), out var untraced, out _, out error), error);
+        Assert.False(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--otlp-traces-endpoint", "127.0.0.1:4317"]), out _, out _, out error));
+
+        Assert.Equal(new Uri("http://127.0.0.1:4318/v1/traces"), traced.OtlpTracesEndpoint);
+        Assert.Null(untraced.OtlpTracesEndpoint);
+        Assert.Contains("--otlp-traces-endpoint", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(new string[0], SchedulingPolicy.Fcfs)]
     [InlineData(new[] { "--scheduling-policy", "fcfs" }, SchedulingPolicy.Fcfs)]

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 
 namespace AotProxy.Admission;
 
@@ -25,11 +26,13 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Class = classModel;
         request.Priority = priority;
 
+        TraceSpan.Event(request.Trace, TraceNames.QueueStartEvent);
         var admission = await admissions.AdmitAsync(
             request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Context.RequestAborted).ConfigureAwait(false);
         request.Decision = admission.Decision;
         request.Outcome = LedgerOutcome.Of(admission.Decision);
         request.QueueWait = admission.Waited;
+        TraceSpan.Tag(request.Trace, TraceNames.QueueMs, admission.Waited.TotalMilliseconds);
         if (!admission.IsAdmitted)
         {
             request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
@@ -40,6 +43,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Lease = admission.Lease;
         request.Slot = admission.Slot;
         request.Admitted = true;
+        TraceSpan.Event(request.Trace, TraceNames.AdmittedEvent);
         return true;
     }
 

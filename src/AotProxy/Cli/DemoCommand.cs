@@ -21,6 +21,15 @@ internal static class DemoCommand
             return 2;
         }
 
+        // --otlp-endpoint: the gateway's [telemetry] otlp_endpoint, and every worker's own spans
+        // (vLLM's --otlp-traces-endpoint) to the same receiver: one trace from client to worker.
+        Uri? otlp = null;
+        if (args.Option("otlp-endpoint") is { } otlpText && !OtlpUrl.TryParse(otlpText, out otlp))
+        {
+            Console.Error.WriteLine($"--otlp-endpoint takes an http:// or https:// base URL such as http://127.0.0.1:4318 (got \"{otlpText}\")");
+            return 2;
+        }
+
         using var loggerFactory = Logging.Create();
         var workers = new List<SimulatedWorker>();
         try
@@ -32,11 +41,12 @@ internal static class DemoCommand
                     Name = $"gpu-{i}",
                     Model = DemoModel,
                     SpeedFactor = 1.0 + (0.25 * ((i % 3) - 1)), // 1.0, 1.25, 0.75, 1.0, ...
+                    OtlpTracesEndpoint = otlp is null ? null : OtlpUrl.Traces(otlp),
                 };
                 workers.Add(await SimulatedWorker.StartAsync(options, new IPEndPoint(IPAddress.Loopback, 0), loggerFactory).ConfigureAwait(false));
             }
 
-            var loaded = ConfigLoader.Parse(DemoToml(workers), "<embedded demo.toml>", 1, TimeProvider.System);
+            var loaded = ConfigLoader.Parse(DemoToml(workers, otlp), "<embedded demo.toml>", 1, TimeProvider.System);
             if (loaded.Snapshot is not { } snapshot)
             {
                 CheckConfigCommand.PrintErrors("demo.toml", loaded.Errors);
@@ -64,12 +74,17 @@ internal static class DemoCommand
         }
     }
 
-    private static string DemoToml(IReadOnlyList<SimulatedWorker> workers)
+    private static string DemoToml(IReadOnlyList<SimulatedWorker> workers, Uri? otlp)
     {
         var toml = new StringBuilder(ConfigLoader.ReadEmbedded(ConfigLoader.DemoResourceName));
         foreach (var worker in workers)
         {
             toml.Append(WorkerSection(worker));
+        }
+
+        if (otlp is not null)
+        {
+            toml.Append(CultureInfo.InvariantCulture, $"\n[telemetry]\notlp_endpoint = \"{otlp}\"\n");
         }
 
         return toml.ToString();

@@ -62,7 +62,7 @@ internal static class SimulateCommand
         }
 
         if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "max-num-waiting", "num-gpu-blocks", "block-size",
-                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm") is { } unknown)
+                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm", "otlp-traces-endpoint") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
             return false;
@@ -205,6 +205,18 @@ internal static class SimulateCommand
             case var other:
                 error = $"--scheduling-policy takes fcfs or priority (got \"{other}\")";
                 return false;
+        }
+
+        // vLLM's own flag: its request spans, continuing the caller's trace, to this OTLP/HTTP receiver.
+        if (args.Option("otlp-traces-endpoint") is { } traces)
+        {
+            if (!OtlpUrl.TryParse(traces, out var url))
+            {
+                error = $"--otlp-traces-endpoint takes an http:// or https:// base URL such as http://127.0.0.1:4318 (got \"{traces}\")";
+                return false;
+            }
+
+            options.OtlpTracesEndpoint = OtlpUrl.Traces(url);
         }
 
         return true;

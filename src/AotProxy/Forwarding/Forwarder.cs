@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -9,6 +10,7 @@ using AotProxy.Http;
 using AotProxy.Memory;
 using AotProxy.Routing;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 using AotProxy.Upstream;
 using Microsoft.AspNetCore.Http;
 
@@ -47,11 +49,12 @@ internal sealed class Forwarder(TimeProvider time)
         bool retryOnStatus,
         TimeSpan activityTimeout,
         TimeSpan connectTimeout,
-        ImmutableArray<IPNetwork> trustedProxies)
+        ImmutableArray<IPNetwork> trustedProxies,
+        Activity? span = null) // the attempt's span: its ids go to the worker, its events are added here
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
-        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, out var length);
+        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, span, out var length);
         UpstreamConnection? connection = null;
         CancellationTokenRegistration registration = default;
         var reusable = false;
@@ -85,6 +88,7 @@ internal sealed class Forwarder(TimeProvider time)
                 {
                     await connection.SendAsync(request.AsMemory(0, length), activity.Token).ConfigureAwait(false);
                     sent = true;
+                    TraceSpan.Event(span, TraceNames.RequestSentEvent);
                     while (outcome == HeadOutcome.NeedMore)
                     {
                         var read = await connection.Reader.ReadAsync(activity.Token).ConfigureAwait(false);
@@ -123,6 +127,7 @@ internal sealed class Forwarder(TimeProvider time)
             }
 
             var head = connection.Head;
+            TraceSpan.Event(span, TraceNames.ResponseHeadEvent, TraceNames.StatusCode, head.StatusCode);
             if (retryOnStatus && head.StatusCode >= 500)
             {
                 // Not relayed: the caller tries another worker. The connection is not reused,
@@ -150,7 +155,12 @@ internal sealed class Forwarder(TimeProvider time)
 
                     if (written > 0)
                     {
-                        firstByte ??= time.GetElapsedTime(started);
+                        if (firstByte is null)
+                        {
+                            firstByte = time.GetElapsedTime(started);
+                            TraceSpan.Event(span, TraceNames.FirstTokenEvent);
+                        }
+
                         var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         if (flush.IsCompleted || flush.IsCanceled || clientAborted.IsCancellationRequested)
                         {
@@ -231,7 +241,7 @@ internal sealed class Forwarder(TimeProvider time)
     private static ForwardResult AbortedAfterSend(long promptEstimate) =>
         new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
 
-    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, out int length)
+    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, Activity? span, out int length)
     {
         var incoming = context.Request;
         var path = incoming.Path.Value ?? "/";
@@ -241,7 +251,7 @@ internal sealed class Forwarder(TimeProvider time)
         for (var room = HeadRoom; ; room *= 32)
         {
             var buffer = BufferPool.Shared.Rent(room + body.Length);
-            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization, peer, trusted);
+            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization, peer, trusted, span);
             if (head >= 0)
             {
                 body.CopyTo(buffer.AsSpan(head));

@@ -8,6 +8,7 @@ using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -117,6 +118,7 @@ internal sealed class ForwardingStage(
             }
 
             last = worker;
+            TraceSpan.Event(request.Trace, TraceNames.RouteEvent, TraceNames.Worker, worker.Name);
             var mayRetry = false;
             var attemptStarted = 0L;
             try
@@ -147,14 +149,17 @@ internal sealed class ForwardingStage(
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 telemetry.OnAttemptStart();
+                var span = UpstreamTrace.Start(request, worker, attempt);
+                var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
                 }
                 finally
                 {
+                    UpstreamTrace.Stop(span, result);
                     telemetry.OnAttemptEnd();
                     worker.OnRequestEnd();
                 }

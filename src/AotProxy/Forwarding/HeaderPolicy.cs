@@ -47,6 +47,11 @@ internal static class HeaderPolicy
     public static bool ForwardToUpstream(string name, bool trustedProxy) =>
         !NotToUpstream.Contains(name) && (trustedProxy || !FromTrustedProxiesOnly.Contains(name));
 
+    // W3C trace context (traceparent, tracestate): with tracing on, the gateway's span replaces the
+    // client's as the worker's parent; off, the client's pass through as any other header.
+    public static bool IsTraceContext(string name) =>
+        name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) || name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
+
     public static bool ForwardToClient(ReadOnlySpan<byte> name)
     {
         foreach (var excluded in NotToClient)

@@ -11,6 +11,7 @@ using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Tenancy;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
@@ -38,13 +39,15 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ITimer _scavenger;
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
+    private readonly TraceExport _tracing;
     private TenantDirectory? _tenants;
     private SharedWorkerSlots? _sharedSlots;
     private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
 
-    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TimeProvider time, ILogger logger)
+    private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TraceExport tracing, TimeProvider time, ILogger logger)
     {
+        _tracing = tracing;
         _ledger = ledger;
         _cluster = cluster;
         _h2c = h2c;
@@ -228,7 +231,10 @@ internal sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, time, logger);
+        // [telemetry] otlp_endpoint: spans from the first request on; each reload applies its own.
+        var tracing = new TraceExport(telemetry.Tracing, logger);
+        tracing.Apply(snapshot.Telemetry);
+        var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, tracing, time, logger);
         host._tenants = tenants;
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
@@ -339,7 +345,14 @@ internal sealed class GatewayHost : IAsyncDisposable
         {
             await worker.Connections.CloseAsync().ConfigureAwait(false);
         }
+
+        // Last: the spans of the last requests go out.
+        await _tracing.DisposeAsync().ConfigureAwait(false);
     }
 
-    private void OnReloaded(ReloadStatus status) => _telemetry.Config.CountReload(status);
+    private void OnReloaded(ReloadStatus status)
+    {
+        _telemetry.Config.CountReload(status);
+        _tracing.Apply(_config.Current.Telemetry);
+    }
 }

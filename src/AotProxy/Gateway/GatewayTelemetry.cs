@@ -6,6 +6,7 @@ using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Tracing;
 using Prometheus;
 
 namespace AotProxy.Gateway;
@@ -28,6 +29,7 @@ internal sealed class GatewayTelemetry
         Limits = new LimitTelemetry(Registry, Tenants);
         Pacing = new PacingTelemetry(Registry);
         Ledger = new LedgerTelemetry(Registry);
+        Tracing = new TraceTelemetry(Registry);
     }
 
     public CollectorRegistry Registry { get; }
@@ -52,6 +54,8 @@ internal sealed class GatewayTelemetry
     public PacingTelemetry Pacing { get; }
 
     public LedgerTelemetry Ledger { get; }
+
+    public TraceTelemetry Tracing { get; }
 
     // The state the scrape-time gauges mirror; GatewayHost's wiring, once.
     public void CollectFrom(GatewayState state, AdmissionController admissions, TenantLimits limits, LedgerWriter? ledger)

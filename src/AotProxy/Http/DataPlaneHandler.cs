@@ -10,6 +10,7 @@ using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -92,7 +93,8 @@ internal sealed class DataPlaneHandler(
             if (!identity.Identify(request, out var failure))
             {
                 await OpenAiError.Unidentified(context, failure).ConfigureAwait(false);
-                record.RecordUnidentified(context.Response.StatusCode);
+                request.Status = context.Response.StatusCode;
+                record.RecordUnidentified(request.Status);
                 return;
             }
 
@@ -123,6 +125,7 @@ internal sealed class DataPlaneHandler(
         }
         finally
         {
+            RequestTrace.Stop(request);
             ProxyRequest.Return(request);
         }
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Configuration;
@@ -8,6 +9,7 @@ using AotProxy.Inspection;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Http;
@@ -34,6 +36,7 @@ internal sealed class ProxyRequest
     public EndpointKind Endpoint;
     public long Started;            // TimeProvider timestamp
     public DateTimeOffset Arrived;  // UTC, the ledger row's time
+    public Activity? Trace;         // the SERVER span (Tracing/RequestTrace); null with tracing off
 
     // Identity/IdentityStage: who is asking (a JWT class claim or a trusted x-customer-tier may
     // have overridden the tenant's class).
@@ -106,6 +109,7 @@ internal sealed class ProxyRequest
         request.Started = time.GetTimestamp();
         request.Arrived = time.GetUtcNow();
         request.Status = StatusCodes.Status500InternalServerError;
+        request.Trace = RequestTrace.Start(context, endpoint, view.Config.Telemetry);
         return request;
     }
 
@@ -133,6 +137,7 @@ internal sealed class ProxyRequest
         Endpoint = default;
         Started = 0;
         Arrived = default;
+        Trace = null;
         Caller = default;
         Body = null;
         Inspected = default;

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using AotProxy.Configuration;
 using AotProxy.Http;
+using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -19,6 +21,16 @@ internal sealed class IdentityStage(TimeProvider time, ILogger logger)
         var identified = Identify(request.Context, request.Snapshot, request.RequestId);
         request.Caller = identified.Caller;
         failure = identified.Failure;
+        if (request.Trace is { IsAllDataRequested: true } span)
+        {
+            span.AddEvent(new ActivityEvent(TraceNames.IdentifyEvent));
+            if (identified.IsIdentified)
+            {
+                span.SetTag(TraceNames.Tenant, identified.Caller.Tenant.Name);
+                span.SetTag(TraceNames.Class, identified.Caller.Class.Name);
+            }
+        }
+
         return identified.IsIdentified;
     }
 

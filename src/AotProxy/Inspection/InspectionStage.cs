@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Threading;
+using AotProxy.Tracing;
 
 namespace AotProxy.Inspection;
 
@@ -34,6 +35,7 @@ internal sealed class InspectionStage
         var model = inspected.Model;
         request.Inspected = inspected;
         request.Model = model;
+        RequestTrace.Inspected(request.Trace, request.Endpoint, model, inspected.MaxTokens);
         var pools = request.Workers.Pools;
         if (!request.Caller.Tenant.AllowsModel(model))
         {

@@ -2,6 +2,7 @@ using AotProxy.Accounting;
 using AotProxy.Cluster;
 using AotProxy.Http;
 using AotProxy.Ledger;
+using AotProxy.Tracing;
 
 namespace AotProxy.Limits;
 
@@ -31,6 +32,7 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
 
     public bool TryAcquire(ProxyRequest request)
     {
+        TraceSpan.Event(request.Trace, TraceNames.LimitEvent);
         var snapshot = request.Snapshot;
         var tenant = request.Caller.Tenant;
         var inspected = request.Inspected;

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using AotProxy.Forwarding;
@@ -9,8 +10,9 @@ namespace AotProxy.Upstream;
 // Writes the request head a worker receives: request line, Host, the client's end-to-end headers
 // (HeaderPolicy drops hop-by-hop ones, those the client's Connection header names, the client's
 // key, and forwarded headers from anyone but a trusted proxy), X-Forwarded-For with the peer
-// appended, Content-Length, x-request-id and the worker's own Authorization. Straight into the
-// send buffer: no strings, no header objects.
+// appended, Content-Length, x-request-id, the worker's own Authorization and, with tracing on, the
+// W3C trace context of the attempt's span in place of the client's. Straight into the send buffer:
+// no strings, no header objects.
 internal static class RequestHeadWriter
 {
     // Returns the head's length, or -1 when `destination` is too small (the caller retries bigger).
@@ -25,7 +27,8 @@ internal static class RequestHeadWriter
         string requestId,
         string? authorization,
         IPAddress? peer,
-        bool trustedProxy)
+        bool trustedProxy,
+        Activity? trace = null)
     {
         var writer = new Writer(destination);
         writer.Latin1(method);
@@ -43,7 +46,8 @@ internal static class RequestHeadWriter
         var connection = headers.Connection;
         foreach (var header in headers)
         {
-            if (!HeaderPolicy.ForwardToUpstream(header.Key, trustedProxy) || (connection.Count > 0 && HeaderPolicy.IsNamedBy(connection, header.Key)))
+            if (!HeaderPolicy.ForwardToUpstream(header.Key, trustedProxy) || (connection.Count > 0 && HeaderPolicy.IsNamedBy(connection, header.Key))
+                || (trace is not null && HeaderPolicy.IsTraceContext(header.Key)))
             {
                 continue;
             }
@@ -91,6 +95,23 @@ internal static class RequestHeadWriter
         {
             writer.Bytes("\r\nAuthorization: "u8);
             writer.Latin1(authorization);
+        }
+
+        // W3C trace context level 1, as the OTel SDK's propagator writes it: 00-{trace id}-{span id}-
+        // {01 sampled, else 00} (Activity.Id would carry .NET's "random trace id" flag too); the
+        // tracestate is the client's, carried on.
+        if (trace is not null)
+        {
+            writer.Bytes("\r\ntraceparent: 00-"u8);
+            writer.Latin1(trace.TraceId.ToHexString());
+            writer.Bytes("-"u8);
+            writer.Latin1(trace.SpanId.ToHexString());
+            writer.Bytes(trace.Recorded ? "-01"u8 : "-00"u8);
+            if (!string.IsNullOrEmpty(trace.TraceStateString))
+            {
+                writer.Bytes("\r\ntracestate: "u8);
+                writer.Utf8(trace.TraceStateString);
+            }
         }
 
         writer.Bytes("\r\n\r\n"u8);

@@ -1,17 +1,9 @@
 using System.Text;
-using AotProxy.Accounting;
-using AotProxy.Admission;
 using AotProxy.Configuration;
-using AotProxy.Gateway;
-using AotProxy.Http;
-using AotProxy.Identity;
 using AotProxy.Ledger;
-using AotProxy.Limits;
-using AotProxy.Routing;
 using AotProxy.Tests.Ledger;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.Tests.Http;
 
@@ -33,7 +25,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
     public async Task AStageThrowingAfterAdmission_ReleasesTheSlotsAndTheLimitLease_SettlesTheJournal_AndWritesOneRow()
     {
         var random = new ThrowingRandom();
-        await using (var plane = Plane.Start(Snapshot(LoopbackTcpServer.ClosedPortUrl("/").ToString()), random, TimeProvider.System))
+        await using (var plane = DataPlane.Start(Snapshot(LoopbackTcpServer.ClosedPortUrl("/").ToString()), random, TimeProvider.System))
         {
             var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => plane.Handler.HandleAsync(Context("thrown")));
             Assert.Equal(ThrowingRandom.Message, thrown.Message);
@@ -58,7 +50,7 @@ public sealed class DataPlaneHandlerTests : IDisposable
             return true;
         });
         var clock = new ThrowingClock();
-        await using (var plane = Plane.Start(Snapshot(server.Url("/").ToString()), Random.Shared, clock))
+        await using (var plane = DataPlane.Start(Snapshot(server.Url("/").ToString()), Random.Shared, clock))
         {
             var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() => plane.Handler.HandleAsync(Context("answered")));
             Assert.Equal(ThrowingClock.Message, thrown.Message);
@@ -82,93 +74,9 @@ public sealed class DataPlaneHandlerTests : IDisposable
         return row;
     }
 
-    private GatewaySnapshot Snapshot(string workerUrl)
-    {
-        var loaded = ConfigLoader.Parse(
-            $"""
-            [routing]
-            strategy = "least_connections"
-
-            [ledger]
-            path = "{_file.Path}"
-
-            [[workers]]
-            name = "w"
-            url = "{workerUrl}"
-            models = ["{Model}"]
-            max_concurrency = 1
-
-            [[tenants]]
-            name = "acme"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(Key)}"]
-            rpm = 100
-            max_in_flight = 4
-            """,
-            "test.toml",
-            1,
-            TimeProvider.System);
-        Assert.True(loaded.IsValid, loaded.ToString());
-        return loaded.Snapshot;
-    }
+    private GatewaySnapshot Snapshot(string workerUrl) => DataPlane.Snapshot(_file.Path, workerUrl, Key, Model);
 
     private static DefaultHttpContext Context(string requestId) => ChatContext.Create(Key, requestId, Model);
-
-    // The data plane as GatewayHost wires it (DataPlaneHandler.Create), over its own state. The
-    // router draws from `random`; the usage recorder reads `usageClock`.
-    private sealed class Plane : IAsyncDisposable
-    {
-        private Plane(DataPlaneHandler handler, AdmissionController admissions, GatewayState state, TenantLimits limits, LedgerWriter ledger)
-        {
-            Handler = handler;
-            Admissions = admissions;
-            State = state;
-            Limits = limits;
-            Ledger = ledger;
-        }
-
-        public DataPlaneHandler Handler { get; }
-
-        public AdmissionController Admissions { get; }
-
-        public GatewayState State { get; }
-
-        public TenantLimits Limits { get; }
-
-        public LedgerWriter Ledger { get; }
-
-        public static Plane Start(GatewaySnapshot snapshot, Random random, TimeProvider usageClock)
-        {
-            var time = TimeProvider.System;
-            var limits = new TenantLimits(time);
-            var telemetry = new GatewayTelemetry();
-            var router = new Router(time, random, NullLogger.Instance);
-            var capacity = new CapacitySignal(time);
-            var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-            var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
-            var ledger = LedgerWriter.Open(snapshot.Ledger, time, NullLogger.Instance, out _);
-            var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, usageClock), telemetry, ledger, time, NullLogger.Instance);
-            return new Plane(handler, admissions, state, limits, ledger);
-        }
-
-        // The admission slot, the worker slot behind it and the tenant's in-flight place are back, once.
-        public void AssertReleased()
-        {
-            var admission = Assert.Single(Admissions.Models);
-            Assert.Equal((1, 0), (admission.Slots.Capacity, admission.Slots.Used));
-            Assert.Equal(0, Assert.Single(State.Current.Workers.Workers).SlotsTaken);
-            Assert.Equal(0, Limits.Of("acme")!.InFlight);
-        }
-
-        // Writes what is queued: the rows are in the file after this.
-        public async ValueTask DisposeAsync()
-        {
-            await Ledger.DisposeAsync();
-            foreach (var worker in State.Current.Workers.Workers)
-            {
-                await worker.Connections.CloseAsync();
-            }
-        }
-    }
 
     // A clock that fails when asked the date.
     private sealed class ThrowingClock : TimeProvider

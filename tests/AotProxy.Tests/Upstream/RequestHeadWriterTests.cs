@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using AotProxy.Upstream;
@@ -149,6 +150,62 @@ public sealed class RequestHeadWriterTests
     }
 
     [Fact]
+    public void Write_WithAnAttemptSpan_ReplacesTheClientsTraceContextWithTheSpans()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["traceparent"] = "00-11111111111111111111111111111111-2222222222222222-01",
+            ["TraceState"] = "client=1",
+            ["X-Kept"] = "1",
+        };
+        using var span = new Activity("upstream");
+        span.SetParentId(ActivityTraceId.CreateFromString("0af7651916cd43dd8448eb211c80319c"), ActivitySpanId.CreateFromString("b7ad6b7169203331"), ActivityTraceFlags.Recorded);
+        span.TraceStateString = "gw=2,client=1";
+        span.Start();
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, authorization: "Bearer sk-worker", trace: span);
+
+        Assert.Equal(
+            "POST /v1/completions HTTP/1.1\r\nHost: gpu-0\r\nContent-Length: 17\r\nX-Kept: 1\r\nContent-Type: application/json\r\n" +
+            "x-request-id: req-1\r\nAuthorization: Bearer sk-worker\r\n" +
+            $"traceparent: 00-0af7651916cd43dd8448eb211c80319c-{span.SpanId.ToHexString()}-01\r\ntracestate: gw=2,client=1\r\n\r\n",
+            text);
+    }
+
+    [Fact]
+    public void Write_WithAnUnsampledSpanAndNoTracestate_WritesFlagsZeroAndNoTracestate()
+    {
+        using var span = new Activity("upstream");
+        span.SetParentId(ActivityTraceId.CreateFromString("0af7651916cd43dd8448eb211c80319c"), ActivitySpanId.CreateFromString("b7ad6b7169203331"), ActivityTraceFlags.None);
+        span.Start();
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, new HeaderDictionary(), authorization: null, trace: span);
+
+        Assert.Equal(
+            "POST /v1/completions HTTP/1.1\r\nHost: gpu-0\r\nContent-Length: 17\r\nContent-Type: application/json\r\nx-request-id: req-1\r\n" +
+            $"traceparent: 00-0af7651916cd43dd8448eb211c80319c-{span.SpanId.ToHexString()}-00\r\n\r\n",
+            text);
+    }
+
+    [Fact]
+    public void Write_WithoutASpan_PassesTheClientsTraceContextOn()
+    {
+        var headers = new HeaderDictionary
+        {
+            ["traceparent"] = "00-11111111111111111111111111111111-2222222222222222-01",
+            ["tracestate"] = "client=1",
+        };
+
+        var text = Write(new Uri("http://gpu-0/"), "/v1/completions", string.Empty, headers, authorization: null);
+
+        Assert.Equal(
+            "POST /v1/completions HTTP/1.1\r\nHost: gpu-0\r\nContent-Length: 17\r\n" +
+            "traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\ntracestate: client=1\r\n" +
+            "Content-Type: application/json\r\nx-request-id: req-1\r\n\r\n",
+            text);
+    }
+
+    [Fact]
     public void Endpoint_IPv6_GetsBracketsInHost()
     {
         var endpoint = new UpstreamEndpoint(new Uri("http://[::1]:8001/"));
@@ -157,10 +214,10 @@ public sealed class RequestHeadWriterTests
         Assert.Equal(8001, endpoint.Port);
     }
 
-    private static string Write(Uri url, string path, string query, IHeaderDictionary headers, string? authorization, IPAddress? peer = null, bool trustedProxy = false)
+    private static string Write(Uri url, string path, string query, IHeaderDictionary headers, string? authorization, IPAddress? peer = null, bool trustedProxy = false, Activity? trace = null)
     {
         var buffer = new byte[4096];
-        var length = RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(url), path, query, headers, 17, "req-1", authorization, peer, trustedProxy);
+        var length = RequestHeadWriter.Write(buffer, "POST", new UpstreamEndpoint(url), path, query, headers, 17, "req-1", authorization, peer, trustedProxy, trace);
         return Encoding.UTF8.GetString(buffer, 0, length);
     }
 }

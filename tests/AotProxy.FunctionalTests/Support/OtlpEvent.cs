@@ -1,0 +1,3 @@
+namespace AotProxy.FunctionalTests.Support;
+
+internal sealed record OtlpEvent(string Name, IReadOnlyDictionary<string, object> Attributes);
