@@ -41,6 +41,8 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ClusterMembership? _cluster;
     private readonly TraceExport _tracing;
     private TenantDirectory? _tenants;
+    private AdminHandler? _adminHandler;
+    private AdminChanges? _changes;
     private SharedWorkerSlots? _sharedSlots;
     private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
@@ -87,7 +89,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
-        var telemetry = new GatewayTelemetry();
+        var telemetry = new GatewayTelemetry(time);
         var usage = new UsageRecorder(telemetry.Usage, time);
 
         // First: a gateway that cannot record usage must fail before it serves. The ledger's
@@ -188,7 +190,12 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
-        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots, tenants);
+        // The live console's streams hear of breakers, drains and health through the capacity
+        // signal, of reloads (watcher or API) through OnReloaded, of the API's writes from the handler.
+        var changes = new AdminChanges();
+        capacity.Watch(changes.Pulse);
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots, tenants, changes);
+        admin.Start();
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -214,6 +221,7 @@ internal sealed class GatewayHost : IAsyncDisposable
                 }
             }
 
+            await admin.DisposeAsync().ConfigureAwait(false);
             await discovery.DisposeAsync().ConfigureAwait(false);
             await monitor.DisposeAsync().ConfigureAwait(false);
             await compaction.DisposeAsync().ConfigureAwait(false);
@@ -235,6 +243,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         var tracing = new TraceExport(telemetry.Tracing, logger);
         tracing.Apply(snapshot.Telemetry);
         var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, tracing, time, logger);
+        host._adminHandler = admin;
+        host._changes = changes;
         host._tenants = tenants;
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
@@ -288,6 +298,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         GatewayLog.ShuttingDown(_logger, grace);
         using var deadline = new CancellationTokenSource(grace);
         await Task.WhenAll(_data.StopAsync(deadline.Token), _h2c?.StopAsync(deadline.Token) ?? Task.CompletedTask).ConfigureAwait(false);
+        _adminHandler?.CloseStreams(); // an open dashboard must not hold the stop for its grace
         await _admin.StopAsync(deadline.Token).ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
@@ -325,7 +336,13 @@ internal sealed class GatewayHost : IAsyncDisposable
             await _h2c.DisposeAsync().ConfigureAwait(false);
         }
 
+        _adminHandler?.CloseStreams();
         await _admin.DisposeAsync().ConfigureAwait(false);
+        if (_adminHandler is not null)
+        {
+            await _adminHandler.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _discovery.DisposeAsync().ConfigureAwait(false);
         await _monitor.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
@@ -354,5 +371,6 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         _telemetry.Config.CountReload(status);
         _tracing.Apply(_config.Current.Telemetry);
+        _changes?.Pulse();
     }
 }
