@@ -49,7 +49,13 @@ internal sealed class HeadlessChromium : IAsyncDisposable
     {
         var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = width, Height = height } });
         context.SetDefaultTimeout((float)timeout.TotalMilliseconds);
-        return await context.NewPageAsync();
+        // Expect(...) assertions have their own default (5 s), kept in one static of Playwright's.
+        Assertions.SetDefaultExpectTimeout((float)timeout.TotalMilliseconds);
+        var page = await context.NewPageAsync();
+        // A confirm() before a destructive action is answered yes, as the operator would;
+        // Playwright's default answer is no.
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+        return page;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,162 @@
+using System.Net;
+using AotProxy.FunctionalTests.Support;
+using Microsoft.Playwright;
+using static AotProxy.FunctionalTests.Support.DashboardGateway;
+
+namespace AotProxy.FunctionalTests;
+
+// The live console in a real browser (Debian's chromium, headless) against the real executable:
+// what an operator sees and clicks, checked on the page and, for every write, through the admin
+// API. Every wait is on a condition, bounded by DashboardGateway.Wait.
+public class DashboardBrowserTests
+{
+    private const string TotalRequests = "#total-requests";
+
+    [Fact]
+    public async Task Dashboard_UnderLoad_ShowsTheNumbersRise_AndIsPhotographedForTheReadme()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(AdminToken);
+        var total = await NumberAsync(page.Locator(TotalRequests));
+        var served = new[] { await NumberAsync(Cell(page, "sim-0", "requests")), await NumberAsync(Cell(page, "sim-1", "requests")) };
+
+        // Streams held open (200 tokens 80 ms apart: ~16 s, longer than what follows takes), so
+        // that in flight and the sparklines show the load when the screenshot is taken.
+        foreach (var worker in gateway.Workers)
+        {
+            worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(80);
+        }
+
+        using var stop = new CancellationTokenSource();
+        var streams = Enumerable.Range(0, 6).Select(_ => HoldStreamAsync(gateway.Data, stop.Token)).ToArray();
+        await WaitAboveAsync(page, "#active-requests", 5);
+
+        // Rounds of non-streaming requests, each waited for on the page: a few of the page's
+        // updates under load, for the sparklines.
+        const int PerRound = 4;
+        for (var round = 1; round <= 3; round++)
+        {
+            for (var i = 0; i < PerRound; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, await gateway.ChatAsync());
+            }
+
+            await WaitAboveAsync(page, TotalRequests, total + (round * PerRound) - 1);
+        }
+
+        for (var i = 0; i < served.Length; i++)
+        {
+            await WaitAboveAsync(page, $"#workers tr[data-worker=\"sim-{i}\"] td[data-field=\"requests\"]", served[i]);
+            await Assertions.Expect(Cell(page, $"sim-{i}", "in_flight")).Not.ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^0/"));
+            await Assertions.Expect(Row(page, $"sim-{i}").Locator("svg").First).ToBeVisibleAsync();
+        }
+
+        Assert.DoesNotContain(streams, s => s.IsCompleted);
+        await ScreenshotAsync(page, "dashboard.png");
+
+        // Cancelled streams free their slots, and the page comes back down to nothing in flight.
+        await stop.CancelAsync();
+        await Task.WhenAll(streams);
+        await ExpectTextAsync(page.Locator("#active-requests"), "0");
+    }
+
+    [Fact]
+    public async Task Dashboard_DrainAndUndrainByClicking_ChangeTheWorkerInTheApi()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(AdminToken);
+
+        await Row(page, "sim-1").Locator("button[data-action=\"drain\"]").ClickAsync();
+        await TestGateway.WaitUntilAsync(() => gateway.DrainingAsync("sim-1"), "/api/workers says sim-1 is draining");
+        await ExpectTextAsync(Cell(page, "sim-1", "draining"), "yes");
+        await ExpectTextAsync(Cell(page, "sim-0", "draining"), "no");
+        Assert.False(await gateway.DrainingAsync("sim-0"));
+
+        await Row(page, "sim-1").Locator("button[data-action=\"undrain\"]").ClickAsync();
+        await TestGateway.WaitUntilAsync(async () => !await gateway.DrainingAsync("sim-1"), "/api/workers says sim-1 is not draining");
+        await ExpectTextAsync(Cell(page, "sim-1", "draining"), "no");
+        await Assertions.Expect(Row(page, "sim-1").Locator("button[data-action=\"drain\"]")).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task Dashboard_ReloadOfABrokenFile_ShowsTheErrorWithItsLine_ThenOkOnceRestored()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(AdminToken);
+        var revision = await NumberAsync(page.Locator("#config-revision"));
+        var good = gateway.Toml();
+        var broken = good.Replace("[routing]\n", "[routing\n", StringComparison.Ordinal);
+        var line = broken.Split('\n').ToList().IndexOf("[routing") + 1;
+        Assert.True(line > 0);
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, broken);
+        await page.Locator("#reload").ClickAsync();
+        await Assertions.Expect(page.Locator("#reload-result")).ToContainTextAsync($"line {line}");
+        Assert.Equal(revision, await NumberAsync(page.Locator("#config-revision")));
+
+        await File.WriteAllTextAsync(gateway.ConfigPath, good);
+        await page.Locator("#reload").ClickAsync();
+        await ExpectTextAsync(page.Locator("#reload-result"), "ok");
+        await WaitAboveAsync(page, "#config-revision", revision);
+    }
+
+    [Fact]
+    public async Task Dashboard_OnAPhone_ShowsEverySection_WithoutSidewaysScroll()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(AdminToken, width: 390, height: 844);
+
+        var widths = await page.EvaluateAsync<int[]>("() => [document.documentElement.scrollWidth, window.innerWidth]");
+        Assert.True(widths[0] <= widths[1], $"the page scrolls sideways: scrollWidth {widths[0]} > innerWidth {widths[1]}");
+        foreach (var section in new[] { TotalRequests, "#active-requests", "#workers", "#admission", "#fair-share", "#tenants", "#usage", "#config-revision", "#reload", "#create-tenant" })
+        {
+            await Assertions.Expect(page.Locator(section)).ToBeVisibleAsync();
+        }
+
+        await ScreenshotAsync(page, "dashboard-phone.png");
+    }
+
+    [Fact]
+    public async Task Dashboard_CreatesATenant_IssuesAKeyThatWorks_AndRevokesIt()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(AdminToken);
+
+        await page.Locator("#create-tenant input[name=\"name\"]").FillAsync("team-b");
+        await page.Locator("#create-tenant button[type=\"submit\"]").ClickAsync();
+        await page.Locator("#tenants tr[data-tenant=\"team-b\"] button[data-action=\"issue-key\"]").ClickAsync();
+        await Assertions.Expect(page.Locator("#new-key")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex(@"^\S+$"));
+        var key = await page.Locator("#new-key").TextContentAsync();
+        Assert.Equal(HttpStatusCode.OK, await gateway.ChatAsync(key!));
+
+        var keys = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Get, "/api/tenants/team-b/keys");
+        var id = Assert.Single(keys.Body.EnumerateArray()).GetProperty("id").GetString();
+        await page.Locator($"button[data-action=\"revoke-key\"][data-key-id=\"{id}\"]").ClickAsync();
+        await TestGateway.WaitUntilAsync(async () => await gateway.ChatAsync(key!) == HttpStatusCode.Unauthorized, "the revoked key is refused");
+    }
+
+    [Fact]
+    public async Task Dashboard_ReadOnlyToken_Watches_ButItsWriteShowsTheApisError()
+    {
+        await using var gateway = await StartAsync();
+        var page = await gateway.OpenAsync(ReadToken);
+
+        await Row(page, "sim-0").Locator("button[data-action=\"drain\"]").ClickAsync();
+        await Assertions.Expect(page.Locator("#action-error")).ToContainTextAsync("read-only");
+        Assert.False(await gateway.DrainingAsync("sim-0"));
+    }
+
+    private static async Task HoldStreamAsync(HttpClient data, CancellationToken stop)
+    {
+        try
+        {
+            using var response = await data.SendAsync(
+                TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 200)), HttpCompletionOption.ResponseHeadersRead, stop);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await response.Content.CopyToAsync(Stream.Null, stop);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+}
