@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using AotProxy.Accounting;
 using AotProxy.Admin.Contracts;
+using AotProxy.Admin.Dashboard;
 using AotProxy.Admission;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
@@ -34,7 +35,8 @@ internal sealed class AdminHandler(
     TimeProvider time,
     ILogger logger,
     SharedWorkerSlots? sharedSlots = null,
-    TenantDirectory? tenants = null)
+    TenantDirectory? tenants = null,
+    AdminChanges? changes = null) : IAsyncDisposable
 {
     // The caller while no admin token is configured: the API is open (on loopback by default).
     private static readonly AdminTokenModel OpenAccess = new(AdminTokenModel.OpenActor, [], AdminRole.Admin);
@@ -42,6 +44,26 @@ internal sealed class AdminHandler(
     private readonly AdminReports _reports = new(config, state, admissions, limits, usage, telemetry.Forwarding, ledger, cluster, time);
     private readonly AdminCommands _commands = new(config, logger, sharedSlots);
     private readonly TenantEndpoints _tenants = new(tenants, time);
+    private readonly AdminChanges _changes = changes ?? new AdminChanges();
+    private readonly DashboardPage _page = DashboardPage.Load();
+    private DashboardFeed? _feed;
+
+    private DashboardFeed Feed => _feed ?? throw new InvalidOperationException("The admin plane's event feed was not started (AdminHandler.Start).");
+
+    // GatewayHost's wiring, once, before the listener binds: the workers' history fills from the
+    // start, so the sparklines have minutes behind them when the page opens.
+    public void Start() => _feed = new DashboardFeed(_reports, telemetry.Requests, telemetry.Errors, _changes, () => _tenants.Keys(), ledger, time, logger);
+
+    // Shutdown, before the listener stops: the event streams end at once.
+    public void CloseStreams() => _feed?.Close();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_feed is not null)
+        {
+            await _feed.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     public Task HandleAsync(HttpContext context)
     {
@@ -55,6 +77,7 @@ internal sealed class AdminHandler(
                 ("/health", true) => TextAsync(context, 200, "ok"),
                 ("/ready", true) => ReadyAsync(context),
                 ("/metrics", true) => MetricsAsync(context),
+                ("/dashboard", true) => _page.WriteAsync(context),
                 _ => OpenAiError.NotFound(context),
             };
         }
@@ -71,11 +94,12 @@ internal sealed class AdminHandler(
 
         if (path.StartsWith("/api/tenants/", StringComparison.Ordinal))
         {
-            return TenantAsync(context, path, token.Id);
+            return Changes(isGet, TenantAsync(context, path, token.Id));
         }
 
-        return (path, isGet, isPost) switch
+        return Changes(isGet, (path, isGet, isPost) switch
         {
+            ("/api/events", true, _) => Feed.StreamAsync(context),
             ("/api/tenants", _, true) => _tenants.CreateTenantAsync(context, token.Id),
             ("/api/audit", true, _) => _tenants.AuditAsync(context),
             ("/api/status", true, _) => JsonAsync(context, 200, _reports.Status(), AdminJsonContext.Default.StatusResponse),
@@ -90,7 +114,23 @@ internal sealed class AdminHandler(
             (_, _, true) when path.StartsWith("/api/workers/", StringComparison.Ordinal) => DrainAsync(context, path, token.Id),
             (_, _, true) when path.StartsWith("/api/circuit-breaker/", StringComparison.Ordinal) => ResetBreakerAsync(context, path, token.Id),
             _ => OpenAiError.NotFound(context),
-        };
+        });
+    }
+
+    // A write (tenant, key, drain, reset, reload) may change what the live console shows: its
+    // streams get a message once it is done, whatever it answered.
+    private Task Changes(bool isGet, Task handled) => isGet ? handled : PulseAfterAsync(handled);
+
+    private async Task PulseAfterAsync(Task handled)
+    {
+        try
+        {
+            await handled.ConfigureAwait(false);
+        }
+        finally
+        {
+            _changes.Pulse();
+        }
     }
 
     // 503 when no worker is routable, or the tenant store has not been read. A replica that

@@ -159,6 +159,26 @@ internal sealed class AdminReports(
         })];
     }
 
+    // The fair-share lens over the tenants' reports: each one's part of the tokens served against
+    // its weight's part among the tenants with traffic, and its counters summed over the pools.
+    public FairShareReport[] FairShare(TenantReport[] tenants)
+    {
+        var counters = admissions.Models.SelectMany(m => m.Tenants).ToLookup(a => a.Name, StringComparer.Ordinal);
+        static long Tokens(TenantReport t) => t.PromptTokens + t.CompletionTokens;
+        static bool Active(TenantReport t) => Tokens(t) > 0 || t.Waiting > 0 || t.InFlight > 0;
+        var tokens = tenants.Sum(Tokens);
+        var weights = tenants.Where(Active).Sum(t => (double)t.Weight);
+        return [.. tenants.Select(t => new FairShareReport(
+            t.Name,
+            t.Weight,
+            Tokens(t),
+            tokens > 0 ? Tokens(t) / (double)tokens : 0,
+            Active(t) && weights > 0 ? t.Weight / weights : 0,
+            counters[t.Name].Sum(a => a.Counter),
+            t.Waiting,
+            t.InFlight))];
+    }
+
     private static long? Left(TenantBudgetState? budget, BudgetKind kind) => budget?.Remaining(kind);
 
     private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;

@@ -93,8 +93,20 @@ internal sealed class TenantEndpoints(TenantDirectory? directory, TimeProvider t
             return unavailable;
         }
 
+        return AdminHandler.JsonAsync(context, 200, Keys(tenant), AdminJsonContext.Default.KeyReportArray);
+    }
+
+    // The issued keys, never the keys themselves: one tenant's, or every tenant's (null; the live
+    // console's); none without a tenant store.
+    public KeyReport[] Keys(string? tenant = null)
+    {
+        if (directory is null)
+        {
+            return [];
+        }
+
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        KeyReport[] keys = [.. directory!.Contents.Keys.Where(k => k.Tenant == tenant).Select(k => new KeyReport(
+        return [.. directory.Contents.Keys.Where(k => tenant is null || k.Tenant == tenant).Select(k => new KeyReport(
             k.Id,
             k.Tenant,
             k.Label,
@@ -105,7 +117,6 @@ internal sealed class TenantEndpoints(TenantDirectory? directory, TimeProvider t
             TimeOrNull(k.ValidUntilMs),
             TimeOrNull(k.RevokedAtMs),
             directory.LastUsed(k) is { } second ? DateTimeOffset.FromUnixTimeSeconds(second) : null))];
-        return AdminHandler.JsonAsync(context, 200, keys, AdminJsonContext.Default.KeyReportArray);
     }
 
     // POST /api/tenants/{name}/keys

@@ -115,6 +115,7 @@ internal static class DemoCommand
         Console.WriteLine($"""
 
             AotProxy demo: {workers} simulated vLLM workers serving {DemoModel}.
+            Dashboard (live, in a browser): {admin}dashboard
             Try it (API key {DemoKey}):
 
               curl -s {baseUrl}/v1/chat/completions -H 'Authorization: Bearer {DemoKey}' -H 'Content-Type: application/json' \

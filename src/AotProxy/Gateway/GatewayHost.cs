@@ -39,6 +39,8 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly LedgerWriter? _ledger;
     private readonly ClusterMembership? _cluster;
     private TenantDirectory? _tenants;
+    private AdminHandler? _adminHandler;
+    private AdminChanges? _changes;
     private SharedWorkerSlots? _sharedSlots;
     private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
@@ -84,7 +86,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         var logger = loggerFactory.CreateLogger("AotProxy");
         var snapshot = config.Current;
-        var telemetry = new GatewayTelemetry();
+        var telemetry = new GatewayTelemetry(time);
         var usage = new UsageRecorder(telemetry.Usage, time);
 
         // First: a gateway that cannot record usage must fail before it serves. The ledger's
@@ -185,7 +187,12 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var data = DataPlaneHandler.Create(state, admissions, router, limits, usage, telemetry, ledger, time, loggerFactory.CreateLogger("AotProxy.Http"), sharedLimits, sharedSlots);
         telemetry.CollectFrom(state, admissions, limits, ledger);
-        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots, tenants);
+        // The live console's streams hear of breakers, drains and health through the capacity
+        // signal, of reloads (watcher or API) through OnReloaded, of the API's writes from the handler.
+        var changes = new AdminChanges();
+        capacity.Watch(changes.Pulse);
+        var admin = new AdminHandler(config, state, admissions, limits, usage, telemetry, ledger, cluster, time, loggerFactory.CreateLogger("AotProxy.Admin"), sharedSlots, tenants, changes);
+        admin.Start();
 
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
@@ -211,6 +218,7 @@ internal sealed class GatewayHost : IAsyncDisposable
                 }
             }
 
+            await admin.DisposeAsync().ConfigureAwait(false);
             await discovery.DisposeAsync().ConfigureAwait(false);
             await monitor.DisposeAsync().ConfigureAwait(false);
             await compaction.DisposeAsync().ConfigureAwait(false);
@@ -229,6 +237,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
 
         var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, time, logger);
+        host._adminHandler = admin;
+        host._changes = changes;
         host._tenants = tenants;
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
@@ -282,6 +292,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         GatewayLog.ShuttingDown(_logger, grace);
         using var deadline = new CancellationTokenSource(grace);
         await Task.WhenAll(_data.StopAsync(deadline.Token), _h2c?.StopAsync(deadline.Token) ?? Task.CompletedTask).ConfigureAwait(false);
+        _adminHandler?.CloseStreams(); // an open dashboard must not hold the stop for its grace
         await _admin.StopAsync(deadline.Token).ConfigureAwait(false);
         GatewayLog.Stopped(_logger);
     }
@@ -319,7 +330,13 @@ internal sealed class GatewayHost : IAsyncDisposable
             await _h2c.DisposeAsync().ConfigureAwait(false);
         }
 
+        _adminHandler?.CloseStreams();
         await _admin.DisposeAsync().ConfigureAwait(false);
+        if (_adminHandler is not null)
+        {
+            await _adminHandler.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _discovery.DisposeAsync().ConfigureAwait(false);
         await _monitor.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();
@@ -341,5 +358,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         }
     }
 
-    private void OnReloaded(ReloadStatus status) => _telemetry.Config.CountReload(status);
+    private void OnReloaded(ReloadStatus status)
+    {
+        _telemetry.Config.CountReload(status);
+        _changes?.Pulse();
+    }
 }

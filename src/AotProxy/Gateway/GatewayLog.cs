@@ -4,7 +4,7 @@ namespace AotProxy.Gateway;
 
 // Event ids, a block of 100 per area, unique across the gateway and the simulator, which share
 // a process and a console in `aotproxy demo` (LogEventIdTests): Gateway 1-99, Configuration
-// 100-199, Routing 200-299, Http 300-399, Ledger 800-899, the simulator 1000-1099.
+// 100-199, Routing 200-299, Http 300-399, Admin 400-499, Ledger 800-899, the simulator 1000-1099.
 internal static partial class GatewayLog
 {
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Serving the OpenAI API on {DataUri} and the admin API on {AdminUri} (config revision {Revision})")]

@@ -16,8 +16,10 @@ namespace AotProxy.Gateway;
 // just before each scrape (Collect*), so the hot path pays nothing for them.
 internal sealed class GatewayTelemetry
 {
-    public GatewayTelemetry()
+    // time: the clock the recent errors are stamped with.
+    public GatewayTelemetry(TimeProvider? time = null)
     {
+        Errors = new RecentErrors(time ?? TimeProvider.System);
         Registry = Metrics.NewCustomRegistry();
         Requests = new RequestTelemetry(Registry);
         Forwarding = new ForwardingTelemetry(Registry);
@@ -52,6 +54,9 @@ internal sealed class GatewayTelemetry
     public PacingTelemetry Pacing { get; }
 
     public LedgerTelemetry Ledger { get; }
+
+    // The last failed requests, for the live console (/api/events).
+    public RecentErrors Errors { get; }
 
     // The state the scrape-time gauges mirror; GatewayHost's wiring, once.
     public void CollectFrom(GatewayState state, AdmissionController admissions, TenantLimits limits, LedgerWriter? ledger)

@@ -41,7 +41,7 @@ internal sealed class DataPlaneHandler(
         new AdmissionStage(admissions, time),
         new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger, sharedSlots),
         new AccountingStage(usage, telemetry.Requests, time),
-        new RecordStage(ledger, telemetry.Requests, time),
+        new RecordStage(ledger, telemetry.Requests, telemetry.Errors, time),
         time);
 
     public Task HandleAsync(HttpContext context)

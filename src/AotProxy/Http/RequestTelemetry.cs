@@ -37,6 +37,22 @@ internal sealed class RequestTelemetry
         _overheadSeconds = factory.CreateHistogram("llm_gateway_overhead_seconds", "The gateway's own time on a request a worker answered, up to the response head (x-gateway-overhead-ms): from its arrival, less its admission queue wait and its earlier attempts' time on workers.", ["model"], new HistogramConfiguration { Buckets = OverheadBuckets });
     }
 
+    // Every request answered since the start, summed from the counters at read time (the live
+    // console's total): the hot path pays nothing more for it.
+    public long Total
+    {
+        get
+        {
+            double total = 0;
+            foreach (var (_, counter) in _requests)
+            {
+                total += counter.Value;
+            }
+
+            return (long)total;
+        }
+    }
+
     public void CountRequest(string model, string @class, int status) =>
         _requests.GetOrAdd((model, @class, status), static (key, counter) => counter.WithLabels(key.Model, key.Class, StatusText.Of(key.Status)), _requestsTotal).Inc();
 

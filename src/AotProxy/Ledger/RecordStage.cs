@@ -1,15 +1,21 @@
 using AotProxy.Http;
+using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Ledger;
 
 // The record stage: the request metric and one ledger row per identified request, whichever way
 // it ended (DataPlaneHandler's finally), and the journal entry an admitted request leaves until
 // then. The ledger is written off the hot path: a row is a struct handed to a bounded queue.
-internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemetry, TimeProvider time)
+// Failures also go to the live console's ring (RecentErrors); a success pays one comparison for it.
+internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemetry, RecentErrors errors, TimeProvider time)
 {
     // A request without a caller: counted, no row (there is no tenant to charge, and a flood of
     // bad keys must not fill the ledger).
-    public void RecordUnidentified(int status) => telemetry.CountRequest(string.Empty, string.Empty, status);
+    public void RecordUnidentified(int status)
+    {
+        telemetry.CountRequest(string.Empty, string.Empty, status);
+        errors.Add(status, "unidentified", string.Empty, string.Empty, string.Empty, "no valid API key or token");
+    }
 
     // At admission: the ledger journals the row this request leaves if the gateway dies before
     // Record (`interrupted`, charged its prompt estimate); Record settles the entry.
@@ -39,6 +45,11 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
     {
         var caller = request.Caller;
         telemetry.CountRequest(request.Label, caller.Class.Name, request.Status);
+        if (request.Status >= StatusCodes.Status400BadRequest)
+        {
+            errors.Add(request);
+        }
+
         if (ledger is null)
         {
             return;

@@ -13,6 +13,7 @@ internal sealed class CapacitySignal(TimeProvider time)
     private static readonly TimeSpan TimerSlack = TimeSpan.FromMilliseconds(20);
 
     private Action? _refresh;
+    private Action? _watch;
 
     public void Connect(Action refresh)
     {
@@ -22,7 +23,20 @@ internal sealed class CapacitySignal(TimeProvider time)
         }
     }
 
-    public void Changed() => Volatile.Read(ref _refresh)?.Invoke();
+    // Someone beside admission who shows the change (the admin plane's live console).
+    public void Watch(Action watch)
+    {
+        if (Interlocked.CompareExchange(ref _watch, watch, null) is not null)
+        {
+            throw new InvalidOperationException("The capacity signal is watched already.");
+        }
+    }
+
+    public void Changed()
+    {
+        Volatile.Read(ref _refresh)?.Invoke();
+        Volatile.Read(ref _watch)?.Invoke();
+    }
 
     // Once, `delay` from now (a breaker that just opened may let trials through then).
     public void ChangedAfter(TimeSpan delay)

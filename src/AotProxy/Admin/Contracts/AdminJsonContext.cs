@@ -17,4 +17,5 @@ namespace AotProxy.Admin.Contracts;
 [JsonSerializable(typeof(MessageResponse))]
 [JsonSerializable(typeof(KeyReport[]))]
 [JsonSerializable(typeof(AuditReport[]))]
+[JsonSerializable(typeof(DashboardEvent))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;
