@@ -20,13 +20,9 @@ public class DashboardBrowserTests
         var total = await NumberAsync(page.Locator(TotalRequests));
         var served = new[] { await NumberAsync(Cell(page, "sim-0", "requests")), await NumberAsync(Cell(page, "sim-1", "requests")) };
 
-        // Streams held open (200 tokens 80 ms apart: ~16 s, longer than what follows takes), so
-        // that in flight and the sparklines show the load when the screenshot is taken.
-        foreach (var worker in gateway.Workers)
-        {
-            worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(80);
-        }
-
+        // Long streams held open (2,500 tokens at the simulator's ~100 tokens/s: ~25 s, longer than
+        // what follows takes), so that in flight, running, KV use and the sparklines show the load
+        // when the screenshot is taken.
         using var stop = new CancellationTokenSource();
         var streams = Enumerable.Range(0, 6).Select(_ => HoldStreamAsync(gateway.Data, stop.Token)).ToArray();
         await WaitAboveAsync(page, "#active-requests", 5);
@@ -51,6 +47,8 @@ public class DashboardBrowserTests
             await Assertions.Expect(Row(page, $"sim-{i}").Locator("svg").First).ToBeVisibleAsync();
         }
 
+        // The ledger's usage (read at most every 10 s) has caught up with the load, then the picture.
+        await Assertions.Expect(page.Locator("#usage")).ToContainTextAsync("acme");
         Assert.DoesNotContain(streams, s => s.IsCompleted);
         await ScreenshotAsync(page, "dashboard.png");
 
@@ -66,7 +64,12 @@ public class DashboardBrowserTests
         await using var gateway = await StartAsync();
         var page = await gateway.OpenAsync(AdminToken);
 
-        await Row(page, "sim-1").Locator("button[data-action=\"drain\"]").ClickAsync();
+        // The write carries the token in its own header; no cookie exists to ride along (no CSRF).
+        var drain = await page.RunAndWaitForRequestAsync(
+            () => Row(page, "sim-1").Locator("button[data-action=\"drain\"]").ClickAsync(),
+            r => r.Method == "POST" && r.Url.EndsWith("/api/workers/sim-1/drain", StringComparison.Ordinal));
+        Assert.Equal("Bearer " + AdminToken, (await drain.AllHeadersAsync())["authorization"]);
+        Assert.Empty(await page.Context.CookiesAsync());
         await TestGateway.WaitUntilAsync(() => gateway.DrainingAsync("sim-1"), "/api/workers says sim-1 is draining");
         await ExpectTextAsync(Cell(page, "sim-1", "draining"), "yes");
         await ExpectTextAsync(Cell(page, "sim-0", "draining"), "no");
@@ -104,6 +107,7 @@ public class DashboardBrowserTests
     public async Task Dashboard_OnAPhone_ShowsEverySection_WithoutSidewaysScroll()
     {
         await using var gateway = await StartAsync();
+        Assert.Equal(HttpStatusCode.OK, await gateway.ChatAsync()); // something to show
         var page = await gateway.OpenAsync(AdminToken, width: 390, height: 844);
 
         var widths = await page.EvaluateAsync<int[]>("() => [document.documentElement.scrollWidth, window.innerWidth]");
@@ -151,7 +155,7 @@ public class DashboardBrowserTests
         try
         {
             using var response = await data.SendAsync(
-                TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 200)), HttpCompletionOption.ResponseHeadersRead, stop);
+                TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 2500)), HttpCompletionOption.ResponseHeadersRead, stop);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             await response.Content.CopyToAsync(Stream.Null, stop);
         }
