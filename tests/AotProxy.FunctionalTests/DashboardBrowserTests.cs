@@ -112,6 +112,9 @@ public class DashboardBrowserTests
 
         var widths = await page.EvaluateAsync<int[]>("() => [document.documentElement.scrollWidth, window.innerWidth]");
         Assert.True(widths[0] <= widths[1], $"the page scrolls sideways: scrollWidth {widths[0]} > innerWidth {widths[1]}");
+        // overflow-x: hidden on the page would pass the check above by cutting content off: what
+        // reaches past the right edge must sit in a box that scrolls sideways by itself.
+        Assert.Empty(await page.EvaluateAsync<string[]>(CutOffOnTheRight));
         foreach (var section in new[] { TotalRequests, "#active-requests", "#workers", "#admission", "#fair-share", "#tenants", "#usage", "#config-revision", "#reload", "#create-tenant" })
         {
             await Assertions.Expect(page.Locator(section)).ToBeVisibleAsync();
@@ -149,6 +152,18 @@ public class DashboardBrowserTests
         await Assertions.Expect(page.Locator("#action-error")).ToContainTextAsync("read-only");
         Assert.False(await gateway.DrainingAsync("sim-0"));
     }
+
+    // The elements that end past the viewport's right edge outside any sideways-scrolling box.
+    private const string CutOffOnTheRight = """
+        () => [...document.body.querySelectorAll('*')].filter(e => {
+            const r = e.getBoundingClientRect();
+            if (r.width === 0 || r.right <= window.innerWidth + 1) return false;
+            for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+                if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return false;
+            }
+            return true;
+        }).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''} "${(e.textContent || '').slice(0, 40)}" ends at ${Math.round(e.getBoundingClientRect().right)}px`)
+        """;
 
     private static async Task HoldStreamAsync(HttpClient data, CancellationToken stop)
     {
