@@ -408,6 +408,16 @@ public class BinarySmokeTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("\"usage\":", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Contains("curl -sN", demo.Output, StringComparison.Ordinal);
+
+        // The live console's address, printed and served.
+        var dashboard = new Uri(demo.AdminUri!, "dashboard");
+        Assert.Contains("Dashboard (live, in a browser): " + dashboard, demo.Output, StringComparison.Ordinal);
+        using (var page = await http.GetAsync(dashboard))
+        {
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        }
+
         demo.SendSigterm();
         Assert.Equal(0, await demo.WaitForExitAsync(TimeSpan.FromSeconds(15)));
     }

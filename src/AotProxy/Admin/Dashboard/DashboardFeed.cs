@@ -31,7 +31,7 @@ internal sealed class DashboardFeed : IAsyncDisposable
     private readonly Func<KeyReport[]> _keys;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly WorkerHistory _history = new();
+    private readonly WorkerHistory _history;
     private readonly Lock _lock = new();
     private readonly List<Channel<byte[]>> _streams = [];
     private readonly CancellationTokenSource _stop = new();
@@ -39,8 +39,9 @@ internal sealed class DashboardFeed : IAsyncDisposable
     private long _seq;
     private bool _closed;
 
-    public DashboardFeed(AdminReports reports, RequestTelemetry requests, RecentErrors errors, AdminChanges changes, Func<KeyReport[]> keys, LedgerWriter? ledger, TimeProvider time, ILogger logger)
+    public DashboardFeed(AdminReports reports, RequestTelemetry requests, RecentErrors errors, AdminChanges changes, Func<KeyReport[]> keys, LedgerWriter? ledger, TimeProvider time, ILogger logger, WorkerHistory? history = null)
     {
+        _history = history ?? new WorkerHistory();
         _reports = reports;
         _requests = requests;
         _errors = errors;
@@ -94,7 +95,10 @@ internal sealed class DashboardFeed : IAsyncDisposable
             response.ContentType = "text/event-stream";
             response.Headers.CacheControl = "no-cache";
             response.Headers["x-accel-buffering"] = "no"; // a proxy in front must not hold the stream back
-            await response.Body.WriteAsync(Message(Build("connect", all: true)), aborted).ConfigureAwait(false);
+            // Built on the thread pool: with every sample kept it takes milliseconds, and the admin
+            // request came in on an epoll thread the data plane's sockets share (Gateway/EventLoop.cs).
+            var connect = await Task.Run(() => Message(Build("connect", all: true)), aborted).ConfigureAwait(false);
+            await response.Body.WriteAsync(connect, aborted).ConfigureAwait(false);
             await response.Body.FlushAsync(aborted).ConfigureAwait(false);
             await foreach (var message in channel.Reader.ReadAllAsync(aborted).ConfigureAwait(false))
             {
