@@ -47,6 +47,12 @@ public class DashboardBrowserTests
             await Assertions.Expect(Row(page, $"sim-{i}").Locator("svg").First).ToBeVisibleAsync();
         }
 
+        // Two refusals (an unknown key, a model outside the tenant's allowlist) reach the recent errors.
+        Assert.Equal(HttpStatusCode.Unauthorized, await gateway.ChatAsync("sk-nobody"));
+        Assert.Equal(HttpStatusCode.Forbidden, await gateway.ChatAsync(TestGateway.LimitedKey));
+        await Assertions.Expect(page.Locator("#errors")).ToContainTextAsync("401");
+        await Assertions.Expect(page.Locator("#errors")).ToContainTextAsync("403");
+
         // The ledger's usage (read at most every 10 s) has caught up with the load, then the picture.
         await Assertions.Expect(page.Locator("#usage")).ToContainTextAsync("acme");
         Assert.DoesNotContain(streams, s => s.IsCompleted);
