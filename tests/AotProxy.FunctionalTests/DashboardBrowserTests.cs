@@ -24,7 +24,7 @@ public class DashboardBrowserTests
         // what follows takes), so that in flight, running, KV use and the sparklines show the load
         // when the screenshot is taken.
         using var stop = new CancellationTokenSource();
-        var streams = Enumerable.Range(0, 6).Select(_ => HoldStreamAsync(gateway.Data, stop.Token)).ToArray();
+        var streams = Enumerable.Range(0, 6).Select(_ => HoldStreamAsync(gateway.Binary.Data, stop.Token)).ToArray();
         await WaitAboveAsync(page, "#active-requests", 5);
 
         // Rounds of non-streaming requests, each waited for on the page: a few of the page's
@@ -93,17 +93,17 @@ public class DashboardBrowserTests
         await using var gateway = await StartAsync();
         var page = await gateway.OpenAsync(AdminToken);
         var revision = await NumberAsync(page.Locator("#config-revision"));
-        var good = gateway.Toml();
+        var good = gateway.Binary.Toml;
         var broken = good.Replace("[routing]\n", "[routing\n", StringComparison.Ordinal);
         var line = broken.Split('\n').ToList().IndexOf("[routing") + 1;
         Assert.True(line > 0);
 
-        await File.WriteAllTextAsync(gateway.ConfigPath, broken);
+        await File.WriteAllTextAsync(gateway.Binary.ConfigPath, broken);
         await page.Locator("#reload").ClickAsync();
         await Assertions.Expect(page.Locator("#reload-result")).ToContainTextAsync($"line {line}");
         Assert.Equal(revision, await NumberAsync(page.Locator("#config-revision")));
 
-        await File.WriteAllTextAsync(gateway.ConfigPath, good);
+        await File.WriteAllTextAsync(gateway.Binary.ConfigPath, good);
         await page.Locator("#reload").ClickAsync();
         await ExpectTextAsync(page.Locator("#reload-result"), "ok");
         await WaitAboveAsync(page, "#config-revision", revision);
@@ -142,7 +142,7 @@ public class DashboardBrowserTests
         var key = await page.Locator("#new-key").TextContentAsync();
         Assert.Equal(HttpStatusCode.OK, await gateway.ChatAsync(key!));
 
-        var keys = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Get, "/api/tenants/team-b/keys");
+        var keys = await AdminApi.SendAsync(gateway.Binary.Admin, HttpMethod.Get, "/api/tenants/team-b/keys");
         var id = Assert.Single(keys.Body.EnumerateArray()).GetProperty("id").GetString();
         await page.Locator($"button[data-action=\"revoke-key\"][data-key-id=\"{id}\"]").ClickAsync();
         await TestGateway.WaitUntilAsync(async () => await gateway.ChatAsync(key!) == HttpStatusCode.Unauthorized, "the revoked key is refused");

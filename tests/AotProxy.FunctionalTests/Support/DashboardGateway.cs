@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using AotProxy.Identity;
-using AotProxy.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Playwright;
 
 namespace AotProxy.FunctionalTests.Support;
@@ -20,57 +18,38 @@ internal sealed class DashboardGateway : IAsyncDisposable
     // machine (the page updates at least once a second).
     public static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
-    private readonly TempDirectory _directory;
-
-    private DashboardGateway(TempDirectory directory, List<SimulatedWorker> workers, GatewayProcess process, HeadlessChromium chromium)
+    private DashboardGateway(BinaryGateway binary, HeadlessChromium chromium)
     {
-        _directory = directory;
-        Workers = workers;
-        Process = process;
+        Binary = binary;
         Chromium = chromium;
-        Data = new HttpClient { BaseAddress = process.DataUri, Timeout = TimeSpan.FromSeconds(60) };
-        Admin = new HttpClient { BaseAddress = process.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
-        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
     }
 
-    public List<SimulatedWorker> Workers { get; }
-
-    public GatewayProcess Process { get; }
+    // Its Admin client carries the admin token: the API is the independent witness of what a
+    // click did.
+    public BinaryGateway Binary { get; }
 
     public HeadlessChromium Chromium { get; }
-
-    public HttpClient Data { get; }
-
-    // With the admin token: the API is the independent witness of what a click did.
-    public HttpClient Admin { get; }
-
-    public string ConfigPath => System.IO.Path.Combine(_directory.Path, "aotproxy.toml");
 
     // 16 slots per worker: in flight reads "N/16" on the page.
     public static async Task<DashboardGateway> StartAsync()
     {
-        var workers = new List<SimulatedWorker>();
-        for (var i = 0; i < 2; i++)
-        {
-            workers.Add(await SimulatedWorker.StartAsync(
-                new SimulatorOptions { Name = $"sim-{i}", Model = TestGateway.Model, MaxNumSeqs = 16 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance));
-        }
+        var binary = await BinaryGateway.StartAsync(workers: 2, AdminToken, $"""
 
-        var directory = new TempDirectory();
-        var config = System.IO.Path.Combine(directory.Path, "aotproxy.toml");
-        await File.WriteAllTextAsync(config, Toml(workers));
-        var process = GatewayProcess.Start("serve", "--config", config);
-        await process.WaitForReadyAsync();
-        return new DashboardGateway(directory, workers, process, await HeadlessChromium.LaunchAsync());
+            [[admin_tokens]]
+            id = "viewer"
+            sha256 = "{ApiKeyIndex.HashKey(ReadToken)}"
+            role = "read"
+
+            """, o => o.MaxNumSeqs = 16);
+        binary.Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        return new DashboardGateway(binary, await HeadlessChromium.LaunchAsync());
     }
-
-    public string Toml() => Toml(Workers);
 
     // Opens /dashboard, which asks for a token (the events stream answered 401), and logs in with it.
     public async Task<IPage> OpenAsync(string token, int width = 1280, int height = 800)
     {
         var page = await Chromium.NewPageAsync(width, height, Wait);
-        await page.GotoAsync(new Uri(Process.AdminUri!, "/dashboard").ToString());
+        await page.GotoAsync(new Uri(Binary.Process.AdminUri!, "/dashboard").ToString());
         await Assertions.Expect(page.Locator("#login")).ToBeVisibleAsync();
         Assert.NotEqual("live", await page.Locator("#connection").TextContentAsync());
 
@@ -104,14 +83,14 @@ internal sealed class DashboardGateway : IAsyncDisposable
 
     public async Task<bool> DrainingAsync(string worker)
     {
-        using var workers = JsonDocument.Parse(await Admin.GetStringAsync("/api/workers"));
+        using var workers = JsonDocument.Parse(await Binary.Admin.GetStringAsync("/api/workers"));
         return Fleet.Named(workers.RootElement, worker).GetProperty("draining").GetBoolean();
     }
 
     // One non-streaming chat request through the data plane with a key: its status.
     public async Task<HttpStatusCode> ChatAsync(string key = TestGateway.Key)
     {
-        using var response = await Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 4), key));
+        using var response = await Binary.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 4), key));
         return response.StatusCode;
     }
 
@@ -128,23 +107,6 @@ internal sealed class DashboardGateway : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Chromium.DisposeAsync();
-        Data.Dispose();
-        Admin.Dispose();
-        await Process.DisposeAsync();
-        foreach (var worker in Workers)
-        {
-            await worker.DisposeAsync();
-        }
-
-        _directory.Dispose();
+        await Binary.DisposeAsync();
     }
-
-    private static string Toml(List<SimulatedWorker> workers) => TestGateway.Toml(workers, adminToken: AdminToken, extra: $"""
-
-        [[admin_tokens]]
-        id = "viewer"
-        sha256 = "{ApiKeyIndex.HashKey(ReadToken)}"
-        role = "read"
-
-        """);
 }
