@@ -20,9 +20,9 @@ public class DashboardBrowserTests
         var total = await NumberAsync(page.Locator(TotalRequests));
         var served = new[] { await NumberAsync(Cell(page, "sim-0", "requests")), await NumberAsync(Cell(page, "sim-1", "requests")) };
 
-        // Long streams held open (2,500 tokens at the simulator's ~100 tokens/s: ~25 s, longer than
-        // what follows takes), so that in flight, running, KV use and the sparklines show the load
-        // when the screenshot is taken.
+        // Long streams held open (4,000 tokens at the simulator's ~100 tokens/s: 40 s or more,
+        // longer than what follows takes on a loaded machine; cancelled at the end), so that in
+        // flight, running, KV use and the sparklines show the load when the screenshot is taken.
         using var stop = new CancellationTokenSource();
         var streams = Enumerable.Range(0, 6).Select(_ => HoldStreamAsync(gateway.Binary.Data, stop.Token)).ToArray();
         await WaitAboveAsync(page, "#active-requests", 5);
@@ -98,15 +98,25 @@ public class DashboardBrowserTests
         var line = broken.Split('\n').ToList().IndexOf("[routing") + 1;
         Assert.True(line > 0);
 
+        // The binary also watches the file: the click's own request and answer are checked, so
+        // that the watcher's reload cannot stand in for a button that does nothing.
         await File.WriteAllTextAsync(gateway.Binary.ConfigPath, broken);
-        await page.Locator("#reload").ClickAsync();
+        Assert.Equal(422, await ClickReloadAsync(page));
         await Assertions.Expect(page.Locator("#reload-result")).ToContainTextAsync($"line {line}");
         Assert.Equal(revision, await NumberAsync(page.Locator("#config-revision")));
 
         await File.WriteAllTextAsync(gateway.Binary.ConfigPath, good);
-        await page.Locator("#reload").ClickAsync();
+        Assert.Equal(200, await ClickReloadAsync(page));
         await ExpectTextAsync(page.Locator("#reload-result"), "ok");
         await WaitAboveAsync(page, "#config-revision", revision);
+    }
+
+    private static async Task<int> ClickReloadAsync(IPage page)
+    {
+        var response = await page.RunAndWaitForResponseAsync(
+            () => page.Locator("#reload").ClickAsync(),
+            r => r.Request.Method == "POST" && r.Url.EndsWith("/api/config/reload", StringComparison.Ordinal));
+        return response.Status;
     }
 
     [Fact]
@@ -176,7 +186,7 @@ public class DashboardBrowserTests
         try
         {
             using var response = await data.SendAsync(
-                TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 2500)), HttpCompletionOption.ResponseHeadersRead, stop);
+                TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4000)), HttpCompletionOption.ResponseHeadersRead, stop);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             await response.Content.CopyToAsync(Stream.Null, stop);
         }
