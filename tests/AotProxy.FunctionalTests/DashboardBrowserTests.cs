@@ -139,6 +139,20 @@ public class DashboardBrowserTests
         await ScreenshotAsync(page, "dashboard-phone.png");
     }
 
+    // Readable in a dark room: a dark page, and every text on it at WCAG AA contrast (4.5:1)
+    // against the background it sits on, the error colors included.
+    [Fact]
+    public async Task Dashboard_IsDark_AndEveryTextHasAaContrast()
+    {
+        await using var gateway = await StartAsync();
+        Assert.Equal(HttpStatusCode.OK, await gateway.ChatAsync());
+        Assert.Equal(HttpStatusCode.Forbidden, await gateway.ChatAsync(TestGateway.LimitedKey));
+        var page = await gateway.OpenAsync(AdminToken);
+        await Assertions.Expect(page.Locator("#errors")).ToContainTextAsync("403");
+
+        Assert.Empty(await page.EvaluateAsync<string[]>(ContrastProblems));
+    }
+
     [Fact]
     public async Task Dashboard_CreatesATenant_IssuesAKeyThatWorks_AndRevokesIt()
     {
@@ -179,6 +193,35 @@ public class DashboardBrowserTests
             }
             return true;
         }).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''} "${(e.textContent || '').slice(0, 40)}" ends at ${Math.round(e.getBoundingClientRect().right)}px`)
+        """;
+
+    // A light page background, and each visible text below 4.5:1 against its own background (the
+    // nearest ancestor's that is not transparent); WCAG's relative luminance.
+    private const string ContrastProblems = """
+        () => {
+            const rgb = s => s.match(/[\d.]+/g).map(Number);
+            const channel = c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+            const luminance = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+            const background = e => {
+                for (; e; e = e.parentElement) {
+                    const c = rgb(getComputedStyle(e).backgroundColor);
+                    if (c.length < 4 || c[3] > 0) return c;
+                }
+                return [255, 255, 255];
+            };
+            const problems = [];
+            const page = luminance(background(document.body));
+            if (page > 0.05) problems.push(`the page background is light (luminance ${page.toFixed(2)})`);
+            for (const e of document.body.querySelectorAll('*')) {
+                if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+                const style = getComputedStyle(e);
+                if (e.getBoundingClientRect().width === 0 || style.visibility === 'hidden') continue;
+                const [a, b] = [luminance(rgb(style.color)), luminance(background(e))];
+                const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                if (ratio < 4.5) problems.push(`${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} "${e.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}:1`);
+            }
+            return problems;
+        }
         """;
 
     private static async Task HoldStreamAsync(HttpClient data, CancellationToken stop)
