@@ -131,7 +131,7 @@ public class DashboardBrowserTests
         // overflow-x: hidden on the page would pass the check above by cutting content off: what
         // reaches past the right edge must sit in a box that scrolls sideways by itself.
         Assert.Empty(await page.EvaluateAsync<string[]>(CutOffOnTheRight));
-        foreach (var section in new[] { TotalRequests, "#active-requests", "#workers", "#admission", "#fair-share", "#tenants", "#usage", "#config-revision", "#reload", "#create-tenant" })
+        foreach (var section in new[] { TotalRequests, "#active-requests", "#workers", "#admission", "#fair-share", "#tenants", "#usage", "#config-revision", "#reload", "#errors", "#create-tenant" })
         {
             await Assertions.Expect(page.Locator(section)).ToBeVisibleAsync();
         }
