@@ -96,7 +96,7 @@ public class DashboardStateBenchmarks
     }
 
     [Benchmark]
-    public int Tick() => DashboardFeed.Message(_feed.Build("tick", all: false)).Length;
+    public int Tick() => _feed.Publishing(_feed.Build("tick", all: false)).Length;
 
     [Benchmark]
     public int Connect() => DashboardFeed.Message(_feed.Build("connect", all: true)).Length;

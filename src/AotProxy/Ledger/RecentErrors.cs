@@ -5,12 +5,14 @@ namespace AotProxy.Ledger;
 
 // The last failed requests, newest last, for the live console: a fixed ring filled by RecordStage,
 // the one place where a request's outcome is counted. Only failures come here: the success path
-// pays one comparison (RecordStage), an error allocates its record and takes the lock.
+// pays one comparison (RecordStage), an error allocates its record and claims a slot with one
+// Interlocked.Increment, no lock, so that a flood of bad keys does not queue its threads on one.
+// A snapshot taken while errors arrive may miss a slot not yet written or show one just
+// overwritten: the console's list is a view, not a record (the ledger is).
 internal sealed class RecentErrors(TimeProvider time, int capacity = RecentErrors.DefaultCapacity)
 {
     public const int DefaultCapacity = 50;
 
-    private readonly Lock _lock = new();
     private readonly FailedRequest?[] _ring = new FailedRequest?[capacity];
     private long _count;
 
@@ -20,11 +22,8 @@ internal sealed class RecentErrors(TimeProvider time, int capacity = RecentError
     public void Add(int status, string code, string tenant, string model, string worker, string message)
     {
         var entry = new FailedRequest(time.GetUtcNow(), status, code, tenant, model, worker, message);
-        lock (_lock)
-        {
-            _ring[_count % _ring.Length] = entry;
-            _count++;
-        }
+        var slot = Interlocked.Increment(ref _count) - 1;
+        Volatile.Write(ref _ring[slot % _ring.Length], entry);
     }
 
     // An identified request that failed: its code and message from how it ended.
@@ -42,16 +41,17 @@ internal sealed class RecentErrors(TimeProvider time, int capacity = RecentError
     // Oldest first.
     public FailedRequest[] Snapshot()
     {
-        lock (_lock)
+        var count = Count;
+        var n = (int)Math.Min(count, _ring.Length);
+        var result = new List<FailedRequest>(n);
+        for (var i = 0; i < n; i++)
         {
-            var n = (int)Math.Min(_count, _ring.Length);
-            var result = new FailedRequest[n];
-            for (var i = 0; i < n; i++)
+            if (Volatile.Read(ref _ring[(count - n + i) % _ring.Length]) is { } entry)
             {
-                result[i] = _ring[(_count - n + i) % _ring.Length]!;
+                result.Add(entry);
             }
-
-            return result;
         }
+
+        return [.. result];
     }
 }

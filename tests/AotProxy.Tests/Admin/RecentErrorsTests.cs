@@ -23,4 +23,22 @@ public class RecentErrorsTests
         Assert.Equal(504, kept[^1].Status);
         Assert.Equal(time.GetUtcNow(), kept[^1].At);
     }
+
+    [Fact]
+    public async Task Add_FromManyThreads_CountsEveryError_AndKeepsAtMostCapacity()
+    {
+        var errors = new RecentErrors(TimeProvider.System, capacity: 8);
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                errors.Add(429, "rate_limited", "t" + t, "m", "", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        })));
+
+        Assert.Equal(4000, errors.Count);
+        var kept = errors.Snapshot();
+        Assert.Equal(8, kept.Length);
+        Assert.All(kept, e => Assert.Equal(429, e.Status));
+    }
 }

@@ -34,6 +34,7 @@ internal sealed class DashboardFeed : IAsyncDisposable
     private readonly WorkerHistory _history;
     private readonly Lock _lock = new();
     private readonly List<Channel<byte[]>> _streams = [];
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024); // the loop's only
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private long _seq;
@@ -149,9 +150,15 @@ internal sealed class DashboardFeed : IAsyncDisposable
     }
 
     // `event: state`, the JSON on one data line, a blank line.
-    internal static byte[] Message(DashboardEvent state)
+    internal static byte[] Message(DashboardEvent state) => Message(state, new ArrayBufferWriter<byte>(64 * 1024));
+
+    // The loop's messages reuse one buffer (a tick with 1,000 tenants is ~800 KB: growing a new
+    // buffer to that each second would copy it several times over); the copy out is the message.
+    internal byte[] Publishing(DashboardEvent state) => Message(state, _buffer);
+
+    private static byte[] Message(DashboardEvent state, ArrayBufferWriter<byte> buffer)
     {
-        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+        buffer.ResetWrittenCount();
         buffer.Write("event: state\ndata: "u8);
         using (var json = new Utf8JsonWriter(buffer, Compact))
         {
@@ -217,7 +224,7 @@ internal sealed class DashboardFeed : IAsyncDisposable
                 streams = [.. _streams];
             }
 
-            var message = Message(Build(reason, all: false));
+            var message = Publishing(Build(reason, all: false));
             foreach (var stream in streams)
             {
                 stream.Writer.TryWrite(message);
