@@ -17,6 +17,10 @@ python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 # promtool (Debian's prometheus): `promtool check rules` and `promtool test rules` on
 # deploy/prometheus/rules.yml and its unit tests, rules_test.yml.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# chromium: the dashboard's browser test (tests/AotProxy.FunctionalTests/DashboardBrowserTests.cs)
+# drives /usr/bin/chromium through the Microsoft.Playwright package's bundled driver (its own
+# node); Playwright's browser download is not used, and would be refused on a closed network.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: ${missing[*]} not installed; run as root, or: sudo apt-get install -y ${missing[*]}" >&2

@@ -1,0 +1,67 @@
+using System.Net;
+using AotProxy.Simulator;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace AotProxy.FunctionalTests.Support;
+
+// The executable (the AOT binary in CI) over simulated workers sim-0..sim-N on loopback,
+// configured from TestGateway's TOML in a file it watches.
+internal sealed class BinaryGateway : IAsyncDisposable
+{
+    private readonly TempDirectory _directory;
+
+    private BinaryGateway(TempDirectory directory, List<SimulatedWorker> workers, GatewayProcess process, string toml)
+    {
+        _directory = directory;
+        Workers = workers;
+        Process = process;
+        Toml = toml;
+        Data = new HttpClient { BaseAddress = process.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        Admin = new HttpClient { BaseAddress = process.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public List<SimulatedWorker> Workers { get; }
+
+    public GatewayProcess Process { get; }
+
+    // The config file's text at start.
+    public string Toml { get; }
+
+    public string ConfigPath => Path.Combine(_directory.Path, "aotproxy.toml");
+
+    public HttpClient Data { get; }
+
+    public HttpClient Admin { get; }
+
+    public static async Task<BinaryGateway> StartAsync(int workers, string adminToken = "", string extraToml = "", Action<SimulatorOptions>? configure = null)
+    {
+        var simulated = new List<SimulatedWorker>();
+        for (var i = 0; i < workers; i++)
+        {
+            var options = new SimulatorOptions { Name = $"sim-{i}", Model = TestGateway.Model };
+            configure?.Invoke(options);
+            simulated.Add(await SimulatedWorker.StartAsync(options, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance));
+        }
+
+        var directory = new TempDirectory();
+        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken);
+        var config = Path.Combine(directory.Path, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, toml);
+        var process = GatewayProcess.Start("serve", "--config", config);
+        await process.WaitForReadyAsync();
+        return new BinaryGateway(directory, simulated, process, toml);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Data.Dispose();
+        Admin.Dispose();
+        await Process.DisposeAsync();
+        foreach (var worker in Workers)
+        {
+            await worker.DisposeAsync();
+        }
+
+        _directory.Dispose();
+    }
+}
