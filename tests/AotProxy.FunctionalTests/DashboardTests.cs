@@ -5,8 +5,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
-using AotProxy.Simulator;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace AotProxy.FunctionalTests;
 
@@ -202,54 +200,4 @@ public class DashboardTests
 
     private static JsonElement LastReload(JsonElement state) =>
         state.GetProperty("status").GetProperty("config").GetProperty("last_reload");
-
-    // The executable over simulated workers, configured from a file it watches.
-    private sealed class BinaryGateway : IAsyncDisposable
-    {
-        private readonly DirectoryInfo _directory;
-
-        private BinaryGateway(DirectoryInfo directory, List<SimulatedWorker> workers, GatewayProcess process)
-        {
-            _directory = directory;
-            Workers = workers;
-            Process = process;
-            Admin = new HttpClient { BaseAddress = process.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
-        }
-
-        public List<SimulatedWorker> Workers { get; }
-
-        public GatewayProcess Process { get; }
-
-        public HttpClient Admin { get; }
-
-        public string ConfigPath => Path.Combine(_directory.FullName, "aotproxy.toml");
-
-        public static async Task<BinaryGateway> StartAsync(int workers, string adminToken = "")
-        {
-            var simulated = new List<SimulatedWorker>();
-            for (var i = 0; i < workers; i++)
-            {
-                simulated.Add(await SimulatedWorker.StartAsync(new SimulatorOptions { Name = $"sim-{i}", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance));
-            }
-
-            var directory = Directory.CreateTempSubdirectory("aotproxy-dashboard-");
-            var config = Path.Combine(directory.FullName, "aotproxy.toml");
-            await File.WriteAllTextAsync(config, TestGateway.Toml(simulated, adminToken: adminToken));
-            var process = GatewayProcess.Start("serve", "--config", config);
-            await process.WaitForReadyAsync();
-            return new BinaryGateway(directory, simulated, process);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Admin.Dispose();
-            await Process.DisposeAsync();
-            foreach (var worker in Workers)
-            {
-                await worker.DisposeAsync();
-            }
-
-            _directory.Delete(recursive: true);
-        }
-    }
 }
