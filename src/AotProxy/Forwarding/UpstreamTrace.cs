@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using AotProxy.Http;
 using AotProxy.Routing;
 using AotProxy.Tracing;
@@ -60,7 +59,7 @@ internal static class UpstreamTrace
             }
             else if (result.StatusCode >= 400)
             {
-                span.SetTag(TraceNames.ErrorType, result.StatusCode.ToString(CultureInfo.InvariantCulture));
+                span.SetTag(TraceNames.ErrorType, StatusText.Of(result.StatusCode));
             }
 
             // A client span's 4xx is an error too (OTel HTTP conventions); a client that went away is not the worker's.

@@ -88,7 +88,7 @@ internal static class RequestTrace
             }
             else if (request.Status >= 500)
             {
-                span.SetTag(TraceNames.ErrorType, request.Status.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                span.SetTag(TraceNames.ErrorType, StatusText.Of(request.Status));
             }
 
             // A server span's 4xx is the client's error, not the server's (OTel HTTP conventions).

@@ -125,7 +125,8 @@ internal sealed class DashboardFeed : IAsyncDisposable
     }
 
     // The state now; all: with every sample kept.
-    internal DashboardEvent Build(string reason, bool all)
+    // workers: the reports the tick has just sampled, when it has (read once per tick).
+    internal DashboardEvent Build(string reason, bool all, WorkerReport[]? workers = null)
     {
         var status = _reports.Status();
         var tenants = _reports.Tenants();
@@ -137,7 +138,7 @@ internal sealed class DashboardFeed : IAsyncDisposable
             status.Totals.ActiveRequests,
             Streams,
             status,
-            _reports.Workers(),
+            workers ?? _reports.Workers(),
             _history.Report(all),
             _reports.Breakers(),
             _reports.Queues(),
@@ -214,9 +215,11 @@ internal sealed class DashboardFeed : IAsyncDisposable
     {
         try
         {
+            WorkerReport[]? workers = null;
             if (sample)
             {
-                _history.Sample(_time.GetUtcNow().ToUnixTimeSeconds(), _reports.Workers());
+                workers = _reports.Workers();
+                _history.Sample(_time.GetUtcNow().ToUnixTimeSeconds(), workers);
             }
 
             Channel<byte[]>[] streams;
@@ -230,7 +233,7 @@ internal sealed class DashboardFeed : IAsyncDisposable
                 streams = [.. _streams];
             }
 
-            var message = Publishing(Build(reason, all: false));
+            var message = Publishing(Build(reason, all: false, workers));
             foreach (var stream in streams)
             {
                 stream.Writer.TryWrite(message);
