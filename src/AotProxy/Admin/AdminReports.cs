@@ -267,7 +267,7 @@ internal sealed class AdminReports(
                 byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
             }
 
-            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
+            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy, w.PushBacks, w.Warming);
         }).ToArray());
 
     public BreakerReport[] Breakers() =>
