@@ -210,7 +210,8 @@ internal sealed class AdminReports(
             w.Errors.Rate(second),
             Sample(w.Ttft.Seconds),
             Sample(w.TimePerOutputToken.Seconds),
-            Pacing(w.Pacer))).ToArray();
+            Pacing(w.Pacer),
+            w.Warming)).ToArray();
     }
 
     private static PacingReport? Pacing(UpstreamPacer? pacer)

@@ -166,6 +166,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         var discovery = new ModelDiscovery(state, http, time, routingLogger);
         discovery.Start();
         var monitor = new WorkerMonitor(state, http, time, capacity, routingLogger);
+        // [routing] warmup: the first workers answer their warm-up before the gateway says it is
+        // ready, so a client that sends at once finds them routable (one that is down, or whose
+        // models are not discovered yet, is warmed by the monitor's passes later).
+        await monitor.WarmUpAllAsync(state.Current, cancellationToken).ConfigureAwait(false);
         monitor.Start();
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it

@@ -19,7 +19,8 @@ internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity
             var existing = Array.Find(previous.Workers, w => w.Model.SameIdentity(model));
             if (existing is null)
             {
-                next[i] = new WorkerState(model, time, capacity);
+                // [routing] warmup: a worker that joins answers the monitor's warm-up request first.
+                next[i] = new WorkerState(model, time, capacity) { Warming = snapshot.Routing.Warmup };
             }
             else
             {
