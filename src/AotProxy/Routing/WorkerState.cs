@@ -333,7 +333,7 @@ internal sealed class WorkerState
         }
 
         var now = _time.GetTimestamp();
-        return (at > scrapedAt && _time.GetElapsedTime(at, now) <= staleAfter) || now < Interlocked.Read(ref _fullUntil);
+        return (at >= scrapedAt && _time.GetElapsedTime(at, now) <= staleAfter) || now < Interlocked.Read(ref _fullUntil);
     }
 
     // The last good scrape, unless it is older than staleAfter.

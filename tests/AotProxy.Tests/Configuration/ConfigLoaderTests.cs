@@ -412,7 +412,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(
             ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster", "store", "telemetry"],
             ConfigSections.Tables.ToArray());
-        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens"], ConfigSections.TableArrays.ToArray());
+        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens", "models"], ConfigSections.TableArrays.ToArray());
         foreach (var table in ConfigSections.Tables)
         {
             Assert.Contains(TestConfig.Load($"[{table}]\nnot_a_key = 1").Errors, e => e.Key == $"{table}.not_a_key");
