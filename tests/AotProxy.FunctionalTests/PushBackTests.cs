@@ -18,17 +18,18 @@ public class PushBackTests
     [Fact]
     public async Task Burst_AFullWorkersPushBacksGoElsewhere_NoClient503_ItsBreakerStaysClosed()
     {
-        // sim-0 runs one sequence and queues none; a stream from outside the gateway fills it.
+        // sim-0 runs four sequences and queues none; streams from outside the gateway fill it, so
+        // the four slots the gateway has on it (its max_concurrency) all meet a full worker.
         await using var gateway = await BinaryGateway.StartAsync(2, extraToml: Breaker, configure: o =>
         {
             if (o.Name == "sim-0")
             {
-                o.MaxNumSeqs = 1;
+                o.MaxNumSeqs = 4;
                 o.MaxNumQueuedReqs = 0;
             }
         });
         var full = gateway.Workers[0];
-        await using var busy = await BusyWorker.FillAsync(full);
+        await using var busy = await BusyWorker.FillAsync(full, count: 4);
 
         // Round robin (the harness's strategy) sends every other request to sim-0 whatever its load.
         var answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(async i =>

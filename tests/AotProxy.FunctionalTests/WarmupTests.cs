@@ -12,7 +12,7 @@ public class WarmupTests
 
         [health]
         interval = "200ms"
-        timeout = "1s"
+        timeout = "200ms"
         unhealthy_threshold = 1
         healthy_threshold = 1
         """;
