@@ -68,10 +68,11 @@ public class PushBackTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(vllmBody, await response.Content.ReadAsStringAsync());
         Assert.Contains("\"type\":\"ServiceUnavailableError\"", vllmBody, StringComparison.Ordinal);
+        // The request is recorded once its response has ended: wait for that, then read the rest.
+        await TestGateway.WaitUntilAsync(async () => MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_requests_total", "status=\"503\"") == 1, "the 503 is recorded");
         var metrics = await gateway.MetricsAsync();
         Assert.Equal(1, MetricsText.Value(metrics, "llm_worker_push_backs_total", "worker=\"sim-0\"", "status=\"503\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_circuit_breaker_failures_total", "worker=\"sim-0\""));
-        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"503\""));
         await Fleet.AssertNothingInFlightAsync(gateway);
     }
 
