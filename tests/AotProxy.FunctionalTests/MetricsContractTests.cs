@@ -38,6 +38,7 @@ public partial class MetricsContractTests
         ("llm_worker_kv_cache_usage", "gauge", "worker", "KV-cache usage (0..1) from the worker's last good /metrics scrape."), // spec
         ("llm_circuit_breaker_state", "gauge", "worker", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open."), // spec
         ("llm_circuit_breaker_failures_total", "counter", "worker", "Failures the worker's breaker counted (transport errors, 5xx, slow first bytes)."), // spec
+        ("llm_worker_push_backs_total", "counter", "worker,status", "503 (queue full) and 429 answers of the worker: retried elsewhere when another worker could take the request; never a breaker failure."), // issue 19's contract
         ("llm_gateway_retries_total", "counter", "worker", "Requests retried on another worker, by the worker that failed them."), // spec
         ("llm_gateway_queue_depth", "gauge", "class", "Requests waiting for a slot, by class (all models)."), // spec
         ("llm_gateway_queue_wait_seconds", "histogram", "class", "Time a queued request waited, granted or not, by class."), // spec

@@ -56,7 +56,7 @@ internal static class AdminTables
             lines.Add(
             [
                 Text(w, "name"),
-                Text(w, "health"),
+                Bool(w, "warming") ? Text(w, "health") + ", warming" : Text(w, "health"), // not routable until its warm-up answers
                 Text(w, "breaker"),
                 Bool(w, "draining") ? "yes" : "no",
                 $"{Text(w, "in_flight")}/{Text(w, "slots")}",
