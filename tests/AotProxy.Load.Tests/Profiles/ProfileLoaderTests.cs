@@ -182,6 +182,52 @@ public sealed class ProfileLoaderTests
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Conversation_and_model_keys_bind()
+    {
+        var profile = Assert.IsType<LoadProfile>(ProfileLoader.Parse(Minimal + """
+
+
+            [[mix]]
+            name = "chat"
+            stream = true
+            conversations = 64
+            turn_chars = 800
+            turns = 6
+
+            [[mix]]
+            name = "lora"
+            unique_prompts = true
+            prompt_chars = 400
+            models = ["lora-0", "lora-1"]
+            """, "t", "test").Profile);
+
+        Assert.Equal((64, 800, 6), (profile.Mix[0].Conversations, profile.Mix[0].TurnChars, profile.Mix[0].Turns));
+        Assert.Null(profile.Mix[0].Models);
+        Assert.Equal(["lora-0", "lora-1"], profile.Mix[1].Models!);
+        Assert.Equal(0, profile.Mix[1].Conversations);
+    }
+
+    // line: 0 for the [[mix]] header, else the how-manieth of the keys.
+    [Theory]
+    [InlineData("conversations = 4\nturn_chars = 100", 0, "mix[0]", "turns is missing")]
+    [InlineData("turns = 4", 0, "mix[0]", "conversations is missing")]
+    [InlineData("conversations = 0\nturn_chars = 100\nturns = 2", 1, "mix[0].conversations", "from 1 to 100000")]
+    [InlineData("conversations = 2\nturn_chars = 10\nturns = 2", 2, "mix[0].turn_chars", "from 18")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 0", 3, "mix[0].turns", "from 1 to 10000")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 2\nprompt_chars = 50", 4, "mix[0].prompt_chars", "is not read with conversations")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 2\nshared_prefixes = 2\nprefix_chars = 50", 4, "mix[0].shared_prefixes", "is not read with conversations")]
+    [InlineData("models = []", 1, "mix[0].models", "at least one model")]
+    [InlineData("models = [\"a\", \"\"]", 1, "mix[0].models", "none of them empty")]
+    public void Bad_conversation_and_model_settings_are_errors_with_their_line(string keys, int line, string key, string message)
+    {
+        var header = Minimal.Split('\n').Length + 2;
+
+        var error = Assert.Single(Errors(Minimal + "\n\n[[mix]]\n" + keys + "\n"), e => e.Key == key && e.Message.Contains(message, StringComparison.Ordinal));
+
+        Assert.Equal(header + line, error.Line);
+    }
+
     [Theory]
     [InlineData("start = \"soon\"", 1, "mix[0].start", "is not a duration")]
     [InlineData("stop = \"0s\"", 1, "mix[0].stop", "not a positive duration")]
