@@ -65,12 +65,12 @@ public sealed class ConversationTests
             [[load]]
             kind = "keep_constant"
             concurrency = 4
-            duration = "400ms"
+            duration = "2s"
             """);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var result = await new LoadRunner(profile, new RunOptions()).RunAsync(timeout.Token);
 
-        Assert.True(result.Total.Ok >= 6, $"{result.Total.Ok} turns");
+        Assert.True(result.Total.Ok >= 6, $"{result.Total.Ok} turns of {result.Total.Requests}: {string.Join(", ", result.Total.Errors())}; arrivals {server.Arrivals}");
         Assert.Equal(result.Total.Requests, result.Total.Ok);
         Assert.Equal(1, server.MaxInFlightPerSession);
         var sessions = server.Requests.Where(r => r.Session is not null).GroupBy(r => r.Session!, StringComparer.Ordinal).ToArray();
