@@ -39,7 +39,9 @@ internal sealed class RequestTemplate
     private readonly uint _run;
     private readonly ulong _seed;
     private long _next = -1;
-    private long _nextConversation = -1;
+    private readonly int[] _order = [];
+    private readonly Lock _turnLock = new();
+    private long _turns = -1;
 
     private RequestTemplate(LoadProfile profile, MixEntry mix, string authorization)
     {
@@ -78,6 +80,7 @@ internal sealed class RequestTemplate
         _filler = Encoding.ASCII.GetBytes(_turnFiller);
         _run = (uint)Random.Shared.NextInt64(1L << 32);
         _conversations = [.. Enumerable.Range(0, mix.Conversations).Select(i => new Conversation(_run, i, mix.Turns))];
+        _order = [.. Enumerable.Range(0, mix.Conversations)];
     }
 
     // "" when no key applies: the request goes without Authorization.
@@ -144,9 +147,30 @@ internal sealed class RequestTemplate
         return body;
     }
 
-    // The next conversation in turn: turn n of the entry goes to conversation n mod conversations.
-    public Conversation NextConversation() =>
-        _conversations[(int)((ulong)Interlocked.Increment(ref _nextConversation) % (ulong)_conversations.Length)];
+    // The conversation the entry's next turn belongs to: each once per round of `conversations`
+    // turns, in an order shuffled anew every round (seeded: the same in every run). In a fixed
+    // order, round robin would keep every conversation on one worker by accident (turn n and n + 64
+    // land on the same one of 4 workers).
+    public Conversation NextConversation()
+    {
+        lock (_turnLock)
+        {
+            var turn = ++_turns;
+            var position = (int)(turn % _conversations.Length);
+            if (position == 0)
+            {
+                var state = SplitMix64.Mix(_seed + (ulong)(turn / _conversations.Length));
+                for (var i = _order.Length - 1; i > 0; i--)
+                {
+                    state = SplitMix64.Mix(state);
+                    var j = (int)(state % (ulong)(i + 1));
+                    (_order[i], _order[j]) = (_order[j], _order[i]);
+                }
+            }
+
+            return _conversations[_order[position]];
+        }
+    }
 
     // The body of `conversation`'s next turn and its new user message: everything said so far,
     // then a unique user message of turn_chars. Call it while holding the conversation's gate.

@@ -149,6 +149,26 @@ public sealed class RequestTemplateTests
         Assert.All(bodies, b => Assert.Equal(RequestTemplate.Prompt(50), Messages(b).User));
     }
 
+    [Fact]
+    public void Every_conversation_takes_one_turn_per_round_in_an_order_that_changes_but_is_the_same_in_every_run()
+    {
+        const string Toml = "[[load]]\nkind = \"inject\"\nrate = 1\nduration = \"1s\"\n\n[[mix]]\nname = \"chat\"\nconversations = 64\nturn_chars = 100\nturns = 8\n";
+        var first = Template(Toml);
+        var second = Template(Toml);
+        Assert.Equal(64, first.Conversations);
+
+        var picks = Enumerable.Range(0, 64 * 20).Select(_ => first.NextConversation()).ToArray();
+        var again = Enumerable.Range(0, 64 * 20).Select(_ => second.NextConversation()).ToArray();
+
+        Assert.All(picks.Chunk(64), round => Assert.Equal(64, round.Distinct().Count()));
+        Assert.Equal(picks.Select(c => c.Id[c.Id.IndexOf('-', StringComparison.Ordinal)..]), again.Select(c => c.Id[c.Id.IndexOf('-', StringComparison.Ordinal)..]));
+        // Round robin over 4 workers sends turn n to worker n mod 4: no conversation may keep one
+        // such slot in every round.
+        Assert.All(picks.Distinct(), c => Assert.True(
+            Enumerable.Range(0, picks.Length).Where(n => picks[n] == c).Select(n => n % 4).Distinct().Count() > 1,
+            $"{c.Id} always at the same position mod 4"));
+    }
+
     private static string Model(byte[] body)
     {
         using var json = JsonDocument.Parse(body);
