@@ -91,6 +91,13 @@ while [[ $# -gt 0 ]]; do
 done
 ((${#strategies[@]} > 0)) || strategies=("${all_strategies[@]}")
 
+# The report's arithmetic first: a wrong ratio or verdict would make every goal below a lie.
+python3 -m unittest discover -s "$here" -p 'routing_report_test.py' >/dev/null 2>&1 || {
+  python3 -m unittest discover -s "$here" -p 'routing_report_test.py' >&2 || true
+  echo "routing.sh: perf/routing_report_test.py fails: the goals could not be trusted" >&2
+  exit 1
+}
+
 FLEET_TAG="routing.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$here/lib/fleet.sh"

@@ -57,6 +57,13 @@ class Runs(unittest.TestCase):
         os.makedirs(path, exist_ok=True)
         return path
 
+    def against_least_queue(self, workload, p2c, lq):
+        """One run of p2c_kv and least_queue, each (TTFT p90 in us, prompt tokens hit of 10,000)."""
+        d = self.run_dir("run")
+        for strategy, (ttft, hits) in (("p2c_kv", p2c), ("least_queue", lq)):
+            write_run(d, strategy, workload, ttft, workers=cache(hits, 10000))
+        return self.report([d], "least_queue p2c_kv", workload)
+
     def report(self, dirs, strategies, workloads):
         return main([*dirs, "--strategies", strategies, "--workloads", workloads, "--command", "perf/routing.sh test"])
 
@@ -83,20 +90,14 @@ class CachePressureTests(Runs):
 
     def test_a_hit_rate_below_the_goal_is_not_met(self):
         # 25% against 20%: 1.25 < 1.5.
-        d = self.run_dir("run")
-        write_run(d, "p2c_kv", "cache-pressure", 100_000, workers=cache(2500, 10000))
-        write_run(d, "least_queue", "cache-pressure", 100_000, workers=cache(2000, 10000))
-        md = self.report([d], "least_queue p2c_kv", "cache-pressure")
+        md = self.against_least_queue("cache-pressure", (100_000, 2500), (100_000, 2000))
         self.assertEqual(["(c) cache hit rate: p2c_kv / least_queue ≥ 1.5", "1.25", "**not met**"], goal(md, "(c) cache hit rate"))
 
 
 class MultiTurnTests(Runs):
     def test_ttft_and_hits_against_least_queue(self):
         # TTFT 50/100 = 0.5 (<= 0.6: met); hits 30% / 20% = 1.5 (< 2: not met).
-        d = self.run_dir("run")
-        write_run(d, "p2c_kv", "multi-turn", 50_000, workers=cache(3000, 10000))
-        write_run(d, "least_queue", "multi-turn", 100_000, workers=cache(2000, 10000))
-        md = self.report([d], "least_queue p2c_kv", "multi-turn")
+        md = self.against_least_queue("multi-turn", (50_000, 3000), (100_000, 2000))
         self.assertEqual(["(d) TTFT p90: p2c_kv / least_queue ≤ 0.6", "0.50", "met"], goal(md, "(d) TTFT p90"))
         self.assertEqual(["(d) cache hit rate: p2c_kv / least_queue ≥ 2", "1.50", "**not met**"], goal(md, "(d) cache hit rate"))
 
