@@ -124,6 +124,8 @@ llm_worker_push_backs_total{worker="sim-3",status="503"} 5
         self.assertEqual(["(e) no 503 reaches a client (the fleet had room), every strategy", "worst 1 (round_robin)", "**not met**: round_robin"],
                          goal(md, "(e) no 503"))
         self.assertEqual(["(e) no breaker trip, every strategy", "worst 2 (round_robin)", "**not met**: round_robin"], goal(md, "(e) no breaker trip"))
+        self.assertEqual(["(e) no push-back counted as a breaker failure, every strategy", "worst 13 (round_robin)", "**not met**: round_robin"],
+                         goal(md, "(e) no push-back counted"))
         # cache hit (no prefix counters here), 503s, trips, failures, push-backs (– where the gateway has no such metric).
         self.assertIn("| – | 1 | 2 | 13 | 9 | 36 / 36 / 36 / 36 |", md)
         self.assertIn("| – | 0 | 0 | 0 | – | 36 / 36 / 36 / 36 |", md)
@@ -144,6 +146,8 @@ llm_worker_push_backs_total{worker="sim-3",status="503"} 5
         write_run(d, "p2c_kv", "push-back", 1000)
         md = self.report([d], "p2c_kv", "push-back")
         self.assertEqual("n/a for p2c_kv (not recorded)", goal(md, "(e) no breaker trip")[2])
+        # write_run leaves an empty /metrics: no failures series at all is not recorded either.
+        self.assertEqual("n/a for p2c_kv (not recorded)", goal(md, "(e) no push-back counted")[2])
 
 
 class LoraTests(Runs):
