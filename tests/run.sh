@@ -50,4 +50,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# node and the openai npm package: StreamIdleTimeoutTests drive the official openai-node client
+# (tests/AotProxy.FunctionalTests/Node, its versions pinned by package-lock.json) to prove that it
+# raises the gateway's mid-stream error event.
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: node/npm are not installed; run as root, or: sudo apt-get install -y nodejs npm" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+npm ci --prefix tests/AotProxy.FunctionalTests/Node --no-audit --no-fund --silent
+
 dotnet test AotProxy.sln "$@"

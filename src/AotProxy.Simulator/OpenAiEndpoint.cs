@@ -146,7 +146,8 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
         if (!engine.TrySubmit(request, text?.PlannedTokens ?? 0, out var sequence))
         {
-            await HttpResponses.SendErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableError", $"The server is overloaded: {options.MaxNumWaiting} requests are already waiting. Retry later.").ConfigureAwait(false);
+            // vLLM's ErrorResponse (serving_engine's create_error_response: nested error, code = the status).
+            await HttpResponses.SendErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableError", "The server is overloaded: its waiting queue is full (max_num_queued_reqs / max_num_queued_tokens). Retry later.").ConfigureAwait(false);
             return;
         }
 

@@ -34,7 +34,8 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     private readonly SimulatorStats _stats;
     private readonly TimeProvider _time;
     private readonly int _maxNumSeqs;
-    private readonly int? _maxNumWaiting;
+    private readonly int? _maxNumQueuedReqs;
+    private readonly long? _maxNumQueuedTokens;
     private readonly int _numGpuBlocks;
     private readonly int _blockSize;
     private readonly int _maxNumBatchedTokens;
@@ -51,7 +52,8 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         _stats = stats;
         _time = options.TimeProvider;
         _maxNumSeqs = options.MaxNumSeqs;
-        _maxNumWaiting = options.MaxNumWaiting;
+        _maxNumQueuedReqs = options.MaxNumQueuedReqs;
+        _maxNumQueuedTokens = options.MaxNumQueuedTokens;
         _numGpuBlocks = options.NumGpuBlocks;
         _blockSize = options.BlockSize;
         _maxNumBatchedTokens = options.MaxNumBatchedTokens;
@@ -84,17 +86,20 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         return seconds;
     }
 
-    // For an engine without MaxNumWaiting, whose queue is never full.
+    // For an engine without MaxNumQueuedReqs/Tokens, whose queue is never full.
     public SimulatedSequence Submit(ParsedRequest request, int plannedTokens) =>
         TrySubmit(request, plannedTokens, out var sequence) ? sequence : throw new InvalidOperationException("The waiting queue is full.");
 
-    // False when the waiting queue is full (SimulatorOptions.MaxNumWaiting): the engine already
-    // holds max_num_seqs + that many requests, running or waiting.
+    // False when the waiting queue is full: the engine already holds max_num_seqs +
+    // MaxNumQueuedReqs requests, running or waiting; or the request would wait and take the
+    // waiting prompt tokens past MaxNumQueuedTokens.
     public bool TrySubmit(ParsedRequest request, int plannedTokens, [NotNullWhen(true)] out SimulatedSequence? sequence)
     {
         lock (_gate)
         {
-            if (_maxNumWaiting is { } maxNumWaiting && _running.Count + _waiting.Count >= _maxNumSeqs + maxNumWaiting)
+            var inEngine = _running.Count + _waiting.Count;
+            if ((_maxNumQueuedReqs is { } maxQueued && inEngine >= _maxNumSeqs + maxQueued)
+                || (_maxNumQueuedTokens is { } maxTokens && inEngine >= _maxNumSeqs && WaitingPromptTokens() + request.PromptTokens > maxTokens))
             {
                 _stats.AddQueueFull();
                 sequence = null;
@@ -109,6 +114,18 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         }
 
         return true;
+    }
+
+    // Under _gate; only with MaxNumQueuedTokens, so a walk over the queue is fine.
+    private long WaitingPromptTokens()
+    {
+        long sum = 0;
+        foreach (var waiting in _waiting)
+        {
+            sum += waiting.PromptTokens;
+        }
+
+        return sum;
     }
 
     // Frees the slot and blocks at once: vLLM aborts a request as soon as its client disconnects.

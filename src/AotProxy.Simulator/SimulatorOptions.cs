@@ -10,10 +10,22 @@ public sealed class SimulatorOptions
     // vLLM's --max-num-seqs: sequences decoded together in one batch.
     public int MaxNumSeqs { get; set; } = 64;
 
-    // A bound on the waiting queue, as a deployment that caps vLLM's (unbounded) queue has: a
-    // request that finds MaxNumSeqs + MaxNumWaiting requests in the engine gets 503 at once,
-    // counted in SimulatorStats.QueueFull. null: unbounded, as vLLM itself.
-    public int? MaxNumWaiting { get; set; }
+    // --max-num-queued-reqs: a bound on the waiting queue, as a deployment that caps vLLM's
+    // (unbounded) queue has: a request that would wait behind this many others (it finds
+    // MaxNumSeqs + N requests in the engine) gets 503 at once, counted in SimulatorStats.QueueFull.
+    // null: unbounded, as vLLM itself.
+    public int? MaxNumQueuedReqs { get; set; }
+
+    // The earlier name of MaxNumQueuedReqs (--max-num-waiting), kept for the scripts that use it.
+    public int? MaxNumWaiting
+    {
+        get => MaxNumQueuedReqs;
+        set => MaxNumQueuedReqs = value;
+    }
+
+    // --max-num-queued-tokens: a bound on the waiting requests' prompt tokens: a request that would
+    // wait and take the sum past it gets 503 at once (QueueFull too). null: unbounded.
+    public long? MaxNumQueuedTokens { get; set; }
 
     // 8192 blocks x 16 tokens = 131072 tokens: Llama 3.1's full context fits exactly once.
     public int NumGpuBlocks { get; set; } = 8192;
@@ -61,9 +73,14 @@ public sealed class SimulatorOptions
         ArgumentException.ThrowIfNullOrWhiteSpace(Name);
         ArgumentException.ThrowIfNullOrWhiteSpace(Model);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNumSeqs, 1);
-        if (MaxNumWaiting is { } maxNumWaiting)
+        if (MaxNumQueuedReqs is { } maxNumQueuedReqs)
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(maxNumWaiting, nameof(MaxNumWaiting));
+            ArgumentOutOfRangeException.ThrowIfNegative(maxNumQueuedReqs, nameof(MaxNumQueuedReqs));
+        }
+
+        if (MaxNumQueuedTokens is { } maxNumQueuedTokens)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(maxNumQueuedTokens, nameof(MaxNumQueuedTokens));
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(NumGpuBlocks, 1);

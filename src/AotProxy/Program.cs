@@ -52,8 +52,8 @@ static int Usage(TextWriter writer, int exitCode)
           aotproxy demo [--workers N] [--listen ADDR] [--admin-listen ADDR] [--otlp-endpoint URL]
                                                 gateway + N simulated vLLM workers on loopback
           aotproxy simulate --listen HOST:PORT [--model NAME] [--name NAME] [--decode-tps N]
-                   [--prefill-tps N] [--max-num-seqs N] [--max-num-waiting N] [--metrics v0|v1] [--speed F]
-                   [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
+                   [--prefill-tps N] [--max-num-seqs N] [--max-num-queued-reqs N] [--metrics v0|v1] [--speed F]
+                   [--max-num-queued-tokens N] [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
                    [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N] [--otlp-traces-endpoint URL]
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues | cluster [--json]

@@ -90,6 +90,17 @@ public class SimulateCommandTests
     }
 
     [Fact]
+    public void TryParse_MaxNumQueuedReqsAndTokens_BoundTheQueue()
+    {
+        Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--max-num-queued-reqs", "0", "--max-num-queued-tokens", "4096"]), out var capped, out _, out var error), error);
+
+        Assert.Equal(0, capped.MaxNumQueuedReqs);
+        Assert.Equal(4096, capped.MaxNumQueuedTokens);
+        Assert.False(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--max-num-queued-tokens", "-1"]), out _, out _, out error));
+        Assert.Contains("--max-num-queued-tokens takes a number", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TryParse_OtlpTracesEndpoint_IsTheReceiversTracesUrl_AndRefusesWhatIsNotHttp()
     {
         Assert.True(SimulateCommand.TryParse(CliArgs.Parse(["simulate", "--listen", "127.0.0.1:0", "--otlp-traces-endpoint", "http://127.0.0.1:4318"]), out var traced, out _, out var error), error);

@@ -153,6 +153,31 @@ public sealed class SimulatorEngineTests
     }
 
     [Fact]
+    public async Task TrySubmit_MaxNumQueuedTokensReached_RefusesARequestThatWouldWaitPastIt()
+    {
+        var (engine, stats, time) = Create(o => { o.MaxNumSeqs = 1; o.MaxNumQueuedTokens = 50; });
+        await using var _ = engine;
+
+        var running = engine.Submit(Prompt(400, 1), 1000);          // a seat is free: no wait, however long
+        Assert.True(await StepUntilAsync(time, () => running.State == SequenceState.Running));
+        Assert.True(engine.TrySubmit(Prompt(30, 2), 1000, out var waiting));   // waits with 30 of 50 tokens
+        Assert.False(engine.TrySubmit(Prompt(30, 3), 1000, out var refused)); // 60 > 50
+        Assert.True(engine.TrySubmit(Prompt(20, 4), 1000, out var fits));   // 50: just fits
+
+        Assert.Null(refused);
+        Assert.Equal((SequenceState.Waiting, SequenceState.Waiting), (waiting.State, fits.State));
+        Assert.Equal(1, stats.QueueFull);
+    }
+
+    [Fact]
+    public void MaxNumWaiting_IsTheOldNameOfMaxNumQueuedReqs()
+    {
+        var options = new SimulatorOptions { MaxNumWaiting = 3 };
+
+        Assert.Equal(3, options.MaxNumQueuedReqs);
+    }
+
+    [Fact]
     public async Task Prefill_LongerThanStepBudget_ChunkedOverSteps()
     {
         var (engine, _, time) = Create(o => o.MaxNumBatchedTokens = 8192);

@@ -210,7 +210,8 @@ internal sealed class AdminReports(
             w.Errors.Rate(second),
             Sample(w.Ttft.Seconds),
             Sample(w.TimePerOutputToken.Seconds),
-            Pacing(w.Pacer))).ToArray();
+            Pacing(w.Pacer),
+            w.Warming)).ToArray();
     }
 
     private static PacingReport? Pacing(UpstreamPacer? pacer)
@@ -267,7 +268,7 @@ internal sealed class AdminReports(
                 byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
             }
 
-            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
+            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy, w.PushBacks, w.Warming);
         }).ToArray());
 
     public BreakerReport[] Breakers() =>

@@ -61,7 +61,7 @@ internal static class SimulateCommand
             return false;
         }
 
-        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "max-num-waiting", "num-gpu-blocks", "block-size",
+        if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "max-num-queued-reqs", "max-num-waiting", "max-num-queued-tokens", "num-gpu-blocks", "block-size",
                 "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm", "otlp-traces-endpoint") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
@@ -126,14 +126,30 @@ internal static class SimulateCommand
 
         // A bounded waiting queue (absent: unbounded, as vLLM's): requests beyond it get 503, as
         // they do from a deployment that caps vLLM's queue. 1,048,576: far beyond any real cap.
-        if (args.Option("max-num-waiting") is not null)
+        // --max-num-waiting is its earlier name.
+        foreach (var flag in (ReadOnlySpan<string>)["max-num-queued-reqs", "max-num-waiting"])
         {
-            if (!TryInt(args, "max-num-waiting", 0, 1_048_576, 0, out var waiting, ref error))
+            if (args.Option(flag) is not null)
             {
+                if (!TryInt(args, flag, 0, 1_048_576, 0, out var queued, ref error))
+                {
+                    return false;
+                }
+
+                options.MaxNumQueuedReqs = queued;
+            }
+        }
+
+        // The same in prompt tokens waiting; 1 << 40: far beyond any real queue.
+        if (args.Option("max-num-queued-tokens") is { } tokensText)
+        {
+            if (!long.TryParse(tokensText, NumberStyles.None, CultureInfo.InvariantCulture, out var tokens) || tokens > 1L << 40)
+            {
+                error = $"--max-num-queued-tokens takes a number from 0 to {1L << 40} (got \"{tokensText}\")";
                 return false;
             }
 
-            options.MaxNumWaiting = waiting;
+            options.MaxNumQueuedTokens = tokens;
         }
 
         // perf/routing.sh builds a heterogeneous fleet from these: small KV budgets (a few hundred

@@ -14,7 +14,7 @@ internal static class ConfigValidator
         context.Unknown("", config.Unknown);
         var server = ServerRules.Validate(context, config.Server);
         var routing = RoutingRules.Validate(context, config.Routing);
-        var forwarding = ForwardingRules.Validate(context, config.Forwarding);
+        var forwarding = ForwardingRules.Validate(context, config.Forwarding, config.Models);
         var health = HealthRules.Validate(context, config.Health);
         var breaker = CircuitBreakerRules.Validate(context, config.CircuitBreaker);
         var retries = RetryRules.Validate(context, config.Retries);

@@ -50,6 +50,8 @@ internal sealed record GatewayConfig
 
     public IReadOnlyList<AdminTokenConfig> AdminTokens { get; init; } = [];
 
+    public IReadOnlyList<ModelConfig> Models { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -52,6 +52,10 @@ internal sealed record RoutingConfig
     // Weight of a new sample in the latency averages (TTFT, time per output token).
     public double LearningRate { get; init; } = 0.2;
 
+    // A worker that joins (config, or recovery of its health or breaker) answers one real
+    // completion from the gateway before it takes traffic: a cold worker's first request is slow.
+    public bool Warmup { get; init; } = true;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

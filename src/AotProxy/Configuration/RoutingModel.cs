@@ -13,7 +13,8 @@ internal sealed record RoutingModel(
     int VirtualNodes,
     double HashLoadFactor,
     double Epsilon,
-    double LearningRate)
+    double LearningRate,
+    bool Warmup = false)    // [routing] warmup (the file's default is on; a snapshot built in code has it off)
 {
     // Gauges older than this are stale: three missed scrapes, not one slow one.
     public TimeSpan StaleAfter => MetricsInterval * 3;

@@ -11,9 +11,13 @@ internal readonly record struct ForwardResult(
                              // not retried, so a request is accounted once
     TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
     bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
-    bool EventStream = false) // an SSE response: FirstByte is the first token, so tokens after it time the decode
+    bool EventStream = false, // an SSE response: FirstByte is the first token, so tokens after it time the decode
+    TimeSpan RetryAfter = default) // a push-back's (503/429) retry-after, a hint for that worker; 0: none
 {
-    // The worker failed before anything reached the client: another worker may be tried.
+    // 503 (vLLM's queue is full) or 429 (a hosted API's limit): "full, try another", not a failure.
+    public bool PushedBack => StatusCode is 503 or 429 && Error is ForwarderError.None or ForwarderError.UpstreamStatus;
+
+    // The worker failed or pushed back before anything reached the client: another worker may be tried.
     public bool MayRetry => !ResponseStarted && Error is ForwarderError.UpstreamConnect or ForwarderError.UpstreamTimeout
         or ForwarderError.UpstreamProtocol or ForwarderError.UpstreamStatus or ForwarderError.UpstreamResponseBody;
 }

@@ -30,6 +30,9 @@ internal sealed class Forwarder(TimeProvider time)
     // (Kestrel allows 32 KiB of client headers) is written again into a larger buffer.
     private const int HeadRoom = 2048;
 
+    // The `code` of the error event that ends a stream whose worker went silent after its first event.
+    public const string StreamIdleTimeoutCode = "stream_idle_timeout";
+
     private enum HeadOutcome : byte
     {
         NeedMore,
@@ -47,7 +50,7 @@ internal sealed class Forwarder(TimeProvider time)
         bool stripUsage,
         long promptEstimate,
         bool retryOnStatus,
-        TimeSpan activityTimeout,
+        TimeSpan activityTimeout, // the longest upstream silence: forwarding.activity_timeout, or a stream's stream_idle_timeout
         TimeSpan connectTimeout,
         ImmutableArray<IPNetwork> trustedProxies,
         Activity? span = null) // the attempt's span: its ids go to the worker, its events are added here
@@ -128,11 +131,12 @@ internal sealed class Forwarder(TimeProvider time)
 
             var head = connection.Head;
             TraceSpan.Event(span, TraceNames.ResponseHeadEvent, TraceNames.StatusCode, head.StatusCode);
-            if (retryOnStatus && head.StatusCode >= 500)
+            var retryAfter = head.StatusCode is 503 or 429 ? RetryAfterHeader.Of(head) : TimeSpan.Zero; // a push-back
+            if (retryOnStatus && (head.StatusCode >= 500 || head.StatusCode == 429))
             {
                 // Not relayed: the caller tries another worker. The connection is not reused,
                 // since its unread body would be in the way.
-                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, null, ResponseStarted: false);
+                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, null, ResponseStarted: false, RetryAfter: retryAfter);
             }
 
             var strip = stripUsage && head.IsEventStream;
@@ -203,9 +207,20 @@ internal sealed class Forwarder(TimeProvider time)
                     return new ForwardResult(error, 0, null, null, ResponseStarted: false);
                 }
 
-                // The status line (and maybe some events) already went out: cutting the
-                // connection is the only honest way to tell the client the body is incomplete.
-                context.Abort();
+                if (error == ForwarderError.UpstreamTimeout && head.IsEventStream)
+                {
+                    // Events went out, then the worker went silent for the stream's window: the
+                    // stream ends with an error event the client's SDK raises, not a bare reset.
+                    // The relay only ever sends whole events, so this one starts on a boundary.
+                    OpenAiError.WriteStreamError(client, "server_error", StreamIdleTimeoutCode, $"The worker sent nothing for {Duration.Format(activityTimeout)} (stream_idle_timeout); the stream is incomplete.");
+                    await client.FlushAsync(clientAborted).ConfigureAwait(false);
+                }
+                else
+                {
+                    // The status line (and maybe some events) already went out: cutting the
+                    // connection is the only honest way to tell the client the body is incomplete.
+                    context.Abort();
+                }
             }
 
             reusable = error == ForwarderError.None && head.KeepAlive && upstream.IsComplete;
@@ -215,7 +230,8 @@ internal sealed class Forwarder(TimeProvider time)
                 relay.UsageOrEstimate(promptEstimate),
                 firstByte,
                 ResponseStarted: true,
-                EventStream: head.IsEventStream);
+                EventStream: head.IsEventStream,
+                RetryAfter: retryAfter);
         }
         finally
         {

@@ -10,7 +10,7 @@ internal enum ForwarderError : byte
     UpstreamProtocol,     // the upstream answered with something that is not an HTTP/1.x response
     UpstreamResponseBody, // the upstream broke off mid-body (reset, truncated, bad chunking); before any byte
                           // reached the client, the caller may retry it or answer 502
-    UpstreamStatus,       // the upstream answered 5xx and the caller will retry: nothing was relayed
+    UpstreamStatus,       // the upstream answered 5xx or 429 and the caller will retry: nothing was relayed
     ClientAborted,        // the client disconnected; the upstream request was cancelled
     PacingTimeout,        // the worker's pacing (rpm/tpm) gave no turn within max_wait: nothing was sent, the client got 503
 }

@@ -17,8 +17,8 @@ namespace AotProxy.Forwarding;
 // The route, pace and forward stage, for an admitted request: the body as the worker gets it,
 // then attempts until one counts: the router picks a worker and moves the request's slot there,
 // a paced worker (rpm/tpm) waits for its turn, the forwarder sends the request and streams the
-// answer back. A worker that failed before any byte reached the client is retried on another,
-// within retries.max_attempts and the retry budget, after a backoff. ProxyRequest.Forward is the
+// answer back. A worker that failed, or pushed back (503/429: full), before any byte reached the
+// client is retried on another, within retries.max_attempts and the retry budget, after a backoff. ProxyRequest.Forward is the
 // last attempt's result; a failure is a value (ProxyRequest.Failure) that Http/ProxyErrors writes.
 internal sealed class ForwardingStage(
     Router router,
@@ -42,6 +42,10 @@ internal sealed class ForwardingStage(
         var forwarding = snapshot.Forwarding;
         var stripUsage = PrepareBody(request);
         var body = request.Body!.Memory;
+        // A stream may be silent only for its model's stream_idle_timeout, before its first event
+        // too (a silent worker is failed over while nothing reached the client); JSON answers get
+        // activity_timeout, the whole prefill and decode of a long answer.
+        var idleTimeout = request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
         var route = new RouteRequest(request.Inspected.PrefixHash, AffinityKey(context, snapshot.Routing, request.Inspected));
         retryBudget.OnRequest();
         ulong tried = 0;
@@ -143,7 +147,7 @@ internal sealed class ForwardingStage(
                     }
                 }
 
-                // A 5xx is held back for a retry only when one can follow; otherwise it passes through unchanged.
+                // A 5xx or 429 is held back for a retry only when one can follow; otherwise it passes through unchanged.
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
                 TimingHeaders.Write(request, attemptStarted, time);
@@ -155,7 +159,7 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -181,7 +185,7 @@ internal sealed class ForwardingStage(
             var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
             var attemptTime = time.GetElapsedTime(attemptStarted);
             request.UpstreamTime += attemptTime;
-            router.Complete(worker, permit, Outcome(result), result.FirstByte, attemptTime, decoded, snapshot);
+            router.Complete(worker, permit, Outcome(result), result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
@@ -265,6 +269,7 @@ internal sealed class ForwardingStage(
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
     {
         ForwarderError.ClientAborted => AttemptOutcome.ClientAborted,
+        _ when result.PushedBack => AttemptOutcome.PushedBack,
         ForwarderError.None => result.StatusCode >= 500 ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded,
         _ => AttemptOutcome.UpstreamFailed,
     };

@@ -147,10 +147,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         var routingLogger = loggerFactory.CreateLogger("AotProxy.Routing");
         var limits = new TenantLimits(time);
         limits.Seed(totals);
-        var router = new Router(time, Random.Shared, routingLogger);
+        var router = new Router(time, Random.Shared, routingLogger, warmsUp: true);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, compaction, logger);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true), limits, admissions, compaction, logger);
         if (tenants is null)
         {
             config.AppliesTo(state.Apply);
@@ -166,6 +166,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         var discovery = new ModelDiscovery(state, http, time, routingLogger);
         discovery.Start();
         var monitor = new WorkerMonitor(state, http, time, capacity, routingLogger);
+        // [routing] warmup: the first workers answer their warm-up before the gateway says it is
+        // ready, so a client that sends at once finds them routable (one that is down, or whose
+        // models are not discovered yet, is warmed by the monitor's passes later).
+        await monitor.WarmUpAllAsync(state.Current, cancellationToken).ConfigureAwait(false);
         monitor.Start();
 
         // [cluster]: read at startup (a reload that changes it says a restart is needed); it

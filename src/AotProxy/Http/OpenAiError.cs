@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Text.Json;
 using AotProxy.Identity;
 using Microsoft.AspNetCore.Http;
@@ -28,27 +30,40 @@ internal static class OpenAiError
 
         response.StatusCode = status;
         response.ContentType = "application/json";
-        using (var json = new Utf8JsonWriter(response.BodyWriter))
-        {
-            json.WriteStartObject();
-            json.WriteStartObject("error"u8);
-            json.WriteString("message"u8, message);
-            json.WriteString("type"u8, type);
-            if (param is null)
-            {
-                json.WriteNull("param"u8);
-            }
-            else
-            {
-                json.WriteString("param"u8, param);
-            }
+        WriteBody(response.BodyWriter, type, code, message, param);
+        return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
 
-            json.WriteString("code"u8, code);
-            json.WriteEndObject();
-            json.WriteEndObject();
+    // The end of a stream the gateway has to cut after events went out: one SSE event with the
+    // error, as vLLM ends a stream that failed mid-way (then "data: [DONE]", as vLLM does too).
+    // The official clients raise it: openai-python and openai-node throw APIError with its message
+    // on a data event that holds "error". The caller flushes.
+    public static void WriteStreamError(PipeWriter writer, string type, string code, string message)
+    {
+        writer.Write("data: "u8);
+        WriteBody(writer, type, code, message, param: null);
+        writer.Write("\n\ndata: [DONE]\n\n"u8);
+    }
+
+    private static void WriteBody(IBufferWriter<byte> writer, string type, string code, string message, string? param)
+    {
+        using var json = new Utf8JsonWriter(writer);
+        json.WriteStartObject();
+        json.WriteStartObject("error"u8);
+        json.WriteString("message"u8, message);
+        json.WriteString("type"u8, type);
+        if (param is null)
+        {
+            json.WriteNull("param"u8);
+        }
+        else
+        {
+            json.WriteString("param"u8, param);
         }
 
-        return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+        json.WriteString("code"u8, code);
+        json.WriteEndObject();
+        json.WriteEndObject();
     }
 
     // 401 with what failed, so that whoever runs the client or the IdP knows what to fix. Token

@@ -9,7 +9,10 @@ namespace AotProxy.Routing;
 // trials through), and the attempt's outcome flows back into the worker's state: breaker, error
 // window, latency averages. Health and breakers count only the upstream's failures; a client
 // that went away is never the worker's fault.
-internal sealed class Router(TimeProvider time, Random random, ILogger logger)
+//
+// warmsUp: a WorkerMonitor warms workers up ([routing] warmup), so a worker whose breaker opens
+// waits for its warm-up before its trials; without one (tests, benchmarks), it does not.
+internal sealed class Router(TimeProvider time, Random random, ILogger logger, bool warmsUp = false)
 {
     // Picks the worker for one attempt and moves the request's slot onto it (`slot`: the slot it
     // holds, admission's, or none). A candidate is routable, not tried yet, and has a free slot or
@@ -105,12 +108,17 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         return false;
     }
 
-    // completionTokens: from the usage, 0 when unknown (then no time-per-token sample).
-    public void Complete(WorkerState worker, BreakerPermit permit, AttemptOutcome outcome, TimeSpan? firstByte, TimeSpan duration, long completionTokens, GatewaySnapshot snapshot)
+    // completionTokens: from the usage, 0 when unknown (then no time-per-token sample). status and
+    // retryAfter: a push-back's (its retry-after is a hint for this worker only, 0: none).
+    public void Complete(WorkerState worker, BreakerPermit permit, AttemptOutcome outcome, TimeSpan? firstByte, TimeSpan duration, long completionTokens, GatewaySnapshot snapshot, int status = 0, TimeSpan retryAfter = default)
     {
         var before = worker.Breaker.State;
-        Record(worker, permit, outcome, firstByte, duration, completionTokens, snapshot);
+        Record(worker, permit, outcome, firstByte, duration, completionTokens, snapshot, status, retryAfter);
         LogTransition(worker, before);
+        if (warmsUp && snapshot.Routing.Warmup && before != BreakerState.Open && worker.Breaker.State == BreakerState.Open)
+        {
+            worker.Warming = true; // once its breaker lets traffic through again, the monitor's warm-up goes first
+        }
     }
 
     // Taking a slot may move an open breaker whose open_timeout has passed to half-open.
@@ -131,7 +139,7 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         }
     }
 
-    private void Record(WorkerState worker, BreakerPermit permit, AttemptOutcome outcome, TimeSpan? firstByte, TimeSpan duration, long completionTokens, GatewaySnapshot snapshot)
+    private void Record(WorkerState worker, BreakerPermit permit, AttemptOutcome outcome, TimeSpan? firstByte, TimeSpan duration, long completionTokens, GatewaySnapshot snapshot, int status, TimeSpan retryAfter)
     {
         var breaker = snapshot.CircuitBreaker;
         var second = time.GetTimestamp() / time.TimestampFrequency;
@@ -139,6 +147,12 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         {
             case AttemptOutcome.ClientAborted:
                 worker.Breaker.OnAbandoned(permit);
+                return;
+            case AttemptOutcome.PushedBack:
+                // A full worker is a healthy one: no breaker failure, no error window; a half-open
+                // trial's permit comes back. It looks full to the strategies for a while.
+                worker.Breaker.OnAbandoned(permit);
+                worker.OnPushedBack(status, retryAfter);
                 return;
             case AttemptOutcome.UpstreamFailed:
                 worker.Errors.Record(flagged: true, second);

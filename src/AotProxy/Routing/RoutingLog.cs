@@ -21,4 +21,10 @@ internal static partial class RoutingLog
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Debug, Message = "Worker {Worker}: /metrics scrape failed: {Reason}")]
     public static partial void ScrapeFailed(ILogger logger, string worker, string reason);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Worker {Worker} is warm (its warm-up request answered); it takes traffic")]
+    public static partial void WarmedUp(ILogger logger, string worker);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "Worker {Worker}: warm-up request failed ({Reason}); it stays out and is tried again at the next health interval")]
+    public static partial void WarmupFailed(ILogger logger, string worker, string reason);
 }

@@ -12,14 +12,91 @@ namespace AotProxy.Routing;
 // view on every pass, so a reload applies at the next one. A health check that turned, or (with
 // scheduler.adaptive_slots) a scrape, changes the slots the workers offer: admission hears it
 // through `capacity` at the end of the pass.
+//
+// Warm-up ([routing] warmup): a worker that joins (a new state: at start or by a reload) or
+// recovers (its health came back, or its breaker opened) is Warming, and takes no traffic until
+// it has answered one real request from here (WarmupRequest). The host warms the first workers
+// before it announces itself ready; after that a pass runs at every new view (a reload, a
+// discovery: a worker without models yet warms up once they are known), after a health pass
+// that turned a worker, and every health.interval (a failed warm-up is tried again then).
 internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimeProvider time, CapacitySignal capacity, ILogger logger) : IAsyncDisposable
 {
+    // A cold vLLM's first request compiles and captures graphs: seconds, not milliseconds.
+    private static readonly TimeSpan WarmupTimeout = TimeSpan.FromSeconds(10);
+
     private readonly BackgroundLoop _loops = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<WorkerState, bool> _warmingUp = new();
 
     public void Start()
     {
         _loops.Start(stop => EveryAsync(s => s.Routing.MetricsInterval, ScrapeAllAsync, stop));
         _loops.Start(stop => EveryAsync(s => s.Health.Interval, CheckAllAsync, stop));
+        _loops.Start(WarmUpLoopAsync);
+    }
+
+    // One warm-up of every worker that waits for one and can take it now; true when any got warm.
+    public async Task<bool> WarmUpAllAsync(GatewayView view, CancellationToken cancellationToken)
+    {
+        var snapshot = view.Config;
+        var workers = view.Workers.Workers;
+        if (!snapshot.Routing.Warmup)
+        {
+            foreach (var worker in workers)
+            {
+                worker.Warming = false; // a reload turned warm-up off
+            }
+
+            return false;
+        }
+
+        var warmed = await Task.WhenAll(workers
+            .Where(w => w.Warming && !w.Removed && w.Health.IsUp && !w.Models.IsEmpty && w.Breaker.AllowsTraffic(snapshot.CircuitBreaker))
+            .Select(w => WarmUpAsync(w, cancellationToken))).ConfigureAwait(false);
+        return warmed.Contains(true);
+    }
+
+    private async Task<bool> WarmUpAsync(WorkerState worker, CancellationToken cancellationToken)
+    {
+        if (!_warmingUp.TryAdd(worker, true))
+        {
+            return false; // another pass is warming it up now
+        }
+
+        try
+        {
+            var failure = await WarmupRequest.SendAsync(http, worker, worker.Models[0], WarmupTimeout, cancellationToken).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                RoutingLog.WarmupFailed(logger, worker.Name, failure);
+                return false;
+            }
+
+            worker.Warming = false;
+            RoutingLog.WarmedUp(logger, worker.Name);
+            return true;
+        }
+        finally
+        {
+            _warmingUp.TryRemove(worker, out _);
+        }
+    }
+
+    private async Task WarmUpLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var view = state.Current;
+            await WarmUpAllAsync(view, cancellationToken).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, view.Replaced);
+            try
+            {
+                await Task.Delay(view.Config.Health.Interval, time, wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A new view: warm its new workers now.
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -40,10 +117,12 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
     public async Task CheckAllAsync(GatewayView view, CancellationToken cancellationToken)
     {
         var health = view.Config.Health;
-        var turned = await Task.WhenAll(view.Workers.Workers.Select(w => CheckAsync(w, health, cancellationToken))).ConfigureAwait(false);
+        var warmup = view.Config.Routing.Warmup;
+        var turned = await Task.WhenAll(view.Workers.Workers.Select(w => CheckAsync(w, health, warmup, cancellationToken))).ConfigureAwait(false);
         if (turned.Contains(true))
         {
             capacity.Changed();
+            await WarmUpAllAsync(view, cancellationToken).ConfigureAwait(false); // one that came back warms up at once
         }
     }
 
@@ -82,11 +161,16 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
         }
     }
 
-    // Whether the worker's health turned.
-    private async Task<bool> CheckAsync(WorkerState worker, HealthModel health, CancellationToken cancellationToken)
+    // Whether the worker's health turned. One that comes back from unhealthy warms up first.
+    private async Task<bool> CheckAsync(WorkerState worker, HealthModel health, bool warmup, CancellationToken cancellationToken)
     {
         var url = new Uri(worker.Model.Url, health.Path.TrimStart('/'));
         var probe = await HealthProbe.ProbeAsync(http, url, health.Timeout, cancellationToken).ConfigureAwait(false);
+        if (warmup && probe.IsHealthy && worker.Health.State == HealthState.Unhealthy)
+        {
+            worker.Warming = true; // before it can turn healthy, so no request slips in between
+        }
+
         if (worker.Health.Record(probe.IsHealthy, health, time.GetUtcNow()))
         {
             var detail = probe.IsHealthy ? "answered"

@@ -6,7 +6,9 @@ namespace AotProxy.Routing;
 // worker whose name and URL stay the same keeps its state (counters, breaker, health, pooled
 // connections), and the models served so far carry over. It publishes nothing: GatewayState
 // publishes each set together with its config.
-internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity = null)
+// warmsUp: the gateway runs a WorkerMonitor that warms workers up ([routing] warmup); without
+// one (tests, benchmarks) nothing would ever end a worker's warm-up, so none starts.
+internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity = null, bool warmsUp = false)
 {
     // The workers of `snapshot`. Same name and URL as in `previous`: the state carries over (its
     // model is updated); new: a new state. Those left out are Retire's.
@@ -19,7 +21,8 @@ internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity
             var existing = Array.Find(previous.Workers, w => w.Model.SameIdentity(model));
             if (existing is null)
             {
-                next[i] = new WorkerState(model, time, capacity);
+                // [routing] warmup: a worker that joins answers the monitor's warm-up request first.
+                next[i] = new WorkerState(model, time, capacity) { Warming = warmsUp && snapshot.Routing.Warmup };
             }
             else
             {

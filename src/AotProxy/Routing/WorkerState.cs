@@ -25,7 +25,12 @@ internal sealed class WorkerState
     private int _slotsTaken;
     private int _sentSinceScrape;
     private long _requests;
+    private long _pushBacks503;
+    private long _pushBacks429;
+    private long _pushedBackAt; // when it last answered 503/429 "full" (0: never)
+    private long _fullUntil;    // and until when its retry-after asked for rest
     private volatile bool _draining;
+    private volatile bool _warming;
     private volatile bool _removed;
     private volatile SharedWorker? _shared;
 
@@ -130,6 +135,25 @@ internal sealed class WorkerState
         }
     }
 
+    // Joined or recovered, and has not answered the gateway's warm-up request yet: takes no traffic.
+    public bool Warming
+    {
+        get => _warming;
+        set
+        {
+            if (_warming != value)
+            {
+                _warming = value;
+                _capacity?.Changed();
+            }
+        }
+    }
+
+    // 503/429 answers ("full, try another") that were no failure of the worker.
+    public long PushBacks => Interlocked.Read(ref _pushBacks503) + Interlocked.Read(ref _pushBacks429);
+
+    public long PushBacksWith(int status) => status == 429 ? Interlocked.Read(ref _pushBacks429) : Interlocked.Read(ref _pushBacks503);
+
     // Set when a reload dropped the worker: it takes no new requests.
     public bool Removed
     {
@@ -137,12 +161,12 @@ internal sealed class WorkerState
         set => _removed = value;
     }
 
-    // Takes new requests: not draining or removed, not failing its health checks, circuit not open.
+    // Takes new requests: not draining, removed or warming, not failing its health checks, circuit not open.
     public bool IsRoutable(CircuitBreakerModel breaker) => TakesRequests && Breaker.AllowsTraffic(breaker);
 
     // Routable, its breaker aside (RouteContext: a request that holds one of its slots has the
     // breaker's permit already).
-    public bool TakesRequests => !_draining && !_removed && Health.IsUp;
+    public bool TakesRequests => !_draining && !_removed && !_warming && Health.IsUp;
 
     public void Update(WorkerModel model)
     {
@@ -175,6 +199,16 @@ internal sealed class WorkerState
     }
 
     public void OnRequestEnd() => Interlocked.Decrement(ref _inFlight);
+
+    // It answered 503 (vLLM's queue is full) or 429 (a hosted API's limit): it looks full to the
+    // strategies until a scrape after this moment says otherwise, and at least for `retryAfter`.
+    public void OnPushedBack(int status, TimeSpan retryAfter)
+    {
+        Interlocked.Increment(ref status == 429 ? ref _pushBacks429 : ref _pushBacks503);
+        var now = _time.GetTimestamp();
+        Interlocked.Exchange(ref _fullUntil, retryAfter > TimeSpan.Zero ? now + (long)(retryAfter.TotalSeconds * _time.TimestampFrequency) : 0);
+        Interlocked.Exchange(ref _pushedBackAt, now);
+    }
 
     // Admission slots on this worker: max_concurrency, or with scheduler.adaptive_slots what its
     // queue has taught, as long as the scrapes that taught it are fresh.
@@ -274,8 +308,9 @@ internal sealed class WorkerState
             var metrics = scraped.Metrics;
             // Sent since the scrape and still in flight: a request that already finished is in
             // neither the scrape nor the worker's queue (min: the counter never goes down by itself).
+            var waiting = metrics.Waiting + Math.Min(Volatile.Read(ref _sentSinceScrape), inFlight);
             return new WorkerLoad(
-                metrics.Waiting + Math.Min(Volatile.Read(ref _sentSinceScrape), inFlight),
+                LooksFull(scraped.At, staleAfter) ? Math.Max(waiting, _model.MaxConcurrency) : waiting,
                 metrics.Running,
                 metrics.Has(VllmMetricFields.KvCacheUsage) ? metrics.KvCacheUsage : Occupancy(inFlight),
                 Fresh: true);
@@ -283,7 +318,22 @@ internal sealed class WorkerState
 
         // The gateway's own view: what it sent beyond max_concurrency is presumably queued.
         var capacity = _model.MaxConcurrency;
-        return new WorkerLoad(Math.Max(0, inFlight - capacity), Math.Min(inFlight, capacity), Occupancy(inFlight), Fresh: false);
+        var queued = Math.Max(0, inFlight - capacity);
+        return new WorkerLoad(LooksFull(0, staleAfter) ? Math.Max(queued, capacity) : queued, Math.Min(inFlight, capacity), Occupancy(inFlight), Fresh: false);
+    }
+
+    // Pushed back since the scrape taken at `scrapedAt` (for at most staleAfter, as a scrape that
+    // never comes must not keep it full), or within its retry-after. One read when it never was.
+    private bool LooksFull(long scrapedAt, TimeSpan staleAfter)
+    {
+        var at = Volatile.Read(ref _pushedBackAt);
+        if (at == 0)
+        {
+            return false;
+        }
+
+        var now = _time.GetTimestamp();
+        return (at >= scrapedAt && _time.GetElapsedTime(at, now) <= staleAfter) || now < Interlocked.Read(ref _fullUntil);
     }
 
     // The last good scrape, unless it is older than staleAfter.

@@ -17,6 +17,7 @@ internal sealed class WorkerTelemetry
     private readonly Gauge _kvCache;
     private readonly Gauge _breakerState;
     private readonly Counter _breakerFailures;
+    private readonly Counter _pushBacks;
 
     public WorkerTelemetry(CollectorRegistry registry)
     {
@@ -30,6 +31,7 @@ internal sealed class WorkerTelemetry
         _kvCache = factory.CreateGauge("llm_worker_kv_cache_usage", "KV-cache usage (0..1) from the worker's last good /metrics scrape.", ["worker"]);
         _breakerState = factory.CreateGauge("llm_circuit_breaker_state", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open.", ["worker"]);
         _breakerFailures = factory.CreateCounter("llm_circuit_breaker_failures_total", "Failures the worker's breaker counted (transport errors, 5xx, slow first bytes).", ["worker"]);
+        _pushBacks = factory.CreateCounter("llm_worker_push_backs_total", "503 (queue full) and 429 answers of the worker: retried elsewhere when another worker could take the request; never a breaker failure.", ["worker", "status"]);
     }
 
     public void CollectFrom(GatewayState state) => _registry.AddBeforeCollectCallback(() => Collect(state.Current));
@@ -45,6 +47,7 @@ internal sealed class WorkerTelemetry
         TelemetrySeries.Prune(_kvCache, exists);
         TelemetrySeries.Prune(_breakerState, exists);
         TelemetrySeries.Prune(_breakerFailures, exists);
+        TelemetrySeries.Prune(_pushBacks, exists);
 
         var staleAfter = view.Config.Routing.StaleAfter;
         foreach (var worker in set.Workers)
@@ -54,6 +57,8 @@ internal sealed class WorkerTelemetry
             _slots.WithLabels(name).Set(worker.Slots(view.Config.Scheduler, staleAfter));
             _breakerState.WithLabels(name).Set((int)worker.Breaker.State);
             _breakerFailures.WithLabels(name).IncTo(worker.Breaker.Failures);
+            _pushBacks.WithLabels(name, "503").IncTo(worker.PushBacksWith(503));
+            _pushBacks.WithLabels(name, "429").IncTo(worker.PushBacksWith(429));
             if (worker.IsFresh(staleAfter) && worker.Scraped is { } scraped)
             {
                 _running.WithLabels(name).Set(scraped.Metrics.Running);

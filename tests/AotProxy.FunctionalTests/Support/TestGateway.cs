@@ -51,7 +51,7 @@ internal sealed class TestGateway : IAsyncDisposable
     public static readonly DateTimeOffset FrozenNow = new(2026, 11, 22, 12, 0, 0, TimeSpan.Zero);
 
     // serverToml: more [server] keys, one per line. time: the gateway's clock (the workers keep theirs).
-    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", TimeProvider? time = null)
+    public static async Task<TestGateway> StartAsync(int workers = 2, Action<SimulatorOptions>? configure = null, bool watch = false, string extraToml = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", TimeProvider? time = null, bool warmup = false, string forwardingToml = "")
     {
         time ??= TimeProvider.System;
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
@@ -66,7 +66,7 @@ internal sealed class TestGateway : IAsyncDisposable
         var directory = Path.Combine(Path.GetTempPath(), "aotproxy-test-" + Guid.NewGuid().ToString("N"));
         System.IO.Directory.CreateDirectory(directory);
         var configPath = Path.Combine(directory, "aotproxy.toml");
-        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing, serverToml));
+        await File.WriteAllTextAsync(configPath, Toml(simulated, extraToml, activityTimeout, h2c, adminToken, routing, serverToml, warmup, forwardingToml));
 
         var loaded = ConfigLoader.LoadFile(configPath, 1, time);
         Assert.True(loaded.Snapshot is not null, string.Join("\n", loaded.Errors));
@@ -82,8 +82,11 @@ internal sealed class TestGateway : IAsyncDisposable
     public const string DefaultRouting = "strategy = \"round_robin\"";
 
     // The config every test starts from: the given workers, tenant "acme" (all models) and
-    // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "")
+    // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports. warmup:
+    // [routing] warmup, off unless a test is about it: the tests count exactly which requests
+    // reach each worker, and start workers with faults (500s, hangs) that a warm-up would keep
+    // out of the fleet (WarmupTests turn it on). forwardingToml: more [forwarding] keys.
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", bool warmup = false, string forwardingToml = "")
     {
         var toml = new StringBuilder($"""
             [server]
@@ -97,10 +100,12 @@ internal sealed class TestGateway : IAsyncDisposable
 
             [routing]
             {routing}
+            warmup = {(warmup ? "true" : "false")}
 
             [forwarding]
             connect_timeout = "2s"
             activity_timeout = "{activityTimeout}"
+            {forwardingToml}
 
             [[tenants]]
             name = "acme"

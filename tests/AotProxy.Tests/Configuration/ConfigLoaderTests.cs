@@ -224,12 +224,14 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(90), snapshot.Server.ShutdownGrace);
         Assert.Equal((0, 65_536), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
         Assert.Equal(
-            new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5),
+            new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5, Warmup: true),
             snapshot.Routing);
         Assert.Equal(new HealthModel(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1), "/ping", 4, 3), snapshot.Health);
         Assert.Equal(new CircuitBreakerModel(7, 3, TimeSpan.FromSeconds(5), 2, TimeSpan.FromSeconds(20)), snapshot.CircuitBreaker);
         Assert.Equal(new RetryModel(2, TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(100), 0.1), snapshot.Retries);
-        Assert.Equal(new ForwardingModel(TimeSpan.FromMilliseconds(250), TimeSpan.FromHours(1)), snapshot.Forwarding);
+        Assert.Equal(
+            (TimeSpan.FromMilliseconds(250), TimeSpan.FromHours(1), TimeSpan.FromSeconds(60)),
+            (snapshot.Forwarding.ConnectTimeout, snapshot.Forwarding.ActivityTimeout, snapshot.Forwarding.StreamIdleTimeout));
         Assert.Equal("bucket", snapshot.Scheduler.Policy);
         var worker = Assert.Single(snapshot.Workers);
         Assert.Equal(new Uri("https://gpu.example/base/"), worker.Url);
@@ -410,7 +412,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(
             ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster", "store", "telemetry"],
             ConfigSections.Tables.ToArray());
-        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens"], ConfigSections.TableArrays.ToArray());
+        Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens", "models"], ConfigSections.TableArrays.ToArray());
         foreach (var table in ConfigSections.Tables)
         {
             Assert.Contains(TestConfig.Load($"[{table}]\nnot_a_key = 1").Errors, e => e.Key == $"{table}.not_a_key");

@@ -20,4 +20,5 @@ internal sealed record WorkerReport(
     double ErrorRate,          // upstream failures over the last 10 s, 0..1
     double? TtftSeconds,       // averages observed by the gateway; null before the first sample
     double? TimePerOutputTokenSeconds,
-    PacingReport? Pacing);     // null: the worker has no rpm/tpm and is not paced
+    PacingReport? Pacing,      // null: the worker has no rpm/tpm and is not paced
+    bool Warming = false);     // joined or recovered, and waits for its warm-up answer: not routable
