@@ -157,11 +157,12 @@ max_concurrency_for() {
   esac
 }
 
-# The models each worker serves, as a TOML array: the base model, and the adapters for lora.
-models_for() {
+# The `models` line of each worker: none for lora, where the gateway discovers the base model and
+# the adapters from GET /v1/models (only listed there, with their parent, are they adapters to it).
+models_line() {
   case "$1" in
-    lora) printf '["%s"' "$model"; printf ', "%s"' "${adapters[@]}"; printf ']' ;;
-    *) printf '["%s"]' "$model" ;;
+    lora) echo "# models: discovered (the base model and ${#adapters[@]} adapters)" ;;
+    *) printf 'models = ["%s"]\n' "$model" ;;
   esac
 }
 worker_ports=()
@@ -219,7 +220,7 @@ EOF
 [[workers]]
 name = "${worker_names[i]}"            # --speed ${worker_speeds[i]}
 url = "http://127.0.0.1:${worker_ports[i]}"
-models = $(models_for "$workload")
+$(models_line "$workload")
 max_concurrency = $(max_concurrency_for "$workload")
 weight = ${worker_weights[i]}
 EOF
