@@ -38,9 +38,9 @@ internal sealed class RequestTemplate
     private readonly Conversation[] _conversations = [];
     private readonly uint _run;
     private readonly ulong _seed;
-    private long _next = -1;
-    private readonly int[] _order = [];
+    private readonly int[] _order = []; // this round's order of the conversations
     private readonly Lock _turnLock = new();
+    private long _next = -1;
     private long _turns = -1;
 
     private RequestTemplate(LoadProfile profile, MixEntry mix, string authorization)
