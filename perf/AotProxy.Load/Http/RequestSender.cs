@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
 using AotProxy.Load.Recording;
 
 namespace AotProxy.Load.Http;
@@ -41,10 +42,20 @@ internal sealed class RequestSender : IDisposable
     }
 
     // Records the outcome in `recorder` and returns it (null when the run was stopped mid-request).
-    public async Task<SendOutcome?> SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
+    public Task<SendOutcome?> SendAsync(RequestTemplate template, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
     {
+        ArgumentNullException.ThrowIfNull(template);
+        return SendAsync(template, template.NextBody(), null, null, intendedTicks, recorder, stop);
+    }
+
+    // The same for a body built by the caller (a conversation's turn): `sessionId` goes in the
+    // session header, and the answer's text is appended to `answer`, when they are given.
+    public async Task<SendOutcome?> SendAsync(RequestTemplate template, byte[] bodyBytes, string? sessionId, StringBuilder? answer, long intendedTicks, ScenarioRecorder recorder, CancellationToken stop)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        ArgumentNullException.ThrowIfNull(bodyBytes);
+        ArgumentNullException.ThrowIfNull(recorder);
         var sent = Stopwatch.GetTimestamp() - intendedTicks;
-        var bodyBytes = template.NextBody();
         using var request = new HttpRequestMessage(HttpMethod.Post, _uri)
         {
             Version = HttpVersion.Version11,
@@ -56,9 +67,14 @@ internal sealed class RequestSender : IDisposable
             request.Headers.TryAddWithoutValidation("Authorization", template.Authorization);
         }
 
+        if (sessionId is not null)
+        {
+            request.Headers.TryAddWithoutValidation(RequestTemplate.SessionHeader, sessionId);
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
         timeout.CancelAfter(_timeout);
-        using var scanner = new ResponseScanner(template.Stream);
+        using var scanner = new ResponseScanner(template.Stream, answer);
         var status = 0;
         var head = -1L;
         SendOutcome Failed(ErrorKind kind)

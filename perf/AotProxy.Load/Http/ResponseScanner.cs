@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Text;
+using System.Text.Json;
 
 namespace AotProxy.Load.Http;
 
@@ -28,7 +30,15 @@ internal sealed class ResponseScanner : IDisposable
     private bool _eventIsDone;
     private bool _eventHasContent;
 
-    public ResponseScanner(bool stream) => _stream = stream;
+    // The answer's text (every "content" or "text" string) goes to `answer` when it is given: a
+    // multi-turn chat sends it back as the assistant's message.
+    private readonly StringBuilder? _answer;
+
+    public ResponseScanner(bool stream, StringBuilder? answer = null)
+    {
+        _stream = stream;
+        _answer = answer;
+    }
 
     public int DataEvents { get; private set; }
 
@@ -105,7 +115,12 @@ internal sealed class ResponseScanner : IDisposable
     {
         if (!_stream)
         {
-            ReadUsage(_buffer.AsSpan(_start, _end - _start));
+            var body = _buffer.AsSpan(_start, _end - _start);
+            ReadUsage(body);
+            if (_answer is not null)
+            {
+                AppendAnswer(body);
+            }
         }
     }
 
@@ -195,9 +210,35 @@ internal sealed class ResponseScanner : IDisposable
         if (HasNonEmptyString(payload, "content\":"u8) || HasNonEmptyString(payload, "\"text\":"u8))
         {
             _eventHasContent = true;
+            if (_answer is not null)
+            {
+                AppendAnswer(payload);
+            }
         }
 
         ReadUsage(payload);
+    }
+
+    // Only when the text is wanted: a JSON reader per event costs more than the scan above.
+    // "reasoning_content" is left out, as a chat client leaves it out of the history it sends back.
+    private void AppendAnswer(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && (reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("text"u8))
+                    && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    _answer!.Append(reader.GetString());
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A malformed event adds no text; the stream's own checks ([DONE], status) judge the request.
+        }
     }
 
     // Whether some occurrence of key is followed by a non-empty string. Inside a JSON string a

@@ -27,6 +27,21 @@ internal sealed record MixConfig
 
     public int MaxTokens { get; init; } = 16;
 
+    // Non-empty: each request's model is drawn from this list (uniform over its items, the same
+    // sequence in every run; repeat a name to weight it), instead of [scenario] model. LoRA
+    // adapters are served as models, so this is how traffic picks adapters.
+    public IReadOnlyList<string> Models { get; init; } = [];
+
+    // > 0: multi-turn chats. This many conversations take the entry's requests in turn; each turn
+    // sends the conversation so far (its earlier user messages and the answers streamed back)
+    // plus a new user message of turn_chars, with `x-session-id: <conversation id>`. After
+    // `turns` turns a conversation starts over as a new one.
+    public int Conversations { get; init; }
+
+    public int TurnChars { get; init; }
+
+    public int Turns { get; init; }
+
     // "" = the scenario's key (or --key).
     public string ApiKey { get; init; } = "";
 

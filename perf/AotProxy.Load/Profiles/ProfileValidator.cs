@@ -15,6 +15,9 @@ internal sealed class ProfileValidator
     // Thousands of distinct long prefixes are no longer "shared": no worker's cache holds them.
     private const int MaxSharedPrefixes = 10_000;
 
+    // Conversations run one turn at a time each; more than this is a typo, not a workload.
+    private const int MaxConversations = 100_000;
+
     private static readonly Dictionary<string, LoadKind> Kinds = new(StringComparer.Ordinal)
     {
         ["inject"] = LoadKind.Inject,
@@ -263,6 +266,13 @@ internal sealed class ProfileValidator
             Error($"{at}.prompt_chars", $"must be at least {UniqueTag.Length} with unique prompts (each starts with a {UniqueTag.Length}-character tag)");
         }
 
+        if (_map.Contains($"{at}.models") && (mix.Models.Count == 0 || mix.Models.Any(string.IsNullOrWhiteSpace)))
+        {
+            Error($"{at}.models", "must list at least one model, none of them empty");
+        }
+
+        Conversation(at, mix);
+
         var start = TimeSpan.Zero;
         if (mix.Start.Length > 0 && !Duration.TryParse(mix.Start, out start))
         {
@@ -281,8 +291,45 @@ internal sealed class ProfileValidator
 
         var name = mix.Name.Length > 0 ? mix.Name : mix.Tenant.Length > 0 ? mix.Tenant : $"mix-{index}";
         return _errors.Count == errorsBefore
-            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant, unique, mix.SharedPrefixes, mix.PrefixChars, start, stop)
+            ? new MixEntry(name, mix.Weight, mix.Stream, mix.PromptChars, mix.MaxTokens, mix.ApiKey, mix.Tenant, unique, mix.SharedPrefixes, mix.PrefixChars, start, stop,
+                _map.Contains($"{at}.models") ? [.. mix.Models] : null, mix.Conversations, mix.TurnChars, mix.Turns)
             : null;
+    }
+
+    // conversations, turn_chars and turns come together, and replace the keys that shape a
+    // one-shot prompt.
+    private void Conversation(string at, MixConfig mix)
+    {
+        string[] keys = ["conversations", "turn_chars", "turns"];
+        if (!keys.Any(k => _map.Contains($"{at}.{k}")))
+        {
+            return;
+        }
+
+        foreach (var key in keys.Where(k => !_map.Contains($"{at}.{k}")))
+        {
+            Error(at, $"multi-turn chats need conversations, turn_chars and turns; {key} is missing");
+        }
+
+        foreach (var key in new[] { "prompt_chars", "unique_prompts", "shared_prefixes", "models" }.Where(k => _map.Contains($"{at}.{k}")))
+        {
+            Error($"{at}.{key}", "is not read with conversations (each turn is turn_chars of new user text after the conversation so far)");
+        }
+
+        if (_map.Contains($"{at}.conversations") && mix.Conversations is < 1 or > MaxConversations)
+        {
+            Error($"{at}.conversations", $"must be from 1 to {MaxConversations}");
+        }
+
+        if (_map.Contains($"{at}.turn_chars") && mix.TurnChars is < UniqueTag.Length or > 10_000_000)
+        {
+            Error($"{at}.turn_chars", $"must be from {UniqueTag.Length} (each turn starts with a {UniqueTag.Length}-character tag) to 10000000");
+        }
+
+        if (_map.Contains($"{at}.turns") && mix.Turns is < 1 or > 10_000)
+        {
+            Error($"{at}.turns", "must be from 1 to 10000");
+        }
     }
 
     private bool Required(string at, string key)

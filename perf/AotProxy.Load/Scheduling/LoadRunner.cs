@@ -202,7 +202,10 @@ internal sealed class LoadRunner
     {
         try
         {
-            var outcome = await _sender!.SendAsync(_templates[mix], intended, _recorders[mix], stop).ConfigureAwait(false);
+            var template = _templates[mix];
+            var outcome = template.Conversations > 0
+                ? await template.NextConversation().TakeTurnAsync(_sender!, template, intended, _recorders[mix], stop).ConfigureAwait(false)
+                : await _sender!.SendAsync(template, intended, _recorders[mix], stop).ConfigureAwait(false);
             if (outcome is { } done)
             {
                 _options.Log?.Add(mix, intended - _start, done);

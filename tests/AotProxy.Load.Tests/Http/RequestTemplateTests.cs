@@ -110,6 +110,71 @@ public sealed class RequestTemplateTests
         Assert.Equal(1000, Enumerable.Range(0, 1000).Select(i => SharedPrefix.Text(i, 8)[..4]).Distinct(StringComparer.Ordinal).Count());
     }
 
+    [Fact]
+    public void Models_are_drawn_from_the_list_by_its_counts_the_same_in_every_run()
+    {
+        const string Toml = "[[load]]\nkind = \"inject\"\nrate = 1\nduration = \"1s\"\n\n[[mix]]\nname = \"lora\"\nunique_prompts = true\nprompt_chars = 100\nmodels = [\"a\", \"b\", \"c\", \"a\"]\n";
+        var first = Template(Toml);
+        var second = Template(Toml);
+
+        var models = Enumerable.Range(0, 4000).Select(_ => Model(first.NextBody())).ToArray();
+
+        Assert.Equal(models, Enumerable.Range(0, 4000).Select(_ => Model(second.NextBody())));
+        var counts = models.GroupBy(m => m, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        Assert.Equal(["a", "b", "c"], counts.Keys.Order(StringComparer.Ordinal));
+        Assert.InRange(counts["a"], 1800, 2200); // "a" is listed twice: half the requests
+        Assert.InRange(counts["b"], 850, 1150);
+        Assert.InRange(counts["c"], 850, 1150);
+    }
+
+    [Fact]
+    public void Models_and_shared_prefixes_vary_independently()
+    {
+        var template = Template(Shared + "\nmodels = [\"x\", \"y\", \"z\"]\n");
+
+        var pairs = Enumerable.Range(0, 3000).Select(_ => template.NextBody()).Select(b => (Model(b), Messages(b).System![..4])).ToArray();
+
+        Assert.Equal(48, pairs.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_plain_entry_with_models_sends_one_fixed_body_per_model()
+    {
+        var template = Template("[[load]]\nkind = \"inject\"\nrate = 1\nduration = \"1s\"\n\n[[mix]]\nprompt_chars = 50\nmodels = [\"p\", \"q\"]\n");
+
+        var bodies = Enumerable.Range(0, 200).Select(_ => template.NextBody()).ToArray();
+
+        Assert.Equal(2, bodies.Distinct().Count()); // the same two arrays, reused
+        Assert.Equal(["p", "q"], bodies.Select(Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+        Assert.All(bodies, b => Assert.Equal(RequestTemplate.Prompt(50), Messages(b).User));
+    }
+
+    [Fact]
+    public void Every_conversation_takes_one_turn_per_round_in_an_order_that_changes_but_is_the_same_in_every_run()
+    {
+        const string Toml = "[[load]]\nkind = \"inject\"\nrate = 1\nduration = \"1s\"\n\n[[mix]]\nname = \"chat\"\nconversations = 64\nturn_chars = 100\nturns = 8\n";
+        var first = Template(Toml);
+        var second = Template(Toml);
+        Assert.Equal(64, first.Conversations);
+
+        var picks = Enumerable.Range(0, 64 * 20).Select(_ => first.NextConversation()).ToArray();
+        var again = Enumerable.Range(0, 64 * 20).Select(_ => second.NextConversation()).ToArray();
+
+        Assert.All(picks.Chunk(64), round => Assert.Equal(64, round.Distinct().Count()));
+        Assert.Equal(picks.Select(c => c.Id[c.Id.IndexOf('-', StringComparison.Ordinal)..]), again.Select(c => c.Id[c.Id.IndexOf('-', StringComparison.Ordinal)..]));
+        // Round robin over 4 workers sends turn n to worker n mod 4: no conversation may keep one
+        // such slot in every round.
+        Assert.All(picks.Distinct(), c => Assert.True(
+            Enumerable.Range(0, picks.Length).Where(n => picks[n] == c).Select(n => n % 4).Distinct().Count() > 1,
+            $"{c.Id} always at the same position mod 4"));
+    }
+
+    private static string Model(byte[] body)
+    {
+        using var json = JsonDocument.Parse(body);
+        return json.RootElement.GetProperty("model").GetString()!;
+    }
+
     private static RequestTemplate Template(string toml)
     {
         var result = ProfileLoader.Parse(toml, "t", "test");

@@ -114,6 +114,60 @@ public sealed class ResponseScannerTests
         Assert.Equal(json.GetProperty("completion_tokens").GetInt64(), scanner.CompletionTokens);
     }
 
+    [Fact]
+    public void The_answer_of_a_real_stream_is_its_content_joined_at_every_split()
+    {
+        var bytes = Fixtures.Bytes("openai/chat_stream.sse");
+        for (var split = 1; split < bytes.Length; split += 7)
+        {
+            var answer = new StringBuilder();
+            using var scanner = new ResponseScanner(stream: true, answer);
+            scanner.Feed(bytes.AsSpan(0, split));
+            scanner.Feed(bytes.AsSpan(split));
+            Assert.Equal("Okay. Sure.", answer.ToString());
+        }
+    }
+
+    [Fact]
+    public void The_answer_keeps_escapes_and_leaves_reasoning_out()
+    {
+        var answer = new StringBuilder();
+        using var scanner = new ResponseScanner(stream: true, answer);
+        string[] events =
+        [
+            """data: {"choices":[{"delta":{"reasoning_content":"thinking"}}]}""",
+            """data: {"choices":[{"delta":{"content":"say \"hi\"\n\u00e9"}}]}""",
+            """data: {"choices":[{"text":" and more"}]}""",
+            "data: [DONE]",
+        ];
+        scanner.Feed(Encoding.UTF8.GetBytes(string.Join("\n\n", events) + "\n\n"));
+        Assert.Equal("say \"hi\"\né and more", answer.ToString());
+    }
+
+    [Fact]
+    public void The_answer_of_a_json_body_is_its_message()
+    {
+        var answer = new StringBuilder();
+        using var scanner = new ResponseScanner(stream: false, answer);
+        scanner.Feed(Fixtures.Bytes("openai/chat_nonstream.json"));
+        scanner.Complete();
+        var expected = System.Text.Json.JsonDocument.Parse(Fixtures.Bytes("openai/chat_nonstream.json")).RootElement
+            .GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
+        Assert.False(string.IsNullOrEmpty(expected));
+        Assert.Equal(expected, answer.ToString());
+    }
+
+    [Fact]
+    public void Reading_the_answer_leaves_the_counts_as_they_were()
+    {
+        var bytes = Fixtures.Bytes("openai/chat_stream_usage.sse");
+        var answer = new StringBuilder();
+        using var with = new ResponseScanner(stream: true, answer);
+        with.Feed(bytes);
+        Assert.Equal(Summary(Scan(bytes, [bytes.Length])), Summary(with));
+        Assert.NotEqual(0, answer.Length);
+    }
+
     private static (int, int, bool, bool, long, long) Summary(ResponseScanner s) =>
         (s.DataEvents, s.ContentEvents, s.SawDone, s.HasUsage, s.PromptTokens, s.CompletionTokens);
 

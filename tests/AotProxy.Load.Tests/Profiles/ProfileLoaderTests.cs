@@ -84,6 +84,26 @@ public sealed class ProfileLoaderTests
     }
 
     [Fact]
+    public void The_issue_19_routing_profiles_send_what_the_issue_measures()
+    {
+        var pressure = Load("routing-cache-pressure.toml");
+        var mix = pressure.Mix.Single();
+        Assert.Equal((16, 6000, 400, true), (mix.SharedPrefixes, mix.PrefixChars, mix.PromptChars, mix.Stream));
+        Assert.Equal(LoadStep.Inject(13.4, TimeSpan.FromSeconds(30)), pressure.Steps.Single());
+
+        var chat = Load("routing-multi-turn.toml").Mix.Single();
+        Assert.Equal((64, 800, true), (chat.Conversations, chat.TurnChars, chat.Stream));
+
+        var pushBack = Load("routing-push-back.toml");
+        Assert.All(pushBack.Steps, s => Assert.Equal(LoadStep.Burst(24, TimeSpan.Zero, TimeSpan.FromSeconds(4)), s));
+        Assert.Equal(6, pushBack.Steps.Length);
+
+        var lora = Load("routing-lora.toml").Mix.Single();
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => $"lora-{i}"), lora.Models!);
+        Assert.True(lora.UniquePrompts);
+    }
+
+    [Fact]
     public void A_full_profile_binds_every_key()
     {
         var result = ProfileLoader.Parse("""
@@ -172,7 +192,16 @@ public sealed class ProfileLoaderTests
     [InlineData("shared_prefixes = 4\nprefix_chars = 100\nunique_prompts = false", 3, "mix[0].unique_prompts", "always sends a unique user message")]
     [InlineData("unique_prompts = true\nprompt_chars = 10", 2, "mix[0].prompt_chars", "at least 18")]
     [InlineData("shared_prefix = 4", 1, "mix[0].shared_prefix", "unknown key in [[mix]] #1")]
-    public void Bad_shared_prefix_settings_are_errors_with_their_line(string keys, int line, string key, string message)
+    [InlineData("conversations = 4\nturn_chars = 100", 0, "mix[0]", "turns is missing")]
+    [InlineData("conversations = 4\nturns = 4", 0, "mix[0]", "turn_chars is missing")]
+    [InlineData("conversations = 0\nturn_chars = 100\nturns = 2", 1, "mix[0].conversations", "from 1 to 100000")]
+    [InlineData("conversations = 2\nturn_chars = 10\nturns = 2", 2, "mix[0].turn_chars", "from 18")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 0", 3, "mix[0].turns", "from 1 to 10000")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 2\nprompt_chars = 50", 4, "mix[0].prompt_chars", "is not read with conversations")]
+    [InlineData("conversations = 2\nturn_chars = 100\nturns = 2\nshared_prefixes = 2\nprefix_chars = 50", 4, "mix[0].shared_prefixes", "is not read with conversations")]
+    [InlineData("models = []", 1, "mix[0].models", "at least one model")]
+    [InlineData("models = [\"a\", \"\"]", 1, "mix[0].models", "none of them empty")]
+    public void Bad_mix_settings_are_errors_with_their_line(string keys, int line, string key, string message)
     {
         var header = Minimal.Split('\n').Length + 2;
 
@@ -180,6 +209,32 @@ public sealed class ProfileLoaderTests
 
         Assert.Equal(header + line, error.Line);
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Conversation_and_model_keys_bind()
+    {
+        var profile = Assert.IsType<LoadProfile>(ProfileLoader.Parse(Minimal + """
+
+
+            [[mix]]
+            name = "chat"
+            stream = true
+            conversations = 64
+            turn_chars = 800
+            turns = 6
+
+            [[mix]]
+            name = "lora"
+            unique_prompts = true
+            prompt_chars = 400
+            models = ["lora-0", "lora-1"]
+            """, "t", "test").Profile);
+
+        Assert.Equal((64, 800, 6), (profile.Mix[0].Conversations, profile.Mix[0].TurnChars, profile.Mix[0].Turns));
+        Assert.Null(profile.Mix[0].Models);
+        Assert.Equal(["lora-0", "lora-1"], profile.Mix[1].Models!);
+        Assert.Equal(0, profile.Mix[1].Conversations);
     }
 
     [Theory]
