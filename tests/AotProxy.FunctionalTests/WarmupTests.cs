@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
+using AotProxy.Simulator;
 
 namespace AotProxy.FunctionalTests;
 
@@ -91,6 +92,27 @@ public class WarmupTests
         await TestGateway.WaitUntilAsync(async () => (await Fleet.WorkerAsync(gateway, "sim-0")).GetProperty("routable").GetBoolean(), "sim-0 warms up and is routable");
         using var served = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false)));
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task AWorkerAReloadAdds_AnswersItsWarmupBeforeAnyClientRequest()
+    {
+        await using var gateway = await TestGateway.StartAsync(workers: 1, watch: true, warmup: true);
+        await using var added = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-added", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        added.Options.Faults.FirstByteDelay = TimeSpan.FromSeconds(2); // its warm-up takes a while: a window to look into
+
+        var before = gateway.Store.Current.Revision;
+        await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml([.. gateway.Workers, added], warmup: true));
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Store.Current.Revision > before), "the reload is applied");
+        var joining = await Fleet.WorkerAsync(gateway, "sim-added");
+        Assert.True(joining.GetProperty("warming").GetBoolean(), joining.ToString());
+        Assert.False(joining.GetProperty("routable").GetBoolean());
+
+        await TestGateway.WaitUntilAsync(async () => (await Fleet.WorkerAsync(gateway, "sim-added")).GetProperty("routable").GetBoolean(), "sim-added warms up");
+
+        Assert.Equal(1, added.Stats.RequestsTotal); // the warm-up, and nothing before it
+        Assert.Equal(0, (await Fleet.WorkerAsync(gateway, "sim-added")).GetProperty("requests").GetInt64()); // no client request yet
     }
 
     private static async Task<Dictionary<string, JsonElement>> RoutingStatsAsync(HttpClient admin)
