@@ -267,7 +267,16 @@ internal sealed class AdminReports(
                 byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
             }
 
-            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy);
+            var lora = w.Scraped?.Metrics.Lora ?? default;
+            var models = w.MetricsFilter.Models; // the list the masks index
+            return new RoutingWorkerStats(
+                w.Name,
+                byStrategy.Values.Sum(),
+                byStrategy,
+                LoraAdapters.Names(lora.RunningMask, models),
+                LoraAdapters.Names(lora.WaitingMask, models),
+                lora.Reported ? lora.MaxLora : null,
+                w.Affinity.SessionPicks);
         }).ToArray());
 
     public BreakerReport[] Breakers() =>

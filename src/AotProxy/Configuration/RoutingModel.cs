@@ -13,7 +13,8 @@ internal sealed record RoutingModel(
     int VirtualNodes,
     double HashLoadFactor,
     double Epsilon,
-    double LearningRate)
+    double LearningRate,
+    bool SessionAffinity = true) // p2c_kv keeps a conversation on its worker while that worker is not saturated
 {
     // Gauges older than this are stale: three missed scrapes, not one slow one.
     public TimeSpan StaleAfter => MetricsInterval * 3;

@@ -29,7 +29,7 @@ internal sealed class WorkerSet
             }
         }
 
-        Pools = byModel.ToFrozenDictionary(p => p.Key, p => new WorkerPool(p.Key, [.. p.Value]), StringComparer.Ordinal);
+        Pools = byModel.ToFrozenDictionary(p => p.Key, p => new WorkerPool(p.Key, [.. p.Value], LoraAdapter.For(p.Key, [.. p.Value])), StringComparer.Ordinal);
         servedBefore ??= FrozenSet<string>.Empty;
         _served = Pools.Keys.All(servedBefore.Contains) ? servedBefore : servedBefore.Union(Pools.Keys).ToFrozenSet(StringComparer.Ordinal);
     }

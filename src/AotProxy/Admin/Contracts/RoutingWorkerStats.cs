@@ -1,3 +1,12 @@
 namespace AotProxy.Admin.Contracts;
 
-internal sealed record RoutingWorkerStats(string Name, long Decisions, Dictionary<string, long> ByStrategy);
+// Adapters: vllm:lora_requests_info's running and waiting adapters as last scraped, and max_lora
+// (null: the worker reports no LoRA gauge). SessionPicks: p2c_kv picks a conversation kept here.
+internal sealed record RoutingWorkerStats(
+    string Name,
+    long Decisions,
+    Dictionary<string, long> ByStrategy,
+    string[] AdaptersRunning,
+    string[] AdaptersWaiting,
+    int? MaxLora,
+    long SessionPicks);

@@ -65,6 +65,7 @@ internal static class RoutingRules
             routing.VirtualNodes,
             context.NonNegative("routing.hash_load_factor", routing.HashLoadFactor),
             epsilon,
-            learningRate);
+            learningRate,
+            routing.SessionAffinity);
     }
 }

@@ -1,0 +1,75 @@
+using System.Numerics;
+
+namespace AotProxy.Routing;
+
+// p2c_kv for a request that names a LoRA adapter (its pool has a LoraAdapter): a worker that has
+// the adapter loaded, else one with a free adapter slot, else any (the pool holds only workers
+// that serve the adapter). Loading costs vLLM a swap of the adapter's weights (and waits for a
+// slot whose adapter has no running request), so residency ranks before load; a saturated worker
+// (Saturation) ranks after every unsaturated one, so a hot adapter spreads once its worker queues.
+// Among equals, the fewest requests; ties to whichever the scan meets first from a random start.
+// Loaded: in the last fresh scrape's running or waiting adapters, or resident in the gateway's
+// own account (WorkerAffinity), which covers the time between scrapes. Bits only: 0 B per pick.
+internal static class LoraPlacement
+{
+    public static int Pick(WorkerPool pool, in RouteContext context)
+    {
+        var bits = pool.Adapter!.Bits;
+        var workers = pool.Workers;
+        var staleAfter = context.Routing.StaleAfter;
+        var best = -1;
+        var bestRank = int.MaxValue;
+        var bestLoad = double.MaxValue;
+        var start = context.Random.Next(workers.Length);
+        for (var i = 0; i < workers.Length; i++)
+        {
+            var index = (start + i) % workers.Length;
+            if (!context.IsCandidate(workers, index))
+            {
+                continue;
+            }
+
+            var worker = workers[index];
+            var rank = (Saturation.IsSaturated(worker, staleAfter) ? 3 : 0) + Tier(worker, bits[index], staleAfter);
+            var load = worker.Load(staleAfter).Requests;
+            if (rank < bestRank || (rank == bestRank && load < bestLoad))
+            {
+                best = index;
+                bestRank = rank;
+                bestLoad = load;
+            }
+        }
+
+        return best;
+    }
+
+    // 0: the adapter is loaded there; 1: a slot is free; 2: loading it evicts another adapter.
+    internal static int Tier(WorkerState worker, ulong bit, TimeSpan staleAfter)
+    {
+        var scraped = worker.Scraped?.Metrics.Lora ?? default;
+        var lora = worker.IsFresh(staleAfter) ? scraped : default;
+        var resident = worker.Affinity.Resident;
+        if (((resident | lora.RunningMask | lora.WaitingMask) & bit) != 0)
+        {
+            return 0;
+        }
+
+        // Running adapters that are not among the worker's models still hold a slot.
+        var loaded = BitOperations.PopCount(resident | lora.RunningMask) + Math.Max(0, lora.Running - BitOperations.PopCount(lora.RunningMask));
+        return loaded < MaxLora(scraped) ? 1 : 2;
+    }
+
+    // After a pick for an adapter: the worker loads it (WorkerAffinity.Sent).
+    public static void OnPicked(WorkerPool pool, int index, long now)
+    {
+        if (pool.Adapter is { } adapter && adapter.Bits[index] is var bit and not 0)
+        {
+            var worker = pool.Workers[index];
+            worker.Affinity.Sent(bit, MaxLora(worker.Scraped?.Metrics.Lora ?? default), now);
+        }
+    }
+
+    // The last scrape's max_lora, stale or not (it changes only with a restart); vLLM's default
+    // --max-loras, 1, while none told.
+    private static int MaxLora(LoraAdapters lora) => lora.Reported && lora.MaxLora > 0 ? lora.MaxLora : 1;
+}
