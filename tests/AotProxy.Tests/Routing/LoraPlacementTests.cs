@@ -93,14 +93,37 @@ public class LoraPlacementTests
         Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(1, Pick(pool)));
     }
 
+    // Within a rank, a worker where vLLM queues comes last; across ranks, residency decides.
     [Fact]
-    public void Pick_LoadedWorkerQueues_AnUnsaturatedOneWinsThenTheLeastLoaded()
+    public void Pick_LoadedWorkerQueues_AnotherLoadedOneWins_ThenTheQueuingOneBeforeALoad()
     {
         var pool = Fleet(3).Pools["a0"];
-        Scrape(pool.Workers[0], running: 2, waiting: 0, runningAdapters: ["a1", "a2"]);
-        Scrape(pool.Workers[1], running: 6, waiting: 0, runningAdapters: ["a1", "a2"]);
-        Scrape(pool.Workers[2], running: 32, waiting: 1, runningAdapters: ["a0"]);
+        Scrape(pool.Workers[0], running: 0, waiting: 0, runningAdapters: ["a1"]);
+        Scrape(pool.Workers[1], running: 6, waiting: 0, runningAdapters: ["a0"]);
+        Scrape(pool.Workers[2], running: 2, waiting: 1, runningAdapters: ["a0"]);
 
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(1, Pick(pool)));
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(2, Pick(pool, excluded: 1UL << 1)));
+    }
+
+    // With no slot free anywhere, a worker whose resident adapters are idle loads at once; one
+    // whose slots' adapters all run would make the request wait for a slot.
+    [Fact]
+    public void Pick_EvictingAnIdleAdapter_BeatsWaitingForASlot()
+    {
+        var set = Fleet(2);
+        var pool = set.Pools["a0"];
+        Scrape(pool.Workers[0], running: 0, waiting: 0);
+        Scrape(pool.Workers[1], running: 2, waiting: 0, runningAdapters: ["a1", "a2"]);
+        foreach (var adapter in (string[])["a1", "a2"])
+        {
+            LoraPlacement.OnPicked(set.Pools[adapter], 0, _time.GetTimestamp());
+        }
+
+        Assert.Equal((2, 3), (LoraPlacement.Tier(pool.Workers[0], pool.Adapter!.Bits[0], TimeSpan.FromSeconds(1)), LoraPlacement.Tier(pool.Workers[1], pool.Adapter.Bits[1], TimeSpan.FromSeconds(1))));
+        pool.Workers[0].OnRequestStart(); // more in flight than w1 has running: load alone would pick w1
+        pool.Workers[0].OnRequestStart();
+        pool.Workers[0].OnRequestStart();
         Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(0, Pick(pool)));
     }
 
