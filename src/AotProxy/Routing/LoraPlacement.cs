@@ -34,13 +34,13 @@ internal static class LoraPlacement
             }
 
             var worker = workers[index];
-            var rank = (2 * Tier(worker, bits[index], staleAfter)) + (Saturation.IsSaturated(worker, staleAfter) ? 1 : 0);
-            var load = worker.Load(staleAfter).Requests;
-            if (rank < bestRank || (rank == bestRank && load < bestLoad))
+            var load = worker.Load(staleAfter);
+            var rank = (2 * Tier(worker, bits[index], load.Fresh)) + (Saturation.IsSaturated(worker, load) ? 1 : 0);
+            if (rank < bestRank || (rank == bestRank && load.Requests < bestLoad))
             {
                 best = index;
                 bestRank = rank;
-                bestLoad = load;
+                bestLoad = load.Requests;
             }
         }
 
@@ -49,10 +49,11 @@ internal static class LoraPlacement
 
     // 0: the adapter is loaded there; 1: a slot is free; 2: loading it evicts an idle adapter;
     // 3: every slot's adapter has running requests (as last scraped), so it waits for one.
-    internal static int Tier(WorkerState worker, ulong bit, TimeSpan staleAfter)
+    // fresh: whether the worker's last scrape is (its running and waiting adapters count).
+    internal static int Tier(WorkerState worker, ulong bit, bool fresh)
     {
         var scraped = worker.Scraped?.Metrics.Lora ?? default;
-        var lora = worker.IsFresh(staleAfter) ? scraped : default;
+        var lora = fresh ? scraped : default;
         var resident = worker.Affinity.Resident;
         if (((resident | lora.RunningMask | lora.WaitingMask) & bit) != 0)
         {

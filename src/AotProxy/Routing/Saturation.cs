@@ -6,10 +6,9 @@ namespace AotProxy.Routing;
 // sent since the scrape into a free slot starts at once wherever max_concurrency <= max_num_seqs,
 // and counting it as queued would release every busy conversation on each request it sent.
 // Without a fresh scrape, WorkerLoad's own estimate (what exceeds max_concurrency) decides.
+// `load`: the worker's, just read (its Fresh flag saves a second look at the clock).
 internal static class Saturation
 {
-    public static bool IsSaturated(WorkerState worker, TimeSpan staleAfter) =>
-        worker.IsFresh(staleAfter) && worker.Scraped is { } scraped
-            ? scraped.Metrics.Waiting >= 1
-            : worker.Load(staleAfter).Waiting >= 1;
+    public static bool IsSaturated(WorkerState worker, WorkerLoad load) =>
+        load.Fresh && worker.Scraped is { } scraped ? scraped.Metrics.Waiting >= 1 : load.Waiting >= 1;
 }

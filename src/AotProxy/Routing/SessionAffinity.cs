@@ -19,7 +19,8 @@ internal static class SessionAffinity
 
         var index = pool.Sessions.Find(hash);
         var workers = pool.Workers;
-        if (index < 0 || index >= workers.Length || !context.IsCandidate(workers, index) || Saturation.IsSaturated(workers[index], context.Routing.StaleAfter))
+        if (index < 0 || index >= workers.Length || !context.IsCandidate(workers, index)
+            || Saturation.IsSaturated(workers[index], workers[index].Load(context.Routing.StaleAfter)))
         {
             return -1;
         }

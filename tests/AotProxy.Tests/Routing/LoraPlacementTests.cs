@@ -120,7 +120,7 @@ public class LoraPlacementTests
             LoraPlacement.OnPicked(set.Pools[adapter], 0, _time.GetTimestamp());
         }
 
-        Assert.Equal((2, 3), (LoraPlacement.Tier(pool.Workers[0], pool.Adapter!.Bits[0], TimeSpan.FromSeconds(1)), LoraPlacement.Tier(pool.Workers[1], pool.Adapter.Bits[1], TimeSpan.FromSeconds(1))));
+        Assert.Equal((2, 3), (LoraPlacement.Tier(pool.Workers[0], pool.Adapter!.Bits[0], fresh: true), LoraPlacement.Tier(pool.Workers[1], pool.Adapter.Bits[1], fresh: true)));
         pool.Workers[0].OnRequestStart(); // more in flight than w1 has running: load alone would pick w1
         pool.Workers[0].OnRequestStart();
         pool.Workers[0].OnRequestStart();
@@ -144,8 +144,8 @@ public class LoraPlacementTests
         }
 
         Assert.Equal(Bit(worker, "a0") | Bit(worker, "a2"), worker.Affinity.Resident);
-        Assert.Equal(0, LoraPlacement.Tier(worker, Bit(worker, "a0"), TimeSpan.FromSeconds(1)));
-        Assert.Equal(2, LoraPlacement.Tier(worker, Bit(worker, "a1"), TimeSpan.FromSeconds(1)));
+        Assert.Equal(0, LoraPlacement.Tier(worker, Bit(worker, "a0"), fresh: true));
+        Assert.Equal(2, LoraPlacement.Tier(worker, Bit(worker, "a1"), fresh: true));
         Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(0, Pick(set.Pools["a2"])));
         Assert.All(Enumerable.Range(0, 10), _ => Assert.Equal(1, Pick(set.Pools["a1"]))); // w1: a free slot
     }
