@@ -56,20 +56,11 @@ public class AffinityPickBenchmarks
 
     // The peer: p2c_kv over the base model, no prefix, no session.
     [Benchmark(Baseline = true)]
-    public int Plain() => Pick(_base, default);
+    public int Plain() => WorkerPickBenchmarks.Pick(_router, _base, _snapshot, default);
 
     [Benchmark]
-    public int Adapter() => Pick(_adapter, default);
+    public int Adapter() => WorkerPickBenchmarks.Pick(_router, _adapter, _snapshot, default);
 
     [Benchmark]
-    public int Session() => Pick(_base, _session);
-
-    private int Pick(WorkerPool pool, RouteRequest request)
-    {
-        ulong tried = 0;
-        var slot = default(WorkerSlot);
-        var picked = _router.Pick(pool, _snapshot, request, ref tried, ref slot, out _) is { } worker ? Array.IndexOf(pool.Workers, worker) : -1;
-        slot.Release();
-        return picked;
-    }
+    public int Session() => WorkerPickBenchmarks.Pick(_router, _base, _snapshot, _session);
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using AotProxy.Routing.Policies;
 
 namespace AotProxy.Routing;
 
@@ -7,8 +8,8 @@ namespace AotProxy.Routing;
 // room, else any (the pool holds only workers that serve the adapter). Loading costs vLLM a swap
 // of the adapter's weights, evicts an adapter another request may want next, and, with every
 // slot's adapter running, waits for one; so residency ranks before load. Within a rank, a
-// saturated worker (Saturation) comes last, then the fewest requests; ties to whichever the scan
-// meets first from a random start. A hot adapter spreads once its workers' slots (max_concurrency,
+// saturated worker (Saturation) comes last, then the fewest requests, then the fewest in flight
+// (LowestScan). A hot adapter spreads once its workers' slots (max_concurrency,
 // a candidate's bound) are taken. Measured (LoraRoutingTests, 8 adapters on 4 simulated workers
 // x 2 slots, 160 requests): ranking saturation before residency made 47-62 loads, this 8-9,
 // least_queue 117-130.
@@ -16,36 +17,16 @@ namespace AotProxy.Routing;
 // own account (WorkerAffinity), which covers the time between scrapes. Bits only: 0 B per pick.
 internal static class LoraPlacement
 {
-    public static int Pick(WorkerPool pool, in RouteContext context)
+    // A rank outweighs any count of requests a worker holds.
+    private const double RankWeight = 1e9;
+
+    public static int Pick(WorkerPool pool, in RouteContext context) => LowestScan.Pick(pool, context, static (pool, index, context) =>
     {
-        var bits = pool.Adapter!.Bits;
-        var workers = pool.Workers;
-        var staleAfter = context.Routing.StaleAfter;
-        var best = -1;
-        var bestRank = int.MaxValue;
-        var bestLoad = double.MaxValue;
-        var start = context.Random.Next(workers.Length);
-        for (var i = 0; i < workers.Length; i++)
-        {
-            var index = (start + i) % workers.Length;
-            if (!context.IsCandidate(workers, index))
-            {
-                continue;
-            }
-
-            var worker = workers[index];
-            var load = worker.Load(staleAfter);
-            var rank = (2 * Tier(worker, bits[index], load.Fresh)) + (Saturation.IsSaturated(worker, load) ? 1 : 0);
-            if (rank < bestRank || (rank == bestRank && load.Requests < bestLoad))
-            {
-                best = index;
-                bestRank = rank;
-                bestLoad = load.Requests;
-            }
-        }
-
-        return best;
-    }
+        var worker = pool.Workers[index];
+        var load = worker.Load(context.Routing.StaleAfter);
+        var rank = (2 * Tier(worker, pool.Adapter!.Bits[index], load.Fresh)) + (Saturation.IsSaturated(worker, load) ? 1 : 0);
+        return (rank * RankWeight) + load.Requests;
+    });
 
     // 0: the adapter is loaded there; 1: a slot is free; 2: loading it evicts an idle adapter;
     // 3: every slot's adapter has running requests (as last scraped), so it waits for one.
