@@ -17,9 +17,9 @@ internal static class SessionAffinity
             return -1;
         }
 
-        var index = pool.Sessions.Find(hash);
+        var index = IndexOf(pool.Workers, pool.Sessions.Find(hash));
         var workers = pool.Workers;
-        if (index < 0 || index >= workers.Length || !context.IsCandidate(workers, index)
+        if (index < 0 || !context.IsCandidate(workers, index)
             || Saturation.IsSaturated(workers[index], workers[index].Load(context.Routing.StaleAfter)))
         {
             return -1;
@@ -33,7 +33,20 @@ internal static class SessionAffinity
     {
         if (request.SessionHash != 0 && routing.SessionAffinity)
         {
-            pool.Sessions.Record(request.SessionHash, index, now);
+            pool.Sessions.Record(request.SessionHash, pool.Workers[index], now);
         }
+    }
+
+    private static int IndexOf(WorkerState[] workers, WorkerState? worker)
+    {
+        for (var i = 0; worker is not null && i < workers.Length; i++)
+        {
+            if (ReferenceEquals(workers[i], worker))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 }

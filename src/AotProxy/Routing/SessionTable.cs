@@ -1,7 +1,8 @@
 namespace AotProxy.Routing;
 
-// A pool's conversations: session hash -> the pool index of the worker that served its last turn,
-// and when. Bounded: 4,096 slots in 2-way sets, written on the hot path without a lock. A new
+// A model's conversations: session hash -> the worker that served its last turn, and when. It
+// outlives its pool (WorkerSet hands it to the next pool of the model), so a reload or a discovery
+// that rebuilds the pools does not forget a conversation. Bounded: 4,096 slots in 2-way sets, written on the hot path without a lock. A new
 // session takes the way used longer ago, so an active conversation is not pushed out by one that
 // went quiet; past 4,096 concurrent conversations the oldest lose their affinity (their next turn
 // is placed by load and remembered again). A torn write can at worst misplace one turn.
@@ -10,11 +11,11 @@ internal sealed class SessionTable
     public const int Slots = 4096;
 
     private readonly ulong[] _hashes = new ulong[Slots];
-    private readonly int[] _workers = new int[Slots];
+    private readonly WorkerState?[] _workers = new WorkerState?[Slots];
     private readonly long[] _usedAt = new long[Slots];
 
-    // The worker's pool index, or -1.
-    public int Find(ulong hash)
+    // The worker, or null.
+    public WorkerState? Find(ulong hash)
     {
         var set = Set(hash);
         for (var slot = set; slot < set + 2; slot++)
@@ -25,10 +26,10 @@ internal sealed class SessionTable
             }
         }
 
-        return -1;
+        return null;
     }
 
-    public void Record(ulong hash, int worker, long now)
+    public void Record(ulong hash, WorkerState worker, long now)
     {
         var set = Set(hash);
         var slot = Volatile.Read(ref _hashes[set]) == hash ? set

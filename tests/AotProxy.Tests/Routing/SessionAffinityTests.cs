@@ -115,15 +115,16 @@ public class SessionAffinityTests
     {
         var table = new SessionTable();
         const int sessions = 3 * SessionTable.Slots;
+        var workers = new TestPool(7).Workers;
         for (var i = 1; i <= sessions; i++)
         {
-            table.Record((ulong)i, i % 7, i);
+            table.Record((ulong)i, workers[i % 7], i);
         }
 
-        var found = Enumerable.Range(1, sessions).Count(i => table.Find((ulong)i) >= 0);
+        var found = Enumerable.Range(1, sessions).Count(i => table.Find((ulong)i) is not null);
         Assert.InRange(found, SessionTable.Slots / 2, SessionTable.Slots);
-        Assert.Equal(sessions % 7, table.Find(sessions));
-        Assert.Equal(-1, table.Find(sessions + 1));
+        Assert.Same(workers[sessions % 7], table.Find(sessions));
+        Assert.Null(table.Find(sessions + 1));
     }
 
     // Three sessions in one 2-way set: the third replaces the one used longer ago.
@@ -147,12 +148,27 @@ public class SessionAffinityTests
         }
 
         var table = new SessionTable();
+        var workers = new TestPool(3).Workers;
         var (active, quiet, fresh) = (sameSet[0], sameSet[1], sameSet[2]);
-        table.Record(active, 1, now: 1);
-        table.Record(quiet, 2, now: 2);
-        table.Record(active, 1, now: 3);
-        table.Record(fresh, 3, now: 4);
+        table.Record(active, workers[0], now: 1);
+        table.Record(quiet, workers[1], now: 2);
+        table.Record(active, workers[0], now: 3);
+        table.Record(fresh, workers[2], now: 4);
 
-        Assert.Equal((1, -1, 3), (table.Find(active), table.Find(quiet), table.Find(fresh)));
+        Assert.Equal([workers[0], null, workers[2]], [table.Find(active), table.Find(quiet), table.Find(fresh)]);
+    }
+
+    // Discovery or a reload rebuilds the pools: the conversations carry over.
+    [Fact]
+    public void Rebuild_KeepsTheConversations()
+    {
+        var workers = new TestPool(3).Workers;
+        var set = new WorkerSet(workers);
+        set.Pools["m"].Sessions.Record(Session, workers[2], now: 1);
+
+        var rebuilt = WorkerRegistry.Rebuild(set);
+
+        Assert.NotSame(set.Pools["m"], rebuilt.Pools["m"]);
+        Assert.Same(workers[2], rebuilt.Pools["m"].Sessions.Find(Session));
     }
 }
