@@ -43,21 +43,21 @@ public class WorkerPickBenchmarks
     }
 
     [Benchmark]
-    public int P2c() => Pick(_p2c, default);
+    public int P2c() => Pick(_router, _pool, _p2c, default);
 
     // With a prefix: every candidate's prefix table is probed, and the pick is recorded.
     [Benchmark]
-    public int P2cWithPrefix() => Pick(_p2c, new RouteRequest(0x5EED, 0x5EED));
+    public int P2cWithPrefix() => Pick(_router, _pool, _p2c, new RouteRequest(0x5EED, 0x5EED));
 
     [Benchmark]
-    public int RoundRobin() => Pick(_roundRobin, default);
+    public int RoundRobin() => Pick(_router, _pool, _roundRobin, default);
 
     // The index of the picked worker, -1 for none. The pick takes a slot on it; the attempt's end gives it back.
-    private int Pick(GatewaySnapshot snapshot, RouteRequest request)
+    internal static int Pick(Router router, WorkerPool pool, GatewaySnapshot snapshot, RouteRequest request)
     {
         ulong tried = 0;
         var slot = default(WorkerSlot);
-        var picked = _router.Pick(_pool, snapshot, request, ref tried, ref slot, out _) is { } worker ? Array.IndexOf(_pool.Workers, worker) : -1;
+        var picked = router.Pick(pool, snapshot, request, ref tried, ref slot, out _) is { } worker ? Array.IndexOf(pool.Workers, worker) : -1;
         slot.Release();
         return picked;
     }

@@ -91,8 +91,12 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
 
         if (request.Model is { } model && !string.Equals(model, options.Model, StringComparison.Ordinal))
         {
-            await HttpResponses.SendErrorAsync(context, StatusCodes.Status404NotFound, "NotFoundError", $"The model `{model}` does not exist.", "model").ConfigureAwait(false);
-            return;
+            request.Adapter = options.LoraModules.IndexOf(model);
+            if (request.Adapter < 0)
+            {
+                await HttpResponses.SendErrorAsync(context, StatusCodes.Status404NotFound, "NotFoundError", $"The model `{model}` does not exist.", "model").ConfigureAwait(false);
+                return;
+            }
         }
 
         var maxTokens = kind == RequestKind.Embedding ? 0 : request.ResolveMaxTokens(options.DefaultMaxTokens);

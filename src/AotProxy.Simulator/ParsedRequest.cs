@@ -7,6 +7,9 @@ internal sealed class ParsedRequest
 
     public string? Model { get; set; }
 
+    // The LoRA adapter it names: an index into SimulatorOptions.LoraModules; -1 for the base model.
+    public int Adapter { get; set; } = -1;
+
     // Estimated as ceil(bytes / 4) of the rendered prompt, see RequestParser.
     public int PromptTokens { get; set; }
 

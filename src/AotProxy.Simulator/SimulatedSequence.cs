@@ -16,8 +16,9 @@ internal sealed class SimulatedSequence
 
     private volatile SequenceState _state = SequenceState.Waiting;
 
-    public SimulatedSequence(int promptTokens, ulong[] blockHashes, int plannedTokens, long arrivedAt, int priority = 0)
+    public SimulatedSequence(int promptTokens, ulong[] blockHashes, int plannedTokens, long arrivedAt, int priority = 0, int adapter = -1)
     {
+        Adapter = adapter;
         PromptTokens = promptTokens;
         BlockHashes = blockHashes;
         PlannedTokens = plannedTokens;
@@ -37,6 +38,9 @@ internal sealed class SimulatedSequence
 
     // The request's `priority`; orders the waiting queue under SchedulingPolicy.Priority.
     public int Priority { get; }
+
+    // Its LoRA adapter (LoraSlots), -1 for none.
+    public int Adapter { get; }
 
     public ChannelReader<int> Progress => _progress.Reader;
 

@@ -108,7 +108,7 @@ internal sealed class SimulatorApplication : IAsyncDisposable
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
         using (var writer = new System.Text.Json.Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
         {
-            ModelListJson.Write(writer, _options.Model, _options.TimeProvider.GetUtcNow().ToUnixTimeSeconds(), _options.MaxModelLen);
+            ModelListJson.Write(writer, _options.Model, _options.TimeProvider.GetUtcNow().ToUnixTimeSeconds(), _options.MaxModelLen, _options.LoraModules);
         }
 
         return HttpResponses.SendAsync(context, StatusCodes.Status200OK, HttpResponses.Json, buffer.WrittenMemory);

@@ -34,6 +34,7 @@ internal sealed class SimulatorControl(SimulatorOptions options, SimulatorStats 
             writer.WriteNumber("preemptions"u8, stats.Preemptions);
             writer.WriteNumber("rate_limited"u8, stats.RateLimited);
             writer.WriteNumber("queue_full"u8, stats.QueueFull);
+            writer.WriteNumber("lora_loads"u8, stats.LoraLoads);
             writer.WriteNumber("max_in_engine"u8, stats.MaxInEngine);
             writer.WriteNumber("used_blocks"u8, stats.UsedBlocks);
             writer.WriteNumber("kv_cache_usage"u8, stats.KvCacheUsage);

@@ -31,6 +31,9 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     private readonly LinkedList<SimulatedSequence> _waiting = new();
     private readonly List<(SimulatedSequence Sequence, int Tokens)> _scheduled = [];
     private readonly PrefixCache _prefixCache;
+    private readonly LoraSlots _lora;
+    private readonly IReadOnlyList<string> _loraModules;
+    private readonly double _loraLoadSeconds;
     private readonly SimulatorStats _stats;
     private readonly TimeProvider _time;
     private readonly int _maxNumSeqs;
@@ -61,6 +64,9 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         _decodeTokensPerSecond = options.DecodeTokensPerSecond * options.SpeedFactor;
         _byPriority = options.SchedulingPolicy == SchedulingPolicy.Priority;
         _prefixCache = new PrefixCache(options.NumGpuBlocks);
+        _loraModules = options.LoraModules;
+        _lora = new LoraSlots(_loraModules.Count, options.MaxLoras);
+        _loraLoadSeconds = options.LoraLoad.TotalSeconds;
         CreatedUnixSeconds = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         IterationTokens = new PrometheusHistogram(IterationTokenBuckets);
         TimeToFirstToken = new PrometheusHistogram(TimeToFirstTokenBuckets);
@@ -106,7 +112,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
                 return false;
             }
 
-            sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority);
+            sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority, request.Adapter);
             sequence.WaitingNode = _byPriority ? InsertByPriority(sequence) : _waiting.AddLast(sequence);
             PublishState();
             _wake?.TrySetResult();
@@ -126,6 +132,18 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         }
 
         return sum;
+    }
+
+    // vllm:lora_requests_info's labels: the adapters of running and of waiting requests, each
+    // list comma-separated in first-seen order, as vLLM joins its dicts' keys.
+    public (string Running, string Waiting) LoraAdapters()
+    {
+        lock (_gate)
+        {
+            var running = _loraModules.Where((_, i) => _lora.HasRunning(i));
+            var waiting = _waiting.Where(s => s.Adapter >= 0).Select(s => _loraModules[s.Adapter]).Distinct();
+            return (string.Join(',', running), string.Join(',', waiting));
+        }
     }
 
     // Frees the slot and blocks at once: vLLM aborts a request as soon as its client disconnects.
@@ -233,7 +251,8 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     // budget, a prefill as much of its prompt as fits), taking blocks as they grow and preempting
     // the newest running sequence when blocks run out; then the waiting queue in its order (FIFO,
     // or by priority), unless this step preempted. The head of the queue waits for slots and
-    // blocks: nobody overtakes it.
+    // blocks: nobody overtakes it, except past a request whose LoRA adapter has no slot (LoraSlots),
+    // which vLLM skips. Each adapter loaded in the step adds the swap cost to it.
     private double ScheduleStep()
     {
         _scheduled.Clear();
@@ -263,9 +282,18 @@ internal sealed class SimulatorEngine : IAsyncDisposable
             }
         }
 
-        while (!preempted && budget > 0 && _running.Count < _maxNumSeqs && _waiting.First is { } head)
+        var loads = 0;
+        var node = _waiting.First;
+        while (!preempted && budget > 0 && _running.Count < _maxNumSeqs && node is not null)
         {
-            var sequence = head.Value;
+            var sequence = node.Value;
+            var next = node.Next;
+            if (!_lora.CanRun(sequence.Adapter))
+            {
+                node = next; // every adapter slot is busy: vLLM skips the request and goes on
+                continue;
+            }
+
             var cachedBlocks = _prefixCache.Match(sequence.BlockHashes);
             // At least the last prompt token is always computed: its logits give the first new token.
             var cached = Math.Min(cachedBlocks * _blockSize, sequence.Context - 1);
@@ -276,8 +304,15 @@ internal sealed class SimulatorEngine : IAsyncDisposable
                 break;
             }
 
-            _waiting.RemoveFirst();
+            _waiting.Remove(node);
+            node = next;
             sequence.WaitingNode = null;
+            if (_lora.Start(sequence.Adapter))
+            {
+                loads++;
+                _stats.AddLoraLoad();
+            }
+
             sequence.State = SequenceState.Running;
             sequence.Computed = cached;
             sequence.HeldBlocks = blocks;
@@ -303,7 +338,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         }
 
         IterationTokens.Observe(_maxNumBatchedTokens - budget);
-        return StepSeconds(prefillTokens, decoding, _prefillTokensPerSecond, _decodeTokensPerSecond);
+        return StepSeconds(prefillTokens, decoding, _prefillTokensPerSecond, _decodeTokensPerSecond) + (loads * _loraLoadSeconds);
     }
 
     private bool TryGrow(SimulatedSequence sequence, int tokens, ref bool preempted)
@@ -420,6 +455,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
     private void Release(SimulatedSequence sequence)
     {
+        _lora.Stop(sequence.Adapter);
         _usedBlocks -= sequence.HeldBlocks;
         sequence.HeldBlocks = 0;
     }

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace AotProxy.Simulator;
 
 // Read once when a worker starts, except Faults, which the engine and handler read on every request.
@@ -65,6 +67,17 @@ public sealed class SimulatorOptions
 
     public SimulatorFaults Faults { get; } = new();
 
+    // vLLM's --lora-modules: the LoRA adapters served on top of Model, by name. Listed in
+    // /v1/models with Model as parent, accepted as a request's `model`.
+    public ImmutableArray<string> LoraModules { get; set; } = [];
+
+    // vLLM's --max-loras: adapters resident at once (LoraSlots).
+    public int MaxLoras { get; set; } = 1;
+
+    // The swap cost of loading an adapter that is not resident. 150 ms: a rank-16 adapter of an
+    // 8B model (~50 MB) read from the host's page cache and copied to the GPU.
+    public TimeSpan LoraLoad { get; set; } = TimeSpan.FromMilliseconds(150);
+
     // Tokens one sequence may hold: the KV budget, capped at Llama 3.1's 128k context.
     internal int MaxModelLen => (int)Math.Min((long)NumGpuBlocks * BlockSize, 131_072);
 
@@ -98,6 +111,17 @@ public sealed class SimulatorOptions
         }
 
         ArgumentNullException.ThrowIfNull(TimeProvider);
+        if (LoraModules.IsDefault)
+        {
+            throw new ArgumentException("LoRA modules must not be default.", nameof(LoraModules));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxLoras, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(LoraLoad, TimeSpan.Zero);
+        if (LoraModules.Any(string.IsNullOrWhiteSpace) || LoraModules.Contains(Model) || LoraModules.Distinct().Count() != LoraModules.Length)
+        {
+            throw new ArgumentException("LoRA modules must be distinct, non-empty names other than the model's.", nameof(LoraModules));
+        }
     }
 
     private static void ThrowIfNotPositive(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)

@@ -18,6 +18,7 @@ public sealed class SimulatorStats
     private long _preemptions;
     private long _rateLimited;
     private long _queueFull;
+    private long _loraLoads;
     private volatile int _maxInEngine;
     private volatile int _running;
     private volatile int _waiting;
@@ -67,6 +68,9 @@ public sealed class SimulatorStats
     // within the worker's capacity never earns.
     public long QueueFull => Interlocked.Read(ref _queueFull);
 
+    // LoRA adapters loaded into a slot since start (LoraSlots): each one cost its step the swap.
+    public long LoraLoads => Interlocked.Read(ref _loraLoads);
+
     // The most requests the engine held at once, running and waiting: what the worker was asked
     // to carry at its busiest.
     public int MaxInEngine => _maxInEngine;
@@ -102,6 +106,8 @@ public sealed class SimulatorStats
     internal void AddRateLimited() => Interlocked.Increment(ref _rateLimited);
 
     internal void AddQueueFull() => Interlocked.Increment(ref _queueFull);
+
+    internal void AddLoraLoad() => Interlocked.Increment(ref _loraLoads);
 
     internal void SetEngineState(int running, int waiting, int usedBlocks)
     {

@@ -73,6 +73,7 @@ internal sealed class VllmMetricsWriter(SimulatorOptions options, SimulatorStats
         Gauge(text, "vllm:iteration_tokens_total_created", "Histogram of number of tokens per engine_step.", labels, created);
         Histogram(text, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", "engine=\"0\",", model, engine.TimeToFirstToken);
         Gauge(text, "vllm:time_to_first_token_seconds_created", "Histogram of time to first token in seconds.", labels, created);
+        WriteLoraInfo(text);
 
         PrometheusText.Family(text, "vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
         PrometheusText.Sample(
@@ -117,7 +118,26 @@ internal sealed class VllmMetricsWriter(SimulatorOptions options, SimulatorStats
         PrometheusText.Sample(text, "vllm:request_success_total", $"finished_reason=\"stop\",{labels}", stats.FinishedStop);
         PrometheusText.Sample(text, "vllm:request_success_total", $"finished_reason=\"length\",{labels}", stats.FinishedLength);
         Histogram(text, "vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", string.Empty, labels, engine.IterationTokens);
+        WriteLoraInfo(text);
         return text.ToString();
+    }
+
+    // vLLM writes it only with LoRA enabled: labels in prometheus_client's order, the value the
+    // time of the update (set_to_current_time).
+    private void WriteLoraInfo(StringBuilder text)
+    {
+        if (options.LoraModules.IsEmpty)
+        {
+            return;
+        }
+
+        var (running, waiting) = engine.LoraAdapters();
+        Gauge(
+            text,
+            "vllm:lora_requests_info",
+            "Running stats on lora requests.",
+            $"max_lora=\"{options.MaxLoras}\",{PrometheusText.Label("running_lora_adapters", running)},{PrometheusText.Label("waiting_lora_adapters", waiting)}",
+            options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
     }
 
     private static void WriteProcessFamilies(StringBuilder text, double created)

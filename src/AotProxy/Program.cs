@@ -55,6 +55,7 @@ static int Usage(TextWriter writer, int exitCode)
                    [--prefill-tps N] [--max-num-seqs N] [--max-num-queued-reqs N] [--metrics v0|v1] [--speed F]
                    [--max-num-queued-tokens N] [--num-gpu-blocks N] [--block-size N] [--max-num-batched-tokens N]
                    [--scheduling-policy fcfs|priority] [--rpm N] [--tpm N] [--otlp-traces-endpoint URL]
+                   [--lora-modules A,B] [--max-loras N] [--lora-load-ms N]
                                                 one simulated vLLM worker, until SIGTERM
           aotproxy status | workers | queues | cluster [--json]
                                                 read the admin API (--admin URL, --token T): tables

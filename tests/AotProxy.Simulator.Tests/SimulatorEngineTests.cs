@@ -207,7 +207,7 @@ public sealed class SimulatorEngineTests
         Assert.Equal((0, 0, 0), (stats.Running, stats.Waiting, stats.UsedBlocks));
     }
 
-    private static (SimulatorEngine Engine, SimulatorStats Stats, FakeTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
+    internal static (SimulatorEngine Engine, SimulatorStats Stats, FakeTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
     {
         var time = new FakeTimeProvider();
         var options = new SimulatorOptions { TimeProvider = time, DecodeTokensPerSecond = 100, PrefillTokensPerSecond = 20_000 };
@@ -217,7 +217,7 @@ public sealed class SimulatorEngineTests
         return (new SimulatorEngine(options, stats), stats, time);
     }
 
-    private static ParsedRequest Prompt(int tokens, ulong salt)
+    internal static ParsedRequest Prompt(int tokens, ulong salt)
     {
         var hashes = new ulong[tokens / 16];
         for (var i = 0; i < hashes.Length; i++)
@@ -229,7 +229,7 @@ public sealed class SimulatorEngineTests
     }
 
     // Advances simulated time one decode step at a time, yielding real time so the engine loop runs.
-    private static async Task<bool> StepUntilAsync(FakeTimeProvider time, Func<bool> condition)
+    internal static async Task<bool> StepUntilAsync(FakeTimeProvider time, Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (!condition())

@@ -268,7 +268,18 @@ internal sealed class AdminReports(
                 byStrategy[RoutingStrategyNames.All[i]] = w.Decisions(i);
             }
 
-            return new RoutingWorkerStats(w.Name, byStrategy.Values.Sum(), byStrategy, w.PushBacks, w.Warming);
+            var lora = w.Scraped?.Metrics.Lora ?? default;
+            var models = w.MetricsFilter.Models; // the list the masks index
+            return new RoutingWorkerStats(
+                w.Name,
+                byStrategy.Values.Sum(),
+                byStrategy,
+                LoraAdapters.Names(lora.RunningMask, models),
+                LoraAdapters.Names(lora.WaitingMask, models),
+                lora.Reported ? lora.MaxLora : null,
+                w.Affinity.SessionPicks,
+                w.PushBacks,
+                w.Warming);
         }).ToArray());
 
     public BreakerReport[] Breakers() =>

@@ -62,7 +62,8 @@ internal static class SimulateCommand
         }
 
         if (args.FirstUnknownOption("listen", "model", "name", "decode-tps", "prefill-tps", "max-num-seqs", "max-num-queued-reqs", "max-num-waiting", "max-num-queued-tokens", "num-gpu-blocks", "block-size",
-                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm", "otlp-traces-endpoint") is { } unknown)
+                "max-num-batched-tokens", "speed", "metrics", "scheduling-policy", "rpm", "tpm", "otlp-traces-endpoint",
+                "lora-modules", "max-loras", "lora-load-ms") is { } unknown)
         {
             error = $"simulate has no option --{unknown}; see aotproxy --help";
             return false;
@@ -173,6 +174,11 @@ internal static class SimulateCommand
         options.BlockSize = blockSize;
         options.MaxNumBatchedTokens = batched;
 
+        if (!TryLora(args, options, ref error))
+        {
+            return false;
+        }
+
         // A hosted API's limits: 429 above them (SimulatedRateLimit); the gateway's [[workers]] rpm/tpm
         // keys pace against exactly these. 1,000,000,000 is the gateway's own per-minute ceiling.
         if (!TryLong(args, "rpm", options.RequestsPerMinute, out var rpm, ref error)
@@ -235,6 +241,33 @@ internal static class SimulateCommand
             options.OtlpTracesEndpoint = OtlpUrl.Traces(url);
         }
 
+        return true;
+    }
+
+    // vLLM's --lora-modules (names here, comma-separated), --max-loras and the swap cost.
+    // 1,024 adapter slots and a 10-minute load are beyond any real deployment.
+    private static bool TryLora(CliArgs args, SimulatorOptions options, ref string error)
+    {
+        if (args.Option("lora-modules") is { } modules)
+        {
+            string[] names = [.. modules.Split(',', StringSplitOptions.TrimEntries)];
+            if (names.Any(n => n.Length == 0) || names.Distinct(StringComparer.Ordinal).Count() != names.Length || names.Contains(options.Model))
+            {
+                error = $"--lora-modules takes distinct adapter names separated by commas, none the --model (got \"{modules}\")";
+                return false;
+            }
+
+            options.LoraModules = [.. names];
+        }
+
+        if (!TryInt(args, "max-loras", 1, 1024, options.MaxLoras, out var maxLoras, ref error)
+            || !TryInt(args, "lora-load-ms", 0, 600_000, (int)options.LoraLoad.TotalMilliseconds, out var loadMs, ref error))
+        {
+            return false;
+        }
+
+        options.MaxLoras = maxLoras;
+        options.LoraLoad = TimeSpan.FromMilliseconds(loadMs);
         return true;
     }
 

@@ -41,6 +41,10 @@ internal sealed record RoutingConfig
     // consistent_hash: the key is this header, else the body's `user`, else the prompt prefix.
     public string HashHeader { get; init; } = "x-session-id";
 
+    // p2c_kv: a conversation (hash_header, else `user`) stays on its worker while that worker is
+    // not saturated, where its growing prompt is cached.
+    public bool SessionAffinity { get; init; } = true;
+
     public int VirtualNodes { get; init; } = 150;
 
     // Bounded load: a worker above (1 + hash_load_factor) x the mean in-flight is skipped.

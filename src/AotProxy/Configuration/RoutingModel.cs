@@ -14,7 +14,8 @@ internal sealed record RoutingModel(
     double HashLoadFactor,
     double Epsilon,
     double LearningRate,
-    bool Warmup = false)    // [routing] warmup (the file's default is on; a snapshot built in code has it off)
+    bool Warmup = false,    // [routing] warmup (the file's default is on; a snapshot built in code has it off)
+    bool SessionAffinity = true) // p2c_kv keeps a conversation on its worker while that worker is not saturated
 {
     // Gauges older than this are stale: three missed scrapes, not one slow one.
     public TimeSpan StaleAfter => MetricsInterval * 3;

@@ -46,7 +46,8 @@ internal sealed class ForwardingStage(
         // too (a silent worker is failed over while nothing reached the client); JSON answers get
         // activity_timeout, the whole prefill and decode of a long answer.
         var idleTimeout = request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
-        var route = new RouteRequest(request.Inspected.PrefixHash, AffinityKey(context, snapshot.Routing, request.Inspected));
+        var session = SessionHash(context, snapshot.Routing, request.Inspected);
+        var route = new RouteRequest(request.Inspected.PrefixHash, session != 0 ? session : request.Inspected.PrefixHash, session);
         retryBudget.OnRequest();
         ulong tried = 0;
         ForwardResult result = default;
@@ -274,14 +275,15 @@ internal sealed class ForwardingStage(
         _ => AttemptOutcome.UpstreamFailed,
     };
 
-    // consistent_hash's key: the configured header, else the body's `user`, else the prompt prefix.
-    private static ulong AffinityKey(HttpContext context, RoutingModel routing, in InspectedRequest inspected)
+    // The conversation: the configured header, else the body's `user`; 0 for neither. It is also
+    // consistent_hash's key, which falls back to the prompt prefix.
+    private static ulong SessionHash(HttpContext context, RoutingModel routing, in InspectedRequest inspected)
     {
         if (routing.HashHeader.Length > 0 && context.Request.Headers.TryGetValue(routing.HashHeader, out var header) && header.Count > 0 && !string.IsNullOrEmpty(header[0]))
         {
             return StableHash.Of(header[0].AsSpan());
         }
 
-        return inspected.UserHash != 0 ? inspected.UserHash : inspected.PrefixHash;
+        return inspected.UserHash;
     }
 }

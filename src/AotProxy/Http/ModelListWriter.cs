@@ -6,13 +6,14 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Http;
 
 // GET /v1/models: the models the caller may use, merged across workers, in OpenAI's shape.
+// A LoRA adapter keeps the root and parent its worker listed.
 // `created` is the time of the answer, as vLLM writes it (its ModelCard's default).
 internal static class ModelListWriter
 {
     public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant, TimeProvider time)
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var models = workers.Pools.Keys.Where(tenant.AllowsModel).Order(StringComparer.Ordinal);
+        var models = workers.Pools.Values.Where(p => tenant.AllowsModel(p.Model)).OrderBy(p => p.Model, StringComparer.Ordinal);
         var response = context.Response;
         response.ContentType = "application/json";
         using (var json = new Utf8JsonWriter(response.BodyWriter))
@@ -20,13 +21,20 @@ internal static class ModelListWriter
             json.WriteStartObject();
             json.WriteString("object"u8, "list"u8);
             json.WriteStartArray("data"u8);
-            foreach (var model in models)
+            foreach (var pool in models)
             {
                 json.WriteStartObject();
-                json.WriteString("id"u8, model);
+                json.WriteString("id"u8, pool.Model);
                 json.WriteString("object"u8, "model"u8);
                 json.WriteNumber("created"u8, created);
                 json.WriteString("owned_by"u8, "aotproxy"u8);
+                if (pool.Adapter is { } adapter)
+                {
+                    // As vLLM lists an adapter, so clients can tell it from a base model.
+                    json.WriteString("root"u8, adapter.Root ?? pool.Model);
+                    json.WriteString("parent"u8, adapter.Parent);
+                }
+
                 json.WriteEndObject();
             }
 

@@ -31,8 +31,10 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             }
 
             var models = await FetchAsync(worker, cancellationToken).ConfigureAwait(false);
-            if (models is { } found && !found.SequenceEqual(worker.DiscoveredModels))
+            if (models is { } listed && !(listed.Select(m => m.Id).SequenceEqual(worker.DiscoveredModels) && Adapters(listed).SequenceEqual(worker.DiscoveredAdapters)))
             {
+                ImmutableArray<string> found = [.. listed.Select(m => m.Id)];
+                worker.DiscoveredAdapters = Adapters(listed); // before the models: the set they rebuild reads both
                 worker.DiscoveredModels = found;
 #pragma warning disable CA1873 // boxing the list once per discovery (every 30 s) is not worth a guard
                 RoutingLog.ModelsDiscovered(logger, worker.Name, found);
@@ -74,7 +76,9 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
         }
     }
 
-    private async Task<ImmutableArray<string>?> FetchAsync(WorkerState worker, CancellationToken cancellationToken)
+    private static ImmutableArray<ListedModel> Adapters(ImmutableArray<ListedModel> listed) => [.. listed.Where(m => m.IsAdapter)];
+
+    private async Task<ImmutableArray<ListedModel>?> FetchAsync(WorkerState worker, CancellationToken cancellationToken)
     {
         try
         {
@@ -94,13 +98,13 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
                 return null;
             }
 
-            if (!ModelListReader.TryReadIds(body, out var ids))
+            if (!ModelListReader.TryRead(body, out var models))
             {
                 RoutingLog.DiscoveryFailed(logger, worker.Name, "the body is not a model list");
                 return null;
             }
 
-            return ids;
+            return models;
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
         {

@@ -46,10 +46,14 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger, b
             permit = slot.TakePermit();
             tried = context.Excluded;
             worker.CountDecision(strategy);
+            var now = time.GetTimestamp();
             if (request.PrefixHash != 0)
             {
-                worker.Prefixes.Record(request.PrefixHash, time.GetTimestamp());
+                worker.Prefixes.Record(request.PrefixHash, now);
             }
+
+            SessionAffinity.OnPicked(pool, index, request, snapshot.Routing, now);
+            LoraPlacement.OnPicked(pool, index, now);
 
             return worker;
         }

@@ -40,6 +40,8 @@ internal struct VllmMetricsReader
     private int _gpuKvCount;
     private long _numGpuBlocks;
     private int _blockSize;
+    private LoraAdapters _lora;
+    private double _loraAt;
     private int _otherModel;
     private int _seen;
     private int _samples;
@@ -71,7 +73,8 @@ internal struct VllmMetricsReader
                 _samples,
                 _invalidLines,
                 _rejected,
-                _otherModel);
+                _otherModel,
+                _lora);
         }
     }
 
@@ -324,6 +327,61 @@ internal struct VllmMetricsReader
         {
             OnCacheConfig(labels);
         }
+        else if (name.SequenceEqual("lora_requests_info"u8))
+        {
+            OnLoraInfo(labels, value);
+        }
+    }
+
+    // vLLM (V0 and V1) sets this gauge to the time of each update, on the label set of the moment:
+    // prometheus_client keeps every label set it was ever given, so the newest sample is the state.
+    // No model_name label: the adapters are named in the values.
+    private void OnLoraInfo(ReadOnlySpan<byte> labels, double value)
+    {
+        if (!double.IsFinite(value)
+            || !PrometheusLabels.TryFind(labels, "max_lora"u8, out var max)
+            || !PrometheusLabels.TryParseCount(max, out var maxLora) || maxLora > int.MaxValue
+            || !PrometheusLabels.TryFind(labels, "running_lora_adapters"u8, out var running)
+            || !PrometheusLabels.TryFind(labels, "waiting_lora_adapters"u8, out var waiting))
+        {
+            _rejected++;
+            return;
+        }
+
+        if (_lora.Reported && value < _loraAt)
+        {
+            return;
+        }
+
+        var (runningCount, runningMask) = ReadAdapters(running);
+        var (waitingCount, waitingMask) = ReadAdapters(waiting);
+        _lora = new LoraAdapters(true, (int)maxLora, runningCount, waitingCount, runningMask, waitingMask);
+        _loraAt = value;
+    }
+
+    // A comma-separated list of adapter names (vLLM joins them with ","): how many, and the bits of
+    // those that are among the worker's models.
+    private readonly (int Count, ulong Mask) ReadAdapters(ReadOnlySpan<byte> list)
+    {
+        var count = 0;
+        ulong mask = 0;
+        foreach (var range in list.Split((byte)','))
+        {
+            var name = list[range];
+            if (name.IsEmpty)
+            {
+                continue;
+            }
+
+            count++;
+            var index = _filter?.IndexOf(name) ?? -1;
+            if (index is >= 0 and < 64)
+            {
+                mask |= 1UL << index;
+            }
+        }
+
+        return (count, mask);
     }
 
     // An info metric: its value is always 1 and the facts are labels, one label set per engine.

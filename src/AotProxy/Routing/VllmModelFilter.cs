@@ -26,21 +26,20 @@ internal sealed class VllmModelFilter
     public bool IsEmpty => _names.Length == 0;
 
     // `labels`: a sample's label set as PrometheusLine.Parse returns it.
-    public bool Accepts(ReadOnlySpan<byte> labels)
-    {
-        if (_names.Length == 0 || !PrometheusLabels.TryFind(labels, "model_name"u8, out var model))
-        {
-            return true;
-        }
+    public bool Accepts(ReadOnlySpan<byte> labels) =>
+        _names.Length == 0 || !PrometheusLabels.TryFind(labels, "model_name"u8, out var model) || IndexOf(model) >= 0;
 
-        foreach (var name in _names)
+    // The position of a model (an escaped label value) in Models, or -1.
+    public int IndexOf(ReadOnlySpan<byte> escapedName)
+    {
+        for (var i = 0; i < _names.Length; i++)
         {
-            if (PrometheusLabels.ValueEquals(model, name))
+            if (PrometheusLabels.ValueEquals(escapedName, _names[i]))
             {
-                return true;
+                return i;
             }
         }
 
-        return false;
+        return -1;
     }
 }

@@ -5,7 +5,7 @@ namespace AotProxy.Routing;
 // The workers that serve one model, and the per-pool memory of the balancers. Rebuilt whenever
 // the worker set changes (reloads, discovery): cursors start again and rings are rebuilt, while
 // everything learned about the workers lives in their WorkerState and carries over.
-internal sealed class WorkerPool(string model, WorkerState[] workers)
+internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapter? adapter = null, SessionTable? sessions = null)
 {
     // Above 64 workers, stackalloc'd candidate lists would grow past a few hundred bytes.
     public const int StackCandidates = 64;
@@ -17,6 +17,12 @@ internal sealed class WorkerPool(string model, WorkerState[] workers)
     public string Model { get; } = model;
 
     public WorkerState[] Workers { get; } = workers;
+
+    // Set when the model is a LoRA adapter: p2c_kv places it by residency (LoraPlacement).
+    public LoraAdapter? Adapter { get; } = adapter;
+
+    // p2c_kv's conversations of this model (SessionAffinity), carried over from the pool before.
+    public SessionTable Sessions { get; } = sessions ?? new();
 
     // Admission slots: those of every worker that takes requests now (max_concurrency, or
     // adapted to its queue under scheduler.adaptive_slots; a half-open breaker's trials).

@@ -31,11 +31,11 @@ internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity
             }
         }
 
-        return new WorkerSet(next, previous.Served);
+        return new WorkerSet(next, previous.Served, previous);
     }
 
     // After discovery changed a worker's models (drain, health and breakers are read at pick time).
-    public static WorkerSet Rebuild(WorkerSet current) => new(current.Workers, current.Served);
+    public static WorkerSet Rebuild(WorkerSet current) => new(current.Workers, current.Served, current);
 
     // The workers of `previous` that `next` dropped take no new requests, while requests that
     // hold them finish; their idle connections close.

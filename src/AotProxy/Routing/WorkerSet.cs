@@ -11,8 +11,9 @@ internal sealed class WorkerSet
 
     private readonly FrozenSet<string> _served;
 
-    // servedBefore: the models the sets before this one served (WorkerRegistry).
-    public WorkerSet(WorkerState[] workers, FrozenSet<string>? servedBefore = null)
+    // servedBefore: the models the sets before this one served (WorkerRegistry); previous: the set
+    // this one replaces, whose pools hand their conversations (SessionTable) on.
+    public WorkerSet(WorkerState[] workers, FrozenSet<string>? servedBefore = null, WorkerSet? previous = null)
     {
         Workers = workers;
         var byModel = new Dictionary<string, List<WorkerState>>(StringComparer.Ordinal);
@@ -29,7 +30,7 @@ internal sealed class WorkerSet
             }
         }
 
-        Pools = byModel.ToFrozenDictionary(p => p.Key, p => new WorkerPool(p.Key, [.. p.Value]), StringComparer.Ordinal);
+        Pools = byModel.ToFrozenDictionary(p => p.Key, p => new WorkerPool(p.Key, [.. p.Value], LoraAdapter.For(p.Key, [.. p.Value]), previous?.Pools.GetValueOrDefault(p.Key)?.Sessions), StringComparer.Ordinal);
         servedBefore ??= FrozenSet<string>.Empty;
         _served = Pools.Keys.All(servedBefore.Contains) ? servedBefore : servedBefore.Union(Pools.Keys).ToFrozenSet(StringComparer.Ordinal);
     }

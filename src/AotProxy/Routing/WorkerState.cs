@@ -21,6 +21,7 @@ internal sealed class WorkerState
     private volatile VllmModelFilter _metricsFilter = VllmModelFilter.All;
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
+    private ImmutableArray<ListedModel> _discoveredAdapters = [];
     private int _inFlight;
     private int _slotsTaken;
     private int _sentSinceScrape;
@@ -63,6 +64,9 @@ internal sealed class WorkerState
 
     public PrefixMemory Prefixes { get; } = new();
 
+    // The adapters believed resident on it, and its session picks (p2c_kv's LoRA and session affinity).
+    public WorkerAffinity Affinity { get; } = new();
+
     // Its slots under scheduler.adaptive_slots, moved by each fresh scrape.
     public AdaptiveSlots AdaptiveSlots { get; } = new();
 
@@ -92,6 +96,13 @@ internal sealed class WorkerState
     {
         get => ImmutableInterlocked.InterlockedCompareExchange(ref _discoveredModels, default, default);
         set => ImmutableInterlocked.InterlockedExchange(ref _discoveredModels, value);
+    }
+
+    // The LoRA adapters among them (listed with a parent), with their parent and root.
+    public ImmutableArray<ListedModel> DiscoveredAdapters
+    {
+        get => ImmutableInterlocked.InterlockedCompareExchange(ref _discoveredAdapters, default, default);
+        set => ImmutableInterlocked.InterlockedExchange(ref _discoveredAdapters, value);
     }
 
     public bool NeedsDiscovery => _model.Models.IsEmpty;

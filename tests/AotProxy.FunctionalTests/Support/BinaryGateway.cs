@@ -33,7 +33,17 @@ internal sealed class BinaryGateway : IAsyncDisposable
 
     public HttpClient Admin { get; }
 
-    public static async Task<BinaryGateway> StartAsync(int workers, string adminToken = "", string extraToml = "", Action<SimulatorOptions>? configure = null, bool warmup = false, string forwardingToml = "")
+    // discoverModels: the workers' sections name no models; the gateway asks each GET /v1/models
+    // (which lists a simulator's LoRA adapters too).
+    public static async Task<BinaryGateway> StartAsync(
+        int workers,
+        string adminToken = "",
+        string extraToml = "",
+        Action<SimulatorOptions>? configure = null,
+        bool warmup = false,
+        string forwardingToml = "",
+        string routing = TestGateway.DefaultRouting,
+        bool discoverModels = false)
     {
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -44,7 +54,12 @@ internal sealed class BinaryGateway : IAsyncDisposable
         }
 
         var directory = new TempDirectory();
-        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, warmup: warmup, forwardingToml: forwardingToml);
+        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, routing: routing, warmup: warmup, forwardingToml: forwardingToml);
+        if (discoverModels)
+        {
+            toml = toml.Replace($"models = [\"{TestGateway.Model}\"]", string.Empty, StringComparison.Ordinal);
+        }
+
         var config = Path.Combine(directory.Path, "aotproxy.toml");
         await File.WriteAllTextAsync(config, toml);
         var process = GatewayProcess.Start("serve", "--config", config);

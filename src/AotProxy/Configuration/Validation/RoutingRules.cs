@@ -66,6 +66,7 @@ internal static class RoutingRules
             context.NonNegative("routing.hash_load_factor", routing.HashLoadFactor),
             epsilon,
             learningRate,
-            routing.Warmup);
+            routing.Warmup,
+            routing.SessionAffinity);
     }
 }

@@ -8,5 +8,5 @@ internal sealed class LeastConnectionsPolicy : IRoutingPolicy
     public string Name => RoutingStrategyNames.LeastConnections;
 
     public int Pick(WorkerPool pool, in RouteContext context) =>
-        LowestScan.Pick(pool, context, static (worker, _) => worker.InFlight);
+        LowestScan.Pick(pool, context, static (pool, index, _) => pool.Workers[index].InFlight);
 }

@@ -9,5 +9,5 @@ internal sealed class LeastQueuePolicy : IRoutingPolicy
     public string Name => RoutingStrategyNames.LeastQueue;
 
     public int Pick(WorkerPool pool, in RouteContext context) =>
-        LowestScan.Pick(pool, context, static (worker, context) => worker.Load(context.Routing.StaleAfter).Waiting);
+        LowestScan.Pick(pool, context, static (pool, index, context) => pool.Workers[index].Load(context.Routing.StaleAfter).Waiting);
 }

@@ -2,10 +2,10 @@ namespace AotProxy.Routing.Policies;
 
 // The candidate with the lowest key, ties to fewer requests in flight, then to whichever the scan
 // met first; the scan starts at a random worker so that ties spread instead of all landing on the
-// first one. The key is a static lambda: no allocation per pick.
+// first one. The key is a static lambda: no allocation per pick; it gets the worker's pool index.
 internal static class LowestScan
 {
-    public static int Pick(WorkerPool pool, in RouteContext context, Func<WorkerState, RouteContext, double> key)
+    public static int Pick(WorkerPool pool, in RouteContext context, Func<WorkerPool, int, RouteContext, double> key)
     {
         var workers = pool.Workers;
         if (workers.Length == 0)
@@ -26,7 +26,7 @@ internal static class LowestScan
             }
 
             var worker = workers[index];
-            var value = key(worker, context);
+            var value = key(pool, index, context);
             var inFlight = worker.InFlight;
             if (value < bestKey || (value == bestKey && inFlight < bestInFlight))
             {

@@ -23,6 +23,17 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
 
     public int Pick(WorkerPool pool, in RouteContext context)
     {
+        // A conversation's worker, then an adapter's placement, decide first (their own types).
+        if (SessionAffinity.Pick(pool, context) is var sticky and >= 0)
+        {
+            return sticky;
+        }
+
+        if (pool.Adapter is not null)
+        {
+            return LoraPlacement.Pick(pool, context);
+        }
+
         var workers = pool.Workers;
         var candidates = workers.Length <= WorkerPool.StackCandidates ? stackalloc int[workers.Length] : new int[workers.Length];
         var count = context.Candidates(workers, candidates);
