@@ -42,7 +42,8 @@ internal sealed class ForwardingStage(
         var forwarding = snapshot.Forwarding;
         var stripUsage = PrepareBody(request);
         var body = request.Body!.Memory;
-        var route = new RouteRequest(request.Inspected.PrefixHash, AffinityKey(context, snapshot.Routing, request.Inspected));
+        var inspected = request.Inspected;
+        var route = new RouteRequest(inspected.PrefixHash, AffinityKey(context, snapshot.Routing, inspected), request.PromptChunks.AsMemory(0, inspected.PromptChunks), inspected.PromptTokens);
         retryBudget.OnRequest();
         ulong tried = 0;
         ForwardResult result = default;
@@ -148,6 +149,7 @@ internal sealed class ForwardingStage(
                 attemptStarted = time.GetTimestamp();
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
+                request.Prefill.Start(worker, route, inspected.Stream, snapshot.Routing);
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
                 var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
@@ -155,12 +157,13 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, forwarding.ActivityTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill).ConfigureAwait(false);
                 }
                 finally
                 {
                     UpstreamTrace.Stop(span, result);
                     telemetry.OnAttemptEnd();
+                    request.Prefill.End();
                     worker.OnRequestEnd();
                 }
             }

@@ -43,11 +43,6 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
             permit = slot.TakePermit();
             tried = context.Excluded;
             worker.CountDecision(strategy);
-            if (request.PrefixHash != 0)
-            {
-                worker.Prefixes.Record(request.PrefixHash, time.GetTimestamp());
-            }
-
             return worker;
         }
 

@@ -15,7 +15,8 @@ internal readonly record struct VllmMetrics(
     int Samples,               // well-formed sample lines of any metric
     int InvalidLines,          // lines that are not Prometheus text, skipped
     int RejectedValues,        // samples of the fields above whose value was NaN, ±Inf or negative (or a label not a count), skipped
-    int OtherModelSamples)     // samples of the fields above skipped because their model_name is none of the reader's models
+    int OtherModelSamples,     // samples of the fields above skipped because their model_name is none of the reader's models
+    double Preemptions = 0)    // vllm:num_preemptions_total, a counter: a rise means the worker dropped cached blocks to make room
 {
     public VllmMetricsStatus Status =>
         (Present & VllmMetricFields.Load) == VllmMetricFields.Load ? VllmMetricsStatus.Complete
