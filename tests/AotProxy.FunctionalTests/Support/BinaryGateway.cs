@@ -33,7 +33,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
 
     public HttpClient Admin { get; }
 
-    public static async Task<BinaryGateway> StartAsync(int workers, string adminToken = "", string extraToml = "", Action<SimulatorOptions>? configure = null)
+    public static async Task<BinaryGateway> StartAsync(int workers, string adminToken = "", string extraToml = "", Action<SimulatorOptions>? configure = null, string routing = TestGateway.DefaultRouting)
     {
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -44,7 +44,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
         }
 
         var directory = new TempDirectory();
-        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken);
+        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, routing: routing);
         var config = Path.Combine(directory.Path, "aotproxy.toml");
         await File.WriteAllTextAsync(config, toml);
         var process = GatewayProcess.Start("serve", "--config", config);
