@@ -10,6 +10,9 @@ namespace AotProxy.Routing;
 internal sealed class PrefillLease
 {
     private const long MinSampleTokens = 4 * Inspection.PromptChunks.TokensPerChunk;
+
+    // A TTFT spent on the network or behind a stalled client must not make a worker look 100x
+    // slower or faster than any GPU is.
     private const double MinTokensPerSecond = 1_000;
     private const double MaxTokensPerSecond = 1_000_000;
 

@@ -140,9 +140,8 @@ internal sealed class WorkerState
     // Requests past their first byte (and JSON answers, whose first byte comes at their end) that have not ended.
     public int Decoding => Volatile.Read(ref _decoding);
 
-    // 20,000 tok/s until measured: an 8B model on one A100 (the simulator's default). Samples are
-    // held to 1k..1M tok/s: a TTFT spent on the network or a stalled client must not make a worker
-    // look 100x slower or faster than any GPU is.
+    // 20,000 tok/s until measured: an 8B model on one A100 (the simulator's default). PrefillLease
+    // holds each sample to 1k..1M tok/s.
     public double PrefillTokensPerSecond => PrefillTime.Seconds is var perToken and > 0 ? 1 / perToken : DefaultPrefillTokensPerSecond;
 
     public const double DefaultPrefillTokensPerSecond = 20_000;
@@ -187,6 +186,7 @@ internal sealed class WorkerState
         {
             Cache.SetCapacity(ConfiguredCacheTokens(model));
         }
+
         var pacer = _pacer;
         if (model.Pacing is { } pacing)
         {
