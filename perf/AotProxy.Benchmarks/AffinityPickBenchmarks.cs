@@ -19,7 +19,7 @@ public class AffinityPickBenchmarks
     private static readonly string[] Adapters = [.. Enumerable.Range(0, 8).Select(i => $"lora-{i}")];
 
     private readonly Router _router = new(TimeProvider.System, new Random(1), NullLogger.Instance);
-    private readonly RouteRequest _session = new(0, 0x5E55, 0x5E55);
+    private readonly RouteRequest _session = new(0, 0x5E55, SessionHash: 0x5E55);
     private GatewaySnapshot _snapshot = null!;
     private WorkerPool _base = null!;
     private WorkerPool _adapter = null!;

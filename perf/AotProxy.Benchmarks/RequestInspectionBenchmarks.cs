@@ -20,6 +20,7 @@ public class RequestInspectionBenchmarks
     private byte[] _small = [];
     private byte[] _large = [];
     private byte[] _stream = [];
+    private readonly ulong[] _chunks = new ulong[PromptChunks.Max];
 
     [GlobalSetup]
     public void Setup()
@@ -53,6 +54,14 @@ public class RequestInspectionBenchmarks
 
     [Benchmark]
     public int LargePrompt16K() => Inspect(_large);
+
+    // The same pass with the prompt's chunk hashes (Inspection/PromptChunks), as the stage runs it.
+    [Benchmark]
+    public int LargePrompt16KWithChunks()
+    {
+        RequestInspector.Inspect(_large, _chunks, out var request, out _);
+        return request.PromptChunks;
+    }
 
     // Inspect, then write the spliced body into a pooled array, as RequestBody.Apply does.
     [Benchmark]

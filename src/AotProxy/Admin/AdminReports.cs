@@ -8,6 +8,7 @@ using AotProxy.Gateway;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Routing.Policies;
 
 namespace AotProxy.Admin;
 
@@ -258,9 +259,12 @@ internal sealed class AdminReports(
 
     public RoutingStatsResponse RoutingStats() => RoutingStats(state.Current);
 
-    private static RoutingStatsResponse RoutingStats(GatewayView view) => new(
-        view.Config.Routing.Strategy,
-        view.Workers.Workers.Select(w =>
+    private RoutingStatsResponse RoutingStats(GatewayView view)
+    {
+        var workers = view.Workers.Workers;
+        var routing = view.Config.Routing;
+        var horizon = WorkerState.Horizon(time, time.GetTimestamp(), routing.PrefixTtl);
+        return new(routing.Strategy, workers.Select(w =>
         {
             var byStrategy = new Dictionary<string, long>(StringComparer.Ordinal);
             for (var i = 0; i < RoutingStrategyNames.All.Length; i++)
@@ -279,8 +283,17 @@ internal sealed class AdminReports(
                 lora.Reported ? lora.MaxLora : null,
                 w.Affinity.SessionPicks,
                 w.PushBacks,
-                w.Warming);
+                w.Warming,
+                w.Cache.CapacityTokens,
+                w.Cache.ResidentTokens(horizon),
+                Math.Round(w.Cache.Correction, 3),
+                w.PrefillBacklog,
+                w.Decoding,
+                Math.Round(w.PrefillTokensPerSecond),
+                w.PrefillTime.Seconds > 0,
+                (long)P2cKvPolicy.StickyThresholdTokens(w, workers));
         }).ToArray());
+    }
 
     public BreakerReport[] Breakers() =>
         state.Current.Workers.Workers.Select(w => new BreakerReport(

@@ -25,12 +25,13 @@ internal sealed record RoutingConfig
 
     public double WeightError { get; init; } = 5.0;
 
-    // Subtracted from the score of a worker that recently served the same prompt prefix: a
-    // cached 2k-token prefix saves about one queued request's worth of prefill.
+    // Accepted for old configs, unused since issue 19: p2c_kv weighs a worker's cached tokens of the
+    // request against its prefill backlog at its measured rate instead of a fixed bonus.
     public double PrefixBonus { get; init; } = 2.0;
 
-    // How long a served prefix counts as cached: vLLM evicts by LRU under load, so minutes, not hours.
-    public string PrefixTtl { get; init; } = "2m";
+    // The longest a prompt chunk the gateway sent counts as cached on its worker. Only an upper
+    // bound: the worker's KV capacity (KvCacheModel) decides first; 10 minutes is long enough not to.
+    public string PrefixTtl { get; init; } = "10m";
 
     // Affinity yields to load when the affine worker carries this many more requests (running
     // plus waiting) than the least-loaded one AND this many times as many.

@@ -28,6 +28,10 @@ internal sealed record WorkerConfig
     // "": [pacing] max_wait.
     public string PacingMaxWait { get; init; } = "";
 
+    // The worker's KV capacity in tokens when its /metrics has no cache_config_info; 0: from the
+    // metric (neither: 131072, KvCacheModel.DefaultCapacityTokens).
+    public long KvCacheTokens { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -9,7 +9,8 @@ internal sealed record WorkerModel(
     int MaxConcurrency,
     int Weight,
     string ApiKey,                  // "": no Authorization header upstream
-    PacingModel? Pacing = null)     // null: unpaced (no rpm or tpm)
+    PacingModel? Pacing = null,     // null: unpaced (no rpm or tpm)
+    long KvCacheTokens = 0)         // 0: from the worker's cache_config_info metric
 {
     // Worker state survives a reload only when this identity is unchanged (STYLE.md).
     public bool SameIdentity(WorkerModel other) =>

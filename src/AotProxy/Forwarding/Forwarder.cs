@@ -53,7 +53,8 @@ internal sealed class Forwarder(TimeProvider time)
         TimeSpan activityTimeout, // the longest upstream silence: forwarding.activity_timeout, or a stream's stream_idle_timeout
         TimeSpan connectTimeout,
         ImmutableArray<IPNetwork> trustedProxies,
-        Activity? span = null) // the attempt's span: its ids go to the worker, its events are added here
+        Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
+        PrefillLease? prefill = null) // told the first byte: the worker's prefill is over
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
@@ -163,6 +164,7 @@ internal sealed class Forwarder(TimeProvider time)
                         {
                             firstByte = time.GetElapsedTime(started);
                             TraceSpan.Event(span, TraceNames.FirstTokenEvent);
+                            prefill?.OnFirstByte(firstByte);
                         }
 
                         var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);

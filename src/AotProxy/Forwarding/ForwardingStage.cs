@@ -46,8 +46,9 @@ internal sealed class ForwardingStage(
         // too (a silent worker is failed over while nothing reached the client); JSON answers get
         // activity_timeout, the whole prefill and decode of a long answer.
         var idleTimeout = request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
-        var session = SessionHash(context, snapshot.Routing, request.Inspected);
-        var route = new RouteRequest(request.Inspected.PrefixHash, session != 0 ? session : request.Inspected.PrefixHash, session);
+        var inspected = request.Inspected;
+        var session = SessionHash(context, snapshot.Routing, inspected);
+        var route = new RouteRequest(inspected.PrefixHash, session != 0 ? session : inspected.PrefixHash, request.PromptChunks.AsMemory(0, inspected.PromptChunks), inspected.PromptTokens, session);
         retryBudget.OnRequest();
         ulong tried = 0;
         ForwardResult result = default;
@@ -153,6 +154,7 @@ internal sealed class ForwardingStage(
                 attemptStarted = time.GetTimestamp();
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
+                request.Prefill.Start(worker, route, inspected.Stream, snapshot.Routing);
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
                 var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
@@ -160,12 +162,13 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill).ConfigureAwait(false);
                 }
                 finally
                 {
                     UpstreamTrace.Stop(span, result);
                     telemetry.OnAttemptEnd();
+                    request.Prefill.End();
                     worker.OnRequestEnd();
                 }
             }

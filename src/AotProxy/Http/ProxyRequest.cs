@@ -46,6 +46,7 @@ internal sealed class ProxyRequest
     public RequestBody? Body;
     public InspectedRequest Inspected;
     public InspectionError InspectionError;
+    public readonly ulong[] PromptChunks = new ulong[Inspection.PromptChunks.Max]; // Inspected.PromptChunks of them are this request's: 2 KiB, once per pooled object
     public string? InspectionParam;
     public WorkerPool? Pool;
 
@@ -66,6 +67,7 @@ internal sealed class ProxyRequest
 
     // Forwarding/ForwardingStage: the last attempt's worker and result.
     public WorkerState? Upstream;
+    public readonly PrefillLease Prefill = new(); // the current attempt's token load on its worker
     public ForwardResult Forward;
     public TimeSpan PacingMaxWait;  // the paced worker's max_wait, when its pacing timed out
     public TimeSpan UpstreamTime;   // the attempts' time on workers so far, each from its send to its end
@@ -154,6 +156,7 @@ internal sealed class ProxyRequest
         Lease = default;
         Slot = default;
         Upstream = null;
+        Prefill.End(); // never leaks: an attempt the stage could not end (an exception) ends here
         Forward = default;
         PacingMaxWait = default;
         UpstreamTime = default;

@@ -11,7 +11,8 @@ internal readonly record struct InspectedRequest(
     ulong PrefixHash,        // StableHash of the prompt's first bytes (messages, prompt or input); 0 when absent
     ulong UserHash,          // StableHash of the body's `user`; 0 when absent
     MaxTokensSplice MaxTokensSplice = default, // where a budget's cap rewrites max_tokens
-    long PromptTokens = 0)   // the prompt's estimated tokens, from its text (PromptSize)
+    long PromptTokens = 0,   // the prompt's estimated tokens, from its text (PromptSize)
+    int PromptChunks = 0)    // chained hashes of its whole 256-byte chunks written to the caller's buffer (PromptChunks)
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.

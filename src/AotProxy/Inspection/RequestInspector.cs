@@ -24,13 +24,18 @@ internal static class RequestInspector
 
     private static readonly StringPool ModelNames = new(512);
 
-    public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam) =>
+        Inspect(body, default, out request, out errorParam);
+
+    // chunks: where the prompt's chained chunk hashes go (PromptChunks); InspectedRequest.PromptChunks
+    // says how many were written. Empty: none are computed.
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam)
     {
         request = default;
         errorParam = null;
         try
         {
-            return InspectCore(body, out request, out errorParam);
+            return InspectCore(body, chunks, out request, out errorParam);
         }
         catch (JsonException)
         {
@@ -46,7 +51,7 @@ internal static class RequestInspector
             ? ModelNames.GetOrAdd(reader.ValueSpan, Encoding.UTF8)
             : reader.GetString()!;
 
-    private static InspectionError InspectCore(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam)
+    private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam)
     {
         request = default;
         errorParam = null;
@@ -70,6 +75,7 @@ internal static class RequestInspector
         ulong prefixHash = 0;
         ulong userHash = 0;
         var prompt = default(PromptSize);
+        var promptChunks = 0;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -133,6 +139,9 @@ internal static class RequestInspector
                 var isMessages = reader.ValueTextEquals("messages"u8);
                 reader.Read();
                 var start = (int)reader.TokenStartIndex;
+
+                // Chunks only of a value vLLM would take as a prompt: messages is an array, prompt and input a string or an array.
+                var modelled = reader.TokenType == JsonTokenType.StartArray || (!isMessages && reader.TokenType == JsonTokenType.String);
                 if (isMessages)
                 {
                     prompt.AddMessages(ref reader);
@@ -142,7 +151,9 @@ internal static class RequestInspector
                     prompt.AddInputs(ref reader);
                 }
 
-                prefixHash = StableHash.Of(body.Slice(start, Math.Min((int)reader.BytesConsumed - start, PrefixBytes)));
+                var raw = body[start..(int)reader.BytesConsumed];
+                prefixHash = StableHash.Of(raw[..Math.Min(raw.Length, PrefixBytes)]);
+                promptChunks = modelled ? PromptChunks.Hash(raw, chunks) : 0;
             }
             else if (reader.ValueTextEquals("user"u8))
             {
@@ -199,7 +210,8 @@ internal static class RequestInspector
             prefixHash,
             userHash,
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
-            prompt.Tokens);
+            prompt.Tokens,
+            promptChunks);
         return InspectionError.None;
     }
 

@@ -47,14 +47,8 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger, b
             tried = context.Excluded;
             worker.CountDecision(strategy);
             var now = time.GetTimestamp();
-            if (request.PrefixHash != 0)
-            {
-                worker.Prefixes.Record(request.PrefixHash, now);
-            }
-
             SessionAffinity.OnPicked(pool, index, request, snapshot.Routing, now);
             LoraPlacement.OnPicked(pool, index, now);
-
             return worker;
         }
 

@@ -13,6 +13,7 @@ internal enum VllmMetricFields : byte
     PrefixCacheHits = 16,
     NumGpuBlocks = 32,
     BlockSize = 64,
+    Preemptions = 128,
 
     // What a load-aware router needs; the prefix-cache counters and the cache size are a bonus.
     Load = Running | Waiting | KvCacheUsage,

@@ -16,7 +16,8 @@ internal readonly record struct VllmMetrics(
     int InvalidLines,          // lines that are not Prometheus text, skipped
     int RejectedValues,        // samples of the fields above whose value was NaN, ±Inf or negative (or a label not a count), skipped
     int OtherModelSamples,     // samples of the fields above skipped because their model_name is none of the reader's models
-    LoraAdapters Lora = default) // vllm:lora_requests_info's newest sample
+    LoraAdapters Lora = default, // vllm:lora_requests_info's newest sample
+    double Preemptions = 0)    // vllm:num_preemptions_total, a counter: a rise means the worker dropped cached blocks to make room
 {
     public VllmMetricsStatus Status =>
         (Present & VllmMetricFields.Load) == VllmMetricFields.Load ? VllmMetricsStatus.Complete

@@ -24,7 +24,7 @@ internal struct VllmMetricsReader
     private const int StackLineBytes = 1024;
 
     private const int HasRunning = 1, HasWaiting = 2, HasQueries = 4, HasHits = 8, HasGpuQueries = 16, HasGpuHits = 32,
-        HasGpuBlocks = 64, HasBlockSize = 128;
+        HasGpuBlocks = 64, HasBlockSize = 128, HasPreemptions = 256;
 
     private readonly VllmModelFilter? _filter; // null: every series counts
 
@@ -36,6 +36,7 @@ internal struct VllmMetricsReader
     private double _hits;
     private double _gpuQueries;
     private double _gpuHits;
+    private double _preemptions;
     private int _kvCount;
     private int _gpuKvCount;
     private long _numGpuBlocks;
@@ -61,6 +62,7 @@ internal struct VllmMetricsReader
             present |= (_seen & (HasHits | HasGpuHits)) != 0 ? VllmMetricFields.PrefixCacheHits : 0;
             present |= (_seen & HasGpuBlocks) != 0 ? VllmMetricFields.NumGpuBlocks : 0;
             present |= (_seen & HasBlockSize) != 0 ? VllmMetricFields.BlockSize : 0;
+            present |= (_seen & HasPreemptions) != 0 ? VllmMetricFields.Preemptions : 0;
             return new VllmMetrics(
                 present,
                 _running,
@@ -74,7 +76,8 @@ internal struct VllmMetricsReader
                 _invalidLines,
                 _rejected,
                 _otherModel,
-                _lora);
+                _lora,
+                _preemptions);
         }
     }
 
@@ -322,6 +325,10 @@ internal struct VllmMetricsReader
         else if (name.SequenceEqual("gpu_prefix_cache_hits_total"u8))
         {
             Add(ref _gpuHits, HasGpuHits, labels, value);
+        }
+        else if (name.SequenceEqual("num_preemptions_total"u8))
+        {
+            Add(ref _preemptions, HasPreemptions, labels, value);
         }
         else if (name.SequenceEqual("cache_config_info"u8))
         {

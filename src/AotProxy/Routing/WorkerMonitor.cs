@@ -147,7 +147,7 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
         var result = await WorkerScrape.ScrapeAsync(http, new Uri(worker.Model.Url, "metrics"), worker.MetricsFilter, snapshot.Routing.MetricsTimeout, cancellationToken).ConfigureAwait(false);
         if (result.HasLoad)
         {
-            worker.OnScraped(result.Metrics, snapshot.Scheduler, snapshot.Routing.StaleAfter);
+            worker.OnScraped(result.Metrics, snapshot.Scheduler, snapshot.Routing.StaleAfter, snapshot.Routing.LearningRate);
         }
         else
         {

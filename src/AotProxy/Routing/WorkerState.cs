@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
+using AotProxy.Inspection;
 using AotProxy.Limits;
 using AotProxy.Upstream;
 
@@ -30,6 +31,12 @@ internal sealed class WorkerState
     private long _pushBacks429;
     private long _pushedBackAt; // when it last answered 503/429 "full" (0: never)
     private long _fullUntil;    // and until when its retry-after asked for rest
+    private long _prefillBacklog;
+    private int _prefilling;
+    private int _decoding;
+    private long _predictedHits;
+    private double _reportedHits = double.NaN;   // the last scrape's counters (the scrape loop alone writes them)
+    private double _preemptions = double.NaN;
     private volatile bool _draining;
     private volatile bool _warming;
     private volatile bool _removed;
@@ -45,6 +52,7 @@ internal sealed class WorkerState
         Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
         Breaker = new CircuitBreaker(time, capacity);
         _pacer = model.Pacing is { } pacing ? new UpstreamPacer(pacing, time) : null;
+        Cache = new KvCacheModel(ConfiguredCacheTokens(model));
     }
 
     // Keep-alive connections to this worker; the URL is part of the state's identity, so the
@@ -62,7 +70,17 @@ internal sealed class WorkerState
 
     public LatencyAverage TimePerOutputToken { get; } = new();
 
-    public PrefixMemory Prefixes { get; } = new();
+    // What its KV cache holds, as far as the gateway can tell (the prompt chunks it sent here).
+    public KvCacheModel Cache { get; }
+
+    // Seconds per uncached prompt token, from its streams' first bytes (PrefillLease); 0: not measured.
+    public LatencyAverage PrefillTime { get; } = new();
+
+    // Per request sent here: the hit tokens the cache model predicted, and the prompt tokens
+    // (sticky_threshold_tokens in /api/routing/stats). Tokens, in LatencyAverage's arithmetic.
+    public LatencyAverage MeanHitTokens { get; } = new();
+
+    public LatencyAverage MeanPromptTokens { get; } = new();
 
     // The adapters believed resident on it, and its session picks (p2c_kv's LoRA and session affinity).
     public WorkerAffinity Affinity { get; } = new();
@@ -128,6 +146,22 @@ internal sealed class WorkerState
 
     public long Requests => Interlocked.Read(ref _requests);
 
+    // Prompt tokens to prefill: the predicted uncached part of the streams sent here that have
+    // not produced their first byte yet.
+    public long PrefillBacklog => Interlocked.Read(ref _prefillBacklog);
+
+    // Those streams, in requests (they sit in the scraped waiting or running counts too).
+    public int Prefilling => Volatile.Read(ref _prefilling);
+
+    // Requests past their first byte (and JSON answers, whose first byte comes at their end) that have not ended.
+    public int Decoding => Volatile.Read(ref _decoding);
+
+    // 20,000 tok/s until measured: an 8B model on one A100 (the simulator's default). PrefillLease
+    // holds each sample to 1k..1M tok/s.
+    public double PrefillTokensPerSecond => PrefillTime.Seconds is var perToken and > 0 ? 1 / perToken : DefaultPrefillTokensPerSecond;
+
+    public const double DefaultPrefillTokensPerSecond = 20_000;
+
     public ScrapedLoad? Scraped => _scraped;
 
     // "ok", or why the last scrape failed ("timeout", "HTTP 404", ...).
@@ -183,6 +217,11 @@ internal sealed class WorkerState
     {
         _model = model;
         _authorization = BearerOf(model);
+        if (_scraped is not { } scraped || !HasCacheConfig(scraped.Metrics))
+        {
+            Cache.SetCapacity(ConfiguredCacheTokens(model));
+        }
+
         var pacer = _pacer;
         if (model.Pacing is { } pacing)
         {
@@ -220,6 +259,40 @@ internal sealed class WorkerState
         Interlocked.Exchange(ref _fullUntil, retryAfter > TimeSpan.Zero ? now + (long)(retryAfter.TotalSeconds * _time.TimestampFrequency) : 0);
         Interlocked.Exchange(ref _pushedBackAt, now);
     }
+
+    // PrefillLease's moves: added when the attempt is sent, moved at its first byte, removed at its end.
+    // Returns the backlog the request found.
+    internal long AddPrefill(long uncachedTokens, long hitTokens)
+    {
+        Interlocked.Add(ref _predictedHits, hitTokens);
+        Interlocked.Increment(ref _prefilling);
+        return Interlocked.Add(ref _prefillBacklog, uncachedTokens) - uncachedTokens;
+    }
+
+    internal void RemovePrefill(long uncachedTokens)
+    {
+        Interlocked.Add(ref _prefillBacklog, -uncachedTokens);
+        Interlocked.Decrement(ref _prefilling);
+    }
+
+    internal void AddDecoding() => Interlocked.Increment(ref _decoding);
+
+    internal void RemoveDecoding() => Interlocked.Decrement(ref _decoding);
+
+    // A prompt sent here: recorded in the cache model; returns the tokens of it that should hit.
+    internal long RecordPrompt(in RouteRequest request, TimeSpan prefixTtl)
+    {
+        var now = _time.GetTimestamp();
+        var chunks = Cache.Record(request.Chunks.Span, now, Horizon(_time, now, prefixTtl));
+        return Math.Min((long)chunks * PromptChunks.TokensPerChunk, request.PromptTokens);
+    }
+
+    // The tokens of this prompt the model believes cached here.
+    public long CachedTokens(in RouteRequest request, long horizon) =>
+        Math.Min((long)Cache.CachedChunks(request.Chunks.Span, horizon) * PromptChunks.TokensPerChunk, request.PromptTokens);
+
+    // The oldest timestamp an entry may have and still count as cached: prefix_ttl ago.
+    public static long Horizon(TimeProvider time, long now, TimeSpan prefixTtl) => now - (long)(prefixTtl.TotalSeconds * time.TimestampFrequency);
 
     // Admission slots on this worker: max_concurrency, or with scheduler.adaptive_slots what its
     // queue has taught, as long as the scrapes that taught it are fresh.
@@ -288,11 +361,13 @@ internal sealed class WorkerState
     public void OnScraped(VllmMetrics metrics) => OnScraped(metrics, scheduler: null, TimeSpan.Zero);
 
     // With a scheduler whose adaptive_slots is on, the scrape also moves the worker's slots one
-    // step; after a gap longer than staleAfter they start again from max_concurrency.
-    public void OnScraped(VllmMetrics metrics, SchedulerModel? scheduler, TimeSpan staleAfter)
+    // step; after a gap longer than staleAfter they start again from max_concurrency. The cache
+    // model takes the worker's capacity and corrects itself with its hit and preemption counters.
+    public void OnScraped(VllmMetrics metrics, SchedulerModel? scheduler, TimeSpan staleAfter, double learningRate = 0.2)
     {
         var continues = IsFresh(staleAfter);
         Interlocked.Exchange(ref _sentSinceScrape, 0);
+        OnCacheScraped(metrics, learningRate);
         _scraped = new ScrapedLoad(metrics, _time.GetTimestamp());
         _scrapeStatus = "ok";
         if (scheduler is not { AdaptiveSlots: true } || !continues)
@@ -305,6 +380,28 @@ internal sealed class WorkerState
             AdaptiveSlots.Adapt(metrics, InFlight, _model.MaxConcurrency, scheduler);
         }
     }
+
+    private void OnCacheScraped(in VllmMetrics metrics, double learningRate)
+    {
+        Cache.SetCapacity(HasCacheConfig(metrics) ? metrics.NumGpuBlocks * metrics.BlockSize : ConfiguredCacheTokens(_model));
+        var predicted = Interlocked.Exchange(ref _predictedHits, 0);
+        var hits = metrics.Has(VllmMetricFields.PrefixCacheHits) ? metrics.PrefixCacheHits : double.NaN;
+        var preemptions = metrics.Has(VllmMetricFields.Preemptions) ? metrics.Preemptions : double.NaN;
+
+        // A worker without hit counters keeps its correction; a counter that went down restarted.
+        if (hits >= _reportedHits)
+        {
+            Cache.Correct(hits - _reportedHits, predicted, preemptions > _preemptions, learningRate);
+        }
+
+        _reportedHits = hits;
+        _preemptions = preemptions;
+    }
+
+    private static bool HasCacheConfig(in VllmMetrics metrics) =>
+        metrics.Has(VllmMetricFields.NumGpuBlocks | VllmMetricFields.BlockSize) && metrics.NumGpuBlocks > 0 && metrics.BlockSize > 0;
+
+    private static long ConfiguredCacheTokens(WorkerModel model) => model.KvCacheTokens > 0 ? model.KvCacheTokens : KvCacheModel.DefaultCapacityTokens;
 
     // The gauges stay as they were and age into staleness (WorkerLoad falls back then).
     public void OnScrapeFailed(string reason) => _scrapeStatus = reason;

@@ -71,20 +71,6 @@ public class RouterTests
         Assert.Equal(0.01, test.Workers[0].TimePerOutputToken.Seconds, 6);
     }
 
-    [Fact]
-    public void Pick_RecordsThePrefixOnThePickedWorker()
-    {
-        var test = new TestPool(2);
-        var router = new Router(test.Time, test.Random, NullLogger.Instance);
-        ulong tried = 0;
-        var slot = default(WorkerSlot);
-
-        var worker = router.Pick(test.Pool, test.Snapshot, new RouteRequest(99, 0), ref tried, ref slot, out _);
-
-        Assert.Equal(test.Time.GetTimestamp(), worker!.Prefixes.LastServed(99));
-        Assert.Equal(long.MinValue, worker.Prefixes.LastServed(98));
-    }
-
     // Issue 14, item 6: max_concurrency is a bound. Each pick takes one of the picked worker's
     // slots; a worker whose slots are all taken is skipped, and with none left there is no pick.
     [Fact]

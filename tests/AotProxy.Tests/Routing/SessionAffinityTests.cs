@@ -9,7 +9,7 @@ public class SessionAffinityTests
     private const ulong Session = 0x5E55_1011;
 
     private static RouteContext Context(TestPool test, ulong session = Session, ulong excluded = 0) =>
-        new(test.Snapshot.Routing, test.Snapshot.CircuitBreaker, test.Snapshot.Scheduler, new RouteRequest(0, session, session), test.Time, test.Random, excluded);
+        new(test.Snapshot.Routing, test.Snapshot.CircuitBreaker, test.Snapshot.Scheduler, new RouteRequest(0, session, SessionHash: session), test.Time, test.Random, excluded);
 
     // One turn as the router takes it: p2c_kv picks, the pick is remembered.
     private static int Turn(TestPool test, ulong session = Session)

@@ -37,7 +37,22 @@ internal sealed class TestPool
     }
 
     public RouteContext Context(ulong prefix = 0, ulong key = 0, ulong excluded = 0) =>
-        new(Snapshot.Routing, Snapshot.CircuitBreaker, Snapshot.Scheduler, new RouteRequest(prefix, key), Time, Random, excluded);
+        Context(new RouteRequest(prefix, key), excluded);
+
+    public RouteContext Context(RouteRequest request, ulong excluded = 0) =>
+        new(Snapshot.Routing, Snapshot.CircuitBreaker, Snapshot.Scheduler, request, Time, Random, excluded);
+
+    // A prompt of `chunks` whole 256-byte chunks (Inspection/PromptChunks), told apart by `seed`.
+    public static RouteRequest Prompt(int seed, int chunks = 32) =>
+        new(0, 0, KvCacheModelTests.Chain(seed, chunks), (long)chunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+
+    // The prompt sent to worker i, as the forwarding stage records it there at the send.
+    public void Send(int i, RouteRequest prompt)
+    {
+        var lease = new PrefillLease();
+        lease.Start(Workers[i], prompt, stream: true, Routing);
+        lease.End();
+    }
 
     // A fresh scrape for worker i.
     public void Scrape(int i, double running, double waiting, double kv = 0) =>

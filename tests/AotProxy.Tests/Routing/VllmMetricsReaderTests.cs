@@ -47,9 +47,9 @@ public class VllmMetricsReaderTests
         var v1 = VllmMetricsReader.Read(Fixtures.Bytes(V1));
         var v0 = VllmMetricsReader.Read(Fixtures.Bytes(V0));
 
-        Assert.Equal(VllmMetricFields.Load | VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits | CacheConfig, v1.Present);
+        Assert.Equal(VllmMetricFields.Load | VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits | CacheConfig | VllmMetricFields.Preemptions, v1.Present);
         Assert.Equal((115898.0, 101440.0), (v1.PrefixCacheQueries, v1.PrefixCacheHits));
-        Assert.Equal(VllmMetricFields.Load | CacheConfig, v0.Present);
+        Assert.Equal(VllmMetricFields.Load | CacheConfig | VllmMetricFields.Preemptions, v0.Present);
     }
 
     [Fact]
@@ -410,8 +410,8 @@ public class VllmMetricsReaderTests
         else
         {
             Assert.Equal((CacheConfig, VllmMetricsStatus.Invalid), (filtered.Present, filtered.Status));
-            Assert.Equal(unfiltered with { Present = CacheConfig, Running = 0, Waiting = 0, KvCacheUsage = 0, PrefixCacheQueries = 0, PrefixCacheHits = 0, OtherModelSamples = filtered.OtherModelSamples }, filtered);
-            Assert.Equal(fixture == V1 ? 5 : 3, filtered.OtherModelSamples);
+            Assert.Equal(unfiltered with { Present = CacheConfig, Running = 0, Waiting = 0, KvCacheUsage = 0, PrefixCacheQueries = 0, PrefixCacheHits = 0, Preemptions = 0, OtherModelSamples = filtered.OtherModelSamples }, filtered);
+            Assert.Equal(fixture == V1 ? 6 : 4, filtered.OtherModelSamples);
         }
     }
 

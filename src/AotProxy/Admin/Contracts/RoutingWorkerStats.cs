@@ -1,5 +1,9 @@
 namespace AotProxy.Admin.Contracts;
 
+// Per worker: its decisions, and what p2c_kv's estimate reads (issue 19): the cache model's
+// capacity, what it believes resident and its correction (0.1..1); the token load; the measured
+// prefill rate (the 20,000 default until measured); and the extra backlog it may carry over the
+// least backlogged worker before a hit of its mean size no longer pays.
 // PushBacks: its 503/429 answers ("full", retried elsewhere); Warming: joined or recovered and not
 // yet through the gateway's warm-up request, so it takes no traffic.
 // Adapters: vllm:lora_requests_info's running and waiting adapters as last scraped, and max_lora
@@ -13,4 +17,12 @@ internal sealed record RoutingWorkerStats(
     int? MaxLora,
     long SessionPicks,
     long PushBacks,
-    bool Warming);
+    bool Warming,
+    long CacheCapacityTokens,
+    long CacheTokens,
+    double CacheCorrection,
+    long PrefillBacklogTokens,
+    int Decoding,
+    double PrefillTokensPerSecond,
+    bool PrefillRateMeasured,
+    long StickyThresholdTokens);

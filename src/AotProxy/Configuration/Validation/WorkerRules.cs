@@ -44,7 +44,8 @@ internal static class WorkerRules
 
             context.AtLeast($"{at}.max_concurrency", worker.MaxConcurrency, 1);
             context.AtLeast($"{at}.weight", worker.Weight, 1);
-            result.Add(new WorkerModel(worker.Name, url, models.ToImmutable(), worker.MaxConcurrency, worker.Weight, worker.ApiKey, Pacing(context, at, worker, margin, maxWait)));
+            context.AtLeast($"{at}.kv_cache_tokens", worker.KvCacheTokens, 0);
+            result.Add(new WorkerModel(worker.Name, url, models.ToImmutable(), worker.MaxConcurrency, worker.Weight, worker.ApiKey, Pacing(context, at, worker, margin, maxWait), worker.KvCacheTokens));
         }
 
         return result.MoveToImmutable();

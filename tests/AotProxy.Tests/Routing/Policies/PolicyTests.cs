@@ -118,39 +118,77 @@ public class PolicyTests
     }
 
     [Fact]
-    public void P2cKv_ServedPrefix_SticksToItsWorker()
+    public void P2cKv_CachedPrompt_SticksToItsWorker_UntilPrefixTtl()
     {
         var test = new TestPool(4);
-        const ulong prefix = 0xABCDEF;
-        test.Workers[2].Prefixes.Record(prefix, test.Time.GetTimestamp());
+        var prompt = TestPool.Prompt(1);
+        test.Send(2, prompt);
         var policy = new P2cKvPolicy();
 
-        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(prefix: prefix))));
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(prompt))));
 
-        // Past prefix_ttl the worker is assumed to have evicted it.
+        // prefix_ttl bounds how long an entry counts as cached, whatever the capacity says.
         test.Time.Advance(test.Routing.PrefixTtl + TimeSpan.FromSeconds(1));
-        var later = Enumerable.Range(0, 40).Select(_ => policy.Pick(test.Pool, test.Context(prefix: prefix))).ToArray();
+        var later = Enumerable.Range(0, 40).Select(_ => policy.Pick(test.Pool, test.Context(prompt))).ToArray();
         Assert.True(later.Distinct().Count() > 1, string.Join(",", later));
     }
 
-    [Theory]
-    [InlineData(3, true)]   // 3 more than the least loaded: within affinity_max_gap (4), affinity holds
-    [InlineData(5, false)]  // 5 more, and more than 1.5x: a hot spot, affinity yields to load
-    public void P2cKv_AffinityNeverMakesAHotSpot(int affineWaiting, bool sticks)
+    // Issue 19: a prefix the fallback once spread over all four workers is cached only where the
+    // workers' capacity kept it; it goes there, until that worker's backlog passes what the hit saves.
+    [Fact]
+    public void P2cKv_SpreadPrefix_GoesWhereItIsResident_AndMovesWhenTheBacklogPassesTheThreshold()
     {
-        var test = new TestPool(4).With(r => r with { PrefixBonus = 10 });
-        const ulong prefix = 42;
+        var test = new TestPool(4);
+        var prompt = TestPool.Prompt(1); // 32 chunks, 2,048 tokens
         for (var i = 0; i < 4; i++)
         {
-            test.Scrape(i, running: 0, waiting: i == 2 ? affineWaiting : 0);
+            test.Scrape(i, running: 2, waiting: 0);
+            test.Workers[i].Cache.SetCapacity(4 * 2048); // four such prompts
+            test.Send(i, prompt);
         }
 
-        test.Workers[2].Prefixes.Record(prefix, test.Time.GetTimestamp());
+        // Eight other prompts pass through w0, w1 and w3 and evict it there (twice their capacity;
+        // their tables have room for all of it: only the capacity evicts); w2 served only it since.
+        for (var other = 100; other < 108; other++)
+        {
+            foreach (var i in new[] { 0, 1, 3 })
+            {
+                test.Send(i, TestPool.Prompt(other));
+            }
+        }
 
-        var picks = Enumerable.Range(0, 30).Select(_ => new P2cKvPolicy().Pick(test.Pool, test.Context(prefix: prefix))).ToArray();
+        Assert.Equal([0, 0, 2048, 0], test.Workers.Select(w => w.CachedTokens(prompt, long.MinValue)));
+        var policy = new P2cKvPolicy();
+        Assert.All(Enumerable.Range(0, 30), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(prompt))));
 
-        Assert.Equal(sticks, picks.All(p => p == 2));
-        Assert.Equal(sticks, picks.Any(p => p == 2));
+        // Backlog on w2 up to just under the hit (2,048 tokens at equal rates): still worth waiting for.
+        var held = test.Workers[2].AddPrefill(1900, 0);
+        Assert.All(Enumerable.Range(0, 30), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(prompt))));
+
+        // Past it, the cold workers' full prefill is sooner.
+        test.Workers[2].AddPrefill(400, 0);
+        var moved = Enumerable.Range(0, 30).Select(_ => policy.Pick(test.Pool, test.Context(prompt))).ToArray();
+        Assert.DoesNotContain(2, moved);
+        Assert.Equal(0, held);
+    }
+
+    [Fact]
+    public void P2cKv_StickyThreshold_FollowsTheMeasuredPrefillRate()
+    {
+        var test = new TestPool(2);
+        var prompt = TestPool.Prompt(1);
+        test.Send(0, prompt);
+        test.Send(0, prompt); // the second send hits all 2,048 tokens
+
+        var equalRates = P2cKvPolicy.StickyThresholdTokens(test.Workers[0], test.Workers);
+
+        // Measured twice as fast as w1 (at the 20,000 tok/s default): it may carry more backlog.
+        test.Workers[0].PrefillTime.Add(1 / 40_000.0, 1);
+        var faster = P2cKvPolicy.StickyThresholdTokens(test.Workers[0], test.Workers);
+
+        Assert.Equal(test.Workers[0].MeanHitTokens.Seconds, equalRates, 6);
+        Assert.True(equalRates > 0, $"{equalRates}");
+        Assert.Equal(equalRates + test.Workers[0].MeanPromptTokens.Seconds, faster, 6); // H + (0 + U) x (2 - 1)
     }
 
     [Fact]

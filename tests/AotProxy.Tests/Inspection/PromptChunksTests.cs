@@ -1,0 +1,100 @@
+using System.Text;
+using AotProxy.Inspection;
+
+namespace AotProxy.Tests.Inspection;
+
+// The prompt's chained 256-byte chunk hashes, as the inspector writes them in its one pass.
+public class PromptChunksTests
+{
+    private static readonly string SystemPrompt = string.Concat(Enumerable.Range(0, 60).Select(i => $"Rule {i}: answer briefly and cite the manual. "));
+
+    [Fact]
+    public void Inspect_AGrownConversation_MatchesItsEarlierTurnsChunks()
+    {
+        var turn1 = $$"""[{"role":"system","content":"{{SystemPrompt}}"},{"role":"user","content":"How do I reset the router?"}]""";
+        var turn2 = turn1[..^1] + """,{"role":"assistant","content":"Hold the button for ten seconds."},{"role":"user","content":"And then?"}]""";
+
+        var first = Chunks($$"""{"model":"m","messages":{{turn1}}}""");
+        var second = Chunks($$"""{"model":"m","messages":{{turn2}},"stream":true}""");
+
+        // Every chunk before turn 1's closing bracket is the same bytes in turn 2.
+        var shared = (turn1.Length - 1) / PromptChunks.Bytes;
+        Assert.True(shared >= 10, $"{shared}");
+        Assert.True(second.Length > first.Length);
+        Assert.Equal(first[..shared], second[..shared]);
+        Assert.Equal(shared, MatchingPrefix(first, second));
+    }
+
+    [Fact]
+    public void Inspect_TwoPromptsSharingThreeOfFiveChunks_MatchThree()
+    {
+        var text = new string('a', (5 * PromptChunks.Bytes) - 2); // with its quotes, the raw value is 5 whole chunks
+        var other = text[..((3 * PromptChunks.Bytes) + 10)] + "B" + text[((3 * PromptChunks.Bytes) + 11)..];
+
+        var first = Chunks($$"""{"model":"m","prompt":"{{text}}"}""");
+        var second = Chunks($$"""{"prompt":"{{other}}","model":"m"}""");
+
+        Assert.Equal(5, first.Length);
+        Assert.Equal(5, second.Length);
+        Assert.Equal(3, MatchingPrefix(first, second));
+    }
+
+    [Fact]
+    public void Inspect_OneByteChangedInChunkZero_MatchesNothing()
+    {
+        var text = new string('a', 2000);
+        var first = Chunks($$"""{"model":"m","input":"{{text}}"}""");
+        var second = Chunks($$"""{"model":"m","input":"b{{text[1..]}}"}""");
+
+        Assert.Equal(7, first.Length);
+        Assert.Equal(0, MatchingPrefix(first, second));
+        Assert.Empty(first.Intersect(second)); // chained: no later chunk matches either
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m"}""")]                        // no prompt
+    [InlineData("""{"model":"m","messages":"LONG"}""")]      // messages that are not an array
+    [InlineData("""{"model":"m","prompt":{"text":"LONG"}}""")] // a prompt that is not a string or an array
+    [InlineData("""{"model":"m","messages":[{"content":"LONG"}]""")] // not valid JSON: no request at all
+    [InlineData("""{"model":"m","prompt":"short"}""")]       // shorter than one chunk
+    public void Inspect_AbsentOrMalformedPrompt_GivesNoChunks(string body)
+    {
+        var buffer = new ulong[PromptChunks.Max];
+        RequestInspector.Inspect(Encoding.UTF8.GetBytes(body.Replace("LONG", new string('x', 3000))), buffer, out var request, out _);
+
+        Assert.Equal(0, request.PromptChunks);
+    }
+
+    [Fact]
+    public void Inspect_APromptOver64KiB_ModelsItsFirst256Chunks_AndWithoutABufferNone()
+    {
+        var body = Encoding.UTF8.GetBytes($$"""{"model":"m","prompt":"{{new string('a', 100_000)}}"}""");
+        var buffer = new ulong[PromptChunks.Max];
+
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(body, buffer, out var request, out _));
+        Assert.Equal(PromptChunks.Max, request.PromptChunks);
+        Assert.DoesNotContain(0UL, buffer);
+
+        RequestInspector.Inspect(body, out var unbuffered, out _);
+        Assert.Equal(0, unbuffered.PromptChunks);
+        Assert.Equal(request.PrefixHash, unbuffered.PrefixHash);
+    }
+
+    private static ulong[] Chunks(string json)
+    {
+        var buffer = new ulong[PromptChunks.Max];
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(Encoding.UTF8.GetBytes(json), buffer, out var request, out _));
+        return buffer[..request.PromptChunks];
+    }
+
+    private static int MatchingPrefix(ulong[] a, ulong[] b)
+    {
+        var n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n])
+        {
+            n++;
+        }
+
+        return n;
+    }
+}
