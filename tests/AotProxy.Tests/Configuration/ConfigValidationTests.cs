@@ -91,6 +91,7 @@ public sealed class ConfigValidationTests
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a/?x=1\"", 3, "workers[0].url")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmax_concurrency = 0", 4, "workers[0].max_concurrency")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nweight = 0", 4, "workers[0].weight")]
+    [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nkv_cache_tokens = -1", 4, "workers[0].kv_cache_tokens")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nmodels = [\"m\", \"\"]", 4, "workers[0].models[1]")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = -1", 4, "workers[0].rpm")]
     [InlineData("[[workers]]\nname = \"a\"\nurl = \"http://a\"\nrpm = 2", 4, "workers[0].rpm")]
