@@ -61,9 +61,8 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
         var warm = EstimateAll(workers, candidates, context, estimates, waiting);
 
         var random = context.Random;
-        var first = warm >= 0 ? warm : random.Next(count);
-        var second = random.Next(count - 1);
-        second = second >= first ? second + 1 : second;
+        var first = warm >= 0 ? warm : Draw(workers, candidates, random, except: -1);
+        var second = Draw(workers, candidates, random, except: first);
         var winner = estimates[second] < estimates[first] ? second : first;
         return candidates[waiting[winner] >= 1 ? Lowest(estimates) : winner];
     }
@@ -148,6 +147,29 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
 
         var hotSpot = warmLoad - leastLoad > routing.AffinityMaxGap && warmLoad > routing.AffinityMaxRatio * leastLoad;
         return hotSpot ? -1 : warm;
+    }
+
+    // A random candidate other than `except`, drawn in proportion to its configured weight: a fleet
+    // whose half-speed workers have half the weight offers them half as often, so a prompt cached
+    // nowhere lands on a slow worker's prefill less often than a uniform draw would put it there.
+    private static int Draw(WorkerState[] workers, ReadOnlySpan<int> candidates, Random random, int except)
+    {
+        var total = 0;
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            total += i == except ? 0 : Math.Max(1, workers[candidates[i]].Model.Weight);
+        }
+
+        var ticket = random.Next(total);
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            if (i != except && (ticket -= Math.Max(1, workers[candidates[i]].Model.Weight)) < 0)
+            {
+                return i;
+            }
+        }
+
+        return except == 0 ? 1 : 0; // not reached: the tickets add up to total
     }
 
     // Ties go to the first: candidates are in pool order, so a tie in a full comparison is rare
