@@ -15,7 +15,8 @@ namespace AotProxy.Routing.Policies;
 // worker's decode steps (its time per output token). The gateway's own requests still in prefill
 // are in the backlog, so they leave the waiting count.
 // Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter
-// load) and a random one; the lower estimate wins. So the warm worker keeps the prompt until
+// load) and a random one (Draw: in proportion to the worker's weight); the lower estimate wins.
+// So the warm worker keeps the prompt until
 // the extra prefill it would wait behind costs more than its hit saves, a threshold that follows
 // each worker's measured rate (sticky_threshold_tokens in /api/routing/stats). Without a warm
 // worker both are random, which spreads a burst better than always taking the global minimum on
