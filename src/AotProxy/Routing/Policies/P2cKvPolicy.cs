@@ -17,8 +17,8 @@ namespace AotProxy.Routing.Policies;
 // Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter
 // load) and a random one (Draw: in proportion to the worker's weight); the lower estimate wins.
 // So the warm worker keeps the prompt until the extra prefill it would wait behind costs more
-// than its hit saves, a threshold that follows each worker's measured rate (sticky_threshold_tokens in /api/routing/stats). Without a warm
-// worker both are random, which spreads a burst better than always taking the global minimum on
+// than its hit saves, a threshold that follows each worker's measured rate
+// (sticky_threshold_tokens in /api/routing/stats). Without a warm worker both are random, which spreads a burst better than always taking the global minimum on
 // gauges that are up to one scrape old; WorkerLoad adds the requests sent since the scrape for
 // the same reason. A warm worker that carries affinity_max_gap more requests than the least
 // loaded AND affinity_max_ratio times as many is not nominated (no hot spot from affinity).
