@@ -14,14 +14,15 @@ namespace AotProxy.Routing.Policies;
 // (other clients' queue, the batch, KV pressure, slowness, errors), one unit being one of the
 // worker's decode steps (its time per output token). The gateway's own requests still in prefill
 // are in the backlog, so they leave the waiting count.
-// Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter
-// load) and a random one (Draw: in proportion to the worker's weight); the lower estimate wins.
-// So the warm worker keeps the prompt until the extra prefill it would wait behind costs more
-// than its hit saves, a threshold that follows each worker's measured rate
-// (sticky_threshold_tokens in /api/routing/stats). Without a warm worker both are random, which spreads a burst better than always taking the global minimum on
-// gauges that are up to one scrape old; WorkerLoad adds the requests sent since the scrape for
-// the same reason. A warm worker that carries affinity_max_gap more requests than the least
-// loaded AND affinity_max_ratio times as many is not nominated (no hot spot from affinity).
+// Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter load)
+// and a random one (Draw: in proportion to the worker's weight); the lower estimate wins. So the
+// warm worker keeps the prompt until the extra prefill it would wait behind costs more than its
+// hit saves, a threshold that follows each worker's measured rate (sticky_threshold_tokens in
+// /api/routing/stats). Without a warm worker both are random, which spreads a burst better than
+// always taking the global minimum on gauges that are up to one scrape old; WorkerLoad adds the
+// requests sent since the scrape for the same reason. A warm worker that carries affinity_max_gap
+// more requests than the least loaded AND affinity_max_ratio times as many is not nominated (no
+// hot spot from affinity).
 // When the winner would queue the request (a waiting count of one or more), every candidate is
 // compared instead: in a small pool two random draws miss the one worker with room often (half
 // the time among 4), and a request queued in vLLM costs more TTFT than anything else here.
