@@ -50,12 +50,12 @@ internal static class LoraPlacement
     }
 
     // After a pick for an adapter: the worker loads it (WorkerAffinity.Sent).
-    public static void OnPicked(WorkerPool pool, int index, long now)
+    public static void OnPicked(WorkerPool pool, int index, TimeProvider time)
     {
         if (pool.Adapter is { } adapter && adapter.Bits[index] is var bit and not 0)
         {
             var worker = pool.Workers[index];
-            worker.Affinity.Sent(bit, MaxLora(worker.Scraped?.Metrics.Lora ?? default), now);
+            worker.Affinity.Sent(bit, MaxLora(worker.Scraped?.Metrics.Lora ?? default), time.GetTimestamp());
         }
     }
 

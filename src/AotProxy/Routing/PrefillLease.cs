@@ -18,6 +18,7 @@ internal sealed class PrefillLease
 
     private WorkerState? _worker;
     private long _uncached;
+    private long _promptTokens;
     private long _ahead;
     private double _learningRate;
     private bool _prefilling;
@@ -35,6 +36,8 @@ internal sealed class PrefillLease
         _worker = worker;
         _learningRate = routing.LearningRate;
         _uncached = stream ? uncached : 0;
+        _promptTokens = request.PromptTokens;
+        worker.AddPromptInFlight(_promptTokens);
         _ahead = worker.AddPrefill(_uncached, hit);
         _prefilling = true;
         if (!stream)
@@ -81,6 +84,7 @@ internal sealed class PrefillLease
             worker.RemoveDecoding();
         }
 
+        worker.AddPromptInFlight(-_promptTokens);
         _worker = null;
         _prefilling = false;
     }

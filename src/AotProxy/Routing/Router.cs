@@ -46,9 +46,8 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger, b
             permit = slot.TakePermit();
             tried = context.Excluded;
             worker.CountDecision(strategy);
-            var now = time.GetTimestamp();
-            SessionAffinity.OnPicked(pool, index, request, snapshot.Routing, now);
-            LoraPlacement.OnPicked(pool, index, now);
+            SessionAffinity.OnPicked(pool, index, request, snapshot.Routing, time);
+            LoraPlacement.OnPicked(pool, index, time);
             return worker;
         }
 

@@ -29,11 +29,11 @@ internal static class SessionAffinity
         return index;
     }
 
-    public static void OnPicked(WorkerPool pool, int index, RouteRequest request, RoutingModel routing, long now)
+    public static void OnPicked(WorkerPool pool, int index, RouteRequest request, RoutingModel routing, TimeProvider time)
     {
         if (request.SessionHash != 0 && routing.SessionAffinity)
         {
-            pool.Sessions.Record(request.SessionHash, pool.Workers[index], now);
+            pool.Sessions.Record(request.SessionHash, pool.Workers[index], time.GetTimestamp());
         }
     }
 

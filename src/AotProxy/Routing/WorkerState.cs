@@ -35,6 +35,7 @@ internal sealed class WorkerState
     private int _prefilling;
     private int _decoding;
     private long _predictedHits;
+    private long _promptTokensInFlight;
     private double _reportedHits = double.NaN;   // the last scrape's counters (the scrape loop alone writes them)
     private double _preemptions = double.NaN;
     private volatile bool _draining;
@@ -275,6 +276,12 @@ internal sealed class WorkerState
         Interlocked.Decrement(ref _prefilling);
     }
 
+    // Prompt tokens of the attempts in flight here, prefilling or decoding: what the worker's
+    // running requests hold in its KV cache (KvCacheModel.OnPreempted).
+    public long PromptTokensInFlight => Interlocked.Read(ref _promptTokensInFlight);
+
+    internal void AddPromptInFlight(long tokens) => Interlocked.Add(ref _promptTokensInFlight, tokens);
+
     internal void AddDecoding() => Interlocked.Increment(ref _decoding);
 
     internal void RemoveDecoding() => Interlocked.Decrement(ref _decoding);
@@ -387,11 +394,15 @@ internal sealed class WorkerState
         var predicted = Interlocked.Exchange(ref _predictedHits, 0);
         var hits = metrics.Has(VllmMetricFields.PrefixCacheHits) ? metrics.PrefixCacheHits : double.NaN;
         var preemptions = metrics.Has(VllmMetricFields.Preemptions) ? metrics.Preemptions : double.NaN;
+        if (preemptions > _preemptions)
+        {
+            Cache.OnPreempted(PromptTokensInFlight);
+        }
 
         // A worker without hit counters keeps its correction; a counter that went down restarted.
         if (hits >= _reportedHits)
         {
-            Cache.Correct(hits - _reportedHits, predicted, preemptions > _preemptions, learningRate);
+            Cache.Correct(hits - _reportedHits, predicted, learningRate);
         }
 
         _reportedHits = hits;

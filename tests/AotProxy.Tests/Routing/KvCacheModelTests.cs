@@ -91,7 +91,7 @@ public class KvCacheModelTests
         Assert.Equal(PromptChunks, model.CachedChunks(prompts[0], 0));
         for (var i = 0; i < 10; i++)
         {
-            model.Correct(reportedHits: 1000, predictedHits: 4000, preempted: false, learningRate: 0.2);
+            model.Correct(reportedHits: 1000, predictedHits: 4000, learningRate: 0.2);
         }
 
         // The worker hit a quarter of what the model predicted: the window shrinks, the oldest prompts
@@ -101,16 +101,39 @@ public class KvCacheModelTests
         Assert.Equal((int)(4 * PromptChunks * model.Correction), model.CachedChunks(prompts[3], 0));
 
         var shrunk = model.Correction;
-        model.Correct(reportedHits: 4000, predictedHits: 1000, preempted: false, learningRate: 0.2);
+        model.Correct(reportedHits: 4000, predictedHits: 1000, learningRate: 0.2);
         Assert.True(model.Correction > shrunk, $"{model.Correction}");
 
-        var before = model.Correction;
-        model.Correct(0, 0, preempted: true, learningRate: 0.2);
-        Assert.Equal(before * 0.8, model.Correction, 6);
-
         // Too little evidence either way changes nothing.
-        model.Correct(reportedHits: 10, predictedHits: 100, preempted: false, learningRate: 0.2);
-        Assert.Equal(before * 0.8, model.Correction, 6);
+        var before = model.Correction;
+        model.Correct(reportedHits: 10, predictedHits: 100, learningRate: 0.2);
+        Assert.Equal(before, model.Correction, 6);
+    }
+
+    [Fact]
+    public void OnPreempted_KeepsOnlyTheNewestChunks_ThePromptsInFlight()
+    {
+        var model = new KvCacheModel(4 * PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+        var prompts = Enumerable.Range(0, 4).Select(p => Chain(p, PromptChunks)).ToArray();
+        foreach (var prompt in prompts)
+        {
+            model.Record(prompt, 0, 0);
+        }
+
+        // In flight: more than the cache holds (as at any real preemption): nothing is evicted.
+        model.OnPreempted(5 * PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+        Assert.All(prompts, p => Assert.Equal(PromptChunks, model.CachedChunks(p, 0)));
+
+        // In flight: one prompt's worth. Only the newest prompt stays, whole; the correction is untouched.
+        model.OnPreempted(PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+        Assert.Equal(PromptChunks, model.CachedChunks(prompts[3], 0));
+        Assert.All(prompts[..3], p => Assert.Equal(0, model.CachedChunks(p, 0)));
+        Assert.Equal(1, model.Correction);
+
+        // The cache is as large as before: new prompts fill it again.
+        model.Record(prompts[0], 0, 0);
+        Assert.Equal(PromptChunks, model.CachedChunks(prompts[0], 0));
+        Assert.Equal(PromptChunks, model.CachedChunks(prompts[3], 0));
     }
 
     [Fact]
@@ -133,7 +156,7 @@ public class KvCacheModelTests
     }
 
     [Fact]
-    public void WorkerState_ScrapedHitsShortOfThePredicted_ShrinkTheCorrection_PreemptionsToo()
+    public void WorkerState_ScrapedHitsShortOfThePredicted_ShrinkTheCorrection_APreemptionEvicts()
     {
         var test = new TestPool(1);
         var worker = test.Workers[0];
@@ -150,9 +173,12 @@ public class KvCacheModelTests
         Scrape(worker, hits: 4096, preemptions: 0); // more than predicted: it grows back toward 1
         Assert.True(worker.Cache.Correction > shrunk, $"{worker.Cache.Correction}");
 
+        // A preemption with nothing in flight: the worker holds none of the prompts any more.
         var before = worker.Cache.Correction;
+        Assert.True(worker.CachedTokens(prompt, 0) > 0);
         Scrape(worker, hits: 4096, preemptions: 3);
-        Assert.Equal(before * (1 - test.Routing.LearningRate), worker.Cache.Correction, 6);
+        Assert.Equal(0, worker.CachedTokens(prompt, 0));
+        Assert.Equal(before, worker.Cache.Correction, 6);
 
         // A worker without hit counters keeps its correction.
         var bare = new TestPool(1);
@@ -162,6 +188,22 @@ public class KvCacheModelTests
         bare.Send(0, prompt);
         bare.Scrape(0, running: 0, waiting: 0);
         Assert.Equal(1, bare.Workers[0].Cache.Correction);
+    }
+
+    [Fact]
+    public void PromptTokensInFlight_CountALeaseFromItsStartToItsEnd()
+    {
+        var test = new TestPool(1);
+        var worker = test.Workers[0];
+        var prompt = TestPool.Prompt(1);
+        var lease = new PrefillLease();
+        lease.Start(worker, prompt, stream: true, test.Routing);
+        Assert.Equal(prompt.PromptTokens, worker.PromptTokensInFlight);
+        lease.OnFirstByte(TimeSpan.FromMilliseconds(50));
+        Assert.Equal(prompt.PromptTokens, worker.PromptTokensInFlight); // decoding: its blocks are still held
+        lease.End();
+        lease.End();
+        Assert.Equal(0, worker.PromptTokensInFlight);
     }
 
     private static void Scrape(WorkerState worker, double hits, double preemptions) =>

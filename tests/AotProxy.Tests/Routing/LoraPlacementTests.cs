@@ -117,7 +117,7 @@ public class LoraPlacementTests
         Scrape(pool.Workers[1], running: 2, waiting: 0, runningAdapters: ["a1", "a2"]);
         foreach (var adapter in (string[])["a1", "a2"])
         {
-            LoraPlacement.OnPicked(set.Pools[adapter], 0, _time.GetTimestamp());
+            LoraPlacement.OnPicked(set.Pools[adapter], 0, _time);
         }
 
         Assert.Equal((2, 3), (LoraPlacement.Tier(pool.Workers[0], pool.Adapter!.Bits[0], fresh: true), LoraPlacement.Tier(pool.Workers[1], pool.Adapter.Bits[1], fresh: true)));
@@ -140,7 +140,7 @@ public class LoraPlacementTests
         foreach (var adapter in (string[])["a0", "a1", "a0", "a2"])
         {
             _time.Advance(TimeSpan.FromMilliseconds(1));
-            LoraPlacement.OnPicked(set.Pools[adapter], 0, _time.GetTimestamp());
+            LoraPlacement.OnPicked(set.Pools[adapter], 0, _time);
         }
 
         Assert.Equal(Bit(worker, "a0") | Bit(worker, "a2"), worker.Affinity.Resident);
@@ -154,7 +154,7 @@ public class LoraPlacementTests
     public void OnPicked_BaseModel_LeavesTheAdaptersAlone()
     {
         var set = Fleet(1);
-        LoraPlacement.OnPicked(set.Pools["base"], 0, _time.GetTimestamp());
+        LoraPlacement.OnPicked(set.Pools["base"], 0, _time);
 
         Assert.Equal(0UL, set.Workers[0].Affinity.Resident);
     }

@@ -16,7 +16,7 @@ public class SessionAffinityTests
     {
         var context = Context(test, session);
         var index = new P2cKvPolicy().Pick(test.Pool, context);
-        SessionAffinity.OnPicked(test.Pool, index, context.Request, test.Routing, test.Time.GetTimestamp());
+        SessionAffinity.OnPicked(test.Pool, index, context.Request, test.Routing, test.Time);
         return index;
     }
 

@@ -14,14 +14,15 @@ namespace AotProxy.Routing.Policies;
 // (other clients' queue, the batch, KV pressure, slowness, errors), one unit being one of the
 // worker's decode steps (its time per output token). The gateway's own requests still in prefill
 // are in the backlog, so they leave the waiting count.
-// Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter
-// load) and a random one; the lower estimate wins. So the warm worker keeps the prompt until
-// the extra prefill it would wait behind costs more than its hit saves, a threshold that follows
-// each worker's measured rate (sticky_threshold_tokens in /api/routing/stats). Without a warm
-// worker both are random, which spreads a burst better than always taking the global minimum on
-// gauges that are up to one scrape old; WorkerLoad adds the requests sent since the scrape for
-// the same reason. A warm worker that carries affinity_max_gap more requests than the least
-// loaded AND affinity_max_ratio times as many is not nominated (no hot spot from affinity).
+// Two candidates: the warmest worker (most cached tokens of this prompt, ties to the lighter load)
+// and a random one (Draw: in proportion to the worker's weight); the lower estimate wins. So the
+// warm worker keeps the prompt until the extra prefill it would wait behind costs more than its
+// hit saves, a threshold that follows each worker's measured rate (sticky_threshold_tokens in
+// /api/routing/stats). Without a warm worker both are random, which spreads a burst better than
+// always taking the global minimum on gauges that are up to one scrape old; WorkerLoad adds the
+// requests sent since the scrape for the same reason. A warm worker that carries affinity_max_gap
+// more requests than the least loaded AND affinity_max_ratio times as many is not nominated (no
+// hot spot from affinity).
 // When the winner would queue the request (a waiting count of one or more), every candidate is
 // compared instead: in a small pool two random draws miss the one worker with room often (half
 // the time among 4), and a request queued in vLLM costs more TTFT than anything else here.
@@ -61,9 +62,8 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
         var warm = EstimateAll(workers, candidates, context, estimates, waiting);
 
         var random = context.Random;
-        var first = warm >= 0 ? warm : random.Next(count);
-        var second = random.Next(count - 1);
-        second = second >= first ? second + 1 : second;
+        var first = warm >= 0 ? warm : Draw(workers, candidates, random, except: -1);
+        var second = Draw(workers, candidates, random, except: first);
         var winner = estimates[second] < estimates[first] ? second : first;
         return candidates[waiting[winner] >= 1 ? Lowest(estimates) : winner];
     }
@@ -148,6 +148,29 @@ internal sealed class P2cKvPolicy : IRoutingPolicy
 
         var hotSpot = warmLoad - leastLoad > routing.AffinityMaxGap && warmLoad > routing.AffinityMaxRatio * leastLoad;
         return hotSpot ? -1 : warm;
+    }
+
+    // A random candidate other than `except`, drawn in proportion to its configured weight: a fleet
+    // whose half-speed workers have half the weight offers them half as often, so a prompt cached
+    // nowhere lands on a slow worker's prefill less often than a uniform draw would put it there.
+    private static int Draw(WorkerState[] workers, ReadOnlySpan<int> candidates, Random random, int except)
+    {
+        var total = 0;
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            total += i == except ? 0 : Math.Max(1, workers[candidates[i]].Model.Weight);
+        }
+
+        var ticket = random.Next(total);
+        for (var i = 0; i < candidates.Length; i++)
+        {
+            if (i != except && (ticket -= Math.Max(1, workers[candidates[i]].Model.Weight)) < 0)
+            {
+                return i;
+            }
+        }
+
+        return except == 0 ? 1 : 0; // not reached: the tickets add up to total
     }
 
     // Ties go to the first: candidates are in pool order, so a tie in a full comparison is rare

@@ -237,6 +237,24 @@ public class PolicyTests
     }
 
     [Fact]
+    public void P2cKv_RandomCandidates_AreDrawnByWeight()
+    {
+        // Half-speed workers with half the weight; all idle, so a pair's tie goes to its first draw.
+        var test = new TestPool(4, weights: [2, 2, 1, 1]);
+        for (var i = 0; i < 4; i++)
+        {
+            test.Scrape(i, running: 0, waiting: 0);
+        }
+
+        var picks = Enumerable.Range(0, 600).Select(_ => new P2cKvPolicy().Pick(test.Pool, test.Context())).ToArray();
+
+        // Weighted: 2/3 to w0 and w1 (a uniform draw gives them 1/2); every worker is still drawn.
+        var heavy = picks.Count(p => p <= 1) / (double)picks.Length;
+        Assert.InRange(heavy, 0.6, 0.74);
+        Assert.All(Enumerable.Range(0, 4), i => Assert.Contains(i, picks));
+    }
+
+    [Fact]
     public void ConsistentHash_SameKeySameWorker_AndKeysSpreadEvenly()
     {
         var test = new TestPool(4);
