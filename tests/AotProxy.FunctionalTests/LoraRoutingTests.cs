@@ -11,10 +11,12 @@ public class LoraRoutingTests(ITestOutputHelper output)
 {
     private static readonly string[] Adapters = [.. Enumerable.Range(0, 8).Select(i => $"lora-{i}")];
 
-    private static Task<BinaryGateway> StartAsync(string strategy) => BinaryGateway.StartAsync(
+    // models: the workers' configured models; null: discovered.
+    private static Task<BinaryGateway> StartAsync(string strategy, string[]? models = null) => BinaryGateway.StartAsync(
         4,
         routing: $"strategy = \"{strategy}\"\nmetrics_interval = \"100ms\"",
-        discoverModels: true,
+        discoverModels: models is null,
+        models: models,
         configure: o =>
         {
             o.LoraModules = [.. Adapters];
@@ -104,6 +106,22 @@ public class LoraRoutingTests(ITestOutputHelper output)
         var figures = $"adapter loads for 160 requests: p2c_kv {p2cKv.Loads}, least_queue {leastQueue.Loads}; latency p90 {p2cKv.P90Ms:F0} ms against {leastQueue.P90Ms:F0} ms";
         output.WriteLine(figures);
         Assert.True(p2cKv.Loads <= leastQueue.Loads / 2, figures);
+    }
+
+    // A worker configured with `models` still tells which of them are adapters (its /v1/models
+    // is asked for their parents), so LoRA-aware routing applies to them as to discovered ones.
+    [Fact]
+    public async Task ConfiguredModels_AdaptersAreKnown_AndPlacedByResidency()
+    {
+        await using var gateway = await StartAsync("p2c_kv", [TestGateway.Model, .. Adapters]);
+        var listed = await AdaptersListedAsync(gateway);
+        Assert.All(listed, m => Assert.Equal(TestGateway.Model, m.GetProperty("parent").GetString()));
+        var (loads, _) = await RunWorkloadAsync(gateway);
+
+        // 8 adapters fit the fleet's 8 slots: placed by residency, each is loaded about once, not
+        // per request as a load-only pick does (LoadsAtMostHalf's least_queue: ~120 of 160).
+        output.WriteLine($"adapter loads for 160 requests with configured models: {loads}");
+        Assert.True(loads <= 40, $"adapter loads {loads} for 160 requests");
     }
 
     [Fact]

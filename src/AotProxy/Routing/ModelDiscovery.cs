@@ -8,6 +8,9 @@ namespace AotProxy.Routing;
 // For workers configured without `models`: asks GET /v1/models until it answers, then every
 // RefreshInterval, so a worker that loads a new model starts getting its traffic. A new view (a
 // reload may add such a worker) starts a pass at once. What it finds, GatewayState publishes.
+// Workers configured with `models` are asked too, only for which of those are LoRA adapters (a
+// parent in the list): LoRA-aware routing needs to know, and the config does not say. Their
+// failures are not logged (a hosted API may not list models) and never hold up a pass.
 internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http, TimeProvider time, ILogger logger) : IAsyncDisposable
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(2);
@@ -27,6 +30,7 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
         {
             if (!worker.NeedsDiscovery)
             {
+                changed |= await LearnAdaptersAsync(worker, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -78,7 +82,27 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
 
     private static ImmutableArray<ListedModel> Adapters(ImmutableArray<ListedModel> listed) => [.. listed.Where(m => m.IsAdapter)];
 
-    private async Task<ImmutableArray<ListedModel>?> FetchAsync(WorkerState worker, CancellationToken cancellationToken)
+    // A configured worker: the adapters among its configured models; true when that changed.
+    private async Task<bool> LearnAdaptersAsync(WorkerState worker, CancellationToken cancellationToken)
+    {
+        if (await FetchAsync(worker, cancellationToken, quiet: true).ConfigureAwait(false) is not { } listed)
+        {
+            return false;
+        }
+
+        var configured = worker.Model.Models;
+        ImmutableArray<ListedModel> adapters = [.. listed.Where(m => m.IsAdapter && configured.Contains(m.Id))];
+        if (adapters.SequenceEqual(worker.DiscoveredAdapters))
+        {
+            return false;
+        }
+
+        worker.DiscoveredAdapters = adapters;
+        return true;
+    }
+
+    // quiet: a failure is not logged.
+    private async Task<ImmutableArray<ListedModel>?> FetchAsync(WorkerState worker, CancellationToken cancellationToken, bool quiet = false)
     {
         try
         {
@@ -94,13 +118,13 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             var body = await response.Content.ReadAsByteArrayAsync(timeout.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                RoutingLog.DiscoveryFailed(logger, worker.Name, $"HTTP {(int)response.StatusCode}");
+                Failed(worker, $"HTTP {(int)response.StatusCode}", quiet);
                 return null;
             }
 
             if (!ModelListReader.TryRead(body, out var models))
             {
-                RoutingLog.DiscoveryFailed(logger, worker.Name, "the body is not a model list");
+                Failed(worker, "the body is not a model list", quiet);
                 return null;
             }
 
@@ -110,10 +134,18 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
         {
             if (!cancellationToken.IsCancellationRequested)
             {
-                RoutingLog.DiscoveryFailed(logger, worker.Name, ex.Message);
+                Failed(worker, ex.Message, quiet);
             }
 
             return null;
+        }
+    }
+
+    private void Failed(WorkerState worker, string reason, bool quiet)
+    {
+        if (!quiet)
+        {
+            RoutingLog.DiscoveryFailed(logger, worker.Name, reason);
         }
     }
 
