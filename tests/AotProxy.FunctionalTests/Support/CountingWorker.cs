@@ -15,7 +15,7 @@ internal sealed class CountingWorker : IAsyncDisposable
     private readonly KestrelListener _listener;
     private readonly byte[] _metrics;
     private readonly byte[] _models = Fixtures.Bytes("openai/models.json");
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChangeSignal _changed = new();
     private int _scrapes;
     private int _modelLists;
 
@@ -48,27 +48,8 @@ internal sealed class CountingWorker : IAsyncDisposable
         """;
 
     // Until the condition on the counters holds: woken by each request, bounded by 20 s.
-    public async Task WaitUntilAsync(Func<CountingWorker, bool> condition, string what)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            var changed = Volatile.Read(ref _changed).Task;
-            if (condition(this))
-            {
-                return;
-            }
-
-            try
-            {
-                await changed.WaitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Assert.Fail($"timed out waiting until {what} (scrapes {Scrapes}, model lists {ModelLists})");
-            }
-        }
-    }
+    public Task WaitUntilAsync(Func<CountingWorker, bool> condition, string what) =>
+        _changed.WaitUntilAsync(() => condition(this), TimeSpan.FromSeconds(20), what, () => $"scrapes {Scrapes}, model lists {ModelLists}");
 
     public ValueTask DisposeAsync() => _listener.DisposeAsync();
 
@@ -96,6 +77,6 @@ internal sealed class CountingWorker : IAsyncDisposable
     private void Count(ref int counter)
     {
         Interlocked.Increment(ref counter);
-        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        _changed.Changed();
     }
 }
