@@ -137,7 +137,8 @@ public class LoraRoutingTests(ITestOutputHelper output)
         await using var worker = await CountingWorker.StartAsync();
         await using var gateway = await StartCountedAsync(directory, worker, [TestGateway.Model, "lora-1"]);
 
-        // The ask would come within one metrics_interval of the first scrape that reports LoRA.
+        // Were it asked, the ask would come within one metrics_interval (100 ms) of the first
+        // scrape, as it does for the worker of the test below.
         await worker.WaitUntilAsync(w => w.Scrapes >= 3, "3 scrapes");
 
         Assert.Equal(0, worker.ModelLists);
@@ -149,13 +150,13 @@ public class LoraRoutingTests(ITestOutputHelper output)
     [Fact]
     public async Task ConfiguredModels_LoraInMetrics_WorkerIsAskedOnce_AndItsConfiguredAdaptersListed()
     {
+        using var directory = new TempDirectory();
         await using var worker = await CountingWorker.StartAsync("""
             # HELP vllm:lora_requests_info Running stats on lora requests.
             # TYPE vllm:lora_requests_info gauge
             vllm:lora_requests_info{max_lora="2",waiting_lora_adapters="",running_lora_adapters=""} 1.7650000000e+09
 
             """);
-        using var directory = new TempDirectory();
         await using var gateway = await StartCountedAsync(directory, worker, [TestGateway.Model, "lora-1"]);
 
         await worker.WaitUntilAsync(w => w.ModelLists >= 1, "the gateway asked GET /v1/models");

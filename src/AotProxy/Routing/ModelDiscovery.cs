@@ -115,12 +115,13 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            var view = state.Current;
-            await LearnAdaptersOnceAsync(view, cancellationToken).ConfigureAwait(false);
+            await LearnAdaptersOnceAsync(state.Current, cancellationToken).ConfigureAwait(false);
             try
             {
-                // The scrape it waits for comes every metrics_interval; a look costs a few reads per worker.
-                await Task.Delay(view.Config.Routing.MetricsInterval, time, cancellationToken).ConfigureAwait(false);
+                // The scrape it waits for comes every metrics_interval; a look costs a few reads per
+                // worker. The view is read again, not kept across the wait: a snapshot a reload
+                // replaced would stay alive until the next look (WorkerMonitor.EveryAsync).
+                await Task.Delay(state.Current.Config.Routing.MetricsInterval, time, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
