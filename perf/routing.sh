@@ -19,7 +19,8 @@
 #                                                              chars a turn; --num-gpu-blocks 2048
 #   push-back       perf/profiles/routing-push-back.toml       bursts of 24 into workers that hold 10, 10, 5, 5
 #                                                              (--max-num-queued-reqs); gateway slots 8 each
-#   lora            perf/profiles/routing-lora.toml            8 adapters, 2 slots a worker (--max-loras 2)
+#   lora            perf/profiles/routing-lora.toml            8 adapters, 2 slots a worker (--max-loras 2);
+#                                                              the workers' models configured (--lora-models)
 # A workload whose simulator flags the binary lacks (lora before lora19) is skipped, and says so.
 # Then perf/routing_report.py writes one table per workload and the goals (summary.md).
 #
@@ -37,6 +38,9 @@
 #   --out DIR               reports (default perf/reports/routing-YYYYmmdd-HHMMSS)
 #   --set "KEY = VALUE"     one more [routing] line for every strategy, e.g. --set "weight_kv = 0"
 #                           (repeatable; the gateway validates it, so a typo fails the run's start)
+#   --lora-models M         lora's workers: "configured" (default: models = the base model and the 8
+#                           adapters; the gateway asks which are adapters once the scrape reports LoRA)
+#                           or "discovered" (no models line: GET /v1/models from the start)
 #   STRATEGY...             a subset of: round_robin weighted_round_robin least_queue
 #                           least_connections p2c_kv consistent_hash adaptive (default: all)
 # Environment:
@@ -56,7 +60,7 @@ all_strategies=(round_robin weighted_round_robin least_queue least_connections p
 all_workloads=(shared-prefix no-reuse load-90 cache-pressure multi-turn push-back lora)
 
 usage() {
-  sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
@@ -66,6 +70,7 @@ runner_args=()
 routing_set=()
 base_port="${ROUTING_BASE_PORT:-18201}"
 out=""
+lora_models=configured
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage ;;
@@ -85,6 +90,9 @@ while [[ $# -gt 0 ]]; do
     --set)
       [[ $# -ge 2 ]] || usage
       routing_set+=("$2"); shift 2 ;;
+    --lora-models)
+      [[ $# -ge 2 && ( "$2" == configured || "$2" == discovered ) ]] || { echo "routing.sh: --lora-models takes configured or discovered" >&2; exit 1; }
+      lora_models="$2"; shift 2 ;;
     -*) echo "routing.sh: unknown option $1" >&2; usage ;;
     *) strategies+=("$1"); shift ;;
   esac
@@ -157,11 +165,14 @@ max_concurrency_for() {
   esac
 }
 
-# The `models` line of each worker: none for lora, where the gateway discovers the base model and
-# the adapters from GET /v1/models (only listed there, with their parent, are they adapters to it).
+# The `models` line of each worker. For lora, by default the base model and the adapters, as an
+# operator writes them: the gateway learns which are adapters (their parent) from GET /v1/models,
+# asked once the worker's scrape reports LoRA; --lora-models discovered leaves the line out, and the
+# gateway discovers them all from GET /v1/models at start.
 models_line() {
-  case "$1" in
-    lora) echo "# models: discovered (the base model and ${#adapters[@]} adapters)" ;;
+  case "$1:$lora_models" in
+    lora:discovered) echo "# models: discovered (the base model and ${#adapters[@]} adapters)" ;;
+    lora:configured) printf 'models = ["%s"%s]\n' "$model" "$(printf ', "%s"' "${adapters[@]}")" ;;
     *) printf 'models = ["%s"]\n' "$model" ;;
   esac
 }

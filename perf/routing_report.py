@@ -276,8 +276,9 @@ def render(dirs, strategies, workloads, command, seconds=None):
         "holds 4-8 of the 16 shared prompts). Gateway weights 2, 2, 1, 1; `max_concurrency = 16`. Capacity without cache "
         "hits: ~16.2 req/s (perf/profiles/routing-shared-prefix.toml has the derivation). cache-pressure: `--num-gpu-blocks 512` "
         "(~14.9 req/s); multi-turn: `--num-gpu-blocks 2048`; push-back: `--max-num-seqs 8` + 2 queued (sim-0/1), 4 + 1 "
-        "(sim-2/3), `max_concurrency = 8`; lora: `--lora-modules` (8 adapters) `--max-loras 2`, models discovered "
-        "(perf/routing.sh, worker_flags).")
+        "(sim-2/3), `max_concurrency = 8`; lora: `--lora-modules` (8 adapters) `--max-loras 2`, models "
+        f"{'discovered' if '--lora-models discovered' in command else 'configured (the base model and the adapters)'} "
+        "(perf/routing.sh, worker_flags, models_line).")
     say("- Workers and gateway restart for every run: cold caches, and the same seeded request sequence for every strategy.")
     say("- TTFT: intended send -> first content token; e2e: intended send -> last byte (open loop, so queueing counts; a "
         "multi-turn turn also waits for its conversation's previous turn). Output tok/s: completion tokens per second of the "

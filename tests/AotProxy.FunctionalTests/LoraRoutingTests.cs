@@ -11,10 +11,12 @@ public class LoraRoutingTests(ITestOutputHelper output)
 {
     private static readonly string[] Adapters = [.. Enumerable.Range(0, 8).Select(i => $"lora-{i}")];
 
-    private static Task<BinaryGateway> StartAsync(string strategy) => BinaryGateway.StartAsync(
+    // models: the workers' configured models; null: discovered.
+    private static Task<BinaryGateway> StartAsync(string strategy, string[]? models = null) => BinaryGateway.StartAsync(
         4,
         routing: $"strategy = \"{strategy}\"\nmetrics_interval = \"100ms\"",
-        discoverModels: true,
+        discoverModels: models is null,
+        models: models,
         configure: o =>
         {
             o.LoraModules = [.. Adapters];
@@ -28,17 +30,21 @@ public class LoraRoutingTests(ITestOutputHelper output)
         $$"""{"model":"{{model}}","messages":[{"role":"user","content":"{{content}}"}],"max_tokens":{{maxTokens}}}""";
 
     // Until the gateway's /v1/models lists every adapter (discovery asks each worker at start).
-    private static async Task<JsonElement[]> AdaptersListedAsync(BinaryGateway gateway)
+    private static Task<JsonElement[]> AdaptersListedAsync(BinaryGateway gateway) => AdaptersListedAsync(gateway.Data.BaseAddress!, Adapters.Length);
+
+    // Until the gateway at `data` lists `count` models with a parent.
+    private static async Task<JsonElement[]> AdaptersListedAsync(Uri data, int count)
     {
+        using var client = new HttpClient { BaseAddress = data };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (true)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
             request.Headers.Authorization = new("Bearer", TestGateway.Key);
-            using var response = await gateway.Data.SendAsync(request);
+            using var response = await client.SendAsync(request);
             using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             var listed = json.RootElement.GetProperty("data").EnumerateArray().Where(m => m.TryGetProperty("parent", out _)).Select(m => m.Clone()).ToArray();
-            if (listed.Length == Adapters.Length)
+            if (listed.Length == count)
             {
                 return listed;
             }
@@ -104,6 +110,73 @@ public class LoraRoutingTests(ITestOutputHelper output)
         var figures = $"adapter loads for 160 requests: p2c_kv {p2cKv.Loads}, least_queue {leastQueue.Loads}; latency p90 {p2cKv.P90Ms:F0} ms against {leastQueue.P90Ms:F0} ms";
         output.WriteLine(figures);
         Assert.True(p2cKv.Loads <= leastQueue.Loads / 2, figures);
+    }
+
+    // A worker configured with `models` still tells which of them are adapters (its /v1/models
+    // is asked for their parents), so LoRA-aware routing applies to them as to discovered ones.
+    [Fact]
+    public async Task ConfiguredModels_AdaptersAreKnown_AndPlacedByResidency()
+    {
+        await using var gateway = await StartAsync("p2c_kv", [TestGateway.Model, .. Adapters]);
+        var listed = await AdaptersListedAsync(gateway);
+        Assert.All(listed, m => Assert.Equal(TestGateway.Model, m.GetProperty("parent").GetString()));
+        var (loads, _) = await RunWorkloadAsync(gateway);
+
+        // 8 adapters fit the fleet's 8 slots: placed by residency, each is loaded about once, not
+        // per request as a load-only pick does (LoadsAtMostHalf's least_queue: ~120 of 160).
+        output.WriteLine($"adapter loads for 160 requests with configured models: {loads}");
+        Assert.True(loads <= 40, $"adapter loads {loads} for 160 requests");
+    }
+
+    // A worker configured with `models` whose /metrics has no LoRA info (no --enable-lora, a
+    // hosted API, a test's fake) is never asked GET /v1/models: it sees what it saw before.
+    [Fact]
+    public async Task ConfiguredModels_NoLoraInMetrics_WorkerIsNeverAskedForItsModels()
+    {
+        using var directory = new TempDirectory();
+        await using var worker = await CountingWorker.StartAsync();
+        await using var gateway = await StartCountedAsync(directory, worker, [TestGateway.Model, "lora-1"]);
+
+        // Were it asked, the ask would come within one metrics_interval (100 ms) of the first
+        // scrape, as it does for the worker of the test below.
+        await worker.WaitUntilAsync(w => w.Scrapes >= 3, "3 scrapes");
+
+        Assert.Equal(0, worker.ModelLists);
+    }
+
+    // One that reports LoRA is asked once; among its listed adapters, the configured ones are known
+    // as adapters (lora-2 is listed too, but not configured). Without a new adapter in its scrapes,
+    // it is not asked again.
+    [Fact]
+    public async Task ConfiguredModels_LoraInMetrics_WorkerIsAskedOnce_AndItsConfiguredAdaptersListed()
+    {
+        using var directory = new TempDirectory();
+        await using var worker = await CountingWorker.StartAsync("""
+            # HELP vllm:lora_requests_info Running stats on lora requests.
+            # TYPE vllm:lora_requests_info gauge
+            vllm:lora_requests_info{max_lora="2",waiting_lora_adapters="",running_lora_adapters=""} 1.7650000000e+09
+
+            """);
+        await using var gateway = await StartCountedAsync(directory, worker, [TestGateway.Model, "lora-1"]);
+
+        await worker.WaitUntilAsync(w => w.ModelLists >= 1, "the gateway asked GET /v1/models");
+        var scrapes = worker.Scrapes;
+        await worker.WaitUntilAsync(w => w.Scrapes >= scrapes + 3, "3 more scrapes");
+
+        Assert.Equal(1, worker.ModelLists);
+        var listed = await AdaptersListedAsync(gateway.DataUri!, 1);
+        Assert.Equal("lora-1", listed[0].GetProperty("id").GetString());
+        Assert.Equal("Qwen/Qwen2.5-Coder-1.5B-Instruct", listed[0].GetProperty("parent").GetString());
+    }
+
+    // The binary in front of one counted worker, scraped every 100 ms.
+    private static async Task<GatewayProcess> StartCountedAsync(TempDirectory directory, CountingWorker worker, string[] models)
+    {
+        var config = Path.Combine(directory.Path, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([], routing: "strategy = \"p2c_kv\"\nmetrics_interval = \"100ms\"", extra: worker.Section(models)));
+        var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        return gateway;
     }
 
     [Fact]

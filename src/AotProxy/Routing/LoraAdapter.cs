@@ -32,7 +32,8 @@ internal sealed class LoraAdapter(string parent, string? root, ulong[] bits)
         return null;
     }
 
-    private static ulong BitOf(ImmutableArray<string> models, string model)
+    // The model's bit in a worker's model list (as VllmModelFilter indexes it), 0 past the 64th.
+    public static ulong BitOf(ImmutableArray<string> models, string model)
     {
         var index = models.IndexOf(model, StringComparer.Ordinal);
         return index is >= 0 and < 64 ? 1UL << index : 0;

@@ -23,6 +23,7 @@ internal sealed class WorkerState
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private ImmutableArray<ListedModel> _discoveredAdapters = [];
+    private long _adaptersAskedAt;
     private int _inFlight;
     private int _slotsTaken;
     private int _sentSinceScrape;
@@ -122,6 +123,14 @@ internal sealed class WorkerState
     {
         get => ImmutableInterlocked.InterlockedCompareExchange(ref _discoveredAdapters, default, default);
         set => ImmutableInterlocked.InterlockedExchange(ref _discoveredAdapters, value);
+    }
+
+    // When ModelDiscovery last asked it, configured with `models`, which of them are LoRA
+    // adapters (a TimeProvider timestamp; 0: never).
+    public long AdaptersAskedAt
+    {
+        get => Interlocked.Read(ref _adaptersAskedAt);
+        set => Interlocked.Exchange(ref _adaptersAskedAt, value);
     }
 
     public bool NeedsDiscovery => _model.Models.IsEmpty;

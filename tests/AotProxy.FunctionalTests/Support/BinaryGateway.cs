@@ -34,7 +34,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
     public HttpClient Admin { get; }
 
     // discoverModels: the workers' sections name no models; the gateway asks each GET /v1/models
-    // (which lists a simulator's LoRA adapters too).
+    // (which lists a simulator's LoRA adapters too). models: the workers' sections name these instead.
     public static async Task<BinaryGateway> StartAsync(
         int workers,
         string adminToken = "",
@@ -43,7 +43,8 @@ internal sealed class BinaryGateway : IAsyncDisposable
         bool warmup = false,
         string forwardingToml = "",
         string routing = TestGateway.DefaultRouting,
-        bool discoverModels = false)
+        bool discoverModels = false,
+        string[]? models = null)
     {
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -55,9 +56,10 @@ internal sealed class BinaryGateway : IAsyncDisposable
 
         var directory = new TempDirectory();
         var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, routing: routing, warmup: warmup, forwardingToml: forwardingToml);
-        if (discoverModels)
+        if (discoverModels || models is not null)
         {
-            toml = toml.Replace($"models = [\"{TestGateway.Model}\"]", string.Empty, StringComparison.Ordinal);
+            var listed = models is null ? string.Empty : $"models = [{string.Join(", ", models.Select(m => $"\"{m}\""))}]";
+            toml = toml.Replace($"models = [\"{TestGateway.Model}\"]", listed, StringComparison.Ordinal);
         }
 
         var config = Path.Combine(directory.Path, "aotproxy.toml");

@@ -22,7 +22,7 @@ internal sealed class LoopbackTcpServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _connections = [];
     private readonly Task _accepting = Task.CompletedTask;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ChangeSignal _changed = new();
     private int _connectionCount;
     private int _requests;
     private int _closed;
@@ -85,27 +85,8 @@ internal sealed class LoopbackTcpServer : IAsyncDisposable
     }
 
     // Waits until the condition on the counters holds: woken by each change, bounded by 10 s.
-    public async Task WaitUntilAsync(Func<LoopbackTcpServer, bool> condition, string what)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            var changed = Volatile.Read(ref _changed).Task;
-            if (condition(this))
-            {
-                return;
-            }
-
-            try
-            {
-                await changed.WaitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Assert.Fail($"timed out waiting until {what} (connections {Connections}, requests {Requests}, closed {Closed}, closed by the client {ClosedByClient})");
-            }
-        }
-    }
+    public Task WaitUntilAsync(Func<LoopbackTcpServer, bool> condition, string what) =>
+        _changed.WaitUntilAsync(() => condition(this), TimeSpan.FromSeconds(10), what, () => $"connections {Connections}, requests {Requests}, closed {Closed}, closed by the client {ClosedByClient}");
 
     public async ValueTask DisposeAsync()
     {
@@ -124,11 +105,8 @@ internal sealed class LoopbackTcpServer : IAsyncDisposable
     private void Count(ref int counter)
     {
         Interlocked.Increment(ref counter);
-        Signal();
+        _changed.Changed();
     }
-
-    private void Signal() =>
-        Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     private async Task AcceptAsync()
     {
@@ -206,7 +184,7 @@ internal sealed class LoopbackTcpServer : IAsyncDisposable
                 }
 
                 var request = new LoopbackRequest(Interlocked.Increment(ref _requests), connection, onConnection, head, buffer[(headEnd + 4)..total]);
-                Signal();
+                _changed.Changed();
                 buffer.AsSpan(total, filled - total).CopyTo(buffer);
                 filled -= total;
 
