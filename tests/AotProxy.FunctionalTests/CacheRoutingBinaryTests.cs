@@ -65,10 +65,9 @@ public class CacheRoutingBinaryTests
     {
         string[] flags = ["--model", TestGateway.Model, "--num-gpu-blocks", $"{Blocks}", "--block-size", $"{BlockSize}"];
         await using var first = GatewayProcess.Start(["simulate", "--listen", "127.0.0.1:0", .. flags]);
-        var url = await SimulatorUrlAsync(first);
+        var url = await first.WaitForSimulatorUrlAsync();
         using var directory = new TempDirectory();
-        var config = Path.Combine(directory.Path, "aotproxy.toml");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([], routing: """
+        await using var gateway = await GatewayProcess.ServeAsync(directory.Path, TestGateway.Toml([], routing: """
             strategy = "p2c_kv"
             metrics_interval = "100ms"
             """, extra: $"""
@@ -78,8 +77,6 @@ public class CacheRoutingBinaryTests
             url = "{url}"
             models = ["{TestGateway.Model}"]
             """));
-        await using var gateway = GatewayProcess.Start("serve", "--config", config);
-        await gateway.WaitForReadyAsync();
         using var data = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(30) };
         using var admin = new HttpClient { BaseAddress = gateway.AdminUri, Timeout = TimeSpan.FromSeconds(30) };
         await TestGateway.WaitUntilAsync(async () => (await SimAsync(admin)).GetProperty("cache_capacity_tokens").GetInt64() == Blocks * BlockSize, "sim was scraped");
@@ -101,18 +98,12 @@ public class CacheRoutingBinaryTests
         first.SendSigterm();
         Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(15)));
         await using var second = GatewayProcess.Start(["simulate", "--listen", $"127.0.0.1:{port}", .. flags]);
-        Assert.Equal(url, await SimulatorUrlAsync(second));
+        Assert.Equal(url, await second.WaitForSimulatorUrlAsync());
 
         await TestGateway.WaitUntilAsync(async () => (await SimAsync(admin)).GetProperty("cache_tokens").GetInt64() == 0, "the model forgets what sim held");
         var stats = await SimAsync(admin);
         Assert.Equal(1.0, stats.GetProperty("cache_correction").GetDouble());
         Assert.Equal(Blocks * BlockSize, stats.GetProperty("cache_capacity_tokens").GetInt64());
-    }
-
-    private static async Task<string> SimulatorUrlAsync(GatewayProcess simulator)
-    {
-        var line = await simulator.WaitForLineAsync("aotproxy simulate ready:", TimeSpan.FromSeconds(30));
-        return line[(line.IndexOf("url=", StringComparison.Ordinal) + 4)..].Trim();
     }
 
     private static async Task<JsonElement> SimAsync(HttpClient admin)

@@ -156,14 +156,8 @@ public sealed class WarmupBinaryTests : IDisposable
         return failed;
     }
 
-    private async Task<GatewayProcess> StartAsync(string workers)
-    {
-        var config = Path.Combine(_directory.Path, "aotproxy.toml");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([], extra: workers, warmup: true));
-        var gateway = GatewayProcess.Start("serve", "--config", config);
-        await gateway.WaitForReadyAsync();
-        return gateway;
-    }
+    private Task<GatewayProcess> StartAsync(string workers) =>
+        GatewayProcess.ServeAsync(_directory.Path, TestGateway.Toml([], extra: workers, warmup: true));
 
     private static async Task<string?> BreakerAsync(HttpClient admin, string name)
     {
