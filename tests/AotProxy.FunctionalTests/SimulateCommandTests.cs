@@ -13,8 +13,7 @@ public class SimulateCommandTests
     public async Task Simulate_ServesChatCompletionsAndExitsZeroOnSigterm()
     {
         await using var simulator = GatewayProcess.Start("simulate", "--listen", "127.0.0.1:0", "--model", "bench", "--decode-tps", "500");
-        var line = await simulator.WaitForLineAsync("aotproxy simulate ready:", TimeSpan.FromSeconds(30));
-        var url = line[(line.IndexOf("url=", StringComparison.Ordinal) + 4)..].Trim();
+        var url = await simulator.WaitForSimulatorUrlAsync();
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
 
         using (var response = await http.PostAsync("v1/chat/completions", Chat(stream: false)))
@@ -156,8 +155,7 @@ public class SimulateCommandTests
     public async Task Simulate_FleetFlags_ShowInVllmCacheConfigInfo()
     {
         await using var simulator = GatewayProcess.Start("simulate", "--listen", "127.0.0.1:0", "--num-gpu-blocks", "640", "--block-size", "32", "--speed", "0.5");
-        var line = await simulator.WaitForLineAsync("aotproxy simulate ready:", TimeSpan.FromSeconds(30));
-        var url = line[(line.IndexOf("url=", StringComparison.Ordinal) + 4)..].Trim();
+        var url = await simulator.WaitForSimulatorUrlAsync();
         using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
 
         var metrics = await http.GetStringAsync("metrics");

@@ -31,7 +31,7 @@ internal sealed class AdminCommands(ConfigStore config, ILogger logger, SharedWo
     public void ResetBreaker(WorkerState worker)
     {
         worker.Breaker.Reset();
-        worker.Warming = false; // the operator vouches for it: no warm-up wait after the breaker it opened
+        worker.Warmed(); // the operator vouches for it: no warm-up wait after the breaker it opened
         RoutingLog.BreakerChanged(logger, worker.Name, BreakerState.Closed);
     }
 }

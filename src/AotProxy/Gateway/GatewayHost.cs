@@ -147,7 +147,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var routingLogger = loggerFactory.CreateLogger("AotProxy.Routing");
         var limits = new TenantLimits(time);
         limits.Seed(totals);
-        var router = new Router(time, Random.Shared, routingLogger, warmsUp: true);
+        var router = new Router(time, Random.Shared, routingLogger);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
         var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true), limits, admissions, compaction, logger);

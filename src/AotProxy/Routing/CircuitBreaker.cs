@@ -9,7 +9,8 @@ namespace AotProxy.Routing;
 // Thresholds come from the current snapshot on every call, so a reload applies at once.
 // Every transition and every trial's end changes the slots the worker offers admission, and is
 // signalled (`capacity`); so is the end of open_timeout, by a timer set when the breaker opens.
-internal sealed class CircuitBreaker(TimeProvider time, CapacitySignal? capacity = null)
+// opened: told first when this breaker's own failures open it (the worker's warm-up goes before its trials).
+internal sealed class CircuitBreaker(TimeProvider time, CapacitySignal? capacity = null, Action? opened = null)
 {
     private readonly Lock _lock = new();
     private volatile BreakerState _state = BreakerState.Closed;
@@ -228,6 +229,7 @@ internal sealed class CircuitBreaker(TimeProvider time, CapacitySignal? capacity
     // The worker offers nothing now, and may offer trials once open_timeout has passed.
     private void Opened(CircuitBreakerModel model)
     {
+        opened?.Invoke();
         if (capacity is not null)
         {
             capacity.Changed();

@@ -8,7 +8,8 @@ namespace AotProxy.Routing;
 // real capacity. A logical clock counts chunks: it advances when a chunk that is not resident is
 // recorded, and a chunk is resident while fewer than capacity x correction chunks were recorded
 // after it (and prefix_ttl has not passed). That is vLLM's own LRU over freed blocks, seen from
-// outside; the correction (0.1..1) shrinks it when the worker's hit counters say it keeps less.
+// outside; the correction (0.1..1) shrinks it when the worker's hit counters say it keeps less,
+// and a restart of the worker (its counters went back) empties it (Forget).
 //
 // The table is 4-way set associative, a power of two of buckets with at least 4x the capacity
 // in slots: a bucket is one probe, and a full bucket gives up its oldest entry (which the LRU
@@ -59,6 +60,16 @@ internal sealed class KvCacheModel
         {
             _table = new Table(chunks);
         }
+    }
+
+    // The worker restarted (WorkerState saw its counters go back): its cache is empty, and what
+    // the correction learned was about the process that is gone. A new table, swapped in like
+    // SetCapacity's: a lookup or record still on the old one finishes there (at worst one stale
+    // hit, or a prompt recorded into the table being dropped), never a torn entry.
+    public void Forget()
+    {
+        _table = new Table(CapacityChunks(CapacityTokens));
+        Volatile.Write(ref _correctionBits, BitConverter.DoubleToInt64Bits(1.0));
     }
 
     // Records a prompt sent to this worker, last chunk first, so that the head gets the newest

@@ -9,10 +9,7 @@ namespace AotProxy.Routing;
 // trials through), and the attempt's outcome flows back into the worker's state: breaker, error
 // window, latency averages. Health and breakers count only the upstream's failures; a client
 // that went away is never the worker's fault.
-//
-// warmsUp: a WorkerMonitor warms workers up ([routing] warmup), so a worker whose breaker opens
-// waits for its warm-up before its trials; without one (tests, benchmarks), it does not.
-internal sealed class Router(TimeProvider time, Random random, ILogger logger, bool warmsUp = false)
+internal sealed class Router(TimeProvider time, Random random, ILogger logger)
 {
     // Picks the worker for one attempt and moves the request's slot onto it (`slot`: the slot it
     // holds, admission's, or none). A candidate is routable, not tried yet, and has a free slot or
@@ -112,10 +109,6 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger, b
         var before = worker.Breaker.State;
         Record(worker, permit, outcome, firstByte, duration, completionTokens, snapshot, status, retryAfter);
         LogTransition(worker, before);
-        if (warmsUp && snapshot.Routing.Warmup && before != BreakerState.Open && worker.Breaker.State == BreakerState.Open)
-        {
-            worker.Warming = true; // once its breaker lets traffic through again, the monitor's warm-up goes first
-        }
     }
 
     // Taking a slot may move an open breaker whose open_timeout has passed to half-open.

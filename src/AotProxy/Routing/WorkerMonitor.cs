@@ -14,8 +14,8 @@ namespace AotProxy.Routing;
 // through `capacity` at the end of the pass.
 //
 // Warm-up ([routing] warmup): a worker that joins (a new state: at start or by a reload) or
-// recovers (its health came back, or its breaker opened) is Warming, and takes no traffic until
-// it has answered one real request from here (WarmupRequest). The host warms the first workers
+// recovers (its health came back, or its breaker opened) is Warming (WorkerState decides), and
+// takes no traffic until it has answered one real request from here (WarmupRequest). The host warms the first workers
 // before it announces itself ready; after that a pass runs at every new view (a reload, a
 // discovery: a worker without models yet warms up once they are known), after a health pass
 // that turned a worker, and every health.interval (a failed warm-up is tried again then).
@@ -38,18 +38,7 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
     public async Task<bool> WarmUpAllAsync(GatewayView view, CancellationToken cancellationToken)
     {
         var snapshot = view.Config;
-        var workers = view.Workers.Workers;
-        if (!snapshot.Routing.Warmup)
-        {
-            foreach (var worker in workers)
-            {
-                worker.Warming = false; // a reload turned warm-up off
-            }
-
-            return false;
-        }
-
-        var warmed = await Task.WhenAll(workers
+        var warmed = await Task.WhenAll(view.Workers.Workers
             .Where(w => w.Warming && !w.Removed && w.Health.IsUp && !w.Models.IsEmpty && w.Breaker.AllowsTraffic(snapshot.CircuitBreaker))
             .Select(w => WarmUpAsync(w, cancellationToken))).ConfigureAwait(false);
         return warmed.Contains(true);
@@ -71,7 +60,7 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
                 return false;
             }
 
-            worker.Warming = false;
+            worker.Warmed();
             RoutingLog.WarmedUp(logger, worker.Name);
             return true;
         }
@@ -117,8 +106,7 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
     public async Task CheckAllAsync(GatewayView view, CancellationToken cancellationToken)
     {
         var health = view.Config.Health;
-        var warmup = view.Config.Routing.Warmup;
-        var turned = await Task.WhenAll(view.Workers.Workers.Select(w => CheckAsync(w, health, warmup, cancellationToken))).ConfigureAwait(false);
+        var turned = await Task.WhenAll(view.Workers.Workers.Select(w => CheckAsync(w, health, cancellationToken))).ConfigureAwait(false);
         if (turned.Contains(true))
         {
             capacity.Changed();
@@ -162,13 +150,13 @@ internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimePro
     }
 
     // Whether the worker's health turned. One that comes back from unhealthy warms up first.
-    private async Task<bool> CheckAsync(WorkerState worker, HealthModel health, bool warmup, CancellationToken cancellationToken)
+    private async Task<bool> CheckAsync(WorkerState worker, HealthModel health, CancellationToken cancellationToken)
     {
         var url = new Uri(worker.Model.Url, health.Path.TrimStart('/'));
         var probe = await HealthProbe.ProbeAsync(http, url, health.Timeout, cancellationToken).ConfigureAwait(false);
-        if (warmup && probe.IsHealthy && worker.Health.State == HealthState.Unhealthy)
+        if (probe.IsHealthy && worker.Health.State == HealthState.Unhealthy)
         {
-            worker.Warming = true; // before it can turn healthy, so no request slips in between
+            worker.Recovered(); // before it can turn healthy, so no request slips in between
         }
 
         if (worker.Health.Record(probe.IsHealthy, health, time.GetUtcNow()))

@@ -15,18 +15,20 @@ internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity
     public WorkerSet Build(GatewaySnapshot snapshot, WorkerSet previous)
     {
         var next = new WorkerState[snapshot.Workers.Length];
+        var warmup = warmsUp && snapshot.Routing.Warmup;
         for (var i = 0; i < next.Length; i++)
         {
             var model = snapshot.Workers[i];
             var existing = Array.Find(previous.Workers, w => w.Model.SameIdentity(model));
             if (existing is null)
             {
-                // [routing] warmup: a worker that joins answers the monitor's warm-up request first.
-                next[i] = new WorkerState(model, time, capacity) { Warming = warmsUp && snapshot.Routing.Warmup };
+                next[i] = new WorkerState(model, time, capacity) { WarmsUp = warmup };
+                next[i].Joined();
             }
             else
             {
                 existing.Update(model);
+                existing.WarmsUp = warmup; // a reload that turns warm-up off ends every wait
                 next[i] = existing;
             }
         }

@@ -37,9 +37,11 @@ internal sealed class WorkerState
     private int _decoding;
     private long _predictedHits;
     private long _promptTokensInFlight;
-    private double _reportedHits = double.NaN;   // the last scrape's counters (the scrape loop alone writes them)
+    private double _reportedQueries = double.NaN; // the last scrape's counters (the scrape loop alone writes them)
+    private double _reportedHits = double.NaN;
     private double _preemptions = double.NaN;
     private volatile bool _draining;
+    private volatile bool _warmsUp;
     private volatile bool _warming;
     private volatile bool _removed;
     private volatile SharedWorker? _shared;
@@ -52,7 +54,7 @@ internal sealed class WorkerState
         _model = model;
         _authorization = BearerOf(model);
         Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
-        Breaker = new CircuitBreaker(time, capacity);
+        Breaker = new CircuitBreaker(time, capacity, opened: Recovered); // its trials, once open_timeout has passed, follow the warm-up
         _pacer = model.Pacing is { } pacing ? new UpstreamPacer(pacing, time) : null;
         Cache = new KvCacheModel(ConfiguredCacheTokens(model));
     }
@@ -190,17 +192,50 @@ internal sealed class WorkerState
         }
     }
 
-    // Joined or recovered, and has not answered the gateway's warm-up request yet: takes no traffic.
-    public bool Warming
+    // Warm-up ([routing] warmup), decided here alone: a worker that joins (a new state) or recovers
+    // (its health came back, or its breaker opened) waits for one answer to the monitor's warm-up
+    // request before it takes traffic, as long as warm-up is on. Warming: it waits; takes no traffic.
+    public bool Warming => _warming;
+
+    // Warm-up is on ([routing] warmup, and a WorkerMonitor runs it): set by WorkerRegistry for each
+    // snapshot. Turned off, nobody waits any more.
+    public bool WarmsUp
     {
-        get => _warming;
+        get => _warmsUp;
         set
         {
-            if (_warming != value)
+            _warmsUp = value;
+            if (!value)
             {
-                _warming = value;
-                _capacity?.Changed();
+                SetWarming(false);
             }
+        }
+    }
+
+    // A new state in the registry's next set, before anyone can route to it.
+    public void Joined() => WarmUpFirst();
+
+    // Its health came back (called before it can turn healthy, so no request slips in between),
+    // or its breaker opened (called before the breaker signals the change).
+    public void Recovered() => WarmUpFirst();
+
+    // Its warm-up answered, or the operator vouched for it (a breaker reset): it takes traffic.
+    public void Warmed() => SetWarming(false);
+
+    private void WarmUpFirst()
+    {
+        if (_warmsUp)
+        {
+            SetWarming(true);
+        }
+    }
+
+    private void SetWarming(bool value)
+    {
+        if (_warming != value)
+        {
+            _warming = value;
+            _capacity?.Changed();
         }
     }
 
@@ -401,6 +436,7 @@ internal sealed class WorkerState
     {
         Cache.SetCapacity(HasCacheConfig(metrics) ? metrics.NumGpuBlocks * metrics.BlockSize : ConfiguredCacheTokens(_model));
         var predicted = Interlocked.Exchange(ref _predictedHits, 0);
+        var queries = metrics.Has(VllmMetricFields.PrefixCacheQueries) ? metrics.PrefixCacheQueries : double.NaN;
         var hits = metrics.Has(VllmMetricFields.PrefixCacheHits) ? metrics.PrefixCacheHits : double.NaN;
         var preemptions = metrics.Has(VllmMetricFields.Preemptions) ? metrics.Preemptions : double.NaN;
         if (preemptions > _preemptions)
@@ -408,12 +444,21 @@ internal sealed class WorkerState
             Cache.OnPreempted(PromptTokensInFlight);
         }
 
-        // A worker without hit counters keeps its correction; a counter that went down restarted.
-        if (hits >= _reportedHits)
+        // A counter that went back is a worker that restarted (vLLM starts them at 0), and a new
+        // process has an empty cache: certain, unlike a drop in kv_cache_usage_perc, which falls
+        // whenever requests finish, as vLLM counts the freed blocks its prefix cache still holds as
+        // free. Seen only when a scrape in between caught the counters below their old values.
+        // A worker without hit counters keeps its correction.
+        if (queries < _reportedQueries || hits < _reportedHits || preemptions < _preemptions)
+        {
+            Cache.Forget();
+        }
+        else if (hits >= _reportedHits)
         {
             Cache.Correct(hits - _reportedHits, predicted, learningRate);
         }
 
+        _reportedQueries = queries;
         _reportedHits = hits;
         _preemptions = preemptions;
     }

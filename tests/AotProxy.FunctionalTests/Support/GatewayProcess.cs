@@ -83,6 +83,23 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         return (exitCode, process.Output);
     }
 
+    // `aotproxy serve` on `toml`, written to aotproxy.toml in `directory`, once it is ready.
+    public static async Task<GatewayProcess> ServeAsync(string directory, string toml)
+    {
+        var config = Path.Combine(directory, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, toml);
+        var gateway = Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        return gateway;
+    }
+
+    // `aotproxy simulate`'s base URL, from its "aotproxy simulate ready: … url=…" line.
+    public async Task<string> WaitForSimulatorUrlAsync()
+    {
+        var line = await WaitForLineAsync("aotproxy simulate ready:", TimeSpan.FromSeconds(30));
+        return line[(line.IndexOf("url=", StringComparison.Ordinal) + 4)..].Trim();
+    }
+
     // Waits for "aotproxy ready: listen=… admin=…" and takes the bound addresses from it.
     public async Task WaitForReadyAsync()
     {

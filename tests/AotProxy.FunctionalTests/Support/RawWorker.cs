@@ -8,33 +8,65 @@ namespace AotProxy.FunctionalTests.Support;
 // a broken head, bad chunking, interim responses. It reads each request (head and
 // Content-Length body) and answers with whatever bytes the test scripts. The gateway's own
 // control-plane requests (GET /health, GET /metrics) get a fixed answer and are not counted:
-// Requests and Connections count only what the data plane sent.
+// Requests and Connections count only what the data plane sent (the gateway's warm-up requests
+// included), and Seen lists those requests in the order they arrived.
 internal sealed class RawWorker : IAsyncDisposable
 {
     private static readonly byte[] HealthOk = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
+    private static readonly byte[] HealthDown = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
     private static readonly byte[] NoMetrics = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"u8.ToArray();
 
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly Func<int, RawReply> _reply;
+    private readonly Func<RawRequest, RawReply> _reply;
+    private readonly List<RawRequest> _seen = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _connections = [];
     private readonly Task _accepting;
     private int _requests;
     private int _connectionCount;
     private byte[]? _lastHead;
+    private volatile bool _healthy = true;
 
+    // reply: given the request's number (1, 2, ...).
     public RawWorker(Func<int, RawReply> reply)
+        : this((RawRequest request) => reply(request.Number))
+    {
+    }
+
+    private RawWorker(Func<RawRequest, RawReply> reply)
     {
         _reply = reply;
         _listener.Start();
         _accepting = AcceptAsync();
     }
 
+    // reply: given the request (its number, method, path and x-request-id).
+    public static RawWorker Answering(Func<RawRequest, RawReply> reply) => new(reply);
+
     public Uri BaseUri => new($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
 
     public int Connections => Volatile.Read(ref _connectionCount);
 
     public int Requests => Volatile.Read(ref _requests);
+
+    // False: GET /health answers 503 (the gateway's active health check sees it down).
+    public bool Healthy
+    {
+        get => _healthy;
+        set => _healthy = value;
+    }
+
+    // The data-plane requests so far, in arrival order.
+    public RawRequest[] Seen
+    {
+        get
+        {
+            lock (_seen)
+            {
+                return [.. _seen];
+            }
+        }
+    }
 
     // The raw bytes of the last data-plane request head, as they came off the socket (no decoding).
     public byte[]? LastHead => Volatile.Read(ref _lastHead);
@@ -121,7 +153,7 @@ internal sealed class RawWorker : IAsyncDisposable
 
                     if (head.StartsWith("GET /health ", StringComparison.Ordinal) || head.StartsWith("GET /metrics ", StringComparison.Ordinal))
                     {
-                        await stream.WriteAsync(head.StartsWith("GET /health ", StringComparison.Ordinal) ? HealthOk : NoMetrics, _stop.Token);
+                        await stream.WriteAsync(head.StartsWith("GET /health ", StringComparison.Ordinal) ? (_healthy ? HealthOk : HealthDown) : NoMetrics, _stop.Token);
                         continue;
                     }
 
@@ -132,7 +164,13 @@ internal sealed class RawWorker : IAsyncDisposable
                         Interlocked.Increment(ref _connectionCount);
                     }
 
-                    var reply = _reply(Interlocked.Increment(ref _requests));
+                    var request = RawRequest.Parse(Interlocked.Increment(ref _requests), head);
+                    lock (_seen)
+                    {
+                        _seen.Add(request);
+                    }
+
+                    var reply = _reply(request);
                     for (var i = 0; i < reply.Parts.Length; i++)
                     {
                         if (i > 0 && reply.BeforeLaterParts is { } gate)

@@ -206,6 +206,97 @@ public class KvCacheModelTests
         Assert.Equal(0, worker.PromptTokensInFlight);
     }
 
+    [Theory]
+    [InlineData("queries")]
+    [InlineData("hits")]
+    [InlineData("preemptions")]
+    public void WorkerState_ACounterThatGoesBack_IsARestart_TheModelForgetsTheWorkersCache_AndItsCorrection(string restarted)
+    {
+        var test = new TestPool(1);
+        var worker = test.Workers[0];
+        var prompt = TestPool.Prompt(1);
+        Scrape(worker, queries: 10_000, hits: 5_000, preemptions: 4);
+        test.Send(0, prompt);
+        test.Send(0, prompt); // predicted: 2,048 hit tokens, of which the worker reports none
+        Scrape(worker, queries: 12_048, hits: 5_000, preemptions: 4);
+        Assert.True(worker.Cache.Correction < 1, $"{worker.Cache.Correction}");
+        Assert.Equal(prompt.PromptTokens, worker.CachedTokens(prompt, horizon: 0));
+
+        // One counter below its last value; the others as a restarted worker that served a few may show.
+        Scrape(worker, queries: restarted == "queries" ? 512 : 12_048, hits: restarted == "hits" ? 0 : 5_000, preemptions: restarted == "preemptions" ? 0 : 4);
+
+        Assert.Equal(0, worker.CachedTokens(prompt, horizon: 0));
+        Assert.Equal(0, worker.Cache.ResidentTokens(horizon: 0));
+        Assert.Equal(1, worker.Cache.Correction);
+
+        // It learns again from there: the next send is recorded and hit.
+        test.Send(0, prompt);
+        Assert.Equal(prompt.PromptTokens, worker.CachedTokens(prompt, horizon: 0));
+    }
+
+    [Fact]
+    public void WorkerState_CountersThatOnlyRiseOrStay_OrGoMissing_KeepTheModel()
+    {
+        var test = new TestPool(1);
+        var worker = test.Workers[0];
+        var prompt = TestPool.Prompt(1);
+        Scrape(worker, queries: 10_000, hits: 5_000, preemptions: 4);
+        test.Send(0, prompt);
+        Scrape(worker, queries: 12_048, hits: 5_000, preemptions: 4);
+        Scrape(worker, queries: 12_048, hits: 5_000, preemptions: 4);
+        test.Send(0, prompt);
+        Scrape(worker, queries: 14_096, hits: 7_048, preemptions: 4);
+        worker.OnScraped(default(VllmMetrics) with { Present = VllmMetricFields.Load }); // a scrape without the counters: no evidence
+        Scrape(worker, queries: 14_096, hits: 7_048, preemptions: 4);
+
+        Assert.Equal(prompt.PromptTokens, worker.CachedTokens(prompt, horizon: 0));
+        Assert.True(worker.Cache.ResidentTokens(horizon: 0) >= prompt.PromptTokens);
+    }
+
+    [Fact]
+    public async Task Forget_RacingRecordsAndLookups_NeverThrows_AndLeavesATableThatWorks()
+    {
+        var model = new KvCacheModel(64 * PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+        var prompts = Enumerable.Range(0, 32).Select(p => Chain(p, PromptChunks)).ToArray();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var forgets = 0;
+        var readers = Enumerable.Range(0, 2).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < 200_000 && Volatile.Read(ref forgets) < 2_000 && !stop.IsCancellationRequested; i++)
+            {
+                var prompt = prompts[(i + t) % prompts.Length];
+                model.Record(prompt, 1, 0);
+                Assert.InRange(model.CachedChunks(prompt, 0), 0, PromptChunks);
+            }
+        })).ToArray();
+        while (!readers.All(r => r.IsCompleted) && forgets < 2_000)
+        {
+            model.Forget();
+            Interlocked.Increment(ref forgets);
+        }
+
+        await Task.WhenAll(readers);
+        Assert.True(forgets > 0);
+        model.Forget();
+        Assert.All(prompts, p => Assert.Equal(0, model.CachedChunks(p, 0)));
+        model.Record(prompts[0], 1, 0);
+        Assert.Equal(PromptChunks, model.CachedChunks(prompts[0], 0));
+        Assert.Equal(0, model.CachedChunks(prompts[1], 0));
+    }
+
+    private static void Scrape(WorkerState worker, double queries, double hits, double preemptions) =>
+        worker.OnScraped(
+            default(VllmMetrics) with
+            {
+                Present = VllmMetricFields.Load | VllmMetricFields.PrefixCacheQueries | VllmMetricFields.PrefixCacheHits | VllmMetricFields.Preemptions,
+                PrefixCacheQueries = queries,
+                PrefixCacheHits = hits,
+                Preemptions = preemptions,
+            },
+            scheduler: null,
+            TimeSpan.Zero,
+            learningRate: 0.2);
+
     private static void Scrape(WorkerState worker, double hits, double preemptions) =>
         worker.OnScraped(
             default(VllmMetrics) with { Present = VllmMetricFields.Load | VllmMetricFields.PrefixCacheHits | VllmMetricFields.Preemptions, PrefixCacheHits = hits, Preemptions = preemptions },

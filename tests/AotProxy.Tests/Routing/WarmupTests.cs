@@ -17,7 +17,7 @@ public class WarmupTests
         var first = registry.Build(Snapshots.Create([a], routing: routing), WorkerSet.Empty);
         Assert.True(first.Workers[0].Warming);
         Assert.False(first.Workers[0].IsRoutable(Snapshots.Defaults.CircuitBreaker));
-        first.Workers[0].Warming = false; // the monitor's warm-up answered
+        first.Workers[0].Warmed(); // the monitor's warm-up answered
 
         var second = registry.Build(Snapshots.Create([a, b], routing: routing), first);
 
@@ -38,11 +38,32 @@ public class WarmupTests
     }
 
     [Fact]
+    public void Build_AReloadThatTurnsWarmupOff_EndsTheWait_AndOneThatTurnsItOn_WarmsOnlyNewWorkers()
+    {
+        var registry = new WorkerRegistry(TimeProvider.System, warmsUp: true);
+        var a = Snapshots.Worker("a", "http://127.0.0.1:1/", "m");
+        var b = Snapshots.Worker("b", "http://127.0.0.1:2/", "m");
+        var on = Snapshots.Defaults.Routing with { Warmup = true };
+        var first = registry.Build(Snapshots.Create([a], routing: on), WorkerSet.Empty);
+        Assert.True(first.Workers[0].Warming);
+
+        var off = registry.Build(Snapshots.Create([a], routing: on with { Warmup = false }), first);
+        Assert.False(off.Workers[0].Warming);
+        off.Workers[0].Recovered();
+        Assert.False(off.Workers[0].Warming); // warm-up is off: a recovery waits for nothing
+
+        var again = registry.Build(Snapshots.Create([a, b], routing: on), off);
+        Assert.False(again.Workers[0].Warming); // it did not join again
+        Assert.True(again.Workers[1].Warming);
+    }
+
+    [Fact]
     public void Complete_ABreakerThatOpens_KeepsItsWorkerOutAfterOpenTimeout_UntilItWarmsUp()
     {
         var test = new TestPool(1).With(r => r with { Warmup = true });
-        var router = new Router(test.Time, test.Random, NullLogger.Instance, warmsUp: true);
+        var router = new Router(test.Time, test.Random, NullLogger.Instance);
         var worker = test.Workers[0];
+        worker.WarmsUp = true; // as WorkerRegistry sets it under [routing] warmup with a monitor
         var breaker = test.Snapshot.CircuitBreaker;
 
         for (var i = 0; i < breaker.FailureThreshold; i++)
@@ -55,7 +76,7 @@ public class WarmupTests
         Assert.True(worker.Warming);
         Assert.False(worker.IsRoutable(breaker));   // but the warm-up goes first
 
-        worker.Warming = false;
+        worker.Warmed();
         Assert.True(worker.IsRoutable(breaker));
     }
 }
