@@ -89,7 +89,7 @@ public sealed class ProfileLoaderTests
         var pressure = Load("routing-cache-pressure.toml");
         var mix = pressure.Mix.Single();
         Assert.Equal((16, 6000, 400, true), (mix.SharedPrefixes, mix.PrefixChars, mix.PromptChars, mix.Stream));
-        Assert.Equal(LoadStep.Inject(13.4, TimeSpan.FromSeconds(30)), pressure.Steps.Single());
+        Assert.Equal(LoadStep.Inject(13.4, TimeSpan.FromSeconds(60)), pressure.Steps.Single());
 
         var chat = Load("routing-multi-turn.toml").Mix.Single();
         Assert.Equal((64, 800, true), (chat.Conversations, chat.TurnChars, chat.Stream));
