@@ -15,10 +15,11 @@ namespace AotProxy.Routing;
 //
 // Warm-up ([routing] warmup): a worker that joins (a new state: at start or by a reload) or
 // recovers (its health came back, or its breaker opened) is Warming (WorkerState decides), and
-// takes no traffic until it has answered one real request from here (WarmupRequest). The host warms the first workers
-// before it announces itself ready; after that a pass runs at every new view (a reload, a
-// discovery: a worker without models yet warms up once they are known), after a health pass
-// that turned a worker, and every health.interval (a failed warm-up is tried again then).
+// takes no traffic until it has answered one real request from here (WarmupRequest). The host
+// warms the first workers before it announces itself ready; after that a pass runs at every new
+// view (a reload, a discovery: a worker without models yet warms up once they are known), after a
+// health pass that turned a worker, and every health.interval (a failed warm-up is tried again
+// then).
 internal sealed class WorkerMonitor(GatewayState state, HttpClient http, TimeProvider time, CapacitySignal capacity, ILogger logger) : IAsyncDisposable
 {
     // A cold vLLM's first request compiles and captures graphs: seconds, not milliseconds.
