@@ -20,12 +20,13 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     public void Release(Usage? usage, long streamedChunks = 0) =>
         model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt, streamedChunks);
 
-    // The stream's chunks charge this lease's tenant and class as they are relayed.
+    // The stream's chunks charge this lease's tenant and class as they are relayed, and once it
+    // is Turned (started again then, before any chunk), the fleet's counter too.
     public void StartStream(StreamedCharge streamed)
     {
         if (model is not null)
         {
-            streamed.Start(tenant, classAccount, charge);
+            streamed.Start(tenant, classAccount, charge, charge.OnFleet ? model.Fleet?.Tenant(tenant.Name) : null);
         }
     }
 

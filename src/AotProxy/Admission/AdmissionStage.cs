@@ -28,7 +28,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
 
         TraceSpan.Event(request.Trace, TraceNames.QueueStartEvent);
         var admission = await admissions.AdmitAsync(
-            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Context.RequestAborted).ConfigureAwait(false);
+            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, request.Context.RequestAborted).ConfigureAwait(false);
         request.Decision = admission.Decision;
         request.Outcome = LedgerOutcome.Of(admission.Decision);
         request.QueueWait = admission.Waited;

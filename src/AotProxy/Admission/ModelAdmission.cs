@@ -129,7 +129,7 @@ internal sealed class ModelAdmission
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
         var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
-        var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight);
+        var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight, Lookahead: scheduler.Lookahead * Math.Max(request.MaxTokens, 0));
         var policy = _policy;
         var level = policy.Level(classModel, request.Priority, scheduler);
         if (Waiting == 0 && policy.TryTakeSlot(this, level, classModel, out var slotBucket))
@@ -187,16 +187,17 @@ internal sealed class ModelAdmission
         Slots.Release(slotBucket);
         tenant.AddInFlight(-1);
         classAccount.AddInFlight(-1);
+        var charged = charge.Charged(streamedChunks); // the grant's and the stream's charges (StreamedCharge)
         if (usage is { } used)
         {
-            // Up or down to exactly the usage's cost; without usage the estimate (and the chunks
-            // streamed) stays charged. The fleet's counter is charged at the turn only, not per
-            // chunk: its settlement leaves the streamed chunks out.
-            var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens, streamedChunks);
+            // Up or down to exactly the usage's cost; without usage the estimate, the lookahead
+            // and the chunks streamed stay charged.
+            var cost = charge.Cost(used.PromptTokens, used.CompletionTokens);
+            var settlement = cost - charged;
             tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
             if (charge.OnFleet)
             {
-                _fleet?.Settle(tenant.Name, charge.Settlement(used.PromptTokens, used.CompletionTokens) / charge.TenantWeight);
+                _fleet?.Settle(tenant.Name, cost / charge.TenantWeight, charged / charge.TenantWeight);
             }
 
             classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);
@@ -209,7 +210,7 @@ internal sealed class ModelAdmission
             // requests waited for a worker's slot fleet-wide until its clients gave up
             // (perf/RESULTS.md, "Issue 16: fair share with request shapes"). The local counter
             // keeps the estimate, as a lone binary always has (the admission v2 issue owns it).
-            _fleet?.Settle(tenant.Name, -charge.Admission / charge.TenantWeight);
+            _fleet?.Settle(tenant.Name, 0, charged / charge.TenantWeight);
         }
 
         ServiceTimes.Add(_time.GetElapsedTime(grantedAt).TotalSeconds);

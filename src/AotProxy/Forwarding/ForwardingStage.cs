@@ -86,6 +86,7 @@ internal sealed class ForwardingStage(
                         if (turned)
                         {
                             request.Lease = request.Lease.Turned;
+                            request.Lease.StartStream(request.Streamed); // its chunks charge the fleet's counter too
                             maxWait -= waited;
                         }
                     }

@@ -187,6 +187,57 @@ public sealed class FairShareSettlementTests
         Assert.Equal(cost / 2, Account(test.Model.Classes, cls.Name).Counter, 9);
     }
 
+    // [scheduler] lookahead: the grant charges the prompt estimate and lookahead x max_tokens x
+    // output_weight; chunks within that prepaid output charge nothing more, each one past it
+    // output_weight; the settlement refunds or charges to exactly the usage, whether the stream
+    // ended inside the lookahead (a refund of its rest) or past it, and without chunks (JSON).
+    [Theory]
+    [InlineData(0.5, 10, 8, 3)]  // 5 tokens prepaid; 8 chunks, 3 completion tokens: a refund
+    [InlineData(0.5, 10, 2, 2)]  // the stream ended inside the lookahead
+    [InlineData(0.25, 16, 0, 9)] // no chunks (a JSON answer): 4 prepaid, 9 used
+    [InlineData(1.0, 6, 6, 6)]
+    [InlineData(0.3, 7, 5, 12)]  // 2.1 tokens prepaid: the chunk that crosses it pays the 0.9 left
+    public async Task Lookahead_ChargesAShareOfMaxTokensAtTheGrant_ChunksOnlyPastIt_AndSettlesExactly(double lookahead, long maxTokens, int chunks, long completion)
+    {
+        var test = new AdmissionHarness(capacity: 1, lookahead: lookahead);
+        var cls = Class(weight: 3);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 2), cls, promptTokens: 40, maxTokens: maxTokens);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        var prepaid = lookahead * maxTokens;
+
+        for (var chunk = 0; chunk <= chunks; chunk++)
+        {
+            var charged = (test.Scheduler.InputWeight * 40) + (test.Scheduler.OutputWeight * Math.Max(chunk, prepaid));
+            Assert.Equal(charged / 2, Account(test.Model.Tenants, "a").Counter, 9);
+            Assert.Equal(charged / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+            if (chunk < chunks)
+            {
+                streamed.Charge(1);
+            }
+        }
+
+        admitted.Lease.Release(new Usage(25, completion), streamed.Chunks);
+
+        var cost = Cost(test, 25, completion);
+        Assert.Equal(cost / 2, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
+    // Without usage nothing settles: what was charged (the estimate, the lookahead) stays, as the
+    // estimate alone always has.
+    [Fact]
+    public async Task Lookahead_WithoutUsage_StaysCharged()
+    {
+        var test = new AdmissionHarness(capacity: 1, lookahead: 0.5);
+        var cls = Class();
+        var admitted = await test.Admit(Tenant("a", cls), cls, promptTokens: 40, maxTokens: 100);
+
+        admitted.Lease.Release(null);
+
+        Assert.Equal(40 + (test.Scheduler.OutputWeight * 50), Account(test.Model.Tenants, "a").Counter, 9);
+    }
+
     private static double Cost(AdmissionHarness test, long prompt, long completion) =>
         (test.Scheduler.InputWeight * prompt) + (test.Scheduler.OutputWeight * completion);
 
