@@ -129,7 +129,7 @@ internal sealed class ModelAdmission
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
         var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
-        var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight);
+        var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight, Lookahead: scheduler.Lookahead * Math.Max(request.MaxTokens, 0));
         var policy = _policy;
         var level = policy.Level(classModel, request.Priority, scheduler);
         if (Waiting == 0 && policy.TryTakeSlot(this, level, classModel, out var slotBucket))
@@ -182,19 +182,22 @@ internal sealed class ModelAdmission
         return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), waited);
     }
 
-    public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt)
+    public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt, long streamedChunks = 0)
     {
         Slots.Release(slotBucket);
         tenant.AddInFlight(-1);
         classAccount.AddInFlight(-1);
+        var charged = charge.Charged(streamedChunks); // the grant's and the stream's charges (StreamedCharge)
         if (usage is { } used)
         {
-            // Up or down to exactly the usage's cost; without usage the estimate stays charged.
-            var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens);
+            // Up or down to exactly the usage's cost; without usage the estimate, the lookahead
+            // and the chunks streamed stay charged.
+            var cost = charge.Cost(used.PromptTokens, used.CompletionTokens);
+            var settlement = cost - charged;
             tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
             if (charge.OnFleet)
             {
-                _fleet?.Settle(tenant.Name, settlement / charge.TenantWeight);
+                _fleet?.Settle(tenant.Name, cost / charge.TenantWeight, charged / charge.TenantWeight);
             }
 
             classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);
@@ -207,7 +210,7 @@ internal sealed class ModelAdmission
             // requests waited for a worker's slot fleet-wide until its clients gave up
             // (perf/RESULTS.md, "Issue 16: fair share with request shapes"). The local counter
             // keeps the estimate, as a lone binary always has (the admission v2 issue owns it).
-            _fleet?.Settle(tenant.Name, -charge.Admission / charge.TenantWeight);
+            _fleet?.Settle(tenant.Name, 0, charged / charge.TenantWeight);
         }
 
         ServiceTimes.Add(_time.GetElapsedTime(grantedAt).TotalSeconds);

@@ -41,8 +41,15 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
 
     public SharedVtcTenant Tenant(string name) => _tenants.GetOrAdd(name, static n => new SharedVtcTenant(n));
 
-    // A settlement: its difference, a refund when negative.
-    public void Settle(string tenant, double difference) => Tenant(tenant).Add((long)Math.Round(difference * Micro));
+    // Weighted tokens per weight in the counters' micro-tokens. Every charge of one request is
+    // rounded from its running total (the turn, each chunk, the settlement: ToMicro(after) -
+    // ToMicro(before)), so its rounding errors cancel and the fleet's counter ends at exactly
+    // ToMicro(cost).
+    public static long ToMicro(double perWeight) => (long)Math.Round(perWeight * Micro);
+
+    // A settlement to `cost` of a request charged `charged` so far (per weight): a refund when
+    // negative.
+    public void Settle(string tenant, double cost, double charged) => Tenant(tenant).Add(ToMicro(cost) - ToMicro(charged));
 
     // The grant rule: `tenant`, this replica's fairest waiter, may take a free slot if its fleet
     // counter is within Slack / its weight of the least-served backlogged tenant elsewhere in the
@@ -72,7 +79,7 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
     public ValueTask<bool> TakeTurnAsync(string tenant, int weight, double chargePerWeight, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         var account = Tenant(tenant);
-        var charge = (long)Math.Round(chargePerWeight * Micro);
+        var charge = ToMicro(chargePerWeight);
         FleetTurn turn;
         lock (_turnsLock)
         {

@@ -17,6 +17,10 @@ internal sealed record SchedulerConfig
 
     public double OutputWeight { get; init; } = 2.0;
 
+    // fairshare: the share of max_tokens x output_weight charged at the grant and refunded to the
+    // exact usage at settlement. 0: the output is charged only as it streams, chunk by chunk.
+    public double Lookahead { get; init; }
+
     // priority: a waiter rises one level per aging_factor x the recent median request duration,
     // so a P4 request reaches P0 after 4 x 2 = 8 service times, inside the 10x starvation bound.
     public double AgingFactor { get; init; } = 2.0;

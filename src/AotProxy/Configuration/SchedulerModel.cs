@@ -12,7 +12,8 @@ internal sealed record SchedulerModel(
     bool AdaptiveSlots = false,
     double AdaptiveMin = 0.5,         // (0, 1]: share of max_concurrency
     double AdaptiveMax = 1.5,         // [1, 10]: multiple of max_concurrency
-    bool EnginePriority = false)      // the admitted priority goes upstream as vLLM's `priority`
+    bool EnginePriority = false,      // the admitted priority goes upstream as vLLM's `priority`
+    double Lookahead = 0)             // [0, 1]: share of max_tokens x output_weight charged at the grant
 {
     public int BucketCount => BucketShares.Length;
 

@@ -7,9 +7,9 @@ namespace AotProxy.Tests.Admission;
 // One model pool's admission on a manual clock, with tenants and classes made up per test.
 internal sealed class AdmissionHarness
 {
-    public AdmissionHarness(string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0)
+    public AdmissionHarness(string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0, double lookahead = 0)
     {
-        Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares);
+        Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares, Lookahead: lookahead);
         Waiters = new WaiterPool(Time, 64);
         Model = new ModelAdmission("m", Scheduler, Waiters, Time);
         Model.Apply(capacity);
@@ -30,8 +30,8 @@ internal sealed class AdmissionHarness
         new(name, (classModel ?? Class()).Name, weight, [], ["*"], 0, 0, 0);
 
     // As a Task, so that a test may look at it more than once (a ValueTask is consumed once).
-    public Task<AdmissionResult> Admit(TenantModel tenant, ClassModel classModel, int? priority = null, long promptTokens = 100, CancellationToken cancellationToken = default) =>
-        Model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority ?? classModel.Priority, promptTokens), cancellationToken).AsTask();
+    public Task<AdmissionResult> Admit(TenantModel tenant, ClassModel classModel, int? priority = null, long promptTokens = 100, long maxTokens = 0, CancellationToken cancellationToken = default) =>
+        Model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority ?? classModel.Priority, promptTokens, maxTokens), cancellationToken).AsTask();
 
     // Waits for a queued admission to end (grants complete asynchronously), bounded in time.
     public static Task<AdmissionResult> Settle(Task<AdmissionResult> pending) => pending.WaitAsync(TimeSpan.FromSeconds(10));

@@ -123,6 +123,121 @@ public sealed class FairShareSettlementTests
         }
     }
 
+    // Charge as tokens stream: the prompt estimate at the grant, then output_weight / weight per
+    // content chunk relayed, on the tenant and on its class, one step per chunk.
+    [Fact]
+    public async Task StreamedChunks_MoveTenantAndClassCountersStepByStep()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 5);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 2), cls, promptTokens: 40);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+
+        for (var chunk = 0; chunk <= 6; chunk++)
+        {
+            var cost = Cost(test, 40, chunk);
+            Assert.Equal(cost / 2, Account(test.Model.Tenants, "a").Counter, 9);
+            Assert.Equal(cost / 5, Account(test.Model.Classes, cls.Name).Counter, 9);
+            Assert.Equal(chunk, streamed.Chunks);
+            streamed.Charge(1);
+        }
+    }
+
+    // The settlement charges the usage's cost less the grant's charge and the chunks already
+    // charged: exact whether the chunks were fewer than the completion tokens (several tokens to
+    // a chunk), as many, or more (a refund), and the prompt estimate high or low.
+    [Theory]
+    [InlineData(100, 30, 12, 5)]
+    [InlineData(10, 40, 5, 5)]
+    [InlineData(50, 50, 3, 9)]
+    [InlineData(50, 20, 0, 4)]
+    public async Task Release_AfterStreamedChunks_SettlesToExactlyTheWeightedTokens(long estimate, long prompt, long completion, long chunks)
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 3);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 4), cls, promptTokens: estimate);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        streamed.Charge(chunks);
+
+        admitted.Lease.Release(new Usage(prompt, completion), streamed.Chunks);
+
+        var cost = Cost(test, prompt, completion);
+        Assert.Equal(cost / 4, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
+    // A client that leaves mid-stream is charged what was relayed: the forwarder estimates its
+    // usage as the prompt estimate and the chunks relayed, which the chunks already charged match.
+    [Fact]
+    public async Task Release_OfAStreamTheClientAborted_ChargesTheChunksRelayed()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 2);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 1), cls, promptTokens: 60);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        streamed.Charge(7);
+
+        admitted.Lease.Release(Usage.Estimate(60, 7), streamed.Chunks);
+
+        var cost = Cost(test, 60, 7);
+        Assert.Equal(cost, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 2, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
+    // [scheduler] lookahead: the grant charges the prompt estimate and lookahead x max_tokens x
+    // output_weight; chunks within that prepaid output charge nothing more, each one past it
+    // output_weight; the settlement refunds or charges to exactly the usage, whether the stream
+    // ended inside the lookahead (a refund of its rest) or past it, and without chunks (JSON).
+    [Theory]
+    [InlineData(0.5, 10, 8, 3)]  // 5 tokens prepaid; 8 chunks, 3 completion tokens: a refund
+    [InlineData(0.5, 10, 2, 2)]  // the stream ended inside the lookahead
+    [InlineData(0.25, 16, 0, 9)] // no chunks (a JSON answer): 4 prepaid, 9 used
+    [InlineData(1.0, 6, 6, 6)]
+    [InlineData(0.3, 7, 5, 12)]  // 2.1 tokens prepaid: the chunk that crosses it pays the 0.9 left
+    public async Task Lookahead_ChargesAShareOfMaxTokensAtTheGrant_ChunksOnlyPastIt_AndSettlesExactly(double lookahead, long maxTokens, int chunks, long completion)
+    {
+        var test = new AdmissionHarness(capacity: 1, lookahead: lookahead);
+        var cls = Class(weight: 3);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 2), cls, promptTokens: 40, maxTokens: maxTokens);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        var prepaid = lookahead * maxTokens;
+
+        for (var chunk = 0; chunk <= chunks; chunk++)
+        {
+            var charged = (test.Scheduler.InputWeight * 40) + (test.Scheduler.OutputWeight * Math.Max(chunk, prepaid));
+            Assert.Equal(charged / 2, Account(test.Model.Tenants, "a").Counter, 9);
+            Assert.Equal(charged / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+            if (chunk < chunks)
+            {
+                streamed.Charge(1);
+            }
+        }
+
+        admitted.Lease.Release(new Usage(25, completion), streamed.Chunks);
+
+        var cost = Cost(test, 25, completion);
+        Assert.Equal(cost / 2, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
+    // Without usage nothing settles: what was charged (the estimate, the lookahead) stays, as the
+    // estimate alone always has.
+    [Fact]
+    public async Task Lookahead_WithoutUsage_StaysCharged()
+    {
+        var test = new AdmissionHarness(capacity: 1, lookahead: 0.5);
+        var cls = Class();
+        var admitted = await test.Admit(Tenant("a", cls), cls, promptTokens: 40, maxTokens: 100);
+
+        admitted.Lease.Release(null);
+
+        Assert.Equal(40 + (test.Scheduler.OutputWeight * 50), Account(test.Model.Tenants, "a").Counter, 9);
+    }
+
     private static double Cost(AdmissionHarness test, long prompt, long completion) =>
         (test.Scheduler.InputWeight * prompt) + (test.Scheduler.OutputWeight * completion);
 

@@ -271,6 +271,58 @@ public sealed class SharedFairShareTests : IAsyncLifetime
         Assert.Equal([new KeyValuePair<string, long>("h", 7)], oneShare.Attach(one.Model).Backlogged);
     }
 
+    // Charge as tokens stream, fleet-wide: each content chunk relayed after the request's turn
+    // adds to the tenant's fleet counter here at once (the grant rule reads it), and the next
+    // flush carries all of them in its one script call: no Redis call per chunk. The settlement
+    // takes the fleet's counter to exactly the usage's cost in micro-tokens per weight (weight 3:
+    // every chunk's 2/3 is a rounding), with or without a lookahead; a client that left
+    // mid-stream (estimated usage) is charged the prompt estimate and the chunks relayed.
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    public async Task StreamedChunks_ChargeTheFleetCounter_OneFlushForManyChunks_AndSettleToExactlyTheCost(double lookahead)
+    {
+        var admission = new AdmissionHarness(capacity: 1, lookahead: lookahead);
+        var share = new SharedFairShare(() => _store.One, () => "one", SharedFairShare.Interval, admission.Time);
+        var vtc = share.Attach(admission.Model);
+        var cls = Class();
+        var a = Tenant("a", cls, weight: 3);
+        var db = _store.One.GetDatabase();
+        async Task<long> OnRedis() => (long)await db.HashGetAsync("aotproxy:vtc:m", "a");
+        var prepaid = lookahead * 20;
+
+        var lease = await Turned(await admission.Admit(a, cls, promptTokens: 100, maxTokens: 20));
+        var streamed = new StreamedCharge();
+        lease.StartStream(streamed);
+        await share.FlushAsync();
+        Assert.Equal(SharedVtc.ToMicro((100 + (2 * prepaid)) / 3), await OnRedis());
+
+        for (var chunk = 0; chunk < 25; chunk++)
+        {
+            streamed.Charge(1);
+        }
+
+        var afterChunks = SharedVtc.ToMicro((100 + (2 * 25)) / 3.0);
+        Assert.Equal(afterChunks, vtc.Tenant("a").Counter);
+        Assert.Equal(SharedVtc.ToMicro((100 + (2 * prepaid)) / 3), await OnRedis()); // not one call yet
+        await share.FlushAsync();
+        Assert.Equal(afterChunks, await OnRedis());
+
+        lease.Release(new Usage(37, 31), streamed.Chunks);
+        streamed.End();
+        await share.FlushAsync();
+        var first = SharedVtc.ToMicro((37 + (2 * 31)) / 3.0);
+        Assert.Equal(first, await OnRedis());
+
+        var left = await Turned(await admission.Admit(a, cls, promptTokens: 100, maxTokens: 20));
+        left.StartStream(streamed);
+        streamed.Charge(4);
+        left.Release(Usage.Estimate(100, 4), streamed.Chunks);
+        streamed.End();
+        await share.FlushAsync();
+        Assert.Equal(first + SharedVtc.ToMicro((100 + (2 * 4)) / 3.0), await OnRedis());
+    }
+
     // As ForwardingStage: the granted request's turn on the fleet's workers (the grant rule's
     // data has not changed since the grant, so it is given at once), then a worker's slot at once.
     private static async Task<AdmissionLease> Turned(AdmissionResult granted)

@@ -73,6 +73,10 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\npolicy = \"priority\"\nengine_priority = \"yes\"", 3, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priority = 1", 2, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priorty = true", 2, "scheduler.engine_priorty")]
+    [InlineData("[scheduler]\nlookahead = -0.1", 2, "scheduler.lookahead")]
+    [InlineData("[scheduler]\nlookahead = 1.01", 2, "scheduler.lookahead")]
+    [InlineData("[scheduler]\nlookahead = nan", 2, "scheduler.lookahead")]
+    [InlineData("[scheduler]\nlookahead = \"half\"", 2, "scheduler.lookahead")]
     [InlineData("[limits]\ndefault_max_tokens = 0", 2, "limits.default_max_tokens")]
     [InlineData("[limits]\n\ndefault_max_tokens = -5", 3, "limits.default_max_tokens")]
     [InlineData("[limits]\ndefault_max_tokens = 1000000001", 2, "limits.default_max_tokens")]
@@ -253,6 +257,15 @@ public sealed class ConfigValidationTests
         Assert.False(TestConfig.Valid("").Scheduler.EnginePriority);
         Assert.False(TestConfig.Valid("[scheduler]\nengine_priority = false").Scheduler.EnginePriority);
         Assert.True(TestConfig.Valid("[scheduler]\nengine_priority = true").Scheduler.EnginePriority);
+    }
+
+    [Fact]
+    public void Parse_Lookahead_OffByDefault_BoundsInclusiveAndCarriedToTheModel()
+    {
+        Assert.Equal(0, TestConfig.Valid("").Scheduler.Lookahead);
+        Assert.Equal(0.25, TestConfig.Valid("[scheduler]\nlookahead = 0.25").Scheduler.Lookahead);
+        Assert.Equal(1, TestConfig.Valid("[scheduler]\nlookahead = 1.0").Scheduler.Lookahead);
+        Assert.Equal(0, TestConfig.Valid("[scheduler]\nlookahead = 0.0").Scheduler.Lookahead);
     }
 
     [Fact]

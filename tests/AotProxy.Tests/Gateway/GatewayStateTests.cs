@@ -126,7 +126,7 @@ public sealed class GatewayStateTests : IAsyncDisposable
         new(initial, new WorkerRegistry(_time, _capacity), new TenantLimits(_time), _admissions, _compaction, NullLogger.Instance);
 
     private Task<AdmissionResult> Admit(WorkerPool pool) =>
-        _admissions.AdmitAsync(pool, Acme, Patient, 0, 10, CancellationToken.None).AsTask();
+        _admissions.AdmitAsync(pool, Acme, Patient, 0, 10, 0, CancellationToken.None).AsTask();
 
     private static void Release(AdmissionResult result)
     {

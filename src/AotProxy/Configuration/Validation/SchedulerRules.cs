@@ -38,7 +38,19 @@ internal static class SchedulerRules
             scheduler.AdaptiveSlots,
             AdaptiveMin(context, scheduler.AdaptiveMin),
             AdaptiveMax(context, scheduler.AdaptiveMax),
-            scheduler.EnginePriority);
+            scheduler.EnginePriority,
+            Lookahead(context, scheduler.Lookahead));
+    }
+
+    private static double Lookahead(ValidationContext context, double lookahead)
+    {
+        if (lookahead is >= 0 and <= 1)
+        {
+            return lookahead;
+        }
+
+        context.Error("scheduler.lookahead", $"must be 0 to 1, the share of max_tokens charged at the grant (got {ValidationContext.Number(lookahead)})");
+        return 0;
     }
 
     private static double AdaptiveMin(ValidationContext context, double min)
