@@ -120,10 +120,11 @@ internal sealed class ModelAdmission
         }
 
         var classModel = request.Class;
-        if (classModel.MaxUtilization < 1 && Slots.Utilization >= classModel.MaxUtilization)
+        var limit = scheduler.UtilizationLimit(classModel, request.Priority);
+        if (limit < 1 && Slots.Utilization >= limit)
         {
             // Until enough requests finish to bring utilization under the guard.
-            var over = Slots.Used - (int)(classModel.MaxUtilization * Slots.Capacity) + 1;
+            var over = Slots.Used - (int)(limit * Slots.Capacity) + 1;
             return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel)));
         }
 

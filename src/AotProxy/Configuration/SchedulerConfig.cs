@@ -41,6 +41,10 @@ internal sealed record SchedulerConfig
     // request whose priority is not 0 (V0 engines answer 400), so sending it is the operator's call.
     public bool EnginePriority { get; init; }
 
+    // Graduated holdback, off by default (today's behaviour: only max_utilization): the share of
+    // the fleet the least important band leaves free; the bands between scale linearly by rank.
+    public double Holdback { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

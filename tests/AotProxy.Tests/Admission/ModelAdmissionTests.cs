@@ -113,6 +113,52 @@ public sealed class ModelAdmissionTests
         Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("p"), paid)).Decision);
     }
 
+    // holdback 0.5 over bands 0, 1, 2 on 4 slots: P0 up to 100%, P1 below 75%, P2 below 50%.
+    [Theory]
+    [InlineData(1, 3)]
+    [InlineData(2, 2)]
+    [InlineData(7, 2)] // less important than every band: held back like the least important
+    public async Task Admit_GraduatedHoldback_LessImportantBandsStopAtLowerUtilization(int priority, int admitted)
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.5, bands: [0, 1, 2]);
+        var cls = Class("c", priority: priority);
+        for (var i = 0; i < admitted; i++)
+        {
+            Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+        }
+
+        var refused = await test.Admit(Tenant("t"), cls);
+
+        Assert.Equal(AdmissionDecision.CapacityGuard, refused.Decision);
+        Assert.Equal((admitted, 0), (test.Model.Slots.Used, test.Model.Waiting));
+    }
+
+    [Fact]
+    public async Task Admit_GraduatedHoldback_MostImportantBandTakesEverySlot()
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.5, bands: [0, 1, 2]);
+        var low = Class("low", priority: 2);
+        var top = Class("top", priority: 0);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l"), low)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l"), low)).Decision);
+        Assert.Equal(AdmissionDecision.CapacityGuard, (await test.Admit(Tenant("l"), low)).Decision);
+
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), top)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), top)).Decision);
+        Assert.Equal(4, test.Model.Slots.Used);
+    }
+
+    [Fact]
+    public async Task Admit_GraduatedHoldback_ClassMaxUtilizationStillAppliesWhenLower()
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.2, bands: [0, 1]);
+        var cls = Class("c", priority: 0, maxUtilization: 0.5);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+
+        Assert.Equal(AdmissionDecision.CapacityGuard, (await test.Admit(Tenant("t"), cls)).Decision);
+    }
+
     [Theory]
     [InlineData(3, 1, 0.75)]
     [InlineData(1, 1, 0.5)]

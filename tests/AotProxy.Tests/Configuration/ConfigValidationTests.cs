@@ -73,6 +73,9 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\npolicy = \"priority\"\nengine_priority = \"yes\"", 3, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priority = 1", 2, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priorty = true", 2, "scheduler.engine_priorty")]
+    [InlineData("[scheduler]\nholdback = -0.1", 2, "scheduler.holdback")]
+    [InlineData("[scheduler]\nholdback = 0.6", 2, "scheduler.holdback")]
+    [InlineData("[scheduler]\nholdback = nan", 2, "scheduler.holdback")]
     [InlineData("[limits]\ndefault_max_tokens = 0", 2, "limits.default_max_tokens")]
     [InlineData("[limits]\n\ndefault_max_tokens = -5", 3, "limits.default_max_tokens")]
     [InlineData("[limits]\ndefault_max_tokens = 1000000001", 2, "limits.default_max_tokens")]
@@ -253,6 +256,17 @@ public sealed class ConfigValidationTests
         Assert.False(TestConfig.Valid("").Scheduler.EnginePriority);
         Assert.False(TestConfig.Valid("[scheduler]\nengine_priority = false").Scheduler.EnginePriority);
         Assert.True(TestConfig.Valid("[scheduler]\nengine_priority = true").Scheduler.EnginePriority);
+    }
+
+    [Fact]
+    public void Parse_Holdback_OffByDefault_BandsAreTheClassesDistinctPriorities()
+    {
+        Assert.Equal(0, TestConfig.Valid("").Scheduler.Holdback);
+        var scheduler = TestConfig.Valid(
+            "[scheduler]\nholdback = 0.2\n[[classes]]\nname = \"free\"\npriority = 5\n[[classes]]\nname = \"ent\"\npriority = 0\n[[classes]]\nname = \"batch\"\npriority = 5\n[[classes]]\nname = \"pro\"\npriority = 2").Scheduler;
+
+        Assert.Equal(0.2, scheduler.Holdback);
+        Assert.Equal([0, 2, 5], scheduler.Bands.ToArray());
     }
 
     [Fact]

@@ -38,7 +38,23 @@ internal static class SchedulerRules
             scheduler.AdaptiveSlots,
             AdaptiveMin(context, scheduler.AdaptiveMin),
             AdaptiveMax(context, scheduler.AdaptiveMax),
-            scheduler.EnginePriority);
+            scheduler.EnginePriority)
+        {
+            Holdback = Holdback(context, scheduler.Holdback),
+        };
+    }
+
+    // 0.5: past half the fleet held back from the least important band, it is better refused by
+    // its own max_utilization, which says so in its 503.
+    private static double Holdback(ValidationContext context, double holdback)
+    {
+        if (holdback is >= 0 and <= 0.5)
+        {
+            return holdback;
+        }
+
+        context.Error("scheduler.holdback", $"must be 0 (off) to 0.5, the utilization headroom the least important band leaves free (got {ValidationContext.Number(holdback)})");
+        return 0;
     }
 
     private static double AdaptiveMin(ValidationContext context, double min)
