@@ -273,9 +273,9 @@ public class CapacityTests
         await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 2), "two default requests hang on the worker");
         using (var refused = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4, content: "third"))))
         {
-            var body = await refused.Content.ReadAsStringAsync();
+            using var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-            Assert.Contains("Class 'default' may use up to 50%", body, StringComparison.Ordinal);
+            Assert.StartsWith("Class 'default' may use up to 50 %", body.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
             Assert.True(refused.Headers.RetryAfter is not null, "a refusal says when to retry");
         }
 
