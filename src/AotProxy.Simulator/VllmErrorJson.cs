@@ -11,14 +11,7 @@ internal static class VllmErrorJson
         writer.WriteStartObject("error"u8);
         writer.WriteString("message"u8, message);
         writer.WriteString("type"u8, type);
-        if (param is null)
-        {
-            writer.WriteNull("param"u8);
-        }
-        else
-        {
-            writer.WriteString("param"u8, param);
-        }
+        writer.WriteString("param"u8, param); // a null string is written as JSON null
 
         writer.WriteNumber("code"u8, code);
         writer.WriteEndObject();

@@ -52,14 +52,7 @@ internal static class OpenAiError
         json.WriteStartObject("error"u8);
         json.WriteString("message"u8, message);
         json.WriteString("type"u8, type);
-        if (param is null)
-        {
-            json.WriteNull("param"u8);
-        }
-        else
-        {
-            json.WriteString("param"u8, param);
-        }
+        json.WriteString("param"u8, param); // a null string is written as JSON null
 
         json.WriteString("code"u8, code);
         json.WriteEndObject();
