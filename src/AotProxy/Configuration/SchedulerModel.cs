@@ -19,6 +19,9 @@ internal sealed record SchedulerModel(
     // [scheduler] holdback: the utilization headroom the least important band leaves free, 0..0.5.
     public double Holdback { get; init; }
 
+    // Per-class protection: its window, and the classes in shed order (ConfigValidator adds them).
+    public ProtectionModel Protection { get; init; } = ProtectionModel.Off;
+
     // The configured classes' distinct priorities, most important first: holdback's bands.
     public ImmutableArray<int> Bands { get; init; } = [];
 

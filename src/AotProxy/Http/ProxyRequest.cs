@@ -61,6 +61,7 @@ internal sealed class ProxyRequest
     public int Priority;
     public AdmissionDecision Decision;
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
+    public ShedReason? Shed;        // admission's refusal by protection: why
     public bool Admitted;
     public AdmissionLease Lease;
     public WorkerSlot Slot;
@@ -152,6 +153,7 @@ internal sealed class ProxyRequest
         Priority = 0;
         Decision = default;
         RetryAfterSeconds = 0;
+        Shed = null;
         Admitted = false;
         Lease = default;
         Slot = default;

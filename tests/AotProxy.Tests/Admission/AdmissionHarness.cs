@@ -9,12 +9,13 @@ internal sealed class AdmissionHarness
 {
     public AdmissionHarness(
         string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0,
-        double holdback = 0, ImmutableArray<int> bands = default)
+        double holdback = 0, ImmutableArray<int> bands = default, ProtectionModel? protection = null)
     {
         Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares)
         {
             Holdback = holdback,
             Bands = bands.IsDefault ? [] : bands,
+            Protection = protection ?? ProtectionModel.Off,
         };
         Waiters = new WaiterPool(Time, 64);
         Model = new ModelAdmission("m", Scheduler, Waiters, Time);

@@ -1,5 +1,6 @@
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Routing;
 using static AotProxy.Tests.Admission.AdmissionHarness;
 
 namespace AotProxy.Tests.Admission;
@@ -157,6 +158,30 @@ public sealed class ModelAdmissionTests
         Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
 
         Assert.Equal(AdmissionDecision.CapacityGuard, (await test.Admit(Tenant("t"), cls)).Decision);
+    }
+
+    // Protection sheds before the utilization guard and the queue: a shed request takes no slot,
+    // no place and no charge, and the protected class goes on.
+    [Fact]
+    public async Task Admit_ShedClass_RefusedBeforeTheGuard_TakesNothing_AndTheProtectedClassIsAdmitted()
+    {
+        var strict = Class("strict", priority: 0) with { MaxErrorRate = 0.01 };
+        var loose = Class("loose", priority: 1, maxUtilization: 0.5) with { MaxErrorRate = 0.2 };
+        var test = new AdmissionHarness(capacity: 2, protection: new ProtectionModel(TimeSpan.FromSeconds(10), 5, []).For([strict, loose]));
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l", loose), loose)).Decision); // utilization 50%: the guard's limit
+        for (var i = 0; i < 10; i++)
+        {
+            test.Model.Protection.Record(AttemptOutcome.UpstreamFailed, null);
+        }
+
+        test.Time.Advance(TimeSpan.FromSeconds(1));
+        var shed = await test.Admit(Tenant("l", loose), loose);
+
+        Assert.Equal(AdmissionDecision.Shed, shed.Decision);
+        Assert.Equal(("strict", ShedReason.ErrorRateKey, 1.0), (shed.Shed!.ProtectedClass, shed.Shed.Key, shed.Shed.Measured));
+        Assert.Equal(11, shed.RetryAfterSeconds); // a whole calm window from the next judgement on, 1 s away
+        Assert.Equal((1, 0), (test.Model.Slots.Used, test.Model.Waiting));
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("s", strict), strict)).Decision);
     }
 
     [Theory]
