@@ -77,10 +77,12 @@ internal sealed class ClassProtection
             return;
         }
 
+        // Judged first: the first record of a bucket takes the slot of the bucket ten before it,
+        // the oldest of the window the judgement reads.
         var now = _time.GetTimestamp();
+        Judge(now);
         var failed = outcome == AttemptOutcome.UpstreamFailed;
         _outcomes.Record(now / state.BucketTicks, failed, !failed && firstToken is { } ttft ? ttft.Ticks / TimeSpan.TicksPerMicrosecond : -1);
-        Judge(now);
     }
 
     // True: a new request of this class is refused, to come back after retryAfterSeconds, the

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Routing;
@@ -171,8 +170,9 @@ public sealed class ClassProtectionTests
         protection.Apply(Model()); // equal rules, new arrays (as every reload builds them)
         Assert.Equal(["free"], Shed(protection));
 
-        protection.Apply(Model(10, Enterprise, Premium with { MaxErrorRate = 0.06 }, Free));
-        Assert.Empty(Shed(protection));
+        // Premium without tolerances is the loosest now: judged afresh, it is the one shed.
+        protection.Apply(Model(10, Enterprise, Premium with { MaxErrorRate = 0, TtftTolerance = 0 }, Free));
+        Assert.Equal(["premium"], Shed(protection));
     }
 
     private static string[] Shed(ClassProtection protection)
