@@ -28,6 +28,9 @@ internal sealed record ClassConfig
     // llm_gateway_class_ttft_sla_seconds for deploy/prometheus/rules.yml to alert on. Empty: none.
     public string TtftSla { get; init; } = "";
 
+    // Prefix-cache isolation for every tenant of the class that does not set its own cache_salt.
+    public bool CacheSalt { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -13,6 +13,9 @@ internal sealed record ClassModel(
     // [[classes]] ttft_sla: the promised p95 time to first token, or null (no SLA, no alert).
     public TimeSpan? TtftSla { get; init; }
 
+    // [[classes]] cache_salt: its tenants without their own cache_salt get a TenantCacheSalt.
+    public bool CacheSalt { get; init; }
+
     // The class tenants get when the file declares no [[classes]] (SPEC: Config).
     public const string DefaultName = "default";
 

@@ -14,6 +14,9 @@ internal sealed record TenantModel(
     string Environment = "",                           // free-form ("prod", "staging"): routing metadata for later stages
     TenantBudgetModel? Budget = null)                  // null: no budget at all
 {
+    // cache_salt (the tenant's own, else its class's): null, no salt.
+    public TenantCacheSalt? CacheSalt { get; init; }
+
     // rpm, tpm, max_in_flight or a budget set: the request passes the limit stage (Limits/TenantLimits).
     public bool HasLimits => Rpm > 0 || Tpm > 0 || MaxInFlight > 0 || Budget is not null;
 

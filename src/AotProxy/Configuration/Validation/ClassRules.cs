@@ -43,7 +43,7 @@ internal static class ClassRules
             // (ClassesByName would throw) while the remaining rules are still checked.
             if (unique)
             {
-                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict) { TtftSla = sla });
+                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict) { TtftSla = sla, CacheSalt = cls.CacheSalt });
             }
         }
 

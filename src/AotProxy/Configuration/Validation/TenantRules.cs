@@ -66,6 +66,7 @@ internal static class TenantRules
             context.PerMinute(new(at, "tpm"), tenant.Tpm);
             context.AtLeast(new(at, "max_in_flight"), tenant.MaxInFlight, 0);
             var budget = Budget(context, at, tenant);
+            var salted = tenant.CacheSalt ?? classes.FirstOrDefault(c => c.Name == tenant.Class)?.CacheSalt ?? false;
             result.Add(new TenantModel(
                 tenant.Name,
                 tenant.Class,
@@ -76,7 +77,8 @@ internal static class TenantRules
                 tenant.Tpm,
                 tenant.MaxInFlight,
                 tenant.Environment,
-                budget));
+                budget)
+            { CacheSalt = salted ? new TenantCacheSalt(tenant.Name) : null });
         }
 
         return result.MoveToImmutable();
