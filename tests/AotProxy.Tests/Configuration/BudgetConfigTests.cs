@@ -112,4 +112,23 @@ public sealed class BudgetConfigTests
         Assert.NotEqual(salts["inherits"], salts["own"]);
         Assert.Null(salts["none"]);
     }
+
+    [Fact]
+    public void Parse_StreamBudgetCutoff_OnATenantWithABudget()
+    {
+        var snapshot = TestConfig.Valid("[[tenants]]\nname = \"a\"\nbudget_usd = 1.0\nstream_budget_cutoff = true\n\n[[tenants]]\nname = \"b\"\nbudget_tokens = 10\n");
+
+        Assert.True(snapshot.Tenants[0].StreamBudgetCutoff);
+        Assert.False(snapshot.Tenants[1].StreamBudgetCutoff);
+    }
+
+    [Fact]
+    public void Parse_StreamBudgetCutoff_WithoutABudget_IsAnErrorNamingTheKey()
+    {
+        var error = TestConfig.SingleError("[[tenants]]\nname = \"a\"\nstream_budget_cutoff = true\n");
+
+        Assert.Equal("tenants[0].stream_budget_cutoff", error.Key);
+        Assert.Contains("has none", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, error.Line);
+    }
 }
