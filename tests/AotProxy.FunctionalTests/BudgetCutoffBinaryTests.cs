@@ -62,16 +62,22 @@ public class BudgetCutoffBinaryTests
 
         // A stream that fits ends normally, charged its exact usage; nothing stays held.
         Assert.Equal(HttpStatusCode.OK, (await AdminApi.SendAsync(gateway.Admin, HttpMethod.Patch, $"/api/tenants/{Tenant}", """{"budget_tokens":10000}""")).Status);
-        using (var fits = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 8), key)))
+        long exact;
+        using (var fits = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 8, streamOptions: "{\"include_usage\":true}"), key)))
         {
             var text = await fits.Content.ReadAsStringAsync();
             Assert.DoesNotContain("\"error\"", text, StringComparison.Ordinal);
-            Assert.Equal(8, ContentEvents(text));
+            Assert.EndsWith("data: [DONE]\n\n", text, StringComparison.Ordinal);
+            var usageEvent = text.Split("\n\n").Single(e => e.Contains("\"usage\":{", StringComparison.Ordinal));
+            using var usage = JsonDocument.Parse(usageEvent["data: ".Length..]);
+            exact = usage.RootElement.GetProperty("usage").GetProperty("total_tokens").GetInt64();
+            Assert.Equal(usage.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt64(), ContentEvents(text));
         }
 
         await TestGateway.WaitUntilAsync(async () => (await TenantAsync(gateway)).GetProperty("requests").GetInt64() == 3, "the third stream is accounted");
         tenant = await TenantAsync(gateway);
-        Assert.Equal(10_000 - tenant.GetProperty("spent_tokens").GetInt64(), tenant.GetProperty("budget_left_tokens").GetInt64());
+        Assert.Equal(120 + exact, tenant.GetProperty("spent_tokens").GetInt64());
+        Assert.Equal(10_000 - 120 - exact, tenant.GetProperty("budget_left_tokens").GetInt64());
         Assert.Equal(2, MetricsText.Value(await gateway.Admin.GetStringAsync("/metrics"), "llm_gateway_budget_cutoffs_total", $"tenant=\"{Tenant}\""));
     }
 
