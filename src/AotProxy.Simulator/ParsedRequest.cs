@@ -19,6 +19,10 @@ internal sealed class ParsedRequest
     // Hash of the whole rendered prompt: seeds the generated text.
     public ulong PromptHash { get; set; }
 
+    // vLLM's `cache_salt`: mixed into the first block's hash, so only requests with the same salt
+    // share cached blocks. Null: none.
+    public string? CacheSalt { get; set; }
+
     public int? MaxTokens { get; set; }
 
     public int? MaxCompletionTokens { get; set; }

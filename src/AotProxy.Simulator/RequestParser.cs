@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.Json;
 
 namespace AotProxy.Simulator;
@@ -85,6 +86,17 @@ internal static class RequestParser
                     reader.Read();
                     request.Priority = ReadInt(ref reader, "priority");
                 }
+                else if (reader.ValueTextEquals("cache_salt"u8))
+                {
+                    // vLLM: a non-empty string, or null; a later duplicate wins (Python's json).
+                    reader.Read();
+                    request.CacheSalt = reader.TokenType switch
+                    {
+                        JsonTokenType.Null => null,
+                        JsonTokenType.String when reader.GetString() is { Length: > 0 } salt => salt,
+                        _ => throw new FormatException("Parameter 'cache_salt' must be a non-empty string if provided."),
+                    };
+                }
                 else if (reader.ValueTextEquals("stream_options"u8))
                 {
                     reader.Read();
@@ -128,16 +140,17 @@ internal static class RequestParser
         var text = rendered.WrittenSpan;
         request.PromptTokens = Math.Max(1, checked((int)(((long)text.Length - (tokenIds * BytesPerToken) + BytesPerToken - 1) / BytesPerToken) + tokenIds));
         request.PromptHash = Fnv1a.Hash(text);
-        request.BlockHashes = BlockHashes(text, blockSize);
+        request.BlockHashes = BlockHashes(text, blockSize, request.CacheSalt);
         return request;
     }
 
     // Chained: block i's key covers blocks 0..i, so a hit on block i implies the whole prefix matched.
-    private static ulong[] BlockHashes(ReadOnlySpan<byte> text, int blockSize)
+    // A salt seeds the chain, as vLLM mixes cache_salt into the first block's hash only.
+    private static ulong[] BlockHashes(ReadOnlySpan<byte> text, int blockSize, string? salt)
     {
         var blockBytes = blockSize * BytesPerToken;
         var hashes = new ulong[text.Length / blockBytes];
-        var state = Fnv1a.OffsetBasis;
+        var state = salt is null ? Fnv1a.OffsetBasis : Fnv1a.Hash(Encoding.UTF8.GetBytes(salt));
         for (var i = 0; i < hashes.Length; i++)
         {
             state = Fnv1a.Hash(text.Slice(i * blockBytes, blockBytes), state);

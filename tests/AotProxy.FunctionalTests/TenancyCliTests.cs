@@ -27,8 +27,18 @@ public class TenancyCliTests
             Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         }
 
-        (code, _, errors) = await RunAsync(TenantsCommand.RunAsync, ["tenants", "update", "team-a", "--monthly-budget-tokens", "50000", "--budget-usd", "2.5", .. admin]);
+        (code, _, errors) = await RunAsync(TenantsCommand.RunAsync, ["tenants", "update", "team-a", "--cache-salt", "yes", .. admin]);
+        Assert.Equal(2, code);
+        Assert.Contains("--cache-salt: \"yes\" is not true or false", errors, StringComparison.Ordinal);
+        (code, _, errors) = await RunAsync(TenantsCommand.RunAsync, ["tenants", "update", "team-a", "--monthly-budget-tokens", "50000", "--budget-usd", "2.5", "--stream-budget-cutoff", "true", "--cache-salt", "true", .. admin]);
         Assert.True(code == 0, errors);
+        (code, output, _) = await RunAsync(TenantsCommand.RunAsync, ["tenants", "--json", .. admin]);
+        using (var listed = System.Text.Json.JsonDocument.Parse(output))
+        {
+            var teamA = listed.RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "team-a");
+            Assert.True(teamA.GetProperty("stream_budget_cutoff").GetBoolean() && teamA.GetProperty("cache_salt").GetBoolean(), output);
+        }
+
         (code, output, _) = await RunAsync(TenantsCommand.RunAsync, ["tenants", "list", .. admin]);
         Assert.Equal(0, code);
         var row = output.Split('\n').Single(l => l.StartsWith("team-a ", StringComparison.Ordinal));

@@ -156,7 +156,9 @@ internal sealed class AdminReports(
                 month?.Tokens,
                 Usd(budget?.SpentNanos),
                 Usd(month?.Nanos),
-                config.StoreTenants.Contains(t.Name) ? "store" : "file");
+                config.StoreTenants.Contains(t.Name) ? "store" : "file",
+                t.CacheSalt is not null,
+                t.StreamBudgetCutoff);
         })];
     }
 

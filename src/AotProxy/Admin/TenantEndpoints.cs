@@ -239,6 +239,8 @@ internal sealed class TenantEndpoints(TenantDirectory? directory, TimeProvider t
         BudgetUsd = request.BudgetUsd ?? tenant.BudgetUsd,
         MonthlyBudgetUsd = request.MonthlyBudgetUsd ?? tenant.MonthlyBudgetUsd,
         Environment = request.Environment ?? tenant.Environment,
+        CacheSalt = request.CacheSalt ?? tenant.CacheSalt,
+        StreamBudgetCutoff = request.StreamBudgetCutoff ?? tenant.StreamBudgetCutoff,
     };
 
     private Task? Unavailable(HttpContext context) => directory is null

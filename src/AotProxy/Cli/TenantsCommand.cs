@@ -12,6 +12,7 @@ internal static class TenantsCommand
     private static readonly string[] Integers = ["weight", "rpm", "tpm", "max-in-flight", "budget-tokens", "monthly-budget-tokens"];
     private static readonly string[] Decimals = ["budget-usd", "monthly-budget-usd"];
     private static readonly string[] Texts = ["class", "environment"];
+    private static readonly string[] Booleans = ["cache-salt", "stream-budget-cutoff"];
 
     // The list's columns: /api/tenants' fields.
     private static readonly string[] Columns = ["name", "source", "class", "weight", "models", "rpm", "tpm", "max_in_flight", "in_flight", "requests", "month_tokens", "budget_left_tokens", "budget_left_usd"];
@@ -21,7 +22,7 @@ internal static class TenantsCommand
         var action = args.Positional.Count > 0 ? args.Positional[0] : "list";
         var name = args.Positional.Count > 1 ? args.Positional[1] : null;
         string[] known = action is "create" or "update"
-            ? ["admin", "token", "json", "models", .. Integers, .. Decimals, .. Texts]
+            ? ["admin", "token", "json", "models", .. Integers, .. Decimals, .. Texts, .. Booleans]
             : ["admin", "token", "json"];
         if (args.FirstUnknownOption(known) is { } unknown)
         {
@@ -60,6 +61,7 @@ internal static class TenantsCommand
                     usage: aotproxy tenants [list]
                            aotproxy tenants create NAME [--class C] [--weight N] [--models a,b|*] [--rpm N] [--tpm N] [--max-in-flight N]
                                     [--budget-tokens N] [--monthly-budget-tokens N] [--budget-usd X] [--monthly-budget-usd X] [--environment E]
+                                    [--cache-salt true|false] [--stream-budget-cutoff true|false]
                            aotproxy tenants update NAME [the same options: only those given change]
                            aotproxy tenants delete NAME
                            (--admin URL --token T --json)
@@ -81,7 +83,7 @@ internal static class TenantsCommand
         return exit;
     }
 
-    // The flags as the JSON body; null when one is not a number (said on `errors`).
+    // The flags as the JSON body; null when one is not a number or a boolean (said on `errors`).
     private static string? Body(CliArgs args, string? name, TextWriter errors)
     {
         var buffer = new ArrayBufferWriter<byte>();
@@ -99,6 +101,22 @@ internal static class TenantsCommand
                 {
                     json.WriteString(text, value);
                 }
+            }
+
+            foreach (var flag in Booleans)
+            {
+                if (args.Option(flag) is not { } value)
+                {
+                    continue;
+                }
+
+                if (!bool.TryParse(value, out var on))
+                {
+                    errors.WriteLine($"--{flag}: \"{value}\" is not true or false");
+                    return null;
+                }
+
+                json.WriteBoolean(flag.Replace('-', '_'), on);
             }
 
             if (args.Option("models") is { } models)

@@ -34,6 +34,9 @@ internal sealed record ClassConfig
 
     public double TtftTolerance { get; init; }
 
+    // Prefix-cache isolation for every tenant of the class that does not set its own cache_salt.
+    public bool CacheSalt { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -19,6 +19,9 @@ internal sealed record ClassModel(
 
     public double TtftTolerance { get; init; }
 
+    // [[classes]] cache_salt: its tenants without their own cache_salt get a TenantCacheSalt.
+    public bool CacheSalt { get; init; }
+
     // The class tenants get when the file declares no [[classes]] (SPEC: Config).
     public const string DefaultName = "default";
 

@@ -37,6 +37,13 @@ internal sealed record TenantConfig
     // Free-form ("prod", "staging", ...): carried with every request of the tenant as routing metadata.
     public string Environment { get; init; } = "";
 
+    // Prefix-cache isolation (TenantCacheSalt); absent: the class's cache_salt.
+    public bool? CacheSalt { get; init; }
+
+    // A stream of this tenant that runs out of budget while it streams is ended at the cap
+    // (Limits/StreamBudget); needs a budget.
+    public bool StreamBudgetCutoff { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

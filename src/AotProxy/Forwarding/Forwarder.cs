@@ -8,6 +8,7 @@ using System.Security.Authentication;
 using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
+using AotProxy.Limits;
 using AotProxy.Memory;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -34,6 +35,9 @@ internal sealed class Forwarder(TimeProvider time)
     // The `code` of the error event that ends a stream whose worker went silent after its first event.
     public const string StreamIdleTimeoutCode = "stream_idle_timeout";
 
+    // The `code` of the error event that ends a stream at its tenant's budget (stream_budget_cutoff).
+    public const string BudgetExhaustedCode = "budget_exhausted";
+
     private enum HeadOutcome : byte
     {
         NeedMore,
@@ -56,7 +60,8 @@ internal sealed class Forwarder(TimeProvider time)
         ImmutableArray<IPNetwork> trustedProxies,
         Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
         PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
-        StreamedCharge? streamed = null) // charged each content chunk as it is relayed
+        StreamedCharge? streamed = null, // charged each content chunk as it is relayed
+        StreamBudget budget = default) // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
@@ -64,6 +69,8 @@ internal sealed class Forwarder(TimeProvider time)
         UpstreamConnection? connection = null;
         CancellationTokenRegistration registration = default;
         var reusable = false;
+        var relay = default(Relay);
+        var handed = false; // the relay's budget debits went to the caller in the result
         try
         {
             // Send and read the head; a reused connection the worker had closed gets one more
@@ -146,7 +153,7 @@ internal sealed class Forwarder(TimeProvider time)
             var applied = ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
-            var relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip);
+            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, budget);
             var client = context.Response.BodyWriter;
             TimeSpan? firstByte = null;
             long charged = 0; // the relay's content chunks given to `streamed` so far
@@ -184,6 +191,17 @@ internal sealed class Forwarder(TimeProvider time)
 
                         // Time spent waiting on a slow client is not the upstream's silence.
                         connection.Activity.CancelAfter(activityTimeout);
+                    }
+
+                    if (relay.BudgetCut)
+                    {
+                        // The tenant's budget has no room for the next chunk: it is not relayed, the
+                        // stream ends with an error event the client's SDK raises, and the upstream
+                        // request is cancelled with its connection (never reused). One writer for this
+                        // and the idle timeout's event; it starts on an event boundary.
+                        OpenAiError.WriteStreamError(client, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
+                        await client.FlushAsync(clientAborted).ConfigureAwait(false);
+                        break;
                     }
 
                     if (result.IsCompleted)
@@ -233,7 +251,8 @@ internal sealed class Forwarder(TimeProvider time)
                 }
             }
 
-            reusable = error == ForwarderError.None && head.KeepAlive && upstream.IsComplete;
+            reusable = error == ForwarderError.None && !relay.BudgetCut && head.KeepAlive && upstream.IsComplete;
+            handed = true;
             return new ForwardResult(
                 error,
                 error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : head.StatusCode,
@@ -241,10 +260,17 @@ internal sealed class Forwarder(TimeProvider time)
                 firstByte,
                 ResponseStarted: true,
                 EventStream: head.IsEventStream,
-                RetryAfter: retryAfter);
+                RetryAfter: retryAfter,
+                Streamed: relay.Streamed,
+                BudgetCut: relay.BudgetCut);
         }
         finally
         {
+            if (!handed)
+            {
+                relay.GiveBackStreamed(); // not accounted: the debits are charged nothing
+            }
+
             await registration.DisposeAsync().ConfigureAwait(false);
             BufferPool.Shared.Return(request);
             if (connection is not null)

@@ -163,7 +163,7 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request)).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -258,16 +258,19 @@ internal sealed class ForwardingStage(
     // The body as the worker gets it, rewritten in one copy when it must be: include_usage turned
     // on (the gateway needs the usage chunk to account a stream), scheduler.engine_priority's
     // "priority" (the worker's own scheduler orders its queue by the priority this request was
-    // admitted with, vLLM --scheduling-policy priority), and a budget's cap on max_tokens. True:
+    // admitted with, vLLM --scheduling-policy priority), a budget's cap on max_tokens, and the
+    // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt). True:
     // the usage chunk the gateway asked for is to be stripped from the answer.
     private static bool PrepareBody(ProxyRequest request)
     {
         var inspected = request.Inspected;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
-        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null)
+        // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt.
+        var salt = request.Endpoint != EndpointKind.Embeddings ? request.Caller.Tenant.CacheSalt : null;
+        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
         {
-            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens);
+            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);
         }
 
         return inspected.NeedsUsageInjection;

@@ -1,20 +1,28 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using AotProxy.Accounting;
+using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
 // no object per request. Process handles one read: what goes to the client now, and where the
 // part held back for the next read begins.
-internal struct Relay(RelayMode mode, bool stripUsage)
+internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = default)
 {
-    private SseUsageFilter _sse = new(stripUsage);
+    private SseUsageFilter _sse = new(stripUsage, budget);
     private UsageJsonScanner _json;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 
     // Content chunks relayed so far (SSE; 0 otherwise): each is charged as it goes (StreamedCharge).
     public readonly long ContentChunks => _sse.ContentChunks;
+
+    // What an SSE response debited from its tenant's budgets, and whether it hit the cap.
+    public readonly StreamBudget Streamed => _sse.Budget;
+
+    public readonly bool BudgetCut => _sse.BudgetCut;
+
+    public void GiveBackStreamed() => _sse.GiveBackStreamed();
 
     public readonly Usage? Usage => mode == RelayMode.Sse ? _sse.Usage
         : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage

@@ -1,12 +1,17 @@
 using System.Buffers;
 using AotProxy.Accounting;
+using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
 // The SSE half of the relay: passes whole events on, reads usage from them, counts the content
-// chunks, and drops the usage-only chunk when the gateway (not the client) asked for it.
-internal struct SseUsageFilter(bool stripUsage)
+// chunks, and drops the usage-only chunk when the gateway (not the client) asked for it. With a
+// stream budget (stream_budget_cutoff), each content chunk is debited before it goes out; the
+// first that does not fit is not sent, and nothing after it (BudgetCut).
+internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
 {
+    private StreamBudget _budget = budget;
+
     // An unfinished event longer than this is passed on unparsed rather than held without bound.
     public const int MaxPendingEventBytes = 1024 * 1024;
 
@@ -14,6 +19,13 @@ internal struct SseUsageFilter(bool stripUsage)
 
     // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
     public long ContentChunks { readonly get; private set; }
+
+    public readonly StreamBudget Budget => _budget;
+
+    // A content chunk found the tenant's budget used up: the stream ends here.
+    public bool BudgetCut { readonly get; private set; }
+
+    public void GiveBackStreamed() => _budget.GiveBack();
 
     // Writes every complete event of `buffer` and returns where the unfinished rest begins
     // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.
@@ -30,6 +42,12 @@ internal struct SseUsageFilter(bool stripUsage)
             }
             else if (kind == StreamChunkKind.Content)
             {
+                if (!_budget.TryDebit())
+                {
+                    BudgetCut = true;
+                    return buffer.End;
+                }
+
                 ContentChunks++;
             }
 

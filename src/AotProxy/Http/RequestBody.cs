@@ -71,8 +71,9 @@ internal sealed class RequestBody : IDisposable
     // Rewrites the body into a new pooled array, in one copy: the usage splice turns on
     // stream_options.include_usage (default: no edit); with maxTokens, a budget's cap replaces
     // max_tokens / max_completion_tokens or adds max_tokens (MaxTokensSplice); and with a
-    // priority, `"priority":N` goes in before the root's closing brace (scheduler.engine_priority).
-    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null)
+    // priority, `"priority":N` goes in before the root's closing brace (scheduler.engine_priority);
+    // with a salt (TenantCacheSalt.Json), it replaces the client's cache_salt or is added (CacheSaltSplice).
+    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null, CacheSaltSplice saltSplice = default, ReadOnlySpan<byte> salt = default)
     {
         Span<byte> capScratch = stackalloc byte[MaxTokensSplice.MaxLength];
         scoped ReadOnlySpan<byte> capValue = default;
@@ -89,15 +90,20 @@ internal sealed class RequestBody : IDisposable
             }
         }
 
-        // After an added max_tokens, priority is never the object's first key.
+        // After an added key, the next is never the object's first.
+        Span<byte> saltScratch = stackalloc byte[CacheSaltSplice.MaxKeyLength];
+        var saltKey = !salt.IsEmpty && !saltSplice.HasClientValue
+            ? CacheSaltSplice.FormatKey(salt, prioritySplice.AfterProperty || !capKey.IsEmpty, saltScratch)
+            : default;
+        var saltValue = saltSplice.HasClientValue ? salt : default;
         Span<byte> scratch = stackalloc byte[PrioritySplice.MaxLength];
         var insert = priority is { } value
-            ? (prioritySplice with { AfterProperty = prioritySplice.AfterProperty || !capKey.IsEmpty }).Format(value, scratch)
+            ? (prioritySplice with { AfterProperty = prioritySplice.AfterProperty || !capKey.IsEmpty || !saltKey.IsEmpty }).Format(value, scratch)
             : default;
 
         // The edits inside the body, in source order (SpliceWriter goes forward only): the usage
         // splice and the replaced values, which never overlap; the closing-brace inserts come last.
-        Span<(int Offset, int Remove, byte Kind)> edits = stackalloc (int, int, byte)[3];
+        Span<(int Offset, int Remove, byte Kind)> edits = stackalloc (int, int, byte)[4];
         var count = 0;
         edits[count++] = (usage.Offset, usage.RemoveLength, 0);
         if (!capValue.IsEmpty && maxTokensSplice.HasMaxTokens)
@@ -110,27 +116,40 @@ internal sealed class RequestBody : IDisposable
             edits[count++] = (maxTokensSplice.MaxCompletionTokensOffset, maxTokensSplice.MaxCompletionTokensLength, 1);
         }
 
+        if (!saltValue.IsEmpty)
+        {
+            edits[count++] = (saltSplice.Offset, saltSplice.Length, 2);
+        }
+
         edits[..count].Sort(static (a, b) => a.Offset.CompareTo(b.Offset));
-        var newLength = Length + insert.Length + capKey.Length;
+        var newLength = Length + insert.Length + capKey.Length + saltKey.Length;
         foreach (var (_, remove, kind) in edits[..count])
         {
-            newLength += (kind == 0 ? usage.Insert.Length : capValue.Length) - remove;
+            newLength += EditInsert(kind, usage, capValue, saltValue).Length - remove;
         }
 
         var next = BufferPool.Shared.Rent(newLength);
         var writer = new SpliceWriter(Span, next);
         foreach (var (offset, remove, kind) in edits[..count])
         {
-            writer.Splice(offset, remove, kind == 0 ? usage.Insert : capValue);
+            writer.Splice(offset, remove, EditInsert(kind, usage, capValue, saltValue));
         }
 
         writer.Splice(prioritySplice.Offset, 0, capKey);
+        writer.Splice(prioritySplice.Offset, 0, saltKey);
         writer.Splice(prioritySplice.Offset, 0, insert);
         var length = writer.Finish();
         BufferPool.Shared.Return(_array!);
         _array = next;
         Length = length;
     }
+
+    private static ReadOnlySpan<byte> EditInsert(byte kind, UsageSplice usage, ReadOnlySpan<byte> capValue, ReadOnlySpan<byte> saltValue) => kind switch
+    {
+        0 => usage.Insert,
+        1 => capValue,
+        _ => saltValue,
+    };
 
     public void Dispose()
     {

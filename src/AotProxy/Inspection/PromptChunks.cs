@@ -19,11 +19,13 @@ internal static class PromptChunks
     public const int TokensPerChunk = Bytes / PromptSize.BytesPerToken;
 
     // Writes the chained hashes of `prompt`'s whole chunks into `into` (up to its length and Max);
-    // returns how many. XxHash3 seeded with the previous hash: vectorized, ~1 us for 8 KiB.
-    public static int Hash(ReadOnlySpan<byte> prompt, Span<ulong> into)
+    // returns how many. XxHash3 seeded with the previous hash: vectorized, ~1 us for 8 KiB. salt
+    // (TenantCacheSalt.Seed; 0: none) seeds the first chunk, as vLLM mixes cache_salt into its first
+    // block: salted tenants' chunks match only their own, so routing's affinity stays in the tenant.
+    public static int Hash(ReadOnlySpan<byte> prompt, Span<ulong> into, ulong salt = 0)
     {
         var count = Math.Min(Math.Min(prompt.Length / Bytes, into.Length), Max);
-        ulong previous = 0;
+        var previous = salt;
         for (var i = 0; i < count; i++)
         {
             var hash = XxHash3.HashToUInt64(prompt.Slice(i * Bytes, Bytes), unchecked((long)previous));

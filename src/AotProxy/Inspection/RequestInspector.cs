@@ -29,13 +29,14 @@ internal static class RequestInspector
 
     // chunks: where the prompt's chained chunk hashes go (PromptChunks); InspectedRequest.PromptChunks
     // says how many were written. Empty: none are computed.
-    public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam)
+    // salt: the tenant's TenantCacheSalt.Seed (0: none), mixed into the prefix hash and the chunk hashes.
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam, ulong salt = 0)
     {
         request = default;
         errorParam = null;
         try
         {
-            return InspectCore(body, chunks, out request, out errorParam);
+            return InspectCore(body, chunks, salt, out request, out errorParam);
         }
         catch (JsonException)
         {
@@ -51,7 +52,7 @@ internal static class RequestInspector
             ? ModelNames.GetOrAdd(reader.ValueSpan, Encoding.UTF8)
             : reader.GetString()!;
 
-    private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam)
+    private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, ulong salt, out InspectedRequest request, out string? errorParam)
     {
         request = default;
         errorParam = null;
@@ -76,6 +77,7 @@ internal static class RequestInspector
         ulong userHash = 0;
         var prompt = default(PromptSize);
         var promptChunks = 0;
+        var cacheSalt = default(CacheSaltSplice);
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -153,7 +155,15 @@ internal static class RequestInspector
 
                 var raw = body[start..(int)reader.BytesConsumed];
                 prefixHash = StableHash.Of(raw[..Math.Min(raw.Length, PrefixBytes)]);
-                promptChunks = modelled ? PromptChunks.Hash(raw, chunks) : 0;
+                prefixHash = salt == 0 || prefixHash == salt ? prefixHash : prefixHash ^ salt; // never 0
+                promptChunks = modelled ? PromptChunks.Hash(raw, chunks, salt) : 0;
+            }
+            else if (reader.ValueTextEquals("cache_salt"u8))
+            {
+                // Only where it is: the gateway replaces it with the tenant's salt, or leaves it to vLLM.
+                reader.Read();
+                var (start, length) = SkipValue(ref reader);
+                cacheSalt = new CacheSaltSplice(start, length);
             }
             else if (reader.ValueTextEquals("user"u8))
             {
@@ -211,7 +221,8 @@ internal static class RequestInspector
             userHash,
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
             prompt.Tokens,
-            promptChunks);
+            promptChunks,
+            cacheSalt);
         return InspectionError.None;
     }
 

@@ -7,4 +7,7 @@ namespace AotProxy.Limits;
 internal readonly record struct BudgetReservation(TenantBudgetState? State, long Tokens, long Nanos, ModelPrice Price)
 {
     public void Settle(bool admitted, Usage? usage) => State?.Settle(this, admitted, usage);
+
+    // The reservation with what a stream debited as it streamed (StreamBudget): settled together.
+    public BudgetReservation With(in StreamBudget streamed) => this with { Tokens = Tokens + streamed.Tokens, Nanos = Nanos + streamed.Nanos };
 }

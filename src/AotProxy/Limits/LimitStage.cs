@@ -37,7 +37,7 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
         var tenant = request.Caller.Tenant;
         var inspected = request.Inspected;
         var completion = CompletionTokens(request, snapshot.Limits);
-        var limit = limits.TryAcquire(tenant, inspected.PromptTokens, completion, snapshot.Prices.For(inspected.Model), snapshot.Limits.RejectOverrun);
+        var limit = limits.TryAcquire(tenant, inspected.PromptTokens, completion, snapshot.Prices.For(inspected.Model), snapshot.Limits.RejectOverrun, StreamBudget.AppliesTo(request));
         request.Limit = limit;
         var budget = limit.Budget;
         request.Reservation = budget.Capped
@@ -133,12 +133,19 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     // DataPlaneHandler's finally, once: a request that never went upstream (refused at admission,
     // the client gone while queued, no worker, no pacing turn, an exception before admission) gives
     // its request and whole reservation back; otherwise the reservation settles to the usage.
+    // A stream's budget debits (stream_budget_cutoff) settle with its reservation; a stream cut at
+    // the cap counts in llm_gateway_budget_cutoffs_total.
     public void Settle(ProxyRequest request)
     {
         var charged = request.Admitted && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
-        var lease = request.Limit.Lease;
+        var streamed = request.Forward.Streamed;
+        var lease = request.Limit.Lease.WithStreamed(streamed);
         request.Limit = default;
         lease.Settle(charged, request.Usage);
+        if (request.Forward.BudgetCut)
+        {
+            telemetry.CountCutoff(request.Caller.Tenant.Name);
+        }
     }
 
     // max_tokens, else limits.default_max_tokens; an embedding generates nothing.

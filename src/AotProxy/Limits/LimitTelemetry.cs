@@ -19,6 +19,8 @@ internal sealed class LimitTelemetry
     private readonly Counter _requests;
     private readonly Gauge _budgetLeft;
     private readonly Counter _rejectedTotal;
+    private readonly ConcurrentDictionary<string, Counter.Child> _cut = new(StringComparer.Ordinal);
+    private readonly Counter _cutoffs;
     private readonly TenantSeries _tenants;
 
     // The tenant label of the counters (not of the budget gauges, one per tenant with a budget in
@@ -31,7 +33,11 @@ internal sealed class LimitTelemetry
         _requests = factory.CreateCounter("llm_rate_limiter_requests_total", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check.", ["tenant"]);
         _budgetLeft = factory.CreateGauge("llm_rate_limiter_budget_left", "What each budget of a tenant with budgets has left for new requests (budget - spent - reserved, at least 0), by budget: tokens, monthly_tokens (tokens), usd, monthly_usd (USD). Set at scrape time.", ["tenant", "budget"]);
         _rejectedTotal = factory.CreateCounter("llm_rate_limiter_rejected_total", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight), budget_tokens and budget_usd (a used-up budget, or max_tokens above what is left with budget_overrun = \"reject\").", ["tenant", "reason"]);
+        _cutoffs = factory.CreateCounter("llm_gateway_budget_cutoffs_total", "Streams ended mid-way at their tenant's budget (stream_budget_cutoff) with the budget_exhausted event.", ["tenant"]);
     }
+
+    public void CountCutoff(string tenant) =>
+        _tenants.Child(_cut, _cutoffs, tenant).Inc();
 
     public void CountCheck(string tenant) =>
         _tenants.Child(_limited, _requests, tenant).Inc();

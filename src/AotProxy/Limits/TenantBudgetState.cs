@@ -77,7 +77,10 @@ internal sealed class TenantBudgetState
     // budget with nothing left beyond the prompt refuses; a completion that does not fit is
     // capped to what fits, or refused with rejectOverrun. The reservation is added first and
     // checked after, so that two racing requests can both be refused but never both overspend.
-    public BudgetCheck TryReserve(long promptTokens, long completionTokens, ModelPrice price, bool rejectOverrun, out BudgetReservation reservation)
+    // streamCutoff (a stream of a tenant with stream_budget_cutoff): the prompt only is reserved,
+    // and at least one completion token must fit; its completion is debited as it streams
+    // (StreamBudget), so it is neither capped nor refused for its max_tokens.
+    public BudgetCheck TryReserve(long promptTokens, long completionTokens, ModelPrice price, bool rejectOverrun, out BudgetReservation reservation, bool streamCutoff = false)
     {
         reservation = default;
         var budget = _budget;
@@ -112,6 +115,11 @@ internal sealed class TenantBudgetState
                     return new BudgetCheck(kind, left, 0, Capped: false, Overrun: false);
                 }
 
+                if (streamCutoff)
+                {
+                    continue;
+                }
+
                 if (rejectOverrun)
                 {
                     return new BudgetCheck(kind, left, fits, Capped: false, Overrun: true);
@@ -122,8 +130,9 @@ internal sealed class TenantBudgetState
             }
         }
 
-        var tokens = promptTokens + allowed;
-        var nanos = price.WorstCaseNanos(promptTokens, allowed);
+        var reserved = streamCutoff ? 0 : allowed;
+        var tokens = promptTokens + reserved;
+        var nanos = price.WorstCaseNanos(promptTokens, reserved);
         Interlocked.Add(ref _reservedTokens, tokens);
         Interlocked.Add(ref _reservedNanos, nanos);
         var after = (Tokens: ReservedTokens, Nanos: ReservedNanos);
@@ -150,8 +159,7 @@ internal sealed class TenantBudgetState
     // the budgets at startup) records the same zero.
     public void Settle(in BudgetReservation reservation, bool admitted, Usage? usage)
     {
-        Interlocked.Add(ref _reservedTokens, -reservation.Tokens);
-        Interlocked.Add(ref _reservedNanos, -reservation.Nanos);
+        Release(reservation.Tokens, reservation.Nanos);
         if (!admitted || usage is not { } used)
         {
             return;
@@ -161,6 +169,34 @@ internal sealed class TenantBudgetState
         Interlocked.Add(ref _tokens, tokens);
         Interlocked.Add(ref _nanos, nanos);
         Month.Add(tokens, nanos);
+    }
+
+    // A stream's next tokens (StreamBudget): held like a reservation while every budget still has
+    // them after all that is spent and held; else taken back at once (false: the cap is reached).
+    // Two streams racing for the last token may both be refused, never both get it.
+    public bool TryDebit(long tokens, long nanos)
+    {
+        var heldTokens = Interlocked.Add(ref _reservedTokens, tokens);
+        var heldNanos = Interlocked.Add(ref _reservedNanos, nanos);
+        var budget = _budget;
+        var month = Month;
+        for (var kind = BudgetKind.Tokens; kind <= BudgetKind.MonthlyUsd; kind++)
+        {
+            if (Left(kind, budget, month, heldTokens, heldNanos) < 0)
+            {
+                Release(tokens, nanos);
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // What TryDebit held, given back.
+    public void Release(long tokens, long nanos)
+    {
+        Interlocked.Add(ref _reservedTokens, -tokens);
+        Interlocked.Add(ref _reservedNanos, -nanos);
     }
 
     private long Left(BudgetKind kind, TenantBudgetModel budget, BudgetMonth month, long reservedTokens, long reservedNanos) => kind switch

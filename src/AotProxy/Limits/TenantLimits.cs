@@ -68,7 +68,8 @@ internal sealed class TenantLimits(TimeProvider time)
     // refusal took is given back at once, so a refused request costs the tenant nothing.
     // promptTokens + completionTokens is what TPM and the budgets reserve (the budgets at price);
     // a budget may lower completionTokens (LimitResult.Budget: Capped, Completion).
-    public LimitResult TryAcquire(TenantModel tenant, long promptTokens, long completionTokens, ModelPrice price, bool rejectOverrun)
+    // streamCutoff: a stream of a tenant with stream_budget_cutoff (TenantBudgetState.TryReserve).
+    public LimitResult TryAcquire(TenantModel tenant, long promptTokens, long completionTokens, ModelPrice price, bool rejectOverrun, bool streamCutoff = false)
     {
         if (!tenant.HasLimits)
         {
@@ -89,7 +90,7 @@ internal sealed class TenantLimits(TimeProvider time)
         BudgetReservation budget = default;
         if (state.Budget is { } budgets)
         {
-            check = budgets.TryReserve(promptTokens, completionTokens, price, rejectOverrun, out budget);
+            check = budgets.TryReserve(promptTokens, completionTokens, price, rejectOverrun, out budget, streamCutoff);
             if (budget.State is null)
             {
                 state.Exit();

@@ -25,7 +25,9 @@ internal sealed class SqliteTenantStore : ITenantStore
             monthly_budget_usd    REAL    NOT NULL,
             environment           TEXT    NOT NULL,
             created               INTEGER NOT NULL,  -- Unix milliseconds (UTC)
-            updated               INTEGER NOT NULL
+            updated               INTEGER NOT NULL,
+            cache_salt            INTEGER,           -- 0/1; null: the class's
+            stream_budget_cutoff  INTEGER NOT NULL DEFAULT 0
         );
         -- Never the key: its SHA-256. id = the first 8 hex digits of it (the ledger's key_id).
         CREATE TABLE IF NOT EXISTS api_keys (
@@ -73,12 +75,26 @@ internal sealed class SqliteTenantStore : ITenantStore
             using var command = connection.CreateCommand();
             command.CommandText = Schema;
             command.ExecuteNonQuery();
+            Migrate(connection);
             return new SqliteTenantStore(connection, path);
         }
         catch (SqliteException ex)
         {
             connection?.Dispose();
             throw new TenantStoreException($"the tenant store in {path} cannot be opened: {ex.Message}", ex);
+        }
+    }
+
+    // A tenants table made before issue 20 lacks its two columns (SQLite has no ADD COLUMN IF NOT
+    // EXISTS): added with the defaults a [[tenants]] entry without the keys has.
+    private static void Migrate(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'cache_salt'";
+        if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            command.CommandText = "ALTER TABLE tenants ADD COLUMN cache_salt INTEGER; ALTER TABLE tenants ADD COLUMN stream_budget_cutoff INTEGER NOT NULL DEFAULT 0";
+            command.ExecuteNonQuery();
         }
     }
 
@@ -91,7 +107,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         {
             command.CommandText = """
                 SELECT name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                       budget_usd, monthly_budget_usd, environment, created, updated
+                       budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff
                 FROM tenants ORDER BY name
                 """;
             using var reader = command.ExecuteReader();
@@ -124,9 +140,9 @@ internal sealed class SqliteTenantStore : ITenantStore
     {
         command.CommandText = """
             INSERT OR IGNORE INTO tenants (name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                                           budget_usd, monthly_budget_usd, environment, created, updated)
+                                           budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff)
             VALUES ($name, $class, $weight, $models, $rpm, $tpm, $max_in_flight, $budget_tokens, $monthly_budget_tokens,
-                    $budget_usd, $monthly_budget_usd, $environment, $created, $updated)
+                    $budget_usd, $monthly_budget_usd, $environment, $created, $updated, $cache_salt, $stream_budget_cutoff)
             """;
         BindTenant(command, tenant);
         return command.ExecuteNonQuery() == 1;
@@ -137,7 +153,8 @@ internal sealed class SqliteTenantStore : ITenantStore
         command.CommandText = """
             UPDATE tenants SET class = $class, weight = $weight, models = $models, rpm = $rpm, tpm = $tpm, max_in_flight = $max_in_flight,
                                budget_tokens = $budget_tokens, monthly_budget_tokens = $monthly_budget_tokens, budget_usd = $budget_usd,
-                               monthly_budget_usd = $monthly_budget_usd, environment = $environment, updated = $updated
+                               monthly_budget_usd = $monthly_budget_usd, environment = $environment, updated = $updated,
+                               cache_salt = $cache_salt, stream_budget_cutoff = $stream_budget_cutoff
             WHERE name = $name
             """;
         BindTenant(command, tenant);
@@ -252,6 +269,8 @@ internal sealed class SqliteTenantStore : ITenantStore
         command.Parameters.AddWithValue("$environment", tenant.Environment);
         command.Parameters.AddWithValue("$created", tenant.CreatedMs);
         command.Parameters.AddWithValue("$updated", tenant.UpdatedMs);
+        command.Parameters.AddWithValue("$cache_salt", (object?)tenant.CacheSalt ?? DBNull.Value);
+        command.Parameters.AddWithValue("$stream_budget_cutoff", tenant.StreamBudgetCutoff);
     }
 
     // The change and its audit row in one transaction: kept together or not at all.

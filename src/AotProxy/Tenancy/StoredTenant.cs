@@ -23,6 +23,11 @@ internal sealed record StoredTenant(
     long CreatedMs,
     long UpdatedMs)
 {
+    // cache_salt: null inherits the class's, as a [[tenants]] entry without the key.
+    public bool? CacheSalt { get; init; }
+
+    public bool StreamBudgetCutoff { get; init; }
+
     // A [[tenants]] entry's defaults (TenantConfig's), for a create that leaves keys out.
     public static StoredTenant Defaults(string name, long nowMs)
     {
@@ -36,11 +41,15 @@ internal sealed record StoredTenant(
 
     // One row of either store's tenant query, its columns in this order: name, class, weight,
     // models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens, budget_usd,
-    // monthly_budget_usd, environment, created, updated.
+    // monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff.
     public static StoredTenant Read(DbDataReader row) => new(
         row.GetString(0), row.GetString(1), row.GetInt32(2), ParseModels(row.GetString(3)), row.GetInt64(4), row.GetInt64(5),
         row.GetInt32(6), row.GetInt64(7), row.GetInt64(8), row.GetDouble(9), row.GetDouble(10),
-        row.GetString(11), row.GetInt64(12), row.GetInt64(13));
+        row.GetString(11), row.GetInt64(12), row.GetInt64(13))
+    {
+        CacheSalt = row.IsDBNull(14) ? null : row.GetBoolean(14),
+        StreamBudgetCutoff = row.GetBoolean(15),
+    };
 
     public string ModelsJson() => System.Text.Json.JsonSerializer.Serialize([.. Models], TenancyJsonContext.Default.StringArray);
 
@@ -58,11 +67,14 @@ internal sealed record StoredTenant(
         BudgetUsd = BudgetUsd,
         MonthlyBudgetUsd = MonthlyBudgetUsd,
         Environment = Environment,
+        CacheSalt = CacheSalt,
+        StreamBudgetCutoff = StreamBudgetCutoff,
     };
 
     // For the audit: what the tenant is set to (no secret in it).
     public string Describe() =>
         $"class={Class} weight={Weight} models={string.Join(',', Models)} rpm={Rpm} tpm={Tpm} max_in_flight={MaxInFlight}"
         + $" budget_tokens={BudgetTokens} monthly_budget_tokens={MonthlyBudgetTokens} budget_usd={BudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
-        + $" monthly_budget_usd={MonthlyBudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)} environment={Environment}";
+        + $" monthly_budget_usd={MonthlyBudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)} environment={Environment}"
+        + $" cache_salt={(CacheSalt is { } salt ? salt ? "true" : "false" : "class")} stream_budget_cutoff={(StreamBudgetCutoff ? "true" : "false")}";
 }

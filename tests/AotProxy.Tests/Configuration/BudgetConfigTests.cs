@@ -69,4 +69,66 @@ public sealed class BudgetConfigTests
 
         Assert.Null(snapshot.Tenants[0].Budget);
     }
+
+    // cache_salt: a tenant's own key wins, else its class's; the salt is the contract's (hex of
+    // SHA-256 over "aotproxy-cache-salt:" + the name), the same in every replica.
+    [Fact]
+    public void Parse_CacheSalt_TenantOverClassAndTheContractsValue()
+    {
+        var snapshot = TestConfig.Valid("""
+            [[classes]]
+            name = "shared"
+            priority = 1
+            cache_salt = true
+
+            [[classes]]
+            name = "plain"
+            priority = 2
+
+            [[tenants]]
+            name = "inherits"
+            class = "shared"
+
+            [[tenants]]
+            name = "optsout"
+            class = "shared"
+            cache_salt = false
+
+            [[tenants]]
+            name = "own"
+            class = "plain"
+            cache_salt = true
+
+            [[tenants]]
+            name = "none"
+            class = "plain"
+            """);
+
+        var salts = snapshot.Tenants.ToDictionary(t => t.Name, t => t.CacheSalt?.Hex);
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("aotproxy-cache-salt:inherits"u8));
+        Assert.Equal(expected, salts["inherits"]);
+        Assert.Null(salts["optsout"]);
+        Assert.Equal(64, salts["own"]!.Length);
+        Assert.NotEqual(salts["inherits"], salts["own"]);
+        Assert.Null(salts["none"]);
+    }
+
+    [Fact]
+    public void Parse_StreamBudgetCutoff_OnATenantWithABudget()
+    {
+        var snapshot = TestConfig.Valid("[[tenants]]\nname = \"a\"\nbudget_usd = 1.0\nstream_budget_cutoff = true\n\n[[tenants]]\nname = \"b\"\nbudget_tokens = 10\n");
+
+        Assert.True(snapshot.Tenants[0].StreamBudgetCutoff);
+        Assert.False(snapshot.Tenants[1].StreamBudgetCutoff);
+    }
+
+    [Fact]
+    public void Parse_StreamBudgetCutoff_WithoutABudget_IsAnErrorNamingTheKey()
+    {
+        var error = TestConfig.SingleError("[[tenants]]\nname = \"a\"\nstream_budget_cutoff = true\n");
+
+        Assert.Equal("tenants[0].stream_budget_cutoff", error.Key);
+        Assert.Contains("has none", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, error.Line);
+    }
 }

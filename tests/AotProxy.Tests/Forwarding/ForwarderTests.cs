@@ -234,6 +234,46 @@ public sealed class ForwarderTests : IAsyncLifetime
         await closed.Task.WaitAsync(Patient);
     }
 
+    // stream_budget_cutoff: the worker would stream 200 tokens, the tenant's budget has room for
+    // 12 beyond the prompt. The client gets exactly 12 content events, then the budget_exhausted
+    // event and [DONE]; the worker's connection is closed (its request cancelled), the usage is
+    // what was relayed, and settled with its debits the budget is spent exactly to its cap.
+    [Fact]
+    public async Task StreamPastItsTenantsBudget_IsEndedAtTheCap_WithTheBudgetExhaustedEvent_AndChargedWhatWasRelayed()
+    {
+        var events = Enumerable.Range(0, 200).Select(i => $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"t{i} \"}}}}]}}\n\n").ToArray();
+        var role = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            await LoopbackTcpServer.WriteAsync(stream, ChunkedHead("text/event-stream") + Chunk(role) + string.Concat(events.Select(Chunk)), ct);
+            await stream.FlushAsync(ct);
+            await UntilClosedAsync(stream, closed, ct);
+            return false;
+        });
+        var worker = Worker(server);
+        var (context, body, client) = Client();
+        var state = new AotProxy.Limits.TenantBudgetState(new TenantBudgetModel(PromptEstimate + 12, 0, 0, 0), _time);
+        state.TryReserve(PromptEstimate, 1000, default, rejectOverrun: false, out var reservation, streamCutoff: true);
+
+        var result = await ForwardAsync(context, worker, budget: new AotProxy.Limits.StreamBudget(state, 0));
+
+        Assert.Equal((ForwarderError.None, 200, true, true), (result.Error, result.StatusCode, result.ResponseStarted, result.BudgetCut));
+        Assert.False(client.AbortCalled);
+        Assert.Equal(12, result.Streamed.Tokens);
+        Assert.Equal(Usage.Estimate(PromptEstimate, 12), result.Usage);
+        Assert.Equal(
+            role + string.Concat(events[..12])
+            + "data: {\"error\":{\"message\":\"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after 12 completion tokens.\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"budget_exhausted\"}}\n\n"
+            + "data: [DONE]\n\n",
+            body.Text);
+        await closed.Task.WaitAsync(Patient); // the upstream request is cancelled with its connection
+        Assert.Equal(0, worker.Connections.IdleCount);
+
+        reservation.With(result.Streamed).Settle(admitted: true, result.Usage);
+        Assert.Equal((0L, PromptEstimate + 12), (state.ReservedTokens, state.SpentTokens));
+    }
+
     [Fact]
     public async Task ActivityTimeout_IsRestartedByEveryRead_SoASlowSteadyStreamOutlastsIt()
     {
@@ -445,8 +485,8 @@ public sealed class ForwarderTests : IAsyncLifetime
         return (context, body, client);
     }
 
-    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null) =>
-        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [])
+    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, AotProxy.Limits.StreamBudget budget = default) =>
+        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [], budget: budget)
             .AsTask().WaitAsync(Patient + Patient);
 
     private static string Json(string body, string status = "200 OK") =>
@@ -458,11 +498,18 @@ public sealed class ForwarderTests : IAsyncLifetime
 
     private const string LastChunk = "0\r\n\r\n";
 
-    // The worker keeps the connection open, reading, until the gateway closes it.
+    // The worker keeps the connection open, reading, until the gateway closes it (a reset when
+    // the gateway closed with some of the answer unread).
     private static async Task UntilClosedAsync(Stream stream, TaskCompletionSource closed, CancellationToken ct)
     {
         var buffer = new byte[1024];
-        while (await stream.ReadAsync(buffer, ct) > 0)
+        try
+        {
+            while (await stream.ReadAsync(buffer, ct) > 0)
+            {
+            }
+        }
+        catch (IOException)
         {
         }
 

@@ -164,6 +164,52 @@ public sealed class RequestBodyTests
         Assert.Equal(",\"max_tokens\":2147483647", Encoding.UTF8.GetString(MaxTokensSplice.FormatKey(int.MaxValue, afterProperty: true, destination)));
     }
 
+    // The tenant's salt replaces whatever the client sent as cache_salt (any JSON value, the last
+    // duplicate: the one vLLM reads), or is added before the root's closing brace.
+    [Theory]
+    [InlineData("""{"model":"m","cache_salt":"mine","messages":[]}""", """{"model":"m","cache_salt":"SALT","messages":[]}""")]
+    [InlineData("""{"model":"m","cache_salt":{"a":[1]},"n":1}""", """{"model":"m","cache_salt":"SALT","n":1}""")]
+    [InlineData("""{"cache_salt":"a","model":"m","cache_salt":null}""", """{"cache_salt":"a","model":"m","cache_salt":"SALT"}""")]
+    [InlineData("""{"model":"m","messages":[{"role":"user","content":"\"cache_salt\":1"}]}""", """{"model":"m","messages":[{"role":"user","content":"\"cache_salt\":1"}],"cache_salt":"SALT"}""")]
+    public async Task Apply_CacheSalt_ReplacesTheClientsOrAddsTheKey(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+
+        request.Apply(default, inspected.PrioritySplice, null, default, null, inspected.CacheSaltSplice, "\"SALT\""u8);
+
+        Assert.Equal(expected, Text(request));
+        using var document = JsonDocument.Parse(request.Memory);
+        Assert.Equal("SALT", document.RootElement.GetProperty("cache_salt").GetString());
+    }
+
+    [Theory]
+    [InlineData(
+        """{"model":"m","stream":true,"cache_salt":"x","max_tokens":500}""",
+        """{"stream_options":{"include_usage":true},"model":"m","stream":true,"cache_salt":"SALT","max_tokens":7,"priority":3}""")]
+    [InlineData(
+        """{"model":"m","stream":true}""",
+        """{"stream_options":{"include_usage":true},"model":"m","stream":true,"max_tokens":7,"cache_salt":"SALT","priority":3}""")]
+    public async Task Apply_UsageCapSaltAndPriority_AllInOneCopy(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, 3, inspected.MaxTokensSplice, 7, inspected.CacheSaltSplice, "\"SALT\""u8);
+
+        Assert.Equal(expected, Text(request));
+    }
+
+    [Fact]
+    public async Task Apply_CacheSaltIntoAnEmptyObject_HasNoComma()
+    {
+        using var request = await ReadAsync("{}");
+
+        request.Apply(default, new PrioritySplice(1, AfterProperty: false), 4, default, null, default, "\"S\""u8);
+
+        Assert.Equal("""{"cache_salt":"S","priority":4}""", Text(request));
+    }
+
     private static InspectedRequest Inspect(RequestBody body)
     {
         Assert.Equal(InspectionError.None, RequestInspector.Inspect(body.Span, out var inspected, out _));

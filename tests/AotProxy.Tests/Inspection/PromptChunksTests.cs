@@ -80,10 +80,37 @@ public class PromptChunksTests
         Assert.Equal(request.PrefixHash, unbuffered.PrefixHash);
     }
 
-    private static ulong[] Chunks(string json)
+    // cache_salt: a salted tenant's chunks match none of another tenant's or an unsalted one's,
+    // but its own again; the prefix hash (consistent_hash's key) is salted too.
+    [Fact]
+    public void Inspect_Salted_ChunksAndPrefixMatchOnlyTheSameSalt()
+    {
+        var json = $$"""{"model":"m","messages":[{"role":"system","content":"{{SystemPrompt}}"}]}""";
+        var red = new AotProxy.Configuration.TenantCacheSalt("red").Seed;
+        var blue = new AotProxy.Configuration.TenantCacheSalt("blue").Seed;
+
+        var plain = Chunks(json, out var plainPrefix);
+        var redChunks = Chunks(json, out var redPrefix, red);
+        var redAgain = Chunks(json, out var redPrefixAgain, red);
+        var blueChunks = Chunks(json, out var bluePrefix, blue);
+
+        Assert.True(plain.Length >= 10, $"{plain.Length}");
+        Assert.Equal(redChunks, redAgain);
+        Assert.Equal(redPrefix, redPrefixAgain);
+        Assert.Equal(0, MatchingPrefix(plain, redChunks));
+        Assert.Equal(0, MatchingPrefix(redChunks, blueChunks));
+        Assert.Empty(redChunks.Intersect(blueChunks).Concat(redChunks.Intersect(plain)));
+        Assert.Equal(3, new[] { plainPrefix, redPrefix, bluePrefix }.Distinct().Count());
+        Assert.DoesNotContain(0UL, new[] { plainPrefix, redPrefix, bluePrefix });
+    }
+
+    private static ulong[] Chunks(string json) => Chunks(json, out _);
+
+    private static ulong[] Chunks(string json, out ulong prefixHash, ulong salt = 0)
     {
         var buffer = new ulong[PromptChunks.Max];
-        Assert.Equal(InspectionError.None, RequestInspector.Inspect(Encoding.UTF8.GetBytes(json), buffer, out var request, out _));
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(Encoding.UTF8.GetBytes(json), buffer, out var request, out _, salt));
+        prefixHash = request.PrefixHash;
         return buffer[..request.PromptChunks];
     }
 

@@ -238,6 +238,115 @@ public sealed class TenantBudgetStateTests
         Assert.InRange(granted, 100, 10_000);
     }
 
+    // stream_budget_cutoff: a stream reserves its prompt only, whatever its max_tokens (no cap, no
+    // overrun refusal), but needs room for one completion token beyond it.
+    [Fact]
+    public void TryReserve_StreamCutoff_ReservesThePromptOnly_NeverCaps_AndNeedsOneTokenOfRoom()
+    {
+        var state = State(tokens: 1000, nanos: 1_000_000);
+
+        var check = state.TryReserve(100, 5000, Price, rejectOverrun: true, out var reservation, streamCutoff: true);
+
+        Assert.Equal((5000L, false, false), (check.Completion, check.Capped, check.Overrun));
+        Assert.Equal(new BudgetReservation(state, 100, 100 * 1000, Price), reservation);
+        Assert.Equal(900, state.Left(BudgetKind.Tokens));
+
+        var full = State(tokens: 100);
+        full.TryReserve(100, 10, Price, false, out var none, streamCutoff: true);
+        Assert.Null(none.State); // the prompt takes all of it: refused as used up
+    }
+
+    // Each chunk debits the tenant's remaining amount, in tokens and at the output price, until a
+    // budget has less than one more token: the next is refused and nothing of it stays held.
+    // Settled with the debits, the reservation goes back whole and the usage is charged once.
+    [Fact]
+    public void TryDebit_UpToTheCap_ThenRefused_AndSettlementChargesTheRelayedTokensOnce()
+    {
+        var state = State(tokens: 1000, nanos: 100_000 + (30 * 2000)); // the spend budget binds: 30 output tokens
+        state.TryReserve(100, 5000, Price, false, out var reservation, streamCutoff: true);
+        var stream = new StreamBudget(state, Price.OutputNanos);
+
+        var debited = 0;
+        while (debited < 100 && stream.TryDebit())
+        {
+            debited++;
+        }
+
+        Assert.Equal(30, debited);
+        Assert.Equal((30L, 30L * 2000), (stream.Tokens, stream.Nanos));
+        Assert.Equal((130L, 100_000L + (30 * 2000)), (state.ReservedTokens, state.ReservedNanos));
+        Assert.Equal(0, state.Left(BudgetKind.Usd));
+
+        reservation.With(stream).Settle(admitted: true, Usage.Estimate(100, stream.Tokens));
+
+        Assert.Equal((0L, 0L), (state.ReservedTokens, state.ReservedNanos));
+        Assert.Equal((130L, 160_000L), (state.SpentTokens, state.SpentNanos));
+        Assert.Equal(0, state.Left(BudgetKind.Usd));
+    }
+
+    // Several streams of one tenant draw on one remaining amount: together they relay exactly what
+    // was left, whichever of them gets each token.
+    [Fact]
+    public async Task TryDebit_ConcurrentStreams_ShareTheRemainingAmount_NeverPassingIt()
+    {
+        var state = State(tokens: 10_000);
+        var streams = new StreamBudget[4];
+        var reservations = new BudgetReservation[4];
+        for (var i = 0; i < 4; i++)
+        {
+            state.TryReserve(100, 100_000, Price, false, out reservations[i], streamCutoff: true);
+            streams[i] = new StreamBudget(state, Price.OutputNanos);
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() =>
+        {
+            for (var n = 0; n < 20_000 && streams[i].TryDebit(); n++)
+            {
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(10_000 - 400, streams.Sum(s => s.Tokens));
+        Assert.Equal(0, state.Left(BudgetKind.Tokens));
+        for (var i = 0; i < 4; i++)
+        {
+            reservations[i].With(streams[i]).Settle(admitted: true, Usage.Estimate(100, streams[i].Tokens));
+        }
+
+        Assert.Equal((0L, 10_000L), (state.ReservedTokens, state.SpentTokens));
+    }
+
+    // The per-chunk check runs on the relay's hot path: it allocates nothing.
+    [Fact]
+    public void TryDebit_AllocatesNothing()
+    {
+        var state = State(tokens: 1_000_000, monthlyNanos: 1_000_000_000);
+        var stream = new StreamBudget(state, Price.OutputNanos);
+        stream.TryDebit(); // the month is read once before
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Assert.True(stream.TryDebit());
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(10_001, stream.Tokens);
+    }
+
+    // The forwarder's failure path: debits of a response that was not accounted go back uncharged.
+    [Fact]
+    public void GiveBack_ReturnsTheDebits_WithoutACharge()
+    {
+        var state = State(tokens: 1000);
+        var stream = new StreamBudget(state, Price.OutputNanos);
+        Assert.True(stream.TryDebit() && stream.TryDebit());
+
+        stream.GiveBack();
+
+        Assert.Equal((0L, 0L, 0L), (state.ReservedTokens, state.ReservedNanos, state.SpentTokens));
+        Assert.Equal(0, stream.Tokens);
+    }
+
     private TenantBudgetState State(long tokens = 0, long monthlyTokens = 0, long nanos = 0, long monthlyNanos = 0) =>
         new(new TenantBudgetModel(tokens, monthlyTokens, nanos, monthlyNanos), _clock);
 }

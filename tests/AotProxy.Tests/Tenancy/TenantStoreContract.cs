@@ -37,6 +37,28 @@ public abstract class TenantStoreContract
         Assert.Equal(2, reopened.ReadAudit(0, 2).Count);
     }
 
+    // Issue 20's two tenant keys: cache_salt's three states (on, off, the class's) and
+    // stream_budget_cutoff survive an insert, an update and a reopen.
+    [Fact]
+    public void CacheSaltAndStreamBudgetCutoff_ArePersisted_AndAbsentSaltStaysTheClasss()
+    {
+        using (var store = Open())
+        {
+            var salted = StoredTenant.Defaults("salted", 1) with { CacheSalt = true, StreamBudgetCutoff = true, BudgetTokens = 500 };
+            Assert.True(store.InsertTenant(salted, Audit("tenant.create", "salted", 1)));
+            Assert.True(store.InsertTenant(StoredTenant.Defaults("plain", 2), Audit("tenant.create", "plain", 2)));
+            Assert.True(store.InsertTenant(StoredTenant.Defaults("unsalted", 3) with { CacheSalt = false }, Audit("tenant.create", "unsalted", 3)));
+            Assert.True(store.UpdateTenant(salted with { StreamBudgetCutoff = false, UpdatedMs = 4 }, Audit("tenant.update", "salted", 4)));
+            Assert.True(store.UpdateTenant(salted with { StreamBudgetCutoff = true, CacheSalt = null, UpdatedMs = 5 }, Audit("tenant.update", "salted", 5)));
+        }
+
+        using var reopened = Open();
+        var tenants = reopened.Load().Tenants.ToDictionary(t => t.Name);
+        Assert.Equal(((bool?)null, true), (tenants["salted"].CacheSalt, tenants["salted"].StreamBudgetCutoff));
+        Assert.Equal(((bool?)null, false), (tenants["plain"].CacheSalt, tenants["plain"].StreamBudgetCutoff));
+        Assert.Equal(((bool?)false, false), (tenants["unsalted"].CacheSalt, tenants["unsalted"].StreamBudgetCutoff));
+    }
+
     [Fact]
     public void Keys_AreIssuedRevokedAndRotated_AndDeletingTheTenantDeletesItsKeys()
     {

@@ -42,4 +42,6 @@ internal sealed record TenantReport(
     long? MonthSpentTokens,
     decimal? SpentUsd,
     decimal? MonthSpentUsd,
-    string Source = "file");   // "file": [[tenants]]; "store": created through the admin API
+    string Source = "file",    // "file": [[tenants]]; "store": created through the admin API
+    bool CacheSalt = false,    // its requests carry its cache_salt (its own key, else its class's)
+    bool StreamBudgetCutoff = false);

@@ -28,4 +28,8 @@ internal sealed record TenantRequest
     public double? MonthlyBudgetUsd { get; init; }
 
     public string? Environment { get; init; }
+
+    public bool? CacheSalt { get; init; }
+
+    public bool? StreamBudgetCutoff { get; init; }
 }

@@ -48,6 +48,7 @@ internal static class ClassRules
                     TtftSla = sla,
                     MaxErrorRate = MaxErrorRate(context, at, cls.MaxErrorRate),
                     TtftTolerance = TtftTolerance(context, at, cls.TtftTolerance),
+                    CacheSalt = cls.CacheSalt,
                 });
             }
         }

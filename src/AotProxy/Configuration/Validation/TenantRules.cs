@@ -66,6 +66,12 @@ internal static class TenantRules
             context.PerMinute(new(at, "tpm"), tenant.Tpm);
             context.AtLeast(new(at, "max_in_flight"), tenant.MaxInFlight, 0);
             var budget = Budget(context, at, tenant);
+            if (tenant.StreamBudgetCutoff && budget is null)
+            {
+                context.Error(new(at, "stream_budget_cutoff"), "cuts a stream at the tenant's budget, and this tenant has none; set budget_tokens, monthly_budget_tokens, budget_usd or monthly_budget_usd, or remove it");
+            }
+
+            var salted = tenant.CacheSalt ?? classes.FirstOrDefault(c => c.Name == tenant.Class)?.CacheSalt ?? false;
             result.Add(new TenantModel(
                 tenant.Name,
                 tenant.Class,
@@ -76,7 +82,8 @@ internal static class TenantRules
                 tenant.Tpm,
                 tenant.MaxInFlight,
                 tenant.Environment,
-                budget));
+                budget)
+            { CacheSalt = salted ? new TenantCacheSalt(tenant.Name) : null, StreamBudgetCutoff = tenant.StreamBudgetCutoff && budget is not null });
         }
 
         return result.MoveToImmutable();

@@ -172,6 +172,43 @@ public class PolicyTests
         Assert.Equal(0, held);
     }
 
+    // Issue 20, cache_salt: one ~2,000-token prompt, sent by two salted tenants and two without a
+    // salt, each inspected as the inspection stage does (the tenant's TenantCacheSalt.Seed). Each
+    // salted tenant's affinity stays on the worker that has its own blocks; the unsalted tenants
+    // share theirs, as before the salt existed.
+    [Fact]
+    public void P2cKv_SameSaltedPromptOfTwoTenants_StaysWithinEachTenant_UnsaltedTenantsStillShare()
+    {
+        var body = $$"""{"model":"m","messages":[{"role":"system","content":"{{string.Concat(Enumerable.Range(0, 200).Select(i => $"Rule {i:D3}: be brief. "))}}"}]}""";
+        var red = Inspected(body, new AotProxy.Configuration.TenantCacheSalt("red").Seed);
+        var blue = Inspected(body, new AotProxy.Configuration.TenantCacheSalt("blue").Seed);
+        var plain = Inspected(body, 0);
+        Assert.True(plain.Chunks.Length >= 10, $"{plain.Chunks.Length} chunks");
+        Assert.DoesNotContain(red.Chunks.ToArray(), blue.Chunks.ToArray().Contains);
+
+        var test = new TestPool(4);
+        test.Send(0, red);
+        test.Send(1, blue);
+        test.Send(2, plain); // acme, no salt
+        var policy = new P2cKvPolicy();
+
+        // What each worker holds of each tenant's prompt: only its own tenant's blocks.
+        Assert.Equal([red.PromptTokens, 0, 0, 0], test.Workers.Select(w => w.CachedTokens(red, long.MinValue)));
+        Assert.Equal([0, blue.PromptTokens, 0, 0], test.Workers.Select(w => w.CachedTokens(blue, long.MinValue)));
+        Assert.Equal([0, 0, plain.PromptTokens, 0], test.Workers.Select(w => w.CachedTokens(plain, long.MinValue)));
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(0, policy.Pick(test.Pool, test.Context(red))));
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(1, policy.Pick(test.Pool, test.Context(blue))));
+        Assert.All(Enumerable.Range(0, 20), _ => Assert.Equal(2, policy.Pick(test.Pool, test.Context(plain)))); // beta: acme's blocks
+    }
+
+    // body as the inspection stage reads it for a tenant of this salt: its routing view.
+    private static RouteRequest Inspected(string body, ulong salt)
+    {
+        var chunks = new ulong[AotProxy.Inspection.PromptChunks.Max];
+        Assert.Equal(AotProxy.Inspection.InspectionError.None, AotProxy.Inspection.RequestInspector.Inspect(System.Text.Encoding.UTF8.GetBytes(body), chunks, out var request, out _, salt));
+        return new RouteRequest(request.PrefixHash, 0, chunks.AsMemory(0, request.PromptChunks), (long)request.PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+    }
+
     [Fact]
     public void P2cKv_StickyThreshold_FollowsTheMeasuredPrefillRate()
     {
