@@ -16,7 +16,18 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // the fleet's counter too.
     public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt);
 
-    public void Release(Usage? usage) => model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt);
+    // streamedChunks: the content chunks StreamedCharge already charged the local counters.
+    public void Release(Usage? usage, long streamedChunks = 0) =>
+        model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt, streamedChunks);
+
+    // The stream's chunks charge this lease's tenant and class as they are relayed.
+    public void StartStream(StreamedCharge streamed)
+    {
+        if (model is not null)
+        {
+            streamed.Start(tenant, classAccount, charge);
+        }
+    }
 
     // [cluster]: waits for the request's turn on the fleet's workers (SharedVtc.TakeTurnAsync),
     // at most maxWait; true at once alone.

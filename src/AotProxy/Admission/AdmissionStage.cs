@@ -41,6 +41,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         }
 
         request.Lease = admission.Lease;
+        admission.Lease.StartStream(request.Streamed);
         request.Slot = admission.Slot;
         request.Admitted = true;
         TraceSpan.Event(request.Trace, TraceNames.AdmittedEvent);
@@ -49,12 +50,13 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
 
     // DataPlaneHandler's finally, once: the worker slot, when an exception left it held (each
     // attempt gives its own back), then the admission slot, whose fair-share charge settles to
-    // the usage when there is one.
+    // the usage when there is one (less the chunks already charged as they streamed).
     public void Release(ProxyRequest request)
     {
         admissions.ReleaseSlot(ref request.Slot);
         var lease = request.Lease;
         request.Lease = default;
-        lease.Release(request.Usage);
+        lease.Release(request.Usage, request.Streamed.Chunks);
+        request.Streamed.End();
     }
 }

@@ -17,9 +17,11 @@ internal readonly record struct GrantCharge(
     public double Admission => InputWeight * PromptEstimate;
 
     // The usage's cost, input_weight x prompt + output_weight x completion, less what admission
-    // charged: negative when the estimate was high, a refund.
-    public double Settlement(long promptTokens, long completionTokens) =>
-        (InputWeight * (Math.Max(promptTokens, 0) - PromptEstimate)) + (OutputWeight * Math.Max(completionTokens, 0));
+    // charged and the chunks the stream was charged as they were relayed (StreamedCharge):
+    // negative when those were high, a refund.
+    public double Settlement(long promptTokens, long completionTokens, long streamedChunks = 0) =>
+        (InputWeight * (Math.Max(promptTokens, 0) - PromptEstimate))
+        + (OutputWeight * (Math.Max(completionTokens, 0) - Math.Max(streamedChunks, 0)));
 
     // Read before the accounts are charged: a lift between the read and the charge only makes
     // the refund more careful, never less.

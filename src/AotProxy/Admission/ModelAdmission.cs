@@ -182,19 +182,21 @@ internal sealed class ModelAdmission
         return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), waited);
     }
 
-    public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt)
+    public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt, long streamedChunks = 0)
     {
         Slots.Release(slotBucket);
         tenant.AddInFlight(-1);
         classAccount.AddInFlight(-1);
         if (usage is { } used)
         {
-            // Up or down to exactly the usage's cost; without usage the estimate stays charged.
-            var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens);
+            // Up or down to exactly the usage's cost; without usage the estimate (and the chunks
+            // streamed) stays charged. The fleet's counter is charged at the turn only, not per
+            // chunk: its settlement leaves the streamed chunks out.
+            var settlement = charge.Settlement(used.PromptTokens, used.CompletionTokens, streamedChunks);
             tenant.Settle(settlement / charge.TenantWeight, charge.TenantLifts);
             if (charge.OnFleet)
             {
-                _fleet?.Settle(tenant.Name, settlement / charge.TenantWeight);
+                _fleet?.Settle(tenant.Name, charge.Settlement(used.PromptTokens, used.CompletionTokens) / charge.TenantWeight);
             }
 
             classAccount.Settle(settlement / charge.ClassWeight, charge.ClassLifts);

@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
+using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Memory;
@@ -54,7 +55,8 @@ internal sealed class Forwarder(TimeProvider time)
         TimeSpan connectTimeout,
         ImmutableArray<IPNetwork> trustedProxies,
         Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
-        PrefillLease? prefill = null) // told the first byte: the worker's prefill is over
+        PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
+        StreamedCharge? streamed = null) // charged each content chunk as it is relayed
     {
         var clientAborted = context.RequestAborted;
         var pool = worker.Connections;
@@ -147,6 +149,7 @@ internal sealed class Forwarder(TimeProvider time)
             var relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip);
             var client = context.Response.BodyWriter;
             TimeSpan? firstByte = null;
+            long charged = 0; // the relay's content chunks given to `streamed` so far
             var error = ForwarderError.None;
             try
             {
@@ -157,6 +160,11 @@ internal sealed class Forwarder(TimeProvider time)
                     var buffer = result.Buffer;
                     var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
                     upstream.AdvanceTo(consumed, buffer.End);
+                    if (relay.ContentChunks != charged)
+                    {
+                        streamed?.Charge(relay.ContentChunks - charged);
+                        charged = relay.ContentChunks;
+                    }
 
                     if (written > 0)
                     {

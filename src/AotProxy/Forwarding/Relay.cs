@@ -13,6 +13,9 @@ internal struct Relay(RelayMode mode, bool stripUsage)
     private UsageJsonScanner _json;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 
+    // Content chunks relayed so far (SSE; 0 otherwise): each is charged as it goes (StreamedCharge).
+    public readonly long ContentChunks => _sse.ContentChunks;
+
     public readonly Usage? Usage => mode == RelayMode.Sse ? _sse.Usage
         : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage
         : null;

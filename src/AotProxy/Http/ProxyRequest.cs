@@ -63,6 +63,7 @@ internal sealed class ProxyRequest
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
     public bool Admitted;
     public AdmissionLease Lease;
+    public readonly StreamedCharge Streamed = new(); // the lease's output charged chunk by chunk as it streams
     public WorkerSlot Slot;
 
     // Forwarding/ForwardingStage: the last attempt's worker and result.
@@ -154,6 +155,7 @@ internal sealed class ProxyRequest
         RetryAfterSeconds = 0;
         Admitted = false;
         Lease = default;
+        Streamed.End();
         Slot = default;
         Upstream = null;
         Prefill.End(); // never leaks: an attempt the stage could not end (an exception) ends here

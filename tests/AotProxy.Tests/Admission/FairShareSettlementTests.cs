@@ -123,6 +123,70 @@ public sealed class FairShareSettlementTests
         }
     }
 
+    // Charge as tokens stream: the prompt estimate at the grant, then output_weight / weight per
+    // content chunk relayed, on the tenant and on its class, one step per chunk.
+    [Fact]
+    public async Task StreamedChunks_MoveTenantAndClassCountersStepByStep()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 5);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 2), cls, promptTokens: 40);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+
+        for (var chunk = 0; chunk <= 6; chunk++)
+        {
+            var cost = Cost(test, 40, chunk);
+            Assert.Equal(cost / 2, Account(test.Model.Tenants, "a").Counter, 9);
+            Assert.Equal(cost / 5, Account(test.Model.Classes, cls.Name).Counter, 9);
+            Assert.Equal(chunk, streamed.Chunks);
+            streamed.Charge(1);
+        }
+    }
+
+    // The settlement charges the usage's cost less the grant's charge and the chunks already
+    // charged: exact whether the chunks were fewer than the completion tokens (several tokens to
+    // a chunk), as many, or more (a refund), and the prompt estimate high or low.
+    [Theory]
+    [InlineData(100, 30, 12, 5)]
+    [InlineData(10, 40, 5, 5)]
+    [InlineData(50, 50, 3, 9)]
+    [InlineData(50, 20, 0, 4)]
+    public async Task Release_AfterStreamedChunks_SettlesToExactlyTheWeightedTokens(long estimate, long prompt, long completion, long chunks)
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 3);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 4), cls, promptTokens: estimate);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        streamed.Charge(chunks);
+
+        admitted.Lease.Release(new Usage(prompt, completion), streamed.Chunks);
+
+        var cost = Cost(test, prompt, completion);
+        Assert.Equal(cost / 4, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 3, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
+    // A client that leaves mid-stream is charged what was relayed: the forwarder estimates its
+    // usage as the prompt estimate and the chunks relayed, which the chunks already charged match.
+    [Fact]
+    public async Task Release_OfAStreamTheClientAborted_ChargesTheChunksRelayed()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class(weight: 2);
+        var admitted = await test.Admit(Tenant("a", cls, weight: 1), cls, promptTokens: 60);
+        var streamed = new StreamedCharge();
+        admitted.Lease.StartStream(streamed);
+        streamed.Charge(7);
+
+        admitted.Lease.Release(Usage.Estimate(60, 7), streamed.Chunks);
+
+        var cost = Cost(test, 60, 7);
+        Assert.Equal(cost, Account(test.Model.Tenants, "a").Counter, 9);
+        Assert.Equal(cost / 2, Account(test.Model.Classes, cls.Name).Counter, 9);
+    }
+
     private static double Cost(AdmissionHarness test, long prompt, long completion) =>
         (test.Scheduler.InputWeight * prompt) + (test.Scheduler.OutputWeight * completion);
 
