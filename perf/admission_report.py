@@ -335,7 +335,7 @@ def contention_span(experiment):
     return {
         "fairness": (SETTLE, FAIR_STOP), "isolation": (P4_START + WARM, ISO_END), "isolation-priority": (P4_START + WARM, ISO_END),
         "shapes": (SETTLE, SHAPES_END), "three-shapes": (SETTLE, THREE_END),
-        "late-arrival": (LATE_JOIN + LATE_WITHIN / scale, LATE_END),
+        "late-arrival": (min(LATE_JOIN + LATE_WITHIN / scale, (LATE_JOIN + LATE_END) / 2), LATE_END),
         "degradation": (WARM, DEGRADE_END), "degradation-off": (WARM, DEGRADE_END),
         "preemption": (SETTLE, PREEMPT_END), "preemption-off": (SETTLE, PREEMPT_END),
     }[experiment]
