@@ -377,15 +377,19 @@ def late_arrival(directory):
     result = {"target": target, "requests": len(rows), "ok": len(ok), "refused": sum(1 for r in rows if r["status"] == 503)}
     for width in (1.0, 2.0):  # real seconds
         step = width / scale
-        shares = []
+        shares, others = [], 0.0
         t = LATE_JOIN
         while t + step <= LATE_END + 1e-9:
             served = spread(ok, weights, t, t + step)
             total = sum(served.values())
             shares.append((t, served["late"] / total if total else 0.0))
+            # The tenants that were there all along, in the same windows: how much a backlogged
+            # tenant's share swings anyway (the noise floor a burst must stand out of).
+            others = max(others, max((served[n] / total / (weights[n] / sum(weights.values())) for n in weights if n != "late"), default=0.0) if total else 0.0)
             t += step
         result[f"windows_{width:.0f}s"] = shares
         result[f"max_{width:.0f}s"] = max(share for _, share in shares)
+        result[f"others_{width:.0f}s"] = others - 1
     # The first 2 s window at its share (±5%): how long after joining it ends, in real seconds.
     reached = next(((t + 2.0 / scale - LATE_JOIN) * scale for t, share in result["windows_2s"] if abs(share / target - 1) <= SHARE_TOLERANCE), float("inf"))
     after = spread(ok, weights, LATE_JOIN + LATE_WITHIN / scale, LATE_END)
@@ -619,9 +623,11 @@ def main(argv=None):
         after = [r["after_share"] / target - 1 for r in runs]
         burst = [r["max_2s"] / target - 1 for r in runs]
         burst1 = [r["max_1s"] / target - 1 for r in runs]
+        floor = [r["others_2s"] for r in runs]
+        floor1 = [r["others_1s"] for r in runs]
         out += ["", "| goal | result | verdict |", "|---|---|---|",
                 f"| its share (target {pct(target)}) within {LATE_WITHIN:.0f} s of joining, ±5% | first window at it ends {median_line(reached, lambda x: f'+{x:.1f} s')}; from +{LATE_WITHIN:.0f} s to the end {median_line(after, lambda x: f'{x * 100:+.1f}%')} | {'met' if statistics.median(reached) <= LATE_WITHIN and abs(statistics.median(after)) <= SHARE_TOLERANCE else 'missed'} |",
-                f"| no burst: every 2 s window after joining ≤ its share + 5% | largest {median_line(burst, lambda x: f'{x * 100:+.1f}%')} (1 s windows: {median_line(burst1, lambda x: f'{x * 100:+.1f}%')}) | {'met' if statistics.median(burst) <= SHARE_TOLERANCE else 'missed'} |", ""]
+                f"| no burst: every 2 s window after joining ≤ its share + 5% | largest {median_line(burst, lambda x: f'{x * 100:+.1f}%')} (1 s windows: {median_line(burst1, lambda x: f'{x * 100:+.1f}%')}); the early tenants' own largest in the same windows: {median_line(floor, lambda x: f'{x * 100:+.1f}%')} (1 s: {median_line(floor1, lambda x: f'{x * 100:+.1f}%')}) | {'met' if statistics.median(burst) <= SHARE_TOLERANCE else 'missed'} |", ""]
         out += numbers("late-arrival")
 
     for name in ("degradation", "degradation-off"):
