@@ -225,63 +225,32 @@ TOML
       tenant late-late shared 1
       ;;
     degradation | degradation-off)
-      # protection_window 10 s: each 30 s phase is judged on what happened in it.
-      local protect=("" "" "" "")
-      [[ "$1" == degradation-off ]] || protect=('protection_window = "10s"' 'max_error_rate = 0.01
-ttft_tolerance = 2.0' 'max_error_rate = 0.05
-ttft_tolerance = 5.0' 'max_error_rate = 0.20
-ttft_tolerance = 10.0')
-      cat <<TOML
-
-[scheduler]
-policy = "priority"
-${protect[0]}
-
-[[classes]]
-name = "enterprise"
-priority = 0
-max_queue_wait = "10s"
-${protect[1]}
-
-[[classes]]
-name = "premium"
-priority = 1
-max_queue_wait = "4s"
-${protect[2]}
-
-[[classes]]
-name = "free"
-priority = 2
-max_queue_wait = "4s"
-${protect[3]}
-TOML
+      # protection_window 10 s: each 30 s phase is judged on what happened in it. Tolerances: the issue's.
+      printf '\n[scheduler]\npolicy = "priority"\n'
+      [[ "$1" == degradation-off ]] || printf 'protection_window = "10s"\n'
+      local protect=("" "" "")
+      [[ "$1" == degradation-off ]] || protect=($'max_error_rate = 0.01\nttft_tolerance = 2.0' $'max_error_rate = 0.05\nttft_tolerance = 5.0' $'max_error_rate = 0.20\nttft_tolerance = 10.0')
+      class_block enterprise 0 10s "${protect[0]}"
+      class_block premium 1 4s "${protect[1]}"
+      class_block free 2 4s "${protect[2]}"
       tenant deg-enterprise enterprise 1
       tenant deg-premium premium 1
       tenant deg-free free 1
       ;;
     preemption | preemption-off)
-      local preemptible=""
-      [[ "$1" == preemption-off ]] || preemptible="preemptible = true"
-      cat <<TOML
-
-[scheduler]
-policy = "priority"
-
-[[classes]]
-name = "enterprise"
-priority = 0
-max_queue_wait = "30s"
-
-[[classes]]
-name = "free"
-priority = 2
-max_queue_wait = "10s"               # the fleet stays full of free requests: the overload waits, then 503
-$preemptible
-TOML
+      printf '\n[scheduler]\npolicy = "priority"\n'
+      class_block enterprise 0 30s ""
+      # The fleet stays full of free requests: the overload waits, then 503.
+      class_block free 2 10s "$([[ "$1" == preemption-off ]] || echo "preemptible = true")"
       tenant pre-enterprise enterprise 1
       tenant pre-free free 1
       ;;
   esac
+}
+
+# class_block NAME PRIORITY MAX_QUEUE_WAIT EXTRA_LINES: a [[classes]] entry.
+class_block() {
+  printf '\n[[classes]]\nname = "%s"\npriority = %s\nmax_queue_wait = "%s"\n%s\n' "$1" "$2" "$3" "$4"
 }
 
 # shared_class POLICY: a [scheduler] with POLICY and the weights the report uses, and one class "shared".
