@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using AotProxy.Cli;
 using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
 using AotProxy.Simulator;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -227,6 +228,72 @@ public class CapacityTests
         Assert.Equal("overloaded", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.True(pending.Headers.RetryAfter?.Delta is { TotalSeconds: >= 1 }, $"retry-after: {pending.Headers.RetryAfter}");
         Assert.Equal(200, await StatusAsync(http, "the configured model is served"));
+        directory.Delete(recursive: true);
+    }
+
+    // Issue 20, graduated holdback: with holdback 0.5 and two bands, the less important class
+    // ("default", P4) is admitted only below 50% of the fleet's 4 slots, with no threshold of its
+    // own; the most important ("urgent", P0) still takes the slots it leaves. The two held
+    // requests hang on the worker, so utilization stays where the test put it.
+    [Fact]
+    public async Task Holdback_LessImportantClassStopsAtHalfTheFleet_TheMostImportantIsStillServed()
+    {
+        const string urgentKey = "sk-test-urgent";
+        await using var worker = await SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, MaxNumSeqs = 4 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        var directory = Directory.CreateTempSubdirectory("aotproxy-capacity-");
+        var config = Path.Combine(directory.FullName, "aotproxy.toml");
+        await File.WriteAllTextAsync(config, TestGateway.Toml([], activityTimeout: "3s", extra: Sections([worker], maxConcurrency: 4) + $"""
+
+            [scheduler]
+            holdback = 0.5
+
+            [retries]
+            max_attempts = 1
+
+            [[classes]]
+            name = "default"
+            priority = 4
+
+            [[classes]]
+            name = "urgent"
+            priority = 0
+
+            [[tenants]]
+            name = "vip"
+            class = "urgent"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(urgentKey)}"]
+            """));
+        await using var gateway = GatewayProcess.Start("serve", "--config", config);
+        await gateway.WaitForReadyAsync();
+        using var http = new HttpClient { BaseAddress = gateway.DataUri, Timeout = TimeSpan.FromSeconds(60) };
+        using var admin = new HttpClient { BaseAddress = gateway.AdminUri };
+        worker.Options.Faults.Hang = true;
+
+        var held = Enumerable.Range(0, 2).Select(i => StatusAsync(http, $"held {i}")).ToArray();
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 2), "two default requests hang on the worker");
+        using (var refused = await http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4, content: "third"))))
+        {
+            using var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.StartsWith("Class 'default' may use up to 50 %", body.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.True(refused.Headers.RetryAfter is not null, "a refusal says when to retry");
+        }
+
+        var urgent = http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 4, content: "urgent"), key: urgentKey));
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 3), "the urgent request reaches the worker past the default class's holdback");
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.Equal(
+            (2.0, 1.0, 1.0),
+            (MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"admitted\""),
+             MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"capacity_guard\""),
+             MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"urgent\"", "outcome=\"admitted\"")));
+
+        worker.Options.Faults.Hang = false;
+        (await urgent).Dispose(); // the activity timeout (3 s) ends the hung ones
+        await Task.WhenAll(held);
+        await AssertEverySlotBackAsync(admin);
+        gateway.SendSigterm();
+        Assert.Equal(0, await gateway.WaitForExitAsync(TimeSpan.FromSeconds(15)));
         directory.Delete(recursive: true);
     }
 

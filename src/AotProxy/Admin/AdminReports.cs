@@ -104,7 +104,7 @@ internal sealed class AdminReports(
             m.Grants.PerSecond(now / time.TimestampFrequency),
             m.AgingInterval(now) / frequency,
             [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
-            Accounts(m.Classes),
+            Classes(m),
             Accounts(m.Tenants)));
         var snapshot = state.Current.Config;
         var utcNow = time.GetUtcNow();
@@ -183,6 +183,27 @@ internal sealed class AdminReports(
     private static long? Left(TenantBudgetState? budget, BudgetKind kind) => budget?.Remaining(kind);
 
     private static decimal? Usd(long? nanos) => nanos is { } value ? BudgetAmount.Usd(value) : null;
+
+    // The pool's classes, each with its protection when that is on.
+    private static AccountReport[] Classes(ModelAdmission model)
+    {
+        var protection = model.Protection.State;
+        var accounts = Accounts(model.Classes);
+        if (!protection.Model.IsOn)
+        {
+            return accounts;
+        }
+
+        var baseline = model.Protection.BaselineSeconds;
+        return [.. accounts.Select(a => a with
+        {
+            Protection = protection.ShedIndex(a.Name) is var shed and >= 0
+                ? new ProtectionReport(true, Finite(protection.ErrorRate), Finite(protection.TtftRatio), protection.Since[shed], baseline)
+                : new ProtectionReport(false, Finite(protection.ErrorRate), Finite(protection.TtftRatio), null, baseline),
+        })];
+    }
+
+    private static double Finite(double value) => double.IsNaN(value) ? 0 : value;
 
     private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
         [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];

@@ -1,4 +1,5 @@
 using AotProxy.Accounting;
+using AotProxy.Routing;
 
 namespace AotProxy.Admission;
 
@@ -15,6 +16,9 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // The lease after its turn on the fleet's workers, to keep in its place: its settlement goes to
     // the fleet's counter too.
     public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt);
+
+    // An attempt of the request on a worker ended: the pool's protection counts it.
+    public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(outcome, firstToken);
 
     // streamedChunks: the content chunks StreamedCharge already charged the local counters.
     public void Release(Usage? usage, long streamedChunks = 0) =>

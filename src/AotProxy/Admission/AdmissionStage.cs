@@ -37,6 +37,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         {
             request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
             request.RetryAfterSeconds = admission.RetryAfterSeconds;
+            request.Shed = admission.Shed;
             return false;
         }
 

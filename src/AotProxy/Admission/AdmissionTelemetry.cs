@@ -6,7 +6,7 @@ using Prometheus;
 namespace AotProxy.Admission;
 
 // The admission stage's metrics by class: decisions and queue waits (AdmissionController, on the
-// request's path), and the queue depth, set at scrape time.
+// request's path), and the queue depth and protection's shedding, set at scrape time.
 internal sealed class AdmissionTelemetry
 {
     private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
@@ -14,6 +14,7 @@ internal sealed class AdmissionTelemetry
     private readonly CollectorRegistry _registry;
     private readonly Gauge _queueDepth;
     private readonly Gauge _ttftSla;
+    private readonly Gauge _shedding;
     private readonly Histogram _queueWaitSeconds;
     private readonly Counter _admissionsTotal;
 
@@ -23,8 +24,9 @@ internal sealed class AdmissionTelemetry
         var factory = Metrics.WithCustomRegistry(registry);
         _queueDepth = factory.CreateGauge("llm_gateway_queue_depth", "Requests waiting for a slot, by class (all models).", ["class"]);
         _ttftSla = factory.CreateGauge("llm_gateway_class_ttft_sla_seconds", "The class's promised p95 time to first token ([[classes]] ttft_sla); classes without one have no series.", ["class"]);
+        _shedding = factory.CreateGauge("llm_gateway_class_shedding", "1 while per-class protection sheds the class's new requests (on any model pool), else 0.", ["class"]);
         _queueWaitSeconds = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
-        _admissionsTotal = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, no_capacity, cancelled.", ["class", "outcome"]);
+        _admissionsTotal = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, shed, no_capacity, cancelled.", ["class", "outcome"]);
     }
 
     public void CountDecision(string @class, AdmissionDecision decision) =>
@@ -39,11 +41,13 @@ internal sealed class AdmissionTelemetry
     {
         var classes = state.Current.Config.Classes;
         TelemetrySeries.Prune(_queueDepth, name => classes.Any(c => c.Name == name));
+        TelemetrySeries.Prune(_shedding, name => classes.Any(c => c.Name == name));
         TelemetrySeries.Prune(_ttftSla, name => classes.Any(c => c.Name == name && c.TtftSla is not null));
         foreach (var classModel in classes)
         {
             var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
             _queueDepth.WithLabels(classModel.Name).Set(waiting);
+            _shedding.WithLabels(classModel.Name).Set(admissions.Models.Any(m => m.Protection.State.ShedIndex(classModel.Name) >= 0) ? 1 : 0);
             if (classModel.TtftSla is { } sla)
             {
                 _ttftSla.WithLabels(classModel.Name).Set(sla.TotalSeconds);

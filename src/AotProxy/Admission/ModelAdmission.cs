@@ -50,6 +50,7 @@ internal sealed class ModelAdmission
         _waiters = waiters;
         _time = time;
         _router = router;
+        Protection = new ClassProtection(time, scheduler.Protection);
     }
 
     public string Model { get; }
@@ -66,6 +67,10 @@ internal sealed class ModelAdmission
     public OutcomeWindow Grants { get; } = new();
 
     public ServiceTimes ServiceTimes { get; } = new();
+
+    // Sheds the loosest classes while the pool's workers degrade ([[classes]] max_error_rate,
+    // ttft_tolerance); the forwarding stage reports each attempt to it (AdmissionLease.Observe).
+    public ClassProtection Protection { get; }
 
     // With [cluster]: the tenants' counters fleet-wide (SharedFairShare.Attach), charged when a
     // granted request takes its turn on the fleet's workers (FleetTurnAsync) and settled with the
@@ -120,15 +125,22 @@ internal sealed class ModelAdmission
         }
 
         var classModel = request.Class;
-        if (classModel.MaxUtilization < 1 && Slots.Utilization >= classModel.MaxUtilization)
+        var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
+        if (Protection.Sheds(classModel.Name, out var retryAfter, out var reason))
+        {
+            // Before the utilization guard: a degraded fleet is no place for this class now, however idle.
+            return new(AdmissionResult.Refused(AdmissionDecision.Shed, retryAfter, shed: reason));
+        }
+
+        var limit = scheduler.UtilizationLimit(classModel, request.Priority);
+        if (limit < 1 && Slots.Utilization >= limit)
         {
             // Until enough requests finish to bring utilization under the guard.
-            var over = Slots.Used - (int)(classModel.MaxUtilization * Slots.Capacity) + 1;
+            var over = Slots.Used - (int)(limit * Slots.Capacity) + 1;
             return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel)));
         }
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
-        var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
         var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight);
         var policy = _policy;
         var level = policy.Level(classModel, request.Priority, scheduler);
@@ -237,6 +249,7 @@ internal sealed class ModelAdmission
             {
                 _policy = SchedulerPolicies.Get(snapshot.Scheduler.Policy);
                 _scheduler = snapshot.Scheduler;
+                Protection.Apply(snapshot.Scheduler.Protection);
             }
 
             _snapshot = snapshot;

@@ -28,6 +28,12 @@ internal sealed record ClassConfig
     // llm_gateway_class_ttft_sla_seconds for deploy/prometheus/rules.yml to alert on. Empty: none.
     public string TtftSla { get; init; } = "";
 
+    // Protection when the fleet degrades ([scheduler] protection_window): the fleet error rate
+    // (0..1) and the multiple of the learned baseline TTFT this class tolerates; 0: none.
+    public double MaxErrorRate { get; init; }
+
+    public double TtftTolerance { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

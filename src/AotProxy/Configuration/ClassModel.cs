@@ -13,6 +13,12 @@ internal sealed record ClassModel(
     // [[classes]] ttft_sla: the promised p95 time to first token, or null (no SLA, no alert).
     public TimeSpan? TtftSla { get; init; }
 
+    // [[classes]] max_error_rate and ttft_tolerance: what the class tolerates of a degrading fleet
+    // before looser classes are shed to protect it (ProtectionModel); 0: none.
+    public double MaxErrorRate { get; init; }
+
+    public double TtftTolerance { get; init; }
+
     // The class tenants get when the file declares no [[classes]] (SPEC: Config).
     public const string DefaultName = "default";
 

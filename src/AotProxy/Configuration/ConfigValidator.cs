@@ -26,6 +26,7 @@ internal static class ConfigValidator
         var telemetry = TelemetryRules.Validate(context, config.Telemetry);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
+        scheduler = scheduler with { Bands = [.. classes.Select(c => c.Priority).Distinct().Order()], Protection = scheduler.Protection.For(classes) };
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
         var auth = AuthRules.Validate(context, config.Auth, classes);
         var jwt = JwtRules.Validate(context, config.Jwt, inputs);

@@ -41,6 +41,19 @@ internal sealed record SchedulerConfig
     // request whose priority is not 0 (V0 engines answer 400), so sending it is the operator's call.
     public bool EnginePriority { get; init; }
 
+    // Graduated holdback, off by default (today's behaviour: only max_utilization): the share of
+    // the fleet the least important band leaves free; the bands between scale linearly by rank.
+    public double Holdback { get; init; }
+
+    // Per-class protection ([[classes]] max_error_rate, ttft_tolerance): the window of the fleet's
+    // error rate and TTFT it compares. 30 s: long enough for a few hundred outcomes on a busy
+    // fleet, short enough that a degradation is answered within a minute.
+    public string ProtectionWindow { get; init; } = "30s";
+
+    // The fewest attempts (for the error rate) and first tokens (for the TTFT) a window needs
+    // before protection judges it: 20, so one failure among a handful sheds nobody.
+    public int ProtectionMinSamples { get; init; } = 20;
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -16,6 +16,37 @@ internal sealed record SchedulerModel(
 {
     public int BucketCount => BucketShares.Length;
 
+    // [scheduler] holdback: the utilization headroom the least important band leaves free, 0..0.5.
+    public double Holdback { get; init; }
+
+    // Per-class protection: its window, and the classes in shed order (ConfigValidator adds them).
+    public ProtectionModel Protection { get; init; } = ProtectionModel.Off;
+
+    // The configured classes' distinct priorities, most important first: holdback's bands.
+    public ImmutableArray<int> Bands { get; init; } = [];
+
+    // The fleet utilization under which a request of this class and priority is admitted: its
+    // class's max_utilization, or the holdback curve's limit for its band if that is lower. The
+    // band of rank r among n (0: most important) is admitted below 1 - holdback x r / (n - 1): with
+    // holdback 0.2 and three bands, 1.0, 0.9, 0.8. A priority between two bands (a time window's
+    // or a trusted x-priority) is held back like the next less important band.
+    public double UtilizationLimit(ClassModel classModel, int priority)
+    {
+        if (Holdback <= 0 || Bands.Length < 2)
+        {
+            return classModel.MaxUtilization;
+        }
+
+        var rank = 0;
+        foreach (var band in Bands)
+        {
+            rank += band < priority ? 1 : 0;
+        }
+
+        var limit = 1.0 - (Holdback * Math.Min(rank, Bands.Length - 1) / (Bands.Length - 1));
+        return Math.Min(classModel.MaxUtilization, limit);
+    }
+
     // bucket_shares = [] in the file: bucket i gets 0.75^i of bucket 0's share, normalized.
     public static ImmutableArray<double> GeometricShares(int count)
     {

@@ -189,7 +189,9 @@ internal sealed class ForwardingStage(
             var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
             var attemptTime = time.GetElapsedTime(attemptStarted);
             request.UpstreamTime += attemptTime;
-            router.Complete(worker, permit, Outcome(result), result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
+            var outcome = Outcome(result);
+            router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
+            request.Lease.Observe(outcome, result.EventStream ? result.FirstByte : null);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too

@@ -118,6 +118,10 @@ internal static class OpenAiError
     public static Task Overloaded(HttpContext context, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "overloaded", message, retryAfterSeconds);
 
+    // Per-class protection sheds the caller's class while the fleet degrades (ClassProtection).
+    public static Task ClassShed(HttpContext context, string message, int retryAfterSeconds) =>
+        WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "class_shed", message, retryAfterSeconds);
+
     // [cluster] store_down = "closed": a limited tenant waits for the shared limit store.
     public static Task LimitStoreUnavailable(HttpContext context, int retryAfterSeconds) =>
         WithRetryAfter(

@@ -58,7 +58,9 @@ internal static class ProxyErrors
                 return OpenAiError.LimitStoreUnavailable(context, request.RetryAfterSeconds);
             case ProxyFailure.AdmissionRefused:
                 request.Status = StatusCodes.Status503ServiceUnavailable;
-                return AdmissionRefused(context, request.Decision, request.RetryAfterSeconds, model, request.Class!);
+                return request.Shed is { } shed
+                    ? OpenAiError.ClassShed(context, ShedMessage(shed, model, request.Class!.Name, request.RetryAfterSeconds), request.RetryAfterSeconds)
+                    : AdmissionRefused(context, request.Decision, request.RetryAfterSeconds, model, request.Class!, request.Snapshot.Scheduler.UtilizationLimit(request.Class!, request.Priority));
             case ProxyFailure.NoWorker:
                 request.Status = StatusCodes.Status503ServiceUnavailable;
                 return OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1);
@@ -85,13 +87,22 @@ internal static class ProxyErrors
         _ => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body is not valid JSON."),
     };
 
-    private static Task AdmissionRefused(HttpContext context, AdmissionDecision decision, int retryAfter, string model, Configuration.ClassModel classModel) => decision switch
+    // limit: the class's max_utilization, or the holdback curve's lower limit for its band.
+    private static Task AdmissionRefused(HttpContext context, AdmissionDecision decision, int retryAfter, string model, Configuration.ClassModel classModel, double limit) => decision switch
     {
         AdmissionDecision.QueueFull => OpenAiError.Overloaded(context, $"The queue for '{model}' is full; retry after {retryAfter} s.", retryAfter),
         AdmissionDecision.TimedOut => OpenAiError.Overloaded(context, $"No capacity for '{model}' came free within {classModel.MaxQueueWait.TotalSeconds:0.###} s (class '{classModel.Name}' max_queue_wait); retry after {retryAfter} s.", retryAfter),
-        AdmissionDecision.CapacityGuard => OpenAiError.Overloaded(context, $"Class '{classModel.Name}' may use up to {classModel.MaxUtilization:P0} of the workers for '{model}', and that much is in use; retry after {retryAfter} s.", retryAfter),
+        AdmissionDecision.CapacityGuard => OpenAiError.Overloaded(context, $"Class '{classModel.Name}' may use up to {limit:P0} of the workers for '{model}' (max_utilization, scheduler.holdback), and that much is in use; retry after {retryAfter} s.", retryAfter),
         _ => OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter),
     };
+
+    private static string ShedMessage(ShedReason shed, string model, string shedClass, int retryAfter)
+    {
+        var measured = shed.Key == ShedReason.ErrorRateKey
+            ? $"the error rate of the workers for '{model}' over the last {shed.Window.TotalSeconds:0.###} s is {shed.Measured:0.#%}, above the max_error_rate of class '{shed.ProtectedClass}' ({shed.Limit:0.#%})"
+            : $"the time to first token of the workers for '{model}' over the last {shed.Window.TotalSeconds:0.###} s is {shed.Measured:0.#}x its baseline, above the ttft_tolerance of class '{shed.ProtectedClass}' ({shed.Limit:0.##}x)";
+        return $"Class '{shed.ProtectedClass}' is protected while the fleet degrades, and class '{shedClass}' is shed: {measured}; retry after {retryAfter} s.";
+    }
 
     // The worker failed before any byte of its answer reached the client.
     private static Task Upstream(ProxyRequest request)

@@ -61,6 +61,7 @@ internal sealed class ProxyRequest
     public int Priority;
     public AdmissionDecision Decision;
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
+    public ShedReason? Shed;        // admission's refusal by protection: why
     public bool Admitted;
     public AdmissionLease Lease;
     public readonly StreamedCharge Streamed = new(); // the lease's output charged chunk by chunk as it streams
@@ -153,6 +154,7 @@ internal sealed class ProxyRequest
         Priority = 0;
         Decision = default;
         RetryAfterSeconds = 0;
+        Shed = null;
         Admitted = false;
         Lease = default;
         Streamed.End();

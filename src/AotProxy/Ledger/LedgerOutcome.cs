@@ -11,6 +11,7 @@ internal static class LedgerOutcome
     public const string QueueFull = "queue_full";
     public const string TimedOut = "timed_out";
     public const string CapacityGuard = "capacity_guard";
+    public const string Shed = "shed";
     public const string NoCapacity = "no_capacity";
     public const string Cancelled = "cancelled";
 
@@ -45,6 +46,7 @@ internal static class LedgerOutcome
         AdmissionDecision.QueueFull => QueueFull,
         AdmissionDecision.TimedOut => TimedOut,
         AdmissionDecision.CapacityGuard => CapacityGuard,
+        AdmissionDecision.Shed => Shed,
         AdmissionDecision.NoCapacity => NoCapacity,
         _ => Cancelled,
     };

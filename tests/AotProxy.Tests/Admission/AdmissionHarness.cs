@@ -7,9 +7,16 @@ namespace AotProxy.Tests.Admission;
 // One model pool's admission on a manual clock, with tenants and classes made up per test.
 internal sealed class AdmissionHarness
 {
-    public AdmissionHarness(string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0)
+    public AdmissionHarness(
+        string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0,
+        double holdback = 0, ImmutableArray<int> bands = default, ProtectionModel? protection = null)
     {
-        Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares);
+        Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares)
+        {
+            Holdback = holdback,
+            Bands = bands.IsDefault ? [] : bands,
+            Protection = protection ?? ProtectionModel.Off,
+        };
         Waiters = new WaiterPool(Time, 64);
         Model = new ModelAdmission("m", Scheduler, Waiters, Time);
         Model.Apply(capacity);

@@ -1,5 +1,6 @@
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Routing;
 using static AotProxy.Tests.Admission.AdmissionHarness;
 
 namespace AotProxy.Tests.Admission;
@@ -111,6 +112,76 @@ public sealed class ModelAdmissionTests
         Assert.Equal(AdmissionDecision.CapacityGuard, (await guarded).Decision);
         Assert.Equal(0, test.Model.Waiting);
         Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("p"), paid)).Decision);
+    }
+
+    // holdback 0.5 over bands 0, 1, 2 on 4 slots: P0 up to 100%, P1 below 75%, P2 below 50%.
+    [Theory]
+    [InlineData(1, 3)]
+    [InlineData(2, 2)]
+    [InlineData(7, 2)] // less important than every band: held back like the least important
+    public async Task Admit_GraduatedHoldback_LessImportantBandsStopAtLowerUtilization(int priority, int admitted)
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.5, bands: [0, 1, 2]);
+        var cls = Class("c", priority: priority);
+        for (var i = 0; i < admitted; i++)
+        {
+            Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+        }
+
+        var refused = await test.Admit(Tenant("t"), cls);
+
+        Assert.Equal(AdmissionDecision.CapacityGuard, refused.Decision);
+        Assert.Equal((admitted, 0), (test.Model.Slots.Used, test.Model.Waiting));
+    }
+
+    [Fact]
+    public async Task Admit_GraduatedHoldback_MostImportantBandTakesEverySlot()
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.5, bands: [0, 1, 2]);
+        var low = Class("low", priority: 2);
+        var top = Class("top", priority: 0);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l"), low)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l"), low)).Decision);
+        Assert.Equal(AdmissionDecision.CapacityGuard, (await test.Admit(Tenant("l"), low)).Decision);
+
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), top)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), top)).Decision);
+        Assert.Equal(4, test.Model.Slots.Used);
+    }
+
+    [Fact]
+    public async Task Admit_GraduatedHoldback_ClassMaxUtilizationStillAppliesWhenLower()
+    {
+        var test = new AdmissionHarness(capacity: 4, holdback: 0.2, bands: [0, 1]);
+        var cls = Class("c", priority: 0, maxUtilization: 0.5);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("t"), cls)).Decision);
+
+        Assert.Equal(AdmissionDecision.CapacityGuard, (await test.Admit(Tenant("t"), cls)).Decision);
+    }
+
+    // Protection sheds before the utilization guard and the queue: a shed request takes no slot,
+    // no place and no charge, and the protected class goes on.
+    [Fact]
+    public async Task Admit_ShedClass_RefusedBeforeTheGuard_TakesNothing_AndTheProtectedClassIsAdmitted()
+    {
+        var strict = Class("strict", priority: 0) with { MaxErrorRate = 0.01 };
+        var loose = Class("loose", priority: 1, maxUtilization: 0.5) with { MaxErrorRate = 0.2 };
+        var test = new AdmissionHarness(capacity: 2, protection: new ProtectionModel(TimeSpan.FromSeconds(10), 5, []).For([strict, loose]));
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l", loose), loose)).Decision); // utilization 50%: the guard's limit
+        for (var i = 0; i < 10; i++)
+        {
+            test.Model.Protection.Record(AttemptOutcome.UpstreamFailed, null);
+        }
+
+        test.Time.Advance(TimeSpan.FromSeconds(1));
+        var shed = await test.Admit(Tenant("l", loose), loose);
+
+        Assert.Equal(AdmissionDecision.Shed, shed.Decision);
+        Assert.Equal(("strict", ShedReason.ErrorRateKey, 1.0), (shed.Shed!.ProtectedClass, shed.Shed.Key, shed.Shed.Measured));
+        Assert.Equal(11, shed.RetryAfterSeconds); // a whole calm window from the next judgement on, 1 s away
+        Assert.Equal((1, 0), (test.Model.Slots.Used, test.Model.Waiting));
+        Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("s", strict), strict)).Decision);
     }
 
     [Theory]

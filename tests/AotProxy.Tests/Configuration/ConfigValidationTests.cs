@@ -73,6 +73,14 @@ public sealed class ConfigValidationTests
     [InlineData("[scheduler]\npolicy = \"priority\"\nengine_priority = \"yes\"", 3, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priority = 1", 2, "scheduler.engine_priority")]
     [InlineData("[scheduler]\nengine_priorty = true", 2, "scheduler.engine_priorty")]
+    [InlineData("[scheduler]\nholdback = -0.1", 2, "scheduler.holdback")]
+    [InlineData("[scheduler]\nholdback = 0.6", 2, "scheduler.holdback")]
+    [InlineData("[scheduler]\nholdback = nan", 2, "scheduler.holdback")]
+    [InlineData("[scheduler]\nprotection_window = \"500ms\"", 2, "scheduler.protection_window")]
+    [InlineData("[scheduler]\nprotection_window = \"2h\"", 2, "scheduler.protection_window")]
+    [InlineData("[scheduler]\nprotection_window = \"30\"", 2, "scheduler.protection_window")]
+    [InlineData("[scheduler]\nprotection_min_samples = 0", 2, "scheduler.protection_min_samples")]
+    [InlineData("[scheduler]\nprotection_windw = \"30s\"", 2, "scheduler.protection_windw")]
     [InlineData("[limits]\ndefault_max_tokens = 0", 2, "limits.default_max_tokens")]
     [InlineData("[limits]\n\ndefault_max_tokens = -5", 3, "limits.default_max_tokens")]
     [InlineData("[limits]\ndefault_max_tokens = 1000000001", 2, "limits.default_max_tokens")]
@@ -113,6 +121,12 @@ public sealed class ConfigValidationTests
     [InlineData("[[classes]]\nname = \"a\"\npriority = 10", 3, "classes[0].priority")]
     [InlineData("[[classes]]\nname = \"a\"\npriority = -1", 3, "classes[0].priority")]
     [InlineData("[[classes]]\nname = \"a\"\nweight = 0", 3, "classes[0].weight")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_error_rate = 1.0", 3, "classes[0].max_error_rate")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_error_rate = -0.01", 3, "classes[0].max_error_rate")]
+    [InlineData("[[classes]]\nname = \"a\"\nmax_error_rate = nan", 3, "classes[0].max_error_rate")]
+    [InlineData("[[classes]]\nname = \"a\"\nttft_tolerance = 1.0", 3, "classes[0].ttft_tolerance")]
+    [InlineData("[[classes]]\nname = \"a\"\nttft_tolerance = -2.0", 3, "classes[0].ttft_tolerance")]
+    [InlineData("[[classes]]\nname = \"a\"\nttft_tolerance = inf", 3, "classes[0].ttft_tolerance")]
     [InlineData("[[classes]]\nname = \"a\"\nmax_queue_wait = \"soon\"", 3, "classes[0].max_queue_wait")]
     [InlineData("[[classes]]\nname = \"a\"\nmax_queue_wait = \"0s\"", 3, "classes[0].max_queue_wait")]
     [InlineData("[[classes]]\nname = \"a\"\nmax_utilization = 0.0", 3, "classes[0].max_utilization")]
@@ -253,6 +267,58 @@ public sealed class ConfigValidationTests
         Assert.False(TestConfig.Valid("").Scheduler.EnginePriority);
         Assert.False(TestConfig.Valid("[scheduler]\nengine_priority = false").Scheduler.EnginePriority);
         Assert.True(TestConfig.Valid("[scheduler]\nengine_priority = true").Scheduler.EnginePriority);
+    }
+
+    [Fact]
+    public void Parse_Holdback_OffByDefault_BandsAreTheClassesDistinctPriorities()
+    {
+        Assert.Equal(0, TestConfig.Valid("").Scheduler.Holdback);
+        var scheduler = TestConfig.Valid(
+            "[scheduler]\nholdback = 0.2\n[[classes]]\nname = \"free\"\npriority = 5\n[[classes]]\nname = \"ent\"\npriority = 0\n[[classes]]\nname = \"batch\"\npriority = 5\n[[classes]]\nname = \"pro\"\npriority = 2").Scheduler;
+
+        Assert.Equal(0.2, scheduler.Holdback);
+        Assert.Equal([0, 2, 5], scheduler.Bands.ToArray());
+    }
+
+    [Fact]
+    public void Parse_Protection_OffByDefault_OrderIsLoosestFirst()
+    {
+        var off = TestConfig.Valid("[[classes]]\nname = \"a\"\n[[classes]]\nname = \"b\"\npriority = 1").Scheduler.Protection;
+        Assert.False(off.IsOn);
+        Assert.Equal((TimeSpan.FromSeconds(30), 20), (off.Window, off.MinSamples));
+
+        var on = TestConfig.Valid("""
+            [scheduler]
+            protection_window = "10s"
+            protection_min_samples = 5
+            [[classes]]
+            name = "enterprise"
+            max_error_rate = 0.01
+            ttft_tolerance = 2.0
+            [[classes]]
+            name = "free"
+            priority = 2
+            max_error_rate = 0.2
+            ttft_tolerance = 10.0
+            [[classes]]
+            name = "batch"
+            priority = 3
+            [[classes]]
+            name = "premium"
+            priority = 1
+            max_error_rate = 0.05
+            ttft_tolerance = 5.0
+            [[classes]]
+            name = "partner"
+            priority = 1
+            max_error_rate = 0.02
+            ttft_tolerance = 5.0
+            """).Scheduler.Protection;
+
+        Assert.Equal((TimeSpan.FromSeconds(10), 5), (on.Window, on.MinSamples));
+        // No tolerance is the loosest; equal TTFT tolerances: the looser error rate first.
+        Assert.Equal(["batch", "free", "premium", "partner", "enterprise"], on.Order.Select(c => c.Name).ToArray());
+        Assert.Equal((0.05, 5.0), (on.Order[2].MaxErrorRate, on.Order[2].TtftTolerance));
     }
 
     [Fact]

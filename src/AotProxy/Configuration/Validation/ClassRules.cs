@@ -43,11 +43,41 @@ internal static class ClassRules
             // (ClassesByName would throw) while the remaining rules are still checked.
             if (unique)
             {
-                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict) { TtftSla = sla });
+                result.Add(new ClassModel(cls.Name, cls.Priority, cls.Weight, wait, cls.MaxUtilization, first, last, cls.Mode == ClassModes.Strict)
+                {
+                    TtftSla = sla,
+                    MaxErrorRate = MaxErrorRate(context, at, cls.MaxErrorRate),
+                    TtftTolerance = TtftTolerance(context, at, cls.TtftTolerance),
+                });
             }
         }
 
         return result.ToImmutable();
+    }
+
+    // Below 1: at 1 every failure of the fleet is tolerated, and the class protects nothing.
+    private static double MaxErrorRate(ValidationContext context, string at, double rate)
+    {
+        if (rate is >= 0 and < 1)
+        {
+            return rate;
+        }
+
+        context.Error($"{at}.max_error_rate", $"must be 0 (none) or a fleet error rate below 1, e.g. 0.01 (got {ValidationContext.Number(rate)})");
+        return 0;
+    }
+
+    // At least 1.25: a class is un-shed below 0.8 x the tolerance it protects (hysteresis), and
+    // below 1.25 that is under the baseline itself, which a healthy fleet is only half the time.
+    private static double TtftTolerance(ValidationContext context, string at, double tolerance)
+    {
+        if (tolerance == 0 || (tolerance >= ProtectionModel.MinTtftTolerance && tolerance <= 1000))
+        {
+            return tolerance;
+        }
+
+        context.Error($"{at}.ttft_tolerance", $"must be 0 (none) or {ProtectionModel.MinTtftTolerance} to 1000, a multiple of the learned baseline TTFT, e.g. 2.0 (got {ValidationContext.Number(tolerance)})");
+        return 0;
     }
 
     private static (int First, int Last) ClassBuckets(ValidationContext context, string at, ClassConfig cls, int bucketCount)

@@ -38,7 +38,49 @@ internal static class SchedulerRules
             scheduler.AdaptiveSlots,
             AdaptiveMin(context, scheduler.AdaptiveMin),
             AdaptiveMax(context, scheduler.AdaptiveMax),
-            scheduler.EnginePriority);
+            scheduler.EnginePriority)
+        {
+            Holdback = Holdback(context, scheduler.Holdback),
+            Protection = new ProtectionModel(ProtectionWindow(context, scheduler.ProtectionWindow), ProtectionMinSamples(context, scheduler.ProtectionMinSamples), []),
+        };
+    }
+
+    // 0.5: past half the fleet held back from the least important band, it is better refused by
+    // its own max_utilization, which says so in its 503.
+    private static double Holdback(ValidationContext context, double holdback)
+    {
+        if (holdback is >= 0 and <= 0.5)
+        {
+            return holdback;
+        }
+
+        context.Error("scheduler.holdback", $"must be 0 (off) to 0.5, the utilization headroom the least important band leaves free (got {ValidationContext.Number(holdback)})");
+        return 0;
+    }
+
+    // 1 s to 1 h: its ten buckets are 100 ms to 6 min, each one step of the shed/un-shed decisions.
+    // (Positive's own fallback after its error, 1 s, passes here.)
+    private static TimeSpan ProtectionWindow(ValidationContext context, string text)
+    {
+        var window = context.Positive("scheduler.protection_window", text);
+        if (window < TimeSpan.FromSeconds(1) || window > TimeSpan.FromHours(1))
+        {
+            context.Error("scheduler.protection_window", $"must be 1s to 1h (got \"{text}\")");
+            return ProtectionModel.Off.Window;
+        }
+
+        return window;
+    }
+
+    private static int ProtectionMinSamples(ValidationContext context, int samples)
+    {
+        if (samples is >= 1 and <= 1_000_000)
+        {
+            return samples;
+        }
+
+        context.Error("scheduler.protection_min_samples", $"must be 1 to 1000000 (got {samples})");
+        return ProtectionModel.Off.MinSamples;
     }
 
     private static double AdaptiveMin(ValidationContext context, double min)

@@ -1,0 +1,48 @@
+using System.Collections.Immutable;
+using AotProxy.Configuration;
+
+namespace AotProxy.Admission;
+
+// Where one pool's protection stands, replaced whole at each judgement (once per bucket, a tenth
+// of the window): the first Shed classes of the model's order are shed, since ChangedBucket (the
+// last shed or un-shed) and, each, since Since[i]; CalmSince, the first bucket of the judgements
+// in a row whose window was below 0.8 x the served classes' tolerances (0: the last was not); the
+// window's error rate and TTFT ratio as last judged (NaN: too few samples, or no baseline yet).
+internal sealed record ProtectionState(
+    ProtectionModel Model,
+    long BucketTicks,
+    int Shed,
+    long ChangedBucket,
+    long CalmSince,
+    ImmutableArray<DateTimeOffset> Since,
+    ShedReason? Reason,
+    double ErrorRate,
+    double TtftRatio)
+{
+    public static ProtectionState Calm(ProtectionModel model, long timestampFrequency) =>
+        new(model, Math.Max(1, (long)(model.Window.TotalSeconds * timestampFrequency / FleetOutcomes.Buckets)), 0, 0, 0, [], null, double.NaN, double.NaN);
+
+    // The first bucket at which the shed class at `index` may come back: the last shed after a
+    // whole window calm and a whole window since the last change (calm from the next judgement at
+    // the soonest), each one before it a window later.
+    public long ReturnBucket(int index, long bucket)
+    {
+        var calm = CalmSince > 0 ? CalmSince : bucket + 1;
+        return Math.Max(ChangedBucket, calm) + (FleetOutcomes.Buckets * (Shed - index));
+    }
+
+    // The class's place among the shed, or -1.
+    public int ShedIndex(string className)
+    {
+        var order = Model.Order;
+        for (var i = 0; i < Shed; i++)
+        {
+            if (string.Equals(order[i].Name, className, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}

@@ -1,0 +1,198 @@
+using System.Collections.Immutable;
+using AotProxy.Admission;
+using AotProxy.Configuration;
+using AotProxy.Routing;
+
+namespace AotProxy.Tests.Admission;
+
+// Per-class protection on a manual clock with made-up attempts: a 10 s window of ten 1 s buckets,
+// enterprise (1%, 2x) protected, premium (5%, 5x) and free (20%, 10x) shed loosest first.
+public sealed class ClassProtectionTests
+{
+    private static readonly ClassModel Enterprise = AdmissionHarness.Class("enterprise", priority: 0) with { MaxErrorRate = 0.01, TtftTolerance = 2.0 };
+    private static readonly ClassModel Premium = AdmissionHarness.Class("premium", priority: 1) with { MaxErrorRate = 0.05, TtftTolerance = 5.0 };
+    private static readonly ClassModel Free = AdmissionHarness.Class("free", priority: 2) with { MaxErrorRate = 0.2, TtftTolerance = 10.0 };
+
+    private readonly FakeTimeProvider _time = new();
+
+    private static ProtectionModel Model(int minSamples = 10, params ClassModel[] classes) =>
+        new ProtectionModel(TimeSpan.FromSeconds(10), minSamples, []).For(classes.Length == 0 ? [Enterprise, Premium, Free] : [.. classes]);
+
+    [Fact]
+    public void ErrorRate_PastTheStrictestTolerance_ShedsTheLoosestFirst_OneMorePerWindow_NeverTheStrictest()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 100, failed: 0);
+        Assert.Equal(0, protection.State.Shed);
+
+        Seconds(protection, 1, attempts: 100, failed: 10); // the window: 10 of 1,000 = 1%, not past 1%
+        Assert.Equal(0, protection.State.Shed);
+        Seconds(protection, 1, attempts: 100, failed: 10); // 20 of 1,000
+        Assert.Equal(["free"], Shed(protection));
+        var reason = protection.State.Reason!;
+        Assert.Equal(("enterprise", ShedReason.ErrorRateKey, 0.01, 0.02), (reason.ProtectedClass, reason.Key, reason.Limit, reason.Measured));
+
+        // Still past it: premium only once a whole window has passed since free was shed.
+        Seconds(protection, 9, attempts: 100, failed: 10);
+        Assert.Equal(["free"], Shed(protection));
+        Seconds(protection, 1, attempts: 100, failed: 10);
+        Assert.Equal(["free", "premium"], Shed(protection));
+
+        Seconds(protection, 50, attempts: 100, failed: 50);
+        Assert.Equal(["free", "premium"], Shed(protection));
+        Assert.False(protection.Sheds("enterprise", out _, out _));
+        Assert.True(protection.Sheds("premium", out _, out _));
+    }
+
+    [Fact]
+    public void Recovery_NeedsAWholeWindowBelowPointEightOfTheTolerance_ThenOneClassPerWindow()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 1000, failed: 30); // 3%: free, then a window later premium
+        Seconds(protection, 10, attempts: 1000, failed: 30);
+        Assert.Equal(["free", "premium"], Shed(protection));
+
+        // 0.9%: below enterprise's 1%, above 0.8%: nothing moves, for three windows.
+        Seconds(protection, 30, attempts: 1000, failed: 9);
+        Assert.Equal(["free", "premium"], Shed(protection));
+
+        // No errors: the window is below 0.8% from its second bucket on (0.72%); a whole window
+        // later premium (the last shed) comes back, a window after that free.
+        Seconds(protection, 11, attempts: 1000);
+        Assert.Equal(["free", "premium"], Shed(protection));
+        Seconds(protection, 1, attempts: 1000);
+        Assert.Equal(["free"], Shed(protection));
+        Seconds(protection, 9, attempts: 1000);
+        Assert.Equal(["free"], Shed(protection));
+        Seconds(protection, 1, attempts: 1000);
+        Assert.Empty(Shed(protection));
+        Assert.Null(protection.State.Reason);
+    }
+
+    [Fact]
+    public void Ttft_PastATolerance_Sheds_AndTheBaselineIsFrozenWhileShedding()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        Assert.Equal(0.100, protection.BaselineSeconds, 6);
+
+        // 1.5x for a long while, nothing shed: the baseline learns it, slowly.
+        Seconds(protection, 30, attempts: 20, ttft: 0.150);
+        Assert.Empty(Shed(protection));
+        var learned = protection.BaselineSeconds;
+        Assert.InRange(learned, 0.110, 0.140);
+
+        // 6x: free is shed once the window's mean passes 2x, and from then on the baseline stays.
+        Seconds(protection, 2, attempts: 20, ttft: 6 * learned);
+        Assert.Equal(["free"], Shed(protection));
+        Assert.Equal(ShedReason.TtftKey, protection.State.Reason!.Key);
+        var frozen = protection.BaselineSeconds;
+        Seconds(protection, 60, attempts: 20, ttft: 6 * learned);
+        Assert.Equal(["free", "premium"], Shed(protection));
+        Assert.Equal(frozen, protection.BaselineSeconds);
+        Assert.Equal(6 * learned / frozen, protection.State.TtftRatio, 3);
+
+        // Healthy again: both come back, and then the baseline moves again.
+        Seconds(protection, 40, attempts: 20, ttft: learned);
+        Assert.Empty(Shed(protection));
+        var back = protection.BaselineSeconds;
+        Seconds(protection, 10, attempts: 20, ttft: 1.5 * learned);
+        Assert.True(protection.BaselineSeconds > back, $"{protection.BaselineSeconds} > {back}");
+    }
+
+    [Fact]
+    public void TooFewSamples_ShedNobody()
+    {
+        var protection = new ClassProtection(_time, Model(minSamples: 50));
+        Seconds(protection, 10, attempts: 4, failed: 4); // 40 attempts in the window, all failed
+        Assert.Empty(Shed(protection));
+
+        Seconds(protection, 1, attempts: 20, failed: 20); // 56
+        Assert.Equal(["free"], Shed(protection));
+    }
+
+    [Fact]
+    public void ClientAbortsAndPushBacks_CountNeitherWay()
+    {
+        var protection = new ClassProtection(_time, Model(minSamples: 5));
+        for (var second = 0; second < 10; second++)
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                protection.Record(AttemptOutcome.ClientAborted, null);
+                protection.Record(AttemptOutcome.PushedBack, null);
+            }
+
+            protection.Record(AttemptOutcome.Succeeded, null);
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(0.0, protection.State.ErrorRate);
+        Assert.Empty(Shed(protection));
+    }
+
+    [Fact]
+    public void RetryAfter_IsWhenTheClassMayComeBackFirst()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 100, failed: 50);
+        Seconds(protection, 10, attempts: 100, failed: 50);
+        Assert.Equal(["free", "premium"], Shed(protection));
+
+        // Not calm yet: premium (the last shed) needs a whole calm window from the next judgement
+        // on, in 0.5 s, so 10.5 s; free a window after premium.
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(protection.Sheds("premium", out var premium, out _));
+        Assert.True(protection.Sheds("free", out var free, out _));
+        Assert.Equal((11, 21), (premium, free));
+    }
+
+    [Fact]
+    public void AClassWithoutTolerances_IsShedFirst_AndOffWithoutAnyTolerance()
+    {
+        var batch = AdmissionHarness.Class("batch", priority: 5);
+        var protection = new ClassProtection(_time, Model(10, Enterprise, batch, Free));
+        Seconds(protection, 10, attempts: 100, failed: 5);
+        Assert.Equal(["batch"], Shed(protection));
+
+        var off = new ClassProtection(_time, Model(10, AdmissionHarness.Class("a"), batch));
+        Seconds(off, 20, attempts: 100, failed: 100);
+        Assert.False(off.State.Model.IsOn);
+        Assert.False(off.Sheds("batch", out _, out _));
+    }
+
+    [Fact]
+    public void AReloadThatChangesTheRules_StartsOver_AndOneThatKeepsThem_KeepsTheShed()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 100, failed: 50);
+        Assert.Equal(["free"], Shed(protection));
+
+        protection.Apply(Model()); // equal rules, new arrays (as every reload builds them)
+        Assert.Equal(["free"], Shed(protection));
+
+        protection.Apply(Model(10, Enterprise, Premium with { MaxErrorRate = 0.06 }, Free));
+        Assert.Empty(Shed(protection));
+    }
+
+    private static string[] Shed(ClassProtection protection)
+    {
+        var state = protection.State;
+        return [.. state.Model.Order.Take(state.Shed).Select(c => c.Name)];
+    }
+
+    // `seconds` buckets, each with `attempts` attempts (the first `failed` of them failed, the rest
+    // streams whose first token took `ttft`), the clock moved to the next bucket after each.
+    private void Seconds(ClassProtection protection, int seconds, int attempts, int failed = 0, double ttft = 0.05)
+    {
+        for (var second = 0; second < seconds; second++)
+        {
+            for (var i = 0; i < attempts; i++)
+            {
+                protection.Record(i < failed ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded, i < failed ? null : TimeSpan.FromSeconds(ttft));
+            }
+
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+    }
+}
