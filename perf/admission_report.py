@@ -403,7 +403,7 @@ def read_faults(directory):
     started = schedule_start(directory)
     flips = {}
     for line in lines(os.path.join(directory, "faults.log")):
-        epoch, phase = line.split()
+        epoch, phase = line.split()[:2]
         flips[phase] = (float(epoch) - started) / scale
     return flips
 
