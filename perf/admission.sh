@@ -297,7 +297,7 @@ degrade() {
   local delay
   delay="$(for port in "${workers[@]}"; do curl -sf --max-time 2 "http://127.0.0.1:$port/metrics"; done |
     awk '/^vllm:time_to_first_token_seconds_sum/ { s += $NF } /^vllm:time_to_first_token_seconds_count/ { n += $NF }
-         END { printf "%.0f", n > 0 ? 4000 * s / n : 80 }')"
+         END { printf "%.0f", (n > 0 ? 4000 * s / n : 80) }')"
   for port in "${workers[@]}"; do
     sim_faults "$port" "{\"clear\": true, \"inter_token_delay_ms\": 40, \"first_byte_delay_ms\": $delay}"
   done
