@@ -403,8 +403,9 @@ def read_faults(directory):
     started = schedule_start(directory)
     flips = {}
     for line in lines(os.path.join(directory, "faults.log")):
-        epoch, phase = line.split()[:2]
+        epoch, phase, *extra = line.split()
         flips[phase] = (float(epoch) - started) / scale
+        flips.update({k: float(v) / 1000 for k, v in (e.split("=") for e in extra)})
     return flips
 
 
@@ -458,6 +459,10 @@ def degradation(directory, experiment):
         result["phases"][phase] = {"span": (start, end), "classes": per, "shedding": shedding(directory, start, end)}
     healthy = result["phases"]["healthy"]["classes"]["enterprise"]["p95"]
     result["ratios"] = {p: v["classes"]["enterprise"]["p95"] / healthy for p, v in result["phases"].items()}
+    # The slow phase's floor: no admission makes a first token come sooner than the workers add to it.
+    delay = flips.get("first_byte_delay_ms", 0.0)
+    result["delay"] = delay
+    result["over_floor"] = result["phases"]["slow"]["classes"]["enterprise"]["p95"] / (healthy + delay)
     return result
 
 
@@ -654,6 +659,7 @@ def main(argv=None):
             free_shed = [min((r["phases"][p]["shedding"] or {}).get("free", 0) for p in ("errors", "slow")) for r in runs]
             out += ["| goal | result | verdict |", "|---|---|---|",
                     f"| enterprise TTFT p95 within {DEGRADE_TOLERANCE:.0f}x its healthy value in every phase | worst phase {median_line(worst, lambda x: f'{x:.2f}x')} | {'met' if statistics.median(worst) <= DEGRADE_TOLERANCE else 'missed'} |",
+                    f"| (not a goal: the slow phase over its floor, the healthy p95 + the {median_line([r['delay'] for r in runs], ms)} the workers added before each first token) | {median_line([r['over_floor'] for r in runs], lambda x: f'{x:.2f}x')} | |",
                     f"| free shed while the fleet is degraded | free shed in {median_line(free_shed, pct)} of the samples of the phase that shed it least; shed in all: {median_line([r['shed_total']['free'] for r in runs], lambda x: f'{x:.0f}')} | {'met' if statistics.median(free_shed) > 0 else 'missed'} |", ""]
         else:
             out += [f"For comparison, not a goal: enterprise TTFT p95 in the worst phase {median_line([max(r['ratios']['errors'], r['ratios']['slow']) for r in runs], lambda x: f'{x:.2f}x')} its healthy value.", ""]

@@ -176,10 +176,12 @@ class Reports(unittest.TestCase):
         queues = [(36, sample(True)), (40, sample(False)), (50, sample(True)), (55, sample(False)), (70, sample(True)), (80, sample(True))]
         metrics = 'llm_gateway_admissions_total{class="free",outcome="shed"} 42\nllm_gateway_admissions_total{class="free",outcome="granted"} 7\n'
         write_experiment(self.root, "degradation", rows, [("deg-enterprise", "enterprise", 1), ("deg-premium", "premium", 1), ("deg-free", "free", 1)],
-                         [("enterprise", 0), ("premium", 1), ("free", 2)], queues=queues, faults=[("errors", 30), ("slow", 60)], metrics=metrics)
+                         [("enterprise", 0), ("premium", 1), ("free", 2)], queues=queues, faults=[("errors", 30), ("slow first_byte_delay_ms=50", 60)], metrics=metrics)
         md = self.summary("degradation")
         self.assertEqual(["worst phase 3.00x", "missed"], goal(md, "enterprise TTFT p95 within 2x")[1:])
         self.assertEqual(["free shed in 50.0% of the samples of the phase that shed it least; shed in all: 42", "met"], goal(md, "free shed while")[1:])
+        # The slow phase over its floor: 300 / (100 + 50) = 2.00x.
+        self.assertEqual(["2.00x", ""], goal(md, "(not a goal: the slow phase over its floor, the healthy p95 + the 50 ms")[1:])
         slow = [r for r in rows_of(md, "1 | slow")]
         self.assertEqual("300 ms / 300 ms (1 of 1)", slow[0][3])
 
