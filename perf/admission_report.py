@@ -668,10 +668,9 @@ def main(argv=None):
     if "preemption" in experiments or "preemption-off" in experiments:
         out += ["## Preemption before the first byte: enterprise on a fleet full of free requests in prefill (priority)", ""]
         reasons = {n: absent(args.dirs, n) for n in ("preemption", "preemption-off") if n in experiments}
-        if any(reasons.values()):
-            out += [f"Feature absent ({n}): the binary rejects the config ({why})." for n, why in reasons.items() if why] + [""]
-        else:
-            table = {n: [preemption(os.path.join(d, n)) for d in args.dirs] for n in reasons}
+        out += [f"Feature absent ({n}): the binary rejects the config ({why})." for n, why in reasons.items() if why] + [""]
+        table = {n: [preemption(os.path.join(d, n)) for d in args.dirs] for n, why in reasons.items() if not why}
+        if table:
             out += ["| run | experiment | enterprise TTFT p50 / p90 (served) | enterprise errors | free served of sent (503, other errors) | preemptions |", "|---|---|---|---|---|---|"]
             for i in range(len(args.dirs)):
                 for n, runs in table.items():
