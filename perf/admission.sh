@@ -18,21 +18,40 @@
 #   isolation-priority  the same traffic under the priority policy (no reserved slots), to compare.
 #   shapes              perf/profiles/admission-shapes.toml: fairshare, two tenants of equal weight,
 #                       one with ~200-character prompts and max_tokens 16 (200/s), the other with
-#                       ~1,500-token prompts and max_tokens 128 (10/s), each ~1.5x its fair share.
-#                       Goal (issue 14): served weighted tokens short:long within 0.90-1.11 in every
-#                       30 s window after the first 10 s, and the fair-share counters in the same ratio.
+#                       6,000-character (~1,500-token) prompts and max_tokens 128 (10/s), each ~1.5x its
+#                       fair share. Goal (issues 14, 20): served weighted tokens short:long within
+#                       0.90-1.11 in every 30 s window after the first 10 s, and the counters in the same ratio.
+#   three-shapes        perf/profiles/admission-three-shapes.toml: fairshare, weights 70/20/10, the three
+#                       tenants sending long, medium and short requests, backlogged. Goal (issue 20):
+#                       each within ±5% of its share in every 30 s window after the first 10 s.
+#   late-arrival        perf/profiles/admission-late-arrival.toml: fairshare, two equal tenants
+#                       backlogged, a third joins at 60 s. Goals (issue 20): within 10 s it gets its
+#                       third (±5%), and no 1 s or 2 s window after it joined gives it more than +5%.
+#   degradation         perf/profiles/admission-degradation.toml on 4 workers: priority classes
+#                       enterprise (max_error_rate 1%, ttft_tolerance 2x), premium (5%, 5x), free (20%, 10x);
+#                       healthy 0-30 s, sim-0 fails 50% 30-60 s, every worker 5x slower 60-90 s (decode, and
+#                       its first token: 4x the workers' mean TTFT so far added before it).
+#                       Goal (issue 20): enterprise TTFT p95 within 2x its healthy value in every phase
+#                       while free is shed.
+#   degradation-off     the same without the classes' tolerances (no protection), to compare.
+#   preemption          perf/profiles/admission-preemption.toml on 4 one-slot workers full of free
+#                       requests in 2 s prefills; free is `preemptible = true`. Goal (issue 20): enterprise
+#                       TTFT p90 <= 0.5x that of preemption-off.
+#   preemption-off      the same without preemptible, to compare.
+# An experiment whose config the binary rejects (a feature not in it yet) is skipped and reported as
+# "feature absent", with the binary's error.
 # While a profile runs, the gateway's /api/queues is sampled every 0.5 s (queues.jsonl), and the
 # runner writes one line per request (requests.csv). perf/admission_report.py then writes the
 # figures and the goals (summary.md).
 #
-#   perf/admission.sh                           all four experiments, ~8.5 min
+#   perf/admission.sh                           every experiment, ~20 min
 #   perf/admission.sh fairness                  one experiment
 #   perf/admission.sh --duration-scale 0.2 isolation
 #
 # Options:
 #   --duration-scale F   multiply every profile duration (passed to aotproxy-load)
 #   --rate-scale F       multiply every rate (passed to aotproxy-load)
-#   --base-port N        workers on N and N+1, gateway N+8, admin N+9 (default 18301, or
+#   --base-port N        workers on N..N+3, gateway N+8, admin N+9 (default 18301, or
 #                        ADMISSION_BASE_PORT); checked free first
 #   --out DIR            reports (default perf/reports/admission-YYYYmmdd-HHMMSS)
 # Environment:
@@ -47,10 +66,10 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 
 cmdline="perf/admission.sh $*"
-all_experiments=(fairness isolation isolation-priority shapes)
+all_experiments=(fairness isolation isolation-priority shapes three-shapes late-arrival degradation degradation-off preemption preemption-off)
 
 usage() {
-  sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,62p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
@@ -78,6 +97,13 @@ while [[ $# -gt 0 ]]; do
 done
 ((${#experiments[@]} > 0)) || experiments=("${all_experiments[@]}")
 
+# The report's arithmetic first: a wrong share or verdict would make every goal below a lie.
+python3 -m unittest discover -s "$here" -p 'admission_report_test.py' >/dev/null 2>&1 || {
+  python3 -m unittest discover -s "$here" -p 'admission_report_test.py' >&2 || true
+  echo "admission.sh: perf/admission_report_test.py fails: the goals could not be trusted" >&2
+  exit 1
+}
+
 FLEET_TAG="admission.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$here/lib/fleet.sh"
@@ -86,26 +112,49 @@ fleet_one_of experiment "${all_experiments[*]}" "${experiments[@]}" || exit 1
 
 # The fleet. perf/profiles/admission-*.toml derive their rates from these numbers: change them together.
 model="meta-llama/Llama-3.1-8B-Instruct"
-max_num_seqs=16
-worker_ports=("$base_port" $((base_port + 1)))
 gateway_port=$((base_port + 8))
 admin_port=$((base_port + 9))
+
+# fleet_for EXPERIMENT: sets workers (their ports), max_num_seqs (each worker's slots, the gateway's
+# max_concurrency for it) and sim_flags (more `aotproxy simulate` flags).
+fleet_for() {
+  case "$1" in
+    degradation*)
+      workers=("$base_port" $((base_port + 1)) $((base_port + 2)) $((base_port + 3)))
+      max_num_seqs=16 sim_flags=() ;;
+    preemption*)
+      # One slot each, slow chunked prefill: a 4,000-token prompt is ~2 s of 64 ms steps before its
+      # first byte, and a cancelled one leaves the engine within a step.
+      workers=("$base_port" $((base_port + 1)) $((base_port + 2)) $((base_port + 3)))
+      max_num_seqs=1 sim_flags=(--prefill-tps 2000 --max-num-batched-tokens 128) ;;
+    *)
+      workers=("$base_port" $((base_port + 1)))
+      max_num_seqs=16 sim_flags=() ;;
+  esac
+}
+
+# profile_of EXPERIMENT: the profile it runs (a peer run without the feature uses its experiment's).
+profile_of() {
+  local name="${1%-priority}"
+  printf 'perf/profiles/admission-%s.toml\n' "${name%-off}"
+}
 
 out="${out:-perf/reports/admission-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-sampler_pid=""
+sampler_pid="" faults_pid=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
   [[ -z "$sampler_pid" ]] || kill "$sampler_pid" 2>/dev/null || true
+  [[ -z "$faults_pid" ]] || kill "$faults_pid" 2>/dev/null || true
   fleet_stop_all
   echo "admission.sh: reports and logs in $out" >&2
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM
 
-fleet_check_ports "${worker_ports[@]}" "$gateway_port" "$admin_port" || exit 3
+fleet_check_ports "$base_port" $((base_port + 1)) $((base_port + 2)) $((base_port + 3)) "$gateway_port" "$admin_port" || exit 3
 fleet_build_runner "$out" || exit 1
 
 # tenant NAME CLASS WEIGHT: a [[tenants]] entry with the key the profiles send for it, "sk-NAME".
@@ -160,10 +209,57 @@ TOML
       tenant iso-batch batch 1
       ;;
     shapes)
-      cat <<'TOML'
+      shared_class fairshare
+      tenant shape-short shared 1
+      tenant shape-long shared 1
+      ;;
+    three-shapes)
+      shared_class fairshare
+      tenant three-long shared 70
+      tenant three-medium shared 20
+      tenant three-short shared 10
+      ;;
+    late-arrival)
+      shared_class fairshare
+      tenant late-early-a shared 1
+      tenant late-early-b shared 1
+      tenant late-late shared 1
+      ;;
+    degradation | degradation-off)
+      # protection_window 10 s: each 30 s phase is judged on what happened in it. Tolerances: the issue's.
+      printf '\n[scheduler]\npolicy = "priority"\n'
+      [[ "$1" == degradation-off ]] || printf 'protection_window = "10s"\n'
+      local protect=("" "" "")
+      [[ "$1" == degradation-off ]] || protect=($'max_error_rate = 0.01\nttft_tolerance = 2.0' $'max_error_rate = 0.05\nttft_tolerance = 5.0' $'max_error_rate = 0.20\nttft_tolerance = 10.0')
+      class_block enterprise 0 10s "${protect[0]}"
+      class_block premium 1 4s "${protect[1]}"
+      class_block free 2 4s "${protect[2]}"
+      tenant deg-enterprise enterprise 1
+      tenant deg-premium premium 1
+      tenant deg-free free 1
+      ;;
+    preemption | preemption-off)
+      printf '\n[scheduler]\npolicy = "priority"\n'
+      class_block enterprise 0 30s ""
+      # The fleet stays full of free requests: the overload waits, then 503.
+      class_block free 2 10s "$([[ "$1" == preemption-off ]] || echo "preemptible = true")"
+      tenant pre-enterprise enterprise 1
+      tenant pre-free free 1
+      ;;
+  esac
+}
+
+# class_block NAME PRIORITY MAX_QUEUE_WAIT EXTRA_LINES: a [[classes]] entry.
+class_block() {
+  printf '\n[[classes]]\nname = "%s"\npriority = %s\nmax_queue_wait = "%s"\n%s\n' "$1" "$2" "$3" "$4"
+}
+
+# shared_class POLICY: a [scheduler] with POLICY and the weights the report uses, and one class "shared".
+shared_class() {
+  cat <<TOML
 
 [scheduler]
-policy = "fairshare"
+policy = "$1"
 input_weight = 1.0                   # perf/admission_report.py weighs the usage the same
 output_weight = 2.0
 
@@ -173,22 +269,46 @@ priority = 0
 weight = 1
 max_queue_wait = "4s"
 TOML
-      tenant shape-short shared 1
-      tenant shape-long shared 1
-      ;;
-  esac
 }
 
+# write_config EXPERIMENT FILE: fails (its reason in FILE.check) when the binary rejects the config.
 write_config() {
   local experiment="$1" file="$2"
   {
     echo "# Written by perf/admission.sh for experiment $experiment."
     fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
     admission_config "$experiment"
-    fleet_workers_toml "$model" "$max_num_seqs" "${worker_ports[@]}" # max_concurrency = --max-num-seqs
+    fleet_workers_toml "$model" "$max_num_seqs" "${workers[@]}" # max_concurrency = --max-num-seqs
   } >"$file"
-  fleet_check_config "$binary" "$file"
+  "$binary" check-config "$file" >"$file.check" 2>&1
 }
+
+# degrade EXPERIMENT_DIR: the degradation experiment's faults, at 30 s and 60 s of the profile (scaled),
+# counted from now (the runner's start; its schedule starts a second or two later). Each flip's epoch
+# goes to faults.log, from which perf/admission_report.py takes the phases.
+degrade() {
+  local dir="$1" port
+  after 31
+  sim_faults "${workers[0]}" '{"http500_rate": 0.5}'
+  echo "$(date +%s.%N) errors" >>"$dir/faults.log"
+  after 30
+  # 5x slower: decode (40 ms more per token on ~10-13 ms steps) and the first token (4x the mean the
+  # workers measured so far added before it), so both the fleet's capacity and its TTFT move.
+  local delay
+  delay="$(for port in "${workers[@]}"; do curl -sf --max-time 2 "http://127.0.0.1:$port/metrics"; done |
+    awk '/^vllm:time_to_first_token_seconds_sum/ { s += $NF } /^vllm:time_to_first_token_seconds_count/ { n += $NF }
+         END { printf "%.0f", (n > 0 ? 4000 * s / n : 80) }')"
+  for port in "${workers[@]}"; do
+    sim_faults "$port" "{\"clear\": true, \"inter_token_delay_ms\": 40, \"first_byte_delay_ms\": $delay}"
+  done
+  echo "$(date +%s.%N) slow first_byte_delay_ms=$delay" >>"$dir/faults.log"
+}
+
+# after SECONDS: sleeps SECONDS of the profile (scaled by --duration-scale).
+after() { sleep "$(awk -v t="$1" -v s="$duration_scale" 'BEGIN { print t * s }')"; }
+
+# sim_faults PORT JSON: POST /sim/faults to the worker on PORT.
+sim_faults() { curl -sf --max-time 2 -X POST -H 'content-type: application/json' -d "$2" "http://127.0.0.1:$1/sim/faults" >/dev/null; }
 
 # Every 0.5 s: "EPOCH_SECONDS {json of /api/queues}", until killed.
 sample_queues() {
@@ -203,21 +323,37 @@ sample_queues() {
 
 run_one() {
   local experiment="$1" dir="$out/$1" profile
-  profile="perf/profiles/admission-${experiment%-priority}.toml"
+  profile="$(profile_of "$experiment")"
   mkdir -p "$dir"
-  write_config "$experiment" "$dir/gateway.toml" || return 1
-  fleet_start_workers "$binary" "$dir" "${worker_ports[*]}" --model "$model" --max-num-seqs "$max_num_seqs" || return 3
+  fleet_for "$experiment"
+  if ! write_config "$experiment" "$dir/gateway.toml"; then
+    case "$experiment" in
+      degradation* | preemption*)
+        # Its feature is another branch's (issue 20): the report says "feature absent" and why.
+        cp "$dir/gateway.toml.check" "$dir/absent.txt"
+        echo "admission.sh: $experiment skipped, the binary rejects its config:" >&2
+        cat "$dir/absent.txt" >&2
+        return 0 ;;
+      *)
+        cat "$dir/gateway.toml.check" >&2
+        return 1 ;;
+    esac
+  fi
+  fleet_start_workers "$binary" "$dir" "${workers[*]}" --model "$model" --max-num-seqs "$max_num_seqs" "${sim_flags[@]}" || return 3
   fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/gateway.log" || return 3
 
   sample_queues "$dir/queues.jsonl" &
   sampler_pid=$!
+  [[ "$experiment" != degradation* ]] || { degrade "$dir" & faults_pid=$!; }
   local status=0
   dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" \
     --target "http://127.0.0.1:$gateway_port" --out "$dir" --requests "$dir/requests.csv" "${runner_args[@]}" \
     >"$dir/runner.txt" 2>&1 || status=$?
-  kill "$sampler_pid" 2>/dev/null || true
-  wait "$sampler_pid" 2>/dev/null || true
-  sampler_pid=""
+  local pid
+  for pid in "$sampler_pid" "$faults_pid"; do
+    [[ -z "$pid" ]] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  done
+  sampler_pid="" faults_pid=""
   curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" >"$dir/gateway-metrics.txt" 2>/dev/null || true
 
   fleet_stop_all # the run's gateway, then its workers

@@ -20,7 +20,6 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // An attempt of the request on a worker ended: the pool's protection counts it.
     public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(outcome, firstToken);
 
-
     // streamedChunks: the content chunks StreamedCharge already charged the local counters.
     public void Release(Usage? usage, long streamedChunks = 0) =>
         model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt, streamedChunks);
