@@ -141,7 +141,6 @@ internal sealed class ModelAdmission
         }
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
-        var classAccount = _classes.GetOrAdd(classModel.Name, static name => new FairShareAccount(name));
         var charge = new GrantCharge(request.PromptTokens, scheduler.InputWeight, scheduler.OutputWeight, request.Tenant.Weight, classModel.Weight, Lookahead: scheduler.Lookahead * Math.Max(request.MaxTokens, 0));
         var policy = _policy;
         var level = policy.Level(classModel, request.Priority, scheduler);
