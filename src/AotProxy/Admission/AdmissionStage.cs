@@ -37,6 +37,8 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         {
             request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
             request.RetryAfterSeconds = admission.RetryAfterSeconds;
+            request.QueuePosition = admission.QueuePosition;
+            request.GrantRate = admission.GrantRate;
             return false;
         }
 

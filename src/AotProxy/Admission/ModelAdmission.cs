@@ -116,7 +116,7 @@ internal sealed class ModelAdmission
         var scheduler = _scheduler;
         if (Slots.Capacity == 0)
         {
-            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, _snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1));
+            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, _snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1, GrantRate()));
         }
 
         var classModel = request.Class;
@@ -124,7 +124,7 @@ internal sealed class ModelAdmission
         {
             // Until enough requests finish to bring utilization under the guard.
             var over = Slots.Used - (int)(classModel.MaxUtilization * Slots.Capacity) + 1;
-            return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel)));
+            return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel), GrantRate()));
         }
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
@@ -161,11 +161,11 @@ internal sealed class ModelAdmission
         charge = charge.At(tenant, classAccount);
         var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge);
         var enqueuedAt = waiter.EnqueuedAt;
-        if (!queue.Ring.TryEnqueue(waiter))
+        if (!queue.Ring.TryEnqueue(waiter, out var ticket))
         {
             OnQueued(queue, -1);
             waiter.Abandon();
-            return AdmissionResult.Refused(AdmissionDecision.QueueFull, RetryAfter(Waiting + 1, classModel));
+            return AdmissionResult.Refused(AdmissionDecision.QueueFull, RetryAfter(Waiting + 1, classModel), GrantRate());
         }
 
         Dispatch();
@@ -177,9 +177,43 @@ internal sealed class ModelAdmission
             return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited, workerSlot);
         }
 
+        // Before the dispatch that takes the tombstone off: the place it had when the wait ended.
+        var position = PositionOf(queue, ticket);
         Dispatch(); // takes the tombstone off the queue if it is at the head
         var decision = outcome == AdmissionOutcome.TimedOut ? AdmissionDecision.TimedOut : AdmissionDecision.Cancelled;
-        return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), waited);
+        return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), GrantRate(), position, waited);
+    }
+
+    // Grants per second over the last 10 s (straight on or from a queue): what Retry-After and a
+    // queued request's ETA are computed from.
+    public double GrantRate() => Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+
+    // Where the waiter with `ticket` in `queue` stands in the order grants would go (1: next).
+    // Every waiter of a level granted first (a lower index) is ahead of it; at its own level, the
+    // waiters ahead of it in its tenant's queue, and as many again from each other tenant's queue
+    // (at most what that queue holds), since fair share takes turns between backlogged tenants.
+    // With unequal weights or request shapes the turns are unequal: an estimate then. Tombstones
+    // not yet skipped count too. Reads only counters: no lock, no allocation.
+    public int PositionOf(TenantQueue queue, long ticket)
+    {
+        var ahead = Math.Max(0, ticket - queue.Ring.Head);
+        var position = 0L;
+        foreach (var level in BusyLevels())
+        {
+            if (level.Index < queue.Level)
+            {
+                position += level.Waiting;
+            }
+            else if (level.Index == queue.Level)
+            {
+                foreach (var other in level.Queues)
+                {
+                    position += ReferenceEquals(other, queue) ? ahead + 1 : Math.Min(other.Ring.Count, ahead + 1);
+                }
+            }
+        }
+
+        return (int)Math.Clamp(position, 1, int.MaxValue);
     }
 
     public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt)
@@ -495,7 +529,7 @@ internal sealed class ModelAdmission
     // no grant in 10 s, the class's whole queue wait (nothing suggests sooner).
     private int RetryAfter(int ahead, ClassModel classModel)
     {
-        var rate = Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+        var rate = GrantRate();
         var seconds = rate > 0 ? Math.Ceiling(ahead / rate) : Math.Ceiling(classModel.MaxQueueWait.TotalSeconds);
         return (int)Math.Clamp(seconds, 1, 300);
     }

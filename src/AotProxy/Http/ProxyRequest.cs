@@ -61,6 +61,8 @@ internal sealed class ProxyRequest
     public int Priority;
     public AdmissionDecision Decision;
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
+    public int QueuePosition;       // admission's refusal: the place it had (0: never queued)
+    public double GrantRate;        // and the model's grants/s it was computed from
     public bool Admitted;
     public AdmissionLease Lease;
     public WorkerSlot Slot;
@@ -152,6 +154,8 @@ internal sealed class ProxyRequest
         Priority = 0;
         Decision = default;
         RetryAfterSeconds = 0;
+        QueuePosition = 0;
+        GrantRate = 0;
         Admitted = false;
         Lease = default;
         Slot = default;
