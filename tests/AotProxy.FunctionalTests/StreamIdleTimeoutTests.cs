@@ -45,7 +45,7 @@ public class StreamIdleTimeoutTests
     {
         await using var gateway = await BinaryGateway.StartAsync(1, forwardingToml: Window, configure: o => o.Faults.InterTokenDelay = TimeSpan.FromSeconds(30));
 
-        var result = await NodeChatAsync(gateway, maxTokens: 4);
+        var result = await NodeChat.StreamAsync(gateway, maxTokens: 4);
 
         Assert.False(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.True(result.GetProperty("apiError").GetBoolean(), result.ToString()); // openai-node's APIError, not a network error
@@ -81,22 +81,10 @@ public class StreamIdleTimeoutTests
                 """,
             configure: o => o.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(1500));
 
-        var result = await NodeChatAsync(gateway, maxTokens: 3);
+        var result = await NodeChat.StreamAsync(gateway, maxTokens: 3);
 
         Assert.True(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.NotEqual("", result.GetProperty("text").GetString());
-    }
-
-    // tests/AotProxy.FunctionalTests/Node/stream-chat.mjs with the openai package (tests/run.sh
-    // installs it with npm ci): its one JSON line.
-    private static async Task<JsonElement> NodeChatAsync(BinaryGateway gateway, int maxTokens)
-    {
-        var folder = Path.Combine(Fixtures.RepoRoot, "tests", "AotProxy.FunctionalTests", "Node");
-        Assert.True(Directory.Exists(Path.Combine(folder, "node_modules", "openai")), "the openai npm package is missing: run tests/run.sh (npm ci in " + folder + ")");
-        var run = await ToolRun.RunAsync("node", [Path.Combine(folder, "stream-chat.mjs"), new Uri(gateway.Process.DataUri!, "v1").ToString(), TestGateway.Key, TestGateway.Model, maxTokens.ToString(System.Globalization.CultureInfo.InvariantCulture)], workingDirectory: folder);
-        Assert.True(run.ExitCode == 0, run.Errors);
-        using var json = JsonDocument.Parse(run.Output.Trim().Split('\n')[^1]);
-        return json.RootElement.Clone();
     }
 
     private static JsonElement Tenant(string tenants)

@@ -3,11 +3,13 @@ using AotProxy.Configuration;
 namespace AotProxy.Admission;
 
 // What admission needs to know about one request: who (tenant, class, priority after any
-// trusted override) and its prompt-size estimate (the cost charged at admission). The pool's
+// trusted override), its prompt-size estimate (the cost charged at admission), and where a queued
+// stream reports its progress (x-gateway-queue-updates; null: it did not ask). The pool's
 // capacity, workers and scheduler settings are the model's own, which AdmissionController keeps
 // as the last applied config and the workers' state make them.
 internal readonly record struct AdmissionRequest(
     TenantModel Tenant,
     ClassModel Class,
     int Priority,
-    long PromptTokens);
+    long PromptTokens,
+    QueueUpdates? Updates = null);

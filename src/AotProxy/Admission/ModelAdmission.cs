@@ -143,12 +143,12 @@ internal sealed class ModelAdmission
             Slots.Release(slotBucket); // no worker has room now (or the fleet's fairer tenant gets it): wait
         }
 
-        return QueueAsync(level, tenant, classAccount, classModel, charge, cancellationToken);
+        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
-        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, CancellationToken cancellationToken)
+        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, CancellationToken cancellationToken)
     {
         var queueLevel = Level(level);
         var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
@@ -170,7 +170,10 @@ internal sealed class ModelAdmission
 
         Dispatch();
         // The await gives the request's share of the waiter back: only the result is read after it.
-        var (outcome, slotBucket, workerSlot) = await waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken).ConfigureAwait(false);
+        var wait = waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken);
+        var (outcome, slotBucket, workerSlot) = updates is null
+            ? await wait.ConfigureAwait(false)
+            : await WaitReportingAsync(wait, queue, ticket, classModel, enqueuedAt, updates).ConfigureAwait(false);
         var waited = _time.GetElapsedTime(enqueuedAt);
         if (outcome == AdmissionOutcome.Granted)
         {
@@ -182,6 +185,48 @@ internal sealed class ModelAdmission
         Dispatch(); // takes the tombstone off the queue if it is at the head
         var decision = outcome == AdmissionOutcome.TimedOut ? AdmissionDecision.TimedOut : AdmissionDecision.Cancelled;
         return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), GrantRate(), position, waited);
+    }
+
+    // The wait of a stream that asked for queue updates: its position and ETA at once (which sends
+    // the response's head), whenever the position changes (looked at every QueueUpdates.Poll) and
+    // at least every QueueUpdates.Interval, until the wait ends. Only this request's own flow
+    // writes, so no write can race with what it does once admitted. Allocates (a Task per poll):
+    // only requests that asked take this path.
+    private async ValueTask<WaitResult> WaitReportingAsync(
+        ValueTask<WaitResult> wait, TenantQueue queue, long ticket, ClassModel classModel, long enqueuedAt, QueueUpdates updates)
+    {
+        var pending = wait.AsTask();
+        var reported = 0;
+        var reportedAt = 0L;
+        while (!pending.IsCompleted)
+        {
+            var position = PositionOf(queue, ticket);
+            var now = _time.GetTimestamp();
+            if (position != reported || _time.GetElapsedTime(reportedAt, now) >= QueueUpdates.Interval)
+            {
+                await updates.WriteAsync(position, EtaMs(position, classModel, enqueuedAt, now)).ConfigureAwait(false);
+                reported = position;
+                reportedAt = now;
+            }
+
+            await Task.WhenAny(pending, Task.Delay(QueueUpdates.Poll, _time)).ConfigureAwait(false);
+        }
+
+        return await pending.ConfigureAwait(false);
+    }
+
+    // At the recent grant rate, the time until `position` requests have been granted; with no
+    // grant in 10 s, what is left of the class's max_queue_wait (nothing suggests sooner).
+    private long EtaMs(int position, ClassModel classModel, long enqueuedAt, long now)
+    {
+        var rate = GrantRate();
+        if (rate > 0)
+        {
+            return (long)Math.Ceiling(position * 1000 / rate);
+        }
+
+        var left = classModel.MaxQueueWait - _time.GetElapsedTime(enqueuedAt, now);
+        return left > TimeSpan.Zero ? (long)Math.Ceiling(left.TotalMilliseconds) : 0;
     }
 
     // Grants per second over the last 10 s (straight on or from a queue): what Retry-After and a

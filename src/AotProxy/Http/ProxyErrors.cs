@@ -97,8 +97,12 @@ internal static class ProxyErrors
         var classModel = request.Class!;
         var invariant = CultureInfo.InvariantCulture;
         var rate = Math.Round(request.GrantRate, 2);
-        context.Response.Headers[QueuePositionHeader] = request.QueuePosition.ToString(invariant);
-        context.Response.Headers[GrantRateHeader] = rate.ToString(invariant);
+        if (!context.Response.HasStarted) // queue updates sent the head: the message says it all
+        {
+            context.Response.Headers[QueuePositionHeader] = request.QueuePosition.ToString(invariant);
+            context.Response.Headers[GrantRateHeader] = rate.ToString(invariant);
+        }
+
         var reason = request.Decision switch
         {
             AdmissionDecision.QueueFull => $"The queue for '{model}' is full",

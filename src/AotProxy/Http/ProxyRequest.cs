@@ -63,6 +63,7 @@ internal sealed class ProxyRequest
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
     public int QueuePosition;       // admission's refusal: the place it had (0: never queued)
     public double GrantRate;        // and the model's grants/s it was computed from
+    public readonly QueueUpdates QueueUpdates = new(); // used when a queued stream asked (x-gateway-queue-updates)
     public bool Admitted;
     public AdmissionLease Lease;
     public WorkerSlot Slot;
@@ -156,6 +157,7 @@ internal sealed class ProxyRequest
         RetryAfterSeconds = 0;
         QueuePosition = 0;
         GrantRate = 0;
+        QueueUpdates.Reset();
         Admitted = false;
         Lease = default;
         Slot = default;
