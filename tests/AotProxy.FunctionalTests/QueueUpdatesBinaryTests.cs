@@ -17,10 +17,11 @@ public partial class QueueUpdatesBinaryTests
     [Fact]
     public async Task AQueuedStream_HearsItsPositionFallToTheHead_ThenGetsTheWholeStream()
     {
-        // One slot: a long stream holds it, a short JSON request waits first, the opted-in stream second.
+        // One slot: a long stream holds it, a JSON request of ~1 s (20 tokens, 50 ms each) waits
+        // first, the opted-in stream second: it is at the head for that second.
         await using var gateway = await StartAsync(maxQueueWait: "30s");
         var holder = await HoldTheSlotAsync(gateway);
-        var first = gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 2)));
+        var first = gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 20)));
         await WaitForWaitingAsync(gateway, 1);
 
         using var queued = await gateway.Data.SendAsync(Opted(TestGateway.Chat(stream: true, maxTokens: 3)), HttpCompletionOption.ResponseHeadersRead);
