@@ -295,6 +295,11 @@ public class BinarySmokeTests
             using var error = JsonDocument.Parse(await full.Content.ReadAsStringAsync());
             Assert.Equal("overloaded", error.RootElement.GetProperty("error").GetProperty("code").GetString());
             Assert.Contains("queue", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+
+            // Never queued: position 0; the two streams' grants in the last 10 s: 0.2 grants/s.
+            Assert.Equal("0", full.Headers.GetValues("x-gateway-queue-position").Single());
+            Assert.Equal("0.2", full.Headers.GetValues("x-gateway-grant-rate").Single());
+            Assert.Contains("queue position 0, 0.2 grants/s", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
         }
 
         foreach (var late in queued)
@@ -302,6 +307,10 @@ public class BinarySmokeTests
             using var response = await late.WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
             Assert.Contains("max_queue_wait", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+            // Queued behind nobody but the other late one: first or second when its wait ended.
+            Assert.InRange(int.Parse(response.Headers.GetValues("x-gateway-queue-position").Single(), System.Globalization.CultureInfo.InvariantCulture), 1, 2);
+            Assert.Equal("0.2", response.Headers.GetValues("x-gateway-grant-rate").Single());
         }
 
         foreach (var stream in streams)

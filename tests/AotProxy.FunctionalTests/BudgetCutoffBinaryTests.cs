@@ -50,7 +50,7 @@ public class BudgetCutoffBinaryTests
 
         // Room for another ~60 tokens: the openai client streams them, then raises our event.
         Assert.Equal(HttpStatusCode.OK, (await AdminApi.SendAsync(gateway.Admin, HttpMethod.Patch, $"/api/tenants/{Tenant}", """{"budget_tokens":120}""")).Status);
-        var result = await NodeChat.RunAsync(gateway, maxTokens: 400, key);
+        var result = await NodeChat.StreamAsync(gateway, maxTokens: 400, key);
         Assert.False(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.True(result.GetProperty("apiError").GetBoolean(), result.ToString());
         Assert.Equal("budget_exhausted", result.GetProperty("code").GetString());

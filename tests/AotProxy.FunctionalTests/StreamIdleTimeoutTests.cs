@@ -45,7 +45,7 @@ public class StreamIdleTimeoutTests
     {
         await using var gateway = await BinaryGateway.StartAsync(1, forwardingToml: Window, configure: o => o.Faults.InterTokenDelay = TimeSpan.FromSeconds(30));
 
-        var result = await NodeChat.RunAsync(gateway, maxTokens: 4);
+        var result = await NodeChat.StreamAsync(gateway, maxTokens: 4);
 
         Assert.False(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.True(result.GetProperty("apiError").GetBoolean(), result.ToString()); // openai-node's APIError, not a network error
@@ -81,7 +81,7 @@ public class StreamIdleTimeoutTests
                 """,
             configure: o => o.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(1500));
 
-        var result = await NodeChat.RunAsync(gateway, maxTokens: 3);
+        var result = await NodeChat.StreamAsync(gateway, maxTokens: 3);
 
         Assert.True(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.NotEqual("", result.GetProperty("text").GetString());

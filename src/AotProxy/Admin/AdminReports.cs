@@ -95,23 +95,30 @@ internal sealed class AdminReports(
     public QueuesResponse Queues()
     {
         var now = time.GetTimestamp();
-        var frequency = (double)time.TimestampFrequency;
-        var models = admissions.Models.OrderBy(m => m.Model, StringComparer.Ordinal).Select(m => new ModelQueueReport(
-            m.Model,
-            m.Slots.Capacity,
-            m.Slots.Used,
-            m.Waiting,
-            m.Grants.PerSecond(now / time.TimestampFrequency),
-            m.AgingInterval(now) / frequency,
-            [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
-            Classes(m),
-            Accounts(m.Tenants)));
+        var models = admissions.Models.OrderBy(m => m.Model, StringComparer.Ordinal).Select(m => QueueReport(m, now));
         var snapshot = state.Current.Config;
         var utcNow = time.GetUtcNow();
         var windows = snapshot.TimeWindows.Select(w => w.ActiveUntil(utcNow) is { } until
             ? new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), true, until)
             : new TimeWindowReport(w.Name, w.Class, w.Schedule.Text, w.Schedule.Zone.Id, Duration.Format(w.Duration), false, null));
         return new QueuesResponse(snapshot.Scheduler.Policy, [.. models], [.. windows]);
+    }
+
+    private ModelQueueReport QueueReport(ModelAdmission m, long now)
+    {
+        var frequency = (double)time.TimestampFrequency;
+        var grantRate = m.Grants.PerSecond(now / time.TimestampFrequency);
+        return new ModelQueueReport(
+            m.Model,
+            m.Slots.Capacity,
+            m.Slots.Used,
+            m.Waiting,
+            grantRate,
+            grantRate,
+            m.AgingInterval(now) / frequency,
+            [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
+            Classes(m),
+            Accounts(m.Tenants));
     }
 
     public TenantReport[] Tenants()

@@ -37,10 +37,10 @@ internal sealed class AdmissionController
     public IEnumerable<ModelAdmission> Models => _models.Values;
 
     public ValueTask<AdmissionResult> AdmitAsync(
-        WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, long maxTokens, CancellationToken cancellationToken)
+        WorkerPool pool, TenantModel tenant, ClassModel classModel, int priority, long promptTokens, long maxTokens, CancellationToken cancellationToken, QueueUpdates? updates = null)
     {
         var model = _models.TryGetValue(pool.Model, out var known) ? known : Add(pool);
-        var pending = model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority, promptTokens, maxTokens), cancellationToken);
+        var pending = model.AdmitAsync(new AdmissionRequest(tenant, classModel, priority, promptTokens, maxTokens, updates), cancellationToken);
         if (pending.IsCompletedSuccessfully)
         {
             Record(classModel.Name, pending.Result);

@@ -8,7 +8,8 @@ namespace AotProxy.Admission;
 
 // The admit stage: the class as [[time_windows]] active now make it, the priority the request is
 // admitted with, and admission proper (AdmissionController): straight on with a free slot and
-// nobody waiting, else a place in the queue until the scheduler grants one. Fair share charges
+// nobody waiting, else a place in the queue until the scheduler grants one; a queued stream that
+// asked (x-gateway-queue-updates) hears its position meanwhile (QueueUpdates). Fair share charges
 // the reservation's prompt. A refusal is a value (ProxyRequest.Failure); Http/ProxyErrors writes the 503.
 internal sealed class AdmissionStage(AdmissionController admissions, TimeProvider time)
 {
@@ -27,8 +28,10 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Priority = priority;
 
         TraceSpan.Event(request.Trace, TraceNames.QueueStartEvent);
+        var context = request.Context;
+        var updates = QueueUpdates.Requested(context.Request, request.Inspected.Stream) ? request.QueueUpdates.For(context) : null;
         var admission = await admissions.AdmitAsync(
-            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, request.Context.RequestAborted).ConfigureAwait(false);
+            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, context.RequestAborted, updates).ConfigureAwait(false);
         request.Decision = admission.Decision;
         request.Outcome = LedgerOutcome.Of(admission.Decision);
         request.QueueWait = admission.Waited;
@@ -38,6 +41,8 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
             request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
             request.RetryAfterSeconds = admission.RetryAfterSeconds;
             request.Shed = admission.Shed;
+            request.QueuePosition = admission.QueuePosition;
+            request.GrantRate = admission.GrantRate;
             return false;
         }
 

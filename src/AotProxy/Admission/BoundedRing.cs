@@ -50,8 +50,13 @@ internal sealed class BoundedRing<T>
         }
     }
 
-    public bool TryEnqueue(T item)
+    public bool TryEnqueue(T item) => TryEnqueue(item, out _);
+
+    // position: the item's ticket (items dequeued before it = position - Head), for a waiter's
+    // place in its queue (ModelAdmission.PositionOf).
+    public bool TryEnqueue(T item, out long position)
     {
+        position = 0;
         var slots = _slots;
         var spinner = default(SpinWait);
         while (true)
@@ -66,6 +71,7 @@ internal sealed class BoundedRing<T>
                 {
                     slot.Item = item;
                     Volatile.Write(ref slot.Sequence, tail + 1);
+                    position = tail;
                     return true;
                 }
             }
@@ -80,6 +86,9 @@ internal sealed class BoundedRing<T>
             spinner.SpinOnce(sleep1Threshold: -1);
         }
     }
+
+    // The next position to dequeue: every item with a lower position has been taken.
+    public long Head => Volatile.Read(ref _headAndTail.Head);
 
     public bool TryDequeue([MaybeNullWhen(false)] out T item)
     {

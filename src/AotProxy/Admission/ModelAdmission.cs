@@ -121,7 +121,7 @@ internal sealed class ModelAdmission
         var scheduler = _scheduler;
         if (Slots.Capacity == 0)
         {
-            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, _snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1));
+            return new(AdmissionResult.Refused(AdmissionDecision.NoCapacity, _snapshot is { } snapshot ? ActiveHealth.ReturnSeconds(snapshot.Health) : 1, GrantRate()));
         }
 
         var classModel = request.Class;
@@ -129,7 +129,7 @@ internal sealed class ModelAdmission
         if (Protection.Sheds(classModel.Name, out var retryAfter, out var reason))
         {
             // Before the utilization guard: a degraded fleet is no place for this class now, however idle.
-            return new(AdmissionResult.Refused(AdmissionDecision.Shed, retryAfter, shed: reason));
+            return new(AdmissionResult.Refused(AdmissionDecision.Shed, retryAfter, GrantRate(), shed: reason));
         }
 
         var limit = scheduler.UtilizationLimit(classModel, request.Priority);
@@ -137,7 +137,7 @@ internal sealed class ModelAdmission
         {
             // Until enough requests finish to bring utilization under the guard.
             var over = Slots.Used - (int)(limit * Slots.Capacity) + 1;
-            return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel)));
+            return new(AdmissionResult.Refused(AdmissionDecision.CapacityGuard, RetryAfter(over, classModel), GrantRate()));
         }
 
         var tenant = _tenants.GetOrAdd(request.Tenant.Name, static name => new FairShareAccount(name));
@@ -155,12 +155,12 @@ internal sealed class ModelAdmission
             Slots.Release(slotBucket); // no worker has room now (or the fleet's fairer tenant gets it): wait
         }
 
-        return QueueAsync(level, tenant, classAccount, classModel, charge, cancellationToken);
+        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
-        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, CancellationToken cancellationToken)
+        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, CancellationToken cancellationToken)
     {
         var queueLevel = Level(level);
         var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
@@ -173,25 +173,104 @@ internal sealed class ModelAdmission
         charge = charge.At(tenant, classAccount);
         var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge);
         var enqueuedAt = waiter.EnqueuedAt;
-        if (!queue.Ring.TryEnqueue(waiter))
+        if (!queue.Ring.TryEnqueue(waiter, out var ticket))
         {
             OnQueued(queue, -1);
             waiter.Abandon();
-            return AdmissionResult.Refused(AdmissionDecision.QueueFull, RetryAfter(Waiting + 1, classModel));
+            return AdmissionResult.Refused(AdmissionDecision.QueueFull, RetryAfter(Waiting + 1, classModel), GrantRate());
         }
 
         Dispatch();
         // The await gives the request's share of the waiter back: only the result is read after it.
-        var (outcome, slotBucket, workerSlot) = await waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken).ConfigureAwait(false);
+        var wait = waiter.WaitAsync(classModel.MaxQueueWait, cancellationToken);
+        var (outcome, slotBucket, workerSlot) = updates is null
+            ? await wait.ConfigureAwait(false)
+            : await WaitReportingAsync(wait, queue, ticket, classModel, enqueuedAt, updates).ConfigureAwait(false);
         var waited = _time.GetElapsedTime(enqueuedAt);
         if (outcome == AdmissionOutcome.Granted)
         {
             return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited, workerSlot);
         }
 
+        // Before the dispatch that takes the tombstone off: the place it had when the wait ended.
+        var position = PositionOf(queue, ticket);
         Dispatch(); // takes the tombstone off the queue if it is at the head
         var decision = outcome == AdmissionOutcome.TimedOut ? AdmissionDecision.TimedOut : AdmissionDecision.Cancelled;
-        return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), waited);
+        return AdmissionResult.Refused(decision, RetryAfter(Waiting + 1, classModel), GrantRate(), position, waited);
+    }
+
+    // The wait of a stream that asked for queue updates: its position and ETA at once (which sends
+    // the response's head), whenever the position changes (looked at every QueueUpdates.Poll) and
+    // at least every QueueUpdates.Interval, until the wait ends. Only this request's own flow
+    // writes, so no write can race with what it does once admitted. Allocates (a Task per poll):
+    // only requests that asked take this path.
+    private async ValueTask<WaitResult> WaitReportingAsync(
+        ValueTask<WaitResult> wait, TenantQueue queue, long ticket, ClassModel classModel, long enqueuedAt, QueueUpdates updates)
+    {
+        var pending = wait.AsTask();
+        var reported = 0;
+        var reportedAt = 0L;
+        while (!pending.IsCompleted)
+        {
+            var position = PositionOf(queue, ticket);
+            var now = _time.GetTimestamp();
+            if (position != reported || _time.GetElapsedTime(reportedAt, now) >= QueueUpdates.Interval)
+            {
+                await updates.WriteAsync(position, EtaMs(position, classModel, enqueuedAt, now)).ConfigureAwait(false);
+                reported = position;
+                reportedAt = now;
+            }
+
+            await Task.WhenAny(pending, Task.Delay(QueueUpdates.Poll, _time)).ConfigureAwait(false);
+        }
+
+        return await pending.ConfigureAwait(false);
+    }
+
+    // At the recent grant rate, the time until `position` requests have been granted; with no
+    // grant in 10 s, what is left of the class's max_queue_wait (nothing suggests sooner).
+    private long EtaMs(int position, ClassModel classModel, long enqueuedAt, long now)
+    {
+        var rate = GrantRate();
+        if (rate > 0)
+        {
+            return (long)Math.Ceiling(position * 1000 / rate);
+        }
+
+        var left = classModel.MaxQueueWait - _time.GetElapsedTime(enqueuedAt, now);
+        return left > TimeSpan.Zero ? (long)Math.Ceiling(left.TotalMilliseconds) : 0;
+    }
+
+    // Grants per second over the last 10 s (straight on or from a queue): what Retry-After and a
+    // queued request's ETA are computed from.
+    public double GrantRate() => Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+
+    // Where the waiter with `ticket` in `queue` stands in the order grants would go (1: next).
+    // Every waiter of a level granted first (a lower index) is ahead of it; at its own level, the
+    // waiters ahead of it in its tenant's queue, and as many again from each other tenant's queue
+    // (at most what that queue holds), since fair share takes turns between backlogged tenants.
+    // With unequal weights or request shapes the turns are unequal: an estimate then. Tombstones
+    // not yet skipped count too. Reads only counters: no lock, no allocation.
+    public int PositionOf(TenantQueue queue, long ticket)
+    {
+        var ahead = Math.Max(0, ticket - queue.Ring.Head);
+        var position = 0L;
+        foreach (var level in BusyLevels())
+        {
+            if (level.Index < queue.Level)
+            {
+                position += level.Waiting;
+            }
+            else if (level.Index == queue.Level)
+            {
+                foreach (var other in level.Queues)
+                {
+                    position += ReferenceEquals(other, queue) ? ahead + 1 : Math.Min(other.Ring.Count, ahead + 1);
+                }
+            }
+        }
+
+        return (int)Math.Clamp(position, 1, int.MaxValue);
     }
 
     public void Release(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, Usage? usage, long grantedAt, long streamedChunks = 0)
@@ -511,7 +590,7 @@ internal sealed class ModelAdmission
     // no grant in 10 s, the class's whole queue wait (nothing suggests sooner).
     private int RetryAfter(int ahead, ClassModel classModel)
     {
-        var rate = Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+        var rate = GrantRate();
         var seconds = rate > 0 ? Math.Ceiling(ahead / rate) : Math.Ceiling(classModel.MaxQueueWait.TotalSeconds);
         return (int)Math.Clamp(seconds, 1, 300);
     }

@@ -64,6 +64,9 @@ internal sealed class Forwarder(TimeProvider time)
         StreamBudget budget = default) // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
     {
         var clientAborted = context.RequestAborted;
+        // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
+        // waited: the worker's head is not applied, and only its event stream can follow them.
+        var headSent = context.Response.HasStarted;
         var pool = worker.Connections;
         var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, span, out var length);
         UpstreamConnection? connection = null;
@@ -149,12 +152,21 @@ internal sealed class Forwarder(TimeProvider time)
                 return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, null, ResponseStarted: false, RetryAfter: retryAfter);
             }
 
+            var client = context.Response.BodyWriter;
+            if (headSent && !(head.IsEventStream && head.StatusCode is >= 200 and < 300))
+            {
+                // Nothing of it is relayed: after the queue's comments a status line cannot follow,
+                // so the client gets the terminal error event (accounted as nothing served).
+                OpenAiError.WriteStreamError(client, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
+                await client.FlushAsync(clientAborted).ConfigureAwait(false);
+                return new ForwardResult(ForwarderError.None, head.StatusCode, null, null, ResponseStarted: true);
+            }
+
             var strip = stripUsage && head.IsEventStream;
-            var applied = ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
+            var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
             relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, budget);
-            var client = context.Response.BodyWriter;
             TimeSpan? firstByte = null;
             long charged = 0; // the relay's content chunks given to `streamed` so far
             var error = ForwarderError.None;
@@ -225,13 +237,18 @@ internal sealed class Forwarder(TimeProvider time)
 
             if (error is ForwarderError.UpstreamTimeout or ForwarderError.UpstreamResponseBody)
             {
-                if (!context.Response.HasStarted)
+                if (firstByte is null)
                 {
                     // Nothing of the answer reached the client (bad chunking or a reset before the
                     // first byte): the worker's head is taken back, and the caller retries on
-                    // another worker or answers 502/504 with a status line. Nothing was relayed,
-                    // so nothing is accounted, as for an error status held back for a retry.
-                    ResponseHeaders.Revert(context.Response, head, applied);
+                    // another worker or answers 502/504 with a status line (an error event after
+                    // queue updates). Nothing was relayed, so nothing is accounted, as for an
+                    // error status held back for a retry.
+                    if (!headSent)
+                    {
+                        ResponseHeaders.Revert(context.Response, head, applied);
+                    }
+
                     return new ForwardResult(error, 0, null, null, ResponseStarted: false);
                 }
 

@@ -23,6 +23,14 @@ internal static class OpenAiError
         var response = context.Response;
         if (response.HasStarted)
         {
+            if (IsEventStream(response))
+            {
+                // Only queue updates start an event stream before the worker's answer
+                // (Admission/QueueUpdates): the error ends it as an event, as a client's SDK expects.
+                WriteStreamError(response.BodyWriter, type, code, message);
+                return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+            }
+
             // Too late for a status line: the client sees a cut stream, which is the truth.
             context.Abort();
             return Task.CompletedTask;
@@ -44,6 +52,9 @@ internal static class OpenAiError
         WriteBody(writer, type, code, message, param: null);
         writer.Write("\n\ndata: [DONE]\n\n"u8);
     }
+
+    private static bool IsEventStream(HttpResponse response) =>
+        response.ContentType is { } type && type.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase);
 
     private static void WriteBody(IBufferWriter<byte> writer, string type, string code, string message, string? param)
     {
@@ -142,6 +153,11 @@ internal static class OpenAiError
 
     private static Task WithRetryAfter(HttpContext context, int status, string type, string code, string message, int retryAfterSeconds)
     {
+        if (context.Response.HasStarted)
+        {
+            return WriteAsync(context, status, type, code, message); // the head went out: no header now
+        }
+
         context.Response.Headers.RetryAfter = retryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return WriteAsync(context, status, type, code, message);
     }

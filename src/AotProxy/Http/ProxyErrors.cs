@@ -1,3 +1,4 @@
+using System.Globalization;
 using AotProxy.Admission;
 using AotProxy.Forwarding;
 using AotProxy.Inspection;
@@ -11,6 +12,9 @@ namespace AotProxy.Http;
 // worker's answer went out with.
 internal static class ProxyErrors
 {
+    public const string QueuePositionHeader = "x-gateway-queue-position";
+    public const string GrantRateHeader = "x-gateway-grant-rate";
+
     public static Task WriteAsync(ProxyRequest request, TimeProvider time)
     {
         var context = request.Context;
@@ -60,7 +64,7 @@ internal static class ProxyErrors
                 request.Status = StatusCodes.Status503ServiceUnavailable;
                 return request.Shed is { } shed
                     ? OpenAiError.ClassShed(context, ShedMessage(shed, model, request.Class!.Name, request.RetryAfterSeconds), request.RetryAfterSeconds)
-                    : AdmissionRefused(context, request.Decision, request.RetryAfterSeconds, model, request.Class!, request.Snapshot.Scheduler.UtilizationLimit(request.Class!, request.Priority));
+                    : AdmissionRefused(context, request, model);
             case ProxyFailure.NoWorker:
                 request.Status = StatusCodes.Status503ServiceUnavailable;
                 return OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", 1);
@@ -87,14 +91,32 @@ internal static class ProxyErrors
         _ => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body is not valid JSON."),
     };
 
-    // limit: the class's max_utilization, or the holdback curve's lower limit for its band.
-    private static Task AdmissionRefused(HttpContext context, AdmissionDecision decision, int retryAfter, string model, Configuration.ClassModel classModel, double limit) => decision switch
+    // Every admission 503 says where the request stood and the grant rate Retry-After (and a
+    // queued stream's ETA) came from: headers for clients, and the same in the message.
+    private static Task AdmissionRefused(HttpContext context, ProxyRequest request, string model)
     {
-        AdmissionDecision.QueueFull => OpenAiError.Overloaded(context, $"The queue for '{model}' is full; retry after {retryAfter} s.", retryAfter),
-        AdmissionDecision.TimedOut => OpenAiError.Overloaded(context, $"No capacity for '{model}' came free within {classModel.MaxQueueWait.TotalSeconds:0.###} s (class '{classModel.Name}' max_queue_wait); retry after {retryAfter} s.", retryAfter),
-        AdmissionDecision.CapacityGuard => OpenAiError.Overloaded(context, $"Class '{classModel.Name}' may use up to {limit:P0} of the workers for '{model}' (max_utilization, scheduler.holdback), and that much is in use; retry after {retryAfter} s.", retryAfter),
-        _ => OpenAiError.Overloaded(context, $"No worker can take requests for '{model}' right now.", retryAfter),
-    };
+        var retryAfter = request.RetryAfterSeconds;
+        var classModel = request.Class!;
+        var invariant = CultureInfo.InvariantCulture;
+        var rate = Math.Round(request.GrantRate, 2);
+        if (!context.Response.HasStarted) // queue updates sent the head: the message says it all
+        {
+            context.Response.Headers[QueuePositionHeader] = request.QueuePosition.ToString(invariant);
+            context.Response.Headers[GrantRateHeader] = rate.ToString(invariant);
+        }
+
+        var reason = request.Decision switch
+        {
+            AdmissionDecision.QueueFull => $"The queue for '{model}' is full",
+            AdmissionDecision.TimedOut => $"No capacity for '{model}' came free within {classModel.MaxQueueWait.TotalSeconds.ToString("0.###", invariant)} s (class '{classModel.Name}' max_queue_wait)",
+            AdmissionDecision.CapacityGuard => $"Class '{classModel.Name}' may use up to {request.Snapshot.Scheduler.UtilizationLimit(classModel, request.Priority):P0} of the workers for '{model}' (max_utilization, scheduler.holdback), and that much is in use",
+            _ => $"No worker can take requests for '{model}' right now",
+        };
+        return OpenAiError.Overloaded(
+            context,
+            $"{reason}; retry after {retryAfter} s (queue position {request.QueuePosition}, {rate.ToString(invariant)} grants/s over the last 10 s).",
+            retryAfter);
+    }
 
     private static string ShedMessage(ShedReason shed, string model, string shedClass, int retryAfter)
     {

@@ -62,6 +62,9 @@ internal sealed class ProxyRequest
     public AdmissionDecision Decision;
     public int RetryAfterSeconds;   // admission's refusal, or a pacing timeout's
     public ShedReason? Shed;        // admission's refusal by protection: why
+    public int QueuePosition;       // admission's refusal: the place it had (0: never queued)
+    public double GrantRate;        // and the model's grants/s it was computed from
+    public readonly QueueUpdates QueueUpdates = new(); // used when a queued stream asked (x-gateway-queue-updates)
     public bool Admitted;
     public AdmissionLease Lease;
     public readonly StreamedCharge Streamed = new(); // the lease's output charged chunk by chunk as it streams
@@ -155,6 +158,9 @@ internal sealed class ProxyRequest
         Decision = default;
         RetryAfterSeconds = 0;
         Shed = null;
+        QueuePosition = 0;
+        GrantRate = 0;
+        QueueUpdates.Reset();
         Admitted = false;
         Lease = default;
         Streamed.End();

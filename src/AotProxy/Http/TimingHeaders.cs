@@ -6,7 +6,7 @@ namespace AotProxy.Http;
 //   x-gateway-queue-ms: the time queued for capacity, whole ms rounded up (0: admitted at once):
 //     the admission queue's wait, and under [cluster] the waits for the tenant's turn on the
 //     fleet's workers and for a worker's slot fleet-wide (ForwardingStage; not the store's answer
-//     when it grants at once).
+//     when it grants at once). Neither header when queue updates sent the head while it waited.
 //   x-gateway-overhead-ms: the gateway's own time up to the response head, ms with three
 //     decimals: from the request's arrival (its head read), less the queued time and the earlier
 //     attempts' time on workers (each from its send to its end). Reading the body counts (a slow
@@ -21,7 +21,13 @@ internal static class TimingHeaders
     {
         var overhead = time.GetElapsedTime(request.Started, now) - request.QueueWait - request.UpstreamTime;
         request.Overhead = overhead > TimeSpan.Zero ? overhead : TimeSpan.Zero;
-        var headers = request.Context.Response.Headers;
+        var response = request.Context.Response;
+        if (response.HasStarted)
+        {
+            return; // queue updates sent the head before the wait's length was known
+        }
+
+        var headers = response.Headers;
         headers[QueueMs] = MillisecondsText.Whole(request.QueueWait);
         headers[OverheadMs] = MillisecondsText.Micros(request.Overhead);
     }

@@ -88,6 +88,49 @@ public sealed class ModelAdmissionTests
     }
 
     [Fact]
+    public async Task Admit_RefusedFromTheQueue_SaysItsPlaceInTheGrantOrder_AndTheGrantRate()
+    {
+        // Fair share takes turns: a's third waiter has two of a's ahead of it, and b's one turn
+        // comes first too; b's waiter is behind a's head only.
+        var test = new AdmissionHarness(capacity: 1);
+        var cls = Class();
+        var (a, b) = (Tenant("a"), Tenant("b"));
+        var held = await test.Admit(a, cls);
+        using var leaveA = new CancellationTokenSource();
+        using var leaveB = new CancellationTokenSource();
+        var queuedA = new[] { test.Admit(a, cls), test.Admit(a, cls), test.Admit(a, cls, cancellationToken: leaveA.Token) };
+        var queuedB = test.Admit(b, cls, cancellationToken: leaveB.Token);
+
+        await leaveA.CancelAsync();
+        var thirdOfA = await Settle(queuedA[2]);
+        await leaveB.CancelAsync();
+        var firstOfB = await Settle(queuedB);
+
+        Assert.Equal((AdmissionDecision.Cancelled, 4), (thirdOfA.Decision, thirdOfA.QueuePosition));
+        Assert.Equal((AdmissionDecision.Cancelled, 2), (firstOfB.Decision, firstOfB.QueuePosition));
+        Assert.Equal(0.1, thirdOfA.GrantRate, 6); // one grant over the last 10 s
+        held.Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(queuedA[0])).Decision);
+    }
+
+    [Fact]
+    public async Task Admit_QueueFull_WasNeverQueued_PositionZero_WithTheGrantRate()
+    {
+        var test = new AdmissionHarness(capacity: 2, queueCapacity: 2);
+        var cls = Class();
+        var tenant = Tenant("a");
+        var held = new[] { await test.Admit(tenant, cls), await test.Admit(tenant, cls) };
+        var queued = new[] { test.Admit(tenant, cls), test.Admit(tenant, cls) };
+
+        var refused = await test.Admit(tenant, cls);
+
+        Assert.Equal((AdmissionDecision.QueueFull, 0), (refused.Decision, refused.QueuePosition));
+        Assert.Equal(0.2, refused.GrantRate, 6);
+        held[0].Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(queued[0])).Decision);
+    }
+
+    [Fact]
     public async Task Admit_NoRoutableWorker_IsRefusedAtOnce()
     {
         var test = new AdmissionHarness(capacity: 0);
