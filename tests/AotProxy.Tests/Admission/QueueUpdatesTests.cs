@@ -51,7 +51,7 @@ public sealed partial class QueueUpdatesTests
         context.Response.Body = body;
         var updates = new QueueUpdates().For(context);
 
-        var pending = test.Model.AdmitAsync(new AdmissionRequest(tenant, cls, 0, 100, updates), CancellationToken.None).AsTask();
+        var pending = test.Model.AdmitAsync(new AdmissionRequest(tenant, cls, 0, 100, Updates: updates), CancellationToken.None).AsTask();
 
         // Second in line; one grant in the last 10 s: 0.1 grants/s, so 20 s.
         Assert.Equal([(2, 20_000L)], await CommentsAsync(body, 1));
