@@ -71,9 +71,9 @@ public partial class MetricsContractTests
         ("llm_gateway_cluster_fair_share_deferred_total", "counter", "model", "Grants this replica's fairest waiter was refused, and turns on the fleet's workers that had to wait, because the tenant was more than 256 weighted tokens / its weight of service ahead of the fleet's least-served backlogged tenant (the slot went to a waiter of that tenant here, or to another replica)."),
     ];
 
-    // Metrics whose series this test does not bring about (no queueing, no retry, no pacing wait):
-    // their header is checked, their label names are not.
-    private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total"];
+    // Metrics whose series this test does not bring about (no queueing, no retry, no pacing wait, no
+    // budget cutoff): their header is checked, their label names are not.
+    private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_budget_cutoffs_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total"];
 
     [Fact]
     public async Task Metrics_WritesTheContractsNamesTypesLabelsHelpTextsAndBuckets()
