@@ -1,0 +1,129 @@
+using AotProxy.Admission;
+using static AotProxy.Tests.Admission.AdmissionHarness;
+
+namespace AotProxy.Tests.Admission;
+
+// Preemption before the first byte ([[classes]] preemptible): the race with the first byte, the
+// requeue at the head, the slot handed to the waiter, and nothing counted twice.
+public sealed class PreemptionTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Ticket_FirstByteAndPreemptionRace_ExactlyOneWins()
+    {
+        var account = new FairShareAccount("free");
+        for (var i = 0; i < 500; i++)
+        {
+            var ticket = new PreemptionTicket();
+            ticket.Arm(2, account);
+            using var go = new Barrier(2);
+            var start = Task.Run(() => { go.SignalAndWait(Bound); return ticket.TryStart(); });
+            var preempt = Task.Run(() => { go.SignalAndWait(Bound); return ticket.TryPreempt(); });
+            var (started, preempted) = (await start.WaitAsync(Bound), await preempt.WaitAsync(Bound));
+
+            Assert.True(started ^ preempted, $"round {i}: started={started} preempted={preempted}");
+            Assert.Equal(preempted, ticket.IsPreempted);
+            Assert.Equal(preempted, ticket.Finish()); // the stage's view agrees
+        }
+    }
+
+    [Fact]
+    public async Task Preempt_FreeRequestBeforeItsFirstByte_SlotGoesToTheEnterpriseWaiter_AndItIsRequeuedAtTheHead()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var free = Class("free", priority: 2);
+        var enterprise = Class("enterprise", priority: 0);
+        var f = Tenant("f", free);
+        var victim = await test.Admit(f, free);
+        var ticket = new PreemptionTicket();
+        victim.Lease.Register(ticket, free.Priority);
+        var behind = test.Admit(f, free); // the same tenant's next request, queued before the preemption
+        var chargedOnce = Account(test, "f").Counter;
+
+        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+
+        Assert.True(ticket.IsPreempted);
+        Assert.True(ticket.Token.WaitHandle.WaitOne(Bound), "the attempt is cancelled upstream");
+        Assert.False(urgent.IsCompleted); // until the victim's slot comes back
+        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
+        ticket.Requeued();
+        var granted = await Settle(urgent);
+
+        Assert.Equal(AdmissionDecision.Granted, granted.Decision);
+        Assert.Equal(1, ClassAccount(test, "free").Preemptions);
+        Assert.Equal(0, Account(test, "f").InFlight); // the victim is not in flight while it waits again
+        Assert.False(requeued.IsCompleted);
+
+        granted.Lease.Release(null);
+        var again = await Settle(requeued);
+
+        Assert.Equal(AdmissionDecision.Granted, again.Decision); // ahead of the request that queued before it
+        Assert.False(behind.IsCompleted);
+        Assert.Equal(chargedOnce, Account(test, "f").Counter); // its first grant's charge, not a second one
+        Assert.Equal(1, Account(test, "f").InFlight);
+        again.Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(behind)).Decision);
+    }
+
+    [Fact]
+    public async Task Preempt_AStartedStream_IsNeverPreempted_TheWaiterGetsTheNextFreeSlot()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var free = Class("free", priority: 2);
+        var enterprise = Class("enterprise", priority: 0);
+        var running = await test.Admit(Tenant("f", free), free);
+        var ticket = new PreemptionTicket();
+        running.Lease.Register(ticket, free.Priority);
+        Assert.True(ticket.TryStart());
+
+        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+
+        Assert.False(ticket.IsPreempted);
+        Assert.False(urgent.IsCompleted);
+        Assert.Equal(0, ClassAccount(test, "free").Preemptions);
+        running.Lease.Unregister(ticket);
+        running.Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(urgent)).Decision);
+    }
+
+    [Fact]
+    public async Task Preempt_AtMostOncePerRequest_AndNeverForAnEqualOrLessImportantClass()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var free = Class("free", priority: 2);
+        var enterprise = Class("enterprise", priority: 0);
+        var f = Tenant("f", free);
+        var victim = await test.Admit(f, free);
+        var ticket = new PreemptionTicket();
+        victim.Lease.Register(ticket, free.Priority);
+
+        var sameClass = test.Admit(f, free);
+        Assert.False(ticket.IsPreempted); // a waiter of its own class preempts nothing
+
+        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+        Assert.True(ticket.IsPreempted);
+        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
+        ticket.Requeued();
+        var first = await Settle(urgent);
+        first.Lease.Release(null);
+        var again = await Settle(requeued);
+        again.Lease.Register(ticket, free.Priority); // what AdmissionStage does: a preempted request is not armed again
+
+        var second = test.Admit(Tenant("e2", enterprise), enterprise);
+
+        Assert.False(ticket.IsArmed);
+        Assert.False(second.IsCompleted);
+        Assert.Equal(1, ClassAccount(test, "free").Preemptions);
+        again.Lease.Unregister(ticket);
+        again.Lease.Release(null);
+        var next = await Task.WhenAny(second, sameClass).WaitAsync(Bound);
+        (await next).Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(second)).Decision);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(sameClass)).Decision);
+    }
+
+    private static FairShareAccount Account(AdmissionHarness test, string tenant) => test.Model.Tenants.Single(a => a.Name == tenant);
+
+    private static FairShareAccount ClassAccount(AdmissionHarness test, string name) => test.Model.Classes.Single(a => a.Name == name);
+}
