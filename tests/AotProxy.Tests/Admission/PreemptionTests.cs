@@ -67,6 +67,31 @@ public sealed class PreemptionTests
     }
 
     [Fact]
+    public async Task Preempt_TheSlotGoesToTheWaiter_EvenWhenFairShareWouldGiveItBackToTheRequeuedRequest()
+    {
+        var test = new AdmissionHarness(capacity: 1);
+        var free = Class("free", priority: 2);
+        var enterprise = Class("enterprise", priority: 0);
+        var e = Tenant("e", enterprise);
+        // Enterprise has been served far more: by fair share alone, the free class is owed the next slot.
+        (await test.Admit(e, enterprise, promptTokens: 10_000)).Lease.Release(null);
+        var victim = await test.Admit(Tenant("f", free), free);
+        var ticket = new PreemptionTicket();
+        victim.Lease.Register(ticket, free.Priority);
+        var urgent = test.Admit(e, enterprise);
+        Assert.True(ticket.IsPreempted);
+        Assert.True(ClassAccount(test, "enterprise").Counter > ClassAccount(test, "free").Counter);
+
+        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
+        ticket.Requeued();
+
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(urgent)).Decision);
+        Assert.False(requeued.IsCompleted); // no churn: it did not win its own slot back
+        (await urgent).Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(requeued)).Decision);
+    }
+
+    [Fact]
     public async Task Preempt_AStartedStream_IsNeverPreempted_TheWaiterGetsTheNextFreeSlot()
     {
         var test = new AdmissionHarness(capacity: 1);
