@@ -1,4 +1,5 @@
 using AotProxy.Admission;
+using AotProxy.Configuration;
 using static AotProxy.Tests.Admission.AdmissionHarness;
 
 namespace AotProxy.Tests.Admission;
@@ -8,6 +9,8 @@ namespace AotProxy.Tests.Admission;
 public sealed class PreemptionTests
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
+    private static readonly ClassModel Free = Class("free", priority: 2);
+    private static readonly ClassModel Enterprise = Class("enterprise", priority: 0);
 
     [Fact]
     public async Task Ticket_FirstByteAndPreemptionRace_ExactlyOneWins()
@@ -32,22 +35,17 @@ public sealed class PreemptionTests
     public async Task Preempt_FreeRequestBeforeItsFirstByte_SlotGoesToTheEnterpriseWaiter_AndItIsRequeuedAtTheHead()
     {
         var test = new AdmissionHarness(capacity: 1);
-        var free = Class("free", priority: 2);
-        var enterprise = Class("enterprise", priority: 0);
-        var f = Tenant("f", free);
-        var victim = await test.Admit(f, free);
-        var ticket = new PreemptionTicket();
-        victim.Lease.Register(ticket, free.Priority);
-        var behind = test.Admit(f, free); // the same tenant's next request, queued before the preemption
+        var f = Tenant("f", Free);
+        var (victim, ticket) = await RunningAsync(test, f);
+        var behind = test.Admit(f, Free); // the same tenant's next request, queued before the preemption
         var chargedOnce = Account(test, "f").Counter;
 
-        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+        var urgent = test.Admit(Tenant("e", Enterprise), Enterprise);
 
         Assert.True(ticket.IsPreempted);
         Assert.True(ticket.Token.WaitHandle.WaitOne(Bound), "the attempt is cancelled upstream");
         Assert.False(urgent.IsCompleted); // until the victim's slot comes back
-        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
-        ticket.Requeued();
+        var requeued = Requeue(victim, ticket);
         var granted = await Settle(urgent);
 
         Assert.Equal(AdmissionDecision.Granted, granted.Decision);
@@ -70,20 +68,15 @@ public sealed class PreemptionTests
     public async Task Preempt_TheSlotGoesToTheWaiter_EvenWhenFairShareWouldGiveItBackToTheRequeuedRequest()
     {
         var test = new AdmissionHarness(capacity: 1);
-        var free = Class("free", priority: 2);
-        var enterprise = Class("enterprise", priority: 0);
-        var e = Tenant("e", enterprise);
+        var e = Tenant("e", Enterprise);
         // Enterprise has been served far more: by fair share alone, the free class is owed the next slot.
-        (await test.Admit(e, enterprise, promptTokens: 10_000)).Lease.Release(null);
-        var victim = await test.Admit(Tenant("f", free), free);
-        var ticket = new PreemptionTicket();
-        victim.Lease.Register(ticket, free.Priority);
-        var urgent = test.Admit(e, enterprise);
+        (await test.Admit(e, Enterprise, promptTokens: 10_000)).Lease.Release(null);
+        var (victim, ticket) = await RunningAsync(test, Tenant("f", Free));
+        var urgent = test.Admit(e, Enterprise);
         Assert.True(ticket.IsPreempted);
         Assert.True(ClassAccount(test, "enterprise").Counter > ClassAccount(test, "free").Counter);
 
-        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
-        ticket.Requeued();
+        var requeued = Requeue(victim, ticket);
 
         Assert.Equal(AdmissionDecision.Granted, (await Settle(urgent)).Decision);
         Assert.False(requeued.IsCompleted); // no churn: it did not win its own slot back
@@ -95,14 +88,10 @@ public sealed class PreemptionTests
     public async Task Preempt_AStartedStream_IsNeverPreempted_TheWaiterGetsTheNextFreeSlot()
     {
         var test = new AdmissionHarness(capacity: 1);
-        var free = Class("free", priority: 2);
-        var enterprise = Class("enterprise", priority: 0);
-        var running = await test.Admit(Tenant("f", free), free);
-        var ticket = new PreemptionTicket();
-        running.Lease.Register(ticket, free.Priority);
+        var (running, ticket) = await RunningAsync(test, Tenant("f", Free));
         Assert.True(ticket.TryStart());
 
-        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+        var urgent = test.Admit(Tenant("e", Enterprise), Enterprise);
 
         Assert.False(ticket.IsPreempted);
         Assert.False(urgent.IsCompleted);
@@ -116,26 +105,21 @@ public sealed class PreemptionTests
     public async Task Preempt_AtMostOncePerRequest_AndNeverForAnEqualOrLessImportantClass()
     {
         var test = new AdmissionHarness(capacity: 1);
-        var free = Class("free", priority: 2);
-        var enterprise = Class("enterprise", priority: 0);
-        var f = Tenant("f", free);
-        var victim = await test.Admit(f, free);
-        var ticket = new PreemptionTicket();
-        victim.Lease.Register(ticket, free.Priority);
+        var f = Tenant("f", Free);
+        var (victim, ticket) = await RunningAsync(test, f);
 
-        var sameClass = test.Admit(f, free);
+        var sameClass = test.Admit(f, Free);
         Assert.False(ticket.IsPreempted); // a waiter of its own class preempts nothing
 
-        var urgent = test.Admit(Tenant("e", enterprise), enterprise);
+        var urgent = test.Admit(Tenant("e", Enterprise), Enterprise);
         Assert.True(ticket.IsPreempted);
-        var requeued = victim.Lease.RequeueAsync(ticket, free, free.Priority, CancellationToken.None).AsTask();
-        ticket.Requeued();
+        var requeued = Requeue(victim, ticket);
         var first = await Settle(urgent);
         first.Lease.Release(null);
         var again = await Settle(requeued);
-        again.Lease.Register(ticket, free.Priority); // what AdmissionStage does: a preempted request is not armed again
+        again.Lease.Register(ticket, Free.Priority); // what AdmissionStage does: a preempted request is not armed again
 
-        var second = test.Admit(Tenant("e2", enterprise), enterprise);
+        var second = test.Admit(Tenant("e2", Enterprise), Enterprise);
 
         Assert.False(ticket.IsArmed);
         Assert.False(second.IsCompleted);
@@ -146,6 +130,23 @@ public sealed class PreemptionTests
         (await next).Lease.Release(null);
         Assert.Equal(AdmissionDecision.Granted, (await Settle(second)).Decision);
         Assert.Equal(AdmissionDecision.Granted, (await Settle(sameClass)).Decision);
+    }
+
+    // An admitted free request, preemptible, that has sent nothing yet (what AdmissionStage does).
+    private static async Task<(AdmissionResult Admitted, PreemptionTicket Ticket)> RunningAsync(AdmissionHarness test, TenantModel tenant)
+    {
+        var admitted = await test.Admit(tenant, Free);
+        var ticket = new PreemptionTicket();
+        admitted.Lease.Register(ticket, Free.Priority);
+        return (admitted, ticket);
+    }
+
+    // What AdmissionStage.RequeueAsync does with a preempted request.
+    private static Task<AdmissionResult> Requeue(AdmissionResult victim, PreemptionTicket ticket)
+    {
+        var requeued = victim.Lease.RequeueAsync(ticket, Free, Free.Priority, CancellationToken.None).AsTask();
+        ticket.Requeued();
+        return requeued;
     }
 
     private static FairShareAccount Account(AdmissionHarness test, string tenant) => test.Model.Tenants.Single(a => a.Name == tenant);
