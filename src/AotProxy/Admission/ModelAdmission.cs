@@ -559,13 +559,16 @@ internal sealed class ModelAdmission
         while (Volatile.Read(ref _pendingPreemptions) < waiters)
         {
             PreemptionTicket? victim = null;
+            var armed = 0;
             var high = Math.Min(Volatile.Read(ref _preemptibleHigh), cells.Length);
             for (var i = 0; i < high; i++)
             {
-                if (Volatile.Read(ref cells[i]) is { IsArmed: true } ticket && ticket.ClassPriority > waiting.Priority
-                    && (victim is null || ticket.ClassPriority > victim.ClassPriority))
+                // The state first: the priority read after it is that use's, or the CAS fails.
+                if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
+                    && ticket.ClassPriority > waiting.Priority && (victim is null || ticket.ClassPriority > victim.ClassPriority))
                 {
                     victim = ticket;
+                    armed = state;
                 }
             }
 
@@ -574,7 +577,7 @@ internal sealed class ModelAdmission
                 return;
             }
 
-            if (victim.TryPreempt())
+            if (victim.TryPreempt(armed))
             {
                 Interlocked.Increment(ref _pendingPreemptions);
                 victim.Class?.CountPreemption();

@@ -14,16 +14,23 @@ internal sealed class PreemptionTicket
     private const int Running = 1;   // admitted, nothing relayed yet: preemptible
     private const int Started = 2;   // its worker's body began to reach the client
     private const int Preempted = 3; // its slot went to a more important waiter: it waits again
+    private const int StatusMask = 3;
+    private const int GenerationStep = StatusMask + 1;
 
+    // generation << 2 | status. The generation moves on at each Arm: the dispatcher preempts the
+    // use it saw armed, never the next request that reuses the pooled ticket.
     private int _state;
     private CancellationTokenSource _cancel = new();
 
     // Cancels the current attempt upstream when the request is preempted.
     public CancellationToken Token => _cancel.Token;
 
-    public bool IsArmed => Volatile.Read(ref _state) == Running;
+    public bool IsArmed => Status(State) == Running;
 
-    public bool IsPreempted => Volatile.Read(ref _state) == Preempted;
+    public bool IsPreempted => Status(State) == Preempted;
+
+    // What TryPreempt takes: read it, check IsArmedState, then preempt that use only.
+    public int State => Volatile.Read(ref _state);
 
     // At most once per request: once preempted, it is not armed again.
     public bool WasPreempted { get; private set; }
@@ -41,18 +48,29 @@ internal sealed class PreemptionTicket
     {
         ClassPriority = classPriority;
         Class = classAccount;
-        Volatile.Write(ref _state, Running);
+        Volatile.Write(ref _state, unchecked((_state & ~StatusMask) + GenerationStep) | Running);
     }
+
+    public static bool IsArmedState(int state) => Status(state) == Running;
 
     // The forwarder, at the first read of the worker's body, before anything of it is written to
     // the client: Running -> Started. False only when the dispatcher preempted it first.
-    public bool TryStart() => Interlocked.CompareExchange(ref _state, Started, Running) != Preempted;
-
-    // The dispatcher: Running -> Preempted, then the attempt is cancelled upstream. False when it
-    // has started (or is not preemptible).
-    public bool TryPreempt()
+    public bool TryStart()
     {
-        if (Interlocked.CompareExchange(ref _state, Preempted, Running) != Running)
+        var state = State;
+        if (Status(state) == Running && Interlocked.CompareExchange(ref _state, (state & ~StatusMask) | Started, state) == state)
+        {
+            return true;
+        }
+
+        return Status(State) != Preempted; // a failed CAS: only a preemption moves it meanwhile
+    }
+
+    // The dispatcher: the use it saw armed (`armed`, a State), Running -> Preempted, then the attempt
+    // is cancelled upstream. False when it has started, ended, or the ticket serves another request now.
+    public bool TryPreempt(int armed)
+    {
+        if (!IsArmedState(armed) || Interlocked.CompareExchange(ref _state, (armed & ~StatusMask) | Preempted, armed) != armed)
         {
             return false;
         }
@@ -68,10 +86,10 @@ internal sealed class PreemptionTicket
     // attempts); otherwise it is no longer preemptible.
     public bool Finish()
     {
-        var state = Volatile.Read(ref _state);
-        while (state is Running or Started)
+        var state = State;
+        while (Status(state) is Running or Started)
         {
-            var found = Interlocked.CompareExchange(ref _state, Idle, state);
+            var found = Interlocked.CompareExchange(ref _state, (state & ~StatusMask) | Idle, state);
             if (found == state)
             {
                 return false;
@@ -80,21 +98,21 @@ internal sealed class PreemptionTicket
             state = found;
         }
 
-        return state == Preempted;
+        return Status(state) == Preempted;
     }
 
     // Requeued after a preemption: not preemptible again, and its next attempt is not cancelled.
     // A new source (only after a preemption): the cancel queued for the old one may still come.
     public void Requeued()
     {
-        Volatile.Write(ref _state, Idle);
+        Volatile.Write(ref _state, (State & ~StatusMask) | Idle);
         _cancel = new CancellationTokenSource();
     }
 
     // The pooled request's next use.
     public void Reset()
     {
-        Volatile.Write(ref _state, Idle);
+        Volatile.Write(ref _state, (State & ~StatusMask) | Idle);
         if (WasPreempted || !_cancel.TryReset())
         {
             _cancel = new CancellationTokenSource();
@@ -104,4 +122,6 @@ internal sealed class PreemptionTicket
         Class = null;
         Cell = -1;
     }
+
+    private static int Status(int state) => state & StatusMask;
 }

@@ -20,15 +20,31 @@ public sealed class PreemptionTests
         {
             var ticket = new PreemptionTicket();
             ticket.Arm(2, account);
+            var armed = ticket.State; // what the dispatcher saw
             using var go = new Barrier(2);
             var start = Task.Run(() => { go.SignalAndWait(Bound); return ticket.TryStart(); });
-            var preempt = Task.Run(() => { go.SignalAndWait(Bound); return ticket.TryPreempt(); });
+            var preempt = Task.Run(() => { go.SignalAndWait(Bound); return ticket.TryPreempt(armed); });
             var (started, preempted) = (await start.WaitAsync(Bound), await preempt.WaitAsync(Bound));
 
             Assert.True(started ^ preempted, $"round {i}: started={started} preempted={preempted}");
             Assert.Equal(preempted, ticket.IsPreempted);
             Assert.Equal(preempted, ticket.Finish()); // the stage's view agrees
         }
+    }
+
+    [Fact]
+    public void Ticket_ReusedByTheNextRequest_IsNotPreemptedForTheUseTheDispatcherSaw()
+    {
+        var ticket = new PreemptionTicket();
+        ticket.Arm(2, new FairShareAccount("free"));
+        var seen = ticket.State;
+        Assert.False(ticket.Finish()); // that request ended
+        ticket.Reset();
+        ticket.Arm(2, new FairShareAccount("free")); // the pooled request's next use
+
+        Assert.False(ticket.TryPreempt(seen));
+        Assert.True(ticket.IsArmed);
+        Assert.True(ticket.TryPreempt(ticket.State));
     }
 
     [Fact]
