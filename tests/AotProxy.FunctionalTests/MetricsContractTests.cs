@@ -44,8 +44,9 @@ public partial class MetricsContractTests
         ("llm_gateway_queue_wait_seconds", "histogram", "class", "Time a queued request waited, granted or not, by class."), // spec
         ("llm_gateway_admissions_total", "counter", "class,outcome", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, shed, no_capacity, cancelled."), // spec
         ("llm_gateway_class_shedding", "gauge", "class", "1 while per-class protection sheds the class's new requests (on any model pool), else 0."),
-        ("llm_rate_limiter_requests_total", "counter", "tenant", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check."), // spec
         ("llm_gateway_budget_cutoffs_total", "counter", "tenant", "Streams ended mid-way at their tenant's budget (stream_budget_cutoff) with the budget_exhausted event."), // issue 20's contract
+        ("llm_gateway_preemptions_total", "counter", "class", "Admitted requests of a preemptible class cancelled upstream before their first byte and requeued, by class."), // issue 20's contract
+        ("llm_rate_limiter_requests_total", "counter", "tenant", "Requests of tenants with rpm, tpm, max_in_flight or a budget that reached the limit check."), // spec
         ("llm_rate_limiter_budget_left", "gauge", "tenant,budget", "What each budget of a tenant with budgets has left for new requests (budget - spent - reserved, at least 0), by budget: tokens, monthly_tokens (tokens), usd, monthly_usd (USD). Set at scrape time."),
         ("llm_rate_limiter_rejected_total", "counter", "tenant,reason", "Requests refused with 429 by a tenant limit, by reason: requests (rpm), tokens (tpm), in_flight (max_in_flight), budget_tokens and budget_usd (a used-up budget, or max_tokens above what is left with budget_overrun = \"reject\")."), // spec
         ("llm_worker_paced_requests_total", "counter", "worker", "Requests the worker's upstream pacing (rpm/tpm) let go, at once or after waiting."),
@@ -79,7 +80,7 @@ public partial class MetricsContractTests
     public async Task Metrics_WritesTheContractsNamesTypesLabelsHelpTextsAndBuckets()
     {
         // A paced worker (rpm), a tenant with an rpm and a budget, one request it may make and one
-        // it may not, a class with a ttft_sla (and one without): every family above has a series
+        // it may not, a class with a ttft_sla (and one without, preemptible): every family above has a series
         // except those in NoSeries.
         await using var gateway = await TestGateway.StartAsync(
             workers: 1,
@@ -98,6 +99,7 @@ public partial class MetricsContractTests
 
                 [[classes]]
                 name = "bulk"
+                preemptible = true
                 """);
         using (var ok = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4), key: RateLimitedKey)))
         {

@@ -197,7 +197,7 @@ internal sealed class AdminReports(
     private static AccountReport[] Classes(ModelAdmission model)
     {
         var protection = model.Protection.State;
-        var accounts = Accounts(model.Classes);
+        var accounts = Accounts(model.Classes, classes: true);
         if (!protection.Model.IsOn)
         {
             return accounts;
@@ -214,8 +214,8 @@ internal sealed class AdminReports(
 
     private static double Finite(double value) => double.IsNaN(value) ? 0 : value;
 
-    private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts) =>
-        [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter))];
+    private static AccountReport[] Accounts(IEnumerable<FairShareAccount> accounts, bool classes = false) =>
+        [.. accounts.OrderBy(a => a.Name, StringComparer.Ordinal).Select(a => new AccountReport(a.Name, a.Waiting, a.InFlight, a.Counter, Preemptions: classes ? a.Preemptions : null))];
 
     public WorkerReport[] Workers()
     {

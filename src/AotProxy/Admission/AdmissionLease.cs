@@ -1,4 +1,5 @@
 using AotProxy.Accounting;
+using AotProxy.Configuration;
 using AotProxy.Routing;
 
 namespace AotProxy.Admission;
@@ -32,6 +33,20 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
         {
             streamed.Start(tenant, classAccount, charge, charge.OnFleet ? model.Fleet?.Tenant(tenant.Name) : null);
         }
+    }
+
+    // Preemption before the first byte: the request of a preemptible class is seen by the pool's
+    // dispatcher until Unregister (AdmissionStage.Release, or Yield).
+    public void Register(PreemptionTicket ticket, int classPriority) => model?.Register(ticket, classPriority, classAccount);
+
+    public void Unregister(PreemptionTicket ticket) => model?.Unregister(ticket, ticket.IsPreempted);
+
+    // Preempted: the slot goes to the waiter it was taken for, and the request waits again at the
+    // head of its queue with this lease's charge (counted once), for a new lease.
+    public ValueTask<AdmissionResult> RequeueAsync(PreemptionTicket ticket, ClassModel classModel, int priority, CancellationToken cancellationToken)
+    {
+        model!.Yield(ticket, tenant, classAccount, slotBucket);
+        return model.RequeueAsync(tenant, classAccount, classModel, priority, charge, cancellationToken);
     }
 
     // [cluster]: waits for the request's turn on the fleet's workers (SharedVtc.TakeTurnAsync),

@@ -32,10 +32,43 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         var updates = QueueUpdates.Requested(context.Request, request.Inspected.Stream) ? request.QueueUpdates.For(context) : null;
         var admission = await admissions.AdmitAsync(
             request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, context.RequestAborted, updates).ConfigureAwait(false);
-        request.Decision = admission.Decision;
-        request.Outcome = LedgerOutcome.Of(admission.Decision);
         request.QueueWait = admission.Waited;
         TraceSpan.Tag(request.Trace, TraceNames.QueueMs, admission.Waited.TotalMilliseconds);
+        if (!Take(request, admission))
+        {
+            return false;
+        }
+
+        if (classModel.Preemptible)
+        {
+            admission.Lease.Register(request.Preemption, classModel.Priority);
+        }
+
+        TraceSpan.Event(request.Trace, TraceNames.AdmittedEvent);
+        return true;
+    }
+
+    // Preempted before its first byte (ForwarderError.Preempted): its slot goes to the waiter it
+    // was preempted for, and it waits again at the head of its queue, for one more attempt, with
+    // its limits and fair-share charge as they were taken the first time. Not preemptible again.
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> RequeueAsync(ProxyRequest request)
+    {
+        var lease = request.Lease;
+        request.Lease = default;
+        request.Streamed.End(); // nothing was relayed
+        request.Failure = ProxyFailure.None;
+        var admission = await lease.RequeueAsync(request.Preemption, request.Class!, request.Priority, request.Context.RequestAborted).ConfigureAwait(false);
+        request.Preemption.Requeued();
+        request.QueueWait += admission.Waited;
+        return Take(request, admission);
+    }
+
+    // The outcome of a wait: the lease and slot, or the refusal as a value.
+    private static bool Take(ProxyRequest request, in AdmissionResult admission)
+    {
+        request.Decision = admission.Decision;
+        request.Outcome = LedgerOutcome.Of(admission.Decision);
         if (!admission.IsAdmitted)
         {
             request.Failure = admission.Decision == AdmissionDecision.Cancelled ? ProxyFailure.ClientClosedRequest : ProxyFailure.AdmissionRefused;
@@ -50,7 +83,6 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         admission.Lease.StartStream(request.Streamed);
         request.Slot = admission.Slot;
         request.Admitted = true;
-        TraceSpan.Event(request.Trace, TraceNames.AdmittedEvent);
         return true;
     }
 
@@ -62,6 +94,7 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         admissions.ReleaseSlot(ref request.Slot);
         var lease = request.Lease;
         request.Lease = default;
+        lease.Unregister(request.Preemption);
         lease.Release(request.Usage, request.Streamed.Chunks);
         request.Streamed.End();
     }

@@ -6,7 +6,7 @@ using Prometheus;
 namespace AotProxy.Admission;
 
 // The admission stage's metrics by class: decisions and queue waits (AdmissionController, on the
-// request's path), and the queue depth and protection's shedding, set at scrape time.
+// request's path), and the queue depth, protection's shedding and preemptions, set at scrape time.
 internal sealed class AdmissionTelemetry
 {
     private readonly ConcurrentDictionary<(string Class, AdmissionDecision Decision), Counter.Child> _admissions = new();
@@ -17,6 +17,7 @@ internal sealed class AdmissionTelemetry
     private readonly Gauge _shedding;
     private readonly Histogram _queueWaitSeconds;
     private readonly Counter _admissionsTotal;
+    private readonly Counter _preemptions;
 
     public AdmissionTelemetry(CollectorRegistry registry)
     {
@@ -26,6 +27,7 @@ internal sealed class AdmissionTelemetry
         _ttftSla = factory.CreateGauge("llm_gateway_class_ttft_sla_seconds", "The class's promised p95 time to first token ([[classes]] ttft_sla); classes without one have no series.", ["class"]);
         _shedding = factory.CreateGauge("llm_gateway_class_shedding", "1 while per-class protection sheds the class's new requests (on any model pool), else 0.", ["class"]);
         _queueWaitSeconds = factory.CreateHistogram("llm_gateway_queue_wait_seconds", "Time a queued request waited, granted or not, by class.", ["class"], new HistogramConfiguration { Buckets = TelemetrySeries.LatencyBuckets });
+        _preemptions = factory.CreateCounter("llm_gateway_preemptions_total", "Admitted requests of a preemptible class cancelled upstream before their first byte and requeued, by class.", ["class"]);
         _admissionsTotal = factory.CreateCounter("llm_gateway_admissions_total", "Admission decisions by class: admitted (straight on), granted (after queueing), queue_full, timed_out, capacity_guard, shed, no_capacity, cancelled.", ["class", "outcome"]);
     }
 
@@ -48,6 +50,11 @@ internal sealed class AdmissionTelemetry
             var waiting = admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Waiting));
             _queueDepth.WithLabels(classModel.Name).Set(waiting);
             _shedding.WithLabels(classModel.Name).Set(admissions.Models.Any(m => m.Protection.State.ShedIndex(classModel.Name) >= 0) ? 1 : 0);
+            if (classModel.Preemptible)
+            {
+                // The class accounts live as long as the process: their sum never goes back.
+                _preemptions.WithLabels(classModel.Name).IncTo(admissions.Models.Sum(m => m.Classes.Where(a => a.Name == classModel.Name).Sum(a => a.Preemptions)));
+            }
             if (classModel.TtftSla is { } sla)
             {
                 _ttftSla.WithLabels(classModel.Name).Set(sla.TotalSeconds);

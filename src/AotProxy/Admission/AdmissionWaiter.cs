@@ -78,6 +78,9 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     // What granting it charges the fair-share accounts.
     public GrantCharge Charge { get; private set; }
 
+    // A request requeued after its preemption: its first grant's charge stands, its next grant charges nothing.
+    public bool Prepaid { get; private set; }
+
     // When it was rented, on the pool's TimeProvider timestamp clock.
     public long EnqueuedAt { get; private set; }
 
@@ -186,8 +189,9 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
-    internal void Start(string tenant, string @class, int bucket, GrantCharge charge, long enqueuedAt)
+    internal void Start(string tenant, string @class, int bucket, GrantCharge charge, long enqueuedAt, bool prepaid)
     {
+        Prepaid = prepaid;
         Debug.Assert(Volatile.Read(ref _owners) == 0, "Only an idle waiter is rented.");
         Tenant = tenant;
         Class = @class;

@@ -26,6 +26,7 @@ internal sealed class FairShareAccount(string name)
     private int _waiting;
     private int _inFlight;
     private double _lastGrantedTenant;
+    private long _preemptions;
 
     public string Name { get; } = name;
 
@@ -34,6 +35,11 @@ internal sealed class FairShareAccount(string name)
     public int Waiting => Volatile.Read(ref _waiting);
 
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    // On a class account: its requests preempted before their first byte (llm_gateway_preemptions_total).
+    public long Preemptions => Interlocked.Read(ref _preemptions);
+
+    public void CountPreemption() => Interlocked.Increment(ref _preemptions);
 
     // On a class account: the counter of the tenant granted last in this class, the floor a
     // tenant is lifted to when it becomes backlogged while no other tenant of the class is.

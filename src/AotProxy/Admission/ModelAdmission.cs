@@ -40,6 +40,15 @@ internal sealed class ModelAdmission
     private int _signals;
     private double _classFloor;
 
+    // Preemption before the first byte: the admitted requests of preemptible classes (a table made
+    // at the first; cells below _preemptibleHigh may be taken), the preemptions whose slots have not
+    // come back yet, and the slots that did, for the dispatcher to hand to the waiters they were taken for.
+    private PreemptionTicket?[]? _preemptible;
+    private int _preemptibleHigh;
+    private int _preemptibleCount;
+    private int _pendingPreemptions;
+    private readonly ConcurrentQueue<int> _handovers = new();
+
     // router: where grants take their worker slots; null only in the policies' own tests, whose
     // grants carry none.
     public ModelAdmission(string model, SchedulerModel scheduler, WaiterPool waiters, TimeProvider time, Router? router = null)
@@ -155,12 +164,18 @@ internal sealed class ModelAdmission
             Slots.Release(slotBucket); // no worker has room now (or the fleet's fairer tenant gets it): wait
         }
 
-        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, cancellationToken);
+        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, requeued: false, cancellationToken);
     }
+
+    // A preempted request (Yield gave its slot away) waits again at the head of its tenant's queue,
+    // with the charge of its first grant: its next grant charges nothing more, and its settlement
+    // is that charge's. No queue updates: nothing is written while it waits again.
+    public ValueTask<AdmissionResult> RequeueAsync(FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, int priority, GrantCharge charge, CancellationToken cancellationToken) =>
+        QueueAsync(_policy.Level(classModel, priority, _scheduler), tenant, classAccount, classModel, charge, updates: null, requeued: true, cancellationToken);
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
-        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, CancellationToken cancellationToken)
+        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, bool requeued, CancellationToken cancellationToken)
     {
         var queueLevel = Level(level);
         var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
@@ -170,10 +185,11 @@ internal sealed class ModelAdmission
         // The lifts are read after the count: becoming backlogged may lift the tenant, and this
         // request's charge (at its grant) comes after that lift.
         OnQueued(queue, +1);
-        charge = charge.At(tenant, classAccount);
-        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge);
+        charge = requeued ? charge : charge.At(tenant, classAccount);
+        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge, prepaid: requeued);
         var enqueuedAt = waiter.EnqueuedAt;
-        if (!queue.Ring.TryEnqueue(waiter, out var ticket))
+        long ticket;
+        if (!(requeued ? queue.TryRequeue(waiter, out ticket) : queue.Ring.TryEnqueue(waiter, out ticket)))
         {
             OnQueued(queue, -1);
             waiter.Abandon();
@@ -375,15 +391,17 @@ internal sealed class ModelAdmission
         var now = _time.GetTimestamp();
         SkipTombstones();
         var policy = _policy;
+        HandOver(now);
         while (Waiting > 0)
         {
             var queue = policy.Next(this, now, out var slotBucket);
             if (queue is null)
             {
+                Preempt();
                 return;
             }
 
-            if (_fleet is { } fleet && queue.Ring.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
+            if (_fleet is { } fleet && queue.TryPeek(out var head) && !FleetAllows(queue.Tenant, head.Charge))
             {
                 if (FleetsChoice(fleet, queue, slotBucket) is not { } fairer)
                 {
@@ -396,36 +414,207 @@ internal sealed class ModelAdmission
                 queue = fairer;
             }
 
-            if (!TryReserve(out var workerSlot))
+            if (!TryGrantHead(queue, slotBucket, now))
             {
-                // No worker has room: the next release, or the capacity refresh, signals again.
-                Slots.Release(slotBucket);
                 return;
             }
+        }
+    }
 
-            if (!queue.Ring.TryDequeue(out var waiter))
+    // Grants the head of `queue` the admission slot `slotBucket` and a worker's slot. False: no
+    // worker has room now (the next release, or the capacity refresh, signals again), or the head
+    // is counted but not yet published by its producer (which signals again once it is); the
+    // slots went back. A tombstone at the head gives its slots back too: true, the next waiter may take them.
+    private bool TryGrantHead(TenantQueue queue, int slotBucket, long now)
+    {
+        if (!TryReserve(out var workerSlot))
+        {
+            Slots.Release(slotBucket);
+            return false;
+        }
+
+        if (!queue.TryDequeue(out var waiter))
+        {
+            workerSlot.Release();
+            Slots.Release(slotBucket);
+            return false;
+        }
+
+        OnQueued(queue, -1);
+        var charge = waiter.Charge;
+        var prepaid = waiter.Prepaid;
+        if (waiter.TryGrant(slotBucket, workerSlot))
+        {
+            OnGranted(queue, charge, now, prepaid);
+        }
+        else
+        {
+            workerSlot.Release();
+            Slots.Release(slotBucket);
+        }
+
+        waiter.ReleaseFromQueue();
+        return true;
+    }
+
+    // An admitted request of a preemptible class (the lease's), in the pool's table, until
+    // Unregister. Not with [cluster]: its fleet-wide turn and slot are not taken twice for it. A
+    // full table (more preemptible requests in flight than it has cells) leaves it unpreemptible.
+    public void Register(PreemptionTicket ticket, int classPriority, FairShareAccount classAccount)
+    {
+        if (_fleet is not null || ticket.WasPreempted)
+        {
+            return;
+        }
+
+        var cells = Volatile.Read(ref _preemptible);
+        if (cells is null)
+        {
+            Interlocked.CompareExchange(ref _preemptible, new PreemptionTicket?[AdmissionLimits.PreemptibleCells], null);
+            cells = _preemptible!;
+        }
+
+        ticket.Arm(classPriority, classAccount);
+        for (var i = 0; i < cells.Length; i++)
+        {
+            if (Interlocked.CompareExchange(ref cells[i], ticket, null) is null)
             {
-                // Counted but not yet published by its producer, which signals again once it is.
-                workerSlot.Release();
-                Slots.Release(slotBucket);
+                ticket.Cell = i;
+                Interlocked.Increment(ref _preemptibleCount);
+                var high = Volatile.Read(ref _preemptibleHigh);
+                while (high <= i && Interlocked.CompareExchange(ref _preemptibleHigh, i + 1, high) is var found && found != high)
+                {
+                    high = found;
+                }
+
                 return;
             }
+        }
 
-            OnQueued(queue, -1);
-            var charge = waiter.Charge;
-            if (waiter.TryGrant(slotBucket, workerSlot))
+        ticket.Finish(); // no cell: not preemptible
+    }
+
+    // unyielded: preempted, but its slot is released as usual (the request ended before its
+    // requeue): the preemption is no longer under way.
+    public void Unregister(PreemptionTicket ticket, bool unyielded = false)
+    {
+        if (unyielded)
+        {
+            Interlocked.Decrement(ref _pendingPreemptions);
+        }
+
+        if (ticket.Cell < 0 || _preemptible is not { } cells)
+        {
+            return;
+        }
+
+        Interlocked.CompareExchange(ref cells[ticket.Cell], null, ticket);
+        ticket.Cell = -1;
+        Interlocked.Decrement(ref _preemptibleCount);
+    }
+
+    // A preempted request gives its admission slot to the waiter it was preempted for (the
+    // dispatcher hands it over, HandOver): it is not in flight any more, and its charge stands
+    // for its next grant (RequeueAsync).
+    public void Yield(PreemptionTicket ticket, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket)
+    {
+        Unregister(ticket);
+        tenant.AddInFlight(-1);
+        classAccount.AddInFlight(-1);
+        _handovers.Enqueue(slotBucket);
+        Dispatch();
+    }
+
+    // The slots of preempted requests go straight to the most important class waiting, the one
+    // they were taken for (or, if its waiters have gone, the next most important), never back to
+    // the policy: under fairshare the requeued request could win it again.
+    private void HandOver(long now)
+    {
+        while (_handovers.TryDequeue(out var slotBucket))
+        {
+            Interlocked.Decrement(ref _pendingPreemptions);
+            if (MostImportantWaiting(out _) is { } queue)
             {
-                OnGranted(queue, charge, now);
+                TryGrantHead(queue, slotBucket, now);
             }
             else
             {
-                // A tombstone: the slots go to the next waiter.
-                workerSlot.Release();
                 Slots.Release(slotBucket);
             }
-
-            waiter.ReleaseFromQueue();
         }
+    }
+
+    // No slot is free and someone waits: for each waiter of the most important class waiting
+    // (beyond the preemptions already under way), the admitted request of the least important
+    // preemptible class below it that has sent nothing yet is preempted. Not under the bucket
+    // policy, whose slots belong to their buckets. Costs nothing while no preemptible request runs.
+    private void Preempt()
+    {
+        if (Volatile.Read(ref _preemptibleCount) == 0 || _preemptible is not { } cells || _policy.Name == SchedulerPolicyNames.Bucket
+            || MostImportantWaiting(out var waiters) is not { ClassModel: { } waiting })
+        {
+            return;
+        }
+
+        while (Volatile.Read(ref _pendingPreemptions) < waiters)
+        {
+            PreemptionTicket? victim = null;
+            var armed = 0;
+            var high = Math.Min(Volatile.Read(ref _preemptibleHigh), cells.Length);
+            for (var i = 0; i < high; i++)
+            {
+                // The state first: the priority read after it is that use's, or the CAS fails.
+                if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
+                    && ticket.ClassPriority > waiting.Priority && (victim is null || ticket.ClassPriority > victim.ClassPriority))
+                {
+                    victim = ticket;
+                    armed = state;
+                }
+            }
+
+            if (victim is null)
+            {
+                return;
+            }
+
+            if (victim.TryPreempt(armed))
+            {
+                Interlocked.Increment(ref _pendingPreemptions);
+                victim.Class?.CountPreemption();
+            }
+        }
+    }
+
+    // The fairest queue of the most important class with a waiter, and how many wait in that class.
+    private TenantQueue? MostImportantWaiting(out int waiters)
+    {
+        TenantQueue? best = null;
+        waiters = 0;
+        foreach (var level in BusyLevels())
+        {
+            foreach (var queue in level.Queues)
+            {
+                if (queue.ClassModel is not { } classModel || queue.Count == 0)
+                {
+                    continue;
+                }
+
+                var bestPriority = best?.ClassModel!.Priority ?? int.MaxValue;
+                if (classModel.Priority < bestPriority)
+                {
+                    waiters = 0;
+                    best = queue;
+                }
+                else if (classModel.Priority == bestPriority && Fairest.IsFairer(queue, best))
+                {
+                    best = queue;
+                }
+
+                waiters += classModel.Priority == best!.ClassModel!.Priority ? queue.Count : 0;
+            }
+        }
+
+        return best;
     }
 
     // Timed-out and cancelled waiters at the queues' heads come off at once, so a storm of
@@ -436,7 +625,7 @@ internal sealed class ModelAdmission
         {
             foreach (var queue in level.Queues)
             {
-                while (queue.Ring.TryPeek(out var head) && !head.IsPending && queue.Ring.TryDequeue(out var dead))
+                while (queue.TryPeek(out var head) && !head.IsPending && queue.TryDequeue(out var dead))
                 {
                     OnQueued(queue, -1);
                     dead.ReleaseFromQueue();
@@ -461,7 +650,7 @@ internal sealed class ModelAdmission
         var leastCounter = long.MaxValue;
         foreach (var queue in _levels[refused.Level]!.Queues)
         {
-            if (!ReferenceEquals(queue, refused) && queue.Ring.Count > 0
+            if (!ReferenceEquals(queue, refused) && queue.Count > 0
                 && (slotBucket == SlotBook.Unbucketed || ReferenceEquals(queue.Class, refused.Class))
                 && fleet.Tenant(queue.Tenant.Name).Counter is var counter && counter < leastCounter)
             {
@@ -470,7 +659,7 @@ internal sealed class ModelAdmission
             }
         }
 
-        return least is not null && least.Ring.TryPeek(out var head) && FleetAllows(least.Tenant, head.Charge) ? least : null;
+        return least is not null && least.TryPeek(out var head) && FleetAllows(least.Tenant, head.Charge) ? least : null;
     }
 
     // A slot on one of the pool's workers for a grant (none needed without a router).
@@ -500,9 +689,10 @@ internal sealed class ModelAdmission
 
     // The waiter's own charge, with the weights of the snapshot its request runs on: the same
     // the settlement divides by, so that a refund returns exactly what was charged.
-    private void OnGranted(TenantQueue queue, in GrantCharge charge, long now)
+    // A requeued request (prepaid) was charged at its first grant.
+    private void OnGranted(TenantQueue queue, in GrantCharge charge, long now, bool prepaid)
     {
-        var cost = charge.Admission;
+        var cost = prepaid ? 0 : charge.Admission;
         queue.Tenant.Charge(cost / charge.TenantWeight);
         queue.Class.Charge(cost / charge.ClassWeight);
         queue.Tenant.AddInFlight(1);

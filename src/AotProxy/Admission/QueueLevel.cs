@@ -23,7 +23,7 @@ internal sealed class QueueLevel(int index)
         var oldest = 0L;
         foreach (var queue in _queues)
         {
-            if (queue.Ring.TryPeek(out var head) && head.IsPending)
+            if (queue.TryPeek(out var head) && head.IsPending)
             {
                 oldest = Math.Max(oldest, now - head.EnqueuedAt);
             }

@@ -23,15 +23,16 @@ internal sealed class WaiterPool
     public int Count => _idle.Count;
 
     // A pending waiter owned by two: the caller, and the queue it is about to be enqueued in.
-    // EnqueuedAt is now on Time's clock. See AdmissionWaiter for the protocol.
-    public AdmissionWaiter Rent(string tenant, string @class, int bucket, GrantCharge charge)
+    // EnqueuedAt is now on Time's clock. See AdmissionWaiter for the protocol. prepaid: a request
+    // requeued after its preemption, whose grant charges nothing again.
+    public AdmissionWaiter Rent(string tenant, string @class, int bucket, GrantCharge charge, bool prepaid = false)
     {
         if (!_idle.TryDequeue(out var waiter))
         {
             waiter = new AdmissionWaiter(this);
         }
 
-        waiter.Start(tenant, @class, bucket, charge, Time.GetTimestamp());
+        waiter.Start(tenant, @class, bucket, charge, Time.GetTimestamp(), prepaid);
         return waiter;
     }
 

@@ -61,7 +61,8 @@ internal sealed class Forwarder(TimeProvider time)
         Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
         PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
         StreamedCharge? streamed = null, // charged each content chunk as it is relayed
-        StreamBudget budget = default) // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
+        StreamBudget budget = default, // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
+        PreemptionTicket? preemption = null) // a preemptible request's: cancels the attempt unless its first byte came first
     {
         var clientAborted = context.RequestAborted;
         // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
@@ -71,6 +72,7 @@ internal sealed class Forwarder(TimeProvider time)
         var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, span, out var length);
         UpstreamConnection? connection = null;
         CancellationTokenRegistration registration = default;
+        CancellationTokenRegistration preempted = default;
         var reusable = false;
         var relay = default(Relay);
         var handed = false; // the relay's budget debits went to the caller in the result
@@ -96,6 +98,11 @@ internal sealed class Forwarder(TimeProvider time)
 
                 var activity = connection.Activity;
                 registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+                if (preemption is not null)
+                {
+                    preempted = preemption.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+                }
+
                 activity.CancelAfter(activityTimeout);
                 started = time.GetTimestamp();
                 var outcome = HeadOutcome.NeedMore;
@@ -116,6 +123,10 @@ internal sealed class Forwarder(TimeProvider time)
                     // The worker has the request (prefill may be done): the client's abort is
                     // estimated like a stream cut before its first token. Not retried, so not twice.
                     return sent ? AbortedAfterSend(promptEstimate) : Failed(ForwarderError.ClientAborted);
+                }
+                catch (OperationCanceledException) when (preemption is { IsPreempted: true })
+                {
+                    return Failed(ForwarderError.Preempted);
                 }
                 catch (OperationCanceledException)
                 {
@@ -138,6 +149,8 @@ internal sealed class Forwarder(TimeProvider time)
 
                 await registration.DisposeAsync().ConfigureAwait(false);
                 registration = default;
+                await preempted.DisposeAsync().ConfigureAwait(false);
+                preempted = default;
                 await connection.DisposeAsync().ConfigureAwait(false);
                 connection = null;
             }
@@ -155,6 +168,11 @@ internal sealed class Forwarder(TimeProvider time)
             var client = context.Response.BodyWriter;
             if (headSent && !(head.IsEventStream && head.StatusCode is >= 200 and < 300))
             {
+                if (preemption is not null && !preemption.TryStart())
+                {
+                    return Failed(ForwarderError.Preempted);
+                }
+
                 // Nothing of it is relayed: after the queue's comments a status line cannot follow,
                 // so the client gets the terminal error event (accounted as nothing served).
                 OpenAiError.WriteStreamError(client, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
@@ -177,6 +195,20 @@ internal sealed class Forwarder(TimeProvider time)
                     var result = await upstream.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
                     connection.Activity.CancelAfter(activityTimeout);
                     var buffer = result.Buffer;
+                    if (preemption is not null)
+                    {
+                        // The race with a preemption, decided before anything of the body reaches
+                        // the client: the first byte wins, or nothing is relayed.
+                        if (!preemption.TryStart())
+                        {
+                            upstream.AdvanceTo(buffer.Start, buffer.End);
+                            error = ForwarderError.Preempted;
+                            break;
+                        }
+
+                        preemption = null;
+                    }
+
                     var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
                     upstream.AdvanceTo(consumed, buffer.End);
                     if (relay.ContentChunks != charged)
@@ -226,6 +258,10 @@ internal sealed class Forwarder(TimeProvider time)
             {
                 error = ForwarderError.ClientAborted;
             }
+            catch (OperationCanceledException) when (preemption is { IsPreempted: true })
+            {
+                error = ForwarderError.Preempted;
+            }
             catch (OperationCanceledException)
             {
                 error = ForwarderError.UpstreamTimeout;
@@ -233,6 +269,18 @@ internal sealed class Forwarder(TimeProvider time)
             catch (IOException)
             {
                 error = ForwarderError.UpstreamResponseBody;
+            }
+
+            if (error == ForwarderError.Preempted)
+            {
+                // Nothing of the worker's body reached the client: its head is taken back, and the
+                // request waits again (DataPlaneHandler). Its connection is not reused.
+                if (!headSent)
+                {
+                    ResponseHeaders.Revert(context.Response, head, applied);
+                }
+
+                return Failed(ForwarderError.Preempted);
             }
 
             if (error is ForwarderError.UpstreamTimeout or ForwarderError.UpstreamResponseBody)
@@ -289,6 +337,7 @@ internal sealed class Forwarder(TimeProvider time)
             }
 
             await registration.DisposeAsync().ConfigureAwait(false);
+            await preempted.DisposeAsync().ConfigureAwait(false);
             BufferPool.Shared.Return(request);
             if (connection is not null)
             {

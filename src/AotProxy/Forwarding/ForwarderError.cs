@@ -13,4 +13,6 @@ internal enum ForwarderError : byte
     UpstreamStatus,       // the upstream answered 5xx or 429 and the caller will retry: nothing was relayed
     ClientAborted,        // the client disconnected; the upstream request was cancelled
     PacingTimeout,        // the worker's pacing (rpm/tpm) gave no turn within max_wait: nothing was sent, the client got 503
+    Preempted,            // a more important class took its slot before its first byte: cancelled upstream, nothing
+                          // relayed, it waits again (PreemptionTicket); no verdict on the worker
 }

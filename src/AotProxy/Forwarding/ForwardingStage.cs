@@ -51,6 +51,8 @@ internal sealed class ForwardingStage(
         var route = new RouteRequest(inspected.PrefixHash, session != 0 ? session : inspected.PrefixHash, request.PromptChunks.AsMemory(0, inspected.PromptChunks), inspected.PromptTokens, session);
         retryBudget.OnRequest();
         ulong tried = 0;
+        // A preemptible request's attempts may be cancelled before their first byte (PreemptionTicket).
+        var preemption = request.Preemption.IsArmed ? request.Preemption : null;
         ForwardResult result = default;
         WorkerState? last = null;
         for (var attempt = 1; ; attempt++)
@@ -163,7 +165,7 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request)).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -216,8 +218,16 @@ internal sealed class ForwardingStage(
             }
         }
 
+        if (preemption is not null && preemption.Finish())
+        {
+            // Preempted, maybe between attempts: whatever the last one left is not this request's end.
+            result = Preempted;
+        }
+
         End(request, last, result);
     }
+
+    private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
 
     private static ForwardResult Aborted => new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, null, null, ResponseStarted: false);
 
@@ -278,7 +288,7 @@ internal sealed class ForwardingStage(
 
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
     {
-        ForwarderError.ClientAborted => AttemptOutcome.ClientAborted,
+        ForwarderError.ClientAborted or ForwarderError.Preempted => AttemptOutcome.ClientAborted, // not the worker's doing
         _ when result.PushedBack => AttemptOutcome.PushedBack,
         ForwarderError.None => result.StatusCode >= 500 ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded,
         _ => AttemptOutcome.UpstreamFailed,

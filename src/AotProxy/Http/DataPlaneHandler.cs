@@ -107,6 +107,13 @@ internal sealed class DataPlaneHandler(
                     {
                         record.Journal(request);
                         await forwarding.ForwardAsync(request).ConfigureAwait(false);
+                        // Preempted before its first byte: it waits again at the head of its queue,
+                        // and only its completing attempt is accounted.
+                        while (request.Forward.Error == ForwarderError.Preempted && await admission.RequeueAsync(request).ConfigureAwait(false))
+                        {
+                            await forwarding.ForwardAsync(request).ConfigureAwait(false);
+                        }
+
                         accounting.Account(request);
                     }
                 }

@@ -69,6 +69,7 @@ internal sealed class ProxyRequest
     public AdmissionLease Lease;
     public readonly StreamedCharge Streamed = new(); // the lease's output charged chunk by chunk as it streams
     public WorkerSlot Slot;
+    public readonly PreemptionTicket Preemption = new(); // a preemptible class's: before its first byte, its slot may go to a more important waiter
 
     // Forwarding/ForwardingStage: the last attempt's worker and result.
     public WorkerState? Upstream;
@@ -165,6 +166,7 @@ internal sealed class ProxyRequest
         Lease = default;
         Streamed.End();
         Slot = default;
+        Preemption.Reset();
         Upstream = null;
         Prefill.End(); // never leaks: an attempt the stage could not end (an exception) ends here
         Forward = default;

@@ -21,7 +21,7 @@ internal static class Fairest
     {
         foreach (var queue in level.Queues)
         {
-            if (queue.Ring.Count > 0 && (only is null || only(queue)) && IsFairer(queue, best))
+            if (queue.Count > 0 && (only is null || only(queue)) && IsFairer(queue, best))
             {
                 best = queue;
             }

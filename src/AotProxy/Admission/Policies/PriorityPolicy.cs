@@ -29,7 +29,7 @@ internal sealed class PriorityPolicy : ISchedulerPolicy
         {
             foreach (var queue in level.Queues)
             {
-                if (!queue.Ring.TryPeek(out var head))
+                if (!queue.TryPeek(out var head))
                 {
                     continue;
                 }

@@ -1,0 +1,115 @@
+using System.Net;
+using System.Text.Json;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+
+namespace AotProxy.FunctionalTests;
+
+// Preemption before the first byte through the real binary: one slot, a worker whose first byte
+// takes 3 s (prefill). A free-tier stream that has not started is preempted by an enterprise one,
+// which is served first, and the free one still completes after it, whole; a free stream that has
+// started is never preempted; llm_gateway_preemptions_total and /api/queues count each.
+public sealed class PreemptionBinaryTests
+{
+    private const string VipKey = "sk-test-vip-preempt";
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task AFreeRequestInPrefill_IsPreemptedByEnterprise_AndCompletesAfterIt_AStartedStreamNever()
+    {
+        await using var gateway = await BinaryGateway.StartAsync(
+            1,
+            extraToml: $"""
+
+                [[classes]]
+                name = "default"
+                priority = 2
+                preemptible = true
+
+                [[classes]]
+                name = "enterprise"
+                priority = 0
+
+                [[tenants]]
+                name = "vip"
+                class = "enterprise"
+                api_key_sha256 = ["{ApiKeyIndex.HashKey(VipKey)}"]
+                """,
+            configure: o =>
+            {
+                o.MaxNumSeqs = 1;
+                o.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
+            });
+        var worker = gateway.Workers[0];
+
+        // The free stream reaches the worker and waits there for its first byte.
+        var free = ReadAllAsync(gateway, TestGateway.Key);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 1), "the free request reached the worker");
+        var enterprise = ReadAllAsync(gateway, VipKey);
+
+        var served = await Task.WhenAny(free, enterprise).WaitAsync(Bound);
+        Assert.Same(enterprise, served); // the enterprise stream ended first, though it came second
+        AssertWhole(await enterprise);
+        AssertWhole(await free.WaitAsync(Bound)); // requeued, not failed
+        Assert.Equal(3, worker.Stats.RequestsTotal); // free, enterprise, free again
+        Assert.Equal(1.0, await PreemptionsAsync(gateway));
+        var usage = await TenantTokensAsync(gateway, "acme");
+        Assert.True(usage.Prompt > 0, "the free request is accounted");
+
+        // A free stream that has started (its first event reached the client) is never preempted.
+        worker.Options.Faults.FirstByteDelay = TimeSpan.Zero;
+        worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20); // ~4 s of stream
+        using var started = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 200), key: TestGateway.Key), HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await started.Content.ReadAsStreamAsync());
+        Assert.StartsWith("data: {", await reader.ReadLineAsync().WaitAsync(Bound), StringComparison.Ordinal);
+        var second = ReadAllAsync(gateway, VipKey);
+        await TestGateway.WaitUntilAsync(async () => await WaitingAsync(gateway) == 1, "the enterprise request waits");
+
+        AssertWhole("data: {" + await reader.ReadToEndAsync().WaitAsync(Bound));
+        AssertWhole(await second.WaitAsync(Bound));
+        Assert.Equal(1.0, await PreemptionsAsync(gateway)); // still the one preemption
+        Assert.Equal(2, (int)(await TenantTokensAsync(gateway, "acme")).Requests); // each free request recorded once
+        await TestGateway.WaitUntilAsync(async () => (await QueuesModelAsync(gateway)).GetProperty("in_use").GetInt32() == 0, "no slot is left held");
+    }
+
+    private static async Task<string> ReadAllAsync(BinaryGateway gateway, string key)
+    {
+        using var response = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 4), key: key));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        return body;
+    }
+
+    private static void AssertWhole(string body)
+    {
+        Assert.EndsWith("data: [DONE]\n\n", body, StringComparison.Ordinal);
+        Assert.Contains("\"finish_reason\":\"", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"error\"", body, StringComparison.Ordinal);
+    }
+
+    private static async Task<double> PreemptionsAsync(BinaryGateway gateway)
+    {
+        var metrics = await gateway.Admin.GetStringAsync("/metrics");
+        var counted = MetricsText.Value(metrics, "llm_gateway_preemptions_total", "class=\"default\"");
+        var model = await QueuesModelAsync(gateway);
+        var listed = model.GetProperty("classes").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "default").GetProperty("preemptions").GetInt64();
+        Assert.Equal(counted, listed);
+        return counted;
+    }
+
+    private static async Task<(long Prompt, long Requests)> TenantTokensAsync(BinaryGateway gateway, string tenant)
+    {
+        var metrics = await gateway.Admin.GetStringAsync("/metrics");
+        var prompt = MetricsText.Value(metrics, "llm_gateway_tokens_total", $"tenant=\"{tenant}\"", "kind=\"prompt\"");
+        var requests = MetricsText.Value(metrics, "llm_gateway_requests_total", "class=\"default\"", "status=\"200\"");
+        return ((long)prompt, (long)requests);
+    }
+
+    private static async Task<JsonElement> QueuesModelAsync(BinaryGateway gateway)
+    {
+        using var queues = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/queues"));
+        return queues.RootElement.GetProperty("models")[0].Clone();
+    }
+
+    private static async Task<int> WaitingAsync(BinaryGateway gateway) => (await QueuesModelAsync(gateway)).GetProperty("waiting").GetInt32();
+}
