@@ -184,9 +184,8 @@ internal sealed class Forwarder(TimeProvider time)
             var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
-            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, budget);
+            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, new ContentMeter(budget, streamed));
             TimeSpan? firstByte = null;
-            long charged = 0; // the relay's content chunks given to `streamed` so far
             var error = ForwarderError.None;
             try
             {
@@ -211,12 +210,6 @@ internal sealed class Forwarder(TimeProvider time)
 
                     var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
                     upstream.AdvanceTo(consumed, buffer.End);
-                    if (relay.ContentChunks != charged)
-                    {
-                        streamed?.Charge(relay.ContentChunks - charged);
-                        charged = relay.ContentChunks;
-                    }
-
                     if (written > 0)
                     {
                         if (firstByte is null)

@@ -8,13 +8,13 @@ namespace AotProxy.Forwarding;
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
 // no object per request. Process handles one read: what goes to the client now, and where the
 // part held back for the next read begins.
-internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = default)
+internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = default)
 {
-    private SseUsageFilter _sse = new(stripUsage, budget);
+    private SseUsageFilter _sse = new(stripUsage, meter);
     private UsageJsonScanner _json;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 
-    // Content chunks relayed so far (SSE; 0 otherwise): each is charged as it goes (StreamedCharge).
+    // Content chunks relayed so far (SSE; 0 otherwise), each metered as it went (ContentMeter).
     public readonly long ContentChunks => _sse.ContentChunks;
 
     // What an SSE response debited from its tenant's budgets, and whether it hit the cap.

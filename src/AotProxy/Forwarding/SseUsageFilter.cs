@@ -4,13 +4,13 @@ using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
-// The SSE half of the relay: passes whole events on, reads usage from them, counts the content
-// chunks, and drops the usage-only chunk when the gateway (not the client) asked for it. With a
-// stream budget (stream_budget_cutoff), each content chunk is debited before it goes out; the
-// first that does not fit is not sent, and nothing after it (BudgetCut).
-internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
+// The SSE half of the relay: passes whole events on, reads usage from them, meters the content
+// chunks (ContentMeter: budget debit and fair-share charge), and drops the usage-only chunk when
+// the gateway (not the client) asked for it. A content chunk the tenant's budget has no room for
+// is not sent, and nothing after it (BudgetCut).
+internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default)
 {
-    private StreamBudget _budget = budget;
+    private ContentMeter _meter = meter;
 
     // An unfinished event longer than this is passed on unparsed rather than held without bound.
     public const int MaxPendingEventBytes = 1024 * 1024;
@@ -18,14 +18,14 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
     public Usage? Usage { readonly get; private set; }
 
     // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
-    public long ContentChunks { readonly get; private set; }
+    public readonly long ContentChunks => _meter.Chunks;
 
-    public readonly StreamBudget Budget => _budget;
+    public readonly StreamBudget Budget => _meter.Budget;
 
     // A content chunk found the tenant's budget used up: the stream ends here.
     public bool BudgetCut { readonly get; private set; }
 
-    public void GiveBackStreamed() => _budget.GiveBack();
+    public void GiveBackStreamed() => _meter.GiveBack();
 
     // Writes every complete event of `buffer` and returns where the unfinished rest begins
     // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.
@@ -42,13 +42,12 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
             }
             else if (kind == StreamChunkKind.Content)
             {
-                if (!_budget.TryDebit())
+                if (!_meter.TryTake())
                 {
                     BudgetCut = true;
+                    _meter.Flush();
                     return buffer.End;
                 }
-
-                ContentChunks++;
             }
 
             if (stripUsage && kind == StreamChunkKind.UsageOnly)
@@ -59,6 +58,7 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
             written += BufferCopy.Write(output, sseEvent);
         }
 
+        _meter.Flush();
         if (isFinal || reader.Remaining > MaxPendingEventBytes)
         {
             written += BufferCopy.Write(output, reader.UnreadSequence);
