@@ -182,7 +182,7 @@ public class DashboardTests
         Assert.All(answers, status => Assert.Equal(HttpStatusCode.OK, status));
 
         var state = await events.WaitForAsync(
-            e => e.GetProperty("total_requests").GetInt64() == 25 && e.GetProperty("queues").GetProperty("models")[0].GetProperty("grants_per_second").GetDouble() > 0,
+            e => e.GetProperty("total_requests").GetInt64() == 25 && e.GetProperty("queues").GetProperty("models")[0].GetProperty("grant_rate").GetDouble() > 0,
             "counting the 25 requests and the grants");
         var error = Assert.Single(state.GetProperty("errors").EnumerateArray());
         Assert.Equal(403, error.GetProperty("status").GetInt32());

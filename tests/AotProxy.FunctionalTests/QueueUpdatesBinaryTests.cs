@@ -72,7 +72,7 @@ public partial class QueueUpdatesBinaryTests
         using var queues = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/queues"));
         var model = queues.RootElement.GetProperty("models")[0];
         Assert.True(model.GetProperty("grant_rate").GetDouble() > 0, model.ToString());
-        Assert.Equal(model.GetProperty("grants_per_second").GetDouble(), model.GetProperty("grant_rate").GetDouble());
+        Assert.False(model.TryGetProperty("grants_per_second", out _), model.ToString()); // one name for the one rate
     }
 
     [Fact]

@@ -33,58 +33,29 @@ public class StreamedChargeTests
     private const int ChunksAfterGate = 6;
     private const int MaxTokens = 64;
 
+    // Mid-stream: the grant's prompt charge, and output_weight per chunk relayed so far (the
+    // forwarder charges a chunk before it flushes it to the client).
     [Fact]
-    public async Task Stream_MovesTheCountersChunkByChunk_AndSettlesToExactlyTheWeightedUsage()
-    {
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        try
-        {
-            await using var worker = new RawWorker(_ => HeldStream(gate.Task, withRest: true));
-            await using var run = await StartAsync(worker);
-
-            using var response = await run.Data.SendAsync(Chat(), HttpCompletionOption.ResponseHeadersRead);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            using var events = new StreamReader(await response.Content.ReadAsStreamAsync());
-            await ReadContentChunksAsync(events, ChunksBeforeGate);
-
-            // Mid-stream: the grant's prompt charge, and output_weight per chunk relayed so far
-            // (the forwarder charges a chunk before it flushes it to the client).
-            var mid = await CountersAsync(run.Admin);
-            var promptCharge = InputWeight * PromptEstimate;
-            var expectedMid = promptCharge + (OutputWeight * ChunksBeforeGate);
-            Assert.Equal(expectedMid / TenantWeight, mid.Tenant, 9);
-            Assert.Equal(expectedMid / ClassWeight, mid.Class, 9);
-            Assert.True(mid.Tenant > promptCharge / TenantWeight, $"mid-stream counter {mid.Tenant} has not grown past the prompt charge {promptCharge / TenantWeight}");
-            Assert.Equal(1, mid.InFlight);
-
-            gate.SetResult();
-            var rest = await events.ReadToEndAsync();
-            Assert.Contains("data: [DONE]", rest, StringComparison.Ordinal);
-
-            // Settled: exactly the worker's usage at the weights, the refund of the prompt
-            // over-estimate and the completion tokens beyond the chunks included.
-            var end = await SettledAsync(run.Admin);
-            var cost = (InputWeight * PromptTokens) + (OutputWeight * CompletionTokens);
-            Assert.Equal(cost / TenantWeight, end.Tenant, 9);
-            Assert.Equal(cost / ClassWeight, end.Class, 9);
-        }
-        finally
-        {
-            gate.TrySetResult();
-        }
-    }
+    public Task Stream_MovesTheCountersChunkByChunk_AndSettlesToExactlyTheWeightedUsage() =>
+        StreamAndSettleAsync(scheduler: "", expectedMid: (InputWeight * PromptEstimate) + (OutputWeight * ChunksBeforeGate));
 
     // [scheduler] lookahead = 0.5 of max_tokens 64: the grant prepays 32 completion tokens, so the
     // first chunks charge nothing more, and the settlement refunds the lookahead's unused rest
     // (the worker reports 30): the books end exact.
     [Fact]
-    public async Task Lookahead_ChargedAtTheGrant_ChunksWithinItFree_SettlesToExactlyTheWeightedUsage()
+    public Task Lookahead_ChargedAtTheGrant_ChunksWithinItFree_SettlesToExactlyTheWeightedUsage() =>
+        StreamAndSettleAsync(scheduler: "lookahead = 0.5", expectedMid: (InputWeight * PromptEstimate) + (OutputWeight * 0.5 * MaxTokens));
+
+    // A stream held after its first chunks: the counters then are `expectedMid` (past the prompt
+    // charge), and once it ends they settle to exactly the worker's usage at the weights, the refund
+    // of the prompt over-estimate and the completion tokens beyond the chunks included.
+    private static async Task StreamAndSettleAsync(string scheduler, double expectedMid)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
             await using var worker = new RawWorker(_ => HeldStream(gate.Task, withRest: true));
-            await using var run = await StartAsync(worker, scheduler: "lookahead = 0.5");
+            await using var run = await StartAsync(worker, scheduler);
 
             using var response = await run.Data.SendAsync(Chat(), HttpCompletionOption.ResponseHeadersRead);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -92,9 +63,11 @@ public class StreamedChargeTests
             await ReadContentChunksAsync(events, ChunksBeforeGate);
 
             var mid = await CountersAsync(run.Admin);
-            var granted = (InputWeight * PromptEstimate) + (OutputWeight * 0.5 * MaxTokens);
-            Assert.Equal(granted / TenantWeight, mid.Tenant, 9);
-            Assert.Equal(granted / ClassWeight, mid.Class, 9);
+            var promptCharge = InputWeight * PromptEstimate;
+            Assert.Equal(expectedMid / TenantWeight, mid.Tenant, 9);
+            Assert.Equal(expectedMid / ClassWeight, mid.Class, 9);
+            Assert.True(mid.Tenant > promptCharge / TenantWeight, $"mid-stream counter {mid.Tenant} has not grown past the prompt charge {promptCharge / TenantWeight}");
+            Assert.Equal(1, mid.InFlight);
 
             gate.SetResult();
             Assert.Contains("data: [DONE]", await events.ReadToEndAsync(), StringComparison.Ordinal);

@@ -107,14 +107,12 @@ internal sealed class AdminReports(
     private ModelQueueReport QueueReport(ModelAdmission m, long now)
     {
         var frequency = (double)time.TimestampFrequency;
-        var grantRate = m.Grants.PerSecond(now / time.TimestampFrequency);
         return new ModelQueueReport(
             m.Model,
             m.Slots.Capacity,
             m.Slots.Used,
             m.Waiting,
-            grantRate,
-            grantRate,
+            m.Grants.PerSecond(now / time.TimestampFrequency),
             m.AgingInterval(now) / frequency,
             [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
             Classes(m),

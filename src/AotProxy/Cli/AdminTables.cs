@@ -86,7 +86,7 @@ internal static class AdminTables
                 Text(m, "waiting"),
                 string.Join(' ', byClass) is { Length: > 0 } classes ? classes : "-",
                 Seconds(oldest),
-                Fixed(Number(m, "grants_per_second"), "0.0"),
+                Fixed(Number(m, "grant_rate"), "0.0"),
             ]);
         }
 
