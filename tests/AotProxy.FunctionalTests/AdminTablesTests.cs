@@ -58,7 +58,17 @@ public class AdminTablesTests
         {
         }
 
-        var body = await gateway.Admin.GetStringAsync("/api/queues");
+        // The answer reaches the client before its slot is released: wait for the release, so the
+        // two reads of /api/queues below see the same state.
+        var body = "";
+        await TestGateway.WaitUntilAsync(
+            async () =>
+            {
+                body = await gateway.Admin.GetStringAsync("/api/queues");
+                using var queues = JsonDocument.Parse(body);
+                return queues.RootElement.GetProperty("models").EnumerateArray().All(m => m.GetProperty("in_use").GetInt32() == 0);
+            },
+            "the request's slot is released");
         using var json = JsonDocument.Parse(body);
         var model = json.RootElement.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("model").GetString() == TestGateway.Model);
 
