@@ -81,6 +81,71 @@ public sealed class PreemptionBinaryTests
         Assert.Equal(3, worker.Stats.RequestsTotal);
     }
 
+    // The bucket policy, three buckets of one slot each: enterprise owns 0, the default class
+    // (acme's, preemptible) 1, a third class 2. acme's first stream holds its own bucket, its second
+    // borrowed the idle bucket 2. An enterprise stream (bucket 0 full) preempts the borrowed slot,
+    // which it may borrow too, not the one of acme's own bucket: acme's first stream ends first,
+    // the enterprise one before acme's requeued one, all whole.
+    [Fact]
+    public async Task BucketPolicy_EnterprisePreemptsTheSlotAFreeRequestBorrowed_NotItsOwnBucketsSlot()
+    {
+        await using var gateway = await BinaryGateway.StartAsync(
+            1,
+            extraToml: $"""
+
+                [scheduler]
+                policy = "bucket"
+                bucket_count = 3
+                bucket_shares = [1, 1, 1]
+
+                [[classes]]
+                name = "enterprise"
+                priority = 0
+                buckets = [0, 0]
+
+                [[classes]]
+                name = "default"
+                priority = 1
+                buckets = [1, 1]
+                preemptible = true
+
+                [[classes]]
+                name = "batch"
+                priority = 2
+                buckets = [2, 2]
+
+                [[tenants]]
+                name = "vip"
+                class = "enterprise"
+                api_key_sha256 = ["{ApiKeyIndex.HashKey(VipKey)}"]
+                """,
+            configure: o =>
+            {
+                o.MaxNumSeqs = 3;
+                o.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
+            });
+        var worker = gateway.Workers[0];
+        var firstEnterprise = ReadAllAsync(gateway, VipKey);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 1), "enterprise holds bucket 0");
+        var own = ReadAllAsync(gateway, TestGateway.Key);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 2), "acme holds its bucket 1");
+        var borrowed = ReadAllAsync(gateway, TestGateway.Key);
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 3), "acme borrowed bucket 2");
+
+        var enterprise = ReadAllAsync(gateway, VipKey);
+
+        Assert.Same(own, await Task.WhenAny(own, borrowed).WaitAsync(Bound)); // the borrowed one was requeued
+        Assert.Same(enterprise, await Task.WhenAny(enterprise, borrowed).WaitAsync(Bound));
+        foreach (var body in await Task.WhenAll(firstEnterprise, own, borrowed, enterprise).WaitAsync(Bound))
+        {
+            AssertWhole(body);
+        }
+
+        Assert.Equal(5, worker.Stats.RequestsTotal); // the borrowed one twice
+        Assert.Equal(1.0, await PreemptionsAsync(gateway));
+        await TestGateway.WaitUntilAsync(async () => (await QueuesModelAsync(gateway)).GetProperty("in_use").GetInt32() == 0, "no slot is left held");
+    }
+
     // One slot; a worker whose first byte takes 3 s; the default class (acme's) preemptible.
     private static Task<BinaryGateway> StartAsync() => BinaryGateway.StartAsync(
         1,
