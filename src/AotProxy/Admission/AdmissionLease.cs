@@ -37,22 +37,25 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
 
     // Preemption before the first byte: the request of a preemptible class is seen by the pool's
     // dispatcher until Unregister (AdmissionStage.Release, or Yield).
-    public void Register(PreemptionTicket ticket, int classPriority) => model?.Register(ticket, classPriority, classAccount);
+    public void Register(PreemptionTicket ticket, int classPriority, ClassModel? classModel = null) => model?.Register(ticket, classPriority, classAccount, slotBucket, classModel);
 
     public void Unregister(PreemptionTicket ticket) => model?.Unregister(ticket, ticket.IsPreempted);
 
-    // Preempted: the slot goes to the waiter it was taken for, and the request waits again at the
-    // head of its queue with this lease's charge (counted once), for a new lease.
-    public ValueTask<AdmissionResult> RequeueAsync(PreemptionTicket ticket, ClassModel classModel, int priority, CancellationToken cancellationToken)
+    // Preempted: the slot, and the worker slot its cancelled attempt held (taken from it), go to
+    // the waiter it was preempted for, and the request waits again at the head of its queue with
+    // this lease's charge (counted once; with [cluster] its fleet charge too, OnFleet), for a new lease.
+    // updates: a stream's queue updates, reported again while it waits (null: it did not ask).
+    public ValueTask<AdmissionResult> RequeueAsync(PreemptionTicket ticket, ClassModel classModel, int priority, ref WorkerSlot workerSlot, QueueUpdates? updates, CancellationToken cancellationToken)
     {
-        model!.Yield(ticket, tenant, classAccount, slotBucket);
-        return model.RequeueAsync(tenant, classAccount, classModel, priority, charge, cancellationToken);
+        model!.Yield(ticket, tenant, classAccount, slotBucket, ref workerSlot);
+        return model.RequeueAsync(tenant, classAccount, classModel, priority, charge, updates, cancellationToken);
     }
 
     // [cluster]: waits for the request's turn on the fleet's workers (SharedVtc.TakeTurnAsync),
-    // at most maxWait; true at once alone.
-    public ValueTask<bool> FleetTurnAsync(TimeSpan maxWait, CancellationToken cancellationToken) =>
-        model?.FleetTurnAsync(tenant, charge, maxWait, cancellationToken) ?? new(true);
+    // at most maxWait; true at once alone. handedOver: it holds a preempted request's worker slot
+    // with the fleet's grant, whose turn was given: its charge goes on now, without waiting.
+    public ValueTask<bool> FleetTurnAsync(TimeSpan maxWait, CancellationToken cancellationToken, bool handedOver = false) =>
+        model?.FleetTurnAsync(tenant, charge, maxWait, cancellationToken, handedOver) ?? new(true);
 
     // [cluster]: after its turn, the request stopped waiting for a worker's slot fleet-wide.
     public void LeftForSlot() => model?.Fleet?.LeftForSlot(tenant.Name);

@@ -28,10 +28,8 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Priority = priority;
 
         TraceSpan.Event(request.Trace, TraceNames.QueueStartEvent);
-        var context = request.Context;
-        var updates = QueueUpdates.Requested(context.Request, request.Inspected.Stream) ? request.QueueUpdates.For(context) : null;
         var admission = await admissions.AdmitAsync(
-            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, context.RequestAborted, updates).ConfigureAwait(false);
+            request.Pool!, caller.Tenant, classModel, priority, request.Reservation.Prompt, request.Reservation.Completion, request.Context.RequestAborted, Updates(request)).ConfigureAwait(false);
         request.QueueWait = admission.Waited;
         TraceSpan.Tag(request.Trace, TraceNames.QueueMs, admission.Waited.TotalMilliseconds);
         if (!Take(request, admission))
@@ -41,16 +39,18 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
 
         if (classModel.Preemptible)
         {
-            admission.Lease.Register(request.Preemption, classModel.Priority);
+            admission.Lease.Register(request.Preemption, classModel.Priority, classModel);
         }
 
         TraceSpan.Event(request.Trace, TraceNames.AdmittedEvent);
         return true;
     }
 
-    // Preempted before its first byte (ForwarderError.Preempted): its slot goes to the waiter it
-    // was preempted for, and it waits again at the head of its queue, for one more attempt, with
+    // Preempted before its first byte (ForwarderError.Preempted): its slot, and the worker slot its
+    // attempt kept (ForwardingStage), go to the waiter it was preempted for, and it waits again at the head of its queue, for one more attempt, with
     // its limits and fair-share charge as they were taken the first time. Not preemptible again.
+    // A stream that asked for queue updates hears its position again while it waits (its SSE head
+    // went out with the first comment, or with none: then the first comment sends it).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     public async ValueTask<bool> RequeueAsync(ProxyRequest request)
     {
@@ -58,11 +58,15 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         request.Lease = default;
         request.Streamed.End(); // nothing was relayed
         request.Failure = ProxyFailure.None;
-        var admission = await lease.RequeueAsync(request.Preemption, request.Class!, request.Priority, request.Context.RequestAborted).ConfigureAwait(false);
+        var admission = await lease.RequeueAsync(request.Preemption, request.Class!, request.Priority, ref request.Slot, Updates(request), request.Context.RequestAborted).ConfigureAwait(false);
         request.Preemption.Requeued();
         request.QueueWait += admission.Waited;
         return Take(request, admission);
     }
+
+    // Where a queued stream reports its position (x-gateway-queue-updates); null: it did not ask.
+    private static QueueUpdates? Updates(ProxyRequest request) =>
+        QueueUpdates.Requested(request.Context.Request, request.Inspected.Stream) ? request.QueueUpdates.For(request.Context) : null;
 
     // The outcome of a wait: the lease and slot, or the refusal as a value.
     private static bool Take(ProxyRequest request, in AdmissionResult admission)

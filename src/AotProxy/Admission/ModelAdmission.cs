@@ -47,7 +47,7 @@ internal sealed class ModelAdmission
     private int _preemptibleHigh;
     private int _preemptibleCount;
     private int _pendingPreemptions;
-    private readonly ConcurrentQueue<int> _handovers = new();
+    private readonly ConcurrentQueue<SlotHandover> _handovers = new();
 
     // router: where grants take their worker slots; null only in the policies' own tests, whose
     // grants carry none.
@@ -169,9 +169,9 @@ internal sealed class ModelAdmission
 
     // A preempted request (Yield gave its slot away) waits again at the head of its tenant's queue,
     // with the charge of its first grant: its next grant charges nothing more, and its settlement
-    // is that charge's. No queue updates: nothing is written while it waits again.
-    public ValueTask<AdmissionResult> RequeueAsync(FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, int priority, GrantCharge charge, CancellationToken cancellationToken) =>
-        QueueAsync(_policy.Level(classModel, priority, _scheduler), tenant, classAccount, classModel, charge, updates: null, requeued: true, cancellationToken);
+    // is that charge's. A stream that asked for queue updates (updates) hears them again.
+    public ValueTask<AdmissionResult> RequeueAsync(FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, int priority, GrantCharge charge, QueueUpdates? updates, CancellationToken cancellationToken) =>
+        QueueAsync(_policy.Level(classModel, priority, _scheduler), tenant, classAccount, classModel, charge, updates, requeued: true, cancellationToken);
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
@@ -329,9 +329,9 @@ internal sealed class ModelAdmission
 
     // [cluster]: a granted request's turn on the fleet's workers (SharedVtc.TakeTurnAsync), which
     // charges the fleet's counter; alone (or in the policies' tests), at once and nothing to charge.
-    public ValueTask<bool> FleetTurnAsync(FairShareAccount tenant, in GrantCharge charge, TimeSpan maxWait, CancellationToken cancellationToken) =>
+    public ValueTask<bool> FleetTurnAsync(FairShareAccount tenant, in GrantCharge charge, TimeSpan maxWait, CancellationToken cancellationToken, bool handedOver = false) =>
         _fleet is { } fleet
-            ? fleet.TakeTurnAsync(tenant.Name, charge.TenantWeight, charge.Admission / charge.TenantWeight, maxWait, cancellationToken)
+            ? fleet.TakeTurnAsync(tenant.Name, charge.TenantWeight, charge.Admission / charge.TenantWeight, maxWait, cancellationToken, handedOver)
             : new(true);
 
     // The workers where grants take their slots now, and the slots they offer (null pool: none,
@@ -414,25 +414,27 @@ internal sealed class ModelAdmission
                 queue = fairer;
             }
 
-            if (!TryGrantHead(queue, slotBucket, now))
+            if (!TryReserve(out var workerSlot))
+            {
+                // The book has a free slot but no worker has room: with [cluster], the worker's
+                // slots are full fleet-wide; alone, a worker shared with another model is full.
+                Slots.Release(slotBucket);
+                Preempt();
+                return;
+            }
+
+            if (!TryGrantHead(queue, slotBucket, workerSlot, now))
             {
                 return;
             }
         }
     }
 
-    // Grants the head of `queue` the admission slot `slotBucket` and a worker's slot. False: no
-    // worker has room now (the next release, or the capacity refresh, signals again), or the head
-    // is counted but not yet published by its producer (which signals again once it is); the
+    // Grants the head of `queue` the admission slot `slotBucket` and the worker's slot. False: the
+    // head is counted but not yet published by its producer (which signals again once it is); the
     // slots went back. A tombstone at the head gives its slots back too: true, the next waiter may take them.
-    private bool TryGrantHead(TenantQueue queue, int slotBucket, long now)
+    private bool TryGrantHead(TenantQueue queue, int slotBucket, WorkerSlot workerSlot, long now)
     {
-        if (!TryReserve(out var workerSlot))
-        {
-            Slots.Release(slotBucket);
-            return false;
-        }
-
         if (!queue.TryDequeue(out var waiter))
         {
             workerSlot.Release();
@@ -458,11 +460,14 @@ internal sealed class ModelAdmission
     }
 
     // An admitted request of a preemptible class (the lease's), in the pool's table, until
-    // Unregister. Not with [cluster]: its fleet-wide turn and slot are not taken twice for it. A
-    // full table (more preemptible requests in flight than it has cells) leaves it unpreemptible.
-    public void Register(PreemptionTicket ticket, int classPriority, FairShareAccount classAccount)
+    // Unregister. A full table (more preemptible requests in flight than it has cells) leaves it
+    // unpreemptible. With [cluster] too: its victim's worker slot, with the fleet's grant on it, is
+    // handed over (Yield), and its fleet charge stays on its lease for its next attempt.
+    // slotBucket, classModel: the bucket policy's (BucketPolicy.MayTake), whose slots move only
+    // to a class that may hold them.
+    public void Register(PreemptionTicket ticket, int classPriority, FairShareAccount classAccount, int slotBucket = SlotBook.Unbucketed, ClassModel? classModel = null)
     {
-        if (_fleet is not null || ticket.WasPreempted)
+        if (ticket.WasPreempted)
         {
             return;
         }
@@ -474,7 +479,7 @@ internal sealed class ModelAdmission
             cells = _preemptible!;
         }
 
-        ticket.Arm(classPriority, classAccount);
+        ticket.Arm(classPriority, classAccount, slotBucket, classModel);
         for (var i = 0; i < cells.Length; i++)
         {
             if (Interlocked.CompareExchange(ref cells[i], ticket, null) is null)
@@ -513,44 +518,64 @@ internal sealed class ModelAdmission
         Interlocked.Decrement(ref _preemptibleCount);
     }
 
-    // A preempted request gives its admission slot to the waiter it was preempted for (the
-    // dispatcher hands it over, HandOver): it is not in flight any more, and its charge stands
-    // for its next grant (RequeueAsync).
-    public void Yield(PreemptionTicket ticket, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket)
+    // A preempted request gives its admission slot, and the worker slot its cancelled attempt
+    // held (`workerSlot`, taken from it; none when it was preempted between attempts), to the
+    // waiter it was preempted for (the dispatcher hands them over, HandOver): it is not in flight
+    // any more, and its charge stands for its next grant (RequeueAsync).
+    public void Yield(PreemptionTicket ticket, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, ref WorkerSlot workerSlot)
     {
         Unregister(ticket);
         tenant.AddInFlight(-1);
         classAccount.AddInFlight(-1);
-        _handovers.Enqueue(slotBucket);
+        _handovers.Enqueue(new SlotHandover(slotBucket, workerSlot));
+        workerSlot = default;
         Dispatch();
     }
 
     // The slots of preempted requests go straight to the most important class waiting, the one
     // they were taken for (or, if its waiters have gone, the next most important), never back to
-    // the policy: under fairshare the requeued request could win it again.
+    // the policy: under fairshare the requeued request could win it again. The worker slot goes
+    // with them (with [cluster], the fleet's grant on it: not released for another replica's
+    // want to take); without one, or when its worker's breaker refuses a new permit, a free one.
     private void HandOver(long now)
     {
-        while (_handovers.TryDequeue(out var slotBucket))
+        while (_handovers.TryDequeue(out var handover))
         {
             Interlocked.Decrement(ref _pendingPreemptions);
-            if (MostImportantWaiting(out _) is { } queue)
+            var workerSlot = handover.Worker;
+            if (MostImportantWaiting(out _) is { } queue && TryKeep(ref workerSlot))
             {
-                TryGrantHead(queue, slotBucket, now);
+                TryGrantHead(queue, handover.Bucket, workerSlot, now);
             }
             else
             {
-                Slots.Release(slotBucket);
+                workerSlot.Release();
+                Slots.Release(handover.Bucket);
             }
         }
     }
 
+    // The handed-over worker slot, with a new breaker permit (its attempt's went back with it),
+    // while its worker still takes requests; else a free one (none needed without a router).
+    private bool TryKeep(ref WorkerSlot workerSlot)
+    {
+        if (workerSlot.IsHeld && _snapshot is { } snapshot && workerSlot.TryRenewPermit(snapshot.CircuitBreaker))
+        {
+            return true;
+        }
+
+        workerSlot.Release();
+        return TryReserve(out workerSlot);
+    }
+
     // No slot is free and someone waits: for each waiter of the most important class waiting
     // (beyond the preemptions already under way), the admitted request of the least important
-    // preemptible class below it that has sent nothing yet is preempted. Not under the bucket
-    // policy, whose slots belong to their buckets. Costs nothing while no preemptible request runs.
+    // preemptible class below it that has sent nothing yet is preempted. Under the bucket policy
+    // only one whose slot the waiter's class may hold (BucketPolicy.MayTake): a bucket's guarantee
+    // to its own class stands. Costs nothing while no preemptible request runs.
     private void Preempt()
     {
-        if (Volatile.Read(ref _preemptibleCount) == 0 || _preemptible is not { } cells || _policy.Name == SchedulerPolicyNames.Bucket
+        if (Volatile.Read(ref _preemptibleCount) == 0 || _preemptible is not { } cells
             || MostImportantWaiting(out var waiters) is not { ClassModel: { } waiting })
         {
             return;
@@ -565,7 +590,8 @@ internal sealed class ModelAdmission
             {
                 // The state first: the priority read after it is that use's, or the CAS fails.
                 if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
-                    && ticket.ClassPriority > waiting.Priority && (victim is null || ticket.ClassPriority > victim.ClassPriority))
+                    && ticket.ClassPriority > waiting.Priority && (victim is null || ticket.ClassPriority > victim.ClassPriority)
+                    && (ticket.SlotBucket == SlotBook.Unbucketed || BucketPolicy.MayTake(this, waiting, ticket.ClassModel!, ticket.SlotBucket)))
                 {
                     victim = ticket;
                     armed = state;

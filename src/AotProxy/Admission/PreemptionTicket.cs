@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using AotProxy.Configuration;
 
 namespace AotProxy.Admission;
 
@@ -41,13 +42,21 @@ internal sealed class PreemptionTicket
     // Its class account in the pool, which counts its preemption.
     public FairShareAccount? Class { get; private set; }
 
+    // Under the bucket policy: the bucket its slot is counted in, and its class (whose buckets
+    // those are), for BucketPolicy.MayTake; SlotBook.Unbucketed and null under the others.
+    public int SlotBucket { get; private set; } = SlotBook.Unbucketed;
+
+    public ClassModel? ClassModel { get; private set; }
+
     // Its cell in ModelAdmission's table of preemptible requests; -1: in none.
     internal int Cell { get; set; } = -1;
 
-    public void Arm(int classPriority, FairShareAccount classAccount)
+    public void Arm(int classPriority, FairShareAccount classAccount, int slotBucket = SlotBook.Unbucketed, ClassModel? classModel = null)
     {
         ClassPriority = classPriority;
         Class = classAccount;
+        SlotBucket = slotBucket;
+        ClassModel = classModel;
         Volatile.Write(ref _state, unchecked((_state & ~StatusMask) + GenerationStep) | Running);
     }
 
@@ -120,6 +129,7 @@ internal sealed class PreemptionTicket
 
         WasPreempted = false;
         Class = null;
+        ClassModel = null;
         Cell = -1;
     }
 

@@ -75,15 +75,17 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
     // release here) lets the rule give it, turns here going first to the tenant the fleet has served
     // least. False when maxWait passed first. Without it, a replica's grants waited for the
     // workers' slots in a race that the replica releasing a slot wins, whatever the counters said
-    // (perf/RESULTS.md, "Issue 16: fair share with request shapes").
-    public ValueTask<bool> TakeTurnAsync(string tenant, int weight, double chargePerWeight, TimeSpan maxWait, CancellationToken cancellationToken)
+    // (perf/RESULTS.md, "Issue 16: fair share with request shapes"). handedOver: the request holds
+    // the worker slot of a request preempted for it, whose turn was given: at once, charged (the
+    // preempted one keeps its own charge for its next attempt and takes no second turn).
+    public ValueTask<bool> TakeTurnAsync(string tenant, int weight, double chargePerWeight, TimeSpan maxWait, CancellationToken cancellationToken, bool handedOver = false)
     {
         var account = Tenant(tenant);
         var charge = ToMicro(chargePerWeight);
         FleetTurn turn;
         lock (_turnsLock)
         {
-            if (_turns.Count == 0 && Allows(account, weight))
+            if (handedOver || (_turns.Count == 0 && Allows(account, weight)))
             {
                 account.Add(charge);
                 account.AddForSlot(1);

@@ -75,12 +75,15 @@ internal sealed class ForwardingStage(
                 {
                     // First its tenant's turn on the fleet's workers (fair share fleet-wide), once.
                     // Waiting for the turn or for the slot is queued time (x-gateway-queue-ms).
+                    // A slot that holds the fleet's grant already was handed over by a request
+                    // preempted for this one (Admission/SlotHandover): its turn at once, no new grant.
                     var maxWait = request.Class!.MaxQueueWait;
+                    var handedOver = request.Slot.Grant != SlotGrant.None;
                     var turned = false;
                     if (!request.Lease.OnFleet)
                     {
                         var turnFrom = time.GetTimestamp();
-                        var turn = request.Lease.FleetTurnAsync(maxWait, context.RequestAborted);
+                        var turn = request.Lease.FleetTurnAsync(maxWait, context.RequestAborted, handedOver);
                         var queued = !turn.IsCompleted;
                         turned = await turn.ConfigureAwait(false);
                         var waited = time.GetElapsedTime(turnFrom);
@@ -95,11 +98,11 @@ internal sealed class ForwardingStage(
 
                     try
                     {
-                        var acquired = request.Lease.OnFleet
+                        var acquired = request.Lease.OnFleet && !handedOver
                             ? await sharedSlots.AcquireAsync(worker, maxWait, context.RequestAborted).ConfigureAwait(false)
                             : default;
                         request.QueueWait += acquired.Waited;
-                        grant = acquired.Grant;
+                        grant = handedOver && request.Lease.OnFleet ? request.Slot.Grant : acquired.Grant;
                     }
                     finally
                     {
@@ -183,8 +186,13 @@ internal sealed class ForwardingStage(
             }
             finally
             {
-                // The attempt is over: its worker's slot goes back, and other models' waiters may take it.
-                admissions.ReleaseSlot(ref request.Slot);
+                // The attempt is over: its worker's slot goes back, and other models' waiters may
+                // take it; a preempted one's goes with its admission slot to the waiter it was
+                // preempted for (AdmissionStage.RequeueAsync), fleet grant and all.
+                if (preemption is not { IsPreempted: true })
+                {
+                    admissions.ReleaseSlot(ref request.Slot);
+                }
             }
 
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.

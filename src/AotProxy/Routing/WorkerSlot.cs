@@ -1,4 +1,5 @@
 using AotProxy.Cluster;
+using AotProxy.Configuration;
 
 namespace AotProxy.Routing;
 
@@ -27,6 +28,24 @@ internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
         var permit = Permit;
         Permit = BreakerPermit.Denied;
         return permit;
+    }
+
+    // Handed over to another request (a preemption, Admission/SlotHandover): a permit for its
+    // attempt, the one before went back with the cancelled attempt. False when the worker takes no
+    // requests now (the caller gives the slot back).
+    public bool TryRenewPermit(CircuitBreakerModel breaker)
+    {
+        if (Worker is not { } worker || !worker.IsRoutable(breaker))
+        {
+            return false;
+        }
+
+        if (Permit == BreakerPermit.Denied)
+        {
+            Permit = worker.Breaker.TryAcquire(breaker);
+        }
+
+        return Permit != BreakerPermit.Denied;
     }
 
     // Gives the slot back (and a permit no attempt used); nothing when none is held.

@@ -10,13 +10,12 @@ internal sealed class BucketPolicy : ISchedulerPolicy
 {
     public string Name => SchedulerPolicyNames.Bucket;
 
-    public int Level(ClassModel classModel, int priority, SchedulerModel scheduler) =>
-        Math.Min(classModel.FirstBucket, scheduler.BucketCount - 1);
+    public int Level(ClassModel classModel, int priority, SchedulerModel scheduler) => First(classModel, scheduler.BucketCount);
 
     public bool TryTakeSlot(ModelAdmission model, int level, ClassModel classModel, out int slotBucket)
     {
         var buckets = model.Scheduler.BucketCount;
-        var last = Math.Min(Math.Max(classModel.LastBucket, level), buckets - 1);
+        var last = Last(classModel, level, buckets);
         for (var bucket = level; bucket <= last; bucket++)
         {
             if (model.Slots.TryTakeBucket(bucket))
@@ -41,6 +40,31 @@ internal sealed class BucketPolicy : ISchedulerPolicy
         slotBucket = SlotBook.Unbucketed;
         return false;
     }
+
+    // Preemption (ModelAdmission.Preempt): may a waiter of class `waiting` take the slot of
+    // `bucket` that a request of class `holder` holds? Only where the policy would have let it take
+    // that slot free: one of its own buckets (a bucket both classes own included: there priority
+    // decides), or, for a class that is not strict, a lower bucket (a higher index) that the holder
+    // only borrowed and that nobody waits for. A slot of the holder's own buckets stays: it is
+    // that class's guarantee (scheduler.bucket_shares), which preemption does not take back.
+    public static bool MayTake(ModelAdmission model, ClassModel waiting, ClassModel holder, int bucket)
+    {
+        var buckets = model.Scheduler.BucketCount;
+        var first = First(waiting, buckets);
+        var last = Last(waiting, first, buckets);
+        if (bucket >= first && bucket <= last)
+        {
+            return true;
+        }
+
+        var holderFirst = First(holder, buckets);
+        var holds = bucket >= holderFirst && bucket <= Last(holder, holderFirst, buckets);
+        return !waiting.Strict && bucket > last && !holds && model.WaitingAt(bucket) == 0;
+    }
+
+    private static int First(ClassModel classModel, int buckets) => Math.Min(classModel.FirstBucket, buckets - 1);
+
+    private static int Last(ClassModel classModel, int first, int buckets) => Math.Min(Math.Max(classModel.LastBucket, first), buckets - 1);
 
     public TenantQueue? Next(ModelAdmission model, long now, out int slotBucket)
     {
