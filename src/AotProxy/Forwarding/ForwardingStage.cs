@@ -55,6 +55,7 @@ internal sealed class ForwardingStage(
         var preemption = request.Preemption.IsArmed ? request.Preemption : null;
         ForwardResult result = default;
         WorkerState? last = null;
+        var lastAttemptStarted = 0L;
         for (var attempt = 1; ; attempt++)
         {
             // Moves admission's worker slot to the worker it picks; none: the slot (on a worker that
@@ -155,6 +156,7 @@ internal sealed class ForwardingStage(
                 // A 5xx or 429 is held back for a retry only when one can follow; otherwise it passes through unchanged.
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
+                lastAttemptStarted = attemptStarted;
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 request.Prefill.Start(worker, route, inspected.Stream, snapshot.Routing);
@@ -194,7 +196,6 @@ internal sealed class ForwardingStage(
             request.UpstreamTime += attemptTime;
             var outcome = Outcome(result);
             router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
-            request.Lease.Observe(outcome, result.EventStream ? result.FirstByte : null);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
@@ -224,7 +225,7 @@ internal sealed class ForwardingStage(
             result = Preempted;
         }
 
-        End(request, last, result);
+        End(request, last, result, lastAttemptStarted);
     }
 
     private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
@@ -234,8 +235,8 @@ internal sealed class ForwardingStage(
     private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: false);
 
     // How the stage ended, for the stages after it: the worker, and a failure unless the answer
-    // (or part of it) went out.
-    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result)
+    // (or part of it) went out. lastAttemptStarted: the timestamp the last attempt was sent at.
+    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result, long lastAttemptStarted)
     {
         request.Forward = result;
         if (worker is null)
@@ -258,6 +259,10 @@ internal sealed class ForwardingStage(
         {
             HttpLog.UpstreamFailed(logger, request.RequestId, worker.Name, result.Error.ToString());
         }
+
+        // Protection judges what the client got, once per request: a failed attempt that a retry
+        // made good is no error, and a retry's time is in the first token's.
+        request.Lease.Observe(Outcome(result), result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, lastAttemptStarted, firstByte) : null);
 
         if (!result.ResponseStarted)
         {
@@ -284,6 +289,15 @@ internal sealed class ForwardingStage(
         }
 
         return inspected.NeedsUsageInjection;
+    }
+
+    // The first token as the client waited for it, from the request's arrival, less its time queued
+    // for capacity (x-gateway-queue-ms: admission's own doing, which protection must not take for
+    // the fleet's): failed attempts, backoffs and the last attempt's wait for its first byte.
+    private TimeSpan ClientFirstToken(ProxyRequest request, long lastAttemptStarted, TimeSpan firstByte)
+    {
+        var waited = time.GetElapsedTime(request.Started, lastAttemptStarted) + firstByte - request.QueueWait;
+        return waited > firstByte ? waited : firstByte;
     }
 
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
