@@ -1,5 +1,6 @@
 using System.Text;
 using AotProxy.Admission;
+using AotProxy.Testing;
 using AotProxy.Tests.Ledger;
 using AotProxy.Tests.Support;
 
@@ -55,20 +56,7 @@ public sealed class ProtectionObservationTests : IDisposable
             budget_ratio = 1.0
             backoff_base = "1ms"
             backoff_max = "1ms"
-
-            [scheduler]
-            protection_window = "1s"
-            protection_min_samples = 5
-
-            [[classes]]
-            name = "default"
-            priority = 2
-            max_error_rate = 0.5
-
-            [[classes]]
-            name = "enterprise"
-            priority = 0
-            max_error_rate = 0.01
+            {ErrorProtectionToml.For("1s", 0.01)}
             """);
         await using var plane = DataPlane.Start(snapshot, Random.Shared, TimeProvider.System);
 
