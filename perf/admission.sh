@@ -284,11 +284,17 @@ write_config() {
 }
 
 # degrade EXPERIMENT_DIR: the degradation experiment's faults, at 30 s and 60 s of the profile (scaled),
-# counted from now (the runner's start; its schedule starts a second or two later). Each flip's epoch
-# goes to faults.log, from which perf/admission_report.py takes the phases.
+# counted from the schedule's start: the first time the workers have served 10 requests (the runner
+# warms up with one per mix first; `dotnet run` may take many seconds to get there on a busy
+# machine). Each flip's epoch goes to faults.log, from which perf/admission_report.py takes the phases.
 degrade() {
-  local dir="$1" port
-  after 31
+  local dir="$1" port _
+  for _ in $(seq 1 1200); do
+    (( $(for port in "${workers[@]}"; do curl -sf --max-time 1 "http://127.0.0.1:$port/sim/stats"; done |
+      grep -o '"requests_total":[0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }') >= 10 )) && break
+    sleep 0.1
+  done
+  after 30
   sim_faults "${workers[0]}" '{"http500_rate": 0.5}'
   echo "$(date +%s.%N) errors" >>"$dir/faults.log"
   after 30

@@ -23,9 +23,10 @@ namespace AotProxy.Admission;
 // AttemptOutcome.UpstreamFailed) over those that ended. Neither way: client aborts (and
 // preemptions), a worker's "full" push-back (503/429), and the gateway's own refusals (limits'
 // 429s, queue timeouts, sheds, pacing, no routable worker), which never reach a worker's verdict.
-// TTFT: the first token of streamed answers as the client waited for it, from its arrival less
-// its time queued for admission (the gateway's own doing); a JSON answer's first byte comes after
-// its last token, so it gives none.
+// TTFT: the first token of streamed answers as the client waited for it, from its arrival, its
+// wait for a slot included: a fleet that slows down or loses capacity shows there first, and the
+// strict class's SLA is on what its clients wait. A JSON answer's first byte comes after its last
+// token, so it gives none.
 //
 // Each replica judges from its own attempts: behind a load balancer each sees a sample of the same
 // fleet's outcomes, so the replicas reach the same verdict within about a bucket of each other.

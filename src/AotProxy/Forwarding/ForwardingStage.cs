@@ -291,14 +291,10 @@ internal sealed class ForwardingStage(
         return inspected.NeedsUsageInjection;
     }
 
-    // The first token as the client waited for it, from the request's arrival, less its time queued
-    // for capacity (x-gateway-queue-ms: admission's own doing, which protection must not take for
-    // the fleet's): failed attempts, backoffs and the last attempt's wait for its first byte.
-    private TimeSpan ClientFirstToken(ProxyRequest request, long lastAttemptStarted, TimeSpan firstByte)
-    {
-        var waited = time.GetElapsedTime(request.Started, lastAttemptStarted) + firstByte - request.QueueWait;
-        return waited > firstByte ? waited : firstByte;
-    }
+    // The first token as the client waited for it, from the request's arrival: its wait for a slot
+    // (a fleet that lost capacity shows there first), failed attempts and backoffs included.
+    private TimeSpan ClientFirstToken(ProxyRequest request, long lastAttemptStarted, TimeSpan firstByte) =>
+        time.GetElapsedTime(request.Started, lastAttemptStarted) + firstByte;
 
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
     {
