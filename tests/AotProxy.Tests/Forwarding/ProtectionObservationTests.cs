@@ -1,6 +1,5 @@
 using System.Text;
 using AotProxy.Admission;
-using AotProxy.Testing;
 using AotProxy.Tests.Ledger;
 using AotProxy.Tests.Support;
 
