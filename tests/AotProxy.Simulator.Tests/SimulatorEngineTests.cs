@@ -190,6 +190,48 @@ public sealed class SimulatorEngineTests
         Assert.Equal((3, 20_000.0), (steps, tokens));
     }
 
+    // The runtime speed fault slows the engine's steps, not a fixed delay: the same request takes
+    // five times the simulated time at 0.2, and a flip mid-request slows the steps still to come.
+    [Fact]
+    public async Task SpeedFactorFault_EveryStepTakesOneOverItLonger_FromTheNextStepOn()
+    {
+        var full = await SimulatedSecondsAsync(speed: 1.0, flipAfterTokens: 0);
+        var slow = await SimulatedSecondsAsync(speed: 0.2, flipAfterTokens: 0);
+        Assert.InRange(slow / full, 4.5, 5.5);
+
+        // Slowed after half its tokens: about half way between the two.
+        var flipped = await SimulatedSecondsAsync(speed: 0.2, flipAfterTokens: 50);
+        Assert.InRange(flipped / full, 2.5, 3.5);
+    }
+
+    // Simulated seconds from the submit of a 2,000-token prompt with 100 tokens to generate until
+    // it finishes, the speed fault set to `speed` once it has generated `flipAfterTokens`.
+    private static async Task<double> SimulatedSecondsAsync(double speed, int flipAfterTokens)
+    {
+        SimulatorFaults? faults = null;
+        var (engine, _, time) = Create(o => faults = o.Faults);
+        await using var _ = engine;
+        var flipped = flipAfterTokens == 0;
+        if (flipped)
+        {
+            faults!.SpeedFactor = speed; // before the prefill's step
+        }
+
+        var started = time.GetTimestamp();
+        var sequence = engine.Submit(Prompt(2000, 1), 100);
+        Assert.True(await StepUntilAsync(time, () =>
+        {
+            if (!flipped && LastProgressPeek(sequence) >= flipAfterTokens)
+            {
+                faults!.SpeedFactor = speed;
+                flipped = true;
+            }
+
+            return sequence.State == SequenceState.Finished;
+        }));
+        return time.GetElapsedTime(started).TotalSeconds;
+    }
+
     [Fact]
     public async Task Abort_RunningSequence_CompletesProgressAndFreesBlocks()
     {

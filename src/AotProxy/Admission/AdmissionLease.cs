@@ -18,7 +18,8 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // the fleet's counter too.
     public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt);
 
-    // An attempt of the request on a worker ended: the pool's protection counts it.
+    // The request's forwarding ended, retries included: the pool's protection counts what the
+    // client got (its last attempt's outcome) and, for a stream, the first token it waited for.
     public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(outcome, firstToken);
 
     // streamedChunks: the content chunks StreamedCharge already charged the local counters.

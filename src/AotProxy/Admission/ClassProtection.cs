@@ -11,14 +11,22 @@ namespace AotProxy.Admission;
 // the window stayed below 0.8 x every served class's tolerances for a whole window, and a whole
 // window after the last change: between 0.8x and 1x nothing moves.
 //
-// The hot path pays, with protection on, a clock read per admission and per attempt, and one
+// The hot path pays, with protection on, a clock read per admission and per request, and one
 // judgement per bucket (a tenth of the window), made by whichever thread first sees the bucket
 // change; nothing allocates but the state a judgement replaces. Off: one volatile read.
 //
-// Errors: the pool's attempts that failed on the worker's side (5xx, connect failures, timeouts,
-// broken responses: AttemptOutcome.UpstreamFailed) over those that ended (client aborts and a
-// worker's "full" push-backs count neither way; the gateway's own refusals never reach a worker).
-// TTFT: the first token of streamed answers (a JSON answer's first byte comes after its last token).
+// It judges what clients see, one sample per forwarded request at its end (ForwardingStage), not
+// each attempt: a failed attempt that a retry on another worker made good is no error (clients
+// never saw it), while its time is in that request's first token.
+// Errors: requests whose answer, after retries, was the fleet's failure (a worker's 5xx passed
+// through, connect failures, timeouts and broken responses once retries were exhausted:
+// AttemptOutcome.UpstreamFailed) over those that ended. Neither way: client aborts (and
+// preemptions), a worker's "full" push-back (503/429), and the gateway's own refusals (limits'
+// 429s, queue timeouts, sheds, pacing, no routable worker), which never reach a worker's verdict.
+// TTFT: the first token of streamed answers as the client waited for it, from its arrival, its
+// wait for a slot included: a fleet that slows down or loses capacity shows there first, and the
+// strict class's SLA is on what its clients wait. A JSON answer's first byte comes after its last
+// token, so it gives none.
 //
 // Each replica judges from its own attempts: behind a load balancer each sees a sample of the same
 // fleet's outcomes, so the replicas reach the same verdict within about a bucket of each other.
@@ -68,7 +76,8 @@ internal sealed class ClassProtection
         Volatile.Write(ref _judged, 0);
     }
 
-    // An attempt on one of the pool's workers ended; firstToken: a streamed answer's.
+    // A request to the pool ended, retries included: outcome is its last attempt's; firstToken, a
+    // streamed answer's, as its client waited for it.
     public void Record(AttemptOutcome outcome, TimeSpan? firstToken)
     {
         var state = _state;

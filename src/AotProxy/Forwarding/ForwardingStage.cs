@@ -55,6 +55,7 @@ internal sealed class ForwardingStage(
         var preemption = request.Preemption.IsArmed ? request.Preemption : null;
         ForwardResult result = default;
         WorkerState? last = null;
+        var lastAttemptStarted = 0L;
         for (var attempt = 1; ; attempt++)
         {
             // Moves admission's worker slot to the worker it picks; none: the slot (on a worker that
@@ -158,6 +159,7 @@ internal sealed class ForwardingStage(
                 // A 5xx or 429 is held back for a retry only when one can follow; otherwise it passes through unchanged.
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
+                lastAttemptStarted = attemptStarted;
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 request.Prefill.Start(worker, route, inspected.Stream, snapshot.Routing);
@@ -202,7 +204,6 @@ internal sealed class ForwardingStage(
             request.UpstreamTime += attemptTime;
             var outcome = Outcome(result);
             router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
-            request.Lease.Observe(outcome, result.EventStream ? result.FirstByte : null);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
@@ -232,7 +233,7 @@ internal sealed class ForwardingStage(
             result = Preempted;
         }
 
-        End(request, last, result);
+        End(request, last, result, lastAttemptStarted);
     }
 
     private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
@@ -242,8 +243,8 @@ internal sealed class ForwardingStage(
     private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: false);
 
     // How the stage ended, for the stages after it: the worker, and a failure unless the answer
-    // (or part of it) went out.
-    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result)
+    // (or part of it) went out. lastAttemptStarted: the timestamp the last attempt was sent at.
+    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result, long lastAttemptStarted)
     {
         request.Forward = result;
         if (worker is null)
@@ -266,6 +267,10 @@ internal sealed class ForwardingStage(
         {
             HttpLog.UpstreamFailed(logger, request.RequestId, worker.Name, result.Error.ToString());
         }
+
+        // Protection judges what the client got, once per request: a failed attempt that a retry
+        // made good is no error, and a retry's time is in the first token's.
+        request.Lease.Observe(Outcome(result), result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, lastAttemptStarted, firstByte) : null);
 
         if (!result.ResponseStarted)
         {
@@ -293,6 +298,11 @@ internal sealed class ForwardingStage(
 
         return inspected.NeedsUsageInjection;
     }
+
+    // The first token as the client waited for it, from the request's arrival: its wait for a slot
+    // (a fleet that lost capacity shows there first), failed attempts and backoffs included.
+    private TimeSpan ClientFirstToken(ProxyRequest request, long lastAttemptStarted, TimeSpan firstByte) =>
+        time.GetElapsedTime(request.Started, lastAttemptStarted) + firstByte;
 
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
     {

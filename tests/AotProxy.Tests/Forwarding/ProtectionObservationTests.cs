@@ -1,0 +1,96 @@
+using System.Text;
+using AotProxy.Admission;
+using AotProxy.Tests.Ledger;
+using AotProxy.Tests.Support;
+
+namespace AotProxy.Tests.Forwarding;
+
+// Per-class protection judges what clients got, one sample per request at its end, not each
+// attempt: in process, the data plane as GatewayHost wires it over two loopback workers, "w"
+// failing every request with 500 and "good" answering. With a retry, every request whose first
+// attempt went to "w" is made good on "good": the client got no error, so neither does protection.
+// Without one, half the clients get the 500, and protection sheds the loose class.
+public sealed class ProtectionObservationTests : IDisposable
+{
+    private const string Key = "sk-test-protect";
+    private const string Model = "m";
+
+    private readonly LedgerFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    [Theory]
+    [InlineData(2, false)]
+    [InlineData(1, true)]
+    public async Task AFirstAttemptThatFails_AndARetryThatSucceeds_IsNoErrorForProtection(int maxAttempts, bool clientsSeeErrors)
+    {
+        await using var failing = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            const string error = """{"error":{"message":"boom","type":"InternalServerError","param":null,"code":500}}""";
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {error.Length}\r\n\r\n{error}", ct);
+            return true;
+        });
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        await using var good = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            return true;
+        });
+
+        // "default" (acme's class) is the loose one; "enterprise" tolerates 1% errors. A 1 s window
+        // judged every 100 ms from 5 requests; breakers that never open, so "w" keeps its share.
+        var snapshot = DataPlane.Snapshot(_file.Path, failing.Url("/").ToString(), Key, Model, $"""
+
+            [[workers]]
+            name = "good"
+            url = "{good.Url("/")}"
+            models = ["{Model}"]
+            max_concurrency = 1
+
+            [circuit_breaker]
+            failure_threshold = 1000000
+
+            [retries]
+            max_attempts = {maxAttempts}
+            budget_ratio = 1.0
+            backoff_base = "1ms"
+            backoff_max = "1ms"
+            {ErrorProtectionToml.For("1s", 0.01)}
+            """);
+        await using var plane = DataPlane.Start(snapshot, Random.Shared, TimeProvider.System);
+
+        // Requests until a judged window holds enough of them, at least 5 of whose first attempts
+        // went to "w" (bounded in count and time; paced under acme's rpm of 100). The pool's
+        // admission, and its protection, exist from the first request on.
+        var statuses = new List<int>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        ClassProtection Protection() => Assert.Single(plane.Admissions.Models).Protection;
+        while (statuses.Count == 0 || double.IsNaN(Protection().State.ErrorRate) || failing.Requests < 5)
+        {
+            Assert.True(statuses.Count < 95 && DateTime.UtcNow < deadline, $"no judged window after {statuses.Count} requests");
+            var context = ChatContext.Create(Key, $"r{statuses.Count}", Model);
+            await plane.Handler.HandleAsync(context);
+            statuses.Add(context.Response.StatusCode);
+            await Task.Delay(20);
+        }
+
+        var protection = Protection();
+        var state = protection.State;
+        Assert.True(failing.Requests >= 5, $"first attempts on the failing worker: {failing.Requests}");
+        if (clientsSeeErrors)
+        {
+            Assert.Contains(500, statuses);
+            Assert.InRange(state.ErrorRate, 0.02, 1.0);
+            Assert.Equal(1, state.Shed);
+            Assert.True(protection.Sheds("default", out _, out _));
+        }
+        else
+        {
+            // Every failure was made good by a retry: no client saw one, and protection saw none.
+            Assert.All(statuses, status => Assert.Equal(200, status));
+            Assert.Equal(0.0, state.ErrorRate);
+            Assert.Equal(0, state.Shed);
+            Assert.False(protection.Sheds("default", out _, out _));
+        }
+    }
+}
