@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Identity;
+using AotProxy.Simulator;
 
 namespace AotProxy.FunctionalTests;
 
@@ -146,10 +147,15 @@ public sealed class PreemptionBinaryTests
         await TestGateway.WaitUntilAsync(async () => (await QueuesModelAsync(gateway)).GetProperty("in_use").GetInt32() == 0, "no slot is left held");
     }
 
-    // One slot; a worker whose first byte takes 3 s; the default class (acme's) preemptible.
+    // One slot; a worker whose first byte takes 3 s; the default class (acme's) preemptible. With
+    // engine_priority every request's body is rewritten for the worker (usage injected, priority
+    // added): a preempted request is sent again with that body, not rewritten twice.
     private static Task<BinaryGateway> StartAsync() => BinaryGateway.StartAsync(
         1,
         extraToml: $"""
+
+            [scheduler]
+            engine_priority = true
 
             [[classes]]
             name = "default"
@@ -168,6 +174,7 @@ public sealed class PreemptionBinaryTests
         configure: o =>
         {
             o.MaxNumSeqs = 1;
+            o.SchedulingPolicy = SchedulingPolicy.Priority;
             o.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
         });
 

@@ -283,10 +283,18 @@ internal sealed class ForwardingStage(
     // "priority" (the worker's own scheduler orders its queue by the priority this request was
     // admitted with, vLLM --scheduling-policy priority), a budget's cap on max_tokens, and the
     // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt). True:
-    // the usage chunk the gateway asked for is to be stripped from the answer.
+    // the usage chunk the gateway asked for is to be stripped from the answer. Once per request: a
+    // preempted request forwarded again has its body rewritten already (the splices' offsets are
+    // the client's body's).
     private static bool PrepareBody(ProxyRequest request)
     {
         var inspected = request.Inspected;
+        if (request.BodyPrepared)
+        {
+            return inspected.NeedsUsageInjection;
+        }
+
+        request.BodyPrepared = true;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
         // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt.

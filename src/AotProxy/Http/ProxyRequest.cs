@@ -44,6 +44,7 @@ internal sealed class ProxyRequest
 
     // Inspection/InspectionStage: the body, what it asks for, and the pool of its model.
     public RequestBody? Body;
+    public bool BodyPrepared;       // Forwarding rewrote Body for the worker (once, before the first attempt)
     public InspectedRequest Inspected;
     public InspectionError InspectionError;
     public readonly ulong[] PromptChunks = new ulong[Inspection.PromptChunks.Max]; // Inspected.PromptChunks of them are this request's: 2 KiB, once per pooled object
@@ -148,6 +149,7 @@ internal sealed class ProxyRequest
         Trace = null;
         Caller = default;
         Body = null;
+        BodyPrepared = false;
         Inspected = default;
         InspectionError = default;
         InspectionParam = null;
