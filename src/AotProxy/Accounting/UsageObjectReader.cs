@@ -17,4 +17,29 @@ internal static class UsageObjectReader
 
         return fields.Usage;
     }
+
+    // The reader is on the StartObject of an object that may hold a `usage` object (a Responses
+    // event's `response`, an Anthropic event's `message`); on return it is on that object's
+    // EndObject. False when it has none (absent or null).
+    public static bool ReadNested(ref Utf8JsonReader reader, out Usage usage)
+    {
+        usage = default;
+        var found = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isUsage = reader.ValueTextEquals("usage"u8);
+            reader.Read();
+            if (isUsage && reader.TokenType == JsonTokenType.StartObject)
+            {
+                usage = Read(ref reader);
+                found = true;
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return found;
+    }
 }

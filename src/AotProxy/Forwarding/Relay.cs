@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using AotProxy.Accounting;
+using AotProxy.Http;
 using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
@@ -8,9 +9,9 @@ namespace AotProxy.Forwarding;
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
 // no object per request. Process handles one read: what goes to the client now, and where the
 // part held back for the next read begins.
-internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = default)
+internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
-    private SseUsageFilter _sse = new(stripUsage, budget);
+    private SseUsageFilter _sse = new(stripUsage, budget, endpoint);
     private UsageJsonScanner _json;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using AotProxy.Accounting;
+using AotProxy.Http;
 using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
@@ -8,7 +9,7 @@ namespace AotProxy.Forwarding;
 // chunks, and drops the usage-only chunk when the gateway (not the client) asked for it. With a
 // stream budget (stream_budget_cutoff), each content chunk is debited before it goes out; the
 // first that does not fit is not sent, and nothing after it (BudgetCut).
-internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
+internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
     private StreamBudget _budget = budget;
 
@@ -35,10 +36,14 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default)
         var reader = new SequenceReader<byte>(buffer);
         while (SseEventScanner.TryReadEvent(ref reader, out var sseEvent))
         {
-            var kind = StreamChunkReader.Read(sseEvent, out var usage);
+            var kind = StreamChunkReader.Read(sseEvent, out var usage, endpoint);
             if (kind is StreamChunkKind.UsageOnly or StreamChunkKind.WithUsage)
             {
                 Usage = usage;
+            }
+            else if (kind == StreamChunkKind.UsagePart)
+            {
+                Usage = Accounting.Usage.Latest(Usage, usage);
             }
             else if (kind == StreamChunkKind.Content)
             {
