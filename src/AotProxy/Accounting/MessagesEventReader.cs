@@ -51,15 +51,9 @@ internal static class MessagesEventReader
             }
             else if (reader.ValueTextEquals("usage"u8))
             {
-                reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
+                if (UsageObjectReader.ReadValue(ref reader, out var read))
                 {
-                    usage = UsageObjectReader.Read(ref reader);
-                    hasUsage = true;
-                }
-                else
-                {
-                    reader.Skip();
+                    (usage, hasUsage) = (read, true); // a later "usage":null does not undo it
                 }
             }
             else
