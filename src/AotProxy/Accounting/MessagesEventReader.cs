@@ -5,15 +5,17 @@ namespace AotProxy.Accounting;
 // Classifies the data of one Anthropic Messages stream event (as vLLM's anthropic entrypoint and
 // Anthropic's API write them) and reads its usage. Content: `content_block_delta` whose delta
 // carries text (`text`, `thinking` or a tool call's `partial_json`; a thinking block's closing
-// `signature` is no token). Usage, in parts (UsagePart): `message_start`'s `message.usage` (the
-// input) and `message_delta`'s `usage` (the output so far; vLLM repeats the input there).
+// `signature` is no token). Usage, in parts: `message_start`'s `message.usage` (PromptUsage: the
+// input) and `message_delta`'s `usage` (UsagePart: the output; vLLM repeats the input there).
+// A stream cut between the two has its prompt counted, and its output estimated.
 internal static class MessagesEventReader
 {
     private enum EventType : byte
     {
         Other,
         BlockDelta,
-        WithUsage,
+        Start,
+        Delta,
     }
 
     // The caller (StreamChunkReader) handles what is not JSON.
@@ -36,7 +38,8 @@ internal static class MessagesEventReader
                 reader.Read();
                 type = reader.TokenType != JsonTokenType.String ? EventType.Other
                     : reader.ValueTextEquals("content_block_delta"u8) ? EventType.BlockDelta
-                    : reader.ValueTextEquals("message_start"u8) || reader.ValueTextEquals("message_delta"u8) ? EventType.WithUsage
+                    : reader.ValueTextEquals("message_start"u8) ? EventType.Start
+                    : reader.ValueTextEquals("message_delta"u8) ? EventType.Delta
                     : EventType.Other;
             }
             else if (reader.ValueTextEquals("delta"u8))
@@ -66,7 +69,8 @@ internal static class MessagesEventReader
         return type switch
         {
             EventType.BlockDelta when text => StreamChunkKind.Content,
-            EventType.WithUsage when hasUsage => StreamChunkKind.UsagePart,
+            EventType.Start when hasUsage => StreamChunkKind.PromptUsage,
+            EventType.Delta when hasUsage => StreamChunkKind.UsagePart,
             _ => StreamChunkKind.Other,
         };
     }

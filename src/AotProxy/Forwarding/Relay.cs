@@ -34,7 +34,7 @@ internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = def
     // body cut short). Raw bodies (upstream errors) report nothing and are estimated at nothing.
     public readonly Usage? UsageOrEstimate(long promptEstimate) => Usage ?? mode switch
     {
-        RelayMode.Sse => Accounting.Usage.Estimate(promptEstimate, _sse.ContentChunks),
+        RelayMode.Sse => Accounting.Usage.Estimate(_sse.PromptUsage?.PromptTokens ?? promptEstimate, _sse.ContentChunks), // a prompt the stream reported is no estimate
         RelayMode.JsonWithUsage => Accounting.Usage.Estimate(promptEstimate, 0),
         _ => null,
     };

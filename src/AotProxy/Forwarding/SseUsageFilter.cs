@@ -18,6 +18,9 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default, E
 
     public Usage? Usage { readonly get; private set; }
 
+    // The prompt's usage a stream reported before its answer (PromptUsage), until the rest came.
+    public Usage? PromptUsage { readonly get; private set; }
+
     // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
     public long ContentChunks { readonly get; private set; }
 
@@ -41,9 +44,13 @@ internal struct SseUsageFilter(bool stripUsage, StreamBudget budget = default, E
             {
                 Usage = usage;
             }
+            else if (kind == StreamChunkKind.PromptUsage)
+            {
+                PromptUsage = usage;
+            }
             else if (kind == StreamChunkKind.UsagePart)
             {
-                Usage = Accounting.Usage.Latest(Usage, usage);
+                Usage = Accounting.Usage.Latest(Usage ?? PromptUsage, usage);
             }
             else if (kind == StreamChunkKind.Content)
             {

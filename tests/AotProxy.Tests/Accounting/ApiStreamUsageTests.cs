@@ -57,6 +57,21 @@ public class ApiStreamUsageTests
         Assert.Equal(Usage.Estimate(30, 7), relay.UsageOrEstimate(30));
     }
 
+    // Cut between message_start and message_delta (a budget cutoff, an idle timeout): the prompt
+    // message_start reported counts, the output is the deltas relayed, and it is an estimate.
+    [Fact]
+    public void Process_MessagesStreamCutBeforeMessageDelta_CountsTheReportedPromptAndEstimatesTheOutput()
+    {
+        var text = Encoding.UTF8.GetString(Fixtures.VllmApi("messages_stream.sse"));
+        var cut = Encoding.UTF8.GetBytes(text[..text.IndexOf("event: content_block_stop", StringComparison.Ordinal)]);
+        var relay = new Relay(RelayMode.Sse, stripUsage: false, endpoint: EndpointKind.Messages);
+
+        relay.Process(new ReadOnlySequence<byte>(cut), isFinal: true, System.IO.Pipelines.PipeWriter.Create(Stream.Null), out _);
+
+        Assert.Null(relay.Usage);
+        Assert.Equal(Usage.Estimate(12, 7), relay.UsageOrEstimate(30));
+    }
+
     [Theory]
     [InlineData("""{"type":"response.output_text.delta","sequence_number":4,"delta":"Hi"}""", "Content")]
     [InlineData("""{"delta":"Hi","type":"response.reasoning_text.delta"}""", "Content")] // order does not matter
@@ -76,7 +91,7 @@ public class ApiStreamUsageTests
     [InlineData("""{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}""", "Other")]
     [InlineData("""{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}""", "Other")]
     [InlineData("""{"type":"ping"}""", "Other")]
-    [InlineData("""{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3,"output_tokens":0}}}""", "UsagePart")]
+    [InlineData("""{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3,"output_tokens":0}}}""", "PromptUsage")]
     [InlineData("""{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4}}""", "UsagePart")]
     [InlineData("""{"type":"message_stop"}""", "Other")]
     [InlineData("""{"type":"error","error":{"type":"overloaded_error","message":"x"}}""", "Other")]
