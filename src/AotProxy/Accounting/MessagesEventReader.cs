@@ -7,7 +7,7 @@ namespace AotProxy.Accounting;
 // carries text (`text`, `thinking` or a tool call's `partial_json`; a thinking block's closing
 // `signature` is no token). Usage, in parts: `message_start`'s `message.usage` (PromptUsage: the
 // input) and `message_delta`'s `usage` (UsagePart: the output; vLLM repeats the input there).
-// A stream cut between the two has its prompt counted, and its output estimated.
+// A stream cut between the two is estimated, as a chat stream cut before its usage chunk.
 internal static class MessagesEventReader
 {
     private enum EventType : byte

@@ -34,7 +34,9 @@ internal struct Relay(RelayMode mode, bool stripUsage, StreamBudget budget = def
     // body cut short). Raw bodies (upstream errors) report nothing and are estimated at nothing.
     public readonly Usage? UsageOrEstimate(long promptEstimate) => Usage ?? mode switch
     {
-        RelayMode.Sse => Accounting.Usage.Estimate(_sse.PromptUsage?.PromptTokens ?? promptEstimate, _sse.ContentChunks), // a prompt the stream reported is no estimate
+        // A Messages stream cut before message_delta too: its prompt at the estimate that its
+        // stream budget was debited against, so a cut stream costs its budget to the cap, no more.
+        RelayMode.Sse => Accounting.Usage.Estimate(promptEstimate, _sse.ContentChunks),
         RelayMode.JsonWithUsage => Accounting.Usage.Estimate(promptEstimate, 0),
         _ => null,
     };

@@ -57,8 +57,8 @@ public class ApiStreamUsageTests
         Assert.Equal(Usage.Estimate(30, 7), relay.UsageOrEstimate(30));
     }
 
-    // Cut between message_start and message_delta (a budget cutoff, an idle timeout): the prompt
-    // message_start reported counts, the output is the deltas relayed, and it is an estimate.
+    // Cut between message_start and message_delta (a budget cutoff, an idle timeout): not
+    // message_start's partial usage, but an estimate (the prompt estimate and the deltas relayed).
     [Fact]
     public void Process_MessagesStreamCutBeforeMessageDelta_CountsTheReportedPromptAndEstimatesTheOutput()
     {
@@ -69,7 +69,7 @@ public class ApiStreamUsageTests
         relay.Process(new ReadOnlySequence<byte>(cut), isFinal: true, System.IO.Pipelines.PipeWriter.Create(Stream.Null), out _);
 
         Assert.Null(relay.Usage);
-        Assert.Equal(Usage.Estimate(12, 7), relay.UsageOrEstimate(30));
+        Assert.Equal(Usage.Estimate(30, 7), relay.UsageOrEstimate(30));
     }
 
     [Theory]
