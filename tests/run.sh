@@ -50,9 +50,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
-# node and the openai npm package: StreamIdleTimeoutTests drive the official openai-node client
-# (tests/AotProxy.FunctionalTests/Node, its versions pinned by package-lock.json) to prove that it
-# raises the gateway's mid-stream error event.
+# node and the openai and @anthropic-ai/sdk npm packages: StreamIdleTimeoutTests,
+# ResponsesApiBinaryTests and MessagesApiBinaryTests drive the official clients
+# (tests/AotProxy.FunctionalTests/Node, their versions pinned by package-lock.json) through the
+# gateway: responses.create, messages.create/stream, and the errors they raise.
 if ! command -v npm >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: node/npm are not installed; run as root, or: sudo apt-get install -y nodejs npm" >&2

@@ -7,8 +7,9 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Simulator;
 
-// POST /v1/chat/completions, /v1/completions and /v1/embeddings: read the body, apply the fault
-// switches, validate like vLLM, run the sequence through the engine and write vLLM's bytes.
+// POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses and /v1/messages: read
+// the body, apply the fault switches, validate like vLLM, run the sequence through the engine and
+// write vLLM's bytes.
 internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, SimulatorTracing tracing, ILogger logger, CancellationToken shutdown)
 {
     // Long enough for loopback sends on a busy 2-core box; only the reset fault pays it.
@@ -124,8 +125,9 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
 
         var prefix = kind switch
         {
-            RequestKind.Chat => "chatcmpl-",
+            RequestKind.Chat or RequestKind.Messages => "chatcmpl-", // vLLM's Messages API answers through its chat
             RequestKind.Completion => "cmpl-",
+            RequestKind.Responses => "resp_",
             _ => "embd-",
         };
         var exchange = new OpenAiExchange(context, request, kind, prefix + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), ct)
@@ -261,8 +263,11 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         }
 
         using var json = new Utf8JsonWriter(pipe, HttpResponses.JsonOptions);
-        var chat = exchange.Kind == RequestKind.Chat;
+        var kind = exchange.Kind;
+        var chat = kind == RequestKind.Chat;
         var model = options.Model;
+        var typed = new SseEventWriter(pipe, json); // the Responses and Messages APIs' named events
+        var responses = kind == RequestKind.Responses ? new ResponsesJson(exchange.Id, exchange.Created, model, exchange.Request.ResolveMaxTokens(options.DefaultMaxTokens)) : null;
 
         if (exchange.ResetAfterTokens == 0)
         {
@@ -275,27 +280,36 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             {
                 while (exchange.TokensSent < generated)
                 {
-                    if (chat && exchange.TokensSent == 0)
+                    if (exchange.TokensSent == 0)
                     {
-                        BeginEvent(pipe, json);
-                        ChatCompletionJson.WriteRoleChunk(json, exchange.Id, exchange.Created, model);
-                        EndEvent(pipe, json);
+                        WriteOpening(exchange, pipe, json, typed, responses);
                     }
 
                     var token = text.Next();
                     var sent = ++exchange.TokensSent;
                     var finish = sent == text.PlannedTokens ? text.FinishReasonText : null;
-                    BeginEvent(pipe, json);
-                    if (chat)
+                    switch (kind)
                     {
-                        ChatCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
-                    }
-                    else
-                    {
-                        TextCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
-                    }
+                        case RequestKind.Responses:
+                            responses!.WriteDelta(typed, token);
+                            break;
+                        case RequestKind.Messages:
+                            MessagesJson.WriteDelta(typed, token);
+                            break;
+                        default:
+                            BeginEvent(pipe, json);
+                            if (chat)
+                            {
+                                ChatCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
+                            }
+                            else
+                            {
+                                TextCompletionJson.WriteTokenChunk(json, exchange.Id, exchange.Created, model, token, finish);
+                            }
 
-                    EndEvent(pipe, json);
+                            EndEvent(pipe, json);
+                            break;
+                    }
                     if (sent == exchange.ResetAfterTokens)
                     {
                         await pipe.FlushAsync(ct).ConfigureAwait(false);
@@ -326,6 +340,21 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         if (sequence.State != SequenceState.Finished)
         {
             return RequestOutcome.EngineStopped;
+        }
+
+        if (kind is RequestKind.Responses or RequestKind.Messages)
+        {
+            // Their streams always end with the usage, and without [DONE].
+            if (responses is not null)
+            {
+                responses.WriteClosing(typed, text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+            else
+            {
+                MessagesJson.WriteClosing(typed, text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
+            }
+
+            return IsClosed(await pipe.FlushAsync(ct).ConfigureAwait(false)) ? RequestOutcome.ClientGone : RequestOutcome.Completed;
         }
 
         if (exchange.Request.IncludeUsage)
@@ -364,13 +393,21 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         var buffer = new ArrayBufferWriter<byte>(1024 + (content.Length * 2));
         using (var json = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
         {
-            if (exchange.Kind == RequestKind.Chat)
+            var request = exchange.Request;
+            switch (exchange.Kind)
             {
-                ChatCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
-            }
-            else
-            {
-                TextCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, exchange.Request.PromptTokens, text.PlannedTokens);
+                case RequestKind.Chat:
+                    ChatCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, request.PromptTokens, text.PlannedTokens);
+                    break;
+                case RequestKind.Responses:
+                    ResponsesJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, request.ResolveMaxTokens(options.DefaultMaxTokens), content.ToString(), text.FinishReasonText, request.PromptTokens, text.PlannedTokens);
+                    break;
+                case RequestKind.Messages:
+                    MessagesJson.WriteResponse(json, exchange.Id, options.Model, content.ToString(), text.FinishReasonText, request.PromptTokens, text.PlannedTokens);
+                    break;
+                default:
+                    TextCompletionJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, content.ToString(), text.FinishReasonText, request.PromptTokens, text.PlannedTokens);
+                    break;
             }
         }
 
@@ -411,6 +448,26 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         }
 
         return sequence.State == SequenceState.Finished ? null : RequestOutcome.EngineStopped;
+    }
+
+    // What a stream sends before its first token: chat's role chunk, the Responses API's created
+    // and added events, the Messages API's message_start and block start; completions nothing.
+    private void WriteOpening(OpenAiExchange exchange, PipeWriter pipe, Utf8JsonWriter json, SseEventWriter typed, ResponsesJson? responses)
+    {
+        switch (exchange.Kind)
+        {
+            case RequestKind.Chat:
+                BeginEvent(pipe, json);
+                ChatCompletionJson.WriteRoleChunk(json, exchange.Id, exchange.Created, options.Model);
+                EndEvent(pipe, json);
+                break;
+            case RequestKind.Responses:
+                responses!.WriteOpening(typed);
+                break;
+            case RequestKind.Messages:
+                MessagesJson.WriteOpening(typed, exchange.Id, options.Model, exchange.Request.PromptTokens);
+                break;
+        }
     }
 
     private static void BeginEvent(PipeWriter pipe, Utf8JsonWriter json)

@@ -5,4 +5,6 @@ internal enum RequestKind
     Chat,
     Completion,
     Embedding,
+    Responses, // POST /v1/responses
+    Messages,  // POST /v1/messages (Anthropic)
 }

@@ -37,7 +37,7 @@ internal static class RequestParser
                     reader.Read();
                     request.Model = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, "model");
                 }
-                else if (reader.ValueTextEquals("messages"u8) && kind == RequestKind.Chat)
+                else if (reader.ValueTextEquals("messages"u8) && kind is RequestKind.Chat or RequestKind.Messages)
                 {
                     reader.Read();
                     ReadMessages(ref reader, rendered);
@@ -48,6 +48,36 @@ internal static class RequestParser
                     reader.Read();
                     tokenIds += ReadInputs(ref reader, rendered, null);
                     request.HasPrompt = true;
+                }
+                else if (reader.ValueTextEquals("input"u8) && kind == RequestKind.Responses)
+                {
+                    // A string (the user's turn) or a list of input items with role and content.
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        rendered.Write("user\n"u8);
+                        AppendString(ref reader, rendered);
+                        rendered.Write("\n"u8);
+                    }
+                    else
+                    {
+                        ReadMessages(ref reader, rendered);
+                    }
+
+                    request.HasPrompt = true;
+                }
+                else if ((kind == RequestKind.Messages && reader.ValueTextEquals("system"u8)) || (kind == RequestKind.Responses && reader.ValueTextEquals("instructions"u8)))
+                {
+                    // Rendered as the system message vLLM makes of it.
+                    reader.Read();
+                    rendered.Write("system\n"u8);
+                    ReadContent(ref reader, rendered);
+                    rendered.Write("\n"u8);
+                }
+                else if (reader.ValueTextEquals("max_output_tokens"u8) && kind == RequestKind.Responses)
+                {
+                    reader.Read();
+                    request.MaxTokens = ReadOptionalInt(ref reader, "max_output_tokens");
                 }
                 else if (reader.ValueTextEquals("input"u8) && kind == RequestKind.Embedding)
                 {
@@ -129,11 +159,18 @@ internal static class RequestParser
         {
             var field = kind switch
             {
-                RequestKind.Chat => "messages",
+                RequestKind.Chat or RequestKind.Messages => "messages",
                 RequestKind.Completion => "prompt",
                 _ => "input",
             };
             error = $"1 validation error: body.{field}: Field required";
+            return null;
+        }
+
+        if (kind == RequestKind.Messages && request.MaxTokens is null)
+        {
+            // AnthropicMessagesRequest: max_tokens is required (and positive, which Validate checks).
+            error = "1 validation error: body.max_tokens: Field required";
             return null;
         }
 

@@ -55,6 +55,8 @@ internal sealed class SimulatorApplication : IAsyncDisposable
             "/v1/chat/completions" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Chat) : HttpResponses.MethodNotAllowedAsync(context),
             "/v1/completions" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Completion) : HttpResponses.MethodNotAllowedAsync(context),
             "/v1/embeddings" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Embedding) : HttpResponses.MethodNotAllowedAsync(context),
+            "/v1/responses" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Responses) : HttpResponses.MethodNotAllowedAsync(context),
+            "/v1/messages" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Messages) : HttpResponses.MethodNotAllowedAsync(context),
             "/v1/models" => HttpMethods.IsGet(method) ? ModelsAsync(context) : HttpResponses.MethodNotAllowedAsync(context),
             "/health" => HttpMethods.IsGet(method) ? HealthAsync(context) : HttpResponses.MethodNotAllowedAsync(context),
             "/metrics" => HttpMethods.IsGet(method) ? MetricsAsync(context) : HttpResponses.MethodNotAllowedAsync(context),

@@ -1,13 +1,15 @@
 using System.Buffers;
 using System.Text.Json;
+using AotProxy.Http;
 using AotProxy.Memory;
 
 namespace AotProxy.Accounting;
 
-// Classifies one SSE event of an OpenAI stream and reads its usage, without allocating.
+// Classifies one SSE event of a stream and reads its usage, without allocating: chat and
+// completions chunks here, the Responses API's and the Messages API's events by their own readers.
 internal static class StreamChunkReader
 {
-    public static StreamChunkKind Read(ReadOnlySequence<byte> sseEvent, out Usage usage)
+    public static StreamChunkKind Read(ReadOnlySequence<byte> sseEvent, out Usage usage, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         usage = default;
         if (!SseEventScanner.TryGetData(sseEvent, out var data))
@@ -20,7 +22,7 @@ internal static class StreamChunkReader
             return StreamChunkKind.Done;
         }
 
-        return data.IsSingleSegment ? ReadData(data.First, out usage) : ReadSplitData(data, out usage);
+        return data.IsSingleSegment ? ReadData(data.First, endpoint, out usage) : ReadSplitData(data, endpoint, out usage);
     }
 
     // Data split across segments is read from one contiguous copy. Utf8JsonReader over several
@@ -28,13 +30,13 @@ internal static class StreamChunkReader
     // ("nu", a .NET bug the fuzz pass of issue 14 found), and the search for "usage" below would
     // miss one split in two. The relay's reads are one contiguous buffer each: only tests (and any
     // future reader of pieces) pay for the copy.
-    private static StreamChunkKind ReadSplitData(ReadOnlySequence<byte> data, out Usage usage)
+    private static StreamChunkKind ReadSplitData(ReadOnlySequence<byte> data, EndpointKind endpoint, out Usage usage)
     {
         var copy = BufferPool.Shared.Rent((int)data.Length);
         try
         {
             data.CopyTo(copy);
-            return ReadData(copy.AsMemory(0, (int)data.Length), out usage);
+            return ReadData(copy.AsMemory(0, (int)data.Length), endpoint, out usage);
         }
         finally
         {
@@ -42,14 +44,18 @@ internal static class StreamChunkReader
         }
     }
 
-    private static StreamChunkKind ReadData(ReadOnlyMemory<byte> data, out Usage usage)
+    private static StreamChunkKind ReadData(ReadOnlyMemory<byte> data, EndpointKind endpoint, out Usage usage)
     {
-        // Most chunks are tokens without usage: a vectorised search lets the parse stop after
-        // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
-        var mayHaveUsage = data.Span.IndexOf("\"usage\""u8) >= 0;
         try
         {
-            return ReadChunk(data.Span, mayHaveUsage, out usage);
+            return endpoint switch
+            {
+                EndpointKind.Responses => ResponsesEventReader.Read(data.Span, out usage),
+                EndpointKind.Messages => MessagesEventReader.Read(data.Span, out usage),
+                // Most chunks are tokens without usage: a vectorised search lets the parse stop after
+                // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
+                _ => ReadChunk(data.Span, data.Span.IndexOf("\"usage\""u8) >= 0, out usage),
+            };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
@@ -84,15 +90,9 @@ internal static class StreamChunkReader
         {
             if (reader.ValueTextEquals("usage"u8))
             {
-                reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
+                if (UsageObjectReader.ReadValue(ref reader, out var read))
                 {
-                    usage = UsageObjectReader.Read(ref reader);
-                    hasUsage = true;
-                }
-                else
-                {
-                    reader.Skip();
+                    (usage, hasUsage) = (read, true); // a later "usage":null does not undo it
                 }
             }
             else if (reader.ValueTextEquals("choices"u8))

@@ -11,4 +11,12 @@ internal readonly record struct Usage(long PromptTokens, long CompletionTokens, 
     // vLLM streams one token per content chunk by default, so the chunks relayed are the
     // completion tokens up to the cut; a response without chunks (JSON) estimates 0.
     public static Usage Estimate(long promptEstimate, long contentChunks) => new(promptEstimate, contentChunks, Estimated: true);
+
+    // Anthropic's stream reports its usage in parts (message_start's input, message_delta's
+    // output), each count the running total so far: the latest of each, whichever event had it.
+    public static Usage Latest(Usage? earlier, Usage part) => earlier is not { } prior ? part : new(
+        Math.Max(prior.PromptTokens, part.PromptTokens),
+        Math.Max(prior.CompletionTokens, part.CompletionTokens),
+        Math.Max(prior.CachedPromptTokens, part.CachedPromptTokens),
+        Math.Max(prior.ReasoningTokens, part.ReasoningTokens));
 }

@@ -4,13 +4,17 @@ using System.Text.Json;
 
 namespace AotProxy.Accounting;
 
-// The counts of one OpenAI `usage` object, collected token by token as a reader walks it: the
-// two top-level counts and, when present, `prompt_tokens_details.cached_tokens` and
-// `completion_tokens_details.reasoning_tokens` (null or absent: 0). The whole-object reader (SSE
-// chunks) and the incremental scanner (JSON bodies) both feed it, so both read the same fields.
+// The counts of one `usage` object, collected token by token as a reader walks it: the two
+// top-level counts and, when present, `prompt_tokens_details.cached_tokens` and
+// `completion_tokens_details.reasoning_tokens` (null or absent: 0). The Responses API names them
+// input_tokens, output_tokens, input_tokens_details and output_tokens_details; Anthropic's Messages
+// API input_tokens and output_tokens, with cache reads and writes counted apart from input_tokens
+// (cache_read_input_tokens, cache_creation_input_tokens), which are added back to the prompt here.
+// The whole-object reader (SSE events) and the incremental scanner (JSON bodies) both feed it, so
+// both read the same fields.
 internal struct UsageFields
 {
-    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6;
+    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, CacheRead = 7, CacheCreation = 8;
 
     private byte _field;   // the property whose value comes next
     private byte _section; // None: the usage object itself; PromptDetails / CompletionDetails: inside one
@@ -18,8 +22,10 @@ internal struct UsageFields
     private long _completion;
     private long _cached;
     private long _reasoning;
+    private long _cacheRead;     // Anthropic's, outside input_tokens
+    private long _cacheCreation; // Anthropic's, outside input_tokens
 
-    public readonly Usage Usage => new(_prompt, _completion, _cached, _reasoning);
+    public readonly Usage Usage => new(_prompt + _cacheRead + _cacheCreation, _completion, _cached + _cacheRead, _reasoning);
 
     // `depth`: the token's depth below the usage object's StartObject (1: the usage object's own
     // properties and the details objects' Start/EndObject; 2: the details' properties). Tokens
@@ -29,10 +35,12 @@ internal struct UsageFields
         switch (reader.TokenType)
         {
             case JsonTokenType.PropertyName when depth == 1:
-                _field = reader.ValueTextEquals("prompt_tokens"u8) ? Prompt
-                    : reader.ValueTextEquals("completion_tokens"u8) ? Completion
-                    : reader.ValueTextEquals("prompt_tokens_details"u8) ? PromptDetails
-                    : reader.ValueTextEquals("completion_tokens_details"u8) ? CompletionDetails
+                _field = reader.ValueTextEquals("prompt_tokens"u8) || reader.ValueTextEquals("input_tokens"u8) ? Prompt
+                    : reader.ValueTextEquals("completion_tokens"u8) || reader.ValueTextEquals("output_tokens"u8) ? Completion
+                    : reader.ValueTextEquals("prompt_tokens_details"u8) || reader.ValueTextEquals("input_tokens_details"u8) ? PromptDetails
+                    : reader.ValueTextEquals("completion_tokens_details"u8) || reader.ValueTextEquals("output_tokens_details"u8) ? CompletionDetails
+                    : reader.ValueTextEquals("cache_read_input_tokens"u8) ? CacheRead
+                    : reader.ValueTextEquals("cache_creation_input_tokens"u8) ? CacheCreation
                     : None;
                 break;
             case JsonTokenType.PropertyName when depth == 2:
@@ -48,7 +56,7 @@ internal struct UsageFields
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning && TryReadCount(ref reader, out var value):
+            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or CacheRead or CacheCreation && TryReadCount(ref reader, out var value):
                 Set(value);
                 break;
         }
@@ -83,6 +91,8 @@ internal struct UsageFields
         _completion = _field == Completion ? value : _completion;
         _cached = _field == Cached ? value : _cached;
         _reasoning = _field == Reasoning ? value : _reasoning;
+        _cacheRead = _field == CacheRead ? value : _cacheRead;
+        _cacheCreation = _field == CacheCreation ? value : _cacheCreation;
         _field = None;
     }
 }

@@ -62,7 +62,8 @@ internal sealed class Forwarder(TimeProvider time)
         PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
         StreamedCharge? streamed = null, // charged each content chunk as it is relayed
         StreamBudget budget = default, // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
-        PreemptionTicket? preemption = null) // a preemptible request's: cancels the attempt unless its first byte came first
+        PreemptionTicket? preemption = null, // a preemptible request's: cancels the attempt unless its first byte came first
+        EndpointKind endpoint = EndpointKind.ChatCompletions) // whose events the relay reads, and whose shape an error event takes
     {
         var clientAborted = context.RequestAborted;
         // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
@@ -175,7 +176,7 @@ internal sealed class Forwarder(TimeProvider time)
 
                 // Nothing of it is relayed: after the queue's comments a status line cannot follow,
                 // so the client gets the terminal error event (accounted as nothing served).
-                OpenAiError.WriteStreamError(client, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
+                OpenAiError.WriteStreamError(client, endpoint, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
                 await client.FlushAsync(clientAborted).ConfigureAwait(false);
                 return new ForwardResult(ForwarderError.None, head.StatusCode, null, null, ResponseStarted: true);
             }
@@ -184,7 +185,7 @@ internal sealed class Forwarder(TimeProvider time)
             var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
-            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, new ContentMeter(budget, streamed));
+            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, new ContentMeter(budget, streamed), endpoint);
             TimeSpan? firstByte = null;
             var error = ForwarderError.None;
             try
@@ -236,7 +237,7 @@ internal sealed class Forwarder(TimeProvider time)
                         // stream ends with an error event the client's SDK raises, and the upstream
                         // request is cancelled with its connection (never reused). One writer for this
                         // and the idle timeout's event; it starts on an event boundary.
-                        OpenAiError.WriteStreamError(client, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
+                        OpenAiError.WriteStreamError(client, endpoint, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
                         await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         break;
                     }
@@ -298,7 +299,7 @@ internal sealed class Forwarder(TimeProvider time)
                     // Events went out, then the worker went silent for the stream's window: the
                     // stream ends with an error event the client's SDK raises, not a bare reset.
                     // The relay only ever sends whole events, so this one starts on a boundary.
-                    OpenAiError.WriteStreamError(client, "server_error", StreamIdleTimeoutCode, $"The worker sent nothing for {Duration.Format(activityTimeout)} (stream_idle_timeout); the stream is incomplete.");
+                    OpenAiError.WriteStreamError(client, endpoint, "server_error", StreamIdleTimeoutCode, $"The worker sent nothing for {Duration.Format(activityTimeout)} (stream_idle_timeout); the stream is incomplete.");
                     await client.FlushAsync(clientAborted).ConfigureAwait(false);
                 }
                 else

@@ -170,7 +170,7 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption, request.Endpoint).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -297,8 +297,9 @@ internal sealed class ForwardingStage(
         request.BodyPrepared = true;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
-        // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt.
-        var salt = request.Endpoint != EndpointKind.Embeddings ? request.Caller.Tenant.CacheSalt : null;
+        // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt, and
+        // only where vLLM reads it (its Anthropic request model has no cache_salt and drops it).
+        var salt = request.Endpoint is not (EndpointKind.Embeddings or EndpointKind.Messages) ? request.Caller.Tenant.CacheSalt : null;
         if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
         {
             request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);

@@ -15,7 +15,7 @@ internal static class HeaderPolicy
         "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "TE", "Trailer",
         "Proxy-Authorization", "Proxy-Authenticate", "Host", "Expect", "Content-Length",
         // The client's key is for the gateway; workers get their own api_key or nothing.
-        "Authorization",
+        "Authorization", Identity.CallerResolver.ApiKeyHeader,
         // Responses are read for usage: ask the worker for identity encoding.
         "Accept-Encoding",
         "x-request-id",

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using AotProxy.Accounting;
+using AotProxy.Http;
 using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
@@ -8,9 +9,9 @@ namespace AotProxy.Forwarding;
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
 // no object per request. Process handles one read: what goes to the client now, and where the
 // part held back for the next read begins.
-internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = default)
+internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
-    private SseUsageFilter _sse = new(stripUsage, meter);
+    private SseUsageFilter _sse = new(stripUsage, meter, endpoint);
     private UsageJsonScanner _json;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 
@@ -33,6 +34,8 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = defa
     // body cut short). Raw bodies (upstream errors) report nothing and are estimated at nothing.
     public readonly Usage? UsageOrEstimate(long promptEstimate) => Usage ?? mode switch
     {
+        // A Messages stream cut before message_delta too: its prompt at the estimate that its
+        // stream budget was debited against, so a cut stream costs its budget to the cap, no more.
         RelayMode.Sse => Accounting.Usage.Estimate(promptEstimate, _sse.ContentChunks),
         RelayMode.JsonWithUsage => Accounting.Usage.Estimate(promptEstimate, 0),
         _ => null,

@@ -1,14 +1,15 @@
 using System.Buffers;
 using AotProxy.Accounting;
+using AotProxy.Http;
 using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
-// The SSE half of the relay: passes whole events on, reads usage from them, meters the content
-// chunks (ContentMeter: budget debit and fair-share charge), and drops the usage-only chunk when
-// the gateway (not the client) asked for it. A content chunk the tenant's budget has no room for
-// is not sent, and nothing after it (BudgetCut).
-internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default)
+// The SSE half of the relay: passes whole events on, reads usage from them (each API's own way:
+// the endpoint), meters the content chunks (ContentMeter: budget debit and fair-share charge),
+// and drops the usage-only chunk when the gateway (not the client) asked for it. A content chunk
+// the tenant's budget has no room for is not sent, and nothing after it (BudgetCut).
+internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
     private ContentMeter _meter = meter;
 
@@ -16,6 +17,9 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default)
     public const int MaxPendingEventBytes = 1024 * 1024;
 
     public Usage? Usage { readonly get; private set; }
+
+    // The prompt's usage a stream reported before its answer (PromptUsage), until the rest came.
+    public Usage? PromptUsage { readonly get; private set; }
 
     // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
     public readonly long ContentChunks => _meter.Chunks;
@@ -35,10 +39,18 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default)
         var reader = new SequenceReader<byte>(buffer);
         while (SseEventScanner.TryReadEvent(ref reader, out var sseEvent))
         {
-            var kind = StreamChunkReader.Read(sseEvent, out var usage);
+            var kind = StreamChunkReader.Read(sseEvent, out var usage, endpoint);
             if (kind is StreamChunkKind.UsageOnly or StreamChunkKind.WithUsage)
             {
                 Usage = usage;
+            }
+            else if (kind == StreamChunkKind.PromptUsage)
+            {
+                PromptUsage = usage;
+            }
+            else if (kind == StreamChunkKind.UsagePart)
+            {
+                Usage = Accounting.Usage.Latest(Usage ?? PromptUsage, usage);
             }
             else if (kind == StreamChunkKind.Content)
             {

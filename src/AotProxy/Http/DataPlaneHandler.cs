@@ -58,6 +58,10 @@ internal sealed class DataPlaneHandler(
                 return isPost ? ProxyAsync(context, requestId, EndpointKind.Completions).AsTask() : OpenAiError.MethodNotAllowed(context);
             case "/v1/embeddings":
                 return isPost ? ProxyAsync(context, requestId, EndpointKind.Embeddings).AsTask() : OpenAiError.MethodNotAllowed(context);
+            case "/v1/responses":
+                return isPost ? ProxyAsync(context, requestId, EndpointKind.Responses).AsTask() : OpenAiError.MethodNotAllowed(context);
+            case OpenAiError.MessagesPath:
+                return isPost ? ProxyAsync(context, requestId, EndpointKind.Messages).AsTask() : OpenAiError.MethodNotAllowed(context);
             case "/v1/models":
                 return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
             case "/health":

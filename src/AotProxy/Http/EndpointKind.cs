@@ -1,9 +1,11 @@
 namespace AotProxy.Http;
 
-// Which proxied OpenAI endpoint a request is for, derived once from its path (DataPlaneHandler).
+// Which proxied endpoint a request is for, derived once from its path (DataPlaneHandler).
 internal enum EndpointKind : byte
 {
     ChatCompletions, // /v1/chat/completions
     Completions,     // /v1/completions
     Embeddings,      // /v1/embeddings: generates nothing, so it reserves no completion tokens
+    Responses,       // /v1/responses: OpenAI's Responses API; max_output_tokens, usage in response.completed
+    Messages,        // /v1/messages: Anthropic's Messages API; max_tokens required, errors in Anthropic's shape
 }

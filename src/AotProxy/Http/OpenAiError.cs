@@ -8,8 +8,14 @@ namespace AotProxy.Http;
 
 // Every error the gateway itself produces, in OpenAI's shape:
 // {"error":{"message":"…","type":"…","param":null,"code":"…"}}
+// or, for a request to /v1/messages (ErrorDialect.Anthropic), in Anthropic's:
+// {"type":"error","error":{"type":"…","message":"…"}}, with the status Anthropic uses (AnthropicError).
 internal static class OpenAiError
 {
+    // The Messages API's path: DataPlaneHandler dispatches on it, and its errors speak Anthropic.
+    public const string MessagesPath = "/v1/messages";
+    public const string ResponsesPath = "/v1/responses";
+
     // The codes of a 401 that is not about an API key.
     private const string Token = "invalid_token";
     private const string TrustedHeader = "invalid_trusted_header";
@@ -27,7 +33,7 @@ internal static class OpenAiError
             {
                 // Only queue updates start an event stream before the worker's answer
                 // (Admission/QueueUpdates): the error ends it as an event, as a client's SDK expects.
-                WriteStreamError(response.BodyWriter, type, code, message);
+                WriteStreamError(response.BodyWriter, StreamEndpointOf(context), type, code, message);
                 return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
             }
 
@@ -36,21 +42,72 @@ internal static class OpenAiError
             return Task.CompletedTask;
         }
 
-        response.StatusCode = status;
         response.ContentType = "application/json";
-        WriteBody(response.BodyWriter, type, code, message, param);
+        if (DialectOf(context) == ErrorDialect.Anthropic)
+        {
+            response.StatusCode = AnthropicError.Status(status);
+            AnthropicError.WriteBody(response.BodyWriter, AnthropicError.Type(status), message);
+        }
+        else
+        {
+            response.StatusCode = status;
+            WriteBody(response.BodyWriter, type, code, message, param);
+        }
+
         return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
     }
 
+    // The dialect of a data-plane request's errors, from its endpoint (the path DataPlaneHandler
+    // dispatched on): only the Messages API speaks Anthropic.
+    public static ErrorDialect DialectOf(HttpContext context) =>
+        string.Equals(context.Request.Path.Value, MessagesPath, StringComparison.Ordinal) ? ErrorDialect.Anthropic : ErrorDialect.OpenAi;
+
     // The end of a stream the gateway has to cut after events went out: one SSE event with the
-    // error, as vLLM ends a stream that failed mid-way (then "data: [DONE]", as vLLM does too).
-    // The official clients raise it: openai-python and openai-node throw APIError with its message
-    // on a data event that holds "error". The caller flushes.
-    public static void WriteStreamError(PipeWriter writer, string type, string code, string message)
+    // error, in the stream's own shape, which the official clients raise. Chat and completions:
+    // as vLLM ends a stream that failed mid-way, a data event that holds "error", then
+    // "data: [DONE]" (openai-python and openai-node throw APIError with its message). Responses:
+    // OpenAI's typed `error` event (type, code, message, param). Messages: Anthropic's
+    // `event: error` (the Anthropic SDK throws the APIError of its error.type). The caller flushes.
+    public static void WriteStreamError(PipeWriter writer, EndpointKind endpoint, string type, string code, string message)
     {
-        writer.Write("data: "u8);
-        WriteBody(writer, type, code, message, param: null);
-        writer.Write("\n\ndata: [DONE]\n\n"u8);
+        switch (endpoint)
+        {
+            case EndpointKind.Messages:
+                writer.Write("event: error\ndata: "u8);
+                AnthropicError.WriteBody(writer, AnthropicError.Type(type), message);
+                writer.Write("\n\n"u8);
+                break;
+            case EndpointKind.Responses:
+                writer.Write("event: error\ndata: "u8);
+                WriteResponsesEvent(writer, code, message);
+                writer.Write("\n\n"u8);
+                break;
+            default:
+                writer.Write("data: "u8);
+                WriteBody(writer, type, code, message, param: null);
+                writer.Write("\n\ndata: [DONE]\n\n"u8);
+                break;
+        }
+    }
+
+    // The endpoint of a request whose event stream the gateway started itself (queue updates).
+    private static EndpointKind StreamEndpointOf(HttpContext context) => context.Request.Path.Value switch
+    {
+        MessagesPath => EndpointKind.Messages,
+        ResponsesPath => EndpointKind.Responses,
+        _ => EndpointKind.ChatCompletions,
+    };
+
+    // OpenAI's ResponseErrorEvent: {"type":"error","code":…,"message":…,"param":null}.
+    private static void WriteResponsesEvent(IBufferWriter<byte> writer, string code, string message)
+    {
+        using var json = new Utf8JsonWriter(writer);
+        json.WriteStartObject();
+        json.WriteString("type"u8, "error"u8);
+        json.WriteString("code"u8, code);
+        json.WriteString("message"u8, message);
+        json.WriteNull("param"u8);
+        json.WriteEndObject();
     }
 
     private static bool IsEventStream(HttpResponse response) =>
@@ -96,7 +153,9 @@ internal static class OpenAiError
             IdentifyFailure.InvalidPriorityHeader => (TrustedHeader, "The x-priority header must be one integer from 0 (most important) to 9."),
             IdentifyFailure.ExpiredApiKey => ("expired_api_key", "The API key has expired (its expires_at or a rotation's valid_until has passed)."),
             IdentifyFailure.OutsideKeyWindow => ("api_key_outside_window", "The API key may not be used at this time of day (its window, UTC)."),
-            _ => ("invalid_api_key", "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."),
+            _ => ("invalid_api_key", DialectOf(context) == ErrorDialect.Anthropic
+                ? "Incorrect or missing API key. Send it as 'x-api-key: <key>' or 'Authorization: Bearer <key>'."
+                : "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."),
         };
         if (code == Token)
         {

@@ -7,7 +7,8 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Http;
 
 // The one place where a proxied request's failure value (ProxyRequest.Failure, with the stage's
-// own value beside it) becomes the status and the OpenAI error the client gets. The stages decide;
+// own value beside it) becomes the status and the error the client gets (OpenAI's shape, or
+// Anthropic's for /v1/messages). The stages decide;
 // only this writes. Sets ProxyRequest.Status; a request without a failure has the status the
 // worker's answer went out with.
 internal static class ProxyErrors
@@ -16,6 +17,17 @@ internal static class ProxyErrors
     public const string GrantRateHeader = "x-gateway-grant-rate";
 
     public static Task WriteAsync(ProxyRequest request, TimeProvider time)
+    {
+        var written = Write(request, time);
+        if (request.Failure != ProxyFailure.None && request.Endpoint == EndpointKind.Messages)
+        {
+            request.Status = AnthropicError.Status(request.Status); // what OpenAiError answered it with: 529 for a 503
+        }
+
+        return written;
+    }
+
+    private static Task Write(ProxyRequest request, TimeProvider time)
     {
         var context = request.Context;
         var model = request.Model;
@@ -85,6 +97,7 @@ internal static class ProxyErrors
     private static Task InvalidBody(HttpContext context, InspectionError error, string? param) => error switch
     {
         InspectionError.MissingModel => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "missing_required_parameter", "The request has no 'model'.", param),
+        InspectionError.MissingMaxTokens => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "missing_required_parameter", "The request needs 'max_tokens', a positive integer (the Messages API requires it).", param),
         InspectionError.InvalidField => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_type", $"'{param}' has the wrong type.", param),
         InspectionError.InvalidText => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_value", $"'{param}' is not valid UTF-8 text (invalid bytes, or an escaped lone surrogate such as \\ud800).", param),
         InspectionError.NotAnObject => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."),

@@ -86,7 +86,7 @@ internal sealed class RequestBody : IDisposable
             }
             else
             {
-                capKey = MaxTokensSplice.FormatKey(cap, prioritySplice.AfterProperty, capScratch);
+                capKey = maxTokensSplice.FormatKey(cap, prioritySplice.AfterProperty, capScratch);
             }
         }
 

@@ -8,7 +8,8 @@ using Microsoft.AspNetCore.Http;
 namespace AotProxy.Identity;
 
 // The identify stage: request -> Caller, built once per snapshot (GatewaySnapshotFactory).
-//  1. Authorization: Bearer T. T shaped like a JWT while [jwt] is on: a JWT; otherwise an API key.
+//  1. Authorization: Bearer T, or (apiKeyHeader: /v1/messages, as Anthropic's clients send it)
+//     x-api-key: T. T shaped like a JWT while [jwt] is on: a JWT; otherwise an API key.
 //     A header that is present but wrong is a 401, never a fall-back to anonymous.
 //  2. No Authorization, and trusted headers from a trusted source: x-tenant names the tenant.
 //  3. Neither: the implicit tenant "anonymous" in auth.default_class, when set; else a 401.
@@ -21,6 +22,7 @@ internal sealed class CallerResolver
     public const string TenantHeader = "x-tenant";
     public const string TierHeader = "x-customer-tier";
     public const string PriorityHeader = "x-priority";
+    public const string ApiKeyHeader = "x-api-key";
 
     private readonly ApiKeyIndex _keys;
     private readonly JwtValidator? _jwt;
@@ -49,7 +51,7 @@ internal sealed class CallerResolver
 
     public bool JwtEnabled => _jwt is not null;
 
-    public IdentifyResult Identify(HttpContext context, TimeProvider time)
+    public IdentifyResult Identify(HttpContext context, TimeProvider time, bool apiKeyHeader = false)
     {
         var headers = context.Request.Headers;
         var trusted = !_trustedSources.IsEmpty && IsTrusted(context.Connection.RemoteIpAddress);
@@ -58,9 +60,12 @@ internal sealed class CallerResolver
         IdentitySource source;
         var keyId = string.Empty;
         var authorization = headers.Authorization;
-        if (authorization.Count > 0)
+        var apiKey = apiKeyHeader && authorization.Count == 0 ? headers[ApiKeyHeader] : default;
+        if (authorization.Count > 0 || apiKey.Count > 0)
         {
-            var token = authorization.Count == 1 ? ApiKeyIndex.BearerToken(authorization[0]) : default;
+            var token = authorization.Count == 1 ? ApiKeyIndex.BearerToken(authorization[0])
+                : apiKey.Count == 1 ? apiKey[0].AsSpan().Trim()
+                : default;
             if (_jwt is not null && JwtValidator.LooksLikeJwt(token))
             {
                 var failure = _jwt.Validate(token, time.GetUtcNow(), out tenant, out cls);

@@ -18,7 +18,8 @@ internal sealed class IdentityStage(TimeProvider time, ILogger logger)
     // For a proxied request: true with ProxyRequest.Caller set.
     public bool Identify(ProxyRequest request, out IdentifyFailure failure)
     {
-        var identified = Identify(request.Context, request.Snapshot, request.RequestId);
+        // Anthropic's clients send their key as x-api-key: accepted on /v1/messages only.
+        var identified = Identify(request.Context, request.Snapshot, request.RequestId, apiKeyHeader: request.Endpoint == EndpointKind.Messages);
         request.Caller = identified.Caller;
         failure = identified.Failure;
         if (request.Trace is { IsAllDataRequested: true } span)
@@ -34,9 +35,9 @@ internal sealed class IdentityStage(TimeProvider time, ILogger logger)
         return identified.IsIdentified;
     }
 
-    public IdentifyResult Identify(HttpContext context, GatewaySnapshot snapshot, string requestId)
+    public IdentifyResult Identify(HttpContext context, GatewaySnapshot snapshot, string requestId, bool apiKeyHeader = false)
     {
-        var identified = snapshot.Callers.Identify(context, time);
+        var identified = snapshot.Callers.Identify(context, time, apiKeyHeader);
         if (!identified.IsIdentified && _unidentifiedLog.TryEnter(out var suppressed))
         {
             HttpLog.Unidentified(logger, requestId, identified.Failure, suppressed);

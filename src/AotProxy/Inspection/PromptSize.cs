@@ -100,7 +100,7 @@ internal struct PromptSize
     }
 
     // A message's content: a string, or an array of parts of which the text parts count.
-    private void AddContent(ref Utf8JsonReader reader)
+    public void AddContent(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.String)
         {

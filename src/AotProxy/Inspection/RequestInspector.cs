@@ -1,13 +1,15 @@
 using System.Text;
 using System.Text.Json;
+using AotProxy.Http;
 using AotProxy.Routing;
 using CommunityToolkit.HighPerformance.Buffers;
 
 namespace AotProxy.Inspection;
 
-// One forward-only Utf8JsonReader pass over an OpenAI request body. It reads the few fields the
-// gateway decides on, sizes the prompt from its text on the way (PromptSize), and skips
-// everything else (tools, images, ...) without building a DOM.
+// One forward-only Utf8JsonReader pass over a request body (OpenAI's chat, completions and
+// embeddings, the Responses API, Anthropic's Messages API). It reads the few fields the gateway
+// decides on, sizes the prompt from its text on the way (PromptSize), and skips everything else
+// (tools, images, ...) without building a DOM.
 internal static class RequestInspector
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
@@ -24,19 +26,22 @@ internal static class RequestInspector
 
     private static readonly StringPool ModelNames = new(512);
 
-    public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam) =>
-        Inspect(body, default, out request, out errorParam);
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, out InspectedRequest request, out string? errorParam, EndpointKind endpoint = EndpointKind.ChatCompletions) =>
+        Inspect(body, default, out request, out errorParam, endpoint: endpoint);
 
     // chunks: where the prompt's chained chunk hashes go (PromptChunks); InspectedRequest.PromptChunks
     // says how many were written. Empty: none are computed.
     // salt: the tenant's TenantCacheSalt.Seed (0: none), mixed into the prefix hash and the chunk hashes.
-    public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam, ulong salt = 0)
+    // endpoint: which API's fields count. Responses: max_output_tokens is the completion reservation,
+    // and `instructions` is prompt. Messages: max_tokens is required, `system` is prompt. Neither has
+    // stream_options: their streams always carry usage, so nothing is injected.
+    public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam, ulong salt = 0, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         request = default;
         errorParam = null;
         try
         {
-            return InspectCore(body, chunks, salt, out request, out errorParam);
+            return InspectCore(body, chunks, salt, endpoint, out request, out errorParam);
         }
         catch (JsonException)
         {
@@ -52,7 +57,7 @@ internal static class RequestInspector
             ? ModelNames.GetOrAdd(reader.ValueSpan, Encoding.UTF8)
             : reader.GetString()!;
 
-    private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, ulong salt, out InspectedRequest request, out string? errorParam)
+    private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, ulong salt, EndpointKind endpoint, out InspectedRequest request, out string? errorParam)
     {
         request = default;
         errorParam = null;
@@ -63,10 +68,13 @@ internal static class RequestInspector
         }
 
         var rootOpen = (int)reader.TokenStartIndex;
+        var isResponses = endpoint == EndpointKind.Responses;
+        var openAiLimits = endpoint is not (EndpointKind.Responses or EndpointKind.Messages); // max_completion_tokens, stream_options
         var rootHasProperties = false;
         string? model = null;
         var stream = false;
         var maxTokens = 0;
+        var sawMaxTokens = false;
         var maxCompletionTokens = 0;
         (int Offset, int Length) maxTokensValue = default;
         (int Offset, int Length) maxCompletionTokensValue = default;
@@ -114,15 +122,18 @@ internal static class RequestInspector
                     default: errorParam = "stream"; return InspectionError.InvalidField;
                 }
             }
-            else if (reader.ValueTextEquals("max_tokens"u8))
+            else if (isResponses ? reader.ValueTextEquals("max_output_tokens"u8) : reader.ValueTextEquals("max_tokens"u8))
             {
+                // Responses: max_output_tokens takes max_tokens' place, its reservation and the cap's splice.
                 if (!TryReadTokenCount(ref reader, out maxTokens, out maxTokensValue))
                 {
-                    errorParam = "max_tokens";
+                    errorParam = isResponses ? "max_output_tokens" : "max_tokens";
                     return InspectionError.InvalidField;
                 }
+
+                sawMaxTokens = maxTokensValue.Length > 0 && maxTokens > 0;
             }
-            else if (reader.ValueTextEquals("max_completion_tokens"u8))
+            else if (openAiLimits && reader.ValueTextEquals("max_completion_tokens"u8))
             {
                 if (!TryReadTokenCount(ref reader, out maxCompletionTokens, out maxCompletionTokensValue))
                 {
@@ -130,7 +141,7 @@ internal static class RequestInspector
                     return InspectionError.InvalidField;
                 }
             }
-            else if (reader.ValueTextEquals("stream_options"u8))
+            else if (openAiLimits && reader.ValueTextEquals("stream_options"u8))
             {
                 sawStreamOptions = true;
                 reader.Read();
@@ -144,9 +155,9 @@ internal static class RequestInspector
 
                 // Chunks only of a value vLLM would take as a prompt: messages is an array, prompt and input a string or an array.
                 var modelled = reader.TokenType == JsonTokenType.StartArray || (!isMessages && reader.TokenType == JsonTokenType.String);
-                if (isMessages)
+                if (isMessages || (isResponses && reader.TokenType == JsonTokenType.StartArray))
                 {
-                    prompt.AddMessages(ref reader);
+                    prompt.AddMessages(ref reader); // a Responses input list is items with `content`, as messages
                 }
                 else
                 {
@@ -157,6 +168,12 @@ internal static class RequestInspector
                 prefixHash = StableHash.Of(raw[..Math.Min(raw.Length, PrefixBytes)]);
                 prefixHash = salt == 0 || prefixHash == salt ? prefixHash : prefixHash ^ salt; // never 0
                 promptChunks = modelled ? PromptChunks.Hash(raw, chunks, salt) : 0;
+            }
+            else if (endpoint == EndpointKind.Messages ? reader.ValueTextEquals("system"u8) : isResponses && reader.ValueTextEquals("instructions"u8))
+            {
+                // The system prompt, outside messages/input: sized, not hashed (routing keys on the conversation).
+                reader.Read();
+                prompt.AddContent(ref reader); // a string, or Anthropic's system blocks: {"type":"text","text":…}
             }
             else if (reader.ValueTextEquals("cache_salt"u8))
             {
@@ -202,7 +219,17 @@ internal static class RequestInspector
             return InspectionError.MissingModel;
         }
 
-        if (!sawStreamOptions)
+        if (endpoint == EndpointKind.Messages && !sawMaxTokens)
+        {
+            errorParam = "max_tokens";
+            return InspectionError.MissingMaxTokens;
+        }
+
+        if (!openAiLimits)
+        {
+            splice = default; // nothing to turn on: NeedsUsageInjection is false
+        }
+        else if (!sawStreamOptions)
         {
             splice = new UsageSplice(
                 rootOpen + 1,
@@ -219,7 +246,7 @@ internal static class RequestInspector
             new PrioritySplice(rootClose, rootHasProperties),
             prefixHash,
             userHash,
-            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
+            new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length, isResponses),
             prompt.Tokens,
             promptChunks,
             cacheSalt);

@@ -86,7 +86,11 @@ internal sealed class TestGateway : IAsyncDisposable
     // [routing] warmup, off unless a test is about it: the tests count exactly which requests
     // reach each worker, and start workers with faults (500s, hangs) that a warm-up would keep
     // out of the fleet (WarmupTests turn it on). forwardingToml: more [forwarding] keys.
-    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", bool warmup = false, string forwardingToml = "")
+    public static string Toml(IEnumerable<SimulatedWorker> workers, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", bool warmup = false, string forwardingToml = "") =>
+        Toml(string.Concat(workers.Select(DemoCommand.WorkerSection)), extra, activityTimeout, h2c, adminToken, routing, serverToml, warmup, forwardingToml);
+
+    // workerSections: the [[workers]] sections, for workers that are not in-process (`aotproxy simulate`).
+    public static string Toml(string workerSections, string extra = "", string activityTimeout = "10s", bool h2c = false, string adminToken = "", string routing = DefaultRouting, string serverToml = "", bool warmup = false, string forwardingToml = "")
     {
         var toml = new StringBuilder($"""
             [server]
@@ -117,12 +121,7 @@ internal sealed class TestGateway : IAsyncDisposable
             models = ["some-other-model"]
 
             """);
-        foreach (var worker in workers)
-        {
-            toml.Append(DemoCommand.WorkerSection(worker));
-        }
-
-        return toml.Append(extra).ToString();
+        return toml.Append(workerSections).Append(extra).ToString();
     }
 
     public static HttpRequestMessage Post(string path, string json, string? key = Key, string? requestId = null)

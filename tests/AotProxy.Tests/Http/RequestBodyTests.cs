@@ -161,7 +161,8 @@ public sealed class RequestBodyTests
     {
         var destination = new byte[MaxTokensSplice.MaxLength];
 
-        Assert.Equal(",\"max_tokens\":2147483647", Encoding.UTF8.GetString(MaxTokensSplice.FormatKey(int.MaxValue, afterProperty: true, destination)));
+        Assert.Equal(",\"max_tokens\":2147483647", Encoding.UTF8.GetString(default(MaxTokensSplice).FormatKey(int.MaxValue, afterProperty: true, destination)));
+        Assert.Equal(",\"max_output_tokens\":2147483647", Encoding.UTF8.GetString(new MaxTokensSplice(0, 0, 0, 0, OutputTokens: true).FormatKey(int.MaxValue, afterProperty: true, destination)));
     }
 
     // The tenant's salt replaces whatever the client sent as cache_salt (any JSON value, the last
@@ -208,6 +209,22 @@ public sealed class RequestBodyTests
         request.Apply(default, new PrioritySplice(1, AfterProperty: false), 4, default, null, default, "\"S\""u8);
 
         Assert.Equal("""{"cache_salt":"S","priority":4}""", Text(request));
+    }
+
+    // A budget's cap (budget_overrun = "cap") rewrites the Responses API's own key.
+    [Theory]
+    [InlineData("""{"model":"m","input":"x","max_output_tokens":500}""", """{"model":"m","input":"x","max_output_tokens":20}""")]
+    [InlineData("""{"model":"m","input":"x"}""", """{"model":"m","input":"x","max_output_tokens":20}""")]
+    public async Task Apply_CapOnAResponsesBody_RewritesMaxOutputTokens(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(request.Span, out var inspected, out _, EndpointKind.Responses));
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, null, inspected.MaxTokensSplice, 20);
+
+        Assert.Equal(expected, Encoding.UTF8.GetString(request.Span));
+        using var document = JsonDocument.Parse(request.Memory);
+        Assert.Equal(20, document.RootElement.GetProperty("max_output_tokens").GetInt32());
     }
 
     private static InspectedRequest Inspect(RequestBody body)

@@ -22,6 +22,33 @@ public sealed class CallerResolverTests
         Assert.Equal(IdentifyFailure.MissingCredentials, Identify(snapshot).Failure);
     }
 
+    // Anthropic's clients send x-api-key: the same key store, on /v1/messages only (apiKeyHeader),
+    // and Authorization wins when both come.
+    [Fact]
+    public void XApiKey_OnlyWhereAccepted_ResolvesLikeABearerKey()
+    {
+        var snapshot = Snapshot();
+        IdentifyResult Identify(bool accepted, string? authorization, string apiKey)
+        {
+            var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            context.Request.Headers["x-api-key"] = apiKey;
+            if (authorization is not null)
+            {
+                context.Request.Headers.Authorization = authorization;
+            }
+
+            return snapshot.Callers.Identify(context, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now), accepted);
+        }
+
+        var result = Identify(accepted: true, null, AcmeKey);
+        Assert.True(result.IsIdentified);
+        Assert.Equal(("acme", IdentitySource.ApiKey), (result.Caller.Tenant.Name, result.Caller.Source));
+        Assert.Equal(IdentifyFailure.InvalidApiKey, Identify(accepted: true, null, "sk-wrong").Failure);
+        Assert.Equal(IdentifyFailure.MissingCredentials, Identify(accepted: false, null, AcmeKey).Failure);
+        Assert.Equal(IdentifyFailure.InvalidApiKey, Identify(accepted: true, "Bearer sk-wrong", AcmeKey).Failure);
+        Assert.False(AotProxy.Forwarding.HeaderPolicy.ForwardToUpstream("X-Api-Key", trustedProxy: true)); // never reaches a worker
+    }
+
     [Theory]
     [InlineData("127.0.0.1")]
     [InlineData("127.8.9.10")]
