@@ -10,7 +10,7 @@ namespace AotProxy.Accounting;
 // chunks) and the incremental scanner (JSON bodies) both feed it, so both read the same fields.
 internal struct UsageFields
 {
-    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6;
+    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, Total = 7;
 
     private byte _field;   // the property whose value comes next
     private byte _section; // None: the usage object itself; PromptDetails / CompletionDetails: inside one
@@ -18,8 +18,13 @@ internal struct UsageFields
     private long _completion;
     private long _cached;
     private long _reasoning;
+    private long _total;
+    private bool _sawPrompt;
+    private bool _sawTotal;
 
-    public readonly Usage Usage => new(_prompt, _completion, _cached, _reasoning);
+    // Without prompt_tokens (older vLLM's rerank reports `{"total_tokens":N}` alone, as Jina's API
+    // does), the prompt is the total less the completion: a pooling model's input is all it used.
+    public readonly Usage Usage => new(_sawPrompt || !_sawTotal ? _prompt : Math.Max(0, _total - _completion), _completion, _cached, _reasoning);
 
     // `depth`: the token's depth below the usage object's StartObject (1: the usage object's own
     // properties and the details objects' Start/EndObject; 2: the details' properties). Tokens
@@ -33,6 +38,7 @@ internal struct UsageFields
                     : reader.ValueTextEquals("completion_tokens"u8) ? Completion
                     : reader.ValueTextEquals("prompt_tokens_details"u8) ? PromptDetails
                     : reader.ValueTextEquals("completion_tokens_details"u8) ? CompletionDetails
+                    : reader.ValueTextEquals("total_tokens"u8) ? Total
                     : None;
                 break;
             case JsonTokenType.PropertyName when depth == 2:
@@ -48,7 +54,7 @@ internal struct UsageFields
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning && TryReadCount(ref reader, out var value):
+            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or Total && TryReadCount(ref reader, out var value):
                 Set(value);
                 break;
         }
@@ -79,7 +85,10 @@ internal struct UsageFields
 
     private void Set(long value)
     {
+        _sawPrompt |= _field == Prompt;
+        _sawTotal |= _field == Total;
         _prompt = _field == Prompt ? value : _prompt;
+        _total = _field == Total ? value : _total;
         _completion = _field == Completion ? value : _completion;
         _cached = _field == Cached ? value : _cached;
         _reasoning = _field == Reasoning ? value : _reasoning;

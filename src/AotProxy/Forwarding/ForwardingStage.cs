@@ -276,8 +276,8 @@ internal sealed class ForwardingStage(
         var inspected = request.Inspected;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
-        // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt.
-        var salt = request.Endpoint != EndpointKind.Embeddings ? request.Caller.Tenant.CacheSalt : null;
+        // Pooling and tokenizer requests share no KV cache: only generating requests carry the tenant's cache_salt.
+        var salt = EndpointTraits.Generates(request.Endpoint) ? request.Caller.Tenant.CacheSalt : null;
         if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
         {
             request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);

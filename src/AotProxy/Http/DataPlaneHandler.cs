@@ -49,15 +49,26 @@ internal sealed class DataPlaneHandler(
     {
         var requestId = RequestIds.Ensure(context);
         var request = context.Request;
-        var isPost = HttpMethods.IsPost(request.Method);
         switch (request.Path.Value)
         {
             case "/v1/chat/completions":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.ChatCompletions).AsTask() : OpenAiError.MethodNotAllowed(context);
+                return PostAsync(context, requestId, EndpointKind.ChatCompletions);
             case "/v1/completions":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Completions).AsTask() : OpenAiError.MethodNotAllowed(context);
+                return PostAsync(context, requestId, EndpointKind.Completions);
             case "/v1/embeddings":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Embeddings).AsTask() : OpenAiError.MethodNotAllowed(context);
+                return PostAsync(context, requestId, EndpointKind.Embeddings);
+            case "/v1/rerank" or "/rerank" or "/v2/rerank":
+                return PostAsync(context, requestId, EndpointKind.Rerank);
+            case "/v1/score" or "/score":
+                return PostAsync(context, requestId, EndpointKind.Score);
+            case "/pooling":
+                return PostAsync(context, requestId, EndpointKind.Pooling);
+            case "/classify":
+                return PostAsync(context, requestId, EndpointKind.Classify);
+            case "/tokenize":
+                return PostAsync(context, requestId, EndpointKind.Tokenize);
+            case "/detokenize":
+                return PostAsync(context, requestId, EndpointKind.Detokenize);
             case "/v1/models":
                 return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
             case "/health":
@@ -67,6 +78,9 @@ internal sealed class DataPlaneHandler(
                 return OpenAiError.NotFound(context);
         }
     }
+
+    private Task PostAsync(HttpContext context, string requestId, EndpointKind endpoint) =>
+        HttpMethods.IsPost(context.Request.Method) ? ProxyAsync(context, requestId, endpoint).AsTask() : OpenAiError.MethodNotAllowed(context);
 
     private Task ModelsAsync(HttpContext context, string requestId)
     {

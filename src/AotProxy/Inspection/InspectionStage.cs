@@ -23,7 +23,7 @@ internal sealed class InspectionStage
         }
 
         request.Body = body;
-        var error = RequestInspector.Inspect(body.Span, request.PromptChunks, out var inspected, out var param, request.Caller.Tenant.CacheSalt?.Seed ?? 0);
+        var error = RequestInspector.Inspect(body.Span, request.PromptChunks, out var inspected, out var param, request.Caller.Tenant.CacheSalt?.Seed ?? 0, request.Endpoint);
         if (error != InspectionError.None)
         {
             request.Failure = ProxyFailure.InvalidBody;
