@@ -5,4 +5,10 @@ internal enum RequestKind
     Chat,
     Completion,
     Embedding,
+    Rerank,     // /v1/rerank, /rerank, /v2/rerank: query + documents
+    Score,      // /v1/score, /score: text_1 + text_2
+    Pooling,    // /pooling: input
+    Classify,   // /classify: input
+    Tokenize,   // /tokenize: prompt or messages; the tokenizer only, no engine
+    Detokenize, // /detokenize: tokens; the tokenizer only, no engine
 }

@@ -11,6 +11,9 @@ internal static class Fixtures
 
     public static string Text(string relativePath) => File.ReadAllText(Path.Combine(Directory, relativePath));
 
+    // The repository's own vLLM API fixtures (tests/fixtures/vllm-api, SOURCES.md cites each).
+    public static byte[] ApiBytes(string name) => File.ReadAllBytes(Path.Combine(RepoRoot, "tests", "fixtures", "vllm-api", name));
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
