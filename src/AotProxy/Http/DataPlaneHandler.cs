@@ -45,6 +45,8 @@ internal sealed class DataPlaneHandler(
         new RecordStage(ledger, telemetry.Requests, telemetry.Errors, time),
         time);
 
+    private const string ModelPrefix = "/v1/models/";
+
     public Task HandleAsync(HttpContext context)
     {
         var requestId = RequestIds.Ensure(context);
@@ -70,7 +72,10 @@ internal sealed class DataPlaneHandler(
             case "/detokenize":
                 return PostAsync(context, requestId, EndpointKind.Detokenize);
             case "/v1/models":
-                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, null) : OpenAiError.MethodNotAllowed(context);
+            case { } path when path.Length > ModelPrefix.Length && path.StartsWith(ModelPrefix, StringComparison.Ordinal):
+                // A model id may hold slashes (meta-llama/Llama-3.1-8B-Instruct): all after the prefix.
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, path[ModelPrefix.Length..]) : OpenAiError.MethodNotAllowed(context);
             case "/health":
                 context.Response.ContentType = "text/plain";
                 return context.Response.WriteAsync("ok", context.RequestAborted);
@@ -82,13 +87,16 @@ internal sealed class DataPlaneHandler(
     private Task PostAsync(HttpContext context, string requestId, EndpointKind endpoint) =>
         HttpMethods.IsPost(context.Request.Method) ? ProxyAsync(context, requestId, endpoint).AsTask() : OpenAiError.MethodNotAllowed(context);
 
-    private Task ModelsAsync(HttpContext context, string requestId)
+    // id: GET /v1/models/{id}; null: the list.
+    private Task ModelsAsync(HttpContext context, string requestId, string? id)
     {
         var view = state.Current;
         var identified = identity.Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time);
+            return id is null
+                ? ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time)
+                : ModelListWriter.WriteOneAsync(context, view.Workers, identified.Caller.Tenant, id, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.
