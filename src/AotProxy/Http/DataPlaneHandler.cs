@@ -51,31 +51,21 @@ internal sealed class DataPlaneHandler(
     {
         var requestId = RequestIds.Ensure(context);
         var request = context.Request;
-        switch (request.Path.Value)
+        var path = request.Path.Value;
+        if (Proxied(path) is { } endpoint)
         {
-            case "/v1/chat/completions":
-                return PostAsync(context, requestId, EndpointKind.ChatCompletions);
-            case "/v1/completions":
-                return PostAsync(context, requestId, EndpointKind.Completions);
-            case "/v1/embeddings":
-                return PostAsync(context, requestId, EndpointKind.Embeddings);
-            case "/v1/rerank" or "/rerank" or "/v2/rerank":
-                return PostAsync(context, requestId, EndpointKind.Rerank);
-            case "/v1/score" or "/score":
-                return PostAsync(context, requestId, EndpointKind.Score);
-            case "/pooling":
-                return PostAsync(context, requestId, EndpointKind.Pooling);
-            case "/classify":
-                return PostAsync(context, requestId, EndpointKind.Classify);
-            case "/tokenize":
-                return PostAsync(context, requestId, EndpointKind.Tokenize);
-            case "/detokenize":
-                return PostAsync(context, requestId, EndpointKind.Detokenize);
+            return HttpMethods.IsPost(request.Method) ? ProxyAsync(context, requestId, endpoint).AsTask() : OpenAiError.MethodNotAllowed(context);
+        }
+
+        switch (path)
+        {
             case "/v1/models":
                 return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, null) : OpenAiError.MethodNotAllowed(context);
-            case { } path when path.Length > ModelPrefix.Length && path.StartsWith(ModelPrefix, StringComparison.Ordinal):
+            case { } models when models.Length > ModelPrefix.Length && models.StartsWith(ModelPrefix, StringComparison.Ordinal):
                 // A model id may hold slashes (meta-llama/Llama-3.1-8B-Instruct): all after the prefix.
-                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, path[ModelPrefix.Length..]) : OpenAiError.MethodNotAllowed(context);
+                // Clients escape them (the openai client sends meta-llama%2FLlama-3.1-8B-Instruct),
+                // and Kestrel leaves %2F in the path, so the id is unescaped here.
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, Uri.UnescapeDataString(models[ModelPrefix.Length..])) : OpenAiError.MethodNotAllowed(context);
             case "/health":
                 context.Response.ContentType = "text/plain";
                 return context.Response.WriteAsync("ok", context.RequestAborted);
@@ -84,8 +74,20 @@ internal sealed class DataPlaneHandler(
         }
     }
 
-    private Task PostAsync(HttpContext context, string requestId, EndpointKind endpoint) =>
-        HttpMethods.IsPost(context.Request.Method) ? ProxyAsync(context, requestId, endpoint).AsTask() : OpenAiError.MethodNotAllowed(context);
+    // The proxied endpoints (POST), by path: vLLM's, with the aliases it serves them under.
+    private static EndpointKind? Proxied(string? path) => path switch
+    {
+        "/v1/chat/completions" => EndpointKind.ChatCompletions,
+        "/v1/completions" => EndpointKind.Completions,
+        "/v1/embeddings" => EndpointKind.Embeddings,
+        "/v1/rerank" or "/rerank" or "/v2/rerank" => EndpointKind.Rerank,
+        "/v1/score" or "/score" => EndpointKind.Score,
+        "/pooling" => EndpointKind.Pooling,
+        "/classify" => EndpointKind.Classify,
+        "/tokenize" => EndpointKind.Tokenize,
+        "/detokenize" => EndpointKind.Detokenize,
+        _ => null,
+    };
 
     // id: GET /v1/models/{id}; null: the list.
     private Task ModelsAsync(HttpContext context, string requestId, string? id)
