@@ -7,9 +7,10 @@ using Microsoft.Extensions.Logging;
 
 namespace AotProxy.Simulator;
 
-// POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses and /v1/messages: read
-// the body, apply the fault switches, validate like vLLM, run the sequence through the engine and
-// write vLLM's bytes.
+// POST /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages and the
+// pooling endpoints (rerank, score, pooling, classify): read the body, apply the fault switches,
+// validate like vLLM, run the sequence through the engine and write vLLM's bytes. /tokenize and
+// /detokenize answer from the "tokenizer" without the engine, as vLLM's API server does.
 internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine engine, SimulatorStats stats, SimulatorTracing tracing, ILogger logger, CancellationToken shutdown)
 {
     // Long enough for loopback sends on a busy 2-core box; only the reset fault pays it.
@@ -100,7 +101,8 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             }
         }
 
-        var maxTokens = kind == RequestKind.Embedding ? 0 : request.ResolveMaxTokens(options.DefaultMaxTokens);
+        var generates = kind is RequestKind.Chat or RequestKind.Completion;
+        var maxTokens = generates ? request.ResolveMaxTokens(options.DefaultMaxTokens) : 0;
         if ((Validate(request, kind, maxTokens) ?? RefusePriority(request)) is { } invalid)
         {
             await HttpResponses.SendErrorAsync(context, StatusCodes.Status400BadRequest, "BadRequestError", invalid).ConfigureAwait(false);
@@ -123,11 +125,21 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             requestId = $"{Random.Shared.NextInt64():x16}";
         }
 
+        if (kind is RequestKind.Tokenize or RequestKind.Detokenize)
+        {
+            await RespondTokenizerAsync(context, request).ConfigureAwait(false);
+            return;
+        }
+
         var prefix = kind switch
         {
             RequestKind.Chat or RequestKind.Messages => "chatcmpl-", // vLLM's Messages API answers through its chat
             RequestKind.Completion => "cmpl-",
             RequestKind.Responses => "resp_",
+            RequestKind.Rerank => "rerank-",
+            RequestKind.Score => "score-",
+            RequestKind.Pooling => "pool-",
+            RequestKind.Classify => "classify-",
             _ => "embd-",
         };
         var exchange = new OpenAiExchange(context, request, kind, prefix + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), ct)
@@ -149,7 +161,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             }
         }
 
-        var text = kind == RequestKind.Embedding ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
+        var text = !generates ? null : new GeneratedText(request.GenerationSeed(maxTokens), maxTokens, request.IgnoreEos, continuation: kind == RequestKind.Completion);
         if (!engine.TrySubmit(request, text?.PlannedTokens ?? 0, out var sequence))
         {
             // vLLM's ErrorResponse (serving_engine's create_error_response: nested error, code = the status).
@@ -201,7 +213,12 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
     private string? Validate(ParsedRequest request, RequestKind kind, int maxTokens)
     {
         var maxModelLen = options.MaxModelLen;
-        if (kind == RequestKind.Embedding)
+        if (kind == RequestKind.Detokenize)
+        {
+            return null;
+        }
+
+        if (kind is not (RequestKind.Chat or RequestKind.Completion))
         {
             return request.PromptTokens > maxModelLen
                 ? $"This model's maximum context length is {maxModelLen} tokens. However, you requested {request.PromptTokens} tokens in the input for embedding generation. Please reduce the length of the input."
@@ -425,11 +442,36 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         var buffer = new ArrayBufferWriter<byte>(8 * EmbeddingJson.Dimensions * exchange.Request.InputHashes.Count);
         using (var json = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
         {
-            EmbeddingJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, exchange.Request.InputHashes, exchange.Request.PromptTokens);
+            if (exchange.Kind == RequestKind.Embedding)
+            {
+                EmbeddingJson.WriteResponse(json, exchange.Id, exchange.Created, options.Model, exchange.Request.InputHashes, exchange.Request.PromptTokens);
+            }
+            else
+            {
+                ScoringJson.Write(json, exchange.Kind, exchange.Id, exchange.Created, options.Model, exchange.Request);
+            }
         }
 
         await HttpResponses.SendAsync(exchange.Context, StatusCodes.Status200OK, HttpResponses.Json, buffer.WrittenMemory).ConfigureAwait(false);
         return RequestOutcome.Completed;
+    }
+
+    private Task RespondTokenizerAsync(HttpContext context, ParsedRequest request)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256 + (8 * request.PromptTokens));
+        using (var json = new Utf8JsonWriter(buffer, HttpResponses.JsonOptions))
+        {
+            if (request.Kind == RequestKind.Tokenize)
+            {
+                TokenizerJson.WriteTokenize(json, request, options.MaxModelLen);
+            }
+            else
+            {
+                TokenizerJson.WriteDetokenize(json, request.TokenIds);
+            }
+        }
+
+        return HttpResponses.SendAsync(context, StatusCodes.Status200OK, HttpResponses.Json, buffer.WrittenMemory);
     }
 
     // Non-stream: nothing is written until the engine is done, but a reset fault still fires once

@@ -41,8 +41,24 @@ internal sealed class ParsedRequest
 
     public bool HasPrompt { get; set; }
 
-    // Embeddings: one hash per input item (the vector's seed).
+    // Embeddings, pooling, classify: one hash per input item (the vector's seed); rerank and score:
+    // one per (query, document) pair (the score's seed).
     public List<ulong> InputHashes { get; } = [];
+
+    // Rerank: the query and the documents (results quote them), and top_n (0: all).
+    public string? Query { get; set; }
+
+    public List<string> Documents { get; } = [];
+
+    public int TopN { get; set; }
+
+    // Score: text_1 and text_2, each a string or a list of them.
+    public List<string> Texts1 { get; } = [];
+
+    public List<string> Texts2 { get; } = [];
+
+    // Detokenize: the token ids.
+    public List<int> TokenIds { get; } = [];
 
     // vLLM reads max_completion_tokens first; max_tokens is the deprecated spelling.
     public int ResolveMaxTokens(int defaultMaxTokens) => MaxCompletionTokens ?? MaxTokens ?? defaultMaxTokens;

@@ -37,13 +37,13 @@ internal static class RequestParser
                     reader.Read();
                     request.Model = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, "model");
                 }
-                else if (reader.ValueTextEquals("messages"u8) && kind is RequestKind.Chat or RequestKind.Messages)
+                else if (reader.ValueTextEquals("messages"u8) && kind is RequestKind.Chat or RequestKind.Messages or RequestKind.Tokenize)
                 {
                     reader.Read();
                     ReadMessages(ref reader, rendered);
                     request.HasPrompt = true;
                 }
-                else if (reader.ValueTextEquals("prompt"u8) && kind == RequestKind.Completion)
+                else if (reader.ValueTextEquals("prompt"u8) && kind is RequestKind.Completion or RequestKind.Tokenize)
                 {
                     reader.Read();
                     tokenIds += ReadInputs(ref reader, rendered, null);
@@ -79,10 +79,48 @@ internal static class RequestParser
                     reader.Read();
                     request.MaxTokens = ReadOptionalInt(ref reader, "max_output_tokens");
                 }
-                else if (reader.ValueTextEquals("input"u8) && kind == RequestKind.Embedding)
+                else if (reader.ValueTextEquals("input"u8) && kind is RequestKind.Embedding or RequestKind.Pooling or RequestKind.Classify)
                 {
                     reader.Read();
                     tokenIds += ReadInputs(ref reader, rendered, request.InputHashes);
+                    request.HasPrompt = true;
+                }
+                else if (reader.ValueTextEquals("query"u8) && kind == RequestKind.Rerank)
+                {
+                    reader.Read();
+                    request.Query = ReadString(ref reader, "query");
+                }
+                else if (reader.ValueTextEquals("documents"u8) && kind == RequestKind.Rerank)
+                {
+                    reader.Read();
+                    ReadTexts(ref reader, request.Documents, "documents");
+                }
+                else if (reader.ValueTextEquals("top_n"u8) && kind == RequestKind.Rerank)
+                {
+                    reader.Read();
+                    request.TopN = ReadOptionalInt(ref reader, "top_n") ?? 0;
+                }
+                else if (reader.ValueTextEquals("text_1"u8) && kind == RequestKind.Score)
+                {
+                    reader.Read();
+                    ReadTexts(ref reader, request.Texts1, "text_1");
+                }
+                else if (reader.ValueTextEquals("text_2"u8) && kind == RequestKind.Score)
+                {
+                    reader.Read();
+                    ReadTexts(ref reader, request.Texts2, "text_2");
+                }
+                else if (reader.ValueTextEquals("tokens"u8) && kind == RequestKind.Detokenize)
+                {
+                    reader.Read();
+                    Expect(ref reader, JsonTokenType.StartArray, "tokens");
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        request.TokenIds.Add(ReadOptionalInt(ref reader, "tokens[]") ?? throw new FormatException("tokens[] must be an integer."));
+                        AppendTokenId(ref reader, rendered);
+                        tokenIds++;
+                    }
+
                     request.HasPrompt = true;
                 }
                 else if (reader.ValueTextEquals("max_tokens"u8))
@@ -155,12 +193,24 @@ internal static class RequestParser
             return null;
         }
 
+        if (kind is RequestKind.Rerank or RequestKind.Score)
+        {
+            error = RenderPairs(request, rendered);
+            if (error is not null)
+            {
+                return null;
+            }
+        }
+
         if (!request.HasPrompt)
         {
             var field = kind switch
             {
                 RequestKind.Chat or RequestKind.Messages => "messages",
-                RequestKind.Completion => "prompt",
+                RequestKind.Completion or RequestKind.Tokenize => "prompt",
+                RequestKind.Rerank => "query",
+                RequestKind.Score => "text_1",
+                RequestKind.Detokenize => "tokens",
                 _ => "input",
             };
             error = $"1 validation error: body.{field}: Field required";
@@ -179,6 +229,50 @@ internal static class RequestParser
         request.PromptHash = Fnv1a.Hash(text);
         request.BlockHashes = BlockHashes(text, blockSize, request.CacheSalt);
         return request;
+    }
+
+    // vLLM scores each (query, document) pair as one sequence: the pairs are the prompt, and each
+    // pair's hash seeds its score. Score's text_1 is one text for every text_2, or one per text_2.
+    private static string? RenderPairs(ParsedRequest request, ArrayBufferWriter<byte> rendered)
+    {
+        var queries = request.Kind == RequestKind.Rerank ? (request.Query is { } query ? [query] : []) : request.Texts1;
+        var documents = request.Kind == RequestKind.Rerank ? request.Documents : request.Texts2;
+        if (queries.Count == 0 || documents.Count == 0)
+        {
+            return null; // HasPrompt stays false: the missing field's error
+        }
+
+        if (queries.Count != 1 && queries.Count != documents.Count)
+        {
+            return $"text_1 has {queries.Count} texts and text_2 {documents.Count}: text_1 must be one text or as many as text_2.";
+        }
+
+        for (var i = 0; i < documents.Count; i++)
+        {
+            var start = rendered.WrittenCount;
+            rendered.Write(Encoding.UTF8.GetBytes(queries[queries.Count == 1 ? 0 : i]));
+            rendered.Write(Encoding.UTF8.GetBytes(documents[i]));
+            request.InputHashes.Add(Fnv1a.Hash(rendered.WrittenSpan[start..]));
+        }
+
+        request.HasPrompt = true;
+        return null;
+    }
+
+    // A string, or an array of strings.
+    private static void ReadTexts(ref Utf8JsonReader reader, List<string> into, string field)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            into.Add(reader.GetString()!);
+            return;
+        }
+
+        Expect(ref reader, JsonTokenType.StartArray, field);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            into.Add(ReadString(ref reader, field + "[]"));
+        }
     }
 
     // Chained: block i's key covers blocks 0..i, so a hit on block i implies the whole prefix matched.

@@ -91,7 +91,7 @@ public class LedgerTests
 
         var ledger = gateway.Host.Ledger!;
         await TestGateway.WaitUntilAsync(() => Task.FromResult(ledger.Written >= 7), "the ledger wrote 7 rows");
-        var rows = ReadRows(ledger.Path);
+        var rows = LedgerFile.ReadRows(ledger.Path);
         Assert.Equal(["abort", "not-found", "ok", "queue-timeout", "rpm-429", "rpm-ok", "upstream-500"], rows.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(7, rows.Count); // and no request id twice: ReadRows keys them
 
@@ -200,7 +200,7 @@ public class LedgerTests
 
         var ledger = gateway.Host.Ledger!;
         await TestGateway.WaitUntilAsync(() => Task.FromResult(ledger.Written == 1), "the request's row written");
-        Assert.Equal(["served"], ReadRows(ledger.Path).Keys);
+        Assert.Equal(["served"], LedgerFile.ReadRows(ledger.Path).Keys);
         using var connection = LedgerDatabase.Open(ledger.Path, create: false);
         using var journal = connection.CreateCommand();
         journal.CommandText = "SELECT COUNT(*) FROM journal";
@@ -224,23 +224,4 @@ public class LedgerTests
         var status = await Fleet.GetJsonAsync(gateway, "/api/status");
         Assert.Equal(JsonValueKind.Null, status.GetProperty("ledger").ValueKind);
     }
-
-    private static Dictionary<string, Row> ReadRows(string path)
-    {
-        using var connection = LedgerDatabase.Open(path, create: false);
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT request_id, tenant, key_id, model, worker, prompt_tokens, completion_tokens, estimated, queue_wait_ms, ttft_ms, status, outcome FROM requests";
-        using var reader = command.ExecuteReader();
-        var rows = new Dictionary<string, Row>(StringComparer.Ordinal);
-        while (reader.Read())
-        {
-            rows.Add(reader.GetString(0), new Row(
-                reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetInt64(5), reader.GetInt64(6),
-                reader.GetInt64(7) == 1, reader.GetDouble(8), reader.IsDBNull(9) ? null : reader.GetDouble(9), reader.GetInt32(10), reader.GetString(11)));
-        }
-
-        return rows;
-    }
-
-    private sealed record Row(string Tenant, string KeyId, string Model, string Worker, long Prompt, long Completion, bool Estimated, double QueueWaitMs, double? TtftMs, int Status, string Outcome);
 }

@@ -11,8 +11,8 @@ internal static class Fixtures
 
     public static string Text(string relativePath) => File.ReadAllText(Path.Combine(Directory, relativePath));
 
-    // The repository's own fixtures of vLLM's other APIs (tests/fixtures/vllm-api, SOURCES.md there).
-    public static byte[] VllmApi(string name) => File.ReadAllBytes(Path.Combine(RepoRoot, "tests", "fixtures", "vllm-api", name));
+    // The repository's own vLLM API fixtures (tests/fixtures/vllm-api, SOURCES.md cites each).
+    public static byte[] ApiBytes(string name) => File.ReadAllBytes(Path.Combine(RepoRoot, "tests", "fixtures", "vllm-api", name));
 
     private static string FindRepoRoot()
     {

@@ -16,7 +16,7 @@ internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry tele
         }
 
         var result = request.Forward;
-        if (result.Usage is { } used)
+        if (Used(request.Endpoint, result.Usage) is { } used)
         {
             usage.Record(request.Caller.Tenant, used);
             request.Usage = used;
@@ -30,4 +30,9 @@ internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry tele
             request.FirstByte = firstByte;
         }
     }
+
+    // A tokenizer endpoint's answer uses no tokens, however it ended (the relay estimates an answer
+    // without `usage`; the tokenizer's never has one): exactly 0, still a request.
+    private static Usage? Used(EndpointKind endpoint, Usage? reported) =>
+        EndpointTraits.UsesTokens(endpoint) || reported is null ? reported : new Usage(0, 0);
 }

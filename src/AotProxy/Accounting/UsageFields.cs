@@ -14,7 +14,7 @@ namespace AotProxy.Accounting;
 // both read the same fields.
 internal struct UsageFields
 {
-    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, CacheRead = 7, CacheCreation = 8;
+    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, CacheRead = 7, CacheCreation = 8, Total = 9;
 
     private byte _field;   // the property whose value comes next
     private byte _section; // None: the usage object itself; PromptDetails / CompletionDetails: inside one
@@ -24,8 +24,13 @@ internal struct UsageFields
     private long _reasoning;
     private long _cacheRead;     // Anthropic's, outside input_tokens
     private long _cacheCreation; // Anthropic's, outside input_tokens
+    private long _total;
+    private bool _sawPrompt;
+    private bool _sawTotal;
 
-    public readonly Usage Usage => new(_prompt + _cacheRead + _cacheCreation, _completion, _cached + _cacheRead, _reasoning);
+    // Without prompt_tokens (older vLLM's rerank reports `{"total_tokens":N}` alone, as Jina's API
+    // does), the prompt is the total less the completion: a pooling model's input is all it used.
+    public readonly Usage Usage => new((_sawPrompt || !_sawTotal ? _prompt : Math.Max(0, _total - _completion)) + _cacheRead + _cacheCreation, _completion, _cached + _cacheRead, _reasoning);
 
     // `depth`: the token's depth below the usage object's StartObject (1: the usage object's own
     // properties and the details objects' Start/EndObject; 2: the details' properties). Tokens
@@ -41,6 +46,7 @@ internal struct UsageFields
                     : reader.ValueTextEquals("completion_tokens_details"u8) || reader.ValueTextEquals("output_tokens_details"u8) ? CompletionDetails
                     : reader.ValueTextEquals("cache_read_input_tokens"u8) ? CacheRead
                     : reader.ValueTextEquals("cache_creation_input_tokens"u8) ? CacheCreation
+                    : reader.ValueTextEquals("total_tokens"u8) ? Total
                     : None;
                 break;
             case JsonTokenType.PropertyName when depth == 2:
@@ -56,7 +62,7 @@ internal struct UsageFields
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or CacheRead or CacheCreation && TryReadCount(ref reader, out var value):
+            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or CacheRead or CacheCreation or Total && TryReadCount(ref reader, out var value):
                 Set(value);
                 break;
         }
@@ -87,7 +93,10 @@ internal struct UsageFields
 
     private void Set(long value)
     {
+        _sawPrompt |= _field == Prompt;
+        _sawTotal |= _field == Total;
         _prompt = _field == Prompt ? value : _prompt;
+        _total = _field == Total ? value : _total;
         _completion = _field == Completion ? value : _completion;
         _cached = _field == Cached ? value : _cached;
         _reasoning = _field == Reasoning ? value : _reasoning;

@@ -297,9 +297,10 @@ internal sealed class ForwardingStage(
         request.BodyPrepared = true;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
-        // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt, and
-        // only where vLLM reads it (its Anthropic request model has no cache_salt and drops it).
-        var salt = request.Endpoint is not (EndpointKind.Embeddings or EndpointKind.Messages) ? request.Caller.Tenant.CacheSalt : null;
+        // Pooling and tokenizer requests share no KV cache: only generating requests carry the
+        // tenant's cache_salt, and only where vLLM reads it (its Anthropic request model has no
+        // cache_salt and drops it).
+        var salt = EndpointTraits.Generates(request.Endpoint) && request.Endpoint != EndpointKind.Messages ? request.Caller.Tenant.CacheSalt : null;
         if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
         {
             request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);

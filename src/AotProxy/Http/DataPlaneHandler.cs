@@ -45,25 +45,27 @@ internal sealed class DataPlaneHandler(
         new RecordStage(ledger, telemetry.Requests, telemetry.Errors, time),
         time);
 
+    private const string ModelPrefix = "/v1/models/";
+
     public Task HandleAsync(HttpContext context)
     {
         var requestId = RequestIds.Ensure(context);
         var request = context.Request;
-        var isPost = HttpMethods.IsPost(request.Method);
-        switch (request.Path.Value)
+        var path = request.Path.Value;
+        if (Proxied(path) is { } endpoint)
         {
-            case "/v1/chat/completions":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.ChatCompletions).AsTask() : OpenAiError.MethodNotAllowed(context);
-            case "/v1/completions":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Completions).AsTask() : OpenAiError.MethodNotAllowed(context);
-            case "/v1/embeddings":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Embeddings).AsTask() : OpenAiError.MethodNotAllowed(context);
-            case "/v1/responses":
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Responses).AsTask() : OpenAiError.MethodNotAllowed(context);
-            case OpenAiError.MessagesPath:
-                return isPost ? ProxyAsync(context, requestId, EndpointKind.Messages).AsTask() : OpenAiError.MethodNotAllowed(context);
+            return HttpMethods.IsPost(request.Method) ? ProxyAsync(context, requestId, endpoint).AsTask() : OpenAiError.MethodNotAllowed(context);
+        }
+
+        switch (path)
+        {
             case "/v1/models":
-                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId) : OpenAiError.MethodNotAllowed(context);
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, null) : OpenAiError.MethodNotAllowed(context);
+            case { } models when models.Length > ModelPrefix.Length && models.StartsWith(ModelPrefix, StringComparison.Ordinal):
+                // A model id may hold slashes (meta-llama/Llama-3.1-8B-Instruct): all after the prefix.
+                // Clients escape them (the openai client sends meta-llama%2FLlama-3.1-8B-Instruct),
+                // and Kestrel leaves %2F in the path, so the id is unescaped here.
+                return HttpMethods.IsGet(request.Method) ? ModelsAsync(context, requestId, Uri.UnescapeDataString(models[ModelPrefix.Length..])) : OpenAiError.MethodNotAllowed(context);
             case "/health":
                 context.Response.ContentType = "text/plain";
                 return context.Response.WriteAsync("ok", context.RequestAborted);
@@ -72,13 +74,33 @@ internal sealed class DataPlaneHandler(
         }
     }
 
-    private Task ModelsAsync(HttpContext context, string requestId)
+    // The proxied endpoints (POST), by path: vLLM's, with the aliases it serves them under.
+    private static EndpointKind? Proxied(string? path) => path switch
+    {
+        "/v1/chat/completions" => EndpointKind.ChatCompletions,
+        "/v1/completions" => EndpointKind.Completions,
+        "/v1/embeddings" => EndpointKind.Embeddings,
+        "/v1/responses" => EndpointKind.Responses,
+        OpenAiError.MessagesPath => EndpointKind.Messages,
+        "/v1/rerank" or "/rerank" or "/v2/rerank" => EndpointKind.Rerank,
+        "/v1/score" or "/score" => EndpointKind.Score,
+        "/pooling" => EndpointKind.Pooling,
+        "/classify" => EndpointKind.Classify,
+        "/tokenize" => EndpointKind.Tokenize,
+        "/detokenize" => EndpointKind.Detokenize,
+        _ => null,
+    };
+
+    // id: GET /v1/models/{id}; null: the list.
+    private Task ModelsAsync(HttpContext context, string requestId, string? id)
     {
         var view = state.Current;
         var identified = identity.Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time);
+            return id is null
+                ? ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time)
+                : ModelListWriter.WriteOneAsync(context, view.Workers, identified.Caller.Tenant, id, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.

@@ -32,9 +32,12 @@ internal static class RequestInspector
     // chunks: where the prompt's chained chunk hashes go (PromptChunks); InspectedRequest.PromptChunks
     // says how many were written. Empty: none are computed.
     // salt: the tenant's TenantCacheSalt.Seed (0: none), mixed into the prefix hash and the chunk hashes.
-    // endpoint: which API's fields count. Responses: max_output_tokens is the completion reservation,
-    // and `instructions` is prompt. Messages: max_tokens is required, `system` is prompt. Neither has
-    // stream_options: their streams always carry usage, so nothing is injected.
+    // endpoint: which API's fields count, and which texts are the prompt (EndpointTraits).
+    // Responses: max_output_tokens is the completion reservation, and `instructions` is prompt.
+    // Messages: max_tokens is required, `system` is prompt. Neither has stream_options: their
+    // streams always carry usage, so nothing is injected. An endpoint that does not generate never
+    // streams, whatever its body says (vLLM ignores `stream` there), and a tokenizer endpoint's
+    // prompt costs nothing.
     public static InspectionError Inspect(ReadOnlySpan<byte> body, Span<ulong> chunks, out InspectedRequest request, out string? errorParam, ulong salt = 0, EndpointKind endpoint = EndpointKind.ChatCompletions)
     {
         request = default;
@@ -86,6 +89,7 @@ internal static class RequestInspector
         var prompt = default(PromptSize);
         var promptChunks = 0;
         var cacheSalt = default(CacheSaltSplice);
+        var pairs = EndpointTraits.ScoresPairs(endpoint);
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -147,9 +151,11 @@ internal static class RequestInspector
                 reader.Read();
                 (includeUsage, splice) = InspectStreamOptions(ref reader);
             }
-            else if (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8))
+            else if (reader.ValueTextEquals("messages"u8) || reader.ValueTextEquals("prompt"u8) || reader.ValueTextEquals("input"u8)
+                || (pairs && IsPairText(ref reader)))
             {
                 var isMessages = reader.ValueTextEquals("messages"u8);
+                var first = prefixHash == 0;
                 reader.Read();
                 var start = (int)reader.TokenStartIndex;
 
@@ -164,10 +170,14 @@ internal static class RequestInspector
                     prompt.AddInputs(ref reader);
                 }
 
-                var raw = body[start..(int)reader.BytesConsumed];
-                prefixHash = StableHash.Of(raw[..Math.Min(raw.Length, PrefixBytes)]);
-                prefixHash = salt == 0 || prefixHash == salt ? prefixHash : prefixHash ^ salt; // never 0
-                promptChunks = modelled ? PromptChunks.Hash(raw, chunks, salt) : 0;
+                // A query and its documents: the first text (the query) keys the cache affinity.
+                if (first || !pairs)
+                {
+                    var raw = body[start..(int)reader.BytesConsumed];
+                    prefixHash = StableHash.Of(raw[..Math.Min(raw.Length, PrefixBytes)]);
+                    prefixHash = salt == 0 || prefixHash == salt ? prefixHash : prefixHash ^ salt; // never 0
+                    promptChunks = modelled ? PromptChunks.Hash(raw, chunks, salt) : 0;
+                }
             }
             else if (endpoint == EndpointKind.Messages ? reader.ValueTextEquals("system"u8) : isResponses && reader.ValueTextEquals("instructions"u8))
             {
@@ -237,9 +247,10 @@ internal static class RequestInspector
                 rootHasProperties ? UsageSpliceKind.AddStreamOptions : UsageSpliceKind.AddStreamOptionsLast);
         }
 
+        var generates = EndpointTraits.Generates(endpoint);
         request = new InspectedRequest(
             model,
-            stream,
+            stream && generates,
             includeUsage,
             maxCompletionTokens > 0 ? maxCompletionTokens : maxTokens,
             splice,
@@ -247,7 +258,7 @@ internal static class RequestInspector
             prefixHash,
             userHash,
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length, isResponses),
-            prompt.Tokens,
+            EndpointTraits.UsesTokens(endpoint) ? prompt.Tokens : 0,
             promptChunks,
             cacheSalt);
         return InspectionError.None;
@@ -308,6 +319,14 @@ internal static class RequestInspector
             0,
             hasProperties ? UsageSpliceKind.AddIncludeUsage : UsageSpliceKind.AddIncludeUsageLast));
     }
+
+    // vLLM's rerank (query, documents) and score (text_1, text_2; newer: queries, documents, and
+    // data_1, data_2) texts. Each is counted once; vLLM pairs the query with every document, so the
+    // usage it reports is larger than this estimate by the query's tokens per extra document.
+    private static bool IsPairText(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("query"u8) || reader.ValueTextEquals("documents"u8) || reader.ValueTextEquals("text_1"u8)
+        || reader.ValueTextEquals("text_2"u8) || reader.ValueTextEquals("queries"u8) || reader.ValueTextEquals("data_1"u8)
+        || reader.ValueTextEquals("data_2"u8);
 
     private static bool IsOptionalBool(JsonTokenType type) => type is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null;
 

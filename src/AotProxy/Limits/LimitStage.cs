@@ -148,9 +148,10 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
         }
     }
 
-    // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
+    // max_tokens, else limits.default_max_tokens; an endpoint that generates nothing (embeddings,
+    // rerank, score, pooling, classify, the tokenizer) reserves none.
     private static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
-        request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
-        : request.Endpoint == EndpointKind.Embeddings ? 0
+        !EndpointTraits.Generates(request.Endpoint) ? 0
+        : request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
         : limits.DefaultMaxTokens;
 }

@@ -43,6 +43,11 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             }
 
             var models = await FetchAsync(worker, cancellationToken).ConfigureAwait(false);
+            if (models is { } cards)
+            {
+                worker.ListedModels = cards;
+            }
+
             if (models is { } listed && !(listed.Select(m => m.Id).SequenceEqual(worker.DiscoveredModels) && Adapters(listed).SequenceEqual(worker.DiscoveredAdapters)))
             {
                 ImmutableArray<string> found = [.. listed.Select(m => m.Id)];
@@ -172,6 +177,7 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             return false;
         }
 
+        worker.ListedModels = listed;
         var configured = worker.Model.Models;
         ImmutableArray<ListedModel> adapters = [.. listed.Where(m => m.IsAdapter && configured.Contains(m.Id))];
         if (adapters.SequenceEqual(worker.DiscoveredAdapters))

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace AotProxy.Routing;
 
 // Reads the models out of an OpenAI `GET /v1/models` body ({"object":"list","data":[{"id":…},…]}),
-// with vLLM's `parent` and `root`, which tell a LoRA adapter from a base model.
+// with vLLM's `parent` and `root`, which tell a LoRA adapter from a base model, and `max_model_len`.
 internal static class ModelListReader
 {
     public static bool TryReadIds(ReadOnlySpan<byte> json, out ImmutableArray<string> ids)
@@ -58,9 +58,17 @@ internal static class ModelListReader
     private static ListedModel? ReadEntry(ref Utf8JsonReader reader)
     {
         string? id = null, parent = null, root = null;
+        int? maxModelLen = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             ref var field = ref id;
+            if (reader.ValueTextEquals("max_model_len"u8))
+            {
+                reader.Read();
+                maxModelLen = reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var length) && length > 0 ? length : null;
+                continue;
+            }
+
             if (reader.ValueTextEquals("parent"u8))
             {
                 field = ref parent;
@@ -87,6 +95,6 @@ internal static class ModelListReader
             }
         }
 
-        return id is null ? null : new ListedModel(id, parent, root);
+        return id is null ? null : new ListedModel(id, parent, root, maxModelLen);
     }
 }

@@ -23,6 +23,7 @@ internal sealed class WorkerState
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private ImmutableArray<ListedModel> _discoveredAdapters = [];
+    private ImmutableArray<ListedModel> _listedModels = [];
     private long _adaptersAskedAt;
     private int _inFlight;
     private int _slotsTaken;
@@ -118,6 +119,14 @@ internal sealed class WorkerState
     {
         get => ImmutableInterlocked.InterlockedCompareExchange(ref _discoveredModels, default, default);
         set => ImmutableInterlocked.InterlockedExchange(ref _discoveredModels, value);
+    }
+
+    // Every entry of its last GET /v1/models (the gateway's GET /v1/models/{id} shows their
+    // max_model_len); empty until it was asked.
+    public ImmutableArray<ListedModel> ListedModels
+    {
+        get => ImmutableInterlocked.InterlockedCompareExchange(ref _listedModels, default, default);
+        set => ImmutableInterlocked.InterlockedExchange(ref _listedModels, value);
     }
 
     // The LoRA adapters among them (listed with a parent), with their parent and root.

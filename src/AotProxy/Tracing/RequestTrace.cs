@@ -105,6 +105,12 @@ internal static class RequestTrace
     {
         EndpointKind.Completions => TraceNames.TextCompletion,
         EndpointKind.Embeddings => TraceNames.Embeddings,
+        EndpointKind.Rerank => TraceNames.Rerank,
+        EndpointKind.Score => TraceNames.Score,
+        EndpointKind.Pooling => TraceNames.Pooling,
+        EndpointKind.Classify => TraceNames.Classify,
+        EndpointKind.Tokenize => TraceNames.Tokenize,
+        EndpointKind.Detokenize => TraceNames.Detokenize,
         _ => TraceNames.Chat,
     };
 }

@@ -23,6 +23,15 @@ internal static class TraceNames
     public const string TextCompletion = "text_completion";
     public const string Embeddings = "embeddings";
 
+    // vLLM's endpoints the conventions have no value for: the endpoint's own name (the conventions
+    // recommend a system-specific value then).
+    public const string Rerank = "rerank";
+    public const string Score = "score";
+    public const string Pooling = "pooling";
+    public const string Classify = "classify";
+    public const string Tokenize = "tokenize";
+    public const string Detokenize = "detokenize";
+
     public const string Tenant = "aotproxy.tenant";
     public const string Class = "aotproxy.class";
     public const string Worker = "aotproxy.worker";

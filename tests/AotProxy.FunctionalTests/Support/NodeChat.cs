@@ -3,8 +3,9 @@ using System.Text.Json;
 
 namespace AotProxy.FunctionalTests.Support;
 
-// One streamed chat through the official openai npm client (Node/stream-chat.mjs; tests/run.sh
-// installs the package with npm ci): its one JSON line, {ok, text} or what the client raised.
+// The official openai npm client's calls (Node/*.mjs; tests/run.sh installs the package with npm
+// ci): one streamed chat (stream-chat.mjs), one models.retrieve (retrieve-model.mjs); each prints
+// one JSON line, what it got or what the client raised.
 internal static class NodeChat
 {
     // header: one request header as "name=value", or null.
@@ -13,4 +14,8 @@ internal static class NodeChat
         string[] arguments = [new Uri(gateway.Process.DataUri!, "v1").ToString(), key, TestGateway.Model, maxTokens.ToString(CultureInfo.InvariantCulture)];
         return NodeClient.RunAsync("stream-chat.mjs", "openai", header is null ? arguments : [.. arguments, header]);
     }
+
+    // client.models.retrieve(id) (Node/retrieve-model.mjs).
+    public static Task<JsonElement> RetrieveModelAsync(BinaryGateway gateway, string id, string key = TestGateway.Key) =>
+        NodeClient.RunAsync("retrieve-model.mjs", "openai", new Uri(gateway.Process.DataUri!, "v1").ToString(), key, id);
 }

@@ -53,6 +53,36 @@ public class UsageJsonScannerTests
         }
     }
 
+    // The pooling endpoints' bodies (issue 21): their prompt is all they used. Older vLLM's rerank
+    // says only total_tokens, which is then the prompt.
+    [Theory]
+    [InlineData("rerank.json", 26)]
+    [InlineData("rerank_total_only.json", 26)]
+    [InlineData("score.json", 37)]
+    [InlineData("pooling.json", 11)]
+    [InlineData("classify.json", 20)]
+    public void Feed_PoolingEndpointBodies_EverySplitPoint_FindThePromptTokens(string fixture, long prompt)
+    {
+        var bytes = Fixtures.ApiBytes(fixture);
+        for (var cut = 0; cut <= bytes.Length; cut++)
+        {
+            var scanner = Scan(bytes, cut);
+            Assert.True(scanner.Found, $"cut at {cut}");
+            Assert.Equal(new Usage(prompt, 0), scanner.Usage);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"usage":{"total_tokens":30,"completion_tokens":4}}""", 26, 4)]
+    [InlineData("""{"usage":{"total_tokens":30,"prompt_tokens":7}}""", 7, 0)]   // prompt_tokens, where given, wins
+    [InlineData("""{"usage":{"prompt_tokens":0,"total_tokens":30}}""", 0, 0)]
+    [InlineData("""{"usage":{"total_tokens":3,"completion_tokens":4}}""", 0, 4)] // never below 0
+    public void Feed_TotalTokensWithoutPromptTokens_IsThePromptLessTheCompletion(string body, long prompt, long completion)
+    {
+        var scanner = Scan(System.Text.Encoding.UTF8.GetBytes(body), 5);
+        Assert.Equal(new Usage(prompt, completion), scanner.Usage);
+    }
+
     [Theory]
     [InlineData("openai/error_vllm.json")]
     [InlineData("openai/error_vllm_nested.json")]
@@ -60,6 +90,14 @@ public class UsageJsonScannerTests
     public void Feed_BodiesWithoutUsage_FindNothing(string fixture)
     {
         Assert.False(Scan(Fixtures.Bytes(fixture), 17).Found);
+    }
+
+    [Theory]
+    [InlineData("tokenize.json")]
+    [InlineData("detokenize.json")]
+    public void Feed_TokenizerBodies_FindNothing(string fixture)
+    {
+        Assert.False(Scan(Fixtures.ApiBytes(fixture), 9).Found);
     }
 
     [Fact]

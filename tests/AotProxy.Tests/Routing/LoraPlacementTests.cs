@@ -61,7 +61,7 @@ public class LoraPlacementTests
 
         Assert.Equal(
             [
-                new ListedModel("Qwen/Qwen2.5-Coder-1.5B-Instruct", null, "Qwen/Qwen2.5-Coder-1.5B-Instruct"),
+                new ListedModel("Qwen/Qwen2.5-Coder-1.5B-Instruct", null, "Qwen/Qwen2.5-Coder-1.5B-Instruct", 32768), // an adapter's max_model_len is null
                 new ListedModel("lora-1", "Qwen/Qwen2.5-Coder-1.5B-Instruct", "bharati2324/Qwen2.5-1.5B-Instruct-Code-LoRA-r16v2"),
                 new ListedModel("lora-2", "Qwen/Qwen2.5-Coder-1.5B-Instruct", "bharati2324/Qwen2.5-1.5B-Instruct-Code-LoRA-r16v2"),
             ],

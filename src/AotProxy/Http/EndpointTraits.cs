@@ -1,0 +1,23 @@
+namespace AotProxy.Http;
+
+// What an endpoint means for the stages, in one place: the inspector, the limit stage (what it
+// reserves), forwarding (what the body gets) and accounting (what the answer reports) ask here.
+internal static class EndpointTraits
+{
+    // Runs the model's decoder: reserves completion tokens (max_tokens, else
+    // limits.default_max_tokens), may stream, and shares the worker's prefix cache (cache_salt).
+    // The pooling-model endpoints (embeddings, rerank, score, pooling, classify) and the tokenizer
+    // endpoints only read their input.
+    public static bool Generates(EndpointKind kind) =>
+        kind is not (EndpointKind.Embeddings or EndpointKind.Rerank or EndpointKind.Score or EndpointKind.Pooling
+            or EndpointKind.Classify or EndpointKind.Tokenize or EndpointKind.Detokenize);
+
+    // The tokenizer endpoints run no model: vLLM's answer has no `usage`, and the request costs
+    // 0 tokens (its prompt is not reserved either), exactly, not as an estimate.
+    public static bool UsesTokens(EndpointKind kind) =>
+        kind is not (EndpointKind.Tokenize or EndpointKind.Detokenize);
+
+    // Pairs a query with each document (rerank, score): their texts are the prompt.
+    public static bool ScoresPairs(EndpointKind kind) =>
+        kind is EndpointKind.Rerank or EndpointKind.Score;
+}
