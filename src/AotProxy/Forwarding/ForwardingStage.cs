@@ -269,18 +269,22 @@ internal sealed class ForwardingStage(
     // on (the gateway needs the usage chunk to account a stream), scheduler.engine_priority's
     // "priority" (the worker's own scheduler orders its queue by the priority this request was
     // admitted with, vLLM --scheduling-policy priority), a budget's cap on max_tokens, and the
-    // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt). True:
+    // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt), a [[models]] max_tokens cap, and
+    // the served model in place of an alias. True:
     // the usage chunk the gateway asked for is to be stripped from the answer.
     private static bool PrepareBody(ProxyRequest request)
     {
         var inspected = request.Inspected;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
-        var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
+        var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion
+            : request.ModelCapped ? inspected.MaxTokens
+            : (int?)null;
+        var model = request.ModelRewritten ? request.Pool!.ModelJson : null;
         // Embeddings share no KV cache: only generating requests carry the tenant's cache_salt.
         var salt = request.Endpoint != EndpointKind.Embeddings ? request.Caller.Tenant.CacheSalt : null;
-        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
+        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null || model is not null)
         {
-            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);
+            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json, inspected.ModelSplice, model);
         }
 
         return inspected.NeedsUsageInjection;

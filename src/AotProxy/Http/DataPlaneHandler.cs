@@ -74,7 +74,7 @@ internal sealed class DataPlaneHandler(
         var identified = identity.Identify(context, view.Config, requestId);
         if (identified.IsIdentified)
         {
-            return ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time);
+            return ModelListWriter.WriteAsync(context, view.Workers, view.Config.Models, identified.Caller.Tenant, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.

@@ -8,12 +8,14 @@ namespace AotProxy.Http;
 // GET /v1/models: the models the caller may use, merged across workers, in OpenAI's shape.
 // A LoRA adapter keeps the root and parent its worker listed.
 // `created` is the time of the answer, as vLLM writes it (its ModelCard's default).
+// An alias ([[models]] targets) is listed beside the served models while some worker serves one
+// of its targets, to the tenants it allows; a [[models]] tenants list hides a model from the others.
 internal static class ModelListWriter
 {
-    public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant, TimeProvider time)
+    public static Task WriteAsync(HttpContext context, WorkerSet workers, ModelCatalog catalog, TenantModel tenant, TimeProvider time)
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var models = workers.Pools.Values.Where(p => tenant.AllowsModel(p.Model)).OrderBy(p => p.Model, StringComparer.Ordinal);
+        var models = workers.Pools.Values.Where(p => catalog.Allows(tenant, p.Model)).OrderBy(p => p.Model, StringComparer.Ordinal);
         var response = context.Response;
         response.ContentType = "application/json";
         using (var json = new Utf8JsonWriter(response.BodyWriter))
@@ -36,6 +38,19 @@ internal static class ModelListWriter
                 }
 
                 json.WriteEndObject();
+            }
+
+            foreach (var alias in catalog.Aliases)
+            {
+                if (catalog.Allows(tenant, alias.Name) && alias.Targets.Any(workers.Pools.ContainsKey))
+                {
+                    json.WriteStartObject();
+                    json.WriteString("id"u8, alias.Name);
+                    json.WriteString("object"u8, "model"u8);
+                    json.WriteNumber("created"u8, created);
+                    json.WriteString("owned_by"u8, "aotproxy"u8);
+                    json.WriteEndObject();
+                }
             }
 
             json.WriteEndArray();

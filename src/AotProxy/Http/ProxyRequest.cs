@@ -49,6 +49,8 @@ internal sealed class ProxyRequest
     public readonly ulong[] PromptChunks = new ulong[Inspection.PromptChunks.Max]; // Inspected.PromptChunks of them are this request's: 2 KiB, once per pooled object
     public string? InspectionParam;
     public WorkerPool? Pool;
+    public bool ModelRewritten;     // an alias named: the body's model becomes Pool.Model upstream
+    public bool ModelCapped;        // a [[models]] max_tokens cap lowered Inspected.MaxTokens: the worker gets it too
 
     // Limits/LimitStage: the one reservation, and the lease the finally settles.
     public TokenReservation Reservation;
@@ -84,7 +86,8 @@ internal sealed class ProxyRequest
     public ProxyFailure Failure;
     public int Status;
     public string Outcome = LedgerOutcome.Rejected;
-    public string Model = string.Empty;   // as the client asked
+    public string Model = string.Empty;   // the served model (an alias's target); as the client asked when no pool was found
+    public string AskedModel = string.Empty; // as the client asked
     public string Label = string.Empty;   // the metrics' model label: a served model or ""
     public string Worker = string.Empty;
     public Usage? Usage;
@@ -152,6 +155,8 @@ internal sealed class ProxyRequest
         InspectionError = default;
         InspectionParam = null;
         Pool = null;
+        ModelRewritten = false;
+        ModelCapped = false;
         Reservation = default;
         Limit = default;
         Class = null;
@@ -177,6 +182,7 @@ internal sealed class ProxyRequest
         Status = 0;
         Outcome = LedgerOutcome.Rejected;
         Model = string.Empty;
+        AskedModel = string.Empty;
         Label = string.Empty;
         Worker = string.Empty;
         Usage = null;

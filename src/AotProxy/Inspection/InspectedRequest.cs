@@ -13,7 +13,8 @@ internal readonly record struct InspectedRequest(
     MaxTokensSplice MaxTokensSplice = default, // where a budget's cap rewrites max_tokens
     long PromptTokens = 0,   // the prompt's estimated tokens, from its text (PromptSize)
     int PromptChunks = 0,    // chained hashes of its whole 256-byte chunks written to the caller's buffer (PromptChunks)
-    CacheSaltSplice CacheSaltSplice = default) // where a tenant's cache_salt replaces the client's
+    CacheSaltSplice CacheSaltSplice = default, // where a tenant's cache_salt replaces the client's
+    ModelSplice ModelSplice = default) // where an alias's served model replaces the name
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.

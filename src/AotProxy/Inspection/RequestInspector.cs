@@ -78,6 +78,7 @@ internal static class RequestInspector
         var prompt = default(PromptSize);
         var promptChunks = 0;
         var cacheSalt = default(CacheSaltSplice);
+        var modelSplice = default(ModelSplice);
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -103,6 +104,8 @@ internal static class RequestInspector
                 }
 
                 model = ReadModel(ref reader);
+                var modelStart = (int)reader.TokenStartIndex;
+                modelSplice = new ModelSplice(modelStart, (int)reader.BytesConsumed - modelStart);
             }
             else if (reader.ValueTextEquals("stream"u8))
             {
@@ -222,7 +225,8 @@ internal static class RequestInspector
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length),
             prompt.Tokens,
             promptChunks,
-            cacheSalt);
+            cacheSalt,
+            modelSplice);
         return InspectionError.None;
     }
 

@@ -37,11 +37,39 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
         return capacity;
     }
 
+    // The slots free now (Capacity less those taken): what an alias or model "auto" compares.
+    // Negative when slots shrank under requests in flight; a worker serving several models
+    // counts for each of them.
+    public int SpareSlots(GatewaySnapshot snapshot)
+    {
+        var spare = 0;
+        foreach (var worker in Workers)
+        {
+            var capacity = worker.Capacity(snapshot);
+            spare += capacity > 0 ? capacity - worker.SlotsTaken : 0;
+        }
+
+        return spare;
+    }
+
+    // The model's name as a JSON string, quotes included: what replaces an alias in a request body.
+    public byte[] ModelJson { get; } = JsonEncodedModel(model);
+
     public uint NextCursor() => Interlocked.Increment(ref _cursor) - 1;
 
     // nginx's smooth weighted round robin, unrolled once into a schedule of worker indexes, so a
     // pick is one Interlocked increment instead of a lock around the running weights.
     public int[] WeightedSchedule => _weightedSchedule ??= SmoothWeightedSchedule.Build(Workers);
+
+    private static byte[] JsonEncodedModel(string model)
+    {
+        var encoded = System.Text.Json.JsonEncodedText.Encode(model).EncodedUtf8Bytes;
+        var json = new byte[encoded.Length + 2];
+        json[0] = (byte)'"';
+        encoded.CopyTo(json.AsSpan(1));
+        json[^1] = (byte)'"';
+        return json;
+    }
 
     public HashRing Ring(int virtualNodes)
     {
