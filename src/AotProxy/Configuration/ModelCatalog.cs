@@ -6,6 +6,9 @@ namespace AotProxy.Configuration;
 // [[models]] by name: the aliases clients may send and the served models' own settings.
 internal sealed class ModelCatalog(FrozenDictionary<string, ModelEntry> byName)
 {
+    // The name clients send to let the gateway choose (Routing/AutoModel); no entry may take it.
+    public const string Auto = "auto";
+
     public static ModelCatalog Empty { get; } = new(FrozenDictionary<string, ModelEntry>.Empty);
 
     // The aliases in name order, as /v1/models lists them.

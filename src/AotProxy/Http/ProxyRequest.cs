@@ -50,6 +50,7 @@ internal sealed class ProxyRequest
     public string? InspectionParam;
     public WorkerPool? Pool;
     public bool ModelRewritten;     // an alias named: the body's model becomes Pool.Model upstream
+    public AutoDemand AutoDemand;   // model "auto" found no model: what the request needed
     public bool ModelCapped;        // a [[models]] max_tokens cap lowered Inspected.MaxTokens: the worker gets it too
 
     // Limits/LimitStage: the one reservation, and the lease the finally settles.
@@ -157,6 +158,7 @@ internal sealed class ProxyRequest
         Pool = null;
         ModelRewritten = false;
         ModelCapped = false;
+        AutoDemand = default;
         Reservation = default;
         Limit = default;
         Class = null;

@@ -3,6 +3,7 @@ using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Routing;
 using AotProxy.Ledger;
+using AotProxy.Limits;
 using AotProxy.Threading;
 using AotProxy.Tracing;
 
@@ -45,6 +46,11 @@ internal sealed class InspectionStage
         var pools = request.Workers.Pools;
         var tenant = request.Caller.Tenant;
         var catalog = request.Snapshot.Models;
+        if (model == ModelCatalog.Auto)
+        {
+            return ResolveAuto(request, inspected);
+        }
+
         if (!catalog.Allows(tenant, model))
         {
             request.Failure = ProxyFailure.ModelNotAllowed;
@@ -91,9 +97,7 @@ internal sealed class InspectionStage
         return true;
     }
 
-    // An alias: the target with the most spare capacity serves it, under its own name from here on
-    // (limits, prices, the ledger, the metrics); the body names it upstream, and the client sees
-    // it in the response's `model` (the worker's) and in x-gateway-model.
+    // An alias: the target with the most spare capacity serves it.
     private static bool ResolveAlias(ProxyRequest request, ModelEntry alias, InspectedRequest inspected)
     {
         var pool = AliasTargets.Pick(alias.Targets, request.Workers, request.Snapshot);
@@ -105,12 +109,39 @@ internal sealed class InspectionStage
             return false;
         }
 
+        Serve(request, inspected, pool);
+        return true;
+    }
+
+    // Model "auto": AutoModel picks among the models the tenant may use (which need not list
+    // "auto" itself), for what the request needs: its endpoint's kind, tools, images, its context.
+    private static bool ResolveAuto(ProxyRequest request, InspectedRequest inspected)
+    {
+        var needs = inspected.Needs | (request.Endpoint == EndpointKind.Embeddings ? ModelCapabilities.Embeddings : ModelCapabilities.Chat);
+        var demand = new AutoDemand(needs, inspected.PromptTokens, LimitStage.CompletionTokens(request, request.Snapshot.Limits));
+        var choice = AutoModel.Choose(demand, request.Caller.Tenant, request.Workers, request.Snapshot);
+        if (choice.Pool is not { } pool)
+        {
+            request.AutoDemand = demand;
+            request.Failure = choice.Refusal == AutoRefusal.NothingFits ? ProxyFailure.NoModelFits : ProxyFailure.ModelUnavailable;
+            request.Outcome = choice.Refusal == AutoRefusal.NothingFits ? LedgerOutcome.Rejected : LedgerOutcome.NoCapacity;
+            return false;
+        }
+
+        Serve(request, inspected, pool);
+        return true;
+    }
+
+    // The chosen served model is the request's from here on (limits, prices, the ledger, the
+    // metrics); the body names it upstream, and the client sees it in the response's `model` (the
+    // worker's) and in x-gateway-model.
+    private static void Serve(ProxyRequest request, InspectedRequest inspected, WorkerPool pool)
+    {
         request.Inspected = inspected with { Model = pool.Model };
         request.Model = pool.Model;
         request.ModelRewritten = true;
         request.Pool = pool;
         request.Label = pool.Model;
         request.Context.Response.Headers[ModelHeader] = pool.Model;
-        return true;
     }
 }

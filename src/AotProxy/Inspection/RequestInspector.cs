@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using AotProxy.Configuration;
 using AotProxy.Routing;
 using CommunityToolkit.HighPerformance.Buffers;
 
@@ -79,6 +80,7 @@ internal static class RequestInspector
         var promptChunks = 0;
         var cacheSalt = default(CacheSaltSplice);
         var modelSplice = default(ModelSplice);
+        var hasTools = false;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -168,6 +170,15 @@ internal static class RequestInspector
                 var (start, length) = SkipValue(ref reader);
                 cacheSalt = new CacheSaltSplice(start, length);
             }
+            else if (reader.ValueTextEquals("tools"u8))
+            {
+                // Only an array with a tool in it asks for tool calling ([] and null do not).
+                reader.Read();
+                var start = (int)reader.TokenStartIndex;
+                var isArray = reader.TokenType == JsonTokenType.StartArray;
+                reader.Skip();
+                hasTools = isArray && !body[(start + 1)..((int)reader.BytesConsumed - 1)].Trim(" \t\r\n"u8).IsEmpty;
+            }
             else if (reader.ValueTextEquals("user"u8))
             {
                 reader.Read();
@@ -226,7 +237,8 @@ internal static class RequestInspector
             prompt.Tokens,
             promptChunks,
             cacheSalt,
-            modelSplice);
+            modelSplice,
+            (hasTools ? ModelCapabilities.Tools : ModelCapabilities.None) | (prompt.HasImages ? ModelCapabilities.Vision : ModelCapabilities.None));
         return InspectionError.None;
     }
 

@@ -149,7 +149,8 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     }
 
     // max_tokens, else limits.default_max_tokens; an embedding generates nothing.
-    private static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
+    // The completion a request reserves: also what model "auto" checks a model's context with.
+    internal static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
         request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
         : request.Endpoint == EndpointKind.Embeddings ? 0
         : limits.DefaultMaxTokens;

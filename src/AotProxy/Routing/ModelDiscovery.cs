@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using AotProxy.Gateway;
 using AotProxy.Threading;
@@ -43,6 +44,11 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             }
 
             var models = await FetchAsync(worker, cancellationToken).ConfigureAwait(false);
+            if (models is { } lengths)
+            {
+                worker.ContextLengths = lengths.Where(m => m.MaxModelLen > 0).ToFrozenDictionary(m => m.Id, m => m.MaxModelLen, StringComparer.Ordinal);
+            }
+
             if (models is { } listed && !(listed.Select(m => m.Id).SequenceEqual(worker.DiscoveredModels) && Adapters(listed).SequenceEqual(worker.DiscoveredAdapters)))
             {
                 ImmutableArray<string> found = [.. listed.Select(m => m.Id)];

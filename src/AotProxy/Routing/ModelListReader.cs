@@ -58,8 +58,16 @@ internal static class ModelListReader
     private static ListedModel? ReadEntry(ref Utf8JsonReader reader)
     {
         string? id = null, parent = null, root = null;
+        var maxModelLen = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            if (reader.ValueTextEquals("max_model_len"u8))
+            {
+                reader.Read();
+                maxModelLen = reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var length) && length > 0 ? length : 0;
+                continue;
+            }
+
             ref var field = ref id;
             if (reader.ValueTextEquals("parent"u8))
             {
@@ -87,6 +95,6 @@ internal static class ModelListReader
             }
         }
 
-        return id is null ? null : new ListedModel(id, parent, root);
+        return id is null ? null : new ListedModel(id, parent, root, maxModelLen);
     }
 }

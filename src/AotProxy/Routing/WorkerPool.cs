@@ -52,6 +52,22 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
         return spare;
     }
 
+    // The smallest max_model_len its workers listed (a request must fit on any of them); 0: unknown.
+    public int ContextLength
+    {
+        get
+        {
+            var shortest = 0;
+            foreach (var worker in Workers)
+            {
+                var length = worker.ContextLengths.GetValueOrDefault(Model);
+                shortest = length > 0 && (shortest == 0 || length < shortest) ? length : shortest;
+            }
+
+            return shortest;
+        }
+    }
+
     // The model's name as a JSON string, quotes included: what replaces an alias in a request body.
     public byte[] ModelJson { get; } = JsonEncodedModel(model);
 

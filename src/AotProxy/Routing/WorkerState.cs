@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
@@ -23,6 +24,7 @@ internal sealed class WorkerState
     private volatile string _scrapeStatus = "not scraped yet";
     private ImmutableArray<string> _discoveredModels = [];
     private ImmutableArray<ListedModel> _discoveredAdapters = [];
+    private FrozenDictionary<string, int> _contextLengths = FrozenDictionary<string, int>.Empty;
     private long _adaptersAskedAt;
     private int _inFlight;
     private int _slotsTaken;
@@ -118,6 +120,14 @@ internal sealed class WorkerState
     {
         get => ImmutableInterlocked.InterlockedCompareExchange(ref _discoveredModels, default, default);
         set => ImmutableInterlocked.InterlockedExchange(ref _discoveredModels, value);
+    }
+
+    // Each model's max_model_len as its GET /v1/models last listed it (workers without `models`):
+    // the context model "auto" checks a prompt against.
+    public FrozenDictionary<string, int> ContextLengths
+    {
+        get => Volatile.Read(ref _contextLengths);
+        set => Volatile.Write(ref _contextLengths, value);
     }
 
     // The LoRA adapters among them (listed with a parent), with their parent and root.

@@ -8,9 +8,6 @@ namespace AotProxy.Configuration.Validation;
 // fail while one is down; a request for such an alias is then 503 until a target is served.
 internal static class ModelRules
 {
-    // The name clients send to let the gateway choose (model "auto"); no entry may take it.
-    public const string Auto = "auto";
-
     private static readonly FrozenDictionary<string, ModelCapabilities> CapabilityNames = new Dictionary<string, ModelCapabilities>(StringComparer.Ordinal)
     {
         ["chat"] = ModelCapabilities.Chat,
@@ -38,7 +35,7 @@ internal static class ModelRules
                 continue;
             }
 
-            if (model.Name == Auto)
+            if (model.Name == ModelCatalog.Auto)
             {
                 context.Error($"{at}.name", "\"auto\" is the gateway's own choice of model and cannot be configured");
             }
@@ -90,7 +87,7 @@ internal static class ModelRules
             {
                 context.Error(path, "a target must name a served model");
             }
-            else if (aliases.Contains(target) || target == Auto)
+            else if (aliases.Contains(target) || target == ModelCatalog.Auto)
             {
                 // One step from alias to served model: a chain would hide which model serves.
                 context.Error(path, $"\"{target}\" is an alias itself; a target must be a served model");
