@@ -75,12 +75,13 @@ public sealed class AutoModelTests
     public void Score_SpareCapacityCanOutweighPrice()
     {
         var (workers, snapshot) = Start();
-        Take(workers, snapshot, "cheap", 3); // 1 of 4 free: 0.25 + 1 (cheapest) beats 1 (idle) + 0 (dearest)
+        Take(workers, snapshot, "cheap", 3); // 1 of 4 free: 0.25 + 0.985 (1.5% of the dearest) beats 1 (idle) + 0 (dearest)
 
         Assert.Equal("cheap", Choose(workers, snapshot, ModelCapabilities.Chat).Pool!.Model);
         var demand = new AutoDemand(ModelCapabilities.Chat, 100, 100);
         var dearest = snapshot.Prices.For("dear").WorstCaseNanos(100, 100);
-        Assert.Equal(0.25 + 1, AutoModel.Score(workers.Pools["cheap"], demand, snapshot, dearest), 6);
+        // cheap: 100 x 100 + 100 x 200 nano-USD = 30,000; dear: 100 x 5,000 + 100 x 15,000 = 2,000,000.
+        Assert.Equal(0.25 + (1 - (30_000.0 / 2_000_000)), AutoModel.Score(workers.Pools["cheap"], demand, snapshot, dearest), 6);
         Assert.Equal(1 + 0, AutoModel.Score(workers.Pools["dear"], demand, snapshot, dearest), 6);
 
         // With every price equal (none), the spare share alone decides.
@@ -90,14 +91,14 @@ public sealed class AutoModelTests
     }
 
     [Theory]
-    [InlineData(ModelCapabilities.Chat | ModelCapabilities.Tools, "dear")]
-    [InlineData(ModelCapabilities.Chat | ModelCapabilities.Vision, "dear")]
-    [InlineData(ModelCapabilities.Embeddings, "embed")]
-    public void Capabilities_OnlyAModelThatDeclaresThemAll(ModelCapabilities needs, string expected)
+    [InlineData("Chat, Tools", "dear")]
+    [InlineData("Chat, Vision", "dear")]
+    [InlineData("Embeddings", "embed")]
+    public void Capabilities_OnlyAModelThatDeclaresThemAll(string needs, string expected)
     {
         var (workers, snapshot) = Start();
 
-        Assert.Equal(expected, Choose(workers, snapshot, needs).Pool!.Model);
+        Assert.Equal(expected, Choose(workers, snapshot, Enum.Parse<ModelCapabilities>(needs)).Pool!.Model);
     }
 
     [Fact]
