@@ -105,7 +105,7 @@ public class AutoModelBinaryTests
         new ApiKeyCredential(key),
         new OpenAIClientOptions
         {
-            Endpoint = new Uri(gateway.Process.DataUri, "v1"),
+            Endpoint = new Uri(gateway.Data.BaseAddress!, "v1"),
             NetworkTimeout = TimeSpan.FromSeconds(60),
             RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 0),
         });
