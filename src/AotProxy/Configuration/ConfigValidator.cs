@@ -14,7 +14,6 @@ internal static class ConfigValidator
         context.Unknown("", config.Unknown);
         var server = ServerRules.Validate(context, config.Server);
         var routing = RoutingRules.Validate(context, config.Routing);
-        var forwarding = ForwardingRules.Validate(context, config.Forwarding, config.Models);
         var health = HealthRules.Validate(context, config.Health);
         var breaker = CircuitBreakerRules.Validate(context, config.CircuitBreaker);
         var retries = RetryRules.Validate(context, config.Retries);
@@ -25,6 +24,8 @@ internal static class ConfigValidator
         var store = StoreRules.Validate(context, config.Store, ledger);
         var telemetry = TelemetryRules.Validate(context, config.Telemetry);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
+        var (models, streamIdleTimeouts) = ModelRules.Validate(context, config.Models, workers);
+        var forwarding = ForwardingRules.Validate(context, config.Forwarding, streamIdleTimeouts);
         var classes = ClassRules.Validate(context, config.Classes, scheduler.BucketCount);
         scheduler = scheduler with { Bands = [.. classes.Select(c => c.Priority).Distinct().Order()], Protection = scheduler.Protection.For(classes) };
         var tenants = TenantRules.Validate(context, config.Tenants, classes, implicitClasses: config.Classes.Count == 0);
@@ -39,6 +40,6 @@ internal static class ConfigValidator
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store, telemetry));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store, telemetry, models));
     }
 }

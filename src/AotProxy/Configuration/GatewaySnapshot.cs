@@ -10,6 +10,9 @@ namespace AotProxy.Configuration;
 // holds them. A request reads the snapshot once, through the GatewayView it starts on.
 internal sealed class GatewaySnapshot
 {
+    // [[models]]: aliases and the served models' own settings.
+    public ModelCatalog Models { get; init; } = ModelCatalog.Empty;
+
     // Monotonic per process: 1 for the file read at startup, +1 per applied reload.
     public required long Revision { get; init; }
 

@@ -35,7 +35,8 @@ internal static class GatewaySnapshotFactory
         string digest = "",
         ImmutableArray<AdminTokenModel> adminTokens = default,
         StoreModel? store = null,
-        TelemetryModel? telemetry = null)
+        TelemetryModel? telemetry = null,
+        ModelCatalog? models = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -59,6 +60,7 @@ internal static class GatewaySnapshotFactory
             Cluster = cluster ?? ClusterModel.Off,
             Store = store ?? StoreModel.Off,
             Telemetry = telemetry ?? TelemetryModel.Default,
+            Models = models ?? ModelCatalog.Empty,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -93,6 +95,7 @@ internal static class GatewaySnapshotFactory
         Cluster = snapshot.Cluster,
         Store = snapshot.Store,
         Telemetry = snapshot.Telemetry,
+        Models = snapshot.Models,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
@@ -136,6 +139,7 @@ internal static class GatewaySnapshotFactory
             Cluster = file.Cluster,
             Store = file.Store,
             Telemetry = file.Telemetry,
+            Models = file.Models,
             Digest = file.Digest,
             Workers = file.Workers,
             Classes = file.Classes,

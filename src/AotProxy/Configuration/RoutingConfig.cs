@@ -61,6 +61,9 @@ internal sealed record RoutingConfig
     // completion from the gateway before it takes traffic: a cold worker's first request is slow.
     public bool Warmup { get; init; } = true;
 
+    // Served models model "auto" prefers, first listed first, among those that fit the request.
+    public IReadOnlyList<string> AutoPreference { get; init; } = [];
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -282,10 +282,10 @@ internal sealed class ForwardingStage(
     // on (the gateway needs the usage chunk to account a stream), scheduler.engine_priority's
     // "priority" (the worker's own scheduler orders its queue by the priority this request was
     // admitted with, vLLM --scheduling-policy priority), a budget's cap on max_tokens, and the
-    // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt). True:
-    // the usage chunk the gateway asked for is to be stripped from the answer. Once per request: a
-    // preempted request forwarded again has its body rewritten already (the splices' offsets are
-    // the client's body's).
+    // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt), a [[models]] max_tokens cap, and
+    // the served model in place of an alias. True: the usage chunk the gateway asked for is to be
+    // stripped from the answer. Once per request: a preempted request forwarded again has its body
+    // rewritten already (the splices' offsets are the client's body's).
     private static bool PrepareBody(ProxyRequest request)
     {
         var inspected = request.Inspected;
@@ -296,14 +296,17 @@ internal sealed class ForwardingStage(
 
         request.BodyPrepared = true;
         var enginePriority = request.Snapshot.Scheduler.EnginePriority ? request.Priority : (int?)null;
-        var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion : (int?)null;
+        var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion
+            : request.ModelCapped ? inspected.MaxTokens
+            : (int?)null;
+        var model = request.ModelRewritten ? request.Pool!.ModelJson : null;
         // Pooling and tokenizer requests share no KV cache: only generating requests carry the
         // tenant's cache_salt, and only where vLLM reads it (its Anthropic request model has no
         // cache_salt and drops it).
         var salt = EndpointTraits.Generates(request.Endpoint) && request.Endpoint != EndpointKind.Messages ? request.Caller.Tenant.CacheSalt : null;
-        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null)
+        if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null || model is not null)
         {
-            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json);
+            request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json, inspected.ModelSplice, model);
         }
 
         return inspected.NeedsUsageInjection;

@@ -99,8 +99,8 @@ internal sealed class DataPlaneHandler(
         if (identified.IsIdentified)
         {
             return id is null
-                ? ModelListWriter.WriteAsync(context, view.Workers, identified.Caller.Tenant, time)
-                : ModelListWriter.WriteOneAsync(context, view.Workers, identified.Caller.Tenant, id, time);
+                ? ModelListWriter.WriteAsync(context, view.Workers, view.Config.Models, identified.Caller.Tenant, time)
+                : ModelListWriter.WriteOneAsync(context, view.Workers, view.Config.Models, identified.Caller.Tenant, id, time);
         }
 
         // Counted like the API's 401s: a flood of bad tokens shows in the metric whichever path it takes.

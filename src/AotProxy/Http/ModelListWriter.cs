@@ -8,12 +8,14 @@ namespace AotProxy.Http;
 // GET /v1/models: the models the caller may use, merged across workers, in OpenAI's shape; and
 // GET /v1/models/{id}: one of them, the same entry. A LoRA adapter keeps the root and parent its
 // worker listed. `created` is the time of the answer, as vLLM writes it (its ModelCard's default).
+// An alias ([[models]] targets) is listed beside the served models while some worker serves one
+// of its targets, to the tenants it allows; a [[models]] tenants list hides a model from the others.
 internal static class ModelListWriter
 {
-    public static Task WriteAsync(HttpContext context, WorkerSet workers, TenantModel tenant, TimeProvider time)
+    public static Task WriteAsync(HttpContext context, WorkerSet workers, ModelCatalog catalog, TenantModel tenant, TimeProvider time)
     {
         var created = time.GetUtcNow().ToUnixTimeSeconds();
-        var models = workers.Pools.Values.Where(p => tenant.AllowsModel(p.Model)).OrderBy(p => p.Model, StringComparer.Ordinal);
+        var models = workers.Pools.Values.Where(p => catalog.Allows(tenant, p.Model)).OrderBy(p => p.Model, StringComparer.Ordinal);
         var response = context.Response;
         response.ContentType = "application/json";
         using (var json = new Utf8JsonWriter(response.BodyWriter))
@@ -26,6 +28,14 @@ internal static class ModelListWriter
                 WriteEntry(json, pool, created);
             }
 
+            foreach (var alias in catalog.Aliases)
+            {
+                if (catalog.Allows(tenant, alias.Name) && alias.Targets.Any(workers.Pools.ContainsKey))
+                {
+                    WriteAlias(json, alias.Name, created);
+                }
+            }
+
             json.WriteEndArray();
             json.WriteEndObject();
         }
@@ -35,9 +45,11 @@ internal static class ModelListWriter
 
     // A model no worker serves now, or one the caller may not use, is 404 model_not_found alike
     // (OpenAI's answer for a model the key cannot see): the allowlist is not revealed.
-    public static Task WriteOneAsync(HttpContext context, WorkerSet workers, TenantModel tenant, string id, TimeProvider time)
+    public static Task WriteOneAsync(HttpContext context, WorkerSet workers, ModelCatalog catalog, TenantModel tenant, string id, TimeProvider time)
     {
-        if (!workers.Pools.TryGetValue(id, out var pool) || !tenant.AllowsModel(id))
+        workers.Pools.TryGetValue(id, out var pool);
+        var alias = pool is null ? catalog.Aliases.FirstOrDefault(a => a.Name == id && a.Targets.Any(workers.Pools.ContainsKey)) : null;
+        if ((pool is null && alias is null) || !catalog.Allows(tenant, id))
         {
             return OpenAiError.ModelNotFound(context, id);
         }
@@ -46,10 +58,28 @@ internal static class ModelListWriter
         response.ContentType = "application/json";
         using (var json = new Utf8JsonWriter(response.BodyWriter))
         {
-            WriteEntry(json, pool, time.GetUtcNow().ToUnixTimeSeconds());
+            var created = time.GetUtcNow().ToUnixTimeSeconds();
+            if (pool is not null)
+            {
+                WriteEntry(json, pool, created);
+            }
+            else
+            {
+                WriteAlias(json, id, created);
+            }
         }
 
         return response.BodyWriter.FlushAsync(context.RequestAborted).AsTask();
+    }
+
+    private static void WriteAlias(Utf8JsonWriter json, string name, long created)
+    {
+        json.WriteStartObject();
+        json.WriteString("id"u8, name);
+        json.WriteString("object"u8, "model"u8);
+        json.WriteNumber("created"u8, created);
+        json.WriteString("owned_by"u8, "aotproxy"u8);
+        json.WriteEndObject();
     }
 
     private static void WriteEntry(Utf8JsonWriter json, WorkerPool pool, long created)
@@ -66,32 +96,11 @@ internal static class ModelListWriter
             json.WriteString("parent"u8, adapter.Parent);
         }
 
-        if (MaxModelLen(pool) is { } length)
+        if (pool.ContextLength is > 0 and var length)
         {
             json.WriteNumber("max_model_len"u8, length);
         }
 
         json.WriteEndObject();
-    }
-
-    // The smallest max_model_len the pool's workers listed (a prompt that fits it fits every one
-    // of them); an adapter has its parent's. Null while no worker was asked (configured `models`
-    // without adapters are never asked).
-    private static int? MaxModelLen(WorkerPool pool)
-    {
-        var name = pool.Adapter?.Parent ?? pool.Model;
-        int? smallest = null;
-        foreach (var worker in pool.Workers)
-        {
-            foreach (var listed in worker.ListedModels)
-            {
-                if (listed.Id == name && listed.MaxModelLen is { } length && (smallest is null || length < smallest))
-                {
-                    smallest = length;
-                }
-            }
-        }
-
-        return smallest;
     }
 }

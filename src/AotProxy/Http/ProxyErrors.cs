@@ -2,6 +2,7 @@ using System.Globalization;
 using AotProxy.Admission;
 using AotProxy.Forwarding;
 using AotProxy.Inspection;
+using AotProxy.Routing;
 using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Http;
@@ -63,6 +64,9 @@ internal static class ProxyErrors
             case ProxyFailure.ModelsUnreported:
                 request.Status = StatusCodes.Status503ServiceUnavailable;
                 return OpenAiError.Overloaded(context, "No worker has reported this model yet, and some have not reported their models (GET /v1/models).", ModelReturnSeconds(request));
+            case ProxyFailure.NoModelFits:
+                request.Status = StatusCodes.Status400BadRequest;
+                return OpenAiError.WriteAsync(context, 400, "invalid_request_error", "no_model_fits", NoModelFitsMessage(request.AutoDemand), "model");
             case ProxyFailure.RateLimited:
                 request.Status = StatusCodes.Status429TooManyRequests;
                 return RateLimitError.WriteAsync(context, request.Limit, model);
@@ -93,6 +97,9 @@ internal static class ProxyErrors
 
     // A model some worker served may come back with one: Retry-After when a worker could be healthy again.
     private static int ModelReturnSeconds(ProxyRequest request) => Routing.ActiveHealth.ReturnSeconds(request.Snapshot.Health);
+
+    private static string NoModelFitsMessage(AutoDemand demand) =>
+        $"model 'auto' found no model you may use that can do {demand.Needs.ToString().ToLowerInvariant()} with {demand.PromptTokens + demand.CompletionTokens} tokens of context (the prompt's estimate and max_tokens); name a model, or lower max_tokens.";
 
     private static Task InvalidBody(HttpContext context, InspectionError error, string? param) => error switch
     {

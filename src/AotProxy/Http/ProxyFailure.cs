@@ -12,6 +12,7 @@ internal enum ProxyFailure : byte
     ModelNotFound,       // 404: no worker ever served it, and every worker's models are known
     ModelUnavailable,    // 503: a model some worker served since the start has no worker now
     ModelsUnreported,    // 503: no worker serves it, and some worker has not reported its models yet
+    NoModelFits,         // 400: model "auto", and no model the tenant may use can serve the request (ProxyRequest.AutoDemand)
     RateLimited,         // 429 rate_limit_exceeded: rpm, tpm or max_in_flight (ProxyRequest.Limit)
     QuotaExceeded,       // 429 insufficient_quota: a budget (ProxyRequest.Limit)
     LimitStoreDown,      // 503: a limited tenant while the cluster store is down, with [cluster] store_down = "closed"

@@ -50,6 +50,9 @@ internal sealed class ProxyRequest
     public readonly ulong[] PromptChunks = new ulong[Inspection.PromptChunks.Max]; // Inspected.PromptChunks of them are this request's: 2 KiB, once per pooled object
     public string? InspectionParam;
     public WorkerPool? Pool;
+    public bool ModelRewritten;     // an alias named: the body's model becomes Pool.Model upstream
+    public AutoDemand AutoDemand;   // model "auto" found no model: what the request needed
+    public bool ModelCapped;        // a [[models]] max_tokens cap lowered Inspected.MaxTokens: the worker gets it too
 
     // Limits/LimitStage: the one reservation, and the lease the finally settles.
     public TokenReservation Reservation;
@@ -85,7 +88,8 @@ internal sealed class ProxyRequest
     public ProxyFailure Failure;
     public int Status;
     public string Outcome = LedgerOutcome.Rejected;
-    public string Model = string.Empty;   // as the client asked
+    public string Model = string.Empty;   // the served model (an alias's target); as the client asked when no pool was found
+    public string AskedModel = string.Empty; // as the client asked
     public string Label = string.Empty;   // the metrics' model label: a served model or ""
     public string Worker = string.Empty;
     public Usage? Usage;
@@ -154,6 +158,9 @@ internal sealed class ProxyRequest
         InspectionError = default;
         InspectionParam = null;
         Pool = null;
+        ModelRewritten = false;
+        ModelCapped = false;
+        AutoDemand = default;
         Reservation = default;
         Limit = default;
         Class = null;
@@ -179,6 +186,7 @@ internal sealed class ProxyRequest
         Status = 0;
         Outcome = LedgerOutcome.Rejected;
         Model = string.Empty;
+        AskedModel = string.Empty;
         Label = string.Empty;
         Worker = string.Empty;
         Usage = null;

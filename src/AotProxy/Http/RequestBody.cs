@@ -72,8 +72,9 @@ internal sealed class RequestBody : IDisposable
     // stream_options.include_usage (default: no edit); with maxTokens, a budget's cap replaces
     // max_tokens / max_completion_tokens or adds max_tokens (MaxTokensSplice); and with a
     // priority, `"priority":N` goes in before the root's closing brace (scheduler.engine_priority);
-    // with a salt (TenantCacheSalt.Json), it replaces the client's cache_salt or is added (CacheSaltSplice).
-    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null, CacheSaltSplice saltSplice = default, ReadOnlySpan<byte> salt = default)
+    // with a salt (TenantCacheSalt.Json), it replaces the client's cache_salt or is added (CacheSaltSplice);
+    // with a served model (WorkerPool.ModelJson), it replaces the alias the client named (ModelSplice).
+    public void Apply(UsageSplice usage, PrioritySplice prioritySplice, int? priority, MaxTokensSplice maxTokensSplice = default, int? maxTokens = null, CacheSaltSplice saltSplice = default, ReadOnlySpan<byte> salt = default, ModelSplice modelSplice = default, ReadOnlySpan<byte> model = default)
     {
         Span<byte> capScratch = stackalloc byte[MaxTokensSplice.MaxLength];
         scoped ReadOnlySpan<byte> capValue = default;
@@ -103,7 +104,7 @@ internal sealed class RequestBody : IDisposable
 
         // The edits inside the body, in source order (SpliceWriter goes forward only): the usage
         // splice and the replaced values, which never overlap; the closing-brace inserts come last.
-        Span<(int Offset, int Remove, byte Kind)> edits = stackalloc (int, int, byte)[4];
+        Span<(int Offset, int Remove, byte Kind)> edits = stackalloc (int, int, byte)[5];
         var count = 0;
         edits[count++] = (usage.Offset, usage.RemoveLength, 0);
         if (!capValue.IsEmpty && maxTokensSplice.HasMaxTokens)
@@ -121,18 +122,23 @@ internal sealed class RequestBody : IDisposable
             edits[count++] = (saltSplice.Offset, saltSplice.Length, 2);
         }
 
+        if (!model.IsEmpty)
+        {
+            edits[count++] = (modelSplice.Offset, modelSplice.Length, 3);
+        }
+
         edits[..count].Sort(static (a, b) => a.Offset.CompareTo(b.Offset));
         var newLength = Length + insert.Length + capKey.Length + saltKey.Length;
         foreach (var (_, remove, kind) in edits[..count])
         {
-            newLength += EditInsert(kind, usage, capValue, saltValue).Length - remove;
+            newLength += EditInsert(kind, usage, capValue, saltValue, model).Length - remove;
         }
 
         var next = BufferPool.Shared.Rent(newLength);
         var writer = new SpliceWriter(Span, next);
         foreach (var (offset, remove, kind) in edits[..count])
         {
-            writer.Splice(offset, remove, EditInsert(kind, usage, capValue, saltValue));
+            writer.Splice(offset, remove, EditInsert(kind, usage, capValue, saltValue, model));
         }
 
         writer.Splice(prioritySplice.Offset, 0, capKey);
@@ -144,11 +150,12 @@ internal sealed class RequestBody : IDisposable
         Length = length;
     }
 
-    private static ReadOnlySpan<byte> EditInsert(byte kind, UsageSplice usage, ReadOnlySpan<byte> capValue, ReadOnlySpan<byte> saltValue) => kind switch
+    private static ReadOnlySpan<byte> EditInsert(byte kind, UsageSplice usage, ReadOnlySpan<byte> capValue, ReadOnlySpan<byte> saltValue, ReadOnlySpan<byte> model) => kind switch
     {
         0 => usage.Insert,
         1 => capValue,
-        _ => saltValue,
+        2 => saltValue,
+        _ => model,
     };
 
     public void Dispose()

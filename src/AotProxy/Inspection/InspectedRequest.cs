@@ -1,3 +1,5 @@
+using AotProxy.Configuration;
+
 namespace AotProxy.Inspection;
 
 // What the gateway needs from a request body, from one Utf8JsonReader pass (no DOM).
@@ -13,7 +15,9 @@ internal readonly record struct InspectedRequest(
     MaxTokensSplice MaxTokensSplice = default, // where a budget's cap rewrites max_tokens
     long PromptTokens = 0,   // the prompt's estimated tokens, from its text (PromptSize)
     int PromptChunks = 0,    // chained hashes of its whole 256-byte chunks written to the caller's buffer (PromptChunks)
-    CacheSaltSplice CacheSaltSplice = default) // where a tenant's cache_salt replaces the client's
+    CacheSaltSplice CacheSaltSplice = default, // where a tenant's cache_salt replaces the client's
+    ModelSplice ModelSplice = default, // where an alias's served model replaces the name
+    ModelCapabilities Needs = ModelCapabilities.None) // tools (a non-empty `tools`), vision (an image part): for model "auto"
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.

@@ -17,6 +17,10 @@ internal struct PromptSize
     private long _textBytes;
     private long _tokenIds;
 
+    // A content part carried an image (OpenAI's {"type":"image_url","image_url":{...}}): model
+    // "auto" then needs a model with the "vision" capability.
+    public bool HasImages { get; private set; }
+
     public readonly long Tokens => ((_textBytes + BytesPerToken - 1) / BytesPerToken) + _tokenIds;
 
     // The reader is on `messages`' value; leaves it on the value's last token, as Skip does.
@@ -125,6 +129,7 @@ internal struct PromptSize
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var isText = JsonText.NameEquals(ref reader, "text"u8);
+                HasImages |= JsonText.NameEquals(ref reader, "image_url"u8);
                 reader.Read();
                 if (isText && reader.TokenType == JsonTokenType.String)
                 {

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using AotProxy.Configuration;
 using AotProxy.Http;
 using AotProxy.Routing;
 using CommunityToolkit.HighPerformance.Buffers;
@@ -90,6 +91,8 @@ internal static class RequestInspector
         var promptChunks = 0;
         var cacheSalt = default(CacheSaltSplice);
         var pairs = EndpointTraits.ScoresPairs(endpoint);
+        var modelSplice = default(ModelSplice);
+        var hasTools = false;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -115,6 +118,8 @@ internal static class RequestInspector
                 }
 
                 model = ReadModel(ref reader);
+                var modelStart = (int)reader.TokenStartIndex;
+                modelSplice = new ModelSplice(modelStart, (int)reader.BytesConsumed - modelStart);
             }
             else if (reader.ValueTextEquals("stream"u8))
             {
@@ -192,6 +197,15 @@ internal static class RequestInspector
                 var (start, length) = SkipValue(ref reader);
                 cacheSalt = new CacheSaltSplice(start, length);
             }
+            else if (reader.ValueTextEquals("tools"u8))
+            {
+                // Only an array with a tool in it asks for tool calling ([] and null do not).
+                reader.Read();
+                var start = (int)reader.TokenStartIndex;
+                var isArray = reader.TokenType == JsonTokenType.StartArray;
+                reader.Skip();
+                hasTools = isArray && !body[(start + 1)..((int)reader.BytesConsumed - 1)].Trim(" \t\r\n"u8).IsEmpty;
+            }
             else if (reader.ValueTextEquals("user"u8))
             {
                 reader.Read();
@@ -260,7 +274,9 @@ internal static class RequestInspector
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length, isResponses),
             EndpointTraits.UsesTokens(endpoint) ? prompt.Tokens : 0,
             promptChunks,
-            cacheSalt);
+            cacheSalt,
+            modelSplice,
+            (hasTools ? ModelCapabilities.Tools : ModelCapabilities.None) | (prompt.HasImages ? ModelCapabilities.Vision : ModelCapabilities.None));
         return InspectionError.None;
     }
 

@@ -149,8 +149,9 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     }
 
     // max_tokens, else limits.default_max_tokens; an endpoint that generates nothing (embeddings,
-    // rerank, score, pooling, classify, the tokenizer) reserves none.
-    private static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
+    // rerank, score, pooling, classify, the tokenizer) reserves none. Also what model "auto"
+    // checks a model's context with.
+    internal static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
         !EndpointTraits.Generates(request.Endpoint) ? 0
         : request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
         : limits.DefaultMaxTokens;

@@ -37,11 +37,63 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
         return capacity;
     }
 
+    // The slots free now (Capacity less those taken): what an alias or model "auto" compares.
+    // Negative when slots shrank under requests in flight; a worker serving several models
+    // counts for each of them.
+    public int SpareSlots(GatewaySnapshot snapshot)
+    {
+        var spare = 0;
+        foreach (var worker in Workers)
+        {
+            var capacity = worker.Capacity(snapshot);
+            spare += capacity > 0 ? capacity - worker.SlotsTaken : 0;
+        }
+
+        return spare;
+    }
+
+    // The smallest max_model_len its workers listed (a request must fit on any of them; an adapter
+    // has its parent's): what model "auto" checks a prompt against, and GET /v1/models shows.
+    // 0: unknown, while no worker was asked (configured `models` without adapters are never asked).
+    public int ContextLength
+    {
+        get
+        {
+            var name = Adapter?.Parent ?? Model;
+            var shortest = 0;
+            foreach (var worker in Workers)
+            {
+                foreach (var listed in worker.ListedModels)
+                {
+                    if (listed.Id == name && listed.MaxModelLen is { } length && (shortest == 0 || length < shortest))
+                    {
+                        shortest = length;
+                    }
+                }
+            }
+
+            return shortest;
+        }
+    }
+
+    // The model's name as a JSON string, quotes included: what replaces an alias in a request body.
+    public byte[] ModelJson { get; } = JsonEncodedModel(model);
+
     public uint NextCursor() => Interlocked.Increment(ref _cursor) - 1;
 
     // nginx's smooth weighted round robin, unrolled once into a schedule of worker indexes, so a
     // pick is one Interlocked increment instead of a lock around the running weights.
     public int[] WeightedSchedule => _weightedSchedule ??= SmoothWeightedSchedule.Build(Workers);
+
+    private static byte[] JsonEncodedModel(string model)
+    {
+        var encoded = System.Text.Json.JsonEncodedText.Encode(model).EncodedUtf8Bytes;
+        var json = new byte[encoded.Length + 2];
+        json[0] = (byte)'"';
+        encoded.CopyTo(json.AsSpan(1));
+        json[^1] = (byte)'"';
+        return json;
+    }
 
     public HashRing Ring(int virtualNodes)
     {

@@ -227,6 +227,33 @@ public sealed class RequestBodyTests
         Assert.Equal(20, document.RootElement.GetProperty("max_output_tokens").GetInt32());
     }
 
+    // An alias's served model replaces the name the client sent (the last duplicate, escaped or
+    // not, wherever it is), alone or with every other edit in the same copy.
+    [Theory]
+    [InlineData("""{"model":"alias","messages":[]}""", """{"model":"served/m-1","messages":[]}""")]
+    [InlineData("""{"messages":[{"role":"user","content":"\"model\":\"alias\""}],"model" : "al\u0069as" }""", """{"messages":[{"role":"user","content":"\"model\":\"alias\""}],"model" : "served/m-1" }""")]
+    [InlineData("""{"model":"x","model":"alias"}""", """{"model":"x","model":"served/m-1"}""")]
+    public async Task Apply_ServedModel_ReplacesTheAlias(string body, string expected)
+    {
+        using var request = await ReadAsync(body);
+        var inspected = Inspect(request);
+
+        request.Apply(default, inspected.PrioritySplice, null, modelSplice: inspected.ModelSplice, model: "\"served/m-1\""u8);
+
+        Assert.Equal(expected, Text(request));
+    }
+
+    [Fact]
+    public async Task Apply_ServedModelWithUsageCapSaltAndPriority_AllInOneCopy()
+    {
+        using var request = await ReadAsync("""{"cache_salt":"x","max_tokens":500,"model":"alias","stream":true}""");
+        var inspected = Inspect(request);
+
+        request.Apply(inspected.UsageSplice, inspected.PrioritySplice, 3, inspected.MaxTokensSplice, 7, inspected.CacheSaltSplice, "\"SALT\""u8, inspected.ModelSplice, "\"m\""u8);
+
+        Assert.Equal("""{"stream_options":{"include_usage":true},"cache_salt":"SALT","max_tokens":7,"model":"m","stream":true,"priority":3}""", Text(request));
+    }
+
     private static InspectedRequest Inspect(RequestBody body)
     {
         Assert.Equal(InspectionError.None, RequestInspector.Inspect(body.Span, out var inspected, out _));

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace AotProxy.Configuration.Validation;
 
 // [routing]: the strategy, the metrics scrape and the scores the strategies weigh.
@@ -67,6 +69,27 @@ internal static class RoutingRules
             epsilon,
             learningRate,
             routing.Warmup,
-            routing.SessionAffinity);
+            routing.SessionAffinity)
+        {
+            AutoPreference = AutoPreference(context, routing.AutoPreference),
+        };
+    }
+
+    // Names of served models (not checked against the workers: one may be down at a reload); no "auto", no repeats.
+    private static ImmutableArray<string> AutoPreference(ValidationContext context, IReadOnlyList<string> models)
+    {
+        for (var i = 0; i < models.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(models[i]) || models[i] == ModelCatalog.Auto)
+            {
+                context.Error(new KeyPath("routing", "auto_preference", i), "must name a served model");
+            }
+            else if (models.Take(i).Contains(models[i], StringComparer.Ordinal))
+            {
+                context.Error(new KeyPath("routing", "auto_preference", i), $"\"{models[i]}\" is listed twice");
+            }
+        }
+
+        return [.. models];
     }
 }

@@ -1,0 +1,12 @@
+namespace AotProxy.Configuration;
+
+// What a served model can do, as its [[models]] entry declares it (model "auto" filters on them).
+[Flags]
+internal enum ModelCapabilities : byte
+{
+    None = 0,
+    Chat = 1,
+    Tools = 2,
+    Vision = 4,
+    Embeddings = 8,
+}

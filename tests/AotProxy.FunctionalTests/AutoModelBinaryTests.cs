@@ -1,0 +1,112 @@
+using System.ClientModel;
+using AotProxy.FunctionalTests.Support;
+using AotProxy.Identity;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace AotProxy.FunctionalTests;
+
+// Issue 21's model "auto" through the real binary, with the official OpenAI .NET client: two
+// simulated workers serve "small" (cheap, chat only) and "big" (dear; chat, tools, vision). A plain
+// chat goes to the cheaper, one with a tool or an image to the one that can, one longer than
+// small's context to big; a tenant allowed small alone gets 400 no_model_fits for a tool call.
+public class AutoModelBinaryTests
+{
+    private const string NarrowKey = "sk-test-narrow";
+
+    [Fact]
+    public async Task Auto_PicksByPriceCapabilityAndContext_NamesTheModelInBodyAndHeader_AndRefusesWhatNothingFits()
+    {
+        await using var gateway = await BinaryGateway.StartAsync(
+            workers: 2,
+            discoverModels: true,
+            configure: o => o.Model = o.Name == "sim-0" ? "small" : "big",
+            extraToml: $"""
+
+                [[tenants]]
+                name = "narrow"
+                api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
+                models = ["small"]
+
+                [[models]]
+                name = "small"
+                capabilities = ["chat"]
+                context_length = 200
+
+                [[models]]
+                name = "big"
+                capabilities = ["chat", "tools", "vision"]
+
+                [[prices]]
+                model = "small"
+                input_per_million = 0.1
+                output_per_million = 0.2
+
+                [[prices]]
+                model = "big"
+                input_per_million = 5
+                output_per_million = 15
+                """);
+        await TestGateway.WaitUntilAsync(async () => (await gateway.Data.GetStringAsync("health")) == "ok" && await ServesBothAsync(gateway), "both models are discovered");
+        var client = Client(gateway, TestGateway.Key);
+
+        // Plain chat, both idle: the cheaper.
+        var plain = await client.CompleteChatAsync([new UserChatMessage("Hello")], new ChatCompletionOptions { MaxOutputTokenCount = 8 });
+        Assert.Equal("small", plain.Value.Model);
+        Assert.True(plain.GetRawResponse().Headers.TryGetValue("x-gateway-model", out var header));
+        Assert.Equal("small", header);
+
+        // A tool: only big declares tools.
+        var tools = new ChatCompletionOptions { MaxOutputTokenCount = 8 };
+        tools.Tools.Add(ChatTool.CreateFunctionTool("get_weather", "The weather in a city", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}""")));
+        var withTool = await client.CompleteChatAsync([new UserChatMessage("Weather in Paris?")], tools);
+        Assert.Equal("big", withTool.Value.Model);
+
+        // An image part: only big declares vision.
+        var image = await client.CompleteChatAsync(
+            [new UserChatMessage(ChatMessageContentPart.CreateTextPart("What is this?"), ChatMessageContentPart.CreateImagePart(new Uri("https://example.com/cat.png")))],
+            new ChatCompletionOptions { MaxOutputTokenCount = 8 });
+        Assert.Equal("big", image.Value.Model);
+
+        // Longer than small's context (200): prompt + max_tokens 300.
+        var streamed = new List<string?>();
+        await foreach (var update in client.CompleteChatStreamingAsync([new UserChatMessage("Hello")], new ChatCompletionOptions { MaxOutputTokenCount = 300 }))
+        {
+            streamed.Add(update.Model);
+        }
+
+        Assert.NotEmpty(streamed);
+        Assert.All(streamed, m => Assert.Equal("big", m));
+
+        // Nothing narrow may use can call tools: 400 with the code, and no worker was asked.
+        var before = gateway.Workers.Sum(w => w.Stats.RequestsTotal);
+        var refused = await Assert.ThrowsAsync<ClientResultException>(() => Client(gateway, NarrowKey).CompleteChatAsync([new UserChatMessage("Weather?")], tools));
+        Assert.Equal(400, refused.Status);
+        Assert.Contains("no_model_fits", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, gateway.Workers.Sum(w => w.Stats.RequestsTotal));
+
+        // Counted under the served models (the ledger's model too), never "auto".
+        var metrics = await gateway.Admin.GetStringAsync("/metrics");
+        Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"small\"", "status=\"200\""));
+        Assert.Equal(3, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"big\"", "status=\"200\""));
+    }
+
+    private static async Task<bool> ServesBothAsync(BinaryGateway gateway)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
+        request.Headers.Authorization = new("Bearer", TestGateway.Key);
+        using var response = await gateway.Data.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return text.Contains("\"small\"", StringComparison.Ordinal) && text.Contains("\"big\"", StringComparison.Ordinal);
+    }
+
+    private static ChatClient Client(BinaryGateway gateway, string key) => new(
+        "auto",
+        new ApiKeyCredential(key),
+        new OpenAIClientOptions
+        {
+            Endpoint = new Uri(gateway.Data.BaseAddress!, "v1"),
+            NetworkTimeout = TimeSpan.FromSeconds(60),
+            RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 0),
+        });
+}
