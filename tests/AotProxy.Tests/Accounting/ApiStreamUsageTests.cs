@@ -18,7 +18,7 @@ public class ApiStreamUsageTests
     [InlineData("anthropic_ref_messages_stream.sse", "Messages", 33, 15, 8, 2)] // 25 input + 8 cache reads; output only in message_delta
     public void Process_EverySplitPoint_PassesTheStreamThroughAndReadsItsUsage(string fixture, string endpoint, long prompt, long completion, long cached, long chunks)
     {
-        var bytes = Fixtures.VllmApi(fixture);
+        var bytes = Fixtures.ApiBytes(fixture);
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
             var filter = new SseUsageFilter(stripUsage: true, endpoint: Enum.Parse<EndpointKind>(endpoint));
@@ -34,7 +34,7 @@ public class ApiStreamUsageTests
     [Fact]
     public void Process_ResponsesCompleted_ReadsCachedAndReasoningTokens()
     {
-        var text = Encoding.UTF8.GetString(Fixtures.VllmApi("responses_stream.sse"))
+        var text = Encoding.UTF8.GetString(Fixtures.ApiBytes("responses_stream.sse"))
             .Replace("\"input_tokens_details\":{\"cached_tokens\":0}", "\"input_tokens_details\":{\"cached_tokens\":4}", StringComparison.Ordinal)
             .Replace("\"output_tokens_details\":{\"reasoning_tokens\":0}", "\"output_tokens_details\":{\"reasoning_tokens\":5}", StringComparison.Ordinal);
         var filter = new SseUsageFilter(stripUsage: false, endpoint: EndpointKind.Responses);
@@ -47,7 +47,7 @@ public class ApiStreamUsageTests
     [Fact]
     public void Process_ResponsesStreamCutBeforeCompleted_HasNoUsageAndEstimatesFromItsDeltas()
     {
-        var text = Encoding.UTF8.GetString(Fixtures.VllmApi("responses_stream.sse"));
+        var text = Encoding.UTF8.GetString(Fixtures.ApiBytes("responses_stream.sse"));
         var cut = Encoding.UTF8.GetBytes(text[..text.IndexOf("event: response.output_text.done", StringComparison.Ordinal)]);
         var relay = new Relay(RelayMode.Sse, stripUsage: false, endpoint: EndpointKind.Responses);
         relay.Process(new ReadOnlySequence<byte>(cut), isFinal: true, System.IO.Pipelines.PipeWriter.Create(Stream.Null), out var written);
@@ -62,7 +62,7 @@ public class ApiStreamUsageTests
     [Fact]
     public void Process_MessagesStreamCutBeforeMessageDelta_CountsTheReportedPromptAndEstimatesTheOutput()
     {
-        var text = Encoding.UTF8.GetString(Fixtures.VllmApi("messages_stream.sse"));
+        var text = Encoding.UTF8.GetString(Fixtures.ApiBytes("messages_stream.sse"));
         var cut = Encoding.UTF8.GetBytes(text[..text.IndexOf("event: content_block_stop", StringComparison.Ordinal)]);
         var relay = new Relay(RelayMode.Sse, stripUsage: false, endpoint: EndpointKind.Messages);
 
@@ -103,7 +103,7 @@ public class ApiStreamUsageTests
     [InlineData("messages_nonstream.json", 12, 7)]
     public void Feed_EverySplitPoint_FindsTheBodysUsage(string fixture, long prompt, long completion)
     {
-        var bytes = Fixtures.VllmApi(fixture);
+        var bytes = Fixtures.ApiBytes(fixture);
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
             var scanner = default(UsageJsonScanner);

@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Tests.Configuration;
@@ -114,7 +113,7 @@ public sealed class AutoModelTests
     public void Context_FromTheWorkersMaxModelLen_TheShortestOfThem()
     {
         var (workers, snapshot) = Start();
-        workers.Find("w-dear")!.ContextLengths = new Dictionary<string, int> { ["dear"] = 2048 }.ToFrozenDictionary();
+        workers.Find("w-dear")!.ListedModels = [new ListedModel("dear", null, null, 2048)];
 
         var choice = Choose(workers, snapshot, ModelCapabilities.Chat | ModelCapabilities.Tools, prompt: 2000, completion: 49);
 
