@@ -101,7 +101,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             }
         }
 
-        var generates = kind is RequestKind.Chat or RequestKind.Completion;
+        var generates = Generates(kind);
         var maxTokens = generates ? request.ResolveMaxTokens(options.DefaultMaxTokens) : 0;
         if ((Validate(request, kind, maxTokens) ?? RefusePriority(request)) is { } invalid)
         {
@@ -210,6 +210,9 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
         }
     }
 
+    // The kinds that run a generation (the others pool, score or only tokenize).
+    private static bool Generates(RequestKind kind) => kind is RequestKind.Chat or RequestKind.Completion or RequestKind.Responses or RequestKind.Messages;
+
     private string? Validate(ParsedRequest request, RequestKind kind, int maxTokens)
     {
         var maxModelLen = options.MaxModelLen;
@@ -218,7 +221,7 @@ internal sealed class OpenAiEndpoint(SimulatorOptions options, SimulatorEngine e
             return null;
         }
 
-        if (kind is not (RequestKind.Chat or RequestKind.Completion))
+        if (!Generates(kind))
         {
             return request.PromptTokens > maxModelLen
                 ? $"This model's maximum context length is {maxModelLen} tokens. However, you requested {request.PromptTokens} tokens in the input for embedding generation. Please reduce the length of the input."

@@ -35,6 +35,10 @@ public class TokenBudgetEveryEndpointTests
         ("classify", "classify", $$"""{"model":"{{TestGateway.Model}}","input":["{{Text}}"]}""", true),
         ("tokenize", "tokenize", $$"""{"model":"{{TestGateway.Model}}","prompt":"{{Text}}"}""", false),
         ("detokenize", "detokenize", $$"""{"model":"{{TestGateway.Model}}","tokens":[1,2,3]}""", false),
+        ("responses", "v1/responses", $$"""{"model":"{{TestGateway.Model}}","input":"{{Text}}","max_output_tokens":150}""", true),
+        ("responses-stream", "v1/responses", $$"""{"model":"{{TestGateway.Model}}","input":"{{Text}}","max_output_tokens":150,"stream":true}""", true),
+        ("messages", "v1/messages", $$"""{"model":"{{TestGateway.Model}}","max_tokens":150,"messages":[{"role":"user","content":"{{Text}}"}]}""", true),
+        ("messages-stream", "v1/messages", $$"""{"model":"{{TestGateway.Model}}","max_tokens":150,"messages":[{"role":"user","content":"{{Text}}"}],"stream":true}""", true),
     ];
 
     [Fact]
@@ -71,7 +75,9 @@ public class TokenBudgetEveryEndpointTests
             using (var next = await gateway.Data.SendAsync(TestGateway.Post(path, body, key, requestId: $"{tenant}-{sent++}")))
             {
                 var text = await next.Content.ReadAsStringAsync();
-                if (next.StatusCode != HttpStatusCode.TooManyRequests || !text.Contains("insufficient_quota", StringComparison.Ordinal))
+                // OpenAI's insufficient_quota; Anthropic's API (/v1/messages) says rate_limit_error.
+                var refusal = path == "v1/messages" ? "\"rate_limit_error\"" : "insufficient_quota";
+                if (next.StatusCode != HttpStatusCode.TooManyRequests || !text.Contains(refusal, StringComparison.Ordinal))
                 {
                     failures.Add($"{name}: the request after the budget got {(int)next.StatusCode} {text}");
                 }
