@@ -90,6 +90,6 @@ internal static class RoutingRules
             }
         }
 
-        return [.. models];
+        return models.Count == 0 ? ImmutableArray<string>.Empty : [.. models]; // Empty: the model record compares equal to its default
     }
 }
