@@ -90,13 +90,44 @@ internal sealed class AdmissionController
 
     // A request's attempt ended (or it ended without one): its worker slot goes back, and waiters
     // of other models that worker serves may take it. Nothing when none is held.
-    public void ReleaseSlot(ref WorkerSlot slot)
+    public void ReleaseSlot(ref WorkerSlot slot, bool toFleet = false)
     {
         if (slot.Worker is { } worker)
         {
-            slot.Release();
+            slot.Release(toFleet);
             OnSlotFreed(worker);
         }
+    }
+
+    // [cluster]: a want on `worker` of `priority` (another replica's, or a request's here waiting
+    // for the worker's slot fleet-wide): the least important preemptible request of a less
+    // important class that holds a slot of it fleet-wide and has sent nothing yet, over every pool.
+    public bool TryFindFleetVictim(string worker, int priority, out FleetVictim victim)
+    {
+        victim = default;
+        foreach (var model in _models.Values)
+        {
+            if (model.TryFindFleetVictim(worker, priority, out var found) && (victim.Ticket is null || found.Ticket.ClassPriority > victim.Ticket.ClassPriority))
+            {
+                victim = found;
+            }
+        }
+
+        return victim.Ticket is not null;
+    }
+
+    // The victim, once this replica's claim on the want stands: preempted for the fleet (its slot
+    // goes back to the store for the want), counted in its class's preemptions. False when it
+    // started meanwhile (or ended).
+    public bool PreemptForFleet(in FleetVictim victim)
+    {
+        if (!victim.Ticket.TryPreempt(victim.Armed, forFleet: true))
+        {
+            return false;
+        }
+
+        victim.Ticket.Class?.CountPreemption();
+        return true;
     }
 
     // A request's attempt on `worker` ended and gave its slot back. A worker that serves several

@@ -7,7 +7,8 @@ namespace AotProxy.Admission;
 // One admitted request's slot. The handler releases it exactly once, in a finally: completion,
 // upstream error and client abort all go through that one call. Usage, when the response
 // reported it, settles the fair-share charge (admission charged the prompt estimate).
-internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, long grantedAt)
+// arrivedAt: when the request first queued (or was admitted at once); a requeue keeps it for aging.
+internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge, long grantedAt, long arrivedAt)
 {
     public bool IsHeld => model is not null;
 
@@ -16,7 +17,7 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
 
     // The lease after its turn on the fleet's workers, to keep in its place: its settlement goes to
     // the fleet's counter too.
-    public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt);
+    public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt, arrivedAt);
 
     // The request's forwarding ended, retries included: the pool's protection counts what the
     // client got (its last attempt's outcome) and, for a stream, the first token it waited for.
@@ -49,7 +50,7 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     public ValueTask<AdmissionResult> RequeueAsync(PreemptionTicket ticket, ClassModel classModel, int priority, ref WorkerSlot workerSlot, QueueUpdates? updates, CancellationToken cancellationToken)
     {
         model!.Yield(ticket, tenant, classAccount, slotBucket, ref workerSlot);
-        return model.RequeueAsync(tenant, classAccount, classModel, priority, charge, updates, cancellationToken);
+        return model.RequeueAsync(tenant, classAccount, classModel, priority, charge, arrivedAt, updates, cancellationToken);
     }
 
     // [cluster]: waits for the request's turn on the fleet's workers (SharedVtc.TakeTurnAsync),

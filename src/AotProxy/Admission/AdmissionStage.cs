@@ -95,7 +95,8 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
     // the usage when there is one (less the chunks already charged as they streamed).
     public void Release(ProxyRequest request)
     {
-        admissions.ReleaseSlot(ref request.Slot);
+        // Preempted for the fleet's want and ended before its requeue: its slot is the want's.
+        admissions.ReleaseSlot(ref request.Slot, toFleet: request.Preemption.IsPreempted && request.Preemption.ForFleet);
         var lease = request.Lease;
         request.Lease = default;
         lease.Unregister(request.Preemption);

@@ -84,6 +84,11 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     // When it was rented, on the pool's TimeProvider timestamp clock.
     public long EnqueuedAt { get; private set; }
 
+    // When its request first queued (or was admitted), which the priority policy's aging counts
+    // from: a request requeued after its preemption keeps the arrival its first wait had, so the
+    // preemption does not restart its climb (EnqueuedAt otherwise).
+    public long ArrivedAt { get; private set; }
+
     public bool IsPending => (Volatile.Read(ref _state) & StatusMask) == PendingStatus;
 
     // Called once per rent, right after a successful enqueue; await the result once. timeout
@@ -189,7 +194,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _core.OnCompleted(continuation, state, token, flags);
 
-    internal void Start(string tenant, string @class, int bucket, GrantCharge charge, long enqueuedAt, bool prepaid)
+    internal void Start(string tenant, string @class, int bucket, GrantCharge charge, long enqueuedAt, bool prepaid, long arrivedAt)
     {
         Prepaid = prepaid;
         Debug.Assert(Volatile.Read(ref _owners) == 0, "Only an idle waiter is rented.");
@@ -198,6 +203,7 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
         Bucket = bucket;
         Charge = charge;
         EnqueuedAt = enqueuedAt;
+        ArrivedAt = arrivedAt;
         _waiting = false;
         _owners = 2;
         Volatile.Write(ref _deadline, NoDeadline);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admission.Policies;
@@ -47,6 +48,10 @@ internal sealed class ModelAdmission
     private int _preemptibleHigh;
     private int _preemptibleCount;
     private int _pendingPreemptions;
+
+    // The priority of the least important preemptible class (-1: none): with [cluster], waiters
+    // of a more important class may preempt a request of it on another replica (PassToFleet).
+    private int _leastPreemptible = -1;
     private readonly ConcurrentQueue<SlotHandover> _handovers = new();
 
     // router: where grants take their worker slots; null only in the policies' own tests, whose
@@ -164,19 +169,21 @@ internal sealed class ModelAdmission
             Slots.Release(slotBucket); // no worker has room now (or the fleet's fairer tenant gets it): wait
         }
 
-        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, requeued: false, cancellationToken);
+        return QueueAsync(level, tenant, classAccount, classModel, charge, request.Updates, arrivedAt: null, cancellationToken);
     }
 
     // A preempted request (Yield gave its slot away) waits again at the head of its tenant's queue,
     // with the charge of its first grant: its next grant charges nothing more, and its settlement
-    // is that charge's. A stream that asked for queue updates (updates) hears them again.
-    public ValueTask<AdmissionResult> RequeueAsync(FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, int priority, GrantCharge charge, QueueUpdates? updates, CancellationToken cancellationToken) =>
-        QueueAsync(_policy.Level(classModel, priority, _scheduler), tenant, classAccount, classModel, charge, updates, requeued: true, cancellationToken);
+    // is that charge's. A stream that asked for queue updates (updates) hears them again. arrivedAt:
+    // its first arrival, from which the priority policy's aging goes on counting.
+    public ValueTask<AdmissionResult> RequeueAsync(FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, int priority, GrantCharge charge, long arrivedAt, QueueUpdates? updates, CancellationToken cancellationToken) =>
+        QueueAsync(_policy.Level(classModel, priority, _scheduler), tenant, classAccount, classModel, charge, updates, arrivedAt, cancellationToken);
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<AdmissionResult> QueueAsync(
-        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, bool requeued, CancellationToken cancellationToken)
+        int level, FairShareAccount tenant, FairShareAccount classAccount, ClassModel classModel, GrantCharge charge, QueueUpdates? updates, long? arrivedAt, CancellationToken cancellationToken)
     {
+        var requeued = arrivedAt is not null; // a first wait: null; a requeue: its request's first arrival
         var queueLevel = Level(level);
         var queue = queueLevel.GetOrAdd(tenant, classAccount, _scheduler.QueueCapacity);
         queue.Update(classModel);
@@ -186,8 +193,9 @@ internal sealed class ModelAdmission
         // request's charge (at its grant) comes after that lift.
         OnQueued(queue, +1);
         charge = requeued ? charge : charge.At(tenant, classAccount);
-        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge, prepaid: requeued);
+        var waiter = _waiters.Rent(tenant.Name, classModel.Name, level, charge, prepaid: requeued, arrivedAt);
         var enqueuedAt = waiter.EnqueuedAt;
+        var arrived = waiter.ArrivedAt;
         long ticket;
         if (!(requeued ? queue.TryRequeue(waiter, out ticket) : queue.Ring.TryEnqueue(waiter, out ticket)))
         {
@@ -205,7 +213,7 @@ internal sealed class ModelAdmission
         var waited = _time.GetElapsedTime(enqueuedAt);
         if (outcome == AdmissionOutcome.Granted)
         {
-            return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp()), 0, waited, workerSlot);
+            return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp(), arrived), 0, waited, workerSlot);
         }
 
         // Before the dispatch that takes the tombstone off: the place it had when the wait ended.
@@ -349,6 +357,7 @@ internal sealed class ModelAdmission
             }
 
             _snapshot = snapshot;
+            _leastPreemptible = PreemptionTicket.LeastPreemptible(snapshot.Classes);
         }
 
         _pool = pool ?? _pool;
@@ -420,6 +429,7 @@ internal sealed class ModelAdmission
                 // slots are full fleet-wide; alone, a worker shared with another model is full.
                 Slots.Release(slotBucket);
                 Preempt();
+                PassToFleet(now);
                 return;
             }
 
@@ -500,10 +510,10 @@ internal sealed class ModelAdmission
     }
 
     // unyielded: preempted, but its slot is released as usual (the request ended before its
-    // requeue): the preemption is no longer under way.
+    // requeue): the preemption is no longer under way (one for the fleet's want never counted here).
     public void Unregister(PreemptionTicket ticket, bool unyielded = false)
     {
-        if (unyielded)
+        if (unyielded && !ticket.ForFleet)
         {
             Interlocked.Decrement(ref _pendingPreemptions);
         }
@@ -522,13 +532,25 @@ internal sealed class ModelAdmission
     // held (`workerSlot`, taken from it; none when it was preempted between attempts), to the
     // waiter it was preempted for (the dispatcher hands them over, HandOver): it is not in flight
     // any more, and its charge stands for its next grant (RequeueAsync).
+    // Preempted for a want of the fleet's (ForFleet): its worker slot goes back to the store, whose
+    // grant script keeps it for that want; its admission slot is free here (a waiter here takes
+    // no slot of that worker before the want has it, the store's running count says it is full).
     public void Yield(PreemptionTicket ticket, FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, ref WorkerSlot workerSlot)
     {
         Unregister(ticket);
         tenant.AddInFlight(-1);
         classAccount.AddInFlight(-1);
-        _handovers.Enqueue(new SlotHandover(slotBucket, workerSlot));
-        workerSlot = default;
+        if (ticket.ForFleet)
+        {
+            workerSlot.Release(toFleet: true);
+            Slots.Release(slotBucket);
+        }
+        else
+        {
+            _handovers.Enqueue(new SlotHandover(slotBucket, workerSlot));
+            workerSlot = default;
+        }
+
         Dispatch();
     }
 
@@ -583,22 +605,7 @@ internal sealed class ModelAdmission
 
         while (Volatile.Read(ref _pendingPreemptions) < waiters)
         {
-            PreemptionTicket? victim = null;
-            var armed = 0;
-            var high = Math.Min(Volatile.Read(ref _preemptibleHigh), cells.Length);
-            for (var i = 0; i < high; i++)
-            {
-                // The state first: the priority read after it is that use's, or the CAS fails.
-                if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
-                    && ticket.ClassPriority > waiting.Priority && (victim is null || ticket.ClassPriority > victim.ClassPriority)
-                    && (ticket.SlotBucket == SlotBook.Unbucketed || BucketPolicy.MayTake(this, waiting, ticket.ClassModel!, ticket.SlotBucket)))
-                {
-                    victim = ticket;
-                    armed = state;
-                }
-            }
-
-            if (victim is null)
+            if (!TryFindVictim(cells, waiting.Priority, waiting, null, out var victim, out var armed))
             {
                 return;
             }
@@ -607,6 +614,74 @@ internal sealed class ModelAdmission
             {
                 Interlocked.Increment(ref _pendingPreemptions);
                 victim.Class?.CountPreemption();
+            }
+        }
+    }
+
+    // The least important armed request of a class less important than `priority`: for a waiter
+    // here (waiting: its class, whose bucket rules apply), or for a want of the fleet's on
+    // `fleetWorker` (a request whose attempt holds that worker's slot fleet-wide).
+    private bool TryFindVictim(PreemptionTicket?[] cells, int priority, ClassModel? waiting, string? fleetWorker, [NotNullWhen(true)] out PreemptionTicket? victim, out int armed)
+    {
+        victim = null;
+        armed = 0;
+        var high = Math.Min(Volatile.Read(ref _preemptibleHigh), cells.Length);
+        for (var i = 0; i < high; i++)
+        {
+            // The state first: the priority read after it is that use's, or the CAS fails.
+            if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
+                && ticket.ClassPriority > priority && (victim is null || ticket.ClassPriority > victim.ClassPriority)
+                && (fleetWorker is null || ticket.FleetWorker == fleetWorker)
+                && (waiting is null || ticket.SlotBucket == SlotBook.Unbucketed || BucketPolicy.MayTake(this, waiting, ticket.ClassModel!, ticket.SlotBucket)))
+            {
+                victim = ticket;
+                armed = state;
+            }
+        }
+
+        return victim is not null;
+    }
+
+    // [cluster]: a victim here for a want of `priority` on `worker` (AdmissionController).
+    public bool TryFindFleetVictim(string worker, int priority, out FleetVictim victim)
+    {
+        victim = default;
+        if (Volatile.Read(ref _preemptibleCount) == 0 || _preemptible is not { } cells
+            || !TryFindVictim(cells, priority, null, worker, out var ticket, out var armed))
+        {
+            return false;
+        }
+
+        victim = new FleetVictim(ticket, armed);
+        return true;
+    }
+
+    // [cluster]: the book has a free slot, but no worker has room as this replica last read the
+    // store, and no request here can be preempted for the most important class waiting. While a
+    // less important class is preemptible, that class's waiters (beyond the preemptions under way
+    // here) go on to wait for a worker's slot fleet-wide, with a worker slot here taken past that
+    // view (the store still caps the worker): there each one's refusal writes a want that a
+    // replica holding a preemptible request on the worker answers (SharedWorkerSlots). Bounded by
+    // the book and the workers' own slots here.
+    private void PassToFleet(long now)
+    {
+        while (_fleet is not null && MostImportantWaiting(out var waiters) is { ClassModel: { } waiting } queue
+            && waiting.Priority < Volatile.Read(ref _leastPreemptible) && waiters > Volatile.Read(ref _pendingPreemptions))
+        {
+            if (!_policy.TryTakeSlot(this, queue.Level, waiting, out var slotBucket))
+            {
+                return;
+            }
+
+            if (!TryReserve(out var workerSlot, beyondFleet: true))
+            {
+                Slots.Release(slotBucket);
+                return;
+            }
+
+            if (!TryGrantHead(queue, slotBucket, workerSlot, now))
+            {
+                return;
             }
         }
     }
@@ -688,8 +763,9 @@ internal sealed class ModelAdmission
         return least is not null && least.TryPeek(out var head) && FleetAllows(least.Tenant, head.Charge) ? least : null;
     }
 
-    // A slot on one of the pool's workers for a grant (none needed without a router).
-    private bool TryReserve(out WorkerSlot slot)
+    // A slot on one of the pool's workers for a grant (none needed without a router). beyondFleet:
+    // past this replica's view of the worker's slots fleet-wide (PassToFleet).
+    private bool TryReserve(out WorkerSlot slot, bool beyondFleet = false)
     {
         slot = default;
         if (_router is null)
@@ -697,7 +773,7 @@ internal sealed class ModelAdmission
             return true;
         }
 
-        return _pool is { } pool && _snapshot is { } snapshot && _router.TryReserve(pool, snapshot, out slot);
+        return _pool is { } pool && _snapshot is { } snapshot && _router.TryReserve(pool, snapshot, out slot, beyondFleet);
     }
 
     private AdmissionLease Grant(FairShareAccount tenant, FairShareAccount classAccount, int slotBucket, GrantCharge charge)
@@ -710,7 +786,7 @@ internal sealed class ModelAdmission
         classAccount.AddInFlight(1);
         var now = _time.GetTimestamp(); // one clock read: ~20-30 ns each on a KVM guest's kvm-clock
         Grants.Record(flagged: false, now / _time.TimestampFrequency);
-        return new AdmissionLease(this, tenant, classAccount, slotBucket, charge, now);
+        return new AdmissionLease(this, tenant, classAccount, slotBucket, charge, now, now);
     }
 
     // The waiter's own charge, with the weights of the snapshot its request runs on: the same

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using AotProxy.Configuration;
 
@@ -16,9 +17,10 @@ internal sealed class PreemptionTicket
     private const int Started = 2;   // its worker's body began to reach the client
     private const int Preempted = 3; // its slot went to a more important waiter: it waits again
     private const int StatusMask = 3;
-    private const int GenerationStep = StatusMask + 1;
+    private const int FleetFlag = 4; // preempted for a want of the fleet's (ForFleet)
+    private const int GenerationStep = 8;
 
-    // generation << 2 | status. The generation moves on at each Arm: the dispatcher preempts the
+    // generation << 3 | fleet flag | status. The generation moves on at each Arm: the dispatcher preempts the
     // use it saw armed, never the next request that reuses the pooled ticket.
     private int _state;
     private CancellationTokenSource _cancel = new();
@@ -48,6 +50,14 @@ internal sealed class PreemptionTicket
 
     public ClassModel? ClassModel { get; private set; }
 
+    // With [cluster]: the worker whose slot its attempt holds fleet-wide (a Shared grant), which
+    // another replica's want on that worker may take (SharedWorkerSlots); null before it has one.
+    public string? FleetWorker { get; private set; }
+
+    // Preempted for a want of another replica's (or of a request waiting here for the worker's
+    // slot fleet-wide): its worker slot goes back to the store for that want, not to a waiter here.
+    public bool ForFleet => (State & FleetFlag) != 0;
+
     // Its cell in ModelAdmission's table of preemptible requests; -1: in none.
     internal int Cell { get; set; } = -1;
 
@@ -57,10 +67,26 @@ internal sealed class PreemptionTicket
         Class = classAccount;
         SlotBucket = slotBucket;
         ClassModel = classModel;
-        Volatile.Write(ref _state, unchecked((_state & ~StatusMask) + GenerationStep) | Running);
+        Volatile.Write(ref _state, unchecked((_state & ~(StatusMask | FleetFlag)) + GenerationStep) | Running);
     }
 
     public static bool IsArmedState(int state) => Status(state) == Running;
+
+    // The priority of the least important preemptible class, -1 when none is: a request of a more
+    // important class may preempt (with [cluster], on any replica).
+    public static int LeastPreemptible(ImmutableArray<ClassModel> classes)
+    {
+        var least = -1;
+        foreach (var classModel in classes)
+        {
+            if (classModel.Preemptible && classModel.Priority > least)
+            {
+                least = classModel.Priority;
+            }
+        }
+
+        return least;
+    }
 
     // The forwarder, at the first read of the worker's body, before anything of it is written to
     // the client: Running -> Started. False only when the dispatcher preempted it first.
@@ -77,9 +103,10 @@ internal sealed class PreemptionTicket
 
     // The dispatcher: the use it saw armed (`armed`, a State), Running -> Preempted, then the attempt
     // is cancelled upstream. False when it has started, ended, or the ticket serves another request now.
-    public bool TryPreempt(int armed)
+    // forFleet: for a want of the fleet's (ForFleet).
+    public bool TryPreempt(int armed, bool forFleet = false)
     {
-        if (!IsArmedState(armed) || Interlocked.CompareExchange(ref _state, (armed & ~StatusMask) | Preempted, armed) != armed)
+        if (!IsArmedState(armed) || Interlocked.CompareExchange(ref _state, (armed & ~StatusMask) | Preempted | (forFleet ? FleetFlag : 0), armed) != armed)
         {
             return false;
         }
@@ -90,6 +117,9 @@ internal sealed class PreemptionTicket
         ThreadPool.UnsafeQueueUserWorkItem(static source => source.Cancel(), _cancel, preferLocal: false);
         return true;
     }
+
+    // The forwarding stage: its attempt holds a slot of `worker` fleet-wide (null: no longer).
+    public void OnFleetSlot(string? worker) => FleetWorker = worker;
 
     // The forwarding stage, after its attempts: true when the request was preempted (also between
     // attempts); otherwise it is no longer preemptible.
@@ -114,6 +144,7 @@ internal sealed class PreemptionTicket
     // A new source (only after a preemption): the cancel queued for the old one may still come.
     public void Requeued()
     {
+        FleetWorker = null;
         Volatile.Write(ref _state, (State & ~StatusMask) | Idle);
         _cancel = new CancellationTokenSource();
     }
@@ -128,6 +159,7 @@ internal sealed class PreemptionTicket
         }
 
         WasPreempted = false;
+        FleetWorker = null;
         Class = null;
         ClassModel = null;
         Cell = -1;

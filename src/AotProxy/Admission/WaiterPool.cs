@@ -24,15 +24,17 @@ internal sealed class WaiterPool
 
     // A pending waiter owned by two: the caller, and the queue it is about to be enqueued in.
     // EnqueuedAt is now on Time's clock. See AdmissionWaiter for the protocol. prepaid: a request
-    // requeued after its preemption, whose grant charges nothing again.
-    public AdmissionWaiter Rent(string tenant, string @class, int bucket, GrantCharge charge, bool prepaid = false)
+    // requeued after its preemption, whose grant charges nothing again; arrivedAt: its first
+    // arrival then (aging counts from it), null for a first wait (from now).
+    public AdmissionWaiter Rent(string tenant, string @class, int bucket, GrantCharge charge, bool prepaid = false, long? arrivedAt = null)
     {
         if (!_idle.TryDequeue(out var waiter))
         {
             waiter = new AdmissionWaiter(this);
         }
 
-        waiter.Start(tenant, @class, bucket, charge, Time.GetTimestamp(), prepaid);
+        var now = Time.GetTimestamp();
+        waiter.Start(tenant, @class, bucket, charge, now, prepaid, arrivedAt ?? now);
         return waiter;
     }
 

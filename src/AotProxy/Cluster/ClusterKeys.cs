@@ -25,6 +25,12 @@ namespace AotProxy.Cluster;
 //   aotproxy:backlog:{model}  hash: replica|tenant -> requests waiting there, replica| -> its last flush (ms, Redis's clock)
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
 //                             (each heartbeat does anyway)
+//   aotproxy:pwant:{worker}   sorted set: a request refused a slot of the worker whose class may preempt
+//                             (member `{replica}|{n}`, one per waiting request) -> priority x 2^42 + until (ms,
+//                             Redis's clock, one heartbeat on); a grant leaves a free slot for each live one
+//                             more important than its request; on aotproxy:release:{worker}: `p|priority|member`
+//   aotproxy:pclaim:{member}  string: the replica that preempts a request for that want (SET NX: one
+//                             preemption per waiting request), for 120 s (SharedWorkerSlots)
 internal static class ClusterKeys
 {
     public const string ReleasePrefix = "aotproxy:release:";
@@ -63,4 +69,8 @@ internal static class ClusterKeys
     public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";
 
     public static RedisValue Release(string worker) => ReleasePrefix + worker;
+
+    public static RedisKey PriorityWants(string worker) => "aotproxy:pwant:" + worker;
+
+    public static RedisKey Claim(string member) => "aotproxy:pclaim:" + member;
 }

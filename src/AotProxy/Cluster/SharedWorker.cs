@@ -1,3 +1,4 @@
+using AotProxy.Configuration;
 using StackExchange.Redis;
 
 namespace AotProxy.Cluster;
@@ -16,6 +17,10 @@ internal sealed class SharedWorker
     private readonly SharedWorkerSlots _owner;
     private TaskCompletionSource? _wake;
     private RedisValue[]? _grantArgs;
+
+    // The grant's ARGV per priority (ClassModel.MaxPriority + 1 of them), for requests that may
+    // preempt nobody: the same from grant to grant in the steady state.
+    private readonly RedisValue[]?[] _grantArgsAt = new RedisValue[]?[ClassModel.MaxPriority + 1];
     private RedisKey[]? _keys;
     private int _blockGrant;
     private readonly RedisValue[] _releaseOne;
@@ -38,9 +43,10 @@ internal sealed class SharedWorker
 
     public RedisValue Channel { get; }
 
-    // [worker hash, this replica's reservations]: the grant's and release's KEYS, built at the
-    // first grant, which comes after the replica is named (SharedWorkerSlots.Start).
-    public RedisKey[] Keys => Volatile.Read(ref _keys) ?? (_keys = [ClusterKeys.Worker(Name), _owner.ReservationsKey]);
+    // [worker hash, this replica's reservations, the worker's wants that may preempt]: the grant's
+    // and release's KEYS (the release reads the first two), built at the first grant, which comes
+    // after the replica is named (SharedWorkerSlots.Start).
+    public RedisKey[] Keys => Volatile.Read(ref _keys) ?? (_keys = [ClusterKeys.Worker(Name), _owner.ReservationsKey, ClusterKeys.PriorityWants(Name)]);
 
     public SlotLease Lease { get; } = new();
 
@@ -48,13 +54,23 @@ internal sealed class SharedWorker
     public RedisValue[] ReleaseArgs(int slots) => slots == 1 ? _releaseOne : [Field, Channel, slots];
 
     // The grant's ARGV (SharedWorkerSlots.GrantScript), rebuilt only when one of them changes: in
-    // the steady state the block asked for is the same from grant to grant.
-    public RedisValue[] GrantArgs(int max, long waitMs, long wantMs, int want, int members)
+    // the steady state the block asked for is the same from grant to grant. A request whose want
+    // may preempt (member) has its own.
+    public RedisValue[] GrantArgs(int max, long waitMs, long wantMs, int want, int members, int priority = 0, string? member = null)
     {
-        var args = Volatile.Read(ref _grantArgs);
+        priority = Math.Clamp(priority, 0, ClassModel.MaxPriority);
+        if (member is not null)
+        {
+            RedisValue[] own = [max, Field, waitMs, want, members, Channel, wantMs, priority, member];
+            Volatile.Write(ref _grantArgs, own); // LastMax reads the max of the last grant asked for
+            return own;
+        }
+
+        var args = Volatile.Read(ref _grantArgsAt[priority]);
         if (args is null || (int)args[0] != max || (int)args[3] != want || (int)args[4] != members)
         {
-            Volatile.Write(ref _grantArgs, args = [max, Field, waitMs, want, members, Channel, wantMs]);
+            Volatile.Write(ref _grantArgsAt[priority], args = [max, Field, waitMs, want, members, Channel, wantMs, priority, RedisValue.EmptyString]);
+            Volatile.Write(ref _grantArgs, args);
         }
 
         return args;
@@ -80,6 +96,7 @@ internal sealed class SharedWorker
     }
 
     // The max_concurrency of the last grant asked for (what a running count read is measured against).
+    // (_grantArgs: the last ARGV built, of any priority.)
     public int LastMax => Volatile.Read(ref _grantArgs) is { } args ? (int)args[0] : Unknown;
 
     // The slots this replica holds on the worker in the store: its lease, used or not.
@@ -161,6 +178,14 @@ internal sealed class SharedWorker
                 Wake();
                 break;
         }
+    }
+
+    // A request preempted for another replica's want (ModelAdmission.Yield): its slot leaves the
+    // lease and goes back to the store, where the grant script keeps it for the want.
+    public void ReleaseToFleet()
+    {
+        Lease.GiveUp();
+        _owner.Release(this, 1);
     }
 
     // Every leased slot no request uses goes back to the store (idle for a heartbeat, drained,

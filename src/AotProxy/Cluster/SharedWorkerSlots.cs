@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using AotProxy.Admission;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 using AotProxy.Threading;
@@ -29,11 +30,13 @@ namespace AotProxy.Cluster;
 // connection: the replica's one connection (ClusterMembership's), null until it is made.
 internal sealed class SharedWorkerSlots : IAsyncDisposable
 {
-    // KEYS[1] the worker's hash, KEYS[2] this replica's reservations; ARGV[1] max_concurrency,
+    // KEYS[1] the worker's hash, KEYS[2] this replica's reservations, KEYS[3] the worker's
+    // preempting wants; ARGV[1] max_concurrency,
     // ARGV[2] the reservation field, ARGV[3] how long a replica that learns the worker is full
     // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
     // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal's
-    // want lasts (ms: one heartbeat). One number back (no array to build and parse: 153 B per
+    // want lasts (ms: one heartbeat), ARGV[8] the request's priority, ARGV[9] its want's member
+    // ('' when it may preempt nobody). One number back (no array to build and parse: 153 B per
     // grant, SharedDecisionBenchmarks.GrantAndRelease): granted, slots x (max + 1) + running after
     // (running <= max then); refused, -(running + 1). A block is at most half of the free slots'
     // fair share per member (with 100 free over 3 members, 16), and never more than the free slots:
@@ -50,10 +53,19 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // (Before, a refusal made every replica give each release back at once for a heartbeat, and the
     // next refusal renewed it: 0.4-1.2 scripts per request in perf/cluster.sh case 5,
     // perf/RESULTS.md "Issue 16: worker-slot leases without churn".)
+    // Preemption across replicas (docs/design/admission20-queue.md): a refused request that may
+    // preempt (ARGV[9]) writes its want in KEYS[3], scored priority x 2^42 + until (Redis's clock,
+    // one heartbeat on), and publishes `p|priority|member`: a holder with a less important request
+    // on the worker that has sent nothing claims it (ClaimScript) and preempts it, whose slot comes
+    // back here. The free slots a grant may take are those left after one for each live want more
+    // important than its request (someone else's want of its own priority does not hold it back):
+    // so the slot a preemption freed goes to the want it was freed for, never to a less important
+    // request, of any replica. The grant that serves a want deletes it.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
         local wantField = 'want:' .. KEYS[2]
+        local span = 4398046511104
         local function now()
           local time = redis.call('TIME')
           return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -64,17 +76,35 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             redis.call('HSET', KEYS[1], 'wait_until', deadline)
           end
         end
-        if running >= max then
+        local priority = tonumber(ARGV[8])
+        local ahead = 0
+        if redis.call('ZCARD', KEYS[3]) > 0 then
+          local at = now()
+          local wants = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', priority * span), 'WITHSCORES')
+          for i = 1, #wants, 2 do
+            if tonumber(wants[i + 1]) % span <= at then
+              redis.call('ZREM', KEYS[3], wants[i])
+            else
+              ahead = ahead + 1
+            end
+          end
+        end
+        if running + ahead >= max then
           local at = now()
           waited(at)
           redis.call('HSET', KEYS[1], wantField, at + tonumber(ARGV[7]))
           redis.call('PUBLISH', ARGV[6], KEYS[2])
-          return -(running + 1)
+          if ARGV[9] ~= '' then
+            redis.call('ZADD', KEYS[3], 'GT', priority * span + at + tonumber(ARGV[7]), ARGV[9])
+            redis.call('PUBLISH', ARGV[6], 'p|' .. ARGV[8] .. '|' .. ARGV[9])
+          end
+          return -(math.min(running + ahead, max) + 1)
         end
-        local slots = math.min(tonumber(ARGV[4]), math.max(1, math.floor((max - running) / (2 * tonumber(ARGV[5])))))
+        local slots = math.min(tonumber(ARGV[4]), math.max(1, math.floor((max - running - ahead) / (2 * tonumber(ARGV[5])))))
         redis.call('HINCRBY', KEYS[2], ARGV[2], slots)
         running = redis.call('HINCRBY', KEYS[1], 'running', slots)
         if running >= max then waited(now()) end
+        if ARGV[9] ~= '' then redis.call('ZREM', KEYS[3], ARGV[9]) end
         if redis.call('HDEL', KEYS[1], wantField) == 1 then
           local at = now()
           local fields = redis.call('HGETALL', KEYS[1])
@@ -91,6 +121,30 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           if not live then redis.call('PUBLISH', ARGV[6], -2) end
         end
         return slots * (max + 1) + running
+        """;
+
+    // A holder's claim on a want to preempt for: KEYS[1] the worker's wants, KEYS[2] the want's
+    // claim; ARGV[1] the want's member, ARGV[2] this replica, ARGV[3] the victim's priority,
+    // ARGV[4] how long the claim lasts (ms), ARGV[5] how long the claimed want lives on (ms: 3
+    // heartbeats, for the victim's slot to come back, whatever the waiter's own heartbeat; its
+    // refusals meanwhile do not shorten it, ZADD GT). 1 when this replica may preempt for it: the
+    // want is live, more important than the victim, and nobody claimed it before (one preemption
+    // per waiting request, whichever holder asks first); 0 otherwise.
+    private const string ClaimScript = """
+        local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+        if not score then return 0 end
+        score = tonumber(score)
+        local span = 4398046511104
+        local time = redis.call('TIME')
+        if score % span <= tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) then
+          redis.call('ZREM', KEYS[1], ARGV[1])
+          return 0
+        end
+        local priority = math.floor(score / span)
+        if priority >= tonumber(ARGV[3]) then return 0 end
+        if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[4]) then return 0 end
+        redis.call('ZADD', KEYS[1], 'GT', priority * span + tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[5]), ARGV[1])
+        return 1
         """;
 
     // The same keys; ARGV[1] the reservation field, ARGV[2] the release channel, ARGV[3] the slots
@@ -178,6 +232,11 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         """;
 
     private static readonly ClusterScript Grant = new(GrantScript);
+    private static readonly ClusterScript Claim = new(ClaimScript);
+
+    // How long a claim on a want stands: beyond a waiting request's max_queue_wait (30 s by
+    // default), so a want its waiter writes again is not preempted for twice.
+    private const long ClaimMs = 120_000;
     private static readonly RedisValue DrainedField = "drained";
     private const string DrainEvent = "drain:";
     private const string UndrainEvent = "undrain:";
@@ -210,6 +269,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // This replica's want on the release channels (its reservations key), which it does not owe itself.
     private byte[] _ownWant = [];
 
+    // The wants that may preempt, numbered per replica (`{replica}|{n}`).
+    private long _wants;
+
     // Its want's field in a worker's hash (GrantScript), for the heartbeat's read to leave out.
     private RedisValue _wantField;
     private IConnectionMultiplexer? _subscribed;
@@ -236,6 +298,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // resync re-seeds after an empty restart (HeldParts).
     public IEnumerable<SharedWorker> Workers => _workers.Values;
 
+    // Where a want that may preempt finds its victims here (GatewayHost sets it; none: this
+    // replica preempts for nobody else).
+    public AdmissionController? Victims { get; set; }
+
     // The worker's fleet-wide state, attached to its WorkerState on first use.
     public SharedWorker For(WorkerState worker)
     {
@@ -253,60 +319,95 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // Redis granted one, LocalShare when the store does not answer and this replica's share has
     // room, None when maxWait passed first (the request gives its slot back and no worker took
     // it), with the time it waited for one (SlotAcquisition). Throws OperationCanceledException when
-    // the client goes away.
+    // the client goes away, or when `preempted` is cancelled (its request was preempted while it
+    // waited here: it gives its place up at once). want: its priority, and whether its refusal
+    // writes a want that may preempt (one member for the whole wait: one preemption at most).
+    public ValueTask<SlotAcquisition> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken) =>
+        AcquireAsync(worker, maxWait, default, default, cancellationToken);
+
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<SlotAcquisition> AcquireAsync(WorkerState worker, TimeSpan maxWait, CancellationToken cancellationToken)
+    public async ValueTask<SlotAcquisition> AcquireAsync(WorkerState worker, TimeSpan maxWait, FleetWant want, CancellationToken preempted, CancellationToken cancellationToken)
     {
         var shared = For(worker);
         var started = _time.GetTimestamp();
         var waitedFrom = 0L;
-        while (true)
+        string? member = null;
+        CancellationTokenSource? linked = null; // made only when a preemptible request waits
+        try
         {
-            var seen = shared.Releases;
-            if (Store is not null && shared.Lease.TryUse())
+            while (true)
             {
-                return Answer(SlotGrant.Shared, waitedFrom);
-            }
-
-            var max = worker.Model.MaxConcurrency;
-            var left = Left(maxWait, started);
-
-            // A block asked for here at this moment is as large as what is used, so it most likely
-            // covers this request too: it waits for it and takes from it, instead of asking for one
-            // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
-            // every replica to one grant per request while wanted: perf/cluster.sh case 5).
-            // Not while this lease owes a slot elsewhere: then each request asks for its own slot.
-            if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
-            {
-                switch (await TryGrantAsync(shared, max).ConfigureAwait(false))
+                preempted.ThrowIfCancellationRequested();
+                var seen = shared.Releases;
+                if (Store is not null && shared.Lease.TryUse())
                 {
-                    case SharedTakeOutcome.Taken:
-                        return Answer(SlotGrant.Shared, waitedFrom);
-                    case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
-                        return Answer(SlotGrant.LocalShare, waitedFrom);
+                    return Answer(SlotGrant.Shared, waitedFrom);
                 }
 
-                left = Left(maxWait, started);
-                if (left <= TimeSpan.Zero)
+                var max = worker.Model.MaxConcurrency;
+                var left = Left(maxWait, started);
+
+                // A block asked for here at this moment is as large as what is used, so it most likely
+                // covers this request too: it waits for it and takes from it, instead of asking for one
+                // slot beside it, which the block may leave no room for (a refusal, whose "want" turns
+                // every replica to one grant per request while wanted: perf/cluster.sh case 5).
+                // Not while this lease owes a slot elsewhere: then each request asks for its own slot.
+                if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
                 {
-                    return Answer(SlotGrant.None, waitedFrom);
+                    member ??= want.MayPreempt && _named is { } named ? named + "|" + Interlocked.Increment(ref _wants).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+                    switch (await TryGrantAsync(shared, max, want.Priority, member).ConfigureAwait(false))
+                    {
+                        case SharedTakeOutcome.Taken:
+                            member = null; // the grant deleted its want
+                            return Answer(SlotGrant.Shared, waitedFrom);
+                        case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
+                            return Answer(SlotGrant.LocalShare, waitedFrom);
+                    }
+
+                    left = Left(maxWait, started);
+                    if (left <= TimeSpan.Zero)
+                    {
+                        return Answer(SlotGrant.None, waitedFrom);
+                    }
+                }
+
+                if (waitedFrom == 0)
+                {
+                    waitedFrom = _time.GetTimestamp();
+                }
+
+                // A release (or the block's answer) wakes it; without one (a lost message, a store that
+                // is down) it asks again after a heartbeat.
+                if (preempted.CanBeCanceled)
+                {
+                    linked ??= CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, preempted);
+                }
+
+                try
+                {
+                    await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
                 }
             }
+        }
+        finally
+        {
+            linked?.Dispose();
+            if (member is not null)
+            {
+                ForgetWant(shared, member); // it left without its grant: its want holds no slot back
+            }
+        }
+    }
 
-            if (waitedFrom == 0)
-            {
-                waitedFrom = _time.GetTimestamp();
-            }
-
-            // A release (or the block's answer) wakes it; without one (a lost message, a store that
-            // is down) it asks again after a heartbeat.
-            try
-            {
-                await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-            }
+    // Fire-and-forget, as a release: lost with the store, the want ends with its time.
+    private void ForgetWant(SharedWorker shared, string member)
+    {
+        if (_connection() is { IsConnected: true } redis)
+        {
+            _ = redis.GetDatabase().SortedSetRemoveAsync(ClusterKeys.PriorityWants(shared.Name), member, CommandFlags.FireAndForget);
         }
     }
 
@@ -318,9 +419,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         maxWait == Timeout.InfiniteTimeSpan ? _heartbeat : maxWait - _time.GetElapsedTime(started);
 
     // One round trip: the grant script on the worker's running count, for a block (SlotLease.Want)
-    // or, while another block is asked for here, for one slot.
+    // or, while another block is asked for here, for one slot. priority: the request's; member: its
+    // want that may preempt (null: none).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max)
+    public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max, int priority = 0, string? member = null)
     {
         // Not started: a request that came in before the replica was named decides alone.
         if (Store is not { } redis)
@@ -334,7 +436,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         try
         {
             var want = block ? shared.Lease.Want(max, Now) : 1;
-            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, _wantMs, want, _members())).ConfigureAwait(false));
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, _wantMs, want, _members(), priority, member)).ConfigureAwait(false));
             if (answer > 0)
             {
                 shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
@@ -505,7 +607,12 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         if (!message.TryParse(out long running))
         {
-            if (!((ReadOnlyMemory<byte>)message).Span.SequenceEqual(_ownWant))
+            var text = ((ReadOnlyMemory<byte>)message).Span;
+            if (text.StartsWith("p|"u8))
+            {
+                _ = PreemptForAsync(worker, message);
+            }
+            else if (!text.SequenceEqual(_ownWant))
             {
                 worker.OnWanted(After(_wantMs));
             }
@@ -519,6 +626,42 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             _capacity?.Changed();
         }
     }
+
+    // A want that may preempt (`p|priority|member`, GrantScript): a request here on the worker, of
+    // a less important class, that holds its slot fleet-wide and has sent nothing yet is preempted
+    // for it, once this replica's claim on the want stands (ClaimScript: the first holder to claim
+    // it preempts, the others do not). Its slot then goes back to the store, where the grant
+    // script keeps it for the want (ModelAdmission.Yield). A victim that started meanwhile
+    // gives the claim up, for another holder at the want's next refusal.
+    private async Task PreemptForAsync(SharedWorker worker, RedisValue message)
+    {
+        var parts = ((string?)message ?? string.Empty).Split('|', 3);
+        if (parts.Length != 3 || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var priority)
+            || Victims is not { } victims || !victims.TryFindFleetVictim(worker.Name, priority, out var victim)
+            || Store is not { } redis || _named is not { } named)
+        {
+            return;
+        }
+
+        var member = parts[2];
+        try
+        {
+            var db = redis.GetDatabase();
+            if (await TryClaimAsync(db, worker.Name, member, named, victim.Ticket.ClassPriority, _waitMs).ConfigureAwait(false) && !victims.PreemptForFleet(victim))
+            {
+                await db.KeyDeleteAsync(ClusterKeys.Claim(member)).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // The want is written again at its next refusal.
+        }
+    }
+
+    // This replica's claim on the want `member` on `worker`, for a victim of `victimPriority`
+    // (ClaimScript): true when it may preempt for it; the want then lives `livesMs` on.
+    internal static async Task<bool> TryClaimAsync(IDatabase db, string worker, string member, string replica, int victimPriority, long livesMs) =>
+        (long)await Claim.EvaluateAsync(db, [ClusterKeys.PriorityWants(worker), ClusterKeys.Claim(member)], [member, replica, victimPriority, ClaimMs, livesMs]).ConfigureAwait(false) == 1;
 
     // Each worker's drained and breaker applied, the running count of those this replica asked
     // for read again; one round trip. True when slots came free that were not free before.

@@ -96,6 +96,10 @@ internal sealed class SlotLease
         }
     }
 
+    // A used slot leaves the lease with its request (it goes back to the store, not to the lease):
+    // one compare-and-swap-free add, as used > 0 and leased >= used.
+    public void GiveUp() => Interlocked.Add(ref _counts, -((1L << 32) + 1));
+
     // Every leased slot that no request uses: the slots to give back to the store.
     public int GiveBackUnused()
     {

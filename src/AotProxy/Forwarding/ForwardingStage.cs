@@ -99,8 +99,10 @@ internal sealed class ForwardingStage(
 
                     try
                     {
+                        // A preemptible request waiting here gives its place up at once when it is
+                        // preempted; one of a class above a preemptible one may preempt on any replica.
                         var acquired = request.Lease.OnFleet && !handedOver
-                            ? await sharedSlots.AcquireAsync(worker, maxWait, context.RequestAborted).ConfigureAwait(false)
+                            ? await sharedSlots.AcquireAsync(worker, maxWait, WantOf(request), preemption?.Token ?? default, context.RequestAborted).ConfigureAwait(false)
                             : default;
                         request.QueueWait += acquired.Waited;
                         grant = handedOver && request.Lease.OnFleet ? request.Slot.Grant : acquired.Grant;
@@ -128,6 +130,10 @@ internal sealed class ForwardingStage(
                 }
 
                 request.Slot.Granted(grant);
+                if (grant == SlotGrant.Shared)
+                {
+                    preemption?.OnFleetSlot(worker.Name); // a want on this worker elsewhere may preempt it now
+                }
             }
 
             last = worker;
@@ -193,6 +199,7 @@ internal sealed class ForwardingStage(
                 // preempted for (AdmissionStage.RequeueAsync), fleet grant and all.
                 if (preemption is not { IsPreempted: true })
                 {
+                    preemption?.OnFleetSlot(null);
                     admissions.ReleaseSlot(ref request.Slot);
                 }
             }
@@ -235,6 +242,11 @@ internal sealed class ForwardingStage(
 
         End(request, last, result, lastAttemptStarted);
     }
+
+    // [cluster]: what the request brings to the worker's grant script: its class's priority, and
+    // whether a less important class is preemptible (then its refusal writes a want that may preempt).
+    private static FleetWant WantOf(ProxyRequest request) =>
+        new(request.Class!.Priority, request.Class.Priority < PreemptionTicket.LeastPreemptible(request.Snapshot.Classes));
 
     private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
 

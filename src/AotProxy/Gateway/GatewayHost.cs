@@ -187,6 +187,11 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var sharedLimits = cluster is null ? null : SharedLimits(cluster, fairShare!, limits, ledger?.Shipper, telemetry, time, loggerFactory.CreateLogger("AotProxy.Cluster"));
         var sharedSlots = cluster is null ? null : new SharedWorkerSlots(() => cluster.Connection, () => cluster.Name, () => cluster.Current.Members.Length, () => state.Current.Workers.Workers, () => state.Current.Config.CircuitBreaker, snapshot.Cluster.Heartbeat, time, capacity);
+        if (sharedSlots is not null)
+        {
+            sharedSlots.Victims = admissions; // a want on another replica may preempt a request here
+        }
+
         if (sharedLimits?.StoreDown is { } storeDown && sharedSlots is not null)
         {
             storeDown.Held.Workers = () => sharedSlots.Workers; // re-seeded with the tenants' parts

@@ -55,7 +55,7 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
     // Admission's slot: one on the routable worker with the most room, else on any that has one
     // (another request took that room meanwhile). False: no worker has a free slot, and admission
     // grants nothing. Pick may later move the slot to the worker the strategy prefers.
-    public bool TryReserve(WorkerPool pool, GatewaySnapshot snapshot, out WorkerSlot slot)
+    public bool TryReserve(WorkerPool pool, GatewaySnapshot snapshot, out WorkerSlot slot, bool beyondFleet = false)
     {
         var workers = pool.Workers;
         var best = -1;
@@ -70,14 +70,14 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
             }
         }
 
-        if (best >= 0 && TryTakeSlot(workers[best], snapshot, out slot))
+        if (best >= 0 && TryTakeSlot(workers[best], snapshot, out slot, beyondFleet))
         {
             return true;
         }
 
         for (var i = 0; i < workers.Length; i++)
         {
-            if (i != best && workers[i].IsRoutable(snapshot.CircuitBreaker) && TryTakeSlot(workers[i], snapshot, out slot))
+            if (i != best && workers[i].IsRoutable(snapshot.CircuitBreaker) && TryTakeSlot(workers[i], snapshot, out slot, beyondFleet))
             {
                 return true;
             }
@@ -112,10 +112,10 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
     }
 
     // Taking a slot may move an open breaker whose open_timeout has passed to half-open.
-    private bool TryTakeSlot(WorkerState worker, GatewaySnapshot snapshot, out WorkerSlot slot)
+    private bool TryTakeSlot(WorkerState worker, GatewaySnapshot snapshot, out WorkerSlot slot, bool beyondFleet = false)
     {
         var before = worker.Breaker.State;
-        var taken = worker.TryTakeSlot(snapshot, out slot);
+        var taken = worker.TryTakeSlot(snapshot, out slot, beyondFleet);
         LogTransition(worker, before);
         return taken;
     }

@@ -48,8 +48,10 @@ internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
         return Permit != BreakerPermit.Denied;
     }
 
-    // Gives the slot back (and a permit no attempt used); nothing when none is held.
-    public void Release()
+    // Gives the slot back (and a permit no attempt used); nothing when none is held. toFleet: its
+    // request was preempted for a want of the fleet's: a Shared grant goes back to the store (kept
+    // there for that want), not to this replica's lease.
+    public void Release(bool toFleet = false)
     {
         if (Worker is not { } worker)
         {
@@ -57,7 +59,11 @@ internal struct WorkerSlot(WorkerState worker, BreakerPermit permit)
         }
 
         worker.Breaker.OnAbandoned(Permit);
-        if (Grant != SlotGrant.None)
+        if (toFleet && Grant == SlotGrant.Shared)
+        {
+            worker.Shared!.ReleaseToFleet();
+        }
+        else if (Grant != SlotGrant.None)
         {
             // Before the local slot: a local waiter that takes it asks the store after this release.
             worker.Shared!.Release(Grant);

@@ -383,10 +383,13 @@ internal sealed class WorkerState
 
     // One of its slots and its breaker's permit, or neither: a compare-and-swap below its slots,
     // so concurrent takers never overshoot them. The caller checked that it is routable.
-    public bool TryTakeSlot(GatewaySnapshot snapshot, out WorkerSlot slot)
+    // beyondFleet: its own slots, not capped by the room this replica last read fleet-wide (a
+    // waiter that may preempt on another replica waits for the store's slot in place).
+    public bool TryTakeSlot(GatewaySnapshot snapshot, out WorkerSlot slot, bool beyondFleet = false)
     {
         slot = default;
-        var slots = Room(Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter));
+        var own = Slots(snapshot.Scheduler, snapshot.Routing.StaleAfter);
+        var slots = beyondFleet ? own : Room(own);
         var taken = Volatile.Read(ref _slotsTaken);
         while (true)
         {

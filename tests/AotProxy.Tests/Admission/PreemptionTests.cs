@@ -269,6 +269,29 @@ public sealed class PreemptionTests
         Assert.Equal(AdmissionDecision.Granted, (await Settle(requeued)).Decision);
     }
 
+    [Fact]
+    public async Task Requeue_PriorityPolicy_AgesTheVictimFromItsFirstArrival_NotFromTheRequeue()
+    {
+        // Aging interval 1 s (aging_factor 1, no request finished yet): a free request (P2) that
+        // arrived 2 s ago competes as P0, ahead of a premium one (P1) that arrived now.
+        var test = new AdmissionHarness(SchedulerPolicyNames.Priority, capacity: 1, agingFactor: 1.0);
+        var premium = Class("premium", priority: 1);
+        var (victim, ticket) = await RunningAsync(test, Tenant("f", Free));
+        test.Time.Advance(TimeSpan.FromSeconds(2));
+
+        var urgent = test.Admit(Tenant("e", Enterprise), Enterprise);
+        Assert.True(ticket.IsPreempted);
+        var requeued = Requeue(victim, ticket);
+        var granted = await Settle(urgent);
+        var later = test.Admit(Tenant("p", premium), premium);
+        granted.Lease.Release(null);
+
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(requeued)).Decision); // restarted at the requeue, it would be P2 behind P1
+        Assert.False(later.IsCompleted);
+        (await requeued).Lease.Release(null);
+        Assert.Equal(AdmissionDecision.Granted, (await Settle(later)).Decision);
+    }
+
     private static WorkerModel Worker(string name, int port, params string[] models) =>
         new(name, new Uri($"http://127.0.0.1:{port}/"), [.. models], 1, 1, string.Empty);
 

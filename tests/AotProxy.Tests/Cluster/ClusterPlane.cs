@@ -70,6 +70,7 @@ internal sealed class ClusterPlane : IAsyncDisposable
         {
             slots = new SharedWorkerSlots(redis, () => replica, () => members, () => state.Current.Workers.Workers, () => snapshot.CircuitBreaker, SlotsHeartbeat, time, capacity);
             policy.Held.Workers = () => slots.Workers;
+            slots.Victims = admissions;
             slots.Start();
         }
 

@@ -515,6 +515,85 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(1, plane.Worker.Shared!.Held);
     }
 
+    // Preemption across replicas (issue 20): a refused request that may preempt writes its want with
+    // its priority; while it is live, a freed slot goes to it and to nobody less important, of any
+    // replica (here, one's own next request), and the grant that serves it deletes it.
+    [Fact]
+    public async Task AFreedSlot_GoesToAMoreImportantWant_NeverToALessImportantRequest()
+    {
+        await using var pair = await TwoReplicasAsync(maxConcurrency: 1);
+        var (one, two, onOne, onTwo) = pair;
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, new FleetWant(2, MayPreempt: false), default, CancellationToken.None)).Grant);
+        var wants = ClusterKeys.PriorityWants("w");
+        var db = _store.One.GetDatabase();
+
+        Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 1, priority: 0, member: "two|1"));
+        var score = (double)(await db.SortedSetScoreAsync(wants, "two|1"))!;
+        Assert.Equal(0, Math.Floor(score / 4398046511104)); // its priority, with its time in the low bits
+        onOne.Shared!.ReleaseToFleet(); // the slot goes back to the store, not to one's lease
+        Assert.True(await RunningIsZeroAsync(), "one's slot is back in the store");
+        Assert.Equal(0, onOne.Shared.Held);
+
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 1, priority: 2)); // a free slot, kept for the want
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 1, priority: 1));
+        Assert.Equal(SharedTakeOutcome.Taken, await two.TryGrantAsync(onTwo.Shared!, 1, priority: 0, member: "two|1"));
+        Assert.Null(await db.SortedSetScoreAsync(wants, "two|1")); // served: gone
+        Assert.Equal(1, (long)await db.HashGetAsync("aotproxy:worker:w", "running"));
+    }
+
+    // A want of a priority does not hold back a request of the same priority (the slot would only
+    // change hands within it), and a want past its time holds back nobody.
+    [Fact]
+    public async Task AWant_HoldsBackOnlyLessImportantRequests_AndOnlyWhileItIsLive()
+    {
+        var heartbeat = TimeSpan.FromSeconds(3); // a want lasts one
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        await using var two = Slots(_store.Two, "two", heartbeat);
+        var onOne = Worker(maxConcurrency: 2);
+        var onTwo = Worker(maxConcurrency: 2);
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 2, priority: 1, member: "two|1"));
+        onOne.Shared!.ReleaseToFleet();
+        Assert.True(await TestConfig.WaitUntil(async () => (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 1), "one slot is free");
+
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 2, priority: 2));
+        Assert.Equal(SharedTakeOutcome.Taken, await one.TryGrantAsync(onOne.Shared, 2, priority: 1)); // its own priority: not held back
+        onOne.Shared.ReleaseToFleet();
+        Assert.True(await TestConfig.WaitUntil(async () => (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 1), "one slot is free again");
+
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 2, priority: 2)); // the want lives still
+        var taken = false;
+        var stale = Stopwatch.StartNew();
+        while (!taken && stale.Elapsed < heartbeat * 2)
+        {
+            // Bounded by the want's own time (one heartbeat from its refusal).
+            taken = await one.TryGrantAsync(onOne.Shared, 2, priority: 2) == SharedTakeOutcome.Taken;
+            await Task.Delay(taken ? 0 : 50);
+        }
+
+        Assert.True(taken, "a want past its time still held the slot back");
+        Assert.Null(await _store.One.GetDatabase().SortedSetScoreAsync(ClusterKeys.PriorityWants("w"), "two|1")); // past its time: deleted
+    }
+
+    // One preemption per waiting request: the first holder to claim its want may preempt for it, a
+    // second may not; a victim of the same or a more important class may not be preempted for it.
+    [Fact]
+    public async Task AWant_IsClaimedOnce_AndOnlyForALessImportantVictim()
+    {
+        await using var pair = await TwoReplicasAsync(maxConcurrency: 1);
+        var (one, two, onOne, onTwo) = pair;
+        Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None)).Grant);
+        Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 1, priority: 1, member: "two|7"));
+        var db = _store.One.GetDatabase();
+
+        Assert.False(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|7", "one", victimPriority: 1, livesMs: 1000)); // not less important
+        Assert.False(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|8", "one", victimPriority: 2, livesMs: 1000)); // no such want
+        Assert.True(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|7", "one", victimPriority: 2, livesMs: 1000));
+        Assert.False(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|7", "three", victimPriority: 4, livesMs: 1000)); // claimed already
+        Assert.Equal("one", (string?)await db.StringGetAsync(ClusterKeys.Claim("two|7")));
+    }
+
     // one and two on one worker (each with its own state of it), both listening for releases; no
     // heartbeat runs in the test (10 minutes).
     private async Task<ReplicaPair> TwoReplicasAsync(int maxConcurrency)

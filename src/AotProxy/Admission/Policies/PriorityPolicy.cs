@@ -34,8 +34,9 @@ internal sealed class PriorityPolicy : ISchedulerPolicy
                     continue;
                 }
 
-                // Each sub-queue is FIFO, so its head waited longest and decides its level.
-                var effective = Effective(level.Index, now - head.EnqueuedAt, aging);
+                // Each sub-queue is FIFO, so its head waited longest and decides its level (a
+                // requeued head in front: from its first arrival, ArrivedAt).
+                var effective = Effective(level.Index, now - head.ArrivedAt, aging);
                 if (effective < bestLevel || (effective == bestLevel && Fairest.IsFairer(queue, best)))
                 {
                     best = queue;
