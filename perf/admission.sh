@@ -38,6 +38,11 @@
 #                       requests in 2 s prefills; free is `preemptible = true`. Goal (issue 20): enterprise
 #                       TTFT p90 <= 0.5x that of preemption-off.
 #   preemption-off      the same without preemptible, to compare.
+#   preemption-cluster  the preemption traffic on two replicas (A, B) sharing a redis-server ([cluster]):
+#                       free is sent to A only, enterprise to B only, so every preemption is one across
+#                       replicas (B holds none of the free requests). Goal (issue 20): enterprise TTFT
+#                       p90 <= 0.5x that of preemption-cluster-off.
+#   preemption-cluster-off  the same two replicas without preemptible, to compare.
 # An experiment whose config the binary rejects (a feature not in it yet) is skipped and reported as
 # "feature absent", with the binary's error.
 # While a profile runs, the gateway's /api/queues is sampled every 0.5 s (queues.jsonl), and the
@@ -51,7 +56,8 @@
 # Options:
 #   --duration-scale F   multiply every profile duration (passed to aotproxy-load)
 #   --rate-scale F       multiply every rate (passed to aotproxy-load)
-#   --base-port N        workers on N..N+3, gateway N+8, admin N+9 (default 18301, or
+#   --base-port N        workers on N..N+3, redis N+7 (cluster runs), gateway N+8, admin N+9, replica B's
+#                        gateway N+10, admin N+11 (cluster runs) (default 18301, or
 #                        ADMISSION_BASE_PORT); checked free first
 #   --out DIR            reports (default perf/reports/admission-YYYYmmdd-HHMMSS)
 # Environment:
@@ -66,10 +72,10 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 
 cmdline="perf/admission.sh $*"
-all_experiments=(fairness isolation isolation-priority shapes three-shapes late-arrival degradation degradation-off preemption preemption-off)
+all_experiments=(fairness isolation isolation-priority shapes three-shapes late-arrival degradation degradation-off preemption preemption-off preemption-cluster preemption-cluster-off)
 
 usage() {
-  sed -n '2,62p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,67p' "$0" | sed 's/^# \{0,1\}//'
   exit 1
 }
 
@@ -114,6 +120,10 @@ fleet_one_of experiment "${all_experiments[*]}" "${experiments[@]}" || exit 1
 model="meta-llama/Llama-3.1-8B-Instruct"
 gateway_port=$((base_port + 8))
 admin_port=$((base_port + 9))
+# Cluster runs (preemption-cluster*): redis-server, and replica B beside replica A (gateway_port).
+redis_port=$((base_port + 7))
+b_port=$((base_port + 10))
+b_admin_port=$((base_port + 11))
 
 # fleet_for EXPERIMENT: sets workers (their ports), max_num_seqs (each worker's slots, the gateway's
 # max_concurrency for it) and sim_flags (more `aotproxy simulate` flags).
@@ -133,10 +143,12 @@ fleet_for() {
   esac
 }
 
-# profile_of EXPERIMENT: the profile it runs (a peer run without the feature uses its experiment's).
+# profile_of EXPERIMENT: the profile it runs (a peer run without the feature uses its experiment's;
+# a cluster run, its single-replica experiment's traffic).
 profile_of() {
   local name="${1%-priority}"
-  printf 'perf/profiles/admission-%s.toml\n' "${name%-off}"
+  name="${name%-off}"
+  printf 'perf/profiles/admission-%s.toml\n' "${name%-cluster}"
 }
 
 out="${out:-perf/reports/admission-$(date +%Y%m%d-%H%M%S)}"
@@ -155,6 +167,13 @@ trap on_exit EXIT
 trap 'exit 130' INT TERM
 
 fleet_check_ports "$base_port" $((base_port + 1)) $((base_port + 2)) $((base_port + 3)) "$gateway_port" "$admin_port" || exit 3
+for experiment in "${experiments[@]}"; do
+  if [[ "$experiment" == preemption-cluster* ]]; then
+    command -v redis-server >/dev/null || { echo "admission.sh: $experiment needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+    fleet_check_ports "$redis_port" "$b_port" "$b_admin_port" || exit 3
+    break
+  fi
+done
 fleet_build_runner "$out" || exit 1
 
 # tenant NAME CLASS WEIGHT: a [[tenants]] entry with the key the profiles send for it, "sk-NAME".
@@ -238,11 +257,11 @@ TOML
       tenant deg-premium premium 1
       tenant deg-free free 1
       ;;
-    preemption | preemption-off)
+    preemption | preemption-off | preemption-cluster | preemption-cluster-off)
       printf '\n[scheduler]\npolicy = "priority"\n'
       class_block enterprise 0 30s ""
       # The fleet stays full of free requests: the overload waits, then 503.
-      class_block free 2 10s "$([[ "$1" == preemption-off ]] || echo "preemptible = true")"
+      class_block free 2 10s "$([[ "$1" == *-off ]] || echo "preemptible = true")"
       tenant pre-enterprise enterprise 1
       tenant pre-free free 1
       ;;
@@ -271,16 +290,52 @@ max_queue_wait = "4s"
 TOML
 }
 
-# write_config EXPERIMENT FILE: fails (its reason in FILE.check) when the binary rejects the config.
+# write_config EXPERIMENT FILE [GATEWAY_PORT ADMIN_PORT REPLICA]: fails (its reason in FILE.check) when
+# the binary rejects the config. With REPLICA: that replica's config, with a [cluster] on redis_port.
 write_config() {
   local experiment="$1" file="$2"
   {
     echo "# Written by perf/admission.sh for experiment $experiment."
-    fleet_gateway_toml "$gateway_port" "$admin_port" least_queue
+    fleet_gateway_toml "${3:-$gateway_port}" "${4:-$admin_port}" least_queue
     admission_config "$experiment"
     fleet_workers_toml "$model" "$max_num_seqs" "${workers[@]}" # max_concurrency = --max-num-seqs
+    [[ -z "${5:-}" ]] || printf '\n[cluster]\nredis_url = "redis://127.0.0.1:%s"\nreplica = "%s"\n' "$redis_port" "$5"
   } >"$file"
   "$binary" check-config "$file" >"$file.check" 2>&1
+}
+
+# split_profile PROFILE MIX RATE FILE: PROFILE with only its [[mix]] MIX, at RATE requests/s (a cluster
+# run sends each mix to its own replica, one runner each, at its share of the profile's rate).
+split_profile() {
+  awk -v mix="$2" -v rate="$3" '
+    /^\[\[mix\]\]/ { flush(); block = $0 "\n"; inmix = 1; next }
+    inmix { block = block $0 "\n"; if ($0 ~ "^name = \"" mix "\"") keep = 1; next }
+    /^rate = / { print "rate = " rate; next }
+    { print }
+    function flush() { if (keep) printf "%s", block; block = ""; keep = 0 }
+    END { flush() }' "$1" >"$4"
+}
+
+# run_cluster_runners DIR PROFILE: free to replica A, enterprise to replica B, at once; their requests
+# in DIR/requests.csv (one header), A's schedule report in DIR (what the report reads its start from).
+run_cluster_runners() {
+  local dir="$1" profile="$2" status=0 free_pid enterprise_pid
+  split_profile "$profile" free 4 "$dir/profile-free.toml"
+  split_profile "$profile" enterprise 1 "$dir/profile-enterprise.toml"
+  mkdir -p "$dir/runner-free" "$dir/runner-enterprise"
+  dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$dir/profile-free.toml" \
+    --target "http://127.0.0.1:$gateway_port" --out "$dir/runner-free" --requests "$dir/runner-free/requests.csv" "${runner_args[@]}" \
+    >"$dir/runner.txt" 2>&1 &
+  free_pid=$!
+  dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$dir/profile-enterprise.toml" \
+    --target "http://127.0.0.1:$b_port" --out "$dir/runner-enterprise" --requests "$dir/runner-enterprise/requests.csv" "${runner_args[@]}" \
+    >"$dir/runner-enterprise.txt" 2>&1 &
+  enterprise_pid=$!
+  wait "$free_pid" || status=$?
+  wait "$enterprise_pid" || { [[ $status -ne 0 ]] || status=$?; }
+  { cat "$dir/runner-free/requests.csv"; tail -n +2 "$dir/runner-enterprise/requests.csv"; } >"$dir/requests.csv"
+  cp "$dir"/runner-free/admission-*.json "$dir/" 2>/dev/null || true
+  return "$status"
 }
 
 # degrade EXPERIMENT_DIR: the degradation experiment's faults, at 30 s and 60 s of the profile (scaled),
@@ -341,22 +396,36 @@ run_one() {
         return 1 ;;
     esac
   fi
+  local cluster=""
+  if [[ "$experiment" == preemption-cluster* ]]; then
+    cluster=1
+    write_config "$experiment" "$dir/gateway.toml" "$gateway_port" "$admin_port" replica-a || { cat "$dir/gateway.toml.check" >&2; return 1; }
+    write_config "$experiment" "$dir/gateway-b.toml" "$b_port" "$b_admin_port" replica-b || { cat "$dir/gateway-b.toml.check" >&2; return 1; }
+    fleet_spawn "$dir/redis.log" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no
+    fleet_wait_port "$redis_port" redis-server "$dir/redis.log" || return 3
+  fi
   fleet_start_workers "$binary" "$dir" "${workers[*]}" --model "$model" --max-num-seqs "$max_num_seqs" "${sim_flags[@]}" || return 3
   fleet_start_gateway "$binary" "$dir/gateway.toml" "$dir/gateway.log" || return 3
+  [[ -z "$cluster" ]] || fleet_start_gateway "$binary" "$dir/gateway-b.toml" "$dir/gateway-b.log" || return 3
 
   sample_queues "$dir/queues.jsonl" &
   sampler_pid=$!
   [[ "$experiment" != degradation* ]] || { degrade "$dir" & faults_pid=$!; }
   local status=0
-  dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" \
-    --target "http://127.0.0.1:$gateway_port" --out "$dir" --requests "$dir/requests.csv" "${runner_args[@]}" \
-    >"$dir/runner.txt" 2>&1 || status=$?
+  if [[ -n "$cluster" ]]; then
+    run_cluster_runners "$dir" "$profile" || status=$?
+  else
+    dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" \
+      --target "http://127.0.0.1:$gateway_port" --out "$dir" --requests "$dir/requests.csv" "${runner_args[@]}" \
+      >"$dir/runner.txt" 2>&1 || status=$?
+  fi
   local pid
   for pid in "$sampler_pid" "$faults_pid"; do
     [[ -z "$pid" ]] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   done
   sampler_pid="" faults_pid=""
   curl -sf --max-time 5 "http://127.0.0.1:$admin_port/metrics" >"$dir/gateway-metrics.txt" 2>/dev/null || true
+  [[ -z "$cluster" ]] || curl -sf --max-time 5 "http://127.0.0.1:$b_admin_port/metrics" >"$dir/gateway-b-metrics.txt" 2>/dev/null || true
 
   fleet_stop_all # the run's gateway, then its workers
   if [[ $status -eq 1 ]]; then

@@ -35,7 +35,8 @@ import statistics
 import tomllib
 
 ALL_EXPERIMENTS = ["fairness", "isolation", "isolation-priority", "shapes", "three-shapes", "late-arrival",
-                   "degradation", "degradation-off", "preemption", "preemption-off"]
+                   "degradation", "degradation-off", "preemption", "preemption-off",
+                   "preemption-cluster", "preemption-cluster-off"]
 INPUT_WEIGHT, OUTPUT_WEIGHT = 1.0, 2.0  # [scheduler] input_weight, output_weight (the defaults)
 FAIR_WEIGHTS = {"enterprise": 70, "premium": 20, "free": 10}  # perf/admission.sh's tenant weights
 WINDOW = 30.0
@@ -252,7 +253,7 @@ def shapes(directory):
 
 def profile_name(experiment):
     """perf/profiles/<this>.toml: a peer run (-priority, -off) sends its experiment's traffic."""
-    return "admission-" + experiment.removesuffix("-priority").removesuffix("-off")
+    return "admission-" + experiment.removesuffix("-priority").removesuffix("-off").removesuffix("-cluster")
 
 
 def tenant_table(directory, experiment):
@@ -340,6 +341,7 @@ def contention_span(experiment):
         "late-arrival": (min(LATE_JOIN + LATE_WITHIN / scale, (LATE_JOIN + LATE_END) / 2), LATE_END),
         "degradation": (WARM, DEGRADE_END), "degradation-off": (WARM, DEGRADE_END),
         "preemption": (SETTLE, PREEMPT_END), "preemption-off": (SETTLE, PREEMPT_END),
+        "preemption-cluster": (SETTLE, PREEMPT_END), "preemption-cluster-off": (SETTLE, PREEMPT_END),
     }[experiment]
 
 
@@ -686,9 +688,15 @@ def main(argv=None):
             out += [f"For comparison, not a goal: enterprise TTFT p95 in the worst phase {median_line([max(r['ratios']['errors'], r['ratios']['slow']) for r in runs], lambda x: f'{x:.2f}x')} its healthy value.", ""]
         out += numbers(name)
 
-    if "preemption" in experiments or "preemption-off" in experiments:
-        out += ["## Preemption before the first byte: enterprise on a fleet full of free requests in prefill (priority)", ""]
-        reasons = {n: absent(args.dirs, n) for n in ("preemption", "preemption-off") if n in experiments}
+    preemption_runs = [
+        ("preemption", "preemption-off", "Preemption before the first byte: enterprise on a fleet full of free requests in prefill (priority)"),
+        ("preemption-cluster", "preemption-cluster-off", "Preemption across replicas: free requests on replica A fill the fleet, enterprise arrives on replica B (priority, [cluster])"),
+    ]
+    for on, off, title in preemption_runs:
+        if on not in experiments and off not in experiments:
+            continue
+        out += [f"## {title}", ""]
+        reasons = {n: absent(args.dirs, n) for n in (on, off) if n in experiments}
         out += [f"Feature absent ({n}): the binary rejects the config ({why})." for n, why in reasons.items() if why] + [""]
         table = {n: [preemption(os.path.join(d, n)) for d in args.dirs] for n, why in reasons.items() if not why}
         if table:
@@ -699,7 +707,7 @@ def main(argv=None):
                     out.append(f"| {i + 1} | {n} | {ms(r['p50'])} / {ms(r['p90'])} ({r['n']}) | {r['enterprise_errors']} | {r['free_ok']} of {r['free_sent']} ({r['free_refused']}, {r['free_failed']}) | {r['preemptions']:.0f} |")
             out.append("")
             if len(table) == 2:
-                ratio = [a["p90"] / b["p90"] for a, b in zip(table["preemption"], table["preemption-off"])]
+                ratio = [a["p90"] / b["p90"] for a, b in zip(table[on], table[off])]
                 out += ["| goal | result | verdict |", "|---|---|---|",
                         f"| enterprise TTFT p90 with preemption ≤ {PREEMPT_GOAL}x without | {median_line(ratio, lambda x: f'{x:.2f}x')} | {'met' if statistics.median(ratio) <= PREEMPT_GOAL else 'missed'} |", ""]
             for n in table:

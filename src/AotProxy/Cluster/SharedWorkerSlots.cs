@@ -269,8 +269,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // This replica's want on the release channels (its reservations key), which it does not owe itself.
     private byte[] _ownWant = [];
 
-    // The wants that may preempt, numbered per replica (`{replica}|{n}`).
+    // The wants that may preempt, numbered per process (`{replica}|{process}|{n}`: a restarted
+    // replica's wants are not taken for those its claims of the last 120 s name).
     private long _wants;
+    private string _wantPrefix = string.Empty;
 
     // Its want's field in a worker's hash (GrantScript), for the heartbeat's read to leave out.
     private RedisValue _wantField;
@@ -354,7 +356,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                 // Not while this lease owes a slot elsewhere: then each request asks for its own slot.
                 if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
                 {
-                    member ??= want.MayPreempt && _named is { } named ? named + "|" + Interlocked.Increment(ref _wants).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+                    member ??= want.MayPreempt && _named is not null ? _wantPrefix + Interlocked.Increment(ref _wants).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
                     switch (await TryGrantAsync(shared, max, want.Priority, member).ConfigureAwait(false))
                     {
                         case SharedTakeOutcome.Taken:
@@ -518,6 +520,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // heartbeat, each known worker's running count read again.
     public void Start()
     {
+        _wantPrefix = _replica() + "|" + Random.Shared.Next().ToString("x", System.Globalization.CultureInfo.InvariantCulture) + "|";
         _named = _replica();
         var reservations = ReservationsKey.ToString();
         _ownWant = System.Text.Encoding.UTF8.GetBytes(reservations);
