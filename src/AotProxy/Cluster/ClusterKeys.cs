@@ -72,5 +72,7 @@ internal static class ClusterKeys
 
     public static RedisKey PriorityWants(string worker) => "aotproxy:pwant:" + worker;
 
-    public static RedisKey Claim(string member) => "aotproxy:pclaim:" + member;
+    public const string ClaimPrefix = "aotproxy:pclaim:";
+
+    public static RedisKey Claim(string member) => ClaimPrefix + member;
 }

@@ -61,7 +61,7 @@ internal sealed class SharedWorker
         priority = Math.Clamp(priority, 0, ClassModel.MaxPriority);
         if (member is not null)
         {
-            RedisValue[] own = [max, Field, waitMs, want, members, Channel, wantMs, priority, member];
+            RedisValue[] own = [max, Field, waitMs, want, members, Channel, wantMs, priority, member, ClusterKeys.ClaimPrefix];
             Volatile.Write(ref _grantArgs, own); // LastMax reads the max of the last grant asked for
             return own;
         }
@@ -69,7 +69,7 @@ internal sealed class SharedWorker
         var args = Volatile.Read(ref _grantArgsAt[priority]);
         if (args is null || (int)args[0] != max || (int)args[3] != want || (int)args[4] != members)
         {
-            Volatile.Write(ref _grantArgsAt[priority], args = [max, Field, waitMs, want, members, Channel, wantMs, priority, RedisValue.EmptyString]);
+            Volatile.Write(ref _grantArgsAt[priority], args = [max, Field, waitMs, want, members, Channel, wantMs, priority, RedisValue.EmptyString, ClusterKeys.ClaimPrefix]);
             Volatile.Write(ref _grantArgs, args);
         }
 

@@ -36,7 +36,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
     // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal's
     // want lasts (ms: one heartbeat), ARGV[8] the request's priority, ARGV[9] its want's member
-    // ('' when it may preempt nobody). One number back (no array to build and parse: 153 B per
+    // ('' when it may preempt nobody), ARGV[10] the claims' key prefix. One number back (no array to build and parse: 153 B per
     // grant, SharedDecisionBenchmarks.GrantAndRelease): granted, slots x (max + 1) + running after
     // (running <= max then); refused, -(running + 1). A block is at most half of the free slots'
     // fair share per member (with 100 free over 3 members, 16), and never more than the free slots:
@@ -58,9 +58,11 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // one heartbeat on), and publishes `p|priority|member`: a holder with a less important request
     // on the worker that has sent nothing claims it (ClaimScript) and preempts it, whose slot comes
     // back here. The free slots a grant may take are those left after one for each live want more
-    // important than its request (someone else's want of its own priority does not hold it back):
-    // so the slot a preemption freed goes to the want it was freed for, never to a less important
-    // request, of any replica. The grant that serves a want deletes it.
+    // important than its request, and for each claimed want of its own priority (a victim's slot
+    // is on its way to it; among claimed wants the lower member goes first, so two never wait
+    // for each other): so the slot a preemption freed goes to the want it was freed for, never to
+    // another request, of any replica. An unclaimed want of its own priority holds nothing back.
+    // The grant that serves a want deletes it.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
@@ -80,11 +82,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         local ahead = 0
         if redis.call('ZCARD', KEYS[3]) > 0 then
           local at = now()
-          local wants = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', priority * span), 'WITHSCORES')
+          local wants = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('(%.0f', (priority + 1) * span), 'WITHSCORES')
           for i = 1, #wants, 2 do
-            if tonumber(wants[i + 1]) % span <= at then
+            local score = tonumber(wants[i + 1])
+            if score % span <= at then
               redis.call('ZREM', KEYS[3], wants[i])
-            else
+            elseif score < priority * span then
+              ahead = ahead + 1
+            elseif wants[i] ~= ARGV[9] and (ARGV[9] == '' or wants[i] < ARGV[9]) and redis.call('EXISTS', ARGV[10] .. wants[i]) == 1 then
               ahead = ahead + 1
             end
           end

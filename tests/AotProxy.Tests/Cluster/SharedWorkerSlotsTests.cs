@@ -577,7 +577,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     }
 
     // One preemption per waiting request: the first holder to claim its want may preempt for it, a
-    // second may not; a victim of the same or a more important class may not be preempted for it.
+    // second may not; a victim of the same or a more important class may not be preempted for it;
+    // the slot then freed is the claimed want's.
     [Fact]
     public async Task AWant_IsClaimedOnce_AndOnlyForALessImportantVictim()
     {
@@ -592,6 +593,13 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.True(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|7", "one", victimPriority: 2, livesMs: 1000));
         Assert.False(await SharedWorkerSlots.TryClaimAsync(db, "w", "two|7", "three", victimPriority: 4, livesMs: 1000)); // claimed already
         Assert.Equal("one", (string?)await db.StringGetAsync(ClusterKeys.Claim("two|7")));
+
+        // The victim's slot comes back: a claimed want holds it against a request of its own
+        // priority too (whose want, unclaimed, would not), and gets it.
+        onOne.Shared!.ReleaseToFleet();
+        Assert.True(await RunningIsZeroAsync(), "the victim's slot is back in the store");
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 1, priority: 1, member: "z|1"));
+        Assert.Equal(SharedTakeOutcome.Taken, await two.TryGrantAsync(onTwo.Shared!, 1, priority: 1, member: "two|7"));
     }
 
     // one and two on one worker (each with its own state of it), both listening for releases; no
