@@ -25,6 +25,7 @@ namespace AotProxy.Cluster;
 //   aotproxy:backlog:{model}  hash: replica|tenant -> requests waiting there, replica| -> its last flush (ms, Redis's clock)
 //   aotproxy:events           channel: drain:{worker}, undrain:{worker}, breaker:{worker}: re-read at once
 //                             (each heartbeat does anyway)
+//   aotproxy:queue:{model}    hash: replica -> its waiters per queue level and grant rate, `millirate|level:n,...` (SharedFairShare, FleetQueues)
 internal static class ClusterKeys
 {
     public const string ReleasePrefix = "aotproxy:release:";
@@ -58,6 +59,8 @@ internal static class ClusterKeys
     public static RedisKey Vtc(string model) => "aotproxy:vtc:" + model;
 
     public static RedisKey Backlog(string model) => "aotproxy:backlog:" + model;
+
+    public static RedisKey Queue(string model) => "aotproxy:queue:" + model;
 
     // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
     public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";
