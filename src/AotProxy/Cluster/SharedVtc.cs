@@ -251,9 +251,9 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
         return sent;
     }
 
-    public void Answered(List<(SharedVtcTenant Tenant, long Delta, int Waiting)> sent, long[] counters, KeyValuePair<string, long>[] backlogged, FleetQueues others)
+    public void Answered(List<(SharedVtcTenant Tenant, long Delta, int Waiting)> sent, long[] counters, KeyValuePair<string, long>[] backlogged, FleetQueues? others = null)
     {
-        _others = others;
+        _others = others ?? FleetQueues.Empty;
         for (var i = 0; i < sent.Count; i++)
         {
             sent[i].Tenant.Answered(counters[i]);
