@@ -112,7 +112,7 @@ internal sealed class AdminReports(
             m.Slots.Capacity,
             m.Slots.Used,
             m.Waiting,
-            m.Grants.PerSecond(now / time.TimestampFrequency),
+            m.GrantRate(),
             m.AgingInterval(now) / frequency,
             [.. m.Levels.Select(level => new QueueLevelReport(level.Index, level.Waiting, level.OldestWait(now) / frequency, m.Slots.Guaranteed(level.Index), m.Slots.UsedBy(level.Index)))],
             Classes(m),

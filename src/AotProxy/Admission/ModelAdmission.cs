@@ -266,19 +266,26 @@ internal sealed class ModelAdmission
     }
 
     // Grants per second over the last 10 s (straight on or from a queue): what Retry-After and a
-    // queued request's ETA are computed from.
-    public double GrantRate() => Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
+    // queued request's ETA are computed from. With [cluster], the fleet's: this replica's and the
+    // other replicas' at their last flush (Cluster/FleetQueues), as the position counts their waiters.
+    public double GrantRate() => LocalGrantRate() + (_fleet?.Others.GrantRate ?? 0);
+
+    // This replica's own grants per second over the last 10 s (what it tells the fleet).
+    public double LocalGrantRate() => Grants.PerSecond(_time.GetTimestamp() / _time.TimestampFrequency);
 
     // Where the waiter with `ticket` in `queue` stands in the order grants would go (1: next).
     // Every waiter of a level granted first (a lower index) is ahead of it; at its own level, the
     // waiters ahead of it in its tenant's queue, and as many again from each other tenant's queue
     // (at most what that queue holds), since fair share takes turns between backlogged tenants.
     // With unequal weights or request shapes the turns are unequal: an estimate then. Tombstones
-    // not yet skipped count too. Reads only counters: no lock, no allocation.
+    // not yet skipped count too. With [cluster], plus every waiter of the other replicas at its level
+    // or a more important one, at their last flush (Cluster/FleetQueues): their order against this
+    // one is not known, so all of a level's are counted ahead (an upper estimate at its own level).
+    // Reads only counters: no lock, no allocation.
     public int PositionOf(TenantQueue queue, long ticket)
     {
         var ahead = Math.Max(0, ticket - queue.Ring.Head);
-        var position = 0L;
+        var position = _fleet?.Others.AheadOf(queue.Level) ?? 0L;
         foreach (var level in BusyLevels())
         {
             if (level.Index < queue.Level)

@@ -31,6 +31,7 @@ namespace AotProxy.Cluster;
 //                             more important than its request; on aotproxy:release:{worker}: `p|priority|member`
 //   aotproxy:pclaim:{member}  string: the replica that preempts a request for that want (SET NX: one
 //                             preemption per waiting request), for 120 s (SharedWorkerSlots)
+//   aotproxy:queue:{model}    hash: replica -> its waiters per queue level and grant rate, `millirate|level:n,...` (SharedFairShare, FleetQueues)
 internal static class ClusterKeys
 {
     public const string ReleasePrefix = "aotproxy:release:";
@@ -64,6 +65,8 @@ internal static class ClusterKeys
     public static RedisKey Vtc(string model) => "aotproxy:vtc:" + model;
 
     public static RedisKey Backlog(string model) => "aotproxy:backlog:" + model;
+
+    public static RedisKey Queue(string model) => "aotproxy:queue:" + model;
 
     // The field of aotproxy:res:{replica} that holds this replica's part of the worker's running.
     public static RedisValue WorkerRunning(string worker) => "w|" + worker + "|running";

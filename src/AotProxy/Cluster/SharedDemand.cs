@@ -19,4 +19,9 @@ internal readonly record struct SharedDemand(
     int Month)
 {
     public static int MonthOf(DateTimeOffset utc) => (utc.Year * 100) + utc.Month;
+
+    // Only budget tokens and nanos of this tenant's budgets (a stream's leased blocks): what
+    // HeldParts counts and a settlement releases of them, nothing else.
+    public SharedDemand BudgetOnly(long tokens, long nanos) =>
+        this with { Rpm = 0, Tpm = 0, Tokens = 0, MaxInFlight = 0, BudgetTokens = tokens, BudgetNanos = nanos };
 }

@@ -9,16 +9,20 @@ namespace AotProxy.Cluster;
 // batch of one script per model sends what this replica charged its tenants since the last flush
 // (`aotproxy:vtc:{model}`, tenant -> micro-tokens per weight) and which of them wait here
 // (`aotproxy:backlog:{model}`, replica|tenant -> waiting, replica| -> its last flush on Redis's
-// clock), and reads back the fleet's backlogged tenants and their counters. A model with waiters
+// clock) and its queue's waiters per level and grant rate (`aotproxy:queue:{model}`, FleetQueues),
+// and reads back the fleet's backlogged tenants and their counters, and the other replicas' queues
+// (which make a queued request's position and the grant rate fleet-wide estimates). A model with waiters
 // is dispatched again with what came back, so a slot left to another replica is taken as soon as
 // the data says so. A replica whose flush is older than `stale` (1 s) is dead or cut off: its
 // backlog is dropped.
 internal sealed class SharedFairShare : IAsyncDisposable
 {
-    // KEYS[1] vtc, KEYS[2] backlog; ARGV[1] replica, ARGV[2] ms after which a replica's backlog is
-    // dropped, then (tenant, delta, waiting) triples. A tenant that becomes backlogged fleet-wide is
-    // lifted to the least counter among the backlogged first (VTC: idle time banks no credit).
-    // Returns each sent tenant's counter, then name, counter of every backlogged tenant.
+    // KEYS[1] vtc, KEYS[2] backlog, KEYS[3] queue; ARGV[1] replica, ARGV[2] ms after which a
+    // replica's backlog is dropped, ARGV[3] its queue field (FleetQueues.Format; empty: none), then
+    // (tenant, delta, waiting) triples. A tenant that becomes backlogged fleet-wide is lifted to the
+    // least counter among the backlogged first (VTC: idle time banks no credit). Returns the number
+    // of the other live replicas' queue fields and those fields, each sent tenant's counter, then
+    // name, counter of every backlogged tenant.
     private const string FlushScript = """
         local time = redis.call('TIME')
         local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -30,6 +34,21 @@ internal sealed class SharedFairShare : IAsyncDisposable
           local replica, tenant = string.match(all[i], '^([^|]*)|(.*)$')
           if tenant == '' then
             alive[replica] = alive[replica] or now - tonumber(all[i + 1]) <= stale
+          end
+        end
+        if ARGV[3] == '' then
+          redis.call('HDEL', KEYS[3], me)
+        else
+          redis.call('HSET', KEYS[3], me, ARGV[3])
+        end
+        local queues = redis.call('HGETALL', KEYS[3])
+        local out = {0}
+        for i = 1, #queues, 2 do
+          if queues[i] ~= me and alive[queues[i]] then
+            out[1] = out[1] + 1
+            out[#out + 1] = queues[i + 1]
+          elseif queues[i] ~= me then
+            redis.call('HDEL', KEYS[3], queues[i])
           end
         end
         local waiting = {}
@@ -50,8 +69,7 @@ internal sealed class SharedFairShare : IAsyncDisposable
             least = counter
           end
         end
-        local out = {}
-        for i = 3, #ARGV, 3 do
+        for i = 4, #ARGV, 3 do
           local tenant, delta, count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
           if count > 0 and waiting[tenant] == nil and least ~= nil then
             local counter = tonumber(redis.call('HGET', KEYS[1], tenant) or '0')
@@ -82,6 +100,9 @@ internal sealed class SharedFairShare : IAsyncDisposable
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(50);
 
     private static readonly TimeSpan StaleReplica = TimeSpan.FromSeconds(1);
+
+    // The flush script's arguments before its triples.
+    private const int FlushArgs = 3;
 
     private readonly ConcurrentDictionary<string, SharedVtc> _models = new(StringComparer.Ordinal);
     private readonly Func<IConnectionMultiplexer?> _connection;
@@ -134,17 +155,18 @@ internal sealed class SharedFairShare : IAsyncDisposable
         foreach (var model in _models.Values)
         {
             var sent = model.Take();
-            var args = new RedisValue[2 + (3 * sent.Count)];
+            var args = new RedisValue[FlushArgs + (3 * sent.Count)];
             args[0] = replica;
             args[1] = (long)StaleReplica.TotalMilliseconds;
+            args[2] = FleetQueues.Format(model.Model);
             for (var i = 0; i < sent.Count; i++)
             {
-                args[2 + (3 * i)] = sent[i].Tenant.Field;
-                args[3 + (3 * i)] = sent[i].Delta;
-                args[4 + (3 * i)] = sent[i].Waiting;
+                args[FlushArgs + (3 * i)] = sent[i].Tenant.Field;
+                args[FlushArgs + 1 + (3 * i)] = sent[i].Delta;
+                args[FlushArgs + 2 + (3 * i)] = sent[i].Waiting;
             }
 
-            var keys = new RedisKey[] { ClusterKeys.Vtc(model.Model.Model), ClusterKeys.Backlog(model.Model.Model) };
+            var keys = new RedisKey[] { ClusterKeys.Vtc(model.Model.Model), ClusterKeys.Backlog(model.Model.Model), ClusterKeys.Queue(model.Model.Model) };
             flushes.Add((model, sent, batch.ScriptEvaluateAsync(FlushScript, keys, args)));
         }
 
@@ -154,19 +176,23 @@ internal sealed class SharedFairShare : IAsyncDisposable
             try
             {
                 var values = (RedisResult[])(await answer.ConfigureAwait(false))!;
+                var fields = (int)values[0];
+                var others = FleetQueues.Parse(values.Skip(1).Take(fields).Select(v => (string)v!));
+                var from = 1 + fields;
                 var counters = new long[sent.Count];
                 for (var i = 0; i < sent.Count; i++)
                 {
-                    counters[i] = (long)values[i];
+                    counters[i] = (long)values[from + i];
                 }
 
-                var backlogged = new KeyValuePair<string, long>[(values.Length - sent.Count) / 2];
+                from += sent.Count;
+                var backlogged = new KeyValuePair<string, long>[(values.Length - from) / 2];
                 for (var i = 0; i < backlogged.Length; i++)
                 {
-                    backlogged[i] = new((string)values[sent.Count + (2 * i)]!, (long)values[sent.Count + (2 * i) + 1]);
+                    backlogged[i] = new((string)values[from + (2 * i)]!, (long)values[from + (2 * i) + 1]);
                 }
 
-                model.Answered(sent, counters, backlogged);
+                model.Answered(sent, counters, backlogged, others);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {

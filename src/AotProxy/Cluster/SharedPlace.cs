@@ -15,4 +15,12 @@ internal readonly record struct SharedPlace(SharedTenantLimits? Store, SharedDem
     public bool Alone => Second == AloneSecond;
 
     public void Settle(bool admitted, Usage? usage, ModelPrice price) => Store?.Settle(this, admitted, usage, price);
+
+    // The place with the blocks its stream leased from the budgets (Limits/StreamBudget), which its
+    // settlement releases with the prompt's reservation.
+    public SharedPlace WithLeased(long tokens, long nanos) =>
+        tokens == 0 ? this : this with { Demand = Demand with { BudgetTokens = Demand.BudgetTokens + tokens, BudgetNanos = Demand.BudgetNanos + nanos } };
+
+    // The leased blocks alone, as a place whose settlement releases only them (nothing else held).
+    public SharedPlace Blocks(long tokens, long nanos) => this with { Demand = Demand.BudgetOnly(tokens, nanos) };
 }

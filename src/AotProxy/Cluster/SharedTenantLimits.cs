@@ -189,6 +189,59 @@ internal sealed class SharedTenantLimits : IAsyncDisposable
         return 0
         """;
 
+    // A block of a stream's completion tokens (Limits/StreamBudget, stream_budget_cutoff), leased
+    // from every budget of the tenant. KEYS as AdmitScript. ARGV: [1] tenant, [2..5] budget_tokens,
+    // monthly_budget_tokens, budget_usd and monthly_budget_usd in nanos (0 = not set), [6] nanos a
+    // token (the output price), [7] month (yyyymm), [8] the most tokens a block holds, [9] live
+    // members. What is left is counted as the admit script counts it (spent + reserved, the month's
+    // rule), in tokens (a USD budget's nanos left / the price, rounded down); the block is
+    // min(most, floor(left / (4 x members))), at least 1 and never more than left, so the last
+    // tokens of a budget are leased one by one rather than held idle by one stream. Reserved like
+    // the admit's reservations (budget_reserved, usd_reserved_nanos) and recorded as this replica's
+    // parts, which the settlement releases and the reaper subtracts once. Returns the tokens
+    // leased, 0 when no budget has one left.
+    private const string StreamBlockScript = """
+        local function num(v) return tonumber(v) or 0 end
+        local t = KEYS[3]
+        local place = 't|' .. ARGV[1] .. '|'
+        local f = redis.call('HMGET', t, 'budget_spent', 'budget_reserved', 'usd_spent_nanos', 'usd_reserved_nanos', 'month', 'month_spent', 'month_usd_spent_nanos')
+        local m = num(ARGV[7])
+        local month = string.format('%04d-%02d', math.floor(m / 100), m % 100)
+        local mt, mn = num(f[6]), num(f[7])
+        local rolled = month > (f[5] or '')
+        if rolled then mt, mn = 0, 0 end
+        local used = {num(f[1]) + num(f[2]), mt + num(f[2]), num(f[3]) + num(f[4]), mn + num(f[4])}
+        local per, most = num(ARGV[6]), num(ARGV[8])
+        local left = nil
+        for k = 1, 4 do
+          local limit = num(ARGV[k + 1])
+          if limit > 0 and (k <= 2 or per > 0) then
+            local room = limit - used[k]
+            if k > 2 then room = math.floor(room / per) end
+            if left == nil or room < left then left = room end
+          end
+        end
+        if left == nil then left = most * 4 * math.max(num(ARGV[9]), 1) end
+        if left <= 0 then return 0 end
+        local block = math.min(left, math.max(1, math.min(most, math.floor(left / (4 * math.max(num(ARGV[9]), 1))))))
+        if rolled then redis.call('HSET', t, 'month', month, 'month_spent', 0, 'month_usd_spent_nanos', 0) end
+        redis.call('HINCRBY', t, 'budget_reserved', block)
+        redis.call('HINCRBY', KEYS[4], place .. 'budget_reserved', block)
+        if per > 0 then
+          redis.call('HINCRBY', t, 'usd_reserved_nanos', block * per)
+          redis.call('HINCRBY', KEYS[4], place .. 'usd_reserved_nanos', block * per)
+        end
+        return block
+        """;
+
+    // The most tokens one stream block holds: a round trip per 64 chunks of a long stream.
+    public const long MaxStreamBlock = 64;
+
+    // LeaseStreamBlockAsync's answer when the store did not (or may not yet) answer.
+    public const long StoreDownBlock = -1;
+
+    private static readonly ClusterScript StreamBlock = new(StreamBlockScript);
+
     // 100 ms: what a lease gives back waits at most this long (a TPM settlement above its
     // estimate is under-counted that long), for one script per tenant with returns, 10 a second.
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
@@ -357,6 +410,36 @@ internal sealed class SharedTenantLimits : IAsyncDisposable
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             return SharedTake.StoreDown;
+        }
+    }
+
+    // The next block of a stream's completion tokens (StreamBlockScript): the tokens leased, 0 when
+    // the fleet's budgets have none left, StoreDownBlock when the store does not answer (not
+    // connected, gated by a resync, an error or timeout). The demand is the stream's admitted one
+    // (its tenant, budgets and month); what is leased is released by its settlement
+    // (SharedPlace.WithLeased), and held for the resync's reconcile until then (HeldParts).
+    [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
+    public async ValueTask<long> LeaseStreamBlockAsync(SharedDemand demand, long outputNanos)
+    {
+        if (_connection() is not { IsConnected: true } redis || _storeDown is { Gated: true } || demand.Budget is not { } budget)
+        {
+            return StoreDownBlock;
+        }
+
+        RedisValue[] args = [demand.Tenant, budget.Tokens, budget.MonthlyTokens, budget.Nanos, budget.MonthlyNanos, outputNanos, demand.Month, MaxStreamBlock, _members()];
+        try
+        {
+            var leased = (long)await StreamBlock.EvaluateAsync(redis.GetDatabase(), KeysOf(demand.Tenant), args).ConfigureAwait(false);
+            if (leased > 0)
+            {
+                _storeDown?.Held.Take(demand.BudgetOnly(leased, leased * outputNanos));
+            }
+
+            return leased;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            return StoreDownBlock;
         }
     }
 

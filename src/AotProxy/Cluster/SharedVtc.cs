@@ -24,6 +24,7 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
 
     private readonly ConcurrentDictionary<string, SharedVtcTenant> _tenants = new(StringComparer.Ordinal);
     private volatile KeyValuePair<string, long>[] _backlogged = [];
+    private volatile FleetQueues _others = FleetQueues.Empty;
     private readonly List<FleetTurn> _turns = [];
     private readonly Lock _turnsLock = new();
     private long _freshAt; // 0: no answer yet
@@ -38,6 +39,10 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
 
     // The fleet's backlogged tenants and their counters (micro-tokens per weight) at the last flush.
     public IReadOnlyList<KeyValuePair<string, long>> Backlogged => _backlogged;
+
+    // The other replicas' waiters and grant rate on this model at the last flush (FleetQueues);
+    // Empty once that is older than `stale` (the flushes stopped: this replica's own queue only).
+    public FleetQueues Others => IsStale() ? FleetQueues.Empty : _others;
 
     public SharedVtcTenant Tenant(string name) => _tenants.GetOrAdd(name, static n => new SharedVtcTenant(n));
 
@@ -246,8 +251,9 @@ internal sealed class SharedVtc(ModelAdmission model, TimeProvider time, TimeSpa
         return sent;
     }
 
-    public void Answered(List<(SharedVtcTenant Tenant, long Delta, int Waiting)> sent, long[] counters, KeyValuePair<string, long>[] backlogged)
+    public void Answered(List<(SharedVtcTenant Tenant, long Delta, int Waiting)> sent, long[] counters, KeyValuePair<string, long>[] backlogged, FleetQueues? others = null)
     {
+        _others = others ?? FleetQueues.Empty;
         for (var i = 0; i < sent.Count; i++)
         {
             sent[i].Tenant.Answered(counters[i]);

@@ -5,7 +5,7 @@ namespace AotProxy.Forwarding;
 
 // What a stream's content chunks cost as they are relayed, in one place: each chunk is debited from
 // the tenant's budget before it goes out (stream_budget_cutoff: the one that does not fit is not
-// sent), and moves the fair-share counters (StreamedCharge), batched once per relay read: one
+// sent; with [cluster], the one that needs the next fleet block waits for it), and moves the fair-share counters (StreamedCharge), batched once per relay read: one
 // compare-and-swap per account per read however many chunks it held. A struct inside the relay.
 internal struct ContentMeter(StreamBudget budget, StreamedCharge? charge)
 {
@@ -17,17 +17,21 @@ internal struct ContentMeter(StreamBudget budget, StreamedCharge? charge)
 
     public readonly StreamBudget Budget => _budget;
 
-    // False: the tenant's budget has no room for this chunk; it must not be relayed.
-    public bool TryTake()
+    // Not Taken: the chunk must not be relayed (yet, for NeedsBlock).
+    public StreamDebit TryTake()
     {
-        if (!_budget.TryDebit())
+        var debit = _budget.TryDebit();
+        if (debit == StreamDebit.Taken)
         {
-            return false;
+            Chunks++;
         }
 
-        Chunks++;
-        return true;
+        return debit;
     }
+
+    public readonly ValueTask<long> LeaseAsync() => _budget.LeaseAsync();
+
+    public void AddBlock(long granted) => _budget.Add(granted);
 
     // The end of one relay read: the chunks taken since the last flush move the counters.
     public void Flush()

@@ -210,6 +210,15 @@ internal sealed class Forwarder(TimeProvider time)
                     }
 
                     var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
+                    while (relay.NeedsBlock)
+                    {
+                        // The next chunk needs a block of the fleet's budgets: one round trip, awaited
+                        // before the chunk is relayed, then the rest of this read goes on.
+                        relay.AddBlock(await relay.LeaseBlockAsync().ConfigureAwait(false));
+                        consumed = relay.Process(buffer.Slice(consumed), result.IsCompleted, client, out var more);
+                        written += more;
+                    }
+
                     upstream.AdvanceTo(consumed, buffer.End);
                     if (written > 0)
                     {
@@ -237,7 +246,15 @@ internal sealed class Forwarder(TimeProvider time)
                         // stream ends with an error event the client's SDK raises, and the upstream
                         // request is cancelled with its connection (never reused). One writer for this
                         // and the idle timeout's event; it starts on an event boundary.
-                        OpenAiError.WriteStreamError(client, endpoint, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
+                        if (relay.Streamed.StoreClosed)
+                        {
+                            OpenAiError.WriteStreamError(client, endpoint, "server_error", OpenAiError.LimitStoreUnavailableCode, $"The limit store did not answer during this stream (stream_budget_cutoff, store_down = \"closed\"); it was ended after {relay.Streamed.Tokens} completion tokens.");
+                        }
+                        else
+                        {
+                            OpenAiError.WriteStreamError(client, endpoint, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
+                        }
+
                         await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         break;
                     }

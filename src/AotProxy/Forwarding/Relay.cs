@@ -25,6 +25,14 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = defa
 
     public void GiveBackStreamed() => _sse.GiveBackStreamed();
 
+    // An SSE content chunk waits for the next block of its tenant's fleet budgets (StreamBudget):
+    // Process stopped before it; lease, add, and process the rest of the same read again.
+    public readonly bool NeedsBlock => _sse.NeedsBlock;
+
+    public readonly ValueTask<long> LeaseBlockAsync() => _sse.LeaseBlockAsync();
+
+    public void AddBlock(long granted) => _sse.AddBlock(granted);
+
     public readonly Usage? Usage => mode == RelayMode.Sse ? _sse.Usage
         : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage
         : null;

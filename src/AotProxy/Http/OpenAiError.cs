@@ -192,13 +192,16 @@ internal static class OpenAiError
     public static Task ClassShed(HttpContext context, string message, int retryAfterSeconds) =>
         WithRetryAfter(context, StatusCodes.Status503ServiceUnavailable, "server_error", "class_shed", message, retryAfterSeconds);
 
-    // [cluster] store_down = "closed": a limited tenant waits for the shared limit store.
+    // [cluster] store_down = "closed": a limited tenant waits for the shared limit store (also the
+    // code of the event that ends a stream whose next budget block the store did not answer).
+    public const string LimitStoreUnavailableCode = "limit_store_unavailable";
+
     public static Task LimitStoreUnavailable(HttpContext context, int retryAfterSeconds) =>
         WithRetryAfter(
             context,
             StatusCodes.Status503ServiceUnavailable,
             "server_error",
-            "limit_store_unavailable",
+            LimitStoreUnavailableCode,
             $"The limit store is unavailable: your limits are shared by the gateway's replicas and cannot be checked now; retry after {retryAfterSeconds} s.",
             retryAfterSeconds);
 

@@ -25,8 +25,10 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
     // This lease with what the fleet-wide admit charged (LimitStage, after the shared admit).
     public LimitLease WithShared(SharedPlace place) => new(state, requests, tokens, reserved, takenAt, budget, place);
 
-    // This lease with what its stream debited from the budgets (ForwardResult.Streamed).
-    public LimitLease WithStreamed(in StreamBudget streamed) => streamed.Tokens == 0 ? this : new(state, requests, tokens, reserved, takenAt, budget.With(streamed), shared);
+    // This lease with what its stream debited from the budgets (ForwardResult.Streamed), and the
+    // blocks it leased from the fleet's.
+    public LimitLease WithStreamed(in StreamBudget streamed) =>
+        streamed.Tokens == 0 && streamed.Leased == 0 ? this : new(state, requests, tokens, reserved, takenAt, budget.With(streamed), shared.WithLeased(streamed.Leased, streamed.LeasedNanos));
 
     // admitted = false: refused before anything went upstream (admission said no, the client
     // left while queued, or an exception came first): the request and the whole reservation go

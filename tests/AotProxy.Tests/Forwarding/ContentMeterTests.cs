@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Limits;
@@ -58,6 +60,74 @@ public sealed class ContentMeterTests
         var relayed = System.Text.Encoding.UTF8.GetString(output.WrittenSpan);
         Assert.Contains("\"content\":\".\"", relayed, StringComparison.Ordinal);
         Assert.DoesNotContain("\"content\":\" Sure\"", relayed, StringComparison.Ordinal);
+    }
+
+    // [cluster]: each content chunk also takes a token of a block leased from the fleet's budgets.
+    // The filter stops before the chunk that finds its block empty (nothing of it relayed, nothing
+    // debited), goes on from there once a block is added, and cuts at the chunk after the store
+    // said nothing is left; the local debits are exactly the chunks relayed.
+    [Fact]
+    public async Task Filter_FleetBlocks_StopBeforeTheChunkThatNeedsOne_AndCutWhenTheFleetHasNoneLeft()
+    {
+        var bytes = Fixtures.Bytes("openai/chat_stream.sse");
+        var (_, streamed) = await Streaming(promptTokens: 40);
+        var state = new TenantBudgetState(new TenantBudgetModel(1000, 0, 0, 0), new FakeTimeProvider());
+        state.TryReserve(10, 0, Price, false, out var reservation, streamCutoff: true);
+        Assert.NotNull(reservation.State);
+        var store = new SharedTenantLimits(() => null, () => "one");
+        var place = new SharedPlace(store, new SharedDemand("a", 0, 0, 0, 0, state.Budget, 10, 0, 202612), Second: 1);
+        var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(new StreamBudget(state, Price.OutputNanos, place), streamed));
+        var output = new ArrayBufferWriter<byte>();
+        var buffer = new ReadOnlySequence<byte>(bytes);
+
+        var consumed = filter.Process(buffer, output, isFinal: true, out _);
+        Assert.True(filter.NeedsBlock);
+        Assert.Equal(0, filter.ContentChunks);
+        Assert.EndsWith("\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}],\"prompt_token_ids\":null}\n\n", Encoding.UTF8.GetString(output.WrittenSpan), StringComparison.Ordinal); // the role chunk only
+
+        filter.AddBlock(2);
+        consumed = filter.Process(buffer.Slice(consumed), output, isFinal: true, out _);
+        Assert.True(filter.NeedsBlock);
+        Assert.Equal(2, filter.ContentChunks);
+        Assert.Equal(2, filter.Budget.Leased);
+        Assert.Equal(10 + 2, state.ReservedTokens);
+
+        filter.AddBlock(0); // the fleet's budgets have nothing left
+        filter.Process(buffer.Slice(consumed), output, isFinal: true, out _);
+        Assert.False(filter.NeedsBlock);
+        Assert.True(filter.BudgetCut);
+        Assert.False(filter.Budget.StoreClosed);
+        Assert.Equal(2, filter.ContentChunks);
+        Assert.Equal(2, filter.Budget.Tokens);
+        Assert.Equal(10 + 2, state.ReservedTokens);
+        var relayed = Encoding.UTF8.GetString(output.WrittenSpan);
+        Assert.Equal(1, relayed.Split("\"content\":\"Okay\"").Length - 1);
+        Assert.Equal(1, relayed.Split("\"content\":\".\"").Length - 1);
+        Assert.DoesNotContain("\"content\":\" Sure\"", relayed, StringComparison.Ordinal);
+    }
+
+    // The store does not answer a lease: store_down = "local" goes on on this replica's own view
+    // (every chunk relayed, debited locally); the stream holds no block to give back.
+    [Fact]
+    public async Task Filter_FleetBlockStoreDown_Local_GoesOnOnTheReplicasOwnView()
+    {
+        var bytes = Fixtures.Bytes("openai/chat_stream.sse");
+        var (_, streamed) = await Streaming(promptTokens: 40);
+        var state = new TenantBudgetState(new TenantBudgetModel(1000, 0, 0, 0), new FakeTimeProvider());
+        var store = new SharedTenantLimits(() => null, () => "one");
+        var place = new SharedPlace(store, new SharedDemand("a", 0, 0, 0, 0, state.Budget, 10, 0, 202612), Second: 1);
+        var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(new StreamBudget(state, Price.OutputNanos, place), streamed));
+        var buffer = new ReadOnlySequence<byte>(bytes);
+
+        var consumed = filter.Process(buffer, new ArrayBufferWriter<byte>(), isFinal: true, out _);
+        Assert.True(filter.NeedsBlock);
+        filter.AddBlock(await filter.LeaseBlockAsync()); // not connected: StoreDownBlock
+        filter.Process(buffer.Slice(consumed), new ArrayBufferWriter<byte>(), isFinal: true, out _);
+
+        Assert.False(filter.NeedsBlock);
+        Assert.False(filter.BudgetCut);
+        Assert.Equal(4, filter.ContentChunks);
+        Assert.Equal((4L, 0L), (filter.Budget.Tokens, filter.Budget.Leased));
     }
 
     private static async Task<(AdmissionHarness Test, StreamedCharge Streamed)> Streaming(long promptTokens)

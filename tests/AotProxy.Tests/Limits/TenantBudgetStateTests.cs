@@ -267,7 +267,7 @@ public sealed class TenantBudgetStateTests
         var stream = new StreamBudget(state, Price.OutputNanos);
 
         var debited = 0;
-        while (debited < 100 && stream.TryDebit())
+        while (debited < 100 && stream.TryDebit() == StreamDebit.Taken)
         {
             debited++;
         }
@@ -300,7 +300,7 @@ public sealed class TenantBudgetStateTests
 
         await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() =>
         {
-            for (var n = 0; n < 20_000 && streams[i].TryDebit(); n++)
+            for (var n = 0; n < 20_000 && streams[i].TryDebit() == StreamDebit.Taken; n++)
             {
             }
         }))).WaitAsync(TimeSpan.FromSeconds(30));
@@ -326,11 +326,34 @@ public sealed class TenantBudgetStateTests
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < 10_000; i++)
         {
-            Assert.True(stream.TryDebit());
+            Assert.Equal(StreamDebit.Taken, stream.TryDebit());
         }
 
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.Equal(10_001, stream.Tokens);
+    }
+
+    // [cluster]: a chunk taken from the fleet block the stream holds is a local decrement too; the
+    // chunk after the block asks for the next one, having debited nothing.
+    [Fact]
+    public void TryDebit_FromAFleetBlock_AllocatesNothing_AndAsksForTheNextBlockWhenItRunsOut()
+    {
+        var state = State(tokens: 1_000_000);
+        var place = new AotProxy.Cluster.SharedPlace(new AotProxy.Cluster.SharedTenantLimits(() => null, () => "one"), default, Second: 1);
+        var stream = new StreamBudget(state, Price.OutputNanos, place);
+        Assert.Equal(StreamDebit.NeedsBlock, stream.TryDebit());
+        stream.Add(10_001);
+        stream.TryDebit(); // the month is read once before
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Assert.Equal(StreamDebit.Taken, stream.TryDebit());
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(StreamDebit.NeedsBlock, stream.TryDebit());
+        Assert.Equal((10_001L, 10_001L, 10_001L), (stream.Tokens, stream.Leased, state.ReservedTokens));
     }
 
     // The forwarder's failure path: debits of a response that was not accounted go back uncharged.
@@ -339,7 +362,7 @@ public sealed class TenantBudgetStateTests
     {
         var state = State(tokens: 1000);
         var stream = new StreamBudget(state, Price.OutputNanos);
-        Assert.True(stream.TryDebit() && stream.TryDebit());
+        Assert.True(stream.TryDebit() == StreamDebit.Taken && stream.TryDebit() == StreamDebit.Taken);
 
         stream.GiveBack();
 
