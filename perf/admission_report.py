@@ -35,7 +35,7 @@ import statistics
 import tomllib
 
 ALL_EXPERIMENTS = ["fairness", "isolation", "isolation-priority", "shapes", "three-shapes", "late-arrival",
-                   "degradation", "degradation-off", "preemption", "preemption-off",
+                   "degradation", "degradation-off", "degradation-lone", "preemption", "preemption-off",
                    "preemption-cluster", "preemption-cluster-off"]
 INPUT_WEIGHT, OUTPUT_WEIGHT = 1.0, 2.0  # [scheduler] input_weight, output_weight (the defaults)
 FAIR_WEIGHTS = {"enterprise": 70, "premium": 20, "free": 10}  # perf/admission.sh's tenant weights
@@ -446,6 +446,26 @@ def shedding(directory, start, end):
     return {n: shed[n] / seen[n] for n in seen} if seen else None
 
 
+def first_shed(directory, flip):
+    """Per class, the seconds from `flip` (profile seconds) to the first /api/queues sample that shows
+    protection shedding it (0.0: already shed at the flip; None: never after it)."""
+    started = schedule_start(directory)
+    delay = {}
+    for line in lines(os.path.join(directory, "queues.jsonl")):
+        epoch, _, body = line.partition(" ")
+        t = (float(epoch) - started) / scale
+        try:
+            models = json.loads(body).get("models", [])
+        except json.JSONDecodeError:
+            continue
+        for c in (models[0].get("classes", []) if models else []):
+            if c.get("protection", {}).get("shedding") and c["name"] not in delay:
+                delay[c["name"]] = max(0.0, t - flip)
+            elif t < flip:
+                delay.pop(c["name"], None)
+    return {n: delay.get(n) for n in ("enterprise", "premium", "free")}
+
+
 def ledger_sheds(directory, start, end):
     """Per class, the requests that arrived in [start, end) (profile seconds) and that protection shed,
     from the gateway's ledger (outcome "shed"); None without a ledger."""
@@ -478,6 +498,7 @@ def degradation(directory, experiment):
                       "p50": percentile(ttft, 50), "p95": percentile(ttft, 95)}
         result["phases"][phase] = {"span": (start, end), "classes": per, "shedding": shedding(directory, start, end),
                                    "shed": ledger_sheds(directory, start, end)}
+    result["detected"] = first_shed(directory, flips["slow"])
     healthy = result["phases"]["healthy"]["classes"]["enterprise"]["p95"]
     result["ratios"] = {p: v["classes"]["enterprise"]["p95"] / healthy for p, v in result["phases"].items()}
     return result
@@ -652,10 +673,11 @@ def main(argv=None):
                 f"| no burst: every 2 s window after joining ≤ its share + 5% | largest {median_line(burst, lambda x: f'{x * 100:+.1f}%')} (1 s windows: {median_line(burst1, lambda x: f'{x * 100:+.1f}%')}); the early tenants' own largest in the same windows: {median_line(floor, lambda x: f'{x * 100:+.1f}%')} (1 s: {median_line(floor1, lambda x: f'{x * 100:+.1f}%')}) | {'met' if statistics.median(burst) <= SHARE_TOLERANCE else 'missed'} |", ""]
         out += numbers("late-arrival")
 
-    for name in ("degradation", "degradation-off"):
+    for name in ("degradation", "degradation-off", "degradation-lone"):
         if name not in experiments:
             continue
-        title = "with per-class protection" if name == "degradation" else "without protection (to compare)"
+        title = {"degradation": "with per-class protection", "degradation-off": "without protection (to compare)",
+                 "degradation-lone": "enterprise alone, without protection (its floor on the same fleet)"}[name]
         out += [f"## Degradation {title}: one of 4 workers fails 50%, then all 4 compute 5x slower (priority)", ""]
         reason = absent(args.dirs, name)
         if reason:
@@ -680,13 +702,17 @@ def main(argv=None):
             free_shed = [(r["phases"]["slow"]["shedding"] or {}).get("free", 0) for r in runs]
             errors_shed = [sum((r["phases"]["errors"]["shed"] or {}).values()) for r in runs]
             errors_failed = [sum(c["failed"] for c in r["phases"]["errors"]["classes"].values()) for r in runs]
+            detected = [r["detected"] for r in runs]
+            out += ["Shed after the slowdown (from the first /api/queues sample showing it; 0.0: already shed): " + "; ".join(
+                f"run {i + 1}: " + ", ".join(f"{n} " + ("never" if d[n] is None else f"{d[n]:.1f} s") for n in ("free", "premium")) for i, d in enumerate(detected)), ""]
             out += ["| goal | result | verdict |", "|---|---|---|",
                     f"| enterprise TTFT p95 within {DEGRADE_TOLERANCE:.0f}x its healthy value in every phase | worst phase {median_line(worst, lambda x: f'{x:.2f}x')} | {'met' if statistics.median(worst) <= DEGRADE_TOLERANCE else 'missed'} |",
                     f"| free shed while the fleet is degraded | free shed in {median_line(free_shed, pct)} of the slow phase's samples; shed in all: {median_line([r['shed_total']['free'] for r in runs], lambda x: f'{x:.0f}')} | {'met' if statistics.median(free_shed) > 0 else 'missed'} |",
                     f"| (not a goal: the errors phase, which retries hide from clients) | client errors {median_line(errors_failed, lambda x: f'{x:.0f}')}; requests shed {median_line(errors_shed, lambda x: f'{x:.0f}')} | |", ""]
-        else:
+        elif name == "degradation-off":
             out += [f"For comparison, not a goal: enterprise TTFT p95 in the worst phase {median_line([max(r['ratios']['errors'], r['ratios']['slow']) for r in runs], lambda x: f'{x:.2f}x')} its healthy value.", ""]
-        out += numbers(name)
+        if name != "degradation-lone":  # one tenant: no fairness to tell
+            out += numbers(name)
 
     preemption_runs = [
         ("preemption", "preemption-off", "Preemption before the first byte: enterprise on a fleet full of free requests in prefill (priority)"),

@@ -188,6 +188,8 @@ class Reports(unittest.TestCase):
         self.assertEqual(["worst phase 3.00x", "missed"], goal(md, "enterprise TTFT p95 within 2x")[1:])
         self.assertEqual(["free shed in 100.0% of the slow phase's samples; shed in all: 42", "met"], goal(md, "free shed while")[1:])
         self.assertEqual(["client errors 0; requests shed 2", ""], goal(md, "(not a goal: the errors phase")[1:])
+        # Shed at 36 s, not at 40 s or 55 s, again at 70 s: 10 s after the slowdown; premium never in a sample.
+        self.assertIn("Shed after the slowdown (from the first /api/queues sample showing it; 0.0: already shed): run 1: free 10.0 s, premium never", md)
         slow = [r for r in rows_of(md, "1 | slow")]
         self.assertEqual("300 ms / 300 ms (1 of 1)", slow[0][3])
         self.assertEqual(["0 / 1 / 1", "0 / 0 / 0"], slow[0][6:8])

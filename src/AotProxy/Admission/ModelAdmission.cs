@@ -64,7 +64,7 @@ internal sealed class ModelAdmission
         _waiters = waiters;
         _time = time;
         _router = router;
-        Protection = new ClassProtection(time, scheduler.Protection);
+        Protection = new ClassProtection(time, scheduler.Protection, OldestWait);
     }
 
     public string Model { get; }
@@ -119,6 +119,18 @@ internal sealed class ModelAdmission
                 }
             }
         }
+    }
+
+    // Ticks the longest-waiting request of the class has waited for a slot (0: none waits).
+    public long OldestWait(string className, long now)
+    {
+        var oldest = 0L;
+        foreach (var level in Levels)
+        {
+            oldest = Math.Max(oldest, level.OldestWait(now, className));
+        }
+
+        return oldest;
     }
 
     // The priority policy's aging interval in timestamp ticks: aging_factor x the recent median

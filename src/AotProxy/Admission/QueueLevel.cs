@@ -16,14 +16,15 @@ internal sealed class QueueLevel(int index)
 
     public void AddWaiting(int delta) => Interlocked.Add(ref _waiting, delta);
 
-    // Ticks the longest waiter at a sub-queue head has waited; 0 when none waits. Read off the
-    // dispatcher's thread, so a head taken meanwhile may report a newer waiter: fine for stats.
-    public long OldestWait(long now)
+    // Ticks the longest waiter at a sub-queue head (of className's class, when given) has waited;
+    // 0 when none waits. Read off the dispatcher's thread, so a head taken meanwhile may report a
+    // newer waiter: fine for stats and for protection's evidence (ClassProtection).
+    public long OldestWait(long now, string? className = null)
     {
         var oldest = 0L;
         foreach (var queue in _queues)
         {
-            if (queue.TryPeek(out var head) && head.IsPending)
+            if ((className is null || string.Equals(queue.Class.Name, className, StringComparison.Ordinal)) && queue.TryPeek(out var head) && head.IsPending)
             {
                 oldest = Math.Max(oldest, now - head.EnqueuedAt);
             }

@@ -18,7 +18,7 @@ public sealed class ClassProtectionTests
         new ProtectionModel(TimeSpan.FromSeconds(10), minSamples, []).For(classes.Length == 0 ? [Enterprise, Premium, Free] : [.. classes]);
 
     [Fact]
-    public void ErrorRate_PastTheStrictestTolerance_ShedsTheLoosestFirst_OneMorePerWindow_NeverTheStrictest()
+    public void ErrorRate_PastTheStrictestTolerance_ShedsTheLoosestFirst_TheNextASliceLaterIfStillPast_NeverTheStrictest()
     {
         var protection = new ClassProtection(_time, Model());
         Seconds(protection, 10, attempts: 100, failed: 0);
@@ -31,9 +31,7 @@ public sealed class ClassProtectionTests
         var reason = protection.State.Reason!;
         Assert.Equal(("enterprise", ShedReason.ErrorRateKey, 0.01, 0.02), (reason.ProtectedClass, reason.Key, reason.Limit, reason.Measured));
 
-        // Still past it: premium only once a whole window has passed since free was shed.
-        Seconds(protection, 9, attempts: 100, failed: 10);
-        Assert.Equal(["free"], Shed(protection));
+        // Still past it on what came after free was shed: premium a slice later.
         Seconds(protection, 1, attempts: 100, failed: 10);
         Assert.Equal(["free", "premium"], Shed(protection));
 
@@ -47,8 +45,7 @@ public sealed class ClassProtectionTests
     public void Recovery_NeedsAWholeWindowBelowPointEightOfTheTolerance_ThenOneClassPerWindow()
     {
         var protection = new ClassProtection(_time, Model());
-        Seconds(protection, 10, attempts: 1000, failed: 30); // 3%: free, then a window later premium
-        Seconds(protection, 10, attempts: 1000, failed: 30);
+        Seconds(protection, 20, attempts: 1000, failed: 30); // 3%: free, then a slice later premium
         Assert.Equal(["free", "premium"], Shed(protection));
 
         // 0.9%: below enterprise's 1%, above 0.8%: nothing moves, for three windows.
@@ -81,8 +78,8 @@ public sealed class ClassProtectionTests
         var learned = protection.BaselineSeconds;
         Assert.InRange(learned, 0.110, 0.140);
 
-        // 6x: free is shed once the window's mean passes 2x, and from then on the baseline stays.
-        Seconds(protection, 2, attempts: 20, ttft: 6 * learned);
+        // 6x: free is shed at the next judgement (the newest slices' mean passes 2x), and from then on the baseline stays.
+        Seconds(protection, 1, attempts: 20, ttft: 6 * learned);
         Assert.Equal(["free"], Shed(protection));
         Assert.Equal(ShedReason.TtftKey, protection.State.Reason!.Key);
         var frozen = protection.BaselineSeconds;
@@ -97,6 +94,80 @@ public sealed class ClassProtectionTests
         var back = protection.BaselineSeconds;
         Seconds(protection, 10, attempts: 20, ttft: 1.5 * learned);
         Assert.True(protection.BaselineSeconds > back, $"{protection.BaselineSeconds} > {back}");
+    }
+
+    [Fact]
+    public void Ttft_ASlowdownShedsWithinASlice_ThoughTheWindowsMeanIsStillUnderTheTolerance()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+
+        // One slice at 4x: the window's mean is 1.3x, the newest two slices' 2.5x.
+        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        Assert.Equal(["free"], Shed(protection));
+        Assert.Equal(2.5, protection.State.TtftRatio, 3);
+        Assert.Equal(("enterprise", ShedReason.TtftKey), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key));
+    }
+
+    [Fact]
+    public void Ttft_TheNextClassIsShedASliceLater_OnlyWhenWhatFollowedTheShedIsStillPast()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        Assert.Equal(["free"], Shed(protection));
+
+        // Back to normal after free was shed: premium stays (the window, 4x slice and all, is at 1.3x).
+        Seconds(protection, 3, attempts: 20, ttft: 0.100);
+        Assert.Equal(["free"], Shed(protection));
+
+        // Slow again: past 2x on what came after the shed, so premium a slice later.
+        Seconds(protection, 1, attempts: 20, ttft: 0.500);
+        Assert.Equal(["free", "premium"], Shed(protection));
+    }
+
+    [Fact]
+    public void Ttft_AWaiterOfAServedClassOlderThanItsTolerance_ShedsBeforeAnySlowFirstToken()
+    {
+        var oldest = new Dictionary<string, double> { ["enterprise"] = 0, ["premium"] = 0, ["free"] = 0 };
+        var protection = new ClassProtection(_time, Model(), (name, _) => (long)(oldest[name] * _time.TimestampFrequency));
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+
+        // Free waits 0.9 s (9x, under its 10x) and enterprise 0.19 s (1.9x): nothing.
+        (oldest["free"], oldest["enterprise"]) = (0.9, 0.19);
+        Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        Assert.Empty(Shed(protection));
+
+        // Enterprise's oldest waiter passes 2x the baseline: free is shed at the next judgement.
+        oldest["enterprise"] = 0.25;
+        Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        Assert.Equal(["free"], Shed(protection));
+        Assert.Equal(("enterprise", 2.5), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Measured));
+
+        // Still waiting a slice later: premium too. A waiter keeps its classes shed until it is served.
+        Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        Assert.Equal(["free", "premium"], Shed(protection));
+        oldest["enterprise"] = 0;
+        Seconds(protection, 11, attempts: 20, ttft: 0.100);
+        Assert.Equal(["free"], Shed(protection));
+    }
+
+    [Fact]
+    public void Baseline_DoesNotLearnASlicePastTheStrictestTolerance_EvenTooFewToJudge()
+    {
+        var protection = new ClassProtection(_time, Model(minSamples: 10));
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        var healthy = protection.BaselineSeconds;
+
+        // Three slices at 3x with 4 first tokens each: the newest two slices' mean stays under 2x or
+        // has too few first tokens to judge, the window's is under 1.2x; nothing shed, none of it learned.
+        Seconds(protection, 3, attempts: 4, ttft: 0.300);
+        Assert.Empty(Shed(protection));
+        Assert.Equal(healthy, protection.BaselineSeconds);
+
+        // 1.5x is within the tolerance: learned, slowly.
+        Seconds(protection, 3, attempts: 20, ttft: 0.150);
+        Assert.InRange(protection.BaselineSeconds, healthy * 1.001, healthy * 1.05);
     }
 
     [Fact]
@@ -151,8 +222,10 @@ public sealed class ClassProtectionTests
     {
         var batch = AdmissionHarness.Class("batch", priority: 5);
         var protection = new ClassProtection(_time, Model(10, Enterprise, batch, Free));
-        Seconds(protection, 10, attempts: 100, failed: 5);
+        Seconds(protection, 1, attempts: 100, failed: 5);
         Assert.Equal(["batch"], Shed(protection));
+        Seconds(protection, 1, attempts: 100, failed: 5);
+        Assert.Equal(["batch", "free"], Shed(protection));
 
         var off = new ClassProtection(_time, Model(10, AdmissionHarness.Class("a"), batch));
         Seconds(off, 20, attempts: 100, failed: 100);
@@ -164,7 +237,7 @@ public sealed class ClassProtectionTests
     public void AReloadThatChangesTheRules_StartsOver_AndOneThatKeepsThem_KeepsTheShed()
     {
         var protection = new ClassProtection(_time, Model());
-        Seconds(protection, 10, attempts: 100, failed: 50);
+        Seconds(protection, 1, attempts: 100, failed: 50);
         Assert.Equal(["free"], Shed(protection));
 
         protection.Apply(Model()); // equal rules, new arrays (as every reload builds them)
