@@ -4,7 +4,9 @@ namespace AotProxy.Accounting;
 // guessed them for a response that ended without one. Cached prompt tokens are part of
 // PromptTokens and reasoning tokens part of CompletionTokens (OpenAI's `*_details`), so the
 // total counts each token once.
-internal readonly record struct Usage(long PromptTokens, long CompletionTokens, long CachedPromptTokens = 0, long ReasoningTokens = 0, bool Estimated = false)
+// AudioSeconds: an audio upload's length (vLLM's transcription usage, or AudioUsage's measure),
+// priced apart ([[prices]] audio_per_second).
+internal readonly record struct Usage(long PromptTokens, long CompletionTokens, long CachedPromptTokens = 0, long ReasoningTokens = 0, bool Estimated = false, long AudioSeconds = 0)
 {
     public long TotalTokens => PromptTokens + CompletionTokens;
 

@@ -10,11 +10,12 @@ namespace AotProxy.Accounting;
 // input_tokens, output_tokens, input_tokens_details and output_tokens_details; Anthropic's Messages
 // API input_tokens and output_tokens, with cache reads and writes counted apart from input_tokens
 // (cache_read_input_tokens, cache_creation_input_tokens), which are added back to the prompt here.
+// vLLM's transcriptions report `seconds` of audio instead of tokens (AudioUsage).
 // The whole-object reader (SSE events) and the incremental scanner (JSON bodies) both feed it, so
 // both read the same fields.
 internal struct UsageFields
 {
-    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, CacheRead = 7, CacheCreation = 8, Total = 9;
+    private const byte None = 0, Prompt = 1, Completion = 2, PromptDetails = 3, CompletionDetails = 4, Cached = 5, Reasoning = 6, CacheRead = 7, CacheCreation = 8, Total = 9, Seconds = 10;
 
     private byte _field;   // the property whose value comes next
     private byte _section; // None: the usage object itself; PromptDetails / CompletionDetails: inside one
@@ -25,12 +26,13 @@ internal struct UsageFields
     private long _cacheRead;     // Anthropic's, outside input_tokens
     private long _cacheCreation; // Anthropic's, outside input_tokens
     private long _total;
+    private long _seconds;       // vLLM's transcription usage: {"type":"duration","seconds":N}
     private bool _sawPrompt;
     private bool _sawTotal;
 
     // Without prompt_tokens (older vLLM's rerank reports `{"total_tokens":N}` alone, as Jina's API
     // does), the prompt is the total less the completion: a pooling model's input is all it used.
-    public readonly Usage Usage => new((_sawPrompt || !_sawTotal ? _prompt : Math.Max(0, _total - _completion)) + _cacheRead + _cacheCreation, _completion, _cached + _cacheRead, _reasoning);
+    public readonly Usage Usage => new((_sawPrompt || !_sawTotal ? _prompt : Math.Max(0, _total - _completion)) + _cacheRead + _cacheCreation, _completion, _cached + _cacheRead, _reasoning, AudioSeconds: _seconds);
 
     // `depth`: the token's depth below the usage object's StartObject (1: the usage object's own
     // properties and the details objects' Start/EndObject; 2: the details' properties). Tokens
@@ -47,6 +49,7 @@ internal struct UsageFields
                     : reader.ValueTextEquals("cache_read_input_tokens"u8) ? CacheRead
                     : reader.ValueTextEquals("cache_creation_input_tokens"u8) ? CacheCreation
                     : reader.ValueTextEquals("total_tokens"u8) ? Total
+                    : reader.ValueTextEquals("seconds"u8) ? Seconds
                     : None;
                 break;
             case JsonTokenType.PropertyName when depth == 2:
@@ -62,7 +65,7 @@ internal struct UsageFields
             case JsonTokenType.EndObject when depth == 1:
                 _section = None;
                 break;
-            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or CacheRead or CacheCreation or Total && TryReadCount(ref reader, out var value):
+            case JsonTokenType.Number when _field is Prompt or Completion or Cached or Reasoning or CacheRead or CacheCreation or Total or Seconds && TryReadCount(ref reader, out var value):
                 Set(value);
                 break;
         }
@@ -102,6 +105,7 @@ internal struct UsageFields
         _reasoning = _field == Reasoning ? value : _reasoning;
         _cacheRead = _field == CacheRead ? value : _cacheRead;
         _cacheCreation = _field == CacheCreation ? value : _cacheCreation;
+        _seconds = _field == Seconds ? value : _seconds;
         _field = None;
     }
 }

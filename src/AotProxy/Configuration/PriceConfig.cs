@@ -14,6 +14,9 @@ internal sealed record PriceConfig
     // Cached prompt tokens (prompt_tokens_details.cached_tokens); absent: the input price.
     public double? CachedInputPerMillion { get; init; }
 
+    // USD per second of audio (the audio endpoints' usage as vLLM reports it); 0: free.
+    public double AudioPerSecond { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -311,6 +311,11 @@ internal sealed class ForwardingStage(
         var cappedMaxTokens = request.Reservation.Capped ? (int)request.Reservation.Completion
             : request.ModelCapped ? inspected.MaxTokens
             : (int?)null;
+        if (inspected.Form.IsForm)
+        {
+            return PrepareForm(request, cappedMaxTokens);
+        }
+
         var model = request.ModelRewritten ? request.Pool!.ModelJson : null;
         // Pooling and tokenizer requests share no KV cache: only generating requests carry the
         // tenant's cache_salt, and only where vLLM reads it (its Anthropic request model has no
@@ -319,6 +324,20 @@ internal sealed class ForwardingStage(
         if (inspected.NeedsUsageInjection || enginePriority is not null || cappedMaxTokens is not null || salt is not null || model is not null)
         {
             request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json, inspected.ModelSplice, model);
+        }
+
+        return inspected.NeedsUsageInjection;
+    }
+
+    // An audio upload: the same edits, as form fields (priority and cache_salt are no fields of
+    // vLLM's transcription form: not sent).
+    private static bool PrepareForm(ProxyRequest request, int? cappedMaxTokens)
+    {
+        var inspected = request.Inspected;
+        var model = request.ModelRewritten ? request.Pool!.ModelUtf8 : null;
+        if (inspected.NeedsUsageInjection || cappedMaxTokens is not null || model is not null)
+        {
+            request.Body!.Apply(inspected.Form, inspected.NeedsUsageInjection, cappedMaxTokens, model);
         }
 
         return inspected.NeedsUsageInjection;

@@ -88,6 +88,8 @@ internal sealed class DataPlaneHandler(
         "/classify" => EndpointKind.Classify,
         "/tokenize" => EndpointKind.Tokenize,
         "/detokenize" => EndpointKind.Detokenize,
+        "/v1/audio/transcriptions" => EndpointKind.Transcriptions,
+        "/v1/audio/translations" => EndpointKind.Translations,
         _ => null,
     };
 

@@ -16,4 +16,6 @@ internal enum EndpointKind : byte
     Classify,        // /classify
     Tokenize,        // /tokenize: no tokens used (the tokenizer only), still a request
     Detokenize,      // /detokenize: as /tokenize
+    Transcriptions,  // /v1/audio/transcriptions: a multipart upload; usage in seconds, or a stream's tokens
+    Translations,    // /v1/audio/translations: as transcriptions
 }

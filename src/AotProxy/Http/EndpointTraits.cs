@@ -20,4 +20,8 @@ internal static class EndpointTraits
     // Pairs a query with each document (rerank, score): their texts are the prompt.
     public static bool ScoresPairs(EndpointKind kind) =>
         kind is EndpointKind.Rerank or EndpointKind.Score;
+
+    // A multipart/form-data audio upload (Inspection/MultipartFormInspector), not a JSON body.
+    public static bool TakesAudio(EndpointKind kind) =>
+        kind is EndpointKind.Transcriptions or EndpointKind.Translations;
 }

@@ -107,6 +107,7 @@ internal static class ProxyErrors
         InspectionError.MissingMaxTokens => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "missing_required_parameter", "The request needs 'max_tokens', a positive integer (the Messages API requires it).", param),
         InspectionError.InvalidField => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_type", $"'{param}' has the wrong type.", param),
         InspectionError.InvalidText => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_value", $"'{param}' is not valid UTF-8 text (invalid bytes, or an escaped lone surrogate such as \\ud800).", param),
+        InspectionError.InvalidForm => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_multipart", $"The multipart/form-data body is malformed: {param}."),
         InspectionError.NotAnObject => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."),
         _ => OpenAiError.WriteAsync(context, 400, "invalid_request_error", "invalid_json", "The request body is not valid JSON."),
     };

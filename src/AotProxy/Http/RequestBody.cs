@@ -150,6 +150,17 @@ internal sealed class RequestBody : IDisposable
         Length = length;
     }
 
+    // A multipart form (the audio endpoints) rewritten in one copy (MultipartForm.Write): the
+    // served model in place of an alias, stream_include_usage on, a budget's cap.
+    public void Apply(in MultipartForm form, bool includeUsage, int? cap, ReadOnlySpan<byte> model)
+    {
+        var next = BufferPool.Shared.Rent(Math.Max(1, form.Length(Span, includeUsage, cap, model)));
+        var length = form.Write(Span, next, includeUsage, cap, model);
+        BufferPool.Shared.Return(_array!);
+        _array = next;
+        Length = length;
+    }
+
     private static ReadOnlySpan<byte> EditInsert(byte kind, UsageSplice usage, ReadOnlySpan<byte> capValue, ReadOnlySpan<byte> saltValue, ReadOnlySpan<byte> model) => kind switch
     {
         0 => usage.Insert,

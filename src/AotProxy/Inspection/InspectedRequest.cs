@@ -17,7 +17,9 @@ internal readonly record struct InspectedRequest(
     int PromptChunks = 0,    // chained hashes of its whole 256-byte chunks written to the caller's buffer (PromptChunks)
     CacheSaltSplice CacheSaltSplice = default, // where a tenant's cache_salt replaces the client's
     ModelSplice ModelSplice = default, // where an alias's served model replaces the name
-    ModelCapabilities Needs = ModelCapabilities.None) // tools (a non-empty `tools`), vision (an image part): for model "auto"
+    ModelCapabilities Needs = ModelCapabilities.None, // tools (a non-empty `tools`), vision (an image part): for model "auto"
+    MultipartForm Form = default, // an audio upload's fields (MultipartFormInspector); IsForm false for a JSON body
+    long AudioSeconds = 0)   // an audio upload's length, estimated (AudioDuration)
 {
     // The gateway needs the final usage chunk to account a stream; vLLM only sends it when asked.
     // Without a splice (stream_options the worker would refuse) the body goes as the client sent it.

@@ -9,4 +9,5 @@ internal enum InspectionError : byte
     MissingMaxTokens, // 400 param=max_tokens: the Messages API requires a positive max_tokens
     InvalidField,    // 400: a known field has the wrong type (stream, max_tokens, ...)
     InvalidText,     // 400: model is not valid UTF-8, or escapes a lone surrogate
+    InvalidForm,     // 400: a multipart/form-data body the gateway cannot read (the reason is the param)
 }

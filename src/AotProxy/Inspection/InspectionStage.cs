@@ -29,7 +29,9 @@ internal sealed class InspectionStage
         }
 
         request.Body = body;
-        var error = RequestInspector.Inspect(body.Span, request.PromptChunks, out var inspected, out var param, request.Caller.Tenant.CacheSalt?.Seed ?? 0, request.Endpoint);
+        var error = EndpointTraits.TakesAudio(request.Endpoint)
+            ? MultipartFormInspector.Inspect(body.Span, context.Request.ContentType, out var inspected, out var param)
+            : RequestInspector.Inspect(body.Span, request.PromptChunks, out inspected, out param, request.Caller.Tenant.CacheSalt?.Seed ?? 0, request.Endpoint);
         if (error != InspectionError.None)
         {
             request.Failure = ProxyFailure.InvalidBody;

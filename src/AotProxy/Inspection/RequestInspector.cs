@@ -57,9 +57,11 @@ internal static class RequestInspector
     // every request: StringPool returns the string it made for the same bytes before, instead of a
     // new one per request (88 B; perf/RESULTS.md, issue 15). An escaped or long name is decoded as it is.
     private static string ReadModel(ref Utf8JsonReader reader) =>
-        !reader.ValueIsEscaped && reader.ValueSpan.Length <= MaxPooledModelBytes
-            ? ModelNames.GetOrAdd(reader.ValueSpan, Encoding.UTF8)
-            : reader.GetString()!;
+        !reader.ValueIsEscaped ? ModelName(reader.ValueSpan) : reader.GetString()!;
+
+    // Unescaped UTF-8 (a JSON string's, a form field's): pooled unless it is long.
+    public static string ModelName(ReadOnlySpan<byte> utf8) =>
+        utf8.Length <= MaxPooledModelBytes ? ModelNames.GetOrAdd(utf8, Encoding.UTF8) : Encoding.UTF8.GetString(utf8);
 
     private static InspectionError InspectCore(ReadOnlySpan<byte> body, Span<ulong> chunks, ulong salt, EndpointKind endpoint, out InspectedRequest request, out string? errorParam)
     {

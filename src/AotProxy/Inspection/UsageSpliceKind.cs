@@ -9,4 +9,5 @@ internal enum UsageSpliceKind : byte
     AddIncludeUsageLast,
     ReplaceIncludeUsageValue,
     ReplaceStreamOptionsValue,
+    FormField, // a multipart form's stream_include_usage (MultipartForm.Write; Insert is not used)
 }

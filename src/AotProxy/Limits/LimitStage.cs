@@ -1,6 +1,7 @@
 using AotProxy.Accounting;
 using AotProxy.Cluster;
 using AotProxy.Http;
+using AotProxy.Inspection;
 using AotProxy.Ledger;
 using AotProxy.Tracing;
 
@@ -37,7 +38,9 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
         var tenant = request.Caller.Tenant;
         var inspected = request.Inspected;
         var completion = CompletionTokens(request, snapshot.Limits);
-        var limit = limits.TryAcquire(tenant, inspected.PromptTokens, completion, snapshot.Prices.For(inspected.Model), snapshot.Limits.RejectOverrun, StreamBudget.AppliesTo(request));
+        var price = snapshot.Prices.For(inspected.Model);
+        price = EndpointTraits.TakesAudio(request.Endpoint) ? price.ForAudioEstimate(AudioDuration.TokensPerSecond) : price;
+        var limit = limits.TryAcquire(tenant, inspected.PromptTokens, completion, price, snapshot.Limits.RejectOverrun, StreamBudget.AppliesTo(request));
         request.Limit = limit;
         var budget = limit.Budget;
         request.Reservation = budget.Capped

@@ -79,6 +79,9 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
     // The model's name as a JSON string, quotes included: what replaces an alias in a request body.
     public byte[] ModelJson { get; } = JsonEncodedModel(model);
 
+    // The name as UTF-8 text: what replaces an alias in a multipart form's `model` part.
+    public byte[] ModelUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(model);
+
     public uint NextCursor() => Interlocked.Increment(ref _cursor) - 1;
 
     // nginx's smooth weighted round robin, unrolled once into a schedule of worker indexes, so a

@@ -30,7 +30,8 @@ internal static class PriceRules
             var model = new ModelPrice(
                 input,
                 price.CachedInputPerMillion is { } cached ? PriceNanos(context, $"{at}.cached_input_per_million", cached) : input,
-                PriceNanos(context, $"{at}.output_per_million", price.OutputPerMillion));
+                PriceNanos(context, $"{at}.output_per_million", price.OutputPerMillion),
+                AudioSecondNanos(context, $"{at}.audio_per_second", price.AudioPerSecond));
             if (price.Model == PricesModel.AnyModel)
             {
                 fallback = model;
@@ -59,6 +60,25 @@ internal static class PriceRules
         if (Math.Abs((perMillion * 1000) - nanos) > 1e-6)
         {
             context.Error(path, $"has more than 3 decimals (got {ValidationContext.Number(perMillion)}); the gateway counts whole nano-USD per token, 0.001 USD per million tokens");
+            return 0;
+        }
+
+        return (long)nanos;
+    }
+
+    // USD per second of audio to whole nano-USD: at most 9 decimals, for the reason above.
+    private static long AudioSecondNanos(ValidationContext context, string path, double perSecond)
+    {
+        if (!(perSecond >= 0) || perSecond > ModelPrice.MaxPerSecond)
+        {
+            context.Error(path, $"must be 0 to {ValidationContext.Number(ModelPrice.MaxPerSecond)} USD per second of audio (got {ValidationContext.Number(perSecond)})");
+            return 0;
+        }
+
+        var nanos = Math.Round(perSecond * 1e9);
+        if (Math.Abs((perSecond * 1e9) - nanos) > 1e-3)
+        {
+            context.Error(path, $"has more than 9 decimals (got {ValidationContext.Number(perSecond)}); the gateway counts whole nano-USD");
             return 0;
         }
 
