@@ -61,6 +61,9 @@ public partial class MetricsContractTests
         ("llm_gateway_ledger_batch_seconds", "gauge", "", "How long the usage ledger's last batch insert (one transaction) took."),
         ("llm_gateway_trace_spans_exported_total", "counter", "", "Spans the OTLP receiver accepted."),
         ("llm_gateway_trace_spans_dropped_total", "counter", "reason", "Spans not exported, by reason: queue_full (telemetry.max_queued_spans) or export_failed."),
+        ("llm_gateway_response_cache_hits_total", "counter", "model", "Cacheable requests answered from the exact response cache, by served model."), // issue 21's contract
+        ("llm_gateway_response_cache_misses_total", "counter", "model", "Cacheable requests the exact response cache did not hold, by served model (sent on to a worker)."),
+        ("llm_gateway_response_cache_bytes", "gauge", "", "Bytes the exact response cache holds (answers and their bookkeeping), at most [response_cache] max_bytes."),
     ];
 
     // [cluster]'s own families (a lone gateway has none of them), pinned the same way.
@@ -73,8 +76,8 @@ public partial class MetricsContractTests
     ];
 
     // Metrics whose series this test does not bring about (no queueing, no retry, no pacing wait, no
-    // budget cutoff): their header is checked, their label names are not.
-    private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_budget_cutoffs_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total"];
+    // budget cutoff, no response cache): their header is checked, their label names are not.
+    private static readonly string[] NoSeries = ["llm_gateway_retries_total", "llm_gateway_budget_cutoffs_total", "llm_gateway_queue_wait_seconds", "llm_worker_pacing_wait_seconds", "llm_worker_pacing_timeouts_total", "llm_gateway_response_cache_hits_total", "llm_gateway_response_cache_misses_total"];
 
     [Fact]
     public async Task Metrics_WritesTheContractsNamesTypesLabelsHelpTextsAndBuckets()

@@ -127,11 +127,11 @@ internal static class UsageCommand
 
     private static void WriteTable(TextWriter output, string by, UsageRow[] rows)
     {
-        string[] header = [by, "requests", "prompt", "completion", "cached", "estimated", "cost_usd", "errors"];
+        string[] header = [by, "requests", "prompt", "completion", "cached", "estimated", "cost_usd", "errors", "cache_hits"];
         var lines = new List<string[]> { header };
         foreach (var row in rows)
         {
-            lines.Add(Cells(row.Key, row.Requests, row.PromptTokens, row.CompletionTokens, row.CachedTokens, row.EstimatedRequests, row.CostNanos, row.Errors));
+            lines.Add(Cells(row.Key, row.Requests, row.PromptTokens, row.CompletionTokens, row.CachedTokens, row.EstimatedRequests, row.CostNanos, row.Errors, row.CacheHits));
         }
 
         if (rows.Length > 1)
@@ -144,7 +144,8 @@ internal static class UsageCommand
                 rows.Sum(r => r.CachedTokens),
                 rows.Sum(r => r.EstimatedRequests),
                 rows.Sum(r => r.CostNanos),
-                rows.Sum(r => r.Errors)));
+                rows.Sum(r => r.Errors),
+                rows.Sum(r => r.CacheHits)));
         }
 
         // The key left-aligned, the numbers right-aligned.
@@ -156,7 +157,7 @@ internal static class UsageCommand
         }
     }
 
-    private static string[] Cells(string key, long requests, long prompt, long completion, long cached, long estimated, long costNanos, long errors) =>
+    private static string[] Cells(string key, long requests, long prompt, long completion, long cached, long estimated, long costNanos, long errors, long cacheHits) =>
     [
         key,
         N(requests),
@@ -166,6 +167,7 @@ internal static class UsageCommand
         N(estimated),
         (costNanos / 1_000_000_000m).ToString("0.000000", CultureInfo.InvariantCulture),
         N(errors),
+        N(cacheHits),
     ];
 
     private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);

@@ -37,6 +37,10 @@ internal sealed record ClassConfig
     // Prefix-cache isolation for every tenant of the class that does not set its own cache_salt.
     public bool CacheSalt { get; init; }
 
+    // The exact response cache (Caching/) keys this class's entries by class, not tenant: its
+    // tenants share answers to identical requests.
+    public bool SharedResponseCache { get; init; }
+
     // Preemption before the first byte: an admitted request of this class that has sent its client
     // nothing may be cancelled upstream and requeued when a more important class waits.
     public bool Preemptible { get; init; }

@@ -22,6 +22,9 @@ internal sealed record ClassModel(
     // [[classes]] cache_salt: its tenants without their own cache_salt get a TenantCacheSalt.
     public bool CacheSalt { get; init; }
 
+    // [[classes]] shared_response_cache: response cache entries are the class's, not each tenant's.
+    public bool SharedResponseCache { get; init; }
+
     // [[classes]] preemptible: its admitted requests may give their slot to a more important
     // class's waiter before their first byte (Admission/PreemptionTicket), and wait again.
     public bool Preemptible { get; init; }

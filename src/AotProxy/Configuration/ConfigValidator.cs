@@ -23,6 +23,7 @@ internal static class ConfigValidator
         var cluster = ClusterRules.Validate(context, config.Cluster);
         var store = StoreRules.Validate(context, config.Store, ledger);
         var telemetry = TelemetryRules.Validate(context, config.Telemetry);
+        var responseCache = ResponseCacheRules.Validate(context, config.ResponseCache);
         var workers = WorkerRules.Validate(context, config.Workers, config.Pacing);
         var (models, streamIdleTimeouts) = ModelRules.Validate(context, config.Models, workers);
         var forwarding = ForwardingRules.Validate(context, config.Forwarding, streamIdleTimeouts);
@@ -40,6 +41,6 @@ internal static class ConfigValidator
         }
 
         return ConfigLoadResult.Success(GatewaySnapshotFactory.Create(
-            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store, telemetry, models));
+            revision, loadedAt, source, server, forwarding, routing, health, breaker, retries, scheduler, limits, prices, ledger, workers, classes, tenants, auth, jwt, windows, cluster, digest, adminTokens, store, telemetry, models, responseCache));
     }
 }

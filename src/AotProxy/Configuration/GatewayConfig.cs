@@ -38,6 +38,8 @@ internal sealed record GatewayConfig
 
     public TelemetryConfig Telemetry { get; init; } = new();
 
+    public ResponseCacheConfig ResponseCache { get; init; } = new();
+
     public IReadOnlyList<WorkerConfig> Workers { get; init; } = [];
 
     public IReadOnlyList<ClassConfig> Classes { get; init; } = [];

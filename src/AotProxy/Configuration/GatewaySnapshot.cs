@@ -51,6 +51,9 @@ internal sealed class GatewaySnapshot
     // [telemetry]: the cap on tenant series.
     public TelemetryModel Telemetry { get; init; } = TelemetryModel.Default;
 
+    // [response_cache]: the exact response cache's bounds (Caching/).
+    public ResponseCacheModel ResponseCache { get; init; } = ResponseCacheModel.Default;
+
     // What replicas compare to find one on another config (ConfigDigest): the same on every
     // replica that loaded the same policy, unlike Revision. "" for a hand-built snapshot.
     public string Digest { get; init; } = string.Empty;

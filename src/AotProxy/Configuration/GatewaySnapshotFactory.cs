@@ -36,7 +36,8 @@ internal static class GatewaySnapshotFactory
         ImmutableArray<AdminTokenModel> adminTokens = default,
         StoreModel? store = null,
         TelemetryModel? telemetry = null,
-        ModelCatalog? models = null)
+        ModelCatalog? models = null,
+        ResponseCacheModel? responseCache = null)
     {
         var classesByName = classes.ToFrozenDictionary(c => c.Name, StringComparer.Ordinal);
         var tenantsByName = ByName(tenants);
@@ -61,6 +62,7 @@ internal static class GatewaySnapshotFactory
             Store = store ?? StoreModel.Off,
             Telemetry = telemetry ?? TelemetryModel.Default,
             Models = models ?? ModelCatalog.Empty,
+            ResponseCache = responseCache ?? ResponseCacheModel.Default,
             Digest = digest,
             Workers = workers,
             Classes = classes,
@@ -96,6 +98,7 @@ internal static class GatewaySnapshotFactory
         Store = snapshot.Store,
         Telemetry = snapshot.Telemetry,
         Models = snapshot.Models,
+        ResponseCache = snapshot.ResponseCache,
         Digest = snapshot.Digest,
         Workers = snapshot.Workers,
         Classes = snapshot.Classes,
@@ -140,6 +143,7 @@ internal static class GatewaySnapshotFactory
             Store = file.Store,
             Telemetry = file.Telemetry,
             Models = file.Models,
+            ResponseCache = file.ResponseCache,
             Digest = file.Digest,
             Workers = file.Workers,
             Classes = file.Classes,

@@ -27,6 +27,9 @@ internal sealed record ModelConfig
     // A served model's context length, over what its workers report as max_model_len; 0: theirs.
     public int ContextLength { get; init; }
 
+    // The exact response cache (Caching/): deterministic requests naming this entry are answered from it.
+    public bool ResponseCache { get; init; }
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

@@ -11,6 +11,9 @@ internal sealed record ModelEntry(
     ModelCapabilities Capabilities = ModelCapabilities.None, // None: undeclared
     int ContextLength = 0)               // 0: the workers' max_model_len
 {
+    // response_cache: deterministic requests for this name are answered from the response cache.
+    public bool ResponseCache { get; init; }
+
     public bool IsAlias => !Targets.IsEmpty;
 
     public bool AllowsTenant(string tenant) => Tenants.IsEmpty || Tenants.Contains(tenant, StringComparer.Ordinal);

@@ -40,6 +40,9 @@ internal sealed record TenantConfig
     // Prefix-cache isolation (TenantCacheSalt); absent: the class's cache_salt.
     public bool? CacheSalt { get; init; }
 
+    // The exact response cache (Caching/): this tenant's deterministic requests are answered from it.
+    public bool ResponseCache { get; init; }
+
     // A stream of this tenant that runs out of budget while it streams is ended at the cap
     // (Limits/StreamBudget); needs a budget.
     public bool StreamBudgetCutoff { get; init; }

@@ -21,6 +21,9 @@ internal sealed record TenantModel(
     // content chunk debits the budget as it is relayed, up to the cap (Limits/StreamBudget).
     public bool StreamBudgetCutoff { get; init; }
 
+    // response_cache: its deterministic requests may be answered from the response cache (Caching/).
+    public bool ResponseCache { get; init; }
+
     // rpm, tpm, max_in_flight or a budget set: the request passes the limit stage (Limits/TenantLimits).
     public bool HasLimits => Rpm > 0 || Tpm > 0 || MaxInFlight > 0 || Budget is not null;
 

@@ -1,5 +1,6 @@
 using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Http;
@@ -32,6 +33,7 @@ internal sealed class GatewayTelemetry
         Pacing = new PacingTelemetry(Registry);
         Ledger = new LedgerTelemetry(Registry);
         Tracing = new TraceTelemetry(Registry);
+        ResponseCache = new ResponseCacheTelemetry(Registry);
     }
 
     public CollectorRegistry Registry { get; }
@@ -58,6 +60,8 @@ internal sealed class GatewayTelemetry
     public LedgerTelemetry Ledger { get; }
 
     public TraceTelemetry Tracing { get; }
+
+    public ResponseCacheTelemetry ResponseCache { get; }
 
     // The last failed requests, for the live console (/api/events).
     public RecentErrors Errors { get; }

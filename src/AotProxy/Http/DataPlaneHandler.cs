@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Cluster;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
@@ -17,7 +18,7 @@ using Microsoft.Extensions.Logging;
 namespace AotProxy.Http;
 
 // The data plane's one request delegate. It dispatches on method and path itself (there is no
-// routing middleware) and puts the stages in order: identify -> inspect -> limit -> admit ->
+// routing middleware) and puts the stages in order: identify -> inspect -> cache -> limit -> admit ->
 // route/pace/forward -> account, then the failure as an OpenAI error, and the finally that
 // releases and records exactly once. Each stage's entry point is in its own folder; what they
 // share travels in one ProxyRequest (docs/ARCHITECTURE.md walks through them).
@@ -25,6 +26,7 @@ internal sealed class DataPlaneHandler(
     GatewayState state,
     IdentityStage identity,
     InspectionStage inspection,
+    ResponseCacheStage cache,
     LimitStage limits,
     AdmissionStage admission,
     ForwardingStage forwarding,
@@ -34,16 +36,23 @@ internal sealed class DataPlaneHandler(
 {
     // The stages over the gateway's long-lived state; GatewayHost's wiring, and a test's.
     public static DataPlaneHandler Create(
-        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedTenantLimits? sharedLimits = null, SharedWorkerSlots? sharedSlots = null) => new(
-        state,
-        new IdentityStage(time, logger),
-        new InspectionStage(),
-        new LimitStage(tenantLimits, telemetry.Limits, sharedLimits),
-        new AdmissionStage(admissions, time),
-        new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger, sharedSlots),
-        new AccountingStage(usage, telemetry.Requests, time),
-        new RecordStage(ledger, telemetry.Requests, telemetry.Errors, time),
-        time);
+        GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedTenantLimits? sharedLimits = null, SharedWorkerSlots? sharedSlots = null)
+    {
+        var limits = new LimitStage(tenantLimits, telemetry.Limits, sharedLimits);
+        var responses = new ResponseCache(time);
+        telemetry.ResponseCache.CollectFrom(responses, () => state.Current.Config.ResponseCache);
+        return new(
+            state,
+            new IdentityStage(time, logger),
+            new InspectionStage(),
+            new ResponseCacheStage(responses, limits, usage, telemetry.ResponseCache, time),
+            limits,
+            new AdmissionStage(admissions, time),
+            new ForwardingStage(router, new Forwarder(time), new RetryBudget(time), Random.Shared, admissions, telemetry.Forwarding, telemetry.Pacing, time, logger, sharedSlots),
+            new AccountingStage(usage, telemetry.Requests, time),
+            new RecordStage(ledger, telemetry.Requests, telemetry.Errors, time),
+            time);
+    }
 
     private const string ModelPrefix = "/v1/models/";
 
@@ -128,7 +137,7 @@ internal sealed class DataPlaneHandler(
 
             try
             {
-                if (await inspection.InspectAsync(request).ConfigureAwait(false) && await limits.TryAcquireAsync(request).ConfigureAwait(false))
+                if (await inspection.InspectAsync(request).ConfigureAwait(false) && !await cache.TryAnswerAsync(request).ConfigureAwait(false) && await limits.TryAcquireAsync(request).ConfigureAwait(false))
                 {
                     RateLimitHeaders.Write(context.Response, request.Limit.Lease.Requests, request.Limit.Lease.Tokens);
                     if (await admission.AdmitAsync(request).ConfigureAwait(false))
@@ -155,6 +164,7 @@ internal sealed class DataPlaneHandler(
                 // answers with, its journal entry settled).
                 admission.Release(request);
                 limits.Settle(request);
+                cache.Complete(request);
                 record.Record(request);
             }
         }

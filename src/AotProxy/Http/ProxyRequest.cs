@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Gateway;
@@ -53,6 +54,11 @@ internal sealed class ProxyRequest
     public bool ModelRewritten;     // an alias named: the body's model becomes Pool.Model upstream
     public AutoDemand AutoDemand;   // model "auto" found no model: what the request needed
     public bool ModelCapped;        // a [[models]] max_tokens cap lowered Inspected.MaxTokens: the worker gets it too
+
+    // Caching/ResponseCacheStage: what the cache did, the key it looked up, and a miss's recording.
+    public ResponseCacheOutcome Cache;
+    public UInt128 CacheKey;
+    public ResponseRecorder? Recorder;
 
     // Limits/LimitStage: the one reservation, and the lease the finally settles.
     public TokenReservation Reservation;
@@ -161,6 +167,10 @@ internal sealed class ProxyRequest
         ModelRewritten = false;
         ModelCapped = false;
         AutoDemand = default;
+        Cache = ResponseCacheOutcome.None;
+        CacheKey = default;
+        Recorder?.Dispose();
+        Recorder = null;
         Reservation = default;
         Limit = default;
         Class = null;

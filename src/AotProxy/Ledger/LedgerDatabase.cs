@@ -11,13 +11,14 @@ internal static class LedgerDatabase
     // PRAGMA user_version: a later schema change can migrate a file it recognizes.
     // 2: the journal table (a version 1 file gets it at the next start).
     // 3: the meta table and the file's ledger_id (the shared ledger's key for its rows).
-    public const int SchemaVersion = 3;
+    // 4: cache_hit in requests and journal (an older file gets it at the next open: EnsureColumns).
+    public const int SchemaVersion = 4;
 
     // The columns of a row, in both tables, in LedgerInsert's binding order.
     public const string Columns = """
         request_id, time, tenant, key_id, class, model, worker,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
-        queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos
+        queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos, cache_hit
         """;
 
     private const string Schema = """
@@ -40,7 +41,8 @@ internal static class LedgerDatabase
             duration_ms       REAL    NOT NULL,
             status            INTEGER NOT NULL,
             outcome           TEXT    NOT NULL,
-            cost_nanos        INTEGER NOT NULL   -- nano-USD
+            cost_nanos        INTEGER NOT NULL,  -- nano-USD
+            cache_hit         INTEGER NOT NULL DEFAULT 0  -- 1: answered from the response cache
         );
         CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
         CREATE INDEX IF NOT EXISTS requests_tenant_time ON requests (tenant, time);
@@ -66,7 +68,8 @@ internal static class LedgerDatabase
             duration_ms       REAL    NOT NULL,
             status            INTEGER NOT NULL,
             outcome           TEXT    NOT NULL,
-            cost_nanos        INTEGER NOT NULL
+            cost_nanos        INTEGER NOT NULL,
+            cache_hit         INTEGER NOT NULL DEFAULT 0
         );
         -- ledger_id: a UUID made with the file, naming its rows in the shared ledger ([store]).
         CREATE TABLE IF NOT EXISTS meta (
@@ -74,7 +77,7 @@ internal static class LedgerDatabase
             value TEXT NOT NULL
         );
         INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
-        PRAGMA user_version = 3;
+        PRAGMA user_version = 4;
         """;
 
     // create: make the file and its schema if missing (the gateway); otherwise the file must exist
@@ -101,6 +104,8 @@ internal static class LedgerDatabase
                 Execute(connection, Schema);
             }
 
+            EnsureColumns(connection);
+
             return connection;
         }
         catch
@@ -108,6 +113,32 @@ internal static class LedgerDatabase
             connection.Dispose();
             throw;
         }
+    }
+
+    // A file made before a column was added gets it, with its default for the rows it holds;
+    // `aotproxy usage` on such a file too (its report reads the column).
+    private static void EnsureColumns(SqliteConnection connection)
+    {
+        foreach (var table in (ReadOnlySpan<string>)["requests", "journal"])
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = 'cache_hit'";
+            command.Parameters.AddWithValue("$table", table);
+            if ((long)command.ExecuteScalar()! == 0 && TableExists(connection, table))
+            {
+                Execute(connection, table == "requests"
+                    ? "ALTER TABLE requests ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0"
+                    : "ALTER TABLE journal ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0");
+            }
+        }
+    }
+
+    private static bool TableExists(SqliteConnection connection, string table)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $table";
+        command.Parameters.AddWithValue("$table", table);
+        return (long)command.ExecuteScalar()! > 0;
     }
 
     // At startup, before the totals are read and before any new entry: what the journal holds
@@ -160,7 +191,8 @@ internal static class LedgerDatabase
                 reader.GetDouble(15),
                 reader.GetInt32(16),
                 reader.GetString(17),
-                reader.GetInt64(18))));
+                reader.GetInt64(18),
+                reader.GetInt64(19) != 0)));
         }
     }
 

@@ -15,7 +15,7 @@ internal sealed class LedgerInsert : IDisposable
     // A 404's model is whatever the client sent; real model names are far shorter.
     private const int MaxModelLength = 256;
 
-    private const string Values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18";
+    private const string Values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19";
 
     private readonly SqliteConnection _connection;
     private readonly sqlite3_stmt _row;
@@ -31,7 +31,7 @@ internal sealed class LedgerInsert : IDisposable
     {
         _connection = connection;
         _row = Prepare($"INSERT INTO requests ({LedgerDatabase.Columns}) VALUES ({Values})");
-        _open = Prepare($"INSERT INTO journal ({LedgerDatabase.Columns}, id) VALUES ({Values}, ?19)");
+        _open = Prepare($"INSERT INTO journal ({LedgerDatabase.Columns}, id) VALUES ({Values}, ?20)");
         _settle = Prepare("DELETE FROM journal WHERE id = ?1");
     }
 
@@ -58,7 +58,7 @@ internal sealed class LedgerInsert : IDisposable
                 if (!_settled.Remove(entry.Journal))
                 {
                     Bind(_open, entry.Row);
-                    raw.sqlite3_bind_int64(_open, 19, entry.Journal);
+                    raw.sqlite3_bind_int64(_open, 20, entry.Journal);
                     Step(_open);
                 }
 
@@ -114,6 +114,7 @@ internal sealed class LedgerInsert : IDisposable
         raw.sqlite3_bind_int64(s, 16, row.Status);
         Text(s, 17, row.Outcome);
         raw.sqlite3_bind_int64(s, 18, row.CostNanos);
+        raw.sqlite3_bind_int64(s, 19, row.CacheHit ? 1 : 0);
     }
 
     // SQLite copies the text (SQLITE_TRANSIENT), so the span need not outlive the call.

@@ -35,6 +35,9 @@ internal static class LedgerOutcome
     // completion (what was relayed lived only in the dead process), estimated; status 500.
     public const string Interrupted = "interrupted";
 
+    // Answered from the exact response cache (Caching/): no admission, no worker.
+    public const string CacheHit = "cache_hit";
+
     // Stopped before the limit stage: a body too large (413), invalid (400), a model not allowed
     // (403) or unknown (404), or a client gone while sending its body (499).
     public const string Rejected = "rejected";

@@ -26,7 +26,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
     private const string Columns = """
         ledger_id, row_id, request_id, time, tenant, key_id, class, model, worker,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
-        queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos
+        queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos, cache_hit
         """;
 
     private const string Schema = """
@@ -51,8 +51,11 @@ internal sealed class PostgresLedger : IAsyncDisposable
             status            integer          NOT NULL,
             outcome           text             NOT NULL,
             cost_nanos        bigint           NOT NULL,  -- nano-USD
+            cache_hit         boolean          NOT NULL DEFAULT false,  -- answered from the response cache
             PRIMARY KEY (ledger_id, row_id, time)
         ) PARTITION BY RANGE (time);
+        -- Added with the response cache: a ledger made before it gets the column (partitions follow).
+        ALTER TABLE ledger ADD COLUMN IF NOT EXISTS cache_hit boolean NOT NULL DEFAULT false;
         CREATE INDEX IF NOT EXISTS ledger_tenant_time ON ledger (tenant, time);
         CREATE TABLE IF NOT EXISTS ledger_sources (
             ledger_id uuid        PRIMARY KEY,
@@ -284,7 +287,8 @@ internal sealed class PostgresLedger : IAsyncDisposable
         };
         using var command = _source.CreateCommand($"""
             SELECT {key}, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint,
-                   count(*) FILTER (WHERE estimated), sum(cost_nanos)::bigint, count(*) FILTER (WHERE status >= 400)
+                   count(*) FILTER (WHERE estimated), sum(cost_nanos)::bigint, count(*) FILTER (WHERE status >= 400),
+                   count(*) FILTER (WHERE cache_hit)
             FROM ledger
             WHERE ($1::timestamptz IS NULL OR time >= $1) AND ($2::timestamptz IS NULL OR time < $2)
             GROUP BY 1
@@ -298,7 +302,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             rows.Add(new UsageRow(
-                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
+                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8)));
         }
 
         return [.. rows];
@@ -369,6 +373,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
         await import.WriteAsync(row.Status, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Outcome, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.CostNanos, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+        await import.WriteAsync(row.CacheHit, NpgsqlDbType.Boolean, cancellationToken).ConfigureAwait(false);
     }
 
     // Holds the schema lock until the transaction ends.

@@ -1,3 +1,4 @@
+using AotProxy.Caching;
 using AotProxy.Http;
 using Microsoft.AspNetCore.Http;
 
@@ -72,7 +73,8 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
                 time.GetElapsedTime(request.Started).TotalMilliseconds,
                 request.Status,
                 request.Outcome,
-                CostNanos: request.Usage is null ? 0 : request.Snapshot.Prices.CostNanos(request.Model, usage)),
+                CostNanos: request.Usage is null ? 0 : request.Snapshot.Prices.CostNanos(request.Model, usage),
+                CacheHit: request.Cache == ResponseCacheOutcome.Hit),
             request.Journal);
     }
 }

@@ -19,7 +19,8 @@ internal readonly record struct RequestRecord(
     double DurationMs,
     int Status,               // what the client got; 499: the client went away first
     string Outcome,           // a LedgerOutcome name
-    long CostNanos)
+    long CostNanos,
+    bool CacheHit = false)    // answered from the response cache (Caching/): its usage is what it was charged
 {
     // The journal's row for an admitted request (LedgerWriter.TryJournal): what is known at
     // admission. The prompt estimate is charged (the worker's prefill consumes it first); the

@@ -53,7 +53,7 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
         using var command = connection.CreateCommand();
         command.CommandText = $"""
             SELECT {key}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
-                   SUM(estimated), SUM(cost_nanos), SUM(status >= 400)
+                   SUM(estimated), SUM(cost_nanos), SUM(status >= 400), SUM(cache_hit)
             FROM requests
             WHERE time >= $since AND time < $until
             GROUP BY 1
@@ -82,7 +82,7 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
         while (reader.Read())
         {
             rows.Add(new UsageRow(
-                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7)));
+                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8)));
         }
     }
 

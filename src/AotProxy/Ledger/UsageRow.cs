@@ -1,7 +1,8 @@
 namespace AotProxy.Ledger;
 
 // One group of a usage report (`aotproxy usage`, GET /api/usage). Errors: status 400 and above,
-// 499 (client gone) included. Cached tokens are part of the prompt tokens.
+// 499 (client gone) included. Cached tokens are part of the prompt tokens. Cache hits: requests the
+// response cache answered (their tokens are what they were charged: none unless charge_hits).
 internal sealed record UsageRow(
     string Key,
     long Requests,
@@ -10,7 +11,8 @@ internal sealed record UsageRow(
     long CachedTokens,
     long EstimatedRequests,
     long CostNanos,
-    long Errors)
+    long Errors,
+    long CacheHits = 0)   // answered from the response cache
 {
     public decimal CostUsd => CostNanos / 1_000_000_000m;
 }

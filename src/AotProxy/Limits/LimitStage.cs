@@ -140,7 +140,8 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     // the cap counts in llm_gateway_budget_cutoffs_total.
     public void Settle(ProxyRequest request)
     {
-        var charged = request.Admitted && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
+        // A cache hit took limits only when charge_hits is on: then it is charged its original usage.
+        var charged = (request.Admitted || request.Outcome == LedgerOutcome.CacheHit) && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
         var streamed = request.Forward.Streamed;
         var lease = request.Limit.Lease.WithStreamed(streamed);
         request.Limit = default;

@@ -49,6 +49,7 @@ internal static class ClassRules
                     MaxErrorRate = MaxErrorRate(context, at, cls.MaxErrorRate),
                     TtftTolerance = TtftTolerance(context, at, cls.TtftTolerance),
                     CacheSalt = cls.CacheSalt,
+                    SharedResponseCache = cls.SharedResponseCache,
                     Preemptible = cls.Preemptible,
                 });
             }

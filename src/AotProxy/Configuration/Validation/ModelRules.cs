@@ -65,7 +65,7 @@ internal static class ModelRules
             }
 
             var capabilities = Capabilities(context, at, model);
-            entries[model.Name] = new ModelEntry(model.Name, [.. model.Targets], model.MaxTokens, [.. model.Tenants], capabilities, model.ContextLength);
+            entries[model.Name] = new ModelEntry(model.Name, [.. model.Targets], model.MaxTokens, [.. model.Tenants], capabilities, model.ContextLength) { ResponseCache = model.ResponseCache };
         }
 
         return (new ModelCatalog(entries.ToFrozenDictionary(StringComparer.Ordinal)), windows.ToFrozenDictionary(StringComparer.Ordinal));

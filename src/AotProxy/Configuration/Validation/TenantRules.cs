@@ -83,7 +83,7 @@ internal static class TenantRules
                 tenant.MaxInFlight,
                 tenant.Environment,
                 budget)
-            { CacheSalt = salted ? new TenantCacheSalt(tenant.Name) : null, StreamBudgetCutoff = tenant.StreamBudgetCutoff && budget is not null });
+            { CacheSalt = salted ? new TenantCacheSalt(tenant.Name) : null, StreamBudgetCutoff = tenant.StreamBudgetCutoff && budget is not null, ResponseCache = tenant.ResponseCache });
         }
 
         return result.MoveToImmutable();
