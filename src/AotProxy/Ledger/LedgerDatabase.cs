@@ -11,11 +11,12 @@ internal static class LedgerDatabase
     // PRAGMA user_version: a later schema change can migrate a file it recognizes.
     // 2: the journal table (a version 1 file gets it at the next start).
     // 3: the meta table and the file's ledger_id (the shared ledger's key for its rows).
-    public const int SchemaVersion = 3;
+    // 4: requested_model in both tables (an older file gets it at the next open, as '').
+    public const int SchemaVersion = 4;
 
     // The columns of a row, in both tables, in LedgerInsert's binding order.
     public const string Columns = """
-        request_id, time, tenant, key_id, class, model, worker,
+        request_id, time, tenant, key_id, class, model, requested_model, worker,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
         queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos
         """;
@@ -28,7 +29,8 @@ internal static class LedgerDatabase
             tenant            TEXT    NOT NULL,
             key_id            TEXT    NOT NULL,  -- first 8 hex digits of the API key's SHA-256, or ''
             class             TEXT    NOT NULL,
-            model             TEXT    NOT NULL,
+            model             TEXT    NOT NULL,  -- the served model
+            requested_model   TEXT    NOT NULL DEFAULT '',  -- as the client asked: an alias, "auto", or the model
             worker            TEXT    NOT NULL,
             prompt_tokens     INTEGER NOT NULL,
             completion_tokens INTEGER NOT NULL,
@@ -55,6 +57,7 @@ internal static class LedgerDatabase
             key_id            TEXT    NOT NULL,
             class             TEXT    NOT NULL,
             model             TEXT    NOT NULL,
+            requested_model   TEXT    NOT NULL DEFAULT '',
             worker            TEXT    NOT NULL,
             prompt_tokens     INTEGER NOT NULL,
             completion_tokens INTEGER NOT NULL,
@@ -74,7 +77,7 @@ internal static class LedgerDatabase
             value TEXT NOT NULL
         );
         INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
-        PRAGMA user_version = 3;
+        PRAGMA user_version = 4;
         """;
 
     // create: make the file and its schema if missing (the gateway); otherwise the file must exist
@@ -101,12 +104,35 @@ internal static class LedgerDatabase
                 Execute(connection, Schema);
             }
 
+            AddRequestedModel(connection);
+
             return connection;
         }
         catch
         {
             connection.Dispose();
             throw;
+        }
+    }
+
+    // A file made before schema 4 lacks requested_model (SQLite has no ADD COLUMN IF NOT EXISTS):
+    // its rows get '' (not recorded). Also on a reader's open (`aotproxy usage --by requested_model`).
+    private static void AddRequestedModel(SqliteConnection connection)
+    {
+        foreach (var table in (ReadOnlySpan<string>)["requests", "journal"])
+        {
+            using var command = connection.CreateCommand();
+            // 1: the table exists (it has `model`) without the column; 0: no table; 2: migrated.
+            command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name IN ('model', 'requested_model')";
+            command.Parameters.AddWithValue("$table", table);
+            if ((long)command.ExecuteScalar()! != 1)
+            {
+                continue;
+            }
+
+            Execute(connection, table == "requests"
+                ? "ALTER TABLE requests ADD COLUMN requested_model TEXT NOT NULL DEFAULT ''"
+                : "ALTER TABLE journal ADD COLUMN requested_model TEXT NOT NULL DEFAULT ''");
         }
     }
 
@@ -145,7 +171,6 @@ internal static class LedgerDatabase
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            var usage = new Usage(reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12) != 0);
             rows.Add(new SpooledRow(reader.GetInt64(0), new RequestRecord(
                 reader.GetString(1),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
@@ -154,13 +179,14 @@ internal static class LedgerDatabase
                 reader.GetString(5),
                 reader.GetString(6),
                 reader.GetString(7),
-                usage,
-                reader.GetDouble(13),
-                reader.IsDBNull(14) ? null : reader.GetDouble(14),
-                reader.GetDouble(15),
-                reader.GetInt32(16),
-                reader.GetString(17),
-                reader.GetInt64(18))));
+                reader.GetString(8),
+                new Usage(reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reader.GetInt64(13) != 0),
+                reader.GetDouble(14),
+                reader.IsDBNull(15) ? null : reader.GetDouble(15),
+                reader.GetDouble(16),
+                reader.GetInt32(17),
+                reader.GetString(18),
+                reader.GetInt64(19))));
         }
     }
 

@@ -35,6 +35,7 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
             caller.KeyId,
             caller.Class.Name,
             request.Model,
+            request.AskedModel,
             request.Reservation.Prompt,
             request.QueueWait,
             request.Snapshot.Prices.For(request.Model));
@@ -65,6 +66,7 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
                 caller.KeyId,
                 caller.Class.Name,
                 request.Model,
+                request.AskedModel,
                 request.Worker,
                 usage,
                 request.QueueWait.TotalMilliseconds,
