@@ -73,7 +73,7 @@ static int Usage(TextWriter writer, int exitCode)
                                                 issue (shown once), list, revoke and rotate API keys
           aotproxy audit [--since D] [--limit N] [--json]
                                                 who changed which tenant or key, when
-          aotproxy usage [--since 2026-11-01] [--until 2026-11-30] [--by tenant|model|day]
+          aotproxy usage [--since 2026-11-01] [--until 2026-11-30] [--by tenant|model|requested_model|day]
                    [--config FILE | --ledger PATH] [--json]
                                                 usage from the ledger: requests, tokens, cost, errors
         """);

@@ -334,7 +334,7 @@ internal sealed class AdminReports(
 
     private static double? Sample(double seconds) => seconds > 0 ? seconds : null;
 
-    // GET /api/usage?since=2026-11-01&until=...&by=tenant|model|day: the ledger at `path`, summed
+    // GET /api/usage?since=2026-11-01&until=...&by=tenant|model|requested_model|day: the ledger at `path`, summed
     // as `aotproxy usage` prints it. Read on a connection of its own: SQLite in WAL mode lets it
     // run beside the writer. The scan blocks its thread (~1.3 s over 1M rows, perf/RESULTS.md), so
     // it runs on the thread pool, never on the epoll thread the admin request came in on, which

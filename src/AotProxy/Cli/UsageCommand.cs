@@ -8,7 +8,7 @@ using Microsoft.Data.Sqlite;
 
 namespace AotProxy.Cli;
 
-// `aotproxy usage [--since DAY] [--until DAY] [--by tenant|model|day] [--config FILE | --ledger PATH] [--json]`:
+// `aotproxy usage [--since DAY] [--until DAY] [--by tenant|model|requested_model|day] [--config FILE | --ledger PATH] [--json]`:
 // the ledger summed per group, read straight from the SQLite file (the gateway may be running:
 // WAL lets a reader in beside the writer), or from the shared ledger when the config sets
 // [store] postgres_url (--ledger PATH still reads that file). The same UsageQuery serves GET /api/usage.

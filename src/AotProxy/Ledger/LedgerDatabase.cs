@@ -11,12 +11,13 @@ internal static class LedgerDatabase
     // PRAGMA user_version: a later schema change can migrate a file it recognizes.
     // 2: the journal table (a version 1 file gets it at the next start).
     // 3: the meta table and the file's ledger_id (the shared ledger's key for its rows).
-    // 4: cache_hit in requests and journal (an older file gets it at the next open: EnsureColumns).
+    // 4: requested_model and cache_hit in requests and journal (an older file gets them at the next
+    // open: EnsureColumns).
     public const int SchemaVersion = 4;
 
     // The columns of a row, in both tables, in LedgerInsert's binding order.
     public const string Columns = """
-        request_id, time, tenant, key_id, class, model, worker,
+        request_id, time, tenant, key_id, class, model, requested_model, worker,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
         queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos, cache_hit
         """;
@@ -29,7 +30,8 @@ internal static class LedgerDatabase
             tenant            TEXT    NOT NULL,
             key_id            TEXT    NOT NULL,  -- first 8 hex digits of the API key's SHA-256, or ''
             class             TEXT    NOT NULL,
-            model             TEXT    NOT NULL,
+            model             TEXT    NOT NULL,  -- the served model
+            requested_model   TEXT    NOT NULL DEFAULT '',  -- as the client asked: an alias, "auto", or the model
             worker            TEXT    NOT NULL,
             prompt_tokens     INTEGER NOT NULL,
             completion_tokens INTEGER NOT NULL,
@@ -57,6 +59,7 @@ internal static class LedgerDatabase
             key_id            TEXT    NOT NULL,
             class             TEXT    NOT NULL,
             model             TEXT    NOT NULL,
+            requested_model   TEXT    NOT NULL DEFAULT '',
             worker            TEXT    NOT NULL,
             prompt_tokens     INTEGER NOT NULL,
             completion_tokens INTEGER NOT NULL,
@@ -115,20 +118,28 @@ internal static class LedgerDatabase
         }
     }
 
-    // A file made before a column was added gets it, with its default for the rows it holds;
-    // `aotproxy usage` on such a file too (its report reads the column).
+    // A file made before a column was added gets it (SQLite has no ADD COLUMN IF NOT EXISTS), with
+    // its default for the rows it holds; `aotproxy usage` on such a file too (its report reads them).
     private static void EnsureColumns(SqliteConnection connection)
     {
         foreach (var table in (ReadOnlySpan<string>)["requests", "journal"])
         {
-            using var command = connection.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = 'cache_hit'";
-            command.Parameters.AddWithValue("$table", table);
-            if ((long)command.ExecuteScalar()! == 0 && TableExists(connection, table))
+            if (!TableExists(connection, table))
             {
-                Execute(connection, table == "requests"
-                    ? "ALTER TABLE requests ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0"
-                    : "ALTER TABLE journal ADD COLUMN cache_hit INTEGER NOT NULL DEFAULT 0");
+                continue;
+            }
+
+            foreach (var (column, definition) in (ReadOnlySpan<(string, string)>)[("requested_model", "TEXT NOT NULL DEFAULT ''"), ("cache_hit", "INTEGER NOT NULL DEFAULT 0")])
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = $column";
+                command.Parameters.AddWithValue("$table", table);
+                command.Parameters.AddWithValue("$column", column);
+                if ((long)command.ExecuteScalar()! == 0)
+                {
+                    // Names from the two lists above, never from input.
+                    Execute(connection, $"ALTER TABLE {table} ADD COLUMN {column} {definition}");
+                }
             }
         }
     }
@@ -176,7 +187,6 @@ internal static class LedgerDatabase
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            var usage = new Usage(reader.GetInt64(8), reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12) != 0);
             rows.Add(new SpooledRow(reader.GetInt64(0), new RequestRecord(
                 reader.GetString(1),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)),
@@ -185,14 +195,15 @@ internal static class LedgerDatabase
                 reader.GetString(5),
                 reader.GetString(6),
                 reader.GetString(7),
-                usage,
-                reader.GetDouble(13),
-                reader.IsDBNull(14) ? null : reader.GetDouble(14),
-                reader.GetDouble(15),
-                reader.GetInt32(16),
-                reader.GetString(17),
-                reader.GetInt64(18),
-                reader.GetInt64(19) != 0)));
+                reader.GetString(8),
+                new Usage(reader.GetInt64(9), reader.GetInt64(10), reader.GetInt64(11), reader.GetInt64(12), reader.GetInt64(13) != 0),
+                reader.GetDouble(14),
+                reader.IsDBNull(15) ? null : reader.GetDouble(15),
+                reader.GetDouble(16),
+                reader.GetInt32(17),
+                reader.GetString(18),
+                reader.GetInt64(19),
+                reader.GetInt64(20) != 0)));
         }
     }
 

@@ -15,7 +15,7 @@ internal sealed class LedgerInsert : IDisposable
     // A 404's model is whatever the client sent; real model names are far shorter.
     private const int MaxModelLength = 256;
 
-    private const string Values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19";
+    private const string Values = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20";
 
     private readonly SqliteConnection _connection;
     private readonly sqlite3_stmt _row;
@@ -31,7 +31,7 @@ internal sealed class LedgerInsert : IDisposable
     {
         _connection = connection;
         _row = Prepare($"INSERT INTO requests ({LedgerDatabase.Columns}) VALUES ({Values})");
-        _open = Prepare($"INSERT INTO journal ({LedgerDatabase.Columns}, id) VALUES ({Values}, ?20)");
+        _open = Prepare($"INSERT INTO journal ({LedgerDatabase.Columns}, id) VALUES ({Values}, ?21)");
         _settle = Prepare("DELETE FROM journal WHERE id = ?1");
     }
 
@@ -58,7 +58,7 @@ internal sealed class LedgerInsert : IDisposable
                 if (!_settled.Remove(entry.Journal))
                 {
                     Bind(_open, entry.Row);
-                    raw.sqlite3_bind_int64(_open, 20, entry.Journal);
+                    raw.sqlite3_bind_int64(_open, 21, entry.Journal);
                     Step(_open);
                 }
 
@@ -93,29 +93,32 @@ internal sealed class LedgerInsert : IDisposable
         Text(s, 3, row.Tenant);
         Text(s, 4, row.KeyId);
         Text(s, 5, row.Class);
-        Text(s, 6, row.Model.AsSpan(0, Math.Min(row.Model.Length, MaxModelLength)));
-        Text(s, 7, row.Worker);
-        raw.sqlite3_bind_int64(s, 8, row.Usage.PromptTokens);
-        raw.sqlite3_bind_int64(s, 9, row.Usage.CompletionTokens);
-        raw.sqlite3_bind_int64(s, 10, row.Usage.CachedPromptTokens);
-        raw.sqlite3_bind_int64(s, 11, row.Usage.ReasoningTokens);
-        raw.sqlite3_bind_int64(s, 12, row.Usage.Estimated ? 1 : 0);
-        raw.sqlite3_bind_double(s, 13, row.QueueWaitMs);
+        Text(s, 6, Capped(row.Model));
+        Text(s, 7, Capped(row.RequestedModel));
+        Text(s, 8, row.Worker);
+        raw.sqlite3_bind_int64(s, 9, row.Usage.PromptTokens);
+        raw.sqlite3_bind_int64(s, 10, row.Usage.CompletionTokens);
+        raw.sqlite3_bind_int64(s, 11, row.Usage.CachedPromptTokens);
+        raw.sqlite3_bind_int64(s, 12, row.Usage.ReasoningTokens);
+        raw.sqlite3_bind_int64(s, 13, row.Usage.Estimated ? 1 : 0);
+        raw.sqlite3_bind_double(s, 14, row.QueueWaitMs);
         if (row.TtftMs is { } ttft)
         {
-            raw.sqlite3_bind_double(s, 14, ttft);
+            raw.sqlite3_bind_double(s, 15, ttft);
         }
         else
         {
-            raw.sqlite3_bind_null(s, 14);
+            raw.sqlite3_bind_null(s, 15);
         }
 
-        raw.sqlite3_bind_double(s, 15, row.DurationMs);
-        raw.sqlite3_bind_int64(s, 16, row.Status);
-        Text(s, 17, row.Outcome);
-        raw.sqlite3_bind_int64(s, 18, row.CostNanos);
-        raw.sqlite3_bind_int64(s, 19, row.CacheHit ? 1 : 0);
+        raw.sqlite3_bind_double(s, 16, row.DurationMs);
+        raw.sqlite3_bind_int64(s, 17, row.Status);
+        Text(s, 18, row.Outcome);
+        raw.sqlite3_bind_int64(s, 19, row.CostNanos);
+        raw.sqlite3_bind_int64(s, 20, row.CacheHit ? 1 : 0);
     }
+
+    private static ReadOnlySpan<char> Capped(string model) => model.AsSpan(0, Math.Min(model.Length, MaxModelLength));
 
     // SQLite copies the text (SQLITE_TRANSIENT), so the span need not outlive the call.
     private static void Text(sqlite3_stmt statement, int index, ReadOnlySpan<char> value) =>

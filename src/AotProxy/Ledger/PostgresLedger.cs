@@ -24,7 +24,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
     private const long SchemaLock = 0x4c45_4447_4552; // "LEDGER"
 
     private const string Columns = """
-        ledger_id, row_id, request_id, time, tenant, key_id, class, model, worker,
+        ledger_id, row_id, request_id, time, tenant, key_id, class, model, requested_model, worker,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, estimated,
         queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos, cache_hit
         """;
@@ -38,7 +38,8 @@ internal sealed class PostgresLedger : IAsyncDisposable
             tenant            text             NOT NULL,
             key_id            text             NOT NULL,
             class             text             NOT NULL,
-            model             text             NOT NULL,
+            model             text             NOT NULL,  -- the served model
+            requested_model   text             NOT NULL DEFAULT '',  -- as the client asked: an alias, "auto", or the model
             worker            text             NOT NULL,
             prompt_tokens     bigint           NOT NULL,
             completion_tokens bigint           NOT NULL,
@@ -56,6 +57,8 @@ internal sealed class PostgresLedger : IAsyncDisposable
         ) PARTITION BY RANGE (time);
         -- Added with the response cache: a ledger made before it gets the column (partitions follow).
         ALTER TABLE ledger ADD COLUMN IF NOT EXISTS cache_hit boolean NOT NULL DEFAULT false;
+        -- A ledger made before requested_model: its rows get '' (not recorded).
+        ALTER TABLE ledger ADD COLUMN IF NOT EXISTS requested_model text NOT NULL DEFAULT '';
         CREATE INDEX IF NOT EXISTS ledger_tenant_time ON ledger (tenant, time);
         CREATE TABLE IF NOT EXISTS ledger_sources (
             ledger_id uuid        PRIMARY KEY,
@@ -282,6 +285,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
         var key = query.By switch
         {
             UsageGrouping.Model => "model",
+            UsageGrouping.RequestedModel => "requested_model",
             UsageGrouping.Day => "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
             _ => "tenant",
         };
@@ -353,6 +357,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
         await import.WriteAsync(row.KeyId, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Class, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Model, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+        await import.WriteAsync(row.RequestedModel, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Worker, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Usage.PromptTokens, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
         await import.WriteAsync(row.Usage.CompletionTokens, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);

@@ -36,6 +36,7 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
             caller.KeyId,
             caller.Class.Name,
             request.Model,
+            request.AskedModel,
             request.Reservation.Prompt,
             request.QueueWait,
             request.Snapshot.Prices.For(request.Model));
@@ -66,6 +67,7 @@ internal sealed class RecordStage(LedgerWriter? ledger, RequestTelemetry telemet
                 caller.KeyId,
                 caller.Class.Name,
                 request.Model,
+                request.AskedModel,
                 request.Worker,
                 usage,
                 request.QueueWait.TotalMilliseconds,

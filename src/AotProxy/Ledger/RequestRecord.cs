@@ -11,7 +11,8 @@ internal readonly record struct RequestRecord(
     string Tenant,
     string KeyId,             // ApiKeyIndex.KeyIdOf, "" when not identified by an API key
     string Class,
-    string Model,             // as the client asked; "" when the body had none
+    string Model,             // the served model (an alias's target, model "auto"'s choice); "" when the body had none
+    string RequestedModel,    // as the client asked: the alias, "auto", or the served model's own name
     string Worker,            // the worker of the last attempt; "" when none was tried
     Usage Usage,
     double QueueWaitMs,
@@ -27,9 +28,9 @@ internal readonly record struct RequestRecord(
     // content relayed before a crash is not known, since following it would cost a write per
     // stream per interval, so the completion is 0 (Usage.Estimate with no chunks). No worker yet,
     // no first byte, no duration; status 500: the gateway failed the request.
-    public static RequestRecord Interrupted(string requestId, DateTimeOffset time, string tenant, string keyId, string @class, string model, long promptEstimate, TimeSpan queueWait, in ModelPrice price)
+    public static RequestRecord Interrupted(string requestId, DateTimeOffset time, string tenant, string keyId, string @class, string model, string requestedModel, long promptEstimate, TimeSpan queueWait, in ModelPrice price)
     {
         var usage = Usage.Estimate(promptEstimate, contentChunks: 0);
-        return new(requestId, time, tenant, keyId, @class, model, string.Empty, usage, queueWait.TotalMilliseconds, null, 0, 500, LedgerOutcome.Interrupted, price.CostNanos(usage));
+        return new(requestId, time, tenant, keyId, @class, model, requestedModel, string.Empty, usage, queueWait.TotalMilliseconds, null, 0, 500, LedgerOutcome.Interrupted, price.CostNanos(usage));
     }
 }

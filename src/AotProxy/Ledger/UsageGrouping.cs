@@ -6,4 +6,5 @@ internal enum UsageGrouping
     Tenant,
     Model,
     Day, // UTC calendar day, yyyy-MM-dd
+    RequestedModel, // the name the client sent: an alias, "auto", or the model
 }

@@ -8,12 +8,12 @@ namespace AotProxy.Ledger;
 // (`aotproxy usage`) and the admin API (GET /api/usage) parse the same arguments into it and run it alike.
 internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateTimeOffset? Until)
 {
-    public static readonly string[] GroupingNames = ["tenant", "model", "day"];
+    public static readonly string[] GroupingNames = ["tenant", "model", "day", "requested_model"];
 
     public string ByName => GroupingNames[(int)By];
 
     // since/until: "2026-11-01" (a UTC day; --until includes that day) or an ISO 8601 time
-    // ("2026-11-01T12:00:00Z"); null or "" leaves the side open. by: tenant (default) | model | day.
+    // ("2026-11-01T12:00:00Z"); null or "" leaves the side open. by: tenant (default) | model | day | requested_model.
     public static bool TryParse(string? since, string? until, string? by, out UsageQuery query, out string error)
     {
         query = new UsageQuery(UsageGrouping.Tenant, null, null);
@@ -22,6 +22,7 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
             "tenant" => UsageGrouping.Tenant,
             "model" => UsageGrouping.Model,
             "day" => UsageGrouping.Day,
+            "requested_model" => UsageGrouping.RequestedModel,
             _ => (UsageGrouping?)null,
         };
         if (grouping is null)
@@ -47,6 +48,7 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
         var key = By switch
         {
             UsageGrouping.Model => "model",
+            UsageGrouping.RequestedModel => "requested_model",
             UsageGrouping.Day => "strftime('%Y-%m-%d', time / 1000, 'unixepoch')",
             _ => "tenant",
         };

@@ -70,9 +70,10 @@ public sealed class LedgerDatabaseTests : IDisposable
     public void Insert_StoresEveryField()
     {
         var time = new DateTimeOffset(2026, 11, 2, 3, 4, 5, 678, TimeSpan.Zero);
-        _file.Insert(LedgerFile.Row(tenant: "acme", model: "llama", time: time, prompt: 11, completion: 22, cached: 3, status: 499, cost: 42, estimated: true, id: "req-1"));
+        _file.Insert(LedgerFile.Row(tenant: "acme", model: "llama", time: time, prompt: 11, completion: 22, cached: 3, status: 499, cost: 42, estimated: true, id: "req-1", requested: "fast"));
 
         using var connection = _file.Open();
+        Assert.Equal("fast", Scalar(connection, "SELECT requested_model FROM requests"));
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT request_id, time, tenant, key_id, class, model, worker, prompt_tokens, completion_tokens, cached_tokens, estimated, queue_wait_ms, ttft_ms, duration_ms, status, outcome, cost_nanos FROM requests";
         using var reader = command.ExecuteReader();
@@ -101,10 +102,60 @@ public sealed class LedgerDatabaseTests : IDisposable
         Assert.Equal(0, LedgerDatabase.RecordInterrupted(reopened));
 
         Assert.Equal(0, _file.Count(table: "journal"));
+        Assert.Equal(2, _file.Count("model = 'm' AND requested_model = 'auto'"));
         Assert.Equal(2, _file.Count($"outcome = '{LedgerOutcome.Interrupted}' AND estimated = 1 AND completion_tokens = 0 AND worker = '' AND status = 500"));
         Assert.Equal(100L, Scalar(reopened, "SELECT SUM(prompt_tokens) FROM requests"));
         // The prompt estimate at the model's input price (LedgerFile.Interrupted: 1,000 nano-USD a token).
         Assert.Equal(100_000L, Scalar(reopened, "SELECT SUM(cost_nanos) FROM requests"));
+    }
+
+    [Fact]
+    public void Open_AFileOfSchema3_AddsRequestedModelToBothTables_AndKeepsItsRows()
+    {
+        // Schema 3's tables, as an earlier gateway made them: the row and journal columns before requested_model.
+        const string Columns = "request_id TEXT NOT NULL, time INTEGER NOT NULL, tenant TEXT NOT NULL, key_id TEXT NOT NULL, class TEXT NOT NULL, "
+            + "model TEXT NOT NULL, worker TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, "
+            + "reasoning_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL, queue_wait_ms REAL NOT NULL, ttft_ms REAL, duration_ms REAL NOT NULL, "
+            + "status INTEGER NOT NULL, outcome TEXT NOT NULL, cost_nanos INTEGER NOT NULL";
+        using (var old = new SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            old.Open();
+            Execute(old, $"""
+                CREATE TABLE requests (id INTEGER PRIMARY KEY, {Columns});
+                CREATE TABLE journal (id INTEGER PRIMARY KEY, {Columns});
+                INSERT INTO requests VALUES (1, 'old', 0, 'acme', '', 'default', 'm', 'gpu-0', 7, 0, 0, 0, 0, 0, NULL, 0, 200, 'admitted', 0);
+                INSERT INTO journal VALUES (5, 'cut', 0, 'acme', '', 'default', 'm', '', 3, 0, 0, 0, 1, 0, NULL, 0, 500, 'interrupted', 0);
+                PRAGMA user_version = 3;
+                """);
+        }
+
+        _file.Insert(LedgerFile.Row(model: "m", requested: "fast", id: "new"));
+
+        using var connection = _file.Open();
+        Assert.Equal(1, LedgerDatabase.RecordInterrupted(connection));
+        Assert.Equal((long)LedgerDatabase.SchemaVersion, Scalar(connection, "PRAGMA user_version"));
+        Assert.Equal(["cut:", "new:fast", "old:"], Strings(connection, "SELECT request_id || ':' || requested_model FROM requests ORDER BY request_id"));
+    }
+
+    private static List<string> Strings(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     private static object? Scalar(SqliteConnection connection, string sql)

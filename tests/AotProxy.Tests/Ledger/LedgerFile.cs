@@ -17,8 +17,8 @@ internal sealed class LedgerFile : IDisposable
     public LedgerModel Model(int batchSize = 500, int queueCapacity = 65_536, TimeSpan? interval = null) =>
         new(Path, interval ?? TimeSpan.FromHours(1), batchSize, queueCapacity);
 
-    public static RequestRecord Row(string tenant = "acme", string model = "m", DateTimeOffset? time = null, long prompt = 10, long completion = 5, int status = 200, long cost = 0, bool estimated = false, long cached = 0, string id = "req") => new(
-        id, time ?? new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", model, "gpu-0",
+    public static RequestRecord Row(string tenant = "acme", string model = "m", DateTimeOffset? time = null, long prompt = 10, long completion = 5, int status = 200, long cost = 0, bool estimated = false, long cached = 0, string id = "req", string? requested = null) => new(
+        id, time ?? new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", model, requested ?? model, "gpu-0",
         new Usage(prompt, completion, cached, 0, estimated), 1.5, 20.25, 100.5, status, LedgerOutcome.Admitted, cost);
 
     // Rows inserted directly, as the writer does.
@@ -39,7 +39,7 @@ internal sealed class LedgerFile : IDisposable
 
     // The row admission journals for a request (as RecordStage does), priced at 1,000 nano-USD per input token.
     public static RequestRecord Interrupted(string id = "req", string tenant = "acme", long prompt = 10) =>
-        RequestRecord.Interrupted(id, new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", "m", prompt, TimeSpan.FromMilliseconds(2), new ModelPrice(1_000, 0, 2_000));
+        RequestRecord.Interrupted(id, new DateTimeOffset(2026, 11, 15, 12, 0, 0, TimeSpan.Zero), tenant, "0123abcd", "default", "m", "auto", prompt, TimeSpan.FromMilliseconds(2), new ModelPrice(1_000, 0, 2_000));
 
     public SqliteConnection Open() => LedgerDatabase.Open(Path, create: false);
 

@@ -61,6 +61,29 @@ public sealed class PostgresLedgerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALedgerMadeBeforeRequestedModel_GetsTheColumnAtOpen_AndItsOldRowsKeepTheirs()
+    {
+        _file.Insert(Rows(4));
+        await using (var first = Shipper())
+        {
+            Assert.Null(await first.OpenAsync(seed: false, CancellationToken.None));
+            Assert.True(await first.ShipAsync(CancellationToken.None));
+        }
+
+        // The table as an earlier gateway made it; a staging table made from it would lack the column too.
+        await ScalarAsync("ALTER TABLE ledger DROP COLUMN requested_model");
+        _file.Insert(Rows(2, first: 4));
+        await using var shipper = Shipper();
+
+        Assert.Null(await shipper.OpenAsync(seed: false, CancellationToken.None));
+        Assert.True(await shipper.ShipAsync(CancellationToken.None));
+
+        Assert.Equal(4, await CountAsync("requested_model = ''"));
+        Assert.Equal(1, await CountAsync("requested_model = 'auto'")); // row 4 of the later two
+        Assert.Equal(1, await CountAsync("requested_model = 'm-b'"));
+    }
+
+    [Fact]
     public async Task ABatchShippedTwice_CountsOnce()
     {
         _file.Insert(Rows(40));
@@ -331,7 +354,8 @@ public sealed class PostgresLedgerTests : IAsyncLifetime
             cost: 1_000L * i,
             estimated: i % 6 == 0,
             cached: i % 3,
-            id: "req-" + i))];
+            id: "req-" + i,
+            requested: i % 4 == 0 ? "auto" : null))];
 
     private LedgerShipper Shipper(LedgerFile? file = null, int batchSize = 500, int retentionMonths = 0) =>
         new(new PostgresLedger(_address), (file ?? _file).Path, retentionMonths, batchSize, TimeSpan.FromHours(1), _time, _log);

@@ -9,8 +9,8 @@ public sealed class UsageQueryTests : IDisposable
 
     public UsageQueryTests() => _file.Insert(
         LedgerFile.Row(tenant: "acme", model: "a", time: Nov1.AddHours(-1), prompt: 1000, completion: 1000),
-        LedgerFile.Row(tenant: "acme", model: "a", time: Nov1.AddHours(1), prompt: 10, completion: 5, cached: 4, cost: 1_500_000_000),
-        LedgerFile.Row(tenant: "acme", model: "b", time: Nov1.AddDays(1), prompt: 20, completion: 0, status: 429),
+        LedgerFile.Row(tenant: "acme", model: "a", time: Nov1.AddHours(1), prompt: 10, completion: 5, cached: 4, cost: 1_500_000_000, requested: "fast"),
+        LedgerFile.Row(tenant: "acme", model: "b", time: Nov1.AddDays(1), prompt: 20, completion: 0, status: 429, requested: "auto"),
         LedgerFile.Row(tenant: "beta", model: "b", time: Nov1.AddDays(1).AddHours(23), prompt: 3, completion: 2, estimated: true, status: 499));
 
     [Fact]
@@ -32,6 +32,15 @@ public sealed class UsageQueryTests : IDisposable
         Assert.Equal(["a", "b"], rows.Select(r => r.Key));
         Assert.Equal([2L, 2L], rows.Select(r => r.Requests));
         Assert.Equal([1010L, 23L], rows.Select(r => r.PromptTokens));
+    }
+
+    [Fact]
+    public void Run_ByRequestedModel_GroupsByTheNameTheClientSent()
+    {
+        var rows = Run(by: "requested_model");
+
+        Assert.Equal(["a", "auto", "b", "fast"], rows.Select(r => r.Key));
+        Assert.Equal([1000L, 20L, 3L, 10L], rows.Select(r => r.PromptTokens));
     }
 
     [Fact]
