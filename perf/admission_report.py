@@ -457,8 +457,8 @@ def first_shed(directory, flip):
         except json.JSONDecodeError:
             continue
         for c in (models[0].get("classes", []) if models else []):
-            if c.get("protection", {}).get("shedding") and c["name"] not in delay:
-                delay[c["name"]] = max(0.0, t - flip)
+            if c.get("protection", {}).get("shedding"):
+                delay.setdefault(c["name"], max(0.0, t - flip))
             elif t < flip:
                 delay.pop(c["name"], None)
     return {n: delay.get(n) for n in ("enterprise", "premium", "free")}
