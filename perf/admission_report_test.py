@@ -200,7 +200,7 @@ class Reports(unittest.TestCase):
         # first sample after it; enterprise shed first at 62.5 s: 2.5 s.
         sample = lambda e, f: {"models": [{"classes": [{"name": "enterprise", "protection": {"shedding": e}},
                                                        {"name": "free", "protection": {"shedding": f}}]}]}
-        queues = [(55, sample(False, False)), (56, sample(False, True)), (58, sample(False, True)), (59, sample(False, True)),
+        queues = [(55, sample(False, False)), (56, sample(False, True)), (57, sample(False, True)), (58, sample(False, True)), (59, sample(False, True)),
                   (61, sample(False, True)), (62.5, sample(True, True))]
         write_experiment(self.root, "degradation", [], [], [], queues=queues, faults=[("errors", 30), ("slow", 60)])
         admission_report.scale = 1.0
