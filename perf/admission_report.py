@@ -425,21 +425,25 @@ def metric(directory, name, labels):
     return total
 
 
-def shedding(directory, start, end):
-    """Per class, the share of /api/queues samples in [start, end) that show protection shedding it
-    (None when no sample has the protection field: the binary has no protection)."""
+def protection_samples(directory):
+    """Each /api/queues sample as (profile seconds, its first model's classes), in order."""
     started = schedule_start(directory)
-    seen, shed = {}, {}
     for line in lines(os.path.join(directory, "queues.jsonl")):
         epoch, _, body = line.partition(" ")
-        t = (float(epoch) - started) / scale
         try:
             models = json.loads(body).get("models", [])
         except json.JSONDecodeError:
             continue
-        if not models or not start <= t < end:
-            continue
-        for c in models[0].get("classes", []):
+        if models:
+            yield (float(epoch) - started) / scale, models[0].get("classes", [])
+
+
+def shedding(directory, start, end):
+    """Per class, the share of /api/queues samples in [start, end) that show protection shedding it
+    (None when no sample has the protection field: the binary has no protection)."""
+    seen, shed = {}, {}
+    for t, classes in protection_samples(directory):
+        for c in classes if start <= t < end else ():
             if "protection" in c:
                 seen[c["name"]] = seen.get(c["name"], 0) + 1
                 shed[c["name"]] = shed.get(c["name"], 0) + bool(c["protection"].get("shedding"))
@@ -449,18 +453,11 @@ def shedding(directory, start, end):
 def first_shed(directory, flip):
     """Per class, the seconds from `flip` (profile seconds) to the first /api/queues sample that shows
     protection shedding it (0.0: already shed at the flip; None: never after it)."""
-    started = schedule_start(directory)
     delay = {}
-    for line in lines(os.path.join(directory, "queues.jsonl")):
-        epoch, _, body = line.partition(" ")
-        t = (float(epoch) - started) / scale
-        try:
-            models = json.loads(body).get("models", [])
-        except json.JSONDecodeError:
-            continue
-        for c in (models[0].get("classes", []) if models else []):
-            if c.get("protection", {}).get("shedding") and c["name"] not in delay:
-                delay[c["name"]] = max(0.0, t - flip)
+    for t, classes in protection_samples(directory):
+        for c in classes:
+            if c.get("protection", {}).get("shedding"):
+                delay.setdefault(c["name"], max(0.0, t - flip))
             elif t < flip:
                 delay.pop(c["name"], None)
     return {n: delay.get(n) for n in ("enterprise", "premium", "free")}

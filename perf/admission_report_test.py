@@ -195,6 +195,17 @@ class Reports(unittest.TestCase):
         self.assertEqual(["0 / 1 / 1", "0 / 0 / 0"], slow[0][6:8])
         self.assertEqual(["0 / 0 / 2", "0 / 0 / 0"], rows_of(md, "1 | errors")[0][6:8])
 
+    def test_a_class_shed_since_before_the_slowdown_is_detected_at_once(self):
+        # Free shed in every sample from 56 s on (several before the flip at 60 s): 0.0 s, not the
+        # first sample after it; enterprise shed first at 62.5 s: 2.5 s.
+        sample = lambda e, f: {"models": [{"classes": [{"name": "enterprise", "protection": {"shedding": e}},
+                                                       {"name": "free", "protection": {"shedding": f}}]}]}
+        queues = [(55, sample(False, False)), (56, sample(False, True)), (57, sample(False, True)), (58, sample(False, True)), (59, sample(False, True)),
+                  (61, sample(False, True)), (62.5, sample(True, True))]
+        write_experiment(self.root, "degradation", [], [], [], queues=queues, faults=[("errors", 30), ("slow", 60)])
+        admission_report.scale = 1.0
+        self.assertEqual({"enterprise": 2.5, "premium": None, "free": 0.0}, admission_report.first_shed(os.path.join(self.root, "degradation"), 60))
+
     def test_preemption_compares_enterprise_ttft_p90_with_the_run_without(self):
         # Enterprise TTFT p90: 100 ms with preemption, 1,000 ms without: 0.10x <= 0.5x, met.
         # Free: 3 sent, 2 served, one 503.

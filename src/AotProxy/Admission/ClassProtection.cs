@@ -23,6 +23,21 @@ namespace AotProxy.Admission;
 // judgement per bucket (a tenth of the window), made by whichever thread first sees the bucket
 // change; nothing allocates but the state a judgement replaces. Off: one volatile read.
 //
+// It judges what clients see, one sample per forwarded request at its end (ForwardingStage), not
+// each attempt: a failed attempt that a retry on another worker made good is no error (clients
+// never saw it), while its time is in that request's first token.
+// Errors: requests whose answer, after retries, was the fleet's failure (a worker's 5xx passed
+// through, connect failures, timeouts and broken responses once retries were exhausted:
+// AttemptOutcome.UpstreamFailed) over those that ended. Neither way: client aborts (and
+// preemptions), a worker's "full" push-back (503/429), and the gateway's own refusals (limits'
+// 429s, queue timeouts, sheds, pacing, no routable worker), which never reach a worker's verdict.
+// TTFT: the first token of streamed answers as the client waited for it, from its arrival, its
+// wait for a slot included: a fleet that slows down or loses capacity shows there first, and the
+// strict class's SLA is on what its clients wait. A JSON answer's first byte comes after its last
+// token, so it gives none.
+//
+// Each replica judges from its own attempts: behind a load balancer each sees a sample of the same
+// fleet's outcomes, so the replicas reach the same verdict within about a bucket of each other.
 internal sealed class ClassProtection
 {
     // The baseline's EWMA weight per bucket: a time constant of 100 buckets, ten windows (5 min at

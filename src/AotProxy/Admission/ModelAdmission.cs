@@ -121,13 +121,15 @@ internal sealed class ModelAdmission
         }
     }
 
-    // Ticks the longest-waiting request of the class has waited for a slot (0: none waits).
+    // Ticks the longest-waiting request of the class has waited for a slot (0: none waits). Read
+    // once per protection judgement: the array, not Levels' enumerator, so it allocates nothing.
     public long OldestWait(string className, long now)
     {
         var oldest = 0L;
-        foreach (var level in Levels)
+        var count = Volatile.Read(ref _levelCount);
+        for (var i = 0; i < count; i++)
         {
-            oldest = Math.Max(oldest, level.OldestWait(now, className));
+            oldest = Math.Max(oldest, _levels[i]?.OldestWait(now, className) ?? 0);
         }
 
         return oldest;

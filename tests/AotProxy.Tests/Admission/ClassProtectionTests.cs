@@ -99,11 +99,8 @@ public sealed class ClassProtectionTests
     [Fact]
     public void Ttft_ASlowdownShedsWithinASlice_ThoughTheWindowsMeanIsStillUnderTheTolerance()
     {
-        var protection = new ClassProtection(_time, Model());
-        Seconds(protection, 10, attempts: 20, ttft: 0.100);
-
         // One slice at 4x: the window's mean is 1.3x, the newest two slices' 2.5x.
-        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        var protection = OneSliceAtFourTimesTheBaseline();
         Assert.Equal(["free"], Shed(protection));
         Assert.Equal(2.5, protection.State.TtftRatio, 3);
         Assert.Equal(("enterprise", ShedReason.TtftKey), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key));
@@ -112,9 +109,7 @@ public sealed class ClassProtectionTests
     [Fact]
     public void Ttft_TheNextClassIsShedASliceLater_OnlyWhenWhatFollowedTheShedIsStillPast()
     {
-        var protection = new ClassProtection(_time, Model());
-        Seconds(protection, 10, attempts: 20, ttft: 0.100);
-        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        var protection = OneSliceAtFourTimesTheBaseline();
         Assert.Equal(["free"], Shed(protection));
 
         // Back to normal after free was shed: premium stays (the window, 4x slice and all, is at 1.3x).
@@ -246,6 +241,15 @@ public sealed class ClassProtectionTests
         // Premium without tolerances is the loosest now: judged afresh, it is the one shed.
         protection.Apply(Model(10, Enterprise, Premium with { MaxErrorRate = 0, TtftTolerance = 0 }, Free));
         Assert.Equal(["premium"], Shed(protection));
+    }
+
+    // A window at a 100 ms baseline, then one slice at 400 ms.
+    private ClassProtection OneSliceAtFourTimesTheBaseline()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        return protection;
     }
 
     private static string[] Shed(ClassProtection protection)
