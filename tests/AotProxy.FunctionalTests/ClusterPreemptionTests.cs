@@ -127,7 +127,7 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
 
         Assert.All(await Task.WhenAll(free.Concat(enterprise)).WaitAsync(Bound), AssertWhole); // the free ones requeued, not failed
         var order = finished.ToArray();
-        Assert.True(order.Take(2).All(name => name.StartsWith("enterprise", StringComparison.Ordinal)), $"finished in the order {string.Join(", ", order)}");
+        Assert.True(order.Take(2).All(n => n.StartsWith("enterprise", StringComparison.Ordinal)), $"finished in the order {string.Join(", ", order)}");
         Assert.Equal(6, worker.Stats.RequestsTotal); // 2 free, 2 enterprise, the 2 free again
         Assert.Equal(2, await PreemptionsAsync(a)); // one per enterprise request, on the victims' replica
         Assert.Equal(0, await PreemptionsAsync(b));
