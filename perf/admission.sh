@@ -338,7 +338,7 @@ run_cluster_runners() {
   wait "$free_pid" || status=$?
   wait "$enterprise_pid" || { [[ $status -ne 0 ]] || status=$?; }
   { cat "$dir/runner-free/requests.csv"; tail -n +2 "$dir/runner-enterprise/requests.csv"; } >"$dir/requests.csv"
-  cp "$dir"/runner-free/admission-*.json "$dir/" 2>/dev/null || true
+  cp "$dir/runner-free/profile-free.json" "$dir/admission-preemption-cluster.json" 2>/dev/null || true
   return "$status"
 }
 

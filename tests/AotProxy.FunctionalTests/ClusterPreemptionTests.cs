@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
@@ -16,6 +17,10 @@ namespace AotProxy.FunctionalTests;
 // the fleet's grant on it (a release would have paid it to B's waiter), and is served while B's
 // next request still waits; the free one is requeued and completes after it, whole, and
 // its tenant's fleet counter is charged once: exactly the weighted usage it was served.
+// Across replicas (branch xpre20): A holds both slots with free requests, enterprise arrives on B,
+// which holds none; each enterprise request's want preempts one of A's (its slot goes back to the
+// store, kept for that want, not for A's requeued free request). With main's binary A never
+// preempts (the wait for A's first preemption fails).
 public sealed class ClusterPreemptionTests : IAsyncLifetime
 {
     private const string VipKey = "sk-test-cluster-vip";
@@ -83,15 +88,69 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
         AssertWhole(await held.WaitAsync(Bound));
         AssertWhole(await next.WaitAsync(Bound));
         Assert.Equal(5, worker.Stats.RequestsTotal); // free, B's, enterprise, B's next, free again
-        Assert.Equal(1.0, MetricsText.Value(await MetricsAsync(a), "llm_gateway_preemptions_total", "class=\"default\""));
+        Assert.Equal(1.0, await PreemptionsAsync(a));
 
         // Charged once fleet-wide: acme's counter (micro-tokens per weight, input_weight 1,
         // output_weight 2) is exactly the usage of its completed attempts on both replicas. (acme
         // sends on B too, so it is backlogged there when A requeues its request: not lifted then,
         // as a tenant that becomes backlogged fleet-wide is, VTC, which would add the difference.)
+        await AssertChargedOnceAsync(a, b);
+        await AssertNothingHeldAsync(a, b);
+    }
+
+    [Fact]
+    public async Task EnterpriseOnReplicaB_PreemptsFreeRequestsOnReplicaA_OncePerRequest_AndTheyCompleteWholeAfterIt()
+    {
+        var a = await _fleet.StartReplicaAsync("replica-a", Classes);
+        var b = await _fleet.StartReplicaAsync("replica-b", Classes);
+        foreach (var replica in _fleet.Replicas)
+        {
+            await WaitForMembersAsync(replica, ["replica-a", "replica-b"]);
+        }
+
+        var worker = _fleet.Worker;
+        worker.Options.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
+        using var onA = new HttpClient { BaseAddress = a.DataUri, Timeout = Bound };
+        using var onB = new HttpClient { BaseAddress = b.DataUri, Timeout = Bound };
+        var finished = new ConcurrentQueue<string>();
+
+        // A fills the worker with free requests (tenant acme, class default: preemptible), in prefill.
+        var free = new[] { Finished(ReadAllAsync(onA, TestGateway.Key), "free-1", finished), Finished(ReadAllAsync(onA, TestGateway.Key), "free-2", finished) };
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.RequestsTotal == 2), "A's free requests reached the worker: it is full fleet-wide");
+
+        // B holds no slot of it. Its first enterprise request is refused by the store and waits
+        // for the worker's slot fleet-wide; its second finds B's view full and goes on to wait
+        // there too (B has nothing to preempt). Each refusal's want preempts one of A's.
+        var enterprise = new[] { Finished(ReadAllAsync(onB, VipKey), "enterprise-1", finished) };
+        await TestGateway.WaitUntilAsync(async () => await PreemptionsAsync(a) == 1, "the first enterprise request preempted a free one on A");
+        enterprise = [.. enterprise, Finished(ReadAllAsync(onB, VipKey), "enterprise-2", finished)];
+
+        Assert.All(await Task.WhenAll(free.Concat(enterprise)).WaitAsync(Bound), AssertWhole); // the free ones requeued, not failed
+        var order = finished.ToArray();
+        Assert.True(order.Take(2).All(n => n.StartsWith("enterprise", StringComparison.Ordinal)), $"finished in the order {string.Join(", ", order)}");
+        Assert.Equal(6, worker.Stats.RequestsTotal); // 2 free, 2 enterprise, the 2 free again
+        Assert.Equal(2, await PreemptionsAsync(a)); // one per enterprise request, on the victims' replica
+        Assert.Equal(0, await PreemptionsAsync(b));
+
+        await AssertChargedOnceAsync(a, b);
+        await AssertNothingHeldAsync(a, b);
+        await using var redis = await ConnectAsync();
+        var name = worker.Options.Name;
+        Assert.Equal(0, await redis.GetDatabase().SortedSetLengthAsync($"aotproxy:pwant:{name}")); // no want holds a slot back
+        foreach (var replica in new[] { "replica-a", "replica-b" })
+        {
+            var part = await redis.GetDatabase().HashGetAsync($"aotproxy:res:{replica}", $"w|{name}|running");
+            Assert.True(part.IsNull || (long)part == 0, $"{replica} still holds {part} of the worker's slots");
+        }
+    }
+
+    // acme's fleet counter (micro-tokens per weight, input_weight 1, output_weight 2) is exactly
+    // the usage of its completed attempts on both replicas.
+    private async Task AssertChargedOnceAsync(GatewayProcess a, GatewayProcess b)
+    {
         var onAUsage = await TenantUsageAsync(a, "acme");
         var onBUsage = await TenantUsageAsync(b, "acme");
-        await using var redis = await ConnectionMultiplexer.ConnectAsync(_fleet.Redis.Url.Replace("redis://", string.Empty, StringComparison.Ordinal));
+        await using var redis = await ConnectAsync();
         var expected = (onAUsage.Prompt + onBUsage.Prompt + (2 * (onAUsage.Completion + onBUsage.Completion))) * 1_000_000;
         var counter = 0L;
         try
@@ -104,17 +163,35 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
         {
             Assert.Fail($"acme's fleet counter {counter}, its usage's cost {expected}");
         }
+    }
 
-        // Nothing is left held: not on either replica, not in the store.
+    // Nothing is left held: not on either replica, not in the store.
+    private async Task AssertNothingHeldAsync(GatewayProcess a, GatewayProcess b)
+    {
         foreach (var replica in new[] { a, b })
         {
             await TestGateway.WaitUntilAsync(async () => await InUseAsync(replica) == 0, "no admission slot is left held");
         }
 
+        await using var redis = await ConnectAsync();
         await TestGateway.WaitUntilAsync(
-            async () => (long)await redis.GetDatabase().HashGetAsync($"aotproxy:worker:{worker.Options.Name}", "running") == 0,
+            async () => (long)await redis.GetDatabase().HashGetAsync($"aotproxy:worker:{_fleet.Worker.Options.Name}", "running") == 0,
             "the worker's fleet-wide slots all came back");
     }
+
+    private Task<ConnectionMultiplexer> ConnectAsync() =>
+        ConnectionMultiplexer.ConnectAsync(_fleet.Redis.Url.Replace("redis://", string.Empty, StringComparison.Ordinal));
+
+    // The body, once it is read whole, with its name in the order the bodies finished.
+    private static async Task<string> Finished(Task<string> body, string name, ConcurrentQueue<string> finished)
+    {
+        var text = await body;
+        finished.Enqueue(name);
+        return text;
+    }
+
+    private static async Task<double> PreemptionsAsync(GatewayProcess replica) =>
+        MetricsText.Value(await MetricsAsync(replica), "llm_gateway_preemptions_total", "class=\"default\"");
 
     private static async Task<string> ReadAllAsync(HttpClient http, string key)
     {
