@@ -14,7 +14,7 @@ namespace AotProxy.FunctionalTests;
 // the fleet spends exactly the budget: the prompts reserved plus the tokens relayed over both
 // replicas = the budget (0 overspend), every stream ends with the budget_exhausted event, nothing
 // stays reserved in the store, and the shared spend = the sum of the replicas' ledgers. Before
-// (each replica cut at what it knew), the two together spent up to twice the budget.
+// (each replica cut at what it knew), each replica could relay up to the whole budget.
 public sealed class ClusterBudgetCutoffTests : IAsyncLifetime
 {
     private const string Tenant = "capped";

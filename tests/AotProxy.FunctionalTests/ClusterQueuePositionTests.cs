@@ -42,12 +42,12 @@ public sealed partial class ClusterQueuePositionTests : IAsyncLifetime
         using var holder = await httpA.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: true, maxTokens: 200)), HttpCompletionOption.ResponseHeadersRead, stop.Token);
         Assert.Equal(HttpStatusCode.OK, holder.StatusCode);
         var queuedOnA = Enumerable.Range(0, 2).Select(_ => httpA.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1)), stop.Token)).ToList();
-        await TestGateway.WaitUntilAsync(async () => (await ModelAsync(a)).GetProperty("waiting").GetInt32() == 2, "two requests wait on A");
+        await TestGateway.WaitUntilAsync(async () => await ModelAsync(a) is { ValueKind: JsonValueKind.Object } m && m.GetProperty("waiting").GetInt32() == 2, "two requests wait on A");
 
         // B: a request ahead of the opted-in stream, admitted to wait for the worker's slot
         // fleet-wide or queued in B (whichever B's view of the worker decides): B's own part.
         var waitingForSlot = httpB.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 1)), stop.Token);
-        await TestGateway.WaitUntilAsync(async () => await ModelAsync(b) is var m && m.GetProperty("in_use").GetInt32() + m.GetProperty("waiting").GetInt32() == 1, "B's first request is in");
+        await TestGateway.WaitUntilAsync(async () => await ModelAsync(b) is { ValueKind: JsonValueKind.Object } m && m.GetProperty("in_use").GetInt32() + m.GetProperty("waiting").GetInt32() == 1, "B's first request is in");
         var before = await ModelAsync(b);
         var expected = before.GetProperty("waiting").GetInt32() + 1 + 2; // B's waiters ahead, itself, A's two
 
@@ -83,11 +83,13 @@ public sealed partial class ClusterQueuePositionTests : IAsyncLifetime
         _fleet.Worker.Options.Faults.InterTokenDelay = TimeSpan.Zero;
     }
 
+    // The model's pool on the replica; default (Undefined) until its first request made it.
     private static async Task<JsonElement> ModelAsync(GatewayProcess replica)
     {
         using var admin = new HttpClient { BaseAddress = replica.AdminUri, Timeout = TimeSpan.FromSeconds(10) };
         using var queues = JsonDocument.Parse(await admin.GetStringAsync("/api/queues"));
-        return queues.RootElement.GetProperty("models")[0].Clone();
+        var models = queues.RootElement.GetProperty("models");
+        return models.GetArrayLength() == 0 ? default : models[0].Clone();
     }
 
     [GeneratedRegex(@"^: queued position=(\d+) eta_ms=(\d+)$")]

@@ -132,7 +132,7 @@ public sealed class StreamBlockTests : IAsyncLifetime
         Assert.True(mine > 0 && theirs > 0);
         await Db.SetAddAsync("aotproxy:members", "one"); // listed, with no record: dead
 
-        Assert.Equal(1, await ReplicaReaper.ReapAsync(Db, "one"));
+        Assert.Equal(2, await ReplicaReaper.ReapAsync(Db, "one")); // its parts: budget_reserved, usd_reserved_nanos
         Assert.Equal(theirs, (long)await Db.HashGetAsync("aotproxy:tenant:acme", "budget_reserved"));
 
         new SharedPlace(one, demand, 1).Blocks(mine, mine * OutputNanos).Settle(admitted: false, null, default);
