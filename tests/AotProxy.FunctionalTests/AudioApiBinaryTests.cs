@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
-using AotProxy.Testing;
 
 namespace AotProxy.FunctionalTests;
 

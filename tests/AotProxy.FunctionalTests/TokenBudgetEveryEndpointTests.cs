@@ -57,7 +57,7 @@ public class TokenBudgetEveryEndpointTests
 
         var request = TestGateway.Post(path, "{}", key, requestId);
         var form = new MultipartFormDataContent();
-        var file = new ByteArrayContent(AotProxy.Testing.WavFile.Of(2.0));
+        var file = new ByteArrayContent(WavFile.Of(2.0));
         file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("audio/wav");
         form.Add(file, "file", "clip.wav");
         form.Add(new StringContent(TestGateway.Model), "model");

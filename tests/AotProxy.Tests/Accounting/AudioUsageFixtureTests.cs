@@ -32,7 +32,7 @@ public class AudioUsageFixtureTests
     }
 
     [Fact]
-    public void Process_TranscriptionStream_ReadsItsUsageChunk_AndStripsItWhenTheGatewayAskedForIt()
+    public async Task Process_TranscriptionStream_ReadsItsUsageChunk_AndStripsItWhenTheGatewayAskedForIt()
     {
         var bytes = Fixtures.ApiBytes("transcription_stream.sse");
         var text = Encoding.UTF8.GetString(bytes);
@@ -51,7 +51,7 @@ public class AudioUsageFixtureTests
                 pending = joined[(int)sequence.Slice(0, relay.Process(sequence, isFinal, client, out _)).Length..];
             }
 
-            client.FlushAsync().AsTask().GetAwaiter().GetResult();
+            await client.FlushAsync();
             Assert.Equal(Encoding.UTF8.GetString(withoutUsage), Encoding.UTF8.GetString(output.ToArray()));
             Assert.Equal(new Usage(4, 3), relay.Usage);
             Assert.Equal(2, relay.ContentChunks); // " And", " so"; the finish chunk's "" is no token

@@ -2,7 +2,6 @@ using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Http;
 using AotProxy.Inspection;
-using AotProxy.Testing;
 
 namespace AotProxy.Tests.Inspection;
 
