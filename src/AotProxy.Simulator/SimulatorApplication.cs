@@ -20,6 +20,7 @@ internal sealed class SimulatorApplication : IAsyncDisposable
     private readonly SimulatorOptions _options;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly OpenAiEndpoint _openAi;
+    private readonly AudioEndpoint _audio;
     private readonly SimulatorControl _control;
     private readonly VllmMetricsWriter _metrics;
     private readonly SimulatorTracing _tracing;
@@ -35,6 +36,7 @@ internal sealed class SimulatorApplication : IAsyncDisposable
         Engine = new SimulatorEngine(options, Stats);
         _tracing = new SimulatorTracing(options);
         _openAi = new OpenAiEndpoint(options, Engine, Stats, _tracing, Logger, _shutdown.Token);
+        _audio = new AudioEndpoint(options, Engine, Stats);
         _control = new SimulatorControl(options, Stats, Logger);
         _metrics = new VllmMetricsWriter(options, Stats, Engine);
     }
@@ -63,6 +65,8 @@ internal sealed class SimulatorApplication : IAsyncDisposable
             "/classify" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Classify) : HttpResponses.MethodNotAllowedAsync(context),
             "/tokenize" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Tokenize) : HttpResponses.MethodNotAllowedAsync(context),
             "/detokenize" => HttpMethods.IsPost(method) ? _openAi.HandleAsync(context, RequestKind.Detokenize) : HttpResponses.MethodNotAllowedAsync(context),
+            "/v1/audio/transcriptions" => HttpMethods.IsPost(method) ? _audio.HandleAsync(context, translate: false) : HttpResponses.MethodNotAllowedAsync(context),
+            "/v1/audio/translations" => HttpMethods.IsPost(method) ? _audio.HandleAsync(context, translate: true) : HttpResponses.MethodNotAllowedAsync(context),
             "/v1/models" => HttpMethods.IsGet(method) ? ModelsAsync(context) : HttpResponses.MethodNotAllowedAsync(context),
             "/health" => HttpMethods.IsGet(method) ? HealthAsync(context) : HttpResponses.MethodNotAllowedAsync(context),
             "/metrics" => HttpMethods.IsGet(method) ? MetricsAsync(context) : HttpResponses.MethodNotAllowedAsync(context),

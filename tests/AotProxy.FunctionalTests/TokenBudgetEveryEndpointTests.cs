@@ -39,7 +39,36 @@ public class TokenBudgetEveryEndpointTests
         ("responses-stream", "v1/responses", $$"""{"model":"{{TestGateway.Model}}","input":"{{Text}}","max_output_tokens":150,"stream":true}""", true),
         ("messages", "v1/messages", $$"""{"model":"{{TestGateway.Model}}","max_tokens":150,"messages":[{"role":"user","content":"{{Text}}"}]}""", true),
         ("messages-stream", "v1/messages", $$"""{"model":"{{TestGateway.Model}}","max_tokens":150,"messages":[{"role":"user","content":"{{Text}}"}],"stream":true}""", true),
+        // Audio: a multipart upload of a 2-second WAV (Send); the body is the form's other fields.
+        // A translation's JSON answer has no usage (estimated by design), so it streams here.
+        ("transcriptions", "v1/audio/transcriptions", "", true),
+        ("transcriptions-stream", "v1/audio/transcriptions", "stream=true", true),
+        ("translations-stream", "v1/audio/translations", "stream=true", true),
     ];
+
+    // A JSON body, or for the audio endpoints the form the openai client sends: file, model and
+    // the row's fields (name=value, & between them).
+    private static HttpRequestMessage Send(string path, string body, string key, string requestId)
+    {
+        if (!path.StartsWith("v1/audio/", StringComparison.Ordinal))
+        {
+            return TestGateway.Post(path, body, key, requestId);
+        }
+
+        var request = TestGateway.Post(path, "{}", key, requestId);
+        var form = new MultipartFormDataContent();
+        var file = new ByteArrayContent(WavFile.Of(2.0));
+        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("audio/wav");
+        form.Add(file, "file", "clip.wav");
+        form.Add(new StringContent(TestGateway.Model), "model");
+        foreach (var field in body.Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            form.Add(new StringContent(field[(field.IndexOf('=') + 1)..]), field[..field.IndexOf('=')]);
+        }
+
+        request.Content = form;
+        return request;
+    }
 
     [Fact]
     public async Task ATenantLimitedTo1000Tokens_CannotExceedItThroughAnyEndpoint()
@@ -64,7 +93,7 @@ public class TokenBudgetEveryEndpointTests
             HttpStatusCode status;
             do
             {
-                using var response = await gateway.Data.SendAsync(TestGateway.Post(spendPath, spendBody, key, requestId: $"{tenant}-{sent++}"));
+                using var response = await gateway.Data.SendAsync(Send(spendPath, spendBody, key, $"{tenant}-{sent++}"));
                 await response.Content.ReadAsStringAsync();
                 status = response.StatusCode;
                 Assert.True(status is HttpStatusCode.OK or HttpStatusCode.TooManyRequests, $"{name}: {status}");
@@ -72,7 +101,7 @@ public class TokenBudgetEveryEndpointTests
             while (status == HttpStatusCode.OK && sent < 100);
 
             // The next request through this endpoint: refused before it reaches a worker.
-            using (var next = await gateway.Data.SendAsync(TestGateway.Post(path, body, key, requestId: $"{tenant}-{sent++}")))
+            using (var next = await gateway.Data.SendAsync(Send(path, body, key, $"{tenant}-{sent++}")))
             {
                 var text = await next.Content.ReadAsStringAsync();
                 // OpenAI's insufficient_quota; Anthropic's API (/v1/messages) says rate_limit_error.

@@ -30,9 +30,6 @@ internal readonly record struct MultipartForm(
     // False for a JSON body's InspectedRequest: no form was scanned.
     public bool IsForm => CloseOffset > 0;
 
-    // vLLM's `verbose_json` answer has no `usage` (its `duration` is a string): it is estimated.
-    public bool Verbose(ReadOnlySpan<byte> body) => body[ResponseFormat].SequenceEqual("verbose_json"u8);
-
     // Copies body into destination with the edits: the served model in place of the asked one,
     // stream_include_usage turned on (vLLM's form field for a stream's usage) and a budget's cap
     // as max_completion_tokens, each by replacing the part's value, or with a part of its own added
