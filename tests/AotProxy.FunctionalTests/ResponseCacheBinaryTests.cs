@@ -108,6 +108,42 @@ public class ResponseCacheBinaryTests
         Assert.True(MetricsText.Value(metrics, "llm_gateway_response_cache_bytes") > 0);
     }
 
+    [Fact]
+    public async Task WithChargeHits_AHitCostsTheOriginalsUsage_AndAReloadThatDisablesTheCacheEmptiesIt()
+    {
+        await using var gateway = await BinaryGateway.StartAsync(1, extraToml: Tenants + """
+
+            [response_cache]
+            charge_hits = true
+            """);
+        var stats = gateway.Workers[0].Stats;
+        var client = Client(gateway, CachedKey);
+        var seeded = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 10 };
+        List<ChatMessage> prompt = [new UserChatMessage("Name three rivers.")];
+        var first = await client.CompleteChatAsync(prompt, seeded);
+        var second = await client.CompleteChatAsync(prompt, seeded);
+        Assert.Equal(("miss", "hit", 1L), (Header(first, ResponseCacheStage.Header), Header(second, ResponseCacheStage.Header), stats.RequestsTotal));
+        var original = first.Value.Usage.InputTokenCount + first.Value.Usage.OutputTokenCount;
+
+        // Charged as the original: the budget spent twice its tokens, the hit's row holds them.
+        await TestGateway.WaitUntilAsync(async () => await SpentAsync(gateway) == 2 * original, $"the hit is charged {original} tokens");
+        var ledger = Path.Combine(Path.GetDirectoryName(gateway.ConfigPath)!, "aotproxy-usage.db");
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(CacheRows(ledger).Count == 2), "both rows are written");
+        Assert.Equal([(original, false), (original, true)], CacheRows(ledger).Select(r => ((long)r.Tokens, r.Hit)).OrderBy(r => r.Item2));
+
+        // A reload with enabled = false: the cache empties, and the same request goes to the worker, no header.
+        await File.WriteAllTextAsync(gateway.ConfigPath, gateway.Toml.Replace("charge_hits = true", "charge_hits = true\nenabled = false", StringComparison.Ordinal));
+        await TestGateway.WaitUntilAsync(async () => MetricsText.Value(await gateway.Admin.GetStringAsync("/metrics"), "llm_gateway_response_cache_bytes") == 0, "the reload empties the cache");
+        var third = await client.CompleteChatAsync(prompt, seeded);
+        Assert.Equal((null, 2L), (Header(third, ResponseCacheStage.Header), stats.RequestsTotal));
+    }
+
+    private static async Task<long> SpentAsync(BinaryGateway gateway)
+    {
+        using var tenants = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/tenants"));
+        return tenants.RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == "cached").GetProperty("spent_tokens").GetInt64();
+    }
+
     private static ChatClient Client(BinaryGateway gateway, string key) => new(
         TestGateway.Model,
         new ApiKeyCredential(key),

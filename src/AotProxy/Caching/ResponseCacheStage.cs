@@ -59,12 +59,12 @@ internal sealed class ResponseCacheStage(ResponseCache cache, LimitStage limits,
             return false;
         }
 
-        request.Cache = ResponseCacheOutcome.Hit;
         if (settings.ChargeHits && !await limits.TryAcquireAsync(request).ConfigureAwait(false))
         {
-            return true;
+            return true; // refused as any request of the tenant would be: no hit
         }
 
+        request.Cache = ResponseCacheOutcome.Hit;
         telemetry.CountHit(request.Model);
         var charged = settings.ChargeHits ? entry.Usage : (Usage?)null;
         if (charged is { } used)

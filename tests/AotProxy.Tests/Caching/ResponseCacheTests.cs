@@ -2,7 +2,6 @@ using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Caching;
 using AotProxy.Configuration;
-using Microsoft.Extensions.Time.Testing;
 
 namespace AotProxy.Tests.Caching;
 
