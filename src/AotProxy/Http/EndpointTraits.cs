@@ -1,3 +1,5 @@
+using AotProxy.Configuration;
+
 namespace AotProxy.Http;
 
 // What an endpoint means for the stages, in one place: the inspector, the limit stage (what it
@@ -20,4 +22,10 @@ internal static class EndpointTraits
     // Pairs a query with each document (rerank, score): their texts are the prompt.
     public static bool ScoresPairs(EndpointKind kind) =>
         kind is EndpointKind.Rerank or EndpointKind.Score;
+
+    // What model "auto" asks of the model for the endpoint itself: a decoder (chat) for what
+    // generates, a pooling model (embeddings) for embeddings, rerank, score, pooling and classify;
+    // nothing for the tokenizer endpoints, which every model serves.
+    public static ModelCapabilities Needs(EndpointKind kind) =>
+        Generates(kind) ? ModelCapabilities.Chat : UsesTokens(kind) ? ModelCapabilities.Embeddings : ModelCapabilities.None;
 }
