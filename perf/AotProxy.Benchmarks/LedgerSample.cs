@@ -12,8 +12,8 @@ internal static class LedgerSample
     private static readonly string[] Ids = [.. Enumerable.Range(0, 500).Select(i => $"req-{i:x8}")];
 
     public static RequestRecord Row(int i) =>
-        new(Ids[i], Time, "acme", "0123abcd", "default", Model, "gpu-0", new Usage(812, 256, 128), 0.4, 35.5, 2_150.25, 200, LedgerOutcome.Admitted, 310_000);
+        new(Ids[i], Time, "acme", "0123abcd", "default", Model, Model, "gpu-0", new Usage(812, 256, 128), 0.4, 35.5, 2_150.25, 200, LedgerOutcome.Admitted, 310_000);
 
     public static RequestRecord Interrupted(int i) =>
-        RequestRecord.Interrupted(Ids[i], Time, "acme", "0123abcd", "default", Model, 812, TimeSpan.FromMilliseconds(0.4), Price);
+        RequestRecord.Interrupted(Ids[i], Time, "acme", "0123abcd", "default", Model, Model, 812, TimeSpan.FromMilliseconds(0.4), Price);
 }

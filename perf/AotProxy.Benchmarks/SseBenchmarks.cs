@@ -78,40 +78,7 @@ public class SseBenchmarks
     // vLLM flushes each token: one event per upstream read, through a real Pipe, with the
     // ReadAsync / Process / AdvanceTo loop of Forwarder.Relay.
     [Benchmark]
-    public long EventPerRead()
-    {
-        _output.ResetWrittenCount();
-        var writer = _upstream.Writer;
-        var reader = _upstream.Reader;
-        long total = 0;
-        foreach (var sseEvent in _events)
-        {
-            foreach (var segment in sseEvent)
-            {
-                writer.Write(segment.Span);
-            }
-
-            // No pause threshold, so the flush completes at once; anything else is a broken setup.
-            var flush = writer.FlushAsync();
-            if (!flush.IsCompletedSuccessfully)
-            {
-                throw new InvalidOperationException("the upstream pipe paused");
-            }
-
-            reader.TryRead(out var result);
-            var consumed = _filter.Process(result.Buffer, _output, isFinal: false, out var written);
-            reader.AdvanceTo(consumed, result.Buffer.End);
-            total += written;
-        }
-
-        writer.Complete();
-        reader.TryRead(out var last);
-        _filter.Process(last.Buffer, _output, isFinal: true, out var rest);
-        reader.AdvanceTo(last.Buffer.End);
-        reader.Complete();
-        _upstream.Reset(); // both ends complete: the pipe and its segments are reused
-        return total + rest;
-    }
+    public long EventPerRead() => EventPerReadRelay.Run(ref _filter, _events, _upstream, _output);
 
     // One event per operation, the stream's events in turn: SseEventScanner and
     // StreamChunkReader alone, without the copy to the client.

@@ -17,37 +17,32 @@ public class AutoModelBinaryTests
     [Fact]
     public async Task Auto_PicksByPriceCapabilityAndContext_NamesTheModelInBodyAndHeader_AndRefusesWhatNothingFits()
     {
-        await using var gateway = await BinaryGateway.StartAsync(
-            workers: 2,
-            discoverModels: true,
-            configure: o => o.Model = o.Name == "sim-0" ? "small" : "big",
-            extraToml: $"""
+        await using var gateway = await BinaryGateway.StartTwoModelsAsync("small", "big", $"""
 
-                [[tenants]]
-                name = "narrow"
-                api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
-                models = ["small"]
+            [[tenants]]
+            name = "narrow"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
+            models = ["small"]
 
-                [[models]]
-                name = "small"
-                capabilities = ["chat"]
-                context_length = 200
+            [[models]]
+            name = "small"
+            capabilities = ["chat"]
+            context_length = 200
 
-                [[models]]
-                name = "big"
-                capabilities = ["chat", "tools", "vision"]
+            [[models]]
+            name = "big"
+            capabilities = ["chat", "tools", "vision"]
 
-                [[prices]]
-                model = "small"
-                input_per_million = 0.1
-                output_per_million = 0.2
+            [[prices]]
+            model = "small"
+            input_per_million = 0.1
+            output_per_million = 0.2
 
-                [[prices]]
-                model = "big"
-                input_per_million = 5
-                output_per_million = 15
-                """);
-        await TestGateway.WaitUntilAsync(async () => (await gateway.Data.GetStringAsync("health")) == "ok" && await ServesBothAsync(gateway), "both models are discovered");
+            [[prices]]
+            model = "big"
+            input_per_million = 5
+            output_per_million = 15
+            """);
         var client = Client(gateway, TestGateway.Key);
 
         // Plain chat, both idle: the cheaper.
@@ -89,15 +84,6 @@ public class AutoModelBinaryTests
         var metrics = await gateway.Admin.GetStringAsync("/metrics");
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"small\"", "status=\"200\""));
         Assert.Equal(3, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"big\"", "status=\"200\""));
-    }
-
-    private static async Task<bool> ServesBothAsync(BinaryGateway gateway)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
-        request.Headers.Authorization = new("Bearer", TestGateway.Key);
-        using var response = await gateway.Data.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        return text.Contains("\"small\"", StringComparison.Ordinal) && text.Contains("\"big\"", StringComparison.Ordinal);
     }
 
     private static ChatClient Client(BinaryGateway gateway, string key) => new(

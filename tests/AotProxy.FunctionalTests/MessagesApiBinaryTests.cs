@@ -17,21 +17,7 @@ public class MessagesApiBinaryTests
     {
         await using var gateway = await SimulateGateway.StartAsync();
 
-        var plain = await Messages(gateway.Process, "create", 12);
-        var streamed = await Messages(gateway.Process, "stream", 9);
-
-        Assert.True(plain.GetProperty("ok").GetBoolean(), plain.ToString());
-        Assert.True(streamed.GetProperty("ok").GetBoolean(), streamed.ToString());
-        Assert.NotEqual("", plain.GetProperty("text").GetString());
-        Assert.NotEqual("", streamed.GetProperty("text").GetString());
-        var usages = new[] { plain.GetProperty("usage"), streamed.GetProperty("usage") };
-        Assert.All(usages, u => Assert.True(u.GetProperty("input_tokens").GetInt64() > 0));
-        Assert.InRange(streamed.GetProperty("usage").GetProperty("output_tokens").GetInt64(), 1, 9);
-
-        var row = await gateway.LedgerRowAsync("acme", requests: 2);
-        Assert.Equal(usages.Sum(u => u.GetProperty("input_tokens").GetInt64()), row.GetProperty("prompt_tokens").GetInt64());
-        Assert.Equal(usages.Sum(u => u.GetProperty("output_tokens").GetInt64()), row.GetProperty("completion_tokens").GetInt64());
-        Assert.Equal(0, row.GetProperty("estimated_requests").GetInt64());
+        await NodeApis.CreateAndStreamAreAccountedAsync(gateway, (mode, max) => Messages(gateway.Process, mode, max));
     }
 
     [Fact]
@@ -109,6 +95,6 @@ public class MessagesApiBinaryTests
         return (result.GetProperty("error").GetString()!, result.GetProperty("status").GetInt32(), result.GetProperty("type").GetString()!);
     }
 
-    private static Task<JsonElement> Messages(GatewayProcess gateway, string mode, int maxTokens, string key = TestGateway.Key) => NodeClient.RunAsync(
-        "messages.mjs", "@anthropic-ai/sdk", gateway.DataUri!.ToString().TrimEnd('/'), key, TestGateway.Model, maxTokens.ToString(CultureInfo.InvariantCulture), mode);
+    private static Task<JsonElement> Messages(GatewayProcess gateway, string mode, int maxTokens, string key = TestGateway.Key) =>
+        NodeApis.MessagesAsync(gateway.DataUri!, mode, maxTokens, key: key);
 }

@@ -17,27 +17,22 @@ public class ModelAliasBinaryTests
     [Fact]
     public async Task Alias_ServesChatAndStreamAsTheServedModel_CapsMaxTokens_RefusesOtherTenants()
     {
-        await using var gateway = await BinaryGateway.StartAsync(
-            workers: 2,
-            discoverModels: true,
-            configure: o => o.Model = o.Name == "sim-0" ? "served-a" : "served-b",
-            extraToml: $"""
+        await using var gateway = await BinaryGateway.StartTwoModelsAsync("served-a", "served-b", $"""
 
-                [[tenants]]
-                name = "other"
-                api_key_sha256 = ["{ApiKeyIndex.HashKey(OtherKey)}"]
+            [[tenants]]
+            name = "other"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(OtherKey)}"]
 
-                [[models]]
-                name = "{Alias}"
-                targets = ["served-a", "served-b"]
-                max_tokens = 3
-                tenants = ["acme"]
-                """);
+            [[models]]
+            name = "{Alias}"
+            targets = ["served-a", "served-b"]
+            max_tokens = 3
+            tenants = ["acme"]
+            """);
 
-        // /v1/models: acme sees the alias beside the served models once both are discovered; other does not.
-        await TestGateway.WaitUntilAsync(async () => (await ModelIdsAsync(gateway, TestGateway.Key)).Count == 3, "both served models are discovered");
-        Assert.Equal(["public-chat", "served-a", "served-b"], (await ModelIdsAsync(gateway, TestGateway.Key)).Order(StringComparer.Ordinal));
-        Assert.Equal(["served-a", "served-b"], (await ModelIdsAsync(gateway, OtherKey)).Order(StringComparer.Ordinal));
+        // /v1/models: acme sees the alias beside the served models; other does not.
+        Assert.Equal(["public-chat", "served-a", "served-b"], (await gateway.ModelIdsAsync(TestGateway.Key)).Order(StringComparer.Ordinal));
+        Assert.Equal(["served-a", "served-b"], (await gateway.ModelIdsAsync(OtherKey)).Order(StringComparer.Ordinal));
 
         // Non-stream: the worker got a name it serves (else 404), and max_tokens 50 capped at 3.
         using (var response = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", Chat(stream: false))))
@@ -85,13 +80,4 @@ public class ModelAliasBinaryTests
 
     private static string Chat(bool stream) =>
         $$"""{"model":"{{Alias}}","messages":[{"role":"user","content":"Hello"}],"max_tokens":50,"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
-
-    private static async Task<List<string>> ModelIdsAsync(BinaryGateway gateway, string key)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
-        request.Headers.Authorization = new("Bearer", key);
-        using var response = await gateway.Data.SendAsync(request);
-        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return [.. json.RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!)];
-    }
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
 
 namespace AotProxy.FunctionalTests;
@@ -15,23 +13,7 @@ public class ResponsesApiBinaryTests
     {
         await using var gateway = await SimulateGateway.StartAsync();
 
-        var plain = await Responses(gateway.Process, "create", 12);
-        var streamed = await Responses(gateway.Process, "stream", 9);
-
-        Assert.True(plain.GetProperty("ok").GetBoolean(), plain.ToString());
-        Assert.True(streamed.GetProperty("ok").GetBoolean(), streamed.ToString());
-        Assert.NotEqual("", plain.GetProperty("text").GetString());
-        Assert.NotEqual("", streamed.GetProperty("text").GetString());
-        var usages = new[] { plain.GetProperty("usage"), streamed.GetProperty("usage") };
-        Assert.All(usages, u => Assert.True(u.GetProperty("input_tokens").GetInt64() > 0));
-        Assert.InRange(plain.GetProperty("usage").GetProperty("output_tokens").GetInt64(), 1, 12);
-        Assert.InRange(streamed.GetProperty("usage").GetProperty("output_tokens").GetInt64(), 1, 9);
-
-        var row = await gateway.LedgerRowAsync("acme", requests: 2);
-        Assert.Equal(usages.Sum(u => u.GetProperty("input_tokens").GetInt64()), row.GetProperty("prompt_tokens").GetInt64());
-        Assert.Equal(usages.Sum(u => u.GetProperty("output_tokens").GetInt64()), row.GetProperty("completion_tokens").GetInt64());
-        Assert.Equal(0, row.GetProperty("estimated_requests").GetInt64()); // read, not guessed
-        Assert.Equal(0, row.GetProperty("errors").GetInt64());
+        await NodeApis.CreateAndStreamAreAccountedAsync(gateway, (mode, max) => NodeApis.ResponsesAsync(gateway.Process.DataUri!, mode, max));
     }
 
     [Fact]
@@ -39,7 +21,7 @@ public class ResponsesApiBinaryTests
     {
         await using var gateway = await BinaryGateway.StartAsync(1, forwardingToml: "stream_idle_timeout = \"1s\"", configure: o => o.Faults.InterTokenDelay = TimeSpan.FromSeconds(30));
 
-        var result = await Responses(gateway.Process, "stream", 4);
+        var result = await NodeApis.ResponsesAsync(gateway.Process.DataUri!, "stream", 4);
 
         Assert.False(result.GetProperty("ok").GetBoolean(), result.ToString());
         Assert.Equal("stream_idle_timeout", result.GetProperty("code").GetString());
@@ -49,7 +31,4 @@ public class ResponsesApiBinaryTests
             async () => MetricsText.Value(await gateway.Admin.GetStringAsync("/metrics"), "llm_gateway_estimated_usage_total", "tenant=\"acme\"") == 1,
             "the cut stream is accounted (estimated: no response.completed came)");
     }
-
-    private static Task<JsonElement> Responses(GatewayProcess gateway, string mode, int maxOutputTokens) => NodeClient.RunAsync(
-        "responses.mjs", "openai", new Uri(gateway.DataUri!, "v1").ToString(), TestGateway.Key, TestGateway.Model, maxOutputTokens.ToString(CultureInfo.InvariantCulture), mode);
 }

@@ -1,3 +1,5 @@
+using AotProxy.Configuration;
+
 namespace AotProxy.Http;
 
 // What an endpoint means for the stages, in one place: the inspector, the limit stage (what it
@@ -24,4 +26,10 @@ internal static class EndpointTraits
     // A multipart/form-data audio upload (Inspection/MultipartFormInspector), not a JSON body.
     public static bool TakesAudio(EndpointKind kind) =>
         kind is EndpointKind.Transcriptions or EndpointKind.Translations;
+
+    // What model "auto" asks of the model for the endpoint itself: a decoder (chat) for what
+    // generates, a pooling model (embeddings) for embeddings, rerank, score, pooling and classify;
+    // nothing for the tokenizer endpoints, which every model serves.
+    public static ModelCapabilities Needs(EndpointKind kind) =>
+        Generates(kind) ? ModelCapabilities.Chat : UsesTokens(kind) ? ModelCapabilities.Embeddings : ModelCapabilities.None;
 }

@@ -61,7 +61,7 @@ internal sealed class InspectionStage
         }
 
         var entry = catalog.Find(model);
-        if (entry is { MaxTokens: > 0 } && request.Endpoint != EndpointKind.Embeddings && (inspected.MaxTokens == 0 || inspected.MaxTokens > entry.MaxTokens))
+        if (entry is { MaxTokens: > 0 } && EndpointTraits.Generates(request.Endpoint) && (inspected.MaxTokens == 0 || inspected.MaxTokens > entry.MaxTokens))
         {
             // The entry's cap, as the worker will get it: the reservation and the budgets see it too.
             request.Inspected = inspected = inspected with { MaxTokens = entry.MaxTokens };
@@ -116,10 +116,11 @@ internal sealed class InspectionStage
     }
 
     // Model "auto": AutoModel picks among the models the tenant may use (which need not list
-    // "auto" itself), for what the request needs: its endpoint's kind, tools, images, its context.
+    // "auto" itself), for what the request needs: its endpoint's kind (EndpointTraits.Needs), tools,
+    // images, its context.
     private static bool ResolveAuto(ProxyRequest request, InspectedRequest inspected)
     {
-        var needs = inspected.Needs | (request.Endpoint == EndpointKind.Embeddings ? ModelCapabilities.Embeddings : ModelCapabilities.Chat);
+        var needs = inspected.Needs | EndpointTraits.Needs(request.Endpoint);
         var demand = new AutoDemand(needs, inspected.PromptTokens, LimitStage.CompletionTokens(request, request.Snapshot.Limits));
         var choice = AutoModel.Choose(demand, request.Caller.Tenant, request.Workers, request.Snapshot);
         if (choice.Pool is not { } pool)

@@ -23,6 +23,20 @@ internal struct PromptSize
 
     public readonly long Tokens => ((_textBytes + BytesPerToken - 1) / BytesPerToken) + _tokenIds;
 
+    // The prompts AddInputs read: each string and each token-id list (a flat list of ids is one).
+    public int Inputs { readonly get; private set; }
+
+    // Rerank and score, as vLLM's serving_score counts them: each (query, document) pair is one
+    // sequence and its usage counts both, so one query (or text_1) is counted once per document;
+    // with as many queries as documents, each pair once. Hence not queries + documents: a 1,000-token
+    // query over 50 short documents is ~50,000 tokens, and reserving 1,000 let a tenant past its TPM.
+    public static long Paired(in PromptSize queries, in PromptSize documents)
+    {
+        var repeat = queries.Inputs == 1 ? Math.Max(documents.Inputs, 1) : 1;
+        var text = (queries._textBytes * repeat) + documents._textBytes;
+        return ((text + BytesPerToken - 1) / BytesPerToken) + (queries._tokenIds * repeat) + documents._tokenIds;
+    }
+
     // The reader is on `messages`' value; leaves it on the value's last token, as Skip does.
     public void AddMessages(ref Utf8JsonReader reader)
     {
@@ -63,6 +77,7 @@ internal struct PromptSize
         if (reader.TokenType == JsonTokenType.String)
         {
             AddText(ref reader);
+            Inputs++;
             return;
         }
 
@@ -72,17 +87,21 @@ internal struct PromptSize
             return;
         }
 
+        var ids = false;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             switch (reader.TokenType)
             {
                 case JsonTokenType.String:
                     AddText(ref reader);
+                    Inputs++;
                     break;
                 case JsonTokenType.Number:
                     _tokenIds++;
+                    ids = true;
                     break;
                 case JsonTokenType.StartArray:
+                    Inputs++;
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                     {
                         if (reader.TokenType == JsonTokenType.Number)
@@ -101,6 +120,8 @@ internal struct PromptSize
                     break;
             }
         }
+
+        Inputs += ids ? 1 : 0; // [1, 2, 3]: one prompt of token ids
     }
 
     // A message's content: a string, or an array of parts of which the text parts count.

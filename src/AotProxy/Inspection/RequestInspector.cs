@@ -90,6 +90,7 @@ internal static class RequestInspector
         ulong prefixHash = 0;
         ulong userHash = 0;
         var prompt = default(PromptSize);
+        var queries = default(PromptSize); // rerank's query, score's text_1: paired with each document
         var promptChunks = 0;
         var cacheSalt = default(CacheSaltSplice);
         var pairs = EndpointTraits.ScoresPairs(endpoint);
@@ -163,6 +164,7 @@ internal static class RequestInspector
             {
                 var isMessages = reader.ValueTextEquals("messages"u8);
                 var first = prefixHash == 0;
+                ref var size = ref pairs && IsQueryText(ref reader) ? ref queries : ref prompt;
                 reader.Read();
                 var start = (int)reader.TokenStartIndex;
 
@@ -170,11 +172,11 @@ internal static class RequestInspector
                 var modelled = reader.TokenType == JsonTokenType.StartArray || (!isMessages && reader.TokenType == JsonTokenType.String);
                 if (isMessages || (isResponses && reader.TokenType == JsonTokenType.StartArray))
                 {
-                    prompt.AddMessages(ref reader); // a Responses input list is items with `content`, as messages
+                    size.AddMessages(ref reader); // a Responses input list is items with `content`, as messages
                 }
                 else
                 {
-                    prompt.AddInputs(ref reader);
+                    size.AddInputs(ref reader);
                 }
 
                 // A query and its documents: the first text (the query) keys the cache affinity.
@@ -274,7 +276,7 @@ internal static class RequestInspector
             prefixHash,
             userHash,
             new MaxTokensSplice(maxTokensValue.Offset, maxTokensValue.Length, maxCompletionTokensValue.Offset, maxCompletionTokensValue.Length, isResponses),
-            EndpointTraits.UsesTokens(endpoint) ? prompt.Tokens : 0,
+            !EndpointTraits.UsesTokens(endpoint) ? 0 : pairs ? PromptSize.Paired(queries, prompt) : prompt.Tokens,
             promptChunks,
             cacheSalt,
             modelSplice,
@@ -345,6 +347,10 @@ internal static class RequestInspector
         reader.ValueTextEquals("query"u8) || reader.ValueTextEquals("documents"u8) || reader.ValueTextEquals("text_1"u8)
         || reader.ValueTextEquals("text_2"u8) || reader.ValueTextEquals("queries"u8) || reader.ValueTextEquals("data_1"u8)
         || reader.ValueTextEquals("data_2"u8);
+
+    // The side of a pair that vLLM repeats for every document when it is one text.
+    private static bool IsQueryText(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("query"u8) || reader.ValueTextEquals("text_1"u8) || reader.ValueTextEquals("queries"u8) || reader.ValueTextEquals("data_1"u8);
 
     private static bool IsOptionalBool(JsonTokenType type) => type is JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null;
 

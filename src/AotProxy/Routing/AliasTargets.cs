@@ -4,8 +4,8 @@ using AotProxy.Configuration;
 namespace AotProxy.Routing;
 
 // Which served model an alias sends a request to: of its targets that some worker serves now,
-// the one with the most spare slots (WorkerPool.SpareSlots, the signals admission and the router
-// read); on a tie, the one listed first. With no healthy target, the first served one, whose
+// the one with the most room (WorkerPool.FreeShare, the rule model "auto" scores by too); on a
+// tie, the one listed first. With no target that takes requests, the first served one, whose
 // admission then queues or refuses the request as it would for that model named directly.
 internal static class AliasTargets
 {
@@ -13,7 +13,7 @@ internal static class AliasTargets
     {
         WorkerPool? best = null;
         WorkerPool? firstServed = null;
-        var bestSpare = int.MinValue;
+        var bestRoom = WorkerPool.NoRoom;
         foreach (var target in targets)
         {
             if (!workers.Pools.TryGetValue(target, out var pool))
@@ -22,15 +22,10 @@ internal static class AliasTargets
             }
 
             firstServed ??= pool;
-            if (pool.Capacity(snapshot) == 0)
+            var room = pool.FreeShare(snapshot);
+            if (room > bestRoom)
             {
-                continue;
-            }
-
-            var spare = pool.SpareSlots(snapshot);
-            if (spare > bestSpare)
-            {
-                (best, bestSpare) = (pool, spare);
+                (best, bestRoom) = (pool, room);
             }
         }
 

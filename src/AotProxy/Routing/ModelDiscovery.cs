@@ -43,9 +43,11 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             }
 
             var models = await FetchAsync(worker, cancellationToken).ConfigureAwait(false);
-            if (models is { } cards)
+            if (models is { } cards && !cards.SequenceEqual(worker.ListedModels))
             {
+                // A new max_model_len too: the pools derive their context length when rebuilt.
                 worker.ListedModels = cards;
+                changed = true;
             }
 
             if (models is { } listed && !(listed.Select(m => m.Id).SequenceEqual(worker.DiscoveredModels) && Adapters(listed).SequenceEqual(worker.DiscoveredAdapters)))
@@ -168,7 +170,7 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
         return known;
     }
 
-    // The adapters among the worker's configured models; true when that changed.
+    // The adapters among the worker's configured models; true when they or the listing changed.
     private async Task<bool> LearnAdaptersAsync(WorkerState worker, long now, CancellationToken cancellationToken)
     {
         worker.AdaptersAskedAt = now; // before the answer: a failed ask counts against the bound too
@@ -177,12 +179,13 @@ internal sealed class ModelDiscovery(GatewayState state, HttpMessageInvoker http
             return false;
         }
 
+        var relisted = !listed.SequenceEqual(worker.ListedModels); // a new max_model_len: the pools are rebuilt too
         worker.ListedModels = listed;
         var configured = worker.Model.Models;
         ImmutableArray<ListedModel> adapters = [.. listed.Where(m => m.IsAdapter && configured.Contains(m.Id))];
         if (adapters.SequenceEqual(worker.DiscoveredAdapters))
         {
-            return false;
+            return relisted;
         }
 
         worker.DiscoveredAdapters = adapters;

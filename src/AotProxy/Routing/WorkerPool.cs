@@ -37,44 +37,32 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
         return capacity;
     }
 
-    // The slots free now (Capacity less those taken): what an alias or model "auto" compares.
-    // Negative when slots shrank under requests in flight; a worker serving several models
-    // counts for each of them.
-    public int SpareSlots(GatewaySnapshot snapshot)
+    // The room it has now, the one rule an alias's target and model "auto" compare pools by: the
+    // share of its slots free (Capacity less those taken, over Capacity; negative when slots shrank
+    // under requests in flight; a worker serving several models counts for each of them), or
+    // NoRoom when it takes no requests at all. A share, not a count: a pool of 4 with 2 free is as
+    // open as one of 64 with 32. One walk over the workers.
+    public double FreeShare(GatewaySnapshot snapshot)
     {
+        var capacity = 0;
         var spare = 0;
         foreach (var worker in Workers)
         {
-            var capacity = worker.Capacity(snapshot);
-            spare += capacity > 0 ? capacity - worker.SlotsTaken : 0;
+            var slots = worker.Capacity(snapshot);
+            capacity += slots;
+            spare += slots > 0 ? slots - worker.SlotsTaken : 0;
         }
 
-        return spare;
+        return capacity == 0 ? NoRoom : (double)spare / capacity;
     }
+
+    public const double NoRoom = double.NegativeInfinity;
 
     // The smallest max_model_len its workers listed (a request must fit on any of them; an adapter
     // has its parent's): what model "auto" checks a prompt against, and GET /v1/models shows.
     // 0: unknown, while no worker was asked (configured `models` without adapters are never asked).
-    public int ContextLength
-    {
-        get
-        {
-            var name = Adapter?.Parent ?? Model;
-            var shortest = 0;
-            foreach (var worker in Workers)
-            {
-                foreach (var listed in worker.ListedModels)
-                {
-                    if (listed.Id == name && listed.MaxModelLen is { } length && (shortest == 0 || length < shortest))
-                    {
-                        shortest = length;
-                    }
-                }
-            }
-
-            return shortest;
-        }
-    }
+    // Derived once: a pool is rebuilt when a worker's listed models change (ModelDiscovery).
+    public int ContextLength { get; } = ShortestContext(adapter?.Parent ?? model, workers);
 
     // The model's name as a JSON string, quotes included: what replaces an alias in a request body.
     public byte[] ModelJson { get; } = JsonEncodedModel(model);
@@ -96,6 +84,23 @@ internal sealed class WorkerPool(string model, WorkerState[] workers, LoraAdapte
         encoded.CopyTo(json.AsSpan(1));
         json[^1] = (byte)'"';
         return json;
+    }
+
+    private static int ShortestContext(string name, WorkerState[] workers)
+    {
+        var shortest = 0;
+        foreach (var worker in workers)
+        {
+            foreach (var listed in worker.ListedModels)
+            {
+                if (listed.Id == name && listed.MaxModelLen is { } length && (shortest == 0 || length < shortest))
+                {
+                    shortest = length;
+                }
+            }
+        }
+
+        return shortest;
     }
 
     public HashRing Ring(int virtualNodes)

@@ -69,6 +69,33 @@ internal sealed class BinaryGateway : IAsyncDisposable
         return new BinaryGateway(directory, simulated, process, toml);
     }
 
+    // Two workers, sim-0 serving `first` and sim-1 `second`, their models discovered (GET
+    // /v1/models): the fleet of the alias and model "auto" tests. Returns once acme sees both.
+    public static async Task<BinaryGateway> StartTwoModelsAsync(string first, string second, string extraToml)
+    {
+        var gateway = await StartAsync(workers: 2, discoverModels: true, configure: o => o.Model = o.Name == "sim-0" ? first : second, extraToml: extraToml);
+        try
+        {
+            await TestGateway.WaitUntilAsync(async () => (await gateway.ModelIdsAsync(TestGateway.Key)).Intersect([first, second]).Count() == 2, $"{first} and {second} are discovered");
+            return gateway;
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
+    }
+
+    // GET /v1/models as the key's tenant sees it.
+    public async Task<List<string>> ModelIdsAsync(string key)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v1/models");
+        request.Headers.Authorization = new("Bearer", key);
+        using var response = await Data.SendAsync(request);
+        using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return [.. json.RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()!)];
+    }
+
     public async ValueTask DisposeAsync()
     {
         Data.Dispose();

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Text;
 using AotProxy.Http;
 using AotProxy.Inspection;
+using AotProxy.Simulator;
 
 namespace AotProxy.Tests.Inspection;
 
@@ -12,18 +14,42 @@ public class EndpointInspectionTests
     // "what is vLLM" is 12 bytes (3 tokens), each document 8 bytes (2 tokens).
     private const string Rerank = """{"model":"m","query":"what is vLLM","documents":["doc one.","doc two."],"top_n":1}""";
 
+    // vLLM's usage counts the query once per document (serving_score.py: one sequence per pair):
+    // 2 x (12 + 8) bytes, 10 tokens, not 3 + 4.
     [Fact]
-    public void Inspect_Rerank_SizesTheQueryAndTheDocuments()
+    public void Inspect_Rerank_SizesTheQueryOncePerDocument()
     {
-        Assert.Equal(3 + 4, Inspect(Rerank, EndpointKind.Rerank).PromptTokens);
+        Assert.Equal(10, Inspect(Rerank, EndpointKind.Rerank).PromptTokens);
         Assert.Equal("m", Inspect(Rerank, EndpointKind.Rerank).Model);
     }
 
     [Fact]
-    public void Inspect_Score_SizesText1AndText2()
+    public void Inspect_Score_OneText1PerText2_OrEachPairOnce()
     {
-        var score = """{"model":"m","text_1":"what is vLLM","text_2":["doc one.","doc two."]}""";
-        Assert.Equal(3 + 4, Inspect(score, EndpointKind.Score).PromptTokens);
+        var broadcast = """{"model":"m","text_1":"what is vLLM","text_2":["doc one.","doc two."]}""";
+        var zipped = """{"model":"m","text_1":["what is vLLM","what is KV"],"text_2":["doc one.","doc two."]}""";
+        Assert.Equal(10, Inspect(broadcast, EndpointKind.Score).PromptTokens);
+        Assert.Equal(10, Inspect(zipped, EndpointKind.Score).PromptTokens); // (12 + 10 + 8 + 8) bytes
+    }
+
+    // The reservation is what the worker will report: the simulator counts usage as vLLM does (each
+    // pair one sequence), and the inspector's estimate equals it, in either field order, for a
+    // string or a list on either side, and for token ids.
+    [Theory]
+    [InlineData(true, """{"model":"m","query":"what is vLLM","documents":["doc one.","doc two.","a longer third document"]}""")]
+    [InlineData(true, """{"model":"m","documents":["doc one.","doc two."],"query":"what is the capital of France?"}""")]
+    [InlineData(true, """{"model":"m","query":"q","documents":["only one document, of some length"]}""")]
+    [InlineData(false, """{"model":"m","text_1":"what is vLLM","text_2":["doc one.","doc two.","doc three"]}""")]
+    [InlineData(false, """{"model":"m","text_1":["first query text","second"],"text_2":["doc one.","doc two."]}""")]
+    [InlineData(false, """{"model":"m","text_1":"one","text_2":"pair"}""")]
+    public void Inspect_PairEstimate_EqualsTheSimulatorsVllmUsage(bool rerank, string json)
+    {
+        var kind = rerank ? RequestKind.Rerank : RequestKind.Score;
+        var body = Encoding.UTF8.GetBytes(json);
+        var parsed = RequestParser.Parse(new ReadOnlySequence<byte>(body), kind, 16, out var error);
+        Assert.True(parsed is not null, error);
+
+        Assert.Equal(parsed.PromptTokens, Inspect(json, rerank ? EndpointKind.Rerank : EndpointKind.Score).PromptTokens);
     }
 
     [Fact]

@@ -4,8 +4,8 @@ using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Routing;
 
-// An alias's target: the served one with the most spare slots (capacity less slots taken), the
-// first listed on a tie, a healthy one over one that takes no requests.
+// An alias's target: the served one with the most room (WorkerPool.FreeShare: the share of its
+// slots free), the first listed on a tie, a healthy one over one that takes no requests.
 public sealed class AliasTargetsTests
 {
     private readonly FakeTimeProvider _time = new();
@@ -21,6 +21,16 @@ public sealed class AliasTargetsTests
 
         Take(workers, "b", 3);
         Assert.Equal("a", AliasTargets.Pick(["a", "b"], workers, snapshot)!.Model);
+    }
+
+    [Fact]
+    public void Pick_ByTheShareFree_NotTheCount()
+    {
+        var (workers, snapshot) = Fleet(("a", 64), ("b", 4));
+        Take(workers, "a", 40); // 24 free of 64: 0.375
+        Take(workers, "b", 2);  // 2 free of 4: 0.5
+
+        Assert.Equal("b", AliasTargets.Pick(["a", "b"], workers, snapshot)!.Model);
     }
 
     [Fact]

@@ -80,8 +80,8 @@ public sealed class AutoModelTests
         var demand = new AutoDemand(ModelCapabilities.Chat, 100, 100);
         var dearest = snapshot.Prices.For("dear").WorstCaseNanos(100, 100);
         // cheap: 100 x 100 + 100 x 200 nano-USD = 30,000; dear: 100 x 5,000 + 100 x 15,000 = 2,000,000.
-        Assert.Equal(0.25 + (1 - (30_000.0 / 2_000_000)), AutoModel.Score(workers.Pools["cheap"], demand, snapshot, dearest), 6);
-        Assert.Equal(1 + 0, AutoModel.Score(workers.Pools["dear"], demand, snapshot, dearest), 6);
+        Assert.Equal(0.25 + (1 - (30_000.0 / 2_000_000)), Score(workers.Pools["cheap"], demand, snapshot, dearest), 6);
+        Assert.Equal(1 + 0, Score(workers.Pools["dear"], demand, snapshot, dearest), 6);
 
         // With every price equal (none), the spare share alone decides.
         var free = Start(prices: false);
@@ -112,8 +112,10 @@ public sealed class AutoModelTests
     [Fact]
     public void Context_FromTheWorkersMaxModelLen_TheShortestOfThem()
     {
-        var (workers, snapshot) = Start();
-        workers.Find("w-dear")!.ListedModels = [new ListedModel("dear", null, null, 2048)];
+        var (listed, snapshot) = Start();
+        listed.Find("w-dear")!.ListedModels = [new ListedModel("dear", null, null, 2048)];
+        Assert.Equal(0, listed.Pools["dear"].ContextLength); // derived when the pool is built: discovery rebuilds it
+        var workers = WorkerRegistry.Rebuild(listed);
 
         var choice = Choose(workers, snapshot, ModelCapabilities.Chat | ModelCapabilities.Tools, prompt: 2000, completion: 49);
 
@@ -153,6 +155,9 @@ public sealed class AutoModelTests
         Assert.Equal("dear", Choose(workers, snapshot, ModelCapabilities.Chat).Pool!.Model);
         Assert.Equal("embed", Choose(workers, snapshot, ModelCapabilities.Embeddings).Pool!.Model);
     }
+
+    private static double Score(WorkerPool pool, in AutoDemand demand, GatewaySnapshot snapshot, long dearest) =>
+        AutoModel.Score(pool.FreeShare(snapshot), AutoModel.Cost(pool, demand, snapshot), dearest);
 
     private static AutoChoice Choose(WorkerSet workers, GatewaySnapshot snapshot, ModelCapabilities needs, long prompt = 100, long completion = 100) =>
         AutoModel.Choose(new AutoDemand(needs, prompt, completion), snapshot.Tenants.Single(t => t.Name == "acme"), workers, snapshot);
