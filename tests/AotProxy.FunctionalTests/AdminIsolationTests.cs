@@ -74,8 +74,8 @@ public class AdminIsolationTests
         command.CommandText = $"""
             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $rows - 1)
             INSERT INTO requests ({LedgerDatabase.Columns})
-            SELECT printf('r%07d', i), 1700000000000 + i * 60000, 'acme', '', 'default', '{TestGateway.Model}', 'raw',
-                   100, 20, 0, 0, 0, 0.5, 12.5, 250.0, 200, 'admitted', 1000
+            SELECT printf('r%07d', i), 1700000000000 + i * 60000, 'acme', '', 'default', '{TestGateway.Model}', '{TestGateway.Model}', 'raw',
+                   100, 20, 0, 0, 0, 0.5, 12.5, 250.0, 200, 'admitted', 1000, 0
             FROM n
             """;
         command.Parameters.AddWithValue("$rows", rows);

@@ -153,10 +153,11 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     }
 
     // max_tokens, else limits.default_max_tokens; an endpoint that generates nothing (embeddings,
-    // rerank, score, pooling, classify, the tokenizer) reserves none. Also what model "auto"
-    // checks a model's context with.
+    // rerank, score, pooling, classify, the tokenizer) reserves none, nor does a non-stream audio
+    // request (vLLM's JSON answer reports the upload's seconds only: AudioUsage). Also what model
+    // "auto" checks a model's context with.
     internal static long CompletionTokens(ProxyRequest request, Configuration.LimitsModel limits) =>
-        !EndpointTraits.Generates(request.Endpoint) ? 0
+        !EndpointTraits.Generates(request.Endpoint) || (EndpointTraits.TakesAudio(request.Endpoint) && !request.Inspected.Stream) ? 0
         : request.Inspected.MaxTokens > 0 ? request.Inspected.MaxTokens
         : limits.DefaultMaxTokens;
 }
