@@ -14,19 +14,20 @@ public class ResponseCacheTests
     {
         var cache = new ResponseCache(_time);
         var one = Entry(1, 1000);
-        cache.Apply(Settings(maxBytes: one.Bytes * 3 + 10, ttl: TimeSpan.FromMinutes(1)));
-        Assert.True(cache.Add(one));
-        Assert.True(cache.Add(Entry(2, 1000)));
-        Assert.True(cache.Add(Entry(3, 1000)));
-        Assert.Equal(3 * one.Bytes, cache.Bytes);
+        cache.Apply(Settings(maxBytes: one.Bytes * 8, ttl: TimeSpan.FromMinutes(1))); // 8 entries; one may take an eighth
+        for (var key = 1; key <= 8; key++)
+        {
+            Assert.True(cache.Add(key == 1 ? one : Entry(key, 1000)));
+        }
 
+        Assert.Equal(8 * one.Bytes, cache.Bytes);
         Assert.Same(one, cache.Find(1)); // 1 is now the newest: 2 is the oldest
-        Assert.True(cache.Add(Entry(4, 1000)));
+        Assert.True(cache.Add(Entry(9, 1000)));
         Assert.Null(cache.Find(2));
         Assert.NotNull(cache.Find(1));
         Assert.NotNull(cache.Find(3));
-        Assert.NotNull(cache.Find(4));
-        Assert.Equal((3, 3 * one.Bytes), (cache.Count, cache.Bytes));
+        Assert.NotNull(cache.Find(9));
+        Assert.Equal((8, 8 * one.Bytes), (cache.Count, cache.Bytes));
     }
 
     [Fact]

@@ -410,7 +410,7 @@ public sealed class ConfigLoaderTests
     public void ConfigSections_AreEveryTableOfGatewayConfig_NamedAsTheBinderNamesThem()
     {
         Assert.Equal(
-            ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster", "store", "telemetry"],
+            ["server", "routing", "forwarding", "health", "circuit_breaker", "retries", "scheduler", "limits", "pacing", "auth", "jwt", "ledger", "cluster", "store", "telemetry", "response_cache"],
             ConfigSections.Tables.ToArray());
         Assert.Equal(["workers", "classes", "tenants", "time_windows", "prices", "admin_tokens", "models"], ConfigSections.TableArrays.ToArray());
         foreach (var table in ConfigSections.Tables)
