@@ -20,10 +20,10 @@ public sealed class UsageCommandTests : IDisposable
 
         Assert.True(exit == 0, errors);
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(["tenant", "requests", "prompt", "completion", "cached", "estimated", "cost_usd", "errors"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal(["acme", "2", "150", "20", "0", "0", "2.500000", "1"], lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal(["beta", "1", "7", "3", "0", "1", "0.000000", "0"], lines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries));
-        Assert.Equal(["total", "3", "157", "23", "0", "1", "2.500000", "1"], lines[3].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["tenant", "requests", "prompt", "completion", "cached", "estimated", "cost_usd", "errors", "cache_hits"], lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["acme", "2", "150", "20", "0", "0", "2.500000", "1", "0"], lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["beta", "1", "7", "3", "0", "1", "0.000000", "0", "0"], lines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["total", "3", "157", "23", "0", "1", "2.500000", "1", "0"], lines[3].Split(' ', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]
