@@ -74,7 +74,7 @@ internal sealed class TenantBudgetState
     public long? Remaining(BudgetKind kind) => Left(kind) is var left && left != long.MaxValue ? Math.Max(left, 0) : null;
 
     // Reserves prompt + completion tokens and their worst-case cost against every budget. A
-    // budget with nothing left beyond the prompt refuses; a completion that does not fit is
+    // budget with nothing left beyond the prompt refuses a request that generates; a completion that does not fit is
     // capped to what fits, or refused with rejectOverrun. The reservation is added first and
     // checked after, so that two racing requests can both be refused but never both overspend.
     // streamCutoff (a stream of a tenant with stream_budget_cutoff): the prompt only is reserved,
@@ -100,7 +100,9 @@ internal sealed class TenantBudgetState
 
             var isTokens = kind is BudgetKind.Tokens or BudgetKind.MonthlyTokens;
             var afterPrompt = left - (isTokens ? promptTokens : promptNanos);
-            if (afterPrompt <= 0)
+            // A request that generates nothing (embeddings, a non-stream transcription) may use the
+            // last token; one that generates needs at least one completion token beyond its prompt.
+            if (afterPrompt < 0 || (afterPrompt == 0 && completionTokens > 0))
             {
                 return new BudgetCheck(kind, Math.Max(left, 0), 0, Capped: false, Overrun: false);
             }
