@@ -74,6 +74,8 @@ for i in "${!ports[@]}"; do
 done
 
 fleet_start_gateway "$binary" "$config" "$logs/gateway.log" || exit 3
+# perf/soak.sh samples this process (RSS, open files) while the profile runs.
+echo "$fleet_last_pid" >"$logs/gateway.pid"
 
 set +e
 dotnet run -c Release --no-build --project perf/AotProxy.Load -- run "$profile" --target "http://127.0.0.1:$gateway_port" "$@"
