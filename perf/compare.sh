@@ -16,6 +16,10 @@
 #          --base-binary PATH (a second AotProxy AOT binary, e.g. an earlier commit's published in
 #          its own worktree, measured as proxy `base` beside `aot` when --proxies names it: before
 #          and after, alternated in one session)
+#          --overhead (only the sweep, then interleaved pairs: direct and through each proxy, one
+#          after the other in alternating order, at 10%, 50% and 90% of AotProxy's best throughput
+#          as background load (--overhead-loads "10 50 90", --overhead-pairs N per point); refuses
+#          to run while other work keeps the proxy core more than 15% busy)
 #          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
 #          sink on the load core that answers 200 to each export; `base` keeps tracing off: with
 #          --base-binary artifacts/aot/aotproxy, tracing on against off in one binary)
@@ -60,9 +64,12 @@ QUICK=0
 LEDGER=on
 BASE_BIN=""
 TRACE_SINK=0
+OVERHEAD=0
+OVERHEAD_LOADS="10 50 90"
+OVERHEAD_PAIRS=2000
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -77,6 +84,9 @@ while (($#)); do
     --wait-quiet) WAIT_QUIET="$2"; shift ;;
     --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
+    --overhead) OVERHEAD=1 ;;
+    --overhead-loads) OVERHEAD_LOADS="$2"; shift ;;
+    --overhead-pairs) OVERHEAD_PAIRS="$2"; shift ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
     --base-binary) BASE_BIN="$2"; shift ;;
     --trace-sink) TRACE_SINK=1 ;;
@@ -594,6 +604,69 @@ EOF
   done
 }
 
+CSV_OVERHEAD="$RAW/overhead.csv"
+echo "round,target,load_pct,load_rps,pairs,failures,direct_p50_us,direct_p99_us,proxy_p50_us,proxy_p99_us,added_p50_us,added_p90_us,added_p99_us" >"$CSV_OVERHEAD"
+
+# The host must be idle for --overhead: another build or benchmark on the proxy core makes the
+# pairs measure sharing. Waits up to --wait-quiet seconds, then refuses.
+refuse_when_busy() {
+  wait_for_quiet_core
+  local busy
+  busy=$(proxy_core_busy_pct)
+  if ((busy > 15)); then
+    log "refusing to measure: core $PROXY_CORE is ${busy}% busy with other work (wait with --wait-quiet SECONDS)"
+    exit 3
+  fi
+}
+
+# Interleaved pairs (perf/pair_probe.py) at each background load: h2load sends LOAD% of
+# AotProxy's best median sweep throughput (the same absolute rate to every proxy) through the
+# proxy measured, while the probe sends its pairs at 100 per second.
+overhead() {
+  local capacity round pct rate target k n bg out pairs_s
+  capacity=$(python3 - "$CSV_SWEEP" <<'EOF'
+import csv, statistics, sys
+from collections import defaultdict
+runs = defaultdict(list)
+for r in csv.DictReader(open(sys.argv[1])):
+    runs[(r["target"], r["connections"])].append(float(r["rps"]))
+best = defaultdict(float)
+for (target, _), values in runs.items():
+    best[target] = max(best[target], statistics.median(values))
+print(round(best["aot"] or min(v for t, v in best.items() if t != "direct")))
+EOF
+)
+  OVERHEAD_CAPACITY=$capacity
+  pairs_s=$(((OVERHEAD_PAIRS + 20) / 100 + 3))
+  n=${#PROXY_LIST[@]}
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for pct in $OVERHEAD_LOADS; do
+      refuse_when_busy
+      rate=$((capacity * pct / 100))
+      for ((k = 0; k < n; k++)); do
+        target=${PROXY_LIST[(k + round) % n]}
+        out="$RAW/pairs-r$round-$pct-$target.json"
+        log "overhead round $round/$ROUNDS: $target at $pct% ($rate req/s of $capacity), $OVERHEAD_PAIRS pairs"
+        nice -n "$NICE" taskset -c $LOAD_CORE h2load --h1 -t1 -c16 --rps="$(((rate + 15) / 16))" -D "$pairs_s" \
+          -d "$WORK/request.json" -H "Content-Type: application/json" -H "Authorization: Bearer $KEY" \
+          "$(url_of "$target")/v1/chat/completions" >"$RAW/h2load-bg-r$round-$pct-$target.txt" 2>&1 &
+        bg=$!
+        nice -n "$NICE" taskset -c $LOAD_CORE python3 perf/pair_probe.py "$(url_of direct)/v1/chat/completions" \
+          "$(url_of "$target")/v1/chat/completions" "$KEY" "$WORK/request.json" --pairs "$OVERHEAD_PAIRS" --rate 100 --out "$out" >/dev/null
+        wait "$bg" || true
+        python3 - "$round" "$target" "$pct" "$rate" "$out" >>"$CSV_OVERHEAD" <<'EOF'
+import json, sys
+rnd, target, pct, rate, out = sys.argv[1:]
+d = json.load(open(out))
+f = lambda k, p: "" if d[k][p] is None else f"{d[k][p]:.0f}"
+print(",".join([rnd, target, pct, rate, str(d["pairs"]), str(d["failures"]), f("direct_us", "p50"), f("direct_us", "p99"),
+                f("proxy_us", "p50"), f("proxy_us", "p99"), f("added_us", "p50"), f("added_us", "p90"), f("added_us", "p99")]))
+EOF
+      done
+    done
+  done
+}
+
 CSV_RSS="$RAW/rss-1024.csv"
 echo "target,idle_rss_kib,max_rss_kib_1024,vmhwm_kib,requests,socket_errors,status_errors" >"$CSV_RSS"
 
@@ -633,7 +706,7 @@ json.dump({
     "kernel": sh("uname -r"), "os": sh(". /etc/os-release && echo \$PRETTY_NAME"), "dotnet": sh("dotnet --version"),
     "nginx": sh("nginx -v 2>&1"), "wrk": sh("wrk -v 2>&1 | head -1"), "h2load": sh("h2load --version | head -1"),
     "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "noise_retries": $NOISE_RETRIES, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
-    "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "sse_requests": $SSE_REQUESTS,
+    "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "overhead": $OVERHEAD, "overhead_capacity": ${OVERHEAD_CAPACITY:-0}, "overhead_loads": "$OVERHEAD_LOADS", "overhead_pairs": $OVERHEAD_PAIRS, "sse_requests": $SSE_REQUESTS,
     "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "trace_sink": $TRACE_SINK, "elapsed_s": $(($(date +%s) - STARTED_AT)),
 }, open(sys.argv[1], "w"), indent=1)
 EOF
@@ -663,17 +736,28 @@ OPEN_RATE=0
 # Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
 # shellcheck disable=SC2086  # the list of ports
 fleet_check_ports $ALL_PORTS || exit 1
-wait_for_quiet_core
-write_configs
-start_backends
-start_proxies backend
-sweep
-open_loop
-rss_1024
-stop_proxies
-start_proxies sim
-sse
-stop_proxies
+OVERHEAD_CAPACITY=0
+if ((OVERHEAD)); then
+  refuse_when_busy
+  write_configs
+  start_backends
+  start_proxies backend
+  sweep
+  overhead
+  stop_proxies
+else
+  wait_for_quiet_core
+  write_configs
+  start_backends
+  start_proxies backend
+  sweep
+  open_loop
+  rss_1024
+  stop_proxies
+  start_proxies sim
+  sse
+  stop_proxies
+fi
 write_meta
 
 python3 perf/compare_report.py "$RAW" >"$REPORTS/compare-$STAMP.md"

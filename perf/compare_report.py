@@ -209,4 +209,25 @@ if sse:
         "jitter on every target, and its p99 is mostly the step. Headers come back before the first step (the simulator sends them at "
         "once, as vLLM's uvicorn does), so 'headers' is the proxy's round trip on the streaming path without the engine's jitter.\n")
 
+overhead = grouped(rows("overhead.csv"), "load_pct", "target")
+if overhead:
+    say(f"## Added time per request, interleaved pairs (perf/pair_probe.py, {meta['overhead_pairs']} pairs per point, µs)\n")
+    say(f"Each pair sends the same request directly to the backend and through the proxy, one after the other, the order "
+        f"alternating; background load through the proxy at a share of AotProxy's best sweep throughput "
+        f"({fmt(float(meta['overhead_capacity']))} req/s). Added = per pair, proxy minus direct; medians over rounds.\n")
+    body = []
+    for pct in sorted({int(p) for p, _ in overhead}):
+        for t in proxies:
+            rs = overhead.get((str(pct), t), [])
+            if not rs:
+                continue
+            v = {k: med(r[k] for r in rs) for k in ("load_rps", "direct_p50_us", "direct_p99_us", "proxy_p50_us", "proxy_p99_us",
+                                                     "added_p50_us", "added_p90_us", "added_p99_us")}
+            failed = sum(int(r["failures"]) for r in rs)
+            body.append([f"{pct}%", fmt(v["load_rps"]), NAMES[t], f"{fmt(v['direct_p50_us'])} / {fmt(v['direct_p99_us'])}",
+                         f"{fmt(v['proxy_p50_us'])} / {fmt(v['proxy_p99_us'])}", signed(v["added_p50_us"]), signed(v["added_p90_us"]),
+                         signed(v["added_p99_us"]), failed])
+    say(table(["load", "req/s", "proxy", "direct p50 / p99", "proxied p50 / p99", "added p50", "added p90", "added p99", "failed"], body))
+    say("")
+
 print("\n".join(out))
