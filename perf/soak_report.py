@@ -112,7 +112,7 @@ def read_requests(path):
     with open(path) as file:
         for r in csv.DictReader(file):
             sent, end = float(r["sent_s"]), float(r["end_s"])
-            rows.append({"end": end, "latency": end - sent, "ok": r["status"] == "200" and not r["error"]})
+            rows.append({"mix": r["mix"], "end": end, "latency": end - sent, "ok": r["status"] == "200" and not r["error"]})
     return rows
 
 
@@ -207,17 +207,22 @@ def plot(directory, samples, requests):
     fig.tight_layout()
     fig.savefig(os.path.join(directory, "soak-rss.png"), dpi=100)
 
-    minutes = per_minute(requests)
-    m = list(minutes)
+    # Per mix: a stream's latency is its whole answer, a non-stream request's a fraction of it,
+    # so one percentile over both jumps between the two.
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(m, [minutes[k][1] * 1000 if minutes[k][1] is not None else None for k in m], label="p50")
-    ax.plot(m, [minutes[k][2] * 1000 if minutes[k][2] is not None else None for k in m], label="p99")
+    for mix in sorted({r["mix"] for r in requests}):
+        minutes = per_minute([r for r in requests if r["mix"] == mix])
+        m = list(minutes)
+        for index, name in ((1, "p50"), (2, "p99")):
+            ax.plot(m, [minutes[k][index] * 1000 if minutes[k][index] is not None else None for k in m], label=f"{mix} {name}")
     ax.set_xlabel("minute")
     ax.set_ylabel("latency (ms)")
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(os.path.join(directory, "soak-latency.png"), dpi=100)
 
+    minutes = per_minute(requests)
+    m = list(minutes)
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(m, [minutes[k][0] / 60 for k in m], label="completed / s")
     ax.plot(m, [minutes[k][3] / 60 for k in m], label="errors / s")
