@@ -95,11 +95,11 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def per_minute(requests):
-    """{minute: (completed, p50 s, p99 s, errors)} by the request's end time."""
+def per_minute(requests, bin_s=60):
+    """{bin: (completed, p50 s, p99 s, errors)} by the request's end time, bins of bin_s (a minute)."""
     minutes = {}
     for r in requests:
-        minutes.setdefault(int(r["end"] // 60), []).append(r)
+        minutes.setdefault(int(r["end"] // bin_s), []).append(r)
     out = {}
     for minute, rows in sorted(minutes.items()):
         latencies = [r["latency"] for r in rows if r["ok"]]
@@ -194,11 +194,16 @@ def plot(directory, samples, requests):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = [s["t_s"] / 60 for s in samples]
+    # A soak is drawn per minute on a time axis in minutes, a shorter run per second and a burst
+    # (under a minute) per 100 ms, both on an axis in seconds.
+    span = max(r["end"] for r in requests)
+    bin_s = 60 if span > 600 else 1 if span > 60 else 0.1
+    axis_s, unit = (60, "minutes") if span > 600 else (1, "seconds")
+    t = [s["t_s"] / axis_s for s in samples]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.plot(t, [s["rss_kb"] / 1024 for s in samples], label="RSS (MB)")
     ax.plot(t, [s["heap_bytes"] / 2**20 for s in samples], label="managed heap (MB)")
-    ax.set_xlabel("minutes")
+    ax.set_xlabel(unit)
     ax.set_ylabel("MB")
     ax2 = ax.twinx()
     ax2.plot(t, [s["fds"] for s in samples], color="gray", linestyle=":", label="open files")
@@ -211,22 +216,23 @@ def plot(directory, samples, requests):
     # so one percentile over both jumps between the two.
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for mix in sorted({r["mix"] for r in requests}):
-        minutes = per_minute([r for r in requests if r["mix"] == mix])
+        minutes = per_minute([r for r in requests if r["mix"] == mix], bin_s)
         m = list(minutes)
         for index, name in ((1, "p50"), (2, "p99")):
-            ax.plot(m, [minutes[k][index] * 1000 if minutes[k][index] is not None else None for k in m], label=f"{mix} {name}")
-    ax.set_xlabel("minute")
+            ax.plot([k * bin_s / axis_s for k in m], [minutes[k][index] * 1000 if minutes[k][index] is not None else None for k in m], label=f"{mix} {name}")
+    ax.set_xlabel(unit)
     ax.set_ylabel("latency (ms)")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(os.path.join(directory, "soak-latency.png"), dpi=100)
 
-    minutes = per_minute(requests)
+    minutes = per_minute(requests, bin_s)
     m = list(minutes)
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(m, [minutes[k][0] / 60 for k in m], label="completed / s")
-    ax.plot(m, [minutes[k][3] / 60 for k in m], label="errors / s")
-    ax.set_xlabel("minute")
+    x = [k * bin_s / axis_s for k in m]
+    ax.plot(x, [minutes[k][0] / bin_s for k in m], label="completed / s")
+    ax.plot(x, [minutes[k][3] / bin_s for k in m], label="errors / s")
+    ax.set_xlabel(unit)
     ax.set_ylabel("requests per second")
     ax.legend()
     fig.tight_layout()
