@@ -526,14 +526,10 @@ open_loop_point() { # TARGET RATE OUTFILE
     --log-file="$out.log" "$(url_of "$target")/v1/chat/completions" >"$out" 2>&1
 }
 
-CSV_OPEN="$RAW/open-loop.csv"
-echo "round,target,target_rps,achieved_rps,requests,non_200,p50_us,p90_us,p99_us,p999_us,max_us,cpu_s" >"$CSV_OPEN"
-
-open_loop() {
-  local rate targets=(direct "${PROXY_LIST[@]}") round k n pid cpu0 cpu1 target out
-  n=${#targets[@]}
-  # 50% of the slowest peer's best median throughput in the sweep (peers: nginx, YARP, AotProxy AOT).
-  rate=$(python3 - "$CSV_SWEEP" <<'EOF'
+# best_sweep_rps TARGET...: the slowest of the TARGETs' best median throughput in the sweep
+# (direct's when none of them was swept).
+best_sweep_rps() {
+  python3 - "$CSV_SWEEP" "$@" <<'EOF'
 import csv, statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -542,10 +538,18 @@ for r in csv.DictReader(open(sys.argv[1])):
 best = defaultdict(float)
 for (target, _), values in runs.items():
     best[target] = max(best[target], statistics.median(values))
-peers = [best[p] for p in ("nginx", "yarp", "aot") if p in best] or [best["direct"]]
-print(round(min(peers) / 2))
+print(round(min([best[t] for t in sys.argv[2:] if t in best] or [best["direct"]])))
 EOF
-)
+}
+
+CSV_OPEN="$RAW/open-loop.csv"
+echo "round,target,target_rps,achieved_rps,requests,non_200,p50_us,p90_us,p99_us,p999_us,max_us,cpu_s" >"$CSV_OPEN"
+
+open_loop() {
+  local rate targets=(direct "${PROXY_LIST[@]}") round k n pid cpu0 cpu1 target out
+  n=${#targets[@]}
+  # 50% of the slowest peer's best median throughput in the sweep (peers: nginx, YARP, AotProxy AOT).
+  rate=$(($(best_sweep_rps nginx yarp aot) / 2))
   OPEN_RATE=$rate
   for ((round = 1; round <= ROUNDS; round++)); do
     log "open loop round $round/$ROUNDS at $rate req/s over $OPEN_CONNECTIONS connections"
@@ -624,18 +628,7 @@ refuse_when_busy() {
 # proxy measured, while the probe sends its pairs at 100 per second.
 overhead() {
   local capacity round pct rate target k n bg out pairs_s
-  capacity=$(python3 - "$CSV_SWEEP" <<'EOF'
-import csv, statistics, sys
-from collections import defaultdict
-runs = defaultdict(list)
-for r in csv.DictReader(open(sys.argv[1])):
-    runs[(r["target"], r["connections"])].append(float(r["rps"]))
-best = defaultdict(float)
-for (target, _), values in runs.items():
-    best[target] = max(best[target], statistics.median(values))
-print(round(best["aot"] or min(v for t, v in best.items() if t != "direct")))
-EOF
-)
+  capacity=$(best_sweep_rps aot)
   OVERHEAD_CAPACITY=$capacity
   pairs_s=$(((OVERHEAD_PAIRS + 20) / 100 + 3))
   n=${#PROXY_LIST[@]}

@@ -11,7 +11,6 @@ byte sent to the response's last byte. Prints one JSON object: direct and proxy 
 the added time per pair (proxy minus direct) at p50, p90 and p99.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sse_probe import Connection, percentile  # noqa: E402
+from sse_probe import Connection, emit, percentile  # noqa: E402
 
 
 def one_request(conn, host_header, path, key, body):
@@ -100,11 +99,7 @@ def main():
             added.append(times[1] - times[0])
     report = {"direct": args.direct, "proxy": args.proxy, "pairs": len(added), "failures": failures,
               "direct_us": summary(direct), "proxy_us": summary(proxy), "added_us": summary(added)}
-    text = json.dumps(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

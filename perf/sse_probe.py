@@ -90,6 +90,15 @@ def one_stream(conn, host_header, path, key, body):
     }
 
 
+def emit(report, out):
+    """Prints the report as one JSON line, and writes it to OUT too when given."""
+    text = json.dumps(report)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -139,11 +148,7 @@ def main():
         "ttft_us": summary(r["ttft_us"] for r in results),
         "itl_us": summary(v for r in results for v in r["itl_us"]),
     }
-    text = json.dumps(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    emit(report, args.out)
 
 
 if __name__ == "__main__":
