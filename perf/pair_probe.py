@@ -22,12 +22,7 @@ from sse_probe import Connection, emit, percentile  # noqa: E402
 
 
 def one_request(conn, host_header, path, key, body):
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    conn.sock.sendall(request)
-    sent = time.perf_counter_ns()
+    sent = conn.post(host_header, path, key, body)
     head = conn.read_until(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = None

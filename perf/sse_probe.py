@@ -42,6 +42,14 @@ class Connection:
         self.buf += data
         return time.perf_counter_ns()
 
+    def post(self, host_header, path, key, body):
+        """Sends one JSON POST; returns when its last byte was sent (perf_counter_ns)."""
+        self.sock.sendall((
+            f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body)
+        return time.perf_counter_ns()
+
     def read_until(self, marker):
         while marker not in self.buf:
             self.fill()
@@ -50,12 +58,7 @@ class Connection:
 
 
 def one_stream(conn, host_header, path, key, body):
-    request = (
-        f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nAuthorization: Bearer {key}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    conn.sock.sendall(request)
-    sent = time.perf_counter_ns()
+    sent = conn.post(host_header, path, key, body)
     head = conn.read_until(b"\r\n\r\n")
     headers_at = time.perf_counter_ns()
     status = int(head.split(b" ", 2)[1])
