@@ -36,6 +36,10 @@
 #   degradation-off     the same without the classes' tolerances (no protection), to compare.
 #   degradation-lone    the same fleet and faults with enterprise's requests alone (no protection): its
 #                       floor, a lone enterprise request's TTFT on the healthy and on the 5x slower fleet.
+#   degradation-full    perf/profiles/admission-degradation-full.toml: the same classes, tolerances and
+#                       faults on a full fleet (free's prefills fill ~85-90% of each engine's time, so
+#                       enterprise's healthy first token usually waits for one). Same goal.
+#   degradation-full-off, degradation-full-lone   its peers, as above.
 #   preemption          perf/profiles/admission-preemption.toml on 4 one-slot workers full of free
 #                       requests in 2 s prefills; free is `preemptible = true`. Goal (issue 20): enterprise
 #                       TTFT p90 <= 0.5x that of preemption-off.
@@ -74,7 +78,7 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 
 cmdline="perf/admission.sh $*"
-all_experiments=(fairness isolation isolation-priority shapes three-shapes late-arrival degradation degradation-off degradation-lone preemption preemption-off preemption-cluster preemption-cluster-off)
+all_experiments=(fairness isolation isolation-priority shapes three-shapes late-arrival degradation degradation-off degradation-lone degradation-full degradation-full-off degradation-full-lone preemption preemption-off preemption-cluster preemption-cluster-off)
 
 usage() {
   sed -n '2,69p' "$0" | sed 's/^# \{0,1\}//'
@@ -131,6 +135,11 @@ b_admin_port=$((base_port + 11))
 # max_concurrency for it) and sim_flags (more `aotproxy simulate` flags).
 fleet_for() {
   case "$1" in
+    degradation-full*)
+      # 96 slots: at the full operating point ~40 sequences decode per engine (steps are long, free's
+      # prefills fill them); 96 keeps the gateway's slots out of the healthy baseline.
+      workers=("$base_port" $((base_port + 1)) $((base_port + 2)) $((base_port + 3)))
+      max_num_seqs=96 sim_flags=() ;;
     degradation*)
       # 32 slots: vLLM's default max_num_seqs is 256; with 16 the gateway's slots, not the engines'
       # steps, bounded the busy operating point (perf/RESULTS.md, "fast protection").
@@ -248,12 +257,14 @@ TOML
       tenant late-early-b shared 1
       tenant late-late shared 1
       ;;
-    degradation | degradation-off | degradation-lone)
+    degradation | degradation-off | degradation-lone | degradation-full | degradation-full-off | degradation-full-lone)
       # protection_window 10 s: each 30 s phase is judged on what happened in it. Tolerances: the issue's.
       printf '\n[scheduler]\npolicy = "priority"\n'
-      [[ "$1" != degradation ]] || printf 'protection_window = "10s"\n'
+      local protected=""
+      [[ "$1" != degradation && "$1" != degradation-full ]] || protected=1
+      [[ -z "$protected" ]] || printf 'protection_window = "10s"\n'
       local protect=("" "" "")
-      [[ "$1" != degradation ]] || protect=($'max_error_rate = 0.01\nttft_tolerance = 2.0' $'max_error_rate = 0.05\nttft_tolerance = 5.0' $'max_error_rate = 0.20\nttft_tolerance = 10.0')
+      [[ -z "$protected" ]] || protect=($'max_error_rate = 0.01\nttft_tolerance = 2.0' $'max_error_rate = 0.05\nttft_tolerance = 5.0' $'max_error_rate = 0.20\nttft_tolerance = 10.0')
       class_block enterprise 0 10s "${protect[0]}"
       class_block premium 1 4s "${protect[1]}"
       class_block free 2 4s "${protect[2]}"

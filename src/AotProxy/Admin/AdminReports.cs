@@ -201,13 +201,15 @@ internal sealed class AdminReports(
             return accounts;
         }
 
-        var baseline = model.Protection.BaselineSeconds;
-        return [.. accounts.Select(a => a with
-        {
-            Protection = protection.ShedIndex(a.Name) is var shed and >= 0
-                ? new ProtectionReport(true, Finite(protection.ErrorRate), Finite(protection.TtftRatio), protection.Since[shed], baseline)
-                : new ProtectionReport(false, Finite(protection.ErrorRate), Finite(protection.TtftRatio), null, baseline),
-        })];
+        return [.. accounts.Select(a => a with { Protection = Protection(protection, a.Name) })];
+    }
+
+    private static ProtectionReport Protection(ProtectionState protection, string className)
+    {
+        var index = protection.IndexOf(className);
+        var (ratio, baseline) = index < 0 ? (0, 0) : (Finite(protection.ClassRatios[index]), protection.Classes[index].BaselineSeconds);
+        var shed = protection.ShedIndex(className);
+        return new ProtectionReport(shed >= 0, Finite(protection.ErrorRate), Finite(protection.TtftRatio), shed >= 0 ? protection.Since[shed] : null, protection.BaselineSeconds, ratio, baseline);
     }
 
     private static double Finite(double value) => double.IsNaN(value) ? 0 : value;

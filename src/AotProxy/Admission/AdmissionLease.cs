@@ -21,7 +21,7 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
 
     // The request's forwarding ended, retries included: the pool's protection counts what the
     // client got (its last attempt's outcome) and, for a stream, the first token it waited for.
-    public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(outcome, firstToken);
+    public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(classAccount.Name, outcome, firstToken);
 
     // streamedChunks: the content chunks StreamedCharge already charged the local counters.
     public void Release(Usage? usage, long streamedChunks = 0) =>

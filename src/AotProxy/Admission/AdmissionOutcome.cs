@@ -8,4 +8,7 @@ internal enum AdmissionOutcome
 
     // The client went away, or the gateway is shutting down.
     Cancelled,
+
+    // Per-class protection shed the waiter's class while it waited (ClassProtection).
+    Shed,
 }

@@ -26,9 +26,9 @@ namespace AotProxy.Admission;
 // the queue still holds it, so a tombstone lingers in its slot but is never granted.
 internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
 {
-    // _state is generation << 2 | status. The generation moves on at each rent, so a callback that
+    // _state is generation << 3 | status. The generation moves on at each rent, so a callback that
     // read the state of an earlier use fails its CAS instead of completing this use.
-    private const int StatusMask = 3;
+    private const int StatusMask = 7; // AdmissionOutcome's four, and pending
     private const int PendingStatus = 0;
     private const int GenerationStep = StatusMask + 1;
 
@@ -148,6 +148,14 @@ internal sealed class AdmissionWaiter : IValueTaskSource<WaitResult>
     {
         var state = Volatile.Read(ref _state);
         return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Cancelled);
+    }
+
+    // The scheduler, for a waiter it holds (dequeued, not yet released) whose class protection
+    // sheds: ends the wait as Shed. False if it had already ended.
+    public bool TryShed()
+    {
+        var state = Volatile.Read(ref _state);
+        return (state & StatusMask) == PendingStatus && TryComplete(state, AdmissionOutcome.Shed);
     }
 
     // The queue's share: call once after dequeuing (granted or tombstone), and not touch the

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using AotProxy.Configuration;
 using AotProxy.Routing;
 
@@ -11,11 +13,17 @@ namespace AotProxy.Admission;
 // first, one per window) once the window stayed below 0.8 x every served class's tolerances for a
 // whole window, and a whole window after the last change: between 0.8x and 1x nothing moves.
 //
-// TTFT is judged so that a slowdown shows within a slice or two (a slice is a tenth of the window):
+// TTFT is judged per class, each served class's first tokens against its own class's baseline, and
+// the classes' ratios combined as a mean weighted by their first tokens, so the mix served cancels
+// out: one baseline for all classes was dominated by free's long prefills, and once free was shed
+// enterprise's short first tokens on a 5x slower fleet read "calm" (0.2-1.2x) and let the shed
+// classes back (perf/RESULTS.md, "Issue 20 (degradation, fast protection)"). A class with fewer
+// than protection_min_samples first tokens in a span adds nothing to it. Each span is judged so
+// that a slowdown shows within a slice or two (a slice is a tenth of the window):
 // the mean of the window, or of its newest RecentBuckets slices alone (a window's mean still holds
 // nine healthy slices after the fleet slowed down, and passed 2x only ~9 s after a 5x slowdown,
 // perf/RESULTS.md), and the waiters: a request of a served class still waiting for a slot longer
-// than its class's tolerance x the baseline has missed that tolerance already, though its first
+// than its class's tolerance x its class's baseline has missed that tolerance already, though its first
 // token, which would say so, comes only once it is served. The error rate is judged on the window
 // (a 1% rate means little over a few dozen requests, and a jump to 50% passes it within a slice).
 //
@@ -40,7 +48,7 @@ namespace AotProxy.Admission;
 // fleet's outcomes, so the replicas reach the same verdict within about a bucket of each other.
 internal sealed class ClassProtection
 {
-    // The baseline's EWMA weight per bucket: a time constant of 100 buckets, ten windows (5 min at
+    // The baselines' EWMA weight per bucket: a time constant of 100 buckets, ten windows (5 min at
     // 30 s), so a degradation that passes a tolerance within a window is judged against the TTFT
     // of before it, not learned as the new normal.
     private const double BaselineWeight = 0.01;
@@ -51,17 +59,19 @@ internal sealed class ClassProtection
 
     private readonly TimeProvider _time;
     private readonly Func<string, long, long>? _oldestWait;
-    private readonly FleetOutcomes _outcomes = new();
+    private readonly Action? _shedMore;
     private volatile ProtectionState _state;
+    private volatile ShedReason? _lastReason;
     private long _judged;
-    private double _baseline;
 
     // oldestWait(className, now): the ticks the class's longest waiter has waited for a slot (0: none).
-    public ClassProtection(TimeProvider time, ProtectionModel model, Func<string, long, long>? oldestWait = null)
+    // shedMore: called when a judgement sheds one more class (its waiters are to be refused).
+    public ClassProtection(TimeProvider time, ProtectionModel model, Func<string, long, long>? oldestWait = null, Action? shedMore = null)
     {
         _time = time;
         _oldestWait = oldestWait;
-        _state = ProtectionState.Calm(model, time.TimestampFrequency);
+        _shedMore = shedMore;
+        _state = ProtectionState.Calm(model, Outcomes(model, []), time.TimestampFrequency);
     }
 
     // The state as of now (judged first, if a bucket ended since).
@@ -74,26 +84,39 @@ internal sealed class ClassProtection
         }
     }
 
-    // The learned baseline TTFT in seconds; 0 until a window had protection_min_samples first tokens.
-    public double BaselineSeconds => Volatile.Read(ref _baseline);
+    // The state as last judged: no clock read, no judgement (the dispatcher's view).
+    public ProtectionState Judged => _state;
+
+    // The served classes' learned baselines in seconds, weighted by their first tokens in the last
+    // judged window; 0 until one was learned.
+    public double BaselineSeconds => _state.BaselineSeconds;
+
+    // The class's learned baseline in seconds; 0 until a window had protection_min_samples of its
+    // first tokens (or it is not in the order).
+    public double ClassBaselineSeconds(string className)
+    {
+        var state = _state;
+        var index = state.IndexOf(className);
+        return index < 0 ? 0 : state.Classes[index].BaselineSeconds;
+    }
 
     // A reload: rules that changed (window, minimum, classes' order or tolerances) start over with
-    // nothing shed; the baseline is kept, the fleet did not change with the file.
+    // nothing shed; each class keeps its outcomes and baseline, the fleet did not change with the file.
     public void Apply(ProtectionModel model)
     {
-        var current = _state.Model;
-        if (model.Window == current.Window && model.MinSamples == current.MinSamples && SameOrder(model, current))
+        var current = _state;
+        if (model.Window == current.Model.Window && model.MinSamples == current.Model.MinSamples && SameOrder(model, current.Model))
         {
             return;
         }
 
-        _state = ProtectionState.Calm(model, _time.TimestampFrequency);
+        _state = ProtectionState.Calm(model, Outcomes(model, current.Classes), _time.TimestampFrequency);
         Volatile.Write(ref _judged, 0);
     }
 
-    // A request to the pool ended, retries included: outcome is its last attempt's; firstToken, a
-    // streamed answer's, as its client waited for it.
-    public void Record(AttemptOutcome outcome, TimeSpan? firstToken)
+    // A request of the class to the pool ended, retries included: outcome is its last attempt's;
+    // firstToken, a streamed answer's, as its client waited for it.
+    public void Record(string className, AttemptOutcome outcome, TimeSpan? firstToken)
     {
         var state = _state;
         if (!state.Model.IsOn || outcome is not (AttemptOutcome.Succeeded or AttemptOutcome.UpstreamFailed))
@@ -101,12 +124,18 @@ internal sealed class ClassProtection
             return;
         }
 
+        var index = state.IndexOf(className);
+        if (index < 0)
+        {
+            return; // a class a reload removed
+        }
+
         // Judged first: the first record of a bucket takes the slot of the bucket ten before it,
         // the oldest of the window the judgement reads.
         var now = _time.GetTimestamp();
         Judge(now);
         var failed = outcome == AttemptOutcome.UpstreamFailed;
-        _outcomes.Record(now / state.BucketTicks, failed, !failed && firstToken is { } ttft ? ttft.Ticks / TimeSpan.TicksPerMicrosecond : -1);
+        state.Classes[index].Outcomes.Record(now / state.BucketTicks, failed, !failed && firstToken is { } ttft ? ttft.Ticks / TimeSpan.TicksPerMicrosecond : -1);
     }
 
     // True: a new request of this class is refused, to come back after retryAfterSeconds, the
@@ -135,6 +164,19 @@ internal sealed class ClassProtection
         return true;
     }
 
+    // For a waiter whose class was shed while it waited: Sheds' answer, or, if its class came back
+    // since, the reason it was shed for, to retry in a second.
+    public ShedReason? ShedAnswer(string className, out int retryAfterSeconds)
+    {
+        if (Sheds(className, out retryAfterSeconds, out var reason))
+        {
+            return reason;
+        }
+
+        retryAfterSeconds = 1;
+        return _state.Reason ?? _lastReason;
+    }
+
     private void Judge(long now)
     {
         var state = _state;
@@ -151,31 +193,53 @@ internal sealed class ClassProtection
         }
 
         var next = Next(state, bucket, now);
-        Interlocked.CompareExchange(ref _state, next, state); // a reload's Apply in between wins
+        if (Interlocked.CompareExchange(ref _state, next, state) == state && next.Shed > state.Shed) // a reload's Apply in between wins
+        {
+            _lastReason = next.Reason;
+            _shedMore?.Invoke();
+        }
     }
 
     // The judgement at the start of `bucket`, over the window that just ended and its newest slices.
     private ProtectionState Next(ProtectionState state, long bucket, long now)
     {
         var model = state.Model;
-        var baseline = Volatile.Read(ref _baseline);
-        var window = _outcomes.Sum(bucket - FleetOutcomes.Buckets, bucket - 1);
-        var windowRatio = Ratio(window.MeanTtftSeconds(model.MinSamples), baseline);
-        var errorRate = window.ErrorRate(model.MinSamples);
+        var classes = state.Classes;
 
         // What came after the last change, at most the newest slices: the window still holds what
         // made the last shed, so a next one is judged only on what followed it.
-        var recent = _outcomes.Sum(Math.Max(bucket - RecentBuckets, state.ChangedBucket), bucket - 1);
-        var recentRatio = Ratio(recent.MeanTtftSeconds(model.MinSamples), baseline);
-        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, MaxOf(windowRatio, recentRatio)) : (recent.ErrorRate(model.MinSamples), recentRatio);
-        var next = state with { ErrorRate = errorRate, TtftRatio = MaxOf(windowRatio, recentRatio), CalmSince = 0 };
-        if (Passed(model, state.Shed, shedErrors, shedRatio, 1.0, baseline, now) is { } reason)
+        var recentFirst = Math.Max(bucket - RecentBuckets, state.ChangedBucket);
+        var (window, recent) = (default(FleetSample), default(FleetSample));
+        var (windowTtft, recentTtft) = (default(WeightedMean), default(WeightedMean));
+        var ratios = new double[classes.Length];
+        for (var i = 0; i < classes.Length; i++)
+        {
+            var outcomes = classes[i].Outcomes;
+            var classWindow = outcomes.Sum(bucket - FleetOutcomes.Buckets, bucket - 1);
+            var classRecent = outcomes.Sum(recentFirst, bucket - 1);
+            window += classWindow;
+            recent += classRecent;
+            ratios[i] = double.NaN;
+            if (i >= state.Shed)
+            {
+                // Only the served classes' first tokens: a shed class's last ones say nothing of now.
+                var baseline = classes[i].BaselineSeconds;
+                var windowRatio = windowTtft.Add(Ratio(classWindow.MeanTtftSeconds(model.MinSamples), baseline), classWindow.FirstTokens);
+                ratios[i] = MaxOf(windowRatio, recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline), classRecent.FirstTokens));
+            }
+        }
+
+        var errorRate = window.ErrorRate(model.MinSamples);
+        var ratio = MaxOf(windowTtft.Mean, recentTtft.Mean);
+        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentTtft.Mean);
+        var next = state with { ErrorRate = errorRate, TtftRatio = ratio, ClassRatios = ImmutableCollectionsMarshal.AsImmutableArray(ratios), CalmSince = 0 };
+        if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now) is { } reason)
         {
             next = state.Shed < model.Order.Length - 1
                 ? next with { Shed = state.Shed + 1, ChangedBucket = bucket, Since = state.Since.Add(_time.GetUtcNow()), Reason = reason }
                 : next;
         }
-        else if (state.Shed > 0 && Passed(model, state.Shed, errorRate, next.TtftRatio, ProtectionModel.Hysteresis, baseline, now) is null)
+        else if (state.Shed > 0 && Passed(state, state.Shed, errorRate, ratio, ProtectionModel.Hysteresis, now) is null)
         {
             next = next with { CalmSince = state.CalmSince > 0 ? state.CalmSince : bucket };
             if (bucket >= next.ReturnBucket(state.Shed - 1, bucket))
@@ -189,18 +253,22 @@ internal sealed class ClassProtection
         {
             // Healthy history only: never while shedding, nor a slice past the strictest tolerance,
             // so a degradation is not learned as normal while it is being detected.
-            var newest = _outcomes.Sum(bucket - 1, bucket - 1).MeanTtftSeconds(1);
-            Learn(window.MeanTtftSeconds(model.MinSamples), newest, model.Order[^1].TtftTolerance);
+            foreach (var outcomes in classes)
+            {
+                var newest = outcomes.Outcomes.Sum(bucket - 1, bucket - 1).MeanTtftSeconds(1);
+                Learn(outcomes, outcomes.Outcomes.Sum(bucket - FleetOutcomes.Buckets, bucket - 1).MeanTtftSeconds(model.MinSamples), newest, model.Order[^1].TtftTolerance);
+            }
         }
 
-        return next;
+        return next with { BaselineSeconds = Baseline(classes, next.Shed, bucket, model.MinSamples) };
     }
 
     // The first served class, the strictest first, whose tolerance x factor was passed: by the
-    // error rate, the TTFT ratio, or its own oldest waiter's wait over the baseline. NaN (too few
-    // samples, no baseline) passes nothing.
-    private ShedReason? Passed(ProtectionModel model, int shed, double errorRate, double ratio, double factor, double baseline, long now)
+    // error rate, the TTFT ratio, or its own oldest waiter's wait over its class's baseline. NaN
+    // (too few samples, no baseline) passes nothing.
+    private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now)
     {
+        var model = state.Model;
         for (var i = model.Order.Length - 1; i >= shed; i--)
         {
             var classModel = model.Order[i];
@@ -209,7 +277,7 @@ internal sealed class ClassProtection
                 return new ShedReason(classModel.Name, ShedReason.ErrorRateKey, classModel.MaxErrorRate, errorRate, model.Window);
             }
 
-            var waited = _oldestWait is null ? double.NaN : Ratio(_oldestWait(classModel.Name, now) / (double)_time.TimestampFrequency, baseline);
+            var waited = _oldestWait is null ? double.NaN : Ratio(_oldestWait(classModel.Name, now) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds);
             var measured = MaxOf(ratio, waited);
             if (classModel.TtftTolerance > 0 && measured > factor * classModel.TtftTolerance)
             {
@@ -220,20 +288,37 @@ internal sealed class ClassProtection
         return null;
     }
 
-    // The first window with enough first tokens sets the baseline; then each bucket's mean within
-    // the strictest tolerance (0: none) moves it.
-    private void Learn(double windowTtft, double bucketTtft, double strictest)
+    // The first window with enough of the class's first tokens sets its baseline; then each
+    // bucket's mean within the strictest tolerance (0: none) of it moves it.
+    private static void Learn(ClassOutcomes outcomes, double windowTtft, double bucketTtft, double strictest)
     {
-        var baseline = Volatile.Read(ref _baseline);
+        var baseline = outcomes.BaselineSeconds;
         if (baseline == 0)
         {
-            Volatile.Write(ref _baseline, double.IsNaN(windowTtft) ? 0 : windowTtft);
+            outcomes.BaselineSeconds = double.IsNaN(windowTtft) ? 0 : windowTtft;
         }
         else if (!double.IsNaN(bucketTtft) && (strictest == 0 || bucketTtft <= strictest * baseline))
         {
-            Volatile.Write(ref _baseline, baseline + (BaselineWeight * (bucketTtft - baseline)));
+            outcomes.BaselineSeconds = baseline + (BaselineWeight * (bucketTtft - baseline));
         }
     }
+
+    // The served classes' baselines, weighted by their first tokens in the window (for the report).
+    private static double Baseline(ImmutableArray<ClassOutcomes> classes, int shed, long bucket, int minSamples)
+    {
+        var baselines = default(WeightedMean);
+        for (var i = shed; i < classes.Length; i++)
+        {
+            var window = classes[i].Outcomes.Sum(bucket - FleetOutcomes.Buckets, bucket - 1);
+            baselines.Add(classes[i].BaselineSeconds is > 0 and var baseline ? baseline : double.NaN, window.FirstTokens >= minSamples ? window.FirstTokens : 0);
+        }
+
+        return double.IsNaN(baselines.Mean) ? 0 : baselines.Mean;
+    }
+
+    // The order's classes' outcomes: a class's from before the reload, where it had them.
+    private static ImmutableArray<ClassOutcomes> Outcomes(ProtectionModel model, ImmutableArray<ClassOutcomes> before) =>
+        [.. model.Order.Select(c => before.FirstOrDefault(o => o.Name == c.Name) ?? new ClassOutcomes(c.Name))];
 
     private static double Ratio(double ttft, double baseline) => baseline > 0 ? ttft / baseline : double.NaN;
 

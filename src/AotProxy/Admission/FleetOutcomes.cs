@@ -1,6 +1,6 @@
 namespace AotProxy.Admission;
 
-// A model pool's requests over the last protection_window, in ten buckets of a tenth of it: per
+// One class's requests to a model pool over the last protection_window, in ten buckets of a tenth of it: per
 // bucket its number, the requests (failed << 32 | total) and the first tokens' count and summed
 // microseconds, updated with Interlocked and never allocating. A bucket that rolls over while
 // another thread adds to it may lose that one sample; a rate and a mean need no more.
@@ -43,11 +43,7 @@ internal sealed class FleetOutcomes
             if (at >= first && at <= last && at > last - Buckets)
             {
                 var requests = Volatile.Read(ref _requests[i]);
-                sample = new FleetSample(
-                    sample.Failed + (requests >>> 32),
-                    sample.Requests + (requests & 0xFFFF_FFFF),
-                    sample.FirstTokens + Volatile.Read(ref _firstTokens[i]),
-                    sample.TtftMicros + Volatile.Read(ref _ttftMicros[i]));
+                sample += new FleetSample(requests >>> 32, requests & 0xFFFF_FFFF, Volatile.Read(ref _firstTokens[i]), Volatile.Read(ref _ttftMicros[i]));
             }
         }
 

@@ -64,7 +64,7 @@ internal sealed class ModelAdmission
         _waiters = waiters;
         _time = time;
         _router = router;
-        Protection = new ClassProtection(time, scheduler.Protection, OldestWait);
+        Protection = new ClassProtection(time, scheduler.Protection, OldestWait, ShedChanged);
     }
 
     public string Model { get; }
@@ -228,6 +228,13 @@ internal sealed class ModelAdmission
         if (outcome == AdmissionOutcome.Granted)
         {
             return new AdmissionResult(AdmissionDecision.Granted, new AdmissionLease(this, tenant, classAccount, slotBucket, charge, _time.GetTimestamp(), arrived), 0, waited, workerSlot);
+        }
+
+        if (outcome == AdmissionOutcome.Shed)
+        {
+            // Its class was shed while it waited (SkipTombstones): the answer a new request of it gets.
+            var reason = Protection.ShedAnswer(classModel.Name, out var retryAfter);
+            return AdmissionResult.Refused(AdmissionDecision.Shed, retryAfter, GrantRate(), waited: waited, shed: reason);
         }
 
         // Before the dispatch that takes the tombstone off: the place it had when the wait ended.
@@ -741,18 +748,34 @@ internal sealed class ModelAdmission
 
     // Timed-out and cancelled waiters at the queues' heads come off at once, so a storm of
     // timeouts does not hold queue capacity until the next grant.
+    // Takes off the heads that ended their wait, and every waiter of a class that protection sheds:
+    // a shed class's client gets its 503 now, not after max_queue_wait or a grant on the degraded
+    // fleet (perf/RESULTS.md, "Issue 20 (degradation, per-class baselines)"). The shed is as last
+    // judged (no clock read); a judgement that sheds a class signals the dispatcher (ShedChanged).
     private void SkipTombstones()
     {
+        var protection = Protection.Judged;
         foreach (var level in BusyLevels())
         {
             foreach (var queue in level.Queues)
             {
-                while (queue.TryPeek(out var head) && !head.IsPending && queue.TryDequeue(out var dead))
+                var shed = protection.Shed > 0 && protection.ShedIndex(queue.Class.Name) >= 0;
+                while (queue.TryPeek(out var head) && (shed || !head.IsPending) && queue.TryDequeue(out var dead))
                 {
                     OnQueued(queue, -1);
+                    dead.TryShed();
                     dead.ReleaseFromQueue();
                 }
             }
+        }
+    }
+
+    // Protection shed one more class: its waiters are refused at the dispatcher's next round.
+    private void ShedChanged()
+    {
+        if (Waiting > 0)
+        {
+            Dispatch();
         }
     }
 

@@ -7,9 +7,13 @@ namespace AotProxy.Admission;
 // of the window): the first Shed classes of the model's order are shed, since ChangedBucket (the
 // last shed or un-shed) and, each, since Since[i]; CalmSince, the first bucket of the judgements
 // in a row whose window was below 0.8 x the served classes' tolerances (0: the last was not); the
-// window's error rate and TTFT ratio as last judged (NaN: too few samples, or no baseline yet).
+// window's error rate and TTFT ratio as last judged (NaN: too few samples, or no baseline yet),
+// each class's own ratio (NaN: shed, too few, no baseline) and the served classes' baselines
+// weighted by their first tokens (0: none yet). Classes holds each class's outcomes and baseline,
+// in the model's order (so a judgement reads rules and outcomes of one snapshot).
 internal sealed record ProtectionState(
     ProtectionModel Model,
+    ImmutableArray<ClassOutcomes> Classes,
     long BucketTicks,
     int Shed,
     long ChangedBucket,
@@ -17,10 +21,13 @@ internal sealed record ProtectionState(
     ImmutableArray<DateTimeOffset> Since,
     ShedReason? Reason,
     double ErrorRate,
-    double TtftRatio)
+    double TtftRatio,
+    ImmutableArray<double> ClassRatios,
+    double BaselineSeconds)
 {
-    public static ProtectionState Calm(ProtectionModel model, long timestampFrequency) =>
-        new(model, Math.Max(1, (long)(model.Window.TotalSeconds * timestampFrequency / FleetOutcomes.Buckets)), 0, 0, 0, [], null, double.NaN, double.NaN);
+    // classes: the outcomes of the order's classes, in its order.
+    public static ProtectionState Calm(ProtectionModel model, ImmutableArray<ClassOutcomes> classes, long timestampFrequency) =>
+        new(model, classes, Math.Max(1, (long)(model.Window.TotalSeconds * timestampFrequency / FleetOutcomes.Buckets)), 0, 0, 0, [], null, double.NaN, double.NaN, [.. classes.Select(_ => double.NaN)], 0);
 
     // The first bucket at which the shed class at `index` may come back: the last shed after a
     // whole window calm and a whole window since the last change (calm from the next judgement at
@@ -34,8 +41,15 @@ internal sealed record ProtectionState(
     // The class's place among the shed, or -1.
     public int ShedIndex(string className)
     {
+        var index = IndexOf(className);
+        return index < Shed ? index : -1;
+    }
+
+    // The class's place in the model's order, or -1.
+    public int IndexOf(string className)
+    {
         var order = Model.Order;
-        for (var i = 0; i < Shed; i++)
+        for (var i = 0; i < order.Length; i++)
         {
             if (string.Equals(order[i].Name, className, StringComparison.Ordinal))
             {

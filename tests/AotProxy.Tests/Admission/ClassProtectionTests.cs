@@ -184,11 +184,11 @@ public sealed class ClassProtectionTests
         {
             for (var i = 0; i < 100; i++)
             {
-                protection.Record(AttemptOutcome.ClientAborted, null);
-                protection.Record(AttemptOutcome.PushedBack, null);
+                protection.Record("free", AttemptOutcome.ClientAborted, null);
+                protection.Record("free", AttemptOutcome.PushedBack, null);
             }
 
-            protection.Record(AttemptOutcome.Succeeded, null);
+            protection.Record("enterprise", AttemptOutcome.Succeeded, null);
             _time.Advance(TimeSpan.FromSeconds(1));
         }
 
@@ -243,6 +243,56 @@ public sealed class ClassProtectionTests
         Assert.Equal(["premium"], Shed(protection));
     }
 
+    // Each class against its own baseline: free's long prefills (100 ms) no longer set the bar for
+    // enterprise's short ones (20 ms). With free and premium shed on a 5x slower fleet, enterprise's
+    // first tokens (100 ms) are 5x its own baseline, not "calm" against a mix dominated by free's.
+    [Fact]
+    public void Ttft_OnlyTheStrictClassServedOnASlowerFleet_IsJudgedAgainstItsOwnBaseline_AndTheShedStay()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Mix(protection, 10, slowdown: 1, "enterprise", "premium", "free");
+        Assert.Equal((0.020, 0.040, 0.100), (protection.ClassBaselineSeconds("enterprise"), protection.ClassBaselineSeconds("premium"), protection.ClassBaselineSeconds("free")));
+
+        Mix(protection, 1, slowdown: 5, "enterprise", "premium", "free");
+        Assert.Equal(["free"], Shed(protection));
+        Mix(protection, 1, slowdown: 5, "enterprise", "premium");
+        Assert.Equal(["free", "premium"], Shed(protection));
+
+        // Three windows of enterprise alone, 5x slower: nothing comes back.
+        Mix(protection, 30, slowdown: 5, "enterprise");
+        Assert.Equal(["free", "premium"], Shed(protection));
+        Assert.Equal(5.0, protection.State.TtftRatio, 3);
+
+        // The fleet recovers: a calm window, and the last shed comes back first.
+        Mix(protection, 20, slowdown: 1, "enterprise");
+        Assert.Equal(["free"], Shed(protection));
+    }
+
+    // The ratio combines each served class's own ratio weighted by its first tokens, so the mix of
+    // classes cancels out; a class without enough first tokens (or a baseline) adds nothing.
+    [Fact]
+    public void Ttft_TheRatioIsTheSampleWeightedMeanOfTheClassesOwnRatios()
+    {
+        var protection = new ClassProtection(_time, Model());
+        for (var second = 0; second < 10; second++)
+        {
+            Seconds(protection, 1, attempts: 20, ttft: 0.020, className: "enterprise", advance: false);
+            Seconds(protection, 1, attempts: 20, ttft: 0.100, className: "free");
+        }
+
+        // Enterprise at 1.5x its own, free at 0.5x its own, as many of each: the newest two slices
+        // at 1.25x and 0.75x, the window at 1.05x and 0.95x; 1.0x either way. Premium's five slow
+        // ones (no baseline, too few) add nothing; pooled with the rest they would read 1.18x.
+        Seconds(protection, 1, attempts: 20, ttft: 0.030, className: "enterprise", advance: false);
+        Seconds(protection, 1, attempts: 20, ttft: 0.050, className: "free", advance: false);
+        Seconds(protection, 1, attempts: 5, ttft: 0.400, className: "premium");
+        var state = protection.State;
+        Assert.Equal(1.0, state.TtftRatio, 3);
+        Assert.Equal(0.95, state.ClassRatios[0], 3); // free, the loosest, first
+        Assert.True(double.IsNaN(state.ClassRatios[1]));
+        Assert.Equal(1.25, state.ClassRatios[2], 3);
+    }
+
     // A window at a 100 ms baseline, then one slice at 400 ms.
     private ClassProtection OneSliceAtFourTimesTheBaseline()
     {
@@ -260,13 +310,29 @@ public sealed class ClassProtectionTests
 
     // `seconds` buckets, each with `attempts` attempts (the first `failed` of them failed, the rest
     // streams whose first token took `ttft`), the clock moved to the next bucket after each.
-    private void Seconds(ClassProtection protection, int seconds, int attempts, int failed = 0, double ttft = 0.05)
+    private void Seconds(ClassProtection protection, int seconds, int attempts, int failed = 0, double ttft = 0.05, string className = "enterprise", bool advance = true)
     {
         for (var second = 0; second < seconds; second++)
         {
             for (var i = 0; i < attempts; i++)
             {
-                protection.Record(i < failed ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded, i < failed ? null : TimeSpan.FromSeconds(ttft));
+                protection.Record(className, i < failed ? AttemptOutcome.UpstreamFailed : AttemptOutcome.Succeeded, i < failed ? null : TimeSpan.FromSeconds(ttft));
+            }
+
+            _time.Advance(advance ? TimeSpan.FromSeconds(1) : TimeSpan.Zero);
+        }
+    }
+
+    // `seconds` buckets of the served classes' streams at their healthy first tokens x slowdown:
+    // enterprise 10 a second at 20 ms, premium 10 at 40 ms, free 40 at 100 ms (its long prefills).
+    private void Mix(ClassProtection protection, int seconds, double slowdown, params string[] served)
+    {
+        for (var second = 0; second < seconds; second++)
+        {
+            foreach (var name in served)
+            {
+                var (count, ttft) = name switch { "enterprise" => (10, 0.020), "premium" => (10, 0.040), _ => (40, 0.100) };
+                Seconds(protection, 1, attempts: count, ttft: ttft * slowdown, className: name, advance: false);
             }
 
             _time.Advance(TimeSpan.FromSeconds(1));

@@ -214,7 +214,7 @@ public sealed class ModelAdmissionTests
         Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("l", loose), loose)).Decision); // utilization 50%: the guard's limit
         for (var i = 0; i < 10; i++)
         {
-            test.Model.Protection.Record(AttemptOutcome.UpstreamFailed, null);
+            test.Model.Protection.Record(strict.Name, AttemptOutcome.UpstreamFailed, null);
         }
 
         test.Time.Advance(TimeSpan.FromSeconds(1));
@@ -225,6 +225,46 @@ public sealed class ModelAdmissionTests
         Assert.Equal(11, shed.RetryAfterSeconds); // a whole calm window from the next judgement on, 1 s away
         Assert.Equal((1, 0), (test.Model.Slots.Used, test.Model.Waiting));
         Assert.Equal(AdmissionDecision.Admitted, (await test.Admit(Tenant("s", strict), strict)).Decision);
+    }
+
+    // A class shed while its requests wait: they get the shed 503 at once (not a grant on the degraded
+    // fleet, nor a wait to max_queue_wait), counted once, holding no slot; the protected class's
+    // waiter stays queued and gets the slot.
+    [Fact]
+    public async Task Queued_RequestsOfAClassThatBecomesShed_AreRefusedShedAtOnce_TheProtectedOnesStay()
+    {
+        var strict = Class("strict", priority: 0) with { MaxErrorRate = 0.01 };
+        var loose = Class("loose", priority: 1) with { MaxErrorRate = 0.2 };
+        var test = new AdmissionHarness(SchedulerPolicyNames.Priority, capacity: 1, protection: new ProtectionModel(TimeSpan.FromSeconds(10), 5, []).For([strict, loose]));
+        var holder = await test.Admit(Tenant("s", strict), strict);
+        Assert.Equal(AdmissionDecision.Admitted, holder.Decision);
+        var shedLater = new[] { test.Admit(Tenant("l", loose), loose), test.Admit(Tenant("l2", loose), loose) };
+        var protectedWaiter = test.Admit(Tenant("s", strict), strict);
+        Assert.Equal(3, test.Model.Waiting);
+
+        for (var i = 0; i < 10; i++)
+        {
+            test.Model.Protection.Record(strict.Name, AttemptOutcome.UpstreamFailed, null);
+        }
+
+        test.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, test.Model.Protection.State.Shed); // the judgement that sheds loose
+
+        foreach (var pending in shedLater)
+        {
+            var shed = await AdmissionHarness.Settle(pending);
+            Assert.Equal(AdmissionDecision.Shed, shed.Decision);
+            Assert.Equal(("strict", ShedReason.ErrorRateKey), (shed.Shed!.ProtectedClass, shed.Shed.Key));
+            Assert.Equal(11, shed.RetryAfterSeconds);
+        }
+
+        Assert.False(protectedWaiter.IsCompleted);
+        Assert.Equal((1, 1), (test.Model.Slots.Used, test.Model.Waiting));
+        holder.Lease.Release(null);
+        var granted = await AdmissionHarness.Settle(protectedWaiter);
+        Assert.Equal(AdmissionDecision.Granted, granted.Decision);
+        granted.Lease.Release(null);
+        Assert.Equal((0, 0), (test.Model.Slots.Used, test.Model.Waiting));
     }
 
     [Theory]

@@ -1,5 +1,8 @@
 namespace AotProxy.Admin.Contracts;
 
 // A class's protection in one model pool: shed now, and since when; the pool's error rate and TTFT
-// over its baseline as last judged (0: too few samples, or no baseline yet), and the baseline.
-internal sealed record ProtectionReport(bool Shedding, double ErrorRate, double TtftRatio, DateTimeOffset? Since, double BaselineTtftSeconds);
+// ratio as last judged (the served classes' own ratios weighted by their first tokens; 0: too few
+// samples, or no baseline yet), and the served classes' baselines weighted the same way; this
+// class's own TTFT ratio (0: shed, too few, no baseline) and its own learned baseline.
+internal sealed record ProtectionReport(
+    bool Shedding, double ErrorRate, double TtftRatio, DateTimeOffset? Since, double BaselineTtftSeconds, double ClassTtftRatio, double ClassBaselineTtftSeconds);
