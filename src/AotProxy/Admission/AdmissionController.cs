@@ -99,15 +99,15 @@ internal sealed class AdmissionController
         }
     }
 
-    // [cluster]: a want on `worker` of `priority` (another replica's, or a request's here waiting
-    // for the worker's slot fleet-wide): the least important preemptible request of a less
-    // important class that holds a slot of it fleet-wide and has sent nothing yet, over every pool.
-    public bool TryFindFleetVictim(string worker, int priority, out FleetVictim victim)
+    // [cluster]: a want of `priority` on `workers` (its pool: another replica's, or a request's here
+    // waiting for a slot fleet-wide): the least important preemptible request of a less important
+    // class that holds a slot of one of them fleet-wide and has sent nothing yet, over every pool.
+    public bool TryFindFleetVictim(string[] workers, int priority, out FleetVictim victim)
     {
         victim = default;
         foreach (var model in _models.Values)
         {
-            if (model.TryFindFleetVictim(worker, priority, out var found) && (victim.Ticket is null || found.Ticket.ClassPriority > victim.Ticket.ClassPriority))
+            if (model.TryFindFleetVictim(workers, priority, out var found) && (victim.Ticket is null || found.Ticket.ClassPriority > victim.Ticket.ClassPriority))
             {
                 victim = found;
             }

@@ -648,8 +648,8 @@ internal sealed class ModelAdmission
 
     // The least important armed request of a class less important than `priority`: for a waiter
     // here (waiting: its class, whose bucket rules apply), or for a want of the fleet's on
-    // `fleetWorker` (a request whose attempt holds that worker's slot fleet-wide).
-    private bool TryFindVictim(PreemptionTicket?[] cells, int priority, ClassModel? waiting, string? fleetWorker, [NotNullWhen(true)] out PreemptionTicket? victim, out int armed)
+    // one of `fleetWorkers` (a request whose attempt holds that worker's slot fleet-wide).
+    private bool TryFindVictim(PreemptionTicket?[] cells, int priority, ClassModel? waiting, string[]? fleetWorkers, [NotNullWhen(true)] out PreemptionTicket? victim, out int armed)
     {
         victim = null;
         armed = 0;
@@ -659,7 +659,7 @@ internal sealed class ModelAdmission
             // The state first: the priority read after it is that use's, or the CAS fails.
             if (Volatile.Read(ref cells[i]) is { } ticket && ticket.State is var state && PreemptionTicket.IsArmedState(state)
                 && ticket.ClassPriority > priority && (victim is null || ticket.ClassPriority > victim.ClassPriority)
-                && (fleetWorker is null || ticket.FleetWorker == fleetWorker)
+                && (fleetWorkers is null || (ticket.FleetWorker is { } on && Array.IndexOf(fleetWorkers, on) >= 0))
                 && (waiting is null || ticket.SlotBucket == SlotBook.Unbucketed || BucketPolicy.MayTake(this, waiting, ticket.ClassModel!, ticket.SlotBucket)))
             {
                 victim = ticket;
@@ -670,12 +670,12 @@ internal sealed class ModelAdmission
         return victim is not null;
     }
 
-    // [cluster]: a victim here for a want of `priority` on `worker` (AdmissionController).
-    public bool TryFindFleetVictim(string worker, int priority, out FleetVictim victim)
+    // [cluster]: a victim here for a want of `priority` on any of `workers` (AdmissionController).
+    public bool TryFindFleetVictim(string[] workers, int priority, out FleetVictim victim)
     {
         victim = default;
         if (Volatile.Read(ref _preemptibleCount) == 0 || _preemptible is not { } cells
-            || !TryFindVictim(cells, priority, null, worker, out var ticket, out var armed))
+            || !TryFindVictim(cells, priority, null, workers, out var ticket, out var armed))
         {
             return false;
         }

@@ -55,13 +55,13 @@ internal sealed class SharedWorker
 
     // The grant's ARGV (SharedWorkerSlots.GrantScript), rebuilt only when one of them changes: in
     // the steady state the block asked for is the same from grant to grant. A request whose want
-    // may preempt (member) has its own.
-    public RedisValue[] GrantArgs(int max, long waitMs, long wantMs, int want, int members, int priority = 0, string? member = null)
+    // may preempt (member) has its own, with the names of its pool's workers (PoolWant.Names).
+    public RedisValue[] GrantArgs(int max, long waitMs, long wantMs, int want, int members, int priority = 0, string? member = null, RedisValue pool = default)
     {
         priority = Math.Clamp(priority, 0, ClassModel.MaxPriority);
         if (member is not null)
         {
-            RedisValue[] own = [max, Field, waitMs, want, members, Channel, wantMs, priority, member, ClusterKeys.ClaimPrefix];
+            RedisValue[] own = [max, Field, waitMs, want, members, Channel, wantMs, priority, member, ClusterKeys.ClaimPrefix, pool.IsNull ? RedisValue.EmptyString : pool];
             Volatile.Write(ref _grantArgs, own); // LastMax reads the max of the last grant asked for
             return own;
         }
@@ -69,7 +69,7 @@ internal sealed class SharedWorker
         var args = Volatile.Read(ref _grantArgsAt[priority]);
         if (args is null || (int)args[0] != max || (int)args[3] != want || (int)args[4] != members)
         {
-            Volatile.Write(ref _grantArgsAt[priority], args = [max, Field, waitMs, want, members, Channel, wantMs, priority, RedisValue.EmptyString, ClusterKeys.ClaimPrefix]);
+            Volatile.Write(ref _grantArgsAt[priority], args = [max, Field, waitMs, want, members, Channel, wantMs, priority, RedisValue.EmptyString, ClusterKeys.ClaimPrefix, RedisValue.EmptyString]);
             Volatile.Write(ref _grantArgs, args);
         }
 
@@ -109,6 +109,11 @@ internal sealed class SharedWorker
 
     public int LocalShareInFlight => Volatile.Read(ref _localShare);
 
+    // Slots free fleet-wide as last read, or not read yet (a worker this replica asked nothing of:
+    // its release messages are read against no max): worth a grant for a want on the pool, whose
+    // refusal reads it.
+    public bool HasFree => Volatile.Read(ref _free) > 0;
+
     // `slots` granted, one of them for the request that asked; the others wake a request here
     // that waits for the worker.
     public void OnGranted(int slots, long running, int max)
@@ -138,6 +143,15 @@ internal sealed class SharedWorker
         }
 
         return free > before;
+    }
+
+    // A slot the worker held back for a want elsewhere is anyone's now (that want was served on
+    // another worker of its pool): the last read's "none free" no longer holds, and the requests
+    // here waiting for it ask again (the next answer reads it).
+    public void OnUnheld()
+    {
+        Interlocked.CompareExchange(ref _free, Unknown, 0);
+        Wake();
     }
 
     // While the store is down: one of `share` slots (LocalShare), counted on this replica only.

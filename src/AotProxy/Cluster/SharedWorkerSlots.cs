@@ -36,7 +36,9 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // waits at most before it reads running again (ms: 3 heartbeats), ARGV[4] the slots wanted,
     // ARGV[5] the live members, ARGV[6] the worker's release channel, ARGV[7] how long a refusal's
     // want lasts (ms: one heartbeat), ARGV[8] the request's priority, ARGV[9] its want's member
-    // ('' when it may preempt nobody), ARGV[10] the claims' key prefix. One number back (no array to build and parse: 153 B per
+    // ('' when it may preempt nobody), ARGV[10] the claims' key prefix, ARGV[11] the names of the
+    // want's pool ('\n' before each; '' for the worker alone), KEYS[4..] the pool's other workers'
+    // wants (PoolWant). One number back (no array to build and parse: 153 B per
     // grant, SharedDecisionBenchmarks.GrantAndRelease): granted, slots x (max + 1) + running after
     // (running <= max then); refused, -(running + 1). A block is at most half of the free slots'
     // fair share per member (with 100 free over 3 members, 16), and never more than the free slots:
@@ -63,6 +65,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // for each other): so the slot a preemption freed goes to the want it was freed for, never to
     // another request, of any replica. An unclaimed want of its own priority holds nothing back.
     // The grant that serves a want deletes it.
+    // A want names the pool (PoolWant): written in every pool worker's wants (KEYS[3..]), its `p|`
+    // message lists them, so a holder preempts a victim on any of them, and every one holds a freed
+    // slot back for it. The grant that serves it, on whichever worker, deletes it from all, and
+    // publishes `u` with the names: a slot another worker held back for it is anyone's now.
     private const string GrantScript = """
         local running = tonumber(redis.call('HGET', KEYS[1], 'running') or '0')
         local max = tonumber(ARGV[1])
@@ -100,8 +106,10 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
           redis.call('HSET', KEYS[1], wantField, at + tonumber(ARGV[7]))
           redis.call('PUBLISH', ARGV[6], KEYS[2])
           if ARGV[9] ~= '' then
-            redis.call('ZADD', KEYS[3], 'GT', priority * span + at + tonumber(ARGV[7]), ARGV[9])
-            redis.call('PUBLISH', ARGV[6], 'p|' .. ARGV[8] .. '|' .. ARGV[9])
+            for k = 3, #KEYS do
+              redis.call('ZADD', KEYS[k], 'GT', priority * span + at + tonumber(ARGV[7]), ARGV[9])
+            end
+            redis.call('PUBLISH', ARGV[6], 'p|' .. ARGV[8] .. '|' .. ARGV[9] .. ARGV[11])
           end
           return -(math.min(running + ahead, max) + 1)
         end
@@ -109,7 +117,14 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         redis.call('HINCRBY', KEYS[2], ARGV[2], slots)
         running = redis.call('HINCRBY', KEYS[1], 'running', slots)
         if running >= max then waited(now()) end
-        if ARGV[9] ~= '' then redis.call('ZREM', KEYS[3], ARGV[9]) end
+        if ARGV[9] ~= '' then
+          redis.call('ZREM', KEYS[3], ARGV[9])
+          local held = false
+          for k = 4, #KEYS do
+            if redis.call('ZREM', KEYS[k], ARGV[9]) == 1 then held = true end
+          end
+          if held then redis.call('PUBLISH', ARGV[6], 'u' .. ARGV[11]) end
+        end
         if redis.call('HDEL', KEYS[1], wantField) == 1 then
           local at = now()
           local fields = redis.call('HGETALL', KEYS[1])
@@ -338,7 +353,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         var shared = For(worker);
         var started = _time.GetTimestamp();
         var waitedFrom = 0L;
-        string? member = null;
+        PoolWant? pool = null; // its want that may preempt, on the pool: made at its first ask
         CancellationTokenSource? linked = null; // made only when a preemptible request waits
         try
         {
@@ -346,9 +361,16 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
             {
                 preempted.ThrowIfCancellationRequested();
                 var seen = shared.Releases;
+                pool?.See();
                 if (Store is not null && shared.Lease.TryUse())
                 {
                     return Answer(SlotGrant.Shared, waitedFrom);
+                }
+
+                // A want on the pool takes whichever of its workers' slots came free first.
+                if (pool is not null && Store is not null && await TryElsewhereAsync(pool, want.Priority).ConfigureAwait(false) is { } moved)
+                {
+                    return Answer(SlotGrant.Shared, waitedFrom, moved);
                 }
 
                 var max = worker.Model.MaxConcurrency;
@@ -361,11 +383,11 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                 // Not while this lease owes a slot elsewhere: then each request asks for its own slot.
                 if (left <= TimeSpan.Zero || !shared.BlockGrantInFlight || shared.Lease.IsWanted(Now))
                 {
-                    member ??= want.MayPreempt && _named is not null ? _wantPrefix + Interlocked.Increment(ref _wants).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
-                    switch (await TryGrantAsync(shared, max, want.Priority, member).ConfigureAwait(false))
+                    pool ??= want.MayPreempt && _named is not null ? NewWant(worker, shared, want.Pool) : null;
+                    switch (await TryGrantAsync(shared, max, want.Priority, pool?.Member, pool).ConfigureAwait(false))
                     {
                         case SharedTakeOutcome.Taken:
-                            member = null; // the grant deleted its want
+                            pool?.OnServed(); // the grant deleted its want
                             return Answer(SlotGrant.Shared, waitedFrom);
                         case SharedTakeOutcome.StoreDown when shared.TryTakeLocalShare(LocalShare.Of(max, _members())):
                             return Answer(SlotGrant.LocalShare, waitedFrom);
@@ -383,8 +405,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
                     waitedFrom = _time.GetTimestamp();
                 }
 
-                // A release (or the block's answer) wakes it; without one (a lost message, a store that
-                // is down) it asks again after a heartbeat.
+                // A release (or the block's answer) wakes it, on any worker of its want's pool; without
+                // one (a lost message, a store that is down) it asks again after a heartbeat.
                 if (preempted.CanBeCanceled)
                 {
                     linked ??= CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, preempted);
@@ -392,7 +414,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
                 try
                 {
-                    await shared.NextRelease(seen).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+                    var release = shared.NextRelease(seen);
+                    await (pool?.NextRelease(release) ?? release).WaitAsync(left < _heartbeat ? left : _heartbeat, _time, linked?.Token ?? cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
@@ -402,24 +425,61 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         finally
         {
             linked?.Dispose();
-            if (member is not null)
+            if (pool is { IsServed: false })
             {
-                ForgetWant(shared, member); // it left without its grant: its want holds no slot back
+                ForgetWant(pool); // it left without its grant: its want holds no slot back
             }
         }
     }
 
+    // The want of a request that may preempt, on `worker` and the pool's other workers that take
+    // requests now (the pool's; none: the worker alone).
+    private PoolWant NewWant(WorkerState worker, SharedWorker shared, WorkerState[]? workers)
+    {
+        var member = _wantPrefix + Interlocked.Increment(ref _wants).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var breaker = _breaker();
+        var others = workers is null ? [] : Array.FindAll(workers, w => !ReferenceEquals(w, worker) && w.IsRoutable(breaker));
+        return new PoolWant(member, shared, others, Array.ConvertAll(others, For));
+    }
+
+    // A want on the pool: a slot of another of its workers, unused in this replica's lease, or
+    // granted where the last read saw one free (the grant serves the want and deletes it
+    // everywhere). The worker, or null.
+    private async ValueTask<WorkerState?> TryElsewhereAsync(PoolWant pool, int priority)
+    {
+        for (var i = 0; i < pool.Others.Length; i++)
+        {
+            var other = pool.OthersShared[i];
+            if (other.Lease.TryUse())
+            {
+                return pool.Others[i];
+            }
+
+            if (other.HasFree && await TryGrantAsync(other, pool.Others[i].Model.MaxConcurrency, priority, pool.Member, pool).ConfigureAwait(false) == SharedTakeOutcome.Taken)
+            {
+                pool.OnServed();
+                return pool.Others[i];
+            }
+        }
+
+        return null;
+    }
+
     // Fire-and-forget, as a release: lost with the store, the want ends with its time.
-    private void ForgetWant(SharedWorker shared, string member)
+    private void ForgetWant(PoolWant pool)
     {
         if (_connection() is { IsConnected: true } redis)
         {
-            _ = redis.GetDatabase().SortedSetRemoveAsync(ClusterKeys.PriorityWants(shared.Name), member, CommandFlags.FireAndForget);
+            var db = redis.GetDatabase();
+            foreach (var wants in pool.AllWants)
+            {
+                _ = db.SortedSetRemoveAsync(wants, pool.Member, CommandFlags.FireAndForget);
+            }
         }
     }
 
-    private SlotAcquisition Answer(SlotGrant grant, long waitedFrom) =>
-        new(grant, waitedFrom == 0 ? TimeSpan.Zero : _time.GetElapsedTime(waitedFrom));
+    private SlotAcquisition Answer(SlotGrant grant, long waitedFrom, WorkerState? movedTo = null) =>
+        new(grant, waitedFrom == 0 ? TimeSpan.Zero : _time.GetElapsedTime(waitedFrom), movedTo);
 
     // What is left of maxWait, at most a heartbeat when there is no end.
     private TimeSpan Left(TimeSpan maxWait, long started) =>
@@ -429,7 +489,8 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     // or, while another block is asked for here, for one slot. priority: the request's; member: its
     // want that may preempt (null: none).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max, int priority = 0, string? member = null)
+    // pool: the want's pool, when it names one (its keys and names; member is its member).
+    public async ValueTask<SharedTakeOutcome> TryGrantAsync(SharedWorker shared, int max, int priority = 0, string? member = null, PoolWant? pool = null)
     {
         // Not started: a request that came in before the replica was named decides alone.
         if (Store is not { } redis)
@@ -443,7 +504,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         try
         {
             var want = block ? shared.Lease.Want(max, Now) : 1;
-            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), shared.Keys, shared.GrantArgs(max, _waitMs, _wantMs, want, _members(), priority, member)).ConfigureAwait(false));
+            var answer = (long)(await Grant.EvaluateAsync(redis.GetDatabase(), pool?.KeysFor(shared) ?? shared.Keys, shared.GrantArgs(max, _waitMs, _wantMs, want, _members(), priority, member, pool?.Names ?? default)).ConfigureAwait(false));
             if (answer > 0)
             {
                 shared.OnGranted((int)(answer / (max + 1L)), answer % (max + 1L), max);
@@ -599,9 +660,24 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
     }
 
     // A release message: the worker found by its channel (the name cut out of the channel once per
-    // worker), the running count parsed from the message's bytes, no string made for either.
+    // worker), the running count parsed from the message's bytes, no string made for either. A
+    // want that may preempt, or one served elsewhere, names its pool's workers: this replica may
+    // hold a victim or a held slot on any of them, whichever channel it came on.
     private void OnReleased(RedisChannel channel, RedisValue message)
     {
+        var text = ((ReadOnlyMemory<byte>)message).Span;
+        if (text.StartsWith("p|"u8))
+        {
+            _ = PreemptForAsync(channel, message);
+            return;
+        }
+
+        if (text.StartsWith("u"u8))
+        {
+            Unheld(message);
+            return;
+        }
+
         if (!_byChannel.TryGetValue(channel, out var worker))
         {
             var name = ((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..];
@@ -615,12 +691,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
 
         if (!message.TryParse(out long running))
         {
-            var text = ((ReadOnlyMemory<byte>)message).Span;
-            if (text.StartsWith("p|"u8))
-            {
-                _ = PreemptForAsync(worker, message);
-            }
-            else if (!text.SequenceEqual(_ownWant))
+            if (!text.SequenceEqual(_ownWant))
             {
                 worker.OnWanted(After(_wantMs));
             }
@@ -635,18 +706,37 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         }
     }
 
-    // A want that may preempt (`p|priority|member`, GrantScript): a request here on the worker, of
-    // a less important class, that holds its slot fleet-wide and has sent nothing yet is preempted
-    // for it, once this replica's claim on the want stands (ClaimScript: the first holder to claim
-    // it preempts, the others do not). Its slot then goes back to the store, where the grant
-    // script keeps it for the want (ModelAdmission.Yield). A victim that started meanwhile
-    // gives the claim up, for another holder at the want's next refusal.
-    private async Task PreemptForAsync(SharedWorker worker, RedisValue message)
+    // `u` and the names of a served want's pool (GrantScript): the slots the other workers held back
+    // for it are anyone's now. What this replica read of them (none free, as its refusals said) no
+    // longer holds: its waiters there ask again.
+    private void Unheld(RedisValue message)
     {
-        var parts = ((string?)message ?? string.Empty).Split('|', 3);
+        foreach (var name in ((string?)message ?? string.Empty).Split('\n', StringSplitOptions.RemoveEmptyEntries).AsSpan(1))
+        {
+            if (_workers.TryGetValue(name, out var worker))
+            {
+                worker.OnUnheld();
+            }
+        }
+
+        _capacity?.Changed();
+    }
+
+    // A want that may preempt (`p|priority|member`, then the names of its pool's workers, GrantScript;
+    // none: the channel's worker): a request here on one of them, of a less important class, that
+    // holds its slot fleet-wide and has sent nothing yet is preempted for it, once this replica's
+    // claim on the want stands (ClaimScript: the first holder to claim it preempts, the others do
+    // not). Its slot then goes back to the store, where the grant script keeps it for the want
+    // (ModelAdmission.Yield). A victim that started meanwhile gives the claim up, for another
+    // holder at the want's next refusal.
+    private async Task PreemptForAsync(RedisChannel channel, RedisValue message)
+    {
+        var lines = ((string?)message ?? string.Empty).Split('\n');
+        var parts = lines[0].Split('|', 3);
+        var workers = lines.Length > 1 ? lines[1..] : [((string?)channel ?? string.Empty)[ClusterKeys.ReleasePrefix.Length..]];
         if (parts.Length != 3 || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out var priority)
-            || Victims is not { } victims || !victims.TryFindFleetVictim(worker.Name, priority, out var victim)
-            || Store is not { } redis || _named is not { } named)
+            || Victims is not { } victims || !victims.TryFindFleetVictim(workers, priority, out var victim)
+            || victim.Ticket.FleetWorker is not { } on || Store is not { } redis || _named is not { } named)
         {
             return;
         }
@@ -655,7 +745,7 @@ internal sealed class SharedWorkerSlots : IAsyncDisposable
         try
         {
             var db = redis.GetDatabase();
-            if (await TryClaimAsync(db, worker.Name, member, named, victim.Ticket.ClassPriority, _waitMs).ConfigureAwait(false) && !victims.PreemptForFleet(victim))
+            if (await TryClaimAsync(db, on, member, named, victim.Ticket.ClassPriority, _waitMs).ConfigureAwait(false) && !victims.PreemptForFleet(victim))
             {
                 await db.KeyDeleteAsync(ClusterKeys.Claim(member)).ConfigureAwait(false);
             }

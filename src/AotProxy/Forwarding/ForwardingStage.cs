@@ -106,6 +106,19 @@ internal sealed class ForwardingStage(
                             : default;
                         request.QueueWait += acquired.Waited;
                         grant = handedOver && request.Lease.OnFleet ? request.Slot.Grant : acquired.Grant;
+                        if (acquired.MovedTo is { } moved)
+                        {
+                            // Its want on the pool was granted another worker's slot: it goes there.
+                            if (router.TryMove(pool, snapshot, route, moved, ref tried, ref request.Slot, ref permit))
+                            {
+                                worker = moved;
+                            }
+                            else
+                            {
+                                moved.Shared!.Release(grant);
+                                grant = SlotGrant.None;
+                            }
+                        }
                     }
                     finally
                     {
@@ -245,8 +258,9 @@ internal sealed class ForwardingStage(
 
     // [cluster]: what the request brings to the worker's grant script: its class's priority, and
     // whether a less important class is preemptible (then its refusal writes a want that may preempt).
+    // Its want names the pool: it may take a slot of any of its workers.
     private static FleetWant WantOf(ProxyRequest request) =>
-        new(request.Class!.Priority, request.Class.Priority < PreemptionTicket.LeastPreemptible(request.Snapshot.Classes));
+        new(request.Class!.Priority, request.Class.Priority < PreemptionTicket.LeastPreemptible(request.Snapshot.Classes), request.Pool!.Workers);
 
     private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
 

@@ -52,6 +52,35 @@ internal sealed class Router(TimeProvider time, Random random, ILogger logger)
         return null;
     }
 
+    // [cluster]: a request whose want on the pool was granted another worker's slot fleet-wide
+    // (SharedWorkerSlots.AcquireAsync) moves there from the worker Pick chose, as if Pick had
+    // chosen it: the slot and permit move (the old worker's go back), the decision is counted on
+    // the new worker instead, tried names it instead, and session and adapter placement follow it.
+    // False when its breaker takes nothing now (the request keeps what it held).
+    public bool TryMove(WorkerPool pool, GatewaySnapshot snapshot, RouteRequest request, WorkerState to, ref ulong tried, ref WorkerSlot slot, ref BreakerPermit permit)
+    {
+        var index = Array.IndexOf(pool.Workers, to);
+        if (index < 0 || slot.Worker is not { } from || !to.TryTakeGrantedSlot(snapshot, out var taken))
+        {
+            return false;
+        }
+
+        from.Breaker.OnAbandoned(permit);
+        slot.Release();
+        slot = taken;
+        permit = slot.TakePermit();
+        var strategy = RoutingPolicies.Get(snapshot.Routing.Strategy).Index;
+        from.CountDecision(strategy, -1);
+        to.CountDecision(strategy);
+        tried = (tried & ~Bit(Array.IndexOf(pool.Workers, from))) | Bit(index);
+        SessionAffinity.OnPicked(pool, index, request, snapshot.Routing, time);
+        LoraPlacement.OnPicked(pool, index, time);
+        return true;
+    }
+
+    // A worker's bit in `tried` (RouteContext.Excluding: past 64 workers, none).
+    private static ulong Bit(int index) => index is >= 0 and < 64 ? 1UL << index : 0;
+
     // Admission's slot: one on the routable worker with the most room, else on any that has one
     // (another request took that room meanwhile). False: no worker has a free slot, and admission
     // grants nothing. Pick may later move the slot to the worker the strategy prefers.

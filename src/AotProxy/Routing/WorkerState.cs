@@ -407,10 +407,27 @@ internal sealed class WorkerState
             taken = found;
         }
 
+        return TryPermit(snapshot, out slot);
+    }
+
+    // A slot for a request that holds the worker's grant fleet-wide already (a want on the pool
+    // granted here, Router.TryMove): the store capped it, so it may go past this replica's own
+    // count, which a waiter for the store's slot holds in place (beyondFleet). False when its
+    // breaker takes nothing now.
+    public bool TryTakeGrantedSlot(GatewaySnapshot snapshot, out WorkerSlot slot)
+    {
+        Interlocked.Increment(ref _slotsTaken);
+        return TryPermit(snapshot, out slot);
+    }
+
+    // The breaker's permit for a slot just counted, or the slot back.
+    private bool TryPermit(GatewaySnapshot snapshot, out WorkerSlot slot)
+    {
         var permit = Breaker.TryAcquire(snapshot.CircuitBreaker);
         if (permit == BreakerPermit.Denied)
         {
             ReleaseSlot();
+            slot = default;
             return false;
         }
 
@@ -525,7 +542,8 @@ internal sealed class WorkerState
     private ScrapedLoad? FreshScrape(TimeSpan staleAfter) =>
         _scraped is { } scraped && _time.GetElapsedTime(scraped.At) <= staleAfter ? scraped : null;
 
-    public void CountDecision(int strategy) => Interlocked.Increment(ref _decisions[strategy]);
+    // by: -1 when a request's pick moved to another worker (Router.TryMove): one decision per pick.
+    public void CountDecision(int strategy, int by = 1) => Interlocked.Add(ref _decisions[strategy], by);
 
     public long Decisions(int strategy) => Interlocked.Read(ref _decisions[strategy]);
 

@@ -602,6 +602,45 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.Equal(SharedTakeOutcome.Taken, await two.TryGrantAsync(onTwo.Shared!, 1, priority: 1, member: "two|7"));
     }
 
+    // A want that may preempt names the pool: a victim on a worker other than the one its request
+    // asked may be claimed for it (once), the slot it frees is held for it against a less important
+    // request of another replica, and the request takes it there (MovedTo). With the want on the
+    // worker asked only, the holder has nothing to claim and its own request takes the slot.
+    [Fact]
+    public async Task AWantOnThePool_IsClaimedOnce_AndServedByASlotFreedOnAnotherWorker_NeverByALessImportantRequest()
+    {
+        await using var one = Slots(_store.One, "one", TimeSpan.FromMinutes(10));
+        await using var two = Slots(_store.Two, "two", TimeSpan.FromMinutes(10));
+        Assert.True(await ReleaseListenersAsync(2), "both replicas listen for releases");
+        WorkerState[] onOne = [Worker(1, "wa"), Worker(1, "wb")];
+        WorkerState[] onTwo = [Worker(1, "wa"), Worker(1, "wb")];
+        foreach (var worker in onOne)
+        {
+            Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(worker, TimeSpan.Zero, new FleetWant(2, MayPreempt: false), default, CancellationToken.None)).Grant);
+        }
+
+        // two's request asks wa, is refused, and waits with its want on wa and wb.
+        var waiting = two.AcquireAsync(onTwo[0], TimeSpan.FromSeconds(30), new FleetWant(0, MayPreempt: true, onTwo), default, CancellationToken.None).AsTask();
+        var db = _store.One.GetDatabase();
+        Assert.True(await TestConfig.WaitUntil(async () => await db.SortedSetLengthAsync(ClusterKeys.PriorityWants("wb")) == 1), "the want is written on wb too");
+        var member = (string)(await db.SortedSetRangeByRankAsync(ClusterKeys.PriorityWants("wa")))[0]!;
+        Assert.Equal(member, (string?)(await db.SortedSetRangeByRankAsync(ClusterKeys.PriorityWants("wb")))[0]);
+
+        Assert.True(await SharedWorkerSlots.TryClaimAsync(db, "wb", member, "one", victimPriority: 2, livesMs: 10_000)); // a victim on wb
+        Assert.False(await SharedWorkerSlots.TryClaimAsync(db, "wa", member, "three", victimPriority: 2, livesMs: 10_000)); // once
+        onOne[1].Shared!.ReleaseToFleet(); // the victim's slot on wb goes back to the store
+
+        // Held for the want (or taken by it already): one's less important request is refused it.
+        Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne[1].Shared!, 1, priority: 2));
+        var acquired = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(SlotGrant.Shared, acquired.Grant);
+        Assert.Same(onTwo[1], acquired.MovedTo);
+        Assert.Equal(1, await db.HashGetAsync("aotproxy:res:two", "w|wb|running"));
+        Assert.True((await db.HashGetAsync("aotproxy:res:two", "w|wa|running")).IsNull, "nothing taken on wa");
+        Assert.Equal(0, await db.SortedSetLengthAsync(ClusterKeys.PriorityWants("wa"))); // served: gone everywhere
+        Assert.Equal(0, await db.SortedSetLengthAsync(ClusterKeys.PriorityWants("wb")));
+    }
+
     // one and two on one worker (each with its own state of it), both listening for releases; no
     // heartbeat runs in the test (10 minutes).
     private async Task<ReplicaPair> TwoReplicasAsync(int maxConcurrency)
@@ -702,8 +741,8 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         return slots;
     }
 
-    private static WorkerState Worker(int maxConcurrency) =>
-        new(new WorkerModel("w", new Uri("http://127.0.0.1:1/"), [Model], maxConcurrency, 1, ""), TimeProvider.System);
+    private static WorkerState Worker(int maxConcurrency, string name = "w") =>
+        new(new WorkerModel(name, new Uri("http://127.0.0.1:1/"), [Model], maxConcurrency, 1, ""), TimeProvider.System);
 
     // The releases are fire-and-forget: bounded, 10 s.
     private async Task<bool> RunningIsZeroAsync()
