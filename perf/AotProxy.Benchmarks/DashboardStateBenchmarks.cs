@@ -57,7 +57,7 @@ public class DashboardStateBenchmarks
         var limits = new TenantLimits(time);
         var admissions = new AdmissionController(new WaiterPool(time, 1024), telemetry.Admission, time, new Router(time, new Random(7), NullLogger.Instance), capacity);
         _compaction = new HeapCompaction(time, NullLogger.Instance);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, _compaction, NullLogger.Instance);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new AotProxy.Caching.ResponseCache(time), _compaction, NullLogger.Instance);
         var config = new ConfigStore(snapshot, null, time, NullLogger.Instance);
         _reports = new AdminReports(config, state, admissions, limits, new UsageRecorder(telemetry.Usage, time), telemetry.Forwarding, null, null, time);
         for (var i = 0; i < RecentErrors.DefaultCapacity; i++)

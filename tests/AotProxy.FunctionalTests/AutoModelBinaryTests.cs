@@ -86,6 +86,59 @@ public class AutoModelBinaryTests
         Assert.Equal(3, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"big\"", "status=\"200\""));
     }
 
+    // Audio with model "auto": the speech model (declared "transcription") serves a transcription
+    // and a translation, though the chat model is cheaper; a tenant that may use the chat model
+    // alone gets 400 no_model_fits in the OpenAI error shape, and no worker is asked.
+    [Fact]
+    public async Task Auto_OnAnAudioUpload_PicksTheSpeechModel_AndWithoutOneRefusesInTheOpenAiShape()
+    {
+        await using var gateway = await BinaryGateway.StartTwoModelsAsync("small", "whisper", $"""
+
+            [[tenants]]
+            name = "narrow"
+            api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
+            models = ["small"]
+
+            [[models]]
+            name = "small"
+            capabilities = ["chat"]
+
+            [[models]]
+            name = "whisper"
+            capabilities = ["transcription"]
+
+            [[prices]]
+            model = "small"
+            input_per_million = 0.1
+            output_per_million = 0.2
+
+            [[prices]]
+            model = "whisper"
+            input_per_million = 5
+            output_per_million = 15
+            """);
+
+        foreach (var path in new[] { "v1/audio/transcriptions", "v1/audio/translations" })
+        {
+            using var served = await gateway.Data.SendAsync(AudioUpload.Post(path, "auto"));
+            var text = await served.Content.ReadAsStringAsync();
+            Assert.True(served.StatusCode == System.Net.HttpStatusCode.OK, text);
+            Assert.Equal("whisper", served.Headers.GetValues("x-gateway-model").Single());
+            Assert.NotEqual("", System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("text").GetString());
+        }
+
+        Assert.Equal((0L, 2L), (gateway.Workers[0].Stats.RequestsTotal, gateway.Workers[1].Stats.RequestsTotal));
+
+        using var refused = await gateway.Data.SendAsync(AudioUpload.Post("v1/audio/transcriptions", "auto", key: NarrowKey));
+        var body = await refused.Content.ReadAsStringAsync();
+        Assert.True(refused.StatusCode == System.Net.HttpStatusCode.BadRequest, body);
+        using var error = System.Text.Json.JsonDocument.Parse(body);
+        var fields = error.RootElement.GetProperty("error");
+        Assert.Equal(("invalid_request_error", "no_model_fits", "model"), (fields.GetProperty("type").GetString(), fields.GetProperty("code").GetString(), fields.GetProperty("param").GetString()));
+        Assert.Contains("transcription", fields.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(2, gateway.Workers.Sum(w => w.Stats.RequestsTotal));
+    }
+
     private static ChatClient Client(BinaryGateway gateway, string key) => new(
         "auto",
         new ApiKeyCredential(key),

@@ -46,11 +46,7 @@ public sealed class ClusterBudgetCutoffTests : IAsyncLifetime
 
             """;
         string[] names = ["replica-a", "replica-b"];
-        var replicas = new[] { await _fleet.StartReplicaAsync(names[0], tenant), await _fleet.StartReplicaAsync(names[1], tenant) };
-        foreach (var replica in replicas)
-        {
-            await ClusterFleet.WaitForMembersAsync(replica, names);
-        }
+        var replicas = await _fleet.StartMembersAsync(names, tenant);
 
         var clients = replicas.Select(r => new HttpClient { BaseAddress = r.DataUri, Timeout = TimeSpan.FromSeconds(60) }).ToList();
         string[] bodies;

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using AotProxy.FunctionalTests.Support;
-using AotProxy.Identity;
 using AotProxy.Simulator;
 using StackExchange.Redis;
 using static AotProxy.FunctionalTests.Support.ClusterFleet;
@@ -23,25 +22,8 @@ namespace AotProxy.FunctionalTests;
 // preempts (the wait for A's first preemption fails).
 public sealed class ClusterPreemptionTests : IAsyncLifetime
 {
-    private const string VipKey = "sk-test-cluster-vip";
+    private const string VipKey = PreemptionClasses.VipKey;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-
-    private static readonly string Classes = $"""
-
-        [[classes]]
-        name = "default"
-        priority = 2
-        preemptible = true
-
-        [[classes]]
-        name = "enterprise"
-        priority = 0
-
-        [[tenants]]
-        name = "vip"
-        class = "enterprise"
-        api_key_sha256 = ["{ApiKeyIndex.HashKey(VipKey)}"]
-        """;
 
     private ClusterFleet _fleet = null!;
 
@@ -53,12 +35,7 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
     [Fact]
     public async Task EnterpriseOnReplicaA_PreemptsAsFreeRequest_WhileTheWorkerIsFullFleetWide_AndTheFreeOneIsChargedOnce()
     {
-        var a = await _fleet.StartReplicaAsync("replica-a", Classes);
-        var b = await _fleet.StartReplicaAsync("replica-b", Classes);
-        foreach (var replica in _fleet.Replicas)
-        {
-            await WaitForMembersAsync(replica, ["replica-a", "replica-b"]);
-        }
+        var (a, b) = await StartTwoAsync();
 
         var worker = _fleet.Worker;
         worker.Options.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
@@ -101,12 +78,7 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
     [Fact]
     public async Task EnterpriseOnReplicaB_PreemptsFreeRequestsOnReplicaA_OncePerRequest_AndTheyCompleteWholeAfterIt()
     {
-        var a = await _fleet.StartReplicaAsync("replica-a", Classes);
-        var b = await _fleet.StartReplicaAsync("replica-b", Classes);
-        foreach (var replica in _fleet.Replicas)
-        {
-            await WaitForMembersAsync(replica, ["replica-a", "replica-b"]);
-        }
+        var (a, b) = await StartTwoAsync();
 
         var worker = _fleet.Worker;
         worker.Options.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
@@ -183,6 +155,13 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
         ConnectionMultiplexer.ConnectAsync(_fleet.Redis.Url.Replace("redis://", string.Empty, StringComparison.Ordinal));
 
     // The body, once it is read whole, with its name in the order the bodies finished.
+    // Replicas a and b, each with the preemption classes, each listing both.
+    private async Task<(GatewayProcess A, GatewayProcess B)> StartTwoAsync()
+    {
+        var replicas = await _fleet.StartMembersAsync(["replica-a", "replica-b"], PreemptionClasses.Toml);
+        return (replicas[0], replicas[1]);
+    }
+
     private static async Task<string> Finished(Task<string> body, string name, ConcurrentQueue<string> finished)
     {
         var text = await body;

@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using AotProxy.FunctionalTests.Support;
 using AotProxy.Simulator;
-using static AotProxy.FunctionalTests.Support.ClusterFleet;
 
 namespace AotProxy.FunctionalTests;
 
@@ -26,12 +25,8 @@ public sealed partial class ClusterQueuePositionTests : IAsyncLifetime
     [Fact]
     public async Task AStreamQueuedOnB_BehindRequestsQueuedOnA_CountsThemInItsPosition()
     {
-        var a = await _fleet.StartReplicaAsync("replica-a");
-        var b = await _fleet.StartReplicaAsync("replica-b");
-        foreach (var replica in _fleet.Replicas)
-        {
-            await WaitForMembersAsync(replica, ["replica-a", "replica-b"]);
-        }
+        var replicas = await _fleet.StartMembersAsync(["replica-a", "replica-b"]);
+        var (a, b) = (replicas[0], replicas[1]);
 
         using var httpA = new HttpClient { BaseAddress = a.DataUri, Timeout = TimeSpan.FromSeconds(60) };
         using var httpB = new HttpClient { BaseAddress = b.DataUri, Timeout = TimeSpan.FromSeconds(60) };

@@ -12,7 +12,7 @@ namespace AotProxy.FunctionalTests;
 // started is never preempted; llm_gateway_preemptions_total and /api/queues count each.
 public sealed class PreemptionBinaryTests
 {
-    private const string VipKey = "sk-test-vip-preempt";
+    private const string VipKey = PreemptionClasses.VipKey;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -156,20 +156,7 @@ public sealed class PreemptionBinaryTests
 
             [scheduler]
             engine_priority = true
-
-            [[classes]]
-            name = "default"
-            priority = 2
-            preemptible = true
-
-            [[classes]]
-            name = "enterprise"
-            priority = 0
-
-            [[tenants]]
-            name = "vip"
-            class = "enterprise"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(VipKey)}"]
+            {PreemptionClasses.Toml}
             """,
         configure: o =>
         {

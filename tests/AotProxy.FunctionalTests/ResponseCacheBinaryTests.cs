@@ -138,6 +138,48 @@ public class ResponseCacheBinaryTests
         Assert.Equal((null, 2L), (Header(third, ResponseCacheStage.Header), stats.RequestsTotal));
     }
 
+    // response_cache on tenants created at run time (POST /api/tenants, the SQLite tenant store):
+    // the one created with it gets a hit on the second identical deterministic request, marked in
+    // the header and the ledger; the one created without it sends both to the worker.
+    [Fact]
+    public async Task ARuntimeTenantCreatedWithResponseCache_GetsAHit_AndOneCreatedWithoutItDoesNot()
+    {
+        await using var gateway = await BinaryGateway.StartAsync(1, extraToml: "\n[ledger]\nbatch_interval = \"50ms\"\n");
+        var stats = gateway.Workers[0].Stats;
+        var body = $$"""{"model":"{{TestGateway.Model}}","temperature":0,"max_tokens":8,"messages":[{"role":"user","content":"Name a prime."}]}""";
+        var headers = new Dictionary<string, (string?, string?)>();
+        foreach (var (tenant, optIn) in new[] { ("runtime-cached", ",\"response_cache\":true"), ("runtime-plain", "") })
+        {
+            var created = await AdminApi.SendAsync(gateway.Admin, HttpMethod.Post, "/api/tenants", $$"""{"name":"{{tenant}}"{{optIn}}}""");
+            Assert.True(created.Status == HttpStatusCode.Created, created.Text);
+            var (_, key) = await AdminApi.IssueAsync(gateway.Admin, tenant);
+            headers[tenant] = (await CacheHeaderAsync(gateway, body, key), await CacheHeaderAsync(gateway, body, key));
+        }
+
+        Assert.Equal(("miss", "hit"), headers["runtime-cached"]);
+        Assert.Equal((null, null), headers["runtime-plain"]);
+        Assert.Equal(3, stats.RequestsTotal); // the hit never reached the worker
+        using (var tenants = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/tenants")))
+        {
+            var flags = tenants.RootElement.EnumerateArray().ToDictionary(t => t.GetProperty("name").GetString()!, t => t.GetProperty("response_cache").GetBoolean());
+            Assert.Equal((true, false), (flags["runtime-cached"], flags["runtime-plain"]));
+        }
+
+        var ledger = Path.Combine(Path.GetDirectoryName(gateway.ConfigPath)!, "aotproxy-usage.db");
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(CacheRows(ledger).Count == 4), "every request has its ledger row");
+        Assert.Equal([("runtime-cached", true)], CacheRows(ledger).Where(r => r.Hit).Select(r => (r.Tenant, r.Hit)));
+    }
+
+    private static async Task<string?> CacheHeaderAsync(BinaryGateway gateway, string body, string key)
+    {
+        using var response = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", body, key));
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        return CacheHeader(response);
+    }
+
+    private static string? CacheHeader(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(ResponseCacheStage.Header, out var values) ? values.Single() : null;
+
     private static async Task<long> SpentAsync(BinaryGateway gateway)
     {
         using var tenants = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/tenants"));
@@ -157,8 +199,7 @@ public class ResponseCacheBinaryTests
         using var response = await gateway.Data.SendAsync(TestGateway.Post("v1/chat/completions", body, CachedKey));
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, text);
-        var cache = response.Headers.TryGetValues(ResponseCacheStage.Header, out var values) ? values.Single() : null;
-        return (cache, text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries));
+        return (CacheHeader(response), text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries));
     }
 
     private static List<(string Tenant, long Tokens, string Outcome, int Status, bool Hit)> CacheRows(string path)

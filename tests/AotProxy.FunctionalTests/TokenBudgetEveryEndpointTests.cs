@@ -46,29 +46,12 @@ public class TokenBudgetEveryEndpointTests
         ("translations-stream", "v1/audio/translations", "stream=true", true),
     ];
 
-    // A JSON body, or for the audio endpoints the form the openai client sends: file, model and
-    // the row's fields (name=value, & between them).
-    private static HttpRequestMessage Send(string path, string body, string key, string requestId)
-    {
-        if (!path.StartsWith("v1/audio/", StringComparison.Ordinal))
-        {
-            return TestGateway.Post(path, body, key, requestId);
-        }
-
-        var request = TestGateway.Post(path, "{}", key, requestId);
-        var form = new MultipartFormDataContent();
-        var file = new ByteArrayContent(WavFile.Of(2.0));
-        file.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("audio/wav");
-        form.Add(file, "file", "clip.wav");
-        form.Add(new StringContent(TestGateway.Model), "model");
-        foreach (var field in body.Split('&', StringSplitOptions.RemoveEmptyEntries))
-        {
-            form.Add(new StringContent(field[(field.IndexOf('=') + 1)..]), field[..field.IndexOf('=')]);
-        }
-
-        request.Content = form;
-        return request;
-    }
+    // A JSON body, or for the audio endpoints the form the openai client sends (AudioUpload) with
+    // the row's fields.
+    private static HttpRequestMessage Send(string path, string body, string key, string requestId) =>
+        path.StartsWith("v1/audio/", StringComparison.Ordinal)
+            ? AudioUpload.Post(path, TestGateway.Model, body, key, requestId)
+            : TestGateway.Post(path, body, key, requestId);
 
     [Fact]
     public async Task ATenantLimitedTo1000Tokens_CannotExceedItThroughAnyEndpoint()

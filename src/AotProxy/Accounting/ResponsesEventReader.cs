@@ -2,73 +2,34 @@ using System.Text.Json;
 
 namespace AotProxy.Accounting;
 
-// Classifies the data of one Responses API stream event (OpenAI's typed events, as vLLM's
-// serving_responses writes them) and reads its usage. Content: `response.output_text.delta` and
+// The Responses API's stream events (OpenAI's typed events, as vLLM's serving_responses writes
+// them), read by UsageEventReader. Content: `response.output_text.delta` and
 // `response.reasoning_text.delta` with a non-empty `delta` (vLLM sends one per generated token).
 // Usage: the final `response.completed` event's `response.usage` (also `response.incomplete` and
 // `response.failed`, which end a stream the same way); `response.created` carries `usage: null`.
-internal static class ResponsesEventReader
+internal readonly struct ResponsesEventReader : IUsageEventFormat
 {
-    private enum EventType : byte
+    private const byte Delta = 1;
+    private const byte Final = 2;
+
+    public static ReadOnlySpan<byte> UsageHolder => "response"u8;
+
+    public static byte Classify(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("response.output_text.delta"u8) || reader.ValueTextEquals("response.reasoning_text.delta"u8) ? Delta
+        : reader.ValueTextEquals("response.completed"u8) || reader.ValueTextEquals("response.incomplete"u8) || reader.ValueTextEquals("response.failed"u8) ? Final
+        : (byte)0;
+
+    public static bool DeltaHasText(ref Utf8JsonReader reader)
     {
-        Other,
-        Delta,
-        Final,
+        var text = reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0;
+        reader.Skip();
+        return text;
     }
 
-    // The caller (StreamChunkReader) handles what is not JSON.
-    public static StreamChunkKind Read(ReadOnlySpan<byte> json, out Usage usage)
+    public static StreamChunkKind Kind(byte type, bool text, bool hasUsage) => type switch
     {
-        usage = default;
-        var reader = new Utf8JsonReader(json);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-        {
-            return StreamChunkKind.Other;
-        }
-
-        var type = EventType.Other;
-        var text = false;
-        var hasUsage = false;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            if (reader.ValueTextEquals("type"u8))
-            {
-                reader.Read();
-                type = reader.TokenType != JsonTokenType.String ? EventType.Other
-                    : reader.ValueTextEquals("response.output_text.delta"u8) || reader.ValueTextEquals("response.reasoning_text.delta"u8) ? EventType.Delta
-                    : reader.ValueTextEquals("response.completed"u8) || reader.ValueTextEquals("response.incomplete"u8) || reader.ValueTextEquals("response.failed"u8) ? EventType.Final
-                    : EventType.Other;
-            }
-            else if (reader.ValueTextEquals("delta"u8))
-            {
-                reader.Read();
-                text = reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0;
-                reader.Skip();
-            }
-            else if (reader.ValueTextEquals("response"u8))
-            {
-                reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
-                {
-                    hasUsage = UsageObjectReader.ReadNested(ref reader, out usage);
-                }
-                else
-                {
-                    reader.Skip();
-                }
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-
-        return type switch
-        {
-            EventType.Delta when text => StreamChunkKind.Content,
-            EventType.Final when hasUsage => StreamChunkKind.WithUsage,
-            _ => StreamChunkKind.Other,
-        };
-    }
+        Delta when text => StreamChunkKind.Content,
+        Final when hasUsage => StreamChunkKind.WithUsage,
+        _ => StreamChunkKind.Other,
+    };
 }

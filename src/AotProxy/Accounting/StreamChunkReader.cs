@@ -50,8 +50,8 @@ internal static class StreamChunkReader
         {
             return endpoint switch
             {
-                EndpointKind.Responses => ResponsesEventReader.Read(data.Span, out usage),
-                EndpointKind.Messages => MessagesEventReader.Read(data.Span, out usage),
+                EndpointKind.Responses => UsageEventReader.Read<ResponsesEventReader>(data.Span, out usage),
+                EndpointKind.Messages => UsageEventReader.Read<MessagesEventReader>(data.Span, out usage),
                 // Most chunks are tokens without usage: a vectorised search lets the parse stop after
                 // `choices` (which vLLM and OpenAI send before everything but the chunk's id and model).
                 _ => ReadChunk(data.Span, data.Span.IndexOf("\"usage\""u8) >= 0, out usage),

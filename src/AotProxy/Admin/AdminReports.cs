@@ -163,7 +163,8 @@ internal sealed class AdminReports(
                 Usd(month?.Nanos),
                 config.StoreTenants.Contains(t.Name) ? "store" : "file",
                 t.CacheSalt is not null,
-                t.StreamBudgetCutoff);
+                t.StreamBudgetCutoff,
+                t.ResponseCache);
         })];
     }
 

@@ -241,6 +241,7 @@ internal sealed class TenantEndpoints(TenantDirectory? directory, TimeProvider t
         Environment = request.Environment ?? tenant.Environment,
         CacheSalt = request.CacheSalt ?? tenant.CacheSalt,
         StreamBudgetCutoff = request.StreamBudgetCutoff ?? tenant.StreamBudgetCutoff,
+        ResponseCache = request.ResponseCache ?? tenant.ResponseCache,
     };
 
     private Task? Unavailable(HttpContext context) => directory is null

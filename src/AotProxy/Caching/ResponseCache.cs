@@ -28,8 +28,9 @@ internal sealed class ResponseCache(TimeProvider time)
         }
     }
 
-    // The current snapshot's bounds (a reference compare per request): a reload that shrinks
-    // max_bytes evicts down to it, one that turns the cache off empties it.
+    // A snapshot's bounds, applied by GatewayState at startup and on each reload (the same
+    // settings again: nothing to do): a reload that shrinks max_bytes evicts down to it, one that
+    // turns the cache off empties it.
     public void Apply(ResponseCacheModel settings)
     {
         if (ReferenceEquals(settings, Volatile.Read(ref _settings)))

@@ -27,8 +27,10 @@ internal static class ResponseCacheKey
     public static bool Serves(EndpointKind endpoint) => endpoint is EndpointKind.ChatCompletions or EndpointKind.Completions
         or EndpointKind.Embeddings or EndpointKind.Responses or EndpointKind.Messages;
 
-    // null: not cacheable (not deterministic, or not a JSON object).
-    public static UInt128? Of(ReadOnlySpan<byte> body, EndpointKind endpoint, byte form, string model, string scope)
+    // null: not cacheable (not deterministic, or not a JSON object). The scope is the tenant's
+    // name, or with sharedClass its class's; a prefix tells the two apart (a class and a tenant
+    // may share a name), written into the key's bytes rather than a string built per request.
+    public static UInt128? Of(ReadOnlySpan<byte> body, EndpointKind endpoint, byte form, string model, bool sharedClass, string scope)
     {
         if (!Serves(endpoint))
         {
@@ -56,11 +58,14 @@ internal static class ResponseCacheKey
 
             var buffer = _buffer ??= new ArrayBufferWriter<byte>(4096);
             buffer.ResetWrittenCount();
-            var head = buffer.GetSpan(2 + Encoding.UTF8.GetMaxByteCount(model.Length + scope.Length) + 2);
+            var kind = sharedClass ? "class:"u8 : "tenant:"u8;
+            var head = buffer.GetSpan(2 + Encoding.UTF8.GetMaxByteCount(model.Length + scope.Length) + kind.Length + 2);
             head[0] = (byte)endpoint;
             head[1] = form;
             var length = 2 + Encoding.UTF8.GetBytes(model, head[2..]);
             head[length++] = 0;
+            kind.CopyTo(head[length..]);
+            length += kind.Length;
             length += Encoding.UTF8.GetBytes(scope, head[length..]);
             head[length++] = 0;
             buffer.Advance(length);

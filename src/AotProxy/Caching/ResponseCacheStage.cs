@@ -34,7 +34,6 @@ internal sealed class ResponseCacheStage(ResponseCache cache, LimitStage limits,
     public async ValueTask<bool> TryAnswerAsync(ProxyRequest request)
     {
         var settings = request.Snapshot.ResponseCache;
-        cache.Apply(settings);
         if (!OptedIn(request, settings) || Key(request) is not { } key)
         {
             return false;
@@ -142,10 +141,10 @@ internal sealed class ResponseCacheStage(ResponseCache cache, LimitStage limits,
     private static UInt128? Key(ProxyRequest request)
     {
         var caller = request.Caller;
-        var scope = caller.Class.SharedResponseCache ? "class:" + caller.Class.Name : "tenant:" + caller.Tenant.Name;
+        var shared = caller.Class.SharedResponseCache;
         var inspected = request.Inspected;
         var form = !inspected.Stream ? JsonForm : inspected.IncludeUsage ? EventsWithUsageForm : EventsForm;
-        return ResponseCacheKey.Of(request.Body!.Span, request.Endpoint, form, request.Model, scope);
+        return ResponseCacheKey.Of(request.Body!.Span, request.Endpoint, form, request.Model, shared, shared ? caller.Class.Name : caller.Tenant.Name);
     }
 
     // As the original went out: its status and content type, a JSON body at once, an event stream

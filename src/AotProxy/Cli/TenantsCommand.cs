@@ -12,7 +12,7 @@ internal static class TenantsCommand
     private static readonly string[] Integers = ["weight", "rpm", "tpm", "max-in-flight", "budget-tokens", "monthly-budget-tokens"];
     private static readonly string[] Decimals = ["budget-usd", "monthly-budget-usd"];
     private static readonly string[] Texts = ["class", "environment"];
-    private static readonly string[] Booleans = ["cache-salt", "stream-budget-cutoff"];
+    private static readonly string[] Booleans = ["cache-salt", "stream-budget-cutoff", "response-cache"];
 
     // The list's columns: /api/tenants' fields.
     private static readonly string[] Columns = ["name", "source", "class", "weight", "models", "rpm", "tpm", "max_in_flight", "in_flight", "requests", "month_tokens", "budget_left_tokens", "budget_left_usd"];
@@ -61,7 +61,7 @@ internal static class TenantsCommand
                     usage: aotproxy tenants [list]
                            aotproxy tenants create NAME [--class C] [--weight N] [--models a,b|*] [--rpm N] [--tpm N] [--max-in-flight N]
                                     [--budget-tokens N] [--monthly-budget-tokens N] [--budget-usd X] [--monthly-budget-usd X] [--environment E]
-                                    [--cache-salt true|false] [--stream-budget-cutoff true|false]
+                                    [--cache-salt true|false] [--stream-budget-cutoff true|false] [--response-cache true|false]
                            aotproxy tenants update NAME [the same options: only those given change]
                            aotproxy tenants delete NAME
                            (--admin URL --token T --json)

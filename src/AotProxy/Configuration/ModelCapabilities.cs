@@ -9,4 +9,5 @@ internal enum ModelCapabilities : byte
     Tools = 2,
     Vision = 4,
     Embeddings = 8,
+    Transcription = 16, // speech to text (/v1/audio/transcriptions and /translations: vLLM's Whisper-class models)
 }

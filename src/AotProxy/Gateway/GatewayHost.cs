@@ -2,6 +2,7 @@ using System.Net;
 using AotProxy.Accounting;
 using AotProxy.Admin;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
@@ -150,7 +151,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         var router = new Router(time, Random.Shared, routingLogger);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true), limits, admissions, compaction, logger);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true), limits, admissions, new ResponseCache(time), compaction, logger);
         if (tenants is null)
         {
             config.AppliesTo(state.Apply);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Configuration;
 using AotProxy.Limits;
 using AotProxy.Routing;
@@ -9,8 +10,8 @@ namespace AotProxy.Gateway;
 
 // The one component that applies a config snapshot to all state (YARP's ProxyConfigManager), at
 // startup and for every reload ConfigStore accepted: it builds the worker set (a worker keeps its
-// state while its name and URL stay the same), gives the limit stage and admission the new
-// snapshot and pools, and only then publishes the config and the workers together, as one
+// state while its name and URL stay the same), gives the limit stage, admission and the response
+// cache the new snapshot and pools, and only then publishes the config and the workers together, as one
 // GatewayView, with one Interlocked.Exchange. A request reads Current once: it sees the old config
 // with the old workers or the new with the new, never a mix, and the state it looks up for a new
 // view is in place already. Models found by discovery publish a new view the same way.
@@ -22,24 +23,30 @@ internal sealed class GatewayState
     private readonly WorkerRegistry _workers;
     private readonly TenantLimits _limits;
     private readonly AdmissionController _admissions;
+    private readonly ResponseCache _responses;
     private readonly HeapCompaction _compaction;
     private readonly ILogger _logger;
     private GatewayView _current;
 
-    public GatewayState(GatewaySnapshot initial, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, HeapCompaction compaction, ILogger logger)
+    public GatewayState(GatewaySnapshot initial, WorkerRegistry workers, TenantLimits limits, AdmissionController admissions, ResponseCache responses, HeapCompaction compaction, ILogger logger)
     {
         _workers = workers;
         _limits = limits;
         _admissions = admissions;
+        _responses = responses;
         _compaction = compaction;
         _logger = logger;
         var set = workers.Build(initial, WorkerSet.Empty);
         limits.Apply(initial);
         admissions.Apply(set, initial);
+        responses.Apply(initial.ResponseCache);
         _current = new GatewayView(initial, set);
     }
 
     public GatewayView Current => Volatile.Read(ref _current);
+
+    // The exact response cache (ResponseCacheStage's store), its bounds the current snapshot's.
+    public ResponseCache Responses => _responses;
 
     // A reload: ConfigStore calls it with each snapshot it accepted, one at a time.
     public void Apply(GatewaySnapshot next)
@@ -54,6 +61,7 @@ internal sealed class GatewayState
             WorkerRegistry.Retire(previous.Workers, workers);
             _limits.Apply(next);
             _admissions.Apply(workers, next);
+            _responses.Apply(next.ResponseCache);
             Interlocked.Exchange(ref _current, new GatewayView(next, workers));
         }
 

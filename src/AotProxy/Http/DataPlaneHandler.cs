@@ -39,7 +39,7 @@ internal sealed class DataPlaneHandler(
         GatewayState state, AdmissionController admissions, Router router, TenantLimits tenantLimits, UsageRecorder usage, GatewayTelemetry telemetry, LedgerWriter? ledger, TimeProvider time, ILogger logger, SharedTenantLimits? sharedLimits = null, SharedWorkerSlots? sharedSlots = null)
     {
         var limits = new LimitStage(tenantLimits, telemetry.Limits, sharedLimits);
-        var responses = new ResponseCache(time);
+        var responses = state.Responses;
         telemetry.ResponseCache.CollectFrom(responses, () => state.Current.Config.ResponseCache);
         return new(
             state,

@@ -27,9 +27,13 @@ internal static class EndpointTraits
     public static bool TakesAudio(EndpointKind kind) =>
         kind is EndpointKind.Transcriptions or EndpointKind.Translations;
 
-    // What model "auto" asks of the model for the endpoint itself: a decoder (chat) for what
-    // generates, a pooling model (embeddings) for embeddings, rerank, score, pooling and classify;
-    // nothing for the tokenizer endpoints, which every model serves.
+    // What model "auto" asks of the model for the endpoint itself: a speech model (transcription)
+    // for an audio upload, a decoder (chat) for the rest of what generates, a pooling model
+    // (embeddings) for embeddings, rerank, score, pooling and classify; nothing for the tokenizer
+    // endpoints, which every model serves.
     public static ModelCapabilities Needs(EndpointKind kind) =>
-        Generates(kind) ? ModelCapabilities.Chat : UsesTokens(kind) ? ModelCapabilities.Embeddings : ModelCapabilities.None;
+        TakesAudio(kind) ? ModelCapabilities.Transcription
+        : Generates(kind) ? ModelCapabilities.Chat
+        : UsesTokens(kind) ? ModelCapabilities.Embeddings
+        : ModelCapabilities.None;
 }

@@ -129,18 +129,22 @@ internal static class LedgerDatabase
                 continue;
             }
 
-            foreach (var (column, definition) in (ReadOnlySpan<(string, string)>)[("requested_model", "TEXT NOT NULL DEFAULT ''"), ("cache_hit", "INTEGER NOT NULL DEFAULT 0")])
-            {
-                using var command = connection.CreateCommand();
-                command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = $column";
-                command.Parameters.AddWithValue("$table", table);
-                command.Parameters.AddWithValue("$column", column);
-                if ((long)command.ExecuteScalar()! == 0)
-                {
-                    // Names from the two lists above, never from input.
-                    Execute(connection, $"ALTER TABLE {table} ADD COLUMN {column} {definition}");
-                }
-            }
+            EnsureColumn(connection, table, "requested_model", "TEXT NOT NULL DEFAULT ''");
+            EnsureColumn(connection, table, "cache_hit", "INTEGER NOT NULL DEFAULT 0");
+        }
+    }
+
+    // Adds the column to an existing table unless it is there. Names and definitions are the
+    // callers' constants, never input.
+    public static void EnsureColumn(SqliteConnection connection, string table, string column, string definition)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM pragma_table_info($table) WHERE name = $column";
+        command.Parameters.AddWithValue("$table", table);
+        command.Parameters.AddWithValue("$column", column);
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            Execute(connection, $"ALTER TABLE {table} ADD COLUMN {column} {definition}");
         }
     }
 

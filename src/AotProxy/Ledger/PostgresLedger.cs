@@ -282,13 +282,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
     // gives over a local file (the day in UTC, the keys in byte order).
     public async Task<UsageRow[]> RunAsync(UsageQuery query, CancellationToken cancellationToken)
     {
-        var key = query.By switch
-        {
-            UsageGrouping.Model => "model",
-            UsageGrouping.RequestedModel => "requested_model",
-            UsageGrouping.Day => "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-            _ => "tenant",
-        };
+        var key = query.GroupKey("to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
         using var command = _source.CreateCommand($"""
             SELECT {key}, count(*), sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint, sum(cached_tokens)::bigint,
                    count(*) FILTER (WHERE estimated), sum(cost_nanos)::bigint, count(*) FILTER (WHERE status >= 400),
@@ -305,8 +299,7 @@ internal sealed class PostgresLedger : IAsyncDisposable
         await using var readerScope = reader.ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            rows.Add(new UsageRow(
-                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8)));
+            rows.Add(UsageRow.Read(reader));
         }
 
         return [.. rows];

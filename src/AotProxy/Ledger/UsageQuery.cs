@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
@@ -8,6 +9,7 @@ namespace AotProxy.Ledger;
 // (`aotproxy usage`) and the admin API (GET /api/usage) parse the same arguments into it and run it alike.
 internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateTimeOffset? Until)
 {
+    // UsageGrouping's names, in its order.
     public static readonly string[] GroupingNames = ["tenant", "model", "day", "requested_model"];
 
     public string ByName => GroupingNames[(int)By];
@@ -17,15 +19,8 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
     public static bool TryParse(string? since, string? until, string? by, out UsageQuery query, out string error)
     {
         query = new UsageQuery(UsageGrouping.Tenant, null, null);
-        var grouping = (by ?? "tenant") switch
-        {
-            "tenant" => UsageGrouping.Tenant,
-            "model" => UsageGrouping.Model,
-            "day" => UsageGrouping.Day,
-            "requested_model" => UsageGrouping.RequestedModel,
-            _ => (UsageGrouping?)null,
-        };
-        if (grouping is null)
+        var grouping = Array.IndexOf(GroupingNames, by ?? "tenant");
+        if (grouping < 0)
         {
             error = $"by: unknown grouping \"{by}\"; use one of {string.Join(", ", GroupingNames)}";
             return false;
@@ -36,22 +31,27 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
             return false;
         }
 
-        query = new UsageQuery(grouping.Value, from, to);
+        query = new UsageQuery((UsageGrouping)grouping, from, to);
         error = string.Empty;
         return true;
     }
 
+    // What a row groups by, in either ledger's SQL (this file's and PostgresLedger's): a column,
+    // or for days the store's own expression of the UTC day (yyyy-MM-dd) of a row's time.
+    public string GroupKey(string utcDay) => By switch
+    {
+        UsageGrouping.Model => "model",
+        UsageGrouping.RequestedModel => "requested_model",
+        UsageGrouping.Day => utcDay,
+        _ => "tenant",
+    };
+
     // cancellationToken interrupts the statement (sqlite3_interrupt): a scan of a large ledger
     // stops when the client that asked for it is gone.
+    [SuppressMessage("Security", "CA2100:Review SQL queries for security vulnerabilities", Justification = "GroupKey returns one of four constant expressions, chosen by the enum.")]
     public UsageRow[] Run(SqliteConnection connection, CancellationToken cancellationToken = default)
     {
-        var key = By switch
-        {
-            UsageGrouping.Model => "model",
-            UsageGrouping.RequestedModel => "requested_model",
-            UsageGrouping.Day => "strftime('%Y-%m-%d', time / 1000, 'unixepoch')",
-            _ => "tenant",
-        };
+        var key = GroupKey("strftime('%Y-%m-%d', time / 1000, 'unixepoch')");
         using var command = connection.CreateCommand();
         command.CommandText = $"""
             SELECT {key}, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
@@ -83,8 +83,7 @@ internal sealed record UsageQuery(UsageGrouping By, DateTimeOffset? Since, DateT
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
-            rows.Add(new UsageRow(
-                reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8)));
+            rows.Add(UsageRow.Read(reader));
         }
     }
 

@@ -15,4 +15,9 @@ internal sealed record UsageRow(
     long CacheHits = 0)   // answered from the response cache
 {
     public decimal CostUsd => CostNanos / 1_000_000_000m;
+
+    // One row of either ledger's report query, its columns in this order (UsageQuery.Run,
+    // PostgresLedger.RunAsync).
+    public static UsageRow Read(System.Data.Common.DbDataReader row) => new(
+        row.GetString(0), row.GetInt64(1), row.GetInt64(2), row.GetInt64(3), row.GetInt64(4), row.GetInt64(5), row.GetInt64(6), row.GetInt64(7), row.GetInt64(8));
 }

@@ -38,11 +38,14 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
             created               bigint           NOT NULL,  -- Unix milliseconds (UTC)
             updated               bigint           NOT NULL,
             cache_salt            boolean,                    -- null: the class's
-            stream_budget_cutoff  boolean          NOT NULL DEFAULT false
+            stream_budget_cutoff  boolean          NOT NULL DEFAULT false,
+            response_cache        boolean          NOT NULL DEFAULT false
         );
         -- A table made before issue 20: its tenants get the defaults of an entry without the keys.
         ALTER TABLE tenants ADD COLUMN IF NOT EXISTS cache_salt boolean;
         ALTER TABLE tenants ADD COLUMN IF NOT EXISTS stream_budget_cutoff boolean NOT NULL DEFAULT false;
+        -- ... and before issue 21's response_cache: off, as an entry without the key.
+        ALTER TABLE tenants ADD COLUMN IF NOT EXISTS response_cache boolean NOT NULL DEFAULT false;
         -- Never the key: its SHA-256. id = the first 8 hex digits of it (the ledger's key_id).
         CREATE TABLE IF NOT EXISTS api_keys (
             id           text    PRIMARY KEY,
@@ -113,7 +116,7 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         using (var command = new NpgsqlCommand(
             """
             SELECT name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                   budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff
+                   budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff, response_cache
             FROM tenants ORDER BY name COLLATE "C"
             """, connection, transaction))
         using (var reader = command.ExecuteReader())
@@ -190,8 +193,8 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
     {
         command.CommandText = """
             INSERT INTO tenants (name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                                 budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                 budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff, response_cache)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
             ON CONFLICT DO NOTHING
             """;
         BindTenant(command, tenant);
@@ -204,7 +207,7 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         command.CommandText = """
             UPDATE tenants SET class = $2, weight = $3, models = $4, rpm = $5, tpm = $6, max_in_flight = $7, budget_tokens = $8,
                                monthly_budget_tokens = $9, budget_usd = $10, monthly_budget_usd = $11, environment = $12, updated = $14,
-                               cache_salt = $15, stream_budget_cutoff = $16
+                               cache_salt = $15, stream_budget_cutoff = $16, response_cache = $17
             WHERE name = $1
             """;
         BindTenant(command, tenant);
@@ -327,6 +330,7 @@ internal sealed class PostgresTenantStore : ISharedTenantStore
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = tenant.UpdatedMs });
         command.Parameters.Add(new NpgsqlParameter<bool?> { TypedValue = tenant.CacheSalt, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Boolean });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = tenant.StreamBudgetCutoff });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = tenant.ResponseCache });
     }
 
     // The change and its audit row in one transaction: kept together or not at all.

@@ -27,7 +27,8 @@ internal sealed class SqliteTenantStore : ITenantStore
             created               INTEGER NOT NULL,  -- Unix milliseconds (UTC)
             updated               INTEGER NOT NULL,
             cache_salt            INTEGER,           -- 0/1; null: the class's
-            stream_budget_cutoff  INTEGER NOT NULL DEFAULT 0
+            stream_budget_cutoff  INTEGER NOT NULL DEFAULT 0,
+            response_cache        INTEGER NOT NULL DEFAULT 0
         );
         -- Never the key: its SHA-256. id = the first 8 hex digits of it (the ledger's key_id).
         CREATE TABLE IF NOT EXISTS api_keys (
@@ -85,17 +86,13 @@ internal sealed class SqliteTenantStore : ITenantStore
         }
     }
 
-    // A tenants table made before issue 20 lacks its two columns (SQLite has no ADD COLUMN IF NOT
-    // EXISTS): added with the defaults a [[tenants]] entry without the keys has.
+    // A tenants table made before issue 20 lacks its two columns, and one made before issue 21's
+    // response_cache that one: added with the defaults a [[tenants]] entry without the keys has.
     private static void Migrate(SqliteConnection connection)
     {
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'cache_salt'";
-        if (Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-        {
-            command.CommandText = "ALTER TABLE tenants ADD COLUMN cache_salt INTEGER; ALTER TABLE tenants ADD COLUMN stream_budget_cutoff INTEGER NOT NULL DEFAULT 0";
-            command.ExecuteNonQuery();
-        }
+        LedgerDatabase.EnsureColumn(connection, "tenants", "cache_salt", "INTEGER");
+        LedgerDatabase.EnsureColumn(connection, "tenants", "stream_budget_cutoff", "INTEGER NOT NULL DEFAULT 0");
+        LedgerDatabase.EnsureColumn(connection, "tenants", "response_cache", "INTEGER NOT NULL DEFAULT 0");
     }
 
     // Run's lock orders it with every change this process makes (the file is this replica's own).
@@ -107,7 +104,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         {
             command.CommandText = """
                 SELECT name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                       budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff
+                       budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff, response_cache
                 FROM tenants ORDER BY name
                 """;
             using var reader = command.ExecuteReader();
@@ -140,9 +137,9 @@ internal sealed class SqliteTenantStore : ITenantStore
     {
         command.CommandText = """
             INSERT OR IGNORE INTO tenants (name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
-                                           budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff)
+                                           budget_usd, monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff, response_cache)
             VALUES ($name, $class, $weight, $models, $rpm, $tpm, $max_in_flight, $budget_tokens, $monthly_budget_tokens,
-                    $budget_usd, $monthly_budget_usd, $environment, $created, $updated, $cache_salt, $stream_budget_cutoff)
+                    $budget_usd, $monthly_budget_usd, $environment, $created, $updated, $cache_salt, $stream_budget_cutoff, $response_cache)
             """;
         BindTenant(command, tenant);
         return command.ExecuteNonQuery() == 1;
@@ -154,7 +151,7 @@ internal sealed class SqliteTenantStore : ITenantStore
             UPDATE tenants SET class = $class, weight = $weight, models = $models, rpm = $rpm, tpm = $tpm, max_in_flight = $max_in_flight,
                                budget_tokens = $budget_tokens, monthly_budget_tokens = $monthly_budget_tokens, budget_usd = $budget_usd,
                                monthly_budget_usd = $monthly_budget_usd, environment = $environment, updated = $updated,
-                               cache_salt = $cache_salt, stream_budget_cutoff = $stream_budget_cutoff
+                               cache_salt = $cache_salt, stream_budget_cutoff = $stream_budget_cutoff, response_cache = $response_cache
             WHERE name = $name
             """;
         BindTenant(command, tenant);
@@ -271,6 +268,7 @@ internal sealed class SqliteTenantStore : ITenantStore
         command.Parameters.AddWithValue("$updated", tenant.UpdatedMs);
         command.Parameters.AddWithValue("$cache_salt", (object?)tenant.CacheSalt ?? DBNull.Value);
         command.Parameters.AddWithValue("$stream_budget_cutoff", tenant.StreamBudgetCutoff);
+        command.Parameters.AddWithValue("$response_cache", tenant.ResponseCache);
     }
 
     // The change and its audit row in one transaction: kept together or not at all.

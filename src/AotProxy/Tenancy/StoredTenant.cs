@@ -28,6 +28,9 @@ internal sealed record StoredTenant(
 
     public bool StreamBudgetCutoff { get; init; }
 
+    // response_cache: its deterministic requests are answered from the response cache.
+    public bool ResponseCache { get; init; }
+
     // A [[tenants]] entry's defaults (TenantConfig's), for a create that leaves keys out.
     public static StoredTenant Defaults(string name, long nowMs)
     {
@@ -41,7 +44,8 @@ internal sealed record StoredTenant(
 
     // One row of either store's tenant query, its columns in this order: name, class, weight,
     // models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens, budget_usd,
-    // monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff.
+    // monthly_budget_usd, environment, created, updated, cache_salt, stream_budget_cutoff,
+    // response_cache.
     public static StoredTenant Read(DbDataReader row) => new(
         row.GetString(0), row.GetString(1), row.GetInt32(2), ParseModels(row.GetString(3)), row.GetInt64(4), row.GetInt64(5),
         row.GetInt32(6), row.GetInt64(7), row.GetInt64(8), row.GetDouble(9), row.GetDouble(10),
@@ -49,6 +53,7 @@ internal sealed record StoredTenant(
     {
         CacheSalt = row.IsDBNull(14) ? null : row.GetBoolean(14),
         StreamBudgetCutoff = row.GetBoolean(15),
+        ResponseCache = row.GetBoolean(16),
     };
 
     public string ModelsJson() => System.Text.Json.JsonSerializer.Serialize([.. Models], TenancyJsonContext.Default.StringArray);
@@ -69,6 +74,7 @@ internal sealed record StoredTenant(
         Environment = Environment,
         CacheSalt = CacheSalt,
         StreamBudgetCutoff = StreamBudgetCutoff,
+        ResponseCache = ResponseCache,
     };
 
     // For the audit: what the tenant is set to (no secret in it).
@@ -76,5 +82,6 @@ internal sealed record StoredTenant(
         $"class={Class} weight={Weight} models={string.Join(',', Models)} rpm={Rpm} tpm={Tpm} max_in_flight={MaxInFlight}"
         + $" budget_tokens={BudgetTokens} monthly_budget_tokens={MonthlyBudgetTokens} budget_usd={BudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)}"
         + $" monthly_budget_usd={MonthlyBudgetUsd.ToString(System.Globalization.CultureInfo.InvariantCulture)} environment={Environment}"
-        + $" cache_salt={(CacheSalt is { } salt ? salt ? "true" : "false" : "class")} stream_budget_cutoff={(StreamBudgetCutoff ? "true" : "false")}";
+        + $" cache_salt={(CacheSalt is { } salt ? salt ? "true" : "false" : "class")} stream_budget_cutoff={(StreamBudgetCutoff ? "true" : "false")}"
+        + $" response_cache={(ResponseCache ? "true" : "false")}";
 }

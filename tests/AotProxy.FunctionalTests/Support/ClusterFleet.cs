@@ -65,6 +65,24 @@ internal sealed class ClusterFleet(RedisServer redis, SimulatedWorker worker, Di
         return StartGatewayAsync(name, TestGateway.Toml([], extra: sections + extra, activityTimeout: activityTimeout));
     }
 
+    // Replicas of these names (StartReplicaAsync, each with `extra`), once each lists them all as
+    // members: each then has its connection to the store.
+    public async Task<GatewayProcess[]> StartMembersAsync(string[] names, string extra = "")
+    {
+        var replicas = new GatewayProcess[names.Length];
+        for (var i = 0; i < names.Length; i++)
+        {
+            replicas[i] = await StartReplicaAsync(names[i], extra);
+        }
+
+        foreach (var replica in replicas)
+        {
+            await WaitForMembersAsync(replica, names);
+        }
+
+        return replicas;
+    }
+
     // Any gateway config (e.g. one without [cluster]), written to NAME.toml; stopped with the fleet.
     public async Task<GatewayProcess> StartGatewayAsync(string name, string toml)
     {

@@ -106,14 +106,7 @@ public class ApiStreamUsageTests
         var bytes = Fixtures.ApiBytes(fixture);
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var scanner = default(UsageJsonScanner);
-            var pending = Array.Empty<byte>();
-            foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
-            {
-                var joined = pending.Concat(chunk).ToArray();
-                pending = joined[(int)scanner.Feed(new ReadOnlySequence<byte>(joined), isFinal)..];
-            }
-
+            var scanner = TwoReads.Scan(bytes, cut);
             Assert.True(scanner.Found, $"cut at {cut}");
             Assert.Equal(new Usage(prompt, completion), scanner.Usage);
         }
@@ -143,16 +136,9 @@ public class ApiStreamUsageTests
     private static byte[] Relay(ref SseUsageFilter filter, byte[] bytes, int cut)
     {
         var output = new ArrayBufferWriter<byte>();
-        var pending = Array.Empty<byte>();
-        foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
-        {
-            var joined = pending.Concat(chunk).ToArray();
-            var sequence = Segments.Split(joined, pending.Length is > 0 and var p && p < joined.Length ? [p] : []);
-            var consumed = filter.Process(sequence, output, isFinal, out _);
-            pending = sequence.Slice(consumed).ToArray();
-        }
-
-        Assert.Empty(pending);
+        var relayed = filter;
+        Assert.Empty(TwoReads.Feed(bytes, cut, (arrived, isFinal) => relayed.Process(arrived, output, isFinal, out _)));
+        filter = relayed;
         return output.WrittenSpan.ToArray();
     }
 }

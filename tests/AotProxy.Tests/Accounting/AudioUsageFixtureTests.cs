@@ -1,8 +1,8 @@
-using System.Buffers;
 using System.Text;
 using AotProxy.Accounting;
 using AotProxy.Forwarding;
 using AotProxy.Http;
+using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Accounting;
 
@@ -18,14 +18,7 @@ public class AudioUsageFixtureTests
         var bytes = Fixtures.ApiBytes(fixture);
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var scanner = default(UsageJsonScanner);
-            var pending = Array.Empty<byte>();
-            foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
-            {
-                var joined = pending.Concat(chunk).ToArray();
-                pending = joined[(int)scanner.Feed(new ReadOnlySequence<byte>(joined), isFinal)..];
-            }
-
+            var scanner = TwoReads.Scan(bytes, cut);
             Assert.Equal(found, scanner.Found);
             Assert.Equal(found ? new Usage(0, 0, AudioSeconds: seconds) : default, found ? scanner.Usage : default);
         }
@@ -43,14 +36,7 @@ public class AudioUsageFixtureTests
             var relay = new Relay(RelayMode.Sse, stripUsage: true, endpoint: EndpointKind.Transcriptions);
             var output = new MemoryStream();
             var client = System.IO.Pipelines.PipeWriter.Create(output);
-            var pending = Array.Empty<byte>();
-            foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
-            {
-                var joined = pending.Concat(chunk).ToArray();
-                var sequence = new ReadOnlySequence<byte>(joined);
-                pending = joined[(int)sequence.Slice(0, relay.Process(sequence, isFinal, client, out _)).Length..];
-            }
-
+            Assert.Empty(TwoReads.Feed(bytes, cut, (arrived, isFinal) => relay.Process(arrived, isFinal, client, out _)));
             await client.FlushAsync();
             Assert.Equal(Encoding.UTF8.GetString(withoutUsage), Encoding.UTF8.GetString(output.ToArray()));
             Assert.Equal(new Usage(4, 3), relay.Usage);

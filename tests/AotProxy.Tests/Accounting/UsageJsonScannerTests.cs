@@ -26,7 +26,7 @@ public class UsageJsonScannerTests
 
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var scanner = Scan(bytes, cut);
+            var scanner = TwoReads.Scan(bytes, cut);
             Assert.True(scanner.Found, $"cut at {cut}");
             Assert.Equal(new Usage(prompt, completion), scanner.Usage);
         }
@@ -47,7 +47,7 @@ public class UsageJsonScannerTests
 
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var scanner = Scan(bytes, cut);
+            var scanner = TwoReads.Scan(bytes, cut);
             Assert.True(scanner.Found, $"cut at {cut}");
             Assert.Equal(new Usage(12, 100, cached, reasoning), scanner.Usage);
         }
@@ -66,7 +66,7 @@ public class UsageJsonScannerTests
         var bytes = Fixtures.ApiBytes(fixture);
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var scanner = Scan(bytes, cut);
+            var scanner = TwoReads.Scan(bytes, cut);
             Assert.True(scanner.Found, $"cut at {cut}");
             Assert.Equal(new Usage(prompt, 0), scanner.Usage);
         }
@@ -79,7 +79,7 @@ public class UsageJsonScannerTests
     [InlineData("""{"usage":{"total_tokens":3,"completion_tokens":4}}""", 0, 4)] // never below 0
     public void Feed_TotalTokensWithoutPromptTokens_IsThePromptLessTheCompletion(string body, long prompt, long completion)
     {
-        var scanner = Scan(System.Text.Encoding.UTF8.GetBytes(body), 5);
+        var scanner = TwoReads.Scan(System.Text.Encoding.UTF8.GetBytes(body), 5);
         Assert.Equal(new Usage(prompt, completion), scanner.Usage);
     }
 
@@ -89,7 +89,7 @@ public class UsageJsonScannerTests
     [InlineData("openai/models.json")]
     public void Feed_BodiesWithoutUsage_FindNothing(string fixture)
     {
-        Assert.False(Scan(Fixtures.Bytes(fixture), 17).Found);
+        Assert.False(TwoReads.Scan(Fixtures.Bytes(fixture), 17).Found);
     }
 
     [Theory]
@@ -97,14 +97,14 @@ public class UsageJsonScannerTests
     [InlineData("detokenize.json")]
     public void Feed_TokenizerBodies_FindNothing(string fixture)
     {
-        Assert.False(Scan(Fixtures.ApiBytes(fixture), 9).Found);
+        Assert.False(TwoReads.Scan(Fixtures.ApiBytes(fixture), 9).Found);
     }
 
     [Fact]
     public void Feed_NestedUsageKey_IsNotTheRootUsage()
     {
         var body = """{"choices":[{"usage":{"prompt_tokens":99,"completion_tokens":99}}],"usage":{"completion_tokens":4,"prompt_tokens":3,"completion_tokens_details":{"prompt_tokens":77,"cached_tokens":5},"prompt_tokens_details":{"reasoning_tokens":6,"x":{"cached_tokens":7}}}}"""u8.ToArray();
-        var scanner = Scan(body, 40);
+        var scanner = TwoReads.Scan(body, 40);
         Assert.True(scanner.Found);
         Assert.Equal(new Usage(3, 4), scanner.Usage); // details in the wrong place count nothing
     }
@@ -116,21 +116,5 @@ public class UsageJsonScannerTests
         var html = "<html>bad gateway</html>"u8.ToArray();
         Assert.Equal(html.Length, scanner.Feed(new ReadOnlySequence<byte>(html), isFinalBlock: false));
         Assert.False(scanner.Found);
-    }
-
-    // Two arrivals split at `cut`; what Feed leaves unconsumed is prepended to the next one.
-    private static UsageJsonScanner Scan(byte[] bytes, int cut)
-    {
-        var scanner = default(UsageJsonScanner);
-        var pending = Array.Empty<byte>();
-        foreach (var (chunk, isFinal) in new[] { (bytes[..cut], false), (bytes[cut..], true) })
-        {
-            var joined = pending.Concat(chunk).ToArray();
-            var sequence = Segments.Split(joined, pending.Length is > 0 and var p && p < joined.Length ? [p] : []);
-            var consumed = scanner.Feed(sequence, isFinal);
-            pending = joined[(int)consumed..];
-        }
-
-        return scanner;
     }
 }

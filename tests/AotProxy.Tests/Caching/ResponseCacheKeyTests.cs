@@ -32,7 +32,7 @@ public class ResponseCacheKeyTests
             """{"model":"m","temperature":0.7,"seed":2,"max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}""",
             """{"model":"m","temperature":0,"max_tokens":8,"messages":[{"role":"user","content":"Hi"}],"stream_options":{"continuous_usage_stats":true}}""",
         ];
-        var keys = others.Select(b => Key(b)).Append(key).Append(Key(Body, scope: "tenant:b")).Append(Key(Body, model: "n"))
+        var keys = others.Select(b => Key(b)).Append(key).Append(Key(Body, scope: "b")).Append(Key(Body, shared: true)).Append(Key(Body, model: "n"))
             .Append(Key(Body, form: 1)).Append(Key(Body, endpoint: EndpointKind.Completions)).ToList();
         Assert.DoesNotContain(null, keys);
         Assert.Equal(keys.Count, keys.Distinct().Count());
@@ -65,6 +65,7 @@ public class ResponseCacheKeyTests
         Assert.Null(Key(Body, endpoint: EndpointKind.Rerank));
     }
 
-    private static UInt128? Key(string body, EndpointKind endpoint = EndpointKind.ChatCompletions, byte form = 0, string model = Model, string scope = "tenant:a") =>
-        ResponseCacheKey.Of(Encoding.UTF8.GetBytes(body), endpoint, form, model, scope);
+    // scope: tenant a's, or with shared its class's, which is also named a.
+    private static UInt128? Key(string body, EndpointKind endpoint = EndpointKind.ChatCompletions, byte form = 0, string model = Model, bool shared = false, string scope = "a") =>
+        ResponseCacheKey.Of(Encoding.UTF8.GetBytes(body), endpoint, form, model, shared, scope);
 }

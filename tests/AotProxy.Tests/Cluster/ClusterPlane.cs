@@ -59,7 +59,7 @@ internal sealed class ClusterPlane : IAsyncDisposable
         var router = new Router(time, Random.Shared, NullLogger.Instance);
         var capacity = new CapacitySignal(time);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new AotProxy.Caching.ResponseCache(time), new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
         var member = new ClusterMember(replica, "i", "v", "d", 1, 0, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, TimeSpan.Zero, TimeSpan.Zero);
         var view = ClusterView.Starting with { Members = [.. Enumerable.Repeat(member, members)] };
         var clusterTelemetry = new ClusterTelemetry(telemetry.Registry, () => view);

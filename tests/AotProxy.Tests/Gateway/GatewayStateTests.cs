@@ -1,4 +1,6 @@
+using AotProxy.Accounting;
 using AotProxy.Admission;
+using AotProxy.Caching;
 using AotProxy.Configuration;
 using AotProxy.Gateway;
 using AotProxy.Limits;
@@ -122,8 +124,31 @@ public sealed class GatewayStateTests : IAsyncDisposable
         Release(granted);
     }
 
-    private GatewayState Create(GatewaySnapshot initial) =>
-        new(initial, new WorkerRegistry(_time, _capacity), new TenantLimits(_time), _admissions, _compaction, NullLogger.Instance);
+    // The response cache's bounds come with each snapshot GatewayState applies (the first at its
+    // start, then each reload's), not with each request: off at start stores nothing, a reload
+    // that turns it on stores, one that turns it off empties it.
+    [Fact]
+    public void Apply_GivesTheResponseCacheEachSnapshotsBounds()
+    {
+        var responses = new ResponseCache(_time);
+        var off = AotProxy.Tests.Configuration.TestConfig.Valid("[response_cache]\nenabled = false\n");
+        var on = AotProxy.Tests.Configuration.TestConfig.Valid("[response_cache]\nenabled = true\n");
+        var state = Create(off, responses);
+        Assert.False(responses.Add(Answer(1)));
+
+        state.Apply(on);
+        Assert.True(responses.Add(Answer(2)));
+        Assert.Equal(1, responses.Count);
+
+        state.Apply(off);
+        Assert.Equal((0, 0L), (responses.Count, responses.Bytes));
+    }
+
+    private GatewayState Create(GatewaySnapshot initial, ResponseCache? responses = null) =>
+        new(initial, new WorkerRegistry(_time, _capacity), new TenantLimits(_time), _admissions, responses ?? new ResponseCache(_time), _compaction, NullLogger.Instance);
+
+    private CachedResponse Answer(int key) =>
+        new((UInt128)key, 200, "application/json", new byte[100], null, new Usage(5, 7), "m", _time.GetTimestamp());
 
     private Task<AdmissionResult> Admit(WorkerPool pool) =>
         _admissions.AdmitAsync(pool, Acme, Patient, 0, 10, 0, CancellationToken.None).AsTask();

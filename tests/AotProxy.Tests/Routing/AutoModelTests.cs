@@ -27,6 +27,12 @@ public sealed class AutoModelTests
         models = ["embed"]
         max_concurrency = 4
 
+        [[workers]]
+        name = "w-whisper"
+        url = "http://127.0.0.1:20004"
+        models = ["whisper"]
+        max_concurrency = 4
+
         [[models]]
         name = "cheap"
         capabilities = ["chat"]
@@ -39,6 +45,10 @@ public sealed class AutoModelTests
         [[models]]
         name = "embed"
         capabilities = ["embeddings"]
+
+        [[models]]
+        name = "whisper"
+        capabilities = ["transcription"]
 
         [[prices]]
         model = "cheap"
@@ -93,11 +103,27 @@ public sealed class AutoModelTests
     [InlineData("Chat, Tools", "dear")]
     [InlineData("Chat, Vision", "dear")]
     [InlineData("Embeddings", "embed")]
+    [InlineData("Transcription", "whisper")]
     public void Capabilities_OnlyAModelThatDeclaresThemAll(string needs, string expected)
     {
         var (workers, snapshot) = Start();
 
         Assert.Equal(expected, Choose(workers, snapshot, Enum.Parse<ModelCapabilities>(needs)).Pool!.Model);
+    }
+
+    // An audio upload asks for a speech model: the one that declares transcription, not the
+    // cheaper chat model; a tenant that may use none has nothing that fits.
+    [Theory]
+    [InlineData("Transcriptions")]
+    [InlineData("Translations")]
+    public void Audio_PicksTheSpeechModel_AndWithoutOneNothingFits(string endpoint)
+    {
+        var (workers, snapshot) = Start();
+        var needs = AotProxy.Http.EndpointTraits.Needs(Enum.Parse<AotProxy.Http.EndpointKind>(endpoint));
+
+        Assert.Equal("whisper", Choose(workers, snapshot, needs).Pool!.Model);
+        var narrow = snapshot.Tenants.Single(t => t.Name == "narrow");
+        Assert.Equal(AutoRefusal.NothingFits, AutoModel.Choose(new AutoDemand(needs, 10, 10), narrow, workers, snapshot).Refusal);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed class ModelDiscoveryAdaptersTests : IAsyncDisposable
         var admissions = new AdmissionController(new WaiterPool(_time, 16), new GatewayTelemetry().Admission, _time, new Router(_time, new Random(7), NullLogger.Instance), capacity);
         _compaction = new HeapCompaction(_time, NullLogger.Instance);
         var snapshot = Snapshots.Create([Snapshots.Worker("w", _server.Url("/").ToString(), Base, "lora-1")]);
-        _state = new GatewayState(snapshot, new WorkerRegistry(_time, capacity), new TenantLimits(_time), admissions, _compaction, NullLogger.Instance);
+        _state = new GatewayState(snapshot, new WorkerRegistry(_time, capacity), new TenantLimits(_time), admissions, new AotProxy.Caching.ResponseCache(_time), _compaction, NullLogger.Instance);
         _discovery = new ModelDiscovery(_state, _http, _time, _log);
     }
 

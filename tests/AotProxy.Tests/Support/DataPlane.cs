@@ -74,7 +74,7 @@ internal sealed class DataPlane : IAsyncDisposable
         var router = new Router(time, random, NullLogger.Instance);
         var capacity = new CapacitySignal(time);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), telemetry.Admission, time, router, capacity);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity), limits, admissions, new AotProxy.Caching.ResponseCache(time), new HeapCompaction(time, NullLogger.Instance), NullLogger.Instance);
         var ledger = LedgerWriter.Open(snapshot.Ledger, time, NullLogger.Instance, out _);
         var handler = DataPlaneHandler.Create(state, admissions, router, limits, new UsageRecorder(telemetry.Usage, usageClock), telemetry, ledger, time, NullLogger.Instance);
         return new DataPlane(handler, admissions, state, limits, ledger);

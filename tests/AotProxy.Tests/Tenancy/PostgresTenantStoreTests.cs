@@ -23,30 +23,36 @@ public sealed class PostgresTenantStoreTests : TenantStoreContract, IAsyncLifeti
 
     internal override ITenantStore Open() => PostgresTenantStore.Open(_address);
 
-    // A database whose tenants table predates issue 20: the first call adds the two columns, and
-    // its tenants read with the defaults of an entry without the keys.
-    [Fact]
-    public async Task ATenantsTableFromBeforeIssue20_GetsItsColumns_AndKeepsItsTenants()
+    // A database whose tenants table predates issue 20 (no cache_salt, stream_budget_cutoff) or
+    // issue 21 (no response_cache): the first call adds the columns it lacks, and its tenants read
+    // with the defaults of an entry without the keys.
+    [Theory]
+    [InlineData("")]
+    [InlineData(", cache_salt boolean, stream_budget_cutoff boolean NOT NULL DEFAULT false")]
+    public async Task AnOlderTenantsTable_GetsTheColumnsItLacks_AndKeepsItsTenants(string issue20Columns)
     {
         await using (var old = new Npgsql.NpgsqlConnection(_server.ConnectionString))
         {
             await old.OpenAsync();
             await using var command = new Npgsql.NpgsqlCommand(
-                """
+                $"""
                 CREATE TABLE tenants (name text PRIMARY KEY, class text NOT NULL, weight integer NOT NULL, models text NOT NULL,
                     rpm bigint NOT NULL, tpm bigint NOT NULL, max_in_flight integer NOT NULL, budget_tokens bigint NOT NULL,
                     monthly_budget_tokens bigint NOT NULL, budget_usd double precision NOT NULL, monthly_budget_usd double precision NOT NULL,
-                    environment text NOT NULL, created bigint NOT NULL, updated bigint NOT NULL);
-                INSERT INTO tenants VALUES ('legacy', 'default', 3, '["*"]', 0, 0, 0, 100, 0, 0, 0, 'prod', 1, 2);
+                    environment text NOT NULL, created bigint NOT NULL, updated bigint NOT NULL{issue20Columns});
+                INSERT INTO tenants (name, class, weight, models, rpm, tpm, max_in_flight, budget_tokens, monthly_budget_tokens,
+                    budget_usd, monthly_budget_usd, environment, created, updated)
+                VALUES ('legacy', 'default', 3, '["*"]', 0, 0, 0, 100, 0, 0, 0, 'prod', 1, 2);
                 """, old);
             await command.ExecuteNonQueryAsync();
         }
 
         using var store = Open();
         var legacy = Assert.Single(store.Load().Tenants);
-        Assert.Equal(("legacy", 3, 100L, (bool?)null, false), (legacy.Name, legacy.Weight, legacy.BudgetTokens, legacy.CacheSalt, legacy.StreamBudgetCutoff));
-        Assert.True(store.UpdateTenant(legacy with { CacheSalt = false, StreamBudgetCutoff = true }, Audit("tenant.update", "legacy", 3)));
-        Assert.Equal(((bool?)false, true), (store.Load().Tenants[0].CacheSalt, store.Load().Tenants[0].StreamBudgetCutoff));
+        Assert.Equal(("legacy", 3, 100L, (bool?)null, false, false), (legacy.Name, legacy.Weight, legacy.BudgetTokens, legacy.CacheSalt, legacy.StreamBudgetCutoff, legacy.ResponseCache));
+        Assert.True(store.UpdateTenant(legacy with { CacheSalt = false, StreamBudgetCutoff = true, ResponseCache = true }, Audit("tenant.update", "legacy", 3)));
+        var migrated = store.Load().Tenants[0];
+        Assert.Equal(((bool?)false, true, true), (migrated.CacheSalt, migrated.StreamBudgetCutoff, migrated.ResponseCache));
     }
 
     [Fact]

@@ -59,6 +59,25 @@ public abstract class TenantStoreContract
         Assert.Equal(((bool?)false, false), (tenants["unsalted"].CacheSalt, tenants["unsalted"].StreamBudgetCutoff));
     }
 
+    // Issue 21's response_cache: on or off survives an insert, an update and a reopen.
+    [Fact]
+    public void ResponseCache_IsPersisted_AndAbsentIsOff()
+    {
+        using (var store = Open())
+        {
+            var cached = StoredTenant.Defaults("cached", 1) with { ResponseCache = true };
+            Assert.True(store.InsertTenant(cached, Audit("tenant.create", "cached", 1)));
+            Assert.True(store.InsertTenant(StoredTenant.Defaults("plain", 2), Audit("tenant.create", "plain", 2)));
+            Assert.True(store.InsertTenant(StoredTenant.Defaults("turned", 3) with { ResponseCache = true }, Audit("tenant.create", "turned", 3)));
+            Assert.True(store.UpdateTenant(StoredTenant.Defaults("turned", 3) with { UpdatedMs = 4 }, Audit("tenant.update", "turned", 4)));
+            Assert.True(store.UpdateTenant(cached with { Rpm = 5, UpdatedMs = 5 }, Audit("tenant.update", "cached", 5)));
+        }
+
+        using var reopened = Open();
+        var tenants = reopened.Load().Tenants.ToDictionary(t => t.Name, t => t.ResponseCache);
+        Assert.Equal((true, false, false), (tenants["cached"], tenants["plain"], tenants["turned"]));
+    }
+
     [Fact]
     public void Keys_AreIssuedRevokedAndRotated_AndDeletingTheTenantDeletesItsKeys()
     {

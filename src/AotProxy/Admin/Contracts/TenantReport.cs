@@ -44,4 +44,5 @@ internal sealed record TenantReport(
     decimal? MonthSpentUsd,
     string Source = "file",    // "file": [[tenants]]; "store": created through the admin API
     bool CacheSalt = false,    // its requests carry its cache_salt (its own key, else its class's)
-    bool StreamBudgetCutoff = false);
+    bool StreamBudgetCutoff = false,
+    bool ResponseCache = false);  // its deterministic requests may be answered from the response cache

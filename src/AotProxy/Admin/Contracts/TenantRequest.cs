@@ -32,4 +32,6 @@ internal sealed record TenantRequest
     public bool? CacheSalt { get; init; }
 
     public bool? StreamBudgetCutoff { get; init; }
+
+    public bool? ResponseCache { get; init; }
 }

@@ -14,6 +14,7 @@ internal static class ModelRules
         ["tools"] = ModelCapabilities.Tools,
         ["vision"] = ModelCapabilities.Vision,
         ["embeddings"] = ModelCapabilities.Embeddings,
+        ["transcription"] = ModelCapabilities.Transcription,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     // The catalog, and the per-model stream idle windows (models without one are left out).
@@ -110,7 +111,7 @@ internal static class ModelRules
             }
             else
             {
-                context.Error(new KeyPath(at, "capabilities", c), $"unknown capability \"{model.Capabilities[c]}\"; use chat, tools, vision or embeddings");
+                context.Error(new KeyPath(at, "capabilities", c), $"unknown capability \"{model.Capabilities[c]}\"; use chat, tools, vision, embeddings or transcription");
             }
         }
 
