@@ -8,6 +8,8 @@
 #
 # Options: --idle N  --streams M  --runs R  --targets "aot nginx direct"  --token-delay-ms MS
 #          --binary PATH (default AOTPROXY_BINARY or artifacts/aot/aotproxy)  --deadline SECONDS
+#          --compact (AotProxy: also read RSS after a full compacting GC at each step, triggered by
+#          POST /api/config/reload; the gap to the plain reading is garbage the GC has not collected)
 #
 # Each run of each target starts a fresh simulator (`aotproxy simulate`) and a fresh proxy, then
 # perf/connections_client.py measures the measured process's VmRSS (/proc/PID/status): its own
@@ -34,6 +36,7 @@ RUNS=3
 TARGETS="aot nginx direct"
 TOKEN_DELAY_MS=5000
 DEADLINE=180
+COMPACT=""
 COMMAND_LINE="perf/connections.sh${*:+ $*}"
 
 while (($#)); do
@@ -45,7 +48,8 @@ while (($#)); do
     --token-delay-ms) TOKEN_DELAY_MS="$2"; shift ;;
     --binary) AOTPROXY_BINARY="$2"; shift ;;
     --deadline) DEADLINE="$2"; shift ;;
-    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --compact) COMPACT=--compact ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "connections.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -158,7 +162,7 @@ run_one() { # TARGET RUN
   esac
   log "run $run/$RUNS, $target: $IDLE idle connections, then $STREAMS streams"
   python3 perf/connections_client.py --url "$url" --pid "$pid" --key "$KEY" --model "$MODEL" \
-    --idle "$IDLE" --streams "$STREAMS" --sim "http://$HOST:$SIM_PORT" ${admin:+--admin "$admin"} \
+    --idle "$IDLE" --streams "$STREAMS" --sim "http://$HOST:$SIM_PORT" ${admin:+--admin "$admin" $COMPACT} \
     --token-delay-ms "$TOKEN_DELAY_MS" --deadline "$DEADLINE" --out "$out" >/dev/null || rc=$?
   ((rc == 0)) || log "  $target run $run: not every connection or first event made it (see $out)"
   [[ $target == direct ]] || fleet_stop "$pid"

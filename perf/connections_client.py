@@ -12,6 +12,8 @@ server process (perf/connections.sh runs it against AotProxy, nginx and the simu
 3. M streams, besides the idle ones: the simulator (--sim, its /sim/faults) is first told to wait
    --token-delay-ms between tokens, so each stream stays open; every stream must deliver its first
    event with content (a choices[0] delta with text), then keeps reading; VmRSS once steady.
+With --admin (the gateway's admin URL) each reading also carries its GC figures (/api/status), and
+with --compact also RSS and GC figures after a full compacting collection (live memory only).
 Then it closes everything, clears the simulator's faults and prints one JSON object (also to
 --out): the three RSS readings (KiB, with RssAnon and RssFile), KiB per idle connection and per
 stream (growth over the previous step / count) and the failures. Exit 1 when a connection or a
@@ -45,6 +47,18 @@ def runtime(admin):
         return None
     with urllib.request.urlopen(admin.rstrip("/") + "/api/status", timeout=10) as r:
         return json.load(r).get("runtime")
+
+
+async def compacted(a):
+    """--compact: POST /api/config/reload, after which the gateway runs one full compacting GC
+    (Gateway/HeapCompaction, 1 s later); then RSS and the GC figures hold only what is live."""
+    if not (a.compact and a.admin):
+        return None
+    req = urllib.request.Request(a.admin.rstrip("/") + "/api/config/reload", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+    await asyncio.sleep(3)
+    return {"rss_kib": await steady_rss(a.pid, a.deadline), "runtime": runtime(a.admin)}
 
 
 async def steady_rss(pid, deadline_s):
@@ -222,12 +236,14 @@ class Client:
         await self.gather("warm-up", [self.one_request(False, stream=i % 2 == 1) for i in range(16)])
         base = await steady_rss(a.pid, a.deadline)
         gc = {"base": runtime(a.admin)}
+        gc["base_compacted"] = await compacted(a)
 
         t0 = time.monotonic()
         idle_ok = await self.gather("idle", [self.one_request(True) for _ in range(a.idle)])
         idle_s = time.monotonic() - t0
         idle = await steady_rss(a.pid, a.deadline)
         gc["idle"] = runtime(a.admin)
+        gc["idle_compacted"] = await compacted(a)
 
         # One token every token-delay-ms: enough tokens to outlast the phase and the reading.
         self.sim_faults({"inter_token_delay_ms": a.token_delay_ms})
@@ -238,7 +254,12 @@ class Client:
         streams_s = time.monotonic() - t0
         streams = await steady_rss(a.pid, a.deadline)
         gc["streams"] = runtime(a.admin)
+        gc["streams_compacted"] = await compacted(a)
         alive = sum(1 for d in self.drains if not d.done())
+        if a.hold > 0:
+            # Everything stays open for a heap dump (dotnet-gcdump) or a look at /proc.
+            print(f"holding {a.idle} idle connections and {a.streams} streams for {a.hold} s", file=sys.stderr, flush=True)
+            await asyncio.sleep(a.hold)
 
         for w in self.writers:
             w.close()
@@ -256,6 +277,8 @@ class Client:
             "kib_per_idle": per(idle["VmRSS"] - base["VmRSS"], a.idle),
             "kib_per_stream": per(streams["VmRSS"] - idle["VmRSS"], a.streams),
             "total_mib": round(streams["VmRSS"] / 1024, 1),
+            "kib_per_idle_compacted": gc["base_compacted"] and per(gc["idle_compacted"]["rss_kib"]["VmRSS"] - gc["base_compacted"]["rss_kib"]["VmRSS"], a.idle),
+            "kib_per_stream_compacted": gc["base_compacted"] and per(gc["streams_compacted"]["rss_kib"]["VmRSS"] - gc["idle_compacted"]["rss_kib"]["VmRSS"], a.streams),
             "runtime": gc,
             "errors": self.errors,
         }
@@ -271,8 +294,10 @@ def main():
     p.add_argument("--streams", type=int, default=1000)
     p.add_argument("--sim", default="", help="the simulator's base URL, for /sim/faults")
     p.add_argument("--admin", default="", help="the gateway's admin base URL: its GC figures at each reading")
+    p.add_argument("--compact", action="store_true", help="with --admin: also read RSS after a full compacting GC")
     p.add_argument("--token-delay-ms", type=int, default=5000)
     p.add_argument("--deadline", type=float, default=120, help="seconds per phase at most")
+    p.add_argument("--hold", type=float, default=0, help="seconds to keep everything open after the last reading")
     p.add_argument("--out", default="")
     a = p.parse_args()
     if not (0 <= a.idle <= 20000 and 0 <= a.streams <= 20000):
