@@ -156,6 +156,10 @@ internal sealed class Forwarder(TimeProvider time)
                 connection = null;
             }
 
+            // The head is in: nothing will be sent again on this attempt, so a long stream does not
+            // hold the request's (at least 4 KiB) buffer (perf/RESULTS.md, issue 22).
+            BufferPool.Shared.Return(request);
+            request = null;
             var head = connection.Head;
             TraceSpan.Event(span, TraceNames.ResponseHeadEvent, TraceNames.StatusCode, head.StatusCode);
             var retryAfter = head.StatusCode is 503 or 429 ? RetryAfterHeader.Of(head) : TimeSpan.Zero; // a push-back
@@ -349,7 +353,11 @@ internal sealed class Forwarder(TimeProvider time)
 
             await registration.DisposeAsync().ConfigureAwait(false);
             await preempted.DisposeAsync().ConfigureAwait(false);
-            BufferPool.Shared.Return(request);
+            if (request is not null)
+            {
+                BufferPool.Shared.Return(request);
+            }
+
             if (connection is not null)
             {
                 if (reusable)

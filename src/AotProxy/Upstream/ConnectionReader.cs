@@ -8,7 +8,9 @@ namespace AotProxy.Upstream;
 // The PipeReader over one upstream connection: one pooled, contiguous buffer that reads go
 // straight into (a socket ValueTask, no copy, no per-read object). It replaces StreamPipeReader,
 // whose read state machine cost ≈220 B per request. The buffer goes back to the pool whenever
-// everything in it has been consumed, so an idle connection holds none.
+// everything in it has been consumed, and an empty reader waits for the socket to be readable
+// (a zero-byte read) before it rents one, so neither an idle connection nor a stream waiting
+// for its next token holds one (16 KiB per stream otherwise, perf/RESULTS.md issue 22).
 internal sealed class ConnectionReader(Stream stream) : PipeReader
 {
     // 16 KiB: a whole JSON answer or dozens of SSE events per read.
@@ -60,11 +62,19 @@ internal sealed class ConnectionReader(Stream stream) : PipeReader
 
     public override void Complete(Exception? exception = null) => _window.Return();
 
+    public bool HoldsBuffer => _window.HoldsBuffer;
+
     private ReadOnlySequence<byte> Unconsumed() => _window.Unconsumed;
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> FillAsync(CancellationToken cancellationToken)
     {
+        if (!_window.HoldsBuffer)
+        {
+            // Returns 0 once bytes are there (or at EOF, which the read below then reports).
+            await stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+
         var read = await stream.ReadAsync(_window.Free(), cancellationToken).ConfigureAwait(false);
         if (read == 0)
         {

@@ -16,6 +16,9 @@ internal sealed class PooledWindow(int initialSize, int maxSize, string overflow
 
     public int End { get; private set; }
 
+    // False while the window is empty: it rents its array only when bytes are to land in it.
+    public bool HoldsBuffer => _array is not null;
+
     public ReadOnlySequence<byte> Unconsumed =>
         _array is null ? default : new ReadOnlySequence<byte>(_array, Start, End - Start);
 

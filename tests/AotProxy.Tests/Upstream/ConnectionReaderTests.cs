@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using AotProxy.Upstream;
 
@@ -74,5 +76,36 @@ public sealed class ConnectionReaderTests
         Assert.Equal("last", Encoding.ASCII.GetString(result.Buffer.ToArray()));
         reader.AdvanceTo(result.Buffer.End);
         Assert.True((await reader.ReadAsync()).IsCompleted);
+    }
+
+    [Fact]
+    public async Task Read_WaitingOnAnIdleSocket_HoldsNoBufferUntilBytesArrive()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        using var server = await listener.AcceptAsync();
+        var reader = new ConnectionReader(new NetworkStream(client));
+
+        // A stream between two slow tokens: the read waits on the socket, with no window rented.
+        var pending = reader.ReadAsync();
+        Assert.False(pending.IsCompleted);
+        Assert.False(reader.HoldsBuffer);
+
+        await server.SendAsync("data: token\n\n"u8.ToArray());
+        var result = await pending.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(reader.HoldsBuffer);
+        Assert.Equal("data: token\n\n", Encoding.ASCII.GetString(result.Buffer.ToArray()));
+        reader.AdvanceTo(result.Buffer.End);
+        Assert.False(reader.HoldsBuffer); // all consumed: the window went back to the pool
+
+        var next = reader.ReadAsync();
+        Assert.False(next.IsCompleted);
+        Assert.False(reader.HoldsBuffer);
+        server.Shutdown(SocketShutdown.Send);
+        Assert.True((await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10))).IsCompleted);
+        reader.Complete();
     }
 }
