@@ -17,32 +17,7 @@ public class AutoModelBinaryTests
     [Fact]
     public async Task Auto_PicksByPriceCapabilityAndContext_NamesTheModelInBodyAndHeader_AndRefusesWhatNothingFits()
     {
-        await using var gateway = await BinaryGateway.StartTwoModelsAsync("small", "big", $"""
-
-            [[tenants]]
-            name = "narrow"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
-            models = ["small"]
-
-            [[models]]
-            name = "small"
-            capabilities = ["chat"]
-            context_length = 200
-
-            [[models]]
-            name = "big"
-            capabilities = ["chat", "tools", "vision"]
-
-            [[prices]]
-            model = "small"
-            input_per_million = 0.1
-            output_per_million = 0.2
-
-            [[prices]]
-            model = "big"
-            input_per_million = 5
-            output_per_million = 15
-            """);
+        await using var gateway = await StartAsync("big", """["chat", "tools", "vision"]""");
         var client = Client(gateway, TestGateway.Key);
 
         // Plain chat, both idle: the cheaper.
@@ -92,31 +67,7 @@ public class AutoModelBinaryTests
     [Fact]
     public async Task Auto_OnAnAudioUpload_PicksTheSpeechModel_AndWithoutOneRefusesInTheOpenAiShape()
     {
-        await using var gateway = await BinaryGateway.StartTwoModelsAsync("small", "whisper", $"""
-
-            [[tenants]]
-            name = "narrow"
-            api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
-            models = ["small"]
-
-            [[models]]
-            name = "small"
-            capabilities = ["chat"]
-
-            [[models]]
-            name = "whisper"
-            capabilities = ["transcription"]
-
-            [[prices]]
-            model = "small"
-            input_per_million = 0.1
-            output_per_million = 0.2
-
-            [[prices]]
-            model = "whisper"
-            input_per_million = 5
-            output_per_million = 15
-            """);
+        await using var gateway = await StartAsync("whisper", """["transcription"]""");
 
         foreach (var path in new[] { "v1/audio/transcriptions", "v1/audio/translations" })
         {
@@ -138,6 +89,17 @@ public class AutoModelBinaryTests
         Assert.Contains("transcription", fields.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(2, gateway.Workers.Sum(w => w.Stats.RequestsTotal));
     }
+
+    // Two simulated workers: "small" (cheap, chat only, 200 tokens of context) and `dear` (dear,
+    // with these capabilities); tenant narrow may use small alone.
+    private static Task<BinaryGateway> StartAsync(string dear, string capabilities) => BinaryGateway.StartTwoModelsAsync("small", dear, $"""
+
+        [[tenants]]
+        name = "narrow"
+        api_key_sha256 = ["{ApiKeyIndex.HashKey(NarrowKey)}"]
+        models = ["small"]
+        {AutoModelToml.Catalog("small", 200, dear, capabilities)}
+        """);
 
     private static ChatClient Client(BinaryGateway gateway, string key) => new(
         "auto",

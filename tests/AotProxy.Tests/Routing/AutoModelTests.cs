@@ -8,7 +8,7 @@ namespace AotProxy.Tests.Routing;
 // (free share of slots plus cheapness at [[prices]]) and [routing] auto_preference.
 public sealed class AutoModelTests
 {
-    private const string Fleet = """
+    private static readonly string Fleet = """
         [[workers]]
         name = "w-cheap"
         url = "http://127.0.0.1:20001"
@@ -34,32 +34,13 @@ public sealed class AutoModelTests
         max_concurrency = 4
 
         [[models]]
-        name = "cheap"
-        capabilities = ["chat"]
-        context_length = 1000
-
-        [[models]]
-        name = "dear"
-        capabilities = ["chat", "tools", "vision"]
-
-        [[models]]
         name = "embed"
         capabilities = ["embeddings"]
 
         [[models]]
         name = "whisper"
         capabilities = ["transcription"]
-
-        [[prices]]
-        model = "cheap"
-        input_per_million = 0.1
-        output_per_million = 0.2
-
-        [[prices]]
-        model = "dear"
-        input_per_million = 5
-        output_per_million = 15
-
+        """ + AutoModelToml.Catalog("cheap", 1000, "dear", """["chat", "tools", "vision"]""") + """
         [[tenants]]
         name = "acme"
         api_key_sha256 = ["0000000000000000000000000000000000000000000000000000000000000000"]
