@@ -88,27 +88,13 @@ log() { printf '[connections %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 fleet_check_ports $SIM_PORT $NGINX_PORT $AOT_PORT $AOT_ADMIN || exit 1
 
 key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
-cat >"$RAW/aotproxy.toml" <<EOF
-[server]
-listen = "$HOST:$AOT_PORT"
-admin_listen = "$HOST:$AOT_ADMIN"
-shutdown_grace = "2s"
-max_connections = 20000
-
-[routing]
-strategy = "round_robin"
-
-[[workers]]
-name = "sim"
-url = "http://$HOST:$SIM_PORT"
-models = ["$MODEL"]
-max_concurrency = 8192
-
-[[tenants]]
-name = "bench"
-api_key_sha256 = ["$key_sha"]
-models = ["*"]
-EOF
+{
+  # Kestrel's default cap (server.max_connections 10,000) is below idle + streams.
+  printf '[server]\nlisten = "%s:%s"\nadmin_listen = "%s:%s"\nshutdown_grace = "2s"\nmax_connections = 20000\n' "$HOST" $AOT_PORT "$HOST" $AOT_ADMIN
+  printf '\n[routing]\nstrategy = "round_robin"\n'
+  fleet_workers_toml "$MODEL" 8192 $SIM_PORT
+  printf '\n[[tenants]]\nname = "bench"\napi_key_sha256 = ["%s"]\nmodels = ["*"]\n' "$key_sha"
+} >"$RAW/aotproxy.toml"
 
 mkdir -p "$RAW/nginx-tmp"
 # One process (master_process off), so that its PID carries all of nginx's memory.
