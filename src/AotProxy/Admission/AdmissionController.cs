@@ -90,13 +90,33 @@ internal sealed class AdmissionController
 
     // A request's attempt ended (or it ended without one): its worker slot goes back, and waiters
     // of other models that worker serves may take it. Nothing when none is held.
+    // [cluster]: a slot that holds the fleet's grant goes back to the store at once, not to this
+    // replica's lease, while another replica has requests queued for a model the worker serves (as
+    // its last fair-share flush read them, FleetQueues): they wait in their admission queues for the
+    // fleet to have room, with no want to say so, and a kept slot would sit in this lease until the
+    // heartbeat trims it, served to this replica's next request first (perf/RESULTS.md, "Issue 20
+    // (preemption across replicas, pool-wide wants)").
     public void ReleaseSlot(ref WorkerSlot slot, bool toFleet = false)
     {
         if (slot.Worker is { } worker)
         {
-            slot.Release(toFleet);
+            slot.Release(toFleet || (slot.Grant == SlotGrant.Shared && OthersWaitFor(worker)));
             OnSlotFreed(worker);
         }
+    }
+
+    // Another replica has requests queued for a model the worker serves.
+    private bool OthersWaitFor(WorkerState worker)
+    {
+        foreach (var name in worker.Models)
+        {
+            if (_models.TryGetValue(name, out var model) && model.Fleet is { } fleet && fleet.Others.Waiting > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // [cluster]: a want of `priority` on `workers` (its pool: another replica's, or a request's here
