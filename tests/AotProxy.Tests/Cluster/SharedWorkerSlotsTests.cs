@@ -1,12 +1,15 @@
 using System.Diagnostics;
 using System.Text;
+using AotProxy.Admission;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
+using AotProxy.Gateway;
 using AotProxy.Tests.Configuration;
 using AotProxy.Identity;
 using AotProxy.Routing;
 using AotProxy.Threading;
 using AotProxy.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
 
 namespace AotProxy.Tests.Cluster;
@@ -639,6 +642,61 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.True((await db.HashGetAsync("aotproxy:res:two", "w|wa|running")).IsNull, "nothing taken on wa");
         Assert.Equal(0, await db.SortedSetLengthAsync(ClusterKeys.PriorityWants("wa"))); // served: gone everywhere
         Assert.Equal(0, await db.SortedSetLengthAsync(ClusterKeys.PriorityWants("wb")));
+    }
+
+    // Issue 20: one's request, admitted by one's admission (its model's fair share attached, the
+    // other replicas' queues set as a flush's answer sets them, FleetQueuesTests), holds the
+    // worker's only slot fleet-wide. At its release (AdmissionController.ReleaseSlot), while two has
+    // requests queued for the model, the slot goes back to the store and two may take it; while
+    // nobody else waits, one's lease keeps it for one's next request and the store still counts it.
+    [Theory]
+    [InlineData("1000|2:3", true)]
+    [InlineData("1000|", false)]
+    public async Task AReleasedSlot_GoesBackToTheStore_WhileAnotherReplicaHasRequestsQueued_ElseTheLeaseKeepsIt(string othersFlush, bool othersWait)
+    {
+        await using var pair = await TwoReplicasAsync(maxConcurrency: 1);
+        var (one, two, onOne, onTwo) = pair;
+        var snapshot = Snapshot("http://127.0.0.1:1/", 1);
+        var workers = new WorkerSet([onOne]);
+        var time = TimeProvider.System;
+        var admissions = new AdmissionController(new WaiterPool(time, capacity: 16), new GatewayTelemetry().Admission, time, new Router(time, Random.Shared, NullLogger.Instance));
+        admissions.Apply(workers, snapshot);
+        var cls = snapshot.Classes[0];
+        var admitted = await admissions.AdmitAsync(workers.Pools[Model], snapshot.Tenants[0], cls, cls.Priority, 100, 0, CancellationToken.None);
+        Assert.Equal(AdmissionDecision.Admitted, admitted.Decision);
+        var model = Assert.Single(admissions.Models);
+        var fleet = new SharedVtc(model, time, TimeSpan.FromMinutes(10)); // fresh for the whole test
+        model.Fleet = fleet;
+        fleet.Answered([], [], [], FleetQueues.Parse([othersFlush]));
+        Assert.Equal(othersWait, fleet.Others.Waiting > 0);
+
+        var slot = admitted.Slot;
+        var grant = await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal(SlotGrant.Shared, grant.Grant);
+        slot.Granted(grant.Grant);
+        Assert.Equal(1, onOne.Shared!.Held);
+        Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+
+        admissions.ReleaseSlot(ref slot);
+        admitted.Lease.Release(null);
+
+        Assert.False(slot.IsHeld);
+        Assert.Equal(0, onOne.SlotsTaken);
+        if (othersWait)
+        {
+            Assert.Equal(0, onOne.Shared.Held);
+            Assert.True(await RunningIsZeroAsync(), "the slot is back in the store");
+            Assert.Equal(0, await PartAsync("one"));
+            Assert.Equal(SharedTakeOutcome.Taken, await two.TryGrantAsync(two.For(onTwo), 1));
+        }
+        else
+        {
+            Assert.Equal(1, onOne.Shared.Held);
+            await _store.One.GetDatabase().PingAsync(); // after any release one sent
+            Assert.Equal(1, (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running"));
+            Assert.Equal(1, await PartAsync("one"));
+            Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 1));
+        }
     }
 
     // one and two on one worker (each with its own state of it), both listening for releases; no
