@@ -23,6 +23,9 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // client got (its last attempt's outcome) and, for a stream, the first token it waited for.
     public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(classAccount.Name, outcome, firstToken);
 
+    // Where the request awaits its first token, for protection to judge by its age (null: off).
+    public PendingFirstTokens? PendingFirstTokens => model?.Protection.Pending(classAccount.Name);
+
     // streamedChunks: the content chunks StreamedCharge already charged the local counters.
     public void Release(Usage? usage, long streamedChunks = 0) =>
         model?.Release(tenant, classAccount, slotBucket, charge, usage, grantedAt, streamedChunks);

@@ -85,6 +85,12 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
 
         request.Lease = admission.Lease;
         admission.Lease.StartStream(request.Streamed);
+        if (request.Inspected.Stream)
+        {
+            // A JSON answer's first byte comes after its last token: only streams await one.
+            request.FirstToken.Start(admission.Lease.PendingFirstTokens, request.Started);
+        }
+
         request.Slot = admission.Slot;
         request.Admitted = true;
         return true;
@@ -102,5 +108,6 @@ internal sealed class AdmissionStage(AdmissionController admissions, TimeProvide
         lease.Unregister(request.Preemption);
         lease.Release(request.Usage, request.Streamed.Chunks);
         request.Streamed.End();
+        request.FirstToken.End();
     }
 }

@@ -11,6 +11,9 @@ internal sealed class ClassOutcomes(string name)
 
     public FleetOutcomes Outcomes { get; } = new();
 
+    // Its streamed requests holding a slot that still await their first token.
+    public PendingFirstTokens Pending { get; } = new();
+
     // Seconds; 0 until a window had protection_min_samples of the class's first tokens.
     public double BaselineSeconds
     {

@@ -24,7 +24,9 @@ namespace AotProxy.Admission;
 // nine healthy slices after the fleet slowed down, and passed 2x only ~9 s after a 5x slowdown,
 // perf/RESULTS.md), and the waiters: a request of a served class still waiting for a slot longer
 // than its class's tolerance x its class's baseline has missed that tolerance already, though its first
-// token, which would say so, comes only once it is served. The error rate is judged on the window
+// token, which would say so, comes only once it is served; so has an admitted stream of a served
+// class still without its first token that long after its arrival (PendingFirstTokens). And a span
+// where a served class's TTFT cannot be judged while its first tokens are awaited is no calm one. The error rate is judged on the window
 // (a 1% rate means little over a few dozen requests, and a jump to 50% passes it within a slice).
 //
 // The hot path pays, with protection on, a clock read per admission and per request, and one
@@ -98,6 +100,14 @@ internal sealed class ClassProtection
         var state = _state;
         var index = state.IndexOf(className);
         return index < 0 ? 0 : state.Classes[index].BaselineSeconds;
+    }
+
+    // Where the class's admitted streams await their first token; null: off, or not in the order.
+    public PendingFirstTokens? Pending(string className)
+    {
+        var state = _state;
+        var index = state.Model.IsOn ? state.IndexOf(className) : -1;
+        return index < 0 ? null : state.Classes[index].Pending;
     }
 
     // A reload: rules that changed (window, minimum, classes' order or tolerances) start over with
@@ -239,7 +249,7 @@ internal sealed class ClassProtection
                 ? next with { Shed = state.Shed + 1, ChangedBucket = bucket, Since = state.Since.Add(_time.GetUtcNow()), Reason = reason }
                 : next;
         }
-        else if (state.Shed > 0 && Passed(state, state.Shed, errorRate, ratio, ProtectionModel.Hysteresis, now) is null)
+        else if (state.Shed > 0 && Judgeable(state, ratios, now) && Passed(state, state.Shed, errorRate, ratio, ProtectionModel.Hysteresis, now) is null)
         {
             next = next with { CalmSince = state.CalmSince > 0 ? state.CalmSince : bucket };
             if (bucket >= next.ReturnBucket(state.Shed - 1, bucket))
@@ -264,8 +274,8 @@ internal sealed class ClassProtection
     }
 
     // The first served class, the strictest first, whose tolerance x factor was passed: by the
-    // error rate, the TTFT ratio, or its own oldest waiter's wait over its class's baseline. NaN
-    // (too few samples, no baseline) passes nothing.
+    // error rate, the TTFT ratio, or its own longest-awaited first token (OldestAwaited) over its
+    // class's baseline. NaN (too few samples, no baseline) passes nothing.
     private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now)
     {
         var model = state.Model;
@@ -277,8 +287,7 @@ internal sealed class ClassProtection
                 return new ShedReason(classModel.Name, ShedReason.ErrorRateKey, classModel.MaxErrorRate, errorRate, model.Window);
             }
 
-            var waited = _oldestWait is null ? double.NaN : Ratio(_oldestWait(classModel.Name, now) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds);
-            var measured = MaxOf(ratio, waited);
+            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
             if (classModel.TtftTolerance > 0 && measured > factor * classModel.TtftTolerance)
             {
                 return new ShedReason(classModel.Name, ShedReason.TtftKey, classModel.TtftTolerance, measured, model.Window);
@@ -286,6 +295,33 @@ internal sealed class ClassProtection
         }
 
         return null;
+    }
+
+    // Ticks the class's longest-awaited first token has been awaited: its oldest waiter's wait for
+    // a slot, or its oldest admitted stream's age without a first token, from its arrival (0: none).
+    private long OldestAwaited(ProtectionState state, int index, long now)
+    {
+        var waited = _oldestWait?.Invoke(state.Model.Order[index].Name, now) ?? 0;
+        var arrived = state.Classes[index].Pending.Oldest();
+        return Math.Max(waited, arrived == 0 ? 0 : now - arrived);
+    }
+
+    // Whether the judgement may count as calm: no served class with a TTFT rule and a baseline is
+    // blind (too few first tokens to judge) while its requests await first tokens, in flight or
+    // waiting. First tokens stop coming exactly when the fleet holds them: a blind span then is no
+    // calm one (free came back on a 5x slower fleet, perf/RESULTS.md "Issue 20 (degradation,
+    // per-class baselines)"). A blind class with nothing awaited is idle, which is calm.
+    private bool Judgeable(ProtectionState state, double[] ratios, long now)
+    {
+        for (var i = state.Shed; i < ratios.Length; i++)
+        {
+            if (double.IsNaN(ratios[i]) && state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now) > 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     // The first window with enough of the class's first tokens sets its baseline; then each

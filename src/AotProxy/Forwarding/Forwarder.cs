@@ -63,7 +63,8 @@ internal sealed class Forwarder(TimeProvider time)
         StreamedCharge? streamed = null, // charged each content chunk as it is relayed
         StreamBudget budget = default, // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
         PreemptionTicket? preemption = null, // a preemptible request's: cancels the attempt unless its first byte came first
-        EndpointKind endpoint = EndpointKind.ChatCompletions) // whose events the relay reads, and whose shape an error event takes
+        EndpointKind endpoint = EndpointKind.ChatCompletions, // whose events the relay reads, and whose shape an error event takes
+        FirstTokenWatch? firstToken = null) // told the first byte: protection no longer counts the request as awaiting it
     {
         var clientAborted = context.RequestAborted;
         // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
@@ -231,6 +232,7 @@ internal sealed class Forwarder(TimeProvider time)
                             firstByte = time.GetElapsedTime(started);
                             TraceSpan.Event(span, TraceNames.FirstTokenEvent);
                             prefill?.OnFirstByte(firstByte);
+                            firstToken?.End();
                         }
 
                         var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);

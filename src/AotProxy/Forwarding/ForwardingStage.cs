@@ -189,7 +189,7 @@ internal sealed class ForwardingStage(
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption, request.Endpoint).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption, request.Endpoint, request.FirstToken).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -80,6 +80,7 @@ internal sealed class ProxyRequest
     public readonly StreamedCharge Streamed = new(); // the lease's output charged chunk by chunk as it streams
     public WorkerSlot Slot;
     public readonly PreemptionTicket Preemption = new(); // a preemptible class's: before its first byte, its slot may go to a more important waiter
+    public readonly FirstTokenWatch FirstToken = new(); // a stream's place among its class's requests awaiting a first token (protection)
 
     // Forwarding/ForwardingStage: the last attempt's worker and result.
     public WorkerState? Upstream;
@@ -186,6 +187,7 @@ internal sealed class ProxyRequest
         Streamed.End();
         Slot = default;
         Preemption.Reset();
+        FirstToken.End(); // never leaks: an awaited first token that would read older and older
         Upstream = null;
         Prefill.End(); // never leaks: an attempt the stage could not end (an exception) ends here
         Forward = default;

@@ -147,6 +147,68 @@ public sealed class ClassProtectionTests
         Assert.Equal(["free"], Shed(protection));
     }
 
+    // An admitted stream still without its first token is evidence by its age, like a waiter.
+    [Fact]
+    public void Ttft_AnAdmittedStreamWithoutItsFirstTokenOlderThanItsTolerance_ShedsBeforeItsSlowFirstToken()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        var pending = protection.Pending("enterprise")!;
+
+        // Arrived 0.19 s before the next judgement (1.9x): nothing.
+        var slot = pending.Add(At(1 - 0.19));
+        Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        Assert.Empty(Shed(protection));
+
+        // One that arrived 0.25 s before it (2.5x): free is shed, though every first token is at 1x.
+        pending.Remove(slot);
+        slot = pending.Add(At(1 - 0.25));
+        Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        Assert.Equal(["free"], Shed(protection));
+        Assert.Equal(("enterprise", ShedReason.TtftKey, 2.5), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key, Math.Round(protection.State.Reason.Measured, 3)));
+
+        // Its first token came: a whole calm window later free comes back.
+        pending.Remove(slot);
+        Seconds(protection, 11, attempts: 20, ttft: 0.100);
+        Assert.Empty(Shed(protection));
+    }
+
+    // Blind is not calm: with too few first tokens to judge (1 a second against 20) while
+    // enterprise's streams await theirs (each 0.1 s old, 1x, at every judgement), free stays shed;
+    // the old rule counted those windows calm and brought it back a window after the shed. Once
+    // nothing is awaited (an idle class), blind is calm again and free comes back.
+    [Fact]
+    public void Recovery_ASpanTooBlindToJudgeWhileFirstTokensAreAwaited_IsNotCalm()
+    {
+        var protection = new ClassProtection(_time, Model(minSamples: 20));
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        Seconds(protection, 1, attempts: 20, ttft: 0.400);
+        Assert.Equal(["free"], Shed(protection));
+
+        var pending = protection.Pending("enterprise")!;
+        for (var second = 0; second < 30; second++)
+        {
+            var slot = pending.Add(At(-0.1));
+            Seconds(protection, 1, attempts: 1, ttft: 0.100);
+            pending.Remove(slot);
+        }
+
+        Assert.Equal(["free"], Shed(protection));
+        Assert.True(double.IsNaN(protection.State.TtftRatio));
+
+        Seconds(protection, 21, attempts: 1, ttft: 0.100);
+        Assert.Empty(Shed(protection));
+    }
+
+    // A class off the order, or protection off: no set to await in.
+    [Fact]
+    public void Pending_IsNullForAClassOutsideTheOrder_AndWithProtectionOff()
+    {
+        Assert.NotNull(new ClassProtection(_time, Model()).Pending("free"));
+        Assert.Null(new ClassProtection(_time, Model()).Pending("batch"));
+        Assert.Null(new ClassProtection(_time, Model(10, AdmissionHarness.Class("a"))).Pending("a"));
+    }
+
     [Fact]
     public void Baseline_DoesNotLearnASlicePastTheStrictestTolerance_EvenTooFewToJudge()
     {
@@ -301,6 +363,9 @@ public sealed class ClassProtectionTests
         Seconds(protection, 1, attempts: 20, ttft: 0.400);
         return protection;
     }
+
+    // The timestamp `seconds` from now (negative: before).
+    private long At(double seconds) => _time.GetTimestamp() + (long)(seconds * _time.TimestampFrequency);
 
     private static string[] Shed(ClassProtection protection)
     {

@@ -94,4 +94,48 @@ public sealed class ProtectionObservationTests : IDisposable
             Assert.False(protection.Sheds("default", out _, out _));
         }
     }
+
+    // An admitted stream awaits its first token, for protection to judge by its age, from its
+    // admission until its first event reached the client, not to its end; then the set is empty.
+    [Fact]
+    public async Task AnAdmittedStream_AwaitsItsFirstToken_UntilItsFirstEventReachedTheClient()
+    {
+        var firstEvent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var rest = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const string chunk = """data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}""" + "\n\n";
+        const string done = "data: [DONE]\n\n";
+        await using var worker = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            await firstEvent.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{chunk.Length:x}\r\n{chunk}\r\n", ct);
+            await stream.FlushAsync(ct);
+            await rest.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, $"{done.Length:x}\r\n{done}\r\n0\r\n\r\n", ct);
+            return true;
+        });
+        var snapshot = DataPlane.Snapshot(_file.Path, worker.Url("/").ToString(), Key, Model, ErrorProtectionToml.For("1s", 0.01));
+        await using var plane = DataPlane.Start(snapshot, Random.Shared, TimeProvider.System);
+
+        var context = ChatContext.Create(Key, "s1", Model, stream: true);
+        var handled = plane.Handler.HandleAsync(context);
+        long Oldest() => plane.Admissions.Models.SingleOrDefault()?.Protection.Pending("default")?.Oldest() ?? 0;
+        await UntilAsync(() => Oldest() != 0, "the admitted stream awaits its first token");
+        firstEvent.SetResult();
+        await UntilAsync(() => Oldest() == 0, "its first event reached the client");
+        Assert.False(handled.IsCompleted, "the stream is still open");
+        rest.SetResult();
+        await handled;
+        Assert.Equal(200, context.Response.StatusCode);
+        Assert.Equal(0, Oldest());
+    }
+
+    // Polls the condition every 10 ms, at most 10 s (1,000 times).
+    private static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        for (var i = 0; !condition(); i++)
+        {
+            Assert.True(i < 1000, $"not within 10 s: {what}");
+            await Task.Delay(10);
+        }
+    }
 }
