@@ -1,4 +1,6 @@
 using System.Net;
+using AotProxy.Hosting.Epoll;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -34,6 +36,7 @@ public sealed class KestrelListener : IAsyncDisposable
         ILoggerFactory loggerFactory,
         Action<KestrelServerOptions>? configure = null,
         HttpProtocols protocols = HttpProtocols.Http1,
+        ListenerTransport transport = ListenerTransport.Sockets,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
@@ -53,10 +56,7 @@ public sealed class KestrelListener : IAsyncDisposable
         options.Listen(endPoint, listen => listen.Protocols = protocols);
         configure?.Invoke(options);
 
-        // Inline scheduling: the request delegate runs on the thread that read the request
-        // instead of being queued again; the handlers never block, which this requires.
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggerFactory);
-        var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
+        var server = new KestrelServer(Options.Create(options), CreateTransport(transport, loggerFactory), loggerFactory);
         try
         {
             await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
@@ -71,6 +71,12 @@ public sealed class KestrelListener : IAsyncDisposable
         var bound = address is null ? endPoint : new IPEndPoint(endPoint.Address, new Uri(address).Port);
         return new KestrelListener(server, bound);
     }
+
+    // Inline scheduling, either way: the request delegate runs on the thread that read the
+    // request instead of being queued again; the handlers never block, which this requires.
+    private static IConnectionListenerFactory CreateTransport(ListenerTransport transport, ILoggerFactory loggerFactory) => transport == ListenerTransport.Epoll
+        ? new EpollTransportFactory()
+        : new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggerFactory);
 
     // Graceful: stop accepting, let in-flight requests finish until the token fires, then abort the rest.
     public async Task StopAsync(CancellationToken cancellationToken)

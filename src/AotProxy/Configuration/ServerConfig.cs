@@ -33,6 +33,10 @@ internal sealed record ServerConfig
     // a JWT of several KiB; every connection may hold this much while its headers arrive.
     public int MaxHeaderBytes { get; init; } = 32 * 1024;
 
+    // "sockets" (.NET's socket engine) or "epoll" (Linux: recv only after edge-triggered
+    // readiness, issue 22) for the data plane's listeners; read at startup.
+    public string Transport { get; init; } = "sockets";
+
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }
 }

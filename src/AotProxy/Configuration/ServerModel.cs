@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using AotProxy.Hosting;
 
 namespace AotProxy.Configuration;
 
@@ -11,4 +12,5 @@ internal sealed record ServerModel(
     TimeSpan ShutdownGrace,
     IPEndPoint? H2cListen = null, // null: no h2c listener
     int MaxConnections = 10_000,  // 0: no limit
-    int MaxHeaderBytes = 32 * 1024);
+    int MaxHeaderBytes = 32 * 1024,
+    ListenerTransport Transport = ListenerTransport.Sockets);

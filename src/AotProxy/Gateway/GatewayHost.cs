@@ -213,10 +213,10 @@ internal sealed class GatewayHost : IAsyncDisposable
         try
         {
             var server = snapshot.Server;
-            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false);
-            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, null, loggerFactory, cancellationToken).ConfigureAwait(false);
+            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, server.Transport, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false);
+            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, ListenerTransport.Sockets, null, loggerFactory, cancellationToken).ConfigureAwait(false);
             h2cListener = server.H2cListen is { } h2c
-                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false)
+                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, server.Transport, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false)
                 : null;
         }
         catch (ListenFailedException)
@@ -267,11 +267,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         return host;
     }
 
-    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, Action<KestrelServerOptions>? configure, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    // The admin plane stays on sockets: server.transport is for the OpenAI API's hot path.
+    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ListenerTransport transport, Action<KestrelServerOptions>? configure, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         try
         {
-            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, cancellationToken).ConfigureAwait(false);
+            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, transport, cancellationToken).ConfigureAwait(false);
         }
         catch (ListenFailedException ex)
         {

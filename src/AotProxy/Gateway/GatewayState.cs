@@ -2,6 +2,7 @@ using System.Globalization;
 using AotProxy.Admission;
 using AotProxy.Caching;
 using AotProxy.Configuration;
+using AotProxy.Hosting;
 using AotProxy.Limits;
 using AotProxy.Routing;
 using Microsoft.Extensions.Logging;
@@ -93,6 +94,8 @@ internal sealed class GatewayState
         ? $"{cluster.Store} replica={cluster.Replica} heartbeat={Duration.Format(cluster.Heartbeat)} member_ttl={Duration.Format(cluster.MemberTtl)} store_down={cluster.StoreDown}"
         : "off";
 
+    private static string TransportName(ListenerTransport transport) => transport == ListenerTransport.Epoll ? "epoll" : "sockets";
+
     // What a reload cannot change: the listeners are bound, and the ledger's file is open.
     private void NoteRestartNeeded(GatewaySnapshot previous, GatewaySnapshot next)
     {
@@ -115,6 +118,11 @@ internal sealed class GatewayState
         if (was.MaxHeaderBytes != now.MaxHeaderBytes)
         {
             GatewayLog.RestartNeeded(_logger, "server.max_header_bytes", was.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture), now.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (was.Transport != now.Transport)
+        {
+            GatewayLog.RestartNeeded(_logger, "server.transport", TransportName(was.Transport), TransportName(now.Transport));
         }
 
         // The writer holds its file open: a new path would split the ledger mid-run, so it takes a restart.

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using AotProxy.Configuration;
+using AotProxy.Hosting;
 
 namespace AotProxy.Tests.Configuration;
 
@@ -64,6 +65,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(4_194_304, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(30), snapshot.Server.ShutdownGrace);
         Assert.Equal((10_000, 32_768), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
+        Assert.Equal(ListenerTransport.Sockets, snapshot.Server.Transport);
         Assert.Equal("p2c_kv", snapshot.Routing.Strategy);
         Assert.Equal(TimeSpan.FromMilliseconds(500), snapshot.Routing.MetricsInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), snapshot.Forwarding.ConnectTimeout);
@@ -152,6 +154,7 @@ public sealed class ConfigLoaderTests
             shutdown_grace = "1m30s"
             max_connections = 0
             max_header_bytes = 65536
+            transport = "epoll"
             [routing]
             strategy = "consistent_hash"
             metrics_interval = "1.5s"
@@ -223,6 +226,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(1024, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(90), snapshot.Server.ShutdownGrace);
         Assert.Equal((0, 65_536), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
+        Assert.Equal(ListenerTransport.Epoll, snapshot.Server.Transport);
         Assert.Equal(
             new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5, Warmup: true),
             snapshot.Routing);

@@ -1,4 +1,5 @@
 using System.Net;
+using AotProxy.Hosting;
 
 namespace AotProxy.Configuration.Validation;
 
@@ -40,6 +41,14 @@ internal static class ServerRules
             context.Error("server.max_header_bytes", $"must be 1024 to 1048576 bytes (got {server.MaxHeaderBytes})");
         }
 
+        var transport = server.Transport switch
+        {
+            "sockets" => ListenerTransport.Sockets,
+            "epoll" when OperatingSystem.IsLinux() => ListenerTransport.Epoll,
+            "epoll" => Invalid(context, "\"epoll\" needs Linux; use \"sockets\""),
+            _ => Invalid(context, $"must be \"sockets\" or \"epoll\" (got \"{server.Transport}\")"),
+        };
+
         return new ServerModel(
             listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
@@ -48,6 +57,13 @@ internal static class ServerRules
             grace,
             h2c,
             Math.Max(server.MaxConnections, 0),
-            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024));
+            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024),
+            transport);
+    }
+
+    private static ListenerTransport Invalid(ValidationContext context, string message)
+    {
+        context.Error("server.transport", message);
+        return ListenerTransport.Sockets;
     }
 }
