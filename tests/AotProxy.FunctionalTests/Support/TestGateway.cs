@@ -81,6 +81,11 @@ internal sealed class TestGateway : IAsyncDisposable
     // are not written here, so a test sets them through `extra`.
     public const string DefaultRouting = "strategy = \"round_robin\"";
 
+    // AOTPROXY_TEST_TRANSPORT=epoll runs every gateway these helpers configure (in process and the
+    // AOT binary) on server.transport = "epoll"; unset, the default (sockets) is what runs.
+    public static string TransportToml { get; } =
+        Environment.GetEnvironmentVariable("AOTPROXY_TEST_TRANSPORT") is { Length: > 0 } transport ? $"transport = \"{transport}\"" : "";
+
     // The config every test starts from: the given workers, tenant "acme" (all models) and
     // tenant "limited" (only a model nobody serves). Port 0: the OS picks free ports. warmup:
     // [routing] warmup, off unless a test is about it: the tests count exactly which requests
@@ -100,6 +105,7 @@ internal sealed class TestGateway : IAsyncDisposable
             admin_token_sha256 = "{(adminToken.Length == 0 ? "" : ApiKeyIndex.HashKey(adminToken))}"
             max_request_bytes = 65536
             shutdown_grace = "2s"
+            {TransportToml}
             {serverToml}
 
             [routing]
