@@ -20,6 +20,8 @@
 #          after the other in alternating order, at 10%, 50% and 90% of AotProxy's best throughput
 #          as background load (--overhead-loads "10 50 90", --overhead-pairs N per point); refuses
 #          to run while other work keeps the proxy core more than 15% busy)
+#          --base-transport NAME (server.transport of proxy `base`: with --base-binary
+#          artifacts/aot/aotproxy --base-transport epoll, one binary on sockets against epoll)
 #          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
 #          sink on the load core that answers 200 to each export; `base` keeps tracing off: with
 #          --base-binary artifacts/aot/aotproxy, tracing on against off in one binary)
@@ -63,6 +65,7 @@ BUILD=1
 QUICK=0
 LEDGER=on
 BASE_BIN=""
+BASE_TRANSPORT=""
 TRACE_SINK=0
 OVERHEAD=0
 OVERHEAD_LOADS="10 50 90"
@@ -89,6 +92,7 @@ while (($#)); do
     --overhead-pairs) OVERHEAD_PAIRS="$2"; shift ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
     --base-binary) BASE_BIN="$2"; shift ;;
+    --base-transport) BASE_TRANSPORT="$2"; shift ;;
     --trace-sink) TRACE_SINK=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -223,6 +227,8 @@ EOF
     local port=$AOT_PORT admin=$AOT_ADMIN
     [[ $mode == jit ]] && port=$JIT_PORT admin=$JIT_ADMIN
     [[ $mode == base ]] && port=$BASE_PORT admin=$BASE_ADMIN
+    local transport=""
+    [[ $mode == base && -n $BASE_TRANSPORT ]] && transport="transport = \"$BASE_TRANSPORT\""
     for upstream in backend sim; do
       local url="http://$HOST:$BACKEND_PORT"
       [[ $upstream == sim ]] && url="http://$HOST:$SIM_PORT"
@@ -231,6 +237,7 @@ EOF
 listen = "$HOST:$port"
 admin_listen = "$HOST:$admin"
 shutdown_grace = "2s"
+$transport
 
 [routing]
 strategy = "round_robin"
