@@ -325,6 +325,11 @@ internal sealed class EpollConnection : ConnectionContext,
         EndRead(null);
         lock (_gate)
         {
+            if (_fdClosed)
+            {
+                return; // a second DisposeAsync: the fd number may already be another socket's
+            }
+
             _fdClosed = true;
             EpollNative.Close(_fd);
         }
