@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using AotProxy.Hosting;
+using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -232,6 +233,29 @@ public sealed class EpollTransportTests
         using var late = new TcpClient(AddressFamily.InterNetwork);
         var refused = await Assert.ThrowsAsync<SocketException>(() => late.ConnectAsync(endPoint));
         Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Connection_DisposedTwice_ClosesItsFdOnce()
+    {
+        // The fd number a closed connection had is the next socket's: a second close would cut
+        // that socket (found by the functional suite: Kestrel's connection limit disposes twice).
+        await using var listener = await new EpollTransportFactory(loopCount: 1).BindAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        using var client = new TcpClient(AddressFamily.InterNetwork);
+        await client.ConnectAsync((IPEndPoint)listener.EndPoint);
+        var connection = await listener.AcceptAsync().AsTask().WaitAsync(Deadline);
+        Assert.NotNull(connection);
+        await connection.DisposeAsync();
+
+        await using var other = await StartAsync(context => context.Response.WriteAsync("ok"));
+        using var second = new TcpClient(AddressFamily.InterNetwork);
+        await second.ConnectAsync(other.EndPoint);
+        await connection.DisposeAsync();
+        var stream = second.GetStream();
+        await stream.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        var (head, body) = await ReadResponseAsync(stream);
+        Assert.StartsWith("HTTP/1.1 200", head, StringComparison.Ordinal);
+        Assert.Equal("ok", Encoding.ASCII.GetString(body));
     }
 
     private static Task<KestrelListener> StartAsync(RequestDelegate handler, HttpProtocols protocols = HttpProtocols.Http1) =>
