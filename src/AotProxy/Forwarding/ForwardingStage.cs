@@ -181,7 +181,7 @@ internal sealed class ForwardingStage(
                 lastAttemptStarted = attemptStarted;
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
-                request.Prefill.Start(worker, route, inspected.Stream, snapshot.Routing);
+                request.Prefill.Start(worker, route, request.Inspected.Stream, snapshot.Routing);
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
                 var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00

@@ -48,7 +48,7 @@ internal sealed class ProxyRequest
     public bool BodyPrepared;       // Forwarding rewrote Body for the worker (once, before the first attempt)
     public InspectedRequest Inspected;
     public InspectionError InspectionError;
-    public readonly ulong[] PromptChunks = new ulong[Inspection.PromptChunks.Max]; // Inspected.PromptChunks of them are this request's: 2 KiB, once per pooled object
+    public ulong[] PromptChunks = []; // rented for the body's size (Inspection.PromptChunks.Rent); Inspected.PromptChunks of them are this request's
     public string? InspectionParam;
     public WorkerPool? Pool;
     public bool ModelRewritten;     // an alias named: the body's model becomes Pool.Model upstream
@@ -162,6 +162,8 @@ internal sealed class ProxyRequest
         Body = null;
         BodyPrepared = false;
         Inspected = default;
+        Inspection.PromptChunks.Return(PromptChunks);
+        PromptChunks = [];
         InspectionError = default;
         InspectionParam = null;
         Pool = null;

@@ -29,7 +29,13 @@ internal sealed class InspectionStage
         }
 
         request.Body = body;
-        var error = EndpointTraits.TakesAudio(request.Endpoint)
+        var audio = EndpointTraits.TakesAudio(request.Endpoint);
+        if (!audio)
+        {
+            request.PromptChunks = PromptChunks.Rent(body.Length);
+        }
+
+        var error = audio
             ? MultipartFormInspector.Inspect(body.Span, context.Request.ContentType, out var inspected, out var param)
             : RequestInspector.Inspect(body.Span, request.PromptChunks, out inspected, out param, request.Caller.Tenant.CacheSalt?.Seed ?? 0, request.Endpoint);
         if (error != InspectionError.None)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Hashing;
 
 namespace AotProxy.Inspection;
@@ -17,6 +18,26 @@ internal static class PromptChunks
     public const int Max = 256;
 
     public const int TokensPerChunk = Bytes / PromptSize.BytesPerToken;
+
+    // Up to 1,024 idle arrays per size, as Memory/BufferPool, for the same reason.
+    private static readonly ArrayPool<ulong> Pool = ArrayPool<ulong>.Create(Max, 1024);
+
+    // Room for the hashes of a prompt inside a body of `bodyBytes` (the prompt is part of it): none
+    // for a body under 256 bytes, at most Max. A fixed 2 KiB array per request was a tenth of a
+    // stream's memory (perf/RESULTS.md, issue 22: memory per stream). Give it back with Return.
+    public static ulong[] Rent(int bodyBytes)
+    {
+        var count = Math.Min(Max, bodyBytes / Bytes);
+        return count == 0 ? [] : Pool.Rent(count);
+    }
+
+    public static void Return(ulong[] chunks)
+    {
+        if (chunks.Length > 0)
+        {
+            Pool.Return(chunks);
+        }
+    }
 
     // Writes the chained hashes of `prompt`'s whole chunks into `into` (up to its length and Max);
     // returns how many. XxHash3 seeded with the previous hash: vectorized, ~1 us for 8 KiB. salt

@@ -40,6 +40,9 @@ internal sealed class KvCacheModel
 
     public long CapacityTokens => Volatile.Read(ref _capacityTokens);
 
+    // Whether the table is allocated yet (its first Record does it).
+    internal bool HoldsTable => _table.Entries is not null;
+
     public double Correction => BitConverter.Int64BitsToDouble(Volatile.Read(ref _correctionBits));
 
     // Chunks a chunk may fall behind the clock and still be resident.
@@ -56,7 +59,7 @@ internal sealed class KvCacheModel
         }
 
         var chunks = CapacityChunks(tokens);
-        if (_table.Entries.Length != Table.SlotsFor(chunks))
+        if (_table.Slots != Table.SlotsFor(chunks))
         {
             _table = new Table(chunks);
         }
@@ -78,26 +81,32 @@ internal sealed class KvCacheModel
     // that were resident before: what this request should hit.
     public int Record(ReadOnlySpan<ulong> chain, long now, long horizon)
     {
+        if (chain.IsEmpty)
+        {
+            return 0; // a short prompt: no table for it
+        }
+
         var table = _table;
+        var entries = table.Written();
         var window = Window;
         var cached = chain.Length;
         for (var i = chain.Length - 1; i >= 0; i--)
         {
             var key = chain[i];
             var bucket = table.Bucket(key);
-            var found = Find(table.Entries, bucket, key);
+            var found = Find(entries, bucket, key);
             var clock = Volatile.Read(ref _clock);
-            if (found >= 0 && IsResident(ref table.Entries[found], key, clock, window, horizon))
+            if (found >= 0 && IsResident(ref entries[found], key, clock, window, horizon))
             {
-                ref var entry = ref table.Entries[found];
+                ref var entry = ref entries[found];
                 Volatile.Write(ref entry.Stamp, clock);
                 Volatile.Write(ref entry.At, now);
                 continue;
             }
 
             cached = i;
-            var slot = found >= 0 ? found : Victim(table.Entries, bucket);
-            ref var target = ref table.Entries[slot];
+            var slot = found >= 0 ? found : Victim(entries, bucket);
+            ref var target = ref entries[slot];
             Volatile.Write(ref target.Stamp, Interlocked.Increment(ref _clock));
             Volatile.Write(ref target.At, now);
             Volatile.Write(ref target.Key, key);
@@ -140,13 +149,17 @@ internal sealed class KvCacheModel
     // The tokens the model believes resident (admin API; scans the table).
     public long ResidentTokens(long horizon)
     {
-        var table = _table;
+        if (_table.Entries is not { } entries)
+        {
+            return 0;
+        }
+
         var window = Window;
         var clock = Volatile.Read(ref _clock);
         long chunks = 0;
-        for (var i = 0; i < table.Entries.Length; i++)
+        for (var i = 0; i < entries.Length; i++)
         {
-            ref var entry = ref table.Entries[i];
+            ref var entry = ref entries[i];
             var key = Volatile.Read(ref entry.Key);
             if (key != 0 && IsResident(ref entry, key, clock, window, horizon))
             {
@@ -187,7 +200,11 @@ internal sealed class KvCacheModel
             return; // as at most real preemptions: the requests in flight fill the cache
         }
 
-        var entries = _table.Entries;
+        if (_table.Entries is not { } entries)
+        {
+            return; // nothing recorded, nothing to forget
+        }
+
         var clock = Volatile.Read(ref _clock);
         for (var i = 0; i < entries.Length; i++)
         {
@@ -205,8 +222,13 @@ internal sealed class KvCacheModel
 
     private static bool IsResident(Table table, ulong key, long clock, long window, long horizon)
     {
-        var found = Find(table.Entries, table.Bucket(key), key);
-        return found >= 0 && IsResident(ref table.Entries[found], key, clock, window, horizon);
+        if (table.Entries is not { } entries)
+        {
+            return false;
+        }
+
+        var found = Find(entries, table.Bucket(key), key);
+        return found >= 0 && IsResident(ref entries[found], key, clock, window, horizon);
     }
 
     private static int Find(Entry[] entries, int bucket, ulong key)
@@ -251,9 +273,28 @@ internal sealed class KvCacheModel
 
     private sealed class Table(long capacityChunks)
     {
-        public readonly Entry[] Entries = new Entry[SlotsFor(capacityChunks)];
-
         private readonly int _bucketMask = (SlotsFor(capacityChunks) / Ways) - 1;
+
+        private Entry[]? _entries;
+
+        public int Slots { get; } = SlotsFor(capacityChunks);
+
+        // Null until a prompt is recorded: a worker no prompt of a whole chunk went to holds no
+        // table. A 3.2M-token cache's is 6 MiB, two thirds of the gateway's heap at its start
+        // (perf/RESULTS.md, issue 22: memory per stream).
+        public Entry[]? Entries => Volatile.Read(ref _entries);
+
+        // The table a record writes into; two first records at once agree on one.
+        public Entry[] Written()
+        {
+            if (Volatile.Read(ref _entries) is { } entries)
+            {
+                return entries;
+            }
+
+            Interlocked.CompareExchange(ref _entries, new Entry[Slots], null);
+            return Volatile.Read(ref _entries)!;
+        }
 
         // At least 4x the capacity, in whole buckets, a power of two (the default 131072 tokens: 8,192
         // slots, 192 KiB). At most 2^20 slots (24 MiB, a cache of 16M tokens; an 8B model's 60 GB of

@@ -5,15 +5,24 @@ namespace AotProxy.Upstream;
 
 // One response's status line and headers, as the worker sent them. Names and values stay
 // byte ranges into a pooled copy of the head, so a header is decoded only if it is forwarded.
-// Reused for every response on its connection; Clear returns the copy to the pool.
+// Reused for every response on its connection; Clear returns the copy (and a grown header
+// array) to the pool.
 internal sealed class ResponseHead
 {
     // 64 KiB: far above any vLLM or nginx head (≈200 B), small enough to reject garbage early.
     public const int MaxBytes = 64 * 1024;
     public const int MaxHeaders = 100;
 
-    private readonly HeaderRange[] _headers = new HeaderRange[MaxHeaders];
+    // 16 (280 B): a vLLM or nginx head has 4-10 headers. A head with more rents a larger array,
+    // which Clear gives back: every upstream connection, one per stream, held a 1.6 KiB
+    // HeaderRange[100] before (perf/RESULTS.md, issue 22: memory per stream).
+    internal const int InitialHeaders = 16;
+
+    private readonly HeaderRange[] _initial = new HeaderRange[InitialHeaders];
+    private HeaderRange[] _headers;
     private byte[] _bytes = [];
+
+    public ResponseHead() => _headers = _initial;
 
     public int StatusCode { get; set; }
 
@@ -61,6 +70,7 @@ internal sealed class ResponseHead
         return _bytes.AsSpan(0, Length);
     }
 
+    // False past MaxHeaders: the head is refused.
     internal bool TryAdd(HeaderRange header)
     {
         if (HeaderCount == MaxHeaders)
@@ -68,9 +78,36 @@ internal sealed class ResponseHead
             return false;
         }
 
+        if (HeaderCount == _headers.Length)
+        {
+            Grow();
+        }
+
         _headers[HeaderCount++] = header;
         return true;
     }
+
+    // Twice the room, at most MaxHeaders; the pool may hand out a longer array, of which only
+    // MaxHeaders are ever used.
+    private void Grow()
+    {
+        var grown = ArrayPool<HeaderRange>.Shared.Rent(Math.Min(_headers.Length * 2, MaxHeaders));
+        _headers.AsSpan(0, HeaderCount).CopyTo(grown);
+        ReturnGrown();
+        _headers = grown;
+    }
+
+    private void ReturnGrown()
+    {
+        if (!ReferenceEquals(_headers, _initial))
+        {
+            ArrayPool<HeaderRange>.Shared.Return(_headers);
+            _headers = _initial;
+        }
+    }
+
+    // Headers that fit before the next Grow: InitialHeaders again after Clear.
+    internal int Capacity => _headers.Length;
 
     public void Clear()
     {
@@ -80,6 +117,7 @@ internal sealed class ResponseHead
             _bytes = [];
         }
 
+        ReturnGrown();
         Length = 0;
         HeaderCount = 0;
         StatusCode = 0;

@@ -106,12 +106,58 @@ public class PromptChunksTests
 
     private static ulong[] Chunks(string json) => Chunks(json, out _);
 
+    [Fact]
+    public void Rent_ABodyShorterThanAChunk_RentsNothing()
+    {
+        Assert.Empty(PromptChunks.Rent(0));
+        Assert.Empty(PromptChunks.Rent(PromptChunks.Bytes - 1));
+        PromptChunks.Return([]); // nothing to give back, and no error
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(PromptChunks.Max)]
+    [InlineData(PromptChunks.Max + 3)]
+    public void Rent_ForTheBody_HoldsEveryChunkItsPromptHas(int promptChunks)
+    {
+        // The tightest body: the prompt's raw value (quotes included) is whole chunks, the envelope a few bytes.
+        var json = $$"""{"model":"m","prompt":"{{new string('p', (promptChunks * PromptChunks.Bytes) - 2)}}"}""";
+        var body = Encoding.UTF8.GetBytes(json);
+        var full = new ulong[PromptChunks.Max];
+        Assert.Equal(InspectionError.None, RequestInspector.Inspect(body, full, out var expected, out _));
+
+        var rented = PromptChunks.Rent(body.Length);
+        try
+        {
+            Assert.Equal(InspectionError.None, RequestInspector.Inspect(body, rented, out var request, out _));
+
+            Assert.Equal(Math.Min(promptChunks, PromptChunks.Max), request.PromptChunks);
+            Assert.Equal(expected.PromptChunks, request.PromptChunks);
+            Assert.Equal(full[..expected.PromptChunks], rented[..request.PromptChunks]);
+        }
+        finally
+        {
+            PromptChunks.Return(rented);
+        }
+    }
+
     private static ulong[] Chunks(string json, out ulong prefixHash, ulong salt = 0)
     {
-        var buffer = new ulong[PromptChunks.Max];
-        Assert.Equal(InspectionError.None, RequestInspector.Inspect(Encoding.UTF8.GetBytes(json), buffer, out var request, out _, salt));
-        prefixHash = request.PrefixHash;
-        return buffer[..request.PromptChunks];
+        // The buffer the gateway rents for this body (InspectionStage), not a fixed Max.
+        var body = Encoding.UTF8.GetBytes(json);
+        var buffer = PromptChunks.Rent(body.Length);
+        try
+        {
+            Assert.Equal(InspectionError.None, RequestInspector.Inspect(body, buffer, out var request, out _, salt));
+            prefixHash = request.PrefixHash;
+            return buffer[..request.PromptChunks];
+        }
+        finally
+        {
+            PromptChunks.Return(buffer);
+        }
     }
 
     private static int MatchingPrefix(ulong[] a, ulong[] b)

@@ -34,6 +34,28 @@ public class KvCacheModelTests
     }
 
     [Fact]
+    public void ANewModel_HoldsNoTable_UntilAPromptIsRecorded_AndAnswersAsAnEmptyCache()
+    {
+        var model = new KvCacheModel(4 * PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);
+        var prompt = Chain(7, PromptChunks);
+
+        Assert.Equal(0, model.CachedChunks(prompt, 0));
+        Assert.Equal(0, model.ResidentTokens(0));
+        model.OnPreempted(0);
+        Assert.Equal(0, model.Record([], 0, 0)); // a prompt shorter than a chunk
+        Assert.False(model.HoldsTable);
+
+        Assert.Equal(0, model.Record(prompt, 0, 0));
+
+        Assert.True(model.HoldsTable);
+        Assert.Equal(PromptChunks, model.CachedChunks(prompt, 0));
+        Assert.Equal(PromptChunks, model.Record(prompt, 0, 0));
+        model.Forget();
+        Assert.False(model.HoldsTable); // a restarted worker's cache is empty again, and so is its table
+        Assert.Equal(0, model.CachedChunks(prompt, 0));
+    }
+
+    [Fact]
     public void Record_AHotPromptTouchedBetweenOthers_StaysResident()
     {
         var model = new KvCacheModel(4 * PromptChunks * AotProxy.Inspection.PromptChunks.TokensPerChunk);

@@ -141,6 +141,54 @@ public sealed class ResponseHeadParserTests
         Assert.Equal(ParseStatus.Invalid, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(text)), new ResponseHead(), out _));
     }
 
+    [Fact]
+    public void Parse_ExactlyTheLimit_KeepsEveryHeaderInOrderPastTheFirstArray()
+    {
+        // 100 headers: the first array (16) grows four times; each value tells its place.
+        var names = Enumerable.Range(0, ResponseHead.MaxHeaders).Select(i => $"X-{i}={i * 7}").ToArray();
+        var text = "HTTP/1.1 200 OK\r\n" + string.Concat(names.Select(n => n.Replace("=", ": ", StringComparison.Ordinal) + "\r\n")) + "\r\n";
+
+        var head = Parse(text, out _);
+
+        Assert.True(ResponseHead.MaxHeaders > ResponseHead.InitialHeaders);
+        Assert.Equal(ResponseHead.MaxHeaders, head.HeaderCount);
+        Assert.Equal(names, Headers(head));
+    }
+
+    [Fact]
+    public void Clear_AfterAHeadThatGrewTheArray_GoesBackToTheFirstArray_AndTheNextHeadParses()
+    {
+        var head = new ResponseHead();
+        var many = "HTTP/1.1 200 OK\r\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"X-{i}: v\r\n")) + "\r\n";
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(many)), head, out _));
+        Assert.True(head.Capacity >= 40);
+
+        head.Clear();
+
+        Assert.Equal(ResponseHead.InitialHeaders, head.Capacity); // the grown array went back to its pool
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(NginxHead)), head, out _));
+        Assert.Equal(ResponseHead.InitialHeaders, head.Capacity);
+        Assert.Equal(["Server=nginx/1.22.1", "Date=Sun, 22 Nov 2026 23:41:01 GMT", "Content-Type=application/json", "Content-Length=1024", "Connection=keep-alive"], Headers(head));
+    }
+
+    [Fact]
+    public void TryParse_AnInterimHeadWithManyHeaders_ThenTheFinalHead_KeepsOnlyTheFinalHeaders()
+    {
+        // Load clears the head for each response of the read, the grown array of a 1xx included.
+        var interim = "HTTP/1.1 103 Early Hints\r\n" + string.Concat(Enumerable.Range(0, 30).Select(i => $"Link: </{i}>\r\n")) + "\r\n";
+        var bytes = new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(interim + VllmStreamHead));
+        var head = new ResponseHead();
+
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(bytes, head, out var consumed));
+        Assert.Equal(103, head.StatusCode);
+        Assert.Equal(30, head.HeaderCount);
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(bytes.Slice(consumed), head, out _));
+
+        Assert.Equal(200, head.StatusCode);
+        Assert.Equal(ResponseHead.InitialHeaders, head.Capacity);
+        Assert.Equal(["date=Sun, 22 Nov 2026 23:41:01 GMT", "server=uvicorn", "content-type=text/event-stream; charset=utf-8", "transfer-encoding=chunked"], Headers(head));
+    }
+
     private static ResponseHead Parse(string text, out long bodyStart)
     {
         var head = new ResponseHead();
