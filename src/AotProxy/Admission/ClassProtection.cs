@@ -10,16 +10,18 @@ namespace AotProxy.Admission;
 // TTFT over the learned baseline passes the class's ttft_tolerance, new requests of the loosest
 // class are shed (ProtectionModel's order); while it still passes a slice later, on what came
 // after that shed, the next one too, never the strictest. A shed class comes back (the last shed
-// first, one per window) once the window stayed below 0.8 x every served class's tolerances for a
-// whole window, and a whole window after the last change: between 0.8x and 1x nothing moves.
+// first, one per window) once every judgement for a whole window, and a whole window after the
+// last change, was calm: judged now (Calm), below 0.8 x every served class's tolerances; between
+// 0.8x and 1x nothing moves.
 //
 // TTFT is judged per class, each served class's first tokens against its own class's baseline, and
 // the classes' ratios combined as a mean weighted by their first tokens, so the mix served cancels
 // out: one baseline for all classes was dominated by free's long prefills, and once free was shed
 // enterprise's short first tokens on a 5x slower fleet read "calm" (0.2-1.2x) and let the shed
 // classes back (perf/RESULTS.md, "Issue 20 (degradation, fast protection)"). A class with fewer
-// than protection_min_samples first tokens in a span adds nothing to it. Each span is judged so
-// that a slowdown shows within a slice or two (a slice is a tenth of the window):
+// than protection_min_samples first tokens in the window adds nothing to it; the newest slices pool
+// the served classes' first tokens (each over its own class's baseline) and need that many in all.
+// Each span is judged so that a slowdown shows within a slice or two (a slice is a tenth of the window):
 // the mean of the window, or of its newest RecentBuckets slices alone (a window's mean still holds
 // nine healthy slices after the fleet slowed down, and passed 2x only ~9 s after a 5x slowdown,
 // perf/RESULTS.md), and the waiters: a request of a served class still waiting for a slot longer
@@ -233,15 +235,20 @@ internal sealed class ClassProtection
             if (i >= state.Shed)
             {
                 // Only the served classes' first tokens: a shed class's last ones say nothing of now.
+                // The newest slices pooled: each class's first tokens over its own baseline, however
+                // few, protection_min_samples counted over all served classes together, so a
+                // low-rate strict class (enterprise, ~7 in two slices) does not blind them.
                 var baseline = classes[i].BaselineSeconds;
                 var windowRatio = windowTtft.Add(Ratio(classWindow.MeanTtftSeconds(model.MinSamples), baseline), classWindow.FirstTokens);
-                ratios[i] = MaxOf(windowRatio, recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline), classRecent.FirstTokens));
+                recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(1), baseline), classRecent.FirstTokens);
+                ratios[i] = MaxOf(windowRatio, Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline));
             }
         }
 
         var errorRate = window.ErrorRate(model.MinSamples);
-        var ratio = MaxOf(windowTtft.Mean, recentTtft.Mean);
-        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentTtft.Mean);
+        var recentRatio = recentTtft.Weight >= model.MinSamples ? recentTtft.Mean : double.NaN;
+        var ratio = MaxOf(windowTtft.Mean, recentRatio);
+        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentRatio);
         var next = state with { ErrorRate = errorRate, TtftRatio = ratio, ClassRatios = ImmutableCollectionsMarshal.AsImmutableArray(ratios), CalmSince = 0 };
         if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now) is { } reason)
         {
@@ -249,7 +256,7 @@ internal sealed class ClassProtection
                 ? next with { Shed = state.Shed + 1, ChangedBucket = bucket, Since = state.Since.Add(_time.GetUtcNow()), Reason = reason }
                 : next;
         }
-        else if (state.Shed > 0 && Judgeable(state, ratios, now) && Passed(state, state.Shed, errorRate, ratio, ProtectionModel.Hysteresis, now) is null)
+        else if (state.Shed > 0 && Calm(state, errorRate, recentRatio, now))
         {
             next = next with { CalmSince = state.CalmSince > 0 ? state.CalmSince : bucket };
             if (bucket >= next.ReturnBucket(state.Shed - 1, bucket))
@@ -306,22 +313,27 @@ internal sealed class ClassProtection
         return Math.Max(waited, arrived == 0 ? 0 : now - arrived);
     }
 
-    // Whether the judgement may count as calm: no served class with a TTFT rule and a baseline is
-    // blind (too few first tokens to judge) while its requests await first tokens, in flight or
-    // waiting. First tokens stop coming exactly when the fleet holds them: a blind span then is no
-    // calm one (free came back on a 5x slower fleet, perf/RESULTS.md "Issue 20 (degradation,
-    // per-class baselines)"). A blind class with nothing awaited is idle, which is calm.
-    private bool Judgeable(ProtectionState state, double[] ratios, long now)
+    // Whether the judgement counts as calm, judged now: the served classes' newest first tokens
+    // pooled (recentRatio; the window may still hold a calmer past: free came back 4.1 s into a 5x
+    // slowdown on a window of the errors phase's fast first tokens, perf/RESULTS.md "Issue 20
+    // (degradation, no judgeable TTFT is not calm)"), the window's error rate, and every served
+    // class's longest-awaited first token, each below 0.8 x every served class's tolerances. Too
+    // few newest first tokens while some are awaited (in flight or waiting) is blind, not calm:
+    // first tokens stop coming exactly when the fleet holds them. Too few with nothing awaited is idle.
+    private bool Calm(ProtectionState state, double errorRate, double recentRatio, long now)
     {
-        for (var i = state.Shed; i < ratios.Length; i++)
+        if (double.IsNaN(recentRatio))
         {
-            if (double.IsNaN(ratios[i]) && state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now) > 0)
+            for (var i = state.Shed; i < state.Classes.Length; i++)
             {
-                return false;
+                if (state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now) > 0)
+                {
+                    return false;
+                }
             }
         }
 
-        return true;
+        return Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now) is null;
     }
 
     // The first window with enough of the class's first tokens sets its baseline; then each

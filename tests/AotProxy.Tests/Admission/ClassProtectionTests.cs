@@ -200,6 +200,37 @@ public sealed class ClassProtectionTests
         Assert.Empty(Shed(protection));
     }
 
+    // The run-1 sequence (perf/RESULTS.md, "Issue 20 (degradation, no judgeable TTFT is not
+    // calm)"): free shed, a calm phase of fast first tokens (free's contention gone), then a slowdown
+    // where enterprise and premium get 2 and 1 first tokens a second at 1.5x, under the 0.8 x 2x of
+    // calm, while their streams await theirs. The window still holds the fast phase's first tokens
+    // and read calm: free came back a window after its shed. Judged now, the newest two slices hold
+    // 6 first tokens of 20: blind while streams are awaited, so free stays shed; once enough first
+    // tokens say the fleet is calm, it comes back a calm window later.
+    [Fact]
+    public void Recovery_AWindowOfOlderFastFirstTokens_DoesNotSpeakForAFewSlowNewOnes()
+    {
+        var protection = new ClassProtection(_time, Model(minSamples: 20));
+        Mix(protection, 10, slowdown: 1, "enterprise", "premium", "free");
+        Mix(protection, 1, slowdown: 5, "enterprise", "premium", "free");
+        Assert.Equal(["free"], Shed(protection));
+
+        Mix(protection, 5, slowdown: 0.2, "enterprise", "premium");
+        var pending = protection.Pending("enterprise")!;
+        for (var second = 0; second < 14; second++)
+        {
+            Seconds(protection, 1, attempts: 2, ttft: 0.030, className: "enterprise", advance: false);
+            Seconds(protection, 1, attempts: 1, ttft: 0.060, className: "premium", advance: false);
+            var slot = pending.Add(At(1 - 0.01)); // 0.5x enterprise's 20 ms baseline at the next judgement
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(["free"], Shed(protection));
+            pending.Remove(slot);
+        }
+
+        Mix(protection, 11, slowdown: 1, "enterprise", "premium");
+        Assert.Empty(Shed(protection));
+    }
+
     // A class off the order, or protection off: no set to await in.
     [Fact]
     public void Pending_IsNullForAClassOutsideTheOrder_AndWithProtectionOff()
