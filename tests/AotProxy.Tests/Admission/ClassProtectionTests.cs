@@ -231,6 +231,47 @@ public sealed class ClassProtectionTests
         Assert.Empty(Shed(protection));
     }
 
+    // Half-open: free comes back at 1 in 4 of its new requests (the rest get the shed answer, to
+    // retry when it widens), 1 in 2 two calm slices later, all two more later; premium, served
+    // all along, is never refused.
+    [Fact]
+    public void Recovery_AReturningClassIsAdmittedOneInFour_ThenOneInTwo_ThenAll_WhileCalm()
+    {
+        var protection = ReturnedAfterOneSliceAtFourTimesTheBaseline();
+        Assert.Equal((0.25, 1.0, 1.0), (protection.State.AdmitFraction("free"), protection.State.AdmitFraction("premium"), protection.State.AdmitFraction("enterprise")));
+        Assert.Equal(2, Admitted(protection, "free", 8, expectRetryAfter: 2));
+        Assert.Equal(8, Admitted(protection, "premium", 8));
+
+        Seconds(protection, 2, attempts: 20, ttft: 0.100);
+        Assert.Equal(0.5, protection.State.AdmitFraction("free"));
+        Assert.Equal(4, Admitted(protection, "free", 8, expectRetryAfter: 2));
+
+        Seconds(protection, 2, attempts: 20, ttft: 0.100);
+        Assert.Equal(1.0, protection.State.AdmitFraction("free"));
+        Assert.Equal(8, Admitted(protection, "free", 8));
+    }
+
+    // One slice not calm while free comes back (1.7x: past 0.8 x enterprise's 2x, not past 2x, so it
+    // would shed nothing new): free is shut again at the next judgement, all of it.
+    [Fact]
+    public void Recovery_AReturningClassIsShutAgainAtOnce_WhenTheServedClassesAreNotCalm()
+    {
+        var protection = ReturnedAfterOneSliceAtFourTimesTheBaseline();
+        Seconds(protection, 1, attempts: 20, ttft: 0.170);
+        Assert.Equal(["free"], Shed(protection));
+        Assert.Equal(0.0, protection.State.AdmitFraction("free"));
+        Assert.Equal(0, Admitted(protection, "free", 8));
+        Assert.Equal(("enterprise", ShedReason.TtftKey, 1.7), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key, Math.Round(protection.State.Reason.Measured, 3)));
+
+        // Calm again: back half-open a calm window later, as at first.
+        for (var second = 0; second < 12 && protection.State.Shed > 0; second++)
+        {
+            Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        }
+
+        Assert.Equal(0.25, protection.State.AdmitFraction("free"));
+    }
+
     // A class off the order, or protection off: no set to await in.
     [Fact]
     public void Pending_IsNullForAClassOutsideTheOrder_AndWithProtectionOff()
@@ -393,6 +434,40 @@ public sealed class ClassProtectionTests
         Seconds(protection, 10, attempts: 20, ttft: 0.100);
         Seconds(protection, 1, attempts: 20, ttft: 0.400);
         return protection;
+    }
+
+    // Free shed by one slice at 4x, then calm slices until it comes back (half-open).
+    private ClassProtection ReturnedAfterOneSliceAtFourTimesTheBaseline()
+    {
+        var protection = OneSliceAtFourTimesTheBaseline();
+        Assert.Equal(["free"], Shed(protection));
+        for (var second = 0; second < 12 && protection.State.Shed > 0; second++)
+        {
+            Seconds(protection, 1, attempts: 20, ttft: 0.100);
+        }
+
+        Assert.Empty(Shed(protection));
+        return protection;
+    }
+
+    // How many of `requests` new requests of the class are admitted now; each refused one gets the
+    // shed answer with a reason, and (expectRetryAfter) that Retry-After.
+    private static int Admitted(ClassProtection protection, string className, int requests, int expectRetryAfter = 0)
+    {
+        var admitted = 0;
+        for (var i = 0; i < requests; i++)
+        {
+            if (!protection.Sheds(className, out var retryAfter, out var reason))
+            {
+                admitted++;
+                continue;
+            }
+
+            Assert.NotNull(reason);
+            Assert.True(expectRetryAfter == 0 || retryAfter == expectRetryAfter, $"retry-after {retryAfter}");
+        }
+
+        return admitted;
     }
 
     // The timestamp `seconds` from now (negative: before).
