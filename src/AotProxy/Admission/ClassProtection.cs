@@ -26,9 +26,10 @@ namespace AotProxy.Admission;
 // nine healthy slices after the fleet slowed down, and passed 2x only ~9 s after a 5x slowdown,
 // perf/RESULTS.md), and the waiters: a request of a served class still waiting for a slot longer
 // than its class's tolerance x its class's baseline has missed that tolerance already, though its first
-// token, which would say so, comes only once it is served; so has an admitted stream of a served
-// class still without its first token that long after its arrival (PendingFirstTokens). And a span
-// where a served class's TTFT cannot be judged while its first tokens are awaited is no calm one. The error rate is judged on the window
+// token, which would say so, comes only once it is served. An admitted stream of a served class
+// still without its first token (PendingFirstTokens) is one at least its age late: the newest
+// slices' mean counts it so. And a span where the served classes' TTFT cannot be judged while
+// their first tokens are awaited is no calm one. The error rate is judged on the window
 // (a 1% rate means little over a few dozen requests, and a jump to 50% passes it within a slice).
 //
 // The hot path pays, with protection on, a clock read per admission and per request, and one
@@ -63,6 +64,10 @@ internal sealed class ClassProtection
     // fleet, ~10 s of work, and enterprise's p95 went to 3.5 s (perf/RESULTS.md, "Issue 20
     // (degradation, no judgeable TTFT is not calm)").
     public const int ReturnShift = 2;
+
+    // The buckets after the first judgeable one (at 20 first tokens, a second into the fleet's
+    // ramp) whose running mean sets the baseline: two windows, ~5 ramp buckets of 20.
+    private const int WarmUpBuckets = 2 * FleetOutcomes.Buckets;
 
     // The newest slices judged on their own: 2 s of a 10 s window, at 30 requests/s some 60 first
     // tokens, enough for a mean to mean something against a 2x tolerance.
@@ -259,10 +264,16 @@ internal sealed class ClassProtection
                 // Only the served classes' first tokens: a shed class's last ones say nothing of now.
                 // The newest slices pooled: each class's first tokens over its own baseline, however
                 // few, protection_min_samples counted over all served classes together, so a
-                // low-rate strict class (enterprise, ~7 in two slices) does not blind them.
+                // low-rate strict class (enterprise, ~7 in two slices) does not blind them; and its
+                // admitted streams still without a first token, each by its age, a first token at
+                // least that late. One stream in a class's normal tail is no degradation (compared
+                // alone with 2x a mean baseline, enterprise's shed free in the healthy phase at the
+                // full point: 11% of the time one was past it); the fleet holding many is.
                 var baseline = classes[i].BaselineSeconds;
                 var windowRatio = windowTtft.Add(Ratio(classWindow.MeanTtftSeconds(model.MinSamples), baseline), classWindow.FirstTokens);
                 recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(1), baseline), classRecent.FirstTokens);
+                var ages = classes[i].Pending.Ages(now, out var awaiting);
+                recentTtft.Add(Ratio(awaiting == 0 ? double.NaN : ages / (double)_time.TimestampFrequency / awaiting, baseline), awaiting);
                 ratios[i] = MaxOf(windowRatio, Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline));
             }
         }
@@ -273,7 +284,7 @@ internal sealed class ClassProtection
         var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentRatio);
         var next = state with { ErrorRate = errorRate, TtftRatio = ratio, ClassRatios = ImmutableCollectionsMarshal.AsImmutableArray(ratios), CalmSince = 0 };
         var calm = false;
-        if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now) is { } reason)
+        if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now, eachStream: false) is { } reason)
         {
             next = state.Shed < model.Order.Length - 1 ? ShedOneMore(next, bucket, reason) : next;
         }
@@ -296,7 +307,7 @@ internal sealed class ClassProtection
         if (!calm && state.ReturnShift > 0 && next.Shed == state.Shed)
         {
             // Half-open and not calm: the returning class is shut again at once, before it refills the fleet.
-            next = ShedOneMore(next, bucket, Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now) ?? _lastReason ?? state.Reason!);
+            next = ShedOneMore(next, bucket, Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now, eachStream: true) ?? _lastReason ?? state.Reason!);
         }
 
         if (state.Shed == 0 && next.Shed == 0 && state.ReturnShift == 0 && next.ReturnShift == 0)
@@ -317,9 +328,12 @@ internal sealed class ClassProtection
         next with { Shed = next.Shed + 1, ChangedBucket = bucket, CalmSince = 0, Since = next.Since.Add(_time.GetUtcNow()), Reason = reason, ReturnShift = 0 };
 
     // The first served class, the strictest first, whose tolerance x factor was passed: by the
-    // error rate, the TTFT ratio, or its own longest-awaited first token (OldestAwaited) over its
-    // class's baseline. NaN (too few samples, no baseline) passes nothing.
-    private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now)
+    // error rate, the TTFT ratio, or its own longest-awaited first token (OldestAwaited: its oldest
+    // waiter, and with eachStream its oldest admitted stream too) over its class's baseline. NaN
+    // (too few samples, no baseline) passes nothing. Calm needs eachStream, a shed does not: the
+    // streams' ages are in the ratio, and one stream's is no degradation, but no stream of a served
+    // class may be late when a shed class comes back.
+    private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now, bool eachStream)
     {
         var model = state.Model;
         for (var i = model.Order.Length - 1; i >= shed; i--)
@@ -330,7 +344,7 @@ internal sealed class ClassProtection
                 return new ShedReason(classModel.Name, ShedReason.ErrorRateKey, classModel.MaxErrorRate, errorRate, model.Window);
             }
 
-            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
+            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now, eachStream) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
             if (classModel.TtftTolerance > 0 && measured > factor * classModel.TtftTolerance)
             {
                 return new ShedReason(classModel.Name, ShedReason.TtftKey, classModel.TtftTolerance, measured, model.Window);
@@ -341,11 +355,11 @@ internal sealed class ClassProtection
     }
 
     // Ticks the class's longest-awaited first token has been awaited: its oldest waiter's wait for
-    // a slot, or its oldest admitted stream's age without a first token, from its arrival (0: none).
-    private long OldestAwaited(ProtectionState state, int index, long now)
+    // a slot, or (streams) its oldest admitted stream's age without a first token, from its arrival (0: none).
+    private long OldestAwaited(ProtectionState state, int index, long now, bool streams)
     {
         var waited = _oldestWait?.Invoke(state.Model.Order[index].Name, now) ?? 0;
-        var arrived = state.Classes[index].Pending.Oldest();
+        var arrived = streams ? state.Classes[index].Pending.Oldest() : 0;
         return Math.Max(waited, arrived == 0 ? 0 : now - arrived);
     }
 
@@ -362,28 +376,32 @@ internal sealed class ClassProtection
         {
             for (var i = state.Shed; i < state.Classes.Length; i++)
             {
-                if (state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now) > 0)
+                if (state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now, streams: true) > 0)
                 {
                     return false;
                 }
             }
         }
 
-        return Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now) is null;
+        return Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now, eachStream: true) is null;
     }
 
     // The first window with enough of the class's first tokens sets its baseline; then each
-    // bucket's mean within the strictest tolerance (0: none) of it moves it.
+    // bucket's mean within the strictest tolerance (0: none) of it moves it: for WarmUpBuckets as a
+    // running mean in which the first weighs one bucket, then slowly. The first is the fleet filling
+    // up: at the full point enterprise's was 94 ms against a 165 ms healthy mean, 1.75x of its 2x
+    // tolerance for the rest of the healthy phase (perf/RESULTS.md).
     private static void Learn(ClassOutcomes outcomes, double windowTtft, double bucketTtft, double strictest)
     {
         var baseline = outcomes.BaselineSeconds;
         if (baseline == 0)
         {
-            outcomes.BaselineSeconds = double.IsNaN(windowTtft) ? 0 : windowTtft;
+            (outcomes.BaselineSeconds, outcomes.Learned) = (double.IsNaN(windowTtft) ? 0 : windowTtft, 0);
         }
         else if (!double.IsNaN(bucketTtft) && (strictest == 0 || bucketTtft <= strictest * baseline))
         {
-            outcomes.BaselineSeconds = baseline + (BaselineWeight * (bucketTtft - baseline));
+            var weight = outcomes.Learned < WarmUpBuckets ? 1.0 / (outcomes.Learned + 2) : BaselineWeight;
+            (outcomes.BaselineSeconds, outcomes.Learned) = (baseline + (weight * (bucketTtft - baseline)), outcomes.Learned + 1);
         }
     }
 
