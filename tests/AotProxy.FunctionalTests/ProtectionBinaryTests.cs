@@ -56,11 +56,14 @@ public class ProtectionBinaryTests
             Assert.True(protection.GetProperty("shedding").GetBoolean());
             Assert.InRange(protection.GetProperty("error_rate").GetDouble(), 0.5, 1.0);
             Assert.NotEqual(JsonValueKind.Null, protection.GetProperty("since").ValueKind);
+            Assert.Equal(0.0, protection.GetProperty("admit_fraction").GetDouble());
             Assert.False(Protection(queues, "enterprise").GetProperty("shedding").GetBoolean());
+            Assert.Equal(1.0, Protection(queues, "enterprise").GetProperty("admit_fraction").GetDouble());
         }
 
         var metrics = await fleet.Admin.GetStringAsync("/metrics");
         Assert.Equal((1.0, 0.0), (MetricsText.Value(metrics, "llm_gateway_class_shedding", "class=\"default\""), MetricsText.Value(metrics, "llm_gateway_class_shedding", "class=\"enterprise\"")));
+        Assert.Equal(0.0, MetricsText.Value(metrics, "llm_gateway_class_admit_fraction", "class=\"default\""));
         Assert.True(MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"shed\"") >= 3);
 
         await fleet.FaultAsync(0, """{"clear":true}""");
@@ -68,6 +71,15 @@ public class ProtectionBinaryTests
         await fleet.ServeEnterpriseUntilDefaultIsServedAsync(stream: false);
         metrics = await fleet.Admin.GetStringAsync("/metrics");
         Assert.Equal(0.0, MetricsText.Value(metrics, "llm_gateway_class_shedding", "class=\"default\""));
+
+        // It came back half-open (1 in 4, then 1 in 2); calm, it is admitted whole within a few buckets.
+        var whole = Stopwatch.StartNew();
+        while (MetricsText.Value(await fleet.Admin.GetStringAsync("/metrics"), "llm_gateway_class_admit_fraction", "class=\"default\"") < 1.0)
+        {
+            Assert.All(await fleet.EnterpriseBatchAsync(stream: false), status => Assert.Equal(HttpStatusCode.OK, status));
+            Assert.True(whole.Elapsed < TimeSpan.FromSeconds(20), "the default class was never admitted whole again");
+        }
+
         await fleet.StopAsync();
     }
 

@@ -210,7 +210,7 @@ internal sealed class AdminReports(
         var index = protection.IndexOf(className);
         var (ratio, baseline) = index < 0 ? (0, 0) : (Finite(protection.ClassRatios[index]), protection.Classes[index].BaselineSeconds);
         var shed = protection.ShedIndex(className);
-        return new ProtectionReport(shed >= 0, Finite(protection.ErrorRate), Finite(protection.TtftRatio), shed >= 0 ? protection.Since[shed] : null, protection.BaselineSeconds, ratio, baseline);
+        return new ProtectionReport(shed >= 0, Finite(protection.ErrorRate), Finite(protection.TtftRatio), shed >= 0 ? protection.Since[shed] : null, protection.BaselineSeconds, ratio, baseline, protection.AdmitFraction(className));
     }
 
     private static double Finite(double value) => double.IsNaN(value) ? 0 : value;

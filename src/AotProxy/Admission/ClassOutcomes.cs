@@ -14,6 +14,9 @@ internal sealed class ClassOutcomes(string name)
     // Its streamed requests holding a slot that still await their first token.
     public PendingFirstTokens Pending { get; } = new();
 
+    // The buckets learned into the baseline since the window that set it (ClassProtection.Learn).
+    public int Learned { get; set; }
+
     // Seconds; 0 until a window had protection_min_samples of the class's first tokens.
     public double BaselineSeconds
     {

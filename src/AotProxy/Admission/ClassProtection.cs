@@ -10,23 +10,26 @@ namespace AotProxy.Admission;
 // TTFT over the learned baseline passes the class's ttft_tolerance, new requests of the loosest
 // class are shed (ProtectionModel's order); while it still passes a slice later, on what came
 // after that shed, the next one too, never the strictest. A shed class comes back (the last shed
-// first, one per window) once the window stayed below 0.8 x every served class's tolerances for a
-// whole window, and a whole window after the last change: between 0.8x and 1x nothing moves.
+// first, one per window) once every judgement for a whole window, and a whole window after the
+// last change, was calm: judged now (Calm), below 0.8 x every served class's tolerances; between
+// 0.8x and 1x nothing moves.
 //
 // TTFT is judged per class, each served class's first tokens against its own class's baseline, and
 // the classes' ratios combined as a mean weighted by their first tokens, so the mix served cancels
 // out: one baseline for all classes was dominated by free's long prefills, and once free was shed
 // enterprise's short first tokens on a 5x slower fleet read "calm" (0.2-1.2x) and let the shed
 // classes back (perf/RESULTS.md, "Issue 20 (degradation, fast protection)"). A class with fewer
-// than protection_min_samples first tokens in a span adds nothing to it. Each span is judged so
-// that a slowdown shows within a slice or two (a slice is a tenth of the window):
+// than protection_min_samples first tokens in the window adds nothing to it; the newest slices pool
+// the served classes' first tokens (each over its own class's baseline) and need that many in all.
+// Each span is judged so that a slowdown shows within a slice or two (a slice is a tenth of the window):
 // the mean of the window, or of its newest RecentBuckets slices alone (a window's mean still holds
 // nine healthy slices after the fleet slowed down, and passed 2x only ~9 s after a 5x slowdown,
 // perf/RESULTS.md), and the waiters: a request of a served class still waiting for a slot longer
 // than its class's tolerance x its class's baseline has missed that tolerance already, though its first
-// token, which would say so, comes only once it is served; so has an admitted stream of a served
-// class still without its first token that long after its arrival (PendingFirstTokens). And a span
-// where a served class's TTFT cannot be judged while its first tokens are awaited is no calm one. The error rate is judged on the window
+// token, which would say so, comes only once it is served. An admitted stream of a served class
+// still without its first token (PendingFirstTokens) is one at least its age late: the newest
+// slices' mean counts it so. And a span where the served classes' TTFT cannot be judged while
+// their first tokens are awaited is no calm one. The error rate is judged on the window
 // (a 1% rate means little over a few dozen requests, and a jump to 50% passes it within a slice).
 //
 // The hot path pays, with protection on, a clock read per admission and per request, and one
@@ -55,6 +58,17 @@ internal sealed class ClassProtection
     // of before it, not learned as the new normal.
     private const double BaselineWeight = 0.01;
 
+    // A returning class is admitted at 1 in 2^ReturnShift of its new requests (1 in 4), then 1 in 2,
+    // then all, a step every RecentBuckets calm slices; one slice not calm shuts it again. A shed
+    // class came back all at once: one misjudged window let 33 free requests into a 5x slower
+    // fleet, ~10 s of work, and enterprise's p95 went to 3.5 s (perf/RESULTS.md, "Issue 20
+    // (degradation, no judgeable TTFT is not calm)").
+    public const int ReturnShift = 2;
+
+    // The buckets after the first judgeable one (at 20 first tokens, a second into the fleet's
+    // ramp) whose running mean sets the baseline: two windows, ~5 ramp buckets of 20.
+    private const int WarmUpBuckets = 2 * FleetOutcomes.Buckets;
+
     // The newest slices judged on their own: 2 s of a 10 s window, at 30 requests/s some 60 first
     // tokens, enough for a mean to mean something against a 2x tolerance.
     public const int RecentBuckets = 2;
@@ -65,6 +79,7 @@ internal sealed class ClassProtection
     private volatile ProtectionState _state;
     private volatile ShedReason? _lastReason;
     private long _judged;
+    private long _returning; // the returning class's new requests, counted: 1 in 2^ReturnShift passes
 
     // oldestWait(className, now): the ticks the class's longest waiter has waited for a slot (0: none).
     // shedMore: called when a judgement sheds one more class (its waiters are to be refused).
@@ -162,6 +177,20 @@ internal sealed class ClassProtection
         var now = _time.GetTimestamp();
         Judge(now);
         var state = _state;
+        if (state.ReturnShift > 0 && state.IndexOf(className) == state.Shed)
+        {
+            // Half-open: a counter, no lock. The refused retry when it widens next.
+            if ((Interlocked.Increment(ref _returning) & ((1L << state.ReturnShift) - 1)) == 0)
+            {
+                return false;
+            }
+
+            var widens = (state.ReturnStep + RecentBuckets) * state.BucketTicks;
+            retryAfterSeconds = (int)Math.Clamp(Math.Ceiling((widens - now) / (double)_time.TimestampFrequency), 1, 3600);
+            reason = state.Reason ?? _lastReason;
+            return true;
+        }
+
         var index = state.Shed == 0 ? -1 : state.ShedIndex(className);
         if (index < 0)
         {
@@ -233,33 +262,55 @@ internal sealed class ClassProtection
             if (i >= state.Shed)
             {
                 // Only the served classes' first tokens: a shed class's last ones say nothing of now.
+                // The newest slices pooled: each class's first tokens over its own baseline, however
+                // few, protection_min_samples counted over all served classes together, so a
+                // low-rate strict class (enterprise, ~7 in two slices) does not blind them; and its
+                // admitted streams still without a first token, each by its age, a first token at
+                // least that late. One stream in a class's normal tail is no degradation (compared
+                // alone with 2x a mean baseline, enterprise's shed free in the healthy phase at the
+                // full point: 11% of the time one was past it); the fleet holding many is.
                 var baseline = classes[i].BaselineSeconds;
                 var windowRatio = windowTtft.Add(Ratio(classWindow.MeanTtftSeconds(model.MinSamples), baseline), classWindow.FirstTokens);
-                ratios[i] = MaxOf(windowRatio, recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline), classRecent.FirstTokens));
+                recentTtft.Add(Ratio(classRecent.MeanTtftSeconds(1), baseline), classRecent.FirstTokens);
+                var ages = classes[i].Pending.Ages(now, out var awaiting);
+                recentTtft.Add(Ratio(awaiting == 0 ? double.NaN : ages / (double)_time.TimestampFrequency / awaiting, baseline), awaiting);
+                ratios[i] = MaxOf(windowRatio, Ratio(classRecent.MeanTtftSeconds(model.MinSamples), baseline));
             }
         }
 
         var errorRate = window.ErrorRate(model.MinSamples);
-        var ratio = MaxOf(windowTtft.Mean, recentTtft.Mean);
-        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentTtft.Mean);
+        var recentRatio = recentTtft.Weight >= model.MinSamples ? recentTtft.Mean : double.NaN;
+        var ratio = MaxOf(windowTtft.Mean, recentRatio);
+        var (shedErrors, shedRatio) = state.Shed == 0 ? (errorRate, ratio) : (recent.ErrorRate(model.MinSamples), recentRatio);
         var next = state with { ErrorRate = errorRate, TtftRatio = ratio, ClassRatios = ImmutableCollectionsMarshal.AsImmutableArray(ratios), CalmSince = 0 };
-        if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now) is { } reason)
+        var calm = false;
+        if (Passed(state, state.Shed, shedErrors, shedRatio, 1.0, now, eachStream: false) is { } reason)
         {
-            next = state.Shed < model.Order.Length - 1
-                ? next with { Shed = state.Shed + 1, ChangedBucket = bucket, Since = state.Since.Add(_time.GetUtcNow()), Reason = reason }
-                : next;
+            next = state.Shed < model.Order.Length - 1 ? ShedOneMore(next, bucket, reason) : next;
         }
-        else if (state.Shed > 0 && Judgeable(state, ratios, now) && Passed(state, state.Shed, errorRate, ratio, ProtectionModel.Hysteresis, now) is null)
+        else if ((state.Shed > 0 || state.ReturnShift > 0) && (calm = Calm(state, errorRate, recentRatio, now)))
         {
             next = next with { CalmSince = state.CalmSince > 0 ? state.CalmSince : bucket };
-            if (bucket >= next.ReturnBucket(state.Shed - 1, bucket))
+            if (state.ReturnShift > 0)
+            {
+                // Half-open: wider every RecentBuckets calm slices, the returning class's own first
+                // tokens among those judged.
+                next = bucket >= state.ReturnStep + RecentBuckets ? next with { ReturnShift = state.ReturnShift - 1, ReturnStep = bucket } : next;
+            }
+            else if (bucket >= next.ReturnBucket(state.Shed - 1, bucket))
             {
                 var shed = state.Shed - 1;
-                next = next with { Shed = shed, ChangedBucket = bucket, CalmSince = bucket, Since = state.Since.RemoveAt(shed), Reason = shed == 0 ? null : state.Reason };
+                next = next with { Shed = shed, ChangedBucket = bucket, CalmSince = bucket, Since = state.Since.RemoveAt(shed), Reason = shed == 0 ? null : state.Reason, ReturnShift = ReturnShift, ReturnStep = bucket };
             }
         }
 
-        if (state.Shed == 0 && next.Shed == 0)
+        if (!calm && state.ReturnShift > 0 && next.Shed == state.Shed)
+        {
+            // Half-open and not calm: the returning class is shut again at once, before it refills the fleet.
+            next = ShedOneMore(next, bucket, Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now, eachStream: true) ?? _lastReason ?? state.Reason!);
+        }
+
+        if (state.Shed == 0 && next.Shed == 0 && state.ReturnShift == 0 && next.ReturnShift == 0)
         {
             // Healthy history only: never while shedding, nor a slice past the strictest tolerance,
             // so a degradation is not learned as normal while it is being detected.
@@ -273,10 +324,16 @@ internal sealed class ClassProtection
         return next with { BaselineSeconds = Baseline(classes, next.Shed, bucket, model.MinSamples) };
     }
 
+    private ProtectionState ShedOneMore(ProtectionState next, long bucket, ShedReason reason) =>
+        next with { Shed = next.Shed + 1, ChangedBucket = bucket, CalmSince = 0, Since = next.Since.Add(_time.GetUtcNow()), Reason = reason, ReturnShift = 0 };
+
     // The first served class, the strictest first, whose tolerance x factor was passed: by the
-    // error rate, the TTFT ratio, or its own longest-awaited first token (OldestAwaited) over its
-    // class's baseline. NaN (too few samples, no baseline) passes nothing.
-    private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now)
+    // error rate, the TTFT ratio, or its own longest-awaited first token (OldestAwaited: its oldest
+    // waiter, and with eachStream its oldest admitted stream too) over its class's baseline. NaN
+    // (too few samples, no baseline) passes nothing. Calm needs eachStream, a shed does not: the
+    // streams' ages are in the ratio, and one stream's is no degradation, but no stream of a served
+    // class may be late when a shed class comes back.
+    private ShedReason? Passed(ProtectionState state, int shed, double errorRate, double ratio, double factor, long now, bool eachStream)
     {
         var model = state.Model;
         for (var i = model.Order.Length - 1; i >= shed; i--)
@@ -287,7 +344,7 @@ internal sealed class ClassProtection
                 return new ShedReason(classModel.Name, ShedReason.ErrorRateKey, classModel.MaxErrorRate, errorRate, model.Window);
             }
 
-            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
+            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now, eachStream) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
             if (classModel.TtftTolerance > 0 && measured > factor * classModel.TtftTolerance)
             {
                 return new ShedReason(classModel.Name, ShedReason.TtftKey, classModel.TtftTolerance, measured, model.Window);
@@ -298,44 +355,53 @@ internal sealed class ClassProtection
     }
 
     // Ticks the class's longest-awaited first token has been awaited: its oldest waiter's wait for
-    // a slot, or its oldest admitted stream's age without a first token, from its arrival (0: none).
-    private long OldestAwaited(ProtectionState state, int index, long now)
+    // a slot, or (streams) its oldest admitted stream's age without a first token, from its arrival (0: none).
+    private long OldestAwaited(ProtectionState state, int index, long now, bool streams)
     {
         var waited = _oldestWait?.Invoke(state.Model.Order[index].Name, now) ?? 0;
-        var arrived = state.Classes[index].Pending.Oldest();
+        var arrived = streams ? state.Classes[index].Pending.Oldest() : 0;
         return Math.Max(waited, arrived == 0 ? 0 : now - arrived);
     }
 
-    // Whether the judgement may count as calm: no served class with a TTFT rule and a baseline is
-    // blind (too few first tokens to judge) while its requests await first tokens, in flight or
-    // waiting. First tokens stop coming exactly when the fleet holds them: a blind span then is no
-    // calm one (free came back on a 5x slower fleet, perf/RESULTS.md "Issue 20 (degradation,
-    // per-class baselines)"). A blind class with nothing awaited is idle, which is calm.
-    private bool Judgeable(ProtectionState state, double[] ratios, long now)
+    // Whether the judgement counts as calm, judged now: the served classes' newest first tokens
+    // pooled (recentRatio; the window may still hold a calmer past: free came back 4.1 s into a 5x
+    // slowdown on a window of the errors phase's fast first tokens, perf/RESULTS.md "Issue 20
+    // (degradation, no judgeable TTFT is not calm)"), the window's error rate, and every served
+    // class's longest-awaited first token, each below 0.8 x every served class's tolerances. Too
+    // few newest first tokens while some are awaited (in flight or waiting) is blind, not calm:
+    // first tokens stop coming exactly when the fleet holds them. Too few with nothing awaited is idle.
+    private bool Calm(ProtectionState state, double errorRate, double recentRatio, long now)
     {
-        for (var i = state.Shed; i < ratios.Length; i++)
+        if (double.IsNaN(recentRatio))
         {
-            if (double.IsNaN(ratios[i]) && state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now) > 0)
+            for (var i = state.Shed; i < state.Classes.Length; i++)
             {
-                return false;
+                if (state.Model.Order[i].TtftTolerance > 0 && state.Classes[i].BaselineSeconds > 0 && OldestAwaited(state, i, now, streams: true) > 0)
+                {
+                    return false;
+                }
             }
         }
 
-        return true;
+        return Passed(state, state.Shed, errorRate, recentRatio, ProtectionModel.Hysteresis, now, eachStream: true) is null;
     }
 
     // The first window with enough of the class's first tokens sets its baseline; then each
-    // bucket's mean within the strictest tolerance (0: none) of it moves it.
+    // bucket's mean within the strictest tolerance (0: none) of it moves it: for WarmUpBuckets as a
+    // running mean in which the first weighs one bucket, then slowly. The first is the fleet filling
+    // up: at the full point enterprise's was 94 ms against a 165 ms healthy mean, 1.75x of its 2x
+    // tolerance for the rest of the healthy phase (perf/RESULTS.md).
     private static void Learn(ClassOutcomes outcomes, double windowTtft, double bucketTtft, double strictest)
     {
         var baseline = outcomes.BaselineSeconds;
         if (baseline == 0)
         {
-            outcomes.BaselineSeconds = double.IsNaN(windowTtft) ? 0 : windowTtft;
+            (outcomes.BaselineSeconds, outcomes.Learned) = (double.IsNaN(windowTtft) ? 0 : windowTtft, 0);
         }
         else if (!double.IsNaN(bucketTtft) && (strictest == 0 || bucketTtft <= strictest * baseline))
         {
-            outcomes.BaselineSeconds = baseline + (BaselineWeight * (bucketTtft - baseline));
+            var weight = outcomes.Learned < WarmUpBuckets ? 1.0 / (outcomes.Learned + 2) : BaselineWeight;
+            (outcomes.BaselineSeconds, outcomes.Learned) = (baseline + (weight * (bucketTtft - baseline)), outcomes.Learned + 1);
         }
     }
 

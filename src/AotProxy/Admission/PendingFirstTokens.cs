@@ -31,6 +31,23 @@ internal sealed class PendingFirstTokens
 
     public void Remove(int slot) => Volatile.Write(ref _arrivals[slot], 0);
 
+    // The summed ages at `now` of the arrivals still awaiting their first token, and how many.
+    public long Ages(long now, out int count)
+    {
+        var (sum, n) = (0L, 0);
+        for (var i = 0; i < Slots; i++)
+        {
+            var arrival = Volatile.Read(ref _arrivals[i]);
+            if (arrival != 0)
+            {
+                (sum, n) = (sum + Math.Max(now - arrival, 0), n + 1);
+            }
+        }
+
+        count = n;
+        return sum;
+    }
+
     // The earliest arrival still awaiting its first token; 0: none.
     public long Oldest()
     {

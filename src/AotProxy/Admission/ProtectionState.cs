@@ -29,6 +29,19 @@ internal sealed record ProtectionState(
     public static ProtectionState Calm(ProtectionModel model, ImmutableArray<ClassOutcomes> classes, long timestampFrequency) =>
         new(model, classes, Math.Max(1, (long)(model.Window.TotalSeconds * timestampFrequency / FleetOutcomes.Buckets)), 0, 0, 0, [], null, double.NaN, double.NaN, [.. classes.Select(_ => double.NaN)], 0);
 
+    // Half-open: the class at index Shed, the last to come back, is admitted at 1 in 2^ReturnShift
+    // of its new requests (0: all), as of bucket ReturnStep (its return, or the last widening).
+    public int ReturnShift { get; init; }
+
+    public long ReturnStep { get; init; }
+
+    // The share of the class's new requests admitted: 0 shed, a fraction while it comes back, 1.
+    public double AdmitFraction(string className)
+    {
+        var index = IndexOf(className);
+        return index < 0 || index > Shed ? 1 : index < Shed ? 0 : 1.0 / (1L << ReturnShift);
+    }
+
     // The first bucket at which the shed class at `index` may come back: the last shed after a
     // whole window calm and a whole window since the last change (calm from the next judgement at
     // the soonest), each one before it a window later.

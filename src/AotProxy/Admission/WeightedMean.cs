@@ -10,6 +10,9 @@ internal struct WeightedMean
     // NaN while nothing was added.
     public readonly double Mean => _weight > 0 ? _sum / _weight : double.NaN;
 
+    // The counts added, of the values that were not NaN.
+    public readonly long Weight => _weight;
+
     // A NaN value (too few samples, no baseline) adds nothing. Returns the value.
     public double Add(double value, long weight)
     {
