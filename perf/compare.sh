@@ -20,6 +20,8 @@
 #          after the other in alternating order, at 10%, 50% and 90% of AotProxy's best throughput
 #          as background load (--overhead-loads "10 50 90", --overhead-pairs N per point); refuses
 #          to run while other work keeps the proxy core more than 15% busy)
+#          --sse-only (only the streaming rounds: time to first token direct and through each proxy,
+#          --rounds of --sse-requests streams each, the targets' order rotating per round)
 #          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
 #          sink on the load core that answers 200 to each export; `base` keeps tracing off: with
 #          --base-binary artifacts/aot/aotproxy, tracing on against off in one binary)
@@ -65,11 +67,12 @@ LEDGER=on
 BASE_BIN=""
 TRACE_SINK=0
 OVERHEAD=0
+SSE_ONLY=0
 OVERHEAD_LOADS="10 50 90"
 OVERHEAD_PAIRS=2000
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -85,6 +88,8 @@ while (($#)); do
     --noise-retries) NOISE_RETRIES="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --overhead) OVERHEAD=1 ;;
+    --sse-only) SSE_ONLY=1 ;;
+    --sse-requests) SSE_REQUESTS="$2"; shift ;;
     --overhead-loads) OVERHEAD_LOADS="$2"; shift ;;
     --overhead-pairs) OVERHEAD_PAIRS="$2"; shift ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
@@ -737,6 +742,13 @@ if ((OVERHEAD)); then
   start_proxies backend
   sweep
   overhead
+  stop_proxies
+elif ((SSE_ONLY)); then
+  wait_for_quiet_core
+  write_configs
+  start_backends
+  start_proxies sim
+  sse
   stop_proxies
 else
   wait_for_quiet_core
