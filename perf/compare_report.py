@@ -79,6 +79,8 @@ if noise:
         "(from /proc/stat, minus the proxy's own CPU). Above a few percent, the proxies were measured on a shared core.")
 if meta.get("nice"):
     say(f"- Everything the script started ran at nice {meta['nice']}.")
+if meta.get("rt"):
+    say("- Everything the script started ran SCHED_FIFO at priority 1 (`--rt`): other work on the same cores waited for it.")
 say("- Backends: nginx `return 200` with a 1,024-byte chat completion (with `usage`) for non-stream requests; `aotproxy simulate "
     "--decode-tps 200` (5 ms between tokens) for streams. Requests: `POST /v1/chat/completions` with a bearer key (AotProxy checks it).\n")
 

@@ -2,7 +2,7 @@
 # perf/event_latency.sh: what each SSE event costs through a proxy while N streams are in flight.
 #
 #   perf/event_latency.sh [--streams 1000] [--events 20] [--interval-ms 100] [--rounds 3]
-#                         [--proxies "nginx aot"] [--base-binary PATH] [--nice N] [--out DIR]
+#                         [--proxies "nginx aot"] [--base-binary PATH] [--nice N | --rt] [--out DIR]
 #
 # A Python worker (perf/event_latency.py upstream) stamps every token event with the
 # CLOCK_MONOTONIC time it wrote it; the client (perf/event_latency.py client) opens --streams
@@ -13,7 +13,8 @@
 # upstream keepalive; AotProxy: the AOT binary, artifacts/aot/aotproxy or AOTPROXY_BINARY;
 # `base`: --base-binary, e.g. main's binary for before/after); worker and client on core 0.
 # Before the rounds, one unrecorded warm-up pass per target (--streams streams of 2 events).
-# --nice N runs everything it starts at nice N (e.g. -20 while other work shares the machine).
+# --nice N runs everything it starts at nice N; --rt runs it SCHED_FIFO at priority 1 (as
+# perf/compare.sh --rt: while other work keeps the cores busy, nice -20 still waits for its slices).
 # Loopback ports 19501-19506. Every process is stopped by its PID on exit.
 set -euo pipefail
 
@@ -27,6 +28,7 @@ ROUNDS=3
 PROXIES="nginx aot"
 BASE_BIN=""
 NICE=0
+RT=0
 OUT="perf/reports/event-latency-$(date -u +%Y%m%d-%H%M%S)"
 
 while (($#)); do
@@ -38,6 +40,7 @@ while (($#)); do
     --proxies) PROXIES="$2"; shift ;;
     --base-binary) BASE_BIN="$2"; shift ;;
     --nice) NICE="$2"; shift ;;
+    --rt) RT=1 ;;
     --out) OUT="$2"; shift ;;
     -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "event_latency.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -45,6 +48,8 @@ while (($#)); do
   shift
 done
 
+SCHED=(nice -n "$NICE")
+((RT)) && SCHED=(chrt -f 1)
 readonly HOST=127.0.0.1 UP_PORT=19501 NGINX_PORT=19502 AOT_PORT=19503 AOT_ADMIN=19504 BASE_PORT=19505 BASE_ADMIN=19506
 readonly KEY=sk-bench
 FLEET_TAG="event_latency.sh"
@@ -108,10 +113,10 @@ http {
 }
 EOF
 
-fleet_launcher=(nice -n "$NICE" taskset -c 0)
+fleet_launcher=("${SCHED[@]}" taskset -c 0)
 fleet_spawn "$OUT/work/upstream.log" python3 perf/event_latency.py upstream --port $UP_PORT --interval-ms "$INTERVAL_MS"
 fleet_wait_port $UP_PORT "the stamping worker" "$OUT/work/upstream.log"
-fleet_launcher=(nice -n "$NICE" taskset -c 1)
+fleet_launcher=("${SCHED[@]}" taskset -c 1)
 declare -A URL_OF=([direct]="http://$HOST:$UP_PORT")
 for proxy in "${PROXY_LIST[@]}"; do
   case $proxy in
@@ -136,14 +141,14 @@ targets=(direct "${PROXY_LIST[@]}")
 n=${#targets[@]}
 # Warm-up, not recorded: every target opens its upstream connections and runs each path once.
 for target in "${targets[@]}"; do
-  nice -n "$NICE" taskset -c 0 python3 perf/event_latency.py client "${URL_OF[$target]}" "$KEY" --streams "$STREAMS" --events 2 --ramp-s 1 >/dev/null
+  "${SCHED[@]}" taskset -c 0 python3 perf/event_latency.py client "${URL_OF[$target]}" "$KEY" --streams "$STREAMS" --events 2 --ramp-s 1 >/dev/null
 done
 echo "round,target,streams,events,failed_streams,p50_us,p90_us,p99_us,max_us,loadavg" >"$OUT/events.csv"
 for ((round = 1; round <= ROUNDS; round++)); do
   for ((k = 0; k < n; k++)); do
     target=${targets[(k + round) % n]}
     echo "[event_latency $(date -u +%H:%M:%S)] round $round/$ROUNDS: $target, $STREAMS streams x $EVENTS events" >&2
-    nice -n "$NICE" taskset -c 0 python3 perf/event_latency.py client "${URL_OF[$target]}" "$KEY" --streams "$STREAMS" --events "$EVENTS" \
+    "${SCHED[@]}" taskset -c 0 python3 perf/event_latency.py client "${URL_OF[$target]}" "$KEY" --streams "$STREAMS" --events "$EVENTS" \
       --ramp-s 1 --out "$OUT/r$round-$target.json" >/dev/null
     python3 - "$round" "$target" "$OUT/r$round-$target.json" "$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/events.csv" <<'EOF'
 import json, sys
