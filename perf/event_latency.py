@@ -18,17 +18,14 @@ events, streams that did not finish. The client's own cost (one Python process) 
 every target, so proxied minus direct in the same run is what the proxy adds per event.
 Loopback only; every loop is bounded by the stream count and a deadline.
 """
-import argparse, asyncio, json, re, sys, time
+import argparse, asyncio, json, os, re, sys, time
+from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sse_probe import emit, percentile  # noqa: E402
 
 STAMP = re.compile(rb'"content":"(\d+)"')
-
-
-def percentile(values, p):
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[k]
 
 
 # ------------------------------------------------------------------ upstream
@@ -95,9 +92,13 @@ class Worker(asyncio.Protocol):
             self.data_received(b"")
 
 
+async def start_upstream(port, interval_ms):
+    Worker.interval = interval_ms / 1000
+    return await asyncio.get_running_loop().create_server(Worker, "127.0.0.1", port, backlog=4096)
+
+
 async def run_upstream(args):
-    Worker.interval = args.interval_ms / 1000
-    server = await asyncio.get_running_loop().create_server(Worker, "127.0.0.1", args.port, backlog=4096)
+    server = await start_upstream(args.port, args.interval_ms)
     print(f"event_latency upstream ready on 127.0.0.1:{args.port}", flush=True)
     async with server:
         await server.serve_forever()
@@ -173,8 +174,8 @@ async def one_client(host, port, path, key, body, delay, latencies, failures, de
     transport.close()
 
 
-async def run_client(args):
-    from urllib.parse import urlsplit
+async def measure(args):
+    """One client run; returns the report."""
     url = urlsplit(args.url)
     path = url.path if url.path not in ("", "/") else "/v1/chat/completions"
     body = json.dumps({"model": "bench", "stream": True, "max_tokens": args.events,
@@ -189,11 +190,11 @@ async def run_client(args):
               "events": len(latencies), "failed_streams": len(failures), "first_failure": failures[0] if failures else None,
               "latency_us": {"p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
                              "p99": percentile(latencies, 99), "max": max(latencies) if latencies else None}}
-    text = json.dumps(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    return report
+
+
+async def run_client(args):
+    emit(await measure(args), args.out)
 
 
 def main():

@@ -58,6 +58,12 @@ source "$ROOT/perf/lib/fleet.sh"
 trap fleet_stop_all EXIT
 trap 'exit 130' INT TERM
 
+# The measurement's own check first (perf/event_latency_test.py): a slow relay must show up.
+python3 -m unittest discover -s "$ROOT/perf" -p 'event_latency_test.py' >/dev/null 2>&1 || {
+  python3 -m unittest discover -s "$ROOT/perf" -p 'event_latency_test.py' >&2 || true
+  echo "event_latency.sh: perf/event_latency_test.py fails: the figures could not be trusted" >&2
+  exit 1
+}
 AOT_BIN=$(fleet_binary)
 read -ra PROXY_LIST <<<"$PROXIES"
 mkdir -p "$OUT/work/nginx-tmp"
