@@ -79,116 +79,120 @@ if noise:
         "(from /proc/stat, minus the proxy's own CPU). Above a few percent, the proxies were measured on a shared core.")
 if meta.get("nice"):
     say(f"- Everything the script started ran at nice {meta['nice']}.")
+if meta.get("rt"):
+    say("- Everything the script started ran SCHED_FIFO at priority 1 (`--rt`): other work on the same cores waited for it.")
 say("- Backends: nginx `return 200` with a 1,024-byte chat completion (with `usage`) for non-stream requests; `aotproxy simulate "
     "--decode-tps 200` (5 ms between tokens) for streams. Requests: `POST /v1/chat/completions` with a bearer key (AotProxy checks it).\n")
 
-say("## Throughput (wrk, closed loop, requests/s)\n")
-body = []
-for c in points:
-    rps = {t: m(t, c, "rps") for t in targets}
-    row = [c] + [fmt(rps[t]) for t in targets]
-    if "aot" in proxies:
-        row += [ratio(rps["aot"], rps.get("nginx")), ratio(rps["aot"], rps.get("yarp"))]
-    if "base" in proxies:
-        row += [ratio(rps["base"], rps.get("nginx")), ratio(rps.get("aot"), rps["base"])]
-    body.append(row)
-header = ["connections"] + [NAMES[t] for t in targets]
-if "aot" in proxies:
-    header += ["AOT / nginx", "AOT / YARP"]
-if "base" in proxies:
-    header += ["base / nginx", "AOT / base"]
-say(table(header, body))
-best = {t: max((m(t, c, "rps") or 0) for c in points) for t in targets}
-say("\nBest median throughput: " + ", ".join(f"{NAMES[t]} {fmt(best[t])}" for t in targets) + ".\n")
-
-errors = [(r["target"], r["connections"], r["round"], r["socket_errors"], r["status_errors"]) for rs in sweep.values() for r in rs
-          if r["socket_errors"] not in ("0", "") or r["status_errors"] not in ("0", "")]
-if errors:
-    say("Runs with errors (target, connections, round, socket errors, non-2xx): " + "; ".join(", ".join(e) for e in errors) + "\n")
-
-say("## Latency under closed-loop load (wrk, µs; added = proxy − direct at the same point)\n")
-body = []
-for c in points:
-    d50, d99 = m("direct", c, "p50_us"), m("direct", c, "p99_us")
-    row = [c, f"{fmt(d50)} / {fmt(d99)}"]
-    for t in proxies:
-        p50, p99 = m(t, c, "p50_us"), m(t, c, "p99_us")
-        row.append(f"{fmt(p50)} / {fmt(p99)} ({signed(p50 - d50 if p50 and d50 else None)} / {signed(p99 - d99 if p99 and d99 else None)})")
-    body.append(row)
-say(table(["connections", "direct p50 / p99"] + [f"{NAMES[t]} p50 / p99 (added)" for t in proxies], body))
-say("\nClosed-loop latency at saturation is mostly queueing (Little's law), so it says more about throughput than about the "
-    "proxy's own cost; the open-loop point below is the latency goal.\n")
-
-open_rows = grouped(rows("open-loop.csv"), "target")
-if open_rows:
-    say(f"## Open-loop added latency at 50% of the slowest peer's best rate ({fmt(float(meta['open_rate']))} req/s, "
-        f"h2load --rps on {meta['open_connections']} paced connection(s), {meta['open_duration_s']} s)\n")
-    say("Goal: added p50 ≤ 50 µs, added p99 ≤ 250 µs.\n")
-    d = {k: med(r[k] for r in open_rows.get(("direct",), [])) for k in ("p50_us", "p90_us", "p99_us")}
-    body = []
-    for t in targets:
-        rs = open_rows.get((t,), [])
-        if not rs:
-            continue
-        v = {k: med(r[k] for r in rs) for k in ("achieved_rps", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_s", "non_200")}
-        added50 = None if t == "direct" else v["p50_us"] - d["p50_us"]
-        added99 = None if t == "direct" else v["p99_us"] - d["p99_us"]
-        kept = v["achieved_rps"] >= 0.95 * float(meta["open_rate"])
-        goal = "" if t == "direct" else ("met" if added50 <= 50 and added99 <= 250 else "**not met**")
-        if not kept:
-            goal += " (rate not kept: not valid)"
-        body.append([NAMES[t], fmt(v["achieved_rps"]), fmt(v["p50_us"]), fmt(v["p90_us"]), fmt(v["p99_us"]), fmt(v["p999_us"]),
-                     "" if added50 is None else signed(added50), "" if added99 is None else signed(added99), goal,
-                     fmt(int(v["non_200"] or 0))])
-    say(table(["target", "achieved req/s", "p50", "p90", "p99", "p99.9", "added p50", "added p99", "goal", "non-200"], body))
-    say("\nh2load paces one HTTP/1.1 connection at the fixed rate (more connections would fire in bursts). A response slower than "
-        "the interval delays the next request and that delay is not counted, so tails are understated when they are bad; "
-        "perf/AotProxy.Load can replace this step (`open_loop_point` in compare.sh) once it gets a core of its own.\n")
-
-say("## CPU per 1,000 requests (ms of proxy CPU, utime + stime from /proc)\n")
-body = [[c] + [fmt(m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]
-say(table(["connections"] + [NAMES[t] for t in proxies], body))
-say("")
-
-say("## Memory (RSS)\n")
-rss = grouped(rows("rss-1024.csv"), "target")
-body = []
-for t in proxies:
-    peak_sweep = max((m(t, c, "rss_max_kib") or 0) for c in points) / 1024
-    r = (rss.get((t,)) or [{}])[0]
-    idle = float(r["idle_rss_kib"]) / 1024 if r.get("idle_rss_kib") else None
-    peak = float(r["max_rss_kib_1024"]) / 1024 if r.get("max_rss_kib_1024") else None
-    hwm = float(r["vmhwm_kib"]) / 1024 if r.get("vmhwm_kib") else None
-    errs = f"{r.get('socket_errors', '')}/{r.get('status_errors', '')}" if r else "–"
-    body.append([NAMES[t], fmt(peak_sweep, 1, " MiB"), fmt(idle, 1, " MiB"), fmt(peak, 1, " MiB"), fmt(hwm, 1, " MiB"), errs])
-say(table(["proxy", "peak during sweep (≤256 conns)", "before the 1,024-connection run", f"peak with {meta['rss_connections']} connections",
-           "VmHWM (lifetime)", "socket / non-2xx errors at 1,024"], body))
-say("")
-
-dotnet = [t for t in proxies if t in ("yarp", "aot", "jit", "base")]
-if dotnet:
-    say("## Allocations and GC (.NET proxies; workstation non-concurrent GC for all three)\n")
+# The sweep's sections and what comes with it (compare.sh --sse-only runs none of them).
+if points:
+    say("## Throughput (wrk, closed loop, requests/s)\n")
     body = []
     for c in points:
-        row = [c]
-        for t in dotnet:
-            row.append(f"{fmt(m(t, c, 'alloc_per_request'))} B · {fmt(m(t, c, 'gen0'))}/{fmt(m(t, c, 'gen1'))}/{fmt(m(t, c, 'gen2'))}")
+        rps = {t: m(t, c, "rps") for t in targets}
+        row = [c] + [fmt(rps[t]) for t in targets]
+        if "aot" in proxies:
+            row += [ratio(rps["aot"], rps.get("nginx")), ratio(rps["aot"], rps.get("yarp"))]
+        if "base" in proxies:
+            row += [ratio(rps["base"], rps.get("nginx")), ratio(rps.get("aot"), rps["base"])]
         body.append(row)
-    say(table(["connections"] + [f"{NAMES[t]}: B/request · gen0/1/2 per run" for t in dotnet], body))
-    say("\nBytes per request = GC.GetTotalAllocatedBytes delta / requests (AotProxy: /api/status `runtime`; YARP: its /_stats). "
-        "GC counts are per run.\n")
+    header = ["connections"] + [NAMES[t] for t in targets]
+    if "aot" in proxies:
+        header += ["AOT / nginx", "AOT / YARP"]
+    if "base" in proxies:
+        header += ["base / nginx", "AOT / base"]
+    say(table(header, body))
+    best = {t: max((m(t, c, "rps") or 0) for c in points) for t in targets}
+    say("\nBest median throughput: " + ", ".join(f"{NAMES[t]} {fmt(best[t])}" for t in targets) + ".\n")
 
-if "aot" in proxies and "jit" in proxies:
-    say("## AOT vs JIT (same code; goal: AOT within 5% of JIT)\n")
+    errors = [(r["target"], r["connections"], r["round"], r["socket_errors"], r["status_errors"]) for rs in sweep.values() for r in rs
+              if r["socket_errors"] not in ("0", "") or r["status_errors"] not in ("0", "")]
+    if errors:
+        say("Runs with errors (target, connections, round, socket errors, non-2xx): " + "; ".join(", ".join(e) for e in errors) + "\n")
+
+    say("## Latency under closed-loop load (wrk, µs; added = proxy − direct at the same point)\n")
     body = []
     for c in points:
-        a, j = m("aot", c, "rps"), m("jit", c, "rps")
-        ca, cj = m("aot", c, "cpu_ms_per_1k"), m("jit", c, "cpu_ms_per_1k")
-        delta = (a / j - 1) * 100 if a and j else None
-        body.append([c, fmt(a), fmt(j), "–" if delta is None else f"{delta:+.1f}%", fmt(ca, 1), fmt(cj, 1),
-                     "" if delta is None else ("met" if delta >= -5 else "**not met**: AOT more than 5% slower")])
-    say(table(["connections", "AOT req/s", "JIT req/s", "AOT vs JIT", "AOT CPU ms/1k", "JIT CPU ms/1k", ""], body))
+        d50, d99 = m("direct", c, "p50_us"), m("direct", c, "p99_us")
+        row = [c, f"{fmt(d50)} / {fmt(d99)}"]
+        for t in proxies:
+            p50, p99 = m(t, c, "p50_us"), m(t, c, "p99_us")
+            row.append(f"{fmt(p50)} / {fmt(p99)} ({signed(p50 - d50 if p50 and d50 else None)} / {signed(p99 - d99 if p99 and d99 else None)})")
+        body.append(row)
+    say(table(["connections", "direct p50 / p99"] + [f"{NAMES[t]} p50 / p99 (added)" for t in proxies], body))
+    say("\nClosed-loop latency at saturation is mostly queueing (Little's law), so it says more about throughput than about the "
+        "proxy's own cost; the open-loop point below is the latency goal.\n")
+
+    open_rows = grouped(rows("open-loop.csv"), "target")
+    if open_rows:
+        say(f"## Open-loop added latency at 50% of the slowest peer's best rate ({fmt(float(meta['open_rate']))} req/s, "
+            f"h2load --rps on {meta['open_connections']} paced connection(s), {meta['open_duration_s']} s)\n")
+        say("Goal: added p50 ≤ 50 µs, added p99 ≤ 250 µs.\n")
+        d = {k: med(r[k] for r in open_rows.get(("direct",), [])) for k in ("p50_us", "p90_us", "p99_us")}
+        body = []
+        for t in targets:
+            rs = open_rows.get((t,), [])
+            if not rs:
+                continue
+            v = {k: med(r[k] for r in rs) for k in ("achieved_rps", "p50_us", "p90_us", "p99_us", "p999_us", "cpu_s", "non_200")}
+            added50 = None if t == "direct" else v["p50_us"] - d["p50_us"]
+            added99 = None if t == "direct" else v["p99_us"] - d["p99_us"]
+            kept = v["achieved_rps"] >= 0.95 * float(meta["open_rate"])
+            goal = "" if t == "direct" else ("met" if added50 <= 50 and added99 <= 250 else "**not met**")
+            if not kept:
+                goal += " (rate not kept: not valid)"
+            body.append([NAMES[t], fmt(v["achieved_rps"]), fmt(v["p50_us"]), fmt(v["p90_us"]), fmt(v["p99_us"]), fmt(v["p999_us"]),
+                         "" if added50 is None else signed(added50), "" if added99 is None else signed(added99), goal,
+                         fmt(int(v["non_200"] or 0))])
+        say(table(["target", "achieved req/s", "p50", "p90", "p99", "p99.9", "added p50", "added p99", "goal", "non-200"], body))
+        say("\nh2load paces one HTTP/1.1 connection at the fixed rate (more connections would fire in bursts). A response slower than "
+            "the interval delays the next request and that delay is not counted, so tails are understated when they are bad; "
+            "perf/AotProxy.Load can replace this step (`open_loop_point` in compare.sh) once it gets a core of its own.\n")
+
+    say("## CPU per 1,000 requests (ms of proxy CPU, utime + stime from /proc)\n")
+    body = [[c] + [fmt(m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]
+    say(table(["connections"] + [NAMES[t] for t in proxies], body))
     say("")
+
+    say("## Memory (RSS)\n")
+    rss = grouped(rows("rss-1024.csv"), "target")
+    body = []
+    for t in proxies:
+        peak_sweep = max((m(t, c, "rss_max_kib") or 0) for c in points) / 1024
+        r = (rss.get((t,)) or [{}])[0]
+        idle = float(r["idle_rss_kib"]) / 1024 if r.get("idle_rss_kib") else None
+        peak = float(r["max_rss_kib_1024"]) / 1024 if r.get("max_rss_kib_1024") else None
+        hwm = float(r["vmhwm_kib"]) / 1024 if r.get("vmhwm_kib") else None
+        errs = f"{r.get('socket_errors', '')}/{r.get('status_errors', '')}" if r else "–"
+        body.append([NAMES[t], fmt(peak_sweep, 1, " MiB"), fmt(idle, 1, " MiB"), fmt(peak, 1, " MiB"), fmt(hwm, 1, " MiB"), errs])
+    say(table(["proxy", "peak during sweep (≤256 conns)", "before the 1,024-connection run", f"peak with {meta['rss_connections']} connections",
+               "VmHWM (lifetime)", "socket / non-2xx errors at 1,024"], body))
+    say("")
+
+    dotnet = [t for t in proxies if t in ("yarp", "aot", "jit", "base")]
+    if dotnet:
+        say("## Allocations and GC (.NET proxies; workstation non-concurrent GC for all three)\n")
+        body = []
+        for c in points:
+            row = [c]
+            for t in dotnet:
+                row.append(f"{fmt(m(t, c, 'alloc_per_request'))} B · {fmt(m(t, c, 'gen0'))}/{fmt(m(t, c, 'gen1'))}/{fmt(m(t, c, 'gen2'))}")
+            body.append(row)
+        say(table(["connections"] + [f"{NAMES[t]}: B/request · gen0/1/2 per run" for t in dotnet], body))
+        say("\nBytes per request = GC.GetTotalAllocatedBytes delta / requests (AotProxy: /api/status `runtime`; YARP: its /_stats). "
+            "GC counts are per run.\n")
+
+    if "aot" in proxies and "jit" in proxies:
+        say("## AOT vs JIT (same code; goal: AOT within 5% of JIT)\n")
+        body = []
+        for c in points:
+            a, j = m("aot", c, "rps"), m("jit", c, "rps")
+            ca, cj = m("aot", c, "cpu_ms_per_1k"), m("jit", c, "cpu_ms_per_1k")
+            delta = (a / j - 1) * 100 if a and j else None
+            body.append([c, fmt(a), fmt(j), "–" if delta is None else f"{delta:+.1f}%", fmt(ca, 1), fmt(cj, 1),
+                         "" if delta is None else ("met" if delta >= -5 else "**not met**: AOT more than 5% slower")])
+        say(table(["connections", "AOT req/s", "JIT req/s", "AOT vs JIT", "AOT CPU ms/1k", "JIT CPU ms/1k", ""], body))
+        say("")
 
 sse = grouped(rows("sse.csv"), "target")
 if sse:

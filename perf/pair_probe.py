@@ -6,8 +6,8 @@ Usage: perf/pair_probe.py DIRECT_URL PROXY_URL KEY BODY_FILE --pairs N [--rate P
 Two keep-alive HTTP/1.1 connections, one to the backend directly and one through the proxy. Each
 pair sends the same non-stream request on both, one after the other, the order alternating from
 pair to pair, so that whatever else the host does at that moment (the background load at a share
-of capacity, another process) lands on both halves alike. A request's time runs from its last
-byte sent to the response's last byte. Prints one JSON object: direct and proxy percentiles, and
+of capacity, another process) lands on both halves alike. A request's time runs from just
+before its one send call (sse_probe.Connection.post says why) to the response's last byte. Prints one JSON object: direct and proxy percentiles, and
 the added time per pair (proxy minus direct) at p50, p90 and p99.
 """
 import argparse

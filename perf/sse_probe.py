@@ -5,7 +5,8 @@ Usage: perf/sse_probe.py URL KEY MODEL --requests N [--max-tokens T] [--interval
 
 One keep-alive HTTP/1.1 connection; N streamed chat completions, one after another, started on a
 fixed schedule (every --interval-ms, or back to back when a stream runs longer). For each
-request it records, in microseconds from the moment the request's last byte was sent:
+request it records, in microseconds from the moment the request was handed to the kernel (one
+send call; the time is taken just before it):
 headers (the status line arrived), first_event (the first `data:` event, vLLM's role chunk) and
 ttft (the first event that carries a token, `"delta":{"content":`), and every gap between token
 events (itl). Chunked transfer encoding is decoded, so a proxy that re-chunks is measured by the
@@ -43,12 +44,19 @@ class Connection:
         return time.perf_counter_ns()
 
     def post(self, host_header, path, key, body):
-        """Sends one JSON POST; returns when its last byte was sent (perf_counter_ns)."""
-        self.sock.sendall((
+        """Sends one JSON POST in one send; returns the time just before it (perf_counter_ns).
+
+        Before, not after: a server on this core (the simulator, direct) can run inside the send,
+        woken by the loopback delivery, and write its answer before the call returns; a time taken
+        after the send then hides that server's work (~200 µs of the simulator's, seen in a
+        packet capture), and the proxies, on the other core, looked that much slower than direct."""
+        request = (
             f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body)
-        return time.perf_counter_ns()
+        ).encode() + body
+        sent = time.perf_counter_ns()
+        self.sock.sendall(request)
+        return sent
 
     def read_until(self, marker):
         while marker not in self.buf:
