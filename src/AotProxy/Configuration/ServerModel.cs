@@ -11,4 +11,5 @@ internal sealed record ServerModel(
     TimeSpan ShutdownGrace,
     IPEndPoint? H2cListen = null, // null: no h2c listener
     int MaxConnections = 10_000,  // 0: no limit
-    int MaxHeaderBytes = 32 * 1024);
+    int MaxHeaderBytes = 32 * 1024,
+    TimeSpan ParkIdleAfter = default); // zero: idle keep-alive connections are not parked

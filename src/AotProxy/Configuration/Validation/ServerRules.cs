@@ -40,6 +40,10 @@ internal static class ServerRules
             context.Error("server.max_header_bytes", $"must be 1024 to 1048576 bytes (got {server.MaxHeaderBytes})");
         }
 
+        // "0" (or "0s"): parking is off.
+        var park = server.ParkIdleAfter == "0" || (Duration.TryParse(server.ParkIdleAfter, out var zero) && zero == TimeSpan.Zero)
+            ? TimeSpan.Zero
+            : context.Positive("server.park_idle_after", server.ParkIdleAfter);
         return new ServerModel(
             listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
@@ -48,6 +52,7 @@ internal static class ServerRules
             grace,
             h2c,
             Math.Max(server.MaxConnections, 0),
-            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024));
+            Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024),
+            park);
     }
 }
