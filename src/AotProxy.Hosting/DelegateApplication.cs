@@ -10,16 +10,11 @@ namespace AotProxy.Hosting;
 // DiagnosticListener/Activity per request. The HttpContext is reused per connection through
 // IHostContextContainer, as ASP.NET Core's own HostingApplication does, so a keep-alive
 // connection allocates its context once.
-// With parking, it tells the connection where its requests start and end (ParkableConnection).
+// With parking, it tells the connection where each request ends (ParkableConnection).
 internal sealed class DelegateApplication(RequestDelegate handler, bool parking = false) : IHttpApplication<DefaultHttpContext>
 {
     public DefaultHttpContext CreateContext(IFeatureCollection contextFeatures)
     {
-        if (parking)
-        {
-            ParkableConnection.MarkRequestStarted(contextFeatures);
-        }
-
         if (contextFeatures is IHostContextContainer<DefaultHttpContext> container)
         {
             if (container.HostContext is { } reused)

@@ -7,8 +7,9 @@ using Microsoft.AspNetCore.Http.Features;
 namespace AotProxy.Hosting.Parking;
 
 // One transport connection's parking state, for its whole life (a connection feature). It knows
-// whether the connection is between requests: a request starts when Kestrel creates its context
-// and ends when Kestrel disposes it, with its body read to the end (MarkBodyRead) or absent. An
+// whether the connection is between requests: a request starts with the first bytes Kestrel reads
+// after the last one ended (BytesArrived), and ends when Kestrel disposes its context, with its
+// body read to the end (MarkBodyRead) or absent. An
 // unread body is never taken for a boundary: Kestrel drains it after the context is disposed, and
 // a pause in that drain must not end the connection, so such a connection waits for its next
 // request before it may park.
@@ -45,9 +46,6 @@ internal sealed class ParkableConnection
     public static void MarkBodyRead(HttpContext context) =>
         context?.Features.Get<ParkableConnection>()?.BodyRead();
 
-    internal static void MarkRequestStarted(IFeatureCollection features) =>
-        features.Get<ParkableConnection>()?.RequestStarted();
-
     internal static void MarkRequestEnded(IFeatureCollection features)
     {
         if (features.Get<ParkableConnection>() is { } connection)
@@ -57,15 +55,13 @@ internal sealed class ParkableConnection
         }
     }
 
-    private void RequestStarted()
-    {
-        _boundary = false;
-        _bodyRead = false;
-    }
-
     private void BodyRead() => _bodyRead = true;
 
-    private void RequestEnded(bool bodyDone) => _boundary = bodyDone;
+    private void RequestEnded(bool bodyDone)
+    {
+        _boundary = bodyDone;
+        _bodyRead = false;
+    }
 
     // Bytes of a new request reached Kestrel: until it ends, this connection is not at a boundary.
     internal void BytesArrived() => _boundary = false;
@@ -113,7 +109,6 @@ internal sealed class ParkableConnection
 
             // Leave the bytes unexamined: the next session's first read returns them at once.
             Input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-            _boundary = false;
             return true;
         }
         catch (Exception ex) when (ex is OperationCanceledException or ConnectionAbortedException or IOException)
