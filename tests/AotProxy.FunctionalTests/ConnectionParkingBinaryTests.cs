@@ -14,7 +14,7 @@ public class ConnectionParkingBinaryTests
     public async Task IdleKeepAliveConnection_IsParked_AndItsNextRequestIsServed()
     {
         await using var gateway = await BinaryGateway.StartAsync(1, serverToml: "park_idle_after = \"100ms\"");
-        using var client = await KeepAliveClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, gateway.Process.DataUri.Port));
+        using var client = await KeepAliveClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, gateway.Process.DataUri!.Port));
         var auth = $"Authorization: Bearer {TestGateway.Key}\r\n";
 
         await client.SendAsync(KeepAliveClient.Post("/v1/chat/completions", Chat, auth));
