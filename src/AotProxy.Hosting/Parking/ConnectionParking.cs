@@ -52,11 +52,7 @@ public sealed class ConnectionParking
         heartbeat.OnHeartbeat(static state => ((ParkableConnection)state).Tick(), connection);
         while (true)
         {
-            var session = new ParkingSession(transport, connection);
-            connection.Session = session;
-            await next(session).ConfigureAwait(false);
-            connection.Session = null;
-            if (!session.Parking)
+            if (!await ServeAsync(next, transport, connection).ConfigureAwait(false))
             {
                 return; // Kestrel ended for its own reasons (Connection: close, 400, timeout, shutdown): close
             }
@@ -78,5 +74,17 @@ public sealed class ConnectionParking
                 return; // the client left, the keep-alive timeout passed, or the server stops
             }
         }
+    }
+
+    // One session, in a method of its own: a session left in the parked loop's state machine would
+    // keep Kestrel's whole HTTP connection alive through the heartbeat and features it holds.
+    // True when the session ended by parking.
+    private static async Task<bool> ServeAsync(ConnectionDelegate next, ConnectionContext transport, ParkableConnection connection)
+    {
+        var session = new ParkingSession(transport, connection);
+        connection.Session = session;
+        await next(session).ConfigureAwait(false);
+        connection.Session = null;
+        return session.Parking;
     }
 }
