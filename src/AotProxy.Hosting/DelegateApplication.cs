@@ -1,3 +1,4 @@
+using AotProxy.Hosting.Parking;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Http;
@@ -9,7 +10,8 @@ namespace AotProxy.Hosting;
 // DiagnosticListener/Activity per request. The HttpContext is reused per connection through
 // IHostContextContainer, as ASP.NET Core's own HostingApplication does, so a keep-alive
 // connection allocates its context once.
-internal sealed class DelegateApplication(RequestDelegate handler) : IHttpApplication<DefaultHttpContext>
+// With parking, it tells the connection where each request ends (ParkableConnection).
+internal sealed class DelegateApplication(RequestDelegate handler, bool parking = false) : IHttpApplication<DefaultHttpContext>
 {
     public DefaultHttpContext CreateContext(IFeatureCollection contextFeatures)
     {
@@ -31,5 +33,13 @@ internal sealed class DelegateApplication(RequestDelegate handler) : IHttpApplic
 
     public Task ProcessRequestAsync(DefaultHttpContext context) => handler(context);
 
-    public void DisposeContext(DefaultHttpContext context, Exception? exception) => context.Uninitialize();
+    public void DisposeContext(DefaultHttpContext context, Exception? exception)
+    {
+        if (parking)
+        {
+            ParkableConnection.MarkRequestEnded(context.Features);
+        }
+
+        context.Uninitialize();
+    }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
+using AotProxy.Hosting.Parking;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -37,6 +38,7 @@ public sealed class KestrelListener : IAsyncDisposable
         Action<KestrelServerOptions>? configure = null,
         HttpProtocols protocols = HttpProtocols.Http1,
         ListenerTransport transport = ListenerTransport.Sockets,
+        ConnectionParking? parking = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
@@ -53,13 +55,19 @@ public sealed class KestrelListener : IAsyncDisposable
         options.Limits.MaxRequestBodySize = null;
         // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1, so a
         // listener is one or the other (Http2 alone means h2c with prior knowledge).
-        options.Listen(endPoint, listen => listen.Protocols = protocols);
+        // Parking idle keep-alive connections (server.park_idle_after) is an HTTP/1 matter.
+        parking = protocols == HttpProtocols.Http1 ? parking : null;
+        options.Listen(endPoint, listen =>
+        {
+            listen.Protocols = protocols;
+            parking?.Attach(listen);
+        });
         configure?.Invoke(options);
 
         var server = new KestrelServer(Options.Create(options), CreateTransport(transport, loggerFactory), loggerFactory);
         try
         {
-            await server.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+            await server.StartAsync(new DelegateApplication(handler, parking is not null), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ListenFailedException.ReasonOf(ex) is { } reason)
         {

@@ -36,6 +36,11 @@ internal sealed record ServerConfig
     // "sockets" (.NET's socket engine) or "epoll" (Linux: recv only after edge-triggered
     // readiness, issue 22) for the data plane's listeners; read at startup.
     public string Transport { get; init; } = "sockets";
+    // An HTTP/1 keep-alive connection idle this long between requests is parked: Kestrel's
+    // per-connection HTTP state (~8 KB) is dropped and the socket waits, with no buffer, for the
+    // next request, which gets fresh state. Kestrel's keep-alive timeout (130 s) still closes it.
+    // 1s: a client's next request in a burst finds its connection unparked. "0": never park.
+    public string ParkIdleAfter { get; init; } = "1s";
 
     [TomlExtensionData]
     public Dictionary<string, object?>? Unknown { get; init; }

@@ -13,4 +13,5 @@ internal sealed record ServerModel(
     IPEndPoint? H2cListen = null, // null: no h2c listener
     int MaxConnections = 10_000,  // 0: no limit
     int MaxHeaderBytes = 32 * 1024,
-    ListenerTransport Transport = ListenerTransport.Sockets);
+    ListenerTransport Transport = ListenerTransport.Sockets,
+    TimeSpan ParkIdleAfter = default); // zero: idle keep-alive connections are not parked

@@ -7,6 +7,7 @@ using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
+using AotProxy.Hosting.Parking;
 using AotProxy.Http;
 using AotProxy.Ledger;
 using AotProxy.Limits;
@@ -213,10 +214,17 @@ internal sealed class GatewayHost : IAsyncDisposable
         try
         {
             var server = snapshot.Server;
-            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, server.Transport, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false);
-            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, ListenerTransport.Sockets, null, loggerFactory, cancellationToken).ConfigureAwait(false);
+            // server.park_idle_after, read when the listener binds (a reload says a restart is needed).
+            var parking = server.ParkIdleAfter > TimeSpan.Zero ? new ConnectionParking(server.ParkIdleAfter) : null;
+            if (parking is not null)
+            {
+                telemetry.Connections.CollectFrom(parking);
+            }
+
+            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, server.Transport, o => DataPlaneLimits(o, server), parking, loggerFactory, cancellationToken).ConfigureAwait(false);
+            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, ListenerTransport.Sockets, null, null, loggerFactory, cancellationToken).ConfigureAwait(false);
             h2cListener = server.H2cListen is { } h2c
-                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, server.Transport, o => DataPlaneLimits(o, server), loggerFactory, cancellationToken).ConfigureAwait(false)
+                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, server.Transport, o => DataPlaneLimits(o, server), null, loggerFactory, cancellationToken).ConfigureAwait(false)
                 : null;
         }
         catch (ListenFailedException)
@@ -268,11 +276,11 @@ internal sealed class GatewayHost : IAsyncDisposable
     }
 
     // The admin plane stays on sockets: server.transport is for the OpenAI API's hot path.
-    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ListenerTransport transport, Action<KestrelServerOptions>? configure, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ListenerTransport transport, Action<KestrelServerOptions>? configure, ConnectionParking? parking, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         try
         {
-            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, transport, cancellationToken).ConfigureAwait(false);
+            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, transport, parking, cancellationToken).ConfigureAwait(false);
         }
         catch (ListenFailedException ex)
         {

@@ -115,6 +115,11 @@ internal sealed class GatewayState
             GatewayLog.RestartNeeded(_logger, "server.max_connections", was.MaxConnections.ToString(CultureInfo.InvariantCulture), now.MaxConnections.ToString(CultureInfo.InvariantCulture));
         }
 
+        if (was.ParkIdleAfter != now.ParkIdleAfter)
+        {
+            GatewayLog.RestartNeeded(_logger, "server.park_idle_after", Duration.Format(was.ParkIdleAfter), Duration.Format(now.ParkIdleAfter));
+        }
+
         if (was.MaxHeaderBytes != now.MaxHeaderBytes)
         {
             GatewayLog.RestartNeeded(_logger, "server.max_header_bytes", was.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture), now.MaxHeaderBytes.ToString(CultureInfo.InvariantCulture));

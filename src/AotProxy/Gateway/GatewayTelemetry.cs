@@ -34,6 +34,7 @@ internal sealed class GatewayTelemetry
         Ledger = new LedgerTelemetry(Registry);
         Tracing = new TraceTelemetry(Registry);
         ResponseCache = new ResponseCacheTelemetry(Registry);
+        Connections = new ConnectionTelemetry(Registry);
     }
 
     public CollectorRegistry Registry { get; }
@@ -62,6 +63,8 @@ internal sealed class GatewayTelemetry
     public TraceTelemetry Tracing { get; }
 
     public ResponseCacheTelemetry ResponseCache { get; }
+
+    public ConnectionTelemetry Connections { get; }
 
     // The last failed requests, for the live console (/api/events).
     public RecentErrors Errors { get; }

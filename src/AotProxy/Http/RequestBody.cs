@@ -1,4 +1,5 @@
 using System.Buffers;
+using AotProxy.Hosting.Parking;
 using AotProxy.Inspection;
 using AotProxy.Memory;
 using Microsoft.AspNetCore.Http;
@@ -55,6 +56,7 @@ internal sealed class RequestBody : IDisposable
                     buffer.CopyTo(array);
                     var body = new RequestBody(array, (int)buffer.Length);
                     reader.AdvanceTo(buffer.End);
+                    ParkableConnection.MarkBodyRead(request.HttpContext); // read to its end: the connection may park after this request
                     return (body, false);
                 }
 

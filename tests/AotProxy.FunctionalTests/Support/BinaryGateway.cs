@@ -44,7 +44,8 @@ internal sealed class BinaryGateway : IAsyncDisposable
         string forwardingToml = "",
         string routing = TestGateway.DefaultRouting,
         bool discoverModels = false,
-        string[]? models = null)
+        string[]? models = null,
+        string serverToml = "")
     {
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -55,7 +56,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
         }
 
         var directory = new TempDirectory();
-        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, routing: routing, warmup: warmup, forwardingToml: forwardingToml);
+        var toml = TestGateway.Toml(simulated, extraToml, adminToken: adminToken, routing: routing, serverToml: serverToml, warmup: warmup, forwardingToml: forwardingToml);
         if (discoverModels || models is not null)
         {
             var listed = models is null ? string.Empty : $"models = [{string.Join(", ", models.Select(m => $"\"{m}\""))}]";

@@ -66,6 +66,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(30), snapshot.Server.ShutdownGrace);
         Assert.Equal((10_000, 32_768), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
         Assert.Equal(ListenerTransport.Sockets, snapshot.Server.Transport);
+        Assert.Equal(TimeSpan.FromSeconds(1), snapshot.Server.ParkIdleAfter);
         Assert.Equal("p2c_kv", snapshot.Routing.Strategy);
         Assert.Equal(TimeSpan.FromMilliseconds(500), snapshot.Routing.MetricsInterval);
         Assert.Equal(TimeSpan.FromSeconds(5), snapshot.Forwarding.ConnectTimeout);
@@ -155,6 +156,7 @@ public sealed class ConfigLoaderTests
             max_connections = 0
             max_header_bytes = 65536
             transport = "epoll"
+            park_idle_after = "250ms"
             [routing]
             strategy = "consistent_hash"
             metrics_interval = "1.5s"
@@ -227,6 +229,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(90), snapshot.Server.ShutdownGrace);
         Assert.Equal((0, 65_536), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
         Assert.Equal(ListenerTransport.Epoll, snapshot.Server.Transport);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), snapshot.Server.ParkIdleAfter);
         Assert.Equal(
             new RoutingModel("consistent_hash", TimeSpan.FromMilliseconds(1500), TimeSpan.FromSeconds(1), new ScoreWeights(1.5, 0.25, 3.0, 0.0, 10.0), 4.0, TimeSpan.FromSeconds(30), 8.0, 2.0, "x-user", 50, 0.5, 0.05, 0.5, Warmup: true),
             snapshot.Routing);
@@ -564,5 +567,14 @@ public sealed class ConfigLoaderTests
         var error = Assert.Single(result.Errors);
         Assert.Equal(0, error.Line);
         Assert.Equal($"cannot read {path}: no such file", error.Message);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("0s")]
+    public void Parse_ParkIdleAfterZero_TurnsParkingOff(string value)
+    {
+        var snapshot = TestConfig.Valid($"[server]\npark_idle_after = \"{value}\"");
+        Assert.Equal(TimeSpan.Zero, snapshot.Server.ParkIdleAfter);
     }
 }

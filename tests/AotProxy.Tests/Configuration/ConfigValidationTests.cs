@@ -27,6 +27,8 @@ public sealed class ConfigValidationTests
     [InlineData("[server]\nmax_header_bytes = 1048577", 2, "server.max_header_bytes")]
     [InlineData("[server]\ntransport = \"io_uring\"", 2, "server.transport")]
     [InlineData("[server]\ntransport = \"EPOLL\"", 2, "server.transport")]
+    [InlineData("[server]\npark_idle_after = \"1\"", 2, "server.park_idle_after")]
+    [InlineData("[server]\npark_idle_after = \"-1s\"", 2, "server.park_idle_after")]
     [InlineData("[routing]\nstrategy = \"random\"", 2, "routing.strategy")]
     [InlineData("[routing]\nstrategy = \"P2C_KV\"", 2, "routing.strategy")]
     [InlineData("[routing]\nmetrics_interval = \"-1s\"", 2, "routing.metrics_interval")]

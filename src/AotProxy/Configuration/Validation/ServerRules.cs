@@ -49,6 +49,10 @@ internal static class ServerRules
             _ => Invalid(context, $"must be \"sockets\" or \"epoll\" (got \"{server.Transport}\")"),
         };
 
+        // "0" (or "0s"): parking is off.
+        var park = server.ParkIdleAfter == "0" || (Duration.TryParse(server.ParkIdleAfter, out var zero) && zero == TimeSpan.Zero)
+            ? TimeSpan.Zero
+            : context.Positive("server.park_idle_after", server.ParkIdleAfter);
         return new ServerModel(
             listen ?? new IPEndPoint(IPAddress.Loopback, 8080),
             admin ?? new IPEndPoint(IPAddress.Loopback, 9090),
@@ -58,7 +62,8 @@ internal static class ServerRules
             h2c,
             Math.Max(server.MaxConnections, 0),
             Math.Clamp(server.MaxHeaderBytes, 1024, 1024 * 1024),
-            transport);
+            transport,
+            park);
     }
 
     private static ListenerTransport Invalid(ValidationContext context, string message)
