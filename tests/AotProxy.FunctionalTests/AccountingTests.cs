@@ -106,6 +106,8 @@ public class AccountingTests
             Assert.Equal(500, (int)failed.StatusCode); // an upstream error answer: passed through, nothing used
         }
 
+        // Counted in the handler's finally, after the answer's last byte went out: wait for it.
+        await TestGateway.WaitUntilAsync(async () => Fleet.Sum(await gateway.MetricsAsync(), "llm_gateway_requests_total") >= 2, "both requests counted");
         var metrics = await gateway.MetricsAsync();
         Assert.Equal(2, Fleet.Sum(metrics, "llm_gateway_requests_total"));
         var acme = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "acme");
