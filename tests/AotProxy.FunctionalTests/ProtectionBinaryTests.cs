@@ -11,50 +11,32 @@ namespace AotProxy.FunctionalTests;
 // with two `aotproxy simulate` workers whose faults are switched through POST /sim/faults. The
 // loose class ("default", tenant acme) is shed with 503 class_shed while the strict one
 // ("enterprise", tenant vip) never is, stays shed while the fault lasts, and both are served
-// again once the fault is cleared. Protection judges what clients got, once per request.
+// again once the fault is cleared. Errors are failed attempts, a retried one too.
 public class ProtectionBinaryTests
 {
     private const string VipKey = "sk-test-vip";
 
     // Worker 0 fails every request; round robin sends half the first attempts there and retries
-    // them on worker 1: every client is served, so protection sees no error and sheds nobody,
-    // however many attempts failed. Once worker 1 fails too, clients get the 500s (past
-    // enterprise's 5%): default is shed, enterprise gets its answers (the 500s) and is never shed.
+    // them on worker 1: every client is served, but each failed attempt is a fleet error for
+    // protection (a third of the attempts, past enterprise's 5%), so a failing worker is not hidden
+    // by the retries: default is shed, enterprise gets its answers and is never shed.
     [Fact]
-    public async Task FleetErrors_RetriesMadeGood_ShedNobody_ErrorsClientsGet_ShedTheLooseClass_AndBothAreServedAfterTheFaultsClear()
+    public async Task FleetErrors_RetriesMadeGood_StillShedTheLooseClass_AndBothAreServedAfterTheFaultsClear()
     {
         await using var fleet = await ProtectedFleet.StartAsync(ErrorProtectionToml.For("2s", 0.05));
         Assert.Equal(HttpStatusCode.OK, (await fleet.AskAsync(TestGateway.Key, stream: true)).Status);
 
-        // Streams, so that a judged window shows: the baseline TTFT is learned from the first window
-        // with enough first tokens, from then on every window is judged. Two windows after that, and
-        // 10 retries at least: every request of both classes served, nothing shed, error rate 0.
         await fleet.FaultAsync(0, """{"http500_rate":1.0}""");
-        var retried = await fleet.RetriesAsync();
-        var judged = (Stopwatch?)null;
-        var deadline = Stopwatch.StartNew();
-        while (judged is null || judged.Elapsed < TimeSpan.FromSeconds(4) || await fleet.RetriesAsync() < retried + 10)
-        {
-            Assert.All(await fleet.EnterpriseBatchAsync(stream: true), status => Assert.Equal(HttpStatusCode.OK, status));
-            Assert.Equal(HttpStatusCode.OK, (await fleet.AskAsync(TestGateway.Key, stream: true)).Status);
-            using var queues = await fleet.QueuesAsync();
-            var protection = Protection(queues, "default");
-            Assert.False(protection.GetProperty("shedding").GetBoolean());
-            Assert.Equal(0.0, protection.GetProperty("error_rate").GetDouble());
-            judged ??= protection.GetProperty("baseline_ttft_seconds").GetDouble() > 0 ? Stopwatch.StartNew() : null;
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "no window was judged, or too few retries");
-        }
-
-        await fleet.FaultAsync(1, """{"http500_rate":1.0}""");
-        var shed = await fleet.ServeEnterpriseUntilShedAsync(stream: false, HttpStatusCode.InternalServerError);
+        var shed = await fleet.ServeEnterpriseUntilShedAsync(stream: false, HttpStatusCode.OK);
         Assert.Contains("max_error_rate of class 'enterprise' (5%)", shed.Message, StringComparison.Ordinal);
+        Assert.True(await fleet.RetriesAsync() >= 1, "no attempt was retried");
 
-        await fleet.AssertShedWhileEnterpriseIsServedAsync(stream: false, HttpStatusCode.InternalServerError, windows: 3, window: TimeSpan.FromSeconds(2));
+        await fleet.AssertShedWhileEnterpriseIsServedAsync(stream: false, HttpStatusCode.OK, windows: 3, window: TimeSpan.FromSeconds(2));
         using (var queues = await fleet.QueuesAsync())
         {
             var protection = Protection(queues, "default");
             Assert.True(protection.GetProperty("shedding").GetBoolean());
-            Assert.InRange(protection.GetProperty("error_rate").GetDouble(), 0.5, 1.0);
+            Assert.InRange(protection.GetProperty("error_rate").GetDouble(), 0.2, 1.0);
             Assert.NotEqual(JsonValueKind.Null, protection.GetProperty("since").ValueKind);
             Assert.Equal(0.0, protection.GetProperty("admit_fraction").GetDouble());
             Assert.False(Protection(queues, "enterprise").GetProperty("shedding").GetBoolean());
@@ -67,7 +49,6 @@ public class ProtectionBinaryTests
         Assert.True(MetricsText.Value(metrics, "llm_gateway_admissions_total", "class=\"default\"", "outcome=\"shed\"") >= 3);
 
         await fleet.FaultAsync(0, """{"clear":true}""");
-        await fleet.FaultAsync(1, """{"clear":true}""");
         await fleet.ServeEnterpriseUntilDefaultIsServedAsync(stream: false);
         metrics = await fleet.Admin.GetStringAsync("/metrics");
         Assert.Equal(0.0, MetricsText.Value(metrics, "llm_gateway_class_shedding", "class=\"default\""));

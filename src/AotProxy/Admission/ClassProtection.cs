@@ -28,7 +28,7 @@ namespace AotProxy.Admission;
 // than its class's tolerance x its class's baseline has missed that tolerance already, though its first
 // token, which would say so, comes only once it is served. An admitted stream of a served class
 // still without its first token (PendingFirstTokens) is one at least its age late: the newest
-// slices' mean counts it so. And a span where the served classes' TTFT cannot be judged while
+// slices' mean counts it so, and several late at once pass the tolerance by the oldest (LateTail). And a span where the served classes' TTFT cannot be judged while
 // their first tokens are awaited is no calm one. The error rate is judged on the window
 // (a 1% rate means little over a few dozen requests, and a jump to 50% passes it within a slice).
 //
@@ -36,12 +36,12 @@ namespace AotProxy.Admission;
 // judgement per bucket (a tenth of the window), made by whichever thread first sees the bucket
 // change; nothing allocates but the state a judgement replaces. Off: one volatile read.
 //
-// It judges what clients see, one sample per forwarded request at its end (ForwardingStage), not
-// each attempt: a failed attempt that a retry on another worker made good is no error (clients
-// never saw it), while its time is in that request's first token.
-// Errors: requests whose answer, after retries, was the fleet's failure (a worker's 5xx passed
-// through, connect failures, timeouts and broken responses once retries were exhausted:
-// AttemptOutcome.UpstreamFailed) over those that ended. Neither way: client aborts (and
+// Errors: failed upstream attempts (a worker's 5xx, connect failures, timeouts, resets before the
+// head: AttemptOutcome.UpstreamFailed), each one, a retried one too, over those and the requests
+// that ended (ForwardingStage). Counting only the clients' final outcomes hid a worker failing
+// half its requests (retried on the others) from the error rule: the error rate read 0 through the
+// errors phase while the retries ate capacity (perf/RESULTS.md, "Issue 20 (degradation, failed
+// attempts counted)"). A retry's time is in that request's first token. Neither way: client aborts (and
 // preemptions), a worker's "full" push-back (503/429), and the gateway's own refusals (limits'
 // 429s, queue timeouts, sheds, pacing, no routable worker), which never reach a worker's verdict.
 // TTFT: the first token of streamed answers as the client waited for it, from its arrival, its
@@ -72,6 +72,9 @@ internal sealed class ClassProtection
     // The newest slices judged on their own: 2 s of a 10 s window, at 30 requests/s some 60 first
     // tokens, enough for a mean to mean something against a 2x tolerance.
     public const int RecentBuckets = 2;
+
+    // The tail rule's fewest late streams (LateTail).
+    private const int LateStreams = 3;
 
     private readonly TimeProvider _time;
     private readonly Func<string, long, long>? _oldestWait;
@@ -139,8 +142,8 @@ internal sealed class ClassProtection
         Volatile.Write(ref _judged, 0);
     }
 
-    // A request of the class to the pool ended, retries included: outcome is its last attempt's;
-    // firstToken, a streamed answer's, as its client waited for it.
+    // An attempt of the class's request to the pool: a failed one before its retry, or the last,
+    // its firstToken a streamed answer's as its client waited for it.
     public void Record(string className, AttemptOutcome outcome, TimeSpan? firstToken)
     {
         var state = _state;
@@ -344,7 +347,8 @@ internal sealed class ClassProtection
                 return new ShedReason(classModel.Name, ShedReason.ErrorRateKey, classModel.MaxErrorRate, errorRate, model.Window);
             }
 
-            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now, eachStream) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
+            var streams = eachStream || LateTail(state, i, classModel.TtftTolerance, now);
+            var measured = MaxOf(ratio, Ratio(OldestAwaited(state, i, now, streams) / (double)_time.TimestampFrequency, state.Classes[i].BaselineSeconds));
             if (classModel.TtftTolerance > 0 && measured > factor * classModel.TtftTolerance)
             {
                 return new ShedReason(classModel.Name, ShedReason.TtftKey, classModel.TtftTolerance, measured, model.Window);
@@ -352,6 +356,22 @@ internal sealed class ClassProtection
         }
 
         return null;
+    }
+
+    // Whether several of the class's admitted streams are late at once: at least LateStreams, and a
+    // quarter of those awaiting a first token, older than its tolerance x baseline. One is its normal
+    // tail (shed free in the healthy phase); the pooled mean, ~80% free's first tokens, passed only
+    // 7-8.7 s into the errors phase at the full point (perf/RESULTS.md, deg20e).
+    private bool LateTail(ProtectionState state, int index, double tolerance, long now)
+    {
+        var baseline = state.Classes[index].BaselineSeconds;
+        if (tolerance <= 0 || baseline <= 0)
+        {
+            return false;
+        }
+
+        var late = state.Classes[index].Pending.ArrivedBefore(now - (long)(tolerance * baseline * _time.TimestampFrequency), out var awaiting);
+        return late >= LateStreams && late * 4 >= awaiting;
     }
 
     // Ticks the class's longest-awaited first token has been awaited: its oldest waiter's wait for

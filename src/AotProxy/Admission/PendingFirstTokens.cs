@@ -48,6 +48,23 @@ internal sealed class PendingFirstTokens
         return sum;
     }
 
+    // How many of the arrivals still awaiting their first token came before `cutoff`, and (count) how many await.
+    public int ArrivedBefore(long cutoff, out int count)
+    {
+        var (before, n) = (0, 0);
+        for (var i = 0; i < Slots; i++)
+        {
+            var arrival = Volatile.Read(ref _arrivals[i]);
+            if (arrival != 0)
+            {
+                (before, n) = (arrival < cutoff ? before + 1 : before, n + 1);
+            }
+        }
+
+        count = n;
+        return before;
+    }
+
     // The earliest arrival still awaiting its first token; 0: none.
     public long Oldest()
     {

@@ -234,6 +234,13 @@ internal sealed class ForwardingStage(
                 break;
             }
 
+            if (outcome == AttemptOutcome.UpstreamFailed)
+            {
+                // Retried: a fleet error for protection all the same (End counts the last attempt),
+                // or a worker failing half its requests is invisible to the error-rate tolerances.
+                request.Lease.Observe(outcome, firstToken: null);
+            }
+
             telemetry.CountRetry(worker.Name);
             HttpLog.Retrying(logger, request.RequestId, worker.Name, result.Error, attempt + 1);
             try
@@ -294,8 +301,8 @@ internal sealed class ForwardingStage(
             HttpLog.UpstreamFailed(logger, request.RequestId, worker.Name, result.Error.ToString());
         }
 
-        // Protection judges what the client got, once per request: a failed attempt that a retry
-        // made good is no error, and a retry's time is in the first token's.
+        // Protection counts the last attempt here (a retried failure was counted before its retry),
+        // and the first token as the client waited for it, a retry's time included.
         request.Lease.Observe(Outcome(result), result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, lastAttemptStarted, firstByte) : null);
 
         if (!result.ResponseStarted)

@@ -169,7 +169,8 @@ public sealed class ClassProtectionTests
         var slots = Enumerable.Range(0, 10).Select(_ => pending.Add(At(1 - 0.3))).ToArray();
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(["free"], Shed(protection));
-        Assert.Equal(("enterprise", ShedReason.TtftKey, 2.667), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key, Math.Round(protection.State.Reason.Measured, 3)));
+        // The measured ratio: the oldest of them (the tail rule), past the pooled mean's 2.667.
+        Assert.Equal(("enterprise", ShedReason.TtftKey, 3.0), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key, Math.Round(protection.State.Reason.Measured, 3)));
 
         // A shed class comes back only when no stream is late: their first tokens came.
         foreach (var taken in slots)
@@ -179,6 +180,38 @@ public sealed class ClassProtectionTests
 
         Seconds(protection, 11, attempts: 20, ttft: 0.100);
         Assert.Empty(Shed(protection));
+    }
+
+    // The tail rule: several of a served class's admitted streams late at once (at least 3, and at
+    // least a quarter of those awaiting a first token, past tolerance x baseline) pass its TTFT
+    // tolerance now, though the pooled mean, held down by fast first tokens, does not; one late
+    // stream among them is its normal tail and sheds nothing.
+    [Fact]
+    public void Ttft_SeveralLateStreamsAtOnce_ShedEvenUnderTheMean_OneLateStreamDoesNot()
+    {
+        var protection = new ClassProtection(_time, Model());
+        Seconds(protection, 10, attempts: 20, ttft: 0.100);
+        var pending = protection.Pending("enterprise")!;
+
+        Assert.Empty(AwaitingAtJudgement(protection, pending, late: 1, fresh: 7));
+        Assert.Equal(["free"], AwaitingAtJudgement(protection, pending, late: 3, fresh: 5));
+        Assert.Equal(("enterprise", ShedReason.TtftKey, 2.5), (protection.State.Reason!.ProtectedClass, protection.State.Reason.Key, Math.Round(protection.State.Reason.Measured, 3)));
+    }
+
+    // A bucket of 20 first tokens at the baseline, then the judgement with `late` admitted streams
+    // of enterprise 2.5x its baseline old and `fresh` ones 0.1x: the classes shed then.
+    private string[] AwaitingAtJudgement(ClassProtection protection, PendingFirstTokens pending, int late, int fresh)
+    {
+        Seconds(protection, 1, attempts: 20, ttft: 0.100, advance: false);
+        var slots = Enumerable.Range(0, late + fresh).Select(i => pending.Add(At(1 - (i < late ? 0.25 : 0.01)))).ToArray();
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var shed = Shed(protection);
+        foreach (var slot in slots)
+        {
+            pending.Remove(slot);
+        }
+
+        return shed;
     }
 
     // While a class is shed, one stream of a served class past 0.8 x its tolerance keeps it shed.

@@ -5,11 +5,11 @@ using AotProxy.Tests.Support;
 
 namespace AotProxy.Tests.Forwarding;
 
-// Per-class protection judges what clients got, one sample per request at its end, not each
-// attempt: in process, the data plane as GatewayHost wires it over two loopback workers, "w"
-// failing every request with 500 and "good" answering. With a retry, every request whose first
-// attempt went to "w" is made good on "good": the client got no error, so neither does protection.
-// Without one, half the clients get the 500, and protection sheds the loose class.
+// Per-class protection counts each failed upstream attempt as a fleet error, a retried one too: in
+// process, the data plane as GatewayHost wires it over two loopback workers, "w" failing every
+// request with 500 and "good" answering. With a retry, every request whose first attempt went to
+// "w" is made good on "good" and no client sees an error, but the failing worker is not invisible:
+// protection sheds the loose class as it does without a retry, when half the clients get the 500.
 public sealed class ProtectionObservationTests : IDisposable
 {
     private const string Key = "sk-test-protect";
@@ -22,7 +22,7 @@ public sealed class ProtectionObservationTests : IDisposable
     [Theory]
     [InlineData(2, false)]
     [InlineData(1, true)]
-    public async Task AFirstAttemptThatFails_AndARetryThatSucceeds_IsNoErrorForProtection(int maxAttempts, bool clientsSeeErrors)
+    public async Task AFailedAttempt_IsAnErrorForProtection_EvenWhenARetryMadeItGood(int maxAttempts, bool clientsSeeErrors)
     {
         await using var failing = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
         {
@@ -77,21 +77,19 @@ public sealed class ProtectionObservationTests : IDisposable
 
         var protection = Protection();
         var state = protection.State;
+        Assert.True(failing.Requests >= 1, $"first attempts on the failing worker: {failing.Requests}");
+        Assert.InRange(state.ErrorRate, 0.02, 1.0);
+        Assert.Equal(1, state.Shed);
+        Assert.True(protection.Sheds("default", out _, out _));
         if (clientsSeeErrors)
         {
             Assert.Contains(500, statuses);
-            Assert.InRange(state.ErrorRate, 0.02, 1.0);
-            Assert.Equal(1, state.Shed);
-            Assert.True(protection.Sheds("default", out _, out _));
         }
         else
         {
-            // Every failure was made good by a retry: no client saw one, and protection saw none.
-            Assert.True(failing.Requests >= 5, $"first attempts on the failing worker: {failing.Requests}");
-            Assert.All(statuses, status => Assert.Equal(200, status));
-            Assert.Equal(0.0, state.ErrorRate);
-            Assert.Equal(0, state.Shed);
-            Assert.False(protection.Sheds("default", out _, out _));
+            // Every failure was made good by a retry: no client saw one (the last may be shed, 503).
+            Assert.DoesNotContain(500, statuses);
+            Assert.Contains(200, statuses);
         }
     }
 
