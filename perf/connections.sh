@@ -56,7 +56,9 @@ while (($#)); do
   shift
 done
 
-readonly HOST=127.0.0.1 SIM_PORT=18281 NGINX_PORT=18282 AOT_PORT=18283 AOT_ADMIN=18284
+# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
+readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
+readonly HOST=127.0.0.1 SIM_PORT=$((18281 + PORT_OFFSET)) NGINX_PORT=$((18282 + PORT_OFFSET)) AOT_PORT=$((18283 + PORT_OFFSET)) AOT_ADMIN=$((18284 + PORT_OFFSET))
 readonly KEY=sk-bench MODEL=bench
 FLEET_TAG="connections.sh"
 # shellcheck source=perf/lib/fleet.sh

@@ -50,7 +50,9 @@ done
 
 SCHED=(nice -n "$NICE")
 ((RT)) && SCHED=(chrt -f 1)
-readonly HOST=127.0.0.1 UP_PORT=19501 NGINX_PORT=19502 AOT_PORT=19503 AOT_ADMIN=19504 BASE_PORT=19505 BASE_ADMIN=19506
+# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
+readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
+readonly HOST=127.0.0.1 UP_PORT=$((19501 + PORT_OFFSET)) NGINX_PORT=$((19502 + PORT_OFFSET)) AOT_PORT=$((19503 + PORT_OFFSET)) AOT_ADMIN=$((19504 + PORT_OFFSET)) BASE_PORT=$((19505 + PORT_OFFSET)) BASE_ADMIN=$((19506 + PORT_OFFSET))
 readonly KEY=sk-bench
 FLEET_TAG="event_latency.sh"
 # shellcheck source=perf/lib/fleet.sh
