@@ -6,6 +6,8 @@
 #   perf/profile.sh [--connections 64] [--duration 10] [--binary PATH] [--proxies "aot nginx"]
 #                   [--ledger on|off] [--lone RATE] [--frequency HZ] [--rt] [--no-record]
 #                   [--server 'park_idle_after = "0"'] (a line added to AotProxy's [server])
+#                   [--call-graph fp|dwarf] (dwarf: the kernel's samples keep their managed callers
+#                   through libc, which has no frame pointers; heavier)
 #
 # Per proxy: a 3 s warm-up, then wrk -c CONNECTIONS for DURATION s (or, with --lone RATE, h2load
 # on one connection at RATE req/s: a lone request on a cold core, the TTFT case) while
@@ -23,7 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 CONNECTIONS=64 DURATION=10 BINARY=${AOTPROXY_BINARY:-artifacts/aot/aotproxy} PROXIES="aot nginx"
-LEDGER=on LONE=0 FREQ=1999 RT=0 RECORD=1 SERVER_LINES=""
+LEDGER=on LONE=0 FREQ=1999 RT=0 RECORD=1 SERVER_LINES="" CALL_GRAPH=fp
 while (($#)); do
   case $1 in
     --connections) CONNECTIONS=$2; shift ;;
@@ -35,8 +37,9 @@ while (($#)); do
     --frequency) FREQ=$2; shift ;;
     --rt) RT=1 ;;
     --no-record) RECORD=0 ;;
+    --call-graph) CALL_GRAPH=$2; shift ;;
     --server) SERVER_LINES+="$2"$'\n'; shift ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -82,6 +85,17 @@ cpu_ticks() { # PID -> "utime stime" in clock ticks, all threads
   echo "${fields[11]} ${fields[12]}"
 }
 
+thread_ticks() { # PID -> "name<TAB>utime+stime" per thread
+  local t stat name rest fields
+  for t in /proc/"$1"/task/*; do
+    stat=$(<"$t/stat") || continue
+    name=${stat#*(}; name=${name%%)*}
+    rest=${stat##*) }
+    read -ra fields <<<"$rest"
+    printf '%s\t%s\n' "$name" $((fields[11] + fields[12]))
+  done
+}
+
 load() { # SECONDS OUTFILE
   if ((LONE)); then
     "${SCHED[@]}" taskset -c 0 h2load --h1 -t1 -c1 --rps="$LONE" -D "$1" -d "$WORK/request.json" -H "Content-Type: application/json" \
@@ -117,13 +131,15 @@ for proxy in $PROXIES; do
   pid=$fleet_last_pid
   load 3 "$WORK/$proxy-warmup.txt"
   read -r u0 s0 <<<"$(cpu_ticks "$pid")"
+  thread_ticks "$pid" >"$WORK/$proxy-threads0.txt"
   recorder=""
   if ((RECORD)); then
-    perf record -F "$FREQ" -g -p "$pid" -o "$OUT/$proxy.data" -- sleep "$DURATION" >"$WORK/$proxy-record.log" 2>&1 &
+    perf record -F "$FREQ" --call-graph "$CALL_GRAPH" -p "$pid" -o "$OUT/$proxy.data" -- sleep "$DURATION" >"$WORK/$proxy-record.log" 2>&1 &
     recorder=$!
   fi
   load "$DURATION" "$OUT/$proxy-load.txt"
   read -r u1 s1 <<<"$(cpu_ticks "$pid")"
+  thread_ticks "$pid" >"$WORK/$proxy-threads1.txt"
   [[ -z $recorder ]] || wait "$recorder" || true
   n=$(served "$OUT/$proxy-load.txt")
   python3 - "$proxy" "${n:-0}" "$DURATION" $((u1 - u0)) $((s1 - s0)) "$CLK_TCK" "$WORK/$proxy.cpu" <<'PY'
@@ -133,9 +149,27 @@ per = lambda t: f"{t / clk * 1e6 / n:.1f}" if n else "-"
 print(f"| {proxy} | {n} | {n / duration:.0f} | {per(u + s)} | {per(u)} | {per(s)} |")
 open(sys.argv[7], "w").write(f"{n} {per(u + s)}")
 PY
+  # CPU per request by thread name (threads that started during the run count from 0).
+  python3 - "$WORK/$proxy-threads0.txt" "$WORK/$proxy-threads1.txt" "${n:-0}" "$CLK_TCK" >>"$WORK/threads.md" <<'PY'
+import sys
+from collections import defaultdict
+def read(path):
+    rows = defaultdict(int)
+    for line in open(path):
+        name, ticks = line.rstrip("\n").rsplit("\t", 1)
+        rows[name] += int(ticks)
+    return rows
+a, b, n, clk = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+parts = sorted(((b[k] - a.get(k, 0), k) for k in b), reverse=True)
+print(" · ".join(f"{k}: {t / clk * 1e6 / n:.2f} µs/req" for t, k in parts if t > 0) if n else "-")
+PY
   fleet_stop "$pid"
   for _ in $(seq 50); do port_open $PROXY || break; sleep 0.1; done
 done
+echo
+echo "CPU per request by thread, in the order above:"
+echo
+cat "$WORK/threads.md"
 echo
 
 ((RECORD)) || exit 0
@@ -149,7 +183,7 @@ for proxy in $PROXIES; do
   echo '```'
   grep -E '^ +[0-9]' "$OUT/$proxy-dso.txt" | head -8
   echo '```'
-  read -r n us <"$WORK/$proxy.cpu"
+  read -r n us <"$WORK/$proxy.cpu" || true
   echo "### $proxy: stages (perf/profile_stages.py)"
   echo
   perf script -i "$data" -F comm,tid,ip,sym,dso 2>/dev/null | python3 perf/profile_stages.py --requests "$n" --cpu-us "$us" --self 6 >"$OUT/$proxy-stages.txt" || true

@@ -15,8 +15,8 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-# NativeAOT names a method <assembly>_<namespace>_<type>__<method>: AotProxy_AotProxy_Http_...
-OURS = re.compile(r"^AotProxy_AotProxy_([A-Za-z]+)_")
+# NativeAOT names a method <assembly>_<namespace>_<type>__<method>: aotproxy_AotProxy_Http_...
+OURS = re.compile(r"^aotproxy_AotProxy_([A-Za-z]+)_")
 OURS_HOSTING = re.compile(r"^AotProxy_Hosting_")
 FRAMEWORK = [
     ("GC", re.compile(r"(WKS::|SVR::|gc_heap|GCHeap|RhpNewFast|RhpNewArray|RhpGcAlloc|RhpAssignRef|RhpCheckedAssign|RhpByRefAssign)")),
@@ -30,8 +30,35 @@ FRAMEWORK = [
 ]
 
 
-def classify(frames):
-    """frames: [(sym, dso)] leaf first -> stage name."""
+SYSCALLS = re.compile(r"^__(?:x64|ia32)_sys_(\w+)$")
+
+
+def component(sym):
+    """The stage folder of ours, or the framework part, a managed or native frame belongs to; None."""
+    m = OURS.match(sym)
+    if m:
+        return m.group(1)
+    if OURS_HOSTING.match(sym):
+        return "Hosting (parking, epoll)"
+    for name, pattern in FRAMEWORK:
+        if pattern.search(sym):
+            return name
+    return None
+
+
+def classify(frames, innermost=False):
+    """frames: [(sym, dso)] leaf first -> stage name.
+
+    Default: the innermost frame of a stage of ours (what it called, Kestrel's and the kernel's
+    work included, is the stage's). innermost: the innermost frame of any known part (ours or the
+    framework's), and a kernel sample is named by its system call and the part that made it."""
+    if innermost:
+        name = next((c for c in (component(sym) for sym, _ in frames) if c), None)
+        if frames and "kernel" in frames[0][1]:
+            call = next((m.group(1) for m in (SYSCALLS.match(sym) for sym, _ in frames) if m), None)
+            what = f"kernel: {call}" if call else "kernel: interrupts, softirq"
+            return f"{what} <- {name or 'native'}"
+        return name or "other"
     for sym, _ in frames:
         m = OURS.match(sym)
         if m:
@@ -81,6 +108,7 @@ def main():
     ap.add_argument("--requests", type=int, default=0)
     ap.add_argument("--cpu-us", type=float, default=0.0, help="measured CPU µs per request")
     ap.add_argument("--self", type=int, default=0, help="top N leaf functions per stage")
+    ap.add_argument("--innermost", action="store_true", help="attribute to the innermost known part, kernel samples by system call")
     args = ap.parse_args()
     stages, kernel, threads = Counter(), Counter(), Counter()
     leaves = defaultdict(Counter)
@@ -89,7 +117,7 @@ def main():
         if not frames:
             continue
         total += 1
-        stage = classify(frames)
+        stage = classify(frames, args.innermost)
         stages[stage] += 1
         threads[comm] += 1
         if "kernel" in frames[0][1]:
