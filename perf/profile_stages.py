@@ -88,7 +88,7 @@ def samples(stream):
                 yield comm, frames
             comm, frames = line.split()[0], []
             # thread names hold spaces (".NET Sockets"): keep what precedes the tid
-            m = re.match(r"^(.*?)\s+\d+(/\d+)?\s", line)
+            m = re.match(r"^(.*?)\s+\d+(/\d+)?(\s|$)", line)
             if m:
                 comm = m.group(1).strip()
             continue
