@@ -13,7 +13,8 @@
 # on one connection at RATE req/s: a lone request on a cold core, the TTFT case) while
 # `perf record -F HZ -g` samples the proxy's process. It prints requests/s, the process's CPU
 # per request (utime and stime from /proc, so user and kernel), the samples' split by DSO, the
-# hottest functions (self), and for AotProxy the inclusive share of each stage's entry point.
+# hottest functions (self), and the samples per stage (perf/profile_stages.py; with dwarf call
+# graphs `perf script` takes minutes: run it by hand on PROXY.data then, as RESULTS.md shows).
 # This VM has no PMU (perf stat: cycles <not supported>), so the samples are cpu-clock ones, and
 # no cycles or instructions per request are given. Symbols: NativeAOT puts them in
 # aotproxy.dbg next to the binary (its .gnu_debuglink), which perf reads.
