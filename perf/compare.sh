@@ -116,12 +116,11 @@ read -ra PROXY_LIST <<<"$PROXIES"
 SCHED=(nice -n "$NICE")
 ((RT)) && SCHED=(chrt -f 1)
 readonly HOST=127.0.0.1
-# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
-readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
-readonly BACKEND_PORT=$((18181 + PORT_OFFSET)) SIM_PORT=$((18182 + PORT_OFFSET)) NGINX_PORT=$((18183 + PORT_OFFSET)) YARP_PORT=$((18184 + PORT_OFFSET))
-readonly AOT_PORT=$((18185 + PORT_OFFSET)) AOT_ADMIN=$((18186 + PORT_OFFSET)) JIT_PORT=$((18187 + PORT_OFFSET)) JIT_ADMIN=$((18188 + PORT_OFFSET)) BASE_PORT=$((18189 + PORT_OFFSET)) BASE_ADMIN=$((18190 + PORT_OFFSET))
-readonly SINK_PORT=$((18191 + PORT_OFFSET))
-readonly ALL_PORTS="$BACKEND_PORT $SIM_PORT $NGINX_PORT $YARP_PORT $AOT_PORT $AOT_ADMIN $JIT_PORT $JIT_ADMIN $BASE_PORT $BASE_ADMIN $SINK_PORT"
+FLEET_TAG="compare.sh"
+# shellcheck source=perf/lib/fleet.sh
+source "$ROOT/perf/lib/fleet.sh"
+fleet_ports BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184 AOT_PORT=18185 AOT_ADMIN=18186 \
+  JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190 SINK_PORT=18191
 readonly LOAD_CORE=0 PROXY_CORE=1
 readonly KEY=sk-bench MODEL=bench
 readonly AOT_BIN=artifacts/aot/aotproxy
@@ -141,10 +140,6 @@ LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- processes, by PID only
-
-FLEET_TAG="compare.sh"
-# shellcheck source=perf/lib/fleet.sh
-source "$ROOT/perf/lib/fleet.sh"
 
 declare -A PID_OF=()   # name -> pid of every long-running process this script started
 
@@ -201,20 +196,9 @@ write_configs() {
   printf '%s' "$body" >"$RAW/backend-response.json"
   printf '%s' '{"model":"bench","messages":[{"role":"user","content":"Say something about proxies."}],"max_tokens":16}' >"$WORK/request.json"
 
-  cat >"$WORK/nginx-common.conf" <<EOF
-client_body_temp_path $WORK/nginx-tmp/body;
-proxy_temp_path $WORK/nginx-tmp/proxy;
-fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-scgi_temp_path $WORK/nginx-tmp/scgi;
-access_log off;
-keepalive_requests 10000000;
-keepalive_timeout 300s;
-EOF
-  mkdir -p "$WORK/nginx-tmp"
-
+  fleet_nginx_http_common "$WORK" >"$WORK/nginx-common.conf"
   {
-    nginx_main backend
+    fleet_nginx_main "$WORK" backend
     cat <<EOF
 http {
   include $WORK/nginx-common.conf;
@@ -280,41 +264,13 @@ EOF
   fleet_wrk_script "$(cat "$WORK/request.json")" "$KEY" >"$WORK/post.lua"
 }
 
-# The main context of both nginx configs. master_process off: one process, so its PID carries
-# all of its CPU and memory.
-nginx_main() { # NAME
-  cat <<EOF
-daemon off;
-master_process off;
-worker_rlimit_nofile 16384;
-pid $WORK/$1.pid;
-error_log $WORK/$1-error.log warn;
-events { worker_connections 8192; }
-EOF
-}
-
 nginx_proxy_conf() { # UPSTREAM_PORT
   {
-    nginx_main proxy
-    cat <<EOF
-http {
-  include $WORK/nginx-common.conf;
-  upstream backend {
-    server $HOST:$1;
-    keepalive 256;
-    keepalive_requests 10000000;
-  }
-  server {
-    listen $HOST:$NGINX_PORT;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-EOF
+    fleet_nginx_main "$WORK" proxy
+    echo "http {"
+    echo "include $WORK/nginx-common.conf;"
+    fleet_nginx_proxy "$HOST:$NGINX_PORT" "$HOST:$1" 256
+    echo "}"
   } >"$WORK/proxy.conf"
 }
 
@@ -751,7 +707,7 @@ log "raw data: $RAW"
 OPEN_RATE=0
 # Other benchmarks may share this machine: refuse to start rather than measure someone else's server.
 # shellcheck disable=SC2086  # the list of ports
-fleet_check_ports $ALL_PORTS || exit 1
+fleet_check_ports $FLEET_PORTS || exit 1
 OVERHEAD_CAPACITY=0
 if ((OVERHEAD)); then
   refuse_when_busy

@@ -56,13 +56,11 @@ while (($#)); do
   shift
 done
 
-# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
-readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
-readonly HOST=127.0.0.1 SIM_PORT=$((18281 + PORT_OFFSET)) NGINX_PORT=$((18282 + PORT_OFFSET)) AOT_PORT=$((18283 + PORT_OFFSET)) AOT_ADMIN=$((18284 + PORT_OFFSET))
-readonly KEY=sk-bench MODEL=bench
+readonly HOST=127.0.0.1 KEY=sk-bench MODEL=bench
 FLEET_TAG="connections.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$ROOT/perf/lib/fleet.sh"
+fleet_ports SIM_PORT=18281 NGINX_PORT=18282 AOT_PORT=18283 AOT_ADMIN=18284
 trap fleet_stop_all EXIT
 trap 'exit 130' INT TERM
 
@@ -88,7 +86,7 @@ mkdir -p "$RAW"
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log() { printf '[connections %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
-fleet_check_ports $SIM_PORT $NGINX_PORT $AOT_PORT $AOT_ADMIN || exit 1
+fleet_check_ports $FLEET_PORTS || exit 1
 
 key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
 {
@@ -100,40 +98,13 @@ key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
 } >"$RAW/aotproxy.toml"
 sed 's/^shutdown_grace = "2s"$/shutdown_grace = "2s"\ntransport = "epoll"/' "$RAW/aotproxy.toml" >"$RAW/aotproxy-epoll.toml"
 
-mkdir -p "$RAW/nginx-tmp"
-# One process (master_process off), so that its PID carries all of nginx's memory.
-cat >"$RAW/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_rlimit_nofile $NOFILE;
-pid $RAW/nginx.pid;
-error_log $RAW/nginx-error.log warn;
-events { worker_connections $NOFILE; }
-http {
-  client_body_temp_path $RAW/nginx-tmp/body;
-  proxy_temp_path $RAW/nginx-tmp/proxy;
-  fastcgi_temp_path $RAW/nginx-tmp/fastcgi;
-  uwsgi_temp_path $RAW/nginx-tmp/uwsgi;
-  scgi_temp_path $RAW/nginx-tmp/scgi;
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 10000000;
-  upstream sim {
-    server $HOST:$SIM_PORT;
-    keepalive 1024;
-  }
-  server {
-    listen $HOST:$NGINX_PORT backlog=4096;
-    location / {
-      proxy_pass http://sim;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 300s;
-    }
-  }
-}
-EOF
+{
+  fleet_nginx_main "$RAW" nginx "$NOFILE" "$NOFILE"
+  echo "http {"
+  fleet_nginx_http_common "$RAW"
+  fleet_nginx_proxy "$HOST:$NGINX_PORT backlog=4096" "$HOST:$SIM_PORT" 1024 "proxy_read_timeout 300s;"
+  echo "}"
+} >"$RAW/nginx.conf"
 
 run_one() { # TARGET RUN
   local target=$1 run=$2 url pid out="$RAW/$1-$2.json" rc=0 admin=""

@@ -18,12 +18,12 @@ events, streams that did not finish. The client's own cost (one Python process) 
 every target, so proxied minus direct in the same run is what the proxy adds per event.
 Loopback only; every loop is bounded by the stream count and a deadline.
 """
-import argparse, asyncio, json, os, re, sys, time
+import asyncio, json, os, re, sys, time
 from urllib.parse import urlsplit
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
-from sse_probe import emit, percentile  # noqa: E402
+from probe import chat_path, emit, options, parser, percentile, post_bytes  # noqa: E402
 
 STAMP = re.compile(rb'"content":"(\d+)"')
 
@@ -163,8 +163,7 @@ async def one_client(host, port, path, key, body, delay, latencies, failures, de
     except OSError as error:
         failures.append(str(error))
         return
-    transport.write((f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
-                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    transport.write(post_bytes(f"{host}:{port}", path, key, body))
     try:
         error = await asyncio.wait_for(done, max(1.0, deadline - loop.time()))
     except asyncio.TimeoutError:
@@ -177,7 +176,7 @@ async def one_client(host, port, path, key, body, delay, latencies, failures, de
 async def measure(args):
     """One client run; returns the report."""
     url = urlsplit(args.url)
-    path = url.path if url.path not in ("", "/") else "/v1/chat/completions"
+    path = chat_path(args.url)
     body = json.dumps({"model": "bench", "stream": True, "max_tokens": args.events,
                        "stream_options": {"include_usage": True},
                        "messages": [{"role": "user", "content": "per-event latency"}]}, separators=(",", ":")).encode()
@@ -198,20 +197,17 @@ async def run_client(args):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="mode", required=True)
+    p = parser(__doc__)
+    sub = p.add_subparsers(dest="mode", required=True)
     up = sub.add_parser("upstream")
     up.add_argument("--port", type=int, required=True)
     up.add_argument("--interval-ms", type=float, default=100)
-    cl = sub.add_parser("client")
-    cl.add_argument("url")
-    cl.add_argument("key")
+    cl = options(sub.add_parser("client"), "url", "key")
     cl.add_argument("--streams", type=int, default=1000)
     cl.add_argument("--events", type=int, default=20)
     cl.add_argument("--ramp-s", type=float, default=1.0)
     cl.add_argument("--timeout-s", type=float, default=60.0)
-    cl.add_argument("--out")
-    args = parser.parse_args()
+    args = p.parse_args()
     asyncio.run(run_upstream(args) if args.mode == "upstream" else run_client(args))
 
 

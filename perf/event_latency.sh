@@ -50,13 +50,11 @@ done
 
 SCHED=(nice -n "$NICE")
 ((RT)) && SCHED=(chrt -f 1)
-# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
-readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
-readonly HOST=127.0.0.1 UP_PORT=$((19501 + PORT_OFFSET)) NGINX_PORT=$((19502 + PORT_OFFSET)) AOT_PORT=$((19503 + PORT_OFFSET)) AOT_ADMIN=$((19504 + PORT_OFFSET)) BASE_PORT=$((19505 + PORT_OFFSET)) BASE_ADMIN=$((19506 + PORT_OFFSET))
-readonly KEY=sk-bench
+readonly HOST=127.0.0.1 KEY=sk-bench
 FLEET_TAG="event_latency.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$ROOT/perf/lib/fleet.sh"
+fleet_ports UP_PORT=19501 NGINX_PORT=19502 AOT_PORT=19503 AOT_ADMIN=19504 BASE_PORT=19505 BASE_ADMIN=19506
 trap fleet_stop_all EXIT
 trap 'exit 130' INT TERM
 
@@ -68,10 +66,10 @@ python3 -m unittest discover -s "$ROOT/perf" -p 'event_latency_test.py' >/dev/nu
 }
 AOT_BIN=$(fleet_binary)
 read -ra PROXY_LIST <<<"$PROXIES"
-mkdir -p "$OUT/work/nginx-tmp"
+mkdir -p "$OUT/work"
 OUT=$(cd "$OUT" && pwd)
 ulimit -n "$(ulimit -Hn)"
-fleet_check_ports $UP_PORT $NGINX_PORT $AOT_PORT $AOT_ADMIN $BASE_PORT $BASE_ADMIN || exit 3
+fleet_check_ports $FLEET_PORTS || exit 3
 
 gateway_toml() { # PORT ADMIN
   cat <<EOF
@@ -99,27 +97,13 @@ path = ""
 EOF
 }
 
-cat >"$OUT/work/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_rlimit_nofile 16384;
-pid $OUT/work/nginx.pid;
-error_log $OUT/work/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-  client_body_temp_path $OUT/work/nginx-tmp/body; proxy_temp_path $OUT/work/nginx-tmp/proxy;
-  fastcgi_temp_path $OUT/work/nginx-tmp/fastcgi; uwsgi_temp_path $OUT/work/nginx-tmp/uwsgi;
-  scgi_temp_path $OUT/work/nginx-tmp/scgi;
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  upstream backend { server $HOST:$UP_PORT; keepalive 1024; keepalive_requests 10000000; }
-  server {
-    listen $HOST:$NGINX_PORT;
-    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
-  }
-}
-EOF
+{
+  fleet_nginx_main "$OUT/work" nginx
+  echo "http {"
+  fleet_nginx_http_common "$OUT/work"
+  fleet_nginx_proxy "$HOST:$NGINX_PORT" "$HOST:$UP_PORT" 1024
+  echo "}"
+} >"$OUT/work/nginx.conf"
 
 fleet_launcher=("${SCHED[@]}" taskset -c 0)
 fleet_spawn "$OUT/work/upstream.log" python3 perf/event_latency.py upstream --port $UP_PORT --interval-ms "$INTERVAL_MS"

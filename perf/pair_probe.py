@@ -7,18 +7,17 @@ Two keep-alive HTTP/1.1 connections, one to the backend directly and one through
 pair sends the same non-stream request on both, one after the other, the order alternating from
 pair to pair, so that whatever else the host does at that moment (the background load at a share
 of capacity, another process) lands on both halves alike. A request's time runs from just
-before its one send call (sse_probe.Connection.post says why) to the response's last byte. Prints one JSON object: direct and proxy percentiles, and
+before its one send call (lib/probe.py's Connection.post says why) to the response's last byte. Prints one JSON object: direct and proxy percentiles, and
 the added time per pair (proxy minus direct) at p50, p90 and p99.
 """
-import argparse
 import os
 import sys
 import time
 from urllib.parse import urlsplit
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
-from sse_probe import Connection, emit, percentile  # noqa: E402
+from probe import Connection, chat_path, emit, options, parser, schedule, summary  # noqa: E402
 
 
 def one_request(conn, host_header, path, key, body):
@@ -35,34 +34,19 @@ def one_request(conn, host_header, path, key, body):
             conn.fill()
         conn.buf = conn.buf[length:]
     else:  # chunked: until the zero-size chunk
-        while True:
-            size = int(conn.read_until(b"\r\n").split(b";")[0], 16)
-            while len(conn.buf) < size + 2:
-                conn.fill()
-            conn.buf = conn.buf[size + 2:]
-            if size == 0:
-                break
+        while conn.read_chunk():
+            pass
     done = time.perf_counter_ns()
     if status != 200:
         raise RuntimeError(f"status {status}: {head[:200]!r}")
     return (done - sent) / 1000
 
 
-def summary(values):
-    return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90), "p99": percentile(values, 99)}
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("direct")
-    parser.add_argument("proxy")
-    parser.add_argument("key")
-    parser.add_argument("body")
-    parser.add_argument("--pairs", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--out")
-    args = parser.parse_args()
+    p = options(parser(__doc__), "direct", "proxy", "key", "body", warmup=20)
+    p.add_argument("--pairs", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=100.0)
+    args = p.parse_args()
 
     with open(args.body, "rb") as f:
         body = f.read()
@@ -71,18 +55,13 @@ def main():
         parts = urlsplit(url)
         targets.append((parts, Connection(parts.hostname, parts.port or 80)))
     direct, proxy, added, failures = [], [], [], 0
-    next_start = time.perf_counter()
-    for i in range(args.warmup + args.pairs):
-        delay = next_start - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        next_start = max(next_start + 1 / args.rate, time.perf_counter())
+    for i in schedule(args.warmup + args.pairs, 1 / args.rate):
         order = (0, 1) if i % 2 == 0 else (1, 0)
         times = [0.0, 0.0]
         try:
             for k in order:
                 parts, conn = targets[k]
-                times[k] = one_request(conn, parts.netloc, parts.path or "/v1/chat/completions", args.key, body)
+                times[k] = one_request(conn, parts.netloc, chat_path(parts.geturl()), args.key, body)
         except (ConnectionError, RuntimeError) as error:
             failures += 1
             print(f"pair_probe: {error}", file=sys.stderr)

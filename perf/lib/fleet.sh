@@ -14,6 +14,18 @@ fleet_launcher=()
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# fleet_ports NAME=PORT...: defines each NAME (readonly) as PORT moved by PERF_PORT_OFFSET (two
+# engineers' runs side by side), and adds it to FLEET_PORTS, for `fleet_check_ports $FLEET_PORTS`.
+FLEET_PORTS=""
+fleet_ports() {
+  local pair port
+  for pair in "$@"; do
+    port=$((${pair#*=} + ${PERF_PORT_OFFSET:-0}))
+    declare -gr "${pair%%=*}=$port"
+    FLEET_PORTS+="${FLEET_PORTS:+ }$port"
+  done
+}
+
 # fleet_binary: prints the gateway binary (AOTPROXY_BINARY, default artifacts/aot/aotproxy), or
 # fails with how to get one.
 fleet_binary() {
@@ -175,6 +187,62 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout, e.status))
 end
 LUA
+}
+
+# The nginx peers (proxy_buffering off: an SSE reverse proxy with upstream keep-alive), in three
+# parts the caller puts together: the main context, the http context's common lines, and the
+# proxy's upstream and server.
+
+# fleet_nginx_main DIR NAME [NOFILE] [CONNECTIONS]: one process (master_process off: its PID
+# carries all of nginx's CPU and memory), its pid and error log DIR/NAME.pid and DIR/NAME-error.log.
+fleet_nginx_main() {
+  cat <<NGINX
+daemon off;
+master_process off;
+worker_rlimit_nofile ${3:-16384};
+pid $1/$2.pid;
+error_log $1/$2-error.log warn;
+events { worker_connections ${4:-8192}; }
+NGINX
+}
+
+# fleet_nginx_http_common DIR: temp files under DIR/nginx-tmp (created), no access log, client
+# keep-alive connections that last.
+fleet_nginx_http_common() {
+  mkdir -p "$1/nginx-tmp"
+  cat <<NGINX
+client_body_temp_path $1/nginx-tmp/body;
+proxy_temp_path $1/nginx-tmp/proxy;
+fastcgi_temp_path $1/nginx-tmp/fastcgi;
+uwsgi_temp_path $1/nginx-tmp/uwsgi;
+scgi_temp_path $1/nginx-tmp/scgi;
+access_log off;
+keepalive_requests 10000000;
+keepalive_timeout 300s;
+NGINX
+}
+
+# fleet_nginx_proxy LISTEN UPSTREAM KEEPALIVE [LOCATION_LINES]: the proxy on LISTEN (address:port
+# and listen parameters) in front of UPSTREAM (address:port), KEEPALIVE idle upstream connections
+# kept, each for any number of requests; extra lines for its location in LOCATION_LINES.
+fleet_nginx_proxy() {
+  cat <<NGINX
+upstream backend {
+  server $2;
+  keepalive $3;
+  keepalive_requests 10000000;
+}
+server {
+  listen $1;
+  location / {
+    proxy_pass http://backend;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;${4:+
+    $4}
+  }
+}
+NGINX
 }
 
 # fleet_stop PID...: SIGTERM to each, then up to 15 s for a graceful exit (the gateway's

@@ -1,7 +1,6 @@
 using System.Net;
 using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
-using AotProxy.Hosting.Parking;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -35,14 +34,12 @@ public sealed class KestrelListener : IAsyncDisposable
         IPEndPoint endPoint,
         RequestDelegate handler,
         ILoggerFactory loggerFactory,
-        Action<KestrelServerOptions>? configure = null,
-        HttpProtocols protocols = HttpProtocols.Http1,
-        ListenerTransport transport = ListenerTransport.Sockets,
-        ConnectionParking? parking = null,
+        ListenerOptions? listenerOptions = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         ArgumentNullException.ThrowIfNull(handler);
+        var listener = listenerOptions ?? ListenerOptions.Default;
         var options = new KestrelServerOptions
         {
             AddServerHeader = false,
@@ -50,21 +47,19 @@ public sealed class KestrelListener : IAsyncDisposable
         };
         // Bodies are bounded by the handler itself (server.max_request_bytes), so Kestrel's own
         // 30 MB cap is switched off to avoid two limits. Headers keep Kestrel's limits (32 KiB in
-        // all, 8 KiB request line) unless `configure` sets others, as the gateway's data plane does
-        // (server.max_header_bytes, server.max_connections).
+        // all, 8 KiB request line) unless the listener's Configure sets others, as the gateway's
+        // data plane does (server.max_header_bytes, server.max_connections).
         options.Limits.MaxRequestBodySize = null;
-        // Cleartext: Kestrel cannot offer h2c on an endpoint that also speaks HTTP/1.1, so a
-        // listener is one or the other (Http2 alone means h2c with prior knowledge).
-        // Parking idle keep-alive connections (server.park_idle_after) is an HTTP/1 matter.
-        parking = protocols == HttpProtocols.Http1 ? parking : null;
+        var protocols = listener.Protocols;
+        var parking = protocols == HttpProtocols.Http1 ? listener.Parking : null;
         options.Listen(endPoint, listen =>
         {
             listen.Protocols = protocols;
             parking?.Attach(listen);
         });
-        configure?.Invoke(options);
+        listener.Configure?.Invoke(options);
 
-        var server = new KestrelServer(Options.Create(options), CreateTransport(transport, loggerFactory), loggerFactory);
+        var server = new KestrelServer(Options.Create(options), CreateTransport(listener.Transport, loggerFactory), loggerFactory);
         try
         {
             await server.StartAsync(new DelegateApplication(handler, parking is not null), cancellationToken).ConfigureAwait(false);

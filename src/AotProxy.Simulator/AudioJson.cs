@@ -72,15 +72,8 @@ internal static class AudioJson
     }
 
     // The usage chunk, when stream_include_usage: choices [], usage {prompt, total, completion}.
-    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, bool translate, long created, string model, int promptTokens, int completionTokens)
-    {
-        writer.WriteStartObject();
-        UsageJson.WriteHeader(writer, id, ChunkObject(translate), created, model);
-        writer.WriteStartArray("choices"u8);
-        writer.WriteEndArray();
-        UsageJson.Write(writer, promptTokens, completionTokens, withDetails: false);
-        writer.WriteEndObject();
-    }
+    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, bool translate, long created, string model, int promptTokens, int completionTokens) =>
+        UsageJson.WriteChunk(writer, id, ChunkObject(translate), created, model, promptTokens, completionTokens, withDetails: false);
 
     private static ReadOnlySpan<byte> ChunkObject(bool translate) => translate ? "translation.chunk"u8 : "transcription.chunk"u8;
 }

@@ -88,13 +88,6 @@ internal static class ChatCompletionJson
     }
 
     // Only with stream_options.include_usage: "choices":[] and the totals, after the finish chunk.
-    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, long created, string model, int promptTokens, int completionTokens)
-    {
-        writer.WriteStartObject();
-        UsageJson.WriteHeader(writer, id, "chat.completion.chunk"u8, created, model);
-        writer.WriteStartArray("choices"u8);
-        writer.WriteEndArray();
-        UsageJson.Write(writer, promptTokens, completionTokens, withDetails: false);
-        writer.WriteEndObject();
-    }
+    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, long created, string model, int promptTokens, int completionTokens) =>
+        UsageJson.WriteChunk(writer, id, "chat.completion.chunk"u8, created, model, promptTokens, completionTokens, withDetails: false);
 }

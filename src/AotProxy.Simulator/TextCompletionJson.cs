@@ -57,13 +57,6 @@ internal static class TextCompletionJson
         writer.WriteEndObject();
     }
 
-    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, long created, string model, int promptTokens, int completionTokens)
-    {
-        writer.WriteStartObject();
-        UsageJson.WriteHeader(writer, id, "text_completion"u8, created, model);
-        writer.WriteStartArray("choices"u8);
-        writer.WriteEndArray();
-        UsageJson.Write(writer, promptTokens, completionTokens, withDetails: true);
-        writer.WriteEndObject();
-    }
+    public static void WriteUsageChunk(Utf8JsonWriter writer, string id, long created, string model, int promptTokens, int completionTokens) =>
+        UsageJson.WriteChunk(writer, id, "text_completion"u8, created, model, promptTokens, completionTokens, withDetails: true);
 }

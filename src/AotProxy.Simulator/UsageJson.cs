@@ -20,6 +20,18 @@ internal static class UsageJson
         writer.WriteEndObject();
     }
 
+    // A stream's usage chunk (stream_options.include_usage): "choices":[] and the totals, after
+    // the finish chunk; objectName is the stream's chunk object.
+    public static void WriteChunk(Utf8JsonWriter writer, string id, ReadOnlySpan<byte> objectName, long created, string model, int promptTokens, int completionTokens, bool withDetails)
+    {
+        writer.WriteStartObject();
+        WriteHeader(writer, id, objectName, created, model);
+        writer.WriteStartArray("choices"u8);
+        writer.WriteEndArray();
+        Write(writer, promptTokens, completionTokens, withDetails);
+        writer.WriteEndObject();
+    }
+
     public static void WriteHeader(Utf8JsonWriter writer, string id, ReadOnlySpan<byte> objectName, long created, string model)
     {
         writer.WriteString("id"u8, id);

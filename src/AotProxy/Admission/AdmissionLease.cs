@@ -19,8 +19,8 @@ internal readonly struct AdmissionLease(ModelAdmission model, FairShareAccount t
     // the fleet's counter too.
     public AdmissionLease Turned => new(model!, tenant, classAccount, slotBucket, charge with { OnFleet = true }, grantedAt, arrivedAt);
 
-    // An attempt's outcome for the pool's protection: each failed attempt, a retried one too, and
-    // the last attempt's with, for a stream, the first token its client waited for.
+    // One upstream attempt's outcome for the pool's protection (ForwardingStage, once per attempt,
+    // a retried one too), with, for a stream, the first token its client waited for.
     public void Observe(AttemptOutcome outcome, TimeSpan? firstToken) => model?.Protection.Record(classAccount.Name, outcome, firstToken);
 
     // Where the request awaits its first token, for protection to judge by its age (null: off).

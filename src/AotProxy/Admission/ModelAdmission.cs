@@ -83,7 +83,7 @@ internal sealed class ModelAdmission
     public ServiceTimes ServiceTimes { get; } = new();
 
     // Sheds the loosest classes while the pool's workers degrade ([[classes]] max_error_rate,
-    // ttft_tolerance); the forwarding stage reports each request's end to it (AdmissionLease.Observe).
+    // ttft_tolerance); the forwarding stage reports each upstream attempt to it, once (AdmissionLease.Observe).
     public ClassProtection Protection { get; }
 
     // With [cluster]: the tenants' counters fleet-wide (SharedFairShare.Attach), charged when a

@@ -55,7 +55,6 @@ internal sealed class ForwardingStage(
         var preemption = request.Preemption.IsArmed ? request.Preemption : null;
         ForwardResult result = default;
         WorkerState? last = null;
-        var lastAttemptStarted = 0L;
         for (var attempt = 1; ; attempt++)
         {
             // Moves admission's worker slot to the worker it picks; none: the slot (on a worker that
@@ -178,7 +177,6 @@ internal sealed class ForwardingStage(
                 // A 5xx or 429 is held back for a retry only when one can follow; otherwise it passes through unchanged.
                 mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
                 attemptStarted = time.GetTimestamp();
-                lastAttemptStarted = attemptStarted;
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
                 request.Prefill.Start(worker, route, request.Inspected.Stream, snapshot.Routing);
@@ -224,6 +222,10 @@ internal sealed class ForwardingStage(
             request.UpstreamTime += attemptTime;
             var outcome = Outcome(result);
             router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
+            // Protection counts each attempt here, once, a retried failure too (or a worker failing
+            // half its requests is invisible to the error-rate tolerances), and a stream's first
+            // token as its client waited for it.
+            request.Lease.Observe(outcome, result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, attemptStarted, firstByte) : null);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
                 sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
@@ -232,13 +234,6 @@ internal sealed class ForwardingStage(
             if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
             {
                 break;
-            }
-
-            if (outcome == AttemptOutcome.UpstreamFailed)
-            {
-                // Retried: a fleet error for protection all the same (End counts the last attempt),
-                // or a worker failing half its requests is invisible to the error-rate tolerances.
-                request.Lease.Observe(outcome, firstToken: null);
             }
 
             telemetry.CountRetry(worker.Name);
@@ -260,7 +255,7 @@ internal sealed class ForwardingStage(
             result = Preempted;
         }
 
-        End(request, last, result, lastAttemptStarted);
+        End(request, last, result);
     }
 
     // [cluster]: what the request brings to the worker's grant script: its class's priority, and
@@ -276,8 +271,8 @@ internal sealed class ForwardingStage(
     private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: false);
 
     // How the stage ended, for the stages after it: the worker, and a failure unless the answer
-    // (or part of it) went out. lastAttemptStarted: the timestamp the last attempt was sent at.
-    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result, long lastAttemptStarted)
+    // (or part of it) went out.
+    private void End(ProxyRequest request, WorkerState? worker, in ForwardResult result)
     {
         request.Forward = result;
         if (worker is null)
@@ -300,10 +295,6 @@ internal sealed class ForwardingStage(
         {
             HttpLog.UpstreamFailed(logger, request.RequestId, worker.Name, result.Error.ToString());
         }
-
-        // Protection counts the last attempt here (a retried failure was counted before its retry),
-        // and the first token as the client waited for it, a retry's time included.
-        request.Lease.Observe(Outcome(result), result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, lastAttemptStarted, firstByte) : null);
 
         if (!result.ResponseStarted)
         {
@@ -366,8 +357,8 @@ internal sealed class ForwardingStage(
 
     // The first token as the client waited for it, from the request's arrival: its wait for a slot
     // (a fleet that lost capacity shows there first), failed attempts and backoffs included.
-    private TimeSpan ClientFirstToken(ProxyRequest request, long lastAttemptStarted, TimeSpan firstByte) =>
-        time.GetElapsedTime(request.Started, lastAttemptStarted) + firstByte;
+    private TimeSpan ClientFirstToken(ProxyRequest request, long attemptStarted, TimeSpan firstByte) =>
+        time.GetElapsedTime(request.Started, attemptStarted) + firstByte;
 
     private static AttemptOutcome Outcome(in ForwardResult result) => result.Error switch
     {

@@ -221,10 +221,12 @@ internal sealed class GatewayHost : IAsyncDisposable
                 telemetry.Connections.CollectFrom(parking);
             }
 
-            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, HttpProtocols.Http1, server.Transport, o => DataPlaneLimits(o, server), parking, loggerFactory, cancellationToken).ConfigureAwait(false);
-            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, HttpProtocols.Http1, ListenerTransport.Sockets, null, null, loggerFactory, cancellationToken).ConfigureAwait(false);
+            var dataPlane = new ListenerOptions { Transport = server.Transport, Configure = o => DataPlaneLimits(o, server) };
+            dataListener = await ListenAsync(server.Listen, "server.listen", data.HandleAsync, dataPlane with { Parking = parking }, loggerFactory, cancellationToken).ConfigureAwait(false);
+            // The admin plane stays on sockets: server.transport is for the OpenAI API's hot path.
+            adminListener = await ListenAsync(server.AdminListen, "server.admin_listen", admin.HandleAsync, ListenerOptions.Default, loggerFactory, cancellationToken).ConfigureAwait(false);
             h2cListener = server.H2cListen is { } h2c
-                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, HttpProtocols.Http2, server.Transport, o => DataPlaneLimits(o, server), null, loggerFactory, cancellationToken).ConfigureAwait(false)
+                ? await ListenAsync(h2c, "server.h2c_listen", data.HandleAsync, dataPlane with { Protocols = HttpProtocols.Http2 }, loggerFactory, cancellationToken).ConfigureAwait(false)
                 : null;
         }
         catch (ListenFailedException)
@@ -275,12 +277,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         return host;
     }
 
-    // The admin plane stays on sockets: server.transport is for the OpenAI API's hot path.
-    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, HttpProtocols protocols, ListenerTransport transport, Action<KestrelServerOptions>? configure, ConnectionParking? parking, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    // A listener that cannot bind names its setting.
+    private static async Task<KestrelListener> ListenAsync(IPEndPoint endPoint, string setting, RequestDelegate handler, ListenerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         try
         {
-            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, configure, protocols, transport, parking, cancellationToken).ConfigureAwait(false);
+            return await KestrelListener.StartAsync(endPoint, handler, loggerFactory, options, cancellationToken).ConfigureAwait(false);
         }
         catch (ListenFailedException ex)
         {

@@ -93,6 +93,82 @@ public sealed class ProtectionObservationTests : IDisposable
         }
     }
 
+    // Each upstream attempt is one sample, counted once. Two workers with one slot each: the first
+    // request's attempt fails (500) after the second request took the other worker's only slot, so
+    // its retry finds no worker and the failed attempt is the request's end. The workers saw two
+    // attempts, one failed: protection holds two samples, one failed (not the failure twice, once
+    // before the retry and again as the request's end).
+    [Fact]
+    public async Task EachAttempt_IsCountedOnce_ARetriedFailureThatFoundNoWorkerToo()
+    {
+        var attempts = 0;
+        var firstIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var failNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answerNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        async Task<bool> AnswerAsync(LoopbackRequest _, Stream stream, CancellationToken ct)
+        {
+            if (Interlocked.Increment(ref attempts) == 1)
+            {
+                firstIn.SetResult();
+                await failNow.Task.WaitAsync(ct);
+                const string error = """{"error":{"message":"boom","type":"InternalServerError","param":null,"code":500}}""";
+                await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {error.Length}\r\n\r\n{error}", ct);
+            }
+            else
+            {
+                secondIn.TrySetResult();
+                await answerNow.Task.WaitAsync(ct);
+                await LoopbackTcpServer.WriteAsync(stream, $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(json)}\r\n\r\n{json}", ct);
+            }
+
+            return true;
+        }
+
+        await using var first = LoopbackTcpServer.KeepAlive(AnswerAsync);
+        await using var second = LoopbackTcpServer.KeepAlive(AnswerAsync);
+        // A 10 min window: every sample of the test stays in it.
+        var snapshot = DataPlane.Snapshot(_file.Path, first.Url("/").ToString(), Key, Model, $"""
+
+            [[workers]]
+            name = "second"
+            url = "{second.Url("/")}"
+            models = ["{Model}"]
+            max_concurrency = 1
+
+            [circuit_breaker]
+            failure_threshold = 1000000
+
+            [retries]
+            max_attempts = 2
+            budget_ratio = 1.0
+            backoff_base = "1ms"
+            backoff_max = "1ms"
+            {ErrorProtectionToml.For("10m", 0.01)}
+            """);
+        await using var plane = DataPlane.Start(snapshot, Random.Shared, TimeProvider.System);
+
+        var failing = ChatContext.Create(Key, "fails", Model);
+        var failed = plane.Handler.HandleAsync(failing);
+        await firstIn.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var answered = ChatContext.Create(Key, "answered", Model);
+        var answering = plane.Handler.HandleAsync(answered);
+        await secondIn.Task.WaitAsync(TimeSpan.FromSeconds(10)); // the other worker's only slot is taken
+        failNow.SetResult();
+        await failed;
+        answerNow.SetResult();
+        await answering;
+
+        Assert.Equal(2, Volatile.Read(ref attempts));
+        Assert.InRange(failing.Response.StatusCode, 500, 599);
+        Assert.Equal(200, answered.Response.StatusCode);
+        var state = Assert.Single(plane.Admissions.Models).Protection.State;
+        var now = TimeProvider.System.GetTimestamp() / state.BucketTicks;
+        var sample = state.Classes[state.IndexOf("default")].Outcomes.Sum(now - FleetOutcomes.Buckets + 1, now);
+        Assert.Equal((Failed: 1L, Requests: 2L), (sample.Failed, sample.Requests));
+    }
+
     // An admitted stream awaits its first token, for protection to judge by its age, from its
     // admission until its first event reached the client, not to its end; then the set is empty.
     [Fact]

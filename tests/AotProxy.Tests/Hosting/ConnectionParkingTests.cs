@@ -207,7 +207,7 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
 
     private async Task<IPEndPoint> StartAsync(Action<KestrelServerOptions>? configure = null)
     {
-        _listener = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), HandleAsync, NullLoggerFactory.Instance, configure, HttpProtocols.Http1, parking: _parking);
+        _listener = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), HandleAsync, NullLoggerFactory.Instance, new ListenerOptions { Configure = configure, Parking = _parking });
         return _listener.EndPoint;
     }
 

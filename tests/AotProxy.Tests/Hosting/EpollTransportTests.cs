@@ -259,7 +259,7 @@ public sealed class EpollTransportTests
     }
 
     private static Task<KestrelListener> StartAsync(RequestDelegate handler, HttpProtocols protocols = HttpProtocols.Http1) =>
-        KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), handler, NullLoggerFactory.Instance, protocols: protocols, transport: ListenerTransport.Epoll);
+        KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), handler, NullLoggerFactory.Instance, new ListenerOptions { Protocols = protocols, Transport = ListenerTransport.Epoll });
 
     private static async Task AssertServesAsync(KestrelListener listener)
     {
