@@ -47,6 +47,7 @@ internal sealed class HeapCompaction : IAsyncDisposable
     private void Compact()
     {
         var (heap, after, pause) = CompactNow();
-        GatewayLog.Compacted(_logger, LevelFor(pause), heap >> 20, after >> 20, pause.TotalMilliseconds);
+        var level = LevelFor(pause);
+        GatewayLog.Compacted(_logger, level, heap >> 20, after >> 20, pause.TotalMilliseconds);
     }
 }

@@ -74,7 +74,8 @@ internal sealed class ParkedCollection : IAsyncDisposable
             _allocatedAtLast = _allocatedBytes(); // the collection's own allocations are not traffic
             Interlocked.Add(ref _pauseTicks, pause.Ticks);
             Interlocked.Increment(ref _collections);
-            GatewayLog.CollectedParked(_logger, HeapCompaction.LevelFor(pause), parks, before >> 20, after >> 20, pause.TotalMilliseconds);
+            var level = HeapCompaction.LevelFor(pause);
+            GatewayLog.CollectedParked(_logger, level, parks, before >> 20, after >> 20, pause.TotalMilliseconds);
         }
         finally
         {
