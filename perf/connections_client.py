@@ -63,13 +63,18 @@ async def compacted(a):
     return {"rss_kib": await steady_rss(a.pid, a.deadline), "runtime": runtime(a.admin)}
 
 
-def parked(admin):
-    """llm_gateway_parked_connections from the gateway's /metrics; None when it does not park."""
+def metric(admin, name):
+    """An unlabelled series from the gateway's /metrics; None when it has none."""
     with urllib.request.urlopen(admin.rstrip("/") + "/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith("llm_gateway_parked_connections "):
+            if line.startswith(name + " "):
                 return float(line.split()[1])
     return None
+
+
+def parked(admin):
+    """llm_gateway_parked_connections; None when the gateway does not park."""
+    return metric(admin, "llm_gateway_parked_connections")
 
 
 async def settle_parked(a, count):
@@ -269,6 +274,9 @@ class Client:
         settled_s = await settle_parked(a, idle_ok)
         idle = await steady_rss(a.pid, a.deadline)
         gc["idle"] = runtime(a.admin)
+        if settled_s is not None:  # the collections after the parks (Gateway/ParkedCollection), if the gateway has them
+            gc["idle_collections"] = metric(a.admin, "llm_gateway_idle_collections_total")
+            gc["idle_collection_pause_s"] = metric(a.admin, "llm_gateway_idle_collection_pause_seconds_total")
         gc["idle_compacted"] = await compacted(a)
 
         # One token every token-delay-ms: enough tokens to outlast the phase and the reading.
