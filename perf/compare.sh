@@ -26,6 +26,8 @@
 #          to run while other work keeps the proxy core more than 15% busy)
 #          --base-transport NAME (server.transport of proxy `base`: with --base-binary
 #          artifacts/aot/aotproxy --base-transport epoll, one binary on sockets against epoll)
+#          --base-park VALUE (server.park_idle_after of proxy `base`: with --base-binary
+#          artifacts/aot/aotproxy --base-park 0, one binary parking idle connections against not)
 #          --sse-only (only the streaming rounds: time to first token direct and through each proxy,
 #          --rounds of --sse-requests streams each, the targets' order rotating per round)
 #          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
@@ -73,6 +75,7 @@ QUICK=0
 LEDGER=on
 BASE_BIN=""
 BASE_TRANSPORT=""
+BASE_PARK=""
 TRACE_SINK=0
 OVERHEAD=0
 SSE_ONLY=0
@@ -80,7 +83,7 @@ OVERHEAD_LOADS="10 50 90"
 OVERHEAD_PAIRS=2000
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -104,6 +107,7 @@ while (($#)); do
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
     --base-binary) BASE_BIN="$2"; shift ;;
     --base-transport) BASE_TRANSPORT="$2"; shift ;;
+    --base-park) BASE_PARK="$2"; shift ;;
     --trace-sink) TRACE_SINK=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -229,6 +233,7 @@ EOF
     [[ $mode == base ]] && port=$BASE_PORT admin=$BASE_ADMIN
     local transport=""
     [[ $mode == base && -n $BASE_TRANSPORT ]] && transport="transport = \"$BASE_TRANSPORT\""
+    [[ $mode == base && -n $BASE_PARK ]] && transport+=$'\n'"park_idle_after = \"$BASE_PARK\""
     for upstream in backend sim; do
       local url="http://$HOST:$BACKEND_PORT"
       [[ $upstream == sim ]] && url="http://$HOST:$SIM_PORT"

@@ -8,7 +8,8 @@ server process (perf/connections.sh runs it against AotProxy, nginx and the simu
 1. baseline: a few warm-up requests (stream and non-stream, on connections closed again), then
    PID's VmRSS once it is steady;
 2. N idle connections: each sends one non-stream chat completion (max_tokens 1), reads the whole
-   answer and stays open (HTTP/1.1 keep-alive); VmRSS once steady;
+   answer and stays open (HTTP/1.1 keep-alive); VmRSS once steady (a gateway that parks idle
+   connections: once it has parked all N, and 3 s later);
 3. M streams, besides the idle ones: the simulator (--sim, its /sim/faults) is first told to wait
    --token-delay-ms between tokens, so each stream stays open; every stream must deliver its first
    event with content (a choices[0] delta with text), then keeps reading; VmRSS once steady.
@@ -29,6 +30,7 @@ import urllib.parse
 import urllib.request
 
 OPEN_AT_ONCE = 256  # connects in flight: below the listen backlogs (Kestrel 512, nginx 511)
+PARK_SETTLE_S = 3  # after the last park: the gateway's check for a quiet data plane runs once a second
 
 
 def status_kib(pid):
@@ -59,6 +61,34 @@ async def compacted(a):
         r.read()
     await asyncio.sleep(3)
     return {"rss_kib": await steady_rss(a.pid, a.deadline), "runtime": runtime(a.admin)}
+
+
+def metric(admin, name):
+    """An unlabelled series from the gateway's /metrics; None when it has none."""
+    with urllib.request.urlopen(admin.rstrip("/") + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def parked(admin):
+    """llm_gateway_parked_connections; None when the gateway does not park."""
+    return metric(admin, "llm_gateway_parked_connections")
+
+
+async def settle_parked(a, count):
+    """With --admin, a gateway that parks (server.park_idle_after): wait, up to --deadline, until it has
+    parked the `count` idle connections, then PARK_SETTLE_S more (what it does once idle, such as a
+    collection, belongs to the reading). Polled once a second: each /metrics answer allocates, and
+    a gateway that allocates is not idle. Returns the seconds waited, or None."""
+    if not a.admin or parked(a.admin) is None:
+        return None
+    t0 = time.monotonic()
+    while parked(a.admin) < count and time.monotonic() - t0 < a.deadline:
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(PARK_SETTLE_S)
+    return round(time.monotonic() - t0, 1)
 
 
 async def steady_rss(pid, deadline_s):
@@ -241,8 +271,12 @@ class Client:
         t0 = time.monotonic()
         idle_ok = await self.gather("idle", [self.one_request(True) for _ in range(a.idle)])
         idle_s = time.monotonic() - t0
+        settled_s = await settle_parked(a, idle_ok)
         idle = await steady_rss(a.pid, a.deadline)
         gc["idle"] = runtime(a.admin)
+        if settled_s is not None:  # the collections after the parks (Gateway/ParkedCollection), if the gateway has them
+            gc["idle_collections"] = metric(a.admin, "llm_gateway_idle_collections_total")
+            gc["idle_collection_pause_s"] = metric(a.admin, "llm_gateway_idle_collection_pause_seconds_total")
         gc["idle_compacted"] = await compacted(a)
 
         # One token every token-delay-ms: enough tokens to outlast the phase and the reading.
@@ -272,7 +306,7 @@ class Client:
         return {
             "idle": a.idle, "streams": a.streams, "idle_ok": idle_ok, "streams_ok": stream_ok,
             "first_events": len(first_events), "streams_alive_at_reading": alive,
-            "idle_open_s": round(idle_s, 2), "streams_open_s": round(streams_s, 2),
+            "idle_open_s": round(idle_s, 2), "streams_open_s": round(streams_s, 2), "parked_settle_s": settled_s,
             "rss_base_kib": base, "rss_idle_kib": idle, "rss_streams_kib": streams,
             "kib_per_idle": per(idle["VmRSS"] - base["VmRSS"], a.idle),
             "kib_per_stream": per(streams["VmRSS"] - idle["VmRSS"], a.streams),

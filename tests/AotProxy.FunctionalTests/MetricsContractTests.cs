@@ -46,6 +46,8 @@ public partial class MetricsContractTests
         ("llm_gateway_class_shedding", "gauge", "class", "1 while per-class protection sheds the class's new requests (on any model pool), else 0."),
         ("llm_gateway_parked_connections", "gauge", "", "Idle keep-alive client connections parked outside Kestrel's HTTP state (server.park_idle_after)."), // issue 22
         ("llm_gateway_connection_parks_total", "counter", "", "Times an idle keep-alive client connection was parked (once per idle period)."), // issue 22
+        ("llm_gateway_idle_collections_total", "counter", "", "Full garbage collections after a batch of parks (256 since the last one) while no request was in flight: they give the parked connections' HTTP state back to the OS."), // issue 22
+        ("llm_gateway_idle_collection_pause_seconds_total", "counter", "", "Time the process stood still in those collections."), // issue 22
         ("llm_gateway_class_admit_fraction", "gauge", "class", "The share of the class's new requests per-class protection admits: 0 shed, 0.25 then 0.5 while it comes back half-open, 1 (the lowest over the model pools)."),
         ("llm_gateway_budget_cutoffs_total", "counter", "tenant", "Streams ended mid-way at their tenant's budget (stream_budget_cutoff) with the budget_exhausted event."), // issue 20's contract
         ("llm_gateway_preemptions_total", "counter", "class", "Admitted requests of a preemptible class cancelled upstream before their first byte and requeued, by class."), // issue 20's contract

@@ -43,6 +43,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private readonly ClusterMembership? _cluster;
     private readonly TraceExport _tracing;
     private TenantDirectory? _tenants;
+    private ParkedCollection? _parkedCollection;
     private AdminHandler? _adminHandler;
     private AdminChanges? _changes;
     private SharedWorkerSlots? _sharedSlots;
@@ -211,6 +212,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         KestrelListener? dataListener = null;
         KestrelListener? adminListener = null;
         KestrelListener? h2cListener = null;
+        ParkedCollection? parkedCollection = null;
         try
         {
             var server = snapshot.Server;
@@ -218,7 +220,8 @@ internal sealed class GatewayHost : IAsyncDisposable
             var parking = server.ParkIdleAfter > TimeSpan.Zero ? new ConnectionParking(server.ParkIdleAfter) : null;
             if (parking is not null)
             {
-                telemetry.Connections.CollectFrom(parking);
+                parkedCollection = new ParkedCollection(() => parking.Parks, () => telemetry.Forwarding.ActiveRequests, static () => GC.GetTotalAllocatedBytes(precise: false), HeapCompaction.CompactNow, time, logger);
+                telemetry.Connections.CollectFrom(parking, parkedCollection);
             }
 
             var dataPlane = new ListenerOptions { Transport = server.Transport, Configure = o => DataPlaneLimits(o, server) };
@@ -245,6 +248,11 @@ internal sealed class GatewayHost : IAsyncDisposable
             await discovery.DisposeAsync().ConfigureAwait(false);
             await monitor.DisposeAsync().ConfigureAwait(false);
             await compaction.DisposeAsync().ConfigureAwait(false);
+            if (parkedCollection is not null)
+            {
+                await parkedCollection.DisposeAsync().ConfigureAwait(false);
+            }
+
             http.Dispose();
             if (tenants is not null)
             {
@@ -266,6 +274,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         host._adminHandler = admin;
         host._changes = changes;
         host._tenants = tenants;
+        host._parkedCollection = parkedCollection;
         cluster?.Start(host.DataUri.Port);
         host._sharedSlots = sharedSlots;
         sharedSlots?.Start();
@@ -329,6 +338,11 @@ internal sealed class GatewayHost : IAsyncDisposable
         _config.Reloaded -= OnReloaded;
         await _scavenger.DisposeAsync().ConfigureAwait(false);
         await _compaction.DisposeAsync().ConfigureAwait(false);
+        if (_parkedCollection is not null)
+        {
+            await _parkedCollection.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _data.DisposeAsync().ConfigureAwait(false);
         if (_sharedSlots is not null)
         {

@@ -29,15 +29,25 @@ internal sealed class HeapCompaction : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _timer.DisposeAsync();
 
-    private void Compact()
+    // A pause that clients could notice (50 ms) is worth a line; a small config's 1-6 ms is not.
+    public static LogLevel LevelFor(TimeSpan pause) => pause >= TimeSpan.FromMilliseconds(50) ? LogLevel.Information : LogLevel.Debug;
+
+    // One full, compacting collection in the aggressive mode, which also gives the free regions
+    // back to the OS at once (a gateway that allocates next to nothing afterwards would otherwise
+    // decommit them only a little at each later collection). The GC heap before and after, and the pause.
+    public static (long Before, long After, TimeSpan Pause) CompactNow()
     {
         var heap = GC.GetTotalMemory(forceFullCollection: false);
         var paused = GC.GetTotalPauseDuration();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var pause = GC.GetTotalPauseDuration() - paused;
-        var after = GC.GetTotalMemory(forceFullCollection: false);
-        // A pause that clients could notice (50 ms) is worth a line; a small config's 1-6 ms is not.
-        var level = pause >= TimeSpan.FromMilliseconds(50) ? LogLevel.Information : LogLevel.Debug;
+        return (heap, GC.GetTotalMemory(forceFullCollection: false), pause);
+    }
+
+    private void Compact()
+    {
+        var (heap, after, pause) = CompactNow();
+        var level = LevelFor(pause);
         GatewayLog.Compacted(_logger, level, heap >> 20, after >> 20, pause.TotalMilliseconds);
     }
 }

@@ -4,9 +4,11 @@ namespace AotProxy.Admin.Contracts;
 // check for Gen2 collections (perf/compare.sh reads them before and after each run).
 // The GC's committed bytes and its heap after the last collection (live objects plus fragmentation;
 // the pinned object heap, where Kestrel's buffers live, on its own) split RSS into managed and
-// native parts (perf/connections.sh reads them at each of its readings).
+// native parts (perf/connections.sh reads them at each of its readings). GcSettings are the GC's
+// own view of its configuration (the knobs compiled into the binary, DOTNET_GC* variables): the
+// proof that a setting reached the GC.
 internal sealed record RuntimeReport(long AllocatedBytes, int Gen0Collections, int Gen1Collections, int Gen2Collections, long HeapBytes, long WorkingSetBytes, double CpuSeconds,
-    long GcCommittedBytes, long GcHeapAfterLastBytes, long GcFragmentedBytes, long GcPinnedHeapAfterLastBytes)
+    long GcCommittedBytes, long GcHeapAfterLastBytes, long GcFragmentedBytes, long GcPinnedHeapAfterLastBytes, Dictionary<string, string> GcSettings)
 {
     public static RuntimeReport Read()
     {
@@ -23,6 +25,7 @@ internal sealed record RuntimeReport(long AllocatedBytes, int Gen0Collections, i
             gc.TotalCommittedBytes,
             gc.HeapSizeBytes,
             gc.FragmentedBytes,
-            gc.GenerationInfo[4].SizeAfterBytes);
+            gc.GenerationInfo[4].SizeAfterBytes,
+            GC.GetConfigurationVariables().ToDictionary(static p => p.Key, static p => Convert.ToString(p.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "", StringComparer.Ordinal));
     }
 }
