@@ -60,7 +60,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
     public static async ValueTask<EpollStream> ConnectAsync(EpollLoop loop, string host, int port, CancellationToken cancellationToken)
     {
         var addresses = IPAddress.TryParse(host, out var literal)
-            ? [literal]
+            ? new[] { literal }
             : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
         SocketException? last = null;
         foreach (var address in addresses)
@@ -171,6 +171,11 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         int events;
         lock (_gate)
         {
+            if (_closed)
+            {
+                return ValueTask.FromException(new ObjectDisposedException(nameof(EpollStream)));
+            }
+
             events = _writeEvents;
         }
 
@@ -306,7 +311,8 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
 
     private unsafe void ThrowIfConnectFailed()
     {
-        int error = 0, length = sizeof(int);
+        var error = 0;
+        var length = sizeof(int);
         if (EpollNative.GetSockOpt(_fd, EpollNative.SolSocket, EpollNative.SoError, &error, &length) != 0)
         {
             error = Marshal.GetLastPInvokeError();
@@ -404,11 +410,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             : default;
         lock (_gate)
         {
-            if (_closed || _readReady || cancellationToken.IsCancellationRequested)
-            {
-                // Readiness came meanwhile: read now.
-            }
-            else
+            if (!_closed && !_readReady && !cancellationToken.IsCancellationRequested)
             {
                 _read.Reset();
                 _readBuffer = buffer;
@@ -419,6 +421,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             }
         }
 
+        // Readiness (or the cancellation, or Dispose) came meanwhile: no wait.
         registration.Dispose();
         return cancellationToken.IsCancellationRequested
             ? ValueTask.FromCanceled<int>(cancellationToken)
