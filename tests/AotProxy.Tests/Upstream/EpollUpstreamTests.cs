@@ -39,7 +39,7 @@ public sealed class EpollUpstreamTests : IDisposable
         var fillers = new List<Socket>();
         try
         {
-            var full = false;
+            var (connected, full) = (0, false);
             for (var i = 0; i < 64 && !full; i++)
             {
                 var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -48,10 +48,11 @@ public sealed class EpollUpstreamTests : IDisposable
                 try
                 {
                     await filler.ConnectAsync(endPoint, wait.Token);
+                    connected++;
                 }
                 catch (OperationCanceledException)
                 {
-                    full = true;
+                    full = connected > 0; // the queue holds one at least: this SYN was dropped
                 }
             }
 
