@@ -422,7 +422,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         }
 
         // Readiness (or the cancellation, or Dispose) came meanwhile: no wait.
-        registration.Dispose();
+        registration.Unregister(); // a callback running now finds no read waiting
         return cancellationToken.IsCancellationRequested
             ? ValueTask.FromCanceled<int>(cancellationToken)
             : ReadAsync(buffer, cancellationToken);
