@@ -199,11 +199,13 @@ public sealed class EpollUpstreamTests : IDisposable
         await connection.SendAsync(Get, timeout.Token);
         var reading = connection.Reader.ReadAsync(timeout.Token);
         Assert.False(reading.IsCompleted, "the worker has not answered");
+        // Runs on the thread that completed the read (ExecuteSynchronously): which loop, if any.
+        var completedOn = reading.AsTask().ContinueWith(static t => (t.Result, EpollLoop.Current), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         release.SetResult();
-        var read = await reading.ConfigureAwait(false);
+        var (read, loop) = await completedOn;
 
-        Assert.Same(own, EpollLoop.Current);
+        Assert.Same(own, loop);
         Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString(read.Buffer.ToArray()), StringComparison.Ordinal);
         connection.Reader.AdvanceTo(read.Buffer.End);
     }
