@@ -8,7 +8,7 @@
 # Each proxy is pinned to core 1, the backend and h2load to core 0; strace attaches to the
 # proxy after a warm-up and counts the syscalls of exactly N requests (h2load -n N, HTTP/1.1,
 # C connections). strace slows the traced process a lot: the counts are what it asks the kernel
-# for, not its speed. Ports 18381-18384 on 127.0.0.1. Output: one Markdown table on stdout and
+# for, not its speed. Ports 18381-18384 on 127.0.0.1 (+ PERF_PORT_OFFSET). Output: one Markdown table on stdout and
 # the raw `strace -c` summaries in perf/reports/syscalls-STAMP/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,9 @@ while (($#)); do
   esac
   shift
 done
-HOST=127.0.0.1 BACKEND=18381 PROXY=18382 ADMIN=18383 KEY=sk-bench
+# PERF_PORT_OFFSET=N moves every port below by N (two engineers' runs side by side).
+readonly PORT_OFFSET=${PERF_PORT_OFFSET:-0}
+HOST=127.0.0.1 BACKEND=$((18381 + PORT_OFFSET)) PROXY=$((18382 + PORT_OFFSET)) ADMIN=$((18383 + PORT_OFFSET)) KEY=sk-bench
 OUT="$ROOT/perf/reports/syscalls-$(date -u +%Y%m%d-%H%M%S)"
 WORK=$(mktemp -d)
 mkdir -p "$OUT" "$WORK/tmp"

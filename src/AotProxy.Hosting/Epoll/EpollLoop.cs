@@ -13,6 +13,9 @@ internal sealed unsafe class EpollLoop : IDisposable
     private const int MaxEvents = 256;
     private const ulong WakeToken = ulong.MaxValue;
 
+    [ThreadStatic]
+    private static EpollLoop? _current;
+
     private readonly int _epfd;
     private readonly int _wakeFd;
     private readonly Thread _thread;
@@ -47,6 +50,10 @@ internal sealed unsafe class EpollLoop : IDisposable
     }
 
     public int EpollFd => _epfd;
+
+    // The loop whose thread is running the caller, if any: an upstream connection opened while a
+    // request read on a loop is served joins that loop (EpollClientLoops).
+    public static EpollLoop? Current => _current;
 
     public bool IsLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
 
@@ -125,6 +132,7 @@ internal sealed unsafe class EpollLoop : IDisposable
 
     private void Run()
     {
+        _current = this;
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
         try
         {

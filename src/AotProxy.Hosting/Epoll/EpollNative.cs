@@ -27,12 +27,21 @@ internal static unsafe partial class EpollNative
     public const int ShutRdWr = 2;
     public const int IpProtoTcp = 6;
     public const int TcpNoDelay = 1;
+    public const int AfInet = 2;
+    public const int AfInet6 = 10;
+    public const int SockStream = 1;
+    public const int SolSocket = 1;
+    public const int SoError = 4;
+    public const int MsgPeek = 0x2;
 
     public const int EIntr = 4;
     public const int EAgain = 11;
     public const int EPipe = 32;
     public const int EConnAborted = 103;
     public const int EConnReset = 104;
+    public const int ETimedOut = 110;
+    public const int EConnRefused = 111;
+    public const int EInProgress = 115;
 
     // struct epoll_event is packed on x86-64 (12 bytes: events, then the 64-bit data at offset
     // 4) and naturally aligned elsewhere (16 bytes, data at 8).
@@ -58,6 +67,18 @@ internal static unsafe partial class EpollNative
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport(Libc, EntryPoint = "accept4", SetLastError = true)]
     public static partial int Accept4(int fd, byte* addr, int* addrLen, int flags);
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, byte* addr, int addrLen);
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport(Libc, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, int* value, int* length);
 
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport(Libc, EntryPoint = "getsockname", SetLastError = true)]

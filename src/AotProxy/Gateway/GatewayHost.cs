@@ -7,6 +7,7 @@ using AotProxy.Cluster;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
 using AotProxy.Hosting;
+using AotProxy.Hosting.Epoll;
 using AotProxy.Hosting.Parking;
 using AotProxy.Http;
 using AotProxy.Ledger;
@@ -49,6 +50,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     private SharedWorkerSlots? _sharedSlots;
     private SharedTenantLimits? _sharedLimits;
     private SharedFairShare? _fairShare;
+    private EpollClientLoops? _upstreamLoops;
 
     private GatewayHost(ConfigStore config, GatewayState state, HttpMessageInvoker http, ModelDiscovery discovery, WorkerMonitor monitor, KestrelListener data, KestrelListener admin, KestrelListener? h2c, LedgerWriter? ledger, ClusterMembership? cluster, GatewayTelemetry telemetry, HeapCompaction compaction, TraceExport tracing, TimeProvider time, ILogger logger)
     {
@@ -153,7 +155,9 @@ internal sealed class GatewayHost : IAsyncDisposable
         var router = new Router(time, Random.Shared, routingLogger);
         var admissions = new AdmissionController(new WaiterPool(time, capacity: 1024), telemetry.Admission, time, router, capacity);
         var compaction = new HeapCompaction(time, logger);
-        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true), limits, admissions, new ResponseCache(time), compaction, logger);
+        // server.transport = "epoll": the workers' plain-HTTP connections join the epoll loops too.
+        var upstreamLoops = snapshot.Server.Transport == ListenerTransport.Epoll ? new EpollClientLoops() : null;
+        var state = new GatewayState(snapshot, new WorkerRegistry(time, capacity, warmsUp: true, upstreamLoops), limits, admissions, new ResponseCache(time), compaction, logger);
         if (tenants is null)
         {
             config.AppliesTo(state.Apply);
@@ -272,6 +276,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         tracing.Apply(snapshot.Telemetry);
         var host = new GatewayHost(config, state, http, discovery, monitor, dataListener!, adminListener!, h2cListener, ledger, cluster, telemetry, compaction, tracing, time, logger);
         host._adminHandler = admin;
+        host._upstreamLoops = upstreamLoops;
         host._changes = changes;
         host._tenants = tenants;
         host._parkedCollection = parkedCollection;
@@ -397,6 +402,8 @@ internal sealed class GatewayHost : IAsyncDisposable
         {
             await worker.Connections.CloseAsync().ConfigureAwait(false);
         }
+
+        _upstreamLoops?.Dispose(); // after the pools: their connections close on it
 
         // Last: the spans of the last requests go out.
         await _tracing.DisposeAsync().ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using AotProxy.Configuration;
+using AotProxy.Hosting.Epoll;
 
 namespace AotProxy.Routing;
 
@@ -8,7 +9,8 @@ namespace AotProxy.Routing;
 // publishes each set together with its config.
 // warmsUp: the gateway runs a WorkerMonitor that warms workers up ([routing] warmup); without
 // one (tests, benchmarks) nothing would ever end a worker's warm-up, so none starts.
-internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity = null, bool warmsUp = false)
+// upstreamLoops: server.transport = "epoll", read at startup (the workers' connections join its loops).
+internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity = null, bool warmsUp = false, EpollClientLoops? upstreamLoops = null)
 {
     // The workers of `snapshot`. Same name and URL as in `previous`: the state carries over (its
     // model is updated); new: a new state. Those left out are Retire's.
@@ -22,7 +24,7 @@ internal sealed class WorkerRegistry(TimeProvider time, CapacitySignal? capacity
             var existing = Array.Find(previous.Workers, w => w.Model.SameIdentity(model));
             if (existing is null)
             {
-                next[i] = new WorkerState(model, time, capacity) { WarmsUp = warmup };
+                next[i] = new WorkerState(model, time, capacity, upstreamLoops) { WarmsUp = warmup };
                 next[i].Joined();
             }
             else

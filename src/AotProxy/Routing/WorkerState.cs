@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using AotProxy.Cluster;
 using AotProxy.Configuration;
+using AotProxy.Hosting.Epoll;
 using AotProxy.Inspection;
 using AotProxy.Limits;
 using AotProxy.Upstream;
@@ -48,13 +49,14 @@ internal sealed class WorkerState
     private volatile SharedWorker? _shared;
 
     // capacity: told when the slots the worker offers admission change (breaker, drain).
-    public WorkerState(WorkerModel model, TimeProvider time, CapacitySignal? capacity = null)
+    // upstreamLoops: server.transport = "epoll" (its connections join epoll loops).
+    public WorkerState(WorkerModel model, TimeProvider time, CapacitySignal? capacity = null, EpollClientLoops? upstreamLoops = null)
     {
         _time = time;
         _capacity = capacity;
         _model = model;
         _authorization = BearerOf(model);
-        Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time);
+        Connections = new UpstreamPool(new UpstreamEndpoint(model.Url), time, upstreamLoops);
         Breaker = new CircuitBreaker(time, capacity, opened: Recovered); // its trials, once open_timeout has passed, follow the warm-up
         _pacer = model.Pacing is { } pacing ? new UpstreamPacer(pacing, time) : null;
         Cache = new KvCacheModel(ConfiguredCacheTokens(model));

@@ -1,20 +1,22 @@
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
+using AotProxy.Hosting.Epoll;
 
 namespace AotProxy.Upstream;
 
 // One keep-alive HTTP/1.1 connection to a worker: a socket, a pipe reading from it, and the
 // reusable per-response state (head, body reader, activity timer). Used by one request at a
-// time; the pool hands it out and takes it back.
+// time; the pool hands it out and takes it back. With server.transport = "epoll" a plain-HTTP
+// connection is an EpollStream on an epoll loop (no .NET Socket); TLS stays on .NET's sockets.
 internal sealed class UpstreamConnection : IAsyncDisposable
 {
-    private readonly Socket _socket;
+    private readonly Socket? _socket; // null: on an epoll loop
     private readonly Stream _stream;
     private readonly CancellationTokenSource _activity = new();
     private int _disposed;
 
-    private UpstreamConnection(Socket socket, Stream stream)
+    private UpstreamConnection(Socket? socket, Stream stream)
     {
         _socket = socket;
         _stream = stream;
@@ -36,10 +38,16 @@ internal sealed class UpstreamConnection : IAsyncDisposable
     // Cancelled when the upstream is silent too long or the client goes away.
     public CancellationTokenSource Activity => _activity;
 
-    public static async ValueTask<UpstreamConnection> ConnectAsync(UpstreamEndpoint endpoint, TimeSpan timeout, CancellationToken cancellationToken)
+    // loops: where a plain-HTTP connection goes (server.transport = "epoll"); null: .NET sockets.
+    public static async ValueTask<UpstreamConnection> ConnectAsync(UpstreamEndpoint endpoint, EpollClientLoops? loops, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         connect.CancelAfter(timeout);
+        if (loops is not null && !endpoint.UseTls)
+        {
+            return new UpstreamConnection(null, await EpollStream.ConnectAsync(loops.Pick(), endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false));
+        }
+
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -66,7 +74,7 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     // A connection idle in the pool for a while may have been closed by the worker: a readable
     // socket with nothing asked of it means EOF (or garbage), either way not reusable.
-    public bool LooksAlive() => !_socket.Poll(0, SelectMode.SelectRead);
+    public bool LooksAlive() => _stream is EpollStream epoll ? epoll.LooksAlive() : !_socket!.Poll(0, SelectMode.SelectRead);
 
     // Ready for the next request: the timer is stopped, the per-response state cleared.
     public bool TryResetForReuse()
@@ -88,6 +96,6 @@ internal sealed class UpstreamConnection : IAsyncDisposable
         _activity.Dispose();
         await Reader.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
-        _socket.Dispose();
+        _socket?.Dispose();
     }
 }

@@ -1,8 +1,11 @@
+using AotProxy.Hosting.Epoll;
+
 namespace AotProxy.Upstream;
 
 // The idle keep-alive connections to one worker, most recently used first (warm, and the
 // oldest age out). A connection is in the pool or in one request's hands, never both.
-internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time)
+// loops: set when server.transport = "epoll" (plain-HTTP connections then join an epoll loop).
+internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time, EpollClientLoops? loops = null)
 {
     // Below uvicorn's 5 s keep-alive (vLLM's server): we close first, so a request never meets
     // a connection the worker is closing at that very moment.
@@ -43,7 +46,7 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time)
             await connection.DisposeAsync().ConfigureAwait(false);
         }
 
-        return await UpstreamConnection.ConnectAsync(endpoint, connectTimeout, cancellationToken).ConfigureAwait(false);
+        return await UpstreamConnection.ConnectAsync(endpoint, loops, connectTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     // Call only with a connection whose last response was read to its end.

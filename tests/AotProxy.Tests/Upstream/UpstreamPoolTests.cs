@@ -1,3 +1,4 @@
+using AotProxy.Hosting.Epoll;
 using AotProxy.Tests.Support;
 using AotProxy.Upstream;
 
@@ -6,7 +7,8 @@ namespace AotProxy.Tests.Upstream;
 // The keep-alive pool against a real loopback server, on a manual clock: reuse (most recent
 // first), the probe of a connection idle for a second or more, scavenging at the idle timeout,
 // and what is never pooled. Every close is observed on the server's side of the socket.
-public sealed class UpstreamPoolTests
+// EpollUpstreamPoolTests runs them all again with the connections on an epoll loop.
+public class UpstreamPoolTests
 {
     private static readonly TimeSpan Connect = TimeSpan.FromSeconds(5);
 
@@ -174,9 +176,12 @@ public sealed class UpstreamPoolTests
         await server.WaitUntilAsync(s => s.ClosedByClient == 2, "the busy one was closed when it came back");
     }
 
-    private static UpstreamPool Pool(LoopbackTcpServer server, TimeProvider time) => new(new UpstreamEndpoint(server.Url("/")), time);
+    // server.transport = "epoll": the loops the connections join; null: .NET sockets.
+    private protected virtual EpollClientLoops? Loops => null;
 
-    private static async Task<bool> Ok(LoopbackRequest request, Stream stream, CancellationToken ct)
+    private UpstreamPool Pool(LoopbackTcpServer server, TimeProvider time) => new(new UpstreamEndpoint(server.Url("/")), time, Loops);
+
+    internal static async Task<bool> Ok(LoopbackRequest request, Stream stream, CancellationToken ct)
     {
         await LoopbackTcpServer.WriteAsync(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok", ct);
         return true;
@@ -184,7 +189,7 @@ public sealed class UpstreamPoolTests
 
     // One GET, its response read to the end of the body: what the forwarder does with a
     // connection before it returns it to the pool.
-    private static async Task ExchangeAsync(UpstreamConnection connection)
+    internal static async Task ExchangeAsync(UpstreamConnection connection)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await connection.SendAsync("GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"u8.ToArray(), timeout.Token);
