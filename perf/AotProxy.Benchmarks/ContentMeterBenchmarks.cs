@@ -24,6 +24,7 @@ public class ContentMeterBenchmarks
     private readonly ArrayBufferWriter<byte> _output = new(64 * 1024);
     private readonly Pipe _upstream = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly StreamedCharge _charge = new();
+    private ContentMeter _meter = null!;
     private ReadOnlySequence<byte>[] _events = [];
     private TenantBudgetState _budget = null!;
     private SseUsageFilter _unmetered;
@@ -45,14 +46,16 @@ public class ContentMeterBenchmarks
         _budget = new TenantBudgetState(new TenantBudgetModel(TenantBudgetModel.MaxTokens, 0, 0, 0), TimeProvider.System);
         _charge.Start(new FairShareAccount("acme"), new FairShareAccount("default"), new GrantCharge(100, 1, 2, 1, 1), fleet: null);
         _unmetered = new SseUsageFilter(stripUsage: true);
-        _metered = new SseUsageFilter(stripUsage: true, new ContentMeter(new StreamBudget(_budget, Price.OutputNanos), _charge));
+        _meter = new ContentMeter(_charge);
+        _meter.Start(new StreamBudget(_budget, Price.OutputNanos));
+        _metered = new SseUsageFilter(stripUsage: true, _meter);
 
         // Both must relay the same bytes and count the same content chunks, and the metered one
         // must have debited and charged them, or the benchmark compares nothing.
         var plain = Unmetered();
         var metered = Metered();
         if (plain != metered || _unmetered.ContentChunks == 0 || _metered.ContentChunks != _unmetered.ContentChunks
-            || _metered.Budget.Tokens != _metered.ContentChunks || _charge.Chunks != _metered.ContentChunks)
+            || _meter.Budget.Tokens != _metered.ContentChunks || _charge.Chunks != _metered.ContentChunks)
         {
             throw new InvalidOperationException("the metered relay did not meter what the plain one relayed");
         }

@@ -5,41 +5,41 @@ namespace AotProxy.Forwarding;
 
 // What a stream's content chunks cost as they are relayed, in one place: each chunk is debited from
 // the tenant's budget before it goes out (stream_budget_cutoff: the one that does not fit is not
-// sent; with [cluster], the one that needs the next fleet block waits for it), and moves the fair-share counters (StreamedCharge), batched once per relay read: one
-// compare-and-swap per account per read however many chunks it held. A struct inside the relay.
-internal struct ContentMeter(StreamBudget budget, StreamedCharge? charge)
+// sent; with [cluster], the one that needs the next fleet block waits for it), and moves the
+// fair-share counters (StreamedCharge), batched once per relay read: one compare-and-swap per
+// account per read however many chunks it held. One per pooled ProxyRequest, started for each
+// attempt: the stream's 128 B budget lives here until it settles (LimitStage.Settle), not in the
+// forwarder's state and result, which a stream held about five copies of (perf/RESULTS.md, issue 22,
+// second pass).
+internal sealed class ContentMeter(StreamedCharge? charge = null)
 {
-    private StreamBudget _budget = budget;
+    private StreamBudget _budget;
     private long _charged; // chunks given to `charge` so far
 
-    // Chunks that carried generated text and went to the client.
-    public long Chunks { readonly get; private set; }
+    // What the stream debited from its tenant's budgets (after a failed attempt: given back, nothing).
+    public StreamBudget Budget => _budget;
 
-    public readonly StreamBudget Budget => _budget;
-
-    // Not Taken: the chunk must not be relayed (yet, for NeedsBlock).
-    public StreamDebit TryTake()
+    // Before an attempt: its budget (default: no cutoff), nothing charged yet.
+    public void Start(in StreamBudget budget)
     {
-        var debit = _budget.TryDebit();
-        if (debit == StreamDebit.Taken)
-        {
-            Chunks++;
-        }
-
-        return debit;
+        _budget = budget;
+        _charged = 0;
     }
 
-    public readonly ValueTask<long> LeaseAsync() => _budget.LeaseAsync();
+    // Not Taken: the chunk must not be relayed (yet, for NeedsBlock).
+    public StreamDebit TryTake() => _budget.TryDebit();
+
+    public ValueTask<long> LeaseAsync() => _budget.LeaseAsync();
 
     public void AddBlock(long granted) => _budget.Add(granted);
 
-    // The end of one relay read: the chunks taken since the last flush move the counters.
-    public void Flush()
+    // The end of one relay read: the chunks taken since the last flush (of `chunks` so far) move the counters.
+    public void Flush(long chunks)
     {
-        if (Chunks != _charged)
+        if (chunks != _charged)
         {
-            charge?.Charge(Chunks - _charged);
-            _charged = Chunks;
+            charge?.Charge(chunks - _charged);
+            _charged = chunks;
         }
     }
 

@@ -1,5 +1,4 @@
 using AotProxy.Accounting;
-using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
@@ -14,8 +13,8 @@ internal readonly record struct ForwardResult(
     bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
     bool EventStream = false, // an SSE response: FirstByte is the first token, so tokens after it time the decode
     TimeSpan RetryAfter = default, // a push-back's (503/429) retry-after, a hint for that worker; 0: none
-    StreamBudget Streamed = default, // what the stream debited from its tenant's budgets (stream_budget_cutoff), to settle
-    bool BudgetCut = false)  // the stream was ended at its tenant's budget with the budget_exhausted event
+    bool BudgetCut = false)  // the stream was ended at its tenant's budget with the budget_exhausted event;
+                             // what it debited is its ContentMeter's (ProxyRequest.Meter), settled from there
 {
     // 503 (vLLM's queue is full) or 429 (a hosted API's limit): "full, try another", not a failure.
     public bool PushedBack => StatusCode is 503 or 429 && Error is ForwarderError.None or ForwarderError.UpstreamStatus;

@@ -60,11 +60,11 @@ internal sealed class Forwarder(TimeProvider time)
         ImmutableArray<IPNetwork> trustedProxies,
         Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
         PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
-        StreamedCharge? streamed = null, // charged each content chunk as it is relayed
-        StreamBudget budget = default, // an SSE answer's content chunks are debited from it as they are relayed (stream_budget_cutoff)
+        ContentMeter? meter = null, // started for this attempt: each SSE content chunk is debited (stream_budget_cutoff) and charged as it is relayed
         PreemptionTicket? preemption = null, // a preemptible request's: cancels the attempt unless its first byte came first
         EndpointKind endpoint = EndpointKind.ChatCompletions, // whose events the relay reads, and whose shape an error event takes
-        FirstTokenWatch? firstToken = null) // told the first byte: protection no longer counts the request as awaiting it
+        FirstTokenWatch? firstToken = null, // told the first byte: protection no longer counts the request as awaiting it
+        RequestBody? clientBody = null) // `body`'s owner: given back at the first byte relayed, after which no attempt follows
     {
         var clientAborted = context.RequestAborted;
         // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
@@ -77,7 +77,7 @@ internal sealed class Forwarder(TimeProvider time)
         CancellationTokenRegistration preempted = default;
         var reusable = false;
         var relay = default(Relay);
-        var handed = false; // the relay's budget debits went to the caller in the result
+        var handed = false; // the meter's budget debits are the caller's to settle
         try
         {
             // Send and read the head; a reused connection the worker had closed gets one more
@@ -190,13 +190,20 @@ internal sealed class Forwarder(TimeProvider time)
             var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
             var upstream = connection.Body;
             upstream.Start(connection.Reader, head.Framing, head.ContentLength);
-            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, new ContentMeter(budget, streamed), endpoint);
+            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, meter, endpoint);
             TimeSpan? firstByte = null;
             var error = ForwarderError.None;
             try
             {
                 while (true)
                 {
+                    if (upstream.WouldWait)
+                    {
+                        // Between two tokens a stream waits here, with no buffer and no reader's
+                        // state machine below this one; the read after it completes at once.
+                        await upstream.WaitAsync(connection.Activity.Token).ConfigureAwait(false);
+                    }
+
                     var result = await upstream.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
                     connection.Activity.CancelAfter(activityTimeout);
                     var buffer = result.Buffer;
@@ -230,6 +237,10 @@ internal sealed class Forwarder(TimeProvider time)
                         if (firstByte is null)
                         {
                             firstByte = time.GetElapsedTime(started);
+                            // From here nothing is reverted or sent again: a long stream holds
+                            // neither its head's copy nor the client's body (perf/RESULTS.md, issue 22).
+                            head.ReleaseHeaders();
+                            clientBody?.Dispose();
                             TraceSpan.Event(span, TraceNames.FirstTokenEvent);
                             prefill?.OnFirstByte(firstByte);
                             firstToken?.End();
@@ -252,15 +263,7 @@ internal sealed class Forwarder(TimeProvider time)
                         // stream ends with an error event the client's SDK raises, and the upstream
                         // request is cancelled with its connection (never reused). One writer for this
                         // and the idle timeout's event; it starts on an event boundary.
-                        if (relay.Streamed.StoreClosed)
-                        {
-                            OpenAiError.WriteStreamError(client, endpoint, "server_error", OpenAiError.LimitStoreUnavailableCode, $"The limit store did not answer during this stream (stream_budget_cutoff, store_down = \"closed\"); it was ended after {relay.Streamed.Tokens} completion tokens.");
-                        }
-                        else
-                        {
-                            OpenAiError.WriteStreamError(client, endpoint, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {relay.Streamed.Tokens} completion tokens.");
-                        }
-
+                        WriteBudgetCut(client, endpoint, meter!.Budget); // a cut comes only from a meter
                         await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         break;
                     }
@@ -343,14 +346,13 @@ internal sealed class Forwarder(TimeProvider time)
                 ResponseStarted: true,
                 EventStream: head.IsEventStream,
                 RetryAfter: retryAfter,
-                Streamed: relay.Streamed,
                 BudgetCut: relay.BudgetCut);
         }
         finally
         {
             if (!handed)
             {
-                relay.GiveBackStreamed(); // not accounted: the debits are charged nothing
+                meter?.GiveBack(); // not accounted: the debits are charged nothing
             }
 
             await registration.DisposeAsync().ConfigureAwait(false);
@@ -371,6 +373,18 @@ internal sealed class Forwarder(TimeProvider time)
                     await connection.DisposeAsync().ConfigureAwait(false);
                 }
             }
+        }
+    }
+
+    private static void WriteBudgetCut(PipeWriter client, EndpointKind endpoint, in StreamBudget streamed)
+    {
+        if (streamed.StoreClosed)
+        {
+            OpenAiError.WriteStreamError(client, endpoint, "server_error", OpenAiError.LimitStoreUnavailableCode, $"The limit store did not answer during this stream (stream_budget_cutoff, store_down = \"closed\"); it was ended after {streamed.Tokens} completion tokens.");
+        }
+        else
+        {
+            OpenAiError.WriteStreamError(client, endpoint, "insufficient_quota", BudgetExhaustedCode, $"The tenant ran out of budget during this stream (stream_budget_cutoff); it was ended after {streamed.Tokens} completion tokens.");
         }
     }
 

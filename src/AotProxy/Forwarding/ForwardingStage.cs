@@ -183,11 +183,13 @@ internal sealed class ForwardingStage(
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
                 var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
+                // Each attempt draws on the stream's budget afresh: a failed one gave its debits back.
+                request.Meter.Start(StreamBudget.For(request));
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Streamed, StreamBudget.For(request), preemption, request.Endpoint, request.FirstToken).ConfigureAwait(false);
+                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Meter, preemption, request.Endpoint, request.FirstToken, request.Body).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -2,14 +2,13 @@ using System.Buffers;
 using System.IO.Pipelines;
 using AotProxy.Accounting;
 using AotProxy.Http;
-using AotProxy.Limits;
 
 namespace AotProxy.Forwarding;
 
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
 // no object per request. Process handles one read: what goes to the client now, and where the
 // part held back for the next read begins.
-internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
+internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter? meter = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
     private SseUsageFilter _sse = new(stripUsage, meter, endpoint);
     private UsageJsonScanner _json;
@@ -18,12 +17,8 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = defa
     // Content chunks relayed so far (SSE; 0 otherwise), each metered as it went (ContentMeter).
     public readonly long ContentChunks => _sse.ContentChunks;
 
-    // What an SSE response debited from its tenant's budgets, and whether it hit the cap.
-    public readonly StreamBudget Streamed => _sse.Budget;
-
+    // An SSE response hit its tenant's budget (what it debited is in its ContentMeter).
     public readonly bool BudgetCut => _sse.BudgetCut;
-
-    public void GiveBackStreamed() => _sse.GiveBackStreamed();
 
     // An SSE content chunk waits for the next block of its tenant's fleet budgets (StreamBudget):
     // Process stopped before it; lease, add, and process the rest of the same read again.
@@ -31,7 +26,7 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter meter = defa
 
     public readonly ValueTask<long> LeaseBlockAsync() => _sse.LeaseBlockAsync();
 
-    public void AddBlock(long granted) => _sse.AddBlock(granted);
+    public readonly void AddBlock(long granted) => _sse.AddBlock(granted);
 
     public readonly Usage? Usage => mode == RelayMode.Sse ? _sse.Usage
         : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage

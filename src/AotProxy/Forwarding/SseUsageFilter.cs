@@ -10,22 +10,22 @@ namespace AotProxy.Forwarding;
 // and drops the usage-only chunk when the gateway (not the client) asked for it. A content chunk
 // the tenant's budget has no room for is not sent, and nothing after it (BudgetCut); one that needs
 // the next fleet block stops the read before it (NeedsBlock) until the block is added.
-internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, EndpointKind endpoint = EndpointKind.ChatCompletions)
+internal struct SseUsageFilter(bool stripUsage, ContentMeter? meter = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
-    private ContentMeter _meter = meter;
-
     // An unfinished event longer than this is passed on unparsed rather than held without bound.
     public const int MaxPendingEventBytes = 1024 * 1024;
 
-    public Usage? Usage { readonly get; private set; }
+    // What the stream reported so far; with _promptOnly, only the prompt's usage before its answer
+    // (PromptUsage), which counts once the rest came (UsagePart). One field for both: the filter
+    // is held by every stream for its whole life (perf/RESULTS.md, issue 22, second pass).
+    private Usage? _usage;
+    private bool _promptOnly;
 
-    // The prompt's usage a stream reported before its answer (PromptUsage), until the rest came.
-    public Usage? PromptUsage { readonly get; private set; }
+    public readonly Usage? Usage => _promptOnly ? null : _usage;
 
-    // Chunks that carried generated text: the completion estimate of a stream cut before its usage.
-    public readonly long ContentChunks => _meter.Chunks;
-
-    public readonly StreamBudget Budget => _meter.Budget;
+    // Chunks that carried generated text and went to the client (each metered first, with a meter):
+    // the completion estimate of a stream cut before its usage.
+    public long ContentChunks { readonly get; private set; }
 
     // A content chunk found the tenant's budget used up: the stream ends here.
     public bool BudgetCut { readonly get; private set; }
@@ -33,11 +33,10 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, En
     // A content chunk waits for the next block of the fleet's budgets: Process stopped before it.
     public bool NeedsBlock { readonly get; private set; }
 
-    public void GiveBackStreamed() => _meter.GiveBack();
+    // NeedsBlock comes only from a meter.
+    public readonly ValueTask<long> LeaseBlockAsync() => meter!.LeaseAsync();
 
-    public readonly ValueTask<long> LeaseBlockAsync() => _meter.LeaseAsync();
-
-    public void AddBlock(long granted) => _meter.AddBlock(granted);
+    public readonly void AddBlock(long granted) => meter!.AddBlock(granted);
 
     // Writes every complete event of `buffer` and returns where the unfinished rest begins
     // (the caller keeps it for the next read). At the end of the stream the rest goes out as is.
@@ -52,22 +51,25 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, En
             var kind = StreamChunkReader.Read(sseEvent, out var usage, endpoint);
             if (kind is StreamChunkKind.UsageOnly or StreamChunkKind.WithUsage)
             {
-                Usage = usage;
+                (_usage, _promptOnly) = (usage, false);
             }
             else if (kind == StreamChunkKind.PromptUsage)
             {
-                PromptUsage = usage;
+                if (_usage is null || _promptOnly)
+                {
+                    (_usage, _promptOnly) = (usage, true);
+                }
             }
             else if (kind == StreamChunkKind.UsagePart)
             {
-                Usage = Accounting.Usage.Latest(Usage ?? PromptUsage, usage);
+                (_usage, _promptOnly) = (Accounting.Usage.Latest(_usage, usage), false);
             }
             else if (kind == StreamChunkKind.Content)
             {
-                var debit = _meter.TryTake();
+                var debit = meter?.TryTake() ?? StreamDebit.Taken;
                 if (debit != StreamDebit.Taken)
                 {
-                    _meter.Flush();
+                    meter!.Flush(ContentChunks);
                     if (debit == StreamDebit.NeedsBlock)
                     {
                         NeedsBlock = true;
@@ -77,6 +79,8 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, En
                     BudgetCut = true;
                     return buffer.End;
                 }
+
+                ContentChunks++;
             }
 
             start = reader.Position;
@@ -88,7 +92,7 @@ internal struct SseUsageFilter(bool stripUsage, ContentMeter meter = default, En
             written += BufferCopy.Write(output, sseEvent);
         }
 
-        _meter.Flush();
+        meter?.Flush(ContentChunks);
         if (isFinal || reader.Remaining > MaxPendingEventBytes)
         {
             written += BufferCopy.Write(output, reader.UnreadSequence);

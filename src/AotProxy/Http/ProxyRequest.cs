@@ -85,6 +85,7 @@ internal sealed class ProxyRequest
     // Forwarding/ForwardingStage: the last attempt's worker and result.
     public WorkerState? Upstream;
     public readonly PrefillLease Prefill = new(); // the current attempt's token load on its worker
+    public readonly ContentMeter Meter;   // the attempt's content chunks: budget debits (settled from here) and Streamed's charges
     public ForwardResult Forward;
     public TimeSpan PacingMaxWait;  // the paced worker's max_wait, when its pacing timed out
     public TimeSpan UpstreamTime;   // the attempts' time on workers so far, each from its send to its end
@@ -104,9 +105,7 @@ internal sealed class ProxyRequest
     public TimeSpan? FirstByte;
     public long Journal;                  // the ledger's journal entry for an admitted request; 0: none
 
-    private ProxyRequest()
-    {
-    }
+    private ProxyRequest() => Meter = new(Streamed);
 
     public static ProxyRequest Rent(HttpContext context, string requestId, EndpointKind endpoint, GatewayView view, TimeProvider time)
     {
@@ -192,6 +191,7 @@ internal sealed class ProxyRequest
         FirstToken.End(); // never leaks: an awaited first token that would read older and older
         Upstream = null;
         Prefill.End(); // never leaks: an attempt the stage could not end (an exception) ends here
+        Meter.Start(default);
         Forward = default;
         PacingMaxWait = default;
         UpstreamTime = default;

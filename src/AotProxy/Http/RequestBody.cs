@@ -20,6 +20,9 @@ internal sealed class RequestBody : IDisposable
 
     public int Length { get; private set; }
 
+    // False once disposed: the forwarder gives the array back at a response's first byte.
+    public bool HoldsBuffer => Volatile.Read(ref _array) is not null;
+
     public ReadOnlyMemory<byte> Memory => _array.AsMemory(0, Length);
 
     public ReadOnlySpan<byte> Span => _array.AsSpan(0, Length);

@@ -25,7 +25,7 @@ internal readonly struct LimitLease(TenantLimitState state, MinuteLimit? request
     // This lease with what the fleet-wide admit charged (LimitStage, after the shared admit).
     public LimitLease WithShared(SharedPlace place) => new(state, requests, tokens, reserved, takenAt, budget, place);
 
-    // This lease with what its stream debited from the budgets (ForwardResult.Streamed), and the
+    // This lease with what its stream debited from the budgets (ContentMeter.Budget), and the
     // blocks it leased from the fleet's.
     public LimitLease WithStreamed(in StreamBudget streamed) =>
         streamed.Tokens == 0 && streamed.Leased == 0 ? this : new(state, requests, tokens, reserved, takenAt, budget.With(streamed), shared.WithLeased(streamed.Leased, streamed.LeasedNanos));

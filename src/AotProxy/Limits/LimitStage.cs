@@ -142,8 +142,7 @@ internal sealed class LimitStage(TenantLimits limits, LimitTelemetry telemetry, 
     {
         // A cache hit took limits only when charge_hits is on: then it is charged its original usage.
         var charged = (request.Admitted || request.Outcome == LedgerOutcome.CacheHit) && request.Outcome is not (LedgerOutcome.NoWorker or LedgerOutcome.PacingTimeout);
-        var streamed = request.Forward.Streamed;
-        var lease = request.Limit.Lease.WithStreamed(streamed);
+        var lease = request.Limit.Lease.WithStreamed(request.Meter.Budget);
         request.Limit = default;
         lease.Settle(charged, request.Usage);
         if (request.Forward.BudgetCut)

@@ -33,6 +33,19 @@ internal sealed class BodyReader : PipeReader
         _ => false,
     };
 
+    // The next ReadAsync would wait on the worker's socket (ConnectionReader.WouldWait): the relay
+    // awaits WaitAsync first, in its own state machine, and the read then completes at once, so a
+    // stream between two tokens holds neither this reader's box nor the connection reader's (432 B).
+    public bool WouldWait => _inner is ConnectionReader { WouldWait: true } && _framing switch
+    {
+        BodyFraming.None => false,
+        BodyFraming.Chunked => _examinedAll && !_chunked.IsDone && !_innerCompleted,
+        BodyFraming.ContentLength => _remaining > 0,
+        _ => true,
+    };
+
+    public ValueTask<int> WaitAsync(CancellationToken cancellationToken) => ((ConnectionReader)_inner).WaitAsync(cancellationToken);
+
     public void Start(PipeReader inner, BodyFraming framing, long contentLength)
     {
         Release();

@@ -23,6 +23,7 @@ internal sealed class ConnectionReader(Stream stream) : PipeReader
     private bool _examinedAll = true;
     private bool _endOfStream;
     private bool _cancelNext;
+    private bool _readable; // WaitAsync saw the socket readable: the next fill reads at once
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -64,16 +65,31 @@ internal sealed class ConnectionReader(Stream stream) : PipeReader
 
     public bool HoldsBuffer => _window.HoldsBuffer;
 
+    // ReadAsync would wait on the socket (nothing unexamined, no buffer): a caller that awaits in
+    // its own state machine anyway can wait with WaitAsync first, and the read then completes at
+    // once, so a stream between two tokens keeps no reader's state machine box (perf/RESULTS.md,
+    // issue 22, second pass).
+    public bool WouldWait => _examinedAll && !_endOfStream && !_cancelNext && !_window.HoldsBuffer;
+
+    // Completes when the socket is readable (or at its end): FillAsync's zero-byte read, done by the caller.
+    public ValueTask<int> WaitAsync(CancellationToken cancellationToken)
+    {
+        _readable = true;
+        return stream.ReadAsync(Memory<byte>.Empty, cancellationToken);
+    }
+
     private ReadOnlySequence<byte> Unconsumed() => _window.Unconsumed;
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
     private async ValueTask<ReadResult> FillAsync(CancellationToken cancellationToken)
     {
-        if (!_window.HoldsBuffer)
+        if (!_window.HoldsBuffer && !_readable)
         {
             // Returns 0 once bytes are there (or at EOF, which the read below then reports).
             await stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
         }
+
+        _readable = false;
 
         var read = await stream.ReadAsync(_window.Free(), cancellationToken).ConfigureAwait(false);
         if (read == 0)

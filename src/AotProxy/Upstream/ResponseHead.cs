@@ -13,16 +13,18 @@ internal sealed class ResponseHead
     public const int MaxBytes = 64 * 1024;
     public const int MaxHeaders = 100;
 
-    // 16 (280 B): a vLLM or nginx head has 4-10 headers. A head with more rents a larger array,
-    // which Clear gives back: every upstream connection, one per stream, held a 1.6 KiB
-    // HeaderRange[100] before (perf/RESULTS.md, issue 22: memory per stream).
+    // 16 (280 B): a vLLM or nginx head has 4-10 headers; a head with more rents twice the room.
+    // Rented as the first header is parsed and given back by ReleaseHeaders and Clear, so neither a
+    // stream past its first byte nor an idle pooled connection holds one: every upstream connection,
+    // one per stream, held a 1.6 KiB HeaderRange[100] before branch stream22, and a 280 B one before
+    // stream22b (perf/RESULTS.md, issue 22). Its own pool: like Memory/BufferPool, it keeps up to
+    // 1,024 per size, only ever what was once in use at the same time.
     internal const int InitialHeaders = 16;
 
-    private readonly HeaderRange[] _initial = new HeaderRange[InitialHeaders];
-    private HeaderRange[] _headers;
-    private byte[] _bytes = [];
+    private static readonly ArrayPool<HeaderRange> Pool = ArrayPool<HeaderRange>.Create(MaxHeaders, 1024);
 
-    public ResponseHead() => _headers = _initial;
+    private HeaderRange[] _headers = [];
+    private byte[] _bytes = [];
 
     public int StatusCode { get; set; }
 
@@ -87,29 +89,33 @@ internal sealed class ResponseHead
         return true;
     }
 
-    // Twice the room, at most MaxHeaders; the pool may hand out a longer array, of which only
-    // MaxHeaders are ever used.
+    // InitialHeaders, then twice the room, at most MaxHeaders; the pool may hand out a longer
+    // array, of which only MaxHeaders are ever used.
     private void Grow()
     {
-        var grown = ArrayPool<HeaderRange>.Shared.Rent(Math.Min(_headers.Length * 2, MaxHeaders));
+        var grown = Pool.Rent(_headers.Length == 0 ? InitialHeaders : Math.Min(_headers.Length * 2, MaxHeaders));
         _headers.AsSpan(0, HeaderCount).CopyTo(grown);
-        ReturnGrown();
+        ReturnHeaders();
         _headers = grown;
     }
 
-    private void ReturnGrown()
+    private void ReturnHeaders()
     {
-        if (!ReferenceEquals(_headers, _initial))
+        if (_headers.Length > 0)
         {
-            ArrayPool<HeaderRange>.Shared.Return(_headers);
-            _headers = _initial;
+            Pool.Return(_headers);
+            _headers = [];
         }
     }
 
-    // Headers that fit before the next Grow: InitialHeaders again after Clear.
+    // Headers that fit before the next Grow: none after Clear or ReleaseHeaders.
     internal int Capacity => _headers.Length;
 
-    public void Clear()
+    // The headers went to the client and nothing will take them back (its body's first byte
+    // followed them): the copy and the header array go back to their pools for the rest of a long
+    // stream, which held them (256 + 280 B) between every two tokens (perf/RESULTS.md, issue 22,
+    // second pass). The status and framing stay for the end of the response.
+    public void ReleaseHeaders()
     {
         if (_bytes.Length > 0)
         {
@@ -117,9 +123,14 @@ internal sealed class ResponseHead
             _bytes = [];
         }
 
-        ReturnGrown();
+        ReturnHeaders();
         Length = 0;
         HeaderCount = 0;
+    }
+
+    public void Clear()
+    {
+        ReleaseHeaders();
         StatusCode = 0;
         MinorVersion = 0;
         ContentLength = -1;

@@ -27,7 +27,7 @@ public sealed class ContentMeterTests
         for (var cut = 0; cut <= bytes.Length; cut += 5)
         {
             var (test, streamed) = await Streaming(promptTokens: 40);
-            var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(default, streamed));
+            var filter = new SseUsageFilter(stripUsage: false, Meter(streamed, default));
 
             Feed(ref filter, bytes, cut, new ArrayBufferWriter<byte>());
 
@@ -47,14 +47,15 @@ public sealed class ContentMeterTests
         var state = new TenantBudgetState(new TenantBudgetModel(0, 0, 100_000 + (2 * 2000), 0), new FakeTimeProvider());
         state.TryReserve(100, 0, Price, false, out var reservation, streamCutoff: true);
         Assert.NotNull(reservation.State);
-        var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(new StreamBudget(state, Price.OutputNanos), streamed));
+        var meter = Meter(streamed, new StreamBudget(state, Price.OutputNanos));
+        var filter = new SseUsageFilter(stripUsage: false, meter);
         var output = new ArrayBufferWriter<byte>();
 
         Feed(ref filter, bytes, bytes.Length, output);
 
         Assert.True(filter.BudgetCut);
         Assert.Equal(2, filter.ContentChunks);
-        Assert.Equal(2, filter.Budget.Tokens);
+        Assert.Equal(2, meter.Budget.Tokens);
         Assert.Equal(2, streamed.Chunks);
         Assert.Equal(Cost(test, 40, 2), test.Model.Tenants.Single(a => a.Name == "a").Counter, 9);
         var relayed = System.Text.Encoding.UTF8.GetString(output.WrittenSpan);
@@ -76,7 +77,8 @@ public sealed class ContentMeterTests
         Assert.NotNull(reservation.State);
         var store = new SharedTenantLimits(() => null, () => "one");
         var place = new SharedPlace(store, new SharedDemand("a", 0, 0, 0, 0, state.Budget, 10, 0, 202612), Second: 1);
-        var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(new StreamBudget(state, Price.OutputNanos, place), streamed));
+        var meter = Meter(streamed, new StreamBudget(state, Price.OutputNanos, place));
+        var filter = new SseUsageFilter(stripUsage: false, meter);
         var output = new ArrayBufferWriter<byte>();
         var buffer = new ReadOnlySequence<byte>(bytes);
 
@@ -89,16 +91,16 @@ public sealed class ContentMeterTests
         consumed = filter.Process(buffer.Slice(consumed), output, isFinal: true, out _);
         Assert.True(filter.NeedsBlock);
         Assert.Equal(2, filter.ContentChunks);
-        Assert.Equal(2, filter.Budget.Leased);
+        Assert.Equal(2, meter.Budget.Leased);
         Assert.Equal(10 + 2, state.ReservedTokens);
 
         filter.AddBlock(0); // the fleet's budgets have nothing left
         filter.Process(buffer.Slice(consumed), output, isFinal: true, out _);
         Assert.False(filter.NeedsBlock);
         Assert.True(filter.BudgetCut);
-        Assert.False(filter.Budget.StoreClosed);
+        Assert.False(meter.Budget.StoreClosed);
         Assert.Equal(2, filter.ContentChunks);
-        Assert.Equal(2, filter.Budget.Tokens);
+        Assert.Equal(2, meter.Budget.Tokens);
         Assert.Equal(10 + 2, state.ReservedTokens);
         var relayed = Encoding.UTF8.GetString(output.WrittenSpan);
         Assert.Equal(1, relayed.Split("\"content\":\"Okay\"").Length - 1);
@@ -116,7 +118,8 @@ public sealed class ContentMeterTests
         var state = new TenantBudgetState(new TenantBudgetModel(1000, 0, 0, 0), new FakeTimeProvider());
         var store = new SharedTenantLimits(() => null, () => "one");
         var place = new SharedPlace(store, new SharedDemand("a", 0, 0, 0, 0, state.Budget, 10, 0, 202612), Second: 1);
-        var filter = new SseUsageFilter(stripUsage: false, new ContentMeter(new StreamBudget(state, Price.OutputNanos, place), streamed));
+        var meter = Meter(streamed, new StreamBudget(state, Price.OutputNanos, place));
+        var filter = new SseUsageFilter(stripUsage: false, meter);
         var buffer = new ReadOnlySequence<byte>(bytes);
 
         var consumed = filter.Process(buffer, new ArrayBufferWriter<byte>(), isFinal: true, out _);
@@ -127,7 +130,40 @@ public sealed class ContentMeterTests
         Assert.False(filter.NeedsBlock);
         Assert.False(filter.BudgetCut);
         Assert.Equal(4, filter.ContentChunks);
-        Assert.Equal((4L, 0L), (filter.Budget.Tokens, filter.Budget.Leased));
+        Assert.Equal((4L, 0L), (meter.Budget.Tokens, meter.Budget.Leased));
+    }
+
+    // One meter per request, started for each attempt: an attempt that was not accounted gave its
+    // debits back, and the next one debits from nothing and charges each of its own chunks once.
+    [Fact]
+    public async Task Start_ForTheNextAttempt_BeginsFromNothing_AndChargesItsOwnChunksOnce()
+    {
+        var bytes = Fixtures.Bytes("openai/chat_stream.sse");
+        var (test, streamed) = await Streaming(promptTokens: 40);
+        var state = new TenantBudgetState(new TenantBudgetModel(1000, 0, 0, 0), new FakeTimeProvider());
+        state.TryReserve(100, 0, Price, false, out var reservation, streamCutoff: true);
+        Assert.NotNull(reservation.State);
+        var meter = Meter(streamed, new StreamBudget(state, Price.OutputNanos));
+        var first = new SseUsageFilter(stripUsage: false, meter);
+        Feed(ref first, bytes, bytes.Length, new ArrayBufferWriter<byte>());
+        Assert.Equal((4L, 100L + 4), (meter.Budget.Tokens, state.ReservedTokens));
+        meter.GiveBack(); // the forwarder's finally, for an attempt it did not hand over
+
+        meter.Start(new StreamBudget(state, Price.OutputNanos));
+        Assert.Equal((0L, 100L), (meter.Budget.Tokens, state.ReservedTokens));
+        var second = new SseUsageFilter(stripUsage: false, meter);
+        Feed(ref second, bytes, bytes.Length, new ArrayBufferWriter<byte>());
+
+        Assert.Equal((4L, 100L + 4), (meter.Budget.Tokens, state.ReservedTokens));
+        Assert.Equal(4 + 4, streamed.Chunks); // both attempts' chunks went out, each charged once
+        Assert.Equal(Cost(test, 40, 8), test.Model.Tenants.Single(a => a.Name == "a").Counter, 9);
+    }
+
+    private static ContentMeter Meter(StreamedCharge streamed, in StreamBudget budget)
+    {
+        var meter = new ContentMeter(streamed);
+        meter.Start(budget);
+        return meter;
     }
 
     private static async Task<(AdmissionHarness Test, StreamedCharge Streamed)> Streaming(long promptTokens)

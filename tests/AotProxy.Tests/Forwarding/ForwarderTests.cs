@@ -4,6 +4,7 @@ using System.Text.Json;
 using AotProxy.Accounting;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
+using AotProxy.Http;
 using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
@@ -256,11 +257,14 @@ public sealed class ForwarderTests : IAsyncLifetime
         var state = new AotProxy.Limits.TenantBudgetState(new TenantBudgetModel(PromptEstimate + 12, 0, 0, 0), _time);
         state.TryReserve(PromptEstimate, 1000, default, rejectOverrun: false, out var reservation, streamCutoff: true);
 
-        var result = await ForwardAsync(context, worker, budget: new AotProxy.Limits.StreamBudget(state, 0));
+        var meter = new ContentMeter();
+        meter.Start(new AotProxy.Limits.StreamBudget(state, 0));
+
+        var result = await ForwardAsync(context, worker, meter: meter);
 
         Assert.Equal((ForwarderError.None, 200, true, true), (result.Error, result.StatusCode, result.ResponseStarted, result.BudgetCut));
         Assert.False(client.AbortCalled);
-        Assert.Equal(12, result.Streamed.Tokens);
+        Assert.Equal(12, meter.Budget.Tokens);
         Assert.Equal(Usage.Estimate(PromptEstimate, 12), result.Usage);
         Assert.Equal(
             role + string.Concat(events[..12])
@@ -270,8 +274,40 @@ public sealed class ForwarderTests : IAsyncLifetime
         await closed.Task.WaitAsync(Patient); // the upstream request is cancelled with its connection
         Assert.Equal(0, worker.Connections.IdleCount);
 
-        reservation.With(result.Streamed).Settle(admitted: true, result.Usage);
+        reservation.With(meter.Budget).Settle(admitted: true, result.Usage);
         Assert.Equal((0L, PromptEstimate + 12), (state.ReservedTokens, state.SpentTokens));
+    }
+
+    // The client's body goes back to its pool with the first byte relayed (no attempt can follow,
+    // and a long stream held it to its end); until then it is kept for a retry.
+    [Fact]
+    public async Task ClientBody_IsHeldUntilTheFirstByte_ThenGivenBackWhileTheStreamGoesOn()
+    {
+        var events = Events(Fixtures.Text("openai/chat_stream_usage.sse"));
+        var clientBody = await ClientBodyAsync();
+        var held = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var more = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            held.TrySetResult(clientBody.HoldsBuffer); // the request is in, no byte of the answer out
+            await LoopbackTcpServer.WriteAsync(stream, ChunkedHead("text/event-stream") + Chunk(events[0]), ct);
+            await stream.FlushAsync(ct);
+            await more.Task.WaitAsync(ct);
+            await LoopbackTcpServer.WriteAsync(stream, string.Concat(events[1..].Select(Chunk)) + LastChunk, ct);
+            return true;
+        });
+        var worker = Worker(server);
+        var (context, body, _) = Client();
+
+        var forwarding = new Forwarder(_time).ForwardAsync(context, worker, clientBody.Memory, "req-1", false, PromptEstimate, false, Patient, Connect, trustedProxies: [], clientBody: clientBody).AsTask();
+        Assert.True(await held.Task.WaitAsync(Patient));
+        await body.WaitUntilAsync(text => text == events[0], "the first event reached the client");
+        Assert.False(clientBody.HoldsBuffer);
+        more.SetResult();
+        var result = await forwarding.WaitAsync(Patient + Patient);
+
+        Assert.Equal((ForwarderError.None, 200, true), (result.Error, result.StatusCode, result.ResponseStarted));
+        Assert.Equal(string.Concat(events), body.Text);
     }
 
     [Fact]
@@ -485,9 +521,18 @@ public sealed class ForwarderTests : IAsyncLifetime
         return (context, body, client);
     }
 
-    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, AotProxy.Limits.StreamBudget budget = default) =>
-        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [], budget: budget)
+    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, ContentMeter? meter = null) =>
+        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [], meter: meter)
             .AsTask().WaitAsync(Patient + Patient);
+
+    private static async Task<RequestBody> ClientBodyAsync()
+    {
+        var incoming = new DefaultHttpContext();
+        incoming.Request.Body = new MemoryStream(RequestJson);
+        incoming.Request.ContentLength = RequestJson.Length;
+        var (read, _) = await RequestBody.ReadAsync(incoming.Request, 1 << 20, CancellationToken.None);
+        return read!;
+    }
 
     private static string Json(string body, string status = "200 OK") =>
         $"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(body)}\r\n\r\n{body}";

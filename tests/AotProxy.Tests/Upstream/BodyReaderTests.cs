@@ -122,6 +122,43 @@ public sealed class BodyReaderTests
         body.Release();
     }
 
+    // The relay waits on the worker's socket itself exactly when the next read would (WouldWait):
+    // not while decoded bytes are unexamined, not once the body has ended, and never over a reader
+    // that is not a connection's. After the wait, the read completes at once.
+    [Fact]
+    public async Task Chunked_WouldWait_OnlyWhenTheNextReadNeedsTheSocket()
+    {
+        var pipe = new Pipe();
+        var body = new BodyReader();
+        body.Start(new ConnectionReader(pipe.Reader.AsStream()), BodyFraming.Chunked, -1);
+        Assert.True(body.WouldWait);
+
+        var wait = body.WaitAsync(CancellationToken.None);
+        Assert.False(wait.IsCompleted);
+        await pipe.Writer.WriteAsync("4\r\ndata\r\n"u8.ToArray());
+        await wait.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        var first = body.ReadAsync();
+        Assert.True(first.IsCompleted);
+        var result = await first;
+        body.AdvanceTo(result.Buffer.Start); // nothing examined
+        Assert.False(body.WouldWait);
+        result = await body.ReadAsync();
+        body.AdvanceTo(result.Buffer.Start, result.Buffer.End); // a partial event, examined
+        Assert.True(body.WouldWait);
+
+        await pipe.Writer.WriteAsync("2\r\n\n\n\r\n0\r\n\r\n"u8.ToArray());
+        await body.WaitAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        result = await body.ReadAsync();
+        Assert.Equal(("data\n\n", true), (Encoding.ASCII.GetString(result.Buffer.ToArray()), result.IsCompleted));
+        body.AdvanceTo(result.Buffer.End);
+        Assert.False(body.WouldWait);
+        body.Release();
+
+        var overAPipe = new BodyReader();
+        overAPipe.Start(new Pipe().Reader, BodyFraming.Chunked, -1);
+        Assert.False(overAPipe.WouldWait);
+    }
+
     [Fact]
     public async Task UntilClose_ReadsToTheEnd()
     {

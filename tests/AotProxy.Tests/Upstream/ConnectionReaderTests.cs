@@ -108,4 +108,44 @@ public sealed class ConnectionReaderTests
         Assert.True((await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10))).IsCompleted);
         reader.Complete();
     }
+
+    // The relay waits for a stream's next token itself (WaitAsync), with no buffer rented; the read
+    // after it completes at once, without a zero-byte read of its own, so no state machine of this
+    // reader waits between two tokens. A read without the wait still waits on its own.
+    [Fact]
+    public async Task WaitAsync_ThenRead_CompletesAtOnce_WithoutASecondZeroByteRead()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        using var server = await listener.AcceptAsync();
+        var stream = new ZeroByteReadCountingStream(new NetworkStream(client));
+        var reader = new ConnectionReader(stream);
+
+        Assert.True(reader.WouldWait);
+        var wait = reader.WaitAsync(CancellationToken.None);
+        Assert.False(wait.IsCompleted);
+        Assert.False(reader.HoldsBuffer);
+        await server.SendAsync("data: token\n\n"u8.ToArray());
+        await wait.AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        var read = reader.ReadAsync();
+        Assert.True(read.IsCompleted);
+        Assert.Equal(1, stream.ZeroByteReads);
+        var result = await read;
+        Assert.Equal("data: token\n\n", Encoding.ASCII.GetString(result.Buffer.ToArray()));
+        Assert.False(reader.WouldWait); // unexamined bytes: a read returns them at once
+        reader.AdvanceTo(result.Buffer.End);
+        Assert.True(reader.WouldWait);
+
+        var next = reader.ReadAsync();
+        Assert.False(next.IsCompleted);
+        Assert.Equal(2, stream.ZeroByteReads);
+        server.Shutdown(SocketShutdown.Send);
+        Assert.True((await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10))).IsCompleted);
+        Assert.False(reader.WouldWait); // at its end
+        reader.Complete();
+    }
 }

@@ -165,7 +165,7 @@ public sealed class ResponseHeadParserTests
 
         head.Clear();
 
-        Assert.Equal(ResponseHead.InitialHeaders, head.Capacity); // the grown array went back to its pool
+        Assert.Equal(0, head.Capacity); // every array went back to its pool (the grown one too)
         Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(NginxHead)), head, out _));
         Assert.Equal(ResponseHead.InitialHeaders, head.Capacity);
         Assert.Equal(["Server=nginx/1.22.1", "Date=Sun, 22 Nov 2026 23:41:01 GMT", "Content-Type=application/json", "Content-Length=1024", "Connection=keep-alive"], Headers(head));
@@ -187,6 +187,25 @@ public sealed class ResponseHeadParserTests
         Assert.Equal(200, head.StatusCode);
         Assert.Equal(ResponseHead.InitialHeaders, head.Capacity);
         Assert.Equal(["date=Sun, 22 Nov 2026 23:41:01 GMT", "server=uvicorn", "content-type=text/event-stream; charset=utf-8", "transfer-encoding=chunked"], Headers(head));
+    }
+
+    // A stream's head went to the client with its first event: the copy goes back while the stream
+    // runs on; what the end of the response needs (status, framing, keep-alive, event stream) stays.
+    [Fact]
+    public void ReleaseHeaders_GivesTheCopyAndAGrownArrayBack_AndKeepsTheStatusAndFraming()
+    {
+        var head = new ResponseHead();
+        var many = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"X-{i}: v\r\n")) + "\r\n";
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(many)), head, out _));
+        Assert.Equal((true, 42), (head.Bytes.Length > 0, head.HeaderCount));
+
+        head.ReleaseHeaders();
+
+        Assert.Equal((0, 0, 0), (head.Bytes.Length, head.HeaderCount, head.Capacity));
+        Assert.Equal((200, BodyFraming.Chunked, true, true), (head.StatusCode, head.Framing, head.KeepAlive, head.IsEventStream));
+        head.Clear(); // after a release too: the next response parses into the same head
+        Assert.Equal(ParseStatus.Complete, ResponseHeadParser.TryParse(new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(NginxHead)), head, out _));
+        Assert.Equal(["Server=nginx/1.22.1", "Date=Sun, 22 Nov 2026 23:41:01 GMT", "Content-Type=application/json", "Content-Length=1024", "Connection=keep-alive"], Headers(head));
     }
 
     private static ResponseHead Parse(string text, out long bodyStart)
