@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using AotProxy.Load.Recording;
@@ -73,9 +74,12 @@ internal sealed class StubServer : IAsyncDisposable
             try
             {
                 var delay = delayFor(arrival);
-                if (delay > TimeSpan.Zero)
+                // Task.Delay's timer runs on a coarse clock and may fire several ms early (CI saw
+                // 94 ms for 100): wait again until the Stopwatch agrees the delay has passed.
+                var until = Stopwatch.GetTimestamp() + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+                for (var left = delay; left > TimeSpan.Zero; left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until))
                 {
-                    await Task.Delay(delay, context.RequestAborted);
+                    await Task.Delay(left < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : left, context.RequestAborted);
                 }
 
                 await server.AnswerAsync(context, arrival, text, statusFor);
