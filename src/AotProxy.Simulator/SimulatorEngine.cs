@@ -116,7 +116,8 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
             sequence = new SimulatedSequence(request.PromptTokens, request.BlockHashes, plannedTokens, _time.GetTimestamp(), request.Priority, request.Adapter);
             sequence.WaitingNode = _byPriority ? InsertByPriority(sequence) : _waiting.AddLast(sequence);
-            PublishState();
+            // Not published as waiting yet: the gauges are what the next schedule leaves (PublishState).
+            _stats.ObserveInEngine(_running.Count + _waiting.Count);
             _wake?.TrySetResult();
             _wake = null;
         }
@@ -439,7 +440,6 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
         _stats.AddGenerationTokens(generated);
         _scheduled.Clear();
-        PublishState();
     }
 
     // vLLM caches a block once it is full and computed; only prompt blocks have keys here. Last
@@ -466,5 +466,11 @@ internal sealed class SimulatorEngine : IAsyncDisposable
 
     private int BlocksFor(int tokens) => (tokens + _blockSize - 1) / _blockSize;
 
+    // vLLM's running and waiting gauges are the scheduler's stats after a step, so a request that
+    // fits is never seen waiting, even for the moment between its arrival and the next schedule.
+    // Published here, at the end of each schedule (the loop schedules right after each commit),
+    // and after an abort, never at a submit: the gateway's p2c_kv reads one waiting request as a
+    // saturated worker, and a scrape that caught a session's own turn on its way in released the
+    // conversation to another worker (LoraRoutingTests.Session_TenTurns_StayOnOneWorker, [2,0] on CI).
     private void PublishState() => _stats.SetEngineState(_running.Count, _waiting.Count, _usedBlocks);
 }

@@ -114,9 +114,16 @@ public sealed class SimulatorStats
         _running = running;
         _waiting = waiting;
         _usedBlocks = usedBlocks;
-        if (running + waiting > _maxInEngine)
+        ObserveInEngine(running + waiting);
+    }
+
+    // At every submit too, before the gauges show it: a gateway that overshoots its slots shows
+    // here even when the extra request left before the next schedule.
+    internal void ObserveInEngine(int inEngine)
+    {
+        if (inEngine > _maxInEngine)
         {
-            _maxInEngine = running + waiting;
+            _maxInEngine = inEngine;
         }
     }
 }

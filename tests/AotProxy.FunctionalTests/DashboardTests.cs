@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
@@ -62,17 +61,19 @@ public class DashboardTests
     {
         await using var gateway = await BinaryGateway.StartAsync(workers: 2);
         await using var first = await EventStream.OpenAsync(gateway.Admin);
-        var clock = Stopwatch.StartNew();
-        var connect = await first.NextAsync(TimeSpan.FromSeconds(2));
+        var connect = await first.NextAsync();
         Assert.Equal("connect", connect.GetProperty("reason").GetString());
         Assert.Equal(["sim-0", "sim-1"], connect.GetProperty("workers").EnumerateArray().Select(w => w.GetProperty("name").GetString()));
 
-        // Ticks: a second apart; between them, changes (the workers' first health checks turn
-        // them healthy). Each message after the first has the newest sample only, and a greater seq.
+        // Ticks; between them, changes (the workers' first health checks turn them healthy). Each
+        // message after the first has the newest sample only, and a greater seq. Each wait is
+        // bounded only by NextAsync's default (10 s): a loaded 2-core box may hold a tick back
+        // past its second (CI once saw more than the 1.5 s allowed here before), and how
+        // punctually they come is not what this test can prove.
         var seq = connect.GetProperty("seq").GetInt64();
         for (var ticks = 0; ticks < 3;)
         {
-            var message = await first.NextAsync(TimeSpan.FromSeconds(1.5));
+            var message = await first.NextAsync();
             Assert.Contains(message.GetProperty("reason").GetString(), new[] { "tick", "change" });
             ticks += message.GetProperty("reason").GetString() == "tick" ? 1 : 0;
             Assert.True(message.GetProperty("seq").GetInt64() > seq);
@@ -80,23 +81,22 @@ public class DashboardTests
             Assert.All(message.GetProperty("history").EnumerateArray(), h => Assert.Equal(1, h.GetProperty("in_flight").GetArrayLength()));
         }
 
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4.5), $"three ticks took {clock.Elapsed}");
 
         // A stream opened now gets every sample kept: at least the three seconds the first one saw.
         await using (var second = await EventStream.OpenAsync(gateway.Admin))
         {
-            var history = (await second.NextAsync(TimeSpan.FromSeconds(2))).GetProperty("history");
+            var history = (await second.NextAsync()).GetProperty("history");
             Assert.Equal(2, history.GetArrayLength());
             Assert.All(history.EnumerateArray(), h => Assert.InRange(h.GetProperty("in_flight").GetArrayLength(), 3, 300));
         }
 
+        // The drain comes as a change of its own, not only with the next tick (its reason says
+        // which; the workers' health settled before the ticks above, so nothing else changes now).
         var drained = await gateway.Admin.PostAsync("/api/workers/sim-0/drain", null);
         Assert.Equal(HttpStatusCode.OK, drained.StatusCode);
-        var posted = Stopwatch.StartNew();
         var change = await first.WaitForAsync(
             e => e.GetProperty("reason").GetString() == "change" && Worker(e, "sim-0").GetProperty("draining").GetBoolean(),
             "with reason change showing sim-0 draining");
-        Assert.True(posted.Elapsed < TimeSpan.FromSeconds(1), $"the change came {posted.Elapsed} after the drain");
         Assert.False(Worker(change, "sim-1").GetProperty("draining").GetBoolean());
     }
 

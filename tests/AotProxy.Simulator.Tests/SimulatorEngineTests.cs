@@ -23,7 +23,8 @@ public sealed class SimulatorEngineTests
 
         var sequences = Enumerable.Range(0, 5).Select(i => engine.Submit(Prompt(20, (ulong)i), 100)).ToArray();
 
-        Assert.True(await Eventually.TrueAsync(() => stats.Running == 2 && stats.Waiting == 3), $"running={stats.Running} waiting={stats.Waiting}");
+        // Stepped: the engine may have scheduled before all five were in, and the gauges move only at a schedule.
+        Assert.True(await StepUntilAsync(time, () => stats.Running == 2 && stats.Waiting == 3), $"running={stats.Running} waiting={stats.Waiting}");
         Assert.Equal([SequenceState.Running, SequenceState.Running, SequenceState.Waiting, SequenceState.Waiting, SequenceState.Waiting], sequences.Select(s => s.State));
         engine.Abort(sequences[0]);
         Assert.True(await StepUntilAsync(time, () => sequences[2].State == SequenceState.Running));
@@ -51,7 +52,7 @@ public sealed class SimulatorEngineTests
             time.Advance(TimeSpan.FromMilliseconds(1)); // later arrival, as on a real clock
         }
 
-        Assert.True(await Eventually.TrueAsync(() => stats.Waiting == 3), $"waiting={stats.Waiting}");
+        Assert.True(await StepUntilAsync(time, () => stats.Waiting == 3), $"waiting={stats.Waiting}"); // shown at the next schedule
         var served = new List<string>();
         var running = holder;
         while (served.Count < waiters.Count)
@@ -64,6 +65,27 @@ public sealed class SimulatorEngineTests
         }
 
         Assert.Equal(expected, served);
+    }
+
+    // vLLM's gauges are its scheduler's stats after a step: a request that fits is never seen
+    // waiting, neither at an idle engine nor at a busy one with a free slot, where it waits for
+    // the step under way (the gateway reads one waiting request as a saturated worker).
+    [Fact]
+    public async Task Submit_ThatFits_IsNeverPublishedAsWaiting()
+    {
+        var (engine, stats, time) = Create(o => o.MaxNumSeqs = 2);
+        await using var _ = engine;
+
+        var first = engine.Submit(Prompt(20, 1), 1000); // an idle engine
+        Assert.Equal(0, stats.Waiting);
+        Assert.True(await StepUntilAsync(time, () => stats.Running == 1));
+        var second = engine.Submit(Prompt(20, 2), 1000); // a step is under way, and a slot is free
+        Assert.Equal(0, stats.Waiting);
+        Assert.True(await StepUntilAsync(time, () => stats.Running == 2));
+
+        Assert.Equal(0, stats.Waiting);
+        Assert.Equal((SequenceState.Running, SequenceState.Running), (first.State, second.State));
+        Assert.Equal(2, stats.MaxInEngine);
     }
 
     [Fact]

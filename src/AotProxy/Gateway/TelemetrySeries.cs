@@ -11,6 +11,21 @@ internal static class TelemetrySeries
     // Every histogram's buckets: 1 ms .. ~2 min.
     public static readonly double[] LatencyBuckets = Histogram.ExponentialBuckets(0.001, 2, 18);
 
+    // A counter that mirrors a count its owner keeps (never going down), set at scrape time: the
+    // owner's hot path pays nothing for it.
+    public static void CounterFrom(CollectorRegistry registry, string name, string help, Func<double> count)
+    {
+        var counter = Metrics.WithCustomRegistry(registry).CreateCounter(name, help);
+        registry.AddBeforeCollectCallback(() => counter.IncTo(count()));
+    }
+
+    // A gauge set at scrape time from a value its owner keeps.
+    public static void GaugeFrom(CollectorRegistry registry, string name, string help, Func<double> value)
+    {
+        var gauge = Metrics.WithCustomRegistry(registry).CreateGauge(name, help);
+        registry.AddBeforeCollectCallback(() => gauge.Set(value()));
+    }
+
     // The child of a collector with one label, looked up once.
     public static TChild Child<TChild>(ConcurrentDictionary<string, TChild> children, Collector<TChild> collector, string label)
         where TChild : ChildBase =>

@@ -1,6 +1,7 @@
 using AotProxy.Gateway;
 using AotProxy.Hosting.Parking;
 using Prometheus;
+using static AotProxy.Gateway.TelemetrySeries;
 
 namespace AotProxy.Http;
 
@@ -10,17 +11,9 @@ internal sealed class ConnectionTelemetry(CollectorRegistry registry)
 {
     public void CollectFrom(ConnectionParking parking, ParkedCollection collection)
     {
-        var factory = Metrics.WithCustomRegistry(registry);
-        var parked = factory.CreateGauge("llm_gateway_parked_connections", "Idle keep-alive client connections parked outside Kestrel's HTTP state (server.park_idle_after).");
-        var parks = factory.CreateCounter("llm_gateway_connection_parks_total", "Times an idle keep-alive client connection was parked (once per idle period).");
-        var collections = factory.CreateCounter("llm_gateway_idle_collections_total", "Full garbage collections after a batch of parks (256 since the last one) while no request was in flight: they give the parked connections' HTTP state back to the OS.");
-        var paused = factory.CreateCounter("llm_gateway_idle_collection_pause_seconds_total", "Time the process stood still in those collections.");
-        registry.AddBeforeCollectCallback(() =>
-        {
-            parked.Set(parking.Parked);
-            parks.IncTo(parking.Parks);
-            collections.IncTo(collection.Collections);
-            paused.IncTo(collection.Paused.TotalSeconds);
-        });
+        GaugeFrom(registry, "llm_gateway_parked_connections", "Idle keep-alive client connections parked outside Kestrel's HTTP state (server.park_idle_after).", () => parking.Parked);
+        CounterFrom(registry, "llm_gateway_connection_parks_total", "Times an idle keep-alive client connection was parked (once per idle period).", () => parking.Parks);
+        CounterFrom(registry, "llm_gateway_idle_collections_total", "Full garbage collections after a batch of parks (256 since the last one) while no request was in flight: they give the parked connections' HTTP state back to the OS.", () => collection.Collections);
+        CounterFrom(registry, "llm_gateway_idle_collection_pause_seconds_total", "Time the process stood still in those collections.", () => collection.Paused.TotalSeconds);
     }
 }

@@ -174,16 +174,21 @@ internal sealed class DashboardFeed : IAsyncDisposable
     {
         var stop = _stop.Token;
         var next = _time.GetTimestamp();
+        // Read before the state of the message that answers it is built, never after: a pulse
+        // between that build and a later read would complete a task nobody waits on, and the
+        // change would reach the page only as the next tick (a drain pulsed while a tick was being
+        // published, on a loaded box where publishing takes milliseconds, never came as a change).
+        var changed = _changes.Next;
         try
         {
             while (true)
             {
-                var changed = _changes.Next;
                 var wait = _time.GetElapsedTime(_time.GetTimestamp(), next);
                 var tick = Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, _time, stop);
                 if (await Task.WhenAny(changed, tick).ConfigureAwait(false) == changed)
                 {
                     await Task.Delay(Coalesce, _time, stop).ConfigureAwait(false);
+                    changed = _changes.Next; // the pulses of the last 50 ms are in this message; later ones make the next
                     Publish("change", sample: false);
                     continue;
                 }
