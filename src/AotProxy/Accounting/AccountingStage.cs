@@ -16,7 +16,7 @@ internal sealed class AccountingStage(UsageRecorder usage, RequestTelemetry tele
         }
 
         var result = request.Forward;
-        if (AudioUsage.Settle(request.Endpoint, Used(request.Endpoint, result.Usage), request.Inspected) is { } used)
+        if (AudioUsage.Settle(request.Endpoint, Used(request.Endpoint, request.Meter.Usage), request.Inspected) is { } used)
         {
             usage.Record(request.Caller.Tenant, used);
             request.Usage = used;

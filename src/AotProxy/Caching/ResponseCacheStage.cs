@@ -73,7 +73,7 @@ internal sealed class ResponseCacheStage(ResponseCache cache, LimitStage limits,
 
         request.Usage = charged;
         request.Outcome = LedgerOutcome.CacheHit;
-        request.Forward = new ForwardResult(ForwarderError.None, entry.Status, charged, null, ResponseStarted: true, EventStream: entry.EventEnds is not null);
+        request.Forward = new ForwardResult(ForwarderError.None, entry.Status, null, ResponseStarted: true, EventStream: entry.EventEnds is not null);
         if (!await ReplayAsync(request, entry).ConfigureAwait(false))
         {
             request.Failure = ProxyFailure.ClientClosedRequest;
@@ -98,7 +98,7 @@ internal sealed class ResponseCacheStage(ResponseCache cache, LimitStage limits,
         {
             var result = request.Forward;
             if (request.Failure != ProxyFailure.None || result.Error != ForwarderError.None || result.BudgetCut || recorder.Overflowed
-                || result.StatusCode is < 200 or >= 300 || result.Usage is not { Estimated: false } original)
+                || result.StatusCode is < 200 or >= 300 || request.Meter.Usage is not { Estimated: false } original)
             {
                 return;
             }

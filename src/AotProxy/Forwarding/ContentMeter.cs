@@ -1,3 +1,4 @@
+using AotProxy.Accounting;
 using AotProxy.Admission;
 using AotProxy.Limits;
 
@@ -10,7 +11,7 @@ namespace AotProxy.Forwarding;
 // account per read however many chunks it held. One per pooled ProxyRequest, started for each
 // attempt: the stream's 128 B budget lives here until it settles (LimitStage.Settle), not in the
 // forwarder's state and result, which a stream held about five copies of (perf/RESULTS.md, issue 22,
-// second pass).
+// second pass). The attempt's usage is here too, for the same reason (third pass).
 internal sealed class ContentMeter(StreamedCharge? charge = null)
 {
     private StreamBudget _budget;
@@ -19,11 +20,18 @@ internal sealed class ContentMeter(StreamedCharge? charge = null)
     // What the stream debited from its tenant's budgets (after a failed attempt: given back, nothing).
     public StreamBudget Budget => _budget;
 
-    // Before an attempt: its budget (default: no cutoff), nothing charged yet.
+    // What the attempt's worker used, exact or estimated, set by the forwarder as the attempt ends;
+    // null: nothing to account (never reached the worker, an upstream error answer, or a worker that
+    // failed before any byte of its answer reached the client). Only ever set on an attempt that is
+    // not retried, so a request is accounted once.
+    public Usage? Usage { get; set; }
+
+    // Before an attempt: its budget (default: no cutoff), nothing charged or used yet.
     public void Start(in StreamBudget budget)
     {
         _budget = budget;
         _charged = 0;
+        Usage = null;
     }
 
     // Not Taken: the chunk must not be relayed (yet, for NeedsBlock).

@@ -1,14 +1,15 @@
-using AotProxy.Accounting;
+using System.Runtime.InteropServices;
 
 namespace AotProxy.Forwarding;
 
+// How one attempt ended. What its worker used is not here but in the attempt's ContentMeter
+// (ProxyRequest.Meter.Usage): a stream holds this result about five times between two tokens (the
+// forwarder's builder and return spill, its box's result, the stage's awaiter and local), and the
+// 56 B of a Usage? were most of its 104 B (perf/RESULTS.md, issue 22, third pass). Auto layout: 32 B.
+[StructLayout(LayoutKind.Auto)]
 internal readonly record struct ForwardResult(
     ForwarderError Error,
     int StatusCode,          // what the client got (0: nothing was sent)
-    Usage? Usage,            // what the worker used, exact or estimated; null: nothing to account (never reached
-                             // the worker, an upstream error answer, or a worker that failed before any byte
-                             // of its answer reached the client); only ever set on the one attempt that is
-                             // not retried, so a request is accounted once
     TimeSpan? FirstByte,     // time from the upstream send to the first body byte reaching the client
     bool ResponseStarted,    // the status and headers went to the client: no retry is possible any more
     bool EventStream = false, // an SSE response: FirstByte is the first token, so tokens after it time the decode

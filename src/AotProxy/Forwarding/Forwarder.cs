@@ -51,6 +51,7 @@ internal sealed class Forwarder(TimeProvider time)
         HttpContext context,
         WorkerState worker,
         ReadOnlyMemory<byte> body,
+        ContentMeter meter, // started for this attempt: each SSE content chunk is debited (stream_budget_cutoff) and charged as it is relayed; at the end, what the worker used
         string requestId,
         bool stripUsage,
         long promptEstimate,
@@ -60,7 +61,6 @@ internal sealed class Forwarder(TimeProvider time)
         ImmutableArray<IPNetwork> trustedProxies,
         Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
         PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
-        ContentMeter? meter = null, // started for this attempt: each SSE content chunk is debited (stream_budget_cutoff) and charged as it is relayed
         PreemptionTicket? preemption = null, // a preemptible request's: cancels the attempt unless its first byte came first
         EndpointKind endpoint = EndpointKind.ChatCompletions, // whose events the relay reads, and whose shape an error event takes
         FirstTokenWatch? firstToken = null, // told the first byte: protection no longer counts the request as awaiting it
@@ -116,6 +116,13 @@ internal sealed class Forwarder(TimeProvider time)
                     TraceSpan.Event(span, TraceNames.RequestSentEvent);
                     while (outcome == HeadOutcome.NeedMore)
                     {
+                        if (connection.Reader.WouldWait)
+                        {
+                            // The worker's queue and prefill are waited out here as the tokens are
+                            // below: no reader's state machine box while the stream has no head yet.
+                            await connection.Reader.WaitAsync(activity.Token).ConfigureAwait(false);
+                        }
+
                         var read = await connection.Reader.ReadAsync(activity.Token).ConfigureAwait(false);
                         outcome = ReadHead(connection.Reader, read, connection.Head);
                     }
@@ -124,7 +131,12 @@ internal sealed class Forwarder(TimeProvider time)
                 {
                     // The worker has the request (prefill may be done): the client's abort is
                     // estimated like a stream cut before its first token. Not retried, so not twice.
-                    return sent ? AbortedAfterSend(promptEstimate) : Failed(ForwarderError.ClientAborted);
+                    if (sent)
+                    {
+                        meter.Usage = Accounting.Usage.Estimate(promptEstimate, 0);
+                    }
+
+                    return Failed(ForwarderError.ClientAborted);
                 }
                 catch (OperationCanceledException) when (preemption is { IsPreempted: true })
                 {
@@ -168,7 +180,7 @@ internal sealed class Forwarder(TimeProvider time)
             {
                 // Not relayed: the caller tries another worker. The connection is not reused,
                 // since its unread body would be in the way.
-                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, null, ResponseStarted: false, RetryAfter: retryAfter);
+                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, ResponseStarted: false, RetryAfter: retryAfter);
             }
 
             var client = context.Response.BodyWriter;
@@ -183,7 +195,7 @@ internal sealed class Forwarder(TimeProvider time)
                 // so the client gets the terminal error event (accounted as nothing served).
                 OpenAiError.WriteStreamError(client, endpoint, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
                 await client.FlushAsync(clientAborted).ConfigureAwait(false);
-                return new ForwardResult(ForwarderError.None, head.StatusCode, null, null, ResponseStarted: true);
+                return new ForwardResult(ForwarderError.None, head.StatusCode, null, ResponseStarted: true);
             }
 
             var strip = stripUsage && head.IsEventStream;
@@ -204,9 +216,12 @@ internal sealed class Forwarder(TimeProvider time)
                         await upstream.WaitAsync(connection.Activity.Token).ConfigureAwait(false);
                     }
 
+                    // Nothing of the read is used past an await below (a local that is would be a
+                    // field of this method's box, which a stream holds to its end): only `completed`.
                     var result = await upstream.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
                     connection.Activity.CancelAfter(activityTimeout);
                     var buffer = result.Buffer;
+                    var completed = result.IsCompleted;
                     if (preemption is not null)
                     {
                         // The race with a preemption, decided before anything of the body reaches
@@ -221,17 +236,20 @@ internal sealed class Forwarder(TimeProvider time)
                         preemption = null;
                     }
 
-                    var consumed = relay.Process(buffer, result.IsCompleted, client, out var written);
-                    while (relay.NeedsBlock)
+                    var consumed = relay.Process(buffer, completed, client, out var written);
+                    if (relay.NeedsBlock)
                     {
-                        // The next chunk needs a block of the fleet's budgets: one round trip, awaited
-                        // before the chunk is relayed, then the rest of this read goes on.
-                        relay.AddBlock(await relay.LeaseBlockAsync().ConfigureAwait(false));
-                        consumed = relay.Process(buffer.Slice(consumed), result.IsCompleted, client, out var more);
-                        written += more;
+                        // The next chunk needs a block of the fleet's budgets: what came before it
+                        // goes out now, the block is leased below (one round trip), and the next
+                        // read returns the rest of this one at once (not examined).
+                        upstream.AdvanceTo(consumed);
+                        completed = false;
+                    }
+                    else
+                    {
+                        upstream.AdvanceTo(consumed, buffer.End);
                     }
 
-                    upstream.AdvanceTo(consumed, buffer.End);
                     if (written > 0)
                     {
                         if (firstByte is null)
@@ -257,18 +275,23 @@ internal sealed class Forwarder(TimeProvider time)
                         connection.Activity.CancelAfter(activityTimeout);
                     }
 
+                    if (relay.NeedsBlock)
+                    {
+                        relay.AddBlock(await relay.LeaseBlockAsync().ConfigureAwait(false));
+                    }
+
                     if (relay.BudgetCut)
                     {
                         // The tenant's budget has no room for the next chunk: it is not relayed, the
                         // stream ends with an error event the client's SDK raises, and the upstream
                         // request is cancelled with its connection (never reused). One writer for this
                         // and the idle timeout's event; it starts on an event boundary.
-                        WriteBudgetCut(client, endpoint, meter!.Budget); // a cut comes only from a meter
+                        WriteBudgetCut(client, endpoint, meter.Budget);
                         await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         break;
                     }
 
-                    if (result.IsCompleted)
+                    if (completed)
                     {
                         break;
                     }
@@ -317,7 +340,7 @@ internal sealed class Forwarder(TimeProvider time)
                         ResponseHeaders.Revert(context.Response, head, applied);
                     }
 
-                    return new ForwardResult(error, 0, null, null, ResponseStarted: false);
+                    return new ForwardResult(error, 0, null, ResponseStarted: false);
                 }
 
                 if (error == ForwarderError.UpstreamTimeout && head.IsEventStream)
@@ -338,10 +361,10 @@ internal sealed class Forwarder(TimeProvider time)
 
             reusable = error == ForwarderError.None && !relay.BudgetCut && head.KeepAlive && upstream.IsComplete;
             handed = true;
+            meter.Usage = relay.UsageOrEstimate(promptEstimate);
             return new ForwardResult(
                 error,
                 error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : head.StatusCode,
-                relay.UsageOrEstimate(promptEstimate),
                 firstByte,
                 ResponseStarted: true,
                 EventStream: head.IsEventStream,
@@ -350,9 +373,10 @@ internal sealed class Forwarder(TimeProvider time)
         }
         finally
         {
+            relay.Release();
             if (!handed)
             {
-                meter?.GiveBack(); // not accounted: the debits are charged nothing
+                meter.GiveBack(); // not accounted: the debits are charged nothing
             }
 
             await registration.DisposeAsync().ConfigureAwait(false);
@@ -389,10 +413,7 @@ internal sealed class Forwarder(TimeProvider time)
     }
 
     private static ForwardResult Failed(ForwarderError error) =>
-        new(error, error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : 0, null, null, ResponseStarted: false);
-
-    private static ForwardResult AbortedAfterSend(long promptEstimate) =>
-        new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, Accounting.Usage.Estimate(promptEstimate, 0), null, ResponseStarted: false);
+        new(error, error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : 0, null, ResponseStarted: false);
 
     private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, Activity? span, out int length)
     {

@@ -19,7 +19,8 @@ namespace AotProxy.Forwarding;
 // a paced worker (rpm/tpm) waits for its turn, the forwarder sends the request and streams the
 // answer back. A worker that failed, or pushed back (503/429: full), before any byte reached the
 // client is retried on another, within retries.max_attempts and the retry budget, after a backoff. ProxyRequest.Forward is the
-// last attempt's result; a failure is a value (ProxyRequest.Failure) that Http/ProxyErrors writes.
+// last attempt's result, and ProxyRequest.Meter what it used; a failure is a value (ProxyRequest.Failure)
+// that Http/ProxyErrors writes.
 internal sealed class ForwardingStage(
     Router router,
     Forwarder forwarder,
@@ -35,19 +36,12 @@ internal sealed class ForwardingStage(
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder))]
     public async ValueTask ForwardAsync(ProxyRequest request)
     {
-        var context = request.Context;
-        var snapshot = request.Snapshot;
-        var pool = request.Pool!;
-        var retries = snapshot.Retries;
-        var forwarding = snapshot.Forwarding;
-        var stripUsage = PrepareBody(request);
-        var body = request.Body!.Memory;
-        // A stream may be silent only for its model's stream_idle_timeout, before its first event
-        // too (a silent worker is failed over while nothing reached the client); JSON answers get
-        // activity_timeout, the whole prefill and decode of a long answer.
-        var idleTimeout = request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
+        // A stream holds this method's box to its end, and every local used past an await is a
+        // field of it: what the attempts need of the request (its context, snapshot, pool, body) is
+        // read from the request where it is used (perf/RESULTS.md, issue 22, third pass).
+        PrepareBody(request);
         var inspected = request.Inspected;
-        var session = SessionHash(context, snapshot.Routing, inspected);
+        var session = SessionHash(request.Context, request.Snapshot.Routing, inspected);
         var route = new RouteRequest(inspected.PrefixHash, session != 0 ? session : inspected.PrefixHash, request.PromptChunks.AsMemory(0, inspected.PromptChunks), inspected.PromptTokens, session);
         retryBudget.OnRequest();
         ulong tried = 0;
@@ -59,7 +53,7 @@ internal sealed class ForwardingStage(
         {
             // Moves admission's worker slot to the worker it picks; none: the slot (on a worker that
             // went away since) goes back, and the last attempt's result stands.
-            var worker = router.Pick(pool, snapshot, route, ref tried, ref request.Slot, out var permit);
+            var worker = router.Pick(request.Pool!, request.Snapshot, route, ref tried, ref request.Slot, out var permit);
             if (worker is null)
             {
                 admissions.ReleaseSlot(ref request.Slot);
@@ -83,7 +77,7 @@ internal sealed class ForwardingStage(
                     if (!request.Lease.OnFleet)
                     {
                         var turnFrom = time.GetTimestamp();
-                        var turn = request.Lease.FleetTurnAsync(maxWait, context.RequestAborted, handedOver);
+                        var turn = request.Lease.FleetTurnAsync(maxWait, request.Context.RequestAborted, handedOver);
                         var queued = !turn.IsCompleted;
                         turned = await turn.ConfigureAwait(false);
                         var waited = time.GetElapsedTime(turnFrom);
@@ -101,14 +95,14 @@ internal sealed class ForwardingStage(
                         // A preemptible request waiting here gives its place up at once when it is
                         // preempted; one of a class above a preemptible one may preempt on any replica.
                         var acquired = request.Lease.OnFleet && !handedOver
-                            ? await sharedSlots.AcquireAsync(worker, maxWait, WantOf(request), preemption?.Token ?? default, context.RequestAborted).ConfigureAwait(false)
+                            ? await sharedSlots.AcquireAsync(worker, maxWait, WantOf(request), preemption?.Token ?? default, request.Context.RequestAborted).ConfigureAwait(false)
                             : default;
                         request.QueueWait += acquired.Waited;
                         grant = handedOver && request.Lease.OnFleet ? request.Slot.Grant : acquired.Grant;
                         if (acquired.MovedTo is { } moved)
                         {
                             // Its want on the pool was granted another worker's slot: it goes there.
-                            if (router.TryMove(pool, snapshot, route, moved, ref tried, ref request.Slot, ref permit))
+                            if (router.TryMove(request.Pool!, request.Snapshot, route, moved, ref tried, ref request.Slot, ref permit))
                             {
                                 worker = moved;
                             }
@@ -157,7 +151,7 @@ internal sealed class ForwardingStage(
                 if (worker.Pacer is { } pacer)
                 {
                     // The whole reservation, as the upstream counts its tpm: prompt + max_tokens (capped by a budget).
-                    var paced = await pacer.WaitAsync(request.Reservation.Total, context.RequestAborted).ConfigureAwait(false);
+                    var paced = await pacer.WaitAsync(request.Reservation.Total, request.Context.RequestAborted).ConfigureAwait(false);
                     if (paced.Waited > TimeSpan.Zero)
                     {
                         pacing.ObserveWait(worker.Name, paced.Waited);
@@ -175,11 +169,12 @@ internal sealed class ForwardingStage(
                 }
 
                 // A 5xx or 429 is held back for a retry only when one can follow; otherwise it passes through unchanged.
-                mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(pool, snapshot, tried);
+                var retries = request.Snapshot.Retries;
+                mayRetry = attempt < retries.MaxAttempts && retryBudget.CanRetry(retries.BudgetRatio) && router.HasCandidate(request.Pool!, request.Snapshot, tried);
                 attemptStarted = time.GetTimestamp();
                 TimingHeaders.Write(request, attemptStarted, time);
                 worker.OnRequestStart();
-                request.Prefill.Start(worker, route, request.Inspected.Stream, snapshot.Routing);
+                request.Prefill.Start(worker, route, request.Inspected.Stream, request.Snapshot.Routing);
                 telemetry.OnAttemptStart();
                 var span = UpstreamTrace.Start(request, worker, attempt);
                 var traceContext = span ?? request.Trace; // sampled out: no attempt span, the request's ids with flag 00
@@ -188,12 +183,13 @@ internal sealed class ForwardingStage(
                 try
                 {
                     // The prompt estimate is what a response that ends without usage is accounted at.
+                    var forwarding = request.Snapshot.Forwarding;
                     result = await forwarder.ForwardAsync(
-                        context, worker, body, request.RequestId, stripUsage, request.Reservation.Prompt, mayRetry, idleTimeout, forwarding.ConnectTimeout, snapshot.Auth.TrustedSources, traceContext, request.Prefill, request.Meter, preemption, request.Endpoint, request.FirstToken, request.Body).ConfigureAwait(false);
+                        request.Context, worker, request.Body!.Memory, request.Meter, request.RequestId, request.Inspected.NeedsUsageInjection, request.Reservation.Prompt, mayRetry, IdleTimeout(request, forwarding), forwarding.ConnectTimeout, request.Snapshot.Auth.TrustedSources, traceContext, request.Prefill, preemption, request.Endpoint, request.FirstToken, request.Body).ConfigureAwait(false);
                 }
                 finally
                 {
-                    UpstreamTrace.Stop(span, result);
+                    UpstreamTrace.Stop(span, result, request.Meter.Usage);
                     telemetry.OnAttemptEnd();
                     request.Prefill.End();
                     worker.OnRequestEnd();
@@ -218,22 +214,22 @@ internal sealed class ForwardingStage(
             }
 
             // Time per output token only from streams: a JSON answer's first byte comes after its last token.
-            var decoded = result.EventStream ? result.Usage?.CompletionTokens ?? 0 : 0;
+            var decoded = result.EventStream ? request.Meter.Usage?.CompletionTokens ?? 0 : 0;
             var opened = sharedSlots is null ? 0 : worker.Breaker.TimesOpened;
             var attemptTime = time.GetElapsedTime(attemptStarted);
             request.UpstreamTime += attemptTime;
             var outcome = Outcome(result);
-            router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, snapshot, result.StatusCode, result.RetryAfter);
+            router.Complete(worker, permit, outcome, result.FirstByte, attemptTime, decoded, request.Snapshot, result.StatusCode, result.RetryAfter);
             // Protection counts each attempt here, once, a retried failure too (or a worker failing
             // half its requests is invisible to the error-rate tolerances), and a stream's first
             // token as its client waited for it.
             request.Lease.Observe(outcome, result.EventStream && result.FirstByte is { } firstByte ? ClientFirstToken(request, attemptStarted, firstByte) : null);
             if (sharedSlots is not null && worker.Breaker.TimesOpened != opened)
             {
-                sharedSlots.ShareBreakerOpen(worker.Name, snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
+                sharedSlots.ShareBreakerOpen(worker.Name, request.Snapshot.CircuitBreaker.OpenTimeout); // the other replicas open theirs too
             }
 
-            if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(retries.BudgetRatio))
+            if (!mayRetry || !result.MayRetry || !retryBudget.TrySpend(request.Snapshot.Retries.BudgetRatio))
             {
                 break;
             }
@@ -242,7 +238,7 @@ internal sealed class ForwardingStage(
             HttpLog.Retrying(logger, request.RequestId, worker.Name, result.Error, attempt + 1);
             try
             {
-                await Task.Delay(Backoff.Delay(attempt, retries, random), time, context.RequestAborted).ConfigureAwait(false);
+                await Task.Delay(Backoff.Delay(attempt, request.Snapshot.Retries, random), time, request.Context.RequestAborted).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -255,6 +251,7 @@ internal sealed class ForwardingStage(
         {
             // Preempted, maybe between attempts: whatever the last one left is not this request's end.
             result = Preempted;
+            request.Meter.Usage = null;
         }
 
         End(request, last, result);
@@ -266,11 +263,12 @@ internal sealed class ForwardingStage(
     private static FleetWant WantOf(ProxyRequest request) =>
         new(request.Class!.Priority, request.Class.Priority < PreemptionTicket.LeastPreemptible(request.Snapshot.Classes), request.Pool!.Workers);
 
-    private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, null, ResponseStarted: false);
+    // The stage's own results come before an attempt, or after a retried one: none has a usage (ContentMeter.Usage).
+    private static ForwardResult Preempted => new(ForwarderError.Preempted, 0, null, ResponseStarted: false);
 
-    private static ForwardResult Aborted => new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, null, null, ResponseStarted: false);
+    private static ForwardResult Aborted => new(ForwarderError.ClientAborted, GatewayStatusCodes.Status499ClientClosedRequest, null, ResponseStarted: false);
 
-    private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, null, ResponseStarted: false);
+    private static ForwardResult PacingTimedOut => new(ForwarderError.PacingTimeout, StatusCodes.Status503ServiceUnavailable, null, ResponseStarted: false);
 
     // How the stage ended, for the stages after it: the worker, and a failure unless the answer
     // (or part of it) went out.
@@ -309,15 +307,15 @@ internal sealed class ForwardingStage(
     // "priority" (the worker's own scheduler orders its queue by the priority this request was
     // admitted with, vLLM --scheduling-policy priority), a budget's cap on max_tokens, and the
     // tenant's cache_salt (prefix-cache isolation, TenantCacheSalt), a [[models]] max_tokens cap, and
-    // the served model in place of an alias. True: the usage chunk the gateway asked for is to be
-    // stripped from the answer. Once per request: a preempted request forwarded again has its body
-    // rewritten already (the splices' offsets are the client's body's).
-    private static bool PrepareBody(ProxyRequest request)
+    // the served model in place of an alias. Inspected.NeedsUsageInjection: the usage chunk the
+    // gateway asked for is to be stripped from the answer. Once per request: a preempted request
+    // forwarded again has its body rewritten already (the splices' offsets are the client's body's).
+    private static void PrepareBody(ProxyRequest request)
     {
         var inspected = request.Inspected;
         if (request.BodyPrepared)
         {
-            return inspected.NeedsUsageInjection;
+            return;
         }
 
         request.BodyPrepared = true;
@@ -327,7 +325,8 @@ internal sealed class ForwardingStage(
             : (int?)null;
         if (inspected.Form.IsForm)
         {
-            return PrepareForm(request, cappedMaxTokens);
+            PrepareForm(request, cappedMaxTokens);
+            return;
         }
 
         var model = request.ModelRewritten ? request.Pool!.ModelJson : null;
@@ -339,13 +338,11 @@ internal sealed class ForwardingStage(
         {
             request.Body!.Apply(inspected.NeedsUsageInjection ? inspected.UsageSplice : default, inspected.PrioritySplice, enginePriority, inspected.MaxTokensSplice, cappedMaxTokens, inspected.CacheSaltSplice, salt is null ? default : salt.Json, inspected.ModelSplice, model);
         }
-
-        return inspected.NeedsUsageInjection;
     }
 
     // An audio upload: the same edits, as form fields (priority and cache_salt are no fields of
     // vLLM's transcription form: not sent).
-    private static bool PrepareForm(ProxyRequest request, int? cappedMaxTokens)
+    private static void PrepareForm(ProxyRequest request, int? cappedMaxTokens)
     {
         var inspected = request.Inspected;
         var model = request.ModelRewritten ? request.Pool!.ModelUtf8 : null;
@@ -353,9 +350,13 @@ internal sealed class ForwardingStage(
         {
             request.Body!.Apply(inspected.Form, inspected.NeedsUsageInjection, cappedMaxTokens, model);
         }
-
-        return inspected.NeedsUsageInjection;
     }
+
+    // A stream may be silent only for its model's stream_idle_timeout, before its first event too
+    // (a silent worker is failed over while nothing reached the client); JSON answers get
+    // activity_timeout, the whole prefill and decode of a long answer.
+    private static TimeSpan IdleTimeout(ProxyRequest request, ForwardingModel forwarding) =>
+        request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
 
     // The first token as the client waited for it, from the request's arrival: its wait for a slot
     // (a fleet that lost capacity shows there first), failed attempts and backoffs included.

@@ -6,12 +6,13 @@ using AotProxy.Http;
 namespace AotProxy.Forwarding;
 
 // The copy loop's state for one response, a struct inside the forwarder's one async method:
-// no object per request. Process handles one read: what goes to the client now, and where the
-// part held back for the next read begins.
+// no object per request (a JSON answer's scanner is a pooled one, JsonUsageScan, given back by
+// Release). Process handles one read: what goes to the client now, and where the part held back
+// for the next read begins.
 internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter? meter = null, EndpointKind endpoint = EndpointKind.ChatCompletions)
 {
     private SseUsageFilter _sse = new(stripUsage, meter, endpoint);
-    private UsageJsonScanner _json;
+    private JsonUsageScan? _json = mode == RelayMode.JsonWithUsage ? JsonUsageScan.Rent() : null;
     private long _pendingWritten; // JSON modes: bytes at the buffer's start already sent on
 
     // Content chunks relayed so far (SSE; 0 otherwise), each metered as it went (ContentMeter).
@@ -29,7 +30,7 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter? meter = nul
     public readonly void AddBlock(long granted) => _sse.AddBlock(granted);
 
     public readonly Usage? Usage => mode == RelayMode.Sse ? _sse.Usage
-        : mode == RelayMode.JsonWithUsage && _json.Found ? _json.Usage
+        : _json is { Scanner.Found: true } json ? json.Scanner.Usage
         : null;
 
     // What the response cost, once it has ended, however it ended: the usage it reported, else an
@@ -52,8 +53,18 @@ internal struct Relay(RelayMode mode, bool stripUsage, ContentMeter? meter = nul
         }
 
         written = BufferCopy.Write(client, buffer.Slice(_pendingWritten));
-        var consumed = mode == RelayMode.JsonWithUsage ? _json.Feed(buffer, isFinal) : buffer.Length;
+        var consumed = _json is { } json ? json.Scanner.Feed(buffer, isFinal) : buffer.Length;
         _pendingWritten = buffer.Length - consumed;
         return buffer.GetPosition(consumed);
+    }
+
+    // The response has ended and its usage has been read: the JSON scanner goes back to its pool.
+    public void Release()
+    {
+        if (_json is { } json)
+        {
+            _json = null;
+            JsonUsageScan.Return(json);
+        }
     }
 }

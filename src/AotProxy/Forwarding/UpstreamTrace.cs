@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using AotProxy.Accounting;
 using AotProxy.Http;
 using AotProxy.Routing;
 using AotProxy.Tracing;
@@ -33,7 +34,7 @@ internal static class UpstreamTrace
         return span;
     }
 
-    public static void Stop(Activity? span, in ForwardResult result)
+    public static void Stop(Activity? span, in ForwardResult result, Usage? used)
     {
         if (span is null)
         {
@@ -47,7 +48,7 @@ internal static class UpstreamTrace
                 span.SetTag(TraceNames.StatusCode, result.StatusCode);
             }
 
-            if (result.Usage is { } usage)
+            if (used is { } usage)
             {
                 span.SetTag(TraceNames.InputTokens, usage.PromptTokens);
                 span.SetTag(TraceNames.OutputTokens, usage.CompletionTokens);

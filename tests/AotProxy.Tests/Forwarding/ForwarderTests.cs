@@ -299,7 +299,7 @@ public sealed class ForwarderTests : IAsyncLifetime
         var worker = Worker(server);
         var (context, body, _) = Client();
 
-        var forwarding = new Forwarder(_time).ForwardAsync(context, worker, clientBody.Memory, "req-1", false, PromptEstimate, false, Patient, Connect, trustedProxies: [], clientBody: clientBody).AsTask();
+        var forwarding = new Forwarder(_time).ForwardAsync(context, worker, clientBody.Memory, new ContentMeter(), "req-1", false, PromptEstimate, false, Patient, Connect, trustedProxies: [], clientBody: clientBody).AsTask();
         Assert.True(await held.Task.WaitAsync(Patient));
         await body.WaitUntilAsync(text => text == events[0], "the first event reached the client");
         Assert.False(clientBody.HoldsBuffer);
@@ -521,9 +521,35 @@ public sealed class ForwarderTests : IAsyncLifetime
         return (context, body, client);
     }
 
-    private async Task<ForwardResult> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, ContentMeter? meter = null) =>
-        await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [], meter: meter)
+    private async Task<Forwarded> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, ContentMeter? meter = null)
+    {
+        meter ??= new ContentMeter();
+        var result = await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, meter, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [])
             .AsTask().WaitAsync(Patient + Patient);
+        return new Forwarded(result, meter.Usage);
+    }
+
+    // An attempt's result with what it used (its meter's), as the stages read them.
+    private readonly record struct Forwarded(ForwardResult Result, Usage? Usage)
+    {
+        public ForwarderError Error => Result.Error;
+
+        public int StatusCode => Result.StatusCode;
+
+        public TimeSpan? FirstByte => Result.FirstByte;
+
+        public bool ResponseStarted => Result.ResponseStarted;
+
+        public bool EventStream => Result.EventStream;
+
+        public TimeSpan RetryAfter => Result.RetryAfter;
+
+        public bool BudgetCut => Result.BudgetCut;
+
+        public bool MayRetry => Result.MayRetry;
+
+        public bool PushedBack => Result.PushedBack;
+    }
 
     private static async Task<RequestBody> ClientBodyAsync()
     {
