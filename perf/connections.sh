@@ -147,7 +147,7 @@ print(f"`{command}` (binary {binary}, worktree at `{sh('git log -1 --format=%h')
 print("| target | runs | idle conns | streams | base RSS MiB | KiB / idle conn | KiB / stream | total RSS MiB | first events | failures |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for t in targets.split():
-    runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(raw, f"{t}-*.json")))]
+    runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(raw, f"{t}-[0-9]*.json")))]
     if not runs:
         continue
     med = lambda f: statistics.median(f(r) for r in runs)
