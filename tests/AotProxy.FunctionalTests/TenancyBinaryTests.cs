@@ -64,6 +64,31 @@ public class TenancyBinaryTests
         directory.Delete(recursive: true);
     }
 
+    // The identify stage keeps a key's SHA-256 per Authorization string instance, which Kestrel
+    // gives each request of a keep-alive connection that repeats the header (Identity/KeyDigestCache):
+    // a key revoked through the admin API is refused on the very next request of that connection.
+    [Fact]
+    public async Task Serve_AKeyRevokedBetweenTwoRequestsOfOneConnection_IsRefusedOnTheNextOne()
+    {
+        await using var worker = await SimulatedWorker.StartAsync(
+            new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
+        using var directory = new TempDirectory();
+        // Never parked: a parked connection's next request gets fresh header strings.
+        await using var gateway = await GatewayProcess.ServeAsync(directory.Path, TestGateway.Toml([worker], serverToml: "park_idle_after = \"0\""));
+        using var admin = new HttpClient { BaseAddress = gateway.AdminUri };
+        Assert.Equal(HttpStatusCode.Created, (await AdminApi.SendAsync(admin, HttpMethod.Post, "/api/tenants", """{"name":"team-a","models":["*"]}""")).Status);
+        var (revokedId, revoked) = await AdminApi.IssueAsync(admin, "team-a", """{"label":"leaked"}""");
+        var (_, kept) = await AdminApi.IssueAsync(admin, "team-a", """{"label":"app"}""");
+        using var client = await KeepAliveClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, gateway.DataUri!.Port));
+
+        Assert.Equal(200, await StatusOnAsync(client, revoked));
+        Assert.Equal(200, await StatusOnAsync(client, revoked));
+        Assert.Equal(HttpStatusCode.OK, (await AdminApi.SendAsync(admin, HttpMethod.Delete, $"/api/tenants/team-a/keys/{revokedId}")).Status);
+        Assert.Equal(401, await StatusOnAsync(client, revoked));
+        Assert.Equal(200, await StatusOnAsync(client, kept));
+        Assert.Equal(401, await StatusOnAsync(client, revoked));
+    }
+
     [Fact]
     public async Task Serve_AFileTenantOfAStoreTenantsName_IsExit1NamingBoth()
     {
@@ -88,6 +113,12 @@ public class TenancyBinaryTests
         Assert.Contains("tenant \"team-z\" is also a store tenant", output, StringComparison.Ordinal);
         Assert.Contains("tenants[2].name", output, StringComparison.Ordinal);
         directory.Delete(recursive: true);
+    }
+
+    private static async Task<int> StatusOnAsync(KeepAliveClient client, string key)
+    {
+        await client.SendAsync(KeepAliveClient.Post("/v1/chat/completions", TestGateway.Chat(false), $"Authorization: Bearer {key}\r\n"));
+        return (await client.ReadResponseAsync()).Status;
     }
 
     private static async Task<HttpStatusCode> StatusOf(HttpClient http, string key)

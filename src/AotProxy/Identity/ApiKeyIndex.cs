@@ -48,16 +48,23 @@ internal sealed class ApiKeyIndex
     // read only for an issued key, so a file key costs what it always did.
     public TenantModel? Find(ReadOnlySpan<char> apiKey, TimeProvider time, out string keyId, out IdentifyFailure failure)
     {
-        keyId = string.Empty;
-        failure = IdentifyFailure.InvalidApiKey;
-        if (apiKey.IsEmpty || apiKey.Length > 1024)
+        if (!IsPresentable(apiKey))
         {
+            keyId = string.Empty;
+            failure = IdentifyFailure.InvalidApiKey;
             return null;
         }
 
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         Digest(apiKey, digest);
+        return FindDigest(digest, time, out keyId, out failure);
+    }
 
+    // Find, given the Digest of a presentable key (KeyDigestCache's).
+    public TenantModel? FindDigest(ReadOnlySpan<byte> digest, TimeProvider time, out string keyId, out IdentifyFailure failure)
+    {
+        keyId = string.Empty;
+        failure = IdentifyFailure.InvalidApiKey;
         if (!_byPrefix.TryGetValue(BitConverter.ToUInt64(digest), out var candidates))
         {
             return null;
@@ -99,6 +106,9 @@ internal sealed class ApiKeyIndex
         failure = IdentifyFailure.None;
         return found.Tenant;
     }
+
+    // A key worth hashing: 1 to 1024 chars (Digest hashes it on the stack).
+    public static bool IsPresentable(ReadOnlySpan<char> apiKey) => apiKey.Length is > 0 and <= 1024;
 
     // "Bearer KEY" -> KEY; anything else -> empty.
     public static ReadOnlySpan<char> BearerToken(ReadOnlySpan<char> authorization)

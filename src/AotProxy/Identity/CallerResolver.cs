@@ -30,6 +30,7 @@ internal sealed class CallerResolver
     private readonly FrozenDictionary<string, ClassModel> _classes;
     private readonly ImmutableArray<IPNetwork> _trustedSources; // empty: trusted headers are off
     private readonly Caller? _anonymous;
+    private readonly KeyDigestCache _digests = new(); // this snapshot's: a reload starts afresh
 
     // Built by GatewaySnapshotFactory with the snapshot's indexes; jwt: null while [jwt] is off.
     public CallerResolver(ApiKeyIndex keys, FrozenDictionary<string, TenantModel> tenants, FrozenDictionary<string, ClassModel> classes, AuthModel auth, JwtValidator? jwt)
@@ -78,7 +79,12 @@ internal sealed class CallerResolver
             }
             else
             {
-                tenant = _keys.Find(token, time, out keyId, out var failure);
+                // A bearer key's digest by its header instance: a keep-alive connection's next
+                // request brings the same one (KeyDigestCache).
+                IdentifyFailure failure;
+                tenant = authorization.Count == 1 && ApiKeyIndex.IsPresentable(token)
+                    ? _keys.FindDigest(_digests.Of(authorization[0]!), time, out keyId, out failure)
+                    : _keys.Find(token, time, out keyId, out failure);
                 if (tenant is null)
                 {
                     return IdentifyResult.Fail(failure);
