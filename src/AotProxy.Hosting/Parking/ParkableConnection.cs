@@ -135,6 +135,7 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
     {
         if (session.Parking)
         {
+            Session = null;
             Arrive();
             return ValueTask.CompletedTask;
         }
@@ -143,7 +144,19 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         return CloseAsync(parked: false);
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _read.GetResult(token);
+    // Reset once taken: the source would otherwise keep the session's continuation (and with it
+    // Kestrel's whole connection) alive while the connection is parked.
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        try
+        {
+            return _read.GetResult(token);
+        }
+        finally
+        {
+            _read.Reset();
+        }
+    }
 
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _read.GetStatus(token);
 
