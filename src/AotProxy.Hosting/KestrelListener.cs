@@ -52,14 +52,16 @@ public sealed class KestrelListener : IAsyncDisposable
         options.Limits.MaxRequestBodySize = null;
         var protocols = listener.Protocols;
         var parking = protocols == HttpProtocols.Http1 ? listener.Parking : null;
-        options.Listen(endPoint, listen =>
-        {
-            listen.Protocols = protocols;
-            parking?.Attach(listen);
-        });
+        options.Listen(endPoint, listen => listen.Protocols = protocols);
         listener.Configure?.Invoke(options);
 
-        var server = new KestrelServer(Options.Create(options), CreateTransport(listener.Transport, loggerFactory), loggerFactory);
+        var transport = CreateTransport(listener.Transport, loggerFactory);
+        if (parking is not null)
+        {
+            transport = parking.Wrap(transport, options.Limits, loggerFactory);
+        }
+
+        var server = new KestrelServer(Options.Create(options), transport, loggerFactory);
         try
         {
             await server.StartAsync(new DelegateApplication(handler, parking is not null), cancellationToken).ConfigureAwait(false);

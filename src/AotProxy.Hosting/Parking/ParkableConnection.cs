@@ -1,46 +1,65 @@
-using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace AotProxy.Hosting.Parking;
 
-// One transport connection's parking state, for its whole life (a connection feature). It knows
-// whether the connection is between requests: a request starts with the first bytes Kestrel reads
-// after the last one ended (BytesArrived), and ends when Kestrel disposes its context, with its
-// body read to the end (MarkBodyRead) or absent. An
-// unread body is never taken for a boundary: Kestrel drains it after the context is disposed, and
-// a pause in that drain must not end the connection, so such a connection waits for its next
-// request before it may park.
-[SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "A CancellationTokenSource without a timer holds nothing to dispose; the heartbeat may still cancel a dropped one.")]
-internal sealed class ParkableConnection
+// One transport connection for its whole life, across the Kestrel connections (sessions) it is
+// served by. It knows whether the connection is between requests: a request starts with the first
+// bytes Kestrel reads after the last one ended (BytesArrived), and ends when Kestrel disposes its
+// context, with its body read to the end (MarkBodyRead) or absent. An unread body is never taken
+// for a boundary: Kestrel drains it after the context is disposed, and a pause in that drain must
+// not end the connection, so such a connection waits for its next request before it may park.
+//
+// Every read of the session that has to wait completes through this object (one per connection,
+// reused: no box per read). A read at a boundary that stays idle past park_idle_after is answered
+// with an empty, completed result: Kestrel ends its whole connection (its HTTP state, its
+// KestrelConnection, its entries in the connection manager) and the transport read stays pending
+// here as the parked wait, with no buffer. Bytes start a new session; the client's FIN, the
+// keep-alive timeout and the listener's shutdown close the transport connection.
+internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
 {
     private const int Active = 0;
-    private const int Idle = 1;     // Kestrel waits for a request at a boundary
-    private const int Parked = 2;
-    private const int Closing = 3;
+    private const int Idle = 1;     // the session's read waits at a boundary
+    private const int Parked = 2;   // the session was told to end; the read is the parked wait
+    private const int Closing = 3;  // parked, and to be closed (keep-alive timeout, shutdown)
 
-    private readonly ConnectionContext _transport;
-    private readonly long _idleAfterMs;
-    private readonly long _keepAliveMs;
-    private CancellationTokenSource? _wait;
+    private readonly ParkingListener _listener;
+    private readonly Action _onReadCompleted;
+    private ManualResetValueTaskSourceCore<ReadResult> _read;
+    private ValueTaskAwaiter<ReadResult> _pending;
+    private SessionInput? _reader;
+    private ReadResult _parkedResult;
+    private Exception? _parkedError;
     private int _state;
+    private int _gate;
     private long _idleSince;
     private bool _boundary = true; // no request yet, or the last one ended with its body read
     private bool _bodyRead;
 
-    internal ParkableConnection(ConnectionContext transport, TimeSpan idleAfter, TimeSpan keepAlive)
+    internal ParkableConnection(ConnectionContext transport, ParkingListener listener)
     {
-        _transport = transport;
-        _idleAfterMs = (long)idleAfter.TotalMilliseconds;
-        _keepAliveMs = (long)keepAlive.TotalMilliseconds;
+        Transport = transport;
+        _listener = listener;
+        _onReadCompleted = OnReadCompleted;
     }
 
-    internal PipeReader Input => _transport.Transport.Input;
+    internal ConnectionContext Transport { get; }
 
-    // The session Kestrel's HTTP layer runs on now (null while parked).
-    internal ParkingSession? Session { get; set; }
+    // The session Kestrel serves now (null while parked).
+    internal ParkingSession? Session { get; private set; }
+
+    // The listener's list of open connections.
+    internal ParkableConnection? Previous { get; set; }
+
+    internal ParkableConnection? Next { get; set; }
+
+    internal bool IsParked => Volatile.Read(ref _state) >= Parked;
+
+    internal bool AtBoundary => _boundary;
 
     // The handler read the request body to its end: the connection may park after this request.
     public static void MarkBodyRead(HttpContext context) =>
@@ -55,6 +74,95 @@ internal sealed class ParkableConnection
         }
     }
 
+    // A fresh session for Kestrel: at accept, and when bytes reach a parked connection.
+    internal ParkingSession StartSession()
+    {
+        var session = new ParkingSession(Transport, this);
+        Session = session;
+        return session;
+    }
+
+    // Bytes of a new request reached Kestrel: until it ends, this connection is not at a boundary.
+    internal void BytesArrived() => _boundary = false;
+
+    // The session's read did not complete at once: it completes through OnReadCompleted.
+    internal ValueTask<ReadResult> WaitAsync(ValueTask<ReadResult> read, SessionInput reader, bool atBoundary)
+    {
+        _read.Reset();
+        _reader = reader;
+        _pending = read.GetAwaiter();
+        if (atBoundary)
+        {
+            Volatile.Write(ref _idleSince, Environment.TickCount64);
+            Volatile.Write(ref _state, Idle);
+        }
+
+        _pending.UnsafeOnCompleted(_onReadCompleted);
+        return new ValueTask<ReadResult>(this, _read.Version);
+    }
+
+    // The listener's tick, about once a second: parks a session idle at a boundary for idleAfter,
+    // closes a parked connection at the keep-alive timeout (counted from the start of the idle
+    // period, as Kestrel does). True when this connection is due to be closed (CloseParked).
+    internal bool Tick(long now, long idleAfterMs, long keepAliveMs)
+    {
+        var state = Volatile.Read(ref _state);
+        var idle = now - Volatile.Read(ref _idleSince);
+        if (state == Idle && idle >= idleAfterMs)
+        {
+            Park();
+            return false;
+        }
+
+        return state == Parked && idle >= keepAliveMs;
+    }
+
+    // Ends the parked wait for good (keep-alive timeout, shutdown); false when not parked.
+    internal bool CloseParked()
+    {
+        if (Interlocked.CompareExchange(ref _state, Closing, Parked) != Parked)
+        {
+            return false;
+        }
+
+        // Wakes the pending read (if it has not completed yet, which Proceed then handles).
+        Transport.Transport.Input.CancelPendingRead();
+        return true;
+    }
+
+    // Kestrel disposed the session's context. A parked session leaves the transport open here.
+    internal ValueTask SessionEndedAsync(ParkingSession session)
+    {
+        if (session.Parking)
+        {
+            Session = null;
+            Arrive();
+            return ValueTask.CompletedTask;
+        }
+
+        Session = null;
+        return CloseAsync(parked: false);
+    }
+
+    // Reset once taken: the source would otherwise keep the session's continuation (and with it
+    // Kestrel's whole connection) alive while the connection is parked.
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        try
+        {
+            return _read.GetResult(token);
+        }
+        finally
+        {
+            _read.Reset();
+        }
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _read.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _read.OnCompleted(continuation, state, token, flags);
+
     private void BodyRead() => _bodyRead = true;
 
     private void RequestEnded(bool bodyDone)
@@ -63,85 +171,117 @@ internal sealed class ParkableConnection
         _bodyRead = false;
     }
 
-    // Bytes of a new request reached Kestrel: until it ends, this connection is not at a boundary.
-    internal void BytesArrived() => _boundary = false;
-
-    internal bool AtBoundary => _boundary;
-
-    // A token that the heartbeat cancels once the read at the boundary has waited idle_after.
-    internal CancellationToken BeginIdle()
+    private void Park()
     {
-        // Never disposed: the heartbeat may still cancel an old one (it has no timer to free).
-        if (_wait is null || !_wait.TryReset())
+        Volatile.Write(ref _gate, 2); // the session's end and the parked read's, in either order
+        if (Interlocked.CompareExchange(ref _state, Parked, Idle) != Idle)
         {
-            _wait = new CancellationTokenSource();
+            return; // bytes came first
         }
 
-        Volatile.Write(ref _idleSince, Environment.TickCount64);
-        Volatile.Write(ref _state, Idle);
-        return _wait.Token;
+        Session!.Parking = true;
+        _listener.OnParked();
+
+        // An empty completed read: Kestrel takes it as a client that closed between requests and
+        // ends its connection gracefully, on a pool thread (not the tick's).
+        _reader = null;
+        _read.RunContinuationsAsynchronously = true;
+        _read.SetResult(new ReadResult(default, isCanceled: false, isCompleted: true));
     }
 
-    // False when the heartbeat asked this wait to park (its token is then cancelled).
-    internal bool EndIdle() => Interlocked.Exchange(ref _state, Active) == Idle;
-
-    // Parked: waits for the next byte with no buffer (Kestrel's socket transport waits for data
-    // before it takes a block) and no HTTP state. True when bytes came; false when the connection
-    // is to close: the client closed it, the keep-alive timeout passed, or the server stops.
-    internal async Task<bool> WaitWhileParkedAsync(CancellationToken serverClosing)
+    private void OnReadCompleted()
     {
-        if (_wait is null || !_wait.TryReset())
-        {
-            _wait = new CancellationTokenSource();
-        }
-
-        var token = _wait.Token;
-        Volatile.Write(ref _state, Parked);
-        using var stop = serverClosing.UnsafeRegister(static state => ((ParkableConnection)state!).Close(), this);
+        ReadResult result = default;
+        Exception? error = null;
         try
         {
-            var result = await Input.ReadAsync(token).ConfigureAwait(false);
-            if (result.Buffer.IsEmpty)
+            result = _pending.GetResult();
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+        }
+
+        _pending = default;
+        var state = Volatile.Read(ref _state);
+        if (state == Idle)
+        {
+            state = Interlocked.CompareExchange(ref _state, Active, Idle);
+        }
+
+        if (state >= Parked)
+        {
+            _parkedResult = result;
+            _parkedError = error;
+            Arrive();
+            return;
+        }
+
+        var reader = _reader!;
+        _reader = null;
+        _read.RunContinuationsAsynchronously = false; // the session goes on on this thread, as on a plain pipe
+        if (error is null)
+        {
+            _read.SetResult(reader.Track(result));
+        }
+        else
+        {
+            _read.SetException(error);
+        }
+    }
+
+    // The parked read completed, or the parked session ended: the second one decides.
+    private void Arrive()
+    {
+        if (Interlocked.Decrement(ref _gate) == 0)
+        {
+            Session = null;
+            _ = ProceedAsync();
+        }
+    }
+
+    private async Task ProceedAsync()
+    {
+        var result = _parkedResult;
+        var error = _parkedError;
+        _parkedResult = default;
+        _parkedError = null;
+        var input = Transport.Transport.Input;
+        var bytes = error is null && !result.IsCanceled && !result.Buffer.IsEmpty;
+        if (bytes && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
+        {
+            // Leave the bytes unexamined: the new session's first read returns them at once.
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+            _listener.OnUnparked();
+            if (!_listener.TryResume(this))
             {
-                Input.AdvanceTo(result.Buffer.Start);
-                return false;
+                await CloseAsync(parked: false).ConfigureAwait(false); // the listener stops
             }
 
-            // Leave the bytes unexamined: the next session's first read returns them at once.
-            Input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-            return true;
+            return;
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ConnectionAbortedException or IOException)
+
+        if (error is null)
         {
-            return false;
+            input.AdvanceTo(result.Buffer.Start);
+        }
+
+        await CloseAsync(parked: true).ConfigureAwait(false);
+    }
+
+    private async ValueTask CloseAsync(bool parked)
+    {
+        try
+        {
+            await Transport.DisposeAsync().ConfigureAwait(false);
         }
         finally
         {
-            Volatile.Write(ref _state, Active);
-        }
-    }
-
-    // Kestrel's heartbeat, about once a second: parks an idle session, closes a parked connection
-    // at the keep-alive timeout (counted from the start of the idle period, as Kestrel does).
-    internal void Tick()
-    {
-        Session?.Tick();
-        var state = Volatile.Read(ref _state);
-        var idle = Environment.TickCount64 - Volatile.Read(ref _idleSince);
-        if ((state == Idle && idle >= _idleAfterMs) || (state == Parked && idle >= _keepAliveMs))
-        {
-            if (Interlocked.CompareExchange(ref _state, Closing, state) == state)
+            _listener.Remove(this);
+            if (parked)
             {
-                _wait?.Cancel();
+                _listener.OnUnparked();
             }
-        }
-    }
-
-    private void Close()
-    {
-        if (Interlocked.Exchange(ref _state, Closing) == Parked)
-        {
-            _wait?.Cancel();
         }
     }
 }

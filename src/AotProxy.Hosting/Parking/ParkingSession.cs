@@ -1,21 +1,18 @@
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace AotProxy.Hosting.Parking;
 
-// What Kestrel's HTTP layer sees of a transport connection for one session (from the connection's
-// start or its last park to its next park or its end). Identity, endpoints, items and the closed
-// token are the transport's; the pipes are wrappers that can end the session without ending the
-// socket. Kestrel registers a heartbeat callback per HTTP connection and never removes it, so the
-// session takes them (the transport's list would keep every ended session alive and ticking).
-internal sealed class ParkingSession : ConnectionContext, IDuplexPipe, IConnectionHeartbeatFeature
+// What Kestrel sees of a transport connection for one session: from the connection's accept or
+// its last park to its next park or its end, one Kestrel connection. Identity, endpoints, items
+// and the closed token are the transport's; the pipes are wrappers that can end the session
+// without ending the socket. Kestrel sets its per-connection features (heartbeat, lifetime) on
+// this session's own collection, so they go with it.
+internal sealed class ParkingSession : ConnectionContext, IDuplexPipe
 {
     private readonly ConnectionContext _transport;
-    private Action<object>? _heartbeat;
-    private object? _heartbeatState;
 
     public ParkingSession(ConnectionContext transport, ParkableConnection connection)
     {
@@ -24,14 +21,14 @@ internal sealed class ParkingSession : ConnectionContext, IDuplexPipe, IConnecti
         Input = new SessionInput(transport.Transport.Input, this);
         Output = new SessionOutput(transport.Transport.Output, this);
         var features = new FeatureCollection(transport.Features);
-        features.Set<IConnectionHeartbeatFeature>(this);
+        features.Set(connection);
         Features = features;
     }
 
     public ParkableConnection Connection { get; }
 
     // Set when the input reported the end that parks the connection: from then on this session's
-    // completions and aborts are Kestrel ending its HTTP state, not the socket's.
+    // completions, cancels and aborts are Kestrel ending its connection, not the socket's.
     public bool Parking { get; set; }
 
     public PipeReader Input { get; }
@@ -92,33 +89,10 @@ internal sealed class ParkingSession : ConnectionContext, IDuplexPipe, IConnecti
         }
     }
 
-    // The transport is Kestrel's to dispose, when the middleware returns.
-    public override ValueTask DisposeAsync() => base.DisposeAsync();
-
-    // One HTTP connection per session registers here (HttpConnection's timeouts).
-    public void OnHeartbeat(Action<object> action, object state)
+    // Kestrel is done with this session: the transport closes, unless it parks.
+    public override async ValueTask DisposeAsync()
     {
-        if (_heartbeat is { } first)
-        {
-            // Not seen from Kestrel 10 (one per HTTP connection), but a second must tick too.
-            var firstState = _heartbeatState!;
-            _heartbeat = _ =>
-            {
-                first(firstState);
-                action(state);
-            };
-            return;
-        }
-
-        _heartbeat = action;
-        _heartbeatState = state;
-    }
-
-    internal void Tick()
-    {
-        if (!Parking && _heartbeat is { } action)
-        {
-            action(_heartbeatState!);
-        }
+        await Connection.SessionEndedAsync(this).ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,37 +1,35 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 
 namespace AotProxy.Hosting.Parking;
 
 // The session's input: the transport's reader, except that a read at a request boundary that
-// stays idle past server.park_idle_after returns an empty completed result. Kestrel takes it as
-// a client that closed between requests and ends its HTTP connection gracefully.
+// stays idle past server.park_idle_after returns an empty completed result (ParkableConnection).
+// Kestrel takes it as a client that closed between requests and ends its connection gracefully;
+// from then on this reader passes nothing on: the transport's read is the parked wait's.
 internal sealed class SessionInput(PipeReader transport, ParkingSession session) : PipeReader
 {
+    private static readonly ReadResult Ended = new(default, isCanceled: false, isCompleted: true);
     private ReadOnlySequence<byte> _last;
     private bool _consumedAll = true;
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
+        if (session.Parking)
+        {
+            return new ValueTask<ReadResult>(Ended);
+        }
+
+        var read = transport.ReadAsync(cancellationToken);
+        if (read.IsCompletedSuccessfully)
+        {
+            return new ValueTask<ReadResult>(Track(read.Result));
+        }
+
         // Kestrel reads for the next request without a token; with one, or with bytes it left
         // unconsumed, or a request (or its body) in progress, this is no boundary.
         var connection = session.Connection;
-        if (session.Parking || cancellationToken.CanBeCanceled || !_consumedAll || !connection.AtBoundary)
-        {
-            var read = transport.ReadAsync(cancellationToken);
-            return read.IsCompletedSuccessfully ? new ValueTask<ReadResult>(Track(read.Result)) : AwaitAsync(read);
-        }
-
-        var idle = connection.BeginIdle();
-        var pending = transport.ReadAsync(idle);
-        if (pending.IsCompletedSuccessfully)
-        {
-            connection.EndIdle();
-            return new ValueTask<ReadResult>(Track(pending.Result));
-        }
-
-        return WaitAtBoundaryAsync(pending);
+        return connection.WaitAsync(read, this, !cancellationToken.CanBeCanceled && _consumedAll && connection.AtBoundary);
     }
 
     public override bool TryRead(out ReadResult result)
@@ -69,7 +67,14 @@ internal sealed class SessionInput(PipeReader transport, ParkingSession session)
         transport.AdvanceTo(consumed, examined);
     }
 
-    public override void CancelPendingRead() => transport.CancelPendingRead();
+    // Parking: a cancel from Kestrel ending its connection must not wake the parked wait.
+    public override void CancelPendingRead()
+    {
+        if (!session.Parking)
+        {
+            transport.CancelPendingRead();
+        }
+    }
 
     // Parking: Kestrel completing its reader is the end of its HTTP state, not of the socket's input.
     public override void Complete(Exception? exception = null)
@@ -80,7 +85,7 @@ internal sealed class SessionInput(PipeReader transport, ParkingSession session)
         }
     }
 
-    private ReadResult Track(ReadResult result)
+    internal ReadResult Track(ReadResult result)
     {
         _last = result.Buffer;
         if (!result.Buffer.IsEmpty)
@@ -89,27 +94,5 @@ internal sealed class SessionInput(PipeReader transport, ParkingSession session)
         }
 
         return result;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> AwaitAsync(ValueTask<ReadResult> read) => Track(await read.ConfigureAwait(false));
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> WaitAtBoundaryAsync(ValueTask<ReadResult> pending)
-    {
-        try
-        {
-            var result = await pending.ConfigureAwait(false);
-            session.Connection.EndIdle();
-            return Track(result);
-        }
-        catch (OperationCanceledException) when (!session.Connection.EndIdle())
-        {
-            // The heartbeat's cancel: no byte in idle_after. An empty, completed read ends
-            // Kestrel's HTTP connection; the socket stays open in ConnectionParking.
-            session.Parking = true;
-            _last = default;
-            return new ReadResult(default, isCanceled: false, isCompleted: true);
-        }
     }
 }

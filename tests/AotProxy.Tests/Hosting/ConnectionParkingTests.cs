@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
@@ -5,6 +6,7 @@ using AotProxy.Hosting;
 using AotProxy.Hosting.Parking;
 using AotProxy.Http;
 using AotProxy.Tests.Configuration;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -18,6 +20,7 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
 {
     private static readonly TimeSpan IdleAfter = TimeSpan.FromMilliseconds(100);
     private readonly ConnectionParking _parking = new(IdleAfter);
+    private readonly ConcurrentQueue<WeakReference> _kestrelConnections = new();
     private KestrelListener? _listener;
 
     [Fact]
@@ -195,6 +198,54 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.Equal(0, _parking.Parked);
     }
 
+    // Issue 22: a parked connection holds none of Kestrel's per-connection objects. Kestrel's
+    // connection (its lifetime feature) of the first session is garbage once it parked, and the
+    // next request is served by a fresh one on the same socket.
+    [Fact]
+    public async Task Parking_EndsKestrelsWholeConnection_AndTheNextRequestGetsAFreshOne()
+    {
+        var endPoint = await StartAsync();
+        using var client = await KeepAliveClient.ConnectAsync(endPoint);
+        await client.SendAsync(KeepAliveClient.Get("/kestrel"));
+        Assert.Equal((200, "/kestrel:0"), Answer(await client.ReadResponseAsync()));
+        Assert.True(_kestrelConnections.TryDequeue(out var first));
+        await WaitUntilParkedAsync(1);
+
+        Assert.True(
+            await TestConfig.WaitUntil(() =>
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                return !first.IsAlive;
+            }),
+            "the parked connection still holds Kestrel's connection");
+
+        await client.SendAsync(KeepAliveClient.Get("/kestrel"));
+        Assert.Equal((200, "/kestrel:0"), Answer(await client.ReadResponseAsync()));
+        Assert.True(_kestrelConnections.TryDequeue(out var second));
+        Assert.True(second.IsAlive);
+        Assert.Equal(0, _parking.Parked);
+    }
+
+    // The same parking on the epoll transport: parks, serves again, closes at the keep-alive timeout.
+    [Fact]
+    public async Task OnEpoll_AParkedConnection_ServesAgain_AndClosesAtTheKeepAliveTimeout()
+    {
+        var endPoint = await StartAsync(o => o.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(3), ListenerTransport.Epoll);
+        using var client = await KeepAliveClient.ConnectAsync(endPoint);
+        await client.SendAsync(KeepAliveClient.Post("/echo", "hello"));
+        Assert.Equal((200, "/echo:5"), Answer(await client.ReadResponseAsync()));
+        await WaitUntilParkedAsync(1);
+
+        await client.SendAsync(KeepAliveClient.Post("/echo", "again!") + KeepAliveClient.Get("/plain"));
+        Assert.Equal((200, "/echo:6"), Answer(await client.ReadResponseAsync()));
+        Assert.Equal((200, "/plain:0"), Answer(await client.ReadResponseAsync()));
+        await WaitUntilParkedAsync(1, parks: 2);
+
+        Assert.True(await client.ClosedByServerAsync(TimeSpan.FromSeconds(20)), "a parked epoll connection outlived the keep-alive timeout");
+        Assert.True(await TestConfig.WaitUntil(() => _parking.Parked == 0), $"parked={_parking.Parked}");
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_listener is not null)
@@ -205,9 +256,9 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
 
     private static (int, string) Answer((int Status, string Head, string Body) response) => (response.Status, response.Body);
 
-    private async Task<IPEndPoint> StartAsync(Action<KestrelServerOptions>? configure = null)
+    private async Task<IPEndPoint> StartAsync(Action<KestrelServerOptions>? configure = null, ListenerTransport transport = ListenerTransport.Sockets)
     {
-        _listener = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), HandleAsync, NullLoggerFactory.Instance, new ListenerOptions { Configure = configure, Parking = _parking });
+        _listener = await KestrelListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), HandleAsync, NullLoggerFactory.Instance, new ListenerOptions { Configure = configure, Parking = _parking, Transport = transport });
         return _listener.EndPoint;
     }
 
@@ -218,9 +269,14 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
 
     // "/echo" reads the body as the gateway does (RequestBody, which marks it read); "/ignore"
     // never reads it. The answer is the path and the body's length.
-    private static async Task HandleAsync(HttpContext context)
+    private async Task HandleAsync(HttpContext context)
     {
         var length = 0;
+        if (context.Request.Path == "/kestrel")
+        {
+            _kestrelConnections.Enqueue(new WeakReference(context.Features.Get<IConnectionLifetimeNotificationFeature>()!));
+        }
+
         if (context.Request.Path == "/echo")
         {
             // No token: a body read with one is never taken for a boundary, so this tests the bytes rule.
