@@ -7,7 +7,7 @@
 #   perf/connections.sh --idle 2000 --streams 2000 --runs 1 --targets "aot nginx"
 #
 # Options: --idle N  --streams M  --runs R  --targets "aot nginx direct"  --token-delay-ms MS
-#          (target aot-epoll: the same binary with server.transport = "epoll")
+#          (targets aot-epoll, aot-sockets: the same binary with that server.transport; aot: its default)
 #          --binary PATH (default AOTPROXY_BINARY or artifacts/aot/aotproxy)  --deadline SECONDS
 #          --compact (AotProxy: also read RSS after a full compacting GC at each step, triggered by
 #          POST /api/config/reload; the gap to the plain reading is garbage the GC has not collected)
@@ -66,7 +66,7 @@ trap 'exit 130' INT TERM
 
 BINARY=$(fleet_binary) || exit 1
 read -ra TARGET_LIST <<<"$TARGETS"
-fleet_one_of target "aot aot-epoll nginx direct" "${TARGET_LIST[@]}" || exit 2
+fleet_one_of target "aot aot-epoll aot-sockets nginx direct" "${TARGET_LIST[@]}" || exit 2
 if [[ " $TARGETS " == *" nginx "* ]] && ! command -v nginx >/dev/null; then
   echo "connections.sh: nginx is missing (apt-get install nginx-light)" >&2
   exit 1
@@ -96,7 +96,9 @@ key_sha=$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)
   fleet_workers_toml "$MODEL" 8192 $SIM_PORT
   printf '\n[[tenants]]\nname = "bench"\napi_key_sha256 = ["%s"]\nmodels = ["*"]\n' "$key_sha"
 } >"$RAW/aotproxy.toml"
-sed 's/^shutdown_grace = "2s"$/shutdown_grace = "2s"\ntransport = "epoll"/' "$RAW/aotproxy.toml" >"$RAW/aotproxy-epoll.toml"
+for transport in epoll sockets; do
+  sed "s/^shutdown_grace = \"2s\"\$/shutdown_grace = \"2s\"\ntransport = \"$transport\"/" "$RAW/aotproxy.toml" >"$RAW/aotproxy-$transport.toml"
+done
 
 {
   fleet_nginx_main "$RAW" nginx "$NOFILE" "$NOFILE"
@@ -112,7 +114,7 @@ run_one() { # TARGET RUN
     --model "$MODEL" --max-num-seqs 8192 --num-gpu-blocks 200000
   local sim_pid=$fleet_last_pid
   case $target in
-    aot | aot-epoll)
+    aot | aot-epoll | aot-sockets)
       AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BINARY" "$RAW/aotproxy${target#aot}.toml" "$RAW/$target-$run.log"
       pid=$fleet_last_pid url="http://$HOST:$AOT_PORT" admin="http://$HOST:$AOT_ADMIN" ;;
     nginx)

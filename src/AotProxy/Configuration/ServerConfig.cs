@@ -33,9 +33,11 @@ internal sealed record ServerConfig
     // a JWT of several KiB; every connection may hold this much while its headers arrive.
     public int MaxHeaderBytes { get; init; } = 32 * 1024;
 
-    // "sockets" (.NET's socket engine) or "epoll" (Linux: recv only after edge-triggered
-    // readiness, issue 22) for the data plane's listeners; read at startup.
-    public string Transport { get; init; } = "sockets";
+    // "epoll" (Linux: recv only after edge-triggered readiness, issue 22; the default there: less
+    // memory per connection and fewer syscalls per request than .NET's sockets, perf/RESULTS.md) or
+    // "sockets" (.NET's socket engine; the default elsewhere) for the data plane's listeners and the
+    // plain-HTTP connections to the workers; read at startup.
+    public string Transport { get; init; } = OperatingSystem.IsLinux() ? "epoll" : "sockets";
     // An HTTP/1 keep-alive connection idle this long between requests is parked: Kestrel's
     // per-connection HTTP state (~8 KB) is dropped and the socket waits, with no buffer, for the
     // next request, which gets fresh state. Kestrel's keep-alive timeout (130 s) still closes it.

@@ -81,8 +81,8 @@ internal sealed class TestGateway : IAsyncDisposable
     // are not written here, so a test sets them through `extra`.
     public const string DefaultRouting = "strategy = \"round_robin\"";
 
-    // AOTPROXY_TEST_TRANSPORT=epoll runs every gateway these helpers configure (in process and the
-    // AOT binary) on server.transport = "epoll"; unset, the default (sockets) is what runs.
+    // AOTPROXY_TEST_TRANSPORT=sockets (or epoll) runs every gateway these helpers configure (in
+    // process and the AOT binary) on that server.transport; unset, the default (epoll on Linux) runs.
     public static string TransportToml { get; } =
         Environment.GetEnvironmentVariable("AOTPROXY_TEST_TRANSPORT") is { Length: > 0 } transport ? $"transport = \"{transport}\"" : "";
 

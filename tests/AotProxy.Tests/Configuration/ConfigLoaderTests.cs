@@ -65,7 +65,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(4_194_304, snapshot.Server.MaxRequestBytes);
         Assert.Equal(TimeSpan.FromSeconds(30), snapshot.Server.ShutdownGrace);
         Assert.Equal((10_000, 32_768), (snapshot.Server.MaxConnections, snapshot.Server.MaxHeaderBytes));
-        Assert.Equal(ListenerTransport.Sockets, snapshot.Server.Transport);
+        Assert.Equal(OperatingSystem.IsLinux() ? ListenerTransport.Epoll : ListenerTransport.Sockets, snapshot.Server.Transport);
         Assert.Equal(TimeSpan.FromSeconds(1), snapshot.Server.ParkIdleAfter);
         Assert.Equal("p2c_kv", snapshot.Routing.Strategy);
         Assert.Equal(TimeSpan.FromMilliseconds(500), snapshot.Routing.MetricsInterval);
