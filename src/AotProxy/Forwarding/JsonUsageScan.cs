@@ -1,4 +1,5 @@
 using AotProxy.Accounting;
+using AotProxy.Threading;
 
 namespace AotProxy.Forwarding;
 
@@ -9,11 +10,7 @@ namespace AotProxy.Forwarding;
 // allocates none once the gateway has served that many JSON answers at the same time.
 internal sealed class JsonUsageScan
 {
-    private const int Capacity = 1024;
-
-    private static readonly Lock PoolLock = new();
-    private static readonly JsonUsageScan?[] Idle = new JsonUsageScan?[Capacity];
-    private static int _pooled;
+    private static readonly IdlePool<JsonUsageScan> Idle = new(1024);
 
     public UsageJsonScanner Scanner;
 
@@ -21,30 +18,11 @@ internal sealed class JsonUsageScan
     {
     }
 
-    public static JsonUsageScan Rent()
-    {
-        lock (PoolLock)
-        {
-            if (_pooled > 0)
-            {
-                var scan = Idle[--_pooled]!;
-                Idle[_pooled] = null;
-                return scan;
-            }
-        }
-
-        return new JsonUsageScan();
-    }
+    public static JsonUsageScan Rent() => Idle.TryRent() ?? new JsonUsageScan();
 
     public static void Return(JsonUsageScan scan)
     {
         scan.Scanner = default;
-        lock (PoolLock)
-        {
-            if (_pooled < Capacity)
-            {
-                Idle[_pooled++] = scan;
-            }
-        }
+        Idle.Return(scan);
     }
 }

@@ -10,6 +10,7 @@ using AotProxy.Inspection;
 using AotProxy.Ledger;
 using AotProxy.Limits;
 using AotProxy.Routing;
+using AotProxy.Threading;
 using AotProxy.Tracing;
 using Microsoft.AspNetCore.Http;
 
@@ -22,11 +23,7 @@ namespace AotProxy.Http;
 // request for it. Fields, not properties: the worker slot moves by ref (Router.Pick).
 internal sealed class ProxyRequest
 {
-    private const int Capacity = 1024;
-
-    private static readonly Lock PoolLock = new();
-    private static readonly ProxyRequest?[] Idle = new ProxyRequest?[Capacity];
-    private static int _pooled;
+    private static readonly IdlePool<ProxyRequest> Idle = new(1024);
 
     // At the start (DataPlaneHandler): the whole request runs on this snapshot and the worker set
     // published with it (one GatewayView, read once).
@@ -109,17 +106,7 @@ internal sealed class ProxyRequest
 
     public static ProxyRequest Rent(HttpContext context, string requestId, EndpointKind endpoint, GatewayView view, TimeProvider time)
     {
-        ProxyRequest? request = null;
-        lock (PoolLock)
-        {
-            if (_pooled > 0)
-            {
-                request = Idle[--_pooled];
-                Idle[_pooled] = null;
-            }
-        }
-
-        request ??= new ProxyRequest();
+        var request = Idle.TryRent() ?? new ProxyRequest();
         request.Context = context;
         request.RequestId = requestId;
         request.Endpoint = endpoint;
@@ -138,13 +125,7 @@ internal sealed class ProxyRequest
     {
         request.Body?.Dispose();
         request.Reset();
-        lock (PoolLock)
-        {
-            if (_pooled < Capacity)
-            {
-                Idle[_pooled++] = request;
-            }
-        }
+        Idle.Return(request);
     }
 
     private void Reset()

@@ -6,44 +6,22 @@ namespace AotProxy.Threading;
 internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     where TStateMachine : IAsyncStateMachine
 {
-    // 1,024 idle boxes per method: enough for the connection counts the gateway is measured at.
-    private const int Capacity = 1024;
-
     private static readonly ContextCallback RunInContext = static state => ((PooledBox<TResult, TStateMachine>)state!).StateMachine.MoveNext();
-    private static readonly Lock PoolLock = new();
-    private static readonly PooledBox<TResult, TStateMachine>?[] Pool = new PooledBox<TResult, TStateMachine>?[Capacity];
-    private static int _pooled;
+
+    // 1,024 idle boxes per method: enough for the connection counts the gateway is measured at.
+    private static readonly IdlePool<PooledBox<TResult, TStateMachine>> Idle = new(1024);
 
     private PooledBox() => MoveNextAction = MoveNext;
 
     public TStateMachine StateMachine = default!;
 
-    public static PooledBox<TResult, TStateMachine> Rent()
-    {
-        lock (PoolLock)
-        {
-            if (_pooled > 0)
-            {
-                var box = Pool[--_pooled]!;
-                Pool[_pooled] = null;
-                return box;
-            }
-        }
-
-        return new PooledBox<TResult, TStateMachine>();
-    }
+    public static PooledBox<TResult, TStateMachine> Rent() => Idle.TryRent() ?? new PooledBox<TResult, TStateMachine>();
 
     private protected override void Recycle()
     {
         StateMachine = default!;
         Context = null;
-        lock (PoolLock)
-        {
-            if (_pooled < Capacity)
-            {
-                Pool[_pooled++] = this;
-            }
-        }
+        Idle.Return(this);
     }
 
     private void MoveNext()

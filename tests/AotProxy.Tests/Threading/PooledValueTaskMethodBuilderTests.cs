@@ -126,7 +126,8 @@ public class PooledValueTaskMethodBuilderTests
         var method = typeof(PooledValueTaskMethodBuilderTests).GetMethod(nameof(SeenAfterWait), BindingFlags.NonPublic | BindingFlags.Static, [typeof(Task)])!;
         var stateMachine = method.GetCustomAttribute<AsyncStateMachineAttribute>()!.StateMachineType;
         var box = typeof(PooledBox<,>).MakeGenericType(typeof(string), stateMachine);
-        return (int)box.GetField("_pooled", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
+        var pool = box.GetField("Idle", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
+        return (int)pool.GetType().GetProperty(nameof(IdlePool<object>.Count))!.GetValue(pool)!;
     }
 
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]

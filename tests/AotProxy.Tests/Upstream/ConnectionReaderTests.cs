@@ -81,12 +81,9 @@ public sealed class ConnectionReaderTests
     [Fact]
     public async Task Read_WaitingOnAnIdleSocket_HoldsNoBufferUntilBytesArrive()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listener.LocalEndPoint!);
-        using var server = await listener.AcceptAsync();
+        var (client, server) = await ConnectedPairAsync();
+        using var clientSocket = client;
+        using var serverSocket = server;
         var reader = new ConnectionReader(new NetworkStream(client));
 
         // A stream between two slow tokens: the read waits on the socket, with no window rented.
@@ -115,12 +112,9 @@ public sealed class ConnectionReaderTests
     [Fact]
     public async Task WaitAsync_ThenRead_CompletesAtOnce_WithoutASecondZeroByteRead()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync(listener.LocalEndPoint!);
-        using var server = await listener.AcceptAsync();
+        var (client, server) = await ConnectedPairAsync();
+        using var clientSocket = client;
+        using var serverSocket = server;
         var stream = new ZeroByteReadCountingStream(new NetworkStream(client));
         var reader = new ConnectionReader(stream);
 
@@ -147,5 +141,16 @@ public sealed class ConnectionReaderTests
         Assert.True((await next.AsTask().WaitAsync(TimeSpan.FromSeconds(10))).IsCompleted);
         Assert.False(reader.WouldWait); // at its end
         reader.Complete();
+    }
+
+    // A client socket connected to a server socket on loopback.
+    private static async Task<(Socket Client, Socket Server)> ConnectedPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        return (client, await listener.AcceptAsync());
     }
 }
