@@ -14,6 +14,8 @@ namespace AotProxy.Hosting.Epoll;
 // into the input pipe until the kernel has no more, then one flush; while a flush waits on the
 // reader (back-pressure) reading stops, and readiness seen meanwhile is remembered. Output: send
 // straight from the thread that flushed the output pipe, and wait for EPOLLOUT only after EAGAIN.
+// A parked keep-alive connection gives its fd away (ParkAsync) and becomes garbage; the socket's
+// next bytes make a new EpollConnection on the same fd and loop slot (Resume).
 internal sealed class EpollConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature, IEpollHandler
@@ -28,6 +30,7 @@ internal sealed class EpollConnection : ConnectionContext,
 
     private readonly EpollLoop _loop;
     private readonly int _fd;
+    private readonly long _id;
     private readonly Pipe _input = new(InputOptions);
     private readonly Pipe _output = new(OutputOptions);
     private readonly CancellationTokenSource _closedSource = new();
@@ -36,6 +39,9 @@ internal sealed class EpollConnection : ConnectionContext,
     private readonly Lock _gate = new();
     private readonly Action _onFlushed;
     private Task? _sending;
+    private IEpollParkedHandler? _parkTo;
+    private TaskCompletionSource<bool>? _parkDone;
+    private volatile bool _sendBusy;
     private ValueTaskAwaiter<FlushResult> _flush;
     private ulong _token;
     private bool _registered;
@@ -56,12 +62,18 @@ internal sealed class EpollConnection : ConnectionContext,
     private IDictionary<object, object?>? _items;
 
     public EpollConnection(EpollLoop loop, int fd, EndPoint? local, EndPoint? remote)
+        : this(loop, fd, Interlocked.Increment(ref _lastId), local, remote)
+    {
+    }
+
+    private EpollConnection(EpollLoop loop, int fd, long id, EndPoint? local, EndPoint? remote)
     {
         _loop = loop;
         _fd = fd;
+        _id = id;
         LocalEndPoint = local;
         RemoteEndPoint = remote;
-        ConnectionId = "E" + Interlocked.Increment(ref _lastId).ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
+        ConnectionId = "E" + id.ToString("X8", System.Globalization.CultureInfo.InvariantCulture);
         Transport = new DuplexPipe(_input.Reader, _output.Writer);
         ConnectionClosed = _closedSource.Token;
         _onFlushed = () => _loop.Post(static s => ((EpollConnection)s).OnFlushed(), this);
@@ -98,6 +110,50 @@ internal sealed class EpollConnection : ConnectionContext,
     {
         _sending = SendLoopAsync();
         _loop.Post(static s => ((EpollConnection)s).Register(), this);
+    }
+
+    // Loop thread: a parked socket's events (its next request, or its end) came; a new connection
+    // takes its fd, loop slot and connection id over and reads them at once.
+    public static EpollConnection Resume(in EpollSocket socket, uint events)
+    {
+        var connection = new EpollConnection(socket.Loop, socket.Fd, socket.Id, socket.Local, socket.Remote)
+        {
+            _token = socket.Token,
+            _registered = true,
+        };
+        connection._sending = connection.SendLoopAsync();
+        socket.Loop.Replace(socket.Token, connection);
+        connection.OnEvents(events);
+        return connection;
+    }
+
+    // Parking, once the application has ended its use of the connection at a request boundary and
+    // its read was canceled: the fd, still registered, goes to `parked` (same loop slot) and this
+    // connection's pipes, send loop and features are released. False, and the connection is
+    // unchanged, when it is not at rest: input arrived (in the pipe or unread in the kernel),
+    // output is still being sent, or it is ending.
+    public async ValueTask<bool> ParkAsync(IEpollParkedHandler parked)
+    {
+        var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _parkTo = parked;
+        _parkDone = done;
+        _loop.Post(static s => ((EpollConnection)s).ParkOnLoop(), this);
+        if (!await done.Task.ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // The fd is no longer ours: the send loop ends without shutting it down (_fdClosed).
+        await _output.Writer.CompleteAsync().ConfigureAwait(false);
+        if (_sending is not null)
+        {
+            await _sending.ConfigureAwait(false);
+        }
+
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _input.Writer.CompleteAsync().ConfigureAwait(false);
+        _closedSource.Dispose();
+        return true;
     }
 
     public override void Abort(ConnectionAbortedException abortReason)
@@ -171,6 +227,47 @@ internal sealed class EpollConnection : ConnectionContext,
         }
 
         _registered = true;
+    }
+
+    // Loop thread: parks if nothing is in flight either way (ParkAsync).
+    private void ParkOnLoop()
+    {
+        var parked = _parkTo!;
+        var done = _parkDone!;
+        _parkTo = null;
+        _parkDone = null;
+        var atRest = _registered && !_readEnded && !_readable && !_flushPending && !HasUnreadInput();
+        if (atRest)
+        {
+            lock (_gate)
+            {
+                atRest = !_sendBusy && _writeWaiter is null && _aborted == 0 && !_fdClosed;
+                _fdClosed = atRest; // from here on no shutdown and no close of this fd by this connection
+            }
+        }
+
+        if (atRest)
+        {
+            _readEnded = true;
+            _registered = false;
+            parked.Adopt(new EpollSocket(_loop, _fd, _token, _id, LocalEndPoint, RemoteEndPoint));
+            _loop.Replace(_token, parked);
+        }
+
+        done.TrySetResult(atRest);
+    }
+
+    // Loop thread, while parking: the application's read has ended (canceled), so the pipe may be
+    // looked at here; what is in it stays for the next read.
+    private bool HasUnreadInput()
+    {
+        if (!_input.Reader.TryRead(out var result))
+        {
+            return false;
+        }
+
+        _input.Reader.AdvanceTo(result.Buffer.Start);
+        return !result.Buffer.IsEmpty || result.IsCompleted;
     }
 
     // Loop thread: recv until the kernel has no more, then flush once. A short read means the
@@ -357,6 +454,7 @@ internal sealed class EpollConnection : ConnectionContext,
                 }
 
                 var buffer = result.Buffer;
+                _sendBusy = !buffer.IsEmpty; // a park waits until it has been sent
                 while (!buffer.IsEmpty)
                 {
                     var sent = Send(buffer);
@@ -370,6 +468,7 @@ internal sealed class EpollConnection : ConnectionContext,
                 }
 
                 reader.AdvanceTo(buffer.End);
+                _sendBusy = false;
                 if (result.IsCompleted)
                 {
                     break;

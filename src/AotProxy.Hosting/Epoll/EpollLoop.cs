@@ -100,6 +100,10 @@ internal sealed unsafe class EpollLoop : IDisposable
         return token;
     }
 
+    // Loop thread only: the slot's events go to `handler` from now on (the fd stays registered:
+    // a parked connection's socket changes hands with no epoll_ctl).
+    public void Replace(ulong token, IEpollHandler handler) => _handlers[(int)(uint)token] = handler;
+
     // Loop thread only: the slot is free for reuse and its late events are dropped. fd < 0: not
     // in the interest set (close(2) removes it too, when nothing else holds the file).
     public void Unregister(int fd, ulong token)

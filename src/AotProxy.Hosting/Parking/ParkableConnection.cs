@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
+using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -19,8 +20,10 @@ namespace AotProxy.Hosting.Parking;
 // with an empty, completed result: Kestrel ends its whole connection (its HTTP state, its
 // KestrelConnection, its entries in the connection manager) and the transport read stays pending
 // here as the parked wait, with no buffer. Bytes start a new session; the client's FIN, the
-// keep-alive timeout and the listener's shutdown close the transport connection.
-internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
+// keep-alive timeout and the listener's shutdown close the transport connection. On the epoll
+// transport the parked wait is not a pending read: the socket leaves its EpollConnection and this
+// object for a ParkedSocket (its fd and ~120 B), and its next bytes make both anew.
+internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadResult>
 {
     private const int Active = 0;
     private const int Idle = 1;     // the session's read waits at a boundary
@@ -36,7 +39,6 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
     private Exception? _parkedError;
     private int _state;
     private int _gate;
-    private long _idleSince;
     private bool _boundary = true; // no request yet, or the last one ended with its body read
     private bool _bodyRead;
 
@@ -51,13 +53,6 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
 
     // The session Kestrel serves now (null while parked).
     internal ParkingSession? Session { get; private set; }
-
-    // The listener's list of open connections.
-    internal ParkableConnection? Previous { get; set; }
-
-    internal ParkableConnection? Next { get; set; }
-
-    internal bool IsParked => Volatile.Read(ref _state) >= Parked;
 
     internal bool AtBoundary => _boundary;
 
@@ -93,32 +88,17 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         _pending = read.GetAwaiter();
         if (atBoundary)
         {
-            Volatile.Write(ref _idleSince, Environment.TickCount64);
+            IdleSince = Environment.TickCount64;
             Volatile.Write(ref _state, Idle);
+            _listener.EnterIdle(this); // before the read can complete (OnReadCompleted leaves it)
         }
 
         _pending.UnsafeOnCompleted(_onReadCompleted);
         return new ValueTask<ReadResult>(this, _read.Version);
     }
 
-    // The listener's tick, about once a second: parks a session idle at a boundary for idleAfter,
-    // closes a parked connection at the keep-alive timeout (counted from the start of the idle
-    // period, as Kestrel does). True when this connection is due to be closed (CloseParked).
-    internal bool Tick(long now, long idleAfterMs, long keepAliveMs)
-    {
-        var state = Volatile.Read(ref _state);
-        var idle = now - Volatile.Read(ref _idleSince);
-        if (state == Idle && idle >= idleAfterMs)
-        {
-            Park();
-            return false;
-        }
-
-        return state == Parked && idle >= keepAliveMs;
-    }
-
     // Ends the parked wait for good (keep-alive timeout, shutdown); false when not parked.
-    internal bool CloseParked()
+    internal override bool CloseParked()
     {
         if (Interlocked.CompareExchange(ref _state, Closing, Parked) != Parked)
         {
@@ -171,7 +151,8 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         _bodyRead = false;
     }
 
-    private void Park()
+    // The listener's tick: the session has been idle at a boundary for park_idle_after.
+    internal void Park()
     {
         Volatile.Write(ref _gate, 2); // the session's end and the parked read's, in either order
         if (Interlocked.CompareExchange(ref _state, Parked, Idle) != Idle)
@@ -180,13 +161,19 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         }
 
         Session!.Parking = true;
-        _listener.OnParked();
+        _listener.OnParked(this);
 
         // An empty completed read: Kestrel takes it as a client that closed between requests and
         // ends its connection gracefully, on a pool thread (not the tick's).
         _reader = null;
         _read.RunContinuationsAsynchronously = true;
         _read.SetResult(new ReadResult(default, isCanceled: false, isCompleted: true));
+
+        // On epoll the transport's read ends too: the socket parks without it (ProceedAsync).
+        if (Transport is EpollConnection)
+        {
+            Transport.Transport.Input.CancelPendingRead();
+        }
     }
 
     private void OnReadCompleted()
@@ -207,6 +194,10 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         if (state == Idle)
         {
             state = Interlocked.CompareExchange(ref _state, Active, Idle);
+            if (state == Idle)
+            {
+                _listener.LeaveIdle(this);
+            }
         }
 
         if (state >= Parked)
@@ -246,24 +237,30 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         var error = _parkedError;
         _parkedResult = default;
         _parkedError = null;
-        var input = Transport.Transport.Input;
-        var bytes = error is null && !result.IsCanceled && !result.Buffer.IsEmpty;
-        if (bytes && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
+        if (error is null)
         {
-            // Leave the bytes unexamined: the new session's first read returns them at once.
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-            _listener.OnUnparked();
+            // Leave any bytes unexamined: the new session's first read returns them at once.
+            Transport.Transport.Input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+        }
+
+        // Bytes: a new session. On epoll, Park's own cancel: the socket parks alone. Else (the
+        // client's FIN, an error, CloseParked's cancel) the connection closes.
+        var bytes = error is null && !result.Buffer.IsEmpty;
+        var epoll = error is null && !bytes && result.IsCanceled ? Transport as EpollConnection : null;
+        if ((bytes || epoll is not null) && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
+        {
+            if (epoll is not null && await _listener.ParkSocketAsync(this, epoll).ConfigureAwait(false))
+            {
+                return; // this object is garbage now
+            }
+
+            _listener.Unparked(this);
             if (!_listener.TryResume(this))
             {
                 await CloseAsync(parked: false).ConfigureAwait(false); // the listener stops
             }
 
             return;
-        }
-
-        if (error is null)
-        {
-            input.AdvanceTo(result.Buffer.Start);
         }
 
         await CloseAsync(parked: true).ConfigureAwait(false);
@@ -277,11 +274,7 @@ internal sealed class ParkableConnection : IValueTaskSource<ReadResult>
         }
         finally
         {
-            _listener.Remove(this);
-            if (parked)
-            {
-                _listener.OnUnparked();
-            }
+            _listener.Closed(this, parked);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Threading.Channels;
+using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 
@@ -7,10 +8,12 @@ namespace AotProxy.Hosting.Parking;
 
 // The transport's listener as Kestrel sees it with parking: each accepted connection is served as
 // a series of sessions, one Kestrel connection each (ParkableConnection). Between two sessions a
-// parked connection is only the transport's objects and its ParkableConnection: no Kestrel state.
-// Kestrel takes both new connections and resumed ones from AcceptAsync. This listener counts the
-// open connections, parked or not, against Kestrel's MaxConcurrentConnections (a parked client
-// keeps its place), and its tick (once a second) parks and closes on time.
+// parked connection is only the transport's objects and its ParkableConnection: no Kestrel state;
+// on epoll only its socket (ParkedSocket). Kestrel takes both new connections and resumed ones from
+// AcceptAsync. This listener counts the open connections, parked or not, against Kestrel's
+// MaxConcurrentConnections (a parked client keeps its place), and its tick (once a second) parks
+// and closes on time: it looks only at the heads of two deadline-ordered lists, the sessions idle
+// at a boundary and the parked connections, so a tick costs what is due, not what is open.
 internal sealed class ParkingListener : IConnectionListener
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromSeconds(1);
@@ -24,10 +27,11 @@ internal sealed class ParkingListener : IConnectionListener
     private readonly Channel<ParkingSession> _sessions = Channel.CreateUnbounded<ParkingSession>();
     private readonly TaskCompletionSource _parkedClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
-    private readonly List<ParkableConnection> _due = [];
+    private readonly DeadlineList _idle = new();
+    private readonly DeadlineList _parkedList = new();
+    private readonly List<ParkingNode> _due = [];
     private readonly ITimer _ticks;
     private readonly Task _accepting;
-    private ParkableConnection? _first;
     private long _open;
     private long _parked;
     private int _ticking;
@@ -98,9 +102,18 @@ internal sealed class ParkingListener : IConnectionListener
             await session.DisposeAsync().ConfigureAwait(false);
         }
 
-        foreach (var connection in Snapshot(static c => c.IsParked))
+        var parked = new List<ParkingNode>();
+        lock (_gate)
         {
-            connection.CloseParked();
+            for (var node = _parkedList.First; node is not null; node = node.Next)
+            {
+                parked.Add(node);
+            }
+        }
+
+        foreach (var node in parked)
+        {
+            node.CloseParked();
         }
 
         if (Interlocked.Read(ref _parked) == 0)
@@ -118,13 +131,102 @@ internal sealed class ParkingListener : IConnectionListener
         }
     }
 
-    internal void OnParked()
+    // A session waits at a request boundary (again): it parks once it has waited idleAfter.
+    internal void EnterIdle(ParkableConnection connection)
     {
+        lock (_gate)
+        {
+            _idle.AddLast(connection);
+        }
+    }
+
+    // Bytes came before the park.
+    internal void LeaveIdle(ParkableConnection connection)
+    {
+        lock (_gate)
+        {
+            _idle.Remove(connection);
+        }
+    }
+
+    internal void OnParked(ParkableConnection connection)
+    {
+        lock (_gate)
+        {
+            _parkedList.AddLast(connection);
+        }
+
         Interlocked.Increment(ref _parked);
         _parking.OnParked();
     }
 
-    internal void OnUnparked()
+    // A parked connection is served again.
+    internal void Unparked(ParkingNode node)
+    {
+        lock (_gate)
+        {
+            _parkedList.Remove(node);
+        }
+
+        OnUnparked();
+    }
+
+    // A connection closed (parked or not): its place under max_connections is free.
+    internal void Closed(ParkingNode node, bool parked)
+    {
+        lock (_gate)
+        {
+            node.Owner?.Remove(node);
+            _open--;
+        }
+
+        if (parked)
+        {
+            OnUnparked();
+        }
+    }
+
+    // A parked connection's next session; false once the listener stops (the caller closes it).
+    internal bool TryResume(ParkableConnection connection) =>
+        !_stopping && _sessions.Writer.TryWrite(connection.StartSession());
+
+    // Epoll: the parked connection's socket leaves its EpollConnection for a ParkedSocket, which
+    // takes its place in the parked list. False when the connection was not at rest (it is served on).
+    internal async Task<bool> ParkSocketAsync(ParkableConnection connection, EpollConnection transport)
+    {
+        var socket = new ParkedSocket(this);
+        if (!await transport.ParkAsync(socket).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        bool listed;
+        lock (_gate)
+        {
+            listed = !_stopping && _parkedList.Replace(connection, socket);
+        }
+
+        if (!listed)
+        {
+            // Due meanwhile (keep-alive timeout) or the listener stops: its CloseParked found it busy.
+            socket.CloseParked();
+        }
+
+        return true;
+    }
+
+    // Loop thread: bytes reached a ParkedSocket; `transport` serves its socket again.
+    internal void Resume(ParkedSocket socket, EpollConnection transport)
+    {
+        Unparked(socket);
+        var connection = new ParkableConnection(transport, this);
+        if (!TryResume(connection))
+        {
+            _ = CloseUnservedAsync(connection);
+        }
+    }
+
+    private void OnUnparked()
     {
         _parking.OnUnparked();
         if (Interlocked.Decrement(ref _parked) == 0 && _stopping)
@@ -133,36 +235,8 @@ internal sealed class ParkingListener : IConnectionListener
         }
     }
 
-    // A parked connection's next session; false once the listener stops (the caller closes it).
-    internal bool TryResume(ParkableConnection connection) =>
-        !_stopping && _sessions.Writer.TryWrite(connection.StartSession());
-
-    internal void Remove(ParkableConnection connection)
-    {
-        lock (_gate)
-        {
-            if (connection.Previous is { } previous)
-            {
-                previous.Next = connection.Next;
-            }
-            else if (_first == connection)
-            {
-                _first = connection.Next;
-            }
-            else
-            {
-                return; // removed already
-            }
-
-            if (connection.Next is { } next)
-            {
-                next.Previous = connection.Previous;
-            }
-
-            connection.Previous = connection.Next = null;
-            _open--;
-        }
-    }
+    private static async Task CloseUnservedAsync(ParkableConnection connection) =>
+        await connection.Session!.DisposeAsync().ConfigureAwait(false);
 
     private async Task AcceptLoopAsync()
     {
@@ -171,7 +245,7 @@ internal sealed class ParkingListener : IConnectionListener
             while (await _transport.AcceptAsync().ConfigureAwait(false) is { } accepted)
             {
                 var connection = new ParkableConnection(accepted, this);
-                if (!TryAdd(connection))
+                if (!TryAdd())
                 {
                     ParkingLog.ConnectionRejected(_logger, accepted.ConnectionId);
                     await accepted.DisposeAsync().ConfigureAwait(false);
@@ -193,7 +267,7 @@ internal sealed class ParkingListener : IConnectionListener
         _sessions.Writer.TryComplete();
     }
 
-    private bool TryAdd(ParkableConnection connection)
+    private bool TryAdd()
     {
         lock (_gate)
         {
@@ -203,17 +277,13 @@ internal sealed class ParkingListener : IConnectionListener
             }
 
             _open++;
-            connection.Next = _first;
-            if (_first is not null)
-            {
-                _first.Previous = connection;
-            }
-
-            _first = connection;
             return true;
         }
     }
 
+    // Parks the sessions idle for idleAfter and closes the parked connections past the keep-alive
+    // timeout (counted from the start of the idle period, as Kestrel does); both lists are in
+    // deadline order, so the walk stops at the first node not yet due.
     private void Tick()
     {
         if (Interlocked.Exchange(ref _ticking, 1) == 1)
@@ -224,32 +294,40 @@ internal sealed class ParkingListener : IConnectionListener
         try
         {
             var now = Environment.TickCount64;
-            foreach (var connection in Snapshot(c => c.Tick(now, _idleAfterMs, _keepAliveMs)))
+            int toPark;
+            lock (_gate)
             {
-                connection.CloseParked();
+                TakeDue(_idle, now - _idleAfterMs);
+                toPark = _due.Count;
+                TakeDue(_parkedList, now - _keepAliveMs);
+            }
+
+            for (var i = 0; i < _due.Count; i++)
+            {
+                if (i < toPark)
+                {
+                    ((ParkableConnection)_due[i]).Park();
+                }
+                else
+                {
+                    _due[i].CloseParked();
+                }
             }
         }
         finally
         {
+            _due.Clear();
             Volatile.Write(ref _ticking, 0);
         }
     }
 
-    // The open connections `select` picks, under the lock; what they do next runs outside it.
-    private List<ParkableConnection> Snapshot(Func<ParkableConnection, bool> select)
+    // Under the lock: moves the nodes idle since `before` or earlier from the list's head to _due.
+    private void TakeDue(DeadlineList list, long before)
     {
-        _due.Clear();
-        lock (_gate)
+        while (list.First is { } node && node.IdleSince <= before)
         {
-            for (var c = _first; c is not null; c = c.Next)
-            {
-                if (select(c))
-                {
-                    _due.Add(c);
-                }
-            }
+            list.Remove(node);
+            _due.Add(node);
         }
-
-        return _due;
     }
 }
