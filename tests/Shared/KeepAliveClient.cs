@@ -21,6 +21,9 @@ internal sealed class KeepAliveClient : IDisposable
         return new KeepAliveClient(socket);
     }
 
+    // The client's own address and port: what the server reports as the connection's remote endpoint.
+    public EndPoint? LocalEndPoint => _socket.LocalEndPoint;
+
     public static string Get(string path, string headers = "") => $"GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n";
 
     public static string Post(string path, string body, string headers = "") =>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace AotProxy.Hosting.Epoll;
@@ -165,11 +166,7 @@ internal sealed unsafe class EpollLoop : IDisposable
                         continue;
                     }
 
-                    var slot = (int)(uint)token;
-                    if (_handlers[slot] is { } handler && _generations[slot] == (uint)(token >> 32))
-                    {
-                        handler.OnEvents(*(uint*)ev);
-                    }
+                    Dispatch(token, *(uint*)ev);
                 }
 
                 RunPosted();
@@ -183,6 +180,18 @@ internal sealed unsafe class EpollLoop : IDisposable
             EpollNative.Close(_wakeFd);
             EpollNative.Close(_epfd);
             _exited.TrySetResult();
+        }
+    }
+
+    // Its own frame: a handler in a local of Run's would stay reachable while the loop waits
+    // (unoptimized code keeps every local alive), holding a parked connection's old EpollConnection.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Dispatch(ulong token, uint events)
+    {
+        var slot = (int)(uint)token;
+        if (_handlers[slot] is { } handler && _generations[slot] == (uint)(token >> 32))
+        {
+            handler.OnEvents(events);
         }
     }
 

@@ -237,15 +237,22 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
         var error = _parkedError;
         _parkedResult = default;
         _parkedError = null;
-        if (error is null)
-        {
-            // Leave any bytes unexamined: the new session's first read returns them at once.
-            Transport.Transport.Input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-        }
-
         // Bytes: a new session. On epoll, Park's own cancel: the socket parks alone. Else (the
         // client's FIN, an error, CloseParked's cancel) the connection closes.
         var bytes = error is null && !result.Buffer.IsEmpty;
+        if (error is null)
+        {
+            // Leave any bytes unexamined: the new session's first read returns them at once.
+            var input = Transport.Transport.Input;
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
+            if (bytes && Transport is EpollConnection && input.TryRead(out var again))
+            {
+                // Park's cancel may have come after these bytes: it is taken here, not by the next
+                // session's first read.
+                input.AdvanceTo(again.Buffer.Start, again.Buffer.Start);
+            }
+        }
+
         var epoll = error is null && !bytes && result.IsCanceled ? Transport as EpollConnection : null;
         if ((bytes || epoll is not null) && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
         {

@@ -21,12 +21,15 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
     private static readonly TimeSpan IdleAfter = TimeSpan.FromMilliseconds(100);
     private readonly ConnectionParking _parking = new(IdleAfter);
     private readonly ConcurrentQueue<WeakReference> _kestrelConnections = new();
+    private readonly ConcurrentQueue<WeakReference> _transports = new();
     private KestrelListener? _listener;
 
-    [Fact]
-    public async Task IdleConnection_ParksAndServesItsNextRequests()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task IdleConnection_ParksAndServesItsNextRequests(ListenerTransport transport)
     {
-        var endPoint = await StartAsync();
+        var endPoint = await StartAsync(transport: transport);
         using var client = await KeepAliveClient.ConnectAsync(endPoint);
 
         await client.SendAsync(KeepAliveClient.Post("/echo", "hello"));
@@ -44,10 +47,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         await WaitUntilParkedAsync(1, parks: 3);
     }
 
-    [Fact]
-    public async Task PipelinedRequests_AreAnsweredInOrder_BeforeAndAfterAPark()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task PipelinedRequests_AreAnsweredInOrder_BeforeAndAfterAPark(ListenerTransport transport)
     {
-        var endPoint = await StartAsync();
+        var endPoint = await StartAsync(transport: transport);
         using var client = await KeepAliveClient.ConnectAsync(endPoint);
 
         await client.SendAsync(KeepAliveClient.Get("/a") + KeepAliveClient.Post("/echo", "four") + KeepAliveClient.Get("/c"));
@@ -61,10 +66,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.Equal((200, "/d:0"), Answer(await client.ReadResponseAsync()));
     }
 
-    [Fact]
-    public async Task SlowUpload_PausingLongerThanParkIdleAfter_IsNotCut()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task SlowUpload_PausingLongerThanParkIdleAfter_IsNotCut(ListenerTransport transport)
     {
-        var endPoint = await StartAsync();
+        var endPoint = await StartAsync(transport: transport);
         using var upload = await KeepAliveClient.ConnectAsync(endPoint);
         await upload.SendAsync("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n12345");
 
@@ -80,10 +87,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.Equal((200, "/echo:10"), Answer(await upload.ReadResponseAsync()));
     }
 
-    [Fact]
-    public async Task UnreadBody_DrainedAfterAPause_IsNotTakenForARequestBoundary()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task UnreadBody_DrainedAfterAPause_IsNotTakenForARequestBoundary(ListenerTransport transport)
     {
-        var endPoint = await StartAsync();
+        var endPoint = await StartAsync(transport: transport);
         using var upload = await KeepAliveClient.ConnectAsync(endPoint);
         // The handler answers without reading the body (none of it has come yet); Kestrel drains
         // it after the response.
@@ -124,10 +133,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.Equal(0, _parking.Parks);
     }
 
-    [Fact]
-    public async Task ParkedConnection_ClosesAtTheKeepAliveTimeout()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task ParkedConnection_ClosesAtTheKeepAliveTimeout(ListenerTransport transport)
     {
-        var endPoint = await StartAsync(o => o.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(3));
+        var endPoint = await StartAsync(o => o.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(3), transport);
         using var client = await KeepAliveClient.ConnectAsync(endPoint);
         await client.SendAsync(KeepAliveClient.Get("/once"));
         var clock = Stopwatch.StartNew();
@@ -139,10 +150,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.True(await TestConfig.WaitUntil(() => _parking.Parked == 0), $"parked={_parking.Parked}");
     }
 
-    [Fact]
-    public async Task ParkedConnections_CountAgainstMaxConnections_AndTheClientClosingOneFreesIt()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task ParkedConnections_CountAgainstMaxConnections_AndTheClientClosingOneFreesIt(ListenerTransport transport)
     {
-        var endPoint = await StartAsync(o => o.Limits.MaxConcurrentConnections = 1);
+        var endPoint = await StartAsync(o => o.Limits.MaxConcurrentConnections = 1, transport);
         var first = await KeepAliveClient.ConnectAsync(endPoint);
         await first.SendAsync(KeepAliveClient.Get("/first"));
         Assert.Equal((200, "/first:0"), Answer(await first.ReadResponseAsync()));
@@ -176,10 +189,12 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.True(served, "the closed parked connection never gave its slot back");
     }
 
-    [Fact]
-    public async Task Shutdown_WithParkedConnections_CompletesWithoutWaitingForTheGrace()
+    [Theory]
+    [InlineData(ListenerTransport.Sockets)]
+    [InlineData(ListenerTransport.Epoll)]
+    public async Task Shutdown_WithParkedConnections_CompletesWithoutWaitingForTheGrace(ListenerTransport transport)
     {
-        var endPoint = await StartAsync();
+        var endPoint = await StartAsync(transport: transport);
         using var one = await KeepAliveClient.ConnectAsync(endPoint);
         using var two = await KeepAliveClient.ConnectAsync(endPoint);
         foreach (var client in new[] { one, two })
@@ -246,6 +261,78 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.True(await TestConfig.WaitUntil(() => _parking.Parked == 0), $"parked={_parking.Parked}");
     }
 
+    // Issue 22: on epoll a parked connection is its socket alone: the EpollConnection that served it
+    // (its pipes, send loop, features) is garbage, and the next request is read by a new one on the
+    // same socket, which reports the same endpoints.
+    [Fact]
+    public async Task OnEpoll_AParkedConnection_NoLongerHoldsItsEpollConnection_AndResumesWithTheSameEndpoints()
+    {
+        var endPoint = await StartAsync(transport: ListenerTransport.Epoll);
+        using var client = await KeepAliveClient.ConnectAsync(endPoint);
+        var peer = $"{client.LocalEndPoint}|{endPoint}";
+        await client.SendAsync(KeepAliveClient.Get("/transport"));
+        Assert.Equal((200, peer), Answer(await client.ReadResponseAsync()));
+        Assert.True(_transports.TryDequeue(out var first));
+        await WaitUntilParkedAsync(1);
+
+        Assert.True(
+            await TestConfig.WaitUntil(() =>
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                return !first.IsAlive;
+            }),
+            "the parked connection still holds its EpollConnection");
+
+        await client.SendAsync(KeepAliveClient.Get("/transport"));
+        Assert.Equal((200, peer), Answer(await client.ReadResponseAsync()));
+        Assert.True(_transports.TryDequeue(out var second));
+        Assert.True(second.IsAlive);
+        Assert.Equal(0, _parking.Parked);
+        Assert.Equal(1, _parking.Parks);
+    }
+
+    // The socket's next bytes resume it: a request that arrives in pieces (the first piece alone
+    // resumes it), then, parked again, three pipelined requests in one write.
+    [Fact]
+    public async Task OnEpoll_AParkedSocket_ResumesWithARequestInPieces_AndWithPipelinedRequests()
+    {
+        var endPoint = await StartAsync(transport: ListenerTransport.Epoll);
+        using var client = await KeepAliveClient.ConnectAsync(endPoint);
+        await client.SendAsync(KeepAliveClient.Get("/first"));
+        Assert.Equal((200, "/first:0"), Answer(await client.ReadResponseAsync()));
+        await WaitUntilParkedAsync(1);
+
+        await client.SendAsync("POST /echo HT");
+        await WaitUntilParkedAsync(0, parks: 1);
+        await client.SendAsync("TP/1.1\r\nHost: test\r\nContent-Length: 9\r\n\r\npie");
+        await client.SendAsync("ces");
+        await client.SendAsync("!!!");
+        Assert.Equal((200, "/echo:9"), Answer(await client.ReadResponseAsync()));
+
+        await WaitUntilParkedAsync(1, parks: 2);
+        await client.SendAsync(KeepAliveClient.Get("/a") + KeepAliveClient.Post("/echo", "four") + KeepAliveClient.Get("/c"));
+        Assert.Equal((200, "/a:0"), Answer(await client.ReadResponseAsync()));
+        Assert.Equal((200, "/echo:4"), Answer(await client.ReadResponseAsync()));
+        Assert.Equal((200, "/c:0"), Answer(await client.ReadResponseAsync()));
+        await WaitUntilParkedAsync(1, parks: 3);
+    }
+
+    // A parked socket whose client closes (FIN) is closed and leaves the parked count.
+    [Fact]
+    public async Task OnEpoll_AParkedSocket_ClosedByItsClient_IsNoLongerParked()
+    {
+        var endPoint = await StartAsync(transport: ListenerTransport.Epoll);
+        var client = await KeepAliveClient.ConnectAsync(endPoint);
+        await client.SendAsync(KeepAliveClient.Get("/x"));
+        Assert.Equal((200, "/x:0"), Answer(await client.ReadResponseAsync()));
+        await WaitUntilParkedAsync(1);
+
+        client.Dispose();
+        Assert.True(await TestConfig.WaitUntil(() => _parking.Parked == 0), $"parked={_parking.Parked}");
+        Assert.Equal(1, _parking.Parks);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_listener is not null)
@@ -275,6 +362,16 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         if (context.Request.Path == "/kestrel")
         {
             _kestrelConnections.Enqueue(new WeakReference(context.Features.Get<IConnectionLifetimeNotificationFeature>()!));
+        }
+
+        if (context.Request.Path == "/transport")
+        {
+            // The transport's connection (EpollConnection is its own transport feature) and the endpoints it reports.
+            _transports.Enqueue(new WeakReference(context.Features.Get<IConnectionTransportFeature>()!));
+            var peer = Encoding.UTF8.GetBytes($"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}|{context.Connection.LocalIpAddress}:{context.Connection.LocalPort}");
+            context.Response.ContentLength = peer.Length;
+            await context.Response.Body.WriteAsync(peer);
+            return;
         }
 
         if (context.Request.Path == "/echo")
