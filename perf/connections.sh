@@ -14,7 +14,8 @@
 #
 # Each run of each target starts a fresh simulator (`aotproxy simulate`) and a fresh proxy, then
 # perf/connections_client.py measures the measured process's VmRSS (/proc/PID/status): its own
-# baseline after 16 warm-up requests, after N idle connections (one request each, kept open),
+# baseline after 16 warm-up requests (a gateway that parks also parks and resumes 8 connections,
+# so that code first run at a park is not counted in the idle step), after N idle connections (one request each, kept open),
 # and after M streams that stay open (the simulator sends one token every --token-delay-ms;
 # every stream's first content event is checked delivered). The growth over the previous reading
 # divided by the count is KiB per idle connection and per stream; a stream's figure includes its

@@ -5,8 +5,10 @@ server process (perf/connections.sh runs it against AotProxy, nginx and the simu
   connections_client.py --url http://127.0.0.1:PORT --pid PID --key K --model M
                         --idle N --streams M [--sim URL] [--token-delay-ms 5000] [--out FILE]
 
-1. baseline: a few warm-up requests (stream and non-stream, on connections closed again), then
-   PID's VmRSS once it is steady;
+1. baseline: a few warm-up requests (stream and non-stream, on connections closed again); with
+   --admin, a gateway that parks also parks and resumes WARM_PARKS connections twice (then they
+   close), so that the code a park and a resume run first is in the baseline, not in the idle
+   step; then PID's VmRSS once it is steady;
 2. N idle connections: each sends one non-stream chat completion (max_tokens 1), reads the whole
    answer and stays open (HTTP/1.1 keep-alive); VmRSS once steady (a gateway that parks idle
    connections: once it has parked all N, and 3 s later);
@@ -31,6 +33,7 @@ import urllib.request
 
 OPEN_AT_ONCE = 256  # connects in flight: below the listen backlogs (Kestrel 512, nginx 511)
 PARK_SETTLE_S = 3  # after the last park: the gateway's check for a quiet data plane runs once a second
+WARM_PARKS = 8  # connections parked and resumed during the warm-up
 
 
 def status_kib(pid):
@@ -89,6 +92,13 @@ async def settle_parked(a, count):
         await asyncio.sleep(1.0)
     await asyncio.sleep(PARK_SETTLE_S)
     return round(time.monotonic() - t0, 1)
+
+
+async def wait_parked(a, done):
+    """Polls llm_gateway_parked_connections once a second until done(count), up to --deadline."""
+    t0 = time.monotonic()
+    while not done(parked(a.admin)) and time.monotonic() - t0 < a.deadline:
+        await asyncio.sleep(1.0)
 
 
 async def steady_rss(pid, deadline_s):
@@ -216,6 +226,33 @@ class Client:
         else:
             writer.close()
 
+    async def exchange(self, reader, writer):
+        writer.write(self.body(False, 1))
+        body = Body(reader)
+        status = await body.head()
+        while await body.read():
+            pass
+        if status != 200:
+            raise ConnectionError(f"status {status}")
+
+    async def warm_parking(self):
+        """A gateway that parks: WARM_PARKS connections park, resume with a request, park again, close."""
+        a = self.args
+        if not a.admin or parked(a.admin) is None:
+            return
+        conns = [await self.connect() for _ in range(WARM_PARKS)]
+        try:
+            for reader, writer in conns:
+                await self.exchange(reader, writer)
+            await wait_parked(a, lambda n: n >= WARM_PARKS)
+            for reader, writer in conns:
+                await self.exchange(reader, writer)
+            await wait_parked(a, lambda n: n >= WARM_PARKS)
+        finally:
+            for _, writer in conns:
+                writer.close()
+        await wait_parked(a, lambda n: n == 0)
+
     async def one_stream(self, max_tokens, first_events):
         async with self.gate:
             reader, writer = await self.connect()
@@ -264,6 +301,10 @@ class Client:
         a = self.args
         # Warm-up: the first requests' one-time costs (pools, lazy statics) belong to the baseline.
         await self.gather("warm-up", [self.one_request(False, stream=i % 2 == 1) for i in range(16)])
+        try:
+            await self.warm_parking()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
+            self.fail("warm-up parking", e)
         base = await steady_rss(a.pid, a.deadline)
         gc = {"base": runtime(a.admin)}
         gc["base_compacted"] = await compacted(a)
