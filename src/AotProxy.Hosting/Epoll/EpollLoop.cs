@@ -29,15 +29,6 @@ internal sealed unsafe class EpollLoop : IDisposable
     private volatile bool _stopping;
     private volatile bool _stopped;
 
-    // EXPERIMENT: busy-poll window after activity, in Stopwatch ticks (0 = off).
-    private static readonly long SpinTicks = ReadSpinTicks();
-
-    private static long ReadSpinTicks()
-    {
-        var text = Environment.GetEnvironmentVariable("AOTPROXY_EPOLL_SPIN_US");
-        return int.TryParse(text, out var us) && us > 0 ? us * System.Diagnostics.Stopwatch.Frequency / 1_000_000 : 0;
-    }
-
     public EpollLoop(string name)
     {
         _epfd = EpollNative.EpollCreate1(EpollNative.EpollCloexec);
@@ -145,16 +136,9 @@ internal sealed unsafe class EpollLoop : IDisposable
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
         try
         {
-            long activeAt = 0;
             while (!_stopping)
             {
-                var spin = SpinTicks > 0 && System.Diagnostics.Stopwatch.GetTimestamp() - activeAt < SpinTicks;
-                var count = EpollNative.EpollWait(_epfd, events, MaxEvents, spin ? 0 : -1);
-                if (count > 0)
-                {
-                    activeAt = System.Diagnostics.Stopwatch.GetTimestamp();
-                }
-
+                var count = EpollNative.EpollWait(_epfd, events, MaxEvents, -1);
                 if (count < 0)
                 {
                     if (Marshal.GetLastPInvokeError() == EpollNative.EIntr)
