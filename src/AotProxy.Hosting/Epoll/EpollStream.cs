@@ -41,6 +41,8 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         _fd = fd;
     }
 
+    public EpollLoop Loop => _loop;
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;

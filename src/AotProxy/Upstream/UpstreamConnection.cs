@@ -43,6 +43,9 @@ internal sealed class UpstreamConnection : IAsyncDisposable
 
     public long IdleSince { get; set; }
 
+    // The epoll loop that reads this connection; null on .NET's sockets (TLS, or server.transport = "sockets").
+    public EpollLoop? Loop => (_stream as EpollStream)?.Loop;
+
     // Cancelled when the upstream is silent too long or the client goes away.
     public CancellationTokenSource Activity => _activity;
 

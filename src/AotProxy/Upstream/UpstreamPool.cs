@@ -5,6 +5,9 @@ namespace AotProxy.Upstream;
 // The idle keep-alive connections to one worker, most recently used first (warm, and the
 // oldest age out). A connection is in the pool or in one request's hands, never both.
 // loops: set when server.transport = "epoll" (plain-HTTP connections then join an epoll loop).
+// A request walking on an epoll loop takes an idle connection of that loop, or opens one there:
+// on another loop, the answer would be read on that loop's thread and handed back, a thread
+// switch per response event (perf/RESULTS.md, issue 22, branch ttft22c).
 internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time, EpollClientLoops? loops = null)
 {
     // Below uvicorn's 5 s keep-alive (vLLM's server): we close first, so a request never meets
@@ -18,7 +21,7 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
     private const int MaxIdle = 1024;
 
     private readonly Lock _lock = new();
-    private readonly Stack<UpstreamConnection> _idle = new();
+    private readonly List<UpstreamConnection> _idle = []; // the last is the most recently returned
     private bool _closed;
 
     public UpstreamEndpoint Endpoint => endpoint;
@@ -60,7 +63,7 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
             {
                 if (!_closed && _idle.Count < MaxIdle)
                 {
-                    _idle.Push(connection);
+                    _idle.Add(connection);
                     return ValueTask.CompletedTask;
                 }
             }
@@ -75,27 +78,24 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
         List<UpstreamConnection>? expired = null;
         lock (_lock)
         {
-            // The stack's bottom holds the oldest: rebuild it without the expired ones.
-            if (_idle.Count > 0 && time.GetElapsedTime(Oldest().IdleSince) >= IdleTimeout)
+            // The first holds the oldest (returned first): nothing to do until it has expired.
+            if (_idle.Count > 0 && time.GetElapsedTime(_idle[0].IdleSince) >= IdleTimeout)
             {
-                var keep = new List<UpstreamConnection>(_idle.Count);
-                foreach (var connection in _idle)
+                var kept = 0;
+                for (var i = 0; i < _idle.Count; i++)
                 {
+                    var connection = _idle[i];
                     if (time.GetElapsedTime(connection.IdleSince) >= IdleTimeout)
                     {
                         (expired ??= []).Add(connection);
                     }
                     else
                     {
-                        keep.Add(connection);
+                        _idle[kept++] = connection;
                     }
                 }
 
-                _idle.Clear();
-                for (var i = keep.Count - 1; i >= 0; i--)
-                {
-                    _idle.Push(keep[i]);
-                }
+                _idle.RemoveRange(kept, _idle.Count - kept);
             }
         }
 
@@ -116,23 +116,28 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
         await DisposeAllAsync(idle).ConfigureAwait(false);
     }
 
-    private UpstreamConnection Oldest()
-    {
-        UpstreamConnection? last = null;
-        foreach (var connection in _idle)
-        {
-            last = connection;
-        }
-
-        return last!;
-    }
-
+    // The most recent idle connection this thread's epoll loop can serve without a thread switch:
+    // any, off a loop or for a connection on no loop (TLS, the sockets transport). A scan past
+    // other loops' connections happens only with several loops, under MaxIdle at worst.
     private bool TryPop(out UpstreamConnection connection)
     {
+        var here = loops is null ? null : EpollLoop.Current;
         lock (_lock)
         {
-            return _idle.TryPop(out connection!);
+            for (var i = _idle.Count - 1; i >= 0; i--)
+            {
+                var candidate = _idle[i];
+                if (here is null || candidate.Loop is null || candidate.Loop == here)
+                {
+                    _idle.RemoveAt(i);
+                    connection = candidate;
+                    return true;
+                }
+            }
         }
+
+        connection = null!;
+        return false;
     }
 
     private static async ValueTask DisposeAllAsync(List<UpstreamConnection>? connections)
