@@ -12,7 +12,7 @@ namespace AotProxy.Hosting.Epoll;
 // relay that awaits it runs on that loop (no hop). A zero-byte read waits for readiness and
 // touches no buffer (ConnectionReader's wait before it rents one). A write sends from the
 // caller's thread until EAGAIN, then waits for EPOLLOUT. One read and one write at a time.
-internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
+internal sealed class EpollStream : Stream, IUpstreamTransport, IEpollHandler, IValueTaskSource<int>
 {
     private readonly EpollLoop _loop;
     private readonly int _fd;
@@ -95,9 +95,8 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         throw last ?? new SocketException((int)SocketError.HostNotFound);
     }
 
-    // An idle connection with nothing asked of it and something to read has been closed by the
-    // peer (EOF) or sent garbage: not reusable. A close the loop has seen answers without a
-    // syscall; else one peek asks the kernel (the pool probes only after a second idle).
+    // IUpstreamTransport: a close the loop has seen answers without a syscall; else one peek asks
+    // the kernel (the pool probes only after a second idle).
     public unsafe bool LooksAlive()
     {
         int events;
@@ -166,6 +165,17 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         }
 
         return WaitToRead(buffer, cancellationToken);
+    }
+
+    // IUpstreamTransport: sends from the caller's thread until EAGAIN (WriteAsync then waits for EPOLLOUT).
+    public int SendNow(ReadOnlySpan<byte> bytes)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+        }
+
+        return Send(bytes);
     }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)

@@ -1,7 +1,5 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
@@ -14,7 +12,6 @@ using AotProxy.Routing;
 using AotProxy.Threading;
 using AotProxy.Tracing;
 using AotProxy.Upstream;
-using Microsoft.AspNetCore.Http;
 
 namespace AotProxy.Forwarding;
 
@@ -46,32 +43,22 @@ internal sealed class Forwarder(TimeProvider time)
         Invalid, // not an HTTP/1.x response
     }
 
+    // One attempt of `request` on `worker`. retryOnStatus: a 5xx or 429 is held back for a retry
+    // (one can follow). span: the attempt's (its ids go to the worker, its events are added here).
+    // preemption: a preemptible request's ticket, which cancels the attempt unless its first byte
+    // came first. What the attempt used is set on request.Meter, started for it by the stage: each
+    // SSE content chunk is debited (stream_budget_cutoff) and charged as it is relayed. The rest is
+    // read from the request where it is used: a stream holds this method's box to its end, and
+    // each parameter or local kept across an await is a field of it (perf/RESULTS.md, issue 22).
     [AsyncMethodBuilder(typeof(PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<ForwardResult> ForwardAsync(
-        HttpContext context,
-        WorkerState worker,
-        ReadOnlyMemory<byte> body,
-        ContentMeter meter, // started for this attempt: each SSE content chunk is debited (stream_budget_cutoff) and charged as it is relayed; at the end, what the worker used
-        string requestId,
-        bool stripUsage,
-        long promptEstimate,
-        bool retryOnStatus,
-        TimeSpan activityTimeout, // the longest upstream silence: forwarding.activity_timeout, or a stream's stream_idle_timeout
-        TimeSpan connectTimeout,
-        ImmutableArray<IPNetwork> trustedProxies,
-        Activity? span = null, // the attempt's span: its ids go to the worker, its events are added here
-        PrefillLease? prefill = null, // told the first byte: the worker's prefill is over
-        PreemptionTicket? preemption = null, // a preemptible request's: cancels the attempt unless its first byte came first
-        EndpointKind endpoint = EndpointKind.ChatCompletions, // whose events the relay reads, and whose shape an error event takes
-        FirstTokenWatch? firstToken = null, // told the first byte: protection no longer counts the request as awaiting it
-        RequestBody? clientBody = null) // `body`'s owner: given back at the first byte relayed, after which no attempt follows
+    public async ValueTask<ForwardResult> ForwardAsync(ProxyRequest request, WorkerState worker, bool retryOnStatus, Activity? span, PreemptionTicket? preemption)
     {
-        var clientAborted = context.RequestAborted;
+        var clientAborted = request.Context.RequestAborted; // read once: Kestrel's getter takes a lock
         // Queue updates (Admission/QueueUpdates) sent the 200 and an SSE head while the request
         // waited: the worker's head is not applied, and only its event stream can follow them.
-        var headSent = context.Response.HasStarted;
-        var pool = worker.Connections;
-        var request = BuildRequest(context, pool.Endpoint, worker.Authorization, body.Span, requestId, trustedProxies, span, out var length);
+        var headSent = request.Context.Response.HasStarted;
+        var activityTimeout = ActivityTimeout(request);
+        var wire = BuildRequest(request, worker, span, out var length);
         UpstreamConnection? connection = null;
         CancellationTokenRegistration registration = default;
         CancellationTokenRegistration preempted = default;
@@ -87,7 +74,7 @@ internal sealed class Forwarder(TimeProvider time)
             {
                 try
                 {
-                    connection = await pool.RentAsync(connectTimeout, clientAborted).ConfigureAwait(false);
+                    connection = await worker.Connections.RentAsync(request.Snapshot.Forwarding.ConnectTimeout, clientAborted).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
                 {
@@ -98,20 +85,19 @@ internal sealed class Forwarder(TimeProvider time)
                     return Failed(ForwarderError.UpstreamConnect);
                 }
 
-                var activity = connection.Activity;
-                registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+                registration = clientAborted.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), connection.Activity);
                 if (preemption is not null)
                 {
-                    preempted = preemption.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), activity);
+                    preempted = preemption.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), connection.Activity);
                 }
 
-                activity.CancelAfter(activityTimeout);
+                connection.Activity.CancelAfter(activityTimeout);
                 started = time.GetTimestamp();
                 var outcome = HeadOutcome.NeedMore;
                 var sent = false;
                 try
                 {
-                    await connection.SendAsync(request.AsMemory(0, length), activity.Token).ConfigureAwait(false);
+                    await connection.SendAsync(wire.AsMemory(0, length), connection.Activity.Token).ConfigureAwait(false);
                     sent = true;
                     TraceSpan.Event(span, TraceNames.RequestSentEvent);
                     while (outcome == HeadOutcome.NeedMore)
@@ -120,10 +106,10 @@ internal sealed class Forwarder(TimeProvider time)
                         {
                             // The worker's queue and prefill are waited out here as the tokens are
                             // below: no reader's state machine box while the stream has no head yet.
-                            await connection.Reader.WaitAsync(activity.Token).ConfigureAwait(false);
+                            await connection.Reader.WaitAsync(connection.Activity.Token).ConfigureAwait(false);
                         }
 
-                        var read = await connection.Reader.ReadAsync(activity.Token).ConfigureAwait(false);
+                        var read = await connection.Reader.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
                         outcome = ReadHead(connection.Reader, read, connection.Head);
                     }
                 }
@@ -133,7 +119,7 @@ internal sealed class Forwarder(TimeProvider time)
                     // estimated like a stream cut before its first token. Not retried, so not twice.
                     if (sent)
                     {
-                        meter.Usage = Accounting.Usage.Estimate(promptEstimate, 0);
+                        request.Meter.Usage = Accounting.Usage.Estimate(request.Reservation.Prompt, 0);
                     }
 
                     return Failed(ForwarderError.ClientAborted);
@@ -171,20 +157,19 @@ internal sealed class Forwarder(TimeProvider time)
 
             // The head is in: nothing will be sent again on this attempt, so a long stream does not
             // hold the request's (at least 4 KiB) buffer (perf/RESULTS.md, issue 22).
-            BufferPool.Shared.Return(request);
-            request = null;
-            var head = connection.Head;
-            TraceSpan.Event(span, TraceNames.ResponseHeadEvent, TraceNames.StatusCode, head.StatusCode);
-            var retryAfter = head.StatusCode is 503 or 429 ? RetryAfterHeader.Of(head) : TimeSpan.Zero; // a push-back
-            if (retryOnStatus && (head.StatusCode >= 500 || head.StatusCode == 429))
+            BufferPool.Shared.Return(wire);
+            wire = null;
+            TraceSpan.Event(span, TraceNames.ResponseHeadEvent, TraceNames.StatusCode, connection.Head.StatusCode);
+            var retryAfter = connection.Head.StatusCode is 503 or 429 ? RetryAfterHeader.Of(connection.Head) : TimeSpan.Zero; // a push-back
+            if (retryOnStatus && (connection.Head.StatusCode >= 500 || connection.Head.StatusCode == 429))
             {
                 // Not relayed: the caller tries another worker. The connection is not reused,
                 // since its unread body would be in the way.
-                return new ForwardResult(ForwarderError.UpstreamStatus, head.StatusCode, null, ResponseStarted: false, RetryAfter: retryAfter);
+                return new ForwardResult(ForwarderError.UpstreamStatus, connection.Head.StatusCode, null, ResponseStarted: false, RetryAfter: retryAfter);
             }
 
-            var client = context.Response.BodyWriter;
-            if (headSent && !(head.IsEventStream && head.StatusCode is >= 200 and < 300))
+            var client = request.Context.Response.BodyWriter;
+            if (headSent && !(connection.Head.IsEventStream && connection.Head.StatusCode is >= 200 and < 300))
             {
                 if (preemption is not null && !preemption.TryStart())
                 {
@@ -193,32 +178,31 @@ internal sealed class Forwarder(TimeProvider time)
 
                 // Nothing of it is relayed: after the queue's comments a status line cannot follow,
                 // so the client gets the terminal error event (accounted as nothing served).
-                OpenAiError.WriteStreamError(client, endpoint, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {head.StatusCode} without an event stream.");
+                OpenAiError.WriteStreamError(client, request.Endpoint, "server_error", "upstream_error", $"Worker {worker.Name} answered HTTP {connection.Head.StatusCode} without an event stream.");
                 await client.FlushAsync(clientAborted).ConfigureAwait(false);
-                return new ForwardResult(ForwarderError.None, head.StatusCode, null, ResponseStarted: true);
+                return new ForwardResult(ForwarderError.None, connection.Head.StatusCode, null, ResponseStarted: true);
             }
 
-            var strip = stripUsage && head.IsEventStream;
-            var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(context.Response, head, keepContentLength: !strip);
-            var upstream = connection.Body;
-            upstream.Start(connection.Reader, head.Framing, head.ContentLength);
-            relay = new Relay(head.IsEventStream ? RelayMode.Sse : head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, meter, endpoint);
+            var strip = request.Inspected.NeedsUsageInjection && connection.Head.IsEventStream;
+            var applied = headSent ? UInt128.Zero : ResponseHeaders.Apply(request.Context.Response, connection.Head, keepContentLength: !strip);
+            connection.Body.Start(connection.Reader, connection.Head.Framing, connection.Head.ContentLength);
+            relay = new Relay(connection.Head.IsEventStream ? RelayMode.Sse : connection.Head.StatusCode is >= 200 and < 300 ? RelayMode.JsonWithUsage : RelayMode.Raw, strip, request.Meter, request.Endpoint);
             TimeSpan? firstByte = null;
             var error = ForwarderError.None;
             try
             {
                 while (true)
                 {
-                    if (upstream.WouldWait)
+                    if (connection.Body.WouldWait)
                     {
                         // Between two tokens a stream waits here, with no buffer and no reader's
                         // state machine below this one; the read after it completes at once.
-                        await upstream.WaitAsync(connection.Activity.Token).ConfigureAwait(false);
+                        await connection.Body.WaitAsync(connection.Activity.Token).ConfigureAwait(false);
                     }
 
                     // Nothing of the read is used past an await below (a local that is would be a
                     // field of this method's box, which a stream holds to its end): only `completed`.
-                    var result = await upstream.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
+                    var result = await connection.Body.ReadAsync(connection.Activity.Token).ConfigureAwait(false);
                     connection.Activity.CancelAfter(activityTimeout);
                     var buffer = result.Buffer;
                     var completed = result.IsCompleted;
@@ -228,7 +212,7 @@ internal sealed class Forwarder(TimeProvider time)
                         // the client: the first byte wins, or nothing is relayed.
                         if (!preemption.TryStart())
                         {
-                            upstream.AdvanceTo(buffer.Start, buffer.End);
+                            connection.Body.AdvanceTo(buffer.Start, buffer.End);
                             error = ForwarderError.Preempted;
                             break;
                         }
@@ -242,12 +226,12 @@ internal sealed class Forwarder(TimeProvider time)
                         // The next chunk needs a block of the fleet's budgets: what came before it
                         // goes out now, the block is leased below (one round trip), and the next
                         // read returns the rest of this one at once (not examined).
-                        upstream.AdvanceTo(consumed);
+                        connection.Body.AdvanceTo(consumed);
                         completed = false;
                     }
                     else
                     {
-                        upstream.AdvanceTo(consumed, buffer.End);
+                        connection.Body.AdvanceTo(consumed, buffer.End);
                     }
 
                     if (written > 0)
@@ -255,13 +239,11 @@ internal sealed class Forwarder(TimeProvider time)
                         if (firstByte is null)
                         {
                             firstByte = time.GetElapsedTime(started);
-                            // From here nothing is reverted or sent again: a long stream holds
-                            // neither its head's copy nor the client's body (perf/RESULTS.md, issue 22).
-                            head.ReleaseHeaders();
-                            clientBody?.Dispose();
+                            // From here nothing is reverted or sent again: a long stream does
+                            // not hold its head's copy, and the request gives its body back.
+                            connection.Head.ReleaseHeaders();
                             TraceSpan.Event(span, TraceNames.FirstTokenEvent);
-                            prefill?.OnFirstByte(firstByte);
-                            firstToken?.End();
+                            request.OnFirstByte(firstByte.Value);
                         }
 
                         var flush = await client.FlushAsync(clientAborted).ConfigureAwait(false);
@@ -286,7 +268,7 @@ internal sealed class Forwarder(TimeProvider time)
                         // stream ends with an error event the client's SDK raises, and the upstream
                         // request is cancelled with its connection (never reused). One writer for this
                         // and the idle timeout's event; it starts on an event boundary.
-                        WriteBudgetCut(client, endpoint, meter.Budget);
+                        WriteBudgetCut(client, request.Endpoint, request.Meter.Budget);
                         await client.FlushAsync(clientAborted).ConfigureAwait(false);
                         break;
                     }
@@ -320,7 +302,7 @@ internal sealed class Forwarder(TimeProvider time)
                 // request waits again (DataPlaneHandler). Its connection is not reused.
                 if (!headSent)
                 {
-                    ResponseHeaders.Revert(context.Response, head, applied);
+                    ResponseHeaders.Revert(request.Context.Response, connection.Head, applied);
                 }
 
                 return Failed(ForwarderError.Preempted);
@@ -337,37 +319,37 @@ internal sealed class Forwarder(TimeProvider time)
                     // error status held back for a retry.
                     if (!headSent)
                     {
-                        ResponseHeaders.Revert(context.Response, head, applied);
+                        ResponseHeaders.Revert(request.Context.Response, connection.Head, applied);
                     }
 
                     return new ForwardResult(error, 0, null, ResponseStarted: false);
                 }
 
-                if (error == ForwarderError.UpstreamTimeout && head.IsEventStream)
+                if (error == ForwarderError.UpstreamTimeout && connection.Head.IsEventStream)
                 {
                     // Events went out, then the worker went silent for the stream's window: the
                     // stream ends with an error event the client's SDK raises, not a bare reset.
                     // The relay only ever sends whole events, so this one starts on a boundary.
-                    OpenAiError.WriteStreamError(client, endpoint, "server_error", StreamIdleTimeoutCode, $"The worker sent nothing for {Duration.Format(activityTimeout)} (stream_idle_timeout); the stream is incomplete.");
+                    OpenAiError.WriteStreamError(client, request.Endpoint, "server_error", StreamIdleTimeoutCode, $"The worker sent nothing for {Duration.Format(activityTimeout)} (stream_idle_timeout); the stream is incomplete.");
                     await client.FlushAsync(clientAborted).ConfigureAwait(false);
                 }
                 else
                 {
                     // The status line (and maybe some events) already went out: cutting the
                     // connection is the only honest way to tell the client the body is incomplete.
-                    context.Abort();
+                    request.Context.Abort();
                 }
             }
 
-            reusable = error == ForwarderError.None && !relay.BudgetCut && head.KeepAlive && upstream.IsComplete;
+            reusable = error == ForwarderError.None && !relay.BudgetCut && connection.Head.KeepAlive && connection.Body.IsComplete;
             handed = true;
-            meter.Usage = relay.UsageOrEstimate(promptEstimate);
+            request.Meter.Usage = relay.UsageOrEstimate(request.Reservation.Prompt);
             return new ForwardResult(
                 error,
-                error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : head.StatusCode,
+                error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : connection.Head.StatusCode,
                 firstByte,
                 ResponseStarted: true,
-                EventStream: head.IsEventStream,
+                EventStream: connection.Head.IsEventStream,
                 RetryAfter: retryAfter,
                 BudgetCut: relay.BudgetCut);
         }
@@ -376,21 +358,21 @@ internal sealed class Forwarder(TimeProvider time)
             relay.Release();
             if (!handed)
             {
-                meter.GiveBack(); // not accounted: the debits are charged nothing
+                request.Meter.GiveBack(); // not accounted: the debits are charged nothing
             }
 
             await registration.DisposeAsync().ConfigureAwait(false);
             await preempted.DisposeAsync().ConfigureAwait(false);
-            if (request is not null)
+            if (wire is not null)
             {
-                BufferPool.Shared.Return(request);
+                BufferPool.Shared.Return(wire);
             }
 
             if (connection is not null)
             {
                 if (reusable)
                 {
-                    await pool.ReturnAsync(connection).ConfigureAwait(false);
+                    await worker.Connections.ReturnAsync(connection).ConfigureAwait(false);
                 }
                 else
                 {
@@ -412,20 +394,27 @@ internal sealed class Forwarder(TimeProvider time)
         }
     }
 
+    // The longest upstream silence: a stream's model's stream_idle_timeout (before its first event too:
+    // a silent worker is failed over while nothing reached the client); a JSON answer gets
+    // activity_timeout, the whole prefill and decode of a long answer.
+    private static TimeSpan ActivityTimeout(ProxyRequest request) =>
+        request.Inspected.Stream ? request.Snapshot.Forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : request.Snapshot.Forwarding.ActivityTimeout;
+
     private static ForwardResult Failed(ForwarderError error) =>
         new(error, error == ForwarderError.ClientAborted ? GatewayStatusCodes.Status499ClientClosedRequest : 0, null, ResponseStarted: false);
 
-    private static byte[] BuildRequest(HttpContext context, UpstreamEndpoint endpoint, string? authorization, ReadOnlySpan<byte> body, string requestId, ImmutableArray<IPNetwork> trustedProxies, Activity? span, out int length)
+    private static byte[] BuildRequest(ProxyRequest request, WorkerState worker, Activity? span, out int length)
     {
-        var incoming = context.Request;
+        var incoming = request.Context.Request;
+        var body = request.Body!.Span;
         var path = incoming.Path.Value ?? "/";
         var query = incoming.QueryString.Value ?? string.Empty;
-        var peer = context.Connection.RemoteIpAddress;
-        var trusted = TrustedNetwork.Contains(trustedProxies, peer);
+        var peer = request.Context.Connection.RemoteIpAddress;
+        var trusted = TrustedNetwork.Contains(request.Snapshot.Auth.TrustedSources, peer);
         for (var room = HeadRoom; ; room *= 32)
         {
             var buffer = BufferPool.Shared.Rent(room + body.Length);
-            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, endpoint, path, query, incoming.Headers, body.Length, requestId, authorization, peer, trusted, span);
+            var head = RequestHeadWriter.Write(buffer.AsSpan(0, buffer.Length - body.Length), incoming.Method, worker.Connections.Endpoint, path, query, incoming.Headers, body.Length, request.RequestId, worker.Authorization, peer, trusted, span);
             if (head >= 0)
             {
                 body.CopyTo(buffer.AsSpan(head));

@@ -182,10 +182,7 @@ internal sealed class ForwardingStage(
                 request.Meter.Start(StreamBudget.For(request));
                 try
                 {
-                    // The prompt estimate is what a response that ends without usage is accounted at.
-                    var forwarding = request.Snapshot.Forwarding;
-                    result = await forwarder.ForwardAsync(
-                        request.Context, worker, request.Body!.Memory, request.Meter, request.RequestId, request.Inspected.NeedsUsageInjection, request.Reservation.Prompt, mayRetry, IdleTimeout(request, forwarding), forwarding.ConnectTimeout, request.Snapshot.Auth.TrustedSources, traceContext, request.Prefill, preemption, request.Endpoint, request.FirstToken, request.Body).ConfigureAwait(false);
+                    result = await forwarder.ForwardAsync(request, worker, mayRetry, traceContext, preemption).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -351,12 +348,6 @@ internal sealed class ForwardingStage(
             request.Body!.Apply(inspected.Form, inspected.NeedsUsageInjection, cappedMaxTokens, model);
         }
     }
-
-    // A stream may be silent only for its model's stream_idle_timeout, before its first event too
-    // (a silent worker is failed over while nothing reached the client); JSON answers get
-    // activity_timeout, the whole prefill and decode of a long answer.
-    private static TimeSpan IdleTimeout(ProxyRequest request, ForwardingModel forwarding) =>
-        request.Inspected.Stream ? forwarding.StreamIdleTimeoutFor(request.Inspected.Model) : forwarding.ActivityTimeout;
 
     // The first token as the client waited for it, from the request's arrival: its wait for a slot
     // (a fleet that lost capacity shows there first), failed attempts and backoffs included.

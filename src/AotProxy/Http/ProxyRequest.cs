@@ -119,13 +119,32 @@ internal sealed class ProxyRequest
         return request;
     }
 
-    // After the request has been recorded: the body goes back to its pool, and every reference is
-    // dropped so that an idle request keeps nothing alive.
+    // After the request has been recorded: the body goes back to its pool (unless it went at the
+    // first byte), and every reference is dropped so that an idle request keeps nothing alive.
     public static void Return(ProxyRequest request)
     {
-        request.Body?.Dispose();
+        request.ReleaseBody();
         request.Reset();
         Idle.Return(request);
+    }
+
+    // Forwarding/Forwarder relayed the attempt's first byte to the client: nothing is sent again (no
+    // retry or preemption follows it), so the body goes back now, not when a long stream ends
+    // (perf/RESULTS.md, issue 22); the worker's prefill is over; protection no longer counts the
+    // request as awaiting its first token.
+    public void OnFirstByte(TimeSpan firstByte)
+    {
+        ReleaseBody();
+        Prefill.OnFirstByte(firstByte);
+        FirstToken.End();
+    }
+
+    // The body is the request's (Inspection read it into Body): given back here only, once, at the
+    // first byte relayed or at Return, whichever comes first.
+    private void ReleaseBody()
+    {
+        Body?.Dispose();
+        Body = null;
     }
 
     private void Reset()

@@ -20,7 +20,7 @@ internal sealed class RequestBody : IDisposable
 
     public int Length { get; private set; }
 
-    // False once disposed: the forwarder gives the array back at a response's first byte.
+    // False once disposed (ProxyRequest gives it back at a response's first byte, or at its end).
     public bool HoldsBuffer => Volatile.Read(ref _array) is not null;
 
     public ReadOnlyMemory<byte> Memory => _array.AsMemory(0, Length);

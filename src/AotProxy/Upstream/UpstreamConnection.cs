@@ -1,33 +1,26 @@
 using System.Net.Security;
-using System.Net.Sockets;
+using AotProxy.Hosting;
 using AotProxy.Hosting.Epoll;
 
 namespace AotProxy.Upstream;
 
-// One keep-alive HTTP/1.1 connection to a worker: a socket, a pipe reading from it, and the
-// reusable per-response state (head, body reader, activity timer). Used by one request at a
-// time; the pool hands it out and takes it back. With server.transport = "epoll" a plain-HTTP
-// connection is an EpollStream on an epoll loop (no .NET Socket); TLS stays on .NET's sockets.
+// One keep-alive HTTP/1.1 connection to a worker: a transport (an epoll loop's EpollStream with
+// server.transport = "epoll", else .NET's SocketStream; IUpstreamTransport), TLS over it when the
+// worker's URL says so, a pipe reading from it, and the reusable per-response state (head, body
+// reader, activity timer). Used by one request at a time; the pool hands it out and takes it back.
 internal sealed class UpstreamConnection : IAsyncDisposable
 {
-    private readonly Socket? _socket; // null: on an epoll loop
-    private readonly bool _plain;     // _socket without TLS: set non-blocking, a request is first sent on it directly
-    private readonly Stream _stream;
+    private readonly IUpstreamTransport _transport;
+    private readonly Stream _stream; // the transport, or an SslStream over it
+    private readonly bool _tls;
     private readonly CancellationTokenSource _activity = new();
     private int _disposed;
 
-    private UpstreamConnection(Socket? socket, Stream stream)
+    private UpstreamConnection(IUpstreamTransport transport, Stream stream, bool tls)
     {
-        _socket = socket;
+        _transport = transport;
         _stream = stream;
-        if (socket is not null && stream is NetworkStream)
-        {
-            // After the NetworkStream (whose constructor refuses a non-blocking socket): its async
-            // reads and writes do not depend on it, and a send on the socket returns at once.
-            socket.Blocking = false;
-            _plain = true;
-        }
-
+        _tls = tls;
         Reader = new ConnectionReader(stream);
     }
 
@@ -56,43 +49,45 @@ internal sealed class UpstreamConnection : IAsyncDisposable
         connect.CancelAfter(timeout);
         if (loops is not null && !endpoint.UseTls)
         {
-            return new UpstreamConnection(null, await EpollStream.ConnectAsync(loops.Pick(), endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false));
+            var epoll = await EpollStream.ConnectAsync(loops.Pick(), endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
+            return new UpstreamConnection(epoll, epoll, tls: false);
         }
 
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = await SocketStream.ConnectAsync(endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
+        if (!endpoint.UseTls)
+        {
+            return new UpstreamConnection(socket, socket, tls: false);
+        }
+
+        var tls = new SslStream(socket, leaveInnerStreamOpen: false); // TLS workers stay on .NET's sockets
         try
         {
-            await socket.ConnectAsync(endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
-            Stream stream = new NetworkStream(socket, ownsSocket: false);
-            if (endpoint.UseTls)
-            {
-                var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = endpoint.Host }, connect.Token).ConfigureAwait(false);
-                stream = tls;
-            }
-
-            return new UpstreamConnection(socket, stream);
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = endpoint.Host }, connect.Token).ConfigureAwait(false);
         }
         catch
         {
-            socket.Dispose();
+            await tls.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+
+        return new UpstreamConnection(socket, tls, tls: true);
     }
 
-    // A request that fits the socket's send buffer (nearly all: the buffer is ≥ 16 KiB) goes out in
-    // one non-blocking send, without the event args a .NET socket allocates for its first async send
-    // and keeps for its life, a few hundred bytes on every upstream connection, so on every stream
-    // (perf/RESULTS.md, issue 22, third pass); the rest, if any, is written as before.
+    // A request that fits the socket's send buffer (nearly all: the buffer is >= 16 KiB) goes out
+    // in one send on the transport, from the calling thread (IUpstreamTransport.SendNow); the rest,
+    // if any, and every TLS request, is written through the stream.
     public ValueTask SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
     {
-        if (_plain && !cancellationToken.IsCancellationRequested)
+        if (!_tls && !cancellationToken.IsCancellationRequested)
         {
-            var sent = _socket!.Send(bytes.Span, SocketFlags.None, out var error);
-            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            int sent;
+            try
             {
-                // As NetworkStream reports it: the forwarder's retry on a new connection sees the same.
-                return ValueTask.FromException(new IOException($"Unable to write data to the transport connection: {error}.", new SocketException((int)error)));
+                sent = _transport.SendNow(bytes.Span);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                return ValueTask.FromException(ex);
             }
 
             if (sent == bytes.Length)
@@ -106,9 +101,8 @@ internal sealed class UpstreamConnection : IAsyncDisposable
         return _stream.WriteAsync(bytes, cancellationToken);
     }
 
-    // A connection idle in the pool for a while may have been closed by the worker: a readable
-    // socket with nothing asked of it means EOF (or garbage), either way not reusable.
-    public bool LooksAlive() => _stream is EpollStream epoll ? epoll.LooksAlive() : !_socket!.Poll(0, SelectMode.SelectRead);
+    // A connection idle in the pool for a while may have been closed by the worker.
+    public bool LooksAlive() => _transport.LooksAlive();
 
     // Ready for the next request: the timer is stopped, the per-response state cleared.
     public bool TryResetForReuse()
@@ -129,7 +123,6 @@ internal sealed class UpstreamConnection : IAsyncDisposable
         Body.Release();
         _activity.Dispose();
         await Reader.CompleteAsync().ConfigureAwait(false);
-        await _stream.DisposeAsync().ConfigureAwait(false);
-        _socket?.Dispose();
+        await _stream.DisposeAsync().ConfigureAwait(false); // the transport with it, and its socket
     }
 }

@@ -1,10 +1,13 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;
 using AotProxy.Accounting;
 using AotProxy.Configuration;
 using AotProxy.Forwarding;
+using AotProxy.Gateway;
 using AotProxy.Http;
+using AotProxy.Inspection;
 using AotProxy.Routing;
 using AotProxy.Tests.Support;
 using Microsoft.AspNetCore.Http;
@@ -257,14 +260,11 @@ public sealed class ForwarderTests : IAsyncLifetime
         var state = new AotProxy.Limits.TenantBudgetState(new TenantBudgetModel(PromptEstimate + 12, 0, 0, 0), _time);
         state.TryReserve(PromptEstimate, 1000, default, rejectOverrun: false, out var reservation, streamCutoff: true);
 
-        var meter = new ContentMeter();
-        meter.Start(new AotProxy.Limits.StreamBudget(state, 0));
-
-        var result = await ForwardAsync(context, worker, meter: meter);
+        var result = await ForwardAsync(context, worker, budget: new AotProxy.Limits.StreamBudget(state, 0));
 
         Assert.Equal((ForwarderError.None, 200, true, true), (result.Error, result.StatusCode, result.ResponseStarted, result.BudgetCut));
         Assert.False(client.AbortCalled);
-        Assert.Equal(12, meter.Budget.Tokens);
+        Assert.Equal(12, result.Budget.Tokens);
         Assert.Equal(Usage.Estimate(PromptEstimate, 12), result.Usage);
         Assert.Equal(
             role + string.Concat(events[..12])
@@ -274,22 +274,25 @@ public sealed class ForwarderTests : IAsyncLifetime
         await closed.Task.WaitAsync(Patient); // the upstream request is cancelled with its connection
         Assert.Equal(0, worker.Connections.IdleCount);
 
-        reservation.With(meter.Budget).Settle(admitted: true, result.Usage);
+        reservation.With(result.Budget).Settle(admitted: true, result.Usage);
         Assert.Equal((0L, PromptEstimate + 12), (state.ReservedTokens, state.SpentTokens));
     }
 
-    // The client's body goes back to its pool with the first byte relayed (no attempt can follow,
-    // and a long stream held it to its end); until then it is kept for a retry.
+    // The client's body is the request's (ProxyRequest, which Inspection read it into): it goes back
+    // to its pool with the first byte relayed (no attempt can follow, and a long stream held it to
+    // its end), once; until then it is kept for a retry, and the forwarder never disposes it.
     [Fact]
-    public async Task ClientBody_IsHeldUntilTheFirstByte_ThenGivenBackWhileTheStreamGoesOn()
+    public async Task ClientBody_IsHeldUntilTheFirstByte_ThenGivenBackByTheRequestWhileTheStreamGoesOn()
     {
         var events = Events(Fixtures.Text("openai/chat_stream_usage.sse"));
-        var clientBody = await ClientBodyAsync();
         var held = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         var more = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (context, body, _) = Client();
+        var request = await RequestAsync(context);
+        var clientBody = request.Body!;
         await using var server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
         {
-            held.TrySetResult(clientBody.HoldsBuffer); // the request is in, no byte of the answer out
+            held.TrySetResult(clientBody.HoldsBuffer && request.Body == clientBody); // the request is in, no byte of the answer out
             await LoopbackTcpServer.WriteAsync(stream, ChunkedHead("text/event-stream") + Chunk(events[0]), ct);
             await stream.FlushAsync(ct);
             await more.Task.WaitAsync(ct);
@@ -297,17 +300,119 @@ public sealed class ForwarderTests : IAsyncLifetime
             return true;
         });
         var worker = Worker(server);
-        var (context, body, _) = Client();
 
-        var forwarding = new Forwarder(_time).ForwardAsync(context, worker, clientBody.Memory, new ContentMeter(), "req-1", false, PromptEstimate, false, Patient, Connect, trustedProxies: [], clientBody: clientBody).AsTask();
+        var forwarding = ForwardAsync(context, worker, request: request);
         Assert.True(await held.Task.WaitAsync(Patient));
         await body.WaitUntilAsync(text => text == events[0], "the first event reached the client");
         Assert.False(clientBody.HoldsBuffer);
+        Assert.Null(request.Body);
         more.SetResult();
-        var result = await forwarding.WaitAsync(Patient + Patient);
+        var result = await forwarding;
+        ProxyRequest.Return(request);
 
         Assert.Equal((ForwarderError.None, 200, true), (result.Error, result.StatusCode, result.ResponseStarted));
         Assert.Equal(string.Concat(events), body.Text);
+        Assert.False(clientBody.HoldsBuffer);
+    }
+
+    // Every way an attempt ends before its first byte leaves the body with the request, whole,
+    // for the next attempt; the request gives it back at its end. After the first byte (a client
+    // gone mid-stream), the request gave it back then.
+    [Theory]
+    [InlineData("reset")]          // the worker reset the connection: UpstreamConnect
+    [InlineData("503")]            // an error status held back for a retry: UpstreamStatus
+    [InlineData("silent")]         // no head within the activity timeout: UpstreamTimeout
+    [InlineData("client gone")]    // the client went away while the worker prefilled: ClientAborted
+    [InlineData("client gone mid-stream")]
+    public async Task ClientBody_StaysWithTheRequestUntilItsFirstByte_AndGoesBackOnce_WhateverTheAttemptsEnd(string end)
+    {
+        var events = Events(Fixtures.Text("openai/chat_stream_usage.sse"));
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            switch (end)
+            {
+                case "reset":
+                    LoopbackTcpServer.Reset(stream);
+                    return false;
+                case "503":
+                    await LoopbackTcpServer.WriteAsync(stream, Json(Fixtures.Text("openai/error_vllm.json"), "503 Service Unavailable"), ct);
+                    return true;
+                case "client gone mid-stream":
+                    await LoopbackTcpServer.WriteAsync(stream, ChunkedHead("text/event-stream") + Chunk(events[0]), ct);
+                    await stream.FlushAsync(ct);
+                    break;
+            }
+
+            await UntilClosedAsync(stream, closed, ct);
+            return false;
+        });
+        var worker = Worker(server);
+        var (context, body, client) = Client();
+        var request = await RequestAsync(context, activity: end == "silent" ? Impatient : Timeout.InfiniteTimeSpan);
+        var clientBody = request.Body!;
+
+        var forwarding = ForwardAsync(context, worker, retryOnStatus: true, request: request);
+        if (end == "client gone")
+        {
+            await server.WaitUntilAsync(s => s.Requests == 1, "the worker has the request");
+            client.Disconnect();
+        }
+        else if (end == "client gone mid-stream")
+        {
+            await body.WaitUntilAsync(text => text == events[0], "the first event reached the client");
+            client.Disconnect();
+        }
+
+        var result = await forwarding;
+        var started = end == "client gone mid-stream";
+        Assert.Equal(started, result.ResponseStarted);
+        Assert.Equal(
+            end switch { "reset" => ForwarderError.UpstreamConnect, "503" => ForwarderError.UpstreamStatus, "silent" => ForwarderError.UpstreamTimeout, _ => ForwarderError.ClientAborted },
+            result.Error);
+        Assert.Equal(started ? null : clientBody, request.Body);
+        Assert.Equal(!started, clientBody.HoldsBuffer);
+
+        ProxyRequest.Return(request);
+        Assert.False(clientBody.HoldsBuffer);
+    }
+
+    // A retry sends the same body to the next worker: the failed attempt left it whole with the
+    // request, and the one that answers gives it back at its first byte.
+    [Fact]
+    public async Task ClientBody_AfterAnAttemptHeldBackForARetry_GoesWholeToTheNextWorker()
+    {
+        var json = Fixtures.Text("openai/chat_nonstream.json");
+        await using var failing = LoopbackTcpServer.KeepAlive(async (_, stream, ct) =>
+        {
+            await LoopbackTcpServer.WriteAsync(stream, Json(Fixtures.Text("openai/error_vllm.json"), "503 Service Unavailable"), ct);
+            return true;
+        });
+        var received = new List<LoopbackRequest>();
+        await using var answering = LoopbackTcpServer.KeepAlive(async (r, stream, ct) =>
+        {
+            lock (received)
+            {
+                received.Add(r);
+            }
+
+            await LoopbackTcpServer.WriteAsync(stream, Json(json), ct);
+            return true;
+        });
+        var (context, body, _) = Client();
+        var request = await RequestAsync(context);
+        var clientBody = request.Body!;
+
+        var first = await ForwardAsync(context, Worker(failing), retryOnStatus: true, request: request);
+        Assert.Equal((ForwarderError.UpstreamStatus, true), (first.Error, first.MayRetry));
+        Assert.Same(clientBody, request.Body);
+        var second = await ForwardAsync(context, Worker(answering), request: request);
+        ProxyRequest.Return(request);
+
+        Assert.Equal((ForwarderError.None, 200), (second.Error, second.StatusCode));
+        Assert.Equal(RequestJson, Assert.Single(received).Body);
+        Assert.Equal(json, body.Text);
+        Assert.False(clientBody.HoldsBuffer);
     }
 
     [Fact]
@@ -521,16 +626,44 @@ public sealed class ForwarderTests : IAsyncLifetime
         return (context, body, client);
     }
 
-    private async Task<Forwarded> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, ContentMeter? meter = null)
+    // One attempt, as ForwardingStage makes it: on `request` (then the caller's to return), else on
+    // a request of its own, returned after it.
+    private async Task<Forwarded> ForwardAsync(HttpContext context, WorkerState worker, bool stripUsage = false, bool retryOnStatus = false, TimeSpan? activity = null, AotProxy.Limits.StreamBudget budget = default, ProxyRequest? request = null)
     {
-        meter ??= new ContentMeter();
-        var result = await new Forwarder(_time).ForwardAsync(context, worker, RequestJson, meter, "req-1", stripUsage, PromptEstimate, retryOnStatus, activity ?? Patient, Connect, trustedProxies: [])
-            .AsTask().WaitAsync(Patient + Patient);
-        return new Forwarded(result, meter.Usage);
+        var own = request is null;
+        request ??= await RequestAsync(context, stripUsage, activity);
+        try
+        {
+            request.Meter.Start(budget);
+            var result = await new Forwarder(_time).ForwardAsync(request, worker, retryOnStatus, span: null, preemption: null)
+                .AsTask().WaitAsync(Patient + Patient);
+            return new Forwarded(result, request.Meter.Usage, request.Meter.Budget);
+        }
+        finally
+        {
+            if (own)
+            {
+                ProxyRequest.Return(request);
+            }
+        }
+    }
+
+    // A request as the stages before forwarding leave it: RequestJson read into its body, a chat
+    // completion of model "m" (a stream when the gateway asked for the usage chunk it strips),
+    // PromptEstimate prompt tokens reserved, `activity` (Patient) the longest upstream silence.
+    private async Task<ProxyRequest> RequestAsync(HttpContext context, bool stripUsage = false, TimeSpan? activity = null)
+    {
+        var silence = activity ?? Patient;
+        var forwarding = new ForwardingModel(Connect, silence, ModelStreamIdleTimeouts: new Dictionary<string, TimeSpan> { ["m"] = silence }.ToFrozenDictionary());
+        var request = ProxyRequest.Rent(context, "req-1", EndpointKind.ChatCompletions, new GatewayView(Snapshots.Create(forwarding: forwarding), WorkerSet.Empty), _time);
+        request.Body = await ClientBodyAsync();
+        request.Inspected = new InspectedRequest("m", Stream: stripUsage, IncludeUsage: false, 0, stripUsage ? new UsageSplice(0, 0, UsageSpliceKind.AddStreamOptions) : default, default, 0, 0);
+        request.Reservation = new TokenReservation(PromptEstimate, 0);
+        return request;
     }
 
     // An attempt's result with what it used (its meter's), as the stages read them.
-    private readonly record struct Forwarded(ForwardResult Result, Usage? Usage)
+    private readonly record struct Forwarded(ForwardResult Result, Usage? Usage, AotProxy.Limits.StreamBudget Budget)
     {
         public ForwarderError Error => Result.Error;
 
