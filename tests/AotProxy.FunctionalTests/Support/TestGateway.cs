@@ -151,15 +151,7 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public async Task<string> MetricsAsync() => await Admin.GetStringAsync("/metrics");
 
-    // /metrics once llm_gateway_requests_total counts `requests` in all: a request is counted (its
-    // tokens just before) in its finally (Ledger/RecordStage), which may run after its client has
-    // read the last byte (IdentityTests read 0 there 2 times in 5 on a loaded host).
-    public async Task<string> MetricsAfterAsync(int requests)
-    {
-        var metrics = string.Empty;
-        await WaitUntilAsync(async () => Fleet.Sum(metrics = await MetricsAsync(), "llm_gateway_requests_total") >= requests, $"{requests} request(s) counted");
-        return metrics;
-    }
+    public Task<string> MetricsAfterAsync(int requests) => Fleet.MetricsAfterAsync(Admin, requests);
 
     // Polls until the condition holds or 10 s pass; the bound keeps a broken test from hanging.
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
