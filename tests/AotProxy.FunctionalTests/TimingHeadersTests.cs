@@ -70,7 +70,7 @@ public class TimingHeadersTests
 
             // Queued behind it for as long as the test holds the gate (at least 300 ms from the
             // moment /api/queues showed it waiting).
-            // Its whole time as the client saw it, from before the send to the response head: the
+            // Its whole time as the client saw it, from before the send to the whole answer: the
             // gateway's queue wait and overhead both lie inside it.
             var sent = Stopwatch.StartNew();
             var queued = TimedAsync(http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false))), sent);
@@ -151,7 +151,7 @@ public class TimingHeadersTests
         Assert.Single(response.Headers.TryGetValues(name, out var values) ? values : []);
 
     // "12.345": milliseconds with three decimals.
-    // The response and the milliseconds from `since`'s start to its head.
+    // The response and the milliseconds from `since`'s start to its whole answer (read in full).
     private static async Task<(HttpResponseMessage Response, double Ms)> TimedAsync(Task<HttpResponseMessage> sending, Stopwatch since)
     {
         var response = await sending;
