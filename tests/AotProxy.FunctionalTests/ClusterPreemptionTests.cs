@@ -71,7 +71,7 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
         // output_weight 2) is exactly the usage of its completed attempts on both replicas. (acme
         // sends on B too, so it is backlogged there when A requeues its request: not lifted then,
         // as a tenant that becomes backlogged fleet-wide is, VTC, which would add the difference.)
-        await AssertChargedOnceAsync(a, b);
+        await AssertChargedOnceAsync(a, b, requests: 4);
         await AssertNothingHeldAsync(a, b);
     }
 
@@ -104,7 +104,7 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
         Assert.Equal(2, await PreemptionsAsync(a)); // one per enterprise request, on the victims' replica
         Assert.Equal(0, await PreemptionsAsync(b));
 
-        await AssertChargedOnceAsync(a, b);
+        await AssertChargedOnceAsync(a, b, requests: 4);
         await AssertNothingHeldAsync(a, b);
         await using var redis = await ConnectAsync();
         var name = worker.Options.Name;
@@ -118,8 +118,13 @@ public sealed class ClusterPreemptionTests : IAsyncLifetime
 
     // acme's fleet counter (micro-tokens per weight, input_weight 1, output_weight 2) is exactly
     // the usage of its completed attempts on both replicas.
-    private async Task AssertChargedOnceAsync(GatewayProcess a, GatewayProcess b)
+    // requests: how many the test sent to the two; each is accounted and counted after its last
+    // byte reached the client, so the usage is read once all are counted.
+    private async Task AssertChargedOnceAsync(GatewayProcess a, GatewayProcess b, int requests)
     {
+        await TestGateway.WaitUntilAsync(
+            async () => Fleet.Sum(await MetricsAsync(a), "llm_gateway_requests_total") + Fleet.Sum(await MetricsAsync(b), "llm_gateway_requests_total") >= requests,
+            $"the {requests} requests counted on A and B");
         var onAUsage = await TenantUsageAsync(a, "acme");
         var onBUsage = await TenantUsageAsync(b, "acme");
         await using var redis = await ConnectAsync();

@@ -23,7 +23,7 @@ public class ConnectionParkingBinaryTests
 
         await client.SendAsync(KeepAliveClient.Post("/v1/chat/completions", Chat, auth));
         AssertCompletion(await client.ReadResponseAsync());
-        var metrics = await gateway.Admin.GetStringAsync("/metrics");
+        var metrics = await Fleet.MetricsAfterAsync(gateway.Admin, 2);
         Assert.Equal(0, Parked(metrics));
         Assert.True(MetricsText.Value(metrics, "llm_gateway_connection_parks_total") >= 1, metrics);
         Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));

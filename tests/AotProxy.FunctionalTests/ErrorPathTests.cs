@@ -101,7 +101,7 @@ public class ErrorPathTests
         await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Workers[0].Stats.Aborted == 1), "the worker saw the abort");
         Assert.Equal(0, gateway.Workers[0].Stats.Running);
         await AssertNothingInFlightAsync(gateway);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"499\""));
         Assert.Equal(1, Fleet.Sum(metrics, "llm_gateway_requests_total"));
 

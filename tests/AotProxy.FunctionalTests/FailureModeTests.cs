@@ -198,7 +198,7 @@ public class FailureModeTests
 
         Assert.Equal(4, good.Stats.Completed);
         Assert.InRange(failing.Stats.FaultsInjected, 2, 4); // round robin: at least every other request starts there
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(4);
         Assert.Equal(failing.Stats.FaultsInjected, MetricsText.Value(metrics, "llm_gateway_retries_total", "worker=\"sim-1\""));
         Assert.False(Fleet.HasSeries(metrics, "llm_gateway_retries_total", "worker=\"sim-0\""));
         Assert.Equal(4, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
@@ -230,7 +230,7 @@ public class FailureModeTests
         Assert.Equal(expectedBody, await response.Content.ReadAsStringAsync());
         Assert.Equal(expected.Content.Headers.ContentType, response.Content.Headers.ContentType);
         Assert.Equal(before + 1, gateway.Workers.Sum(w => w.Stats.RequestsTotal));
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(0, Fleet.Sum(metrics, "llm_gateway_retries_total"));
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"500\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"502\""));

@@ -54,7 +54,7 @@ public class HeaderForwardingTests
             Assert.False(seen.ContainsKey(hopByHop), hopByHop + " was forwarded");
         }
 
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(12, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
         Assert.Equal(100, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
     }

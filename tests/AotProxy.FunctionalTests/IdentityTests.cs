@@ -33,7 +33,7 @@ public class IdentityTests
         using var response = await gateway.Client.SendAsync(WithTrustedHeaders(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 4), key: null)));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "class=\"gold\"", "status=\"200\""));
         Assert.True(MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\"") > 0);
 
@@ -65,7 +65,7 @@ public class IdentityTests
         // With a key, the untrusted tier header changes nothing: the request counts in the tenant's own class.
         using var keyed = await gateway.Client.SendAsync(WithTrustedHeaders(TestGateway.Post("v1/chat/completions", TestGateway.Chat(false, maxTokens: 4))));
         Assert.Equal(HttpStatusCode.OK, keyed.StatusCode);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(2); // the 401 and the 200
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "class=\"default\"", "status=\"200\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_requests_total", "class=\"gold\""));
     }
@@ -83,7 +83,7 @@ public class IdentityTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, wrongKey.StatusCode); // a wrong key is never downgraded to anonymous
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(2);
         Assert.True(MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"anonymous\"", "kind=\"completion\"") > 0);
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "class=\"gold\"", "status=\"200\""));
     }

@@ -39,7 +39,7 @@ public class LimitTests
         Assert.Equal(("3", "0"), (Header(refused, "x-ratelimit-limit-requests"), Header(refused, "x-ratelimit-remaining-requests")));
         Assert.Matches("^(5[0-9](\\.[0-9]+)?s|1m[01](\\.[0-9]+)?s)$", Header(refused, "x-ratelimit-reset-requests")); // until full again: ~61 s
         Assert.Equal(3, gateway.Workers[0].Stats.RequestsTotal);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(4);
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"429\""));
         Assert.Equal(1, MetricsText.Value(metrics, "llm_rate_limiter_rejected_total", "tenant=\"rl\"", "reason=\"requests\""));
         Assert.Equal(4, MetricsText.Value(metrics, "llm_rate_limiter_requests_total", "tenant=\"rl\""));

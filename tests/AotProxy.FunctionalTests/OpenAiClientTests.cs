@@ -21,7 +21,7 @@ public class OpenAiClientTests
         Assert.False(string.IsNullOrWhiteSpace(completion.Content[0].Text));
         Assert.True(completion.Usage.InputTokenCount > 0);
         Assert.InRange(completion.Usage.OutputTokenCount, 1, 24);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(completion.Usage.InputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
         Assert.Equal(completion.Usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
@@ -52,7 +52,7 @@ public class OpenAiClientTests
         Assert.True(updates > 2);
         Assert.False(string.IsNullOrWhiteSpace(text.ToString()));
         Assert.NotNull(usage); // the client asked for usage itself, so it must still get it
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
     }
 
@@ -83,7 +83,7 @@ public class OpenAiClientTests
             new ChatCompletionOptions { MaxOutputTokenCount = 8 });
 
         Assert.False(string.IsNullOrWhiteSpace(completion.Content[0].Text));
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1);
         Assert.Equal(completion.Usage.OutputTokenCount, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
 
         var expired = TestJwt.Hs256(TestJwt.Claims("acme", now.AddHours(-2)));

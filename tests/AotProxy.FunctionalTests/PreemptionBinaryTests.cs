@@ -32,6 +32,7 @@ public sealed class PreemptionBinaryTests
         AssertWhole(await free.WaitAsync(Bound)); // requeued, not failed
         Assert.Equal(3, worker.Stats.RequestsTotal); // free, enterprise, free again
         Assert.Equal(1.0, await PreemptionsAsync(gateway));
+        await Fleet.MetricsAfterAsync(gateway.Admin, 2); // accounted and counted after the last byte
         var usage = await TenantTokensAsync(gateway, "acme");
         Assert.True(usage.Prompt > 0, "the free request is accounted");
 
@@ -47,6 +48,7 @@ public sealed class PreemptionBinaryTests
         AssertWhole("data: {" + await reader.ReadToEndAsync().WaitAsync(Bound));
         AssertWhole(await second.WaitAsync(Bound));
         Assert.Equal(1.0, await PreemptionsAsync(gateway)); // still the one preemption
+        await Fleet.MetricsAfterAsync(gateway.Admin, 4);
         Assert.Equal(2, (int)(await TenantTokensAsync(gateway, "acme")).Requests); // each free request recorded once
         await TestGateway.WaitUntilAsync(async () => (await QueuesModelAsync(gateway)).GetProperty("in_use").GetInt32() == 0, "no slot is left held");
     }

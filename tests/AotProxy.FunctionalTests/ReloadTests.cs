@@ -47,7 +47,12 @@ public class ReloadTests
             var before = gateway.Store.Current.Revision;
             await File.WriteAllTextAsync(gateway.ConfigPath, TestGateway.Toml(workers));
             await TestGateway.WaitUntilAsync(() => Task.FromResult(gateway.Store.Current.Revision > before), $"reload {i} applied");
-            await Task.Delay(150);
+            // Traffic on this config before the next reload: 4 more answers, and one from the added
+            // worker while it is in (150 ms of sleep before: on a loaded host, none at all).
+            var (answered, extraServed) = (Volatile.Read(ref completed), extra.Stats.RequestsTotal);
+            await TestGateway.WaitUntilAsync(
+                () => Task.FromResult(Volatile.Read(ref completed) >= answered + 4 && (i % 2 != 0 || extra.Stats.RequestsTotal > extraServed)),
+                $"traffic after reload {i}");
         }
 
         await stop.CancelAsync();

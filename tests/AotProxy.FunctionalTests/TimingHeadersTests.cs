@@ -70,23 +70,32 @@ public class TimingHeadersTests
 
             // Queued behind it for as long as the test holds the gate (at least 300 ms from the
             // moment /api/queues showed it waiting).
-            var queued = http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false)));
+            // Its whole time as the client saw it, from before the send to the whole answer: the
+            // gateway's queue wait and overhead both lie inside it.
+            var sent = Stopwatch.StartNew();
+            var queued = TimedAsync(http.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false))), sent);
             await WaitingAsync(admin, 1);
             var held = Stopwatch.StartNew();
             await Task.Delay(300);
-            first.SetResult();
+            // Read before the release: read after it, a test thread scheduled late counted time in
+            // which the queued request was already served.
             var heldMs = held.Elapsed.TotalMilliseconds;
+            first.SetResult();
             Assert.Equal(StreamBody, await holder.Content.ReadAsStringAsync());
 
-            using (var response = await queued.WaitAsync(TimeSpan.FromSeconds(30)))
+            var (queuedResponse, clientMs) = await queued.WaitAsync(TimeSpan.FromSeconds(30));
+            using (var response = queuedResponse)
             {
                 Assert.Equal((HttpStatusCode.OK, JsonBody), (response.StatusCode, await response.Content.ReadAsStringAsync()));
                 var queueMs = int.Parse(Header(response, "x-gateway-queue-ms"), CultureInfo.InvariantCulture);
                 Assert.True(queueMs >= Math.Floor(heldMs), $"x-gateway-queue-ms {queueMs} < held {heldMs:0.0} ms");
 
-                // The wait is not the gateway's overhead: the overhead leaves it out.
+                // The wait is not the gateway's overhead: the overhead leaves it out, so the two
+                // add up to no more than the client's whole wait (2 ms: queue-ms is rounded up to whole ms).
+                // An overhead that held the wait would make them about twice the wait. (Before:
+                // overhead < queue-ms, which a host that stalls the gateway 300 ms breaks.)
                 var overhead = Milliseconds(response, "x-gateway-overhead-ms");
-                Assert.True(overhead < queueMs, $"x-gateway-overhead-ms {overhead} includes the {queueMs} ms queue wait");
+                Assert.True(overhead + queueMs <= clientMs + 2, $"x-gateway-overhead-ms {overhead} + x-gateway-queue-ms {queueMs} > the client's {clientMs:0.0} ms: the overhead includes the queue wait");
             }
 
             // JSON that found the slot free: 0.
@@ -142,6 +151,13 @@ public class TimingHeadersTests
         Assert.Single(response.Headers.TryGetValues(name, out var values) ? values : []);
 
     // "12.345": milliseconds with three decimals.
+    // The response and the milliseconds from `since`'s start to its whole answer (read in full).
+    private static async Task<(HttpResponseMessage Response, double Ms)> TimedAsync(Task<HttpResponseMessage> sending, Stopwatch since)
+    {
+        var response = await sending;
+        return (response, since.Elapsed.TotalMilliseconds);
+    }
+
     private static double Milliseconds(HttpResponseMessage response, string name)
     {
         var text = Header(response, name);

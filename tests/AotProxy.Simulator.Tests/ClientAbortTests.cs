@@ -44,6 +44,9 @@ public sealed class ClientAbortTests
         using var holder = new CancellationTokenSource();
         using var queued = new CancellationTokenSource();
         var running = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("holds the slot", maxTokens: 2000, ignoreEos: true), ct: holder.Token);
+        // The holder runs before the other is sent: sent back to back, the second request could
+        // reach the worker first on a loaded host, run its 5 tokens, and never be seen waiting.
+        Assert.True(await Eventually.TrueAsync(() => worker.Stats.Running == 1), $"running={worker.Stats.Running}");
         var waiting = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("waits", maxTokens: 5), ct: queued.Token);
         Assert.True(await Eventually.TrueAsync(() => worker.Stats.Running == 1 && worker.Stats.Waiting == 1));
 

@@ -151,6 +151,8 @@ internal sealed class TestGateway : IAsyncDisposable
 
     public async Task<string> MetricsAsync() => await Admin.GetStringAsync("/metrics");
 
+    public Task<string> MetricsAfterAsync(int requests) => Fleet.MetricsAfterAsync(Admin, requests);
+
     // Polls until the condition holds or 10 s pass; the bound keeps a broken test from hanging.
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {

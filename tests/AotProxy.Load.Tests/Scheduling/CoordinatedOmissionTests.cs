@@ -76,10 +76,22 @@ public sealed class CoordinatedOmissionTests
     [Fact]
     public async Task Requests_over_the_in_flight_cap_are_dropped_without_waiting()
     {
-        // Every response takes 2 s; with a cap of 10 the other 190 sends are dropped on schedule.
-        await using var server = await StubServer.StartAsync(arrival => arrival > WarmUpRequests ? TimeSpan.FromSeconds(2) : TimeSpan.Zero);
+        // The measured run's answers are held until the runner has dropped the other 190 sends: with
+        // a cap of 10 they are dropped on schedule. (They were held 2 s before: a runner that fell
+        // more than a second behind on a loaded host saw the first 10 answered, and sent more.)
+        var log = new RequestLog();
+        var dropped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = await StubServer.StartAsync(_ => TimeSpan.Zero, holdFor: arrival => arrival > WarmUpRequests ? dropped.Task : Task.CompletedTask);
         var started = Stopwatch.GetTimestamp();
-        var result = await RunAsync(server.BaseUri, new RunOptions(), maxInFlight: 10);
+        var running = RunAsync(server.BaseUri, new RunOptions { Log = log }, maxInFlight: 10);
+        // Each drop is logged as it happens; the 10 held answers are logged only once released.
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30); log.Count < Rate - 10 && !running.IsCompleted && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(10);
+        }
+
+        dropped.SetResult();
+        var result = await running;
 
         Assert.Equal(Rate, result.Total.Requests);
         Assert.Equal(10, result.Total.Ok);

@@ -17,7 +17,8 @@ namespace AotProxy.Load.Tests.Support;
 // delay chosen per request (by its arrival number, from 1); statusFor may answer some with an
 // error status instead (an OpenAI-shaped 429, say). It records the body sizes it received, and
 // every request's body and x-session-id header. A request that asks to stream gets an SSE answer
-// whose text names its arrival ("answer 7"), in two content events.
+// whose text names its arrival ("answer 7"), in two content events. holdFor (optional): a task an
+// answer also waits for, after its delay (a test's gate).
 internal sealed class StubServer : IAsyncDisposable
 {
     private static readonly byte[] Completion = """
@@ -49,7 +50,7 @@ internal sealed class StubServer : IAsyncDisposable
     // The most requests of one session that were in the server at once.
     public long MaxInFlightPerSession => Interlocked.Read(ref _inFlightPerSession);
 
-    public static async Task<StubServer> StartAsync(Func<long, TimeSpan> delayFor, Func<long, int>? statusFor = null)
+    public static async Task<StubServer> StartAsync(Func<long, TimeSpan> delayFor, Func<long, int>? statusFor = null, Func<long, Task>? holdFor = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -80,6 +81,11 @@ internal sealed class StubServer : IAsyncDisposable
                 for (var left = delay; left > TimeSpan.Zero; left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), until))
                 {
                     await Task.Delay(left < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : left, context.RequestAborted);
+                }
+
+                if (holdFor is not null)
+                {
+                    await holdFor(arrival).WaitAsync(context.RequestAborted);
                 }
 
                 await server.AnswerAsync(context, arrival, text, statusFor);

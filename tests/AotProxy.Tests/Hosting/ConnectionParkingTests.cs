@@ -172,7 +172,7 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
 
         // The slot comes back once Kestrel has released the closed connection (bounded attempts).
         var served = false;
-        for (var attempt = 0; attempt < 50 && !served; attempt++)
+        for (var attempt = 0; attempt < 300 && !served; attempt++) // 30 s: a loaded host may take seconds
         {
             using var next = await KeepAliveClient.ConnectAsync(endPoint);
             await next.SendAsync(KeepAliveClient.Get("/next"));

@@ -44,7 +44,10 @@ public sealed class EpollUpstreamTests : IDisposable
             {
                 var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 fillers.Add(filler);
-                using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                // 3 s: a dropped SYN is never answered while nobody accepts (its retries are
+                // dropped too), whereas a slow host may take 500 ms to report a connect that did
+                // get in (read as "full" before, and then the epoll connect got in as well).
+                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(3));
                 try
                 {
                     await filler.ConnectAsync(endPoint, wait.Token);
