@@ -211,13 +211,7 @@ class Client:
         async with self.gate:
             reader, writer = await self.connect()
             try:
-                writer.write(self.body(stream, 1 if not stream else 2))
-                body = Body(reader)
-                status = await body.head()
-                while await body.read():
-                    pass
-                if status != 200:
-                    raise ConnectionError(f"status {status}")
+                await self.exchange(reader, writer, stream)
             except BaseException:
                 writer.close()
                 raise
@@ -226,8 +220,9 @@ class Client:
         else:
             writer.close()
 
-    async def exchange(self, reader, writer):
-        writer.write(self.body(False, 1))
+    async def exchange(self, reader, writer, stream=False):
+        """One request on an open connection, read to its end."""
+        writer.write(self.body(stream, 1 if not stream else 2))
         body = Body(reader)
         status = await body.head()
         while await body.read():

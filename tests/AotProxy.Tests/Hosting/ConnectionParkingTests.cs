@@ -226,14 +226,7 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.True(_kestrelConnections.TryDequeue(out var first));
         await WaitUntilParkedAsync(1);
 
-        Assert.True(
-            await TestConfig.WaitUntil(() =>
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                return !first.IsAlive;
-            }),
-            "the parked connection still holds Kestrel's connection");
+        Assert.True(await CollectedAsync(first), "the parked connection still holds Kestrel's connection");
 
         await client.SendAsync(KeepAliveClient.Get("/kestrel"));
         Assert.Equal((200, "/kestrel:0"), Answer(await client.ReadResponseAsync()));
@@ -275,14 +268,7 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.True(_transports.TryDequeue(out var first));
         await WaitUntilParkedAsync(1);
 
-        Assert.True(
-            await TestConfig.WaitUntil(() =>
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                return !first.IsAlive;
-            }),
-            "the parked connection still holds its EpollConnection");
+        Assert.True(await CollectedAsync(first), "the parked connection still holds its EpollConnection");
 
         await client.SendAsync(KeepAliveClient.Get("/transport"));
         Assert.Equal((200, peer), Answer(await client.ReadResponseAsync()));
@@ -388,4 +374,13 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         context.Response.ContentLength = bytes.Length;
         await context.Response.Body.WriteAsync(bytes);
     }
+
+    // True once a full collection has freed what `weak` points to (waits on the collector, not a clock).
+    private static Task<bool> CollectedAsync(WeakReference weak) =>
+        TestConfig.WaitUntil(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return !weak.IsAlive;
+        });
 }
