@@ -69,10 +69,13 @@ public sealed class EpollUpstreamPoolTests : UpstreamPoolTests, IDisposable
         var second = await pool.RentAsync(client, Connect, CancellationToken.None);
         var onItsLoop = await OnLoop(client, () => pool.RentAsync(client, Connect, CancellationToken.None).AsTask());
 
+        await ExchangeAsync(second);
+        await ExchangeAsync(onItsLoop);
+
         Assert.Same(first, second);
         Assert.Same(client, onItsLoop.Loop);
         Assert.Equal(1, pool.IdleCount); // other's, left alone
-        Assert.Equal(3, server.Connections);
+        Assert.Equal((3, 4), (server.Connections, server.Requests));
         await second.DisposeAsync();
         await onItsLoop.DisposeAsync();
     }
