@@ -1,14 +1,19 @@
 namespace AotProxy.Hosting.Epoll;
 
-// The loop an outgoing connection joins (server.transport = "epoll"): the calling thread's, when
-// it is an epoll loop (a request read on a loop is then relayed on it, one thread for the whole
-// walk, as in an nginx worker), else a loop of its own, started on first use (requests that go
-// on elsewhere: h2c streams on the thread pool, a wait in an admission queue).
+// The loop an outgoing connection joins (server.transport = "epoll"): the loop of the client
+// connection the request came on, even when the request runs on the thread pool (Kestrel starts
+// a connection's first request there), else the calling thread's, when it is an epoll loop; the
+// answer is then relayed on that loop, one thread for the whole walk, as in an nginx worker. With
+// neither (health checks, warm-up, a client on .NET's sockets), a loop of its own, started on
+// first use.
 internal sealed class EpollClientLoops : IDisposable
 {
     private EpollLoop? _own;
 
-    public EpollLoop Pick() => EpollLoop.Current ?? Own();
+    // The loop a request's walk belongs to; null off any loop.
+    public static EpollLoop? Of(EpollLoop? client) => client ?? EpollLoop.Current;
+
+    public EpollLoop Pick(EpollLoop? client) => Of(client) ?? Own();
 
     public void Dispose() => Volatile.Read(ref _own)?.Dispose();
 

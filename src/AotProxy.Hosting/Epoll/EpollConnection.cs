@@ -83,6 +83,7 @@ internal sealed class EpollConnection : ConnectionContext,
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);
         Features.Set<IMemoryPoolFeature>(this);
+        Features.Set(loop); // a request's upstream connection joins it (EpollClientLoops), from any thread
     }
 
     public override string ConnectionId { get; set; }

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using AotProxy.Admission;
 using AotProxy.Configuration;
+using AotProxy.Hosting.Epoll;
 using AotProxy.Http;
 using AotProxy.Limits;
 using AotProxy.Memory;
@@ -70,11 +71,12 @@ internal sealed class Forwarder(TimeProvider time)
             // Send and read the head; a reused connection the worker had closed gets one more
             // try on a new connection (nothing of the response was seen, so nothing is lost).
             long started;
+            var clientLoop = request.Context.Features.Get<EpollLoop>(); // the client connection's (epoll transport)
             for (var attempt = 0; ; attempt++)
             {
                 try
                 {
-                    connection = await worker.Connections.RentAsync(request.Snapshot.Forwarding.ConnectTimeout, clientAborted).ConfigureAwait(false);
+                    connection = await worker.Connections.RentAsync(clientLoop, request.Snapshot.Forwarding.ConnectTimeout, clientAborted).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
                 {

@@ -43,13 +43,14 @@ internal sealed class UpstreamConnection : IAsyncDisposable
     public CancellationTokenSource Activity => _activity;
 
     // loops: where a plain-HTTP connection goes (server.transport = "epoll"); null: .NET sockets.
-    public static async ValueTask<UpstreamConnection> ConnectAsync(UpstreamEndpoint endpoint, EpollClientLoops? loops, TimeSpan timeout, CancellationToken cancellationToken)
+    // clientLoop: the loop of the client connection the request came on, if any.
+    public static async ValueTask<UpstreamConnection> ConnectAsync(UpstreamEndpoint endpoint, EpollClientLoops? loops, EpollLoop? clientLoop, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var connect = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         connect.CancelAfter(timeout);
         if (loops is not null && !endpoint.UseTls)
         {
-            var epoll = await EpollStream.ConnectAsync(loops.Pick(), endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
+            var epoll = await EpollStream.ConnectAsync(loops.Pick(clientLoop), endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false);
             return new UpstreamConnection(epoll, epoll, tls: false);
         }
 

@@ -5,9 +5,10 @@ namespace AotProxy.Upstream;
 // The idle keep-alive connections to one worker, most recently used first (warm, and the
 // oldest age out). A connection is in the pool or in one request's hands, never both.
 // loops: set when server.transport = "epoll" (plain-HTTP connections then join an epoll loop).
-// A request walking on an epoll loop takes an idle connection of that loop, or opens one there:
-// on another loop, the answer would be read on that loop's thread and handed back, a thread
-// switch per response event (perf/RESULTS.md, issue 22, branch ttft22c).
+// A request whose walk belongs to an epoll loop (its client connection's, else the thread's) takes
+// an idle connection of that loop, or opens one there: on another loop, the answer would be read
+// on that loop's thread and handed back, a thread switch per response event (perf/RESULTS.md,
+// issue 22, branches ttft22c and hop22).
 internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time, EpollClientLoops? loops = null)
 {
     // Below uvicorn's 5 s keep-alive (vLLM's server): we close first, so a request never meets
@@ -37,9 +38,11 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
         }
     }
 
-    public async ValueTask<UpstreamConnection> RentAsync(TimeSpan connectTimeout, CancellationToken cancellationToken)
+    // clientLoop: the epoll loop of the client connection the request came on (null: none known).
+    public async ValueTask<UpstreamConnection> RentAsync(EpollLoop? clientLoop, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
-        while (TryPop(out var connection))
+        var here = loops is null ? null : EpollClientLoops.Of(clientLoop);
+        while (TryPop(here, out var connection))
         {
             if (time.GetElapsedTime(connection.IdleSince) < ProbeAfter || connection.LooksAlive())
             {
@@ -49,7 +52,7 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
             await connection.DisposeAsync().ConfigureAwait(false);
         }
 
-        return await UpstreamConnection.ConnectAsync(endpoint, loops, connectTimeout, cancellationToken).ConfigureAwait(false);
+        return await UpstreamConnection.ConnectAsync(endpoint, loops, here, connectTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     // Call only with a connection whose last response was read to its end.
@@ -116,12 +119,11 @@ internal sealed class UpstreamPool(UpstreamEndpoint endpoint, TimeProvider time,
         await DisposeAllAsync(idle).ConfigureAwait(false);
     }
 
-    // The most recent idle connection this thread's epoll loop can serve without a thread switch:
-    // any, off a loop or for a connection on no loop (TLS, the sockets transport). A scan past
-    // other loops' connections happens only with several loops, under MaxIdle at worst.
-    private bool TryPop(out UpstreamConnection connection)
+    // The most recent idle connection the request's loop can serve without a thread switch:
+    // any, with no loop (here null) or for a connection on no loop (TLS, the sockets transport).
+    // A scan past other loops' connections happens only with several loops, under MaxIdle at worst.
+    private bool TryPop(EpollLoop? here, out UpstreamConnection connection)
     {
-        var here = loops is null ? null : EpollLoop.Current;
         lock (_lock)
         {
             for (var i = _idle.Count - 1; i >= 0; i--)

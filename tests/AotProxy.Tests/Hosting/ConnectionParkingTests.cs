@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Text;
 using AotProxy.Hosting;
+using AotProxy.Hosting.Epoll;
 using AotProxy.Hosting.Parking;
 using AotProxy.Http;
 using AotProxy.Tests.Configuration;
@@ -278,6 +280,34 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
         Assert.Equal(1, _parking.Parks);
     }
 
+    // Issue 22 (hop22): every request sees the loop of the client connection it came on, the first
+    // (which Kestrel runs on the thread pool) as the next ones, and after a park (a new
+    // EpollConnection and session on the same socket) too: the upstream connection a request opens
+    // joins that loop, so one thread reads the worker's answer and writes the client.
+    [Fact]
+    public async Task OnEpoll_EveryRequest_SeesItsClientConnectionsLoop_BeforeAndAfterAPark()
+    {
+        var endPoint = await StartAsync(transport: ListenerTransport.Epoll);
+        using var client = await KeepAliveClient.ConnectAsync(endPoint);
+        var answers = new List<(int, string)>();
+        for (var i = 0; i < 3; i++)
+        {
+            if (i == 2)
+            {
+                await WaitUntilParkedAsync(1);
+            }
+
+            await client.SendAsync(KeepAliveClient.Get("/loop"));
+            answers.Add(Answer(await client.ReadResponseAsync()));
+        }
+
+        var (status, loop) = answers[0];
+        Assert.Equal(200, status);
+        Assert.DoesNotContain("none", loop, StringComparison.Ordinal);
+        Assert.All(answers, answer => Assert.Equal((200, loop), answer));
+        Assert.Equal(1, _parking.Parks);
+    }
+
     // The socket's next bytes resume it: a request that arrives in pieces (the first piece alone
     // resumes it), then, parked again, three pipelined requests in one write.
     [Fact]
@@ -357,6 +387,17 @@ public sealed class ConnectionParkingTests : IAsyncDisposable
             var peer = Encoding.UTF8.GetBytes($"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort}|{context.Connection.LocalIpAddress}:{context.Connection.LocalPort}");
             context.Response.ContentLength = peer.Length;
             await context.Response.Body.WriteAsync(peer);
+            return;
+        }
+
+        if (context.Request.Path == "/loop")
+        {
+            // The client connection's loop (its epoll fd), and whether the request runs on another loop's thread.
+            var loop = context.Features.Get<EpollLoop>();
+            var current = EpollLoop.Current;
+            var answer = Encoding.UTF8.GetBytes($"{loop?.EpollFd.ToString(CultureInfo.InvariantCulture) ?? "none"}|{(current is null || current == loop ? "same" : "other")}");
+            context.Response.ContentLength = answer.Length;
+            await context.Response.Body.WriteAsync(answer);
             return;
         }
 

@@ -178,12 +178,30 @@ public sealed class EpollUpstreamTests : IDisposable
     {
         using var loop = new EpollLoop("test loop");
         var picked = new TaskCompletionSource<EpollLoop>(TaskCreationOptions.RunContinuationsAsynchronously);
-        loop.Post(_ => picked.SetResult(_loops.Pick()), this);
+        loop.Post(_ => picked.SetResult(_loops.Pick(null)), this);
 
         Assert.Same(loop, await picked.Task.WaitAsync(Deadline));
         Assert.Null(EpollLoop.Current);
-        Assert.NotSame(loop, _loops.Pick());
-        Assert.Same(_loops.Pick(), _loops.Pick());
+        Assert.NotSame(loop, _loops.Pick(null));
+        Assert.Same(_loops.Pick(null), _loops.Pick(null));
+    }
+
+    [Fact]
+    public async Task Pick_ForARequestWithAClientLoop_IsThatLoop_OnAnyThread()
+    {
+        // A client connection's first request runs on the thread pool: its upstream connection
+        // still joins the client's loop, not the own one (or another loop's thread).
+        using var client = new EpollLoop("test client loop");
+        using var other = new EpollLoop("test other loop");
+        var picked = new TaskCompletionSource<EpollLoop>(TaskCreationOptions.RunContinuationsAsynchronously);
+        other.Post(_ => picked.SetResult(_loops.Pick(client)), this);
+
+        Assert.Null(EpollLoop.Current);
+        Assert.Same(client, _loops.Pick(client));
+        Assert.Same(client, await picked.Task.WaitAsync(Deadline));
+        await using var server = LoopbackTcpServer.KeepAlive(UpstreamPoolTests.Ok);
+        await using var connection = await UpstreamConnection.ConnectAsync(new UpstreamEndpoint(server.Url("/")), _loops, client, Deadline, CancellationToken.None);
+        Assert.Same(client, connection.Loop);
     }
 
     [Fact]
@@ -196,7 +214,7 @@ public sealed class EpollUpstreamTests : IDisposable
             await release.Task.WaitAsync(ct);
             return await UpstreamPoolTests.Ok(request, stream, ct);
         });
-        var own = _loops.Pick(); // off a loop's thread: where the connection goes
+        var own = _loops.Pick(null); // off a loop's thread: where the connection goes
         await using var connection = await ConnectAsync(server.Url("/"), Deadline);
         using var timeout = new CancellationTokenSource(Deadline);
         await connection.SendAsync(Get, timeout.Token);
@@ -214,5 +232,5 @@ public sealed class EpollUpstreamTests : IDisposable
     }
 
     private Task<UpstreamConnection> ConnectAsync(Uri url, TimeSpan timeout) =>
-        UpstreamConnection.ConnectAsync(new UpstreamEndpoint(url), _loops, timeout, CancellationToken.None).AsTask();
+        UpstreamConnection.ConnectAsync(new UpstreamEndpoint(url), _loops, null, timeout, CancellationToken.None).AsTask();
 }

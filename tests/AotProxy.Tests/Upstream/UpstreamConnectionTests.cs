@@ -59,5 +59,5 @@ public sealed class UpstreamConnectionTests : IDisposable
     }
 
     private Task<UpstreamConnection> ConnectAsync() =>
-        UpstreamConnection.ConnectAsync(new UpstreamEndpoint(new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/")), null, Deadline, CancellationToken.None).AsTask();
+        UpstreamConnection.ConnectAsync(new UpstreamEndpoint(new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/")), null, null, Deadline, CancellationToken.None).AsTask();
 }

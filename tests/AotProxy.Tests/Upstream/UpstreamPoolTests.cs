@@ -19,8 +19,8 @@ public class UpstreamPoolTests
         var time = new FakeTimeProvider();
         var pool = Pool(server, time);
 
-        var a = await pool.RentAsync(Connect, CancellationToken.None);
-        var b = await pool.RentAsync(Connect, CancellationToken.None);
+        var a = await pool.RentAsync(null, Connect, CancellationToken.None);
+        var b = await pool.RentAsync(null, Connect, CancellationToken.None);
         Assert.NotSame(a, b);
         Assert.False(a.Reused || b.Reused);
         await ExchangeAsync(a);
@@ -29,8 +29,8 @@ public class UpstreamPoolTests
         await pool.ReturnAsync(b);
         Assert.Equal(2, pool.IdleCount);
 
-        var first = await pool.RentAsync(Connect, CancellationToken.None);
-        var second = await pool.RentAsync(Connect, CancellationToken.None);
+        var first = await pool.RentAsync(null, Connect, CancellationToken.None);
+        var second = await pool.RentAsync(null, Connect, CancellationToken.None);
 
         Assert.Same(b, first);
         Assert.Same(a, second);
@@ -53,13 +53,13 @@ public class UpstreamPoolTests
         await using var server = LoopbackTcpServer.KeepAlive(async (request, stream, ct) => await Ok(request, stream, ct) && false);
         var time = new FakeTimeProvider();
         var pool = Pool(server, time);
-        var connection = await pool.RentAsync(Connect, CancellationToken.None);
+        var connection = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(connection);
         await pool.ReturnAsync(connection);
         await server.WaitUntilAsync(s => s.Closed == 1, "the worker closed the connection");
 
         time.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromTicks(1));
-        var again = await pool.RentAsync(Connect, CancellationToken.None);
+        var again = await pool.RentAsync(null, Connect, CancellationToken.None);
 
         Assert.Same(connection, again);
         Assert.True(again.Reused);
@@ -72,13 +72,13 @@ public class UpstreamPoolTests
         await using var server = LoopbackTcpServer.KeepAlive(async (request, stream, ct) => await Ok(request, stream, ct) && false);
         var time = new FakeTimeProvider();
         var pool = Pool(server, time);
-        var connection = await pool.RentAsync(Connect, CancellationToken.None);
+        var connection = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(connection);
         await pool.ReturnAsync(connection);
         await server.WaitUntilAsync(s => s.Closed == 1, "the worker closed the connection");
 
         time.Advance(TimeSpan.FromSeconds(1));
-        var fresh = await pool.RentAsync(Connect, CancellationToken.None);
+        var fresh = await pool.RentAsync(null, Connect, CancellationToken.None);
 
         Assert.NotSame(connection, fresh);
         Assert.False(fresh.Reused);
@@ -93,12 +93,12 @@ public class UpstreamPoolTests
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
         var time = new FakeTimeProvider();
         var pool = Pool(server, time);
-        var connection = await pool.RentAsync(Connect, CancellationToken.None);
+        var connection = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(connection);
         await pool.ReturnAsync(connection);
 
         time.Advance(UpstreamPool.IdleTimeout - TimeSpan.FromTicks(1));
-        var again = await pool.RentAsync(Connect, CancellationToken.None);
+        var again = await pool.RentAsync(null, Connect, CancellationToken.None);
 
         Assert.Same(connection, again);
         await ExchangeAsync(again);
@@ -112,8 +112,8 @@ public class UpstreamPoolTests
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
         var time = new FakeTimeProvider();
         var pool = Pool(server, time);
-        var old = await pool.RentAsync(Connect, CancellationToken.None);
-        var young = await pool.RentAsync(Connect, CancellationToken.None);
+        var old = await pool.RentAsync(null, Connect, CancellationToken.None);
+        var young = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(old);
         await ExchangeAsync(young);
         await pool.ReturnAsync(old);
@@ -130,7 +130,7 @@ public class UpstreamPoolTests
 
         Assert.Equal(1, pool.IdleCount);
         await server.WaitUntilAsync(s => s.ClosedByClient == 1, "the pool closed the expired connection");
-        Assert.Same(young, await pool.RentAsync(Connect, CancellationToken.None));
+        Assert.Same(young, await pool.RentAsync(null, Connect, CancellationToken.None));
         await pool.ReturnAsync(young);
 
         time.Advance(UpstreamPool.IdleTimeout);
@@ -146,7 +146,7 @@ public class UpstreamPoolTests
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
         var pool = Pool(server, new FakeTimeProvider());
-        var connection = await pool.RentAsync(Connect, CancellationToken.None);
+        var connection = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(connection);
         await connection.Activity.CancelAsync();
 
@@ -161,8 +161,8 @@ public class UpstreamPoolTests
     {
         await using var server = LoopbackTcpServer.KeepAlive(Ok);
         var pool = Pool(server, new FakeTimeProvider());
-        var idle = await pool.RentAsync(Connect, CancellationToken.None);
-        var busy = await pool.RentAsync(Connect, CancellationToken.None);
+        var idle = await pool.RentAsync(null, Connect, CancellationToken.None);
+        var busy = await pool.RentAsync(null, Connect, CancellationToken.None);
         await ExchangeAsync(idle);
         await ExchangeAsync(busy);
         await pool.ReturnAsync(idle);
