@@ -242,20 +242,8 @@ internal sealed class ParkingListener : IConnectionListener
     {
         try
         {
-            while (await _transport.AcceptAsync().ConfigureAwait(false) is { } accepted)
+            while (await AcceptOneAsync().ConfigureAwait(false))
             {
-                var connection = new ParkableConnection(accepted, this);
-                if (!TryAdd())
-                {
-                    ParkingLog.ConnectionRejected(_logger, accepted.ConnectionId);
-                    await accepted.DisposeAsync().ConfigureAwait(false);
-                    continue;
-                }
-
-                if (!_sessions.Writer.TryWrite(connection.StartSession()))
-                {
-                    await connection.Session!.DisposeAsync().ConfigureAwait(false);
-                }
             }
         }
         catch (Exception ex)
@@ -265,6 +253,31 @@ internal sealed class ParkingListener : IConnectionListener
         }
 
         _sessions.Writer.TryComplete();
+    }
+
+    // One socket from the transport, served or refused; false once the transport stops accepting.
+    // A method of its own so that the loop keeps no connection while it waits for the next (an
+    // unoptimized build keeps every local of an async method in its state machine, and a parked
+    // connection's old transport objects would stay reachable through the last one accepted).
+    private async ValueTask<bool> AcceptOneAsync()
+    {
+        if (await _transport.AcceptAsync().ConfigureAwait(false) is not { } accepted)
+        {
+            return false;
+        }
+
+        var connection = new ParkableConnection(accepted, this);
+        if (!TryAdd())
+        {
+            ParkingLog.ConnectionRejected(_logger, accepted.ConnectionId);
+            await accepted.DisposeAsync().ConfigureAwait(false);
+        }
+        else if (!_sessions.Writer.TryWrite(connection.StartSession()))
+        {
+            await connection.Session!.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     private bool TryAdd()
