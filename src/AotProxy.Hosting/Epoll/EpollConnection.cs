@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using AotProxy.Hosting.Parking;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -18,7 +19,7 @@ namespace AotProxy.Hosting.Epoll;
 // next bytes make a new EpollConnection on the same fd and loop slot (Resume).
 internal sealed class EpollConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
-    IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature, IEpollHandler
+    IConnectionLifetimeFeature, IConnectionEndPointFeature, IMemoryPoolFeature, IEpollHandler, IParkableTransport
 {
     // What recv asks for at least: a whole small request in one call.
     private const int MinReadSize = 4096;
@@ -129,19 +130,20 @@ internal sealed class EpollConnection : ConnectionContext,
     }
 
     // Parking, once the application has ended its use of the connection at a request boundary and
-    // its read was canceled: the fd, still registered, goes to `parked` (same loop slot) and this
-    // connection's pipes, send loop and features are released. False, and the connection is
+    // its read was canceled: the fd, still registered, goes to a ParkedSocket (same loop slot) and
+    // this connection's pipes, send loop and features are released. Null, and the connection is
     // unchanged, when it is not at rest: input arrived (in the pipe or unread in the kernel),
     // output is still being sent, or it is ending.
-    public async ValueTask<bool> ParkAsync(IEpollParkedHandler parked)
+    public async ValueTask<ParkingNode?> ParkAsync(ParkingListener listener)
     {
+        var parked = new ParkedSocket(listener);
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         _parkTo = parked;
         _parkDone = done;
         _loop.Post(static s => ((EpollConnection)s).ParkOnLoop(), this);
         if (!await done.Task.ConfigureAwait(false))
         {
-            return false;
+            return null;
         }
 
         // The fd is no longer ours: the send loop ends without shutting it down (_fdClosed).
@@ -154,7 +156,7 @@ internal sealed class EpollConnection : ConnectionContext,
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
         await _input.Writer.CompleteAsync().ConfigureAwait(false);
         _closedSource.Dispose();
-        return true;
+        return parked;
     }
 
     public override void Abort(ConnectionAbortedException abortReason)

@@ -1,7 +1,6 @@
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
-using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -20,9 +19,10 @@ namespace AotProxy.Hosting.Parking;
 // with an empty, completed result: Kestrel ends its whole connection (its HTTP state, its
 // KestrelConnection, its entries in the connection manager) and the transport read stays pending
 // here as the parked wait, with no buffer. Bytes start a new session; the client's FIN, the
-// keep-alive timeout and the listener's shutdown close the transport connection. On the epoll
-// transport the parked wait is not a pending read: the socket leaves its EpollConnection and this
-// object for a ParkedSocket (its fd and ~120 B), and its next bytes make both anew.
+// keep-alive timeout and the listener's shutdown close the transport connection. A transport that
+// parks without itself (IParkableTransport: epoll) has no parked wait here: its socket leaves the
+// transport connection and this object for the transport's own parked record, and its next bytes
+// make both anew.
 internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadResult>
 {
     private const int Active = 0;
@@ -31,6 +31,7 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
     private const int Closing = 3;  // parked, and to be closed (keep-alive timeout, shutdown)
 
     private readonly ParkingListener _listener;
+    private readonly IParkableTransport? _parksItsSocket; // the transport, when it can park without itself
     private readonly Action _onReadCompleted;
     private ManualResetValueTaskSourceCore<ReadResult> _read;
     private ValueTaskAwaiter<ReadResult> _pending;
@@ -46,6 +47,7 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
     {
         Transport = transport;
         _listener = listener;
+        _parksItsSocket = transport as IParkableTransport;
         _onReadCompleted = OnReadCompleted;
     }
 
@@ -169,8 +171,8 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
         _read.RunContinuationsAsynchronously = true;
         _read.SetResult(new ReadResult(default, isCanceled: false, isCompleted: true));
 
-        // On epoll the transport's read ends too: the socket parks without it (ProceedAsync).
-        if (Transport is EpollConnection)
+        // The transport's read ends too when its socket parks without it (ProceedAsync).
+        if (_parksItsSocket is not null)
         {
             Transport.Transport.Input.CancelPendingRead();
         }
@@ -237,7 +239,8 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
         var error = _parkedError;
         _parkedResult = default;
         _parkedError = null;
-        // Bytes: a new session. On epoll, Park's own cancel: the socket parks alone. Else (the
+        // Bytes: a new session. Park's own cancel, on a transport that parks without itself: the
+        // socket parks alone (ParkingListener.ParkSocketAsync). Else (the
         // client's FIN, an error, CloseParked's cancel) the connection closes.
         var bytes = error is null && !result.Buffer.IsEmpty;
         if (error is null)
@@ -245,7 +248,7 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
             // Leave any bytes unexamined: the new session's first read returns them at once.
             var input = Transport.Transport.Input;
             input.AdvanceTo(result.Buffer.Start, result.Buffer.Start);
-            if (bytes && Transport is EpollConnection && input.TryRead(out var again))
+            if (bytes && _parksItsSocket is not null && input.TryRead(out var again))
             {
                 // Park's cancel may have come after these bytes: it is taken here, not by the next
                 // session's first read.
@@ -253,10 +256,10 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
             }
         }
 
-        var epoll = error is null && !bytes && result.IsCanceled ? Transport as EpollConnection : null;
-        if ((bytes || epoll is not null) && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
+        var parksItsSocket = error is null && !bytes && result.IsCanceled ? _parksItsSocket : null;
+        if ((bytes || parksItsSocket is not null) && Interlocked.CompareExchange(ref _state, Active, Parked) == Parked)
         {
-            if (epoll is not null && await _listener.ParkSocketAsync(this, epoll).ConfigureAwait(false))
+            if (parksItsSocket is not null && await _listener.ParkSocketAsync(this, parksItsSocket).ConfigureAwait(false))
             {
                 return; // this object is garbage now
             }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Threading.Channels;
-using AotProxy.Hosting.Epoll;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +8,7 @@ namespace AotProxy.Hosting.Parking;
 // The transport's listener as Kestrel sees it with parking: each accepted connection is served as
 // a series of sessions, one Kestrel connection each (ParkableConnection). Between two sessions a
 // parked connection is only the transport's objects and its ParkableConnection: no Kestrel state;
-// on epoll only its socket (ParkedSocket). Kestrel takes both new connections and resumed ones from
+// on a transport that parks without itself (IParkableTransport: epoll) only its socket's record. Kestrel takes both new connections and resumed ones from
 // AcceptAsync. This listener counts the open connections, parked or not, against Kestrel's
 // MaxConcurrentConnections (a parked client keeps its place), and its tick (once a second) parks
 // and closes on time: it looks only at the heads of two deadline-ordered lists, the sessions idle
@@ -190,12 +189,12 @@ internal sealed class ParkingListener : IConnectionListener
     internal bool TryResume(ParkableConnection connection) =>
         !_stopping && _sessions.Writer.TryWrite(connection.StartSession());
 
-    // Epoll: the parked connection's socket leaves its EpollConnection for a ParkedSocket, which
-    // takes its place in the parked list. False when the connection was not at rest (it is served on).
-    internal async Task<bool> ParkSocketAsync(ParkableConnection connection, EpollConnection transport)
+    // The parked connection's socket leaves its transport connection for the transport's parked
+    // record, which takes its place in the parked list. False when the connection was not at rest
+    // (it is served on).
+    internal async Task<bool> ParkSocketAsync(ParkableConnection connection, IParkableTransport transport)
     {
-        var socket = new ParkedSocket(this);
-        if (!await transport.ParkAsync(socket).ConfigureAwait(false))
+        if (await transport.ParkAsync(this).ConfigureAwait(false) is not { } parked)
         {
             return false;
         }
@@ -203,22 +202,22 @@ internal sealed class ParkingListener : IConnectionListener
         bool listed;
         lock (_gate)
         {
-            listed = !_stopping && _parkedList.Replace(connection, socket);
+            listed = !_stopping && _parkedList.Replace(connection, parked);
         }
 
         if (!listed)
         {
             // Due meanwhile (keep-alive timeout) or the listener stops: its CloseParked found it busy.
-            socket.CloseParked();
+            parked.CloseParked();
         }
 
         return true;
     }
 
-    // Loop thread: bytes reached a ParkedSocket; `transport` serves its socket again.
-    internal void Resume(ParkedSocket socket, EpollConnection transport)
+    // Bytes reached a parked record (on its transport's thread): `transport` serves its socket again.
+    internal void Resume(ParkingNode parked, ConnectionContext transport)
     {
-        Unparked(socket);
+        Unparked(parked);
         var connection = new ParkableConnection(transport, this);
         if (!TryResume(connection))
         {

@@ -1,12 +1,12 @@
-using AotProxy.Hosting.Epoll;
+using AotProxy.Hosting.Parking;
 
-namespace AotProxy.Hosting.Parking;
+namespace AotProxy.Hosting.Epoll;
 
-// A parked connection on the epoll transport: only its socket (fd, loop slot, id, endpoints packed:
-// EpollSocket) and its place in the listener's parked list, ~120 B. Its EpollConnection, pipes,
-// send loop and features are gone (EpollConnection.ParkAsync). Events come on the loop thread:
-// bytes make a new EpollConnection on the same fd, served as a new session; the client's FIN or
-// reset with nothing to read closes the socket here.
+// A parked connection on the epoll transport (its IParkableTransport record): only its socket (fd,
+// loop slot, id, endpoints packed: EpollSocket) and its place in the listener's parked list, ~120 B.
+// Its EpollConnection, pipes, send loop and features are gone (EpollConnection.ParkAsync). Events
+// come on the loop thread: bytes make a new EpollConnection on the same fd, served as a new
+// session; the client's FIN or reset with nothing to read closes the socket here.
 internal sealed class ParkedSocket(ParkingListener listener) : ParkingNode, IEpollParkedHandler
 {
     private const int Parked = 0;
