@@ -240,8 +240,8 @@ internal sealed class ParkableConnection : ParkingNode, IValueTaskSource<ReadRes
         _parkedResult = default;
         _parkedError = null;
         // Bytes: a new session. Park's own cancel, on a transport that parks without itself: the
-        // socket parks alone (ParkingListener.ParkSocketAsync). Else (the
-        // client's FIN, an error, CloseParked's cancel) the connection closes.
+        // socket parks alone (ParkingListener.ParkSocketAsync). Else (the client's FIN, an error,
+        // CloseParked's cancel) the connection closes.
         var bytes = error is null && !result.Buffer.IsEmpty;
         if (error is null)
         {

@@ -8,11 +8,12 @@ namespace AotProxy.Hosting.Parking;
 // The transport's listener as Kestrel sees it with parking: each accepted connection is served as
 // a series of sessions, one Kestrel connection each (ParkableConnection). Between two sessions a
 // parked connection is only the transport's objects and its ParkableConnection: no Kestrel state;
-// on a transport that parks without itself (IParkableTransport: epoll) only its socket's record. Kestrel takes both new connections and resumed ones from
-// AcceptAsync. This listener counts the open connections, parked or not, against Kestrel's
-// MaxConcurrentConnections (a parked client keeps its place), and its tick (once a second) parks
-// and closes on time: it looks only at the heads of two deadline-ordered lists, the sessions idle
-// at a boundary and the parked connections, so a tick costs what is due, not what is open.
+// on a transport that parks without itself (IParkableTransport: epoll) only its socket's record.
+// Kestrel takes both new connections and resumed ones from AcceptAsync. This listener counts the
+// open connections, parked or not, against Kestrel's MaxConcurrentConnections (a parked client
+// keeps its place), and its tick (once a second) parks and closes on time: it looks only at the
+// heads of two deadline-ordered lists, the sessions idle at a boundary and the parked
+// connections, so a tick costs what is due, not what is open.
 internal sealed class ParkingListener : IConnectionListener
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromSeconds(1);
