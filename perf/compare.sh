@@ -6,6 +6,7 @@
 #
 # Options: --connections "8 32 64 128 256"  --rounds N  --duration SECONDS  --warmup SECONDS
 #          --proxies "nginx yarp aot jit"   --no-install (skip apt)  --no-build (use what is built)
+#          (also: base, see --base-binary; haproxy and socat, the floor of a user-space relay)
 #          --nice N (run everything it starts at nice N, e.g. -10, when other work shares the
 #          machine: a bigger share of the CPU for the benchmark, at the expense of that work)
 #          --rt (run everything it starts SCHED_FIFO at priority 1 instead: on a core another
@@ -29,16 +30,22 @@
 #          --base-park VALUE (server.park_idle_after of proxy `base`: with --base-binary
 #          artifacts/aot/aotproxy --base-park 0, one binary parking idle connections against not)
 #          --sse-only (only the streaming rounds: time to first token direct and through each proxy,
-#          --rounds of --sse-requests streams each, the targets' order rotating per round)
+#          --rounds of --sse-requests streams each; interleaved: each round is one probe that sends
+#          one stream to every target in rotation, paired against direct's of the same rotation)
+#          --sse-sequential (the streaming rounds as before: per round, --sse-requests streams to
+#          one target, then to the next, the targets' order rotating per round)
+#          --sse-interval-ms MS (pacing of the streams, 50; 0: back to back)  --sse-max-tokens T (8)
 #          --trace-sink (proxy `aot` traces every request, [telemetry] otlp_endpoint, to an OTLP/HTTP
 #          sink on the load core that answers 200 to each export; `base` keeps tracing off: with
 #          --base-binary artifacts/aot/aotproxy, tracing on against off in one binary)
 #
-# What it runs, all on 127.0.0.1, ports 18181-18188 (checked free first):
+# What it runs, all on 127.0.0.1, ports 18181-18193 plus PERF_PORT_OFFSET (checked free first):
 #   backends  nginx `return 200` with a fixed 1024-byte chat completion (non-stream), and
 #             `aotproxy simulate` at 200 tokens/s (5 ms between tokens) for stream requests
 #   proxies   nginx (proxy_pass, upstream keepalive), YARP (perf/peers/YarpPeer), AotProxy as the
-#             AOT binary (artifacts/aot/aotproxy) and as the JIT build of the same code
+#             AOT binary (artifacts/aot/aotproxy) and as the JIT build of the same code; the
+#             floor: haproxy (mode http, keep-alive both sides, nothing buffered) and socat (a
+#             byte relay, one forked process per connection, no HTTP work at all)
 #   load      wrk (closed loop) for the throughput sweep; h2load --rps (fixed rate) for the
 #             open-loop latency point; perf/sse_probe.py for time to first token
 # Each proxy is pinned to core 1; the backends and load generators share core 0.
@@ -79,11 +86,14 @@ BASE_PARK=""
 TRACE_SINK=0
 OVERHEAD=0
 SSE_ONLY=0
+SSE_SEQUENTIAL=0
+SSE_INTERVAL_MS=50
+SSE_MAX_TOKENS=8
 OVERHEAD_LOADS="10 50 90"
 OVERHEAD_PAIRS=2000
 COMMAND_LINE="perf/compare.sh${*:+ $*}"
 
-usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 while (($#)); do
   case "$1" in
@@ -102,6 +112,9 @@ while (($#)); do
     --overhead) OVERHEAD=1 ;;
     --sse-only) SSE_ONLY=1 ;;
     --sse-requests) SSE_REQUESTS="$2"; shift ;;
+    --sse-sequential) SSE_SEQUENTIAL=1 ;;
+    --sse-interval-ms) SSE_INTERVAL_MS="$2"; shift ;;
+    --sse-max-tokens) SSE_MAX_TOKENS="$2"; shift ;;
     --overhead-loads) OVERHEAD_LOADS="$2"; shift ;;
     --overhead-pairs) OVERHEAD_PAIRS="$2"; shift ;;
     --ledger) LEDGER="$2"; [[ $LEDGER == on || $LEDGER == off ]] || { echo "compare.sh: --ledger on|off" >&2; exit 2; }; shift ;;
@@ -124,7 +137,7 @@ FLEET_TAG="compare.sh"
 # shellcheck source=perf/lib/fleet.sh
 source "$ROOT/perf/lib/fleet.sh"
 fleet_ports BACKEND_PORT=18181 SIM_PORT=18182 NGINX_PORT=18183 YARP_PORT=18184 AOT_PORT=18185 AOT_ADMIN=18186 \
-  JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190 SINK_PORT=18191
+  JIT_PORT=18187 JIT_ADMIN=18188 BASE_PORT=18189 BASE_ADMIN=18190 SINK_PORT=18191 SOCAT_PORT=18192 HAPROXY_PORT=18193
 readonly LOAD_CORE=0 PROXY_CORE=1
 readonly KEY=sk-bench MODEL=bench
 readonly AOT_BIN=artifacts/aot/aotproxy
@@ -165,6 +178,8 @@ stop() {
 install_tools() {
   local missing=()
   command -v nginx >/dev/null || missing+=(nginx-light)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v socat >/dev/null || missing+=(socat)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v h2load >/dev/null || missing+=(nghttp2-client)
   command -v curl >/dev/null || missing+=(curl)
@@ -306,10 +321,47 @@ start_proxies() { # backend | sim
         AOTPROXY_LOG_LEVEL=warning fleet_spawn "$WORK/jit-$upstream.log" dotnet "$JIT_DLL" serve --config "$WORK/aotproxy-jit-$upstream.toml"
         fleet_wait_line "$WORK/jit-$upstream.log" "aotproxy ready:" jit ;;
       base) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BASE_BIN" "$WORK/aotproxy-base-$upstream.toml" "$WORK/base-$upstream.log" ;;
-      *) echo "unknown proxy $proxy (nginx yarp aot jit base)" >&2; exit 2 ;;
+      haproxy)
+        haproxy_conf "$upstream_port"
+        fleet_spawn "$WORK/haproxy-$upstream.log" haproxy -db -f "$WORK/haproxy.cfg"
+        fleet_wait_port $HAPROXY_PORT "haproxy" "$WORK/haproxy-$upstream.log" ;;
+      socat) # each connection's child inherits the pinning and scheduling
+        fleet_spawn "$WORK/socat-$upstream.log" socat "TCP-LISTEN:$SOCAT_PORT,bind=$HOST,fork,reuseaddr,nodelay" "TCP:$HOST:$upstream_port,nodelay"
+        fleet_wait_port $SOCAT_PORT "socat" "$WORK/socat-$upstream.log" ;;
+      *) echo "unknown proxy $proxy (nginx yarp aot jit base haproxy socat)" >&2; exit 2 ;;
     esac
     PID_OF[$proxy]=$fleet_last_pid
   done
+}
+
+# haproxy as a plain HTTP relay: keep-alive on both sides (no http-server-close), the request not
+# buffered (no http-buffer-request), and http-no-delay so that no send waits for more (MSG_MORE):
+# each SSE event goes out as it comes in.
+haproxy_conf() { # UPSTREAM_PORT
+  cat >"$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 8192
+
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 130s
+  timeout server 130s
+  timeout http-keep-alive 130s
+  option http-keep-alive
+  no option http-server-close
+  no option http-buffer-request
+  option http-no-delay
+  http-reuse always
+
+frontend relay
+  bind $HOST:$HAPROXY_PORT
+  default_backend upstream
+
+backend upstream
+  server up $HOST:$1 maxconn 4096
+EOF
 }
 
 stop_proxies() {
@@ -332,6 +384,8 @@ url_of() { # TARGET -> base URL
     aot) echo "http://$HOST:$AOT_PORT" ;;
     jit) echo "http://$HOST:$JIT_PORT" ;;
     base) echo "http://$HOST:$BASE_PORT" ;;
+    haproxy) echo "http://$HOST:$HAPROXY_PORT" ;;
+    socat) echo "http://$HOST:$SOCAT_PORT" ;;
   esac
 }
 
@@ -560,34 +614,60 @@ EOF
   done
 }
 
-# Streaming: time to first token, direct from the simulator vs through each proxy. One function,
-# to be switched to perf/AotProxy.Load's ttft_us/itl_us report later.
-sse_point() { # TARGET OUTFILE
-  "${SCHED[@]}" taskset -c $LOAD_CORE python3 perf/sse_probe.py "$(url_of "$1")/v1/chat/completions" "$KEY" "$MODEL" \
-    --requests "$SSE_REQUESTS" --max-tokens 8 --interval-ms 50 --out "$2" >/dev/null
+# Streaming: time to first token, direct from the simulator vs through each proxy. One function
+# calls the probe (to be switched to perf/AotProxy.Load's ttft_us/itl_us report later).
+sse_point() { # OUTFILE URL [PROBE OPTIONS...]
+  local out=$1 url=$2
+  shift 2
+  "${SCHED[@]}" taskset -c $LOAD_CORE python3 perf/sse_probe.py "$url/v1/chat/completions" "$KEY" "$MODEL" \
+    --requests "$SSE_REQUESTS" --max-tokens "$SSE_MAX_TOKENS" --interval-ms "$SSE_INTERVAL_MS" --out "$out" "$@" >/dev/null
 }
 
 CSV_SSE="$RAW/sse.csv"
-echo "round,target,requests,failures,incomplete,headers_p50_us,headers_p99_us,ttft_p50_us,ttft_p99_us,itl_p50_us,itl_p99_us" >"$CSV_SSE"
+echo "round,target,requests,failures,incomplete,headers_p50_us,headers_p99_us,ttft_p50_us,ttft_p99_us,itl_p50_us,itl_p99_us,added_ttft_p50_us,added_ttft_p99_us,added_ttft_ci95_lo_us,added_ttft_ci95_hi_us,added_headers_p50_us" >"$CSV_SSE"
+
+sse_rows() { # ROUND OUTFILE TARGET: the probe's report as sse.csv rows (every target's, when interleaved)
+  python3 - "$@" >>"$CSV_SSE" <<'EOF'
+import json, sys
+rnd, out, name = sys.argv[1:]
+d = json.load(open(out))
+num = lambda v: "" if v is None else f"{v:.0f}"
+for target, r in (d["targets"] if "targets" in d else {name: d}).items():
+    f = lambda k, p: num(r[k][p])
+    ci = r.get("added_ttft_ci95_us", [None, None])
+    print(",".join(map(str, [rnd, "direct" if target == "direct-sim" else target, r["requests"], r["failures"], r["incomplete"],
+          f("headers_us", "p50"), f("headers_us", "p99"), f("ttft_us", "p50"), f("ttft_us", "p99"), f("itl_us", "p50"), f("itl_us", "p99"),
+          num(r.get("added_ttft_us", {}).get("p50")), num(r.get("added_ttft_us", {}).get("p99")), num(ci[0]), num(ci[1]),
+          num(r.get("added_headers_us", {}).get("p50"))])))
+EOF
+}
 
 sse() {
-  local targets=(direct-sim "${PROXY_LIST[@]}") round k n target out
+  local targets=(direct-sim "${PROXY_LIST[@]}") round k n target out also=()
   n=${#targets[@]}
+  if ((!SSE_SEQUENTIAL)); then
+    # The measurement's own check first: a slow relay must show up, paired by rotation.
+    python3 -m unittest discover -s "$ROOT/perf" -p 'sse_probe_test.py' >/dev/null 2>&1 || {
+      python3 -m unittest discover -s "$ROOT/perf" -p 'sse_probe_test.py' >&2 || true
+      echo "compare.sh: perf/sse_probe_test.py fails: the figures could not be trusted" >&2
+      exit 1
+    }
+    for target in "${PROXY_LIST[@]}"; do also+=(--also "$target=$(url_of "$target")/v1/chat/completions"); done
+  fi
   for ((round = 1; round <= ROUNDS; round++)); do
-    log "streaming round $round/$ROUNDS: $SSE_REQUESTS streams of 8 tokens per target"
+    if ((!SSE_SEQUENTIAL)); then
+      log "streaming round $round/$ROUNDS: $SSE_REQUESTS rotations of one stream of $SSE_MAX_TOKENS tokens to each of direct ${PROXY_LIST[*]}, interleaved"
+      out="$RAW/sse-r$round.json"
+      sse_point "$out" "$(url_of direct-sim)" "${also[@]}"
+      sse_rows "$round" "$out" direct
+      continue
+    fi
+    log "streaming round $round/$ROUNDS: $SSE_REQUESTS streams of $SSE_MAX_TOKENS tokens per target"
     for ((k = 0; k < n; k++)); do
       target=${targets[(k + round) % n]}
       out="$RAW/sse-r$round-$target.json"
-      sse_point "$target" "$out"
-      python3 - "$round" "$target" "$out" >>"$CSV_SSE" <<'EOF'
-import json, sys
-rnd, target, out = sys.argv[1:]
-d = json.load(open(out))
-t = "direct" if target == "direct-sim" else target
-f = lambda k, p: "" if d[k][p] is None else f"{d[k][p]:.0f}"
-print(",".join(map(str, [rnd, t, d["requests"], d["failures"], d["incomplete"], f("headers_us", "p50"), f("headers_us", "p99"),
-      f("ttft_us", "p50"), f("ttft_us", "p99"), f("itl_us", "p50"), f("itl_us", "p99")])))
-EOF
+      sse_point "$out" "$(url_of "$target")"
+      sse_rows "$round" "$out" "$target"
     done
   done
 }
@@ -683,7 +763,7 @@ json.dump({
     "kernel": sh("uname -r"), "os": sh(". /etc/os-release && echo \$PRETTY_NAME"), "dotnet": sh("dotnet --version"),
     "nginx": sh("nginx -v 2>&1"), "wrk": sh("wrk -v 2>&1 | head -1"), "h2load": sh("h2load --version | head -1"),
     "connections": "$CONNECTIONS", "rounds": $ROUNDS, "nice": $NICE, "rt": $RT, "noise_retries": $NOISE_RETRIES, "duration_s": $DURATION, "open_connections": $OPEN_CONNECTIONS,
-    "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "overhead": $OVERHEAD, "overhead_capacity": ${OVERHEAD_CAPACITY:-0}, "overhead_loads": "$OVERHEAD_LOADS", "overhead_pairs": $OVERHEAD_PAIRS, "sse_requests": $SSE_REQUESTS,
+    "open_duration_s": $OPEN_DURATION, "open_rate": ${OPEN_RATE:-0}, "overhead": $OVERHEAD, "overhead_capacity": ${OVERHEAD_CAPACITY:-0}, "overhead_loads": "$OVERHEAD_LOADS", "overhead_pairs": $OVERHEAD_PAIRS, "sse_requests": $SSE_REQUESTS, "sse_mode": "$( ((SSE_SEQUENTIAL)) && echo sequential || echo interleaved)", "sse_interval_ms": $SSE_INTERVAL_MS, "sse_max_tokens": $SSE_MAX_TOKENS,
     "rss_connections": $RSS_CONNECTIONS, "loadavg_start": "$LOADAVG_START", "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)", "proxies": "$PROXIES", "trace_sink": $TRACE_SINK, "elapsed_s": $(($(date +%s) - STARTED_AT)),
 }, open(sys.argv[1], "w"), indent=1)
 EOF

@@ -10,9 +10,12 @@ from collections import defaultdict
 
 RAW = sys.argv[1]
 NAMES = {"direct": "direct", "nginx": "nginx", "yarp": "YARP", "aot": "AotProxy (AOT)", "jit": "AotProxy (JIT)",
-         "base": "AotProxy (base)"}
+         "base": "AotProxy (base)", "haproxy": "haproxy", "socat": "socat"}
 meta = json.load(open(os.path.join(RAW, "meta.json")))
 proxies = meta["proxies"].split()
+# socat forks a process per connection, and compare.sh reads the CPU and RSS of the PID it started:
+# the parent's, which does none of the relaying. Its columns show "–".
+FORKS = {"socat"}
 
 
 def rows(name):
@@ -150,14 +153,14 @@ if points:
             "perf/AotProxy.Load can replace this step (`open_loop_point` in compare.sh) once it gets a core of its own.\n")
 
     say("## CPU per 1,000 requests (ms of proxy CPU, utime + stime from /proc)\n")
-    body = [[c] + [fmt(m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]
+    body = [[c] + [fmt(None if t in FORKS else m(t, c, "cpu_ms_per_1k"), 1) for t in proxies] for c in points]
     say(table(["connections"] + [NAMES[t] for t in proxies], body))
-    say("")
+    say("\nsocat: not measured (a process per connection; the PID compare.sh started only accepts).\n" if FORKS & set(proxies) else "")
 
     say("## Memory (RSS)\n")
     rss = grouped(rows("rss-1024.csv"), "target")
     body = []
-    for t in proxies:
+    for t in (t for t in proxies if t not in FORKS):
         peak_sweep = max((m(t, c, "rss_max_kib") or 0) for c in points) / 1024
         r = (rss.get((t,)) or [{}])[0]
         idle = float(r["idle_rss_kib"]) / 1024 if r.get("idle_rss_kib") else None
@@ -194,8 +197,7 @@ if points:
         say(table(["connections", "AOT req/s", "JIT req/s", "AOT vs JIT", "AOT CPU ms/1k", "JIT CPU ms/1k", ""], body))
         say("")
 
-sse = grouped(rows("sse.csv"), "target")
-if sse:
+def sse_sequential(sse):
     say(f"## Streaming: time to first token (perf/sse_probe.py, {meta['sse_requests']} streams of 8 tokens per round, one connection, µs)\n")
     d = {k: med(r[k] for r in sse.get(("direct",), [])) for k in ("headers_p50_us", "ttft_p50_us", "ttft_p99_us")}
     body = []
@@ -209,6 +211,52 @@ if sse:
         body.append([NAMES[t], fmt(v["headers_p50_us"]), add("headers_p50_us"), fmt(v["ttft_p50_us"]), fmt(v["ttft_p99_us"]),
                      add("ttft_p50_us"), add("ttft_p99_us"), fmt(v["itl_p50_us"]), fmt(v["itl_p99_us"]), bad])
     say(table(["target", "headers p50", "added", "TTFT p50", "TTFT p99", "added p50", "added p99", "ITL p50", "ITL p99", "failed"], body))
+
+
+def per_round(sse, t, field="added_ttft_p50_us"):
+    """{round: value} of one target's field, rounds where it has one."""
+    return {r["round"]: float(r[field]) for r in sse.get((t,), []) if r.get(field) not in ("", None)}
+
+
+def ratios(sse, t, peer):
+    """The median of t's paired added p50 over its peer's, and the per-round ratios."""
+    a, b = per_round(sse, t), per_round(sse, peer)
+    each = [a[k] / b[k] for k in sorted(a, key=int) if k in b and b[k] > 0]
+    whole = ratio(med(a.values()), med(b.values())) if a and b and med(b.values()) > 0 else "–"
+    return whole + (f" ({', '.join(f'{x:.2f}' for x in each)})" if each else "")
+
+
+def sse_interleaved(sse):
+    say(f"## Streaming: time to first token, interleaved (perf/sse_probe.py --also, {meta['sse_requests']} rotations per round of one stream "
+        f"of {meta.get('sse_max_tokens', 8)} tokens to each target, one every {meta.get('sse_interval_ms', 50):g} ms, µs)\n")
+    peers = [p for p in ("nginx", "socat") if p in proxies]
+    body = []
+    for t in targets:
+        rs = sse.get((t,), [])
+        if not rs:
+            continue
+        v = {k: med(r[k] for r in rs) for k in ("headers_p50_us", "ttft_p50_us", "ttft_p99_us", "itl_p50_us", "added_ttft_p50_us",
+                                                 "added_ttft_p99_us", "added_ttft_ci95_lo_us", "added_ttft_ci95_hi_us", "added_headers_p50_us")}
+        rounds = per_round(sse, t)
+        bad = sum(int(r["failures"]) + int(r["incomplete"]) for r in rs)
+        direct = t == "direct"
+        body.append([NAMES[t], fmt(v["headers_p50_us"]), fmt(v["ttft_p50_us"]), fmt(v["ttft_p99_us"]), fmt(v["itl_p50_us"]),
+                     "" if direct else signed(v["added_headers_p50_us"]), "" if direct else f"**{signed(v['added_ttft_p50_us'])}**",
+                     "" if direct else signed(v["added_ttft_p99_us"]),
+                     "" if direct or not rounds else f"{signed(min(rounds.values()))} .. {signed(max(rounds.values()))}",
+                     "" if direct else f"{signed(v['added_ttft_ci95_lo_us'])} .. {signed(v['added_ttft_ci95_hi_us'])}"]
+                    + ["" if direct or t == p else ratios(sse, t, p) for p in peers] + [bad])
+    say(table(["target", "headers p50", "TTFT p50", "TTFT p99", "ITL p50", "added headers p50", "added TTFT p50", "added TTFT p99",
+               "rounds' added p50", "a round's 95% interval"] + [f"/ {NAMES[p]} (per round)" for p in peers] + ["failed"], body))
+    say("\nAdded = per rotation, the target's stream minus direct's in the same rotation (paired); its p50 per round, the median of "
+        "rounds shown. A round's 95% interval: bootstrap of that round's median, the median of rounds' bounds. Ratios: of the "
+        "rounds' medians, then per round.")
+
+
+sse = grouped(rows("sse.csv"), "target")
+if sse:
+    interleaved = any(r.get("added_ttft_p50_us") not in ("", None) for rs in sse.values() for r in rs)
+    (sse_interleaved if interleaved else sse_sequential)(sse)
     say("\nThe simulator steps its engine every 5 ms (200 tokens/s), so a request waits 0-5 ms for the next step: TTFT carries that "
         "jitter on every target, and its p99 is mostly the step. Headers come back before the first step (the simulator sends them at "
         "once, as vLLM's uvicorn does), so 'headers' is the proxy's round trip on the streaming path without the engine's jitter.\n")
