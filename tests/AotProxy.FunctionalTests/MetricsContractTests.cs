@@ -120,7 +120,7 @@ public partial class MetricsContractTests
             Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
         }
 
-        await Fleet.TenantAfterAsync(gateway, "metered", 1);
+        await Fleet.TenantAfterAsync(gateway, "metered", 1, handled: 2); // the refused one is counted, not accounted
         await TestGateway.WaitUntilAsync(async () => Fleet.HasSeries(await gateway.MetricsAsync(), "llm_worker_kv_cache_usage", "sim-0"), "a fresh scrape of sim-0");
         var text = await gateway.MetricsAsync();
 

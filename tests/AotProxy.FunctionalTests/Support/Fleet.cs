@@ -83,14 +83,17 @@ internal static class Fleet
         return metrics;
     }
 
-    // Waits until /api/tenants shows `requests` accounted for the tenant, then checks that no
-    // more come (a request accounted twice would show a moment later).
-    public static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, string tenant, long requests)
+    // /api/tenants's entry for the tenant once the gateway has finished the `handled` requests the
+    // test sent (default: `requests`, each of which reached a worker), where it must show exactly
+    // `requests` accounted. Each request is counted in llm_gateway_requests_total last, in its
+    // finally (Ledger/RecordStage), after its accounting (AccountingStage, or the response cache's):
+    // once all of them are counted, a request accounted twice, or not at all, shows. Not a sleep:
+    // the count says the gateway is done with them.
+    public static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, string tenant, long requests, int? handled = null)
     {
-        await TestGateway.WaitUntilAsync(
-            async () => Named(await GetJsonAsync(gateway, "/api/tenants"), tenant).GetProperty("requests").GetInt64() >= requests,
-            $"{requests} request(s) accounted");
-        await Task.Delay(200);
+        var finished = handled ?? (int)requests;
+        var metrics = await MetricsAfterAsync(gateway.Admin, finished);
+        Assert.Equal(finished, Sum(metrics, "llm_gateway_requests_total"));
         var used = Named(await GetJsonAsync(gateway, "/api/tenants"), tenant);
         Assert.Equal(requests, used.GetProperty("requests").GetInt64());
         return used;

@@ -88,6 +88,36 @@ public sealed class TenantDirectoryTests : IDisposable
         Assert.Equal("team-x", Assert.Single(Volatile.Read(ref published)!.Tenants).Name);
     }
 
+    // A change whose announcement was lost reaches a replica when its wait for one runs out: the
+    // watch loop waits RereadInterval, then reads the store and publishes what changed elsewhere.
+    // Driven by the store's own wait (RereadOnlyStore), not by a clock: until the test ends a wait,
+    // the loop reads nothing, and a revoked key is still served (what SharedTenantStoreTests'
+    // AChangeThatWasNotAnnounced_ReachesB_ByTheReread sees through the binary, in up to 10 s).
+    [Fact]
+    public async Task AChangeNotAnnounced_IsPublished_WhenTheWaitOfRereadIntervalRunsOut()
+    {
+        var bound = TimeSpan.FromSeconds(30); // a hang guard: each wait below ends at its event
+        var path = Path.Combine(_directory, "usage.db");
+        var store = new RereadOnlyStore(SqliteTenantStore.Open(path));
+        await using var replica = new TenantDirectory(store, TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        var published = new Published();
+        replica.AppliesTo(published.Set);
+        Assert.Equal(TenantDirectory.RereadInterval, await store.WaitingAsync().WaitAsync(bound));
+
+        await using var elsewhere = new TenantDirectory(SqliteTenantStore.Open(path), TestConfig.Valid(""), TimeProvider.System, NullLogger.Instance);
+        Assert.True(elsewhere.CreateTenant(StoredTenant.Defaults("team-x", 0), "ops").IsDone);
+        Assert.True(elsewhere.IssueKey("team-x", "laptop", null, KeyWindow.Always, "ops", out var issued).IsDone);
+        Assert.Empty(replica.Contents.Tenants); // its loop still waits: nothing read
+        store.Elapse();
+        await published.UntilAsync(s => s.ApiKeys.Find(issued!.Secret)?.Name == "team-x", bound);
+        Assert.Equal(TenantDirectory.RereadInterval, await store.WaitingAsync().WaitAsync(bound)); // waiting again
+
+        Assert.True(elsewhere.RevokeKey("team-x", issued!.Key.Id, "ops").IsDone);
+        await published.UntilAsync(s => s.ApiKeys.Find(issued.Secret) is not null, TimeSpan.Zero); // served until the re-read
+        store.Elapse();
+        await published.UntilAsync(s => s.ApiKeys.Find(issued.Secret) is null, bound);
+    }
+
     private sealed class DirectoryScope(TenantDirectory value) : IDisposable
     {
         public TenantDirectory Value { get; } = value;
