@@ -45,7 +45,8 @@ public class LedgerCrashTests
         var directory = Directory.CreateTempSubdirectory("aotproxy-crash-");
         var config = Path.Combine(directory.FullName, "aotproxy.toml");
         var ledger = Path.Combine(directory.FullName, "usage.db");
-        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"\n[ledger]\npath = \"{ledger}\"\nbatch_interval = \"{BatchInterval.TotalMilliseconds}ms\"\n" + Budgets));
+        // batch_size above the 8,000 requests the clients send at most: only the interval flushes.
+        await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: $"\n[ledger]\npath = \"{ledger}\"\nbatch_interval = \"{BatchInterval.TotalMilliseconds}ms\"\nbatch_size = 10000\n" + Budgets));
 
         var completed = new List<int>();
         var sent = 0;
@@ -82,9 +83,9 @@ public class LedgerCrashTests
 
             await TestGateway.WaitUntilAsync(() => Task.FromResult(Count(completed) >= 200), "200 requests completed under load");
 
-            // The background flush keeps up while the load runs: the rows of the requests
-            // completed by now are reported written (llm_gateway_ledger_rows_total) before the
-            // kill, whatever a loaded box adds to each batch; what it reported is committed.
+            // The interval's flush keeps up while the load runs: the rows of the requests completed
+            // by now are reported written (llm_gateway_ledger_rows_total) before the kill, whatever
+            // a loaded box adds to each batch; and what it reported is committed.
             var due = Count(completed);
             using var admin = new HttpClient { BaseAddress = first.AdminUri };
             var written = 0L;
