@@ -83,17 +83,28 @@ public partial class QueueUpdatesBinaryTests
         Assert.True(unqueued.GetProperty("ok").GetBoolean(), unqueued.ToString());
 
         var holder = await HoldTheSlotAsync(gateway);
-        var queued = NodeChat.StreamAsync(gateway, maxTokens: 5, header: UpdatesHeader + "=true");
-        await WaitForWaitingAsync(gateway, 1);
-        // The client reads comments meanwhile: at once, then one a second. 1.5 s gives it two.
-        await Task.Delay(TimeSpan.FromMilliseconds(1500));
-        Assert.False(queued.IsCompleted);
-        holder.Dispose();
+        var commentLog = Path.Combine(Path.GetTempPath(), $"aotproxy-comments-{Guid.NewGuid():N}.log");
+        try
+        {
+            var queued = NodeChat.StreamAsync(gateway, maxTokens: 5, header: UpdatesHeader + "=true", commentLog: commentLog);
+            await WaitForWaitingAsync(gateway, 1);
 
-        var result = await queued.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(result.GetProperty("ok").GetBoolean(), result.ToString());
-        Assert.Equal(unqueued.GetProperty("text").GetString(), result.GetProperty("text").GetString());
-        Assert.NotEqual("", result.GetProperty("text").GetString());
+            // The client's fetch hears comments meanwhile: one at once, then one a second. After two,
+            // the client still streams (it neither ended nor raised on them).
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(CommentsIn(commentLog).Length >= 2), "the client heard two comments");
+            Assert.All(CommentsIn(commentLog), c => ParseComment(c));
+            Assert.False(queued.IsCompleted);
+            holder.Dispose();
+
+            var result = await queued.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(result.GetProperty("ok").GetBoolean(), result.ToString());
+            Assert.Equal(unqueued.GetProperty("text").GetString(), result.GetProperty("text").GetString());
+            Assert.NotEqual("", result.GetProperty("text").GetString());
+        }
+        finally
+        {
+            File.Delete(commentLog);
+        }
     }
 
     [Fact]
@@ -192,6 +203,10 @@ public partial class QueueUpdatesBinaryTests
             }
         }
     }
+
+    // The comment lines the Node client logged so far (none before its first).
+    private static string[] CommentsIn(string commentLog) =>
+        File.Exists(commentLog) ? File.ReadAllLines(commentLog) : [];
 
     private static (int Position, long EtaMs) ParseComment(string line)
     {

@@ -145,17 +145,22 @@ public class ReloadTests
         }
 
         // A metrics scrape or health check under way at the reload may still hold it for its
-        // timeout (1 s at most here); 3 s bounds the wait.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(3);
-        while (replaced.IsAlive && DateTime.UtcNow < deadline)
+        // timeout (1 s at most here). Counted in the gateway's own scrape passes (each ends with a
+        // new reading on the worker, every metrics_interval), not in the test's time: 10 of them
+        // outlast any pass or check that began before the reload.
+        var worker = gateway.Host.State.Current.Workers.Workers.Single();
+        for (var passes = 0; passes < 10; passes++)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
-            if (replaced.IsAlive)
+            if (!replaced.IsAlive)
             {
-                await Task.Delay(50);
+                break;
             }
+
+            var scraped = worker.Scraped;
+            await TestGateway.WaitUntilAsync(() => Task.FromResult(!ReferenceEquals(worker.Scraped, scraped)), "the next metrics scrape");
         }
 
         Assert.Equal(65537, gateway.Store.Current.Server.MaxRequestBytes);

@@ -104,38 +104,53 @@ public sealed class FaultTests
         Assert.True(await Eventually.TrueAsync(() => worker.Stats.Resets == 1 && worker.Stats.Running == 0));
     }
 
+    // On a clock that moves only to the timers the worker armed: the fast request is served on
+    // steps shorter than the slow one's delay, so the slow one cannot have its answer by then
+    // unless the delay was skipped; and it gets it only once the clock reached the delay.
     [Fact]
     public async Task FirstByteDelay_SlowRequestAnsweredAfterLaterFastOne()
     {
-        await using var worker = await TestWorker.StartAsync();
-        worker.Faults.FirstByteDelay = TimeSpan.FromSeconds(3);
+        var clock = new TimerClock();
+        var delay = TimeSpan.FromSeconds(3);
+        await using var worker = await TestWorker.StartAsync(o => o.TimeProvider = clock);
+        worker.Faults.FirstByteDelay = delay;
+        var sentAt = clock.GetUtcNow();
         var slow = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("slow", maxTokens: 2));
         Assert.True(await Eventually.TrueAsync(() => worker.Stats.RequestsTotal == 1));
         worker.Faults.FirstByteDelay = TimeSpan.Zero;
 
-        var (fast, _) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("fast", maxTokens: 2));
+        var fast = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("fast", maxTokens: 2));
+        Assert.True(await clock.StepUntilAsync(() => fast.IsCompleted, delay / 10), "the undelayed request was not answered");
 
-        Assert.Equal(HttpStatusCode.OK, fast.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await fast).Response.StatusCode);
         Assert.False(slow.IsCompleted, "The delayed request answered before the undelayed one.");
+        Assert.True(await clock.StepUntilAsync(() => slow.IsCompleted, delay), "the delayed request was not answered");
         var (late, _) = await slow;
         Assert.Equal(HttpStatusCode.OK, late.StatusCode);
+        Assert.True(clock.GetUtcNow() - sentAt >= delay, $"answered {clock.GetUtcNow() - sentAt} after it was sent");
     }
 
     [Fact]
     public async Task InterTokenDelay_SlowStreamFinishesAfterLaterFastStream()
     {
-        await using var worker = await TestWorker.StartAsync();
-        worker.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(600);
+        var clock = new TimerClock();
+        var delay = TimeSpan.FromMilliseconds(600);
+        await using var worker = await TestWorker.StartAsync(o => o.TimeProvider = clock);
+        worker.Faults.InterTokenDelay = delay;
+        var sentAt = clock.GetUtcNow();
         var slow = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("slow stream", maxTokens: 5, stream: true, ignoreEos: true));
         Assert.True(await Eventually.TrueAsync(() => worker.Stats.RequestsTotal == 1));
         worker.Faults.InterTokenDelay = TimeSpan.Zero;
 
-        var (_, fastBody) = await worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("fast stream", maxTokens: 5, stream: true, ignoreEos: true));
+        var fast = worker.SendAsync(TestWorker.ChatPath, TestWorker.Chat("fast stream", maxTokens: 5, stream: true, ignoreEos: true));
+        Assert.True(await clock.StepUntilAsync(() => fast.IsCompleted, delay / 10), "the unslowed stream did not finish");
 
-        Assert.EndsWith("data: [DONE]\n\n", fastBody, StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", (await fast).Body, StringComparison.Ordinal);
         Assert.False(slow.IsCompleted, "The slowed stream finished before the unslowed one.");
+        Assert.True(await clock.StepUntilAsync(() => slow.IsCompleted, delay), "the slowed stream did not finish");
         var (_, slowBody) = await slow;
         Assert.Equal(1 + 5 + 1, SseBody.DataPayloads(slowBody).Count);
+        Assert.True(clock.GetUtcNow() - sentAt >= delay * 4, $"5 tokens in {clock.GetUtcNow() - sentAt}"); // a delay between each two
     }
 
     [Fact]

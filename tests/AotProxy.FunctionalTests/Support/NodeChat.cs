@@ -8,11 +8,13 @@ namespace AotProxy.FunctionalTests.Support;
 // one JSON line, what it got or what the client raised.
 internal static class NodeChat
 {
-    // header: one request header as "name=value", or null.
-    public static Task<JsonElement> StreamAsync(BinaryGateway gateway, int maxTokens, string key = TestGateway.Key, string? header = null)
+    // header: one request header as "name=value", or null; commentLog (with a header): a file the
+    // script appends each SSE comment line to as it receives it.
+    public static Task<JsonElement> StreamAsync(BinaryGateway gateway, int maxTokens, string key = TestGateway.Key, string? header = null, string? commentLog = null)
     {
         string[] arguments = [new Uri(gateway.Process.DataUri!, "v1").ToString(), key, TestGateway.Model, maxTokens.ToString(CultureInfo.InvariantCulture)];
-        return NodeClient.RunAsync("stream-chat.mjs", "openai", header is null ? arguments : [.. arguments, header]);
+        string[] optional = header is null ? [] : commentLog is null ? [header] : [header, commentLog];
+        return NodeClient.RunAsync("stream-chat.mjs", "openai", [.. arguments, .. optional]);
     }
 
     // client.models.retrieve(id) (Node/retrieve-model.mjs).

@@ -9,8 +9,10 @@ internal sealed class AdmissionHarness
 {
     public AdmissionHarness(
         string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0,
-        double holdback = 0, ImmutableArray<int> bands = default, ProtectionModel? protection = null, double lookahead = 0)
+        double holdback = 0, ImmutableArray<int> bands = default, ProtectionModel? protection = null, double lookahead = 0,
+        FakeTimeProvider? time = null)
     {
+        Time = time ?? new();
         Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares, Lookahead: lookahead)
         {
             Holdback = holdback,
@@ -22,7 +24,7 @@ internal sealed class AdmissionHarness
         Model.Apply(capacity);
     }
 
-    public FakeTimeProvider Time { get; } = new();
+    public FakeTimeProvider Time { get; }
 
     public WaiterPool Waiters { get; }
 

@@ -41,7 +41,8 @@ public sealed partial class QueueUpdatesTests
     [Fact]
     public async Task AQueuedRequest_HearsItsPlaceAtOnce_AgainAfterASecond_AndWhenItMoves_UntilGranted()
     {
-        var test = new AdmissionHarness(capacity: 1);
+        var clock = new TimerClock();
+        var test = new AdmissionHarness(capacity: 1, time: clock);
         var cls = Class();
         var tenant = Tenant("a");
         var held = await test.Admit(tenant, cls);
@@ -57,13 +58,13 @@ public sealed partial class QueueUpdatesTests
         Assert.Equal([(2, 20_000L)], await CommentsAsync(body, 1));
         Assert.Equal("text/event-stream", context.Response.ContentType);
         var since = test.Time.GetTimestamp();
-        var second = await AdvanceUntilAsync(test, body, 2);
+        var second = await AdvanceUntilAsync(clock, body, 2);
         Assert.Equal(2, second[1].Position);
         Assert.True(test.Time.GetElapsedTime(since) >= QueueUpdates.Interval); // nothing moved: not before a second
 
         held.Lease.Release(null);
         var granted = await Settle(ahead);
-        var moved = await AdvanceUntilAsync(test, body, second.Count + 1);
+        var moved = await AdvanceUntilAsync(clock, body, second.Count + 1);
         Assert.Equal(1, moved[^1].Position);
         Assert.True(test.Time.GetElapsedTime(since) < QueueUpdates.Interval * 2); // at its next look, not at the next second
 
@@ -71,22 +72,12 @@ public sealed partial class QueueUpdatesTests
         Assert.Equal(AdmissionDecision.Granted, (await Settle(pending)).Decision);
     }
 
-    // Moves the clock on a poll at a time until `count` comments were written; bounded.
-    private static async Task<List<(int Position, long EtaMs)>> AdvanceUntilAsync(AdmissionHarness test, RecordingStream body, int count)
+    // Moves the clock to each poll the waiter parks on until `count` comments were written: a
+    // comment so comes at exactly the poll that wrote it, however late the host runs the waiter.
+    private static async Task<List<(int Position, long EtaMs)>> AdvanceUntilAsync(TimerClock clock, RecordingStream body, int count)
     {
-        for (var i = 0; i < 100; i++)
-        {
-            if (Comments(body).Count >= count)
-            {
-                return Comments(body);
-            }
-
-            test.Time.Advance(QueueUpdates.Poll);
-            await Task.Delay(5);
-        }
-
-        Assert.Fail($"fewer than {count} comments: {body.Text}");
-        return [];
+        Assert.True(await clock.StepUntilAsync(() => Comments(body).Count >= count, QueueUpdates.Poll), $"fewer than {count} comments: {body.Text}");
+        return Comments(body);
     }
 
     private static async Task<List<(int Position, long EtaMs)>> CommentsAsync(RecordingStream body, int count)

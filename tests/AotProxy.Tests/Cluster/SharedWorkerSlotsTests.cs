@@ -359,9 +359,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         var db = _store.One.GetDatabase();
         var wantUntil = (long)await db.HashGetAsync("aotproxy:worker:w", "want:aotproxy:res:two");
-        var time = (RedisValue[])(await db.ExecuteAsync("TIME"))!;
-        var now = ((long)time[0] * 1000) + ((long)time[1] / 1000);
-        Assert.InRange(wantUntil - now, 1, (long)heartbeat.TotalMilliseconds);
+        Assert.InRange(wantUntil - await RedisNowMsAsync(db), 1, (long)heartbeat.TotalMilliseconds);
     }
 
     // A worker filled by this replica's own lease waits for nobody: the heartbeat's read of it
@@ -544,7 +542,7 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
 
         Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 1, priority: 0, member: "two|1"));
         var score = (double)(await db.SortedSetScoreAsync(wants, "two|1"))!;
-        Assert.Equal(0, Math.Floor(score / 4398046511104)); // its priority, with its time in the low bits
+        Assert.Equal(0, Math.Floor(score / WantSpan)); // its priority, with its time in the low bits
         onOne.Shared!.ReleaseToFleet(); // the slot goes back to the store, not to one's lease
         Assert.True(await RunningIsZeroAsync(), "one's slot is back in the store");
         Assert.Equal(0, onOne.Shared.Held);
@@ -566,9 +564,13 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         await using var two = Slots(_store.Two, "two", heartbeat);
         var onOne = Worker(maxConcurrency: 2);
         var onTwo = Worker(maxConcurrency: 2);
+        var db = _store.One.GetDatabase();
+        var wants = ClusterKeys.PriorityWants("w");
         Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None)).Grant);
         Assert.Equal(SlotGrant.Shared, (await one.AcquireAsync(onOne, TimeSpan.Zero, CancellationToken.None)).Grant);
+        var before = await RedisNowMsAsync(db);
         Assert.Equal(SharedTakeOutcome.Refused, await two.TryGrantAsync(two.For(onTwo), 2, priority: 1, member: "two|1"));
+        var after = await RedisNowMsAsync(db);
         onOne.Shared!.ReleaseToFleet();
         Assert.True(await TestConfig.WaitUntil(async () => (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 1), "one slot is free");
 
@@ -578,17 +580,17 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
         Assert.True(await TestConfig.WaitUntil(async () => (long)await _store.One.GetDatabase().HashGetAsync("aotproxy:worker:w", "running") == 1), "one slot is free again");
 
         Assert.Equal(SharedTakeOutcome.Refused, await one.TryGrantAsync(onOne.Shared, 2, priority: 2)); // the want lives still
-        var taken = false;
-        var stale = Stopwatch.StartNew();
-        while (!taken && stale.Elapsed < heartbeat * 2)
-        {
-            // Bounded by the want's own time (one heartbeat from its refusal).
-            taken = await one.TryGrantAsync(onOne.Shared, 2, priority: 2) == SharedTakeOutcome.Taken;
-            await Task.Delay(taken ? 0 : 50);
-        }
 
-        Assert.True(taken, "a want past its time still held the slot back");
-        Assert.Null(await _store.One.GetDatabase().SortedSetScoreAsync(ClusterKeys.PriorityWants("w"), "two|1")); // past its time: deleted
+        // Its time is one heartbeat from its refusal, on Redis's clock (the low bits of its score).
+        // Moved to the last millisecond before the store's now, as that heartbeat's passing would
+        // leave it, it holds back nobody, with no wait for the clock.
+        var until = (long)(double)(await db.SortedSetScoreAsync(wants, "two|1"))! % WantSpan;
+        Assert.InRange(until, before + (long)heartbeat.TotalMilliseconds, after + (long)heartbeat.TotalMilliseconds);
+        var past = (1 * WantSpan) + await RedisNowMsAsync(db) - 1;
+        await db.SortedSetAddAsync(wants, "two|1", past, SortedSetWhen.Exists);
+        Assert.Equal(past, await db.SortedSetScoreAsync(wants, "two|1"));
+        Assert.Equal(SharedTakeOutcome.Taken, await one.TryGrantAsync(onOne.Shared, 2, priority: 2));
+        Assert.Null(await db.SortedSetScoreAsync(wants, "two|1")); // past its time: deleted
     }
 
     // One preemption per waiting request: the first holder to claim its want may preempt for it, a
@@ -803,6 +805,16 @@ public sealed class SharedWorkerSlotsTests : IAsyncLifetime
     // This replica's part of the worker's running count (aotproxy:res:{replica}).
     private async Task<long> PartAsync(string replica) =>
         (long)await _store.One.GetDatabase().HashGetAsync($"aotproxy:res:{replica}", "w|w|running");
+
+    // A want's score: priority x 2^42 + until (ms, Redis's clock).
+    private const long WantSpan = 4398046511104;
+
+    // Redis's clock in ms, as the scripts read it.
+    private static async Task<long> RedisNowMsAsync(IDatabase db)
+    {
+        var time = (RedisValue[])(await db.ExecuteAsync("TIME"))!;
+        return ((long)time[0] * 1000) + ((long)time[1] / 1000);
+    }
 
     private static SharedWorkerSlots Slots(ConnectionMultiplexer redis, string replica, TimeSpan heartbeat, int members = 2, WorkerState[]? workers = null)
     {
