@@ -271,9 +271,9 @@ public sealed class SimulatorEngineTests
         Assert.Equal((0, 0, 0), (stats.Running, stats.Waiting, stats.UsedBlocks));
     }
 
-    internal static (SimulatorEngine Engine, SimulatorStats Stats, EngineClock Time) Create(Action<SimulatorOptions>? configure = null)
+    internal static (SimulatorEngine Engine, SimulatorStats Stats, TimerClock Time) Create(Action<SimulatorOptions>? configure = null)
     {
-        var time = new EngineClock();
+        var time = new TimerClock();
         var options = new SimulatorOptions { TimeProvider = time, DecodeTokensPerSecond = 100, PrefillTokensPerSecond = 20_000 };
         configure?.Invoke(options);
         options.Validate();
@@ -292,8 +292,8 @@ public sealed class SimulatorEngineTests
         return new ParsedRequest { Kind = RequestKind.Chat, PromptTokens = tokens, BlockHashes = hashes, PromptHash = salt };
     }
 
-    // One engine step at a time, each to its exact simulated end (EngineClock).
-    internal static Task<bool> StepUntilAsync(EngineClock time, Func<bool> condition) => time.StepUntilAsync(condition);
+    // One engine step at a time, each to its exact simulated end (TimerClock).
+    internal static Task<bool> StepUntilAsync(TimerClock time, Func<bool> condition) => time.StepUntilAsync(condition);
 
     private static int LastProgress(SimulatedSequence sequence)
     {

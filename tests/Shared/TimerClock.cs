@@ -21,10 +21,11 @@ internal sealed class TimerClock : FakeTimeProvider
         return timer;
     }
 
-    // Steps to the timers due within `horizon` of now, one at a time, until the condition holds;
-    // false when it does not within the bound. A timer due later (a 30 s queue wait behind 100 ms
-    // polls) is never reached. The condition is read while the code is parked on a timer, or runs.
-    public async Task<bool> StepUntilAsync(Func<bool> condition, TimeSpan horizon)
+    // Steps to the timers due within `horizon` of now (any, without one), one at a time, until the
+    // condition holds; false when it does not within the bound. A timer due later (a 30 s queue wait
+    // behind 100 ms polls) is never reached. The condition is read while the code is parked on a
+    // timer, or runs.
+    public async Task<bool> StepUntilAsync(Func<bool> condition, TimeSpan? horizon = null)
     {
         var deadline = DateTime.UtcNow + Bound;
         while (true)
@@ -51,11 +52,32 @@ internal sealed class TimerClock : FakeTimeProvider
         }
     }
 
-    private DateTimeOffset? NextDue(TimeSpan horizon)
+    // Lets the code run `steps` timed waits and parks it on the next one's timer (a simulator
+    // engine's steps): what the test reads then is what the last of them left.
+    public async Task StepsAsync(int steps)
+    {
+        for (var i = 0; i <= steps; i++)
+        {
+            var deadline = DateTime.UtcNow + Bound;
+            DateTimeOffset? due;
+            while ((due = NextDue(null)) is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"no timer was armed for wait {i + 1} of {steps} within {Bound}");
+                await Task.Delay(1);
+            }
+
+            if (i < steps)
+            {
+                Advance(due.Value - GetUtcNow());
+            }
+        }
+    }
+
+    private DateTimeOffset? NextDue(TimeSpan? horizon)
     {
         lock (_lock)
         {
-            var limit = GetUtcNow() + horizon;
+            var limit = horizon is { } h ? GetUtcNow() + h : DateTimeOffset.MaxValue;
             DateTimeOffset? next = null;
             foreach (var due in _armed.Values)
             {
