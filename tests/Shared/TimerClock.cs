@@ -52,27 +52,6 @@ internal sealed class TimerClock : FakeTimeProvider
         }
     }
 
-    // Lets the code run `steps` timed waits and parks it on the next one's timer (a simulator
-    // engine's steps): what the test reads then is what the last of them left.
-    public async Task StepsAsync(int steps)
-    {
-        for (var i = 0; i <= steps; i++)
-        {
-            var deadline = DateTime.UtcNow + Bound;
-            DateTimeOffset? due;
-            while ((due = NextDue(null)) is null)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"no timer was armed for wait {i + 1} of {steps} within {Bound}");
-                await Task.Delay(1);
-            }
-
-            if (i < steps)
-            {
-                Advance(due.Value - GetUtcNow());
-            }
-        }
-    }
-
     private DateTimeOffset? NextDue(TimeSpan? horizon)
     {
         lock (_lock)
