@@ -49,6 +49,10 @@ public class AdmissionTests
 
         var heavyShare = served[HeavyKey] / (double)(served[HeavyKey] + served[LightKey]);
         Assert.InRange(heavyShare, 0.65, 0.85); // 3:1 weights: 0.75
+
+        // A request frees its slot, then is counted, in its finally, which may run after its client
+        // has read the last byte: once all 80 are counted, every slot must be free and nobody queued.
+        await Fleet.MetricsAfterAsync(gateway.Admin, 80);
         var queues = await Fleet.GetJsonAsync(gateway, "/api/queues");
         var model = queues.GetProperty("models")[0];
         Assert.Equal((0, 0), (model.GetProperty("in_use").GetInt32(), model.GetProperty("waiting").GetInt32()));

@@ -99,7 +99,9 @@ public class PacingTests
         using var second = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 500), key: key));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, second.StatusCode);
 
-        // The sliding minute does not refill: what is left is exactly what the first request left.
+        // The sliding minute does not refill: what is left is exactly what the first request left,
+        // once the gateway has settled both (counted last, in their finally).
+        await Fleet.MetricsAfterAsync(gateway.Admin, 2);
         var tenant = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "metered");
         Assert.Equal(99, tenant.GetProperty("remaining_requests").GetInt64());
         Assert.Equal(100_000 - used, tenant.GetProperty("remaining_tokens").GetInt64());
