@@ -21,6 +21,17 @@ internal sealed class TimerClock : FakeTimeProvider
         return timer;
     }
 
+    // How many timers are armed to fire within `horizon` of now: a wait that ended leaves none of
+    // its short timers behind.
+    public int ArmedWithin(TimeSpan horizon)
+    {
+        lock (_lock)
+        {
+            var limit = GetUtcNow() + horizon;
+            return _armed.Values.Count(due => due <= limit);
+        }
+    }
+
     // Steps to the timers due within `horizon` of now (any, without one), one at a time, until the
     // condition holds; false when it does not within the bound. A timer due later (a 30 s queue wait
     // behind 100 ms polls) is never reached. The condition is read while the code is parked on a

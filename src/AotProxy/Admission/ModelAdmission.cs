@@ -255,6 +255,7 @@ internal sealed class ModelAdmission
         var pending = wait.AsTask();
         var reported = 0;
         var reportedAt = 0L;
+        using var polls = new CancellationTokenSource(); // the last poll's timer ends with the wait
         while (!pending.IsCompleted)
         {
             var position = PositionOf(queue, ticket);
@@ -266,9 +267,10 @@ internal sealed class ModelAdmission
                 reportedAt = now;
             }
 
-            await Task.WhenAny(pending, Task.Delay(QueueUpdates.Poll, _time)).ConfigureAwait(false);
+            await Task.WhenAny(pending, Task.Delay(QueueUpdates.Poll, _time, polls.Token)).ConfigureAwait(false);
         }
 
+        await polls.CancelAsync().ConfigureAwait(false);
         return await pending.ConfigureAwait(false);
     }
 

@@ -70,6 +70,7 @@ public sealed partial class QueueUpdatesTests
 
         granted.Lease.Release(null);
         Assert.Equal(AdmissionDecision.Granted, (await Settle(pending)).Decision);
+        Assert.Equal(0, clock.ArmedWithin(QueueUpdates.Poll)); // the wait ended, and its last poll's timer with it (the waiters' own, due at max_queue_wait, stay armed by design)
     }
 
     // Moves the clock to each poll the waiter parks on until `count` comments were written: a
