@@ -36,9 +36,10 @@ public class PacingTests
         Assert.All(refused, o => Assert.True(o.RetryAfter >= 1, "a paced 503 carries retry-after"));
         Assert.Equal(served, simulator.Stats.RequestsTotal);
 
-        // Served at the paced rate: never faster than one per spacing, and not much slower while
-        // the offered load lasted (12 s / 0.508 s = 23 turns, of which a loaded box may lose some).
-        Assert.InRange(served, (int)(TimeSpan.FromSeconds(12) / Spacing * 0.7), (int)(elapsed / Spacing) + 1);
+        // Never faster than one per spacing. That each turn is taken, at its time, is
+        // UpstreamPacerTests' (the same load on a clock the test moves): a floor on `served` here
+        // would time this machine, not the pacer.
+        Assert.True(served <= (int)(elapsed / Spacing) + 1, $"{served} served in {elapsed}");
         Assert.NotEmpty(refused); // 3x the rate for 12 s is more than max_wait can absorb
 
         var pacing = (await Fleet.WorkerAsync(gateway, "sim-0")).GetProperty("pacing");
@@ -46,7 +47,7 @@ public class PacingTests
         Assert.Equal(Rpm - 2, pacing.GetProperty("request_limit").GetInt64());
         Assert.Equal(served, pacing.GetProperty("requests").GetInt64());
         Assert.Equal(refused.Length, pacing.GetProperty("timeouts").GetInt64());
-        Assert.InRange(pacing.GetProperty("waits").GetInt64(), refused.Length + 1, outcomes.Length);
+        Assert.InRange(pacing.GetProperty("waits").GetInt64(), refused.Length + 1, outcomes.Length); // a waiter was let go: the timer is wired
         Assert.True(pacing.GetProperty("wait_seconds").GetDouble() >= refused.Length * MaxWait.TotalSeconds * 0.99);
         Assert.Equal(served, pacing.GetProperty("window_requests").GetInt32()); // all within the last 60 s
         Assert.Equal(0, pacing.GetProperty("waiting").GetInt32());

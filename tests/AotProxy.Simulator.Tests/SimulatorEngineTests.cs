@@ -98,7 +98,7 @@ public sealed class SimulatorEngineTests
 
         var blocked = engine.Submit(Prompt(150, 2), 10);
         var small = engine.Submit(Prompt(10, 3), 10);
-        await StepAsync(time, 3);
+        await time.StepsAsync(3); // three steps the engine ran, not three advances of the clock
 
         Assert.Equal((SequenceState.Waiting, SequenceState.Waiting), (blocked.State, small.State));
         Assert.Equal((1, 2), (stats.Running, stats.Waiting));
@@ -271,9 +271,9 @@ public sealed class SimulatorEngineTests
         Assert.Equal((0, 0, 0), (stats.Running, stats.Waiting, stats.UsedBlocks));
     }
 
-    internal static (SimulatorEngine Engine, SimulatorStats Stats, FakeTimeProvider Time) Create(Action<SimulatorOptions>? configure = null)
+    internal static (SimulatorEngine Engine, SimulatorStats Stats, TimerClock Time) Create(Action<SimulatorOptions>? configure = null)
     {
-        var time = new FakeTimeProvider();
+        var time = new TimerClock();
         var options = new SimulatorOptions { TimeProvider = time, DecodeTokensPerSecond = 100, PrefillTokensPerSecond = 20_000 };
         configure?.Invoke(options);
         options.Validate();
@@ -292,32 +292,8 @@ public sealed class SimulatorEngineTests
         return new ParsedRequest { Kind = RequestKind.Chat, PromptTokens = tokens, BlockHashes = hashes, PromptHash = salt };
     }
 
-    // Advances simulated time one decode step at a time, yielding real time so the engine loop runs.
-    internal static async Task<bool> StepUntilAsync(FakeTimeProvider time, Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            time.Advance(TimeSpan.FromMilliseconds(10));
-            await Task.Delay(1);
-        }
-
-        return true;
-    }
-
-    private static async Task StepAsync(FakeTimeProvider time, int steps)
-    {
-        for (var i = 0; i < steps; i++)
-        {
-            time.Advance(TimeSpan.FromMilliseconds(10));
-            await Task.Delay(5);
-        }
-    }
+    // One engine step at a time, each to its exact simulated end (TimerClock).
+    internal static Task<bool> StepUntilAsync(TimerClock time, Func<bool> condition) => time.StepUntilAsync(condition);
 
     private static int LastProgress(SimulatedSequence sequence)
     {

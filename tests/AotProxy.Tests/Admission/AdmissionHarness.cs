@@ -10,21 +10,25 @@ internal sealed class AdmissionHarness
     public AdmissionHarness(
         string policy = SchedulerPolicyNames.FairShare, int capacity = 1, int queueCapacity = 1024, ImmutableArray<double> shares = default, double agingFactor = 2.0,
         double holdback = 0, ImmutableArray<int> bands = default, ProtectionModel? protection = null, double lookahead = 0,
-        FakeTimeProvider? time = null)
+        TimeProvider? time = null)
     {
-        Time = time ?? new();
+        Clock = time ?? new FakeTimeProvider();
         Scheduler = new SchedulerModel(policy, queueCapacity, 1.0, 2.0, agingFactor, shares.IsDefault ? SchedulerModel.GeometricShares(10) : shares, Lookahead: lookahead)
         {
             Holdback = holdback,
             Bands = bands.IsDefault ? [] : bands,
             Protection = protection ?? ProtectionModel.Off,
         };
-        Waiters = new WaiterPool(Time, 64);
-        Model = new ModelAdmission("m", Scheduler, Waiters, Time);
+        Waiters = new WaiterPool(Clock, 64);
+        Model = new ModelAdmission("m", Scheduler, Waiters, Clock);
         Model.Apply(capacity);
     }
 
-    public FakeTimeProvider Time { get; }
+    // What the pool runs on: a FakeTimeProvider unless the test gave a clock of its own (a TimerClock).
+    public TimeProvider Clock { get; }
+
+    // The default clock, moved by hand.
+    public FakeTimeProvider Time => (FakeTimeProvider)Clock;
 
     public WaiterPool Waiters { get; }
 

@@ -57,16 +57,16 @@ public sealed partial class QueueUpdatesTests
         // Second in line; one grant in the last 10 s: 0.1 grants/s, so 20 s.
         Assert.Equal([(2, 20_000L)], await CommentsAsync(body, 1));
         Assert.Equal("text/event-stream", context.Response.ContentType);
-        var since = test.Time.GetTimestamp();
+        var since = clock.GetTimestamp();
         var second = await AdvanceUntilAsync(clock, body, 2);
         Assert.Equal(2, second[1].Position);
-        Assert.True(test.Time.GetElapsedTime(since) >= QueueUpdates.Interval); // nothing moved: not before a second
+        Assert.True(clock.GetElapsedTime(since) >= QueueUpdates.Interval); // nothing moved: not before a second
 
         held.Lease.Release(null);
         var granted = await Settle(ahead);
         var moved = await AdvanceUntilAsync(clock, body, second.Count + 1);
         Assert.Equal(1, moved[^1].Position);
-        Assert.True(test.Time.GetElapsedTime(since) < QueueUpdates.Interval * 2); // at its next look, not at the next second
+        Assert.True(clock.GetElapsedTime(since) < QueueUpdates.Interval * 2); // at its next look, not at the next second
 
         granted.Lease.Release(null);
         Assert.Equal(AdmissionDecision.Granted, (await Settle(pending)).Decision);

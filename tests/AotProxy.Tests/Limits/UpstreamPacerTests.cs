@@ -36,6 +36,57 @@ public sealed class UpstreamPacerTests
         Assert.Equal(TimeSpan.FromSeconds(1), pacer.WaitTime);
     }
 
+    // The load of the functional PacingTests on a clock that stops at each of the pacer's timers
+    // (TimerClock): rpm 120, margin 2 (118 a minute, one per 508.47 ms), offered three times that
+    // for two minutes, max_wait 3 s. Every grant comes at its turn, the spacing after the last one
+    // or the start 118 back leaving the window, to the timer's millisecond (the pacer rounds its
+    // delay up to one); so each of the two minutes lets exactly 118 go, no 60 s more, and a
+    // request that gets no turn is refused at its max_wait.
+    [Fact]
+    public void WaitAsync_ThreeTimesTheRateForTwoMinutes_LetsTheLimitGoEachMinute_EachAtItsTurn()
+    {
+        var clock = new TimerClock();
+        var limits = new PacingModel(120, 0, 2, TimeSpan.FromSeconds(3));
+        var pacer = new UpstreamPacer(limits, clock);
+        var start = clock.GetUtcNow();
+        var interval = TimeSpan.FromSeconds(60.0 / (3 * limits.Rpm));
+        var offered = new List<(TimeSpan Arrived, Task<PacingResult> Result)>();
+        for (var arrival = TimeSpan.Zero; arrival < TimeSpan.FromMinutes(2); arrival += interval)
+        {
+            clock.Advance(start + arrival - clock.GetUtcNow()); // the pacer's timer fires on the way, at each due
+            offered.Add((arrival, Wait(pacer, 1)));
+        }
+
+        clock.Advance(limits.MaxWait + Ms); // the last ones get their turn or their refusal
+
+        var results = offered.Select(o => (o.Arrived, Result: Completed(o.Result))).ToArray();
+        var grants = results.Where(r => r.Result.Outcome == PacingOutcome.Granted).Select(r => r.Arrived + r.Result.Waited).ToArray();
+        var refused = results.Where(r => r.Result.Outcome == PacingOutcome.TimedOut).ToArray();
+        Assert.Equal(results.Length, grants.Length + refused.Length);
+        Assert.Equal(grants.Order(), grants); // first come, first served
+        var limit = (int)limits.RequestLimit;
+        for (var k = 1; k < grants.Length; k++)
+        {
+            var turn = grants[k - 1] + limits.Spacing;
+            if (k >= limit)
+            {
+                turn = TimeSpan.FromTicks(Math.Max(turn.Ticks, (grants[k - limit] + PacingModel.Window).Ticks));
+            }
+
+            Assert.True(grants[k] >= turn && grants[k] < turn + Ms, $"grant {k} at {grants[k]}, its turn at {turn}");
+        }
+
+        for (var minute = 0; minute < 2; minute++)
+        {
+            Assert.Equal(limit, grants.Count(g => g >= TimeSpan.FromMinutes(minute) && g < TimeSpan.FromMinutes(minute + 1)));
+        }
+
+        Assert.Equal(limit, grants.Max(g => grants.Count(h => h >= g && h < g + PacingModel.Window)));
+        Assert.NotEmpty(refused);
+        Assert.All(refused, r => Assert.InRange(r.Result.Waited, limits.MaxWait, limits.MaxWait + Ms - TimeSpan.FromTicks(1)));
+        Assert.Equal((grants.Length, refused.Length, 0), (pacer.Granted, pacer.Timeouts, pacer.Waiting));
+    }
+
     [Fact]
     public void WaitAsync_AfterAQuietSpell_GoesAtOnce()
     {
