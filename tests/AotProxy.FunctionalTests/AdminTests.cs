@@ -17,7 +17,7 @@ public class AdminTests
         Assert.Equal("ok", await gateway.Admin.GetStringAsync("/health"));
         Assert.Equal(HttpStatusCode.OK, (await gateway.Admin.GetAsync("/ready")).StatusCode);
 
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1); // the request's series, written in its finally
         foreach (var name in new[] { "llm_gateway_requests_total", "llm_gateway_active_requests", "llm_gateway_request_latency_seconds", "llm_gateway_ttft_seconds", "llm_gateway_healthy_workers", "llm_gateway_tokens_total", "llm_gateway_config_reloads_total", "llm_worker_in_flight" })
         {
             Assert.Contains("# TYPE " + name, metrics, StringComparison.Ordinal);

@@ -175,8 +175,14 @@ public class AdmissionTests
         Assert.Contains(200, statuses);
         Assert.Contains(499, statuses);
         Assert.Contains(503, statuses);
-        // ...and left nothing behind: no slot held, nobody queued, no request in flight.
-        await TestGateway.WaitUntilAsync(async () => await Queues.InUseAsync(gateway) == 0, "every slot is free again");
+        // ...and left nothing behind: no slot held, nobody queued, no request in flight. A request
+        // frees its slot first and then its tenant's in-flight count (ModelAdmission.Release), in its
+        // finally, after its client may have read the last byte: wait for both before reading.
+        await TestGateway.WaitUntilAsync(
+            async () => (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0] is var m
+                && m.GetProperty("in_use").GetInt32() == 0
+                && m.GetProperty("tenants").EnumerateArray().All(t => t.GetProperty("in_flight").GetInt32() == 0),
+            "every slot is free again and no tenant has a request in flight");
         var model = (await Fleet.GetJsonAsync(gateway, "/api/queues")).GetProperty("models")[0];
         Assert.Equal(0, model.GetProperty("waiting").GetInt32());
         Assert.All(model.GetProperty("tenants").EnumerateArray(), t => Assert.Equal((0, 0), (t.GetProperty("waiting").GetInt32(), t.GetProperty("in_flight").GetInt32())));

@@ -55,8 +55,9 @@ public class AutoModelBinaryTests
         Assert.Contains("no_model_fits", refused.Message, StringComparison.Ordinal);
         Assert.Equal(before, gateway.Workers.Sum(w => w.Stats.RequestsTotal));
 
-        // Counted under the served models (the ledger's model too), never "auto".
-        var metrics = await gateway.Admin.GetStringAsync("/metrics");
+        // Counted under the served models (the ledger's model too), never "auto": read once all
+        // five are counted (in their finally, which may run after the client has its answer).
+        var metrics = await Fleet.MetricsAfterAsync(gateway.Admin, 5);
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"small\"", "status=\"200\""));
         Assert.Equal(3, MetricsText.Value(metrics, "llm_gateway_requests_total", "model=\"big\"", "status=\"200\""));
     }

@@ -258,10 +258,12 @@ public class BinarySmokeTests
     [Fact]
     public async Task Serve_QueuesBeyondTheSlots_RefusesWhenFullOrTooLate_AndLeaksNoSlot()
     {
-        // Two sequence slots on the only worker, streams of ~2 s: the third and fourth request
-        // wait (queue_capacity 2), the fifth finds the queue full, the waiting ones time out.
+        // Two sequence slots on the only worker, streams of ~5 s: the third and fourth request
+        // wait (queue_capacity 2), the fifth finds the queue full, the waiting ones time out after
+        // 2 s. The test must see both waiting and send the fifth within that wait: 500 ms was short
+        // enough for a loaded host's polling of /api/queues to miss.
         await using var worker = await SimulatedWorker.StartAsync(new SimulatorOptions { Name = "sim-0", Model = TestGateway.Model, MaxNumSeqs = 2 }, new IPEndPoint(IPAddress.Loopback, 0), NullLoggerFactory.Instance);
-        worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(20);
+        worker.Options.Faults.InterTokenDelay = TimeSpan.FromMilliseconds(50);
         var directory = Directory.CreateTempSubdirectory("aotproxy-smoke-");
         var config = Path.Combine(directory.FullName, "aotproxy.toml");
         await File.WriteAllTextAsync(config, TestGateway.Toml([worker], extra: """
@@ -271,7 +273,7 @@ public class BinarySmokeTests
 
             [[classes]]
             name = "default"
-            max_queue_wait = "500ms"
+            max_queue_wait = "2s"
             """));
         await using var gateway = GatewayProcess.Start("serve", "--config", config);
         await gateway.WaitForReadyAsync();

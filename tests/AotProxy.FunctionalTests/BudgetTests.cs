@@ -26,7 +26,7 @@ public class BudgetTests
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(20, firstUsage.Completion);
         var left = 300 - firstUsage.Total;
-        var tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total);
+        var tenant = await TenantAfterAsync(gateway, requests: 1, monthSpent: firstUsage.Total);
         Assert.Equal(left, tenant.GetProperty("monthly_budget_left_tokens").GetInt64());
 
         // max_tokens 1000 does not fit: the worker gets what is left after the prompt estimate.
@@ -34,7 +34,7 @@ public class BudgetTests
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         Assert.Equal(left - PromptEstimate, secondUsage.Completion);
         Assert.Equal("length", secondUsage.FinishReason);
-        tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total + secondUsage.Total);
+        tenant = await TenantAfterAsync(gateway, requests: 2, monthSpent: firstUsage.Total + secondUsage.Total);
 
         // What is left no longer covers a prompt.
         using var refused = await gateway.Client.SendAsync(Post(Json(20)));
@@ -104,7 +104,7 @@ public class BudgetTests
         var (first, firstUsage) = await ChatAsync(gateway, maxTokens: 10);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         var firstCost = (firstUsage.Prompt * 10_000) + (firstUsage.Completion * 20_000);
-        var tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total);
+        var tenant = await TenantAfterAsync(gateway, requests: 1, monthSpent: firstUsage.Total);
         Assert.Equal(firstCost / 1e9m, tenant.GetProperty("spent_usd").GetDecimal());
         Assert.Equal((1_000_000 - firstCost) / 1e9m, tenant.GetProperty("budget_left_usd").GetDecimal());
         Assert.Equal(0.001m, tenant.GetProperty("budget_usd").GetDecimal());
@@ -114,7 +114,7 @@ public class BudgetTests
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
         Assert.Equal((1_000_000 - firstCost - (PromptEstimate * 10_000)) / 20_000, secondUsage.Completion);
         var secondCost = (secondUsage.Prompt * 10_000) + (secondUsage.Completion * 20_000);
-        tenant = await TenantAfterAsync(gateway, monthSpent: firstUsage.Total + secondUsage.Total);
+        tenant = await TenantAfterAsync(gateway, requests: 2, monthSpent: firstUsage.Total + secondUsage.Total);
         Assert.Equal((firstCost + secondCost) / 1e9m, tenant.GetProperty("month_spent_usd").GetDecimal());
 
         using var refused = await gateway.Client.SendAsync(Post(Json(10)));
@@ -134,7 +134,7 @@ public class BudgetTests
         var (capped, cappedUsage) = await ChatAsync(gateway, maxTokens: 500);
         Assert.Equal(HttpStatusCode.OK, capped.StatusCode);
         Assert.True(cappedUsage.Completion < 100);
-        await TenantAfterAsync(gateway, monthSpent: cappedUsage.Total);
+        await TenantAfterAsync(gateway, requests: 1, monthSpent: cappedUsage.Total);
         using (var refused = await gateway.Client.SendAsync(Post(Json(10))))
         {
             await AssertInsufficientQuotaAsync(refused);
@@ -147,7 +147,7 @@ public class BudgetTests
         var (served, usage) = await ChatAsync(gateway, maxTokens: 500);
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         Assert.Equal(500, usage.Completion);
-        var tenant = await TenantAfterAsync(gateway, monthSpent: cappedUsage.Total + usage.Total);
+        var tenant = await TenantAfterAsync(gateway, requests: 3, monthSpent: cappedUsage.Total + usage.Total); // the capped one, the 429, the served one
         Assert.Equal(100_000 - cappedUsage.Total - usage.Total, tenant.GetProperty("monthly_budget_left_tokens").GetInt64());
     }
 
@@ -187,15 +187,14 @@ public class BudgetTests
     }
 
     // The budget is charged in the handler's finally, which may run just after the client has the
-    // response: wait for the month's spend to reach what the responses said.
-    private static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, long monthSpent)
+    // response, and there the month's tokens before its nanos (TenantBudgetState.Settle); the request
+    // is counted after both. Once the `requests` sent so far are counted, the month must show
+    // exactly what the responses said.
+    private static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, int requests, long monthSpent)
     {
-        JsonElement tenant = default;
-        await TestGateway.WaitUntilAsync(async () =>
-        {
-            tenant = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "bt");
-            return tenant.GetProperty("month_spent_tokens").GetInt64() == monthSpent;
-        }, $"tenant bt spent {monthSpent} tokens this month");
+        await gateway.MetricsAfterAsync(requests);
+        var tenant = Fleet.Named(await Fleet.GetJsonAsync(gateway, "/api/tenants"), "bt");
+        Assert.Equal(monthSpent, tenant.GetProperty("month_spent_tokens").GetInt64());
         return tenant;
     }
 

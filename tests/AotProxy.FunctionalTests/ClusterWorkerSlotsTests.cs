@@ -70,6 +70,9 @@ public sealed class ClusterWorkerSlotsTests : IAsyncLifetime
         var most = await sampled;
         Assert.InRange(most, 1, MaxConcurrency);
         Assert.Equal(MaxConcurrency, _fleet.Worker.Stats.MaxInEngine);
+        // The simulator counts a JSON answer as completed after it flushed its last byte, which
+        // the client may have read first (Content-Length): wait for the count, then it must be exact.
+        await TestGateway.WaitUntilAsync(() => Task.FromResult(_fleet.Worker.Stats.Completed >= 3 * MaxConcurrency), "the worker counted every answer");
         Assert.Equal(3 * MaxConcurrency, _fleet.Worker.Stats.Completed);
     }
 

@@ -71,6 +71,7 @@ public class FairShareShapesTests(ITestOutputHelper output)
         var served = new Dictionary<string, double> { ["short"] = 0, ["long"] = 0 };
         var measured = new Dictionary<string, double> { ["short"] = 0, ["long"] = 0 };
         var counts = new Dictionary<string, int> { ["short"] = 0, ["long"] = 0 };
+        var answered = 0; // every request, measured or not
         var stopped = false;
         var measuring = false; // from the moment both tenants are backlogged
         var clock = Stopwatch.StartNew();
@@ -95,6 +96,7 @@ public class FairShareShapesTests(ITestOutputHelper output)
                 var cost = (InputWeight * usage.GetProperty("prompt_tokens").GetInt64()) + (OutputWeight * usage.GetProperty("completion_tokens").GetInt64());
                 lock (served)
                 {
+                    answered++;
                     served[tenant] += cost;
                     if (measuring && !stopped)
                     {
@@ -131,16 +133,17 @@ public class FairShareShapesTests(ITestOutputHelper output)
             $"weighted service short:long = {ratio:0.000} ({measured["short"]:0} : {measured["long"]:0}; {counts["short"]} and {counts["long"]} requests)");
 
         // Once every request has settled, each counter is its tenant's usage at the weights (no
-        // lift moved them while both stayed backlogged; at the start one may have, a little).
-        JsonElement model = default;
-        await TestGateway.WaitUntilAsync(
-            async () =>
-            {
-                using var queues = JsonDocument.Parse(await admin.GetStringAsync("/api/queues"));
-                model = queues.RootElement.GetProperty("models")[0].Clone();
-                return model.GetProperty("in_use").GetInt32() == 0;
-            },
-            "every request has released its slot");
+        // lift moved them while both stayed backlogged; at the start one may have, a little). A
+        // request frees its slot before it settles its counters (ModelAdmission.Release) and is
+        // counted after both: wait until every answered request is counted, not for in_use 0.
+        await Fleet.MetricsAfterAsync(admin, answered);
+        JsonElement model;
+        using (var queues = JsonDocument.Parse(await admin.GetStringAsync("/api/queues")))
+        {
+            model = queues.RootElement.GetProperty("models")[0].Clone();
+        }
+
+        Assert.Equal(0, model.GetProperty("in_use").GetInt32());
         foreach (var account in model.GetProperty("tenants").EnumerateArray())
         {
             var name = account.GetProperty("name").GetString()!;

@@ -67,6 +67,11 @@ public class LedgerTests
         aborted.Dispose();
         await TestGateway.WaitUntilAsync(() => Task.FromResult(worker.Stats.Aborted == 1), "the worker saw the abort");
 
+        // The aborted stream frees the one slot in its finally, after the worker saw the abort: with
+        // the slot still held, the next request would queue and could outlast max_queue_wait (200 ms)
+        // on a loaded host. It is counted after it freed the slot: wait for the first four counted.
+        await gateway.MetricsAfterAsync(4);
+
         // rpm = 1: the second request in a row is 429.
         using (var first = await gateway.Client.SendAsync(TestGateway.Post("v1/chat/completions", TestGateway.Chat(stream: false, maxTokens: 2), RateLimitedKey, requestId: "rpm-ok")))
         {

@@ -26,7 +26,8 @@ public class UpstreamConnectionTests
 
         Assert.Equal(5, worker.Requests);
         Assert.Equal(1, worker.Connections);
-        Assert.Equal(60, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
+        // Accounted after the answer's last byte may have reached the client: read once all are counted.
+        Assert.Equal(60, MetricsText.Value(await gateway.MetricsAfterAsync(5), "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"prompt\""));
     }
 
     [Fact]
@@ -84,7 +85,7 @@ public class UpstreamConnectionTests
         }
 
         Assert.Equal(1, worker.Connections);
-        Assert.Equal(200, MetricsText.Value(await gateway.MetricsAsync(), "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
+        Assert.Equal(200, MetricsText.Value(await gateway.MetricsAfterAsync(2), "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
     }
 
     [Fact]
@@ -152,7 +153,7 @@ public class UpstreamConnectionTests
 
         Assert.True(bad.Requests >= 1, "no request started on the bad worker");
         Assert.Equal(2, good.Requests);
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(2); // counted (and accounted) after the answers' last bytes
         Assert.Equal(bad.Requests, MetricsText.Value(metrics, "llm_gateway_retries_total", "worker=\"bad\""));
         Assert.Equal(bad.Requests, MetricsText.Value(metrics, "llm_circuit_breaker_failures_total", "worker=\"bad\""));
         Assert.Equal(2, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
@@ -174,7 +175,7 @@ public class UpstreamConnectionTests
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal("upstream_error", json.RootElement.GetProperty("error").GetProperty("code").GetString());
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(1); // counted after the answer's last byte
         Assert.Equal(1, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"502\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_gateway_requests_total", "status=\"200\""));
         await Fleet.AssertNothingInFlightAsync(gateway);
@@ -206,7 +207,7 @@ public class UpstreamConnectionTests
         }
 
         Assert.Equal(1, worker.Connections); // the connection stayed good for the next request
-        var metrics = await gateway.MetricsAsync();
+        var metrics = await gateway.MetricsAfterAsync(2); // accounted after the answers' last bytes
         Assert.Equal(2 * Usage(VllmBody).Completion, MetricsText.Value(metrics, "llm_gateway_tokens_total", "tenant=\"acme\"", "kind=\"completion\""));
         Assert.Equal(0, MetricsText.Value(metrics, "llm_circuit_breaker_failures_total", "worker=\"raw\""));
         Assert.Equal(0, (await Fleet.BreakerAsync(gateway, "raw")).GetProperty("failures").GetInt64());
