@@ -39,9 +39,8 @@ cp "$BINARY" "$(dirname "$BINARY")"/libe_sqlite3.so "$WORK/"
   printf '\n[[tenants]]\nname = "bench"\napi_key_sha256 = ["%s"]\nmodels = ["*"]\n' "$(printf sk-bench | sha256sum | cut -d' ' -f1)"
 } >"$WORK/aotproxy.toml"
 AOTPROXY_LOG_LEVEL=warning fleet_start_worker "$BINARY" $SIM_PORT "$WORK/sim.log" --model bench
-# a 1 GiB region range: valgrind cannot map the GC's default 256 GiB reservation; the hot code left
-# in the file's pages (AOTPROXY_HOT_TEXT_MIB=0), where code_order.py finds its symbols
-DOTNET_GCRegionRange=0x40000000 AOTPROXY_HOT_TEXT_MIB=0 AOTPROXY_LOG_LEVEL=warning fleet_spawn "$WORK/gateway.log" \
+# a 1 GiB region range: valgrind cannot map the GC's default 256 GiB reservation
+DOTNET_GCRegionRange=0x40000000 AOTPROXY_LOG_LEVEL=warning fleet_spawn "$WORK/gateway.log" \
   valgrind --tool=callgrind --dump-instr=yes --callgrind-out-file="$WORK/callgrind.out" "$WORK/aotproxy" serve --config "$WORK/aotproxy.toml"
 gateway=$fleet_last_pid
 fleet_wait_line "$WORK/gateway.log" "aotproxy ready:" "the gateway under callgrind" || exit 3

@@ -17,9 +17,7 @@
 # graphs `perf script` takes minutes: run it by hand on PROXY.data then, as RESULTS.md shows).
 # This VM has no PMU (perf stat: cycles <not supported>), so the samples are cpu-clock ones, and
 # no cycles or instructions per request are given. Symbols: NativeAOT puts them in
-# aotproxy.dbg next to the binary (its .gnu_debuglink), which perf reads for the code the file
-# maps: the gateway runs with its hot code left in the file's pages (AOTPROXY_HOT_TEXT_MIB=0, unless
-# set; in huge pages the code is anonymous memory, and perf would name none of it).
+# aotproxy.dbg next to the binary (its .gnu_debuglink), which perf reads.
 #
 # Ports 18391-18394 (+ PERF_PORT_OFFSET) on 127.0.0.1. Output: a Markdown summary on stdout and
 # the raw perf data and reports in perf/reports/profile-STAMP/. Every process it starts is
@@ -128,7 +126,7 @@ for proxy in $PROXIES; do
     nginx)
       fleet_spawn "$WORK/nginx.log" nginx -p "$WORK" -e "$WORK/proxy-error.log" -c "$WORK/proxy.conf"
       fleet_wait_port $PROXY "the nginx proxy" "$WORK/nginx.log" ;;
-    aot) AOTPROXY_HOT_TEXT_MIB=${AOTPROXY_HOT_TEXT_MIB:-0} AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BINARY" "$WORK/aot.toml" "$WORK/aot.log" 2>/dev/null ;;
+    aot) AOTPROXY_LOG_LEVEL=warning fleet_start_gateway "$BINARY" "$WORK/aot.toml" "$WORK/aot.log" 2>/dev/null ;;
     *) echo "profile.sh: unknown proxy $proxy (aot nginx)" >&2; exit 2 ;;
   esac
   pid=$fleet_last_pid

@@ -1,6 +1,4 @@
 using AotProxy.Configuration;
-using AotProxy.Gateway;
-using AotProxy.Hosting;
 
 namespace AotProxy.Cli;
 
@@ -19,9 +17,6 @@ internal static class ServeCommand
         }
 
         using var loggerFactory = Logging.Create();
-        var hotText = HotText.Apply();
-        var logger = loggerFactory.CreateLogger("AotProxy.Gateway");
-        GatewayLog.HotText(logger, hotText >> 20);
         var store = new ConfigStore(loaded.Snapshot, path, TimeProvider.System, loggerFactory.CreateLogger("AotProxy.Configuration"));
         return await GatewayRunner.RunAsync(store, watch: true, loggerFactory).ConfigureAwait(false);
     }

@@ -28,9 +28,6 @@ internal static partial class GatewayLog
     [LoggerMessage(EventId = 9, Message = "Memory after {Parks} idle connections parked: GC heap {BeforeMiB} MiB -> {AfterMiB} MiB, the rest returned to the OS in a {PauseMs:F0} ms pause")]
     public static partial void CollectedParked(ILogger logger, LogLevel level, long parks, long beforeMiB, long afterMiB, double pauseMs);
 
-    [LoggerMessage(EventId = 10, Level = LogLevel.Debug, Message = "Hot code: the code segment's first {MiB} MiB in 2 MiB pages (0: left in the file's 4 KiB pages)")]
-    public static partial void HotText(ILogger logger, ulong mib);
-
     [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Tracing: spans to {Traces} as service {ServiceName}, sample ratio {SampleRatio}")]
     public static partial void TracingOn(ILogger logger, Uri traces, string serviceName, double sampleRatio);
 

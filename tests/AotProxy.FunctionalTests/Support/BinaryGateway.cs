@@ -45,8 +45,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
         string routing = TestGateway.DefaultRouting,
         bool discoverModels = false,
         string[]? models = null,
-        string serverToml = "",
-        IReadOnlyDictionary<string, string>? environment = null)
+        string serverToml = "")
     {
         var simulated = new List<SimulatedWorker>();
         for (var i = 0; i < workers; i++)
@@ -66,7 +65,7 @@ internal sealed class BinaryGateway : IAsyncDisposable
 
         var config = Path.Combine(directory.Path, "aotproxy.toml");
         await File.WriteAllTextAsync(config, toml);
-        var process = GatewayProcess.Start(environment ?? new Dictionary<string, string>(), "serve", "--config", config);
+        var process = GatewayProcess.Start("serve", "--config", config);
         await process.WaitForReadyAsync();
         return new BinaryGateway(directory, simulated, process, toml);
     }
