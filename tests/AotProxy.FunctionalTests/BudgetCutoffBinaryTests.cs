@@ -32,7 +32,7 @@ public class BudgetCutoffBinaryTests
         Assert.EndsWith("\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"budget_exhausted\"}}\n\ndata: [DONE]\n\n", body, StringComparison.Ordinal);
         Assert.Contains($"it was ended after {relayed} completion tokens.", body, StringComparison.Ordinal);
 
-        tenant = await TenantAfterAsync(gateway, handled: 1, requests: 1);
+        tenant = await Fleet.TenantAfterAsync(gateway.Admin, Tenant, requests: 1, handled: 1);
         Assert.Equal(relayed, tenant.GetProperty("completion_tokens").GetInt64());
         Assert.Equal(60 - relayed, tenant.GetProperty("prompt_tokens").GetInt64()); // the estimate the budget reserved
         Assert.Equal((60L, 0L), (tenant.GetProperty("spent_tokens").GetInt64(), tenant.GetProperty("budget_left_tokens").GetInt64()));
@@ -54,7 +54,7 @@ public class BudgetCutoffBinaryTests
         Assert.True(result.GetProperty("apiError").GetBoolean(), result.ToString());
         Assert.Equal("budget_exhausted", result.GetProperty("code").GetString());
         Assert.NotEqual("", result.GetProperty("text").GetString());
-        tenant = await TenantAfterAsync(gateway, handled: 3, requests: 2); // the 429 is counted, not accounted
+        tenant = await Fleet.TenantAfterAsync(gateway.Admin, Tenant, requests: 2, handled: 3); // the 429 is counted, not accounted
         Assert.Equal((120L, 0L), (tenant.GetProperty("spent_tokens").GetInt64(), tenant.GetProperty("budget_left_tokens").GetInt64()));
         Assert.Equal(2, MetricsText.Value(await gateway.Admin.GetStringAsync("/metrics"), "llm_gateway_budget_cutoffs_total", $"tenant=\"{Tenant}\""));
 
@@ -72,7 +72,7 @@ public class BudgetCutoffBinaryTests
             Assert.True(ContentEvents(text) > 0, text);
         }
 
-        tenant = await TenantAfterAsync(gateway, handled: 4, requests: 3);
+        tenant = await Fleet.TenantAfterAsync(gateway.Admin, Tenant, requests: 3, handled: 4);
         Assert.Equal(120 + exact, tenant.GetProperty("spent_tokens").GetInt64());
         Assert.Equal(10_000 - 120 - exact, tenant.GetProperty("budget_left_tokens").GetInt64());
         Assert.Equal(2, MetricsText.Value(await gateway.Admin.GetStringAsync("/metrics"), "llm_gateway_budget_cutoffs_total", $"tenant=\"{Tenant}\""));
@@ -92,18 +92,6 @@ public class BudgetCutoffBinaryTests
     {
         using var json = JsonDocument.Parse(await gateway.Admin.GetStringAsync("/api/tenants"));
         return json.RootElement.EnumerateArray().Single(t => t.GetProperty("name").GetString() == Tenant).Clone();
-    }
-
-    // The tenant once the gateway has finished the `handled` requests sent so far, of which it must
-    // have accounted exactly `requests`. A request is accounted (the tenant's "requests") before its
-    // finally settles the budget and counts the cutoff (LimitStage.Settle), and it is counted in
-    // llm_gateway_requests_total last: waiting on "requests" alone read the spend before it settled.
-    private static async Task<JsonElement> TenantAfterAsync(BinaryGateway gateway, int handled, long requests)
-    {
-        await Fleet.MetricsAfterAsync(gateway.Admin, handled);
-        var tenant = await TenantAsync(gateway);
-        Assert.Equal(requests, tenant.GetProperty("requests").GetInt64());
-        return tenant;
     }
 
     // The tenant's row of the ledger's totals; null until its first row is written.

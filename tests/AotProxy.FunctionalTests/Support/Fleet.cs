@@ -89,12 +89,17 @@ internal static class Fleet
     // finally (Ledger/RecordStage), after its accounting (AccountingStage, or the response cache's):
     // once all of them are counted, a request accounted twice, or not at all, shows. Not a sleep:
     // the count says the gateway is done with them.
-    public static async Task<JsonElement> TenantAfterAsync(TestGateway gateway, string tenant, long requests, int? handled = null)
+    public static Task<JsonElement> TenantAfterAsync(TestGateway gateway, string tenant, long requests, int? handled = null) =>
+        TenantAfterAsync(gateway.Admin, tenant, requests, handled);
+
+    // The same on any gateway's admin listener (the AOT binary's too).
+    public static async Task<JsonElement> TenantAfterAsync(HttpClient admin, string tenant, long requests, int? handled = null)
     {
         var finished = handled ?? (int)requests;
-        var metrics = await MetricsAfterAsync(gateway.Admin, finished);
+        var metrics = await MetricsAfterAsync(admin, finished);
         Assert.Equal(finished, Sum(metrics, "llm_gateway_requests_total"));
-        var used = Named(await GetJsonAsync(gateway, "/api/tenants"), tenant);
+        using var tenants = JsonDocument.Parse(await admin.GetStringAsync("/api/tenants"));
+        var used = Named(tenants.RootElement, tenant).Clone();
         Assert.Equal(requests, used.GetProperty("requests").GetInt64());
         return used;
     }
